@@ -1,0 +1,85 @@
+/* config — raced.conf: INI (inih) parsed into a validated, immutable model.
+ *
+ * One declarative table of keys (name, section kind, type, default,
+ * reloadable) drives parsing, validation, defaults and the "did you mean"
+ * suggestion.  Every error names the file, the line, the section and the
+ * key: "raced.conf:12: [stage entries] unknown key 'concurency' (did you
+ * mean 'concurrency'?)".
+ *
+ * Ownership: config_load() returns a struct config that owns every string
+ * and array in it; config_free() releases all of it.  Nothing else in the
+ * daemon frees or modifies a config; a reload builds a new one.
+ */
+#ifndef RACED_CONFIG_H
+#define RACED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
+#define CONFIG_EXIT_INVALID 78 /* EX_CONFIG */
+
+struct provider_conf {
+	char *name;
+	char *base_url;
+	char *token_file;          /* as configured, or NULL */
+	char *token;               /* read from token_file or $CREDENTIALS_DIRECTORY/<name>.token, or NULL */
+	uint32_t max_connections;  /* default 16 */
+	double rate_limit;         /* requests/s, default 0 = unlimited */
+	uint32_t timeout_ms;       /* default 30s */
+	uint32_t max_retries;      /* default 5 */
+	size_t max_body;           /* default 16 MiB */
+	uint32_t max_redirects;    /* default 5 */
+	unsigned line;
+};
+
+enum next_kind { NEXT_POINTER, NEXT_LINK, NEXT_NONE };
+
+struct stage_conf {
+	char *name;
+	char *parent;              /* NULL for the root stage */
+	char *provider;
+	char *url;                 /* template: {field}, {/json/pointer} */
+	char *items;               /* JSON pointer; "" = the document is one item */
+	enum next_kind next;
+	char *next_pointer;        /* when next == NEXT_POINTER */
+	char *key;                 /* JSON pointer to the item's key */
+	bool dedupe;
+	uint32_t max_demand;       /* what this stage's subscribers ask of it; default 500 */
+	uint32_t min_demand;       /* default max_demand / 2 */
+	uint32_t buffer_size;      /* default max_demand */
+	uint32_t concurrency;      /* default 1 for the root, 8 otherwise */
+	unsigned line;
+};
+
+struct config {
+	char *path;
+	/* [daemon] */
+	char *control_socket;      /* default /run/raced/raced.sock */
+	char *admin_group;         /* default raced-admin; may name no group */
+	uint32_t max_clients;      /* control clients at once, default 64 */
+	uint32_t stop_timeout_ms;  /* SIGTERM drain bound, default 20s */
+	/* [database] */
+	char *conninfo;            /* default dbname=races */
+	uint32_t batch_size;       /* default 500 */
+	/* [provider NAME] */
+	struct provider_conf *providers;
+	size_t n_providers;
+	/* [stage NAME], parents before children */
+	struct stage_conf *stages;
+	size_t n_stages;
+};
+
+/* Returns NULL and fills err (ERR_MAX bytes) when the file cannot be read
+ * or is invalid. */
+struct config *config_load(const char *path, char *err);
+void config_free(struct config *c);
+
+const struct provider_conf *config_provider(const struct config *c, const char *name);
+const struct stage_conf *config_stage(const struct config *c, const char *name);
+
+/* Durations: "250ms", "30s", "2m", or a bare number of seconds. */
+int config_parse_duration(const char *s, uint32_t *ms);
+
+#endif
