@@ -1,0 +1,28 @@
+/* dedupe — the set of keys an import has already fetched, so that a
+ * dedupe stage (athletes) fetches each referenced item once per import.
+ *
+ * It stores 64-bit hashes, not the keys: 8 bytes per distinct key keeps
+ * memory far below the items themselves (a collision, odds about n²/2⁶⁵,
+ * would skip one fetch).  The set is bounded by max_keys; once full,
+ * dedupe_add() answers "new" for unseen keys without remembering them, so
+ * the cost of a huge catalogue is extra requests, never unbounded memory.
+ *
+ * Ownership: the caller owns the set; keys are only read.
+ */
+#ifndef RACED_DEDUPE_H
+#define RACED_DEDUPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct dedupe;
+
+struct dedupe *dedupe_new(size_t max_keys);
+void dedupe_free(struct dedupe *d);
+
+/* true when key was not seen before (and is now remembered, room allowing). */
+bool dedupe_add(struct dedupe *d, const char *key, size_t len);
+size_t dedupe_count(const struct dedupe *d);
+bool dedupe_full(const struct dedupe *d);
+
+#endif
