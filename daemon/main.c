@@ -1,15 +1,225 @@
-/* raced — the daemon: wires libraced's modules together and runs the loop. */
+/* raced — the daemon: parses arguments, sets up the loop, signals, systemd
+ * notification and the control socket, and hands everything else to the
+ * service (lib/service.c).
+ *
+ * Set-up order: configuration, event base, service (fetcher, store),
+ * control socket, signals, READY=1.  Tear-down is the reverse.
+ */
 #include "raced_version.h"
 
+#include "config.h"
+#include "daemon_control.h"
+#include "error.h"
+#include "log.h"
+#include "notify.h"
+#include "service.h"
+
+#include <event2/event.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define EXIT_CONFIG CONFIG_EXIT_INVALID
+
+struct daemon {
+	struct event_base *base;
+	struct service *svc;
+	struct daemon_control *ctl;
+	const char *config_path;
+	bool once;
+	int exit_code;
+	struct event *sig_term, *sig_int, *sig_hup, *status_ev;
+	char last_status[512];
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: raced [OPTION]...\n"
+	        "Import race data from REST providers into PostgreSQL.\n"
+	        "\n"
+	        "  -c, --config PATH   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+	        "  -t, --check-config  validate the configuration and exit (0 valid, 78 invalid)\n"
+	        "  -1, --once          run one import and exit (0 if it succeeded, 1 otherwise)\n"
+	        "  -v, --verbose       log every request and batch, not only events\n"
+	        "  -V, --version       print the version and exit\n"
+	        "  -h, --help          print this help and exit\n"
+	        "\n"
+	        "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT drain\n"
+	        "the running import (it ends 'interrupted') and exit.\n"
+	        "See raced(8), raced.conf(5) and racectl(1).\n");
+}
+
+static void update_status(struct daemon *d)
+{
+	char line[512];
+	service_status_line(d->svc, line, sizeof line);
+	if (strcmp(line, d->last_status) != 0) {
+		snprintf(d->last_status, sizeof d->last_status, "%s", line);
+		notify_status("%s", line);
+	}
+}
+
+static void status_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	update_status(arg);
+}
+
+static void on_import_ended(void *arg, int64_t id, const char *status)
+{
+	struct daemon *d = arg;
+	update_status(d);
+	if (d->once) {
+		(void)id;
+		d->exit_code = strcmp(status, "succeeded") == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		event_base_loopexit(d->base, NULL);
+	}
+}
+
+static void on_stopped(void *arg)
+{
+	struct daemon *d = arg;
+	log_notice("stopped");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	(void)what;
+	log_notice("%s: draining, then stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_stopping();
+	daemon_control_close(d->ctl);
+	d->ctl = NULL;
+	if (d->once && d->exit_code == EXIT_SUCCESS)
+		d->exit_code = EXIT_FAILURE; /* the import did not succeed */
+	service_stop(d->svc);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char err[ERR_MAX];
+	(void)sig;
+	(void)what;
+	notify_reloading();
+	if (daemon_reload(d->svc, d->config_path, err) < 0)
+		log_err("reload refused, the previous configuration stays: %s", err);
+	notify_ready();
+	update_status(d);
+}
+
+static int check_config(const char *path)
+{
+	char err[ERR_MAX];
+	struct config *cfg = config_load(path, err);
+	if (!cfg) {
+		fprintf(stderr, "raced: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	printf("raced: %s: configuration OK (%zu providers, %zu stages)\n", path,
+	       cfg->n_providers, cfg->n_stages);
+	config_free(cfg);
+	return EXIT_SUCCESS;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("raced %s\n", RACED_VERSION);
-		return 0;
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 't'},
+		{"once", no_argument, NULL, '1'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct daemon d = {.config_path = CONFIG_DEFAULT_PATH, .exit_code = EXIT_SUCCESS};
+	bool check = false;
+	char err[ERR_MAX];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:t1vVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 't': check = true; break;
+		case '1': d.once = true; break;
+		case 'v': log_set_verbose(true); break;
+		case 'V': printf("raced %s\n", RACED_VERSION); return EXIT_SUCCESS;
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		default: usage(stderr); return 2;
+		}
 	}
-	fprintf(stderr, "raced: not yet wired\n");
-	return 1;
+	if (optind < argc) {
+		fprintf(stderr, "raced: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(d.config_path);
+
+	struct config *cfg = config_load(d.config_path, err);
+	if (!cfg) {
+		log_err("%s", err);
+		return EXIT_CONFIG;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	d.base = event_base_new();
+	if (!d.base) {
+		log_err("cannot create the event loop");
+		config_free(cfg);
+		return EXIT_FAILURE;
+	}
+	struct service_callbacks scb = {.import_ended = on_import_ended, .stopped = on_stopped, .arg = &d};
+	d.svc = service_new(d.base, cfg, &scb, err);
+	if (!d.svc) {
+		log_err("%s", err);
+		event_base_free(d.base);
+		return EXIT_FAILURE;
+	}
+	if (!d.once) {
+		d.ctl = daemon_control_open(d.base, d.svc, err);
+		if (!d.ctl) {
+			log_err("%s", err);
+			service_free(d.svc);
+			event_base_free(d.base);
+			return EXIT_FAILURE;
+		}
+	} else if (service_start_import_when_ready(d.svc, "raced --once", err) < 0) {
+		log_err("%s", err);
+		service_free(d.svc);
+		event_base_free(d.base);
+		return EXIT_FAILURE;
+	}
+	d.sig_term = evsignal_new(d.base, SIGTERM, on_term, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, on_term, &d);
+	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	d.status_ev = event_new(d.base, -1, EV_PERSIST, status_tick, &d);
+	struct timeval one = {1, 0};
+	event_add(d.sig_term, NULL);
+	event_add(d.sig_int, NULL);
+	event_add(d.sig_hup, NULL);
+	event_add(d.status_ev, &one);
+	notify_watchdog_setup(d.base);
+	log_notice("raced %s started with %s", RACED_VERSION, d.config_path);
+	notify_ready();
+	update_status(&d);
+
+	event_base_dispatch(d.base);
+
+	notify_watchdog_teardown();
+	daemon_control_close(d.ctl);
+	event_free(d.sig_term);
+	event_free(d.sig_int);
+	event_free(d.sig_hup);
+	event_free(d.status_ev);
+	service_free(d.svc);
+	event_base_free(d.base);
+	return d.exit_code;
 }

@@ -1,0 +1,723 @@
+/* import — see import.h.
+ *
+ * Design notes
+ *  - An event's payload is a struct item: the provider's JSON for one item
+ *    (a reference into the parsed page), its key and its parent's key.
+ *  - A unit of stage work is one input item (or, for the root, the list);
+ *    its state is the URL of the page to fetch next.  A page's items are
+ *    emitted, then the unit yields for the next page or is done.  Credit
+ *    for the input returns upstream only when its last page is in (the
+ *    engine's rule), so a parent's children never outrun the demand.
+ *  - The store consumer hands rows to the store and acknowledges them when
+ *    the store reports them committed.  It flushes a partial batch when it
+ *    can receive nothing more (its demand on that stage is used up) and
+ *    after a short linger, so that the tail of a run is not held back.
+ *  - Every way a run ends goes through end_run(), deferred to a fresh loop
+ *    turn so that no engine or fetch callback frees what it is running in.
+ */
+#include "import.h"
+
+#include "config.h"
+#include "dedupe.h"
+#include "error.h"
+#include "fetch.h"
+#include "jsonptr.h"
+#include "stage.h"
+#include "store.h"
+#include "urltemplate.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keys a dedupe stage remembers per import (8 bytes each, see dedupe.h). */
+#define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
+/* How long rows may wait in a partial batch before the store writes it. */
+#define IMPORT_LINGER_MS 20
+#define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
+
+struct item {
+	json_t *doc;
+	char *key;
+	char *parent_key; /* NULL for the root and for dedupe stages */
+};
+
+struct stage_ctx {
+	struct import *imp;
+	const struct stage_conf *conf;
+	size_t index;             /* also the store's table number */
+	struct stage *st;
+	struct stage_sub *store_sub;
+	struct fetch_provider *provider;
+	struct urltemplate *tpl;
+	struct dedupe *seen;      /* dedupe stages only */
+	bool root;
+	bool first_page_done;
+	uint64_t fetched, stored, failed, retried, skipped, pages;
+	size_t unstored;          /* events the store refused, acked with the next commit */
+	uint64_t rate_samples[IMPORT_RATE_WINDOW];
+	unsigned rate_pos;
+};
+
+struct work_state {
+	struct stage_ctx *sc;
+	struct stage_work *w;
+	struct fetch *fetch;
+	char *url;
+};
+
+struct import {
+	struct import_env env;
+	struct import_callbacks cb;
+	int64_t id;
+	struct pipeline *pipe;
+	struct stage *store_stage;
+	struct stage_ctx *stages;
+	size_t n_stages;
+	struct event *end_ev;
+	struct event *linger_ev;
+	const char *status;       /* NULL while running */
+	const char *end_status;   /* decided, not yet committed */
+	bool ending;              /* the pipeline is gone or going */
+	bool ended;
+	bool draining;
+	bool root_failed;
+	bool paused;
+	uint64_t errors;
+};
+
+static const char *const kind_names[] = {
+	[STAGE_PRODUCER] = "producer",
+	[STAGE_PRODUCER_CONSUMER] = "producer-consumer",
+	[STAGE_CONSUMER] = "consumer",
+};
+
+/* ---- items ---- */
+
+static void item_free(struct item *it)
+{
+	if (!it)
+		return;
+	json_decref(it->doc);
+	free(it->key);
+	free(it->parent_key);
+	free(it);
+}
+
+static void free_payload(void *ctx, void *payload)
+{
+	(void)ctx;
+	item_free(payload);
+}
+
+/* The item's key as text: strings as they are, numbers as JSON prints them. */
+static char *key_text(json_t *v)
+{
+	if (json_is_string(v))
+		return strndup(json_string_value(v), json_string_length(v));
+	if (json_is_integer(v)) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	}
+	if (json_is_real(v))
+		return json_dumps(v, JSON_ENCODE_ANY);
+	return NULL;
+}
+
+/* ---- errors ---- */
+
+static void record_failure(struct stage_ctx *sc, const char *url, long status,
+                           uint32_t attempts, const char *message)
+{
+	struct import *imp = sc->imp;
+	sc->failed++;
+	imp->errors++;
+	store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
+	                attempts, message);
+	if (imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
+}
+
+/* ---- ending ---- */
+
+static void schedule_end(struct import *imp, const char *status)
+{
+	if (imp->ending || imp->end_status)
+		return;
+	imp->end_status = status;
+	event_active(imp->end_ev, EV_TIMEOUT, 0);
+}
+
+static void on_finish_committed(void *arg, const char *err)
+{
+	struct import *imp = arg;
+	(void)err; /* the store logs through its state; the run is over either way */
+	imp->ended = true;
+	imp->status = imp->end_status;
+	if (imp->cb.end)
+		imp->cb.end(imp->cb.arg, imp);
+}
+
+static void end_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct import *imp = arg;
+	(void)fd;
+	(void)what;
+	if (imp->ending)
+		return;
+	imp->ending = true;
+	/* Aborts running fetches; the events not yet delivered to the store
+	 * are dropped, the rows it holds are still written. */
+	pipeline_free(imp->pipe);
+	imp->pipe = NULL;
+	evtimer_del(imp->linger_ev);
+	for (size_t i = 0; i < imp->n_stages; i++)
+		store_flush(imp->env.store, i);
+	json_t *counts = import_counts(imp);
+	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
+	                        on_finish_committed, imp) < 0)
+		on_finish_committed(imp, "the store refused the final status");
+	json_decref(counts);
+}
+
+static void check_drained(struct import *imp)
+{
+	if (imp->draining && imp->pipe && pipeline_in_flight(imp->pipe) == 0)
+		schedule_end(imp, "interrupted");
+}
+
+/* ---- fetching stages ---- */
+
+static void work_state_free(void *p)
+{
+	struct work_state *ws = p;
+	if (ws->fetch)
+		fetch_cancel(ws->fetch);
+	free(ws->url);
+	free(ws);
+}
+
+static void emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
+                       const struct fetch_result *r)
+{
+	const struct stage_conf *c = sc->conf;
+	const struct stage_event *in = stage_work_input(w);
+	const struct item *parent = in ? stage_event_payload(in) : NULL;
+	json_t *items = c->items[0] ? jsonptr_get(doc, c->items) : doc;
+	size_t n = 1;
+
+	if (c->items[0]) {
+		if (!json_is_array(items)) {
+			char msg[ERR_MAX];
+			snprintf(msg, sizeof msg,
+			         "page has no array of items at '%s' (setting 'items' of [stage %s])",
+			         c->items, c->name);
+			record_failure(sc, r->url, r->http_status, r->attempts, msg);
+			return;
+		}
+		n = json_array_size(items);
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *doc_item = c->items[0] ? json_array_get(items, i) : doc;
+		char *key = key_text(jsonptr_get(doc_item, c->key));
+		if (!key) {
+			char msg[ERR_MAX];
+			snprintf(msg, sizeof msg,
+			         "item %zu has no string or number key at '%s' (setting 'key' of [stage %s])",
+			         i, c->key, c->name);
+			record_failure(sc, r->url, r->http_status, r->attempts, msg);
+			continue;
+		}
+		struct item *it = calloc(1, sizeof *it);
+		char *pk = (parent && !c->dedupe) ? strdup(parent->key) : NULL;
+		if (!it || (parent && !c->dedupe && !pk)) {
+			free(it);
+			free(pk);
+			free(key);
+			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
+			continue;
+		}
+		it->doc = json_incref(doc_item);
+		it->key = key;
+		it->parent_key = pk;
+		if (stage_emit(w, it) < 0) {
+			item_free(it);
+			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
+			continue;
+		}
+		sc->fetched++;
+	}
+}
+
+/* The next page's URL, or NULL at the end of the list. */
+static char *next_url(struct stage_ctx *sc, json_t *doc, const struct fetch_result *r)
+{
+	const struct stage_conf *c = sc->conf;
+	char *out = NULL;
+	char err[ERR_MAX];
+	const char *ref = NULL;
+
+	if (c->next == NEXT_LINK)
+		return r->link_next ? strdup(r->link_next) : NULL;
+	if (c->next == NEXT_NONE)
+		return NULL;
+	json_t *v = jsonptr_get(doc, c->next_pointer);
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return NULL;
+	ref = json_string_value(v);
+	const char *base = r->effective_url ? r->effective_url : r->url;
+	if (fetch_resolve_url(base, ref, &out, err) < 0) {
+		record_failure(sc, r->url, r->http_status, r->attempts, err);
+		return NULL;
+	}
+	return out;
+}
+
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+	struct work_state *ws = arg;
+	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
+	struct stage_work *w = ws->w;
+	bool first = sc->root && !sc->first_page_done;
+
+	ws->fetch = NULL;
+	if (r->attempts > 1)
+		sc->retried += r->attempts - 1;
+	if (r->outcome != FETCH_OK) {
+		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
+		if (first) {
+			imp->root_failed = true;
+			schedule_end(imp, "failed");
+		}
+		stage_work_done(w);
+		check_drained(imp);
+		return;
+	}
+	sc->pages++;
+	sc->first_page_done = true;
+	emit_items(sc, w, r->doc, r);
+	char *next = next_url(sc, r->doc, r);
+	if (next) {
+		free(ws->url);
+		ws->url = next;
+		stage_work_yield(w);
+	} else {
+		stage_work_done(w);
+	}
+	check_drained(imp);
+}
+
+static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
+{
+	struct stage_ctx *sc = ctx;
+	struct work_state *ws = stage_work_user(w);
+	char err[ERR_MAX];
+	(void)st;
+
+	if (!ws) {
+		const struct stage_event *in = stage_work_input(w);
+		const struct item *parent = in ? stage_event_payload(in) : NULL;
+		char *url = NULL;
+		if (urltemplate_expand(sc->tpl, parent ? parent->doc : NULL, &url, err) < 0) {
+			record_failure(sc, NULL, 0, 0, err);
+			if (sc->root)
+				schedule_end(sc->imp, "failed");
+			stage_work_done(w);
+			return;
+		}
+		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
+			sc->skipped++;
+			free(url);
+			stage_work_done(w);
+			return;
+		}
+		ws = calloc(1, sizeof *ws);
+		if (!ws) {
+			free(url);
+			record_failure(sc, NULL, 0, 0, "out of memory");
+			stage_work_done(w);
+			return;
+		}
+		ws->sc = sc;
+		ws->w = w;
+		ws->url = url;
+		stage_work_set_user(w, ws, work_state_free);
+	}
+	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
+	if (!ws->fetch) {
+		record_failure(sc, ws->url, 0, 0, err);
+		if (sc->root && !sc->first_page_done)
+			schedule_end(sc->imp, "failed");
+		stage_work_done(w);
+	}
+}
+
+static void stage_abort(void *ctx, struct stage *st, struct stage_work *w)
+{
+	struct work_state *ws = stage_work_user(w);
+	(void)ctx;
+	(void)st;
+	if (ws && ws->fetch) {
+		fetch_cancel(ws->fetch);
+		ws->fetch = NULL;
+	}
+}
+
+/* ---- the store consumer ---- */
+
+static struct stage_ctx *ctx_of_sub(struct import *imp, struct stage_sub *sub)
+{
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (imp->stages[i].store_sub == sub)
+			return &imp->stages[i];
+	return NULL;
+}
+
+static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
+                          struct stage_event *const *events, size_t n)
+{
+	struct import *imp = ctx;
+	struct stage_ctx *sc = ctx_of_sub(imp, sub);
+	char err[ERR_MAX];
+	(void)st;
+
+	if (!sc)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct item *it = stage_event_payload(events[i]);
+		char *text = json_dumps(it->doc, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!text || store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key,
+		                       text, strlen(text), err) < 0) {
+			/* Cannot be written: counted as failed; its credit
+			 * returns with the next commit of this table (or now,
+			 * if nothing of it is waiting), so nothing stalls. */
+			record_failure(sc, NULL, 0, 0, text ? err : "out of memory");
+			if (store_pending(imp->env.store, sc->index) == 0)
+				stage_ack(sub, 1);
+			else
+				sc->unstored++;
+		}
+		free(text);
+	}
+	struct sub_stats ss;
+	stage_sub_get_stats(sub, &ss);
+	if (ss.demand == 0)
+		store_flush(imp->env.store, sc->index);
+	else if (!evtimer_pending(imp->linger_ev, NULL)) {
+		struct timeval tv = {0, IMPORT_LINGER_MS * 1000};
+		evtimer_add(imp->linger_ev, &tv);
+	}
+}
+
+static void linger_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct import *imp = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (store_pending(imp->env.store, i) > 0)
+			store_flush(imp->env.store, i);
+}
+
+void import_committed(struct import *imp, size_t table, size_t n)
+{
+	if (!imp || imp->ending || table >= imp->n_stages)
+		return;
+	struct stage_ctx *sc = &imp->stages[table];
+	sc->stored += n;
+	stage_ack(sc->store_sub, n + sc->unstored);
+	sc->unstored = 0;
+	check_drained(imp);
+}
+
+static void pipeline_done(void *ctx)
+{
+	struct import *imp = ctx;
+	schedule_end(imp, imp->errors ? "partial" : "succeeded");
+}
+
+/* ---- construction ---- */
+
+static const struct stage_handler fetch_handler = {
+	.start = stage_start,
+	.abort = stage_abort,
+};
+
+static const struct stage_handler store_handler = {
+	.deliver = store_deliver,
+};
+
+static int provider_index(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_providers; i++)
+		if (strcmp(cfg->providers[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int build_pipeline(struct import *imp, char *err)
+{
+	const struct config *cfg = imp->env.cfg;
+	struct pipeline_callbacks pcb = {
+		.free_payload = free_payload, .finished = pipeline_done, .ctx = imp};
+
+	imp->pipe = pipeline_new(&pcb);
+	if (!imp->pipe)
+		return err_set(err, "out of memory building the pipeline");
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		struct stage_ctx *sc = &imp->stages[i];
+		const struct stage_conf *c = &cfg->stages[i];
+		int pi = provider_index(cfg, c->provider);
+		sc->imp = imp;
+		sc->conf = c;
+		sc->index = i;
+		sc->root = c->parent == NULL;
+		if (pi < 0)
+			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
+		sc->provider = imp->env.providers[pi];
+		sc->tpl = urltemplate_parse(c->url, err);
+		if (!sc->tpl)
+			return -1;
+		if (c->dedupe && !(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)))
+			return err_set(err, "out of memory");
+		struct stage_params sp = {
+			.name = c->name,
+			.kind = sc->root ? STAGE_PRODUCER : STAGE_PRODUCER_CONSUMER,
+			.handler = &fetch_handler,
+			.ctx = sc,
+			.buffer_size = c->buffer_size,
+			.concurrency = c->concurrency,
+		};
+		sc->st = pipeline_add_stage(imp->pipe, &sp);
+		if (!sc->st)
+			return err_set(err, "cannot add [stage %s] to the pipeline", c->name);
+		if (!sc->root) {
+			struct stage *parent = pipeline_stage_by_name(imp->pipe, c->parent);
+			const struct stage_conf *pc = config_stage(cfg, c->parent);
+			if (!parent || !pc ||
+			    !pipeline_subscribe(imp->pipe, parent, sc->st, pc->max_demand, pc->min_demand))
+				return err_set(err, "cannot subscribe [stage %s] to '%s'", c->name, c->parent);
+		}
+	}
+	struct stage_params store_sp = {
+		.name = "store", .kind = STAGE_CONSUMER, .handler = &store_handler,
+		.ctx = imp, .buffer_size = 1, .concurrency = 1};
+	imp->store_stage = pipeline_add_stage(imp->pipe, &store_sp);
+	if (!imp->store_stage)
+		return err_set(err, "cannot add the store to the pipeline");
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		const struct stage_conf *c = &cfg->stages[i];
+		imp->stages[i].store_sub = pipeline_subscribe(imp->pipe, imp->stages[i].st,
+		                                              imp->store_stage, c->max_demand,
+		                                              c->min_demand);
+		if (!imp->stages[i].store_sub)
+			return err_set(err, "cannot subscribe the store to [stage %s]", c->name);
+	}
+	return 0;
+}
+
+struct import *import_new(const struct import_env *env, int64_t id,
+                          const struct import_callbacks *cb, char *err)
+{
+	struct import *imp = calloc(1, sizeof *imp);
+	if (!imp) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	imp->env = *env;
+	imp->cb = *cb;
+	imp->id = id;
+	imp->n_stages = env->cfg->n_stages;
+	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
+	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
+	imp->linger_ev = evtimer_new(env->base, linger_expired, imp);
+	if (!imp->stages || !imp->end_ev || !imp->linger_ev) {
+		err_set(err, "out of memory");
+		import_free(imp);
+		return NULL;
+	}
+	if (build_pipeline(imp, err) < 0) {
+		import_free(imp);
+		return NULL;
+	}
+	return imp;
+}
+
+void import_free(struct import *imp)
+{
+	if (!imp)
+		return;
+	pipeline_free(imp->pipe);
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		urltemplate_free(imp->stages[i].tpl);
+		dedupe_free(imp->stages[i].seen);
+	}
+	free(imp->stages);
+	if (imp->end_ev)
+		event_free(imp->end_ev);
+	if (imp->linger_ev)
+		event_free(imp->linger_ev);
+	free(imp);
+}
+
+int import_start(struct import *imp, char *err)
+{
+	if (pipeline_start(imp->pipe) < 0)
+		return err_set(err, "the pipeline could not start");
+	return 0;
+}
+
+void import_pause(struct import *imp, bool paused)
+{
+	imp->paused = paused;
+	if (imp->pipe && !imp->draining)
+		pipeline_pause(imp->pipe, paused);
+}
+
+bool import_paused(const struct import *imp)
+{
+	return imp->paused;
+}
+
+void import_cancel(struct import *imp)
+{
+	schedule_end(imp, "cancelled");
+}
+
+void import_interrupt(struct import *imp)
+{
+	if (imp->draining) {
+		schedule_end(imp, "interrupted");
+		return;
+	}
+	imp->draining = true;
+	if (imp->pipe)
+		pipeline_pause(imp->pipe, true);
+	check_drained(imp);
+}
+
+int64_t import_id(const struct import *imp)
+{
+	return imp->id;
+}
+
+const char *import_status(const struct import *imp)
+{
+	return imp->status ? imp->status : "running";
+}
+
+bool import_ended(const struct import *imp)
+{
+	return imp->ended;
+}
+
+/* ---- figures ---- */
+
+void import_tick(struct import *imp)
+{
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		struct stage_ctx *sc = &imp->stages[i];
+		sc->rate_pos = (sc->rate_pos + 1) % IMPORT_RATE_WINDOW;
+		sc->rate_samples[sc->rate_pos] = sc->fetched;
+	}
+}
+
+static double stage_rate(const struct stage_ctx *sc)
+{
+	unsigned oldest = (sc->rate_pos + 1) % IMPORT_RATE_WINDOW;
+	return (double)(sc->rate_samples[sc->rate_pos] - sc->rate_samples[oldest]) /
+	       (IMPORT_RATE_WINDOW - 1);
+}
+
+json_t *import_counts(const struct import *imp)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		const struct stage_ctx *sc = &imp->stages[i];
+		json_object_set_new(o, sc->conf->name,
+		                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+		                              "fetched", (json_int_t)sc->fetched,
+		                              "stored", (json_int_t)sc->stored,
+		                              "failed", (json_int_t)sc->failed,
+		                              "retried", (json_int_t)sc->retried,
+		                              "skipped", (json_int_t)sc->skipped,
+		                              "pages", (json_int_t)sc->pages));
+	}
+	return o;
+}
+
+static json_t *subs_json(const struct stage *st)
+{
+	json_t *a = json_array();
+	for (size_t j = 0; j < stage_sub_count(st); j++) {
+		struct sub_stats ss;
+		stage_sub_get_stats(stage_sub(st, j), &ss);
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I}",
+		                                   "consumer", ss.consumer,
+		                                   "max_demand", (json_int_t)ss.max_demand,
+		                                   "min_demand", (json_int_t)ss.min_demand,
+		                                   "demand", (json_int_t)ss.demand,
+		                                   "pending", (json_int_t)ss.pending));
+	}
+	return a;
+}
+
+json_t *import_stats(const struct import *imp)
+{
+	json_t *stages = json_array();
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		const struct stage_ctx *sc = &imp->stages[i];
+		struct stage_stats ss = {0};
+		if (imp->pipe)
+			stage_get_stats(sc->st, &ss);
+		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
+		                      "name", sc->conf->name,
+		                      "kind", kind_names[sc->root ? STAGE_PRODUCER : STAGE_PRODUCER_CONSUMER],
+		                      "buffered", (json_int_t)ss.buffered,
+		                      "buffer_size", (json_int_t)sc->conf->buffer_size,
+		                      "in_flight", (json_int_t)ss.in_flight,
+		                      "concurrency", (json_int_t)sc->conf->concurrency,
+		                      "queued", (json_int_t)ss.queued,
+		                      "done", (json_int_t)sc->fetched,
+		                      "stored", (json_int_t)sc->stored,
+		                      "failed", (json_int_t)sc->failed,
+		                      "retried", (json_int_t)sc->retried,
+		                      "skipped", (json_int_t)sc->skipped,
+		                      "pages", (json_int_t)sc->pages,
+		                      "rate_per_s", stage_rate(sc));
+		json_object_set_new(o, "subscriptions", imp->pipe ? subs_json(sc->st) : json_array());
+		json_array_append_new(stages, o);
+	}
+	return json_pack("{s:I,s:s,s:b,s:b,s:I,s:I,s:o}",
+	                 "id", (json_int_t)imp->id,
+	                 "state", import_status(imp),
+	                 "paused", imp->paused,
+	                 "draining", imp->draining,
+	                 "errors", (json_int_t)imp->errors,
+	                 "live_events", (json_int_t)(imp->pipe ? pipeline_live_events(imp->pipe) : 0),
+	                 "stages", stages);
+}
+
+void import_progress(const struct import *imp, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = snprintf(buf, len, "import %" PRId64 ":", imp->id);
+	if (n < 0)
+		return;
+	off = (size_t)n < len ? (size_t)n : len;
+	for (size_t i = 0; i < imp->n_stages && off < len; i++) {
+		const struct stage_ctx *sc = &imp->stages[i];
+		n = snprintf(buf + off, len - off, "%s %" PRIu64 "/%" PRIu64 " %s",
+		             i ? "," : "", sc->stored, sc->fetched, sc->conf->name);
+		if (n < 0)
+			return;
+		off += (size_t)n;
+	}
+	if (off < len)
+		snprintf(buf + off, len - off, ", %" PRIu64 " error%s%s", imp->errors,
+		         imp->errors == 1 ? "" : "s", imp->paused ? " (paused)" : "");
+}

@@ -1,0 +1,84 @@
+/* import — one import run: the stage pipeline the configuration declares,
+ * with HTTP fetches as the stages' work and the store as the consumer.
+ *
+ * Each configured stage becomes an engine stage (the root a producer that
+ * pages through its list, the others producer-consumers that fetch, for
+ * every parent item, all pages of its children); the store subscribes to
+ * every stage and acknowledges events only as their rows commit (R6).  An
+ * import ends in one of the statuses of SPEC §4 once the store has written
+ * its final import_runs row; the end callback then tells the daemon.
+ *
+ * Ownership: the daemon owns the import and frees it after the end
+ * callback (never from inside it).  The import borrows the configuration,
+ * the fetch providers and the store, which must outlive it; it owns its
+ * pipeline, its items and their payloads.
+ */
+#ifndef RACED_IMPORT_H
+#define RACED_IMPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct event_base;
+struct fetch_provider;
+struct import;
+struct store;
+
+struct import_callbacks {
+	/* A request or an item failed for good (it is recorded in
+	 * import_errors too); for the daemon's log. */
+	void (*error)(void *arg, struct import *imp, const char *stage, const char *url,
+	              long http_status, uint32_t attempts, const char *message);
+	/* The run's final status is committed.  Do not free imp from here. */
+	void (*end)(void *arg, struct import *imp);
+	void *arg;
+};
+
+struct import_env {
+	struct event_base *base;
+	const struct config *cfg;
+	struct fetch_provider *const *providers; /* indexed like cfg->providers */
+	struct store *store;
+};
+
+struct import *import_new(const struct import_env *env, int64_t id,
+                          const struct import_callbacks *cb, char *err);
+void import_free(struct import *imp);
+
+int import_start(struct import *imp, char *err);
+
+/* Pause: no new fetch starts; running ones finish.  Resume continues. */
+void import_pause(struct import *imp, bool paused);
+bool import_paused(const struct import *imp);
+
+/* End the run 'cancelled': running fetches are aborted, rows the store
+ * already holds are committed. */
+void import_cancel(struct import *imp);
+
+/* Drain for shutdown: no new fetch starts, running ones finish, the store
+ * commits what it holds, the run ends 'interrupted'.  Calling it again
+ * stops waiting for running fetches. */
+void import_interrupt(struct import *imp);
+
+/* The store committed n more rows of `table` (a stage index). */
+void import_committed(struct import *imp, size_t table, size_t n);
+
+int64_t import_id(const struct import *imp);
+/* "running" until the run ended, then its final status. */
+const char *import_status(const struct import *imp);
+bool import_ended(const struct import *imp);
+
+/* Once a second: advance the rate window. */
+void import_tick(struct import *imp);
+
+/* Per stage: demand per subscription, buffer, in-flight, counters, rate. */
+json_t *import_stats(const struct import *imp);
+/* Per stage {fetched, stored, failed, retried, skipped, pages}. */
+json_t *import_counts(const struct import *imp);
+/* One line for STATUS= and logs: "import 42: 12 races, 1200/1300 entries, 3 errors". */
+void import_progress(const struct import *imp, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,504 @@
+/* service — see service.h.
+ *
+ * This is the one place, besides daemon/main.c, that logs: it is where the
+ * asynchronous failures of the modules below (a fetch that failed for
+ * good, the database going away) are finally handled.
+ */
+#include "service.h"
+
+#include "config.h"
+#include "error.h"
+#include "fetch.h"
+#include "import.h"
+#include "log.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct service {
+	struct event_base *base;
+	struct service_callbacks cb;
+	struct config *cfg;
+	struct config *next_cfg;       /* a reload waiting for the import to end */
+	struct fetcher *fetcher;
+	struct fetch_provider **providers;
+	struct store *store;
+	enum store_state store_state;
+	char store_why[ERR_MAX];
+	const char **tables;
+	struct import *imp;
+	struct event *tick_ev;
+	struct event *reap_ev;         /* frees an ended import on a fresh turn */
+	struct event *stop_ev;         /* the drain deadline */
+	bool starting;                 /* a start-import waits for its run row */
+	bool start_when_ready;         /* --once: start as soon as the db is up */
+	char *pending_requester;
+	service_started_fn start_cb;
+	void *start_arg;
+	bool stopping;
+	bool stopped;
+	int64_t last_id;
+	const char *last_status;
+};
+
+static int build_backends(struct service *s, char *err);
+static void free_backends(struct service *s);
+
+/* ---- the store ---- */
+
+static void store_state_changed(void *arg, enum store_state st, const char *why)
+{
+	struct service *s = arg;
+	enum store_state old = s->store_state;
+	s->store_state = st;
+	snprintf(s->store_why, sizeof s->store_why, "%s", why ? why : "");
+	if (st == STORE_READY)
+		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
+	else if (st == STORE_BACKOFF)
+		log_warn("database: %s; retrying", why && *why ? why : "connection lost");
+	if (st == STORE_READY && s->start_when_ready && !s->imp && !s->starting) {
+		char err[ERR_MAX];
+		s->start_when_ready = false;
+		if (service_start_import(s, s->pending_requester, NULL, NULL, err) < 0) {
+			log_err("cannot start the import: %s", err);
+			if (s->cb.import_ended)
+				s->cb.import_ended(s->cb.arg, 0, "failed");
+		}
+	}
+}
+
+static void store_committed(void *arg, size_t table, size_t n)
+{
+	struct service *s = arg;
+	if (s->imp)
+		import_committed(s->imp, table, n);
+}
+
+/* ---- imports ---- */
+
+static void import_error(void *arg, struct import *imp, const char *stage, const char *url,
+                         long http_status, uint32_t attempts, const char *message)
+{
+	(void)arg;
+	(void)imp;
+	(void)http_status;
+	(void)attempts;
+	log_warn("[stage %s] %s%s%s", stage, message, url && *url && !strstr(message, url) ? " — " : "",
+	         url && *url && !strstr(message, url) ? url : "");
+}
+
+static void apply_pending_reload(struct service *s)
+{
+	if (!s->next_cfg)
+		return;
+	struct config *old = s->cfg;
+	struct fetcher *old_fetcher = s->fetcher;
+	struct fetch_provider **old_providers = s->providers;
+	struct store *old_store = s->store;
+	const char **old_tables = s->tables;
+	char err[ERR_MAX];
+
+	s->cfg = s->next_cfg;
+	s->next_cfg = NULL;
+	s->fetcher = NULL;
+	s->providers = NULL;
+	s->store = NULL;
+	s->tables = NULL;
+	if (build_backends(s, err) < 0) {
+		log_err("reload: %s; keeping the previous configuration", err);
+		free_backends(s);
+		config_free(s->cfg);
+		s->cfg = old;
+		s->fetcher = old_fetcher;
+		s->providers = old_providers;
+		s->store = old_store;
+		s->tables = old_tables;
+		return;
+	}
+	struct service tmp = {.fetcher = old_fetcher, .providers = old_providers,
+	                      .store = old_store, .tables = old_tables};
+	free_backends(&tmp);
+	config_free(old);
+	log_notice("reload: configuration %s in force", s->cfg->path);
+}
+
+static void reap_import(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+	(void)fd;
+	(void)what;
+	if (!s->imp || !import_ended(s->imp))
+		return;
+	s->last_id = import_id(s->imp);
+	s->last_status = import_status(s->imp);
+	import_free(s->imp);
+	s->imp = NULL;
+	log_set_import(0);
+	apply_pending_reload(s);
+	if (s->cb.import_ended)
+		s->cb.import_ended(s->cb.arg, s->last_id, s->last_status);
+	if (s->stopping && !s->stopped) {
+		s->stopped = true;
+		evtimer_del(s->stop_ev);
+		if (s->cb.stopped)
+			s->cb.stopped(s->cb.arg);
+	}
+}
+
+static void import_end(void *arg, struct import *imp)
+{
+	struct service *s = arg;
+	char line[512];
+	import_progress(imp, line, sizeof line);
+	int prio = strcmp(import_status(imp), "succeeded") == 0 ? LOG_NOTICE : LOG_WARNING;
+	log_at(prio, "import %" PRId64 " %s — %s", import_id(imp), import_status(imp), line);
+	event_active(s->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void run_created(void *arg, int64_t id, const char *err)
+{
+	struct service *s = arg;
+	char e[ERR_MAX];
+	service_started_fn cb = s->start_cb;
+	void *cb_arg = s->start_arg;
+
+	s->starting = false;
+	s->start_cb = NULL;
+	if (err || id <= 0) {
+		snprintf(e, sizeof e, "cannot record the import in the database: %s",
+		         err ? err : "no id");
+		goto fail;
+	}
+	struct import_env env = {.base = s->base, .cfg = s->cfg,
+	                         .providers = s->providers, .store = s->store};
+	struct import_callbacks icb = {.error = import_error, .end = import_end, .arg = s};
+	s->imp = import_new(&env, id, &icb, e);
+	if (!s->imp)
+		goto fail;
+	log_set_import(id);
+	log_notice("import %" PRId64 " started (requested by %s)", id, s->pending_requester);
+	if (import_start(s->imp, e) < 0) {
+		import_cancel(s->imp);
+		goto fail;
+	}
+	if (s->stopping)
+		import_interrupt(s->imp);
+	if (cb)
+		cb(cb_arg, id, NULL);
+	return;
+fail:
+	log_err("%s", e);
+	if (cb)
+		cb(cb_arg, 0, e);
+	if (!s->imp && s->cb.import_ended)
+		s->cb.import_ended(s->cb.arg, id, "failed");
+}
+
+int service_start_import(struct service *s, const char *requested_by,
+                         service_started_fn cb, void *arg, char *err)
+{
+	if (s->stopping)
+		return err_set(err, "raced is shutting down");
+	if (s->imp)
+		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
+		               import_id(s->imp));
+	if (s->starting)
+		return err_set(err, "an import is being started");
+	if (s->store_state != STORE_READY)
+		return err_set(err, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
+		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+	char *who = strdup(requested_by ? requested_by : "unknown");
+	if (!who)
+		return err_set(err, "out of memory");
+	free(s->pending_requester);
+	s->pending_requester = who;
+	s->start_cb = cb;
+	s->start_arg = arg;
+	s->starting = true;
+	if (store_begin_import(s->store, who, run_created, s) < 0) {
+		s->starting = false;
+		s->start_cb = NULL;
+		return err_set(err, "the store refused to record a new import");
+	}
+	return 0;
+}
+
+int service_start_import_when_ready(struct service *s, const char *requested_by, char *err)
+{
+	char *who = strdup(requested_by);
+	if (!who)
+		return err_set(err, "out of memory");
+	free(s->pending_requester);
+	s->pending_requester = who;
+	if (s->store_state == STORE_READY)
+		return service_start_import(s, who, NULL, NULL, err);
+	s->start_when_ready = true;
+	return 0;
+}
+
+int service_pause(struct service *s, bool paused, char *err)
+{
+	if (!s->imp || import_ended(s->imp))
+		return err_set(err, "no import is running");
+	import_pause(s->imp, paused);
+	log_notice("import %" PRId64 " %s", import_id(s->imp), paused ? "paused" : "resumed");
+	return 0;
+}
+
+int service_cancel(struct service *s, char *err)
+{
+	if (!s->imp || import_ended(s->imp))
+		return err_set(err, "no import is running");
+	log_notice("import %" PRId64 " cancelled by request", import_id(s->imp));
+	import_cancel(s->imp);
+	return 0;
+}
+
+/* ---- reload ---- */
+
+int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
+{
+	if (strcmp(next->control_socket, s->cfg->control_socket) != 0) {
+		/* Not applied live: the socket may be systemd's. */
+		snprintf(changes, len, "control_socket changes take effect at the next restart; ");
+	} else if (len) {
+		changes[0] = '\0';
+	}
+	size_t used = strlen(changes);
+	config_describe_changes(s->cfg, next, changes + used, len - used);
+	config_free(s->next_cfg);
+	s->next_cfg = next;
+	if (!s->imp && !s->starting)
+		apply_pending_reload(s);
+	(void)err;
+	return 0;
+}
+
+/* ---- stop ---- */
+
+static void stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->imp) {
+		log_warn("stop: fetches still running after stop_timeout; abandoning them");
+		import_interrupt(s->imp); /* second call: stop waiting */
+	}
+}
+
+void service_stop(struct service *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	s->start_when_ready = false;
+	if (!s->imp && !s->starting) {
+		s->stopped = true;
+		if (s->cb.stopped)
+			s->cb.stopped(s->cb.arg);
+		return;
+	}
+	if (s->imp)
+		import_interrupt(s->imp);
+	struct timeval tv = {s->cfg->stop_timeout_ms / 1000, (s->cfg->stop_timeout_ms % 1000) * 1000};
+	evtimer_add(s->stop_ev, &tv);
+}
+
+/* ---- figures ---- */
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->imp)
+		import_tick(s->imp);
+}
+
+json_t *service_stats(const struct service *s)
+{
+	json_t *providers = json_array();
+	for (size_t i = 0; i < s->cfg->n_providers; i++) {
+		struct fetch_provider_stats ps;
+		fetch_provider_get_stats(s->providers[i], &ps);
+		json_array_append_new(providers,
+		                      json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		                                "name", s->cfg->providers[i].name,
+		                                "requests", (json_int_t)ps.requests,
+		                                "retries", (json_int_t)ps.retries,
+		                                "succeeded", (json_int_t)ps.succeeded,
+		                                "failed", (json_int_t)(ps.failed_transient + ps.failed_http + ps.failed_body),
+		                                "failed_transient", (json_int_t)ps.failed_transient,
+		                                "failed_http", (json_int_t)ps.failed_http,
+		                                "in_flight", (json_int_t)ps.in_flight,
+		                                "waiting", (json_int_t)ps.waiting,
+		                                "bytes", (json_int_t)ps.bytes));
+	}
+	size_t pending = 0;
+	for (size_t i = 0; i < s->cfg->n_stages; i++)
+		pending += store_pending(s->store, i);
+	json_t *store = json_pack("{s:s,s:s,s:I}",
+	                          "state", store_state_name(s->store_state),
+	                          "message", s->store_why,
+	                          "pending_rows", (json_int_t)pending);
+	json_t *imp = s->imp ? import_stats(s->imp) : json_null();
+	json_t *last = s->last_id ? json_pack("{s:I,s:s}", "id", (json_int_t)s->last_id,
+	                                      "status", s->last_status)
+	                          : json_null();
+	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "last_import", last,
+	                 "store", store, "providers", providers, "stopping", s->stopping);
+}
+
+json_t *service_health(const struct service *s)
+{
+	char msg[600];
+	const char *status = "ok";
+	const char *db = s->store_state == STORE_READY ? "db connected" : "db not connected";
+
+	if (s->store_state != STORE_READY) {
+		status = "critical";
+		snprintf(msg, sizeof msg, "database %s: %s", store_state_name(s->store_state),
+		         s->store_why[0] ? s->store_why : "not connected");
+	} else if (s->imp && import_paused(s->imp)) {
+		status = "warning";
+		snprintf(msg, sizeof msg, "import %" PRId64 " paused, %s", import_id(s->imp), db);
+	} else if (s->imp) {
+		snprintf(msg, sizeof msg, "import %" PRId64 " running, %s", import_id(s->imp), db);
+	} else if (s->last_status && strcmp(s->last_status, "failed") == 0) {
+		status = "critical";
+		snprintf(msg, sizeof msg, "last import %" PRId64 " failed, %s", s->last_id, db);
+	} else if (s->last_status && strcmp(s->last_status, "succeeded") != 0) {
+		status = "warning";
+		snprintf(msg, sizeof msg, "idle, last import %" PRId64 " %s, %s", s->last_id,
+		         s->last_status, db);
+	} else {
+		snprintf(msg, sizeof msg, "idle, %s", db);
+	}
+	return json_pack("{s:s,s:s}", "status", status, "message", msg);
+}
+
+void service_status_line(const struct service *s, char *buf, size_t len)
+{
+	if (s->store_state != STORE_READY && (s->imp || s->start_when_ready))
+		snprintf(buf, len, "waiting for the database (%s)", store_state_name(s->store_state));
+	else if (s->imp)
+		import_progress(s->imp, buf, len);
+	else if (s->stopping)
+		snprintf(buf, len, "stopping");
+	else
+		snprintf(buf, len, "idle");
+}
+
+int service_runs(struct service *s, int64_t id, service_json_fn cb, void *arg)
+{
+	return store_get_runs(s->store, id, 10, cb, arg);
+}
+
+const struct config *service_config(const struct service *s)
+{
+	return s->cfg;
+}
+
+/* ---- setup ---- */
+
+static int build_backends(struct service *s, char *err)
+{
+	const struct config *cfg = s->cfg;
+	s->fetcher = fetcher_new(s->base, err);
+	if (!s->fetcher)
+		return -1;
+	s->providers = calloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *s->providers);
+	if (!s->providers)
+		return err_set(err, "out of memory");
+	for (size_t i = 0; i < cfg->n_providers; i++) {
+		const struct provider_conf *p = &cfg->providers[i];
+		struct fetch_provider_conf fc = {
+			.name = p->name, .base_url = p->base_url, .token = p->token,
+			.max_connections = p->max_connections, .rate_limit = p->rate_limit,
+			.timeout_ms = p->timeout_ms, .max_retries = p->max_retries,
+			.max_body = p->max_body, .max_redirects = p->max_redirects,
+		};
+		s->providers[i] = fetcher_add_provider(s->fetcher, &fc, err);
+		if (!s->providers[i])
+			return -1;
+	}
+	s->tables = calloc(cfg->n_stages ? cfg->n_stages : 1, sizeof *s->tables);
+	if (!s->tables)
+		return err_set(err, "out of memory");
+	for (size_t i = 0; i < cfg->n_stages; i++)
+		s->tables[i] = cfg->stages[i].name;
+	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
+	                        .tables = s->tables, .n_tables = cfg->n_stages};
+	struct store_callbacks scb = {.state_changed = store_state_changed,
+	                              .committed = store_committed, .arg = s};
+	s->store_state = STORE_CONNECTING;
+	s->store = store_new(s->base, &sc, &scb, err);
+	if (!s->store)
+		return -1;
+	store_mark_stale_runs(s->store);
+	return 0;
+}
+
+static void free_backends(struct service *s)
+{
+	store_free(s->store);
+	fetcher_free(s->fetcher);
+	free(s->providers);
+	free(s->tables);
+	s->store = NULL;
+	s->fetcher = NULL;
+	s->providers = NULL;
+	s->tables = NULL;
+}
+
+struct service *service_new(struct event_base *base, struct config *cfg,
+                            const struct service_callbacks *cb, char *err)
+{
+	struct service *s = calloc(1, sizeof *s);
+	if (!s) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->cfg = cfg;
+	if (cb)
+		s->cb = *cb;
+	s->tick_ev = event_new(base, -1, EV_PERSIST, tick, s);
+	s->reap_ev = event_new(base, -1, 0, reap_import, s);
+	s->stop_ev = evtimer_new(base, stop_deadline, s);
+	if (!s->tick_ev || !s->reap_ev || !s->stop_ev) {
+		err_set(err, "out of memory");
+		service_free(s);
+		return NULL;
+	}
+	struct timeval one = {1, 0};
+	event_add(s->tick_ev, &one);
+	if (build_backends(s, err) < 0) {
+		service_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void service_free(struct service *s)
+{
+	if (!s)
+		return;
+	import_free(s->imp);
+	free_backends(s);
+	config_free(s->cfg);
+	config_free(s->next_cfg);
+	free(s->pending_requester);
+	if (s->tick_ev)
+		event_free(s->tick_ev);
+	if (s->reap_ev)
+		event_free(s->reap_ev);
+	if (s->stop_ev)
+		event_free(s->stop_ev);
+	free(s);
+}

@@ -1,0 +1,69 @@
+/* service — the daemon's runtime: the configuration in force, the fetcher
+ * and its providers, the store, and the import that runs (at most one).
+ * It starts, pauses, cancels and drains imports, applies reloads (a new
+ * configuration takes effect at the next import), and answers the control
+ * commands.  daemon/main.c only parses arguments, sets up the loop and
+ * signals, and calls into it.
+ *
+ * Ownership: the service owns everything it creates, including the
+ * configuration handed to service_new() and to service_reload() (on
+ * success).  It borrows the event base.
+ */
+#ifndef RACED_SERVICE_H
+#define RACED_SERVICE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct control_request;
+struct event_base;
+struct service;
+
+struct service_callbacks {
+	/* An import ended with its final status committed. */
+	void (*import_ended)(void *arg, int64_t id, const char *status);
+	/* Draining finished after service_stop(): the loop may exit. */
+	void (*stopped)(void *arg);
+	void *arg;
+};
+
+struct service *service_new(struct event_base *base, struct config *cfg,
+                            const struct service_callbacks *cb, char *err);
+void service_free(struct service *s);
+
+/* Start an import (async: the id arrives with the run's row).  Refused
+ * while one runs or the database is not connected. */
+typedef void (*service_started_fn)(void *arg, int64_t id, const char *err);
+int service_start_import(struct service *s, const char *requested_by,
+                         service_started_fn cb, void *arg, char *err);
+
+/* As above, but waits for the database first (raced --once). */
+int service_start_import_when_ready(struct service *s, const char *requested_by, char *err);
+
+int service_pause(struct service *s, bool paused, char *err);
+int service_cancel(struct service *s, char *err);
+
+/* Validate and adopt a new configuration (takes ownership on success);
+ * it applies now when idle, at the end of the running import otherwise.
+ * `changes` receives a readable summary of what changed. */
+int service_reload(struct service *s, struct config *next, char *changes, size_t len,
+                   char *err);
+
+/* SIGTERM: drain the running import (ends 'interrupted') within the
+ * configured stop_timeout, then call stopped(). */
+void service_stop(struct service *s);
+
+json_t *service_stats(const struct service *s);
+/* {"status": "ok"|"warning"|"critical", "message": "..."} */
+json_t *service_health(const struct service *s);
+/* One line for STATUS=: "idle", "import 42: ...", "waiting for the database". */
+void service_status_line(const struct service *s, char *buf, size_t len);
+
+typedef void (*service_json_fn)(void *arg, json_t *result, const char *err);
+int service_runs(struct service *s, int64_t id, service_json_fn cb, void *arg);
+
+const struct config *service_config(const struct service *s);
+
+#endif
