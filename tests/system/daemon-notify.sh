@@ -51,7 +51,7 @@ while [ "$watchdogs" -lt 2 ]; do
 	[ "$line" = WATCHDOG=1 ] && watchdogs=$((watchdogs + 1))
 done
 kill -HUP "$pid"
-expect 'RELOADING=1\nMONOTONIC_USEC=[0-9]*'
+expect 'RELOADING=1\\nMONOTONIC_USEC=[0-9]*'
 expect 'READY=1'
 kill -TERM "$pid"
 expect 'STOPPING=1'
