@@ -1,0 +1,128 @@
+/* log — one line per event on stderr with sd-daemon prefixes; see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int max_level = LOG_LEVEL_DEFAULT;
+static int64_t current_import;
+
+void log_set_level(int max_priority)
+{
+	if (max_priority < LOG_ERR)
+		max_priority = LOG_ERR;
+	if (max_priority > LOG_DEBUG)
+		max_priority = LOG_DEBUG;
+	max_level = max_priority;
+}
+
+int log_level(void)
+{
+	return max_level;
+}
+
+bool log_enabled(int priority)
+{
+	return priority <= max_level;
+}
+
+void log_set_import(int64_t id)
+{
+	current_import = id > 0 ? id : 0;
+}
+
+/* Copy msg into out (room bytes, >= 1), escaping control characters.
+ * Returns bytes written; stops early and sets *cut when out is full. */
+static size_t escape_into(char *out, size_t room, const char *msg, bool *cut)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		char esc[5];
+		size_t len;
+		if (*p == '\n')
+			len = (size_t)snprintf(esc, sizeof esc, "\\n");
+		else if (*p == '\r')
+			len = (size_t)snprintf(esc, sizeof esc, "\\r");
+		else if (*p == '\t')
+			len = (size_t)snprintf(esc, sizeof esc, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			len = (size_t)snprintf(esc, sizeof esc, "\\x%02x", *p);
+		else {
+			esc[0] = (char)*p;
+			len = 1;
+		}
+		if (n + len > room) {
+			*cut = true;
+			break;
+		}
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	return n;
+}
+
+__attribute__((format(printf, 2, 0)))
+static void log_vwrite(int priority, const char *fmt, va_list ap)
+{
+	if (!log_enabled(priority))
+		return;
+	int saved_errno = errno; /* callers may log and then look at errno */
+	char msg[LOG_LINE_MAX];
+	int mlen = vsnprintf(msg, sizeof msg, fmt, ap);
+	bool cut = mlen >= (int)sizeof msg;
+
+	static const char ellipsis[] = "...";
+	char line[LOG_LINE_MAX];
+	size_t n;
+	if (current_import > 0)
+		n = (size_t)snprintf(line, sizeof line, "<%d>import %" PRId64 ": ", priority, current_import);
+	else
+		n = (size_t)snprintf(line, sizeof line, "<%d>", priority);
+	/* Keep room for "..." and the newline. */
+	size_t room = sizeof line - n - (sizeof ellipsis - 1) - 1;
+	n += escape_into(line + n, room, msg, &cut);
+	if (cut) {
+		memcpy(line + n, ellipsis, sizeof ellipsis - 1);
+		n += sizeof ellipsis - 1;
+	}
+	line[n++] = '\n';
+
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = write(STDERR_FILENO, line + off, n - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* nowhere left to report it */
+		}
+		off += (size_t)w;
+	}
+	errno = saved_errno;
+}
+
+void log_write(int priority, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(priority, fmt, ap);
+	va_end(ap);
+}
+
+#define LOG_FN(name, prio)                                                     \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vwrite(prio, fmt, ap);                                     \
+		va_end(ap);                                                    \
+	}
+
+LOG_FN(log_err, LOG_ERR)
+LOG_FN(log_warn, LOG_WARNING)
+LOG_FN(log_notice, LOG_NOTICE)
+LOG_FN(log_info, LOG_INFO)
+LOG_FN(log_debug, LOG_DEBUG)
