@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 		case 'c': d.config_path = optarg; break;
 		case 't': check = true; break;
 		case '1': d.once = true; break;
-		case 'v': log_set_verbose(true); break;
+		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'V': printf("raced %s\n", RACED_VERSION); return EXIT_SUCCESS;
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		default: usage(stderr); return 2;
@@ -206,7 +206,12 @@ int main(int argc, char **argv)
 	event_add(d.sig_int, NULL);
 	event_add(d.sig_hup, NULL);
 	event_add(d.status_ev, &one);
-	notify_watchdog_setup(d.base);
+	uint64_t watchdog_usec = 0;
+	int wd = notify_watchdog_setup(d.base, &watchdog_usec, err);
+	if (wd < 0)
+		log_warn("watchdog: %s", err);
+	else if (wd > 0)
+		log_info("watchdog: pinging every %" PRIu64 " ms", watchdog_usec / 1000);
 	log_notice("raced %s started with %s", RACED_VERSION, d.config_path);
 	notify_ready();
 	update_status(&d);

@@ -155,7 +155,7 @@ static void import_end(void *arg, struct import *imp)
 	char line[512];
 	import_progress(imp, line, sizeof line);
 	int prio = strcmp(import_status(imp), "succeeded") == 0 ? LOG_NOTICE : LOG_WARNING;
-	log_at(prio, "import %" PRId64 " %s — %s", import_id(imp), import_status(imp), line);
+	log_write(prio, "import %" PRId64 " %s — %s", import_id(imp), import_status(imp), line);
 	event_active(s->reap_ev, EV_TIMEOUT, 0);
 }
 
