@@ -8,6 +8,7 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -245,6 +246,13 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
+		/* POLLHUP: the peer closed both ways, so it cannot read a reply;
+		 * without it, it only shut its writing side and waits for answers. */
+		struct pollfd p = { .fd = bufferevent_getfd(bev), .events = POLLIN };
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)) {
+			client_free(c);
+			return;
+		}
 		c->eof = true;
 		bufferevent_disable(bev, EV_READ);
 		client_process(c); /* lines sent before the EOF still get answers */
