@@ -484,23 +484,23 @@ struct ctlserver *ctlserver_listen(struct event_base *base, const char *path,
 	}
 	unsigned mode = opts && opts->mode ? opts->mode : CTLSERVER_DEFAULT_MODE;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		err_set(err, "cannot bind control socket %s: %s", path, strerror(errno));
+		err_set(err, "cannot bind control socket %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	if (chmod(path, (mode_t)mode) != 0 || listen(fd, SOMAXCONN) != 0) {
-		err_set(err, "cannot set up control socket %s: %s", path, strerror(errno));
+	if (chmod(sa.sun_path, (mode_t)mode) != 0 || listen(fd, SOMAXCONN) != 0) {
+		err_set(err, "cannot set up control socket %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
-		unlink(path);
+		unlink(sa.sun_path);
 		return NULL;
 	}
 	struct ctlserver *srv = server_new(base, fd, opts, handle, ctx, err);
 	if (!srv) {
 		close(fd);
-		unlink(path);
+		unlink(sa.sun_path);
 		return NULL;
 	}
-	srv->path = strdup(path);
+	srv->path = strdup(sa.sun_path);
 	return srv;
 }
 
