@@ -90,12 +90,18 @@ static void *loop_main(void *arg)
 
 static struct event *stop_ev;
 
+static int adopt_fd = -1; /* >= 0: the next server adopts it, as from systemd */
+
 static void server_start(uint32_t max_clients, uint32_t idle_ms)
 {
 	base = event_base_new();
 	struct ctlserver_options opts = { .max_clients = max_clients, .idle_timeout_ms = idle_ms };
 	char err[ERR_MAX];
-	srv = ctlserver_listen(base, sock_path, &opts, handle, NULL, err);
+	if (adopt_fd >= 0)
+		srv = ctlserver_adopt(base, adopt_fd, &opts, handle, NULL, err);
+	else
+		srv = ctlserver_listen(base, sock_path, &opts, handle, NULL, err);
+	adopt_fd = -1;
 	if (!srv) {
 		fprintf(stderr, "server_start: %s\n", err);
 		exit(1);
@@ -468,6 +474,26 @@ static void test_stale_socket_is_replaced_and_live_one_refused(void)
 	event_base_free(b);
 }
 
+static void test_adopted_listening_socket_is_served(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* blocking, inheritable: as systemd passes it */
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	CHECK_EQ(listen(fd, 16), 0);
+	adopt_fd = fd;
+	server_start(0, 0);
+	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	int c = client_connect();
+	send_str(c, "{\"cmd\":\"version\"}\n");
+	CHECK_STR(read_line(c), "{\"ok\":true,\"result\":{\"version\":\"test\"}}");
+	close(c);
+	server_stop();
+	CHECK(access(sock_path, F_OK) == 0); /* systemd's file: not ours to remove */
+	unlink(sock_path);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -487,6 +513,7 @@ int main(void)
 	RUN(test_client_that_never_reads_is_dropped_and_stalls_nobody);
 	RUN(test_silent_client_is_closed_after_idle_timeout);
 	RUN(test_stale_socket_is_replaced_and_live_one_refused);
+	RUN(test_adopted_listening_socket_is_served);
 	rmdir(dir_path);
 	return CHECK_DONE();
 }
