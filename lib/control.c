@@ -1,0 +1,452 @@
+#include "control.h"
+
+#include "error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const code_names[] = {
+	[CONTROL_BAD_REQUEST] = "bad_request",
+	[CONTROL_LINE_TOO_LONG] = "line_too_long",
+	[CONTROL_UNKNOWN_COMMAND] = "unknown_command",
+	[CONTROL_PERMISSION_DENIED] = "permission_denied",
+	[CONTROL_BUSY] = "busy",
+	[CONTROL_CONFLICT] = "conflict",
+	[CONTROL_NOT_FOUND] = "not_found",
+	[CONTROL_FAILED] = "failed",
+	[CONTROL_UNAVAILABLE] = "unavailable",
+	[CONTROL_INTERNAL] = "internal",
+};
+
+const char *control_code_name(enum control_code code)
+{
+	if ((size_t)code < sizeof code_names / sizeof code_names[0] && code_names[code])
+		return code_names[code];
+	return "internal";
+}
+
+const struct control_command control_commands[] = {
+	{
+		.name = "start-import",
+		.usage = "start-import [--wait] [--interval S]",
+		.summary = "start an import run now",
+		.help = "Starts an import run: the root stage fetches the races, the stages below\n"
+		        "fetch entries and athletes as demand allows, the store writes them.\n"
+		        "Refused (conflict) while another import runs.  Prints the new import's id.\n"
+		        "With --wait, follows the import (a live progress line on a terminal, one\n"
+		        "line per change otherwise) and exits 0 if it succeeded, 1 if it did not.",
+		.mutating = true,
+	},
+	{
+		.name = "cancel",
+		.usage = "cancel",
+		.summary = "cancel the running import",
+		.help = "Cancels the running import: no new requests are made, in-flight ones are\n"
+		        "abandoned, the store commits what it holds and the run ends 'cancelled'.",
+		.mutating = true,
+	},
+	{
+		.name = "pause",
+		.usage = "pause",
+		.summary = "stop making new requests (in-flight ones finish)",
+		.help = "Pauses the running import: no new requests go to the providers; those in\n"
+		        "flight finish and their results are stored.  'resume' continues.",
+		.mutating = true,
+	},
+	{
+		.name = "resume",
+		.usage = "resume",
+		.summary = "continue a paused import",
+		.help = "Resumes a paused import where it stopped.",
+		.mutating = true,
+	},
+	{
+		.name = "stats",
+		.usage = "stats [--watch] [--interval S]",
+		.summary = "show the pipeline: demand, buffers, in-flight, rates",
+		.help = "Shows the current import and, per stage, the outstanding demand of each\n"
+		        "subscription, buffered events, in-flight requests, items done, failed\n"
+		        "and retried, and the rate over the last seconds; then the store's pending\n"
+		        "rows and database state, and each provider's counters.\n"
+		        "With --watch, refreshes every --interval seconds (default 1) until Ctrl-C.",
+	},
+	{
+		.name = "status",
+		.usage = "status [ID]",
+		.summary = "show the recent import runs, or run ID",
+		.help = "Lists the recent import runs (id, status, start, end, who asked, counts),\n"
+		        "or only run ID.",
+		.args = { { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1,
+		            .help = "the import id" },
+		          { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1,
+		            .help = "how many recent runs (default 10)" } },
+		.n_args = 2,
+	},
+	{
+		.name = "health",
+		.usage = "health",
+		.summary = "Nagios-style health check (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+		.help = "Prints one line, 'RACED OK - idle, db connected', 'RACED WARNING - ...',\n"
+		        "'RACED CRITICAL - ...' or 'RACED UNKNOWN - ...', and exits 0, 1, 2 or 3,\n"
+		        "as a Nagios/Icinga plugin or a health-check script expects.",
+	},
+	{
+		.name = "reload",
+		.usage = "reload",
+		.summary = "reload the configuration file",
+		.help = "Reads the configuration file again (as SIGHUP does).  An invalid file is\n"
+		        "refused with the reason and the running configuration is kept.",
+		.mutating = true,
+	},
+	{
+		.name = "version",
+		.usage = "version",
+		.summary = "show the daemon's version",
+		.help = "Shows the version of the running raced.",
+	},
+	{
+		.name = "help",
+		.usage = "help [COMMAND]",
+		.summary = "list the commands, or explain one",
+		.help = "Lists the commands, or shows the help of COMMAND.",
+		.args = { { .name = "command", .type = CONTROL_ARG_STRING,
+		            .help = "the command to explain" } },
+		.n_args = 1,
+	},
+};
+
+const size_t control_n_commands = sizeof control_commands / sizeof control_commands[0];
+
+const struct control_command *control_command_find(const char *name)
+{
+	for (size_t i = 0; i < control_n_commands; i++)
+		if (strcmp(control_commands[i].name, name) == 0)
+			return &control_commands[i];
+	return NULL;
+}
+
+/* Edit distance, bounded inputs (command names are short). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *control_command_suggest(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	for (size_t i = 0; i < control_n_commands; i++) {
+		size_t d = edit_distance(name, control_commands[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = control_commands[i].name;
+		}
+	}
+	/* A typo, not another word: at most 2 edits, and fewer than a third. */
+	size_t len = strlen(name);
+	if (best && best_d <= 2 && best_d * 3 <= len + 1)
+		return best;
+	return NULL;
+}
+
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "a value";
+}
+
+static const char *arg_kind(enum control_arg_type t)
+{
+	switch (t) {
+	case CONTROL_ARG_INTEGER: return "an integer";
+	case CONTROL_ARG_STRING: return "a string";
+	case CONTROL_ARG_BOOLEAN: return "a boolean";
+	}
+	return "a value";
+}
+
+static void arg_names(const struct control_command *cmd, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	size_t used = 0;
+	for (size_t i = 0; i < cmd->n_args && used < size; i++) {
+		int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", cmd->args[i].name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static int check_args(const struct control_command *cmd, json_t *req, json_t *args, char *err)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach(req, key, value) {
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		const struct control_arg *spec = NULL;
+		for (size_t i = 0; i < cmd->n_args; i++)
+			if (strcmp(cmd->args[i].name, key) == 0)
+				spec = &cmd->args[i];
+		if (!spec) {
+			if (cmd->n_args == 0)
+				return err_set(err, "'%s' takes no arguments, got '%.64s'", cmd->name, key);
+			char names[128];
+			arg_names(cmd, names, sizeof names);
+			return err_set(err, "'%s' has no argument '%.64s' (it takes: %s)",
+			               cmd->name, key, names);
+		}
+		bool ok = false;
+		switch (spec->type) {
+		case CONTROL_ARG_INTEGER: ok = json_is_integer(value); break;
+		case CONTROL_ARG_STRING: ok = json_is_string(value); break;
+		case CONTROL_ARG_BOOLEAN: ok = json_is_boolean(value); break;
+		}
+		if (!ok)
+			return err_set(err, "argument '%s' of '%s' must be %s, got %s",
+			               key, cmd->name, arg_kind(spec->type), json_kind(value));
+		if (spec->type == CONTROL_ARG_INTEGER && json_integer_value(value) < spec->min)
+			return err_set(err, "argument '%s' of '%s' must be at least %lld, got %lld",
+			               key, cmd->name, spec->min, (long long)json_integer_value(value));
+		if (json_object_set(args, key, value) != 0)
+			return err_set(err, "out of memory");
+	}
+	for (size_t i = 0; i < cmd->n_args; i++)
+		if (cmd->args[i].required && !json_object_get(args, cmd->args[i].name))
+			return err_set(err, "'%s' needs the argument '%s' (%s)",
+			               cmd->name, cmd->args[i].name, cmd->args[i].help);
+	return 0;
+}
+
+int control_request_parse(const char *line, size_t len,
+                          const struct control_command **cmd, json_t **args,
+                          enum control_code *code, char *err)
+{
+	json_error_t jerr;
+	*code = CONTROL_BAD_REQUEST;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req) {
+		switch (json_error_code(&jerr)) {
+		case json_error_invalid_utf8:
+			return err_set(err, "request is not valid UTF-8 (at byte %d); send JSON text encoded in UTF-8",
+			               jerr.position);
+		case json_error_null_character:
+			return err_set(err, "request contains a NUL byte (at byte %d)", jerr.position);
+		default:
+			return err_set(err, "request is not valid JSON: %s at byte %d; send one object a line, like {\"cmd\":\"help\"}",
+			               jerr.text, jerr.position);
+		}
+	}
+	int rc = -1;
+	json_t *out = NULL;
+	if (!json_is_object(req)) {
+		err_set(err, "request must be a JSON object like {\"cmd\":\"help\"}, got %s", json_kind(req));
+		goto done;
+	}
+	json_t *name = json_object_get(req, "cmd");
+	if (!name) {
+		err_set(err, "request has no \"cmd\" member; send {\"cmd\":\"help\"} for the list of commands");
+		goto done;
+	}
+	if (!json_is_string(name)) {
+		err_set(err, "\"cmd\" must be a string, got %s", json_kind(name));
+		goto done;
+	}
+	const char *s = json_string_value(name);
+	const struct control_command *c = control_command_find(s);
+	if (!c) {
+		*code = CONTROL_UNKNOWN_COMMAND;
+		const char *hint = strlen(s) <= 64 ? control_command_suggest(s) : NULL;
+		if (hint)
+			err_set(err, "unknown command '%.64s' (did you mean '%s'?)", s, hint);
+		else
+			err_set(err, "unknown command '%.64s'", s);
+		goto done;
+	}
+	out = json_object();
+	if (!out) {
+		*code = CONTROL_INTERNAL;
+		err_set(err, "out of memory");
+		goto done;
+	}
+	if (check_args(c, req, out, err) != 0)
+		goto done;
+	*cmd = c;
+	*args = out;
+	out = NULL;
+	rc = 0;
+done:
+	json_decref(out);
+	json_decref(req);
+	return rc;
+}
+
+static char *dump_line(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+char *control_reply_ok_line(json_t *result)
+{
+	json_t *reply = json_pack("{s:b,s:o}", "ok", 1, "result", result ? result : json_object());
+	if (!reply)
+		return NULL;
+	char *line = dump_line(reply);
+	json_decref(reply);
+	return line;
+}
+
+char *control_reply_error_line(enum control_code code, const char *message)
+{
+	json_t *reply = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error",
+	                          "code", control_code_name(code), "message", message);
+	if (!reply)
+		return NULL;
+	char *line = dump_line(reply);
+	json_decref(reply);
+	return line;
+}
+
+char *control_request_line(const char *cmd, json_t *args)
+{
+	json_t *req = args ? json_copy(args) : json_object();
+	if (!req)
+		return NULL;
+	char *line = NULL;
+	if (json_object_set_new(req, "cmd", json_string(cmd)) == 0)
+		line = dump_line(req);
+	json_decref(req);
+	return line;
+}
+
+int control_reply_parse(const char *line, json_t **result, char *code, char *message)
+{
+	json_error_t jerr;
+	*result = NULL;
+	code[0] = '\0';
+	json_t *reply = json_loads(line, 0, &jerr);
+	if (!reply)
+		return err_set(message, "raced sent a reply that is not JSON (%s)", jerr.text);
+	int rc = -1;
+	json_t *ok = json_object_get(reply, "ok");
+	if (!json_is_boolean(ok)) {
+		err_set(message, "raced sent a reply without \"ok\"");
+	} else if (json_is_true(ok)) {
+		json_t *r = json_object_get(reply, "result");
+		*result = r ? json_incref(r) : json_object();
+		rc = 1;
+	} else {
+		json_t *e = json_object_get(reply, "error");
+		const char *c = json_string_value(json_object_get(e, "code"));
+		const char *m = json_string_value(json_object_get(e, "message"));
+		snprintf(code, CONTROL_CODE_MAX, "%s", c ? c : "internal");
+		snprintf(message, ERR_MAX, "%s", m ? m : "raced gave no reason");
+		rc = 0;
+	}
+	json_decref(reply);
+	return rc;
+}
+
+static json_t *command_json(const struct control_command *c)
+{
+	return json_pack("{s:s,s:s,s:s,s:b,s:s}", "name", c->name, "usage", c->usage,
+	                 "summary", c->summary, "mutating", c->mutating, "help", c->help);
+}
+
+json_t *control_help_json(const char *name)
+{
+	if (name) {
+		const struct control_command *c = control_command_find(name);
+		return c ? json_pack("{s:[o]}", "commands", command_json(c)) : NULL;
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < control_n_commands; i++)
+		json_array_append_new(list, command_json(&control_commands[i]));
+	return json_pack("{s:o}", "commands", list);
+}
+
+void control_help_print(FILE *out, const char *program)
+{
+	fprintf(out,
+	        "Usage: %s [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
+	        "\n"
+	        "Drive and watch raced, the race data importer, over its control socket.\n"
+	        "\n"
+	        "Commands (* needs root, raced's user or the admin_group):\n",
+	        program);
+	size_t width = 0;
+	for (size_t i = 0; i < control_n_commands; i++)
+		if (strlen(control_commands[i].usage) > width)
+			width = strlen(control_commands[i].usage);
+	for (size_t i = 0; i < control_n_commands; i++) {
+		const struct control_command *c = &control_commands[i];
+		fprintf(out, " %c %-*s  %s\n", c->mutating ? '*' : ' ', (int)width, c->usage, c->summary);
+	}
+	fprintf(out,
+	        "\n"
+	        "Options:\n"
+	        "  --socket PATH  the control socket (default $RACED_SOCKET, else /run/raced/raced.sock)\n"
+	        "  --json         print the daemon's reply as JSON, for scripts\n"
+	        "  --timeout S    give up when raced does not answer within S seconds (default 5)\n"
+	        "  --help         this text; '%s COMMAND --help' explains a command\n"
+	        "  --version      racectl's version\n"
+	        "\n"
+	        "Exit status: 0 success; 1 the command failed or the import did not succeed;\n"
+	        "2 usage error; 'health' exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n",
+	        program);
+}
+
+void control_help_print_command(FILE *out, const char *program, const struct control_command *cmd)
+{
+	fprintf(out, "Usage: %s [--socket PATH] [--json] %s\n\n%s\n", program, cmd->usage, cmd->help);
+	if (cmd->mutating)
+		fprintf(out, "\nNeeds root, the daemon's user, or membership in the admin_group\n"
+		             "(raced.conf [daemon] admin_group); others get permission_denied.\n");
+	fprintf(out, "\nWire request: {\"cmd\":\"%s\"", cmd->name);
+	for (size_t i = 0; i < cmd->n_args; i++)
+		fprintf(out, ", \"%s\":%s%s", cmd->args[i].name,
+		        cmd->args[i].type == CONTROL_ARG_STRING ? "\"...\"" :
+		        cmd->args[i].type == CONTROL_ARG_BOOLEAN ? "true" : "N",
+		        cmd->args[i].required ? "" : " (optional)");
+	fprintf(out, "}\n");
+}

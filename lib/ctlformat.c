@@ -1,0 +1,340 @@
+#include "ctlformat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tables are small (a handful of stages or runs); cells are bounded. */
+#define TABLE_COLS_MAX 16
+#define TABLE_ROWS_MAX 256
+#define CELL_MAX 64
+
+struct table {
+	size_t ncols, nrows;
+	const char *align; /* 'l' or 'r' per column */
+	char cells[TABLE_ROWS_MAX + 1][TABLE_COLS_MAX][CELL_MAX];
+};
+
+static struct table *table_new(const char *align, const char *const *headers)
+{
+	struct table *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->align = align;
+	t->ncols = strlen(align) < TABLE_COLS_MAX ? strlen(align) : TABLE_COLS_MAX;
+	for (size_t i = 0; i < t->ncols; i++)
+		snprintf(t->cells[0][i], CELL_MAX, "%s", headers[i]);
+	t->nrows = 1;
+	return t;
+}
+
+/* Returns the next row's cells, or NULL when the table is full. */
+static char (*table_row(struct table *t))[CELL_MAX]
+{
+	if (!t || t->nrows > TABLE_ROWS_MAX)
+		return NULL;
+	return t->cells[t->nrows++];
+}
+
+static void table_print(FILE *out, struct table *t)
+{
+	if (!t)
+		return;
+	size_t width[TABLE_COLS_MAX] = { 0 };
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++)
+			if (strlen(t->cells[r][c]) > width[c])
+				width[c] = strlen(t->cells[r][c]);
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			bool last = c + 1 == t->ncols;
+			if (t->align[c] == 'r')
+				fprintf(out, "%*s", (int)width[c], t->cells[r][c]);
+			else
+				fprintf(out, "%-*s", last ? 0 : (int)width[c], t->cells[r][c]);
+			if (!last)
+				fputs("  ", out);
+		}
+		fputc('\n', out);
+	}
+	free(t);
+}
+
+/* A JSON scalar as text: integers as is, reals with one decimal, strings
+ * as is, null and missing as "-". */
+static void cell(char *out, const json_t *v)
+{
+	if (json_is_integer(v))
+		snprintf(out, CELL_MAX, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(out, CELL_MAX, "%.1f", json_real_value(v));
+	else if (json_is_string(v))
+		snprintf(out, CELL_MAX, "%s", json_string_value(v));
+	else if (json_is_boolean(v))
+		snprintf(out, CELL_MAX, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		snprintf(out, CELL_MAX, "-");
+}
+
+static void field(char *out, const json_t *obj, const char *key)
+{
+	cell(out, json_object_get(obj, key));
+}
+
+/* "used/size" */
+static void pair(char *out, const json_t *obj, const char *a, const char *b)
+{
+	char x[CELL_MAX], y[CELL_MAX];
+	field(x, obj, a);
+	field(y, obj, b);
+	snprintf(out, CELL_MAX, "%.30s/%.30s", x, y);
+}
+
+static double number(const json_t *v)
+{
+	return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+int ctlformat_health(const json_t *result, char *line, size_t size)
+{
+	const char *status = json_string_value(json_object_get(result, "status"));
+	const char *message = json_string_value(json_object_get(result, "message"));
+	static const struct { const char *status, *label; int code; } map[] = {
+		{ "ok", "OK", HEALTH_OK },
+		{ "warning", "WARNING", HEALTH_WARNING },
+		{ "critical", "CRITICAL", HEALTH_CRITICAL },
+	};
+	for (size_t i = 0; status && i < sizeof map / sizeof map[0]; i++) {
+		if (strcmp(status, map[i].status) == 0) {
+			snprintf(line, size, "RACED %s - %s", map[i].label, message ? message : status);
+			return map[i].code;
+		}
+	}
+	snprintf(line, size, "RACED UNKNOWN - raced reported health status '%s'",
+	         status ? status : "(none)");
+	return HEALTH_UNKNOWN;
+}
+
+static void import_line(FILE *out, const json_t *imp)
+{
+	if (!json_is_object(imp)) {
+		fprintf(out, "import: none\n");
+		return;
+	}
+	char id[CELL_MAX], state[CELL_MAX], started[CELL_MAX];
+	field(id, imp, "id");
+	field(state, imp, "state");
+	field(started, imp, "started_at");
+	if (strcmp(state, "idle") == 0 && strcmp(id, "-") == 0) {
+		fprintf(out, "import: none yet (idle)\n");
+		return;
+	}
+	fprintf(out, "import %s: %s%s, started %s", id, state,
+	        json_is_true(json_object_get(imp, "paused")) ? " (paused)" : "", started);
+	const json_t *fin = json_object_get(imp, "finished_at");
+	if (json_is_string(fin))
+		fprintf(out, ", finished %s", json_string_value(fin));
+	fputc('\n', out);
+}
+
+void ctlformat_stats(FILE *out, const json_t *result)
+{
+	import_line(out, json_object_get(result, "import"));
+
+	const json_t *stages = json_object_get(result, "stages");
+	static const char *const sh[] = { "STAGE", "DEMAND", "BUFFER", "IN-FLIGHT", "QUEUED",
+	                                  "DONE", "FAILED", "RETRIED", "EMITTED", "RATE/S" };
+	struct table *t = table_new("lrrrrrrrrr", sh);
+	static const char *const subh[] = { "SUBSCRIPTION", "DEMAND", "MAX", "MIN", "PENDING" };
+	struct table *subs = table_new("lrrrr", subh);
+	size_t nsubs = 0;
+	size_t i;
+	const json_t *st;
+	json_array_foreach(stages, i, st) {
+		char (*row)[CELL_MAX] = table_row(t);
+		if (!row)
+			break;
+		const json_t *sl = json_object_get(st, "subscriptions");
+		long long demand = 0;
+		size_t j;
+		const json_t *sub;
+		json_array_foreach(sl, j, sub) {
+			demand += json_integer_value(json_object_get(sub, "demand"));
+			char (*sr)[CELL_MAX] = table_row(subs);
+			if (!sr)
+				continue;
+			nsubs++;
+			char prod[CELL_MAX], cons[CELL_MAX];
+			field(prod, st, "name");
+			field(cons, sub, "consumer");
+			snprintf(sr[0], CELL_MAX, "%.28s -> %.28s", prod, cons);
+			field(sr[1], sub, "demand");
+			field(sr[2], sub, "max_demand");
+			field(sr[3], sub, "min_demand");
+			field(sr[4], sub, "pending");
+		}
+		field(row[0], st, "name");
+		if (json_is_array(sl))
+			snprintf(row[1], CELL_MAX, "%lld", demand);
+		else
+			snprintf(row[1], CELL_MAX, "-");
+		pair(row[2], st, "buffered", "buffer_size");
+		pair(row[3], st, "in_flight", "concurrency");
+		field(row[4], st, "queued");
+		field(row[5], st, "done");
+		field(row[6], st, "failed");
+		field(row[7], st, "retried");
+		field(row[8], st, "emitted");
+		field(row[9], st, "rate_per_s");
+	}
+	fputc('\n', out);
+	table_print(out, t);
+	if (nsubs) {
+		fputc('\n', out);
+		table_print(out, subs);
+	} else {
+		free(subs);
+	}
+
+	const json_t *store = json_object_get(result, "store");
+	if (json_is_object(store)) {
+		char state[CELL_MAX], rows[CELL_MAX], batches[CELL_MAX], rec[CELL_MAX];
+		field(state, store, "state");
+		field(rows, store, "pending_rows");
+		field(batches, store, "batches");
+		field(rec, store, "reconnects");
+		fprintf(out, "\nstore: database %s, %s rows pending, %s batches committed, %s reconnects\n",
+		        state, rows, batches, rec);
+	}
+
+	const json_t *providers = json_object_get(result, "providers");
+	if (json_array_size(providers) > 0) {
+		static const char *const ph[] = { "PROVIDER", "REQUESTS", "RETRIES", "FAILED",
+		                                  "IN-FLIGHT", "WAITING", "BYTES" };
+		struct table *p = table_new("lrrrrrr", ph);
+		const json_t *pv;
+		json_array_foreach(providers, i, pv) {
+			char (*row)[CELL_MAX] = table_row(p);
+			if (!row)
+				break;
+			static const char *const keys[] = { "name", "requests", "retries", "failed",
+			                                    "in_flight", "waiting", "bytes" };
+			for (size_t k = 0; k < 7; k++)
+				field(row[k], pv, keys[k]);
+		}
+		fputc('\n', out);
+		table_print(out, p);
+	}
+}
+
+void ctlformat_status(FILE *out, const json_t *result)
+{
+	const json_t *runs = json_object_get(result, "runs");
+	if (json_array_size(runs) == 0) {
+		fprintf(out, "no import runs yet\n");
+		return;
+	}
+	/* Count columns: the union of the runs' count keys, first seen first. */
+	const char *keys[TABLE_COLS_MAX];
+	size_t nkeys = 0;
+	size_t i;
+	const json_t *run;
+	json_array_foreach(runs, i, run) {
+		const char *k;
+		const json_t *v;
+		json_object_foreach((json_t *)json_object_get(run, "counts"), k, v) {
+			bool seen = false;
+			for (size_t j = 0; j < nkeys; j++)
+				seen = seen || strcmp(keys[j], k) == 0;
+			if (!seen && nkeys < TABLE_COLS_MAX - 5)
+				keys[nkeys++] = k;
+		}
+	}
+	const char *headers[TABLE_COLS_MAX] = { "ID", "STATUS", "STARTED", "FINISHED", "BY" };
+	char upper[TABLE_COLS_MAX][CELL_MAX];
+	char align[TABLE_COLS_MAX + 1] = "rllll";
+	for (size_t j = 0; j < nkeys; j++) {
+		size_t n = 0;
+		for (; keys[j][n] && n < CELL_MAX - 1; n++)
+			upper[j][n] = (char)(keys[j][n] >= 'a' && keys[j][n] <= 'z' ? keys[j][n] - 32 : keys[j][n]);
+		upper[j][n] = '\0';
+		headers[5 + j] = upper[j];
+		align[5 + j] = 'r';
+	}
+	align[5 + nkeys] = '\0';
+	struct table *t = table_new(align, headers);
+	json_array_foreach(runs, i, run) {
+		char (*row)[CELL_MAX] = table_row(t);
+		if (!row)
+			break;
+		field(row[0], run, "id");
+		field(row[1], run, "status");
+		field(row[2], run, "started_at");
+		field(row[3], run, "finished_at");
+		field(row[4], run, "requested_by");
+		const json_t *counts = json_object_get(run, "counts");
+		for (size_t j = 0; j < nkeys; j++)
+			field(row[5 + j], counts, keys[j]);
+	}
+	table_print(out, t);
+}
+
+void ctlformat_progress(const json_t *stats, char *line, size_t size)
+{
+	const json_t *imp = json_object_get(stats, "import");
+	char id[CELL_MAX], state[CELL_MAX];
+	field(id, imp, "id");
+	field(state, imp, "state");
+	size_t used = 0;
+	int n = snprintf(line, size, "import %s %s%s:", id, state,
+	                 json_is_true(json_object_get(imp, "paused")) ? " (paused)" : "");
+	used = n > 0 ? (size_t)n : 0;
+	long long failed = 0;
+	double rate = 0;
+	size_t i;
+	const json_t *st;
+	json_array_foreach(json_object_get(stats, "stages"), i, st) {
+		char name[CELL_MAX], done[CELL_MAX];
+		field(name, st, "name");
+		field(done, st, "done");
+		failed += json_integer_value(json_object_get(st, "failed"));
+		rate += number(json_object_get(st, "rate_per_s"));
+		if (used < size) {
+			n = snprintf(line + used, size - used, "%s %s %s", i ? "," : "", name, done);
+			used += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (used < size)
+		snprintf(line + used, size - used, "; %lld failed; %.1f/s", failed, rate);
+}
+
+void ctlformat_result(FILE *out, const char *cmd, const json_t *result)
+{
+	const json_t *id = json_object_get(result, "import_id");
+	if (strcmp(cmd, "start-import") == 0 && json_is_integer(id)) {
+		fprintf(out, "import %lld started\n", (long long)json_integer_value(id));
+	} else if (strcmp(cmd, "cancel") == 0 && json_is_integer(id)) {
+		fprintf(out, "import %lld cancelled\n", (long long)json_integer_value(id));
+	} else if (strcmp(cmd, "pause") == 0 && json_is_integer(id)) {
+		fprintf(out, "import %lld paused: no new requests; in-flight ones finish\n",
+		        (long long)json_integer_value(id));
+	} else if (strcmp(cmd, "resume") == 0 && json_is_integer(id)) {
+		fprintf(out, "import %lld resumed\n", (long long)json_integer_value(id));
+	} else if (strcmp(cmd, "reload") == 0) {
+		const char *path = json_string_value(json_object_get(result, "config"));
+		fprintf(out, "configuration reloaded%s%s\n", path ? " from " : "", path ? path : "");
+	} else if (strcmp(cmd, "version") == 0 && json_is_string(json_object_get(result, "version"))) {
+		fprintf(out, "raced %s\n", json_string_value(json_object_get(result, "version")));
+	} else if (strcmp(cmd, "help") == 0 && json_is_array(json_object_get(result, "commands"))) {
+		size_t i;
+		const json_t *c;
+		json_array_foreach(json_object_get(result, "commands"), i, c)
+			fprintf(out, "%-40s %s\n", json_string_value(json_object_get(c, "usage")),
+			        json_string_value(json_object_get(c, "summary")));
+	} else if (json_is_string(json_object_get(result, "message"))) {
+		fprintf(out, "%s\n", json_string_value(json_object_get(result, "message")));
+	} else {
+		char *s = json_dumps(result, JSON_COMPACT);
+		fprintf(out, "%s\n", s ? s : "{}");
+		free(s);
+	}
+}

@@ -1,0 +1,37 @@
+/* ctlformat — racectl's human output: control replies (control.h result
+ * shapes, docs/control-protocol.md) rendered as aligned tables and lines.
+ *
+ * Everything here reads a borrowed json_t and writes to a FILE or a
+ * caller's buffer; missing or mistyped fields print as "-", never crash,
+ * so an older or newer daemon still renders.
+ */
+#ifndef RACED_CTLFORMAT_H
+#define RACED_CTLFORMAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Nagios plugin exit codes. */
+enum ctlformat_health_exit { HEALTH_OK = 0, HEALTH_WARNING = 1, HEALTH_CRITICAL = 2, HEALTH_UNKNOWN = 3 };
+
+/* Map a health result {"status","message"} to "RACED OK - message" and the
+ * exit code.  A NULL result or an unknown status is UNKNOWN. */
+int ctlformat_health(const json_t *result, char *line, size_t size);
+
+/* The stats result: the import line, the stage table, the subscription
+ * table, the store line and the provider table. */
+void ctlformat_stats(FILE *out, const json_t *result);
+
+/* The status result: one row per run. */
+void ctlformat_status(FILE *out, const json_t *result);
+
+/* One progress line for `start-import --wait` from a stats result:
+ * "import 42 running: races 10, entries 140, athletes 120; 1 failed; 45.2/s". */
+void ctlformat_progress(const json_t *stats, char *line, size_t size);
+
+/* Results of the simple commands (start-import, cancel, pause, resume,
+ * reload, version, help): one readable line or list. */
+void ctlformat_result(FILE *out, const char *cmd, const json_t *result);
+
+#endif

@@ -1,0 +1,144 @@
+#include "check.h"
+#include "control.h"
+#include "ctlformat.h"
+#include "error.h"
+
+/* Parse line; return the error code name, or "ok". */
+static const char *parse(const char *line, char *err)
+{
+	const struct control_command *cmd;
+	json_t *args;
+	enum control_code code;
+	if (control_request_parse(line, strlen(line), &cmd, &args, &code, err) == 0) {
+		json_decref(args);
+		return "ok";
+	}
+	return control_code_name(code);
+}
+
+static void test_valid_request_yields_command_and_only_declared_args(void)
+{
+	const char *line = "{\"cmd\":\"status\",\"id\":42}";
+	const struct control_command *cmd;
+	json_t *args;
+	enum control_code code;
+	char err[ERR_MAX];
+	CHECK_EQ(control_request_parse(line, strlen(line), &cmd, &args, &code, err), 0);
+	CHECK_STR(cmd->name, "status");
+	CHECK_EQ(json_object_size(args), 1);
+	CHECK_EQ(json_integer_value(json_object_get(args, "id")), 42);
+	json_decref(args);
+}
+
+static void test_each_malformed_request_gets_its_code_and_message(void)
+{
+	char err[ERR_MAX];
+	CHECK_STR(parse("garbage", err), "bad_request");
+	CHECK(strstr(err, "request is not valid JSON") != NULL);
+	CHECK_STR(parse("{\"cmd\":\"st\xff\xfe\"}", err), "bad_request");
+	CHECK(strstr(err, "not valid UTF-8") != NULL);
+	CHECK_STR(parse("[1,2]", err), "bad_request");
+	CHECK_STR(err, "request must be a JSON object like {\"cmd\":\"help\"}, got an array");
+	CHECK_STR(parse("{\"id\":1}", err), "bad_request");
+	CHECK(strstr(err, "no \"cmd\" member") != NULL);
+	CHECK_STR(parse("{\"cmd\":7}", err), "bad_request");
+	CHECK_STR(err, "\"cmd\" must be a string, got an integer");
+	CHECK_STR(parse("{\"cmd\":\"status\",\"id\":\"x\"}", err), "bad_request");
+	CHECK_STR(err, "argument 'id' of 'status' must be an integer, got a string");
+	CHECK_STR(parse("{\"cmd\":\"status\",\"id\":0}", err), "bad_request");
+	CHECK_STR(err, "argument 'id' of 'status' must be at least 1, got 0");
+	CHECK_STR(parse("{\"cmd\":\"status\",\"idd\":3}", err), "bad_request");
+	CHECK_STR(err, "'status' has no argument 'idd' (it takes: id, limit)");
+	CHECK_STR(parse("{\"cmd\":\"pause\",\"now\":true}", err), "bad_request");
+	CHECK_STR(err, "'pause' takes no arguments, got 'now'");
+	CHECK_STR(parse("{\"cmd\":\"stats\",\"cmd\":\"stats\"}", err), "bad_request");
+	CHECK_STR(parse("{\"cmd\":\"stats\"} {}", err), "bad_request");
+}
+
+static void test_unknown_command_suggests_close_names_only(void)
+{
+	char err[ERR_MAX];
+	CHECK_STR(parse("{\"cmd\":\"bogus\"}", err), "unknown_command");
+	CHECK_STR(err, "unknown command 'bogus'");
+	CHECK_STR(parse("{\"cmd\":\"stat\"}", err), "unknown_command");
+	CHECK_STR(err, "unknown command 'stat' (did you mean 'stats'?)");
+	CHECK_STR(parse("{\"cmd\":\"start_import\"}", err), "unknown_command");
+	CHECK_STR(err, "unknown command 'start_import' (did you mean 'start-import'?)");
+	CHECK(control_command_suggest("x") == NULL);
+}
+
+static void test_reply_lines_round_trip(void)
+{
+	char *ok = control_reply_ok_line(json_pack("{s:i}", "import_id", 42));
+	CHECK_STR(ok, "{\"ok\":true,\"result\":{\"import_id\":42}}\n");
+	json_t *result;
+	char code[CONTROL_CODE_MAX], msg[ERR_MAX];
+	CHECK_EQ(control_reply_parse(ok, &result, code, msg), 1);
+	CHECK_EQ(json_integer_value(json_object_get(result, "import_id")), 42);
+	json_decref(result);
+	free(ok);
+	char *bad = control_reply_error_line(CONTROL_UNKNOWN_COMMAND, "unknown command 'bogus'");
+	CHECK_STR(bad, "{\"ok\":false,\"error\":{\"code\":\"unknown_command\",\"message\":\"unknown command 'bogus'\"}}\n");
+	CHECK_EQ(control_reply_parse(bad, &result, code, msg), 0);
+	CHECK_STR(code, "unknown_command");
+	CHECK_STR(msg, "unknown command 'bogus'");
+	free(bad);
+	CHECK_EQ(control_reply_parse("nonsense", &result, code, msg), -1);
+}
+
+static void test_request_line_puts_cmd_with_args(void)
+{
+	json_t *args = json_pack("{s:i}", "id", 7);
+	char *line = control_request_line("status", args);
+	CHECK_STR(line, "{\"id\":7,\"cmd\":\"status\"}\n");
+	free(line);
+	json_decref(args);
+}
+
+static void test_command_table_marks_mutating_commands(void)
+{
+	const char *mutating[] = { "start-import", "cancel", "pause", "resume", "reload" };
+	const char *reading[] = { "stats", "status", "health", "version", "help" };
+	for (size_t i = 0; i < 5; i++) {
+		CHECK(control_command_find(mutating[i]) && control_command_find(mutating[i])->mutating);
+		CHECK(control_command_find(reading[i]) && !control_command_find(reading[i])->mutating);
+	}
+	CHECK_EQ(control_n_commands, 10);
+	json_t *help = control_help_json(NULL);
+	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 10);
+	json_decref(help);
+	CHECK(control_help_json("nope") == NULL);
+}
+
+static void test_health_maps_to_nagios_lines_and_codes(void)
+{
+	char line[256];
+	json_t *r = json_pack("{s:s,s:s}", "status", "ok", "message", "idle, db connected");
+	CHECK_EQ(ctlformat_health(r, line, sizeof line), 0);
+	CHECK_STR(line, "RACED OK - idle, db connected");
+	json_decref(r);
+	r = json_pack("{s:s,s:s}", "status", "warning", "message", "retrying");
+	CHECK_EQ(ctlformat_health(r, line, sizeof line), 1);
+	CHECK_STR(line, "RACED WARNING - retrying");
+	json_decref(r);
+	r = json_pack("{s:s,s:s}", "status", "critical", "message", "db down");
+	CHECK_EQ(ctlformat_health(r, line, sizeof line), 2);
+	CHECK_STR(line, "RACED CRITICAL - db down");
+	json_decref(r);
+	r = json_pack("{s:s}", "status", "weird");
+	CHECK_EQ(ctlformat_health(r, line, sizeof line), 3);
+	CHECK_STR(line, "RACED UNKNOWN - raced reported health status 'weird'");
+	json_decref(r);
+}
+
+int main(void)
+{
+	RUN(test_valid_request_yields_command_and_only_declared_args);
+	RUN(test_each_malformed_request_gets_its_code_and_message);
+	RUN(test_unknown_command_suggests_close_names_only);
+	RUN(test_reply_lines_round_trip);
+	RUN(test_request_line_puts_cmd_with_args);
+	RUN(test_command_table_marks_mutating_commands);
+	RUN(test_health_maps_to_nagios_lines_and_codes);
+	return CHECK_DONE();
+}
