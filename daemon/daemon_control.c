@@ -1,0 +1,195 @@
+#include "daemon_control.h"
+
+#include "raced_version.h"
+
+#include "config.h"
+#include "control.h"
+#include "ctlserver.h"
+#include "error.h"
+#include "log.h"
+#include "service.h"
+
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+struct daemon_control {
+	struct ctlserver *srv;
+	struct service *svc;
+};
+
+static void server_options(const struct config *cfg, struct ctlserver_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->max_clients = cfg->max_clients;
+	o->admin_group = cfg->admin_group;
+}
+
+static void peer_name(const struct control_request *req, char *buf, size_t len)
+{
+	uid_t uid = control_request_uid(req);
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+}
+
+static void started(void *arg, int64_t id, const char *err)
+{
+	struct control_request *req = arg;
+	if (err)
+		control_reply_error(req, CONTROL_FAILED, "%s", err);
+	else
+		control_reply_ok(req, json_pack("{s:I}", "import_id", (json_int_t)id));
+}
+
+/* import_runs.counts holds per-stage objects; status shows stored rows per
+ * stage and the errors, and keeps the whole object as "details". */
+static void flatten_counts(json_t *run)
+{
+	json_t *counts = json_object_get(run, "counts");
+	json_t *flat = json_object();
+	json_int_t errors = 0;
+	const char *stage;
+	json_t *c;
+	json_object_foreach(counts, stage, c) {
+		if (!json_is_object(c))
+			continue;
+		json_object_set(flat, stage, json_object_get(c, "stored"));
+		errors += json_integer_value(json_object_get(c, "failed"));
+	}
+	json_object_set_new(flat, "errors", json_integer(errors));
+	json_object_set(run, "details", counts);
+	json_object_set_new(run, "counts", flat);
+}
+
+static void runs_ready(void *arg, json_t *result, const char *err)
+{
+	struct control_request *req = arg;
+	json_t *args = control_request_args(req);
+	if (err) {
+		control_reply_error(req, CONTROL_UNAVAILABLE, "cannot read import runs: %s", err);
+		return;
+	}
+	if (json_object_get(args, "id") && json_array_size(result) == 0) {
+		control_reply_error(req, CONTROL_NOT_FOUND, "no import with id %" JSON_INTEGER_FORMAT,
+		                    json_integer_value(json_object_get(args, "id")));
+		return;
+	}
+	size_t i;
+	json_t *run;
+	json_array_foreach(result, i, run)
+		flatten_counts(run);
+	control_reply_ok(req, json_pack("{s:O}", "runs", result));
+}
+
+static void handle(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	struct service *svc = dc->svc;
+	const char *cmd = control_request_name(req);
+	json_t *args = control_request_args(req);
+	char err[ERR_MAX];
+
+	if (strcmp(cmd, "start-import") == 0) {
+		char who[64];
+		peer_name(req, who, sizeof who);
+		if (service_start_import(svc, who, started, req, err) < 0)
+			control_reply_error(req, strstr(err, "database") ? CONTROL_UNAVAILABLE : CONTROL_CONFLICT,
+			                    "%s", err);
+	} else if (strcmp(cmd, "cancel") == 0) {
+		if (service_cancel(svc, err) < 0)
+			control_reply_error(req, CONTROL_CONFLICT, "%s", err);
+		else
+			control_reply_ok(req, NULL);
+	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+		if (service_pause(svc, cmd[0] == 'p', err) < 0)
+			control_reply_error(req, CONTROL_CONFLICT, "%s", err);
+		else
+			control_reply_ok(req, NULL);
+	} else if (strcmp(cmd, "stats") == 0) {
+		control_reply_ok(req, service_stats(svc));
+	} else if (strcmp(cmd, "health") == 0) {
+		control_reply_ok(req, service_health(svc));
+	} else if (strcmp(cmd, "status") == 0) {
+		json_int_t id = json_integer_value(json_object_get(args, "id"));
+		if (service_runs(svc, id, runs_ready, req) < 0)
+			control_reply_error(req, CONTROL_UNAVAILABLE, "the database is not connected");
+	} else if (strcmp(cmd, "reload") == 0) {
+		const char *path = service_config(svc)->path;
+		char *p = strdup(path);
+		if (!p) {
+			control_reply_error(req, CONTROL_INTERNAL, "out of memory");
+		} else if (daemon_reload(dc, svc, p, err) < 0) {
+			control_reply_error(req, CONTROL_FAILED, "%s", err);
+		} else {
+			control_reply_ok(req, json_pack("{s:s}", "config", p));
+		}
+		free(p);
+	} else if (strcmp(cmd, "version") == 0) {
+		control_reply_ok(req, json_pack("{s:s}", "version", RACED_VERSION));
+	} else {
+		control_reply_error(req, CONTROL_UNKNOWN_COMMAND, "unknown command '%s'", cmd);
+	}
+}
+
+struct daemon_control *daemon_control_open(struct event_base *base, struct service *svc, char *err)
+{
+	struct daemon_control *dc = calloc(1, sizeof *dc);
+	const struct config *cfg = service_config(svc);
+	struct ctlserver_options o;
+	if (!dc) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	dc->svc = svc;
+	server_options(cfg, &o);
+	int n = sd_listen_fds(1);
+	if (n > 1) {
+		err_set(err, "systemd passed %d sockets; raced.socket should pass exactly one", n);
+	} else if (n == 1) {
+		dc->srv = ctlserver_adopt(base, SD_LISTEN_FDS_START, &o, handle, dc, err);
+		if (dc->srv)
+			log_info("control: listening on the socket systemd passed");
+	} else {
+		dc->srv = ctlserver_listen(base, cfg->control_socket, &o, handle, dc, err);
+		if (dc->srv)
+			log_info("control: listening on %s", cfg->control_socket);
+	}
+	if (!dc->srv) {
+		free(dc);
+		return NULL;
+	}
+	return dc;
+}
+
+void daemon_control_close(struct daemon_control *dc)
+{
+	if (!dc)
+		return;
+	ctlserver_free(dc->srv);
+	free(dc);
+}
+
+int daemon_reload(struct daemon_control *dc, struct service *svc, const char *path, char *err)
+{
+	char changes[1024] = "";
+	struct config *next = config_load(path, err);
+	if (!next)
+		return -1;
+	if (service_reload(svc, next, changes, sizeof changes, err) < 0) {
+		config_free(next);
+		return -1;
+	}
+	if (dc) {
+		struct ctlserver_options o;
+		server_options(service_config(svc), &o);
+		ctlserver_configure(dc->srv, &o);
+	}
+	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");
+	return 0;
+}
