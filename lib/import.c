@@ -88,12 +88,6 @@ struct import {
 	uint64_t errors;
 };
 
-static const char *const kind_names[] = {
-	[STAGE_PRODUCER] = "producer",
-	[STAGE_PRODUCER_CONSUMER] = "producer-consumer",
-	[STAGE_CONSUMER] = "consumer",
-};
-
 /* ---- items ---- */
 
 static void item_free(struct item *it)
@@ -671,12 +665,13 @@ json_t *import_stats(const struct import *imp)
 	json_t *stages = json_array();
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		const struct stage_ctx *sc = &imp->stages[i];
-		struct stage_stats ss = {0};
+		struct stage_stats ss;
+		memset(&ss, 0, sizeof ss);
 		if (imp->pipe)
 			stage_get_stats(sc->st, &ss);
 		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
 		                      "name", sc->conf->name,
-		                      "kind", kind_names[sc->root ? STAGE_PRODUCER : STAGE_PRODUCER_CONSUMER],
+		                      "kind", sc->root ? "root" : "child",
 		                      "buffered", (json_int_t)ss.buffered,
 		                      "buffer_size", (json_int_t)sc->conf->buffer_size,
 		                      "in_flight", (json_int_t)ss.in_flight,

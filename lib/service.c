@@ -342,15 +342,37 @@ json_t *service_stats(const struct service *s)
 	size_t pending = 0;
 	for (size_t i = 0; i < s->cfg->n_stages; i++)
 		pending += store_pending(s->store, i);
-	json_t *store = json_pack("{s:s,s:s,s:I}",
-	                          "state", store_state_name(s->store_state),
+	const char *state = s->store_state == STORE_READY     ? "connected"
+	                    : s->store_state == STORE_BACKOFF ? "disconnected"
+	                                                      : "connecting";
+	json_t *store = json_pack("{s:s,s:s,s:s,s:I}",
+	                          "state", state,
+	                          "phase", store_state_name(s->store_state),
 	                          "message", s->store_why,
 	                          "pending_rows", (json_int_t)pending);
-	json_t *imp = s->imp ? import_stats(s->imp) : json_null();
-	json_t *last = s->last_id ? json_pack("{s:I,s:s}", "id", (json_int_t)s->last_id,
-	                                      "status", s->last_status)
-	                          : json_null();
-	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "last_import", last,
+	json_t *imp, *stages;
+	if (s->imp) {
+		imp = import_stats(s->imp);
+		stages = json_incref(json_object_get(imp, "stages"));
+		json_object_del(imp, "stages");
+	} else {
+		imp = json_pack("{s:o,s:s,s:b}",
+		                "id", s->last_id ? json_integer(s->last_id) : json_null(),
+		                "state", s->last_status ? s->last_status : "idle",
+		                "paused", 0);
+		stages = json_array();
+		for (size_t i = 0; i < s->cfg->n_stages; i++) {
+			const struct stage_conf *c = &s->cfg->stages[i];
+			json_array_append_new(stages,
+			        json_pack("{s:s,s:s,s:i,s:I,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:f,s:[]}",
+			                  "name", c->name, "kind", c->parent ? "child" : "root",
+			                  "buffered", 0, "buffer_size", (json_int_t)c->buffer_size,
+			                  "in_flight", 0, "concurrency", (json_int_t)c->concurrency,
+			                  "queued", 0, "done", 0, "stored", 0, "failed", 0,
+			                  "retried", 0, "rate_per_s", 0.0, "subscriptions"));
+		}
+	}
+	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
 	                 "store", store, "providers", providers, "stopping", s->stopping);
 }
 
