@@ -51,6 +51,15 @@ enum stage_kind {
 /* min_demand given as this means "half of max_demand", as in GenStage. */
 #define STAGE_MIN_DEMAND_DEFAULT UINT32_MAX
 
+/* Bounds the engine enforces on its parameters (pipeline_add_stage() and
+ * pipeline_subscribe() refuse larger values).  The engine preallocates a
+ * subscription's inbox and a producer-consumer's work units at max_demand. */
+#define STAGE_MAX_STAGES      64       /* stages in a pipeline */
+#define STAGE_MAX_SUBS        64       /* subscriptions per stage, each side */
+#define STAGE_MAX_DEMAND      100000u  /* a subscription's max_demand */
+#define STAGE_MAX_BUFFER      1000000u /* a stage's buffer_size */
+#define STAGE_MAX_CONCURRENCY 10000u   /* a stage's concurrency */
+
 struct stage_handler {
 	/* Producers and producer-consumers: a unit of work may run now (R4
 	 * holds).  The handler starts it (typically an HTTP fetch) and later
