@@ -38,7 +38,9 @@
  *
  * Identifiers: table names are the stage names, checked here against
  * [a-z_][a-z0-9_]{0,47} (config restricts them already; the store does not
- * rely on it) and still quoted with PQescapeIdentifier in every statement.
+ * rely on it) and written double-quoted in every statement, so a reserved
+ * word ("user", "order") is a valid stage name.  (PQescapeIdentifier needs
+ * a connection; the statements are built once, in store_new.)
  */
 #include "store.h"
 
@@ -1185,13 +1187,13 @@ static int table_init(struct table *t, const char *name, char *err)
 	t->name = strdup(name);
 	char idxname[STORE_NAME_MAX + 16];
 	snprintf(idxname, sizeof idxname, "%s_parent_key", name);
-	char *q = PQescapeIdentifier(NULL, name, strlen(name));
-	char *qi = PQescapeIdentifier(NULL, idxname, strlen(idxname));
-	if (!t->name || !q || !qi) {
-		PQfreemem(q);
-		PQfreemem(qi);
+	/* Validated above to [a-z0-9_]: double quotes make it an identifier
+	 * even when it is a reserved word ("user", "order"). */
+	char q[STORE_NAME_MAX + 3], qi[STORE_NAME_MAX + 19];
+	snprintf(q, sizeof q, "\"%s\"", name);
+	snprintf(qi, sizeof qi, "\"%s\"", idxname);
+	if (!t->name)
 		return err_set(err, "store: out of memory");
-	}
 	int rc = 0;
 	if (asprintf(&t->create_sql,
 	             "CREATE TABLE IF NOT EXISTS %s ("
@@ -1219,8 +1221,6 @@ static int table_init(struct table *t, const char *name, char *err)
 	             "  OR t.parent_key IS DISTINCT FROM excluded.parent_key"
 	             "  OR t.last_import IS NULL OR t.last_import < excluded.last_import", q) < 0)
 		t->upsert_sql = NULL, rc = -1;
-	PQfreemem(q);
-	PQfreemem(qi);
 	if (rc)
 		return err_set(err, "store: out of memory");
 	return 0;

@@ -24,7 +24,7 @@
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
  * (and not import_runs, import_errors, raced_schema_version) by store_new()
- * and quoted with PQescapeIdentifier in every statement.
+ * and written double-quoted in every statement.
  */
 #ifndef RACED_STORE_H
 #define RACED_STORE_H
