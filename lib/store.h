@@ -12,7 +12,19 @@
  * with backoff and retries the batch in flight: nothing is lost.
  *
  * Ownership: the store copies everything passed to it; callers keep their
- * buffers.  store_free() drops unwritten rows without calling back.
+ * buffers.  store_free() drops unwritten rows without calling back; do not
+ * call it from inside a store callback.  Callbacks may call every other
+ * store function.
+ *
+ * Unchanged rows: a row whose payload (and parent_key) did not change keeps
+ * its payload and updated_at.  Its last_import still advances, once per
+ * import: that one update rewrites the tuple (a HOT update, no index
+ * touched) but not the payload's meaning nor updated_at.  A batch retried
+ * within the same import changes nothing.
+ *
+ * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
+ * (and not import_runs, import_errors, raced_schema_version) by store_new()
+ * and written double-quoted in every statement.
  */
 #ifndef RACED_STORE_H
 #define RACED_STORE_H
@@ -24,6 +36,14 @@
 
 struct event_base;
 struct store;
+
+/* Bounds and timings (named settings; not configurable yet). */
+#define STORE_BATCH_SIZE_MAX      10000  /* [database] batch_size upper bound */
+#define STORE_MAX_IN_FLIGHT       8      /* ops sent and not yet acknowledged */
+#define STORE_MAX_PENDING_ERRORS  10000  /* queued import_errors rows; more are only counted */
+#define STORE_BACKOFF_MIN_MS      100    /* first reconnect delay, doubling ... */
+#define STORE_BACKOFF_MAX_MS      5000   /* ... up to this, +-20 % jitter */
+#define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
 
 enum store_state {
 	STORE_CONNECTING,
@@ -41,9 +61,32 @@ struct store_conf {
 
 struct store_callbacks {
 	void (*state_changed)(void *arg, enum store_state state, const char *why);
-	/* n more rows added to `table` are committed (oldest first). */
+	/* n more rows added to `table` are done (oldest first): committed, or
+	 * reported by batch_failed just before.  Called after each batch's
+	 * commit, in the order the rows were added; a row whose key was folded
+	 * into a later one in the same batch counts with that batch. */
 	void (*committed)(void *arg, size_t table, size_t n);
 	void *arg;
+	/* Optional: n rows of `table` were refused by PostgreSQL for a reason
+	 * other than the connection (e.g. a key too long for the index); a
+	 * batch refused as a whole is retried one row at a time first. */
+	void (*batch_failed)(void *arg, size_t table, size_t n, const char *err);
+};
+
+struct store_stats {
+	enum store_state state;
+	uint64_t rows_added;
+	uint64_t rows_folded;        /* duplicate keys folded within a batch */
+	uint64_t rows_failed;
+	uint64_t batches_committed;
+	uint64_t batches_split;      /* refused batches retried row by row */
+	uint64_t reconnects;         /* connections lost or refused */
+	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
+	uint32_t migrations_applied; /* by the last connection */
+	size_t ops_queued;           /* batches and statements not yet sent */
+	size_t ops_in_flight;
+	size_t errors_queued;
+	const char *last_error;      /* NULL or the last error; valid until the next store call */
 };
 
 struct store *store_new(struct event_base *base, const struct store_conf *conf,
@@ -60,21 +103,36 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 
 /* Write the rows pending for table now, even if fewer than batch_size. */
 void store_flush(struct store *s, size_t table);
+/* Rows added to table and not yet acknowledged by `committed`. */
 size_t store_pending(const struct store *s, size_t table);
+/* Rows of table acknowledged by `committed` since store_new(). */
+size_t store_table_committed(const struct store *s, size_t table);
+void store_get_stats(const struct store *s, struct store_stats *out);
 
 typedef void (*store_id_fn)(void *arg, int64_t id, const char *err);
 typedef void (*store_done_fn)(void *arg, const char *err);
 typedef void (*store_json_fn)(void *arg, json_t *result, const char *err);
 
+/* The store_* calls below queue one statement in order with the batches
+ * and return 0, or -1 when out of memory.  Callbacks run once the
+ * statement committed; err is NULL on success. */
+
 /* Insert an import_runs row with status 'running'; id via callback. */
 int store_begin_import(struct store *s, const char *requested_by, store_id_fn cb, void *arg);
 int store_add_error(struct store *s, int64_t import_id, const char *stage, const char *url,
                     long http_status, uint32_t attempts, const char *message);
-/* After every row queued before it: set status, finished_at, counts. */
+/* http_status <= 0 is stored as NULL (no HTTP response). */
+/* After every row queued before it (partial batches are flushed): set
+ * status, finished_at, counts (copied; NULL = {}). */
 int store_finish_import(struct store *s, int64_t import_id, const char *status,
                         json_t *counts, store_done_fn cb, void *arg);
+/* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
+ * errors are only counted; store_finish_import() then adds
+ * "errors_not_recorded": n to that import's counts. */
 /* One run (id > 0) or the `limit` most recent (id == 0), as a JSON array of
- * objects {id, started_at, finished_at, status, requested_by, counts, errors}. */
+ * objects {id, started_at, finished_at, status, requested_by, counts, errors}
+ * (errors: the number of import_errors rows), newest first.  The result is
+ * borrowed for the callback (json_incref to keep it). */
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg);
 
 /* Runs left 'running' by a daemon that died become 'interrupted'. */
