@@ -607,6 +607,64 @@ static void test_free_mid_work_aborts_running_and_leaks_nothing(void)
 	CHECK_EQ(R.payloads, 21);
 }
 
+static struct pipeline *free_on_finish;
+
+static void finished_then_free(void *ctx)
+{
+	(void)ctx;
+	R.finished++;
+	pipeline_free(free_on_finish);
+}
+
+static struct stage_sub *cancel_in_deliver;
+
+static void deliver_then_cancel(void *ctx, struct stage *st, struct stage_sub *sub,
+                                struct stage_event *const *events, size_t n)
+{
+	on_deliver(ctx, st, sub, events, n);
+	stage_ack(sub, 1);                  /* reentrant: settles afterwards */
+	if (sub == cancel_in_deliver)
+		stage_sub_cancel(sub);
+}
+
+/* Reentrancy: a consumer acks and cancels from inside deliver(), and the
+ * finished callback frees the pipeline. */
+static void test_handlers_may_call_back_and_finished_may_free(void)
+{
+	static const struct stage_handler cancelling = {
+		.start = on_start, .abort = on_abort, .deliver = deliver_then_cancel,
+	};
+	struct pipeline_callbacks cb = {.free_payload = free_payload, .finished = finished_then_free};
+	rec_reset();
+	struct pipeline *p = pipeline_new(&cb);
+	free_on_finish = p;
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 10, 1);
+	struct stage_params sp = {
+		.name = "store", .kind = STAGE_CONSUMER, .handler = &cancelling,
+		.buffer_size = 1, .concurrency = 1,
+	};
+	struct stage *store = pipeline_add_stage(p, &sp);
+	sp.name = "audit";
+	struct stage *audit = pipeline_add_stage(p, &sp);
+	struct stage_sub *ss = pipeline_subscribe(p, races, store, 4, STAGE_MIN_DEMAND_DEFAULT);
+	struct stage_sub *sa = pipeline_subscribe(p, races, audit, 4, STAGE_MIN_DEMAND_DEFAULT);
+	cancel_in_deliver = sa;
+	CHECK_EQ(pipeline_start(p), 0);
+	struct stage_work *w = R.started[0];
+	CHECK_EQ(emit_n(w, 1), 0);          /* both get it; audit acks and cancels */
+	CHECK(sstats(sa).cancelled);
+	CHECK_EQ(sstats(ss).acked, 1);
+	CHECK_EQ(R.freed, 1);
+	CHECK_EQ(emit_n(w, 3), 0);          /* store alone, acking each */
+	CHECK_EQ(sstats(ss).acked, 4);
+	CHECK_EQ(sstats(ss).asked, 8);
+	CHECK_EQ(R.finished, 0);
+	stage_work_done(w);                 /* finishes, and the pipeline is freed */
+	CHECK_EQ(R.finished, 1);
+	CHECK_EQ(R.freed, R.payloads);
+	(void)store, (void)audit;
+}
+
 static void test_bad_wiring_is_refused(void)
 {
 	struct pipeline *p = new_pipeline();
@@ -653,6 +711,7 @@ int main(void)
 	RUN(test_pause_stops_starts_but_not_events);
 	RUN(test_cancel_releases_events_and_unblocks_broadcast);
 	RUN(test_free_mid_work_aborts_running_and_leaks_nothing);
+	RUN(test_handlers_may_call_back_and_finished_may_free);
 	RUN(test_bad_wiring_is_refused);
 	return CHECK_DONE();
 }
