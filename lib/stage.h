@@ -97,6 +97,9 @@ struct pipeline_callbacks {
 };
 
 struct pipeline *pipeline_new(const struct pipeline_callbacks *cb);
+/* Frees everything: calls abort() for every running unit, frees user states
+ * and every payload exactly once.  Allowed at any moment except from inside
+ * a handler callback (start, abort, deliver); allowed from finished(). */
 void pipeline_free(struct pipeline *p);
 
 /* Returns NULL on bad parameters or out of memory. */
@@ -109,7 +112,10 @@ struct stage_sub *pipeline_subscribe(struct pipeline *p, struct stage *producer,
                                      struct stage *consumer, uint32_t max_demand,
                                      uint32_t min_demand);
 
-/* Consumers ask max_demand on every subscription; producers may start. */
+/* Consumers ask max_demand on every subscription; producers may start.
+ * Returns -1 if already started or a stage is not wired: a producer needs a
+ * subscriber, a producer-consumer its input and a subscriber, a consumer an
+ * input.  Stages and subscriptions cannot be added once started. */
 int pipeline_start(struct pipeline *p);
 
 /* While paused no work unit starts; running ones finish, events still flow. */
@@ -127,7 +133,9 @@ size_t pipeline_live_events(const struct pipeline *p);
 /* --- called by handlers --- */
 
 /* Emit one output event from the work's stage.  On success the engine owns
- * payload; on failure (-1, out of memory) the caller still does. */
+ * payload; on failure (-1: out of memory, or w is not running) the caller
+ * still does.  A stage whose subscribers have all cancelled frees what it
+ * emits at once. */
 int stage_emit(struct stage_work *w, void *payload);
 
 /* The work for this input is finished (successfully or not); its input's
@@ -144,11 +152,18 @@ struct stage *stage_work_stage(const struct stage_work *w);
 void *stage_work_user(const struct stage_work *w);
 void stage_work_set_user(struct stage_work *w, void *user, void (*free_user)(void *));
 
-/* A consumer handled the oldest n unacknowledged events of sub. */
+/* A consumer handled the oldest n unacknowledged events of sub.  n is
+ * clamped to the events delivered and not yet acknowledged. */
 void stage_ack(struct stage_sub *sub, size_t n);
 
 /* Stop the subscription: the producer sends nothing more to it, and the
- * events the consumer holds or was sent on it are released. */
+ * events the consumer holds or was sent on it are released (for a
+ * producer-consumer: its inputs not yet started; started ones run to the
+ * end).  The subscription no longer holds back dispatch (R3) or starts
+ * (R4).  A stage whose last live subscriber cancels drops its buffer and
+ * queued work and cancels its own subscriptions in turn; its running units
+ * may finish, and what they emit is discarded.  Events a consumer got in
+ * deliver() must not be used after their subscription is cancelled. */
 void stage_sub_cancel(struct stage_sub *sub);
 
 void *stage_event_payload(const struct stage_event *ev);
