@@ -222,14 +222,35 @@ static void work_move(struct stage_work *w, enum work_state to)
 
 /* ---- credit ---- */
 
-/* R2: once pending has fallen to min_demand, ask back up to max_demand. */
-static void sub_reask(struct stage_sub *sub)
+/* A producer-consumer whose output buffer is full asks for nothing more
+ * until it drains (R5): its surplus must not pull in more input. */
+static bool sub_consumer_full(const struct stage_sub *sub)
 {
-	if (sub->cancelled || !sub->p->started)
-		return;
+	const struct stage *c = sub->consumer;
+	return c->kind == STAGE_PRODUCER_CONSUMER && c->buffer.len >= c->buffer_size;
+}
+
+/* R2: once pending has fallen to min_demand, ask back up to max_demand.
+ * Returns whether it asked. */
+static bool sub_reask(struct stage_sub *sub)
+{
+	if (sub->cancelled || !sub->p->started || sub_consumer_full(sub))
+		return false;
 	uint64_t pending = sub->asked - sub->acked;
-	if (pending <= sub->min_demand)
-		sub->asked += sub->max_demand - pending;
+	if (pending > sub->min_demand)
+		return false;
+	sub->asked += sub->max_demand - pending;
+	return true;
+}
+
+/* After a full buffer drained: the asks R5 held back. */
+static bool stage_reask_inputs(struct stage *st)
+{
+	bool asked = false;
+	if (st->kind == STAGE_PRODUCER_CONSUMER)
+		for (size_t i = 0; i < st->ninputs; i++)
+			asked |= sub_reask(st->inputs[i]);
+	return asked;
 }
 
 static void sub_ack(struct stage_sub *sub, size_t n)
@@ -459,6 +480,8 @@ static void pipeline_settle(struct pipeline *p)
 		for (size_t i = 0; i < p->nstages; i++)
 			if (p->stages[i]->kind == STAGE_CONSUMER)
 				progress |= consumer_deliver(p->stages[i]);
+		for (size_t i = 0; i < p->nstages; i++)
+			progress |= stage_reask_inputs(p->stages[i]);
 		for (size_t i = 0; i < p->nstages; i++)
 			progress |= stage_start_ready(p->stages[i]);
 		for (size_t i = 0; i < p->nstages; i++)
