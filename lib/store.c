@@ -946,7 +946,8 @@ static void finish_op(struct store *s, struct op *op)
 		struct table *t = &s->tables[op->table];
 		if (err && op->n_rows > 1 && split_batch(s, op) == 0) {
 			s->stats.batches_split++;
-			op->n_rows = 0;   /* rows moved to the one-row ops */
+			free(op->rows);   /* the strings moved to the one-row ops */
+			op->n_rows = 0;
 			op->rows = NULL;
 			break;
 		}
@@ -1118,12 +1119,15 @@ static int split_batch(struct store *s, struct op *op)
 	struct op *head = NULL, *tail = NULL;
 	for (size_t i = 0; i < op->n_rows; i++) {
 		struct row *r = malloc(sizeof *r);
-		struct op *one = r ? batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1) : NULL;
-		if (r)
-			*r = op->rows[i];
-		if (!one || (r && !one->rows)) {
+		struct op *one = NULL;
+		if (r) {
+			*r = op->rows[i];   /* the strings stay owned by op until success */
+			one = batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1);
+		}
+		if (!one) {
 			free(r);
 			while ((one = list_pop(&head, &tail))) {
+				free(one->rows);
 				one->rows = NULL;
 				one->n_rows = 0;
 				op_free(one);
