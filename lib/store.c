@@ -494,12 +494,13 @@ static void drop_internal_and_requeue(struct store *s)
 /* The connection is gone or unusable: back off and reconnect. */
 static void connection_lost(struct store *s, const char *why)
 {
+	uint32_t wait = jitter(s, s->backoff_ms);
+	s->backoff_ms = s->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : s->backoff_ms * 2;
 	char msg[ERR_MAX];
-	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, s->conninfo_shown,
-	         s->backoff_ms);
-	/* strip a trailing newline libpq left inside why */
+	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, s->conninfo_shown, wait);
+	/* libpq's messages span lines: make it one */
 	for (char *p = msg; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 	snprintf(s->last_error, sizeof s->last_error, "%s", msg);
 	io_unwatch(s);
@@ -510,8 +511,6 @@ static void connection_lost(struct store *s, const char *why)
 	s->connecting = false;
 	drop_internal_and_requeue(s);
 	s->stats.reconnects++;
-	uint32_t wait = jitter(s, s->backoff_ms);
-	s->backoff_ms = s->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : s->backoff_ms * 2;
 	event_del(s->ev_timer);
 	timer_arm(s, wait);
 	set_state(s, STORE_BACKOFF, msg);
