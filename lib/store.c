@@ -494,12 +494,13 @@ static void drop_internal_and_requeue(struct store *s)
 /* The connection is gone or unusable: back off and reconnect. */
 static void connection_lost(struct store *s, const char *why)
 {
+	uint32_t wait = jitter(s, s->backoff_ms);
+	s->backoff_ms = s->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : s->backoff_ms * 2;
 	char msg[ERR_MAX];
-	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, s->conninfo_shown,
-	         s->backoff_ms);
-	/* strip a trailing newline libpq left inside why */
+	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, s->conninfo_shown, wait);
+	/* libpq's messages span lines: make it one */
 	for (char *p = msg; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 	snprintf(s->last_error, sizeof s->last_error, "%s", msg);
 	io_unwatch(s);
@@ -510,8 +511,6 @@ static void connection_lost(struct store *s, const char *why)
 	s->connecting = false;
 	drop_internal_and_requeue(s);
 	s->stats.reconnects++;
-	uint32_t wait = jitter(s, s->backoff_ms);
-	s->backoff_ms = s->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : s->backoff_ms * 2;
 	event_del(s->ev_timer);
 	timer_arm(s, wait);
 	set_state(s, STORE_BACKOFF, msg);
@@ -946,7 +945,8 @@ static void finish_op(struct store *s, struct op *op)
 		struct table *t = &s->tables[op->table];
 		if (err && op->n_rows > 1 && split_batch(s, op) == 0) {
 			s->stats.batches_split++;
-			op->n_rows = 0;   /* rows moved to the one-row ops */
+			free(op->rows);   /* the strings moved to the one-row ops */
+			op->n_rows = 0;
 			op->rows = NULL;
 			break;
 		}
@@ -1118,12 +1118,15 @@ static int split_batch(struct store *s, struct op *op)
 	struct op *head = NULL, *tail = NULL;
 	for (size_t i = 0; i < op->n_rows; i++) {
 		struct row *r = malloc(sizeof *r);
-		struct op *one = r ? batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1) : NULL;
-		if (r)
-			*r = op->rows[i];
-		if (!one || (r && !one->rows)) {
+		struct op *one = NULL;
+		if (r) {
+			*r = op->rows[i];   /* the strings stay owned by op until success */
+			one = batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1);
+		}
+		if (!one) {
 			free(r);
 			while ((one = list_pop(&head, &tail))) {
+				free(one->rows);
 				one->rows = NULL;
 				one->n_rows = 0;
 				op_free(one);

@@ -53,6 +53,8 @@ enum store_state {
 };
 
 struct store_conf {
+	/* libpq conninfo.  Name the host by a Unix socket directory or an IP
+	 * address (hostaddr=): libpq resolves host names synchronously. */
 	const char *conninfo;
 	uint32_t batch_size;
 	const char *const *tables;  /* one per stage, in stage order */
@@ -64,7 +66,9 @@ struct store_callbacks {
 	/* n more rows added to `table` are done (oldest first): committed, or
 	 * reported by batch_failed just before.  Called after each batch's
 	 * commit, in the order the rows were added; a row whose key was folded
-	 * into a later one in the same batch counts with that batch. */
+	 * into a later one in the same batch counts with that batch.  (Rows of
+	 * a batch PostgreSQL refused are retried one by one and acknowledged
+	 * after the batches already sent behind it.) */
 	void (*committed)(void *arg, size_t table, size_t n);
 	void *arg;
 	/* Optional: n rows of `table` were refused by PostgreSQL for a reason

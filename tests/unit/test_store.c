@@ -292,27 +292,17 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 	CHECK(run_until(committed_reached, &x, 10));
 	char *after = sql1("SELECT string_agg(key || '=' || updated_at::text, ',' ORDER BY key)"
 	                   " FROM u_items WHERE key <> 'k3'");
-	char *before_wo3 = sql1("SELECT 1");
-	free(before_wo3);
-	/* Compare the nine unchanged rows' updated_at with their first value. */
-	char *b9 = NULL;
-	{
-		/* before holds all ten; remove k3's entry */
-		json_t *dummy = NULL;
-		(void)dummy;
-		size_t n = strlen(before);
-		b9 = malloc(n + 1);
-		b9[0] = '\0';
-		char *copy = strdup(before), *save = NULL;
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (strncmp(tok, "k3=", 3) == 0)
-				continue;
-			if (b9[0])
-				strcat(b9, ",");
-			strcat(b9, tok);
-		}
-		free(copy);
+	/* The nine unchanged rows keep the updated_at of their first write. */
+	char *b9 = calloc(1, strlen(before) + 1);
+	char *copy = strdup(before), *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "k3=", 3) == 0)
+			continue;
+		if (b9[0])
+			strcat(b9, ",");
+		strcat(b9, tok);
 	}
+	free(copy);
 	CHECK_STR(after, b9);
 	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE key = 'k3' AND payload->>'v' = 'b'"
 	                 " AND updated_at > (SELECT max(updated_at) FROM u_items WHERE key <> 'k3')"), 1);
@@ -346,6 +336,49 @@ static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.rows_folded, 2);
 	CHECK_EQ(st.batches_committed, 1);
+	store_free(s);
+}
+
+static size_t failed_rows;
+static char failed_err[ERR_MAX];
+
+static void cb_failed(void *arg, size_t table, size_t n, const char *err)
+{
+	(void)arg;
+	(void)table;
+	failed_rows += n;
+	snprintf(failed_err, sizeof failed_err, "%s", err);
+}
+
+static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
+{
+	const char *tables[] = { "f_items" };
+	struct seen w = { 0 };
+	struct store_conf conf = { conninfo, 10, tables, 1 };
+	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	w.store = s;
+	CHECK(run_until(store_ready, s, 30));
+	add(s, 0, 1, "good1", NULL, "{\"v\": 1}");
+	add(s, 0, 1, "bad", NULL, "{not json");
+	add(s, 0, 1, "good2", NULL, "{\"v\": 2}");
+	store_flush(s, 0);
+	struct want x = { &w, 0, 3 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.committed[0], 3);
+	CHECK_EQ(failed_rows, 1);
+	CHECK(strstr(failed_err, "json") != NULL);
+	CHECK_EQ(sql_int("SELECT count(*) FROM f_items"), 2);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.batches_split, 1);
+	CHECK_EQ(st.rows_failed, 1);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK_EQ(store_state(s), STORE_READY);
 	store_free(s);
 }
 
@@ -708,6 +741,7 @@ int main(void)
 	RUN(test_unchanged_rows_keep_updated_at_and_changed_rows_update);
 	RUN(test_duplicate_key_in_one_batch_is_folded_later_wins);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
+	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
 	RUN(test_import_runs_begin_finish_and_get_runs);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
 	RUN(test_loop_keeps_turning_during_a_large_write);
