@@ -384,6 +384,37 @@ static void test_one_to_n_overshoot_waits_in_buffer(void)
 	CHECK_EQ(R.freed, R.payloads);
 }
 
+/* R5: while its buffer holds a surplus at or above buffer_size, a
+ * producer-consumer asks upstream for nothing more; it asks once it drains. */
+static void test_full_buffer_asks_upstream_for_nothing_until_it_drains(void)
+{
+	struct pipeline *p = new_pipeline();
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
+	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 3, 2);
+	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
+	struct stage_sub *in = pipeline_subscribe(p, races, entries, 4, 2);
+	struct stage_sub *out = pipeline_subscribe(p, entries, store, 2, 1);
+	CHECK_EQ(pipeline_start(p), 0);
+	CHECK_EQ(sstats(in).asked, 4);
+	CHECK_EQ(emit_n(R.started[0], 4), 0);
+	stage_work_yield(R.started[0]);
+	CHECK_EQ(ststats(entries).in_flight, 2);    /* store's credit 2 */
+	struct stage_work *w0 = R.started[1], *w1 = R.started[2];
+
+	CHECK_EQ(emit_n(w0, 6), 0);                 /* 2 to the store, 4 wait */
+	CHECK_EQ(ststats(entries).buffered, 4);
+	stage_work_done(w0);
+	stage_work_done(w1);                        /* pending 2 == min_demand */
+	CHECK_EQ(sstats(in).acked, 2);
+	CHECK_EQ(sstats(in).asked, 4);              /* held back: buffer 4 >= 3 */
+
+	stage_ack(out, 2);                          /* 2 more leave the buffer */
+	CHECK_EQ(ststats(entries).buffered, 2);
+	CHECK_EQ(sstats(in).asked, 6);              /* drained below 3: asks again */
+	pipeline_free(p);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
 /* R6: a consumer's credit comes back when it acks, not when events arrive;
  * a producer-consumer's when the input's work is done. */
 static void test_consumer_credit_returns_only_on_ack(void)
@@ -705,6 +736,7 @@ int main(void)
 	RUN(test_broadcast_waits_for_smallest_demand);
 	RUN(test_fetching_stage_starts_only_with_credit_buffer_room_and_below_concurrency);
 	RUN(test_one_to_n_overshoot_waits_in_buffer);
+	RUN(test_full_buffer_asks_upstream_for_nothing_until_it_drains);
 	RUN(test_consumer_credit_returns_only_on_ack);
 	RUN(test_pipeline_finishes_once_when_exhausted_and_acked);
 	RUN(test_synchronous_completion_keeps_credit_exact);
