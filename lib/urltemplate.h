@@ -1,0 +1,36 @@
+/* urltemplate — a stage's `url` setting: literal text with placeholders
+ * filled from the parent item, "{name}" for a top-level field and
+ * "{/a/b}" for a JSON pointer into the item.  Values (strings, integers,
+ * reals, booleans) are percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
+ * and can never change the URL's structure.
+ *
+ * Ownership: urltemplate_parse() copies the text into a template the caller
+ * frees with urltemplate_free(); urltemplate_expand() returns a malloc'd
+ * string the caller frees.
+ */
+#ifndef RACED_URLTEMPLATE_H
+#define RACED_URLTEMPLATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* The longest URL an expansion may produce. */
+#define URLTEMPLATE_MAX_URL 8192
+
+struct urltemplate;
+
+/* NULL with err for an unclosed '{', an empty "{}" or a bad pointer. */
+struct urltemplate *urltemplate_parse(const char *text, char *err);
+void urltemplate_free(struct urltemplate *t);
+
+/* How many placeholders the template has (a root stage may have none). */
+size_t urltemplate_placeholders(const struct urltemplate *t);
+/* The i-th placeholder as written, without braces ("id", "/a/b"). */
+const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
+
+/* Fill the placeholders from item (may be NULL when there are none).
+ * Fails, naming the template and the placeholder, when the item lacks the
+ * field or it is not a scalar, or the result exceeds URLTEMPLATE_MAX_URL. */
+int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, char *err);
+
+#endif
