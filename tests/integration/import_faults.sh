@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Faults: with transient failures on about 20% of requests (500, 503, 429
+# with Retry-After, bodies cut short) the import still ends 'succeeded' with
+# every item; with a few permanently broken URLs it ends 'partial',
+# import_errors names exactly those URLs, and everything else is stored.
+. "$TESTS_DIR/lib/harness.sh"
+
+pg_start
+data=(--seed 11 --races 30 --entries-per-race 8 --athletes 60 --page-size 6)
+fixture_start "${data[@]}" --rate-500 0.05 --rate-503 0.08 --rate-429 0.02 --retry-after 1 --rate-cut 0.05
+write_config
+check "raced --once succeeds despite transient faults" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+fixture_get /_dataset >"$T/dataset.json"
+expect() { json_get "$(cat "$T/dataset.json")" "$@"; }
+stats=$(fixture_get /_stats)
+num() { local v; v=$(json_get "$stats" "$@"); echo "${v:-0}"; }
+faults=$(( $(num by_status 500) + $(num by_status 503) + $(num by_status 429) + $(num cut) ))
+check "the provider really injected faults ($faults)" test "$faults" -gt 10
+check_eq "races stored" "$(sql 'select count(*) from races')" "$(expect races)"
+check_eq "entries stored" "$(sql 'select count(*) from entries')" "$(expect entries)"
+check_eq "athletes stored" "$(sql 'select count(*) from athletes')" "$(expect athletes_referenced)"
+check_eq "the run succeeded" "$(sql 'select status from import_runs order by id desc limit 1')" succeeded
+check_eq "no import_errors" "$(sql 'select count(*) from import_errors')" 0
+check "retries were counted" test "$(sql "select sum((value->>'retried')::int) from import_runs, jsonb_each(counts) where id = 1")" -gt 0
+
+# Permanent failures: two athletes 404, race 5's entries malformed.  The
+# athletes are ones an entry outside race 5 references, so they are asked.
+fixture_stop
+sql 'truncate races, entries, athletes, import_errors'
+fixture_get /_dump/entries >"$T/entries.json"
+served="jsonb_array_elements(pg_read_file('$T/entries.json')::jsonb)"
+mapfile -t bad < <(sql "select distinct e->>'athlete_id' from $served e where e->>'race_id' <> '5' order by 1 limit 2")
+check_eq "two athletes picked" "${#bad[@]}" 2
+fixture_start "${data[@]}" --broken "/athletes/${bad[0]}=404" --broken "/athletes/${bad[1]}=404" \
+	--broken "/races/5/entries=malformed"
+sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+rc=0
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || rc=$?
+check_eq "raced --once exits 1 for a partial import" "$rc" 1
+check_eq "the run is partial" "$(sql 'select status from import_runs order by id desc limit 1')" partial
+got=$(sql "select string_agg(u, ' ' order by u collate \"C\") from (select regexp_replace(url, '^https?://[^/]+', '') u from import_errors where import_id = 2) x")
+want=$(printf '%s\n' "/athletes/${bad[0]}" "/athletes/${bad[1]}" "/races/5/entries" | LC_ALL=C sort | tr '\n' ' ')
+check_eq "import_errors names exactly the broken URLs" "$got" "${want% }"
+check_eq "the 404s were tried once" "$(sql "select string_agg(distinct attempts::text, ',') from import_errors where import_id = 2 and http_status = 404")" 1
+check_eq "the malformed page's error says it is not JSON" \
+	"$(sql "select count(*) from import_errors where import_id = 2 and url like '%/races/5/entries' and message ilike '%not JSON%'")" 1
+check_eq "every other athlete is stored" "$(sql 'select count(*) from athletes')" \
+	"$(sql "select count(distinct e->>'athlete_id') - 2 from $served e where e->>'race_id' <> '5'")"
+check_eq "every entry but race 5's is stored" "$(sql 'select count(*) from entries')" \
+	"$(sql "select count(*) from $served e where e->>'race_id' <> '5'")"
+check_eq "every race is stored" "$(sql 'select count(*) from races')" "$(expect races)"
