@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Socket activation (SPEC §6): raced under systemd-socket-activate (from
+# Debian's systemd package) serves racectl on the socket it was passed
+# (LISTEN_FDS), not one of its own.
+. "$TESTS_DIR/lib/harness.sh"
+command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is not installed (package systemd)"
+
+pg_start
+fixture_start --seed 2 --races 5 --entries-per-race 4 --athletes 10
+write_config
+# The configured path differs from the activated one: raced must use the fd.
+sed -i "s|^control_socket = .*|control_socket = $T/unused.sock|" "$T/raced.conf"
+systemd-socket-activate -l "$T/raced.sock" "$RACED" --config "$T/raced.conf" >"$T/raced.log" 2>&1 &
+RACED_PID=$!
+check "racectl answers through the passed socket" "$RACECTL" --socket "$T/raced.sock" --timeout 10 version
+check "raced did not create its configured socket" test ! -e "$T/unused.sock"
+check "an import runs through it" "$RACECTL" --socket "$T/raced.sock" start-import --wait
+check_eq "the run succeeded" "$(sql 'select status from import_runs where id = 1')" succeeded
+raced_stop
