@@ -95,7 +95,7 @@ static const struct key_def keys[] = {
 	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, 0},
 	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, 0},
 	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, 0},
-	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1024ull << 30, 0},
+	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1ull << 30, 0},
 	{"max_redirects", SECT_PROVIDER, KT_UINT, P_(max_redirects), "5", 0, 50, 0},
 
 	{"parent", SECT_STAGE, KT_STRING, S_(parent), NULL, 0, 0, 0},
@@ -332,6 +332,10 @@ static int check_url(const char *s, char *msg, size_t n)
 		return -1;
 	}
 	CURLUcode uc = curl_url_set(u, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+	if (!strstr(s, "://")) {
+		snprintf(msg, n, "'%s' is not an absolute http:// or https:// URL (it has no scheme)", s);
+		goto out;
+	}
 	if (uc != CURLUE_OK) {
 		snprintf(msg, n, "'%s' is not an absolute http:// or https:// URL (%s)", s, curl_url_strerror(uc));
 		goto out;
