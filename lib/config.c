@@ -914,15 +914,15 @@ static int check_pipeline(struct loader *ld)
 }
 
 /* Reads a token; missing_ok: ENOENT gives *out = NULL and success. */
-static int read_token(struct loader *ld, const struct section *sec, unsigned line, const char *what,
-                      const char *path, bool missing_ok, char **out)
+static int read_token(struct loader *ld, const struct section *sec, unsigned line, const char *key,
+                      const char *noun, const char *path, bool missing_ok, char **out)
 {
 	*out = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		if (missing_ok && errno == ENOENT)
 			return 0;
-		return fail(ld, line, sec, "%scannot read '%s': %s", what, path, strerror(errno));
+		return fail(ld, line, sec, "%scannot read %s'%s': %s", key, noun, path, strerror(errno));
 	}
 	char *buf = malloc(TOKEN_MAX + 1);
 	size_t len = 0;
@@ -938,7 +938,7 @@ static int read_token(struct loader *ld, const struct section *sec, unsigned lin
 			int e = errno;
 			close(fd);
 			free(buf);
-			return fail(ld, line, sec, "%scannot read '%s': %s", what, path, strerror(e));
+			return fail(ld, line, sec, "%scannot read %s'%s': %s", key, noun, path, strerror(e));
 		}
 		len += (size_t)n;
 		if (n == 0 || len > TOKEN_MAX)
@@ -947,7 +947,7 @@ static int read_token(struct loader *ld, const struct section *sec, unsigned lin
 	close(fd);
 	if (len > TOKEN_MAX) {
 		free(buf);
-		return fail(ld, line, sec, "%s'%s' is larger than %d bytes; it must hold just the token", what, path,
+		return fail(ld, line, sec, "%s%s'%s' is larger than %d bytes; it must hold just the token", key, noun, path,
 		            TOKEN_MAX);
 	}
 	while (len && isspace((unsigned char)buf[len - 1]))
@@ -958,14 +958,14 @@ static int read_token(struct loader *ld, const struct section *sec, unsigned lin
 	len -= start;
 	if (!len) {
 		free(buf);
-		return fail(ld, line, sec, "%s'%s' is empty", what, path);
+		return fail(ld, line, sec, "%s%s'%s' is empty", key, noun, path);
 	}
 	for (size_t i = 0; i < len; i++)
 		if (iscntrl((unsigned char)buf[i])) {
 			free(buf);
 			return fail(ld, line, sec,
-			            "%s'%s' holds more than one line or control characters; it must hold just the token", what,
-			            path);
+			            "%s%s'%s' holds more than one line or control characters; it must hold just the token",
+			            key, noun, path);
 		}
 	*out = buf;
 	return 0;
@@ -990,14 +990,14 @@ static int load_tokens(struct loader *ld)
 			}
 			if (!path)
 				return fail(ld, 0, NULL, "out of memory");
-			rc = read_token(ld, sec, key_line(sec, "token_file"), "token_file: ", path, false, &p->token);
+			rc = read_token(ld, sec, key_line(sec, "token_file"), "token_file: ", "", path, false, &p->token);
 		} else {
 			const char *dir = getenv("CREDENTIALS_DIRECTORY");
 			if (!dir || !*dir)
 				continue;
 			if (asprintf(&path, "%s/%s.token", dir, p->name) < 0)
 				return fail(ld, 0, NULL, "out of memory");
-			rc = read_token(ld, sec, p->line, "credential ", path, true, &p->token);
+			rc = read_token(ld, sec, p->line, "", "credential ", path, true, &p->token);
 		}
 		free(path);
 		if (rc < 0)

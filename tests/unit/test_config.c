@@ -588,12 +588,17 @@ static void test_token_comes_from_credentials_directory_when_present(void)
 	CHECK(c && config_provider(c, "main")->token_file == NULL);
 	config_free(c);
 
-	chmod(path, 0);
-	if (access(path, R_OK) != 0) { /* not root */
-		char want[ERR_MAX];
-		snprintf(want, sizeof want, ":1: [provider main] credential cannot read '%s': Permission denied", path);
-		CHECK(fails_with(MIN_PROVIDER MIN_STAGE, want));
-	}
+	/* present but unreadable: an error naming the section's line */
+	unlink(path);
+	mkdir(path, 0700);
+	char want[ERR_MAX];
+	snprintf(want, sizeof want, ":1: [provider main] cannot read credential '%s': Is a directory", path);
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE, want));
+	rmdir(path);
+	f = fopen(path, "w");
+	fclose(f);
+	snprintf(want, sizeof want, ":1: [provider main] credential '%s' is empty", path);
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE, want));
 	unsetenv("CREDENTIALS_DIRECTORY");
 	unlink(path);
 	rmdir(creds);
