@@ -19,6 +19,8 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
 #define CONFIG_EXIT_INVALID 78 /* EX_CONFIG */
+#define CONFIG_LINE_MAX 4096   /* longest line of raced.conf, comments excluded */
+#define CONFIG_NAME_MAX 48     /* longest provider or stage name (stage names are table names) */
 
 struct provider_conf {
 	char *name;
@@ -79,7 +81,16 @@ void config_free(struct config *c);
 const struct provider_conf *config_provider(const struct config *c, const char *name);
 const struct stage_conf *config_stage(const struct config *c, const char *name);
 
-/* Durations: "250ms", "30s", "2m", or a bare number of seconds. */
+/* Durations: "250ms", "30s", "2m", or a bare number of seconds.
+ * Returns 0, or -1 for anything else or more than UINT32_MAX ms. */
 int config_parse_duration(const char *s, uint32_t *ms);
+
+/* One line for the log saying what a reload changes, e.g.
+ * "[provider main] rate_limit 0 -> 50; [stage entries] concurrency 8 -> 16;
+ * stage 'x' added", or "nothing changed".  Secrets (conninfo, tokens) are
+ * named, never shown.  Keys a reload cannot apply are marked "(at the next
+ * restart)".  Always NUL-terminates buf (unless len is 0); a summary that
+ * does not fit ends in "...". */
+void config_describe_changes(const struct config *old, const struct config *next, char *buf, size_t len);
 
 #endif

@@ -1,0 +1,682 @@
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "error.h"
+
+/* The smallest valid configuration: one provider, one root stage. */
+#define MIN_PROVIDER "[provider main]\nbase_url = https://api.example.com/v1\n"
+#define MIN_STAGE "[stage races]\nprovider = main\nurl = /races\nkey = /id\n"
+
+static char tmpdir[] = "/tmp/raced-test-config-XXXXXX";
+
+/* Writes text to a new file in tmpdir; returns its malloc'd path. */
+static char *write_file(const char *name, const char *text)
+{
+	char *path;
+	if (name) {
+		if (asprintf(&path, "%s/%s", tmpdir, name) < 0)
+			abort();
+	} else {
+		if (asprintf(&path, "%s/conf-XXXXXX", tmpdir) < 0)
+			abort();
+		int fd = mkstemp(path);
+		if (fd < 0)
+			abort();
+		close(fd);
+	}
+	FILE *f = fopen(path, "w");
+	if (!f)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct config *load_text(const char *text, char *err)
+{
+	char *path = write_file(NULL, text);
+	struct config *c = config_load(path, err);
+	unlink(path);
+	free(path);
+	return c;
+}
+
+/* Loading text fails with exactly "<path><tail>". */
+static bool fails_with(const char *text, const char *tail)
+{
+	char err[ERR_MAX] = "";
+	char *path = write_file(NULL, text);
+	struct config *c = config_load(path, err);
+	char want[ERR_MAX + 256];
+	snprintf(want, sizeof want, "%s%s", path, tail);
+	bool ok = !c && strcmp(err, want) == 0;
+	if (!ok)
+		fprintf(stderr, "  config:\n%s  got:  %s\n  want: %s\n", text, c ? "(loaded)" : err, want);
+	config_free(c);
+	unlink(path);
+	free(path);
+	return ok;
+}
+
+static struct config *load_ok(const char *text)
+{
+	char err[ERR_MAX] = "";
+	struct config *c = load_text(text, err);
+	if (!c)
+		fprintf(stderr, "  unexpected error: %s\n", err);
+	return c;
+}
+
+/* ---- the shipped file ---- */
+
+static char *source_file(const char *rel)
+{
+	const char *root = getenv("RACED_SOURCE_ROOT");
+	char *path;
+	if (asprintf(&path, "%s/%s", root ? root : "..", rel) < 0)
+		abort();
+	return path;
+}
+
+static void test_shipped_config_loads_with_the_documented_pipeline(void)
+{
+	char err[ERR_MAX] = "";
+	char *path = source_file("etc/raced.conf");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	struct config *c = config_load(path, err);
+	CHECK_STR(err, "");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STR(c->control_socket, "/run/raced/raced.sock");
+		CHECK_STR(c->admin_group, "raced-admin");
+		CHECK_EQ(c->max_clients, 64);
+		CHECK_EQ(c->stop_timeout_ms, 20000);
+		CHECK_STR(c->conninfo, "dbname=races");
+		CHECK_EQ(c->batch_size, 500);
+		CHECK_EQ(c->n_providers, 2);
+		const struct provider_conf *m = config_provider(c, "main");
+		CHECK(m && m->rate_limit == 50.0);
+		CHECK(m && m->token == NULL && m->token_file == NULL);
+		CHECK_EQ(m ? m->max_body : 0, 16u << 20);
+		CHECK_EQ(m ? m->timeout_ms : 0, 30000);
+		const struct provider_conf *p = config_provider(c, "people");
+		CHECK_STR(p ? p->base_url : NULL, "https://people.example.org");
+		CHECK_EQ(c->n_stages, 3);
+		CHECK_STR(c->stages[0].name, "races");
+		CHECK_STR(c->stages[1].name, "entries");
+		CHECK_STR(c->stages[2].name, "athletes");
+		CHECK(c->stages[0].parent == NULL);
+		CHECK_EQ(c->stages[0].max_demand, 100);
+		CHECK_EQ(c->stages[0].min_demand, 50);
+		CHECK_EQ(c->stages[0].buffer_size, 100);
+		CHECK_EQ(c->stages[0].concurrency, 1);
+		CHECK_EQ(c->stages[0].next, NEXT_POINTER);
+		CHECK_STR(c->stages[0].next_pointer, "/next");
+		CHECK_STR(c->stages[1].url, "/races/{id}/entries");
+		CHECK_EQ(c->stages[1].concurrency, 8);
+		CHECK_STR(c->stages[2].items, "");
+		CHECK_EQ(c->stages[2].next, NEXT_NONE);
+		CHECK(c->stages[2].dedupe);
+		CHECK_EQ(c->stages[2].concurrency, 32);
+		CHECK_EQ(c->stages[2].max_demand, 500);
+	}
+	config_free(c);
+	free(path);
+}
+
+/* Every key is documented in raced.conf(5) and shown in etc/raced.conf. */
+static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
+{
+	static const char *const names[] = {
+		"control_socket", "admin_group", "max_clients", "stop_timeout", "conninfo", "batch_size",
+		"base_url", "token_file", "max_connections", "rate_limit", "timeout", "max_retries",
+		"max_body", "max_redirects", "parent", "provider", "url", "items", "next", "key",
+		"dedupe", "max_demand", "min_demand", "buffer_size", "concurrency"};
+	const char *files[] = {"docs/raced.conf.5", "etc/raced.conf"};
+	for (size_t f = 0; f < 2; f++) {
+		char *path = source_file(files[f]);
+		FILE *fp = fopen(path, "r");
+		char *text = calloc(1, 1 << 16);
+		CHECK(fp != NULL);
+		if (fp) {
+			size_t n = fread(text, 1, (1 << 16) - 1, fp);
+			text[n] = '\0';
+			fclose(fp);
+		}
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+			/* the man page: ".B key" or ".BR key " opens its entry;
+			 * the shipped file: "key =" or ";key =" */
+			char p1[64], p2[64];
+			if (f == 0) {
+				snprintf(p1, sizeof p1, "\n.B %s\n", names[i]);
+				snprintf(p2, sizeof p2, "\n.BR %s ", names[i]);
+			} else {
+				snprintf(p1, sizeof p1, "\n%s =", names[i]);
+				snprintf(p2, sizeof p2, "\n;%s =", names[i]);
+			}
+			if (!strstr(text, p1) && !strstr(text, p2)) {
+				fprintf(stderr, "  %s does not show %s\n", files[f], names[i]);
+				check_failures++;
+			}
+		}
+		free(text);
+		free(path);
+	}
+}
+
+/* ---- defaults ---- */
+
+static void test_defaults_fill_every_unset_key(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_STR(c->control_socket, "/run/raced/raced.sock");
+	CHECK_STR(c->admin_group, "raced-admin");
+	CHECK_EQ(c->max_clients, 64);
+	CHECK_EQ(c->stop_timeout_ms, 20000);
+	CHECK_STR(c->conninfo, "dbname=races");
+	CHECK_EQ(c->batch_size, 500);
+	const struct provider_conf *p = &c->providers[0];
+	CHECK_EQ(p->max_connections, 16);
+	CHECK(p->rate_limit == 0.0);
+	CHECK_EQ(p->timeout_ms, 30000);
+	CHECK_EQ(p->max_retries, 5);
+	CHECK_EQ(p->max_body, 16u << 20);
+	CHECK_EQ(p->max_redirects, 5);
+	CHECK(p->token_file == NULL && p->token == NULL);
+	CHECK_EQ(p->line, 1);
+	const struct stage_conf *s = &c->stages[0];
+	CHECK_STR(s->items, "/data");
+	CHECK_EQ(s->next, NEXT_NONE);
+	CHECK(s->next_pointer == NULL);
+	CHECK(!s->dedupe);
+	CHECK_EQ(s->max_demand, 500);
+	CHECK_EQ(s->min_demand, 250);
+	CHECK_EQ(s->buffer_size, 500);
+	CHECK_EQ(s->concurrency, 1);
+	CHECK_EQ(s->line, 3);
+	config_free(c);
+}
+
+static void test_child_stage_defaults_follow_max_demand_and_concurrency_8(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE
+	                           "[stage entries]\nparent = races\nprovider = main\nurl = /races/{id}\nkey = /id\n"
+	                           "max_demand = 41\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	const struct stage_conf *s = config_stage(c, "entries");
+	CHECK_EQ(s->max_demand, 41);
+	CHECK_EQ(s->min_demand, 20);
+	CHECK_EQ(s->buffer_size, 41);
+	CHECK_EQ(s->concurrency, 8);
+	config_free(c);
+}
+
+/* ---- value syntax ---- */
+
+static void test_durations_are_ms_s_m_or_bare_seconds(void)
+{
+	uint32_t ms = 0;
+	CHECK_EQ(config_parse_duration("250ms", &ms), 0);
+	CHECK_EQ(ms, 250);
+	CHECK_EQ(config_parse_duration("30s", &ms), 0);
+	CHECK_EQ(ms, 30000);
+	CHECK_EQ(config_parse_duration("2m", &ms), 0);
+	CHECK_EQ(ms, 120000);
+	CHECK_EQ(config_parse_duration("5", &ms), 0);
+	CHECK_EQ(ms, 5000);
+	CHECK_EQ(config_parse_duration("0", &ms), 0);
+	CHECK_EQ(ms, 0);
+	CHECK_EQ(config_parse_duration("10 s", &ms), 0);
+	CHECK_EQ(ms, 10000);
+	const char *bad[] = {"", "s", "-1s", "1.5s", "10h", "10 sec", "ms", "3000000000s", "99999999999999999999999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ms = 7;
+		if (config_parse_duration(bad[i], &ms) != -1 || ms != 7) {
+			fprintf(stderr, "  duration '%s' accepted\n", bad[i]);
+			check_failures++;
+		}
+	}
+	CHECK_EQ(config_parse_duration(NULL, &ms), -1);
+}
+
+static void test_sizes_and_booleans_accept_the_documented_forms(void)
+{
+	static const struct { const char *size; size_t bytes; } sizes[] = {
+		{"2048", 2048}, {"4KiB", 4096}, {"16MiB", 16u << 20}, {"1 GiB", 1u << 30}, {"3mib", 3u << 20}};
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		char text[256];
+		snprintf(text, sizeof text, MIN_PROVIDER "max_body = %s\n" MIN_STAGE, sizes[i].size);
+		struct config *c = load_ok(text);
+		CHECK(c && c->providers[0].max_body == sizes[i].bytes);
+		config_free(c);
+	}
+	static const struct { const char *word; bool value; } bools[] = {
+		{"yes", true}, {"no", false}, {"true", true}, {"false", false}, {"on", true},
+		{"off", false}, {"1", true}, {"0", false}, {"Yes", true}};
+	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+		char text[256];
+		snprintf(text, sizeof text, MIN_PROVIDER MIN_STAGE "dedupe = %s\n", bools[i].word);
+		struct config *c = load_ok(text);
+		CHECK(c && c->stages[0].dedupe == bools[i].value);
+		config_free(c);
+	}
+}
+
+static void test_inline_comments_end_values_and_empty_items_is_allowed(void)
+{
+	struct config *c = load_ok("; comment\n# another\n"
+	                           "[provider main] ; main API\n"
+	                           "base_url = https://api.example.com/v1#frag ; a comment\n"
+	                           "rate_limit = 2.5   # per second\n"
+	                           "[stage races]\n"
+	                           "provider = main\n"
+	                           "url = /races;v=1\n"
+	                           "items =              ; the document is one item\n"
+	                           "key =\n"
+	                           "\tnext = link\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_STR(c->providers[0].base_url, "https://api.example.com/v1#frag");
+	CHECK(c->providers[0].rate_limit == 2.5);
+	CHECK_STR(c->stages[0].url, "/races;v=1");
+	CHECK_STR(c->stages[0].items, "");
+	CHECK_STR(c->stages[0].key, "");
+	CHECK_EQ(c->stages[0].next, NEXT_LINK);
+	config_free(c);
+}
+
+static void test_values_longer_than_inih_default_buffer_are_kept_whole(void)
+{
+	char text[8192], conninfo[1200];
+	memset(conninfo, 'x', sizeof conninfo - 1);
+	conninfo[sizeof conninfo - 1] = '\0';
+	memcpy(conninfo, "host=", 5);
+	snprintf(text, sizeof text, "[database]\nconninfo = %s\n" MIN_PROVIDER MIN_STAGE, conninfo);
+	struct config *c = load_ok(text);
+	CHECK_STR(c ? c->conninfo : NULL, conninfo);
+	config_free(c);
+
+	char big[CONFIG_LINE_MAX + 100];
+	memset(big, 'y', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	char *huge;
+	if (asprintf(&huge, "[database]\nconninfo = %s\n", big) < 0)
+		abort();
+	CHECK(fails_with(huge, ":2: line too long (at most 4096 characters)"));
+	free(huge);
+}
+
+/* ---- errors: every one names file, line, section and key ---- */
+
+static void test_unknown_key_suggests_nearest(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "concurency = 8\n",
+	                 ":7: [stage races] unknown key 'concurency' (did you mean 'concurrency'?)"));
+	CHECK(fails_with("[daemon]\nMax_Clients = 3\n", ":2: [daemon] unknown key 'Max_Clients' (did you mean 'max_clients'?)"));
+	CHECK(fails_with("[daemon]\nfoo = 3\n", ":2: [daemon] unknown key 'foo'"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "rate_limit = 5\n",
+	                 ":7: [stage races] unknown key 'rate_limit' (it belongs in a [provider NAME] section)"));
+}
+
+static void test_unknown_or_malformed_section_is_an_error(void)
+{
+	CHECK(fails_with("[daemon]\n[stages races]\n", ":2: unknown section [stages races] (did you mean [stage races]?)"));
+	CHECK(fails_with("[server]\n",
+	                 ":1: unknown section [server] (expected [daemon], [database], [provider NAME] or [stage NAME])"));
+	CHECK(fails_with("[daemon main]\n", ":1: section [daemon] takes no name (found [daemon main])"));
+	CHECK(fails_with("[stage]\n", ":1: section [stage] needs a name: [stage NAME]"));
+	CHECK(fails_with("[stage races\n", ":1: section header '[stage races' has no closing ']'"));
+	CHECK(fails_with("[stage Races]\n",
+	                 ":1: stage name 'Races' is not valid: it names a PostgreSQL table, so lowercase letters, "
+	                 "digits and '_', starting with a letter or '_', at most 48 characters"));
+	CHECK(fails_with("[stage import_runs]\n", ":1: stage name 'import_runs' is reserved for raced's own table"));
+	CHECK(fails_with("[provider ../x]\n",
+	                 ":1: provider name '../x' is not valid: letters, digits, '_' and '-', starting with a letter "
+	                 "or digit, at most 48 characters"));
+}
+
+static void test_syntax_errors_name_the_line(void)
+{
+	CHECK(fails_with("max_clients = 3\n", ":1: key 'max_clients' is outside any section"));
+	CHECK(fails_with("[daemon]\n\nmax_clients\n", ":3: expected 'key = value' or a [section] header, found 'max_clients'"));
+	CHECK(fails_with("[daemon]\n= 3\n", ":2: missing key name before '='"));
+	CHECK(fails_with("[daemon]\nmax_clients: 3\n",
+	                 ":2: expected 'key = value' or a [section] header, found 'max_clients: 3'"));
+}
+
+static void test_duplicate_key_and_section_name_the_first(void)
+{
+	CHECK(fails_with("[daemon]\nmax_clients = 3\n\nmax_clients = 4\n",
+	                 ":4: [daemon] duplicate key 'max_clients' (first set on line 2)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "[provider main]\n",
+	                 ":7: duplicate section [provider main] (first on line 1)"));
+	CHECK(fails_with("[database]\n[daemon]\n[database]\n", ":3: duplicate section [database] (first on line 1)"));
+}
+
+static void test_bad_values_say_what_is_accepted(void)
+{
+	CHECK(fails_with("[daemon]\nmax_clients = many\n",
+	                 ":2: [daemon] max_clients: 'many' is not a whole number (expected 1 to 65536)"));
+	CHECK(fails_with("[daemon]\nmax_clients = -1\n",
+	                 ":2: [daemon] max_clients: '-1' is not a whole number (expected 1 to 65536)"));
+	CHECK(fails_with("[daemon]\nmax_clients = 0\n", ":2: [daemon] max_clients: 0 is out of range (1 to 65536)"));
+	CHECK(fails_with("[daemon]\nstop_timeout = 30x\n",
+	                 ":2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, "
+	                 "e.g. 250ms, 30s, 2m; a bare number is seconds)"));
+	CHECK(fails_with("[daemon]\nstop_timeout = 61m\n", ":2: [daemon] stop_timeout: 61m is out of range (0s to 60m)"));
+	CHECK(fails_with("[provider main]\ntimeout = 50ms\n",
+	                 ":2: [provider main] timeout: 50ms is out of range (100ms to 60m)"));
+	CHECK(fails_with("[provider main]\nmax_body = 16MB\n",
+	                 ":2: [provider main] max_body: '16MB' is not a size (expected a number of bytes, optionally with "
+	                 "KiB, MiB or GiB, e.g. 16MiB)"));
+	CHECK(fails_with("[provider main]\nmax_body = 2GiB\n",
+	                 ":2: [provider main] max_body: 2GiB is out of range (1KiB to 1GiB)"));
+	CHECK(fails_with("[provider main]\nrate_limit = fast\n",
+	                 ":2: [provider main] rate_limit: 'fast' is not a number (expected 0 to 1000000)"));
+	CHECK(fails_with("[stage a]\ndedupe = maybe\n",
+	                 ":2: [stage a] dedupe: 'maybe' is not a boolean (expected yes/no, true/false, on/off or 1/0)"));
+	CHECK(fails_with("[daemon]\ncontrol_socket = raced.sock\n",
+	                 ":2: [daemon] control_socket: 'raced.sock' is not an absolute path"));
+	CHECK(fails_with("[daemon]\nadmin_group =\n", ":2: [daemon] admin_group: empty value (a value is required)"));
+	CHECK(fails_with("[stage a]\nnext = next\n",
+	                 ":2: [stage a] next: 'next' is not valid (expected a JSON pointer starting with '/', 'link' or 'none')"));
+	CHECK(fails_with("[stage a]\nitems = data\n",
+	                 ":2: [stage a] items: 'data' is not a JSON pointer (expected \"\" or a pointer starting with '/', "
+	                 "e.g. /data)"));
+	CHECK(fails_with("[stage a]\nkey = id\n",
+	                 ":2: [stage a] key: 'id' is not a JSON pointer (expected \"\" or a pointer starting with '/', "
+	                 "e.g. /data)"));
+}
+
+static void test_base_url_must_be_an_absolute_http_url(void)
+{
+	CHECK(fails_with("[provider main]\nbase_url = api.example.com/v1\n",
+	                 ":2: [provider main] base_url: 'api.example.com/v1' is not an absolute http:// or https:// URL "
+	                 "(it has no scheme)"));
+	CHECK(fails_with("[provider main]\nbase_url = ftp://example.com/\n",
+	                 ":2: [provider main] base_url: 'ftp://example.com/' is not an absolute http:// or https:// URL "
+	                 "(scheme 'ftp')"));
+	CHECK(fails_with("[provider main]\nbase_url = /v1\n",
+	                 ":2: [provider main] base_url: '/v1' is not an absolute http:// or https:// URL "
+	                 "(it has no scheme)"));
+	CHECK(fails_with("[provider main]\nbase_url = https://exa mple.com/\n",
+	                 ":2: [provider main] base_url: 'https://exa mple.com/' is not an absolute http:// or https:// URL "
+	                 "(Bad hostname)"));
+	struct config *c = load_ok("[provider main]\nbase_url = http://127.0.0.1:8080\n" MIN_STAGE);
+	CHECK(c != NULL);
+	config_free(c);
+}
+
+static void test_url_templates_need_closed_nonempty_braces(void)
+{
+	CHECK(fails_with("[stage a]\nurl = /races/{id/entries\n",
+	                 ":2: [stage a] url: unclosed '{' in '/races/{id/entries'"));
+	CHECK(fails_with("[stage a]\nurl = /races/{}/entries\n",
+	                 ":2: [stage a] url: empty '{}' in '/races/{}/entries' (expected {field} or {/json/pointer})"));
+	CHECK(fails_with("[stage a]\nurl = /races/id}/entries\n",
+	                 ":2: [stage a] url: '}' without '{' in '/races/id}/entries'"));
+	CHECK(fails_with("[stage a]\nurl = /races/{a{b}}\n", ":2: [stage a] url: unclosed '{' in '/races/{a{b}}'"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\nurl = https://bad host/races\n",
+	                 ":6: [stage races] url: 'https://bad host/races' is not a valid URL (Bad hostname)"));
+}
+
+static void test_root_stage_url_cannot_use_parent_fields(void)
+{
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\nurl = /races/{id}\n",
+	                 ":6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root "
+	                 "stage: it has no parent"));
+}
+
+static void test_missing_required_keys_name_the_section_line(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "\n[provider people]\nmax_retries = 1\n",
+	                 ":8: [provider people] missing required key 'base_url'"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nurl = /races\nkey = /id\n",
+	                 ":3: [stage races] missing required key 'provider'"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\n",
+	                 ":3: [stage races] missing required key 'url'"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\n",
+	                 ":3: [stage races] missing required key 'key'"));
+}
+
+static void test_min_demand_must_be_below_max_demand(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "max_demand = 100\nmin_demand = 100\n",
+	                 ":8: [stage races] min_demand (100) must be less than max_demand (100)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "min_demand = 600\n",
+	                 ":7: [stage races] min_demand (600) must be less than max_demand (500)"));
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE "max_demand = 1\n");
+	CHECK(c && c->stages[0].min_demand == 0);
+	config_free(c);
+}
+
+static void test_stages_name_defined_providers_and_parents(void)
+{
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = mian\nurl = /races\nkey = /id\n",
+	                 ":4: [stage races] provider 'mian' is not defined (did you mean 'main'?)"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = people\nurl = /races\nkey = /id\n",
+	                 ":4: [stage races] provider 'people' is not defined (add a [provider people] section)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE
+	                 "[stage entries]\nprovider = main\nurl = /e/{id}\nkey = /id\nparent = race\n",
+	                 ":11: [stage entries] parent 'race' is not a stage (did you mean 'races'?)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE
+	                 "[stage entries]\nprovider = main\nurl = /e/{id}\nkey = /id\nparent = zzz\n",
+	                 ":11: [stage entries] parent 'zzz' is not a stage"));
+}
+
+static void test_cycle_of_parents_is_refused(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE
+	                 "[stage b]\nparent = c\nprovider = main\nurl = /b/{id}\nkey = /id\n"
+	                 "[stage c]\nparent = b\nprovider = main\nurl = /c/{id}\nkey = /id\n",
+	                 ":8: [stage b] parents form a cycle: b -> c -> b (one stage must have no parent)"));
+	CHECK(fails_with(MIN_PROVIDER "[stage a]\nparent = a\nprovider = main\nurl = /a\nkey = /id\n",
+	                 ":4: [stage a] parents form a cycle: a -> a (one stage must have no parent)"));
+}
+
+static void test_exactly_one_stage_is_the_root(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "[stage other]\nprovider = main\nurl = /other\nkey = /id\n",
+	                 ":7: [stage other] has no parent, but [stage races] (line 3) is already the root; exactly one "
+	                 "stage may have no parent"));
+	CHECK(fails_with(MIN_PROVIDER, ": no [stage NAME] section: a pipeline needs at least one stage"));
+	CHECK(fails_with("", ": no [stage NAME] section: a pipeline needs at least one stage"));
+}
+
+static void test_stages_are_ordered_parents_first(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER
+	                           "[stage d]\nparent = c\nprovider = main\nurl = /d/{id}\nkey = /id\n"
+	                           "[stage b]\nparent = a\nprovider = main\nurl = /b/{id}\nkey = /id\n"
+	                           "[stage c]\nparent = a\nprovider = main\nurl = /c/{id}\nkey = /id\n"
+	                           "[stage a]\nprovider = main\nurl = /a\nkey = /id\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ(c->n_stages, 4);
+	CHECK_STR(c->stages[0].name, "a");
+	CHECK_STR(c->stages[1].name, "b");
+	CHECK_STR(c->stages[2].name, "c");
+	CHECK_STR(c->stages[3].name, "d");
+	CHECK_EQ(config_stage(c, "d")->line, 3);
+	CHECK(config_stage(c, "nope") == NULL);
+	CHECK(config_provider(c, "nope") == NULL);
+	config_free(c);
+}
+
+static void test_unreadable_config_file_names_the_path_and_errno(void)
+{
+	char err[ERR_MAX];
+	CHECK(config_load("/nonexistent/raced.conf", err) == NULL);
+	CHECK_STR(err, "/nonexistent/raced.conf: cannot open: No such file or directory");
+	CHECK(config_load(tmpdir, err) == NULL);
+	char want[ERR_MAX];
+	snprintf(want, sizeof want, "%s: cannot read: Is a directory", tmpdir);
+	CHECK_STR(err, want);
+	config_free(NULL);
+}
+
+/* ---- tokens ---- */
+
+static void test_token_file_is_read_and_trimmed(void)
+{
+	char *tok = write_file("main.token", "  s3cret-token\n\n");
+	char text[512];
+	unsetenv("CREDENTIALS_DIRECTORY");
+	snprintf(text, sizeof text, MIN_PROVIDER "token_file = %s\n" MIN_STAGE, tok);
+	struct config *c = load_ok(text);
+	CHECK_STR(c ? c->providers[0].token : NULL, "s3cret-token");
+	CHECK_STR(c ? c->providers[0].token_file : NULL, tok);
+	config_free(c);
+	/* relative: next to the configuration file (load_text writes into tmpdir) */
+	c = load_ok(MIN_PROVIDER "token_file = main.token\n" MIN_STAGE);
+	CHECK_STR(c ? c->providers[0].token : NULL, "s3cret-token");
+	config_free(c);
+	unlink(tok);
+	free(tok);
+}
+
+static void test_bad_token_file_names_the_file_and_the_reason(void)
+{
+	char *empty = write_file("empty.token", " \n");
+	char *two = write_file("two.token", "abc\ndef\n");
+	char text[512], want[ERR_MAX];
+	unsetenv("CREDENTIALS_DIRECTORY");
+	snprintf(text, sizeof text, MIN_PROVIDER "token_file = %s\n" MIN_STAGE, empty);
+	snprintf(want, sizeof want, ":3: [provider main] token_file: '%s' is empty", empty);
+	CHECK(fails_with(text, want));
+	snprintf(text, sizeof text, MIN_PROVIDER "token_file = %s\n" MIN_STAGE, two);
+	snprintf(want, sizeof want,
+	         ":3: [provider main] token_file: '%s' holds more than one line or control characters; it must hold "
+	         "just the token", two);
+	CHECK(fails_with(text, want));
+	CHECK(fails_with(MIN_PROVIDER "token_file = /nonexistent/main.token\n" MIN_STAGE,
+	                 ":3: [provider main] token_file: cannot read '/nonexistent/main.token': No such file or directory"));
+	unlink(empty);
+	unlink(two);
+	free(empty);
+	free(two);
+}
+
+static void test_token_comes_from_credentials_directory_when_present(void)
+{
+	char creds[] = "/tmp/raced-test-creds-XXXXXX";
+	CHECK(mkdtemp(creds) != NULL);
+	char *path;
+	if (asprintf(&path, "%s/main.token", creds) < 0)
+		abort();
+	FILE *f = fopen(path, "w");
+	fputs("cred-token\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	struct config *c = load_ok(MIN_PROVIDER "[provider people]\nbase_url = https://people.example.org\n" MIN_STAGE);
+	CHECK_STR(c ? config_provider(c, "main")->token : NULL, "cred-token");
+	CHECK(c && config_provider(c, "people")->token == NULL); /* absent: fine */
+	CHECK(c && config_provider(c, "main")->token_file == NULL);
+	config_free(c);
+
+	/* present but unreadable: an error naming the section's line */
+	unlink(path);
+	mkdir(path, 0700);
+	char want[ERR_MAX];
+	snprintf(want, sizeof want, ":1: [provider main] cannot read credential '%s': Is a directory", path);
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE, want));
+	rmdir(path);
+	f = fopen(path, "w");
+	fclose(f);
+	snprintf(want, sizeof want, ":1: [provider main] credential '%s' is empty", path);
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE, want));
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(path);
+	rmdir(creds);
+	free(path);
+}
+
+/* ---- reload summaries ---- */
+
+static void test_describe_changes_lists_each_change_once(void)
+{
+	struct config *a = load_ok("[database]\nconninfo = dbname=a password=x\n" MIN_PROVIDER MIN_STAGE
+	                           "[stage x]\nparent = races\nprovider = main\nurl = /x/{id}\nkey = /id\n");
+	struct config *b = load_ok("[database]\nconninfo = dbname=b password=y\n" MIN_PROVIDER "rate_limit = 50\n"
+	                           "[daemon]\ncontrol_socket = /run/other.sock\n"
+	                           "[provider people]\nbase_url = https://people.example.org\n" MIN_STAGE
+	                           "concurrency = 4\nnext = /next\n"
+	                           "[stage y]\nparent = races\nprovider = people\nurl = /y/{id}\nkey = /id\n");
+	char buf[1024];
+	CHECK(a && b);
+	if (!a || !b)
+		goto out;
+	config_describe_changes(a, b, buf, sizeof buf);
+	CHECK_STR(buf, "[daemon] control_socket '/run/raced/raced.sock' -> '/run/other.sock' (at the next restart); "
+	               "[database] conninfo changed; "
+	               "[provider main] rate_limit 0 -> 50; provider 'people' added; "
+	               "[stage races] next none -> /next; [stage races] concurrency 1 -> 4; "
+	               "stage 'y' added; stage 'x' removed");
+	CHECK(!strstr(buf, "password"));
+	config_describe_changes(a, a, buf, sizeof buf);
+	CHECK_STR(buf, "nothing changed");
+
+	char small[40];
+	memset(small, '#', sizeof small);
+	config_describe_changes(a, b, small, sizeof small);
+	CHECK_EQ(strlen(small), sizeof small - 1);
+	CHECK(strcmp(small + sizeof small - 4, "...") == 0);
+	char tiny[2] = "##";
+	config_describe_changes(a, b, tiny, sizeof tiny);
+	CHECK_EQ(tiny[1], '\0');
+	config_describe_changes(a, b, tiny, 0); /* writes nothing */
+out:
+	config_free(a);
+	config_free(b);
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	RUN(test_shipped_config_loads_with_the_documented_pipeline);
+	RUN(test_every_key_is_in_the_man_page_and_the_shipped_file);
+	RUN(test_defaults_fill_every_unset_key);
+	RUN(test_child_stage_defaults_follow_max_demand_and_concurrency_8);
+	RUN(test_durations_are_ms_s_m_or_bare_seconds);
+	RUN(test_sizes_and_booleans_accept_the_documented_forms);
+	RUN(test_inline_comments_end_values_and_empty_items_is_allowed);
+	RUN(test_values_longer_than_inih_default_buffer_are_kept_whole);
+	RUN(test_unknown_key_suggests_nearest);
+	RUN(test_unknown_or_malformed_section_is_an_error);
+	RUN(test_syntax_errors_name_the_line);
+	RUN(test_duplicate_key_and_section_name_the_first);
+	RUN(test_bad_values_say_what_is_accepted);
+	RUN(test_base_url_must_be_an_absolute_http_url);
+	RUN(test_url_templates_need_closed_nonempty_braces);
+	RUN(test_root_stage_url_cannot_use_parent_fields);
+	RUN(test_missing_required_keys_name_the_section_line);
+	RUN(test_min_demand_must_be_below_max_demand);
+	RUN(test_stages_name_defined_providers_and_parents);
+	RUN(test_cycle_of_parents_is_refused);
+	RUN(test_exactly_one_stage_is_the_root);
+	RUN(test_stages_are_ordered_parents_first);
+	RUN(test_unreadable_config_file_names_the_path_and_errno);
+	RUN(test_token_file_is_read_and_trimmed);
+	RUN(test_bad_token_file_names_the_file_and_the_reason);
+	RUN(test_token_comes_from_credentials_directory_when_present);
+	RUN(test_describe_changes_lists_each_change_once);
+	rmdir(tmpdir);
+	return CHECK_DONE();
+}
