@@ -262,14 +262,9 @@ int service_cancel(struct service *s, char *err)
 
 int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
 {
-	if (strcmp(next->control_socket, s->cfg->control_socket) != 0) {
-		/* Not applied live: the socket may be systemd's. */
-		snprintf(changes, len, "control_socket changes take effect at the next restart; ");
-	} else if (len) {
-		changes[0] = '\0';
-	}
-	size_t used = strlen(changes);
-	config_describe_changes(s->cfg, next, changes + used, len - used);
+	/* config_describe_changes() notes what only a restart applies
+	 * (control_socket: the socket may be systemd's). */
+	config_describe_changes(s->cfg, next, changes, len);
 	config_free(s->next_cfg);
 	s->next_cfg = next;
 	if (!s->imp && !s->starting)
