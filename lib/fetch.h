@@ -11,7 +11,55 @@
  *    which the callback is never called).  The result and everything it
  *    points to are valid only during the callback; json_incref() the
  *    document to keep it.
- *  - fetcher_free() cancels every request without calling back.
+ *  - fetcher_free() cancels every request without calling back.  It may be
+ *    called from a done callback: the fetcher is then freed once that
+ *    callback returns.
+ *  - A done callback may start and cancel other requests.  fetch_start()
+ *    never calls back synchronously; fetch_cancel() never calls back.
+ *
+ * Admission (per provider): a started request waits in the provider's FIFO
+ * queue until fewer than max_connections of its requests are on the wire
+ * AND a rate-limit token is available; only then is it handed to libcurl,
+ * so `timeout` measures the attempt, not the wait.  The queue has no bound
+ * of its own: its length is bounded by the callers (each stage's
+ * `concurrency`), the sum of which is the number of live requests.
+ *
+ * Rate limit: a token bucket per provider refilled at rate_limit tokens per
+ * second, FETCH_RATE_BURST (1) deep: requests start at most 1/rate_limit
+ * apart, evenly spaced, never in bursts.  The bucket starts full.
+ *
+ * Connections: libcurl's multi handle keeps the connection cache;
+ * CURLMOPT_MAX_HOST_CONNECTIONS and CURLMOPT_MAXCONNECTS are the sum of the
+ * providers' max_connections (a safety net that the admission queue keeps
+ * from ever binding), so idle connections are kept for reuse.  HTTP/2 is
+ * negotiated over TLS and multiplexed.  Easy handles are reused from a free
+ * list of at most FETCH_EASY_POOL_MAX.  Bodies may be gzip (Accept-Encoding
+ * is every encoding libcurl decodes).
+ *
+ * Retries: connection errors, timeouts, HTTP 408, 429, 5xx and bodies cut
+ * short are retried up to max_retries times.  Retry n (1, 2, ...) waits a
+ * uniformly random delay in [0, min(FETCH_BACKOFF_CAP_MS,
+ * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter"), or the response's
+ * Retry-After (delta seconds or an HTTP date) when that is longer, capped at
+ * FETCH_RETRY_AFTER_MAX_MS; then it queues again for admission.
+ *
+ * Limits: timeout_ms is CURLOPT_TIMEOUT_MS per attempt (0 = none), and
+ * connecting may take at most min(timeout_ms, FETCH_CONNECT_TIMEOUT_MAX_MS).
+ * A 2xx response whose Content-Length (of an unencoded body) is over
+ * max_body is refused before its body is read; any body that grows past
+ * max_body (counted after decoding) is aborted.
+ *
+ * URLs (fetch_start):
+ *  - an absolute URL is used as it is;
+ *  - a URL beginning with one '/' is a path under the provider's base_url:
+ *    base_url "https://api.example.com/v1" and "/races?page=2" give
+ *    "https://api.example.com/v1/races?page=2" (the base path is treated as
+ *    a directory; "../" segments are then removed as RFC 3986 says);
+ *  - any other reference ("races", "?page=2", "//host/x") is resolved by
+ *    RFC 3986 against the base_url as a directory ("https://api.example.com/v1/").
+ * fetch_resolve_url() and link_next are plain RFC 3986 against the page's
+ * URL: that is how a page's own relative "next" links are meant.
+ * base_url must be http or https, without query or fragment.
  */
 #ifndef RACED_FETCH_H
 #define RACED_FETCH_H
@@ -19,6 +67,13 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define FETCH_RATE_BURST 1.0               /* token bucket depth */
+#define FETCH_BACKOFF_BASE_MS 200
+#define FETCH_BACKOFF_CAP_MS 30000
+#define FETCH_RETRY_AFTER_MAX_MS 300000    /* Retry-After obeyed up to 5 min */
+#define FETCH_CONNECT_TIMEOUT_MAX_MS 10000
+#define FETCH_EASY_POOL_MAX 32             /* idle easy handles kept */
 
 struct event_base;
 struct fetcher;
@@ -40,7 +95,9 @@ struct fetch_provider_conf {
 enum fetch_outcome {
 	FETCH_OK,
 	FETCH_TRANSIENT,  /* connect error, timeout, 408, 429, 5xx, cut body: retries exhausted */
-	FETCH_HTTP,       /* another 4xx: not retried */
+	FETCH_HTTP,       /* another 4xx or 3xx, or a request that cannot succeed as
+	                     made (too many redirects, unsupported scheme, TLS
+	                     certificate refused): not retried */
 	FETCH_BODY,       /* not JSON, or over max_body: not retried */
 };
 
@@ -52,7 +109,10 @@ struct fetch_result {
 	uint32_t attempts;
 	json_t *doc;               /* parsed body when FETCH_OK; borrowed */
 	const char *link_next;     /* absolute URL of Link: rel="next", or NULL */
-	const char *error;         /* readable reason when not FETCH_OK */
+	const char *error;         /* readable reason when not FETCH_OK: names the
+	                              URL, the reason and, where one applies, the
+	                              setting; "(not retried)" or "gave up after N
+	                              attempts" */
 };
 
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *r);
@@ -70,7 +130,9 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
                           fetch_done_fn done, void *arg, char *err);
 void fetch_cancel(struct fetch *r);
 
-/* Resolve ref against base with curl_url; *out is malloc'd. */
+/* Resolve ref against base with curl_url, RFC 3986 (ref may be absolute,
+ * "../x", "?page=2"; percent-encoding is kept as it is); *out is malloc'd,
+ * free() it.  -1 with err when base or ref is not a valid URL. */
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err);
 
 struct fetch_provider_stats {
@@ -80,7 +142,8 @@ struct fetch_provider_stats {
 	uint64_t failed_http;
 	uint64_t failed_body;
 	uint64_t succeeded;
-	uint64_t bytes;            /* body bytes received */
+	uint64_t bytes;            /* body bytes received on the wire, every
+	                              attempt (compressed size when gzip) */
 	uint32_t in_flight;        /* on the wire now */
 	uint32_t waiting;          /* queued for a connection, a token or a backoff */
 };

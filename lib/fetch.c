@@ -1,0 +1,1203 @@
+/* fetch — see fetch.h.
+ *
+ * Design notes
+ *
+ * Three structs, as in curl's hiperfifo example: the fetcher (one multi
+ * handle, one replaceable one-shot evtimer for CURLMOPT_TIMERFUNCTION), a
+ * request (struct fetch, found from its easy handle by CURLOPT_PRIVATE) and
+ * a socket (struct fetch_sock, attached with curl_multi_assign).  libcurl is
+ * only ever driven by curl_multi_socket_action() from a libevent callback,
+ * never from inside one of its own callbacks; the timer callback only arms
+ * or deletes the evtimer.
+ *
+ * A request moves QUEUED -> ACTIVE -> (BACKOFF -> QUEUED -> ACTIVE)* -> DONE.
+ *  - QUEUED: in its provider's admission queue (FIFO), waiting for a free
+ *    connection slot (in_flight < max_connections) and a rate-limit token.
+ *    The provider's `admit` evtimer is armed for the moment both may hold.
+ *  - ACTIVE: its easy handle is in the multi handle.  The attempt's timeout
+ *    starts here, so it measures the request, not the wait.
+ *  - BACKOFF: a transient failure with retries left; its own evtimer puts
+ *    it back at the tail of the queue.
+ *  - DONE: its done callback is running.
+ * Completed transfers are read with curl_multi_info_read() in drain() only;
+ * that is where an attempt's ownership of its easy handle ends (the handle
+ * goes back to a small free list before the callback runs).
+ *
+ * Re-entrancy: a done callback runs outside any libcurl call and after the
+ * request is off every list; it may start and cancel other requests and
+ * even call fetcher_free(), which then cancels everything and defers the
+ * actual free to the libevent callback that is unwinding (dispatching > 0).
+ */
+#include "fetch.h"
+#include "error.h"
+#include "raced_version.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+enum fetch_state { FS_QUEUED, FS_ACTIVE, FS_BACKOFF, FS_DONE };
+
+struct fetch_sock {
+	struct fetcher *f;
+	struct event ev;
+	bool armed;
+	LIST_ENTRY(fetch_sock) link;
+};
+
+struct fetch {
+	struct fetch_provider *p;
+	enum fetch_state state;
+	TAILQ_ENTRY(fetch) queue_link; /* p->queue, while FS_QUEUED */
+	TAILQ_ENTRY(fetch) all_link;   /* p->all, for its whole life */
+	char *url;                     /* absolute */
+	fetch_done_fn done;
+	void *arg;
+	CURL *easy;                    /* while FS_ACTIVE */
+	struct event backoff;          /* while FS_BACKOFF */
+	uint32_t attempts;
+	char *effective_url;
+
+	/* The response being received (reset at every status line, so the
+	 * bodies and headers of followed redirects are forgotten). */
+	char *body;
+	size_t body_len, body_cap;
+	bool too_big, no_memory;
+	long status;
+	char reason[64];
+	char *link_ref;                /* Link: rel="next" as sent */
+	char *retry_after;             /* Retry-After as sent */
+	bool has_length, encoded;
+	curl_off_t length;
+	char curl_err[CURL_ERROR_SIZE];
+	char msg[ERR_MAX];
+};
+
+TAILQ_HEAD(fetch_list, fetch);
+
+struct fetch_provider {
+	struct fetcher *f;
+	struct fetch_provider *next;
+	char *name;
+	char *base_url;                /* directory form: its path ends in '/' */
+	struct curl_slist *headers;
+	uint32_t max_connections, timeout_ms, connect_timeout_ms;
+	uint32_t max_retries, max_redirects;
+	double rate_limit;
+	size_t max_body;
+	double tokens;                 /* token bucket, FETCH_RATE_BURST deep */
+	double tokens_at;              /* monotonic seconds of the last refill */
+	struct event *admit;
+	struct fetch_list queue, all;
+	struct fetch_provider_stats stats;
+};
+
+struct fetcher {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	struct fetch_provider *providers, **providers_tail;
+	LIST_HEAD(, fetch_sock) socks;
+	CURL *pool[FETCH_EASY_POOL_MAX];
+	size_t n_pool;
+	long host_connections;         /* sum of the providers' max_connections */
+	uint64_t rand_state;
+	int dispatching;               /* done callbacks running */
+	bool free_pending;
+};
+
+static void fetcher_destroy(struct fetcher *f);
+
+/* ---- small things ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timeval tv_ms(uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
+	return tv;
+}
+
+/* xorshift64*: the jitter needs spread, not secrecy. */
+static uint64_t rand_below(struct fetcher *f, uint64_t n)
+{
+	uint64_t x = f->rand_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	f->rand_state = x;
+	return n ? (x * 0x2545F4914F6CDD1DULL) % n : 0;
+}
+
+static const char *reason_of(long status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 410: return "Gone";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "";
+	}
+}
+
+static bool status_is_transient(long status)
+{
+	return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+/* libcurl errors that another attempt cannot fix. */
+static bool curl_error_is_permanent(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- easy handles: a small bounded free list ---- */
+
+static CURL *easy_get(struct fetcher *f)
+{
+	if (f->n_pool)
+		return f->pool[--f->n_pool];
+	return curl_easy_init();
+}
+
+static void easy_put(struct fetcher *f, CURL *e)
+{
+	if (!e)
+		return;
+	if (f->n_pool < FETCH_EASY_POOL_MAX) {
+		curl_easy_reset(e);
+		f->pool[f->n_pool++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
+}
+
+/* ---- URLs ---- */
+
+static int url_error(char *err, const char *what, const char *url, CURLUcode uc)
+{
+	return err_set(err, "%s '%s': %s", what, url, curl_url_strerror(uc));
+}
+
+int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
+{
+	CURLU *u = curl_url();
+	char *s = NULL;
+	CURLUcode uc;
+	int rc = -1;
+
+	*out = NULL;
+	if (!u)
+		return err_set(err, "out of memory");
+	uc = curl_url_set(u, CURLUPART_URL, base, 0);
+	if (uc) {
+		url_error(err, "invalid base URL", base, uc);
+		goto done;
+	}
+	uc = curl_url_set(u, CURLUPART_URL, ref, 0);
+	if (uc) {
+		err_set(err, "cannot resolve URL '%s' against '%s': %s", ref, base,
+		        curl_url_strerror(uc));
+		goto done;
+	}
+	uc = curl_url_get(u, CURLUPART_URL, &s, 0);
+	if (uc) {
+		url_error(err, "cannot build URL from", ref, uc);
+		goto done;
+	}
+	*out = strdup(s);
+	if (!*out)
+		err_set(err, "out of memory");
+	else
+		rc = 0;
+done:
+	curl_free(s);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* The provider's base URL in directory form (path ending in '/'). */
+static int base_url_directory(const char *name, const char *base, char **out, char *err)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL, *s = NULL;
+	CURLUcode uc;
+	int rc = -1;
+
+	*out = NULL;
+	if (!u)
+		return err_set(err, "out of memory");
+	uc = curl_url_set(u, CURLUPART_URL, base, 0);
+	if (uc) {
+		err_set(err, "base_url '%s' of [provider %s] is not a valid URL: %s", base, name,
+		        curl_url_strerror(uc));
+		goto done;
+	}
+	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+		err_set(err, "base_url '%s' of [provider %s] is not an http or https URL", base, name);
+		goto done;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
+		err_set(err, "base_url '%s' of [provider %s] has a query or fragment; "
+		        "put them in the stage's url", base, name);
+		goto done;
+	}
+	uc = curl_url_get(u, CURLUPART_PATH, &path, 0);
+	if (uc == CURLUE_OK && path[0] && path[strlen(path) - 1] != '/') {
+		size_t n = strlen(path) + 2;
+		char *dir = malloc(n);
+		if (!dir) {
+			err_set(err, "out of memory");
+			goto done;
+		}
+		snprintf(dir, n, "%s/", path);
+		uc = curl_url_set(u, CURLUPART_PATH, dir, 0);
+		free(dir);
+		if (uc) {
+			url_error(err, "cannot use base_url", base, uc);
+			goto done;
+		}
+	}
+	uc = curl_url_get(u, CURLUPART_URL, &s, 0);
+	if (uc) {
+		url_error(err, "cannot use base_url", base, uc);
+		goto done;
+	}
+	*out = strdup(s);
+	if (!*out)
+		err_set(err, "out of memory");
+	else
+		rc = 0;
+done:
+	curl_free(path);
+	curl_free(query);
+	curl_free(frag);
+	curl_free(scheme);
+	curl_free(s);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* A request URL: "/x" goes under the base path, anything else is RFC 3986
+ * against the base directory (an absolute URL stays as it is). */
+static int provider_resolve(const struct fetch_provider *p, const char *url, char **out, char *err)
+{
+	if (url[0] == '/' && url[1] != '/') {
+		size_t n = strlen(p->base_url) + strlen(url);
+		char *joined = malloc(n);
+		if (!joined)
+			return err_set(err, "out of memory");
+		snprintf(joined, n, "%s%s", p->base_url, url + 1);
+		int rc = fetch_resolve_url(joined, joined, out, err);
+		free(joined);
+		return rc;
+	}
+	return fetch_resolve_url(p->base_url, url, out, err);
+}
+
+/* ---- response headers and body ---- */
+
+static const char *skip_ws(const char *s, const char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	return s;
+}
+
+static bool rel_lists_next(const char *v, const char *end)
+{
+	while (v < end) {
+		while (v < end && isspace((unsigned char)*v))
+			v++;
+		const char *w = v;
+		while (v < end && !isspace((unsigned char)*v))
+			v++;
+		if (v - w == 4 && strncasecmp(w, "next", 4) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_token_char(char c)
+{
+	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+/* The target of the first link-value with rel "next" (RFC 8288):
+ *   <uri>; rel="next last"; title="a, b", <uri2>; rel=next  */
+static char *link_find_next(const char *s, const char *end)
+{
+	while (s < end) {
+		while (s < end && (*s == ',' || isspace((unsigned char)*s)))
+			s++;
+		if (s >= end || *s != '<')
+			return NULL;
+		const char *u0 = s + 1;
+		const char *u1 = memchr(u0, '>', (size_t)(end - u0));
+		if (!u1)
+			return NULL;
+		s = u1 + 1;
+		bool next = false;
+		for (;;) {
+			s = skip_ws(s, end);
+			if (s >= end || *s == ',')
+				break;
+			if (*s != ';') { /* junk: skip this link-value */
+				while (s < end && *s != ',')
+					s++;
+				break;
+			}
+			s = skip_ws(s + 1, end);
+			const char *n0 = s;
+			while (s < end && is_token_char(*s))
+				s++;
+			const char *n1 = s;
+			const char *v0 = NULL, *v1 = NULL;
+			s = skip_ws(s, end);
+			if (s < end && *s == '=') {
+				s = skip_ws(s + 1, end);
+				if (s < end && *s == '"') {
+					v0 = ++s;
+					while (s < end && *s != '"')
+						s += (*s == '\\' && s + 1 < end) ? 2 : 1;
+					v1 = s < end ? s : end;
+					if (s < end)
+						s++;
+				} else {
+					v0 = s;
+					while (s < end && *s != ';' && *s != ',' && !isspace((unsigned char)*s))
+						s++;
+					v1 = s;
+				}
+			}
+			if (n1 - n0 == 3 && strncasecmp(n0, "rel", 3) == 0 && v0 && rel_lists_next(v0, v1))
+				next = true;
+			if (n0 == n1 && !v0 && s < end && *s != ';' && *s != ',')
+				s++; /* stray character: make progress */
+		}
+		if (next)
+			return strndup(u0, (size_t)(u1 - u0));
+	}
+	return NULL;
+}
+
+static void response_reset(struct fetch *r)
+{
+	r->body_len = 0;
+	r->status = 0;
+	r->reason[0] = '\0';
+	free(r->link_ref);
+	r->link_ref = NULL;
+	free(r->retry_after);
+	r->retry_after = NULL;
+	r->has_length = false;
+	r->encoded = false;
+	r->length = 0;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+	struct fetch *r = userp;
+	size_t n = size * nitems;
+	const char *end = buf + n;
+
+	while (end > buf && (end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		response_reset(r);
+		const char *s = memchr(buf, ' ', (size_t)(end - buf));
+		if (s) {
+			char *e;
+			r->status = strtol(s + 1, &e, 10);
+			s = skip_ws(e, end);
+			size_t len = (size_t)(end - s);
+			if (len >= sizeof r->reason)
+				len = sizeof r->reason - 1;
+			memcpy(r->reason, s, len);
+			r->reason[len] = '\0';
+		}
+		return n;
+	}
+	if (end == buf) { /* end of a header block */
+		if (r->status >= 200 && r->status < 300 && r->has_length && !r->encoded &&
+		    (uint64_t)r->length > r->p->max_body) {
+			r->too_big = true;
+			return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+		}
+		return n;
+	}
+	const char *colon = memchr(buf, ':', (size_t)(end - buf));
+	if (!colon)
+		return n;
+	size_t name_len = (size_t)(colon - buf);
+	const char *v = skip_ws(colon + 1, end);
+	size_t v_len = (size_t)(end - v);
+#define HEADER_IS(h) (name_len == sizeof(h) - 1 && strncasecmp(buf, h, name_len) == 0)
+	if (HEADER_IS("link")) {
+		if (!r->link_ref)
+			r->link_ref = link_find_next(v, end);
+	} else if (HEADER_IS("retry-after")) {
+		free(r->retry_after);
+		r->retry_after = strndup(v, v_len);
+	} else if (HEADER_IS("content-length")) {
+		char tmp[32];
+		if (v_len < sizeof tmp) {
+			memcpy(tmp, v, v_len);
+			tmp[v_len] = '\0';
+			char *e;
+			unsigned long long len = strtoull(tmp, &e, 10);
+			if (e != tmp) {
+				r->has_length = true;
+				r->length = (curl_off_t)len;
+			}
+		}
+	} else if (HEADER_IS("content-encoding")) {
+		r->encoded = !(v_len == 8 && strncasecmp(v, "identity", 8) == 0);
+	}
+#undef HEADER_IS
+	return n;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct fetch *r = userp;
+	size_t n = size * nmemb;
+	size_t max = r->p->max_body;
+
+	if (n > max - r->body_len) {
+		r->too_big = true;
+		return 0;
+	}
+	if (r->body_len + n > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap * 2 : 16384;
+		if (cap < r->body_len + n)
+			cap = r->body_len + n;
+		if (cap > max)
+			cap = max;
+		char *b = realloc(r->body, cap);
+		if (!b) {
+			r->no_memory = true;
+			return 0;
+		}
+		r->body = b;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	return n;
+}
+
+/* ---- admission: connection slots and the token bucket ---- */
+
+static void bucket_refill(struct fetch_provider *p)
+{
+	double now = now_s();
+	p->tokens += (now - p->tokens_at) * p->rate_limit;
+	if (p->tokens > FETCH_RATE_BURST)
+		p->tokens = FETCH_RATE_BURST;
+	p->tokens_at = now;
+}
+
+#define TOKEN_EPSILON 1e-6
+
+/* Arm the admit timer for when the head of the queue may go. */
+static void provider_kick(struct fetch_provider *p)
+{
+	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= p->max_connections)
+		return;
+	uint64_t wait_us = 0;
+	if (p->rate_limit > 0) {
+		bucket_refill(p);
+		if (p->tokens < 1.0 - TOKEN_EPSILON)
+			wait_us = (uint64_t)ceil((1.0 - p->tokens) / p->rate_limit * 1e6);
+	}
+	struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000),
+	                     .tv_usec = (suseconds_t)(wait_us % 1000000)};
+	evtimer_add(p->admit, &tv);
+}
+
+/* Configure r's easy handle for one attempt and hand it to the multi. */
+static int handoff(struct fetch *r)
+{
+	struct fetch_provider *p = r->p;
+	struct fetcher *f = p->f;
+	CURL *e = easy_get(f);
+
+	if (!e)
+		return err_set(r->msg, "GET %s: cannot start the transfer: out of memory", r->url);
+	response_reset(r);
+	r->too_big = false;
+	r->no_memory = false;
+	r->curl_err[0] = '\0';
+
+	CURLcode c = CURLE_OK;
+#define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val)
+	SET(CURLOPT_URL, r->url);
+	SET(CURLOPT_PRIVATE, r);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, r);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, r);
+	SET(CURLOPT_ERRORBUFFER, r->curl_err);
+	SET(CURLOPT_HTTPHEADER, p->headers);
+	SET(CURLOPT_USERAGENT, "raced/" RACED_VERSION);
+	SET(CURLOPT_ACCEPT_ENCODING, "");
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)p->max_redirects);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections);
+	SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+	if (p->connect_timeout_ms)
+		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
+#undef SET
+	if (c != CURLE_OK) {
+		easy_put(f, e);
+		return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
+		               curl_easy_strerror(c));
+	}
+	CURLMcode mc = curl_multi_add_handle(f->multi, e);
+	if (mc != CURLM_OK) {
+		easy_put(f, e);
+		return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
+		               curl_multi_strerror(mc));
+	}
+	r->easy = e;
+	r->state = FS_ACTIVE;
+	r->attempts++;
+	p->stats.requests++;
+	p->stats.in_flight++;
+	return 0;
+}
+
+/* ---- completion ---- */
+
+static void request_free(struct fetch *r)
+{
+	TAILQ_REMOVE(&r->p->all, r, all_link);
+	free(r->url);
+	free(r->effective_url);
+	free(r->body);
+	free(r->link_ref);
+	free(r->retry_after);
+	free(r);
+}
+
+/* The end of a request: call back once, then free it. */
+static void finish(struct fetch *r, enum fetch_outcome o, json_t *doc)
+{
+	struct fetch_provider *p = r->p;
+	struct fetcher *f = p->f;
+	char *next = NULL;
+	char err[ERR_MAX];
+
+	switch (o) {
+	case FETCH_OK: p->stats.succeeded++; break;
+	case FETCH_TRANSIENT: p->stats.failed_transient++; break;
+	case FETCH_HTTP: p->stats.failed_http++; break;
+	case FETCH_BODY: p->stats.failed_body++; break;
+	}
+	if (o == FETCH_OK && r->link_ref)
+		fetch_resolve_url(r->effective_url ? r->effective_url : r->url, r->link_ref, &next, err);
+	struct fetch_result res = {
+		.outcome = o,
+		.url = r->url,
+		.effective_url = r->effective_url,
+		.http_status = r->status,
+		.attempts = r->attempts,
+		.doc = doc,
+		.link_next = next,
+		.error = o == FETCH_OK ? NULL : r->msg,
+	};
+	r->state = FS_DONE;
+	f->dispatching++;
+	r->done(r->arg, &res);
+	f->dispatching--;
+	json_decref(doc);
+	free(next);
+	request_free(r);
+}
+
+/* Milliseconds a Retry-After value asks for, or -1. */
+static int64_t retry_after_ms(const char *v)
+{
+	if (!v || !*v)
+		return -1;
+	if (isdigit((unsigned char)v[0])) {
+		char *e;
+		unsigned long long s = strtoull(v, &e, 10);
+		while (*e == ' ' || *e == '\t')
+			e++;
+		if (*e)
+			return -1;
+		return s > FETCH_RETRY_AFTER_MAX_MS / 1000 ? FETCH_RETRY_AFTER_MAX_MS : (int64_t)s * 1000;
+	}
+	time_t t = curl_getdate(v, NULL);
+	if (t == -1)
+		return -1;
+	time_t now = time(NULL);
+	if (t <= now)
+		return 0;
+	int64_t ms = ((int64_t)t - (int64_t)now) * 1000;
+	return ms > FETCH_RETRY_AFTER_MAX_MS ? FETCH_RETRY_AFTER_MAX_MS : ms;
+}
+
+static void schedule_retry(struct fetch *r)
+{
+	struct fetch_provider *p = r->p;
+	uint32_t retry = r->attempts; /* 1 for the first retry */
+	uint64_t cap = FETCH_BACKOFF_CAP_MS;
+	if (retry - 1 < 20 && ((uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1)) < cap)
+		cap = (uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1);
+	uint64_t delay = rand_below(p->f, cap + 1);
+	int64_t ra = retry_after_ms(r->retry_after);
+	if (ra > 0 && (uint64_t)ra > delay)
+		delay = (uint64_t)ra;
+	r->state = FS_BACKOFF;
+	p->stats.waiting++;
+	p->stats.retries++;
+	struct timeval tv = tv_ms(delay);
+	evtimer_add(&r->backoff, &tv);
+}
+
+static void describe_curl_error(struct fetch *r, CURLcode rc, curl_off_t connect_us)
+{
+	const struct fetch_provider *p = r->p;
+	const char *detail = r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc);
+
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		if (connect_us == 0 && p->connect_timeout_ms && p->connect_timeout_ms < p->timeout_ms)
+			snprintf(r->msg, sizeof r->msg, "GET %s: could not connect within %u ms", r->url,
+			         p->connect_timeout_ms);
+		else
+			snprintf(r->msg, sizeof r->msg,
+			         "GET %s: timed out after %u ms (setting 'timeout' of [provider %s])",
+			         r->url, p->timeout_ms, p->name);
+		break;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		snprintf(r->msg, sizeof r->msg, "GET %s: cannot connect: %s", r->url, detail);
+		break;
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2_STREAM:
+		snprintf(r->msg, sizeof r->msg, "GET %s: response cut short: %s", r->url, detail);
+		break;
+	case CURLE_TOO_MANY_REDIRECTS:
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: more than %u redirects (setting 'max_redirects' of [provider %s]); not retried",
+		         r->url, p->max_redirects, p->name);
+		break;
+	case CURLE_WRITE_ERROR:
+		if (r->no_memory) {
+			snprintf(r->msg, sizeof r->msg, "GET %s: out of memory storing the body", r->url);
+			break;
+		}
+		/* fall through */
+	default:
+		snprintf(r->msg, sizeof r->msg, "GET %s: %s%s", r->url, detail,
+		         curl_error_is_permanent(rc) ? "; not retried" : "");
+		break;
+	}
+}
+
+/* One attempt ended (its CURLMSG_DONE was read): classify, then retry or finish. */
+static void attempt_done(struct fetch *r, CURLcode rc)
+{
+	struct fetch_provider *p = r->p;
+	struct fetcher *f = p->f;
+	CURL *e = r->easy;
+	long status = 0;
+	char *eff = NULL;
+	curl_off_t down = 0, connect_us = 0;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
+	free(r->effective_url);
+	r->effective_url = eff ? strdup(eff) : NULL;
+	curl_multi_remove_handle(f->multi, e);
+	easy_put(f, e);
+	r->easy = NULL;
+	r->status = status;
+	p->stats.in_flight--;
+	p->stats.bytes += (uint64_t)down;
+	provider_kick(p);
+
+	enum fetch_outcome o;
+	bool retryable = false;
+	json_t *doc = NULL;
+
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		json_error_t je;
+		doc = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
+		if (doc) {
+			o = FETCH_OK;
+		} else {
+			o = FETCH_BODY;
+			snprintf(r->msg, sizeof r->msg,
+			         "GET %s: body is not JSON: %s at line %d column %d; not retried", r->url,
+			         je.text, je.line, je.column);
+		}
+	} else if (rc == CURLE_OK) {
+		const char *reason = r->reason[0] ? r->reason : reason_of(status);
+		retryable = status_is_transient(status);
+		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
+		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
+	} else if (r->too_big) {
+		o = FETCH_BODY;
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: body larger than max_body (%zu bytes; setting 'max_body' of [provider %s]); not retried",
+		         r->url, p->max_body, p->name);
+	} else {
+		retryable = !curl_error_is_permanent(rc);
+		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
+		describe_curl_error(r, rc, connect_us);
+	}
+
+	if (retryable && r->attempts <= p->max_retries) {
+		schedule_retry(r);
+		return;
+	}
+	if (o == FETCH_TRANSIENT) {
+		size_t len = strlen(r->msg);
+		snprintf(r->msg + len, sizeof r->msg - len, "; gave up after %u attempt%s",
+		         r->attempts, r->attempts == 1 ? "" : "s");
+	}
+	finish(r, o, doc);
+}
+
+/* The one place completed transfers are read. */
+static void drain(struct fetcher *f)
+{
+	CURLMsg *m;
+	int left;
+
+	while (!f->free_pending && (m = curl_multi_info_read(f->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *e = m->easy_handle;
+		CURLcode rc = m->data.result;
+		struct fetch *r = NULL;
+		char *priv = NULL;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		r = (struct fetch *)(void *)priv;
+		if (r)
+			attempt_done(r, rc);
+	}
+}
+
+/* After a libevent callback: free the fetcher if a done callback asked to. */
+static void finish_dispatch(struct fetcher *f)
+{
+	if (f->free_pending && f->dispatching == 0)
+		fetcher_destroy(f);
+}
+
+/* ---- libevent callbacks ---- */
+
+static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_sock *fs = arg;
+	struct fetcher *f = fs->f; /* fs may be gone after socket_action */
+	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
+	             ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int running;
+
+	curl_multi_socket_action(f->multi, fd, action, &running);
+	drain(f);
+	finish_dispatch(f);
+}
+
+static void curl_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetcher *f = arg;
+	int running;
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	drain(f);
+	finish_dispatch(f);
+}
+
+static void admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_provider *p = arg;
+	struct fetcher *f = p->f;
+	struct fetch *r;
+	(void)fd;
+	(void)what;
+
+	while (!f->free_pending && (r = TAILQ_FIRST(&p->queue)) &&
+	       p->stats.in_flight < p->max_connections) {
+		if (p->rate_limit > 0) {
+			bucket_refill(p);
+			if (p->tokens < 1.0 - TOKEN_EPSILON)
+				break;
+			p->tokens -= 1.0;
+		}
+		TAILQ_REMOVE(&p->queue, r, queue_link);
+		p->stats.waiting--;
+		if (handoff(r) < 0)
+			finish(r, FETCH_TRANSIENT, NULL);
+	}
+	if (f->free_pending) {
+		finish_dispatch(f);
+		return;
+	}
+	provider_kick(p);
+}
+
+static void backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *r = arg;
+	(void)fd;
+	(void)what;
+	r->state = FS_QUEUED; /* still counted in waiting */
+	TAILQ_INSERT_TAIL(&r->p->queue, r, queue_link);
+	provider_kick(r->p);
+}
+
+/* ---- libcurl callbacks: bookkeeping only, never call libcurl back ---- */
+
+static void sock_free(struct fetch_sock *fs)
+{
+	if (fs->armed)
+		event_del(&fs->ev);
+	LIST_REMOVE(fs, link);
+	free(fs);
+}
+
+static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct fetcher *f = userp;
+	struct fetch_sock *fs = socketp;
+	(void)e;
+
+	if (what == CURL_POLL_REMOVE) {
+		/* Possibly for a socket already closed, or never announced. */
+		if (fs)
+			sock_free(fs);
+		return 0;
+	}
+	if (!fs) {
+		fs = calloc(1, sizeof *fs);
+		if (!fs)
+			return -1;
+		fs->f = f;
+		LIST_INSERT_HEAD(&f->socks, fs, link);
+		curl_multi_assign(f->multi, s, fs);
+	}
+	/* A re-announced socket may want other events: rearm from scratch. */
+	if (fs->armed) {
+		event_del(&fs->ev);
+		fs->armed = false;
+	}
+	short events = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
+	                       ((what & CURL_POLL_OUT) ? EV_WRITE : 0));
+	if (!events)
+		return 0;
+	event_assign(&fs->ev, f->base, s, (short)(events | EV_PERSIST), sock_event_cb, fs);
+	if (event_add(&fs->ev, NULL) < 0)
+		return -1;
+	fs->armed = true;
+	return 0;
+}
+
+static int timer_fn(CURLM *m, long timeout_ms, void *userp)
+{
+	struct fetcher *f = userp;
+	(void)m;
+	if (timeout_ms < 0) {
+		evtimer_del(f->timer);
+	} else {
+		struct timeval tv = tv_ms((uint64_t)timeout_ms);
+		evtimer_add(f->timer, &tv);
+	}
+	return 0;
+}
+
+/* ---- public API ---- */
+
+struct fetcher *fetcher_new(struct event_base *base, char *err)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		err_set(err, "cannot initialise libcurl");
+		return NULL;
+	}
+	struct fetcher *f = calloc(1, sizeof *f);
+	if (!f) {
+		curl_global_cleanup();
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	f->base = base;
+	f->providers_tail = &f->providers;
+	LIST_INIT(&f->socks);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	f->rand_state = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^
+	                ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ULL;
+	f->multi = curl_multi_init();
+	f->timer = evtimer_new(base, curl_timer_cb, f);
+	if (!f->multi || !f->timer) {
+		err_set(err, "out of memory");
+		fetcher_destroy(f);
+		return NULL;
+	}
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	return f;
+}
+
+struct fetch_provider *fetcher_add_provider(struct fetcher *f,
+                                            const struct fetch_provider_conf *c,
+                                            char *err)
+{
+	const char *name = c->name ? c->name : "?";
+
+	if (!c->base_url || !*c->base_url) {
+		err_set(err, "[provider %s] has no base_url", name);
+		return NULL;
+	}
+	if (c->max_connections < 1) {
+		err_set(err, "max_connections of [provider %s] must be at least 1", name);
+		return NULL;
+	}
+	if (!(c->rate_limit >= 0) || !isfinite(c->rate_limit)) {
+		err_set(err, "rate_limit of [provider %s] must be a number >= 0", name);
+		return NULL;
+	}
+	if (c->max_body < 1) {
+		err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
+		return NULL;
+	}
+	if (c->token && strpbrk(c->token, "\r\n")) {
+		err_set(err, "the token of [provider %s] contains a line break", name);
+		return NULL;
+	}
+	struct fetch_provider *p = calloc(1, sizeof *p);
+	if (!p) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	p->f = f;
+	TAILQ_INIT(&p->queue);
+	TAILQ_INIT(&p->all);
+	p->max_connections = c->max_connections;
+	p->timeout_ms = c->timeout_ms;
+	p->connect_timeout_ms = c->timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS ? c->timeout_ms
+	                                                                     : FETCH_CONNECT_TIMEOUT_MAX_MS;
+	p->max_retries = c->max_retries;
+	p->max_redirects = c->max_redirects;
+	p->rate_limit = c->rate_limit;
+	p->max_body = c->max_body;
+	p->tokens = FETCH_RATE_BURST;
+	p->tokens_at = now_s();
+	p->name = strdup(name);
+	p->admit = evtimer_new(f->base, admit_cb, p);
+	if (!p->name || !p->admit)
+		goto oom;
+	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0)
+		goto fail;
+
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	if (!h)
+		goto oom;
+	p->headers = h;
+	if (c->token && *c->token) {
+		size_t n = strlen(c->token) + sizeof "Authorization: Bearer ";
+		char *line = malloc(n);
+		if (!line)
+			goto oom;
+		snprintf(line, n, "Authorization: Bearer %s", c->token);
+		h = curl_slist_append(p->headers, line);
+		explicit_bzero(line, n);
+		free(line);
+		if (!h)
+			goto oom;
+		p->headers = h;
+	}
+
+	f->host_connections += (long)c->max_connections;
+	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, f->host_connections);
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, f->host_connections);
+	*f->providers_tail = p;
+	f->providers_tail = &p->next;
+	return p;
+oom:
+	err_set(err, "out of memory");
+fail:
+	if (p->admit)
+		event_free(p->admit);
+	curl_slist_free_all(p->headers);
+	free(p->base_url);
+	free(p->name);
+	free(p);
+	return NULL;
+}
+
+struct fetch *fetch_start(struct fetch_provider *p, const char *url,
+                          fetch_done_fn done, void *arg, char *err)
+{
+	if (!p || !url || !done) {
+		err_set(err, "fetch_start: missing provider, URL or callback");
+		return NULL;
+	}
+	if (p->f->free_pending) {
+		err_set(err, "GET %s: the fetcher is shutting down", url);
+		return NULL;
+	}
+	struct fetch *r = calloc(1, sizeof *r);
+	if (!r) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	if (provider_resolve(p, url, &r->url, err) < 0) {
+		free(r);
+		return NULL;
+	}
+	r->p = p;
+	r->done = done;
+	r->arg = arg;
+	r->state = FS_QUEUED;
+	evtimer_assign(&r->backoff, p->f->base, backoff_cb, r);
+	TAILQ_INSERT_TAIL(&p->all, r, all_link);
+	TAILQ_INSERT_TAIL(&p->queue, r, queue_link);
+	p->stats.waiting++;
+	provider_kick(p);
+	return r;
+}
+
+void fetch_cancel(struct fetch *r)
+{
+	if (!r || r->state == FS_DONE)
+		return;
+	struct fetch_provider *p = r->p;
+	switch (r->state) {
+	case FS_QUEUED:
+		TAILQ_REMOVE(&p->queue, r, queue_link);
+		p->stats.waiting--;
+		break;
+	case FS_BACKOFF:
+		evtimer_del(&r->backoff);
+		p->stats.waiting--;
+		break;
+	case FS_ACTIVE:
+		curl_multi_remove_handle(p->f->multi, r->easy);
+		easy_put(p->f, r->easy);
+		r->easy = NULL;
+		p->stats.in_flight--;
+		provider_kick(p);
+		break;
+	case FS_DONE:
+		break;
+	}
+	request_free(r);
+}
+
+static void fetcher_destroy(struct fetcher *f)
+{
+	struct fetch_provider *p, *pn;
+
+	for (p = f->providers; p; p = pn) {
+		pn = p->next;
+		event_free(p->admit);
+		curl_slist_free_all(p->headers);
+		free(p->base_url);
+		free(p->name);
+		free(p);
+	}
+	while (f->n_pool)
+		curl_easy_cleanup(f->pool[--f->n_pool]);
+	if (f->multi)
+		curl_multi_cleanup(f->multi); /* may still announce CURL_POLL_REMOVE */
+	while (!LIST_EMPTY(&f->socks))
+		sock_free(LIST_FIRST(&f->socks));
+	if (f->timer)
+		event_free(f->timer);
+	free(f);
+	curl_global_cleanup();
+}
+
+void fetcher_free(struct fetcher *f)
+{
+	if (!f)
+		return;
+	for (struct fetch_provider *p = f->providers; p; p = p->next) {
+		struct fetch *r, *rn;
+		for (r = TAILQ_FIRST(&p->all); r; r = rn) {
+			rn = TAILQ_NEXT(r, all_link);
+			if (r->state != FS_DONE)
+				fetch_cancel(r);
+		}
+	}
+	if (f->dispatching) {
+		f->free_pending = true; /* freed once the callback returns */
+		return;
+	}
+	fetcher_destroy(f);
+}
+
+void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provider_stats *out)
+{
+	*out = p->stats;
+}
+
+const char *fetch_provider_name(const struct fetch_provider *p)
+{
+	return p->name;
+}
