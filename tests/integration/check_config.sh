@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# raced --check-config: a valid configuration exits 0; each kind of error
+# exits 78 (EX_CONFIG) with one line naming the file, the line, the section,
+# the key and the fix.  raced itself refuses to start on the same files.
+. "$TESTS_DIR/lib/harness.sh"
+
+F=$T/raced.conf
+P='[provider main]
+base_url = https://api.example.com/v1'
+S='[stage races]
+provider = main
+url = /races
+key = /id'
+
+refused() { # DESC EXPECTED-MESSAGE CONFIG-TEXT
+	printf '%s\n' "$3" >"$F"
+	local rc=0 out
+	out=$("$RACED" --check-config --config "$F" 2>&1) || rc=$?
+	check_eq "$1: exit code" "$rc" 78
+	check_eq "$1: message" "$out" "raced: $2"
+}
+
+printf '%s\n' "$P" "$S" >"$F"
+check "a valid configuration passes" "$RACED" --check-config --config "$F"
+check "the shipped etc/raced.conf passes" "$RACED" --check-config --config "$TESTS_DIR/../etc/raced.conf"
+
+refused "misspelt key" "$F:7: [stage races] unknown key 'concurency' (did you mean 'concurrency'?)" "$P
+$S
+concurency = 8"
+refused "key in the wrong section" "$F:7: [stage races] unknown key 'rate_limit' (it belongs in a [provider NAME] section)" "$P
+$S
+rate_limit = 5"
+refused "misspelt section" "$F:2: unknown section [stages races] (did you mean [stage races]?)" "[daemon]
+[stages races]"
+refused "duplicate key" "$F:4: [daemon] duplicate key 'max_clients' (first set on line 2)" "[daemon]
+max_clients = 3
+
+max_clients = 4"
+refused "out of range" "$F:2: [daemon] max_clients: 0 is out of range (1 to 65536)" "[daemon]
+max_clients = 0"
+refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, e.g. 250ms, 30s, 2m; a bare number is seconds)" "[daemon]
+stop_timeout = 30x"
+refused "relative base_url" "$F:2: [provider main] base_url: 'api.example.com/v1' is not an absolute http:// or https:// URL (it has no scheme)" "[provider main]
+base_url = api.example.com/v1"
+refused "min_demand not below max_demand" "$F:8: [stage races] min_demand (100) must be less than max_demand (100)" "$P
+$S
+max_demand = 100
+min_demand = 100"
+refused "unknown provider" "$F:4: [stage races] provider 'mian' is not defined (did you mean 'main'?)" "$P
+[stage races]
+provider = mian
+url = /races
+key = /id"
+refused "unknown parent" "$F:8: [stage entries] parent 'race' is not defined (did you mean 'races'?)" "$P
+$S
+[stage entries]
+parent = race
+provider = main
+url = /races/{id}/entries
+key = /id"
+refused "a cycle of parents" "$F:8: [stage b] parents form a cycle: b -> c -> b (one stage must have no parent)" "$P
+$S
+[stage b]
+parent = c
+provider = main
+url = /b/{id}
+key = /id
+[stage c]
+parent = b
+provider = main
+url = /c/{id}
+key = /id"
+refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent" "$P
+[stage races]
+provider = main
+key = /id
+url = /races/{id}"
+refused "no stages" "$F: no [stage NAME] section: a pipeline needs at least one stage" "$P"
+rc=0
+out=$("$RACED" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
+check_eq "a missing file: exit code" "$rc" 78
+check_eq "a missing file: message" "$out" "raced: $T/missing.conf: cannot open: No such file or directory"
+
+# The daemon refuses to start on an invalid file, with the same message.
+printf '%s\n' "$P" "$S" "concurency = 8" >"$F"
+rc=0
+"$RACED" --config "$F" 2>"$T/raced.log" || rc=$?
+check_eq "raced refuses to start: exit code" "$rc" 78
+check "raced refuses to start: message" grep -q "concurency" "$T/raced.log"
