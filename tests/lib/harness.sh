@@ -171,6 +171,7 @@ json_get() { # JSON PATH-ELEMENTS...
 	local path
 	path=$(printf '%s,' "$@")
 	path="{${path%,}}"
-	"$PG_BIN/psql" -qAtX -d postgres -v doc="$doc" -v path="$path" \
-		-c "select (:'doc'::jsonb) #>> :'path'::text[]"
+	# psql interpolates variables only in what it reads, not in -c.
+	"$PG_BIN/psql" -qAtX -d postgres -v ON_ERROR_STOP=1 -v doc="$doc" -v path="$path" \
+		<<<"select (:'doc'::jsonb) #>> :'path'::text[]"
 }
