@@ -701,6 +701,47 @@ static void test_resolve_url_follows_rfc3986(void)
 	CHECK(contains(err, "not a url"));
 }
 
+static void check_link(const char *value, const char *want)
+{
+	char *got = fetch_link_next(value);
+	if (want)
+		CHECK_STR(got, want);
+	else if (got)
+		fprintf(stderr, "  Link: %s gave '%s', expected none\n", value, got);
+	CHECK(want || !got);
+	free(got);
+}
+
+static void test_link_header_finds_rel_next_among_several_links(void)
+{
+	check_link("<entries?page=2>; rel=\"next\"", "entries?page=2");
+	check_link("<https://h/x?page=1>; rel=\"first\", <https://h/x?page=3>; rel=\"next\"",
+	           "https://h/x?page=3");
+	check_link("</p/1>; rel=prev, </p/3>; rel=next", "/p/3");
+	check_link("</p/9>; rel=\"last next\"; title=\"a, b; c\"", "/p/9");
+	check_link("</p/1>; title=\"rel=next\", </p/2>; REL=\"Next\"", "/p/2");
+	check_link("<a>;rel=\"nextish\", <b> ; rel = \"prev\"", NULL);
+	check_link("</p/1>; rel=\"prev\"", NULL);
+	check_link("garbage", NULL);
+	check_link("<unterminated; rel=next", NULL);
+	check_link("", NULL);
+}
+
+static void test_retry_after_reads_seconds_and_http_dates(void)
+{
+	time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+	CHECK_EQ(fetch_retry_after_ms("1", now), 1000);
+	CHECK_EQ(fetch_retry_after_ms("120", now), 120000);
+	CHECK_EQ(fetch_retry_after_ms("0", now), 0);
+	CHECK_EQ(fetch_retry_after_ms("86400", now), FETCH_RETRY_AFTER_MAX_MS);
+	CHECK_EQ(fetch_retry_after_ms("Tue, 14 Nov 2023 22:13:50 GMT", now), 30000);
+	CHECK_EQ(fetch_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
+	CHECK_EQ(fetch_retry_after_ms("Wed, 15 Nov 2023 22:13:20 GMT", now), FETCH_RETRY_AFTER_MAX_MS);
+	CHECK_EQ(fetch_retry_after_ms("soon", now), -1);
+	CHECK_EQ(fetch_retry_after_ms("5 s", now), -1);
+	CHECK_EQ(fetch_retry_after_ms("", now), -1);
+}
+
 /* fetch_start's rule: "/x" goes under the base path; "x" too; absolute stays. */
 static void test_base_url_path_prefix_holds_request_paths(void)
 {
@@ -1120,6 +1161,8 @@ int main(void)
 	RUN(test_base_url_path_prefix_holds_request_paths);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);
+	RUN(test_link_header_finds_rel_next_among_several_links);
+	RUN(test_retry_after_reads_seconds_and_http_dates);
 	RUN(test_gzip_body_arrives_decoded);
 	RUN(test_thousand_concurrent_fetches_never_block_the_loop);
 	RUN(test_cancel_queued_request_never_calls_back);
