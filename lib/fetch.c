@@ -423,6 +423,11 @@ static char *link_find_next(const char *s, const char *end)
 	return NULL;
 }
 
+char *fetch_link_next(const char *value)
+{
+	return value ? link_find_next(value, value + strlen(value)) : NULL;
+}
+
 static void response_reset(struct fetch *r)
 {
 	r->body_len = 0;
@@ -663,8 +668,7 @@ static void finish(struct fetch *r, enum fetch_outcome o, json_t *doc)
 	request_free(r);
 }
 
-/* Milliseconds a Retry-After value asks for, or -1. */
-static int64_t retry_after_ms(const char *v)
+int64_t fetch_retry_after_ms(const char *v, time_t now)
 {
 	if (!v || !*v)
 		return -1;
@@ -680,7 +684,6 @@ static int64_t retry_after_ms(const char *v)
 	time_t t = curl_getdate(v, NULL);
 	if (t == -1)
 		return -1;
-	time_t now = time(NULL);
 	if (t <= now)
 		return 0;
 	int64_t ms = ((int64_t)t - (int64_t)now) * 1000;
@@ -695,7 +698,7 @@ static void schedule_retry(struct fetch *r)
 	if (retry - 1 < 20 && ((uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1)) < cap)
 		cap = (uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1);
 	uint64_t delay = rand_below(p->f, cap + 1);
-	int64_t ra = retry_after_ms(r->retry_after);
+	int64_t ra = fetch_retry_after_ms(r->retry_after, time(NULL));
 	if (ra > 0 && (uint64_t)ra > delay)
 		delay = (uint64_t)ra;
 	r->state = FS_BACKOFF;

@@ -67,6 +67,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define FETCH_RATE_BURST 1.0               /* token bucket depth */
 #define FETCH_BACKOFF_BASE_MS 200
@@ -134,6 +135,17 @@ void fetch_cancel(struct fetch *r);
  * "../x", "?page=2"; percent-encoding is kept as it is); *out is malloc'd,
  * free() it.  -1 with err when base or ref is not a valid URL. */
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err);
+
+/* The header parsers fetch uses, public so they can be tested alone.
+ * fetch_link_next: the target of the first link-value of a Link header
+ * value whose rel lists "next" (RFC 8288: several comma-separated links, rel
+ * quoted or not, several space-separated relation types), as sent (not
+ * resolved), malloc'd; NULL if none.
+ * fetch_retry_after_ms: a Retry-After value (delta seconds or an HTTP date,
+ * read with curl_getdate) as milliseconds from `now`, capped at
+ * FETCH_RETRY_AFTER_MAX_MS; 0 for a date in the past; -1 if unreadable. */
+char *fetch_link_next(const char *value);
+int64_t fetch_retry_after_ms(const char *value, time_t now);
 
 struct fetch_provider_stats {
 	uint64_t requests;         /* attempts handed to curl */

@@ -1,0 +1,1179 @@
+/* Unit tests for fetch: every rule of SPEC.md §3 the fetcher owns, checked
+ * against the real fixture provider on loopback ($FIXTURE), started afresh
+ * with the options each test needs.  The fixture's own counters (/_attempts,
+ * /_stats, /_log) are the witnesses; every loop run has a deadline that
+ * fails the test instead of hanging it. */
+#include "check.h"
+#include "error.h"
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the fixture provider ---- */
+
+struct fixture {
+	pid_t pid;
+	int port;
+	char dir[64];
+	char url[64];  /* http://127.0.0.1:PORT */
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Start the fixture with extra arguments (NULL-terminated); 0 on success. */
+static int fixture_start(struct fixture *fx, const char *const *extra)
+{
+	const char *exe = getenv("FIXTURE");
+	char port_file[128];
+	const char *argv[64];
+	size_t n = 0;
+
+	memset(fx, 0, sizeof *fx);
+	if (!exe) {
+		fprintf(stderr, "FIXTURE is not set\n");
+		return -1;
+	}
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/test_fetch.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(port_file, sizeof port_file, "%s/port", fx->dir);
+	argv[n++] = exe;
+	argv[n++] = "--port";
+	argv[n++] = "0";
+	argv[n++] = "--port-file";
+	argv[n++] = port_file;
+	for (size_t i = 0; extra && extra[i] && n < 62; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	fx->pid = fork();
+	if (fx->pid < 0)
+		return -1;
+	if (fx->pid == 0) {
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	double deadline = mono_ms() + 10000;
+	while (mono_ms() < deadline) {
+		FILE *f = fopen(port_file, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &fx->port);
+			fclose(f);
+			if (ok == 1 && fx->port > 0) {
+				snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%d", fx->port);
+				return 0;
+			}
+		}
+		int status;
+		if (waitpid(fx->pid, &status, WNOHANG) == fx->pid) {
+			fprintf(stderr, "fixture exited before listening\n");
+			fx->pid = 0;
+			return -1;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "fixture did not write its port within 10 s\n");
+	return -1;
+}
+
+static void fixture_stop(struct fixture *fx)
+{
+	char path[128];
+	if (fx->pid > 0) {
+		kill(fx->pid, SIGTERM);
+		waitpid(fx->pid, NULL, 0);
+	}
+	snprintf(path, sizeof path, "%s/port", fx->dir);
+	unlink(path);
+	rmdir(fx->dir);
+	fx->pid = 0;
+}
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t buf_write(char *d, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+	size_t n = size * nmemb;
+	char *p = realloc(b->p, b->n + n + 1);
+	if (!p)
+		return 0;
+	memcpy(p + b->n, d, n);
+	b->p = p;
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+/* A blocking GET of the fixture's introspection endpoints (test side only). */
+static json_t *fixture_get(const struct fixture *fx, const char *path)
+{
+	char url[512];
+	struct buf b = {0};
+	CURL *e = curl_easy_init();
+	json_t *doc = NULL;
+
+	snprintf(url, sizeof url, "%s%s", fx->url, path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, buf_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	if (curl_easy_perform(e) == CURLE_OK && b.p)
+		doc = json_loadb(b.p, b.n, 0, NULL);
+	curl_easy_cleanup(e);
+	free(b.p);
+	if (!doc)
+		fprintf(stderr, "fixture GET %s failed\n", path);
+	return doc;
+}
+
+static long long fixture_attempts(const struct fixture *fx, const char *path)
+{
+	char q[256];
+	CURL *e = curl_easy_init();
+	char *esc = curl_easy_escape(e, path, 0);
+	snprintf(q, sizeof q, "/_attempts?url=%s", esc);
+	curl_free(esc);
+	curl_easy_cleanup(e);
+	json_t *a = fixture_get(fx, q);
+	long long v = a ? (long long)json_integer_value(json_object_get(a, "attempts")) : -1;
+	json_decref(a);
+	return v;
+}
+
+/* Timestamps (ms) of the fixture's log entries for path, in order. */
+static size_t fixture_log_times(const struct fixture *fx, const char *prefix, long long *t, size_t max)
+{
+	json_t *log = fixture_get(fx, "/_log");
+	json_t *reqs = json_object_get(log, "requests");
+	size_t n = 0, i;
+	json_t *rec;
+	json_array_foreach(reqs, i, rec) {
+		const char *u = json_string_value(json_array_get(rec, 1));
+		if (u && strncmp(u, prefix, strlen(prefix)) == 0 && n < max)
+			t[n++] = (long long)json_integer_value(json_array_get(rec, 0));
+	}
+	json_decref(log);
+	return n;
+}
+
+/* ---- driving the loop ---- */
+
+#define MAX_GOT 1100
+
+struct got {
+	int calls;
+	enum fetch_outcome outcome;
+	long status;
+	uint32_t attempts;
+	char url[256], effective_url[256], link_next[256], error[ERR_MAX];
+	json_t *doc;
+	double t_ms;
+};
+
+struct run {
+	struct event_base *base;
+	struct fetcher *f;
+	struct fetch_provider *p;
+	struct got got[MAX_GOT];
+	struct fetch *req[MAX_GOT];
+	int outstanding;
+	bool timed_out;
+	/* what a callback does besides recording (re-entrancy tests) */
+	int cancel_on_done;          /* index of the request to cancel, or -1 */
+	const char *start_on_done;   /* URL to start from the callback */
+	bool free_on_done;
+	uint32_t max_in_flight_seen;
+};
+
+static struct run R;
+
+static void copy_str(char *dst, size_t n, const char *s)
+{
+	snprintf(dst, n, "%s", s ? s : "");
+}
+
+static void on_done(void *arg, const struct fetch_result *res)
+{
+	size_t i = (size_t)(uintptr_t)arg;
+	struct got *g = &R.got[i];
+	g->calls++;
+	g->outcome = res->outcome;
+	g->status = res->http_status;
+	g->attempts = res->attempts;
+	copy_str(g->url, sizeof g->url, res->url);
+	copy_str(g->effective_url, sizeof g->effective_url, res->effective_url);
+	copy_str(g->link_next, sizeof g->link_next, res->link_next);
+	copy_str(g->error, sizeof g->error, res->error);
+	g->doc = res->doc ? json_incref(res->doc) : NULL;
+	g->t_ms = mono_ms();
+	R.req[i] = NULL;
+	R.outstanding--;
+	if (R.cancel_on_done >= 0 && R.req[R.cancel_on_done]) {
+		fetch_cancel(R.req[R.cancel_on_done]);
+		R.req[R.cancel_on_done] = NULL;
+		R.outstanding--;
+		R.cancel_on_done = -1;
+	}
+	if (R.start_on_done) {
+		const char *u = R.start_on_done;
+		R.start_on_done = NULL;
+		char err[ERR_MAX];
+		size_t j = MAX_GOT - 1;
+		R.req[j] = fetch_start(R.p, u, on_done, (void *)(uintptr_t)j, err);
+		if (R.req[j])
+			R.outstanding++;
+	}
+	if (R.free_on_done) {
+		R.free_on_done = false;
+		fetcher_free(R.f);
+		R.f = NULL;
+		R.outstanding = 0;
+	}
+	if (R.outstanding <= 0)
+		event_base_loopbreak(R.base);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	R.timed_out = true;
+	event_base_loopbreak(R.base);
+}
+
+static const struct fetch_provider_conf default_conf = {
+	.name = "main", .token = "s3cret", .max_connections = 4, .rate_limit = 0,
+	.timeout_ms = 5000, .max_retries = 3, .max_body = 16u << 20, .max_redirects = 5,
+};
+
+/* A fresh loop, fetcher and one provider for base_url. */
+static void run_setup(const char *base_url, struct fetch_provider_conf c)
+{
+	char err[ERR_MAX];
+	memset(&R, 0, sizeof R);
+	R.cancel_on_done = -1;
+	R.base = event_base_new();
+	R.f = fetcher_new(R.base, err);
+	CHECK(R.f != NULL);
+	c.base_url = base_url;
+	R.p = fetcher_add_provider(R.f, &c, err);
+	if (!R.p)
+		fprintf(stderr, "fetcher_add_provider: %s\n", err);
+	CHECK(R.p != NULL);
+}
+
+static struct fetch *start(size_t i, const char *url)
+{
+	char err[ERR_MAX];
+	R.req[i] = fetch_start(R.p, url, on_done, (void *)(uintptr_t)i, err);
+	if (!R.req[i])
+		fprintf(stderr, "fetch_start %s: %s\n", url, err);
+	else
+		R.outstanding++;
+	return R.req[i];
+}
+
+/* Run until every request has called back, or fail after timeout_ms. */
+static bool run_loop(unsigned timeout_ms)
+{
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	struct event *deadline = evtimer_new(R.base, on_deadline, NULL);
+	R.timed_out = false;
+	evtimer_add(deadline, &tv);
+	if (R.outstanding > 0)
+		event_base_dispatch(R.base);
+	event_free(deadline);
+	if (R.timed_out)
+		fprintf(stderr, "deadline of %u ms passed with %d requests outstanding\n", timeout_ms,
+		        R.outstanding);
+	return !R.timed_out;
+}
+
+/* The fixture's /_stats fetched through the provider under test, so it
+ * rides one of that provider's cached connections and adds none. */
+static json_t *stats_via_provider(void)
+{
+	size_t i = MAX_GOT - 2;
+	R.got[i].calls = 0;
+	json_decref(R.got[i].doc);
+	R.got[i].doc = NULL;
+	start(i, "/_stats");
+	CHECK(run_loop(10000));
+	return R.got[i].doc ? json_incref(R.got[i].doc) : NULL;
+}
+
+/* Run the loop for a fixed time (used after cancels: nothing may call back). */
+static void run_for(unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	event_base_loopexit(R.base, &tv);
+	event_base_dispatch(R.base);
+}
+
+static void run_teardown(void)
+{
+	fetcher_free(R.f);
+	for (size_t i = 0; i < MAX_GOT; i++)
+		json_decref(R.got[i].doc);
+	event_base_free(R.base);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	bool ok = strstr(hay, needle) != NULL;
+	if (!ok)
+		fprintf(stderr, "  \"%s\" does not contain \"%s\"\n", hay, needle);
+	return ok;
+}
+
+/* ---- retries ---- */
+
+static void test_503_is_retried_and_succeeds_on_a_later_attempt(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--rate-503", "1", "--fault-attempts", "2", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/athletes/a7");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].calls, 1);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].status, 200);
+	CHECK_EQ(R.got[0].attempts, 3);
+	CHECK_STR(json_string_value(json_object_get(R.got[0].doc, "id")), "a7");
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a7"), 3);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.requests, 3);
+	CHECK_EQ(st.retries, 2);
+	CHECK_EQ(st.succeeded, 1);
+	CHECK_EQ(st.in_flight, 0);
+	CHECK_EQ(st.waiting, 0);
+	CHECK(st.bytes > 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_transient_failures_exhaust_max_retries_and_say_so(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--rate-500", "1", "--fault-attempts", "10", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_retries = 2;
+	run_setup(fx.url, c);
+	start(0, "/athletes/a3");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_TRANSIENT);
+	CHECK_EQ(R.got[0].status, 500);
+	CHECK_EQ(R.got[0].attempts, 3);
+	CHECK(contains(R.got[0].error, "/athletes/a3: HTTP 500 Internal Server Error; gave up after 3 attempts"));
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a3"), 3);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.failed_transient, 1);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_429_retry_after_is_obeyed_before_the_next_attempt(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--rate-429", "1", "--retry-after", "1", "--fault-attempts", "1", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	double t0 = mono_ms();
+	start(0, "/athletes/a5");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].attempts, 2);
+	CHECK(R.got[0].t_ms - t0 >= 1000);
+	long long t[4];
+	size_t n = fixture_log_times(&fx, "/athletes/a5", t, 4);
+	CHECK_EQ(n, 2);
+	if (n == 2) {
+		/* the jittered backoff alone would be at most 200 ms */
+		if (t[1] - t[0] < 1000)
+			fprintf(stderr, "  second attempt %lld ms after the 429\n", t[1] - t[0]);
+		CHECK(t[1] - t[0] >= 1000);
+	}
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_cut_body_is_retried(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--rate-cut", "1", "--fault-attempts", "1", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/races?page=1");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].attempts, 2);
+	CHECK(json_is_array(json_object_get(R.got[0].doc, "data")));
+	CHECK_EQ(fixture_attempts(&fx, "/races?page=1"), 2);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_connection_refused_is_transient_and_retried(void)
+{
+	/* a port nobody listens on: bind, read the port, close */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
+	close(s);
+	char base[64];
+	snprintf(base, sizeof base, "http://127.0.0.1:%d", ntohs(a.sin_port));
+
+	struct fetch_provider_conf c = default_conf;
+	c.max_retries = 2;
+	run_setup(base, c);
+	start(0, "/races");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_TRANSIENT);
+	CHECK_EQ(R.got[0].status, 0);
+	CHECK_EQ(R.got[0].attempts, 3);
+	CHECK(contains(R.got[0].error, "cannot connect"));
+	CHECK(contains(R.got[0].error, "gave up after 3 attempts"));
+	run_teardown();
+}
+
+/* ---- permanent failures ---- */
+
+static void test_404_is_tried_exactly_once(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a7=404", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/athletes/a7");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_HTTP);
+	CHECK_EQ(R.got[0].status, 404);
+	CHECK_EQ(R.got[0].attempts, 1);
+	char want[256];
+	snprintf(want, sizeof want, "GET %s/athletes/a7: HTTP 404 Not Found (not retried)", fx.url);
+	CHECK_STR(R.got[0].error, want);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a7"), 1);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.failed_http, 1);
+	CHECK_EQ(st.retries, 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_malformed_body_is_a_body_error_not_retried(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a8=malformed", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/athletes/a8");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_BODY);
+	CHECK_EQ(R.got[0].status, 200);
+	CHECK_EQ(R.got[0].attempts, 1);
+	CHECK(contains(R.got[0].error, "/athletes/a8: body is not JSON: '[' or '{' expected near '<' at line 1 column 1"));
+	CHECK(contains(R.got[0].error, "not retried"));
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a8"), 1);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.failed_body, 1);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void check_big_refused(const char *const *args, const char *path, uint64_t max_bytes_read)
+{
+	struct fixture fx;
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_body = 1u << 20;
+	run_setup(fx.url, c);
+	start(0, path);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_BODY);
+	CHECK_EQ(R.got[0].attempts, 1);
+	CHECK(contains(R.got[0].error, "body larger than max_body (1048576 bytes; setting 'max_body' of [provider main])"));
+	CHECK_EQ(fixture_attempts(&fx, path), 1);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	if (st.bytes > max_bytes_read)
+		fprintf(stderr, "  read %" PRIu64 " body bytes before refusing\n", st.bytes);
+	CHECK(st.bytes <= max_bytes_read);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_body_over_max_body_is_refused_by_its_content_length(void)
+{
+	const char *args[] = {"--broken", "/athletes/a10=big", NULL};
+	check_big_refused(args, "/athletes/a10", 65536); /* refused on its headers */
+}
+
+static void test_gzip_body_over_max_body_is_refused_while_streaming(void)
+{
+	const char *args[] = {"--gzip", "--broken", "/athletes/a11=big", NULL};
+	check_big_refused(args, "/athletes/a11", 1u << 20); /* stopped early, not 20 MiB */
+}
+
+static void test_slow_response_hits_the_timeout(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a9=slow", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.timeout_ms = 300;
+	c.max_retries = 1;
+	run_setup(fx.url, c);
+	double t0 = mono_ms();
+	start(0, "/athletes/a9");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_TRANSIENT);
+	CHECK_EQ(R.got[0].attempts, 2);
+	CHECK(contains(R.got[0].error, "timed out after 300 ms (setting 'timeout' of [provider main]); gave up after 2 attempts"));
+	CHECK(R.got[0].t_ms - t0 >= 600);
+	CHECK(R.got[0].t_ms - t0 < 3000);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a9"), 2);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* ---- admission ---- */
+
+static void test_max_connections_is_never_exceeded(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--latency-ms", "20", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf); /* max_connections 4 */
+	char url[64];
+	for (size_t i = 0; i < 200; i++) {
+		snprintf(url, sizeof url, "/athletes/a%zu", i % 40 + 1);
+		start(i, url);
+	}
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.waiting, 200);
+	CHECK(run_loop(30000));
+	size_t ok = 0;
+	for (size_t i = 0; i < 200; i++)
+		ok += R.got[i].calls == 1 && R.got[i].outcome == FETCH_OK;
+	CHECK_EQ(ok, 200);
+	json_t *fs = stats_via_provider();
+	long long peak_conn = (long long)json_integer_value(json_object_get(fs, "peak_connections"));
+	long long peak_flight = (long long)json_integer_value(json_object_get(fs, "peak_in_flight"));
+	json_decref(fs);
+	if (peak_conn > 4 || peak_flight > 4)
+		fprintf(stderr, "  fixture saw %lld connections, %lld requests at once\n", peak_conn,
+		        peak_flight);
+	CHECK(peak_conn >= 1 && peak_conn <= 4);
+	CHECK(peak_flight >= 2 && peak_flight <= 4);
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.requests, 201);
+	CHECK_EQ(st.succeeded, 201);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_rate_limit_spaces_request_starts(void)
+{
+	struct fixture fx;
+	if (fixture_start(&fx, NULL) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.rate_limit = 20;
+	c.max_connections = 8;
+	run_setup(fx.url, c);
+	char url[64];
+	for (size_t i = 0; i < 30; i++) {
+		snprintf(url, sizeof url, "/athletes/a%zu", i + 1);
+		start(i, url);
+	}
+	double t0 = mono_ms();
+	CHECK(run_loop(20000));
+	CHECK(mono_ms() - t0 >= 1400);
+	long long t[64];
+	size_t n = fixture_log_times(&fx, "/athletes/", t, 64);
+	CHECK_EQ(n, 30);
+	if (n == 30) {
+		CHECK(t[29] - t[0] >= 1400);
+		/* a bucket one token deep: any k+1 consecutive starts span at
+		 * least k * 50 ms (less 25 ms for scheduling jitter) */
+		bool ok = true;
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = i + 1; j < n; j++)
+				if (t[j] - t[i] < (long long)(j - i) * 50 - 25) {
+					if (ok)
+						fprintf(stderr, "  starts %zu and %zu only %lld ms apart\n", i, j,
+						        t[j] - t[i]);
+					ok = false;
+				}
+		CHECK(ok);
+	}
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* ---- URLs and pagination ---- */
+
+static void check_resolve(const char *base, const char *ref, const char *want)
+{
+	char *out = NULL;
+	char err[ERR_MAX] = "";
+	int rc = fetch_resolve_url(base, ref, &out, err);
+	if (rc < 0)
+		fprintf(stderr, "  resolve '%s' against '%s': %s\n", ref, base, err);
+	CHECK_EQ(rc, 0);
+	CHECK_STR(out, want);
+	free(out);
+}
+
+static void test_resolve_url_follows_rfc3986(void)
+{
+	check_resolve("http://h/v1/races?page=1", "races?page=2", "http://h/v1/races?page=2");
+	check_resolve("http://h/races/7/entries?page=1", "entries?page=2", "http://h/races/7/entries?page=2");
+	check_resolve("http://h/a/b/c", "../d", "http://h/a/d");
+	check_resolve("http://h/a/b/", "./c/../d", "http://h/a/b/d");
+	check_resolve("http://h/a/b/c", "/x", "http://h/x");
+	check_resolve("http://h/a/b?q=1", "?page=2", "http://h/a/b?page=2");
+	check_resolve("http://h/a/", "caf%C3%A9/%2F?x=%20&y=%26", "http://h/a/caf%C3%A9/%2F?x=%20&y=%26");
+	check_resolve("http://h/a", "https://other.example/x?y=1", "https://other.example/x?y=1");
+	check_resolve("https://h/a/b", "//other/y", "https://other/y");
+
+	char *out = (char *)1;
+	char err[ERR_MAX] = "";
+	CHECK_EQ(fetch_resolve_url("not a url", "x", &out, err), -1);
+	CHECK(out == NULL);
+	CHECK(contains(err, "not a url"));
+}
+
+static void check_link(const char *value, const char *want)
+{
+	char *got = fetch_link_next(value);
+	if (want)
+		CHECK_STR(got, want);
+	else if (got)
+		fprintf(stderr, "  Link: %s gave '%s', expected none\n", value, got);
+	CHECK(want || !got);
+	free(got);
+}
+
+static void test_link_header_finds_rel_next_among_several_links(void)
+{
+	check_link("<entries?page=2>; rel=\"next\"", "entries?page=2");
+	check_link("<https://h/x?page=1>; rel=\"first\", <https://h/x?page=3>; rel=\"next\"",
+	           "https://h/x?page=3");
+	check_link("</p/1>; rel=prev, </p/3>; rel=next", "/p/3");
+	check_link("</p/9>; rel=\"last next\"; title=\"a, b; c\"", "/p/9");
+	check_link("</p/1>; title=\"rel=next\", </p/2>; REL=\"Next\"", "/p/2");
+	check_link("<a>;rel=\"nextish\", <b> ; rel = \"prev\"", NULL);
+	check_link("</p/1>; rel=\"prev\"", NULL);
+	check_link("garbage", NULL);
+	check_link("<unterminated; rel=next", NULL);
+	check_link("", NULL);
+}
+
+static void test_retry_after_reads_seconds_and_http_dates(void)
+{
+	time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+	CHECK_EQ(fetch_retry_after_ms("1", now), 1000);
+	CHECK_EQ(fetch_retry_after_ms("120", now), 120000);
+	CHECK_EQ(fetch_retry_after_ms("0", now), 0);
+	CHECK_EQ(fetch_retry_after_ms("86400", now), FETCH_RETRY_AFTER_MAX_MS);
+	CHECK_EQ(fetch_retry_after_ms("Tue, 14 Nov 2023 22:13:50 GMT", now), 30000);
+	CHECK_EQ(fetch_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
+	CHECK_EQ(fetch_retry_after_ms("Wed, 15 Nov 2023 22:13:20 GMT", now), FETCH_RETRY_AFTER_MAX_MS);
+	CHECK_EQ(fetch_retry_after_ms("soon", now), -1);
+	CHECK_EQ(fetch_retry_after_ms("5 s", now), -1);
+	CHECK_EQ(fetch_retry_after_ms("", now), -1);
+}
+
+/* fetch_start's rule: "/x" goes under the base path; "x" too; absolute stays. */
+static void test_base_url_path_prefix_holds_request_paths(void)
+{
+	struct fixture fx;
+	if (fixture_start(&fx, NULL) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	char base[128], want[256];
+	snprintf(base, sizeof base, "%s/v1", fx.url);
+	run_setup(base, default_conf);
+	start(0, "/races");
+	start(1, "races?page=2");
+	start(2, "/a/../races/%2F7");
+	snprintf(want, sizeof want, "%s/races?page=1", fx.url);
+	start(3, want);
+	CHECK(run_loop(10000));
+	snprintf(want, sizeof want, "%s/v1/races", fx.url);
+	CHECK_STR(R.got[0].url, want);
+	CHECK_EQ(R.got[0].status, 404); /* the fixture has no /v1: proves the prefix was kept */
+	snprintf(want, sizeof want, "%s/v1/races?page=2", fx.url);
+	CHECK_STR(R.got[1].url, want);
+	snprintf(want, sizeof want, "%s/v1/races/%%2F7", fx.url);
+	CHECK_STR(R.got[2].url, want);
+	CHECK_EQ(R.got[3].outcome, FETCH_OK);
+	run_teardown();
+
+	/* a base with a trailing slash is the same directory */
+	snprintf(base, sizeof base, "%s/v1/", fx.url);
+	run_setup(base, default_conf);
+	start(0, "/races");
+	CHECK(run_loop(10000));
+	snprintf(want, sizeof want, "%s/v1/races", fx.url);
+	CHECK_STR(R.got[0].url, want);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_relative_next_link_resolves_against_the_page(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--races", "5", "--page-size", "2", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/races?page=1");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	const char *next = json_string_value(json_object_get(R.got[0].doc, "next"));
+	CHECK_STR(next, "races?page=2");
+	char *abs = NULL, err[ERR_MAX], want[256];
+	CHECK_EQ(fetch_resolve_url(R.got[0].effective_url, next ? next : "", &abs, err), 0);
+	snprintf(want, sizeof want, "%s/races?page=2", fx.url);
+	CHECK_STR(abs, want);
+	start(1, abs ? abs : "");
+	free(abs);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[1].outcome, FETCH_OK);
+	json_t *data = json_object_get(R.got[1].doc, "data");
+	CHECK_EQ(json_array_size(data), 2);
+	CHECK_EQ(json_integer_value(json_object_get(json_array_get(data, 0), "id")), 3);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_link_header_next_is_absolute(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--link-header", "--races", "50", "--page-size", "10", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/races");
+	start(1, "/races/3/entries");
+	start(2, "/races?page=5");
+	CHECK(run_loop(10000));
+	char want[256];
+	snprintf(want, sizeof want, "%s/races?page=2", fx.url);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_STR(R.got[0].link_next, want);
+	snprintf(want, sizeof want, "%s/races/3/entries?page=2", fx.url);
+	CHECK_STR(R.got[1].link_next, want);
+	CHECK_STR(R.got[2].link_next, ""); /* the last page has none */
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_gzip_body_arrives_decoded(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--gzip", "--races", "100", "--page-size", "100", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/races");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(json_array_size(json_object_get(R.got[0].doc, "data")), 100);
+	char *text = json_dumps(R.got[0].doc, JSON_COMPACT);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK(text && st.bytes > 0 && st.bytes < strlen(text) / 2);
+	free(text);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* ---- the loop keeps turning ---- */
+
+struct ticker {
+	double last, max_gap;
+	unsigned ticks;
+};
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticker *t = arg;
+	double now = mono_ms();
+	(void)fd;
+	(void)what;
+	if (t->ticks && now - t->last > t->max_gap)
+		t->max_gap = now - t->last;
+	t->last = now;
+	t->ticks++;
+}
+
+static void test_thousand_concurrent_fetches_never_block_the_loop(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--athletes", "1000", "--latency-ms", "10", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_connections = 32;
+	run_setup(fx.url, c);
+	struct ticker t = {.last = mono_ms()};
+	struct event *tick = event_new(R.base, -1, EV_PERSIST, on_tick, &t);
+	struct timeval ten = {0, 10000};
+	event_add(tick, &ten);
+	char url[64];
+	for (size_t i = 0; i < 1000; i++) {
+		snprintf(url, sizeof url, "/athletes/a%zu", i + 1);
+		start(i, url);
+	}
+	double t0 = mono_ms();
+	CHECK(run_loop(60000));
+	double took = mono_ms() - t0;
+	event_free(tick);
+	size_t ok = 0;
+	for (size_t i = 0; i < 1000; i++)
+		ok += R.got[i].calls == 1 && R.got[i].outcome == FETCH_OK;
+	CHECK_EQ(ok, 1000);
+	CHECK(took >= 250); /* 1000 x 10 ms over 32 connections: long enough to watch */
+	CHECK(t.ticks >= (unsigned)(took / 20));
+	CHECK(t.max_gap < 100);
+	json_t *fs = stats_via_provider();
+	long long peak_conn = (long long)json_integer_value(json_object_get(fs, "peak_connections"));
+	json_decref(fs);
+	CHECK(peak_conn >= 1 && peak_conn <= 32);
+	fprintf(stderr, "  1000 fetches in %.0f ms, %u ticks, longest gap %.1f ms\n", took, t.ticks,
+	        t.max_gap);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* ---- cancellation and teardown ---- */
+
+static void test_cancel_queued_request_never_calls_back(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--latency-ms", "50", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_connections = 1;
+	run_setup(fx.url, c);
+	start(0, "/athletes/a1");
+	start(1, "/athletes/a2");
+	fetch_cancel(R.req[1]);
+	R.req[1] = NULL;
+	R.outstanding--;
+	CHECK(run_loop(10000));
+	run_for(100);
+	CHECK_EQ(R.got[0].calls, 1);
+	CHECK_EQ(R.got[1].calls, 0);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a2"), 0);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.waiting, 0);
+	CHECK_EQ(st.in_flight, 0);
+	CHECK_EQ(st.requests, 1);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+struct poll_cancel {
+	int idx;
+	bool want_backoff; /* else: want on the wire */
+	bool done;
+	double at;
+};
+
+static void on_poll_cancel(evutil_socket_t fd, short what, void *arg)
+{
+	struct poll_cancel *pc = arg;
+	struct fetch_provider_stats st;
+	(void)fd;
+	(void)what;
+	if (pc->done)
+		return;
+	fetch_provider_get_stats(R.p, &st);
+	bool ready = pc->want_backoff ? (st.retries >= 1 && st.waiting == 1 && st.in_flight == 0)
+	                              : (st.in_flight == 1);
+	if (!ready)
+		return;
+	if (!pc->want_backoff && pc->at == 0) {
+		pc->at = mono_ms(); /* let it reach the server first */
+		return;
+	}
+	if (!pc->want_backoff && mono_ms() - pc->at < 50)
+		return;
+	fetch_cancel(R.req[pc->idx]);
+	R.req[pc->idx] = NULL;
+	pc->done = true;
+}
+
+static void check_cancel(const char *const *args, const char *path, bool backoff)
+{
+	struct fixture fx;
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_retries = 10;
+	run_setup(fx.url, c);
+	start(0, path);
+	struct poll_cancel pc = {.idx = 0, .want_backoff = backoff};
+	struct event *poll = event_new(R.base, -1, EV_PERSIST, on_poll_cancel, &pc);
+	struct timeval five = {0, 2000};
+	event_add(poll, &five);
+	run_for(600);
+	event_free(poll);
+	CHECK(pc.done);
+	CHECK_EQ(R.got[0].calls, 0);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.waiting, 0);
+	CHECK_EQ(st.in_flight, 0);
+	long long attempts = fixture_attempts(&fx, path);
+	CHECK(attempts >= 1);
+	if (backoff) {
+		/* no attempt after the cancel, though a backoff would have ended */
+		run_for(700);
+		CHECK_EQ(fixture_attempts(&fx, path), attempts);
+		run_teardown();
+		fixture_stop(&fx);
+		return;
+	}
+	/* the provider is still usable */
+	R.outstanding = 0;
+	start(1, "/races");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[1].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].calls, 0);
+	CHECK_EQ(fixture_attempts(&fx, path), attempts);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_cancel_in_backoff_never_calls_back(void)
+{
+	const char *args[] = {"--rate-503", "1", "--fault-attempts", "100", NULL};
+	check_cancel(args, "/athletes/a4", true);
+}
+
+static void test_cancel_on_the_wire_never_calls_back(void)
+{
+	const char *args[] = {"--broken", "/athletes/a4=slow", NULL};
+	check_cancel(args, "/athletes/a4", false);
+}
+
+static void test_done_callback_may_cancel_and_start_requests(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--latency-ms", "30", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_connections = 1;
+	run_setup(fx.url, c);
+	start(0, "/athletes/a1");
+	start(1, "/athletes/a2"); /* queued behind a1 when a1's callback cancels it */
+	R.cancel_on_done = 1;
+	R.start_on_done = "/athletes/a3";
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].calls, 1);
+	CHECK_EQ(R.got[1].calls, 0);
+	CHECK_EQ(R.got[MAX_GOT - 1].calls, 1);
+	CHECK_EQ(R.got[MAX_GOT - 1].outcome, FETCH_OK);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a2"), 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_fetcher_free_with_requests_outstanding(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a1=slow", "--rate-503", "1", "--fault-attempts", "100",
+	                      NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.max_connections = 2;
+	c.max_retries = 10;
+	run_setup(fx.url, c);
+	start(0, "/athletes/a1"); /* on the wire, never answered */
+	start(1, "/athletes/a2"); /* 503s: in and out of backoff */
+	start(2, "/athletes/a3"); /* queued */
+	start(3, "/athletes/a4");
+	run_for(300);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK(st.in_flight + st.waiting == 4);
+	CHECK(st.retries >= 1);
+	fetcher_free(R.f);
+	R.f = NULL;
+	run_for(50);
+	for (size_t i = 0; i < 4; i++)
+		CHECK_EQ(R.got[i].calls, 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_fetcher_free_from_a_done_callback(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a1=slow", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/athletes/a1"); /* never answered */
+	start(1, "/athletes/a2");
+	R.free_on_done = true;
+	CHECK(run_loop(10000));
+	CHECK(R.f == NULL);
+	CHECK_EQ(R.got[1].calls, 1);
+	CHECK_EQ(R.got[0].calls, 0);
+	run_for(50);
+	CHECK_EQ(R.got[0].calls, 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_bad_provider_settings_are_refused(void)
+{
+	char err[ERR_MAX] = "";
+	struct event_base *base = event_base_new();
+	struct fetcher *f = fetcher_new(base, err);
+	struct fetch_provider_conf c = default_conf;
+	c.base_url = "ftp://example.com/";
+	CHECK(fetcher_add_provider(f, &c, err) == NULL);
+	CHECK(contains(err, "[provider main] is not an http or https URL"));
+	c.base_url = "http://example.com/v1?key=1";
+	CHECK(fetcher_add_provider(f, &c, err) == NULL);
+	CHECK(contains(err, "query or fragment"));
+	c.base_url = "http://example.com";
+	c.max_connections = 0;
+	CHECK(fetcher_add_provider(f, &c, err) == NULL);
+	CHECK(contains(err, "max_connections of [provider main]"));
+	c.max_connections = 1;
+	c.token = "a\r\nX-Evil: 1";
+	CHECK(fetcher_add_provider(f, &c, err) == NULL);
+	CHECK(contains(err, "line break"));
+	c.token = NULL;
+	struct fetch_provider *p = fetcher_add_provider(f, &c, err);
+	CHECK(p != NULL);
+	CHECK_STR(fetch_provider_name(p), "main");
+	CHECK(fetch_start(p, "http://exa mple.com/ x", on_done, NULL, err) == NULL);
+	fetcher_free(f);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	RUN(test_503_is_retried_and_succeeds_on_a_later_attempt);
+	RUN(test_transient_failures_exhaust_max_retries_and_say_so);
+	RUN(test_429_retry_after_is_obeyed_before_the_next_attempt);
+	RUN(test_cut_body_is_retried);
+	RUN(test_connection_refused_is_transient_and_retried);
+	RUN(test_404_is_tried_exactly_once);
+	RUN(test_malformed_body_is_a_body_error_not_retried);
+	RUN(test_body_over_max_body_is_refused_by_its_content_length);
+	RUN(test_gzip_body_over_max_body_is_refused_while_streaming);
+	RUN(test_slow_response_hits_the_timeout);
+	RUN(test_max_connections_is_never_exceeded);
+	RUN(test_rate_limit_spaces_request_starts);
+	RUN(test_resolve_url_follows_rfc3986);
+	RUN(test_base_url_path_prefix_holds_request_paths);
+	RUN(test_relative_next_link_resolves_against_the_page);
+	RUN(test_link_header_next_is_absolute);
+	RUN(test_link_header_finds_rel_next_among_several_links);
+	RUN(test_retry_after_reads_seconds_and_http_dates);
+	RUN(test_gzip_body_arrives_decoded);
+	RUN(test_thousand_concurrent_fetches_never_block_the_loop);
+	RUN(test_cancel_queued_request_never_calls_back);
+	RUN(test_cancel_in_backoff_never_calls_back);
+	RUN(test_cancel_on_the_wire_never_calls_back);
+	RUN(test_done_callback_may_cancel_and_start_requests);
+	RUN(test_fetcher_free_with_requests_outstanding);
+	RUN(test_fetcher_free_from_a_done_callback);
+	RUN(test_bad_provider_settings_are_refused);
+	curl_global_cleanup();
+	return CHECK_DONE();
+}
