@@ -81,6 +81,7 @@ struct import {
 	const char *status;       /* NULL while running */
 	const char *end_status;   /* decided, not yet committed */
 	bool ending;              /* the pipeline is gone or going */
+	bool finish_sent;         /* the final import_runs row is on its way */
 	bool ended;
 	bool draining;
 	bool root_failed;
@@ -155,6 +156,23 @@ static void on_finish_committed(void *arg, const char *err)
 		imp->cb.end(imp->cb.arg, imp);
 }
 
+/* The final status goes to the store once every row it holds has
+ * committed, so the counts in import_runs are the rows really stored. */
+static void maybe_finish(struct import *imp)
+{
+	if (!imp->ending || imp->finish_sent)
+		return;
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (store_pending(imp->env.store, i) > 0)
+			return;
+	imp->finish_sent = true;
+	json_t *counts = import_counts(imp);
+	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
+	                        on_finish_committed, imp) < 0)
+		on_finish_committed(imp, "the store refused the final status");
+	json_decref(counts);
+}
+
 static void end_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct import *imp = arg;
@@ -170,16 +188,29 @@ static void end_run(evutil_socket_t fd, short what, void *arg)
 	evtimer_del(imp->linger_ev);
 	for (size_t i = 0; i < imp->n_stages; i++)
 		store_flush(imp->env.store, i);
-	json_t *counts = import_counts(imp);
-	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
-	                        on_finish_committed, imp) < 0)
-		on_finish_committed(imp, "the store refused the final status");
-	json_decref(counts);
+	maybe_finish(imp);
+}
+
+/* Drained: nothing running, every buffer empty, and everything the store
+ * was sent committed; what was fetched is then all stored. */
+static bool drained(const struct import *imp)
+{
+	if (pipeline_in_flight(imp->pipe) > 0)
+		return false;
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		struct stage_stats st;
+		struct sub_stats ss;
+		stage_get_stats(imp->stages[i].st, &st);
+		stage_sub_get_stats(imp->stages[i].store_sub, &ss);
+		if (st.buffered > 0 || ss.sent != ss.acked)
+			return false;
+	}
+	return true;
 }
 
 static void check_drained(struct import *imp)
 {
-	if (imp->draining && imp->pipe && pipeline_in_flight(imp->pipe) == 0)
+	if (imp->draining && imp->pipe && !imp->ending && drained(imp))
 		schedule_end(imp, "interrupted");
 }
 
@@ -419,10 +450,14 @@ static void linger_expired(evutil_socket_t fd, short what, void *arg)
 
 void import_committed(struct import *imp, size_t table, size_t n)
 {
-	if (!imp || imp->ending || table >= imp->n_stages)
+	if (!imp || table >= imp->n_stages)
 		return;
 	struct stage_ctx *sc = &imp->stages[table];
 	sc->stored += n;
+	if (imp->ending) {
+		maybe_finish(imp);
+		return;
+	}
 	stage_ack(sc->store_sub, n + sc->unstored);
 	sc->unstored = 0;
 	check_drained(imp);
@@ -431,7 +466,7 @@ void import_committed(struct import *imp, size_t table, size_t n)
 static void pipeline_done(void *ctx)
 {
 	struct import *imp = ctx;
-	schedule_end(imp, imp->errors ? "partial" : "succeeded");
+	schedule_end(imp, imp->draining ? "interrupted" : imp->errors ? "partial" : "succeeded");
 }
 
 /* ---- construction ---- */
@@ -589,8 +624,20 @@ void import_interrupt(struct import *imp)
 		return;
 	}
 	imp->draining = true;
-	if (imp->pipe)
+	if (imp->pipe) {
+		/* No new work; and the children stop taking inputs, so that
+		 * what is buffered flows to the store alone (R3 no longer waits
+		 * for a child that will not run again). */
 		pipeline_pause(imp->pipe, true);
+		for (size_t i = 0; i < imp->n_stages; i++) {
+			struct stage *st = imp->stages[i].st;
+			for (size_t j = 0; j < stage_sub_count(st); j++) {
+				struct stage_sub *sub = stage_sub(st, j);
+				if (sub != imp->stages[i].store_sub)
+					stage_sub_cancel(sub);
+			}
+		}
+	}
 	check_drained(imp);
 }
 

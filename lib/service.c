@@ -40,6 +40,7 @@ struct service {
 	service_started_fn start_cb;
 	void *start_arg;
 	bool stopping;
+	bool stop_abandoned;           /* stop_timeout passed once */
 	bool stopped;
 	int64_t last_id;
 	const char *last_status;
@@ -59,7 +60,7 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 	if (st == STORE_READY)
 		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
 	else if (st == STORE_BACKOFF)
-		log_warn("database: %s; retrying", why && *why ? why : "connection lost");
+		log_warn("database: %s", why && *why ? why : "connection lost; retrying");
 	if (st == STORE_READY && s->start_when_ready && !s->imp && !s->starting) {
 		char err[ERR_MAX];
 		s->start_when_ready = false;
@@ -155,7 +156,7 @@ static void import_end(void *arg, struct import *imp)
 	char line[512];
 	import_progress(imp, line, sizeof line);
 	int prio = strcmp(import_status(imp), "succeeded") == 0 ? LOG_NOTICE : LOG_WARNING;
-	log_write(prio, "import %" PRId64 " %s — %s", import_id(imp), import_status(imp), line);
+	log_write(prio, "%s — %s", import_status(imp), line);
 	event_active(s->reap_ev, EV_TIMEOUT, 0);
 }
 
@@ -180,7 +181,7 @@ static void run_created(void *arg, int64_t id, const char *err)
 	if (!s->imp)
 		goto fail;
 	log_set_import(id);
-	log_notice("import %" PRId64 " started (requested by %s)", id, s->pending_requester);
+	log_notice("started (requested by %s)", s->pending_requester);
 	if (import_start(s->imp, e) < 0) {
 		import_cancel(s->imp);
 		goto fail;
@@ -275,15 +276,33 @@ int service_reload(struct service *s, struct config *next, char *changes, size_t
 
 /* ---- stop ---- */
 
+/* After stop_timeout the running fetches are abandoned; if even the final
+ * status cannot be written within SERVICE_STOP_GRACE_MS more (the database
+ * is down), raced stops anyway and the next start marks the run
+ * 'interrupted' (store_mark_stale_runs). */
+#define SERVICE_STOP_GRACE_MS 5000
+
 static void stop_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *s = arg;
 	(void)fd;
 	(void)what;
-	if (s->imp) {
-		log_warn("stop: fetches still running after stop_timeout; abandoning them");
+	if (s->stopped)
+		return;
+	if (s->imp && !s->stop_abandoned) {
+		s->stop_abandoned = true;
+		log_warn("stop: still draining after stop_timeout; abandoning running fetches");
 		import_interrupt(s->imp); /* second call: stop waiting */
+		struct timeval tv = {SERVICE_STOP_GRACE_MS / 1000, 0};
+		evtimer_add(s->stop_ev, &tv);
+		return;
 	}
+	log_err("stop: the final status of import %" PRId64 " could not be written (%s); "
+	        "it will be marked interrupted at the next start",
+	        s->imp ? import_id(s->imp) : 0, store_state_name(s->store_state));
+	s->stopped = true;
+	if (s->cb.stopped)
+		s->cb.stopped(s->cb.arg);
 }
 
 void service_stop(struct service *s)

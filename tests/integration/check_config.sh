@@ -51,7 +51,7 @@ refused "unknown provider" "$F:4: [stage races] provider 'mian' is not defined (
 provider = mian
 url = /races
 key = /id"
-refused "unknown parent" "$F:8: [stage entries] parent 'race' is not defined (did you mean 'races'?)" "$P
+refused "unknown parent" "$F:8: [stage entries] parent 'race' is not a stage (did you mean 'races'?)" "$P
 $S
 [stage entries]
 parent = race

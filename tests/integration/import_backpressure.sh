@@ -56,7 +56,8 @@ raced_start
 "$PG_BIN/psql" -qAtX -c "begin; lock table entries in access exclusive mode; select pg_sleep(600);" \
 	>"$T/locker.log" 2>&1 &
 LOCKER=$!
-wait_for "the lock to be held" 10 test "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'entries' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1
+lock_held() { [ "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'entries' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ]; }
+wait_for "the lock to be held" 10 lock_held
 
 check "start-import" ctl start-import
 # Fetching must come to a stop: the provider's request count stops moving.
@@ -85,7 +86,8 @@ done
 # Release the lock: the import goes on to the end.
 sql "select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(600)%' and pid <> pg_backend_pid()" >/dev/null
 wait "$LOCKER" 2>/dev/null || true
-wait_for "the import to end" 120 test "$(sql 'select status from import_runs where id = 1')" != running
+run_ended() { [ "$(sql 'select status from import_runs where id = 1')" != running ]; }
+wait_for "the import to end" 120 run_ended
 check_eq "the run succeeded" "$(sql 'select status from import_runs where id = 1')" succeeded
 fixture_get /_dataset >"$T/dataset.json"
 check_eq "entries stored" "$(sql 'select count(*) from entries')" "$(json_get "$(cat "$T/dataset.json")" entries)"

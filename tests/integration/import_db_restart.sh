@@ -11,7 +11,8 @@ write_config
 sed -i 's/^max_retries = 5$/max_retries = 5\nrate_limit = 60/' "$T/raced.conf"
 "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log" &
 RACED_PID=$!
-wait_for "some entries to be stored" 60 test "$(sql 'select count(*) from entries' 2>/dev/null || echo 0)" -gt 20
+entries_stored_over() { [ "$(sql 'select count(*) from entries' 2>/dev/null || echo 0)" -gt "$1" ]; }
+wait_for "some entries to be stored" 60 entries_stored_over 20
 before=$(sql 'select count(*) from entries')
 pg_cluster_stop
 echo "     stopped PostgreSQL with $before entries stored"

@@ -25,9 +25,9 @@ check "retries were counted" test "$(sql "select sum((value->>'retried')::int) f
 
 # Permanent failures: two athletes 404, race 5's entries malformed.  The
 # athletes are ones an entry outside race 5 references, so they are asked.
+fixture_get /_dump/entries >"$T/entries.json"
 fixture_stop
 sql 'truncate races, entries, athletes, import_errors'
-fixture_get /_dump/entries >"$T/entries.json"
 served="jsonb_array_elements(pg_read_file('$T/entries.json')::jsonb)"
 mapfile -t bad < <(sql "select distinct e->>'athlete_id' from $served e where e->>'race_id' <> '5' order by 1 limit 2")
 check_eq "two athletes picked" "${#bad[@]}" 2

@@ -12,6 +12,7 @@ write_config
 sed -i "s|^control_socket = .*|control_socket = $T/unused.sock|" "$T/raced.conf"
 systemd-socket-activate -l "$T/raced.sock" "$RACED" --config "$T/raced.conf" >"$T/raced.log" 2>&1 &
 RACED_PID=$!
+wait_for "systemd-socket-activate to listen" 10 test -S "$T/raced.sock"
 check "racectl answers through the passed socket" "$RACECTL" --socket "$T/raced.sock" --timeout 10 version
 check "raced did not create its configured socket" test ! -e "$T/unused.sock"
 check "an import runs through it" "$RACECTL" --socket "$T/raced.sock" start-import --wait

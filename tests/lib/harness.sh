@@ -14,6 +14,8 @@
 #   ctl ARGS...            racectl on the test's socket
 #   sql QUERY              one value (or rows) from the cluster
 #   wait_for DESC SECS CMD...  poll CMD until it succeeds or fail after SECS
+#                          (CMD runs anew each time: put computed values
+#                          in a function, not in a $(...) argument)
 #   check DESC CMD...      fail the test with DESC unless CMD succeeds
 #   check_eq DESC GOT WANT
 set -euo pipefail
