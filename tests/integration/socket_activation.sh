@@ -15,6 +15,7 @@ RACED_PID=$!
 wait_for "systemd-socket-activate to listen" 10 test -S "$T/raced.sock"
 check "racectl answers through the passed socket" "$RACECTL" --socket "$T/raced.sock" --timeout 10 version
 check "raced did not create its configured socket" test ! -e "$T/unused.sock"
+wait_for "raced to connect to the database" 20 "$RACECTL" --socket "$T/raced.sock" health
 check "an import runs through it" "$RACECTL" --socket "$T/raced.sock" start-import --wait
 check_eq "the run succeeded" "$(sql 'select status from import_runs where id = 1')" succeeded
 raced_stop
