@@ -44,6 +44,7 @@ struct service {
 	bool stopped;
 	int64_t last_id;
 	const char *last_status;
+	json_t *last_stats;            /* the last import's final figures, for stats when idle */
 };
 
 static int build_backends(struct service *s, char *err);
@@ -136,6 +137,8 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->last_id = import_id(s->imp);
 	s->last_status = import_status(s->imp);
+	json_decref(s->last_stats);
+	s->last_stats = import_stats(s->imp);
 	import_free(s->imp);
 	s->imp = NULL;
 	log_set_import(0);
@@ -359,31 +362,36 @@ json_t *service_stats(const struct service *s)
 	const char *state = s->store_state == STORE_READY     ? "connected"
 	                    : s->store_state == STORE_BACKOFF ? "disconnected"
 	                                                      : "connecting";
-	json_t *store = json_pack("{s:s,s:s,s:s,s:I}",
+	struct store_stats sst;
+	store_get_stats(s->store, &sst);
+	json_t *store = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}",
 	                          "state", state,
 	                          "phase", store_state_name(s->store_state),
 	                          "message", s->store_why,
-	                          "pending_rows", (json_int_t)pending);
+	                          "pending_rows", (json_int_t)pending,
+	                          "batches", (json_int_t)sst.batches_committed,
+	                          "reconnects", (json_int_t)sst.reconnects,
+	                          "rows_failed", (json_int_t)sst.rows_failed);
 	json_t *imp, *stages;
-	if (s->imp) {
-		imp = import_stats(s->imp);
+	const json_t *shown = s->imp ? NULL : s->last_stats;
+	json_t *live = s->imp ? import_stats(s->imp) : NULL;
+	if (live || shown) {
+		/* Running, or idle after an import: its (final) figures. */
+		imp = live ? live : json_deep_copy(shown);
 		stages = json_incref(json_object_get(imp, "stages"));
 		json_object_del(imp, "stages");
 	} else {
-		imp = json_pack("{s:o,s:s,s:b}",
-		                "id", s->last_id ? json_integer(s->last_id) : json_null(),
-		                "state", s->last_status ? s->last_status : "idle",
-		                "paused", 0);
+		imp = json_pack("{s:n,s:s,s:b}", "id", "state", "idle", "paused", 0);
 		stages = json_array();
 		for (size_t i = 0; i < s->cfg->n_stages; i++) {
 			const struct stage_conf *c = &s->cfg->stages[i];
 			json_array_append_new(stages,
-			        json_pack("{s:s,s:s,s:i,s:I,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:f,s:[]}",
+			        json_pack("{s:s,s:s,s:i,s:I,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:[]}",
 			                  "name", c->name, "kind", c->parent ? "child" : "root",
 			                  "buffered", 0, "buffer_size", (json_int_t)c->buffer_size,
 			                  "in_flight", 0, "concurrency", (json_int_t)c->concurrency,
 			                  "queued", 0, "done", 0, "stored", 0, "failed", 0,
-			                  "retried", 0, "rate_per_s", 0.0, "subscriptions"));
+			                  "retried", 0, "emitted", 0, "rate_per_s", 0.0, "subscriptions"));
 		}
 	}
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
@@ -529,6 +537,7 @@ void service_free(struct service *s)
 	free_backends(s);
 	config_free(s->cfg);
 	config_free(s->next_cfg);
+	json_decref(s->last_stats);
 	free(s->pending_requester);
 	if (s->tick_ev)
 		event_free(s->tick_ev);
