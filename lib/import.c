@@ -326,7 +326,11 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	}
 	sc->pages++;
 	sc->first_page_done = true;
+	uint64_t before = sc->fetched;
 	emit_items(sc, w, r->doc, r);
+	if (imp->cb.page)
+		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
+		             (size_t)(sc->fetched - before));
 	char *next = next_url(sc, r->doc, r);
 	if (next) {
 		free(ws->url);

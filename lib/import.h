@@ -32,6 +32,9 @@ struct import_callbacks {
 	 * import_errors too); for the daemon's log. */
 	void (*error)(void *arg, struct import *imp, const char *stage, const char *url,
 	              long http_status, uint32_t attempts, const char *message);
+	/* A page arrived (for raced --verbose); may be NULL. */
+	void (*page)(void *arg, struct import *imp, const char *stage, const char *url,
+	             long http_status, uint32_t attempts, size_t items);
 	/* The run's final status is committed.  Do not free imp from here. */
 	void (*end)(void *arg, struct import *imp);
 	void *arg;

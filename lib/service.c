@@ -76,6 +76,9 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 static void store_committed(void *arg, size_t table, size_t n)
 {
 	struct service *s = arg;
+	if (log_enabled(LOG_DEBUG) && table < s->cfg->n_stages)
+		log_debug("database: committed %zu row%s of %s", n, n == 1 ? "" : "s",
+		          s->cfg->stages[table].name);
 	if (s->imp)
 		import_committed(s->imp, table, n);
 }
@@ -91,6 +94,15 @@ static void import_error(void *arg, struct import *imp, const char *stage, const
 	(void)attempts;
 	log_warn("[stage %s] %s%s%s", stage, message, url && *url && !strstr(message, url) ? " — " : "",
 	         url && *url && !strstr(message, url) ? url : "");
+}
+
+static void import_page(void *arg, struct import *imp, const char *stage, const char *url,
+                        long http_status, uint32_t attempts, size_t items)
+{
+	(void)arg;
+	(void)imp;
+	log_debug("[stage %s] GET %s: HTTP %ld, %zu item%s, attempt %u", stage, url, http_status,
+	          items, items == 1 ? "" : "s", attempts);
 }
 
 static void apply_pending_reload(struct service *s)
@@ -180,6 +192,8 @@ static void run_created(void *arg, int64_t id, const char *err)
 	struct import_env env = {.base = s->base, .cfg = s->cfg,
 	                         .providers = s->providers, .store = s->store};
 	struct import_callbacks icb = {.error = import_error, .end = import_end, .arg = s};
+	if (log_enabled(LOG_DEBUG))
+		icb.page = import_page;
 	s->imp = import_new(&env, id, &icb, e);
 	if (!s->imp)
 		goto fail;

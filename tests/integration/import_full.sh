@@ -10,7 +10,9 @@ pg_start
 fixture_start --seed 7 --races 23 --entries-per-race 12 --athletes 40 --page-size 5
 write_config
 
-check "raced --once succeeds" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+check "raced --once succeeds" "$RACED" --config "$T/raced.conf" --once --verbose 2>"$T/raced.log"
+check "--verbose logs each request" grep -q '^<7>import 1: \[stage races\] GET http://127.0.0.1:[0-9]*/races: HTTP 200, 5 items, attempt 1$' "$T/raced.log"
+check "--verbose logs each commit" grep -q '^<7>import 1: database: committed [0-9]* rows of entries$' "$T/raced.log"
 
 expect() { fixture_get "/_dataset" >"$T/dataset.json"; json_get "$(cat "$T/dataset.json")" "$@"; }
 check_eq "races stored" "$(sql 'select count(*) from races')" "$(expect races)"
