@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "suggest.h"
 
 enum section_kind { SECT_DAEMON, SECT_DATABASE, SECT_PROVIDER, SECT_STAGE, SECT_KINDS };
 
@@ -119,44 +120,6 @@ static const struct key_def keys[] = {
 static size_t min_size(size_t a, size_t b)
 {
 	return a < b ? a : b;
-}
-
-/* Levenshtein distance, case-insensitive; SIZE_MAX for overlong input. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t row[65];
-	if (la > 64 || lb > 64)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* Is candidate close enough to typed to be suggested? */
-static bool near_miss(const char *typed, const char *candidate, size_t *best)
-{
-	size_t d = edit_distance(typed, candidate);
-	size_t limit = strlen(typed) < 4 ? 1 : 2;
-	if (d > limit || d >= *best)
-		return false;
-	*best = d;
-	return true;
 }
 
 static void fmt_duration(uint64_t ms, char *out, size_t n)
@@ -577,7 +540,7 @@ static int open_section(struct loader *ld, char *inner)
 		size_t best = SIZE_MAX;
 		const char *sugg = NULL;
 		for (int i = 0; i < SECT_KINDS; i++)
-			if (near_miss(kind, section_kind_names[i], &best))
+			if (suggest_near(kind, section_kind_names[i], &best))
 				sugg = section_kind_names[i];
 		if (sugg)
 			return fail(ld, ld->lineno, NULL, "unknown section [%s%s%s] (did you mean [%s%s%s]?)", kind,
@@ -721,7 +684,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		size_t best = SIZE_MAX;
 		const char *sugg = NULL, *elsewhere = NULL;
 		for (size_t i = 0; i < N_KEYS; i++) {
-			if (keys[i].section == sec->kind && near_miss(name, keys[i].name, &best))
+			if (keys[i].section == sec->kind && suggest_near(name, keys[i].name, &best))
 				sugg = keys[i].name;
 			if (keys[i].section != sec->kind && strcmp(keys[i].name, name) == 0)
 				elsewhere = section_kind_names[keys[i].section];
@@ -801,7 +764,7 @@ static const char *nearest_stage(const struct config *c, const char *name)
 	size_t best = SIZE_MAX;
 	const char *sugg = NULL;
 	for (size_t i = 0; i < c->n_stages; i++)
-		if (near_miss(name, c->stages[i].name, &best))
+		if (suggest_near(name, c->stages[i].name, &best))
 			sugg = c->stages[i].name;
 	return sugg;
 }
@@ -819,7 +782,7 @@ static int check_pipeline(struct loader *ld)
 			size_t best = SIZE_MAX;
 			const char *sugg = NULL;
 			for (size_t p = 0; p < c->n_providers; p++)
-				if (near_miss(st->provider, c->providers[p].name, &best))
+				if (suggest_near(st->provider, c->providers[p].name, &best))
 					sugg = c->providers[p].name;
 			if (sugg)
 				return fail(ld, key_line(sec, "provider"), sec,

@@ -1,5 +1,7 @@
 #include "control.h"
 
+#include "suggest.h"
+
 #include "error.h"
 
 #include <stdlib.h>
@@ -125,38 +127,12 @@ const struct control_command *control_command_find(const char *name)
 	return NULL;
 }
 
-/* Edit distance, bounded inputs (command names are short). */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 const char *control_command_suggest(const char *name)
 {
 	const char *best = NULL;
 	size_t best_d = (size_t)-1;
 	for (size_t i = 0; i < control_n_commands; i++) {
-		size_t d = edit_distance(name, control_commands[i].name);
+		size_t d = suggest_distance(name, control_commands[i].name);
 		if (d < best_d) {
 			best_d = d;
 			best = control_commands[i].name;
