@@ -288,6 +288,7 @@ set ylabel "requests per second"
 set logscale xy 2
 set key top left
 set grid
+set offsets graph 0.06, graph 0.06, 0, 0
 set xtics ($(echo "$latency_c" | sed 's/ /, /g'))
 plot "$results/latency.dat" using 1:2 with linespoints title "ceiling C / ${latency_ms} ms", \
      "$results/latency.dat" using 1:3 with linespoints title "raced"
