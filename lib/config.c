@@ -89,6 +89,7 @@ static const struct key_def keys[] = {
 
 	{"conninfo", SECT_DATABASE, KT_STRING, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
 	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, 100000, 0},
+	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0},
 
 	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED},
 	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0},

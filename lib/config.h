@@ -65,6 +65,7 @@ struct config {
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */
+	bool discard;              /* default no: benchmarking, rows are dropped */
 	/* [provider NAME] */
 	struct provider_conf *providers;
 	size_t n_providers;

@@ -58,7 +58,9 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 	enum store_state old = s->store_state;
 	s->store_state = st;
 	snprintf(s->store_why, sizeof s->store_why, "%s", why ? why : "");
-	if (st == STORE_READY)
+	if (st == STORE_READY && s->cfg->discard)
+		log_warn("database: %s", why);
+	else if (st == STORE_READY)
 		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
 	else if (st == STORE_BACKOFF)
 		log_warn("database: %s", why && *why ? why : "connection lost; retrying");
@@ -491,6 +493,7 @@ static int build_backends(struct service *s, char *err)
 	for (size_t i = 0; i < cfg->n_stages; i++)
 		s->tables[i] = cfg->stages[i].name;
 	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
+	                        .discard = cfg->discard,
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
 	struct store_callbacks scb = {.state_changed = store_state_changed,
 	                              .committed = store_committed, .arg = s};

@@ -159,6 +159,8 @@ struct store {
 
 	bool in_io;
 	bool freeing;
+	bool discard;            /* [database] discard: no connection, rows dropped */
+	int64_t discard_last_id; /* import ids handed out while discarding */
 
 	struct store_stats stats;
 	char last_error[ERR_MAX];
@@ -710,11 +712,19 @@ static void start_connect(struct store *s)
 		connection_lost(s, conn_error(s));
 }
 
+static void discard_queued(struct store *s);
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct store *s = arg;
+	if (s->discard) {
+		if (s->state != STORE_READY)
+			set_state(s, STORE_READY, "discarding every row ([database] discard = yes)");
+		discard_queued(s);
+		return;
+	}
 	if (s->connecting) {
 		char msg[ERR_MAX];
 		snprintf(msg, sizeof msg, "connecting took longer than %u ms", STORE_CONNECT_TIMEOUT_MS);
@@ -776,6 +786,12 @@ static void send_internal(struct store *s, struct op *op)
 
 static void pump(struct store *s)
 {
+	if (s->discard) {
+		/* Acknowledge from the loop, never inside the caller's store call. */
+		if (s->queued && s->state == STORE_READY && !evtimer_pending(s->ev_timer, NULL))
+			timer_arm(s, 0);
+		return;
+	}
 	if (s->in_io || s->state != STORE_READY || !s->conn)
 		return;
 	bool any = false;
@@ -1000,6 +1016,33 @@ static void finish_op(struct store *s, struct op *op)
 	op_free(op);
 }
 
+/* Discard mode: complete what was queued before this loop turn as if it
+ * had committed (ops queued by the callbacks wait for the next turn). */
+static void discard_queued(struct store *s)
+{
+	struct op *op = s->queued;
+	s->queued = s->queued_tail = NULL;
+	while (op) {
+		struct op *next = op->next;
+		op->next = NULL;
+		if (op->kind == OP_BEGIN_IMPORT) {
+			if (op->id_cb)
+				op->id_cb(op->arg, ++s->discard_last_id, NULL);
+			op_free(op);
+		} else if (op->kind == OP_GET_RUNS) {
+			json_t *none = json_array();
+			if (op->json_cb)
+				op->json_cb(op->arg, none, none ? NULL : "out of memory");
+			json_decref(none);
+			op_free(op);
+		} else {
+			finish_op(s, op);
+		}
+		op = next;
+	}
+	pump(s);
+}
+
 /* --- batches ------------------------------------------------------------ */
 
 static const struct row *sort_rows;
@@ -1155,6 +1198,16 @@ static int make_batch(struct store *s, size_t table, char *err)
 	if (t->n_pending == 0)
 		return 0;
 	size_t n_added = t->n_pending;
+	if (s->discard) {
+		/* No rows were kept: a batch that only acknowledges n_added. */
+		struct op *op = op_new(OP_BATCH, 1);
+		if (!op)
+			return err_set(err, "store: out of memory building a batch for table %s", t->name);
+		op->table = table;
+		op->n_added = n_added;
+		t->n_pending = 0;
+		return enqueue(s, op);
+	}
 	long n = fold_rows(t->pending, t->n_pending);
 	if (n < 0)
 		return err_set(err, "store: out of memory folding a batch for table %s", t->name);
@@ -1232,14 +1285,14 @@ static int table_init(struct table *t, const char *name, char *err)
 struct store *store_new(struct event_base *base, const struct store_conf *conf,
                         const struct store_callbacks *cb, char *err)
 {
-	if (!conf->conninfo)
+	if (!conf->discard && !conf->conninfo)
 		return err_set(err, "store: [database] conninfo is not set"), NULL;
 	if (conf->batch_size == 0 || conf->batch_size > STORE_BATCH_SIZE_MAX)
 		return err_set(err, "store: [database] batch_size %u is out of range: use 1 to %u",
 		               conf->batch_size, STORE_BATCH_SIZE_MAX), NULL;
 	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conf->conninfo, &perr);
-	if (!opts) {
+	PQconninfoOption *opts = conf->discard ? NULL : PQconninfoParse(conf->conninfo, &perr);
+	if (!conf->discard && !opts) {
 		err_set(err, "store: [database] conninfo is invalid: %s", perr ? perr : "out of memory");
 		PQfreemem(perr);
 		return NULL;
@@ -1253,13 +1306,14 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
 	if (cb)
 		s->cb = *cb;
 	s->batch_size = conf->batch_size;
+	s->discard = conf->discard;
 	s->ev_fd = -1;
 	s->backoff_ms = STORE_BACKOFF_MIN_MS;
 	struct timeval now;
 	gettimeofday(&now, NULL);
 	s->rand_state = ((uint64_t)now.tv_sec << 20) ^ (uint64_t)now.tv_usec ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ULL;
-	s->conninfo = strdup(conf->conninfo);
-	s->conninfo_shown = conninfo_without_password(conf->conninfo);
+	s->conninfo = strdup(conf->discard || !conf->conninfo ? "" : conf->conninfo);
+	s->conninfo_shown = conninfo_without_password(s->conninfo ? s->conninfo : "");
 	s->tables = calloc(conf->n_tables ? conf->n_tables : 1, sizeof *s->tables);
 	s->ev_timer = evtimer_new(base, on_timer, s);
 	if (!s->conninfo || !s->conninfo_shown || !s->tables || !s->ev_timer) {
@@ -1323,6 +1377,8 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 		return err_set(err, "store: row for table %s without %s", t->name, key ? "payload" : "key");
 	if (memchr(payload, '\0', payload_len))
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", t->name, key);
+	if (s->discard)
+		goto counted;
 	if (t->n_pending == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : (s->batch_size < 64 ? s->batch_size : 64);
 		if (cap > s->batch_size)
@@ -1346,6 +1402,7 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	memcpy(r->payload, payload, payload_len);
 	r->payload[payload_len] = '\0';
 	r->import_id = import_id;
+counted:
 	t->n_pending++;
 	t->uncommitted++;
 	s->stats.rows_added++;

@@ -59,6 +59,11 @@ struct store_conf {
 	uint32_t batch_size;
 	const char *const *tables;  /* one per stage, in stage order */
 	size_t n_tables;
+	/* Benchmarking: connect to nothing and drop every row and statement,
+	 * acknowledging each on the next loop turn as if it had committed
+	 * (batches still form at batch_size).  Import ids count from 1; runs
+	 * are not recorded (store_get_runs answers []).  conninfo is ignored. */
+	bool discard;
 };
 
 struct store_callbacks {

@@ -116,7 +116,7 @@ static void bench_store(uint32_t batch)
 	PQfinish(c);
 	struct event_base *base = event_base_new();
 	const char *tables[] = { "bench_store" };
-	struct store_conf conf = { conninfo, batch, tables, 1 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = 1 };
 	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
 	char err[ERR_MAX];
 	struct store *s = store_new(base, &conf, &cb, err);

@@ -101,7 +101,7 @@ static bool committed_reached(void *arg)
 static struct store *open_store(struct seen *w, const char *const *tables, size_t n_tables,
                                 uint32_t batch)
 {
-	struct store_conf conf = { conninfo, batch, tables, n_tables };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = n_tables };
 	struct store_callbacks cb = { cb_state, cb_committed, w, NULL };
 	char err[ERR_MAX] = "";
 	struct store *s = store_new(base, &conf, &cb, err);
@@ -205,7 +205,7 @@ static void test_migrations_applied_once_and_recorded(void)
 static void test_invalid_table_name_is_refused(void)
 {
 	const char *tables[] = { "Races; drop" };
-	struct store_conf conf = { conninfo, 10, tables, 1 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
 	char err[ERR_MAX] = "";
 	CHECK(store_new(base, &conf, NULL, err) == NULL);
 	CHECK(strstr(err, "'Races; drop'") != NULL);
@@ -354,7 +354,7 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 {
 	const char *tables[] = { "f_items" };
 	struct seen w = { 0 };
-	struct store_conf conf = { conninfo, 10, tables, 1 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
 	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
 	char err[ERR_MAX] = "";
 	struct store *s = store_new(base, &conf, &cb, err);
@@ -527,6 +527,55 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	snprintf(q, sizeof q, "SELECT count(*) FROM import_errors WHERE import_id = %lld AND stage = 'athletes'"
 	         " AND http_status IS NULL AND attempts = 1", (long long)c.id);
 	CHECK_EQ(sql_int(q), 1);
+	store_free(s);
+}
+
+/* [database] discard = yes: no connection at all (the conninfo names a
+ * socket that does not exist), batches acknowledged whole and in order on a
+ * later loop turn, never inside store_add, and nothing written. */
+static void test_discard_acknowledges_batches_in_order_without_a_database(void)
+{
+	const char *tables[] = { "d_a", "d_b" };
+	struct seen w = { 0 };
+	struct order_log log = { 0 };
+	w.user = &log;
+	w.on_committed = log_committed;
+	struct store_conf conf = { .conninfo = "host=/nonexistent dbname=none", .batch_size = 100,
+	                           .tables = tables, .n_tables = 2, .discard = true };
+	struct store_callbacks cb = { cb_state, cb_committed, &w, NULL };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(run_until(store_ready, s, 5));
+	char key[32];
+	for (int i = 0; i < 250; i++) {
+		snprintf(key, sizeof key, "a%d", i);
+		add(s, 0, 1, key, NULL, "{}");
+		if (i < 120) {
+			snprintf(key, sizeof key, "b%d", i);
+			add(s, 1, 1, key, NULL, "{}");
+		}
+	}
+	CHECK_EQ(log.count, 0);   /* nothing acknowledged inside store_add */
+	store_flush(s, 1);
+	store_flush(s, 0);
+	struct run_ctx rc = { 0 };
+	CHECK_EQ(store_begin_import(s, "test", on_id, &rc), 0);
+	struct want x0 = { &w, 0, 250 }, x1 = { &w, 1, 120 };
+	CHECK(run_until(committed_reached, &x0, 5));
+	CHECK(run_until(committed_reached, &x1, 5));
+	CHECK_EQ(log.count, 5);
+	size_t et[] = { 0, 1, 0, 1, 0 }, en[] = { 100, 100, 100, 20, 50 };
+	for (size_t i = 0; i < 5 && i < log.count; i++) {
+		CHECK_EQ(log.table[i], et[i]);
+		CHECK_EQ(log.n[i], en[i]);
+	}
+	CHECK(run_until(flag_set, &rc.got_id, 5));
+	CHECK_EQ(rc.id, 1);
+	CHECK_EQ(store_pending(s, 0), 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_tables WHERE tablename IN ('d_a', 'd_b')"), 0);
 	store_free(s);
 }
 
@@ -743,6 +792,7 @@ int main(void)
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
 	RUN(test_import_runs_begin_finish_and_get_runs);
+	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
 	RUN(test_loop_keeps_turning_during_a_large_write);
 	RUN(test_postgres_restart_mid_stream_stores_every_row_once);

@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# run.sh — how fast raced is, and how close to the limit, in one run.
+#
+#   tests/bench/run.sh [--races N] [--entries-per-race N] [--athletes N]
+#                      [--page-size N] [--seed N] [--connections C]
+#                      [--duration S] [--scale K] [--latency-ms MS]
+#                      [--latency-c "8 32 128"] [--results DIR]
+#
+# Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
+# a test).  It generates a data set with the fixture provider on loopback and
+# measures, one after another on this machine:
+#
+#   1 the limit: wrk, one thread, C connections, replaying the fixture's
+#     /_urls (every URL an import fetches once) — requests/s;
+#   2 raced --once fetch-only ([database] discard = yes) — requests/s, and
+#     its ratio to 1;
+#   3 raced --once end to end into a throwaway PostgreSQL — items/s, and its
+#     ratio to 2;
+#   4 raced's peak RSS (end to end) at this size and at --scale times the
+#     items (races and athletes scaled), and their ratio;
+#   5 with --latency-ms of provider latency, fetch-only requests/s at
+#     concurrency C against the Little's-law ceiling C / latency, for each C
+#     of --latency-c (max_connections = C, entries and athletes concurrency =
+#     C; the data set is sized so each run lasts about 3 s at the ceiling).
+#
+# Prints a table of ratios; writes it, the raw figures and latency.png (a
+# gnuplot plot of 5) to --results (default tests/bench/results/).  Needs
+# wrk, jq, gnuplot and PostgreSQL; RACED and FIXTURE name the binaries
+# (default: build/daemon/raced, build/tests/fixture/fixture-provider).
+# Only ratios measured in the same run mean anything: nothing here is a
+# timed test.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+RACED=${RACED:-$src/build/daemon/raced}
+FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
+
+races=2000 per_race=50 athletes=40000 page_size=50 seed=1
+conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128"
+results=$here/results
+
+usage() { sed -n '2,31s/^# \{0,1\}//p' "$0"; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--races) races=$2; shift 2 ;;
+	--entries-per-race) per_race=$2; shift 2 ;;
+	--athletes) athletes=$2; shift 2 ;;
+	--page-size) page_size=$2; shift 2 ;;
+	--seed) seed=$2; shift 2 ;;
+	--connections) conns=$2; shift 2 ;;
+	--duration) duration=$2; shift 2 ;;
+	--scale) scale=$2; shift 2 ;;
+	--latency-ms) latency_ms=$2; shift 2 ;;
+	--latency-c) latency_c=$2; shift 2 ;;
+	--results) results=$2; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+for tool in wrk jq gnuplot; do
+	command -v $tool >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
+done
+[ -x "$RACED" ] && [ -x "$FIXTURE" ] || { echo "run.sh: build first (RACED=$RACED, FIXTURE=$FIXTURE)" >&2; exit 1; }
+. "$src/tests/lib/pgcluster.sh"
+
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+T=$(mktemp -d /tmp/raced-bench.XXXXXX)
+chmod 755 "$T"
+FIXTURE_PID=
+cleanup() {
+	local rc=$?
+	[ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
+	[ -n "${PG_DIR:-}" ] && { pg_cluster_stop 2>/dev/null || true; }
+	if [ $rc -ne 0 ]; then
+		for f in "$T"/*.log; do [ -f "$f" ] && { echo "---- $f"; tail -n 20 "$f"; } >&2; done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+say() { printf '# %s\n' "$*" >&2; }
+
+fixture_start() { # ARGS...
+	fixture_stop
+	rm -f "$T/fixture.port"
+	"$FIXTURE" --port-file "$T/fixture.port" --seed "$seed" --page-size "$page_size" "$@" \
+		>"$T/fixture.log" 2>&1 &
+	FIXTURE_PID=$!
+	for _ in $(seq 600); do [ -s "$T/fixture.port" ] && break; sleep 0.05; done
+	[ -s "$T/fixture.port" ] || { echo "run.sh: the fixture did not start" >&2; exit 1; }
+	URL="http://127.0.0.1:$(cat "$T/fixture.port")"
+}
+fixture_stop() {
+	[ -n "$FIXTURE_PID" ] || return 0
+	kill "$FIXTURE_PID" 2>/dev/null || true
+	wait "$FIXTURE_PID" 2>/dev/null || true
+	FIXTURE_PID=
+}
+get() { curl -sf --max-time 60 "$URL$1"; }
+reset() { curl -sf -X POST "$URL/_reset" >/dev/null; }
+
+# raced.conf: CONNINFO|discard, max_connections, concurrency (entries and
+# athletes).  Throughput settings: large demands and batches, no rate limit.
+write_config() { # FILE DB MAXCONN CONC
+	local db
+	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2"; fi
+	cat >"$1" <<CONF
+[daemon]
+control_socket = $T/raced.sock
+admin_group = root
+
+[database]
+$db
+batch_size = 1000
+
+[provider main]
+base_url = $URL
+max_connections = $3
+rate_limit = 0
+timeout = 30s
+
+[stage races]
+provider = main
+url = /races
+items = /data
+next = /next
+key = /id
+max_demand = 1000
+
+[stage entries]
+parent = races
+provider = main
+url = /races/{id}/entries
+items = /data
+next = /next
+key = /id
+concurrency = $4
+max_demand = 2000
+
+[stage athletes]
+parent = entries
+provider = main
+url = /athletes/{athlete_id}
+items =
+key = /id
+dedupe = yes
+concurrency = $4
+max_demand = 2000
+CONF
+}
+
+# Run raced --once; sets SECS (wall), RSS_KIB (peak), REQUESTS (served).
+run_raced() { # CONF LOG
+	reset
+	local t0 t1
+	t0=$(date +%s%N)
+	/usr/bin/time -f 'maxrss_kib %M' -o "$T/time.out" "$RACED" --config "$1" --once 2>"$2" || {
+		echo "run.sh: raced --once failed" >&2; tail -n 20 "$2" >&2; exit 1; }
+	t1=$(date +%s%N)
+	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	RSS_KIB=$(awk '/^maxrss_kib/ { print $2 }' "$T/time.out")
+	REQUESTS=$(get /_stats | jq .requests)
+	local errors
+	errors=$(get /_stats | jq '[.by_status | to_entries[] | select(.key != "200") | .value] | add // 0')
+	[ "$errors" = 0 ] || { echo "run.sh: $errors requests were not 200" >&2; exit 1; }
+}
+
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, a / b }'; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+	ok = (op == ">=" ? v >= t : op == "<" ? v < t : v <= t); print ok ? "met" : "MISSED" }'; }
+
+# ---- the data set --------------------------------------------------------
+fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes"
+get /_dataset >"$T/dataset.json"
+ds() { jq -r ".$1" "$T/dataset.json"; }
+n_requests=$(ds requests_needed)
+n_items=$(( $(ds races) + $(ds entries) + $(ds athletes_referenced) ))
+get /_urls >"$T/urls.txt"
+[ "$(wc -l <"$T/urls.txt")" = "$n_requests" ] || { echo "run.sh: /_urls disagrees with /_dataset" >&2; exit 1; }
+say "data set: $(ds races) races, $(ds entries) entries, $(ds athletes_referenced) athletes; $n_requests requests"
+
+# ---- 1: the limit --------------------------------------------------------
+cat >"$T/urls.lua" <<'LUA'
+-- Replay the URL list (wrk ... -- FILE) in order, round and round.
+local urls, i = {}, 0
+function init(args)
+	for line in io.lines(args[1]) do urls[#urls + 1] = line end
+end
+function request()
+	i = i % #urls + 1
+	return wrk.format("GET", urls[i])
+end
+LUA
+say "1 wrk: 1 thread, $conns connections, ${duration}s"
+wrk -t1 -c"$conns" -d"${duration}s" -s "$T/urls.lua" "$URL" -- "$T/urls.txt" >"$T/wrk.txt"
+wrk_rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$T/wrk.txt")
+wrk_non2xx=$(awk '/Non-2xx/ { print $NF }' "$T/wrk.txt")
+[ -z "$wrk_non2xx" ] || { echo "run.sh: wrk saw $wrk_non2xx non-2xx answers" >&2; exit 1; }
+
+# ---- 2: raced fetch-only -------------------------------------------------
+say "2 raced fetch-only"
+write_config "$T/fetch.conf" discard "$conns" "$conns"
+run_raced "$T/fetch.conf" "$T/raced-fetch.log"
+[ "$REQUESTS" = "$n_requests" ] || { echo "run.sh: raced made $REQUESTS requests, expected $n_requests" >&2; exit 1; }
+fetch_secs=$SECS fetch_rss=$RSS_KIB
+fetch_rps=$(div "$n_requests" "$fetch_secs" %.0f)
+fetch_ratio=$(div "$fetch_rps" "$wrk_rps")
+
+# ---- 3: raced end to end -------------------------------------------------
+say "3 raced end to end into PostgreSQL"
+pg_cluster_init "$T/pg"
+pg_cluster_start
+write_config "$T/e2e.conf" "$PG_CONNINFO" "$conns" "$conns"
+run_raced "$T/e2e.conf" "$T/raced-e2e.log"
+stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
+[ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
+e2e_secs=$SECS e2e_rss=$RSS_KIB
+e2e_ips=$(div "$n_items" "$e2e_secs" %.0f)
+fetch_ips=$(div "$n_items" "$fetch_secs" %.0f)
+e2e_ratio=$(div "$e2e_ips" "$fetch_ips")
+
+# ---- 4: peak RSS at scale x the items ------------------------------------
+say "4 raced end to end at ${scale}x the items"
+fixture_start --races $((races * scale)) --entries-per-race "$per_race" --athletes $((athletes * scale))
+big_items=$(get /_dataset | jq '.races + .entries + .athletes_referenced')
+pg_cluster_psql "drop table races, entries, athletes" >/dev/null
+write_config "$T/big.conf" "$PG_CONNINFO" "$conns" "$conns"
+run_raced "$T/big.conf" "$T/raced-big.log"
+big_secs=$SECS big_rss=$RSS_KIB
+big_ips=$(div "$big_items" "$big_secs" %.0f)
+rss_mib=$(div "$e2e_rss" 1024 %.1f)
+big_rss_mib=$(div "$big_rss" 1024 %.1f)
+rss_ratio=$(div "$big_rss" "$e2e_rss")
+pg_cluster_stop
+
+# ---- 5: latency-bound ----------------------------------------------------
+echo "# C ceiling_rps raced_rps ratio" >"$results/latency.dat"
+lat_rows=()
+for c in $latency_c; do
+	ceiling=$(( c * 1000 / latency_ms ))
+	# About 3 s at the ceiling: a race costs ~1 + per_race*0.4 requests.
+	lr=$(awk -v c="$ceiling" -v p="$per_race" 'BEGIN { r = int(3 * c / (1.5 + 0.4 * p)); print r < 20 ? 20 : r }')
+	la=$(( lr * athletes / races ))
+	say "5 latency ${latency_ms}ms, C=$c: $lr races"
+	fixture_start --races "$lr" --entries-per-race "$per_race" --athletes "$la" --latency-ms "$latency_ms"
+	write_config "$T/lat.conf" discard "$c" "$c"
+	run_raced "$T/lat.conf" "$T/raced-lat-$c.log"
+	peak=$(get /_stats | jq .peak_in_flight)
+	rps=$(div "$REQUESTS" "$SECS" %.0f)
+	ratio=$(div "$rps" "$ceiling")
+	echo "$c $ceiling $rps $ratio $peak" >>"$results/latency.dat"
+	lat_rows+=("$c $ceiling $rps $ratio $peak")
+done
+fixture_stop
+
+# ---- the table -----------------------------------------------------------
+{
+	echo "raced benchmark: $(ds races) races, $(ds entries) entries, $(ds athletes_referenced) athletes" \
+		"($n_items items, $n_requests requests); $conns connections; $(nproc) CPUs"
+	printf '%-34s %16s %10s %-18s %s\n' measure value ratio target ""
+	printf '%-34s %12s req/s %10s %-18s %s\n' "1 wrk, the limit" "$wrk_rps" "" "" ""
+	printf '%-34s %12s req/s %10s %-18s %s\n' "2 raced fetch-only" "$fetch_rps" "$fetch_ratio" ">= 0.7 x 1" \
+		"$(verdict "$fetch_ratio" ">=" 0.7)"
+	printf '%-34s %12s it/s  %10s %-18s %s\n' "3 raced end to end" "$e2e_ips" "$e2e_ratio" ">= 0.8 x 2" \
+		"$(verdict "$e2e_ratio" ">=" 0.8)"
+	printf '%-34s %12s MiB   %10s %-18s %s\n' "4 peak RSS, $n_items items" "$rss_mib" "" "< 32 MiB" \
+		"$(verdict "$rss_mib" "<" 32)"
+	printf '%-34s %12s MiB   %10s %-18s %s\n' "  peak RSS, $big_items items" "$big_rss_mib" "$rss_ratio" \
+		"<= 1.2 x 1x" "$(verdict "$rss_ratio" "<=" 1.2)"
+	for row in "${lat_rows[@]}"; do
+		set -- $row
+		printf '%-34s %12s req/s %10s %-18s %s\n' "5 ${latency_ms}ms latency, C=$1 (peak $5)" "$3" "$4" \
+			">= 0.9 x $2/s" "$(verdict "$4" ">=" 0.9)"
+	done
+	echo "(fetch-only: ${fetch_secs}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
+		"end to end: ${e2e_secs}s; ${scale}x: ${big_secs}s, $big_ips items/s)"
+} | tee "$results/summary.txt"
+
+gnuplot <<PLOT
+set terminal pngcairo size 800,500 noenhanced
+set output "$results/latency.png"
+set title "raced fetch-only with ${latency_ms} ms provider latency"
+set xlabel "concurrency C (requests in flight)"
+set ylabel "requests per second"
+set logscale xy 2
+set key top left
+set grid
+set offsets graph 0.06, graph 0.06, 0, 0
+set xtics ($(echo "$latency_c" | sed 's/ /, /g'))
+plot "$results/latency.dat" using 1:2 with linespoints title "ceiling C / ${latency_ms} ms", \
+     "$results/latency.dat" using 1:3 with linespoints title "raced"
+PLOT
+say "wrote $results/summary.txt, latency.dat, latency.png"
