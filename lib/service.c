@@ -241,22 +241,23 @@ int service_start_import_when_ready(struct service *s, const char *requested_by,
 	return 0;
 }
 
-int service_pause(struct service *s, bool paused, char *err)
+int64_t service_pause(struct service *s, bool paused, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
 		return err_set(err, "no import is running");
 	import_pause(s->imp, paused);
 	log_notice("import %" PRId64 " %s", import_id(s->imp), paused ? "paused" : "resumed");
-	return 0;
+	return import_id(s->imp);
 }
 
-int service_cancel(struct service *s, char *err)
+int64_t service_cancel(struct service *s, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
 		return err_set(err, "no import is running");
-	log_notice("import %" PRId64 " cancelled by request", import_id(s->imp));
+	int64_t id = import_id(s->imp);
+	log_notice("import %" PRId64 " cancelled by request", id);
 	import_cancel(s->imp);
-	return 0;
+	return id;
 }
 
 /* ---- reload ---- */
@@ -430,9 +431,15 @@ void service_status_line(const struct service *s, char *buf, size_t len)
 		snprintf(buf, len, "idle");
 }
 
-int service_runs(struct service *s, int64_t id, service_json_fn cb, void *arg)
+int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
+                 char *err)
 {
-	return store_get_runs(s->store, id, 10, cb, arg);
+	if (s->store_state != STORE_READY)
+		return err_set(err, "the database is not connected (%s)",
+		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+	if (store_get_runs(s->store, id, limit ? limit : 10, cb, arg) < 0)
+		return err_set(err, "out of memory");
+	return 0;
 }
 
 const struct config *service_config(const struct service *s)
