@@ -183,17 +183,24 @@ void daemon_control_close(struct daemon_control *dc)
 int daemon_reload(struct daemon_control *dc, struct service *svc, const char *path, char *err)
 {
 	char changes[1024] = "";
+	struct ctlserver_options o;
 	struct config *next = config_load(path, err);
 	if (!next)
 		return -1;
+	/* The control server's limits and admin_group apply now, even while
+	 * an import runs and the service keeps the new configuration back
+	 * until it ends (service_reload may also free next). */
+	if (dc) {
+		server_options(next, &o);
+		ctlserver_configure(dc->srv, &o);
+	}
 	if (service_reload(svc, next, changes, sizeof changes, err) < 0) {
 		config_free(next);
+		if (dc) {
+			server_options(service_config(svc), &o);
+			ctlserver_configure(dc->srv, &o);
+		}
 		return -1;
-	}
-	if (dc) {
-		struct ctlserver_options o;
-		server_options(service_config(svc), &o);
-		ctlserver_configure(dc->srv, &o);
 	}
 	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");
 	return 0;
