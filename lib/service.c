@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct service {
 	struct event_base *base;
@@ -44,6 +45,8 @@ struct service {
 	bool stopped;
 	int64_t last_id;
 	const char *last_status;
+	time_t started_at;             /* of the running import, or the last one */
+	time_t finished_at;            /* of the last import; 0 while one runs */
 };
 
 static int build_backends(struct service *s, char *err);
@@ -136,6 +139,7 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->last_id = import_id(s->imp);
 	s->last_status = import_status(s->imp);
+	s->finished_at = time(NULL);
 	import_free(s->imp);
 	s->imp = NULL;
 	log_set_import(0);
@@ -181,6 +185,8 @@ static void run_created(void *arg, int64_t id, const char *err)
 	if (!s->imp)
 		goto fail;
 	log_set_import(id);
+	s->started_at = time(NULL);
+	s->finished_at = 0;
 	log_notice("started (requested by %s)", s->pending_requester);
 	if (import_start(s->imp, e) < 0) {
 		import_cancel(s->imp);
@@ -335,6 +341,16 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 		import_tick(s->imp);
 }
 
+/* "2024-05-01T10:00:00Z", or null for 0. */
+static json_t *time_json(time_t t)
+{
+	struct tm tm;
+	char buf[32];
+	if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
 json_t *service_stats(const struct service *s)
 {
 	json_t *providers = json_array();
@@ -387,6 +403,8 @@ json_t *service_stats(const struct service *s)
 			                  "retried", 0, "rate_per_s", 0.0, "subscriptions"));
 		}
 	}
+	json_object_set_new(imp, "started_at", time_json(s->started_at));
+	json_object_set_new(imp, "finished_at", time_json(s->finished_at));
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
 	                 "store", store, "providers", providers, "stopping", s->stopping);
 }
