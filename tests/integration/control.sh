@@ -107,6 +107,9 @@ done
 check "stats showed requests in flight ($saw_inflight)" test "$saw_inflight" -gt 0
 check "stats showed outstanding demand ($saw_demand)" test "$saw_demand" -gt 0
 check_eq "stats --json: the running import" "$(jsql "$s" "doc->'result'->'import'->>'id' || ' ' || (doc->'result'->'import'->>'state')")" "1 running"
+check "stats --json: started_at while running, no finished_at" \
+	test "$(jsql "$s" "(doc->'result'->'import'->>'started_at') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$' and doc->'result'->'import'->'finished_at' = 'null'::jsonb")" = t
+expect "stats while importing: the import line" 0 '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ctl stats
 expect "stats while importing: the subscription table" 0 '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' ctl stats
 expect "stats while importing: races -> entries" 0 '^races -> entries ' ctl stats
 expect "status while importing" 0 '^ *1 +running ' ctl status 1
@@ -122,7 +125,7 @@ check_eq "status 1 --json: no errors" "$(jsql "$st" "doc->'result'->'runs'->0->'
 check_eq "status 1 --json: requested by root" "$(jsql "$st" "doc->'result'->'runs'->0->>'requested_by'")" root
 expect "status lists the run" 0 '^ *1 +succeeded ' ctl status
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
-expect "stats after the import: its end state" 0 '^import 1: succeeded' ctl stats
+expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z$' ctl stats
 
 # ---- pause stops new requests; resume finishes with all data ---------------
 sql 'truncate races, entries, athletes' >/dev/null
