@@ -376,11 +376,15 @@ json_t *service_stats(const struct service *s)
 	const char *state = s->store_state == STORE_READY     ? "connected"
 	                    : s->store_state == STORE_BACKOFF ? "disconnected"
 	                                                      : "connecting";
-	json_t *store = json_pack("{s:s,s:s,s:s,s:I}",
+	struct store_stats sst;
+	store_get_stats(s->store, &sst);
+	json_t *store = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}",
 	                          "state", state,
 	                          "phase", store_state_name(s->store_state),
 	                          "message", s->store_why,
-	                          "pending_rows", (json_int_t)pending);
+	                          "pending_rows", (json_int_t)pending,
+	                          "batches", (json_int_t)sst.batches_committed,
+	                          "reconnects", (json_int_t)sst.reconnects);
 	json_t *imp, *stages;
 	if (s->imp) {
 		imp = import_stats(s->imp);
