@@ -125,6 +125,8 @@ check_eq "status 1 --json: no errors" "$(jsql "$st" "doc->'result'->'runs'->0->'
 check_eq "status 1 --json: requested by root" "$(jsql "$st" "doc->'result'->'runs'->0->>'requested_by'")" root
 expect "status lists the run" 0 '^ *1 +succeeded ' ctl status
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
+expect "stats after the import: batches committed, no reconnects" 0 \
+	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects$' ctl stats
 expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z$' ctl stats
 
 # ---- pause stops new requests; resume finishes with all data ---------------
@@ -177,6 +179,7 @@ expect "status without a database: exit 1 at once, says why" 1 'status: cannot r
 expect "stats still answers without a database" 0 '^store: database disconnected' ctl stats
 pg_cluster_start
 wait_for "health to be OK again with the database back" 60 health_is 0 '^RACED OK - idle, db connected$'
+expect "stats counts the reconnect" 0 '^store: database connected, .*, [1-9][0-9]* reconnects$' ctl stats
 expect "status answers again" 0 '^ *2 +succeeded ' ctl status
 
 # ---- a user who is not an admin may read, not mutate -----------------------
