@@ -16,6 +16,10 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+/* Most runs one `status` lists (its reply stays well under a client's
+ * reply line bound). */
+#define STATUS_LIMIT_MAX 1000
+
 struct daemon_control {
 	struct ctlserver *srv;
 	struct service *svc;
@@ -101,24 +105,25 @@ static void handle(void *ctx, struct control_request *req)
 		if (service_start_import(svc, who, started, req, err) < 0)
 			control_reply_error(req, strstr(err, "database") ? CONTROL_UNAVAILABLE : CONTROL_CONFLICT,
 			                    "%s", err);
-	} else if (strcmp(cmd, "cancel") == 0) {
-		if (service_cancel(svc, err) < 0)
+	} else if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "pause") == 0 ||
+	           strcmp(cmd, "resume") == 0) {
+		int64_t id = cmd[0] == 'c' ? service_cancel(svc, err)
+		                           : service_pause(svc, cmd[0] == 'p', err);
+		if (id < 0)
 			control_reply_error(req, CONTROL_CONFLICT, "%s", err);
 		else
-			control_reply_ok(req, NULL);
-	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
-		if (service_pause(svc, cmd[0] == 'p', err) < 0)
-			control_reply_error(req, CONTROL_CONFLICT, "%s", err);
-		else
-			control_reply_ok(req, NULL);
+			control_reply_ok(req, json_pack("{s:I}", "import_id", (json_int_t)id));
 	} else if (strcmp(cmd, "stats") == 0) {
 		control_reply_ok(req, service_stats(svc));
 	} else if (strcmp(cmd, "health") == 0) {
 		control_reply_ok(req, service_health(svc));
 	} else if (strcmp(cmd, "status") == 0) {
 		json_int_t id = json_integer_value(json_object_get(args, "id"));
-		if (service_runs(svc, id, runs_ready, req) < 0)
-			control_reply_error(req, CONTROL_UNAVAILABLE, "the database is not connected");
+		json_int_t limit = json_integer_value(json_object_get(args, "limit"));
+		if (limit > STATUS_LIMIT_MAX)
+			limit = STATUS_LIMIT_MAX;
+		if (service_runs(svc, id, (uint32_t)limit, runs_ready, req, err) < 0)
+			control_reply_error(req, CONTROL_UNAVAILABLE, "cannot read import runs: %s", err);
 	} else if (strcmp(cmd, "reload") == 0) {
 		const char *path = service_config(svc)->path;
 		char *p = strdup(path);
@@ -178,17 +183,24 @@ void daemon_control_close(struct daemon_control *dc)
 int daemon_reload(struct daemon_control *dc, struct service *svc, const char *path, char *err)
 {
 	char changes[1024] = "";
+	struct ctlserver_options o;
 	struct config *next = config_load(path, err);
 	if (!next)
 		return -1;
+	/* The control server's limits and admin_group apply now, even while
+	 * an import runs and the service keeps the new configuration back
+	 * until it ends (service_reload may also free next). */
+	if (dc) {
+		server_options(next, &o);
+		ctlserver_configure(dc->srv, &o);
+	}
 	if (service_reload(svc, next, changes, sizeof changes, err) < 0) {
 		config_free(next);
+		if (dc) {
+			server_options(service_config(svc), &o);
+			ctlserver_configure(dc->srv, &o);
+		}
 		return -1;
-	}
-	if (dc) {
-		struct ctlserver_options o;
-		server_options(service_config(svc), &o);
-		ctlserver_configure(dc->srv, &o);
 	}
 	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");
 	return 0;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct service {
 	struct event_base *base;
@@ -45,6 +46,8 @@ struct service {
 	int64_t last_id;
 	const char *last_status;
 	json_t *last_stats;            /* the last import's final figures, for stats when idle */
+	time_t started_at;             /* of the running import, or the last one */
+	time_t finished_at;            /* of the last import; 0 while one runs */
 };
 
 static int build_backends(struct service *s, char *err);
@@ -153,6 +156,7 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	s->last_status = import_status(s->imp);
 	json_decref(s->last_stats);
 	s->last_stats = import_stats(s->imp);
+	s->finished_at = time(NULL);
 	import_free(s->imp);
 	s->imp = NULL;
 	log_set_import(0);
@@ -200,6 +204,8 @@ static void run_created(void *arg, int64_t id, const char *err)
 	if (!s->imp)
 		goto fail;
 	log_set_import(id);
+	s->started_at = time(NULL);
+	s->finished_at = 0;
 	log_notice("started (requested by %s)", s->pending_requester);
 	if (import_start(s->imp, e) < 0) {
 		import_cancel(s->imp);
@@ -260,22 +266,23 @@ int service_start_import_when_ready(struct service *s, const char *requested_by,
 	return 0;
 }
 
-int service_pause(struct service *s, bool paused, char *err)
+int64_t service_pause(struct service *s, bool paused, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
 		return err_set(err, "no import is running");
 	import_pause(s->imp, paused);
 	log_notice("import %" PRId64 " %s", import_id(s->imp), paused ? "paused" : "resumed");
-	return 0;
+	return import_id(s->imp);
 }
 
-int service_cancel(struct service *s, char *err)
+int64_t service_cancel(struct service *s, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
 		return err_set(err, "no import is running");
-	log_notice("import %" PRId64 " cancelled by request", import_id(s->imp));
+	int64_t id = import_id(s->imp);
+	log_notice("import %" PRId64 " cancelled by request", id);
 	import_cancel(s->imp);
-	return 0;
+	return id;
 }
 
 /* ---- reload ---- */
@@ -353,6 +360,16 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 		import_tick(s->imp);
 }
 
+/* "2024-05-01T10:00:00Z", or null for 0. */
+static json_t *time_json(time_t t)
+{
+	struct tm tm;
+	char buf[32];
+	if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
 json_t *service_stats(const struct service *s)
 {
 	json_t *providers = json_array();
@@ -410,6 +427,8 @@ json_t *service_stats(const struct service *s)
 			                  "retried", 0, "emitted", 0, "rate_per_s", 0.0, "subscriptions"));
 		}
 	}
+	json_object_set_new(imp, "started_at", time_json(s->started_at));
+	json_object_set_new(imp, "finished_at", time_json(s->finished_at));
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
 	                 "store", store, "providers", providers, "stopping", s->stopping);
 }
@@ -454,9 +473,15 @@ void service_status_line(const struct service *s, char *buf, size_t len)
 		snprintf(buf, len, "idle");
 }
 
-int service_runs(struct service *s, int64_t id, service_json_fn cb, void *arg)
+int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
+                 char *err)
 {
-	return store_get_runs(s->store, id, 10, cb, arg);
+	if (s->store_state != STORE_READY)
+		return err_set(err, "the database is not connected (%s)",
+		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+	if (store_get_runs(s->store, id, limit ? limit : 10, cb, arg) < 0)
+		return err_set(err, "out of memory");
+	return 0;
 }
 
 const struct config *service_config(const struct service *s)

@@ -42,8 +42,10 @@ int service_start_import(struct service *s, const char *requested_by,
 /* As above, but waits for the database first (raced --once). */
 int service_start_import_when_ready(struct service *s, const char *requested_by, char *err);
 
-int service_pause(struct service *s, bool paused, char *err);
-int service_cancel(struct service *s, char *err);
+/* Pause/resume or cancel the running import: its id, or -1 with err when
+ * no import runs. */
+int64_t service_pause(struct service *s, bool paused, char *err);
+int64_t service_cancel(struct service *s, char *err);
 
 /* Validate and adopt a new configuration (takes ownership on success);
  * it applies now when idle, at the end of the running import otherwise.
@@ -62,7 +64,12 @@ json_t *service_health(const struct service *s);
 void service_status_line(const struct service *s, char *buf, size_t len);
 
 typedef void (*service_json_fn)(void *arg, json_t *result, const char *err);
-int service_runs(struct service *s, int64_t id, service_json_fn cb, void *arg);
+/* Import run id (id > 0), or the `limit` most recent (id == 0; limit 0 =
+ * 10), read from the database; cb gets them later.  Refused at once (-1,
+ * err says why) while the database is not connected: the question would
+ * otherwise wait for it, and the asker would see no answer. */
+int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
+                 char *err);
 
 const struct config *service_config(const struct service *s);
 
