@@ -19,7 +19,7 @@ check() { # binary page
 	fi
 	text=$(groff -man -Tascii -P-cbou "$SOURCE_DIR/docs/$page" 2>/dev/null)
 	for o in $opts; do
-		if printf '%s\n' "$text" | grep -qF -- "$o"; then
+		if grep -qF -- "$o" <<<"$text"; then
 			echo "$page documents $o"
 		else
 			echo "FAIL: $(basename "$bin") --help lists $o but $page does not document it" >&2

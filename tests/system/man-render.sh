@@ -14,7 +14,8 @@ for page in raced.8 racectl.1 raced.conf.5; do
 	err=$(cat "${TMPDIR:-/tmp}/man-err.$$"); rm -f "${TMPDIR:-/tmp}/man-err.$$"
 	[ -z "$err" ] || fail "man -l $page: $err"
 	for section in NAME SYNOPSIS DESCRIPTION; do
-		printf '%s\n' "$text" | grep -q "^$section" || fail "$page has no $section section"
+		# a here-string, not a pipe: grep -q exiting early would SIGPIPE printf
+		grep -q "^$section" <<<"$text" || fail "$page has no $section section"
 	done
 	echo "$page: renders clean ($(printf '%s\n' "$text" | wc -l) lines)"
 done
