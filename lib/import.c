@@ -57,6 +57,7 @@ struct stage_ctx {
 	bool root;
 	bool first_page_done;
 	uint64_t fetched, stored, failed, retried, skipped, pages;
+	uint64_t refused;         /* of the rows acknowledged next: refused, not stored */
 	size_t unstored;          /* events the store refused, acked with the next commit */
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
 	unsigned rate_pos;
@@ -459,7 +460,9 @@ void import_committed(struct import *imp, size_t table, size_t n)
 	if (!imp || table >= imp->n_stages)
 		return;
 	struct stage_ctx *sc = &imp->stages[table];
-	sc->stored += n;
+	uint64_t bad = sc->refused < n ? sc->refused : n;
+	sc->refused -= bad;
+	sc->stored += n - bad;
 	if (imp->ending) {
 		maybe_finish(imp);
 		return;
@@ -467,6 +470,26 @@ void import_committed(struct import *imp, size_t table, size_t n)
 	stage_ack(sc->store_sub, n + sc->unstored);
 	sc->unstored = 0;
 	check_drained(imp);
+}
+
+void import_rows_refused(struct import *imp, size_t table, size_t n, const char *key,
+                         const char *err)
+{
+	if (!imp || table >= imp->n_stages)
+		return;
+	struct stage_ctx *sc = &imp->stages[table];
+	char msg[ERR_MAX];
+	sc->refused += n;
+	if (key)
+		snprintf(msg, sizeof msg, "PostgreSQL refused the row with key '%.64s%s' for table %s: %s",
+		         key, strlen(key) > 64 ? "..." : "", sc->conf->name, err);
+	else
+		snprintf(msg, sizeof msg, "PostgreSQL refused %zu rows for table %s: %s", n,
+		         sc->conf->name, err);
+	/* record_failure counts one failure; the other n - 1 as well. */
+	record_failure(sc, NULL, 0, 0, msg);
+	sc->failed += n - 1;
+	imp->errors += n - 1;
 }
 
 static void pipeline_done(void *ctx)

@@ -68,6 +68,11 @@ void import_interrupt(struct import *imp);
 
 /* The store committed n more rows of `table` (a stage index). */
 void import_committed(struct import *imp, size_t table, size_t n);
+/* n rows of `table` were refused by PostgreSQL (key: the row's, when n is
+ * 1); they count as failed, not stored.  Called just before the
+ * import_committed() that acknowledges them. */
+void import_rows_refused(struct import *imp, size_t table, size_t n, const char *key,
+                         const char *err);
 
 int64_t import_id(const struct import *imp);
 /* "running" until the run ended, then its final status. */

@@ -78,6 +78,15 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 	}
 }
 
+static void store_rows_refused(void *arg, size_t table, size_t n, const char *key, const char *err)
+{
+	struct service *s = arg;
+	if (s->imp)
+		import_rows_refused(s->imp, table, n, key, err);
+	else
+		log_warn("database: %zu row%s refused: %s", n, n == 1 ? "" : "s", err);
+}
+
 static void store_committed(void *arg, size_t table, size_t n)
 {
 	struct service *s = arg;
@@ -521,7 +530,8 @@ static int build_backends(struct service *s, char *err)
 	                        .discard = cfg->discard,
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
 	struct store_callbacks scb = {.state_changed = store_state_changed,
-	                              .committed = store_committed, .arg = s};
+	                              .committed = store_committed,
+	                              .batch_failed = store_rows_refused, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
 	if (!s->store)

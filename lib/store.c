@@ -969,7 +969,8 @@ static void finish_op(struct store *s, struct op *op)
 		if (err) {
 			s->stats.rows_failed += op->n_rows;
 			if (s->cb.batch_failed)
-				s->cb.batch_failed(s->cb.arg, op->table, op->n_added, err);
+				s->cb.batch_failed(s->cb.arg, op->table, op->n_added,
+				                   op->n_rows == 1 ? op->rows[0].key : NULL, err);
 		} else {
 			t->batches_committed++;
 			s->stats.batches_committed++;

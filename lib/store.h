@@ -78,8 +78,9 @@ struct store_callbacks {
 	void *arg;
 	/* Optional: n rows of `table` were refused by PostgreSQL for a reason
 	 * other than the connection (e.g. a key too long for the index); a
-	 * batch refused as a whole is retried one row at a time first. */
-	void (*batch_failed)(void *arg, size_t table, size_t n, const char *err);
+	 * batch refused as a whole is retried one row at a time first, so key
+	 * names the refused row when n is 1 (else NULL). */
+	void (*batch_failed)(void *arg, size_t table, size_t n, const char *key, const char *err);
 };
 
 struct store_stats {

@@ -29,23 +29,31 @@ fixture_get /_dump/entries >"$T/entries.json"
 fixture_stop
 sql 'truncate races, entries, athletes, import_errors'
 served="jsonb_array_elements(pg_read_file('$T/entries.json')::jsonb)"
-mapfile -t bad < <(sql "select distinct e->>'athlete_id' from $served e where e->>'race_id' <> '5' order by 1 limit 2")
-check_eq "two athletes picked" "${#bad[@]}" 2
+mapfile -t bad < <(sql "select distinct e->>'athlete_id' from $served e where e->>'race_id' <> '5' order by 1 limit 3")
+check_eq "three athletes picked" "${#bad[@]}" 3
+# The third athlete's key is too long for PostgreSQL's index: the row is
+# refused, which must count as a failure, never as stored.
 fixture_start "${data[@]}" --broken "/athletes/${bad[0]}=404" --broken "/athletes/${bad[1]}=404" \
-	--broken "/races/5/entries=malformed"
+	--broken "/races/5/entries=malformed" --broken "/athletes/${bad[2]}=longkey"
 sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
 rc=0
 "$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || rc=$?
 check_eq "raced --once exits 1 for a partial import" "$rc" 1
 check_eq "the run is partial" "$(sql 'select status from import_runs order by id desc limit 1')" partial
-got=$(sql "select string_agg(u, ' ' order by u collate \"C\") from (select regexp_replace(url, '^https?://[^/]+', '') u from import_errors where import_id = 2) x")
+got=$(sql "select string_agg(u, ' ' order by u collate \"C\") from (select regexp_replace(url, '^https?://[^/]+', '') u from import_errors where import_id = 2 and url <> '') x")
 want=$(printf '%s\n' "/athletes/${bad[0]}" "/athletes/${bad[1]}" "/races/5/entries" | LC_ALL=C sort | tr '\n' ' ')
 check_eq "import_errors names exactly the broken URLs" "$got" "${want% }"
 check_eq "the 404s were tried once" "$(sql "select string_agg(distinct attempts::text, ',') from import_errors where import_id = 2 and http_status = 404")" 1
 check_eq "the malformed page's error says it is not JSON" \
 	"$(sql "select count(*) from import_errors where import_id = 2 and url like '%/races/5/entries' and message ilike '%not JSON%'")" 1
+check_eq "the refused row is an import error naming its key" \
+	"$(sql "select count(*) from import_errors where import_id = 2 and message like 'PostgreSQL refused the row with key ''%' and stage = 'athletes'")" 1
 check_eq "every other athlete is stored" "$(sql 'select count(*) from athletes')" \
-	"$(sql "select count(distinct e->>'athlete_id') - 2 from $served e where e->>'race_id' <> '5'")"
+	"$(sql "select count(distinct e->>'athlete_id') - 3 from $served e where e->>'race_id' <> '5'")"
+check_eq "the run's counts say what was really stored" \
+	"$(sql "select (counts->'athletes'->>'stored')::int from import_runs where id = 2")" "$(sql 'select count(*) from athletes')"
+check_eq "the run's counts name 3 failed athletes" \
+	"$(sql "select (counts->'athletes'->>'failed')::int from import_runs where id = 2")" 3
 check_eq "every entry but race 5's is stored" "$(sql 'select count(*) from entries')" \
 	"$(sql "select count(*) from $served e where e->>'race_id' <> '5'")"
 check_eq "every race is stored" "$(sql 'select count(*) from races')" "$(expect races)"

@@ -342,11 +342,14 @@ static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 static size_t failed_rows;
 static char failed_err[ERR_MAX];
 
-static void cb_failed(void *arg, size_t table, size_t n, const char *err)
+static char failed_key[64];
+
+static void cb_failed(void *arg, size_t table, size_t n, const char *key, const char *err)
 {
 	(void)arg;
 	(void)table;
 	failed_rows += n;
+	snprintf(failed_key, sizeof failed_key, "%s", key ? key : "(none)");
 	snprintf(failed_err, sizeof failed_err, "%s", err);
 }
 
@@ -371,6 +374,7 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	CHECK(run_until(committed_reached, &x, 10));
 	CHECK_EQ(w.committed[0], 3);
 	CHECK_EQ(failed_rows, 1);
+	CHECK_STR(failed_key, "bad");
 	CHECK(strstr(failed_err, "json") != NULL);
 	CHECK_EQ(sql_int("SELECT count(*) FROM f_items"), 2);
 	struct store_stats st;
