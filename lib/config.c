@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ enum key_type {
 	KT_STRING,      /* char *, non-empty unless KF_EMPTY_OK */
 	KT_SOCKET_PATH, /* char *, absolute, fits sockaddr_un */
 	KT_URL,         /* char *, absolute http(s) URL */
+	KT_CONNINFO,    /* char *, a libpq conninfo or URI (PQconninfoParse) */
 	KT_TEMPLATE,    /* char *, URL template with {field} / {/pointer} */
 	KT_POINTER,     /* char *, "" or a JSON pointer */
 	KT_NEXT,        /* enum next_kind + stage_conf.next_pointer */
@@ -87,7 +89,7 @@ static const struct key_def keys[] = {
 	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0},
 	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0},
 
-	{"conninfo", SECT_DATABASE, KT_STRING, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
+	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
 	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, 100000, 0},
 	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0},
 
@@ -411,6 +413,7 @@ static int set_value(struct loader *ld, const struct section *sec, const struct 
 	case KT_STRING:
 	case KT_SOCKET_PATH:
 	case KT_URL:
+	case KT_CONNINFO:
 	case KT_TEMPLATE:
 	case KT_POINTER:
 		if (!*value && !(k->flags & KF_EMPTY_OK) && k->type != KT_POINTER)
@@ -424,6 +427,18 @@ static int set_value(struct loader *ld, const struct section *sec, const struct 
 		} else if (k->type == KT_URL) {
 			if (check_url(value, msg, sizeof msg) < 0)
 				return fail(ld, line, sec, "%s: %s", k->name, msg);
+		} else if (k->type == KT_CONNINFO) {
+			/* The value may hold a password: the message quotes libpq only. */
+			char *perr = NULL;
+			PQconninfoOption *opts = PQconninfoParse(value, &perr);
+			if (!opts) {
+				snprintf(msg, sizeof msg, "%s", perr ? perr : "out of memory");
+				PQfreemem(perr);
+				msg[strcspn(msg, "\n")] = '\0';
+				return fail(ld, line, sec, "%s: not a valid libpq connection string: %s",
+				            k->name, msg);
+			}
+			PQconninfoFree(opts);
 		} else if (k->type == KT_TEMPLATE) {
 			bool fields;
 			if (check_template(value, &fields, msg, sizeof msg) < 0)
@@ -1157,6 +1172,7 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 	case KT_STRING:
 	case KT_SOCKET_PATH:
 	case KT_URL:
+	case KT_CONNINFO:
 	case KT_TEMPLATE:
 	case KT_POINTER: {
 		const char *s;

@@ -119,39 +119,52 @@ static void import_page(void *arg, struct import *imp, const char *stage, const 
 	          items, items == 1 ? "" : "s", attempts);
 }
 
-static void apply_pending_reload(struct service *s)
+/* Build the fetcher and store of next and put them in force; on failure
+ * the previous ones stay, untouched, and next is still the caller's. */
+static int adopt_config(struct service *s, struct config *next, char *err)
 {
-	if (!s->next_cfg)
-		return;
 	struct config *old = s->cfg;
 	struct fetcher *old_fetcher = s->fetcher;
 	struct fetch_provider **old_providers = s->providers;
 	struct store *old_store = s->store;
 	const char **old_tables = s->tables;
-	char err[ERR_MAX];
+	enum store_state old_state = s->store_state;
 
-	s->cfg = s->next_cfg;
-	s->next_cfg = NULL;
+	s->cfg = next;
 	s->fetcher = NULL;
 	s->providers = NULL;
 	s->store = NULL;
 	s->tables = NULL;
 	if (build_backends(s, err) < 0) {
-		log_err("reload: %s; keeping the previous configuration", err);
 		free_backends(s);
-		config_free(s->cfg);
 		s->cfg = old;
 		s->fetcher = old_fetcher;
 		s->providers = old_providers;
 		s->store = old_store;
 		s->tables = old_tables;
-		return;
+		s->store_state = old_state;
+		return -1;
 	}
 	struct service tmp = {.fetcher = old_fetcher, .providers = old_providers,
 	                      .store = old_store, .tables = old_tables};
 	free_backends(&tmp);
 	config_free(old);
 	log_notice("reload: configuration %s in force", s->cfg->path);
+	return 0;
+}
+
+/* A reload that waited for the import to end. */
+static void apply_pending_reload(struct service *s)
+{
+	struct config *next = s->next_cfg;
+	char err[ERR_MAX];
+	if (!next || s->stopping)
+		return;
+	s->next_cfg = NULL;
+	if (adopt_config(s, next, err) < 0) {
+		log_err("reload: %s; keeping the previous configuration", err);
+		config_free(next);
+	}
 }
 
 static void reap_import(evutil_socket_t fd, short what, void *arg)
@@ -298,14 +311,24 @@ int64_t service_cancel(struct service *s, char *err)
 
 int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
 {
+	if (s->stopping)
+		return err_set(err, "raced is shutting down");
 	/* config_describe_changes() notes what only a restart applies
 	 * (control_socket: the socket may be systemd's). */
 	config_describe_changes(s->cfg, next, changes, len);
+	if (!s->imp && !s->starting) {
+		if (adopt_config(s, next, err) < 0)
+			return -1;
+		return 0;
+	}
+	/* Not now: the running import keeps the configuration it started
+	 * with; this one takes effect when it ends. */
 	config_free(s->next_cfg);
 	s->next_cfg = next;
-	if (!s->imp && !s->starting)
-		apply_pending_reload(s);
-	(void)err;
+	size_t used = strnlen(changes, len);
+	if (used + 1 < len)
+		snprintf(changes + used, len - used, " (takes effect when import %" PRId64 " ends)",
+		         s->imp ? import_id(s->imp) : 0);
 	return 0;
 }
 

@@ -75,6 +75,10 @@ refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' u
 provider = main
 key = /id
 url = /races/{id}"
+refused "a conninfo libpq cannot parse" "$F:2: [database] conninfo: not a valid libpq connection string: invalid connection option \"bogus_option\"" "[database]
+conninfo = dbname=races bogus_option=1
+$P
+$S"
 refused "no stages" "$F: no [stage NAME] section: a pipeline needs at least one stage" "$P"
 rc=0
 out=$("$RACED" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
