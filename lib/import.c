@@ -35,6 +35,9 @@
 
 /* Keys a dedupe stage remembers per import (8 bytes each, see dedupe.h). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
+/* Pages one input (a race's entries, the root's list) may span: a bound
+ * on a provider whose next links never end. */
+#define IMPORT_MAX_PAGES_PER_INPUT 1000000u
 /* How long rows may wait in a partial batch before the store writes it. */
 #define IMPORT_LINGER_MS 20
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
@@ -68,6 +71,7 @@ struct work_state {
 	struct stage_work *w;
 	struct fetch *fetch;
 	char *url;
+	struct dedupe *pages;     /* URLs of this input's pages, once it has a next link */
 };
 
 struct import {
@@ -224,6 +228,7 @@ static void work_state_free(void *p)
 	struct work_state *ws = p;
 	if (ws->fetch)
 		fetch_cancel(ws->fetch);
+	dedupe_free(ws->pages);
 	free(ws->url);
 	free(ws);
 }
@@ -304,6 +309,37 @@ static char *next_url(struct stage_ctx *sc, json_t *doc, const struct fetch_resu
 	return out;
 }
 
+/* A next link must lead somewhere new: a provider whose links cycle (or
+ * never end) would otherwise keep the import running forever. */
+static bool next_is_new(struct work_state *ws, const struct fetch_result *r, const char *next)
+{
+	struct stage_ctx *sc = ws->sc;
+	char msg[ERR_MAX];
+	if (!ws->pages) {
+		ws->pages = dedupe_new(IMPORT_MAX_PAGES_PER_INPUT);
+		if (!ws->pages) {
+			record_failure(sc, r->url, r->http_status, r->attempts,
+			               "out of memory following the next link");
+			return false;
+		}
+		dedupe_add(ws->pages, r->url, strlen(r->url));
+	}
+	if (dedupe_full(ws->pages)) {
+		snprintf(msg, sizeof msg, "more than %u pages for one input; stopped following "
+		         "next links (setting 'next' of [stage %s])", IMPORT_MAX_PAGES_PER_INPUT,
+		         sc->conf->name);
+		record_failure(sc, r->url, r->http_status, r->attempts, msg);
+		return false;
+	}
+	if (!dedupe_add(ws->pages, next, strlen(next))) {
+		snprintf(msg, sizeof msg, "the next link leads back to %s, a page already fetched "
+		         "(a pagination cycle; setting 'next' of [stage %s])", next, sc->conf->name);
+		record_failure(sc, r->url, r->http_status, r->attempts, msg);
+		return false;
+	}
+	return true;
+}
+
 static void on_fetched(void *arg, const struct fetch_result *r)
 {
 	struct work_state *ws = arg;
@@ -333,6 +369,10 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
 		             (size_t)(sc->fetched - before));
 	char *next = next_url(sc, r->doc, r);
+	if (next && !next_is_new(ws, r, next)) {
+		free(next);
+		next = NULL;
+	}
 	if (next) {
 		free(ws->url);
 		ws->url = next;

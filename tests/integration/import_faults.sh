@@ -57,3 +57,15 @@ check_eq "the run's counts name 3 failed athletes" \
 check_eq "every entry but race 5's is stored" "$(sql 'select count(*) from entries')" \
 	"$(sql "select count(*) from $served e where e->>'race_id' <> '5'")"
 check_eq "every race is stored" "$(sql 'select count(*) from races')" "$(expect races)"
+
+# A provider whose next link leads back to the same page: the cycle is an
+# error for that race, fetched once, and the import still ends.
+fixture_stop
+fixture_start "${data[@]}" --broken "/races/7/entries=cycle"
+sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+rc=0
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || rc=$?
+check_eq "a pagination cycle ends the import partial" "$(sql 'select status from import_runs where id = 3')" partial
+check_eq "the cycle is one import error, on race 7's entries" \
+	"$(sql "select count(*) from import_errors where import_id = 3 and url like '%/races/7/entries' and message like '%pagination cycle%'")" 1
+check_eq "the looping page was fetched once" "$(json_get "$(fixture_get '/_attempts?url=/races/7/entries')" attempts)" 1
