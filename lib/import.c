@@ -131,16 +131,23 @@ static char *key_text(json_t *v)
 
 /* ---- errors ---- */
 
-static void record_failure(struct stage_ctx *sc, const char *url, long status,
-                           uint32_t attempts, const char *message)
+/* n items failed for one reason: counted n times, recorded (and logged) once. */
+static void record_failures(struct stage_ctx *sc, const char *url, long status,
+                            uint32_t attempts, const char *message, uint64_t n)
 {
 	struct import *imp = sc->imp;
-	sc->failed++;
-	imp->errors++;
+	sc->failed += n;
+	imp->errors += n;
 	store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
 	                attempts, message);
 	if (imp->cb.error)
 		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
+}
+
+static void record_failure(struct stage_ctx *sc, const char *url, long status,
+                           uint32_t attempts, const char *message)
+{
+	record_failures(sc, url, status, attempts, message, 1);
 }
 
 /* ---- ending ---- */
@@ -233,23 +240,25 @@ static void work_state_free(void *p)
 	free(ws);
 }
 
-static void emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
+/* Emit the page's items.  Returns how many were emitted, or -1 when the
+ * page has no array of items at all (then it is not paged further). */
+static long emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
                        const struct fetch_result *r)
 {
 	const struct stage_conf *c = sc->conf;
 	const struct stage_event *in = stage_work_input(w);
 	const struct item *parent = in ? stage_event_payload(in) : NULL;
 	json_t *items = c->items[0] ? jsonptr_get(doc, c->items) : doc;
-	size_t n = 1;
+	size_t n = 1, unkeyed = 0, first_unkeyed = 0, emitted = 0;
+	char msg[ERR_MAX];
 
 	if (c->items[0]) {
 		if (!json_is_array(items)) {
-			char msg[ERR_MAX];
 			snprintf(msg, sizeof msg,
 			         "page has no array of items at '%s' (setting 'items' of [stage %s])",
 			         c->items, c->name);
 			record_failure(sc, r->url, r->http_status, r->attempts, msg);
-			return;
+			return -1;
 		}
 		n = json_array_size(items);
 	}
@@ -257,11 +266,8 @@ static void emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
 		json_t *doc_item = c->items[0] ? json_array_get(items, i) : doc;
 		char *key = key_text(jsonptr_get(doc_item, c->key));
 		if (!key) {
-			char msg[ERR_MAX];
-			snprintf(msg, sizeof msg,
-			         "item %zu has no string or number key at '%s' (setting 'key' of [stage %s])",
-			         i, c->key, c->name);
-			record_failure(sc, r->url, r->http_status, r->attempts, msg);
+			if (unkeyed++ == 0)
+				first_unkeyed = i;
 			continue;
 		}
 		struct item *it = calloc(1, sizeof *it);
@@ -282,7 +288,18 @@ static void emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
 			continue;
 		}
 		sc->fetched++;
+		emitted++;
 	}
+	if (unkeyed) {
+		/* One error a page, not one an item: a wrong `key` setting
+		 * must not flood the log and import_errors. */
+		snprintf(msg, sizeof msg,
+		         "%zu of %zu items have no string or number key at '%s', the first is item %zu "
+		         "(setting 'key' of [stage %s])",
+		         unkeyed, n, c->key, first_unkeyed, c->name);
+		record_failures(sc, r->url, r->http_status, r->attempts, msg, unkeyed);
+	}
+	return (long)emitted;
 }
 
 /* The next page's URL, or NULL at the end of the list. */
@@ -298,6 +315,12 @@ static char *next_url(struct stage_ctx *sc, json_t *doc, const struct fetch_resu
 	if (c->next == NEXT_NONE)
 		return NULL;
 	json_t *v = jsonptr_get(doc, c->next_pointer);
+	if (v && !json_is_null(v) && !json_is_string(v)) {
+		snprintf(err, sizeof err, "the next link at '%s' is not a string or null "
+		         "(setting 'next' of [stage %s])", c->next_pointer, c->name);
+		record_failure(sc, r->url, r->http_status, r->attempts, err);
+		return NULL;
+	}
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		return NULL;
 	ref = json_string_value(v);
@@ -363,12 +386,21 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	}
 	sc->pages++;
 	sc->first_page_done = true;
-	uint64_t before = sc->fetched;
-	emit_items(sc, w, r->doc, r);
+	uint64_t failed_before = sc->failed;
+	long emitted = emit_items(sc, w, r->doc, r);
 	if (imp->cb.page)
 		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
-		             (size_t)(sc->fetched - before));
-	char *next = next_url(sc, r->doc, r);
+		             emitted > 0 ? (size_t)emitted : 0);
+	if (first && (emitted < 0 || (emitted == 0 && sc->failed > failed_before))) {
+		/* The root's first page is unusable: nothing below it can run
+		 * (SPEC §3: the whole import fails). */
+		imp->root_failed = true;
+		schedule_end(imp, "failed");
+		stage_work_done(w);
+		check_drained(imp);
+		return;
+	}
+	char *next = emitted < 0 ? NULL : next_url(sc, r->doc, r);
 	if (next && !next_is_new(ws, r, next)) {
 		free(next);
 		next = NULL;

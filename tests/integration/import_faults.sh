@@ -69,3 +69,30 @@ check_eq "a pagination cycle ends the import partial" "$(sql 'select status from
 check_eq "the cycle is one import error, on race 7's entries" \
 	"$(sql "select count(*) from import_errors where import_id = 3 and url like '%/races/7/entries' and message like '%pagination cycle%'")" 1
 check_eq "the looping page was fetched once" "$(json_get "$(fixture_get '/_attempts?url=/races/7/entries')" attempts)" 1
+
+# The root's first page without its items, or with items that have no key:
+# nothing below can run, so the import fails (SPEC §3), with one error.
+id=3
+for kind in nodata nokey; do
+	id=$((id + 1))
+	fixture_stop
+	fixture_start "${data[@]}" --broken "/races=$kind"
+	sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+	rc=0
+	"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || rc=$?
+	check_eq "root first page $kind: raced --once exits 1" "$rc" 1
+	check_eq "root first page $kind: the import failed" "$(sql "select status from import_runs where id = $id")" failed
+	check_eq "root first page $kind: one import error" "$(sql "select count(*) from import_errors where import_id = $id")" 1
+done
+check "a page of unkeyed items is reported once, with the count" \
+	grep -q "6 of 6 items have no string or number key at '/id'" "$T/raced.log"
+
+# An entries page whose items lack keys: one error for the page, the rest stored.
+id=$((id + 1))
+fixture_stop
+fixture_start "${data[@]}" --broken "/races/3/entries=nokey"
+sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || true
+check_eq "unkeyed entries: the import is partial" "$(sql "select status from import_runs where id = $id")" partial
+check_eq "unkeyed entries: one import error for the page" \
+	"$(sql "select count(*) from import_errors where import_id = $id and url like '%/races/3/entries'")" 1
