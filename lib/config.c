@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "stage.h"   /* the engine's bounds are the settings' bounds */
 #include "suggest.h"
 
 enum section_kind { SECT_DAEMON, SECT_DATABASE, SECT_PROVIDER, SECT_STAGE, SECT_KINDS };
@@ -109,9 +110,9 @@ static const struct key_def keys[] = {
 	{"next", SECT_STAGE, KT_NEXT, S_(next), "none", 0, 0, 0},
 	{"key", SECT_STAGE, KT_POINTER, S_(key), NULL, 0, 0, KF_REQUIRED},
 	{"dedupe", SECT_STAGE, KT_BOOL, S_(dedupe), "no", 0, 0, 0},
-	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, 1000000, 0},
+	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, STAGE_MAX_DEMAND, 0},
 	{"min_demand", SECT_STAGE, KT_UINT, S_(min_demand), NULL, 0, 1000000, KF_DERIVED},
-	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, 1000000, KF_DERIVED},
+	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, STAGE_MAX_BUFFER, KF_DERIVED},
 	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED},
 };
 

@@ -240,6 +240,11 @@ static void run_created(void *arg, int64_t id, const char *err)
 	return;
 fail:
 	log_err("%s", e);
+	if (id > 0 && !s->imp) {
+		/* The run's row exists: it must not stay 'running'. */
+		store_add_error(s->store, id, "", "", 0, 0, e);
+		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
+	}
 	if (cb)
 		cb(cb_arg, 0, e);
 	if (!s->imp && s->cb.import_ended)
