@@ -50,7 +50,8 @@ static void usage(FILE *out)
 	        "  -h, --help          print this help and exit\n"
 	        "\n"
 	        "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT drain\n"
-	        "the running import (it ends 'interrupted') and exit.\n"
+	        "the running import (it ends 'interrupted') and exit; a second one stops\n"
+	        "waiting for requests in flight.\n"
 	        "See raced(8), raced.conf(5) and racectl(1).\n");
 }
 

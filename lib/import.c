@@ -761,6 +761,11 @@ bool import_ended(const struct import *imp)
 	return imp->ended;
 }
 
+bool import_ending(const struct import *imp)
+{
+	return !imp->ended && (imp->ending || imp->end_status);
+}
+
 /* ---- figures ---- */
 
 void import_tick(struct import *imp)

@@ -78,6 +78,9 @@ int64_t import_id(const struct import *imp);
 /* "running" until the run ended, then its final status. */
 const char *import_status(const struct import *imp);
 bool import_ended(const struct import *imp);
+/* Its end is decided (cancelled, drained, finished) but the final status
+ * is not committed yet. */
+bool import_ending(const struct import *imp);
 
 /* Once a second: advance the rate window. */
 void import_tick(struct import *imp);

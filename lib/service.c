@@ -256,6 +256,9 @@ int service_start_import(struct service *s, const char *requested_by,
 {
 	if (s->stopping)
 		return err_set(err, "raced is shutting down");
+	if (s->imp && (import_ending(s->imp) || import_ended(s->imp)))
+		return err_set(err, "import %" PRId64 " is ending (its final status is being written); "
+		               "try again in a moment", import_id(s->imp));
 	if (s->imp)
 		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
 		               import_id(s->imp));
@@ -307,7 +310,9 @@ int64_t service_cancel(struct service *s, char *err)
 	if (!s->imp || import_ended(s->imp))
 		return err_set(err, "no import is running");
 	int64_t id = import_id(s->imp);
-	log_notice("import %" PRId64 " cancelled by request", id);
+	if (import_ending(s->imp))
+		return err_set(err, "import %" PRId64 " is already ending", id);
+	log_notice("cancelled by request");
 	import_cancel(s->imp);
 	return id;
 }
@@ -370,8 +375,17 @@ static void stop_deadline(evutil_socket_t fd, short what, void *arg)
 
 void service_stop(struct service *s)
 {
-	if (s->stopping)
+	if (s->stopping) {
+		/* Asked again (a second SIGTERM): do not wait for stop_timeout;
+		 * abandon the running fetches now, and a third time stop
+		 * without waiting for the final status. */
+		if (!s->stopped) {
+			log_notice("stop asked again: not waiting for stop_timeout");
+			evtimer_del(s->stop_ev);
+			stop_deadline(-1, 0, s);
+		}
 		return;
+	}
 	s->stopping = true;
 	s->start_when_ready = false;
 	if (!s->imp && !s->starting) {

@@ -44,3 +44,25 @@ counted=$(sql "select (counts->'entries'->>'stored')::int from import_runs where
 check_eq "the stored count recorded equals the rows committed" "$counted" "$stored"
 check "the import was really cut short" test "$stored" -lt "$(json_get "$(fixture_get /_dataset)" entries)"
 check "the log says it drained" grep -q 'SIGTERM: draining' "$T/raced.log"
+
+# SIGTERM twice: the second does not wait out stop_timeout for a fetch that
+# hangs (the provider never answers race 2's entries; timeout 30s).
+fixture_stop
+fixture_start --seed 9 --races 10 --entries-per-race 5 --athletes 20 --page-size 10 --broken "/races/2/entries=slow"
+write_config
+sed -i 's/^timeout = 5s$/timeout = 30s/' "$T/raced.conf"
+raced_start
+check "start-import (second run)" ctl start-import
+slow_seen() { [ "$(json_get "$(fixture_get /_stats)" in_flight)" -ge 1 ]; }
+wait_for "the slow request to be in flight" 30 slow_seen
+kill -TERM "$RACED_PID"
+wait_for "the first SIGTERM to be logged" 10 grep -q 'SIGTERM: draining' "$T/raced.log"
+start=$SECONDS
+kill -TERM "$RACED_PID"
+rc=0
+wait "$RACED_PID" || rc=$?
+RACED_PID=
+took=$((SECONDS - start))
+check_eq "raced exits 0 after two SIGTERMs" "$rc" 0
+check "the second SIGTERM did not wait for stop_timeout (${took}s < 10s)" test "$took" -lt 10
+check_eq "the second run ended interrupted" "$(sql 'select status from import_runs where id = 2')" interrupted
