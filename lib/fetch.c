@@ -782,7 +782,9 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
 		json_error_t je;
-		doc = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
+		/* NULs in strings are allowed here: the one item holding
+		 * one is refused by the import, not the whole page. */
+		doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_ALLOW_NUL, &je);
 		if (doc) {
 			o = FETCH_OK;
 		} else {

@@ -481,6 +481,20 @@ static struct stage_ctx *ctx_of_sub(struct import *imp, struct stage_sub *sub)
 	return NULL;
 }
 
+/* Does the dumped JSON hold a \u0000 escape (a NUL in a string)?  jsonb
+ * cannot store one.  "\\u0000" (an escaped backslash, then text) is not. */
+static bool has_nul_escape(const char *text)
+{
+	for (const char *p = strstr(text, "\\u0000"); p; p = strstr(p + 1, "\\u0000")) {
+		size_t pos = (size_t)(p - text), backslashes = 1;
+		while (backslashes <= pos && text[pos - backslashes] == '\\')
+			backslashes++;
+		if (backslashes % 2 == 1)
+			return true;
+	}
+	return false;
+}
+
 static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
                           struct stage_event *const *events, size_t n)
 {
@@ -494,6 +508,18 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = stage_event_payload(events[i]);
 		char *text = json_dumps(it->doc, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (text && has_nul_escape(text)) {
+			snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
+			         "which PostgreSQL's jsonb cannot store", it->key);
+			free(text);
+			text = NULL;
+			record_failure(sc, NULL, 0, 0, err);
+			if (store_pending(imp->env.store, sc->index) == 0)
+				stage_ack(sub, 1);
+			else
+				sc->unstored++;
+			continue;
+		}
 		if (!text || store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key,
 		                       text, strlen(text), err) < 0) {
 			/* Cannot be written: counted as failed; its credit

@@ -96,3 +96,17 @@ sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
 check_eq "unkeyed entries: the import is partial" "$(sql "select status from import_runs where id = $id")" partial
 check_eq "unkeyed entries: one import error for the page" \
 	"$(sql "select count(*) from import_errors where import_id = $id and url like '%/races/3/entries'")" 1
+
+# An item with a NUL in a string (valid JSON, refused by jsonb): that item
+# is an error, the rest of its page and of the import is stored.
+id=$((id + 1))
+fixture_stop
+fixture_start "${data[@]}" --broken "/races=nul"
+sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+sql 'truncate races'
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || true
+check_eq "a NUL in an item: the import is partial" "$(sql "select status from import_runs where id = $id")" partial
+# (--broken matches every page of /races: the first race of each page)
+check_eq "a NUL in an item: one error an item" \
+	"$(sql "select count(*) from import_errors where import_id = $id and message like '%u0000%jsonb%'")" "$(expect race_pages)"
+check_eq "a NUL in an item: every other race stored" "$(sql 'select count(*) from races')" "$(( $(expect races) - $(expect race_pages) ))"
