@@ -20,8 +20,18 @@
 #include <string.h>
 #include <time.h>
 
+/* A status query waiting for the database: answered exactly once, by the
+ * store, or with an error when that store goes away (reload, shutdown). */
+struct runs_query {
+	struct service *s;
+	service_json_fn cb;
+	void *arg;
+	struct runs_query *next;
+};
+
 struct service {
 	struct event_base *base;
+	struct runs_query *queries;    /* waiting for the store */
 	struct service_callbacks cb;
 	struct config *cfg;
 	struct config *next_cfg;       /* a reload waiting for the import to end */
@@ -51,6 +61,7 @@ struct service {
 };
 
 static int build_backends(struct service *s, char *err);
+static void fail_queries(struct service *s, const char *why);
 static void free_backends(struct service *s);
 
 /* ---- the store ---- */
@@ -145,6 +156,7 @@ static int adopt_config(struct service *s, struct config *next, char *err)
 		s->store_state = old_state;
 		return -1;
 	}
+	fail_queries(s, "the configuration was reloaded meanwhile; ask again");
 	struct service tmp = {.fetcher = old_fetcher, .providers = old_providers,
 	                      .store = old_store, .tables = old_tables};
 	free_backends(&tmp);
@@ -524,14 +536,47 @@ void service_status_line(const struct service *s, char *buf, size_t len)
 		snprintf(buf, len, "idle");
 }
 
+static void runs_done(void *arg, json_t *result, const char *err)
+{
+	struct runs_query *q = arg;
+	for (struct runs_query **pp = &q->s->queries; *pp; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	service_json_fn cb = q->cb;
+	void *cb_arg = q->arg;
+	free(q);
+	cb(cb_arg, result, err);
+}
+
+/* Before a store is freed (it then calls nothing back): answer what waits. */
+static void fail_queries(struct service *s, const char *why)
+{
+	while (s->queries) {
+		struct runs_query *q = s->queries;
+		s->queries = q->next;
+		q->cb(q->arg, NULL, why);
+		free(q);
+	}
+}
+
 int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
                  char *err)
 {
 	if (s->store_state != STORE_READY)
 		return err_set(err, "the database is not connected (%s)",
 		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
-	if (store_get_runs(s->store, id, limit ? limit : 10, cb, arg) < 0)
+	struct runs_query *q = calloc(1, sizeof *q);
+	if (!q)
 		return err_set(err, "out of memory");
+	*q = (struct runs_query){.s = s, .cb = cb, .arg = arg, .next = s->queries};
+	if (store_get_runs(s->store, id, limit ? limit : 10, runs_done, q) < 0) {
+		free(q);
+		return err_set(err, "out of memory");
+	}
+	s->queries = q;
 	return 0;
 }
 
@@ -627,6 +672,13 @@ void service_free(struct service *s)
 {
 	if (!s)
 		return;
+	fail_queries(s, "raced is shutting down");
+	if (s->start_cb) {
+		/* a start-import waiting for its run row */
+		service_started_fn cb = s->start_cb;
+		s->start_cb = NULL;
+		cb(s->start_arg, 0, "raced is shutting down");
+	}
 	import_free(s->imp);
 	free_backends(s);
 	config_free(s->cfg);
