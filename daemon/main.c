@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,15 @@ int main(int argc, char **argv)
 	bool check = false;
 	char err[ERR_MAX];
 	int c;
+
+	/* No glibc fast bins: libcurl callocs a few KiB per transfer, and every
+	 * such large request makes malloc consolidate the fast bins that
+	 * jansson's many small frees fill (tcache still serves small sizes).
+	 * About 4 % fewer instructions and 5 % less CPU per fetch-only import
+	 * (docs/performance.md). */
+#ifdef M_MXFAST
+	mallopt(M_MXFAST, 0);
+#endif
 
 	while ((c = getopt_long(argc, argv, "c:t1vVh", opts, NULL)) != -1) {
 		switch (c) {

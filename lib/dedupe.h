@@ -7,6 +7,10 @@
  * dedupe_add() answers "new" for unseen keys without remembering them, so
  * the cost of a huge catalogue is extra requests, never unbounded memory.
  *
+ * Memory: the hashes live in many small tables that grow one at a time,
+ * about 9–12 bytes per key in all (load between 0.7 and 0.875), and growing
+ * never holds two copies of the set, so the peak stays close to the size.
+ *
  * Ownership: the caller owns the set; keys are only read.
  */
 #ifndef RACED_DEDUPE_H
@@ -24,5 +28,7 @@ void dedupe_free(struct dedupe *d);
 bool dedupe_add(struct dedupe *d, const char *key, size_t len);
 size_t dedupe_count(const struct dedupe *d);
 bool dedupe_full(const struct dedupe *d);
+/* Bytes of hash tables allocated now (not counting the fixed header). */
+size_t dedupe_bytes(const struct dedupe *d);
 
 #endif

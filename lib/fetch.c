@@ -110,8 +110,16 @@ struct fetcher {
 	struct event *timer;
 	struct fetch_provider *providers, **providers_tail;
 	LIST_HEAD(, fetch_sock) socks;
-	CURL *pool[FETCH_EASY_POOL_MAX];
+	struct pooled_easy {
+		CURL *e;
+		const struct fetch_provider *p; /* whose options it still has */
+	} pool[FETCH_EASY_POOL_MAX];
 	size_t n_pool;
+	struct pooled_body {
+		char *buf;
+		size_t cap;
+	} bodies[FETCH_EASY_POOL_MAX];
+	size_t n_bodies;
 	long host_connections;         /* sum of the providers' max_connections */
 	uint64_t rand_state;
 	int dispatching;               /* done callbacks running */
@@ -191,25 +199,62 @@ static bool curl_error_is_permanent(CURLcode rc)
 	}
 }
 
-/* ---- easy handles: a small bounded free list ---- */
+/* ---- easy handles and body buffers: small bounded free lists ----
+ *
+ * An idle easy handle keeps the options of the provider it last served
+ * (providers live as long as the fetcher), so that the next request of
+ * that provider sets only what differs per request; a handle going to
+ * another provider is reset first. */
 
-static CURL *easy_get(struct fetcher *f)
+static CURL *easy_get(struct fetcher *f, const struct fetch_provider *p, bool *configured)
 {
-	if (f->n_pool)
-		return f->pool[--f->n_pool];
-	return curl_easy_init();
+	*configured = false;
+	if (!f->n_pool)
+		return curl_easy_init();
+	for (size_t i = f->n_pool; i-- > 0;) {
+		if (f->pool[i].p == p) {
+			CURL *e = f->pool[i].e;
+			f->pool[i] = f->pool[--f->n_pool];
+			*configured = true;
+			return e;
+		}
+	}
+	struct pooled_easy pe = f->pool[--f->n_pool];
+	if (pe.p)
+		curl_easy_reset(pe.e);
+	return pe.e;
 }
 
-static void easy_put(struct fetcher *f, CURL *e)
+/* p: the provider whose options e still has, or NULL to reset it. */
+static void easy_put(struct fetcher *f, CURL *e, const struct fetch_provider *p)
 {
 	if (!e)
 		return;
 	if (f->n_pool < FETCH_EASY_POOL_MAX) {
-		curl_easy_reset(e);
-		f->pool[f->n_pool++] = e;
+		if (!p)
+			curl_easy_reset(e);
+		f->pool[f->n_pool++] = (struct pooled_easy){.e = e, .p = p};
 	} else {
 		curl_easy_cleanup(e);
 	}
+}
+
+static void body_get(struct fetcher *f, struct fetch *r)
+{
+	if (r->body || !f->n_bodies)
+		return;
+	f->n_bodies--;
+	r->body = f->bodies[f->n_bodies].buf;
+	r->body_cap = f->bodies[f->n_bodies].cap;
+}
+
+/* Keeps the buffer for the next request unless it is large or the list full. */
+static void body_put(struct fetcher *f, char *buf, size_t cap)
+{
+	if (buf && cap <= FETCH_BODY_POOL_KEEP_MAX && f->n_bodies < FETCH_EASY_POOL_MAX)
+		f->bodies[f->n_bodies++] = (struct pooled_body){.buf = buf, .cap = cap};
+	else
+		free(buf);
 }
 
 /* ---- URLs ---- */
@@ -234,7 +279,7 @@ int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 		url_error(err, "invalid base URL", base, uc);
 		goto done;
 	}
-	uc = curl_url_set(u, CURLUPART_URL, ref, 0);
+	uc = ref == base ? CURLUE_OK : curl_url_set(u, CURLUPART_URL, ref, 0);
 	if (uc) {
 		err_set(err, "cannot resolve URL '%s' against '%s': %s", ref, base,
 		        curl_url_strerror(uc));
@@ -568,10 +613,12 @@ static int handoff(struct fetch *r)
 {
 	struct fetch_provider *p = r->p;
 	struct fetcher *f = p->f;
-	CURL *e = easy_get(f);
+	bool configured;
+	CURL *e = easy_get(f, p, &configured);
 
 	if (!e)
 		return err_set(r->msg, "GET %s: cannot start the transfer: out of memory", r->url);
+	body_get(f, r);
 	response_reset(r);
 	r->too_big = false;
 	r->no_memory = false;
@@ -586,6 +633,8 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->curl_err);
+	if (configured)
+		goto options_set;
 	SET(CURLOPT_HTTPHEADER, p->headers);
 	SET(CURLOPT_USERAGENT, "raced/" RACED_VERSION);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
@@ -600,15 +649,16 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
 	if (p->connect_timeout_ms)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
+options_set:
 #undef SET
 	if (c != CURLE_OK) {
-		easy_put(f, e);
+		easy_put(f, e, NULL);
 		return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
 		               curl_easy_strerror(c));
 	}
 	CURLMcode mc = curl_multi_add_handle(f->multi, e);
 	if (mc != CURLM_OK) {
-		easy_put(f, e);
+		easy_put(f, e, p);
 		return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
 		               curl_multi_strerror(mc));
 	}
@@ -627,7 +677,7 @@ static void request_free(struct fetch *r)
 	TAILQ_REMOVE(&r->p->all, r, all_link);
 	free(r->url);
 	free(r->effective_url);
-	free(r->body);
+	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
 	free(r->retry_after);
 	free(r);
@@ -656,6 +706,8 @@ static void finish(struct fetch *r, enum fetch_outcome o, json_t *doc)
 		.http_status = r->status,
 		.attempts = r->attempts,
 		.doc = doc,
+		.body = doc ? r->body : NULL,
+		.body_len = doc ? r->body_len : 0,
 		.link_next = next,
 		.error = o == FETCH_OK ? NULL : r->msg,
 	};
@@ -769,7 +821,7 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 	free(r->effective_url);
 	r->effective_url = eff ? strdup(eff) : NULL;
 	curl_multi_remove_handle(f->multi, e);
-	easy_put(f, e);
+	easy_put(f, e, p);
 	r->easy = NULL;
 	r->status = status;
 	p->stats.in_flight--;
@@ -1143,7 +1195,7 @@ void fetch_cancel(struct fetch *r)
 		break;
 	case FS_ACTIVE:
 		curl_multi_remove_handle(p->f->multi, r->easy);
-		easy_put(p->f, r->easy);
+		easy_put(p->f, r->easy, p);
 		r->easy = NULL;
 		p->stats.in_flight--;
 		provider_kick(p);
@@ -1167,7 +1219,9 @@ static void fetcher_destroy(struct fetcher *f)
 		free(p);
 	}
 	while (f->n_pool)
-		curl_easy_cleanup(f->pool[--f->n_pool]);
+		curl_easy_cleanup(f->pool[--f->n_pool].e);
+	while (f->n_bodies)
+		free(f->bodies[--f->n_bodies].buf);
 	if (f->multi)
 		curl_multi_cleanup(f->multi); /* may still announce CURL_POLL_REMOVE */
 	while (!LIST_EMPTY(&f->socks))

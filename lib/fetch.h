@@ -33,7 +33,9 @@
  * providers' max_connections (a safety net that the admission queue keeps
  * from ever binding), so idle connections are kept for reuse.  HTTP/2 is
  * negotiated over TLS and multiplexed.  Easy handles are reused from a free
- * list of at most FETCH_EASY_POOL_MAX.  Bodies may be gzip (Accept-Encoding
+ * list of at most FETCH_EASY_POOL_MAX, keeping the options of the provider
+ * they last served; body buffers up to FETCH_BODY_POOL_KEEP_MAX are reused
+ * from a list as long.  Bodies may be gzip (Accept-Encoding
  * is every encoding libcurl decodes).
  *
  * Retries: connection errors, timeouts, HTTP 408, 429, 5xx and bodies cut
@@ -75,6 +77,7 @@
 #define FETCH_RETRY_AFTER_MAX_MS 300000    /* Retry-After obeyed up to 5 min */
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 10000
 #define FETCH_EASY_POOL_MAX 32             /* idle easy handles kept */
+#define FETCH_BODY_POOL_KEEP_MAX (64u << 10) /* largest body buffer kept for reuse */
 
 struct event_base;
 struct fetcher;
@@ -109,6 +112,9 @@ struct fetch_result {
 	long http_status;          /* 0 when no response arrived */
 	uint32_t attempts;
 	json_t *doc;               /* parsed body when FETCH_OK; borrowed */
+	const char *body;          /* the body as received when FETCH_OK (not
+	                              NUL-terminated); borrowed */
+	size_t body_len;
 	const char *link_next;     /* absolute URL of Link: rel="next", or NULL */
 	const char *error;         /* readable reason when not FETCH_OK: names the
 	                              URL, the reason and, where one applies, the

@@ -46,6 +46,8 @@ struct item {
 	json_t *doc;
 	char *key;
 	char *parent_key; /* NULL for the root and for dedupe stages */
+	char *text;       /* the body as sent, when the document is the item */
+	size_t text_len;
 };
 
 struct stage_ctx {
@@ -94,6 +96,8 @@ struct import {
 	bool paused;
 	uint64_t errors;
 	char started_at[32];      /* ISO 8601 UTC, for stats */
+	char *dump;               /* reused buffer for an item's JSON text; */
+	size_t dump_cap;          /* grows to the largest item (< max_body) */
 };
 
 /* ---- items ---- */
@@ -105,6 +109,7 @@ static void item_free(struct item *it)
 	json_decref(it->doc);
 	free(it->key);
 	free(it->parent_key);
+	free(it->text);
 	free(it);
 }
 
@@ -282,6 +287,13 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
 		it->doc = json_incref(doc_item);
 		it->key = key;
 		it->parent_key = pk;
+		/* A whole-document item is stored as the provider sent it,
+		 * which also spares the store a json_dumps of it. */
+		if (!c->items[0] && r->body && (it->text = malloc(r->body_len + 1))) {
+			memcpy(it->text, r->body, r->body_len);
+			it->text[r->body_len] = '\0';
+			it->text_len = r->body_len;
+		}
 		if (stage_emit(w, it) < 0) {
 			item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
@@ -481,11 +493,13 @@ static struct stage_ctx *ctx_of_sub(struct import *imp, struct stage_sub *sub)
 	return NULL;
 }
 
-/* Does the dumped JSON hold a \u0000 escape (a NUL in a string)?  jsonb
+/* Does the JSON text hold a \u0000 escape (a NUL in a string)?  jsonb
  * cannot store one.  "\\u0000" (an escaped backslash, then text) is not. */
-static bool has_nul_escape(const char *text)
+static bool has_nul_escape(const char *text, size_t len)
 {
-	for (const char *p = strstr(text, "\\u0000"); p; p = strstr(p + 1, "\\u0000")) {
+	const char *end = text + len;
+	for (const char *p = memmem(text, len, "\\u0000", 6); p;
+	     p = memmem(p + 1, (size_t)(end - p - 1), "\\u0000", 6)) {
 		size_t pos = (size_t)(p - text), backslashes = 1;
 		while (backslashes <= pos && text[pos - backslashes] == '\\')
 			backslashes++;
@@ -493,6 +507,31 @@ static bool has_nul_escape(const char *text)
 			return true;
 	}
 	return false;
+}
+
+/* An item's compact JSON text in imp's reused buffer (no allocation per
+ * item once the buffer fits the largest one), or NULL. */
+static const char *item_dump(struct import *imp, json_t *doc, size_t *len)
+{
+	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	size_t n = json_dumpb(doc, imp->dump, imp->dump_cap, flags);
+	if (n == 0)
+		return NULL;
+	if (n > imp->dump_cap) {
+		size_t cap = imp->dump_cap ? imp->dump_cap : 4096;
+		while (cap < n)
+			cap *= 2;
+		char *b = realloc(imp->dump, cap);
+		if (!b)
+			return NULL;
+		imp->dump = b;
+		imp->dump_cap = cap;
+		n = json_dumpb(doc, imp->dump, imp->dump_cap, flags);
+		if (n == 0 || n > imp->dump_cap)
+			return NULL;
+	}
+	*len = n;
+	return imp->dump;
 }
 
 static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
@@ -507,12 +546,13 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = stage_event_payload(events[i]);
-		char *text = json_dumps(it->doc, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (text && has_nul_escape(text)) {
+		const char *text = it->text;
+		size_t len = it->text_len;
+		if (!text)
+			text = item_dump(imp, it->doc, &len);
+		if (text && has_nul_escape(text, len)) {
 			snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
 			         "which PostgreSQL's jsonb cannot store", it->key);
-			free(text);
-			text = NULL;
 			record_failure(sc, NULL, 0, 0, err);
 			if (store_pending(imp->env.store, sc->index) == 0)
 				stage_ack(sub, 1);
@@ -521,7 +561,7 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 			continue;
 		}
 		if (!text || store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key,
-		                       text, strlen(text), err) < 0) {
+		                       text, len, err) < 0) {
 			/* Cannot be written: counted as failed; its credit
 			 * returns with the next commit of this table (or now,
 			 * if nothing of it is waiting), so nothing stalls. */
@@ -531,7 +571,6 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 			else
 				sc->unstored++;
 		}
-		free(text);
 	}
 	struct sub_stats ss;
 	stage_sub_get_stats(sub, &ss);
@@ -717,6 +756,7 @@ void import_free(struct import *imp)
 		dedupe_free(imp->stages[i].seen);
 	}
 	free(imp->stages);
+	free(imp->dump);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
 	if (imp->linger_ev)

@@ -147,10 +147,10 @@ static const char *scalar_text(json_t *v, char *buf, size_t len, size_t *out_len
 
 int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, char *err)
 {
-	char *url = malloc(URLTEMPLATE_MAX_URL);
+	/* Built on the stack: an 8 KiB malloc per URL is a large-bin
+	 * allocation, which makes malloc consolidate its fast bins each time. */
+	char url[URLTEMPLATE_MAX_URL];
 	size_t used = 0;
-	if (!url)
-		return err_set(err, "out of memory");
 	for (size_t i = 0; i < t->n_segs; i++) {
 		const struct segment *s = &t->segs[i];
 		const char *piece = s->text;
@@ -162,13 +162,11 @@ int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, ch
 			size_t vlen = 0;
 			const char *raw = v ? scalar_text(v, num, sizeof num, &vlen) : NULL;
 			if (!raw) {
-				free(url);
 				return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
 				               v ? "no string or number" : "no field", s->text);
 			}
 			if (vlen > URLTEMPLATE_MAX_URL ||
 			    !(escaped = curl_easy_escape(NULL, raw, (int)vlen))) {
-				free(url);
 				return err_set(err, "url '%s': cannot encode the value of '{%s}'", t->source,
 				               s->text);
 			}
@@ -177,7 +175,6 @@ int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, ch
 		size_t n = strlen(piece);
 		if (used + n >= URLTEMPLATE_MAX_URL) {
 			curl_free(escaped);
-			free(url);
 			return err_set(err, "url '%s': the expanded URL is longer than %d bytes",
 			               t->source, URLTEMPLATE_MAX_URL);
 		}
@@ -185,8 +182,8 @@ int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, ch
 		used += n;
 		curl_free(escaped);
 	}
-	url[used] = '\0';
-	char *shrunk = realloc(url, used + 1);
-	*out = shrunk ? shrunk : url;
+	*out = strndup(url, used);
+	if (!*out)
+		return err_set(err, "out of memory");
 	return 0;
 }

@@ -4,7 +4,8 @@
 #   tests/bench/run.sh [--races N] [--entries-per-race N] [--athletes N]
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
-#                      [--latency-c "8 32 128"] [--results DIR]
+#                      [--latency-c "8 32 128"] [--parts "1 2 3 4 5"]
+#                      [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
 # a test).  It generates a data set with the fixture provider on loopback and
@@ -23,6 +24,8 @@
 #     of --latency-c (max_connections = C, entries and athletes concurrency =
 #     C; the data set is sized so each run lasts about 3 s at the ceiling).
 #
+# --parts runs only the parts listed (4 includes 3's run at 1x, which is its
+# reference); a ratio whose reference part did not run shows "-".
 # Prints a table of ratios; writes it, the raw figures and latency.png (a
 # gnuplot plot of 5) to --results (default tests/bench/results/).  Needs
 # wrk, jq, gnuplot and PostgreSQL; RACED and FIXTURE name the binaries
@@ -37,10 +40,10 @@ RACED=${RACED:-$src/build/daemon/raced}
 FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
-conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128"
+conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" parts="1 2 3 4 5"
 results=$here/results
 
-usage() { sed -n '2,31s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,34s/^# \{0,1\}//p' "$0"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--races) races=$2; shift 2 ;;
@@ -53,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--scale) scale=$2; shift 2 ;;
 	--latency-ms) latency_ms=$2; shift 2 ;;
 	--latency-c) latency_c=$2; shift 2 ;;
+	--parts) parts=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -152,24 +156,27 @@ max_demand = 2000
 CONF
 }
 
-# Run raced --once; sets SECS (wall), RSS_KIB (peak), REQUESTS (served).
+# Run raced --once; sets SECS (wall), RSS_KIB (peak), CPU_S (user+sys),
+# REQUESTS (served).
 run_raced() { # CONF LOG
 	reset
 	local t0 t1
 	t0=$(date +%s%N)
-	/usr/bin/time -f 'maxrss_kib %M' -o "$T/time.out" "$RACED" --config "$1" --once 2>"$2" || {
+	/usr/bin/time -f 'maxrss_kib %M cpu_s %U %S' -o "$T/time.out" "$RACED" --config "$1" --once 2>"$2" || {
 		echo "run.sh: raced --once failed" >&2; tail -n 20 "$2" >&2; exit 1; }
 	t1=$(date +%s%N)
 	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 	RSS_KIB=$(awk '/^maxrss_kib/ { print $2 }' "$T/time.out")
+	CPU_S=$(awk '/^maxrss_kib/ { printf "%.2f", $4 + $5 }' "$T/time.out")
 	REQUESTS=$(get /_stats | jq .requests)
 	local errors
 	errors=$(get /_stats | jq '[.by_status | to_entries[] | select(.key != "200") | .value] | add // 0')
 	[ "$errors" = 0 ] || { echo "run.sh: $errors requests were not 200" >&2; exit 1; }
 }
 
-div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, a / b }'; }
-verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+want() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+div() { case "$1:$2" in :*|*:|-:*|*:-) echo -; return ;; esac; awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, a / b }'; }
+verdict() { [ "$1" != - ] || { echo -; return; }; awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
 	ok = (op == ">=" ? v >= t : op == "<" ? v < t : v <= t); print ok ? "met" : "MISSED" }'; }
 
 # ---- the data set --------------------------------------------------------
@@ -194,22 +201,29 @@ function request()
 	return wrk.format("GET", urls[i])
 end
 LUA
+wrk_rps= fetch_rps= fetch_ratio= fetch_secs= fetch_rss= e2e_ips= e2e_ratio= e2e_secs= e2e_rss=
+big_items= big_secs= big_rss= big_ips= rss_mib= big_rss_mib= rss_ratio= fetch_cpu= e2e_cpu=
+if want 1; then
 say "1 wrk: 1 thread, $conns connections, ${duration}s"
 wrk -t1 -c"$conns" -d"${duration}s" -s "$T/urls.lua" "$URL" -- "$T/urls.txt" >"$T/wrk.txt"
 wrk_rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$T/wrk.txt")
 wrk_non2xx=$(awk '/Non-2xx/ { print $NF }' "$T/wrk.txt")
 [ -z "$wrk_non2xx" ] || { echo "run.sh: wrk saw $wrk_non2xx non-2xx answers" >&2; exit 1; }
+fi
 
 # ---- 2: raced fetch-only -------------------------------------------------
+if want 2; then
 say "2 raced fetch-only"
 write_config "$T/fetch.conf" discard "$conns" "$conns"
 run_raced "$T/fetch.conf" "$T/raced-fetch.log"
 [ "$REQUESTS" = "$n_requests" ] || { echo "run.sh: raced made $REQUESTS requests, expected $n_requests" >&2; exit 1; }
-fetch_secs=$SECS fetch_rss=$RSS_KIB
+fetch_secs=$SECS fetch_rss=$RSS_KIB fetch_cpu=$CPU_S
 fetch_rps=$(div "$n_requests" "$fetch_secs" %.0f)
 fetch_ratio=$(div "$fetch_rps" "$wrk_rps")
+fi
 
 # ---- 3: raced end to end -------------------------------------------------
+if want 3 || want 4; then
 say "3 raced end to end into PostgreSQL"
 pg_cluster_init "$T/pg"
 pg_cluster_start
@@ -217,12 +231,14 @@ write_config "$T/e2e.conf" "$PG_CONNINFO" "$conns" "$conns"
 run_raced "$T/e2e.conf" "$T/raced-e2e.log"
 stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
 [ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
-e2e_secs=$SECS e2e_rss=$RSS_KIB
+e2e_secs=$SECS e2e_rss=$RSS_KIB e2e_cpu=$CPU_S
 e2e_ips=$(div "$n_items" "$e2e_secs" %.0f)
 fetch_ips=$(div "$n_items" "$fetch_secs" %.0f)
 e2e_ratio=$(div "$e2e_ips" "$fetch_ips")
+fi
 
 # ---- 4: peak RSS at scale x the items ------------------------------------
+if want 4; then
 say "4 raced end to end at ${scale}x the items"
 fixture_start --races $((races * scale)) --entries-per-race "$per_race" --athletes $((athletes * scale))
 big_items=$(get /_dataset | jq '.races + .entries + .athletes_referenced')
@@ -234,11 +250,13 @@ big_ips=$(div "$big_items" "$big_secs" %.0f)
 rss_mib=$(div "$e2e_rss" 1024 %.1f)
 big_rss_mib=$(div "$big_rss" 1024 %.1f)
 rss_ratio=$(div "$big_rss" "$e2e_rss")
-pg_cluster_stop
+fi
+{ want 3 || want 4; } && pg_cluster_stop
 
 # ---- 5: latency-bound ----------------------------------------------------
 echo "# C ceiling_rps raced_rps ratio" >"$results/latency.dat"
 lat_rows=()
+want 5 || latency_c=
 for c in $latency_c; do
 	ceiling=$(( c * 1000 / latency_ms ))
 	# About 3 s at the ceiling: a race costs ~1 + per_race*0.4 requests.
@@ -261,25 +279,25 @@ fixture_stop
 	echo "raced benchmark: $(ds races) races, $(ds entries) entries, $(ds athletes_referenced) athletes" \
 		"($n_items items, $n_requests requests); $conns connections; $(nproc) CPUs"
 	printf '%-34s %16s %10s %-18s %s\n' measure value ratio target ""
-	printf '%-34s %12s req/s %10s %-18s %s\n' "1 wrk, the limit" "$wrk_rps" "" "" ""
-	printf '%-34s %12s req/s %10s %-18s %s\n' "2 raced fetch-only" "$fetch_rps" "$fetch_ratio" ">= 0.7 x 1" \
+	want 1 && printf '%-34s %12s req/s %10s %-18s %s\n' "1 wrk, the limit" "$wrk_rps" "" "" ""
+	want 2 && printf '%-34s %12s req/s %10s %-18s %s\n' "2 raced fetch-only" "$fetch_rps" "$fetch_ratio" ">= 0.7 x 1" \
 		"$(verdict "$fetch_ratio" ">=" 0.7)"
-	printf '%-34s %12s it/s  %10s %-18s %s\n' "3 raced end to end" "$e2e_ips" "$e2e_ratio" ">= 0.8 x 2" \
+	want 3 && printf '%-34s %12s it/s  %10s %-18s %s\n' "3 raced end to end" "$e2e_ips" "$e2e_ratio" ">= 0.8 x 2" \
 		"$(verdict "$e2e_ratio" ">=" 0.8)"
-	printf '%-34s %12s MiB   %10s %-18s %s\n' "4 peak RSS, $n_items items" "$rss_mib" "" "< 32 MiB" \
+	want 4 && printf '%-34s %12s MiB   %10s %-18s %s\n' "4 peak RSS, $n_items items" "$rss_mib" "" "< 32 MiB" \
 		"$(verdict "$rss_mib" "<" 32)"
-	printf '%-34s %12s MiB   %10s %-18s %s\n' "  peak RSS, $big_items items" "$big_rss_mib" "$rss_ratio" \
+	want 4 && printf '%-34s %12s MiB   %10s %-18s %s\n' "  peak RSS, $big_items items" "$big_rss_mib" "$rss_ratio" \
 		"<= 1.2 x 1x" "$(verdict "$rss_ratio" "<=" 1.2)"
 	for row in "${lat_rows[@]}"; do
 		set -- $row
 		printf '%-34s %12s req/s %10s %-18s %s\n' "5 ${latency_ms}ms latency, C=$1 (peak $5)" "$3" "$4" \
 			">= 0.9 x $2/s" "$(verdict "$4" ">=" 0.9)"
 	done
-	echo "(fetch-only: ${fetch_secs}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
-		"end to end: ${e2e_secs}s; ${scale}x: ${big_secs}s, $big_ips items/s)"
+	echo "(fetch-only: ${fetch_secs:--}s, raced CPU ${fetch_cpu:--}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
+		"end to end: ${e2e_secs:--}s, raced CPU ${e2e_cpu:--}s; ${scale}x: ${big_secs:--}s, ${big_ips:--} items/s)"
 } | tee "$results/summary.txt"
 
-gnuplot <<PLOT
+want 5 && gnuplot <<PLOT
 set terminal pngcairo size 800,500 noenhanced
 set output "$results/latency.png"
 set title "raced fetch-only with ${latency_ms} ms provider latency"

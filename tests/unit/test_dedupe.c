@@ -42,10 +42,98 @@ static void test_full_set_answers_new_without_growing(void)
 	dedupe_free(d);
 }
 
+/* Many keys land in every shard, each shard grows on its own several
+ * times, and no new key is ever taken for one seen before. */
+static void test_many_keys_across_growing_shards_are_all_remembered(void)
+{
+	enum { N = 300000 };
+	struct dedupe *d = dedupe_new(N + 1);
+	char key[32];
+	size_t fresh = 0, again = 0;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "/athletes/%d", i);
+		fresh += dedupe_add(d, key, (size_t)n);
+	}
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "/athletes/%d", i);
+		again += dedupe_add(d, key, (size_t)n);
+	}
+	CHECK_EQ(fresh, N);
+	CHECK_EQ(again, 0);
+	CHECK_EQ(dedupe_count(d), N);
+	CHECK(!dedupe_full(d));
+	dedupe_free(d);
+}
+
+/* The tables take at most 13 bytes a key, and one add never allocates more
+ * than a small share of the set: growth never holds two copies of it. */
+static void test_growth_is_one_shard_at_a_time_and_memory_per_key_bounded(void)
+{
+	enum { N = 400000 };
+	struct dedupe *d = dedupe_new(N);
+	char key[32];
+	size_t worst_step = 0, steps_over = 0;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "k%d", i);
+		size_t before = dedupe_bytes(d);
+		dedupe_add(d, key, (size_t)n);
+		size_t step = dedupe_bytes(d) - before;
+		if (step > worst_step)
+			worst_step = step;
+		if (before >= (1u << 20) && step * 64 > before)
+			steps_over++;
+		if (i + 1 >= 50000 && dedupe_bytes(d) > (size_t)(i + 1) * 13)
+			steps_over++;
+	}
+	CHECK_EQ(steps_over, 0);
+	CHECK(worst_step < (64u << 10));
+	CHECK(dedupe_bytes(d) >= (size_t)N * 8 * 8 / 7);
+	dedupe_free(d);
+}
+
+/* Once max_keys are remembered the set stops growing: new keys are
+ * answered "new" and not remembered, keys seen before still "seen". */
+static void test_bound_holds_with_many_keys(void)
+{
+	enum { MAX = 20000, N = 60000 };
+	struct dedupe *d = dedupe_new(MAX);
+	char key[32];
+	size_t fresh = 0, bytes_at_full = 0;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "e%d", i);
+		fresh += dedupe_add(d, key, (size_t)n);
+		if (i + 1 == MAX)
+			bytes_at_full = dedupe_bytes(d);
+	}
+	CHECK_EQ(fresh, N);
+	CHECK_EQ(dedupe_count(d), MAX);
+	CHECK(dedupe_full(d));
+	CHECK_EQ(dedupe_bytes(d), bytes_at_full);
+	size_t seen = 0;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "e%d", i);
+		seen += !dedupe_add(d, key, (size_t)n);
+	}
+	CHECK_EQ(seen, MAX); /* exactly the first MAX keys */
+	dedupe_free(d);
+}
+
+static void test_empty_set_allocates_no_tables(void)
+{
+	struct dedupe *d = dedupe_new(10);
+	CHECK_EQ(dedupe_bytes(d), 0);
+	CHECK_EQ(dedupe_count(d), 0);
+	dedupe_free(d);
+}
+
 int main(void)
 {
 	RUN(test_second_sighting_of_a_key_is_not_new);
 	RUN(test_set_grows_past_initial_capacity_and_remembers_all);
 	RUN(test_full_set_answers_new_without_growing);
+	RUN(test_many_keys_across_growing_shards_are_all_remembered);
+	RUN(test_growth_is_one_shard_at_a_time_and_memory_per_key_bounded);
+	RUN(test_bound_holds_with_many_keys);
+	RUN(test_empty_set_allocates_no_tables);
 	return CHECK_DONE();
 }
