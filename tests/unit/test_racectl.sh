@@ -96,7 +96,10 @@ start_server failing --import-result failed
 expect "start-import --wait exits 1 when the import fails" 1 '^import 42 failed$' \
 	"$RACECTL" --socket "$dir/failing.sock" start-import --wait --interval 0.1
 
-out=$(timeout --preserve-status -s INT 1 "$RACECTL" --socket "$S" stats --watch --interval 0.2 2>&1); rc_=$?
+# --foreground: SIGINT to racectl alone.  Without it timeout signals its
+# whole process group a second time, which can hit LeakSanitizer's tracer
+# task at exit in an ASan build and leave racectl spinning forever.
+out=$(timeout --foreground --preserve-status -s INT 1 "$RACECTL" --socket "$S" stats --watch --interval 0.2 2>&1); rc_=$?
 n=$(grep -c '^raced stats at' <<<"$out")
 if [ "$rc_" -eq 0 ] && [ "$n" -ge 3 ]; then ok "stats --watch refreshes until Ctrl-C"; else fail "stats --watch: exit $rc_, $n refreshes: $out"; fi
 
