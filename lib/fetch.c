@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
@@ -609,6 +610,17 @@ static void provider_kick(struct fetch_provider *p)
 }
 
 /* Configure r's easy handle for one attempt and hand it to the multi. */
+
+/* libcurl's sockets, close-on-exec like every fd of raced's (libcurl
+ * itself does not ask for it). */
+static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose,
+                                         struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static int handoff(struct fetch *r)
 {
 	struct fetch_provider *p = r->p;
@@ -647,6 +659,7 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections);
 	SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
 	if (p->connect_timeout_ms)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
 options_set:
