@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Keys a dedupe stage remembers per import (8 bytes each, see dedupe.h). */
+/* Keys a dedupe stage remembers per import (about 9-12 bytes each, see dedupe.h). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
 /* Pages one input (a race's entries, the root's list) may span: a bound
  * on a provider whose next links never end. */
