@@ -24,10 +24,12 @@ key = /id
 CONF
 
 coproc NL { WATCHDOG_USEC=400000 exec "$NOTIFY_LISTEN" "$dir/notify" "$RACED" --config "$dir/raced.conf"; }
+# bash unsets NL once the coprocess exits: read from a copy of its fd.
+exec {nl_out}<&"${NL[0]}"
 pid=
 expect() { # pattern: the next non-WATCHDOG line must match (WATCHDOG lines are counted)
 	local line
-	while read -t 20 -r line <&"${NL[0]}"; do
+	while read -t 20 -r line <&"$nl_out"; do
 		case $line in
 		"pid "*) pid=${line#pid }; continue ;;
 		WATCHDOG=1) watchdogs=$((watchdogs + 1)); continue ;;
@@ -43,7 +45,7 @@ expect 'READY=1'
 expect 'STATUS=idle'
 # Wait for a ping from the loop: the next two lines are pings.
 while [ "$watchdogs" -lt 2 ]; do
-	read -t 5 -r line <&"${NL[0]}" || fail "no WATCHDOG=1 within 5 s"
+	read -t 5 -r line <&"$nl_out" || fail "no WATCHDOG=1 within 5 s"
 	[ "$line" = WATCHDOG=1 ] && watchdogs=$((watchdogs + 1))
 done
 kill -HUP "$pid"
