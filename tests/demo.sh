@@ -29,6 +29,7 @@ write_config
 say "raced --config $T/raced.conf"
 raced_start
 ctl version
+wait_for "raced to connect to the database" 20 ctl health
 say "racectl start-import --wait"
 ctl start-import --wait
 say "racectl stats"
