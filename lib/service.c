@@ -46,10 +46,12 @@ struct service {
 	struct event *reap_ev;         /* frees an ended import on a fresh turn */
 	struct event *stop_ev;         /* the drain deadline */
 	bool starting;                 /* a start-import waits for its run row */
-	bool start_when_ready;         /* --once: start as soon as the db is up */
+	bool start_when_ready;         /* start as soon as the db is up (--once, or a start-import during the first connect) */
 	char *pending_requester;
 	service_started_fn start_cb;
 	void *start_arg;
+	service_started_fn wait_cb;    /* a start-import waiting for the first connection */
+	void *wait_arg;
 	bool stopping;
 	bool stop_abandoned;           /* stop_timeout passed once */
 	bool stopped;
@@ -78,12 +80,29 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
 	else if (st == STORE_BACKOFF)
 		log_warn("database: %s", why && *why ? why : "connection lost; retrying");
+	if (st == STORE_BACKOFF && s->start_when_ready && s->wait_cb) {
+		/* A start-import that arrived while raced was first
+		 * connecting: the database refused, so answer it now rather
+		 * than keep the client waiting for an outage to end. */
+		service_started_fn cb = s->wait_cb;
+		char err[ERR_MAX];
+		s->wait_cb = NULL;
+		s->start_when_ready = false;
+		snprintf(err, sizeof err, "the database is not connected (%.400s); try again once "
+		         "'racectl health' is OK", s->store_why);
+		cb(s->wait_arg, 0, err);
+	}
 	if (st == STORE_READY && s->start_when_ready && !s->imp && !s->starting) {
 		char err[ERR_MAX];
+		service_started_fn cb = s->wait_cb;
+		void *cb_arg = s->wait_arg;
 		s->start_when_ready = false;
-		if (service_start_import(s, s->pending_requester, NULL, NULL, err) < 0) {
+		s->wait_cb = NULL;
+		if (service_start_import(s, s->pending_requester, cb, cb_arg, err) < 0) {
 			log_err("cannot start the import: %s", err);
-			if (s->cb.import_ended)
+			if (cb)
+				cb(cb_arg, 0, err);
+			else if (s->cb.import_ended)
 				s->cb.import_ended(s->cb.arg, 0, "failed");
 		}
 	}
@@ -274,9 +293,9 @@ int service_start_import(struct service *s, const char *requested_by,
 	if (s->imp)
 		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
 		               import_id(s->imp));
-	if (s->starting)
+	if (s->starting || (s->start_when_ready && s->wait_cb))
 		return err_set(err, "an import is being started");
-	if (s->store_state != STORE_READY)
+	if (s->store_state == STORE_BACKOFF)
 		return err_set(err, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
 		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
 	char *who = strdup(requested_by ? requested_by : "unknown");
@@ -284,6 +303,15 @@ int service_start_import(struct service *s, const char *requested_by,
 		return err_set(err, "out of memory");
 	free(s->pending_requester);
 	s->pending_requester = who;
+	if (s->store_state != STORE_READY) {
+		/* Still making the first connection (raced was just started,
+		 * perhaps by this very request through socket activation):
+		 * start as soon as it is up; answered then. */
+		s->start_when_ready = true;
+		s->wait_cb = cb;
+		s->wait_arg = arg;
+		return 0;
+	}
 	s->start_cb = cb;
 	s->start_arg = arg;
 	s->starting = true;
@@ -400,6 +428,11 @@ void service_stop(struct service *s)
 	}
 	s->stopping = true;
 	s->start_when_ready = false;
+	if (s->wait_cb) {
+		service_started_fn cb = s->wait_cb;
+		s->wait_cb = NULL;
+		cb(s->wait_arg, 0, "raced is shutting down");
+	}
 	if (!s->imp && !s->starting) {
 		s->stopped = true;
 		if (s->cb.stopped)
@@ -678,6 +711,12 @@ void service_free(struct service *s)
 		service_started_fn cb = s->start_cb;
 		s->start_cb = NULL;
 		cb(s->start_arg, 0, "raced is shutting down");
+	}
+	if (s->wait_cb) {
+		/* ... or for the database */
+		service_started_fn cb = s->wait_cb;
+		s->wait_cb = NULL;
+		cb(s->wait_arg, 0, "raced is shutting down");
 	}
 	import_free(s->imp);
 	free_backends(s);
