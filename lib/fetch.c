@@ -258,6 +258,8 @@ static void body_put(struct fetcher *f, char *buf, size_t cap)
 		free(buf);
 }
 
+
+
 /* ---- URLs ---- */
 
 static int url_error(char *err, const char *what, const char *url, CURLUcode uc)
@@ -265,10 +267,25 @@ static int url_error(char *err, const char *what, const char *url, CURLUcode uc)
 	return err_set(err, "%s '%s': %s", what, url, curl_url_strerror(uc));
 }
 
+/* The whole URL u holds, as a malloc'd string in *out. */
+static int url_take(CURLU *u, const char *what, const char *ref, char **out, char *err)
+{
+	char *s = NULL;
+	CURLUcode uc = curl_url_get(u, CURLUPART_URL, &s, 0);
+	if (uc) {
+		url_error(err, what, ref, uc);
+		return -1;
+	}
+	*out = strdup(s);
+	curl_free(s);
+	if (!*out)
+		return err_set(err, "out of memory");
+	return 0;
+}
+
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 {
 	CURLU *u = curl_url();
-	char *s = NULL;
 	CURLUcode uc;
 	int rc = -1;
 
@@ -286,18 +303,8 @@ int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 		        curl_url_strerror(uc));
 		goto done;
 	}
-	uc = curl_url_get(u, CURLUPART_URL, &s, 0);
-	if (uc) {
-		url_error(err, "cannot build URL from", ref, uc);
-		goto done;
-	}
-	*out = strdup(s);
-	if (!*out)
-		err_set(err, "out of memory");
-	else
-		rc = 0;
+	rc = url_take(u, "cannot build URL from", ref, out, err);
 done:
-	curl_free(s);
 	curl_url_cleanup(u);
 	return rc;
 }
@@ -306,7 +313,7 @@ done:
 static int base_url_directory(const char *name, const char *base, char **out, char *err)
 {
 	CURLU *u = curl_url();
-	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL, *s = NULL;
+	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL;
 	CURLUcode uc;
 	int rc = -1;
 
@@ -346,22 +353,12 @@ static int base_url_directory(const char *name, const char *base, char **out, ch
 			goto done;
 		}
 	}
-	uc = curl_url_get(u, CURLUPART_URL, &s, 0);
-	if (uc) {
-		url_error(err, "cannot use base_url", base, uc);
-		goto done;
-	}
-	*out = strdup(s);
-	if (!*out)
-		err_set(err, "out of memory");
-	else
-		rc = 0;
+	rc = url_take(u, "cannot use base_url", base, out, err);
 done:
 	curl_free(path);
 	curl_free(query);
 	curl_free(frag);
 	curl_free(scheme);
-	curl_free(s);
 	curl_url_cleanup(u);
 	return rc;
 }
