@@ -22,3 +22,16 @@ check "racectl answers through the passed socket" "$RACECTL" --socket "$T/raced.
 check "raced did not create its configured socket" test ! -e "$T/unused.sock"
 check_eq "the run succeeded" "$(sql 'select status from import_runs where id = 1')" succeeded
 raced_stop
+
+# The same first request with the database unreachable: a prompt, clear
+# refusal (exit 1), not a client left waiting for an outage to end.
+sed -i "s|^conninfo = .*|conninfo = host=$T/nopg dbname=races|" "$T/raced.conf"
+rm -f "$T/raced.sock" # the first run's socket node stays behind
+systemd-socket-activate -l "$T/raced.sock" "$RACED" --config "$T/raced.conf" >"$T/raced2.log" 2>&1 &
+RACED_PID=$!
+wait_for "systemd-socket-activate to listen again" 10 test -S "$T/raced.sock"
+rc=0
+out=$("$RACECTL" --socket "$T/raced.sock" --timeout 10 start-import 2>&1) || rc=$?
+check_eq "start-import with the database unreachable exits 1" "$rc" 1
+check "it says the database is not connected: $out" grep -q 'database is not connected' <<<"$out"
+raced_stop
