@@ -39,7 +39,7 @@ struct dedupe {
 	struct dedupe_shard shards[DEDUPE_SHARDS];
 };
 
-static uint64_t hash_key(const char *key, size_t len)
+uint64_t dedupe_hash(const char *key, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325u; /* FNV-1a, then a murmur finaliser */
 	for (size_t i = 0; i < len; i++) {
@@ -103,7 +103,7 @@ static int shard_grow(struct dedupe *d, struct dedupe_shard *s)
 
 bool dedupe_add(struct dedupe *d, const char *key, size_t len)
 {
-	uint64_t h = hash_key(key, len);
+	uint64_t h = dedupe_hash(key, len);
 	struct dedupe_shard *s = &d->shards[h >> (64 - DEDUPE_SHARD_BITS)];
 	uint64_t *slot = s->slots ? find_slot(s->slots, s->cap, h) : NULL;
 	if (slot && *slot)

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct dedupe;
 
@@ -28,6 +29,9 @@ void dedupe_free(struct dedupe *d);
 bool dedupe_add(struct dedupe *d, const char *key, size_t len);
 size_t dedupe_count(const struct dedupe *d);
 bool dedupe_full(const struct dedupe *d);
+/* The 64-bit hash the set keeps of a key (also for callers that need to
+ * recognise a key again without a set, e.g. cycle detection). */
+uint64_t dedupe_hash(const char *key, size_t len);
 /* Bytes of hash tables allocated now (not counting the fixed header). */
 size_t dedupe_bytes(const struct dedupe *d);
 

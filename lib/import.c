@@ -73,7 +73,11 @@ struct work_state {
 	struct stage_work *w;
 	struct fetch *fetch;
 	char *url;
-	struct dedupe *pages;     /* URLs of this input's pages, once it has a next link */
+	/* Brent's cycle detection over the input's page URLs (their hashes):
+	 * O(1) memory whatever the number of pages. */
+	uint64_t cycle_mark;      /* hash of a page seen before */
+	uint32_t cycle_power, cycle_steps;
+	uint32_t pages;           /* next links followed for this input */
 };
 
 struct import {
@@ -240,7 +244,6 @@ static void work_state_free(void *p)
 	struct work_state *ws = p;
 	if (ws->fetch)
 		fetch_cancel(ws->fetch);
-	dedupe_free(ws->pages);
 	free(ws->url);
 	free(ws);
 }
@@ -345,32 +348,36 @@ static char *next_url(struct stage_ctx *sc, json_t *doc, const struct fetch_resu
 }
 
 /* A next link must lead somewhere new: a provider whose links cycle (or
- * never end) would otherwise keep the import running forever. */
+ * never end) would otherwise keep the import running forever.  Brent's
+ * method remembers one page (moved to the latest one at powers of two), so
+ * a cycle is caught within about twice its length. */
 static bool next_is_new(struct work_state *ws, const struct fetch_result *r, const char *next)
 {
 	struct stage_ctx *sc = ws->sc;
 	char msg[ERR_MAX];
-	if (!ws->pages) {
-		ws->pages = dedupe_new(IMPORT_MAX_PAGES_PER_INPUT);
-		if (!ws->pages) {
-			record_failure(sc, r->url, r->http_status, r->attempts,
-			               "out of memory following the next link");
-			return false;
-		}
-		dedupe_add(ws->pages, r->url, strlen(r->url));
+	if (ws->pages == 0) {
+		ws->cycle_mark = dedupe_hash(r->url, strlen(r->url));
+		ws->cycle_power = 1;
+		ws->cycle_steps = 0;
 	}
-	if (dedupe_full(ws->pages)) {
+	if (++ws->pages > IMPORT_MAX_PAGES_PER_INPUT) {
 		snprintf(msg, sizeof msg, "more than %u pages for one input; stopped following "
 		         "next links (setting 'next' of [stage %s])", IMPORT_MAX_PAGES_PER_INPUT,
 		         sc->conf->name);
 		record_failure(sc, r->url, r->http_status, r->attempts, msg);
 		return false;
 	}
-	if (!dedupe_add(ws->pages, next, strlen(next))) {
+	uint64_t h = dedupe_hash(next, strlen(next));
+	if (h == ws->cycle_mark) {
 		snprintf(msg, sizeof msg, "the next link leads back to %s, a page already fetched "
 		         "(a pagination cycle; setting 'next' of [stage %s])", next, sc->conf->name);
 		record_failure(sc, r->url, r->http_status, r->attempts, msg);
 		return false;
+	}
+	if (++ws->cycle_steps == ws->cycle_power) {
+		ws->cycle_mark = h;
+		ws->cycle_power *= 2;
+		ws->cycle_steps = 0;
 	}
 	return true;
 }
@@ -623,10 +630,7 @@ void import_rows_refused(struct import *imp, size_t table, size_t n, const char 
 	else
 		snprintf(msg, sizeof msg, "PostgreSQL refused %zu rows for table %s: %s", n,
 		         sc->conf->name, err);
-	/* record_failure counts one failure; the other n - 1 as well. */
-	record_failure(sc, NULL, 0, 0, msg);
-	sc->failed += n - 1;
-	imp->errors += n - 1;
+	record_failures(sc, NULL, 0, 0, msg, n);
 }
 
 static void pipeline_done(void *ctx)
