@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Keys a dedupe stage remembers per import (about 9-12 bytes each, see dedupe.h). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
@@ -99,7 +98,6 @@ struct import {
 	bool root_failed;
 	bool paused;
 	uint64_t errors;
-	char started_at[32];      /* ISO 8601 UTC, for stats */
 	char *dump;               /* reused buffer for an item's JSON text; */
 	size_t dump_cap;          /* grows to the largest item (< max_body) */
 };
@@ -730,10 +728,6 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->env = *env;
 	imp->cb = *cb;
 	imp->id = id;
-	time_t now = time(NULL);
-	struct tm tm;
-	if (gmtime_r(&now, &tm))
-		strftime(imp->started_at, sizeof imp->started_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	imp->n_stages = env->cfg->n_stages;
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
@@ -915,9 +909,8 @@ json_t *import_stats(const struct import *imp)
 		json_object_set_new(o, "subscriptions", imp->pipe ? subs_json(sc->st) : json_array());
 		json_array_append_new(stages, o);
 	}
-	return json_pack("{s:I,s:s,s:s,s:b,s:b,s:I,s:I,s:o}",
+	return json_pack("{s:I,s:s,s:b,s:b,s:I,s:I,s:o}",
 	                 "id", (json_int_t)imp->id,
-	                 "started_at", imp->started_at,
 	                 "state", import_status(imp),
 	                 "paused", imp->paused,
 	                 "draining", imp->draining,
