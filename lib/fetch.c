@@ -49,6 +49,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A token array grown past this by one huge page is given back after it. */
+#define FETCH_DOC_KEEP_BYTES (1u << 20)
+
 enum fetch_state { FS_QUEUED, FS_ACTIVE, FS_BACKOFF, FS_DONE };
 
 struct fetch_sock {
@@ -123,6 +126,8 @@ struct fetcher {
 	size_t n_bodies;
 	long host_connections;         /* sum of the providers' max_connections */
 	uint64_t rand_state;
+	struct jsondoc *doc;           /* bodies are read into it, reused */
+	bool doc_busy;                 /* a done callback is reading it */
 	int dispatching;               /* done callbacks running */
 	bool free_pending;
 };
@@ -694,7 +699,24 @@ static void request_free(struct fetch *r)
 }
 
 /* The end of a request: call back once, then free it. */
-static void finish(struct fetch *r, enum fetch_outcome o, json_t *doc)
+/* A JSON document for a body: the fetcher's own, unless a done callback
+ * still reads that one (a request finishing inside another's callback). */
+static struct jsondoc *doc_get(struct fetcher *f)
+{
+	return f->doc_busy ? jsondoc_new() : f->doc;
+}
+
+static void doc_put(struct fetcher *f, struct jsondoc *doc)
+{
+	if (doc && doc == f->doc) {
+		f->doc_busy = false;
+		jsondoc_trim(doc, FETCH_DOC_KEEP_BYTES);
+	} else {
+		jsondoc_free(doc);
+	}
+}
+
+static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 {
 	struct fetch_provider *p = r->p;
 	struct fetcher *f = p->f;
@@ -722,10 +744,12 @@ static void finish(struct fetch *r, enum fetch_outcome o, json_t *doc)
 		.error = o == FETCH_OK ? NULL : r->msg,
 	};
 	r->state = FS_DONE;
+	if (doc == f->doc)
+		f->doc_busy = true;
 	f->dispatching++;
 	r->done(r->arg, &res);
 	f->dispatching--;
-	json_decref(doc);
+	doc_put(f, doc);
 	free(next);
 	request_free(r);
 }
@@ -840,20 +864,21 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 
 	enum fetch_outcome o;
 	bool retryable = false;
-	json_t *doc = NULL;
+	struct jsondoc *doc = NULL;
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
-		json_error_t je;
 		/* NULs in strings are allowed here: the one item holding
 		 * one is refused by the import, not the whole page. */
-		doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_ALLOW_NUL, &je);
-		if (doc) {
+		doc = doc_get(f);
+		char perr[ERR_MAX];
+		if (doc && jsondoc_parse(doc, r->body ? r->body : "", r->body_len, 0, perr) == 0) {
 			o = FETCH_OK;
 		} else {
 			o = FETCH_BODY;
-			snprintf(r->msg, sizeof r->msg,
-			         "GET %s: body is not JSON: %s at line %d column %d; not retried", r->url,
-			         je.text, je.line, je.column);
+			snprintf(r->msg, sizeof r->msg, "GET %s: body is not JSON: %.200s; not retried",
+			         r->url, doc ? perr : "out of memory");
+			doc_put(f, doc);
+			doc = NULL;
 		}
 	} else if (rc == CURLE_OK) {
 		const char *reason = r->reason[0] ? r->reason : reason_of(status);
@@ -1057,7 +1082,8 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	                ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ULL;
 	f->multi = curl_multi_init();
 	f->timer = evtimer_new(base, curl_timer_cb, f);
-	if (!f->multi || !f->timer) {
+	f->doc = jsondoc_new();
+	if (!f->multi || !f->timer || !f->doc) {
 		err_set(err, "out of memory");
 		fetcher_destroy(f);
 		return NULL;
@@ -1238,6 +1264,7 @@ static void fetcher_destroy(struct fetcher *f)
 		sock_free(LIST_FIRST(&f->socks));
 	if (f->timer)
 		event_free(f->timer);
+	jsondoc_free(f->doc);
 	free(f);
 	curl_global_cleanup();
 }

@@ -2,15 +2,15 @@
  * libevent (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION /
  * curl_multi_socket_action), with raced's own admission control per
  * provider (connection cap, token-bucket rate limit), retries with
- * exponential backoff and full jitter, and JSON bodies parsed on completion.
+ * exponential backoff and full jitter, and JSON bodies read (jsondoc) on
+ * completion.
  *
  * Ownership:
  *  - A fetcher owns the multi handle, its providers and every request.
  *  - A request (struct fetch) lives from fetch_start() until its done
  *    callback returns (called exactly once), or until fetch_cancel() (after
  *    which the callback is never called).  The result and everything it
- *    points to are valid only during the callback; json_incref() the
- *    document to keep it.
+ *    points to are valid only during the callback; copy what must outlive it.
  *  - fetcher_free() cancels every request without calling back.  It may be
  *    called from a done callback: the fetcher is then freed once that
  *    callback returns.
@@ -66,7 +66,8 @@
 #ifndef RACED_FETCH_H
 #define RACED_FETCH_H
 
-#include <jansson.h>
+#include "jsondoc.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -111,7 +112,8 @@ struct fetch_result {
 	const char *effective_url; /* after redirects: base for relative links */
 	long http_status;          /* 0 when no response arrived */
 	uint32_t attempts;
-	json_t *doc;               /* parsed body when FETCH_OK; borrowed */
+	const struct jsondoc *doc; /* the body read as JSON when FETCH_OK (its
+	                              root is value 0); borrowed */
 	const char *body;          /* the body as received when FETCH_OK (not
 	                              NUL-terminated); borrowed */
 	size_t body_len;

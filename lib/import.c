@@ -21,7 +21,7 @@
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
-#include "jsonptr.h"
+#include "jsondoc.h"
 #include "stage.h"
 #include "store.h"
 #include "urltemplate.h"
@@ -42,11 +42,11 @@
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
 
 struct item {
-	json_t *doc;
 	char *key;
 	char *parent_key; /* NULL for the root and for dedupe stages */
-	char *text;       /* the body as sent, when the document is the item */
+	char *text;       /* the item's JSON exactly as the provider sent it */
 	size_t text_len;
+	bool nul;         /* a string in it holds \u0000, which jsonb refuses */
 };
 
 struct stage_ctx {
@@ -98,8 +98,7 @@ struct import {
 	bool root_failed;
 	bool paused;
 	uint64_t errors;
-	char *dump;               /* reused buffer for an item's JSON text; */
-	size_t dump_cap;          /* grows to the largest item (< max_body) */
+	struct jsondoc *parent_doc; /* a parent item read again for its children's URLs */
 };
 
 /* ---- items ---- */
@@ -108,7 +107,6 @@ static void item_free(struct item *it)
 {
 	if (!it)
 		return;
-	json_decref(it->doc);
 	free(it->key);
 	free(it->parent_key);
 	free(it->text);
@@ -121,19 +119,13 @@ static void free_payload(void *ctx, void *payload)
 	item_free(payload);
 }
 
-/* The item's key as text: strings as they are, numbers as JSON prints them. */
-static char *key_text(json_t *v)
+/* The item's key as text: a string unescaped, a number as written. */
+static char *key_text(const struct jsondoc *d, uint32_t v)
 {
-	if (json_is_string(v))
-		return strndup(json_string_value(v), json_string_length(v));
-	if (json_is_integer(v)) {
-		char buf[32];
-		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return strdup(buf);
-	}
-	if (json_is_real(v))
-		return json_dumps(v, JSON_ENCODE_ANY);
-	return NULL;
+	enum jsondoc_type t = jsondoc_type(d, v);
+	if (t != JSONDOC_STRING && t != JSONDOC_NUMBER)
+		return NULL;
+	return jsondoc_scalar(d, v, NULL);
 }
 
 /* ---- errors ---- */
@@ -248,53 +240,56 @@ static void work_state_free(void *p)
 
 /* Emit the page's items.  Returns how many were emitted, or -1 when the
  * page has no array of items at all (then it is not paged further). */
-static long emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
+static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct jsondoc *doc,
                        const struct fetch_result *r)
 {
 	const struct stage_conf *c = sc->conf;
 	const struct stage_event *in = stage_work_input(w);
 	const struct item *parent = in ? stage_event_payload(in) : NULL;
-	json_t *items = c->items[0] ? jsonptr_get(doc, c->items) : doc;
+	uint32_t items = c->items[0] ? jsondoc_get(doc, 0, c->items) : 0;
 	size_t n = 1, unkeyed = 0, first_unkeyed = 0, emitted = 0;
 	char msg[ERR_MAX];
 
 	if (c->items[0]) {
-		if (!json_is_array(items)) {
+		if (jsondoc_type(doc, items) != JSONDOC_ARRAY) {
 			snprintf(msg, sizeof msg,
 			         "page has no array of items at '%s' (setting 'items' of [stage %s])",
 			         c->items, c->name);
 			record_failure(sc, r->url, r->http_status, r->attempts, msg);
 			return -1;
 		}
-		n = json_array_size(items);
+		n = jsondoc_size(doc, items);
 	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *doc_item = c->items[0] ? json_array_get(items, i) : doc;
-		char *key = key_text(jsonptr_get(doc_item, c->key));
+	uint32_t v = c->items[0] ? jsondoc_first(doc, items) : 0;
+	for (size_t i = 0; i < n; i++, v = c->items[0] ? jsondoc_next(doc, items, v) : JSONDOC_ABSENT) {
+		char *key = key_text(doc, jsondoc_get(doc, v, c->key));
 		if (!key) {
 			if (unkeyed++ == 0)
 				first_unkeyed = i;
 			continue;
 		}
+		/* The item is stored as the provider sent it: its slice of
+		 * the page, copied (the page is gone once this returns). */
+		size_t len;
+		const char *text = jsondoc_text(doc, v, &len);
 		struct item *it = calloc(1, sizeof *it);
 		char *pk = (parent && !c->dedupe) ? strdup(parent->key) : NULL;
-		if (!it || (parent && !c->dedupe && !pk)) {
+		char *copy = malloc(len + 1);
+		if (!it || !copy || (parent && !c->dedupe && !pk)) {
 			free(it);
 			free(pk);
+			free(copy);
 			free(key);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
-		it->doc = json_incref(doc_item);
+		memcpy(copy, text, len);
+		copy[len] = '\0';
 		it->key = key;
 		it->parent_key = pk;
-		/* A whole-document item is stored as the provider sent it,
-		 * which also spares the store a json_dumps of it. */
-		if (!c->items[0] && r->body && (it->text = malloc(r->body_len + 1))) {
-			memcpy(it->text, r->body, r->body_len);
-			it->text[r->body_len] = '\0';
-			it->text_len = r->body_len;
-		}
+		it->text = copy;
+		it->text_len = len;
+		it->nul = jsondoc_has_nul(doc, v);
 		if (stage_emit(w, it) < 0) {
 			item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
@@ -316,32 +311,38 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, json_t *doc,
 }
 
 /* The next page's URL, or NULL at the end of the list. */
-static char *next_url(struct stage_ctx *sc, json_t *doc, const struct fetch_result *r)
+static char *next_url(struct stage_ctx *sc, const struct jsondoc *doc, const struct fetch_result *r)
 {
 	const struct stage_conf *c = sc->conf;
 	char *out = NULL;
 	char err[ERR_MAX];
-	const char *ref = NULL;
 
 	if (c->next == NEXT_LINK)
 		return r->link_next ? strdup(r->link_next) : NULL;
 	if (c->next == NEXT_NONE)
 		return NULL;
-	json_t *v = jsonptr_get(doc, c->next_pointer);
-	if (v && !json_is_null(v) && !json_is_string(v)) {
+	uint32_t v = jsondoc_get(doc, 0, c->next_pointer);
+	enum jsondoc_type t = jsondoc_type(doc, v);
+	if (t && t != JSONDOC_NULL && t != JSONDOC_STRING) {
 		snprintf(err, sizeof err, "the next link at '%s' is not a string or null "
 		         "(setting 'next' of [stage %s])", c->next_pointer, c->name);
 		record_failure(sc, r->url, r->http_status, r->attempts, err);
 		return NULL;
 	}
-	if (!json_is_string(v) || json_string_length(v) == 0)
+	size_t len;
+	char *ref = t == JSONDOC_STRING ? jsondoc_scalar(doc, v, &len) : NULL;
+	if (!ref || len == 0) {
+		if (!ref && t == JSONDOC_STRING)
+			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
+		free(ref);
 		return NULL;
-	ref = json_string_value(v);
+	}
 	const char *base = r->effective_url ? r->effective_url : r->url;
 	if (fetch_resolve_url(base, ref, &out, err) < 0) {
 		record_failure(sc, r->url, r->http_status, r->attempts, err);
-		return NULL;
+		out = NULL;
 	}
+	free(ref);
 	return out;
 }
 
@@ -443,7 +444,14 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 		const struct stage_event *in = stage_work_input(w);
 		const struct item *parent = in ? stage_event_payload(in) : NULL;
 		char *url = NULL;
-		if (urltemplate_expand(sc->tpl, parent ? parent->doc : NULL, &url, err) < 0) {
+		const struct jsondoc *pd = NULL;
+		/* The parent is read again, only for what its children's
+		 * URLs need; its text was checked with its page. */
+		if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
+		    jsondoc_parse(sc->imp->parent_doc, parent->text, parent->text_len, JSONDOC_ANY,
+		                  err) == 0)
+			pd = sc->imp->parent_doc;
+		if (urltemplate_expand(sc->tpl, pd, 0, &url, err) < 0) {
 			record_failure(sc, NULL, 0, 0, err);
 			if (sc->root)
 				schedule_end(sc->imp, "failed");
@@ -498,47 +506,6 @@ static struct stage_ctx *ctx_of_sub(struct import *imp, struct stage_sub *sub)
 	return NULL;
 }
 
-/* Does the JSON text hold a \u0000 escape (a NUL in a string)?  jsonb
- * cannot store one.  "\\u0000" (an escaped backslash, then text) is not. */
-static bool has_nul_escape(const char *text, size_t len)
-{
-	const char *end = text + len;
-	for (const char *p = memmem(text, len, "\\u0000", 6); p;
-	     p = memmem(p + 1, (size_t)(end - p - 1), "\\u0000", 6)) {
-		size_t pos = (size_t)(p - text), backslashes = 1;
-		while (backslashes <= pos && text[pos - backslashes] == '\\')
-			backslashes++;
-		if (backslashes % 2 == 1)
-			return true;
-	}
-	return false;
-}
-
-/* An item's compact JSON text in imp's reused buffer (no allocation per
- * item once the buffer fits the largest one), or NULL. */
-static const char *item_dump(struct import *imp, json_t *doc, size_t *len)
-{
-	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-	size_t n = json_dumpb(doc, imp->dump, imp->dump_cap, flags);
-	if (n == 0)
-		return NULL;
-	if (n > imp->dump_cap) {
-		size_t cap = imp->dump_cap ? imp->dump_cap : 4096;
-		while (cap < n)
-			cap *= 2;
-		char *b = realloc(imp->dump, cap);
-		if (!b)
-			return NULL;
-		imp->dump = b;
-		imp->dump_cap = cap;
-		n = json_dumpb(doc, imp->dump, imp->dump_cap, flags);
-		if (n == 0 || n > imp->dump_cap)
-			return NULL;
-	}
-	*len = n;
-	return imp->dump;
-}
-
 static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
                           struct stage_event *const *events, size_t n)
 {
@@ -551,11 +518,7 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = stage_event_payload(events[i]);
-		const char *text = it->text;
-		size_t len = it->text_len;
-		if (!text)
-			text = item_dump(imp, it->doc, &len);
-		if (text && has_nul_escape(text, len)) {
+		if (it->nul) {
 			snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
 			         "which PostgreSQL's jsonb cannot store", it->key);
 			record_failure(sc, NULL, 0, 0, err);
@@ -565,12 +528,12 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 				sc->unstored++;
 			continue;
 		}
-		if (!text || store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key,
-		                       text, len, err) < 0) {
+		if (store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key, it->text,
+		              it->text_len, err) < 0) {
 			/* Cannot be written: counted as failed; its credit
 			 * returns with the next commit of this table (or now,
 			 * if nothing of it is waiting), so nothing stalls. */
-			record_failure(sc, NULL, 0, 0, text ? err : "out of memory");
+			record_failure(sc, NULL, 0, 0, err);
 			if (store_pending(imp->env.store, sc->index) == 0)
 				stage_ack(sub, 1);
 			else
@@ -732,7 +695,8 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	imp->linger_ev = evtimer_new(env->base, linger_expired, imp);
-	if (!imp->stages || !imp->end_ev || !imp->linger_ev) {
+	imp->parent_doc = jsondoc_new();
+	if (!imp->stages || !imp->end_ev || !imp->linger_ev || !imp->parent_doc) {
 		err_set(err, "out of memory");
 		import_free(imp);
 		return NULL;
@@ -754,7 +718,7 @@ void import_free(struct import *imp)
 		dedupe_free(imp->stages[i].seen);
 	}
 	free(imp->stages);
-	free(imp->dump);
+	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
 	if (imp->linger_ev)

@@ -1,12 +1,8 @@
-/* jsonptr — see jsonptr.h.  Tokens are unescaped into a bounded stack
- * buffer; a token longer than that cannot name anything a provider sends
- * us in practice, and is treated as absent rather than allocated. */
+/* jsonptr — see jsonptr.h. */
 #include "jsonptr.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define JSONPTR_TOKEN_MAX 256
 
 bool jsonptr_valid(const char *ptr)
 {
@@ -22,10 +18,7 @@ bool jsonptr_valid(const char *ptr)
 	return true;
 }
 
-/* Unescape the token at *pp (up to the next '/' or the end) into tok;
- * advances *pp.  Returns the token's length, or -1 if it does not fit or
- * holds a bad escape. */
-static int next_token(const char **pp, char *tok)
+int jsonptr_token(const char **pp, char *tok)
 {
 	const char *p = *pp;
 	size_t n = 0;
@@ -49,8 +42,7 @@ static int next_token(const char **pp, char *tok)
 	return (int)n;
 }
 
-/* An array index per RFC 6901: "0" or digits without a leading zero. */
-static bool array_index(const char *tok, size_t len, size_t *out)
+bool jsonptr_index(const char *tok, size_t len, size_t *out)
 {
 	if (len == 0 || (len > 1 && tok[0] == '0'))
 		return false;
@@ -64,32 +56,4 @@ static bool array_index(const char *tok, size_t len, size_t *out)
 	}
 	*out = v;
 	return true;
-}
-
-json_t *jsonptr_get(json_t *doc, const char *ptr)
-{
-	char tok[JSONPTR_TOKEN_MAX];
-	if (!doc || !ptr)
-		return NULL;
-	if (ptr[0] == '\0')
-		return doc;
-	if (ptr[0] != '/')
-		return NULL;
-	const char *p = ptr;
-	json_t *cur = doc;
-	while (*p == '/' && cur) {
-		p++;
-		int len = next_token(&p, tok);
-		if (len < 0)
-			return NULL;
-		if (json_is_object(cur)) {
-			cur = json_object_getn(cur, tok, (size_t)len);
-		} else if (json_is_array(cur)) {
-			size_t idx;
-			cur = array_index(tok, (size_t)len, &idx) ? json_array_get(cur, idx) : NULL;
-		} else {
-			return NULL;
-		}
-	}
-	return cur;
 }

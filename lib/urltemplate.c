@@ -6,7 +6,6 @@
 #include "error.h"
 #include "jsonptr.h"
 
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,33 +118,32 @@ const char *urltemplate_placeholder(const struct urltemplate *t, size_t i)
 	return NULL;
 }
 
-/* The value's text before encoding, in buf (scalars only). */
-static const char *scalar_text(json_t *v, char *buf, size_t len, size_t *out_len)
+/* Append v[0..n) percent-encoded (all but RFC 3986's unreserved
+ * characters, as curl_easy_escape does) at url+*used; -1 if it does not fit. */
+static int put_escaped(char *url, size_t *used, const char *v, size_t n)
 {
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		*out_len = json_string_length(v);
-		return json_string_value(v);
-	case JSON_INTEGER:
-		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		break;
-	case JSON_REAL:
-		snprintf(buf, len, "%.17g", json_real_value(v));
-		break;
-	case JSON_TRUE:
-		snprintf(buf, len, "true");
-		break;
-	case JSON_FALSE:
-		snprintf(buf, len, "false");
-		break;
-	default:
-		return NULL;
+	static const char hex[] = "0123456789ABCDEF";
+	size_t u = *used;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		            c == '-' || c == '.' || c == '_' || c == '~';
+		if (u + (keep ? 1 : 3) >= URLTEMPLATE_MAX_URL)
+			return -1;
+		if (keep) {
+			url[u++] = (char)c;
+		} else {
+			url[u++] = '%';
+			url[u++] = hex[c >> 4];
+			url[u++] = hex[c & 15];
+		}
 	}
-	*out_len = strlen(buf);
-	return buf;
+	*used = u;
+	return 0;
 }
 
-int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, char *err)
+int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
+                       char **out, char *err)
 {
 	/* Built on the stack: an 8 KiB malloc per URL is a large-bin
 	 * allocation, which makes malloc consolidate its fast bins each time. */
@@ -153,37 +151,37 @@ int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, ch
 	size_t used = 0;
 	for (size_t i = 0; i < t->n_segs; i++) {
 		const struct segment *s = &t->segs[i];
-		const char *piece = s->text;
-		char *escaped = NULL;
-		if (s->placeholder) {
-			json_t *v = s->text[0] == '/' ? jsonptr_get(item, s->text)
-			                              : json_object_get(item, s->text);
-			char num[64];
-			size_t vlen = 0;
-			const char *raw = v ? scalar_text(v, num, sizeof num, &vlen) : NULL;
-			if (!raw) {
-				return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
-				               v ? "no string or number" : "no field", s->text);
-			}
-			if (vlen > URLTEMPLATE_MAX_URL ||
-			    !(escaped = curl_easy_escape(NULL, raw, (int)vlen))) {
-				return err_set(err, "url '%s': cannot encode the value of '{%s}'", t->source,
-				               s->text);
-			}
-			piece = escaped;
+		if (!s->placeholder) {
+			size_t n = strlen(s->text);
+			if (used + n >= URLTEMPLATE_MAX_URL)
+				goto too_long;
+			memcpy(url + used, s->text, n);
+			used += n;
+			continue;
 		}
-		size_t n = strlen(piece);
-		if (used + n >= URLTEMPLATE_MAX_URL) {
-			curl_free(escaped);
-			return err_set(err, "url '%s': the expanded URL is longer than %d bytes",
-			               t->source, URLTEMPLATE_MAX_URL);
-		}
-		memcpy(url + used, piece, n);
-		used += n;
-		curl_free(escaped);
+		uint32_t v = JSONDOC_ABSENT;
+		if (d)
+			v = s->text[0] == '/' ? jsondoc_get(d, item, s->text)
+			                      : jsondoc_member(d, item, s->text, strlen(s->text));
+		enum jsondoc_type type = jsondoc_type(d, v);
+		if (type != JSONDOC_STRING && type != JSONDOC_NUMBER && type != JSONDOC_TRUE &&
+		    type != JSONDOC_FALSE)
+			return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
+			               type ? "no string or number" : "no field", s->text);
+		size_t vlen;
+		char *raw = jsondoc_scalar(d, v, &vlen);
+		if (!raw)
+			return err_set(err, "out of memory");
+		int rc = put_escaped(url, &used, raw, vlen);
+		free(raw);
+		if (rc < 0)
+			goto too_long;
 	}
 	*out = strndup(url, used);
 	if (!*out)
 		return err_set(err, "out of memory");
 	return 0;
+too_long:
+	return err_set(err, "url '%s': the expanded URL is longer than %d bytes", t->source,
+	               URLTEMPLATE_MAX_URL);
 }

@@ -11,8 +11,10 @@
 #ifndef RACED_URLTEMPLATE_H
 #define RACED_URLTEMPLATE_H
 
-#include <jansson.h>
+#include "jsondoc.h"
+
 #include <stddef.h>
+#include <stdint.h>
 
 /* The longest URL an expansion may produce. */
 #define URLTEMPLATE_MAX_URL 8192
@@ -28,9 +30,11 @@ size_t urltemplate_placeholders(const struct urltemplate *t);
 /* The i-th placeholder as written, without braces ("id", "/a/b"). */
 const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
 
-/* Fill the placeholders from item (may be NULL when there are none).
- * Fails, naming the template and the placeholder, when the item lacks the
- * field or it is not a scalar, or the result exceeds URLTEMPLATE_MAX_URL. */
-int urltemplate_expand(const struct urltemplate *t, json_t *item, char **out, char *err);
+/* Fill the placeholders from the value item of d (d may be NULL when there
+ * are none).  Strings are unescaped, numbers used as written.  Fails,
+ * naming the template and the placeholder, when the item lacks the field or
+ * it is not a scalar, or the result exceeds URLTEMPLATE_MAX_URL. */
+int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
+                       char **out, char *err);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,7 +225,15 @@ static void on_done(void *arg, const struct fetch_result *res)
 	copy_str(g->effective_url, sizeof g->effective_url, res->effective_url);
 	copy_str(g->link_next, sizeof g->link_next, res->link_next);
 	copy_str(g->error, sizeof g->error, res->error);
-	g->doc = res->doc ? json_incref(res->doc) : NULL;
+	/* Kept as jansson sees the document's text: the document itself
+	 * is valid only during the callback. */
+	g->doc = NULL;
+	if (res->doc) {
+		size_t len;
+		const char *text = jsondoc_text(res->doc, 0, &len);
+		g->doc = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+		CHECK(g->doc != NULL);
+	}
 	g->t_ms = mono_ms();
 	R.req[i] = NULL;
 	R.outstanding--;

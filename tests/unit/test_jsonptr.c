@@ -1,57 +1,6 @@
 #include "check.h"
 #include "jsonptr.h"
 
-static json_t *doc(const char *text)
-{
-	json_error_t e;
-	json_t *d = json_loads(text, 0, &e);
-	if (!d) {
-		fprintf(stderr, "bad test JSON: %s\n", e.text);
-		exit(2);
-	}
-	return d;
-}
-
-static void test_empty_pointer_is_the_document(void)
-{
-	json_t *d = doc("{\"a\":1}");
-	CHECK(jsonptr_get(d, "") == d);
-	json_decref(d);
-}
-
-static void test_pointer_walks_objects_and_arrays(void)
-{
-	json_t *d = doc("{\"data\":[{\"id\":7},{\"id\":\"x\"}],\"meta\":{\"next\":\"p2\"}}");
-	CHECK_EQ(json_integer_value(jsonptr_get(d, "/data/0/id")), 7);
-	CHECK_STR(json_string_value(jsonptr_get(d, "/data/1/id")), "x");
-	CHECK_STR(json_string_value(jsonptr_get(d, "/meta/next")), "p2");
-	CHECK(json_is_array(jsonptr_get(d, "/data")));
-	json_decref(d);
-}
-
-static void test_missing_members_and_bad_indexes_are_absent(void)
-{
-	json_t *d = doc("{\"data\":[1,2],\"s\":\"t\"}");
-	CHECK(jsonptr_get(d, "/nope") == NULL);
-	CHECK(jsonptr_get(d, "/data/2") == NULL);
-	CHECK(jsonptr_get(d, "/data/01") == NULL);  /* leading zero: not an index */
-	CHECK(jsonptr_get(d, "/data/-") == NULL);
-	CHECK(jsonptr_get(d, "/s/0") == NULL);      /* strings have no members */
-	CHECK(jsonptr_get(d, "data") == NULL);      /* not a pointer */
-	CHECK(jsonptr_get(NULL, "/data") == NULL);
-	json_decref(d);
-}
-
-static void test_escapes_name_tilde_and_slash(void)
-{
-	json_t *d = doc("{\"a/b\":1,\"m~n\":2,\"\":3}");
-	CHECK_EQ(json_integer_value(jsonptr_get(d, "/a~1b")), 1);
-	CHECK_EQ(json_integer_value(jsonptr_get(d, "/m~0n")), 2);
-	CHECK_EQ(json_integer_value(jsonptr_get(d, "/")), 3);
-	CHECK(jsonptr_get(d, "/m~2n") == NULL);
-	json_decref(d);
-}
-
 static void test_validity(void)
 {
 	CHECK(jsonptr_valid(""));
@@ -63,12 +12,57 @@ static void test_validity(void)
 	CHECK(!jsonptr_valid(NULL));
 }
 
+static void test_tokens_are_unescaped_one_at_a_time(void)
+{
+	char tok[JSONPTR_TOKEN_MAX];
+	const char *p = "/a~1b/m~0n//x";
+	CHECK_EQ(*p, '/');
+	p++;
+	CHECK_EQ(jsonptr_token(&p, tok), 3);
+	CHECK_STR(tok, "a/b");
+	CHECK_EQ(*p, '/');
+	p++;
+	CHECK_EQ(jsonptr_token(&p, tok), 3);
+	CHECK_STR(tok, "m~n");
+	p++;
+	CHECK_EQ(jsonptr_token(&p, tok), 0); /* "" names the member "" */
+	p++;
+	CHECK_EQ(jsonptr_token(&p, tok), 1);
+	CHECK_STR(tok, "x");
+	CHECK_EQ(*p, '\0');
+	p = "m~2n";
+	CHECK_EQ(jsonptr_token(&p, tok), -1);
+}
+
+static void test_overlong_token_is_refused_not_truncated(void)
+{
+	char big[JSONPTR_TOKEN_MAX + 8], tok[JSONPTR_TOKEN_MAX];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	const char *p = big;
+	CHECK_EQ(jsonptr_token(&p, tok), -1);
+	big[JSONPTR_TOKEN_MAX - 1] = '\0'; /* the longest that fits */
+	p = big;
+	CHECK_EQ(jsonptr_token(&p, tok), JSONPTR_TOKEN_MAX - 1);
+}
+
+static void test_array_indexes(void)
+{
+	size_t i = 99;
+	CHECK(jsonptr_index("0", 1, &i) && i == 0);
+	CHECK(jsonptr_index("42", 2, &i) && i == 42);
+	CHECK(!jsonptr_index("01", 2, &i));  /* a leading zero */
+	CHECK(!jsonptr_index("-", 1, &i));   /* "past the end" names nothing to read */
+	CHECK(!jsonptr_index("", 0, &i));
+	CHECK(!jsonptr_index("1a", 2, &i));
+	CHECK(!jsonptr_index("99999999999999999999999", 23, &i)); /* overflow */
+}
+
 int main(void)
 {
-	RUN(test_empty_pointer_is_the_document);
-	RUN(test_pointer_walks_objects_and_arrays);
-	RUN(test_missing_members_and_bad_indexes_are_absent);
-	RUN(test_escapes_name_tilde_and_slash);
 	RUN(test_validity);
+	RUN(test_tokens_are_unescaped_one_at_a_time);
+	RUN(test_overlong_token_is_refused_not_truncated);
+	RUN(test_array_indexes);
 	return CHECK_DONE();
 }

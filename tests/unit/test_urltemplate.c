@@ -7,11 +7,18 @@ static char *expand(const char *tpl, const char *item_json, char *err)
 	struct urltemplate *t = urltemplate_parse(tpl, err);
 	if (!t)
 		return NULL;
-	json_t *item = item_json ? json_loads(item_json, JSON_DECODE_ANY, NULL) : NULL;
+	struct jsondoc *d = NULL;
+	if (item_json) {
+		d = jsondoc_new();
+		if (!d || jsondoc_parse(d, item_json, strlen(item_json), JSONDOC_ANY, err) < 0) {
+			fprintf(stderr, "bad test JSON: %s\n", err);
+			exit(2);
+		}
+	}
 	char *out = NULL;
-	if (urltemplate_expand(t, item, &out, err) < 0)
+	if (urltemplate_expand(t, d, 0, &out, err) < 0)
 		out = NULL;
-	json_decref(item);
+	jsondoc_free(d);
 	urltemplate_free(t);
 	return out;
 }
@@ -42,7 +49,7 @@ static void test_template_without_placeholders_needs_no_item(void)
 	CHECK(t != NULL);
 	CHECK_EQ(urltemplate_placeholders(t), 0);
 	char *u = NULL;
-	CHECK_EQ(urltemplate_expand(t, NULL, &u, err), 0);
+	CHECK_EQ(urltemplate_expand(t, NULL, 0, &u, err), 0);
 	CHECK_STR(u, "/races");
 	free(u);
 	urltemplate_free(t);
@@ -68,6 +75,24 @@ static void test_malformed_templates_are_refused(void)
 	CHECK_STR(err, "url '/races/{}/x': empty placeholder '{}' at column 8");
 	CHECK(urltemplate_parse("/r/{a{b}", err) == NULL);
 	CHECK(urltemplate_parse("/r/{/a~2}", err) == NULL);
+}
+
+static void test_numbers_are_used_as_written_and_escapes_decoded(void)
+{
+	char err[ERR_MAX];
+	char *u = expand("/r/{a}/{b}/{c}/{d}", "{\"a\":0.1,\"b\":-12,\"c\":1e3,\"d\":true}", err);
+	CHECK_STR(u, "/r/0.1/-12/1e3/true");
+	free(u);
+	u = expand("/a/{k}", "{\"k\":\"x\\u0041\\n\\ud83d\\ude00~\"}", err);
+	CHECK_STR(u, "/a/xA%0A%F0%9F%98%80~");
+	free(u);
+	u = expand("/a/{k}", "{\"k\":1,\"k\":2}", err); /* the last duplicate wins */
+	CHECK_STR(u, "/a/2");
+	free(u);
+	CHECK(expand("/a/{k}", "{\"k\":null}", err) == NULL);
+	CHECK_STR(err, "url '/a/{k}': the parent item has no string or number at '{k}'");
+	CHECK(expand("/a/{k}", "[1]", err) == NULL);
+	CHECK_STR(err, "url '/a/{k}': the parent item has no field at '{k}'");
 }
 
 static void test_missing_or_structured_values_fail_with_the_field(void)
@@ -98,6 +123,7 @@ int main(void)
 	RUN(test_template_without_placeholders_needs_no_item);
 	RUN(test_placeholders_are_listed);
 	RUN(test_malformed_templates_are_refused);
+	RUN(test_numbers_are_used_as_written_and_escapes_decoded);
 	RUN(test_missing_or_structured_values_fail_with_the_field);
 	RUN(test_overlong_expansion_is_refused);
 	return CHECK_DONE();
