@@ -170,6 +170,9 @@ static void test_depth_is_bounded_like_jansson(void)
 	char err[ERR_MAX];
 	size_t n = JSONDOC_MAX_DEPTH;
 	char *s = malloc(2 * n + 4);
+	CHECK(s != NULL);
+	if (!s)
+		return;
 	memset(s, '[', n);
 	memset(s + n, ']', n);
 	s[2 * n] = '\0';
@@ -187,6 +190,9 @@ static void test_a_big_document_is_given_back_by_trim(void)
 	char err[ERR_MAX];
 	size_t n = 200000;
 	char *s = malloc(2 * n + 2);
+	CHECK(s != NULL);
+	if (!s)
+		return;
 	s[0] = '[';
 	for (size_t i = 0; i < n; i++)
 		s[1 + 2 * i] = '1', s[2 + 2 * i] = ',';
