@@ -47,6 +47,7 @@ struct item {
 	char *text;       /* the item's JSON exactly as the provider sent it */
 	size_t text_len;
 	bool nul;         /* a string in it holds \u0000, which jsonb refuses */
+	char data[];      /* key, parent key and text: one allocation an item */
 };
 
 struct stage_ctx {
@@ -107,9 +108,6 @@ static void item_free(struct item *it)
 {
 	if (!it)
 		return;
-	free(it->key);
-	free(it->parent_key);
-	free(it->text);
 	free(it);
 }
 
@@ -119,13 +117,37 @@ static void free_payload(void *ctx, void *payload)
 	item_free(payload);
 }
 
-/* The item's key as text: a string unescaped, a number as written. */
-static char *key_text(const struct jsondoc *d, uint32_t v)
+/* An item for v, whose key is the string (unescaped) or number (as
+ * written) k: its text is v's slice of the page, copied (the page is gone
+ * once the fetch callback returns).  NULL when out of memory. */
+static struct item *item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
+                             const char *parent_key)
 {
-	enum jsondoc_type t = jsondoc_type(d, v);
-	if (t != JSONDOC_STRING && t != JSONDOC_NUMBER)
+	size_t len, klen, kmax = jsondoc_scalar_max(doc, k);
+	size_t pklen = parent_key ? strlen(parent_key) + 1 : 0;
+	const char *text = jsondoc_text(doc, v, &len);
+	struct item *it = malloc(sizeof *it + kmax + pklen + len + 1);
+	if (!it)
 		return NULL;
-	return jsondoc_scalar(d, v, NULL);
+	char *p = it->data;
+	if (jsondoc_scalar_to(doc, k, p, kmax, &klen) < 0) {
+		free(it);
+		return NULL;
+	}
+	it->key = p;
+	p += klen + 1;
+	it->parent_key = NULL;
+	if (parent_key) {
+		memcpy(p, parent_key, pklen);
+		it->parent_key = p;
+		p += pklen;
+	}
+	memcpy(p, text, len);
+	p[len] = '\0';
+	it->text = p;
+	it->text_len = len;
+	it->nul = jsondoc_has_nul(doc, v);
+	return it;
 }
 
 /* ---- errors ---- */
@@ -262,34 +284,18 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 	}
 	uint32_t v = c->items[0] ? jsondoc_first(doc, items) : 0;
 	for (size_t i = 0; i < n; i++, v = c->items[0] ? jsondoc_next(doc, items, v) : JSONDOC_ABSENT) {
-		char *key = key_text(doc, jsondoc_get(doc, v, c->key));
-		if (!key) {
+		uint32_t k = jsondoc_get(doc, v, c->key);
+		enum jsondoc_type kt = jsondoc_type(doc, k);
+		if (kt != JSONDOC_STRING && kt != JSONDOC_NUMBER) {
 			if (unkeyed++ == 0)
 				first_unkeyed = i;
 			continue;
 		}
-		/* The item is stored as the provider sent it: its slice of
-		 * the page, copied (the page is gone once this returns). */
-		size_t len;
-		const char *text = jsondoc_text(doc, v, &len);
-		struct item *it = calloc(1, sizeof *it);
-		char *pk = (parent && !c->dedupe) ? strdup(parent->key) : NULL;
-		char *copy = malloc(len + 1);
-		if (!it || !copy || (parent && !c->dedupe && !pk)) {
-			free(it);
-			free(pk);
-			free(copy);
-			free(key);
+		struct item *it = item_new(doc, v, k, parent && !c->dedupe ? parent->key : NULL);
+		if (!it) {
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
-		memcpy(copy, text, len);
-		copy[len] = '\0';
-		it->key = key;
-		it->parent_key = pk;
-		it->text = copy;
-		it->text_len = len;
-		it->nul = jsondoc_has_nul(doc, v);
 		if (stage_emit(w, it) < 0) {
 			item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");

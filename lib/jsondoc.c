@@ -572,35 +572,31 @@ bool jsondoc_has_nul(const struct jsondoc *d, uint32_t v)
 	return valid(d, v) && (d->tok[v].flags & F_NUL);
 }
 
-char *jsondoc_scalar(const struct jsondoc *d, uint32_t v, size_t *len)
+int jsondoc_scalar_to(const struct jsondoc *d, uint32_t v, char *out, size_t cap, size_t *len)
 {
 	if (!valid(d, v))
-		return NULL;
+		return -1;
 	const struct tok *t = &d->tok[v];
 	const char *s = d->text + t->start;
 	size_t n = t->len, out_len = 0;
-	char *out;
 	switch (t->type) {
 	case JSONDOC_NUMBER:
 	case JSONDOC_TRUE:
 	case JSONDOC_FALSE:
-		out = malloc(n + 1);
-		if (!out)
-			return NULL;
-		memcpy(out, s, n);
-		out_len = n;
 		break;
 	case JSONDOC_STRING:
 		s++, n -= 2; /* the quotes */
-		out = malloc(n + 1);
-		if (!out)
-			return NULL;
-		if (!(t->flags & F_ESC)) {
-			memcpy(out, s, n);
-			out_len = n;
-			break;
-		}
-		/* Unescaped text is never longer than its escaped form. */
+		break;
+	default:
+		return -1;
+	}
+	/* Unescaped text is never longer than its escaped form. */
+	if (n >= cap)
+		return -1;
+	if (!(t->flags & F_ESC)) {
+		memcpy(out, s, n);
+		out_len = n;
+	} else {
 		for (size_t i = 0; i < n;) {
 			uint32_t cp;
 			size_t used;
@@ -610,16 +606,31 @@ char *jsondoc_scalar(const struct jsondoc *d, uint32_t v, size_t *len)
 				out_len += utf8_put(cp, out + out_len);
 				i += used;
 			} else {
-				free(out); /* cannot happen: the parse checked it */
-				return NULL;
+				return -1; /* cannot happen: the parse checked it */
 			}
 		}
-		break;
-	default:
-		return NULL;
 	}
 	out[out_len] = '\0';
 	if (len)
 		*len = out_len;
+	return 0;
+}
+
+char *jsondoc_scalar(const struct jsondoc *d, uint32_t v, size_t *len)
+{
+	size_t cap = jsondoc_scalar_max(d, v);
+	char *out = cap ? malloc(cap) : NULL;
+	if (out && jsondoc_scalar_to(d, v, out, cap, len) < 0) {
+		free(out);
+		out = NULL;
+	}
 	return out;
+}
+
+size_t jsondoc_scalar_max(const struct jsondoc *d, uint32_t v)
+{
+	enum jsondoc_type t = jsondoc_type(d, v);
+	if (t != JSONDOC_STRING && t != JSONDOC_NUMBER && t != JSONDOC_TRUE && t != JSONDOC_FALSE)
+		return 0;
+	return d->tok[v].len + 1;
 }

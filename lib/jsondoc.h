@@ -85,4 +85,10 @@ bool jsondoc_has_nul(const struct jsondoc *d, uint32_t v);
  * null, objects, arrays and out of memory.  *len (optional) gets its length. */
 char *jsondoc_scalar(const struct jsondoc *d, uint32_t v, size_t *len);
 
+/* The same into out (cap bytes); -1 when v is not such a scalar or it does
+ * not fit.  jsondoc_scalar_max() is a cap that always fits (0 when v is
+ * not such a scalar). */
+int jsondoc_scalar_to(const struct jsondoc *d, uint32_t v, char *out, size_t cap, size_t *len);
+size_t jsondoc_scalar_max(const struct jsondoc *d, uint32_t v);
+
 #endif

@@ -92,6 +92,17 @@ static void test_scalars_and_slices(void)
 	CHECK_STR(scalar("/3"), "false");
 	CHECK(jsondoc_scalar(D, jsondoc_get(D, 0, "/4"), NULL) == NULL); /* null */
 	CHECK(jsondoc_scalar(D, jsondoc_get(D, 0, "/5"), NULL) == NULL); /* object */
+	/* into a caller's buffer: the max always fits, less may not */
+	char small[8];
+	size_t slen = 0;
+	uint32_t s0 = jsondoc_get(D, 0, "/0");
+	CHECK_EQ(jsondoc_scalar_max(D, s0), 30); /* the text as written, and a NUL */
+	CHECK_EQ(jsondoc_scalar_to(D, s0, small, sizeof small, &slen), -1);
+	CHECK_EQ(jsondoc_scalar_to(D, jsondoc_get(D, 0, "/2"), small, sizeof small, &slen), 0);
+	CHECK_STR(small, "true");
+	CHECK_EQ(slen, 4);
+	CHECK_EQ(jsondoc_scalar_max(D, jsondoc_get(D, 0, "/4")), 0);
+	CHECK_EQ(jsondoc_scalar_to(D, jsondoc_get(D, 0, "/4"), small, sizeof small, &slen), -1);
 	size_t len;
 	const char *t = jsondoc_text(D, jsondoc_get(D, 0, "/5"), &len);
 	CHECK_EQ(len, 12);
