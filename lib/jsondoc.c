@@ -295,25 +295,30 @@ static int fail(const struct jsondoc *d, size_t at, const char *what, char *err)
 	return err_set(err, "%s near byte 0x%02x at line %zu column %zu", what, s[at], line, col);
 }
 
-static int push(struct jsondoc *d, uint8_t type, size_t start, size_t len, uint8_t flags)
+static __attribute__((noinline)) int grow(struct jsondoc *d)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : INITIAL_TOKENS;
-		if (cap > UINT32_MAX - 1)
-			return -1;
-		struct tok *t = realloc(d->tok, cap * sizeof *t);
-		if (!t)
-			return -1;
-		d->tok = t;
-		d->cap = cap;
-	}
-	d->tok[d->n] = (struct tok){
-		.start = (uint32_t)start,
-		.len = (uint32_t)len,
-		.end = d->n + 1,
-		.type = type,
-		.flags = flags,
-	};
+	size_t cap = d->cap ? d->cap * 2 : INITIAL_TOKENS;
+	if (cap > UINT32_MAX - 1)
+		return -1;
+	struct tok *t = realloc(d->tok, cap * sizeof *t);
+	if (!t)
+		return -1;
+	d->tok = t;
+	d->cap = cap;
+	return 0;
+}
+
+static inline int push(struct jsondoc *d, uint8_t type, size_t start, size_t len, uint8_t flags)
+{
+	if (d->n == d->cap && grow(d) < 0)
+		return -1;
+	struct tok *t = &d->tok[d->n];
+	t->start = (uint32_t)start;
+	t->len = (uint32_t)len;
+	t->end = d->n + 1;
+	t->count = 0;
+	t->type = type;
+	t->flags = flags;
 	d->n++;
 	return 0;
 }
