@@ -81,6 +81,8 @@ struct stmt {
 	char *sql_owned;
 	int n_params;
 	char **params;       /* owned; entries may be NULL (SQL NULL) */
+	int *lengths;        /* owned; binary params only (else NULL) */
+	const int *formats;  /* static; NULL: every param in text format */
 };
 
 struct op;
@@ -256,26 +258,55 @@ static void buf_addc(struct buf *b, char c)
 	buf_add(b, &c, 1);
 }
 
-/* One element of a PostgreSQL text array literal: "..." with \ and " escaped. */
-static void buf_add_array_elem(struct buf *b, const char *v)
+/* PostgreSQL's binary array format (array_send / array_recv): a header of
+ * ndim, has-nulls flag, element type OID, then per dimension its length and
+ * lower bound, then each element as a length (-1: NULL) and its bytes, every
+ * integer a big-endian int32.  Sent binary, an array reaches the server
+ * without the lexing and unescaping array_in does on a text literal. */
+#define PG_TYPE_INT8   20u
+#define PG_TYPE_TEXT   25u
+#define PG_TYPE_JSONB  3802u
+#define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
+
+static void buf_add_be32(struct buf *b, uint32_t v)
+{
+	unsigned char p[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                       (unsigned char)(v >> 8), (unsigned char)v };
+	buf_add(b, (const char *)p, 4);
+}
+
+static void buf_add_be64(struct buf *b, uint64_t v)
+{
+	buf_add_be32(b, (uint32_t)(v >> 32));
+	buf_add_be32(b, (uint32_t)v);
+}
+
+/* A one-dimensional array of n elements of type elem_oid, elements to follow. */
+static void buf_array_header(struct buf *b, uint32_t elem_oid, size_t n, bool has_nulls)
+{
+	buf_add_be32(b, 1);
+	buf_add_be32(b, has_nulls ? 1 : 0);
+	buf_add_be32(b, elem_oid);
+	buf_add_be32(b, (uint32_t)n);
+	buf_add_be32(b, 1);
+}
+
+/* One text (or jsonb, after its version byte) element; NULL is SQL NULL. */
+static void buf_array_text(struct buf *b, const char *v, bool jsonb)
 {
 	if (!v) {
-		buf_add(b, "NULL", 4);
+		buf_add_be32(b, UINT32_MAX);   /* -1 */
 		return;
 	}
 	size_t n = strlen(v);
-	buf_reserve(b, n + n / 8 + 2);
-	buf_addc(b, '"');
-	const char *run = v;
-	for (const char *p = v; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			buf_add(b, run, (size_t)(p - run));
-			buf_addc(b, '\\');
-			run = p;
-		}
+	if (n > INT32_MAX - 1) {
+		b->oom = true;
+		return;
 	}
-	buf_add(b, run, strlen(run));
-	buf_addc(b, '"');
+	buf_add_be32(b, (uint32_t)(n + jsonb));
+	if (jsonb)
+		buf_addc(b, PG_JSONB_VERSION);
+	buf_add(b, v, n);
 }
 
 static bool name_valid(const char *n)
@@ -332,6 +363,7 @@ static void stmt_free(struct stmt *st)
 	for (int i = 0; i < st->n_params; i++)
 		free(st->params[i]);
 	free(st->params);
+	free(st->lengths);
 }
 
 static void rows_free(struct row *rows, size_t n)
@@ -742,7 +774,7 @@ static int op_send(struct store *s, struct op *op)
 	for (size_t i = 0; i < op->n_stmts; i++) {
 		struct stmt *st = &op->stmts[i];
 		if (!PQsendQueryParams(s->conn, st->sql_owned ? st->sql_owned : st->sql, st->n_params,
-		                       NULL, (const char *const *)st->params, NULL, NULL, 0))
+		                       NULL, (const char *const *)st->params, st->lengths, st->formats, 0))
 			return -1;
 	}
 	if (!PQpipelineSync(s->conn))
@@ -1093,47 +1125,45 @@ static long fold_rows(struct row *rows, size_t n)
 	return (long)w;
 }
 
-/* The batch's statement: the table's upsert over four arrays. */
+/* The batch's statement: the table's upsert over four arrays, sent in
+ * binary format. */
 static int batch_build(struct store *s, struct op *op)
 {
+	static const int binary[4] = { 1, 1, 1, 1 };
 	struct buf keys = { 0 }, parents = { 0 }, payloads = { 0 }, ids = { 0 };
-	buf_addc(&keys, '{');
-	buf_addc(&parents, '{');
-	buf_addc(&payloads, '{');
-	buf_addc(&ids, '{');
+	bool null_parent = false;
+	for (size_t i = 0; i < op->n_rows && !null_parent; i++)
+		null_parent = !op->rows[i].parent;
+	buf_array_header(&keys, PG_TYPE_TEXT, op->n_rows, false);
+	buf_array_header(&parents, PG_TYPE_TEXT, op->n_rows, null_parent);
+	buf_array_header(&payloads, PG_TYPE_JSONB, op->n_rows, false);
+	buf_array_header(&ids, PG_TYPE_INT8, op->n_rows, false);
 	for (size_t i = 0; i < op->n_rows; i++) {
-		if (i) {
-			buf_addc(&keys, ',');
-			buf_addc(&parents, ',');
-			buf_addc(&payloads, ',');
-			buf_addc(&ids, ',');
-		}
-		buf_add_array_elem(&keys, op->rows[i].key);
-		buf_add_array_elem(&parents, op->rows[i].parent);
-		buf_add_array_elem(&payloads, op->rows[i].payload);
-		char id[24];
-		int n = snprintf(id, sizeof id, "%lld", (long long)op->rows[i].import_id);
-		buf_add(&ids, id, (size_t)n);
+		buf_array_text(&keys, op->rows[i].key, false);
+		buf_array_text(&parents, op->rows[i].parent, false);
+		buf_array_text(&payloads, op->rows[i].payload, true);
+		buf_add_be32(&ids, 8);
+		buf_add_be64(&ids, (uint64_t)op->rows[i].import_id);
 	}
-	buf_addc(&keys, '}');
-	buf_addc(&parents, '}');
-	buf_addc(&payloads, '}');
-	buf_addc(&ids, '}');
 	struct stmt *st = &op->stmts[0];
 	st->sql = s->tables[op->table].upsert_sql;
 	st->params = calloc(4, sizeof *st->params);
-	if (keys.oom || parents.oom || payloads.oom || ids.oom || !st->params) {
-		free(keys.p);
-		free(parents.p);
-		free(payloads.p);
-		free(ids.p);
+	st->lengths = calloc(4, sizeof *st->lengths);
+	struct buf *bufs[4] = { &keys, &parents, &payloads, &ids };
+	bool fail = !st->params || !st->lengths;
+	for (size_t k = 0; k < 4; k++)
+		fail |= bufs[k]->oom || bufs[k]->len > INT32_MAX;
+	if (fail) {
+		for (size_t k = 0; k < 4; k++)
+			free(bufs[k]->p);
 		return -1;
 	}
 	st->n_params = 4;
-	st->params[0] = keys.p;
-	st->params[1] = parents.p;
-	st->params[2] = payloads.p;
-	st->params[3] = ids.p;
+	st->formats = binary;
+	for (size_t k = 0; k < 4; k++) {
+		st->params[k] = bufs[k]->p;
+		st->lengths[k] = (int)bufs[k]->len;
+	}
 	return 0;
 }
 

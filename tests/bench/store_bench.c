@@ -1,7 +1,7 @@
 /* store_bench — what the store costs PostgreSQL per row, and rows/s of the
  * candidate write paths (run under tests/lib/with-pg.sh;
- * `meson test -C build --benchmark store_bench -v`; give `cpu` or `rate` as
- * the argument to run only that part).
+ * `meson test -C build --benchmark store_bench -v`; or run one part:
+ * `store_bench rate` or `store_bench cpu [both|database|C [RUNS]]`).
  *
  *   cpu:        the store writing rows shaped like the benchmark's import
  *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
@@ -162,12 +162,13 @@ struct cpu_sample {
 	double backend_sched;  /* s on CPU, /proc/<pid>/schedstat */
 	double backend_ticks;  /* s, utime + stime of /proc/<pid>/stat */
 	double self;           /* s, this process (user + system) */
+	double backend_faults; /* minor page faults of the backend */
 };
 
 static void cpu_read(long pid, struct cpu_sample *out)
 {
 	char path[64];
-	unsigned long long ns = 0, ut = 0, st = 0;
+	unsigned long long ns = 0, ut = 0, st = 0, minflt = 0;
 	snprintf(path, sizeof path, "/proc/%ld/schedstat", pid);
 	FILE *f = fopen(path, "r");
 	if (!f || fscanf(f, "%llu", &ns) != 1) {
@@ -184,9 +185,10 @@ static void cpu_read(long pid, struct cpu_sample *out)
 	}
 	fclose(f);
 	/* Fields after the command's closing parenthesis: state is field 3,
-	 * utime and stime are fields 14 and 15. */
+	 * minflt is field 10, utime and stime are fields 14 and 15. */
 	char *p = strrchr(line, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
+	                 &minflt, &ut, &st) != 3) {
 		fprintf(stderr, "cannot parse %s\n", path);
 		exit(1);
 	}
@@ -194,6 +196,7 @@ static void cpu_read(long pid, struct cpu_sample *out)
 	getrusage(RUSAGE_SELF, &ru);
 	out->backend_sched = (double)ns / 1e9;
 	out->backend_ticks = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	out->backend_faults = (double)minflt;
 	out->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
@@ -272,13 +275,14 @@ static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t
 		event_base_loop(base, EVLOOP_ONCE);
 	cpu_read(pid, &b);
 	size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
-	printf("  %-9s backend %5.2f us/row (ticks %5.2f), store_bench %5.2f us/row\n", what,
-	       (b.backend_sched - a.backend_sched) * 1e6 / (double)n,
+	printf("  %-9s backend %5.2f us/row (ticks %5.2f, %5.2f page faults/row), store_bench %5.2f us/row\n",
+	       what, (b.backend_sched - a.backend_sched) * 1e6 / (double)n,
 	       (b.backend_ticks - a.backend_ticks) * 1e6 / (double)n,
+	       (b.backend_faults - a.backend_faults) / (double)n,
 	       (b.self - a.self) * 1e6 / (double)n);
 }
 
-static void bench_cpu(bool collate_c)
+static void bench_cpu(int collate_c)
 {
 	static const char *const tables[] = { "cpu_races", "cpu_entries", "cpu_athletes" };
 	PGconn *c = PQconnectdb(conninfo);
@@ -477,16 +481,22 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	const char *part = argc > 1 ? argv[1] : "all";
-	if (strcmp(part, "all") != 0 && strcmp(part, "cpu") != 0 && strcmp(part, "rate") != 0) {
-		fprintf(stderr, "usage: store_bench [cpu|rate]\n");
+	const char *collation = argc > 2 ? argv[2] : "both";
+	int runs = argc > 3 ? atoi(argv[3]) : CPU_REPEATS;
+	if ((strcmp(part, "all") != 0 && strcmp(part, "cpu") != 0 && strcmp(part, "rate") != 0) ||
+	    (strcmp(collation, "both") != 0 && strcmp(collation, "database") != 0 &&
+	     strcmp(collation, "C") != 0) || runs < 1) {
+		fprintf(stderr, "usage: store_bench [rate | cpu [both|database|C [RUNS]]]\n");
 		return 2;
 	}
 	if (strcmp(part, "rate") != 0) {
 		printf("CPU per row, %d rows per pass, batch %d (%d runs each):\n",
-		       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, CPU_REPEATS);
+		       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
 		for (int collate_c = 0; collate_c < 2; collate_c++) {
+			if (strcmp(collation, collate_c ? "database" : "C") == 0)
+				continue;
 			printf("key and parent_key %s:\n", collate_c ? "COLLATE \"C\"" : "in the database's collation");
-			for (int i = 0; i < CPU_REPEATS; i++)
+			for (int i = 0; i < runs; i++)
 				bench_cpu(collate_c);
 		}
 	}
