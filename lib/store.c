@@ -29,12 +29,14 @@
  * one-row batch that still fails is reported by `batch_failed` and then
  * `committed` (its credit must come back all the same).
  *
- * Unchanged rows: the upsert's DO UPDATE runs only when the payload or
- * parent_key differ, or when last_import must advance.  updated_at and the
- * payload column change only when the payload did; when only last_import
- * advances the tuple is rewritten with the same payload (a HOT update: no
- * index touched, the jsonb value copied, updated_at kept).  A second write
- * within the same import (a retried batch) updates nothing at all.
+ * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
+ * advance or the parent_key or payload differ (tested in that order: the
+ * jsonb comparison is the costly one, and a re-import's rows all pass the
+ * first test).  updated_at and the payload column change only when the
+ * payload did; when only last_import advances the tuple is rewritten with
+ * the same payload (the jsonb value copied, updated_at kept; a HOT update,
+ * no index touched, when its page has room).  A second write within the
+ * same import (a retried batch) updates nothing at all.
  *
  * Identifiers: table names are the stage names, checked here against
  * [a-z_][a-z0-9_]{0,47} (config restricts them already; the store does not
@@ -1304,9 +1306,9 @@ static int table_init(struct table *t, const char *name, char *err)
 	             "   THEN now() ELSE t.updated_at END,"
 	             "  parent_key = excluded.parent_key,"
 	             "  last_import = greatest(t.last_import, excluded.last_import)"
-	             " WHERE t.payload IS DISTINCT FROM excluded.payload"
+	             " WHERE t.last_import IS NULL OR t.last_import < excluded.last_import"
 	             "  OR t.parent_key IS DISTINCT FROM excluded.parent_key"
-	             "  OR t.last_import IS NULL OR t.last_import < excluded.last_import", q) < 0)
+	             "  OR t.payload IS DISTINCT FROM excluded.payload", q) < 0)
 		t->upsert_sql = NULL, rc = -1;
 	if (rc)
 		return err_set(err, "store: out of memory");
