@@ -29,6 +29,12 @@
  * one-row batch that still fails is reported by `batch_failed` and then
  * `committed` (its credit must come back all the same).
  *
+ * Batches: each table's upsert is prepared once per connection, with the
+ * stage tables and before READY, and executed per batch with its four
+ * parameters in PostgreSQL's binary array format (buf_array_header): the
+ * server neither parses and plans the statement per batch nor lexes and
+ * unescapes a text array literal.
+ *
  * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
  * advance or the parent_key or payload differ (tested in that order: the
  * jsonb comparison is the costly one, and a re-import's rows all pass the
@@ -85,6 +91,7 @@ struct stmt {
 	char **params;       /* owned; entries may be NULL (SQL NULL) */
 	int *lengths;        /* owned; binary params only (else NULL) */
 	const int *formats;  /* static; NULL: every param in text format */
+	const char *name;    /* borrowed: a prepared statement (sql NULL: execute it) */
 };
 
 struct op;
@@ -120,6 +127,7 @@ struct op {
 
 struct table {
 	char *name;
+	char *upsert_name;      /* the upsert, prepared on each connection */
 	char *upsert_sql;
 	char *create_sql;
 	char *index_sql;
@@ -582,7 +590,8 @@ static void internal_done_step(struct store *s, struct op *op, PGresult *res, co
 	(void)res;
 	if (err) {
 		char msg[ERR_MAX];
-		snprintf(msg, sizeof msg, "%s: %s", op->migration ? "migration failed" : "creating stage tables failed", err);
+		snprintf(msg, sizeof msg, "%s: %s", op->migration ? "migration failed" :
+		         "creating stage tables or preparing their upserts failed", err);
 		connection_lost(s, msg);
 		return;
 	}
@@ -641,17 +650,19 @@ static void internal_done_probe(struct store *s, struct op *op, PGresult *res, c
 		if (!s->conn)
 			return;
 	}
-	struct op *t = op_new(OP_INTERNAL, 2 * s->n_tables + 1);
+	struct op *t = op_new(OP_INTERNAL, 3 * s->n_tables + 1);
 	if (!t) {
 		connection_lost(s, "out of memory");
 		return;
 	}
 	t->done = internal_done_step;
 	for (size_t i = 0; i < s->n_tables; i++) {
-		op_stmt(t, 2 * i, s->tables[i].create_sql, 0, NULL);
-		op_stmt(t, 2 * i + 1, s->tables[i].index_sql, 0, NULL);
+		op_stmt(t, 3 * i, s->tables[i].create_sql, 0, NULL);
+		op_stmt(t, 3 * i + 1, s->tables[i].index_sql, 0, NULL);
+		op_stmt(t, 3 * i + 2, s->tables[i].upsert_sql, 0, NULL);
+		t->stmts[3 * i + 2].name = s->tables[i].upsert_name;
 	}
-	op_stmt(t, 2 * s->n_tables, "SELECT 1", 0, NULL);
+	op_stmt(t, 3 * s->n_tables, "SELECT 1", 0, NULL);
 	send_internal(s, t);
 	if (!s->conn)
 		return;
@@ -775,8 +786,18 @@ static int op_send(struct store *s, struct op *op)
 {
 	for (size_t i = 0; i < op->n_stmts; i++) {
 		struct stmt *st = &op->stmts[i];
-		if (!PQsendQueryParams(s->conn, st->sql_owned ? st->sql_owned : st->sql, st->n_params,
-		                       NULL, (const char *const *)st->params, st->lengths, st->formats, 0))
+		const char *sql = st->sql_owned ? st->sql_owned : st->sql;
+		const char *const *params = (const char *const *)st->params;
+		int ok;
+		if (st->name && sql)
+			ok = PQsendPrepare(s->conn, st->name, sql, 0, NULL);
+		else if (st->name)
+			ok = PQsendQueryPrepared(s->conn, st->name, st->n_params, params, st->lengths,
+			                         st->formats, 0);
+		else
+			ok = PQsendQueryParams(s->conn, sql, st->n_params, NULL, params, st->lengths,
+			                       st->formats, 0);
+		if (!ok)
 			return -1;
 	}
 	if (!PQpipelineSync(s->conn))
@@ -1148,7 +1169,7 @@ static int batch_build(struct store *s, struct op *op)
 		buf_add_be64(&ids, (uint64_t)op->rows[i].import_id);
 	}
 	struct stmt *st = &op->stmts[0];
-	st->sql = s->tables[op->table].upsert_sql;
+	st->name = s->tables[op->table].upsert_name;
 	st->params = calloc(4, sizeof *st->params);
 	st->lengths = calloc(4, sizeof *st->lengths);
 	struct buf *bufs[4] = { &keys, &parents, &payloads, &ids };
@@ -1261,6 +1282,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 static void table_free(struct table *t)
 {
 	free(t->name);
+	free(t->upsert_name);
 	free(t->upsert_sql);
 	free(t->create_sql);
 	free(t->index_sql);
@@ -1295,6 +1317,8 @@ static int table_init(struct table *t, const char *name, char *err)
 		t->create_sql = NULL, rc = -1;
 	if (asprintf(&t->index_sql, "CREATE INDEX IF NOT EXISTS %s ON %s (parent_key)", qi, q) < 0)
 		t->index_sql = NULL, rc = -1;
+	if (asprintf(&t->upsert_name, "raced_upsert_%s", name) < 0)
+		t->upsert_name = NULL, rc = -1;
 	if (asprintf(&t->upsert_sql,
 	             "INSERT INTO %s AS t (key, parent_key, payload, first_import, last_import, updated_at)"
 	             " SELECT u.k, u.p, u.j, u.i, u.i, now()"
