@@ -30,10 +30,12 @@
  * `committed` (its credit must come back all the same).
  *
  * Batches: each table's upsert is prepared once per connection, with the
- * stage tables and before READY, and executed per batch with its four
- * parameters in PostgreSQL's binary array format (buf_array_header): the
- * server neither parses and plans the statement per batch nor lexes and
- * unescapes a text array literal.
+ * stage tables and before READY, and executed per batch with keys, parent
+ * keys and payloads as arrays in PostgreSQL's binary format
+ * (buf_array_header) and the import id as one bigint: the server neither
+ * parses and plans the statement per batch nor lexes and unescapes a text
+ * array literal.  A batch holds the rows of one import: a row of another
+ * import first sends the pending ones as a batch of their own.
  *
  * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
  * advance or the parent_key or payload differ (tested in that order: the
@@ -273,7 +275,6 @@ static void buf_addc(struct buf *b, char c)
  * lower bound, then each element as a length (-1: NULL) and its bytes, every
  * integer a big-endian int32.  Sent binary, an array reaches the server
  * without the lexing and unescaping array_in does on a text literal. */
-#define PG_TYPE_INT8   20u
 #define PG_TYPE_TEXT   25u
 #define PG_TYPE_JSONB  3802u
 #define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
@@ -1148,8 +1149,8 @@ static long fold_rows(struct row *rows, size_t n)
 	return (long)w;
 }
 
-/* The batch's statement: the table's upsert over four arrays, sent in
- * binary format. */
+/* The batch's statement: the table's upsert over three arrays and the
+ * batch's import id (one per batch: see store_add), sent in binary format. */
 static int batch_build(struct store *s, struct op *op)
 {
 	static const int binary[4] = { 1, 1, 1, 1 };
@@ -1160,13 +1161,11 @@ static int batch_build(struct store *s, struct op *op)
 	buf_array_header(&keys, PG_TYPE_TEXT, op->n_rows, false);
 	buf_array_header(&parents, PG_TYPE_TEXT, op->n_rows, null_parent);
 	buf_array_header(&payloads, PG_TYPE_JSONB, op->n_rows, false);
-	buf_array_header(&ids, PG_TYPE_INT8, op->n_rows, false);
+	buf_add_be64(&ids, (uint64_t)op->rows[0].import_id);
 	for (size_t i = 0; i < op->n_rows; i++) {
 		buf_array_text(&keys, op->rows[i].key, false);
 		buf_array_text(&parents, op->rows[i].parent, false);
 		buf_array_text(&payloads, op->rows[i].payload, true);
-		buf_add_be32(&ids, 8);
-		buf_add_be64(&ids, (uint64_t)op->rows[i].import_id);
 	}
 	struct stmt *st = &op->stmts[0];
 	st->name = s->tables[op->table].upsert_name;
@@ -1321,8 +1320,8 @@ static int table_init(struct table *t, const char *name, char *err)
 		t->upsert_name = NULL, rc = -1;
 	if (asprintf(&t->upsert_sql,
 	             "INSERT INTO %s AS t (key, parent_key, payload, first_import, last_import, updated_at)"
-	             " SELECT u.k, u.p, u.j, u.i, u.i, now()"
-	             " FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[]) AS u(k, p, j, i)"
+	             " SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()"
+	             " FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(k, p, j)"
 	             " ON CONFLICT (key) DO UPDATE SET"
 	             "  payload = CASE WHEN t.payload IS DISTINCT FROM excluded.payload"
 	             "   THEN excluded.payload ELSE t.payload END,"
@@ -1436,6 +1435,9 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", t->name, key);
 	if (s->discard)
 		goto counted;
+	/* A batch belongs to one import: its import id is one parameter. */
+	if (t->n_pending > 0 && t->pending[0].import_id != import_id && make_batch(s, table, err) != 0)
+		return -1;
 	if (t->n_pending == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : (s->batch_size < 64 ? s->batch_size : 64);
 		if (cap > s->batch_size)
