@@ -16,10 +16,12 @@
  *               beforehand with key and parent_key COLLATE "C".
  *
  *   store (a):  the store itself: libevent loop, pipeline mode, one
- *               INSERT ... SELECT FROM unnest($1::text[], ...) ON CONFLICT
- *               per batch, up to STORE_MAX_IN_FLIGHT batches in flight.
- *   unnest-sync: the same statement, one batch at a time, blocking libpq
- *               (what pipelining buys).
+ *               prepared INSERT ... SELECT FROM unnest($1::text[], ...) ON
+ *               CONFLICT per batch with binary array parameters, up to
+ *               STORE_MAX_IN_FLIGHT batches in flight.
+ *   unnest-sync: a like statement, unprepared, with text array literals
+ *               (the store's former form), one batch at a time, blocking
+ *               libpq.
  *   copy (b):   per batch, in one transaction: COPY into a temporary table
  *               (ON COMMIT DELETE ROWS), then INSERT ... SELECT ... ON
  *               CONFLICT; blocking libpq (COPY cannot be pipelined).
