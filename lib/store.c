@@ -29,12 +29,22 @@
  * one-row batch that still fails is reported by `batch_failed` and then
  * `committed` (its credit must come back all the same).
  *
- * Unchanged rows: the upsert's DO UPDATE runs only when the payload or
- * parent_key differ, or when last_import must advance.  updated_at and the
- * payload column change only when the payload did; when only last_import
- * advances the tuple is rewritten with the same payload (a HOT update: no
- * index touched, the jsonb value copied, updated_at kept).  A second write
- * within the same import (a retried batch) updates nothing at all.
+ * Batches: each table's upsert is prepared once per connection, with the
+ * stage tables and before READY, and executed per batch with keys, parent
+ * keys and payloads as arrays in PostgreSQL's binary format
+ * (buf_array_header) and the import id as one bigint: the server neither
+ * parses and plans the statement per batch nor lexes and unescapes a text
+ * array literal.  A batch holds the rows of one import: a row of another
+ * import first sends the pending ones as a batch of their own.
+ *
+ * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
+ * advance or the parent_key or payload differ (tested in that order: the
+ * jsonb comparison is the costly one, and a re-import's rows all pass the
+ * first test).  updated_at and the payload column change only when the
+ * payload did; when only last_import advances the tuple is rewritten with
+ * the same payload (the jsonb value copied, updated_at kept; a HOT update,
+ * no index touched, when its page has room).  A second write within the
+ * same import (a retried batch) updates nothing at all.
  *
  * Identifiers: table names are the stage names, checked here against
  * [a-z_][a-z0-9_]{0,47} (config restricts them already; the store does not
@@ -81,6 +91,9 @@ struct stmt {
 	char *sql_owned;
 	int n_params;
 	char **params;       /* owned; entries may be NULL (SQL NULL) */
+	int *lengths;        /* owned; binary params only (else NULL) */
+	const int *formats;  /* static; NULL: every param in text format */
+	const char *name;    /* borrowed: a prepared statement (sql NULL: execute it) */
 };
 
 struct op;
@@ -116,6 +129,7 @@ struct op {
 
 struct table {
 	char *name;
+	char *upsert_name;      /* the upsert, prepared on each connection */
 	char *upsert_sql;
 	char *create_sql;
 	char *index_sql;
@@ -256,26 +270,54 @@ static void buf_addc(struct buf *b, char c)
 	buf_add(b, &c, 1);
 }
 
-/* One element of a PostgreSQL text array literal: "..." with \ and " escaped. */
-static void buf_add_array_elem(struct buf *b, const char *v)
+/* PostgreSQL's binary array format (array_send / array_recv): a header of
+ * ndim, has-nulls flag, element type OID, then per dimension its length and
+ * lower bound, then each element as a length (-1: NULL) and its bytes, every
+ * integer a big-endian int32.  Sent binary, an array reaches the server
+ * without the lexing and unescaping array_in does on a text literal. */
+#define PG_TYPE_TEXT   25u
+#define PG_TYPE_JSONB  3802u
+#define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
+
+static void buf_add_be32(struct buf *b, uint32_t v)
+{
+	unsigned char p[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                       (unsigned char)(v >> 8), (unsigned char)v };
+	buf_add(b, (const char *)p, 4);
+}
+
+static void buf_add_be64(struct buf *b, uint64_t v)
+{
+	buf_add_be32(b, (uint32_t)(v >> 32));
+	buf_add_be32(b, (uint32_t)v);
+}
+
+/* A one-dimensional array of n elements of type elem_oid, elements to follow. */
+static void buf_array_header(struct buf *b, uint32_t elem_oid, size_t n, bool has_nulls)
+{
+	buf_add_be32(b, 1);
+	buf_add_be32(b, has_nulls ? 1 : 0);
+	buf_add_be32(b, elem_oid);
+	buf_add_be32(b, (uint32_t)n);
+	buf_add_be32(b, 1);
+}
+
+/* One text (or jsonb, after its version byte) element; NULL is SQL NULL. */
+static void buf_array_text(struct buf *b, const char *v, bool jsonb)
 {
 	if (!v) {
-		buf_add(b, "NULL", 4);
+		buf_add_be32(b, UINT32_MAX);   /* -1 */
 		return;
 	}
 	size_t n = strlen(v);
-	buf_reserve(b, n + n / 8 + 2);
-	buf_addc(b, '"');
-	const char *run = v;
-	for (const char *p = v; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			buf_add(b, run, (size_t)(p - run));
-			buf_addc(b, '\\');
-			run = p;
-		}
+	if (n > INT32_MAX - 1) {
+		b->oom = true;
+		return;
 	}
-	buf_add(b, run, strlen(run));
-	buf_addc(b, '"');
+	buf_add_be32(b, (uint32_t)(n + jsonb));
+	if (jsonb)
+		buf_addc(b, PG_JSONB_VERSION);
+	buf_add(b, v, n);
 }
 
 static bool name_valid(const char *n)
@@ -332,6 +374,7 @@ static void stmt_free(struct stmt *st)
 	for (int i = 0; i < st->n_params; i++)
 		free(st->params[i]);
 	free(st->params);
+	free(st->lengths);
 }
 
 static void rows_free(struct row *rows, size_t n)
@@ -548,7 +591,8 @@ static void internal_done_step(struct store *s, struct op *op, PGresult *res, co
 	(void)res;
 	if (err) {
 		char msg[ERR_MAX];
-		snprintf(msg, sizeof msg, "%s: %s", op->migration ? "migration failed" : "creating stage tables failed", err);
+		snprintf(msg, sizeof msg, "%s: %s", op->migration ? "migration failed" :
+		         "creating stage tables or preparing their upserts failed", err);
 		connection_lost(s, msg);
 		return;
 	}
@@ -607,17 +651,19 @@ static void internal_done_probe(struct store *s, struct op *op, PGresult *res, c
 		if (!s->conn)
 			return;
 	}
-	struct op *t = op_new(OP_INTERNAL, 2 * s->n_tables + 1);
+	struct op *t = op_new(OP_INTERNAL, 3 * s->n_tables + 1);
 	if (!t) {
 		connection_lost(s, "out of memory");
 		return;
 	}
 	t->done = internal_done_step;
 	for (size_t i = 0; i < s->n_tables; i++) {
-		op_stmt(t, 2 * i, s->tables[i].create_sql, 0, NULL);
-		op_stmt(t, 2 * i + 1, s->tables[i].index_sql, 0, NULL);
+		op_stmt(t, 3 * i, s->tables[i].create_sql, 0, NULL);
+		op_stmt(t, 3 * i + 1, s->tables[i].index_sql, 0, NULL);
+		op_stmt(t, 3 * i + 2, s->tables[i].upsert_sql, 0, NULL);
+		t->stmts[3 * i + 2].name = s->tables[i].upsert_name;
 	}
-	op_stmt(t, 2 * s->n_tables, "SELECT 1", 0, NULL);
+	op_stmt(t, 3 * s->n_tables, "SELECT 1", 0, NULL);
 	send_internal(s, t);
 	if (!s->conn)
 		return;
@@ -741,8 +787,18 @@ static int op_send(struct store *s, struct op *op)
 {
 	for (size_t i = 0; i < op->n_stmts; i++) {
 		struct stmt *st = &op->stmts[i];
-		if (!PQsendQueryParams(s->conn, st->sql_owned ? st->sql_owned : st->sql, st->n_params,
-		                       NULL, (const char *const *)st->params, NULL, NULL, 0))
+		const char *sql = st->sql_owned ? st->sql_owned : st->sql;
+		const char *const *params = (const char *const *)st->params;
+		int ok;
+		if (st->name && sql)
+			ok = PQsendPrepare(s->conn, st->name, sql, 0, NULL);
+		else if (st->name)
+			ok = PQsendQueryPrepared(s->conn, st->name, st->n_params, params, st->lengths,
+			                         st->formats, 0);
+		else
+			ok = PQsendQueryParams(s->conn, sql, st->n_params, NULL, params, st->lengths,
+			                       st->formats, 0);
+		if (!ok)
 			return -1;
 	}
 	if (!PQpipelineSync(s->conn))
@@ -1093,47 +1149,43 @@ static long fold_rows(struct row *rows, size_t n)
 	return (long)w;
 }
 
-/* The batch's statement: the table's upsert over four arrays. */
+/* The batch's statement: the table's upsert over three arrays and the
+ * batch's import id (one per batch: see store_add), sent in binary format. */
 static int batch_build(struct store *s, struct op *op)
 {
+	static const int binary[4] = { 1, 1, 1, 1 };
 	struct buf keys = { 0 }, parents = { 0 }, payloads = { 0 }, ids = { 0 };
-	buf_addc(&keys, '{');
-	buf_addc(&parents, '{');
-	buf_addc(&payloads, '{');
-	buf_addc(&ids, '{');
+	bool null_parent = false;
+	for (size_t i = 0; i < op->n_rows && !null_parent; i++)
+		null_parent = !op->rows[i].parent;
+	buf_array_header(&keys, PG_TYPE_TEXT, op->n_rows, false);
+	buf_array_header(&parents, PG_TYPE_TEXT, op->n_rows, null_parent);
+	buf_array_header(&payloads, PG_TYPE_JSONB, op->n_rows, false);
+	buf_add_be64(&ids, (uint64_t)op->rows[0].import_id);
 	for (size_t i = 0; i < op->n_rows; i++) {
-		if (i) {
-			buf_addc(&keys, ',');
-			buf_addc(&parents, ',');
-			buf_addc(&payloads, ',');
-			buf_addc(&ids, ',');
-		}
-		buf_add_array_elem(&keys, op->rows[i].key);
-		buf_add_array_elem(&parents, op->rows[i].parent);
-		buf_add_array_elem(&payloads, op->rows[i].payload);
-		char id[24];
-		int n = snprintf(id, sizeof id, "%lld", (long long)op->rows[i].import_id);
-		buf_add(&ids, id, (size_t)n);
+		buf_array_text(&keys, op->rows[i].key, false);
+		buf_array_text(&parents, op->rows[i].parent, false);
+		buf_array_text(&payloads, op->rows[i].payload, true);
 	}
-	buf_addc(&keys, '}');
-	buf_addc(&parents, '}');
-	buf_addc(&payloads, '}');
-	buf_addc(&ids, '}');
 	struct stmt *st = &op->stmts[0];
-	st->sql = s->tables[op->table].upsert_sql;
+	st->name = s->tables[op->table].upsert_name;
 	st->params = calloc(4, sizeof *st->params);
-	if (keys.oom || parents.oom || payloads.oom || ids.oom || !st->params) {
-		free(keys.p);
-		free(parents.p);
-		free(payloads.p);
-		free(ids.p);
+	st->lengths = calloc(4, sizeof *st->lengths);
+	struct buf *bufs[4] = { &keys, &parents, &payloads, &ids };
+	bool fail = !st->params || !st->lengths;
+	for (size_t k = 0; k < 4; k++)
+		fail |= bufs[k]->oom || bufs[k]->len > INT32_MAX;
+	if (fail) {
+		for (size_t k = 0; k < 4; k++)
+			free(bufs[k]->p);
 		return -1;
 	}
 	st->n_params = 4;
-	st->params[0] = keys.p;
-	st->params[1] = parents.p;
-	st->params[2] = payloads.p;
-	st->params[3] = ids.p;
+	st->formats = binary;
+	for (size_t k = 0; k < 4; k++) {
+		st->params[k] = bufs[k]->p;
+		st->lengths[k] = (int)bufs[k]->len;
+	}
 	return 0;
 }
 
@@ -1229,6 +1281,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 static void table_free(struct table *t)
 {
 	free(t->name);
+	free(t->upsert_name);
 	free(t->upsert_sql);
 	free(t->create_sql);
 	free(t->index_sql);
@@ -1263,10 +1316,12 @@ static int table_init(struct table *t, const char *name, char *err)
 		t->create_sql = NULL, rc = -1;
 	if (asprintf(&t->index_sql, "CREATE INDEX IF NOT EXISTS %s ON %s (parent_key)", qi, q) < 0)
 		t->index_sql = NULL, rc = -1;
+	if (asprintf(&t->upsert_name, "raced_upsert_%s", name) < 0)
+		t->upsert_name = NULL, rc = -1;
 	if (asprintf(&t->upsert_sql,
 	             "INSERT INTO %s AS t (key, parent_key, payload, first_import, last_import, updated_at)"
-	             " SELECT u.k, u.p, u.j, u.i, u.i, now()"
-	             " FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[]) AS u(k, p, j, i)"
+	             " SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()"
+	             " FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(k, p, j)"
 	             " ON CONFLICT (key) DO UPDATE SET"
 	             "  payload = CASE WHEN t.payload IS DISTINCT FROM excluded.payload"
 	             "   THEN excluded.payload ELSE t.payload END,"
@@ -1274,9 +1329,9 @@ static int table_init(struct table *t, const char *name, char *err)
 	             "   THEN now() ELSE t.updated_at END,"
 	             "  parent_key = excluded.parent_key,"
 	             "  last_import = greatest(t.last_import, excluded.last_import)"
-	             " WHERE t.payload IS DISTINCT FROM excluded.payload"
+	             " WHERE t.last_import IS NULL OR t.last_import < excluded.last_import"
 	             "  OR t.parent_key IS DISTINCT FROM excluded.parent_key"
-	             "  OR t.last_import IS NULL OR t.last_import < excluded.last_import", q) < 0)
+	             "  OR t.payload IS DISTINCT FROM excluded.payload", q) < 0)
 		t->upsert_sql = NULL, rc = -1;
 	if (rc)
 		return err_set(err, "store: out of memory");
@@ -1380,6 +1435,9 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", t->name, key);
 	if (s->discard)
 		goto counted;
+	/* A batch belongs to one import: its import id is one parameter. */
+	if (t->n_pending > 0 && t->pending[0].import_id != import_id && make_batch(s, table, err) != 0)
+		return -1;
 	if (t->n_pending == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : (s->batch_size < 64 ? s->batch_size : 64);
 		if (cap > s->batch_size)

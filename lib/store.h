@@ -19,8 +19,12 @@
  * Unchanged rows: a row whose payload (and parent_key) did not change keeps
  * its payload and updated_at.  Its last_import still advances, once per
  * import: that one update rewrites the tuple (a HOT update, no index
- * touched) but not the payload's meaning nor updated_at.  A batch retried
+ * touched, only when its page has room, which after a bulk load it has
+ * not) but not the payload's meaning nor updated_at.  A batch retried
  * within the same import changes nothing.
+ *
+ * A batch holds the rows of one table and one import: store_add() sends the
+ * pending rows of a table as a batch when a row of another import arrives.
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
  * (and not import_runs, import_errors, raced_schema_version) by store_new()

@@ -1,11 +1,27 @@
-/* store_bench — rows/s of the two candidate write paths (run under
- * tests/lib/with-pg.sh; `meson test -C build --benchmark store_bench -v`).
+/* store_bench — what the store costs PostgreSQL per row, and rows/s of the
+ * candidate write paths (run under tests/lib/with-pg.sh;
+ * `meson test -C build --benchmark store_bench -v`; or run one part:
+ * `store_bench rate` or `store_bench cpu [both|database|C [RUNS]]`).
+ *
+ *   cpu:        the store writing rows shaped like the benchmark's import
+ *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
+ *               athletes, payloads of 60-120 bytes) into fresh tables, then
+ *               the same rows again as the next import (unchanged).  Reports
+ *               the PostgreSQL backend's CPU time per row (from
+ *               /proc/<pid>/schedstat, cross-checked with utime+stime of
+ *               /proc/<pid>/stat) and this process's, for each of
+ *               CPU_REPEATS runs: on a shared, noisy machine wall time says
+ *               little, CPU time per row is what the import pays.  Runs once
+ *               with the store's own tables and once with tables made
+ *               beforehand with key and parent_key COLLATE "C".
  *
  *   store (a):  the store itself: libevent loop, pipeline mode, one
- *               INSERT ... SELECT FROM unnest($1::text[], ...) ON CONFLICT
- *               per batch, up to STORE_MAX_IN_FLIGHT batches in flight.
- *   unnest-sync: the same statement, one batch at a time, blocking libpq
- *               (what pipelining buys).
+ *               prepared INSERT ... SELECT FROM unnest($1::text[], ...) ON
+ *               CONFLICT per batch with binary array parameters, up to
+ *               STORE_MAX_IN_FLIGHT batches in flight.
+ *   unnest-sync: a like statement, unprepared, with text array literals
+ *               (the store's former form), one batch at a time, blocking
+ *               libpq.
  *   copy (b):   per batch, in one transaction: COPY into a temporary table
  *               (ON COMMIT DELETE ROWS), then INSERT ... SELECT ... ON
  *               CONFLICT; blocking libpq (COPY cannot be pipelined).
@@ -22,9 +38,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define N_ROWS 100000
+
+#define CPU_RACES      2000
+#define CPU_PER_RACE   45
+#define CPU_ATHLETES   36000
+#define CPU_REPEATS    3
+#define CPU_BATCH      1000
+#define CPU_APP_NAME   "store_bench_cpu"
 
 static const char *conninfo;
 
@@ -131,6 +156,168 @@ static void bench_store(uint32_t batch)
 	printf("%-12s batch %5u: insert %8.0f rows/s, re-import %8.0f rows/s\n", "store (a)", batch, ins, same);
 	store_free(s);
 	event_base_free(base);
+}
+
+/* --- backend CPU per row ------------------------------------------------ */
+
+struct cpu_sample {
+	double backend_sched;  /* s on CPU, /proc/<pid>/schedstat */
+	double backend_ticks;  /* s, utime + stime of /proc/<pid>/stat */
+	double self;           /* s, this process (user + system) */
+	double backend_faults; /* minor page faults of the backend */
+};
+
+static void cpu_read(long pid, struct cpu_sample *out)
+{
+	char path[64];
+	unsigned long long ns = 0, ut = 0, st = 0, minflt = 0;
+	snprintf(path, sizeof path, "/proc/%ld/schedstat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu", &ns) != 1) {
+		fprintf(stderr, "cannot read %s\n", path);
+		exit(1);
+	}
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	char line[1024];
+	if (!f || !fgets(line, sizeof line, f)) {
+		fprintf(stderr, "cannot read %s\n", path);
+		exit(1);
+	}
+	fclose(f);
+	/* Fields after the command's closing parenthesis: state is field 3,
+	 * minflt is field 10, utime and stime are fields 14 and 15. */
+	char *p = strrchr(line, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
+	                 &minflt, &ut, &st) != 3) {
+		fprintf(stderr, "cannot parse %s\n", path);
+		exit(1);
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	out->backend_sched = (double)ns / 1e9;
+	out->backend_ticks = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	out->backend_faults = (double)minflt;
+	out->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Rows in the order an import delivers them: per race, the race, its
+ * entries and the athletes first seen there. */
+static size_t cpu_rows(struct store *s, int64_t import_id)
+{
+	static const char *const cities[] = { "Zürich", "Berlin", "Lyon", "Oslo", "Graz" };
+	static const char *const kinds[] = { "Marathon", "Half Marathon", "10K", "Trail Run" };
+	static const char *const cats[] = { "M20", "W20", "M35", "W35", "M50", "W50" };
+	static const char *const firsts[] = { "Anna", "Jonas", "Zoë", "Mateo", "Ingrid" };
+	static const char *const lasts[] = { "Schmidt", "Łukasz-Müller", "Rossi", "Berg" };
+	char key[32], parent[32], payload[256], err[ERR_MAX];
+	size_t n_rows = 0, athlete = 0;
+	for (size_t r = 1; r <= CPU_RACES; r++) {
+		const char *city = cities[r % 5];
+		snprintf(key, sizeof key, "%zu", r);
+		int n = snprintf(payload, sizeof payload,
+		                 "{\"id\":%zu,\"name\":\"%s %s\",\"date\":\"2026-%02zu-%02zu\",\"city\":\"%s\",\"version\":1}",
+		                 r, city, kinds[r % 4], 1 + r % 12, 1 + r % 28, city);
+		if (store_add(s, 0, import_id, key, NULL, payload, (size_t)n, err) != 0)
+			goto fail;
+		n_rows++;
+		for (size_t e = 1; e <= CPU_PER_RACE; e++) {
+			snprintf(key, sizeof key, "e%zu-%zu", r, e);
+			snprintf(parent, sizeof parent, "%zu", r);
+			size_t a = 1 + (r * 7919 + e * 104729) % CPU_ATHLETES;
+			n = snprintf(payload, sizeof payload,
+			             "{\"id\":\"%s\",\"race_id\":\"%zu\",\"athlete_id\":\"a%zu\",\"bib\":%zu,\"category\":\"%s\"}",
+			             key, r, a, 100 + e, cats[(r + e) % 6]);
+			if (store_add(s, 1, import_id, key, parent, payload, (size_t)n, err) != 0)
+				goto fail;
+			n_rows++;
+		}
+		for (; athlete < r * CPU_ATHLETES / CPU_RACES; athlete++) {
+			size_t a = 1 + (athlete * 7919) % CPU_ATHLETES;
+			snprintf(key, sizeof key, "a%zu", a);
+			n = snprintf(payload, sizeof payload,
+			             "{\"id\":\"%s\",\"name\":\"%s %s\",\"country\":\"%s\",\"born\":%zu}",
+			             key, firsts[a % 5], lasts[a % 4], a % 3 ? "CH" : "DE", 1950 + a % 60);
+			if (store_add(s, 2, import_id, key, NULL, payload, (size_t)n, err) != 0)
+				goto fail;
+			n_rows++;
+		}
+	}
+	return n_rows;
+fail:
+	fprintf(stderr, "%s\n", err);
+	exit(1);
+}
+
+static long backend_pid(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE application_name = '" CPU_APP_NAME "'");
+	long pid = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	if (pid <= 0) {
+		fprintf(stderr, "cannot find the store's backend\n");
+		exit(1);
+	}
+	return pid;
+}
+
+/* One pass: every row as import `import_id`; prints backend and own CPU. */
+static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t import_id,
+                     const char *what)
+{
+	struct cpu_sample a, b;
+	size_t target = committed;
+	cpu_read(pid, &a);
+	target += cpu_rows(s, import_id);
+	for (size_t t = 0; t < 3; t++)
+		store_flush(s, t);
+	while (committed < target)
+		event_base_loop(base, EVLOOP_ONCE);
+	cpu_read(pid, &b);
+	size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
+	printf("  %-9s backend %5.2f us/row (ticks %5.2f, %5.2f page faults/row), store_bench %5.2f us/row\n",
+	       what, (b.backend_sched - a.backend_sched) * 1e6 / (double)n,
+	       (b.backend_ticks - a.backend_ticks) * 1e6 / (double)n,
+	       (b.backend_faults - a.backend_faults) / (double)n,
+	       (b.self - a.self) * 1e6 / (double)n);
+}
+
+static void bench_cpu(int collate_c)
+{
+	static const char *const tables[] = { "cpu_races", "cpu_entries", "cpu_athletes" };
+	PGconn *c = PQconnectdb(conninfo);
+	for (size_t t = 0; t < 3; t++) {
+		char q[512];
+		snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s", tables[t]);
+		exec_ok(c, q);
+		if (collate_c) {
+			snprintf(q, sizeof q, "CREATE TABLE %s (key text COLLATE \"C\" PRIMARY KEY,"
+			         " parent_key text COLLATE \"C\", payload jsonb NOT NULL, first_import bigint,"
+			         " last_import bigint, updated_at timestamptz NOT NULL DEFAULT now())", tables[t]);
+			exec_ok(c, q);
+		}
+	}
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=" CPU_APP_NAME, conninfo);
+	struct event_base *base = event_base_new();
+	struct store_conf conf = { .conninfo = ci, .batch_size = CPU_BATCH, .tables = tables, .n_tables = 3 };
+	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
+	char err[ERR_MAX];
+	struct store *s = store_new(base, &conf, &cb, err);
+	if (!s) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	while (store_state(s) != STORE_READY)
+		event_base_loop(base, EVLOOP_ONCE);
+	long pid = backend_pid(c);
+	cpu_pass(base, s, pid, 1, "insert");
+	cpu_pass(base, s, pid, 2, "re-import");
+	store_free(s);
+	event_base_free(base);
+	PQfinish(c);
 }
 
 /* --- unnest, one batch at a time -------------------------------------- */
@@ -288,13 +475,35 @@ static void bench_copy(uint32_t batch)
 	PQfinish(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	conninfo = getenv("PG_CONNINFO");
 	if (!conninfo) {
 		fprintf(stderr, "PG_CONNINFO is not set: run under tests/lib/with-pg.sh\n");
 		return 77;
 	}
+	const char *part = argc > 1 ? argv[1] : "all";
+	const char *collation = argc > 2 ? argv[2] : "both";
+	int runs = argc > 3 ? atoi(argv[3]) : CPU_REPEATS;
+	if ((strcmp(part, "all") != 0 && strcmp(part, "cpu") != 0 && strcmp(part, "rate") != 0) ||
+	    (strcmp(collation, "both") != 0 && strcmp(collation, "database") != 0 &&
+	     strcmp(collation, "C") != 0) || runs < 1) {
+		fprintf(stderr, "usage: store_bench [rate | cpu [both|database|C [RUNS]]]\n");
+		return 2;
+	}
+	if (strcmp(part, "rate") != 0) {
+		printf("CPU per row, %d rows per pass, batch %d (%d runs each):\n",
+		       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
+		for (int collate_c = 0; collate_c < 2; collate_c++) {
+			if (strcmp(collation, collate_c ? "database" : "C") == 0)
+				continue;
+			printf("key and parent_key %s:\n", collate_c ? "COLLATE \"C\"" : "in the database's collation");
+			for (int i = 0; i < runs; i++)
+				bench_cpu(collate_c);
+		}
+	}
+	if (strcmp(part, "cpu") == 0)
+		return 0;
 	printf("%d rows of ~300-byte JSON payloads per pass\n", N_ROWS);
 	uint32_t batches[] = { 100, 500, 2000 };
 	for (size_t b = 0; b < 3; b++) {

@@ -315,6 +315,31 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 	store_free(s);
 }
 
+static void test_rows_of_two_imports_are_never_one_batch(void)
+{
+	const char *tables[] = { "m_items" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 100);
+	add(s, 0, 1, "k0", NULL, "{\"v\": 0}");
+	add(s, 0, 1, "k1", "p", "{\"v\": 1}");
+	add(s, 0, 1, "k2", NULL, "{\"v\": 2}");
+	/* Import 2 starts before import 1's rows were flushed. */
+	add(s, 0, 2, "k1", "p", "{\"v\": 10}");
+	add(s, 0, 2, "k3", NULL, "{\"v\": 3}");
+	CHECK_EQ(store_pending(s, 0), 5);
+	store_flush(s, 0);
+	struct want x = { &w, 0, 5 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.n_calls[0], 2);
+	CHECK_EQ(w.calls[0][0], 3);
+	CHECK_EQ(w.calls[0][1], 2);
+	char *got = sql1("SELECT string_agg(key || ':' || coalesce(parent_key, '-') || ':' || first_import"
+	                 " || ':' || last_import || ':' || (payload->>'v'), ',' ORDER BY key) FROM m_items");
+	CHECK_STR(got, "k0:-:1:1:0,k1:p:1:2:10,k2:-:1:1:2,k3:-:2:2:3");
+	free(got);
+	store_free(s);
+}
+
 static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 {
 	const char *tables[] = { "d_items" };
@@ -793,6 +818,7 @@ int main(void)
 	RUN(test_rows_stored_with_exact_payload_and_parent_key);
 	RUN(test_unchanged_rows_keep_updated_at_and_changed_rows_update);
 	RUN(test_duplicate_key_in_one_batch_is_folded_later_wins);
+	RUN(test_rows_of_two_imports_are_never_one_batch);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
 	RUN(test_import_runs_begin_finish_and_get_runs);
