@@ -96,6 +96,9 @@ struct fetch_provider {
 	struct fetch_provider *next;
 	char *name;
 	char *base_url;                /* directory form: its path ends in '/' */
+	size_t base_len;
+	size_t origin_len;             /* "scheme://authority/", a prefix of base_url */
+	bool base_plain;               /* URLs under it may be joined by concatenation */
 	struct curl_slist *headers;
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
@@ -368,10 +371,102 @@ done:
 	return rc;
 }
 
+/* The concatenation fast path.  curl_url parses a URL into parts and
+ * prints them back: the scheme and authority normalised, the path and query
+ * as they were (without CURLU_URLENCODE nothing is encoded or decoded) once
+ * dot segments are removed, an empty query or fragment dropped.  So when a
+ * URL P is given back unchanged and ends with the '/' closing its authority
+ * or path, P + tail is given back unchanged too as long as the tail holds
+ * only characters no parser rewrites, starts no segment with '.', and does
+ * not end in an empty query: the authority is delimited inside P, and the
+ * rest is kept as it is.  fetch_start uses it for "/x" under base_url and
+ * for absolute URLs of base_url's origin, the URLs of nearly every request;
+ * anything else goes through curl_url.  The unit tests hold the two paths
+ * to the same output. */
+
+#define URL_CONCAT_MAX 8192 /* longer URLs go through curl_url, which has
+                               an input limit of its own */
+
+static bool url_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool fetch_url_tail_is_plain(const char *tail)
+{
+	const char *s = tail;
+	for (; *s; s++) {
+		char c = *s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			continue;
+		if (c == '.') {
+			if (s == tail || s[-1] == '/')
+				return false; /* perhaps a dot segment */
+		} else if (c == '%') {
+			/* a percent-encoded byte other than '.' ("%2e" is a dot
+			 * segment to some parsers) */
+			if (!url_hex(s[1]) || !url_hex(s[2]) ||
+			    (s[1] == '2' && (s[2] == 'e' || s[2] == 'E')))
+				return false;
+			s += 2;
+		} else if (!strchr("-_~!$&'()*+,;=:@/?", c)) {
+			return false;
+		}
+	}
+	return s == tail || s[-1] != '?';
+}
+
+/* prefix + tail when that is what curl_url gives: 1 with *out, 0 if not. */
+static int url_concat(const char *prefix, size_t prefix_len, const char *tail, char **out,
+                      char *err)
+{
+	size_t n = strlen(tail);
+	if (n > URL_CONCAT_MAX || !fetch_url_tail_is_plain(tail))
+		return 0;
+	char *s = malloc(prefix_len + n + 1);
+	if (!s)
+		return err_set(err, "out of memory");
+	memcpy(s, prefix, prefix_len);
+	memcpy(s + prefix_len, tail, n + 1);
+	*out = s;
+	return 1;
+}
+
+/* Whether base (a directory-form base_url) may be a concatenation prefix:
+ * curl_url gives it back as it is, and its path is a plain tail. */
+static int base_url_plainness(struct fetch_provider *p, char *err)
+{
+	char *again = NULL;
+	const char *auth = strstr(p->base_url, "://");
+	const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+
+	p->base_len = strlen(p->base_url);
+	p->base_plain = false;
+	if (!slash)
+		return 0;
+	p->origin_len = (size_t)(slash + 1 - p->base_url);
+	if (p->base_len > URL_CONCAT_MAX || !fetch_url_tail_is_plain(slash + 1))
+		return 0;
+	if (fetch_resolve_url(p->base_url, p->base_url, &again, err) < 0)
+		return -1;
+	p->base_plain = strcmp(again, p->base_url) == 0;
+	free(again);
+	return 0;
+}
+
 /* A request URL: "/x" goes under the base path, anything else is RFC 3986
  * against the base directory (an absolute URL stays as it is). */
-static int provider_resolve(const struct fetch_provider *p, const char *url, char **out, char *err)
+int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err)
 {
+	if (p->base_plain) {
+		int rc = 0;
+		if (url[0] == '/' && url[1] != '/')
+			rc = url_concat(p->base_url, p->base_len, url + 1, out, err);
+		else if (strncmp(url, p->base_url, p->origin_len) == 0)
+			rc = url_concat(p->base_url, p->origin_len, url + p->origin_len, out, err);
+		if (rc)
+			return rc < 0 ? -1 : 0;
+	}
 	if (url[0] == '/' && url[1] != '/') {
 		size_t n = strlen(p->base_url) + strlen(url);
 		char *joined = malloc(n);
@@ -1144,7 +1239,8 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	p->admit = evtimer_new(f->base, admit_cb, p);
 	if (!p->name || !p->admit)
 		goto oom;
-	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0)
+	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0 ||
+	    base_url_plainness(p, err) < 0)
 		goto fail;
 
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
@@ -1199,7 +1295,7 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		err_set(err, "out of memory");
 		return NULL;
 	}
-	if (provider_resolve(p, url, &r->url, err) < 0) {
+	if (fetch_provider_url(p, url, &r->url, err) < 0) {
 		free(r);
 		return NULL;
 	}

@@ -68,6 +68,7 @@
 
 #include "jsondoc.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -143,6 +144,19 @@ void fetch_cancel(struct fetch *r);
  * "../x", "?page=2"; percent-encoding is kept as it is); *out is malloc'd,
  * free() it.  -1 with err when base or ref is not a valid URL. */
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err);
+
+/* The absolute URL fetch_start(p, url, ...) would request (the rule above),
+ * malloc'd in *out; -1 with err like fetch_start.  Under a base_url that
+ * curl_url gives back unchanged, "/x" and absolute URLs of the base's origin
+ * whose rest passes fetch_url_tail_is_plain are joined by concatenation (the
+ * same string curl_url makes, without parsing); anything else goes through
+ * curl_url.
+ * fetch_url_tail_is_plain: whether tail, appended to a URL that curl_url
+ * gives back unchanged and that ends in '/', is kept as it is: only
+ * letters, digits, "-._~!$&'()*+,;=:@/?" and %XX (not %2E), no segment
+ * starting with '.', no empty query at the end. */
+int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err);
+bool fetch_url_tail_is_plain(const char *tail);
 
 /* The header parsers fetch uses, public so they can be tested alone.
  * fetch_link_next: the target of the first link-value of a Link header

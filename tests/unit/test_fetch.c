@@ -712,6 +712,158 @@ static void test_resolve_url_follows_rfc3986(void)
 	CHECK(contains(err, "not a url"));
 }
 
+/* ---- fetch_start's URLs: the concatenation fast path against curl_url ---- */
+
+/* The reference: what curl_url alone makes of url under dir (the base_url
+ * in directory form), by fetch_start's rule; NULL when it refuses it. */
+static char *curl_provider_url(const char *dir, const char *url)
+{
+	char *out = NULL, err[ERR_MAX];
+	if (url[0] == '/' && url[1] != '/') {
+		size_t n = strlen(dir) + strlen(url);
+		char *joined = malloc(n);
+		snprintf(joined, n, "%s%s", dir, url + 1);
+		fetch_resolve_url(joined, joined, &out, err);
+		free(joined);
+	} else {
+		fetch_resolve_url(dir, url, &out, err);
+	}
+	return out;
+}
+
+static unsigned long plain_urls; /* URLs the fast path may take */
+
+/* p's URL for url is curl_url's, and when its tail is plain, it is the
+ * concatenation the fast path makes. */
+static void check_provider_url(const struct fetch_provider *p, const char *dir, const char *url)
+{
+	char *want = curl_provider_url(dir, url);
+	char *got = NULL, err[ERR_MAX] = "";
+	int rc = fetch_provider_url(p, url, &got, err);
+	if (want ? rc != 0 || strcmp(got, want) != 0 : rc == 0) {
+		fprintf(stderr, "  '%s' under '%s': got '%s' (%s), curl_url '%s'\n", url, dir,
+		        got ? got : "(none)", err, want ? want : "(refused)");
+		check_failures++;
+	}
+	const char *slash = strchr(strstr(dir, "://") + 3, '/');
+	size_t origin_len = (size_t)(slash + 1 - dir), prefix_len = 0;
+	const char *tail = NULL;
+	if (url[0] == '/' && url[1] != '/') {
+		tail = url + 1;
+		prefix_len = strlen(dir);
+	} else if (strncmp(url, dir, origin_len) == 0) {
+		tail = url + origin_len;
+		prefix_len = origin_len;
+	}
+	if (tail && fetch_url_tail_is_plain(tail)) {
+		plain_urls++;
+		bool concat = want && strlen(want) == prefix_len + strlen(tail) &&
+		              memcmp(want, dir, prefix_len) == 0 &&
+		              strcmp(want + prefix_len, tail) == 0;
+		if (!concat)
+			fprintf(stderr, "  plain tail '%s' of '%s' under '%s': curl_url makes '%s'\n",
+			        tail, url, dir, want ? want : "(refused)");
+		CHECK(concat);
+	}
+	free(want);
+	free(got);
+}
+
+static uint64_t test_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void test_request_urls_are_exactly_what_curl_url_makes(void)
+{
+	static const char *const bases[][2] = { /* base_url, its directory form */
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080/"},
+		{"https://api.example.com/v1", "https://api.example.com/v1/"},
+		{"http://h/a/b/", "http://h/a/b/"},
+		{"http://u:p@H:81/x%41", "http://u:p@H:81/x%41/"},
+		{"http://127.1/v1", "http://127.0.0.1/v1/"},    /* normalised by curl_url */
+		{"http://[::1]:8080/a", "http://[::1]:8080/a/"},
+		{"http://h/.well/", "http://h/.well/"},        /* not plain: curl_url only */
+		{"http://h/a/../b", "http://h/b/"},
+	};
+	static const char *const refs[] = {
+		"/athletes/a425", "/races/1/entries?page=2", "/", "/?", "/a?", "/a??", "/a?b?",
+		"/.", "/..", "/./", "/../x", "/a/./b", "/a/../b", "/a/..", "/.hidden", "/a/.b",
+		"/a/b.", "/a.b/c..", "/a?x=/../y", "/a?x=.", "/a?.", "/%2e%2e/x", "/%2E/x",
+		"/a%2eb", "/%41", "/%4", "/%zz", "/a%", "/a%%41", "/a#f", "/a#", "/a?b#c", "/a b",
+		"/a?b c", "/caf\xc3\xa9", "/a//b", "//", "/a:b@c", "/~u/(x)!$&'*+,;=",
+		"/[x]", "/a\\b", "/a|b", "/a{b}", "/a\"b", "/a<b>", "/a^b`c", "/a\tb",
+		"//other/x", "races", "races?page=2", "?page=2", "#f", "", "../x", "a:b",
+		"http://other/x", "HTTP://other/x", "http://other", "http://127.0.0.1:8080/races?page=2",
+		"http://127.0.0.1:8080races", "http://127.0.0.1:80800/x", "http://127.0.0.1:8080/../x",
+		"https://api.example.com/v1/races", "https://api.example.com/v2/x?",
+		"https://api.example.com/v1/./x", "http://h/a/b/c", "http://h/a/b/?",
+	};
+	static const char alphabet[] = "/.%?# :@abeE2f";
+	char err[ERR_MAX];
+	struct event_base *base = event_base_new();
+	struct fetcher *f = fetcher_new(base, err);
+	uint64_t seed = 0x9E3779B97F4A7C15ULL;
+
+	plain_urls = 0;
+	for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+		struct fetch_provider_conf c = default_conf;
+		c.base_url = bases[b][0];
+		struct fetch_provider *p = fetcher_add_provider(f, &c, err);
+		if (!p) {
+			fprintf(stderr, "  %s: %s\n", bases[b][0], err);
+			CHECK(p != NULL);
+			continue;
+		}
+		const char *dir = bases[b][1];
+		char *got = NULL;
+		CHECK_EQ(fetch_provider_url(p, "/", &got, err), 0);
+		CHECK_STR(got, dir);
+		free(got);
+		size_t origin_len = (size_t)(strchr(strstr(dir, "://") + 3, '/') + 1 - dir);
+		char url[256];
+		for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+			check_provider_url(p, dir, refs[i]);
+			snprintf(url, sizeof url, "%s%s", dir, refs[i]);
+			check_provider_url(p, dir, url);
+		}
+		for (int i = 0; i < 3000; i++) {
+			char r[16];
+			size_t len = test_rand(&seed) % sizeof r;
+			for (size_t j = 0; j < len; j++)
+				r[j] = alphabet[test_rand(&seed) % (sizeof alphabet - 1)];
+			r[len] = '\0';
+			snprintf(url, sizeof url, "/%s", r);
+			check_provider_url(p, dir, url);
+			check_provider_url(p, dir, r);
+			snprintf(url, sizeof url, "%s%s", dir, r);
+			check_provider_url(p, dir, url);
+			snprintf(url, sizeof url, "%.*s%s", (int)origin_len, dir, r);
+			check_provider_url(p, dir, url);
+		}
+	}
+	/* the random URLs take the fast path often enough to test it */
+	if (plain_urls < 10000)
+		fprintf(stderr, "  only %lu plain URLs\n", plain_urls);
+	CHECK(plain_urls >= 10000);
+
+	CHECK(!fetch_url_tail_is_plain("."));
+	CHECK(!fetch_url_tail_is_plain("a/./b"));
+	CHECK(!fetch_url_tail_is_plain("a?"));
+	CHECK(!fetch_url_tail_is_plain("%2E"));
+	CHECK(!fetch_url_tail_is_plain("a#b"));
+	CHECK(!fetch_url_tail_is_plain("a b"));
+	CHECK(!fetch_url_tail_is_plain("caf\xc3\xa9"));
+	CHECK(fetch_url_tail_is_plain(""));
+	CHECK(fetch_url_tail_is_plain("athletes/a425"));
+	CHECK(fetch_url_tail_is_plain("races/%2F7/entries?page=2&x=a.b"));
+	fetcher_free(f);
+	event_base_free(base);
+}
+
 static void check_link(const char *value, const char *want)
 {
 	char *got = fetch_link_next(value);
@@ -1170,6 +1322,7 @@ int main(void)
 	RUN(test_rate_limit_spaces_request_starts);
 	RUN(test_resolve_url_follows_rfc3986);
 	RUN(test_base_url_path_prefix_holds_request_paths);
+	RUN(test_request_urls_are_exactly_what_curl_url_makes);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);
 	RUN(test_link_header_finds_rel_next_among_several_links);
