@@ -745,7 +745,6 @@ static int handoff(struct fetch *r)
 	if (configured)
 		goto options_set;
 	SET(CURLOPT_HTTPHEADER, p->headers);
-	SET(CURLOPT_USERAGENT, "raced/" RACED_VERSION);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)p->max_redirects);
@@ -1243,7 +1242,15 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	    base_url_plainness(p, err) < 0)
 		goto fail;
 
-	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	/* User-Agent is one of the headers, not CURLOPT_USERAGENT, which libcurl
+	 * (7.88) formats into a header line anew for every transfer; as a header
+	 * it is sent as it is, after libcurl's own Host and Accept-Encoding
+	 * (a proxy's CONNECT, which gets no custom headers, goes without it). */
+	struct curl_slist *h = curl_slist_append(NULL, "User-Agent: raced/" RACED_VERSION);
+	if (!h)
+		goto oom;
+	p->headers = h;
+	h = curl_slist_append(p->headers, "Accept: application/json");
 	if (!h)
 		goto oom;
 	p->headers = h;

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "error.h"
 #include "fetch.h"
+#include "raced_version.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -864,6 +865,120 @@ static void test_request_urls_are_exactly_what_curl_url_makes(void)
 	event_base_free(base);
 }
 
+/* ---- the request on the wire ---- */
+
+/* A one-shot HTTP server on the test's loop: it keeps the request head it
+ * reads and answers "{}". */
+struct wire {
+	int lfd, cfd;
+	struct event *accept_ev, *read_ev;
+	char head[4096];
+	size_t len;
+};
+
+static void wire_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire *w = arg;
+	(void)what;
+	ssize_t n = read(fd, w->head + w->len, sizeof w->head - 1 - w->len);
+	if (n > 0) {
+		w->len += (size_t)n;
+		w->head[w->len] = '\0';
+	}
+	if (n <= 0 || strstr(w->head, "\r\n\r\n") || w->len == sizeof w->head - 1) {
+		static const char reply[] =
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+		CHECK_EQ(write(fd, reply, sizeof reply - 1), (ssize_t)(sizeof reply - 1));
+		event_del(w->read_ev);
+		close(fd);
+		w->cfd = -1;
+	}
+}
+
+static void wire_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire *w = arg;
+	(void)what;
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0 || w->cfd >= 0) {
+		if (c >= 0)
+			close(c);
+		return;
+	}
+	w->cfd = c;
+	w->read_ev = event_new(R.base, c, EV_READ | EV_PERSIST, wire_read, w);
+	event_add(w->read_ev, NULL);
+}
+
+/* The header lines of a request head, each once, are exactly `want` (in
+ * any order: no rule of raced's is about the order). */
+static void check_head_lines(const char *head, const char *const *want, size_t n)
+{
+	size_t found = 0, lines = 0;
+	const char *s = strstr(head, "\r\n");
+	while (s && strncmp(s, "\r\n\r\n", 4) != 0) {
+		s += 2;
+		const char *e = strstr(s, "\r\n");
+		if (!e)
+			break;
+		lines++;
+		bool known = false;
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(want[i]);
+			bool prefix = want[i][len - 1] == '*'; /* "Name: *": any value */
+			if (prefix ? strncmp(s, want[i], len - 1) == 0
+			           : (size_t)(e - s) == len && strncmp(s, want[i], len) == 0) {
+				known = true;
+				found++;
+			}
+		}
+		if (!known)
+			fprintf(stderr, "  unexpected header line '%.*s'\n", (int)(e - s), s);
+		CHECK(known);
+		s = e;
+	}
+	CHECK_EQ(lines, n);
+	CHECK_EQ(found, n);
+}
+
+static void test_request_head_names_raced_and_asks_for_json(void)
+{
+	struct wire w = {.cfd = -1};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	CHECK(bind(w.lfd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(listen(w.lfd, 4) == 0);
+	CHECK(getsockname(w.lfd, (struct sockaddr *)&a, &alen) == 0);
+	char base[64], host[64];
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+	snprintf(host, sizeof host, "Host: 127.0.0.1:%d", ntohs(a.sin_port));
+
+	run_setup(base, default_conf);
+	w.accept_ev = event_new(R.base, w.lfd, EV_READ | EV_PERSIST, wire_accept, &w);
+	event_add(w.accept_ev, NULL);
+	start(0, "/races?page=2");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK(strncmp(w.head, "GET /v1/races?page=2 HTTP/1.1\r\n", 31) == 0);
+	const char *want[] = {
+		host,
+		"User-Agent: raced/" RACED_VERSION,
+		"Accept: application/json",
+		"Accept-Encoding: *", /* every encoding this libcurl decodes */
+		"Authorization: Bearer s3cret",
+	};
+	check_head_lines(w.head, want, sizeof want / sizeof want[0]);
+	CHECK(contains(w.head, "\r\nAccept-Encoding: ") && contains(w.head, "gzip"));
+	if (w.read_ev)
+		event_free(w.read_ev);
+	event_free(w.accept_ev);
+	if (w.cfd >= 0)
+		close(w.cfd);
+	close(w.lfd);
+	run_teardown();
+}
+
 static void check_link(const char *value, const char *want)
 {
 	char *got = fetch_link_next(value);
@@ -1323,6 +1438,7 @@ int main(void)
 	RUN(test_resolve_url_follows_rfc3986);
 	RUN(test_base_url_path_prefix_holds_request_paths);
 	RUN(test_request_urls_are_exactly_what_curl_url_makes);
+	RUN(test_request_head_names_raced_and_asks_for_json);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);
 	RUN(test_link_header_finds_rel_next_among_several_links);
