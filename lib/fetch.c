@@ -67,6 +67,7 @@ struct fetch {
 	TAILQ_ENTRY(fetch) queue_link; /* p->queue, while FS_QUEUED */
 	TAILQ_ENTRY(fetch) all_link;   /* p->all, for its whole life */
 	char *url;                     /* absolute */
+	CURLU *cu;                     /* url, parsed for CURLOPT_CURLU at the first attempt */
 	fetch_done_fn done;
 	void *arg;
 	CURL *easy;                    /* while FS_ACTIVE */
@@ -99,6 +100,7 @@ struct fetch_provider {
 	size_t base_len;
 	size_t origin_len;             /* "scheme://authority/", a prefix of base_url */
 	bool base_plain;               /* URLs under it may be joined by concatenation */
+	CURLU *base_cu;                /* base_url parsed, when base_plain */
 	struct curl_slist *headers;
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
@@ -239,6 +241,7 @@ static void easy_put(struct fetcher *f, CURL *e, const struct fetch_provider *p)
 {
 	if (!e)
 		return;
+	curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* the request's, freed with it */
 	if (f->n_pool < FETCH_EASY_POOL_MAX) {
 		if (!p)
 			curl_easy_reset(e);
@@ -433,12 +436,14 @@ static int url_concat(const char *prefix, size_t prefix_len, const char *tail, c
 }
 
 /* Whether base (a directory-form base_url) may be a concatenation prefix:
- * curl_url gives it back as it is, and its path is a plain tail. */
+ * curl_url gives it back as it is, and its path is a plain tail.  If so,
+ * p->base_cu keeps it parsed. */
 static int base_url_plainness(struct fetch_provider *p, char *err)
 {
 	char *again = NULL;
 	const char *auth = strstr(p->base_url, "://");
 	const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+	CURLU *u;
 
 	p->base_len = strlen(p->base_url);
 	p->base_plain = false;
@@ -447,10 +452,17 @@ static int base_url_plainness(struct fetch_provider *p, char *err)
 	p->origin_len = (size_t)(slash + 1 - p->base_url);
 	if (p->base_len > URL_CONCAT_MAX || !fetch_url_tail_is_plain(slash + 1))
 		return 0;
-	if (fetch_resolve_url(p->base_url, p->base_url, &again, err) < 0)
-		return -1;
-	p->base_plain = strcmp(again, p->base_url) == 0;
-	free(again);
+	if (!(u = curl_url()))
+		return err_set(err, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, p->base_url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &again, 0) == CURLUE_OK &&
+	    strcmp(again, p->base_url) == 0) {
+		p->base_plain = true;
+		p->base_cu = u;
+		u = NULL;
+	}
+	curl_free(again);
+	curl_url_cleanup(u);
 	return 0;
 }
 
@@ -478,6 +490,47 @@ int fetch_provider_url(const struct fetch_provider *p, const char *url, char **o
 		return rc;
 	}
 	return fetch_resolve_url(p->base_url, url, out, err);
+}
+
+/* r->url as a CURLU for CURLOPT_CURLU, so that libcurl does not parse the
+ * string again (and print it back) for every transfer.  A plain URL of the
+ * base's origin without '%' is the base's CURLU with its path and query
+ * set: the very parts parsing it would give (setting a part would lowercase
+ * %XX escapes, hence no '%'); any other URL is parsed. */
+static CURLUcode request_curlu(const struct fetch *r, CURLU **out)
+{
+	const struct fetch_provider *p = r->p;
+	CURLUcode uc;
+	CURLU *u;
+
+	if (p->base_cu && strncmp(r->url, p->base_url, p->origin_len) == 0 &&
+	    !strchr(r->url + p->origin_len, '%') &&
+	    fetch_url_tail_is_plain(r->url + p->origin_len)) {
+		const char *path = r->url + p->origin_len - 1, *q = strchr(path, '?');
+		u = curl_url_dup(p->base_cu);
+		if (!u)
+			return CURLUE_OUT_OF_MEMORY;
+		if (q) {
+			char *s = strndup(path, (size_t)(q - path));
+			uc = s ? curl_url_set(u, CURLUPART_PATH, s, 0) : CURLUE_OUT_OF_MEMORY;
+			free(s);
+			if (uc == CURLUE_OK)
+				uc = curl_url_set(u, CURLUPART_QUERY, q + 1, 0);
+		} else {
+			uc = curl_url_set(u, CURLUPART_PATH, path, 0);
+		}
+	} else {
+		u = curl_url();
+		if (!u)
+			return CURLUE_OUT_OF_MEMORY;
+		uc = curl_url_set(u, CURLUPART_URL, r->url, 0);
+	}
+	if (uc != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return uc;
+	}
+	*out = u;
+	return CURLUE_OK;
 }
 
 /* ---- response headers and body ---- */
@@ -723,8 +776,14 @@ static int handoff(struct fetch *r)
 	struct fetch_provider *p = r->p;
 	struct fetcher *f = p->f;
 	bool configured;
-	CURL *e = easy_get(f, p, &configured);
 
+	if (!r->cu) {
+		CURLUcode uc = request_curlu(r, &r->cu);
+		if (uc != CURLUE_OK)
+			return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
+			               curl_url_strerror(uc));
+	}
+	CURL *e = easy_get(f, p, &configured);
 	if (!e)
 		return err_set(r->msg, "GET %s: cannot start the transfer: out of memory", r->url);
 	body_get(f, r);
@@ -735,7 +794,8 @@ static int handoff(struct fetch *r)
 
 	CURLcode c = CURLE_OK;
 #define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val)
-	SET(CURLOPT_URL, r->url);
+	SET(CURLOPT_URL, NULL); /* a pooled handle's last URL would win over the CURLU */
+	SET(CURLOPT_CURLU, r->cu);
 	SET(CURLOPT_PRIVATE, r);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, r);
@@ -785,6 +845,7 @@ static void request_free(struct fetch *r)
 {
 	TAILQ_REMOVE(&r->p->all, r, all_link);
 	free(r->url);
+	curl_url_cleanup(r->cu);
 	free(r->effective_url);
 	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
@@ -1280,6 +1341,7 @@ fail:
 	if (p->admit)
 		event_free(p->admit);
 	curl_slist_free_all(p->headers);
+	curl_url_cleanup(p->base_cu);
 	free(p->base_url);
 	free(p->name);
 	free(p);
@@ -1353,6 +1415,7 @@ static void fetcher_destroy(struct fetcher *f)
 		pn = p->next;
 		event_free(p->admit);
 		curl_slist_free_all(p->headers);
+		curl_url_cleanup(p->base_cu);
 		free(p->base_url);
 		free(p->name);
 		free(p);

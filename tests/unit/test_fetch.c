@@ -867,47 +867,99 @@ static void test_request_urls_are_exactly_what_curl_url_makes(void)
 
 /* ---- the request on the wire ---- */
 
-/* A one-shot HTTP server on the test's loop: it keeps the request head it
- * reads and answers "{}". */
-struct wire {
-	int lfd, cfd;
-	struct event *accept_ev, *read_ev;
-	char head[4096];
+/* A small HTTP server on the test's loop: it keeps the request heads it
+ * reads, in order, answers GET /v1/old with a redirect to /v1/new?x=1 and
+ * anything else with "{}", and closes every connection after one answer. */
+#define WIRE_MAX 64
+
+struct wire_conn {
+	struct wire *w;
+	int fd;
+	struct event *ev;
+	char head[1024];
 	size_t len;
+};
+
+struct wire {
+	int lfd, port;
+	struct event *accept_ev;
+	struct wire_conn conns[WIRE_MAX];
+	size_t n_conns;
+	char heads[WIRE_MAX][1024];
+	size_t n_heads;
+	char base[64];             /* http://127.0.0.1:PORT/v1 */
 };
 
 static void wire_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct wire *w = arg;
+	struct wire_conn *c = arg;
+	struct wire *w = c->w;
 	(void)what;
-	ssize_t n = read(fd, w->head + w->len, sizeof w->head - 1 - w->len);
+	ssize_t n = read(fd, c->head + c->len, sizeof c->head - 1 - c->len);
 	if (n > 0) {
-		w->len += (size_t)n;
-		w->head[w->len] = '\0';
+		c->len += (size_t)n;
+		c->head[c->len] = '\0';
 	}
-	if (n <= 0 || strstr(w->head, "\r\n\r\n") || w->len == sizeof w->head - 1) {
-		static const char reply[] =
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-		CHECK_EQ(write(fd, reply, sizeof reply - 1), (ssize_t)(sizeof reply - 1));
-		event_del(w->read_ev);
-		close(fd);
-		w->cfd = -1;
-	}
+	if (n > 0 && !strstr(c->head, "\r\n\r\n") && c->len < sizeof c->head - 1)
+		return;
+	static const char moved[] = "HTTP/1.1 301 Moved Permanently\r\nLocation: /v1/new?x=1\r\n"
+	                            "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	static const char ok[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+	const char *reply = strncmp(c->head, "GET /v1/old ", 12) == 0 ? moved : ok;
+	if (n > 0 && w->n_heads < WIRE_MAX)
+		memcpy(w->heads[w->n_heads++], c->head, c->len + 1);
+	CHECK_EQ(write(fd, reply, strlen(reply)), (ssize_t)strlen(reply));
+	event_free(c->ev);
+	c->ev = NULL;
+	close(fd);
 }
 
 static void wire_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct wire *w = arg;
 	(void)what;
-	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (c < 0 || w->cfd >= 0) {
-		if (c >= 0)
-			close(c);
+	int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (s < 0)
+		return;
+	if (w->n_conns == WIRE_MAX) {
+		close(s);
 		return;
 	}
-	w->cfd = c;
-	w->read_ev = event_new(R.base, c, EV_READ | EV_PERSIST, wire_read, w);
-	event_add(w->read_ev, NULL);
+	struct wire_conn *c = &w->conns[w->n_conns++];
+	c->w = w;
+	c->fd = s;
+	c->ev = event_new(R.base, s, EV_READ | EV_PERSIST, wire_read, c);
+	event_add(c->ev, NULL);
+}
+
+/* run_setup() with a provider whose base_url is http://127.0.0.1:PORT/v1 on w. */
+static void wire_setup(struct wire *w)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	memset(w, 0, sizeof *w);
+	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	CHECK(bind(w->lfd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(listen(w->lfd, WIRE_MAX) == 0);
+	CHECK(getsockname(w->lfd, (struct sockaddr *)&a, &alen) == 0);
+	w->port = ntohs(a.sin_port);
+	snprintf(w->base, sizeof w->base, "http://127.0.0.1:%d/v1", w->port);
+	run_setup(w->base, default_conf);
+	w->accept_ev = event_new(R.base, w->lfd, EV_READ | EV_PERSIST, wire_accept, w);
+	event_add(w->accept_ev, NULL);
+}
+
+static void wire_teardown(struct wire *w)
+{
+	for (size_t i = 0; i < w->n_conns; i++)
+		if (w->conns[i].ev) {
+			event_free(w->conns[i].ev);
+			close(w->conns[i].fd);
+		}
+	event_free(w->accept_ev);
+	close(w->lfd);
+	run_teardown();
 }
 
 /* The header lines of a request head, each once, are exactly `want` (in
@@ -943,24 +995,15 @@ static void check_head_lines(const char *head, const char *const *want, size_t n
 
 static void test_request_head_names_raced_and_asks_for_json(void)
 {
-	struct wire w = {.cfd = -1};
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof a;
-	w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	CHECK(bind(w.lfd, (struct sockaddr *)&a, sizeof a) == 0);
-	CHECK(listen(w.lfd, 4) == 0);
-	CHECK(getsockname(w.lfd, (struct sockaddr *)&a, &alen) == 0);
-	char base[64], host[64];
-	snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
-	snprintf(host, sizeof host, "Host: 127.0.0.1:%d", ntohs(a.sin_port));
-
-	run_setup(base, default_conf);
-	w.accept_ev = event_new(R.base, w.lfd, EV_READ | EV_PERSIST, wire_accept, &w);
-	event_add(w.accept_ev, NULL);
+	static struct wire w;
+	char host[64];
+	wire_setup(&w);
+	snprintf(host, sizeof host, "Host: 127.0.0.1:%d", w.port);
 	start(0, "/races?page=2");
 	CHECK(run_loop(10000));
 	CHECK_EQ(R.got[0].outcome, FETCH_OK);
-	CHECK(strncmp(w.head, "GET /v1/races?page=2 HTTP/1.1\r\n", 31) == 0);
+	CHECK_EQ(w.n_heads, 1);
+	CHECK(strncmp(w.heads[0], "GET /v1/races?page=2 HTTP/1.1\r\n", 31) == 0);
 	const char *want[] = {
 		host,
 		"User-Agent: raced/" RACED_VERSION,
@@ -968,15 +1011,83 @@ static void test_request_head_names_raced_and_asks_for_json(void)
 		"Accept-Encoding: *", /* every encoding this libcurl decodes */
 		"Authorization: Bearer s3cret",
 	};
-	check_head_lines(w.head, want, sizeof want / sizeof want[0]);
-	CHECK(contains(w.head, "\r\nAccept-Encoding: ") && contains(w.head, "gzip"));
-	if (w.read_ev)
-		event_free(w.read_ev);
-	event_free(w.accept_ev);
-	if (w.cfd >= 0)
-		close(w.cfd);
-	close(w.lfd);
-	run_teardown();
+	check_head_lines(w.heads[0], want, sizeof want / sizeof want[0]);
+	CHECK(contains(w.heads[0], "\r\nAccept-Encoding: ") && contains(w.heads[0], "gzip"));
+	wire_teardown(&w);
+}
+
+/* One request after another (the same pooled easy handle), through a
+ * redirect: each asks for its own URL, percent-encoding kept as it is. */
+static void test_each_request_asks_for_its_own_url(void)
+{
+	static struct wire w;
+	char other[96], want[128];
+	wire_setup(&w);
+	snprintf(other, sizeof other, "http://127.0.0.1:%d/other?a=1", w.port);
+	const char *urls[] = {"/old", "/races?page=2", "/a%2Fb%7e", other, "/athletes/a425"};
+	const char *lines[] = {"GET /v1/old ", "GET /v1/new?x=1 ", "GET /v1/races?page=2 ",
+	                       "GET /v1/a%2Fb%7e ", "GET /other?a=1 ", "GET /v1/athletes/a425 "};
+	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+		start(i, urls[i]);
+		CHECK(run_loop(10000));
+		CHECK_EQ(R.got[i].outcome, FETCH_OK);
+	}
+	CHECK_EQ(w.n_heads, sizeof lines / sizeof lines[0]);
+	for (size_t i = 0; i < w.n_heads && i < sizeof lines / sizeof lines[0]; i++) {
+		if (strncmp(w.heads[i], lines[i], strlen(lines[i])) != 0)
+			fprintf(stderr, "  request %zu: '%.40s', expected '%s'\n", i, w.heads[i], lines[i]);
+		CHECK(strncmp(w.heads[i], lines[i], strlen(lines[i])) == 0);
+	}
+	snprintf(want, sizeof want, "%s/old", w.base);
+	CHECK_STR(R.got[0].url, want);
+	snprintf(want, sizeof want, "%s/new?x=1", w.base);
+	CHECK_STR(R.got[0].effective_url, want);
+	snprintf(want, sizeof want, "%s/races?page=2", w.base);
+	CHECK_STR(R.got[1].effective_url, want);
+	snprintf(want, sizeof want, "%s/a%%2Fb%%7e", w.base);
+	CHECK_STR(R.got[2].effective_url, want);
+	CHECK_STR(R.got[3].effective_url, other);
+	wire_teardown(&w);
+}
+
+/* Random URLs, one after another: the request line carries the path and
+ * query of the URL fetch_start resolved, byte for byte, and so does the
+ * effective URL (libcurl is handed a CURLU built from parts for most). */
+static void test_random_urls_go_out_as_resolved(void)
+{
+	static struct wire w;
+	static const char *const pieces[] = {"a", "b", "/", ".", "?", "%2F", "%7e", "%", ":",
+	                                     "@", "!$&'()*+,;=", "-_~"};
+	uint64_t seed = 0x2545F4914F6CDD1DULL;
+	size_t n = 40;
+	wire_setup(&w);
+	size_t origin_len = strlen(w.base) - strlen("v1");
+	for (size_t i = 0; i < n; i++) {
+		char url[96] = "/r";
+		for (size_t j = test_rand(&seed) % 8; j > 0; j--)
+			strcat(url, pieces[test_rand(&seed) % (sizeof pieces / sizeof pieces[0])]);
+		if (i % 4 == 3) { /* the same as an absolute URL of the origin */
+			char abs[128];
+			snprintf(abs, sizeof abs, "%.*s%s", (int)origin_len, w.base, url + 1);
+			start(i, abs);
+		} else {
+			start(i, url);
+		}
+		CHECK(run_loop(10000));
+	}
+	CHECK_EQ(w.n_heads, n);
+	for (size_t i = 0; i < n && i < w.n_heads; i++) {
+		char line[160];
+		CHECK_EQ(R.got[i].outcome, FETCH_OK);
+		CHECK_STR(R.got[i].effective_url, R.got[i].url);
+		snprintf(line, sizeof line, "GET %s HTTP/1.1\r\n", R.got[i].url + origin_len - 1);
+		if (strncmp(w.heads[i], line, strlen(line)) != 0) {
+			fprintf(stderr, "  %s: sent '%.*s'\n", R.got[i].url,
+			        (int)strcspn(w.heads[i], "\r"), w.heads[i]);
+			CHECK(!"the request line");
+		}
+	}
+	wire_teardown(&w);
 }
 
 static void check_link(const char *value, const char *want)
@@ -1439,6 +1550,8 @@ int main(void)
 	RUN(test_base_url_path_prefix_holds_request_paths);
 	RUN(test_request_urls_are_exactly_what_curl_url_makes);
 	RUN(test_request_head_names_raced_and_asks_for_json);
+	RUN(test_each_request_asks_for_its_own_url);
+	RUN(test_random_urls_go_out_as_resolved);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);
 	RUN(test_link_header_finds_rel_next_among_several_links);
