@@ -1251,6 +1251,33 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	return f;
 }
 
+/* The Accept-Encoding line libcurl writes for CURLOPT_ACCEPT_ENCODING "":
+ * every encoding it decodes, in its order.  CURLOPT_ACCEPT_ENCODING stays
+ * set, as that is what turns decoding on. */
+static void accept_encoding_line(char *buf, size_t n)
+{
+	static const struct {
+		int feature;
+		const char *names;
+	} decoders[] = {
+		{CURL_VERSION_LIBZ, "deflate, gzip"},
+		{CURL_VERSION_BROTLI, "br"},
+		{CURL_VERSION_ZSTD, "zstd"},
+	};
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	size_t len = (size_t)snprintf(buf, n, "Accept-Encoding: ");
+	const char *sep = "";
+
+	for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++) {
+		if (v->features & decoders[i].feature) {
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", sep, decoders[i].names);
+			sep = ", ";
+		}
+	}
+	if (!*sep)
+		snprintf(buf + len, n - len, "identity");
+}
+
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
                                             char *err)
@@ -1303,11 +1330,18 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	    base_url_plainness(p, err) < 0)
 		goto fail;
 
-	/* User-Agent is one of the headers, not CURLOPT_USERAGENT, which libcurl
-	 * (7.88) formats into a header line anew for every transfer; as a header
-	 * it is sent as it is, after libcurl's own Host and Accept-Encoding
-	 * (a proxy's CONNECT, which gets no custom headers, goes without it). */
+	/* User-Agent and Accept-Encoding are lines of our own rather than
+	 * libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
+	 * line of ours), which it formats anew for every transfer; the request
+	 * head is the same, line for line.  (A proxy's CONNECT, which gets no
+	 * custom headers, now goes without User-Agent.) */
+	char accept_encoding[80];
+	accept_encoding_line(accept_encoding, sizeof accept_encoding);
 	struct curl_slist *h = curl_slist_append(NULL, "User-Agent: raced/" RACED_VERSION);
+	if (!h)
+		goto oom;
+	p->headers = h;
+	h = curl_slist_append(p->headers, accept_encoding);
 	if (!h)
 		goto oom;
 	p->headers = h;

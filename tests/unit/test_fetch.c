@@ -993,6 +993,64 @@ static void check_head_lines(const char *head, const char *const *want, size_t n
 	CHECK_EQ(found, n);
 }
 
+/* libcurl's own request head for url, given raced's headers the way it
+ * would be (CURLOPT_USERAGENT, CURLOPT_ACCEPT_ENCODING "", CURLOPT_HTTPHEADER
+ * with the rest), read from the listening socket lfd (the wire's, so that
+ * Host is the same) while a multi handle of its own runs the transfer. */
+static size_t discard(char *d, size_t size, size_t nmemb, void *arg)
+{
+	(void)d;
+	(void)arg;
+	return size * nmemb;
+}
+
+static void libcurl_own_head(int lfd, const char *url, char *head, size_t n)
+{
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	CURLM *m = curl_multi_init();
+	CURL *e = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	h = curl_slist_append(h, "Authorization: Bearer s3cret");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "raced/" RACED_VERSION);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_multi_add_handle(m, e);
+
+	int c = -1, running = 1;
+	size_t len = 0;
+	bool answered = false;
+	double until = mono_ms() + 10000;
+	head[0] = '\0';
+	while (running && mono_ms() < until) {
+		curl_multi_perform(m, &running);
+		if (c < 0)
+			c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c >= 0 && !answered) {
+			ssize_t got = read(c, head + len, n - 1 - len);
+			if (got > 0) {
+				len += (size_t)got;
+				head[len] = '\0';
+			}
+			if (strstr(head, "\r\n\r\n") || len == n - 1) {
+				CHECK_EQ(write(c, reply, sizeof reply - 1), (ssize_t)(sizeof reply - 1));
+				answered = true;
+			}
+		}
+		curl_multi_poll(m, NULL, 0, 10, NULL);
+	}
+	int left;
+	CURLMsg *msg = curl_multi_info_read(m, &left);
+	CHECK(msg && msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK);
+	curl_multi_remove_handle(m, e);
+	curl_easy_cleanup(e);
+	curl_multi_cleanup(m);
+	curl_slist_free_all(h);
+	if (c >= 0)
+		close(c);
+}
+
 static void test_request_head_names_raced_and_asks_for_json(void)
 {
 	static struct wire w;
@@ -1013,6 +1071,13 @@ static void test_request_head_names_raced_and_asks_for_json(void)
 	};
 	check_head_lines(w.heads[0], want, sizeof want / sizeof want[0]);
 	CHECK(contains(w.heads[0], "\r\nAccept-Encoding: ") && contains(w.heads[0], "gzip"));
+
+	/* byte for byte what libcurl writes when it is given these headers as
+	 * options (raced writes User-Agent and Accept-Encoding itself) */
+	char url[128], own[1024];
+	snprintf(url, sizeof url, "%s/races?page=2", w.base);
+	libcurl_own_head(w.lfd, url, own, sizeof own);
+	CHECK_STR(w.heads[0], own);
 	wire_teardown(&w);
 }
 
