@@ -794,7 +794,10 @@ static int handoff(struct fetch *r)
 
 	CURLcode c = CURLE_OK;
 #define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val)
-	SET(CURLOPT_URL, NULL); /* a pooled handle's last URL would win over the CURLU */
+	/* The same URL twice: libcurl connects by the CURLU (which overrides
+	 * CURLOPT_URL) and takes the string, when one is set, as the effective
+	 * URL instead of printing the CURLU back. */
+	SET(CURLOPT_URL, r->url);
 	SET(CURLOPT_CURLU, r->cu);
 	SET(CURLOPT_PRIVATE, r);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
