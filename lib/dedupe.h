@@ -1,14 +1,14 @@
 /* dedupe — the set of keys an import has already fetched, so that a
  * dedupe stage (athletes) fetches each referenced item once per import.
  *
- * It stores 64-bit hashes, not the keys: 8 bytes per distinct key keeps
- * memory far below the items themselves (a collision, odds about n²/2⁶⁵,
- * would skip one fetch).  The set is bounded by max_keys; once full,
+ * It stores 64-bit hashes, not the keys (7 bytes each: the top byte picks
+ * the table the other seven go in), far below the items themselves (a
+ * collision, odds about n²/2⁶⁵, would skip one fetch).  The set is bounded by max_keys; once full,
  * dedupe_add() answers "new" for unseen keys without remembering them, so
  * the cost of a huge catalogue is extra requests, never unbounded memory.
  *
  * Memory: the hashes live in many small tables that grow one at a time,
- * about 9–12 bytes per key in all (load between 0.7 and 0.875), and growing
+ * about 7.5–8.5 bytes per key in all (load between 0.83 and 0.94), and growing
  * never holds two copies of the set, so the peak stays close to the size.
  *
  * Ownership: the caller owns the set; keys are only read.

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys a dedupe stage remembers per import (about 9-12 bytes each, see dedupe.h). */
+/* Keys a dedupe stage remembers per import (about 8 bytes each, see dedupe.h). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
 /* Pages one input (a race's entries, the root's list) may span: a bound
  * on a provider whose next links never end. */
