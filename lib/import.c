@@ -457,7 +457,10 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 		    jsondoc_parse(sc->imp->parent_doc, parent->text, parent->text_len, JSONDOC_ANY,
 		                  err) == 0)
 			pd = sc->imp->parent_doc;
-		if (urltemplate_expand(sc->tpl, pd, 0, &url, err) < 0) {
+		int rc = urltemplate_expand(sc->tpl, pd, 0, &url, err);
+		/* One huge parent item must not pin its tokens for the import. */
+		jsondoc_trim(sc->imp->parent_doc, 64u << 10);
+		if (rc < 0) {
 			record_failure(sc, NULL, 0, 0, err);
 			if (sc->root)
 				schedule_end(sc->imp, "failed");

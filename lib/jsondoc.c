@@ -342,11 +342,12 @@ int jsondoc_parse(struct jsondoc *d, const char *text, size_t len, unsigned flag
 value:
 	if (pos >= len)
 		return fail(d, pos, "a value expected", err);
+	/* Every value is a level, a scalar too, as jansson counts them. */
+	if (depth == JSONDOC_MAX_DEPTH)
+		return fail(d, pos, "nested too deeply", err);
 	switch (s[pos]) {
 	case '{':
 	case '[': {
-		if (depth == JSONDOC_MAX_DEPTH)
-			return fail(d, pos, "nested too deeply", err);
 		uint8_t type = s[pos] == '{' ? JSONDOC_OBJECT : JSONDOC_ARRAY;
 		if (push(d, type, pos, 0, 0) < 0)
 			goto oom;

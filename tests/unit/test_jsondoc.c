@@ -193,6 +193,17 @@ static void test_depth_is_bounded_like_jansson(void)
 	s[2 * n + 2] = '\0';
 	CHECK_EQ(parse(s, 0, err), -1);
 	CHECK(strstr(err, "nested too deeply") != NULL);
+	/* a scalar inside is a level too: 2047 arrays and a 1 fit, 2048 do not */
+	for (size_t levels = n - 1; levels <= n; levels++) {
+		memset(s, '[', levels);
+		s[levels] = '1';
+		memset(s + levels + 1, ']', levels);
+		s[2 * levels + 1] = '\0';
+		json_t *j = json_loads(s, 0, NULL);
+		CHECK_EQ(parse(s, 0, err), j ? 0 : -1);
+		CHECK_EQ(parse(s, 0, err), levels < n ? 0 : -1);
+		json_decref(j);
+	}
 	free(s);
 }
 
