@@ -323,12 +323,33 @@ static inline int push(struct jsondoc *d, uint8_t type, size_t start, size_t len
 	return 0;
 }
 
+static int out_of_memory(struct jsondoc *d, char *err)
+{
+	d->n = 0;
+	return err_set(err, "out of memory reading a JSON document of %zu bytes", d->len);
+}
+
+/* Scan and record the string (a value or a member name) at pos; *end gets
+ * the offset after it.  Returns its flags, or -1 with err. */
+static int string_token(struct jsondoc *d, size_t pos, size_t *end, char *err)
+{
+	const unsigned char *s = (const unsigned char *)d->text;
+	uint8_t f = 0;
+	const char *what;
+	size_t at, e = scan_string(s, d->len, pos, &f, &what, &at);
+	if (!e)
+		return fail(d, at, what, err);
+	if (push(d, JSONDOC_STRING, pos, e - pos, f) < 0)
+		return out_of_memory(d, err);
+	*end = e;
+	return f;
+}
+
 int jsondoc_parse(struct jsondoc *d, const char *text, size_t len, unsigned flags, char *err)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	uint32_t depth = 0;
-	const char *what;
-	size_t at, pos;
+	size_t pos;
 
 	d->text = text;
 	d->len = len;
@@ -361,12 +382,10 @@ value:
 		goto value;
 	}
 	case '"': {
-		uint8_t f = 0;
-		size_t end = scan_string(s, len, pos, &f, &what, &at);
-		if (!end)
-			return fail(d, at, what, err);
-		if (push(d, JSONDOC_STRING, pos, end - pos, f) < 0)
-			goto oom;
+		size_t end;
+		int f = string_token(d, pos, &end, err);
+		if (f < 0)
+			return -1;
 		if ((f & F_NUL) && depth)
 			d->tok[d->stack[depth - 1]].flags |= F_NUL;
 		pos = end;
@@ -403,12 +422,10 @@ member: /* at pos: a member's name, ':', then its value */
 	if (pos >= len || s[pos] != '"')
 		return fail(d, pos, "a member name (a string) expected", err);
 	{
-		uint8_t f = 0;
-		size_t end = scan_string(s, len, pos, &f, &what, &at);
-		if (!end)
-			return fail(d, at, what, err);
-		if (push(d, JSONDOC_STRING, pos, end - pos, f) < 0)
-			goto oom;
+		size_t end;
+		int f = string_token(d, pos, &end, err);
+		if (f < 0)
+			return -1;
 		struct tok *obj = &d->tok[d->stack[depth - 1]];
 		obj->count++;
 		if (f & F_NUL)
@@ -455,8 +472,7 @@ close: /* s[pos] closes the innermost container */
 	}
 
 oom:
-	d->n = 0;
-	return err_set(err, "out of memory reading a JSON document of %zu bytes", len);
+	return out_of_memory(d, err);
 }
 
 /* ---- reading ---- */

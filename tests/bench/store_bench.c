@@ -111,6 +111,21 @@ static void on_committed(void *arg, size_t table, size_t n)
 	committed += n;
 }
 
+/* A store on conf, connected and ready (or the bench exits). */
+static struct store *open_store(struct event_base *base, const struct store_conf *conf)
+{
+	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
+	char err[ERR_MAX];
+	struct store *s = store_new(base, conf, &cb, err);
+	if (!s) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	while (store_state(s) != STORE_READY)
+		event_base_loop(base, EVLOOP_ONCE);
+	return s;
+}
+
 static double run_store(struct event_base *base, struct store *s, int64_t import_id)
 {
 	char key[32], payload[512];
@@ -142,15 +157,7 @@ static void bench_store(uint32_t batch)
 	struct event_base *base = event_base_new();
 	const char *tables[] = { "bench_store" };
 	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = 1 };
-	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
-	char err[ERR_MAX];
-	struct store *s = store_new(base, &conf, &cb, err);
-	if (!s) {
-		fprintf(stderr, "%s\n", err);
-		exit(1);
-	}
-	while (store_state(s) != STORE_READY)
-		event_base_loop(base, EVLOOP_ONCE);
+	struct store *s = open_store(base, &conf);
 	double ins = run_store(base, s, 1);
 	double same = run_store(base, s, 2);
 	printf("%-12s batch %5u: insert %8.0f rows/s, re-import %8.0f rows/s\n", "store (a)", batch, ins, same);
@@ -303,15 +310,7 @@ static void bench_cpu(int collate_c)
 	snprintf(ci, sizeof ci, "%s application_name=" CPU_APP_NAME, conninfo);
 	struct event_base *base = event_base_new();
 	struct store_conf conf = { .conninfo = ci, .batch_size = CPU_BATCH, .tables = tables, .n_tables = 3 };
-	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
-	char err[ERR_MAX];
-	struct store *s = store_new(base, &conf, &cb, err);
-	if (!s) {
-		fprintf(stderr, "%s\n", err);
-		exit(1);
-	}
-	while (store_state(s) != STORE_READY)
-		event_base_loop(base, EVLOOP_ONCE);
+	struct store *s = open_store(base, &conf);
 	long pid = backend_pid(c);
 	cpu_pass(base, s, pid, 1, "insert");
 	cpu_pass(base, s, pid, 2, "re-import");
