@@ -4,7 +4,8 @@
 #   tests/bench/run.sh [--races N] [--entries-per-race N] [--athletes N]
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
-#                      [--latency-c "8 32 128"] [--parts "1 2 3 4 5"]
+#                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7"]
 #                      [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
@@ -16,20 +17,28 @@
 #   2 raced --once fetch-only ([database] discard = yes) — requests/s, and
 #     its ratio to 1;
 #   3 raced --once end to end into a throwaway PostgreSQL — items/s, and its
-#     ratio to 2;
+#     ratio to 2; and the CPU time raced, the fixture and PostgreSQL spent
+#     on it, which bounds the ratio on this machine's CPUs ("CPU bound");
 #   4 raced's peak RSS (end to end) at this size and at --scale times the
 #     items (races and athletes scaled), and their ratio;
 #   5 with --latency-ms of provider latency, fetch-only requests/s at
 #     concurrency C against the Little's-law ceiling C / latency, for each C
 #     of --latency-c (max_connections = C, entries and athletes concurrency =
-#     C; the data set is sized so each run lasts about 3 s at the ceiling).
+#     C; the data set is sized so each run lasts about 3 s at the ceiling);
+#   6 fetch-only again beside corunner, a process that keeps one CPU busy
+#     for S % of the time, for each S of --corunner: what a third process
+#     alone (as PostgreSQL is in 3) does to the rate — its ratio to 2;
+#   7 fetch-only and end to end again with --e2e-latency-ms of provider
+#     latency (so the CPUs are not what limits them): end to end's items/s
+#     against fetch-only's at that latency, whether the store keeps up.
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
 # Prints a table of ratios; writes it, the raw figures and latency.png (a
 # gnuplot plot of 5) to --results (default tests/bench/results/).  Needs
 # wrk, jq, gnuplot and PostgreSQL; RACED and FIXTURE name the binaries
-# (default: build/daemon/raced, build/tests/fixture/fixture-provider).
+# (default: build/daemon/raced, build/tests/fixture/fixture-provider), and
+# CORUNNER the co-runner (default build/tests/bench/corunner).
 # Only ratios measured in the same run mean anything: nothing here is a
 # timed test.
 set -euo pipefail
@@ -38,12 +47,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 RACED=${RACED:-$src/build/daemon/raced}
 FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
+CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
-conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" parts="1 2 3 4 5"
+conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7"
 results=$here/results
 
-usage() { sed -n '2,34s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--races) races=$2; shift 2 ;;
@@ -56,6 +67,8 @@ while [ $# -gt 0 ]; do
 	--scale) scale=$2; shift 2 ;;
 	--latency-ms) latency_ms=$2; shift 2 ;;
 	--latency-c) latency_c=$2; shift 2 ;;
+	--corunner) corunner=$2; shift 2 ;;
+	--e2e-latency-ms) e2e_latency_ms=$2; shift 2 ;;
 	--parts) parts=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
@@ -65,17 +78,19 @@ done
 for tool in wrk jq gnuplot; do
 	command -v $tool >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
 done
-[ -x "$RACED" ] && [ -x "$FIXTURE" ] || { echo "run.sh: build first (RACED=$RACED, FIXTURE=$FIXTURE)" >&2; exit 1; }
+[ -x "$RACED" ] && [ -x "$FIXTURE" ] && [ -x "$CORUNNER" ] ||
+	{ echo "run.sh: build first (RACED=$RACED, FIXTURE=$FIXTURE, CORUNNER=$CORUNNER)" >&2; exit 1; }
 . "$src/tests/lib/pgcluster.sh"
 
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 T=$(mktemp -d /tmp/raced-bench.XXXXXX)
 chmod 755 "$T"
-FIXTURE_PID=
+FIXTURE_PID= CORUNNER_PID=
 cleanup() {
 	local rc=$?
 	[ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
+	[ -n "$CORUNNER_PID" ] && kill "$CORUNNER_PID" 2>/dev/null || true
 	[ -n "${PG_DIR:-}" ] && { pg_cluster_stop 2>/dev/null || true; }
 	if [ $rc -ne 0 ]; then
 		for f in "$T"/*.log; do [ -f "$f" ] && { echo "---- $f"; tail -n 20 "$f"; } >&2; done
@@ -105,6 +120,28 @@ fixture_stop() {
 }
 get() { curl -sf --max-time 60 "$URL$1"; }
 reset() { curl -sf -X POST "$URL/_reset" >/dev/null; }
+HZ=$(getconf CLK_TCK)
+# CPU ticks (user + system, own and reaped children's) of the given processes.
+ticks() {
+	local p sum=0
+	for p in "$@"; do
+		[ -r "/proc/$p/stat" ] || continue
+		# Fields after the ")" that ends the command name: utime is the 12th.
+		sum=$((sum + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 + $14 + $15 }')))
+	done
+	echo "$sum"
+}
+# The postmaster and its children: a backend's CPU time reaches the
+# postmaster's children's fields once it has exited and been reaped.
+# Busy ticks of the whole machine (user, nice, system, irq, softirq): also
+# the loopback traffic's softirq work, which no process's own times count.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+pg_pids() { local pm; pm=$(head -n 1 "$PG_DIR/data/postmaster.pid"); echo "$pm" $(pgrep -P "$pm"); }
+pg_backends_gone() { # wait (5 s at most) until raced's backends have exited
+	local pm; pm=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+	for _ in $(seq 100); do pgrep -P "$pm" -f "postgres: raced" >/dev/null || return 0; sleep 0.05; done
+	echo "run.sh: raced's PostgreSQL backend did not exit" >&2; return 1
+}
 
 # raced.conf: CONNINFO|discard, max_connections, concurrency (entries and
 # athletes).  Throughput settings: large demands and batches, no rate limit.
@@ -202,6 +239,7 @@ function request()
 end
 LUA
 wrk_rps= fetch_rps= fetch_ratio= fetch_secs= fetch_rss= e2e_ips= e2e_ratio= e2e_secs= e2e_rss=
+fix_cpu= pg_cpu= cpu_total= cpu_best_secs= cpu_bound= pg_share= slow_e2e_ips= slow_ratio=
 big_items= big_secs= big_rss= big_ips= rss_mib= big_rss_mib= rss_ratio= fetch_cpu= e2e_cpu=
 if want 1; then
 say "1 wrk: 1 thread, $conns connections, ${duration}s"
@@ -223,18 +261,32 @@ fetch_ratio=$(div "$fetch_rps" "$wrk_rps")
 fi
 
 # ---- 3: raced end to end -------------------------------------------------
-if want 3 || want 4; then
-say "3 raced end to end into PostgreSQL"
+if want 3 || want 4 || want 7; then
 pg_cluster_init "$T/pg"
 pg_cluster_start
+fi
+if want 3 || want 4; then
+say "3 raced end to end into PostgreSQL"
 write_config "$T/e2e.conf" "$PG_CONNINFO" "$conns" "$conns"
+fix0=$(ticks "$FIXTURE_PID") pg0=$(ticks $(pg_pids)) busy0=$(busy_ticks)
 run_raced "$T/e2e.conf" "$T/raced-e2e.log"
+busy1=$(busy_ticks)
+pg_backends_gone
+fix_cpu=$(awk -v a="$fix0" -v b="$(ticks "$FIXTURE_PID")" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+pg_cpu=$(awk -v a="$pg0" -v b="$(ticks $(pg_pids))" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
 stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
 [ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
 e2e_secs=$SECS e2e_rss=$RSS_KIB e2e_cpu=$CPU_S
 e2e_ips=$(div "$n_items" "$e2e_secs" %.0f)
 fetch_ips=$(div "$n_items" "$fetch_secs" %.0f)
 e2e_ratio=$(div "$e2e_ips" "$fetch_ips")
+# However well the scheduler packs it, the CPU time the machine was busy
+# takes at least busy / CPUs seconds here: the best end to end can do
+# against 2.  (busy also counts this script's own few ticks.)
+cpu_total=$(awk -v a="$busy0" -v b="$busy1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+cpu_best_secs=$(div "$cpu_total" "$(nproc)" %.3f)
+cpu_bound=$(div "$fetch_secs" "$cpu_best_secs")
+pg_share=$(awk -v a="$pg_cpu" -v b="$e2e_secs" 'BEGIN { printf "%.0f", 100 * a / b }')
 fi
 
 # ---- 4: peak RSS at scale x the items ------------------------------------
@@ -251,7 +303,23 @@ rss_mib=$(div "$e2e_rss" 1024 %.1f)
 big_rss_mib=$(div "$big_rss" 1024 %.1f)
 rss_ratio=$(div "$big_rss" "$e2e_rss")
 fi
-{ want 3 || want 4; } && pg_cluster_stop
+
+# ---- 7: end to end when the CPUs are not the limit -----------------------
+if want 7; then
+say "7 raced fetch-only and end to end with ${e2e_latency_ms}ms provider latency"
+fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes" --latency-ms "$e2e_latency_ms"
+write_config "$T/slow-fetch.conf" discard "$conns" "$conns"
+run_raced "$T/slow-fetch.conf" "$T/raced-slow-fetch.log"
+slow_fetch_secs=$SECS
+pg_cluster_psql "drop table if exists races, entries, athletes" >/dev/null
+write_config "$T/slow-e2e.conf" "$PG_CONNINFO" "$conns" "$conns"
+run_raced "$T/slow-e2e.conf" "$T/raced-slow-e2e.log"
+stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
+[ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
+slow_e2e_ips=$(div "$n_items" "$SECS" %.0f)
+slow_ratio=$(div "$slow_e2e_ips" "$(div "$n_items" "$slow_fetch_secs" %.0f)")
+fi
+{ want 3 || want 4 || want 7; } && pg_cluster_stop
 
 # ---- 5: latency-bound ----------------------------------------------------
 echo "# C ceiling_rps raced_rps ratio" >"$results/latency.dat"
@@ -272,6 +340,24 @@ for c in $latency_c; do
 	echo "$c $ceiling $rps $ratio $peak" >>"$results/latency.dat"
 	lat_rows+=("$c $ceiling $rps $ratio $peak")
 done
+
+# ---- 6: fetch-only beside a co-runner -------------------------------------
+co_rows=()
+want 6 || corunner=
+if [ -n "$corunner" ]; then
+	fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes"
+	write_config "$T/fetch.conf" discard "$conns" "$conns"
+fi
+for share in $corunner; do
+	say "6 raced fetch-only beside a co-runner busy ${share}% of the time"
+	"$CORUNNER" "$share" &
+	CORUNNER_PID=$!
+	run_raced "$T/fetch.conf" "$T/raced-co-$share.log"
+	kill "$CORUNNER_PID"; wait "$CORUNNER_PID" 2>/dev/null || true
+	CORUNNER_PID=
+	rps=$(div "$n_requests" "$SECS" %.0f)
+	co_rows+=("$share $rps $(div "$rps" "$fetch_rps")")
+done
 fixture_stop
 
 # ---- the table -----------------------------------------------------------
@@ -284,6 +370,8 @@ fixture_stop
 		"$(verdict "$fetch_ratio" ">=" 0.7)"
 	want 3 && printf '%-34s %12s it/s  %10s %-18s %s\n' "3 raced end to end" "$e2e_ips" "$e2e_ratio" ">= 0.8 x 2" \
 		"$(verdict "$e2e_ratio" ">=" 0.8)"
+	want 3 && printf '%-34s %12s CPU-s %10s %-18s %s\n' "  CPU bound on $(nproc) CPUs (see below)" "$cpu_total" \
+		"$cpu_bound" "" ""
 	want 4 && printf '%-34s %12s MiB   %10s %-18s %s\n' "4 peak RSS, $n_items items" "$rss_mib" "" "< 32 MiB" \
 		"$(verdict "$rss_mib" "<" 32)"
 	want 4 && printf '%-34s %12s MiB   %10s %-18s %s\n' "  peak RSS, $big_items items" "$big_rss_mib" "$rss_ratio" \
@@ -293,8 +381,18 @@ fixture_stop
 		printf '%-34s %12s req/s %10s %-18s %s\n' "5 ${latency_ms}ms latency, C=$1 (peak $5)" "$3" "$4" \
 			">= 0.9 x $2/s" "$(verdict "$4" ">=" 0.9)"
 	done
+	for row in "${co_rows[@]}"; do
+		set -- $row
+		printf '%-34s %12s req/s %10s %-18s %s\n' "6 fetch-only beside a ${1}% co-runner" "$2" "$3" "(x 2)" ""
+	done
+	want 7 && printf '%-34s %12s it/s  %10s %-18s %s\n' "7 end to end, ${e2e_latency_ms}ms latency" "$slow_e2e_ips" \
+		"$slow_ratio" "(x fetch-only)" ""
 	echo "(fetch-only: ${fetch_secs:--}s, raced CPU ${fetch_cpu:--}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
 		"end to end: ${e2e_secs:--}s, raced CPU ${e2e_cpu:--}s; ${scale}x: ${big_secs:--}s, ${big_ips:--} items/s)"
+	want 3 && echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
+		"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \
+		"on $(nproc) CPUs however it is scheduled, so at best ${cpu_bound} x 2; PostgreSQL kept a CPU" \
+		"${pg_share}% busy, compare 6)"
 } | tee "$results/summary.txt"
 
 want 5 && gnuplot <<PLOT
