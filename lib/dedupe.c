@@ -16,6 +16,14 @@
  * is about 1/16 on average, and the arrays, all small and of like sizes,
  * reuse each other's freed chunks: about 6.5 bytes a key in all.  Growth
  * copies one shard, never the set.
+ *
+ * A provider could send keys whose hashes all share their top bits (the
+ * hash is not keyed), piling them into one shard, where every insert would
+ * move the whole array.  So a shard stops remembering new keys once it
+ * holds DEDUPE_SHARD_SKEW times its share plus DEDUPE_SHARD_SLACK: as when
+ * the set is full, such keys are fetched again, and an insert never moves
+ * more than a few KiB.  Honest keys never come near it (at 360,000 keys
+ * the fullest of 4096 shards holds about 130, the limit is 2,400).
  */
 #include "dedupe.h"
 
@@ -26,6 +34,8 @@
 #define DEDUPE_SHARD_BITS 12
 #define DEDUPE_SHARDS (1u << DEDUPE_SHARD_BITS)
 #define DEDUPE_SHARD_MIN 4            /* entries of a shard's first array */
+#define DEDUPE_SHARD_SKEW 16          /* a shard's limit: SKEW x (its share + SLACK) */
+#define DEDUPE_SHARD_SLACK 64
 #define ENTRY 6                       /* bytes: the hash's low 48 bits */
 #define ENTRY_MASK ((UINT64_C(1) << (8 * ENTRY)) - 1)
 
@@ -125,7 +135,8 @@ bool dedupe_add(struct dedupe *d, const char *key, size_t len)
 	uint32_t i = lower_bound(s, v);
 	if (i < s->n && entry_get(s->e + (size_t)i * ENTRY) == v)
 		return false;
-	if (d->count >= d->max_keys)
+	if (d->count >= d->max_keys ||
+	    s->n >= DEDUPE_SHARD_SKEW * (d->count / DEDUPE_SHARDS + DEDUPE_SHARD_SLACK))
 		return true;
 	if (s->n == s->cap && shard_grow(d, s) < 0)
 		return true; /* out of memory: fetch again rather than fail */

@@ -7,7 +7,9 @@
  * fetch: about 1 in 18 million imports of 360,000 keys).  The set is
  * bounded by max_keys; once full, dedupe_add() answers "new" for unseen
  * keys without remembering them, so the cost of a huge catalogue is extra
- * requests, never unbounded memory.
+ * requests, never unbounded memory.  Likewise, keys whose hashes pile into
+ * one part of the set far beyond its share (a hostile provider's) are
+ * fetched again rather than remembered: see dedupe.c.
  *
  * Memory: the arrays grow one at a time (by an eighth), so growing never
  * holds two copies of the set and the peak stays close to its size.

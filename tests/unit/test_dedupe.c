@@ -1,6 +1,9 @@
 #include "check.h"
 #include "dedupe.h"
 
+#include <stdint.h>
+#include <stdio.h>
+
 static void test_second_sighting_of_a_key_is_not_new(void)
 {
 	struct dedupe *d = dedupe_new(100);
@@ -119,6 +122,40 @@ static void test_bound_holds_with_many_keys(void)
 	dedupe_free(d);
 }
 
+/* Keys whose hashes share their top 12 bits (found by trying, as a hostile
+ * provider could) all land in one shard: it stops remembering them at its
+ * limit (16 x (its share + 64) = 1024 here) instead of moving an ever
+ * larger array on every insert; what it remembered it still knows. */
+static void test_keys_piled_into_one_shard_are_capped(void)
+{
+	enum { N = 1500, LIMIT = 1024 };
+	static char keys[N][24];
+	static int lens[N];
+	uint64_t want = dedupe_hash("pile", 4) >> 52;
+	unsigned long tries = 0;
+	for (int found = 0; found < N; tries++) {
+		int n = snprintf(keys[found], sizeof keys[found], "p%lu", tries);
+		if (dedupe_hash(keys[found], (size_t)n) >> 52 == want)
+			lens[found++] = n;
+	}
+	struct dedupe *d = dedupe_new(N * 10);
+	size_t fresh = 0;
+	for (int i = 0; i < N; i++)
+		fresh += dedupe_add(d, keys[i], (size_t)lens[i]);
+	CHECK_EQ(fresh, N);
+	CHECK_EQ(dedupe_count(d), LIMIT);
+	CHECK(!dedupe_full(d));
+	CHECK(dedupe_bytes(d) < (size_t)LIMIT * 7);
+	size_t seen = 0;
+	for (int i = 0; i < N; i++)
+		seen += !dedupe_add(d, keys[i], (size_t)lens[i]);
+	CHECK_EQ(seen, LIMIT); /* exactly the first LIMIT keys */
+	/* Keys elsewhere are still remembered. */
+	CHECK(dedupe_add(d, "elsewhere", 9) || dedupe_hash("elsewhere", 9) >> 52 == want);
+	CHECK(!dedupe_add(d, "elsewhere", 9) || dedupe_hash("elsewhere", 9) >> 52 == want);
+	dedupe_free(d);
+}
+
 static void test_empty_set_allocates_no_tables(void)
 {
 	struct dedupe *d = dedupe_new(10);
@@ -135,6 +172,7 @@ int main(void)
 	RUN(test_many_keys_across_growing_shards_are_all_remembered);
 	RUN(test_growth_is_one_shard_at_a_time_and_memory_per_key_bounded);
 	RUN(test_bound_holds_with_many_keys);
+	RUN(test_keys_piled_into_one_shard_are_capped);
 	RUN(test_empty_set_allocates_no_tables);
 	return CHECK_DONE();
 }
