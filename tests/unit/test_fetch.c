@@ -460,17 +460,22 @@ static void test_cut_body_is_retried(void)
 	fixture_stop(&fx);
 }
 
-static void test_connection_refused_is_transient_and_retried(void)
+/* A port on loopback nobody listens on. */
+static int closed_port(void)
 {
-	/* a port nobody listens on: bind, read the port, close */
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof a;
 	CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
 	CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
 	close(s);
+	return ntohs(a.sin_port);
+}
+
+static void test_connection_refused_is_transient_and_retried(void)
+{
 	char base[64];
-	snprintf(base, sizeof base, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	snprintf(base, sizeof base, "http://127.0.0.1:%d", closed_port());
 
 	struct fetch_provider_conf c = default_conf;
 	c.max_retries = 2;
@@ -1081,6 +1086,47 @@ static void test_request_head_names_raced_and_asks_for_json(void)
 	wire_teardown(&w);
 }
 
+/* A proxy named in the environment when the fetcher starts is used, as
+ * libcurl would; with none, requests go straight to the provider (the
+ * fetcher tells libcurl "no proxy" rather than have it look every time). */
+static void test_proxy_in_the_environment_is_used(void)
+{
+	static struct wire w; /* the proxy */
+	char err[ERR_MAX], provider[64], proxy[64], want[128];
+	wire_setup(&w);
+	snprintf(provider, sizeof provider, "http://127.0.0.1:%d/v1", closed_port());
+	snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", w.port);
+	struct fetch_provider_conf c = default_conf;
+	c.max_retries = 0;
+	c.base_url = provider;
+
+	CHECK(setenv("http_proxy", proxy, 1) == 0);
+	fetcher_free(R.f);
+	R.f = fetcher_new(R.base, err);
+	CHECK(R.f != NULL);
+	R.p = fetcher_add_provider(R.f, &c, err);
+	CHECK(R.p != NULL);
+	start(0, "/races");
+	CHECK(run_loop(10000));
+	CHECK(unsetenv("http_proxy") == 0);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(w.n_heads, 1);
+	snprintf(want, sizeof want, "GET %s/races HTTP/1.1\r\n", provider);
+	CHECK(strncmp(w.heads[0], want, strlen(want)) == 0);
+
+	fetcher_free(R.f);
+	R.f = fetcher_new(R.base, err);
+	CHECK(R.f != NULL);
+	R.p = fetcher_add_provider(R.f, &c, err);
+	CHECK(R.p != NULL);
+	start(1, "/races");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[1].outcome, FETCH_TRANSIENT);
+	CHECK(contains(R.got[1].error, "cannot connect"));
+	CHECK_EQ(w.n_heads, 1);
+	wire_teardown(&w);
+}
+
 /* One request after another (the same pooled easy handle), through a
  * redirect: each asks for its own URL, percent-encoding kept as it is. */
 static void test_each_request_asks_for_its_own_url(void)
@@ -1615,6 +1661,7 @@ int main(void)
 	RUN(test_base_url_path_prefix_holds_request_paths);
 	RUN(test_request_urls_are_exactly_what_curl_url_makes);
 	RUN(test_request_head_names_raced_and_asks_for_json);
+	RUN(test_proxy_in_the_environment_is_used);
 	RUN(test_each_request_asks_for_its_own_url);
 	RUN(test_random_urls_go_out_as_resolved);
 	RUN(test_relative_next_link_resolves_against_the_page);
