@@ -1086,13 +1086,30 @@ static void test_request_head_names_raced_and_asks_for_json(void)
 	wire_teardown(&w);
 }
 
+/* Replace the run's fetcher with a new one (which reads the environment
+ * afresh) and GET path from a provider with conf c; returns the request's
+ * slot i after it called back. */
+static struct got *fetch_with_new_fetcher(size_t i, const struct fetch_provider_conf *c,
+                                          const char *path)
+{
+	char err[ERR_MAX];
+	fetcher_free(R.f);
+	R.f = fetcher_new(R.base, err);
+	CHECK(R.f != NULL);
+	R.p = fetcher_add_provider(R.f, c, err);
+	CHECK(R.p != NULL);
+	start(i, path);
+	CHECK(run_loop(10000));
+	return &R.got[i];
+}
+
 /* A proxy named in the environment when the fetcher starts is used, as
  * libcurl would; with none, requests go straight to the provider (the
  * fetcher tells libcurl "no proxy" rather than have it look every time). */
 static void test_proxy_in_the_environment_is_used(void)
 {
 	static struct wire w; /* the proxy */
-	char err[ERR_MAX], provider[64], proxy[64], want[128];
+	char provider[64], proxy[64], want[128];
 	wire_setup(&w);
 	snprintf(provider, sizeof provider, "http://127.0.0.1:%d/v1", closed_port());
 	snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", w.port);
@@ -1101,28 +1118,16 @@ static void test_proxy_in_the_environment_is_used(void)
 	c.base_url = provider;
 
 	CHECK(setenv("http_proxy", proxy, 1) == 0);
-	fetcher_free(R.f);
-	R.f = fetcher_new(R.base, err);
-	CHECK(R.f != NULL);
-	R.p = fetcher_add_provider(R.f, &c, err);
-	CHECK(R.p != NULL);
-	start(0, "/races");
-	CHECK(run_loop(10000));
+	struct got *g = fetch_with_new_fetcher(0, &c, "/races");
 	CHECK(unsetenv("http_proxy") == 0);
-	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(g->outcome, FETCH_OK);
 	CHECK_EQ(w.n_heads, 1);
 	snprintf(want, sizeof want, "GET %s/races HTTP/1.1\r\n", provider);
 	CHECK(strncmp(w.heads[0], want, strlen(want)) == 0);
 
-	fetcher_free(R.f);
-	R.f = fetcher_new(R.base, err);
-	CHECK(R.f != NULL);
-	R.p = fetcher_add_provider(R.f, &c, err);
-	CHECK(R.p != NULL);
-	start(1, "/races");
-	CHECK(run_loop(10000));
-	CHECK_EQ(R.got[1].outcome, FETCH_TRANSIENT);
-	CHECK(contains(R.got[1].error, "cannot connect"));
+	g = fetch_with_new_fetcher(1, &c, "/races");
+	CHECK_EQ(g->outcome, FETCH_TRANSIENT);
+	CHECK(contains(g->error, "cannot connect"));
 	CHECK_EQ(w.n_heads, 1);
 	wire_teardown(&w);
 }
