@@ -33,7 +33,7 @@
 #include <string.h>
 
 /* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
- * dedupe.h: about 27 MiB when full). */
+ * dedupe.h: about 26 MiB when full). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
 /* Pages one input (a race's entries, the root's list) may span: a bound
  * on a provider whose next links never end. */

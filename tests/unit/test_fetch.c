@@ -1129,6 +1129,14 @@ static void test_proxy_in_the_environment_is_used(void)
 	CHECK_EQ(g->outcome, FETCH_TRANSIENT);
 	CHECK(contains(g->error, "cannot connect"));
 	CHECK_EQ(w.n_heads, 1);
+
+	/* all_proxy counts too (it covers every scheme). */
+	CHECK(setenv("all_proxy", proxy, 1) == 0);
+	g = fetch_with_new_fetcher(2, &c, "/races");
+	CHECK(unsetenv("all_proxy") == 0);
+	CHECK_EQ(g->outcome, FETCH_OK);
+	CHECK_EQ(w.n_heads, 2);
+	CHECK(strncmp(w.heads[1], want, strlen(want)) == 0);
 	wire_teardown(&w);
 }
 
@@ -1649,6 +1657,12 @@ static void test_bad_provider_settings_are_refused(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	/* Every test talks to a loopback server directly: a proxy the machine's
+	 * environment names (as CI machines often do) must not come between. */
+	static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+	                                         "ALL_PROXY", "no_proxy", "NO_PROXY"};
+	for (size_t i = 0; i < sizeof proxy_vars / sizeof *proxy_vars; i++)
+		unsetenv(proxy_vars[i]);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	RUN(test_503_is_retried_and_succeeds_on_a_later_attempt);
 	RUN(test_transient_failures_exhaust_max_retries_and_say_so);
