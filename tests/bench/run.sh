@@ -395,7 +395,7 @@ fixture_stop
 	done
 	for row in "${co_rows[@]}"; do
 		set -- $row
-		printf '%-34s %12s req/s %10s %-18s %s\n' "6 fetch-only, ${1}% co-runner (used $4%)" "$2" "$3" "(x 2)" ""
+		printf '%-34s %12s req/s %10s %-18s %s\n' "6 fetch-only, co-runner ${1}% ($4%)" "$2" "$3" "(x 2)" ""
 	done
 	want 7 && printf '%-34s %12s it/s  %10s %-18s %s\n' "7 end to end, ${e2e_latency_ms}ms latency" "$slow_e2e_ips" \
 		"$slow_ratio" "(x fetch-only)" ""
