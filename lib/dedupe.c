@@ -11,7 +11,7 @@
  * This set is the one thing in an import that grows with the data, so its
  * bytes matter more than the cycles of a search: a sorted array has no empty
  * slots (an open-addressing table at load 0.88 with 7-byte slots took about
- * 8 bytes a key, and the freed arrays of its growth a further 1-1.5 in the
+ * 8 bytes a key, and the freed arrays of its growth about 1 more in the
  * heap).  A shard grows by an eighth of itself with realloc(), so the slack
  * is about 1/16 on average, and the arrays, all small and of like sizes,
  * reuse each other's freed chunks: about 6.5 bytes a key in all.  Growth

@@ -134,6 +134,7 @@ ticks() {
 }
 # The postmaster and its children: a backend's CPU time reaches the
 # postmaster's children's fields once it has exited and been reaped.
+tick_secs() { awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }'; } # T0 T1
 # Busy ticks of the whole machine (user, nice, system, irq, softirq): also
 # the loopback traffic's softirq work, which no process's own times count.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
@@ -212,6 +213,11 @@ run_raced() { # CONF LOG
 	[ "$errors" = 0 ] || { echo "run.sh: $errors requests were not 200" >&2; exit 1; }
 }
 
+check_stored() {
+	local stored
+	stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
+	[ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
+}
 check_requests() {
 	[ "$REQUESTS" = "$n_requests" ] || { echo "run.sh: raced made $REQUESTS requests, expected $n_requests" >&2; exit 1; }
 }
@@ -276,10 +282,9 @@ fix0=$(ticks "$FIXTURE_PID") pg0=$(ticks $(pg_pids)) busy0=$(busy_ticks)
 run_raced "$T/e2e.conf" "$T/raced-e2e.log"
 busy1=$(busy_ticks)
 pg_backends_gone
-fix_cpu=$(awk -v a="$fix0" -v b="$(ticks "$FIXTURE_PID")" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
-pg_cpu=$(awk -v a="$pg0" -v b="$(ticks $(pg_pids))" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
-stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
-[ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
+fix_cpu=$(tick_secs "$fix0" "$(ticks "$FIXTURE_PID")")
+pg_cpu=$(tick_secs "$pg0" "$(ticks $(pg_pids))")
+check_stored
 e2e_secs=$SECS e2e_rss=$RSS_KIB e2e_cpu=$CPU_S
 e2e_ips=$(div "$n_items" "$e2e_secs" %.0f)
 fetch_ips=$(div "$n_items" "$fetch_secs" %.0f)
@@ -287,7 +292,7 @@ e2e_ratio=$(div "$e2e_ips" "$fetch_ips")
 # However well the scheduler packs it, the CPU time the machine was busy
 # takes at least busy / CPUs seconds here: the best end to end can do
 # against 2.  (busy also counts this script's own few ticks.)
-cpu_total=$(awk -v a="$busy0" -v b="$busy1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+cpu_total=$(tick_secs "$busy0" "$busy1")
 cpu_best_secs=$(div "$cpu_total" "$(nproc)" %.3f)
 cpu_bound=$(div "$fetch_secs" "$cpu_best_secs")
 pg_share=$(awk -v a="$pg_cpu" -v b="$e2e_secs" 'BEGIN { printf "%.0f", 100 * a / b }')
@@ -320,8 +325,7 @@ pg_cluster_psql "drop table if exists races, entries, athletes" >/dev/null
 write_config "$T/slow-e2e.conf" "$PG_CONNINFO" "$conns" "$conns"
 run_raced "$T/slow-e2e.conf" "$T/raced-slow-e2e.log"
 check_requests
-stored=$(pg_cluster_psql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
-[ "$stored" = "$n_items" ] || { echo "run.sh: stored $stored items, expected $n_items" >&2; exit 1; }
+check_stored
 slow_e2e_ips=$(div "$n_items" "$SECS" %.0f)
 slow_ratio=$(div "$slow_e2e_ips" "$(div "$n_items" "$slow_fetch_secs" %.0f)")
 fi
@@ -363,8 +367,7 @@ for share in $corunner; do
 	check_requests
 	# What it really used of a CPU while raced ran (it spins on CPU time,
 	# so preemption stretches its period rather than cutting its work).
-	used=$(awk -v a="$co0" -v b="$(ticks "$CORUNNER_PID")" -v hz="$HZ" -v s="$SECS" \
-		'BEGIN { printf "%.0f", 100 * (b - a) / hz / s }')
+	used=$(div "$(tick_secs "$co0" "$(ticks "$CORUNNER_PID")")" "$SECS" | awk '{ printf "%.0f", 100 * $1 }')
 	kill "$CORUNNER_PID"; wait "$CORUNNER_PID" 2>/dev/null || true
 	CORUNNER_PID=
 	rps=$(div "$n_requests" "$SECS" %.0f)
