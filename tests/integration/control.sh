@@ -3,9 +3,10 @@
 # command and its exit code; stats showing demand and requests in flight
 # while an import runs; pause that really stops the requests and resume
 # that finishes the import with all data; cancel ending the run
-# 'cancelled' (and start-import --wait exiting 1); health CRITICAL while the
-# database is down and OK again after; reading but not mutating for a user
-# who is not an admin; no daemon at all.
+# 'cancelled' (and start-import --wait exiting 1); start-import and cancel
+# refused while an import's final status is still being written; health
+# CRITICAL while the database is down and OK again after; reading but not
+# mutating for a user who is not an admin; no daemon at all.
 . "$TESTS_DIR/lib/harness.sh"
 
 # expect DESC WANT_RC REGEX CMD...: run CMD; its exit status must be
@@ -217,4 +218,35 @@ check "start-import --wait says how it ended" grep -q '^import 3 cancelled$' "$T
 expect "status 3 says cancelled" 0 '^ *3 +cancelled ' ctl status 3
 expect "health after a cancelled import: WARNING" 1 '^RACED WARNING - idle, last import 3 cancelled' ctl health
 expect "cancel again: nothing to cancel" 1 'cancel: no import is running \(conflict\)' ctl cancel
+
+# ---- an import whose final status is still being written --------------------
+# A transaction holding import 4's row in import_runs makes the store's final
+# UPDATE wait, so the import stays 'ending' until the test commits.
+expect "start import 4" 0 '^import 4 started$' ctl start-import
+expect "pause import 4, so that it cannot end on its own" 0 '^import 4 paused' ctl pause
+running4() { [ "$(run_status 4 2>/dev/null)" = running ]; }
+wait_for "import 4 to run" 20 running4
+mkfifo "$T/holder.in"
+"$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 <"$T/holder.in" >"$T/holder.out" 2>&1 &
+HOLDER=$!
+exec 7>"$T/holder.in"
+echo "begin; select 'locked ' || id from import_runs where id = 4 for update;" >&7
+wait_for "the test's transaction to lock import 4's row" 20 grep -q '^locked 4$' "$T/holder.out"
+expect "cancel import 4" 0 '^import 4 cancelled$' ctl cancel
+store_waits() { [ "$(sql "select count(*) from pg_stat_activity where wait_event_type = 'Lock'")" = 1 ]; }
+wait_for "the store's final status to wait for the lock" 20 store_waits
+expect "start-import while import 4 is ending: try again" 1 \
+	"start-import: import 4 is ending \(its final status is being written\); try again in a moment \(conflict\)" \
+	ctl start-import
+expect "cancel while import 4 is ending" 1 'cancel: import 4 is already ending \(conflict\)' ctl cancel
+check_eq "import 4 is still running in the database" "$(run_status 4)" running
+echo "commit;" >&7
+exec 7>&-
+wait "$HOLDER"
+wait_for "import 4 to end" 30 run_ended 4
+check_eq "import 4 ended cancelled once its row was free" "$(run_status 4)" cancelled
+expect "start-import works again" 0 '^import 5 started$' ctl start-import
+expect "pause import 5" 0 '^import 5 paused' ctl pause
+expect "cancel import 5" 0 '^import 5 cancelled$' ctl cancel
+wait_for "import 5 to end" 30 run_ended 5
 raced_stop
