@@ -101,6 +101,8 @@ struct fetch_provider {
 	size_t origin_len;             /* "scheme://authority/", a prefix of base_url */
 	bool base_plain;               /* URLs under it may be joined by concatenation */
 	CURLU *base_cu;                /* base_url parsed, when base_plain */
+	char *origin;                  /* "scheme://host:port", lowercase */
+	bool has_token;                /* requests leave only for origin */
 	struct curl_slist *headers;
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
@@ -465,6 +467,47 @@ static int base_url_plainness(struct fetch_provider *p, char *err)
 	curl_free(again);
 	curl_url_cleanup(u);
 	return 0;
+}
+
+/* "scheme://host:port" of url, lowercase, the port spelled out (80 for
+ * http): two URLs of one origin give the same string.  -1 if curl_url
+ * cannot parse it. */
+static int url_origin(const char *url, char **out)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+	*out = NULL;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    asprintf(out, "%s://%s:%s", scheme, host, port) >= 0) {
+		for (char *c = *out; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		rc = 0;
+	} else {
+		*out = NULL;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Whether url, resolved, is on the provider's origin.  Most are spelled
+ * with base_url's own prefix and need no parsing. */
+static bool on_origin(const struct fetch_provider *p, const char *url)
+{
+	if (p->origin_len && strncmp(url, p->base_url, p->origin_len) == 0)
+		return true;
+	char *o;
+	if (url_origin(url, &o) < 0)
+		return false;
+	bool same = p->origin && strcmp(o, p->origin) == 0;
+	free(o);
+	return same;
 }
 
 /* A request URL: "/x" goes under the base path, anything else is RFC 3986
@@ -1357,6 +1400,11 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0 ||
 	    base_url_plainness(p, err) < 0)
 		goto fail;
+	if (url_origin(p->base_url, &p->origin) < 0) {
+		err_set(err, "[provider %s] base_url '%s' has no scheme, host and port", name, p->base_url);
+		goto fail;
+	}
+	p->has_token = c->token && *c->token;
 
 	/* User-Agent and Accept-Encoding are lines of our own rather than
 	 * libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
@@ -1404,6 +1452,7 @@ fail:
 		event_free(p->admit);
 	curl_slist_free_all(p->headers);
 	curl_url_cleanup(p->base_cu);
+	free(p->origin);
 	free(p->base_url);
 	free(p->name);
 	free(p);
@@ -1427,6 +1476,15 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		return NULL;
 	}
 	if (fetch_provider_url(p, url, &r->url, err) < 0) {
+		free(r);
+		return NULL;
+	}
+	if (p->has_token && !on_origin(p, r->url)) {
+		/* A next link (or a page reached by a redirect) may name any
+		 * host; the token is the provider's, not theirs. */
+		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
+		        "sends that provider's token (token_file) only there", r->url, p->name, p->origin);
+		free(r->url);
 		free(r);
 		return NULL;
 	}
@@ -1478,6 +1536,7 @@ static void fetcher_destroy(struct fetcher *f)
 		event_free(p->admit);
 		curl_slist_free_all(p->headers);
 		curl_url_cleanup(p->base_cu);
+		free(p->origin);
 		free(p->base_url);
 		free(p->name);
 		free(p);

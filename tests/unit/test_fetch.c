@@ -1086,6 +1086,52 @@ static void test_request_head_names_raced_and_asks_for_json(void)
 	wire_teardown(&w);
 }
 
+/* A provider's token goes only to its own origin: a next link (or a
+ * relative link on a page a redirect moved to another host) naming another
+ * origin is refused before any connection; the same origin spelled in
+ * capitals or with its default port is not another one.  Without a token
+ * there is nothing to leak, and other origins are fetched. */
+static void test_token_goes_only_to_the_providers_origin(void)
+{
+	static struct wire w;
+	char err[ERR_MAX] = "", url[160], want[400];
+	wire_setup(&w);
+	snprintf(url, sizeof url, "http://127.0.0.2:%d/v1/races?page=2", w.port);
+	CHECK(fetch_start(R.p, url, on_done, NULL, err) == NULL);
+	snprintf(want, sizeof want, "GET %s: refused: it is not on [provider main]'s origin "
+	         "http://127.0.0.1:%d, and raced sends that provider's token (token_file) only there",
+	         url, w.port);
+	CHECK_STR(err, want);
+	CHECK(fetch_start(R.p, "https://127.0.0.1/v1/races", on_done, NULL, err) == NULL);
+	CHECK(contains(err, "refused: it is not on [provider main]'s origin"));
+
+	snprintf(url, sizeof url, "HTTP://127.0.0.1:%d/v1/races?page=3", w.port);
+	CHECK(start(0, url) != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(w.n_heads, 1);
+	CHECK(strncmp(w.heads[0], "GET /v1/races?page=3 HTTP/1.1\r\n", 31) == 0);
+	CHECK(contains(w.heads[0], "\r\nAuthorization: Bearer s3cret\r\n"));
+
+	struct fetch_provider_conf c = default_conf;
+	c.name = "public";
+	c.token = NULL;
+	c.base_url = "http://example.com/";
+	struct fetch_provider *open = fetcher_add_provider(R.f, &c, err);
+	CHECK(open != NULL);
+	struct fetch *r = fetch_start(open, url, on_done, NULL, err);
+	CHECK(r != NULL);
+	fetch_cancel(r);
+	c.name = "default-port";
+	c.token = "s3cret";
+	struct fetch_provider *dp = fetcher_add_provider(R.f, &c, err);
+	CHECK(dp != NULL);
+	r = fetch_start(dp, "http://EXAMPLE.com:80/x", on_done, NULL, err);
+	CHECK(r != NULL);
+	fetch_cancel(r);
+	wire_teardown(&w);
+}
+
 /* Replace the run's fetcher with a new one (which reads the environment
  * afresh) and GET path from a provider with conf c; returns the request's
  * slot i after it called back. */
@@ -1681,6 +1727,7 @@ int main(void)
 	RUN(test_request_urls_are_exactly_what_curl_url_makes);
 	RUN(test_request_head_names_raced_and_asks_for_json);
 	RUN(test_proxy_in_the_environment_is_used);
+	RUN(test_token_goes_only_to_the_providers_origin);
 	RUN(test_each_request_asks_for_its_own_url);
 	RUN(test_random_urls_go_out_as_resolved);
 	RUN(test_relative_next_link_resolves_against_the_page);
