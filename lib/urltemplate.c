@@ -142,6 +142,16 @@ static int put_escaped(char *url, size_t *used, const char *v, size_t n)
 	return 0;
 }
 
+static int put_literal(char *url, size_t *used, const char *text)
+{
+	size_t n = strlen(text);
+	if (*used + n >= URLTEMPLATE_MAX_URL)
+		return -1;
+	memcpy(url + *used, text, n);
+	*used += n;
+	return 0;
+}
+
 int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
                        char **out, char *err)
 {
@@ -152,11 +162,8 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 	for (size_t i = 0; i < t->n_segs; i++) {
 		const struct segment *s = &t->segs[i];
 		if (!s->placeholder) {
-			size_t n = strlen(s->text);
-			if (used + n >= URLTEMPLATE_MAX_URL)
+			if (put_literal(url, &used, s->text) < 0)
 				goto too_long;
-			memcpy(url + used, s->text, n);
-			used += n;
 			continue;
 		}
 		uint32_t v = JSONDOC_ABSENT;
@@ -172,7 +179,19 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 		char *raw = jsondoc_scalar(d, v, &vlen);
 		if (!raw)
 			return err_set(err, "out of memory");
-		int rc = put_escaped(url, &used, raw, vlen);
+		bool in_path = !memchr(url, '?', used);
+		if (vlen == 0 && in_path) {
+			free(raw);
+			return err_set(err, "url '%s': the parent item's '{%s}' is empty, and an empty "
+			               "path segment would ask for another resource", t->source, s->text);
+		}
+		int rc;
+		if (in_path && (strcmp(raw, ".") == 0 || strcmp(raw, "..") == 0))
+			/* Escaped: as a segment of its own, "." or ".." would be
+			 * removed by URL resolution and climb out of the template. */
+			rc = put_literal(url, &used, vlen == 1 ? "%2E" : "%2E%2E");
+		else
+			rc = put_escaped(url, &used, raw, vlen);
 		free(raw);
 		if (rc < 0)
 			goto too_long;

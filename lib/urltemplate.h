@@ -2,7 +2,9 @@
  * filled from the parent item, "{name}" for a top-level field and
  * "{/a/b}" for a JSON pointer into the item.  Values (strings, integers,
  * reals, booleans) are percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
- * and can never change the URL's structure.
+ * and can never change the URL's structure: in the path "." and ".." are
+ * written %2E and %2E%2E (URL resolution would remove them as segments),
+ * and an empty value is refused.
  *
  * Ownership: urltemplate_parse() copies the text into a template the caller
  * frees with urltemplate_free(); urltemplate_expand() returns a malloc'd

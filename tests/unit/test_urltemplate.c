@@ -42,6 +42,33 @@ static void test_values_are_percent_encoded(void)
 	free(u);
 }
 
+/* A value must stay inside its segment: "." and ".." would be removed by
+ * URL resolution (/races/../entries is /entries), and an empty value in
+ * the path would name the collection (/athletes/).  In the query they are
+ * plain values. */
+static void test_dot_and_empty_values_cannot_change_the_path(void)
+{
+	char err[ERR_MAX];
+	char *u = expand("/races/{id}/entries", "{\"id\":\"..\"}", err);
+	CHECK_STR(u, "/races/%2E%2E/entries");
+	free(u);
+	u = expand("/athletes/{id}", "{\"id\":\".\"}", err);
+	CHECK_STR(u, "/athletes/%2E");
+	free(u);
+	u = expand("/athletes/{id}", "{\"id\":\"...\"}", err);
+	CHECK_STR(u, "/athletes/...");
+	free(u);
+	u = expand("/athletes/{id}", "{\"id\":\"a.b\"}", err);
+	CHECK_STR(u, "/athletes/a.b");
+	free(u);
+	u = expand("/athletes?id={id}&since={s}", "{\"id\":\"..\",\"s\":\"\"}", err);
+	CHECK_STR(u, "/athletes?id=..&since=");
+	free(u);
+	CHECK(expand("/athletes/{athlete_id}", "{\"athlete_id\":\"\"}", err) == NULL);
+	CHECK_STR(err, "url '/athletes/{athlete_id}': the parent item's '{athlete_id}' is empty, "
+	               "and an empty path segment would ask for another resource");
+}
+
 static void test_template_without_placeholders_needs_no_item(void)
 {
 	char err[ERR_MAX];
@@ -120,6 +147,7 @@ int main(void)
 {
 	RUN(test_field_and_pointer_placeholders_are_filled);
 	RUN(test_values_are_percent_encoded);
+	RUN(test_dot_and_empty_values_cannot_change_the_path);
 	RUN(test_template_without_placeholders_needs_no_item);
 	RUN(test_placeholders_are_listed);
 	RUN(test_malformed_templates_are_refused);
