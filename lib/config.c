@@ -41,6 +41,7 @@
 
 #include "error.h"
 #include "stage.h"   /* the engine's bounds are the settings' bounds */
+#include "store.h"   /* and the store's */
 #include "suggest.h"
 
 enum section_kind { SECT_DAEMON, SECT_DATABASE, SECT_PROVIDER, SECT_STAGE, SECT_KINDS };
@@ -91,7 +92,7 @@ static const struct key_def keys[] = {
 	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0},
 
 	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
-	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, 100000, 0},
+	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0},
 	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0},
 
 	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED},

@@ -377,6 +377,8 @@ static void test_bad_values_say_what_is_accepted(void)
 	                 ":2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, "
 	                 "e.g. 250ms, 30s, 2m; a bare number is seconds)"));
 	CHECK(fails_with("[daemon]\nstop_timeout = 61m\n", ":2: [daemon] stop_timeout: 61m is out of range (0s to 60m)"));
+	/* the store's own bound, so that --check-config passes only what starts */
+	CHECK(fails_with("[database]\nbatch_size = 10001\n", ":2: [database] batch_size: 10001 is out of range (1 to 10000)"));
 	CHECK(fails_with("[provider main]\ntimeout = 50ms\n",
 	                 ":2: [provider main] timeout: 50ms is out of range (100ms to 60m)"));
 	CHECK(fails_with("[provider main]\nmax_body = 16MB\n",
