@@ -311,12 +311,17 @@ int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 		url_error(err, "invalid base URL", base, uc);
 		goto done;
 	}
-	uc = ref == base ? CURLUE_OK : curl_url_set(u, CURLUPART_URL, ref, 0);
+	/* "#x" is the base itself (RFC 3986 5.2.2); libcurl 7.88 makes it the
+	 * base's directory. */
+	uc = ref == base || ref[0] == '#' ? CURLUE_OK : curl_url_set(u, CURLUPART_URL, ref, 0);
 	if (uc) {
 		err_set(err, "cannot resolve URL '%s' against '%s': %s", ref, base,
 		        curl_url_strerror(uc));
 		goto done;
 	}
+	/* A fragment is never sent: without it, links that differ only there
+	 * are one URL to pagination's cycle check and to dedupe. */
+	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
 	rc = url_take(u, "cannot build URL from", ref, out, err);
 done:
 	curl_url_cleanup(u);

@@ -710,6 +710,10 @@ static void test_resolve_url_follows_rfc3986(void)
 	check_resolve("http://h/a/", "caf%C3%A9/%2F?x=%20&y=%26", "http://h/a/caf%C3%A9/%2F?x=%20&y=%26");
 	check_resolve("http://h/a", "https://other.example/x?y=1", "https://other.example/x?y=1");
 	check_resolve("https://h/a/b", "//other/y", "https://other/y");
+	/* never sent, so not part of the URL: next links differing only there
+	 * are one page to the cycle check */
+	check_resolve("http://h/a/b#top", "c?page=2#n1", "http://h/a/c?page=2");
+	check_resolve("http://h/a/b?page=2", "#n2", "http://h/a/b?page=2");
 
 	char *out = (char *)1;
 	char err[ERR_MAX] = "";
