@@ -163,6 +163,7 @@ struct store {
 	enum store_state state;
 	bool connecting;
 	uint32_t backoff_ms;
+	bool stmt_failing;             /* a statement failed since one last succeeded */
 	uint64_t rand_state;
 
 	struct op *queued, *queued_tail;
@@ -577,7 +578,8 @@ static void internal_done_unlock(struct store *s, struct op *op, PGresult *res, 
 		connection_lost(s, err);
 		return;
 	}
-	s->backoff_ms = STORE_BACKOFF_MIN_MS;
+	if (!s->stmt_failing)
+		s->backoff_ms = STORE_BACKOFF_MIN_MS;
 	char why[ERR_MAX];
 	snprintf(why, sizeof why, "connected to %s, schema version %d, %u migration(s) applied",
 	         s->conninfo_shown, migrations[N_MIGRATIONS - 1].version,
@@ -880,13 +882,16 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* --- results ------------------------------------------------------------ */
 
+/* Errors that are the moment's, not the rows': the statement is tried
+ * again as it was.  55P03 is lock_timeout (or NOWAIT) meeting a lock that
+ * someone else holds, e.g. a CREATE INDEX on the stage table. */
 static bool sqlstate_transient(const char *st)
 {
 	if (!st || strlen(st) != 5)
 		return true;
 	return strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
 	       strncmp(st, "53", 2) == 0 || strncmp(st, "58", 2) == 0 ||
-	       strncmp(st, "40", 2) == 0;
+	       strncmp(st, "40", 2) == 0 || strcmp(st, "55P03") == 0;
 }
 
 static void finish_op(struct store *s, struct op *op);
@@ -1003,10 +1008,18 @@ static void finish_op(struct store *s, struct op *op)
 			op->cur_seen = false;
 		}
 		s->in_io = false;
+		/* A connection is made fine, then the same statement fails
+		 * again (a statement_timeout, a held lock): the delay must keep
+		 * growing, so connecting does not reset it. */
+		s->stmt_failing = true;
 		connection_lost(s, why);
 		return;
 	}
 	const char *err = op->failed ? op->err : NULL;
+	if (!err && op->kind != OP_INTERNAL) {
+		s->stmt_failing = false;
+		s->backoff_ms = STORE_BACKOFF_MIN_MS;
+	}
 	if (err)
 		snprintf(s->last_error, sizeof s->last_error, "%s", err);
 	switch (op->kind) {

@@ -411,6 +411,123 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	store_free(s);
 }
 
+/* The backoffs a test waits through: their delays, and how many named
+ * the error expected. */
+struct backoffs {
+	struct seen *w;
+	unsigned delays[3];
+	const char *why;              /* what each backoff must name */
+	size_t n, named;
+};
+
+static bool next_backoff(void *arg)
+{
+	struct backoffs *l = arg;
+	const char *at = strstr(l->w->last_why, "retrying in ");
+	if (store_state(l->w->store) != STORE_BACKOFF || !at)
+		return false;
+	l->delays[l->n++] = (unsigned)atoi(at + strlen("retrying in "));
+	l->named += strstr(l->w->last_why, l->why) != NULL;
+	return true;
+}
+
+static bool not_in_backoff(void *arg)
+{
+	return store_state(arg) != STORE_BACKOFF;
+}
+
+/* A lock someone else holds on a stage table (a CREATE INDEX, say) past
+ * the connection's lock_timeout is the moment's fault, not the rows': the
+ * batch is tried again as it was until the lock is gone, and no row is
+ * refused. */
+static void test_lock_held_past_lock_timeout_is_waited_out(void)
+{
+	const char *tables[] = { "l_items" };
+	struct seen w = { 0 };
+	sql_exec("ALTER ROLE CURRENT_USER SET lock_timeout = '50ms'");
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
+	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	w.store = s;
+	failed_rows = 0;
+	CHECK(run_until(store_ready, s, 30));
+	PGconn *holder = PQconnectdb(conninfo);
+	PGresult *r = PQexec(holder, "BEGIN; LOCK TABLE l_items IN SHARE MODE");
+	CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	for (int i = 0; i < 5; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", i);
+		add(s, 0, 1, key, NULL, "{\"v\": 1}");
+	}
+	store_flush(s, 0);
+	struct backoffs l = { &w, { 0 }, "lock timeout", 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		CHECK(run_until(next_backoff, &l, 10));
+		CHECK(run_until(not_in_backoff, s, 10));
+	}
+	CHECK_EQ(l.named, 3);
+	CHECK_EQ(w.committed[0], 0);
+	r = PQexec(holder, "COMMIT");
+	PQclear(r);
+	PQfinish(holder);
+	struct want x = { &w, 0, 5 };
+	CHECK(run_until(committed_reached, &x, 30));
+	CHECK_EQ(failed_rows, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM l_items"), 5);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.batches_split, 0);
+	CHECK_EQ(st.rows_failed, 0);
+	sql_exec("ALTER ROLE CURRENT_USER RESET lock_timeout");
+	store_free(s);
+}
+
+/* A batch that fails on every fresh connection (here it outlasts
+ * statement_timeout) must not retry at the first delay forever: connecting
+ * fine does not reset the delay, only a statement that succeeds does. */
+static void test_statement_failing_after_each_reconnect_backs_off_further(void)
+{
+	const char *tables[] = { "t_items" };
+	struct seen w = { 0 };
+	sql_exec("ALTER ROLE CURRENT_USER SET statement_timeout = '100ms'");
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
+	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	w.store = s;
+	failed_rows = 0;
+	CHECK(run_until(store_ready, s, 30));
+	sql_exec("CREATE FUNCTION t_slow() RETURNS trigger LANGUAGE plpgsql AS "
+	         "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$");
+	sql_exec("CREATE TRIGGER t_slow BEFORE INSERT ON t_items FOR EACH STATEMENT EXECUTE FUNCTION t_slow()");
+	add(s, 0, 1, "k", NULL, "{\"v\": 1}");
+	store_flush(s, 0);
+	struct backoffs l = { &w, { 0 }, "statement timeout", 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		CHECK(run_until(next_backoff, &l, 10));
+		CHECK(run_until(not_in_backoff, s, 10));
+	}
+	CHECK_EQ(l.n, 3);
+	CHECK_EQ(l.named, 3);
+	/* 100, 200, 400 ms, +-20 %; reset by each reconnect it stayed at 100 */
+	CHECK(l.delays[2] > 2 * l.delays[0]);
+	sql_exec("ALTER ROLE CURRENT_USER RESET statement_timeout");
+	sql_exec("DROP TRIGGER t_slow ON t_items");
+	struct want x = { &w, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 30));
+	CHECK_EQ(failed_rows, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM t_items"), 1);
+	store_free(s);
+}
+
 struct order_log {
 	size_t table[32];
 	size_t n[32];
@@ -821,6 +938,8 @@ int main(void)
 	RUN(test_rows_of_two_imports_are_never_one_batch);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
+	RUN(test_lock_held_past_lock_timeout_is_waited_out);
+	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
 	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
