@@ -378,19 +378,29 @@ static void cb_failed(void *arg, size_t table, size_t n, const char *key, const 
 	snprintf(failed_err, sizeof failed_err, "%s", err);
 }
 
-static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
+/* A store of batches of 10 into table that reports refused rows, ready. */
+static struct store *open_reporting_store(struct seen *w, const char *const *table)
 {
-	const char *tables[] = { "f_items" };
-	struct seen w = { 0 };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
-	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = table, .n_tables = 1 };
+	struct store_callbacks cb = { cb_state, cb_committed, w, cb_failed };
 	char err[ERR_MAX] = "";
 	struct store *s = store_new(base, &conf, &cb, err);
 	CHECK(s != NULL);
 	if (!s)
-		return;
-	w.store = s;
+		return NULL;
+	w->store = s;
+	failed_rows = 0;
 	CHECK(run_until(store_ready, s, 30));
+	return s;
+}
+
+static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
+{
+	const char *tables[] = { "f_items" };
+	struct seen w = { 0 };
+	struct store *s = open_reporting_store(&w, tables);
+	if (!s)
+		return;
 	add(s, 0, 1, "good1", NULL, "{\"v\": 1}");
 	add(s, 0, 1, "bad", NULL, "{not json");
 	add(s, 0, 1, "good2", NULL, "{\"v\": 2}");
@@ -436,6 +446,15 @@ static bool not_in_backoff(void *arg)
 	return store_state(arg) != STORE_BACKOFF;
 }
 
+/* Run through three backoffs and the reconnects after them. */
+static void wait_backoffs(struct backoffs *l)
+{
+	for (int i = 0; i < 3; i++) {
+		CHECK(run_until(next_backoff, l, 10));
+		CHECK(run_until(not_in_backoff, l->w->store, 10));
+	}
+}
+
 /* A lock someone else holds on a stage table (a CREATE INDEX, say) past
  * the connection's lock_timeout is the moment's fault, not the rows': the
  * batch is tried again as it was until the lock is gone, and no row is
@@ -445,16 +464,9 @@ static void test_lock_held_past_lock_timeout_is_waited_out(void)
 	const char *tables[] = { "l_items" };
 	struct seen w = { 0 };
 	sql_exec("ALTER ROLE CURRENT_USER SET lock_timeout = '50ms'");
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
-	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
-	CHECK(s != NULL);
+	struct store *s = open_reporting_store(&w, tables);
 	if (!s)
 		return;
-	w.store = s;
-	failed_rows = 0;
-	CHECK(run_until(store_ready, s, 30));
 	PGconn *holder = PQconnectdb(conninfo);
 	PGresult *r = PQexec(holder, "BEGIN; LOCK TABLE l_items IN SHARE MODE");
 	CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
@@ -466,10 +478,7 @@ static void test_lock_held_past_lock_timeout_is_waited_out(void)
 	}
 	store_flush(s, 0);
 	struct backoffs l = { &w, { 0 }, "lock timeout", 0, 0 };
-	for (int i = 0; i < 3; i++) {
-		CHECK(run_until(next_backoff, &l, 10));
-		CHECK(run_until(not_in_backoff, s, 10));
-	}
+	wait_backoffs(&l);
 	CHECK_EQ(l.named, 3);
 	CHECK_EQ(w.committed[0], 0);
 	r = PQexec(holder, "COMMIT");
@@ -495,26 +504,16 @@ static void test_statement_failing_after_each_reconnect_backs_off_further(void)
 	const char *tables[] = { "t_items" };
 	struct seen w = { 0 };
 	sql_exec("ALTER ROLE CURRENT_USER SET statement_timeout = '100ms'");
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
-	struct store_callbacks cb = { cb_state, cb_committed, &w, cb_failed };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
-	CHECK(s != NULL);
+	struct store *s = open_reporting_store(&w, tables);
 	if (!s)
 		return;
-	w.store = s;
-	failed_rows = 0;
-	CHECK(run_until(store_ready, s, 30));
 	sql_exec("CREATE FUNCTION t_slow() RETURNS trigger LANGUAGE plpgsql AS "
 	         "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$");
 	sql_exec("CREATE TRIGGER t_slow BEFORE INSERT ON t_items FOR EACH STATEMENT EXECUTE FUNCTION t_slow()");
 	add(s, 0, 1, "k", NULL, "{\"v\": 1}");
 	store_flush(s, 0);
 	struct backoffs l = { &w, { 0 }, "statement timeout", 0, 0 };
-	for (int i = 0; i < 3; i++) {
-		CHECK(run_until(next_backoff, &l, 10));
-		CHECK(run_until(not_in_backoff, s, 10));
-	}
+	wait_backoffs(&l);
 	CHECK_EQ(l.n, 3);
 	CHECK_EQ(l.named, 3);
 	/* 100, 200, 400 ms, +-20 %; reset by each reconnect it stayed at 100 */
