@@ -186,7 +186,7 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 			               "path segment would ask for another resource", t->source, s->text);
 		}
 		int rc;
-		if (in_path && (strcmp(raw, ".") == 0 || strcmp(raw, "..") == 0))
+		if (in_path && vlen <= 2 && strspn(raw, ".") == vlen)
 			/* Escaped: as a segment of its own, "." or ".." would be
 			 * removed by URL resolution and climb out of the template. */
 			rc = put_literal(url, &used, vlen == 1 ? "%2E" : "%2E%2E");

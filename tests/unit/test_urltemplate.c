@@ -58,6 +58,9 @@ static void test_dot_and_empty_values_cannot_change_the_path(void)
 	u = expand("/athletes/{id}", "{\"id\":\"...\"}", err);
 	CHECK_STR(u, "/athletes/...");
 	free(u);
+	u = expand("/athletes/{id}", "{\"id\":\".\\u0000\"}", err);
+	CHECK_STR(u, "/athletes/.%00");
+	free(u);
 	u = expand("/athletes/{id}", "{\"id\":\"a.b\"}", err);
 	CHECK_STR(u, "/athletes/a.b");
 	free(u);
