@@ -510,7 +510,7 @@ static bool on_origin(const struct fetch_provider *p, const char *url)
 	char *o;
 	if (url_origin(url, &o) < 0)
 		return false;
-	bool same = p->origin && strcmp(o, p->origin) == 0;
+	bool same = strcmp(o, p->origin) == 0;
 	free(o);
 	return same;
 }

@@ -159,11 +159,13 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 	 * allocation, which makes malloc consolidate its fast bins each time. */
 	char url[URLTEMPLATE_MAX_URL];
 	size_t used = 0;
+	bool in_path = true; /* until a literal '?' (values are escaped) */
 	for (size_t i = 0; i < t->n_segs; i++) {
 		const struct segment *s = &t->segs[i];
 		if (!s->placeholder) {
 			if (put_literal(url, &used, s->text) < 0)
 				goto too_long;
+			in_path = in_path && !strchr(s->text, '?');
 			continue;
 		}
 		uint32_t v = JSONDOC_ABSENT;
@@ -179,7 +181,6 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 		char *raw = jsondoc_scalar(d, v, &vlen);
 		if (!raw)
 			return err_set(err, "out of memory");
-		bool in_path = !memchr(url, '?', used);
 		if (vlen == 0 && in_path) {
 			free(raw);
 			return err_set(err, "url '%s': the parent item's '{%s}' is empty, and an empty "

@@ -48,25 +48,22 @@ static void test_values_are_percent_encoded(void)
  * plain values. */
 static void test_dot_and_empty_values_cannot_change_the_path(void)
 {
+	static const struct {
+		const char *tpl, *item, *want;
+	} cases[] = {
+		{"/races/{id}/entries", "{\"id\":\"..\"}", "/races/%2E%2E/entries"},
+		{"/athletes/{id}", "{\"id\":\".\"}", "/athletes/%2E"},
+		{"/athletes/{id}", "{\"id\":\"...\"}", "/athletes/..."},
+		{"/athletes/{id}", "{\"id\":\".\\u0000\"}", "/athletes/.%00"},
+		{"/athletes/{id}", "{\"id\":\"a.b\"}", "/athletes/a.b"},
+		{"/athletes?id={id}&since={s}", "{\"id\":\"..\",\"s\":\"\"}", "/athletes?id=..&since="},
+	};
 	char err[ERR_MAX];
-	char *u = expand("/races/{id}/entries", "{\"id\":\"..\"}", err);
-	CHECK_STR(u, "/races/%2E%2E/entries");
-	free(u);
-	u = expand("/athletes/{id}", "{\"id\":\".\"}", err);
-	CHECK_STR(u, "/athletes/%2E");
-	free(u);
-	u = expand("/athletes/{id}", "{\"id\":\"...\"}", err);
-	CHECK_STR(u, "/athletes/...");
-	free(u);
-	u = expand("/athletes/{id}", "{\"id\":\".\\u0000\"}", err);
-	CHECK_STR(u, "/athletes/.%00");
-	free(u);
-	u = expand("/athletes/{id}", "{\"id\":\"a.b\"}", err);
-	CHECK_STR(u, "/athletes/a.b");
-	free(u);
-	u = expand("/athletes?id={id}&since={s}", "{\"id\":\"..\",\"s\":\"\"}", err);
-	CHECK_STR(u, "/athletes?id=..&since=");
-	free(u);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *u = expand(cases[i].tpl, cases[i].item, err);
+		CHECK_STR(u, cases[i].want);
+		free(u);
+	}
 	CHECK(expand("/athletes/{athlete_id}", "{\"athlete_id\":\"\"}", err) == NULL);
 	CHECK_STR(err, "url '/athletes/{athlete_id}': the parent item's '{athlete_id}' is empty, "
 	               "and an empty path segment would ask for another resource");
