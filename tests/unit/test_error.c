@@ -1,6 +1,8 @@
 #include "check.h"
 #include "error.h"
 
+#include <errno.h>
+
 static void test_err_set_formats_and_returns_minus_one(void)
 {
 	char err[ERR_MAX];
@@ -19,9 +21,19 @@ static void test_err_set_truncates_at_err_max(void)
 	CHECK_EQ(strlen(err), ERR_MAX - 1);
 }
 
+static void test_err_set_class_returns_the_negated_errno(void)
+{
+	char err[ERR_MAX];
+	CHECK_EQ(err_set_class(err, EBUSY, "import %d runs", 4), -EBUSY);
+	CHECK_STR(err, "import 4 runs");
+	CHECK_EQ(err_set_class(NULL, ENOTCONN, "ignored"), -ENOTCONN);
+	CHECK_EQ(err_set_class(err, 0, "no class"), -1);
+}
+
 int main(void)
 {
 	RUN(test_err_set_formats_and_returns_minus_one);
 	RUN(test_err_set_truncates_at_err_max);
+	RUN(test_err_set_class_returns_the_negated_errno);
 	return CHECK_DONE();
 }
