@@ -32,7 +32,8 @@ struct opts {
 	bool wait;
 	bool watch;
 	const char *command;
-	const char *arg;      /* status ID, help COMMAND */
+	const struct control_command *cmd;  /* NULL until a known command */
+	const char *arg;      /* the command's operand: status ID, help COMMAND */
 };
 
 static const char *program = "racectl";
@@ -67,15 +68,37 @@ static int parse_seconds(const char *s)
 	return (int)(v * 1000 + 0.5);
 }
 
-static bool takes_option(const char *cmd, const char *opt)
+/* An option the command table gives this command: NULL when it has none
+ * by that flag. */
+static const struct control_option_spec *command_option(const struct opts *o, const char *flag)
 {
-	if (strcmp(opt, "--wait") == 0)
-		return strcmp(cmd, "start-import") == 0;
-	if (strcmp(opt, "--watch") == 0)
-		return strcmp(cmd, "stats") == 0;
-	if (strcmp(opt, "--interval") == 0)
-		return strcmp(cmd, "stats") == 0 || strcmp(cmd, "start-import") == 0;
-	return false;
+	const struct control_option_spec *spec = control_option_find(flag);
+	return spec && o->cmd && (o->cmd->options & spec->option) ? spec : NULL;
+}
+
+/* Set the option; next is the argument after it.  Returns how many
+ * arguments it used beyond the flag, or -1 after a usage error (*rc). */
+static int set_option(struct opts *o, const struct control_option_spec *spec, const char *next,
+                      int *rc)
+{
+	switch (spec->option) {
+	case CONTROL_OPT_WAIT:
+		o->wait = true;
+		return 0;
+	case CONTROL_OPT_WATCH:
+		o->watch = true;
+		return 0;
+	case CONTROL_OPT_INTERVAL:
+		if (!next || (o->interval_ms = parse_seconds(next)) < 0) {
+			*rc = usage_error("%s needs a number of seconds, got '%s'", spec->flag,
+			                  next ? next : "");
+			return -1;
+		}
+		if (o->interval_ms < INTERVAL_MIN_MS)
+			o->interval_ms = INTERVAL_MIN_MS;
+		return 1;
+	}
+	return 0;
 }
 
 /* Returns -1 to go on, else an exit code. */
@@ -100,45 +123,39 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (!next || (o->timeout_ms = parse_seconds(next)) < 0)
 				return usage_error("%s needs a number of seconds, got '%s'", a, next ? next : "");
 			i++;
-		} else if (o->command && takes_option(o->command, a)) {
-			if (strcmp(a, "--wait") == 0) {
-				o->wait = true;
-			} else if (strcmp(a, "--watch") == 0) {
-				o->watch = true;
-			} else {
-				if (!next || (o->interval_ms = parse_seconds(next)) < 0)
-					return usage_error("%s needs a number of seconds, got '%s'", a, next ? next : "");
-				if (o->interval_ms < INTERVAL_MIN_MS)
-					o->interval_ms = INTERVAL_MIN_MS;
-				i++;
-			}
+		} else if (command_option(o, a)) {
+			int rc, used = set_option(o, command_option(o, a), next, &rc);
+			if (used < 0)
+				return rc;
+			i += used;
 		} else if (a[0] == '-' && a[1]) {
 			if (o->command)
 				return usage_error("'%s' takes no option '%s'", o->command, a);
 			return usage_error("unknown option '%s'", a);
 		} else if (!o->command) {
 			o->command = a;
-			if (!control_command_find(a) && !want_help) {
+			o->cmd = control_command_find(a);
+			if (!o->cmd && !want_help) {
 				const char *hint = control_command_suggest(a);
 				if (hint)
 					return usage_error("unknown command '%s' (did you mean '%s'?)", a, hint);
 				return usage_error("unknown command '%s'", a);
 			}
-		} else if (!o->arg && (strcmp(o->command, "status") == 0 || strcmp(o->command, "help") == 0)) {
+		} else if (!o->arg && o->cmd && o->cmd->operand) {
 			o->arg = a;
 		} else {
 			return usage_error("'%s' takes no further argument '%s'", o->command, a);
 		}
 	}
-	if (want_help || (o->command && strcmp(o->command, "help") == 0 && !o->arg)) {
-		const struct control_command *c = o->command ? control_command_find(o->command) : NULL;
-		if (c && strcmp(c->name, "help") != 0)
-			control_help_print_command(stdout, program, c);
+	bool help_cmd = o->cmd && control_command_id(o->cmd) == CONTROL_CMD_HELP;
+	if (want_help || (help_cmd && !o->arg)) {
+		if (o->cmd && !help_cmd)
+			control_help_print_command(stdout, program, o->cmd);
 		else
 			control_help_print(stdout, program);
 		return 0;
 	}
-	if (o->command && strcmp(o->command, "help") == 0) {
+	if (help_cmd) {
 		const struct control_command *c = control_command_find(o->arg);
 		if (!c)
 			return usage_error("no command '%s' to explain", o->arg);
@@ -147,6 +164,29 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (!o->command)
 		return usage_error("which command?");
+	return -1;
+}
+
+/* The wire arguments of the command's operand: {"id": 42} for "status 42".
+ * Returns -1 to go on, else an exit code (a usage error). */
+static int operand_args(const struct control_command *cmd, const char *operand, json_t **args)
+{
+	const struct control_arg *spec = control_command_arg(cmd, cmd->operand);
+	if (spec->type != CONTROL_ARG_INTEGER) {
+		*args = json_pack("{s:s}", spec->name, operand);
+		return -1;
+	}
+	char *end;
+	errno = 0;
+	long long v = strtoll(operand, &end, 10);
+	if (errno || *end || v < spec->min) {
+		if (spec->min == 1)
+			return usage_error("%s takes %s (a positive integer), got '%s'", cmd->name,
+			                   spec->help, operand);
+		return usage_error("%s takes %s (an integer of at least %lld), got '%s'", cmd->name,
+		                   spec->help, spec->min, operand);
+	}
+	*args = json_pack("{s:I}", spec->name, (json_int_t)v);
 	return -1;
 }
 
@@ -298,14 +338,8 @@ int main(int argc, char **argv)
 	bool health = strcmp(o.command, "health") == 0;
 
 	json_t *args = NULL;
-	if (strcmp(o.command, "status") == 0 && o.arg) {
-		char *end;
-		errno = 0;
-		long long id = strtoll(o.arg, &end, 10);
-		if (errno || *end || id < 1)
-			return usage_error("status takes an import id (a positive integer), got '%s'", o.arg);
-		args = json_pack("{s:I}", "id", (json_int_t)id);
-	}
+	if (o.arg && (rc = operand_args(o.cmd, o.arg, &args)) >= 0)
+		return rc;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "service.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -91,55 +92,125 @@ static void runs_ready(void *arg, json_t *result, const char *err)
 	control_reply_ok(req, json_pack("{s:O}", "runs", result));
 }
 
-static void handle(void *ctx, struct control_request *req)
+/* A failed service call: the reply code its class names (control.h),
+ * else the command's fallback. */
+static void reply_failure(struct control_request *req, int rc, enum control_code fallback,
+                          const char *err)
+{
+	control_reply_error(req, control_code_for_class(rc, fallback), "%s", err);
+}
+
+/* The import id a pause, resume or cancel acted on, or its failure. */
+static void reply_import_id(struct control_request *req, int64_t id, const char *err)
+{
+	if (id < 0)
+		reply_failure(req, (int)id, CONTROL_CONFLICT, err);
+	else
+		control_reply_ok(req, json_pack("{s:I}", "import_id", (json_int_t)id));
+}
+
+static void on_start_import(void *ctx, struct control_request *req)
 {
 	struct daemon_control *dc = ctx;
-	struct service *svc = dc->svc;
-	const char *cmd = control_request_name(req);
+	char who[64], err[ERR_MAX];
+	peer_name(req, who, sizeof who);
+	int rc = service_start_import(dc->svc, who, started, req, err);
+	if (rc < 0)
+		reply_failure(req, rc, CONTROL_CONFLICT, err);
+}
+
+static void on_cancel(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	char err[ERR_MAX];
+	int64_t id = service_cancel(dc->svc, err);
+	reply_import_id(req, id, err);
+}
+
+static void on_pause(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	char err[ERR_MAX];
+	int64_t id = service_pause(dc->svc, true, err);
+	reply_import_id(req, id, err);
+}
+
+static void on_resume(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	char err[ERR_MAX];
+	int64_t id = service_pause(dc->svc, false, err);
+	reply_import_id(req, id, err);
+}
+
+static void on_stats(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	control_reply_ok(req, service_stats(dc->svc));
+}
+
+static void on_health(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	control_reply_ok(req, service_health(dc->svc));
+}
+
+static void on_status(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
 	json_t *args = control_request_args(req);
 	char err[ERR_MAX];
+	json_int_t id = json_integer_value(json_object_get(args, "id"));
+	json_int_t limit = json_integer_value(json_object_get(args, "limit"));
+	if (limit > STATUS_LIMIT_MAX)
+		limit = STATUS_LIMIT_MAX;
+	int rc = service_runs(dc->svc, id, (uint32_t)limit, runs_ready, req, err);
+	if (rc < 0)
+		control_reply_error(req, control_code_for_class(rc, CONTROL_UNAVAILABLE),
+		                    "cannot read import runs: %s", err);
+}
 
-	if (strcmp(cmd, "start-import") == 0) {
-		char who[64];
-		peer_name(req, who, sizeof who);
-		if (service_start_import(svc, who, started, req, err) < 0)
-			control_reply_error(req, strstr(err, "database") ? CONTROL_UNAVAILABLE : CONTROL_CONFLICT,
-			                    "%s", err);
-	} else if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "pause") == 0 ||
-	           strcmp(cmd, "resume") == 0) {
-		int64_t id = cmd[0] == 'c' ? service_cancel(svc, err)
-		                           : service_pause(svc, cmd[0] == 'p', err);
-		if (id < 0)
-			control_reply_error(req, CONTROL_CONFLICT, "%s", err);
-		else
-			control_reply_ok(req, json_pack("{s:I}", "import_id", (json_int_t)id));
-	} else if (strcmp(cmd, "stats") == 0) {
-		control_reply_ok(req, service_stats(svc));
-	} else if (strcmp(cmd, "health") == 0) {
-		control_reply_ok(req, service_health(svc));
-	} else if (strcmp(cmd, "status") == 0) {
-		json_int_t id = json_integer_value(json_object_get(args, "id"));
-		json_int_t limit = json_integer_value(json_object_get(args, "limit"));
-		if (limit > STATUS_LIMIT_MAX)
-			limit = STATUS_LIMIT_MAX;
-		if (service_runs(svc, id, (uint32_t)limit, runs_ready, req, err) < 0)
-			control_reply_error(req, CONTROL_UNAVAILABLE, "cannot read import runs: %s", err);
-	} else if (strcmp(cmd, "reload") == 0) {
-		const char *path = service_config(svc)->path;
-		char *p = strdup(path);
-		if (!p) {
-			control_reply_error(req, CONTROL_INTERNAL, "out of memory");
-		} else if (daemon_reload(dc, svc, p, err) < 0) {
-			control_reply_error(req, CONTROL_FAILED, "%s", err);
-		} else {
-			control_reply_ok(req, json_pack("{s:s}", "config", p));
-		}
-		free(p);
-	} else if (strcmp(cmd, "version") == 0) {
-		control_reply_ok(req, json_pack("{s:s}", "version", RACED_VERSION));
-	} else {
-		control_reply_error(req, CONTROL_UNKNOWN_COMMAND, "unknown command '%s'", cmd);
+static void on_reload(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	char err[ERR_MAX];
+	char *path = strdup(service_config(dc->svc)->path);
+	if (!path) {
+		control_reply_error(req, CONTROL_INTERNAL, "out of memory");
+		return;
 	}
+	int rc = daemon_reload(dc, dc->svc, path, err);
+	if (rc < 0)
+		reply_failure(req, rc, CONTROL_FAILED, err);
+	else
+		control_reply_ok(req, json_pack("{s:s}", "config", path));
+	free(path);
+}
+
+static void on_version(void *ctx, struct control_request *req)
+{
+	(void)ctx;
+	control_reply_ok(req, json_pack("{s:s}", "version", RACED_VERSION));
+}
+
+/* Each command's handler, by its place in the command table. */
+const ctlserver_handler daemon_control_handlers[CONTROL_N_COMMANDS] = {
+	[CONTROL_CMD_START_IMPORT] = on_start_import,
+	[CONTROL_CMD_CANCEL] = on_cancel,
+	[CONTROL_CMD_PAUSE] = on_pause,
+	[CONTROL_CMD_RESUME] = on_resume,
+	[CONTROL_CMD_STATS] = on_stats,
+	[CONTROL_CMD_STATUS] = on_status,
+	[CONTROL_CMD_HEALTH] = on_health,
+	[CONTROL_CMD_RELOAD] = on_reload,
+	[CONTROL_CMD_VERSION] = on_version,
+	[CONTROL_CMD_HELP] = ctlserver_help,
+};
+
+static void handle(void *ctx, struct control_request *req)
+{
+	enum control_command_id id = control_command_id(control_request_command(req));
+	daemon_control_handlers[id](ctx, req);
 }
 
 struct daemon_control *daemon_control_open(struct event_base *base, struct service *svc, char *err)
@@ -186,7 +257,7 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 	struct ctlserver_options o;
 	struct config *next = config_load(path, err);
 	if (!next)
-		return -1;
+		return -EINVAL;
 	/* The control server's limits and admin_group apply now, even while
 	 * an import runs and the service keeps the new configuration back
 	 * until it ends (service_reload may also free next). */
@@ -194,13 +265,14 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 		server_options(next, &o);
 		ctlserver_configure(dc->srv, &o);
 	}
-	if (service_reload(svc, next, changes, sizeof changes, err) < 0) {
+	int rc = service_reload(svc, next, changes, sizeof changes, err);
+	if (rc < 0) {
 		config_free(next);
 		if (dc) {
 			server_options(service_config(svc), &o);
 			ctlserver_configure(dc->srv, &o);
 		}
-		return -1;
+		return rc;
 	}
 	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");
 	return 0;

@@ -1,9 +1,6 @@
 #include "control.h"
 
-#include "suggest.h"
-
-#include "error.h"
-
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,122 +24,25 @@ const char *control_code_name(enum control_code code)
 	return "internal";
 }
 
-const struct control_command control_commands[] = {
-	{
-		.name = "start-import",
-		.usage = "start-import [--wait] [--interval S]",
-		.summary = "start an import run now",
-		.help = "Starts an import run: the root stage fetches the races, the stages below\n"
-		        "fetch entries and athletes as demand allows, the store writes them.\n"
-		        "Refused (conflict) while another import runs.  Prints the new import's id.\n"
-		        "With --wait, follows the import (a live progress line on a terminal, one\n"
-		        "line per change otherwise) and exits 0 if it succeeded, 1 if it did not.",
-		.mutating = true,
-	},
-	{
-		.name = "cancel",
-		.usage = "cancel",
-		.summary = "cancel the running import",
-		.help = "Cancels the running import: no new requests are made, in-flight ones are\n"
-		        "abandoned, the store commits what it holds and the run ends 'cancelled'.",
-		.mutating = true,
-	},
-	{
-		.name = "pause",
-		.usage = "pause",
-		.summary = "stop making new requests (in-flight ones finish)",
-		.help = "Pauses the running import: no new requests go to the providers; those in\n"
-		        "flight finish and their results are stored.  'resume' continues.",
-		.mutating = true,
-	},
-	{
-		.name = "resume",
-		.usage = "resume",
-		.summary = "continue a paused import",
-		.help = "Resumes a paused import where it stopped.",
-		.mutating = true,
-	},
-	{
-		.name = "stats",
-		.usage = "stats [--watch] [--interval S]",
-		.summary = "show the pipeline: demand, buffers, in-flight, rates",
-		.help = "Shows the current import and, per stage, the outstanding demand of each\n"
-		        "subscription, buffered events, in-flight requests, items done, failed\n"
-		        "and retried, and the rate over the last seconds; then the store's pending\n"
-		        "rows and database state, and each provider's counters.\n"
-		        "With --watch, refreshes every --interval seconds (default 1) until Ctrl-C.",
-	},
-	{
-		.name = "status",
-		.usage = "status [ID]",
-		.summary = "show the recent import runs, or run ID",
-		.help = "Lists the recent import runs (id, status, start, end, who asked, counts),\n"
-		        "or only run ID.",
-		.args = { { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "the import id" },
-		          { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "how many recent runs (default 10)" } },
-		.n_args = 2,
-	},
-	{
-		.name = "health",
-		.usage = "health",
-		.summary = "Nagios-style health check (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
-		.help = "Prints one line, 'RACED OK - idle, db connected', 'RACED WARNING - ...',\n"
-		        "'RACED CRITICAL - ...' or 'RACED UNKNOWN - ...', and exits 0, 1, 2 or 3,\n"
-		        "as a Nagios/Icinga plugin or a health-check script expects.",
-	},
-	{
-		.name = "reload",
-		.usage = "reload",
-		.summary = "reload the configuration file",
-		.help = "Reads the configuration file again (as SIGHUP does).  An invalid file is\n"
-		        "refused with the reason and the running configuration is kept.",
-		.mutating = true,
-	},
-	{
-		.name = "version",
-		.usage = "version",
-		.summary = "show the daemon's version",
-		.help = "Shows the version of the running raced.",
-	},
-	{
-		.name = "help",
-		.usage = "help [COMMAND]",
-		.summary = "list the commands, or explain one",
-		.help = "Lists the commands, or shows the help of COMMAND.",
-		.args = { { .name = "command", .type = CONTROL_ARG_STRING,
-		            .help = "the command to explain" } },
-		.n_args = 1,
-	},
+/* What a class of service failure means on the wire.  Classes not named
+ * here mean what the failing command's fallback says. */
+static const struct {
+	int errnum;
+	enum control_code code;
+} class_codes[] = {
+	{ ENOTCONN, CONTROL_UNAVAILABLE },  /* the database is not connected */
+	{ EBUSY, CONTROL_CONFLICT },        /* an import runs, is starting or is ending */
+	{ ESRCH, CONTROL_CONFLICT },        /* no import runs */
+	{ ENOENT, CONTROL_NOT_FOUND },      /* no such thing (an import id) */
+	{ EINVAL, CONTROL_FAILED },         /* an invalid configuration */
 };
 
-const size_t control_n_commands = sizeof control_commands / sizeof control_commands[0];
-
-const struct control_command *control_command_find(const char *name)
+enum control_code control_code_for_class(int rc, enum control_code fallback)
 {
-	for (size_t i = 0; i < control_n_commands; i++)
-		if (strcmp(control_commands[i].name, name) == 0)
-			return &control_commands[i];
-	return NULL;
-}
-
-const char *control_command_suggest(const char *name)
-{
-	const char *best = NULL;
-	size_t best_d = (size_t)-1;
-	for (size_t i = 0; i < control_n_commands; i++) {
-		size_t d = suggest_distance(name, control_commands[i].name);
-		if (d < best_d) {
-			best_d = d;
-			best = control_commands[i].name;
-		}
-	}
-	/* A typo, not another word: at most 2 edits, and fewer than a third. */
-	size_t len = strlen(name);
-	if (best && best_d <= 2 && best_d * 3 <= len + 1)
-		return best;
-	return NULL;
+	for (size_t i = 0; i < sizeof class_codes / sizeof class_codes[0]; i++)
+		if (rc == -class_codes[i].errnum)
+			return class_codes[i].code;
+	return fallback;
 }
 
 static const char *json_kind(const json_t *v)
@@ -189,10 +89,7 @@ static int check_args(const struct control_command *cmd, json_t *req, json_t *ar
 	json_object_foreach(req, key, value) {
 		if (strcmp(key, "cmd") == 0)
 			continue;
-		const struct control_arg *spec = NULL;
-		for (size_t i = 0; i < cmd->n_args; i++)
-			if (strcmp(cmd->args[i].name, key) == 0)
-				spec = &cmd->args[i];
+		const struct control_arg *spec = control_command_arg(cmd, key);
 		if (!spec) {
 			if (cmd->n_args == 0)
 				return err_set(err, "'%s' takes no arguments, got '%.64s'", cmd->name, key);
@@ -361,68 +258,4 @@ int control_reply_parse(const char *line, json_t **result, char *code, char *mes
 	}
 	json_decref(reply);
 	return rc;
-}
-
-static json_t *command_json(const struct control_command *c)
-{
-	return json_pack("{s:s,s:s,s:s,s:b,s:s}", "name", c->name, "usage", c->usage,
-	                 "summary", c->summary, "mutating", c->mutating, "help", c->help);
-}
-
-json_t *control_help_json(const char *name)
-{
-	if (name) {
-		const struct control_command *c = control_command_find(name);
-		return c ? json_pack("{s:[o]}", "commands", command_json(c)) : NULL;
-	}
-	json_t *list = json_array();
-	for (size_t i = 0; i < control_n_commands; i++)
-		json_array_append_new(list, command_json(&control_commands[i]));
-	return json_pack("{s:o}", "commands", list);
-}
-
-void control_help_print(FILE *out, const char *program)
-{
-	fprintf(out,
-	        "Usage: %s [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
-	        "\n"
-	        "Drive and watch raced, the race data importer, over its control socket.\n"
-	        "\n"
-	        "Commands (* needs root, raced's user or the admin_group):\n",
-	        program);
-	size_t width = 0;
-	for (size_t i = 0; i < control_n_commands; i++)
-		if (strlen(control_commands[i].usage) > width)
-			width = strlen(control_commands[i].usage);
-	for (size_t i = 0; i < control_n_commands; i++) {
-		const struct control_command *c = &control_commands[i];
-		fprintf(out, " %c %-*s  %s\n", c->mutating ? '*' : ' ', (int)width, c->usage, c->summary);
-	}
-	fprintf(out,
-	        "\n"
-	        "Options:\n"
-	        "  --socket PATH  the control socket (default $RACED_SOCKET, else /run/raced/raced.sock)\n"
-	        "  --json         print the daemon's reply as JSON, for scripts\n"
-	        "  --timeout S    give up when raced does not answer within S seconds (default 5)\n"
-	        "  --help         this text; '%s COMMAND --help' explains a command\n"
-	        "  --version      racectl's version\n"
-	        "\n"
-	        "Exit status: 0 success; 1 the command failed or the import did not succeed;\n"
-	        "2 usage error; 'health' exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n",
-	        program);
-}
-
-void control_help_print_command(FILE *out, const char *program, const struct control_command *cmd)
-{
-	fprintf(out, "Usage: %s [--socket PATH] [--json] %s\n\n%s\n", program, cmd->usage, cmd->help);
-	if (cmd->mutating)
-		fprintf(out, "\nNeeds root, the daemon's user, or membership in the admin_group\n"
-		             "(raced.conf [daemon] admin_group); others get permission_denied.\n");
-	fprintf(out, "\nWire request: {\"cmd\":\"%s\"", cmd->name);
-	for (size_t i = 0; i < cmd->n_args; i++)
-		fprintf(out, ", \"%s\":%s%s", cmd->args[i].name,
-		        cmd->args[i].type == CONTROL_ARG_STRING ? "\"...\"" :
-		        cmd->args[i].type == CONTROL_ARG_BOOLEAN ? "true" : "N",
-		        cmd->args[i].required ? "" : " (optional)");
-	fprintf(out, "}\n");
 }

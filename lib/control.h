@@ -7,16 +7,19 @@
  *   <- {"ok":false,"error":{"code":"not_found","message":"..."}}
  *
  * A request's arguments are the members of the request object other than
- * "cmd"; each command declares them in the one command table below, which
- * also drives validation, the privilege check and every help text.
+ * "cmd"; each command declares them in the one command table
+ * (ctlcommands.h), which drives the validation done here.
  *
- * Ownership: the command table is static and immutable.  Parsed arguments
- * (json_t) belong to the caller of control_request_parse(); reply lines
- * built here are malloc'd strings the caller frees.  docs/control-protocol.md
- * describes the wire protocol and every result shape.
+ * Ownership: parsed arguments (json_t) belong to the caller of
+ * control_request_parse(); reply lines built here are malloc'd strings the
+ * caller frees.  docs/control-protocol.md describes the wire protocol and
+ * every result shape.
  */
 #ifndef RACED_CONTROL_H
 #define RACED_CONTROL_H
+
+#include "ctlcommands.h"
+#include "error.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -44,70 +47,36 @@ enum control_code {
 /* "bad_request", ... */
 const char *control_code_name(enum control_code code);
 
-enum control_arg_type { CONTROL_ARG_INTEGER, CONTROL_ARG_STRING, CONTROL_ARG_BOOLEAN };
-
-struct control_arg {
-	const char *name;
-	enum control_arg_type type;
-	bool required;
-	long long min;             /* integers: smallest accepted value */
-	const char *help;
-};
-
-#define CONTROL_ARGS_MAX 4
-
-struct control_command {
-	const char *name;          /* the "cmd" value and the racectl subcommand */
-	const char *usage;         /* racectl usage after "racectl ": "status [ID]" */
-	const char *summary;       /* one line for the command list */
-	const char *help;          /* a paragraph for "racectl COMMAND --help" */
-	bool mutating;             /* needs root, the daemon's user or admin_group */
-	struct control_arg args[CONTROL_ARGS_MAX];
-	size_t n_args;
-};
-
-/* The command table, in the order help lists it. */
-extern const struct control_command control_commands[];
-extern const size_t control_n_commands;
-
-/* NULL when there is no such command. */
-const struct control_command *control_command_find(const char *name);
-/* The closest command name when `name` looks like a typo of one, else NULL. */
-const char *control_command_suggest(const char *name);
+/* The reply code for a failure a service call classed (rc: a negated errno,
+ * lib/error.h), by the class table in control.c: -ENOTCONN unavailable,
+ * -EBUSY and -ESRCH conflict, -ENOENT not_found, -EINVAL failed.  A class
+ * the table does not name, and -1 (no class), get `fallback`: what the
+ * command's failures mean when nothing finer is known. */
+enum control_code control_code_for_class(int rc, enum control_code fallback);
 
 /* Parse and validate one request line (without its '\n'; len bytes, which
  * may contain NULs).  On success returns 0, sets *cmd and *args (a new
  * object holding only the declared arguments; the caller owns it).  On
  * failure returns -1, sets *code and writes the message for the client into
  * err (ERR_MAX bytes). */
-int control_request_parse(const char *line, size_t len,
-                          const struct control_command **cmd, json_t **args,
-                          enum control_code *code, char *err);
+RACED_MUST_CHECK int control_request_parse(const char *line, size_t len,
+                                           const struct control_command **cmd, json_t **args,
+                                           enum control_code *code, char *err);
 
 /* Reply lines, '\n' included, malloc'd.  control_reply_ok_line() steals the
  * reference to result (NULL means an empty object).  NULL only when out of
  * memory. */
-char *control_reply_ok_line(json_t *result);
-char *control_reply_error_line(enum control_code code, const char *message);
+RACED_MUST_CHECK char *control_reply_ok_line(json_t *result);
+RACED_MUST_CHECK char *control_reply_error_line(enum control_code code, const char *message);
 
 /* Build one request line ('\n' included, malloc'd) for cmd with args (an
  * object or NULL; borrowed). */
-char *control_request_line(const char *cmd, json_t *args);
+RACED_MUST_CHECK char *control_request_line(const char *cmd, json_t *args);
 
 /* Parse a reply line.  Returns 1 for {"ok":true} with *result set (new
  * reference, owned by the caller), 0 for {"ok":false} with code
  * (CONTROL_CODE_MAX bytes) and message (ERR_MAX bytes) filled, -1 when the
  * line is not a well-formed reply (message says why). */
-int control_reply_parse(const char *line, json_t **result, char *code, char *message);
-
-/* The `help` command's result: {"commands":[{"name","usage","summary",
- * "mutating","help"}]}, or one command's entry when name is given.  NULL
- * when name is not a command. */
-json_t *control_help_json(const char *name);
-
-/* Help texts for racectl, written to out. */
-void control_help_print(FILE *out, const char *program);
-void control_help_print_command(FILE *out, const char *program,
-                                const struct control_command *cmd);
+RACED_MUST_CHECK int control_reply_parse(const char *line, json_t **result, char *code, char *message);
 
 #endif

@@ -13,6 +13,8 @@
 #ifndef RACED_CTLCLIENT_H
 #define RACED_CTLCLIENT_H
 
+#include "error.h"
+
 #include <jansson.h>
 
 #define CTLCLIENT_DEFAULT_SOCKET "/run/raced/raced.sock"
@@ -21,13 +23,13 @@
 struct ctlclient;
 
 /* Connect to path within timeout_ms.  NULL with err (ERR_MAX) on failure. */
-struct ctlclient *ctlclient_open(const char *path, int timeout_ms, char *err);
+RACED_MUST_CHECK struct ctlclient *ctlclient_open(const char *path, int timeout_ms, char *err);
 
 /* Send cmd with args (object or NULL, borrowed) and wait at most timeout_ms
  * for the reply line.  Returns 0 with *reply_line (malloc'd, no '\n') set,
  * or -1 with err filled (the connection is then unusable). */
-int ctlclient_call(struct ctlclient *cl, const char *cmd, json_t *args, int timeout_ms,
-                   char **reply_line, char *err);
+RACED_MUST_CHECK int ctlclient_call(struct ctlclient *cl, const char *cmd, json_t *args,
+                                    int timeout_ms, char **reply_line, char *err);
 
 void ctlclient_close(struct ctlclient *cl);
 

@@ -127,26 +127,12 @@ static void client_dispatch(struct ctl_client *c, const char *line, size_t len)
 		client_send_error(c, code, err);
 		return;
 	}
-	if (cmd->mutating && !c->privileged) {
+	if (cmd->privilege == CONTROL_ADMIN && !c->privileged) {
 		snprintf(err, sizeof err,
 		         "'%s' changes the daemon's state: it needs root, the daemon's user or "
 		         "membership in the admin_group; uid %u is none of these",
 		         cmd->name, (unsigned)c->uid);
 		client_send_error(c, CONTROL_PERMISSION_DENIED, err);
-		json_decref(args);
-		return;
-	}
-	if (strcmp(cmd->name, "help") == 0) {
-		const char *which = json_string_value(json_object_get(args, "command"));
-		json_t *help = control_help_json(which);
-		if (help) {
-			char *reply = control_reply_ok_line(help);
-			client_send(c, reply);
-			free(reply);
-		} else {
-			snprintf(err, sizeof err, "no command '%.64s' to explain", which);
-			client_send_error(c, CONTROL_NOT_FOUND, err);
-		}
 		json_decref(args);
 		return;
 	}
@@ -525,6 +511,17 @@ void ctlserver_free(struct ctlserver *srv)
 }
 
 /* ---- requests --------------------------------------------------------- */
+
+void ctlserver_help(void *ctx, struct control_request *req)
+{
+	(void)ctx;
+	const char *which = json_string_value(json_object_get(req->args, "command"));
+	json_t *help = control_help_json(which);
+	if (help)
+		control_reply_ok(req, help);
+	else
+		control_reply_error(req, CONTROL_NOT_FOUND, "no command '%.64s' to explain", which);
+}
 
 const struct control_command *control_request_command(const struct control_request *req)
 {

@@ -2,10 +2,12 @@
  *
  * Listens on a Unix stream socket (created at a path, or adopted from
  * systemd), reads newline-delimited JSON requests (control.h) from each
- * client, checks them, and hands each valid one to the daemon's handler.
- * The server itself answers `help`, every malformed line, over-long lines
- * (then closes that client), unprivileged mutating commands
- * (permission_denied) and clients over max_clients (busy, then close).
+ * client, checks them against the command table (ctlcommands.h), and hands
+ * each valid one to the daemon's handler.  The server itself answers every
+ * malformed line, over-long lines (then closes that client), admin commands
+ * from unprivileged peers (permission_denied) and clients over max_clients
+ * (busy, then close).  ctlserver_help() is the handler of `help`, built from
+ * the table, for the daemon to bind like any other.
  *
  * Limits that keep the daemon alive whatever clients do: lines over
  * CONTROL_LINE_MAX, at most CTLSERVER_INPUT_MAX bytes of queued (pipelined)
@@ -27,6 +29,7 @@
 #define RACED_CTLSERVER_H
 
 #include "control.h"
+#include "error.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
@@ -57,14 +60,14 @@ typedef void (*ctlserver_handler)(void *ctx, struct control_request *req);
  * listening: connect() is refused) is replaced; a live one is not: returns
  * NULL with err saying another daemon listens there.  A path that exists and
  * is not a socket is refused too. */
-struct ctlserver *ctlserver_listen(struct event_base *base, const char *path,
-                                   const struct ctlserver_options *opts,
-                                   ctlserver_handler handle, void *ctx, char *err);
+RACED_MUST_CHECK struct ctlserver *ctlserver_listen(struct event_base *base, const char *path,
+                                                    const struct ctlserver_options *opts,
+                                                    ctlserver_handler handle, void *ctx, char *err);
 
 /* Take over an already listening socket (systemd socket activation). */
-struct ctlserver *ctlserver_adopt(struct event_base *base, int fd,
-                                  const struct ctlserver_options *opts,
-                                  ctlserver_handler handle, void *ctx, char *err);
+RACED_MUST_CHECK struct ctlserver *ctlserver_adopt(struct event_base *base, int fd,
+                                                   const struct ctlserver_options *opts,
+                                                   ctlserver_handler handle, void *ctx, char *err);
 
 /* Apply new limits and admin_group (on reload).  Existing clients keep their
  * privilege; the new admin_group applies to new connections. */
@@ -77,6 +80,10 @@ unsigned ctlserver_client_count(const struct ctlserver *srv);
  * ctlserver_listen() created it.  Requests still with the handler become
  * orphans: their replies are dropped when they come. */
 void ctlserver_free(struct ctlserver *srv);
+
+/* The `help` command's handler: the command list, or one command's entry
+ * (not_found when there is no such command). */
+void ctlserver_help(void *ctx, struct control_request *req);
 
 /* Request accessors, valid until the reply. */
 const struct control_command *control_request_command(const struct control_request *req);

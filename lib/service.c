@@ -14,6 +14,7 @@
 #include "store.h"
 
 #include <event2/event.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,21 +287,21 @@ int service_start_import(struct service *s, const char *requested_by,
                          service_started_fn cb, void *arg, char *err)
 {
 	if (s->stopping)
-		return err_set(err, "raced is shutting down");
+		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
 	if (s->imp && (import_ending(s->imp) || import_ended(s->imp)))
-		return err_set(err, "import %" PRId64 " is ending (its final status is being written); "
-		               "try again in a moment", import_id(s->imp));
+		return err_set_class(err, EBUSY, "import %" PRId64 " is ending (its final status is being written); "
+		                     "try again in a moment", import_id(s->imp));
 	if (s->imp)
-		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
-		               import_id(s->imp));
+		return err_set_class(err, EBUSY, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
+		                     import_id(s->imp));
 	if (s->starting || (s->start_when_ready && s->wait_cb))
-		return err_set(err, "an import is being started");
+		return err_set_class(err, EBUSY, "an import is being started");
 	if (s->store_state == STORE_BACKOFF)
-		return err_set(err, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
+		return err_set_class(err, ENOTCONN, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
 		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
 	char *who = strdup(requested_by ? requested_by : "unknown");
 	if (!who)
-		return err_set(err, "out of memory");
+		return err_set_class(err, ENOMEM, "out of memory");
 	free(s->pending_requester);
 	s->pending_requester = who;
 	if (s->store_state != STORE_READY) {
@@ -318,7 +319,7 @@ int service_start_import(struct service *s, const char *requested_by,
 	if (store_begin_import(s->store, who, run_created, s) < 0) {
 		s->starting = false;
 		s->start_cb = NULL;
-		return err_set(err, "the store refused to record a new import");
+		return err_set_class(err, ENOMEM, "the store refused to record a new import");
 	}
 	return 0;
 }
@@ -327,7 +328,7 @@ int service_start_import_when_ready(struct service *s, const char *requested_by,
 {
 	char *who = strdup(requested_by);
 	if (!who)
-		return err_set(err, "out of memory");
+		return err_set_class(err, ENOMEM, "out of memory");
 	free(s->pending_requester);
 	s->pending_requester = who;
 	if (s->store_state == STORE_READY)
@@ -339,7 +340,7 @@ int service_start_import_when_ready(struct service *s, const char *requested_by,
 int64_t service_pause(struct service *s, bool paused, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
-		return err_set(err, "no import is running");
+		return err_set_class(err, ESRCH, "no import is running");
 	import_pause(s->imp, paused);
 	log_notice("import %" PRId64 " %s", import_id(s->imp), paused ? "paused" : "resumed");
 	return import_id(s->imp);
@@ -348,10 +349,10 @@ int64_t service_pause(struct service *s, bool paused, char *err)
 int64_t service_cancel(struct service *s, char *err)
 {
 	if (!s->imp || import_ended(s->imp))
-		return err_set(err, "no import is running");
+		return err_set_class(err, ESRCH, "no import is running");
 	int64_t id = import_id(s->imp);
 	if (import_ending(s->imp))
-		return err_set(err, "import %" PRId64 " is already ending", id);
+		return err_set_class(err, EBUSY, "import %" PRId64 " is already ending", id);
 	log_notice("cancelled by request");
 	import_cancel(s->imp);
 	return id;
@@ -362,7 +363,7 @@ int64_t service_cancel(struct service *s, char *err)
 int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
 {
 	if (s->stopping)
-		return err_set(err, "raced is shutting down");
+		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
 	/* config_describe_changes() notes what only a restart applies
 	 * (control_socket: the socket may be systemd's). */
 	config_describe_changes(s->cfg, next, changes, len);
@@ -599,15 +600,15 @@ int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn 
                  char *err)
 {
 	if (s->store_state != STORE_READY)
-		return err_set(err, "the database is not connected (%s)",
-		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+		return err_set_class(err, ENOTCONN, "the database is not connected (%s)",
+		                     s->store_why[0] ? s->store_why : store_state_name(s->store_state));
 	struct runs_query *q = calloc(1, sizeof *q);
 	if (!q)
-		return err_set(err, "out of memory");
+		return err_set_class(err, ENOMEM, "out of memory");
 	*q = (struct runs_query){.s = s, .cb = cb, .arg = arg, .next = s->queries};
 	if (store_get_runs(s->store, id, limit ? limit : 10, runs_done, q) < 0) {
 		free(q);
-		return err_set(err, "out of memory");
+		return err_set_class(err, ENOMEM, "out of memory");
 	}
 	s->queries = q;
 	return 0;

@@ -12,6 +12,8 @@
 #ifndef RACED_SERVICE_H
 #define RACED_SERVICE_H
 
+#include "error.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,25 +35,31 @@ struct service *service_new(struct event_base *base, struct config *cfg,
                             const struct service_callbacks *cb, char *err);
 void service_free(struct service *s);
 
-/* Start an import (async: the id arrives with the run's row).  Refused
- * while one runs or the database is not connected. */
+/* Start an import (async: the id arrives with the run's row).  Refused,
+ * with err and a class (lib/error.h): -EBUSY while one runs, is being
+ * started or is ending; -ENOTCONN while the database is not connected;
+ * -ESHUTDOWN while raced stops; -ENOMEM. */
 typedef void (*service_started_fn)(void *arg, int64_t id, const char *err);
-int service_start_import(struct service *s, const char *requested_by,
-                         service_started_fn cb, void *arg, char *err);
+RACED_MUST_CHECK int service_start_import(struct service *s, const char *requested_by,
+                                          service_started_fn cb, void *arg, char *err);
 
-/* As above, but waits for the database first (raced --once). */
-int service_start_import_when_ready(struct service *s, const char *requested_by, char *err);
+/* As above, but waits for the database first (raced --once); the same
+ * classes. */
+RACED_MUST_CHECK int service_start_import_when_ready(struct service *s, const char *requested_by,
+                                                     char *err);
 
-/* Pause/resume or cancel the running import: its id, or -1 with err when
- * no import runs. */
-int64_t service_pause(struct service *s, bool paused, char *err);
-int64_t service_cancel(struct service *s, char *err);
+/* Pause/resume or cancel the running import: its id, or a class with
+ * err: -ESRCH when no import runs, -EBUSY (cancel) when it is already
+ * ending. */
+RACED_MUST_CHECK int64_t service_pause(struct service *s, bool paused, char *err);
+RACED_MUST_CHECK int64_t service_cancel(struct service *s, char *err);
 
 /* Validate and adopt a new configuration (takes ownership on success);
  * it applies now when idle, at the end of the running import otherwise.
- * `changes` receives a readable summary of what changed. */
-int service_reload(struct service *s, struct config *next, char *changes, size_t len,
-                   char *err);
+ * `changes` receives a readable summary of what changed.  Fails with err:
+ * -ESHUTDOWN while raced stops, -1 when the new backends cannot be built. */
+RACED_MUST_CHECK int service_reload(struct service *s, struct config *next, char *changes,
+                                    size_t len, char *err);
 
 /* SIGTERM: drain the running import (ends 'interrupted') within the
  * configured stop_timeout, then call stopped(). */
@@ -65,11 +73,12 @@ void service_status_line(const struct service *s, char *buf, size_t len);
 
 typedef void (*service_json_fn)(void *arg, json_t *result, const char *err);
 /* Import run id (id > 0), or the `limit` most recent (id == 0; limit 0 =
- * 10), read from the database; cb gets them later.  Refused at once (-1,
- * err says why) while the database is not connected: the question would
- * otherwise wait for it, and the asker would see no answer. */
-int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
-                 char *err);
+ * 10), read from the database; cb gets them later.  Refused at once
+ * (-ENOTCONN, err says why) while the database is not connected: the
+ * question would otherwise wait for it, and the asker would see no
+ * answer; -ENOMEM. */
+RACED_MUST_CHECK int service_runs(struct service *s, int64_t id, uint32_t limit,
+                                  service_json_fn cb, void *arg, char *err);
 
 const struct config *service_config(const struct service *s);
 

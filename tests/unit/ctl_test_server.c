@@ -124,6 +124,8 @@ static void handle(void *ctx, struct control_request *req)
 		                              : json_pack("{s:[]}", "runs"));
 	} else if (strcmp(cmd, "reload") == 0) {
 		control_reply_ok(req, json_pack("{s:s}", "config", "/etc/raced/raced.conf"));
+	} else if (strcmp(cmd, "help") == 0) {
+		ctlserver_help(ctx, req);
 	} else {
 		control_reply_error(req, CONTROL_FAILED, "not in the test server");
 	}

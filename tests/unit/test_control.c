@@ -3,6 +3,8 @@
 #include "ctlformat.h"
 #include "error.h"
 
+#include <errno.h>
+
 /* Parse line; return the error code name, or "ok". */
 static const char *parse(const char *line, char *err)
 {
@@ -95,19 +97,110 @@ static void test_request_line_puts_cmd_with_args(void)
 	json_decref(args);
 }
 
-static void test_command_table_marks_mutating_commands(void)
+static void test_command_table_marks_admin_commands(void)
 {
-	const char *mutating[] = { "start-import", "cancel", "pause", "resume", "reload" };
+	const char *admin[] = { "start-import", "cancel", "pause", "resume", "reload" };
 	const char *reading[] = { "stats", "status", "health", "version", "help" };
 	for (size_t i = 0; i < 5; i++) {
-		CHECK(control_command_find(mutating[i]) && control_command_find(mutating[i])->mutating);
-		CHECK(control_command_find(reading[i]) && !control_command_find(reading[i])->mutating);
+		CHECK(control_command_find(admin[i]) &&
+		      control_command_find(admin[i])->privilege == CONTROL_ADMIN);
+		CHECK(control_command_find(reading[i]) &&
+		      control_command_find(reading[i])->privilege == CONTROL_READ);
 	}
 	CHECK_EQ(control_n_commands, 10);
 	json_t *help = control_help_json(NULL);
 	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 10);
 	json_decref(help);
 	CHECK(control_help_json("nope") == NULL);
+}
+
+static void test_table_is_indexed_by_command_id(void)
+{
+	CHECK_STR(control_commands[CONTROL_CMD_START_IMPORT].name, "start-import");
+	CHECK_STR(control_commands[CONTROL_CMD_HELP].name, "help");
+	for (size_t i = 0; i < control_n_commands; i++) {
+		CHECK(control_commands[i].name != NULL);
+		CHECK_EQ(control_command_id(control_command_find(control_commands[i].name)), i);
+	}
+}
+
+static void test_help_lists_every_command_in_table_order_with_its_privilege(void)
+{
+	json_t *help = control_help_json(NULL);
+	json_t *list = json_object_get(help, "commands");
+	CHECK_EQ(json_array_size(list), control_n_commands);
+	for (size_t i = 0; i < control_n_commands; i++) {
+		json_t *c = json_array_get(list, i);
+		CHECK_STR(json_string_value(json_object_get(c, "name")), control_commands[i].name);
+		CHECK_EQ(json_is_true(json_object_get(c, "mutating")),
+		         control_commands[i].privilege == CONTROL_ADMIN);
+	}
+	json_decref(help);
+}
+
+/* The usage lines racectl and `help` show are built from each command's
+ * options and operand: these are the texts they have always been. */
+static void test_usage_is_built_from_options_and_operand(void)
+{
+	const char *want[CONTROL_N_COMMANDS] = {
+		[CONTROL_CMD_START_IMPORT] = "start-import [--wait] [--interval S]",
+		[CONTROL_CMD_CANCEL] = "cancel",
+		[CONTROL_CMD_PAUSE] = "pause",
+		[CONTROL_CMD_RESUME] = "resume",
+		[CONTROL_CMD_STATS] = "stats [--watch] [--interval S]",
+		[CONTROL_CMD_STATUS] = "status [ID]",
+		[CONTROL_CMD_HEALTH] = "health",
+		[CONTROL_CMD_RELOAD] = "reload",
+		[CONTROL_CMD_VERSION] = "version",
+		[CONTROL_CMD_HELP] = "help [COMMAND]",
+	};
+	char usage[CONTROL_USAGE_MAX];
+	for (size_t i = 0; i < control_n_commands; i++) {
+		control_command_usage(&control_commands[i], usage, sizeof usage);
+		CHECK_STR(usage, want[i]);
+	}
+	char small[8];
+	control_command_usage(&control_commands[CONTROL_CMD_STATUS], small, sizeof small);
+	CHECK_STR(small, "status ");
+}
+
+static void test_an_operand_names_a_declared_argument(void)
+{
+	for (size_t i = 0; i < control_n_commands; i++) {
+		const struct control_command *c = &control_commands[i];
+		if (c->operand)
+			CHECK(control_command_arg(c, c->operand) != NULL);
+	}
+	CHECK_STR(control_command_arg(&control_commands[CONTROL_CMD_STATUS], "id")->name, "id");
+	CHECK(control_command_arg(&control_commands[CONTROL_CMD_STATUS], "nope") == NULL);
+}
+
+static void test_option_flags_are_found_by_name(void)
+{
+	CHECK_EQ(control_option_find("--wait")->option, CONTROL_OPT_WAIT);
+	CHECK_EQ(control_option_find("--watch")->option, CONTROL_OPT_WATCH);
+	CHECK_EQ(control_option_find("--interval")->option, CONTROL_OPT_INTERVAL);
+	CHECK_STR(control_option_find("--interval")->value, "S");
+	CHECK(control_option_find("--json") == NULL);
+	CHECK_EQ(control_commands[CONTROL_CMD_START_IMPORT].options,
+	         CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL);
+	CHECK_EQ(control_commands[CONTROL_CMD_STATS].options, CONTROL_OPT_WATCH | CONTROL_OPT_INTERVAL);
+	CHECK_EQ(control_commands[CONTROL_CMD_STATUS].options, 0);
+}
+
+/* The wire code of each class a service call returns; the command's
+ * fallback for the rest (unclassed -1, out of memory, shutting down). */
+static void test_failure_class_maps_to_its_reply_code(void)
+{
+	CHECK_EQ(control_code_for_class(-ENOTCONN, CONTROL_CONFLICT), CONTROL_UNAVAILABLE);
+	CHECK_EQ(control_code_for_class(-EBUSY, CONTROL_FAILED), CONTROL_CONFLICT);
+	CHECK_EQ(control_code_for_class(-ESRCH, CONTROL_FAILED), CONTROL_CONFLICT);
+	CHECK_EQ(control_code_for_class(-ENOENT, CONTROL_FAILED), CONTROL_NOT_FOUND);
+	CHECK_EQ(control_code_for_class(-EINVAL, CONTROL_CONFLICT), CONTROL_FAILED);
+	CHECK_EQ(control_code_for_class(-1, CONTROL_FAILED), CONTROL_FAILED);
+	CHECK_EQ(control_code_for_class(-ENOMEM, CONTROL_UNAVAILABLE), CONTROL_UNAVAILABLE);
+	CHECK_EQ(control_code_for_class(-ESHUTDOWN, CONTROL_CONFLICT), CONTROL_CONFLICT);
+	CHECK_EQ(control_code_for_class(-ESHUTDOWN, CONTROL_FAILED), CONTROL_FAILED);
 }
 
 static void test_health_maps_to_nagios_lines_and_codes(void)
@@ -138,7 +231,13 @@ int main(void)
 	RUN(test_unknown_command_suggests_close_names_only);
 	RUN(test_reply_lines_round_trip);
 	RUN(test_request_line_puts_cmd_with_args);
-	RUN(test_command_table_marks_mutating_commands);
+	RUN(test_command_table_marks_admin_commands);
+	RUN(test_table_is_indexed_by_command_id);
+	RUN(test_help_lists_every_command_in_table_order_with_its_privilege);
+	RUN(test_usage_is_built_from_options_and_operand);
+	RUN(test_an_operand_names_a_declared_argument);
+	RUN(test_option_flags_are_found_by_name);
+	RUN(test_failure_class_maps_to_its_reply_code);
 	RUN(test_health_maps_to_nagios_lines_and_codes);
 	return CHECK_DONE();
 }

@@ -67,6 +67,8 @@ static void handle(void *ctx, struct control_request *req)
 			control_reply_ok(req, json_pack("{s:I}", "id", json_integer_value(id)));
 	} else if (strcmp(cmd, "health") == 0) {
 		reply_later(req, 200);
+	} else if (strcmp(cmd, "help") == 0) {
+		ctlserver_help(ctx, req);
 	} else {
 		control_reply_error(req, CONTROL_FAILED, "'%s' is not in this test", cmd);
 	}
