@@ -59,6 +59,23 @@ expect "help COMMAND explains it" 0 '^Usage: racectl .*status \[ID\]' "$RACECTL"
 expect "unknown command is a usage error with a hint" 2 "unknown command 'stat' \(did you mean 'stats'\?\)" rc stat
 expect "unknown option is a usage error" 2 "unknown option '--frob'" rc --frob version
 expect "a command's foreign option is a usage error" 2 "'version' takes no option '--wait'" rc version --wait
+# racectl takes exactly the options each command's usage (the command
+# table) names: one taken goes on to connect (exit 1, no daemon there), one
+# not taken is a usage error (exit 2).
+commands=$("$RACECTL" --help | sed -nE 's/^ [ *] ([a-z-]+).*/\1/p')
+[ "$(wc -w <<<"$commands")" -eq 10 ] || fail "--help lists 10 commands: $commands"
+before=$failures
+for c in $commands; do
+	usage=$("$RACECTL" "$c" --help | head -n 1)
+	for opt in --wait --watch --interval; do
+		args=("$opt")
+		[[ $usage == *"[$opt "* ]] && args+=(1) # the option takes a value
+		"$RACECTL" --socket "$dir/none.sock" "$c" "${args[@]}" >/dev/null 2>&1; got=$?
+		if [[ $usage == *"[$opt"* ]]; then want=1; else want=2; fi
+		[ "$got" -eq "$want" ] || fail "racectl $c ${args[*]}: exit $got, expected $want ($usage)"
+	done
+done
+[ "$failures" -eq "$before" ] && ok "each command takes exactly the options its usage names"
 expect "status ID must be a number" 2 "status takes an import id" rc status abc
 expect "no command is a usage error" 2 'which command' "$RACECTL" --socket "$S"
 expect "status with no runs says so" 0 '^no import runs yet$' rc status
