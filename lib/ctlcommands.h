@@ -10,10 +10,13 @@
  * every --help text.  Adding a command is one entry here and one handler.
  *
  * Ownership: the tables are static and immutable; help objects returned
- * here are new references the caller owns.  Includes only jansson and libc.
+ * here are new references the caller owns.  Includes only error.h, jansson
+ * and libc.
  */
 #ifndef RACED_CTLCOMMANDS_H
 #define RACED_CTLCOMMANDS_H
+
+#include "error.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -106,7 +109,7 @@ void control_command_usage(const struct control_command *cmd, char *buf, size_t 
 /* The `help` command's result: {"commands":[{"name","usage","summary",
  * "mutating","help"}]}, or one command's entry when name is given.  NULL
  * when name is not a command (or out of memory). */
-json_t *control_help_json(const char *name);
+RACED_MUST_CHECK json_t *control_help_json(const char *name);
 
 /* Help texts for racectl, written to out. */
 void control_help_print(FILE *out, const char *program);
