@@ -1,0 +1,254 @@
+/* config_check — see config_check.h.
+ *
+ * Design: each check is a function over the finished struct config that
+ * returns at the first fault.  Stages are found by name with a linear scan:
+ * a pipeline has a handful of stages, and the loader runs this once.  The
+ * cycle check walks up from each stage: a walk longer than the number of
+ * stages has entered a cycle.
+ */
+#include "config_check.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suggest.h"
+
+__attribute__((format(printf, 4, 5)))
+static int fault(struct config_fault *f, size_t stage, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	f->stage = stage;
+	f->key = key;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static size_t stage_index(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_stages; i++)
+		if (strcmp(c->stages[i].name, name) == 0)
+			return i;
+	return CONFIG_FAULT_NO_STAGE;
+}
+
+static const char *nearest_stage(const struct config *c, const char *name)
+{
+	size_t best = SIZE_MAX;
+	const char *sugg = NULL;
+	for (size_t i = 0; i < c->n_stages; i++)
+		if (suggest_near(name, c->stages[i].name, &best))
+			sugg = c->stages[i].name;
+	return sugg;
+}
+
+static const char *nearest_provider(const struct config *c, const char *name)
+{
+	size_t best = SIZE_MAX;
+	const char *sugg = NULL;
+	for (size_t i = 0; i < c->n_providers; i++)
+		if (suggest_near(name, c->providers[i].name, &best))
+			sugg = c->providers[i].name;
+	return sugg;
+}
+
+static int check_references(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++) {
+		const struct stage_conf *st = &c->stages[i];
+		if (!config_provider(c, st->provider)) {
+			const char *sugg = nearest_provider(c, st->provider);
+			if (sugg)
+				return fault(f, i, "provider", "provider '%s' is not defined (did you mean '%s'?)",
+				             st->provider, sugg);
+			return fault(f, i, "provider", "provider '%s' is not defined (add a [provider %s] section)",
+			             st->provider, st->provider);
+		}
+		if (st->parent && stage_index(c, st->parent) == CONFIG_FAULT_NO_STAGE) {
+			const char *sugg = nearest_stage(c, st->parent);
+			if (sugg)
+				return fault(f, i, "parent", "parent '%s' is not a stage (did you mean '%s'?)", st->parent,
+				             sugg);
+			return fault(f, i, "parent", "parent '%s' is not a stage", st->parent);
+		}
+	}
+	return 0;
+}
+
+/* The stage above at (every parent exists: check_references passed). */
+static size_t parent_of(const struct config *c, size_t at)
+{
+	return stage_index(c, c->stages[at].parent);
+}
+
+/* Names the cycle that the walk up from `from` enters, starting from the
+ * cycle's stage that comes first in the file: "b -> c -> b". */
+static int cycle_fault(const struct config *c, size_t from, struct config_fault *f)
+{
+	size_t at = from;
+	for (size_t k = 0; k < c->n_stages; k++) /* n steps up: surely on the cycle */
+		at = parent_of(c, at);
+	size_t first = at;
+	for (size_t s = parent_of(c, at); s != at; s = parent_of(c, s))
+		if (s < first)
+			first = s;
+	char chain[ERR_MAX] = "";
+	size_t used = 0, s = first;
+	do {
+		int w = snprintf(chain + used, sizeof chain - used, "%s -> ", c->stages[s].name);
+		used += w > 0 ? (size_t)w : 0;
+		if (used > sizeof chain - 1)
+			used = sizeof chain - 1;
+		s = parent_of(c, s);
+	} while (s != first);
+	snprintf(chain + used, sizeof chain - used, "%s", c->stages[first].name);
+	return fault(f, first, "parent", "parents form a cycle: %s (one stage must have no parent)", chain);
+}
+
+static int check_cycles(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++) {
+		size_t at = i, steps = 0;
+		while (c->stages[at].parent && steps <= c->n_stages) {
+			at = parent_of(c, at);
+			steps++;
+		}
+		if (steps > c->n_stages)
+			return cycle_fault(c, i, f);
+	}
+	return 0;
+}
+
+static int check_single_root(const struct config *c, struct config_fault *f)
+{
+	size_t root = CONFIG_FAULT_NO_STAGE;
+	for (size_t i = 0; i < c->n_stages; i++) {
+		if (c->stages[i].parent)
+			continue;
+		if (root != CONFIG_FAULT_NO_STAGE)
+			return fault(f, i, NULL,
+			             "has no parent, but [stage %s] (line %u) is already the root; exactly one stage may "
+			             "have no parent", c->stages[root].name, c->stages[root].line);
+		root = i;
+	}
+	return 0;
+}
+
+int config_check_template(const char *t, size_t *placeholders, char *msg, size_t n)
+{
+	*placeholders = 0;
+	for (const char *p = t; *p; p++) {
+		if (*p == '}') {
+			snprintf(msg, n, "'}' without '{' in '%s'", t);
+			return -1;
+		}
+		if (*p != '{')
+			continue;
+		const char *close = strchr(p + 1, '}');
+		const char *open = strchr(p + 1, '{');
+		if (!close || (open && open < close)) {
+			snprintf(msg, n, "unclosed '{' in '%s'", t);
+			return -1;
+		}
+		if (close == p + 1) {
+			snprintf(msg, n, "empty '{}' in '%s' (expected {field} or {/json/pointer})", t);
+			return -1;
+		}
+		++*placeholders;
+		p = close;
+	}
+	return 0;
+}
+
+/* Whether url, filled in, resolves against base as the fetcher will. */
+static int check_resolves(const struct config *c, size_t i, const char *base, struct config_fault *f)
+{
+	const char *url = c->stages[i].url;
+	char filled[CONFIG_LINE_MAX + 1];
+	size_t o = 0;
+	for (const char *p = url; *p && o < sizeof filled - 2; p++) {
+		if (*p == '{') {
+			p = strchr(p, '}');
+			filled[o++] = 'x';
+		} else {
+			filled[o++] = *p;
+		}
+	}
+	filled[o] = '\0';
+	CURLU *u = curl_url();
+	if (!u)
+		return fault(f, CONFIG_FAULT_NO_STAGE, NULL, "out of memory");
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+	if (uc == CURLUE_OK)
+		uc = curl_url_set(u, CURLUPART_URL, filled, CURLU_NON_SUPPORT_SCHEME);
+	curl_url_cleanup(u);
+	if (uc != CURLUE_OK)
+		return fault(f, i, "url", "url: '%s' is not a valid URL (%s)", url, curl_url_strerror(uc));
+	return 0;
+}
+
+static int check_urls(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++) {
+		const struct stage_conf *st = &c->stages[i];
+		size_t fields;
+		char msg[ERR_MAX];
+		if (config_check_template(st->url, &fields, msg, sizeof msg) < 0)
+			return fault(f, i, "url", "url: %s", msg);
+		if (fields && !st->parent)
+			return fault(f, i, "url",
+			             "url: '%s' uses a field of the parent item, but this is the root stage: it has no parent",
+			             st->url);
+		if (check_resolves(c, i, config_provider(c, st->provider)->base_url, f) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int config_check_pipeline(const struct config *c, struct config_fault *f)
+{
+	if (c->n_stages == 0)
+		return fault(f, CONFIG_FAULT_NO_STAGE, NULL,
+		             "no [stage NAME] section: a pipeline needs at least one stage");
+	if (check_references(c, f) < 0 || check_cycles(c, f) < 0 || check_single_root(c, f) < 0 ||
+	    check_urls(c, f) < 0)
+		return -1;
+	return 0;
+}
+
+int config_order_stages(struct config *c, char *err)
+{
+	struct stage_conf *sorted = calloc(c->n_stages, sizeof *sorted);
+	bool *done = calloc(c->n_stages, sizeof *done);
+	if (!sorted || !done) {
+		free(sorted);
+		free(done);
+		return err_set_class(err, ENOMEM, "out of memory");
+	}
+	size_t n = 0;
+	while (n < c->n_stages) {
+		for (size_t i = 0; i < c->n_stages; i++) {
+			if (done[i])
+				continue;
+			const char *par = c->stages[i].parent;
+			bool ready = !par;
+			for (size_t j = 0; par && j < n; j++)
+				if (strcmp(sorted[j].name, par) == 0)
+					ready = true;
+			if (ready) {
+				sorted[n++] = c->stages[i];
+				done[i] = true;
+			}
+		}
+	}
+	free(done);
+	free(c->stages);
+	c->stages = sorted;
+	return 0;
+}
