@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "suggest.h"
+#include "urltemplate.h"
 
 __attribute__((format(printf, 4, 5)))
 static int fault(struct config_fault *f, size_t stage, const char *key, const char *fmt, ...)
@@ -140,54 +141,71 @@ static int check_single_root(const struct config *c, struct config_fault *f)
 	return 0;
 }
 
-int config_check_template(const char *t, size_t *placeholders, char *msg, size_t n)
+int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n)
 {
-	*placeholders = 0;
-	for (const char *p = t; *p; p++) {
-		if (*p == '}') {
-			snprintf(msg, n, "'}' without '{' in '%s'", t);
-			return -1;
-		}
-		if (*p != '{')
-			continue;
-		const char *close = strchr(p + 1, '}');
-		const char *open = strchr(p + 1, '{');
-		if (!close || (open && open < close)) {
-			snprintf(msg, n, "unclosed '{' in '%s'", t);
-			return -1;
-		}
-		if (close == p + 1) {
-			snprintf(msg, n, "empty '{}' in '%s' (expected {field} or {/json/pointer})", t);
-			return -1;
-		}
-		++*placeholders;
-		p = close;
+	enum urltemplate_fault why;
+	struct urltemplate *t = urltemplate_parse_fault(url, &why, NULL);
+	if (t) {
+		*placeholders = urltemplate_placeholders(t);
+		urltemplate_free(t);
+		return 0;
 	}
-	return 0;
+	switch (why) {
+	case URLTEMPLATE_UNCLOSED:
+		snprintf(msg, n, "unclosed '{' in '%s'", url);
+		break;
+	case URLTEMPLATE_EMPTY:
+		snprintf(msg, n, "empty '{}' in '%s' (expected {field} or {/json/pointer})", url);
+		break;
+	case URLTEMPLATE_BAD_POINTER:
+		snprintf(msg, n, "a placeholder in '%s' is not a valid JSON pointer ('~' must be followed by 0 or 1)",
+		         url);
+		break;
+	case URLTEMPLATE_OK:
+	case URLTEMPLATE_NO_MEMORY:
+		snprintf(msg, n, "out of memory");
+		break;
+	}
+	return -1;
+}
+
+/* url with each placeholder filled in with "x", into out (at least
+ * strlen(url) + 1 bytes): a value is percent-encoded at run time, so it
+ * never changes the URL's structure, and any one value stands for all.
+ * Each '{' of a template opens its next placeholder. */
+static void fill_template(const char *url, const struct urltemplate *t, char *out)
+{
+	const char *p = url;
+	size_t o = 0;
+	for (size_t i = 0; i < urltemplate_placeholders(t); i++) {
+		const char *open = strchr(p, '{');
+		memcpy(out + o, p, (size_t)(open - p));
+		o += (size_t)(open - p);
+		out[o++] = 'x';
+		p = open + strlen(urltemplate_placeholder(t, i)) + 2;
+	}
+	strcpy(out + o, p);
 }
 
 /* Whether url, filled in, resolves against base as the fetcher will. */
 static int check_resolves(const struct config *c, size_t i, const char *base, struct config_fault *f)
 {
 	const char *url = c->stages[i].url;
-	char filled[CONFIG_LINE_MAX + 1];
-	size_t o = 0;
-	for (const char *p = url; *p && o < sizeof filled - 2; p++) {
-		if (*p == '{') {
-			p = strchr(p, '}');
-			filled[o++] = 'x';
-		} else {
-			filled[o++] = *p;
-		}
-	}
-	filled[o] = '\0';
-	CURLU *u = curl_url();
-	if (!u)
+	struct urltemplate *t = urltemplate_parse(url, NULL);
+	char *filled = t ? malloc(strlen(url) + 1) : NULL;
+	CURLU *u = filled ? curl_url() : NULL;
+	if (!u) {
+		urltemplate_free(t);
+		free(filled);
 		return fault(f, CONFIG_FAULT_NO_STAGE, NULL, "out of memory");
+	}
+	fill_template(url, t, filled);
+	urltemplate_free(t);
 	CURLUcode uc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
 	if (uc == CURLUE_OK)
 		uc = curl_url_set(u, CURLUPART_URL, filled, CURLU_NON_SUPPORT_SCHEME);
 	curl_url_cleanup(u);
+	free(filled);
 	if (uc != CURLUE_OK)
 		return fault(f, i, "url", "url: '%s' is not a valid URL (%s)", url, curl_url_strerror(uc));
 	return 0;

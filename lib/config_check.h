@@ -1,8 +1,9 @@
 /* config_check — the checks that need the whole pipeline, run once every
  * section of raced.conf is read: each stage names a defined provider and
  * parent, parents form no cycle, exactly one stage is the root, and each
- * stage's url has closed, non-empty braces, takes no parent field in the
- * root and resolves against its provider's base_url.  Then the stages
+ * stage's url is a template as urltemplate_parse() reads it (the parser the
+ * import uses, so what passes here is what runs), takes no parent field in
+ * the root and resolves against its provider's base_url.  Then the stages
  * are put parents first.
  *
  * Pure: no I/O, no logging.  A failure is described in a struct
@@ -32,9 +33,10 @@ struct config_fault {
  * stage a root url with fields, then a url that does not resolve. */
 RACED_MUST_CHECK int config_check_pipeline(const struct config *c, struct config_fault *f);
 
-/* Whether url is a URL template: 0 with the number of placeholders in
- * *placeholders, or -1 with msg (n bytes) saying why not, e.g. "unclosed
- * '{' in '/races/{id'". */
+/* Whether url is a URL template, read by urltemplate_parse(): 0 with the
+ * number of placeholders in *placeholders, or -1 with msg (n bytes) saying
+ * why not, e.g. "unclosed '{' in '/races/{id'".  A '}' outside a
+ * placeholder is literal text. */
 RACED_MUST_CHECK int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n);
 
 /* Reorders c->stages parents first, file order otherwise (stable).  Only
