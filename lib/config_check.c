@@ -39,23 +39,16 @@ static size_t stage_index(const struct config *c, const char *name)
 	return CONFIG_FAULT_NO_STAGE;
 }
 
-static const char *nearest_stage(const struct config *c, const char *name)
+/* The stage (or provider) name nearest to typed, for "did you mean". */
+static const char *nearest(const struct config *c, bool provider, const char *typed)
 {
-	size_t best = SIZE_MAX;
+	size_t best = SIZE_MAX, n = provider ? c->n_providers : c->n_stages;
 	const char *sugg = NULL;
-	for (size_t i = 0; i < c->n_stages; i++)
-		if (suggest_near(name, c->stages[i].name, &best))
-			sugg = c->stages[i].name;
-	return sugg;
-}
-
-static const char *nearest_provider(const struct config *c, const char *name)
-{
-	size_t best = SIZE_MAX;
-	const char *sugg = NULL;
-	for (size_t i = 0; i < c->n_providers; i++)
-		if (suggest_near(name, c->providers[i].name, &best))
-			sugg = c->providers[i].name;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = provider ? c->providers[i].name : c->stages[i].name;
+		if (suggest_near(typed, name, &best))
+			sugg = name;
+	}
 	return sugg;
 }
 
@@ -64,7 +57,7 @@ static int check_references(const struct config *c, struct config_fault *f)
 	for (size_t i = 0; i < c->n_stages; i++) {
 		const struct stage_conf *st = &c->stages[i];
 		if (!config_provider(c, st->provider)) {
-			const char *sugg = nearest_provider(c, st->provider);
+			const char *sugg = nearest(c, true, st->provider);
 			if (sugg)
 				return fault(f, i, "provider", "provider '%s' is not defined (did you mean '%s'?)",
 				             st->provider, sugg);
@@ -72,7 +65,7 @@ static int check_references(const struct config *c, struct config_fault *f)
 			             st->provider, st->provider);
 		}
 		if (st->parent && stage_index(c, st->parent) == CONFIG_FAULT_NO_STAGE) {
-			const char *sugg = nearest_stage(c, st->parent);
+			const char *sugg = nearest(c, false, st->parent);
 			if (sugg)
 				return fault(f, i, "parent", "parent '%s' is not a stage (did you mean '%s'?)", st->parent,
 				             sugg);

@@ -138,32 +138,40 @@ static void describe_section(struct appender *a, enum section_kind kind, const c
 		describe_token(a, head, old, next);
 }
 
-static void describe_providers(struct appender *a, const struct config *old, const struct config *next)
+/* Providers (kind SECT_PROVIDER) or stages, as the i-th of c or by name. */
+static size_t named_count(const struct config *c, enum section_kind kind)
 {
-	for (size_t i = 0; i < next->n_providers; i++) {
-		const struct provider_conf *p = config_provider(old, next->providers[i].name);
-		if (p)
-			describe_section(a, SECT_PROVIDER, p->name, p, &next->providers[i]);
-		else
-			append(a, "provider '%s' added", next->providers[i].name);
-	}
-	for (size_t i = 0; i < old->n_providers; i++)
-		if (!config_provider(next, old->providers[i].name))
-			append(a, "provider '%s' removed", old->providers[i].name);
+	return kind == SECT_PROVIDER ? c->n_providers : c->n_stages;
 }
 
-static void describe_stages(struct appender *a, const struct config *old, const struct config *next)
+static const char *named_name(const struct config *c, enum section_kind kind, size_t i)
 {
-	for (size_t i = 0; i < next->n_stages; i++) {
-		const struct stage_conf *s = config_stage(old, next->stages[i].name);
-		if (s)
-			describe_section(a, SECT_STAGE, s->name, s, &next->stages[i]);
+	return kind == SECT_PROVIDER ? c->providers[i].name : c->stages[i].name;
+}
+
+static const void *named_find(const struct config *c, enum section_kind kind, const char *name)
+{
+	if (kind == SECT_PROVIDER)
+		return config_provider(c, name);
+	return config_stage(c, name);
+}
+
+/* Each provider (or stage) of next against its namesake in old. */
+static void describe_named(struct appender *a, enum section_kind kind, const struct config *old,
+                           const struct config *next)
+{
+	const char *noun = config_section_names[kind];
+	for (size_t i = 0; i < named_count(next, kind); i++) {
+		const char *name = named_name(next, kind, i);
+		const void *was = named_find(old, kind, name);
+		if (was)
+			describe_section(a, kind, name, was, named_find(next, kind, name));
 		else
-			append(a, "stage '%s' added", next->stages[i].name);
+			append(a, "%s '%s' added", noun, name);
 	}
-	for (size_t i = 0; i < old->n_stages; i++)
-		if (!config_stage(next, old->stages[i].name))
-			append(a, "stage '%s' removed", old->stages[i].name);
+	for (size_t i = 0; i < named_count(old, kind); i++)
+		if (!named_find(next, kind, named_name(old, kind, i)))
+			append(a, "%s '%s' removed", noun, named_name(old, kind, i));
 }
 
 void config_describe_changes(const struct config *old, const struct config *next, char *buf, size_t len)
@@ -178,8 +186,8 @@ void config_describe_changes(const struct config *old, const struct config *next
 	}
 	describe_section(&a, SECT_DAEMON, NULL, old, next);
 	describe_section(&a, SECT_DATABASE, NULL, old, next);
-	describe_providers(&a, old, next);
-	describe_stages(&a, old, next);
+	describe_named(&a, SECT_PROVIDER, old, next);
+	describe_named(&a, SECT_STAGE, old, next);
 	if (!a.items)
 		append(&a, "nothing changed");
 }

@@ -35,44 +35,37 @@ int config_value_uint(const char *s, uint64_t *v)
 	return parse_digits(s, &end, v) == 0 && *end == '\0' ? 0 : -1;
 }
 
-int config_value_duration(const char *s, uint64_t *v)
+struct unit {
+	const char *name; /* "" for a bare number */
+	uint64_t factor;
+};
+
+/* Digits, blanks, then one of units (any case).  A bare number may be
+ * followed by blanks only if blanks_ok. */
+static int parse_with_unit(const char *s, const struct unit *units, size_t n, bool blanks_ok, uint64_t *v)
 {
 	const char *end;
 	if (parse_digits(s, &end, v) < 0)
 		return -1;
-	while (*end == ' ' || *end == '\t')
-		end++;
-	if (*end == '\0' && end[-1] >= '0' && end[-1] <= '9')
-		*v = mul_sat(*v, 1000);
-	else if (strcasecmp(end, "ms") == 0)
-		;
-	else if (strcasecmp(end, "s") == 0)
-		*v = mul_sat(*v, 1000);
-	else if (strcasecmp(end, "m") == 0)
-		*v = mul_sat(*v, 60000);
-	else
-		return -1;
-	return 0;
+	const char *u = end + strspn(end, " \t");
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(u, units[i].name) == 0 && (units[i].name[0] || u == end || blanks_ok)) {
+			*v = mul_sat(*v, units[i].factor);
+			return 0;
+		}
+	return -1;
+}
+
+int config_value_duration(const char *s, uint64_t *v)
+{
+	static const struct unit units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}};
+	return parse_with_unit(s, units, sizeof units / sizeof units[0], false, v);
 }
 
 int config_value_size(const char *s, uint64_t *v)
 {
-	const char *end;
-	if (parse_digits(s, &end, v) < 0)
-		return -1;
-	while (*end == ' ' || *end == '\t')
-		end++;
-	if (*end == '\0')
-		;
-	else if (strcasecmp(end, "KiB") == 0)
-		*v = mul_sat(*v, 1ull << 10);
-	else if (strcasecmp(end, "MiB") == 0)
-		*v = mul_sat(*v, 1ull << 20);
-	else if (strcasecmp(end, "GiB") == 0)
-		*v = mul_sat(*v, 1ull << 30);
-	else
-		return -1;
-	return 0;
+	static const struct unit units[] = {{"", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}};
+	return parse_with_unit(s, units, sizeof units / sizeof units[0], true, v);
 }
 
 int config_value_bool(const char *s, bool *v)

@@ -242,7 +242,8 @@ static void test_durations_are_ms_s_m_or_bare_seconds(void)
 	CHECK_EQ(ms, 0);
 	CHECK_EQ(config_parse_duration("10 s", &ms), 0);
 	CHECK_EQ(ms, 10000);
-	const char *bad[] = {"", "s", "-1s", "1.5s", "10h", "10 sec", "ms", "3000000000s", "99999999999999999999999"};
+	const char *bad[] = {"", "s", "-1s", "1.5s", "10h", "10 sec", "ms", "3000000000s", "99999999999999999999999",
+	                     "5 "};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		ms = 7;
 		if (config_parse_duration(bad[i], &ms) != -1 || ms != 7) {
