@@ -9,12 +9,12 @@
  *    (config_diff.c) all walk it.
  *  - inih splits "key = value" lines; the lines reach it through our own
  *    reader (ini_parse_stream), which counts lines (inih's handler gets no
- *    line number), strips comments the way raced.conf(5) says (';' or '#' at
- *    the start of a line or after whitespace), strips leading whitespace (so
- *    an indented line is never a continuation of the previous value),
- *    records [section] headers with their lines (inih tells the handler
- *    nothing about sections without keys), and rejects syntax errors and
- *    over-long lines instead of letting inih cut them in two.
+ *    line number), has each cleaned by config_lex (comments the way
+ *    raced.conf(5) says, leading whitespace, so that an indented line is
+ *    never a continuation of the previous value), records [section] headers
+ *    with their lines (inih tells the handler nothing about sections
+ *    without keys), and rejects syntax errors and over-long lines instead of
+ *    letting inih cut them in two.
  *  - Debian's libinih keeps its options in globals; config_load() sets the
  *    line buffer to the heap and CONFIG_LINE_MAX for the duration of the
  *    parse and restores them.  Call it from one thread at a time.
@@ -37,6 +37,7 @@
 
 #include "config_check.h"
 #include "config_keys.h"
+#include "config_lex.h"
 #include "config_value.h"
 #include "error.h"
 #include "stage.h"   /* the engine's bounds are the settings' bounds */
@@ -336,17 +337,8 @@ static bool provider_name_valid(const char *n)
 }
 
 /* A "[...]" line: register the section it opens.  inner is modified. */
-static int open_section(struct loader *ld, char *inner)
+static int open_section(struct loader *ld, const char *kind, const char *name)
 {
-	char *kind = inner + strspn(inner, " \t");
-	char *name = kind + strcspn(kind, " \t");
-	if (*name) {
-		*name++ = '\0';
-		name += strspn(name, " \t");
-		char *e = name + strlen(name);
-		while (e > name && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-	}
 	int k = -1;
 	for (int i = 0; i < SECT_KINDS; i++)
 		if (strcmp(kind, config_section_names[i]) == 0)
@@ -438,48 +430,24 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	ld->lineno++;
-	char *s = ld->line;
-	if (strlen(s) != (size_t)n) {
+	if (strlen(ld->line) != (size_t)n) {
 		fail(ld, ld->lineno, NULL, "the line contains a NUL byte");
 		return NULL;
 	}
-	if (ld->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
-		s += 3;
-	s += strspn(s, " \t\r\n");
-	for (char *p = s; *p; p++)
-		if ((*p == ';' || *p == '#') && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-			*p = '\0';
-			break;
-		}
-	size_t len = strlen(s);
-	while (len && isspace((unsigned char)s[len - 1]))
-		s[--len] = '\0';
-
-	if (s[0] == '[') {
-		if (s[len - 1] != ']') {
-			fail(ld, ld->lineno, NULL, "section header '%s' has no closing ']'", s);
-			return NULL;
-		}
-		char inner[256];
-		snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), s + 1);
-		if (open_section(ld, inner) < 0)
-			return NULL;
-	} else if (len) {
-		size_t eq = strcspn(s, "=:");
-		if (s[eq] != '=') {
-			fail(ld, ld->lineno, NULL, "expected 'key = value' or a [section] header, found '%s'", s);
-			return NULL;
-		}
-		if (eq == 0) {
-			fail(ld, ld->lineno, NULL, "missing key name before '='");
-			return NULL;
-		}
+	struct config_line cl;
+	char msg[ERR_MAX];
+	if (config_lex_line(ld->line, ld->lineno == 1, &cl, msg, sizeof msg) < 0) {
+		fail(ld, ld->lineno, NULL, "%s", msg);
+		return NULL;
 	}
+	if (cl.kind == CONFIG_LINE_SECTION && open_section(ld, cl.section, cl.name) < 0)
+		return NULL;
+	size_t len = cl.len;
 	if (num < 4 || len + 3 > (size_t)num) {
 		fail(ld, ld->lineno, NULL, "line too long (at most %d characters)", num - 3);
 		return NULL;
 	}
-	memcpy(str, s, len);
+	memcpy(str, cl.text, len);
 	str[len] = '\n';
 	str[len + 1] = '\0';
 	return str;

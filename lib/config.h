@@ -11,7 +11,7 @@
  * daemon frees or modifies a config; a reload builds a new one.
  *
  * Inside: config.c (the key table, config_keys.h, and the inih loader),
- * config_value (value syntax), config_check (the pipeline as a whole),
+ * config_lex (a line's syntax), config_value (a value's syntax), config_check (the pipeline as a whole),
  * tokenfile (token files) and config_diff (config_describe_changes).
  */
 #ifndef RACED_CONFIG_H
