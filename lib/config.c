@@ -336,26 +336,28 @@ static bool provider_name_valid(const char *n)
 	return true;
 }
 
-/* A "[...]" line: register the section it opens.  inner is modified. */
-static int open_section(struct loader *ld, const char *kind, const char *name)
+/* The section kind a header names, or -1 having failed with a suggestion. */
+static int section_kind(struct loader *ld, const char *kind, const char *name)
 {
-	int k = -1;
 	for (int i = 0; i < SECT_KINDS; i++)
 		if (strcmp(kind, config_section_names[i]) == 0)
-			k = i;
-	if (k < 0) {
-		size_t best = SIZE_MAX;
-		const char *sugg = NULL;
-		for (int i = 0; i < SECT_KINDS; i++)
-			if (suggest_near(kind, config_section_names[i], &best))
-				sugg = config_section_names[i];
-		if (sugg)
-			return fail(ld, ld->lineno, NULL, "unknown section [%s%s%s] (did you mean [%s%s%s]?)", kind,
-			            *name ? " " : "", name, sugg, *name ? " " : "", name);
-		return fail(ld, ld->lineno, NULL,
-		            "unknown section [%s%s%s] (expected [daemon], [database], [provider NAME] or [stage NAME])",
-		            kind, *name ? " " : "", name);
-	}
+			return i;
+	size_t best = SIZE_MAX;
+	const char *sugg = NULL;
+	for (int i = 0; i < SECT_KINDS; i++)
+		if (suggest_near(kind, config_section_names[i], &best))
+			sugg = config_section_names[i];
+	if (sugg)
+		return fail(ld, ld->lineno, NULL, "unknown section [%s%s%s] (did you mean [%s%s%s]?)", kind,
+		            *name ? " " : "", name, sugg, *name ? " " : "", name);
+	return fail(ld, ld->lineno, NULL,
+	            "unknown section [%s%s%s] (expected [daemon], [database], [provider NAME] or [stage NAME])",
+	            kind, *name ? " " : "", name);
+}
+
+/* Whether a header of kind k may carry name (and has not come before). */
+static int check_section_name(struct loader *ld, int k, const char *kind, const char *name)
+{
 	bool named = k == SECT_PROVIDER || k == SECT_STAGE;
 	if (!named && *name)
 		return fail(ld, ld->lineno, NULL, "section [%s] takes no name (found [%s %s])", kind, kind, name);
@@ -374,41 +376,51 @@ static int open_section(struct loader *ld, const char *kind, const char *name)
 		            "at most %d characters", name, CONFIG_NAME_MAX);
 	for (size_t i = 0; i < ld->n_sections; i++) {
 		const struct section *s = &ld->sections[i];
-		const char *sn = section_name(ld, s);
-		if ((int)s->kind == k && (!named || strcmp(sn, name) == 0))
+		if ((int)s->kind == k && (!named || strcmp(section_name(ld, s), name) == 0))
 			return fail(ld, ld->lineno, NULL, "duplicate section [%s%s%s] (first on line %u)", kind,
 			            named ? " " : "", named ? name : "", s->line);
 	}
+	return 0;
+}
 
-	struct section *ns = realloc(ld->sections, (ld->n_sections + 1) * sizeof *ns);
-	if (!ns)
+/* arr (n elements of size bytes) with one more, zeroed, at the end; NULL
+ * when out of memory (arr is then unchanged). */
+static void *grow(void *arr, size_t n, size_t size)
+{
+	char *a = realloc(arr, (n + 1) * size);
+	if (a)
+		memset(a + n * size, 0, size);
+	return a;
+}
+
+/* A "[...]" line: register the section it opens. */
+static int open_section(struct loader *ld, const char *kind, const char *name)
+{
+	int k = section_kind(ld, kind, name);
+	if (k < 0 || check_section_name(ld, k, kind, name) < 0)
+		return -1;
+	struct section *sec = grow(ld->sections, ld->n_sections, sizeof *sec);
+	if (!sec)
 		return fail(ld, ld->lineno, NULL, "out of memory");
-	ld->sections = ns;
-	struct section *sec = &ns[ld->n_sections];
-	memset(sec, 0, sizeof *sec);
+	ld->sections = sec;
+	sec += ld->n_sections;
 	sec->kind = (enum section_kind)k;
 	sec->line = ld->lineno;
 	if (k == SECT_PROVIDER) {
-		struct provider_conf *p = realloc(ld->c->providers, (ld->c->n_providers + 1) * sizeof *p);
-		if (!p)
+		struct provider_conf *p = grow(ld->c->providers, ld->c->n_providers, sizeof *p);
+		if (p)
+			ld->c->providers = p;
+		if (!p || !(p[ld->c->n_providers].name = strdup(name)))
 			return fail(ld, ld->lineno, NULL, "out of memory");
-		ld->c->providers = p;
-		p += ld->c->n_providers;
-		memset(p, 0, sizeof *p);
-		if (!(p->name = strdup(name)))
-			return fail(ld, ld->lineno, NULL, "out of memory");
-		p->line = ld->lineno;
+		p[ld->c->n_providers].line = ld->lineno;
 		sec->index = ld->c->n_providers++;
 	} else if (k == SECT_STAGE) {
-		struct stage_conf *st = realloc(ld->c->stages, (ld->c->n_stages + 1) * sizeof *st);
-		if (!st)
+		struct stage_conf *st = grow(ld->c->stages, ld->c->n_stages, sizeof *st);
+		if (st)
+			ld->c->stages = st;
+		if (!st || !(st[ld->c->n_stages].name = strdup(name)))
 			return fail(ld, ld->lineno, NULL, "out of memory");
-		ld->c->stages = st;
-		st += ld->c->n_stages;
-		memset(st, 0, sizeof *st);
-		if (!(st->name = strdup(name)))
-			return fail(ld, ld->lineno, NULL, "out of memory");
-		st->line = ld->lineno;
+		st[ld->c->n_stages].line = ld->lineno;
 		sec->index = ld->c->n_stages++;
 	}
 	ld->n_sections++;

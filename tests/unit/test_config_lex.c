@@ -1,83 +1,99 @@
 /* Unit tests for config_lex: what one line of raced.conf is, once cleaned,
  * before inih sees it.  Each test states a rule of raced.conf(5)'s syntax
- * and asserts the exact text, kind and message. */
+ * as a table of lines and their exact outcome: kind and cleaned text, the
+ * header's kind and name, or the message. */
 #include "check.h"
 #include "config_lex.h"
 
 #include <stdbool.h>
 
-/* Lexes a copy of text in buf (256 bytes). */
-static int lex(const char *text, bool first, struct config_line *cl, char *buf, char *msg)
+struct lex_case {
+	const char *line;
+	bool first;                 /* the file's first line */
+	int rc;
+	enum config_line_kind kind; /* when rc == 0 */
+	const char *want;           /* rc == 0: the cleaned text; -1: the message */
+	const char *section, *name; /* for a header */
+};
+
+static void check_cases(const struct lex_case *cases, size_t n)
 {
-	snprintf(buf, 256, "%s", text);
-	return config_lex_line(buf, first, cl, msg, ERR_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const struct lex_case *c = &cases[i];
+		char buf[256], msg[ERR_MAX] = "";
+		struct config_line cl;
+		snprintf(buf, sizeof buf, "%s", c->line);
+		int rc = config_lex_line(buf, c->first, &cl, msg, sizeof msg);
+		CHECK_EQ(rc, c->rc);
+		if (rc < 0) {
+			CHECK_STR(msg, c->want);
+			continue;
+		}
+		CHECK_EQ(cl.kind, c->kind);
+		CHECK_STR(cl.text, c->want);
+		CHECK_EQ(cl.len, strlen(c->want));
+		if (c->section) {
+			CHECK_STR(cl.section, c->section);
+			CHECK_STR(cl.name, c->name);
+		}
+	}
 }
+
+#define N(a) (sizeof a / sizeof a[0])
 
 static void test_blanks_and_comments_leave_a_blank_line(void)
 {
-	const char *blank[] = {"", "\n", "  \t\r\n", "; comment\n", "# comment", "   ; indented comment\n"};
-	char buf[256], msg[ERR_MAX];
-	struct config_line cl;
-	for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++) {
-		CHECK_EQ(lex(blank[i], false, &cl, buf, msg), 0);
-		CHECK_EQ(cl.kind, CONFIG_LINE_BLANK);
-		CHECK_EQ(cl.len, 0);
-	}
+	static const struct lex_case cases[] = {
+		{"", false, 0, CONFIG_LINE_BLANK, "", NULL, NULL},
+		{"  \t\r\n", false, 0, CONFIG_LINE_BLANK, "", NULL, NULL},
+		{"; comment\n", false, 0, CONFIG_LINE_BLANK, "", NULL, NULL},
+		{"   # indented comment", false, 0, CONFIG_LINE_BLANK, "", NULL, NULL},
+	};
+	check_cases(cases, N(cases));
 }
 
 static void test_a_comment_starts_only_at_the_start_or_after_a_blank(void)
 {
-	char buf[256], msg[ERR_MAX];
-	struct config_line cl;
-	CHECK_EQ(lex("  base_url = https://x/v1#frag ; main API\r\n", false, &cl, buf, msg), 0);
-	CHECK_EQ(cl.kind, CONFIG_LINE_KEY);
-	CHECK_STR(cl.text, "base_url = https://x/v1#frag");
-	CHECK_EQ(cl.len, 28);
-	CHECK_EQ(lex("url = /races;v=1\t# tab before\n", false, &cl, buf, msg), 0);
-	CHECK_STR(cl.text, "url = /races;v=1");
+	static const struct lex_case cases[] = {
+		{"  base_url = https://x/v1#frag ; main API\r\n", false, 0, CONFIG_LINE_KEY, "base_url = https://x/v1#frag",
+		 NULL, NULL},
+		{"url = /races;v=1\t# after a tab\n", false, 0, CONFIG_LINE_KEY, "url = /races;v=1", NULL, NULL},
+	};
+	check_cases(cases, N(cases));
 }
 
 static void test_a_byte_order_mark_is_skipped_on_the_first_line_only(void)
 {
-	char buf[256], msg[ERR_MAX];
-	struct config_line cl;
-	CHECK_EQ(lex("\xEF\xBB\xBF[daemon]\n", true, &cl, buf, msg), 0);
-	CHECK_EQ(cl.kind, CONFIG_LINE_SECTION);
-	CHECK_STR(cl.section, "daemon");
-	CHECK_EQ(lex("\xEF\xBB\xBF[daemon]\n", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "expected 'key = value' or a [section] header, found '\xEF\xBB\xBF[daemon]'");
+	static const struct lex_case cases[] = {
+		{"\xEF\xBB\xBF[daemon]\n", true, 0, CONFIG_LINE_SECTION, "[daemon]", "daemon", ""},
+		{"\xEF\xBB\xBF[daemon]\n", false, -1, 0,
+		 "expected 'key = value' or a [section] header, found '\xEF\xBB\xBF[daemon]'", NULL, NULL},
+	};
+	check_cases(cases, N(cases));
 }
 
 static void test_a_header_splits_into_kind_and_name(void)
 {
-	char buf[256], msg[ERR_MAX];
-	struct config_line cl;
-	CHECK_EQ(lex("[ stage \t races  ] ; the root\n", false, &cl, buf, msg), 0);
-	CHECK_EQ(cl.kind, CONFIG_LINE_SECTION);
-	CHECK_STR(cl.section, "stage");
-	CHECK_STR(cl.name, "races");
-	CHECK_STR(cl.text, "[ stage \t races  ]");
-	CHECK_EQ(lex("[database]", false, &cl, buf, msg), 0);
-	CHECK_STR(cl.section, "database");
-	CHECK_STR(cl.name, "");
-	CHECK_EQ(lex("[stage races\n", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "section header '[stage races' has no closing ']'");
-	CHECK_EQ(lex("[", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "section header '[' has no closing ']'");
+	static const struct lex_case cases[] = {
+		{"[ stage \t races  ] ; the root\n", false, 0, CONFIG_LINE_SECTION, "[ stage \t races  ]", "stage", "races"},
+		{"[database]", false, 0, CONFIG_LINE_SECTION, "[database]", "database", ""},
+		{"[stage races\n", false, -1, 0, "section header '[stage races' has no closing ']'", NULL, NULL},
+		{"[", false, -1, 0, "section header '[' has no closing ']'", NULL, NULL},
+	};
+	check_cases(cases, N(cases));
 }
 
 static void test_a_key_line_needs_an_equals_sign_after_a_name(void)
 {
-	char buf[256], msg[ERR_MAX];
-	struct config_line cl;
-	CHECK_EQ(lex("key =\n", false, &cl, buf, msg), 0);
-	CHECK_EQ(cl.kind, CONFIG_LINE_KEY);
-	CHECK_EQ(lex("max_clients\n", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "expected 'key = value' or a [section] header, found 'max_clients'");
-	CHECK_EQ(lex("max_clients: 3 = x\n", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "expected 'key = value' or a [section] header, found 'max_clients: 3 = x'");
-	CHECK_EQ(lex("  = 3\n", false, &cl, buf, msg), -1);
-	CHECK_STR(msg, "missing key name before '='");
+	static const struct lex_case cases[] = {
+		{"key =\n", false, 0, CONFIG_LINE_KEY, "key =", NULL, NULL},
+		{"max_clients\n", false, -1, 0, "expected 'key = value' or a [section] header, found 'max_clients'", NULL,
+		 NULL},
+		{"max_clients: 3 = x\n", false, -1, 0,
+		 "expected 'key = value' or a [section] header, found 'max_clients: 3 = x'", NULL, NULL},
+		{"  = 3\n", false, -1, 0, "missing key name before '='", NULL, NULL},
+	};
+	check_cases(cases, N(cases));
 }
 
 int main(void)
