@@ -465,6 +465,25 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
+/* An unknown key: the nearest in its section, or the section it belongs in. */
+static int unknown_key(struct loader *ld, const struct section *sec, const char *name)
+{
+	size_t best = SIZE_MAX;
+	const char *sugg = NULL, *elsewhere = NULL;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (config_keys[i].section == sec->kind && suggest_near(name, config_keys[i].name, &best))
+			sugg = config_keys[i].name;
+		if (config_keys[i].section != sec->kind && strcmp(config_keys[i].name, name) == 0)
+			elsewhere = config_section_names[config_keys[i].section];
+	}
+	if (sugg)
+		return fail(ld, ld->lineno, sec, "unknown key '%s' (did you mean '%s'?)", name, sugg);
+	if (elsewhere)
+		return fail(ld, ld->lineno, sec, "unknown key '%s' (it belongs in a [%s%s] section)", name, elsewhere,
+		            strcmp(elsewhere, "provider") == 0 || strcmp(elsewhere, "stage") == 0 ? " NAME" : "");
+	return fail(ld, ld->lineno, sec, "unknown key '%s'", name);
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *ld = user;
@@ -475,24 +494,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return fail(ld, ld->lineno, NULL, "key '%s' is outside any section", name), 0;
 	const struct section *sec = &ld->sections[ld->cur - 1];
 	const struct key_def *k = key_find(sec->kind, name);
-	if (!k) {
-		size_t best = SIZE_MAX;
-		const char *sugg = NULL, *elsewhere = NULL;
-		for (size_t i = 0; i < N_KEYS; i++) {
-			if (config_keys[i].section == sec->kind && suggest_near(name, config_keys[i].name, &best))
-				sugg = config_keys[i].name;
-			if (config_keys[i].section != sec->kind && strcmp(config_keys[i].name, name) == 0)
-				elsewhere = config_section_names[config_keys[i].section];
-		}
-		if (sugg)
-			fail(ld, ld->lineno, sec, "unknown key '%s' (did you mean '%s'?)", name, sugg);
-		else if (elsewhere)
-			fail(ld, ld->lineno, sec, "unknown key '%s' (it belongs in a [%s%s] section)", name, elsewhere,
-			     strcmp(elsewhere, "provider") == 0 || strcmp(elsewhere, "stage") == 0 ? " NAME" : "");
-		else
-			fail(ld, ld->lineno, sec, "unknown key '%s'", name);
-		return 0;
-	}
+	if (!k)
+		return unknown_key(ld, sec, name), 0;
 	size_t ki = key_index(k);
 	if (sec->key_line[ki])
 		return fail(ld, ld->lineno, sec, "duplicate key '%s' (first set on line %u)", name, sec->key_line[ki]), 0;
@@ -502,6 +505,28 @@ static int on_key(void *user, const char *section, const char *name, const char 
 }
 
 /* ---- after parsing ---- */
+
+static unsigned key_line(const struct section *sec, const char *name)
+{
+	return sec->key_line[key_index(key_find(sec->kind, name))];
+}
+
+/* A stage's KF_DERIVED keys, from max_demand and whether it is the root. */
+static int apply_derived(struct loader *ld, const struct section *sec)
+{
+	struct stage_conf *st = section_obj(ld, sec);
+	unsigned min_line = key_line(sec, "min_demand");
+	if (!min_line)
+		st->min_demand = st->max_demand / 2;
+	else if (st->min_demand >= st->max_demand)
+		return fail(ld, min_line, sec, "min_demand (%u) must be less than max_demand (%u)", st->min_demand,
+		            st->max_demand);
+	if (!key_line(sec, "buffer_size"))
+		st->buffer_size = st->max_demand;
+	if (!key_line(sec, "concurrency"))
+		st->concurrency = st->parent ? 8 : 1;
+	return 0;
+}
 
 static int apply_defaults(struct loader *ld, const struct section *sec, enum section_kind kind)
 {
@@ -517,20 +542,7 @@ static int apply_defaults(struct loader *ld, const struct section *sec, enum sec
 		if (k->def && set_value(ld, sec, k, k->def, 0) < 0)
 			return -1;
 	}
-	if (kind == SECT_STAGE) {
-		struct stage_conf *st = section_obj(ld, sec);
-		unsigned min_line = sec->key_line[key_index(key_find(SECT_STAGE, "min_demand"))];
-		if (!min_line)
-			st->min_demand = st->max_demand / 2;
-		else if (st->min_demand >= st->max_demand)
-			return fail(ld, min_line, sec, "min_demand (%u) must be less than max_demand (%u)", st->min_demand,
-			            st->max_demand);
-		if (!sec->key_line[key_index(key_find(SECT_STAGE, "buffer_size"))])
-			st->buffer_size = st->max_demand;
-		if (!sec->key_line[key_index(key_find(SECT_STAGE, "concurrency"))])
-			st->concurrency = st->parent ? 8 : 1;
-	}
-	return 0;
+	return kind == SECT_STAGE ? apply_derived(ld, sec) : 0;
 }
 
 static const struct section *find_section(const struct loader *ld, enum section_kind kind, size_t index)
@@ -539,11 +551,6 @@ static const struct section *find_section(const struct loader *ld, enum section_
 		if (ld->sections[i].kind == kind && (kind < SECT_PROVIDER || ld->sections[i].index == index))
 			return &ld->sections[i];
 	return NULL;
-}
-
-static unsigned key_line(const struct section *sec, const char *name)
-{
-	return sec->key_line[key_index(key_find(sec->kind, name))];
 }
 
 /* The pipeline checks' fault, with its file, line and section. */
