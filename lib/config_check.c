@@ -134,15 +134,14 @@ static int check_single_root(const struct config *c, struct config_fault *f)
 	return 0;
 }
 
-int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n)
+/* url read by urltemplate_parse(), as the import reads it; NULL with msg
+ * (n bytes, in config's words) when it is not a template. */
+static struct urltemplate *parse_template(const char *url, char *msg, size_t n)
 {
 	enum urltemplate_fault why;
 	struct urltemplate *t = urltemplate_parse_fault(url, &why, NULL);
-	if (t) {
-		*placeholders = urltemplate_placeholders(t);
-		urltemplate_free(t);
-		return 0;
-	}
+	if (t)
+		return t;
 	switch (why) {
 	case URLTEMPLATE_UNCLOSED:
 		snprintf(msg, n, "unclosed '{' in '%s'", url);
@@ -159,7 +158,17 @@ int config_check_template(const char *url, size_t *placeholders, char *msg, size
 		snprintf(msg, n, "out of memory");
 		break;
 	}
-	return -1;
+	return NULL;
+}
+
+int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n)
+{
+	struct urltemplate *t = parse_template(url, msg, n);
+	if (!t)
+		return -1;
+	*placeholders = urltemplate_placeholders(t);
+	urltemplate_free(t);
+	return 0;
 }
 
 /* url with each placeholder filled in with "x", into out (at least
@@ -180,45 +189,52 @@ static void fill_template(const char *url, const struct urltemplate *t, char *ou
 	strcpy(out + o, p);
 }
 
-/* Whether url, filled in, resolves against base as the fetcher will. */
-static int check_resolves(const struct config *c, size_t i, const char *base, struct config_fault *f)
+/* Whether stage i's url (template t), filled in, resolves against its
+ * provider's base_url as the fetcher will. */
+static int check_resolves(const struct config *c, size_t i, const struct urltemplate *t, struct config_fault *f)
 {
-	const char *url = c->stages[i].url;
-	struct urltemplate *t = urltemplate_parse(url, NULL);
-	char *filled = t ? malloc(strlen(url) + 1) : NULL;
+	const struct stage_conf *st = &c->stages[i];
+	char *filled = malloc(strlen(st->url) + 1);
 	CURLU *u = filled ? curl_url() : NULL;
 	if (!u) {
-		urltemplate_free(t);
 		free(filled);
 		return fault(f, CONFIG_FAULT_NO_STAGE, NULL, "out of memory");
 	}
-	fill_template(url, t, filled);
-	urltemplate_free(t);
-	CURLUcode uc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+	fill_template(st->url, t, filled);
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, config_provider(c, st->provider)->base_url,
+	                            CURLU_NON_SUPPORT_SCHEME);
 	if (uc == CURLUE_OK)
 		uc = curl_url_set(u, CURLUPART_URL, filled, CURLU_NON_SUPPORT_SCHEME);
 	curl_url_cleanup(u);
 	free(filled);
 	if (uc != CURLUE_OK)
-		return fault(f, i, "url", "url: '%s' is not a valid URL (%s)", url, curl_url_strerror(uc));
+		return fault(f, i, "url", "url: '%s' is not a valid URL (%s)", st->url, curl_url_strerror(uc));
 	return 0;
+}
+
+static int check_url(const struct config *c, size_t i, struct config_fault *f)
+{
+	const struct stage_conf *st = &c->stages[i];
+	char msg[ERR_MAX];
+	struct urltemplate *t = parse_template(st->url, msg, sizeof msg);
+	if (!t)
+		return fault(f, i, "url", "url: %s", msg);
+	int rc;
+	if (urltemplate_placeholders(t) && !st->parent)
+		rc = fault(f, i, "url",
+		           "url: '%s' uses a field of the parent item, but this is the root stage: it has no parent",
+		           st->url);
+	else
+		rc = check_resolves(c, i, t, f);
+	urltemplate_free(t);
+	return rc;
 }
 
 static int check_urls(const struct config *c, struct config_fault *f)
 {
-	for (size_t i = 0; i < c->n_stages; i++) {
-		const struct stage_conf *st = &c->stages[i];
-		size_t fields;
-		char msg[ERR_MAX];
-		if (config_check_template(st->url, &fields, msg, sizeof msg) < 0)
-			return fault(f, i, "url", "url: %s", msg);
-		if (fields && !st->parent)
-			return fault(f, i, "url",
-			             "url: '%s' uses a field of the parent item, but this is the root stage: it has no parent",
-			             st->url);
-		if (check_resolves(c, i, config_provider(c, st->provider)->base_url, f) < 0)
+	for (size_t i = 0; i < c->n_stages; i++)
+		if (check_url(c, i, f) < 0)
 			return -1;
-	}
 	return 0;
 }
 

@@ -101,6 +101,13 @@ static void test_a_second_root_is_named_on_its_section(void)
 	             "parent"));
 }
 
+static void test_a_url_that_is_no_template_is_named_on_the_url_key(void)
+{
+	struct stage_conf st[] = {ROOT("races", "/races"), CHILD("e", "races", "/e/{id")};
+	struct config c = pipeline(st, 2);
+	CHECK(faults(&c, 1, "url", "url: unclosed '{' in '/e/{id'"));
+}
+
 static void test_the_root_url_takes_no_parent_field(void)
 {
 	struct stage_conf st[] = {ROOT("races", "/races/{id}")};
@@ -169,6 +176,7 @@ int main(void)
 	RUN(test_cycle_is_named_from_its_first_stage_in_file_order);
 	RUN(test_a_stage_that_is_its_own_parent_is_a_cycle);
 	RUN(test_a_second_root_is_named_on_its_section);
+	RUN(test_a_url_that_is_no_template_is_named_on_the_url_key);
 	RUN(test_the_root_url_takes_no_parent_field);
 	RUN(test_a_url_must_resolve_against_its_base_url);
 	RUN(test_templates_are_read_as_the_import_reads_them);
