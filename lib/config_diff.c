@@ -16,7 +16,6 @@
 
 #include "config_keys.h"
 #include "config_value.h"
-#include "error.h"
 
 #define VALUE_MAX 160 /* a value as shown; longer ones are cut */
 
@@ -28,20 +27,24 @@ struct appender {
 	unsigned items;
 };
 
+/* Appends "; " (but first) and the formatted piece, or ends in "..." when
+ * they do not fit. */
 __attribute__((format(printf, 2, 3)))
 static void append(struct appender *a, const char *fmt, ...)
 {
 	if (a->full || !a->len)
 		return;
-	char piece[ERR_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(piece, sizeof piece, fmt, ap);
-	va_end(ap);
-	const char *sep = a->items++ ? "; " : "";
-	int w = snprintf(a->buf + a->used, a->len - a->used, "%s%s", sep, piece);
-	if (w >= 0 && (size_t)w < a->len - a->used) {
-		a->used += (size_t)w;
+	size_t room = a->len - a->used;
+	int sep = snprintf(a->buf + a->used, room, "%s", a->items++ ? "; " : "");
+	int w = -1;
+	if (sep >= 0 && (size_t)sep < room) {
+		va_list ap;
+		va_start(ap, fmt);
+		w = vsnprintf(a->buf + a->used + sep, room - (size_t)sep, fmt, ap);
+		va_end(ap);
+	}
+	if (w >= 0 && (size_t)sep + (size_t)w < room) {
+		a->used += (size_t)sep + (size_t)w;
 		return;
 	}
 	a->full = true;
