@@ -9,6 +9,10 @@
  * Ownership: config_load() returns a struct config that owns every string
  * and array in it; config_free() releases all of it.  Nothing else in the
  * daemon frees or modifies a config; a reload builds a new one.
+ *
+ * Inside: config.c (the key table, config_keys.h, and the inih loader),
+ * config_lex (a line's syntax), config_value (a value's syntax), config_check (the pipeline as a whole),
+ * tokenfile (token files) and config_diff (config_describe_changes).
  */
 #ifndef RACED_CONFIG_H
 #define RACED_CONFIG_H
@@ -16,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
 #define CONFIG_EXIT_INVALID 78 /* EX_CONFIG */
@@ -76,7 +82,7 @@ struct config {
 
 /* Returns NULL and fills err (ERR_MAX bytes) when the file cannot be read
  * or is invalid. */
-struct config *config_load(const char *path, char *err);
+RACED_MUST_CHECK struct config *config_load(const char *path, char *err);
 void config_free(struct config *c);
 
 const struct provider_conf *config_provider(const struct config *c, const char *name);
@@ -84,7 +90,7 @@ const struct stage_conf *config_stage(const struct config *c, const char *name);
 
 /* Durations: "250ms", "30s", "2m", or a bare number of seconds.
  * Returns 0, or -1 for anything else or more than UINT32_MAX ms. */
-int config_parse_duration(const char *s, uint32_t *ms);
+RACED_MUST_CHECK int config_parse_duration(const char *s, uint32_t *ms);
 
 /* One line for the log saying what a reload changes, e.g.
  * "[provider main] rate_limit 0 -> 50; [stage entries] concurrency 8 -> 16;

@@ -51,6 +51,14 @@ static int add_segment(struct urltemplate *t, const char *s, size_t len, bool pl
 
 struct urltemplate *urltemplate_parse(const char *text, char *err)
 {
+	enum urltemplate_fault fault;
+	return urltemplate_parse_fault(text, &fault, err);
+}
+
+struct urltemplate *urltemplate_parse_fault(const char *text, enum urltemplate_fault *fault,
+                                            char *err)
+{
+	*fault = URLTEMPLATE_NO_MEMORY;
 	struct urltemplate *t = calloc(1, sizeof *t);
 	size_t len = strlen(text);
 	if (!t || !(t->source = strdup(text)) ||
@@ -72,17 +80,20 @@ struct urltemplate *urltemplate_parse(const char *text, char *err)
 			goto oom;
 		const char *close = strchr(open + 1, '}');
 		if (!close) {
+			*fault = URLTEMPLATE_UNCLOSED;
 			err_set(err, "url '%s': '{' at column %zu is never closed", text,
 			        (size_t)(open - text) + 1);
 			goto fail;
 		}
 		size_t n = (size_t)(close - open - 1);
 		if (n == 0) {
+			*fault = URLTEMPLATE_EMPTY;
 			err_set(err, "url '%s': empty placeholder '{}' at column %zu", text,
 			        (size_t)(open - text) + 1);
 			goto fail;
 		}
 		if (memchr(open + 1, '{', n)) {
+			*fault = URLTEMPLATE_UNCLOSED;
 			err_set(err, "url '%s': '{' inside a placeholder at column %zu", text,
 			        (size_t)(open - text) + 1);
 			goto fail;
@@ -91,12 +102,14 @@ struct urltemplate *urltemplate_parse(const char *text, char *err)
 			goto oom;
 		const char *ph = t->segs[t->n_segs - 1].text;
 		if (ph[0] == '/' && !jsonptr_valid(ph)) {
+			*fault = URLTEMPLATE_BAD_POINTER;
 			err_set(err, "url '%s': '{%s}' is not a valid JSON pointer ('~' must be "
 			        "followed by 0 or 1)", text, ph);
 			goto fail;
 		}
 		p = close + 1;
 	}
+	*fault = URLTEMPLATE_OK;
 	return t;
 oom:
 	err_set(err, "out of memory");

@@ -23,8 +23,23 @@
 
 struct urltemplate;
 
-/* NULL with err for an unclosed '{', an empty "{}" or a bad pointer. */
+/* NULL with err for an unclosed '{', an empty "{}" or a bad pointer.  A '}'
+ * outside a placeholder is literal text. */
 struct urltemplate *urltemplate_parse(const char *text, char *err);
+
+/* Why urltemplate_parse_fault() refused a text, for a caller that words its
+ * own message (config names the file, line and key). */
+enum urltemplate_fault {
+	URLTEMPLATE_OK,
+	URLTEMPLATE_UNCLOSED,    /* a '{' with no '}' before the next '{' or the end */
+	URLTEMPLATE_EMPTY,       /* "{}" */
+	URLTEMPLATE_BAD_POINTER, /* "{/a~2}" */
+	URLTEMPLATE_NO_MEMORY,
+};
+
+/* As urltemplate_parse(), and *fault says why it failed. */
+struct urltemplate *urltemplate_parse_fault(const char *text, enum urltemplate_fault *fault,
+                                            char *err);
 void urltemplate_free(struct urltemplate *t);
 
 /* How many placeholders the template has (a root stage may have none). */

@@ -1,0 +1,281 @@
+/* config_check — see config_check.h.
+ *
+ * Design: each check is a function over the finished struct config that
+ * returns at the first fault.  Stages are found by name with a linear scan:
+ * a pipeline has a handful of stages, and the loader runs this once.  The
+ * cycle check walks up from each stage: a walk longer than the number of
+ * stages has entered a cycle.
+ */
+#include "config_check.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suggest.h"
+#include "urltemplate.h"
+
+__attribute__((format(printf, 4, 5)))
+static int fault(struct config_fault *f, size_t stage, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	f->stage = stage;
+	f->key = key;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static size_t stage_index(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_stages; i++)
+		if (strcmp(c->stages[i].name, name) == 0)
+			return i;
+	return CONFIG_FAULT_NO_STAGE;
+}
+
+/* The stage (or provider) name nearest to typed, for "did you mean". */
+static const char *nearest(const struct config *c, bool provider, const char *typed)
+{
+	size_t best = SIZE_MAX, n = provider ? c->n_providers : c->n_stages;
+	const char *sugg = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = provider ? c->providers[i].name : c->stages[i].name;
+		if (suggest_near(typed, name, &best))
+			sugg = name;
+	}
+	return sugg;
+}
+
+static int check_references(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++) {
+		const struct stage_conf *st = &c->stages[i];
+		if (!config_provider(c, st->provider)) {
+			const char *sugg = nearest(c, true, st->provider);
+			if (sugg)
+				return fault(f, i, "provider", "provider '%s' is not defined (did you mean '%s'?)",
+				             st->provider, sugg);
+			return fault(f, i, "provider", "provider '%s' is not defined (add a [provider %s] section)",
+			             st->provider, st->provider);
+		}
+		if (st->parent && stage_index(c, st->parent) == CONFIG_FAULT_NO_STAGE) {
+			const char *sugg = nearest(c, false, st->parent);
+			if (sugg)
+				return fault(f, i, "parent", "parent '%s' is not a stage (did you mean '%s'?)", st->parent,
+				             sugg);
+			return fault(f, i, "parent", "parent '%s' is not a stage", st->parent);
+		}
+	}
+	return 0;
+}
+
+/* The stage above at (every parent exists: check_references passed). */
+static size_t parent_of(const struct config *c, size_t at)
+{
+	return stage_index(c, c->stages[at].parent);
+}
+
+/* Names the cycle that the walk up from `from` enters, starting from the
+ * cycle's stage that comes first in the file: "b -> c -> b". */
+static int cycle_fault(const struct config *c, size_t from, struct config_fault *f)
+{
+	size_t at = from;
+	for (size_t k = 0; k < c->n_stages; k++) /* n steps up: surely on the cycle */
+		at = parent_of(c, at);
+	size_t first = at;
+	for (size_t s = parent_of(c, at); s != at; s = parent_of(c, s))
+		if (s < first)
+			first = s;
+	char chain[ERR_MAX] = "";
+	size_t used = 0, s = first;
+	do {
+		int w = snprintf(chain + used, sizeof chain - used, "%s -> ", c->stages[s].name);
+		used += w > 0 ? (size_t)w : 0;
+		if (used > sizeof chain - 1)
+			used = sizeof chain - 1;
+		s = parent_of(c, s);
+	} while (s != first);
+	snprintf(chain + used, sizeof chain - used, "%s", c->stages[first].name);
+	return fault(f, first, "parent", "parents form a cycle: %s (one stage must have no parent)", chain);
+}
+
+static int check_cycles(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++) {
+		size_t at = i, steps = 0;
+		while (c->stages[at].parent && steps <= c->n_stages) {
+			at = parent_of(c, at);
+			steps++;
+		}
+		if (steps > c->n_stages)
+			return cycle_fault(c, i, f);
+	}
+	return 0;
+}
+
+static int check_single_root(const struct config *c, struct config_fault *f)
+{
+	size_t root = CONFIG_FAULT_NO_STAGE;
+	for (size_t i = 0; i < c->n_stages; i++) {
+		if (c->stages[i].parent)
+			continue;
+		if (root != CONFIG_FAULT_NO_STAGE)
+			return fault(f, i, NULL,
+			             "has no parent, but [stage %s] (line %u) is already the root; exactly one stage may "
+			             "have no parent", c->stages[root].name, c->stages[root].line);
+		root = i;
+	}
+	return 0;
+}
+
+/* url read by urltemplate_parse(), as the import reads it; NULL with msg
+ * (n bytes, in config's words) when it is not a template. */
+static struct urltemplate *parse_template(const char *url, char *msg, size_t n)
+{
+	enum urltemplate_fault why;
+	struct urltemplate *t = urltemplate_parse_fault(url, &why, NULL);
+	if (t)
+		return t;
+	switch (why) {
+	case URLTEMPLATE_UNCLOSED:
+		snprintf(msg, n, "unclosed '{' in '%s'", url);
+		break;
+	case URLTEMPLATE_EMPTY:
+		snprintf(msg, n, "empty '{}' in '%s' (expected {field} or {/json/pointer})", url);
+		break;
+	case URLTEMPLATE_BAD_POINTER:
+		snprintf(msg, n, "a placeholder in '%s' is not a valid JSON pointer ('~' must be followed by 0 or 1)",
+		         url);
+		break;
+	case URLTEMPLATE_OK:
+	case URLTEMPLATE_NO_MEMORY:
+		snprintf(msg, n, "out of memory");
+		break;
+	}
+	return NULL;
+}
+
+int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n)
+{
+	struct urltemplate *t = parse_template(url, msg, n);
+	if (!t)
+		return -1;
+	*placeholders = urltemplate_placeholders(t);
+	urltemplate_free(t);
+	return 0;
+}
+
+/* url with each placeholder filled in with "x", into out (at least
+ * strlen(url) + 1 bytes): a value is percent-encoded at run time, so it
+ * never changes the URL's structure, and any one value stands for all.
+ * Each '{' of a template opens its next placeholder. */
+static void fill_template(const char *url, const struct urltemplate *t, char *out)
+{
+	const char *p = url;
+	size_t o = 0;
+	for (size_t i = 0; i < urltemplate_placeholders(t); i++) {
+		const char *open = strchr(p, '{');
+		memcpy(out + o, p, (size_t)(open - p));
+		o += (size_t)(open - p);
+		out[o++] = 'x';
+		p = open + strlen(urltemplate_placeholder(t, i)) + 2;
+	}
+	strcpy(out + o, p);
+}
+
+/* Whether stage i's url (template t), filled in, resolves against its
+ * provider's base_url as the fetcher will. */
+static int check_resolves(const struct config *c, size_t i, const struct urltemplate *t, struct config_fault *f)
+{
+	const struct stage_conf *st = &c->stages[i];
+	char *filled = malloc(strlen(st->url) + 1);
+	CURLU *u = filled ? curl_url() : NULL;
+	if (!u) {
+		free(filled);
+		return fault(f, CONFIG_FAULT_NO_STAGE, NULL, "out of memory");
+	}
+	fill_template(st->url, t, filled);
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, config_provider(c, st->provider)->base_url,
+	                            CURLU_NON_SUPPORT_SCHEME);
+	if (uc == CURLUE_OK)
+		uc = curl_url_set(u, CURLUPART_URL, filled, CURLU_NON_SUPPORT_SCHEME);
+	curl_url_cleanup(u);
+	free(filled);
+	if (uc != CURLUE_OK)
+		return fault(f, i, "url", "url: '%s' is not a valid URL (%s)", st->url, curl_url_strerror(uc));
+	return 0;
+}
+
+static int check_url(const struct config *c, size_t i, struct config_fault *f)
+{
+	const struct stage_conf *st = &c->stages[i];
+	char msg[ERR_MAX];
+	struct urltemplate *t = parse_template(st->url, msg, sizeof msg);
+	if (!t)
+		return fault(f, i, "url", "url: %s", msg);
+	int rc;
+	if (urltemplate_placeholders(t) && !st->parent)
+		rc = fault(f, i, "url",
+		           "url: '%s' uses a field of the parent item, but this is the root stage: it has no parent",
+		           st->url);
+	else
+		rc = check_resolves(c, i, t, f);
+	urltemplate_free(t);
+	return rc;
+}
+
+static int check_urls(const struct config *c, struct config_fault *f)
+{
+	for (size_t i = 0; i < c->n_stages; i++)
+		if (check_url(c, i, f) < 0)
+			return -1;
+	return 0;
+}
+
+int config_check_pipeline(const struct config *c, struct config_fault *f)
+{
+	if (c->n_stages == 0)
+		return fault(f, CONFIG_FAULT_NO_STAGE, NULL,
+		             "no [stage NAME] section: a pipeline needs at least one stage");
+	if (check_references(c, f) < 0 || check_cycles(c, f) < 0 || check_single_root(c, f) < 0 ||
+	    check_urls(c, f) < 0)
+		return -1;
+	return 0;
+}
+
+int config_order_stages(struct config *c, char *err)
+{
+	struct stage_conf *sorted = calloc(c->n_stages, sizeof *sorted);
+	bool *done = calloc(c->n_stages, sizeof *done);
+	if (!sorted || !done) {
+		free(sorted);
+		free(done);
+		return err_set_class(err, ENOMEM, "out of memory");
+	}
+	size_t n = 0;
+	while (n < c->n_stages) {
+		for (size_t i = 0; i < c->n_stages; i++) {
+			if (done[i])
+				continue;
+			const char *par = c->stages[i].parent;
+			bool ready = !par;
+			for (size_t j = 0; par && j < n; j++)
+				if (strcmp(sorted[j].name, par) == 0)
+					ready = true;
+			if (ready) {
+				sorted[n++] = c->stages[i];
+				done[i] = true;
+			}
+		}
+	}
+	free(done);
+	free(c->stages);
+	c->stages = sorted;
+	return 0;
+}
