@@ -51,6 +51,10 @@ CONF
 page=10
 bound=$(( (20 + 20 + 20 + 1 * page) + (50 + 50 + 50 + 4 * page) + (50 + 50 + 8 * 1) ))
 raced_start
+# raced answers before its migrations have made the tables: the lock below
+# needs the entries table to exist.
+tables_made() { [ "$(sql "select to_regclass('entries') is not null")" = t ]; }
+wait_for "raced to create the stage tables" 30 tables_made
 
 # The lock: held by a session that sleeps inside its transaction.
 "$PG_BIN/psql" -qAtX -c "begin; lock table entries in access exclusive mode; select pg_sleep(600);" \
