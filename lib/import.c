@@ -97,7 +97,6 @@ struct import {
 	bool finish_sent;         /* the final import_runs row is on its way */
 	bool ended;
 	bool draining;
-	bool root_failed;
 	bool paused;
 	uint64_t errors;
 	struct jsondoc *parent_doc; /* a parent item read again for its children's URLs */
@@ -160,8 +159,9 @@ static void record_failures(struct stage_ctx *sc, const char *url, long status,
 	struct import *imp = sc->imp;
 	sc->failed += n;
 	imp->errors += n;
-	store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
-	                attempts, message);
+	/* A row import_errors cannot take is still in the log, just below. */
+	(void)store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
+	                      attempts, message);
 	if (imp->cb.error)
 		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
 }
@@ -233,14 +233,10 @@ static bool drained(const struct import *imp)
 {
 	if (pipeline_in_flight(imp->pipe) > 0)
 		return false;
-	for (size_t i = 0; i < imp->n_stages; i++) {
-		struct stage_stats st;
-		struct sub_stats ss;
-		stage_get_stats(imp->stages[i].st, &st);
-		stage_sub_get_stats(imp->stages[i].store_sub, &ss);
-		if (st.buffered > 0 || ss.sent != ss.acked)
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (stage_buffered(imp->stages[i].st) > 0 ||
+		    stage_sub_unacked(imp->stages[i].store_sub) > 0)
 			return false;
-	}
 	return true;
 }
 
@@ -388,43 +384,45 @@ static bool next_is_new(struct work_state *ws, const struct fetch_result *r, con
 	return true;
 }
 
-static void on_fetched(void *arg, const struct fetch_result *r)
+/* The root's first page failed (its URL, its fetch or its content):
+ * nothing below it can run, so the whole import fails (SPEC §3).  Returns
+ * whether it was that page; any other page's failure is only counted. */
+static bool fail_if_root_first_page(struct stage_ctx *sc)
 {
-	struct work_state *ws = arg;
+	if (!sc->root || sc->first_page_done)
+		return false;
+	schedule_end(sc->imp, "failed");
+	return true;
+}
+
+/* Take one fetched page: count it, emit its items, then yield the work for
+ * the next page or end it. */
+static void take_page(struct work_state *ws, const struct fetch_result *r)
+{
 	struct stage_ctx *sc = ws->sc;
 	struct import *imp = sc->imp;
 	struct stage_work *w = ws->w;
-	bool first = sc->root && !sc->first_page_done;
 
-	ws->fetch = NULL;
 	if (r->attempts > 1)
 		sc->retried += r->attempts - 1;
 	if (r->outcome != FETCH_OK) {
 		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
-		if (first) {
-			imp->root_failed = true;
-			schedule_end(imp, "failed");
-		}
+		fail_if_root_first_page(sc);
 		stage_work_done(w);
-		check_drained(imp);
 		return;
 	}
 	sc->pages++;
-	sc->first_page_done = true;
 	uint64_t failed_before = sc->failed;
 	long emitted = emit_items(sc, w, r->doc, r);
 	if (imp->cb.page)
 		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
 		             emitted > 0 ? (size_t)emitted : 0);
-	if (first && (emitted < 0 || (emitted == 0 && sc->failed > failed_before))) {
-		/* The root's first page is unusable: nothing below it can run
-		 * (SPEC §3: the whole import fails). */
-		imp->root_failed = true;
-		schedule_end(imp, "failed");
+	bool unusable = emitted < 0 || (emitted == 0 && sc->failed > failed_before);
+	if (unusable && fail_if_root_first_page(sc)) {
 		stage_work_done(w);
-		check_drained(imp);
 		return;
 	}
+	sc->first_page_done = true;
 	char *next = emitted < 0 ? NULL : next_url(sc, r->doc, r);
 	if (next && !next_is_new(ws, r, next)) {
 		free(next);
@@ -437,6 +435,20 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	} else {
 		stage_work_done(w);
 	}
+}
+
+/* A fetch completion is not an engine handler: the page is one batch, so
+ * its items are all emitted before any is dispatched, and the store and
+ * the children are not called in the middle of the loop. */
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+	struct work_state *ws = arg;
+	struct import *imp = ws->sc->imp;
+
+	ws->fetch = NULL;
+	pipeline_batch_begin(imp->pipe);
+	take_page(ws, r); /* may free ws */
+	pipeline_batch_end(imp->pipe);
 	check_drained(imp);
 }
 
@@ -463,8 +475,7 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 		jsondoc_trim(sc->imp->parent_doc, 64u << 10);
 		if (rc < 0) {
 			record_failure(sc, NULL, 0, 0, err);
-			if (sc->root)
-				schedule_end(sc->imp, "failed");
+			fail_if_root_first_page(sc);
 			stage_work_done(w);
 			return;
 		}
@@ -489,8 +500,7 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
 	if (!ws->fetch) {
 		record_failure(sc, ws->url, 0, 0, err);
-		if (sc->root && !sc->first_page_done)
-			schedule_end(sc->imp, "failed");
+		fail_if_root_first_page(sc);
 		stage_work_done(w);
 	}
 }
@@ -550,9 +560,7 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 				sc->unstored++;
 		}
 	}
-	struct sub_stats ss;
-	stage_sub_get_stats(sub, &ss);
-	if (ss.demand == 0)
+	if (stage_sub_demand(sub) == 0)
 		store_flush(imp->env.store, sc->index);
 	else if (!evtimer_pending(imp->linger_ev, NULL)) {
 		struct timeval tv = {0, IMPORT_LINGER_MS * 1000};
