@@ -22,6 +22,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "jsondoc.h"
+#include "paginate.h"
 #include "stage.h"
 #include "store.h"
 #include "urltemplate.h"
@@ -59,6 +60,7 @@ struct stage_ctx {
 	struct stage_sub *store_sub;
 	struct fetch_provider *provider;
 	struct urltemplate *tpl;
+	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	bool root;
 	bool first_page_done;
@@ -73,12 +75,8 @@ struct work_state {
 	struct stage_ctx *sc;
 	struct stage_work *w;
 	struct fetch *fetch;
-	char *url;
-	/* Brent's cycle detection over the input's page URLs (their hashes):
-	 * O(1) memory whatever the number of pages. */
-	uint64_t cycle_mark;      /* hash of a page seen before */
-	uint32_t cycle_power, cycle_steps;
-	uint32_t pages;           /* next links followed for this input */
+	char *url;                /* of the page to fetch next */
+	struct paginate paging;   /* this input's walk through its pages */
 };
 
 struct import {
@@ -313,75 +311,21 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 	return (long)emitted;
 }
 
-/* The next page's URL, or NULL at the end of the list. */
-static char *next_url(struct stage_ctx *sc, const struct jsondoc *doc, const struct fetch_result *r)
-{
-	const struct stage_conf *c = sc->conf;
-	char *out = NULL;
-	char err[ERR_MAX];
-
-	if (c->next == NEXT_LINK)
-		return r->link_next ? strdup(r->link_next) : NULL;
-	if (c->next == NEXT_NONE)
-		return NULL;
-	uint32_t v = jsondoc_get(doc, 0, c->next_pointer);
-	enum jsondoc_type t = jsondoc_type(doc, v);
-	if (t && t != JSONDOC_NULL && t != JSONDOC_STRING) {
-		snprintf(err, sizeof err, "the next link at '%s' is not a string or null "
-		         "(setting 'next' of [stage %s])", c->next_pointer, c->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, err);
-		return NULL;
-	}
-	size_t len;
-	char *ref = t == JSONDOC_STRING ? jsondoc_scalar(doc, v, &len) : NULL;
-	if (!ref || len == 0) {
-		if (!ref && t == JSONDOC_STRING)
-			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
-		free(ref);
-		return NULL;
-	}
-	const char *base = r->effective_url ? r->effective_url : r->url;
-	if (fetch_resolve_url(base, ref, &out, err) < 0) {
-		record_failure(sc, r->url, r->http_status, r->attempts, err);
-		out = NULL;
-	}
-	free(ref);
-	return out;
-}
-
-/* A next link must lead somewhere new: a provider whose links cycle (or
- * never end) would otherwise keep the import running forever.  Brent's
- * method remembers one page (moved to the latest one at powers of two), so
- * a cycle is caught within about twice its length. */
-static bool next_is_new(struct work_state *ws, const struct fetch_result *r, const char *next)
+/* The next page's URL, or NULL at the end of the list or where following
+ * stops (why is recorded). */
+static char *next_page(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
-	char msg[ERR_MAX];
-	if (ws->pages == 0) {
-		ws->cycle_mark = dedupe_hash(r->url, strlen(r->url));
-		ws->cycle_power = 1;
-		ws->cycle_steps = 0;
+	const char *base = r->effective_url ? r->effective_url : r->url;
+	char *next, err[ERR_MAX];
+
+	if (paginate_next(&sc->paging, r->doc, base, r->link_next, &next, err) < 0 ||
+	    (next && paginate_follow(&ws->paging, &sc->paging, r->url, next, err) < 0)) {
+		record_failure(sc, r->url, r->http_status, r->attempts, err);
+		free(next);
+		return NULL;
 	}
-	if (++ws->pages > IMPORT_MAX_PAGES_PER_INPUT) {
-		snprintf(msg, sizeof msg, "more than %u pages for one input; stopped following "
-		         "next links (setting 'next' of [stage %s])", IMPORT_MAX_PAGES_PER_INPUT,
-		         sc->conf->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, msg);
-		return false;
-	}
-	uint64_t h = dedupe_hash(next, strlen(next));
-	if (h == ws->cycle_mark) {
-		snprintf(msg, sizeof msg, "the next link leads back to %s, a page already fetched "
-		         "(a pagination cycle; setting 'next' of [stage %s])", next, sc->conf->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, msg);
-		return false;
-	}
-	if (++ws->cycle_steps == ws->cycle_power) {
-		ws->cycle_mark = h;
-		ws->cycle_power *= 2;
-		ws->cycle_steps = 0;
-	}
-	return true;
+	return next;
 }
 
 /* The root's first page failed (its URL, its fetch or its content):
@@ -423,11 +367,7 @@ static void take_page(struct work_state *ws, const struct fetch_result *r)
 		return;
 	}
 	sc->first_page_done = true;
-	char *next = emitted < 0 ? NULL : next_url(sc, r->doc, r);
-	if (next && !next_is_new(ws, r, next)) {
-		free(next);
-		next = NULL;
-	}
+	char *next = emitted < 0 ? NULL : next_page(ws, r);
 	if (next) {
 		free(ws->url);
 		ws->url = next;
@@ -654,6 +594,9 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->conf = c;
 		sc->index = i;
 		sc->root = c->parent == NULL;
+		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
+		                                    .stage = c->name,
+		                                    .max_pages = IMPORT_MAX_PAGES_PER_INPUT};
 		if (pi < 0)
 			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
 		sc->provider = imp->env.providers[pi];
