@@ -12,6 +12,7 @@
 #ifndef RACED_IMPORT_ITEM_H
 #define RACED_IMPORT_ITEM_H
 
+#include "error.h"
 #include "jsondoc.h"
 
 #include <stdbool.h>
@@ -30,6 +31,7 @@ struct import_item {
 /* An item for value v of doc, whose key is the string (unescaped) or number
  * (as written) k; parent_key is copied (NULL: none).  NULL when out of
  * memory. */
+RACED_MUST_CHECK
 struct import_item *import_item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
                                     const char *parent_key);
 void import_item_free(struct import_item *it);

@@ -20,6 +20,7 @@
 #ifndef RACED_IMPORT_STORE_H
 #define RACED_IMPORT_STORE_H
 
+#include "error.h"
 #include "stage.h"
 
 #include <stdbool.h>
@@ -44,6 +45,7 @@ struct import_store_hooks {
 };
 
 /* NULL when out of memory. */
+RACED_MUST_CHECK
 struct import_store *import_store_new(struct event_base *base, struct store *store,
                                       int64_t import_id, size_t n_tables,
                                       const struct import_store_hooks *hooks);

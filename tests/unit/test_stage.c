@@ -780,15 +780,24 @@ static void test_batch_emits_a_page_then_dispatches_it(void)
 	CHECK_EQ(R.freed, R.payloads);
 }
 
-/* Without a batch each emit settles at once: the store sees the first item
- * before the second is emitted.  (The behaviour a batch exists to avoid.) */
-static void test_emit_outside_a_batch_settles_at_once(void)
+/* races (a producer, buffer 100) -> store (max 10, min 5), started: the
+ * root's unit is R.started[0]. */
+static struct pipeline *start_races_to_store(struct stage_sub **sub)
 {
 	struct pipeline *p = new_pipeline();
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	struct stage_sub *sub = pipeline_subscribe(p, races, store, 10, 5);
+	*sub = pipeline_subscribe(p, races, store, 10, 5);
 	CHECK_EQ(pipeline_start(p), 0);
+	return p;
+}
+
+/* Without a batch each emit settles at once: the store sees the first item
+ * before the second is emitted.  (The behaviour a batch exists to avoid.) */
+static void test_emit_outside_a_batch_settles_at_once(void)
+{
+	struct stage_sub *sub;
+	struct pipeline *p = start_races_to_store(&sub);
 	CHECK_EQ(emit_n(R.started[0], 1), 0);
 	CHECK_EQ(R.delivers, 1);
 	CHECK_EQ(emit_n(R.started[0], 1), 0);
@@ -802,11 +811,9 @@ static void test_emit_outside_a_batch_settles_at_once(void)
  * does nothing.  The finished callback comes from the end that settles. */
 static void test_batches_nest_and_only_the_outermost_end_settles(void)
 {
-	struct pipeline *p = new_pipeline();
-	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
-	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	struct stage_sub *sub = pipeline_subscribe(p, races, store, 10, 5);
-	CHECK_EQ(pipeline_start(p), 0);
+	struct stage_sub *sub;
+	struct pipeline *p = start_races_to_store(&sub);
+	struct stage *races = pipeline_stage_by_name(p, "races");
 	pipeline_batch_begin(p);
 	pipeline_batch_begin(p);
 	CHECK_EQ(emit_n(R.started[0], 3), 0);
