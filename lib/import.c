@@ -17,12 +17,12 @@
  */
 #include "import.h"
 
-#include "import_item.h"
-#include "import_store.h"
 #include "config.h"
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
+#include "import_item.h"
+#include "import_store.h"
 #include "jsondoc.h"
 #include "paginate.h"
 #include "stage.h"
@@ -142,9 +142,7 @@ static void on_finish_committed(void *arg, const char *err)
  * committed, so the counts in import_runs are the rows really stored. */
 static void maybe_finish(struct import *imp)
 {
-	if (!imp->ending || imp->finish_sent)
-		return;
-	if (!import_store_idle(imp->rows))
+	if (!imp->ending || imp->finish_sent || !import_store_idle(imp->rows))
 		return;
 	imp->finish_sent = true;
 	json_t *counts = import_counts(imp);
@@ -231,7 +229,8 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 				first_unkeyed = i;
 			continue;
 		}
-		struct import_item *it = import_item_new(doc, v, k, parent && !c->dedupe ? parent->key : NULL);
+		const char *parent_key = parent && !c->dedupe ? parent->key : NULL;
+		struct import_item *it = import_item_new(doc, v, k, parent_key);
 		if (!it) {
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
