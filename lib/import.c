@@ -41,6 +41,9 @@
 /* Pages one input (a race's entries, the root's list) may span: a bound
  * on a provider whose next links never end. */
 #define IMPORT_MAX_PAGES_PER_INPUT 1000000u
+/* A parent item read again for its children's URLs keeps at most this
+ * much of its parse between starts. */
+#define IMPORT_PARENT_DOC_KEEP (64u << 10)
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
 
 struct stage_ctx {
@@ -336,6 +339,54 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	check_drained(imp);
 }
 
+/* The URL of an input's first page: the stage's template expanded against
+ * the parent item (NULL for the root).  -1 with err. */
+static int first_url(struct stage_ctx *sc, const struct import_item *parent, char **url,
+                     char *err)
+{
+	struct jsondoc *doc = sc->imp->parent_doc;
+	const struct jsondoc *pd = NULL;
+	/* The parent is read again, only for what its children's URLs need;
+	 * its text was checked with its page. */
+	if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
+	    jsondoc_parse(doc, parent->text, parent->text_len, JSONDOC_ANY, err) == 0)
+		pd = doc;
+	int rc = urltemplate_expand(sc->tpl, pd, 0, url, err);
+	/* One huge parent item must not pin its tokens for the import. */
+	jsondoc_trim(doc, IMPORT_PARENT_DOC_KEEP);
+	return rc;
+}
+
+/* The state of a unit about to fetch its input's first page, or NULL when
+ * there is nothing to fetch: a dedupe stage has seen the URL, or it failed
+ * (recorded).  Then the unit is done. */
+static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
+{
+	const struct stage_event *in = stage_work_input(w);
+	char *url = NULL, err[ERR_MAX];
+	struct work_state *ws = NULL;
+
+	if (first_url(sc, in ? stage_event_payload(in) : NULL, &url, err) < 0) {
+		record_failure(sc, NULL, 0, 0, err);
+		fail_if_root_first_page(sc);
+	} else if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
+		sc->skipped++;
+	} else if (!(ws = calloc(1, sizeof *ws))) {
+		record_failure(sc, NULL, 0, 0, "out of memory");
+	}
+	if (!ws) {
+		free(url);
+		stage_work_done(w);
+		return NULL;
+	}
+	ws->sc = sc;
+	ws->w = w;
+	ws->url = url;
+	stage_work_set_user(w, ws, work_state_free);
+	return ws;
+}
+
+/* Fetch the unit's next page (its first one on the first start). */
 static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 {
 	struct stage_ctx *sc = ctx;
@@ -343,44 +394,8 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 	char err[ERR_MAX];
 	(void)st;
 
-	if (!ws) {
-		const struct stage_event *in = stage_work_input(w);
-		const struct import_item *parent = in ? stage_event_payload(in) : NULL;
-		char *url = NULL;
-		const struct jsondoc *pd = NULL;
-		/* The parent is read again, only for what its children's
-		 * URLs need; its text was checked with its page. */
-		if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
-		    jsondoc_parse(sc->imp->parent_doc, parent->text, parent->text_len, JSONDOC_ANY,
-		                  err) == 0)
-			pd = sc->imp->parent_doc;
-		int rc = urltemplate_expand(sc->tpl, pd, 0, &url, err);
-		/* One huge parent item must not pin its tokens for the import. */
-		jsondoc_trim(sc->imp->parent_doc, 64u << 10);
-		if (rc < 0) {
-			record_failure(sc, NULL, 0, 0, err);
-			fail_if_root_first_page(sc);
-			stage_work_done(w);
-			return;
-		}
-		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
-			sc->skipped++;
-			free(url);
-			stage_work_done(w);
-			return;
-		}
-		ws = calloc(1, sizeof *ws);
-		if (!ws) {
-			free(url);
-			record_failure(sc, NULL, 0, 0, "out of memory");
-			stage_work_done(w);
-			return;
-		}
-		ws->sc = sc;
-		ws->w = w;
-		ws->url = url;
-		stage_work_set_user(w, ws, work_state_free);
-	}
+	if (!ws && !(ws = work_begin(sc, w)))
+		return;
 	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
 	if (!ws->fetch) {
 		record_failure(sc, ws->url, 0, 0, err);
