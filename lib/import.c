@@ -1,17 +1,17 @@
 /* import — see import.h.
  *
  * Design notes
- *  - An event's payload is a struct item: the provider's JSON for one item
- *    (a reference into the parsed page), its key and its parent's key.
+ *  - import.c is the wiring: it builds the pipeline the configuration
+ *    declares, runs the fetching stages, ends the run and reports figures.
+ *    An event's payload is an import_item (import_item.h); where a page's
+ *    next page is comes from paginate.h; the store consumer that writes and
+ *    acknowledges rows is import_store.h.
  *  - A unit of stage work is one input item (or, for the root, the list);
- *    its state is the URL of the page to fetch next.  A page's items are
- *    emitted, then the unit yields for the next page or is done.  Credit
- *    for the input returns upstream only when its last page is in (the
- *    engine's rule), so a parent's children never outrun the demand.
- *  - The store consumer hands rows to the store and acknowledges them when
- *    the store reports them committed.  It flushes a partial batch when it
- *    can receive nothing more (its demand on that stage is used up) and
- *    after a short linger, so that the tail of a run is not held back.
+ *    its state is the URL of the page to fetch next.  A fetched page is one
+ *    engine batch: its items are emitted, then the unit yields for the next
+ *    page or is done, and only then does the engine dispatch.  Credit for
+ *    the input returns upstream only when its last page is in (the engine's
+ *    rule), so a parent's children never outrun the demand.
  *  - Every way a run ends goes through end_run(), deferred to a fresh loop
  *    turn so that no engine or fetch callback frees what it is running in.
  */
@@ -21,7 +21,10 @@
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
+#include "import_item.h"
+#include "import_store.h"
 #include "jsondoc.h"
+#include "paginate.h"
 #include "stage.h"
 #include "store.h"
 #include "urltemplate.h"
@@ -38,33 +41,23 @@
 /* Pages one input (a race's entries, the root's list) may span: a bound
  * on a provider whose next links never end. */
 #define IMPORT_MAX_PAGES_PER_INPUT 1000000u
-/* How long rows may wait in a partial batch before the store writes it. */
-#define IMPORT_LINGER_MS 20
+/* A parent item read again for its children's URLs keeps at most this
+ * much of its parse between starts. */
+#define IMPORT_PARENT_DOC_KEEP (64u << 10)
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
-
-struct item {
-	char *key;
-	char *parent_key; /* NULL for the root and for dedupe stages */
-	char *text;       /* the item's JSON exactly as the provider sent it */
-	size_t text_len;
-	bool nul;         /* a string in it holds \u0000, which jsonb refuses */
-	char data[];      /* key, parent key and text: one allocation an item */
-};
 
 struct stage_ctx {
 	struct import *imp;
 	const struct stage_conf *conf;
 	size_t index;             /* also the store's table number */
 	struct stage *st;
-	struct stage_sub *store_sub;
 	struct fetch_provider *provider;
 	struct urltemplate *tpl;
+	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	bool root;
 	bool first_page_done;
-	uint64_t fetched, stored, failed, retried, skipped, pages;
-	uint64_t refused;         /* of the rows acknowledged next: refused, not stored */
-	size_t unstored;          /* events the store refused, acked with the next commit */
+	uint64_t fetched, failed, retried, skipped, pages;
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
 	unsigned rate_pos;
 };
@@ -73,12 +66,8 @@ struct work_state {
 	struct stage_ctx *sc;
 	struct stage_work *w;
 	struct fetch *fetch;
-	char *url;
-	/* Brent's cycle detection over the input's page URLs (their hashes):
-	 * O(1) memory whatever the number of pages. */
-	uint64_t cycle_mark;      /* hash of a page seen before */
-	uint32_t cycle_power, cycle_steps;
-	uint32_t pages;           /* next links followed for this input */
+	char *url;                /* of the page to fetch next */
+	struct paginate paging;   /* this input's walk through its pages */
 };
 
 struct import {
@@ -90,14 +79,13 @@ struct import {
 	struct stage_ctx *stages;
 	size_t n_stages;
 	struct event *end_ev;
-	struct event *linger_ev;
+	struct import_store *rows; /* the store consumer */
 	const char *status;       /* NULL while running */
 	const char *end_status;   /* decided, not yet committed */
 	bool ending;              /* the pipeline is gone or going */
 	bool finish_sent;         /* the final import_runs row is on its way */
 	bool ended;
 	bool draining;
-	bool root_failed;
 	bool paused;
 	uint64_t errors;
 	struct jsondoc *parent_doc; /* a parent item read again for its children's URLs */
@@ -105,50 +93,10 @@ struct import {
 
 /* ---- items ---- */
 
-static void item_free(struct item *it)
-{
-	if (!it)
-		return;
-	free(it);
-}
-
 static void free_payload(void *ctx, void *payload)
 {
 	(void)ctx;
-	item_free(payload);
-}
-
-/* An item for v, whose key is the string (unescaped) or number (as
- * written) k: its text is v's slice of the page, copied (the page is gone
- * once the fetch callback returns).  NULL when out of memory. */
-static struct item *item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
-                             const char *parent_key)
-{
-	size_t len, klen, kmax = jsondoc_scalar_max(doc, k);
-	size_t pklen = parent_key ? strlen(parent_key) + 1 : 0;
-	const char *text = jsondoc_text(doc, v, &len);
-	struct item *it = malloc(sizeof *it + kmax + pklen + len + 1);
-	if (!it)
-		return NULL;
-	char *p = it->data;
-	if (jsondoc_scalar_to(doc, k, p, kmax, &klen) < 0) {
-		free(it);
-		return NULL;
-	}
-	it->key = p;
-	p += klen + 1;
-	it->parent_key = NULL;
-	if (parent_key) {
-		memcpy(p, parent_key, pklen);
-		it->parent_key = p;
-		p += pklen;
-	}
-	memcpy(p, text, len);
-	p[len] = '\0';
-	it->text = p;
-	it->text_len = len;
-	it->nul = jsondoc_has_nul(doc, v);
-	return it;
+	import_item_free(payload);
 }
 
 /* ---- errors ---- */
@@ -160,8 +108,9 @@ static void record_failures(struct stage_ctx *sc, const char *url, long status,
 	struct import *imp = sc->imp;
 	sc->failed += n;
 	imp->errors += n;
-	store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
-	                attempts, message);
+	/* A row import_errors cannot take is still in the log, just below. */
+	(void)store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
+	                      attempts, message);
 	if (imp->cb.error)
 		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
 }
@@ -196,11 +145,8 @@ static void on_finish_committed(void *arg, const char *err)
  * committed, so the counts in import_runs are the rows really stored. */
 static void maybe_finish(struct import *imp)
 {
-	if (!imp->ending || imp->finish_sent)
+	if (!imp->ending || imp->finish_sent || !import_store_idle(imp->rows))
 		return;
-	for (size_t i = 0; i < imp->n_stages; i++)
-		if (store_pending(imp->env.store, i) > 0)
-			return;
 	imp->finish_sent = true;
 	json_t *counts = import_counts(imp);
 	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
@@ -221,9 +167,7 @@ static void end_run(evutil_socket_t fd, short what, void *arg)
 	 * are dropped, the rows it holds are still written. */
 	pipeline_free(imp->pipe);
 	imp->pipe = NULL;
-	evtimer_del(imp->linger_ev);
-	for (size_t i = 0; i < imp->n_stages; i++)
-		store_flush(imp->env.store, i);
+	import_store_detach(imp->rows);
 	maybe_finish(imp);
 }
 
@@ -233,14 +177,10 @@ static bool drained(const struct import *imp)
 {
 	if (pipeline_in_flight(imp->pipe) > 0)
 		return false;
-	for (size_t i = 0; i < imp->n_stages; i++) {
-		struct stage_stats st;
-		struct sub_stats ss;
-		stage_get_stats(imp->stages[i].st, &st);
-		stage_sub_get_stats(imp->stages[i].store_sub, &ss);
-		if (st.buffered > 0 || ss.sent != ss.acked)
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (stage_buffered(imp->stages[i].st) > 0 ||
+		    stage_sub_unacked(import_store_sub(imp->rows, i)) > 0)
 			return false;
-	}
 	return true;
 }
 
@@ -268,7 +208,7 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 {
 	const struct stage_conf *c = sc->conf;
 	const struct stage_event *in = stage_work_input(w);
-	const struct item *parent = in ? stage_event_payload(in) : NULL;
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
 	uint32_t items = c->items[0] ? jsondoc_get(doc, 0, c->items) : 0;
 	size_t n = 1, unkeyed = 0, first_unkeyed = 0, emitted = 0;
 	char msg[ERR_MAX];
@@ -292,13 +232,14 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 				first_unkeyed = i;
 			continue;
 		}
-		struct item *it = item_new(doc, v, k, parent && !c->dedupe ? parent->key : NULL);
+		const char *parent_key = parent && !c->dedupe ? parent->key : NULL;
+		struct import_item *it = import_item_new(doc, v, k, parent_key);
 		if (!it) {
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
 		if (stage_emit(w, it) < 0) {
-			item_free(it);
+			import_item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
@@ -317,119 +258,63 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 	return (long)emitted;
 }
 
-/* The next page's URL, or NULL at the end of the list. */
-static char *next_url(struct stage_ctx *sc, const struct jsondoc *doc, const struct fetch_result *r)
-{
-	const struct stage_conf *c = sc->conf;
-	char *out = NULL;
-	char err[ERR_MAX];
-
-	if (c->next == NEXT_LINK)
-		return r->link_next ? strdup(r->link_next) : NULL;
-	if (c->next == NEXT_NONE)
-		return NULL;
-	uint32_t v = jsondoc_get(doc, 0, c->next_pointer);
-	enum jsondoc_type t = jsondoc_type(doc, v);
-	if (t && t != JSONDOC_NULL && t != JSONDOC_STRING) {
-		snprintf(err, sizeof err, "the next link at '%s' is not a string or null "
-		         "(setting 'next' of [stage %s])", c->next_pointer, c->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, err);
-		return NULL;
-	}
-	size_t len;
-	char *ref = t == JSONDOC_STRING ? jsondoc_scalar(doc, v, &len) : NULL;
-	if (!ref || len == 0) {
-		if (!ref && t == JSONDOC_STRING)
-			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
-		free(ref);
-		return NULL;
-	}
-	const char *base = r->effective_url ? r->effective_url : r->url;
-	if (fetch_resolve_url(base, ref, &out, err) < 0) {
-		record_failure(sc, r->url, r->http_status, r->attempts, err);
-		out = NULL;
-	}
-	free(ref);
-	return out;
-}
-
-/* A next link must lead somewhere new: a provider whose links cycle (or
- * never end) would otherwise keep the import running forever.  Brent's
- * method remembers one page (moved to the latest one at powers of two), so
- * a cycle is caught within about twice its length. */
-static bool next_is_new(struct work_state *ws, const struct fetch_result *r, const char *next)
+/* The next page's URL, or NULL at the end of the list or where following
+ * stops (why is recorded). */
+static char *next_page(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
-	char msg[ERR_MAX];
-	if (ws->pages == 0) {
-		ws->cycle_mark = dedupe_hash(r->url, strlen(r->url));
-		ws->cycle_power = 1;
-		ws->cycle_steps = 0;
+	const char *base = r->effective_url ? r->effective_url : r->url;
+	char *next, err[ERR_MAX];
+
+	if (paginate_next(&sc->paging, r->doc, base, r->link_next, &next, err) < 0 ||
+	    (next && paginate_follow(&ws->paging, &sc->paging, r->url, next, err) < 0)) {
+		record_failure(sc, r->url, r->http_status, r->attempts, err);
+		free(next);
+		return NULL;
 	}
-	if (++ws->pages > IMPORT_MAX_PAGES_PER_INPUT) {
-		snprintf(msg, sizeof msg, "more than %u pages for one input; stopped following "
-		         "next links (setting 'next' of [stage %s])", IMPORT_MAX_PAGES_PER_INPUT,
-		         sc->conf->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, msg);
+	return next;
+}
+
+/* The root's first page failed (its URL, its fetch or its content):
+ * nothing below it can run, so the whole import fails (SPEC §3).  Returns
+ * whether it was that page; any other page's failure is only counted. */
+static bool fail_if_root_first_page(struct stage_ctx *sc)
+{
+	if (!sc->root || sc->first_page_done)
 		return false;
-	}
-	uint64_t h = dedupe_hash(next, strlen(next));
-	if (h == ws->cycle_mark) {
-		snprintf(msg, sizeof msg, "the next link leads back to %s, a page already fetched "
-		         "(a pagination cycle; setting 'next' of [stage %s])", next, sc->conf->name);
-		record_failure(sc, r->url, r->http_status, r->attempts, msg);
-		return false;
-	}
-	if (++ws->cycle_steps == ws->cycle_power) {
-		ws->cycle_mark = h;
-		ws->cycle_power *= 2;
-		ws->cycle_steps = 0;
-	}
+	schedule_end(sc->imp, "failed");
 	return true;
 }
 
-static void on_fetched(void *arg, const struct fetch_result *r)
+/* Take one fetched page: count it, emit its items, then yield the work for
+ * the next page or end it. */
+static void take_page(struct work_state *ws, const struct fetch_result *r)
 {
-	struct work_state *ws = arg;
 	struct stage_ctx *sc = ws->sc;
 	struct import *imp = sc->imp;
 	struct stage_work *w = ws->w;
-	bool first = sc->root && !sc->first_page_done;
 
-	ws->fetch = NULL;
 	if (r->attempts > 1)
 		sc->retried += r->attempts - 1;
 	if (r->outcome != FETCH_OK) {
 		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
-		if (first) {
-			imp->root_failed = true;
-			schedule_end(imp, "failed");
-		}
+		fail_if_root_first_page(sc);
 		stage_work_done(w);
-		check_drained(imp);
 		return;
 	}
 	sc->pages++;
-	sc->first_page_done = true;
 	uint64_t failed_before = sc->failed;
 	long emitted = emit_items(sc, w, r->doc, r);
 	if (imp->cb.page)
 		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
 		             emitted > 0 ? (size_t)emitted : 0);
-	if (first && (emitted < 0 || (emitted == 0 && sc->failed > failed_before))) {
-		/* The root's first page is unusable: nothing below it can run
-		 * (SPEC §3: the whole import fails). */
-		imp->root_failed = true;
-		schedule_end(imp, "failed");
+	bool unusable = emitted < 0 || (emitted == 0 && sc->failed > failed_before);
+	if (unusable && fail_if_root_first_page(sc)) {
 		stage_work_done(w);
-		check_drained(imp);
 		return;
 	}
-	char *next = emitted < 0 ? NULL : next_url(sc, r->doc, r);
-	if (next && !next_is_new(ws, r, next)) {
-		free(next);
-		next = NULL;
-	}
+	sc->first_page_done = true;
+	char *next = emitted < 0 ? NULL : next_page(ws, r);
 	if (next) {
 		free(ws->url);
 		ws->url = next;
@@ -437,9 +322,71 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	} else {
 		stage_work_done(w);
 	}
+}
+
+/* A fetch completion is not an engine handler: the page is one batch, so
+ * its items are all emitted before any is dispatched, and the store and
+ * the children are not called in the middle of the loop. */
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+	struct work_state *ws = arg;
+	struct import *imp = ws->sc->imp;
+
+	ws->fetch = NULL;
+	pipeline_batch_begin(imp->pipe);
+	take_page(ws, r); /* may free ws */
+	pipeline_batch_end(imp->pipe);
 	check_drained(imp);
 }
 
+/* The URL of an input's first page: the stage's template expanded against
+ * the parent item (NULL for the root).  -1 with err. */
+static int first_url(struct stage_ctx *sc, const struct import_item *parent, char **url,
+                     char *err)
+{
+	struct jsondoc *doc = sc->imp->parent_doc;
+	const struct jsondoc *pd = NULL;
+	/* The parent is read again, only for what its children's URLs need;
+	 * its text was checked with its page. */
+	if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
+	    jsondoc_parse(doc, parent->text, parent->text_len, JSONDOC_ANY, err) == 0)
+		pd = doc;
+	int rc = urltemplate_expand(sc->tpl, pd, 0, url, err);
+	/* One huge parent item must not pin its tokens for the import. */
+	jsondoc_trim(doc, IMPORT_PARENT_DOC_KEEP);
+	return rc;
+}
+
+/* The state of a unit about to fetch its input's first page, or NULL when
+ * there is nothing to fetch: a dedupe stage has seen the URL, or it failed
+ * (recorded).  Then the unit is done. */
+static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
+{
+	const struct stage_event *in = stage_work_input(w);
+	char *url = NULL, err[ERR_MAX];
+	struct work_state *ws = NULL;
+
+	if (first_url(sc, in ? stage_event_payload(in) : NULL, &url, err) < 0) {
+		record_failure(sc, NULL, 0, 0, err);
+		fail_if_root_first_page(sc);
+	} else if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
+		sc->skipped++;
+	} else if (!(ws = calloc(1, sizeof *ws))) {
+		record_failure(sc, NULL, 0, 0, "out of memory");
+	}
+	if (!ws) {
+		free(url);
+		stage_work_done(w);
+		return NULL;
+	}
+	ws->sc = sc;
+	ws->w = w;
+	ws->url = url;
+	stage_work_set_user(w, ws, work_state_free);
+	return ws;
+}
+
+/* Fetch the unit's next page (its first one on the first start). */
 static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 {
 	struct stage_ctx *sc = ctx;
@@ -447,50 +394,12 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 	char err[ERR_MAX];
 	(void)st;
 
-	if (!ws) {
-		const struct stage_event *in = stage_work_input(w);
-		const struct item *parent = in ? stage_event_payload(in) : NULL;
-		char *url = NULL;
-		const struct jsondoc *pd = NULL;
-		/* The parent is read again, only for what its children's
-		 * URLs need; its text was checked with its page. */
-		if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
-		    jsondoc_parse(sc->imp->parent_doc, parent->text, parent->text_len, JSONDOC_ANY,
-		                  err) == 0)
-			pd = sc->imp->parent_doc;
-		int rc = urltemplate_expand(sc->tpl, pd, 0, &url, err);
-		/* One huge parent item must not pin its tokens for the import. */
-		jsondoc_trim(sc->imp->parent_doc, 64u << 10);
-		if (rc < 0) {
-			record_failure(sc, NULL, 0, 0, err);
-			if (sc->root)
-				schedule_end(sc->imp, "failed");
-			stage_work_done(w);
-			return;
-		}
-		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
-			sc->skipped++;
-			free(url);
-			stage_work_done(w);
-			return;
-		}
-		ws = calloc(1, sizeof *ws);
-		if (!ws) {
-			free(url);
-			record_failure(sc, NULL, 0, 0, "out of memory");
-			stage_work_done(w);
-			return;
-		}
-		ws->sc = sc;
-		ws->w = w;
-		ws->url = url;
-		stage_work_set_user(w, ws, work_state_free);
-	}
+	if (!ws && !(ws = work_begin(sc, w)))
+		return;
 	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
 	if (!ws->fetch) {
 		record_failure(sc, ws->url, 0, 0, err);
-		if (sc->root && !sc->first_page_done)
-			schedule_end(sc->imp, "failed");
+		fail_if_root_first_page(sc);
 		stage_work_done(w);
 	}
 }
@@ -508,100 +417,30 @@ static void stage_abort(void *ctx, struct stage *st, struct stage_work *w)
 
 /* ---- the store consumer ---- */
 
-static struct stage_ctx *ctx_of_sub(struct import *imp, struct stage_sub *sub)
-{
-	for (size_t i = 0; i < imp->n_stages; i++)
-		if (imp->stages[i].store_sub == sub)
-			return &imp->stages[i];
-	return NULL;
-}
-
-static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
-                          struct stage_event *const *events, size_t n)
-{
-	struct import *imp = ctx;
-	struct stage_ctx *sc = ctx_of_sub(imp, sub);
-	char err[ERR_MAX];
-	(void)st;
-
-	if (!sc)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		const struct item *it = stage_event_payload(events[i]);
-		if (it->nul) {
-			snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
-			         "which PostgreSQL's jsonb cannot store", it->key);
-			record_failure(sc, NULL, 0, 0, err);
-			if (store_pending(imp->env.store, sc->index) == 0)
-				stage_ack(sub, 1);
-			else
-				sc->unstored++;
-			continue;
-		}
-		if (store_add(imp->env.store, sc->index, imp->id, it->key, it->parent_key, it->text,
-		              it->text_len, err) < 0) {
-			/* Cannot be written: counted as failed; its credit
-			 * returns with the next commit of this table (or now,
-			 * if nothing of it is waiting), so nothing stalls. */
-			record_failure(sc, NULL, 0, 0, err);
-			if (store_pending(imp->env.store, sc->index) == 0)
-				stage_ack(sub, 1);
-			else
-				sc->unstored++;
-		}
-	}
-	struct sub_stats ss;
-	stage_sub_get_stats(sub, &ss);
-	if (ss.demand == 0)
-		store_flush(imp->env.store, sc->index);
-	else if (!evtimer_pending(imp->linger_ev, NULL)) {
-		struct timeval tv = {0, IMPORT_LINGER_MS * 1000};
-		evtimer_add(imp->linger_ev, &tv);
-	}
-}
-
-static void linger_expired(evutil_socket_t fd, short what, void *arg)
+static void rows_failed(void *arg, size_t table, const char *message, uint64_t n)
 {
 	struct import *imp = arg;
-	(void)fd;
-	(void)what;
-	for (size_t i = 0; i < imp->n_stages; i++)
-		if (store_pending(imp->env.store, i) > 0)
-			store_flush(imp->env.store, i);
+	record_failures(&imp->stages[table], NULL, 0, 0, message, n);
+}
+
+static void rows_committed(void *arg)
+{
+	struct import *imp = arg;
+	maybe_finish(imp);   /* ending: the final status waits for the last commit */
+	check_drained(imp);
 }
 
 void import_committed(struct import *imp, size_t table, size_t n)
 {
-	if (!imp || table >= imp->n_stages)
-		return;
-	struct stage_ctx *sc = &imp->stages[table];
-	uint64_t bad = sc->refused < n ? sc->refused : n;
-	sc->refused -= bad;
-	sc->stored += n - bad;
-	if (imp->ending) {
-		maybe_finish(imp);
-		return;
-	}
-	stage_ack(sc->store_sub, n + sc->unstored);
-	sc->unstored = 0;
-	check_drained(imp);
+	if (imp)
+		import_store_committed(imp->rows, table, n);
 }
 
 void import_rows_refused(struct import *imp, size_t table, size_t n, const char *key,
                          const char *err)
 {
-	if (!imp || table >= imp->n_stages)
-		return;
-	struct stage_ctx *sc = &imp->stages[table];
-	char msg[ERR_MAX];
-	sc->refused += n;
-	if (key)
-		snprintf(msg, sizeof msg, "PostgreSQL refused the row with key '%.64s%s' for table %s: %s",
-		         key, strlen(key) > 64 ? "..." : "", sc->conf->name, err);
-	else
-		snprintf(msg, sizeof msg, "PostgreSQL refused %zu rows for table %s: %s", n,
-		         sc->conf->name, err);
-	record_failures(sc, NULL, 0, 0, msg, n);
+	if (imp)
+		import_store_rows_refused(imp->rows, table, n, key, err);
 }
 
 static void pipeline_done(void *ctx)
@@ -615,10 +454,6 @@ static void pipeline_done(void *ctx)
 static const struct stage_handler fetch_handler = {
 	.start = stage_start,
 	.abort = stage_abort,
-};
-
-static const struct stage_handler store_handler = {
-	.deliver = store_deliver,
 };
 
 static int provider_index(const struct config *cfg, const char *name)
@@ -646,6 +481,9 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->conf = c;
 		sc->index = i;
 		sc->root = c->parent == NULL;
+		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
+		                                    .stage = c->name,
+		                                    .max_pages = IMPORT_MAX_PAGES_PER_INPUT};
 		if (pi < 0)
 			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
 		sc->provider = imp->env.providers[pi];
@@ -674,18 +512,19 @@ static int build_pipeline(struct import *imp, char *err)
 		}
 	}
 	struct stage_params store_sp = {
-		.name = "store", .kind = STAGE_CONSUMER, .handler = &store_handler,
-		.ctx = imp, .buffer_size = 1, .concurrency = 1};
+		.name = "store", .kind = STAGE_CONSUMER, .handler = &import_store_handler,
+		.ctx = imp->rows, .buffer_size = 1, .concurrency = 1};
 	imp->store_stage = pipeline_add_stage(imp->pipe, &store_sp);
 	if (!imp->store_stage)
 		return err_set(err, "cannot add the store to the pipeline");
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		const struct stage_conf *c = &cfg->stages[i];
-		imp->stages[i].store_sub = pipeline_subscribe(imp->pipe, imp->stages[i].st,
-		                                              imp->store_stage, c->max_demand,
-		                                              c->min_demand);
-		if (!imp->stages[i].store_sub)
+		struct stage_sub *sub = pipeline_subscribe(imp->pipe, imp->stages[i].st,
+		                                           imp->store_stage, c->max_demand,
+		                                           c->min_demand);
+		if (!sub)
 			return err_set(err, "cannot subscribe the store to [stage %s]", c->name);
+		import_store_attach(imp->rows, i, c->name, sub);
 	}
 	return 0;
 }
@@ -704,9 +543,11 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->n_stages = env->cfg->n_stages;
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
-	imp->linger_ev = evtimer_new(env->base, linger_expired, imp);
+	struct import_store_hooks hooks = {
+		.failed = rows_failed, .committed = rows_committed, .arg = imp};
+	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
-	if (!imp->stages || !imp->end_ev || !imp->linger_ev || !imp->parent_doc) {
+	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {
 		err_set(err, "out of memory");
 		import_free(imp);
 		return NULL;
@@ -723,6 +564,7 @@ void import_free(struct import *imp)
 	if (!imp)
 		return;
 	pipeline_free(imp->pipe);
+	import_store_free(imp->rows);
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		urltemplate_free(imp->stages[i].tpl);
 		dedupe_free(imp->stages[i].seen);
@@ -731,8 +573,6 @@ void import_free(struct import *imp)
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
-	if (imp->linger_ev)
-		event_free(imp->linger_ev);
 	free(imp);
 }
 
@@ -776,7 +616,7 @@ void import_interrupt(struct import *imp)
 			struct stage *st = imp->stages[i].st;
 			for (size_t j = 0; j < stage_sub_count(st); j++) {
 				struct stage_sub *sub = stage_sub(st, j);
-				if (sub != imp->stages[i].store_sub)
+				if (sub != import_store_sub(imp->rows, i))
 					stage_sub_cancel(sub);
 			}
 		}
@@ -830,7 +670,7 @@ json_t *import_counts(const struct import *imp)
 		json_object_set_new(o, sc->conf->name,
 		                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
 		                              "fetched", (json_int_t)sc->fetched,
-		                              "stored", (json_int_t)sc->stored,
+		                              "stored", (json_int_t)import_store_stored(imp->rows, i),
 		                              "failed", (json_int_t)sc->failed,
 		                              "retried", (json_int_t)sc->retried,
 		                              "skipped", (json_int_t)sc->skipped,
@@ -873,7 +713,7 @@ json_t *import_stats(const struct import *imp)
 		                      "concurrency", (json_int_t)sc->conf->concurrency,
 		                      "queued", (json_int_t)ss.queued,
 		                      "done", (json_int_t)sc->fetched,
-		                      "stored", (json_int_t)sc->stored,
+		                      "stored", (json_int_t)import_store_stored(imp->rows, i),
 		                      "failed", (json_int_t)sc->failed,
 		                      "retried", (json_int_t)sc->retried,
 		                      "skipped", (json_int_t)sc->skipped,
@@ -903,7 +743,8 @@ void import_progress(const struct import *imp, char *buf, size_t len)
 	for (size_t i = 0; i < imp->n_stages && off < len; i++) {
 		const struct stage_ctx *sc = &imp->stages[i];
 		n = snprintf(buf + off, len - off, "%s %" PRIu64 "/%" PRIu64 " %s",
-		             i ? "," : "", sc->stored, sc->fetched, sc->conf->name);
+		             i ? "," : "", import_store_stored(imp->rows, i), sc->fetched,
+		             sc->conf->name);
 		if (n < 0)
 			return;
 		off += (size_t)n;

@@ -30,6 +30,12 @@
  * handlers, and the finished callback is the very last thing the outermost
  * call does (it may free the pipeline).
  *
+ * Batches.  A caller outside the handlers (a fetch completion emitting a
+ * page) brackets its calls with pipeline_batch_begin/end: inside, calls
+ * change state without settling, and the outermost end settles once.  So a
+ * page's items are all emitted before any is dispatched, and the caller is
+ * not called back (a deliver, a start) in the middle of its own loop.
+ *
  * Cancellation.  A cancelled subscription holds nothing and constrains
  * nothing.  A stage left with subscribers but none live is dead: its buffer
  * and queued work are dropped, it cancels its own input subscriptions (the
@@ -105,6 +111,7 @@ struct pipeline {
 	size_t nstages;
 	size_t live_events;
 	unsigned depth;                 /* settle loop running */
+	unsigned batch;                 /* open pipeline_batch_begin() calls */
 	bool started, paused, finished, freeing;
 };
 
@@ -469,7 +476,7 @@ static bool pipeline_all_finished(const struct pipeline *p)
 /* Run passes until nothing changes; only the outermost call does. */
 static void pipeline_settle(struct pipeline *p)
 {
-	if (p->depth > 0 || !p->started || p->finished || p->freeing)
+	if (p->depth > 0 || p->batch > 0 || !p->started || p->finished || p->freeing)
 		return;
 	p->depth++;
 	bool progress;
@@ -692,6 +699,20 @@ void pipeline_pause(struct pipeline *p, bool paused)
 	pipeline_settle(p);
 }
 
+void pipeline_batch_begin(struct pipeline *p)
+{
+	if (p)
+		p->batch++;
+}
+
+void pipeline_batch_end(struct pipeline *p)
+{
+	if (!p || p->batch == 0)
+		return;
+	p->batch--;
+	pipeline_settle(p); /* returns at once unless this was the outermost end */
+}
+
 bool pipeline_paused(const struct pipeline *p) { return p->paused; }
 bool pipeline_finished(const struct pipeline *p) { return p->finished; }
 size_t pipeline_live_events(const struct pipeline *p) { return p->live_events; }
@@ -805,6 +826,7 @@ struct stage *pipeline_stage_by_name(const struct pipeline *p, const char *name)
 }
 
 const char *stage_name(const struct stage *st) { return st->name; }
+size_t stage_buffered(const struct stage *st) { return st->buffer.len; }
 
 void stage_get_stats(const struct stage *st, struct stage_stats *out)
 {
@@ -829,6 +851,9 @@ struct stage_sub *stage_sub(const struct stage *st, size_t i)
 	return i < st->nsubs ? st->subs[i] : NULL;
 }
 
+uint64_t stage_sub_demand(const struct stage_sub *sub) { return sub_demand(sub); }
+uint64_t stage_sub_unacked(const struct stage_sub *sub) { return sub->sent - sub->acked; }
+
 void stage_sub_get_stats(const struct stage_sub *sub, struct sub_stats *out)
 {
 	*out = (struct sub_stats){
@@ -836,7 +861,7 @@ void stage_sub_get_stats(const struct stage_sub *sub, struct sub_stats *out)
 		.consumer = sub->consumer->name,
 		.max_demand = sub->max_demand,
 		.min_demand = sub->min_demand,
-		.demand = sub->asked - sub->sent,
+		.demand = sub_demand(sub),
 		.pending = sub->asked - sub->acked,
 		.asked = sub->asked,
 		.sent = sub->sent,

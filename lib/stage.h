@@ -15,7 +15,8 @@
  * (a fetch completed, a batch committed) and it calls back into the stages'
  * handlers when work may start or events arrive.  Calls made from inside a
  * handler are safe: the engine queues the state change and settles it before
- * the outermost call returns.
+ * the outermost call returns.  A caller outside the handlers makes its calls
+ * atomic the same way with pipeline_batch_begin/end.
  *
  * Ownership:
  *  - A pipeline owns its stages, subscriptions, work units and events;
@@ -118,6 +119,15 @@ struct stage_sub *pipeline_subscribe(struct pipeline *p, struct stage *producer,
  * input.  Stages and subscriptions cannot be added once started. */
 int pipeline_start(struct pipeline *p);
 
+/* Calls made between begin and end (stage_emit, stage_work_done, ...)
+ * change state but call no handler; the outermost end settles once.  For a
+ * caller outside the handlers (a fetch completion emitting a page): its
+ * items are all emitted, then dispatched, and it is not called back in the
+ * middle of its loop.  Batches nest.  pipeline_free() is not allowed inside
+ * one. */
+void pipeline_batch_begin(struct pipeline *p);
+void pipeline_batch_end(struct pipeline *p);
+
 /* While paused no work unit starts; running ones finish, events still flow. */
 void pipeline_pause(struct pipeline *p, bool paused);
 bool pipeline_paused(const struct pipeline *p);
@@ -169,6 +179,16 @@ void stage_sub_cancel(struct stage_sub *sub);
 void *stage_event_payload(const struct stage_event *ev);
 /* Position of the event in its producer's output, from 0. */
 uint64_t stage_event_seq(const struct stage_event *ev);
+
+/* --- read-only view: what a caller decides on --- */
+
+/* Events waiting in st's output buffer. */
+size_t stage_buffered(const struct stage *st);
+/* Credit the producer may still send on sub (asked - sent); 0 means the
+ * consumer can receive nothing more until it acknowledges. */
+uint64_t stage_sub_demand(const struct stage_sub *sub);
+/* Events sent on sub and not acknowledged yet. */
+uint64_t stage_sub_unacked(const struct stage_sub *sub);
 
 /* --- read-only view, for stats --- */
 

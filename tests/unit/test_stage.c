@@ -18,6 +18,7 @@ struct rec {
 	uint64_t got_seq[MAX_REC];
 	const struct stage_sub *got_on[MAX_REC];
 	size_t ngot;
+	size_t delivers;                        /* deliver() calls */
 	size_t payloads, freed, users_freed, aborted, finished;
 	int sync_emit;                          /* >= 0: start() emits that many and ends */
 };
@@ -90,6 +91,7 @@ static void on_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
                        struct stage_event *const *events, size_t n)
 {
 	(void)ctx, (void)st;
+	R.delivers++;
 	for (size_t i = 0; i < n && R.ngot < MAX_REC; i++) {
 		R.got_on[R.ngot] = sub;
 		R.got_seq[R.ngot] = stage_event_seq(events[i]);
@@ -729,6 +731,115 @@ static void test_bad_wiring_is_refused(void)
 	pipeline_free(p);
 }
 
+/* A page is atomic: a caller outside the handlers (a fetch completion)
+ * emits a page of 6 inside a batch; no handler runs until the batch ends,
+ * then the page is dispatched at once, as far as the smallest demand (R3)
+ * allows, and the child starts what its credit and concurrency allow. */
+static void test_batch_emits_a_page_then_dispatches_it(void)
+{
+	struct pipeline *p = new_pipeline();
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
+	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 10, 2);
+	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
+	struct stage_sub *to_store = pipeline_subscribe(p, races, store, 10, 5);
+	struct stage_sub *to_child = pipeline_subscribe(p, races, entries, 4, 2);
+	CHECK(pipeline_subscribe(p, entries, store, 10, 5) != NULL);
+	CHECK_EQ(pipeline_start(p), 0);
+	CHECK_EQ(R.nstarted, 1);
+	struct stage_work *w = R.started[0];
+
+	pipeline_batch_begin(p);
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ(emit_n(w, 1), 0);
+		CHECK_EQ(R.delivers, 0);        /* nothing reaches the store ... */
+		CHECK_EQ(R.nstarted, 1);        /* ... nor starts the child */
+		CHECK_EQ(stage_buffered(races), (size_t)i + 1);
+	}
+	stage_work_yield(w);
+	CHECK_EQ(R.delivers, 0);
+	CHECK_EQ(sstats(to_store).sent, 0);
+	CHECK_EQ(ststats(races).in_flight, 0); /* state changes at once ... */
+	CHECK_EQ(ststats(races).queued, 1);    /* ... only the handlers wait */
+
+	pipeline_batch_end(p);
+	CHECK_EQ(R.delivers, 1);                /* the 4 sent arrive in one call */
+	CHECK_EQ(R.ngot, 4);
+	for (size_t i = 0; i < R.ngot; i++)
+		CHECK_EQ(R.got_seq[i], i);
+	CHECK_EQ(sstats(to_store).sent, 4);
+	CHECK_EQ(sstats(to_child).sent, 4);
+	CHECK_EQ(stage_sub_demand(to_store), 6);
+	CHECK_EQ(stage_sub_demand(to_child), 0);
+	CHECK_EQ(stage_sub_unacked(to_store), 4);
+	CHECK_EQ(stage_buffered(races), 2);
+	CHECK_EQ(R.nstarted, 3);                /* the yielded root waits (no credit), 2 children run */
+	CHECK(R.started_by[1] == entries && R.started_by[2] == entries);
+	CHECK_EQ(ststats(entries).in_flight, 2);
+	CHECK_EQ(ststats(entries).queued, 2);
+	pipeline_free(p);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
+/* races (a producer, buffer 100) -> store (max 10, min 5), started: the
+ * root's unit is R.started[0]. */
+static struct pipeline *start_races_to_store(struct stage_sub **sub)
+{
+	struct pipeline *p = new_pipeline();
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
+	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
+	*sub = pipeline_subscribe(p, races, store, 10, 5);
+	CHECK_EQ(pipeline_start(p), 0);
+	return p;
+}
+
+/* Without a batch each emit settles at once: the store sees the first item
+ * before the second is emitted.  (The behaviour a batch exists to avoid.) */
+static void test_emit_outside_a_batch_settles_at_once(void)
+{
+	struct stage_sub *sub;
+	struct pipeline *p = start_races_to_store(&sub);
+	CHECK_EQ(emit_n(R.started[0], 1), 0);
+	CHECK_EQ(R.delivers, 1);
+	CHECK_EQ(emit_n(R.started[0], 1), 0);
+	CHECK_EQ(R.delivers, 2);
+	CHECK_EQ(stage_sub_unacked(sub), 2);
+	pipeline_free(p);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
+/* Batches nest: only the outermost end settles; an end without a begin
+ * does nothing.  The finished callback comes from the end that settles. */
+static void test_batches_nest_and_only_the_outermost_end_settles(void)
+{
+	struct stage_sub *sub;
+	struct pipeline *p = start_races_to_store(&sub);
+	struct stage *races = pipeline_stage_by_name(p, "races");
+	pipeline_batch_begin(p);
+	pipeline_batch_begin(p);
+	CHECK_EQ(emit_n(R.started[0], 3), 0);
+	stage_work_done(R.started[0]);
+	pipeline_batch_end(p);
+	CHECK_EQ(R.delivers, 0);
+	CHECK_EQ(stage_buffered(races), 3);
+	pipeline_batch_end(p);
+	CHECK_EQ(R.delivers, 1);
+	CHECK_EQ(R.ngot, 3);
+	CHECK_EQ(stage_buffered(races), 0);
+	CHECK_EQ(R.finished, 0);
+
+	pipeline_batch_end(p);                  /* unmatched: ignored */
+	pipeline_batch_begin(p);
+	stage_ack(sub, 3);
+	CHECK_EQ(stage_sub_unacked(sub), 0);    /* the ack counts at once ... */
+	CHECK_EQ(R.freed, 3);
+	CHECK_EQ(R.finished, 0);                /* ... the settle waits */
+	pipeline_batch_end(p);
+	CHECK_EQ(R.finished, 1);
+	CHECK(pipeline_finished(p));
+	pipeline_free(p);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
 int main(void)
 {
 	RUN(test_consumer_reasks_at_min_demand);
@@ -745,5 +856,8 @@ int main(void)
 	RUN(test_free_mid_work_aborts_running_and_leaks_nothing);
 	RUN(test_handlers_may_call_back_and_finished_may_free);
 	RUN(test_bad_wiring_is_refused);
+	RUN(test_batch_emits_a_page_then_dispatches_it);
+	RUN(test_emit_outside_a_batch_settles_at_once);
+	RUN(test_batches_nest_and_only_the_outermost_end_settles);
 	return CHECK_DONE();
 }

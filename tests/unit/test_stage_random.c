@@ -5,7 +5,9 @@
  *
  * Each schedule draws its parameters and data from a seed, then picks one
  * possible action at a time (complete a running unit with a page, ack some
- * of what the store holds, pause or resume; some schedules tear down midway)
+ * of what the store holds, pause or resume; some schedules tear down midway;
+ * in odd-seeded schedules a page is completed inside a batch, and no handler
+ * may run until the batch ends)
  * and checks after every step: R1 (nobody got more than it asked, against
  * the test's own model of R2), the buffer bound of R5, concurrency (R4),
  * in-order exactly-once delivery per subscription, the R7 bound on live
@@ -45,6 +47,8 @@ struct run {
 	size_t yhead[NSTAGES], ylen[NSTAGES];
 	size_t payloads, freed, users, users_freed, aborted, finished;
 	bool in_deliver_acks;                /* store may ack from inside deliver */
+	bool batch_pages;                    /* complete a page inside a batch */
+	bool in_batch;                       /* between begin and end: no handler */
 	size_t r7_bound;
 	int failures_before;
 };
@@ -149,6 +153,7 @@ static void on_start(void *ctx, struct stage *st, struct stage_work *w)
 	struct run *r = ctx;
 	int si = stage_index(r, st);
 	const struct stage_event *input = stage_work_input(w);
+	CHECK(!r->in_batch);
 	check_start_allowed(r, st);
 	if (r->ylen[si] > 0) {
 		CHECK(w == r->yielded[si][r->yhead[si]]); /* yielded first, FIFO */
@@ -212,6 +217,7 @@ static void on_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 	struct run *r = ctx;
 	(void)st;
 	int i = sub_index(r, sub);
+	CHECK(!r->in_batch);
 	CHECK(i >= 0);
 	if (i < 0)
 		return;
@@ -271,7 +277,7 @@ static void build(struct run *r)
 }
 
 /* Complete one turn of running unit i: a page, then yield or done. */
-static void complete_one(struct run *r, size_t i)
+static void complete_turn(struct run *r, size_t i)
 {
 	struct stage_work *w = r->running[i];
 	running_remove(r, i);
@@ -299,6 +305,21 @@ static void complete_one(struct run *r, size_t i)
 		emit_page(r, w, 1);
 		stage_work_done(w);
 	}
+}
+
+/* A completion from outside the handlers, as a fetch's: in a batch when
+ * the schedule says so. */
+static void complete_one(struct run *r, size_t i)
+{
+	if (!r->batch_pages) {
+		complete_turn(r, i);
+		return;
+	}
+	pipeline_batch_begin(r->p);
+	r->in_batch = true;
+	complete_turn(r, i);
+	r->in_batch = false;
+	pipeline_batch_end(r->p);
 }
 
 static void check_invariants(struct run *r)
@@ -391,6 +412,7 @@ static int run_schedule(uint64_t seed)
 	build(&r);
 	r.races_left = rnd_in(&r, 0, 40);
 	r.in_deliver_acks = rnd(&r) % 2;
+	r.batch_pages = seed % 2; /* not drawn: the other draws stay as they were */
 	uint64_t teardown_at = rnd(&r) % 8 == 0 ? rnd_in(&r, 0, 300) : UINT64_MAX;
 	CHECK_EQ(pipeline_start(r.p), 0);
 	check_invariants(&r);

@@ -1,0 +1,40 @@
+/* import_item — see import_item.h. */
+#include "import_item.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct import_item *import_item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
+                                    const char *parent_key)
+{
+	size_t len, klen, kmax = jsondoc_scalar_max(doc, k);
+	size_t pklen = parent_key ? strlen(parent_key) + 1 : 0;
+	const char *text = jsondoc_text(doc, v, &len);
+	struct import_item *it = malloc(sizeof *it + kmax + pklen + len + 1);
+	if (!it)
+		return NULL;
+	char *p = it->data;
+	if (jsondoc_scalar_to(doc, k, p, kmax, &klen) < 0) {
+		free(it);
+		return NULL;
+	}
+	it->key = p;
+	p += klen + 1;
+	it->parent_key = NULL;
+	if (parent_key) {
+		memcpy(p, parent_key, pklen);
+		it->parent_key = p;
+		p += pklen;
+	}
+	memcpy(p, text, len);
+	p[len] = '\0';
+	it->text = p;
+	it->text_len = len;
+	it->nul = jsondoc_has_nul(doc, v);
+	return it;
+}
+
+void import_item_free(struct import_item *it)
+{
+	free(it);
+}

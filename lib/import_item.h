@@ -1,0 +1,39 @@
+/* import_item — the payload of an import's events: one item of a page.
+ *
+ * The fetching stages make an item for every keyed element of a page they
+ * emit; the store consumer writes it as a row.  An item is a copy of the
+ * element's JSON exactly as the provider sent it (the page is gone once the
+ * fetch callback returns), its key and its parent's key.
+ *
+ * Ownership: one allocation an item (the strings live in it);
+ * import_item_new() gives it to the caller, which hands it to the engine
+ * with stage_emit() or frees it with import_item_free().
+ */
+#ifndef RACED_IMPORT_ITEM_H
+#define RACED_IMPORT_ITEM_H
+
+#include "error.h"
+#include "jsondoc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct import_item {
+	char *key;
+	char *parent_key; /* NULL for the root and for dedupe stages */
+	char *text;       /* the item's JSON exactly as the provider sent it */
+	size_t text_len;
+	bool nul;         /* a string in it holds \u0000, which jsonb refuses */
+	char data[];      /* key, parent key and text */
+};
+
+/* An item for value v of doc, whose key is the string (unescaped) or number
+ * (as written) k; parent_key is copied (NULL: none).  NULL when out of
+ * memory. */
+RACED_MUST_CHECK
+struct import_item *import_item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
+                                    const char *parent_key);
+void import_item_free(struct import_item *it);
+
+#endif

@@ -1,0 +1,208 @@
+/* import_store — see import_store.h.
+ *
+ * Design note: per table the consumer counts `refused` (rows of the next
+ * commits that PostgreSQL refused: acknowledged, not stored) and
+ * `unstored` (events the store never took: acknowledged with the next
+ * commit).  Acknowledging is what lets the engine send more, so an item
+ * that will never commit must still be acknowledged, or the stage stalls.
+ */
+#include "import_store.h"
+
+#include "error.h"
+#include "import_item.h"
+#include "stage.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct table {
+	const char *name;
+	struct stage_sub *sub;  /* NULL once detached */
+	uint64_t stored;
+	uint64_t refused;       /* of the rows acknowledged next: refused, not stored */
+	size_t unstored;        /* events the store refused, acked with the next commit */
+};
+
+struct import_store {
+	struct store *store;
+	int64_t import_id;
+	struct event *linger_ev;
+	struct import_store_hooks hooks;
+	struct table *tables;
+	size_t n;
+};
+
+static void linger_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct import_store *is = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < is->n; i++)
+		if (store_pending(is->store, i) > 0)
+			store_flush(is->store, i);
+}
+
+struct import_store *import_store_new(struct event_base *base, struct store *store,
+                                      int64_t import_id, size_t n_tables,
+                                      const struct import_store_hooks *hooks)
+{
+	struct import_store *is = calloc(1, sizeof *is);
+	if (!is)
+		return NULL;
+	is->store = store;
+	is->import_id = import_id;
+	is->hooks = *hooks;
+	is->n = n_tables;
+	is->tables = calloc(n_tables ? n_tables : 1, sizeof *is->tables);
+	is->linger_ev = evtimer_new(base, linger_expired, is);
+	if (!is->tables || !is->linger_ev) {
+		import_store_free(is);
+		return NULL;
+	}
+	return is;
+}
+
+void import_store_free(struct import_store *is)
+{
+	if (!is)
+		return;
+	if (is->linger_ev)
+		event_free(is->linger_ev);
+	free(is->tables);
+	free(is);
+}
+
+void import_store_attach(struct import_store *is, size_t table, const char *name,
+                         struct stage_sub *sub)
+{
+	if (table < is->n) {
+		is->tables[table].name = name;
+		is->tables[table].sub = sub;
+	}
+}
+
+struct stage_sub *import_store_sub(const struct import_store *is, size_t table)
+{
+	return table < is->n ? is->tables[table].sub : NULL;
+}
+
+void import_store_detach(struct import_store *is)
+{
+	for (size_t i = 0; i < is->n; i++)
+		is->tables[i].sub = NULL;
+	evtimer_del(is->linger_ev);
+	for (size_t i = 0; i < is->n; i++)
+		store_flush(is->store, i);
+}
+
+bool import_store_idle(const struct import_store *is)
+{
+	for (size_t i = 0; i < is->n; i++)
+		if (store_pending(is->store, i) > 0)
+			return false;
+	return true;
+}
+
+uint64_t import_store_stored(const struct import_store *is, size_t table)
+{
+	return table < is->n ? is->tables[table].stored : 0;
+}
+
+/* ---- delivering ---- */
+
+static struct table *table_of(struct import_store *is, const struct stage_sub *sub, size_t *index)
+{
+	for (size_t i = 0; i < is->n; i++)
+		if (is->tables[i].sub == sub) {
+			*index = i;
+			return &is->tables[i];
+		}
+	return NULL;
+}
+
+/* The item cannot be written: counted as failed; its credit returns with
+ * the next commit of this table (or now, if nothing of it is waiting), so
+ * nothing stalls. */
+static void refuse_item(struct import_store *is, size_t index, const char *err)
+{
+	struct table *t = &is->tables[index];
+	is->hooks.failed(is->hooks.arg, index, err, 1);
+	if (store_pending(is->store, index) == 0)
+		stage_ack(t->sub, 1);
+	else
+		t->unstored++;
+}
+
+static void write_item(struct import_store *is, size_t index, const struct import_item *it)
+{
+	char err[ERR_MAX];
+	if (it->nul) {
+		snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
+		         "which PostgreSQL's jsonb cannot store", it->key);
+		refuse_item(is, index, err);
+		return;
+	}
+	if (store_add(is->store, index, is->import_id, it->key, it->parent_key, it->text,
+	              it->text_len, err) < 0)
+		refuse_item(is, index, err);
+}
+
+static void deliver(void *ctx, struct stage *st, struct stage_sub *sub,
+                    struct stage_event *const *events, size_t n)
+{
+	struct import_store *is = ctx;
+	size_t index;
+	(void)st;
+
+	if (!table_of(is, sub, &index))
+		return;
+	for (size_t i = 0; i < n; i++)
+		write_item(is, index, stage_event_payload(events[i]));
+	if (stage_sub_demand(sub) == 0)
+		store_flush(is->store, index);
+	else if (!evtimer_pending(is->linger_ev, NULL)) {
+		struct timeval tv = {0, IMPORT_STORE_LINGER_MS * 1000};
+		evtimer_add(is->linger_ev, &tv);
+	}
+}
+
+const struct stage_handler import_store_handler = {
+	.deliver = deliver,
+};
+
+/* ---- what the store reports ---- */
+
+void import_store_committed(struct import_store *is, size_t table, size_t n)
+{
+	if (!is || table >= is->n)
+		return;
+	struct table *t = &is->tables[table];
+	uint64_t bad = t->refused < n ? t->refused : n;
+	t->refused -= bad;
+	t->stored += n - bad;
+	if (t->sub) {
+		stage_ack(t->sub, n + t->unstored);
+		t->unstored = 0;
+	}
+	is->hooks.committed(is->hooks.arg);
+}
+
+void import_store_rows_refused(struct import_store *is, size_t table, size_t n,
+                               const char *key, const char *err)
+{
+	if (!is || table >= is->n)
+		return;
+	struct table *t = &is->tables[table];
+	char msg[ERR_MAX];
+	t->refused += n;
+	if (key)
+		snprintf(msg, sizeof msg, "PostgreSQL refused the row with key '%.64s%s' for table %s: %s",
+		         key, strlen(key) > 64 ? "..." : "", t->name, err);
+	else
+		snprintf(msg, sizeof msg, "PostgreSQL refused %zu rows for table %s: %s", n, t->name,
+		         err);
+	is->hooks.failed(is->hooks.arg, table, msg, n);
+}
