@@ -24,8 +24,8 @@
  * of its own: its length is bounded by the callers (each stage's
  * `concurrency`), the sum of which is the number of live requests.
  *
- * Rate limit: a token bucket per provider refilled at rate_limit tokens per
- * second, FETCH_RATE_BURST (1) deep: requests start at most 1/rate_limit
+ * Rate limit: a token bucket (tokenbucket.h) per provider refilled at
+ * rate_limit tokens per second, FETCH_RATE_BURST (1) deep: requests start at most 1/rate_limit
  * apart, evenly spaced, never in bursts.  The bucket starts full.
  *
  * Connections: libcurl's multi handle keeps the connection cache;
@@ -41,9 +41,10 @@
  * Retries: connection errors, timeouts, HTTP 408, 429, 5xx and bodies cut
  * short are retried up to max_retries times.  Retry n (1, 2, ...) waits a
  * uniformly random delay in [0, min(FETCH_BACKOFF_CAP_MS,
- * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter"), or the response's
- * Retry-After (delta seconds or an HTTP date) when that is longer, capped at
- * FETCH_RETRY_AFTER_MAX_MS; then it queues again for admission.
+ * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter", backoff.h), or the
+ * response's Retry-After (delta seconds or an HTTP date) when that is
+ * longer, capped at FETCH_RETRY_AFTER_MAX_MS; then it queues again for
+ * admission.
  *
  * Limits: timeout_ms is CURLOPT_TIMEOUT_MS per attempt (0 = none), and
  * connecting may take at most min(timeout_ms, FETCH_CONNECT_TIMEOUT_MAX_MS).
@@ -60,7 +61,13 @@
  *  - any other reference ("races", "?page=2", "//host/x") is resolved by
  *    RFC 3986 against the base_url as a directory ("https://api.example.com/v1/").
  * fetch_resolve_url() and link_next are plain RFC 3986 against the page's
- * URL: that is how a page's own relative "next" links are meant.
+ * URL: that is how a page's own relative "next" links are meant.  link_next
+ * is the first Link header of the final response with a "next" link
+ * (linkheader.h).
+ *
+ * libcurl: the program calls curl_global_init() once before its first
+ * fetcher_new() (and curl_global_cleanup() after its last fetcher_free()),
+ * as libcurl asks, while it is still single-threaded.
  * base_url must be http or https, without query or fragment.
  */
 #ifndef RACED_FETCH_H
@@ -158,15 +165,13 @@ int fetch_resolve_url(const char *base, const char *ref, char **out, char *err);
 int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err);
 bool fetch_url_tail_is_plain(const char *tail);
 
-/* The header parsers fetch uses, public so they can be tested alone.
- * fetch_link_next: the target of the first link-value of a Link header
- * value whose rel lists "next" (RFC 8288: several comma-separated links, rel
- * quoted or not, several space-separated relation types), as sent (not
- * resolved), malloc'd; NULL if none.
- * fetch_retry_after_ms: a Retry-After value (delta seconds or an HTTP date,
- * read with curl_getdate) as milliseconds from `now`, capped at
- * FETCH_RETRY_AFTER_MAX_MS; 0 for a date in the past; -1 if unreadable. */
-char *fetch_link_next(const char *value);
+/* A Retry-After value (delta seconds or an HTTP date, read with
+ * curl_getdate) as milliseconds from `now`, capped at
+ * FETCH_RETRY_AFTER_MAX_MS; 0 for a date in the past; -1 if unreadable or
+ * NULL.  (libcurl 7.88's CURLINFO_RETRY_AFTER reads dates too, but takes
+ * "5 s" as 5 s, an overflowing number as none, and keeps a redirect's
+ * Retry-After for the response after it; this one takes only the final
+ * response's header, read with curl_easy_header.) */
 int64_t fetch_retry_after_ms(const char *value, time_t now);
 
 struct fetch_provider_stats {
