@@ -41,6 +41,7 @@
  */
 #include "fetch.h"
 #include "backoff.h"
+#include "baseurl.h"
 #include "error.h"
 #include "linkheader.h"
 #include "raced_version.h"
@@ -106,13 +107,8 @@ struct fetch_provider {
 	struct fetcher *f;
 	struct fetch_provider *next;
 	char *name;
-	char *base_url;                /* directory form: its path ends in '/' */
-	size_t base_len;
-	size_t origin_len;             /* "scheme://authority/", a prefix of base_url */
-	bool base_plain;               /* URLs under it may be joined by concatenation */
-	CURLU *base_cu;                /* base_url parsed, when base_plain */
-	char *origin;                  /* "scheme://host:port", lowercase */
-	bool has_token;                /* requests leave only for origin */
+	struct baseurl base;           /* base_url; request URLs resolve under it */
+	bool has_token;                /* requests leave only for base.origin */
 	struct curl_slist *headers;
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
@@ -288,312 +284,16 @@ static void body_put(struct fetcher *f, char *buf, size_t cap)
 
 
 
-/* ---- URLs ---- */
-
-static int url_error(char *err, const char *what, const char *url, CURLUcode uc)
-{
-	return err_set(err, "%s '%s': %s", what, url, curl_url_strerror(uc));
-}
-
-/* The whole URL u holds, as a malloc'd string in *out. */
-static int url_take(CURLU *u, const char *what, const char *ref, char **out, char *err)
-{
-	char *s = NULL;
-	CURLUcode uc = curl_url_get(u, CURLUPART_URL, &s, 0);
-	if (uc) {
-		url_error(err, what, ref, uc);
-		return -1;
-	}
-	*out = strdup(s);
-	curl_free(s);
-	if (!*out)
-		return err_set(err, "out of memory");
-	return 0;
-}
+/* ---- URLs (baseurl.h) ---- */
 
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 {
-	CURLU *u = curl_url();
-	CURLUcode uc;
-	int rc = -1;
-
-	*out = NULL;
-	if (!u)
-		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
-	if (uc) {
-		url_error(err, "invalid base URL", base, uc);
-		goto done;
-	}
-	/* "#x" is the base itself (RFC 3986 5.2.2); libcurl 7.88 makes it the
-	 * base's directory. */
-	uc = ref == base || ref[0] == '#' ? CURLUE_OK : curl_url_set(u, CURLUPART_URL, ref, 0);
-	if (uc) {
-		err_set(err, "cannot resolve URL '%s' against '%s': %s", ref, base,
-		        curl_url_strerror(uc));
-		goto done;
-	}
-	/* A fragment is never sent: without it, links that differ only there
-	 * are one URL to pagination's cycle check and to dedupe. */
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-	rc = url_take(u, "cannot build URL from", ref, out, err);
-done:
-	curl_url_cleanup(u);
-	return rc;
+	return baseurl_resolve(base, ref, out, err);
 }
 
-/* The provider's base URL in directory form (path ending in '/'). */
-static int base_url_directory(const char *name, const char *base, char **out, char *err)
-{
-	CURLU *u = curl_url();
-	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL;
-	CURLUcode uc;
-	int rc = -1;
-
-	*out = NULL;
-	if (!u)
-		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
-	if (uc) {
-		err_set(err, "base_url '%s' of [provider %s] is not a valid URL: %s", base, name,
-		        curl_url_strerror(uc));
-		goto done;
-	}
-	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-		err_set(err, "base_url '%s' of [provider %s] is not an http or https URL", base, name);
-		goto done;
-	}
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
-		err_set(err, "base_url '%s' of [provider %s] has a query or fragment; "
-		        "put them in the stage's url", base, name);
-		goto done;
-	}
-	uc = curl_url_get(u, CURLUPART_PATH, &path, 0);
-	if (uc == CURLUE_OK && path[0] && path[strlen(path) - 1] != '/') {
-		size_t n = strlen(path) + 2;
-		char *dir = malloc(n);
-		if (!dir) {
-			err_set(err, "out of memory");
-			goto done;
-		}
-		snprintf(dir, n, "%s/", path);
-		uc = curl_url_set(u, CURLUPART_PATH, dir, 0);
-		free(dir);
-		if (uc) {
-			url_error(err, "cannot use base_url", base, uc);
-			goto done;
-		}
-	}
-	rc = url_take(u, "cannot use base_url", base, out, err);
-done:
-	curl_free(path);
-	curl_free(query);
-	curl_free(frag);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* The concatenation fast path.  curl_url parses a URL into parts and
- * prints them back: the scheme and authority normalised, the path and query
- * as they were (without CURLU_URLENCODE nothing is encoded or decoded) once
- * dot segments are removed, an empty query or fragment dropped.  So when a
- * URL P is given back unchanged and ends with the '/' closing its authority
- * or path, P + tail is given back unchanged too as long as the tail holds
- * only characters no parser rewrites, starts no segment with '.', and does
- * not end in an empty query: the authority is delimited inside P, and the
- * rest is kept as it is.  fetch_start uses it for "/x" under base_url and
- * for absolute URLs of base_url's origin, the URLs of nearly every request;
- * anything else goes through curl_url.  The unit tests hold the two paths
- * to the same output. */
-
-#define URL_CONCAT_MAX 8192 /* longer URLs go through curl_url, which has
-                               an input limit of its own */
-
-static bool url_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool fetch_url_tail_is_plain(const char *tail)
-{
-	const char *s = tail;
-	for (; *s; s++) {
-		char c = *s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-			continue;
-		if (c == '.') {
-			if (s == tail || s[-1] == '/')
-				return false; /* perhaps a dot segment */
-		} else if (c == '%') {
-			/* a percent-encoded byte other than '.' ("%2e" is a dot
-			 * segment to some parsers) */
-			if (!url_hex(s[1]) || !url_hex(s[2]) ||
-			    (s[1] == '2' && (s[2] == 'e' || s[2] == 'E')))
-				return false;
-			s += 2;
-		} else if (!strchr("-_~!$&'()*+,;=:@/?", c)) {
-			return false;
-		}
-	}
-	return s == tail || s[-1] != '?';
-}
-
-/* prefix + tail when that is what curl_url gives: 1 with *out, 0 if not. */
-static int url_concat(const char *prefix, size_t prefix_len, const char *tail, char **out,
-                      char *err)
-{
-	size_t n = strlen(tail);
-	if (n > URL_CONCAT_MAX || !fetch_url_tail_is_plain(tail))
-		return 0;
-	char *s = malloc(prefix_len + n + 1);
-	if (!s)
-		return err_set(err, "out of memory");
-	memcpy(s, prefix, prefix_len);
-	memcpy(s + prefix_len, tail, n + 1);
-	*out = s;
-	return 1;
-}
-
-/* Whether base (a directory-form base_url) may be a concatenation prefix:
- * curl_url gives it back as it is, and its path is a plain tail.  If so,
- * p->base_cu keeps it parsed. */
-static int base_url_plainness(struct fetch_provider *p, char *err)
-{
-	char *again = NULL;
-	const char *auth = strstr(p->base_url, "://");
-	const char *slash = auth ? strchr(auth + 3, '/') : NULL;
-	CURLU *u;
-
-	p->base_len = strlen(p->base_url);
-	p->base_plain = false;
-	if (!slash)
-		return 0;
-	p->origin_len = (size_t)(slash + 1 - p->base_url);
-	if (p->base_len > URL_CONCAT_MAX || !fetch_url_tail_is_plain(slash + 1))
-		return 0;
-	if (!(u = curl_url()))
-		return err_set(err, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, p->base_url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &again, 0) == CURLUE_OK &&
-	    strcmp(again, p->base_url) == 0) {
-		p->base_plain = true;
-		p->base_cu = u;
-		u = NULL;
-	}
-	curl_free(again);
-	curl_url_cleanup(u);
-	return 0;
-}
-
-/* "scheme://host:port" of url, lowercase, the port spelled out (80 for
- * http): two URLs of one origin give the same string.  -1 if curl_url
- * cannot parse it. */
-static int url_origin(const char *url, char **out)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL;
-	int rc = -1;
-	*out = NULL;
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-	    asprintf(out, "%s://%s:%s", scheme, host, port) >= 0) {
-		for (char *c = *out; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-		rc = 0;
-	} else {
-		*out = NULL;
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* Whether url, resolved, is on the provider's origin.  Most are spelled
- * with base_url's own prefix and need no parsing. */
-static bool on_origin(const struct fetch_provider *p, const char *url)
-{
-	if (p->origin_len && strncmp(url, p->base_url, p->origin_len) == 0)
-		return true;
-	char *o;
-	if (url_origin(url, &o) < 0)
-		return false;
-	bool same = strcmp(o, p->origin) == 0;
-	free(o);
-	return same;
-}
-
-/* A request URL: "/x" goes under the base path, anything else is RFC 3986
- * against the base directory (an absolute URL stays as it is). */
 int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err)
 {
-	if (p->base_plain) {
-		int rc = 0;
-		if (url[0] == '/' && url[1] != '/')
-			rc = url_concat(p->base_url, p->base_len, url + 1, out, err);
-		else if (strncmp(url, p->base_url, p->origin_len) == 0)
-			rc = url_concat(p->base_url, p->origin_len, url + p->origin_len, out, err);
-		if (rc)
-			return rc < 0 ? -1 : 0;
-	}
-	if (url[0] == '/' && url[1] != '/') {
-		size_t n = strlen(p->base_url) + strlen(url);
-		char *joined = malloc(n);
-		if (!joined)
-			return err_set(err, "out of memory");
-		snprintf(joined, n, "%s%s", p->base_url, url + 1);
-		int rc = fetch_resolve_url(joined, joined, out, err);
-		free(joined);
-		return rc;
-	}
-	return fetch_resolve_url(p->base_url, url, out, err);
-}
-
-/* r->url as a CURLU for CURLOPT_CURLU, so that libcurl does not parse the
- * string again (and print it back) for every transfer.  A plain URL of the
- * base's origin without '%' is the base's CURLU with its path and query
- * set: the very parts parsing it would give (setting a part would lowercase
- * %XX escapes, hence no '%'); any other URL is parsed. */
-static CURLUcode request_curlu(const struct fetch *r, CURLU **out)
-{
-	const struct fetch_provider *p = r->p;
-	CURLUcode uc;
-	CURLU *u;
-
-	if (p->base_cu && strncmp(r->url, p->base_url, p->origin_len) == 0 &&
-	    !strchr(r->url + p->origin_len, '%') &&
-	    fetch_url_tail_is_plain(r->url + p->origin_len)) {
-		const char *path = r->url + p->origin_len - 1, *q = strchr(path, '?');
-		u = curl_url_dup(p->base_cu);
-		if (!u)
-			return CURLUE_OUT_OF_MEMORY;
-		if (q) {
-			char *s = strndup(path, (size_t)(q - path));
-			uc = s ? curl_url_set(u, CURLUPART_PATH, s, 0) : CURLUE_OUT_OF_MEMORY;
-			free(s);
-			if (uc == CURLUE_OK)
-				uc = curl_url_set(u, CURLUPART_QUERY, q + 1, 0);
-		} else {
-			uc = curl_url_set(u, CURLUPART_PATH, path, 0);
-		}
-	} else {
-		u = curl_url();
-		if (!u)
-			return CURLUE_OUT_OF_MEMORY;
-		uc = curl_url_set(u, CURLUPART_URL, r->url, 0);
-	}
-	if (uc != CURLUE_OK) {
-		curl_url_cleanup(u);
-		return uc;
-	}
-	*out = u;
-	return CURLUE_OK;
+	return baseurl_request_url(&p->base, url, out, err);
 }
 
 /* ---- response headers and body ---- */
@@ -730,7 +430,7 @@ static int handoff(struct fetch *r)
 	bool configured;
 
 	if (!r->cu) {
-		CURLUcode uc = request_curlu(r, &r->cu);
+		CURLUcode uc = baseurl_curlu(&p->base, r->url, &r->cu);
 		if (uc != CURLUE_OK)
 			return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
 			               curl_url_strerror(uc));
@@ -845,7 +545,9 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 	case FETCH_BODY: p->stats.failed_body++; break;
 	}
 	if (o == FETCH_OK && r->link_ref)
-		fetch_resolve_url(r->effective_url ? r->effective_url : r->url, r->link_ref, &next, err);
+		if (baseurl_resolve(r->effective_url ? r->effective_url : r->url, r->link_ref, &next,
+		                    err) < 0)
+			next = NULL; /* a link that is not a URL is no link */
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,
@@ -1313,6 +1015,17 @@ static void accept_encoding_line(char *buf, size_t n)
 		snprintf(buf + len, n - len, "identity");
 }
 
+/* A provider and what it owns; any part may be missing (a failed set-up). */
+static void provider_free(struct fetch_provider *p)
+{
+	if (p->admit)
+		event_free(p->admit);
+	curl_slist_free_all(p->headers);
+	baseurl_free(&p->base);
+	free(p->name);
+	free(p);
+}
+
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
                                             char *err)
@@ -1360,13 +1073,8 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	p->admit = evtimer_new(f->base, admit_cb, p);
 	if (!p->name || !p->admit)
 		goto oom;
-	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0 ||
-	    base_url_plainness(p, err) < 0)
+	if (baseurl_init(&p->base, name, c->base_url, err) < 0)
 		goto fail;
-	if (url_origin(p->base_url, &p->origin) < 0) {
-		err_set(err, "[provider %s] base_url '%s' has no scheme, host and port", name, p->base_url);
-		goto fail;
-	}
 	p->has_token = c->token && *c->token;
 
 	/* User-Agent and Accept-Encoding are lines of our own rather than
@@ -1418,14 +1126,7 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 oom:
 	err_set(err, "out of memory");
 fail:
-	if (p->admit)
-		event_free(p->admit);
-	curl_slist_free_all(p->headers);
-	curl_url_cleanup(p->base_cu);
-	free(p->origin);
-	free(p->base_url);
-	free(p->name);
-	free(p);
+	provider_free(p);
 	return NULL;
 }
 
@@ -1449,11 +1150,11 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		free(r);
 		return NULL;
 	}
-	if (p->has_token && !on_origin(p, r->url)) {
+	if (p->has_token && !baseurl_on_origin(&p->base, r->url)) {
 		/* A next link (or a page reached by a redirect) may name any
 		 * host; the token is the provider's, not theirs. */
 		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
-		        "sends that provider's token (token_file) only there", r->url, p->name, p->origin);
+		        "sends that provider's token (token_file) only there", r->url, p->name, p->base.origin);
 		free(r->url);
 		free(r);
 		return NULL;
@@ -1499,13 +1200,7 @@ static void fetcher_destroy(struct fetcher *f)
 
 	for (p = f->providers; p; p = pn) {
 		pn = p->next;
-		event_free(p->admit);
-		curl_slist_free_all(p->headers);
-		curl_url_cleanup(p->base_cu);
-		free(p->origin);
-		free(p->base_url);
-		free(p->name);
-		free(p);
+		provider_free(p);
 	}
 	while (f->n_pool)
 		curl_easy_cleanup(f->pool[--f->n_pool].e);
