@@ -34,16 +34,24 @@ static int url_take(CURLU *u, const char *what, const char *ref, char **out, cha
 	return 0;
 }
 
+/* url parsed into a new *u (NULL only when curl_url() itself fails); the
+ * caller cleans *u up whatever the result. */
+static CURLUcode url_parse(const char *url, CURLU **u)
+{
+	if (!(*u = curl_url()))
+		return CURLUE_OUT_OF_MEMORY;
+	return curl_url_set(*u, CURLUPART_URL, url, 0);
+}
+
 int baseurl_resolve(const char *base, const char *ref, char **out, char *err)
 {
-	CURLU *u = curl_url();
-	CURLUcode uc;
+	CURLU *u;
+	CURLUcode uc = url_parse(base, &u);
 	int rc = -1;
 
 	*out = NULL;
 	if (!u)
 		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
 	if (uc) {
 		url_error(err, "invalid base URL", base, uc);
 		goto done;
@@ -68,15 +76,14 @@ done:
 /* The provider's base URL in directory form (path ending in '/'). */
 static int base_url_directory(const char *name, const char *base, char **out, char *err)
 {
-	CURLU *u = curl_url();
+	CURLU *u;
 	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL;
-	CURLUcode uc;
+	CURLUcode uc = url_parse(base, &u);
 	int rc = -1;
 
 	*out = NULL;
 	if (!u)
 		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
 	if (uc) {
 		err_set(err, "base_url '%s' of [provider %s] is not a valid URL: %s", base, name,
 		        curl_url_strerror(uc));
@@ -196,10 +203,10 @@ static int base_url_plainness(struct baseurl *b, char *err)
 	b->origin_len = (size_t)(slash + 1 - b->dir);
 	if (b->len > URL_CONCAT_MAX || !baseurl_tail_is_plain(slash + 1))
 		return 0;
-	if (!(u = curl_url()))
+	CURLUcode uc = url_parse(b->dir, &u);
+	if (!u)
 		return err_set(err, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, b->dir, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &again, 0) == CURLUE_OK &&
+	if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &again, 0) == CURLUE_OK &&
 	    strcmp(again, b->dir) == 0) {
 		b->plain = true;
 		b->cu = u;
@@ -215,11 +222,11 @@ static int base_url_plainness(struct baseurl *b, char *err)
  * cannot parse it. */
 static int url_origin(const char *url, char **out)
 {
-	CURLU *u = curl_url();
+	CURLU *u;
 	char *scheme = NULL, *host = NULL, *port = NULL;
 	int rc = -1;
 	*out = NULL;
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	if (url_parse(url, &u) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
@@ -298,10 +305,7 @@ CURLUcode baseurl_curlu(const struct baseurl *b, const char *url, CURLU **out)
 			uc = curl_url_set(u, CURLUPART_PATH, path, 0);
 		}
 	} else {
-		u = curl_url();
-		if (!u)
-			return CURLUE_OUT_OF_MEMORY;
-		uc = curl_url_set(u, CURLUPART_URL, url, 0);
+		uc = url_parse(url, &u);
 	}
 	if (uc != CURLUE_OK) {
 		curl_url_cleanup(u);
