@@ -1026,32 +1026,65 @@ static void provider_free(struct fetch_provider *p)
 	free(p);
 }
 
+/* The settings fetcher_add_provider refuses; base_url is baseurl_init's. */
+static int provider_conf_check(const struct fetch_provider_conf *c, const char *name, char *err)
+{
+	if (!c->base_url || !*c->base_url)
+		return err_set(err, "[provider %s] has no base_url", name);
+	if (c->max_connections < 1)
+		return err_set(err, "max_connections of [provider %s] must be at least 1", name);
+	if (!(c->rate_limit >= 0) || !isfinite(c->rate_limit))
+		return err_set(err, "rate_limit of [provider %s] must be a number >= 0", name);
+	if (c->max_body < 1)
+		return err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
+	if (c->token && strpbrk(c->token, "\r\n"))
+		return err_set(err, "the token of [provider %s] contains a line break", name);
+	return 0;
+}
+
+/* The header lines of every request of a provider, in *out; -1 when memory
+ * runs out.  User-Agent and Accept-Encoding are lines of our own rather
+ * than libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
+ * line of ours), which it formats anew for every transfer; the request head
+ * is the same, line for line.  (A proxy's CONNECT, which gets no custom
+ * headers, now goes without User-Agent.) */
+static int request_headers(const char *token, struct curl_slist **out)
+{
+	char accept_encoding[80];
+	char *auth = NULL;
+	size_t auth_len = 0;
+
+	accept_encoding_line(accept_encoding, sizeof accept_encoding);
+	if (token && *token) {
+		auth_len = strlen(token) + sizeof "Authorization: Bearer ";
+		if (!(auth = malloc(auth_len)))
+			return -1;
+		snprintf(auth, auth_len, "Authorization: Bearer %s", token);
+	}
+	const char *lines[] = {"User-Agent: raced/" RACED_VERSION, accept_encoding,
+	                       "Accept: application/json", auth};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof lines / sizeof *lines && lines[i] && rc == 0; i++) {
+		struct curl_slist *h = curl_slist_append(*out, lines[i]);
+		if (h)
+			*out = h;
+		else
+			rc = -1;
+	}
+	if (auth)
+		explicit_bzero(auth, auth_len);
+	free(auth);
+	return rc;
+}
+
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
                                             char *err)
 {
 	const char *name = c->name ? c->name : "?";
 
-	if (!c->base_url || !*c->base_url) {
-		err_set(err, "[provider %s] has no base_url", name);
+	if (provider_conf_check(c, name, err) < 0)
 		return NULL;
-	}
-	if (c->max_connections < 1) {
-		err_set(err, "max_connections of [provider %s] must be at least 1", name);
-		return NULL;
-	}
-	if (!(c->rate_limit >= 0) || !isfinite(c->rate_limit)) {
-		err_set(err, "rate_limit of [provider %s] must be a number >= 0", name);
-		return NULL;
-	}
-	if (c->max_body < 1) {
-		err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
-		return NULL;
-	}
-	if (c->token && strpbrk(c->token, "\r\n")) {
-		err_set(err, "the token of [provider %s] contains a line break", name);
-		return NULL;
-	}
 	struct fetch_provider *p = calloc(1, sizeof *p);
 	if (!p) {
 		err_set(err, "out of memory");
@@ -1076,39 +1109,8 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	if (baseurl_init(&p->base, name, c->base_url, err) < 0)
 		goto fail;
 	p->has_token = c->token && *c->token;
-
-	/* User-Agent and Accept-Encoding are lines of our own rather than
-	 * libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
-	 * line of ours), which it formats anew for every transfer; the request
-	 * head is the same, line for line.  (A proxy's CONNECT, which gets no
-	 * custom headers, now goes without User-Agent.) */
-	char accept_encoding[80];
-	accept_encoding_line(accept_encoding, sizeof accept_encoding);
-	struct curl_slist *h = curl_slist_append(NULL, "User-Agent: raced/" RACED_VERSION);
-	if (!h)
+	if (request_headers(c->token, &p->headers) < 0)
 		goto oom;
-	p->headers = h;
-	h = curl_slist_append(p->headers, accept_encoding);
-	if (!h)
-		goto oom;
-	p->headers = h;
-	h = curl_slist_append(p->headers, "Accept: application/json");
-	if (!h)
-		goto oom;
-	p->headers = h;
-	if (c->token && *c->token) {
-		size_t n = strlen(c->token) + sizeof "Authorization: Bearer ";
-		char *line = malloc(n);
-		if (!line)
-			goto oom;
-		snprintf(line, n, "Authorization: Bearer %s", c->token);
-		h = curl_slist_append(p->headers, line);
-		explicit_bzero(line, n);
-		free(line);
-		if (!h)
-			goto oom;
-		p->headers = h;
-	}
 
 	long host_connections = f->host_connections + (long)c->max_connections;
 	CURLMcode mc = curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_connections);

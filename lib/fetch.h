@@ -25,8 +25,9 @@
  * `concurrency`), the sum of which is the number of live requests.
  *
  * Rate limit: a token bucket (tokenbucket.h) per provider refilled at
- * rate_limit tokens per second, FETCH_RATE_BURST (1) deep: requests start at most 1/rate_limit
- * apart, evenly spaced, never in bursts.  The bucket starts full.
+ * rate_limit tokens per second, FETCH_RATE_BURST (1) deep: requests start
+ * at most 1/rate_limit apart, evenly spaced, never in bursts.  The bucket
+ * starts full.
  *
  * Connections: libcurl's multi handle keeps the connection cache;
  * CURLMOPT_MAX_HOST_CONNECTIONS and CURLMOPT_MAXCONNECTS are the sum of the
@@ -54,7 +55,8 @@
  *
  * URLs (fetch_start) follow baseurl.h: absolute as it is, "/x" under the
  * provider's base_url path, anything else RFC 3986 against base_url as a
- * directory.  fetch_resolve_url() and link_next are plain RFC 3986 against
+ * directory; base_url must be http or https, without query or fragment.
+ * fetch_resolve_url() and link_next are plain RFC 3986 against
  * the page's URL: that is how a page's own relative "next" links are
  * meant.  link_next is the first Link header of the final response with a
  * "next" link (linkheader.h).
@@ -62,7 +64,6 @@
  * libcurl: the program calls curl_global_init() once before its first
  * fetcher_new() (and curl_global_cleanup() after its last fetcher_free()),
  * as libcurl asks, while it is still single-threaded.
- * base_url must be http or https, without query or fragment.
  */
 #ifndef RACED_FETCH_H
 #define RACED_FETCH_H
