@@ -14,6 +14,7 @@
 #include "notify.h"
 #include "service.h"
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -181,6 +182,12 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Once, while single-threaded, before any fetcher (fetch.h). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("cannot initialise libcurl");
+		config_free(cfg);
+		return EXIT_FAILURE;
+	}
 	d.base = event_base_new();
 	if (!d.base) {
 		log_err("cannot create the event loop");
@@ -237,5 +244,6 @@ int main(int argc, char **argv)
 	event_free(d.status_ev);
 	service_free(d.svc);
 	event_base_free(d.base);
+	curl_global_cleanup();
 	return d.exit_code;
 }

@@ -8,7 +8,16 @@
  * a socket (struct fetch_sock, attached with curl_multi_assign).  libcurl is
  * only ever driven by curl_multi_socket_action() from a libevent callback,
  * never from inside one of its own callbacks; the timer callback only arms
- * or deletes the evtimer.
+ * or deletes the evtimer, and the header callback only reads libcurl's
+ * header store (curl_easy_header, which its manual allows there).  A
+ * failure of curl_multi_socket_action() other than an unknown socket ends
+ * the attempts on the wire as transient failures (multi_failed).
+ *
+ * What is not glue lives in pure modules: backoff (the retry delays and
+ * their one jitter source), tokenbucket (the rate limit), linkheader (RFC
+ * 8288 "next").  Response headers come from libcurl's store: Link and
+ * Retry-After of the final response once the attempt is done,
+ * Content-Length and Content-Encoding where a header block ends.
  *
  * A request moves QUEUED -> ACTIVE -> (BACKOFF -> QUEUED -> ACTIVE)* -> DONE.
  *  - QUEUED: in its provider's admission queue (FIFO), waiting for a free
@@ -20,8 +29,10 @@
  *    it back at the tail of the queue.
  *  - DONE: its done callback is running.
  * Completed transfers are read with curl_multi_info_read() in drain() only;
- * that is where an attempt's ownership of its easy handle ends (the handle
- * goes back to a small free list before the callback runs).
+ * that is where an attempt's ownership of its easy handle ends (attempt_read
+ * takes what it needs from the handle, then the handle goes back to a small
+ * free list before the callback runs).  fetch_cancel() and multi_failed()
+ * end an attempt early through the same attempt_release().
  *
  * Re-entrancy: a done callback runs outside any libcurl call and after the
  * request is off every list; it may start and cancel other requests and
@@ -29,8 +40,12 @@
  * actual free to the libevent callback that is unwinding (dispatching > 0).
  */
 #include "fetch.h"
+#include "backoff.h"
+#include "baseurl.h"
 #include "error.h"
+#include "linkheader.h"
 #include "raced_version.h"
+#include "tokenbucket.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -47,7 +62,6 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 /* A token array grown past this by one huge page is given back after it. */
 #define FETCH_DOC_KEEP_BYTES (1u << 20)
@@ -82,10 +96,7 @@ struct fetch {
 	bool too_big, no_memory;
 	long status;
 	char reason[64];
-	char *link_ref;                /* Link: rel="next" as sent */
-	char *retry_after;             /* Retry-After as sent */
-	bool has_length, encoded;
-	curl_off_t length;
+	char *link_ref;                /* Link: rel="next" as sent, read at the end */
 	char curl_err[CURL_ERROR_SIZE];
 	char msg[ERR_MAX];
 };
@@ -96,20 +107,14 @@ struct fetch_provider {
 	struct fetcher *f;
 	struct fetch_provider *next;
 	char *name;
-	char *base_url;                /* directory form: its path ends in '/' */
-	size_t base_len;
-	size_t origin_len;             /* "scheme://authority/", a prefix of base_url */
-	bool base_plain;               /* URLs under it may be joined by concatenation */
-	CURLU *base_cu;                /* base_url parsed, when base_plain */
-	char *origin;                  /* "scheme://host:port", lowercase */
-	bool has_token;                /* requests leave only for origin */
+	struct baseurl base;           /* base_url; request URLs resolve under it */
+	bool has_token;                /* requests leave only for base.origin */
 	struct curl_slist *headers;
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
 	double rate_limit;
 	size_t max_body;
-	double tokens;                 /* token bucket, FETCH_RATE_BURST deep */
-	double tokens_at;              /* monotonic seconds of the last refill */
+	struct tokenbucket bucket;     /* rate_limit, FETCH_RATE_BURST deep */
 	struct event *admit;
 	struct fetch_list queue, all;
 	struct fetch_provider_stats stats;
@@ -132,7 +137,6 @@ struct fetcher {
 	} bodies[FETCH_EASY_POOL_MAX];
 	size_t n_bodies;
 	long host_connections;         /* sum of the providers' max_connections */
-	uint64_t rand_state;
 	struct jsondoc *doc;           /* bodies are read into it, reused */
 	bool doc_busy;                 /* a done callback is reading it */
 	int dispatching;               /* done callbacks running */
@@ -156,17 +160,6 @@ static struct timeval tv_ms(uint64_t ms)
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 	                     .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
 	return tv;
-}
-
-/* xorshift64*: the jitter needs spread, not secrecy. */
-static uint64_t rand_below(struct fetcher *f, uint64_t n)
-{
-	uint64_t x = f->rand_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	f->rand_state = x;
-	return n ? (x * 0x2545F4914F6CDD1DULL) % n : 0;
 }
 
 static const char *reason_of(long status)
@@ -254,6 +247,23 @@ static void easy_put(struct fetcher *f, CURL *e, const struct fetch_provider *p)
 	}
 }
 
+static void provider_kick(struct fetch_provider *p);
+
+/* An attempt's easy handle leaves the multi handle and goes back to the
+ * free list; its connection slot is free again.  A handle libcurl would
+ * not take off is closed instead (curl_easy_cleanup removes it itself). */
+static void attempt_release(struct fetch *r)
+{
+	struct fetch_provider *p = r->p;
+	if (curl_multi_remove_handle(p->f->multi, r->easy) == CURLM_OK)
+		easy_put(p->f, r->easy, p);
+	else
+		curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	p->stats.in_flight--;
+	provider_kick(p);
+}
+
 static void body_get(struct fetcher *f, struct fetch *r)
 {
 	if (r->body || !f->n_bodies)
@@ -274,419 +284,60 @@ static void body_put(struct fetcher *f, char *buf, size_t cap)
 
 
 
-/* ---- URLs ---- */
-
-static int url_error(char *err, const char *what, const char *url, CURLUcode uc)
-{
-	return err_set(err, "%s '%s': %s", what, url, curl_url_strerror(uc));
-}
-
-/* The whole URL u holds, as a malloc'd string in *out. */
-static int url_take(CURLU *u, const char *what, const char *ref, char **out, char *err)
-{
-	char *s = NULL;
-	CURLUcode uc = curl_url_get(u, CURLUPART_URL, &s, 0);
-	if (uc) {
-		url_error(err, what, ref, uc);
-		return -1;
-	}
-	*out = strdup(s);
-	curl_free(s);
-	if (!*out)
-		return err_set(err, "out of memory");
-	return 0;
-}
+/* ---- URLs (baseurl.h) ---- */
 
 int fetch_resolve_url(const char *base, const char *ref, char **out, char *err)
 {
-	CURLU *u = curl_url();
-	CURLUcode uc;
-	int rc = -1;
-
-	*out = NULL;
-	if (!u)
-		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
-	if (uc) {
-		url_error(err, "invalid base URL", base, uc);
-		goto done;
-	}
-	/* "#x" is the base itself (RFC 3986 5.2.2); libcurl 7.88 makes it the
-	 * base's directory. */
-	uc = ref == base || ref[0] == '#' ? CURLUE_OK : curl_url_set(u, CURLUPART_URL, ref, 0);
-	if (uc) {
-		err_set(err, "cannot resolve URL '%s' against '%s': %s", ref, base,
-		        curl_url_strerror(uc));
-		goto done;
-	}
-	/* A fragment is never sent: without it, links that differ only there
-	 * are one URL to pagination's cycle check and to dedupe. */
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-	rc = url_take(u, "cannot build URL from", ref, out, err);
-done:
-	curl_url_cleanup(u);
-	return rc;
+	return baseurl_resolve(base, ref, out, err);
 }
 
-/* The provider's base URL in directory form (path ending in '/'). */
-static int base_url_directory(const char *name, const char *base, char **out, char *err)
-{
-	CURLU *u = curl_url();
-	char *path = NULL, *query = NULL, *frag = NULL, *scheme = NULL;
-	CURLUcode uc;
-	int rc = -1;
-
-	*out = NULL;
-	if (!u)
-		return err_set(err, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, base, 0);
-	if (uc) {
-		err_set(err, "base_url '%s' of [provider %s] is not a valid URL: %s", base, name,
-		        curl_url_strerror(uc));
-		goto done;
-	}
-	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-		err_set(err, "base_url '%s' of [provider %s] is not an http or https URL", base, name);
-		goto done;
-	}
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
-		err_set(err, "base_url '%s' of [provider %s] has a query or fragment; "
-		        "put them in the stage's url", base, name);
-		goto done;
-	}
-	uc = curl_url_get(u, CURLUPART_PATH, &path, 0);
-	if (uc == CURLUE_OK && path[0] && path[strlen(path) - 1] != '/') {
-		size_t n = strlen(path) + 2;
-		char *dir = malloc(n);
-		if (!dir) {
-			err_set(err, "out of memory");
-			goto done;
-		}
-		snprintf(dir, n, "%s/", path);
-		uc = curl_url_set(u, CURLUPART_PATH, dir, 0);
-		free(dir);
-		if (uc) {
-			url_error(err, "cannot use base_url", base, uc);
-			goto done;
-		}
-	}
-	rc = url_take(u, "cannot use base_url", base, out, err);
-done:
-	curl_free(path);
-	curl_free(query);
-	curl_free(frag);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* The concatenation fast path.  curl_url parses a URL into parts and
- * prints them back: the scheme and authority normalised, the path and query
- * as they were (without CURLU_URLENCODE nothing is encoded or decoded) once
- * dot segments are removed, an empty query or fragment dropped.  So when a
- * URL P is given back unchanged and ends with the '/' closing its authority
- * or path, P + tail is given back unchanged too as long as the tail holds
- * only characters no parser rewrites, starts no segment with '.', and does
- * not end in an empty query: the authority is delimited inside P, and the
- * rest is kept as it is.  fetch_start uses it for "/x" under base_url and
- * for absolute URLs of base_url's origin, the URLs of nearly every request;
- * anything else goes through curl_url.  The unit tests hold the two paths
- * to the same output. */
-
-#define URL_CONCAT_MAX 8192 /* longer URLs go through curl_url, which has
-                               an input limit of its own */
-
-static bool url_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool fetch_url_tail_is_plain(const char *tail)
-{
-	const char *s = tail;
-	for (; *s; s++) {
-		char c = *s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-			continue;
-		if (c == '.') {
-			if (s == tail || s[-1] == '/')
-				return false; /* perhaps a dot segment */
-		} else if (c == '%') {
-			/* a percent-encoded byte other than '.' ("%2e" is a dot
-			 * segment to some parsers) */
-			if (!url_hex(s[1]) || !url_hex(s[2]) ||
-			    (s[1] == '2' && (s[2] == 'e' || s[2] == 'E')))
-				return false;
-			s += 2;
-		} else if (!strchr("-_~!$&'()*+,;=:@/?", c)) {
-			return false;
-		}
-	}
-	return s == tail || s[-1] != '?';
-}
-
-/* prefix + tail when that is what curl_url gives: 1 with *out, 0 if not. */
-static int url_concat(const char *prefix, size_t prefix_len, const char *tail, char **out,
-                      char *err)
-{
-	size_t n = strlen(tail);
-	if (n > URL_CONCAT_MAX || !fetch_url_tail_is_plain(tail))
-		return 0;
-	char *s = malloc(prefix_len + n + 1);
-	if (!s)
-		return err_set(err, "out of memory");
-	memcpy(s, prefix, prefix_len);
-	memcpy(s + prefix_len, tail, n + 1);
-	*out = s;
-	return 1;
-}
-
-/* Whether base (a directory-form base_url) may be a concatenation prefix:
- * curl_url gives it back as it is, and its path is a plain tail.  If so,
- * p->base_cu keeps it parsed. */
-static int base_url_plainness(struct fetch_provider *p, char *err)
-{
-	char *again = NULL;
-	const char *auth = strstr(p->base_url, "://");
-	const char *slash = auth ? strchr(auth + 3, '/') : NULL;
-	CURLU *u;
-
-	p->base_len = strlen(p->base_url);
-	p->base_plain = false;
-	if (!slash)
-		return 0;
-	p->origin_len = (size_t)(slash + 1 - p->base_url);
-	if (p->base_len > URL_CONCAT_MAX || !fetch_url_tail_is_plain(slash + 1))
-		return 0;
-	if (!(u = curl_url()))
-		return err_set(err, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, p->base_url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_URL, &again, 0) == CURLUE_OK &&
-	    strcmp(again, p->base_url) == 0) {
-		p->base_plain = true;
-		p->base_cu = u;
-		u = NULL;
-	}
-	curl_free(again);
-	curl_url_cleanup(u);
-	return 0;
-}
-
-/* "scheme://host:port" of url, lowercase, the port spelled out (80 for
- * http): two URLs of one origin give the same string.  -1 if curl_url
- * cannot parse it. */
-static int url_origin(const char *url, char **out)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL;
-	int rc = -1;
-	*out = NULL;
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-	    asprintf(out, "%s://%s:%s", scheme, host, port) >= 0) {
-		for (char *c = *out; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-		rc = 0;
-	} else {
-		*out = NULL;
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* Whether url, resolved, is on the provider's origin.  Most are spelled
- * with base_url's own prefix and need no parsing. */
-static bool on_origin(const struct fetch_provider *p, const char *url)
-{
-	if (p->origin_len && strncmp(url, p->base_url, p->origin_len) == 0)
-		return true;
-	char *o;
-	if (url_origin(url, &o) < 0)
-		return false;
-	bool same = strcmp(o, p->origin) == 0;
-	free(o);
-	return same;
-}
-
-/* A request URL: "/x" goes under the base path, anything else is RFC 3986
- * against the base directory (an absolute URL stays as it is). */
 int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err)
 {
-	if (p->base_plain) {
-		int rc = 0;
-		if (url[0] == '/' && url[1] != '/')
-			rc = url_concat(p->base_url, p->base_len, url + 1, out, err);
-		else if (strncmp(url, p->base_url, p->origin_len) == 0)
-			rc = url_concat(p->base_url, p->origin_len, url + p->origin_len, out, err);
-		if (rc)
-			return rc < 0 ? -1 : 0;
-	}
-	if (url[0] == '/' && url[1] != '/') {
-		size_t n = strlen(p->base_url) + strlen(url);
-		char *joined = malloc(n);
-		if (!joined)
-			return err_set(err, "out of memory");
-		snprintf(joined, n, "%s%s", p->base_url, url + 1);
-		int rc = fetch_resolve_url(joined, joined, out, err);
-		free(joined);
-		return rc;
-	}
-	return fetch_resolve_url(p->base_url, url, out, err);
-}
-
-/* r->url as a CURLU for CURLOPT_CURLU, so that libcurl does not parse the
- * string again (and print it back) for every transfer.  A plain URL of the
- * base's origin without '%' is the base's CURLU with its path and query
- * set: the very parts parsing it would give (setting a part would lowercase
- * %XX escapes, hence no '%'); any other URL is parsed. */
-static CURLUcode request_curlu(const struct fetch *r, CURLU **out)
-{
-	const struct fetch_provider *p = r->p;
-	CURLUcode uc;
-	CURLU *u;
-
-	if (p->base_cu && strncmp(r->url, p->base_url, p->origin_len) == 0 &&
-	    !strchr(r->url + p->origin_len, '%') &&
-	    fetch_url_tail_is_plain(r->url + p->origin_len)) {
-		const char *path = r->url + p->origin_len - 1, *q = strchr(path, '?');
-		u = curl_url_dup(p->base_cu);
-		if (!u)
-			return CURLUE_OUT_OF_MEMORY;
-		if (q) {
-			char *s = strndup(path, (size_t)(q - path));
-			uc = s ? curl_url_set(u, CURLUPART_PATH, s, 0) : CURLUE_OUT_OF_MEMORY;
-			free(s);
-			if (uc == CURLUE_OK)
-				uc = curl_url_set(u, CURLUPART_QUERY, q + 1, 0);
-		} else {
-			uc = curl_url_set(u, CURLUPART_PATH, path, 0);
-		}
-	} else {
-		u = curl_url();
-		if (!u)
-			return CURLUE_OUT_OF_MEMORY;
-		uc = curl_url_set(u, CURLUPART_URL, r->url, 0);
-	}
-	if (uc != CURLUE_OK) {
-		curl_url_cleanup(u);
-		return uc;
-	}
-	*out = u;
-	return CURLUE_OK;
+	return baseurl_request_url(&p->base, url, out, err);
 }
 
 /* ---- response headers and body ---- */
-
-static const char *skip_ws(const char *s, const char *end)
-{
-	while (s < end && (*s == ' ' || *s == '\t'))
-		s++;
-	return s;
-}
-
-static bool rel_lists_next(const char *v, const char *end)
-{
-	while (v < end) {
-		while (v < end && isspace((unsigned char)*v))
-			v++;
-		const char *w = v;
-		while (v < end && !isspace((unsigned char)*v))
-			v++;
-		if (v - w == 4 && strncasecmp(w, "next", 4) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool is_token_char(char c)
-{
-	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
-}
-
-/* The target of the first link-value with rel "next" (RFC 8288):
- *   <uri>; rel="next last"; title="a, b", <uri2>; rel=next  */
-static char *link_find_next(const char *s, const char *end)
-{
-	while (s < end) {
-		while (s < end && (*s == ',' || isspace((unsigned char)*s)))
-			s++;
-		if (s >= end || *s != '<')
-			return NULL;
-		const char *u0 = s + 1;
-		const char *u1 = memchr(u0, '>', (size_t)(end - u0));
-		if (!u1)
-			return NULL;
-		s = u1 + 1;
-		bool next = false;
-		for (;;) {
-			s = skip_ws(s, end);
-			if (s >= end || *s == ',')
-				break;
-			if (*s != ';') { /* junk: skip this link-value */
-				while (s < end && *s != ',')
-					s++;
-				break;
-			}
-			s = skip_ws(s + 1, end);
-			const char *n0 = s;
-			while (s < end && is_token_char(*s))
-				s++;
-			const char *n1 = s;
-			const char *v0 = NULL, *v1 = NULL;
-			s = skip_ws(s, end);
-			if (s < end && *s == '=') {
-				s = skip_ws(s + 1, end);
-				if (s < end && *s == '"') {
-					v0 = ++s;
-					while (s < end && *s != '"')
-						s += (*s == '\\' && s + 1 < end) ? 2 : 1;
-					v1 = s < end ? s : end;
-					if (s < end)
-						s++;
-				} else {
-					v0 = s;
-					while (s < end && *s != ';' && *s != ',' && !isspace((unsigned char)*s))
-						s++;
-					v1 = s;
-				}
-			}
-			if (n1 - n0 == 3 && strncasecmp(n0, "rel", 3) == 0 && v0 && rel_lists_next(v0, v1))
-				next = true;
-			if (n0 == n1 && !v0 && s < end && *s != ';' && *s != ',')
-				s++; /* stray character: make progress */
-		}
-		if (next)
-			return strndup(u0, (size_t)(u1 - u0));
-	}
-	return NULL;
-}
-
-char *fetch_link_next(const char *value)
-{
-	return value ? link_find_next(value, value + strlen(value)) : NULL;
-}
 
 static void response_reset(struct fetch *r)
 {
 	r->body_len = 0;
 	r->status = 0;
 	r->reason[0] = '\0';
-	free(r->link_ref);
-	r->link_ref = NULL;
-	free(r->retry_after);
-	r->retry_after = NULL;
-	r->has_length = false;
-	r->encoded = false;
-	r->length = 0;
 }
 
+/* The value of the last `name` header of the response being received (or
+ * received last), or NULL.  Valid until the next call. */
+static const char *header_last(CURL *e, const char *name)
+{
+	struct curl_header *h;
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return NULL;
+	if (h->amount > 1 &&
+	    curl_easy_header(e, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
+#define CONTENT_LENGTH_CHARS_MAX 31 /* a longer Content-Length is not read */
+
+/* Whether a 2xx response's unencoded Content-Length says its body is over
+ * max_body, so that it is refused before the body is read. */
+static bool length_over_max_body(CURL *e, size_t max_body)
+{
+	const char *v = header_last(e, "Content-Encoding");
+	if (v && strcasecmp(v, "identity") != 0)
+		return false; /* max_body counts the decoded body */
+	if (!(v = header_last(e, "Content-Length")) || strlen(v) > CONTENT_LENGTH_CHARS_MAX)
+		return false;
+	char *end;
+	unsigned long long len = strtoull(v, &end, 10);
+	return end != v && len > max_body;
+}
+
+/* The status line resets the response (a redirect's is forgotten); the
+ * blank line ending a header block is where a body too large is refused.
+ * Other headers are read from libcurl's store (curl_easy_header) when
+ * needed. */
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 {
 	struct fetch *r = userp;
@@ -701,52 +352,19 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 		if (s) {
 			char *e;
 			r->status = strtol(s + 1, &e, 10);
-			s = skip_ws(e, end);
+			for (s = e; s < end && (*s == ' ' || *s == '\t'); s++)
+				;
 			size_t len = (size_t)(end - s);
 			if (len >= sizeof r->reason)
 				len = sizeof r->reason - 1;
 			memcpy(r->reason, s, len);
 			r->reason[len] = '\0';
 		}
-		return n;
+	} else if (end == buf && r->status >= 200 && r->status < 300 &&
+	           length_over_max_body(r->easy, r->p->max_body)) {
+		r->too_big = true;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	}
-	if (end == buf) { /* end of a header block */
-		if (r->status >= 200 && r->status < 300 && r->has_length && !r->encoded &&
-		    (uint64_t)r->length > r->p->max_body) {
-			r->too_big = true;
-			return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-		}
-		return n;
-	}
-	const char *colon = memchr(buf, ':', (size_t)(end - buf));
-	if (!colon)
-		return n;
-	size_t name_len = (size_t)(colon - buf);
-	const char *v = skip_ws(colon + 1, end);
-	size_t v_len = (size_t)(end - v);
-#define HEADER_IS(h) (name_len == sizeof(h) - 1 && strncasecmp(buf, h, name_len) == 0)
-	if (HEADER_IS("link")) {
-		if (!r->link_ref)
-			r->link_ref = link_find_next(v, end);
-	} else if (HEADER_IS("retry-after")) {
-		free(r->retry_after);
-		r->retry_after = strndup(v, v_len);
-	} else if (HEADER_IS("content-length")) {
-		char tmp[32];
-		if (v_len < sizeof tmp) {
-			memcpy(tmp, v, v_len);
-			tmp[v_len] = '\0';
-			char *e;
-			unsigned long long len = strtoull(tmp, &e, 10);
-			if (e != tmp) {
-				r->has_length = true;
-				r->length = (curl_off_t)len;
-			}
-		}
-	} else if (HEADER_IS("content-encoding")) {
-		r->encoded = !(v_len == 8 && strncasecmp(v, "identity", 8) == 0);
-	}
-#undef HEADER_IS
 	return n;
 }
 
@@ -781,28 +399,13 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 
 /* ---- admission: connection slots and the token bucket ---- */
 
-static void bucket_refill(struct fetch_provider *p)
-{
-	double now = now_s();
-	p->tokens += (now - p->tokens_at) * p->rate_limit;
-	if (p->tokens > FETCH_RATE_BURST)
-		p->tokens = FETCH_RATE_BURST;
-	p->tokens_at = now;
-}
-
-#define TOKEN_EPSILON 1e-6
-
 /* Arm the admit timer for when the head of the queue may go. */
 static void provider_kick(struct fetch_provider *p)
 {
 	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= p->max_connections)
 		return;
-	uint64_t wait_us = 0;
-	if (p->rate_limit > 0) {
-		bucket_refill(p);
-		if (p->tokens < 1.0 - TOKEN_EPSILON)
-			wait_us = (uint64_t)ceil((1.0 - p->tokens) / p->rate_limit * 1e6);
-	}
+	/* (No clock read when there is no rate limit.) */
+	uint64_t wait_us = p->rate_limit > 0 ? tokenbucket_wait_us(&p->bucket, now_s()) : 0;
 	struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000),
 	                     .tv_usec = (suseconds_t)(wait_us % 1000000)};
 	evtimer_add(p->admit, &tv);
@@ -827,7 +430,7 @@ static int handoff(struct fetch *r)
 	bool configured;
 
 	if (!r->cu) {
-		CURLUcode uc = request_curlu(r, &r->cu);
+		CURLUcode uc = baseurl_curlu(&p->base, r->url, &r->cu);
 		if (uc != CURLUE_OK)
 			return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
 			               curl_url_strerror(uc));
@@ -907,7 +510,6 @@ static void request_free(struct fetch *r)
 	free(r->effective_url);
 	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
-	free(r->retry_after);
 	free(r);
 }
 
@@ -943,7 +545,9 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 	case FETCH_BODY: p->stats.failed_body++; break;
 	}
 	if (o == FETCH_OK && r->link_ref)
-		fetch_resolve_url(r->effective_url ? r->effective_url : r->url, r->link_ref, &next, err);
+		if (baseurl_resolve(r->effective_url ? r->effective_url : r->url, r->link_ref, &next,
+		                    err) < 0)
+			next = NULL; /* a link that is not a URL is no link */
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,
@@ -989,17 +593,15 @@ int64_t fetch_retry_after_ms(const char *v, time_t now)
 	return ms > FETCH_RETRY_AFTER_MAX_MS ? FETCH_RETRY_AFTER_MAX_MS : ms;
 }
 
-static void schedule_retry(struct fetch *r)
+/* retry_after_ms: the response's Retry-After, -1 if none. */
+static void schedule_retry(struct fetch *r, int64_t retry_after_ms)
 {
 	struct fetch_provider *p = r->p;
-	uint32_t retry = r->attempts; /* 1 for the first retry */
-	uint64_t cap = FETCH_BACKOFF_CAP_MS;
-	if (retry - 1 < 20 && ((uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1)) < cap)
-		cap = (uint64_t)FETCH_BACKOFF_BASE_MS << (retry - 1);
-	uint64_t delay = rand_below(p->f, cap + 1);
-	int64_t ra = fetch_retry_after_ms(r->retry_after, time(NULL));
-	if (ra > 0 && (uint64_t)ra > delay)
-		delay = (uint64_t)ra;
+	/* r->attempts is 1 for the first retry */
+	uint64_t delay = backoff_full_jitter_ms(FETCH_BACKOFF_BASE_MS, FETCH_BACKOFF_CAP_MS,
+	                                        r->attempts, NULL);
+	if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
+		delay = (uint64_t)retry_after_ms;
 	r->state = FS_BACKOFF;
 	p->stats.waiting++;
 	p->stats.retries++;
@@ -1051,29 +653,63 @@ static void describe_curl_error(struct fetch *r, CURLcode rc, curl_off_t connect
 	}
 }
 
+/* The target of the first Link header of the response that has a "next"
+ * link, malloc'd, or NULL. */
+static char *response_link_next(CURL *e)
+{
+	struct curl_header *h;
+	size_t amount = 1;
+
+	for (size_t i = 0; i < amount; i++) {
+		if (curl_easy_header(e, "Link", i, CURLH_HEADER, -1, &h) != CURLHE_OK)
+			return NULL;
+		amount = h->amount;
+		const char *target;
+		size_t len;
+		if (linkheader_next(h->value, strlen(h->value), &target, &len))
+			return strndup(target, len);
+	}
+	return NULL;
+}
+
+/* Read what the attempt's easy handle knows, then let the handle go.
+ * Returns the response's Retry-After in ms (-1: none) unless it is a
+ * success, which is never retried. */
+static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us)
+{
+	struct fetch_provider *p = r->p;
+	CURL *e = r->easy;
+	long status = 0;
+	char *eff = NULL;
+	curl_off_t down = 0;
+	int64_t retry_after_ms = -1;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, connect_us);
+	free(r->effective_url);
+	r->effective_url = eff ? strdup(eff) : NULL;
+	free(r->link_ref);
+	r->link_ref = NULL;
+	if (rc == CURLE_OK && status >= 200 && status < 300)
+		r->link_ref = response_link_next(e);
+	else
+		retry_after_ms = fetch_retry_after_ms(header_last(e, "Retry-After"), time(NULL));
+	r->status = status;
+	p->stats.bytes += (uint64_t)down;
+	attempt_release(r);
+	return retry_after_ms;
+}
+
 /* One attempt ended (its CURLMSG_DONE was read): classify, then retry or finish. */
 static void attempt_done(struct fetch *r, CURLcode rc)
 {
 	struct fetch_provider *p = r->p;
 	struct fetcher *f = p->f;
-	CURL *e = r->easy;
-	long status = 0;
-	char *eff = NULL;
-	curl_off_t down = 0, connect_us = 0;
-
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
-	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
-	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connect_us);
-	free(r->effective_url);
-	r->effective_url = eff ? strdup(eff) : NULL;
-	curl_multi_remove_handle(f->multi, e);
-	easy_put(f, e, p);
-	r->easy = NULL;
-	r->status = status;
-	p->stats.in_flight--;
-	p->stats.bytes += (uint64_t)down;
-	provider_kick(p);
+	curl_off_t connect_us = 0;
+	int64_t retry_after_ms = attempt_read(r, rc, &connect_us);
+	long status = r->status;
 
 	enum fetch_outcome o;
 	bool retryable = false;
@@ -1111,7 +747,7 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 	}
 
 	if (retryable && r->attempts <= p->max_retries) {
-		schedule_retry(r);
+		schedule_retry(r, retry_after_ms);
 		return;
 	}
 	if (o == FETCH_TRANSIENT) {
@@ -1151,28 +787,55 @@ static void finish_dispatch(struct fetcher *f)
 
 /* ---- libevent callbacks ---- */
 
+/* libcurl's multi handle failed as a whole (out of memory, an internal
+ * error): every transfer on it ends as a transient failure of its attempt,
+ * retried by the usual rules.  A done callback may cancel or start
+ * requests, so the search starts over after each. */
+static void multi_failed(struct fetcher *f, CURLMcode mc)
+{
+	struct fetch *r;
+	do {
+		r = NULL;
+		for (struct fetch_provider *p = f->providers; p && !r; p = p->next) {
+			for (r = TAILQ_FIRST(&p->all); r && r->state != FS_ACTIVE;)
+				r = TAILQ_NEXT(r, all_link);
+		}
+		if (r) {
+			snprintf(r->curl_err, sizeof r->curl_err, "libcurl's multi handle failed: %s",
+			         curl_multi_strerror(mc));
+			attempt_done(r, mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
+		}
+	} while (r && !f->free_pending);
+}
+
+/* Drive libcurl on a socket event or its timeout, then read what ended. */
+static void multi_act(struct fetcher *f, curl_socket_t s, int action)
+{
+	int running;
+	CURLMcode mc = curl_multi_socket_action(f->multi, s, action, &running);
+
+	drain(f);
+	/* CURLM_BAD_SOCKET: an event for a socket libcurl has already let go
+	 * of; nothing is lost. */
+	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET && !f->free_pending)
+		multi_failed(f, mc);
+	finish_dispatch(f);
+}
+
 static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch_sock *fs = arg;
-	struct fetcher *f = fs->f; /* fs may be gone after socket_action */
 	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 	             ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	int running;
 
-	curl_multi_socket_action(f->multi, fd, action, &running);
-	drain(f);
-	finish_dispatch(f);
+	multi_act(fs->f, fd, action); /* fs may be gone after it */
 }
 
 static void curl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct fetcher *f = arg;
-	int running;
 	(void)fd;
 	(void)what;
-	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	drain(f);
-	finish_dispatch(f);
+	multi_act(arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static void admit_cb(evutil_socket_t fd, short what, void *arg)
@@ -1185,12 +848,8 @@ static void admit_cb(evutil_socket_t fd, short what, void *arg)
 
 	while (!f->free_pending && (r = TAILQ_FIRST(&p->queue)) &&
 	       p->stats.in_flight < p->max_connections) {
-		if (p->rate_limit > 0) {
-			bucket_refill(p);
-			if (p->tokens < 1.0 - TOKEN_EPSILON)
-				break;
-			p->tokens -= 1.0;
-		}
+		if (p->rate_limit > 0 && !tokenbucket_take(&p->bucket, now_s()))
+			break;
 		TAILQ_REMOVE(&p->queue, r, queue_link);
 		p->stats.waiting--;
 		if (handoff(r) < 0)
@@ -1241,7 +900,10 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 			return -1;
 		fs->f = f;
 		LIST_INSERT_HEAD(&f->socks, fs, link);
-		curl_multi_assign(f->multi, s, fs);
+		if (curl_multi_assign(f->multi, s, fs) != CURLM_OK) {
+			sock_free(fs);
+			return -1;
+		}
 	}
 	/* A re-announced socket may want other events: rearm from scratch. */
 	if (fs->armed) {
@@ -1293,13 +955,8 @@ static bool env_names_proxy(void)
 
 struct fetcher *fetcher_new(struct event_base *base, char *err)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		err_set(err, "cannot initialise libcurl");
-		return NULL;
-	}
 	struct fetcher *f = calloc(1, sizeof *f);
 	if (!f) {
-		curl_global_cleanup();
 		err_set(err, "out of memory");
 		return NULL;
 	}
@@ -1307,10 +964,6 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	f->env_proxy = env_names_proxy();
 	f->providers_tail = &f->providers;
 	LIST_INIT(&f->socks);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	f->rand_state = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^
-	                ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ULL;
 	f->multi = curl_multi_init();
 	f->timer = evtimer_new(base, curl_timer_cb, f);
 	f->doc = jsondoc_new();
@@ -1319,11 +972,19 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 		fetcher_destroy(f);
 		return NULL;
 	}
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	CURLMcode mc = CURLM_OK;
+#define MSET(opt, val) if (mc == CURLM_OK) mc = curl_multi_setopt(f->multi, opt, val)
+	MSET(CURLMOPT_SOCKETFUNCTION, socket_fn);
+	MSET(CURLMOPT_SOCKETDATA, f);
+	MSET(CURLMOPT_TIMERFUNCTION, timer_fn);
+	MSET(CURLMOPT_TIMERDATA, f);
+	MSET(CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+#undef MSET
+	if (mc != CURLM_OK) {
+		err_set(err, "cannot set up libcurl's multi handle: %s", curl_multi_strerror(mc));
+		fetcher_destroy(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -1354,32 +1015,76 @@ static void accept_encoding_line(char *buf, size_t n)
 		snprintf(buf + len, n - len, "identity");
 }
 
+/* A provider and what it owns; any part may be missing (a failed set-up). */
+static void provider_free(struct fetch_provider *p)
+{
+	if (p->admit)
+		event_free(p->admit);
+	curl_slist_free_all(p->headers);
+	baseurl_free(&p->base);
+	free(p->name);
+	free(p);
+}
+
+/* The settings fetcher_add_provider refuses; base_url is baseurl_init's. */
+static int provider_conf_check(const struct fetch_provider_conf *c, const char *name, char *err)
+{
+	if (!c->base_url || !*c->base_url)
+		return err_set(err, "[provider %s] has no base_url", name);
+	if (c->max_connections < 1)
+		return err_set(err, "max_connections of [provider %s] must be at least 1", name);
+	if (!(c->rate_limit >= 0) || !isfinite(c->rate_limit))
+		return err_set(err, "rate_limit of [provider %s] must be a number >= 0", name);
+	if (c->max_body < 1)
+		return err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
+	if (c->token && strpbrk(c->token, "\r\n"))
+		return err_set(err, "the token of [provider %s] contains a line break", name);
+	return 0;
+}
+
+/* The header lines of every request of a provider, in *out; -1 when memory
+ * runs out.  User-Agent and Accept-Encoding are lines of our own rather
+ * than libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
+ * line of ours), which it formats anew for every transfer; the request head
+ * is the same, line for line.  (A proxy's CONNECT, which gets no custom
+ * headers, now goes without User-Agent.) */
+static int request_headers(const char *token, struct curl_slist **out)
+{
+	char accept_encoding[80];
+	char *auth = NULL;
+	size_t auth_len = 0;
+
+	accept_encoding_line(accept_encoding, sizeof accept_encoding);
+	if (token && *token) {
+		auth_len = strlen(token) + sizeof "Authorization: Bearer ";
+		if (!(auth = malloc(auth_len)))
+			return -1;
+		snprintf(auth, auth_len, "Authorization: Bearer %s", token);
+	}
+	const char *lines[] = {"User-Agent: raced/" RACED_VERSION, accept_encoding,
+	                       "Accept: application/json", auth};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof lines / sizeof *lines && lines[i] && rc == 0; i++) {
+		struct curl_slist *h = curl_slist_append(*out, lines[i]);
+		if (h)
+			*out = h;
+		else
+			rc = -1;
+	}
+	if (auth)
+		explicit_bzero(auth, auth_len);
+	free(auth);
+	return rc;
+}
+
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
                                             char *err)
 {
 	const char *name = c->name ? c->name : "?";
 
-	if (!c->base_url || !*c->base_url) {
-		err_set(err, "[provider %s] has no base_url", name);
+	if (provider_conf_check(c, name, err) < 0)
 		return NULL;
-	}
-	if (c->max_connections < 1) {
-		err_set(err, "max_connections of [provider %s] must be at least 1", name);
-		return NULL;
-	}
-	if (!(c->rate_limit >= 0) || !isfinite(c->rate_limit)) {
-		err_set(err, "rate_limit of [provider %s] must be a number >= 0", name);
-		return NULL;
-	}
-	if (c->max_body < 1) {
-		err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
-		return NULL;
-	}
-	if (c->token && strpbrk(c->token, "\r\n")) {
-		err_set(err, "the token of [provider %s] contains a line break", name);
-		return NULL;
-	}
 	struct fetch_provider *p = calloc(1, sizeof *p);
 	if (!p) {
 		err_set(err, "out of memory");
@@ -1396,71 +1101,34 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	p->max_redirects = c->max_redirects;
 	p->rate_limit = c->rate_limit;
 	p->max_body = c->max_body;
-	p->tokens = FETCH_RATE_BURST;
-	p->tokens_at = now_s();
+	tokenbucket_init(&p->bucket, c->rate_limit, FETCH_RATE_BURST, now_s());
 	p->name = strdup(name);
 	p->admit = evtimer_new(f->base, admit_cb, p);
 	if (!p->name || !p->admit)
 		goto oom;
-	if (base_url_directory(name, c->base_url, &p->base_url, err) < 0 ||
-	    base_url_plainness(p, err) < 0)
+	if (baseurl_init(&p->base, name, c->base_url, err) < 0)
 		goto fail;
-	if (url_origin(p->base_url, &p->origin) < 0) {
-		err_set(err, "[provider %s] base_url '%s' has no scheme, host and port", name, p->base_url);
-		goto fail;
-	}
 	p->has_token = c->token && *c->token;
+	if (request_headers(c->token, &p->headers) < 0)
+		goto oom;
 
-	/* User-Agent and Accept-Encoding are lines of our own rather than
-	 * libcurl's (CURLOPT_USERAGENT, and CURLOPT_ACCEPT_ENCODING without a
-	 * line of ours), which it formats anew for every transfer; the request
-	 * head is the same, line for line.  (A proxy's CONNECT, which gets no
-	 * custom headers, now goes without User-Agent.) */
-	char accept_encoding[80];
-	accept_encoding_line(accept_encoding, sizeof accept_encoding);
-	struct curl_slist *h = curl_slist_append(NULL, "User-Agent: raced/" RACED_VERSION);
-	if (!h)
-		goto oom;
-	p->headers = h;
-	h = curl_slist_append(p->headers, accept_encoding);
-	if (!h)
-		goto oom;
-	p->headers = h;
-	h = curl_slist_append(p->headers, "Accept: application/json");
-	if (!h)
-		goto oom;
-	p->headers = h;
-	if (c->token && *c->token) {
-		size_t n = strlen(c->token) + sizeof "Authorization: Bearer ";
-		char *line = malloc(n);
-		if (!line)
-			goto oom;
-		snprintf(line, n, "Authorization: Bearer %s", c->token);
-		h = curl_slist_append(p->headers, line);
-		explicit_bzero(line, n);
-		free(line);
-		if (!h)
-			goto oom;
-		p->headers = h;
+	long host_connections = f->host_connections + (long)c->max_connections;
+	CURLMcode mc = curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_connections);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, host_connections);
+	if (mc != CURLM_OK) {
+		err_set(err, "[provider %s]: cannot set libcurl's connection limits: %s", name,
+		        curl_multi_strerror(mc));
+		goto fail;
 	}
-
-	f->host_connections += (long)c->max_connections;
-	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, f->host_connections);
-	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, f->host_connections);
+	f->host_connections = host_connections;
 	*f->providers_tail = p;
 	f->providers_tail = &p->next;
 	return p;
 oom:
 	err_set(err, "out of memory");
 fail:
-	if (p->admit)
-		event_free(p->admit);
-	curl_slist_free_all(p->headers);
-	curl_url_cleanup(p->base_cu);
-	free(p->origin);
-	free(p->base_url);
-	free(p->name);
-	free(p);
+	provider_free(p);
 	return NULL;
 }
 
@@ -1484,11 +1152,11 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		free(r);
 		return NULL;
 	}
-	if (p->has_token && !on_origin(p, r->url)) {
+	if (p->has_token && !baseurl_on_origin(&p->base, r->url)) {
 		/* A next link (or a page reached by a redirect) may name any
 		 * host; the token is the provider's, not theirs. */
 		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
-		        "sends that provider's token (token_file) only there", r->url, p->name, p->origin);
+		        "sends that provider's token (token_file) only there", r->url, p->name, p->base.origin);
 		free(r->url);
 		free(r);
 		return NULL;
@@ -1520,11 +1188,7 @@ void fetch_cancel(struct fetch *r)
 		p->stats.waiting--;
 		break;
 	case FS_ACTIVE:
-		curl_multi_remove_handle(p->f->multi, r->easy);
-		easy_put(p->f, r->easy, p);
-		r->easy = NULL;
-		p->stats.in_flight--;
-		provider_kick(p);
+		attempt_release(r);
 		break;
 	case FS_DONE:
 		break;
@@ -1538,27 +1202,21 @@ static void fetcher_destroy(struct fetcher *f)
 
 	for (p = f->providers; p; p = pn) {
 		pn = p->next;
-		event_free(p->admit);
-		curl_slist_free_all(p->headers);
-		curl_url_cleanup(p->base_cu);
-		free(p->origin);
-		free(p->base_url);
-		free(p->name);
-		free(p);
+		provider_free(p);
 	}
 	while (f->n_pool)
 		curl_easy_cleanup(f->pool[--f->n_pool].e);
 	while (f->n_bodies)
 		free(f->bodies[--f->n_bodies].buf);
 	if (f->multi)
-		curl_multi_cleanup(f->multi); /* may still announce CURL_POLL_REMOVE */
+		(void)curl_multi_cleanup(f->multi); /* may still announce CURL_POLL_REMOVE;
+		                                       fails only for a bad handle */
 	while (!LIST_EMPTY(&f->socks))
 		sock_free(LIST_FIRST(&f->socks));
 	if (f->timer)
 		event_free(f->timer);
 	jsondoc_free(f->doc);
 	free(f);
-	curl_global_cleanup();
 }
 
 void fetcher_free(struct fetcher *f)

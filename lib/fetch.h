@@ -24,9 +24,10 @@
  * of its own: its length is bounded by the callers (each stage's
  * `concurrency`), the sum of which is the number of live requests.
  *
- * Rate limit: a token bucket per provider refilled at rate_limit tokens per
- * second, FETCH_RATE_BURST (1) deep: requests start at most 1/rate_limit
- * apart, evenly spaced, never in bursts.  The bucket starts full.
+ * Rate limit: a token bucket (tokenbucket.h) per provider refilled at
+ * rate_limit tokens per second, FETCH_RATE_BURST (1) deep: requests start
+ * at most 1/rate_limit apart, evenly spaced, never in bursts.  The bucket
+ * starts full.
  *
  * Connections: libcurl's multi handle keeps the connection cache;
  * CURLMOPT_MAX_HOST_CONNECTIONS and CURLMOPT_MAXCONNECTS are the sum of the
@@ -41,9 +42,10 @@
  * Retries: connection errors, timeouts, HTTP 408, 429, 5xx and bodies cut
  * short are retried up to max_retries times.  Retry n (1, 2, ...) waits a
  * uniformly random delay in [0, min(FETCH_BACKOFF_CAP_MS,
- * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter"), or the response's
- * Retry-After (delta seconds or an HTTP date) when that is longer, capped at
- * FETCH_RETRY_AFTER_MAX_MS; then it queues again for admission.
+ * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter", backoff.h), or the
+ * response's Retry-After (delta seconds or an HTTP date) when that is
+ * longer, capped at FETCH_RETRY_AFTER_MAX_MS; then it queues again for
+ * admission.
  *
  * Limits: timeout_ms is CURLOPT_TIMEOUT_MS per attempt (0 = none), and
  * connecting may take at most min(timeout_ms, FETCH_CONNECT_TIMEOUT_MAX_MS).
@@ -51,21 +53,22 @@
  * max_body is refused before its body is read; any body that grows past
  * max_body (counted after decoding) is aborted.
  *
- * URLs (fetch_start):
- *  - an absolute URL is used as it is;
- *  - a URL beginning with one '/' is a path under the provider's base_url:
- *    base_url "https://api.example.com/v1" and "/races?page=2" give
- *    "https://api.example.com/v1/races?page=2" (the base path is treated as
- *    a directory; "../" segments are then removed as RFC 3986 says);
- *  - any other reference ("races", "?page=2", "//host/x") is resolved by
- *    RFC 3986 against the base_url as a directory ("https://api.example.com/v1/").
- * fetch_resolve_url() and link_next are plain RFC 3986 against the page's
- * URL: that is how a page's own relative "next" links are meant.
- * base_url must be http or https, without query or fragment.
+ * URLs (fetch_start) follow baseurl.h: absolute as it is, "/x" under the
+ * provider's base_url path, anything else RFC 3986 against base_url as a
+ * directory; base_url must be http or https, without query or fragment.
+ * fetch_resolve_url() and link_next are plain RFC 3986 against
+ * the page's URL: that is how a page's own relative "next" links are
+ * meant.  link_next is the first Link header of the final response with a
+ * "next" link (linkheader.h).
+ *
+ * libcurl: the program calls curl_global_init() once before its first
+ * fetcher_new() (and curl_global_cleanup() after its last fetcher_free()),
+ * as libcurl asks, while it is still single-threaded.
  */
 #ifndef RACED_FETCH_H
 #define RACED_FETCH_H
 
+#include "error.h"
 #include "jsondoc.h"
 
 #include <stdbool.h>
@@ -127,46 +130,35 @@ struct fetch_result {
 
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *r);
 
-struct fetcher *fetcher_new(struct event_base *base, char *err);
+struct fetcher *fetcher_new(struct event_base *base, char *err) RACED_MUST_CHECK;
 void fetcher_free(struct fetcher *f);
 
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
-                                            char *err);
+                                            char *err) RACED_MUST_CHECK;
 
 /* url is absolute, or relative to the provider's base_url.  Returns NULL
  * (with err) when the URL cannot be resolved or memory runs out. */
 struct fetch *fetch_start(struct fetch_provider *p, const char *url,
-                          fetch_done_fn done, void *arg, char *err);
+                          fetch_done_fn done, void *arg, char *err) RACED_MUST_CHECK;
 void fetch_cancel(struct fetch *r);
 
-/* Resolve ref against base with curl_url, RFC 3986 (ref may be absolute,
- * "../x", "?page=2"; percent-encoding is kept as it is); *out is malloc'd,
- * free() it.  -1 with err when base or ref is not a valid URL. */
-int fetch_resolve_url(const char *base, const char *ref, char **out, char *err);
+/* baseurl_resolve(): ref resolved against base (RFC 3986) in *out,
+ * malloc'd; -1 with err when base or ref is not a valid URL. */
+int fetch_resolve_url(const char *base, const char *ref, char **out, char *err) RACED_MUST_CHECK;
 
-/* The absolute URL fetch_start(p, url, ...) would request (the rule above),
- * malloc'd in *out; -1 with err like fetch_start.  Under a base_url that
- * curl_url gives back unchanged, "/x" and absolute URLs of the base's origin
- * whose rest passes fetch_url_tail_is_plain are joined by concatenation (the
- * same string curl_url makes, without parsing); anything else goes through
- * curl_url.
- * fetch_url_tail_is_plain: whether tail, appended to a URL that curl_url
- * gives back unchanged and that ends in '/', is kept as it is: only
- * letters, digits, "-._~!$&'()*+,;=:@/?" and %XX (not %2E), no segment
- * starting with '.', no empty query at the end. */
-int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out, char *err);
-bool fetch_url_tail_is_plain(const char *tail);
+/* The absolute URL fetch_start(p, url, ...) would request
+ * (baseurl_request_url), malloc'd in *out; -1 with err like fetch_start. */
+int fetch_provider_url(const struct fetch_provider *p, const char *url, char **out,
+                       char *err) RACED_MUST_CHECK;
 
-/* The header parsers fetch uses, public so they can be tested alone.
- * fetch_link_next: the target of the first link-value of a Link header
- * value whose rel lists "next" (RFC 8288: several comma-separated links, rel
- * quoted or not, several space-separated relation types), as sent (not
- * resolved), malloc'd; NULL if none.
- * fetch_retry_after_ms: a Retry-After value (delta seconds or an HTTP date,
- * read with curl_getdate) as milliseconds from `now`, capped at
- * FETCH_RETRY_AFTER_MAX_MS; 0 for a date in the past; -1 if unreadable. */
-char *fetch_link_next(const char *value);
+/* A Retry-After value (delta seconds or an HTTP date, read with
+ * curl_getdate) as milliseconds from `now`, capped at
+ * FETCH_RETRY_AFTER_MAX_MS; 0 for a date in the past; -1 if unreadable or
+ * NULL.  (libcurl 7.88's CURLINFO_RETRY_AFTER reads dates too, but takes
+ * "5 s" as 5 s, an overflowing number as none, and keeps a redirect's
+ * Retry-After for the response after it; this one takes only the final
+ * response's header, read with curl_easy_header.) */
 int64_t fetch_retry_after_ms(const char *value, time_t now);
 
 struct fetch_provider_stats {
