@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "store.h"
 
@@ -45,13 +46,7 @@ struct service {
 	struct event *tick_ev;
 	struct event *reap_ev;         /* frees an ended import on a fresh turn */
 	struct event *stop_ev;         /* the drain deadline */
-	bool starting;                 /* a start-import waits for its run row */
-	bool start_when_ready;         /* start as soon as the db is up (--once, or a start-import during the first connect) */
-	char *pending_requester;
-	service_started_fn start_cb;
-	void *start_arg;
-	service_started_fn wait_cb;    /* a start-import waiting for the first connection */
-	void *wait_arg;
+	struct lifecycle life;         /* idle, waiting for the db, creating the run, running */
 	bool stopping;
 	bool stop_abandoned;           /* stop_timeout passed once */
 	bool stopped;
@@ -65,6 +60,7 @@ struct service {
 static int build_backends(struct service *s, char *err);
 static void fail_queries(struct service *s, const char *why);
 static void free_backends(struct service *s);
+static void start_on_db(struct service *s, enum lifecycle_event ev);
 
 /* ---- the store ---- */
 
@@ -80,32 +76,8 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
 	else if (st == STORE_BACKOFF)
 		log_warn("database: %s", why && *why ? why : "connection lost; retrying");
-	if (st == STORE_BACKOFF && s->start_when_ready && s->wait_cb) {
-		/* A start-import that arrived while raced was first
-		 * connecting: the database refused, so answer it now rather
-		 * than keep the client waiting for an outage to end. */
-		service_started_fn cb = s->wait_cb;
-		char err[ERR_MAX];
-		s->wait_cb = NULL;
-		s->start_when_ready = false;
-		snprintf(err, sizeof err, "the database is not connected (%.400s); try again once "
-		         "'racectl health' is OK", s->store_why);
-		cb(s->wait_arg, 0, err);
-	}
-	if (st == STORE_READY && s->start_when_ready && !s->imp && !s->starting) {
-		char err[ERR_MAX];
-		service_started_fn cb = s->wait_cb;
-		void *cb_arg = s->wait_arg;
-		s->start_when_ready = false;
-		s->wait_cb = NULL;
-		if (service_start_import(s, s->pending_requester, cb, cb_arg, err) < 0) {
-			log_err("cannot start the import: %s", err);
-			if (cb)
-				cb(cb_arg, 0, err);
-			else if (s->cb.import_ended)
-				s->cb.import_ended(s->cb.arg, 0, "failed");
-		}
-	}
+	if (st == STORE_READY || st == STORE_BACKOFF)
+		start_on_db(s, st == STORE_READY ? LIFECYCLE_EV_DB_READY : LIFECYCLE_EV_DB_LOST);
 }
 
 static void store_rows_refused(void *arg, size_t table, size_t n, const char *key, const char *err)
@@ -212,6 +184,7 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	s->finished_at = time(NULL);
 	import_free(s->imp);
 	s->imp = NULL;
+	(void)lifecycle_on(&s->life, LIFECYCLE_EV_REAPED, NULL);
 	log_set_import(0);
 	apply_pending_reload(s);
 	if (s->cb.import_ended)
@@ -234,19 +207,139 @@ static void import_end(void *arg, struct import *imp)
 	event_active(s->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* ---- starting an import (the transitions are lifecycle_on()'s) ---- */
+
+static enum lifecycle_db db_now(const struct service *s)
+{
+	return s->store_state == STORE_READY     ? LIFECYCLE_DB_READY
+	       : s->store_state == STORE_BACKOFF ? LIFECYCLE_DB_DOWN
+	                                         : LIFECYCLE_DB_CONNECTING;
+}
+
+/* The sentence for why a start-import is refused or a pending one failed;
+ * returns -1. */
+static int start_refused(const struct service *s, enum lifecycle_why why, char *err)
+{
+	int64_t id = s->imp ? import_id(s->imp) : 0;
+	switch (why) {
+	case LIFECYCLE_WHY_STOPPING:
+		return err_set(err, "raced is shutting down");
+	case LIFECYCLE_WHY_ENDING:
+		return err_set(err, "import %" PRId64 " is ending (its final status is being written); "
+		               "try again in a moment", id);
+	case LIFECYCLE_WHY_RUNNING:
+		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
+		               id);
+	case LIFECYCLE_WHY_STARTING:
+		return err_set(err, "an import is being started");
+	case LIFECYCLE_WHY_DB_DOWN:
+		return err_set(err, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
+		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+	case LIFECYCLE_WHY_DB_LOST:
+		return err_set(err, "the database is not connected (%.400s); try again once "
+		               "'racectl health' is OK", s->store_why);
+	case LIFECYCLE_WHY_NO_MEMORY:
+		return err_set(err, "out of memory");
+	case LIFECYCLE_WHY_RUN_FAILED:
+	case LIFECYCLE_WHY_NONE:
+		break;
+	}
+	return err_set(err, "the store refused to record a new import");
+}
+
+/* Answer (and free) a request a step ended: with the run's id, or 0 and err. */
+static void start_answer(struct lifecycle_request *req, int64_t id, const char *err)
+{
+	if (req->cb)
+		req->cb(req->arg, id, err);
+	lifecycle_request_clear(req);
+}
+
+/* ... with the error the step gave as the reason it ended. */
+static void start_answer_why(const struct service *s, struct lifecycle_step *st)
+{
+	char err[ERR_MAX];
+	start_refused(s, st->why, err);
+	start_answer(&st->ended, 0, err);
+}
+
+static void run_created(void *arg, int64_t id, const char *err);
+
+/* Insert the pending request's run row (run_created() follows).  If the
+ * store refuses at once, the request ends here and is handed to *ended. */
+static int create_run(struct service *s, struct lifecycle_request *ended, char *err)
+{
+	if (store_begin_import(s->store, lifecycle_requester(&s->life), run_created, s) >= 0)
+		return 0;
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
+	*ended = st.ended;
+	return start_refused(s, st.why, err);
+}
+
+/* The database came or went: a start-import waiting for it starts now,
+ * or is answered rather than kept waiting through an outage. */
+static void start_on_db(struct service *s, enum lifecycle_event ev)
+{
+	char err[ERR_MAX];
+	struct lifecycle_step st = lifecycle_on(&s->life, ev, NULL);
+	if (st.ended.who) {
+		start_answer_why(s, &st);
+		return;
+	}
+	if (st.action != LIFECYCLE_DO_CREATE_RUN || create_run(s, &st.ended, err) == 0)
+		return;
+	log_err("cannot start the import: %s", err);
+	if (!st.ended.cb && s->cb.import_ended)
+		s->cb.import_ended(s->cb.arg, 0, "failed");
+	start_answer(&st.ended, 0, err);
+}
+
+/* The run's row exists and its import was made: start it. */
+static void run_started(struct service *s, int64_t id)
+{
+	char e[ERR_MAX];
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_CREATED, NULL);
+	log_set_import(id);
+	s->started_at = time(NULL);
+	s->finished_at = 0;
+	log_notice("started (requested by %s)", st.ended.who ? st.ended.who : "unknown");
+	if (import_start(s->imp, e) < 0) {
+		/* The import ends (cancelled) and is reaped as any other. */
+		import_cancel(s->imp);
+		log_err("%s", e);
+		start_answer(&st.ended, 0, e);
+		return;
+	}
+	if (s->stopping)
+		import_interrupt(s->imp);
+	start_answer(&st.ended, id, NULL);
+}
+
+/* No import came of the request: the asker and import_ended are told. */
+static void run_failed(struct service *s, int64_t id, const char *e)
+{
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
+	log_err("%s", e);
+	if (id > 0) {
+		/* The run's row exists: it must not stay 'running'. */
+		store_add_error(s->store, id, "", "", 0, 0, e);
+		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
+	}
+	start_answer(&st.ended, 0, e);
+	if (s->cb.import_ended)
+		s->cb.import_ended(s->cb.arg, id, "failed");
+}
+
 static void run_created(void *arg, int64_t id, const char *err)
 {
 	struct service *s = arg;
 	char e[ERR_MAX];
-	service_started_fn cb = s->start_cb;
-	void *cb_arg = s->start_arg;
 
-	s->starting = false;
-	s->start_cb = NULL;
 	if (err || id <= 0) {
 		snprintf(e, sizeof e, "cannot record the import in the database: %s",
 		         err ? err : "no id");
-		goto fail;
+		run_failed(s, id, e);
+		return;
 	}
 	struct import_env env = {.base = s->base, .cfg = s->cfg,
 	                         .providers = s->providers, .store = s->store};
@@ -255,85 +348,39 @@ static void run_created(void *arg, int64_t id, const char *err)
 		icb.page = import_page;
 	s->imp = import_new(&env, id, &icb, e);
 	if (!s->imp)
-		goto fail;
-	log_set_import(id);
-	s->started_at = time(NULL);
-	s->finished_at = 0;
-	log_notice("started (requested by %s)", s->pending_requester);
-	if (import_start(s->imp, e) < 0) {
-		import_cancel(s->imp);
-		goto fail;
-	}
-	if (s->stopping)
-		import_interrupt(s->imp);
-	if (cb)
-		cb(cb_arg, id, NULL);
-	return;
-fail:
-	log_err("%s", e);
-	if (id > 0 && !s->imp) {
-		/* The run's row exists: it must not stay 'running'. */
-		store_add_error(s->store, id, "", "", 0, 0, e);
-		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
-	}
-	if (cb)
-		cb(cb_arg, 0, e);
-	if (!s->imp && s->cb.import_ended)
-		s->cb.import_ended(s->cb.arg, id, "failed");
+		run_failed(s, id, e);
+	else
+		run_started(s, id);
+}
+
+/* A start-import: refused, waiting for the database, or its run row
+ * being inserted. */
+static int start_asked(struct service *s, const char *who, service_started_fn cb, void *arg,
+                       bool patient, char *err)
+{
+	struct lifecycle_ask ask = {
+		.who = who, .cb = cb, .arg = arg, .patient = patient,
+		.db = db_now(s), .stopping = s->stopping,
+		.import_ending = s->imp && (import_ending(s->imp) || import_ended(s->imp)),
+	};
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_ASK, &ask);
+	if (st.action == LIFECYCLE_DO_REFUSE)
+		return start_refused(s, st.why, err);
+	if (st.action != LIFECYCLE_DO_CREATE_RUN || create_run(s, &st.ended, err) == 0)
+		return 0;
+	lifecycle_request_clear(&st.ended); /* answered by the -1 */
+	return -1;
 }
 
 int service_start_import(struct service *s, const char *requested_by,
                          service_started_fn cb, void *arg, char *err)
 {
-	if (s->stopping)
-		return err_set(err, "raced is shutting down");
-	if (s->imp && (import_ending(s->imp) || import_ended(s->imp)))
-		return err_set(err, "import %" PRId64 " is ending (its final status is being written); "
-		               "try again in a moment", import_id(s->imp));
-	if (s->imp)
-		return err_set(err, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
-		               import_id(s->imp));
-	if (s->starting || (s->start_when_ready && s->wait_cb))
-		return err_set(err, "an import is being started");
-	if (s->store_state == STORE_BACKOFF)
-		return err_set(err, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
-		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
-	char *who = strdup(requested_by ? requested_by : "unknown");
-	if (!who)
-		return err_set(err, "out of memory");
-	free(s->pending_requester);
-	s->pending_requester = who;
-	if (s->store_state != STORE_READY) {
-		/* Still making the first connection (raced was just started,
-		 * perhaps by this very request through socket activation):
-		 * start as soon as it is up; answered then. */
-		s->start_when_ready = true;
-		s->wait_cb = cb;
-		s->wait_arg = arg;
-		return 0;
-	}
-	s->start_cb = cb;
-	s->start_arg = arg;
-	s->starting = true;
-	if (store_begin_import(s->store, who, run_created, s) < 0) {
-		s->starting = false;
-		s->start_cb = NULL;
-		return err_set(err, "the store refused to record a new import");
-	}
-	return 0;
+	return start_asked(s, requested_by, cb, arg, false, err);
 }
 
 int service_start_import_when_ready(struct service *s, const char *requested_by, char *err)
 {
-	char *who = strdup(requested_by);
-	if (!who)
-		return err_set(err, "out of memory");
-	free(s->pending_requester);
-	s->pending_requester = who;
-	if (s->store_state == STORE_READY)
-		return service_start_import(s, who, NULL, NULL, err);
-	s->start_when_ready = true;
-	return 0;
+	return start_asked(s, requested_by, NULL, NULL, true, err);
 }
 
 int64_t service_pause(struct service *s, bool paused, char *err)
@@ -366,7 +413,7 @@ int service_reload(struct service *s, struct config *next, char *changes, size_t
 	/* config_describe_changes() notes what only a restart applies
 	 * (control_socket: the socket may be systemd's). */
 	config_describe_changes(s->cfg, next, changes, len);
-	if (!s->imp && !s->starting) {
+	if (!lifecycle_has_run(&s->life)) {
 		if (adopt_config(s, next, err) < 0)
 			return -1;
 		return 0;
@@ -427,13 +474,9 @@ void service_stop(struct service *s)
 		return;
 	}
 	s->stopping = true;
-	s->start_when_ready = false;
-	if (s->wait_cb) {
-		service_started_fn cb = s->wait_cb;
-		s->wait_cb = NULL;
-		cb(s->wait_arg, 0, "raced is shutting down");
-	}
-	if (!s->imp && !s->starting) {
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_STOP, NULL);
+	start_answer_why(s, &st); /* a start-import waiting for the database */
+	if (st.action == LIFECYCLE_DO_STOP_NOW) {
 		s->stopped = true;
 		if (s->cb.stopped)
 			s->cb.stopped(s->cb.arg);
@@ -559,7 +602,8 @@ json_t *service_health(const struct service *s)
 
 void service_status_line(const struct service *s, char *buf, size_t len)
 {
-	if (s->store_state != STORE_READY && (s->imp || s->start_when_ready))
+	if (s->store_state != STORE_READY &&
+	    (s->imp || lifecycle_state(&s->life) == LIFECYCLE_WAITING_FOR_DATABASE))
 		snprintf(buf, len, "waiting for the database (%s)", store_state_name(s->store_state));
 	else if (s->imp)
 		import_progress(s->imp, buf, len);
@@ -706,24 +750,14 @@ void service_free(struct service *s)
 	if (!s)
 		return;
 	fail_queries(s, "raced is shutting down");
-	if (s->start_cb) {
-		/* a start-import waiting for its run row */
-		service_started_fn cb = s->start_cb;
-		s->start_cb = NULL;
-		cb(s->start_arg, 0, "raced is shutting down");
-	}
-	if (s->wait_cb) {
-		/* ... or for the database */
-		service_started_fn cb = s->wait_cb;
-		s->wait_cb = NULL;
-		cb(s->wait_arg, 0, "raced is shutting down");
-	}
+	/* a start-import waiting for the database or for its run row */
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_SHUTDOWN, NULL);
+	start_answer_why(s, &st);
 	import_free(s->imp);
 	free_backends(s);
 	config_free(s->cfg);
 	config_free(s->next_cfg);
 	json_decref(s->last_stats);
-	free(s->pending_requester);
 	if (s->tick_ev)
 		event_free(s->tick_ev);
 	if (s->reap_ev)
