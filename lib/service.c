@@ -240,7 +240,7 @@ static int start_refused(const struct service *s, enum lifecycle_why why, char *
 		               "'racectl health' is OK", s->store_why);
 	case LIFECYCLE_WHY_NO_MEMORY:
 		return err_set(err, "out of memory");
-	case LIFECYCLE_WHY_RUN_FAILED:
+	case LIFECYCLE_WHY_RUN_FAILED: /* only create_run() asks: run_created() has its own */
 	case LIFECYCLE_WHY_NONE:
 		break;
 	}
@@ -255,10 +255,12 @@ static void start_answer(struct lifecycle_request *req, int64_t id, const char *
 	lifecycle_request_clear(req);
 }
 
-/* ... with the error the step gave as the reason it ended. */
+/* ... with the error the step gave as the reason it ended, if it ended one. */
 static void start_answer_why(const struct service *s, struct lifecycle_step *st)
 {
 	char err[ERR_MAX];
+	if (!st->ended.who)
+		return;
 	start_refused(s, st->why, err);
 	start_answer(&st->ended, 0, err);
 }
@@ -289,7 +291,7 @@ static void start_on_db(struct service *s, enum lifecycle_event ev)
 	if (st.action != LIFECYCLE_DO_CREATE_RUN || create_run(s, &st.ended, err) == 0)
 		return;
 	log_err("cannot start the import: %s", err);
-	if (!st.ended.cb && s->cb.import_ended)
+	if (!st.ended.cb && s->cb.import_ended) /* --once: nobody else to tell */
 		s->cb.import_ended(s->cb.arg, 0, "failed");
 	start_answer(&st.ended, 0, err);
 }
