@@ -30,6 +30,21 @@ struct runs_query {
 	struct runs_query *next;
 };
 
+/* The drain after service_stop(), one way: the running import is
+ * interrupted, then abandoned after stop_timeout, then raced stops. */
+enum service_phase {
+	SERVICE_SERVING,
+	SERVICE_DRAINING,              /* waiting up to stop_timeout */
+	SERVICE_ABANDONING,            /* fetches abandoned; waiting for the final status */
+	SERVICE_STOPPED,               /* stopped() was called */
+};
+
+enum drain_event {
+	DRAIN_ASKED,                   /* service_stop(), once or again */
+	DRAIN_DEADLINE,                /* stop_timeout, or the grace after it, passed */
+	DRAIN_REAPED,                  /* the import ended and was freed */
+};
+
 struct service {
 	struct event_base *base;
 	struct runs_query *queries;    /* waiting for the store */
@@ -47,9 +62,7 @@ struct service {
 	struct event *reap_ev;         /* frees an ended import on a fresh turn */
 	struct event *stop_ev;         /* the drain deadline */
 	struct lifecycle life;         /* idle, waiting for the db, creating the run, running */
-	bool stopping;
-	bool stop_abandoned;           /* stop_timeout passed once */
-	bool stopped;
+	enum service_phase phase;
 	int64_t last_id;
 	const char *last_status;
 	json_t *last_stats;            /* the last import's final figures, for stats when idle */
@@ -61,6 +74,12 @@ static int build_backends(struct service *s, char *err);
 static void fail_queries(struct service *s, const char *why);
 static void free_backends(struct service *s);
 static void start_on_db(struct service *s, enum lifecycle_event ev);
+static void drain_on(struct service *s, enum drain_event ev);
+
+static bool stopping(const struct service *s)
+{
+	return s->phase != SERVICE_SERVING;
+}
 
 /* ---- the store ---- */
 
@@ -161,7 +180,7 @@ static void apply_pending_reload(struct service *s)
 {
 	struct config *next = s->next_cfg;
 	char err[ERR_MAX];
-	if (!next || s->stopping)
+	if (!next || stopping(s))
 		return;
 	s->next_cfg = NULL;
 	if (adopt_config(s, next, err) < 0) {
@@ -189,12 +208,7 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	apply_pending_reload(s);
 	if (s->cb.import_ended)
 		s->cb.import_ended(s->cb.arg, s->last_id, s->last_status);
-	if (s->stopping && !s->stopped) {
-		s->stopped = true;
-		evtimer_del(s->stop_ev);
-		if (s->cb.stopped)
-			s->cb.stopped(s->cb.arg);
-	}
+	drain_on(s, DRAIN_REAPED);
 }
 
 static void import_end(void *arg, struct import *imp)
@@ -312,7 +326,7 @@ static void run_started(struct service *s, int64_t id)
 		start_answer(&st.ended, 0, e);
 		return;
 	}
-	if (s->stopping)
+	if (stopping(s))
 		import_interrupt(s->imp);
 	start_answer(&st.ended, id, NULL);
 }
@@ -362,7 +376,7 @@ static int start_asked(struct service *s, const char *who, service_started_fn cb
 {
 	struct lifecycle_ask ask = {
 		.who = who, .cb = cb, .arg = arg, .patient = patient,
-		.db = db_now(s), .stopping = s->stopping,
+		.db = db_now(s), .stopping = stopping(s),
 		.import_ending = s->imp && (import_ending(s->imp) || import_ended(s->imp)),
 	};
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_ASK, &ask);
@@ -410,7 +424,7 @@ int64_t service_cancel(struct service *s, char *err)
 
 int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
 {
-	if (s->stopping)
+	if (stopping(s))
 		return err_set(err, "raced is shutting down");
 	/* config_describe_changes() notes what only a restart applies
 	 * (control_socket: the socket may be systemd's). */
@@ -439,15 +453,51 @@ int service_reload(struct service *s, struct config *next, char *changes, size_t
  * 'interrupted' (store_mark_stale_runs). */
 #define SERVICE_STOP_GRACE_MS 5000
 
-static void stop_deadline(evutil_socket_t fd, short what, void *arg)
+static void drain_stopped(struct service *s)
 {
-	struct service *s = arg;
-	(void)fd;
-	(void)what;
-	if (s->stopped)
+	s->phase = SERVICE_STOPPED;
+	evtimer_del(s->stop_ev);
+	if (s->cb.stopped)
+		s->cb.stopped(s->cb.arg);
+}
+
+/* Interrupt what runs; raced stops now when nothing does. */
+static void drain_begin(struct service *s)
+{
+	s->phase = SERVICE_DRAINING;
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_STOP, NULL);
+	start_answer_why(s, &st); /* a start-import waiting for the database */
+	if (st.action == LIFECYCLE_DO_STOP_NOW) {
+		drain_stopped(s);
 		return;
-	if (s->imp && !s->stop_abandoned) {
-		s->stop_abandoned = true;
+	}
+	if (s->imp)
+		import_interrupt(s->imp);
+	struct timeval tv = {s->cfg->stop_timeout_ms / 1000, (s->cfg->stop_timeout_ms % 1000) * 1000};
+	evtimer_add(s->stop_ev, &tv);
+}
+
+/* The drain's transitions.  Asked again (a second SIGTERM), it does not
+ * wait for stop_timeout: the running fetches are abandoned now, and a
+ * third time raced stops without waiting for the final status. */
+static void drain_on(struct service *s, enum drain_event ev)
+{
+	if (s->phase == SERVICE_STOPPED || (s->phase == SERVICE_SERVING && ev != DRAIN_ASKED))
+		return;
+	if (s->phase == SERVICE_SERVING) {
+		drain_begin(s);
+		return;
+	}
+	if (ev == DRAIN_REAPED) {
+		drain_stopped(s);
+		return;
+	}
+	if (ev == DRAIN_ASKED) {
+		log_notice("stop asked again: not waiting for stop_timeout");
+		evtimer_del(s->stop_ev);
+	}
+	if (s->phase == SERVICE_DRAINING && s->imp) {
+		s->phase = SERVICE_ABANDONING;
 		log_warn("stop: still draining after stop_timeout; abandoning running fetches");
 		import_interrupt(s->imp); /* second call: stop waiting */
 		struct timeval tv = {SERVICE_STOP_GRACE_MS / 1000, 0};
@@ -457,37 +507,19 @@ static void stop_deadline(evutil_socket_t fd, short what, void *arg)
 	log_err("stop: the final status of import %" PRId64 " could not be written (%s); "
 	        "it will be marked interrupted at the next start",
 	        s->imp ? import_id(s->imp) : 0, store_state_name(s->store_state));
-	s->stopped = true;
-	if (s->cb.stopped)
-		s->cb.stopped(s->cb.arg);
+	drain_stopped(s);
+}
+
+static void stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	drain_on(arg, DRAIN_DEADLINE);
 }
 
 void service_stop(struct service *s)
 {
-	if (s->stopping) {
-		/* Asked again (a second SIGTERM): do not wait for stop_timeout;
-		 * abandon the running fetches now, and a third time stop
-		 * without waiting for the final status. */
-		if (!s->stopped) {
-			log_notice("stop asked again: not waiting for stop_timeout");
-			evtimer_del(s->stop_ev);
-			stop_deadline(-1, 0, s);
-		}
-		return;
-	}
-	s->stopping = true;
-	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_STOP, NULL);
-	start_answer_why(s, &st); /* a start-import waiting for the database */
-	if (st.action == LIFECYCLE_DO_STOP_NOW) {
-		s->stopped = true;
-		if (s->cb.stopped)
-			s->cb.stopped(s->cb.arg);
-		return;
-	}
-	if (s->imp)
-		import_interrupt(s->imp);
-	struct timeval tv = {s->cfg->stop_timeout_ms / 1000, (s->cfg->stop_timeout_ms % 1000) * 1000};
-	evtimer_add(s->stop_ev, &tv);
+	drain_on(s, DRAIN_ASKED);
 }
 
 /* ---- figures ---- */
@@ -571,7 +603,7 @@ json_t *service_stats(const struct service *s)
 	json_object_set_new(imp, "started_at", time_json(s->started_at));
 	json_object_set_new(imp, "finished_at", time_json(s->finished_at));
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
-	                 "store", store, "providers", providers, "stopping", s->stopping);
+	                 "store", store, "providers", providers, "stopping", stopping(s));
 }
 
 json_t *service_health(const struct service *s)
@@ -609,7 +641,7 @@ void service_status_line(const struct service *s, char *buf, size_t len)
 		snprintf(buf, len, "waiting for the database (%s)", store_state_name(s->store_state));
 	else if (s->imp)
 		import_progress(s->imp, buf, len);
-	else if (s->stopping)
+	else if (stopping(s))
 		snprintf(buf, len, "stopping");
 	else
 		snprintf(buf, len, "idle");
