@@ -12,6 +12,7 @@
 #include "service.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -141,6 +142,29 @@ static void nowhere(char *db, size_t len)
 	snprintf(db, len, "host=%s/nopg dbname=races connect_timeout=2", dir);
 }
 
+/* A service on db with a start-import asked before its first connection:
+ * it waits for it. */
+static struct service *asked_while_connecting(const char *db)
+{
+	char err[ERR_MAX];
+	struct service *s = service_on(db);
+	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	CHECK_EQ(T.answers, 0);
+	return s;
+}
+
+/* A service on the test's database, connected, with a start-import asked:
+ * its run row is being inserted. */
+static struct service *asked_while_connected(void)
+{
+	char err[ERR_MAX];
+	struct service *s = service_on(conninfo);
+	CHECK(db_phase_is(s, "ready"));
+	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	CHECK_EQ(T.answers, 0);
+	return s;
+}
+
 static void test_start_while_the_database_is_down_is_refused_at_once(void)
 {
 	char db[256], err[ERR_MAX];
@@ -159,9 +183,7 @@ static void test_start_while_first_connecting_waits_and_is_answered_when_refused
 {
 	char db[256], err[ERR_MAX];
 	nowhere(db, sizeof db);
-	struct service *s = service_on(db);
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
-	CHECK_EQ(T.answers, 0);
+	struct service *s = asked_while_connecting(db);
 	CHECK(turn_until(&T.answers, 1));
 	CHECK_EQ(T.id, 0);
 	CHECK(starts_with(T.err, "the database is not connected ("));
@@ -194,9 +216,7 @@ static void test_once_waits_through_a_refused_connection_and_stops_at_once(void)
 static void test_start_while_first_connecting_starts_once_connected(void)
 {
 	char err[ERR_MAX];
-	struct service *s = service_on(conninfo);
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
-	CHECK_EQ(T.answers, 0);
+	struct service *s = asked_while_connecting(conninfo);
 	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
 	CHECK_STR(err, "an import is being started");
 	CHECK(turn_until(&T.answers, 1));
@@ -214,9 +234,7 @@ static void test_start_while_first_connecting_starts_once_connected(void)
 static void test_one_start_at_a_time_each_refusal_naming_why(void)
 {
 	char err[ERR_MAX], want[ERR_MAX];
-	struct service *s = service_on(conninfo);
-	CHECK(db_phase_is(s, "ready"));
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	struct service *s = asked_while_connected();
 	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
 	CHECK_STR(err, "an import is being started");
 	CHECK(turn_until(&T.answers, 1));
@@ -247,10 +265,7 @@ static void test_one_start_at_a_time_each_refusal_naming_why(void)
 /* The run being created gets its import, which is interrupted at once. */
 static void test_stop_while_the_run_is_created_answers_with_it_then_drains(void)
 {
-	char err[ERR_MAX];
-	struct service *s = service_on(conninfo);
-	CHECK(db_phase_is(s, "ready"));
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	struct service *s = asked_while_connected();
 	service_stop(s);
 	CHECK_EQ(T.stopped, 0);
 	CHECK_EQ(T.answers, 0);
@@ -265,9 +280,7 @@ static void test_stop_while_the_run_is_created_answers_with_it_then_drains(void)
 
 static void test_stop_while_waiting_for_the_database_answers_and_stops_at_once(void)
 {
-	char err[ERR_MAX];
-	struct service *s = service_on(conninfo);
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	struct service *s = asked_while_connecting(conninfo);
 	service_stop(s);
 	CHECK_EQ(T.answers, 1);
 	CHECK_STR(T.err, "raced is shutting down");
@@ -279,10 +292,7 @@ static void test_stop_while_waiting_for_the_database_answers_and_stops_at_once(v
 
 static void test_free_answers_a_start_waiting_for_its_run_row(void)
 {
-	char err[ERR_MAX];
-	struct service *s = service_on(conninfo);
-	CHECK(db_phase_is(s, "ready"));
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	struct service *s = asked_while_connected();
 	service_free(s);
 	CHECK_EQ(T.answers, 1);
 	CHECK_EQ(T.id, 0);
@@ -292,16 +302,12 @@ static void test_free_answers_a_start_waiting_for_its_run_row(void)
 int main(void)
 {
 	conninfo = getenv("PG_CONNINFO");
-	if (!conninfo) {
-		fprintf(stderr, "PG_CONNINFO is not set: run under tests/lib/with-pg.sh\n");
-		return 77;
+	int provider = conninfo ? provider_open() : -1;
+	if (provider < 0 || !mkdtemp(dir)) {
+		fprintf(stderr, "set-up: %s\n", conninfo ? strerror(errno) : "run under tests/lib/with-pg.sh");
+		return conninfo ? EXIT_FAILURE : 77; /* 77: skipped */
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int provider = provider_open();
-	if (!mkdtemp(dir) || provider < 0) {
-		perror("set-up");
-		return EXIT_FAILURE;
-	}
 	log_set_level(LOG_WARNING);
 	base = event_base_new();
 	RUN(test_start_while_the_database_is_down_is_refused_at_once);

@@ -61,6 +61,21 @@ static struct lifecycle reach(enum lifecycle_state st)
 	return l;
 }
 
+/* The step ended the client's request, for `why`, leaving l in `next`
+ * with none pending; the request is then the caller's to free. */
+static void check_client_handed_out(struct lifecycle *l, struct lifecycle_step *s,
+                                    enum lifecycle_why why, enum lifecycle_state next)
+{
+	CHECK_EQ(s->why, why);
+	CHECK_STR(s->ended.who, "uid 1000");
+	CHECK(s->ended.cb == answer);
+	CHECK(s->ended.arg == &client);
+	CHECK_EQ(lifecycle_state(l), next);
+	CHECK(lifecycle_requester(l) == NULL);
+	lifecycle_request_clear(&s->ended);
+	CHECK(s->ended.who == NULL);
+}
+
 /* Drop what a lifecycle still owns (the service does so by SHUTDOWN). */
 static void drop(struct lifecycle *l)
 {
@@ -225,14 +240,7 @@ static void test_the_database_lost_answers_a_waiting_client(void)
 	struct lifecycle l = reach(LIFECYCLE_WAITING_FOR_DATABASE);
 	struct lifecycle_step s = on(&l, LIFECYCLE_EV_DB_LOST);
 	CHECK_EQ(s.action, LIFECYCLE_DO_NOTHING);
-	CHECK_EQ(s.why, LIFECYCLE_WHY_DB_LOST);
-	CHECK_STR(s.ended.who, "uid 1000");
-	CHECK(s.ended.cb == answer);
-	CHECK(s.ended.arg == &client);
-	CHECK_EQ(lifecycle_state(&l), LIFECYCLE_IDLE);
-	CHECK(lifecycle_requester(&l) == NULL);
-	lifecycle_request_clear(&s.ended);
-	CHECK(s.ended.who == NULL);
+	check_client_handed_out(&l, &s, LIFECYCLE_WHY_DB_LOST, LIFECYCLE_IDLE);
 }
 
 static void test_once_waits_through_outages_until_the_database_is_ready(void)
@@ -267,11 +275,7 @@ static void test_the_database_lost_while_creating_the_run_waits_for_the_run_answ
 	s = on(&l, LIFECYCLE_EV_DB_READY); /* reconnected: not a second run */
 	CHECK_EQ(s.action, LIFECYCLE_DO_NOTHING);
 	s = on(&l, LIFECYCLE_EV_RUN_FAILED);
-	CHECK_EQ(s.why, LIFECYCLE_WHY_RUN_FAILED);
-	CHECK_STR(s.ended.who, "uid 1000");
-	CHECK(s.ended.cb == answer);
-	CHECK_EQ(lifecycle_state(&l), LIFECYCLE_IDLE);
-	lifecycle_request_clear(&s.ended);
+	check_client_handed_out(&l, &s, LIFECYCLE_WHY_RUN_FAILED, LIFECYCLE_IDLE);
 }
 
 static void test_the_run_created_hands_the_request_out_once_and_runs(void)
@@ -279,14 +283,8 @@ static void test_the_run_created_hands_the_request_out_once_and_runs(void)
 	struct lifecycle l = reach(LIFECYCLE_CREATING_RUN);
 	struct lifecycle_step s = on(&l, LIFECYCLE_EV_RUN_CREATED);
 	CHECK_EQ(s.action, LIFECYCLE_DO_NOTHING);
-	CHECK_EQ(s.why, LIFECYCLE_WHY_NONE);
-	CHECK_STR(s.ended.who, "uid 1000");
-	CHECK(s.ended.cb == answer);
-	CHECK(s.ended.arg == &client);
-	CHECK_EQ(lifecycle_state(&l), LIFECYCLE_RUNNING);
+	check_client_handed_out(&l, &s, LIFECYCLE_WHY_NONE, LIFECYCLE_RUNNING);
 	CHECK(lifecycle_has_run(&l));
-	CHECK(lifecycle_requester(&l) == NULL);
-	lifecycle_request_clear(&s.ended);
 	s = on(&l, LIFECYCLE_EV_RUN_CREATED);
 	CHECK(s.ended.who == NULL);
 	CHECK_EQ(lifecycle_state(&l), LIFECYCLE_RUNNING);
@@ -309,11 +307,7 @@ static void test_stop_while_waiting_answers_the_request_and_stops_now(void)
 	struct lifecycle l = reach(LIFECYCLE_WAITING_FOR_DATABASE);
 	struct lifecycle_step s = on(&l, LIFECYCLE_EV_STOP);
 	CHECK_EQ(s.action, LIFECYCLE_DO_STOP_NOW);
-	CHECK_EQ(s.why, LIFECYCLE_WHY_STOPPING);
-	CHECK_STR(s.ended.who, "uid 1000");
-	CHECK(s.ended.cb == answer);
-	CHECK_EQ(lifecycle_state(&l), LIFECYCLE_IDLE);
-	lifecycle_request_clear(&s.ended);
+	check_client_handed_out(&l, &s, LIFECYCLE_WHY_STOPPING, LIFECYCLE_IDLE);
 
 	l = (struct lifecycle){0};
 	(void)ask(&l, once_ask(LIFECYCLE_DB_DOWN));
@@ -380,48 +374,21 @@ static void test_every_event_in_every_state(void)
 {
 	enum { I = LIFECYCLE_IDLE, W = LIFECYCLE_WAITING_FOR_DATABASE,
 	       C = LIFECYCLE_CREATING_RUN, R = LIFECYCLE_RUNNING };
-	enum { NOTHING = LIFECYCLE_DO_NOTHING, CREATE = LIFECYCLE_DO_CREATE_RUN,
-	       DRAIN = LIFECYCLE_DO_DRAIN, STOP_NOW = LIFECYCLE_DO_STOP_NOW };
+	enum { N = LIFECYCLE_DO_NOTHING, CR = LIFECYCLE_DO_CREATE_RUN,
+	       DR = LIFECYCLE_DO_DRAIN, SN = LIFECYCLE_DO_STOP_NOW };
+	_Static_assert(LIFECYCLE_EV_ASK == 0 && LIFECYCLE_EV_DB_READY == 1 &&
+	               LIFECYCLE_EV_SHUTDOWN == N_EVENTS - 1, "the columns below are the events in order");
 	static const struct {
 		int next, action;
 		bool ended;
 	} want[N_STATES][N_EVENTS] = {
-		[I] = {
-			[LIFECYCLE_EV_DB_READY] = {I, NOTHING, false},
-			[LIFECYCLE_EV_DB_LOST] = {I, NOTHING, false},
-			[LIFECYCLE_EV_RUN_CREATED] = {I, NOTHING, false},
-			[LIFECYCLE_EV_RUN_FAILED] = {I, NOTHING, false},
-			[LIFECYCLE_EV_REAPED] = {I, NOTHING, false},
-			[LIFECYCLE_EV_STOP] = {I, STOP_NOW, false},
-			[LIFECYCLE_EV_SHUTDOWN] = {I, NOTHING, false},
-		},
-		[W] = {
-			[LIFECYCLE_EV_DB_READY] = {C, CREATE, false},
-			[LIFECYCLE_EV_DB_LOST] = {I, NOTHING, true},
-			[LIFECYCLE_EV_RUN_CREATED] = {W, NOTHING, false},
-			[LIFECYCLE_EV_RUN_FAILED] = {W, NOTHING, false},
-			[LIFECYCLE_EV_REAPED] = {W, NOTHING, false},
-			[LIFECYCLE_EV_STOP] = {I, STOP_NOW, true},
-			[LIFECYCLE_EV_SHUTDOWN] = {I, NOTHING, true},
-		},
-		[C] = {
-			[LIFECYCLE_EV_DB_READY] = {C, NOTHING, false},
-			[LIFECYCLE_EV_DB_LOST] = {C, NOTHING, false},
-			[LIFECYCLE_EV_RUN_CREATED] = {R, NOTHING, true},
-			[LIFECYCLE_EV_RUN_FAILED] = {I, NOTHING, true},
-			[LIFECYCLE_EV_REAPED] = {C, NOTHING, false},
-			[LIFECYCLE_EV_STOP] = {C, DRAIN, false},
-			[LIFECYCLE_EV_SHUTDOWN] = {I, NOTHING, true},
-		},
-		[R] = {
-			[LIFECYCLE_EV_DB_READY] = {R, NOTHING, false},
-			[LIFECYCLE_EV_DB_LOST] = {R, NOTHING, false},
-			[LIFECYCLE_EV_RUN_CREATED] = {R, NOTHING, false},
-			[LIFECYCLE_EV_RUN_FAILED] = {R, NOTHING, false},
-			[LIFECYCLE_EV_REAPED] = {I, NOTHING, false},
-			[LIFECYCLE_EV_STOP] = {R, DRAIN, false},
-			[LIFECYCLE_EV_SHUTDOWN] = {I, NOTHING, false},
-		},
+		/* {next state, action, request handed out} for (ASK, tested
+		 * above), DB_READY, DB_LOST, RUN_CREATED, RUN_FAILED, REAPED,
+		 * STOP, SHUTDOWN */
+		[I] = {{0}, {I, N, 0}, {I, N, 0}, {I, N, 0}, {I, N, 0}, {I, N, 0}, {I, SN, 0}, {I, N, 0}},
+		[W] = {{0}, {C, CR, 0}, {I, N, 1}, {W, N, 0}, {W, N, 0}, {W, N, 0}, {I, SN, 1}, {I, N, 1}},
+		[C] = {{0}, {C, N, 0}, {C, N, 0}, {R, N, 1}, {I, N, 1}, {C, N, 0}, {C, DR, 0}, {I, N, 1}},
+		[R] = {{0}, {R, N, 0}, {R, N, 0}, {R, N, 0}, {R, N, 0}, {I, N, 0}, {R, DR, 0}, {I, N, 0}},
 	};
 	for (int st = 0; st < N_STATES; st++) {
 		for (int ev = LIFECYCLE_EV_DB_READY; ev < N_EVENTS; ev++) {
