@@ -369,8 +369,10 @@ static void run_created(void *arg, int64_t id, const char *err)
 		run_started(s, id);
 }
 
-/* A start-import: refused, waiting for the database, or its run row
- * being inserted. */
+/* A start-import: refused, or its run row being inserted, or waiting for
+ * the first connection (raced may have been started by this very request,
+ * through socket activation): then it starts once connected and is
+ * answered then. */
 static int start_asked(struct service *s, const char *who, service_started_fn cb, void *arg,
                        bool patient, char *err)
 {
