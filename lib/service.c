@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "store.h"
 
@@ -30,6 +31,21 @@ struct runs_query {
 	struct runs_query *next;
 };
 
+/* The drain after service_stop(), one way: the running import is
+ * interrupted, then abandoned after stop_timeout, then raced stops. */
+enum service_phase {
+	SERVICE_SERVING,
+	SERVICE_DRAINING,              /* waiting up to stop_timeout */
+	SERVICE_ABANDONING,            /* fetches abandoned; waiting for the final status */
+	SERVICE_STOPPED,               /* stopped() was called */
+};
+
+enum drain_event {
+	DRAIN_ASKED,                   /* service_stop(), once or again */
+	DRAIN_DEADLINE,                /* stop_timeout, or the grace after it, passed */
+	DRAIN_REAPED,                  /* the import ended and was freed */
+};
+
 struct service {
 	struct event_base *base;
 	struct runs_query *queries;    /* waiting for the store */
@@ -46,16 +62,8 @@ struct service {
 	struct event *tick_ev;
 	struct event *reap_ev;         /* frees an ended import on a fresh turn */
 	struct event *stop_ev;         /* the drain deadline */
-	bool starting;                 /* a start-import waits for its run row */
-	bool start_when_ready;         /* start as soon as the db is up (--once, or a start-import during the first connect) */
-	char *pending_requester;
-	service_started_fn start_cb;
-	void *start_arg;
-	service_started_fn wait_cb;    /* a start-import waiting for the first connection */
-	void *wait_arg;
-	bool stopping;
-	bool stop_abandoned;           /* stop_timeout passed once */
-	bool stopped;
+	struct lifecycle life;         /* idle, waiting for the db, creating the run, running */
+	enum service_phase phase;
 	int64_t last_id;
 	const char *last_status;
 	json_t *last_stats;            /* the last import's final figures, for stats when idle */
@@ -66,6 +74,13 @@ struct service {
 static int build_backends(struct service *s, char *err);
 static void fail_queries(struct service *s, const char *why);
 static void free_backends(struct service *s);
+static void start_on_db(struct service *s, enum lifecycle_event ev);
+static void drain_on(struct service *s, enum drain_event ev);
+
+static bool stopping(const struct service *s)
+{
+	return s->phase != SERVICE_SERVING;
+}
 
 /* ---- the store ---- */
 
@@ -81,32 +96,8 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 		log_notice("database: connected%s", old == STORE_BACKOFF ? " again" : "");
 	else if (st == STORE_BACKOFF)
 		log_warn("database: %s", why && *why ? why : "connection lost; retrying");
-	if (st == STORE_BACKOFF && s->start_when_ready && s->wait_cb) {
-		/* A start-import that arrived while raced was first
-		 * connecting: the database refused, so answer it now rather
-		 * than keep the client waiting for an outage to end. */
-		service_started_fn cb = s->wait_cb;
-		char err[ERR_MAX];
-		s->wait_cb = NULL;
-		s->start_when_ready = false;
-		snprintf(err, sizeof err, "the database is not connected (%.400s); try again once "
-		         "'racectl health' is OK", s->store_why);
-		cb(s->wait_arg, 0, err);
-	}
-	if (st == STORE_READY && s->start_when_ready && !s->imp && !s->starting) {
-		char err[ERR_MAX];
-		service_started_fn cb = s->wait_cb;
-		void *cb_arg = s->wait_arg;
-		s->start_when_ready = false;
-		s->wait_cb = NULL;
-		if (service_start_import(s, s->pending_requester, cb, cb_arg, err) < 0) {
-			log_err("cannot start the import: %s", err);
-			if (cb)
-				cb(cb_arg, 0, err);
-			else if (s->cb.import_ended)
-				s->cb.import_ended(s->cb.arg, 0, "failed");
-		}
-	}
+	if (st == STORE_READY || st == STORE_BACKOFF)
+		start_on_db(s, st == STORE_READY ? LIFECYCLE_EV_DB_READY : LIFECYCLE_EV_DB_LOST);
 }
 
 static void store_rows_refused(void *arg, size_t table, size_t n, const char *key, const char *err)
@@ -190,7 +181,7 @@ static void apply_pending_reload(struct service *s)
 {
 	struct config *next = s->next_cfg;
 	char err[ERR_MAX];
-	if (!next || s->stopping)
+	if (!next || stopping(s))
 		return;
 	s->next_cfg = NULL;
 	if (adopt_config(s, next, err) < 0) {
@@ -213,16 +204,12 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	s->finished_at = time(NULL);
 	import_free(s->imp);
 	s->imp = NULL;
+	(void)lifecycle_on(&s->life, LIFECYCLE_EV_REAPED, NULL);
 	log_set_import(0);
 	apply_pending_reload(s);
 	if (s->cb.import_ended)
 		s->cb.import_ended(s->cb.arg, s->last_id, s->last_status);
-	if (s->stopping && !s->stopped) {
-		s->stopped = true;
-		evtimer_del(s->stop_ev);
-		if (s->cb.stopped)
-			s->cb.stopped(s->cb.arg);
-	}
+	drain_on(s, DRAIN_REAPED);
 }
 
 static void import_end(void *arg, struct import *imp)
@@ -235,19 +222,141 @@ static void import_end(void *arg, struct import *imp)
 	event_active(s->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* ---- starting an import (the transitions are lifecycle_on()'s) ---- */
+
+static enum lifecycle_db db_now(const struct service *s)
+{
+	return s->store_state == STORE_READY     ? LIFECYCLE_DB_READY
+	       : s->store_state == STORE_BACKOFF ? LIFECYCLE_DB_DOWN
+	                                         : LIFECYCLE_DB_CONNECTING;
+}
+
+/* The sentence for why a start-import is refused or a pending one failed;
+ * returns -1. */
+static int start_refused(const struct service *s, enum lifecycle_why why, char *err)
+{
+	int64_t id = s->imp ? import_id(s->imp) : 0;
+	switch (why) {
+	case LIFECYCLE_WHY_STOPPING:
+		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
+	case LIFECYCLE_WHY_ENDING:
+		return err_set_class(err, EBUSY, "import %" PRId64 " is ending (its final status is being written); "
+		                     "try again in a moment", id);
+	case LIFECYCLE_WHY_RUNNING:
+		return err_set_class(err, EBUSY, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
+		                     id);
+	case LIFECYCLE_WHY_STARTING:
+		return err_set_class(err, EBUSY, "an import is being started");
+	case LIFECYCLE_WHY_DB_DOWN:
+		return err_set_class(err, ENOTCONN, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
+		                     s->store_why[0] ? s->store_why : store_state_name(s->store_state));
+	case LIFECYCLE_WHY_DB_LOST:
+		return err_set_class(err, ENOTCONN, "the database is not connected (%.400s); try again once "
+		                     "'racectl health' is OK", s->store_why);
+	case LIFECYCLE_WHY_NO_MEMORY:
+		return err_set_class(err, ENOMEM, "out of memory");
+	case LIFECYCLE_WHY_RUN_FAILED: /* only create_run() asks: run_created() has its own */
+	case LIFECYCLE_WHY_NONE:
+		break;
+	}
+	return err_set_class(err, ENOMEM, "the store refused to record a new import");
+}
+
+/* Answer (and free) a request a step ended: with the run's id, or 0 and err. */
+static void start_answer(struct lifecycle_request *req, int64_t id, const char *err)
+{
+	if (req->cb)
+		req->cb(req->arg, id, err);
+	lifecycle_request_clear(req);
+}
+
+/* ... with the error the step gave as the reason it ended, if it ended one. */
+static void start_answer_why(const struct service *s, struct lifecycle_step *st)
+{
+	char err[ERR_MAX];
+	if (!st->ended.who)
+		return;
+	start_refused(s, st->why, err);
+	start_answer(&st->ended, 0, err);
+}
+
+static void run_created(void *arg, int64_t id, const char *err);
+
+/* Insert the pending request's run row (run_created() follows).  If the
+ * store refuses at once, the request ends here and is handed to *ended. */
+static int create_run(struct service *s, struct lifecycle_request *ended, char *err)
+{
+	if (store_begin_import(s->store, lifecycle_requester(&s->life), run_created, s) >= 0)
+		return 0;
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
+	*ended = st.ended;
+	return start_refused(s, st.why, err);
+}
+
+/* The database came or went: a start-import waiting for it starts now,
+ * or is answered rather than kept waiting through an outage. */
+static void start_on_db(struct service *s, enum lifecycle_event ev)
+{
+	char err[ERR_MAX];
+	struct lifecycle_step st = lifecycle_on(&s->life, ev, NULL);
+	if (st.ended.who) {
+		start_answer_why(s, &st);
+		return;
+	}
+	if (st.action != LIFECYCLE_DO_CREATE_RUN || create_run(s, &st.ended, err) == 0)
+		return;
+	log_err("cannot start the import: %s", err);
+	if (!st.ended.cb && s->cb.import_ended) /* --once: nobody else to tell */
+		s->cb.import_ended(s->cb.arg, 0, "failed");
+	start_answer(&st.ended, 0, err);
+}
+
+/* The run's row exists and its import was made: start it. */
+static void run_started(struct service *s, int64_t id)
+{
+	char e[ERR_MAX];
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_CREATED, NULL);
+	log_set_import(id);
+	s->started_at = time(NULL);
+	s->finished_at = 0;
+	log_notice("started (requested by %s)", st.ended.who ? st.ended.who : "unknown");
+	if (import_start(s->imp, e) < 0) {
+		/* The import ends (cancelled) and is reaped as any other. */
+		import_cancel(s->imp);
+		log_err("%s", e);
+		start_answer(&st.ended, 0, e);
+		return;
+	}
+	if (stopping(s))
+		import_interrupt(s->imp);
+	start_answer(&st.ended, id, NULL);
+}
+
+/* No import came of the request: the asker and import_ended are told. */
+static void run_failed(struct service *s, int64_t id, const char *e)
+{
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
+	log_err("%s", e);
+	if (id > 0) {
+		/* The run's row exists: it must not stay 'running'. */
+		store_add_error(s->store, id, "", "", 0, 0, e);
+		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
+	}
+	start_answer(&st.ended, 0, e);
+	if (s->cb.import_ended)
+		s->cb.import_ended(s->cb.arg, id, "failed");
+}
+
 static void run_created(void *arg, int64_t id, const char *err)
 {
 	struct service *s = arg;
 	char e[ERR_MAX];
-	service_started_fn cb = s->start_cb;
-	void *cb_arg = s->start_arg;
 
-	s->starting = false;
-	s->start_cb = NULL;
 	if (err || id <= 0) {
 		snprintf(e, sizeof e, "cannot record the import in the database: %s",
 		         err ? err : "no id");
-		goto fail;
+		run_failed(s, id, e);
+		return;
 	}
 	struct import_env env = {.base = s->base, .cfg = s->cfg,
 	                         .providers = s->providers, .store = s->store};
@@ -256,85 +365,43 @@ static void run_created(void *arg, int64_t id, const char *err)
 		icb.page = import_page;
 	s->imp = import_new(&env, id, &icb, e);
 	if (!s->imp)
-		goto fail;
-	log_set_import(id);
-	s->started_at = time(NULL);
-	s->finished_at = 0;
-	log_notice("started (requested by %s)", s->pending_requester);
-	if (import_start(s->imp, e) < 0) {
-		import_cancel(s->imp);
-		goto fail;
-	}
-	if (s->stopping)
-		import_interrupt(s->imp);
-	if (cb)
-		cb(cb_arg, id, NULL);
-	return;
-fail:
-	log_err("%s", e);
-	if (id > 0 && !s->imp) {
-		/* The run's row exists: it must not stay 'running'. */
-		store_add_error(s->store, id, "", "", 0, 0, e);
-		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
-	}
-	if (cb)
-		cb(cb_arg, 0, e);
-	if (!s->imp && s->cb.import_ended)
-		s->cb.import_ended(s->cb.arg, id, "failed");
+		run_failed(s, id, e);
+	else
+		run_started(s, id);
+}
+
+/* A start-import: refused, or its run row being inserted, or waiting for
+ * the first connection (raced may have been started by this very request,
+ * through socket activation): then it starts once connected and is
+ * answered then. */
+static int start_asked(struct service *s, const char *who, service_started_fn cb, void *arg,
+                       bool patient, char *err)
+{
+	struct lifecycle_ask ask = {
+		.who = who, .cb = cb, .arg = arg, .patient = patient,
+		.db = db_now(s), .stopping = stopping(s),
+		.import_ending = s->imp && (import_ending(s->imp) || import_ended(s->imp)),
+	};
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_ASK, &ask);
+	if (st.action == LIFECYCLE_DO_REFUSE)
+		return start_refused(s, st.why, err);
+	if (st.action != LIFECYCLE_DO_CREATE_RUN)
+		return 0;
+	int rc = create_run(s, &st.ended, err);
+	if (rc < 0)
+		lifecycle_request_clear(&st.ended); /* answered by the return */
+	return rc;
 }
 
 int service_start_import(struct service *s, const char *requested_by,
                          service_started_fn cb, void *arg, char *err)
 {
-	if (s->stopping)
-		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
-	if (s->imp && (import_ending(s->imp) || import_ended(s->imp)))
-		return err_set_class(err, EBUSY, "import %" PRId64 " is ending (its final status is being written); "
-		                     "try again in a moment", import_id(s->imp));
-	if (s->imp)
-		return err_set_class(err, EBUSY, "import %" PRId64 " is running; wait for it to end or cancel it (racectl cancel)",
-		                     import_id(s->imp));
-	if (s->starting || (s->start_when_ready && s->wait_cb))
-		return err_set_class(err, EBUSY, "an import is being started");
-	if (s->store_state == STORE_BACKOFF)
-		return err_set_class(err, ENOTCONN, "the database is not connected (%s); the import would wait — try again once 'racectl health' is OK",
-		               s->store_why[0] ? s->store_why : store_state_name(s->store_state));
-	char *who = strdup(requested_by ? requested_by : "unknown");
-	if (!who)
-		return err_set_class(err, ENOMEM, "out of memory");
-	free(s->pending_requester);
-	s->pending_requester = who;
-	if (s->store_state != STORE_READY) {
-		/* Still making the first connection (raced was just started,
-		 * perhaps by this very request through socket activation):
-		 * start as soon as it is up; answered then. */
-		s->start_when_ready = true;
-		s->wait_cb = cb;
-		s->wait_arg = arg;
-		return 0;
-	}
-	s->start_cb = cb;
-	s->start_arg = arg;
-	s->starting = true;
-	if (store_begin_import(s->store, who, run_created, s) < 0) {
-		s->starting = false;
-		s->start_cb = NULL;
-		return err_set_class(err, ENOMEM, "the store refused to record a new import");
-	}
-	return 0;
+	return start_asked(s, requested_by, cb, arg, false, err);
 }
 
 int service_start_import_when_ready(struct service *s, const char *requested_by, char *err)
 {
-	char *who = strdup(requested_by);
-	if (!who)
-		return err_set_class(err, ENOMEM, "out of memory");
-	free(s->pending_requester);
-	s->pending_requester = who;
-	if (s->store_state == STORE_READY)
-		return service_start_import(s, who, NULL, NULL, err);
-	s->start_when_ready = true;
-	return 0;
+	return start_asked(s, requested_by, NULL, NULL, true, err);
 }
 
 int64_t service_pause(struct service *s, bool paused, char *err)
@@ -362,12 +429,12 @@ int64_t service_cancel(struct service *s, char *err)
 
 int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
 {
-	if (s->stopping)
+	if (stopping(s))
 		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
 	/* config_describe_changes() notes what only a restart applies
 	 * (control_socket: the socket may be systemd's). */
 	config_describe_changes(s->cfg, next, changes, len);
-	if (!s->imp && !s->starting) {
+	if (!lifecycle_has_run(&s->life)) {
 		if (adopt_config(s, next, err) < 0)
 			return -1;
 		return 0;
@@ -391,15 +458,51 @@ int service_reload(struct service *s, struct config *next, char *changes, size_t
  * 'interrupted' (store_mark_stale_runs). */
 #define SERVICE_STOP_GRACE_MS 5000
 
-static void stop_deadline(evutil_socket_t fd, short what, void *arg)
+static void drain_stopped(struct service *s)
 {
-	struct service *s = arg;
-	(void)fd;
-	(void)what;
-	if (s->stopped)
+	s->phase = SERVICE_STOPPED;
+	evtimer_del(s->stop_ev);
+	if (s->cb.stopped)
+		s->cb.stopped(s->cb.arg);
+}
+
+/* Interrupt what runs; raced stops now when nothing does. */
+static void drain_begin(struct service *s)
+{
+	s->phase = SERVICE_DRAINING;
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_STOP, NULL);
+	start_answer_why(s, &st); /* a start-import waiting for the database */
+	if (st.action == LIFECYCLE_DO_STOP_NOW) {
+		drain_stopped(s);
 		return;
-	if (s->imp && !s->stop_abandoned) {
-		s->stop_abandoned = true;
+	}
+	if (s->imp)
+		import_interrupt(s->imp);
+	struct timeval tv = {s->cfg->stop_timeout_ms / 1000, (s->cfg->stop_timeout_ms % 1000) * 1000};
+	evtimer_add(s->stop_ev, &tv);
+}
+
+/* The drain's transitions.  Asked again (a second SIGTERM), it does not
+ * wait for stop_timeout: the running fetches are abandoned now, and a
+ * third time raced stops without waiting for the final status. */
+static void drain_on(struct service *s, enum drain_event ev)
+{
+	if (s->phase == SERVICE_STOPPED || (s->phase == SERVICE_SERVING && ev != DRAIN_ASKED))
+		return;
+	if (s->phase == SERVICE_SERVING) {
+		drain_begin(s);
+		return;
+	}
+	if (ev == DRAIN_REAPED) {
+		drain_stopped(s);
+		return;
+	}
+	if (ev == DRAIN_ASKED) {
+		log_notice("stop asked again: not waiting for stop_timeout");
+		evtimer_del(s->stop_ev);
+	}
+	if (s->phase == SERVICE_DRAINING && s->imp) {
+		s->phase = SERVICE_ABANDONING;
 		log_warn("stop: still draining after stop_timeout; abandoning running fetches");
 		import_interrupt(s->imp); /* second call: stop waiting */
 		struct timeval tv = {SERVICE_STOP_GRACE_MS / 1000, 0};
@@ -409,41 +512,19 @@ static void stop_deadline(evutil_socket_t fd, short what, void *arg)
 	log_err("stop: the final status of import %" PRId64 " could not be written (%s); "
 	        "it will be marked interrupted at the next start",
 	        s->imp ? import_id(s->imp) : 0, store_state_name(s->store_state));
-	s->stopped = true;
-	if (s->cb.stopped)
-		s->cb.stopped(s->cb.arg);
+	drain_stopped(s);
+}
+
+static void stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	drain_on(arg, DRAIN_DEADLINE);
 }
 
 void service_stop(struct service *s)
 {
-	if (s->stopping) {
-		/* Asked again (a second SIGTERM): do not wait for stop_timeout;
-		 * abandon the running fetches now, and a third time stop
-		 * without waiting for the final status. */
-		if (!s->stopped) {
-			log_notice("stop asked again: not waiting for stop_timeout");
-			evtimer_del(s->stop_ev);
-			stop_deadline(-1, 0, s);
-		}
-		return;
-	}
-	s->stopping = true;
-	s->start_when_ready = false;
-	if (s->wait_cb) {
-		service_started_fn cb = s->wait_cb;
-		s->wait_cb = NULL;
-		cb(s->wait_arg, 0, "raced is shutting down");
-	}
-	if (!s->imp && !s->starting) {
-		s->stopped = true;
-		if (s->cb.stopped)
-			s->cb.stopped(s->cb.arg);
-		return;
-	}
-	if (s->imp)
-		import_interrupt(s->imp);
-	struct timeval tv = {s->cfg->stop_timeout_ms / 1000, (s->cfg->stop_timeout_ms % 1000) * 1000};
-	evtimer_add(s->stop_ev, &tv);
+	drain_on(s, DRAIN_ASKED);
 }
 
 /* ---- figures ---- */
@@ -527,7 +608,7 @@ json_t *service_stats(const struct service *s)
 	json_object_set_new(imp, "started_at", time_json(s->started_at));
 	json_object_set_new(imp, "finished_at", time_json(s->finished_at));
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
-	                 "store", store, "providers", providers, "stopping", s->stopping);
+	                 "store", store, "providers", providers, "stopping", stopping(s));
 }
 
 json_t *service_health(const struct service *s)
@@ -560,11 +641,12 @@ json_t *service_health(const struct service *s)
 
 void service_status_line(const struct service *s, char *buf, size_t len)
 {
-	if (s->store_state != STORE_READY && (s->imp || s->start_when_ready))
+	if (s->store_state != STORE_READY &&
+	    (s->imp || lifecycle_state(&s->life) == LIFECYCLE_WAITING_FOR_DATABASE))
 		snprintf(buf, len, "waiting for the database (%s)", store_state_name(s->store_state));
 	else if (s->imp)
 		import_progress(s->imp, buf, len);
-	else if (s->stopping)
+	else if (stopping(s))
 		snprintf(buf, len, "stopping");
 	else
 		snprintf(buf, len, "idle");
@@ -707,24 +789,14 @@ void service_free(struct service *s)
 	if (!s)
 		return;
 	fail_queries(s, "raced is shutting down");
-	if (s->start_cb) {
-		/* a start-import waiting for its run row */
-		service_started_fn cb = s->start_cb;
-		s->start_cb = NULL;
-		cb(s->start_arg, 0, "raced is shutting down");
-	}
-	if (s->wait_cb) {
-		/* ... or for the database */
-		service_started_fn cb = s->wait_cb;
-		s->wait_cb = NULL;
-		cb(s->wait_arg, 0, "raced is shutting down");
-	}
+	/* a start-import waiting for the database or for its run row */
+	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_SHUTDOWN, NULL);
+	start_answer_why(s, &st);
 	import_free(s->imp);
 	free_backends(s);
 	config_free(s->cfg);
 	config_free(s->next_cfg);
 	json_decref(s->last_stats);
-	free(s->pending_requester);
 	if (s->tick_ev)
 		event_free(s->tick_ev);
 	if (s->reap_ev)

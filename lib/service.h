@@ -35,16 +35,20 @@ struct service *service_new(struct event_base *base, struct config *cfg,
                             const struct service_callbacks *cb, char *err);
 void service_free(struct service *s);
 
-/* Start an import (async: the id arrives with the run's row).  Refused,
- * with err and a class (lib/error.h): -EBUSY while one runs, is being
- * started or is ending; -ENOTCONN while the database is not connected;
- * -ESHUTDOWN while raced stops; -ENOMEM. */
+/* Start an import (async: cb gets the id once the run's row exists, or 0
+ * and why not).  Refused at once, with err and a class (lib/error.h),
+ * while raced stops (-ESHUTDOWN), an import runs or ends or another start
+ * is pending (at most one is) (-EBUSY), or the database is down
+ * (-ENOTCONN); -ENOMEM.  While raced still makes its first connection the
+ * request waits for it, and cb is told if that connection is refused.
+ * The states and their transitions are lifecycle.h's. */
 typedef void (*service_started_fn)(void *arg, int64_t id, const char *err);
 RACED_MUST_CHECK int service_start_import(struct service *s, const char *requested_by,
                                           service_started_fn cb, void *arg, char *err);
 
-/* As above, but waits for the database first (raced --once); the same
- * classes. */
+/* As above with nobody to answer: waits for the database however long it
+ * is down (raced --once); the import_ended callback tells how it went.
+ * The same classes. */
 RACED_MUST_CHECK int service_start_import_when_ready(struct service *s, const char *requested_by,
                                                      char *err);
 
