@@ -160,8 +160,10 @@ static void record_failures(struct stage_ctx *sc, const char *url, long status,
 	struct import *imp = sc->imp;
 	sc->failed += n;
 	imp->errors += n;
-	store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
-	                attempts, message);
+	if (store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
+	                    attempts, message) < 0 && imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts,
+		              "out of memory: the next error is not recorded in import_errors");
 	if (imp->cb.error)
 		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
 }
@@ -209,6 +211,19 @@ static void maybe_finish(struct import *imp)
 	json_decref(counts);
 }
 
+/* Send table i's partial batch.  Out of memory is logged and the rows stay
+ * pending: the linger timer tries again, so the run does not stall. */
+static void flush_table(struct import *imp, size_t i)
+{
+	char err[ERR_MAX];
+	if (store_flush(imp->env.store, i, err) == 0)
+		return;
+	if (imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, imp->stages[i].conf->name, NULL, 0, 0, err);
+	struct timeval tv = {0, IMPORT_LINGER_MS * 1000};
+	evtimer_add(imp->linger_ev, &tv);
+}
+
 static void end_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct import *imp = arg;
@@ -223,7 +238,7 @@ static void end_run(evutil_socket_t fd, short what, void *arg)
 	imp->pipe = NULL;
 	evtimer_del(imp->linger_ev);
 	for (size_t i = 0; i < imp->n_stages; i++)
-		store_flush(imp->env.store, i);
+		flush_table(imp, i);
 	maybe_finish(imp);
 }
 
@@ -553,7 +568,7 @@ static void store_deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 	struct sub_stats ss;
 	stage_sub_get_stats(sub, &ss);
 	if (ss.demand == 0)
-		store_flush(imp->env.store, sc->index);
+		flush_table(imp, sc->index);
 	else if (!evtimer_pending(imp->linger_ev, NULL)) {
 		struct timeval tv = {0, IMPORT_LINGER_MS * 1000};
 		evtimer_add(imp->linger_ev, &tv);
@@ -567,7 +582,7 @@ static void linger_expired(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (size_t i = 0; i < imp->n_stages; i++)
 		if (store_pending(imp->env.store, i) > 0)
-			store_flush(imp->env.store, i);
+			flush_table(imp, i);
 }
 
 void import_committed(struct import *imp, size_t table, size_t n)
@@ -602,6 +617,21 @@ void import_rows_refused(struct import *imp, size_t table, size_t n, const char 
 		snprintf(msg, sizeof msg, "PostgreSQL refused %zu rows for table %s: %s", n,
 		         sc->conf->name, err);
 	record_failures(sc, NULL, 0, 0, msg, n);
+}
+
+/* The store's sink: it reports the rows this import added. */
+static void store_committed(void *arg, size_t table, size_t n)
+{
+	struct import *imp = arg;
+	if (imp->cb.stored && table < imp->n_stages)
+		imp->cb.stored(imp->cb.arg, imp, imp->stages[table].conf->name, n);
+	import_committed(imp, table, n);
+}
+
+static void store_rows_refused(void *arg, size_t table, size_t n, const char *key,
+                               const char *err)
+{
+	import_rows_refused(arg, table, n, key, err);
 }
 
 static void pipeline_done(void *ctx)
@@ -715,6 +745,9 @@ struct import *import_new(const struct import_env *env, int64_t id,
 		import_free(imp);
 		return NULL;
 	}
+	struct store_sink sink = {.committed = store_committed, .rows_refused = store_rows_refused,
+	                          .arg = imp};
+	store_attach_sink(env->store, &sink);
 	return imp;
 }
 
@@ -722,6 +755,7 @@ void import_free(struct import *imp)
 {
 	if (!imp)
 		return;
+	store_detach_sink(imp->env.store, imp);
 	pipeline_free(imp->pipe);
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		urltemplate_free(imp->stages[i].tpl);

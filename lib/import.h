@@ -35,6 +35,8 @@ struct import_callbacks {
 	/* A page arrived (for raced --verbose); may be NULL. */
 	void (*page)(void *arg, struct import *imp, const char *stage, const char *url,
 	             long http_status, uint32_t attempts, size_t items);
+	/* n rows of `stage` committed (for raced --verbose); may be NULL. */
+	void (*stored)(void *arg, struct import *imp, const char *stage, size_t n);
 	/* The run's final status is committed.  Do not free imp from here. */
 	void (*end)(void *arg, struct import *imp);
 	void *arg;

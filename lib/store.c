@@ -118,6 +118,7 @@ struct op {
 	struct row *rows;
 	size_t n_rows;
 	size_t n_added;      /* rows added (before folding) this op acknowledges */
+	uint64_t sink_gen;   /* the sink attached when its rows were added */
 	/* user callbacks */
 	store_id_fn id_cb;
 	store_done_fn done_cb;
@@ -135,6 +136,8 @@ struct table {
 	char *index_sql;
 	struct row *pending;
 	size_t n_pending, cap;
+	int64_t pending_import;  /* of the pending rows (a batch holds one import) */
+	uint64_t pending_gen;    /* sink_gen when they were added */
 	uint64_t uncommitted;   /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -149,6 +152,9 @@ struct dropped {
 struct store {
 	struct event_base *base;
 	struct store_callbacks cb;
+	struct store_sink sink;  /* valid while sink_attached */
+	bool sink_attached;
+	uint64_t sink_gen;       /* counts attaches and detaches */
 	char *conninfo;
 	char *conninfo_shown;   /* without password */
 	uint32_t batch_size;
@@ -1035,19 +1041,20 @@ static void finish_op(struct store *s, struct op *op)
 			op->rows = NULL;
 			break;
 		}
+		bool owner = s->sink_attached && op->sink_gen == s->sink_gen;
 		if (err) {
 			s->stats.rows_failed += op->n_rows;
-			if (s->cb.batch_failed)
-				s->cb.batch_failed(s->cb.arg, op->table, op->n_added,
-				                   op->n_rows == 1 ? op->rows[0].key : NULL, err);
+			if (owner && s->sink.rows_refused)
+				s->sink.rows_refused(s->sink.arg, op->table, op->n_added,
+				                     op->n_rows == 1 ? op->rows[0].key : NULL, err);
 		} else {
 			t->batches_committed++;
 			s->stats.batches_committed++;
 		}
 		t->uncommitted -= op->n_added;
 		t->rows_committed += op->n_added;
-		if (s->cb.committed)
-			s->cb.committed(s->cb.arg, op->table, op->n_added);
+		if (owner && s->sink.committed)
+			s->sink.committed(s->sink.arg, op->table, op->n_added);
 		break;
 	}
 	case OP_BEGIN_IMPORT: {
@@ -1232,6 +1239,8 @@ static int split_batch(struct store *s, struct op *op)
 			*r = op->rows[i];   /* the strings stay owned by op until success */
 			one = batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1);
 		}
+		if (one)
+			one->sink_gen = op->sink_gen;
 		if (!one) {
 			free(r);
 			while ((one = list_pop(&head, &tail))) {
@@ -1271,6 +1280,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 			return err_set(err, "store: out of memory building a batch for table %s", t->name);
 		op->table = table;
 		op->n_added = n_added;
+		op->sink_gen = t->pending_gen;
 		t->n_pending = 0;
 		return enqueue(s, op);
 	}
@@ -1282,6 +1292,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 		t->n_pending = (size_t)n;
 		return err_set(err, "store: out of memory building a batch for table %s", t->name);
 	}
+	op->sink_gen = t->pending_gen;
 	t->pending = NULL;
 	t->n_pending = 0;
 	t->cap = 0;
@@ -1446,11 +1457,13 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 		return err_set(err, "store: row for table %s without %s", t->name, key ? "payload" : "key");
 	if (memchr(payload, '\0', payload_len))
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", t->name, key);
+	/* A batch belongs to one import (its import id is one parameter) and
+	 * to the sink attached when its rows were added. */
+	if (t->n_pending > 0 && (t->pending_import != import_id || t->pending_gen != s->sink_gen) &&
+	    make_batch(s, table, err) != 0)
+		return -1;
 	if (s->discard)
 		goto counted;
-	/* A batch belongs to one import: its import id is one parameter. */
-	if (t->n_pending > 0 && t->pending[0].import_id != import_id && make_batch(s, table, err) != 0)
-		return -1;
 	if (t->n_pending == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : (s->batch_size < 64 ? s->batch_size : 64);
 		if (cap > s->batch_size)
@@ -1475,6 +1488,8 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	r->payload[payload_len] = '\0';
 	r->import_id = import_id;
 counted:
+	t->pending_import = import_id;
+	t->pending_gen = s->sink_gen;
 	t->n_pending++;
 	t->uncommitted++;
 	s->stats.rows_added++;
@@ -1483,13 +1498,25 @@ counted:
 	return 0;
 }
 
-void store_flush(struct store *s, size_t table)
+int store_flush(struct store *s, size_t table, char *err)
 {
 	if (table >= s->n_tables)
-		return;
-	char err[ERR_MAX];
-	if (make_batch(s, table, err) != 0)
-		snprintf(s->last_error, sizeof s->last_error, "%s", err);
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	return make_batch(s, table, err);
+}
+
+void store_attach_sink(struct store *s, const struct store_sink *sink)
+{
+	s->sink_gen++;
+	s->sink_attached = sink != NULL;
+	if (sink)
+		s->sink = *sink;
+}
+
+void store_detach_sink(struct store *s, const void *arg)
+{
+	if (s->sink_attached && s->sink.arg == arg)
+		store_attach_sink(s, NULL);
 }
 
 size_t store_pending(const struct store *s, size_t table)
@@ -1577,7 +1604,8 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 {
 	/* Every row queued before: flush partial batches first. */
 	for (size_t i = 0; i < s->n_tables; i++)
-		store_flush(s, i);
+		if (make_batch(s, i, NULL) != 0)
+			return -1;
 	json_t *c = counts ? json_deep_copy(counts) : json_object();
 	if (!c || !json_is_object(c)) {
 		json_decref(c);
