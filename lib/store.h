@@ -24,8 +24,13 @@
  * not) but not the payload's meaning nor updated_at.  A batch retried
  * within the same import changes nothing.
  *
- * A batch holds the rows of one table and one import: store_add() sends the
- * pending rows of a table as a batch when a row of another import arrives.
+ * A batch holds the rows of one table, one import and one sink: store_add()
+ * sends the pending rows of a table as a batch when a row of another import
+ * arrives, or after another sink was attached.
+ *
+ * The store is in parts (store.c's design note lists them): the public API
+ * and the batches here; the connection (or, for discard, the null backend)
+ * chosen once in store_new().
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
  * (and not import_runs, import_errors, raced_schema_version) by store_new()
@@ -68,7 +73,7 @@ struct store_conf {
 	size_t n_tables;
 	/* Benchmarking: connect to nothing and drop every row and statement,
 	 * acknowledging each on the next loop turn as if it had committed
-	 * (batches still form at batch_size).  Import ids count from 1; runs
+	 * (batches still form at batch_size, one import and sink each).  Import ids count from 1; runs
 	 * are not recorded (store_get_runs answers []).  conninfo is ignored. */
 	bool discard;
 };
