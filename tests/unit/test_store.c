@@ -98,21 +98,29 @@ static bool committed_reached(void *arg)
 	return x->w->committed[x->table] >= x->n;
 }
 
-static struct store *open_store(struct seen *w, const char *const *tables, size_t n_tables,
-                                uint32_t batch)
+/* A store reporting to w (refused rows to `refused`, if not NULL). */
+static struct store *start_store(struct seen *w, const struct store_conf *conf,
+                                 void (*refused)(void *, size_t, size_t, const char *, const char *))
 {
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = n_tables };
 	struct store_callbacks cb = { cb_state, w };
 	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = store_new(base, conf, &cb, err);
 	if (!s) {
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
-	struct store_sink sink = { cb_committed, NULL, w };
+	struct store_sink sink = { cb_committed, refused, w };
 	store_attach_sink(s, &sink);
 	w->store = s;
-	if (!run_until(store_ready, s, 30))
+	return s;
+}
+
+static struct store *open_store(struct seen *w, const char *const *tables, size_t n_tables,
+                                uint32_t batch)
+{
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = n_tables };
+	struct store *s = start_store(w, &conf, NULL);
+	if (s && !run_until(store_ready, s, 30))
 		fprintf(stderr, "store not ready: %s\n", w->last_why);
 	return s;
 }
@@ -393,15 +401,10 @@ static void cb_failed(void *arg, size_t table, size_t n, const char *key, const 
 static struct store *open_reporting_store(struct seen *w, const char *const *table)
 {
 	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = table, .n_tables = 1 };
-	struct store_callbacks cb = { cb_state, w };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = start_store(w, &conf, cb_failed);
 	CHECK(s != NULL);
 	if (!s)
 		return NULL;
-	struct store_sink sink = { cb_committed, cb_failed, w };
-	store_attach_sink(s, &sink);
-	w->store = s;
 	failed_rows = 0;
 	CHECK(run_until(store_ready, s, 30));
 	return s;
@@ -700,14 +703,10 @@ static void test_discard_acknowledges_batches_in_order_without_a_database(void)
 	w.on_committed = log_committed;
 	struct store_conf conf = { .conninfo = "host=/nonexistent dbname=none", .batch_size = 100,
 	                           .tables = tables, .n_tables = 2, .discard = true };
-	struct store_callbacks cb = { cb_state, &w };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = start_store(&w, &conf, NULL);
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	struct store_sink sink = { cb_committed, NULL, &w };
-	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 5));
 	char key[32];
 	for (int i = 0; i < 250; i++) {
@@ -753,15 +752,12 @@ static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
 	const char *tables[] = { "k_items" };
 	struct seen first = { 0 }, second = { 0 };
 	struct store_conf conf = { .batch_size = 100, .tables = tables, .n_tables = 1, .discard = true };
-	struct store_callbacks cb = { cb_state, &first };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = start_store(&first, &conf, NULL);   /* first's sink attached */
 	CHECK(s != NULL);
 	if (!s)
 		return;
 	CHECK(run_until(store_ready, s, 5));
-	struct store_sink a = { cb_committed, NULL, &first }, b = { cb_committed, NULL, &second };
-	store_attach_sink(s, &a);
+	struct store_sink b = { cb_committed, NULL, &second };
 	add(s, 0, 1, "k1", NULL, "{}");
 	add(s, 0, 1, "k2", NULL, "{}");
 	add(s, 0, 1, "k3", NULL, "{}");

@@ -38,6 +38,22 @@ static void check_header(const char *p, uint32_t has_nulls, uint32_t oid, uint32
 	CHECK_EQ(be32(p + 16), 1);      /* lower bound */
 }
 
+/* Encode the rows of spec as import id's batch into p; the rows, or NULL. */
+static struct store_row *encoded(const char *const *spec, size_t n, int64_t id,
+                                 struct store_batch_params *p)
+{
+	struct store_row *rows = rows_of(spec, n);
+	CHECK(rows != NULL);
+	if (!rows)
+		return NULL;
+	int rc = store_batch_encode(rows, n, id, p);
+	CHECK_EQ(rc, 0);
+	if (rc == 0)
+		return rows;
+	store_rows_free(rows, n);
+	return NULL;
+}
+
 static void test_fold_keeps_the_last_row_of_each_key_in_order(void)
 {
 	const char *spec[] = { "a=1", "b=1", "a=2", "c=1", "a=3" };
@@ -95,12 +111,10 @@ static void test_fold_of_one_key_throughout_keeps_the_last(void)
 static void test_keys_are_a_text_array_of_length_prefixed_elements(void)
 {
 	const char *spec[] = { "k<p=1", "ab<p=2" };
-	struct store_row *rows = rows_of(spec, 2);
 	struct store_batch_params p;
-	CHECK(rows != NULL);
+	struct store_row *rows = encoded(spec, 2, 7, &p);
 	if (!rows)
 		return;
-	CHECK_EQ(store_batch_encode(rows, 2, 7, &p), 0);
 	CHECK_EQ(p.lengths[0], 20 + 4 + 1 + 4 + 2);
 	check_header(p.values[0], 0, PG_TYPE_TEXT, 2);
 	CHECK_EQ(be32(p.values[0] + 20), 1);
@@ -119,12 +133,10 @@ static void test_keys_are_a_text_array_of_length_prefixed_elements(void)
 static void test_a_missing_parent_is_a_null_element_and_flags_the_array(void)
 {
 	const char *spec[] = { "a<p=1", "b=2" };
-	struct store_row *rows = rows_of(spec, 2);
 	struct store_batch_params p;
-	CHECK(rows != NULL);
+	struct store_row *rows = encoded(spec, 2, 1, &p);
 	if (!rows)
 		return;
-	CHECK_EQ(store_batch_encode(rows, 2, 1, &p), 0);
 	check_header(p.values[1], 1, PG_TYPE_TEXT, 2);
 	CHECK_EQ(p.lengths[1], 20 + 4 + 1 + 4);
 	CHECK_EQ(be32(p.values[1] + 20), 1);
@@ -136,12 +148,10 @@ static void test_a_missing_parent_is_a_null_element_and_flags_the_array(void)
 static void test_payloads_are_jsonb_elements_after_a_version_byte(void)
 {
 	const char *spec[] = { "a={}" };
-	struct store_row *rows = rows_of(spec, 1);
 	struct store_batch_params p;
-	CHECK(rows != NULL);
+	struct store_row *rows = encoded(spec, 1, 1, &p);
 	if (!rows)
 		return;
-	CHECK_EQ(store_batch_encode(rows, 1, 1, &p), 0);
 	check_header(p.values[2], 0, PG_TYPE_JSONB, 1);
 	CHECK_EQ(p.lengths[2], 20 + 4 + 3);
 	CHECK_EQ(be32(p.values[2] + 20), 3);
@@ -154,12 +164,10 @@ static void test_payloads_are_jsonb_elements_after_a_version_byte(void)
 static void test_the_import_id_is_one_big_endian_int64(void)
 {
 	const char *spec[] = { "a=1" };
-	struct store_row *rows = rows_of(spec, 1);
 	struct store_batch_params p;
-	CHECK(rows != NULL);
+	struct store_row *rows = encoded(spec, 1, 0x0102030405060708LL, &p);
 	if (!rows)
 		return;
-	CHECK_EQ(store_batch_encode(rows, 1, 0x0102030405060708LL, &p), 0);
 	CHECK_EQ(p.lengths[3], 8);
 	CHECK_EQ(be32(p.values[3]), 0x01020304u);
 	CHECK_EQ(be32(p.values[3] + 4), 0x05060708u);
