@@ -263,10 +263,11 @@ fail:
 	log_err("%s", e);
 	if (id > 0 && !s->imp) {
 		/* The run's row exists: it must not stay 'running'. */
-		int rc = store_add_error(s->store, id, "", "", 0, 0, e);
-		if (store_finish_import(s->store, id, "failed", NULL, NULL, NULL) < 0 || rc < 0)
-			log_err("import %" PRId64 ": out of memory recording its failure; the next "
-			        "start marks it interrupted", id);
+		if (store_add_error(s->store, id, "", "", 0, 0, e) < 0)
+			log_err("import %" PRId64 ": out of memory: the error is not recorded", id);
+		if (store_finish_import(s->store, id, "failed", NULL, NULL, NULL) < 0)
+			log_err("import %" PRId64 ": out of memory: it stays 'running' until the "
+			        "next start marks it interrupted", id);
 	}
 	if (cb)
 		cb(cb_arg, 0, e);

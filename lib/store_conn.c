@@ -375,19 +375,15 @@ static bool sqlstate_transient(const char *st)
 	       strncmp(st, "40", 2) == 0 || strcmp(st, "55P03") == 0;
 }
 
-/* The op failed for the moment: back to the head of the queue (set-up ops
- * die), and the connection is made again. */
+/* The op failed for the moment: it goes back in front of the ops sent
+ * after it, and with them to the head of the queue (set-up ops die), in
+ * the order they were sent; the connection is made again. */
 static void retry_later(struct store_conn *c, struct store_op *op)
 {
 	char why[ERR_MAX];
 	snprintf(why, sizeof why, "%s", op->err);
-	if (op->kind == STORE_OP_SETUP) {
-		store_op_free(op);
-	} else {
-		store_op_reset(op);
-		struct store_op_list back = { op, op };
-		store_queue_return(c->s, &back);
-	}
+	struct store_op_list front = { op, op };
+	store_op_push_front(&c->sent, &front);
 	c->in_io = false;
 	/* Connected fine, then the same statement fails again (a
 	 * statement_timeout, a held lock): the delay must keep growing. */
