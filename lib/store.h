@@ -73,8 +73,9 @@ struct store_conf {
 	size_t n_tables;
 	/* Benchmarking: connect to nothing and drop every row and statement,
 	 * acknowledging each on the next loop turn as if it had committed
-	 * (batches still form at batch_size, one import and sink each).  Import ids count from 1; runs
-	 * are not recorded (store_get_runs answers []).  conninfo is ignored. */
+	 * (batches still form at batch_size, one import and sink each).
+	 * Import ids count from 1; runs are not recorded (store_get_runs
+	 * answers []).  conninfo is ignored. */
 	bool discard;
 };
 
@@ -128,9 +129,9 @@ const char *store_state_name(enum store_state st);
 /* Attach sink (copied), replacing the one attached: the rows added from now
  * on are reported to it.  Rows are reported only to the sink attached when
  * they were added, and only while it stays attached: the rows of an earlier
- * import still in flight when the next one attaches are acknowledged to
- * nobody (store_pending and store_table_committed still count them), never
- * to the newer import.  At most one import runs at a time: it attaches its
+ * import still in flight when the next one attaches are acknowledged (or
+ * refused) to nobody (store_pending, store_table_committed and
+ * store_stats still count them), never to the newer import.  At most one import runs at a time: it attaches its
  * sink before adding rows and detaches it when freed. */
 void store_attach_sink(struct store *s, const struct store_sink *sink);
 /* Detach the sink attached with this arg, if it is still the one attached
