@@ -108,9 +108,10 @@ static void record_failures(struct stage_ctx *sc, const char *url, long status,
 	struct import *imp = sc->imp;
 	sc->failed += n;
 	imp->errors += n;
-	/* A row import_errors cannot take is still in the log, just below. */
-	(void)store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
-	                      attempts, message);
+	if (store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
+	                    attempts, message) < 0 && imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts,
+		              "out of memory: the next error is not recorded in import_errors");
 	if (imp->cb.error)
 		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
 }
@@ -423,24 +424,20 @@ static void rows_failed(void *arg, size_t table, const char *message, uint64_t n
 	record_failures(&imp->stages[table], NULL, 0, 0, message, n);
 }
 
-static void rows_committed(void *arg)
+static void rows_committed(void *arg, size_t table, size_t n)
 {
 	struct import *imp = arg;
+	if (imp->cb.stored)
+		imp->cb.stored(imp->cb.arg, imp, imp->stages[table].conf->name, n);
 	maybe_finish(imp);   /* ending: the final status waits for the last commit */
 	check_drained(imp);
 }
 
-void import_committed(struct import *imp, size_t table, size_t n)
+static void rows_held(void *arg, size_t table, const char *message)
 {
-	if (imp)
-		import_store_committed(imp->rows, table, n);
-}
-
-void import_rows_refused(struct import *imp, size_t table, size_t n, const char *key,
-                         const char *err)
-{
-	if (imp)
-		import_store_rows_refused(imp->rows, table, n, key, err);
+	struct import *imp = arg;
+	if (imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, imp->stages[table].conf->name, NULL, 0, 0, message);
 }
 
 static void pipeline_done(void *ctx)
@@ -544,7 +541,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	struct import_store_hooks hooks = {
-		.failed = rows_failed, .committed = rows_committed, .arg = imp};
+		.failed = rows_failed, .committed = rows_committed, .held = rows_held, .arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
 	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {

@@ -35,6 +35,8 @@ struct import_callbacks {
 	/* A page arrived (for raced --verbose); may be NULL. */
 	void (*page)(void *arg, struct import *imp, const char *stage, const char *url,
 	             long http_status, uint32_t attempts, size_t items);
+	/* n rows of `stage` committed (for raced --verbose); may be NULL. */
+	void (*stored)(void *arg, struct import *imp, const char *stage, size_t n);
 	/* The run's final status is committed.  Do not free imp from here. */
 	void (*end)(void *arg, struct import *imp);
 	void *arg;
@@ -65,14 +67,6 @@ void import_cancel(struct import *imp);
  * commits what it holds, the run ends 'interrupted'.  Calling it again
  * stops waiting for running fetches. */
 void import_interrupt(struct import *imp);
-
-/* The store committed n more rows of `table` (a stage index). */
-void import_committed(struct import *imp, size_t table, size_t n);
-/* n rows of `table` were refused by PostgreSQL (key: the row's, when n is
- * 1); they count as failed, not stored.  Called just before the
- * import_committed() that acknowledges them. */
-void import_rows_refused(struct import *imp, size_t table, size_t n, const char *key,
-                         const char *err);
 
 int64_t import_id(const struct import *imp);
 /* "running" until the run ended, then its final status. */

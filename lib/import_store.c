@@ -35,6 +35,23 @@ struct import_store {
 	size_t n;
 };
 
+static void linger(struct import_store *is)
+{
+	struct timeval tv = {0, IMPORT_STORE_LINGER_MS * 1000};
+	evtimer_add(is->linger_ev, &tv);
+}
+
+/* Send table i's partial batch; if it cannot go (out of memory), its rows
+ * stay pending and the linger timer tries again. */
+static void flush(struct import_store *is, size_t i)
+{
+	char err[ERR_MAX];
+	if (store_flush(is->store, i, err) == 0)
+		return;
+	is->hooks.held(is->hooks.arg, i, err);
+	linger(is);
+}
+
 static void linger_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct import_store *is = arg;
@@ -42,7 +59,18 @@ static void linger_expired(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (size_t i = 0; i < is->n; i++)
 		if (store_pending(is->store, i) > 0)
-			store_flush(is->store, i);
+			flush(is, i);
+}
+
+static void sink_committed(void *arg, size_t table, size_t n)
+{
+	import_store_committed(arg, table, n);
+}
+
+static void sink_rows_refused(void *arg, size_t table, size_t n, const char *key,
+                              const char *err)
+{
+	import_store_rows_refused(arg, table, n, key, err);
 }
 
 struct import_store *import_store_new(struct event_base *base, struct store *store,
@@ -62,6 +90,9 @@ struct import_store *import_store_new(struct event_base *base, struct store *sto
 		import_store_free(is);
 		return NULL;
 	}
+	struct store_sink sink = {.committed = sink_committed, .rows_refused = sink_rows_refused,
+	                          .arg = is};
+	store_attach_sink(store, &sink);
 	return is;
 }
 
@@ -69,6 +100,7 @@ void import_store_free(struct import_store *is)
 {
 	if (!is)
 		return;
+	store_detach_sink(is->store, is);
 	if (is->linger_ev)
 		event_free(is->linger_ev);
 	free(is->tables);
@@ -95,7 +127,7 @@ void import_store_detach(struct import_store *is)
 		is->tables[i].sub = NULL;
 	evtimer_del(is->linger_ev);
 	for (size_t i = 0; i < is->n; i++)
-		store_flush(is->store, i);
+		flush(is, i);
 }
 
 bool import_store_idle(const struct import_store *is)
@@ -162,11 +194,9 @@ static void deliver(void *ctx, struct stage *st, struct stage_sub *sub,
 	for (size_t i = 0; i < n; i++)
 		write_item(is, index, stage_event_payload(events[i]));
 	if (stage_sub_demand(sub) == 0)
-		store_flush(is->store, index);
-	else if (!evtimer_pending(is->linger_ev, NULL)) {
-		struct timeval tv = {0, IMPORT_STORE_LINGER_MS * 1000};
-		evtimer_add(is->linger_ev, &tv);
-	}
+		flush(is, index);
+	else if (!evtimer_pending(is->linger_ev, NULL))
+		linger(is);
 }
 
 const struct stage_handler import_store_handler = {
@@ -187,7 +217,7 @@ void import_store_committed(struct import_store *is, size_t table, size_t n)
 		stage_ack(t->sub, n + t->unstored);
 		t->unstored = 0;
 	}
-	is->hooks.committed(is->hooks.arg);
+	is->hooks.committed(is->hooks.arg, table, n);
 }
 
 void import_store_rows_refused(struct import_store *is, size_t table, size_t n,

@@ -8,9 +8,11 @@
  * demand is used up) and after a short linger, so that the tail of a run is
  * not held back.  An item the store cannot take (a \u0000 in a string,
  * store_add failing) counts as failed; its credit returns with the table's
- * next commit, or at once when nothing of the table is waiting.  The store
- * reports commits and refused rows with import_store_committed() and
- * import_store_rows_refused() (a store sink's two calls).
+ * next commit, or at once when nothing of the table is waiting.  The
+ * consumer is the store's sink from import_store_new() to
+ * import_store_free(): the store reports this import's commits and refused
+ * rows to it directly (import_store_committed(), import_store_rows_refused()),
+ * and the consumer tells the import through its hooks.
  *
  * Ownership: the import owns the consumer and frees it after its pipeline.
  * The consumer borrows the event base, the store, the table names and the
@@ -38,9 +40,13 @@ struct store;
 struct import_store_hooks {
 	/* n rows of table failed for one reason (message): not stored. */
 	void (*failed)(void *arg, size_t table, const char *message, uint64_t n);
-	/* Rows committed and acknowledged: the import may be drained, or
-	 * done once nothing is pending (import_store_idle). */
-	void (*committed)(void *arg);
+	/* n rows of table committed and acknowledged: the import may be
+	 * drained, or done once nothing is pending (import_store_idle). */
+	void (*committed)(void *arg, size_t table, size_t n);
+	/* A partial batch of table could not be sent (message says why: out
+	 * of memory); its rows stay pending and the linger timer tries
+	 * again, so the run does not stall. */
+	void (*held)(void *arg, size_t table, const char *message);
 	void *arg;
 };
 

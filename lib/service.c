@@ -100,25 +100,6 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 		start_on_db(s, st == STORE_READY ? LIFECYCLE_EV_DB_READY : LIFECYCLE_EV_DB_LOST);
 }
 
-static void store_rows_refused(void *arg, size_t table, size_t n, const char *key, const char *err)
-{
-	struct service *s = arg;
-	if (s->imp)
-		import_rows_refused(s->imp, table, n, key, err);
-	else
-		log_warn("database: %zu row%s refused: %s", n, n == 1 ? "" : "s", err);
-}
-
-static void store_committed(void *arg, size_t table, size_t n)
-{
-	struct service *s = arg;
-	if (log_enabled(LOG_DEBUG) && table < s->cfg->n_stages)
-		log_debug("database: committed %zu row%s of %s", n, n == 1 ? "" : "s",
-		          s->cfg->stages[table].name);
-	if (s->imp)
-		import_committed(s->imp, table, n);
-}
-
 /* ---- imports ---- */
 
 static void import_error(void *arg, struct import *imp, const char *stage, const char *url,
@@ -139,6 +120,13 @@ static void import_page(void *arg, struct import *imp, const char *stage, const 
 	(void)imp;
 	log_debug("[stage %s] GET %s: HTTP %ld, %zu item%s, attempt %u", stage, url, http_status,
 	          items, items == 1 ? "" : "s", attempts);
+}
+
+static void import_stored(void *arg, struct import *imp, const char *stage, size_t n)
+{
+	(void)arg;
+	(void)imp;
+	log_debug("database: committed %zu row%s of %s", n, n == 1 ? "" : "s", stage);
 }
 
 /* Build the fetcher and store of next and put them in force; on failure
@@ -339,8 +327,11 @@ static void run_failed(struct service *s, int64_t id, const char *e)
 	log_err("%s", e);
 	if (id > 0) {
 		/* The run's row exists: it must not stay 'running'. */
-		store_add_error(s->store, id, "", "", 0, 0, e);
-		store_finish_import(s->store, id, "failed", NULL, NULL, NULL);
+		if (store_add_error(s->store, id, "", "", 0, 0, e) < 0)
+			log_err("import %" PRId64 ": out of memory: the error is not recorded", id);
+		if (store_finish_import(s->store, id, "failed", NULL, NULL, NULL) < 0)
+			log_err("import %" PRId64 ": out of memory: it stays 'running' until the "
+			        "next start marks it interrupted", id);
 	}
 	start_answer(&st.ended, 0, e);
 	if (s->cb.import_ended)
@@ -361,8 +352,10 @@ static void run_created(void *arg, int64_t id, const char *err)
 	struct import_env env = {.base = s->base, .cfg = s->cfg,
 	                         .providers = s->providers, .store = s->store};
 	struct import_callbacks icb = {.error = import_error, .end = import_end, .arg = s};
-	if (log_enabled(LOG_DEBUG))
+	if (log_enabled(LOG_DEBUG)) {
 		icb.page = import_page;
+		icb.stored = import_stored;
+	}
 	s->imp = import_new(&env, id, &icb, e);
 	if (!s->imp)
 		run_failed(s, id, e);
@@ -732,14 +725,13 @@ static int build_backends(struct service *s, char *err)
 	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
-	struct store_callbacks scb = {.state_changed = store_state_changed,
-	                              .committed = store_committed,
-	                              .batch_failed = store_rows_refused, .arg = s};
+	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
 	if (!s->store)
 		return -1;
-	store_mark_stale_runs(s->store);
+	if (store_mark_stale_runs(s->store) < 0)
+		return err_set(err, "out of memory queueing the marking of interrupted runs");
 	return 0;
 }
 

@@ -5,8 +5,9 @@
  * At connect the store applies its migrations (raced_schema_version, one
  * transaction each) and creates one table per stage.  Rows are added per
  * table and written as batched upserts that leave unchanged payloads alone;
- * the `committed` callback reports, per table and in order, how many added
- * rows are durable, which is when the pipeline grants credit again (R6).
+ * the attached sink's `committed` reports, per table and in order, how many
+ * added rows are durable, which is when the pipeline grants credit again
+ * (R6).
  * Import runs and import errors are written on the same connection, in
  * order with the batches.  If the connection drops the store reconnects
  * with backoff and retries the batch in flight: nothing is lost.
@@ -14,7 +15,7 @@
  * Ownership: the store copies everything passed to it; callers keep their
  * buffers.  store_free() drops unwritten rows without calling back; do not
  * call it from inside a store callback.  Callbacks may call every other
- * store function.
+ * store function.  The store borrows the sink's arg while it is attached.
  *
  * Unchanged rows: a row whose payload (and parent_key) did not change keeps
  * its payload and updated_at.  Its last_import still advances, once per
@@ -23,8 +24,13 @@
  * not) but not the payload's meaning nor updated_at.  A batch retried
  * within the same import changes nothing.
  *
- * A batch holds the rows of one table and one import: store_add() sends the
- * pending rows of a table as a batch when a row of another import arrives.
+ * A batch holds the rows of one table, one import and one sink: store_add()
+ * sends the pending rows of a table as a batch when a row of another import
+ * arrives, or after another sink was attached.
+ *
+ * The store is in parts (store.c's design note lists them): the public API
+ * and the batches here; the connection (or, for discard, the null backend)
+ * chosen once in store_new().
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
  * (and not import_runs, import_errors, raced_schema_version) by store_new()
@@ -32,6 +38,8 @@
  */
 #ifndef RACED_STORE_H
 #define RACED_STORE_H
+
+#include "error.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -65,26 +73,33 @@ struct store_conf {
 	size_t n_tables;
 	/* Benchmarking: connect to nothing and drop every row and statement,
 	 * acknowledging each on the next loop turn as if it had committed
-	 * (batches still form at batch_size).  Import ids count from 1; runs
-	 * are not recorded (store_get_runs answers []).  conninfo is ignored. */
+	 * (batches still form at batch_size, one import and sink each).
+	 * Import ids count from 1; runs are not recorded (store_get_runs
+	 * answers []).  conninfo is ignored. */
 	bool discard;
 };
 
 struct store_callbacks {
 	void (*state_changed)(void *arg, enum store_state state, const char *why);
+	void *arg;
+};
+
+/* Where the store reports what became of the rows: the import that added
+ * them attaches one (store_attach_sink), so results flow to their owner. */
+struct store_sink {
 	/* n more rows added to `table` are done (oldest first): committed, or
-	 * reported by batch_failed just before.  Called after each batch's
+	 * reported by rows_refused just before.  Called after each batch's
 	 * commit, in the order the rows were added; a row whose key was folded
 	 * into a later one in the same batch counts with that batch.  (Rows of
 	 * a batch PostgreSQL refused are retried one by one and acknowledged
 	 * after the batches already sent behind it.) */
 	void (*committed)(void *arg, size_t table, size_t n);
-	void *arg;
 	/* Optional: n rows of `table` were refused by PostgreSQL for a reason
 	 * other than the connection (e.g. a key too long for the index); a
 	 * batch refused as a whole is retried one row at a time first, so key
 	 * names the refused row when n is 1 (else NULL). */
-	void (*batch_failed)(void *arg, size_t table, size_t n, const char *key, const char *err);
+	void (*rows_refused)(void *arg, size_t table, size_t n, const char *key, const char *err);
+	void *arg;
 };
 
 struct store_stats {
@@ -103,6 +118,7 @@ struct store_stats {
 	const char *last_error;      /* NULL or the last error; valid until the next store call */
 };
 
+RACED_MUST_CHECK
 struct store *store_new(struct event_base *base, const struct store_conf *conf,
                         const struct store_callbacks *cb, char *err);
 void store_free(struct store *s);
@@ -110,13 +126,29 @@ void store_free(struct store *s);
 enum store_state store_state(const struct store *s);
 const char *store_state_name(enum store_state st);
 
+/* Attach sink (copied), replacing the one attached: the rows added from now
+ * on are reported to it.  Rows are reported only to the sink attached when
+ * they were added, and only while it stays attached: the rows of an earlier
+ * import still in flight when the next one attaches are acknowledged (or
+ * refused) to nobody (store_pending, store_table_committed and
+ * store_stats still count them), never to the newer import.  At most one import runs at a time: it attaches its
+ * sink before adding rows and detaches it when freed. */
+void store_attach_sink(struct store *s, const struct store_sink *sink);
+/* Detach the sink attached with this arg, if it is still the one attached
+ * (an import freed after the next one attached leaves that one alone). */
+void store_detach_sink(struct store *s, const void *arg);
+
 /* Queue one row for `table`.  payload is the item's JSON text. */
+RACED_MUST_CHECK
 int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len,
               char *err);
 
-/* Write the rows pending for table now, even if fewer than batch_size. */
-void store_flush(struct store *s, size_t table);
+/* Write the rows pending for table now, even if fewer than batch_size.
+ * Returns 0, or -1 with err set (out of memory: the rows stay pending and
+ * a later store_flush or store_add may send them). */
+RACED_MUST_CHECK
+int store_flush(struct store *s, size_t table, char *err);
 /* Rows added to table and not yet acknowledged by `committed`. */
 size_t store_pending(const struct store *s, size_t table);
 /* Rows of table acknowledged by `committed` since store_new(). */
@@ -132,24 +164,29 @@ typedef void (*store_json_fn)(void *arg, json_t *result, const char *err);
  * statement committed; err is NULL on success. */
 
 /* Insert an import_runs row with status 'running'; id via callback. */
+RACED_MUST_CHECK
 int store_begin_import(struct store *s, const char *requested_by, store_id_fn cb, void *arg);
-int store_add_error(struct store *s, int64_t import_id, const char *stage, const char *url,
-                    long http_status, uint32_t attempts, const char *message);
-/* http_status <= 0 is stored as NULL (no HTTP response). */
-/* After every row queued before it (partial batches are flushed): set
- * status, finished_at, counts (copied; NULL = {}). */
-int store_finish_import(struct store *s, int64_t import_id, const char *status,
-                        json_t *counts, store_done_fn cb, void *arg);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
- * "errors_not_recorded": n to that import's counts. */
+ * "errors_not_recorded": n to that import's counts.  http_status <= 0 is
+ * stored as NULL (no HTTP response). */
+RACED_MUST_CHECK
+int store_add_error(struct store *s, int64_t import_id, const char *stage, const char *url,
+                    long http_status, uint32_t attempts, const char *message);
+/* After every row queued before it (partial batches are flushed): set
+ * status, finished_at, counts (copied; NULL = {}). */
+RACED_MUST_CHECK
+int store_finish_import(struct store *s, int64_t import_id, const char *status,
+                        json_t *counts, store_done_fn cb, void *arg);
 /* One run (id > 0) or the `limit` most recent (id == 0), as a JSON array of
  * objects {id, started_at, finished_at, status, requested_by, counts, errors}
  * (errors: the number of import_errors rows), newest first.  The result is
  * borrowed for the callback (json_incref to keep it). */
+RACED_MUST_CHECK
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg);
 
 /* Runs left 'running' by a daemon that died become 'interrupted'. */
+RACED_MUST_CHECK
 int store_mark_stale_runs(struct store *s);
 
 #endif

@@ -112,15 +112,25 @@ static void on_committed(void *arg, size_t table, size_t n)
 }
 
 /* A store on conf, connected and ready (or the bench exits). */
+static void flush_or_exit(struct store *s, size_t table)
+{
+	char err[ERR_MAX];
+	if (store_flush(s, table, err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+}
+
 static struct store *open_store(struct event_base *base, const struct store_conf *conf)
 {
-	struct store_callbacks cb = { NULL, on_committed, NULL, NULL };
 	char err[ERR_MAX];
-	struct store *s = store_new(base, conf, &cb, err);
+	struct store *s = store_new(base, conf, NULL, err);
 	if (!s) {
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
+	struct store_sink sink = { on_committed, NULL, NULL };
+	store_attach_sink(s, &sink);
 	while (store_state(s) != STORE_READY)
 		event_base_loop(base, EVLOOP_ONCE);
 	return s;
@@ -143,7 +153,7 @@ static double run_store(struct event_base *base, struct store *s, int64_t import
 		if (i % 500 == 499)
 			event_base_loop(base, EVLOOP_NONBLOCK);
 	}
-	store_flush(s, 0);
+	flush_or_exit(s, 0);
 	while (committed < target)
 		event_base_loop(base, EVLOOP_ONCE);
 	return N_ROWS / (now_s() - t0);
@@ -279,7 +289,7 @@ static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t
 	cpu_read(pid, &a);
 	target += cpu_rows(s, import_id);
 	for (size_t t = 0; t < 3; t++)
-		store_flush(s, t);
+		flush_or_exit(s, t);
 	while (committed < target)
 		event_base_loop(base, EVLOOP_ONCE);
 	cpu_read(pid, &b);

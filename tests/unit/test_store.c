@@ -98,19 +98,29 @@ static bool committed_reached(void *arg)
 	return x->w->committed[x->table] >= x->n;
 }
 
-static struct store *open_store(struct seen *w, const char *const *tables, size_t n_tables,
-                                uint32_t batch)
+/* A store reporting to w (refused rows to `refused`, if not NULL). */
+static struct store *start_store(struct seen *w, const struct store_conf *conf,
+                                 void (*refused)(void *, size_t, size_t, const char *, const char *))
 {
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = n_tables };
-	struct store_callbacks cb = { cb_state, cb_committed, w, NULL };
+	struct store_callbacks cb = { cb_state, w };
 	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = store_new(base, conf, &cb, err);
 	if (!s) {
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
+	struct store_sink sink = { cb_committed, refused, w };
+	store_attach_sink(s, &sink);
 	w->store = s;
-	if (!run_until(store_ready, s, 30))
+	return s;
+}
+
+static struct store *open_store(struct seen *w, const char *const *tables, size_t n_tables,
+                                uint32_t batch)
+{
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables, .n_tables = n_tables };
+	struct store *s = start_store(w, &conf, NULL);
+	if (s && !run_until(store_ready, s, 30))
 		fprintf(stderr, "store not ready: %s\n", w->last_why);
 	return s;
 }
@@ -155,6 +165,15 @@ static bool json_text_equal(const char *a, const char *b)
 	json_decref(ja);
 	json_decref(jb);
 	return eq;
+}
+
+static void flush(struct store *s, size_t table)
+{
+	char err[ERR_MAX] = "";
+	int rc = store_flush(s, table, err);
+	if (rc != 0)
+		fprintf(stderr, "store_flush: %s\n", err);
+	CHECK_EQ(rc, 0);
 }
 
 static void add(struct store *s, size_t table, int64_t import_id, const char *key,
@@ -232,8 +251,8 @@ static void test_rows_stored_with_exact_payload_and_parent_key(void)
 	add(s, 1, 1, "e3", "7", "{\"id\": \"e3\", \"bib\": 3}");  /* a full batch */
 	add(s, 1, 1, "e\"4\\", "7", "[\"odd key\"]");
 	CHECK_EQ(store_pending(s, 1), 4);
-	store_flush(s, 0);
-	store_flush(s, 1);
+	flush(s, 0);
+	flush(s, 1);
 	struct want x0 = { &w, 0, 1 }, x1 = { &w, 1, 4 };
 	CHECK(run_until(committed_reached, &x0, 10));
 	CHECK(run_until(committed_reached, &x1, 10));
@@ -263,7 +282,7 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 		snprintf(payload, sizeof payload, "{\"i\": %d, \"v\": \"a\"}", i);
 		add(s, 0, 1, key, "p", payload);
 	}
-	store_flush(s, 0);
+	flush(s, 0);
 	struct want x = { &w, 0, 10 };
 	CHECK(run_until(committed_reached, &x, 10));
 	char *before = sql1("SELECT string_agg(key || '=' || updated_at::text, ',' ORDER BY key) FROM u_items");
@@ -275,7 +294,7 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 		snprintf(payload, sizeof payload, "{\"v\": \"a\", \"i\": %d}", i); /* same JSON */
 		add(s, 0, 1, key, "p", payload);
 	}
-	store_flush(s, 0);
+	flush(s, 0);
 	x.n = 20;
 	CHECK(run_until(committed_reached, &x, 10));
 	char *xmin_same = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM u_items");
@@ -287,7 +306,7 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 		snprintf(payload, sizeof payload, "{\"i\": %d, \"v\": \"%s\"}", i, i == 3 ? "b" : "a");
 		add(s, 0, 2, key, "p", payload);
 	}
-	store_flush(s, 0);
+	flush(s, 0);
 	x.n = 30;
 	CHECK(run_until(committed_reached, &x, 10));
 	char *after = sql1("SELECT string_agg(key || '=' || updated_at::text, ',' ORDER BY key)"
@@ -327,7 +346,7 @@ static void test_rows_of_two_imports_are_never_one_batch(void)
 	add(s, 0, 2, "k1", "p", "{\"v\": 10}");
 	add(s, 0, 2, "k3", NULL, "{\"v\": 3}");
 	CHECK_EQ(store_pending(s, 0), 5);
-	store_flush(s, 0);
+	flush(s, 0);
 	struct want x = { &w, 0, 5 };
 	CHECK(run_until(committed_reached, &x, 10));
 	CHECK_EQ(w.n_calls[0], 2);
@@ -350,7 +369,7 @@ static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 	add(s, 0, 1, "a", NULL, "{\"v\": 2}");
 	add(s, 0, 1, "c", NULL, "{\"v\": 1}");
 	add(s, 0, 1, "a", NULL, "{\"v\": 3}");
-	store_flush(s, 0);
+	flush(s, 0);
 	struct want x = { &w, 0, 5 };
 	CHECK(run_until(committed_reached, &x, 10));
 	CHECK_EQ(w.committed[0], 5);
@@ -382,13 +401,10 @@ static void cb_failed(void *arg, size_t table, size_t n, const char *key, const 
 static struct store *open_reporting_store(struct seen *w, const char *const *table)
 {
 	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = table, .n_tables = 1 };
-	struct store_callbacks cb = { cb_state, cb_committed, w, cb_failed };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = start_store(w, &conf, cb_failed);
 	CHECK(s != NULL);
 	if (!s)
 		return NULL;
-	w->store = s;
 	failed_rows = 0;
 	CHECK(run_until(store_ready, s, 30));
 	return s;
@@ -404,7 +420,7 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	add(s, 0, 1, "good1", NULL, "{\"v\": 1}");
 	add(s, 0, 1, "bad", NULL, "{not json");
 	add(s, 0, 1, "good2", NULL, "{\"v\": 2}");
-	store_flush(s, 0);
+	flush(s, 0);
 	struct want x = { &w, 0, 3 };
 	CHECK(run_until(committed_reached, &x, 10));
 	CHECK_EQ(w.committed[0], 3);
@@ -476,7 +492,7 @@ static void test_lock_held_past_lock_timeout_is_waited_out(void)
 		snprintf(key, sizeof key, "k%d", i);
 		add(s, 0, 1, key, NULL, "{\"v\": 1}");
 	}
-	store_flush(s, 0);
+	flush(s, 0);
 	struct backoffs l = { &w, { 0 }, "lock timeout", 0, 0 };
 	wait_backoffs(&l);
 	CHECK_EQ(l.named, 3);
@@ -511,7 +527,7 @@ static void test_statement_failing_after_each_reconnect_backs_off_further(void)
 	         "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$");
 	sql_exec("CREATE TRIGGER t_slow BEFORE INSERT ON t_items FOR EACH STATEMENT EXECUTE FUNCTION t_slow()");
 	add(s, 0, 1, "k", NULL, "{\"v\": 1}");
-	store_flush(s, 0);
+	flush(s, 0);
 	struct backoffs l = { &w, { 0 }, "statement timeout", 0, 0 };
 	wait_backoffs(&l);
 	CHECK_EQ(l.n, 3);
@@ -559,8 +575,8 @@ static void test_committed_counts_rows_added_per_batch_in_order(void)
 			add(s, 1, 1, key, NULL, "{}");
 		}
 	}
-	store_flush(s, 1);
-	store_flush(s, 0);
+	flush(s, 1);
+	flush(s, 0);
 	struct want x0 = { &w, 0, 250 }, x1 = { &w, 1, 120 };
 	CHECK(run_until(committed_reached, &x0, 10));
 	CHECK(run_until(committed_reached, &x1, 10));
@@ -687,9 +703,7 @@ static void test_discard_acknowledges_batches_in_order_without_a_database(void)
 	w.on_committed = log_committed;
 	struct store_conf conf = { .conninfo = "host=/nonexistent dbname=none", .batch_size = 100,
 	                           .tables = tables, .n_tables = 2, .discard = true };
-	struct store_callbacks cb = { cb_state, cb_committed, &w, NULL };
-	char err[ERR_MAX] = "";
-	struct store *s = store_new(base, &conf, &cb, err);
+	struct store *s = start_store(&w, &conf, NULL);
 	CHECK(s != NULL);
 	if (!s)
 		return;
@@ -704,8 +718,8 @@ static void test_discard_acknowledges_batches_in_order_without_a_database(void)
 		}
 	}
 	CHECK_EQ(log.count, 0);   /* nothing acknowledged inside store_add */
-	store_flush(s, 1);
-	store_flush(s, 0);
+	flush(s, 1);
+	flush(s, 0);
 	struct run_ctx rc = { 0 };
 	CHECK_EQ(store_begin_import(s, "test", on_id, &rc), 0);
 	struct want x0 = { &w, 0, 250 }, x1 = { &w, 1, 120 };
@@ -724,13 +738,59 @@ static void test_discard_acknowledges_batches_in_order_without_a_database(void)
 	store_free(s);
 }
 
+static bool nothing_pending(void *arg)
+{
+	return store_pending(arg, 0) == 0;
+}
+
+/* Rows are reported to the sink attached when they were added, only while
+ * it stays attached: an earlier import's rows in flight never reach the
+ * next import's sink, and a late detach by the earlier one leaves the
+ * newer sink in place. */
+static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
+{
+	const char *tables[] = { "k_items" };
+	struct seen first = { 0 }, second = { 0 };
+	struct store_conf conf = { .batch_size = 100, .tables = tables, .n_tables = 1, .discard = true };
+	struct store *s = start_store(&first, &conf, NULL);   /* first's sink attached */
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(run_until(store_ready, s, 5));
+	struct store_sink b = { cb_committed, NULL, &second };
+	add(s, 0, 1, "k1", NULL, "{}");
+	add(s, 0, 1, "k2", NULL, "{}");
+	add(s, 0, 1, "k3", NULL, "{}");
+	store_attach_sink(s, &b);
+	add(s, 0, 2, "k4", NULL, "{}");
+	add(s, 0, 2, "k5", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 5));
+	CHECK_EQ(first.committed[0], 0);
+	CHECK_EQ(second.committed[0], 2);
+	CHECK_EQ(second.n_calls[0], 1);
+	CHECK_EQ(store_table_committed(s, 0), 5);
+	store_detach_sink(s, &first);     /* not the one attached: no effect */
+	add(s, 0, 2, "k6", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 5));
+	CHECK_EQ(second.committed[0], 3);
+	store_detach_sink(s, &second);
+	add(s, 0, 2, "k7", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 5));
+	CHECK_EQ(second.committed[0], 3);
+	CHECK_EQ(store_table_committed(s, 0), 7);
+	store_free(s);
+}
+
 static void test_error_rows_beyond_the_bound_are_only_counted(void)
 {
 	const char *tables[] = { "r_items" };
 	struct seen w = { 0 };
 	struct store *s = open_store(&w, tables, 1, 100);
 	struct run_ctx c = { 0 };
-	store_begin_import(s, "test", on_id, &c);
+	CHECK_EQ(store_begin_import(s, "test", on_id, &c), 0);
 	CHECK(run_until(flag_set, &c.got_id, 10));
 	/* Without turning the loop none of these is sent yet. */
 	for (int i = 0; i < STORE_MAX_PENDING_ERRORS + 5; i++)
@@ -739,7 +799,7 @@ static void test_error_rows_beyond_the_bound_are_only_counted(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.errors_queued, STORE_MAX_PENDING_ERRORS);
 	CHECK_EQ(st.errors_dropped, 5);
-	store_finish_import(s, c.id, "partial", NULL, on_finished, &c);
+	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, on_finished, &c), 0);
 	CHECK(run_until(flag_set, &c.finished, 60));
 	char q[256];
 	snprintf(q, sizeof q, "SELECT count(*) FROM import_errors WHERE import_id = %lld", (long long)c.id);
@@ -787,7 +847,7 @@ static void feed(struct outage *o)
 		o->added++;
 	}
 	if (o->added == o->total)
-		store_flush(o->w->store, 0);
+		flush(o->w->store, 0);
 }
 
 static void outage_committed(struct seen *w, size_t table, size_t n)
@@ -941,6 +1001,7 @@ int main(void)
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
 	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
+	RUN(test_rows_are_reported_only_to_the_sink_attached_when_added);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
 	RUN(test_loop_keeps_turning_during_a_large_write);
 	RUN(test_postgres_restart_mid_stream_stores_every_row_once);

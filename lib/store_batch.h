@@ -1,0 +1,62 @@
+/* store_batch — a batch's rows on their way to PostgreSQL: rows of the
+ * same key folded into one, and the batch's columns encoded as the
+ * parameters of a table's prepared upsert.  Internal to the store; pure (no
+ * I/O, no libpq), tested as a specification in tests/unit/test_store_batch.c.
+ *
+ * The upsert takes keys, parent keys and payloads as three arrays in
+ * PostgreSQL's binary format and the batch's import id as one bigint
+ * (STORE_BATCH_PARAMS parameters, all binary): the server neither parses
+ * and plans the statement per batch nor lexes and unescapes a text array
+ * literal.
+ *
+ * Ownership: a row owns its three strings; store_rows_free() frees them
+ * and the array.  store_batch_encode() leaves the rows alone and hands the
+ * parameters it allocates to the caller (store_batch_params_free).
+ */
+#ifndef RACED_STORE_BATCH_H
+#define RACED_STORE_BATCH_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_row {
+	char *key;
+	char *parent;   /* or NULL */
+	char *payload;  /* JSON text */
+};
+
+#define STORE_BATCH_PARAMS 4  /* keys, parent keys, payloads, import id */
+
+#define PG_TYPE_TEXT     25u
+#define PG_TYPE_JSONB    3802u
+#define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
+
+struct store_batch_params {
+	char *values[STORE_BATCH_PARAMS];   /* owned */
+	int lengths[STORE_BATCH_PARAMS];
+	const int *formats;                 /* static: all binary */
+};
+
+/* Copy a row's strings into r (payload: payload_len bytes, no NUL in it).
+ * Returns 0, or -1 when out of memory (r then holds nothing). */
+RACED_MUST_CHECK
+int store_row_set(struct store_row *r, const char *key, const char *parent,
+                  const char *payload, size_t payload_len);
+void store_rows_free(struct store_row *rows, size_t n);
+
+/* Fold rows with the same key: the last of them survives, the earlier are
+ * freed; the survivors keep their order.
+ * Returns the new count, or -1 when out of memory (rows untouched). */
+RACED_MUST_CHECK
+long store_rows_fold(struct store_row *rows, size_t n);
+
+/* The upsert's parameters for n > 0 rows of import import_id.  Returns 0,
+ * or -1 when out of memory or a column would pass 2 GiB (out untouched). */
+RACED_MUST_CHECK
+int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id,
+                       struct store_batch_params *out);
+void store_batch_params_free(struct store_batch_params *p);
+
+#endif

@@ -1,0 +1,633 @@
+/* store_conn — the store's PostgreSQL backend: one asynchronous libpq
+ * connection in pipeline mode, driven by the event loop (PQsocket watched
+ * by libevent, non-blocking, never a blocking call on the loop).
+ *
+ * Life cycle: CONNECTING (PQconnectPoll) -> MIGRATING (the set-up chain of
+ * store_schema: lock, migrations, stage tables and prepared upserts,
+ * unlock) -> READY (user ops taken from the store's queue) -> on any loss
+ * BACKOFF, then CONNECTING again after a delay.
+ *
+ * Sent ops wait in `sent` (FIFO) for their sync; ops complete in the order
+ * they were sent.  User ops are sent only when READY and at most
+ * STORE_MAX_IN_FLIGHT at a time; set-up ops are sent at once.  When the
+ * connection is lost, set-up ops are dropped, every sent user op goes back
+ * to the head of the store's queue in its order, and the connection is made
+ * again after a backoff.  A batch may thus reach the server twice (if its
+ * commit raced the loss): the upsert is idempotent, and the op completes
+ * once, for the run that was acknowledged.
+ *
+ * Errors: an error whose SQLSTATE says the connection or server went away
+ * (classes 08, 57, 53, 58, 40, or none: a libpq-side error), or a lock
+ * held past lock_timeout (55P03), is the moment's: the op is sent again as
+ * it was after a reconnect.  Any other error is the op's own and completes
+ * it (a batch then splits itself: see store.c).
+ *
+ * Backoff: STORE_BACKOFF_MIN_MS doubling up to STORE_BACKOFF_MAX_MS,
+ * +-20 % jitter.  Connecting does not reset the delay, a user op that
+ * succeeds does, and so does reaching READY unless a statement failed
+ * since one last succeeded (a statement_timeout that recurs after every
+ * reconnect must keep backing off further).
+ */
+#include "store_backend.h"
+#include "store_schema.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct store_conn {
+	struct store_backend b;  /* first */
+	struct store *s;
+	struct event_base *base;
+	char *conninfo;
+	char *conninfo_shown;    /* without password */
+	const struct store_table_sql *tables;
+	size_t n_tables;
+
+	PGconn *conn;
+	struct event *ev_io;     /* read (persistent) or connect-phase event */
+	struct event *ev_write;  /* PQflush pending */
+	struct event *ev_timer;  /* backoff and connect timeout */
+	int ev_fd;
+	bool connecting;
+	bool in_io;              /* reading results: send nothing meanwhile */
+	uint32_t backoff_ms;
+	bool stmt_failing;       /* a statement failed since one last succeeded */
+
+	struct store_op_list sent;
+	size_t n_sent_user;
+	uint64_t reconnects;
+	uint32_t migrations_applied;  /* by the last connection */
+};
+
+static void on_io(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+static void pump(struct store_conn *c);
+
+/* --- connection ---------------------------------------------------------- */
+
+static uint32_t jitter(uint32_t ms)
+{
+	uint32_t span = ms / 5;   /* +-20 % */
+	if (span == 0)
+		return ms;
+	return ms - span + arc4random_uniform(2 * span + 1);
+}
+
+static void timer_arm(struct store_conn *c, uint32_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	event_add(c->ev_timer, &tv);
+}
+
+static void io_unwatch(struct store_conn *c)
+{
+	if (c->ev_io) {
+		event_free(c->ev_io);
+		c->ev_io = NULL;
+	}
+	if (c->ev_write) {
+		event_free(c->ev_write);
+		c->ev_write = NULL;
+	}
+	c->ev_fd = -1;
+}
+
+/* Watch PQsocket for `what`; the socket may differ from the last one. */
+static int io_watch(struct store_conn *c, short what)
+{
+	int fd = PQsocket(c->conn);
+	if (fd < 0)
+		return -1;
+	io_unwatch(c);
+	c->ev_io = event_new(c->base, fd, what, on_io, c);
+	if (!c->ev_io || event_add(c->ev_io, NULL) != 0)
+		return -1;
+	c->ev_fd = fd;
+	return 0;
+}
+
+/* Sent set-up ops die; sent user ops go back to the store's queue. */
+static void requeue_sent(struct store_conn *c)
+{
+	struct store_op_list keep = { 0 };
+	struct store_op *op;
+	while ((op = store_op_pop(&c->sent))) {
+		store_op_reset(op);
+		if (op->kind == STORE_OP_SETUP)
+			store_op_free(op);
+		else
+			store_op_push(&keep, op);
+	}
+	c->n_sent_user = 0;
+	store_queue_return(c->s, &keep);
+}
+
+/* The delay before the next attempt; the one after it doubles. */
+static uint32_t backoff_next(struct store_conn *c)
+{
+	uint32_t wait = jitter(c->backoff_ms);
+	c->backoff_ms = c->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS
+	                                                         : c->backoff_ms * 2;
+	return wait;
+}
+
+/* The connection is gone or unusable: back off and reconnect. */
+static void connection_lost(struct store_conn *c, const char *why)
+{
+	uint32_t wait = backoff_next(c);
+	char msg[ERR_MAX];
+	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, c->conninfo_shown, wait);
+	/* libpq's messages span lines: make it one */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	store_note_error(c->s, msg);
+	io_unwatch(c);
+	if (c->conn) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+	c->connecting = false;
+	requeue_sent(c);
+	c->reconnects++;
+	event_del(c->ev_timer);
+	timer_arm(c, wait);
+	store_set_state(c->s, STORE_BACKOFF, msg);
+}
+
+static const char *conn_error(const struct store_conn *c)
+{
+	const char *m = c->conn ? PQerrorMessage(c->conn) : NULL;
+	return m && *m ? m : "connection to PostgreSQL lost";
+}
+
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static void start_connect(struct store_conn *c)
+{
+	c->conn = PQconnectStart(c->conninfo);
+	if (!c->conn) {
+		connection_lost(c, "out of memory starting a PostgreSQL connection");
+		return;
+	}
+	if (PQstatus(c->conn) == CONNECTION_BAD) {
+		connection_lost(c, conn_error(c));
+		return;
+	}
+	PQsetNoticeProcessor(c->conn, quiet_notices, NULL);
+	c->connecting = true;
+	store_set_state(c->s, STORE_CONNECTING, c->conninfo_shown);
+	if (!c->conn)
+		return;
+	timer_arm(c, STORE_CONNECT_TIMEOUT_MS);
+	if (io_watch(c, EV_WRITE) != 0)
+		connection_lost(c, conn_error(c));
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->connecting) {
+		char msg[ERR_MAX];
+		snprintf(msg, sizeof msg, "connecting took longer than %u ms", STORE_CONNECT_TIMEOUT_MS);
+		connection_lost(c, msg);
+		return;
+	}
+	if (!c->conn)
+		start_connect(c);
+}
+
+/* --- sending ------------------------------------------------------------- */
+
+static int op_send(struct store_conn *c, const struct store_op *op)
+{
+	for (size_t i = 0; i < op->n_stmts; i++) {
+		const struct store_stmt *st = &op->stmts[i];
+		const char *const *params = (const char *const *)st->params;
+		int ok;
+		if (st->name && st->sql)
+			ok = PQsendPrepare(c->conn, st->name, st->sql, 0, NULL);
+		else if (st->name)
+			ok = PQsendQueryPrepared(c->conn, st->name, st->n_params, params, st->lengths,
+			                         st->formats, 0);
+		else
+			ok = PQsendQueryParams(c->conn, st->sql, st->n_params, NULL, params, st->lengths,
+			                       st->formats, 0);
+		if (!ok)
+			return -1;
+	}
+	return PQpipelineSync(c->conn) ? 0 : -1;
+}
+
+static void flush(struct store_conn *c)
+{
+	if (!c->conn)
+		return;
+	int r = PQflush(c->conn);
+	if (r < 0) {
+		connection_lost(c, conn_error(c));
+		return;
+	}
+	if (r == 0) {
+		if (c->ev_write)
+			event_del(c->ev_write);
+		return;
+	}
+	if (!c->ev_write && !(c->ev_write = event_new(c->base, c->ev_fd, EV_WRITE, on_write, c))) {
+		connection_lost(c, "out of memory");
+		return;
+	}
+	event_add(c->ev_write, NULL);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	flush(arg);
+}
+
+/* Send the set-up ops of chain, in order; on failure the connection is lost. */
+static void send_setup(struct store_conn *c, struct store_op_list *chain)
+{
+	struct store_op *op;
+	while (c->conn && (op = store_op_pop(chain))) {
+		if (op_send(c, op) != 0) {
+			store_op_free(op);
+			connection_lost(c, conn_error(c));
+			break;
+		}
+		store_op_push(&c->sent, op);
+	}
+	store_op_list_free(chain);
+	flush(c);
+}
+
+/* Send queued user ops while READY, up to STORE_MAX_IN_FLIGHT. */
+static void pump(struct store_conn *c)
+{
+	if (c->in_io || store_state(c->s) != STORE_READY || !c->conn)
+		return;
+	bool any = false;
+	struct store_op *op;
+	while (c->n_sent_user < STORE_MAX_IN_FLIGHT && (op = store_queue_take(c->s))) {
+		if (op_send(c, op) != 0) {
+			/* back in front; connection_lost puts the sent ones before it */
+			struct store_op_list back = { op, op };
+			store_queue_return(c->s, &back);
+			connection_lost(c, conn_error(c));
+			return;
+		}
+		store_op_push(&c->sent, op);
+		c->n_sent_user++;
+		any = true;
+	}
+	if (any)
+		flush(c);
+}
+
+/* --- the set-up chain's results ------------------------------------------- */
+
+static void probe_done(struct store_conn *c, const PGresult *res, const char *err)
+{
+	int current;
+	char msg[ERR_MAX];
+	if (store_schema_read_version(res, err, &current, msg) != 0) {
+		connection_lost(c, msg);
+		return;
+	}
+	store_set_state(c->s, STORE_MIGRATING, "applying migrations");
+	if (store_state(c->s) != STORE_MIGRATING || !c->conn)
+		return;
+	c->migrations_applied = 0;
+	struct store_op_list chain = { 0 };
+	if (store_schema_chain(current, c->tables, c->n_tables, &chain) != 0) {
+		store_op_list_free(&chain);
+		connection_lost(c, "out of memory");
+		return;
+	}
+	send_setup(c, &chain);
+}
+
+static void step_failed(struct store_conn *c, const struct store_op *op, const char *err)
+{
+	char msg[ERR_MAX];
+	snprintf(msg, sizeof msg, "%s: %s", op->step == STORE_STEP_MIGRATION ? "migration failed" :
+	         "creating stage tables or preparing their upserts failed", err);
+	connection_lost(c, msg);
+}
+
+static void unlock_done(struct store_conn *c, const char *err)
+{
+	if (err) {
+		connection_lost(c, err);
+		return;
+	}
+	if (!c->stmt_failing)
+		c->backoff_ms = STORE_BACKOFF_MIN_MS;
+	char why[ERR_MAX];
+	snprintf(why, sizeof why, "connected to %s, schema version %d, %u migration(s) applied",
+	         c->conninfo_shown, store_schema_version(), c->migrations_applied);
+	store_set_state(c->s, STORE_READY, why);
+	pump(c);
+}
+
+static void setup_done(struct store_conn *c, struct store_op *op, const char *err)
+{
+	switch (op->step) {
+	case STORE_STEP_PROBE:
+		probe_done(c, op->res, err);
+		break;
+	case STORE_STEP_MIGRATION:
+	case STORE_STEP_TABLES:
+		if (err)
+			step_failed(c, op, err);
+		else if (op->step == STORE_STEP_MIGRATION)
+			c->migrations_applied++;
+		break;
+	case STORE_STEP_UNLOCK:
+		unlock_done(c, err);
+		break;
+	}
+}
+
+/* --- results -------------------------------------------------------------- */
+
+/* Errors that are the moment's, not the rows': the statement is tried
+ * again as it was.  55P03 is lock_timeout (or NOWAIT) meeting a lock that
+ * someone else holds, e.g. a CREATE INDEX on the stage table. */
+static bool sqlstate_transient(const char *st)
+{
+	if (!st || strlen(st) != 5)
+		return true;
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	       strncmp(st, "53", 2) == 0 || strncmp(st, "58", 2) == 0 ||
+	       strncmp(st, "40", 2) == 0 || strcmp(st, "55P03") == 0;
+}
+
+/* The op failed for the moment: it goes back in front of the ops sent
+ * after it, and with them to the head of the queue (set-up ops die), in
+ * the order they were sent; the connection is made again. */
+static void retry_later(struct store_conn *c, struct store_op *op)
+{
+	char why[ERR_MAX];
+	snprintf(why, sizeof why, "%s", op->err);
+	struct store_op_list front = { op, op };
+	store_op_push_front(&c->sent, &front);
+	c->in_io = false;
+	/* Connected fine, then the same statement fails again (a
+	 * statement_timeout, a held lock): the delay must keep growing. */
+	c->stmt_failing = true;
+	connection_lost(c, why);
+}
+
+/* op's sync arrived: it is committed, or failed as a whole. */
+static void op_finished(struct store_conn *c, struct store_op *op)
+{
+	if (op->failed && op->transient) {
+		retry_later(c, op);
+		return;
+	}
+	const char *err = op->failed ? op->err : NULL;
+	if (op->kind == STORE_OP_SETUP) {
+		if (err)
+			store_note_error(c->s, err);
+		setup_done(c, op, err);
+		store_op_free(op);
+		return;
+	}
+	if (!err) {
+		c->stmt_failing = false;
+		c->backoff_ms = STORE_BACKOFF_MIN_MS;
+	}
+	store_op_completed(c->s, op, op->res, err);
+}
+
+/* The first error of an op is the one it reports. */
+static void op_note_error(struct store_op *op, const PGresult *r)
+{
+	if (op->failed)
+		return;
+	op->failed = true;
+	op->transient = sqlstate_transient(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
+	size_t n = strlen(op->err);
+	while (n && (op->err[n - 1] == '\n' || op->err[n - 1] == ' '))
+		op->err[--n] = '\0';
+}
+
+static void take_result(struct store_conn *c, PGresult *r)
+{
+	struct store_op *op = c->sent.head;
+	ExecStatusType st = PQresultStatus(r);
+	if (!op) {
+		/* An asynchronous error (e.g. the server shutting down). */
+		if (st == PGRES_FATAL_ERROR)
+			store_note_error(c->s, PQresultErrorMessage(r));
+		PQclear(r);
+		return;
+	}
+	if (st == PGRES_PIPELINE_SYNC) {
+		PQclear(r);
+		store_op_pop(&c->sent);
+		if (op->kind != STORE_OP_SETUP)
+			c->n_sent_user--;
+		op_finished(c, op);
+		return;
+	}
+	op->cur_seen = true;
+	if (st == PGRES_TUPLES_OK) {
+		PQclear(op->res);
+		op->res = r;
+		return;
+	}
+	if (st != PGRES_COMMAND_OK && st != PGRES_PIPELINE_ABORTED)
+		op_note_error(op, r);
+	PQclear(r);
+}
+
+static void read_results(struct store_conn *c)
+{
+	c->in_io = true;
+	while (c->conn && !PQisBusy(c->conn)) {
+		PGresult *r = PQgetResult(c->conn);
+		if (r) {
+			take_result(c, r);
+			continue;
+		}
+		/* NULL: the end of one statement's results, or nothing pending. */
+		struct store_op *op = c->sent.head;
+		if (!op || !op->cur_seen)
+			break;
+		op->cur++;
+		op->cur_seen = false;
+	}
+	c->in_io = false;
+	if (c->conn && PQstatus(c->conn) == CONNECTION_BAD) {
+		connection_lost(c, conn_error(c));
+		return;
+	}
+	pump(c);
+}
+
+/* Connected: pipeline mode, then the set-up chain's first op. */
+static void connected(struct store_conn *c)
+{
+	c->connecting = false;
+	event_del(c->ev_timer);
+	if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1) {
+		connection_lost(c, conn_error(c));
+		return;
+	}
+	if (io_watch(c, EV_READ | EV_PERSIST) != 0) {
+		connection_lost(c, "cannot watch the PostgreSQL socket");
+		return;
+	}
+	struct store_op *probe = store_schema_probe();
+	if (!probe) {
+		connection_lost(c, "out of memory");
+		return;
+	}
+	struct store_op_list chain = { probe, probe };
+	send_setup(c, &chain);
+}
+
+static void connect_poll(struct store_conn *c)
+{
+	switch (PQconnectPoll(c->conn)) {
+	case PGRES_POLLING_READING:
+		if (io_watch(c, EV_READ) != 0)
+			connection_lost(c, conn_error(c));
+		break;
+	case PGRES_POLLING_WRITING:
+		if (io_watch(c, EV_WRITE) != 0)
+			connection_lost(c, conn_error(c));
+		break;
+	case PGRES_POLLING_OK:
+		connected(c);
+		break;
+	default:
+		connection_lost(c, conn_error(c));
+		break;
+	}
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->connecting) {
+		connect_poll(c);
+		return;
+	}
+	if (!c->conn)
+		return;
+	/* On failure, still hand out what arrived before it (commits). */
+	int ok = PQconsumeInput(c->conn);
+	read_results(c);
+	if (!ok && c->conn)
+		connection_lost(c, conn_error(c));
+}
+
+/* --- the backend ---------------------------------------------------------- */
+
+static void conn_kick(struct store_backend *b)
+{
+	pump((struct store_conn *)b);
+}
+
+static void conn_get_stats(const struct store_backend *b, struct store_stats *out)
+{
+	const struct store_conn *c = (const struct store_conn *)b;
+	out->ops_in_flight = c->n_sent_user;
+	out->reconnects = c->reconnects;
+	out->migrations_applied = c->migrations_applied;
+}
+
+static void conn_free(struct store_backend *b)
+{
+	struct store_conn *c = (struct store_conn *)b;
+	io_unwatch(c);
+	if (c->ev_timer)
+		event_free(c->ev_timer);
+	if (c->conn)
+		PQfinish(c->conn);
+	store_op_list_free(&c->sent);
+	free(c->conninfo);
+	free(c->conninfo_shown);
+	free(c);
+}
+
+static const struct store_backend_ops conn_ops = {
+	.kick = conn_kick,
+	.get_stats = conn_get_stats,
+	.free = conn_free,
+};
+
+/* conninfo as shown in messages: every option except password; NULL when
+ * out of memory. */
+static char *conninfo_without_password(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	if (!opts)
+		return strdup("(unparsable conninfo)");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	for (PQconninfoOption *o = opts; f && o->keyword; o++)
+		if (o->val && strcmp(o->keyword, "password") != 0)
+			fprintf(f, "%s%s=%s", ftell(f) > 0 ? " " : "", o->keyword, o->val);
+	PQconninfoFree(opts);
+	if (!f || fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+struct store_backend *store_conn_new(struct store *s, struct event_base *base,
+                                     const char *conninfo,
+                                     const struct store_table_sql *tables, size_t n_tables,
+                                     char *err)
+{
+	char *perr = NULL;
+	PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, &perr) : NULL;
+	if (!conninfo)
+		return err_set(err, "store: [database] conninfo is not set"), NULL;
+	if (!opts) {
+		err_set(err, "store: [database] conninfo is invalid: %s", perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return NULL;
+	}
+	PQconninfoFree(opts);
+	struct store_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return err_set(err, "store: out of memory"), NULL;
+	c->b.ops = &conn_ops;
+	c->s = s;
+	c->base = base;
+	c->tables = tables;
+	c->n_tables = n_tables;
+	c->ev_fd = -1;
+	c->backoff_ms = STORE_BACKOFF_MIN_MS;
+	c->conninfo = strdup(conninfo);
+	c->conninfo_shown = conninfo_without_password(conninfo);
+	c->ev_timer = evtimer_new(base, on_timer, c);
+	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer) {
+		conn_free(&c->b);
+		return err_set(err, "store: out of memory"), NULL;
+	}
+	timer_arm(c, 0);   /* connect from the loop: no state_changed inside store_new */
+	return &c->b;
+}

@@ -1,0 +1,126 @@
+/* store_op — what the store sends: an op, a short list of statements sent
+ * in libpq pipeline mode and closed by one sync, and FIFO lists of ops.
+ * Internal to the store (store*.c).
+ *
+ * Without an explicit BEGIN the statements up to the sync are one implicit
+ * transaction, so an op is committed exactly when its sync arrives; its
+ * completion handler (`done`) then runs once, with the op's last rows and
+ * its error.
+ *
+ * Ownership: an op owns its statements' parameters (copied by
+ * store_op_stmt, or handed over by the batch encoder), its rows (a batch)
+ * and its last result.  An op is on at most one list at a time; whoever
+ * pops it owns it until it is pushed again or freed.  Statement SQL and
+ * prepared-statement names are borrowed: static, or the store's tables',
+ * which outlive every op.
+ */
+#ifndef RACED_STORE_OP_H
+#define RACED_STORE_OP_H
+
+#include "error.h"
+#include "store.h"
+#include "store_batch.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_op_kind {
+	STORE_OP_SETUP,          /* the connection's set-up chain (store_schema) */
+	STORE_OP_BATCH,
+	STORE_OP_BEGIN_IMPORT,
+	STORE_OP_ADD_ERROR,
+	STORE_OP_FINISH_IMPORT,
+	STORE_OP_GET_RUNS,
+	STORE_OP_MARK_STALE,
+};
+
+/* A set-up op's place in the chain the connection runs before READY. */
+enum store_step {
+	STORE_STEP_PROBE,        /* lock, version table, current version */
+	STORE_STEP_MIGRATION,    /* one migration, in its own transaction */
+	STORE_STEP_TABLES,       /* stage tables, indexes, prepared upserts */
+	STORE_STEP_UNLOCK,
+};
+
+struct store_stmt {
+	const char *sql;     /* borrowed; with name: prepare it under that name */
+	const char *name;    /* borrowed: a prepared statement (sql NULL: execute it) */
+	int n_params;
+	char **params;       /* owned; entries may be NULL (SQL NULL) */
+	int *lengths;        /* owned; binary params only (else NULL) */
+	const int *formats;  /* static; NULL: every param in text format */
+};
+
+struct store_op;
+/* An op is done: res is its last PGRES_TUPLES_OK result (or NULL), err
+ * NULL on success.  The caller frees the op afterwards. */
+typedef void (*store_op_done_fn)(struct store_op *op, const PGresult *res, const char *err);
+
+struct store_op {
+	struct store_op *next;
+	enum store_op_kind kind;
+	struct store_stmt *stmts;
+	size_t n_stmts;
+	store_op_done_fn done;   /* user ops; set-up ops are the connection's */
+	void *ctx;               /* for done */
+
+	/* while sent */
+	size_t cur;              /* statement whose results are being read */
+	bool cur_seen;
+	PGresult *res;           /* last PGRES_TUPLES_OK */
+	char err[ERR_MAX];
+	bool failed;
+	bool transient;          /* the moment's error, not the op's: send it again */
+
+	/* STORE_OP_SETUP */
+	enum store_step step;
+	int version;             /* STORE_STEP_MIGRATION: the version it applies */
+
+	/* STORE_OP_BATCH */
+	size_t table;
+	struct store_row *rows;
+	size_t n_rows;
+	size_t n_added;          /* rows added (before folding) this op acknowledges */
+	int64_t import_id;
+	uint64_t sink_gen;       /* the sink attached when its rows were added */
+
+	/* import_runs statements: the caller's callback */
+	union {
+		store_id_fn id;
+		store_done_fn done;
+		store_json_fn json;
+	} reply;
+	void *reply_arg;
+};
+
+struct store_op_list {
+	struct store_op *head, *tail;
+};
+
+/* An op of n_stmts empty statements, or NULL when out of memory. */
+RACED_MUST_CHECK
+struct store_op *store_op_new(enum store_op_kind kind, size_t n_stmts);
+/* Frees op, its statements, its rows and its result; NULL is allowed. */
+void store_op_free(struct store_op *op);
+/* Give statement i its SQL (borrowed), without parameters. */
+void store_op_sql(struct store_op *op, size_t i, const char *sql);
+/* Give statement i its SQL (borrowed) and n text params (copied; NULL
+ * entries are SQL NULL).  Returns 0, or -1 when out of memory. */
+RACED_MUST_CHECK
+int store_op_stmt(struct store_op *op, size_t i, const char *sql, int n,
+                  const char *const *params);
+/* Forget what a send left in op (results, error), to send it again. */
+void store_op_reset(struct store_op *op);
+
+void store_op_push(struct store_op_list *l, struct store_op *op);
+/* Put the ops of `front` (in their order) before those of l; front ends empty. */
+void store_op_push_front(struct store_op_list *l, struct store_op_list *front);
+/* The head of l, unlinked, or NULL. */
+struct store_op *store_op_pop(struct store_op_list *l);
+/* Free every op of l. */
+void store_op_list_free(struct store_op_list *l);
+size_t store_op_list_len(const struct store_op_list *l);
+
+#endif

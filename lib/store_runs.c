@@ -1,0 +1,222 @@
+/* store_runs — see store_runs.h. */
+#include "store_runs.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct store_runs_dropped {
+	struct store_runs_dropped *next;
+	int64_t import_id;
+	uint64_t n;
+};
+
+void store_runs_free(struct store_runs *r)
+{
+	while (r->dropped) {
+		struct store_runs_dropped *d = r->dropped;
+		r->dropped = d->next;
+		free(d);
+	}
+}
+
+/* An op of one statement with n text params, answered by done. */
+static struct store_op *one_statement(enum store_op_kind kind, const char *sql, int n,
+                                      const char *const *params, store_op_done_fn done)
+{
+	struct store_op *op = store_op_new(kind, 1);
+	if (!op || store_op_stmt(op, 0, sql, n, params) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	op->done = done;
+	return op;
+}
+
+/* --- begin -------------------------------------------------------------- */
+
+void store_runs_answer_id(struct store_op *op, int64_t id, const char *err)
+{
+	if (op->reply.id)
+		op->reply.id(op->reply_arg, id, err);
+}
+
+static void begin_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	int64_t id = 0;
+	if (!err && res && PQntuples(res) == 1)
+		id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	store_runs_answer_id(op, id, err ? err : (id ? NULL : "import_runs insert returned no id"));
+}
+
+struct store_op *store_runs_begin(const char *requested_by, store_id_fn cb, void *arg)
+{
+	const char *p[] = { requested_by };
+	struct store_op *op = one_statement(STORE_OP_BEGIN_IMPORT,
+		"INSERT INTO import_runs (status, requested_by) VALUES ('running', $1) RETURNING id",
+		1, p, begin_done);
+	if (op) {
+		op->reply.id = cb;
+		op->reply_arg = arg;
+	}
+	return op;
+}
+
+/* --- errors ------------------------------------------------------------- */
+
+static struct store_runs_dropped *dropped_find(struct store_runs *r, int64_t import_id,
+                                               bool unlink)
+{
+	for (struct store_runs_dropped **pp = &r->dropped; *pp; pp = &(*pp)->next) {
+		if ((*pp)->import_id == import_id) {
+			struct store_runs_dropped *d = *pp;
+			if (unlink)
+				*pp = d->next;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+static int count_dropped(struct store_runs *r, int64_t import_id)
+{
+	struct store_runs_dropped *d = dropped_find(r, import_id, false);
+	if (!d) {
+		d = calloc(1, sizeof *d);
+		if (!d)
+			return -1;
+		d->import_id = import_id;
+		d->next = r->dropped;
+		r->dropped = d;
+	}
+	d->n++;
+	r->errors_dropped++;
+	return 0;
+}
+
+static void error_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store_runs *r = op->ctx;
+	(void)res;
+	(void)err;
+	r->errors_queued--;
+}
+
+int store_runs_error(struct store_runs *r, int64_t import_id, const char *stage, const char *url,
+                     long http_status, uint32_t attempts, const char *message,
+                     struct store_op **op)
+{
+	*op = NULL;
+	if (r->errors_queued >= STORE_MAX_PENDING_ERRORS)
+		return count_dropped(r, import_id);
+	char id[24], status[24], att[16];
+	snprintf(id, sizeof id, "%lld", (long long)import_id);
+	snprintf(status, sizeof status, "%ld", http_status);
+	snprintf(att, sizeof att, "%u", attempts);
+	const char *p[] = { id, stage ? stage : "", url, http_status > 0 ? status : NULL, att, message };
+	*op = one_statement(STORE_OP_ADD_ERROR,
+		"INSERT INTO import_errors (import_id, stage, url, http_status, attempts, message)"
+		" VALUES ($1, $2, $3, $4, $5, $6)", 6, p, error_done);
+	if (!*op)
+		return -1;
+	(*op)->ctx = r;
+	r->errors_queued++;
+	return 0;
+}
+
+/* --- finish and mark stale ---------------------------------------------- */
+
+static void status_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	(void)res;
+	if (op->reply.done)
+		op->reply.done(op->reply_arg, err);
+}
+
+/* counts (or {}) as JSON text, with the errors only counted for import_id. */
+static char *final_counts(struct store_runs *r, int64_t import_id, json_t *counts)
+{
+	json_t *c = counts ? json_deep_copy(counts) : json_object();
+	if (!c || !json_is_object(c)) {
+		json_decref(c);
+		return NULL;
+	}
+	struct store_runs_dropped *d = dropped_find(r, import_id, true);
+	if (d) {
+		json_object_set_new(c, "errors_not_recorded", json_integer((json_int_t)d->n));
+		free(d);
+	}
+	char *text = json_dumps(c, JSON_COMPACT);
+	json_decref(c);
+	return text;
+}
+
+struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, const char *status,
+                                   json_t *counts, store_done_fn cb, void *arg)
+{
+	char *ctext = final_counts(r, import_id, counts);
+	if (!ctext)
+		return NULL;
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)import_id);
+	const char *p[] = { id, status, ctext };
+	struct store_op *op = one_statement(STORE_OP_FINISH_IMPORT,
+		"UPDATE import_runs SET status = $2, finished_at = now(), counts = $3::jsonb"
+		" WHERE id = $1", 3, p, status_done);
+	free(ctext);
+	if (op) {
+		op->reply.done = cb;
+		op->reply_arg = arg;
+	}
+	return op;
+}
+
+struct store_op *store_runs_mark_stale(void)
+{
+	return one_statement(STORE_OP_MARK_STALE,
+		"UPDATE import_runs SET status = 'interrupted', finished_at = now()"
+		" WHERE status = 'running'", 0, NULL, status_done);
+}
+
+/* --- get ---------------------------------------------------------------- */
+
+void store_runs_answer_runs(struct store_op *op, json_t *runs, const char *err)
+{
+	if (op->reply.json)
+		op->reply.json(op->reply_arg, runs, err);
+}
+
+static void get_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	json_t *j = NULL;
+	char jerr[ERR_MAX] = "";
+	if (!err && res && PQntuples(res) == 1) {
+		json_error_t je;
+		j = json_loads(PQgetvalue(res, 0, 0), 0, &je);
+		if (!j)
+			snprintf(jerr, sizeof jerr, "import_runs as JSON unreadable: %s", je.text);
+	} else if (!err) {
+		snprintf(jerr, sizeof jerr, "import_runs query returned no row");
+	}
+	store_runs_answer_runs(op, j, err ? err : (j ? NULL : jerr));
+	json_decref(j);
+}
+
+struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg)
+{
+	char ids[24], lim[16];
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	snprintf(lim, sizeof lim, "%u", limit ? limit : 1);
+	const char *p[] = { ids, lim };
+	struct store_op *op = one_statement(STORE_OP_GET_RUNS,
+		"SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]')::text FROM ("
+		" SELECT i.id, i.started_at, i.finished_at, i.status, i.requested_by, i.counts,"
+		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors"
+		" FROM import_runs i WHERE ($1::bigint = 0 OR i.id = $1::bigint)"
+		" ORDER BY i.id DESC LIMIT $2::integer) r", 2, p, get_done);
+	if (op) {
+		op->reply.json = cb;
+		op->reply_arg = arg;
+	}
+	return op;
+}

@@ -1,0 +1,62 @@
+/* store_runs — the import_runs and import_errors statements: each public
+ * store_*_import / store_add_error / store_get_runs / store_mark_stale_runs
+ * call is one op built here, whose completion answers the caller's
+ * callback.  Internal to the store: store.c queues the ops in order with
+ * the batches.
+ *
+ * It also keeps the bound on queued import_errors rows: beyond
+ * STORE_MAX_PENDING_ERRORS they are only counted per import, and that
+ * import's final counts say how many ("errors_not_recorded").
+ *
+ * store_begin_import() and store_add_error() are plain inserts: if their
+ * commit races a lost connection they may insert twice (a second 'running'
+ * run is marked 'interrupted' by store_mark_stale_runs() at the next start).
+ *
+ * Ownership: struct store_runs is embedded in the store, which calls
+ * store_runs_free().  Ops returned here are the caller's to queue or free;
+ * they copy every string passed in and borrow `runs` until they complete.
+ */
+#ifndef RACED_STORE_RUNS_H
+#define RACED_STORE_RUNS_H
+
+#include "error.h"
+#include "store.h"
+#include "store_op.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_runs_dropped;
+
+struct store_runs {
+	size_t errors_queued;                 /* import_errors ops not yet done */
+	uint64_t errors_dropped;              /* only counted, ever */
+	struct store_runs_dropped *dropped;   /* per import: only counted */
+};
+
+void store_runs_free(struct store_runs *r);
+
+/* Each returns the op to queue, or NULL when out of memory. */
+RACED_MUST_CHECK
+struct store_op *store_runs_begin(const char *requested_by, store_id_fn cb, void *arg);
+RACED_MUST_CHECK
+struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, const char *status,
+                                   json_t *counts, store_done_fn cb, void *arg);
+RACED_MUST_CHECK
+struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg);
+RACED_MUST_CHECK
+struct store_op *store_runs_mark_stale(void);
+/* Returns 0 with *op the op to queue, or with *op NULL when the error is
+ * only counted (the bound); -1 when out of memory. */
+RACED_MUST_CHECK
+int store_runs_error(struct store_runs *r, int64_t import_id, const char *stage, const char *url,
+                     long http_status, uint32_t attempts, const char *message,
+                     struct store_op **op);
+
+/* Answer a begin op's caller with id (the null backend hands out its own). */
+void store_runs_answer_id(struct store_op *op, int64_t id, const char *err);
+/* Answer a get op's caller with runs (borrowed for the call). */
+void store_runs_answer_runs(struct store_op *op, json_t *runs, const char *err);
+
+#endif

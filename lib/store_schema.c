@@ -1,0 +1,229 @@
+/* store_schema — see store_schema.h. */
+#include "store_schema.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_ADVISORY_LOCK  "7261636564" /* "raced" */
+
+struct migration {
+	int version;
+	const char *description;
+	const char *const *stmts;
+};
+
+static const char *const migration_1[] = {
+	"CREATE TABLE import_runs ("
+	" id bigserial PRIMARY KEY,"
+	" started_at timestamptz NOT NULL DEFAULT now(),"
+	" finished_at timestamptz,"
+	" status text NOT NULL DEFAULT 'running' CHECK (status IN"
+	"  ('running', 'succeeded', 'partial', 'failed', 'cancelled', 'interrupted')),"
+	" requested_by text,"
+	" counts jsonb)",
+	"CREATE TABLE import_errors ("
+	" id bigserial PRIMARY KEY,"
+	" import_id bigint NOT NULL,"
+	" stage text NOT NULL,"
+	" url text,"
+	" http_status integer,"
+	" attempts integer NOT NULL DEFAULT 0,"
+	" message text,"
+	" at timestamptz NOT NULL DEFAULT now())",
+	"CREATE INDEX import_errors_import_id ON import_errors (import_id)",
+	NULL,
+};
+
+static const struct migration migrations[] = {
+	{ 1, "import_runs and import_errors", migration_1 },
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+int store_schema_version(void)
+{
+	return migrations[N_MIGRATIONS - 1].version;
+}
+
+/* --- stage tables ------------------------------------------------------- */
+
+static bool name_valid(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > STORE_NAME_MAX)
+		return false;
+	if (!((n[0] >= 'a' && n[0] <= 'z') || n[0] == '_'))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
+			return false;
+	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
+	       strcmp(n, "raced_schema_version") != 0;
+}
+
+#define CREATE_FMT \
+	"CREATE TABLE IF NOT EXISTS \"%s\" (" \
+	" key text PRIMARY KEY," \
+	" parent_key text," \
+	" payload jsonb NOT NULL," \
+	" first_import bigint," \
+	" last_import bigint," \
+	" updated_at timestamptz NOT NULL DEFAULT now())"
+
+#define UPSERT_FMT \
+	"INSERT INTO \"%s\" AS t (key, parent_key, payload, first_import, last_import, updated_at)" \
+	" SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()" \
+	" FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(k, p, j)" \
+	" ON CONFLICT (key) DO UPDATE SET" \
+	"  payload = CASE WHEN t.payload IS DISTINCT FROM excluded.payload" \
+	"   THEN excluded.payload ELSE t.payload END," \
+	"  updated_at = CASE WHEN t.payload IS DISTINCT FROM excluded.payload" \
+	"   THEN now() ELSE t.updated_at END," \
+	"  parent_key = excluded.parent_key," \
+	"  last_import = greatest(t.last_import, excluded.last_import)" \
+	" WHERE t.last_import IS NULL OR t.last_import < excluded.last_import" \
+	"  OR t.parent_key IS DISTINCT FROM excluded.parent_key" \
+	"  OR t.payload IS DISTINCT FROM excluded.payload"
+
+/* asprintf that leaves *out NULL on failure: 0 or -1. */
+#define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
+
+int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
+{
+	if (!name_valid(name))
+		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
+		               "[a-z0-9_], starting with a letter or '_', other than import_runs, "
+		               "import_errors, raced_schema_version", name, STORE_NAME_MAX);
+	/* Validated above to [a-z0-9_]: double quotes make it an identifier
+	 * even when it is a reserved word ("user", "order"). */
+	int rc = 0;
+	t->name = strdup(name);
+	rc |= t->name ? 0 : -1;
+	rc |= FORMAT(&t->create_sql, CREATE_FMT, name);
+	rc |= FORMAT(&t->index_sql, "CREATE INDEX IF NOT EXISTS \"%s_parent_key\" ON \"%s\" (parent_key)",
+	             name, name);
+	rc |= FORMAT(&t->upsert_name, "raced_upsert_%s", name);
+	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name);
+	if (rc)
+		return err_set(err, "store: out of memory");
+	return 0;
+}
+
+void store_table_sql_free(struct store_table_sql *t)
+{
+	free(t->name);
+	free(t->upsert_name);
+	free(t->upsert_sql);
+	free(t->create_sql);
+	free(t->index_sql);
+}
+
+/* --- the set-up chain --------------------------------------------------- */
+
+static struct store_op *setup_op(enum store_step step, size_t n_stmts)
+{
+	struct store_op *op = store_op_new(STORE_OP_SETUP, n_stmts);
+	if (op)
+		op->step = step;
+	return op;
+}
+
+struct store_op *store_schema_probe(void)
+{
+	struct store_op *op = setup_op(STORE_STEP_PROBE, 3);
+	const char *lock[] = { STORE_ADVISORY_LOCK };
+	if (!op || store_op_stmt(op, 0, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	store_op_sql(op, 1, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
+	                           " version integer PRIMARY KEY,"
+	                           " description text NOT NULL,"
+	                           " applied_at timestamptz NOT NULL DEFAULT now())");
+	store_op_sql(op, 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	return op;
+}
+
+int store_schema_read_version(const PGresult *res, const char *err, int *version, char *msg)
+{
+	if (err || !res || PQntuples(res) != 1)
+		return err_set(msg, "reading raced_schema_version failed: %s", err ? err : "no row");
+	*version = atoi(PQgetvalue(res, 0, 0));
+	if (*version > store_schema_version())
+		return err_set(msg, "database schema version %d is newer than this raced knows (%d): "
+		               "upgrade raced", *version, store_schema_version());
+	return 0;
+}
+
+/* BEGIN, the migration's statements, its raced_schema_version row, COMMIT. */
+static struct store_op *migration_op(const struct migration *m)
+{
+	size_t n = 0;
+	while (m->stmts[n])
+		n++;
+	struct store_op *op = setup_op(STORE_STEP_MIGRATION, n + 3);
+	if (!op)
+		return NULL;
+	op->version = m->version;
+	char ver[16];
+	snprintf(ver, sizeof ver, "%d", m->version);
+	const char *p[] = { ver, m->description };
+	if (store_op_stmt(op, n + 1, "INSERT INTO raced_schema_version (version, description)"
+	                             " VALUES ($1, $2)", 2, p) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	store_op_sql(op, 0, "BEGIN");
+	for (size_t k = 0; k < n; k++)
+		store_op_sql(op, k + 1, m->stmts[k]);
+	store_op_sql(op, n + 2, "COMMIT");
+	return op;
+}
+
+/* Each stage table, its index and its prepared upsert; then SELECT 1, so
+ * that the op has a result even with no tables. */
+static struct store_op *tables_op(const struct store_table_sql *tables, size_t n)
+{
+	struct store_op *op = setup_op(STORE_STEP_TABLES, 3 * n + 1);
+	if (!op)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		store_op_sql(op, 3 * i, tables[i].create_sql);
+		store_op_sql(op, 3 * i + 1, tables[i].index_sql);
+		store_op_sql(op, 3 * i + 2, tables[i].upsert_sql);
+		op->stmts[3 * i + 2].name = tables[i].upsert_name;
+	}
+	store_op_sql(op, 3 * n, "SELECT 1");
+	return op;
+}
+
+static struct store_op *unlock_op(void)
+{
+	struct store_op *op = setup_op(STORE_STEP_UNLOCK, 1);
+	const char *lock[] = { STORE_ADVISORY_LOCK };
+	if (op && store_op_stmt(op, 0, "SELECT pg_advisory_unlock($1::bigint)", 1, lock) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
+/* Append op to out; false (and nothing appended) for NULL. */
+static bool append(struct store_op_list *out, struct store_op *op)
+{
+	if (op)
+		store_op_push(out, op);
+	return op != NULL;
+}
+
+int store_schema_chain(int current, const struct store_table_sql *tables, size_t n_tables,
+                       struct store_op_list *out)
+{
+	for (size_t m = 0; m < N_MIGRATIONS; m++)
+		if (migrations[m].version > current && !append(out, migration_op(&migrations[m])))
+			return -1;
+	if (!append(out, tables_op(tables, n_tables)) || !append(out, unlock_op()))
+		return -1;
+	return 0;
+}

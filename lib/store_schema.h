@@ -1,0 +1,74 @@
+/* store_schema — the database schema raced writes: the migrations
+ * (raced_schema_version, one transaction each), one table per stage with
+ * its parent_key index and its prepared upsert, and the chain of set-up
+ * ops a connection runs before it is READY.  Internal to the store.
+ *
+ * The chain: a probe op takes an advisory lock (migrations are serialised
+ * between daemons sharing a database), creates raced_schema_version if
+ * needed and reads the current version; from that version
+ * store_schema_chain() builds the rest: one op per migration not yet
+ * applied, one op creating the stage tables and preparing their upserts,
+ * and one releasing the lock.  The connection sends them and handles each
+ * result by its step (store_op.h).  Building ops is this module's job;
+ * sending them and reacting to their results is the connection's.
+ *
+ * Identifiers: table names are the stage names, checked here against
+ * [a-z_][a-z0-9_]{0,47} (config restricts them already; the store does not
+ * rely on it) and written double-quoted in every statement, so a reserved
+ * word ("user", "order") is a valid stage name.  (PQescapeIdentifier needs
+ * a connection; the statements are built once, in store_new.)
+ *
+ * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
+ * advance or the parent_key or payload differ (tested in that order: the
+ * jsonb comparison is the costly one, and a re-import's rows all pass the
+ * first test).  updated_at and the payload column change only when the
+ * payload did; when only last_import advances the tuple is rewritten with
+ * the same payload (the jsonb value copied, updated_at kept; a HOT update,
+ * no index touched, when its page has room).  A second write within the
+ * same import (a retried batch) updates nothing at all.
+ *
+ * Ownership: a struct store_table_sql owns its strings; ops built here
+ * borrow them (and static SQL), so the tables must outlive the ops.
+ */
+#ifndef RACED_STORE_SCHEMA_H
+#define RACED_STORE_SCHEMA_H
+
+#include "error.h"
+#include "store_op.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#define STORE_NAME_MAX 48
+
+struct store_table_sql {
+	char *name;
+	char *upsert_name;   /* the upsert, prepared on each connection */
+	char *upsert_sql;
+	char *create_sql;
+	char *index_sql;
+};
+
+/* Check name and build its statements.  Returns 0, or -1 with err set
+ * (the name cannot be a table's, or out of memory); free t either way. */
+RACED_MUST_CHECK
+int store_table_sql_init(struct store_table_sql *t, const char *name, char *err);
+void store_table_sql_free(struct store_table_sql *t);
+
+/* The schema version this raced writes (its last migration's). */
+int store_schema_version(void);
+
+/* The chain's first op (step STORE_STEP_PROBE), or NULL when out of memory. */
+RACED_MUST_CHECK
+struct store_op *store_schema_probe(void);
+/* The version the probe read (res and err: its result).  Returns 0, or -1
+ * with msg (ERR_MAX) set: no version read, or one newer than this raced. */
+RACED_MUST_CHECK
+int store_schema_read_version(const PGresult *res, const char *err, int *version, char *msg);
+/* Append to out the rest of the chain after version `current`.  Returns 0,
+ * or -1 when out of memory (out then holds what was built: free it). */
+RACED_MUST_CHECK
+int store_schema_chain(int current, const struct store_table_sql *tables, size_t n_tables,
+                       struct store_op_list *out);
+
+#endif

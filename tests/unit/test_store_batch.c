@@ -1,0 +1,193 @@
+/* Unit tests for store_batch: how a batch's rows are folded and how its
+ * columns reach PostgreSQL (array_recv's binary format, byte for byte). */
+#include "check.h"
+#include "store_batch.h"
+
+#include <stdbool.h>
+
+/* rows[i] from "key=payload" or "key<parent=payload" specs. */
+static struct store_row *rows_of(const char *const *spec, size_t n)
+{
+	struct store_row *rows = calloc(n, sizeof *rows);
+	for (size_t i = 0; rows && i < n; i++) {
+		char buf[64];
+		snprintf(buf, sizeof buf, "%s", spec[i]);
+		char *eq = strchr(buf, '='), *lt = strchr(buf, '<');
+		*eq = '\0';
+		if (lt)
+			*lt = '\0';
+		if (store_row_set(&rows[i], buf, lt ? lt + 1 : NULL, eq + 1, strlen(eq + 1)) != 0)
+			return NULL;
+	}
+	return rows;
+}
+
+static uint32_t be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* The five header words of a one-dimensional array. */
+static void check_header(const char *p, uint32_t has_nulls, uint32_t oid, uint32_t n)
+{
+	CHECK_EQ(be32(p), 1);           /* ndim */
+	CHECK_EQ(be32(p + 4), has_nulls);
+	CHECK_EQ(be32(p + 8), oid);
+	CHECK_EQ(be32(p + 12), n);      /* dimension's length */
+	CHECK_EQ(be32(p + 16), 1);      /* lower bound */
+}
+
+/* Encode the rows of spec as import id's batch into p; the rows, or NULL. */
+static struct store_row *encoded(const char *const *spec, size_t n, int64_t id,
+                                 struct store_batch_params *p)
+{
+	struct store_row *rows = rows_of(spec, n);
+	CHECK(rows != NULL);
+	if (!rows)
+		return NULL;
+	int rc = store_batch_encode(rows, n, id, p);
+	CHECK_EQ(rc, 0);
+	if (rc == 0)
+		return rows;
+	store_rows_free(rows, n);
+	return NULL;
+}
+
+static void test_fold_keeps_the_last_row_of_each_key_in_order(void)
+{
+	const char *spec[] = { "a=1", "b=1", "a=2", "c=1", "a=3" };
+	struct store_row *rows = rows_of(spec, 5);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	CHECK_EQ(store_rows_fold(rows, 5), 3);
+	CHECK_STR(rows[0].key, "b");
+	CHECK_STR(rows[1].key, "c");
+	CHECK_STR(rows[2].key, "a");
+	CHECK_STR(rows[2].payload, "3");
+	store_rows_free(rows, 3);
+}
+
+static void test_fold_leaves_distinct_keys_in_their_order(void)
+{
+	const char *spec[] = { "z=1", "a=2", "m=3" };
+	struct store_row *rows = rows_of(spec, 3);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	CHECK_EQ(store_rows_fold(rows, 3), 3);
+	CHECK_STR(rows[0].key, "z");
+	CHECK_STR(rows[1].key, "a");
+	CHECK_STR(rows[2].key, "m");
+	store_rows_free(rows, 3);
+}
+
+static void test_fold_of_one_row_or_none_is_that_row(void)
+{
+	const char *spec[] = { "k=v" };
+	struct store_row *rows = rows_of(spec, 1);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	CHECK_EQ(store_rows_fold(rows, 1), 1);
+	CHECK_EQ(store_rows_fold(rows, 0), 0);
+	CHECK_STR(rows[0].key, "k");
+	store_rows_free(rows, 1);
+}
+
+static void test_fold_of_one_key_throughout_keeps_the_last(void)
+{
+	const char *spec[] = { "k=1", "k=2", "k=3", "k=4" };
+	struct store_row *rows = rows_of(spec, 4);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	CHECK_EQ(store_rows_fold(rows, 4), 1);
+	CHECK_STR(rows[0].payload, "4");
+	store_rows_free(rows, 1);
+}
+
+static void test_keys_are_a_text_array_of_length_prefixed_elements(void)
+{
+	const char *spec[] = { "k<p=1", "ab<p=2" };
+	struct store_batch_params p;
+	struct store_row *rows = encoded(spec, 2, 7, &p);
+	if (!rows)
+		return;
+	CHECK_EQ(p.lengths[0], 20 + 4 + 1 + 4 + 2);
+	check_header(p.values[0], 0, PG_TYPE_TEXT, 2);
+	CHECK_EQ(be32(p.values[0] + 20), 1);
+	CHECK(memcmp(p.values[0] + 24, "k", 1) == 0);
+	CHECK_EQ(be32(p.values[0] + 25), 2);
+	CHECK(memcmp(p.values[0] + 29, "ab", 2) == 0);
+	/* parents: no NULL among them */
+	check_header(p.values[1], 0, PG_TYPE_TEXT, 2);
+	CHECK_EQ(p.lengths[1], 20 + 2 * (4 + 1));
+	for (size_t k = 0; k < STORE_BATCH_PARAMS; k++)
+		CHECK_EQ(p.formats[k], 1);
+	store_batch_params_free(&p);
+	store_rows_free(rows, 2);
+}
+
+static void test_a_missing_parent_is_a_null_element_and_flags_the_array(void)
+{
+	const char *spec[] = { "a<p=1", "b=2" };
+	struct store_batch_params p;
+	struct store_row *rows = encoded(spec, 2, 1, &p);
+	if (!rows)
+		return;
+	check_header(p.values[1], 1, PG_TYPE_TEXT, 2);
+	CHECK_EQ(p.lengths[1], 20 + 4 + 1 + 4);
+	CHECK_EQ(be32(p.values[1] + 20), 1);
+	CHECK_EQ(be32(p.values[1] + 25), UINT32_MAX);   /* -1: NULL, no bytes */
+	store_batch_params_free(&p);
+	store_rows_free(rows, 2);
+}
+
+static void test_payloads_are_jsonb_elements_after_a_version_byte(void)
+{
+	const char *spec[] = { "a={}" };
+	struct store_batch_params p;
+	struct store_row *rows = encoded(spec, 1, 1, &p);
+	if (!rows)
+		return;
+	check_header(p.values[2], 0, PG_TYPE_JSONB, 1);
+	CHECK_EQ(p.lengths[2], 20 + 4 + 3);
+	CHECK_EQ(be32(p.values[2] + 20), 3);
+	CHECK_EQ(p.values[2][24], PG_JSONB_VERSION);
+	CHECK(memcmp(p.values[2] + 25, "{}", 2) == 0);
+	store_batch_params_free(&p);
+	store_rows_free(rows, 1);
+}
+
+static void test_the_import_id_is_one_big_endian_int64(void)
+{
+	const char *spec[] = { "a=1" };
+	struct store_batch_params p;
+	struct store_row *rows = encoded(spec, 1, 0x0102030405060708LL, &p);
+	if (!rows)
+		return;
+	CHECK_EQ(p.lengths[3], 8);
+	CHECK_EQ(be32(p.values[3]), 0x01020304u);
+	CHECK_EQ(be32(p.values[3] + 4), 0x05060708u);
+	store_batch_params_free(&p);
+	CHECK_EQ(store_batch_encode(rows, 1, -2, &p), 0);
+	CHECK_EQ(be32(p.values[3]), 0xffffffffu);
+	CHECK_EQ(be32(p.values[3] + 4), 0xfffffffeu);
+	store_batch_params_free(&p);
+	store_rows_free(rows, 1);
+}
+
+int main(void)
+{
+	RUN(test_fold_keeps_the_last_row_of_each_key_in_order);
+	RUN(test_fold_leaves_distinct_keys_in_their_order);
+	RUN(test_fold_of_one_row_or_none_is_that_row);
+	RUN(test_fold_of_one_key_throughout_keeps_the_last);
+	RUN(test_keys_are_a_text_array_of_length_prefixed_elements);
+	RUN(test_a_missing_parent_is_a_null_element_and_flags_the_array);
+	RUN(test_payloads_are_jsonb_elements_after_a_version_byte);
+	RUN(test_the_import_id_is_one_big_endian_int64);
+	return CHECK_DONE();
+}

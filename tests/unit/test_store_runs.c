@@ -1,0 +1,128 @@
+/* Unit tests for store_runs: the import_errors bound and what the
+ * import_runs statements carry (no database: the ops are only built). */
+#include "check.h"
+#include "store_runs.h"
+
+/* Queue n errors of import id; returns how many became ops (freed). */
+static size_t add_errors(struct store_runs *r, int64_t id, size_t n)
+{
+	size_t ops = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_op *op = NULL;
+		CHECK_EQ(store_runs_error(r, id, "entries", "http://x/1", 500, 2, "boom", &op), 0);
+		ops += op != NULL;
+		store_op_free(op);
+	}
+	return ops;
+}
+
+static void test_errors_beyond_the_bound_are_only_counted_per_import(void)
+{
+	struct store_runs r = { 0 };
+	CHECK_EQ(add_errors(&r, 7, STORE_MAX_PENDING_ERRORS), STORE_MAX_PENDING_ERRORS);
+	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
+	CHECK_EQ(add_errors(&r, 7, 3), 0);
+	CHECK_EQ(add_errors(&r, 8, 2), 0);
+	CHECK_EQ(r.errors_dropped, 5);
+	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
+
+	struct store_op *op = store_runs_finish(&r, 7, "partial", NULL, NULL, NULL);
+	CHECK(op != NULL);
+	if (op)
+		CHECK_STR(op->stmts[0].params[2], "{\"errors_not_recorded\":3}");
+	store_op_free(op);
+	/* counted once: the next finish of 7 says nothing more */
+	op = store_runs_finish(&r, 7, "partial", NULL, NULL, NULL);
+	if (op)
+		CHECK_STR(op->stmts[0].params[2], "{}");
+	store_op_free(op);
+	store_runs_free(&r);
+}
+
+static void test_a_committed_error_row_frees_its_place(void)
+{
+	struct store_runs r = { 0 };
+	struct store_op *op = NULL;
+	CHECK_EQ(store_runs_error(&r, 1, "races", "http://x/", 503, 6, "HTTP 503", &op), 0);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_EQ(r.errors_queued, 1);
+	op->done(op, NULL, NULL);
+	CHECK_EQ(r.errors_queued, 0);
+	store_op_free(op);
+}
+
+static void test_an_error_without_http_response_has_a_null_status(void)
+{
+	struct store_runs r = { 0 };
+	struct store_op *op = NULL;
+	CHECK_EQ(store_runs_error(&r, 42, NULL, "http://x/", 0, 1, "refused", &op), 0);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	char **p = op->stmts[0].params;
+	CHECK_STR(p[0], "42");
+	CHECK_STR(p[1], "");          /* no stage: the empty name */
+	CHECK(p[3] == NULL);
+	CHECK_STR(p[4], "1");
+	store_op_free(op);
+	store_runs_free(&r);
+}
+
+static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
+{
+	struct store_runs r = { 0 };
+	json_t *counts = json_pack("{s:{s:i}}", "races", "stored", 5);
+	struct store_op *op = store_runs_finish(&r, 3, "succeeded", counts, NULL, NULL);
+	CHECK(op != NULL);
+	if (op) {
+		CHECK_STR(op->stmts[0].params[0], "3");
+		CHECK_STR(op->stmts[0].params[1], "succeeded");
+		CHECK_STR(op->stmts[0].params[2], "{\"races\":{\"stored\":5}}");
+	}
+	CHECK_EQ(json_object_size(counts), 1);   /* the caller's, untouched */
+	json_decref(counts);
+	store_op_free(op);
+	/* counts that are not an object are refused */
+	json_t *bad = json_array();
+	CHECK(store_runs_finish(&r, 3, "succeeded", bad, NULL, NULL) == NULL);
+	json_decref(bad);
+}
+
+static int64_t got_id;
+static const char *got_err;
+
+static void on_id(void *arg, int64_t id, const char *err)
+{
+	(void)arg;
+	got_id = id;
+	got_err = err;
+}
+
+static void test_a_begin_without_a_row_answers_an_error(void)
+{
+	struct store_op *op = store_runs_begin("racectl", on_id, NULL);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_STR(op->stmts[0].params[0], "racectl");
+	got_id = -1;
+	op->done(op, NULL, NULL);
+	CHECK_EQ(got_id, 0);
+	CHECK_STR(got_err, "import_runs insert returned no id");
+	store_runs_answer_id(op, 9, NULL);
+	CHECK_EQ(got_id, 9);
+	CHECK(got_err == NULL);
+	store_op_free(op);
+}
+
+int main(void)
+{
+	RUN(test_errors_beyond_the_bound_are_only_counted_per_import);
+	RUN(test_a_committed_error_row_frees_its_place);
+	RUN(test_an_error_without_http_response_has_a_null_status);
+	RUN(test_final_counts_are_copied_with_the_dropped_errors_added);
+	RUN(test_a_begin_without_a_row_answers_an_error);
+	return CHECK_DONE();
+}

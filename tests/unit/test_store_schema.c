@@ -1,0 +1,116 @@
+/* Unit tests for store_schema: which stage names become tables, and the
+ * chain of set-up ops a connection runs for a given schema version. */
+#include "check.h"
+#include "store_schema.h"
+
+static void test_names_outside_the_identifier_rule_are_refused(void)
+{
+	const char *bad[] = { "Races; drop", "", "9lives", "a-b", "import_runs", "import_errors",
+	                      "raced_schema_version",
+	                      "a23456789012345678901234567890123456789012345678x" /* 49 */ };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct store_table_sql t = { 0 };
+		char err[ERR_MAX] = "";
+		CHECK_EQ(store_table_sql_init(&t, bad[i], err), -1);
+		CHECK(strstr(err, "cannot be a table name") != NULL);
+		store_table_sql_free(&t);
+	}
+}
+
+static void test_reserved_words_and_48_characters_are_names(void)
+{
+	const char *good[] = { "user", "_a", "order_2",
+	                       "a23456789012345678901234567890123456789012345678" /* 48 */ };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct store_table_sql t = { 0 };
+		char err[ERR_MAX] = "";
+		CHECK_EQ(store_table_sql_init(&t, good[i], err), 0);
+		CHECK_STR(t.name, good[i]);
+		store_table_sql_free(&t);
+	}
+}
+
+static void test_every_statement_quotes_the_table_name(void)
+{
+	struct store_table_sql t = { 0 };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t, "user", err), 0);
+	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
+	CHECK_STR(t.index_sql, "CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key)");
+	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
+	CHECK_STR(t.upsert_name, "raced_upsert_user");
+	store_table_sql_free(&t);
+}
+
+/* The steps of chain, in order, as a string of letters (M T U). */
+static void steps_of(struct store_op_list *chain, char *out, size_t len)
+{
+	size_t n = 0;
+	for (struct store_op *op = chain->head; op && n + 1 < len; op = op->next)
+		out[n++] = op->step == STORE_STEP_MIGRATION ? 'M' : op->step == STORE_STEP_TABLES ? 'T'
+		         : op->step == STORE_STEP_UNLOCK    ? 'U' : '?';
+	out[n] = '\0';
+}
+
+static void test_a_new_database_gets_every_migration_then_tables_then_unlock(void)
+{
+	struct store_table_sql t[2] = { { 0 } };
+	char err[ERR_MAX] = "", steps[16];
+	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(0, t, 2, &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "MTU");
+	CHECK_EQ(store_schema_version(), 1);
+	struct store_op *m = chain.head, *tables = m->next;
+	CHECK_EQ(m->version, 1);
+	CHECK_STR(m->stmts[0].sql, "BEGIN");
+	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
+	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
+	/* per table: create, index, prepare its upsert; then SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 7);
+	CHECK_STR(tables->stmts[2].name, "raced_upsert_races");
+	CHECK_STR(tables->stmts[5].name, "raced_upsert_entries");
+	CHECK_STR(tables->stmts[6].sql, "SELECT 1");
+	store_op_list_free(&chain);
+	store_table_sql_free(&t[0]);
+	store_table_sql_free(&t[1]);
+}
+
+static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
+{
+	char steps[16];
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "TU");
+	CHECK_EQ(chain.head->n_stmts, 1);
+	store_op_list_free(&chain);
+}
+
+static void test_the_probe_locks_then_reads_the_version(void)
+{
+	struct store_op *op = store_schema_probe();
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_EQ(op->kind, STORE_OP_SETUP);
+	CHECK_EQ(op->step, STORE_STEP_PROBE);
+	CHECK_EQ(op->n_stmts, 3);
+	CHECK_STR(op->stmts[0].sql, "SELECT pg_advisory_lock($1::bigint)");
+	CHECK_STR(op->stmts[0].params[0], "7261636564");
+	CHECK_STR(op->stmts[2].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_free(op);
+}
+
+int main(void)
+{
+	RUN(test_names_outside_the_identifier_rule_are_refused);
+	RUN(test_reserved_words_and_48_characters_are_names);
+	RUN(test_every_statement_quotes_the_table_name);
+	RUN(test_a_new_database_gets_every_migration_then_tables_then_unlock);
+	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
+	RUN(test_the_probe_locks_then_reads_the_version);
+	return CHECK_DONE();
+}
