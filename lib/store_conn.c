@@ -28,6 +28,7 @@
  * since one last succeeded (a statement_timeout that recurs after every
  * reconnect must keep backing off further).
  */
+#include "backoff.h"
 #include "store_backend.h"
 #include "store_schema.h"
 
@@ -68,14 +69,6 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void pump(struct store_conn *c);
 
 /* --- connection ---------------------------------------------------------- */
-
-static uint32_t jitter(uint32_t ms)
-{
-	uint32_t span = ms / 5;   /* +-20 % */
-	if (span == 0)
-		return ms;
-	return ms - span + arc4random_uniform(2 * span + 1);
-}
 
 static void timer_arm(struct store_conn *c, uint32_t ms)
 {
@@ -129,9 +122,8 @@ static void requeue_sent(struct store_conn *c)
 /* The delay before the next attempt; the one after it doubles. */
 static uint32_t backoff_next(struct store_conn *c)
 {
-	uint32_t wait = jitter(c->backoff_ms);
-	c->backoff_ms = c->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS
-	                                                         : c->backoff_ms * 2;
+	uint32_t wait = backoff_around_ms(c->backoff_ms, NULL);
+	c->backoff_ms = backoff_double_ms(c->backoff_ms, STORE_BACKOFF_MAX_MS);
 	return wait;
 }
 
