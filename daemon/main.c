@@ -1,6 +1,6 @@
 /* raced — the daemon: parses arguments, sets up the loop, signals, systemd
  * notification and the control socket, and hands everything else to the
- * service (lib/service.c).
+ * service (lib/service/service.c).
  *
  * Set-up order: configuration, event base, service (fetcher, store),
  * control socket, signals, READY=1.  Tear-down is the reverse.

@@ -1,5 +1,5 @@
 /* The daemon binds a handler to every command of the table: a command
- * added to lib/ctlcommands.c without one fails here, not on a client's
+ * added to lib/control/ctlcommands.c without one fails here, not on a client's
  * request. */
 #include "check.h"
 #include "daemon_control.h"

@@ -1,4 +1,4 @@
-/* Unit tests for the service's start-import life cycle (lib/lifecycle.c):
+/* Unit tests for the service's start-import life cycle (lib/service/lifecycle.c):
  * when a start-import is refused, waits for the database or creates its
  * run; who is answered, when, and why; what stop and shutdown do in each
  * state.  Each test drives a lifecycle by events, as the service does, and

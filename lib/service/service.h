@@ -36,7 +36,7 @@ struct service *service_new(struct event_base *base, struct config *cfg,
 void service_free(struct service *s);
 
 /* Start an import (async: cb gets the id once the run's row exists, or 0
- * and why not).  Refused at once, with err and a class (lib/error.h),
+ * and why not).  Refused at once, with err and a class (lib/base/error.h),
  * while raced stops (-ESHUTDOWN), an import runs or ends or another start
  * is pending (at most one is) (-EBUSY), or the database is down
  * (-ENOTCONN); -ENOMEM.  While raced still makes its first connection the

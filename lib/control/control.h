@@ -48,7 +48,7 @@ enum control_code {
 const char *control_code_name(enum control_code code);
 
 /* The reply code for a failure a service call classed (rc: a negated errno,
- * lib/error.h), by the class table in control.c: -ENOTCONN unavailable,
+ * lib/base/error.h), by the class table in control.c: -ENOTCONN unavailable,
  * -EBUSY and -ESRCH conflict, -ENOENT not_found, -EINVAL failed.  A class
  * the table does not name, and -1 (no class), get `fallback`: what the
  * command's failures mean when nothing finer is known. */
