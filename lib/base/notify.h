@@ -28,6 +28,8 @@
 #ifndef RACED_NOTIFY_H
 #define RACED_NOTIFY_H
 
+#include "error.h"
+
 #include <stdint.h>
 
 struct event_base;
@@ -43,6 +45,7 @@ int notify_stopping(void);
  * WATCHDOG_USEC) when the watchdog is armed, 0 when systemd asked for no
  * watchdog, -1 with err filled (ERR_MAX bytes) when the timer could not be
  * created.  Calling it again re-reads the environment and re-arms. */
+RACED_MUST_CHECK
 int notify_watchdog_setup(struct event_base *base, uint64_t *interval_usec, char *err);
 void notify_watchdog_teardown(void);
 

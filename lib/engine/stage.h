@@ -33,6 +33,8 @@
 #ifndef RACED_STAGE_H
 #define RACED_STAGE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,11 +106,13 @@ struct pipeline *pipeline_new(const struct pipeline_callbacks *cb);
 void pipeline_free(struct pipeline *p);
 
 /* Returns NULL on bad parameters or out of memory. */
+RACED_MUST_CHECK
 struct stage *pipeline_add_stage(struct pipeline *p, const struct stage_params *sp);
 
 /* `consumer` subscribes to `producer`.  max_demand >= 1; min_demand <
  * max_demand or STAGE_MIN_DEMAND_DEFAULT.  A producer-consumer takes exactly
  * one subscription; a producer none. */
+RACED_MUST_CHECK
 struct stage_sub *pipeline_subscribe(struct pipeline *p, struct stage *producer,
                                      struct stage *consumer, uint32_t max_demand,
                                      uint32_t min_demand);
@@ -117,6 +121,7 @@ struct stage_sub *pipeline_subscribe(struct pipeline *p, struct stage *producer,
  * Returns -1 if already started or a stage is not wired: a producer needs a
  * subscriber, a producer-consumer its input and a subscriber, a consumer an
  * input.  Stages and subscriptions cannot be added once started. */
+RACED_MUST_CHECK
 int pipeline_start(struct pipeline *p);
 
 /* Calls made between begin and end (stage_emit, stage_work_done, ...)
@@ -146,6 +151,7 @@ size_t pipeline_live_events(const struct pipeline *p);
  * payload; on failure (-1: out of memory, or w is not running) the caller
  * still does.  A stage whose subscribers have all cancelled frees what it
  * emits at once. */
+RACED_MUST_CHECK
 int stage_emit(struct stage_work *w, void *payload);
 
 /* The work for this input is finished (successfully or not); its input's

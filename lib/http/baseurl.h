@@ -42,12 +42,14 @@ struct baseurl {
 
 /* name: the provider's, for messages.  -1 with err (b left empty) when
  * base_url is not an http(s) URL without query and fragment. */
+RACED_MUST_CHECK
 int baseurl_init(struct baseurl *b, const char *name, const char *base_url,
                  char *err) RACED_MUST_CHECK;
 void baseurl_free(struct baseurl *b);
 
 /* The absolute URL a request for url means (the rules above), in *out;
  * -1 with err when it is not a valid URL or memory runs out. */
+RACED_MUST_CHECK
 int baseurl_request_url(const struct baseurl *b, const char *url, char **out,
                         char *err) RACED_MUST_CHECK;
 

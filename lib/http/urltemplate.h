@@ -13,6 +13,7 @@
 #ifndef RACED_URLTEMPLATE_H
 #define RACED_URLTEMPLATE_H
 
+#include "error.h"
 #include "jsondoc.h"
 
 #include <stddef.h>
@@ -25,6 +26,7 @@ struct urltemplate;
 
 /* NULL with err for an unclosed '{', an empty "{}" or a bad pointer.  A '}'
  * outside a placeholder is literal text. */
+RACED_MUST_CHECK
 struct urltemplate *urltemplate_parse(const char *text, char *err);
 
 /* Why urltemplate_parse_fault() refused a text, for a caller that words its
@@ -38,6 +40,7 @@ enum urltemplate_fault {
 };
 
 /* As urltemplate_parse(), and *fault says why it failed. */
+RACED_MUST_CHECK
 struct urltemplate *urltemplate_parse_fault(const char *text, enum urltemplate_fault *fault,
                                             char *err);
 void urltemplate_free(struct urltemplate *t);
@@ -51,6 +54,7 @@ const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
  * are none).  Strings are unescaped, numbers used as written.  Fails,
  * naming the template and the placeholder, when the item lacks the field or
  * it is not a scalar, or the result exceeds URLTEMPLATE_MAX_URL. */
+RACED_MUST_CHECK
 int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
                        char **out, char *err);
 

@@ -16,6 +16,8 @@
 #ifndef RACED_IMPORT_H
 #define RACED_IMPORT_H
 
+#include "error.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,6 +55,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
                           const struct import_callbacks *cb, char *err);
 void import_free(struct import *imp);
 
+RACED_MUST_CHECK
 int import_start(struct import *imp, char *err);
 
 /* Pause: no new fetch starts; running ones finish.  Resume continues. */

@@ -18,6 +18,8 @@
 #ifndef RACED_JSONDOC_H
 #define RACED_JSONDOC_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +52,7 @@ void jsondoc_free(struct jsondoc *d);
 
 /* Parse text[0..len).  Returns 0, the root being value 0; or -1 with err
  * (ERR_MAX bytes) naming what is wrong and its line and column. */
+RACED_MUST_CHECK
 int jsondoc_parse(struct jsondoc *d, const char *text, size_t len, unsigned flags, char *err);
 
 /* Give back the token array if it grew beyond keep_bytes (after an unusually
@@ -83,11 +86,13 @@ bool jsondoc_has_nul(const struct jsondoc *d, uint32_t v);
 /* A scalar's text as a malloc'd, NUL-terminated string: a string
  * unescaped, a number as written, true and false as words.  NULL for
  * null, objects, arrays and out of memory.  *len (optional) gets its length. */
+RACED_MUST_CHECK
 char *jsondoc_scalar(const struct jsondoc *d, uint32_t v, size_t *len);
 
 /* The same into out (cap bytes); -1 when v is not such a scalar or it does
  * not fit.  jsondoc_scalar_max() is a cap that always fits (0 when v is
  * not such a scalar). */
+RACED_MUST_CHECK
 int jsondoc_scalar_to(const struct jsondoc *d, uint32_t v, char *out, size_t cap, size_t *len);
 size_t jsondoc_scalar_max(const struct jsondoc *d, uint32_t v);
 

@@ -326,8 +326,8 @@ static void test_fetching_stage_starts_only_with_credit_buffer_room_and_below_co
 	races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 2, 3);
 	store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT);
-	pipeline_subscribe(p, entries, store, 10, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, entries, store, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	CHECK_EQ(pipeline_start(p), 0);
 	CHECK_EQ(emit_n(R.started[0], 10), 0);
 	stage_work_yield(R.started[0]);
@@ -346,7 +346,7 @@ static void test_one_to_n_overshoot_waits_in_buffer(void)
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 3, 2);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	struct stage_sub *out = pipeline_subscribe(p, entries, store, 4, STAGE_MIN_DEMAND_DEFAULT);
 	CHECK_EQ(pipeline_start(p), 0);
 	CHECK_EQ(emit_n(R.started[0], 5), 0);
@@ -464,7 +464,7 @@ static void test_pipeline_finishes_once_when_exhausted_and_acked(void)
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 10, 1);
 	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 10, 2);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, entries, 5, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, entries, 5, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	struct stage_sub *sr = pipeline_subscribe(p, races, store, 5, STAGE_MIN_DEMAND_DEFAULT);
 	struct stage_sub *se = pipeline_subscribe(p, entries, store, 5, STAGE_MIN_DEMAND_DEFAULT);
 	CHECK_EQ(pipeline_start(p), 0);
@@ -501,7 +501,7 @@ static void test_synchronous_completion_keeps_credit_exact(void)
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	struct stage *athletes = add(p, "athletes", STAGE_PRODUCER_CONSUMER, 1, 8);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, athletes, 20, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, athletes, 20, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	struct stage_sub *out = pipeline_subscribe(p, athletes, store, 3, 1);
 	CHECK_EQ(pipeline_start(p), 0);
 	struct stage_work *pw = R.started[0];
@@ -527,7 +527,7 @@ static void test_pause_stops_starts_but_not_events(void)
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 10, 2);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	struct stage_sub *out = pipeline_subscribe(p, entries, store, 10, STAGE_MIN_DEMAND_DEFAULT);
 	CHECK_EQ(pipeline_start(p), 0);
 	CHECK_EQ(emit_n(R.started[0], 4), 0);
@@ -619,9 +619,9 @@ static void test_free_mid_work_aborts_running_and_leaks_nothing(void)
 	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
 	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 4, 3);
 	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
-	pipeline_subscribe(p, races, entries, 8, STAGE_MIN_DEMAND_DEFAULT);
-	pipeline_subscribe(p, races, store, 8, STAGE_MIN_DEMAND_DEFAULT);
-	pipeline_subscribe(p, entries, store, 5, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(p, races, entries, 8, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, races, store, 8, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, entries, store, 5, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	CHECK_EQ(pipeline_start(p), 0);
 	CHECK_EQ(emit_n(R.started[0], 12), 0);
 	for (size_t i = 1; i <= 3; i++)

@@ -96,8 +96,8 @@ static size_t build(struct bound_run *r)
 		if (sp[i].kind != STAGE_CONSUMER)
 			bound += sp[i].buf + (size_t)sp[i].conc * sp[i].page;
 	}
-	pipeline_subscribe(r->p, r->st[RACES_ST], r->st[ENTRIES], 10, STAGE_MIN_DEMAND_DEFAULT);
-	pipeline_subscribe(r->p, r->st[ENTRIES], r->st[ATHLETES], 20, STAGE_MIN_DEMAND_DEFAULT);
+	CHECK(pipeline_subscribe(r->p, r->st[RACES_ST], r->st[ENTRIES], 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(r->p, r->st[ENTRIES], r->st[ATHLETES], 20, STAGE_MIN_DEMAND_DEFAULT) != NULL);
 	bound += 10 + 20;
 	for (int i = 0; i < 3; i++) {
 		r->store_sub[i] = pipeline_subscribe(r->p, r->st[i], r->st[STORE], 50, STAGE_MIN_DEMAND_DEFAULT);
