@@ -35,6 +35,7 @@ static const struct {
 	{ ESRCH, CONTROL_CONFLICT },        /* no import runs */
 	{ ENOENT, CONTROL_NOT_FOUND },      /* no such thing (an import id) */
 	{ EINVAL, CONTROL_FAILED },         /* an invalid configuration */
+	{ ENOMEM, CONTROL_INTERNAL },       /* out of memory, as control-protocol.md says */
 };
 
 enum control_code control_code_for_class(int rc, enum control_code fallback)

@@ -198,7 +198,7 @@ static void test_failure_class_maps_to_its_reply_code(void)
 	CHECK_EQ(control_code_for_class(-ENOENT, CONTROL_FAILED), CONTROL_NOT_FOUND);
 	CHECK_EQ(control_code_for_class(-EINVAL, CONTROL_CONFLICT), CONTROL_FAILED);
 	CHECK_EQ(control_code_for_class(-1, CONTROL_FAILED), CONTROL_FAILED);
-	CHECK_EQ(control_code_for_class(-ENOMEM, CONTROL_UNAVAILABLE), CONTROL_UNAVAILABLE);
+	CHECK_EQ(control_code_for_class(-ENOMEM, CONTROL_UNAVAILABLE), CONTROL_INTERNAL);
 	CHECK_EQ(control_code_for_class(-ESHUTDOWN, CONTROL_CONFLICT), CONTROL_CONFLICT);
 	CHECK_EQ(control_code_for_class(-ESHUTDOWN, CONTROL_FAILED), CONTROL_FAILED);
 }
