@@ -633,6 +633,16 @@ static bool flag_set(void *arg)
 	return *(bool *)arg;
 }
 
+/* A store of one table (batches of 100), ready, with a run begun (c->id). */
+static struct store *open_store_with_run(struct seen *w, const char *const *table,
+                                         struct run_ctx *c)
+{
+	struct store *s = open_store(w, table, 1, 100);
+	CHECK_EQ(store_begin_import(s, "test", on_id, c), 0);
+	CHECK(run_until(flag_set, &c->got_id, 10));
+	return s;
+}
+
 static void test_import_runs_begin_finish_and_get_runs(void)
 {
 	sql_exec("DELETE FROM import_runs");
@@ -723,10 +733,8 @@ static void test_a_batch_carries_its_run_heartbeat_at_most_once_a_second(void)
 {
 	const char *tables[] = { "h_items" };
 	struct seen w = { 0 };
-	struct store *s = open_store(&w, tables, 1, 100);
 	struct run_ctx c = { 0 };
-	CHECK_EQ(store_begin_import(s, "test", on_id, &c), 0);
-	CHECK(run_until(flag_set, &c.got_id, 10));
+	struct store *s = open_store_with_run(&w, tables, &c);
 	char *none = heartbeat_of(c.id);
 	CHECK(none == NULL);                       /* no batch yet: no heartbeat */
 	free(none);
@@ -905,10 +913,8 @@ static void test_error_rows_beyond_the_bound_are_only_counted(void)
 {
 	const char *tables[] = { "r_items" };
 	struct seen w = { 0 };
-	struct store *s = open_store(&w, tables, 1, 100);
 	struct run_ctx c = { 0 };
-	CHECK_EQ(store_begin_import(s, "test", on_id, &c), 0);
-	CHECK(run_until(flag_set, &c.got_id, 10));
+	struct store *s = open_store_with_run(&w, tables, &c);
 	/* Without turning the loop none of these is sent yet. */
 	for (int i = 0; i < STORE_MAX_PENDING_ERRORS + 5; i++)
 		CHECK_EQ(store_add_error(s, c.id, "entries", "http://127.0.0.1/x", 500, 1, "boom"), 0);
