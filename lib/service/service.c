@@ -100,6 +100,38 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 		start_on_db(s, st == STORE_READY ? LIFECYCLE_EV_DB_READY : LIFECYCLE_EV_DB_LOST);
 }
 
+/* One line per run a dead daemon left 'running', as it was marked: when it
+ * was last alive and the rows its committed batches stored, per stage in
+ * the stages' order. */
+static void stale_marked(void *arg, json_t *runs, const char *err)
+{
+	struct service *s = arg;
+	if (err) {
+		log_err("database: cannot mark the imports left running as interrupted: %s", err);
+		return;
+	}
+	size_t i;
+	json_t *run;
+	json_array_foreach(runs, i, run) {
+		const json_t *counts = json_object_get(run, "counts");
+		char per_stage[LOG_LINE_MAX / 2] = "";
+		size_t used = 0;
+		json_int_t total = 0;
+		for (size_t k = 0; k < s->cfg->n_stages && used < sizeof per_stage; k++) {
+			const char *name = s->cfg->stages[k].name;
+			json_int_t n = json_integer_value(json_object_get(json_object_get(counts, name), "stored"));
+			total += n;
+			int w = snprintf(per_stage + used, sizeof per_stage - used, "%s%s %" JSON_INTEGER_FORMAT,
+			                 k ? ", " : "", name, n);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		log_warn("import %" JSON_INTEGER_FORMAT " was running when raced stopped (last alive %s): "
+		         "marked interrupted, %" JSON_INTEGER_FORMAT " rows stored (%s)",
+		         json_integer_value(json_object_get(run, "id")),
+		         json_string_value(json_object_get(run, "finished_at")), total, per_stage);
+	}
+}
+
 /* ---- imports ---- */
 
 static void import_error(void *arg, struct import *imp, const char *stage, const char *url,
@@ -730,7 +762,7 @@ static int build_backends(struct service *s, char *err)
 	s->store = store_new(s->base, &sc, &scb, err);
 	if (!s->store)
 		return -1;
-	if (store_mark_stale_runs(s->store) < 0)
+	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)
 		return err_set(err, "out of memory queueing the marking of interrupted runs");
 	return 0;
 }

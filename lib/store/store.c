@@ -21,6 +21,12 @@
  * import and one sink: a row of another import (or added after another
  * sink was attached) first sends the pending ones as a batch of their own.
  *
+ * A run's heartbeat rides its batches: a batch formed STORE_HEARTBEAT_MS or
+ * more after the run's last one carries a second statement, an update of
+ * the run's import_runs.heartbeat_at, in the batch's transaction (one
+ * sync), so the last moment a killed run was alive is durable with its
+ * rows and costs one row update a second, not one a batch.
+ *
  * A batch's own error (not the connection's: see store_conn.c) splits a
  * batch of several rows into one-row batches at the head of the queue (so
  * one bad row does not sink 499 good ones); a one-row batch that still
@@ -36,8 +42,10 @@
 #include "store_runs.h"
 #include "store_schema.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct table {
 	size_t n_added;             /* rows added to the batch being formed */
@@ -64,6 +72,8 @@ struct store {
 	enum store_state state;
 	struct store_op_list queued;  /* not yet taken by the backend */
 	struct store_runs runs;
+	int64_t beat_import;        /* the run whose heartbeat was sent last, */
+	uint64_t beat_ms;           /* and when (monotonic) */
 	struct store_stats stats;   /* the store's own figures */
 	char last_error[ERR_MAX];
 };
@@ -139,6 +149,31 @@ static int enqueue(struct store *s, struct store_op *op)
 
 /* --- batches ------------------------------------------------------------ */
 
+#define HEARTBEAT_SQL "UPDATE import_runs SET heartbeat_at = now() WHERE id = $1"
+
+/* Whether a batch of import_id formed now carries the run's heartbeat. */
+static bool heartbeat_due(struct store *s, int64_t import_id)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (!s->rows_needed || import_id <= 0 ||
+	    (import_id == s->beat_import && now - s->beat_ms < STORE_HEARTBEAT_MS))
+		return false;
+	s->beat_import = import_id;
+	s->beat_ms = now;
+	return true;
+}
+
+/* Give op's statement 1 the run's heartbeat. */
+static int heartbeat_stmt(struct store_op *op)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)op->import_id);
+	const char *p[] = { id };
+	return store_op_stmt(op, 1, HEARTBEAT_SQL, 1, p);
+}
+
 static void batch_done(struct store_op *op, const PGresult *res, const char *err);
 
 /* Give op's statement the table's upsert over its rows. */
@@ -162,12 +197,13 @@ static int batch_encode(struct store *s, struct store_op *op)
 }
 
 /* A batch acknowledging n_added rows of `table`, written as `rows` (taken
- * on success; none: the backend needs no rows).  NULL when out of memory. */
+ * on success; none: the backend needs no rows), with the run's heartbeat
+ * if beat.  NULL when out of memory. */
 static struct store_op *batch_new(struct store *s, size_t table, struct store_row *rows,
                                   size_t n_rows, size_t n_added, int64_t import_id,
-                                  uint64_t sink_gen)
+                                  uint64_t sink_gen, bool beat)
 {
-	struct store_op *op = store_op_new(STORE_OP_BATCH, 1);
+	struct store_op *op = store_op_new(STORE_OP_BATCH, beat ? 2 : 1);
 	if (!op)
 		return NULL;
 	op->done = batch_done;
@@ -178,7 +214,7 @@ static struct store_op *batch_new(struct store *s, size_t table, struct store_ro
 	op->n_added = n_added;
 	op->import_id = import_id;
 	op->sink_gen = sink_gen;
-	if (n_rows > 0 && batch_encode(s, op) != 0) {
+	if ((n_rows > 0 && batch_encode(s, op) != 0) || (beat && heartbeat_stmt(op) != 0)) {
 		op->rows = NULL;
 		op->n_rows = 0;
 		store_op_free(op);
@@ -197,7 +233,7 @@ static int batch_split(struct store *s, struct store_op *op)
 		if (r) {
 			*r = op->rows[i];   /* the strings stay op's until all are built */
 			one = batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1,
-			                op->import_id, op->sink_gen);
+			                op->import_id, op->sink_gen, false);
 		}
 		if (!one) {
 			free(r);
@@ -262,7 +298,8 @@ static int make_batch(struct store *s, size_t table, char *err)
 		t->n_pending = (size_t)n;
 	}
 	struct store_op *op = batch_new(s, table, t->pending, t->n_pending, t->n_added,
-	                                t->pending_import, t->pending_gen);
+	                                t->pending_import, t->pending_gen,
+	                                heartbeat_due(s, t->pending_import));
 	if (!op)
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	if (s->rows_needed)
@@ -396,9 +433,9 @@ int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb
 	return enqueue(s, store_runs_get(id, limit, cb, arg));
 }
 
-int store_mark_stale_runs(struct store *s)
+int store_mark_stale_runs(struct store *s, store_json_fn cb, void *arg)
 {
-	return enqueue(s, store_runs_mark_stale());
+	return enqueue(s, store_runs_mark_stale(&s->runs, s->sql, s->n_tables, cb, arg));
 }
 
 /* --- life cycle --------------------------------------------------------- */

@@ -56,6 +56,7 @@ struct store;
 #define STORE_BACKOFF_MIN_MS      100    /* first reconnect delay, doubling ... */
 #define STORE_BACKOFF_MAX_MS      5000   /* ... up to this, +-20 % jitter */
 #define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
+#define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
 
 enum store_state {
 	STORE_CONNECTING,
@@ -185,8 +186,14 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 RACED_MUST_CHECK
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg);
 
-/* Runs left 'running' by a daemon that died become 'interrupted'. */
+/* Runs left 'running' by a daemon that died become 'interrupted', with
+ * finished_at their last heartbeat (the last batch they committed, within
+ * STORE_HEARTBEAT_MS; started_at if none) and counts {stage: {"stored": n}}
+ * from the rows whose last_import is the run.  cb (may be NULL) gets the
+ * runs marked as a JSON array of {id, started_at, finished_at, counts},
+ * oldest first ([] when none; the discard backend always answers []),
+ * borrowed for the call. */
 RACED_MUST_CHECK
-int store_mark_stale_runs(struct store *s);
+int store_mark_stale_runs(struct store *s, store_json_fn cb, void *arg);
 
 #endif

@@ -1,9 +1,12 @@
 /* store_runs — see store_runs.h. */
 #include "store_runs.h"
 
+#include "store_schema.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct store_runs_dropped {
 	struct store_runs_dropped *next;
@@ -13,6 +16,8 @@ struct store_runs_dropped {
 
 void store_runs_free(struct store_runs *r)
 {
+	free(r->stale_sql);
+	r->stale_sql = NULL;
 	while (r->dropped) {
 		struct store_runs_dropped *d = r->dropped;
 		r->dropped = d->next;
@@ -171,13 +176,6 @@ struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, cons
 	return op;
 }
 
-struct store_op *store_runs_mark_stale(void)
-{
-	return one_statement(STORE_OP_MARK_STALE,
-		"UPDATE import_runs SET status = 'interrupted', finished_at = now()"
-		" WHERE status = 'running'", 0, NULL, status_done);
-}
-
 /* --- get ---------------------------------------------------------------- */
 
 void store_runs_answer_runs(struct store_op *op, json_t *runs, const char *err)
@@ -186,13 +184,19 @@ void store_runs_answer_runs(struct store_op *op, json_t *runs, const char *err)
 		op->reply.json(op->reply_arg, runs, err);
 }
 
-static void get_done(struct store_op *op, const PGresult *res, const char *err)
+/* Answer the caller with the JSON array the statement returned as text;
+ * no result at all (the null backend ran nothing) answers none_text. */
+static void answer_json_text(struct store_op *op, const PGresult *res, const char *err,
+                             const char *none_text)
 {
 	json_t *j = NULL;
 	char jerr[ERR_MAX] = "";
-	if (!err && res && PQntuples(res) == 1) {
+	const char *text = none_text;
+	if (!err && res && PQntuples(res) == 1)
+		text = PQgetvalue(res, 0, 0);
+	if (!err && text) {
 		json_error_t je;
-		j = json_loads(PQgetvalue(res, 0, 0), 0, &je);
+		j = json_loads(text, 0, &je);
 		if (!j)
 			snprintf(jerr, sizeof jerr, "import_runs as JSON unreadable: %s", je.text);
 	} else if (!err) {
@@ -200,6 +204,11 @@ static void get_done(struct store_op *op, const PGresult *res, const char *err)
 	}
 	store_runs_answer_runs(op, j, err ? err : (j ? NULL : jerr));
 	json_decref(j);
+}
+
+static void get_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	answer_json_text(op, res, err, NULL);
 }
 
 struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg)
@@ -214,6 +223,70 @@ struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, vo
 		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors"
 		" FROM import_runs i WHERE ($1::bigint = 0 OR i.id = $1::bigint)"
 		" ORDER BY i.id DESC LIMIT $2::integer) r", 2, p, get_done);
+	if (op) {
+		op->reply.json = cb;
+		op->reply_arg = arg;
+	}
+	return op;
+}
+
+/* --- mark stale --------------------------------------------------------- */
+
+/* A stale run's counts: per stage table, the rows whose last_import is the
+ * run (i.id) -- the rows its committed batches wrote.  One scan of each
+ * table per run marked; nothing at all when no run was left running. */
+#define STALE_COUNT_FMT "SELECT '%s' AS stage, count(*) AS n FROM \"%s\" t WHERE t.last_import = i.id"
+
+#define STALE_FMT \
+	"WITH marked AS (" \
+	" UPDATE import_runs i SET status = 'interrupted'," \
+	"  finished_at = coalesce(i.heartbeat_at, i.started_at)," \
+	"  counts = %s" \
+	" WHERE i.status = 'running'" \
+	" RETURNING i.id, i.started_at, i.finished_at, i.counts)" \
+	" SELECT coalesce(json_agg(m ORDER BY m.id), '[]')::text FROM marked m"
+
+/* The counts expression over the tables: malloc'd, or NULL. */
+static char *stale_counts_sql(const struct store_table_sql *tables, size_t n)
+{
+	char *union_sql = strdup("");
+	for (size_t k = 0; union_sql && k < n; k++) {
+		char *next = NULL;
+		if (asprintf(&next, "%s%s" STALE_COUNT_FMT, union_sql, k ? " UNION ALL " : "",
+		             tables[k].name, tables[k].name) < 0)
+			next = NULL;
+		free(union_sql);
+		union_sql = next;
+	}
+	if (!union_sql)
+		return NULL;
+	char *expr = NULL;
+	if (n == 0)
+		expr = strdup("'{}'::jsonb");
+	else if (asprintf(&expr, "(SELECT jsonb_object_agg(c.stage, jsonb_build_object('stored', c.n))"
+	                         " FROM (%s) c)", union_sql) < 0)
+		expr = NULL;
+	free(union_sql);
+	return expr;
+}
+
+static void stale_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	answer_json_text(op, res, err, "[]");
+}
+
+struct store_op *store_runs_mark_stale(struct store_runs *r, const struct store_table_sql *tables,
+                                       size_t n_tables, store_json_fn cb, void *arg)
+{
+	if (!r->stale_sql) {
+		char *counts = stale_counts_sql(tables, n_tables);
+		if (!counts || asprintf(&r->stale_sql, STALE_FMT, counts) < 0)
+			r->stale_sql = NULL;
+		free(counts);
+		if (!r->stale_sql)
+			return NULL;
+	}
+	struct store_op *op = one_statement(STORE_OP_MARK_STALE, r->stale_sql, 0, NULL, stale_done);
 	if (op) {
 		op->reply.json = cb;
 		op->reply_arg = arg;

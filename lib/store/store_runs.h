@@ -12,6 +12,15 @@
  * commit races a lost connection they may insert twice (a second 'running'
  * run is marked 'interrupted' by store_mark_stale_runs() at the next start).
  *
+ * Killed runs: a batch carries the run's heartbeat (import_runs.heartbeat_at,
+ * written by store.c in the batch's transaction, at most once per
+ * STORE_HEARTBEAT_MS), so the last moment a run is known to have been
+ * alive is durable with its rows.  store_runs_mark_stale() marks every run
+ * found 'running' 'interrupted' with finished_at = that heartbeat (or
+ * started_at if it never committed a batch) and counts
+ * {stage: {"stored": n}}, n the rows of the stage table whose last_import
+ * is the run: what its committed batches wrote.
+ *
  * Ownership: struct store_runs is embedded in the store, which calls
  * store_runs_free().  Ops returned here are the caller's to queue or free;
  * they copy every string passed in and borrow `runs` until they complete.
@@ -33,7 +42,10 @@ struct store_runs {
 	size_t errors_queued;                 /* import_errors ops not yet done */
 	uint64_t errors_dropped;              /* only counted, ever */
 	struct store_runs_dropped *dropped;   /* per import: only counted */
+	char *stale_sql;                      /* built by the first mark_stale */
 };
+
+struct store_table_sql;
 
 void store_runs_free(struct store_runs *r);
 
@@ -45,8 +57,14 @@ struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, cons
                                    json_t *counts, store_done_fn cb, void *arg);
 RACED_MUST_CHECK
 struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg);
+/* Mark the runs left 'running' 'interrupted' (see above), counting rows in
+ * tables (the store's, in stage order; the same at every call: the SQL is
+ * built once into r and borrowed by the op).  cb gets the runs marked as a
+ * JSON array of {id, started_at, finished_at, counts}, oldest first, []
+ * when there were none. */
 RACED_MUST_CHECK
-struct store_op *store_runs_mark_stale(void);
+struct store_op *store_runs_mark_stale(struct store_runs *r, const struct store_table_sql *tables,
+                                       size_t n_tables, store_json_fn cb, void *arg);
 /* Returns 0 with *op the op to queue, or with *op NULL when the error is
  * only counted (the bound); -1 when out of memory. */
 RACED_MUST_CHECK

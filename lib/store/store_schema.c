@@ -36,8 +36,17 @@ static const char *const migration_1[] = {
 	NULL,
 };
 
+/* The last moment a run is known to have been alive: written with a batch
+ * (store.c), read when a run found 'running' at start is marked
+ * 'interrupted' (store_runs.c).  No index: it is only read by id. */
+static const char *const migration_2[] = {
+	"ALTER TABLE import_runs ADD COLUMN heartbeat_at timestamptz",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
+	{ 2, "import_runs.heartbeat_at", migration_2 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

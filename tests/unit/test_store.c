@@ -5,6 +5,7 @@
 #include "check.h"
 #include "error.h"
 #include "store.h"
+#include "store_schema.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -196,14 +197,14 @@ static void test_migrations_applied_once_and_recorded(void)
 	CHECK_EQ(store_state(s), STORE_READY);
 	struct store_stats st;
 	store_get_stats(s, &st);
-	CHECK_EQ(st.migrations_applied, 1);
+	CHECK_EQ(st.migrations_applied, (uint32_t)store_schema_version());
 	CHECK_EQ(w.n_states, 3);
 	CHECK_EQ(w.states[0], STORE_CONNECTING);
 	CHECK_EQ(w.states[1], STORE_MIGRATING);
 	CHECK_EQ(w.states[2], STORE_READY);
 	store_free(s);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_schema_version"), 1);
-	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_schema_version"), store_schema_version());
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), store_schema_version());
 	char *applied = sql1("SELECT applied_at::text FROM raced_schema_version");
 
 	struct seen w2 = { 0 };
@@ -212,7 +213,7 @@ static void test_migrations_applied_once_and_recorded(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.migrations_applied, 0);
 	store_free(s);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_schema_version"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_schema_version"), store_schema_version());
 	char *applied2 = sql1("SELECT applied_at::text FROM raced_schema_version");
 	CHECK_STR(applied2, applied);
 	free(applied);
@@ -632,6 +633,16 @@ static bool flag_set(void *arg)
 	return *(bool *)arg;
 }
 
+/* A store of one table (batches of 100), ready, with a run begun (c->id). */
+static struct store *open_store_with_run(struct seen *w, const char *const *table,
+                                         struct run_ctx *c)
+{
+	struct store *s = open_store(w, table, 1, 100);
+	CHECK_EQ(store_begin_import(s, "test", on_id, c), 0);
+	CHECK(run_until(flag_set, &c->got_id, 10));
+	return s;
+}
+
 static void test_import_runs_begin_finish_and_get_runs(void)
 {
 	sql_exec("DELETE FROM import_runs");
@@ -639,7 +650,7 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	const char *tables[] = { "r_items" };
 	struct seen w = { 0 };
 	struct store *s = open_store(&w, tables, 1, 100);
-	CHECK_EQ(store_mark_stale_runs(s), 0);
+	CHECK_EQ(store_mark_stale_runs(s, NULL, NULL), 0);
 	struct run_ctx c = { 0 };
 	CHECK_EQ(store_begin_import(s, "racectl by alice", on_id, &c), 0);
 	CHECK(run_until(flag_set, &c.got_id, 10));
@@ -688,6 +699,120 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	snprintf(q, sizeof q, "SELECT count(*) FROM import_errors WHERE import_id = %lld AND stage = 'athletes'"
 	         " AND http_status IS NULL AND attempts = 1", (long long)c.id);
 	CHECK_EQ(sql_int(q), 1);
+	store_free(s);
+}
+
+/* --- killed runs: the heartbeat and the marking ------------------------- */
+
+static bool time_passed(void *arg)
+{
+	return now_s() >= *(double *)arg;
+}
+
+/* Add one row of import id to table 0, flush, wait for its commit. */
+static void commit_one(struct seen *w, int64_t id, const char *key)
+{
+	size_t before = w->committed[0];
+	add(w->store, 0, id, key, NULL, "{}");
+	flush(w->store, 0);
+	struct want x = { w, 0, before + 1 };
+	CHECK(run_until(committed_reached, &x, 10));
+}
+
+static char *heartbeat_of(int64_t id)
+{
+	char q[128];
+	snprintf(q, sizeof q, "SELECT heartbeat_at::text FROM import_runs WHERE id = %lld", (long long)id);
+	return sql1(q);
+}
+
+/* A batch carries its run's heartbeat in its own transaction, at most once
+ * per STORE_HEARTBEAT_MS: the first batch sets it, a batch within the
+ * interval leaves it, the first batch after the interval moves it. */
+static void test_a_batch_carries_its_run_heartbeat_at_most_once_a_second(void)
+{
+	const char *tables[] = { "h_items" };
+	struct seen w = { 0 };
+	struct run_ctx c = { 0 };
+	struct store *s = open_store_with_run(&w, tables, &c);
+	char *none = heartbeat_of(c.id);
+	CHECK(none == NULL);                       /* no batch yet: no heartbeat */
+	free(none);
+
+	double t0 = now_s();
+	commit_one(&w, c.id, "a");
+	char *first = heartbeat_of(c.id);
+	CHECK(first != NULL);
+	commit_one(&w, c.id, "b");
+	char *within = heartbeat_of(c.id);
+	if (now_s() - t0 < STORE_HEARTBEAT_MS / 1000.0)   /* else the box was too slow to tell */
+		CHECK_STR(within, first);
+	double later = t0 + STORE_HEARTBEAT_MS / 1000.0 + 0.05;
+	CHECK(run_until(time_passed, &later, 5));
+	commit_one(&w, c.id, "c");
+	char q[160];
+	snprintf(q, sizeof q, "SELECT heartbeat_at > '%s'::timestamptz FROM import_runs WHERE id = %lld",
+	         first ? first : "infinity", (long long)c.id);
+	char *moved = sql1(q);
+	CHECK_STR(moved, "t");
+	free(first);
+	free(within);
+	free(moved);
+	sql_exec("DELETE FROM import_runs");
+	store_free(s);
+}
+
+/* At start every run left 'running' becomes 'interrupted' with finished_at
+ * its last heartbeat (started_at when it never committed a batch) and
+ * counts from the rows its batches wrote (last_import = the run); the
+ * caller hears which runs, and a second marking finds none. */
+static void test_a_run_left_running_is_marked_at_its_last_heartbeat_with_its_rows(void)
+{
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("INSERT INTO import_runs (id, status, started_at, heartbeat_at) VALUES"
+	         " (101, 'running', '2026-01-02 03:00:00+00', '2026-01-02 03:04:05.5+00'),"
+	         " (102, 'running', '2026-01-02 04:00:00+00', NULL),"
+	         " (103, 'succeeded', '2026-01-02 02:00:00+00', NULL)");
+	const char *tables[] = { "s_races", "s_entries" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 2, 100);
+	sql_exec("INSERT INTO s_races (key, payload, first_import, last_import) VALUES"
+	         " ('r1', '{}', 101, 101), ('r2', '{}', 103, 101), ('r3', '{}', 101, 101),"
+	         " ('r4', '{}', 103, 103)");
+	sql_exec("INSERT INTO s_entries (key, payload, first_import, last_import) VALUES"
+	         " ('e1', '{}', 101, 101), ('e2', '{}', 101, 101)");
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_mark_stale_runs(s, on_runs, &c), 0);
+	CHECK(run_until(flag_set, &c.got_runs, 10));
+	CHECK_STR(c.err, "");
+	CHECK_EQ(json_array_size(c.runs), 2);
+	json_t *a = json_array_get(c.runs, 0), *b = json_array_get(c.runs, 1);
+	CHECK_EQ(json_integer_value(json_object_get(a, "id")), 101);
+	CHECK_EQ(json_integer_value(json_object_get(b, "id")), 102);
+	json_t *want_a = json_pack("{s:{s:i},s:{s:i}}", "s_races", "stored", 3, "s_entries", "stored", 2);
+	json_t *want_b = json_pack("{s:{s:i},s:{s:i}}", "s_races", "stored", 0, "s_entries", "stored", 0);
+	CHECK(json_equal(json_object_get(a, "counts"), want_a));
+	CHECK(json_equal(json_object_get(b, "counts"), want_b));
+	json_decref(want_a);
+	json_decref(want_b);
+	CHECK(json_is_string(json_object_get(a, "finished_at")));
+	json_decref(c.runs);
+
+	CHECK_EQ(sql_int("SELECT count(*) FROM import_runs WHERE id = 101 AND status = 'interrupted'"
+	                 " AND finished_at = '2026-01-02 03:04:05.5+00'"
+	                 " AND counts = '{\"s_races\": {\"stored\": 3}, \"s_entries\": {\"stored\": 2}}'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM import_runs WHERE id = 102 AND status = 'interrupted'"
+	                 " AND finished_at = started_at"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM import_runs WHERE id = 103 AND status = 'succeeded'"
+	                 " AND finished_at IS NULL AND counts IS NULL"), 1);
+
+	struct run_ctx again = { 0 };
+	CHECK_EQ(store_mark_stale_runs(s, on_runs, &again), 0);
+	CHECK(run_until(flag_set, &again.got_runs, 10));
+	CHECK_EQ(json_array_size(again.runs), 0);
+	CHECK(json_is_array(again.runs));
+	json_decref(again.runs);
+	sql_exec("DELETE FROM import_runs");
 	store_free(s);
 }
 
@@ -788,10 +913,8 @@ static void test_error_rows_beyond_the_bound_are_only_counted(void)
 {
 	const char *tables[] = { "r_items" };
 	struct seen w = { 0 };
-	struct store *s = open_store(&w, tables, 1, 100);
 	struct run_ctx c = { 0 };
-	CHECK_EQ(store_begin_import(s, "test", on_id, &c), 0);
-	CHECK(run_until(flag_set, &c.got_id, 10));
+	struct store *s = open_store_with_run(&w, tables, &c);
 	/* Without turning the loop none of these is sent yet. */
 	for (int i = 0; i < STORE_MAX_PENDING_ERRORS + 5; i++)
 		CHECK_EQ(store_add_error(s, c.id, "entries", "http://127.0.0.1/x", 500, 1, "boom"), 0);
@@ -1000,6 +1123,8 @@ int main(void)
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
+	RUN(test_a_batch_carries_its_run_heartbeat_at_most_once_a_second);
+	RUN(test_a_run_left_running_is_marked_at_its_last_heartbeat_with_its_rows);
 	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
 	RUN(test_rows_are_reported_only_to_the_sink_attached_when_added);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);

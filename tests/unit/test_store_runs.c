@@ -2,6 +2,9 @@
  * import_runs statements carry (no database: the ops are only built). */
 #include "check.h"
 #include "store_runs.h"
+#include "store_schema.h"
+
+#include <string.h>
 
 /* Queue n errors of import id; returns how many became ops (freed). */
 static size_t add_errors(struct store_runs *r, int64_t id, size_t n)
@@ -117,6 +120,47 @@ static void test_a_begin_without_a_row_answers_an_error(void)
 	store_op_free(op);
 }
 
+static json_t *got_runs;
+
+static void on_runs(void *arg, json_t *runs, const char *err)
+{
+	(void)arg;
+	got_runs = err ? NULL : json_incref(runs);
+}
+
+/* The marking is one statement: finished_at the heartbeat (else started_at),
+ * one count of last_import per stage table, built once and kept in r; a
+ * marking that ran nothing (the discard backend) answers no runs. */
+static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(void)
+{
+	struct store_table_sql t[2] = { { 0 } };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "user", err), 0);
+	struct store_runs r = { 0 };
+	struct store_op *op = store_runs_mark_stale(&r, t, 2, on_runs, NULL);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	const char *sql = op->stmts[0].sql;
+	CHECK(sql == r.stale_sql);
+	CHECK(strstr(sql, "finished_at = coalesce(i.heartbeat_at, i.started_at)") != NULL);
+	CHECK(strstr(sql, "SELECT 'races' AS stage, count(*) AS n FROM \"races\" t"
+	                  " WHERE t.last_import = i.id UNION ALL SELECT 'user' AS stage") != NULL);
+	CHECK(strstr(sql, "WHERE i.status = 'running'") != NULL);
+	got_runs = NULL;
+	op->done(op, NULL, NULL);
+	CHECK(json_is_array(got_runs) && json_array_size(got_runs) == 0);
+	json_decref(got_runs);
+	struct store_op *again = store_runs_mark_stale(&r, NULL, 0, on_runs, NULL);
+	CHECK(again != NULL && again->stmts[0].sql == sql);   /* built once */
+	store_op_free(again);
+	store_op_free(op);
+	store_runs_free(&r);
+	store_table_sql_free(&t[0]);
+	store_table_sql_free(&t[1]);
+}
+
 int main(void)
 {
 	RUN(test_errors_beyond_the_bound_are_only_counted_per_import);
@@ -124,5 +168,6 @@ int main(void)
 	RUN(test_an_error_without_http_response_has_a_null_status);
 	RUN(test_final_counts_are_copied_with_the_dropped_errors_added);
 	RUN(test_a_begin_without_a_row_answers_an_error);
+	RUN(test_the_marking_reads_the_heartbeat_and_counts_each_stage_table);
 	return CHECK_DONE();
 }

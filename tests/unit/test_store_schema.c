@@ -61,10 +61,11 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MTU");
-	CHECK_EQ(store_schema_version(), 1);
-	struct store_op *m = chain.head, *tables = m->next;
+	CHECK_STR(steps, "MMTU");
+	CHECK_EQ(store_schema_version(), 2);
+	struct store_op *m = chain.head, *tables = m->next->next;
 	CHECK_EQ(m->version, 1);
+	CHECK_EQ(m->next->version, 2);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
@@ -86,6 +87,24 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "TU");
 	CHECK_EQ(chain.head->n_stmts, 1);
+	store_op_list_free(&chain);
+}
+
+/* Migration 2 adds import_runs.heartbeat_at, in a transaction of its own. */
+static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
+{
+	char steps[16];
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(1, NULL, 0, &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "MTU");
+	struct store_op *m = chain.head;
+	CHECK_EQ(m->version, 2);
+	CHECK_EQ(m->n_stmts, 4);
+	CHECK_STR(m->stmts[0].sql, "BEGIN");
+	CHECK_STR(m->stmts[1].sql, "ALTER TABLE import_runs ADD COLUMN heartbeat_at timestamptz");
+	CHECK_STR(m->stmts[2].params[0], "2");
+	CHECK_STR(m->stmts[3].sql, "COMMIT");
 	store_op_list_free(&chain);
 }
 
@@ -111,6 +130,7 @@ int main(void)
 	RUN(test_every_statement_quotes_the_table_name);
 	RUN(test_a_new_database_gets_every_migration_then_tables_then_unlock);
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
+	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_the_probe_locks_then_reads_the_version);
 	return CHECK_DONE();
 }
