@@ -6,7 +6,8 @@
 # 'cancelled' (and start-import --wait exiting 1); start-import and cancel
 # refused while an import's final status is still being written; health
 # CRITICAL while the database is down and OK again after; reading but not
-# mutating for a user who is not an admin; no daemon at all.
+# mutating for a user who is not an admin; no daemon at all (health
+# CRITICAL).
 . "$TESTS_DIR/lib/harness.sh"
 
 # expect DESC WANT_RC REGEX CMD...: run CMD; its exit status must be
@@ -44,8 +45,8 @@ start=$SECONDS
 expect "no daemon: a clear message, exit 1" 1 \
 	'^racectl: cannot connect to /nonexistent/x\.sock: No such file or directory — is raced running\?$' \
 	ctl --socket /nonexistent/x.sock version
-expect "no daemon: health is UNKNOWN, exit 3" 3 \
-	'^RACED UNKNOWN - cannot connect to .*/raced\.sock: No such file or directory — is raced running\?$' \
+expect "no daemon: health is CRITICAL, exit 2, naming the socket" 2 \
+	'^RACED CRITICAL - cannot connect to .*/raced\.sock: No such file or directory — is raced running\?$' \
 	ctl health
 check "no daemon: racectl answered at once ($((SECONDS - start)) s)" test $((SECONDS - start)) -le 2
 
