@@ -350,6 +350,15 @@ static int watch_stats(struct ctlclient *cl, const struct opts *o)
 	return EXIT_SUCCESS;
 }
 
+/* health got no result: its one line and exit code by the failure's class. */
+static int health_failed(int class, const char *err)
+{
+	char line[ERR_MAX + 64];
+	int code = ctlformat_health_failure(class, err, line, sizeof line);
+	printf("%s\n", line);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .timeout_ms = CTLCLIENT_DEFAULT_TIMEOUT_MS,
@@ -372,16 +381,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	char err[ERR_MAX], hline[ERR_MAX + 64];
+	char err[ERR_MAX];
 	struct ctlclient *cl;
 	rc = ctlclient_open(o.socket, o.timeout_ms, &cl, err);
 	if (rc != 0) {
 		json_decref(args);
-		if (health) {
-			int code = ctlformat_health_failure(rc, err, hline, sizeof hline);
-			printf("%s\n", hline);
-			return code;
-		}
+		if (health)
+			return health_failed(rc, err);
 		fprintf(stderr, "%s: %s\n", program, err);
 		return EXIT_FAILURE;
 	}
@@ -396,11 +402,8 @@ int main(int argc, char **argv)
 	json_decref(args);
 	if (rc < 0) {
 		ctlclient_close(cl);
-		if (health) {
-			int code = ctlformat_health_failure(rc, err, hline, sizeof hline);
-			printf("%s\n", hline);
-			return code;
-		}
+		if (health)
+			return health_failed(rc, err);
 		fprintf(stderr, "%s: %s\n", program, err);
 		return EXIT_FAILURE;
 	}
