@@ -2,7 +2,9 @@
  *
  * Thin: the protocol is lib/control, the transport lib/ctlclient, the human
  * output lib/ctlformat.  Exit codes: 0 success, 1 the command failed or the
- * import did not succeed, 2 usage; `health` 0/1/2/3 as a Nagios plugin.
+ * import did not succeed, 2 usage; `health` 0/1/2/3 as a Nagios plugin,
+ * where 2 is CRITICAL, so its usage errors are UNKNOWN (3), the
+ * monitoring-plugins' code for invalid arguments.
  */
 #include "control.h"
 #include "ctlclient.h"
@@ -38,6 +40,8 @@ struct opts {
 
 static const char *program = "racectl";
 static volatile sig_atomic_t interrupted;
+/* The command is `health`: usage errors exit UNKNOWN, not 2. */
+static bool health_check;
 
 static void on_signal(int sig)
 {
@@ -54,7 +58,26 @@ static int usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help'.\n", program);
+	if (health_check) {
+		printf("RACED UNKNOWN - invalid arguments; see '%s health --help'\n", program);
+		return HEALTH_UNKNOWN;
+	}
 	return EXIT_USAGE;
+}
+
+/* Whether the command word is `health`: the first argument that is not an
+ * option or an option's value, found before parsing so that a usage error
+ * anywhere on the line is told the plugin way. */
+static bool names_health(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--socket") == 0 || strcmp(a, "--timeout") == 0)
+			i++;
+		else if (a[0] != '-' || !a[1])
+			return strcmp(a, "health") == 0;
+	}
+	return false;
 }
 
 /* Seconds ("5", "0.5") to milliseconds; -1 if not a positive number. */
@@ -190,15 +213,17 @@ static int operand_args(const struct control_command *cmd, const char *operand, 
 	return -1;
 }
 
-/* One call; returns 1 with *result, 0 with an error reply printed, -1 with
- * a transport error (message in err).  Prints the raw line with --json. */
+/* One call; returns 1 with *result, 0 with an error reply printed, or a
+ * negative class (ctlclient.h; -EPROTO for a line that is not a reply)
+ * with the message in err.  Prints the raw line with --json. */
 static int call(struct ctlclient *cl, const struct opts *o, const char *cmd, json_t *args,
                 bool print_json, json_t **result, char *err)
 {
 	char *line = NULL;
 	*result = NULL;
-	if (ctlclient_call(cl, cmd, args, o->timeout_ms, &line, err) != 0)
-		return -1;
+	int crc = ctlclient_call(cl, cmd, args, o->timeout_ms, &line, err);
+	if (crc != 0)
+		return crc;
 	if (print_json) {
 		fputs(line, stdout);
 		fputc('\n', stdout);
@@ -210,7 +235,7 @@ static int call(struct ctlclient *cl, const struct opts *o, const char *cmd, jso
 	if (rc == 0 && !print_json && strcmp(cmd, "health") != 0)
 		fprintf(stderr, "%s: %s: %s (%s)\n", program, cmd, err, code);
 	if (rc < 0)
-		return -1;
+		return -EPROTO;
 	return rc;
 }
 
@@ -325,6 +350,15 @@ static int watch_stats(struct ctlclient *cl, const struct opts *o)
 	return EXIT_SUCCESS;
 }
 
+/* health got no result: its one line and exit code by the failure's class. */
+static int health_failed(int class, const char *err)
+{
+	char line[ERR_MAX + 64];
+	int code = ctlformat_health_failure(class, err, line, sizeof line);
+	printf("%s\n", line);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .timeout_ms = CTLCLIENT_DEFAULT_TIMEOUT_MS,
@@ -332,6 +366,7 @@ int main(int argc, char **argv)
 	o.socket = getenv("RACED_SOCKET");
 	if (!o.socket || !*o.socket)
 		o.socket = CTLCLIENT_DEFAULT_SOCKET;
+	health_check = names_health(argc, argv);
 	int rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -347,13 +382,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char err[ERR_MAX];
-	struct ctlclient *cl = ctlclient_open(o.socket, o.timeout_ms, err);
-	if (!cl) {
+	struct ctlclient *cl;
+	rc = ctlclient_open(o.socket, o.timeout_ms, &cl, err);
+	if (rc != 0) {
 		json_decref(args);
-		if (health) {
-			printf("RACED UNKNOWN - %s\n", err);
-			return HEALTH_UNKNOWN;
-		}
+		if (health)
+			return health_failed(rc, err);
 		fprintf(stderr, "%s: %s\n", program, err);
 		return EXIT_FAILURE;
 	}
@@ -368,10 +402,8 @@ int main(int argc, char **argv)
 	json_decref(args);
 	if (rc < 0) {
 		ctlclient_close(cl);
-		if (health) {
-			printf("RACED UNKNOWN - %s\n", err);
-			return HEALTH_UNKNOWN;
-		}
+		if (health)
+			return health_failed(rc, err);
 		fprintf(stderr, "%s: %s\n", program, err);
 		return EXIT_FAILURE;
 	}

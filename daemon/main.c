@@ -148,6 +148,7 @@ int main(int argc, char **argv)
 	char err[ERR_MAX];
 	int c;
 
+	log_setup_stderr(); /* timestamps unless stderr is journald's */
 	/* No glibc fast bins: libcurl callocs a few KiB per transfer, and every
 	 * such large request makes malloc consolidate the fast bins that
 	 * jansson's many small frees fill (tcache still serves small sizes).

@@ -1,15 +1,20 @@
-/* log — one line per event on stderr with sd-daemon prefixes; see log.h. */
+/* log — one line per event on stderr: a timestamp off journald, the
+ * sd-daemon priority prefix; see log.h. */
 #include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int max_level = LOG_LEVEL_DEFAULT;
 static int64_t current_import;
+static bool timestamps;
 
 void log_set_level(int max_priority)
 {
@@ -33,6 +38,68 @@ bool log_enabled(int priority)
 void log_set_import(int64_t id)
 {
 	current_import = id > 0 ? id : 0;
+}
+
+void log_set_timestamps(bool on)
+{
+	timestamps = on;
+}
+
+/* systemd sets JOURNAL_STREAM=DEV:INODE on the stream it connects to a
+ * service's stderr; a child whose stderr was redirected inherits the
+ * variable, so only a match with fd 2 itself counts (as systemd's tools do). */
+bool log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	int used = 0;
+	if (!e || sscanf(e, "%llu:%llu%n", &dev, &ino, &used) != 2 || e[used] != '\0')
+		return false;
+	struct stat st;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_setup_stderr(void)
+{
+	log_set_timestamps(!log_stderr_is_journal());
+}
+
+size_t log_format_time(char *out, size_t size, const struct timespec *ts)
+{
+	struct tm tm;
+	char date[32];
+	if (size == 0)
+		return 0;
+	if (!localtime_r(&ts->tv_sec, &tm) || strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	long off = tm.tm_gmtoff / 60; /* minutes east of UTC */
+	char sign = off < 0 ? '-' : '+';
+	if (off < 0)
+		off = -off;
+	int n = snprintf(out, size, "%s.%03ld%c%02ld:%02ld", date, ts->tv_nsec / 1000000, sign,
+	                 off / 60, off % 60);
+	if (n < 0 || (size_t)n >= size) {
+		out[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
+}
+
+/* "2026-12-05T22:00:50.123+00:00 " when timestamps are on, else nothing. */
+static size_t stamp_into(char *out, size_t size)
+{
+	if (!timestamps)
+		return 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	size_t n = log_format_time(out, size, &now);
+	if (n > 0 && n + 1 < size)
+		out[n++] = ' ';
+	return n;
 }
 
 /* Copy msg into out (room bytes, >= 1), escaping control characters.
@@ -77,11 +144,12 @@ static void log_vwrite(int priority, const char *fmt, va_list ap)
 
 	static const char ellipsis[] = "...";
 	char line[LOG_LINE_MAX];
-	size_t n;
+	size_t n = stamp_into(line, sizeof line);
 	if (current_import > 0)
-		n = (size_t)snprintf(line, sizeof line, "<%d>import %" PRId64 ": ", priority, current_import);
+		n += (size_t)snprintf(line + n, sizeof line - n, "<%d>import %" PRId64 ": ", priority,
+		                      current_import);
 	else
-		n = (size_t)snprintf(line, sizeof line, "<%d>", priority);
+		n += (size_t)snprintf(line + n, sizeof line - n, "<%d>", priority);
 	/* Keep room for "..." and the newline. */
 	size_t room = sizeof line - n - (sizeof ellipsis - 1) - 1;
 	n += escape_into(line + n, room, msg, &cut);

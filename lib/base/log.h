@@ -1,9 +1,14 @@
-/* log — raced's log lines on stderr, for journald.
+/* log — raced's log lines on stderr, for journald, a terminal or a file.
  *
  * Each event is one line, written with a single write(2) so lines from
- * one process never interleave, and opens with the sd-daemon priority
- * prefix journald reads: <3> err, <4> warning, <5> notice, <6> info,
- * <7> debug.  Newlines and other control characters inside a message are
+ * one process never interleave, and carries the sd-daemon priority prefix
+ * journald reads: <3> err, <4> warning, <5> notice, <6> info, <7> debug.
+ * When stderr is not journald's stream (log_setup_stderr: JOURNAL_STREAM
+ * unset, or naming another file than fd 2, the test systemd's own tools
+ * make), the line opens with the local time in ISO 8601 to the
+ * millisecond and a space, before the prefix:
+ *   2026-12-05T22:00:50.123+01:00 <5>raced 1.0.0 started with ...
+ * Under journald there is no timestamp: the journal records its own.  Newlines and other control characters inside a message are
  * escaped (\n, \r, \t, \xNN) so an event never spans lines.  While an import
  * is current (log_set_import) every line carries "import ID: " after the
  * prefix.  Lines are bounded at LOG_LINE_MAX bytes; a longer message is cut
@@ -20,6 +25,7 @@
 #define RACED_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <syslog.h> /* LOG_ERR .. LOG_DEBUG: the priorities used here */
 
@@ -31,6 +37,21 @@
 void log_set_level(int max_priority);
 int log_level(void);
 bool log_enabled(int priority);
+
+/* Decide once, at start-up, whether lines carry timestamps: yes unless
+ * stderr is journald's stream (log_stderr_is_journal).  Until called (and
+ * in the unit tests), lines carry none. */
+void log_setup_stderr(void);
+void log_set_timestamps(bool on);
+
+/* JOURNAL_STREAM is "DEV:INODE" and fd 2 is that very file. */
+bool log_stderr_is_journal(void);
+
+struct timespec;
+/* ts as local time, "2026-12-05T22:00:50.123+01:00" (ISO 8601, milliseconds,
+ * the UTC offset as +HH:MM); returns its length, 0 (and "") when it does not
+ * fit in size bytes. */
+size_t log_format_time(char *out, size_t size, const struct timespec *ts);
 
 /* Lines carry "import ID: " while id > 0; 0 clears it. */
 void log_set_import(int64_t id);

@@ -46,57 +46,61 @@ static void fmt_seconds(char *out, size_t size, int ms)
 		snprintf(out, size, "%.1f s", ms / 1000.0);
 }
 
-struct ctlclient *ctlclient_open(const char *path, int timeout_ms, char *err)
+/* Connect a new socket to path within timeout_ms; the fd, or a class
+ * (ctlclient.h) with err filled. */
+static int connect_to(const char *path, int timeout_ms, char *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof sa.sun_path) {
-		err_set(err, "socket path %s is too long (at most %zu bytes)", path, sizeof sa.sun_path - 1);
-		return NULL;
-	}
+	if (strlen(path) >= sizeof sa.sun_path)
+		return err_set_class(err, ENAMETOOLONG, "socket path %s is too long (at most %zu bytes)",
+		                     path, sizeof sa.sun_path - 1);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		err_set(err, "cannot create a socket: %s", strerror(errno));
-		return NULL;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		int e = errno;
-		if (e == EAGAIN || e == EINPROGRESS) {
-			/* The daemon's accept queue is full: wait for room. */
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
-			int n = poll(&p, 1, timeout_ms);
-			socklen_t len = sizeof e;
-			if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0)
-				goto connected;
-			if (n == 0) {
-				char secs[32];
-				fmt_seconds(secs, sizeof secs, timeout_ms);
-				err_set(err, "cannot connect to %s: raced did not accept within %s — is it overloaded or stuck?",
-				        path, secs);
-				close(fd);
-				return NULL;
-			}
+	if (fd < 0)
+		return err_set_class(err, errno, "cannot create a socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+		return fd;
+	int e = errno;
+	if (e == EAGAIN || e == EINPROGRESS) {
+		/* The daemon's accept queue is full: wait for room. */
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int n = poll(&p, 1, timeout_ms);
+		socklen_t len = sizeof e;
+		if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0)
+			return fd;
+		if (n == 0) {
+			char secs[32];
+			fmt_seconds(secs, sizeof secs, timeout_ms);
+			close(fd);
+			return err_set_class(err, ETIMEDOUT, "cannot connect to %s: raced did not accept "
+			                     "within %s — is it overloaded or stuck?", path, secs);
 		}
-		if (e == ECONNREFUSED || e == ENOENT)
-			err_set(err, "cannot connect to %s: %s — is raced running?", path, strerror(e));
-		else if (e == EACCES)
-			err_set(err, "cannot connect to %s: %s — the socket is for root, raced's user "
-			        "and the admin_group", path, strerror(e));
-		else
-			err_set(err, "cannot connect to %s: %s", path, strerror(e));
-		close(fd);
-		return NULL;
 	}
-connected:;
+	close(fd);
+	if (e == ECONNREFUSED || e == ENOENT)
+		return err_set_class(err, e, "cannot connect to %s: %s — is raced running?", path,
+		                     strerror(e));
+	if (e == EACCES)
+		return err_set_class(err, e, "cannot connect to %s: %s — the socket is for root, "
+		                     "raced's user and the admin_group", path, strerror(e));
+	return err_set_class(err, e ? e : EIO, "cannot connect to %s: %s", path, strerror(e));
+}
+
+int ctlclient_open(const char *path, int timeout_ms, struct ctlclient **out, char *err)
+{
+	*out = NULL;
+	int fd = connect_to(path, timeout_ms, err);
+	if (fd < 0)
+		return fd;
 	struct ctlclient *cl = calloc(1, sizeof *cl);
 	if (!cl || !(cl->path = strdup(path))) {
 		free(cl);
 		close(fd);
-		err_set(err, "out of memory");
-		return NULL;
+		return err_set_class(err, ENOMEM, "out of memory");
 	}
 	cl->fd = fd;
-	return cl;
+	*out = cl;
+	return 0;
 }
 
 static int send_all(struct ctlclient *cl, const char *data, size_t len, int64_t deadline,
@@ -109,61 +113,66 @@ static int send_all(struct ctlclient *cl, const char *data, size_t len, int64_t 
 			len -= (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		int e = n < 0 ? errno : EIO;
+		if (e == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN) {
+		if (e == EAGAIN) {
 			struct pollfd p = { .fd = cl->fd, .events = POLLOUT };
 			int r = poll(&p, 1, remaining(deadline));
 			if (r == 0) {
 				char secs[32];
 				fmt_seconds(secs, sizeof secs, timeout_ms);
-				return err_set(err, "raced did not take the request within %s", secs);
+				return err_set_class(err, ETIMEDOUT, "raced did not take the request within %s",
+				                     secs);
 			}
 			continue;
 		}
-		if (errno == EPIPE || errno == ECONNRESET) {
+		if (e == EPIPE || e == ECONNRESET)
 			/* Closed on us: a refusal (busy) may wait in the input. */
-			err_set(err, "raced closed the connection on %s: %s", cl->path, strerror(errno));
-			return -2;
-		}
-		return err_set(err, "cannot send to raced on %s: %s", cl->path, strerror(errno));
+			return err_set_class(err, ECONNRESET, "raced closed the connection on %s: %s",
+			                     cl->path, strerror(e));
+		return err_set_class(err, e, "cannot send to raced on %s: %s", cl->path, strerror(e));
 	}
 	return 0;
 }
 
-int ctlclient_call(struct ctlclient *cl, const char *cmd, json_t *args, int timeout_ms,
-                   char **reply_line, char *err)
+/* Take one line out of the read buffer; 1 with *line set, 0 if there is
+ * no whole line yet, or a class. */
+static int take_line(struct ctlclient *cl, char **line, char *err)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	char *req = control_request_line(cmd, args);
-	if (!req)
-		return err_set(err, "out of memory");
-	int rc = send_all(cl, req, strlen(req), deadline, timeout_ms, err);
-	free(req);
-	if (rc == -1)
-		return -1;
-	bool send_failed = rc == -2;
+	char *nl = cl->len ? memchr(cl->buf, '\n', cl->len) : NULL;
+	if (!nl)
+		return 0;
+	size_t n = (size_t)(nl - cl->buf);
+	char *l = malloc(n + 1);
+	if (!l)
+		return err_set_class(err, ENOMEM, "out of memory");
+	memcpy(l, cl->buf, n);
+	l[n] = '\0';
+	memmove(cl->buf, nl + 1, cl->len - n - 1);
+	cl->len -= n + 1;
+	*line = l;
+	return 1;
+}
+
+/* Read until one reply line is in; 0 with *reply_line, or a class.
+ * closed_early: the request could not be sent whole, so a closed
+ * connection with nothing to read keeps that failure (already in err). */
+static int read_reply(struct ctlclient *cl, int64_t deadline, int timeout_ms, bool closed_early,
+                      char **reply_line, char *err)
+{
 	for (;;) {
-		char *nl = cl->len ? memchr(cl->buf, '\n', cl->len) : NULL;
-		if (nl) {
-			size_t n = (size_t)(nl - cl->buf);
-			char *line = malloc(n + 1);
-			if (!line)
-				return err_set(err, "out of memory");
-			memcpy(line, cl->buf, n);
-			line[n] = '\0';
-			memmove(cl->buf, nl + 1, cl->len - n - 1);
-			cl->len -= n + 1;
-			*reply_line = line;
-			return 0;
-		}
+		int got = take_line(cl, reply_line, err);
+		if (got != 0)
+			return got < 0 ? got : 0;
 		if (cl->len >= CTLCLIENT_REPLY_MAX)
-			return err_set(err, "raced sent a reply line over %d bytes", CTLCLIENT_REPLY_MAX);
+			return err_set_class(err, EPROTO, "raced sent a reply line over %d bytes",
+			                     CTLCLIENT_REPLY_MAX);
 		if (cl->cap - cl->len < 4096) {
 			size_t cap = cl->cap ? cl->cap * 2 : 8192;
 			char *b = realloc(cl->buf, cap);
 			if (!b)
-				return err_set(err, "out of memory");
+				return err_set_class(err, ENOMEM, "out of memory");
 			cl->buf = b;
 			cl->cap = cap;
 		}
@@ -174,19 +183,70 @@ int ctlclient_call(struct ctlclient *cl, const char *cmd, json_t *args, int time
 		if (r == 0) {
 			char secs[32];
 			fmt_seconds(secs, sizeof secs, timeout_ms);
-			return err_set(err, "raced did not answer within %s", secs);
+			return err_set_class(err, ETIMEDOUT, "raced did not answer within %s", secs);
 		}
 		ssize_t n = recv(cl->fd, cl->buf + cl->len, cl->cap - cl->len, 0);
-		if (n == 0 || (n < 0 && send_failed))
-			return send_failed ? -1 :
-			       err_set(err, "raced closed the connection on %s without answering", cl->path);
+		if (n == 0 || (n < 0 && closed_early))
+			return closed_early ? -ECONNRESET :
+			       err_set_class(err, ECONNRESET, "raced closed the connection on %s without "
+			                     "answering", cl->path);
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			int e = errno;
+			if (e == EINTR || e == EAGAIN)
 				continue;
-			return err_set(err, "cannot read from raced on %s: %s", cl->path, strerror(errno));
+			return err_set_class(err, e, "cannot read from raced on %s: %s", cl->path,
+			                     strerror(e));
 		}
 		cl->len += (size_t)n;
 	}
+}
+
+/* The daemon refused the connection as busy (too many clients): nothing
+ * was done, so the request may be sent again on a new connection. */
+static bool refused_busy(const char *line)
+{
+	json_t *result = NULL;
+	char code[CONTROL_CODE_MAX], msg[ERR_MAX];
+	int rc = control_reply_parse(line, &result, code, msg);
+	json_decref(result);
+	return rc == 0 && strcmp(code, control_code_name(CONTROL_BUSY)) == 0;
+}
+
+static int reconnect(struct ctlclient *cl, int timeout_ms, char *err)
+{
+	int fd = connect_to(cl->path, timeout_ms, err);
+	if (fd < 0)
+		return fd;
+	close(cl->fd);
+	cl->fd = fd;
+	cl->len = 0;
+	return 0;
+}
+
+int ctlclient_call(struct ctlclient *cl, const char *cmd, json_t *args, int timeout_ms,
+                   char **reply_line, char *err)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	*reply_line = NULL;
+	char *req = control_request_line(cmd, args);
+	if (!req)
+		return err_set_class(err, ENOMEM, "out of memory");
+	int rc;
+	for (;;) {
+		rc = send_all(cl, req, strlen(req), deadline, timeout_ms, err);
+		if (rc == 0 || rc == -ECONNRESET)
+			rc = read_reply(cl, deadline, timeout_ms, rc != 0, reply_line, err);
+		if (rc != 0 || !refused_busy(*reply_line) ||
+		    remaining(deadline) <= 2 * CTLCLIENT_BUSY_RETRY_MS)
+			break;
+		free(*reply_line);
+		*reply_line = NULL;
+		poll(NULL, 0, CTLCLIENT_BUSY_RETRY_MS);
+		if ((rc = reconnect(cl, remaining(deadline), err)) != 0)
+			break;
+	}
+	free(req);
+	return rc;
 }
 
 void ctlclient_close(struct ctlclient *cl)

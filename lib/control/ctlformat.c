@@ -1,5 +1,6 @@
 #include "ctlformat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,16 @@ int ctlformat_health(const json_t *result, char *line, size_t size)
 	snprintf(line, size, "RACED UNKNOWN - raced reported health status '%s'",
 	         status ? status : "(none)");
 	return HEALTH_UNKNOWN;
+}
+
+int ctlformat_health_failure(int class, const char *err, char *line, size_t size)
+{
+	/* The daemon is not there, or there and not answering: the service is
+	 * down, as check_tcp says of a refused connection or a timeout. */
+	bool down = class == -ENOENT || class == -ECONNREFUSED || class == -ETIMEDOUT ||
+	            class == -ECONNRESET;
+	snprintf(line, size, "RACED %s - %s", down ? "CRITICAL" : "UNKNOWN", err);
+	return down ? HEALTH_CRITICAL : HEALTH_UNKNOWN;
 }
 
 static void import_line(FILE *out, const json_t *imp)

@@ -19,6 +19,13 @@ enum ctlformat_health_exit { HEALTH_OK = 0, HEALTH_WARNING = 1, HEALTH_CRITICAL 
  * exit code.  A NULL result or an unknown status is UNKNOWN. */
 int ctlformat_health(const json_t *result, char *line, size_t size);
 
+/* The health line and exit code when no health result came: class is the
+ * failure's class (ctlclient.h; -EPROTO for a reply that is not one).  A
+ * daemon not there or not answering (-ENOENT, -ECONNREFUSED, -ETIMEDOUT,
+ * -ECONNRESET) is CRITICAL, "RACED CRITICAL - err"; anything else means
+ * the check could not run or got nonsense: UNKNOWN. */
+int ctlformat_health_failure(int class, const char *err, char *line, size_t size);
+
 /* The stats result: the import line, the stage table, the subscription
  * table, the store line and the provider table. */
 void ctlformat_stats(FILE *out, const json_t *result);

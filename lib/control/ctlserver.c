@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Back-off after accept() fails for lack of fds. */
@@ -30,6 +31,8 @@ struct ctl_client {
 	struct control_request *inflight;
 	uid_t uid;
 	pid_t pid;
+	int64_t connected_ms; /* monotonic */
+	bool spoke;      /* has sent at least one byte */
 	bool privileged;
 	bool processing; /* inside client_process(): replies must not recurse */
 	bool dead;       /* free at the end of client_process() */
@@ -56,6 +59,7 @@ struct ctlserver {
 	uint32_t max_clients;
 	size_t max_output;
 	uint32_t idle_ms;
+	uint32_t handshake_ms;
 	bool have_admin_gid;
 	gid_t admin_gid;
 	struct ctl_client *clients;
@@ -63,6 +67,13 @@ struct ctlserver {
 };
 
 static void client_process(struct ctl_client *c);
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- clients ---------------------------------------------------------- */
 
@@ -204,8 +215,28 @@ static void client_process(struct ctl_client *c)
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	client_process(arg);
+	struct ctl_client *c = arg;
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		c->spoke = true;
+	client_process(c);
+}
+
+/* The table is full: make room by dropping the longest-connected client
+ * that has sent nothing for handshake_ms (a real client sends its request
+ * at once), so idle connections cannot lock racectl out.  Returns whether
+ * a place was freed. */
+static bool drop_silent_client(struct ctlserver *srv)
+{
+	int64_t cutoff = now_ms() - srv->handshake_ms;
+	struct ctl_client *oldest = NULL;
+	for (struct ctl_client *c = srv->clients; c; c = c->next)
+		if (!c->spoke && !c->inflight && c->connected_ms <= cutoff &&
+		    (!oldest || c->connected_ms <= oldest->connected_ms))
+			oldest = c;
+	if (!oldest)
+		return false;
+	client_free(oldest);
+	return true;
 }
 
 static void client_write_cb(struct bufferevent *bev, void *arg)
@@ -281,7 +312,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)sa;
 	(void)salen;
 	struct ctlserver *srv = arg;
-	if (srv->n_clients >= srv->max_clients) {
+	if (srv->n_clients >= srv->max_clients && !drop_silent_client(srv)) {
 		char msg[ERR_MAX];
 		snprintf(msg, sizeof msg,
 		         "too many control clients (max_clients = %u); try again shortly",
@@ -309,6 +340,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->srv = srv;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
+	c->connected_ms = now_ms();
 	c->privileged = cred.uid == 0 || cred.uid == geteuid() ||
 	                (srv->have_admin_gid && peer_in_group(fd, cred.uid, cred.gid, srv->admin_gid));
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -350,19 +382,28 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 
 /* ---- server ----------------------------------------------------------- */
 
+/* The gid of opts->admin_group; false when it is unset or names no group.
+ * getgrnam() may ask NSS (LDAP, ...): called at start and reload only,
+ * never per connection. */
+static bool admin_gid(const struct ctlserver_options *opts, gid_t *gid)
+{
+	if (!opts || !opts->admin_group || !opts->admin_group[0])
+		return false;
+	struct group *gr = getgrnam(opts->admin_group);
+	if (!gr)
+		return false;
+	*gid = gr->gr_gid;
+	return true;
+}
+
 void ctlserver_configure(struct ctlserver *srv, const struct ctlserver_options *opts)
 {
 	srv->max_clients = opts && opts->max_clients ? opts->max_clients : CTLSERVER_DEFAULT_MAX_CLIENTS;
 	srv->max_output = opts && opts->max_output ? opts->max_output : CTLSERVER_DEFAULT_MAX_OUTPUT;
 	srv->idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : CTLSERVER_DEFAULT_IDLE_TIMEOUT_MS;
-	srv->have_admin_gid = false;
-	if (opts && opts->admin_group && opts->admin_group[0]) {
-		struct group *gr = getgrnam(opts->admin_group);
-		if (gr) {
-			srv->have_admin_gid = true;
-			srv->admin_gid = gr->gr_gid;
-		}
-	}
+	srv->handshake_ms = opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms
+	                                                       : CTLSERVER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	srv->have_admin_gid = admin_gid(opts, &srv->admin_gid);
 }
 
 static struct ctlserver *server_new(struct event_base *base, int fd,
@@ -420,6 +461,18 @@ struct ctlserver *ctlserver_adopt(struct event_base *base, int fd,
 	return srv;
 }
 
+/* Give the socket file admin_group's gid, so that with mode 0660 its
+ * members may connect (as raced.socket's SocketGroup= does). */
+static int set_group(const char *path, const struct ctlserver_options *opts, char *err)
+{
+	gid_t gid;
+	if (!admin_gid(opts, &gid) || chown(path, (uid_t)-1, gid) == 0)
+		return 0;
+	return err_set(err, "cannot give control socket %s the group %s (admin_group): %s; run "
+	               "raced as root or as a member of %s, or set admin_group to a group raced's "
+	               "user is in", path, opts->admin_group, strerror(errno), opts->admin_group);
+}
+
 /* A socket file is stale when connecting to it is refused. */
 static int check_existing(const char *path, const struct sockaddr_un *sa, char *err)
 {
@@ -474,8 +527,10 @@ struct ctlserver *ctlserver_listen(struct event_base *base, const char *path,
 		close(fd);
 		return NULL;
 	}
-	if (chmod(sa.sun_path, (mode_t)mode) != 0 || listen(fd, SOMAXCONN) != 0) {
-		err_set(err, "cannot set up control socket %s: %s", sa.sun_path, strerror(errno));
+	int rc = set_group(sa.sun_path, opts, err);
+	if (rc == 0 && (chmod(sa.sun_path, (mode_t)mode) != 0 || listen(fd, SOMAXCONN) != 0))
+		rc = err_set(err, "cannot set up control socket %s: %s", sa.sun_path, strerror(errno));
+	if (rc != 0) {
 		close(fd);
 		unlink(sa.sun_path);
 		return NULL;

@@ -12,7 +12,11 @@
  * Limits that keep the daemon alive whatever clients do: lines over
  * CONTROL_LINE_MAX, at most CTLSERVER_INPUT_MAX bytes of queued (pipelined)
  * input per client, max_output bytes of unsent replies per client (a client
- * that never reads is dropped), an idle timeout for silent clients.
+ * that never reads is dropped), an idle timeout for silent clients, and
+ * when all max_clients places are taken a newcomer gets the place of the
+ * longest-connected client that has sent nothing for the handshake timeout
+ * (a real client sends its request at once), so a burst of idle
+ * connections cannot lock racectl out for the idle timeout.
  * One request per client is in the handler at a time; later lines wait.
  *
  * Requests: the handler receives a struct control_request and must answer it
@@ -41,12 +45,15 @@
 #define CTLSERVER_DEFAULT_MAX_CLIENTS 64
 #define CTLSERVER_DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define CTLSERVER_DEFAULT_IDLE_TIMEOUT_MS 60000
+/* A client silent this long loses its place to a newcomer when full. */
+#define CTLSERVER_DEFAULT_HANDSHAKE_TIMEOUT_MS 3000
 #define CTLSERVER_DEFAULT_MODE 0660
 
 struct ctlserver_options {
 	uint32_t max_clients;      /* 0 = CTLSERVER_DEFAULT_MAX_CLIENTS */
 	size_t max_output;         /* 0 = CTLSERVER_DEFAULT_MAX_OUTPUT */
 	uint32_t idle_timeout_ms;  /* 0 = CTLSERVER_DEFAULT_IDLE_TIMEOUT_MS */
+	uint32_t handshake_timeout_ms; /* 0 = CTLSERVER_DEFAULT_HANDSHAKE_TIMEOUT_MS */
 	const char *admin_group;   /* NULL or a group that does not exist: no group grants */
 	unsigned mode;             /* socket file mode; 0 = CTLSERVER_DEFAULT_MODE */
 };
@@ -59,7 +66,11 @@ typedef void (*ctlserver_handler)(void *ctx, struct control_request *req);
 /* Create the socket at path and listen.  A stale socket file (nobody
  * listening: connect() is refused) is replaced; a live one is not: returns
  * NULL with err saying another daemon listens there.  A path that exists and
- * is not a socket is refused too. */
+ * is not a socket is refused too.  The file gets opts->mode and, when
+ * admin_group names a group, that group (NULL with err when raced may not
+ * give it: not root and not a member).  A changed admin_group on reload
+ * applies to who is privileged at once, to the file's group at the next
+ * start. */
 RACED_MUST_CHECK struct ctlserver *ctlserver_listen(struct event_base *base, const char *path,
                                                     const struct ctlserver_options *opts,
                                                     ctlserver_handler handle, void *ctx, char *err);

@@ -6,7 +6,8 @@
 # 'cancelled' (and start-import --wait exiting 1); start-import and cancel
 # refused while an import's final status is still being written; health
 # CRITICAL while the database is down and OK again after; reading but not
-# mutating for a user who is not an admin; no daemon at all.
+# mutating for a user who is not an admin; no daemon at all (health
+# CRITICAL).
 . "$TESTS_DIR/lib/harness.sh"
 
 # expect DESC WANT_RC REGEX CMD...: run CMD; its exit status must be
@@ -44,8 +45,8 @@ start=$SECONDS
 expect "no daemon: a clear message, exit 1" 1 \
 	'^racectl: cannot connect to /nonexistent/x\.sock: No such file or directory — is raced running\?$' \
 	ctl --socket /nonexistent/x.sock version
-expect "no daemon: health is UNKNOWN, exit 3" 3 \
-	'^RACED UNKNOWN - cannot connect to .*/raced\.sock: No such file or directory — is raced running\?$' \
+expect "no daemon: health is CRITICAL, exit 2, naming the socket" 2 \
+	'^RACED CRITICAL - cannot connect to .*/raced\.sock: No such file or directory — is raced running\?$' \
 	ctl health
 check "no daemon: racectl answered at once ($((SECONDS - start)) s)" test $((SECONDS - start)) -le 2
 
@@ -251,4 +252,35 @@ expect "start-import works again" 0 '^import 5 started$' ctl start-import
 expect "pause import 5" 0 '^import 5 paused' ctl pause
 expect "cancel import 5" 0 '^import 5 cancelled$' ctl cancel
 wait_for "import 5 to end" 30 run_ended 5
+raced_stop
+
+# ---- a socket raced binds itself; a burst of idle clients -------------------
+# The socket gets admin_group's group (mode 0660), so its members connect
+# as they do to raced.socket's; "daemon" stands for any such group.
+sed -i 's/^admin_group = root$/admin_group = daemon/' "$T/raced.conf"
+raced_start
+check_eq "the self-bound socket is daemon's, mode 0660" "$(stat -c '%G %a' "$T/raced.sock")" "daemon 660"
+daemon_gid=$(getent group daemon | cut -d: -f3)
+as_member() { setpriv --reuid=nobody --regid=nogroup --groups="$daemon_gid" "$T/racectl" --socket "$T/raced.sock" "$@"; }
+expect "a member of admin_group connects to the 0660 socket" 0 '^STAGE ' as_member stats
+expect "a member of admin_group may mutate" 0 '^configuration reloaded' as_member reload
+# max_clients (64) connections that say nothing: racectl still gets in,
+# once the oldest have been silent for the handshake timeout (3 s).
+python3 - "$T/raced.sock" "$T/idle.held" <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(64):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+open(sys.argv[2], "w").write("held\n")
+time.sleep(30)
+PY
+IDLE=$!
+wait_for "64 idle clients to connect" 20 test -s "$T/idle.held"
+start_ms=$(date +%s%3N)
+expect "racectl stats gets in past 64 idle clients" 0 '^STAGE ' ctl stats
+took=$(( $(date +%s%3N) - start_ms ))
+check "answered within 5 s (${took} ms)" test "$took" -lt 5000
+kill "$IDLE" 2>/dev/null; wait "$IDLE" 2>/dev/null || true
 raced_stop

@@ -5,10 +5,12 @@
  *   ctl_test_server --socket PATH [--mode 0666] [--max-clients N]
  *                   [--admin-group NAME] [--health ok|warning|critical|error]
  *                   [--import-result succeeded|failed] [--stats-polls N]
- *                   [--silent]
+ *                   [--silent] [--reply LINE]
  *
  * Prints "READY" on stdout once listening; SIGTERM/SIGINT stop it.
  * --silent listens and accepts but never answers (a hung daemon).
+ * --reply answers every request line with LINE, whatever it asked (a
+ * daemon that talks nonsense).
  * The import: start-import -> id 42, running; each stats call advances it;
  * after --stats-polls (default 3) stats calls it ends with --import-result.
  */
@@ -138,7 +140,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-static int run_silent(const char *path)
+/* Listen at path without ctlserver (the raw modes); the fd or -1. */
+static int listen_raw(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
@@ -146,10 +149,18 @@ static int run_silent(const char *path)
 	unlink(path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0) {
 		perror("ctl_test_server");
-		return 1;
+		return -1;
 	}
 	printf("READY\n");
 	fflush(stdout);
+	return fd;
+}
+
+static int run_silent(const char *path)
+{
+	int fd = listen_raw(path);
+	if (fd < 0)
+		return 1;
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -162,12 +173,34 @@ static int run_silent(const char *path)
 	return 0;
 }
 
+/* Each client: read up to its first newline, answer reply, close.  Ends
+ * when a signal kills the process. */
+static int run_reply(const char *path, const char *reply)
+{
+	int fd = listen_raw(path);
+	if (fd < 0)
+		return 1;
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		char buf[4096];
+		ssize_t n;
+		while ((n = read(c, buf, sizeof buf)) > 0 && !memchr(buf, '\n', (size_t)n))
+			;
+		if (write(c, reply, strlen(reply)) < 0 || write(c, "\n", 1) < 0)
+			perror("ctl_test_server: reply");
+		close(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct state s = { .health = "ok", .result = "succeeded", .polls_to_end = 3 };
 	struct ctlserver_options opts = { 0 };
 	const char *path = NULL;
 	bool silent = false;
+	const char *reply = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
 		if (strcmp(a, "--socket") == 0) path = v, i++;
@@ -178,6 +211,7 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--import-result") == 0) s.result = v, i++;
 		else if (strcmp(a, "--stats-polls") == 0) s.polls_to_end = atoi(v), i++;
 		else if (strcmp(a, "--silent") == 0) silent = true;
+		else if (strcmp(a, "--reply") == 0) reply = v, i++;
 		else {
 			fprintf(stderr, "ctl_test_server: unknown option %s\n", a);
 			return 2;
@@ -189,6 +223,8 @@ int main(int argc, char **argv)
 	}
 	if (silent)
 		return run_silent(path);
+	if (reply)
+		return run_reply(path, reply);
 	signal(SIGPIPE, SIG_IGN);
 	struct event_base *base = event_base_new();
 	char err[ERR_MAX];

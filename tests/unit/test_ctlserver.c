@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,11 +94,14 @@ static void *loop_main(void *arg)
 static struct event *stop_ev;
 
 static int adopt_fd = -1; /* >= 0: the next server adopts it, as from systemd */
+static uint32_t handshake_ms; /* the next server's handshake timeout; 0 = default */
 
 static void server_start(uint32_t max_clients, uint32_t idle_ms)
 {
 	base = event_base_new();
-	struct ctlserver_options opts = { .max_clients = max_clients, .idle_timeout_ms = idle_ms };
+	struct ctlserver_options opts = { .max_clients = max_clients, .idle_timeout_ms = idle_ms,
+	                                  .handshake_timeout_ms = handshake_ms };
+	handshake_ms = 0;
 	char err[ERR_MAX];
 	if (adopt_fd >= 0)
 		srv = ctlserver_adopt(base, adopt_fd, &opts, handle, NULL, err);
@@ -444,6 +448,101 @@ static void test_silent_client_is_closed_after_idle_timeout(void)
 	server_stop();
 }
 
+static long ms_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Connect and ask for the version every 20 ms until served (the reply
+ * line) or DEADLINE_MS passes ("busy" lines meanwhile); *fd_out is the
+ * served connection. */
+static const char *version_when_served(int *fd_out)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int fd = client_connect();
+		send_str(fd, "{\"cmd\":\"version\"}\n");
+		const char *line = read_line(fd);
+		if (strcmp(error_code(line), "busy") != 0 || ms_since(&start) > DEADLINE_MS) {
+			*fd_out = fd;
+			return line;
+		}
+		close(fd);
+		poll(NULL, 0, 20);
+	}
+}
+
+static void test_when_full_a_client_silent_past_the_handshake_loses_its_place(void)
+{
+	handshake_ms = 300;
+	server_start(4, 0);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	int silent[3];
+	for (int i = 0; i < 3; i++)
+		silent[i] = client_connect();
+	int talker = client_connect();
+	send_str(talker, "{\"cmd\":\"version\"}\n");
+	CHECK_STR(read_line(talker), "{\"ok\":true,\"result\":{\"version\":\"test\"}}");
+	/* full, and nobody silent for 300 ms yet: busy, as before */
+	int fd = client_connect();
+	send_str(fd, "{\"cmd\":\"version\"}\n");
+	CHECK_STR(error_code(read_line(fd)), "busy");
+	close(fd);
+	/* from 300 ms on, each newcomer takes a silent client's place */
+	int fresh[3];
+	for (int i = 0; i < 3; i++)
+		CHECK_STR(version_when_served(&fresh[i]), "{\"ok\":true,\"result\":{\"version\":\"test\"}}");
+	CHECK(ms_since(&start) >= 300);
+	for (int i = 0; i < 3; i++)
+		CHECK(closed_by_server(silent[i]));
+	/* the clients that spoke keep their places: full again, busy */
+	fd = client_connect();
+	send_str(fd, "{\"cmd\":\"version\"}\n");
+	CHECK_STR(error_code(read_line(fd)), "busy");
+	close(fd);
+	send_str(talker, "{\"cmd\":\"version\"}\n");
+	CHECK_STR(read_line(talker), "{\"ok\":true,\"result\":{\"version\":\"test\"}}");
+	for (int i = 0; i < 3; i++) {
+		close(silent[i]);
+		close(fresh[i]);
+	}
+	close(talker);
+	CHECK_EQ(clients_settle(0), 0);
+	server_stop();
+}
+
+static void test_self_bound_socket_gets_the_admin_groups_gid(void)
+{
+	struct event_base *b = event_base_new();
+	char err[ERR_MAX] = "";
+	/* "daemon" is gid 1 on Debian; any group raced may give will do */
+	struct group *gr = getgrnam("daemon");
+	CHECK(gr != NULL);
+	if (!gr)
+		return;
+	gid_t gid = gr->gr_gid;
+	struct ctlserver_options o = { .admin_group = "daemon" };
+	struct ctlserver *s1 = ctlserver_listen(b, sock_path, &o, handle, NULL, err);
+	CHECK(s1 != NULL);
+	struct stat st;
+	CHECK_EQ(stat(sock_path, &st), 0);
+	CHECK_EQ(st.st_gid, gid);
+	CHECK_EQ(st.st_mode & 0777, 0660);
+	ctlserver_free(s1);
+	/* a group that does not exist grants nothing and changes nothing */
+	o.admin_group = "raced-no-such-group";
+	s1 = ctlserver_listen(b, sock_path, &o, handle, NULL, err);
+	CHECK(s1 != NULL);
+	CHECK_EQ(stat(sock_path, &st), 0);
+	CHECK_EQ(st.st_gid, getegid());
+	ctlserver_free(s1);
+	event_base_free(b);
+}
+
 static void test_stale_socket_is_replaced_and_live_one_refused(void)
 {
 	/* a socket file nobody listens on, as a crashed daemon leaves it */
@@ -514,7 +613,9 @@ int main(void)
 	RUN(test_500_clients_at_once_over_max_64_get_busy_and_server_survives);
 	RUN(test_client_that_never_reads_is_dropped_and_stalls_nobody);
 	RUN(test_silent_client_is_closed_after_idle_timeout);
+	RUN(test_when_full_a_client_silent_past_the_handshake_loses_its_place);
 	RUN(test_stale_socket_is_replaced_and_live_one_refused);
+	RUN(test_self_bound_socket_gets_the_admin_groups_gid);
 	RUN(test_adopted_listening_socket_is_served);
 	rmdir(dir_path);
 	return CHECK_DONE();

@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* stderr captured through a real pipe: capture_begin() points fd 2 at the
@@ -139,6 +142,94 @@ static void test_log_preserves_errno(void)
 	CHECK_EQ(e, ECONNREFUSED);
 }
 
+static void test_log_time_is_iso8601_local_with_milliseconds_and_offset(void)
+{
+	struct timespec ts = {.tv_sec = 1796508050, .tv_nsec = 123456789};
+	char out[64];
+	setenv("TZ", "UTC", 1);
+	tzset();
+	CHECK_EQ(log_format_time(out, sizeof out, &ts), 29);
+	CHECK_STR(out, "2026-12-05T22:00:50.123+00:00");
+	setenv("TZ", "EST5", 1);
+	tzset();
+	log_format_time(out, sizeof out, &ts);
+	CHECK_STR(out, "2026-12-05T17:00:50.123-05:00");
+	setenv("TZ", "<+0530>-5:30", 1);
+	tzset();
+	log_format_time(out, sizeof out, &ts);
+	CHECK_STR(out, "2026-12-06T03:30:50.123+05:30");
+	CHECK_EQ(log_format_time(out, 29, &ts), 0); /* no room for the NUL */
+	CHECK_STR(out, "");
+	unsetenv("TZ");
+	tzset();
+}
+
+/* A timestamped line: "YYYY-MM-DDTHH:MM:SS.mmm+HH:MM " then want. */
+static void check_stamped(const char *line, const char *want)
+{
+	CHECK(strlen(line) == 30 + strlen(want));
+	CHECK(line[4] == '-' && line[7] == '-' && line[10] == 'T' && line[13] == ':' &&
+	      line[16] == ':' && line[19] == '.' && (line[23] == '+' || line[23] == '-') &&
+	      line[26] == ':' && line[29] == ' ');
+	CHECK_STR(line + 30, want);
+}
+
+static void test_log_lines_off_journald_open_with_a_timestamp(void)
+{
+	unsetenv("JOURNAL_STREAM");
+	capture_begin();
+	log_setup_stderr();
+	log_notice("started");
+	check_stamped(capture_end(), "<5>started\n");
+	/* the timestamp counts against the line bound */
+	static char big[2 * LOG_LINE_MAX];
+	memset(big, 'x', sizeof big - 1);
+	capture_begin();
+	log_err("%s", big);
+	const char *out = capture_end();
+	CHECK_EQ(strlen(out), LOG_LINE_MAX);
+	CHECK_STR(out + LOG_LINE_MAX - 4, "...\n");
+	log_set_timestamps(false);
+}
+
+static void test_log_lines_on_journald_carry_no_timestamp(void)
+{
+	capture_begin();
+	struct stat st;
+	CHECK_EQ(fstat(STDERR_FILENO, &st), 0);
+	char stream[64];
+	snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
+	CHECK(log_stderr_is_journal());
+	log_setup_stderr();
+	log_notice("started");
+	CHECK_STR(capture_end(), "<5>started\n");
+	unsetenv("JOURNAL_STREAM");
+	log_set_timestamps(false);
+}
+
+static void test_journal_stream_naming_another_file_is_not_journald(void)
+{
+	/* stderr redirected by a child of a service: the variable is
+	 * inherited but names the journal's stream, not fd 2 */
+	struct stat st;
+	CHECK_EQ(stat("/", &st), 0);
+	char stream[64];
+	snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
+	capture_begin();
+	CHECK(!log_stderr_is_journal());
+	log_setup_stderr();
+	log_warn("retrying");
+	check_stamped(capture_end(), "<4>retrying\n");
+	setenv("JOURNAL_STREAM", "12", 1); /* malformed */
+	CHECK(!log_stderr_is_journal());
+	unsetenv("JOURNAL_STREAM");
+	log_set_timestamps(false);
+}
+
 int main(void)
 {
 	RUN(test_log_quiet_by_default_shows_notice_and_above);
@@ -149,5 +240,9 @@ int main(void)
 	RUN(test_log_cuts_long_messages_at_line_max);
 	RUN(test_log_escape_is_not_split_at_the_cut);
 	RUN(test_log_preserves_errno);
+	RUN(test_log_time_is_iso8601_local_with_milliseconds_and_offset);
+	RUN(test_log_lines_off_journald_open_with_a_timestamp);
+	RUN(test_log_lines_on_journald_carry_no_timestamp);
+	RUN(test_journal_stream_naming_another_file_is_not_journald);
 	return CHECK_DONE();
 }

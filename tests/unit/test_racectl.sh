@@ -61,7 +61,7 @@ expect "unknown option is a usage error" 2 "unknown option '--frob'" rc --frob v
 expect "a command's foreign option is a usage error" 2 "'version' takes no option '--wait'" rc version --wait
 # racectl takes exactly the options each command's usage (the command
 # table) names: one taken goes on to connect (exit 1, no daemon there), one
-# not taken is a usage error (exit 2).
+# not taken is a usage error (exit 2; for health UNKNOWN, 3).
 commands=$("$RACECTL" --help | sed -nE 's/^ [ *] ([a-z-]+).*/\1/p')
 [ "$(wc -w <<<"$commands")" -eq 10 ] || fail "--help lists 10 commands: $commands"
 before=$failures
@@ -71,7 +71,7 @@ for c in $commands; do
 		args=("$opt")
 		[[ $usage == *"[$opt "* ]] && args+=(1) # the option takes a value
 		"$RACECTL" --socket "$dir/none.sock" "$c" "${args[@]}" >/dev/null 2>&1; got=$?
-		if [[ $usage == *"[$opt"* ]]; then want=1; else want=2; fi
+		if [[ $usage == *"[$opt"* ]]; then want=1; elif [ "$c" = health ]; then want=3; else want=2; fi
 		[ "$got" -eq "$want" ] || fail "racectl $c ${args[*]}: exit $got, expected $want ($usage)"
 	done
 done
@@ -127,8 +127,23 @@ start_server broken --health error
 expect "health WARNING" 1 '^RACED WARNING - import 42: 3 providers retrying$' "$RACECTL" --socket "$dir/warn.sock" health
 expect "health CRITICAL" 2 '^RACED CRITICAL - database unreachable: connection refused$' "$RACECTL" --socket "$dir/crit.sock" health
 expect "health error reply is UNKNOWN" 3 '^RACED UNKNOWN - health check broke$' "$RACECTL" --socket "$dir/broken.sock" health
-expect "health with no daemon is UNKNOWN" 3 "^RACED UNKNOWN - cannot connect to $dir/none.sock: No such file or directory — is raced running\?$" \
+expect "health with no daemon is CRITICAL, naming the socket" 2 "^RACED CRITICAL - cannot connect to $dir/none.sock: No such file or directory — is raced running\?$" \
 	"$RACECTL" --socket "$dir/none.sock" health
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$dir/dead.sock"
+expect "health with a socket nobody listens on is CRITICAL" 2 "^RACED CRITICAL - cannot connect to $dir/dead.sock: Connection refused — is raced running\?$" \
+	"$RACECTL" --socket "$dir/dead.sock" health
+start_server nonsense --reply 'this is not JSON'
+expect "health getting a line that is not a reply is UNKNOWN" 3 '^RACED UNKNOWN - raced sent a reply that is not JSON' \
+	"$RACECTL" --socket "$dir/nonsense.sock" health
+start_server purple --health purple
+expect "health getting an unknown status is UNKNOWN" 3 "^RACED UNKNOWN - raced reported health status 'purple'$" \
+	"$RACECTL" --socket "$dir/purple.sock" health
+expect "health output is one line" 0 '^1$' bash -c '"$0" --socket "$1" health | wc -l' "$RACECTL" "$S"
+expect "health usage errors are UNKNOWN, not CRITICAL" 3 '^RACED UNKNOWN - invalid arguments' \
+	"$RACECTL" --socket "$S" health --wait
+expect "an option before health counts too" 3 '^RACED UNKNOWN - invalid arguments' \
+	"$RACECTL" --frob health
+expect "health --help is help" 0 '^Usage: racectl .*health' "$RACECTL" health --help
 
 # no daemon, a hung daemon: clear message, bounded time
 start=$(date +%s%N)
@@ -140,7 +155,7 @@ expect "a daemon that never answers: timeout message, exit 1" 1 '^racectl: raced
 	"$RACECTL" --socket "$dir/hung.sock" --timeout 1 version
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ "$ms" -lt 3000 ]; then ok "the timeout bounds the wait (${ms} ms)"; else fail "racectl took ${ms} ms against a hung daemon"; fi
-expect "health against a hung daemon is UNKNOWN" 3 '^RACED UNKNOWN - raced did not answer within 1 s$' \
+expect "health against a hung daemon is CRITICAL" 2 '^RACED CRITICAL - raced did not answer within 1 s$' \
 	"$RACECTL" --socket "$dir/hung.sock" --timeout 1 health
 
 # the socket file: stale replaced, live refused
