@@ -67,7 +67,7 @@ lines() { grep -c . || true; }
 check_batches() { # IMPORT LOG
 	local st logged groups missing extra
 	for st in $stages; do
-		logged=$({ grep -o "^<7>import $1: database: committed [0-9]* rows\? of $st\$" "$2" || true; } |
+		logged=$({ log_lines "$2" | grep -o "^<7>import $1: database: committed [0-9]* rows\? of $st\$" || true; } |
 			awk '{print $5}' | sort)
 		groups=$(sql "select count(*) from $st where last_import = $1 group by xmin::text" | sort)
 		missing=$(comm -23 <(printf '%s\n' $logged) <(printf '%s\n' $groups) | lines)
@@ -96,7 +96,7 @@ check_marked() { # IMPORT
 	done
 	check "[$1] the start-up log says so" grep -q \
 		"^<4>import $1 was running when raced stopped (last alive [^)]*): marked interrupted, $total rows stored ($list)\$" \
-		"$T/raced.log"
+		<(log_lines "$T/raced.log")
 }
 
 is_marked() { [ "$(sql "select status from import_runs where id = $1")" != running ]; }

@@ -12,7 +12,7 @@ write_config
 
 check "raced --once succeeds" "$RACED" --config "$T/raced.conf" --once --verbose 2>"$T/raced.log"
 # stderr is a file, not journald: every line opens with the local time
-TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} '
+TS=$LOG_TS
 check "off journald every log line opens with an ISO 8601 timestamp" bash -c '! grep -qvE "^$0<[0-7]>" "$1"' "$TS" "$T/raced.log"
 check "--verbose logs each request" grep -qE "^$TS"'<7>import 1: \[stage races\] GET http://127\.0\.0\.1:[0-9]*/races: HTTP 200, 5 items, attempt 1$' "$T/raced.log"
 check "--verbose logs each commit" grep -qE "^$TS"'<7>import 1: database: committed [0-9]* rows of entries$' "$T/raced.log"

@@ -56,7 +56,7 @@ for st in races entries athletes; do
 done
 check "rows were stored before the kill" test "$total" -gt 150
 line="import 1 was running when raced stopped (last alive [0-9T:.+ -]*): marked interrupted, $total rows stored ($stage_list)"
-check "the start-up log says so" grep -q "^<4>$line\$" "$T/raced.log"
+check "the start-up log says so" grep -q "^<4>$line\$" <(log_lines "$T/raced.log")
 grep "was running when" "$T/raced.log" | sed 's/^/     /'
 
 # The next import completes the data.

@@ -64,6 +64,11 @@ check_eq() {
 	echo "ok   $1 ($2)"
 }
 
+# raced stamps each log line with the time when stderr is not journald's:
+# LOG_TS matches that stamp (grep -E), log_lines prints a log without them.
+LOG_TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} '
+log_lines() { sed -E "s/^$LOG_TS//" "$1"; }
+
 wait_for() {
 	local desc=$1 secs=$2; shift 2
 	local deadline=$((SECONDS + secs))
