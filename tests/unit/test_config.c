@@ -137,7 +137,7 @@ static void test_shipped_config_loads_with_the_documented_pipeline(void)
 static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 {
 	static const char *const names[] = {
-		"control_socket", "admin_group", "max_clients", "stop_timeout", "conninfo", "batch_size",
+		"control_socket", "admin_group", "max_clients", "stop_timeout", "metrics", "conninfo", "batch_size",
 		"base_url", "token_file", "max_connections", "rate_limit", "timeout", "max_retries",
 		"max_body", "max_redirects", "parent", "provider", "url", "items", "next", "key",
 		"dedupe", "max_demand", "min_demand", "buffer_size", "concurrency"};
