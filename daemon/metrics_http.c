@@ -77,7 +77,7 @@ static struct bufferevent *on_connection(struct event_base *base, void *arg)
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics_http *m = arg;
-	char err[ERR_MAX];
+	char err[ERR_MAX] = "";
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	if (!path || strcmp(path, "/metrics") != 0) {
 		evhttp_send_error(req, HTTP_NOTFOUND, "raced serves /metrics only");
@@ -86,9 +86,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	json_t *stats = service_stats(m->svc);
 	struct metrics_text text = {0};
 	struct evbuffer *body = evbuffer_new();
-	if (!stats || !body || metrics_format(stats, m->totals, &text, err) < 0 ||
+	if (!stats || !body || metrics_carry(m->totals, stats) < 0 ||
+	    metrics_format(stats, m->totals, &text, err) < 0 ||
 	    evbuffer_add(body, text.buf, text.len) < 0) {
-		log_warn("metrics: %s", stats && body ? err : "out of memory");
+		log_warn("metrics: %s", err[0] ? err : "out of memory");
 		evhttp_send_error(req, HTTP_INTERNAL, "raced: metrics not available");
 	} else {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

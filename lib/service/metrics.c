@@ -233,6 +233,9 @@ struct counter_family {
 	const char *name, *key, *help;
 };
 
+#define N_PROVIDER_COUNTERS 3
+#define N_STORE_COUNTERS 4
+
 static const struct counter_family stage_counters[] = {
 	{"raced_stage_items_total", "done", "Items the stage's pages held (per daemon)."},
 	{"raced_stage_rows_stored_total", "stored", "Rows of the stage committed to its table (per daemon)."},
@@ -249,7 +252,7 @@ static const struct counter_family stage_gauges[] = {
 	{"raced_stage_concurrency", "concurrency", "The stage's concurrency limit in force."},
 };
 
-static const struct counter_family provider_counters[] = {
+static const struct counter_family provider_counters[N_PROVIDER_COUNTERS] = {
 	{"raced_provider_requests_total", "requests", "Attempts handed to libcurl (per daemon; from 0 after a reload)."},
 	{"raced_provider_retries_total", "retries", "Attempts retried (per daemon; from 0 after a reload)."},
 	{"raced_provider_received_bytes_total", "bytes", "Body bytes received on the wire (per daemon; from 0 after a reload)."},
@@ -261,12 +264,89 @@ static const struct counter_family provider_gauges[] = {
 	{"raced_provider_waiting_requests", "waiting", "Requests waiting for a connection, a rate-limit token or a retry's backoff (now)."},
 };
 
-static const struct counter_family store_counters[] = {
+static const struct counter_family store_counters[N_STORE_COUNTERS] = {
 	{"raced_store_batches_total", "batches", "Batches committed (per daemon; from 0 after a reload)."},
 	{"raced_store_rows_total", "rows_committed", "Rows committed in batches (per daemon; from 0 after a reload)."},
 	{"raced_store_rows_failed_total", "rows_failed", "Rows PostgreSQL refused (per daemon; from 0 after a reload)."},
 	{"raced_store_reconnects_total", "reconnects", "Database connections lost or refused (per daemon; from 0 after a reload)."},
 };
+
+/* ---- counters across a reload ---- */
+
+/* One counter in a stats object: obj[key], or obj[index] for an array. */
+struct slot {
+	json_t *obj;
+	const char *key;
+	size_t index;
+};
+
+static json_t *slot_get(const struct slot *sl)
+{
+	return sl->key ? json_object_get(sl->obj, sl->key) : json_array_get(sl->obj, sl->index);
+}
+
+static int slot_set(const struct slot *sl, double v, bool integer)
+{
+	json_t *j = integer ? json_integer((json_int_t)v) : json_real(v);
+	return sl->key ? json_object_set_new(sl->obj, sl->key, j) : json_array_set_new(sl->obj, sl->index, j);
+}
+
+/* The group's counters restart from 0 when any of them went down since the
+ * last scrape: each then carries its last value from then on. */
+static int carry_group(json_t *totals, const char *group, const struct slot *sl, size_t n)
+{
+	json_t *g = child(child(totals, "carry") ? json_object_get(totals, "carry") : totals, group);
+	json_t *seen = g ? child(g, "seen") : NULL, *carry = g ? child(g, "carry") : NULL;
+	if (!seen || !carry)
+		return -1;
+	char key[16];
+	bool reset = false;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%zu", i);
+		reset |= json_number_value(slot_get(&sl[i])) < json_number_value(json_object_get(seen, key));
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%zu", i);
+		const json_t *raw = slot_get(&sl[i]);
+		double v = json_number_value(raw), c = json_number_value(json_object_get(carry, key));
+		if (reset)
+			c += json_number_value(json_object_get(seen, key));
+		if (json_object_set_new(seen, key, json_real(v)) < 0 ||
+		    json_object_set_new(carry, key, json_real(c)) < 0 ||
+		    slot_set(&sl[i], v + c, json_is_integer(raw)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+#define N_STORE_SLOTS (N_STORE_COUNTERS + 2 + 64) /* + sum, count, buckets */
+
+int metrics_carry(json_t *totals, json_t *stats)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(stats, "providers"), i, p) {
+		struct slot sl[N_PROVIDER_COUNTERS];
+		for (size_t k = 0; k < N_PROVIDER_COUNTERS; k++)
+			sl[k] = (struct slot){p, provider_counters[k].key, 0};
+		char group[96];
+		snprintf(group, sizeof group, "provider %s", get_s(p, "name", ""));
+		if (carry_group(totals, group, sl, N_PROVIDER_COUNTERS) < 0)
+			return -1;
+	}
+	json_t *store = json_object_get(stats, "store");
+	json_t *h = json_object_get(store, "commit_seconds");
+	json_t *buckets = json_object_get(h, "buckets");
+	struct slot sl[N_STORE_SLOTS];
+	size_t n = 0;
+	for (size_t k = 0; k < N_STORE_COUNTERS; k++)
+		sl[n++] = (struct slot){store, store_counters[k].key, 0};
+	sl[n++] = (struct slot){h, "sum", 0};
+	sl[n++] = (struct slot){h, "count", 0};
+	for (size_t k = 0; k < json_array_size(buckets) && n < N_STORE_SLOTS; k++)
+		sl[n++] = (struct slot){buckets, NULL, k};
+	return store && h ? carry_group(totals, "store", sl, n) : 0;
+}
 
 static uint64_t stage_total(const json_t *totals, const json_t *st, bool live, const char *key,
                             const char *outcome)

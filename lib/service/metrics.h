@@ -8,7 +8,11 @@
  * Counters never go backwards: a stage's counters in service_stats() are
  * the running (or last) import's, so the daemon keeps totals over the
  * imports that ended (metrics_fold, once per import when it ends) and a
- * counter is those totals plus the running import's figures.  Gauges (the
+ * counter is those totals plus the running import's figures.  The
+ * providers' and the store's counters are the daemon's own, but a reload
+ * builds a new fetcher and store that count from 0: metrics_carry() finds
+ * a group (a provider, the store) whose counters went down since the last
+ * scrape and carries their last values from then on.  Gauges (the
  * import's state, demand, buffers, in flight, limits) are the moment's.
  *
  * Names: the `raced_` prefix, base units (seconds, bytes), counters'
@@ -47,6 +51,12 @@ json_t *metrics_totals_new(void);
  * returns once it ended) to the totals, once per import id (an import
  * already folded, or none, changes nothing).  -1 when out of memory. */
 RACED_MUST_CHECK int metrics_fold(json_t *totals, const json_t *stats);
+
+/* Before formatting: add to the providers' and the store's counters in
+ * `stats` (a copy the caller owns) what they counted before a reload reset
+ * them, and remember this scrape's values in the totals.  -1 when out of
+ * memory. */
+RACED_MUST_CHECK int metrics_carry(json_t *totals, json_t *stats);
 
 /* The whole text for one scrape into *out (initialise it to zeros).
  * -1 with err when out of memory or over METRICS_MAX_BYTES. */

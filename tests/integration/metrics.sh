@@ -59,7 +59,9 @@ check "scrape while idle" scrape
 check "promtool accepts the idle text" promcheck
 check_eq "no import yet" "$(value raced_import_id)" 0
 check_eq "state idle" "$(value 'raced_import_state{state="idle"}')" 1
-check_eq "the database is up" "$(value raced_store_up)" 1
+up_scrape() { scrape && [ "$(value raced_store_up)" = 1 ]; }
+wait_for "a scrape showing the database up" 20 up_scrape
+check_eq "the store's state" "$(value 'raced_store_state{state="ready"}')" 1
 check_eq "the provider's concurrency limit" "$(value 'raced_provider_concurrency_limit{provider="main"}')" 16
 check "the text ends with # EOF" test "$(tail -n 1 "$T/scrape.txt")" = "# EOF"
 ctype=$(curl -s -o /dev/null -w '%{content_type}' "$URL")
@@ -106,6 +108,19 @@ two_scrape() { scrape && [ "$(value 'raced_imports_total{status="succeeded"}')" 
 wait_for "a scrape counting two imports" 10 two_scrape
 check_eq "counters add up across imports" "$(value 'raced_stage_items_total{stage="races"}')" $((2 * races1))
 check "promtool accepts the text after two imports" promcheck
+
+# A reload builds a new fetcher and store, which count from 0: the
+# counters carry on from where they were.
+scrape
+batches=$(value raced_store_batches_total)
+requests=$(value 'raced_provider_requests_total{provider="main"}')
+check "reload" ctl reload
+up_again() { scrape && [ "$(value raced_store_up)" = 1 ]; }
+wait_for "the database up after the reload" 20 up_again
+check_eq "store batches do not go back at a reload" "$(value raced_store_batches_total)" "$batches"
+check_eq "provider requests do not go back at a reload" \
+	"$(value 'raced_provider_requests_total{provider="main"}')" "$requests"
+check "promtool accepts the text after a reload" promcheck
 
 # Read-only, one path.
 check_eq "another path is 404" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")" 404
