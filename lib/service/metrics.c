@@ -253,9 +253,9 @@ static const struct counter_family stage_gauges[] = {
 };
 
 static const struct counter_family provider_counters[N_PROVIDER_COUNTERS] = {
-	{"raced_provider_requests_total", "requests", "Attempts handed to libcurl (per daemon; from 0 after a reload)."},
-	{"raced_provider_retries_total", "retries", "Attempts retried (per daemon; from 0 after a reload)."},
-	{"raced_provider_received_bytes_total", "bytes", "Body bytes received on the wire (per daemon; from 0 after a reload)."},
+	{"raced_provider_requests_total", "requests", "Attempts handed to libcurl (per daemon)."},
+	{"raced_provider_retries_total", "retries", "Attempts retried (per daemon)."},
+	{"raced_provider_received_bytes_total", "bytes", "Body bytes received on the wire (per daemon)."},
 };
 
 static const struct counter_family provider_gauges[] = {
@@ -265,10 +265,10 @@ static const struct counter_family provider_gauges[] = {
 };
 
 static const struct counter_family store_counters[N_STORE_COUNTERS] = {
-	{"raced_store_batches_total", "batches", "Batches committed (per daemon; from 0 after a reload)."},
-	{"raced_store_rows_total", "rows_committed", "Rows committed in batches (per daemon; from 0 after a reload)."},
-	{"raced_store_rows_failed_total", "rows_failed", "Rows PostgreSQL refused (per daemon; from 0 after a reload)."},
-	{"raced_store_reconnects_total", "reconnects", "Database connections lost or refused (per daemon; from 0 after a reload)."},
+	{"raced_store_batches_total", "batches", "Batches committed (per daemon)."},
+	{"raced_store_rows_total", "rows_committed", "Rows committed in batches (per daemon)."},
+	{"raced_store_rows_failed_total", "rows_failed", "Rows PostgreSQL refused (per daemon)."},
+	{"raced_store_reconnects_total", "reconnects", "Database connections lost or refused (per daemon)."},
 };
 
 /* ---- counters across a reload ---- */
@@ -477,7 +477,7 @@ static void store_families(struct writer *w, const json_t *stats)
 		sample_u(w, store_counters[f].name, NULL, 0, get_u(store, store_counters[f].key));
 	}
 	histogram(w, "raced_store_commit_duration_seconds",
-	          "From a batch sent to its commit (per daemon; from 0 after a reload).",
+	          "From a batch sent to its commit (per daemon).",
 	          json_object_get(store, "commit_seconds"));
 	family(w, "raced_store_up", "gauge", "1 when the database is connected and set up.");
 	sample_u(w, "raced_store_up", NULL, 0, strcmp(get_s(store, "state", ""), "connected") == 0);

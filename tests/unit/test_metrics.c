@@ -106,7 +106,7 @@ static void test_histogram_buckets_are_cumulative_and_end_with_inf_sum_and_count
 	json_t *s = stats_new(0, "idle", "races", 0);
 	char *text = format(s, totals);
 	const char *want =
-	        "# HELP raced_store_commit_duration_seconds From a batch sent to its commit (per daemon; from 0 after a reload).\n"
+	        "# HELP raced_store_commit_duration_seconds From a batch sent to its commit (per daemon).\n"
 	        "# TYPE raced_store_commit_duration_seconds histogram\n"
 	        "raced_store_commit_duration_seconds_bucket{le=\"0.001\"} 1\n"
 	        "raced_store_commit_duration_seconds_bucket{le=\"0.01\"} 4\n"
