@@ -237,7 +237,7 @@ struct counter_family {
 #define N_STORE_COUNTERS 4
 
 static const struct counter_family stage_counters[] = {
-	{"raced_stage_items_total", "done", "Items the stage's pages held (per daemon)."},
+	{"raced_stage_items_total", "done", "Items taken from the stage's pages and passed on (per daemon)."},
 	{"raced_stage_rows_stored_total", "stored", "Rows of the stage committed to its table (per daemon)."},
 	{"raced_stage_failures_total", "failed", "Requests and items that failed for good (per daemon)."},
 	{"raced_stage_retries_total", "retried", "Attempts retried after a transient failure (per daemon)."},
