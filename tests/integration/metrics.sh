@@ -76,6 +76,7 @@ wait_for "a scrape showing the import running with entries" 30 running_scrape
 check "promtool accepts the text during the import" promcheck
 check_eq "the running import's id" "$(value raced_import_id)" "$id"
 check "its start time is now" test $(($(date +%s) - $(value raced_import_start_time_seconds))) -le 60
+echo "     a scrape during the import: $(wc -c <"$T/scrape.txt") bytes, answered in $(curl -s -o /dev/null -w '%{time_total}' "$URL") s"
 check "demand is reported per subscription" grep -q '^raced_stage_demand{stage="races",consumer="entries"} ' "$T/scrape.txt"
 
 run_ended() { [ "$(sql "select status from import_runs where id = $id")" != running ]; }
