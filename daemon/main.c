@@ -11,6 +11,7 @@
 #include "daemon_control.h"
 #include "error.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "service.h"
 
@@ -31,6 +32,7 @@ struct daemon {
 	struct event_base *base;
 	struct service *svc;
 	struct daemon_control *ctl;
+	struct metrics_http *metrics; /* NULL: [daemon] metrics unset */
 	const char *config_path;
 	bool once;
 	int exit_code;
@@ -77,6 +79,7 @@ static void status_tick(evutil_socket_t fd, short what, void *arg)
 static void on_import_ended(void *arg, int64_t id, const char *status)
 {
 	struct daemon *d = arg;
+	metrics_http_import_ended(d->metrics);
 	update_status(d);
 	if (d->once) {
 		(void)id;
@@ -216,6 +219,14 @@ int main(int argc, char **argv)
 		event_base_free(d.base);
 		return EXIT_FAILURE;
 	}
+	const char *maddr = service_config(d.svc)->metrics;
+	if (maddr && *maddr && !(d.metrics = metrics_http_open(d.base, d.svc, maddr, err))) {
+		log_err("%s", err);
+		daemon_control_close(d.ctl);
+		service_free(d.svc);
+		event_base_free(d.base);
+		return EXIT_FAILURE;
+	}
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_term, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_term, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -239,6 +250,7 @@ int main(int argc, char **argv)
 
 	notify_watchdog_teardown();
 	daemon_control_close(d.ctl);
+	metrics_http_close(d.metrics);
 	event_free(d.sig_term);
 	event_free(d.sig_int);
 	event_free(d.sig_hup);

@@ -27,8 +27,10 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,6 +60,7 @@ const struct key_def config_keys[] = {
 	{"admin_group", SECT_DAEMON, KT_STRING, D_(admin_group), "raced-admin", 0, 0, 0},
 	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0},
 	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0},
+	{"metrics", SECT_DAEMON, KT_LISTEN, D_(metrics), NULL, 0, 0, KF_RESTART | KF_EMPTY_OK},
 
 	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
 	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0},
@@ -194,6 +197,10 @@ static int check_string(const struct key_def *k, const char *value, char *msg, s
 	switch (k->type) {
 	case KT_SOCKET_PATH:
 		return config_value_socket_path(value, msg, n);
+	case KT_LISTEN: {
+		struct config_listen l;
+		return *value ? config_listen_parse(value, &l, msg, n) : 0;
+	}
 	case KT_URL:
 		return config_value_http_url(value, msg, n);
 	case KT_CONNINFO:
@@ -695,8 +702,54 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->control_socket);
 	free(c->admin_group);
+	free(c->metrics);
 	free(c->conninfo);
 	free(c);
+}
+
+/* The host of "host:port": 127.0.0.0/8 or ::1, nothing a resolver or a
+ * network interface other than loopback would have to answer. */
+static bool listen_host_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+int config_listen_parse(const char *s, struct config_listen *out, char *msg, size_t n)
+{
+	static const char expect[] =
+	        "expected a loopback address and port such as 127.0.0.1:9187 or [::1]:9187, "
+	        "or an absolute Unix socket path; leave it unset for no metrics";
+	memset(out, 0, sizeof *out);
+	if (s[0] == '/') {
+		out->path = s;
+		return config_value_socket_path(s, msg, n);
+	}
+	const char *colon = strrchr(s, ':');
+	const char *host = s;
+	size_t hlen = colon ? (size_t)(colon - s) : 0;
+	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	uint64_t port;
+	if (!colon || hlen == 0 || hlen >= sizeof out->host ||
+	    config_value_uint(colon + 1, &port) < 0 || port < 1 || port > 65535) {
+		snprintf(msg, n, "'%s' is not an address: %s", s, expect);
+		return -1;
+	}
+	memcpy(out->host, host, hlen);
+	out->host[hlen] = '\0';
+	out->port = (uint16_t)port;
+	if (!listen_host_loopback(out->host)) {
+		snprintf(msg, n, "'%s' is not a loopback address (the metrics are not authenticated): %s",
+		         s, expect);
+		return -1;
+	}
+	return 0;
 }
 
 const struct provider_conf *config_provider(const struct config *c, const char *name)

@@ -68,6 +68,7 @@ struct config {
 	char *admin_group;         /* default raced-admin; may name no group */
 	uint32_t max_clients;      /* control clients at once, default 64 */
 	uint32_t stop_timeout_ms;  /* SIGTERM drain bound, default 20s */
+	char *metrics;             /* OpenMetrics listener, config_listen_parse(); NULL = off */
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */
@@ -84,6 +85,18 @@ struct config {
  * or is invalid. */
 RACED_MUST_CHECK struct config *config_load(const char *path, char *err);
 void config_free(struct config *c);
+
+/* A listening address ([daemon] metrics): a loopback "host:port" (an IPv4
+ * address in 127.0.0.0/8, or [::1]) or an absolute Unix socket path.  The
+ * host is kept without brackets; path is s itself (borrowed) or NULL. */
+struct config_listen {
+	char host[64];
+	uint16_t port;
+	const char *path;
+};
+/* 0, or -1 with msg saying what is wrong and what is expected. */
+RACED_MUST_CHECK int config_listen_parse(const char *s, struct config_listen *out, char *msg,
+                                         size_t n);
 
 const struct provider_conf *config_provider(const struct config *c, const char *name);
 const struct stage_conf *config_stage(const struct config *c, const char *name);

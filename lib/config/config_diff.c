@@ -75,6 +75,7 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 	switch (k->type) {
 	case KT_STRING:
 	case KT_SOCKET_PATH:
+	case KT_LISTEN:
 	case KT_URL:
 	case KT_CONNINFO:
 	case KT_TEMPLATE:

@@ -20,6 +20,7 @@ extern const char *const config_section_names[SECT_KINDS];
 enum key_type {
 	KT_STRING,      /* char *, non-empty unless KF_EMPTY_OK */
 	KT_SOCKET_PATH, /* char *, absolute, fits sockaddr_un */
+	KT_LISTEN,      /* char *, loopback host:port or a socket path (config_listen_parse) */
 	KT_URL,         /* char *, absolute http(s) URL */
 	KT_CONNINFO,    /* char *, a libpq conninfo or URI (PQconninfoParse) */
 	KT_TEMPLATE,    /* char *, URL template with {field} / {/pointer} */

@@ -45,6 +45,21 @@
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
+/* A request's outcome, by its final response: no response (transport), 2xx,
+ * 304, another 3xx, 4xx, 5xx; in stats as "requests". */
+#define IMPORT_OUTCOMES 6
+static const char *const outcome_names[IMPORT_OUTCOMES] = {
+	"transport", "2xx", "304", "3xx", "4xx", "5xx",
+};
+
+static size_t outcome_of(long http_status)
+{
+	if (http_status == 304)
+		return 2;
+	if (http_status >= 200 && http_status < 600)
+		return http_status < 300 ? 1 : (size_t)(http_status / 100);
+	return 0;
+}
 
 struct stage_ctx {
 	struct import *imp;
@@ -58,6 +73,7 @@ struct stage_ctx {
 	bool root;
 	bool first_page_done;
 	uint64_t fetched, failed, retried, skipped, pages;
+	uint64_t requests[IMPORT_OUTCOMES]; /* by the final response's class */
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
 	unsigned rate_pos;
 };
@@ -297,6 +313,7 @@ static void take_page(struct work_state *ws, const struct fetch_result *r)
 
 	if (r->attempts > 1)
 		sc->retried += r->attempts - 1;
+	sc->requests[outcome_of(r->http_status)]++;
 	if (r->outcome != FETCH_OK) {
 		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
 		fail_if_root_first_page(sc);
@@ -718,6 +735,10 @@ json_t *import_stats(const struct import *imp)
 		                      "rate_per_s", stage_rate(sc));
 		json_object_set_new(o, "emitted", json_integer((json_int_t)(imp->pipe ? ss.emitted : sc->fetched)));
 		json_object_set_new(o, "subscriptions", imp->pipe ? subs_json(sc->st) : json_array());
+		json_t *req = json_object();
+		for (size_t k = 0; k < IMPORT_OUTCOMES; k++)
+			json_object_set_new(req, outcome_names[k], json_integer((json_int_t)sc->requests[k]));
+		json_object_set_new(o, "requests", req);
 		json_array_append_new(stages, o);
 	}
 	return json_pack("{s:I,s:s,s:b,s:b,s:I,s:I,s:o}",

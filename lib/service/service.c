@@ -573,6 +573,21 @@ static json_t *time_json(time_t t)
 	return json_string(buf);
 }
 
+/* The store's commit latency: {"le": [bounds], "buckets": [cumulative
+ * counts], "sum": seconds, "count": batches}. */
+static json_t *commit_histogram(const struct store_stats *sst)
+{
+	json_t *le = json_array(), *buckets = json_array();
+	uint64_t cum = 0;
+	for (size_t i = 0; i < STORE_COMMIT_BUCKETS; i++) {
+		cum += sst->commit_buckets[i];
+		json_array_append_new(le, json_real(store_commit_bucket_le(i)));
+		json_array_append_new(buckets, json_integer((json_int_t)cum));
+	}
+	return json_pack("{s:o,s:o,s:f,s:I}", "le", le, "buckets", buckets,
+	                 "sum", sst->commit_seconds, "count", (json_int_t)sst->batches_committed);
+}
+
 json_t *service_stats(const struct service *s)
 {
 	json_t *providers = json_array();
@@ -591,6 +606,10 @@ json_t *service_stats(const struct service *s)
 		                                "in_flight", (json_int_t)ps.in_flight,
 		                                "waiting", (json_int_t)ps.waiting,
 		                                "bytes", (json_int_t)ps.bytes));
+		json_t *pj = json_array_get(providers, i);
+		json_object_set_new(pj, "max_connections",
+		                    json_integer((json_int_t)s->cfg->providers[i].max_connections));
+		json_object_set_new(pj, "rate_limit", json_real(s->cfg->providers[i].rate_limit));
 	}
 	size_t pending = 0;
 	for (size_t i = 0; i < s->cfg->n_stages; i++)
@@ -608,6 +627,8 @@ json_t *service_stats(const struct service *s)
 	                          "batches", (json_int_t)sst.batches_committed,
 	                          "reconnects", (json_int_t)sst.reconnects,
 	                          "rows_failed", (json_int_t)sst.rows_failed);
+	json_object_set_new(store, "rows_committed", json_integer((json_int_t)sst.rows_committed));
+	json_object_set_new(store, "commit_seconds", commit_histogram(&sst));
 	json_t *imp, *stages;
 	const json_t *shown = s->imp ? NULL : s->last_stats;
 	json_t *live = s->imp ? import_stats(s->imp) : NULL;

@@ -98,7 +98,10 @@ enum store_state store_state(const struct store *s)
 
 struct store_op *store_queue_take(struct store *s)
 {
-	return store_op_pop(&s->queued);
+	struct store_op *op = store_op_pop(&s->queued);
+	if (op)
+		clock_gettime(CLOCK_MONOTONIC, &op->taken);
+	return op;
 }
 
 void store_queue_return(struct store *s, struct store_op_list *ops)
@@ -110,6 +113,10 @@ void store_queue_take_all(struct store *s, struct store_op_list *out)
 {
 	*out = s->queued;
 	s->queued.head = s->queued.tail = NULL;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (struct store_op *op = out->head; op; op = op->next)
+		op->taken = now;
 }
 
 bool store_queue_empty(const struct store *s)
@@ -255,6 +262,34 @@ static int batch_split(struct store *s, struct store_op *op)
 	return 0;
 }
 
+/* Bucket bounds in seconds: a batch commits in milliseconds on a local
+ * server; seconds mean a lock, a slow disk or a far server. */
+static const double commit_bucket_le[STORE_COMMIT_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+};
+
+double store_commit_bucket_le(size_t i)
+{
+	return i < STORE_COMMIT_BUCKETS ? commit_bucket_le[i] : 0;
+}
+
+/* A batch taken at `taken` committed now: into the latency histogram. */
+static void commit_observe(struct store *s, const struct timespec *taken)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double sec = (double)(now.tv_sec - taken->tv_sec) + (double)(now.tv_nsec - taken->tv_nsec) / 1e9;
+	if (sec < 0)
+		sec = 0;
+	s->stats.commit_seconds += sec;
+	for (size_t i = 0; i < STORE_COMMIT_BUCKETS; i++) {
+		if (sec <= commit_bucket_le[i]) {
+			s->stats.commit_buckets[i]++;
+			break;
+		}
+	}
+}
+
 /* The batch's rows are done: tell the sink that owns them, if still attached. */
 static void batch_acknowledge(struct store *s, const struct store_op *op, const char *err)
 {
@@ -268,6 +303,8 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 	} else {
 		t->batches_committed++;
 		s->stats.batches_committed++;
+		s->stats.rows_committed += op->n_added;
+		commit_observe(s, &op->taken);
 	}
 	t->uncommitted -= op->n_added;
 	t->rows_committed += op->n_added;

@@ -57,6 +57,7 @@ struct store;
 #define STORE_BACKOFF_MAX_MS      5000   /* ... up to this, +-20 % jitter */
 #define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
 #define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
+#define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
 
 enum store_state {
 	STORE_CONNECTING,
@@ -109,6 +110,14 @@ struct store_stats {
 	uint64_t rows_folded;        /* duplicate keys folded within a batch */
 	uint64_t rows_failed;
 	uint64_t batches_committed;
+	uint64_t rows_committed;     /* rows added that committed batches acknowledged */
+	/* Commit latency of committed batches, from the backend taking the
+	 * batch to its commit: bucket i counts those within
+	 * store_commit_bucket_le(i) seconds and above bucket i-1's bound (not
+	 * cumulative); a batch slower than the last bound is only in
+	 * batches_committed and commit_seconds. */
+	uint64_t commit_buckets[STORE_COMMIT_BUCKETS];
+	double commit_seconds;       /* their sum */
 	uint64_t batches_split;      /* refused batches retried row by row */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
@@ -155,6 +164,9 @@ size_t store_pending(const struct store *s, size_t table);
 /* Rows of table acknowledged by `committed` since store_new(). */
 size_t store_table_committed(const struct store *s, size_t table);
 void store_get_stats(const struct store *s, struct store_stats *out);
+/* The upper bound, in seconds, of commit latency bucket i (i <
+ * STORE_COMMIT_BUCKETS), increasing; 0 beyond. */
+double store_commit_bucket_le(size_t i);
 
 typedef void (*store_id_fn)(void *arg, int64_t id, const char *err);
 typedef void (*store_done_fn)(void *arg, const char *err);

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum store_op_kind {
 	STORE_OP_SETUP,          /* the connection's set-up chain (store_schema) */
@@ -85,6 +86,7 @@ struct store_op {
 	size_t n_added;          /* rows added (before folding) this op acknowledges */
 	int64_t import_id;
 	uint64_t sink_gen;       /* the sink attached when its rows were added */
+	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 
 	/* import_runs statements: the caller's callback */
 	union {

@@ -137,7 +137,7 @@ static void test_shipped_config_loads_with_the_documented_pipeline(void)
 static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 {
 	static const char *const names[] = {
-		"control_socket", "admin_group", "max_clients", "stop_timeout", "conninfo", "batch_size",
+		"control_socket", "admin_group", "max_clients", "stop_timeout", "metrics", "conninfo", "batch_size",
 		"base_url", "token_file", "max_connections", "rate_limit", "timeout", "max_retries",
 		"max_body", "max_redirects", "parent", "provider", "url", "items", "next", "key",
 		"dedupe", "max_demand", "min_demand", "buffer_size", "concurrency"};
@@ -644,6 +644,29 @@ static void test_token_comes_from_credentials_directory_when_present(void)
 
 /* ---- reload summaries ---- */
 
+/* [daemon] metrics: loopback host:port (brackets dropped) or a socket path. */
+static void test_metrics_address_is_loopback_or_a_socket_path(void)
+{
+	struct config_listen l;
+	char msg[ERR_MAX];
+	CHECK_EQ(config_listen_parse("127.0.0.1:9187", &l, msg, sizeof msg), 0);
+	CHECK_STR(l.host, "127.0.0.1");
+	CHECK_EQ(l.port, 9187);
+	CHECK(l.path == NULL);
+	CHECK_EQ(config_listen_parse("127.8.9.10:1", &l, msg, sizeof msg), 0);
+	CHECK_EQ(config_listen_parse("[::1]:65535", &l, msg, sizeof msg), 0);
+	CHECK_STR(l.host, "::1");
+	CHECK_EQ(l.port, 65535);
+	CHECK_EQ(config_listen_parse("/run/raced/metrics.sock", &l, msg, sizeof msg), 0);
+	CHECK_STR(l.path, "/run/raced/metrics.sock");
+	CHECK_EQ(config_listen_parse("10.0.0.1:9187", &l, msg, sizeof msg), -1);
+	CHECK(strstr(msg, "'10.0.0.1:9187' is not a loopback address") != NULL);
+	CHECK_EQ(config_listen_parse("[::]:9187", &l, msg, sizeof msg), -1);
+	CHECK_EQ(config_listen_parse("127.0.0.1:65536", &l, msg, sizeof msg), -1);
+	CHECK(strstr(msg, "is not an address: expected a loopback address") != NULL);
+	CHECK_EQ(config_listen_parse(":9187", &l, msg, sizeof msg), -1);
+}
+
 static void test_describe_changes_lists_each_change_once(void)
 {
 	struct config *a = load_ok("[database]\nconninfo = dbname=a password=x\n" MIN_PROVIDER MIN_STAGE
@@ -716,6 +739,7 @@ int main(void)
 	RUN(test_bad_token_file_names_the_file_and_the_reason);
 	RUN(test_token_comes_from_credentials_directory_when_present);
 	RUN(test_describe_changes_lists_each_change_once);
+	RUN(test_metrics_address_is_loopback_or_a_socket_path);
 	rmdir(tmpdir);
 	return CHECK_DONE();
 }
