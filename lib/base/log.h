@@ -4,7 +4,8 @@
  * one process never interleave, and opens with the sd-daemon priority
  * prefix journald reads: <3> err, <4> warning, <5> notice, <6> info,
  * <7> debug.  Newlines and other control characters inside a message are
- * escaped (\n, \r, \t, \xNN) so an event never spans lines.  While an import
+ * escaped (\n, \r, \t, \xNN) so an event never spans lines, and secrets
+ * (libpq's secret options, URL passwords) are masked (redact.h).  While an import
  * is current (log_set_import) every line carries "import ID: " after the
  * prefix.  Lines are bounded at LOG_LINE_MAX bytes; a longer message is cut
  * and ends in "...".
