@@ -1,6 +1,6 @@
 /* Unit tests for config_diff (config_describe_changes): what a reload's log
  * line says, on configurations built by hand.  Values are shown in the
- * file's own syntax, secrets never, and keys a reload cannot apply are
+ * file's own syntax, secrets masked or only named, and keys a reload cannot apply are
  * marked. */
 #include "check.h"
 #include "config.h"
@@ -74,20 +74,42 @@ static void test_values_are_shown_as_the_file_writes_them(void)
 	                        "[stage races] next none -> /next; [stage races] dedupe no -> yes");
 }
 
-static void test_secrets_are_named_never_shown(void)
+static void test_tokens_are_named_never_shown(void)
 {
 	static const struct { const char *was, *now, *says; } tokens[] = {
 		{NULL, "t0ken", "token added"}, {"old", "t0ken", "token changed"}, {"old", NULL, "token removed"}};
 	struct pair a, b;
 	char want[256];
 	fill_both(&a, &b);
-	b.c.conninfo = "dbname=races password=hunter2";
 	for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
 		a.p.token = (char *)tokens[i].was;
 		b.p.token = (char *)tokens[i].now;
-		snprintf(want, sizeof want, "[database] conninfo changed; [provider main] %s", tokens[i].says);
+		snprintf(want, sizeof want, "[provider main] %s", tokens[i].says);
 		CHECK_STR(diff(&a, &b), want);
 	}
+}
+
+static void test_conninfo_and_urls_are_shown_with_secrets_masked(void)
+{
+	struct pair a, b;
+	fill_both(&a, &b);
+	b.c.conninfo = "dbname=races password=hunter2 sslpassword=k3y";
+	b.p.base_url = "https://alice:s3cret@api.example.com/v1";
+	CHECK_STR(diff(&a, &b), "[database] conninfo 'dbname=races' -> 'password=*** dbname=races sslpassword=***'; "
+	                        "[provider main] base_url 'https://api.example.com/v1' -> "
+	                        "'https://alice:***@api.example.com/v1'");
+}
+
+static void test_a_change_only_in_a_secret_is_said_not_shown(void)
+{
+	struct pair a, b;
+	fill_both(&a, &b);
+	a.c.conninfo = "postgresql://raced:old@db/races";
+	b.c.conninfo = "postgresql://raced:new@db/races";
+	a.p.base_url = "https://alice:old@api.example.com/v1";
+	b.p.base_url = "https://alice:new@api.example.com/v1";
+	CHECK_STR(diff(&a, &b), "[database] conninfo changed (a secret changed); "
+	                        "[provider main] base_url changed (a secret changed)");
 }
 
 static void test_keys_a_reload_cannot_apply_are_marked(void)
@@ -129,7 +151,9 @@ int main(void)
 	RUN(test_same_configuration_is_nothing_changed);
 	RUN(test_no_previous_configuration_is_said);
 	RUN(test_values_are_shown_as_the_file_writes_them);
-	RUN(test_secrets_are_named_never_shown);
+	RUN(test_tokens_are_named_never_shown);
+	RUN(test_conninfo_and_urls_are_shown_with_secrets_masked);
+	RUN(test_a_change_only_in_a_secret_is_said_not_shown);
 	RUN(test_keys_a_reload_cannot_apply_are_marked);
 	RUN(test_sections_are_matched_by_name);
 	RUN(test_a_summary_that_does_not_fit_ends_in_dots);
