@@ -63,8 +63,10 @@ static bool is_word(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* A secret span [*a, *b) of a URL's password when text + i is "://". */
-static bool url_password_at(const char *t, size_t i, size_t *a, size_t *b)
+/* A secret span [*a, *b) of a URL's password when text + i is "://".  In
+ * a text that fills its buffer (cut, maybe) an authority that runs to the
+ * end may have lost its "@": all after its ":" goes. */
+static bool url_password_at(const char *t, size_t i, bool full, size_t *a, size_t *b)
 {
 	if (i == 0 || !is_word(t[i - 1]) || strncmp(t + i, "://", 3) != 0)
 		return false;
@@ -75,7 +77,9 @@ static bool url_password_at(const char *t, size_t i, size_t *a, size_t *b)
 			at = end;
 			have_at = true;
 		}
-	if (!have_at)
+	if (!have_at && full && !t[end])
+		at = end;
+	else if (!have_at)
 		return false;
 	const char *colon = memchr(t + start, ':', at - start);
 	if (!colon || (size_t)(colon - t) + 1 == at)
@@ -154,9 +158,10 @@ size_t redact_buf(char *buf, size_t size)
 		return 0;
 	size_t len = strnlen(buf, size - 1), masked = 0;
 	buf[len] = '\0';
+	bool full = len == size - 1;
 	for (size_t i = 0; i < len;) {
 		size_t a, b;
-		if (!url_password_at(buf, i, &a, &b) && !keyword_value_at(buf, i, &a, &b)) {
+		if (!url_password_at(buf, i, full, &a, &b) && !keyword_value_at(buf, i, &a, &b)) {
 			i++;
 			continue;
 		}

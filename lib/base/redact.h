@@ -20,7 +20,9 @@
  *                      scanned for the two forms above.  The rules: a
  *                      URL's authority runs from "://" to the first "/",
  *                      "?", "#", '"', "<", ">" or white space, and the
- *                      password from its first ":" to its last "@"; a
+ *                      password from its first ":" to its last "@" (to the
+ *                      end, in a text that fills its buffer: it may have
+ *                      been cut before the "@"); a
  *                      secret keyword (any case, a word of its own, "="
  *                      with optional spaces around it) is followed by its
  *                      value: '...' quoted (backslash escapes), or up to

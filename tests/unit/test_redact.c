@@ -120,6 +120,15 @@ static void test_a_text_that_grows_past_its_buffer_is_cut_not_uncovered(void)
 	CHECK_STR(tiny, "password="); /* the mask does not fit: the value goes */
 }
 
+static void test_a_url_cut_before_its_at_loses_all_after_the_colon(void)
+{
+	char room[24] = "GET http://alice:s3cre";  /* 22 of 23: not cut, a host:port */
+	CHECK_EQ(redact_buf(room, sizeof room), 0);
+	char cut[23] = "GET http://alice:s3cre";   /* fills it: maybe cut */
+	CHECK_EQ(redact_buf(cut, sizeof cut), 1);
+	CHECK_STR(cut, "GET http://alice:***");
+}
+
 static void test_dup_and_take_return_masked_copies(void)
 {
 	char *d = redact_dup("password=a password=b");
@@ -146,6 +155,7 @@ int main(void)
 	RUN(test_percent_encoded_userinfo_is_masked_to_the_last_at);
 	RUN(test_every_secret_in_a_text_is_counted);
 	RUN(test_a_text_that_grows_past_its_buffer_is_cut_not_uncovered);
+	RUN(test_a_url_cut_before_its_at_loses_all_after_the_colon);
 	RUN(test_dup_and_take_return_masked_copies);
 	return CHECK_DONE();
 }
