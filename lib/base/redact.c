@@ -90,8 +90,8 @@ static bool url_password_at(const char *t, size_t i, bool full, size_t *a, size_
 }
 
 /* The end of a value starting at t + j: '...' quoted (the quotes stay), or
- * up to white space or '"' (and "&" or "#" in a URI query); a backslash
- * escapes the next character. */
+ * up to white space or '"' (and "&" or "#" in a URI query) less trailing
+ * punctuation; a backslash escapes the next character. */
 static void value_span(const char *t, size_t j, bool in_query, size_t *a, size_t *b)
 {
 	bool quoted = t[j] == '\'';
@@ -105,6 +105,9 @@ static void value_span(const char *t, size_t j, bool in_query, size_t *a, size_t
 		if (quoted ? t[k] == '\'' : is_space(t[k]) || t[k] == '"' || (in_query && (t[k] == '&' || t[k] == '#')))
 			break;
 	}
+	/* "password=***, schema ...": the sentence's punctuation stays */
+	while (!quoted && k > *a + 1 && strchr(",;.)", t[k - 1]))
+		k--;
 	*b = k;
 }
 

@@ -28,7 +28,8 @@
  *                      value: '...' quoted (backslash escapes), or up to
  *                      white space or '"' (a backslash escapes the next
  *                      character; after "?" or "&", also up to "&" or
- *                      "#").  Text is built so that the first level already
+ *                      "#"), less a trailing ",;.)" (a sentence's, so
+ *                      "password=***, next" reads right).  Text is built so that the first level already
  *                      applied; this second one, at every exit (log, reply,
  *                      import_errors, STATUS=), catches what a message
  *                      echoes (libpq's and libcurl's own texts).

@@ -67,6 +67,14 @@ static void test_keyword_value_in_text_is_masked(void)
 	          "{\"database\":\"host=db sslpassword=***\",\"ok\":true}");
 }
 
+static void test_a_sentence_keeps_its_punctuation(void)
+{
+	CHECK_STR(masked("connected to host=db password=hunter2, schema version 1"),
+	          "connected to host=db password=***, schema version 1");
+	CHECK_STR(masked("(sslpassword=k3y). password=,"), "(sslpassword=***). password=***");
+	CHECK_STR(masked("connected to password=***, schema version 1"), "connected to password=***, schema version 1");
+}
+
 static void test_keyword_must_be_a_word_of_its_own(void)
 {
 	CHECK_STR(masked("mypassword=x password_file=y passfile=z"), "mypassword=x password_file=y passfile=z");
@@ -148,6 +156,7 @@ int main(void)
 	RUN(test_conninfo_uri_userinfo_and_query_secrets_are_masked);
 	RUN(test_unparsable_conninfo_shows_nothing_of_it);
 	RUN(test_keyword_value_in_text_is_masked);
+	RUN(test_a_sentence_keeps_its_punctuation);
 	RUN(test_keyword_must_be_a_word_of_its_own);
 	RUN(test_uri_query_secret_ends_at_the_next_parameter);
 	RUN(test_url_password_is_masked_and_user_kept);
