@@ -161,9 +161,9 @@ size_t redact_buf(char *buf, size_t size)
 		return 0;
 	size_t len = strnlen(buf, size - 1), masked = 0;
 	buf[len] = '\0';
-	bool full = len == size - 1;
 	for (size_t i = 0; i < len;) {
 		size_t a, b;
+		bool full = len == size - 1; /* cut, maybe: by the caller or a mask */
 		if (!url_password_at(buf, i, full, &a, &b) && !keyword_value_at(buf, i, &a, &b)) {
 			i++;
 			continue;
@@ -174,6 +174,27 @@ size_t redact_buf(char *buf, size_t size)
 		}
 		i = a + MASK_LEN;
 	}
+	return masked;
+}
+
+size_t redact_literal(char *buf, size_t size, const char *secret)
+{
+	if (!buf || size == 0 || !secret || !*secret)
+		return 0;
+	size_t len = strnlen(buf, size - 1), n = strlen(secret), masked = 0;
+	buf[len] = '\0';
+	for (char *at = strstr(buf, secret); at; at = strstr(at, secret)) {
+		size_t a = (size_t)(at - buf);
+		len = splice_mask(buf, size, len, a, a + n);
+		masked++;
+		at = buf + (a + MASK_LEN <= len ? a + MASK_LEN : len);
+	}
+	/* A text that fills its buffer may end in the start of one, cut. */
+	for (size_t k = n - 1; len == size - 1 && k > 0; k--)
+		if (k <= len && memcmp(buf + len - k, secret, k) == 0) {
+			buf[len - k] = '\0';
+			break;
+		}
 	return masked;
 }
 

@@ -60,6 +60,11 @@ bool redact_is_secret_option(const char *keyword);
  * Returns how many secrets were masked. */
 size_t redact_buf(char *buf, size_t size);
 
+/* Masks every occurrence of secret, a value known to be one (a provider's
+ * token a server may echo), in buf as redact_buf does; an empty or NULL
+ * secret masks nothing.  Returns how many were masked. */
+size_t redact_literal(char *buf, size_t size, const char *secret);
+
 /* A masked copy of text (caller frees); NULL when out of memory. */
 RACED_MUST_CHECK char *redact_dup(const char *text);
 

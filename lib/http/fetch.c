@@ -532,6 +532,17 @@ static void doc_put(struct fetcher *f, struct jsondoc *doc)
 	}
 }
 
+/* msg (ERR_MAX) without secrets: a URL's password, libcurl's text about
+ * it, and the provider's token should a server echo it (a reason phrase). */
+static void mask_secrets(const struct fetch_provider *p, char *msg)
+{
+	static const char bearer[] = "Authorization: Bearer ";
+	redact_buf(msg, ERR_MAX);
+	for (const struct curl_slist *h = p->has_token ? p->headers : NULL; h; h = h->next)
+		if (strncmp(h->data, bearer, sizeof bearer - 1) == 0)
+			redact_literal(msg, ERR_MAX, h->data + sizeof bearer - 1);
+}
+
 static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 {
 	struct fetch_provider *p = r->p;
@@ -550,7 +561,7 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 		                    err) < 0)
 			next = NULL; /* a link that is not a URL is no link */
 	if (o != FETCH_OK)
-		redact_buf(r->msg, sizeof r->msg); /* the URL and libcurl's text about it */
+		mask_secrets(p, r->msg);
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,

@@ -123,6 +123,9 @@ static void test_a_text_that_grows_past_its_buffer_is_cut_not_uncovered(void)
 	char buf[13] = "password=a b";
 	CHECK_EQ(redact_buf(buf, sizeof buf), 1);
 	CHECK_STR(buf, "password=***");
+	char url[37] = "password=a password=b http://u:pw@/";  /* masks push the '@' out */
+	CHECK_EQ(redact_buf(url, sizeof url), 3);
+	CHECK_STR(url, "password=*** password=*** http://u:"); /* no room for a mask: "p" goes */
 	char tiny[12] = "password=ab";
 	CHECK_EQ(redact_buf(tiny, sizeof tiny), 1);
 	CHECK_STR(tiny, "password="); /* the mask does not fit: the value goes */
@@ -135,6 +138,21 @@ static void test_a_url_cut_before_its_at_loses_all_after_the_colon(void)
 	char cut[23] = "GET http://alice:s3cre";   /* fills it: maybe cut */
 	CHECK_EQ(redact_buf(cut, sizeof cut), 1);
 	CHECK_STR(cut, "GET http://alice:***");
+}
+
+static void test_a_known_secret_is_masked_wherever_it_appears(void)
+{
+	char buf[64] = "HTTP 401 bad token t0k3n (t0k3nt0k3n)";
+	CHECK_EQ(redact_literal(buf, sizeof buf, "t0k3n"), 3);
+	CHECK_STR(buf, "HTTP 401 bad token *** (******)");
+	CHECK_EQ(redact_literal(buf, sizeof buf, ""), 0);
+	CHECK_EQ(redact_literal(buf, sizeof buf, NULL), 0);
+	char tight[6] = "ab ab";
+	CHECK_EQ(redact_literal(tight, sizeof tight, "ab"), 1);
+	CHECK_STR(tight, "*** "); /* the second does not fit: what is left of it goes */
+	char cut[12] = "token: t0k";  /* cut by the caller, in a full buffer */
+	CHECK_EQ(redact_literal(cut, 11, "t0k3n"), 0);
+	CHECK_STR(cut, "token: ");
 }
 
 static void test_dup_and_take_return_masked_copies(void)
@@ -165,6 +183,7 @@ int main(void)
 	RUN(test_every_secret_in_a_text_is_counted);
 	RUN(test_a_text_that_grows_past_its_buffer_is_cut_not_uncovered);
 	RUN(test_a_url_cut_before_its_at_loses_all_after_the_colon);
+	RUN(test_a_known_secret_is_masked_wherever_it_appears);
 	RUN(test_dup_and_take_return_masked_copies);
 	return CHECK_DONE();
 }
