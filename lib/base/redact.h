@@ -11,28 +11,30 @@
  * "http://user:***@host/path".  The user name is kept: in a URL it is not a
  * secret (a token belongs in token_file, not in a user name).
  *
- * Two levels:
+ * Three tools:
  *   redact_conninfo()  a conninfo libpq parses, written back as
  *                      keyword=value with each secret option's value
  *                      "***" (exact: libpq's own parse).
  *   redact_buf() / redact_dup() / redact_take()
  *                      free text (messages, URLs, log lines, replies)
- *                      scanned for the two forms above.  The rules: a
- *                      URL's authority runs from "://" to the first "/",
- *                      "?", "#", '"', "<", ">" or white space, and the
- *                      password from its first ":" to its last "@" (to the
- *                      end, in a text that fills its buffer: it may have
- *                      been cut before the "@"); a
- *                      secret keyword (any case, a word of its own, "="
- *                      with optional spaces around it) is followed by its
- *                      value: '...' quoted (backslash escapes), or up to
- *                      white space or '"' (a backslash escapes the next
- *                      character; after "?" or "&", also up to "&" or
- *                      "#"), less a trailing ",;.)" (a sentence's, so
- *                      "password=***, next" reads right).  Text is built so that the first level already
- *                      applied; this second one, at every exit (log, reply,
- *                      import_errors, STATUS=), catches what a message
- *                      echoes (libpq's and libcurl's own texts).
+ *                      scanned for the two forms above.  A URL's
+ *                      authority runs from "://" to the first "/", "?",
+ *                      "#", '"', "<", ">" or white space, and its password
+ *                      from the first ":" to the last "@" (or to the end,
+ *                      in a text that fills its buffer: it may have been
+ *                      cut before the "@").  A secret keyword (any case, a
+ *                      word of its own, "=" with optional spaces around
+ *                      it) is followed by its value: '...' quoted
+ *                      (backslash escapes), or up to white space or '"'
+ *                      (a backslash escapes the next character; after "?"
+ *                      or "&", also up to "&" or "#"), less a trailing
+ *                      ",;.)" (a sentence's: "password=***, next").
+ *                      Texts are built masked with the other two tools;
+ *                      this one, at every exit (log, reply, import_errors,
+ *                      STATUS=), catches what a message echoes (libpq's
+ *                      and libcurl's own texts).
+ *   redact_literal()   a value known to be secret (a provider's token),
+ *                      wherever it appears in a text.
  *
  * The set of secret keywords comes from libpq's option table
  * (PQconninfoParse of "", which lists every option with its dispchar but,
