@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "redact.h"
 #include "service.h"
 
 #include <curl/curl.h>
@@ -126,6 +127,7 @@ static int check_config(const char *path)
 	char err[ERR_MAX];
 	struct config *cfg = config_load(path, err);
 	if (!cfg) {
+		redact_buf(err, sizeof err);
 		fprintf(stderr, "raced: %s\n", err);
 		return EXIT_CONFIG;
 	}

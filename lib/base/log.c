@@ -2,6 +2,8 @@
  * sd-daemon priority prefix; see log.h. */
 #include "log.h"
 
+#include "redact.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -139,8 +141,19 @@ static void log_vwrite(int priority, const char *fmt, va_list ap)
 		return;
 	int saved_errno = errno; /* callers may log and then look at errno */
 	char msg[LOG_LINE_MAX];
+	va_list again;
+	va_copy(again, ap);
 	int mlen = vsnprintf(msg, sizeof msg, fmt, ap);
 	bool cut = mlen >= (int)sizeof msg;
+	/* Secrets are masked before the cut, which could hide where one ends. */
+	char *whole = cut ? malloc((size_t)mlen + 1) : NULL;
+	if (whole)
+		vsnprintf(whole, (size_t)mlen + 1, fmt, again);
+	va_end(again);
+	whole = whole ? redact_take(whole) : NULL;
+	if (whole)
+		cut = false; /* escape_into tells whether the masked text fits */
+	redact_buf(msg, sizeof msg);
 
 	static const char ellipsis[] = "...";
 	char line[LOG_LINE_MAX];
@@ -152,7 +165,8 @@ static void log_vwrite(int priority, const char *fmt, va_list ap)
 		n += (size_t)snprintf(line + n, sizeof line - n, "<%d>", priority);
 	/* Keep room for "..." and the newline. */
 	size_t room = sizeof line - n - (sizeof ellipsis - 1) - 1;
-	n += escape_into(line + n, room, msg, &cut);
+	n += escape_into(line + n, room, whole ? whole : msg, &cut);
+	free(whole);
 	if (cut) {
 		memcpy(line + n, ellipsis, sizeof ellipsis - 1);
 		n += sizeof ellipsis - 1;

@@ -8,8 +8,10 @@
  * make), the line opens with the local time in ISO 8601 to the
  * millisecond and a space, before the prefix:
  *   2026-12-05T22:00:50.123+01:00 <5>raced 1.0.0 started with ...
- * Under journald there is no timestamp: the journal records its own.  Newlines and other control characters inside a message are
- * escaped (\n, \r, \t, \xNN) so an event never spans lines.  While an import
+ * Under journald there is no timestamp: the journal records its own.
+ * Newlines and other control characters inside a message are escaped (\n,
+ * \r, \t, \xNN) so an event never spans lines, and secrets (libpq's secret
+ * options, URL passwords) are masked (redact.h).  While an import
  * is current (log_set_import) every line carries "import ID: " after the
  * prefix.  Lines are bounded at LOG_LINE_MAX bytes; a longer message is cut
  * and ends in "...".

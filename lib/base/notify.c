@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #include "error.h"
+#include "redact.h"
 
 #include <event2/event.h>
 #include <inttypes.h>
@@ -27,6 +28,7 @@ int notify_status(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
+	redact_buf(text, sizeof text);
 	/* A newline would start a new assignment in the datagram. */
 	for (char *p = text; *p; p++)
 		if (*p == '\n' || *p == '\r')

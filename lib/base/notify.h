@@ -9,7 +9,8 @@
  *   notify_ready()      READY=1, once the configuration is loaded and the
  *                       control socket listens, and again after a reload.
  *   notify_status()     STATUS=..., only when the text changed since the
- *                       last one sent (so it may be called on every tick).
+ *                       last one sent (so it may be called on every tick);
+ *                       secrets in it are masked (redact.h).
  *   notify_reloading()  RELOADING=1 with MONOTONIC_USEC=now (SIGHUP).
  *   notify_stopping()   STOPPING=1 (SIGTERM/SIGINT, drain begins).
  *   notify_watchdog_setup()

@@ -42,6 +42,7 @@
 #include "config_lex.h"
 #include "config_value.h"
 #include "error.h"
+#include "redact.h"
 #include "stage.h"   /* the engine's bounds are the settings' bounds */
 #include "store.h"   /* and the store's */
 #include "suggest.h"
@@ -161,6 +162,7 @@ static int fail(struct loader *ld, unsigned line, const struct section *sec, con
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	redact_buf(msg, sizeof msg); /* a value quoted back may hold a password */
 	if (line)
 		snprintf(where, sizeof where, ":%u", line);
 	if (sec) {

@@ -107,8 +107,8 @@ RACED_MUST_CHECK int config_parse_duration(const char *s, uint32_t *ms);
 
 /* One line for the log saying what a reload changes, e.g.
  * "[provider main] rate_limit 0 -> 50; [stage entries] concurrency 8 -> 16;
- * stage 'x' added", or "nothing changed".  Secrets (conninfo, tokens) are
- * named, never shown.  Keys a reload cannot apply are marked "(at the next
+ * stage 'x' added", or "nothing changed".  Tokens are named, never shown;
+ * conninfo and URLs are shown with their secrets masked (redact.h).  Keys a reload cannot apply are marked "(at the next
  * restart)".  Always NUL-terminates buf (unless len is 0); a summary that
  * does not fit ends in "...". */
 void config_describe_changes(const struct config *old, const struct config *next, char *buf, size_t len);

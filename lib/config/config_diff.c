@@ -5,17 +5,21 @@
  * in both configurations; a key's two values are written in the file's own
  * syntax and compared as text, so a change shows as the user would write
  * it ("timeout 30s -> 2m") and two spellings of one value are no change.
- * Secret keys (KF_SECRET) and tokens are named, never shown.
+ * Tokens and secret keys (KF_SECRET) are named, never shown; text values
+ * that may hold a secret (conninfo, URLs) are compared as written and shown
+ * masked (redact.h), and a change the mask hides reads "(a secret changed)".
  */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_keys.h"
 #include "config_value.h"
+#include "redact.h"
 
 #define VALUE_MAX 160 /* a value as shown; longer ones are cut */
 
@@ -62,6 +66,25 @@ static void format_string(const char *f, char *out, size_t n)
 		snprintf(out, n, "'%s'", s);
 	else
 		snprintf(out, n, "(none)");
+}
+
+/* k's string value as shown: masked, a conninfo as libpq reads it. */
+static void format_shown(const struct key_def *k, const void *obj, char *out, size_t n)
+{
+	const char *s;
+	memcpy(&s, (const char *)obj + k->offset, sizeof s);
+	char *shown = !s ? NULL : k->type == KT_CONNINFO ? redact_conninfo(s) : redact_dup(s);
+	if (shown)
+		snprintf(out, n, "'%s'", shown);
+	else
+		snprintf(out, n, s ? "(not shown: out of memory)" : "(none)");
+	free(shown);
+}
+
+static bool is_text(const struct key_def *k)
+{
+	return k->type == KT_STRING || k->type == KT_SOCKET_PATH || k->type == KT_URL ||
+	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER;
 }
 
 /* k's value in obj (struct config, provider_conf or stage_conf). */
@@ -133,8 +156,16 @@ static void describe_section(struct appender *a, enum section_kind kind, const c
 		if (strcmp(was, now) == 0)
 			continue;
 		const char *restart = k->flags & KF_RESTART ? " (at the next restart)" : "";
-		if (k->flags & KF_SECRET)
+		if ((k->flags & KF_SECRET) && k->type != KT_CONNINFO) {
 			append(a, "%s %s changed%s", head, k->name, restart);
+			continue;
+		}
+		if (is_text(k)) {
+			format_shown(k, old, was, sizeof was);
+			format_shown(k, next, now, sizeof now);
+		}
+		if (strcmp(was, now) == 0)
+			append(a, "%s %s changed (a secret changed)%s", head, k->name, restart);
 		else
 			append(a, "%s %s %s -> %s%s", head, k->name, was, now, restart);
 	}

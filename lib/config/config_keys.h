@@ -36,7 +36,7 @@ enum key_type {
 #define KF_REQUIRED 1u  /* no default: the section must set it */
 #define KF_DERIVED  2u  /* default computed from other keys (apply_derived in config.c) */
 #define KF_RESTART  4u  /* a reload does not apply it; the daemon must restart */
-#define KF_SECRET   8u  /* never shown in config_describe_changes() */
+#define KF_SECRET   8u  /* config_describe_changes() masks it (a conninfo) or only names it */
 #define KF_EMPTY_OK 16u /* an empty value is valid */
 
 struct key_def {

@@ -1,5 +1,6 @@
 /* config_value — see config_value.h. */
 #include "config_value.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -153,6 +154,7 @@ int config_value_conninfo(const char *s, char *msg, size_t n)
 	PQfreemem(perr);
 	why[strcspn(why, "\n")] = '\0';
 	snprintf(msg, n, "not a valid libpq connection string: %s", why);
+	redact_buf(msg, n); /* libpq quotes a URI it cannot parse, password and all */
 	return -1;
 }
 

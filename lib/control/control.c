@@ -1,5 +1,7 @@
 #include "control.h"
 
+#include "redact.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +207,7 @@ char *control_reply_ok_line(json_t *result)
 	json_t *reply = json_pack("{s:b,s:o}", "ok", 1, "result", result ? result : json_object());
 	if (!reply)
 		return NULL;
-	char *line = dump_line(reply);
+	char *line = redact_take(dump_line(reply)); /* no secret leaves raced */
 	json_decref(reply);
 	return line;
 }
@@ -216,7 +218,7 @@ char *control_reply_error_line(enum control_code code, const char *message)
 	                          "code", control_code_name(code), "message", message);
 	if (!reply)
 		return NULL;
-	char *line = dump_line(reply);
+	char *line = redact_take(dump_line(reply)); /* no secret leaves raced */
 	json_decref(reply);
 	return line;
 }

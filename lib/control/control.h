@@ -63,7 +63,8 @@ RACED_MUST_CHECK int control_request_parse(const char *line, size_t len,
                                            const struct control_command **cmd, json_t **args,
                                            enum control_code *code, char *err);
 
-/* Reply lines, '\n' included, malloc'd.  control_reply_ok_line() steals the
+/* Reply lines, '\n' included, malloc'd, secrets masked (redact.h: a value the
+ * daemon shows never carries one).  control_reply_ok_line() steals the
  * reference to result (NULL means an empty object).  NULL only when out of
  * memory. */
 RACED_MUST_CHECK char *control_reply_ok_line(json_t *result);

@@ -6,6 +6,7 @@
  * fetch-only import runs 15-23 % more instructions (docs/performance.md). */
 #include "baseurl.h"
 #include "error.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ int baseurl_resolve(const char *base, const char *ref, char **out, char *err)
 	rc = url_take(u, "cannot build URL from", ref, out, err);
 done:
 	curl_url_cleanup(u);
+	if (rc < 0)
+		redact_buf(err, ERR_MAX); /* a link from a body may carry a password */
 	return rc;
 }
 
@@ -326,6 +329,7 @@ int baseurl_init(struct baseurl *b, const char *name, const char *base_url, char
 	}
 	return 0;
 fail:
+	redact_buf(err, ERR_MAX); /* base_url's userinfo is no one's to read */
 	baseurl_free(b);
 	return -1;
 }

@@ -18,6 +18,8 @@
  * concatenation instead: the same string, without parsing (test_fetch
  * holds the two to the same output over 96,000 URLs).
  *
+ * Error texts quote the URL with its password masked (redact.h).
+ *
  * Ownership: the caller owns the struct baseurl (embedded, set up by
  * baseurl_init, emptied by baseurl_free); every URL returned in *out is
  * malloc'd and the caller's to free().

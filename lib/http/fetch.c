@@ -45,6 +45,7 @@
 #include "error.h"
 #include "linkheader.h"
 #include "raced_version.h"
+#include "redact.h"
 #include "tokenbucket.h"
 
 #include <curl/curl.h>
@@ -531,6 +532,17 @@ static void doc_put(struct fetcher *f, struct jsondoc *doc)
 	}
 }
 
+/* msg (ERR_MAX) without secrets: a URL's password, libcurl's text about
+ * it, and the provider's token should a server echo it (a reason phrase). */
+static void mask_secrets(const struct fetch_provider *p, char *msg)
+{
+	static const char bearer[] = "Authorization: Bearer ";
+	redact_buf(msg, ERR_MAX);
+	for (const struct curl_slist *h = p->has_token ? p->headers : NULL; h; h = h->next)
+		if (strncmp(h->data, bearer, sizeof bearer - 1) == 0)
+			redact_literal(msg, ERR_MAX, h->data + sizeof bearer - 1);
+}
+
 static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 {
 	struct fetch_provider *p = r->p;
@@ -548,6 +560,8 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 		if (baseurl_resolve(r->effective_url ? r->effective_url : r->url, r->link_ref, &next,
 		                    err) < 0)
 			next = NULL; /* a link that is not a URL is no link */
+	if (o != FETCH_OK)
+		mask_secrets(p, r->msg);
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,
@@ -1141,6 +1155,7 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 	}
 	if (p->f->free_pending) {
 		err_set(err, "GET %s: the fetcher is shutting down", url);
+		redact_buf(err, ERR_MAX);
 		return NULL;
 	}
 	struct fetch *r = calloc(1, sizeof *r);
@@ -1157,6 +1172,7 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		 * host; the token is the provider's, not theirs. */
 		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
 		        "sends that provider's token (token_file) only there", r->url, p->name, p->base.origin);
+		redact_buf(err, ERR_MAX); /* a next link from a body may carry a password */
 		free(r->url);
 		free(r);
 		return NULL;

@@ -125,7 +125,7 @@ struct fetch_result {
 	const char *error;         /* readable reason when not FETCH_OK: names the
 	                              URL, the reason and, where one applies, the
 	                              setting; "(not retried)" or "gave up after N
-	                              attempts" */
+	                              attempts"; secrets masked (redact.h) */
 };
 
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *r);

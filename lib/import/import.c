@@ -25,6 +25,7 @@
 #include "import_store.h"
 #include "jsondoc.h"
 #include "paginate.h"
+#include "redact.h"
 #include "stage.h"
 #include "store.h"
 #include "urltemplate.h"
@@ -117,19 +118,26 @@ static void free_payload(void *ctx, void *payload)
 
 /* ---- errors ---- */
 
-/* n items failed for one reason: counted n times, recorded (and logged) once. */
+/* n items failed for one reason: counted n times, recorded (and logged) once,
+ * the URL and the message masked (a base_url's or a next link's password). */
 static void record_failures(struct stage_ctx *sc, const char *url, long status,
                             uint32_t attempts, const char *message, uint64_t n)
 {
 	struct import *imp = sc->imp;
 	sc->failed += n;
 	imp->errors += n;
-	if (store_add_error(imp->env.store, imp->id, sc->conf->name, url ? url : "", status,
-	                    attempts, message) < 0 && imp->cb.error)
-		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts,
+	char *url_shown = redact_dup(url ? url : "");
+	char msg[ERR_MAX];
+	snprintf(msg, sizeof msg, "%s", message);
+	redact_buf(msg, sizeof msg);
+	bool recorded = url_shown && store_add_error(imp->env.store, imp->id, sc->conf->name, url_shown,
+	                                             status, attempts, msg) == 0;
+	if (!recorded && imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url_shown, status, attempts,
 		              "out of memory: the next error is not recorded in import_errors");
 	if (imp->cb.error)
-		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url, status, attempts, message);
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, url ? url_shown : NULL, status, attempts, msg);
+	free(url_shown);
 }
 
 static void record_failure(struct stage_ctx *sc, const char *url, long status,

@@ -29,6 +29,7 @@
  * reconnect must keep backing off further).
  */
 #include "backoff.h"
+#include "redact.h"
 #include "store_backend.h"
 #include "store_schema.h"
 
@@ -44,7 +45,7 @@ struct store_conn {
 	struct store *s;
 	struct event_base *base;
 	char *conninfo;
-	char *conninfo_shown;    /* without password */
+	char *conninfo_shown;    /* secrets masked (redact_conninfo) */
 	const struct store_table_sql *tables;
 	size_t n_tables;
 
@@ -133,10 +134,11 @@ static void connection_lost(struct store_conn *c, const char *why)
 	uint32_t wait = backoff_next(c);
 	char msg[ERR_MAX];
 	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, c->conninfo_shown, wait);
-	/* libpq's messages span lines: make it one */
+	/* libpq's messages span lines: make it one; they may echo an option */
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\t')
 			*p = ' ';
+	redact_buf(msg, sizeof msg);
 	store_note_error(c->s, msg);
 	io_unwatch(c);
 	if (c->conn) {
@@ -567,27 +569,6 @@ static const struct store_backend_ops conn_ops = {
 	.free = conn_free,
 };
 
-/* conninfo as shown in messages: every option except password; NULL when
- * out of memory. */
-static char *conninfo_without_password(const char *conninfo)
-{
-	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-	if (!opts)
-		return strdup("(unparsable conninfo)");
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	for (PQconninfoOption *o = opts; f && o->keyword; o++)
-		if (o->val && strcmp(o->keyword, "password") != 0)
-			fprintf(f, "%s%s=%s", ftell(f) > 0 ? " " : "", o->keyword, o->val);
-	PQconninfoFree(opts);
-	if (!f || fclose(f) != 0) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
 struct store_backend *store_conn_new(struct store *s, struct event_base *base,
                                      const char *conninfo,
                                      const struct store_table_sql *tables, size_t n_tables,
@@ -599,6 +580,7 @@ struct store_backend *store_conn_new(struct store *s, struct event_base *base,
 		return err_set(err, "store: [database] conninfo is not set"), NULL;
 	if (!opts) {
 		err_set(err, "store: [database] conninfo is invalid: %s", perr ? perr : "out of memory");
+		redact_buf(err, ERR_MAX); /* libpq quotes a URI it cannot parse */
 		PQfreemem(perr);
 		return NULL;
 	}
@@ -614,7 +596,7 @@ struct store_backend *store_conn_new(struct store *s, struct event_base *base,
 	c->ev_fd = -1;
 	c->backoff_ms = STORE_BACKOFF_MIN_MS;
 	c->conninfo = strdup(conninfo);
-	c->conninfo_shown = conninfo_without_password(conninfo);
+	c->conninfo_shown = redact_conninfo(conninfo);
 	c->ev_timer = evtimer_new(base, on_timer, c);
 	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer) {
 		conn_free(&c->b);

@@ -1,6 +1,6 @@
 /* Unit tests for config_diff (config_describe_changes): what a reload's log
  * line says, on configurations built by hand.  Values are shown in the
- * file's own syntax, secrets never, and keys a reload cannot apply are
+ * file's own syntax, secrets masked or only named, and keys a reload cannot apply are
  * marked. */
 #include "check.h"
 #include "config.h"
@@ -74,19 +74,42 @@ static void test_values_are_shown_as_the_file_writes_them(void)
 	                        "[stage races] next none -> /next; [stage races] dedupe no -> yes");
 }
 
-static void test_secrets_are_named_never_shown(void)
+static void test_tokens_are_named_never_shown(void)
 {
 	static const struct { const char *was, *now, *says; } tokens[] = {
 		{NULL, "t0ken", "token added"}, {"old", "t0ken", "token changed"}, {"old", NULL, "token removed"}};
 	struct pair a, b;
 	char want[256];
 	fill_both(&a, &b);
-	b.c.conninfo = "dbname=races password=hunter2";
 	for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
 		a.p.token = (char *)tokens[i].was;
 		b.p.token = (char *)tokens[i].now;
-		snprintf(want, sizeof want, "[database] conninfo changed; [provider main] %s", tokens[i].says);
+		snprintf(want, sizeof want, "[provider main] %s", tokens[i].says);
 		CHECK_STR(diff(&a, &b), want);
+	}
+}
+
+static void test_conninfo_and_urls_are_shown_masked_and_a_hidden_change_is_said(void)
+{
+	static const char base[] = "https://api.example.com/v1";
+	static const struct { const char *ci0, *ci1, *url0, *url1, *says; } cases[] = {
+		{"dbname=races", "dbname=races password=hunter2 sslpassword=k3y", base,
+		 "https://alice:s3cret@api.example.com/v1",
+		 "[database] conninfo 'dbname=races' -> 'password=*** dbname=races sslpassword=***'; "
+		 "[provider main] base_url 'https://api.example.com/v1' -> 'https://alice:***@api.example.com/v1'"},
+		{"postgresql://raced:old@db/races", "postgresql://raced:new@db/races", base, base,
+		 "[database] conninfo changed (a secret changed)"},
+		{"dbname=races", "dbname=races", "https://alice:old@api.example.com/v1",
+		 "https://alice:new@api.example.com/v1", "[provider main] base_url changed (a secret changed)"},
+	};
+	struct pair a, b;
+	fill_both(&a, &b);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		a.c.conninfo = (char *)cases[i].ci0;
+		b.c.conninfo = (char *)cases[i].ci1;
+		a.p.base_url = (char *)cases[i].url0;
+		b.p.base_url = (char *)cases[i].url1;
+		CHECK_STR(diff(&a, &b), cases[i].says);
 	}
 }
 
@@ -129,7 +152,8 @@ int main(void)
 	RUN(test_same_configuration_is_nothing_changed);
 	RUN(test_no_previous_configuration_is_said);
 	RUN(test_values_are_shown_as_the_file_writes_them);
-	RUN(test_secrets_are_named_never_shown);
+	RUN(test_tokens_are_named_never_shown);
+	RUN(test_conninfo_and_urls_are_shown_masked_and_a_hidden_change_is_said);
 	RUN(test_keys_a_reload_cannot_apply_are_marked);
 	RUN(test_sections_are_matched_by_name);
 	RUN(test_a_summary_that_does_not_fit_ends_in_dots);

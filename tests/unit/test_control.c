@@ -88,6 +88,16 @@ static void test_reply_lines_round_trip(void)
 	CHECK_EQ(control_reply_parse("nonsense", &result, code, msg), -1);
 }
 
+static void test_reply_lines_never_carry_a_secret(void)
+{
+	char *ok = control_reply_ok_line(json_pack("{s:s}", "message", "connected to host=db password=a\"b c"));
+	CHECK_STR(ok, "{\"ok\":true,\"result\":{\"message\":\"connected to host=db password=*** c\"}}\n");
+	free(ok);
+	char *bad = control_reply_error_line(CONTROL_FAILED, "GET http://alice:s3cret@host/: HTTP 500");
+	CHECK_STR(bad, "{\"ok\":false,\"error\":{\"code\":\"failed\",\"message\":\"GET http://alice:***@host/: HTTP 500\"}}\n");
+	free(bad);
+}
+
 static void test_request_line_puts_cmd_with_args(void)
 {
 	json_t *args = json_pack("{s:i}", "id", 7);
@@ -230,6 +240,7 @@ int main(void)
 	RUN(test_each_malformed_request_gets_its_code_and_message);
 	RUN(test_unknown_command_suggests_close_names_only);
 	RUN(test_reply_lines_round_trip);
+	RUN(test_reply_lines_never_carry_a_secret);
 	RUN(test_request_line_puts_cmd_with_args);
 	RUN(test_command_table_marks_admin_commands);
 	RUN(test_table_is_indexed_by_command_id);

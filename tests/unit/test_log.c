@@ -132,6 +132,18 @@ static void test_log_escape_is_not_split_at_the_cut(void)
 	CHECK(strchr(out, '\n') == out + len - 1);
 }
 
+static void test_log_masks_secrets_even_where_the_line_is_cut(void)
+{
+	static char pw[2 * LOG_LINE_MAX];
+	memset(pw, 'p', sizeof pw - 1);
+	pw[sizeof pw - 1] = '\0';
+	capture_begin();
+	log_err("store: connecting to host=db password=%s", "hunter2");
+	log_err("GET http://alice:%s@host/races: HTTP 500", pw);
+	CHECK_STR(capture_end(), "<3>store: connecting to host=db password=***\n"
+	                         "<3>GET http://alice:***@host/races: HTTP 500\n");
+}
+
 static void test_log_preserves_errno(void)
 {
 	capture_begin();
@@ -239,6 +251,7 @@ int main(void)
 	RUN(test_log_lines_carry_the_current_import_id);
 	RUN(test_log_cuts_long_messages_at_line_max);
 	RUN(test_log_escape_is_not_split_at_the_cut);
+	RUN(test_log_masks_secrets_even_where_the_line_is_cut);
 	RUN(test_log_preserves_errno);
 	RUN(test_log_time_is_iso8601_local_with_milliseconds_and_offset);
 	RUN(test_log_lines_off_journald_open_with_a_timestamp);

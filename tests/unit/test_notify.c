@@ -102,6 +102,14 @@ static void test_notify_status_newlines_do_not_start_new_assignments(void)
 	CHECK_STR(recv_msg(2000), "STATUS=a READY=1");
 }
 
+static void test_notify_status_masks_secrets(void)
+{
+	CHECK(notify_status("waiting for the database (host=db password=%s)", "hunter2") > 0);
+	CHECK_STR(recv_msg(2000), "STATUS=waiting for the database (host=db password=***)");
+	CHECK(notify_status("GET http://alice:%s@host/races", "s3cret") > 0);
+	CHECK_STR(recv_msg(2000), "STATUS=GET http://alice:***@host/races");
+}
+
 static void test_notify_without_notify_socket_is_a_noop(void)
 {
 	unsetenv("NOTIFY_SOCKET");
@@ -203,6 +211,7 @@ int main(void)
 	RUN(test_notify_messages_arrive_in_order);
 	RUN(test_notify_status_is_sent_only_when_it_changes);
 	RUN(test_notify_status_newlines_do_not_start_new_assignments);
+	RUN(test_notify_status_masks_secrets);
 	RUN(test_notify_without_notify_socket_is_a_noop);
 	RUN(test_watchdog_not_armed_unless_systemd_asks);
 	RUN(test_watchdog_pings_at_half_of_watchdog_usec);
