@@ -7,8 +7,10 @@
 # build --benchmark raced-soak -v`); never a test.  It starts the fixture
 # provider (a small data set, 2 ms of latency so every import fills the
 # provider's connections), a throwaway PostgreSQL and one raced, then runs N
-# imports (default 200) back to back with `racectl start-import --wait`.
-# After each import it waits until raced is idle and records raced's RSS,
+# imports (default 200) back to back, each with `racectl start-import`,
+# then polling import_runs until it has ended (succeeded, or the soak
+# fails).  After each it waits until raced is idle and has closed every
+# control client, and records raced's RSS,
 # its open fds, its PostgreSQL connections (pg_stat_activity) and its TCP
 # connections to the provider (its socket fds that /proc/PID/net/tcp shows
 # established to the fixture's port).  Between two imports: stats, status,
@@ -19,7 +21,9 @@
 #
 # At the end the figures after import N must equal those after import 1:
 # fds and both connection counts exactly, RSS within --rss-tolerance
-# (default 10) per cent.  Prints a table, writes it to DIR/soak.txt and one
+# (default 10) per cent.  A slow leak hides in that tolerance, so the table
+# also shows how RSS grew over the second half of the imports (after
+# malloc's warm-up), per import.  Prints a table, writes it to DIR/soak.txt and one
 # row per import to DIR/soak.dat (default DIR tests/bench/results/); exits
 # 1 when a figure is off.  RACED, RACECTL, FIXTURE and CTL_ABUSE name the
 # binaries (default: under build/).
@@ -61,24 +65,39 @@ say() { printf '# %s\n' "$*" >&2; }
 # ---- what raced holds ----------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$RACED_PID/status"; }
 fd_count() { find "/proc/$RACED_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
-# Established TCP connections to the fixture's port among raced's own fds.
-provider_conns() {
-	local port inodes
-	port=$(printf '%04X' "$(cat "$T/fixture.port")")
-	inodes=$(awk -v p=":$port" 'NR > 1 && $4 == "01" && substr($3, length($3) - 4) == p { print $10 }' \
-		"/proc/$RACED_PID/net/tcp" "/proc/$RACED_PID/net/tcp6")
+# How many of raced's fds are sockets among the inodes read on stdin.
+own_sockets() {
+	local inodes
+	inodes=$(cat)
 	find "/proc/$RACED_PID/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null |
 		sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | grep -cxF -f <(echo "$inodes"; echo x) || true
 }
-# Only raced and this script's psql connect to the throwaway cluster.
-pg_conns() { sql "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"; }
+# Established TCP connections to the fixture's port.
+provider_conns() {
+	local port
+	port=$(printf '%04X' "$(cat "$T/fixture.port")")
+	awk -v p=":$port" 'NR > 1 && $4 == "01" && substr($3, length($3) - 4) == p { print $10 }' \
+		"/proc/$RACED_PID/net/tcp" "/proc/$RACED_PID/net/tcp6" | own_sockets
+}
+# Control clients raced still holds (connected sockets on its socket's path):
+# racectl has gone, but raced may not have read its hang-up yet.
+ctl_clients() {
+	awk -v p="$T/raced.sock" 'NR > 1 && $6 == "03" && $8 == p { print $7 }' "/proc/$RACED_PID/net/unix" | own_sockets
+}
+no_ctl_client() { [ "$(ctl_clients)" = 0 ]; }
+# raced's connections carry an application_name of their own (psql's
+# backends of this script's earlier queries may still be exiting).
+pg_conns() { sql "select count(*) from pg_stat_activity where application_name = 'raced-soak'"; }
+run_status() { sql "select status from import_runs where id = $1"; }
+ended() { case $(run_status "$1") in ''|running) return 1 ;; esac; }
 is_idle() { ctl health | grep -q '^RACED OK - idle'; }
 
 # ---- set-up --------------------------------------------------------------
 pg_start
-fixture_start --seed 8 --races 30 --entries-per-race 10 --athletes 150 --page-size 10 --latency-ms 2
+fixture_start --seed 8 --races 60 --entries-per-race 10 --athletes 300 --page-size 10 --latency-ms 2
 write_config
-sed -i -e "s/^max_connections = .*/max_connections = $max_connections/" "$T/raced.conf"
+sed -i -e "s/^max_connections = .*/max_connections = $max_connections/" \
+	-e "s/^conninfo = .*/& application_name=raced-soak/" "$T/raced.conf"
 fixture_get /_dataset >"$T/dataset.json"
 ds() { json_get "$(cat "$T/dataset.json")" "$1"; }
 n_items=$(( $(ds races) + $(ds entries) + $(ds athletes_referenced) ))
@@ -115,10 +134,13 @@ echo "# import rss_kib fds pg_conns provider_conns secs" >"$results/soak.dat"
 t_start=$SECONDS
 for i in $(seq "$imports"); do
 	t0=$(date +%s%N)
-	ctl start-import --wait >"$T/import.out" || fail "import $i did not succeed: $(tail -n 1 "$T/import.out")"
+	ctl start-import >/dev/null || fail "racectl start-import $i"
+	wait_for "import $i to end" 60 ended "$i"
 	t1=$(date +%s%N)
-	[ "$(sql "select status from import_runs where id = $i")" = succeeded ] || fail "import $i is not the one that ran"
+	status=$(run_status "$i")
+	[ "$status" = succeeded ] || fail "import $i ended $status"
 	wait_for "raced to be idle after import $i" 20 is_idle
+	wait_for "raced to close its control clients after import $i" 20 no_ctl_client
 	row="$i $(rss_kib) $(fd_count) $(pg_conns) $(provider_conns) $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
 	echo "$row" >>"$results/soak.dat"
 	[ "$i" = 1 ] && first=$row
@@ -131,6 +153,7 @@ last=$row
 secs=$((SECONDS - t_start))
 stored=$(sql "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
 [ "$stored" = "$n_items" ] || fail "stored $stored items, expected $n_items"
+import_ms=$(sql "select round(avg(extract(epoch from finished_at - started_at)) * 1000) from import_runs")
 not_ok=$(sql "select count(*) from import_runs where status <> 'succeeded'")
 [ "$not_ok" = 0 ] || fail "$not_ok imports did not succeed"
 raced_stop || fail "raced did not stop cleanly"
@@ -138,6 +161,9 @@ raced_stop || fail "raced did not stop cleanly"
 # ---- the table -----------------------------------------------------------
 # The largest value of column C over every import.
 series_max() { awk -v c="$1" '!/^#/ && $c > m { m = $c } END { print m }' "$results/soak.dat"; }
+# RSS after the middle import and after the last, and the growth per import.
+half=$(( (imports + 1) / 2 ))
+h_rss=$(awk -v h="$half" '!/^#/ && $1 == h { print $2 }' "$results/soak.dat")
 set -- $first; f_rss=$2 f_fds=$3 f_pg=$4 f_tcp=$5
 set -- $last; l_rss=$2 l_fds=$3 l_pg=$4 l_tcp=$5
 rss_pct=$(awk -v a="$f_rss" -v b="$l_rss" 'BEGIN { printf "%+.1f", 100 * (b - a) / a }')
@@ -147,7 +173,7 @@ verdicts="$rss_ok $(same "$f_fds" "$l_fds") $(same "$f_pg" "$l_pg") $(same "$f_t
 {
 	echo "raced soak: $imports imports of $n_items items ($n_requests requests) each, ${secs}s;" \
 		"between two imports stats, status, health, status ID, a client gone mid-reply, garbage, a reload" \
-		"(SIGHUP and racectl reload in turn)"
+		"(SIGHUP and racectl reload in turn); an import took ${import_ms} ms in raced"
 	printf '%-28s %10s %10s %10s %10s %-10s %s\n' measure "import 1" "import $imports" change max target ""
 	printf '%-28s %10s %10s %10s %10s %-10s %s\n' "RSS (KiB)" "$f_rss" "$l_rss" "$rss_pct%" "$(series_max 2)" \
 		"±$rss_tolerance%" "$rss_ok"
@@ -157,6 +183,9 @@ verdicts="$rss_ok $(same "$f_fds" "$l_fds") $(same "$f_pg" "$l_pg") $(same "$f_t
 		"$(series_max 4)" "equal" "$(same "$f_pg" "$l_pg")"
 	printf '%-28s %10s %10s %10s %10s %-10s %s\n' "TCP connections to provider" "$f_tcp" "$l_tcp" $((l_tcp - f_tcp)) \
 		"$(series_max 5)" "equal" "$(same "$f_tcp" "$l_tcp")"
+	[ "$imports" -gt "$half" ] && echo "(RSS after import $half: $h_rss KiB; from there to import $imports" \
+		"$((l_rss - h_rss)) KiB, $(awk -v a="$h_rss" -v b="$l_rss" -v n=$((imports - half)) \
+		'BEGIN { printf "%.2f", (b - a) / n }') KiB per import)"
 } | tee "$results/soak.txt"
 say "wrote $results/soak.txt, soak.dat"
 case " $verdicts " in *" MISSED "*) echo "soak.sh: raced's figures after import $imports differ from import 1's" >&2; exit 1 ;; esac
