@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # soak.sh — does raced hold on to anything from one import to the next?
 #
-#   tests/bench/soak.sh [--imports N] [--rss-tolerance PCT] [--results DIR]
+#   tests/bench/soak.sh [--imports N] [--rss-tolerance PCT] [--heap-every K]
+#                       [--results DIR]
 #
 # Part 8 of tests/bench/run.sh, and a benchmark of its own (`meson test -C
 # build --benchmark raced-soak -v`); never a test.  It starts the fixture
@@ -10,10 +11,10 @@
 # imports (default 200) back to back, each with `racectl start-import`,
 # then polling import_runs until it has ended (succeeded, or the soak
 # fails).  After each it waits until raced is idle and has closed every
-# control client, and records raced's RSS,
-# its open fds, its PostgreSQL connections (pg_stat_activity) and its TCP
-# connections to the provider (its socket fds that /proc/PID/net/tcp shows
-# established to the fixture's port).  Between two imports: stats, status,
+# control client, and records raced's RSS, its open fds, its PostgreSQL
+# connections (pg_stat_activity) and its TCP connections to the provider
+# (its socket fds that /proc/PID/net/tcp shows established to the
+# fixture's port).  Between two imports: stats, status,
 # health, status ID, a client that sends requests and hangs up mid-reply,
 # a client sending garbage, then a reload — SIGHUP and `racectl reload` in
 # turn, each applying a changed batch_size, so the fetcher and the store are
@@ -23,7 +24,12 @@
 # fds and both connection counts exactly, RSS within --rss-tolerance
 # (default 10) per cent.  A slow leak hides in that tolerance, so the table
 # also shows how RSS grew over the second half of the imports (after
-# malloc's warm-up), per import.  Prints a table, writes it to DIR/soak.txt and one
+# malloc's warm-up), per import, and — when gdb is installed — the heap
+# bytes in use (glibc's malloc_stats(), called in raced by gdb) after import
+# 1, every K-th (default 20) and the last.  That figure includes the chunks
+# glibc's per-thread cache holds (up to 234 KiB, filled over the first
+# imports); GLIBC_TUNABLES=glibc.malloc.tcache_count=0 turns the cache off
+# and makes it exact.  Prints a table, writes it to DIR/soak.txt and one
 # row per import to DIR/soak.dat (default DIR tests/bench/results/); exits
 # 1 when a figure is off.  RACED, RACECTL, FIXTURE and CTL_ABUSE name the
 # binaries (default: under build/).
@@ -37,7 +43,7 @@ export FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
 CTL_ABUSE=${CTL_ABUSE:-$src/build/tests/integration/ctl_abuse}
 export TESTS_DIR=$src/tests
 
-imports=200 rss_tolerance=10 results=$here/results
+imports=200 rss_tolerance=10 heap_every=20 results=$here/results
 # The provider's connections: fewer than the stages' concurrency, so each
 # import uses them all and the count after it is the same every time.
 max_connections=4
@@ -47,12 +53,15 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--imports) imports=$2; shift 2 ;;
 	--rss-tolerance) rss_tolerance=$2; shift 2 ;;
+	--heap-every) heap_every=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "soak.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
-[ "$imports" -ge 1 ] 2>/dev/null || { echo "soak.sh: --imports wants a number >= 1" >&2; exit 2; }
+for n in "$imports" "$heap_every"; do
+	[ "$n" -ge 1 ] 2>/dev/null || { echo "soak.sh: --imports and --heap-every want a number >= 1" >&2; exit 2; }
+done
 for b in "$RACED" "$RACECTL" "$FIXTURE" "$CTL_ABUSE"; do
 	[ -x "$b" ] || { echo "soak.sh: build first ($b is missing)" >&2; exit 1; }
 done
@@ -91,6 +100,17 @@ pg_conns() { sql "select count(*) from pg_stat_activity where application_name =
 run_status() { sql "select status from import_runs where id = $1"; }
 ended() { case $(run_status "$1") in ''|running) return 1 ;; esac; }
 is_idle() { ctl health | grep -q '^RACED OK - idle'; }
+# The bytes malloc has handed out and not had back: glibc's malloc_stats(),
+# called in raced by gdb, prints them to raced's stderr (its log).  Exact
+# where RSS counts pages; "-" without gdb.
+heap_bytes() {
+	command -v gdb >/dev/null || { echo -; return; }
+	local before
+	before=$(wc -l <"$T/raced.log")
+	timeout 30 gdb -p "$RACED_PID" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || { echo -; return; }
+	tail -n +"$((before + 1))" "$T/raced.log" |
+		awk '/^Total/ { t = 1 } t && /^in use bytes/ { print $NF; exit }' | grep . || echo -
+}
 
 # ---- set-up --------------------------------------------------------------
 pg_start
@@ -130,7 +150,7 @@ clients() { # ID: the control clients between two imports
 	"$CTL_ABUSE" "$T/raced.sock" garbage >/dev/null || fail "a client sending garbage after import $1"
 }
 
-echo "# import rss_kib fds pg_conns provider_conns secs" >"$results/soak.dat"
+echo "# import rss_kib fds pg_conns provider_conns secs heap_bytes" >"$results/soak.dat"
 t_start=$SECONDS
 for i in $(seq "$imports"); do
 	t0=$(date +%s%N)
@@ -141,10 +161,12 @@ for i in $(seq "$imports"); do
 	[ "$status" = succeeded ] || fail "import $i ended $status"
 	wait_for "raced to be idle after import $i" 20 is_idle
 	wait_for "raced to close its control clients after import $i" 20 no_ctl_client
-	row="$i $(rss_kib) $(fd_count) $(pg_conns) $(provider_conns) $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+	heap=-
+	[ "$i" = 1 ] || [ $((i % heap_every)) = 0 ] || [ "$i" = "$imports" ] && heap=$(heap_bytes)
+	row="$i $(rss_kib) $(fd_count) $(pg_conns) $(provider_conns) $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') $heap"
 	echo "$row" >>"$results/soak.dat"
 	[ "$i" = 1 ] && first=$row
-	[ $((i % 20)) = 0 ] && say "import $i: $row"
+	[ $((i % heap_every)) = 0 ] && say "import $i: $row"
 	[ "$i" = "$imports" ] && break
 	clients "$i"
 	reload "$i"
@@ -164,8 +186,8 @@ series_max() { awk -v c="$1" '!/^#/ && $c > m { m = $c } END { print m }' "$resu
 # RSS after the middle import and after the last, and the growth per import.
 half=$(( (imports + 1) / 2 ))
 h_rss=$(awk -v h="$half" '!/^#/ && $1 == h { print $2 }' "$results/soak.dat")
-set -- $first; f_rss=$2 f_fds=$3 f_pg=$4 f_tcp=$5
-set -- $last; l_rss=$2 l_fds=$3 l_pg=$4 l_tcp=$5
+set -- $first; f_rss=$2 f_fds=$3 f_pg=$4 f_tcp=$5 f_heap=$7
+set -- $last; l_rss=$2 l_fds=$3 l_pg=$4 l_tcp=$5 l_heap=$7
 rss_pct=$(awk -v a="$f_rss" -v b="$l_rss" 'BEGIN { printf "%+.1f", 100 * (b - a) / a }')
 rss_ok=$(awk -v p="$rss_pct" -v t="$rss_tolerance" 'BEGIN { print (p <= t && p >= -t) ? "met" : "MISSED" }')
 same() { [ "$1" = "$2" ] && echo met || echo MISSED; }
@@ -183,6 +205,8 @@ verdicts="$rss_ok $(same "$f_fds" "$l_fds") $(same "$f_pg" "$l_pg") $(same "$f_t
 		"$(series_max 4)" "equal" "$(same "$f_pg" "$l_pg")"
 	printf '%-28s %10s %10s %10s %10s %-10s %s\n' "TCP connections to provider" "$f_tcp" "$l_tcp" $((l_tcp - f_tcp)) \
 		"$(series_max 5)" "equal" "$(same "$f_tcp" "$l_tcp")"
+	[ "$f_heap" != - ] && [ "$l_heap" != - ] && printf '%-28s %10s %10s %10s %10s %-10s %s\n' "heap in use (bytes)" \
+		"$f_heap" "$l_heap" $((l_heap - f_heap)) "$(series_max 7)" "(malloc_stats)" ""
 	[ "$imports" -gt "$half" ] && echo "(RSS after import $half: $h_rss KiB; from there to import $imports" \
 		"$((l_rss - h_rss)) KiB, $(awk -v a="$h_rss" -v b="$l_rss" -v n=$((imports - half)) \
 		'BEGIN { printf "%.2f", (b - a) / n }') KiB per import)"
