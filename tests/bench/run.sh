@@ -5,8 +5,8 @@
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
-#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7"]
-#                      [--results DIR]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8"]
+#                      [--soak-imports N] [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
 # a test).  It generates a data set with the fixture provider on loopback and
@@ -30,15 +30,23 @@
 #     alone (as PostgreSQL is in 3) does to the rate — its ratio to 2;
 #   7 fetch-only and end to end again with --e2e-latency-ms of provider
 #     latency (so the CPUs are not what limits them): end to end's items/s
-#     against fetch-only's at that latency, whether the store keeps up.
+#     against fetch-only's at that latency, whether the store keeps up;
+#   8 the soak (tests/bench/soak.sh, its own fixture, PostgreSQL and one
+#     raced): --soak-imports imports (default 200) back to back with
+#     control clients and a reload between two; RSS, fds, PostgreSQL and
+#     provider connections after the last import against after the first
+#     (fds and connections equal, RSS within 10 %).
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
-# Prints a table of ratios; writes it, the raw figures and latency.png (a
-# gnuplot plot of 5) to --results (default tests/bench/results/).  Needs
+# Prints a table of ratios; writes it, the raw figures, latency.png (a
+# gnuplot plot of 5) and soak.txt / soak.dat (8) to --results (default
+# tests/bench/results/); exits 1 when the soak's figures are off.  Needs
 # wrk, jq, gnuplot and PostgreSQL; RACED and FIXTURE name the binaries
 # (default: build/daemon/raced, build/tests/fixture/fixture-provider), and
-# CORUNNER the co-runner (default build/tests/bench/corunner).
+# CORUNNER the co-runner (default build/tests/bench/corunner); the soak
+# also RACECTL and CTL_ABUSE (build/ctl/racectl,
+# build/tests/integration/ctl_abuse).
 # Only ratios measured in the same run mean anything: nothing here is a
 # timed test.
 set -euo pipefail
@@ -51,7 +59,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7"
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8" soak_imports=200
 results=$here/results
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -70,6 +78,7 @@ while [ $# -gt 0 ]; do
 	--corunner) corunner=$2; shift 2 ;;
 	--e2e-latency-ms) e2e_latency_ms=$2; shift 2 ;;
 	--parts) parts=$2; shift 2 ;;
+	--soak-imports) soak_imports=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -375,6 +384,14 @@ for share in $corunner; do
 done
 fixture_stop
 
+# ---- 8: the soak ----------------------------------------------------------
+soak_rc=0
+if want 8; then
+	say "8 the soak: $soak_imports imports with control clients and reloads between them"
+	rm -f "$results/soak.txt"
+	"$here/soak.sh" --imports "$soak_imports" --results "$results" >/dev/null || soak_rc=$?
+fi
+
 # ---- the table -----------------------------------------------------------
 {
 	echo "raced benchmark: $(ds races) races, $(ds entries) entries, $(ds athletes_referenced) athletes" \
@@ -404,6 +421,12 @@ fixture_stop
 		"$slow_ratio" "(x fetch-only)" ""
 	echo "(fetch-only: ${fetch_secs:--}s, raced CPU ${fetch_cpu:--}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
 		"end to end: ${e2e_secs:--}s, raced CPU ${e2e_cpu:--}s; ${scale}x: ${big_secs:--}s, ${big_ips:--} items/s)"
+	if want 8 && [ -s "$results/soak.txt" ]; then
+		echo "8 the soak, after import 1 and after the last (soak.txt):"
+		tail -n +2 "$results/soak.txt" | sed 's/^/  /'
+	elif want 8; then
+		echo "8 the soak did not finish (exit $soak_rc, see its messages above)"
+	fi
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \
@@ -426,4 +449,5 @@ set xtics ($(echo "$latency_c" | sed 's/ /, /g'))
 plot "$results/latency.dat" using 1:2 with linespoints title "ceiling C / ${latency_ms} ms", \
      "$results/latency.dat" using 1:3 with linespoints title "raced"
 PLOT
-say "wrote $results/summary.txt, latency.dat, latency.png"
+say "wrote $results/summary.txt, latency.dat, latency.png, soak.txt, soak.dat"
+exit $soak_rc
