@@ -68,6 +68,7 @@ struct config {
 	char *admin_group;         /* default raced-admin; may name no group */
 	uint32_t max_clients;      /* control clients at once, default 64 */
 	uint32_t stop_timeout_ms;  /* SIGTERM drain bound, default 20s */
+	size_t memory_limit;       /* bytes pages, items and batches may hold, default 512 MiB */
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */
