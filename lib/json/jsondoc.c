@@ -339,15 +339,7 @@ static int fail(const struct jsondoc *d, size_t at, const char *what, char *err)
 
 static __attribute__((noinline)) int grow(struct jsondoc *d)
 {
-	size_t cap = d->cap ? d->cap * 2 : INITIAL_TOKENS;
-	if (cap > UINT32_MAX - 1)
-		return -1;
-	struct tok *t = realloc(d->tok, cap * sizeof *t);
-	if (!t)
-		return -1;
-	d->tok = t;
-	d->cap = cap;
-	return 0;
+	return jsondoc_reserve(d, d->cap ? d->cap * 2 : INITIAL_TOKENS);
 }
 
 static inline int push(struct jsondoc *d, uint8_t type, size_t start, size_t len, uint8_t flags)
