@@ -763,16 +763,29 @@ static void park(struct fetch *r)
 	evtimer_add(f->park_timer, &tv);
 }
 
-static void body_ready(struct fetch *r)
+/* What reading r's body will cost (fetch.h).  A small body is charged
+ * the most any body could cost a byte, when that fits now: no census. */
+static void reckon(struct fetch *r)
 {
 	struct jsondoc_census c;
-	size_t limit = membudget_limit();
 
+	r->read_tokens = 0;
+	r->read_cost = r->body_len * FETCH_READ_COST_MAX;
+	if (r->body_len <= FETCH_CENSUS_MIN && membudget_fits(r->read_cost) &&
+	    TAILQ_EMPTY(&r->p->f->parked))
+		return;
 	jsondoc_census(r->body, r->body_len, &c);
 	/* Bodies are at most max_body (at most 1 GiB): no overflow. */
 	r->read_tokens = c.tokens;
 	r->read_cost = c.tokens * JSONDOC_TOKEN_BYTES + c.containers * FETCH_READ_ITEM_COST +
 	               FETCH_READ_COPIES * r->body_len;
+}
+
+static void body_ready(struct fetch *r)
+{
+	size_t limit = membudget_limit();
+
+	reckon(r);
 	if (r->body_len > limit || r->read_cost > limit - r->body_len) {
 		snprintf(r->msg, sizeof r->msg,
 		         "GET %s: reading this body of %zu bytes takes about %zu bytes more, over "

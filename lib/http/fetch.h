@@ -96,6 +96,11 @@
  * bytes (the item's text and the store's row); it waits until that fits. */
 #define FETCH_READ_ITEM_COST 256u
 #define FETCH_READ_COPIES 2u
+/* No body costs more a byte than this ("[[],[],...": two tokens and an
+ * item every 3 bytes); bodies up to FETCH_CENSUS_MIN are charged that
+ * when it fits, and are spared the census. */
+#define FETCH_READ_COST_MAX 100u
+#define FETCH_CENSUS_MIN (64u << 10)
 #define FETCH_PARK_POLL_MS 10      /* a waiting body tries again this often */
 #define FETCH_PARK_STALL_MS 1000   /* and is read anyway when nothing was freed for this long */
 
