@@ -62,6 +62,7 @@ const struct key_def config_keys[] = {
 	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0},
 	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0},
 	{"metrics", SECT_DAEMON, KT_LISTEN, D_(metrics), NULL, 0, 0, KF_RESTART | KF_EMPTY_OK},
+	{"memory_limit", SECT_DAEMON, KT_SIZE, D_(memory_limit), "512MiB", 1ull << 20, 1ull << 40, 0},
 
 	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
 	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0},

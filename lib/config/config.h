@@ -69,6 +69,7 @@ struct config {
 	uint32_t max_clients;      /* control clients at once, default 64 */
 	uint32_t stop_timeout_ms;  /* SIGTERM drain bound, default 20s */
 	char *metrics;             /* OpenMetrics listener, config_listen_parse(); NULL = off */
+	size_t memory_limit;       /* bytes pages, items and batches may hold, default 512 MiB */
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */

@@ -44,6 +44,7 @@
 #include "baseurl.h"
 #include "error.h"
 #include "linkheader.h"
+#include "membudget.h"
 #include "raced_version.h"
 #include "redact.h"
 #include "tokenbucket.h"
@@ -67,7 +68,7 @@
 /* A token array grown past this by one huge page is given back after it. */
 #define FETCH_DOC_KEEP_BYTES (1u << 20)
 
-enum fetch_state { FS_QUEUED, FS_ACTIVE, FS_BACKOFF, FS_DONE };
+enum fetch_state { FS_QUEUED, FS_ACTIVE, FS_BACKOFF, FS_PARKED, FS_DONE };
 
 struct fetch_sock {
 	struct fetcher *f;
@@ -79,7 +80,7 @@ struct fetch_sock {
 struct fetch {
 	struct fetch_provider *p;
 	enum fetch_state state;
-	TAILQ_ENTRY(fetch) queue_link; /* p->queue, while FS_QUEUED */
+	TAILQ_ENTRY(fetch) queue_link; /* p->queue while FS_QUEUED, f->parked while FS_PARKED */
 	TAILQ_ENTRY(fetch) all_link;   /* p->all, for its whole life */
 	char *url;                     /* absolute */
 	CURLU *cu;                     /* url, parsed for CURLOPT_CURLU at the first attempt */
@@ -95,6 +96,8 @@ struct fetch {
 	char *body;
 	size_t body_len, body_cap;
 	bool too_big, no_memory;
+	size_t read_cost, read_tokens; /* reckoned for reading the body (a 2xx) */
+	size_t read_charge;            /* charged for reading it, until the callback returns */
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
@@ -139,6 +142,10 @@ struct fetcher {
 	size_t n_bodies;
 	long host_connections;         /* sum of the providers' max_connections */
 	struct jsondoc *doc;           /* bodies are read into it, reused */
+	struct fetch_list parked;      /* 2xx bodies waiting for memory to read them */
+	struct event *park_timer;      /* while any is parked */
+	uint64_t park_released;        /* membudget_released_total() when last seen moving */
+	double park_moved_at;          /* and when */
 	bool doc_busy;                 /* a done callback is reading it */
 	int dispatching;               /* done callbacks running */
 	bool free_pending;
@@ -146,6 +153,7 @@ struct fetcher {
 };
 
 static void fetcher_destroy(struct fetcher *f);
+static void finish_dispatch(struct fetcher *f);
 
 /* ---- small things ---- */
 
@@ -272,6 +280,7 @@ static void body_get(struct fetcher *f, struct fetch *r)
 	f->n_bodies--;
 	r->body = f->bodies[f->n_bodies].buf;
 	r->body_cap = f->bodies[f->n_bodies].cap;
+	membudget_charge(r->body_cap);
 }
 
 /* Keeps the buffer for the next request unless it is large or the list full. */
@@ -390,6 +399,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 			r->no_memory = true;
 			return 0;
 		}
+		membudget_charge(cap - r->body_cap);
 		r->body = b;
 		r->body_cap = cap;
 	}
@@ -509,6 +519,7 @@ static void request_free(struct fetch *r)
 	free(r->url);
 	curl_url_cleanup(r->cu);
 	free(r->effective_url);
+	membudget_release(r->body_cap + r->read_charge);
 	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
 	free(r);
@@ -716,33 +727,143 @@ static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	return retry_after_ms;
 }
 
+/* ---- reading a 2xx body within memory_limit (membudget.h) ----
+ *
+ * A body is read (jsondoc) only when its reckoned cost (fetch.h: its
+ * tokens, then the items the caller makes of it) fits under the limit
+ * besides everything charged; until then it is parked, and
+ * the parked bodies are tried again every FETCH_PARK_POLL_MS.  The estimate
+ * is charged from the read until the done callback returns (the items
+ * charge for themselves by then).  A body that could not be read even with
+ * nothing else charged fails for good.  So that raced cannot wait on
+ * itself (the memory held may be waiting for this very page), the oldest
+ * parked body is read anyway once nothing has been released for
+ * FETCH_PARK_STALL_MS. */
+
+static void read_body(struct fetch *r)
+{
+	struct fetcher *f = r->p->f;
+	char perr[ERR_MAX];
+
+	r->read_charge = r->read_cost;
+	membudget_charge(r->read_charge);
+	/* NULs in strings are allowed here: the one item holding one is
+	 * refused by the import, not the whole page.  The token array is
+	 * sized once (a doubling one holds up to twice what it needs); if
+	 * that fails the parse grows it as usual. */
+	struct jsondoc *doc = doc_get(f);
+	if (doc)
+		(void)jsondoc_reserve(doc, r->read_tokens);
+	if (doc && jsondoc_parse(doc, r->body ? r->body : "", r->body_len, 0, perr) == 0) {
+		finish(r, FETCH_OK, doc);
+		return;
+	}
+	snprintf(r->msg, sizeof r->msg, "GET %s: body is not JSON: %.200s; not retried", r->url,
+	         doc ? perr : "out of memory");
+	doc_put(f, doc);
+	finish(r, FETCH_BODY, NULL);
+}
+
+static void park(struct fetch *r)
+{
+	struct fetcher *f = r->p->f;
+	if (TAILQ_EMPTY(&f->parked)) {
+		f->park_released = membudget_released_total();
+		f->park_moved_at = now_s();
+	}
+	r->state = FS_PARKED;
+	TAILQ_INSERT_TAIL(&f->parked, r, queue_link);
+	struct timeval tv = tv_ms(FETCH_PARK_POLL_MS);
+	evtimer_add(f->park_timer, &tv);
+}
+
+/* What reading r's body will cost (fetch.h).  A small body is charged
+ * the most any body could cost a byte, when that fits now: no census. */
+static void reckon(struct fetch *r)
+{
+	struct jsondoc_census c;
+
+	r->read_tokens = 0;
+	r->read_cost = r->body_len * FETCH_READ_COST_MAX;
+	if (r->body_len <= FETCH_CENSUS_MIN && membudget_fits(r->read_cost) &&
+	    TAILQ_EMPTY(&r->p->f->parked))
+		return;
+	jsondoc_census(r->body, r->body_len, &c);
+	/* Bodies are at most max_body (at most 1 GiB): no overflow. */
+	r->read_tokens = c.tokens;
+	r->read_cost = c.tokens * JSONDOC_TOKEN_BYTES + c.containers * FETCH_READ_ITEM_COST +
+	               FETCH_READ_COPIES * r->body_len;
+}
+
+static void body_ready(struct fetch *r)
+{
+	size_t limit = membudget_limit();
+
+	reckon(r);
+	if (r->body_len > limit || r->read_cost > limit - r->body_len) {
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: reading this body of %zu bytes takes about %zu bytes more, over "
+		         "memory_limit (%zu bytes; setting 'memory_limit' of [daemon]); not retried",
+		         r->url, r->body_len, r->read_cost, limit);
+		finish(r, FETCH_BODY, NULL);
+	} else if (membudget_fits(r->read_cost) && TAILQ_EMPTY(&r->p->f->parked)) {
+		read_body(r);
+	} else {
+		park(r);
+	}
+}
+
+/* Read every parked body that fits now, oldest first; the oldest anyway
+ * once memory has stopped moving. */
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetcher *f = arg;
+	(void)fd;
+	(void)what;
+
+	double now = now_s();
+	if (membudget_released_total() != f->park_released) {
+		f->park_released = membudget_released_total();
+		f->park_moved_at = now;
+	}
+	bool stalled = now - f->park_moved_at >= FETCH_PARK_STALL_MS / 1000.0;
+	struct fetch *r = TAILQ_FIRST(&f->parked);
+	while (r && !f->free_pending) {
+		if (!stalled && !membudget_fits(r->read_cost)) {
+			r = TAILQ_NEXT(r, queue_link);
+			continue;
+		}
+		stalled = false;
+		f->park_moved_at = now;
+		TAILQ_REMOVE(&f->parked, r, queue_link);
+		r->state = FS_ACTIVE;
+		read_body(r);
+		r = TAILQ_FIRST(&f->parked); /* a callback may have cancelled any */
+	}
+	if (f->free_pending) {
+		finish_dispatch(f);
+		return;
+	}
+	if (!TAILQ_EMPTY(&f->parked)) {
+		struct timeval tv = tv_ms(FETCH_PARK_POLL_MS);
+		evtimer_add(f->park_timer, &tv);
+	}
+}
+
 /* One attempt ended (its CURLMSG_DONE was read): classify, then retry or finish. */
 static void attempt_done(struct fetch *r, CURLcode rc)
 {
 	struct fetch_provider *p = r->p;
-	struct fetcher *f = p->f;
 	curl_off_t connect_us = 0;
 	int64_t retry_after_ms = attempt_read(r, rc, &connect_us);
 	long status = r->status;
 
 	enum fetch_outcome o;
 	bool retryable = false;
-	struct jsondoc *doc = NULL;
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
-		/* NULs in strings are allowed here: the one item holding
-		 * one is refused by the import, not the whole page. */
-		doc = doc_get(f);
-		char perr[ERR_MAX];
-		if (doc && jsondoc_parse(doc, r->body ? r->body : "", r->body_len, 0, perr) == 0) {
-			o = FETCH_OK;
-		} else {
-			o = FETCH_BODY;
-			snprintf(r->msg, sizeof r->msg, "GET %s: body is not JSON: %.200s; not retried",
-			         r->url, doc ? perr : "out of memory");
-			doc_put(f, doc);
-			doc = NULL;
-		}
+		body_ready(r);
+		return;
 	} else if (rc == CURLE_OK) {
 		const char *reason = r->reason[0] ? r->reason : reason_of(status);
 		retryable = status_is_transient(status);
@@ -769,7 +890,7 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 		snprintf(r->msg + len, sizeof r->msg - len, "; gave up after %u attempt%s",
 		         r->attempts, r->attempts == 1 ? "" : "s");
 	}
-	finish(r, o, doc);
+	finish(r, o, NULL);
 }
 
 /* The one place completed transfers are read. */
@@ -981,7 +1102,9 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	f->multi = curl_multi_init();
 	f->timer = evtimer_new(base, curl_timer_cb, f);
 	f->doc = jsondoc_new();
-	if (!f->multi || !f->timer || !f->doc) {
+	TAILQ_INIT(&f->parked);
+	f->park_timer = evtimer_new(base, park_timer_cb, f);
+	if (!f->multi || !f->timer || !f->doc || !f->park_timer) {
 		err_set(err, "out of memory");
 		fetcher_destroy(f);
 		return NULL;
@@ -1203,6 +1326,9 @@ void fetch_cancel(struct fetch *r)
 		evtimer_del(&r->backoff);
 		p->stats.waiting--;
 		break;
+	case FS_PARKED:
+		TAILQ_REMOVE(&p->f->parked, r, queue_link);
+		break;
 	case FS_ACTIVE:
 		attempt_release(r);
 		break;
@@ -1231,6 +1357,8 @@ static void fetcher_destroy(struct fetcher *f)
 		sock_free(LIST_FIRST(&f->socks));
 	if (f->timer)
 		event_free(f->timer);
+	if (f->park_timer)
+		event_free(f->park_timer);
 	jsondoc_free(f->doc);
 	free(f);
 }

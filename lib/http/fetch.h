@@ -53,6 +53,12 @@
  * max_body is refused before its body is read; any body that grows past
  * max_body (counted after decoding) is aborted.
  *
+ * Memory (membudget.h, [daemon] memory_limit): a body is charged as it
+ * grows; a complete 2xx body is read only when its reckoned cost (below)
+ * fits under the limit, and waits (parked, off the wire) until it does; a body that would not fit even alone is a permanent error
+ * (FETCH_BODY) naming memory_limit.  Token arrays and body buffers larger
+ * than FETCH_BODY_POOL_KEEP_MAX are given back after each request.
+ *
  * URLs (fetch_start) follow baseurl.h: absolute as it is, "/x" under the
  * provider's base_url path, anything else RFC 3986 against base_url as a
  * directory; base_url must be http or https, without query or fragment.
@@ -83,6 +89,20 @@
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 10000
 #define FETCH_EASY_POOL_MAX 32             /* idle easy handles kept */
 #define FETCH_BODY_POOL_KEEP_MAX (64u << 10) /* largest body buffer kept for reuse */
+/* Memory (membudget.h): reading a body is reckoned to cost its tokens
+ * (jsondoc_census), FETCH_READ_ITEM_COST for each object or array in it
+ * (what the caller keeps of an item made of one: import_item.h's
+ * IMPORT_ITEM_OVERHEAD and header) and FETCH_READ_COPIES copies of its
+ * bytes (the item's text and the store's row); it waits until that fits. */
+#define FETCH_READ_ITEM_COST 256u
+#define FETCH_READ_COPIES 2u
+/* No body costs more a byte than this ("[[],[],...": two tokens and an
+ * item every 3 bytes); bodies up to FETCH_CENSUS_MIN are charged that
+ * when it fits, and are spared the census. */
+#define FETCH_READ_COST_MAX 100u
+#define FETCH_CENSUS_MIN (64u << 10)
+#define FETCH_PARK_POLL_MS 10      /* a waiting body tries again this often */
+#define FETCH_PARK_STALL_MS 1000   /* and is read anyway when nothing was freed for this long */
 
 struct event_base;
 struct fetcher;

@@ -14,6 +14,15 @@
  *    rule), so a parent's children never outrun the demand.
  *  - Every way a run ends goes through end_run(), deferred to a fresh loop
  *    turn so that no engine or fetch callback frees what it is running in.
+ *  - Memory in bytes (membudget.h): the fetcher charges bodies and pages
+ *    being read, import_item the items.  A unit the engine starts while
+ *    the charge is over the admission share (half of memory_limit) waits,
+ *    without a request, in the import's `waiting` list until a page
+ *    arrives or rows commit brings it back under; a unit starts anyway
+ *    when the import has no request of its own in flight, so the import
+ *    always has a page coming.  The engine stays pure: it sees the unit
+ *    as running.  When the charge falls back after a large peak, the
+ *    freed heap is given back to the system (malloc_trim).
  */
 #include "import.h"
 
@@ -24,6 +33,7 @@
 #include "import_item.h"
 #include "import_store.h"
 #include "jsondoc.h"
+#include "membudget.h"
 #include "paginate.h"
 #include "redact.h"
 #include "stage.h"
@@ -32,6 +42,8 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <malloc.h>
+#include <sys/queue.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +74,10 @@ static size_t outcome_of(long http_status)
 	return 0;
 }
 
+/* After the charge peaked at least this high and fell to a quarter of the
+ * peak, the heap is trimmed. */
+#define IMPORT_TRIM_PEAK_MIN (16u << 20)
+
 struct stage_ctx {
 	struct import *imp;
 	const struct stage_conf *conf;
@@ -85,6 +101,8 @@ struct work_state {
 	struct fetch *fetch;
 	char *url;                /* of the page to fetch next */
 	struct paginate paging;   /* this input's walk through its pages */
+	bool waiting;             /* in imp->waiting: started, no request yet */
+	TAILQ_ENTRY(work_state) wait_link;
 };
 
 struct import {
@@ -106,6 +124,8 @@ struct import {
 	bool paused;
 	uint64_t errors;
 	struct jsondoc *parent_doc; /* a parent item read again for its children's URLs */
+	TAILQ_HEAD(, work_state) waiting; /* units waiting for memory (membudget.h) */
+	size_t fetching;          /* its requests in flight */
 };
 
 /* ---- items ---- */
@@ -162,6 +182,7 @@ static void on_finish_committed(void *arg, const char *err)
 	(void)err; /* the store logs through its state; the run is over either way */
 	imp->ended = true;
 	imp->status = imp->end_status;
+	malloc_trim(0); /* idle: what the run held goes back to the system */
 	if (imp->cb.end)
 		imp->cb.end(imp->cb.arg, imp);
 }
@@ -217,11 +238,25 @@ static void check_drained(struct import *imp)
 
 /* ---- fetching stages ---- */
 
+/* Its request, if any, is cancelled; it waits no more. */
+static void work_state_stop(struct work_state *ws)
+{
+	struct import *imp = ws->sc->imp;
+	if (ws->fetch) {
+		fetch_cancel(ws->fetch);
+		ws->fetch = NULL;
+		imp->fetching--;
+	}
+	if (ws->waiting) {
+		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
+		ws->waiting = false;
+	}
+}
+
 static void work_state_free(void *p)
 {
 	struct work_state *ws = p;
-	if (ws->fetch)
-		fetch_cancel(ws->fetch);
+	work_state_stop(ws);
 	free(ws->url);
 	free(ws);
 }
@@ -350,6 +385,50 @@ static void take_page(struct work_state *ws, const struct fetch_result *r)
 	}
 }
 
+static void on_fetched(void *arg, const struct fetch_result *r);
+
+/* The unit's request for ws->url; a failure is recorded and ends the unit. */
+static void request_page(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	char err[ERR_MAX];
+
+	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
+	if (ws->fetch) {
+		sc->imp->fetching++;
+		return;
+	}
+	record_failure(sc, ws->url, 0, 0, err);
+	fail_if_root_first_page(sc);
+	stage_work_done(ws->w);
+}
+
+/* Start the waiting units while the charge is within the admission
+ * share, or one when the import has no request in flight.  Inside an
+ * engine batch: a failed start ends its unit. */
+static void resume_waiting(struct import *imp)
+{
+	struct work_state *ws;
+	while ((ws = TAILQ_FIRST(&imp->waiting)) &&
+	       (membudget_admits_start() || imp->fetching == 0)) {
+		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
+		ws->waiting = false;
+		request_page(ws);
+	}
+}
+
+/* After a large peak, once the charge has fallen to a quarter of it, give
+ * the freed heap back: glibc keeps it otherwise (many small items freed
+ * between live ones leave the top of the heap pinned). */
+static void trim_after_peak(void)
+{
+	size_t peak = membudget_peak();
+	if (peak >= IMPORT_TRIM_PEAK_MIN && membudget_charged() <= peak / 4) {
+		malloc_trim(0);
+		membudget_peak_reset();
+	}
+}
+
 /* A fetch completion is not an engine handler: the page is one batch, so
  * its items are all emitted before any is dispatched, and the store and
  * the children are not called in the middle of the loop. */
@@ -359,8 +438,10 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	struct import *imp = ws->sc->imp;
 
 	ws->fetch = NULL;
+	imp->fetching--;
 	pipeline_batch_begin(imp->pipe);
 	take_page(ws, r); /* may free ws */
+	resume_waiting(imp);
 	pipeline_batch_end(imp->pipe);
 	check_drained(imp);
 }
@@ -417,17 +498,17 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 {
 	struct stage_ctx *sc = ctx;
 	struct work_state *ws = stage_work_user(w);
-	char err[ERR_MAX];
+	struct import *imp = sc->imp;
 	(void)st;
 
 	if (!ws && !(ws = work_begin(sc, w)))
 		return;
-	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
-	if (!ws->fetch) {
-		record_failure(sc, ws->url, 0, 0, err);
-		fail_if_root_first_page(sc);
-		stage_work_done(w);
+	if (!membudget_admits_start() && imp->fetching > 0) {
+		ws->waiting = true;
+		TAILQ_INSERT_TAIL(&imp->waiting, ws, wait_link);
+		return;
 	}
+	request_page(ws);
 }
 
 static void stage_abort(void *ctx, struct stage *st, struct stage_work *w)
@@ -435,10 +516,8 @@ static void stage_abort(void *ctx, struct stage *st, struct stage_work *w)
 	struct work_state *ws = stage_work_user(w);
 	(void)ctx;
 	(void)st;
-	if (ws && ws->fetch) {
-		fetch_cancel(ws->fetch);
-		ws->fetch = NULL;
-	}
+	if (ws)
+		work_state_stop(ws);
 }
 
 /* ---- the store consumer ---- */
@@ -454,6 +533,12 @@ static void rows_committed(void *arg, size_t table, size_t n)
 	struct import *imp = arg;
 	if (imp->cb.stored)
 		imp->cb.stored(imp->cb.arg, imp, imp->stages[table].conf->name, n);
+	trim_after_peak();
+	if (imp->pipe && !TAILQ_EMPTY(&imp->waiting)) {
+		pipeline_batch_begin(imp->pipe);
+		resume_waiting(imp);
+		pipeline_batch_end(imp->pipe);
+	}
 	maybe_finish(imp);   /* ending: the final status waits for the last commit */
 	check_drained(imp);
 }
@@ -563,6 +648,9 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->cb = *cb;
 	imp->id = id;
 	imp->n_stages = env->cfg->n_stages;
+	TAILQ_INIT(&imp->waiting);
+	/* The daemon runs one import at a time: the budget is its. */
+	membudget_set_limit(env->cfg->memory_limit ? env->cfg->memory_limit : MEMBUDGET_UNLIMITED);
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	struct import_store_hooks hooks = {

@@ -1,6 +1,8 @@
 /* import_item — see import_item.h. */
 #include "import_item.h"
 
+#include "membudget.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,10 +33,14 @@ struct import_item *import_item_new(const struct jsondoc *doc, uint32_t v, uint3
 	it->text = p;
 	it->text_len = len;
 	it->nul = jsondoc_has_nul(doc, v);
+	it->charge = sizeof *it + IMPORT_ITEM_OVERHEAD + 2 * (klen + 1 + pklen + len + 1);
+	membudget_charge(it->charge);
 	return it;
 }
 
 void import_item_free(struct import_item *it)
 {
+	if (it)
+		membudget_release(it->charge);
 	free(it);
 }

@@ -8,6 +8,11 @@
  * Ownership: one allocation an item (the strings live in it);
  * import_item_new() gives it to the caller, which hands it to the engine
  * with stage_emit() or frees it with import_item_free().
+ *
+ * Memory (membudget.h): from new to free an item is charged its bytes
+ * twice (its own copy and the store's copy of its row, which never
+ * outlives it: the store acknowledges a row only when it commits) plus
+ * IMPORT_ITEM_OVERHEAD.
  */
 #ifndef RACED_IMPORT_ITEM_H
 #define RACED_IMPORT_ITEM_H
@@ -19,12 +24,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bytes an item costs beyond its text and keys: its header and malloc's,
+ * the engine's event and ring slot, the store's row and array entries. */
+#define IMPORT_ITEM_OVERHEAD 160u
+
 struct import_item {
 	char *key;
 	char *parent_key; /* NULL for the root and for dedupe stages */
 	char *text;       /* the item's JSON exactly as the provider sent it */
 	size_t text_len;
 	bool nul;         /* a string in it holds \u0000, which jsonb refuses */
+	size_t charge;    /* bytes charged to membudget */
 	char data[];      /* key, parent key and text */
 };
 

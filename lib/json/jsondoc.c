@@ -45,6 +45,48 @@ void jsondoc_free(struct jsondoc *d)
 	free(d);
 }
 
+_Static_assert(sizeof(struct tok) == JSONDOC_TOKEN_BYTES, "JSONDOC_TOKEN_BYTES is a token's size");
+
+/* Every value starts the text or follows '[', ',' or ':' and every member
+ * name follows '{' or ',', so these four outside strings bound the tokens. */
+void jsondoc_census(const char *text, size_t len, struct jsondoc_census *c)
+{
+	size_t tokens = 1, containers = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		if (in_string) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_string = false;
+			continue;
+		}
+		switch (ch) {
+		case '"': in_string = true; break;
+		case '{': case '[': containers++; tokens++; break;
+		case ',': case ':': tokens++; break;
+		default: break;
+		}
+	}
+	c->tokens = tokens;
+	c->containers = containers;
+}
+
+int jsondoc_reserve(struct jsondoc *d, size_t n)
+{
+	if (n <= d->cap)
+		return 0;
+	if (n > UINT32_MAX - 1)
+		return -1;
+	struct tok *t = realloc(d->tok, n * sizeof *t);
+	if (!t)
+		return -1;
+	d->tok = t;
+	d->cap = n;
+	return 0;
+}
+
 void jsondoc_trim(struct jsondoc *d, size_t keep_bytes)
 {
 	if (d && d->cap * sizeof *d->tok > keep_bytes) {
@@ -297,15 +339,7 @@ static int fail(const struct jsondoc *d, size_t at, const char *what, char *err)
 
 static __attribute__((noinline)) int grow(struct jsondoc *d)
 {
-	size_t cap = d->cap ? d->cap * 2 : INITIAL_TOKENS;
-	if (cap > UINT32_MAX - 1)
-		return -1;
-	struct tok *t = realloc(d->tok, cap * sizeof *t);
-	if (!t)
-		return -1;
-	d->tok = t;
-	d->cap = cap;
-	return 0;
+	return jsondoc_reserve(d, d->cap ? d->cap * 2 : INITIAL_TOKENS);
 }
 
 static inline int push(struct jsondoc *d, uint8_t type, size_t start, size_t len, uint8_t flags)

@@ -55,6 +55,23 @@ void jsondoc_free(struct jsondoc *d);
 RACED_MUST_CHECK
 int jsondoc_parse(struct jsondoc *d, const char *text, size_t len, unsigned flags, char *err);
 
+/* Bytes a token takes: a parse costs this much a value. */
+#define JSONDOC_TOKEN_BYTES 20
+
+/* Upper bounds, from one quick pass that does not validate, on what
+ * parsing text costs: tokens (values and member names) and containers
+ * (objects and arrays).  A caller with a memory budget asks before it
+ * parses. */
+struct jsondoc_census {
+	size_t tokens, containers;
+};
+void jsondoc_census(const char *text, size_t len, struct jsondoc_census *c);
+
+/* Make room for n tokens at once (the array otherwise doubles as it
+ * grows, up to twice what a parse needs).  -1 when out of memory or n is
+ * over what a document can hold. */
+int jsondoc_reserve(struct jsondoc *d, size_t n);
+
 /* Give back the token array if it grew beyond keep_bytes (after an unusually
  * large document), so one big page does not pin its memory. */
 void jsondoc_trim(struct jsondoc *d, size_t keep_bytes);

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "error.h"
 #include "fetch.h"
+#include "membudget.h"
 #include "raced_version.h"
 
 #include <curl/curl.h>
@@ -578,6 +579,83 @@ static void test_gzip_body_over_max_body_is_refused_while_streaming(void)
 {
 	const char *args[] = {"--gzip", "--broken", "/athletes/a11=big", NULL};
 	check_big_refused(args, "/athletes/a11", 1u << 20); /* stopped early, not 20 MiB */
+}
+
+/* ---- memory_limit (membudget.h) ---- */
+
+/* The fixture serves /races/1/entries as 64 KiB of tiny items: about
+ * 1.4 MB to read by fetch.h's reckoning. */
+static const char *const tiny_args[] = {"--races", "1", "--tiny-items-page", "65536", NULL};
+#define TINY_HELD (3u << 20)
+
+/* The fixture, a limit and what others hold charged: the request for the
+ * tiny page is started. */
+static bool tiny_start(struct fixture *fx, size_t limit, size_t held)
+{
+	if (fixture_start(fx, tiny_args) < 0) {
+		CHECK(!"fixture");
+		return false;
+	}
+	membudget_set_limit(limit);
+	membudget_charge(held);
+	run_setup(fx->url, default_conf);
+	start(0, "/races/1/entries");
+	return true;
+}
+
+/* Every byte the fetcher charged is released once it is gone. */
+static void tiny_stop(struct fixture *fx, size_t held)
+{
+	run_teardown();
+	CHECK_EQ(membudget_charged(), held);
+	membudget_release(held);
+	membudget_set_limit(MEMBUDGET_UNLIMITED);
+	fixture_stop(fx);
+}
+
+static void test_a_body_that_could_never_be_read_within_memory_limit_fails_naming_it(void)
+{
+	struct fixture fx;
+	if (!tiny_start(&fx, 1u << 20, 0))
+		return;
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_BODY);
+	CHECK_EQ(R.got[0].attempts, 1);
+	CHECK(contains(R.got[0].error, "/races/1/entries: reading this body of 655"));
+	CHECK(contains(R.got[0].error, "over memory_limit (1048576 bytes; setting 'memory_limit' of [daemon]); not retried"));
+	CHECK_EQ(fixture_attempts(&fx, "/races/1/entries"), 1);
+	tiny_stop(&fx, 0);
+}
+
+static void test_a_body_waits_for_memory_and_is_read_once_it_is_released(void)
+{
+	struct fixture fx;
+	if (!tiny_start(&fx, 4u << 20, TINY_HELD)) /* 1 MiB left */
+		return;
+	run_for(300);                /* received, waiting: within FETCH_PARK_STALL_MS */
+	CHECK_EQ(R.got[0].calls, 0);
+	CHECK_EQ(fixture_attempts(&fx, "/races/1/entries"), 1);
+	membudget_release(TINY_HELD);
+	CHECK(run_loop(5000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].attempts, 1);
+	tiny_stop(&fx, 0);
+}
+
+static void test_a_waiting_body_is_read_anyway_once_nothing_is_released(void)
+{
+	struct fixture fx;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* held for good: raced would wait on itself */
+	if (!tiny_start(&fx, 4u << 20, TINY_HELD))
+		return;
+	CHECK(run_loop(5000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	double waited_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	CHECK(waited_ms >= FETCH_PARK_STALL_MS);
+	tiny_stop(&fx, TINY_HELD);
 }
 
 static void test_slow_response_hits_the_timeout(void)
@@ -1703,6 +1781,9 @@ int main(void)
 	RUN(test_malformed_body_is_a_body_error_not_retried);
 	RUN(test_body_over_max_body_is_refused_by_its_content_length);
 	RUN(test_gzip_body_over_max_body_is_refused_while_streaming);
+	RUN(test_a_body_that_could_never_be_read_within_memory_limit_fails_naming_it);
+	RUN(test_a_body_waits_for_memory_and_is_read_once_it_is_released);
+	RUN(test_a_waiting_body_is_read_anyway_once_nothing_is_released);
 	RUN(test_slow_response_hits_the_timeout);
 	RUN(test_max_connections_is_never_exceeded);
 	RUN(test_rate_limit_spaces_request_starts);

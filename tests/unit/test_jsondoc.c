@@ -228,6 +228,39 @@ static void test_a_big_document_is_given_back_by_trim(void)
 	free(s);
 }
 
+static void census(const char *text, size_t tokens, size_t containers)
+{
+	struct jsondoc_census c;
+	jsondoc_census(text, strlen(text), &c);
+	CHECK_EQ(c.tokens, tokens);
+	CHECK_EQ(c.containers, containers);
+}
+
+static void test_census_bounds_tokens_and_containers_from_the_separators(void)
+{
+	/* array, two objects, two names, two values: exact for tiny items */
+	census("[{\"id\":\"a\"},{\"id\":\"b\"}]", 7, 3);
+	/* separators inside strings, escaped quotes included, do not count */
+	census("[\"a\\\",[{b:\",\"\\\\\"]", 3, 1);
+	census("[1,2,3]", 4, 1);
+	census("17", 1, 0);
+	census("", 1, 0);
+	/* an empty container is counted as if it held one value: a bound */
+	census("{}", 2, 1);
+}
+
+static void test_reserve_sizes_the_tokens_once_and_refuses_the_impossible(void)
+{
+	char err[ERR_MAX];
+	CHECK_EQ(jsondoc_reserve(D, 1000), 0);
+	CHECK_EQ(parse("[{\"id\":\"a\"},{\"id\":\"b\"}]", 0, err), 0);
+	CHECK_STR(scalar("/1/id"), "b");
+	CHECK_EQ(jsondoc_reserve(D, 10), 0); /* already room */
+	CHECK_EQ(jsondoc_reserve(D, (size_t)UINT32_MAX), -1);
+	jsondoc_trim(D, 0);
+	CHECK_EQ(parse("[1]", 0, err), 0);
+}
+
 /* ---- against jansson: random documents and random damage ---- */
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
@@ -447,6 +480,8 @@ int main(void)
 	RUN(test_errors_name_the_fault_and_where);
 	RUN(test_depth_is_bounded_like_jansson);
 	RUN(test_a_big_document_is_given_back_by_trim);
+	RUN(test_census_bounds_tokens_and_containers_from_the_separators);
+	RUN(test_reserve_sizes_the_tokens_once_and_refuses_the_impossible);
 	RUN(test_agrees_with_jansson_on_random_documents);
 	jsondoc_free(D);
 	return CHECK_DONE();
