@@ -206,6 +206,21 @@ static bool curl_error_is_permanent(CURLcode rc)
 	}
 }
 
+/* A response header line longer than libcurl's CURL_MAX_HTTP_HEADER
+ * (100 KiB): libcurl 7.88 reports it as CURLE_OUT_OF_MEMORY, with no
+ * error text, once the status line has been read and before any body;
+ * libcurl 8.6 and later say CURLE_TOO_LARGE.  The same server sends the
+ * same header again, so it is not retried.  (A real allocation failure at
+ * that very point would be taken for it: one URL failed, not a crash.) */
+static bool header_too_large(CURLcode rc, long status, const struct fetch *r)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (rc == CURLE_TOO_LARGE)
+		return true;
+#endif
+	return rc == CURLE_OUT_OF_MEMORY && status > 0 && r->body_len == 0;
+}
+
 /* ---- easy handles and body buffers: small bounded free lists ----
  *
  * An idle easy handle keeps the options of the provider it last served
@@ -735,6 +750,11 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
 		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
 		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
+	} else if (header_too_large(rc, status, r)) {
+		o = FETCH_HTTP;
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with a header line longer than %d KiB, "
+		         "libcurl's limit (CURL_MAX_HTTP_HEADER); not retried", r->url, status,
+		         CURL_MAX_HTTP_HEADER >> 10);
 	} else if (r->too_big) {
 		o = FETCH_BODY;
 		snprintf(r->msg, sizeof r->msg,

@@ -38,9 +38,6 @@
 /* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
  * dedupe.h: about 26 MiB when full). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
-/* Pages one input (a race's entries, the root's list) may span: a bound
- * on a provider whose next links never end. */
-#define IMPORT_MAX_PAGES_PER_INPUT 1000000u
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
@@ -480,7 +477,7 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->root = c->parent == NULL;
 		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
 		                                    .stage = c->name,
-		                                    .max_pages = IMPORT_MAX_PAGES_PER_INPUT};
+		                                    .max_pages = c->max_pages};
 		if (pi < 0)
 			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
 		sc->provider = imp->env.providers[pi];

@@ -543,6 +543,34 @@ static void test_malformed_body_is_a_body_error_not_retried(void)
 	fixture_stop(&fx);
 }
 
+/* A 400 KiB header line, over libcurl's CURL_MAX_HTTP_HEADER (100 KiB):
+ * the same server sends it again, so it is a permanent error naming the
+ * limit, tried once (libcurl itself calls it "Out of memory"). */
+static void test_header_over_libcurls_limit_is_permanent_and_named(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a9=hugeheader", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	start(0, "/athletes/a9");
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_HTTP);
+	CHECK_EQ(R.got[0].attempts, 1);
+	char want[256];
+	snprintf(want, sizeof want, "GET %s/athletes/a9: HTTP 200 with a header line longer than "
+	         "100 KiB, libcurl's limit (CURL_MAX_HTTP_HEADER); not retried", fx.url);
+	CHECK_STR(R.got[0].error, want);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a9"), 1);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.retries, 0);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
 static void check_big_refused(const char *const *args, const char *path, uint64_t max_bytes_read)
 {
 	struct fixture fx;
@@ -1701,6 +1729,7 @@ int main(void)
 	RUN(test_connection_refused_is_transient_and_retried);
 	RUN(test_404_is_tried_exactly_once);
 	RUN(test_malformed_body_is_a_body_error_not_retried);
+	RUN(test_header_over_libcurls_limit_is_permanent_and_named);
 	RUN(test_body_over_max_body_is_refused_by_its_content_length);
 	RUN(test_gzip_body_over_max_body_is_refused_while_streaming);
 	RUN(test_slow_response_hits_the_timeout);
