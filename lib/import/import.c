@@ -430,6 +430,38 @@ static void rows_committed(void *arg, size_t table, size_t n)
 	check_drained(imp);
 }
 
+/* The stage's table is gone or changed (dropped mid-import): nothing more
+ * of it can be stored, so the import fails, with one error; the batches
+ * already on their way are only counted. */
+static void table_failed(void *arg, size_t table, const char *message, uint64_t n, bool first)
+{
+	struct import *imp = arg;
+	struct stage_ctx *sc = &imp->stages[table];
+	if (!first) {
+		sc->failed += n;
+		imp->errors += n;
+		return;
+	}
+	record_failures(sc, NULL, 0, 0, message, n);
+	schedule_end(imp, "failed");
+}
+
+/* Two items of one import share a key: the row keeps the last, which
+ * usually means `key` does not point at what tells items apart.  Said
+ * once per stage; the count is in the run's counts (duplicates). */
+static void key_duplicate(void *arg, size_t table, const char *key)
+{
+	struct import *imp = arg;
+	const char *name = imp->stages[table].conf->name;
+	char msg[ERR_MAX];
+	snprintf(msg, sizeof msg, "items share the key '%.64s%s' (and perhaps others): each key is "
+	         "one row, holding the last item; counts.%s.duplicates says how many items were "
+	         "written over another; check setting 'key' of [stage %s] if keys should be unique",
+	         key, strlen(key) > 64 ? "..." : "", name, name);
+	if (imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, name, NULL, 0, 0, msg);
+}
+
 static void rows_held(void *arg, size_t table, const char *message)
 {
 	struct import *imp = arg;
@@ -538,7 +570,8 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	struct import_store_hooks hooks = {
-		.failed = rows_failed, .committed = rows_committed, .held = rows_held, .arg = imp};
+		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
+		.table_failed = table_failed, .duplicate = key_duplicate, .arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
 	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {
@@ -662,13 +695,15 @@ json_t *import_counts(const struct import *imp)
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		const struct stage_ctx *sc = &imp->stages[i];
 		json_object_set_new(o, sc->conf->name,
-		                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+		                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		                              "fetched", (json_int_t)sc->fetched,
 		                              "stored", (json_int_t)import_store_stored(imp->rows, i),
 		                              "failed", (json_int_t)sc->failed,
 		                              "retried", (json_int_t)sc->retried,
 		                              "skipped", (json_int_t)sc->skipped,
-		                              "pages", (json_int_t)sc->pages));
+		                              "pages", (json_int_t)sc->pages,
+		                              "duplicates",
+		                              (json_int_t)import_store_duplicates(imp->rows, i)));
 	}
 	return o;
 }
@@ -714,6 +749,8 @@ json_t *import_stats(const struct import *imp)
 		                      "pages", (json_int_t)sc->pages,
 		                      "rate_per_s", stage_rate(sc));
 		json_object_set_new(o, "emitted", json_integer((json_int_t)(imp->pipe ? ss.emitted : sc->fetched)));
+		json_object_set_new(o, "duplicates",
+		                    json_integer((json_int_t)import_store_duplicates(imp->rows, i)));
 		json_object_set_new(o, "subscriptions", imp->pipe ? subs_json(sc->st) : json_array());
 		json_array_append_new(stages, o);
 	}

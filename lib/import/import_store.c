@@ -8,6 +8,7 @@
  */
 #include "import_store.h"
 
+#include "dedupe.h"
 #include "error.h"
 #include "import_item.h"
 #include "stage.h"
@@ -24,6 +25,9 @@ struct table {
 	uint64_t stored;
 	uint64_t refused;       /* of the rows acknowledged next: refused, not stored */
 	size_t unstored;        /* events the store refused, acked with the next commit */
+	struct dedupe *keys;    /* keys given to the store (NULL until the first) */
+	uint64_t duplicates;    /* items whose key was given before */
+	bool table_failed;      /* the table refused a batch (dropped, altered) */
 };
 
 struct import_store {
@@ -73,6 +77,11 @@ static void sink_rows_refused(void *arg, size_t table, size_t n, const char *key
 	import_store_rows_refused(arg, table, n, key, err);
 }
 
+static void sink_table_refused(void *arg, size_t table, size_t n, const char *err)
+{
+	import_store_table_refused(arg, table, n, err);
+}
+
 struct import_store *import_store_new(struct event_base *base, struct store *store,
                                       int64_t import_id, size_t n_tables,
                                       const struct import_store_hooks *hooks)
@@ -91,7 +100,7 @@ struct import_store *import_store_new(struct event_base *base, struct store *sto
 		return NULL;
 	}
 	struct store_sink sink = {.committed = sink_committed, .rows_refused = sink_rows_refused,
-	                          .arg = is};
+	                          .table_refused = sink_table_refused, .arg = is};
 	store_attach_sink(store, &sink);
 	return is;
 }
@@ -103,6 +112,8 @@ void import_store_free(struct import_store *is)
 	store_detach_sink(is->store, is);
 	if (is->linger_ev)
 		event_free(is->linger_ev);
+	for (size_t i = 0; is->tables && i < is->n; i++)
+		dedupe_free(is->tables[i].keys);
 	free(is->tables);
 	free(is);
 }
@@ -140,7 +151,16 @@ bool import_store_idle(const struct import_store *is)
 
 uint64_t import_store_stored(const struct import_store *is, size_t table)
 {
-	return table < is->n ? is->tables[table].stored : 0;
+	if (table >= is->n)
+		return 0;
+	const struct table *t = &is->tables[table];
+	/* duplicates are counted as they arrive, their commits later */
+	return t->stored > t->duplicates ? t->stored - t->duplicates : 0;
+}
+
+uint64_t import_store_duplicates(const struct import_store *is, size_t table)
+{
+	return table < is->n ? is->tables[table].duplicates : 0;
 }
 
 /* ---- delivering ---- */
@@ -168,6 +188,20 @@ static void refuse_item(struct import_store *is, size_t index, const char *err)
 		t->unstored++;
 }
 
+/* A key given to the store before in this import is a duplicate: the row
+ * keeps the last item, and `stored` counts the key once.  Out of memory
+ * for the set, the key is taken as new. */
+static void note_key(struct import_store *is, size_t index, const char *key)
+{
+	struct table *t = &is->tables[index];
+	if (!t->keys && !(t->keys = dedupe_new(IMPORT_STORE_MAX_KEYS)))
+		return;
+	if (dedupe_add(t->keys, key, strlen(key)))
+		return;
+	if (t->duplicates++ == 0)
+		is->hooks.duplicate(is->hooks.arg, index, key);
+}
+
 static void write_item(struct import_store *is, size_t index, const struct import_item *it)
 {
 	char err[ERR_MAX];
@@ -178,8 +212,11 @@ static void write_item(struct import_store *is, size_t index, const struct impor
 		return;
 	}
 	if (store_add(is->store, index, is->import_id, it->key, it->parent_key, it->text,
-	              it->text_len, err) < 0)
+	              it->text_len, err) < 0) {
 		refuse_item(is, index, err);
+		return;
+	}
+	note_key(is, index, it->key);
 }
 
 static void deliver(void *ctx, struct stage *st, struct stage_sub *sub,
@@ -218,6 +255,18 @@ void import_store_committed(struct import_store *is, size_t table, size_t n)
 		t->unstored = 0;
 	}
 	is->hooks.committed(is->hooks.arg, table, n);
+}
+
+void import_store_table_refused(struct import_store *is, size_t table, size_t n,
+                                const char *err)
+{
+	if (!is || table >= is->n)
+		return;
+	struct table *t = &is->tables[table];
+	bool first = !t->table_failed;
+	t->table_failed = true;
+	t->refused += n;
+	is->hooks.table_failed(is->hooks.arg, table, err, n, first);
 }
 
 void import_store_rows_refused(struct import_store *is, size_t table, size_t n,

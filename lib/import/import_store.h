@@ -35,6 +35,10 @@ struct store;
 
 /* How long rows may wait in a partial batch before the store writes it. */
 #define IMPORT_STORE_LINGER_MS 20
+/* Keys remembered per table to tell duplicates (about 6.5 bytes each, see
+ * dedupe.h: about 26 MiB when full); past that, a key not yet seen is
+ * taken as new, so `stored` may over-count, never memory grow. */
+#define IMPORT_STORE_MAX_KEYS (4u << 20)
 
 /* What the consumer tells its import. */
 struct import_store_hooks {
@@ -47,6 +51,15 @@ struct import_store_hooks {
 	 * of memory); its rows stay pending and the linger timer tries
 	 * again, so the run does not stall. */
 	void (*held)(void *arg, size_t table, const char *message);
+	/* The table itself refused n rows (dropped or altered: message says
+	 * what and the fix); first is true the first time for this table,
+	 * when the import should record it and fail; later batches of the
+	 * table are only counted. */
+	void (*table_failed)(void *arg, size_t table, const char *message, uint64_t n, bool first);
+	/* The first item of table whose key an earlier item of this import
+	 * had (key: that key): the row keeps the last of them.  Once per
+	 * table; import_store_duplicates() counts them all. */
+	void (*duplicate)(void *arg, size_t table, const char *key);
 	void *arg;
 };
 
@@ -71,8 +84,13 @@ void import_store_detach(struct import_store *is);
 
 /* Nothing the consumer gave the store is waiting to commit. */
 bool import_store_idle(const struct import_store *is);
-/* Rows of table committed (refused ones not counted). */
+/* Distinct keys of table written: rows committed, less those refused and
+ * those whose key an earlier item of this import had (so a key that
+ * several items share counts once). */
 uint64_t import_store_stored(const struct import_store *is, size_t table);
+/* Items of table whose key an earlier item of this import had: written
+ * over the same row, not counted in import_store_stored(). */
+uint64_t import_store_duplicates(const struct import_store *is, size_t table);
 
 /* The store committed n more rows of table. */
 void import_store_committed(struct import_store *is, size_t table, size_t n);
@@ -81,5 +99,10 @@ void import_store_committed(struct import_store *is, size_t table, size_t n);
  * import_store_committed() that acknowledges them. */
 void import_store_rows_refused(struct import_store *is, size_t table, size_t n,
                                const char *key, const char *err);
+/* The table itself refused n rows (err: what and the fix); they count as
+ * failed, and the first time the import hears table_failed.  Comes just
+ * before the import_store_committed() that acknowledges them. */
+void import_store_table_refused(struct import_store *is, size_t table, size_t n,
+                                const char *err);
 
 #endif
