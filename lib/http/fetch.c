@@ -53,6 +53,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A token array grown past this by one huge page is given back after it. */
 #define FETCH_DOC_KEEP_BYTES (1u << 20)
@@ -973,6 +975,40 @@ static bool env_names_proxy(void)
 	return false;
 }
 
+/* libcurl's multi handle opens a socketpair (for curl_multi_wakeup)
+ * without close-on-exec and offers no hook for it.  A new fd is the lowest
+ * free one, so the fds curl_multi_init() opens are among the lowest free
+ * ones before it: note those, then mark the ones it took.  (Its sockets
+ * to servers are made close-on-exec by open_socket_cloexec.) */
+#define FETCH_FDS_WATCHED 8
+
+static size_t lowest_free_fds(int *fds)
+{
+	size_t n = 0;
+	while (n < FETCH_FDS_WATCHED) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	return n;
+}
+
+static CURLM *multi_new_cloexec(void)
+{
+	int fds[FETCH_FDS_WATCHED];
+	size_t n = lowest_free_fds(fds);
+	CURLM *m = curl_multi_init();
+	for (size_t i = 0; i < n; i++) {
+		int fl = fcntl(fds[i], F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			(void)fcntl(fds[i], F_SETFD, fl | FD_CLOEXEC); /* best effort */
+	}
+	return m;
+}
+
 struct fetcher *fetcher_new(struct event_base *base, char *err)
 {
 	struct fetcher *f = calloc(1, sizeof *f);
@@ -984,7 +1020,7 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	f->env_proxy = env_names_proxy();
 	f->providers_tail = &f->providers;
 	LIST_INIT(&f->socks);
-	f->multi = curl_multi_init();
+	f->multi = multi_new_cloexec();
 	f->timer = evtimer_new(base, curl_timer_cb, f);
 	f->doc = jsondoc_new();
 	if (!f->multi || !f->timer || !f->doc) {

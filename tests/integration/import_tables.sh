@@ -28,7 +28,8 @@ check_eq "races: no duplicates" "$(sql "select counts->'races'->>'duplicates' fr
 # the import once.
 write_config
 raced_start
-wait_for "raced to create the stage tables" 20 test "$(sql "select to_regclass('entries') is not null")" = t
+tables_exist() { test "$(sql "select to_regclass('entries') is not null")" = t; }
+wait_for "raced to create the stage tables" 20 tables_exist
 sql 'drop table entries'
 ctl start-import >/dev/null
 run_ended() { test "$(sql 'select status from import_runs where id = 2')" != running; }
