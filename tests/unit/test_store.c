@@ -410,6 +410,18 @@ static struct store *open_reporting_store(struct seen *w, const char *const *tab
 	return s;
 }
 
+/* Refusals cost no connection: the store's figures after them, then free it. */
+static void check_refusals_and_free(struct store *s, uint64_t batches_split, uint64_t rows_failed)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.batches_split, batches_split);
+	CHECK_EQ(st.rows_failed, rows_failed);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK_EQ(store_state(s), STORE_READY);
+	store_free(s);
+}
+
 static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 {
 	const char *tables[] = { "f_items" };
@@ -428,13 +440,7 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	CHECK_STR(failed_key, "bad");
 	CHECK(strstr(failed_err, "json") != NULL);
 	CHECK_EQ(sql_int("SELECT count(*) FROM f_items"), 2);
-	struct store_stats st;
-	store_get_stats(s, &st);
-	CHECK_EQ(st.batches_split, 1);
-	CHECK_EQ(st.rows_failed, 1);
-	CHECK_EQ(st.reconnects, 0);
-	CHECK_EQ(store_state(s), STORE_READY);
-	store_free(s);
+	check_refusals_and_free(s, 1, 1);
 }
 
 static size_t table_refused_calls, table_refused_rows;
@@ -483,13 +489,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	CHECK_EQ(failed_rows, 0);
 	CHECK_STR(failed_err, "table d_items does not exist: was it dropped during the import? "
 	                      "raced creates its tables when it connects: restart raced to create it again");
-	struct store_stats st;
-	store_get_stats(s, &st);
-	CHECK_EQ(st.batches_split, 0);
-	CHECK_EQ(st.rows_failed, 5);
-	CHECK_EQ(st.reconnects, 0);
-	CHECK_EQ(store_state(s), STORE_READY);
-	store_free(s);
+	check_refusals_and_free(s, 0, 5);
 }
 
 /* The backoffs a test waits through: their delays, and how many named
