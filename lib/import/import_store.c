@@ -5,6 +5,13 @@
  * `unstored` (events the store never took: acknowledged with the next
  * commit).  Acknowledging is what lets the engine send more, so an item
  * that will never commit must still be acknowledged, or the stage stalls.
+ *
+ * `stored` is distinct keys written: the store folds rows of one key
+ * within a batch and upserts a key again in a later batch, so the consumer
+ * keeps the set of keys it gave the store (dedupe.h, bounded) and counts
+ * an item whose key is already there as a duplicate instead.  Duplicates
+ * are counted as items arrive, commits later, so `stored` subtracts them
+ * only as far as it has got.
  */
 #include "import_store.h"
 

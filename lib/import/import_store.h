@@ -6,7 +6,8 @@
  * stage i's rows go to table i.  It hands rows to the store, flushes a
  * partial batch when it can receive nothing more on that subscription (its
  * demand is used up) and after a short linger, so that the tail of a run is
- * not held back.  An item the store cannot take (a \u0000 in a string,
+ * not held back.  It counts items whose key an earlier item of the import
+ * had (duplicates: one row holds the last of them).  An item the store cannot take (a \u0000 in a string,
  * store_add failing) counts as failed; its credit returns with the table's
  * next commit, or at once when nothing of the table is waiting.  The
  * consumer is the store's sink from import_store_new() to
