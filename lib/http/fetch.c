@@ -96,6 +96,7 @@ struct fetch {
 	char *body;
 	size_t body_len, body_cap;
 	bool too_big, no_memory;
+	size_t header_bytes;           /* header lines libcurl handed over */
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
@@ -208,19 +209,32 @@ static bool curl_error_is_permanent(CURLcode rc)
 	}
 }
 
-/* A response header line longer than libcurl's CURL_MAX_HTTP_HEADER
- * (100 KiB): libcurl 7.88 reports it as CURLE_OUT_OF_MEMORY, with no
- * error text, once the status line has been read and before any body;
- * libcurl 8.6 and later say CURLE_TOO_LARGE.  The same server sends the
- * same header again, so it is not retried.  (A real allocation failure at
- * that very point would be taken for it: one URL failed, not a crash.) */
-static bool header_too_large(CURLcode rc, long status, const struct fetch *r)
+/* libcurl's bound on all of a response's headers (MAX_HTTP_RESP_HEADER_SIZE,
+ * not in its API). */
+#define FETCH_CURL_HEADERS_MAX (300u << 10)
+
+/* Which of libcurl's header limits a failed response ran into, in bytes,
+ * or 0.  A header line longer than CURL_MAX_HTTP_HEADER (100 KiB): libcurl
+ * 7.88 reports CURLE_OUT_OF_MEMORY, with no error text, after the status
+ * line and before any body (8.6 and later: CURLE_TOO_LARGE).  Headers over
+ * FETCH_CURL_HEADERS_MAX in all: CURLE_RECV_ERROR, which a reset also
+ * gives, so only once the lines handed over leave no room for one more
+ * line under the bound.  The same server sends the same headers again, so
+ * neither is retried.  (A real allocation failure or a reset at that very
+ * point would be taken for it: one URL failed, not a crash.) */
+static unsigned header_limit_hit(CURLcode rc, long status, const struct fetch *r)
 {
 #if LIBCURL_VERSION_NUM >= 0x080600
 	if (rc == CURLE_TOO_LARGE)
-		return true;
+		return CURL_MAX_HTTP_HEADER;
 #endif
-	return rc == CURLE_OUT_OF_MEMORY && status > 0 && r->body_len == 0;
+	if (status <= 0 || r->body_len > 0)
+		return 0;
+	if (rc == CURLE_OUT_OF_MEMORY)
+		return CURL_MAX_HTTP_HEADER;
+	if (rc == CURLE_RECV_ERROR && r->header_bytes + CURL_MAX_HTTP_HEADER > FETCH_CURL_HEADERS_MAX)
+		return FETCH_CURL_HEADERS_MAX;
+	return 0;
 }
 
 /* ---- easy handles and body buffers: small bounded free lists ----
@@ -318,6 +332,7 @@ int fetch_provider_url(const struct fetch_provider *p, const char *url, char **o
 static void response_reset(struct fetch *r)
 {
 	r->body_len = 0;
+	r->header_bytes = 0;
 	r->status = 0;
 	r->reason[0] = '\0';
 }
@@ -382,6 +397,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 		r->too_big = true;
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	}
+	r->header_bytes += n;
 	return n;
 }
 
@@ -730,6 +746,7 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 
 	enum fetch_outcome o;
 	bool retryable = false;
+	unsigned limit;
 	struct jsondoc *doc = NULL;
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
@@ -752,11 +769,12 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
 		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
 		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
-	} else if (header_too_large(rc, status, r)) {
+	} else if ((limit = header_limit_hit(rc, status, r)) != 0) {
 		o = FETCH_HTTP;
-		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with a header line longer than %d KiB, "
-		         "libcurl's limit (CURL_MAX_HTTP_HEADER); not retried", r->url, status,
-		         CURL_MAX_HTTP_HEADER >> 10);
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with %s than %u KiB, libcurl's limit%s; "
+		         "not retried", r->url, status,
+		         limit == CURL_MAX_HTTP_HEADER ? "a header line longer" : "headers larger in all",
+		         limit >> 10, limit == CURL_MAX_HTTP_HEADER ? " (CURL_MAX_HTTP_HEADER)" : "");
 	} else if (r->too_big) {
 		o = FETCH_BODY;
 		snprintf(r->msg, sizeof r->msg,
