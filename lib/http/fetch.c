@@ -456,6 +456,14 @@ static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose,
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+/* Best effort: a closed fd (EBADF) is left alone. */
+static void fd_make_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
 static int handoff(struct fetch *r)
 {
 	struct fetch_provider *p = r->p;
@@ -940,6 +948,10 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 			return -1;
 		fs->f = f;
 		LIST_INSERT_HEAD(&f->socks, fs, link);
+		/* Not only our sockets (open_socket_cloexec) come here: the
+		 * threaded resolver's socketpair, made without close-on-exec,
+		 * is watched too. */
+		fd_make_cloexec(s);
 		if (curl_multi_assign(f->multi, s, fs) != CURLM_OK) {
 			sock_free(fs);
 			return -1;
@@ -1019,11 +1031,8 @@ static CURLM *multi_new_cloexec(void)
 	int fds[FETCH_FDS_WATCHED];
 	size_t n = lowest_free_fds(fds);
 	CURLM *m = curl_multi_init();
-	for (size_t i = 0; i < n; i++) {
-		int fl = fcntl(fds[i], F_GETFD);
-		if (fl >= 0 && !(fl & FD_CLOEXEC))
-			(void)fcntl(fds[i], F_SETFD, fl | FD_CLOEXEC); /* best effort */
-	}
+	for (size_t i = 0; i < n; i++)
+		fd_make_cloexec(fds[i]);
 	return m;
 }
 
