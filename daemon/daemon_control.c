@@ -10,8 +10,10 @@
 #include "service.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 struct daemon_control {
 	struct ctlserver *srv;
 	struct service *svc;
+	struct daemon_peer_names names;  /* filled at open */
 };
 
 static void server_options(const struct config *cfg, struct ctlserver_options *o)
@@ -33,14 +36,44 @@ static void server_options(const struct config *cfg, struct ctlserver_options *o
 	o->admin_group = cfg->admin_group;
 }
 
-static void peer_name(const struct control_request *req, char *buf, size_t len)
+static void peer_names_add(struct daemon_peer_names *pn, const struct passwd *pw)
 {
-	uid_t uid = control_request_uid(req);
-	struct passwd *pw = getpwuid(uid);
-	if (pw)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "uid %u", (unsigned)uid);
+	if (!pw || pn->n >= DAEMON_PEER_NAMES_MAX || strlen(pw->pw_name) >= DAEMON_PEER_NAME_LEN)
+		return;
+	for (size_t i = 0; i < pn->n; i++)
+		if (pn->e[i].uid == pw->pw_uid)
+			return;
+	pn->e[pn->n].uid = pw->pw_uid;
+	snprintf(pn->e[pn->n].name, DAEMON_PEER_NAME_LEN, "%s", pw->pw_name);
+	pn->n++;
+}
+
+void daemon_peer_names_fill(struct daemon_peer_names *pn, const char *admin_group)
+{
+	pn->n = 0;
+	peer_names_add(pn, getpwuid(0));
+	peer_names_add(pn, getpwuid(geteuid()));
+	struct group *gr = admin_group && admin_group[0] ? getgrnam(admin_group) : NULL;
+	if (!gr)
+		return;
+	/* getpwnam may reuse getgrnam's buffer: copy the member names first */
+	char members[DAEMON_PEER_NAMES_MAX][DAEMON_PEER_NAME_LEN];
+	size_t n = 0;
+	for (char **m = gr->gr_mem; m && *m && n < DAEMON_PEER_NAMES_MAX; m++)
+		if (strlen(*m) < DAEMON_PEER_NAME_LEN)
+			snprintf(members[n++], DAEMON_PEER_NAME_LEN, "%s", *m);
+	for (size_t i = 0; i < n; i++)
+		peer_names_add(pn, getpwnam(members[i]));
+}
+
+void daemon_peer_name(const struct daemon_peer_names *pn, uid_t uid, char *buf, size_t len)
+{
+	for (size_t i = 0; i < pn->n; i++)
+		if (pn->e[i].uid == uid) {
+			snprintf(buf, len, "%s", pn->e[i].name);
+			return;
+		}
+	snprintf(buf, len, "uid %u", (unsigned)uid);
 }
 
 static void started(void *arg, int64_t id, const char *err)
@@ -113,7 +146,7 @@ static void on_start_import(void *ctx, struct control_request *req)
 {
 	struct daemon_control *dc = ctx;
 	char who[64], err[ERR_MAX];
-	peer_name(req, who, sizeof who);
+	daemon_peer_name(&dc->names, control_request_uid(req), who, sizeof who);
 	int rc = service_start_import(dc->svc, who, started, req, err);
 	if (rc < 0)
 		reply_failure(req, rc, CONTROL_CONFLICT, err);
@@ -223,6 +256,7 @@ struct daemon_control *daemon_control_open(struct event_base *base, struct servi
 		return NULL;
 	}
 	dc->svc = svc;
+	daemon_peer_names_fill(&dc->names, cfg->admin_group);
 	server_options(cfg, &o);
 	int n = sd_listen_fds(1);
 	if (n > 1) {

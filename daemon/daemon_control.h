@@ -13,7 +13,33 @@
 #include "ctlserver.h"
 #include "error.h"
 
+#include <stddef.h>
+#include <sys/types.h>
+
 struct daemon_control;
+
+/* The names requesters are recorded under (import_runs.requested_by).
+ * getpwuid() may block for seconds under NSS/LDAP, so the loop never calls
+ * it: the names of the users who may start an import (root, raced's own
+ * user, admin_group's listed members) are looked up once, when the
+ * control server opens, and a request is then named from this table, or
+ * "uid N" for anyone else (a member added since, or by primary group
+ * only).  Bounded by DAEMON_PEER_NAMES_MAX. */
+#define DAEMON_PEER_NAMES_MAX 64
+#define DAEMON_PEER_NAME_LEN  33  /* a user name of up to 32 bytes */
+
+struct daemon_peer_names {
+	size_t n;
+	struct {
+		uid_t uid;
+		char name[DAEMON_PEER_NAME_LEN];
+	} e[DAEMON_PEER_NAMES_MAX];
+};
+
+/* Fill pn from NSS (blocking: call it before serving requests). */
+void daemon_peer_names_fill(struct daemon_peer_names *pn, const char *admin_group);
+/* uid's name from pn, else "uid N"; no NSS call. */
+void daemon_peer_name(const struct daemon_peer_names *pn, uid_t uid, char *buf, size_t len);
 struct event_base;
 struct service;
 

@@ -88,6 +88,7 @@ const struct key_def config_keys[] = {
 	{"min_demand", SECT_STAGE, KT_UINT, S_(min_demand), NULL, 0, 1000000, KF_DERIVED},
 	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, STAGE_MAX_BUFFER, KF_DERIVED},
 	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED},
+	{"max_pages", SECT_STAGE, KT_UINT, S_(max_pages), "10000", 1, 1000000, 0},
 };
 
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])

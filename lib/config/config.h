@@ -58,6 +58,7 @@ struct stage_conf {
 	uint32_t min_demand;       /* default max_demand / 2 */
 	uint32_t buffer_size;      /* default max_demand */
 	uint32_t concurrency;      /* default 1 for the root, 8 otherwise */
+	uint32_t max_pages;        /* pages one input may span; default 10000 */
 	unsigned line;
 };
 

@@ -55,6 +55,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A token array grown past this by one huge page is given back after it. */
 #define FETCH_DOC_KEEP_BYTES (1u << 20)
@@ -98,6 +100,7 @@ struct fetch {
 	bool too_big, no_memory;
 	size_t read_cost, read_tokens; /* reckoned for reading the body (a 2xx) */
 	size_t read_charge;            /* charged for reading it, until the callback returns */
+	size_t header_bytes;           /* header lines libcurl handed over */
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
@@ -215,6 +218,34 @@ static bool curl_error_is_permanent(CURLcode rc)
 	}
 }
 
+/* libcurl's bound on all of a response's headers (MAX_HTTP_RESP_HEADER_SIZE,
+ * not in its API). */
+#define FETCH_CURL_HEADERS_MAX (300u << 10)
+
+/* Which of libcurl's header limits a failed response ran into, in bytes,
+ * or 0.  A header line longer than CURL_MAX_HTTP_HEADER (100 KiB): libcurl
+ * 7.88 reports CURLE_OUT_OF_MEMORY, with no error text, after the status
+ * line and before any body (8.6 and later: CURLE_TOO_LARGE).  Headers over
+ * FETCH_CURL_HEADERS_MAX in all: CURLE_RECV_ERROR, which a reset also
+ * gives, so only once the lines handed over leave no room for one more
+ * line under the bound.  The same server sends the same headers again, so
+ * neither is retried.  (A real allocation failure or a reset at that very
+ * point would be taken for it: one URL failed, not a crash.) */
+static unsigned header_limit_hit(CURLcode rc, long status, const struct fetch *r)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (rc == CURLE_TOO_LARGE)
+		return CURL_MAX_HTTP_HEADER;
+#endif
+	if (status <= 0 || r->body_len > 0)
+		return 0;
+	if (rc == CURLE_OUT_OF_MEMORY)
+		return CURL_MAX_HTTP_HEADER;
+	if (rc == CURLE_RECV_ERROR && r->header_bytes + CURL_MAX_HTTP_HEADER > FETCH_CURL_HEADERS_MAX)
+		return FETCH_CURL_HEADERS_MAX;
+	return 0;
+}
+
 /* ---- easy handles and body buffers: small bounded free lists ----
  *
  * An idle easy handle keeps the options of the provider it last served
@@ -311,6 +342,7 @@ int fetch_provider_url(const struct fetch_provider *p, const char *url, char **o
 static void response_reset(struct fetch *r)
 {
 	r->body_len = 0;
+	r->header_bytes = 0;
 	r->status = 0;
 	r->reason[0] = '\0';
 }
@@ -375,6 +407,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 		r->too_big = true;
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	}
+	r->header_bytes += n;
 	return n;
 }
 
@@ -432,6 +465,14 @@ static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose,
 	(void)arg;
 	(void)purpose;
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Best effort: a closed fd (EBADF) is left alone. */
+static void fd_make_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
 static int handoff(struct fetch *r)
@@ -860,6 +901,7 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 
 	enum fetch_outcome o;
 	bool retryable = false;
+	unsigned limit;
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
 		body_ready(r);
@@ -870,6 +912,12 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
 		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
 		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
+	} else if ((limit = header_limit_hit(rc, status, r)) != 0) {
+		o = FETCH_HTTP;
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with %s than %u KiB, libcurl's limit%s; "
+		         "not retried", r->url, status,
+		         limit == CURL_MAX_HTTP_HEADER ? "a header line longer" : "headers larger in all",
+		         limit >> 10, limit == CURL_MAX_HTTP_HEADER ? " (CURL_MAX_HTTP_HEADER)" : "");
 	} else if (r->too_big) {
 		o = FETCH_BODY;
 		snprintf(r->msg, sizeof r->msg,
@@ -1035,6 +1083,10 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 			return -1;
 		fs->f = f;
 		LIST_INSERT_HEAD(&f->socks, fs, link);
+		/* Not only our sockets (open_socket_cloexec) come here: the
+		 * threaded resolver's socketpair, made without close-on-exec,
+		 * is watched too. */
+		fd_make_cloexec(s);
 		if (curl_multi_assign(f->multi, s, fs) != CURLM_OK) {
 			sock_free(fs);
 			return -1;
@@ -1088,6 +1140,37 @@ static bool env_names_proxy(void)
 	return false;
 }
 
+/* libcurl's multi handle opens a socketpair (for curl_multi_wakeup)
+ * without close-on-exec and offers no hook for it.  A new fd is the lowest
+ * free one, so the fds curl_multi_init() opens are among the lowest free
+ * ones before it: note those, then mark the ones it took.  (Its sockets
+ * to servers are made close-on-exec by open_socket_cloexec.) */
+#define FETCH_FDS_WATCHED 8
+
+static size_t lowest_free_fds(int *fds)
+{
+	size_t n = 0;
+	while (n < FETCH_FDS_WATCHED) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	return n;
+}
+
+static CURLM *multi_new_cloexec(void)
+{
+	int fds[FETCH_FDS_WATCHED];
+	size_t n = lowest_free_fds(fds);
+	CURLM *m = curl_multi_init();
+	for (size_t i = 0; i < n; i++)
+		fd_make_cloexec(fds[i]);
+	return m;
+}
+
 struct fetcher *fetcher_new(struct event_base *base, char *err)
 {
 	struct fetcher *f = calloc(1, sizeof *f);
@@ -1099,7 +1182,7 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	f->env_proxy = env_names_proxy();
 	f->providers_tail = &f->providers;
 	LIST_INIT(&f->socks);
-	f->multi = curl_multi_init();
+	f->multi = multi_new_cloexec();
 	f->timer = evtimer_new(base, curl_timer_cb, f);
 	f->doc = jsondoc_new();
 	TAILQ_INIT(&f->parked);

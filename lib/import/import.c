@@ -51,9 +51,6 @@
 /* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
  * dedupe.h: about 26 MiB when full). */
 #define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
-/* Pages one input (a race's entries, the root's list) may span: a bound
- * on a provider whose next links never end. */
-#define IMPORT_MAX_PAGES_PER_INPUT 1000000u
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
@@ -182,7 +179,6 @@ static void on_finish_committed(void *arg, const char *err)
 	(void)err; /* the store logs through its state; the run is over either way */
 	imp->ended = true;
 	imp->status = imp->end_status;
-	malloc_trim(0); /* idle: what the run held goes back to the system */
 	if (imp->cb.end)
 		imp->cb.end(imp->cb.arg, imp);
 }
@@ -543,6 +539,22 @@ static void rows_committed(void *arg, size_t table, size_t n)
 	check_drained(imp);
 }
 
+/* The stage's table is gone or changed (dropped mid-import): nothing more
+ * of it can be stored, so the import fails, with one error; the batches
+ * already on their way are only counted. */
+static void table_failed(void *arg, size_t table, const char *message, uint64_t n, bool first)
+{
+	struct import *imp = arg;
+	struct stage_ctx *sc = &imp->stages[table];
+	if (!first) {
+		sc->failed += n;
+		imp->errors += n;
+		return;
+	}
+	record_failures(sc, NULL, 0, 0, message, n);
+	schedule_end(imp, "failed");
+}
+
 static void rows_held(void *arg, size_t table, const char *message)
 {
 	struct import *imp = arg;
@@ -590,7 +602,7 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->root = c->parent == NULL;
 		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
 		                                    .stage = c->name,
-		                                    .max_pages = IMPORT_MAX_PAGES_PER_INPUT};
+		                                    .max_pages = c->max_pages};
 		if (pi < 0)
 			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
 		sc->provider = imp->env.providers[pi];
@@ -654,7 +666,8 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	struct import_store_hooks hooks = {
-		.failed = rows_failed, .committed = rows_committed, .held = rows_held, .arg = imp};
+		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
+		.table_failed = table_failed, .arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
 	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {

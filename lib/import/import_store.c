@@ -24,6 +24,7 @@ struct table {
 	uint64_t stored;
 	uint64_t refused;       /* of the rows acknowledged next: refused, not stored */
 	size_t unstored;        /* events the store refused, acked with the next commit */
+	bool table_failed;      /* the table refused a batch (dropped, altered) */
 };
 
 struct import_store {
@@ -73,6 +74,11 @@ static void sink_rows_refused(void *arg, size_t table, size_t n, const char *key
 	import_store_rows_refused(arg, table, n, key, err);
 }
 
+static void sink_table_refused(void *arg, size_t table, size_t n, const char *err)
+{
+	import_store_table_refused(arg, table, n, err);
+}
+
 struct import_store *import_store_new(struct event_base *base, struct store *store,
                                       int64_t import_id, size_t n_tables,
                                       const struct import_store_hooks *hooks)
@@ -91,7 +97,7 @@ struct import_store *import_store_new(struct event_base *base, struct store *sto
 		return NULL;
 	}
 	struct store_sink sink = {.committed = sink_committed, .rows_refused = sink_rows_refused,
-	                          .arg = is};
+	                          .table_refused = sink_table_refused, .arg = is};
 	store_attach_sink(store, &sink);
 	return is;
 }
@@ -218,6 +224,18 @@ void import_store_committed(struct import_store *is, size_t table, size_t n)
 		t->unstored = 0;
 	}
 	is->hooks.committed(is->hooks.arg, table, n);
+}
+
+void import_store_table_refused(struct import_store *is, size_t table, size_t n,
+                                const char *err)
+{
+	if (!is || table >= is->n)
+		return;
+	struct table *t = &is->tables[table];
+	bool first = !t->table_failed;
+	t->table_failed = true;
+	t->refused += n;
+	is->hooks.table_failed(is->hooks.arg, table, err, n, first);
 }
 
 void import_store_rows_refused(struct import_store *is, size_t table, size_t n,

@@ -47,6 +47,11 @@ struct import_store_hooks {
 	 * of memory); its rows stay pending and the linger timer tries
 	 * again, so the run does not stall. */
 	void (*held)(void *arg, size_t table, const char *message);
+	/* The table itself refused n rows (dropped or altered: message says
+	 * what and the fix); first is true the first time for this table,
+	 * when the import should record it and fail; later batches of the
+	 * table are only counted. */
+	void (*table_failed)(void *arg, size_t table, const char *message, uint64_t n, bool first);
 	void *arg;
 };
 
@@ -71,7 +76,7 @@ void import_store_detach(struct import_store *is);
 
 /* Nothing the consumer gave the store is waiting to commit. */
 bool import_store_idle(const struct import_store *is);
-/* Rows of table committed (refused ones not counted). */
+/* Rows of table committed, less those PostgreSQL refused. */
 uint64_t import_store_stored(const struct import_store *is, size_t table);
 
 /* The store committed n more rows of table. */
@@ -81,5 +86,10 @@ void import_store_committed(struct import_store *is, size_t table, size_t n);
  * import_store_committed() that acknowledges them. */
 void import_store_rows_refused(struct import_store *is, size_t table, size_t n,
                                const char *key, const char *err);
+/* The table itself refused n rows (err: what and the fix); they count as
+ * failed, and the first time the import hears table_failed.  Comes just
+ * before the import_store_committed() that acknowledges them. */
+void import_store_table_refused(struct import_store *is, size_t table, size_t n,
+                                const char *err);
 
 #endif

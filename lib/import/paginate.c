@@ -54,19 +54,21 @@ int paginate_follow(struct paginate *pg, const struct paginate_rule *rule, const
                     const char *next, char *err)
 {
 	if (pg->pages == 0) {
-		pg->mark = dedupe_hash(page_url, strlen(page_url));
+		pg->first = pg->mark = dedupe_hash(page_url, strlen(page_url));
 		pg->power = 1;
 		pg->steps = 0;
 	}
-	if (++pg->pages > rule->max_pages)
-		return err_set_class(err, ERANGE, "more than %u pages for one input; stopped following "
-		                     "next links (setting 'next' of [stage %s])", rule->max_pages,
-		                     rule->stage);
+	/* pages counts the links followed: the input has spanned pages + 1 */
+	if (pg->pages + 1 >= rule->max_pages)
+		return err_set_class(err, ERANGE, "%u pages fetched for one input, the limit; its next "
+		                     "link is not followed (setting 'max_pages' of [stage %s])",
+		                     rule->max_pages, rule->stage);
 	uint64_t h = dedupe_hash(next, strlen(next));
-	if (h == pg->mark)
+	if (h == pg->mark || h == pg->first)
 		return err_set_class(err, ELOOP, "the next link leads back to %s, a page already "
 		                     "fetched (a pagination cycle; setting 'next' of [stage %s])", next,
 		                     rule->stage);
+	pg->pages++;
 	if (++pg->steps == pg->power) {
 		pg->mark = h;
 		pg->power *= 2;

@@ -29,14 +29,17 @@ struct paginate_rule {
 	enum next_kind next;    /* the stage's `next` setting */
 	const char *pointer;    /* NEXT_POINTER: where the body holds the link */
 	const char *stage;      /* the stage's name, for messages */
-	uint32_t max_pages;     /* next links one input may follow */
+	uint32_t max_pages;     /* pages one input may span: [stage] max_pages */
 };
 
 /* One input's walk.  Brent's cycle detection over the pages' URL hashes
  * keeps one mark (moved to the latest page at powers of two): O(1) memory
  * whatever the number of pages, a cycle caught within about twice its
- * length. */
+ * length.  The first page is a second, fixed mark: a link back to it (the
+ * commonest cycle, a last page pointing at the first) is caught before
+ * the first page is fetched a second time. */
 struct paginate {
+	uint64_t first;         /* hash of the input's first page */
 	uint64_t mark;          /* hash of a page fetched before */
 	uint32_t power, steps;
 	uint32_t pages;         /* next links followed */
@@ -52,8 +55,8 @@ int paginate_next(const struct paginate_rule *rule, const struct jsondoc *doc,
                   const char *base_url, const char *link_next, char **next, char *err);
 
 /* Follow next, found on the page at page_url?  0: yes (it counts as one
- * page more); -ERANGE past rule->max_pages; -ELOOP when next leads back to
- * a page already fetched. */
+ * page more); -ERANGE when the input has spanned rule->max_pages pages
+ * already; -ELOOP when next leads back to a page already fetched. */
 RACED_MUST_CHECK
 int paginate_follow(struct paginate *pg, const struct paginate_rule *rule, const char *page_url,
                     const char *next, char *err);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,9 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	s->finished_at = time(NULL);
 	import_free(s->imp);
 	s->imp = NULL;
+	/* Idle: what the run held (its pages, key sets, items) goes back to
+	 * the system, now that it is all freed. */
+	malloc_trim(0);
 	(void)lifecycle_on(&s->life, LIFECYCLE_EV_REAPED, NULL);
 	log_set_import(0);
 	apply_pending_reload(s);

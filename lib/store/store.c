@@ -31,7 +31,9 @@
  * batch of several rows into one-row batches at the head of the queue (so
  * one bad row does not sink 499 good ones); a one-row batch that still
  * fails is reported by the sink's rows_refused and then committed (its
- * credit must come back all the same).
+ * credit must come back all the same).  An error that is the table's
+ * (SQLSTATE class 42: dropped, altered) is not split, as every row would
+ * fail alike: the batch goes to the sink's table_refused whole.
  */
 #include "store.h"
 
@@ -290,6 +292,31 @@ static void commit_observe(struct store *s, const struct timespec *taken)
 	}
 }
 
+/* SQLSTATE class 42 (syntax error or access rule violation) on a batch
+ * whose statement was prepared at connect: the table changed under us
+ * (dropped: 42P01; a column gone or retyped; a privilege revoked), so
+ * every row would fail alike. */
+static bool error_is_the_tables(const struct store_op *op)
+{
+	return strncmp(op->sqlstate, "42", 2) == 0;
+}
+
+/* What the sink hears when the table refused a batch: what happened and
+ * the fix. */
+static void table_error(const struct store *s, const struct store_op *op, const char *err,
+                        char *out)
+{
+	const char *name = s->sql[op->table].name;
+	if (strcmp(op->sqlstate, "42P01") == 0)
+		snprintf(out, ERR_MAX, "table %s does not exist: was it dropped during the import? "
+		         "raced creates its tables when it connects: restart raced to create it again",
+		         name);
+	else
+		snprintf(out, ERR_MAX, "PostgreSQL refused writing table %s (SQLSTATE %s: %s): "
+		         "was it altered or a privilege revoked during the import? Restore it, or "
+		         "drop it and restart raced to create it again", name, op->sqlstate, err);
+}
+
 /* The batch's rows are done: tell the sink that owns them, if still attached. */
 static void batch_acknowledge(struct store *s, const struct store_op *op, const char *err)
 {
@@ -297,7 +324,11 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 	bool owner = s->sink_attached && op->sink_gen == s->sink_gen;
 	if (err) {
 		s->stats.rows_failed += op->n_rows;
-		if (owner && s->sink.rows_refused)
+		if (owner && s->sink.table_refused && error_is_the_tables(op)) {
+			char msg[ERR_MAX];
+			table_error(s, op, err, msg);
+			s->sink.table_refused(s->sink.arg, op->table, op->n_added, msg);
+		} else if (owner && s->sink.rows_refused)
 			s->sink.rows_refused(s->sink.arg, op->table, op->n_added,
 			                     op->n_rows == 1 ? op->rows[0].key : NULL, err);
 	} else {
@@ -316,7 +347,7 @@ static void batch_done(struct store_op *op, const PGresult *res, const char *err
 {
 	struct store *s = op->ctx;
 	(void)res;
-	if (err && op->n_rows > 1 && batch_split(s, op) == 0)
+	if (err && op->n_rows > 1 && !error_is_the_tables(op) && batch_split(s, op) == 0)
 		return;
 	batch_acknowledge(s, op, err);
 }

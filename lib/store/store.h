@@ -102,6 +102,15 @@ struct store_sink {
 	 * names the refused row when n is 1 (else NULL). */
 	void (*rows_refused)(void *arg, size_t table, size_t n, const char *key, const char *err);
 	void *arg;
+	/* Optional: PostgreSQL refused a batch of `table` for a reason that is
+	 * the table's, not its rows' (SQLSTATE class 42: the table was dropped
+	 * or altered during the import, a privilege revoked): its n rows are
+	 * not retried one by one, as each would fail alike, and err says what
+	 * happened and how to fix it.  Comes just before the committed() that
+	 * acknowledges them; every later batch of the table meets the same.
+	 * Without it such batches go to rows_refused.  (Last, so that
+	 * initialisers naming the members above in order stay valid.) */
+	void (*table_refused)(void *arg, size_t table, size_t n, const char *err);
 };
 
 struct store_stats {

@@ -413,7 +413,9 @@ static void op_note_error(struct store_op *op, const PGresult *r)
 	if (op->failed)
 		return;
 	op->failed = true;
-	op->transient = sqlstate_transient(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	op->transient = sqlstate_transient(st);
+	snprintf(op->sqlstate, sizeof op->sqlstate, "%s", st ? st : "");
 	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
 	size_t n = strlen(op->err);
 	while (n && (op->err[n - 1] == '\n' || op->err[n - 1] == ' '))

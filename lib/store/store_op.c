@@ -71,6 +71,7 @@ void store_op_reset(struct store_op *op)
 	op->failed = false;
 	op->transient = false;
 	op->err[0] = '\0';
+	op->sqlstate[0] = '\0';
 }
 
 void store_op_push(struct store_op_list *l, struct store_op *op)

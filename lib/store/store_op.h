@@ -72,6 +72,7 @@ struct store_op {
 	bool cur_seen;
 	PGresult *res;           /* last PGRES_TUPLES_OK */
 	char err[ERR_MAX];
+	char sqlstate[6];        /* of err, when PostgreSQL gave one; else "" */
 	bool failed;
 	bool transient;          /* the moment's error, not the op's: send it again */
 

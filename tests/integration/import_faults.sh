@@ -110,3 +110,26 @@ check_eq "a NUL in an item: the import is partial" "$(sql "select status from im
 check_eq "a NUL in an item: one error an item" \
 	"$(sql "select count(*) from import_errors where import_id = $id and message like '%u0000%jsonb%'")" "$(expect race_pages)"
 check_eq "a NUL in an item: every other race stored" "$(sql 'select count(*) from races')" "$(( $(expect races) - $(expect race_pages) ))"
+
+# A last page whose next link is the first page: a cycle, caught before the
+# first page is fetched a second time.
+id=$((id + 1))
+fixture_stop
+fixture_start "${data[@]}" --broken "/races/7/entries=cyclefirst"
+sed -i "s|^base_url = .*|base_url = $FIXTURE_URL|" "$T/raced.conf"
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || true
+check_eq "a link back to the first page is one cycle error" \
+	"$(sql "select count(*) from import_errors where import_id = $id and url like '%/races/7/entries%' and message like '%pagination cycle%'")" 1
+check_eq "the first page was fetched once" "$(json_get "$(fixture_get '/_attempts?url=/races/7/entries')" attempts)" 1
+
+# Next links that never end: max_pages pages, then one error naming the setting.
+id=$((id + 1))
+fixture_stop
+fixture_start "${data[@]}" --broken "/races/4/entries=endless"
+sed -i -e "s|^base_url = .*|base_url = $FIXTURE_URL|" -e '\|^url = /races/{id}/entries|a max_pages = 5' "$T/raced.conf"
+"$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || true
+check_eq "endless next links end the input partial" "$(sql "select status from import_runs where id = $id")" partial
+check_eq "one error naming max_pages" \
+	"$(sql "select count(*) from import_errors where import_id = $id and message like '5 pages fetched for one input%setting ''max_pages'' of [stage entries])'")" 1
+check_eq "the 5th page was fetched" "$(json_get "$(fixture_get '/_attempts?url=/races/4/entries?page=5')" attempts)" 1
+check_eq "the 6th was not" "$(json_get "$(fixture_get '/_attempts?url=/races/4/entries?page=6')" attempts)" 0

@@ -544,6 +544,59 @@ static void test_malformed_body_is_a_body_error_not_retried(void)
 	fixture_stop(&fx);
 }
 
+/* The fixture with path broken as kind, and that path fetched once. */
+static bool fetch_one_broken(struct fixture *fx, const char *path, const char *kind)
+{
+	char arg[128];
+	snprintf(arg, sizeof arg, "%s=%s", path, kind);
+	const char *args[] = {"--broken", arg, NULL};
+	if (fixture_start(fx, args) < 0) {
+		CHECK(!"fixture");
+		return false;
+	}
+	run_setup(fx->url, default_conf);
+	start(0, path);
+	CHECK(run_loop(10000));
+	return true;
+}
+
+/* /athletes/a9 broken as kind fails once, for good, with the error
+ * "GET <url>/athletes/a9: HTTP 200 with <what>; not retried". */
+static void check_header_limit(const char *kind, const char *what)
+{
+	struct fixture fx;
+	if (!fetch_one_broken(&fx, "/athletes/a9", kind))
+		return;
+	CHECK_EQ(R.got[0].outcome, FETCH_HTTP);
+	CHECK_EQ(R.got[0].attempts, 1);
+	char want[256];
+	snprintf(want, sizeof want, "GET %s/athletes/a9: HTTP 200 with %s; not retried", fx.url, what);
+	CHECK_STR(R.got[0].error, want);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.retries + st.failed_transient, 0);
+	CHECK_EQ(fixture_attempts(&fx, "/athletes/a9"), 1);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* A 400 KiB header line, over libcurl's CURL_MAX_HTTP_HEADER (100 KiB):
+ * the same server sends it again, so it is a permanent error naming the
+ * limit, tried once (libcurl itself calls it "Out of memory"). */
+static void test_header_over_libcurls_limit_is_permanent_and_named(void)
+{
+	check_header_limit("hugeheader", "a header line longer than 100 KiB, libcurl's limit "
+	                   "(CURL_MAX_HTTP_HEADER)");
+}
+
+/* Four header lines of 90 KiB: each under libcurl's line limit, together
+ * over its 300 KiB for all headers (libcurl says "Too large response
+ * headers", a receive error): permanent too, naming the limit. */
+static void test_headers_over_libcurls_total_are_permanent_and_named(void)
+{
+	check_header_limit("hugeheaders", "headers larger in all than 300 KiB, libcurl's limit");
+}
+
 static void check_big_refused(const char *const *args, const char *path, uint64_t max_bytes_read)
 {
 	struct fixture fx;
@@ -1779,6 +1832,8 @@ int main(void)
 	RUN(test_connection_refused_is_transient_and_retried);
 	RUN(test_404_is_tried_exactly_once);
 	RUN(test_malformed_body_is_a_body_error_not_retried);
+	RUN(test_header_over_libcurls_limit_is_permanent_and_named);
+	RUN(test_headers_over_libcurls_total_are_permanent_and_named);
 	RUN(test_body_over_max_body_is_refused_by_its_content_length);
 	RUN(test_gzip_body_over_max_body_is_refused_while_streaming);
 	RUN(test_a_body_that_could_never_be_read_within_memory_limit_fails_naming_it);

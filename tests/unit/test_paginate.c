@@ -1,6 +1,6 @@
 /* Unit tests for paginate: where the next page is (a JSON pointer into the
  * body, resolved against the page; the Link header; none) and when following
- * stops (a cycle back to a page already fetched, the page limit).  Each test
+ * stops (a cycle back to a page already fetched, max_pages).  Each test
  * reads one page and asserts the exact URL or error class. */
 #include "check.h"
 #include "paginate.h"
@@ -115,33 +115,55 @@ static void test_a_link_back_to_the_page_itself_is_a_cycle(void)
 	               "(a pagination cycle; setting 'next' of [stage races])");
 }
 
-/* p1 -> p2 -> p3 -> p1 -> ...: caught at the 6th link, within twice the
- * cycle's length (Brent's mark moves to p2 after 1 link, to p1 after 3). */
-static void test_a_cycle_back_to_an_earlier_page_is_caught_within_twice_its_length(void)
+/* p1 -> p2 -> p1: the last page links back to the first, which is caught
+ * before the first page is fetched a second time. */
+static void test_a_link_back_to_the_first_page_is_a_cycle_at_once(void)
 {
 	struct paginate pg = {0};
-	const char *walk[] = {"p1", "p2", "p3", "p1", "p2", "p3", "p1"};
 	char err[ERR_MAX];
-	for (size_t i = 0; i + 2 < sizeof walk / sizeof *walk; i++)
-		CHECK_EQ(follow(&pg, walk[i], walk[i + 1], err), 0);
-	CHECK_EQ(pg.pages, 5);
-	CHECK_EQ(follow(&pg, "p3", "p1", err), -ELOOP);
+	CHECK_EQ(follow(&pg, "p1", "p2", err), 0);
+	CHECK_EQ(follow(&pg, "p2", "p3", err), 0);
+	CHECK_EQ(follow(&pg, "p3", "p4", err), 0);
+	CHECK_EQ(follow(&pg, "p4", "p1", err), -ELOOP);
+	CHECK_STR(err, "the next link leads back to p1, a page already fetched "
+	               "(a pagination cycle; setting 'next' of [stage races])");
+	CHECK_EQ(pg.pages, 3);
 }
 
-static void test_distinct_pages_are_followed_up_to_the_limit(void)
+/* p0 -> p1 -> p2 -> p3 -> p1 -> p2 -> p3: caught at the 6th link, within twice
+ * the cycle's length (Brent's mark moves to p1 after 1 link, to p3 after 3). */
+static void test_a_cycle_back_to_a_later_page_is_caught_within_twice_its_length(void)
+{
+	struct paginate pg = {0};
+	const char *walk[] = {"p0", "p1", "p2", "p3", "p1", "p2"};
+	char err[ERR_MAX];
+	for (size_t i = 0; i + 1 < sizeof walk / sizeof *walk; i++)
+		CHECK_EQ(follow(&pg, walk[i], walk[i + 1], err), 0);
+	CHECK_EQ(pg.pages, 5);
+	CHECK_EQ(follow(&pg, "p2", "p3", err), -ELOOP);
+}
+
+/* max_pages = 3: the first page and two next links; the third link is an
+ * error naming the setting. */
+static void test_an_input_spans_at_most_max_pages_pages(void)
 {
 	struct paginate_rule rule = by_pointer;
 	struct paginate pg = {0};
 	char err[ERR_MAX], from[32], to[32];
 	rule.max_pages = 3;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 2; i++) {
 		snprintf(from, sizeof from, "p%d", i);
 		snprintf(to, sizeof to, "p%d", i + 1);
 		CHECK_EQ(paginate_follow(&pg, &rule, from, to, err), 0);
 	}
-	CHECK_EQ(paginate_follow(&pg, &rule, "p3", "p4", err), -ERANGE);
-	CHECK_STR(err, "more than 3 pages for one input; stopped following next links "
-	               "(setting 'next' of [stage races])");
+	CHECK_EQ(paginate_follow(&pg, &rule, "p2", "p3", err), -ERANGE);
+	CHECK_STR(err, "3 pages fetched for one input, the limit; its next link is not followed "
+	               "(setting 'max_pages' of [stage races])");
+
+	/* max_pages = 1: the first page only */
+	struct paginate one = {0};
+	rule.max_pages = 1;
+	CHECK_EQ(paginate_follow(&one, &rule, "p0", "p1", err), -ERANGE);
 
 	/* a long walk without a cycle is never taken for one */
 	struct paginate long_walk = {0};
@@ -153,6 +175,8 @@ static void test_distinct_pages_are_followed_up_to_the_limit(void)
 	}
 	CHECK_EQ(refused, 0);
 	CHECK_EQ(long_walk.pages, 999);
+	CHECK_EQ(paginate_follow(&long_walk, &by_pointer, "https://x/p999", "https://x/p1000", err),
+	         -ERANGE);
 }
 
 int main(void)
@@ -164,8 +188,9 @@ int main(void)
 	RUN(test_link_header_is_followed_as_given);
 	RUN(test_next_none_is_one_page);
 	RUN(test_a_link_back_to_the_page_itself_is_a_cycle);
-	RUN(test_a_cycle_back_to_an_earlier_page_is_caught_within_twice_its_length);
-	RUN(test_distinct_pages_are_followed_up_to_the_limit);
+	RUN(test_a_link_back_to_the_first_page_is_a_cycle_at_once);
+	RUN(test_a_cycle_back_to_a_later_page_is_caught_within_twice_its_length);
+	RUN(test_an_input_spans_at_most_max_pages_pages);
 	jsondoc_free(doc);
 	return CHECK_DONE();
 }

@@ -110,7 +110,7 @@ static struct store *start_store(struct seen *w, const struct store_conf *conf,
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
-	struct store_sink sink = { cb_committed, refused, w };
+	struct store_sink sink = { cb_committed, refused, w, NULL };
 	store_attach_sink(s, &sink);
 	w->store = s;
 	return s;
@@ -411,6 +411,18 @@ static struct store *open_reporting_store(struct seen *w, const char *const *tab
 	return s;
 }
 
+/* Refusals cost no connection: the store's figures after them, then free it. */
+static void check_refusals_and_free(struct store *s, uint64_t batches_split, uint64_t rows_failed)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.batches_split, batches_split);
+	CHECK_EQ(st.rows_failed, rows_failed);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK_EQ(store_state(s), STORE_READY);
+	store_free(s);
+}
+
 static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 {
 	const char *tables[] = { "f_items" };
@@ -429,13 +441,56 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	CHECK_STR(failed_key, "bad");
 	CHECK(strstr(failed_err, "json") != NULL);
 	CHECK_EQ(sql_int("SELECT count(*) FROM f_items"), 2);
-	struct store_stats st;
-	store_get_stats(s, &st);
-	CHECK_EQ(st.batches_split, 1);
-	CHECK_EQ(st.rows_failed, 1);
-	CHECK_EQ(st.reconnects, 0);
-	CHECK_EQ(store_state(s), STORE_READY);
-	store_free(s);
+	check_refusals_and_free(s, 1, 1);
+}
+
+static size_t table_refused_calls, table_refused_rows;
+
+static void cb_table_refused(void *arg, size_t table, size_t n, const char *err)
+{
+	(void)arg;
+	(void)table;
+	table_refused_calls++;
+	table_refused_rows += n;
+	snprintf(failed_err, sizeof failed_err, "%s", err);
+}
+
+/* A stage table dropped mid-import (SQLSTATE 42P01) is the table's fault,
+ * not the rows': the batch is not split into one-row batches (each would
+ * fail alike), the sink hears it once per batch as table_refused, with the
+ * fix, and the rows are acknowledged all the same. */
+static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
+{
+	const char *tables[] = { "d_items" };
+	struct seen w = { 0 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables, .n_tables = 1 };
+	struct store_callbacks cb = { cb_state, &w };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	w.store = s;
+	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused };
+	store_attach_sink(s, &sink);
+	CHECK(run_until(store_ready, s, 30));
+	failed_rows = table_refused_calls = table_refused_rows = 0;
+	sql_exec("DROP TABLE d_items");
+	for (int i = 0; i < 5; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", i);
+		add(s, 0, 1, key, NULL, "{\"v\": 1}");
+	}
+	flush(s, 0);
+	struct want x = { &w, 0, 5 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.committed[0], 5);
+	CHECK_EQ(table_refused_calls, 1);
+	CHECK_EQ(table_refused_rows, 5);
+	CHECK_EQ(failed_rows, 0);
+	CHECK_STR(failed_err, "table d_items does not exist: was it dropped during the import? "
+	                      "raced creates its tables when it connects: restart raced to create it again");
+	check_refusals_and_free(s, 0, 5);
 }
 
 /* The backoffs a test waits through: their delays, and how many named
@@ -882,7 +937,7 @@ static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
 	if (!s)
 		return;
 	CHECK(run_until(store_ready, s, 5));
-	struct store_sink b = { cb_committed, NULL, &second };
+	struct store_sink b = { cb_committed, NULL, &second, NULL };
 	add(s, 0, 1, "k1", NULL, "{}");
 	add(s, 0, 1, "k2", NULL, "{}");
 	add(s, 0, 1, "k3", NULL, "{}");
@@ -1120,6 +1175,7 @@ int main(void)
 	RUN(test_rows_of_two_imports_are_never_one_batch);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
+	RUN(test_dropped_table_refuses_the_batch_whole_naming_the_fix);
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
