@@ -7,7 +7,9 @@
  * bytes, a number's value, an array's elements or an object's members
  * (found by name, as jsondoc_member and JSON pointers find them).  The
  * container-only mode (no JSONDOC_ANY) must accept exactly the accepted
- * documents whose root is an object or an array.
+ * documents whose root is an object or an array.  And each element of the
+ * root (a page's items) sliced out by jsondoc_text(), which is what raced
+ * stores, must read in jansson as the same value.
  *
  * The exceptions, on purpose (docs/fuzzing.md lists them too):
  *  - numbers too big for jansson (an integer beyond int64, a real beyond
@@ -186,6 +188,36 @@ static void compare(const struct jsondoc *d, uint32_t v, json_t *j)
 	}
 }
 
+/* Each child of the root, as raced slices items out of a page, is JSON that
+ * jansson reads as the value it read in place. */
+static void check_slices(const struct jsondoc *d, json_t *root)
+{
+	bool obj = jsondoc_type(d, 0) == JSONDOC_OBJECT;
+	size_t i = 0;
+	for (uint32_t e = jsondoc_first(d, 0); e != JSONDOC_ABSENT; e = jsondoc_next(d, 0, e), i++) {
+		json_t *want;
+		if (obj) {
+			size_t nlen;
+			char *name = jsondoc_scalar(d, e - 1, &nlen);
+			FUZZ_CHECK(name, "out of memory");
+			want = json_object_getn(root, name, nlen);
+			bool last = jsondoc_member(d, 0, name, nlen) == e;
+			free(name);
+			if (!last)
+				continue; /* a duplicate name: only the last is jansson's */
+		} else {
+			want = json_array_get(root, i);
+		}
+		size_t len;
+		const char *slice = jsondoc_text(d, e, &len);
+		json_error_t jerr;
+		json_t *got = json_loadb(slice, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+		FUZZ_CHECK(got, "slice '%.*s' does not read: %s", (int)len, slice, jerr.text);
+		FUZZ_CHECK(json_equal(got, want), "slice '%.*s' reads differently", (int)len, slice);
+		json_decref(got);
+	}
+}
+
 /* jansson accepted text that jsondoc refused: only its NUL-after-a-token
  * bug may explain it (see the top).  Returns the text without those NULs
  * (malloc'd), or aborts. */
@@ -227,6 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           "jsondoc accepts what jansson refuses: %s", jerr.text);
 	} else if (rc == 0) {
 		compare(d, 0, j);
+		check_slices(d, j);
 		json_decref(j);
 	} else {
 		size_t len;
@@ -234,6 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(jsondoc_parse(d, clean, len, JSONDOC_ANY, err) == 0,
 		           "jsondoc refuses what jansson accepts, NULs left out: %s", err);
 		compare(d, 0, j);
+		check_slices(d, j);
 		json_decref(j);
 		free(clean);
 	}

@@ -19,7 +19,8 @@
 # Output: a line per target, "PASS fuzz_TARGET: ..." or "FAIL fuzz_TARGET:
 # ...", with libFuzzer's figures (runs, exec/s, coverage, features, corpus),
 # then "fuzz: N passed, N failed".  Exit 0 when every target passed, 1 when
-# one failed, 2 when clang or libFuzzer is missing (nothing ran).
+# one failed (or the build did), 77 when clang or libFuzzer is missing
+# (nothing ran).
 #
 # Options: --seconds N (per target), --build DIR (default build-fuzz),
 # --timeout S (per input, default 10), --rss-limit MB (default 2048),
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--rss-limit) rss=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-	-*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	-*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
 	*) targets+=("$1"); shift ;;
 	esac
 done
@@ -45,7 +46,7 @@ done
 
 cc=$(command -v clang || command -v clang-14) || {
 	echo "run.sh: clang not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
-	exit 2
+	exit 77
 }
 
 # The library with coverage instrumentation for libFuzzer, both sanitizers;
@@ -56,7 +57,7 @@ if [ ! -f "$build/build.ninja" ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link >"$build.setup.log" 2>&1; then
 		tail -n 20 "$build.setup.log"
-		grep -q 'needs clang with libFuzzer' "$build.setup.log" && exit 2
+		grep -q 'needs clang with libFuzzer' "$build.setup.log" && exit 77
 		echo "fuzz: 0 passed, ${#targets[@]} failed"
 		exit 1
 	fi
