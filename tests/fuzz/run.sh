@@ -24,11 +24,14 @@
 #
 # Options: --seconds N (per target), --build DIR (default build-fuzz),
 # --timeout S (per input, default 10), --rss-limit MB (default 2048),
-# --jobs N (parallel fuzzing processes per target, default 1).
+# --jobs N (parallel fuzzing processes per target, default 1), --coverage
+# (then replay each corpus in a clang source-coverage build, BUILD-cov, and
+# print "COVERAGE fuzz_TARGET:" with the line and branch coverage of the
+# modules it fuzzes; needs llvm-cov and llvm-profdata, Debian's llvm-14).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-seconds=40 build=build-fuzz timeout=10 rss=2048 jobs=1
+seconds=40 build=build-fuzz timeout=10 rss=2048 jobs=1 coverage=0
 targets=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -37,12 +40,16 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--rss-limit) rss=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
+	--coverage) coverage=1; shift ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
 	*) targets+=("$1"); shift ;;
 	esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=(jsondoc urltemplate linkheader control config)
+for t in "${targets[@]}"; do
+	[ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target '$t' (tests/fuzz/fuzz_$t.c)" >&2; exit 1; }
+done
 
 cc=$(command -v clang || command -v clang-14) || {
 	echo "run.sh: clang not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
@@ -102,5 +109,36 @@ for t in "${targets[@]}"; do
 		grep -E -A 12 'property failed|ERROR: |runtime error|Timeout|out-of-memory' "$log" | head -n 40
 	fi
 done
+# The modules each target fuzzes, for --coverage.
+declare -A modules=(
+	[jsondoc]="lib/json/jsondoc.c lib/json/jsonptr.c"
+	[urltemplate]="lib/http/urltemplate.c"
+	[linkheader]="lib/http/linkheader.c"
+	[control]="lib/control/control.c lib/control/ctlcommands.c"
+	[config]="lib/config/config.c lib/config/config_lex.c lib/config/config_value.c lib/config/config_check.c lib/config/config_diff.c lib/config/tokenfile.c"
+)
+report_coverage() {
+	local cov=$build-cov profdata llvmcov
+	profdata=$(command -v llvm-profdata || command -v llvm-profdata-14) &&
+		llvmcov=$(command -v llvm-cov || command -v llvm-cov-14) ||
+		{ echo "run.sh: --coverage needs llvm-profdata and llvm-cov (Debian: llvm-14)" >&2; return; }
+	if [ ! -f "$cov/build.ninja" ] && ! CC=$cc meson setup "$cov" -Dfuzz=true -Dwerror=false \
+		"-Dc_args=-fsanitize=fuzzer-no-link -fprofile-instr-generate -fcoverage-mapping" \
+		-Dc_link_args=-fprofile-instr-generate >"$cov.setup.log" 2>&1; then
+		tail -n 20 "$cov.setup.log"; return
+	fi
+	meson compile -C "$cov" "${names[@]}" >"$cov.compile.log" 2>&1 || { tail -n 20 "$cov.compile.log"; return; }
+	for t in "${targets[@]}"; do
+		rm -f "$cov/$t.profraw"
+		LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/tests/fuzz/fuzz_$t" -runs=0 \
+			"$build/corpus/$t" "tests/fuzz/corpus/$t" >"$cov/$t.log" 2>&1
+		"$profdata" merge -o "$cov/$t.profdata" "$cov/$t.profraw" || continue
+		echo "COVERAGE fuzz_$t: $("$llvmcov" report "$cov/tests/fuzz/fuzz_$t" -instr-profile="$cov/$t.profdata" |
+			awk -v want=" ${modules[$t]} " 'index(want, " " $1 " ") {
+				printf "%s%s %s of %s lines, %s of %s branches", sep, $1, $10, $8, $13, $11; sep = "; " }')"
+	done
+}
+[ "$coverage" -eq 1 ] && report_coverage
+
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
