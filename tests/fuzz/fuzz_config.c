@@ -45,6 +45,16 @@ int __wrap_open64(const char *path, int flags, ...)
 	return __real_open64(path, flags, mode);
 }
 
+/* At exit: the directory and the two files the target writes there. */
+static void remove_dir(void)
+{
+	char token[sizeof conf_path];
+	snprintf(token, sizeof token, "%s/main.token", conf_dir);
+	unlink(token);
+	unlink(conf_path);
+	rmdir(conf_dir);
+}
+
 static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -54,6 +64,7 @@ static void setup(void)
 		abort();
 	snprintf(conf_dir, sizeof conf_dir, "%s", tmpl);
 	snprintf(conf_path, sizeof conf_path, "%s/raced.conf", conf_dir);
+	atexit(remove_dir);
 	/* A token file the seeds name ("token_file = main.token"). */
 	char token[sizeof conf_path];
 	snprintf(token, sizeof token, "%s/main.token", conf_dir);
