@@ -212,7 +212,7 @@ char *control_reply_ok_line(json_t *result)
 	return line;
 }
 
-char *control_reply_error_line(enum control_code code, const char *message)
+static char *error_line(enum control_code code, const char *message)
 {
 	json_t *reply = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error",
 	                          "code", control_code_name(code), "message", message);
@@ -220,6 +220,26 @@ char *control_reply_error_line(enum control_code code, const char *message)
 		return NULL;
 	char *line = redact_take(dump_line(reply)); /* no secret leaves raced */
 	json_decref(reply);
+	return line;
+}
+
+char *control_reply_error_line(enum control_code code, const char *message)
+{
+	char *line = error_line(code, message);
+	if (line || !message)
+		return line;
+	/* Not UTF-8, which json_pack refuses: jansson's own error text can cut
+	 * a character in two ('"st\' and half of one), "%.64s" can, a config
+	 * error can quote any byte.  Send it with every non-ASCII byte as '?'
+	 * rather than no reply at all (found by tests/fuzz/fuzz_control). */
+	char *ascii = strdup(message);
+	if (!ascii)
+		return NULL;
+	for (char *p = ascii; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	line = error_line(code, ascii);
+	free(ascii);
 	return line;
 }
 

@@ -65,8 +65,9 @@ RACED_MUST_CHECK int control_request_parse(const char *line, size_t len,
 
 /* Reply lines, '\n' included, malloc'd, secrets masked (redact.h: a value the
  * daemon shows never carries one).  control_reply_ok_line() steals the
- * reference to result (NULL means an empty object).  NULL only when out of
- * memory. */
+ * reference to result (NULL means an empty object).  An error message that
+ * is not UTF-8 is sent with its non-ASCII bytes as '?'.  NULL only when out
+ * of memory. */
 RACED_MUST_CHECK char *control_reply_ok_line(json_t *result);
 RACED_MUST_CHECK char *control_reply_error_line(enum control_code code, const char *message);
 

@@ -98,6 +98,36 @@ static void test_reply_lines_never_carry_a_secret(void)
 	free(bad);
 }
 
+/* jansson's error text for '{"cmd":"st\' then "\xcb\x8c" quotes half of
+ * that character, and "%.64s" cuts a long name inside one; the reply still
+ * goes out, the bytes that are not ASCII as '?' (found by fuzz_control:
+ * the client used to be dropped without an answer). */
+static void test_an_error_that_is_not_utf8_is_still_replied(void)
+{
+	char err[ERR_MAX];
+	const char bad_escape[] = "{\"cmd\":\"st\\\xcb\x8c\x0f}";
+	const struct control_command *cmd;
+	json_t *args, *result;
+	enum control_code code;
+	CHECK_EQ(control_request_parse(bad_escape, sizeof bad_escape - 1, &cmd, &args, &code, err), -1);
+	char *line = control_reply_error_line(code, err);
+	CHECK(line != NULL);
+	char name[CONTROL_CODE_MAX], msg[ERR_MAX];
+	CHECK_EQ(line ? control_reply_parse(line, &result, name, msg) : -1, 0);
+	CHECK_STR(name, "bad_request");
+	CHECK(strstr(msg, "invalid escape near '\"st\\?' at byte 12") != NULL);
+	free(line);
+
+	char request[128];
+	snprintf(request, sizeof request, "{\"cmd\":\"%s\xc3\xa9\"}",
+	         "123456789012345678901234567890123456789012345678901234567890123");
+	CHECK_STR(parse(request, err), "unknown_command");
+	line = control_reply_error_line(CONTROL_UNKNOWN_COMMAND, err);
+	CHECK_EQ(line ? control_reply_parse(line, &result, name, msg) : -1, 0);
+	CHECK_STR(msg, "unknown command '123456789012345678901234567890123456789012345678901234567890123?'");
+	free(line);
+}
+
 static void test_request_line_puts_cmd_with_args(void)
 {
 	json_t *args = json_pack("{s:i}", "id", 7);
@@ -241,6 +271,7 @@ int main(void)
 	RUN(test_unknown_command_suggests_close_names_only);
 	RUN(test_reply_lines_round_trip);
 	RUN(test_reply_lines_never_carry_a_secret);
+	RUN(test_an_error_that_is_not_utf8_is_still_replied);
 	RUN(test_request_line_puts_cmd_with_args);
 	RUN(test_command_table_marks_admin_commands);
 	RUN(test_table_is_indexed_by_command_id);

@@ -176,6 +176,20 @@ static void test_errors_name_the_fault_and_where(void)
 	CHECK_EQ(jsondoc_parse(D, "[1]\0", 4, 0, err), -1); /* a NUL byte is not JSON */
 }
 
+/* jansson 2.14 reads past a NUL byte right after a number or a literal, as
+ * if it were not there (found by tests/fuzz/fuzz_jsondoc); jsondoc refuses
+ * it, as RFC 8259 does, and says where. */
+static void test_a_nul_byte_after_a_number_is_refused(void)
+{
+	char err[ERR_MAX];
+	CHECK_EQ(jsondoc_parse(D, "[1\0]", 4, 0, err), -1);
+	CHECK_STR(err, "',' or ']' expected near byte 0x00 at line 1 column 3");
+	CHECK_EQ(jsondoc_parse(D, "[true\0]", 7, 0, err), -1);
+	CHECK_STR(err, "',' or ']' expected near byte 0x00 at line 1 column 6");
+	CHECK_EQ(jsondoc_parse(D, "-5\0", 3, JSONDOC_ANY, err), -1);
+	CHECK_STR(err, "the end of the text expected near byte 0x00 at line 1 column 3");
+}
+
 static void test_depth_is_bounded_like_jansson(void)
 {
 	char err[ERR_MAX];
@@ -478,6 +492,7 @@ int main(void)
 	RUN(test_scalars_and_slices);
 	RUN(test_nul_is_allowed_and_located);
 	RUN(test_errors_name_the_fault_and_where);
+	RUN(test_a_nul_byte_after_a_number_is_refused);
 	RUN(test_depth_is_bounded_like_jansson);
 	RUN(test_a_big_document_is_given_back_by_trim);
 	RUN(test_census_bounds_tokens_and_containers_from_the_separators);
