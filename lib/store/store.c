@@ -384,6 +384,8 @@ static int pending_reserve(struct store *s, struct table *t)
 {
 	if (t->n_pending < t->cap)
 		return 0;
+	if (t->n_pending >= s->batch_size)
+		return -1;   /* a full batch is sent before another row joins it */
 	size_t cap = t->cap ? t->cap * 2 : (s->batch_size < 64 ? s->batch_size : 64);
 	if (cap > s->batch_size)
 		cap = s->batch_size;
@@ -407,8 +409,11 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	if (memchr(payload, '\0', payload_len))
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", name, key);
 	/* A batch belongs to one import (its import id is one parameter) and
-	 * to the sink attached when its rows were added. */
-	if (t->n_added > 0 && (t->pending_import != import_id || t->pending_gen != s->sink_gen) &&
+	 * to the sink attached when its rows were added; a full one (its
+	 * sending ran out of memory before) goes first. */
+	if (t->n_added > 0 &&
+	    (t->pending_import != import_id || t->pending_gen != s->sink_gen ||
+	     t->n_added >= s->batch_size) &&
 	    make_batch(s, table, err) != 0)
 		return -1;
 	if (s->rows_needed) {
@@ -422,8 +427,10 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	t->n_added++;
 	t->uncommitted++;
 	s->stats.rows_added++;
+	/* The row is in either way: a batch that cannot be sent now (out of
+	 * memory) stays pending, and the next add or flush sends it. */
 	if (t->n_added >= s->batch_size)
-		return make_batch(s, table, err);
+		(void)make_batch(s, table, err);
 	return 0;
 }
 

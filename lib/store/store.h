@@ -157,7 +157,9 @@ void store_attach_sink(struct store *s, const struct store_sink *sink);
  * (an import freed after the next one attached leaves that one alone). */
 void store_detach_sink(struct store *s, const void *arg);
 
-/* Queue one row for `table`.  payload is the item's JSON text. */
+/* Queue one row for `table`.  payload is the item's JSON text.  -1 (err)
+ * means the row was not taken; once taken, a batch it fills that cannot be
+ * sent for want of memory stays pending for the next add or flush. */
 RACED_MUST_CHECK
 int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len,

@@ -20,6 +20,22 @@
 extern char **environ;
 
 static struct event_base *base;
+/* Out of memory on demand: the next malloc of exactly fail_malloc_size
+ * bytes from libraced fails (the executable is linked with
+ * -Wl,--wrap=malloc). */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+static size_t fail_malloc_size;
+
+void *__wrap_malloc(size_t n)
+{
+	if (fail_malloc_size && n == fail_malloc_size) {
+		fail_malloc_size = 0;
+		return NULL;
+	}
+	return __real_malloc(n);
+}
+
 static const char *conninfo;
 
 /* --- harness ------------------------------------------------------------ */
@@ -381,6 +397,31 @@ static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.rows_folded, 2);
 	CHECK_EQ(st.batches_committed, 1);
+	store_free(s);
+}
+
+/* The row that fills a batch is taken even when the batch cannot be built
+ * for want of memory: the full batch stays pending, the next add sends it
+ * first, and every row is acknowledged once (it overflowed the batch and
+ * was acknowledged twice). */
+static void test_a_full_batch_that_cannot_be_built_stays_pending(void)
+{
+	const char *tables[] = { "m_items" };
+	const char *payload = "{\"pad\": \"a payload longer than the fold's index\"}";
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 3);
+	add(s, 0, 1, "a", NULL, payload);
+	add(s, 0, 1, "b", NULL, payload);
+	fail_malloc_size = 3 * sizeof(size_t);   /* the fold's index of 3 rows */
+	add(s, 0, 1, "c", NULL, payload);
+	CHECK_EQ(fail_malloc_size, 0);            /* it did fail */
+	CHECK_EQ(store_pending(s, 0), 3);
+	add(s, 0, 1, "d", NULL, payload);
+	flush(s, 0);
+	struct want x = { &w, 0, 4 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.committed[0], 4);
+	CHECK_EQ(sql_int("SELECT count(*) FROM m_items"), 4);
 	store_free(s);
 }
 
@@ -1172,6 +1213,7 @@ int main(void)
 	RUN(test_rows_stored_with_exact_payload_and_parent_key);
 	RUN(test_unchanged_rows_keep_updated_at_and_changed_rows_update);
 	RUN(test_duplicate_key_in_one_batch_is_folded_later_wins);
+	RUN(test_a_full_batch_that_cannot_be_built_stays_pending);
 	RUN(test_rows_of_two_imports_are_never_one_batch);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
