@@ -986,7 +986,10 @@ static void multi_failed(struct fetcher *f, CURLMcode mc)
 		if (r) {
 			snprintf(r->curl_err, sizeof r->curl_err, "libcurl's multi handle failed: %s",
 			         curl_multi_strerror(mc));
-			attempt_done(r, mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
+			/* Always a transient code: CURLE_OUT_OF_MEMORY would read as
+			 * an oversized header (header_limit_hit) and not be retried;
+			 * the real cause is in curl_err. */
+			attempt_done(r, CURLE_FAILED_INIT);
 		}
 	} while (r && !f->free_pending);
 }
