@@ -357,18 +357,30 @@ static void run_started(struct service *s, int64_t id)
 }
 
 /* No import came of the request: the asker and import_ended are told. */
+/* A failed run's final status is written: a drain waiting for it is over
+ * (as when an import is reaped). */
+static void failed_run_recorded(void *arg, const char *err)
+{
+	(void)err;
+	drain_on(arg, DRAIN_REAPED);
+}
+
 static void run_failed(struct service *s, int64_t id, const char *e)
 {
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
+	bool recording = false;
 	log_err("%s", e);
 	if (id > 0) {
 		/* The run's row exists: it must not stay 'running'. */
 		if (store_add_error(s->store, id, "", "", 0, 0, e) < 0)
 			log_err("import %" PRId64 ": out of memory: the error is not recorded", id);
-		if (store_finish_import(s->store, id, "failed", NULL, NULL, NULL) < 0)
+		recording = store_finish_import(s->store, id, "failed", NULL, failed_run_recorded, s) == 0;
+		if (!recording)
 			log_err("import %" PRId64 ": out of memory: it stays 'running' until the "
 			        "next start marks it interrupted", id);
 	}
+	if (!recording)
+		drain_on(s, DRAIN_REAPED);
 	start_answer(&st.ended, 0, e);
 	if (s->cb.import_ended)
 		s->cb.import_ended(s->cb.arg, id, "failed");
