@@ -90,8 +90,10 @@ static bool url_password_at(const char *t, size_t i, bool full, size_t *a, size_
 }
 
 /* The end of a value starting at t + j: '...' quoted (the quotes stay), or
- * up to white space or '"' (and "&" or "#" in a URI query) less trailing
- * punctuation; a backslash escapes the next character. */
+ * up to white space (and "&" or "#" in a URI query) less trailing
+ * punctuation; a backslash escapes the next character.  A '"' is part of
+ * the value, as libpq reads it: text is masked before it is encoded
+ * (control replies mask each string), never as JSON. */
 static void value_span(const char *t, size_t j, bool in_query, size_t *a, size_t *b)
 {
 	bool quoted = t[j] == '\'';
@@ -102,7 +104,7 @@ static void value_span(const char *t, size_t j, bool in_query, size_t *a, size_t
 			k++;
 			continue;
 		}
-		if (quoted ? t[k] == '\'' : is_space(t[k]) || t[k] == '"' || (in_query && (t[k] == '&' || t[k] == '#')))
+		if (quoted ? t[k] == '\'' : is_space(t[k]) || (in_query && (t[k] == '&' || t[k] == '#')))
 			break;
 	}
 	/* "password=***, schema ...": the sentence's punctuation stays */

@@ -25,8 +25,10 @@
  *                      cut before the "@").  A secret keyword (any case, a
  *                      word of its own, "=" with optional spaces around
  *                      it) is followed by its value: '...' quoted
- *                      (backslash escapes), or up to white space or '"'
- *                      (a backslash escapes the next character; after "?"
+ *                      (backslash escapes), or up to white space, a '"'
+ *                      included as libpq reads it: text is masked before
+ *                      it is encoded, never as JSON (a backslash escapes
+ *                      the next character; after "?"
  *                      or "&", also up to "&" or "#"), less a trailing
  *                      ",;.)" (a sentence's: "password=***, next").
  *                      Texts are built masked with the other two tools;

@@ -202,12 +202,45 @@ static char *dump_line(json_t *v)
 	return line;
 }
 
+/* No secret leaves raced: every string of a reply is masked (redact.h)
+ * before it is encoded.  Masking the encoded line instead could run a
+ * cut, quoted secret on over the JSON that follows it.  -1 when out of
+ * memory. */
+static int redact_strings(json_t *v)
+{
+	const char *name;
+	json_t *item;
+	size_t i;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach(v, name, item)
+			if (redact_strings(item) < 0)
+				return -1;
+		return 0;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, item)
+			if (redact_strings(item) < 0)
+				return -1;
+		return 0;
+	case JSON_STRING: {
+		char *masked = redact_dup(json_string_value(v));
+		if (!masked)
+			return -1;
+		int rc = strcmp(masked, json_string_value(v)) == 0 ? 0 : json_string_set(v, masked);
+		free(masked);
+		return rc;
+	}
+	default:
+		return 0;
+	}
+}
+
 char *control_reply_ok_line(json_t *result)
 {
 	json_t *reply = json_pack("{s:b,s:o}", "ok", 1, "result", result ? result : json_object());
 	if (!reply)
 		return NULL;
-	char *line = redact_take(dump_line(reply)); /* no secret leaves raced */
+	char *line = redact_strings(reply) == 0 ? dump_line(reply) : NULL;
 	json_decref(reply);
 	return line;
 }
@@ -218,7 +251,7 @@ static char *error_line(enum control_code code, const char *message)
 	                          "code", control_code_name(code), "message", message);
 	if (!reply)
 		return NULL;
-	char *line = redact_take(dump_line(reply)); /* no secret leaves raced */
+	char *line = redact_strings(reply) == 0 ? dump_line(reply) : NULL;
 	json_decref(reply);
 	return line;
 }

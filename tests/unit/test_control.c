@@ -98,6 +98,26 @@ static void test_reply_lines_never_carry_a_secret(void)
 	free(bad);
 }
 
+/* A quoted secret cut before its closing quote (a message cut at %.400s or
+ * ERR_MAX) is masked to the end of its own string, never over the JSON
+ * after it: the reply stays one valid line (it lost its '"}}' and '\n'). */
+static void test_a_cut_quoted_secret_keeps_the_reply_whole(void)
+{
+	char name[CONTROL_CODE_MAX], msg[ERR_MAX];
+	json_t *result;
+	char *bad = control_reply_error_line(CONTROL_FAILED, "cannot connect: host=db password='s3cret");
+	CHECK(bad != NULL && strchr(bad, '\n') == bad + strlen(bad) - 1);
+	CHECK_EQ(bad ? control_reply_parse(bad, &result, name, msg) : -1, 0);
+	CHECK(strstr(msg, "s3cret") == NULL);
+	free(bad);
+	char *ok = control_reply_ok_line(json_pack("{s:{s:s},s:[s]}", "store", "message", "x password='ab",
+	                                           "providers", "it's"));
+	CHECK(ok != NULL && strstr(ok, "ab") == NULL && strstr(ok, "\"it's\"") != NULL);
+	CHECK_EQ(ok ? control_reply_parse(ok, &result, name, msg) : -1, 1);
+	json_decref(result);
+	free(ok);
+}
+
 /* jansson's error text for '{"cmd":"st\' then "\xcb\x8c" quotes half of
  * that character, and "%.64s" cuts a long name inside one; the reply still
  * goes out, the bytes that are not ASCII as '?' (found by fuzz_control:
@@ -271,6 +291,7 @@ int main(void)
 	RUN(test_unknown_command_suggests_close_names_only);
 	RUN(test_reply_lines_round_trip);
 	RUN(test_reply_lines_never_carry_a_secret);
+	RUN(test_a_cut_quoted_secret_keeps_the_reply_whole);
 	RUN(test_an_error_that_is_not_utf8_is_still_replied);
 	RUN(test_request_line_puts_cmd_with_args);
 	RUN(test_command_table_marks_admin_commands);

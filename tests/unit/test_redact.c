@@ -62,8 +62,10 @@ static void test_keyword_value_in_text_is_masked(void)
 	          "connecting to host=db password=*** dbname=races");
 	CHECK_STR(masked("sslpassword = 'a b\\'c' x=1"), "sslpassword = '***' x=1");
 	CHECK_STR(masked("password=a\\ b user=x"), "password=*** user=x");
-	CHECK_STR(masked("{\"database\":\"host=db sslpassword=k\\\"3y\",\"ok\":true}"),
-	          "{\"database\":\"host=db sslpassword=***\",\"ok\":true}");
+	/* Text is masked before it is encoded: a '"' is the value's, as libpq
+	 * reads it. */
+	CHECK_STR(masked("host=db sslpassword=k\"3y dbname=races"),
+	          "host=db sslpassword=*** dbname=races");
 }
 
 static void test_a_sentence_keeps_its_punctuation(void)
