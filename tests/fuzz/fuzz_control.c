@@ -5,14 +5,16 @@
  * or refuses it with a message; an accepted request built again by
  * control_request_line() (what racectl sends) parses to the same command
  * and arguments; a refusal always gets a reply line, which reads back
- * (control_reply_parse(), what racectl does) as the same code and message
- * (its non-ASCII bytes as '?' when the message is not UTF-8).  The same
+ * (control_reply_parse(), what racectl does) as the same code and message,
+ * masked as every reply is (redact.h), with its non-ASCII bytes as '?'
+ * when the message is not UTF-8.  The same
  * bytes are also read as a reply, as racectl would read them from the
  * daemon: a line that is not a reply is refused with a message. */
 #include "fuzz.h"
 
 #include "control.h"
 #include "error.h"
+#include "redact.h"
 
 #include <string.h>
 
@@ -41,15 +43,20 @@ static void check_refused(enum control_code code, const char *err)
 	json_t *result = NULL;
 	char code_name[CONTROL_CODE_MAX], message[ERR_MAX];
 	FUZZ_CHECK(control_reply_parse(line, &result, code_name, message) == 0, "reply '%s'", line);
-	/* A message that is not UTF-8 goes out with its non-ASCII bytes as '?'. */
+	/* A message that is not UTF-8 goes out with its non-ASCII bytes as '?';
+	 * either way its secrets are masked. */
 	char ascii[ERR_MAX];
 	snprintf(ascii, sizeof ascii, "%s", err);
 	for (char *p = ascii; *p; p++)
 		if ((unsigned char)*p >= 0x80)
 			*p = '?';
+	char *want = redact_dup(err), *want_ascii = redact_dup(ascii);
+	FUZZ_CHECK(want && want_ascii, "out of memory");
 	FUZZ_CHECK(strcmp(code_name, control_code_name(code)) == 0 &&
-	                   (strcmp(message, err) == 0 || strcmp(message, ascii) == 0),
+	                   (strcmp(message, want) == 0 || strcmp(message, want_ascii) == 0),
 	           "reply '%s' reads back as %s '%s'", line, code_name, message);
+	free(want);
+	free(want_ascii);
 	free(line);
 }
 
