@@ -63,11 +63,11 @@ expect "a command's foreign option is a usage error" 2 "'version' takes no optio
 # table) names: one taken goes on to connect (exit 1, no daemon there), one
 # not taken is a usage error (exit 2; for health UNKNOWN, 3).
 commands=$("$RACECTL" --help | sed -nE 's/^ [ *] ([a-z-]+).*/\1/p')
-[ "$(wc -w <<<"$commands")" -eq 10 ] || fail "--help lists 10 commands: $commands"
+[ "$(wc -w <<<"$commands")" -eq 11 ] || fail "--help lists 11 commands: $commands"
 before=$failures
 for c in $commands; do
 	usage=$("$RACECTL" "$c" --help | head -n 1)
-	for opt in --wait --watch --interval; do
+	for opt in --wait --watch --interval --limit; do
 		args=("$opt")
 		[[ $usage == *"[$opt "* ]] && args+=(1) # the option takes a value
 		"$RACECTL" --socket "$dir/none.sock" "$c" "${args[@]}" >/dev/null 2>&1; got=$?
