@@ -193,19 +193,30 @@ static void on_health(void *ctx, struct control_request *req)
 	control_reply_ok(req, service_health(dc->svc));
 }
 
-static void on_status(void *ctx, struct control_request *req)
+typedef int (*runs_query_fn)(struct service *s, int64_t id, uint32_t limit,
+                             service_json_fn cb, void *arg, char *err);
+
+/* Ask the service (service_runs or service_errors) with the request's id
+ * and limit (at most limit_max); ready answers.  what: "runs", "errors". */
+static void ask_service(struct daemon_control *dc, struct control_request *req,
+                        runs_query_fn query, json_int_t limit_max, service_json_fn ready,
+                        const char *what)
 {
-	struct daemon_control *dc = ctx;
 	json_t *args = control_request_args(req);
 	char err[ERR_MAX];
 	json_int_t id = json_integer_value(json_object_get(args, "id"));
 	json_int_t limit = json_integer_value(json_object_get(args, "limit"));
-	if (limit > STATUS_LIMIT_MAX)
-		limit = STATUS_LIMIT_MAX;
-	int rc = service_runs(dc->svc, id, (uint32_t)limit, runs_ready, req, err);
+	if (limit > limit_max)
+		limit = limit_max;
+	int rc = query(dc->svc, id, (uint32_t)limit, ready, req, err);
 	if (rc < 0)
 		control_reply_error(req, control_code_for_class(rc, CONTROL_UNAVAILABLE),
-		                    "cannot read import runs: %s", err);
+		                    "cannot read import %s: %s", what, err);
+}
+
+static void on_status(void *ctx, struct control_request *req)
+{
+	ask_service(ctx, req, service_runs, STATUS_LIMIT_MAX, runs_ready, "runs");
 }
 
 static void errors_ready(void *arg, json_t *result, const char *err)
@@ -225,17 +236,7 @@ static void errors_ready(void *arg, json_t *result, const char *err)
 
 static void on_errors(void *ctx, struct control_request *req)
 {
-	struct daemon_control *dc = ctx;
-	json_t *args = control_request_args(req);
-	char err[ERR_MAX];
-	json_int_t id = json_integer_value(json_object_get(args, "id"));
-	json_int_t limit = json_integer_value(json_object_get(args, "limit"));
-	if (limit > ERRORS_LIMIT_MAX)
-		limit = ERRORS_LIMIT_MAX;
-	int rc = service_errors(dc->svc, id, (uint32_t)limit, errors_ready, req, err);
-	if (rc < 0)
-		control_reply_error(req, control_code_for_class(rc, CONTROL_UNAVAILABLE),
-		                    "cannot read import errors: %s", err);
+	ask_service(ctx, req, service_errors, ERRORS_LIMIT_MAX, errors_ready, "errors");
 }
 
 static void on_reload(void *ctx, struct control_request *req)
