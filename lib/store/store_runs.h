@@ -1,6 +1,6 @@
 /* store_runs — the import_runs and import_errors statements: each public
- * store_*_import / store_add_error / store_get_runs / store_mark_stale_runs
- * call is one op built here, whose completion answers the caller's
+ * store_*_import / store_add_error / store_get_runs / store_get_errors /
+ * store_mark_stale_runs call is one op built here, whose completion answers the caller's
  * callback.  Internal to the store: store.c queues the ops in order with
  * the batches.
  *
