@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include <string.h>
 
+/* The arguments status and errors share. */
+#define ARG_IMPORT_ID { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1, .help = "an import id" }
+#define ARG_LIMIT(what) { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1, .help = what }
+
 const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 	[CONTROL_CMD_START_IMPORT] = {
 		.name = "start-import",
@@ -53,10 +57,7 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 		.summary = "show the recent import runs, or run ID",
 		.help = "Lists the recent import runs (id, status, start, end, who asked, counts),\n"
 		        "or only run ID, then its failures grouped as 'errors ID' shows them.",
-		.args = { { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "an import id" },
-		          { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "how many recent runs (default 10)" } },
+		.args = { ARG_IMPORT_ID, ARG_LIMIT("how many recent runs (default 10)") },
 		.n_args = 2,
 		.operand = "id",
 	},
@@ -68,10 +69,7 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 		        "count and its first URLs (--limit N a group, default 3).  The cause is\n"
 		        "'HTTP 404' for an HTTP status other than 2xx, else the message with each\n"
 		        "URL replaced by URL, each quoted value by '?' and each number by N.",
-		.args = { { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "an import id" },
-		          { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "URLs shown per group (default 3)" } },
+		.args = { ARG_IMPORT_ID, ARG_LIMIT("URLs shown per group (default 3)") },
 		.n_args = 2,
 		.operand = "id",
 		.options = CONTROL_OPT_LIMIT,
