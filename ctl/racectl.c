@@ -33,6 +33,7 @@ struct opts {
 	int interval_ms;
 	bool wait;
 	bool watch;
+	long long limit;      /* --limit N, 0 when not given */
 	const char *command;
 	const struct control_command *cmd;  /* NULL until a known command */
 	const char *arg;      /* the command's operand: status ID, help COMMAND */
@@ -91,6 +92,15 @@ static int parse_seconds(const char *s)
 	return (int)(v * 1000 + 0.5);
 }
 
+/* A positive integer ("3"); -1 if it is not one. */
+static long long parse_count(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	return errno || end == s || *end || v < 1 ? -1 : v;
+}
+
 /* An option the command table gives this command: NULL when it has none
  * by that flag. */
 static const struct control_option_spec *command_option(const struct opts *o, const char *flag)
@@ -119,6 +129,13 @@ static int set_option(struct opts *o, const struct control_option_spec *spec, co
 		}
 		if (o->interval_ms < INTERVAL_MIN_MS)
 			o->interval_ms = INTERVAL_MIN_MS;
+		return 1;
+	case CONTROL_OPT_LIMIT:
+		if (!next || (o->limit = parse_count(next)) < 1) {
+			*rc = usage_error("%s needs a positive integer, got '%s'", spec->flag,
+			                  next ? next : "");
+			return -1;
+		}
 		return 1;
 	}
 	return 0;
@@ -251,6 +268,23 @@ static bool terminal_state(const char *s)
 	return s && strcmp(s, "running") != 0 && strcmp(s, "idle") != 0 && strcmp(s, "starting") != 0;
 }
 
+/* After an import that did not succeed: its failures, grouped, when it
+ * has any (with --json, the errors reply line). */
+static void print_errors(struct ctlclient *cl, const struct opts *o, long long id)
+{
+	char err[ERR_MAX];
+	json_t *args = json_pack("{s:I}", "id", (json_int_t)id), *res = NULL;
+	int rc = call(cl, o, "errors", args, o->json, &res, err);
+	json_decref(args);
+	if (rc < 0)
+		fprintf(stderr, "%s: %s\n", program, err);
+	if (rc > 0 && !o->json && json_integer_value(json_object_get(res, "errors")) > 0) {
+		fputc('\n', stdout);
+		ctlformat_error_groups(stdout, json_object_get(res, "groups"));
+	}
+	json_decref(res);
+}
+
 static int wait_import(struct ctlclient *cl, const struct opts *o, long long id)
 {
 	bool tty = isatty(STDOUT_FILENO) && !o->json;
@@ -315,6 +349,8 @@ static int wait_import(struct ctlclient *cl, const struct opts *o, long long id)
 	if (!o->json)
 		printf("import %lld %s\n", id, final ? final : "ended (status unknown)");
 	free((char *)final);
+	if (code != EXIT_SUCCESS)
+		print_errors(cl, o, id);
 	return code;
 }
 
@@ -375,6 +411,11 @@ int main(int argc, char **argv)
 	json_t *args = NULL;
 	if (o.arg && (rc = operand_args(o.cmd, o.arg, &args)) >= 0)
 		return rc;
+	if (o.limit) {
+		if (!args)
+			args = json_object();
+		json_object_set_new(args, "limit", json_integer((json_int_t)o.limit));
+	}
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -431,6 +472,8 @@ int main(int argc, char **argv)
 			ctlformat_stats(stdout, result);
 		else if (strcmp(o.command, "status") == 0)
 			ctlformat_status(stdout, result);
+		else if (strcmp(o.command, "errors") == 0)
+			ctlformat_errors(stdout, result);
 		else
 			ctlformat_result(stdout, o.command, result);
 	}

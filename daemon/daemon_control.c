@@ -22,6 +22,8 @@
 /* Most runs one `status` lists (its reply stays well under a client's
  * reply line bound). */
 #define STATUS_LIMIT_MAX 1000
+/* Most URLs a group of `errors` lists. */
+#define ERRORS_LIMIT_MAX 1000
 
 struct daemon_control {
 	struct ctlserver *srv;
@@ -101,6 +103,9 @@ static void flatten_counts(json_t *run)
 		errors += json_integer_value(json_object_get(c, "failed"));
 	}
 	json_object_set_new(flat, "errors", json_integer(errors));
+	/* error_groups: only for one run (status ID) */
+	if (json_is_null(json_object_get(run, "error_groups")))
+		json_object_del(run, "error_groups");
 	json_object_set(run, "details", counts);
 	json_object_set_new(run, "counts", flat);
 }
@@ -188,19 +193,50 @@ static void on_health(void *ctx, struct control_request *req)
 	control_reply_ok(req, service_health(dc->svc));
 }
 
-static void on_status(void *ctx, struct control_request *req)
+typedef int (*runs_query_fn)(struct service *s, int64_t id, uint32_t limit,
+                             service_json_fn cb, void *arg, char *err);
+
+/* Ask the service (service_runs or service_errors) with the request's id
+ * and limit (at most limit_max); ready answers.  what: "runs", "errors". */
+static void ask_service(struct daemon_control *dc, struct control_request *req,
+                        runs_query_fn query, json_int_t limit_max, service_json_fn ready,
+                        const char *what)
 {
-	struct daemon_control *dc = ctx;
 	json_t *args = control_request_args(req);
 	char err[ERR_MAX];
 	json_int_t id = json_integer_value(json_object_get(args, "id"));
 	json_int_t limit = json_integer_value(json_object_get(args, "limit"));
-	if (limit > STATUS_LIMIT_MAX)
-		limit = STATUS_LIMIT_MAX;
-	int rc = service_runs(dc->svc, id, (uint32_t)limit, runs_ready, req, err);
+	if (limit > limit_max)
+		limit = limit_max;
+	int rc = query(dc->svc, id, (uint32_t)limit, ready, req, err);
 	if (rc < 0)
 		control_reply_error(req, control_code_for_class(rc, CONTROL_UNAVAILABLE),
-		                    "cannot read import runs: %s", err);
+		                    "cannot read import %s: %s", what, err);
+}
+
+static void on_status(void *ctx, struct control_request *req)
+{
+	ask_service(ctx, req, service_runs, STATUS_LIMIT_MAX, runs_ready, "runs");
+}
+
+static void errors_ready(void *arg, json_t *result, const char *err)
+{
+	struct control_request *req = arg;
+	json_t *id = json_object_get(control_request_args(req), "id");
+	if (err)
+		control_reply_error(req, CONTROL_UNAVAILABLE, "cannot read import errors: %s", err);
+	else if (!json_object_get(result, "import_id") && id)
+		control_reply_error(req, CONTROL_NOT_FOUND, "no import with id %" JSON_INTEGER_FORMAT,
+		                    json_integer_value(id));
+	else if (!json_object_get(result, "import_id"))
+		control_reply_error(req, CONTROL_NOT_FOUND, "no import runs yet");
+	else
+		control_reply_ok(req, json_incref(result));
+}
+
+static void on_errors(void *ctx, struct control_request *req)
+{
+	ask_service(ctx, req, service_errors, ERRORS_LIMIT_MAX, errors_ready, "errors");
 }
 
 static void on_reload(void *ctx, struct control_request *req)
@@ -234,6 +270,7 @@ const ctlserver_handler daemon_control_handlers[CONTROL_N_COMMANDS] = {
 	[CONTROL_CMD_RESUME] = on_resume,
 	[CONTROL_CMD_STATS] = on_stats,
 	[CONTROL_CMD_STATUS] = on_status,
+	[CONTROL_CMD_ERRORS] = on_errors,
 	[CONTROL_CMD_HEALTH] = on_health,
 	[CONTROL_CMD_RELOAD] = on_reload,
 	[CONTROL_CMD_VERSION] = on_version,

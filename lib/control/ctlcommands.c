@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include <string.h>
 
+/* The arguments status and errors share. */
+#define ARG_IMPORT_ID { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1, .help = "an import id" }
+#define ARG_LIMIT(what) { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1, .help = what }
+
 const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 	[CONTROL_CMD_START_IMPORT] = {
 		.name = "start-import",
@@ -52,13 +56,23 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 		.name = "status",
 		.summary = "show the recent import runs, or run ID",
 		.help = "Lists the recent import runs (id, status, start, end, who asked, counts),\n"
-		        "or only run ID.",
-		.args = { { .name = "id", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "an import id" },
-		          { .name = "limit", .type = CONTROL_ARG_INTEGER, .min = 1,
-		            .help = "how many recent runs (default 10)" } },
+		        "or only run ID, then its failures grouped as 'errors ID' shows them.",
+		.args = { ARG_IMPORT_ID, ARG_LIMIT("how many recent runs (default 10)") },
 		.n_args = 2,
 		.operand = "id",
+	},
+	[CONTROL_CMD_ERRORS] = {
+		.name = "errors",
+		.summary = "show an import's failures by stage and cause, or run ID's",
+		.help = "Shows the failures (import_errors) of the latest import, or of run ID,\n"
+		        "grouped by stage and cause, the most frequent first, with each group's\n"
+		        "count and its first URLs (--limit N a group, default 3).  The cause is\n"
+		        "'HTTP 404' for an HTTP status other than 2xx, else the message with each\n"
+		        "URL replaced by URL, each quoted value by '?' and each number by N.",
+		.args = { ARG_IMPORT_ID, ARG_LIMIT("URLs shown per group (default 3)") },
+		.n_args = 2,
+		.operand = "id",
+		.options = CONTROL_OPT_LIMIT,
 	},
 	[CONTROL_CMD_HEALTH] = {
 		.name = "health",
@@ -96,6 +110,7 @@ const struct control_option_spec control_options[] = {
 	{ CONTROL_OPT_WAIT, "--wait", NULL },
 	{ CONTROL_OPT_WATCH, "--watch", NULL },
 	{ CONTROL_OPT_INTERVAL, "--interval", "S" },
+	{ CONTROL_OPT_LIMIT, "--limit", "N" },
 };
 
 const size_t control_n_options = sizeof control_options / sizeof control_options[0];

@@ -31,6 +31,7 @@ enum control_command_id {
 	CONTROL_CMD_RESUME,
 	CONTROL_CMD_STATS,
 	CONTROL_CMD_STATUS,
+	CONTROL_CMD_ERRORS,
 	CONTROL_CMD_HEALTH,
 	CONTROL_CMD_RELOAD,
 	CONTROL_CMD_VERSION,
@@ -53,12 +54,14 @@ struct control_arg {
 	const char *help;
 };
 
-/* racectl's own options after a command (they never go on the wire);
- * a command's `options` mask says which it takes. */
+/* racectl's own options after a command (they never go on the wire, but
+ * for --limit, which is the command's "limit" argument); a command's
+ * `options` mask says which it takes. */
 enum control_option {
 	CONTROL_OPT_WAIT = 1u << 0,     /* follow the started import to its end */
 	CONTROL_OPT_WATCH = 1u << 1,    /* refresh until Ctrl-C */
 	CONTROL_OPT_INTERVAL = 1u << 2, /* seconds between polls */
+	CONTROL_OPT_LIMIT = 1u << 3,    /* the "limit" argument: how many */
 };
 
 struct control_option_spec {

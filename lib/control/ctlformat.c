@@ -287,6 +287,11 @@ void ctlformat_status(FILE *out, const json_t *result)
 			field(row[5 + j], counts, keys[j]);
 	}
 	table_print(out, t);
+	const json_t *groups = json_object_get(json_array_get(runs, 0), "error_groups");
+	if (json_array_size(runs) == 1 && json_array_size(groups) > 0) {
+		fputc('\n', out);
+		ctlformat_error_groups(out, groups);
+	}
 }
 
 void ctlformat_progress(const json_t *stats, char *line, size_t size)
@@ -348,4 +353,50 @@ void ctlformat_result(FILE *out, const char *cmd, const json_t *result)
 		fprintf(out, "%s\n", s ? s : "{}");
 		free(s);
 	}
+}
+
+/* The string `key` of obj, whole (a cause may outgrow a cell), or "-". */
+static const char *text(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "-";
+}
+
+void ctlformat_error_groups(FILE *out, const json_t *groups)
+{
+	size_t ws = strlen("STAGE"), wc = strlen("CAUSE"), wn = strlen("COUNT"), i, j;
+	const json_t *g, *url;
+	char count[CELL_MAX];
+	json_array_foreach(groups, i, g) {
+		field(count, g, "count");
+		ws = strlen(text(g, "stage")) > ws ? strlen(text(g, "stage")) : ws;
+		wc = strlen(text(g, "cause")) > wc ? strlen(text(g, "cause")) : wc;
+		wn = strlen(count) > wn ? strlen(count) : wn;
+	}
+	fprintf(out, "%-*s  %-*s  %*s\n", (int)ws, "STAGE", (int)wc, "CAUSE", (int)wn, "COUNT");
+	json_array_foreach(groups, i, g) {
+		field(count, g, "count");
+		fprintf(out, "%-*s  %-*s  %*s\n", (int)ws, text(g, "stage"), (int)wc, text(g, "cause"),
+		        (int)wn, count);
+		json_array_foreach(json_object_get(g, "urls"), j, url)
+			if (json_is_string(url))
+				fprintf(out, "    %s\n", json_string_value(url));
+	}
+}
+
+void ctlformat_errors(FILE *out, const json_t *result)
+{
+	char id[CELL_MAX], status[CELL_MAX];
+	field(id, result, "import_id");
+	field(status, result, "status");
+	long long n = json_integer_value(json_object_get(result, "errors"));
+	const json_t *groups = json_object_get(result, "groups");
+	if (n == 0 && json_array_size(groups) == 0) {
+		fprintf(out, "import %s %s: no errors\n", id, status);
+		return;
+	}
+	size_t ng = json_array_size(groups);
+	fprintf(out, "import %s %s: %lld error%s in %zu group%s\n", id, status, n,
+	        n == 1 ? "" : "s", ng, ng == 1 ? "" : "s");
+	ctlformat_error_groups(out, groups);
 }

@@ -30,8 +30,19 @@ int ctlformat_health_failure(int class, const char *err, char *line, size_t size
  * table, the store line and the provider table. */
 void ctlformat_stats(FILE *out, const json_t *result);
 
-/* The status result: one row per run. */
+/* The status result: one row per run; for one run with error_groups, a
+ * blank line and those groups as ctlformat_error_groups() prints them. */
 void ctlformat_status(FILE *out, const json_t *result);
+
+/* An errors result {import_id, status, errors, groups}: the line
+ * "import 7 partial: 5 errors in 2 groups" (or "import 7 succeeded: no
+ * errors"), then the groups. */
+void ctlformat_errors(FILE *out, const json_t *result);
+
+/* Error groups [{stage, cause, count, urls}]: an aligned table with the
+ * columns STAGE, CAUSE, COUNT (a null stage, the import's own, as "-"),
+ * each row followed by its URLs, one a line, indented by four spaces. */
+void ctlformat_error_groups(FILE *out, const json_t *groups);
 
 /* One progress line for `start-import --wait` from a stats result:
  * "import 42 running: races 10, entries 140, athletes 120; 1 failed; 45.2/s". */

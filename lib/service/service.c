@@ -740,8 +740,13 @@ static void fail_queries(struct service *s, const char *why)
 	}
 }
 
-int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
-                 char *err)
+typedef int (*store_query_fn)(struct store *st, int64_t id, uint32_t n, store_json_fn cb,
+                              void *arg);
+
+/* Ask the store (query is store_get_runs or store_get_errors), answering
+ * cb; refused at once while the database is not connected. */
+static int ask_store(struct service *s, store_query_fn query, int64_t id, uint32_t n,
+                     service_json_fn cb, void *arg, char *err)
 {
 	if (s->store_state != STORE_READY)
 		return err_set_class(err, ENOTCONN, "the database is not connected (%s)",
@@ -750,12 +755,24 @@ int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn 
 	if (!q)
 		return err_set_class(err, ENOMEM, "out of memory");
 	*q = (struct runs_query){.s = s, .cb = cb, .arg = arg, .next = s->queries};
-	if (store_get_runs(s->store, id, limit ? limit : 10, runs_done, q) < 0) {
+	if (query(s->store, id, n, runs_done, q) < 0) {
 		free(q);
 		return err_set_class(err, ENOMEM, "out of memory");
 	}
 	s->queries = q;
 	return 0;
+}
+
+int service_runs(struct service *s, int64_t id, uint32_t limit, service_json_fn cb, void *arg,
+                 char *err)
+{
+	return ask_store(s, store_get_runs, id, limit ? limit : 10, cb, arg, err);
+}
+
+int service_errors(struct service *s, int64_t id, uint32_t urls, service_json_fn cb, void *arg,
+                   char *err)
+{
+	return ask_store(s, store_get_errors, id, urls ? urls : SERVICE_ERROR_URLS, cb, arg, err);
 }
 
 const struct config *service_config(const struct service *s)

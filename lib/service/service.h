@@ -83,6 +83,13 @@ typedef void (*service_json_fn)(void *arg, json_t *result, const char *err);
  * answer; -ENOMEM. */
 RACED_MUST_CHECK int service_runs(struct service *s, int64_t id, uint32_t limit,
                                   service_json_fn cb, void *arg, char *err);
+/* URLs per group service_errors gives when asked for 0. */
+#define SERVICE_ERROR_URLS 3
+/* The import_errors of run id (id == 0: the latest), grouped by stage and
+ * cause, `urls` URLs a group (0 = SERVICE_ERROR_URLS): store_get_errors'
+ * object, {} when there is no such run.  Refused as service_runs is. */
+RACED_MUST_CHECK int service_errors(struct service *s, int64_t id, uint32_t urls,
+                                    service_json_fn cb, void *arg, char *err);
 
 const struct config *service_config(const struct service *s);
 

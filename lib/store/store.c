@@ -508,6 +508,11 @@ int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb
 	return enqueue(s, store_runs_get(id, limit, cb, arg));
 }
 
+int store_get_errors(struct store *s, int64_t id, uint32_t urls, store_json_fn cb, void *arg)
+{
+	return enqueue(s, store_runs_errors(id, urls, cb, arg));
+}
+
 int store_mark_stale_runs(struct store *s, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_mark_stale(&s->runs, s->sql, s->n_tables, cb, arg));

@@ -209,6 +209,24 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 RACED_MUST_CHECK
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg);
 
+/* URLs per error group in store_get_runs' error_groups. */
+#define STORE_RUN_ERROR_URLS 3
+#define STORE_RUN_ERROR_URLS_SQL "3"
+/* The import_errors of run id (id == 0: the latest run) grouped by stage
+ * and cause, as a JSON object {import_id, status, errors, groups}: errors
+ * the number of rows, groups an array of {stage, cause, count, urls},
+ * the most frequent first (then by stage and cause, bytewise), urls the
+ * group's first `urls` non-empty URLs in the order they were recorded;
+ * stage is null for an error of the import as a whole.  The cause is
+ * "HTTP 404" when the error has an HTTP status outside 2xx, else its message with
+ * every URL (scheme://...) replaced by URL, every '...' quoted value by
+ * '?', every run of digits by N and runs of spaces by one.  {} when there
+ * is no such run.  Also in store_get_runs: with id > 0 each run carries
+ * error_groups (STORE_RUN_ERROR_URLS URLs each), null otherwise.
+ * The result is borrowed for the callback. */
+RACED_MUST_CHECK
+int store_get_errors(struct store *s, int64_t id, uint32_t urls, store_json_fn cb, void *arg);
+
 /* Runs left 'running' by a daemon that died become 'interrupted', with
  * finished_at their last heartbeat (the last batch they committed, within
  * STORE_HEARTBEAT_MS; started_at if none) and counts {stage: {"stored": n}}

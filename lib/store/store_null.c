@@ -30,8 +30,8 @@ static void complete(struct store_null *n, struct store_op *op)
 	if (op->kind == STORE_OP_BEGIN_IMPORT) {
 		store_runs_answer_id(op, ++n->last_id, NULL);
 		store_op_free(op);
-	} else if (op->kind == STORE_OP_GET_RUNS) {
-		json_t *none = json_array();
+	} else if (op->kind == STORE_OP_GET_RUNS || op->kind == STORE_OP_GET_ERRORS) {
+		json_t *none = op->kind == STORE_OP_GET_RUNS ? json_array() : json_object();
 		store_runs_answer_runs(op, none, none ? NULL : "out of memory");
 		json_decref(none);
 		store_op_free(op);

@@ -211,23 +211,66 @@ static void get_done(struct store_op *op, const PGresult *res, const char *err)
 	answer_json_text(op, res, err, NULL);
 }
 
-struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg)
+/* An op of one statement with the parameters id and limit whose result,
+ * one row of JSON text, answers cb. */
+static struct store_op *json_query(enum store_op_kind kind, const char *sql, int64_t id,
+                                   uint32_t limit, store_json_fn cb, void *arg)
 {
 	char ids[24], lim[16];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(lim, sizeof lim, "%u", limit ? limit : 1);
 	const char *p[] = { ids, lim };
-	struct store_op *op = one_statement(STORE_OP_GET_RUNS,
-		"SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]')::text FROM ("
-		" SELECT i.id, i.started_at, i.finished_at, i.status, i.requested_by, i.counts,"
-		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors"
-		" FROM import_runs i WHERE ($1::bigint = 0 OR i.id = $1::bigint)"
-		" ORDER BY i.id DESC LIMIT $2::integer) r", 2, p, get_done);
+	struct store_op *op = one_statement(kind, sql, 2, p, get_done);
 	if (op) {
 		op->reply.json = cb;
 		op->reply_arg = arg;
 	}
 	return op;
+}
+
+/* An error's cause (store.h): an HTTP status other than 2xx (a 200 whose
+ * body is unusable is told by its message), else the message with
+ * URLs (but a final . , ; or :), quoted values and numbers replaced,
+ * spaces collapsed. */
+#define ERROR_CAUSE_SQL \
+	"CASE WHEN e.http_status NOT BETWEEN 200 AND 299 THEN 'HTTP ' || e.http_status ELSE" \
+	" btrim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(" \
+	"  coalesce(e.message, ''), '[a-z][a-z0-9+.-]*://[^[:space:]'']*[^[:space:]''.,;:]', 'URL', 'gi')," \
+	"  '''[^'']*''', '''?''', 'g'), '[0-9]+', 'N', 'g'), '[[:space:]]+', ' ', 'g')) END"
+
+/* The error groups of run `run` as a JSON array, `lim` URLs each: an SQL
+ * expression (both arguments are SQL text). */
+#define ERROR_GROUPS_SQL(run, lim) \
+	"(SELECT coalesce(json_agg(json_build_object('stage', g.stage, 'cause', g.cause," \
+	"  'count', g.n, 'urls', g.urls) ORDER BY g.n DESC, g.stage COLLATE \"C\" NULLS FIRST," \
+	"  g.cause COLLATE \"C\"), '[]') FROM (" \
+	" SELECT nullif(c.stage, '') AS stage, c.cause, count(*) AS n," \
+	"  coalesce((array_agg(c.url ORDER BY c.id) FILTER (WHERE c.url <> ''))[1:" lim "]," \
+	"   '{}') AS urls" \
+	" FROM (SELECT e.id, e.stage, e.url, " ERROR_CAUSE_SQL " AS cause" \
+	"  FROM import_errors e WHERE e.import_id = " run ") c GROUP BY 1, 2) g)"
+
+struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg)
+{
+	return json_query(STORE_OP_GET_RUNS,
+		"SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]')::text FROM ("
+		" SELECT i.id, i.started_at, i.finished_at, i.status, i.requested_by, i.counts,"
+		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors,"
+		"  CASE WHEN $1::bigint <> 0 THEN "
+		ERROR_GROUPS_SQL("i.id", STORE_RUN_ERROR_URLS_SQL) " END AS error_groups"
+		" FROM import_runs i WHERE ($1::bigint = 0 OR i.id = $1::bigint)"
+		" ORDER BY i.id DESC LIMIT $2::integer) r", id, limit, cb, arg);
+}
+
+struct store_op *store_runs_errors(int64_t id, uint32_t urls, store_json_fn cb, void *arg)
+{
+	return json_query(STORE_OP_GET_ERRORS,
+		"SELECT coalesce((SELECT json_build_object('import_id', r.id, 'status', r.status,"
+		"  'errors', (SELECT count(*) FROM import_errors e WHERE e.import_id = r.id),"
+		"  'groups', " ERROR_GROUPS_SQL("r.id", "$2::integer") ")"
+		" FROM (SELECT i.id, i.status FROM import_runs i"
+		"  WHERE ($1::bigint = 0 OR i.id = $1::bigint) ORDER BY i.id DESC LIMIT 1) r)::text,"
+		" '{}')", id, urls, cb, arg);
 }
 
 /* --- mark stale --------------------------------------------------------- */

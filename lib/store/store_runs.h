@@ -1,6 +1,6 @@
 /* store_runs — the import_runs and import_errors statements: each public
- * store_*_import / store_add_error / store_get_runs / store_mark_stale_runs
- * call is one op built here, whose completion answers the caller's
+ * store_*_import / store_add_error / store_get_runs / store_get_errors /
+ * store_mark_stale_runs call is one op built here, whose completion answers the caller's
  * callback.  Internal to the store: store.c queues the ops in order with
  * the batches.
  *
@@ -57,6 +57,9 @@ struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, cons
                                    json_t *counts, store_done_fn cb, void *arg);
 RACED_MUST_CHECK
 struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg);
+/* See store_get_errors() (store.h), where the grouping is specified. */
+RACED_MUST_CHECK
+struct store_op *store_runs_errors(int64_t id, uint32_t urls, store_json_fn cb, void *arg);
 /* Mark the runs left 'running' 'interrupted' (see above), counting rows in
  * tables (the store's, in stage order; the same at every call: the SQL is
  * built once into r and borrowed by the op).  cb gets the runs marked as a

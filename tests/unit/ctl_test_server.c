@@ -13,6 +13,7 @@
  * daemon that talks nonsense).
  * The import: start-import -> id 42, running; each stats call advances it;
  * after --stats-polls (default 3) stats calls it ends with --import-result.
+ * errors: 4 HTTP 404s on athletes, --limit URLs shown (default 3).
  */
 #include "ctlserver.h"
 #include "error.h"
@@ -75,6 +76,19 @@ static json_t *run_json(struct state *s)
 	                 "requested_by", "root", "counts", "races", 10, "entries", 200, "errors", 1);
 }
 
+/* Import 42's errors: 4 HTTP 404s on athletes, `limit` URLs shown (0: 3). */
+static json_t *errors_json(struct state *s, json_int_t limit)
+{
+	static const char *const urls[] = { "http://p/athletes/1", "http://p/athletes/2",
+	                                    "http://p/athletes/3", "http://p/athletes/4" };
+	json_t *shown = json_array();
+	for (json_int_t i = 0; i < (limit ? limit : 3) && i < 4; i++)
+		json_array_append_new(shown, json_string(urls[i]));
+	return json_pack("{s:i,s:s,s:i,s:[{s:s,s:s,s:i,s:o}]}", "import_id", 42, "status",
+	                 s->running ? "running" : s->ever ? s->final : "succeeded", "errors", 4,
+	                 "groups", "stage", "athletes", "cause", "HTTP 404", "count", 4, "urls", shown);
+}
+
 static void handle(void *ctx, struct control_request *req)
 {
 	struct state *s = ctx;
@@ -124,6 +138,8 @@ static void handle(void *ctx, struct control_request *req)
 		}
 		control_reply_ok(req, s->ever ? json_pack("{s:[o]}", "runs", run_json(s))
 		                              : json_pack("{s:[]}", "runs"));
+	} else if (strcmp(cmd, "errors") == 0) {
+		control_reply_ok(req, errors_json(s, json_integer_value(json_object_get(args, "limit"))));
 	} else if (strcmp(cmd, "reload") == 0) {
 		control_reply_ok(req, json_pack("{s:s}", "config", "/etc/raced/raced.conf"));
 	} else if (strcmp(cmd, "help") == 0) {

@@ -160,16 +160,17 @@ static void test_request_line_puts_cmd_with_args(void)
 static void test_command_table_marks_admin_commands(void)
 {
 	const char *admin[] = { "start-import", "cancel", "pause", "resume", "reload" };
-	const char *reading[] = { "stats", "status", "health", "version", "help" };
+	const char *reading[] = { "stats", "status", "health", "version", "help", "errors" };
 	for (size_t i = 0; i < 5; i++) {
 		CHECK(control_command_find(admin[i]) &&
 		      control_command_find(admin[i])->privilege == CONTROL_ADMIN);
 		CHECK(control_command_find(reading[i]) &&
 		      control_command_find(reading[i])->privilege == CONTROL_READ);
 	}
-	CHECK_EQ(control_n_commands, 10);
+	CHECK(control_command_find(reading[5])->privilege == CONTROL_READ);
+	CHECK_EQ(control_n_commands, 11);
 	json_t *help = control_help_json(NULL);
-	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 10);
+	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 11);
 	json_decref(help);
 	CHECK(control_help_json("nope") == NULL);
 }
@@ -209,6 +210,7 @@ static void test_usage_is_built_from_options_and_operand(void)
 		[CONTROL_CMD_RESUME] = "resume",
 		[CONTROL_CMD_STATS] = "stats [--watch] [--interval S]",
 		[CONTROL_CMD_STATUS] = "status [ID]",
+		[CONTROL_CMD_ERRORS] = "errors [--limit N] [ID]",
 		[CONTROL_CMD_HEALTH] = "health",
 		[CONTROL_CMD_RELOAD] = "reload",
 		[CONTROL_CMD_VERSION] = "version",
@@ -241,11 +243,14 @@ static void test_option_flags_are_found_by_name(void)
 	CHECK_EQ(control_option_find("--watch")->option, CONTROL_OPT_WATCH);
 	CHECK_EQ(control_option_find("--interval")->option, CONTROL_OPT_INTERVAL);
 	CHECK_STR(control_option_find("--interval")->value, "S");
+	CHECK_EQ(control_option_find("--limit")->option, CONTROL_OPT_LIMIT);
+	CHECK_STR(control_option_find("--limit")->value, "N");
 	CHECK(control_option_find("--json") == NULL);
 	CHECK_EQ(control_commands[CONTROL_CMD_START_IMPORT].options,
 	         CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL);
 	CHECK_EQ(control_commands[CONTROL_CMD_STATS].options, CONTROL_OPT_WATCH | CONTROL_OPT_INTERVAL);
 	CHECK_EQ(control_commands[CONTROL_CMD_STATUS].options, 0);
+	CHECK_EQ(control_commands[CONTROL_CMD_ERRORS].options, CONTROL_OPT_LIMIT);
 }
 
 /* The wire code of each class a service call returns; the command's
@@ -284,6 +289,75 @@ static void test_health_maps_to_nagios_lines_and_codes(void)
 	json_decref(r);
 }
 
+/* ctlformat output captured as text (caller frees). */
+static char *formatted(void (*fmt)(FILE *, const json_t *), const json_t *result)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	CHECK(f != NULL);
+	fmt(f, result);
+	fclose(f);
+	return buf;
+}
+
+/* errors: a summary line, then STAGE, CAUSE and COUNT aligned to the
+ * widest cell (COUNT to the right), each group's URLs indented by four
+ * spaces under it; a null stage (the import's own error) prints as "-". */
+static void test_errors_print_groups_aligned_with_their_urls_below(void)
+{
+	json_t *r = json_loads(
+		"{\"import_id\":7,\"status\":\"partial\",\"errors\":13,\"groups\":["
+		"{\"stage\":\"athletes\",\"cause\":\"HTTP 404\",\"count\":12,"
+		" \"urls\":[\"http://p/athletes/1\",\"http://p/athletes/2\"]},"
+		"{\"stage\":null,\"cause\":\"pagination cycle at URL\",\"count\":1,\"urls\":[]}]}",
+		0, NULL);
+	char *out = formatted(ctlformat_errors, r);
+	CHECK_STR(out, "import 7 partial: 13 errors in 2 groups\n"
+	               "STAGE     CAUSE                    COUNT\n"
+	               "athletes  HTTP 404                    12\n"
+	               "    http://p/athletes/1\n"
+	               "    http://p/athletes/2\n"
+	               "-         pagination cycle at URL      1\n");
+	free(out);
+	json_decref(r);
+}
+
+static void test_errors_of_a_clean_import_say_none(void)
+{
+	json_t *r = json_pack("{s:i,s:s,s:i,s:[]}", "import_id", 8, "status", "succeeded",
+	                      "errors", 0, "groups");
+	char *out = formatted(ctlformat_errors, r);
+	CHECK_STR(out, "import 8 succeeded: no errors\n");
+	free(out);
+	json_decref(r);
+}
+
+/* status of one run with error_groups: the run's row, a blank line, the
+ * groups; a list of runs (no error_groups) shows the rows only. */
+static void test_status_of_one_run_ends_with_its_error_groups(void)
+{
+	json_t *r = json_loads(
+		"{\"runs\":[{\"id\":3,\"status\":\"partial\",\"started_at\":\"s\",\"finished_at\":\"f\","
+		"\"requested_by\":\"root\",\"counts\":{\"errors\":1},"
+		"\"error_groups\":[{\"stage\":\"races\",\"cause\":\"HTTP 500\",\"count\":1,"
+		"\"urls\":[\"http://p/races\"]}]}]}", 0, NULL);
+	char *out = formatted(ctlformat_status, r);
+	CHECK_STR(out, "ID  STATUS   STARTED  FINISHED  BY    ERRORS\n"
+	               " 3  partial  s        f         root       1\n"
+	               "\n"
+	               "STAGE  CAUSE     COUNT\n"
+	               "races  HTTP 500      1\n"
+	               "    http://p/races\n");
+	free(out);
+	json_object_del(json_array_get(json_object_get(r, "runs"), 0), "error_groups");
+	out = formatted(ctlformat_status, r);
+	CHECK_STR(out, "ID  STATUS   STARTED  FINISHED  BY    ERRORS\n"
+	               " 3  partial  s        f         root       1\n");
+	free(out);
+	json_decref(r);
+}
+
 int main(void)
 {
 	RUN(test_valid_request_yields_command_and_only_declared_args);
@@ -302,5 +376,8 @@ int main(void)
 	RUN(test_option_flags_are_found_by_name);
 	RUN(test_failure_class_maps_to_its_reply_code);
 	RUN(test_health_maps_to_nagios_lines_and_codes);
+	RUN(test_errors_print_groups_aligned_with_their_urls_below);
+	RUN(test_errors_of_a_clean_import_say_none);
+	RUN(test_status_of_one_run_ends_with_its_error_groups);
 	return CHECK_DONE();
 }

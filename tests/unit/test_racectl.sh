@@ -63,11 +63,11 @@ expect "a command's foreign option is a usage error" 2 "'version' takes no optio
 # table) names: one taken goes on to connect (exit 1, no daemon there), one
 # not taken is a usage error (exit 2; for health UNKNOWN, 3).
 commands=$("$RACECTL" --help | sed -nE 's/^ [ *] ([a-z-]+).*/\1/p')
-[ "$(wc -w <<<"$commands")" -eq 10 ] || fail "--help lists 10 commands: $commands"
+[ "$(wc -w <<<"$commands")" -eq 11 ] || fail "--help lists 11 commands: $commands"
 before=$failures
 for c in $commands; do
 	usage=$("$RACECTL" "$c" --help | head -n 1)
-	for opt in --wait --watch --interval; do
+	for opt in --wait --watch --interval --limit; do
 		args=("$opt")
 		[[ $usage == *"[$opt "* ]] && args+=(1) # the option takes a value
 		"$RACECTL" --socket "$dir/none.sock" "$c" "${args[@]}" >/dev/null 2>&1; got=$?
@@ -112,6 +112,14 @@ expect "start-import --wait prints plain progress lines off a TTY" 0 '^import 42
 start_server failing --import-result failed
 expect "start-import --wait exits 1 when the import fails" 1 '^import 42 failed$' \
 	"$RACECTL" --socket "$dir/failing.sock" start-import --wait --interval 0.1
+out=$("$RACECTL" --socket "$dir/failing.sock" start-import --wait --interval 0.1 2>&1)
+want=$(printf '%s\n' 'import 42 failed' '' 'STAGE     CAUSE     COUNT' 'athletes  HTTP 404      4' \
+	'    http://p/athletes/1' '    http://p/athletes/2' '    http://p/athletes/3')
+if [ "$(tail -n 7 <<<"$out")" = "$want" ]; then ok "start-import --wait ends with the errors"; else fail "--wait's end: $out"; fi
+expect "errors --limit goes on the wire as limit" 0 '^    http://p/athletes/4$' \
+	"$RACECTL" --socket "$dir/failing.sock" errors --limit 4
+expect "errors says which import and how many" 0 '^import 42 failed: 4 errors in 1 group$' \
+	"$RACECTL" --socket "$dir/failing.sock" errors
 
 # --foreground: SIGINT to racectl alone.  Without it timeout signals its
 # whole process group a second time, which can hit LeakSanitizer's tracer

@@ -798,6 +798,59 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	store_free(s);
 }
 
+/* Errors group by stage and cause: an HTTP status outside 2xx is the cause
+ * "HTTP NNN"; otherwise the message with URLs (not their final ':'),
+ * quoted values and digit runs replaced, spaces collapsed, so failures of
+ * one kind on different URLs and keys are one group.  Largest group first,
+ * then stage and cause bytewise; the first `urls` non-empty URLs in the
+ * order recorded; an empty stage is null. */
+static void test_errors_group_by_stage_and_normalized_cause(void)
+{
+	const char *tables[] = { "g_items" };
+	struct seen w = { 0 };
+	struct run_ctx c = { 0 };
+	struct store *s = open_store_with_run(&w, tables, &c);
+	static const struct { const char *stage, *url; long status; const char *message; } e[] = {
+		{ "athletes", "http://h:1/athletes/7", 404, "HTTP 404 Not Found" },
+		{ "entries", "http://h:1/races/5/entries", 200,
+		  "GET http://h:1/races/5/entries: body is not JSON:  '<' at line 1" },
+		{ "athletes", "http://h:1/athletes/8", 404, "HTTP 404 Not Found" },
+		{ "entries", "http://h:1/races/6/entries", 0,
+		  "GET http://h:1/races/6/entries: body is not JSON: 'x' at line 22" },
+		{ "athletes", "http://h:1/athletes/9", 404, "HTTP 404 Not Found" },
+		{ "", "", 0, "stage table \"entries\" was dropped" },
+	};
+	for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
+		CHECK_EQ(store_add_error(s, c.id, e[i].stage, e[i].url, e[i].status, 1, e[i].message), 0);
+	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(store_get_errors(s, 0, 2, on_runs, &c), 0);
+	CHECK(run_until(flag_set, &c.got_runs, 10));
+	CHECK_STR(c.err, "");
+	char *text = json_dumps(c.runs, JSON_COMPACT | JSON_SORT_KEYS);
+	char want[1024];
+	snprintf(want, sizeof want,
+	         "{\"errors\":6,\"groups\":["
+	         "{\"cause\":\"HTTP 404\",\"count\":3,\"stage\":\"athletes\","
+	         "\"urls\":[\"http://h:1/athletes/7\",\"http://h:1/athletes/8\"]},"
+	         "{\"cause\":\"GET URL: body is not JSON: '?' at line N\",\"count\":2,"
+	         "\"stage\":\"entries\","
+	         "\"urls\":[\"http://h:1/races/5/entries\",\"http://h:1/races/6/entries\"]},"
+	         "{\"cause\":\"stage table \\\"entries\\\" was dropped\",\"count\":1,\"stage\":null,"
+	         "\"urls\":[]}],"
+	         "\"import_id\":%lld,\"status\":\"partial\"}", (long long)c.id);
+	CHECK_STR(text, want);
+	free(text);
+	json_decref(c.runs);
+	c.runs = NULL;
+	c.got_runs = false;
+	CHECK_EQ(store_get_errors(s, c.id + 1000, 3, on_runs, &c), 0);
+	CHECK(run_until(flag_set, &c.got_runs, 10));
+	CHECK_EQ(json_object_size(c.runs), 0);
+	json_decref(c.runs);
+	store_free(s);
+}
+
 /* --- killed runs: the heartbeat and the marking ------------------------- */
 
 static bool time_passed(void *arg)
@@ -1221,6 +1274,7 @@ int main(void)
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
+	RUN(test_errors_group_by_stage_and_normalized_cause);
 	RUN(test_a_batch_carries_its_run_heartbeat_at_most_once_a_second);
 	RUN(test_a_run_left_running_is_marked_at_its_last_heartbeat_with_its_rows);
 	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
