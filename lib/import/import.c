@@ -191,7 +191,9 @@ static void maybe_finish(struct import *imp)
 		return;
 	imp->finish_sent = true;
 	json_t *counts = import_counts(imp);
-	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
+	/* An interrupted run may be resumed (store_resume_import). */
+	unsigned flags = strcmp(imp->end_status, "interrupted") == 0 ? STORE_FINISH_RESUMABLE : 0;
+	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts, flags,
 	                        on_finish_committed, imp) < 0)
 		on_finish_committed(imp, "the store refused the final status");
 	json_decref(counts);

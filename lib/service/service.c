@@ -310,7 +310,8 @@ static void run_created(void *arg, int64_t id, const char *err);
  * store refuses at once, the request ends here and is handed to *ended. */
 static int create_run(struct service *s, struct lifecycle_request *ended, char *err)
 {
-	if (store_begin_import(s->store, lifecycle_requester(&s->life), run_created, s) >= 0)
+	struct store_run_begin b = { .requested_by = lifecycle_requester(&s->life) };
+	if (store_begin_import(s->store, &b, run_created, s) >= 0)
 		return 0;
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
 	*ended = st.ended;
@@ -374,7 +375,7 @@ static void run_failed(struct service *s, int64_t id, const char *e)
 		/* The run's row exists: it must not stay 'running'. */
 		if (store_add_error(s->store, id, "", "", 0, 0, e) < 0)
 			log_err("import %" PRId64 ": out of memory: the error is not recorded", id);
-		recording = store_finish_import(s->store, id, "failed", NULL, failed_run_recorded, s) == 0;
+		recording = store_finish_import(s->store, id, "failed", NULL, 0, failed_run_recorded, s) == 0;
 		if (!recording)
 			log_err("import %" PRId64 ": out of memory: it stays 'running' until the "
 			        "next start marks it interrupted", id);

@@ -9,7 +9,10 @@
  *   store_op        an op (statements sent as one pipeline sync) and lists;
  *   store_batch     folding a batch's rows and encoding its columns (pure);
  *   store_schema    migrations, stage tables' SQL, the set-up chain;
- *   store_runs      import_runs and import_errors statements;
+ *   store_runs      import_runs and import_errors statements, resume,
+ *                   the cursor, the finishing transaction's removals;
+ *   store_pages     import state: page records encoded for their batch,
+ *                   reads of an input's pages and of stored rows;
  *   store_conn      the PostgreSQL backend: connection, pipeline, backoff;
  *   store_null      the backend of [database] discard = yes.
  * The backend is chosen once, in store_new(); the rest of this file does
@@ -17,9 +20,16 @@
  * (the null backend only counts them).
  *
  * Everything the store sends is an op, queued here in order and taken by
- * the backend from the head.  A batch holds the rows of one table, one
- * import and one sink: a row of another import (or added after another
- * sink was attached) first sends the pending ones as a batch of their own.
+ * the backend from the head.  A batch holds the rows, placeholders
+ * (unchanged items: counted, not written) and page records of one table,
+ * one import and one sink: an addition of another import (or after
+ * another sink was attached) first sends the pending ones as a batch of
+ * their own.  A batch's statements, one transaction: the upsert of its
+ * rows, the write of its page records (after the rows: a page's state
+ * never runs ahead of its rows), the run's heartbeat.  Reads (an input's
+ * pages, stored rows) are ops in the same queue, so they see every batch
+ * queued before them; their answers go to the sink attached when they
+ * were asked, if it is still attached.
  *
  * A run's heartbeat rides its batches: a batch formed STORE_HEARTBEAT_MS or
  * more after the run's last one carries a second statement, an update of
@@ -29,7 +39,8 @@
  *
  * A batch's own error (not the connection's: see store_conn.c) splits a
  * batch of several rows into one-row batches at the head of the queue (so
- * one bad row does not sink 499 good ones); a one-row batch that still
+ * one bad row does not sink 499 good ones), its page records following in
+ * an op of their own; a one-row batch that still
  * fails is reported by the sink's rows_refused and then committed (its
  * credit must come back all the same).  An error that is the table's
  * (SQLSTATE class 42: dropped, altered) is not split, as every row would
@@ -41,6 +52,7 @@
 #include "store_backend.h"
 #include "store_batch.h"
 #include "store_op.h"
+#include "store_pages.h"
 #include "store_runs.h"
 #include "store_schema.h"
 
@@ -55,6 +67,9 @@ struct table {
 	size_t n_pending, cap;      /* backend needs no rows */
 	int64_t pending_import;     /* of the pending rows */
 	uint64_t pending_gen;       /* sink_gen when they were added */
+	struct store_page_rec *pages;  /* page records of the batch being formed */
+	size_t n_pages, cap_pages;  /* (none kept when the backend needs no rows) */
+	size_t n_page_recs;         /* page records added to it (kept or not) */
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -77,6 +92,8 @@ struct store {
 	int64_t beat_import;        /* the run whose heartbeat was sent last, */
 	uint64_t beat_ms;           /* and when (monotonic) */
 	struct store_stats stats;   /* the store's own figures */
+	char *orphan_sql;           /* store_clear_orphan_state's, built at first use */
+	uint64_t down_since_ms;     /* monotonic: when it last left READY (or started) */
 	char last_error[ERR_MAX];
 };
 
@@ -131,8 +148,17 @@ void store_note_error(struct store *s, const char *err)
 	snprintf(s->last_error, sizeof s->last_error, "%s", err);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void store_set_state(struct store *s, enum store_state st, const char *why)
 {
+	if (s->state == STORE_READY && st != STORE_READY)
+		s->down_since_ms = now_ms();
 	s->state = st;
 	if (s->cb.state_changed)
 		s->cb.state_changed(s->cb.arg, st, why);
@@ -163,9 +189,7 @@ static int enqueue(struct store *s, struct store_op *op)
 /* Whether a batch of import_id formed now carries the run's heartbeat. */
 static bool heartbeat_due(struct store *s, int64_t import_id)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t now = now_ms();
 	if (!s->rows_needed || import_id <= 0 ||
 	    (import_id == s->beat_import && now - s->beat_ms < STORE_HEARTBEAT_MS))
 		return false;
@@ -174,21 +198,21 @@ static bool heartbeat_due(struct store *s, int64_t import_id)
 	return true;
 }
 
-/* Give op's statement 1 the run's heartbeat. */
-static int heartbeat_stmt(struct store_op *op)
+/* Give op's statement i the run's heartbeat. */
+static int heartbeat_stmt(struct store_op *op, size_t i)
 {
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)op->import_id);
 	const char *p[] = { id };
-	return store_op_stmt(op, 1, HEARTBEAT_SQL, 1, p);
+	return store_op_stmt(op, i, HEARTBEAT_SQL, 1, p);
 }
 
 static void batch_done(struct store_op *op, const PGresult *res, const char *err);
 
-/* Give op's statement the table's upsert over its rows. */
-static int batch_encode(struct store *s, struct store_op *op)
+/* Give op's statement i the table's upsert over its rows. */
+static int batch_encode(struct store *s, struct store_op *op, size_t i)
 {
-	struct store_stmt *st = &op->stmts[0];
+	struct store_stmt *st = &op->stmts[i];
 	struct store_batch_params p;
 	st->params = calloc(STORE_BATCH_PARAMS, sizeof *st->params);
 	st->lengths = calloc(STORE_BATCH_PARAMS, sizeof *st->lengths);
@@ -205,61 +229,133 @@ static int batch_encode(struct store *s, struct store_op *op)
 	return 0;
 }
 
-/* A batch acknowledging n_added rows of `table`, written as `rows` (taken
- * on success; none: the backend needs no rows), with the run's heartbeat
- * if beat.  NULL when out of memory. */
-static struct store_op *batch_new(struct store *s, size_t table, struct store_row *rows,
-                                  size_t n_rows, size_t n_added, int64_t import_id,
-                                  uint64_t sink_gen, bool beat)
+/* Give op's statement i the write of its page records. */
+static int pages_encode(struct store *s, struct store_op *op, size_t i)
 {
-	struct store_op *op = store_op_new(STORE_OP_BATCH, beat ? 2 : 1);
+	struct store_stmt *st = &op->stmts[i];
+	struct store_pages_params p;
+	st->params = calloc(STORE_PAGES_PARAMS, sizeof *st->params);
+	st->lengths = calloc(STORE_PAGES_PARAMS, sizeof *st->lengths);
+	if (!st->params || !st->lengths ||
+	    store_pages_encode(op->pages, op->n_pages, s->sql[op->table].name, op->import_id,
+	                       &p) != 0)
+		return -1;
+	st->name = STORE_PAGES_WRITE;
+	st->n_params = STORE_PAGES_PARAMS;
+	st->formats = p.formats;
+	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++) {
+		st->params[k] = p.values[k];
+		st->lengths[k] = p.lengths[k];
+	}
+	return 0;
+}
+
+/* What a batch carries; rows and pages are taken by batch_new on success
+ * (none: the backend needs no rows or pages). */
+struct batch_parts {
+	size_t table;
+	struct store_row *rows;
+	size_t n_rows;
+	struct store_page_rec *pages;
+	size_t n_pages;
+	size_t n_added;        /* rows and placeholders it acknowledges */
+	int64_t import_id;
+	uint64_t sink_gen;
+	bool beat;             /* carries the run's heartbeat */
+};
+
+/* A batch of b's parts, statements in this order: the upsert of its rows,
+ * the write of its page records, the heartbeat (each only if any); no
+ * statement at all (placeholders only) is a sync alone, acknowledged in
+ * order all the same.  NULL when out of memory (b's parts stay b's). */
+static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
+{
+	size_t n = (b->n_rows > 0) + (b->n_pages > 0) + b->beat;
+	struct store_op *op = store_op_new(STORE_OP_BATCH, n);
 	if (!op)
 		return NULL;
 	op->done = batch_done;
 	op->ctx = s;
-	op->table = table;
-	op->rows = rows;
-	op->n_rows = n_rows;
-	op->n_added = n_added;
-	op->import_id = import_id;
-	op->sink_gen = sink_gen;
-	if ((n_rows > 0 && batch_encode(s, op) != 0) || (beat && heartbeat_stmt(op) != 0)) {
+	op->table = b->table;
+	op->rows = b->rows;
+	op->n_rows = b->n_rows;
+	op->pages = b->pages;
+	op->n_pages = b->n_pages;
+	op->n_added = b->n_added;
+	op->import_id = b->import_id;
+	op->sink_gen = b->sink_gen;
+	size_t i = 0;
+	if ((b->n_rows > 0 && batch_encode(s, op, i++) != 0) ||
+	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
+	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op->rows = NULL;
 		op->n_rows = 0;
+		op->pages = NULL;
+		op->n_pages = 0;
 		store_op_free(op);
 		return NULL;
 	}
 	return op;
 }
 
-/* Replace a refused batch by one-row batches at the head of the queue. */
+/* Free ops built by batch_split, whose rows and pages are still the
+ * refused batch's. */
+static void pieces_free(struct store_op_list *l)
+{
+	struct store_op *one;
+	while ((one = store_op_pop(l))) {
+		free(one->rows);
+		one->rows = NULL;
+		one->n_rows = 0;
+		one->pages = NULL;
+		one->n_pages = 0;
+		store_op_free(one);
+	}
+}
+
+/* Replace a refused batch by one-row batches at the head of the queue,
+ * then its page records in an op of their own (after every row, whichever
+ * piece fails). */
 static int batch_split(struct store *s, struct store_op *op)
 {
 	struct store_op_list ones = { 0 };
+	struct batch_parts b = { .table = op->table, .import_id = op->import_id,
+	                         .sink_gen = op->sink_gen };
 	for (size_t i = 0; i < op->n_rows; i++) {
 		struct store_row *r = malloc(sizeof *r);
 		struct store_op *one = NULL;
 		if (r) {
 			*r = op->rows[i];   /* the strings stay op's until all are built */
-			one = batch_new(s, op->table, r, 1, i == 0 ? 1 + op->n_added - op->n_rows : 1,
-			                op->import_id, op->sink_gen, false);
+			b.rows = r;
+			b.n_rows = 1;
+			/* the first piece acknowledges the folded rows and placeholders too */
+			b.n_added = i == 0 ? 1 + op->n_added - op->n_rows : 1;
+			one = batch_new(s, &b);
 		}
 		if (!one) {
 			free(r);
-			while ((one = store_op_pop(&ones))) {
-				free(one->rows);
-				one->rows = NULL;
-				one->n_rows = 0;
-				store_op_free(one);
-			}
+			pieces_free(&ones);
 			return -1;
 		}
 		store_op_push(&ones, one);
+	}
+	if (op->n_pages > 0) {
+		struct batch_parts pb = { .table = op->table, .pages = op->pages,
+		                          .n_pages = op->n_pages, .import_id = op->import_id,
+		                          .sink_gen = op->sink_gen };
+		struct store_op *pages = batch_new(s, &pb);
+		if (!pages) {
+			pieces_free(&ones);
+			return -1;
+		}
+		store_op_push(&ones, pages);
 	}
 	store_queue_return(s, &ones);
 	free(op->rows);   /* the strings moved to the one-row batches */
 	op->rows = NULL;
 	op->n_rows = 0;
+	op->pages = NULL;  /* moved to the last op */
+	op->n_pages = 0;
 	s->stats.batches_split++;
 	return 0;
 }
@@ -339,7 +435,7 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 	}
 	t->uncommitted -= op->n_added;
 	t->rows_committed += op->n_added;
-	if (owner && s->sink.committed)
+	if (owner && s->sink.committed && op->n_added > 0)
 		s->sink.committed(s->sink.arg, op->table, op->n_added);
 }
 
@@ -352,12 +448,17 @@ static void batch_done(struct store_op *op, const PGresult *res, const char *err
 	batch_acknowledge(s, op, err);
 }
 
+static bool batch_forming(const struct table *t)
+{
+	return t->n_added > 0 || t->n_page_recs > 0;
+}
+
 /* Send the batch being formed for table. */
 static int make_batch(struct store *s, size_t table, char *err)
 {
 	struct table *t = &s->tables[table];
 	const char *name = s->sql[table].name;
-	if (t->n_added == 0)
+	if (!batch_forming(t))
 		return 0;
 	if (s->rows_needed) {
 		long n = store_rows_fold(t->pending, t->n_pending);
@@ -365,15 +466,20 @@ static int make_batch(struct store *s, size_t table, char *err)
 			return err_set(err, "store: out of memory folding a batch for table %s", name);
 		t->n_pending = (size_t)n;
 	}
-	struct store_op *op = batch_new(s, table, t->pending, t->n_pending, t->n_added,
-	                                t->pending_import, t->pending_gen,
-	                                heartbeat_due(s, t->pending_import));
+	struct batch_parts b = { .table = table, .rows = t->pending, .n_rows = t->n_pending,
+	                         .pages = t->pages, .n_pages = t->n_pages,
+	                         .n_added = t->n_added, .import_id = t->pending_import,
+	                         .sink_gen = t->pending_gen,
+	                         .beat = heartbeat_due(s, t->pending_import) };
+	struct store_op *op = batch_new(s, &b);
 	if (!op)
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	if (s->rows_needed)
 		s->stats.rows_folded += t->n_added - t->n_pending;
 	t->pending = NULL;
 	t->n_added = t->n_pending = t->cap = 0;
+	t->pages = NULL;
+	t->n_pages = t->cap_pages = t->n_page_recs = 0;
 	return enqueue(s, op);
 }
 
@@ -397,6 +503,23 @@ static int pending_reserve(struct store *s, struct table *t)
 	return 0;
 }
 
+/* Make table's batch being formed one of import_id and the sink attached
+ * now: a batch belongs to one import (its import id is one parameter) and
+ * to the sink attached when its rows were added, so another one's is sent
+ * first; and so is a full one (its sending ran out of memory before). */
+static int batch_claim(struct store *s, size_t table, int64_t import_id, char *err)
+{
+	struct table *t = &s->tables[table];
+	if (batch_forming(t) &&
+	    (t->pending_import != import_id || t->pending_gen != s->sink_gen ||
+	     t->n_added >= s->batch_size || t->n_page_recs >= s->batch_size) &&
+	    make_batch(s, table, err) != 0)
+		return -1;
+	t->pending_import = import_id;
+	t->pending_gen = s->sink_gen;
+	return 0;
+}
+
 int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len, char *err)
 {
@@ -408,13 +531,7 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 		return err_set(err, "store: row for table %s without %s", name, key ? "payload" : "key");
 	if (memchr(payload, '\0', payload_len))
 		return err_set(err, "store: payload for %s key '%s' contains a NUL byte", name, key);
-	/* A batch belongs to one import (its import id is one parameter) and
-	 * to the sink attached when its rows were added; a full one (its
-	 * sending ran out of memory before) goes first. */
-	if (t->n_added > 0 &&
-	    (t->pending_import != import_id || t->pending_gen != s->sink_gen ||
-	     t->n_added >= s->batch_size) &&
-	    make_batch(s, table, err) != 0)
+	if (batch_claim(s, table, import_id, err) != 0)
 		return -1;
 	if (s->rows_needed) {
 		if (pending_reserve(s, t) != 0 ||
@@ -430,6 +547,74 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	/* The row is in either way: a batch that cannot be sent now (out of
 	 * memory) stays pending, and the next add or flush sends it. */
 	if (t->n_added >= s->batch_size)
+		(void)make_batch(s, table, err);
+	return 0;
+}
+
+int store_add_unchanged(struct store *s, size_t table, int64_t import_id, size_t n, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	struct table *t = &s->tables[table];
+	while (n > 0) {
+		if (batch_claim(s, table, import_id, err) != 0)
+			return -1;
+		/* placeholders fill batches as rows do */
+		size_t room = t->n_added < s->batch_size ? s->batch_size - t->n_added : 0;
+		size_t k = n < room ? n : room;
+		if (k == 0)
+			return -1;   /* a full batch could not be sent: err is set */
+		t->n_added += k;
+		t->uncommitted += k;
+		n -= k;
+		if (t->n_added >= s->batch_size)
+			(void)make_batch(s, table, err);
+	}
+	return 0;
+}
+
+/* Room for one more page record in table's batch. */
+static int pages_reserve(struct store *s, struct table *t)
+{
+	if (t->n_pages < t->cap_pages)
+		return 0;
+	size_t cap = t->cap_pages ? t->cap_pages * 2 : 16;
+	if (cap > s->batch_size)
+		cap = s->batch_size;
+	if (cap <= t->n_pages)
+		return -1;
+	struct store_page_rec *r = realloc(t->pages, cap * sizeof *r);
+	if (!r)
+		return -1;
+	t->pages = r;
+	t->cap_pages = cap;
+	return 0;
+}
+
+int store_add_page(struct store *s, size_t table, int64_t import_id,
+                   const struct store_page *pg, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	struct table *t = &s->tables[table];
+	const char *name = s->sql[table].name;
+	if (!pg->url || !pg->input)
+		return err_set(err, "store: page record for table %s without %s", name,
+		               pg->url ? "input" : "url");
+	if (pg->n_keys > 0 && pg->content && (!pg->keys || !pg->hashes))
+		return err_set(err, "store: page record %s of table %s: %zu keys but no array",
+		               pg->url, name, pg->n_keys);
+	if (batch_claim(s, table, import_id, err) != 0)
+		return -1;
+	if (s->rows_needed) {
+		if (pages_reserve(s, t) != 0 || store_page_rec_set(&t->pages[t->n_pages], pg) != 0)
+			return err_set(err, "store: out of memory queueing page %s for %s", pg->url, name);
+		t->n_pages++;
+	}
+	t->n_page_recs++;
+	/* Page records count towards a batch of their own bound: a run of
+	 * skipped pages (no rows) still forms batches. */
+	if (t->n_page_recs >= s->batch_size)
 		(void)make_batch(s, table, err);
 	return 0;
 }
@@ -476,11 +661,135 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->last_error = s->last_error[0] ? s->last_error : NULL;
 }
 
+/* --- reading state ------------------------------------------------------ */
+
+/* A read's answer: to the sink attached when it was asked, if still. */
+static void input_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_input_state *st = NULL;
+	if (!err && store_pages_parse_input(res, &st, msg) != 0)
+		err = msg;
+	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.input_read)
+		s->sink.input_read(s->sink.arg, op->table, op->tag, st, err);
+	else
+		store_input_state_free(st);
+}
+
+static void items_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_items *it = NULL;
+	if (!err && store_pages_parse_items(res, &it, msg) != 0)
+		err = msg;
+	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.items_read)
+		s->sink.items_read(s->sink.arg, op->table, op->tag, it, err);
+	else
+		store_items_free(it);
+}
+
+/* A read op of table, answered to the sink attached now. */
+static struct store_op *read_op(struct store *s, enum store_op_kind kind, size_t table,
+                                uint64_t tag, store_op_done_fn done)
+{
+	struct store_op *op = store_op_new(kind, 1);
+	if (!op)
+		return NULL;
+	op->done = done;
+	op->ctx = s;
+	op->table = table;
+	op->tag = tag;
+	op->sink_gen = s->sink_gen;
+	return op;
+}
+
+int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	if (!input)
+		return err_set(err, "store: reading the state of table %s without an input",
+		               s->sql[table].name);
+	struct store_op *op = read_op(s, STORE_OP_GET_INPUT, table, tag, input_done);
+	const char *p[] = { s->sql[table].name, input };
+	if (!op || store_op_stmt(op, 0, store_pages_input_sql, 2, p) != 0) {
+		store_op_free(op);
+		return err_set(err, "store: out of memory reading the state of %s", input);
+	}
+	return enqueue(s, op);
+}
+
+int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	static const int binary[1] = { 1 };
+	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag, items_done);
+	struct store_stmt *st = op ? &op->stmts[0] : NULL;
+	if (!op || !(st->params = calloc(1, sizeof *st->params)) ||
+	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
+	    store_pages_encode_keys(keys, n, &st->params[0], &st->lengths[0]) != 0) {
+		store_op_free(op);
+		return err_set(err, "store: out of memory reading %zu rows of %s", n,
+		               s->sql[table].name);
+	}
+	st->sql = s->sql[table].read_sql;
+	st->n_params = 1;
+	st->formats = binary;
+	return enqueue(s, op);
+}
+
 /* --- import runs -------------------------------------------------------- */
 
-int store_begin_import(struct store *s, const char *requested_by, store_id_fn cb, void *arg)
+int store_begin_import(struct store *s, const struct store_run_begin *b, store_id_fn cb,
+                       void *arg)
 {
-	return enqueue(s, store_runs_begin(requested_by, cb, arg));
+	return enqueue(s, store_runs_begin(b, cb, arg));
+}
+
+int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
+{
+	return enqueue(s, store_runs_get_run(id, cb, arg));
+}
+
+int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg)
+{
+	return enqueue(s, store_runs_resume(id, cb, arg));
+}
+
+int store_get_cursor(struct store *s, size_t table, const char *pointer, store_json_fn cb,
+                     void *arg)
+{
+	if (table >= s->n_tables)
+		return -1;
+	return enqueue(s, store_runs_cursor(&s->sql[table], pointer, cb, arg));
+}
+
+int store_clear_orphan_state(struct store *s, store_json_fn cb, void *arg)
+{
+	if (!s->orphan_sql) {
+		const char **names = calloc(s->n_tables ? s->n_tables : 1, sizeof *names);
+		if (!names)
+			return -1;
+		for (size_t i = 0; i < s->n_tables; i++)
+			names[i] = s->sql[i].name;
+		s->orphan_sql = store_pages_orphan_sql(names, s->n_tables);
+		free(names);
+		if (!s->orphan_sql)
+			return -1;
+	}
+	return enqueue(s, store_runs_list(STORE_OP_CLEAR_ORPHANS, s->orphan_sql, cb, arg));
+}
+
+uint64_t store_down_ms(const struct store *s)
+{
+	if (s->state == STORE_READY)
+		return 0;
+	uint64_t now = now_ms();
+	return now > s->down_since_ms ? now - s->down_since_ms : 0;
 }
 
 int store_add_error(struct store *s, int64_t import_id, const char *stage, const char *url,
@@ -494,13 +803,15 @@ int store_add_error(struct store *s, int64_t import_id, const char *stage, const
 }
 
 int store_finish_import(struct store *s, int64_t import_id, const char *status,
-                        json_t *counts, store_done_fn cb, void *arg)
+                        json_t *counts, unsigned flags, store_done_fn cb, void *arg)
 {
-	/* After every row queued before it: partial batches go first. */
+	/* After every row and page record queued before it: partial batches
+	 * go first. */
 	for (size_t i = 0; i < s->n_tables; i++)
 		if (make_batch(s, i, NULL) != 0)
 			return -1;
-	return enqueue(s, store_runs_finish(&s->runs, import_id, status, counts, cb, arg));
+	return enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
+	                                    counts, flags, cb, arg));
 }
 
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg)
@@ -550,12 +861,14 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
 		s->cb = *cb;
 	s->batch_size = conf->batch_size;
 	s->state = STORE_CONNECTING;
+	s->down_since_ms = now_ms();
 	if (tables_init(s, conf, err) != 0)
 		goto fail;
 	/* The one place that knows which backend carries the ops. */
 	s->rows_needed = !conf->discard;
 	s->backend = conf->discard ? store_null_new(s, base, err)
-	                           : store_conn_new(s, base, conf->conninfo, s->sql, s->n_tables, err);
+	                           : store_conn_new(s, base, conf->conninfo, conf->synchronous_commit,
+	                                            s->sql, s->n_tables, err);
 	if (!s->backend)
 		goto fail;
 	return s;
@@ -575,7 +888,9 @@ void store_free(struct store *s)
 	for (size_t i = 0; i < s->n_tables; i++) {
 		store_table_sql_free(&s->sql[i]);
 		store_rows_free(s->tables[i].pending, s->tables[i].n_pending);
+		store_page_recs_free(s->tables[i].pages, s->tables[i].n_pages);
 	}
+	free(s->orphan_sql);
 	free(s->sql);
 	free(s->tables);
 	free(s);

@@ -2,39 +2,53 @@
  * driven by the event loop (PQsocket watched by libevent, non-blocking,
  * never a blocking call on the loop).
  *
- * At connect the store applies its migrations (raced_schema_version, one
- * transaction each) and creates one table per stage.  Rows are added per
- * table and written as batched upserts that leave unchanged payloads alone;
- * the attached sink's `committed` reports, per table and in order, how many
- * added rows are durable, which is when the pipeline grants credit again
- * (R6).
+ * At connect the store sends [database] synchronous_commit, applies its
+ * migrations (raced_schema_version, one transaction each) and creates one
+ * table per stage.  Rows are added per table and written as batched
+ * upserts that leave unchanged rows alone; the attached sink's `committed`
+ * reports, per table and in order, how many added rows (and placeholders
+ * for unchanged items, store_add_unchanged) are durable, which is when the
+ * pipeline grants credit again (R6).
  * Import runs and import errors are written on the same connection, in
  * order with the batches.  If the connection drops the store reconnects
  * with backoff and retries the batch in flight: nothing is lost.
  *
+ * Import state (docs/architecture.md, "Import state across runs"): a
+ * page's record (store_add_page: validators, next page, its items' keys
+ * and hashes, the input's checkpoint) joins the batch of its table and is
+ * written in that batch's transaction, after the batch's rows, so the
+ * state never runs ahead of the rows it describes.  Reads of that state
+ * (store_get_input) and of stored rows (store_read_items) are queued in
+ * order with the batches and answered through the sink.
+ *
  * Ownership: the store copies everything passed to it; callers keep their
- * buffers.  store_free() drops unwritten rows without calling back; do not
- * call it from inside a store callback.  Callbacks may call every other
- * store function.  The store borrows the sink's arg while it is attached.
+ * buffers.  Answers handed to a sink (store_input_state, store_items) are
+ * the receiver's to free.  store_free() drops unwritten rows without
+ * calling back; do not call it from inside a store callback.  Callbacks
+ * may call every other store function.  The store borrows the sink's arg
+ * while it is attached.
  *
- * Unchanged rows: a row whose payload (and parent_key) did not change keeps
- * its payload and updated_at.  Its last_import still advances, once per
- * import: that one update rewrites the tuple (a HOT update, no index
- * touched, only when its page has room, which after a bulk load it has
- * not) but not the payload's meaning nor updated_at.  A batch retried
- * within the same import changes nothing.
+ * Unchanged rows: a row is written only when it is new, its payload or
+ * parent_key differ from the stored ones, or it was marked removed.  Then
+ * last_import = the import that wrote it (so last_import means "the last
+ * import that wrote the row", not "the last that saw it"), updated_at
+ * moves only if the payload changed, and removed_import is cleared.  An
+ * unchanged row is not touched at all: an import over unchanged data
+ * writes no stage-table row.  A batch retried within the same import
+ * changes nothing.
  *
- * A batch holds the rows of one table, one import and one sink: store_add()
- * sends the pending rows of a table as a batch when a row of another import
- * arrives, or after another sink was attached.
+ * A batch holds the rows, placeholders and page records of one table, one
+ * import and one sink: adding to a table whose pending batch belongs to
+ * another import, or was formed before another sink was attached, first
+ * sends the pending one.
  *
  * The store is in parts (store.c's design note lists them): the public API
  * and the batches here; the connection (or, for discard, the null backend)
  * chosen once in store_new().
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
- * (and not import_runs, import_errors, raced_schema_version) by store_new()
- * and written double-quoted in every statement.
+ * (and not import_runs, import_errors, raced_schema_version, raced_pages)
+ * by store_new() and written double-quoted in every statement.
  */
 #ifndef RACED_STORE_H
 #define RACED_STORE_H
@@ -79,12 +93,21 @@ struct store_conf {
 	 * Import ids count from 1; runs are not recorded (store_get_runs
 	 * answers []).  conninfo is ignored. */
 	bool discard;
+	/* [database] synchronous_commit: sent as the connection's setting on
+	 * every new connection before anything else, whatever the server's
+	 * default; NULL means "on".  Config validates it (on, off, local,
+	 * remote_write, remote_apply); a value the server refuses fails the
+	 * connection (retried with backoff) with PostgreSQL's message. */
+	const char *synchronous_commit;
 };
 
 struct store_callbacks {
 	void (*state_changed)(void *arg, enum store_state state, const char *why);
 	void *arg;
 };
+
+struct store_input_state;
+struct store_items;
 
 /* Where the store reports what became of the rows: the import that added
  * them attaches one (store_attach_sink), so results flow to their owner. */
@@ -111,6 +134,14 @@ struct store_sink {
 	 * Without it such batches go to rows_refused.  (Last, so that
 	 * initialisers naming the members above in order stay valid.) */
 	void (*table_refused)(void *arg, size_t table, size_t n, const char *err);
+	/* The answer to store_get_input(tag): st owned by the receiver (free it
+	 * with store_input_state_free), or NULL with err. */
+	void (*input_read)(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+	                   const char *err);
+	/* The answer to store_read_items(tag): items owned by the receiver
+	 * (store_items_free), or NULL with err. */
+	void (*items_read)(void *arg, size_t table, uint64_t tag, struct store_items *items,
+	                   const char *err);
 };
 
 struct store_stats {
@@ -165,6 +196,108 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len,
               char *err);
 
+/* n items of table need no row (unchanged): they join the pending batch
+ * as placeholders, in order with the rows, and are acknowledged through
+ * the sink's committed() with the batch they join (they count in its n).
+ * They count towards batch_size, so an import of unchanged items still
+ * forms batches (and its page records ride them).  -1 with err: table out
+ * of range. */
+RACED_MUST_CHECK
+int store_add_unchanged(struct store *s, size_t table, int64_t import_id, size_t n, char *err);
+
+/* One page's state (a row of raced_pages: stage = the table's name, url). */
+struct store_page {
+	const char *url;           /* as requested, secrets masked */
+	const char *input;         /* url of the input's first page */
+	uint32_t page_no;          /* 0: the input's first page */
+	bool fetched;              /* a 2xx or 304 now: fetched_at = now() */
+	bool content;              /* a 2xx body: keys, hashes, next_url, etag,
+	                              last_modified replaced by these (NULLs
+	                              included); else kept as stored, except
+	                              that a non-NULL etag/last_modified given
+	                              replaces the stored one (a 304 may carry
+	                              new validators) */
+	const char *etag;          /* or NULL */
+	const char *last_modified; /* or NULL */
+	const char *next_url;      /* or NULL: the last page */
+	const char *const *keys;   /* n_keys */
+	const uint64_t *hashes;    /* n_keys; stored big-endian, 8 bytes each */
+	size_t n_keys;
+	bool input_done;           /* checkpoint: the row (stage, url = input)
+	                              gets done_import = import_id (that row may
+	                              be this one, page_no 0, or one written by
+	                              an earlier batch) */
+};
+
+/* Add one page's state to table's pending batch (copied): it is written
+ * after the rows added before it, in that batch's transaction.  Always
+ * sets seen_import = import_id.  A record without content updates an
+ * existing row only: one for a page that has no row yet is dropped
+ * (nothing to mark, and a row without keys would lose the page's items).
+ * Two records of one page in one batch: the later wins.  A record does not
+ * count as a row (never in committed()'s n); a batch forms when it holds
+ * batch_size rows and placeholders or batch_size page records, and a page
+ * record alone still forms a batch at flush.  If PostgreSQL refuses a
+ * batch and it is retried row by row, its page records follow its pieces
+ * in an op of their own, still after its rows.  -1 with err: table out
+ * of range, a record without url or input, or out of memory. */
+RACED_MUST_CHECK
+int store_add_page(struct store *s, size_t table, int64_t import_id,
+                   const struct store_page *pg, char *err);
+
+/* ---- reading state (answered through the sink attached when asked) ---- */
+
+struct store_page_state {
+	char *url;
+	uint32_t page_no;
+	char *etag, *last_modified, *next_url;   /* or NULL */
+	char **keys;
+	uint64_t *hashes;
+	size_t n_keys;
+	int64_t fetched_at_ms;   /* Unix ms */
+	int64_t seen_import;
+	int64_t done_import;     /* 0 = NULL */
+};
+
+struct store_input_state {
+	struct store_page_state *pages;  /* ordered by page_no; n_pages may be 0 */
+	size_t n_pages;
+};
+/* Frees st and everything in it; NULL is allowed. */
+void store_input_state_free(struct store_input_state *st);
+
+/* Queue a read of every raced_pages row of (table's stage, input), in
+ * order with the batches (it sees every batch queued before it, not rows
+ * or pages still pending in a batch being formed).  The answer comes to
+ * the sink attached now, as sink.input_read(arg, table, tag, state, err).
+ * If that sink is detached before the answer, the answer is freed and
+ * nobody is called.  Discard backend: an empty state on a later loop
+ * turn.  -1 with err: table out of range, or out of memory. */
+RACED_MUST_CHECK
+int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err);
+
+struct store_item {
+	char *key;
+	char *parent_key;   /* or NULL */
+	char *payload;      /* JSON text as PostgreSQL prints jsonb */
+	size_t payload_len;
+};
+struct store_items {
+	struct store_item *items;
+	size_t n;
+};
+/* Frees it and everything in it; NULL is allowed. */
+void store_items_free(struct store_items *it);
+
+/* Read the rows of table with these keys (n of them): answered as
+ * sink.items_read(arg, table, tag, items, err) to the sink attached now
+ * (as store_get_input), items->n found (<= n; a key with no row is left
+ * out), in the order of keys.  Discard backend: none found.  -1 with err:
+ * table out of range, or out of memory. */
+RACED_MUST_CHECK
+int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, char *err);
+
 /* Write the rows pending for table now, even if fewer than batch_size.
  * Returns 0, or -1 with err set (out of memory: the rows stay pending and
  * a later store_flush or store_add may send them). */
@@ -187,9 +320,17 @@ typedef void (*store_json_fn)(void *arg, json_t *result, const char *err);
  * and return 0, or -1 when out of memory.  Callbacks run once the
  * statement committed; err is NULL on success. */
 
+/* What an import_runs row records of its run at its start. */
+struct store_run_begin {
+	const char *requested_by;  /* or NULL */
+	bool full;                 /* import_runs.full_import (--full) */
+	const char *root_url;      /* or NULL: the root's first URL as requested */
+	json_t *pipeline;          /* or NULL; copied (import_runs.pipeline) */
+};
 /* Insert an import_runs row with status 'running'; id via callback. */
 RACED_MUST_CHECK
-int store_begin_import(struct store *s, const char *requested_by, store_id_fn cb, void *arg);
+int store_begin_import(struct store *s, const struct store_run_begin *b, store_id_fn cb,
+                       void *arg);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
  * "errors_not_recorded": n to that import's counts.  http_status <= 0 is
@@ -197,11 +338,56 @@ int store_begin_import(struct store *s, const char *requested_by, store_id_fn cb
 RACED_MUST_CHECK
 int store_add_error(struct store *s, int64_t import_id, const char *stage, const char *url,
                     long http_status, uint32_t attempts, const char *message);
-/* After every row queued before it (partial batches are flushed): set
- * status, finished_at, counts (copied; NULL = {}). */
+/* Flags of store_finish_import, applied in its finishing transaction. */
+#define STORE_FINISH_RESUMABLE  1u  /* resumable = true (store_resume_import) */
+#define STORE_FINISH_REMOVALS   2u  /* decide removals for every stage table (an
+                                       item in no page with seen_import = id gets
+                                       removed_import = id; one marked removed
+                                       that is in such a page again gets NULL)
+                                       and delete page rows with seen_import < id */
+#define STORE_FINISH_PRUNE_ROOT 4u  /* delete table 0's page rows with
+                                       seen_import < id (a cursor import) */
+/* After every row queued before it (partial batches are flushed), in one
+ * transaction: what flags ask, then status, finished_at, counts (copied;
+ * NULL = {}) and resumable (set only by STORE_FINISH_RESUMABLE). */
 RACED_MUST_CHECK
 int store_finish_import(struct store *s, int64_t import_id, const char *status,
-                        json_t *counts, store_done_fn cb, void *arg);
+                        json_t *counts, unsigned flags, store_done_fn cb, void *arg);
+/* What a resume must know of run id (id == 0: the newest run whose
+ * `resumable` is set): a JSON object {id, status, resumable, resumes,
+ * full_import, root_url, pipeline, started_at, finished_at, newer_success
+ * (true when a succeeded run with a larger id exists)}, or JSON null when
+ * there is no such run.  Borrowed for the callback.  Discard: null. */
+RACED_MUST_CHECK
+int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg);
+/* Reopen run id: status 'running', finished_at NULL, resumable false,
+ * resumes + 1, resumed_at now().  cb gets an error naming the run's status
+ * when it is not resumable (checked in the UPDATE's WHERE, so two resumes
+ * cannot both win), or saying there is no such run.  Discard: an error
+ * (no runs are recorded). */
+RACED_MUST_CHECK
+int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg);
+/* The cursor values for the next import, as a JSON object borrowed for the
+ * callback: {"last_success": the latest succeeded run's started_at as
+ * ISO 8601 UTC text, whole seconds rounded down ("2026-01-02T03:04:05Z"),
+ * or null; "max": the largest jsonb value at `pointer` (a JSON pointer;
+ * NULL: not asked) among the rows of table written by succeeded imports
+ * (last_import one of them), JSON null values left out, or null}.  One
+ * scan of the table when a pointer is given.  Discard: both null. */
+RACED_MUST_CHECK
+int store_get_cursor(struct store *s, size_t table, const char *pointer, store_json_fn cb,
+                     void *arg);
+/* At the start of an import: for each stage table that has no row while
+ * raced_pages has rows of its stage (someone emptied it), delete those
+ * raced_pages rows, so the import fetches and writes everything.  cb gets
+ * a JSON array of the stage names cleared, in stage order ([] none;
+ * discard: []), borrowed for the call. */
+RACED_MUST_CHECK
+int store_clear_orphan_state(struct store *s, store_json_fn cb, void *arg);
+/* How long the connection has been down (not READY since the last time
+ * it was, or since store_new), in ms; 0 when READY.  The import fails a
+ * run when it exceeds [database] max_outage. */
+uint64_t store_down_ms(const struct store *s);
 /* One run (id > 0) or the `limit` most recent (id == 0), as a JSON array of
  * objects {id, started_at, finished_at, status, requested_by, counts, errors}
  * (errors: the number of import_errors rows), newest first.  The result is
@@ -229,8 +415,10 @@ int store_get_errors(struct store *s, int64_t id, uint32_t urls, store_json_fn c
 
 /* Runs left 'running' by a daemon that died become 'interrupted', with
  * finished_at their last heartbeat (the last batch they committed, within
- * STORE_HEARTBEAT_MS; started_at if none) and counts {stage: {"stored": n}}
- * from the rows whose last_import is the run.  cb (may be NULL) gets the
+ * STORE_HEARTBEAT_MS; started_at if none), resumable set (they may be
+ * resumed: store_resume_import) and counts {stage: {"stored": n}} from the
+ * rows whose last_import is the run (the rows its committed batches
+ * wrote).  cb (may be NULL) gets the
  * runs marked as a JSON array of {id, started_at, finished_at, counts},
  * oldest first ([] when none; the discard backend always answers []),
  * borrowed for the call. */

@@ -87,13 +87,7 @@ long store_rows_fold(struct store_row *rows, size_t n)
 
 /* --- encoding ----------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool failed;   /* out of memory or past INT32_MAX */
-};
-
-static void buf_add(struct buf *b, const void *p, size_t n)
+void store_buf_add(struct store_buf *b, const void *p, size_t n)
 {
 	if (b->failed)
 		return;
@@ -117,28 +111,47 @@ static void buf_add(struct buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void buf_add_be32(struct buf *b, uint32_t v)
+void store_buf_be32(struct store_buf *b, uint32_t v)
 {
 	unsigned char p[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
 	                       (unsigned char)(v >> 8), (unsigned char)v };
-	buf_add(b, p, 4);
+	store_buf_add(b, p, 4);
 }
 
-/* A one-dimensional array of n elements of type elem_oid, elements to follow. */
-static void buf_array_header(struct buf *b, uint32_t elem_oid, size_t n, bool has_nulls)
+void store_buf_be64(struct store_buf *b, uint64_t v)
 {
-	buf_add_be32(b, 1);
-	buf_add_be32(b, has_nulls ? 1 : 0);
-	buf_add_be32(b, elem_oid);
-	buf_add_be32(b, (uint32_t)n);
-	buf_add_be32(b, 1);
+	store_buf_be32(b, (uint32_t)(v >> 32));
+	store_buf_be32(b, (uint32_t)v);
+}
+
+void store_buf_array_header(struct store_buf *b, uint32_t elem_oid, size_t n, bool has_nulls)
+{
+	store_buf_be32(b, 1);
+	store_buf_be32(b, has_nulls ? 1 : 0);
+	store_buf_be32(b, elem_oid);
+	store_buf_be32(b, (uint32_t)n);
+	store_buf_be32(b, 1);
+}
+
+void store_buf_array_bytes(struct store_buf *b, const void *v, size_t n)
+{
+	if (!v) {
+		store_buf_be32(b, UINT32_MAX);   /* -1 */
+		return;
+	}
+	if (n > INT32_MAX) {
+		b->failed = true;
+		return;
+	}
+	store_buf_be32(b, (uint32_t)n);
+	store_buf_add(b, v, n);
 }
 
 /* One text (or jsonb, after its version byte) element; NULL is SQL NULL. */
-static void buf_array_text(struct buf *b, const char *v, bool jsonb)
+static void buf_array_text(struct store_buf *b, const char *v, bool jsonb)
 {
-	if (!v) {
-		buf_add_be32(b, UINT32_MAX);   /* -1 */
+	if (!v || !jsonb) {
+		store_buf_array_bytes(b, v, v ? strlen(v) : 0);
 		return;
 	}
 	size_t n = strlen(v);
@@ -146,12 +159,10 @@ static void buf_array_text(struct buf *b, const char *v, bool jsonb)
 		b->failed = true;
 		return;
 	}
-	buf_add_be32(b, (uint32_t)(n + jsonb));
-	if (jsonb) {
-		char version = PG_JSONB_VERSION;
-		buf_add(b, &version, 1);
-	}
-	buf_add(b, v, n);
+	store_buf_be32(b, (uint32_t)(n + 1));
+	char version = PG_JSONB_VERSION;
+	store_buf_add(b, &version, 1);
+	store_buf_add(b, v, n);
 }
 
 static bool any_null_parent(const struct store_row *rows, size_t n)
@@ -166,13 +177,12 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
                        struct store_batch_params *out)
 {
 	static const int binary[STORE_BATCH_PARAMS] = { 1, 1, 1, 1 };
-	struct buf b[STORE_BATCH_PARAMS] = { { 0 } };
-	struct buf *keys = &b[0], *parents = &b[1], *payloads = &b[2], *id = &b[3];
-	buf_array_header(keys, PG_TYPE_TEXT, n, false);
-	buf_array_header(parents, PG_TYPE_TEXT, n, any_null_parent(rows, n));
-	buf_array_header(payloads, PG_TYPE_JSONB, n, false);
-	buf_add_be32(id, (uint32_t)((uint64_t)import_id >> 32));
-	buf_add_be32(id, (uint32_t)import_id);
+	struct store_buf b[STORE_BATCH_PARAMS] = { { 0 } };
+	struct store_buf *keys = &b[0], *parents = &b[1], *payloads = &b[2], *id = &b[3];
+	store_buf_array_header(keys, PG_TYPE_TEXT, n, false);
+	store_buf_array_header(parents, PG_TYPE_TEXT, n, any_null_parent(rows, n));
+	store_buf_array_header(payloads, PG_TYPE_JSONB, n, false);
+	store_buf_be64(id, (uint64_t)import_id);
 	for (size_t i = 0; i < n; i++) {
 		buf_array_text(keys, rows[i].key, false);
 		buf_array_text(parents, rows[i].parent, false);

@@ -18,6 +18,7 @@
 
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,9 @@ struct store_row {
 
 #define STORE_BATCH_PARAMS 4  /* keys, parent keys, payloads, import id */
 
+#define PG_TYPE_BOOL     16u
+#define PG_TYPE_BYTEA    17u
+#define PG_TYPE_INT4     23u
 #define PG_TYPE_TEXT     25u
 #define PG_TYPE_JSONB    3802u
 #define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
@@ -58,5 +62,22 @@ RACED_MUST_CHECK
 int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id,
                        struct store_batch_params *out);
 void store_batch_params_free(struct store_batch_params *p);
+
+/* A growing buffer of PostgreSQL binary format, shared with the page
+ * records' encoder (store_pages): failed is set, and further additions
+ * ignored, when out of memory or past INT32_MAX bytes (a parameter's
+ * length is an int).  p is malloc'd: the caller frees it. */
+struct store_buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+void store_buf_add(struct store_buf *b, const void *p, size_t n);
+void store_buf_be32(struct store_buf *b, uint32_t v);
+void store_buf_be64(struct store_buf *b, uint64_t v);
+/* A one-dimensional array of n elements of type elem_oid, elements to follow. */
+void store_buf_array_header(struct store_buf *b, uint32_t elem_oid, size_t n, bool has_nulls);
+/* One array element of n bytes (v NULL: SQL NULL). */
+void store_buf_array_bytes(struct store_buf *b, const void *v, size_t n);
 
 #endif

@@ -3,8 +3,8 @@
  * by libevent, non-blocking, never a blocking call on the loop).
  *
  * Life cycle: CONNECTING (PQconnectPoll) -> MIGRATING (the set-up chain of
- * store_schema: lock, migrations, stage tables and prepared upserts,
- * unlock) -> READY (user ops taken from the store's queue) -> on any loss
+ * store_schema: synchronous_commit, lock, migrations, stage tables and
+ * prepared statements, unlock) -> READY (user ops taken from the store's queue) -> on any loss
  * BACKOFF, then CONNECTING again after a delay.
  *
  * Sent ops wait in `sent` (FIFO) for their sync; ops complete in the order
@@ -46,6 +46,7 @@ struct store_conn {
 	struct event_base *base;
 	char *conninfo;
 	char *conninfo_shown;    /* secrets masked (redact_conninfo) */
+	char *synchronous_commit;  /* or NULL: "on" */
 	const struct store_table_sql *tables;
 	size_t n_tables;
 
@@ -489,7 +490,7 @@ static void connected(struct store_conn *c)
 		connection_lost(c, "cannot watch the PostgreSQL socket");
 		return;
 	}
-	struct store_op *probe = store_schema_probe();
+	struct store_op *probe = store_schema_probe(c->synchronous_commit);
 	if (!probe) {
 		connection_lost(c, "out of memory");
 		return;
@@ -562,6 +563,7 @@ static void conn_free(struct store_backend *b)
 	store_op_list_free(&c->sent);
 	free(c->conninfo);
 	free(c->conninfo_shown);
+	free(c->synchronous_commit);
 	free(c);
 }
 
@@ -572,7 +574,7 @@ static const struct store_backend_ops conn_ops = {
 };
 
 struct store_backend *store_conn_new(struct store *s, struct event_base *base,
-                                     const char *conninfo,
+                                     const char *conninfo, const char *synchronous_commit,
                                      const struct store_table_sql *tables, size_t n_tables,
                                      char *err)
 {
@@ -599,8 +601,10 @@ struct store_backend *store_conn_new(struct store *s, struct event_base *base,
 	c->backoff_ms = STORE_BACKOFF_MIN_MS;
 	c->conninfo = strdup(conninfo);
 	c->conninfo_shown = redact_conninfo(conninfo);
+	c->synchronous_commit = synchronous_commit ? strdup(synchronous_commit) : NULL;
 	c->ev_timer = evtimer_new(base, on_timer, c);
-	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer) {
+	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer ||
+	    (synchronous_commit && !c->synchronous_commit)) {
 		conn_free(&c->b);
 		return err_set(err, "store: out of memory"), NULL;
 	}

@@ -18,7 +18,7 @@ struct store_op *store_op_new(enum store_op_kind kind, size_t n_stmts)
 	if (!op)
 		return NULL;
 	op->kind = kind;
-	op->stmts = calloc(n_stmts, sizeof *op->stmts);
+	op->stmts = calloc(n_stmts ? n_stmts : 1, sizeof *op->stmts);
 	if (!op->stmts) {
 		free(op);
 		return NULL;
@@ -36,6 +36,8 @@ void store_op_free(struct store_op *op)
 	free(op->stmts);
 	PQclear(op->res);
 	store_rows_free(op->rows, op->n_rows);
+	store_page_recs_free(op->pages, op->n_pages);
+	free(op->sql_owned);
 	free(op);
 }
 

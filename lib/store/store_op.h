@@ -8,8 +8,9 @@
  * its error.
  *
  * Ownership: an op owns its statements' parameters (copied by
- * store_op_stmt, or handed over by the batch encoder), its rows (a batch)
- * and its last result.  An op is on at most one list at a time; whoever
+ * store_op_stmt, or handed over by the batch encoder), its rows and page
+ * records (a batch), its own SQL when sql_owned is set, and its last
+ * result.  An op is on at most one list at a time; whoever
  * pops it owns it until it is pushed again or freed.  Statement SQL and
  * prepared-statement names are borrowed: static, or the store's tables',
  * which outlive every op.
@@ -20,6 +21,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_batch.h"
+#include "store_pages.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -36,6 +38,12 @@ enum store_op_kind {
 	STORE_OP_GET_RUNS,
 	STORE_OP_GET_ERRORS,
 	STORE_OP_MARK_STALE,
+	STORE_OP_GET_RUN,
+	STORE_OP_RESUME_IMPORT,
+	STORE_OP_GET_CURSOR,
+	STORE_OP_CLEAR_ORPHANS,
+	STORE_OP_GET_INPUT,      /* answered through the sink (store.c) */
+	STORE_OP_READ_ITEMS,     /* likewise */
 };
 
 /* A set-up op's place in the chain the connection runs before READY. */
@@ -85,9 +93,14 @@ struct store_op {
 	size_t table;
 	struct store_row *rows;
 	size_t n_rows;
-	size_t n_added;          /* rows added (before folding) this op acknowledges */
+	size_t n_added;          /* rows and placeholders (before folding) this op acknowledges */
+	struct store_page_rec *pages;   /* page records, written after the rows */
+	size_t n_pages;
 	int64_t import_id;
-	uint64_t sink_gen;       /* the sink attached when its rows were added */
+	uint64_t sink_gen;       /* the sink attached when its rows were added (or
+	                            a read was asked) */
+	uint64_t tag;            /* a read's: the caller's tag */
+	char *sql_owned;         /* SQL built for this op only (freed with it) */
 	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 
 	/* import_runs statements: the caller's callback */
@@ -103,7 +116,8 @@ struct store_op_list {
 	struct store_op *head, *tail;
 };
 
-/* An op of n_stmts empty statements, or NULL when out of memory. */
+/* An op of n_stmts (may be 0: a sync alone) empty statements, or NULL
+ * when out of memory. */
 RACED_MUST_CHECK
 struct store_op *store_op_new(enum store_op_kind kind, size_t n_stmts);
 /* Frees op, its statements, its rows and its result; NULL is allowed. */

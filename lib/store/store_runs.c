@@ -54,12 +54,16 @@ static void begin_done(struct store_op *op, const PGresult *res, const char *err
 	store_runs_answer_id(op, id, err ? err : (id ? NULL : "import_runs insert returned no id"));
 }
 
-struct store_op *store_runs_begin(const char *requested_by, store_id_fn cb, void *arg)
+struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn cb, void *arg)
 {
-	const char *p[] = { requested_by };
+	char *pipeline = b->pipeline ? json_dumps(b->pipeline, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	if (b->pipeline && !pipeline)
+		return NULL;
+	const char *p[] = { b->requested_by, b->full ? "true" : "false", b->root_url, pipeline };
 	struct store_op *op = one_statement(STORE_OP_BEGIN_IMPORT,
-		"INSERT INTO import_runs (status, requested_by) VALUES ('running', $1) RETURNING id",
-		1, p, begin_done);
+		"INSERT INTO import_runs (status, requested_by, full_import, root_url, pipeline)"
+		" VALUES ('running', $1, $2, $3, $4::jsonb) RETURNING id", 4, p, begin_done);
+	free(pipeline);
 	if (op) {
 		op->reply.id = cb;
 		op->reply_arg = arg;
@@ -156,19 +160,91 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	return text;
 }
 
-struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, const char *status,
-                                   json_t *counts, store_done_fn cb, void *arg)
+#define DELETE_PAGES_SQL \
+	"DELETE FROM raced_pages WHERE stage = $2 AND seen_import < $1::bigint"
+
+/* Statement i of op: sql with the import id (and the stage, if not NULL). */
+static int id_stmt(struct store_op *op, size_t i, const char *sql, const char *id,
+                   const char *stage)
 {
+	const char *p[] = { id, stage };
+	return store_op_stmt(op, i, sql, stage ? 2 : 1, p);
+}
+
+struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
+                                   size_t n_tables, int64_t import_id, const char *status,
+                                   json_t *counts, unsigned flags, store_done_fn cb, void *arg)
+{
+	bool removals = flags & STORE_FINISH_REMOVALS;
+	bool prune_root = (flags & STORE_FINISH_PRUNE_ROOT) && !removals && n_tables > 0;
+	size_t n = 1 + (removals ? 3 * n_tables : 0) + (prune_root ? 1 : 0);
 	char *ctext = final_counts(r, import_id, counts);
-	if (!ctext)
+	struct store_op *op = ctext ? store_op_new(STORE_OP_FINISH_IMPORT, n) : NULL;
+	if (!op) {
+		free(ctext);
 		return NULL;
+	}
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)import_id);
-	const char *p[] = { id, status, ctext };
-	struct store_op *op = one_statement(STORE_OP_FINISH_IMPORT,
-		"UPDATE import_runs SET status = $2, finished_at = now(), counts = $3::jsonb"
-		" WHERE id = $1", 3, p, status_done);
+	int rc = 0;
+	size_t i = 0;
+	/* One transaction (one sync): the removals and clean-up are decided
+	 * exactly when the run is recorded as finished. */
+	for (size_t t = 0; removals && t < n_tables; t++) {
+		rc |= id_stmt(op, i++, tables[t].mark_sql, id, NULL);
+		rc |= id_stmt(op, i++, tables[t].unmark_sql, id, NULL);
+		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[t].name);
+	}
+	if (prune_root)
+		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[0].name);
+	const char *p[] = { id, status, ctext, flags & STORE_FINISH_RESUMABLE ? "true" : "false" };
+	rc |= store_op_stmt(op, i, "UPDATE import_runs SET status = $2, finished_at = now(),"
+	                           " counts = $3::jsonb, resumable = $4 WHERE id = $1", 4, p);
 	free(ctext);
+	if (rc) {
+		store_op_free(op);
+		return NULL;
+	}
+	op->done = status_done;
+	op->reply.done = cb;
+	op->reply_arg = arg;
+	return op;
+}
+
+/* --- resume ------------------------------------------------------------- */
+
+static void resume_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	char msg[ERR_MAX];
+	if (!err && !res)
+		err = "no import runs are recorded ([database] discard = yes): nothing to resume";
+	else if (!err && (PQntuples(res) != 1 || atoi(PQgetvalue(res, 0, 0)) != 1)) {
+		const char *id = op->stmts[0].params[0];
+		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
+			snprintf(msg, sizeof msg, "there is no import %s", id);
+		else
+			snprintf(msg, sizeof msg, "import %s cannot be resumed: its status is '%s' and it "
+			         "is not resumable (only an interrupted import, or one failed for "
+			         "the database, is)", id, PQgetvalue(res, 0, 1));
+		err = msg;
+	}
+	if (op->reply.done)
+		op->reply.done(op->reply_arg, err);
+}
+
+struct store_op *store_runs_resume(int64_t id, store_done_fn cb, void *arg)
+{
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	const char *p[] = { ids };
+	/* The WHERE decides: of two resumes of one run, one wins.  The status
+	 * read beside it is the one before this statement (its snapshot). */
+	struct store_op *op = one_statement(STORE_OP_RESUME_IMPORT,
+		"WITH r AS (UPDATE import_runs SET status = 'running', finished_at = NULL,"
+		"  resumable = false, resumes = resumes + 1, resumed_at = now()"
+		"  WHERE id = $1::bigint AND resumable RETURNING id)"
+		" SELECT (SELECT count(*) FROM r), (SELECT status FROM import_runs WHERE id = $1::bigint)",
+		1, p, resume_done);
 	if (op) {
 		op->reply.done = cb;
 		op->reply_arg = arg;
@@ -196,7 +272,7 @@ static void answer_json_text(struct store_op *op, const PGresult *res, const cha
 		text = PQgetvalue(res, 0, 0);
 	if (!err && text) {
 		json_error_t je;
-		j = json_loads(text, 0, &je);
+		j = json_loads(text, JSON_DECODE_ANY, &je);
 		if (!j)
 			snprintf(jerr, sizeof jerr, "import_runs as JSON unreadable: %s", je.text);
 	} else if (!err) {
@@ -211,6 +287,35 @@ static void get_done(struct store_op *op, const PGresult *res, const char *err)
 	answer_json_text(op, res, err, NULL);
 }
 
+/* The null backend's answers: what an empty database would say. */
+static void run_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	answer_json_text(op, res, err, "null");
+}
+
+static void cursor_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	answer_json_text(op, res, err, "{\"last_success\": null, \"max\": null}");
+}
+
+static void list_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	answer_json_text(op, res, err, "[]");
+}
+
+/* An op of one statement (n text params) answering cb with its JSON. */
+static struct store_op *json_op(enum store_op_kind kind, const char *sql, int n,
+                                const char *const *params, store_op_done_fn done,
+                                store_json_fn cb, void *arg)
+{
+	struct store_op *op = one_statement(kind, sql, n, params, done);
+	if (op) {
+		op->reply.json = cb;
+		op->reply_arg = arg;
+	}
+	return op;
+}
+
 /* An op of one statement with the parameters id and limit whose result,
  * one row of JSON text, answers cb. */
 static struct store_op *json_query(enum store_op_kind kind, const char *sql, int64_t id,
@@ -220,12 +325,36 @@ static struct store_op *json_query(enum store_op_kind kind, const char *sql, int
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(lim, sizeof lim, "%u", limit ? limit : 1);
 	const char *p[] = { ids, lim };
-	struct store_op *op = one_statement(kind, sql, 2, p, get_done);
-	if (op) {
-		op->reply.json = cb;
-		op->reply_arg = arg;
-	}
-	return op;
+	return json_op(kind, sql, 2, p, get_done, cb, arg);
+}
+
+struct store_op *store_runs_get_run(int64_t id, store_json_fn cb, void *arg)
+{
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	const char *p[] = { ids };
+	return json_op(STORE_OP_GET_RUN,
+		"SELECT coalesce((SELECT json_build_object('id', i.id, 'status', i.status,"
+		"  'resumable', i.resumable, 'resumes', i.resumes, 'full_import', i.full_import,"
+		"  'root_url', i.root_url, 'pipeline', i.pipeline, 'started_at', i.started_at,"
+		"  'finished_at', i.finished_at, 'newer_success', EXISTS (SELECT 1 FROM import_runs n"
+		"   WHERE n.id > i.id AND n.status = 'succeeded'))"
+		" FROM import_runs i WHERE CASE WHEN $1::bigint = 0 THEN i.resumable"
+		"  ELSE i.id = $1::bigint END ORDER BY i.id DESC LIMIT 1)::text, 'null')",
+		1, p, run_done, cb, arg);
+}
+
+struct store_op *store_runs_cursor(const struct store_table_sql *table, const char *pointer,
+                                   store_json_fn cb, void *arg)
+{
+	const char *p[] = { pointer };
+	return json_op(STORE_OP_GET_CURSOR, table->cursor_sql, 1, p, cursor_done, cb, arg);
+}
+
+struct store_op *store_runs_list(enum store_op_kind kind, const char *sql, store_json_fn cb,
+                                 void *arg)
+{
+	return json_op(kind, sql, 0, NULL, list_done, cb, arg);
 }
 
 /* An error's cause (store.h): an HTTP status other than 2xx (a 200 whose
@@ -282,7 +411,7 @@ struct store_op *store_runs_errors(int64_t id, uint32_t urls, store_json_fn cb, 
 
 #define STALE_FMT \
 	"WITH marked AS (" \
-	" UPDATE import_runs i SET status = 'interrupted'," \
+	" UPDATE import_runs i SET status = 'interrupted', resumable = true," \
 	"  finished_at = coalesce(i.heartbeat_at, i.started_at)," \
 	"  counts = %s" \
 	" WHERE i.status = 'running'" \

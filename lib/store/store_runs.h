@@ -8,6 +8,12 @@
  * STORE_MAX_PENDING_ERRORS they are only counted per import, and that
  * import's final counts say how many ("errors_not_recorded").
  *
+ * Resume (store_runs_resume) reopens a run whose `resumable` is set: that
+ * test is in the UPDATE's WHERE, so two resumes cannot both win.  Runs
+ * marked stale become resumable, and so do runs finished with
+ * STORE_FINISH_RESUMABLE.  The finishing op also carries the removals and
+ * clean-up of import state its flags ask for, in the same transaction.
+ *
  * store_begin_import() and store_add_error() are plain inserts: if their
  * commit races a lost connection they may insert twice (a second 'running'
  * run is marked 'interrupted' by store_mark_stale_runs() at the next start).
@@ -51,10 +57,26 @@ void store_runs_free(struct store_runs *r);
 
 /* Each returns the op to queue, or NULL when out of memory. */
 RACED_MUST_CHECK
-struct store_op *store_runs_begin(const char *requested_by, store_id_fn cb, void *arg);
+struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn cb, void *arg);
+/* See store_finish_import(): the removals and clean-up flags ask for run
+ * over tables (the store's, in stage order), then the run's row. */
 RACED_MUST_CHECK
-struct store_op *store_runs_finish(struct store_runs *r, int64_t import_id, const char *status,
-                                   json_t *counts, store_done_fn cb, void *arg);
+struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
+                                   size_t n_tables, int64_t import_id, const char *status,
+                                   json_t *counts, unsigned flags, store_done_fn cb, void *arg);
+/* See store_get_run(), store_resume_import(), store_get_cursor(). */
+RACED_MUST_CHECK
+struct store_op *store_runs_get_run(int64_t id, store_json_fn cb, void *arg);
+RACED_MUST_CHECK
+struct store_op *store_runs_resume(int64_t id, store_done_fn cb, void *arg);
+RACED_MUST_CHECK
+struct store_op *store_runs_cursor(const struct store_table_sql *table, const char *pointer,
+                                   store_json_fn cb, void *arg);
+/* One statement (sql borrowed) answering a JSON array as text; [] when
+ * it ran nowhere (the null backend). */
+RACED_MUST_CHECK
+struct store_op *store_runs_list(enum store_op_kind kind, const char *sql, store_json_fn cb,
+                                 void *arg);
 RACED_MUST_CHECK
 struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, void *arg);
 /* See store_get_errors() (store.h), where the grouping is specified. */

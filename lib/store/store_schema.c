@@ -1,6 +1,8 @@
 /* store_schema — see store_schema.h. */
 #include "store_schema.h"
 
+#include "store_pages.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +46,46 @@ static const char *const migration_2[] = {
 	NULL,
 };
 
+/* Import state across runs (docs/architecture.md): one row per page an
+ * import reached, updated in the transaction of the batch it rides.  No
+ * indexed column changes on an update (fillfactor leaves room for HOT
+ * updates).  lease_owner and lease_until are reserved for sharing an
+ * import between instances (not built).  The stage tables' removed_import
+ * column is added with the tables (store_table_sql), as they are created
+ * there too. */
+static const char *const migration_3[] = {
+	"CREATE TABLE raced_pages ("
+	" stage text NOT NULL,"
+	" url text NOT NULL,"
+	" input text NOT NULL,"
+	" page_no integer NOT NULL,"
+	" etag text,"
+	" last_modified text,"
+	" next_url text,"
+	" keys text[] NOT NULL,"
+	" hashes bytea NOT NULL,"
+	" fetched_at timestamptz NOT NULL,"
+	" seen_import bigint NOT NULL,"
+	" done_import bigint,"
+	" lease_owner text,"
+	" lease_until timestamptz,"
+	" PRIMARY KEY (stage, url)"
+	") WITH (fillfactor = 80)",
+	"CREATE INDEX raced_pages_input ON raced_pages (stage, input)",
+	"ALTER TABLE import_runs"
+	" ADD COLUMN resumes integer NOT NULL DEFAULT 0,"
+	" ADD COLUMN resumed_at timestamptz,"
+	" ADD COLUMN resumable boolean NOT NULL DEFAULT false,"
+	" ADD COLUMN full_import boolean NOT NULL DEFAULT false,"
+	" ADD COLUMN root_url text,"
+	" ADD COLUMN pipeline jsonb",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
+	{ 3, "raced_pages; import_runs resume and incremental columns", migration_3 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -68,7 +107,7 @@ static bool name_valid(const char *n)
 		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
 			return false;
 	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
-	       strcmp(n, "raced_schema_version") != 0;
+	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0;
 }
 
 #define CREATE_FMT \
@@ -78,8 +117,22 @@ static bool name_valid(const char *n)
 	" payload jsonb NOT NULL," \
 	" first_import bigint," \
 	" last_import bigint," \
-	" updated_at timestamptz NOT NULL DEFAULT now())"
+	" updated_at timestamptz NOT NULL DEFAULT now()," \
+	" removed_import bigint)"
 
+/* A table created before migration 3 gains removed_import.  Looked up in
+ * the catalog first: ALTER TABLE would take an ACCESS EXCLUSIVE lock at
+ * every connect, queueing behind any long reader of the table. */
+#define REMOVED_COLUMN_FMT \
+	"DO $raced$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute" \
+	" WHERE attrelid = '\"%s\"'::regclass AND attname = 'removed_import'" \
+	" AND NOT attisdropped) THEN" \
+	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF; END $raced$"
+
+/* A conflicting row is written only when it changed (parent_key, then
+ * payload: the jsonb comparison is the costly one) or was marked
+ * removed; the payload and updated_at are kept as they are (the TOASTed
+ * value not copied) when only the parent or the removal changed. */
 #define UPSERT_FMT \
 	"INSERT INTO \"%s\" AS t (key, parent_key, payload, first_import, last_import, updated_at)" \
 	" SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()" \
@@ -90,10 +143,48 @@ static bool name_valid(const char *n)
 	"  updated_at = CASE WHEN t.payload IS DISTINCT FROM excluded.payload" \
 	"   THEN now() ELSE t.updated_at END," \
 	"  parent_key = excluded.parent_key," \
-	"  last_import = greatest(t.last_import, excluded.last_import)" \
-	" WHERE t.last_import IS NULL OR t.last_import < excluded.last_import" \
+	"  last_import = excluded.last_import," \
+	"  removed_import = NULL" \
+	" WHERE t.removed_import IS NOT NULL" \
 	"  OR t.parent_key IS DISTINCT FROM excluded.parent_key" \
 	"  OR t.payload IS DISTINCT FROM excluded.payload"
+
+/* Stored rows by key ($1, a text[]), in the order of the keys. */
+#define READ_FMT \
+	"SELECT t.key, t.parent_key, t.payload::text" \
+	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) JOIN \"%s\" t ON t.key = k.key" \
+	" ORDER BY k.o"
+
+/* The keys of the pages import $1 reached in stage S: what it saw. */
+#define SEEN_KEYS_FMT \
+	"SELECT DISTINCT k.k FROM raced_pages p, unnest(p.keys) AS k(k)" \
+	" WHERE p.stage = '%s' AND p.seen_import = $1::bigint"
+
+/* Removals (STORE_FINISH_REMOVALS), set-based: an anti-join and a join
+ * against the distinct keys seen. */
+#define MARK_FMT \
+	"WITH s AS (" SEEN_KEYS_FMT ")" \
+	" UPDATE \"%s\" t SET removed_import = $1::bigint" \
+	" WHERE t.removed_import IS NULL AND NOT EXISTS (SELECT 1 FROM s WHERE s.k = t.key)"
+#define UNMARK_FMT \
+	"WITH s AS (" SEEN_KEYS_FMT ")" \
+	" UPDATE \"%s\" t SET removed_import = NULL FROM s" \
+	" WHERE t.removed_import IS NOT NULL AND t.key = s.k"
+
+/* The cursor (store_get_cursor): the latest succeeded run's start, and the
+ * largest value at JSON pointer $1 (NULL: not asked; its tokens
+ * unescaped, ~1 then ~0) among the rows succeeded runs wrote. */
+#define CURSOR_FMT \
+	"SELECT json_build_object('last_success', (SELECT to_char(r.started_at AT TIME ZONE 'UTC'," \
+	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM import_runs r WHERE r.status = 'succeeded'" \
+	"  ORDER BY r.id DESC LIMIT 1)," \
+	" 'max', CASE WHEN $1::text IS NOT NULL THEN (SELECT x.v FROM (" \
+	"  SELECT t.payload #> ARRAY(SELECT replace(replace(e.tok, '~1', '/'), '~0', '~')" \
+	"   FROM unnest(string_to_array(substr($1::text, 2), '/')) WITH ORDINALITY AS e(tok, o)" \
+	"   ORDER BY e.o) AS v" \
+	"  FROM \"%s\" t WHERE t.last_import IN" \
+	"   (SELECT r.id FROM import_runs r WHERE r.status = 'succeeded')) x" \
+	"  WHERE x.v IS NOT NULL AND x.v <> 'null'::jsonb ORDER BY x.v DESC LIMIT 1) END)::text"
 
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
 #define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
@@ -114,6 +205,11 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	             name, name);
 	rc |= FORMAT(&t->upsert_name, "raced_upsert_%s", name);
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name);
+	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
+	rc |= FORMAT(&t->read_sql, READ_FMT, name);
+	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name);
+	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name);
+	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
 	if (rc)
 		return err_set(err, "store: out of memory");
 	return 0;
@@ -126,6 +222,11 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->upsert_sql);
 	free(t->create_sql);
 	free(t->index_sql);
+	free(t->column_sql);
+	free(t->read_sql);
+	free(t->mark_sql);
+	free(t->unmark_sql);
+	free(t->cursor_sql);
 }
 
 /* --- the set-up chain --------------------------------------------------- */
@@ -138,19 +239,24 @@ static struct store_op *setup_op(enum store_step step, size_t n_stmts)
 	return op;
 }
 
-struct store_op *store_schema_probe(void)
+struct store_op *store_schema_probe(const char *synchronous_commit)
 {
-	struct store_op *op = setup_op(STORE_STEP_PROBE, 3);
+	struct store_op *op = setup_op(STORE_STEP_PROBE, 4);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
-	if (!op || store_op_stmt(op, 0, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
+	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
+	/* First, whatever the server's default: raced reports a batch stored
+	 * only once it is durable (issue 20: "off" lost committed rows). */
+	if (!op || store_op_stmt(op, 0, "SELECT set_config('synchronous_commit', $1, false)", 1,
+	                         sync) != 0 ||
+	    store_op_stmt(op, 1, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
-	store_op_sql(op, 1, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
+	store_op_sql(op, 2, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	store_op_sql(op, 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_sql(op, 3, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
@@ -190,20 +296,26 @@ static struct store_op *migration_op(const struct migration *m)
 	return op;
 }
 
-/* Each stage table, its index and its prepared upsert; then SELECT 1, so
- * that the op has a result even with no tables. */
+/* Each stage table, its removed_import column, its index and its
+ * prepared upsert; the page records' write; then SELECT 1, so that the op
+ * has a result even with no tables. */
+#define TABLE_STMTS 4
 static struct store_op *tables_op(const struct store_table_sql *tables, size_t n)
 {
-	struct store_op *op = setup_op(STORE_STEP_TABLES, 3 * n + 1);
+	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + 2);
 	if (!op)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		store_op_sql(op, 3 * i, tables[i].create_sql);
-		store_op_sql(op, 3 * i + 1, tables[i].index_sql);
-		store_op_sql(op, 3 * i + 2, tables[i].upsert_sql);
-		op->stmts[3 * i + 2].name = tables[i].upsert_name;
+		size_t k = TABLE_STMTS * i;
+		store_op_sql(op, k, tables[i].create_sql);
+		store_op_sql(op, k + 1, tables[i].column_sql);
+		store_op_sql(op, k + 2, tables[i].index_sql);
+		store_op_sql(op, k + 3, tables[i].upsert_sql);
+		op->stmts[k + 3].name = tables[i].upsert_name;
 	}
-	store_op_sql(op, 3 * n, "SELECT 1");
+	store_op_sql(op, TABLE_STMTS * n, store_pages_write_sql);
+	op->stmts[TABLE_STMTS * n].name = STORE_PAGES_WRITE;
+	store_op_sql(op, TABLE_STMTS * n + 1, "SELECT 1");
 	return op;
 }
 

@@ -18,14 +18,17 @@
  * word ("user", "order") is a valid stage name.  (PQescapeIdentifier needs
  * a connection; the statements are built once, in store_new.)
  *
- * Unchanged rows: the upsert's DO UPDATE runs only when last_import must
- * advance or the parent_key or payload differ (tested in that order: the
- * jsonb comparison is the costly one, and a re-import's rows all pass the
- * first test).  updated_at and the payload column change only when the
- * payload did; when only last_import advances the tuple is rewritten with
- * the same payload (the jsonb value copied, updated_at kept; a HOT update,
- * no index touched, when its page has room).  A second write within the
- * same import (a retried batch) updates nothing at all.
+ * Unchanged rows: the upsert's DO UPDATE runs only when the row was marked
+ * removed or its parent_key or payload differ (tested in that order: the
+ * jsonb comparison is the costly one).  updated_at and the payload column
+ * change only when the payload did; last_import becomes the import that
+ * wrote the row and removed_import is cleared.  An unchanged row is not
+ * touched (no new tuple), so neither a re-import nor a retried batch
+ * writes it.
+ *
+ * Per table the store also keeps the SQL of its reads and removals
+ * (store_pages, store_runs use it): written here, beside the table's
+ * definition, so that a column's name lives in one file.
  *
  * Ownership: a struct store_table_sql owns its strings; ops built here
  * borrow them (and static SQL), so the tables must outlive the ops.
@@ -47,6 +50,11 @@ struct store_table_sql {
 	char *upsert_sql;
 	char *create_sql;
 	char *index_sql;
+	char *column_sql;    /* adds removed_import to a table of before migration 3 */
+	char *read_sql;      /* rows by key (store_read_items) */
+	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
+	char *unmark_sql;    /* removals: unmark */
+	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
 };
 
 /* Check name and build its statements.  Returns 0, or -1 with err set
@@ -58,9 +66,10 @@ void store_table_sql_free(struct store_table_sql *t);
 /* The schema version this raced writes (its last migration's). */
 int store_schema_version(void);
 
-/* The chain's first op (step STORE_STEP_PROBE), or NULL when out of memory. */
+/* The chain's first op (step STORE_STEP_PROBE): it sets synchronous_commit
+ * (NULL: "on") before anything else.  NULL when out of memory. */
 RACED_MUST_CHECK
-struct store_op *store_schema_probe(void);
+struct store_op *store_schema_probe(const char *synchronous_commit);
 /* The version the probe read (res and err: its result).  Returns 0, or -1
  * with msg (ERR_MAX) set: no version read, or one newer than this raced. */
 RACED_MUST_CHECK

@@ -126,7 +126,7 @@ static struct store *start_store(struct seen *w, const struct store_conf *conf,
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
-	struct store_sink sink = { cb_committed, refused, w, NULL };
+	struct store_sink sink = { cb_committed, refused, w, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	w->store = s;
 	return s;
@@ -342,7 +342,11 @@ static void test_unchanged_rows_keep_updated_at_and_changed_rows_update(void)
 	CHECK_STR(after, b9);
 	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE key = 'k3' AND payload->>'v' = 'b'"
 	                 " AND updated_at > (SELECT max(updated_at) FROM u_items WHERE key <> 'k3')"), 1);
-	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE first_import = 1 AND last_import = 2"), 10);
+	/* last_import is the import that wrote the row: k3 only; the other
+	 * nine were not written at all. */
+	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE first_import = 1 AND last_import = 2"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE last_import = 2 AND key = 'k3'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM u_items WHERE last_import = 1"), 9);
 	free(before);
 	free(after);
 	free(b9);
@@ -512,7 +516,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	if (!s)
 		return;
 	w.store = s;
-	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused };
+	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused, NULL, NULL };
 	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 30));
 	failed_rows = table_refused_calls = table_refused_rows = 0;
@@ -734,7 +738,7 @@ static struct store *open_store_with_run(struct seen *w, const char *const *tabl
                                          struct run_ctx *c)
 {
 	struct store *s = open_store(w, table, 1, 100);
-	CHECK_EQ(store_begin_import(s, "test", on_id, c), 0);
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, c), 0);
 	CHECK(run_until(flag_set, &c->got_id, 10));
 	return s;
 }
@@ -748,7 +752,7 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	struct store *s = open_store(&w, tables, 1, 100);
 	CHECK_EQ(store_mark_stale_runs(s, NULL, NULL), 0);
 	struct run_ctx c = { 0 };
-	CHECK_EQ(store_begin_import(s, "racectl by alice", on_id, &c), 0);
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "racectl by alice" }, on_id, &c), 0);
 	CHECK(run_until(flag_set, &c.got_id, 10));
 	CHECK(c.id > 0);
 	CHECK_STR(c.err, "");
@@ -760,7 +764,7 @@ static void test_import_runs_begin_finish_and_get_runs(void)
 	CHECK_EQ(store_add_error(s, c.id, "athletes", "http://127.0.0.1:1/athletes/3", 0, 1,
 	                         "connection refused"), 0);
 	json_t *counts = json_pack("{s:i, s:i}", "r_items", 1, "athletes", 0);
-	CHECK_EQ(store_finish_import(s, c.id, "partial", counts, on_finished, &c), 0);
+	CHECK_EQ(store_finish_import(s, c.id, "partial", counts, 0, on_finished, &c), 0);
 	json_decref(counts);
 	CHECK(run_until(flag_set, &c.finished, 10));
 	/* finish_import comes after the row queued before it: flushed, committed. */
@@ -822,7 +826,7 @@ static void test_errors_group_by_stage_and_normalized_cause(void)
 	};
 	for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
 		CHECK_EQ(store_add_error(s, c.id, e[i].stage, e[i].url, e[i].status, 1, e[i].message), 0);
-	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, on_finished, &c), 0);
+	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, 0, on_finished, &c), 0);
 	CHECK(run_until(flag_set, &c.finished, 10));
 	CHECK_EQ(store_get_errors(s, 0, 2, on_runs, &c), 0);
 	CHECK(run_until(flag_set, &c.got_runs, 10));
@@ -995,7 +999,7 @@ static void test_discard_acknowledges_batches_in_order_without_a_database(void)
 	flush(s, 1);
 	flush(s, 0);
 	struct run_ctx rc = { 0 };
-	CHECK_EQ(store_begin_import(s, "test", on_id, &rc), 0);
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, &rc), 0);
 	struct want x0 = { &w, 0, 250 }, x1 = { &w, 1, 120 };
 	CHECK(run_until(committed_reached, &x0, 5));
 	CHECK(run_until(committed_reached, &x1, 5));
@@ -1031,7 +1035,7 @@ static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
 	if (!s)
 		return;
 	CHECK(run_until(store_ready, s, 5));
-	struct store_sink b = { cb_committed, NULL, &second, NULL };
+	struct store_sink b = { cb_committed, NULL, &second, NULL, NULL, NULL };
 	add(s, 0, 1, "k1", NULL, "{}");
 	add(s, 0, 1, "k2", NULL, "{}");
 	add(s, 0, 1, "k3", NULL, "{}");
@@ -1071,7 +1075,7 @@ static void test_error_rows_beyond_the_bound_are_only_counted(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.errors_queued, STORE_MAX_PENDING_ERRORS);
 	CHECK_EQ(st.errors_dropped, 5);
-	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, on_finished, &c), 0);
+	CHECK_EQ(store_finish_import(s, c.id, "partial", NULL, 0, on_finished, &c), 0);
 	CHECK(run_until(flag_set, &c.finished, 60));
 	char q[256];
 	snprintf(q, sizeof q, "SELECT count(*) FROM import_errors WHERE import_id = %lld", (long long)c.id);

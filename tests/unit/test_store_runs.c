@@ -29,13 +29,13 @@ static void test_errors_beyond_the_bound_are_only_counted_per_import(void)
 	CHECK_EQ(r.errors_dropped, 5);
 	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
 
-	struct store_op *op = store_runs_finish(&r, 7, "partial", NULL, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL);
 	CHECK(op != NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{\"errors_not_recorded\":3}");
 	store_op_free(op);
 	/* counted once: the next finish of 7 says nothing more */
-	op = store_runs_finish(&r, 7, "partial", NULL, NULL, NULL);
+	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{}");
 	store_op_free(op);
@@ -77,7 +77,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 {
 	struct store_runs r = { 0 };
 	json_t *counts = json_pack("{s:{s:i}}", "races", "stored", 5);
-	struct store_op *op = store_runs_finish(&r, 3, "succeeded", counts, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_STR(op->stmts[0].params[0], "3");
@@ -89,7 +89,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 	store_op_free(op);
 	/* counts that are not an object are refused */
 	json_t *bad = json_array();
-	CHECK(store_runs_finish(&r, 3, "succeeded", bad, NULL, NULL) == NULL);
+	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL) == NULL);
 	json_decref(bad);
 }
 
@@ -105,11 +105,17 @@ static void on_id(void *arg, int64_t id, const char *err)
 
 static void test_a_begin_without_a_row_answers_an_error(void)
 {
-	struct store_op *op = store_runs_begin("racectl", on_id, NULL);
+	json_t *pipeline = json_pack("[{s:s}]", "name", "races");
+	struct store_run_begin b = { "racectl", true, "http://h/races?since=x", pipeline };
+	struct store_op *op = store_runs_begin(&b, on_id, NULL);
+	json_decref(pipeline);
 	CHECK(op != NULL);
 	if (!op)
 		return;
 	CHECK_STR(op->stmts[0].params[0], "racectl");
+	CHECK_STR(op->stmts[0].params[1], "true");
+	CHECK_STR(op->stmts[0].params[2], "http://h/races?since=x");
+	CHECK_STR(op->stmts[0].params[3], "[{\"name\":\"races\"}]");
 	got_id = -1;
 	op->done(op, NULL, NULL);
 	CHECK_EQ(got_id, 0);
@@ -161,8 +167,49 @@ static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(voi
 	store_table_sql_free(&t[1]);
 }
 
+/* The finishing op is one transaction: with STORE_FINISH_REMOVALS, per
+ * table its mark, unmark and page clean-up, then the run's row; with
+ * STORE_FINISH_PRUNE_ROOT only the root's page clean-up; resumable only
+ * with STORE_FINISH_RESUMABLE. */
+static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
+{
+	struct store_table_sql t[2] = { { 0 } };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
+	struct store_runs r = { 0 };
+	struct store_op *op = store_runs_finish(&r, t, 2, 5, "succeeded", NULL,
+	                                        STORE_FINISH_REMOVALS, NULL, NULL);
+	CHECK(op != NULL);
+	if (op) {
+		CHECK_EQ(op->n_stmts, 7);
+		CHECK(op->stmts[0].sql == t[0].mark_sql);
+		CHECK(op->stmts[1].sql == t[0].unmark_sql);
+		CHECK(strstr(op->stmts[2].sql, "DELETE FROM raced_pages") != NULL);
+		CHECK_STR(op->stmts[2].params[1], "races");
+		CHECK(op->stmts[3].sql == t[1].mark_sql);
+		CHECK_STR(op->stmts[5].params[1], "entries");
+		CHECK(strstr(op->stmts[6].sql, "UPDATE import_runs") != NULL);
+		CHECK_STR(op->stmts[6].params[3], "false");
+	}
+	store_op_free(op);
+	op = store_runs_finish(&r, t, 2, 5, "interrupted", NULL,
+	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL);
+	CHECK(op != NULL);
+	if (op) {
+		CHECK_EQ(op->n_stmts, 2);
+		CHECK_STR(op->stmts[0].params[1], "races");
+		CHECK_STR(op->stmts[1].params[3], "true");
+	}
+	store_op_free(op);
+	store_runs_free(&r);
+	store_table_sql_free(&t[0]);
+	store_table_sql_free(&t[1]);
+}
+
 int main(void)
 {
+	RUN(test_finish_flags_put_removals_and_clean_up_before_the_run_row);
 	RUN(test_errors_beyond_the_bound_are_only_counted_per_import);
 	RUN(test_a_committed_error_row_frees_its_place);
 	RUN(test_an_error_without_http_response_has_a_null_status);

@@ -6,7 +6,7 @@
 static void test_names_outside_the_identifier_rule_are_refused(void)
 {
 	const char *bad[] = { "Races; drop", "", "9lives", "a-b", "import_runs", "import_errors",
-	                      "raced_schema_version",
+	                      "raced_schema_version", "raced_pages",
 	                      "a23456789012345678901234567890123456789012345678x" /* 49 */ };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct store_table_sql t = { 0 };
@@ -61,19 +61,23 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMTU");
-	CHECK_EQ(store_schema_version(), 2);
-	struct store_op *m = chain.head, *tables = m->next->next;
+	CHECK_STR(steps, "MMMTU");
+	CHECK_EQ(store_schema_version(), 3);
+	struct store_op *m = chain.head, *tables = m->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
+	CHECK_EQ(m->next->next->version, 3);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
-	/* per table: create, index, prepare its upsert; then SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 7);
-	CHECK_STR(tables->stmts[2].name, "raced_upsert_races");
-	CHECK_STR(tables->stmts[5].name, "raced_upsert_entries");
-	CHECK_STR(tables->stmts[6].sql, "SELECT 1");
+	/* per table: create, removed_import, index, prepare its upsert; then
+	 * prepare the page records' write; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 10);
+	CHECK(tables->stmts[1].sql == t[0].column_sql);
+	CHECK_STR(tables->stmts[3].name, "raced_upsert_races");
+	CHECK_STR(tables->stmts[7].name, "raced_upsert_entries");
+	CHECK_STR(tables->stmts[8].name, "raced_pages_write");
+	CHECK_STR(tables->stmts[9].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	store_table_sql_free(&t[0]);
 	store_table_sql_free(&t[1]);
@@ -86,7 +90,7 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "TU");
-	CHECK_EQ(chain.head->n_stmts, 1);
+	CHECK_EQ(chain.head->n_stmts, 2);   /* the page write's prepare, SELECT 1 */
 	store_op_list_free(&chain);
 }
 
@@ -97,7 +101,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MTU");
+	CHECK_STR(steps, "MMTU");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -108,18 +112,42 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	store_op_list_free(&chain);
 }
 
-static void test_the_probe_locks_then_reads_the_version(void)
+/* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
+static void test_a_database_at_version_2_gets_the_import_state_only(void)
 {
-	struct store_op *op = store_schema_probe();
+	char steps[16];
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(2, NULL, 0, &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "MTU");
+	struct store_op *m = chain.head;
+	CHECK_EQ(m->version, 3);
+	CHECK_STR(m->stmts[0].sql, "BEGIN");
+	CHECK(strncmp(m->stmts[1].sql, "CREATE TABLE raced_pages (", 26) == 0);
+	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
+	store_op_list_free(&chain);
+}
+
+/* synchronous_commit first (NULL: on), then the lock and the version. */
+static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(void)
+{
+	struct store_op *op = store_schema_probe(NULL);
 	CHECK(op != NULL);
 	if (!op)
 		return;
 	CHECK_EQ(op->kind, STORE_OP_SETUP);
 	CHECK_EQ(op->step, STORE_STEP_PROBE);
-	CHECK_EQ(op->n_stmts, 3);
-	CHECK_STR(op->stmts[0].sql, "SELECT pg_advisory_lock($1::bigint)");
-	CHECK_STR(op->stmts[0].params[0], "7261636564");
-	CHECK_STR(op->stmts[2].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_EQ(op->n_stmts, 4);
+	CHECK_STR(op->stmts[0].sql, "SELECT set_config('synchronous_commit', $1, false)");
+	CHECK_STR(op->stmts[0].params[0], "on");
+	CHECK_STR(op->stmts[1].sql, "SELECT pg_advisory_lock($1::bigint)");
+	CHECK_STR(op->stmts[1].params[0], "7261636564");
+	CHECK_STR(op->stmts[3].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_free(op);
+	op = store_schema_probe("remote_write");
+	CHECK(op != NULL);
+	if (op)
+		CHECK_STR(op->stmts[0].params[0], "remote_write");
 	store_op_free(op);
 }
 
@@ -131,6 +159,7 @@ int main(void)
 	RUN(test_a_new_database_gets_every_migration_then_tables_then_unlock);
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
-	RUN(test_the_probe_locks_then_reads_the_version);
+	RUN(test_a_database_at_version_2_gets_the_import_state_only);
+	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
 }

@@ -1,0 +1,90 @@
+/* store_pages — the import state in raced_pages (docs/architecture.md,
+ * "Import state across runs"): page records on their way to PostgreSQL
+ * (copied, encoded as the parameters of one prepared statement per batch),
+ * the reads of an input's pages and of stored rows with their answers
+ * parsed, and the clearing of state whose stage table was emptied.
+ * Internal to the store: store.c adds page records to its batches and
+ * queues the reads in order with them.
+ *
+ * Page records of a batch are written by one statement (STORE_PAGES_WRITE,
+ * prepared on each connection) taking each column as a binary array, the
+ * keys of every record flattened into one text[] with a count per record:
+ * records with content are upserted (keys and hashes rewritten only when
+ * they differ, so an unchanged page's TOASTed keys are not copied),
+ * records without content update an existing row (seen_import, fetched_at,
+ * validators given), checkpoints set done_import on their input's page 0.
+ * The three parts touch disjoint rows (one record per url: the later of
+ * two wins), so one statement holds them all.
+ *
+ * Ownership: a struct store_page_rec owns its strings and arrays;
+ * store_page_recs_free() frees them and the array.  Encoded parameters are
+ * the caller's (store_pages_params_free).  Answers parsed here are the
+ * caller's (store_input_state_free, store_items_free).
+ */
+#ifndef RACED_STORE_PAGES_H
+#define RACED_STORE_PAGES_H
+
+#include "error.h"
+#include "store.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_page_rec {
+	char *url, *input;
+	char *etag, *last_modified, *next_url;   /* or NULL */
+	char **keys;
+	uint64_t *hashes;
+	size_t n_keys;
+	uint32_t page_no;
+	bool fetched, content, input_done;
+};
+
+/* Copy pg into r.  Returns 0, or -1 when out of memory (r holds nothing). */
+RACED_MUST_CHECK
+int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg);
+void store_page_recs_free(struct store_page_rec *recs, size_t n);
+
+#define STORE_PAGES_PARAMS 14
+#define STORE_PAGES_WRITE  "raced_pages_write"
+extern const char store_pages_write_sql[];
+
+struct store_pages_params {
+	char *values[STORE_PAGES_PARAMS];   /* owned */
+	int lengths[STORE_PAGES_PARAMS];
+	const int *formats;                 /* static: all binary */
+};
+
+/* The write's parameters for n > 0 records of stage, import import_id.
+ * Returns 0, or -1 when out of memory or a column would pass 2 GiB (out
+ * then holds nothing). */
+RACED_MUST_CHECK
+int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *stage,
+                       int64_t import_id, struct store_pages_params *out);
+void store_pages_params_free(struct store_pages_params *p);
+
+/* The read of (stage, input)'s pages: its SQL, with the stage and input as
+ * text parameters $1 and $2. */
+extern const char store_pages_input_sql[];
+/* Its answer: *out the state (n_pages 0 when res is NULL: the null backend
+ * ran nothing).  Returns 0, or -1 with err (ERR_MAX) set. */
+RACED_MUST_CHECK
+int store_pages_parse_input(const PGresult *res, struct store_input_state **out, char *err);
+
+/* The keys of a read of stored rows as a binary text[] (one parameter).
+ * Returns 0, or -1 when out of memory or past 2 GiB. */
+RACED_MUST_CHECK
+int store_pages_encode_keys(const char *const *keys, size_t n, char **value, int *length);
+/* Its answer (rows of key, parent_key, payload; none when res is NULL).
+ * Returns 0, or -1 with err (ERR_MAX) set. */
+RACED_MUST_CHECK
+int store_pages_parse_items(const PGresult *res, struct store_items **out, char *err);
+
+/* The statement that clears the state of emptied stage tables and answers
+ * the names cleared as a JSON array (store.h, store_clear_orphan_state):
+ * malloc'd, or NULL when out of memory. */
+char *store_pages_orphan_sql(const char *const *names, size_t n);
+
+#endif
