@@ -1086,6 +1086,1059 @@ static void test_error_rows_beyond_the_bound_are_only_counted(void)
 	store_free(s);
 }
 
+/* --- import state (raced_pages), runs, cursor ---------------------------- */
+
+struct reads {
+	struct store_input_state *st;
+	struct store_items *items;
+	size_t table;
+	uint64_t tag;
+	int answers;
+	char err[ERR_MAX];
+};
+
+static void cb_input_read(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+                          const char *err)
+{
+	struct seen *w = arg;
+	struct reads *r = w->user;
+	store_input_state_free(r->st);
+	r->st = st;
+	r->table = table;
+	r->tag = tag;
+	r->answers++;
+	snprintf(r->err, sizeof r->err, "%s", err ? err : "");
+}
+
+static void cb_items_read(void *arg, size_t table, uint64_t tag, struct store_items *items,
+                          const char *err)
+{
+	struct seen *w = arg;
+	struct reads *r = w->user;
+	store_items_free(r->items);
+	r->items = items;
+	r->table = table;
+	r->tag = tag;
+	r->answers++;
+	snprintf(r->err, sizeof r->err, "%s", err ? err : "");
+}
+
+static void reads_clear(struct reads *r)
+{
+	store_input_state_free(r->st);
+	store_items_free(r->items);
+	memset(r, 0, sizeof *r);
+}
+
+/* A store whose sink also takes reads (into r), ready. */
+static struct store *open_state_store(struct seen *w, struct reads *r, const struct store_conf *conf)
+{
+	struct store_callbacks cb = { cb_state, w };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, conf, &cb, err);
+	if (!s) {
+		fprintf(stderr, "store_new: %s\n", err);
+		return NULL;
+	}
+	w->user = r;
+	w->store = s;
+	struct store_sink sink = { .committed = cb_committed, .arg = w,
+	                           .input_read = cb_input_read, .items_read = cb_items_read };
+	store_attach_sink(s, &sink);
+	if (!run_until(store_ready, s, 30))
+		fprintf(stderr, "store not ready: %s\n", w->last_why);
+	return s;
+}
+
+static struct store *open_state(struct seen *w, struct reads *r, const char *const *tables,
+                                size_t n, uint32_t batch)
+{
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = batch, .tables = tables,
+	                           .n_tables = n };
+	return open_state_store(w, r, &conf);
+}
+
+static void add_page(struct store *s, size_t table, int64_t import_id, const struct store_page *pg)
+{
+	char err[ERR_MAX] = "";
+	int rc = store_add_page(s, table, import_id, pg, err);
+	if (rc != 0)
+		fprintf(stderr, "store_add_page: %s\n", err);
+	CHECK_EQ(rc, 0);
+}
+
+static void add_unchanged(struct store *s, size_t table, int64_t import_id, size_t n)
+{
+	char err[ERR_MAX] = "";
+	int rc = store_add_unchanged(s, table, import_id, n, err);
+	if (rc != 0)
+		fprintf(stderr, "store_add_unchanged: %s\n", err);
+	CHECK_EQ(rc, 0);
+}
+
+static bool answered(void *arg)
+{
+	return ((struct reads *)arg)->answers > 0;
+}
+
+/* Ask for input's state and wait for the answer (in r->st). */
+static void read_input(struct store *s, struct reads *r, size_t table, const char *input,
+                       uint64_t tag)
+{
+	char err[ERR_MAX] = "";
+	r->answers = 0;
+	CHECK_EQ(store_get_input(s, table, input, tag, err), 0);
+	CHECK(run_until(answered, r, 10));
+}
+
+static const char *const odd_keys[] = {
+	"plain", "with \"quotes\"", "a,b", "{braces}", "back\\slash", "K\xc3\xb6ln \xe2\x82\xac",
+	"NULL", "", "sp ace",
+};
+#define N_ODD (sizeof odd_keys / sizeof odd_keys[0])
+
+/* A page record is written in its batch's transaction, after the batch's
+ * rows: the same xmin as the rows; an input's pages read back in page_no
+ * order with keys (quotes, commas, braces, backslashes, non-ASCII, empty)
+ * and hashes (all 64 bits) as written; 0 keys is an empty page. */
+static void test_page_records_commit_with_their_rows_and_read_back_in_order(void)
+{
+	const char *tables[] = { "ps_races", "ps_entries" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 2, 100);
+	if (!s)
+		return;
+	uint64_t hashes[N_ODD];
+	for (size_t i = 0; i < N_ODD; i++)
+		hashes[i] = 0xfedcba9876543210ull ^ ((uint64_t)i << 60) ^ i;
+	hashes[0] = 0;
+	hashes[1] = UINT64_MAX;
+	for (size_t i = 0; i < N_ODD; i++)
+		add(s, 1, 4, odd_keys[i], "r1", "{\"v\": 1}");
+	/* pages added out of order: 2 (last, empty), 0, 1 */
+	struct store_page p2 = { .url = "http://h/r1/e?p=2", .input = "http://h/r1/e", .page_no = 2,
+	                         .fetched = true, .content = true, .n_keys = 0 };
+	struct store_page p0 = { .url = "http://h/r1/e", .input = "http://h/r1/e", .page_no = 0,
+	                         .fetched = true, .content = true, .etag = "W/\"e0\"",
+	                         .last_modified = "Tue, 01 Dec 2026 10:00:00 GMT",
+	                         .next_url = "http://h/r1/e?p=1", .keys = odd_keys,
+	                         .hashes = hashes, .n_keys = 5 };
+	struct store_page p1 = { .url = "http://h/r1/e?p=1", .input = "http://h/r1/e", .page_no = 1,
+	                         .fetched = true, .content = true, .next_url = "http://h/r1/e?p=2",
+	                         .keys = odd_keys + 5, .hashes = hashes + 5, .n_keys = N_ODD - 5,
+	                         .input_done = false };
+	add_page(s, 1, 4, &p2);
+	add_page(s, 1, 4, &p0);
+	add_page(s, 1, 4, &p1);
+	CHECK_EQ(store_pending(s, 1), N_ODD);   /* page records are not rows */
+	flush(s, 1);
+	struct want x = { &w, 1, N_ODD };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.n_calls[1], 1);
+	CHECK_EQ(w.calls[1][0], N_ODD);
+	/* one transaction: the page rows' xmin is the rows' */
+	CHECK_EQ(sql_int("SELECT count(DISTINCT x) FROM (SELECT xmin::text AS x FROM ps_entries"
+	                 " UNION ALL SELECT xmin::text FROM raced_pages WHERE stage = 'ps_entries') u"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'ps_entries'"
+	                 " AND seen_import = 4 AND done_import IS NULL"), 3);
+
+	read_input(s, &r, 1, "http://h/r1/e", 77);
+	CHECK_STR(r.err, "");
+	CHECK_EQ(r.table, 1);
+	CHECK_EQ(r.tag, 77);
+	CHECK(r.st != NULL);
+	if (r.st && r.st->n_pages == 3) {
+		struct store_page_state *a = &r.st->pages[0], *b = &r.st->pages[1], *c = &r.st->pages[2];
+		CHECK_EQ(a->page_no, 0);
+		CHECK_EQ(b->page_no, 1);
+		CHECK_EQ(c->page_no, 2);
+		CHECK_STR(a->url, "http://h/r1/e");
+		CHECK_STR(a->etag, "W/\"e0\"");
+		CHECK_STR(a->last_modified, "Tue, 01 Dec 2026 10:00:00 GMT");
+		CHECK_STR(a->next_url, "http://h/r1/e?p=1");
+		CHECK(b->etag == NULL && b->last_modified == NULL);
+		CHECK(c->next_url == NULL);
+		CHECK_EQ(a->n_keys, 5);
+		CHECK_EQ(b->n_keys, N_ODD - 5);
+		CHECK_EQ(c->n_keys, 0);
+		for (size_t i = 0; i < 5 && i < a->n_keys; i++) {
+			CHECK_STR(a->keys[i], odd_keys[i]);
+			CHECK(a->hashes[i] == hashes[i]);
+		}
+		for (size_t i = 0; i < N_ODD - 5 && i < b->n_keys; i++) {
+			CHECK_STR(b->keys[i], odd_keys[5 + i]);
+			CHECK(b->hashes[i] == hashes[5 + i]);
+		}
+		CHECK_EQ(a->seen_import, 4);
+		CHECK_EQ(a->done_import, 0);
+		long long now_ms = sql_int("SELECT (extract(epoch FROM now()) * 1000)::bigint");
+		CHECK(a->fetched_at_ms > now_ms - 60000 && a->fetched_at_ms <= now_ms);
+	} else {
+		CHECK_EQ(r.st ? r.st->n_pages : 99, 3);
+	}
+	/* stored big-endian, 8 bytes each */
+	char *hex = sql1("SELECT encode(hashes, 'hex') FROM raced_pages WHERE url = 'http://h/r1/e'");
+	CHECK(hex && strncmp(hex, "0000000000000000ffffffffffffffff", 32) == 0);
+	free(hex);
+
+	/* an input nobody wrote: no pages; another stage's input: none either */
+	read_input(s, &r, 1, "http://h/none", 1);
+	CHECK(r.st && r.st->n_pages == 0);
+	read_input(s, &r, 0, "http://h/r1/e", 2);
+	CHECK(r.st && r.st->n_pages == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* A 304 keeps the stored keys and takes new validators; a page seen but
+ * not fetched only moves seen_import; a record without content for a page
+ * that has no row is dropped; a checkpoint lands on the input's page 0
+ * whether that row is in the batch or written by an earlier one; the
+ * later of two records of one page in a batch wins. */
+static void test_page_records_without_content_keep_the_stored_state(void)
+{
+	const char *tables[] = { "pk_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	const char *keys[] = { "a", "b" };
+	uint64_t h[] = { 1, 2 };
+	struct store_page p0 = { .url = "u0", .input = "u0", .page_no = 0, .fetched = true,
+	                         .content = true, .etag = "\"1\"", .next_url = "u1",
+	                         .keys = keys, .hashes = h, .n_keys = 2 };
+	struct store_page p1 = { .url = "u1", .input = "u0", .page_no = 1, .fetched = true,
+	                         .content = true, .last_modified = "Mon, 30 Nov 2026 00:00:00 GMT",
+	                         .keys = keys + 1, .hashes = h + 1, .n_keys = 1 };
+	add_page(s, 0, 1, &p0);
+	add_page(s, 0, 1, &p1);
+	flush(s, 0);
+	char *fetched0 = NULL;
+	read_input(s, &r, 0, "u0", 0);
+	CHECK(r.st && r.st->n_pages == 2);
+	fetched0 = sql1("SELECT fetched_at::text FROM raced_pages WHERE url = 'u1'");
+
+	/* import 2: page 0 answered 304 with a new etag; page 1 skipped (seen
+	 * only) carrying the checkpoint; a page nobody stored, seen: dropped */
+	struct store_page n0 = { .url = "u0", .input = "u0", .page_no = 0, .fetched = true,
+	                         .etag = "\"2\"" };
+	struct store_page n1 = { .url = "u1", .input = "u0", .page_no = 1, .input_done = true };
+	struct store_page ghost = { .url = "u9", .input = "u9", .page_no = 0 };
+	struct store_page ghost304 = { .url = "u8", .input = "u8", .page_no = 0, .fetched = true };
+	add_page(s, 0, 2, &n0);
+	add_page(s, 0, 2, &n1);
+	add_page(s, 0, 2, &ghost);
+	add_page(s, 0, 2, &ghost304);
+	flush(s, 0);
+	read_input(s, &r, 0, "u0", 0);
+	CHECK(r.st && r.st->n_pages == 2);
+	if (r.st && r.st->n_pages == 2) {
+		struct store_page_state *a = &r.st->pages[0], *b = &r.st->pages[1];
+		CHECK_STR(a->etag, "\"2\"");
+		CHECK_STR(a->next_url, "u1");
+		CHECK_EQ(a->n_keys, 2);
+		CHECK_EQ(a->seen_import, 2);
+		CHECK_EQ(a->done_import, 2);
+		CHECK_STR(b->last_modified, "Mon, 30 Nov 2026 00:00:00 GMT");
+		CHECK_EQ(b->n_keys, 1);
+		CHECK_EQ(b->seen_import, 2);
+		CHECK_EQ(b->done_import, 0);
+	}
+	char *fetched1 = sql1("SELECT fetched_at::text FROM raced_pages WHERE url = 'u1'");
+	CHECK_STR(fetched1, fetched0);   /* not fetched: fetched_at kept */
+	free(fetched0);
+	free(fetched1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"), 0);
+
+	/* import 3: a checkpoint alone, page 0 written by an earlier batch */
+	struct store_page c1 = { .url = "u1", .input = "u0", .page_no = 1, .input_done = true };
+	add_page(s, 0, 3, &c1);
+	flush(s, 0);
+	/* the later of two records of one page wins */
+	const char *k2[] = { "z" };
+	uint64_t h2[] = { 9 };
+	struct store_page first = { .url = "u1", .input = "u0", .page_no = 1, .fetched = true,
+	                            .content = true, .keys = keys, .hashes = h, .n_keys = 2 };
+	struct store_page later = { .url = "u1", .input = "u0", .page_no = 1, .fetched = true,
+	                            .content = true, .keys = k2, .hashes = h2, .n_keys = 1 };
+	add_page(s, 0, 4, &first);
+	add_page(s, 0, 4, &later);
+	flush(s, 0);
+	read_input(s, &r, 0, "u0", 0);
+	if (r.st && r.st->n_pages == 2) {
+		CHECK_EQ(r.st->pages[0].done_import, 3);
+		CHECK_EQ(r.st->pages[0].seen_import, 2);
+		CHECK_EQ(r.st->pages[1].n_keys, 1);
+		if (r.st->pages[1].n_keys == 1)
+			CHECK_STR(r.st->pages[1].keys[0], "z");
+		CHECK_EQ(r.st->pages[1].seen_import, 4);
+	} else {
+		CHECK(false);
+	}
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* A batch PostgreSQL refuses whole (its table dropped) leaves no page
+ * record; a batch retried row by row writes its page records after its
+ * pieces, whichever row fails. */
+static void test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them(void)
+{
+	const char *tables[] = { "pr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	const char *keys[] = { "good", "bad" };
+	uint64_t h[] = { 1, 2 };
+	struct store_page pg = { .url = "p", .input = "p", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 2, .input_done = true };
+	add(s, 0, 1, "good", NULL, "{\"v\": 1}");
+	add(s, 0, 1, "bad", NULL, "{not json");
+	add_page(s, 0, 1, &pg);
+	flush(s, 0);
+	struct want x = { &w, 0, 2 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM pr_items"), 1);
+	CHECK(run_until(nothing_pending, s, 10));
+	read_input(s, &r, 0, "p", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].done_import == 1);
+	/* the page row committed after both pieces */
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages p, pr_items t WHERE p.url = 'p'"
+	                 " AND p.xmin::text::bigint > t.xmin::text::bigint"), 1);
+
+	sql_exec("DROP TABLE pr_items");
+	struct store_page pg2 = { .url = "q", .input = "q", .fetched = true, .content = true,
+	                          .keys = keys, .hashes = h, .n_keys = 1 };
+	add(s, 0, 2, "good", NULL, "{\"v\": 2}");
+	add(s, 0, 2, "other", NULL, "{\"v\": 2}");
+	add_page(s, 0, 2, &pg2);
+	flush(s, 0);
+	x.n = 4;
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'q'"), 0);
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE url = 'p'"), 1);
+	reads_clear(&r);
+	store_free(s);
+}
+
+static bool calls_reached(void *arg)
+{
+	struct want *x = arg;
+	return x->w->n_calls[x->table] >= x->n;
+}
+
+/* Unchanged items are placeholders: acknowledged with the batch they join,
+ * in order with the rows, counting towards batch_size (an all-unchanged
+ * import still forms batches, and its page records ride them); they write
+ * nothing. */
+static void test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches(void)
+{
+	const char *tables[] = { "ph_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 3);
+	if (!s)
+		return;
+	add(s, 0, 1, "a", NULL, "{}");
+	add_unchanged(s, 0, 1, 5);          /* a + 2 | 3 full batches */
+	add(s, 0, 1, "b", NULL, "{}");      /* b with nothing else: flushed */
+	CHECK_EQ(store_pending(s, 0), 7);
+	struct want x = { &w, 0, 2 };
+	CHECK(run_until(calls_reached, &x, 10));
+	flush(s, 0);
+	x.n = 3;
+	CHECK(run_until(calls_reached, &x, 10));
+	CHECK_EQ(w.n_calls[0], 3);
+	CHECK_EQ(w.calls[0][0], 3);
+	CHECK_EQ(w.calls[0][1], 3);
+	CHECK_EQ(w.calls[0][2], 1);
+	CHECK_EQ(w.committed[0], 7);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ph_items"), 2);
+
+	/* an import of only unchanged items and page records */
+	const char *keys[] = { "a", "b" };
+	uint64_t h[] = { 1, 2 };
+	struct store_page pg = { .url = "ph", .input = "ph", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 2 };
+	char *xmin = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM ph_items");
+	add_unchanged(s, 0, 2, 2);
+	add_page(s, 0, 2, &pg);
+	flush(s, 0);
+	x.n = 4;
+	CHECK(run_until(calls_reached, &x, 10));
+	CHECK_EQ(w.calls[0][3], 2);
+	CHECK(run_until(nothing_pending, s, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'ph' AND seen_import = 2"), 1);
+	char *xmin2 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM ph_items");
+	CHECK_STR(xmin2, xmin);
+	free(xmin);
+	free(xmin2);
+	/* a page record alone forms a batch at flush, acknowledging no row */
+	struct store_page seen = { .url = "ph", .input = "ph" };
+	add_page(s, 0, 3, &seen);
+	flush(s, 0);
+	double until = now_s() + 5;
+	while (sql_int("SELECT seen_import FROM raced_pages WHERE url = 'ph'") != 3 && now_s() < until)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE url = 'ph'"), 3);
+	CHECK_EQ(w.n_calls[0], 4);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* Stored rows read back by key: in the order of the keys asked, a key
+ * with no row left out, parent and payload as stored. */
+static void test_rows_read_back_in_key_order_without_the_missing(void)
+{
+	const char *tables[] = { "rb_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	for (size_t i = 0; i < N_ODD; i++)
+		add(s, 0, 1, odd_keys[i], i % 2 ? "par" : NULL, "{\"v\": [1, \"x\"]}");
+	flush(s, 0);
+	struct want x = { &w, 0, N_ODD };
+	CHECK(run_until(committed_reached, &x, 10));
+	const char *ask[] = { odd_keys[5], "missing", odd_keys[1], odd_keys[0], odd_keys[7] };
+	char err[ERR_MAX] = "";
+	r.answers = 0;
+	CHECK_EQ(store_read_items(s, 0, ask, 5, 42, err), 0);
+	CHECK(run_until(answered, &r, 10));
+	CHECK_STR(r.err, "");
+	CHECK_EQ(r.tag, 42);
+	CHECK(r.items != NULL);
+	if (r.items && r.items->n == 4) {
+		CHECK_STR(r.items->items[0].key, odd_keys[5]);
+		CHECK_STR(r.items->items[1].key, odd_keys[1]);
+		CHECK_STR(r.items->items[2].key, odd_keys[0]);
+		CHECK_STR(r.items->items[3].key, odd_keys[7]);
+		CHECK_STR(r.items->items[0].parent_key, "par");
+		CHECK(r.items->items[2].parent_key == NULL);
+		CHECK(json_text_equal(r.items->items[1].payload, "{\"v\": [1, \"x\"]}"));
+		CHECK_EQ(r.items->items[1].payload_len, strlen(r.items->items[1].payload));
+	} else {
+		CHECK_EQ(r.items ? r.items->n : 99, 4);
+	}
+	r.answers = 0;
+	CHECK_EQ(store_read_items(s, 0, NULL, 0, 43, err), 0);
+	CHECK(run_until(answered, &r, 10));
+	CHECK(r.items && r.items->n == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
+static bool no_other_backend(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+	               " AND pid <> pg_backend_pid() AND datname = current_database()") == 0;
+}
+
+/* pg_stat_user_tables' n_tup_ins + n_tup_upd of table, once every other
+ * backend of the database has gone (a backend flushes its figures as it
+ * exits), read by a fresh backend. */
+static long long tuples_written(const char *table)
+{
+	CHECK(run_until(no_other_backend, NULL, 10));
+	char q[256];
+	snprintf(q, sizeof q, "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables"
+	         " WHERE relname = '%s'", table);
+	return sql_int(q);
+}
+
+/* Import n of 20 rows into nw_items, k07 with payload p7, by a store of its
+ * own (freed after, so that its backend's figures are flushed). */
+static void import_nw(int64_t n, const char *p7)
+{
+	const char *tables[] = { "nw_items" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 100);
+	char key[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof key, "k%02d", i);
+		add(s, 0, n, key, "p", i == 7 ? p7 : i % 2 ? "{\"a\": 1}" : "{\"a\":1}");
+	}
+	flush(s, 0);
+	struct want x = { &w, 0, 20 };
+	CHECK(run_until(committed_reached, &x, 10));
+	store_free(s);
+}
+
+/* An unchanged row is not written at all, by a later import either (no
+ * tuple inserted or updated, the same xmin); a changed one is; a removed
+ * one that comes back unchanged is written (its mark cleared). */
+static void test_an_unchanged_upsert_writes_no_tuple(void)
+{
+	import_nw(1, "{\"a\": 1}");
+	sql_exec("UPDATE nw_items SET removed_import = 1 WHERE key = 'k05'");
+	long long before = tuples_written("nw_items");
+	CHECK_EQ(before, 21);
+	char *xmin = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM nw_items"
+	                  " WHERE key NOT IN ('k05', 'k07')");
+	import_nw(2, "{\"a\": 2}");
+	CHECK_EQ(tuples_written("nw_items"), before + 2);   /* k07 changed, k05 unmarked */
+	char *xmin2 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM nw_items"
+	                   " WHERE key NOT IN ('k05', 'k07')");
+	CHECK_STR(xmin2, xmin);
+	free(xmin);
+	free(xmin2);
+	CHECK_EQ(sql_int("SELECT count(*) FROM nw_items WHERE last_import = 2"), 2);
+	CHECK_EQ(sql_int("SELECT count(*) FROM nw_items WHERE removed_import IS NOT NULL"), 0);
+	import_nw(3, "{\"a\": 2}");
+	CHECK_EQ(tuples_written("nw_items"), before + 2);
+}
+
+/* Removals at the end of a succeeded import: an item in no page the import
+ * reached is marked removed by it, one marked that is seen again is
+ * unmarked; page rows not reached are deleted; the root-only clean-up
+ * leaves the other stages alone. */
+static void test_removals_mark_unmark_and_prune_page_rows(void)
+{
+	const char *tables[] = { "rm_races", "rm_entries" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 2, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("INSERT INTO import_runs (id, status) VALUES (10, 'succeeded'), (11, 'running'),"
+	         " (12, 'running'), (13, 'running')");
+	sql_exec("INSERT INTO rm_entries (key, payload, first_import, last_import) VALUES"
+	         " ('a', '{}', 10, 10), ('b', '{}', 10, 10), ('c', '{}', 10, 10)");
+	sql_exec("INSERT INTO rm_races (key, payload, first_import, last_import) VALUES"
+	         " ('r', '{}', 10, 10)");
+	const char *keys[] = { "a", "c", "b" };
+	uint64_t h[] = { 1, 2, 3 };
+	struct store_page old = { .url = "gone", .input = "gone", .fetched = true, .content = true,
+	                          .keys = keys + 2, .hashes = h, .n_keys = 1 };
+	struct store_page root_old = { .url = "r-old", .input = "r-old", .fetched = true,
+	                               .content = true, .keys = NULL, .n_keys = 0 };
+	add_page(s, 1, 10, &old);
+	add_page(s, 0, 10, &root_old);
+	flush(s, 0);
+	flush(s, 1);
+	struct store_page pa = { .url = "e1", .input = "e1", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 2 };
+	struct store_page pr = { .url = "r1", .input = "r1", .fetched = true, .content = true,
+	                         .keys = (const char *const[]){ "r" }, .hashes = h, .n_keys = 1 };
+	add_page(s, 1, 11, &pa);
+	add_page(s, 0, 11, &pr);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, 11, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	char *got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	                 " ORDER BY key) FROM rm_entries");
+	CHECK_STR(got, "a:-,b:11,c:-");
+	free(got);
+	CHECK_EQ(sql_int("SELECT count(*) FROM rm_races WHERE removed_import IS NULL"), 1);
+	got = sql1("SELECT string_agg(url, ',' ORDER BY url) FROM raced_pages"
+	           " WHERE stage IN ('rm_races', 'rm_entries')");
+	CHECK_STR(got, "e1,r1");
+	free(got);
+
+	/* import 12 sees b again (on an unchanged page: a seen-only record) */
+	struct store_page pb = { .url = "e2", .input = "e2", .fetched = true, .content = true,
+	                         .keys = keys + 2, .hashes = h, .n_keys = 1 };
+	struct store_page e1seen = { .url = "e1", .input = "e1" };
+	add_page(s, 1, 12, &pb);
+	add_page(s, 1, 12, &e1seen);
+	struct store_page r1seen = { .url = "r1", .input = "r1" };
+	add_page(s, 0, 12, &r1seen);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 12, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	           " ORDER BY key) FROM rm_entries");
+	CHECK_STR(got, "a:-,b:-,c:-");
+	free(got);
+	CHECK_EQ(sql_int("SELECT resumable::int FROM import_runs WHERE id = 12"), 0);
+
+	/* import 13, a cursor import: only the root's unreached pages go */
+	struct store_page r2 = { .url = "r2", .input = "r2", .fetched = true, .content = true };
+	add_page(s, 0, 13, &r2);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 13, "succeeded", NULL, STORE_FINISH_PRUNE_ROOT, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	got = sql1("SELECT string_agg(url, ',' ORDER BY url) FROM raced_pages"
+	           " WHERE stage IN ('rm_races', 'rm_entries')");
+	CHECK_STR(got, "e1,e2,r2");
+	free(got);
+	CHECK_EQ(sql_int("SELECT count(*) FROM rm_entries WHERE removed_import IS NOT NULL"), 0);
+	sql_exec("DELETE FROM import_runs");
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* Removals are set-based: 50,000 rows, 1,000 pages of 50 keys, decided
+ * in one finishing transaction in well under the test's patience. */
+static void test_removals_over_50k_rows_are_set_based(void)
+{
+	const char *tables[] = { "rb_big" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("INSERT INTO rb_big (key, payload, first_import, last_import)"
+	         " SELECT 'k' || i, '{}', 1, 1 FROM generate_series(1, 50000) i");
+	/* pages of import 2 list every key but the multiples of 100 */
+	sql_exec("INSERT INTO raced_pages (stage, url, input, page_no, keys, hashes, fetched_at,"
+	         " seen_import) SELECT 'rb_big', 'p' || g, 'p' || g, 0,"
+	         " ARRAY(SELECT 'k' || i FROM generate_series(g * 50 + 1, g * 50 + 50) i"
+	         "  WHERE i % 100 <> 0), '\\x', now(), 2 FROM generate_series(0, 999) g");
+	sql_exec("ANALYZE rb_big");
+	sql_exec("ANALYZE raced_pages");
+	struct run_ctx c = { 0 };
+	double t0 = now_s();
+	CHECK_EQ(store_finish_import(s, 2, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 60));
+	double secs = now_s() - t0;
+	fprintf(stderr, "  removals over 50000 rows, 1000 pages: %.0f ms\n", secs * 1000);
+	CHECK_STR(c.err, "");
+	CHECK_EQ(sql_int("SELECT count(*) FROM rb_big WHERE removed_import = 2"), 500);
+	CHECK(secs < 5);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* get_run: the newest resumable run (or the one named) with what a resume
+ * needs; resume reopens it once, and refuses a run that is not resumable
+ * naming its status, or one that does not exist. */
+static void test_get_run_and_resume(void)
+{
+	sql_exec("DELETE FROM import_runs");
+	const char *tables[] = { "gr_items" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 100);
+	json_t *pipeline = json_pack("[{s:s, s:s}]", "name", "gr_items", "url", "http://h/x");
+	struct store_run_begin b = { "racectl by bob", true, "http://h/x?since=1", pipeline };
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &b, on_id, &c), 0);
+	json_decref(pipeline);
+	CHECK(run_until(flag_set, &c.got_id, 10));
+	int64_t id = c.id;
+	struct run_ctx g = { 0 };
+	CHECK_EQ(store_get_run(s, 0, on_runs, &g), 0);   /* none resumable yet */
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK(json_is_null(g.runs));
+	json_decref(g.runs);
+	CHECK_EQ(store_finish_import(s, id, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_run(s, 0, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK_STR(g.err, "");
+	CHECK(json_is_object(g.runs));
+	CHECK_EQ(json_integer_value(json_object_get(g.runs, "id")), id);
+	CHECK_STR(json_string_value(json_object_get(g.runs, "status")), "interrupted");
+	CHECK(json_is_true(json_object_get(g.runs, "resumable")));
+	CHECK(json_is_true(json_object_get(g.runs, "full_import")));
+	CHECK(json_is_false(json_object_get(g.runs, "newer_success")));
+	CHECK_EQ(json_integer_value(json_object_get(g.runs, "resumes")), 0);
+	CHECK_STR(json_string_value(json_object_get(g.runs, "root_url")), "http://h/x?since=1");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(g.runs,
+	          "pipeline"), 0), "url")), "http://h/x");
+	CHECK(json_is_string(json_object_get(g.runs, "started_at")));
+	CHECK(json_is_string(json_object_get(g.runs, "finished_at")));
+	json_decref(g.runs);
+
+	struct run_ctx rs = { 0 };
+	CHECK_EQ(store_resume_import(s, id, on_finished, &rs), 0);
+	CHECK(run_until(flag_set, &rs.finished, 10));
+	CHECK_STR(rs.err, "");
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM import_runs WHERE id = %lld AND status = 'running'"
+	         " AND finished_at IS NULL AND NOT resumable AND resumes = 1 AND resumed_at IS NOT NULL",
+	         (long long)id);
+	CHECK_EQ(sql_int(q), 1);
+	memset(&rs, 0, sizeof rs);
+	CHECK_EQ(store_resume_import(s, id, on_finished, &rs), 0);   /* not twice */
+	CHECK(run_until(flag_set, &rs.finished, 10));
+	char want[256];
+	snprintf(want, sizeof want, "import %lld cannot be resumed: its status is 'running' and it is"
+	         " not resumable (only an interrupted import, or one failed for the database, is)",
+	         (long long)id);
+	CHECK_STR(rs.err, want);
+	memset(&rs, 0, sizeof rs);
+	CHECK_EQ(store_resume_import(s, id + 100, on_finished, &rs), 0);
+	CHECK(run_until(flag_set, &rs.finished, 10));
+	snprintf(want, sizeof want, "there is no import %lld", (long long)(id + 100));
+	CHECK_STR(rs.err, want);
+
+	/* a newer success shows; a run named by id need not be resumable */
+	sql_exec("INSERT INTO import_runs (status) VALUES ('succeeded')");
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_run(s, id, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK(json_is_true(json_object_get(g.runs, "newer_success")));
+	CHECK(json_is_false(json_object_get(g.runs, "resumable")));
+	json_decref(g.runs);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_run(s, id + 100, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK(json_is_null(g.runs));
+	json_decref(g.runs);
+
+	/* runs marked stale become resumable */
+	sql_exec("INSERT INTO import_runs (id, status) VALUES (999, 'running')");
+	CHECK_EQ(store_mark_stale_runs(s, NULL, NULL), 0);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_run(s, 0, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK_EQ(json_integer_value(json_object_get(g.runs, "id")), 999);
+	json_decref(g.runs);
+	sql_exec("DELETE FROM import_runs");
+	store_free(s);
+}
+
+/* The cursor: the latest succeeded run's start (whole seconds, UTC) and
+ * the largest value at a pointer among rows succeeded runs wrote. */
+static void test_cursor_reads_the_last_success_and_the_largest_value(void)
+{
+	sql_exec("DELETE FROM import_runs");
+	const char *tables[] = { "cu_races" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 100);
+	struct run_ctx g = { 0 };
+	CHECK_EQ(store_get_cursor(s, 0, "/meta/updated~1at", on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	char *text = json_dumps(g.runs, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"last_success\":null,\"max\":null}");
+	free(text);
+	json_decref(g.runs);
+	sql_exec("INSERT INTO import_runs (id, status, started_at) VALUES"
+	         " (1, 'succeeded', '2026-01-02 03:04:05.9+00'),"
+	         " (2, 'failed', '2026-01-03 00:00:00+00'), (3, 'succeeded', '2026-01-02 05:06:07+02')");
+	sql_exec("INSERT INTO cu_races (key, payload, first_import, last_import) VALUES"
+	         " ('a', '{\"meta\": {\"updated/at\": \"2026-01-01T10:00:00Z\"}}', 1, 1),"
+	         " ('b', '{\"meta\": {\"updated/at\": \"2026-01-01T12:00:00Z\"}}', 1, 3),"
+	         " ('c', '{\"meta\": {\"updated/at\": \"2026-01-09T00:00:00Z\"}}', 2, 2),"
+	         " ('d', '{\"meta\": {\"updated/at\": null}}', 1, 1), ('e', '{}', 1, 1)");
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_cursor(s, 0, "/meta/updated~1at", on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK_STR(g.err, "");
+	text = json_dumps(g.runs, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"last_success\":\"2026-01-02T03:06:07Z\",\"max\":\"2026-01-01T12:00:00Z\"}");
+	free(text);
+	json_decref(g.runs);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_cursor(s, 0, NULL, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK(json_is_null(json_object_get(g.runs, "max")));
+	json_decref(g.runs);
+	sql_exec("DELETE FROM import_runs");
+	store_free(s);
+}
+
+/* A stage table emptied while raced_pages has its rows: those rows are
+ * deleted at the start of an import, and the stage named. */
+static void test_state_of_an_emptied_table_is_cleared(void)
+{
+	const char *tables[] = { "or_a", "or_b", "or_c" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 3, 100);
+	sql_exec("INSERT INTO or_b (key, payload) VALUES ('x', '{}')");
+	sql_exec("INSERT INTO raced_pages (stage, url, input, page_no, keys, hashes, fetched_at,"
+	         " seen_import) VALUES ('or_a', 'u1', 'u1', 0, '{x}', '\\x', now(), 1),"
+	         " ('or_a', 'u2', 'u1', 1, '{}', '\\x', now(), 1),"
+	         " ('or_b', 'u1', 'u1', 0, '{x}', '\\x', now(), 1)");
+	struct run_ctx g = { 0 };
+	CHECK_EQ(store_clear_orphan_state(s, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK_STR(g.err, "");
+	char *text = json_dumps(g.runs, JSON_COMPACT);
+	CHECK_STR(text, "[\"or_a\"]");
+	free(text);
+	json_decref(g.runs);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'or_a'"), 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'or_b'"), 1);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_clear_orphan_state(s, on_runs, &g), 0);
+	CHECK(run_until(flag_set, &g.got_runs, 10));
+	CHECK(json_is_array(g.runs) && json_array_size(g.runs) == 0);
+	json_decref(g.runs);
+	store_free(s);
+}
+
+/* raced's connection runs with synchronous_commit = on whatever the
+ * server's default (off in these clusters), or the setting's value. */
+static void test_synchronous_commit_is_set_on_raced_connection(void)
+{
+	char *server = sql1("SHOW synchronous_commit");
+	CHECK_STR(server, "off");
+	free(server);
+	sql_exec("CREATE TABLE IF NOT EXISTS sc_seen (v text)");
+	sql_exec("CREATE OR REPLACE FUNCTION sc_note() RETURNS trigger LANGUAGE plpgsql AS"
+	         " $$ BEGIN INSERT INTO sc_seen VALUES (current_setting('synchronous_commit'));"
+	         " RETURN NULL; END $$");
+	const char *values[] = { NULL, "local" };
+	const char *want[] = { "on", "local" };
+	for (size_t i = 0; i < 2; i++) {
+		const char *tables[] = { "sc_items" };
+		struct seen w = { 0 };
+		struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables,
+		                           .n_tables = 1, .synchronous_commit = values[i] };
+		struct store *s = start_store(&w, &conf, NULL);
+		CHECK(s && run_until(store_ready, s, 30));
+		if (!s)
+			return;
+		sql_exec("DROP TRIGGER IF EXISTS sc_note ON sc_items");
+		sql_exec("CREATE TRIGGER sc_note AFTER INSERT ON sc_items FOR EACH STATEMENT"
+		         " EXECUTE FUNCTION sc_note()");
+		sql_exec("DELETE FROM sc_seen");
+		add(s, 0, 1, i ? "b" : "a", NULL, "{}");
+		flush(s, 0);
+		struct want x = { &w, 0, 1 };
+		CHECK(run_until(committed_reached, &x, 10));
+		char *got = sql1("SELECT string_agg(v, ',') FROM sc_seen");
+		CHECK_STR(got, want[i]);
+		free(got);
+		store_free(s);
+	}
+}
+
+static bool in_backoff_state(void *arg)
+{
+	return store_state(arg) == STORE_BACKOFF;
+}
+
+/* store_down_ms: 0 while READY; counts from the last time it was READY,
+ * or from store_new when never. */
+static void test_down_ms_counts_from_the_last_ready(void)
+{
+	const char *tables[] = { "dm_items" };
+	struct seen w = { 0 };
+	struct store_conf conf = { .conninfo = "host=/nonexistent dbname=none", .batch_size = 10,
+	                           .tables = tables, .n_tables = 1 };
+	struct store *s = start_store(&w, &conf, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	double later = now_s() + 0.2;
+	CHECK(run_until(time_passed, &later, 5));
+	CHECK(store_down_ms(s) >= 200);
+	CHECK(run_until(in_backoff_state, s, 5));
+	store_free(s);
+
+	struct seen w2 = { 0 };
+	s = open_store(&w2, tables, 1, 10);
+	CHECK_EQ(store_down_ms(s), 0);
+	/* drop raced's connection from the server side */
+	sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	         " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+	         " AND backend_type = 'client backend'");
+	add(s, 0, 1, "k", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(in_backoff_state, s, 10));
+	uint64_t d1 = store_down_ms(s);
+	later = now_s() + 0.1;
+	CHECK(run_until(time_passed, &later, 5));
+	CHECK(store_down_ms(s) >= d1 + 100 || store_state(s) == STORE_READY);
+	struct want x = { &w2, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(store_down_ms(s), 0);
+	store_free(s);
+}
+
+static bool got_json(void *arg)
+{
+	return ((struct run_ctx *)arg)->got_runs;
+}
+
+/* The discard backend answers every state call as an empty database. */
+static void test_discard_answers_every_state_call(void)
+{
+	const char *tables[] = { "dc_a" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store_conf conf = { .batch_size = 2, .tables = tables, .n_tables = 1, .discard = true };
+	struct store *s = open_state_store(&w, &r, &conf);
+	if (!s)
+		return;
+	char err[ERR_MAX] = "";
+	const char *keys[] = { "a" };
+	uint64_t h[] = { 1 };
+	struct store_page pg = { .url = "u", .input = "u", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+	add(s, 0, 1, "a", NULL, "{}");
+	add_unchanged(s, 0, 1, 2);
+	add_page(s, 0, 1, &pg);
+	flush(s, 0);
+	struct want x = { &w, 0, 3 };
+	CHECK(run_until(committed_reached, &x, 5));
+	CHECK_EQ(w.n_calls[0], 2);
+
+	read_input(s, &r, 0, "u", 5);
+	CHECK(r.st && r.st->n_pages == 0);
+	CHECK_EQ(r.tag, 5);
+	r.answers = 0;
+	CHECK_EQ(store_read_items(s, 0, keys, 1, 6, err), 0);
+	CHECK(run_until(answered, &r, 5));
+	CHECK(r.items && r.items->n == 0);
+
+	struct run_ctx g = { 0 };
+	CHECK_EQ(store_get_run(s, 0, on_runs, &g), 0);
+	CHECK(run_until(got_json, &g, 5));
+	CHECK(json_is_null(g.runs));
+	json_decref(g.runs);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_get_cursor(s, 0, "/x", on_runs, &g), 0);
+	CHECK(run_until(got_json, &g, 5));
+	char *text = json_dumps(g.runs, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(text, "{\"last_success\":null,\"max\":null}");
+	free(text);
+	json_decref(g.runs);
+	memset(&g, 0, sizeof g);
+	CHECK_EQ(store_clear_orphan_state(s, on_runs, &g), 0);
+	CHECK(run_until(got_json, &g, 5));
+	CHECK(json_is_array(g.runs) && json_array_size(g.runs) == 0);
+	json_decref(g.runs);
+	struct run_ctx rs = { 0 };
+	CHECK_EQ(store_resume_import(s, 1, on_finished, &rs), 0);
+	CHECK(run_until(flag_set, &rs.finished, 5));
+	CHECK(strstr(rs.err, "discard") != NULL);
+	rs.finished = false;
+	CHECK_EQ(store_finish_import(s, 1, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &rs), 0);
+	CHECK(run_until(flag_set, &rs.finished, 5));
+	CHECK_EQ(store_down_ms(s), 0);
+
+	/* an answer whose sink was detached meanwhile goes to nobody */
+	r.answers = 0;
+	CHECK_EQ(store_get_input(s, 0, "u", 7, err), 0);
+	store_detach_sink(s, &w);
+	double later = now_s() + 0.1;
+	CHECK(run_until(time_passed, &later, 5));
+	CHECK_EQ(r.answers, 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* --- upgrades: a database of an older raced --------------------------- */
+
+/* Run statements on database db (blocking); false on the first failure. */
+static bool exec_on(const char *db, const char *const *stmts)
+{
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s dbname=%s", conninfo, db);
+	PGconn *c = PQconnectdb(ci);
+	bool ok = PQstatus(c) == CONNECTION_OK;
+	for (size_t i = 0; ok && stmts[i]; i++) {
+		PGresult *r = PQexec(c, stmts[i]);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!ok)
+			fprintf(stderr, "exec_on(%s): %s", stmts[i], PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	PQfinish(c);
+	return ok;
+}
+
+/* The schema of raced at version 1 (its statements as they were), with a
+ * stage table of that time holding a row. */
+static const char *const schema_v1[] = {
+	"CREATE TABLE raced_schema_version (version integer PRIMARY KEY,"
+	" description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+	"CREATE TABLE import_runs (id bigserial PRIMARY KEY,"
+	" started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,"
+	" status text NOT NULL DEFAULT 'running' CHECK (status IN"
+	"  ('running', 'succeeded', 'partial', 'failed', 'cancelled', 'interrupted')),"
+	" requested_by text, counts jsonb)",
+	"CREATE TABLE import_errors (id bigserial PRIMARY KEY, import_id bigint NOT NULL,"
+	" stage text NOT NULL, url text, http_status integer, attempts integer NOT NULL DEFAULT 0,"
+	" message text, at timestamptz NOT NULL DEFAULT now())",
+	"CREATE INDEX import_errors_import_id ON import_errors (import_id)",
+	"INSERT INTO raced_schema_version (version, description) VALUES"
+	" (1, 'import_runs and import_errors')",
+	"CREATE TABLE up_items (key text PRIMARY KEY, parent_key text, payload jsonb NOT NULL,"
+	" first_import bigint, last_import bigint, updated_at timestamptz NOT NULL DEFAULT now())",
+	"CREATE INDEX up_items_parent_key ON up_items (parent_key)",
+	"INSERT INTO import_runs (status, requested_by) VALUES ('succeeded', 'old raced')",
+	"INSERT INTO up_items (key, payload, first_import, last_import) VALUES"
+	" ('old', '{\"v\": 1}', 1, 1)",
+	NULL,
+};
+static const char *const schema_v2[] = {
+	"ALTER TABLE import_runs ADD COLUMN heartbeat_at timestamptz",
+	"INSERT INTO raced_schema_version (version, description) VALUES"
+	" (2, 'import_runs.heartbeat_at')",
+	NULL,
+};
+
+/* Connect to a database at version `from`: the missing migrations are
+ * applied, the data kept, the stage table gains removed_import, and the
+ * store works on it (rows, page records). */
+static void upgrade_from(int from)
+{
+	char db[32], ci[1024], q[160];
+	snprintf(db, sizeof db, "races_v%d", from);
+	snprintf(q, sizeof q, "CREATE DATABASE %s", db);
+	sql_exec(q);
+	CHECK(exec_on(db, schema_v1));
+	if (from >= 2)
+		CHECK(exec_on(db, schema_v2));
+	snprintf(ci, sizeof ci, "%s dbname=%s", conninfo, db);
+	const char *saved = conninfo;
+	conninfo = ci;
+	const char *tables[] = { "up_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 10);
+	CHECK_EQ(store_state(s), STORE_READY);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.migrations_applied, (uint32_t)(store_schema_version() - from));
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), store_schema_version());
+	CHECK_EQ(sql_int("SELECT count(*) FROM import_runs WHERE requested_by = 'old raced'"
+	                 " AND NOT resumable AND resumes = 0 AND NOT full_import"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM up_items WHERE key = 'old' AND removed_import IS NULL"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM information_schema.columns"
+	                 " WHERE table_name = 'import_runs' AND column_name = 'heartbeat_at'"), 1);
+	add(s, 0, 2, "old", NULL, "{\"v\": 2}");
+	const char *keys[] = { "old" };
+	uint64_t h[] = { 7 };
+	struct store_page pg = { .url = "u", .input = "u", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+	add_page(s, 0, 2, &pg);
+	flush(s, 0);
+	struct want x = { &w, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(sql_int("SELECT last_import FROM up_items WHERE key = 'old'"), 2);
+	CHECK_EQ(sql_int("SELECT done_import FROM raced_pages WHERE url = 'u'"), 2);
+	reads_clear(&r);
+	store_free(s);
+	/* the next connection applies nothing */
+	struct seen w2 = { 0 };
+	s = open_store(&w2, tables, 1, 10);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.migrations_applied, 0);
+	store_free(s);
+	conninfo = saved;
+}
+
+static void test_a_version_2_database_gets_migration_3(void)
+{
+	upgrade_from(2);
+}
+
+static void test_a_version_1_database_is_upgraded_to_the_current_version(void)
+{
+	upgrade_from(1);
+}
+
 /* --- PostgreSQL stopped mid-stream ------------------------------------- */
 
 static pid_t spawn_pg(const char *fn)
@@ -1284,6 +2337,22 @@ int main(void)
 	RUN(test_discard_acknowledges_batches_in_order_without_a_database);
 	RUN(test_rows_are_reported_only_to_the_sink_attached_when_added);
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
+	RUN(test_page_records_commit_with_their_rows_and_read_back_in_order);
+	RUN(test_page_records_without_content_keep_the_stored_state);
+	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
+	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
+	RUN(test_rows_read_back_in_key_order_without_the_missing);
+	RUN(test_an_unchanged_upsert_writes_no_tuple);
+	RUN(test_removals_mark_unmark_and_prune_page_rows);
+	RUN(test_removals_over_50k_rows_are_set_based);
+	RUN(test_get_run_and_resume);
+	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
+	RUN(test_state_of_an_emptied_table_is_cleared);
+	RUN(test_synchronous_commit_is_set_on_raced_connection);
+	RUN(test_discard_answers_every_state_call);
+	RUN(test_a_version_2_database_gets_migration_3);
+	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
+	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_loop_keeps_turning_during_a_large_write);
 	RUN(test_postgres_restart_mid_stream_stores_every_row_once);
 	event_base_free(base);
