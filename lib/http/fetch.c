@@ -286,6 +286,8 @@ static void easy_put(struct fetcher *f, CURL *e, const struct fetch_provider *p)
 	if (!e)
 		return;
 	curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* the request's, freed with it */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL); /* may be the request's too; set again
+	                                                  at every hand-off */
 	if (f->n_pool < FETCH_EASY_POOL_MAX) {
 		if (!p)
 			curl_easy_reset(e);
