@@ -17,7 +17,11 @@
  * their one jitter source), tokenbucket (the rate limit), linkheader (RFC
  * 8288 "next").  Response headers come from libcurl's store: Link and
  * Retry-After of the final response once the attempt is done,
- * Content-Length and Content-Encoding where a header block ends.
+ * Content-Length and Content-Encoding where a header block ends, ETag and
+ * Last-Modified of a final 2xx or 304 (conditional.h says what is kept).
+ * A request with validators sends its own header list: their lines
+ * chained in front of the provider's (conditional.h), set at every
+ * attempt since a pooled easy handle keeps the list it last sent.
  *
  * A request moves QUEUED -> ACTIVE -> (BACKOFF -> QUEUED -> ACTIVE)* -> DONE.
  *  - QUEUED: in its provider's admission queue (FIFO), waiting for a free
@@ -42,6 +46,7 @@
 #include "fetch.h"
 #include "backoff.h"
 #include "baseurl.h"
+#include "conditional.h"
 #include "error.h"
 #include "linkheader.h"
 #include "membudget.h"
@@ -92,6 +97,9 @@ struct fetch {
 	struct event backoff;          /* while FS_BACKOFF */
 	uint32_t attempts;
 	char *effective_url;
+	struct conditional_headers cond; /* its validators' lines, if any */
+	char *etag, *last_modified;    /* of the final 2xx or 304, as kept */
+	uint64_t bytes;                /* body bytes on the wire, all attempts */
 
 	/* The response being received (reset at every status line, so the
 	 * bodies and headers of followed redirects are forgotten). */
@@ -278,6 +286,8 @@ static void easy_put(struct fetcher *f, CURL *e, const struct fetch_provider *p)
 	if (!e)
 		return;
 	curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* the request's, freed with it */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL); /* may be the request's too; set again
+	                                                  at every hand-off */
 	if (f->n_pool < FETCH_EASY_POOL_MAX) {
 		if (!p)
 			curl_easy_reset(e);
@@ -509,9 +519,9 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->curl_err);
+	SET(CURLOPT_HTTPHEADER, r->cond.head ? r->cond.head : p->headers);
 	if (configured)
 		goto options_set;
-	SET(CURLOPT_HTTPHEADER, p->headers);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)p->max_redirects);
@@ -560,6 +570,9 @@ static void request_free(struct fetch *r)
 	free(r->url);
 	curl_url_cleanup(r->cu);
 	free(r->effective_url);
+	conditional_headers_free(&r->cond);
+	free(r->etag);
+	free(r->last_modified);
 	membudget_release(r->body_cap + r->read_charge);
 	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
@@ -614,6 +627,8 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 			next = NULL; /* a link that is not a URL is no link */
 	if (o != FETCH_OK)
 		mask_secrets(p, r->msg);
+	bool not_modified = o == FETCH_OK && r->status == 304;
+	p->stats.not_modified += not_modified;
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,
@@ -624,6 +639,11 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 		.body = doc ? r->body : NULL,
 		.body_len = doc ? r->body_len : 0,
 		.link_next = next,
+		.not_modified = not_modified,
+		.conditional = r->cond.conditional,
+		.etag = o == FETCH_OK ? r->etag : NULL,
+		.last_modified = o == FETCH_OK ? r->last_modified : NULL,
+		.bytes = r->bytes,
 		.error = o == FETCH_OK ? NULL : r->msg,
 	};
 	r->state = FS_DONE;
@@ -758,11 +778,19 @@ static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	r->effective_url = eff ? strdup(eff) : NULL;
 	free(r->link_ref);
 	r->link_ref = NULL;
-	if (rc == CURLE_OK && status >= 200 && status < 300)
-		r->link_ref = response_link_next(e);
-	else
+	free(r->etag);
+	free(r->last_modified);
+	r->etag = r->last_modified = NULL;
+	if (rc == CURLE_OK && ((status >= 200 && status < 300) || status == 304)) {
+		if (status != 304)
+			r->link_ref = response_link_next(e);
+		r->etag = conditional_response_etag(header_last(e, "ETag"));
+		r->last_modified = conditional_response_last_modified(header_last(e, "Last-Modified"));
+	} else {
 		retry_after_ms = fetch_retry_after_ms(header_last(e, "Retry-After"), time(NULL));
+	}
 	r->status = status;
+	r->bytes += (uint64_t)down;
 	p->stats.bytes += (uint64_t)down;
 	attempt_release(r);
 	return retry_after_ms;
@@ -905,6 +933,9 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
 		body_ready(r);
+		return;
+	} else if (rc == CURLE_OK && status == 304) {
+		finish(r, FETCH_OK, NULL); /* Not Modified: no body, nothing to retry */
 		return;
 	} else if (rc == CURLE_OK) {
 		const char *reason = r->reason[0] ? r->reason : reason_of(status);
@@ -1358,6 +1389,13 @@ fail:
 struct fetch *fetch_start(struct fetch_provider *p, const char *url,
                           fetch_done_fn done, void *arg, char *err)
 {
+	return fetch_start_if(p, url, NULL, done, arg, err);
+}
+
+struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
+                             const struct fetch_validators *v,
+                             fetch_done_fn done, void *arg, char *err)
+{
 	if (!p || !url || !done) {
 		err_set(err, "fetch_start: missing provider, URL or callback");
 		return NULL;
@@ -1382,6 +1420,12 @@ struct fetch *fetch_start(struct fetch_provider *p, const char *url,
 		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
 		        "sends that provider's token (token_file) only there", r->url, p->name, p->base.origin);
 		redact_buf(err, ERR_MAX); /* a next link from a body may carry a password */
+		free(r->url);
+		free(r);
+		return NULL;
+	}
+	if (conditional_headers(v, p->headers, r->url, &r->cond, err) < 0) {
+		redact_buf(err, ERR_MAX);
 		free(r->url);
 		free(r);
 		return NULL;

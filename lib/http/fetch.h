@@ -67,6 +67,21 @@
  * meant.  link_next is the first Link header of the final response with a
  * "next" link (linkheader.h).
  *
+ * Conditional requests (fetch_start_if, conditional.h): the validators
+ * given are sent as If-None-Match (the ETag exactly as given, weak ones
+ * with their W/) and If-Modified-Since, on every attempt.  A 304 answer is
+ * FETCH_OK with not_modified set and no body; it is not retried, and it
+ * is reported as such even to a request that sent no validator
+ * (conditional false: the caller decides what that means).  On redirects
+ * the validators go with every request of the chain, as libcurl sends
+ * every custom header (only Authorization and Cookie stay on the first
+ * host, and the provider's token never leaves its origin anyway): a
+ * redirecting URL answers its 3xx regardless, and the URL it leads to
+ * compares them, which is right when they were read off that URL's own
+ * earlier answer (the final response's validators are the ones reported).
+ * A result's etag and last_modified are the final response's (2xx or
+ * 304), as conditional.h keeps them.
+ *
  * libcurl: the program calls curl_global_init() once before its first
  * fetcher_new() (and curl_global_cleanup() after its last fetcher_free()),
  * as libcurl asks, while it is still single-threaded.
@@ -103,6 +118,9 @@
 #define FETCH_CENSUS_MIN (64u << 10)
 #define FETCH_PARK_POLL_MS 10      /* a waiting body tries again this often */
 #define FETCH_PARK_STALL_MS 1000   /* and is read anyway when nothing was freed for this long */
+/* Longest ETag or Last-Modified sent or kept (nginx's are ~20 bytes; a
+ * longer one received is not kept, so the next request is unconditional). */
+#define FETCH_VALIDATOR_MAX 512u
 
 struct event_base;
 struct fetcher;
@@ -142,6 +160,15 @@ struct fetch_result {
 	                              NUL-terminated); borrowed */
 	size_t body_len;
 	const char *link_next;     /* absolute URL of Link: rel="next", or NULL */
+	bool not_modified;         /* HTTP 304: outcome FETCH_OK, doc NULL, body
+	                              NULL, body_len 0 */
+	bool conditional;          /* validators were sent */
+	const char *etag;          /* the final response's ETag as received (weak
+	                              included), or NULL */
+	const char *last_modified; /* its Last-Modified, only when curl_getdate
+	                              reads it as a date; else NULL */
+	uint64_t bytes;            /* body bytes received for this request, all
+	                              attempts (on the wire: compressed size) */
 	const char *error;         /* readable reason when not FETCH_OK: names the
 	                              URL, the reason and, where one applies, the
 	                              setting; "(not retried)" or "gave up after N
@@ -157,10 +184,22 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
                                             const struct fetch_provider_conf *c,
                                             char *err) RACED_MUST_CHECK;
 
+struct fetch_validators {
+	const char *etag;          /* sent as If-None-Match exactly as given (W/"..." too), or NULL */
+	const char *last_modified; /* sent as If-Modified-Since, or NULL */
+};
+
 /* url is absolute, or relative to the provider's base_url.  Returns NULL
- * (with err) when the URL cannot be resolved or memory runs out. */
+ * (with err) when the URL cannot be resolved or memory runs out.  Same as
+ * fetch_start_if(p, url, NULL, done, arg, err). */
 struct fetch *fetch_start(struct fetch_provider *p, const char *url,
                           fetch_done_fn done, void *arg, char *err) RACED_MUST_CHECK;
+/* fetch_start with validators (NULL or both NULL or empty: unconditional),
+ * copied: the caller's strings need not outlive the call.  Also NULL with
+ * err for a validator conditional.h refuses (a line break, too long). */
+struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
+                             const struct fetch_validators *v,
+                             fetch_done_fn done, void *arg, char *err) RACED_MUST_CHECK;
 void fetch_cancel(struct fetch *r);
 
 /* baseurl_resolve(): ref resolved against base (RFC 3986) in *out,
@@ -187,7 +226,8 @@ struct fetch_provider_stats {
 	uint64_t failed_transient;
 	uint64_t failed_http;
 	uint64_t failed_body;
-	uint64_t succeeded;
+	uint64_t succeeded;        /* FETCH_OK, 304s included */
+	uint64_t not_modified;     /* of them, answered 304 */
 	uint64_t bytes;            /* body bytes received on the wire, every
 	                              attempt (compressed size when gzip) */
 	uint32_t in_flight;        /* on the wire now */

@@ -623,6 +623,8 @@ json_t *service_stats(const struct service *s)
 		                                "in_flight", (json_int_t)ps.in_flight,
 		                                "waiting", (json_int_t)ps.waiting,
 		                                "bytes", (json_int_t)ps.bytes));
+		json_object_set_new(json_array_get(providers, i), "not_modified",
+		                    json_integer((json_int_t)ps.not_modified));
 		json_t *pj = json_array_get(providers, i);
 		json_object_set_new(pj, "max_connections",
 		                    json_integer((json_int_t)s->cfg->providers[i].max_connections));

@@ -191,6 +191,11 @@ struct got {
 	uint32_t attempts;
 	char url[256], effective_url[256], link_next[256], error[ERR_MAX];
 	json_t *doc;
+	bool not_modified, conditional, has_body;
+	char etag[FETCH_VALIDATOR_MAX + 1], last_modified[FETCH_VALIDATOR_MAX + 1]; /* "" for NULL */
+	bool has_etag, has_last_modified;
+	uint64_t bytes;
+	size_t body_len;
 	double t_ms;
 };
 
@@ -228,6 +233,15 @@ static void on_done(void *arg, const struct fetch_result *res)
 	copy_str(g->effective_url, sizeof g->effective_url, res->effective_url);
 	copy_str(g->link_next, sizeof g->link_next, res->link_next);
 	copy_str(g->error, sizeof g->error, res->error);
+	g->not_modified = res->not_modified;
+	g->conditional = res->conditional;
+	g->has_body = res->body != NULL;
+	g->body_len = res->body_len;
+	g->bytes = res->bytes;
+	g->has_etag = res->etag != NULL;
+	g->has_last_modified = res->last_modified != NULL;
+	copy_str(g->etag, sizeof g->etag, res->etag);
+	copy_str(g->last_modified, sizeof g->last_modified, res->last_modified);
 	/* Kept as jansson sees the document's text: the document itself
 	 * is valid only during the callback. */
 	g->doc = NULL;
@@ -301,6 +315,18 @@ static struct fetch *start(size_t i, const char *url)
 	R.req[i] = fetch_start(R.p, url, on_done, (void *)(uintptr_t)i, err);
 	if (!R.req[i])
 		fprintf(stderr, "fetch_start %s: %s\n", url, err);
+	else
+		R.outstanding++;
+	return R.req[i];
+}
+
+static struct fetch *start_if(size_t i, const char *url, const char *etag, const char *lm)
+{
+	char err[ERR_MAX];
+	struct fetch_validators v = {.etag = etag, .last_modified = lm};
+	R.req[i] = fetch_start_if(R.p, url, &v, on_done, (void *)(uintptr_t)i, err);
+	if (!R.req[i])
+		fprintf(stderr, "fetch_start_if %s: %s\n", url, err);
 	else
 		R.outstanding++;
 	return R.req[i];
@@ -1811,6 +1837,260 @@ static void test_bad_provider_settings_are_refused(void)
 	event_base_free(base);
 }
 
+/* ---- conditional requests ---- */
+
+/* One GET of url with validators (NULL: fetch_start) on a fresh loop
+ * against fx; the result in R.got[i]. */
+static void get_if(const struct fixture *fx, size_t i, const char *url, const char *etag,
+                   const char *lm)
+{
+	(void)fx;
+	R.got[i].calls = 0;
+	json_decref(R.got[i].doc);
+	R.got[i].doc = NULL;
+	if (etag || lm)
+		CHECK(start_if(i, url, etag, lm) != NULL);
+	else
+		CHECK(start(i, url) != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[i].calls, 1);
+}
+
+static void test_304_to_if_none_match_has_no_body_and_is_not_retried(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--validators", "etag", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/athletes/a7", NULL, NULL);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK(!R.got[0].not_modified);
+	CHECK(!R.got[0].conditional);
+	CHECK(R.got[0].has_etag && R.got[0].etag[0] == '"');
+	CHECK(!R.got[0].has_last_modified); /* --validators etag sends none */
+
+	get_if(&fx, 1, "/athletes/a7", R.got[0].etag, NULL);
+	CHECK_EQ(R.got[1].outcome, FETCH_OK);
+	CHECK_EQ(R.got[1].status, 304);
+	CHECK_EQ(R.got[1].attempts, 1);
+	CHECK(R.got[1].not_modified);
+	CHECK(R.got[1].conditional);
+	CHECK(R.got[1].doc == NULL && !R.got[1].has_body && R.got[1].body_len == 0);
+	CHECK_EQ(R.got[1].bytes, 0);
+	CHECK_STR(R.got[1].etag, R.got[0].etag); /* a 304 carries the validators */
+	CHECK(R.got[1].error[0] == '\0');
+
+	/* another ETag: the body comes */
+	get_if(&fx, 2, "/athletes/a7", "\"not-it\"", NULL);
+	CHECK_EQ(R.got[2].status, 200);
+	CHECK(!R.got[2].not_modified && R.got[2].conditional && R.got[2].doc != NULL);
+
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.not_modified, 1);
+	CHECK_EQ(st.succeeded, 3);
+	CHECK_EQ(st.retries, 0);
+	json_t *a = fixture_get(&fx, "/_attempts?url=/athletes/a7");
+	CHECK_EQ(json_integer_value(json_object_get(a, "attempts")), 3);
+	CHECK_EQ(json_integer_value(json_object_get(a, "not_modified")), 1);
+	json_decref(a);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_304_to_if_modified_since(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--validators", "lm", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/races", NULL, NULL);
+	CHECK_EQ(R.got[0].status, 200);
+	CHECK(!R.got[0].has_etag);
+	CHECK(R.got[0].has_last_modified);
+	CHECK(curl_getdate(R.got[0].last_modified, NULL) > 0);
+
+	get_if(&fx, 1, "/races", NULL, R.got[0].last_modified);
+	CHECK_EQ(R.got[1].status, 304);
+	CHECK(R.got[1].not_modified && R.got[1].conditional);
+	CHECK_STR(R.got[1].last_modified, R.got[0].last_modified);
+
+	/* a date before the resource's: the body comes */
+	get_if(&fx, 2, "/races", NULL, "Mon, 01 Jan 2001 00:00:00 GMT");
+	CHECK_EQ(R.got[2].status, 200);
+	CHECK(R.got[2].doc != NULL);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* If-None-Match decides when both are sent (RFC 9110 13.2.2): a date
+ * that would match does not make a 304 when the ETag does not. */
+static void test_if_none_match_wins_over_if_modified_since(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--validators", "both", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/races/1/entries", NULL, NULL);
+	CHECK(R.got[0].has_etag && R.got[0].has_last_modified);
+	get_if(&fx, 1, "/races/1/entries", "\"other\"", R.got[0].last_modified);
+	CHECK_EQ(R.got[1].status, 200);
+	get_if(&fx, 2, "/races/1/entries", R.got[0].etag, R.got[0].last_modified);
+	CHECK_EQ(R.got[2].status, 304);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_weak_etag_is_sent_back_verbatim(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--validators", "weak", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/athletes/a3", NULL, NULL);
+	CHECK(strncmp(R.got[0].etag, "W/\"", 3) == 0);
+	get_if(&fx, 1, "/athletes/a3", R.got[0].etag, NULL);
+	CHECK_EQ(R.got[1].status, 304);
+	CHECK_STR(R.got[1].etag, R.got[0].etag);
+	run_teardown();
+	fixture_stop(&fx);
+
+	/* on the wire: each validator once, exactly as given, besides the
+	 * provider's lines */
+	static struct wire w;
+	char host[64];
+	wire_setup(&w);
+	snprintf(host, sizeof host, "Host: 127.0.0.1:%d", w.port);
+	CHECK(start_if(0, "/races", "W/\"a b\", \"c\"", "Sun, 06 Nov 1994 08:49:37 GMT") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(w.n_heads, 1);
+	const char *want[] = {
+		host,
+		"User-Agent: raced/" RACED_VERSION,
+		"Accept: application/json",
+		"Accept-Encoding: *",
+		"Authorization: Bearer s3cret",
+		"If-None-Match: W/\"a b\", \"c\"",
+		"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT",
+	};
+	check_head_lines(w.heads[0], want, sizeof want / sizeof want[0]);
+	wire_teardown(&w);
+}
+
+/* libcurl sends custom headers to every URL of a redirect chain: the
+ * validators reach the URL redirected to (whose own answer they were read
+ * from), and the redirecting one too. */
+static void test_validators_follow_a_redirect(void)
+{
+	static struct wire w;
+	wire_setup(&w);
+	CHECK(start_if(0, "/old", "\"e1\"", NULL) != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(w.n_heads, 2);
+	CHECK(strncmp(w.heads[1], "GET /v1/new?x=1 ", 16) == 0);
+	CHECK(contains(w.heads[0], "\r\nIf-None-Match: \"e1\"\r\n"));
+	CHECK(contains(w.heads[1], "\r\nIf-None-Match: \"e1\"\r\n"));
+	wire_teardown(&w);
+}
+
+static void test_a_last_modified_that_is_no_date_is_dropped(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a5=baddate", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/athletes/a5", NULL, NULL);
+	CHECK_EQ(R.got[0].status, 200);
+	CHECK(!R.got[0].has_last_modified);
+	CHECK_STR(R.got[0].etag, "\"bd1\"");
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* A 304 nobody asked for is still a 304: the caller sees conditional
+ * false and decides (the import refetches). */
+static void test_304_to_an_unconditional_request_is_reported_as_such(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--broken", "/athletes/a4=notmodified", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/athletes/a4", NULL, NULL);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].status, 304);
+	CHECK(R.got[0].not_modified);
+	CHECK(!R.got[0].conditional);
+	CHECK(R.got[0].doc == NULL && !R.got[0].has_etag && !R.got[0].has_last_modified);
+	CHECK_EQ(R.got[0].attempts, 1);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* bytes: the body bytes of every attempt of this request (a cut first
+ * attempt included), as the provider's stats count them. */
+static void test_bytes_count_every_attempts_body(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--rate-cut", "1", "--fault-attempts", "1", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	get_if(&fx, 0, "/races/1/entries", NULL, NULL);
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].attempts, 2);
+	CHECK(R.got[0].body_len > 0);
+	/* the cut attempt sent half the body */
+	CHECK_EQ(R.got[0].bytes, R.got[0].body_len + R.got[0].body_len / 2);
+	struct fetch_provider_stats st;
+	fetch_provider_get_stats(R.p, &st);
+	CHECK_EQ(st.bytes, R.got[0].bytes);
+	get_if(&fx, 1, "/races/1/entries", NULL, NULL); /* attempt 2 of the URL: not cut */
+	CHECK_EQ(R.got[1].bytes, R.got[1].body_len);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+static void test_a_validator_with_a_line_break_is_refused(void)
+{
+	char err[ERR_MAX] = "", big[FETCH_VALIDATOR_MAX + 2];
+	run_setup("http://127.0.0.1:9/", default_conf);
+	struct fetch_validators v = {.etag = "\"a\"\r\nX-Evil: 1"};
+	CHECK(fetch_start_if(R.p, "/races", &v, on_done, NULL, err) == NULL);
+	CHECK(contains(err, "GET http://127.0.0.1:9/races: the If-None-Match to send"));
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	v = (struct fetch_validators){.last_modified = big};
+	CHECK(fetch_start_if(R.p, "/races", &v, on_done, NULL, err) == NULL);
+	CHECK(contains(err, "If-Modified-Since"));
+	/* empty strings are no validators */
+	v = (struct fetch_validators){.etag = "", .last_modified = ""};
+	struct fetch *r = fetch_start_if(R.p, "/races", &v, on_done, NULL, err);
+	CHECK(r != NULL);
+	fetch_cancel(r);
+	run_teardown();
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1863,6 +2143,15 @@ int main(void)
 	RUN(test_fetcher_free_with_requests_outstanding);
 	RUN(test_fetcher_free_from_a_done_callback);
 	RUN(test_bad_provider_settings_are_refused);
+	RUN(test_304_to_if_none_match_has_no_body_and_is_not_retried);
+	RUN(test_304_to_if_modified_since);
+	RUN(test_if_none_match_wins_over_if_modified_since);
+	RUN(test_weak_etag_is_sent_back_verbatim);
+	RUN(test_validators_follow_a_redirect);
+	RUN(test_a_last_modified_that_is_no_date_is_dropped);
+	RUN(test_304_to_an_unconditional_request_is_reported_as_such);
+	RUN(test_bytes_count_every_attempts_body);
+	RUN(test_a_validator_with_a_line_break_is_refused);
 	curl_global_cleanup();
 	return CHECK_DONE();
 }
