@@ -38,7 +38,7 @@ max_clients = 3
 max_clients = 4"
 refused "out of range" "$F:2: [daemon] max_clients: 0 is out of range (1 to 65536)" "[daemon]
 max_clients = 0"
-refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, e.g. 250ms, 30s, 2m; a bare number is seconds)" "[daemon]
+refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s, m, h or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)" "[daemon]
 stop_timeout = 30x"
 refused "relative base_url" "$F:2: [provider main] base_url: 'api.example.com/v1' is not an absolute http:// or https:// URL (it has no scheme)" "[provider main]
 base_url = api.example.com/v1"
@@ -70,7 +70,7 @@ parent = b
 provider = main
 url = /c/{id}
 key = /id"
-refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent" "$P
+refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent (the root's url may name only {last_success} and {cursor})" "$P
 [stage races]
 provider = main
 key = /id
