@@ -12,7 +12,8 @@
  *
  * Inside: config.c (the key table, config_keys.h, and the inih loader),
  * config_lex (a line's syntax), config_value (a value's syntax), config_check (the pipeline as a whole),
- * tokenfile (token files) and config_diff (config_describe_changes).
+ * tokenfile (token files), config_diff (config_describe_changes) and
+ * config_pipeline (the pipeline an import began with, compared on resume).
  */
 #ifndef RACED_CONFIG_H
 #define RACED_CONFIG_H

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "config_keys.h"
 #include "error.h"
 #include "jsondoc.h"
 #include "urltemplate.h"
@@ -136,11 +137,6 @@ static void test_shipped_config_loads_with_the_documented_pipeline(void)
 /* Every key is documented in raced.conf(5) and shown in etc/raced.conf. */
 static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 {
-	static const char *const names[] = {
-		"control_socket", "admin_group", "max_clients", "stop_timeout", "metrics", "conninfo", "batch_size",
-		"base_url", "token_file", "max_connections", "rate_limit", "timeout", "max_retries",
-		"max_body", "max_redirects", "parent", "provider", "url", "items", "next", "key",
-		"dedupe", "max_demand", "min_demand", "buffer_size", "concurrency"};
 	const char *files[] = {"docs/raced.conf.5", "etc/raced.conf"};
 	for (size_t f = 0; f < 2; f++) {
 		char *path = source_file(files[f]);
@@ -152,19 +148,20 @@ static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 			text[n] = '\0';
 			fclose(fp);
 		}
-		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		for (size_t i = 0; i < config_n_keys; i++) {
+			const char *name = config_keys[i].name;
 			/* the man page: ".B key" or ".BR key " opens its entry;
 			 * the shipped file: "key =" or ";key =" */
 			char p1[64], p2[64];
 			if (f == 0) {
-				snprintf(p1, sizeof p1, "\n.B %s\n", names[i]);
-				snprintf(p2, sizeof p2, "\n.BR %s ", names[i]);
+				snprintf(p1, sizeof p1, "\n.B %s\n", name);
+				snprintf(p2, sizeof p2, "\n.BR %s ", name);
 			} else {
-				snprintf(p1, sizeof p1, "\n%s =", names[i]);
-				snprintf(p2, sizeof p2, "\n;%s =", names[i]);
+				snprintf(p1, sizeof p1, "\n%s =", name);
+				snprintf(p2, sizeof p2, "\n;%s =", name);
 			}
 			if (!strstr(text, p1) && !strstr(text, p2)) {
-				fprintf(stderr, "  %s does not show %s\n", files[f], names[i]);
+				fprintf(stderr, "  %s does not show %s\n", files[f], name);
 				check_failures++;
 			}
 		}
