@@ -79,6 +79,13 @@ struct store_conf {
 	 * Import ids count from 1; runs are not recorded (store_get_runs
 	 * answers []).  conninfo is ignored. */
 	bool discard;
+	/* PostgreSQL's synchronous_commit for raced's own connection
+	 * ("on", "off", "local", "remote_write", "remote_apply"), whatever
+	 * the server's default; NULL = "on".  Weaker settings may lose rows
+	 * (and checkpoints) already acknowledged: "off" on a crash of the
+	 * server, "local" and "remote_write" on a failover to a synchronous
+	 * standby ([database] synchronous_commit in raced.conf(5)). */
+	const char *synchronous_commit;
 };
 
 struct store_callbacks {
