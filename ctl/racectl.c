@@ -34,6 +34,9 @@ struct opts {
 	bool wait;
 	bool watch;
 	long long limit;      /* --limit N, 0 when not given */
+	bool full;            /* start-import --full */
+	bool resume;          /* start-import --resume [ID] */
+	long long resume_id;  /* its ID, 0 when not given */
 	const char *command;
 	const struct control_command *cmd;  /* NULL until a known command */
 	const char *arg;      /* the command's operand: status ID, help COMMAND */
@@ -137,6 +140,20 @@ static int set_option(struct opts *o, const struct control_option_spec *spec, co
 			return -1;
 		}
 		return 1;
+	case CONTROL_OPT_FULL:
+		o->full = true;
+		return 0;
+	case CONTROL_OPT_RESUME:
+		/* its ID is optional: taken when the next argument is one */
+		o->resume = true;
+		if (next && next[0] != '-' && (o->resume_id = parse_count(next)) > 0)
+			return 1;
+		if (next && next[0] != '-') {
+			*rc = usage_error("%s takes an import id (a positive integer), got '%s'", spec->flag, next);
+			return -1;
+		}
+		o->resume_id = 0;
+		return 0;
 	}
 	return 0;
 }
@@ -204,6 +221,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (!o->command)
 		return usage_error("which command?");
+	if (o->full && o->resume)
+		return usage_error("--full and --resume exclude each other: a full import reads no state, a resumed "
+		                   "one continues from it");
 	return -1;
 }
 
@@ -411,10 +431,16 @@ int main(int argc, char **argv)
 	json_t *args = NULL;
 	if (o.arg && (rc = operand_args(o.cmd, o.arg, &args)) >= 0)
 		return rc;
-	if (o.limit) {
+	if (o.limit || o.full || o.resume) {
 		if (!args)
 			args = json_object();
-		json_object_set_new(args, "limit", json_integer((json_int_t)o.limit));
+		if (o.limit)
+			json_object_set_new(args, "limit", json_integer((json_int_t)o.limit));
+		if (o.full)
+			json_object_set_new(args, "full", json_true());
+		if (o.resume)
+			json_object_set_new(args, "resume",
+			                    o.resume_id ? json_integer((json_int_t)o.resume_id) : json_true());
 	}
 
 	struct sigaction sa = { .sa_handler = on_signal };

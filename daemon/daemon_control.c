@@ -152,7 +152,14 @@ static void on_start_import(void *ctx, struct control_request *req)
 	struct daemon_control *dc = ctx;
 	char who[64], err[ERR_MAX];
 	daemon_peer_name(&dc->names, control_request_uid(req), who, sizeof who);
-	int rc = service_start_import(dc->svc, who, started, req, err);
+	/* validated by the command table: full a boolean, resume true or an id >= 1, not both */
+	json_t *args = control_request_args(req), *resume = json_object_get(args, "resume");
+	struct service_start opt = {
+		.full = json_is_true(json_object_get(args, "full")),
+		.resume = json_is_true(resume) || json_is_integer(resume),
+		.resume_id = json_is_integer(resume) ? (int64_t)json_integer_value(resume) : 0,
+	};
+	int rc = service_start_import(dc->svc, who, &opt, started, req, err);
 	if (rc < 0)
 		reply_failure(req, rc, CONTROL_CONFLICT, err);
 }

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -36,6 +37,7 @@ struct daemon {
 	struct metrics_http *metrics; /* NULL: [daemon] metrics unset */
 	const char *config_path;
 	bool once;
+	struct service_start start;   /* --full, --resume[=ID] (with --once) */
 	int exit_code;
 	struct event *sig_term, *sig_int, *sig_hup, *status_ev;
 	char last_status[512];
@@ -50,6 +52,10 @@ static void usage(FILE *out)
 	        "  -c, --config PATH   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	        "  -t, --check-config  validate the configuration and exit (0 valid, 78 invalid)\n"
 	        "  -1, --once          run one import and exit (0 if it succeeded, 1 otherwise)\n"
+	        "      --full          with --once: ignore the state earlier imports kept\n"
+	        "                      (unconditional requests, no refresh skips, no cursor)\n"
+	        "      --resume[=ID]   with --once: continue the latest interrupted import\n"
+	        "                      (or import ID) instead of starting a new one\n"
 	        "  -v, --verbose       log every request and batch, not only events\n"
 	        "  -V, --version       print the version and exit\n"
 	        "  -h, --help          print this help and exit\n"
@@ -58,6 +64,18 @@ static void usage(FILE *out)
 	        "the running import (it ends 'interrupted') and exit; a second one stops\n"
 	        "waiting for requests in flight.\n"
 	        "See raced(8), raced.conf(5) and racectl(1).\n");
+}
+
+/* "42" to 42; -1 for anything but a positive integer. */
+static int parse_import_id(const char *s, int64_t *id)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 1)
+		return -1;
+	*id = v;
+	return 0;
 }
 
 static void update_status(struct daemon *d)
@@ -143,6 +161,8 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 't'},
 		{"once", no_argument, NULL, '1'},
+		{"full", no_argument, NULL, 'F'},
+		{"resume", optional_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -168,6 +188,15 @@ int main(int argc, char **argv)
 		case 'c': d.config_path = optarg; break;
 		case 't': check = true; break;
 		case '1': d.once = true; break;
+		case 'F': d.start.full = true; break;
+		case 'R':
+			d.start.resume = true;
+			if (optarg && parse_import_id(optarg, &d.start.resume_id) < 0) {
+				fprintf(stderr, "raced: --resume=ID takes an import id (a positive integer), got '%s'\n",
+				        optarg);
+				return 2;
+			}
+			break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'V': printf("raced %s\n", RACED_VERSION); return EXIT_SUCCESS;
 		case 'h': usage(stdout); return EXIT_SUCCESS;
@@ -177,6 +206,16 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "raced: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if ((d.start.full || d.start.resume) && !d.once && !check) {
+		fprintf(stderr, "raced: --%s applies to the import --once runs; to a running raced, say "
+		        "'racectl start-import --%s'\n", d.start.full ? "full" : "resume", d.start.full ? "full" : "resume");
+		return 2;
+	}
+	if (d.start.full && d.start.resume) {
+		fprintf(stderr, "raced: --full and --resume exclude each other: a full import reads no state, a "
+		        "resumed one continues from it\n");
 		return 2;
 	}
 	if (check)
@@ -215,7 +254,7 @@ int main(int argc, char **argv)
 			event_base_free(d.base);
 			return EXIT_FAILURE;
 		}
-	} else if (service_start_import_when_ready(d.svc, "raced --once", err) < 0) {
+	} else if (service_start_import_when_ready(d.svc, "raced --once", &d.start, err) < 0) {
 		log_err("%s", err);
 		service_free(d.svc);
 		event_base_free(d.base);

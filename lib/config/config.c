@@ -42,6 +42,7 @@
 #include "config_lex.h"
 #include "config_value.h"
 #include "error.h"
+#include "jsonptr.h"
 #include "redact.h"
 #include "stage.h"   /* the engine's bounds are the settings' bounds */
 #include "store.h"   /* and the store's */
@@ -50,6 +51,14 @@
 
 const char *const config_section_names[SECT_KINDS] = {"daemon", "database", "provider", "stage"};
 
+const char *const config_resume_values[] = {"no", "auto", NULL};
+const char *const config_synchronous_commit_values[] = {"on", "off", "local", "remote_write", "remote_apply",
+                                                        NULL};
+
+/* A KT_CHOICE lands in an enum through a uint32_t. */
+_Static_assert(sizeof(enum config_resume) == sizeof(uint32_t), "enum config_resume is not 4 bytes");
+_Static_assert(sizeof(enum config_sync) == sizeof(uint32_t), "enum config_sync is not 4 bytes");
+
 #define D_(f) offsetof(struct config, f)
 #define P_(f) offsetof(struct provider_conf, f)
 #define S_(f) offsetof(struct stage_conf, f)
@@ -57,38 +66,47 @@ const char *const config_section_names[SECT_KINDS] = {"daemon", "database", "pro
 /* Keep docs/raced.conf.5 and etc/raced.conf in step with this table
  * (test_config checks that both mention every key). */
 const struct key_def config_keys[] = {
-	{"control_socket", SECT_DAEMON, KT_SOCKET_PATH, D_(control_socket), "/run/raced/raced.sock", 0, 0, KF_RESTART},
-	{"admin_group", SECT_DAEMON, KT_STRING, D_(admin_group), "raced-admin", 0, 0, 0},
-	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0},
-	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0},
-	{"metrics", SECT_DAEMON, KT_LISTEN, D_(metrics), NULL, 0, 0, KF_RESTART | KF_EMPTY_OK},
-	{"memory_limit", SECT_DAEMON, KT_SIZE, D_(memory_limit), "512MiB", 1ull << 20, 1ull << 40, 0},
+	{"control_socket", SECT_DAEMON, KT_SOCKET_PATH, D_(control_socket), "/run/raced/raced.sock", 0, 0, KF_RESTART, NULL},
+	{"admin_group", SECT_DAEMON, KT_STRING, D_(admin_group), "raced-admin", 0, 0, 0, NULL},
+	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0, NULL},
+	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0, NULL},
+	{"metrics", SECT_DAEMON, KT_LISTEN, D_(metrics), NULL, 0, 0, KF_RESTART | KF_EMPTY_OK, NULL},
+	{"memory_limit", SECT_DAEMON, KT_SIZE, D_(memory_limit), "512MiB", 1ull << 20, 1ull << 40, 0, NULL},
+	/* read when raced starts: a reload changes nothing until the next start */
+	{"resume", SECT_DAEMON, KT_CHOICE, D_(resume), "auto", 0, 0, KF_RESTART, config_resume_values},
 
-	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK},
-	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0},
-	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0},
+	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK, NULL},
+	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0, NULL},
+	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0, NULL},
+	{"synchronous_commit", SECT_DATABASE, KT_CHOICE, D_(synchronous_commit), "on", 0, 0, 0,
+	 config_synchronous_commit_values},
+	{"max_outage", SECT_DATABASE, KT_DURATION, D_(max_outage_ms), "5m", 0, UINT32_MAX, 0, NULL},
 
-	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED},
-	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0},
-	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, 0},
-	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, 0},
-	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, 0},
-	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, 0},
-	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1ull << 30, 0},
-	{"max_redirects", SECT_PROVIDER, KT_UINT, P_(max_redirects), "5", 0, 50, 0},
+	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED, NULL},
+	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0, NULL},
+	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, 0, NULL},
+	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, 0, NULL},
+	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, 0, NULL},
+	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, 0, NULL},
+	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1ull << 30, 0, NULL},
+	{"max_redirects", SECT_PROVIDER, KT_UINT, P_(max_redirects), "5", 0, 50, 0, NULL},
 
-	{"parent", SECT_STAGE, KT_STRING, S_(parent), NULL, 0, 0, 0},
-	{"provider", SECT_STAGE, KT_STRING, S_(provider), NULL, 0, 0, KF_REQUIRED},
-	{"url", SECT_STAGE, KT_TEMPLATE, S_(url), NULL, 0, 0, KF_REQUIRED},
-	{"items", SECT_STAGE, KT_POINTER, S_(items), "/data", 0, 0, 0},
-	{"next", SECT_STAGE, KT_NEXT, S_(next), "none", 0, 0, 0},
-	{"key", SECT_STAGE, KT_POINTER, S_(key), NULL, 0, 0, KF_REQUIRED},
-	{"dedupe", SECT_STAGE, KT_BOOL, S_(dedupe), "no", 0, 0, 0},
-	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, STAGE_MAX_DEMAND, 0},
-	{"min_demand", SECT_STAGE, KT_UINT, S_(min_demand), NULL, 0, 1000000, KF_DERIVED},
-	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, STAGE_MAX_BUFFER, KF_DERIVED},
-	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED},
-	{"max_pages", SECT_STAGE, KT_UINT, S_(max_pages), "10000", 1, 1000000, 0},
+	{"parent", SECT_STAGE, KT_STRING, S_(parent), NULL, 0, 0, 0, NULL},
+	{"provider", SECT_STAGE, KT_STRING, S_(provider), NULL, 0, 0, KF_REQUIRED, NULL},
+	{"url", SECT_STAGE, KT_TEMPLATE, S_(url), NULL, 0, 0, KF_REQUIRED, NULL},
+	{"items", SECT_STAGE, KT_POINTER, S_(items), "/data", 0, 0, KF_EMPTY_OK, NULL},
+	{"next", SECT_STAGE, KT_NEXT, S_(next), "none", 0, 0, 0, NULL},
+	{"key", SECT_STAGE, KT_POINTER, S_(key), NULL, 0, 0, KF_REQUIRED | KF_EMPTY_OK, NULL},
+	{"dedupe", SECT_STAGE, KT_BOOL, S_(dedupe), "no", 0, 0, 0, NULL},
+	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, STAGE_MAX_DEMAND, 0, NULL},
+	{"min_demand", SECT_STAGE, KT_UINT, S_(min_demand), NULL, 0, 1000000, KF_DERIVED, NULL},
+	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, STAGE_MAX_BUFFER, KF_DERIVED, NULL},
+	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED, NULL},
+	{"max_pages", SECT_STAGE, KT_UINT, S_(max_pages), "10000", 1, 1000000, 0, NULL},
+	{"refresh", SECT_STAGE, KT_DURATION, S_(refresh_ms), "0", 0, UINT32_MAX, 0, NULL},
+	{"cursor", SECT_STAGE, KT_POINTER, S_(cursor), NULL, 0, 0, KF_ROOT_ONLY, NULL},
+	{"lag", SECT_STAGE, KT_DURATION, S_(lag_ms), "0", 0, UINT32_MAX, KF_ROOT_ONLY, NULL},
+	{"initial", SECT_STAGE, KT_INITIAL, S_(initial), NULL, 0, 0, KF_ROOT_ONLY, NULL},
 };
 
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
@@ -194,7 +212,7 @@ static size_t key_index(const struct key_def *k)
 static int check_string(const struct key_def *k, const char *value, char *msg, size_t n)
 {
 	size_t fields;
-	if (!*value && !(k->flags & KF_EMPTY_OK) && k->type != KT_POINTER) {
+	if (!*value && !(k->flags & KF_EMPTY_OK)) {
 		snprintf(msg, n, "empty value (a value is required)");
 		return -1;
 	}
@@ -212,10 +230,23 @@ static int check_string(const struct key_def *k, const char *value, char *msg, s
 	case KT_TEMPLATE:
 		return config_check_template(value, &fields, msg, n);
 	case KT_POINTER:
-		if (value[0] == '\0' || value[0] == '/')
+		if (value[0] == '\0' || (value[0] == '/' && jsonptr_valid(value)))
 			return 0;
-		snprintf(msg, n, "'%s' is not a JSON pointer (expected \"\" or a pointer starting with '/', e.g. /data)",
-		         value);
+		if (value[0] == '/')
+			snprintf(msg, n, "'%s' is not a valid JSON pointer ('~' must be followed by 0 or 1; write ~1 for '/' "
+			         "and ~0 for '~' in a name)", value);
+		else if (k->flags & KF_EMPTY_OK)
+			snprintf(msg, n, "'%s' is not a JSON pointer (expected \"\" or a pointer starting with '/', e.g. /data)",
+			         value);
+		else
+			snprintf(msg, n, "'%s' is not a JSON pointer (expected a pointer starting with '/', e.g. /updated_at)",
+			         value);
+		return -1;
+	case KT_INITIAL:
+		if (config_value_timestamp(value) == 0 || config_value_number(value) == 0)
+			return 0;
+		snprintf(msg, n, "'%s' is neither an ISO 8601 timestamp nor a number (expected e.g. "
+		         "2024-01-01T00:00:00Z, 2024-01-01 or 0)", value);
 		return -1;
 	default:
 		return 0;
@@ -266,6 +297,25 @@ static int set_bool(struct loader *ld, const struct section *sec, const struct k
 	return 0;
 }
 
+/* One of k->choices, stored as its index. */
+static int set_choice(struct loader *ld, const struct section *sec, const struct key_def *k, const char *value,
+                      unsigned line)
+{
+	char list[128] = "";
+	size_t used = 0;
+	for (uint32_t i = 0; k->choices[i]; i++) {
+		if (strcmp(value, k->choices[i]) == 0) {
+			memcpy((char *)section_obj(ld, sec) + k->offset, &i, sizeof i);
+			return 0;
+		}
+		int w = snprintf(list + used, sizeof list - used, "%s%s", i == 0 ? "" : k->choices[i + 1] ? ", " : " or ",
+		                 k->choices[i]);
+		if (w > 0 && (size_t)w < sizeof list - used)
+			used += (size_t)w;
+	}
+	return fail(ld, line, sec, "%s: '%s' is not valid (expected %s)", k->name, value, list);
+}
+
 /* A number in the key's unit and bounds: double, size_t or uint32_t. */
 static int set_number(struct loader *ld, const struct section *sec, const struct key_def *k, const char *value,
                       unsigned line)
@@ -282,7 +332,7 @@ static int set_number(struct loader *ld, const struct section *sec, const struct
 	fmt_bound(k, k->max, hi, sizeof hi);
 	if (rc < 0 && k->type == KT_DURATION)
 		return fail(ld, line, sec,
-		            "%s: '%s' is not a duration (expected a whole number with ms, s or m, e.g. 250ms, 30s, 2m; "
+		            "%s: '%s' is not a duration (expected a whole number with ms, s, m, h or d, e.g. 250ms, 30s, 2m, 1h; "
 		            "a bare number is seconds)", k->name, value);
 	if (rc < 0 && k->type == KT_SIZE)
 		return fail(ld, line, sec,
@@ -315,6 +365,8 @@ static int set_value(struct loader *ld, const struct section *sec, const struct 
 		return set_next(ld, sec, k, value, line);
 	case KT_BOOL:
 		return set_bool(ld, sec, k, value, line);
+	case KT_CHOICE:
+		return set_choice(ld, sec, k, value, line);
 	case KT_UINT:
 	case KT_DURATION:
 	case KT_SIZE:
@@ -539,6 +591,21 @@ static int apply_derived(struct loader *ld, const struct section *sec)
 	return 0;
 }
 
+/* KF_ROOT_ONLY keys set in a stage with a parent (known only once the
+ * whole section is read), then the derived keys. */
+static int check_root_only(struct loader *ld, const struct section *sec)
+{
+	const struct stage_conf *st = section_obj(ld, sec);
+	for (size_t i = 0; st->parent && i < N_KEYS; i++) {
+		const struct key_def *k = &config_keys[i];
+		if (k->section == SECT_STAGE && (k->flags & KF_ROOT_ONLY) && sec->key_line[i])
+			return fail(ld, sec->key_line[i], sec,
+			            "%s: only the root stage (the one without a parent) may set it; this stage's parent is "
+			            "'%s': move %s to the root stage or remove it", k->name, st->parent, k->name);
+	}
+	return apply_derived(ld, sec);
+}
+
 static int apply_defaults(struct loader *ld, const struct section *sec, enum section_kind kind)
 {
 	struct section implicit = {.kind = kind};
@@ -553,7 +620,7 @@ static int apply_defaults(struct loader *ld, const struct section *sec, enum sec
 		if (k->def && set_value(ld, sec, k, k->def, 0) < 0)
 			return -1;
 	}
-	return kind == SECT_STAGE ? apply_derived(ld, sec) : 0;
+	return kind == SECT_STAGE ? check_root_only(ld, sec) : 0;
 }
 
 static const struct section *find_section(const struct loader *ld, enum section_kind kind, size_t index)
@@ -700,6 +767,8 @@ void config_free(struct config *c)
 		free(s->items);
 		free(s->next_pointer);
 		free(s->key);
+		free(s->cursor);
+		free(s->initial);
 	}
 	free(c->providers);
 	free(c->stages);

@@ -12,7 +12,8 @@
  *
  * Inside: config.c (the key table, config_keys.h, and the inih loader),
  * config_lex (a line's syntax), config_value (a value's syntax), config_check (the pipeline as a whole),
- * tokenfile (token files) and config_diff (config_describe_changes).
+ * tokenfile (token files), config_diff (config_describe_changes) and
+ * config_pipeline (the pipeline an import began with, compared on resume).
  */
 #ifndef RACED_CONFIG_H
 #define RACED_CONFIG_H
@@ -59,8 +60,32 @@ struct stage_conf {
 	uint32_t buffer_size;      /* default max_demand */
 	uint32_t concurrency;      /* default 1 for the root, 8 otherwise */
 	uint32_t max_pages;        /* pages one input may span; default 10000 */
+	uint32_t refresh_ms;       /* an input fetched within this is not fetched again; 0 = always revalidate */
+	/* The root only (config_check refuses them elsewhere): */
+	char *cursor;              /* JSON pointer of the field {cursor} takes the largest stored value of, or NULL */
+	uint32_t lag_ms;           /* subtracted from {last_success} / {cursor}; default 0 */
+	char *initial;             /* what the first import uses for them: an ISO 8601 timestamp or a number, or NULL */
 	unsigned line;
 };
+
+/* The root's url may name these (config_check.c): the start time of the
+ * latest succeeded import, ISO 8601 UTC, and the largest stored value of
+ * the root's `cursor` field, each less `lag`; the first import uses
+ * `initial`.  urltemplate_expand_named() fills them in. */
+#define CONFIG_URL_LAST_SUCCESS "last_success"
+#define CONFIG_URL_CURSOR "cursor"
+
+/* [daemon] resume: whether raced, on start, resumes the import a crash
+ * left running. */
+enum config_resume { CONFIG_RESUME_NO, CONFIG_RESUME_AUTO };
+extern const char *const config_resume_values[]; /* "no", "auto"; NULL-terminated */
+
+/* [database] synchronous_commit: PostgreSQL's setting for raced's own
+ * connection; config_synchronous_commit_values[] spells each as
+ * PostgreSQL does (store_conf.synchronous_commit). */
+enum config_sync { CONFIG_SYNC_ON, CONFIG_SYNC_OFF, CONFIG_SYNC_LOCAL, CONFIG_SYNC_REMOTE_WRITE,
+                   CONFIG_SYNC_REMOTE_APPLY };
+extern const char *const config_synchronous_commit_values[]; /* NULL-terminated */
 
 struct config {
 	char *path;
@@ -71,10 +96,13 @@ struct config {
 	uint32_t stop_timeout_ms;  /* SIGTERM drain bound, default 20s */
 	char *metrics;             /* OpenMetrics listener, config_listen_parse(); NULL = off */
 	size_t memory_limit;       /* bytes pages, items and batches may hold, default 512 MiB */
+	enum config_resume resume; /* default auto; read at start only */
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */
 	bool discard;              /* default no: benchmarking, rows are dropped */
+	enum config_sync synchronous_commit; /* default on */
+	uint32_t max_outage_ms;    /* the database may be away this long during an import; 0 = forever; default 5m */
 	/* [provider NAME] */
 	struct provider_conf *providers;
 	size_t n_providers;
@@ -103,7 +131,7 @@ RACED_MUST_CHECK int config_listen_parse(const char *s, struct config_listen *ou
 const struct provider_conf *config_provider(const struct config *c, const char *name);
 const struct stage_conf *config_stage(const struct config *c, const char *name);
 
-/* Durations: "250ms", "30s", "2m", or a bare number of seconds.
+/* Durations: "250ms", "30s", "2m", "1h", "7d", or a bare number of seconds.
  * Returns 0, or -1 for anything else or more than UINT32_MAX ms. */
 RACED_MUST_CHECK int config_parse_duration(const char *s, uint32_t *ms);
 

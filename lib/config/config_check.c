@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_value.h"
 #include "suggest.h"
 #include "urltemplate.h"
 
@@ -212,6 +213,73 @@ static int check_resolves(const struct config *c, size_t i, const struct urltemp
 	return 0;
 }
 
+static bool uses(const struct urltemplate *t, const char *name)
+{
+	for (size_t i = 0; i < urltemplate_placeholders(t); i++)
+		if (strcmp(urltemplate_placeholder(t, i), name) == 0)
+			return true;
+	return false;
+}
+
+/* The root's url may name {last_success} and {cursor} (config.h), nothing
+ * else; with them come `cursor`, `lag` and `initial`, which are useless
+ * (so refused) without them. */
+static int check_root_template(const struct config *c, size_t i, const struct urltemplate *t,
+                               struct config_fault *f)
+{
+	const struct stage_conf *st = &c->stages[i];
+	for (size_t p = 0; p < urltemplate_placeholders(t); p++) {
+		const char *ph = urltemplate_placeholder(t, p);
+		if (strcmp(ph, CONFIG_URL_LAST_SUCCESS) != 0 && strcmp(ph, CONFIG_URL_CURSOR) != 0)
+			return fault(f, i, "url",
+			             "url: '%s' uses a field of the parent item, but this is the root stage: it has no "
+			             "parent (the root's url may name only {" CONFIG_URL_LAST_SUCCESS "} and {"
+			             CONFIG_URL_CURSOR "})", st->url);
+	}
+	bool last = uses(t, CONFIG_URL_LAST_SUCCESS), cur = uses(t, CONFIG_URL_CURSOR);
+	if (cur && !st->cursor)
+		return fault(f, i, "url",
+		             "url: '{" CONFIG_URL_CURSOR "}' needs 'cursor = /pointer', the field of the root's items "
+		             "whose largest stored value it stands for (e.g. cursor = /updated_at)");
+	if ((last || cur) && !st->initial)
+		return fault(f, i, "url",
+		             "url: '{%s}' needs 'initial', the value the first import uses (e.g. initial = %s)",
+		             last ? CONFIG_URL_LAST_SUCCESS : CONFIG_URL_CURSOR,
+		             last ? "2024-01-01T00:00:00Z" : "2024-01-01T00:00:00Z or initial = 0");
+	if (last && !cur && config_value_timestamp(st->initial) < 0)
+		return fault(f, i, "initial",
+		             "initial: '%s' is not an ISO 8601 timestamp, but {" CONFIG_URL_LAST_SUCCESS "} is a time "
+		             "(expected e.g. 2024-01-01T00:00:00Z)", st->initial);
+	if (st->cursor && !cur)
+		return fault(f, i, "cursor",
+		             "cursor: set, but url '%s' does not use {" CONFIG_URL_CURSOR "}: add {" CONFIG_URL_CURSOR
+		             "} to the url or remove cursor", st->url);
+	if (st->initial && !last && !cur)
+		return fault(f, i, "initial",
+		             "initial: set, but url '%s' uses neither {" CONFIG_URL_LAST_SUCCESS "} nor {"
+		             CONFIG_URL_CURSOR "}: add one to the url or remove initial", st->url);
+	if (st->lag_ms && !last && !cur)
+		return fault(f, i, "lag",
+		             "lag: set, but url '%s' uses neither {" CONFIG_URL_LAST_SUCCESS "} nor {"
+		             CONFIG_URL_CURSOR "}: add one to the url or remove lag", st->url);
+	return 0;
+}
+
+/* In a child stage {name} is the parent item's field, but these two names
+ * mean the import's state in the root: refused, rather than read as a
+ * field whose meaning depends on where it is. */
+static int check_child_template(size_t i, const struct urltemplate *t, struct config_fault *f)
+{
+	const char *names[] = {CONFIG_URL_LAST_SUCCESS, CONFIG_URL_CURSOR};
+	for (size_t n = 0; n < 2; n++)
+		if (uses(t, names[n]))
+			return fault(f, i, "url",
+			             "url: '{%s}' may only be used in the root stage's url (it is the import's state, not "
+			             "a field of the parent item); to use a parent field of that name write {/%s}",
+			             names[n], names[n]);
+	return 0;
+}
+
 static int check_url(const struct config *c, size_t i, struct config_fault *f)
 {
 	const struct stage_conf *st = &c->stages[i];
@@ -219,12 +287,8 @@ static int check_url(const struct config *c, size_t i, struct config_fault *f)
 	struct urltemplate *t = parse_template(st->url, msg, sizeof msg);
 	if (!t)
 		return fault(f, i, "url", "url: %s", msg);
-	int rc;
-	if (urltemplate_placeholders(t) && !st->parent)
-		rc = fault(f, i, "url",
-		           "url: '%s' uses a field of the parent item, but this is the root stage: it has no parent",
-		           st->url);
-	else
+	int rc = st->parent ? check_child_template(i, t, f) : check_root_template(c, i, t, f);
+	if (rc == 0)
 		rc = check_resolves(c, i, t, f);
 	urltemplate_free(t);
 	return rc;

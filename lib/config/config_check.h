@@ -3,8 +3,10 @@
  * parent, parents form no cycle, exactly one stage is the root, and each
  * stage's url is a template as urltemplate_parse() reads it (the parser the
  * import uses, so what passes here is what runs), takes no parent field in
- * the root and resolves against its provider's base_url.  Then the stages
- * are put parents first.
+ * the root (only {last_success} and {cursor}, with the cursor, lag and
+ * initial they need and that are useless without them), names neither of
+ * those two in a child stage, and resolves against its provider's
+ * base_url.  Then the stages are put parents first.
  *
  * Pure: no I/O, no logging.  A failure is described in a struct
  * config_fault the caller owns, naming the stage and key it is about, so

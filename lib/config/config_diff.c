@@ -84,7 +84,7 @@ static void format_shown(const struct key_def *k, const void *obj, char *out, si
 static bool is_text(const struct key_def *k)
 {
 	return k->type == KT_STRING || k->type == KT_SOCKET_PATH || k->type == KT_URL ||
-	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER;
+	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL;
 }
 
 /* k's value in obj (struct config, provider_conf or stage_conf). */
@@ -103,7 +103,12 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 	case KT_CONNINFO:
 	case KT_TEMPLATE:
 	case KT_POINTER:
+	case KT_INITIAL:
 		format_string(f, out, n);
+		return;
+	case KT_CHOICE:
+		memcpy(&v, f, sizeof v);
+		snprintf(out, n, "%s", k->choices[v]);
 		return;
 	case KT_NEXT: {
 		const struct stage_conf *st = obj;

@@ -31,6 +31,8 @@ enum key_type {
 	KT_SIZE,        /* size_t bytes */
 	KT_DOUBLE,      /* double */
 	KT_BOOL,        /* bool */
+	KT_CHOICE,      /* an enum (4 bytes): the index of the value in key_def.choices */
+	KT_INITIAL,     /* char *, an ISO 8601 timestamp or a number (config_value_timestamp/_number) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */
@@ -38,6 +40,7 @@ enum key_type {
 #define KF_RESTART  4u  /* a reload does not apply it; the daemon must restart */
 #define KF_SECRET   8u  /* config_describe_changes() masks it (a conninfo) or only names it */
 #define KF_EMPTY_OK 16u /* an empty value is valid */
+#define KF_ROOT_ONLY 32u /* a stage key only the root stage (no parent) may set */
 
 struct key_def {
 	const char *name;
@@ -47,6 +50,7 @@ struct key_def {
 	const char *def; /* default in the file's syntax, or NULL */
 	uint64_t min, max;
 	unsigned flags;
+	const char *const *choices; /* KT_CHOICE: the values, NULL-terminated */
 };
 
 extern const struct key_def config_keys[];

@@ -59,7 +59,8 @@ static int parse_with_unit(const char *s, const struct unit *units, size_t n, bo
 
 int config_value_duration(const char *s, uint64_t *v)
 {
-	static const struct unit units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}};
+	static const struct unit units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
+	                                    {"h", 3600000}, {"d", 86400000}};
 	return parse_with_unit(s, units, sizeof units / sizeof units[0], false, v);
 }
 
@@ -160,7 +161,11 @@ int config_value_conninfo(const char *s, char *msg, size_t n)
 
 void config_value_format_duration(uint64_t ms, char *out, size_t n)
 {
-	if (ms != 0 && ms % 60000 == 0)
+	if (ms != 0 && ms % 86400000 == 0)
+		snprintf(out, n, "%llud", (unsigned long long)(ms / 86400000));
+	else if (ms != 0 && ms % 3600000 == 0)
+		snprintf(out, n, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms != 0 && ms % 60000 == 0)
 		snprintf(out, n, "%llum", (unsigned long long)(ms / 60000));
 	else if (ms % 1000 == 0)
 		snprintf(out, n, "%llus", (unsigned long long)(ms / 1000));
@@ -178,4 +183,80 @@ void config_value_format_size(uint64_t b, char *out, size_t n)
 		snprintf(out, n, "%lluKiB", (unsigned long long)(b >> 10));
 	else
 		snprintf(out, n, "%llu", (unsigned long long)b);
+}
+
+/* n digits at s, as a number in [lo, hi]; -1 otherwise. */
+static int fixed_digits(const char *s, size_t n, unsigned lo, unsigned hi, unsigned *v)
+{
+	unsigned x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		x = x * 10 + (unsigned)(s[i] - '0');
+	}
+	if (x < lo || x > hi)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+	static const unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* "+01:00", "-0130" or "Z" at s, and nothing after it. */
+static int parse_zone(const char *s)
+{
+	unsigned hh, mm;
+	if (strcmp(s, "Z") == 0 || strcmp(s, "z") == 0)
+		return 0;
+	if ((s[0] != '+' && s[0] != '-') || fixed_digits(s + 1, 2, 0, 23, &hh) < 0)
+		return -1;
+	const char *m = s[3] == ':' ? s + 4 : s + 3;
+	return fixed_digits(m, 2, 0, 59, &mm) == 0 && m[2] == '\0' ? 0 : -1;
+}
+
+int config_value_timestamp(const char *s)
+{
+	unsigned y, mo, d, h, mi, sec;
+	if (fixed_digits(s, 4, 0, 9999, &y) < 0 || s[4] != '-' || fixed_digits(s + 5, 2, 1, 12, &mo) < 0 ||
+	    s[7] != '-' || fixed_digits(s + 8, 2, 1, 31, &d) < 0 || d > days_in_month(y, mo))
+		return -1;
+	if (s[10] == '\0')
+		return 0;
+	if ((s[10] != 'T' && s[10] != 't') || fixed_digits(s + 11, 2, 0, 23, &h) < 0 || s[13] != ':' ||
+	    fixed_digits(s + 14, 2, 0, 59, &mi) < 0)
+		return -1;
+	const char *p = s + 16;
+	if (*p == ':') {
+		if (fixed_digits(p + 1, 2, 0, 60, &sec) < 0)
+			return -1;
+		p += 3;
+		if (*p == '.' || *p == ',') {
+			size_t frac = strspn(p + 1, "0123456789");
+			if (frac == 0)
+				return -1;
+			p += 1 + frac;
+		}
+	}
+	return parse_zone(p);
+}
+
+int config_value_number(const char *s)
+{
+	const char *p = s + (*s == '-');
+	size_t whole = strspn(p, "0123456789");
+	if (whole == 0)
+		return -1;
+	p += whole;
+	if (*p == '.') {
+		size_t frac = strspn(p + 1, "0123456789");
+		if (frac == 0)
+			return -1;
+		p += 1 + frac;
+	}
+	return *p == '\0' ? 0 : -1;
 }

@@ -1,5 +1,5 @@
 /* config_value — the syntax of raced.conf's values, read and written:
- * whole numbers, durations ("250ms", "30s", "2m", bare seconds), sizes
+ * whole numbers, durations ("250ms", "30s", "2m", "1h", "7d", bare seconds), sizes
  * ("16MiB"), booleans, decimals, absolute http(s) URLs, socket paths and
  * libpq connection strings.
  *
@@ -38,7 +38,16 @@ RACED_MUST_CHECK int config_value_socket_path(const char *s, char *msg, size_t n
  * password, so msg quotes libpq's complaint, never the value. */
 RACED_MUST_CHECK int config_value_conninfo(const char *s, char *msg, size_t n);
 
-/* "2m", "30s", "250ms": the largest unit that divides ms. */
+/* An ISO 8601 timestamp as a cursor's `initial` takes it: a date
+ * ("2024-01-31", midnight UTC) or a date and time with seconds optional,
+ * a fraction optional and a zone required ("2024-01-31T06:00:00Z",
+ * "2024-01-31T08:00+02:00"); the date must exist.  0, or -1. */
+RACED_MUST_CHECK int config_value_timestamp(const char *s);
+/* A decimal number as JSON writes one without exponent: "-12", "0.5".
+ * 0, or -1. */
+RACED_MUST_CHECK int config_value_number(const char *s);
+
+/* "7d", "1h", "2m", "30s", "250ms": the largest unit that divides ms. */
 void config_value_format_duration(uint64_t ms, char *out, size_t n);
 /* "1GiB", "16MiB", "4KiB" or bytes. */
 void config_value_format_size(uint64_t bytes, char *out, size_t n);

@@ -69,6 +69,7 @@ static const char *arg_kind(enum control_arg_type t)
 	case CONTROL_ARG_INTEGER: return "an integer";
 	case CONTROL_ARG_STRING: return "a string";
 	case CONTROL_ARG_BOOLEAN: return "a boolean";
+	case CONTROL_ARG_TRUE_OR_ID: return "true or an import id";
 	}
 	return "a value";
 }
@@ -83,6 +84,13 @@ static void arg_names(const struct control_command *cmd, char *buf, size_t size)
 			break;
 		used += (size_t)n;
 	}
+}
+
+/* Given, for an exclusive pair: present and not false. */
+static bool arg_given(json_t *args, const char *name)
+{
+	json_t *v = json_object_get(args, name);
+	return v && !json_is_false(v);
 }
 
 static int check_args(const struct control_command *cmd, json_t *req, json_t *args, char *err)
@@ -106,11 +114,13 @@ static int check_args(const struct control_command *cmd, json_t *req, json_t *ar
 		case CONTROL_ARG_INTEGER: ok = json_is_integer(value); break;
 		case CONTROL_ARG_STRING: ok = json_is_string(value); break;
 		case CONTROL_ARG_BOOLEAN: ok = json_is_boolean(value); break;
+		case CONTROL_ARG_TRUE_OR_ID: ok = json_is_boolean(value) || json_is_integer(value); break;
 		}
 		if (!ok)
 			return err_set(err, "argument '%s' of '%s' must be %s, got %s",
 			               key, cmd->name, arg_kind(spec->type), json_kind(value));
-		if (spec->type == CONTROL_ARG_INTEGER && json_integer_value(value) < spec->min)
+		if ((spec->type == CONTROL_ARG_INTEGER || spec->type == CONTROL_ARG_TRUE_OR_ID) &&
+		    json_is_integer(value) && json_integer_value(value) < spec->min)
 			return err_set(err, "argument '%s' of '%s' must be at least %lld, got %lld",
 			               key, cmd->name, spec->min, (long long)json_integer_value(value));
 		if (json_object_set(args, key, value) != 0)
@@ -120,6 +130,9 @@ static int check_args(const struct control_command *cmd, json_t *req, json_t *ar
 		if (cmd->args[i].required && !json_object_get(args, cmd->args[i].name))
 			return err_set(err, "'%s' needs the argument '%s' (%s)",
 			               cmd->name, cmd->args[i].name, cmd->args[i].help);
+	if (cmd->exclusive[0] && arg_given(args, cmd->exclusive[0]) && arg_given(args, cmd->exclusive[1]))
+		return err_set(err, "'%s' takes '%s' or '%s', not both", cmd->name, cmd->exclusive[0],
+		               cmd->exclusive[1]);
 	return 0;
 }
 

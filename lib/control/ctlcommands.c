@@ -17,10 +17,23 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 		.help = "Starts an import run: the root stage fetches the races, the stages below\n"
 		        "fetch entries and athletes as demand allows, the store writes them.\n"
 		        "Refused (conflict) while another import runs.  Prints the new import's id.\n"
+		        "An import is incremental: it asks conditionally, skips what was fetched\n"
+		        "within a stage's refresh and fills the root's cursor from earlier runs.\n"
+		        "With --full, it ignores all of that (unconditional requests, no skips,\n"
+		        "no cursor).  With --resume, it continues the latest interrupted import\n"
+		        "(or import ID) under its own id, fetching nothing already committed.\n"
 		        "With --wait, follows the import (a live progress line on a terminal, one\n"
 		        "line per change otherwise) and exits 0 if it succeeded, 1 if it did not.",
 		.privilege = CONTROL_ADMIN,
-		.options = CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL,
+		.args = {
+			{ .name = "full", .type = CONTROL_ARG_BOOLEAN,
+			  .help = "true: ignore the state earlier imports kept" },
+			{ .name = "resume", .type = CONTROL_ARG_TRUE_OR_ID, .min = 1,
+			  .help = "true: continue the latest interrupted import; an id: that one" },
+		},
+		.n_args = 2,
+		.options = CONTROL_OPT_FULL | CONTROL_OPT_RESUME | CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL,
+		.exclusive = { "full", "resume" },
 	},
 	[CONTROL_CMD_CANCEL] = {
 		.name = "cancel",
@@ -107,10 +120,12 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 const size_t control_n_commands = CONTROL_N_COMMANDS;
 
 const struct control_option_spec control_options[] = {
-	{ CONTROL_OPT_WAIT, "--wait", NULL },
-	{ CONTROL_OPT_WATCH, "--watch", NULL },
-	{ CONTROL_OPT_INTERVAL, "--interval", "S" },
-	{ CONTROL_OPT_LIMIT, "--limit", "N" },
+	{ CONTROL_OPT_FULL, "--full", NULL, false, CONTROL_OPT_RESUME },
+	{ CONTROL_OPT_RESUME, "--resume", "ID", true, CONTROL_OPT_FULL },
+	{ CONTROL_OPT_WAIT, "--wait", NULL, false, 0 },
+	{ CONTROL_OPT_WATCH, "--watch", NULL, false, 0 },
+	{ CONTROL_OPT_INTERVAL, "--interval", "S", false, 0 },
+	{ CONTROL_OPT_LIMIT, "--limit", "N", false, 0 },
 };
 
 const size_t control_n_options = sizeof control_options / sizeof control_options[0];
@@ -177,16 +192,36 @@ static void append(char *buf, size_t size, size_t *used, const char *fmt, ...)
 		*used += (size_t)n;
 }
 
+/* "--interval S", "--resume [ID]", "--wait". */
+static void append_option(char *buf, size_t size, size_t *used, const struct control_option_spec *o)
+{
+	append(buf, size, used, "%s", o->flag);
+	if (o->value)
+		append(buf, size, used, o->value_optional ? " [%s]" : " %s", o->value);
+}
+
 void control_command_usage(const struct control_command *cmd, char *buf, size_t size)
 {
 	size_t used = 0;
+	unsigned shown = 0;
 	buf[0] = '\0';
 	append(buf, size, &used, "%s", cmd->name);
 	for (size_t i = 0; i < control_n_options; i++) {
 		const struct control_option_spec *o = &control_options[i];
-		if (cmd->options & o->option)
-			append(buf, size, &used, " [%s%s%s]", o->flag, o->value ? " " : "",
-			       o->value ? o->value : "");
+		if (!(cmd->options & o->option) || (shown & o->option))
+			continue;
+		append(buf, size, &used, " [");
+		append_option(buf, size, &used, o);
+		/* the options it excludes, in one bracket with it */
+		for (size_t j = i + 1; j < control_n_options; j++) {
+			const struct control_option_spec *x = &control_options[j];
+			if ((o->excludes & x->option) && (cmd->options & x->option)) {
+				append(buf, size, &used, " | ");
+				append_option(buf, size, &used, x);
+				shown |= x->option;
+			}
+		}
+		append(buf, size, &used, "]");
 	}
 	if (!cmd->operand)
 		return;
@@ -264,7 +299,8 @@ void control_help_print_command(FILE *out, const char *program, const struct con
 	for (size_t i = 0; i < cmd->n_args; i++)
 		fprintf(out, ", \"%s\":%s%s", cmd->args[i].name,
 		        cmd->args[i].type == CONTROL_ARG_STRING ? "\"...\"" :
-		        cmd->args[i].type == CONTROL_ARG_BOOLEAN ? "true" : "N",
+		        cmd->args[i].type == CONTROL_ARG_BOOLEAN ? "true" :
+		        cmd->args[i].type == CONTROL_ARG_TRUE_OR_ID ? "true|N" : "N",
 		        cmd->args[i].required ? "" : " (optional)");
 	fprintf(out, "}\n");
 }

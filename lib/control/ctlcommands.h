@@ -44,7 +44,12 @@ enum control_privilege {
 	CONTROL_ADMIN,  /* changes state: root, the daemon's user or admin_group */
 };
 
-enum control_arg_type { CONTROL_ARG_INTEGER, CONTROL_ARG_STRING, CONTROL_ARG_BOOLEAN };
+enum control_arg_type {
+	CONTROL_ARG_INTEGER,
+	CONTROL_ARG_STRING,
+	CONTROL_ARG_BOOLEAN,
+	CONTROL_ARG_TRUE_OR_ID,   /* a boolean, or an integer of at least min (an import id) */
+};
 
 struct control_arg {
 	const char *name;
@@ -62,12 +67,16 @@ enum control_option {
 	CONTROL_OPT_WATCH = 1u << 1,    /* refresh until Ctrl-C */
 	CONTROL_OPT_INTERVAL = 1u << 2, /* seconds between polls */
 	CONTROL_OPT_LIMIT = 1u << 3,    /* the "limit" argument: how many */
+	CONTROL_OPT_FULL = 1u << 4,     /* the "full" argument: true */
+	CONTROL_OPT_RESUME = 1u << 5,   /* the "resume" argument: true, or the ID that follows */
 };
 
 struct control_option_spec {
 	enum control_option option;
 	const char *flag;          /* "--interval" */
 	const char *value;         /* its value's name in usage ("S"), NULL for a switch */
+	bool value_optional;       /* the value may be left out ("--resume [ID]") */
+	unsigned excludes;         /* options it cannot go with; usage shows "[--a | --b]" */
 };
 
 #define CONTROL_ARGS_MAX 4
@@ -83,6 +92,9 @@ struct control_command {
 	size_t n_args;
 	const char *operand;       /* the argument racectl's one operand sets, or NULL */
 	unsigned options;          /* enum control_option bits racectl accepts */
+	/* Two arguments of which at most one may be given (a false boolean
+	 * counts as not given), or NULLs. */
+	const char *exclusive[2];
 };
 
 /* The command table, indexed by enum control_command_id. */
@@ -105,8 +117,9 @@ const struct control_arg *control_command_arg(const struct control_command *cmd,
                                               const char *name);
 
 /* racectl usage after "racectl ", built from the table: the name, each
- * option the command takes, its operand: "status [ID]",
- * "stats [--watch] [--interval S]". */
+ * option the command takes (options that exclude each other in one
+ * bracket), its operand: "status [ID]", "stats [--watch] [--interval S]",
+ * "start-import [--full | --resume [ID]] [--wait] [--interval S]". */
 void control_command_usage(const struct control_command *cmd, char *buf, size_t size);
 
 /* The `help` command's result: {"commands":[{"name","usage","summary",

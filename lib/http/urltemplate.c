@@ -165,8 +165,45 @@ static int put_literal(char *url, size_t *used, const char *text)
 	return 0;
 }
 
-int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
-                       char **out, char *err)
+/* Where placeholders get their values: the parent item, or named values. */
+struct source {
+	const struct jsondoc *d;
+	uint32_t item;
+	const struct urltemplate_value *named;  /* NULL: from d */
+	size_t n_named;
+};
+
+/* The placeholder's value, malloc'd, its length in *vlen; -1 with err. */
+static int lookup(const struct urltemplate *t, const struct source *src, const char *name, char **raw,
+                  size_t *vlen, char *err)
+{
+	if (src->named) {
+		for (size_t i = 0; i < src->n_named; i++) {
+			if (strcmp(src->named[i].name, name) != 0)
+				continue;
+			if (!src->named[i].value)
+				break;
+			*vlen = strlen(src->named[i].value);
+			if (!(*raw = strdup(src->named[i].value)))
+				return err_set(err, "out of memory");
+			return 0;
+		}
+		return err_set(err, "url '%s': no value for '{%s}'", t->source, name);
+	}
+	uint32_t v = JSONDOC_ABSENT;
+	if (src->d)
+		v = name[0] == '/' ? jsondoc_get(src->d, src->item, name)
+		                   : jsondoc_member(src->d, src->item, name, strlen(name));
+	enum jsondoc_type type = jsondoc_type(src->d, v);
+	if (type != JSONDOC_STRING && type != JSONDOC_NUMBER && type != JSONDOC_TRUE && type != JSONDOC_FALSE)
+		return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
+		               type ? "no string or number" : "no field", name);
+	if (!(*raw = jsondoc_scalar(src->d, v, vlen)))
+		return err_set(err, "out of memory");
+	return 0;
+}
+
+static int expand(const struct urltemplate *t, const struct source *src, char **out, char *err)
 {
 	/* Built on the stack: an 8 KiB malloc per URL is a large-bin
 	 * allocation, which makes malloc consolidate its fast bins each time. */
@@ -181,23 +218,15 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 			in_path = in_path && !strchr(s->text, '?');
 			continue;
 		}
-		uint32_t v = JSONDOC_ABSENT;
-		if (d)
-			v = s->text[0] == '/' ? jsondoc_get(d, item, s->text)
-			                      : jsondoc_member(d, item, s->text, strlen(s->text));
-		enum jsondoc_type type = jsondoc_type(d, v);
-		if (type != JSONDOC_STRING && type != JSONDOC_NUMBER && type != JSONDOC_TRUE &&
-		    type != JSONDOC_FALSE)
-			return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
-			               type ? "no string or number" : "no field", s->text);
 		size_t vlen;
-		char *raw = jsondoc_scalar(d, v, &vlen);
-		if (!raw)
-			return err_set(err, "out of memory");
+		char *raw;
+		if (lookup(t, src, s->text, &raw, &vlen, err) < 0)
+			return -1;
 		if (vlen == 0 && in_path) {
 			free(raw);
-			return err_set(err, "url '%s': the parent item's '{%s}' is empty, and an empty "
-			               "path segment would ask for another resource", t->source, s->text);
+			return err_set(err, "url '%s': %s '{%s}' is empty, and an empty "
+			               "path segment would ask for another resource", t->source,
+			               src->named ? "the value of" : "the parent item's", s->text);
 		}
 		int rc;
 		if (in_path && vlen <= 2 && strspn(raw, ".") == vlen)
@@ -217,4 +246,19 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
 too_long:
 	return err_set(err, "url '%s': the expanded URL is longer than %d bytes", t->source,
 	               URLTEMPLATE_MAX_URL);
+}
+
+int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
+                       char **out, char *err)
+{
+	struct source src = {.d = d, .item = item};
+	return expand(t, &src, out, err);
+}
+
+int urltemplate_expand_named(const struct urltemplate *t, const struct urltemplate_value *values, size_t n,
+                             char **out, char *err)
+{
+	static const struct urltemplate_value none[1];
+	struct source src = {.named = values ? values : none, .n_named = values ? n : 0};
+	return expand(t, &src, out, err);
 }

@@ -1,6 +1,8 @@
 /* urltemplate — a stage's `url` setting: literal text with placeholders
  * filled from the parent item, "{name}" for a top-level field and
- * "{/a/b}" for a JSON pointer into the item.  Values (strings, integers,
+ * "{/a/b}" for a JSON pointer into the item; or, for the root stage, which
+ * has no parent, from named values the caller gives
+ * (urltemplate_expand_named: "{last_success}", "{cursor}").  Values (strings, integers,
  * reals, booleans) are percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
  * and can never change the URL's structure: in the path "." and ".." are
  * written %2E and %2E%2E (URL resolution would remove them as segments),
@@ -57,5 +59,20 @@ const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
 RACED_MUST_CHECK
 int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
                        char **out, char *err);
+
+/* A named value for urltemplate_expand_named(); value NULL = none. */
+struct urltemplate_value {
+	const char *name;   /* as written between the braces: "last_success" */
+	const char *value;  /* the text, percent-encoded as a field's would be */
+};
+
+/* Fill the placeholders from values (n of them; NULL when n is 0) instead
+ * of a parent item, encoded as urltemplate_expand() encodes a field.
+ * Fails, naming the template and the placeholder, when a placeholder has
+ * no value (or a NULL one), a value is empty in the path, or the result
+ * exceeds URLTEMPLATE_MAX_URL. */
+RACED_MUST_CHECK
+int urltemplate_expand_named(const struct urltemplate *t, const struct urltemplate_value *values, size_t n,
+                             char **out, char *err);
 
 #endif

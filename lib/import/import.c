@@ -106,6 +106,7 @@ struct import {
 	struct import_env env;
 	struct import_callbacks cb;
 	int64_t id;
+	struct import_options opt; /* its root_url is owned */
 	struct pipeline *pipe;
 	struct stage *store_stage;
 	struct stage_ctx *stages;
@@ -650,13 +651,22 @@ static int build_pipeline(struct import *imp, char *err)
 	return 0;
 }
 
-struct import *import_new(const struct import_env *env, int64_t id,
+struct import *import_new(const struct import_env *env, int64_t id, const struct import_options *opt,
                           const struct import_callbacks *cb, char *err)
 {
 	struct import *imp = calloc(1, sizeof *imp);
 	if (!imp) {
 		err_set(err, "out of memory");
 		return NULL;
+	}
+	if (opt) {
+		imp->opt = *opt;
+		imp->opt.root_url = NULL;
+		if (opt->root_url && !(imp->opt.root_url = strdup(opt->root_url))) {
+			free(imp);
+			err_set(err, "out of memory");
+			return NULL;
+		}
 	}
 	imp->env = *env;
 	imp->cb = *cb;
@@ -698,6 +708,7 @@ void import_free(struct import *imp)
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
+	free((char *)imp->opt.root_url);
 	free(imp);
 }
 
@@ -747,6 +758,11 @@ void import_interrupt(struct import *imp)
 		}
 	}
 	check_drained(imp);
+}
+
+const struct import_options *import_options(const struct import *imp)
+{
+	return &imp->opt;
 }
 
 int64_t import_id(const struct import *imp)

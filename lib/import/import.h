@@ -11,7 +11,7 @@
  * Ownership: the daemon owns the import and frees it after the end
  * callback (never from inside it).  The import borrows the configuration,
  * the fetch providers and the store, which must outlive it; it owns its
- * pipeline, its items and their payloads.
+ * pipeline, its items and their payloads, and its copy of the options.
  */
 #ifndef RACED_IMPORT_H
 #define RACED_IMPORT_H
@@ -51,7 +51,17 @@ struct import_env {
 	struct store *store;
 };
 
-struct import *import_new(const struct import_env *env, int64_t id,
+/* How this run uses the state earlier runs kept (docs/architecture.md,
+ * "Import state across runs"). */
+struct import_options {
+	bool full;            /* --full: no state read, no skip, no cursor */
+	bool resumed;         /* a resumed run: its checkpoints count */
+	const char *root_url; /* the root's first URL (cursor expanded), NULL: the stage's url */
+};
+
+/* opt may be NULL (all false, no root_url); the import keeps a copy,
+ * root_url included. */
+struct import *import_new(const struct import_env *env, int64_t id, const struct import_options *opt,
                           const struct import_callbacks *cb, char *err);
 void import_free(struct import *imp);
 
@@ -72,6 +82,8 @@ void import_cancel(struct import *imp);
 void import_interrupt(struct import *imp);
 
 int64_t import_id(const struct import *imp);
+/* The options it was made with (its own copy). */
+const struct import_options *import_options(const struct import *imp);
 /* "running" until the run ended, then its final status. */
 const char *import_status(const struct import *imp);
 bool import_ended(const struct import *imp);

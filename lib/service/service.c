@@ -64,6 +64,7 @@ struct service {
 	struct event *reap_ev;         /* frees an ended import on a fresh turn */
 	struct event *stop_ev;         /* the drain deadline */
 	struct lifecycle life;         /* idle, waiting for the db, creating the run, running */
+	struct service_start pending;  /* the options of the pending start (lifecycle: at most one) */
 	enum service_phase phase;
 	int64_t last_id;
 	const char *last_status;
@@ -344,7 +345,8 @@ static void run_started(struct service *s, int64_t id)
 	log_set_import(id);
 	s->started_at = time(NULL);
 	s->finished_at = 0;
-	log_notice("started (requested by %s)", st.ended.who ? st.ended.who : "unknown");
+	log_notice("started (requested by %s)%s", st.ended.who ? st.ended.who : "unknown",
+	           import_options(s->imp)->full ? ", full: no state read" : "");
 	if (import_start(s->imp, e) < 0) {
 		/* The import ends (cancelled) and is reaped as any other. */
 		import_cancel(s->imp);
@@ -405,20 +407,46 @@ static void run_created(void *arg, int64_t id, const char *err)
 		icb.page = import_page;
 		icb.stored = import_stored;
 	}
-	s->imp = import_new(&env, id, &icb, e);
+	struct import_options io = {.full = s->pending.full};
+	s->pending = (struct service_start){0};
+	s->imp = import_new(&env, id, &io, &icb, e);
 	if (!s->imp)
 		run_failed(s, id, e);
 	else
 		run_started(s, id);
 }
 
+/* RESUME (issue 20): a start-import with resume set.  Finding the run to
+ * resume and refusing what cannot be resumed is written elsewhere and
+ * replaces this; until then every resume is refused. */
+static int start_resumed(struct service *s, const char *who, const struct service_start *opt,
+                         service_started_fn cb, void *arg, bool patient, char *err)
+{
+	(void)s;
+	(void)who;
+	(void)opt;
+	(void)cb;
+	(void)arg;
+	(void)patient;
+	return err_set_class(err, ENOSYS, "--resume: not yet (resuming an interrupted import is not built); "
+	                     "start a new import");
+}
+
 /* A start-import: refused, or its run row being inserted, or waiting for
  * the first connection (raced may have been started by this very request,
  * through socket activation): then it starts once connected and is
  * answered then. */
-static int start_asked(struct service *s, const char *who, service_started_fn cb, void *arg,
-                       bool patient, char *err)
+static int start_asked(struct service *s, const char *who, const struct service_start *opt,
+                       service_started_fn cb, void *arg, bool patient, char *err)
 {
+	static const struct service_start plain;
+	if (!opt)
+		opt = &plain;
+	if (opt->full && opt->resume)
+		return err_set_class(err, EINVAL, "full and resume exclude each other: a full import reads no state, "
+		                     "a resumed one continues from it");
+	if (opt->resume)
+		return start_resumed(s, who, opt, cb, arg, patient, err); /* RESUME: see start_resumed() */
 	struct lifecycle_ask ask = {
 		.who = who, .cb = cb, .arg = arg, .patient = patient,
 		.db = db_now(s), .stopping = stopping(s),
@@ -427,6 +455,7 @@ static int start_asked(struct service *s, const char *who, service_started_fn cb
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_ASK, &ask);
 	if (st.action == LIFECYCLE_DO_REFUSE)
 		return start_refused(s, st.why, err);
+	s->pending = *opt; /* accepted: it is now the one pending request */
 	if (st.action != LIFECYCLE_DO_CREATE_RUN)
 		return 0;
 	int rc = create_run(s, &st.ended, err);
@@ -435,15 +464,16 @@ static int start_asked(struct service *s, const char *who, service_started_fn cb
 	return rc;
 }
 
-int service_start_import(struct service *s, const char *requested_by,
+int service_start_import(struct service *s, const char *requested_by, const struct service_start *opt,
                          service_started_fn cb, void *arg, char *err)
 {
-	return start_asked(s, requested_by, cb, arg, false, err);
+	return start_asked(s, requested_by, opt, cb, arg, false, err);
 }
 
-int service_start_import_when_ready(struct service *s, const char *requested_by, char *err)
+int service_start_import_when_ready(struct service *s, const char *requested_by,
+                                    const struct service_start *opt, char *err)
 {
-	return start_asked(s, requested_by, NULL, NULL, true, err);
+	return start_asked(s, requested_by, opt, NULL, NULL, true, err);
 }
 
 int64_t service_pause(struct service *s, bool paused, char *err)
@@ -813,6 +843,7 @@ static int build_backends(struct service *s, char *err)
 		s->tables[i] = cfg->stages[i].name;
 	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
+	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;

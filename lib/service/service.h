@@ -35,22 +35,33 @@ struct service *service_new(struct event_base *base, struct config *cfg,
                             const struct service_callbacks *cb, char *err);
 void service_free(struct service *s);
 
+/* How a start-import uses the state earlier runs kept. */
+struct service_start {
+	bool full;          /* --full: no state read, no skip, no cursor */
+	bool resume;        /* --resume: continue an interrupted import */
+	int64_t resume_id;  /* which one; 0 = latest */
+};
+
 /* Start an import (async: cb gets the id once the run's row exists, or 0
- * and why not).  Refused at once, with err and a class (lib/base/error.h),
- * while raced stops (-ESHUTDOWN), an import runs or ends or another start
- * is pending (at most one is) (-EBUSY), or the database is down
- * (-ENOTCONN); -ENOMEM.  While raced still makes its first connection the
- * request waits for it, and cb is told if that connection is refused.
- * The states and their transitions are lifecycle.h's. */
+ * and why not).  opt may be NULL (a plain incremental import).  Refused
+ * at once, with err and a class (lib/base/error.h), while raced stops
+ * (-ESHUTDOWN), an import runs or ends or another start is pending (at
+ * most one is) (-EBUSY), or the database is down (-ENOTCONN); full and
+ * resume together (-EINVAL); a resume that cannot be made (-ENOSYS for
+ * now: resuming is not built yet); -ENOMEM.  While raced still makes its
+ * first connection the request waits for it, and cb is told if that
+ * connection is refused.  The states and their transitions are
+ * lifecycle.h's. */
 typedef void (*service_started_fn)(void *arg, int64_t id, const char *err);
 RACED_MUST_CHECK int service_start_import(struct service *s, const char *requested_by,
-                                          service_started_fn cb, void *arg, char *err);
+                                          const struct service_start *opt, service_started_fn cb, void *arg,
+                                          char *err);
 
 /* As above with nobody to answer: waits for the database however long it
  * is down (raced --once); the import_ended callback tells how it went.
  * The same classes. */
 RACED_MUST_CHECK int service_start_import_when_ready(struct service *s, const char *requested_by,
-                                                     char *err);
+                                                     const struct service_start *opt, char *err);
 
 /* Pause/resume or cancel the running import: its id, or a class with
  * err: -ESRCH when no import runs, -EBUSY (cancel) when it is already

@@ -38,7 +38,7 @@ max_clients = 3
 max_clients = 4"
 refused "out of range" "$F:2: [daemon] max_clients: 0 is out of range (1 to 65536)" "[daemon]
 max_clients = 0"
-refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, e.g. 250ms, 30s, 2m; a bare number is seconds)" "[daemon]
+refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s, m, h or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)" "[daemon]
 stop_timeout = 30x"
 refused "relative base_url" "$F:2: [provider main] base_url: 'api.example.com/v1' is not an absolute http:// or https:// URL (it has no scheme)" "[provider main]
 base_url = api.example.com/v1"
@@ -70,13 +70,68 @@ parent = b
 provider = main
 url = /c/{id}
 key = /id"
-refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent" "$P
+refused "a template field in the root" "$F:6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent (the root's url may name only {last_success} and {cursor})" "$P
 [stage races]
 provider = main
 key = /id
 url = /races/{id}"
 refused "a conninfo libpq cannot parse" "$F:2: [database] conninfo: not a valid libpq connection string: invalid connection option \"bogus_option\"" "[database]
 conninfo = dbname=races bogus_option=1
+$P
+$S"
+# Import state across runs (issues 15 and 20): every new key, with its fix.
+printf '%s\n' "[daemon]" "resume = no" "[database]" "synchronous_commit = off" "max_outage = 0" "$P" \
+	"[stage races]" "provider = main" "key = /id" "url = /races?since={last_success}" "lag = 10m" \
+	"initial = 2024-01-01T00:00:00Z" "refresh = 1h" >"$F"
+check "the state keys pass" "$RACED" --check-config --config "$F"
+refused "refresh not a duration" "$F:7: [stage races] refresh: 'often' is not a duration (expected a whole number with ms, s, m, h or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)" "$P
+$S
+refresh = often"
+refused "cursor in a child stage" "$F:12: [stage entries] cursor: only the root stage (the one without a parent) may set it; this stage's parent is 'races': move cursor to the root stage or remove it" "$P
+$S
+[stage entries]
+parent = races
+provider = main
+url = /races/{id}/entries
+key = /id
+cursor = /updated_at"
+refused "{last_success} without initial" "$F:6: [stage races] url: '{last_success}' needs 'initial', the value the first import uses (e.g. initial = 2024-01-01T00:00:00Z)" "$P
+[stage races]
+provider = main
+key = /id
+url = /races?since={last_success}"
+refused "{cursor} without cursor" "$F:6: [stage races] url: '{cursor}' needs 'cursor = /pointer', the field of the root's items whose largest stored value it stands for (e.g. cursor = /updated_at)" "$P
+[stage races]
+provider = main
+key = /id
+url = /races?after={cursor}
+initial = 0"
+refused "cursor not a pointer" "$F:7: [stage races] cursor: 'updated_at' is not a JSON pointer (expected a pointer starting with '/', e.g. /updated_at)" "$P
+[stage races]
+provider = main
+key = /id
+url = /races?after={cursor}
+cursor = updated_at
+initial = 0"
+refused "initial neither time nor number" "$F:7: [stage races] initial: 'yesterday' is neither an ISO 8601 timestamp nor a number (expected e.g. 2024-01-01T00:00:00Z, 2024-01-01 or 0)" "$P
+[stage races]
+provider = main
+key = /id
+url = /races?since={last_success}
+initial = yesterday"
+refused "{last_success} in a child stage" "$F:11: [stage entries] url: '{last_success}' may only be used in the root stage's url (it is the import's state, not a field of the parent item); to use a parent field of that name write {/last_success}" "$P
+$S
+[stage entries]
+parent = races
+provider = main
+key = /id
+url = /e?since={last_success}"
+refused "synchronous_commit not a setting" "$F:2: [database] synchronous_commit: 'fast' is not valid (expected on, off, local, remote_write or remote_apply)" "[database]
+synchronous_commit = fast
+$P
+$S"
+refused "resume neither no nor auto" "$F:2: [daemon] resume: 'yes' is not valid (expected no or auto)" "[daemon]
+resume = yes
 $P
 $S"
 refused "no stages" "$F: no [stage NAME] section: a pipeline needs at least one stage" "$P"

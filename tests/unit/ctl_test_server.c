@@ -105,6 +105,13 @@ static void handle(void *ctx, struct control_request *req)
 			                                 strcmp(s->health, "warning") == 0 ? "import 42: 3 providers retrying" :
 			                                 "database unreachable: connection refused"));
 	} else if (strcmp(cmd, "start-import") == 0) {
+		if (json_object_size(args)) {
+			/* full/resume: show what arrived, for racectl's tests */
+			char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+			control_reply_error(req, CONTROL_FAILED, "start-import got %s", text ? text : "?");
+			free(text);
+			return;
+		}
 		if (s->running) {
 			control_reply_error(req, CONTROL_CONFLICT, "import 42 is running; cancel it or wait");
 			return;

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "config_keys.h"
 #include "error.h"
 #include "jsondoc.h"
 #include "urltemplate.h"
@@ -136,11 +137,6 @@ static void test_shipped_config_loads_with_the_documented_pipeline(void)
 /* Every key is documented in raced.conf(5) and shown in etc/raced.conf. */
 static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 {
-	static const char *const names[] = {
-		"control_socket", "admin_group", "max_clients", "stop_timeout", "metrics", "conninfo", "batch_size",
-		"base_url", "token_file", "max_connections", "rate_limit", "timeout", "max_retries",
-		"max_body", "max_redirects", "parent", "provider", "url", "items", "next", "key",
-		"dedupe", "max_demand", "min_demand", "buffer_size", "concurrency"};
 	const char *files[] = {"docs/raced.conf.5", "etc/raced.conf"};
 	for (size_t f = 0; f < 2; f++) {
 		char *path = source_file(files[f]);
@@ -152,19 +148,20 @@ static void test_every_key_is_in_the_man_page_and_the_shipped_file(void)
 			text[n] = '\0';
 			fclose(fp);
 		}
-		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		for (size_t i = 0; i < config_n_keys; i++) {
+			const char *name = config_keys[i].name;
 			/* the man page: ".B key" or ".BR key " opens its entry;
 			 * the shipped file: "key =" or ";key =" */
 			char p1[64], p2[64];
 			if (f == 0) {
-				snprintf(p1, sizeof p1, "\n.B %s\n", names[i]);
-				snprintf(p2, sizeof p2, "\n.BR %s ", names[i]);
+				snprintf(p1, sizeof p1, "\n.B %s\n", name);
+				snprintf(p2, sizeof p2, "\n.BR %s ", name);
 			} else {
-				snprintf(p1, sizeof p1, "\n%s =", names[i]);
-				snprintf(p2, sizeof p2, "\n;%s =", names[i]);
+				snprintf(p1, sizeof p1, "\n%s =", name);
+				snprintf(p2, sizeof p2, "\n;%s =", name);
 			}
 			if (!strstr(text, p1) && !strstr(text, p2)) {
-				fprintf(stderr, "  %s does not show %s\n", files[f], names[i]);
+				fprintf(stderr, "  %s does not show %s\n", files[f], name);
 				check_failures++;
 			}
 		}
@@ -242,8 +239,12 @@ static void test_durations_are_ms_s_m_or_bare_seconds(void)
 	CHECK_EQ(ms, 0);
 	CHECK_EQ(config_parse_duration("10 s", &ms), 0);
 	CHECK_EQ(ms, 10000);
-	const char *bad[] = {"", "s", "-1s", "1.5s", "10h", "10 sec", "ms", "3000000000s", "99999999999999999999999",
-	                     "5 "};
+	CHECK_EQ(config_parse_duration("1h", &ms), 0);
+	CHECK_EQ(ms, 3600000);
+	CHECK_EQ(config_parse_duration("7d", &ms), 0);
+	CHECK_EQ(ms, 604800000);
+	const char *bad[] = {"", "s", "-1s", "1.5s", "10w", "10 sec", "ms", "3000000000s", "99999999999999999999999",
+	                     "5 ", "50d"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		ms = 7;
 		if (config_parse_duration(bad[i], &ms) != -1 || ms != 7) {
@@ -377,13 +378,13 @@ static void test_bad_values_say_what_is_accepted(void)
 	                 ":2: [daemon] max_clients: '-1' is not a whole number (expected 1 to 65536)"));
 	CHECK(fails_with("[daemon]\nmax_clients = 0\n", ":2: [daemon] max_clients: 0 is out of range (1 to 65536)"));
 	CHECK(fails_with("[daemon]\nstop_timeout = 30x\n",
-	                 ":2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s or m, "
-	                 "e.g. 250ms, 30s, 2m; a bare number is seconds)"));
-	CHECK(fails_with("[daemon]\nstop_timeout = 61m\n", ":2: [daemon] stop_timeout: 61m is out of range (0s to 60m)"));
+	                 ":2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s, m, h or d, "
+	                 "e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)"));
+	CHECK(fails_with("[daemon]\nstop_timeout = 61m\n", ":2: [daemon] stop_timeout: 61m is out of range (0s to 1h)"));
 	/* the store's own bound, so that --check-config passes only what starts */
 	CHECK(fails_with("[database]\nbatch_size = 10001\n", ":2: [database] batch_size: 10001 is out of range (1 to 10000)"));
 	CHECK(fails_with("[provider main]\ntimeout = 50ms\n",
-	                 ":2: [provider main] timeout: 50ms is out of range (100ms to 60m)"));
+	                 ":2: [provider main] timeout: 50ms is out of range (100ms to 1h)"));
 	CHECK(fails_with("[provider main]\nmax_body = 16MB\n",
 	                 ":2: [provider main] max_body: '16MB' is not a size (expected a number of bytes, optionally with "
 	                 "KiB, MiB or GiB, e.g. 16MiB)"));
@@ -474,7 +475,7 @@ static void test_root_stage_url_cannot_use_parent_fields(void)
 {
 	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\nurl = /races/{id}\n",
 	                 ":6: [stage races] url: '/races/{id}' uses a field of the parent item, but this is the root "
-	                 "stage: it has no parent"));
+	                 "stage: it has no parent (the root's url may name only {last_success} and {cursor})"));
 }
 
 static void test_missing_required_keys_name_the_section_line(void)
@@ -704,6 +705,182 @@ out:
 	config_free(b);
 }
 
+/* ---- import state across runs (issues 15 and 20) ---- */
+
+#define ROOT_HEAD MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\n"
+#define CHILD_ENTRIES "[stage entries]\nparent = races\nprovider = main\nurl = /races/{id}/entries\nkey = /id\n"
+
+static void test_state_keys_default_to_revalidate_resume_and_durable_commits(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE CHILD_ENTRIES);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ(c->resume, CONFIG_RESUME_AUTO);
+	CHECK_EQ(c->synchronous_commit, CONFIG_SYNC_ON);
+	CHECK_STR(config_synchronous_commit_values[c->synchronous_commit], "on");
+	CHECK_EQ(c->max_outage_ms, 300000);
+	for (size_t i = 0; i < 2; i++) {
+		CHECK_EQ(c->stages[i].refresh_ms, 0);
+		CHECK_EQ(c->stages[i].lag_ms, 0);
+		CHECK(c->stages[i].cursor == NULL && c->stages[i].initial == NULL);
+	}
+	config_free(c);
+}
+
+static void test_state_keys_are_read_in_their_sections(void)
+{
+	struct config *c = load_ok("[daemon]\nresume = no\n[database]\nsynchronous_commit = remote_apply\n"
+	                           "max_outage = 0\n" ROOT_HEAD "url = /races?after={cursor}\ncursor = /updated_at\n"
+	                           "lag = 10m\ninitial = 2024-01-01T00:00:00Z\n"
+	                           "[stage entries]\nparent = races\nprovider = main\nurl = /e/{id}\nkey = /id\n"
+	                           "refresh = 1h\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ(c->resume, CONFIG_RESUME_NO);
+	CHECK_STR(config_synchronous_commit_values[c->synchronous_commit], "remote_apply");
+	CHECK_EQ(c->max_outage_ms, 0);
+	const struct stage_conf *r = config_stage(c, "races");
+	CHECK_STR(r->cursor, "/updated_at");
+	CHECK_EQ(r->lag_ms, 600000);
+	CHECK_STR(r->initial, "2024-01-01T00:00:00Z");
+	CHECK_EQ(config_stage(c, "entries")->refresh_ms, 3600000);
+	config_free(c);
+	c = load_ok(ROOT_HEAD "url = /races?since={last_success}\ninitial = 2024-01-01\n");
+	CHECK(c && strcmp(config_stage(c, "races")->initial, "2024-01-01") == 0);
+	config_free(c);
+	c = load_ok(ROOT_HEAD "url = /races?after={cursor}\ncursor = /seq\ninitial = -1.5\n");
+	CHECK(c != NULL);
+	config_free(c);
+}
+
+static void test_choices_and_state_values_say_what_is_accepted(void)
+{
+	CHECK(fails_with("[daemon]\nresume = yes\n", ":2: [daemon] resume: 'yes' is not valid (expected no or auto)"));
+	CHECK(fails_with("[database]\nsynchronous_commit = maybe\n",
+	                 ":2: [database] synchronous_commit: 'maybe' is not valid (expected on, off, local, remote_write "
+	                 "or remote_apply)"));
+	CHECK(fails_with("[database]\nmax_outage = soon\n",
+	                 ":2: [database] max_outage: 'soon' is not a duration (expected a whole number with ms, s, m, h "
+	                 "or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "refresh = 1 week\n",
+	                 ":7: [stage races] refresh: '1 week' is not a duration (expected a whole number with ms, s, m, h "
+	                 "or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)"));
+	CHECK(fails_with(ROOT_HEAD "url = /r?a={cursor}\ninitial = 0\ncursor = updated_at\n",
+	                 ":8: [stage races] cursor: 'updated_at' is not a JSON pointer (expected a pointer starting with "
+	                 "'/', e.g. /updated_at)"));
+	CHECK(fails_with(ROOT_HEAD "url = /r?a={cursor}\ninitial = 0\ncursor = /a~2\n",
+	                 ":8: [stage races] cursor: '/a~2' is not a valid JSON pointer ('~' must be followed by 0 or 1; "
+	                 "write ~1 for '/' and ~0 for '~' in a name)"));
+	CHECK(fails_with(ROOT_HEAD "url = /r?a={cursor}\ninitial = 0\ncursor =\n",
+	                 ":8: [stage races] cursor: empty value (a value is required)"));
+	const char *bad_initial[] = {"yesterday", "2024-02-30", "2024-01-01T10:00", "2024-13-01", "1e5", "--1",
+	                             "2024-01-01T25:00:00Z", "2024-01-01 10:00:00Z", "1.", ""};
+	for (size_t i = 0; i < sizeof bad_initial / sizeof bad_initial[0]; i++) {
+		char text[512], tail[512];
+		snprintf(text, sizeof text, ROOT_HEAD "url = /r?a={cursor}\ncursor = /x\ninitial = %s\n", bad_initial[i]);
+		if (!*bad_initial[i])
+			snprintf(tail, sizeof tail, ":8: [stage races] initial: empty value (a value is required)");
+		else
+			snprintf(tail, sizeof tail, ":8: [stage races] initial: '%s' is neither an ISO 8601 timestamp nor a "
+			         "number (expected e.g. 2024-01-01T00:00:00Z, 2024-01-01 or 0)", bad_initial[i]);
+		CHECK(fails_with(text, tail));
+	}
+	const char *good_initial[] = {"2024-02-29", "2024-01-01T10:00Z", "2024-01-01T10:00:00.123+02:00",
+	                              "2024-01-01T10:00:00-0130", "0", "-3", "12.25"};
+	for (size_t i = 0; i < sizeof good_initial / sizeof good_initial[0]; i++) {
+		char text[512];
+		snprintf(text, sizeof text, ROOT_HEAD "url = /r?a={cursor}\ncursor = /x\ninitial = %s\n",
+		         good_initial[i]);
+		struct config *c = load_ok(text);
+		CHECK(c != NULL);
+		config_free(c);
+	}
+}
+
+static void test_cursor_lag_and_initial_belong_to_the_root_only(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE CHILD_ENTRIES "cursor = /updated_at\n",
+	                 ":12: [stage entries] cursor: only the root stage (the one without a parent) may set it; this "
+	                 "stage's parent is 'races': move cursor to the root stage or remove it"));
+	/* the parent may come after the key: the check waits for the section's end */
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "[stage entries]\nlag = 5m\nparent = races\nprovider = main\n"
+	                 "url = /races/{id}/entries\nkey = /id\n",
+	                 ":8: [stage entries] lag: only the root stage (the one without a parent) may set it; this "
+	                 "stage's parent is 'races': move lag to the root stage or remove it"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE CHILD_ENTRIES "initial = 0\n",
+	                 ":12: [stage entries] initial: only the root stage (the one without a parent) may set it; this "
+	                 "stage's parent is 'races': move initial to the root stage or remove it"));
+	/* refresh is any stage's */
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE "refresh = 30m\n" CHILD_ENTRIES "refresh = 7d\n");
+	CHECK(c && c->stages[0].refresh_ms == 1800000 && c->stages[1].refresh_ms == 604800000);
+	config_free(c);
+}
+
+static void test_root_placeholders_need_their_settings(void)
+{
+	CHECK(fails_with(ROOT_HEAD "url = /races?since={last_success}\n",
+	                 ":6: [stage races] url: '{last_success}' needs 'initial', the value the first import uses "
+	                 "(e.g. initial = 2024-01-01T00:00:00Z)"));
+	CHECK(fails_with(ROOT_HEAD "url = /races?after={cursor}\ninitial = 0\n",
+	                 ":6: [stage races] url: '{cursor}' needs 'cursor = /pointer', the field of the root's items "
+	                 "whose largest stored value it stands for (e.g. cursor = /updated_at)"));
+	CHECK(fails_with(ROOT_HEAD "url = /races?after={cursor}\ncursor = /seq\n",
+	                 ":6: [stage races] url: '{cursor}' needs 'initial', the value the first import uses "
+	                 "(e.g. initial = 2024-01-01T00:00:00Z or initial = 0)"));
+	CHECK(fails_with(ROOT_HEAD "url = /races?since={last_success}\ninitial = 0\n",
+	                 ":7: [stage races] initial: '0' is not an ISO 8601 timestamp, but {last_success} is a time "
+	                 "(expected e.g. 2024-01-01T00:00:00Z)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "cursor = /updated_at\n",
+	                 ":7: [stage races] cursor: set, but url '/races' does not use {cursor}: add {cursor} to the url "
+	                 "or remove cursor"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "initial = 0\n",
+	                 ":7: [stage races] initial: set, but url '/races' uses neither {last_success} nor {cursor}: add "
+	                 "one to the url or remove initial"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "lag = 1m\n",
+	                 ":7: [stage races] lag: set, but url '/races' uses neither {last_success} nor {cursor}: add one "
+	                 "to the url or remove lag"));
+}
+
+static void test_root_placeholders_are_refused_in_a_child_stage(void)
+{
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "[stage entries]\nparent = races\nprovider = main\nkey = /id\n"
+	                 "url = /e?since={last_success}\n",
+	                 ":11: [stage entries] url: '{last_success}' may only be used in the root stage's url (it is the "
+	                 "import's state, not a field of the parent item); to use a parent field of that name write "
+	                 "{/last_success}"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "[stage entries]\nparent = races\nprovider = main\nkey = /id\n"
+	                 "url = /e/{cursor}\n",
+	                 ":11: [stage entries] url: '{cursor}' may only be used in the root stage's url (it is the "
+	                 "import's state, not a field of the parent item); to use a parent field of that name write "
+	                 "{/cursor}"));
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE "[stage entries]\nparent = races\nprovider = main\n"
+	                           "key = /id\nurl = /e/{/cursor}\n");
+	CHECK(c != NULL);
+	config_free(c);
+}
+
+/* The root's url with {last_success} and {cursor} is a template the
+ * import expands with named values (urltemplate_expand_named). */
+static void test_root_url_with_state_placeholders_expands_with_named_values(void)
+{
+	struct config *c = load_ok(ROOT_HEAD "url = /races?since={last_success}&after={cursor}\ncursor = /seq\n"
+	                           "initial = 2024-01-01T00:00:00Z\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	char err[ERR_MAX] = "", *url = NULL;
+	struct urltemplate *t = urltemplate_parse(config_stage(c, "races")->url, err);
+	const struct urltemplate_value v[] = {{CONFIG_URL_LAST_SUCCESS, "2024-01-01T00:00:00Z"},
+	                                      {CONFIG_URL_CURSOR, "41"}};
+	CHECK(t && urltemplate_expand_named(t, v, 2, &url, err) == 0);
+	CHECK_STR(url, "/races?since=2024-01-01T00%3A00%3A00Z&after=41");
+	free(url);
+	urltemplate_free(t);
+	config_free(c);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -740,6 +917,13 @@ int main(void)
 	RUN(test_token_comes_from_credentials_directory_when_present);
 	RUN(test_describe_changes_lists_each_change_once);
 	RUN(test_metrics_address_is_loopback_or_a_socket_path);
+	RUN(test_state_keys_default_to_revalidate_resume_and_durable_commits);
+	RUN(test_state_keys_are_read_in_their_sections);
+	RUN(test_choices_and_state_values_say_what_is_accepted);
+	RUN(test_cursor_lag_and_initial_belong_to_the_root_only);
+	RUN(test_root_placeholders_need_their_settings);
+	RUN(test_root_placeholders_are_refused_in_a_child_stage);
+	RUN(test_root_url_with_state_placeholders_expands_with_named_values);
 	rmdir(tmpdir);
 	return CHECK_DONE();
 }

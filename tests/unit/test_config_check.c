@@ -113,7 +113,8 @@ static void test_the_root_url_takes_no_parent_field(void)
 	struct stage_conf st[] = {ROOT("races", "/races/{id}")};
 	struct config c = pipeline(st, 1);
 	CHECK(faults(&c, 0, "url",
-	             "url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent"));
+	             "url: '/races/{id}' uses a field of the parent item, but this is the root stage: it has no parent "
+	             "(the root's url may name only {last_success} and {cursor})"));
 }
 
 static void test_a_url_must_resolve_against_its_base_url(void)

@@ -74,6 +74,26 @@ static void test_values_are_shown_as_the_file_writes_them(void)
 	                        "[stage races] next none -> /next; [stage races] dedupe no -> yes");
 }
 
+static void test_state_keys_are_shown_and_resume_waits_for_a_restart(void)
+{
+	struct pair a, b;
+	fill_both(&a, &b);
+	a.c.resume = CONFIG_RESUME_AUTO;
+	b.c.resume = CONFIG_RESUME_NO;
+	b.c.synchronous_commit = CONFIG_SYNC_OFF;
+	a.c.max_outage_ms = 300000;
+	b.c.max_outage_ms = 0;
+	b.s.refresh_ms = 3600000;
+	b.s.cursor = "/updated_at";
+	b.s.lag_ms = 600000;
+	b.s.initial = "2024-01-01";
+	b.s.url = "/races?after={cursor}";
+	CHECK_STR(diff(&a, &b), "[daemon] resume auto -> no (at the next restart); [database] synchronous_commit on -> off; "
+	                        "[database] max_outage 5m -> 0s; [stage races] url '/races' -> '/races?after={cursor}'; "
+	                        "[stage races] refresh 0s -> 1h; [stage races] cursor (none) -> '/updated_at'; "
+	                        "[stage races] lag 0s -> 10m; [stage races] initial (none) -> '2024-01-01'");
+}
+
 static void test_tokens_are_named_never_shown(void)
 {
 	static const struct { const char *was, *now, *says; } tokens[] = {
@@ -149,6 +169,7 @@ static void test_a_summary_that_does_not_fit_ends_in_dots(void)
 
 int main(void)
 {
+	RUN(test_state_keys_are_shown_and_resume_waits_for_a_restart);
 	RUN(test_same_configuration_is_nothing_changed);
 	RUN(test_no_previous_configuration_is_said);
 	RUN(test_values_are_shown_as_the_file_writes_them);

@@ -57,6 +57,38 @@ static void test_each_malformed_request_gets_its_code_and_message(void)
 	CHECK_STR(parse("{\"cmd\":\"stats\"} {}", err), "bad_request");
 }
 
+/* start-import's "full" is a boolean, "resume" true or an import id, and
+ * at most one of them is given (false counts as not given). */
+static void test_start_import_takes_full_or_resume_not_both(void)
+{
+	char err[ERR_MAX];
+	const char *ok[] = {
+		"{\"cmd\":\"start-import\"}",
+		"{\"cmd\":\"start-import\",\"full\":true}",
+		"{\"cmd\":\"start-import\",\"resume\":true}",
+		"{\"cmd\":\"start-import\",\"resume\":12}",
+		"{\"cmd\":\"start-import\",\"full\":false,\"resume\":12}",
+		"{\"cmd\":\"start-import\",\"full\":true,\"resume\":false}",
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strcmp(parse(ok[i], err), "ok") != 0) {
+			fprintf(stderr, "  refused %s: %s\n", ok[i], err);
+			check_failures++;
+		}
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"full\":true,\"resume\":true}", err), "bad_request");
+	CHECK_STR(err, "'start-import' takes 'full' or 'resume', not both");
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"full\":true,\"resume\":4}", err), "bad_request");
+	CHECK_STR(err, "'start-import' takes 'full' or 'resume', not both");
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"resume\":0}", err), "bad_request");
+	CHECK_STR(err, "argument 'resume' of 'start-import' must be at least 1, got 0");
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"resume\":\"12\"}", err), "bad_request");
+	CHECK_STR(err, "argument 'resume' of 'start-import' must be true or an import id, got a string");
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"full\":1}", err), "bad_request");
+	CHECK_STR(err, "argument 'full' of 'start-import' must be a boolean, got an integer");
+	CHECK_STR(parse("{\"cmd\":\"start-import\",\"fresh\":true}", err), "bad_request");
+	CHECK_STR(err, "'start-import' has no argument 'fresh' (it takes: full, resume)");
+}
+
 static void test_unknown_command_suggests_close_names_only(void)
 {
 	char err[ERR_MAX];
@@ -204,7 +236,7 @@ static void test_help_lists_every_command_in_table_order_with_its_privilege(void
 static void test_usage_is_built_from_options_and_operand(void)
 {
 	const char *want[CONTROL_N_COMMANDS] = {
-		[CONTROL_CMD_START_IMPORT] = "start-import [--wait] [--interval S]",
+		[CONTROL_CMD_START_IMPORT] = "start-import [--full | --resume [ID]] [--wait] [--interval S]",
 		[CONTROL_CMD_CANCEL] = "cancel",
 		[CONTROL_CMD_PAUSE] = "pause",
 		[CONTROL_CMD_RESUME] = "resume",
@@ -246,8 +278,14 @@ static void test_option_flags_are_found_by_name(void)
 	CHECK_EQ(control_option_find("--limit")->option, CONTROL_OPT_LIMIT);
 	CHECK_STR(control_option_find("--limit")->value, "N");
 	CHECK(control_option_find("--json") == NULL);
+	CHECK_EQ(control_option_find("--full")->option, CONTROL_OPT_FULL);
+	CHECK_EQ(control_option_find("--full")->excludes, CONTROL_OPT_RESUME);
+	CHECK_EQ(control_option_find("--resume")->option, CONTROL_OPT_RESUME);
+	CHECK_STR(control_option_find("--resume")->value, "ID");
+	CHECK(control_option_find("--resume")->value_optional);
+	CHECK_EQ(control_option_find("--resume")->excludes, CONTROL_OPT_FULL);
 	CHECK_EQ(control_commands[CONTROL_CMD_START_IMPORT].options,
-	         CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL);
+	         CONTROL_OPT_FULL | CONTROL_OPT_RESUME | CONTROL_OPT_WAIT | CONTROL_OPT_INTERVAL);
 	CHECK_EQ(control_commands[CONTROL_CMD_STATS].options, CONTROL_OPT_WATCH | CONTROL_OPT_INTERVAL);
 	CHECK_EQ(control_commands[CONTROL_CMD_STATUS].options, 0);
 	CHECK_EQ(control_commands[CONTROL_CMD_ERRORS].options, CONTROL_OPT_LIMIT);
@@ -361,6 +399,7 @@ static void test_status_of_one_run_ends_with_its_error_groups(void)
 int main(void)
 {
 	RUN(test_valid_request_yields_command_and_only_declared_args);
+	RUN(test_start_import_takes_full_or_resume_not_both);
 	RUN(test_each_malformed_request_gets_its_code_and_message);
 	RUN(test_unknown_command_suggests_close_names_only);
 	RUN(test_reply_lines_round_trip);

@@ -53,7 +53,17 @@ rc() { "$RACECTL" --socket "$S" "$@"; }
 expect "version prints the daemon's version" 0 '^raced [0-9]+\.[0-9]+\.[0-9]+$' rc version
 expect "--json prints the reply line as is" 0 '^\{"ok":true,"result":\{"version":"[0-9.]+"\}\}$' rc --json version
 expect "RACED_SOCKET picks the socket" 0 '^raced ' env RACED_SOCKET="$S" "$RACECTL" version
-expect "--help lists every command" 0 'start-import \[--wait\]' "$RACECTL" --help
+expect "--help lists every command" 0 'start-import \[--full \| --resume \[ID\]\] \[--wait\]' "$RACECTL" --help
+expect "start-import --full sends full:true" 1 'start-import got \{"full":true\} \(failed\)' rc start-import --full
+expect "start-import --resume sends resume:true" 1 'start-import got \{"resume":true\} \(failed\)' rc start-import --resume
+expect "start-import --resume ID sends the id" 1 'start-import got \{"resume":7\} \(failed\)' rc start-import --resume 7 --wait
+expect "start-import --resume before another option takes no id" 1 'start-import got \{"resume":true\} \(failed\)' \
+	rc start-import --resume --interval 1
+expect "start-import --full and --resume exclude each other" 2 '--full and --resume exclude each other' \
+	rc start-import --full --resume 3
+expect "start-import --resume takes a positive id" 2 "--resume takes an import id \(a positive integer\), got 'x'" \
+	rc start-import --resume x
+expect "--full belongs to start-import only" 2 "'stats' takes no option '--full'" rc stats --full
 expect "COMMAND --help explains it" 0 'Needs root, the daemon.s user' "$RACECTL" start-import --help
 expect "help COMMAND explains it" 0 '^Usage: racectl .*status \[ID\]' "$RACECTL" help status
 expect "unknown command is a usage error with a hint" 2 "unknown command 'stat' \(did you mean 'stats'\?\)" rc stat

@@ -148,7 +148,7 @@ static struct service *asked_while_connecting(const char *db)
 {
 	char err[ERR_MAX];
 	struct service *s = service_on(db);
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	CHECK_EQ(service_start_import(s, "uid 1", NULL, on_started, NULL, err), 0);
 	CHECK_EQ(T.answers, 0);
 	return s;
 }
@@ -160,7 +160,7 @@ static struct service *asked_while_connected(void)
 	char err[ERR_MAX];
 	struct service *s = service_on(conninfo);
 	CHECK(db_phase_is(s, "ready"));
-	CHECK_EQ(service_start_import(s, "uid 1", on_started, NULL, err), 0);
+	CHECK_EQ(service_start_import(s, "uid 1", NULL, on_started, NULL, err), 0);
 	CHECK_EQ(T.answers, 0);
 	return s;
 }
@@ -171,7 +171,7 @@ static void test_start_while_the_database_is_down_is_refused_at_once(void)
 	nowhere(db, sizeof db);
 	struct service *s = service_on(db);
 	CHECK(db_phase_is(s, "backoff"));
-	CHECK(service_start_import(s, "uid 1", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 1", NULL, on_started, NULL, err) < 0);
 	CHECK(starts_with(err, "the database is not connected ("));
 	CHECK(strstr(err, "); the import would wait — try again once 'racectl health' is OK") != NULL);
 	CHECK_EQ(T.answers, 0);
@@ -190,7 +190,7 @@ static void test_start_while_first_connecting_waits_and_is_answered_when_refused
 	CHECK(strstr(T.err, "); try again once 'racectl health' is OK") != NULL);
 	CHECK(strstr(T.err, "would wait") == NULL);
 	/* Answered once, and nothing waits any more: a new ask is refused at once. */
-	CHECK(service_start_import(s, "uid 1", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 1", NULL, on_started, NULL, err) < 0);
 	CHECK_EQ(T.answers, 1);
 	service_free(s);
 	CHECK_EQ(T.answers, 1);
@@ -202,7 +202,7 @@ static void test_once_waits_through_a_refused_connection_and_stops_at_once(void)
 	char db[256], err[ERR_MAX], line[128];
 	nowhere(db, sizeof db);
 	struct service *s = service_on(db);
-	CHECK_EQ(service_start_import_when_ready(s, "raced --once", err), 0);
+	CHECK_EQ(service_start_import_when_ready(s, "raced --once", NULL, err), 0);
 	CHECK(db_phase_is(s, "backoff"));
 	service_status_line(s, line, sizeof line);
 	CHECK_STR(line, "waiting for the database (backoff)");
@@ -217,7 +217,7 @@ static void test_start_while_first_connecting_starts_once_connected(void)
 {
 	char err[ERR_MAX];
 	struct service *s = asked_while_connecting(conninfo);
-	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 2", NULL, on_started, NULL, err) < 0);
 	CHECK_STR(err, "an import is being started");
 	CHECK(turn_until(&T.answers, 1));
 	CHECK(T.id > 0);
@@ -235,28 +235,28 @@ static void test_one_start_at_a_time_each_refusal_naming_why(void)
 {
 	char err[ERR_MAX], want[ERR_MAX];
 	struct service *s = asked_while_connected();
-	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 2", NULL, on_started, NULL, err) < 0);
 	CHECK_STR(err, "an import is being started");
 	CHECK(turn_until(&T.answers, 1));
 	int64_t id = T.id;
 	CHECK(id > 0);
-	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 2", NULL, on_started, NULL, err) < 0);
 	snprintf(want, sizeof want, "import %" PRId64 " is running; wait for it to end or cancel it "
 	         "(racectl cancel)", id);
 	CHECK_STR(err, want);
 	CHECK_EQ(service_cancel(s, err), id);
-	CHECK(service_start_import(s, "uid 2", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 2", NULL, on_started, NULL, err) < 0);
 	snprintf(want, sizeof want, "import %" PRId64 " is ending (its final status is being written); "
 	         "try again in a moment", id);
 	CHECK_STR(err, want);
 	CHECK(turn_until(&T.ended, 1));
 	CHECK_EQ(T.ended_id, id);
 	CHECK_STR(T.status, "cancelled");
-	CHECK_EQ(service_start_import(s, "uid 2", on_started, NULL, err), 0);
+	CHECK_EQ(service_start_import(s, "uid 2", NULL, on_started, NULL, err), 0);
 	CHECK(turn_until(&T.answers, 2));
 	CHECK_EQ(T.id, id + 1);
 	service_stop(s);
-	CHECK(service_start_import(s, "uid 3", on_started, NULL, err) < 0);
+	CHECK(service_start_import(s, "uid 3", NULL, on_started, NULL, err) < 0);
 	CHECK_STR(err, "raced is shutting down");
 	CHECK(turn_until(&T.stopped, 1));
 	service_free(s);
@@ -290,6 +290,32 @@ static void test_stop_while_waiting_for_the_database_answers_and_stops_at_once(v
 	CHECK_EQ(T.ended, 0);
 }
 
+/* --full goes through as any start; --resume is refused until resuming is
+ * built (issue 20), and the two together are refused whatever the state. */
+static void test_full_starts_and_resume_is_refused_for_now(void)
+{
+	char err[ERR_MAX];
+	struct service *s = service_on(conninfo);
+	CHECK(db_phase_is(s, "ready"));
+	const struct service_start both = {.full = true, .resume = true};
+	CHECK_EQ(service_start_import(s, "uid 1", &both, on_started, NULL, err), -EINVAL);
+	CHECK_STR(err, "full and resume exclude each other: a full import reads no state, a resumed one continues "
+	               "from it");
+	const struct service_start resume = {.resume = true, .resume_id = 3};
+	CHECK_EQ(service_start_import(s, "uid 1", &resume, on_started, NULL, err), -ENOSYS);
+	CHECK(starts_with(err, "--resume: not yet"));
+	CHECK_EQ(service_start_import_when_ready(s, "raced --once", &resume, err), -ENOSYS);
+	CHECK_EQ(T.answers, 0);
+	const struct service_start full = {.full = true};
+	CHECK_EQ(service_start_import(s, "uid 1", &full, on_started, NULL, err), 0);
+	CHECK(turn_until(&T.answers, 1));
+	CHECK(T.id > 0);
+	CHECK_STR(T.err, "");
+	service_stop(s);
+	CHECK(turn_until(&T.stopped, 1));
+	service_free(s);
+}
+
 static void test_free_answers_a_start_waiting_for_its_run_row(void)
 {
 	struct service *s = asked_while_connected();
@@ -318,6 +344,7 @@ int main(void)
 	RUN(test_stop_while_the_run_is_created_answers_with_it_then_drains);
 	RUN(test_stop_while_waiting_for_the_database_answers_and_stops_at_once);
 	RUN(test_free_answers_a_start_waiting_for_its_run_row);
+	RUN(test_full_starts_and_resume_is_refused_for_now);
 	event_base_free(base);
 	close(provider);
 	char path[sizeof dir + 16];

@@ -143,8 +143,58 @@ static void test_overlong_expansion_is_refused(void)
 	free(big);
 }
 
+/* The root has no parent: its {last_success} and {cursor} come as named
+ * values, encoded as a field's would be. */
+static void test_root_placeholders_are_filled_from_named_values(void)
+{
+	char err[ERR_MAX] = "";
+	struct urltemplate *t = urltemplate_parse("/races?since={last_success}&after={cursor}", err);
+	CHECK(t != NULL);
+	const struct urltemplate_value v[] = {{"last_success", "2024-01-31T06:00:00Z"}, {"cursor", "17.5"}};
+	char *u = NULL;
+	CHECK_EQ(urltemplate_expand_named(t, v, 2, &u, err), 0);
+	CHECK_STR(u, "/races?since=2024-01-31T06%3A00%3A00Z&after=17.5");
+	free(u);
+	urltemplate_free(t);
+
+	t = urltemplate_parse("/changes/{cursor}", err);
+	const struct urltemplate_value dots[] = {{"cursor", ".."}};
+	CHECK_EQ(urltemplate_expand_named(t, dots, 1, &u, err), 0);
+	CHECK_STR(u, "/changes/%2E%2E");
+	free(u);
+	const struct urltemplate_value empty[] = {{"cursor", ""}};
+	CHECK(urltemplate_expand_named(t, empty, 1, &u, err) < 0);
+	CHECK_STR(err, "url '/changes/{cursor}': the value of '{cursor}' is empty, and an empty path segment "
+	               "would ask for another resource");
+	urltemplate_free(t);
+}
+
+static void test_named_expansion_fails_for_a_placeholder_without_value(void)
+{
+	char err[ERR_MAX] = "";
+	struct urltemplate *t = urltemplate_parse("/races?since={last_success}", err);
+	char *u = NULL;
+	const struct urltemplate_value other[] = {{"cursor", "1"}};
+	CHECK(urltemplate_expand_named(t, other, 1, &u, err) < 0);
+	CHECK_STR(err, "url '/races?since={last_success}': no value for '{last_success}'");
+	const struct urltemplate_value unset[] = {{"last_success", NULL}};
+	CHECK(urltemplate_expand_named(t, unset, 1, &u, err) < 0);
+	CHECK_STR(err, "url '/races?since={last_success}': no value for '{last_success}'");
+	CHECK(urltemplate_expand_named(t, NULL, 0, &u, err) < 0);
+	CHECK(u == NULL);
+	urltemplate_free(t);
+	/* a template without placeholders needs no values */
+	t = urltemplate_parse("/races", err);
+	CHECK_EQ(urltemplate_expand_named(t, NULL, 0, &u, err), 0);
+	CHECK_STR(u, "/races");
+	free(u);
+	urltemplate_free(t);
+}
+
 int main(void)
 {
+	RUN(test_root_placeholders_are_filled_from_named_values);
+	RUN(test_named_expansion_fails_for_a_placeholder_without_value);
 	RUN(test_field_and_pointer_placeholders_are_filled);
 	RUN(test_values_are_percent_encoded);
 	RUN(test_dot_and_empty_values_cannot_change_the_path);
