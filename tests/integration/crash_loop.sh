@@ -54,9 +54,10 @@ check_prefix() { # ITERATION
 		n=$(sql "select count(*) from $st")
 		check "[$1] no $st row lost ($n >= ${had[$st]})" test "$n" -ge "${had[$st]}"
 		had[$st]=$n
+		# (a row the killed import did not reach keeps the mark stale_rows gave it)
 		check_eq "[$1] every $st row is a served item with its payload" \
 			"$(sql "select count(*) from $st t left join served.$st s using (key)
-			        where s.doc is distinct from t.payload")" 0
+			        where s.doc is distinct from t.payload - 'crash_loop_stale'")" 0
 		check_eq "[$1] no $st key twice" "$(sql "select count(*) - count(distinct key) from $st")" 0
 	done
 }
@@ -108,6 +109,8 @@ is_marked() { [ "$(sql "select status from import_runs where id = $1")" != runni
 stale_rows() {
 	local st
 	for st in $stages; do
+		# (a kill before the tables were made leaves none)
+		[ "$(sql "select to_regclass('$st') is not null")" = t ] || continue
 		sql "update $st set payload = payload || '{\"crash_loop_stale\": true}'" >/dev/null
 	done
 }
