@@ -83,6 +83,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(n > 0 || strlen(text) >= URLTEMPLATE_MAX_URL, "a literal template failed: %s", err);
 		FUZZ_CHECK(err[0], "failed without a message");
 	}
+	/* The root's named values: the JSON text stands for both. */
+	char *value = strndup(json, jlen);
+	if (!value)
+		abort();
+	const struct urltemplate_value named[] = {{"last_success", value}, {"cursor", value}};
+	err[0] = '\0';
+	if (urltemplate_expand_named(t, named, 2, &url, err) == 0) {
+		FUZZ_CHECK(strlen(url) < URLTEMPLATE_MAX_URL, "%zu bytes", strlen(url));
+		if (n == 0)
+			FUZZ_CHECK(strcmp(url, text) == 0, "'%s' expanded to '%s'", text, url);
+		else
+			check_expansion(text, url);
+		free(url);
+	} else {
+		FUZZ_CHECK(err[0], "named expansion failed without a message");
+	}
+	free(value);
 	urltemplate_free(t);
 	free(text);
 	return 0;
