@@ -56,7 +56,7 @@ check_prefix() { # ITERATION
 		had[$st]=$n
 		check_eq "[$1] every $st row is a served item with its payload" \
 			"$(sql "select count(*) from $st t left join served.$st s using (key)
-			        where s.doc is distinct from t.payload")" 0
+			        where s.doc is distinct from t.payload - 'crash_loop_stale'")" 0
 		check_eq "[$1] no $st key twice" "$(sql "select count(*) - count(distinct key) from $st")" 0
 	done
 }
@@ -104,10 +104,12 @@ is_marked() { [ "$(sql "select status from import_runs where id = $1")" != runni
 # An import writes only the rows that changed (last_import is the import
 # that wrote the row): alter every stored row before the next import, so
 # that it rewrites every row it reaches and each of its batches is whole
-# in the table (the checks above read its rows by last_import).
+# in the table (the checks above read its rows by last_import, and
+# compare payloads without the marker).
 stale_rows() {
 	local st
 	for st in $stages; do
+		[ "$(sql "select to_regclass('$st') is not null")" = t ] || continue   # before the first start
 		sql "update $st set payload = payload || '{\"crash_loop_stale\": true}'" >/dev/null
 	done
 }
