@@ -105,7 +105,8 @@ is_marked() { [ "$(sql "select status from import_runs where id = $1")" != runni
 # An import writes only the rows that changed (last_import is the import
 # that wrote the row): alter every stored row before the next import, so
 # that it rewrites every row it reaches and each of its batches is whole
-# in the table (the checks above read its rows by last_import).
+# in the table (the checks above read its rows by last_import, and
+# compare payloads without the marker).
 stale_rows() {
 	local st
 	for st in $stages; do
