@@ -30,6 +30,7 @@
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
+#include "import_input.h"
 #include "import_item.h"
 #include "import_store.h"
 #include "jsondoc.h"
@@ -44,6 +45,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,21 +87,46 @@ struct stage_ctx {
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	bool root;
+	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
 	uint64_t fetched, failed, retried, skipped, pages;
+	uint64_t bytes;           /* body bytes received */
+	uint64_t skipped_done;    /* inputs a resumed run found done */
+	uint64_t skipped_fresh;   /* inputs fetched within `refresh` */
+	uint64_t read_back;       /* items read back from the table for the children */
+	uint64_t refetched;       /* 304s that could not be used: requested again */
 	uint64_t requests[IMPORT_OUTCOMES]; /* by the final response's class */
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
 	unsigned rate_pos;
+};
+
+/* What a unit waits for from the store. */
+enum ws_await {
+	AWAIT_NONE,
+	AWAIT_STATE,              /* its input's state (store_get_input) */
+	AWAIT_PAGE,               /* a page's items read back (store_read_items) */
+	AWAIT_INPUT,              /* a skipped input's items read back */
 };
 
 struct work_state {
 	struct stage_ctx *sc;
 	struct stage_work *w;
 	struct fetch *fetch;
+	struct import_input *input; /* a reference */
 	char *url;                /* of the page to fetch next */
+	char *shown;              /* the same, masked: its name in raced_pages */
+	uint32_t page_no;         /* of that page in its input */
 	struct paginate paging;   /* this input's walk through its pages */
 	bool waiting;             /* in imp->waiting: started, no request yet */
+	bool unconditional;       /* request the page without validators */
+	bool failed;              /* a page of the input failed: no checkpoint */
+	enum ws_await await;      /* in imp->awaiting with tag */
+	uint64_t tag;
+	bool skip_fresh;          /* the input is skipped: fetched within refresh */
+	char *etag, *last_modified; /* a 304's new validators, while read back */
+	bool stored_fetched;      /* the page read back was answered 304 (not skipped) */
 	TAILQ_ENTRY(work_state) wait_link;
+	TAILQ_ENTRY(work_state) await_link;
 };
 
 struct import {
@@ -120,9 +147,14 @@ struct import {
 	bool ended;
 	bool draining;
 	bool paused;
+	bool db_failed;           /* the database stayed away past max_outage */
 	uint64_t errors;
 	struct jsondoc *parent_doc; /* a parent item read again for its children's URLs */
 	TAILQ_HEAD(, work_state) waiting; /* units waiting for memory (membudget.h) */
+	TAILQ_HEAD(, work_state) awaiting; /* units waiting for the store's answer */
+	uint64_t next_tag;
+	struct import_options opt;
+	char *root_url;           /* opt.root_url, owned */
 	size_t fetching;          /* its requests in flight */
 };
 
@@ -184,20 +216,47 @@ static void on_finish_committed(void *arg, const char *err)
 		imp->cb.end(imp->cb.arg, imp);
 }
 
+/* Whether the root's URL lists only what changed since a cursor. */
+static bool under_cursor(const struct import *imp)
+{
+	const char *url = imp->n_stages ? imp->stages[0].conf->url : "";
+	return !imp->opt.full && (strstr(url, "{last_success}") || strstr(url, "{cursor}"));
+}
+
+/* What the finishing transaction does besides the status (docs/architecture.md,
+ * "Import state across runs"): an interrupted run, or one failed because
+ * the database stayed away, can be resumed; only a succeeded run decides
+ * what went away, and not under a cursor. */
+static unsigned finish_flags(const struct import *imp)
+{
+	const char *st = imp->end_status;
+	unsigned flags = 0;
+	if (strcmp(st, "interrupted") == 0 || imp->db_failed)
+		flags |= STORE_FINISH_RESUMABLE;
+	if (strcmp(st, "succeeded") == 0)
+		flags |= under_cursor(imp) ? STORE_FINISH_PRUNE_ROOT : STORE_FINISH_REMOVALS;
+	return flags;
+}
+
 /* The final status goes to the store once every row it holds has
- * committed, so the counts in import_runs are the rows really stored. */
+ * committed, so the counts in import_runs are the rows really stored
+ * (unless the database is away for good: then at once). */
 static void maybe_finish(struct import *imp)
 {
-	if (!imp->ending || imp->finish_sent || !import_store_idle(imp->rows))
+	if (!imp->ending || imp->finish_sent || (!import_store_idle(imp->rows) && !imp->db_failed))
 		return;
 	imp->finish_sent = true;
 	json_t *counts = import_counts(imp);
-	/* An interrupted run may be resumed (store_resume_import). */
-	unsigned flags = strcmp(imp->end_status, "interrupted") == 0 ? STORE_FINISH_RESUMABLE : 0;
-	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts, flags,
-	                        on_finish_committed, imp) < 0)
+	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
+	                        finish_flags(imp), imp->db_failed ? NULL : on_finish_committed,
+	                        imp) < 0 && !imp->db_failed)
 		on_finish_committed(imp, "the store refused the final status");
 	json_decref(counts);
+	/* The database is away: the run ends now; its status is written
+	 * when the database is back (or, if raced stops first, the run is
+	 * found running at the next start and marked interrupted). */
+	if (imp->db_failed)
+		on_finish_committed(imp, NULL);
 }
 
 static void end_run(evutil_socket_t fd, short what, void *arg)
@@ -250,23 +309,103 @@ static void work_state_stop(struct work_state *ws)
 		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
 		ws->waiting = false;
 	}
+	if (ws->await != AWAIT_NONE) {
+		TAILQ_REMOVE(&imp->awaiting, ws, await_link);
+		ws->await = AWAIT_NONE;
+	}
 }
 
 static void work_state_free(void *p)
 {
 	struct work_state *ws = p;
 	work_state_stop(ws);
+	import_input_unref(ws->input);
 	free(ws->url);
+	free(ws->shown);
+	free(ws->etag);
+	free(ws->last_modified);
 	free(ws);
 }
 
-/* Emit the page's items.  Returns how many were emitted, or -1 when the
- * page has no array of items at all (then it is not paged further). */
-static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct jsondoc *doc,
-                       const struct fetch_result *r)
+/* Set the page to fetch next (url taken); its masked name too.  -1: out of
+ * memory (url freed). */
+static int set_page(struct work_state *ws, char *url, uint32_t page_no)
 {
+	char *shown = redact_dup(url);
+	if (!shown) {
+		free(url);
+		return -1;
+	}
+	free(ws->url);
+	free(ws->shown);
+	ws->url = url;
+	ws->shown = shown;
+	ws->page_no = page_no;
+	return 0;
+}
+
+/* Hand an item to the engine as one of the unit's input's; it holds a
+ * reference to the input.  -1: not emitted (the caller frees it). */
+static int emit_item(struct work_state *ws, struct import_item *it)
+{
+	it->input = ws->input;
+	import_input_ref(ws->input);
+	if (stage_emit(ws->w, it) < 0) {
+		import_input_unref(ws->input);
+		it->input = NULL;
+		return -1;
+	}
+	import_input_emitted(ws->input);
+	return 0;
+}
+
+/* The keys and hashes of a page's items, for its record. */
+struct page_keys {
+	const char **keys;        /* borrowed from the items */
+	uint64_t *hashes;
+	size_t n, cap;
+	bool oom;
+};
+
+static void page_keys_add(struct page_keys *pk, const char *key, uint64_t hash)
+{
+	if (pk->oom)
+		return;
+	if (pk->n == pk->cap) {
+		size_t cap = pk->cap ? 2 * pk->cap : 16;
+		const char **k = realloc(pk->keys, cap * sizeof *k);
+		if (k)
+			pk->keys = k;
+		uint64_t *h = k ? realloc(pk->hashes, cap * sizeof *h) : NULL;
+		if (h)
+			pk->hashes = h;
+		if (!k || !h) {
+			pk->oom = true;
+			return;
+		}
+		pk->cap = cap;
+	}
+	pk->keys[pk->n] = key;
+	pk->hashes[pk->n++] = hash;
+}
+
+static void page_keys_free(struct page_keys *pk)
+{
+	free(pk->keys);
+	free(pk->hashes);
+}
+
+/* Emit the page's items, each marked unchanged when the page's stored
+ * state (ix) has it with the same hash.  Returns how many were emitted,
+ * or -1 when the page has no array of items at all (then it is not paged
+ * further). */
+static long emit_items(struct work_state *ws, const struct jsondoc *doc,
+                       const struct fetch_result *r, const struct import_page_index *ix,
+                       struct page_keys *pk)
+{
+	struct stage_ctx *sc = ws->sc;
 	const struct stage_conf *c = sc->conf;
-	const struct stage_event *in = stage_work_input(w);
+	const struct stage_event *in = stage_work_input(ws->w);
 	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
 	uint32_t items = c->items[0] ? jsondoc_get(doc, 0, c->items) : 0;
 	size_t n = 1, unkeyed = 0, first_unkeyed = 0, emitted = 0;
@@ -297,11 +436,14 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
-		if (stage_emit(w, it) < 0) {
+		it->hash = import_item_hash(it->parent_key, it->text, it->text_len);
+		it->unchanged = import_page_index_unchanged(ix, it->key, it->hash);
+		if (emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
 		}
+		page_keys_add(pk, it->key, it->hash);
 		sc->fetched++;
 		emitted++;
 	}
@@ -318,7 +460,7 @@ static long emit_items(struct stage_ctx *sc, struct stage_work *w, const struct 
 }
 
 /* The next page's URL, or NULL at the end of the list or where following
- * stops (why is recorded). */
+ * stops (why is recorded, and the input has failed). */
 static char *next_page(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
@@ -328,6 +470,7 @@ static char *next_page(struct work_state *ws, const struct fetch_result *r)
 	if (paginate_next(&sc->paging, r->doc, base, r->link_next, &next, err) < 0 ||
 	    (next && paginate_follow(&ws->paging, &sc->paging, r->url, next, err) < 0)) {
 		record_failure(sc, r->url, r->http_status, r->attempts, err);
+		ws->failed = true;
 		free(next);
 		return NULL;
 	}
@@ -345,61 +488,280 @@ static bool fail_if_root_first_page(struct stage_ctx *sc)
 	return true;
 }
 
-/* Take one fetched page: count it, emit its items, then yield the work for
- * the next page or end it. */
-static void take_page(struct work_state *ws, const struct fetch_result *r)
+/* Write the page's record (after the items emitted before it). */
+static void record_page(struct work_state *ws, const struct store_page *pg)
+{
+	struct stage_ctx *sc = ws->sc;
+	char err[ERR_MAX];
+	if (import_input_record(ws->input, pg, sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
+		record_failure(sc, ws->url, 0, 0, err);
+}
+
+static void start_page(struct work_state *ws);
+
+/* Go on to next (taken; NULL: the input is done) or end the unit. */
+static void continue_at(struct work_state *ws, char *next)
+{
+	if (!next) {
+		stage_work_done(ws->w);
+		return;
+	}
+	if (set_page(ws, next, ws->page_no + 1) < 0) {
+		record_failure(ws->sc, NULL, 0, 0, "out of memory");
+		stage_work_done(ws->w);
+		return;
+	}
+	ws->unconditional = false;
+	stage_work_yield(ws->w);
+}
+
+/* A page answered with a body: its items (unchanged ones marked), its
+ * record, then the next page. */
+static void take_body(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
 	struct import *imp = sc->imp;
-	struct stage_work *w = ws->w;
+	const struct store_page_state *was =
+		imp->opt.full ? NULL : import_input_page(ws->input, ws->shown);
+	struct import_page_index *ix = import_page_index_new(was);
+	struct page_keys pk = {0};
 
-	if (r->attempts > 1)
-		sc->retried += r->attempts - 1;
-	sc->requests[outcome_of(r->http_status)]++;
-	if (r->outcome != FETCH_OK) {
-		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
-		fail_if_root_first_page(sc);
-		stage_work_done(w);
-		return;
-	}
 	sc->pages++;
 	uint64_t failed_before = sc->failed;
-	long emitted = emit_items(sc, w, r->doc, r);
+	long emitted = emit_items(ws, r->doc, r, ix, &pk);
+	import_page_index_free(ix);
 	if (imp->cb.page)
 		imp->cb.page(imp->cb.arg, imp, sc->conf->name, r->url, r->http_status, r->attempts,
 		             emitted > 0 ? (size_t)emitted : 0);
 	bool unusable = emitted < 0 || (emitted == 0 && sc->failed > failed_before);
 	if (unusable && fail_if_root_first_page(sc)) {
-		stage_work_done(w);
+		page_keys_free(&pk);
+		stage_work_done(ws->w);
 		return;
 	}
 	sc->first_page_done = true;
+	if (emitted < 0 || pk.oom)
+		ws->failed = true;
 	char *next = emitted < 0 ? NULL : next_page(ws, r);
-	if (next) {
-		free(ws->url);
-		ws->url = next;
-		stage_work_yield(w);
-	} else {
-		stage_work_done(w);
+	char *next_shown = next ? redact_dup(next) : NULL;
+	struct store_page pg = {
+		.url = ws->shown, .input = ws->input->url, .page_no = ws->page_no,
+		.fetched = true, .content = !pk.oom,
+		.etag = r->etag, .last_modified = r->last_modified, .next_url = next_shown,
+		.keys = (const char *const *)pk.keys, .hashes = pk.hashes,
+		.n_keys = pk.oom ? 0 : pk.n,
+		.input_done = !next && !ws->failed,
+	};
+	if (next && !next_shown)
+		pg.content = false; /* out of memory: keep what was known */
+	record_page(ws, &pg);
+	free(next_shown);
+	page_keys_free(&pk);
+	continue_at(ws, next);
+}
+
+/* The page's stored next page, to go on after a 304 or a skipped page:
+ * NULL at the end.  A stored link that held a secret is masked and cannot
+ * be followed: *unusable is set, and the page must be fetched again. */
+static char *stored_next(struct work_state *ws, const struct store_page_state *pg,
+                         bool *unusable)
+{
+	char err[ERR_MAX];
+	*unusable = false;
+	if (!pg->next_url)
+		return NULL;
+	if (strstr(pg->next_url, REDACT_MASK)) {
+		*unusable = true;
+		return NULL;
 	}
+	char *next = strdup(pg->next_url);
+	if (!next || paginate_follow(&ws->paging, &ws->sc->paging, ws->url, next, err) < 0) {
+		record_failure(ws->sc, ws->url, 0, 0, next ? err : "out of memory");
+		ws->failed = true;
+		free(next);
+		return NULL;
+	}
+	return next;
+}
+
+/* The page as stored is this import's page: record it (a 304's
+ * validators, or only that this import reached it) and go on at its
+ * stored next page. */
+static void take_stored(struct work_state *ws, const struct store_page_state *was, bool fetched)
+{
+	struct stage_ctx *sc = ws->sc;
+	bool unusable;
+	char *next = stored_next(ws, was, &unusable);
+	if (unusable) {
+		ws->unconditional = true;
+		start_page(ws);
+		return;
+	}
+	struct store_page pg = {
+		.url = ws->shown, .input = ws->input->url, .page_no = ws->page_no,
+		.fetched = fetched, .content = false,
+		.etag = fetched ? ws->etag : NULL,
+		.last_modified = fetched ? ws->last_modified : NULL,
+		.input_done = !next && !ws->failed,
+	};
+	sc->first_page_done = true;
+	record_page(ws, &pg);
+	continue_at(ws, next);
+}
+
+static void request_page(struct work_state *ws);
+
+/* A 304 that cannot be used (no validator was sent, nothing is stored
+ * for the page, or its rows are gone): the page is requested once more
+ * without validators; a second such answer fails the page. */
+static void refetch(struct work_state *ws, long http_status, uint32_t attempts, const char *why)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
+	char msg[ERR_MAX];
+	if (ws->unconditional) {
+		snprintf(msg, sizeof msg, "%s, again when asked without validators: the page's "
+		         "items are not known (run with --full if the provider keeps doing it)", why);
+		record_failure(sc, ws->url, http_status, attempts, msg);
+		ws->failed = true;
+		fail_if_root_first_page(sc);
+		stage_work_done(ws->w);
+		return;
+	}
+	sc->refetched++;
+	if (imp->cb.notice) {
+		snprintf(msg, sizeof msg, "%s: requesting it again without validators", why);
+		imp->cb.notice(imp->cb.arg, imp, sc->conf->name, ws->shown, msg);
+	}
+	ws->unconditional = true;
+	request_page(ws);
+}
+
+/* Ask the store for the rows of keys (tag and state on ws). */
+static bool await_items(struct work_state *ws, enum ws_await what, const char *const *keys,
+                        size_t n)
+{
+	struct import *imp = ws->sc->imp;
+	char err[ERR_MAX];
+	ws->tag = ++imp->next_tag;
+	if (store_read_items(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
+		record_failure(ws->sc, ws->url, 0, 0, err);
+		return false;
+	}
+	ws->await = what;
+	TAILQ_INSERT_TAIL(&imp->awaiting, ws, await_link);
+	return true;
+}
+
+/* A 304: the page is as stored.  Its items feed the children, read back
+ * from the table; a leaf stage needs none of them. */
+static void take_not_modified(struct work_state *ws, const struct fetch_result *r)
+{
+	struct stage_ctx *sc = ws->sc;
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (!r->conditional || !was) {
+		refetch(ws, r->http_status, r->attempts,
+		        r->conditional ? "HTTP 304 for a page raced has no record of"
+		                       : "HTTP 304 to a request without validators");
+		return;
+	}
+	sc->pages++;
+	free(ws->etag);
+	free(ws->last_modified);
+	ws->etag = r->etag ? strdup(r->etag) : NULL;
+	ws->last_modified = r->last_modified ? strdup(r->last_modified) : NULL;
+	ws->stored_fetched = true;
+	if (sc->has_children && was->n_keys > 0) {
+		if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
+			ws->failed = true;
+			stage_work_done(ws->w);
+		}
+		return;
+	}
+	take_stored(ws, was, true);
+}
+
+/* Take one answered request: count it, then its page. */
+static void take_page(struct work_state *ws, const struct fetch_result *r)
+{
+	struct stage_ctx *sc = ws->sc;
+
+	if (r->attempts > 1)
+		sc->retried += r->attempts - 1;
+	sc->requests[outcome_of(r->http_status)]++;
+	sc->bytes += r->bytes;
+	if (r->outcome != FETCH_OK) {
+		record_failure(sc, r->url, r->http_status, r->attempts, r->error);
+		ws->failed = true;
+		fail_if_root_first_page(sc);
+		stage_work_done(ws->w);
+		return;
+	}
+	if (r->not_modified)
+		take_not_modified(ws, r);
+	else
+		take_body(ws, r);
 }
 
 static void on_fetched(void *arg, const struct fetch_result *r);
 
-/* The unit's request for ws->url; a failure is recorded and ends the unit. */
+/* The unit's request for ws->url, conditional on what is stored of the
+ * page unless --full or asked otherwise; a failure is recorded and ends
+ * the unit. */
 static void request_page(struct work_state *ws)
 {
 	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
+	const struct store_page_state *was =
+		imp->opt.full || ws->unconditional ? NULL : import_input_page(ws->input, ws->shown);
+	struct fetch_validators v = {was ? was->etag : NULL, was ? was->last_modified : NULL};
 	char err[ERR_MAX];
 
-	ws->fetch = fetch_start(sc->provider, ws->url, on_fetched, ws, err);
+	ws->fetch = fetch_start_if(sc->provider, ws->url, &v, on_fetched, ws, err);
 	if (ws->fetch) {
-		sc->imp->fetching++;
+		imp->fetching++;
 		return;
 	}
 	record_failure(sc, ws->url, 0, 0, err);
+	ws->failed = true;
 	fail_if_root_first_page(sc);
 	stage_work_done(ws->w);
+}
+
+/* Request the page now, or wait for memory (membudget.h): a unit waits
+ * while the charge is over the admission share and the import has a
+ * request of its own in flight. */
+static void request_or_wait(struct work_state *ws)
+{
+	struct import *imp = ws->sc->imp;
+	if (!membudget_admits_start() && imp->fetching > 0) {
+		ws->waiting = true;
+		TAILQ_INSERT_TAIL(&imp->waiting, ws, wait_link);
+		return;
+	}
+	request_page(ws);
+}
+
+/* The unit's current page: in a resumed run, a page this run already
+ * recorded is not fetched again (its rows are committed); otherwise it
+ * is requested. */
+static void start_page(struct work_state *ws)
+{
+	struct import *imp = ws->sc->imp;
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (imp->opt.resumed && !ws->unconditional && was && was->seen_import == imp->id) {
+		if (ws->sc->has_children && was->n_keys > 0) {
+			ws->stored_fetched = false;
+			if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
+				ws->failed = true;
+				stage_work_done(ws->w);
+			}
+			return;
+		}
+		take_stored(ws, was, false);
+		return;
+	}
+	request_or_wait(ws);
 }
 
 /* Start the waiting units while the charge is within the admission
@@ -445,13 +807,232 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 	check_drained(imp);
 }
 
+/* ---- what the store answers ---- */
+
+static struct work_state *awaiting_take(struct import *imp, uint64_t tag)
+{
+	struct work_state *ws;
+	TAILQ_FOREACH(ws, &imp->awaiting, await_link)
+		if (ws->tag == tag) {
+			TAILQ_REMOVE(&imp->awaiting, ws, await_link);
+			return ws;
+		}
+	return NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The keys of every page of the input, in page order, for reading back. */
+static const char **input_keys(const struct store_input_state *st, size_t *n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < st->n_pages; i++)
+		total += st->pages[i].n_keys;
+	const char **keys = malloc((total ? total : 1) * sizeof *keys);
+	if (!keys)
+		return NULL;
+	*n = 0;
+	for (size_t i = 0; i < st->n_pages; i++)
+		for (size_t k = 0; k < st->pages[i].n_keys; k++)
+			keys[(*n)++] = st->pages[i].keys[k];
+	return keys;
+}
+
+/* The input is skipped: fetched within `refresh`, or done by this very
+ * run before it was interrupted.  Its pages are recorded as reached (a
+ * refreshed input also gets its checkpoint: a resume of this run skips
+ * it too); its items are read back for the children, if any. */
+static void skip_input(struct work_state *ws, bool fresh)
+{
+	struct stage_ctx *sc = ws->sc;
+	const struct store_input_state *st = ws->input->state;
+	ws->skip_fresh = fresh;
+	if (sc->has_children) {
+		size_t n = 0;
+		const char **keys = input_keys(st, &n);
+		if (!keys) {
+			record_failure(sc, ws->url, 0, 0, "out of memory");
+			ws->failed = true;
+			stage_work_done(ws->w);
+			return;
+		}
+		if (n > 0) {
+			bool ok = await_items(ws, AWAIT_INPUT, keys, n);
+			free(keys);
+			if (!ok) {
+				ws->failed = true;
+				stage_work_done(ws->w);
+			}
+			return;
+		}
+		free(keys);
+	}
+	if (fresh)
+		sc->skipped_fresh++;
+	else
+		sc->skipped_done++;
+	for (size_t i = 0; fresh && i < st->n_pages; i++) {
+		struct store_page pg = {
+			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
+			.input_done = i + 1 == st->n_pages,
+		};
+		record_page(ws, &pg);
+	}
+	stage_work_done(ws->w);
+}
+
+/* The input's state is in: skip it, or fetch its first page. */
+static void take_state(struct work_state *ws, struct store_input_state *st)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
+	import_input_set_state(ws->input, st);
+	const struct store_page_state *first = import_input_first(ws->input);
+	if (first && imp->opt.resumed && first->done_import == imp->id) {
+		skip_input(ws, false);
+		return;
+	}
+	if (first && sc->conf->refresh_ms > 0 &&
+	    now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms) {
+		skip_input(ws, true);
+		return;
+	}
+	start_page(ws);
+}
+
+/* Read-back items of ws's input (keys in order; found are the rows
+ * still there): emitted unchanged.  Returns whether every key was found. */
+static bool emit_read_back(struct work_state *ws, const struct store_items *items, size_t asked)
+{
+	struct stage_ctx *sc = ws->sc;
+	const struct stage_event *in = stage_work_input(ws->w);
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
+	const char *parent_key = parent && !sc->conf->dedupe ? parent->key : NULL;
+	if (!items || items->n < asked)
+		return false;
+	for (size_t i = 0; i < items->n; i++) {
+		const struct store_item *si = &items->items[i];
+		struct import_item *it = import_item_copy(si->key, parent_key, si->payload,
+		                                          si->payload_len);
+		if (!it || emit_item(ws, it) < 0) {
+			import_item_free(it);
+			record_failure(sc, ws->url, 0, 0, "out of memory");
+			ws->failed = true;
+			continue;
+		}
+		sc->fetched++;
+		sc->read_back++;
+	}
+	return true;
+}
+
+static void take_items(struct work_state *ws, struct store_items *items, const char *err,
+                       enum ws_await what)
+{
+	struct stage_ctx *sc = ws->sc;
+	const struct store_input_state *st = ws->input->state;
+	if (err) {
+		record_failure(sc, ws->url, 0, 0, err);
+		ws->failed = true;
+		stage_work_done(ws->w);
+		return;
+	}
+	if (what == AWAIT_PAGE) {
+		const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+		if (!was || !emit_read_back(ws, items, was->n_keys)) {
+			refetch(ws, 304, 0, "the rows of a page answered 304 are not all in the table "
+			        "any more");
+			return;
+		}
+		take_stored(ws, was, ws->stored_fetched);
+		return;
+	}
+	size_t asked = 0;
+	for (size_t i = 0; i < st->n_pages; i++)
+		asked += st->pages[i].n_keys;
+	if (!emit_read_back(ws, items, asked)) {
+		/* Rows gone since: the input is fetched as if new. */
+		ws->unconditional = true;
+		start_page(ws);
+		return;
+	}
+	if (ws->skip_fresh)
+		sc->skipped_fresh++;
+	else
+		sc->skipped_done++;
+	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
+		struct store_page pg = {
+			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
+			.input_done = i + 1 == st->n_pages,
+		};
+		record_page(ws, &pg);
+	}
+	stage_work_done(ws->w);
+}
+
+static void input_read(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+                       const char *err)
+{
+	struct import *imp = arg;
+	(void)table;
+	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws) {
+		store_input_state_free(st);
+		return;
+	}
+	ws->await = AWAIT_NONE;
+	pipeline_batch_begin(imp->pipe);
+	if (err) {
+		/* Not known: fetched unconditionally, as if new. */
+		store_input_state_free(st);
+		start_page(ws);
+	} else {
+		take_state(ws, st);
+	}
+	resume_waiting(imp);
+	pipeline_batch_end(imp->pipe);
+	check_drained(imp);
+}
+
+static void items_read(void *arg, size_t table, uint64_t tag, struct store_items *items,
+                       const char *err)
+{
+	struct import *imp = arg;
+	(void)table;
+	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws) {
+		store_items_free(items);
+		return;
+	}
+	enum ws_await what = ws->await;
+	ws->await = AWAIT_NONE;
+	pipeline_batch_begin(imp->pipe);
+	take_items(ws, items, err, what);
+	store_items_free(items);
+	resume_waiting(imp);
+	pipeline_batch_end(imp->pipe);
+	check_drained(imp);
+}
+
+/* ---- starting units ---- */
+
 /* The URL of an input's first page: the stage's template expanded against
- * the parent item (NULL for the root).  -1 with err. */
+ * the parent item, or for the root the URL the run was given.  -1 with
+ * err. */
 static int first_url(struct stage_ctx *sc, const struct import_item *parent, char **url,
                      char *err)
 {
 	struct jsondoc *doc = sc->imp->parent_doc;
 	const struct jsondoc *pd = NULL;
+	if (sc->root && sc->imp->root_url) {
+		*url = strdup(sc->imp->root_url);
+		return *url ? 0 : err_set(err, "out of memory");
+	}
 	/* The parent is read again, only for what its children's URLs need;
 	 * its text was checked with its page. */
 	if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
@@ -463,8 +1044,8 @@ static int first_url(struct stage_ctx *sc, const struct import_item *parent, cha
 	return rc;
 }
 
-/* The state of a unit about to fetch its input's first page, or NULL when
- * there is nothing to fetch: a dedupe stage has seen the URL, or it failed
+/* The state of a unit about to walk its input, or NULL when there is
+ * nothing to fetch: a dedupe stage has seen the URL, or it failed
  * (recorded).  Then the unit is done. */
 static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 {
@@ -487,27 +1068,48 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	}
 	ws->sc = sc;
 	ws->w = w;
-	ws->url = url;
 	stage_work_set_user(w, ws, work_state_free);
+	if (set_page(ws, url, 0) < 0 || !(ws->input = import_input_new(ws->shown))) {
+		record_failure(sc, NULL, 0, 0, "out of memory");
+		fail_if_root_first_page(sc);
+		stage_work_done(w);
+		return NULL;
+	}
 	return ws;
 }
 
-/* Fetch the unit's next page (its first one on the first start). */
+/* Begin the input: read its state first, unless --full. */
+static void begin_input(struct work_state *ws)
+{
+	struct import *imp = ws->sc->imp;
+	char err[ERR_MAX];
+	if (imp->opt.full) {
+		start_page(ws);
+		return;
+	}
+	ws->tag = ++imp->next_tag;
+	if (store_get_input(imp->env.store, ws->sc->index, ws->input->url, ws->tag, err) < 0) {
+		start_page(ws); /* out of memory: fetched as if new */
+		return;
+	}
+	ws->await = AWAIT_STATE;
+	TAILQ_INSERT_TAIL(&imp->awaiting, ws, await_link);
+}
+
+/* Walk the unit's input: its state first, then its pages (the next one
+ * on a later start). */
 static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 {
 	struct stage_ctx *sc = ctx;
 	struct work_state *ws = stage_work_user(w);
-	struct import *imp = sc->imp;
 	(void)st;
 
-	if (!ws && !(ws = work_begin(sc, w)))
-		return;
-	if (!membudget_admits_start() && imp->fetching > 0) {
-		ws->waiting = true;
-		TAILQ_INSERT_TAIL(&imp->waiting, ws, wait_link);
+	if (!ws) {
+		if ((ws = work_begin(sc, w)))
+			begin_input(ws);
 		return;
 	}
-	request_page(ws);
+	start_page(ws);
 }
 
 static void stage_abort(void *ctx, struct stage *st, struct stage_work *w)
@@ -603,6 +1205,9 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->conf = c;
 		sc->index = i;
 		sc->root = c->parent == NULL;
+		for (size_t j = 0; j < cfg->n_stages; j++)
+			if (cfg->stages[j].parent && strcmp(cfg->stages[j].parent, c->name) == 0)
+				sc->has_children = true;
 		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
 		                                    .stage = c->name,
 		                                    .max_pages = c->max_pages};
@@ -651,7 +1256,8 @@ static int build_pipeline(struct import *imp, char *err)
 	return 0;
 }
 
-struct import *import_new(const struct import_env *env, int64_t id, const struct import_options *opt,
+struct import *import_new(const struct import_env *env, int64_t id,
+                          const struct import_options *opt,
                           const struct import_callbacks *cb, char *err)
 {
 	struct import *imp = calloc(1, sizeof *imp);
@@ -659,27 +1265,28 @@ struct import *import_new(const struct import_env *env, int64_t id, const struct
 		err_set(err, "out of memory");
 		return NULL;
 	}
-	if (opt) {
-		imp->opt = *opt;
-		imp->opt.root_url = NULL;
-		if (opt->root_url && !(imp->opt.root_url = strdup(opt->root_url))) {
-			free(imp);
-			err_set(err, "out of memory");
-			return NULL;
-		}
-	}
 	imp->env = *env;
 	imp->cb = *cb;
 	imp->id = id;
 	imp->n_stages = env->cfg->n_stages;
 	TAILQ_INIT(&imp->waiting);
+	TAILQ_INIT(&imp->awaiting);
+	if (opt)
+		imp->opt = *opt;
+	imp->opt.root_url = NULL; /* the caller's: imp->root_url is the copy */
+	if (opt && opt->root_url && !(imp->root_url = strdup(opt->root_url))) {
+		err_set(err, "out of memory");
+		free(imp);
+		return NULL;
+	}
 	/* The daemon runs one import at a time: the budget is its. */
 	membudget_set_limit(env->cfg->memory_limit ? env->cfg->memory_limit : MEMBUDGET_UNLIMITED);
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
 	struct import_store_hooks hooks = {
 		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
-		.table_failed = table_failed, .arg = imp};
+		.table_failed = table_failed, .input_read = input_read, .items_read = items_read,
+		.arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
 	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {
@@ -705,10 +1312,10 @@ void import_free(struct import *imp)
 		dedupe_free(imp->stages[i].seen);
 	}
 	free(imp->stages);
+	free(imp->root_url);
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
-	free((char *)imp->opt.root_url);
 	free(imp);
 }
 
@@ -789,6 +1396,16 @@ bool import_ending(const struct import *imp)
 
 void import_tick(struct import *imp)
 {
+	uint32_t outage = imp->env.cfg->max_outage_ms;
+	if (outage > 0 && !imp->ending && !imp->end_status &&
+	    store_down_ms(imp->env.store) > outage) {
+		imp->db_failed = true;
+		record_failure(&imp->stages[0], NULL, 0, 0,
+		               "the database was away for longer than max_outage: the import stops "
+		               "here; resume it with racectl start-import --resume once the "
+		               "database is back (or raise [database] max_outage)");
+		schedule_end(imp, "failed");
+	}
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		struct stage_ctx *sc = &imp->stages[i];
 		sc->rate_pos = (sc->rate_pos + 1) % IMPORT_RATE_WINDOW;
@@ -803,19 +1420,36 @@ static double stage_rate(const struct stage_ctx *sc)
 	       (IMPORT_RATE_WINDOW - 1);
 }
 
+/* What the import state saved (issue figures: requests with a body,
+ * answered 304, bytes, rows written and unchanged, inputs skipped). */
+static void state_counts(const struct stage_ctx *sc, json_t *o)
+{
+	const struct import *imp = sc->imp;
+	json_object_set_new(o, "requests_body", json_integer((json_int_t)sc->requests[1]));
+	json_object_set_new(o, "requests_304", json_integer((json_int_t)sc->requests[2]));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)sc->bytes));
+	json_object_set_new(o, "unchanged",
+	                    json_integer((json_int_t)import_store_unchanged(imp->rows, sc->index)));
+	json_object_set_new(o, "skipped_fresh", json_integer((json_int_t)sc->skipped_fresh));
+	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
+	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
+	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
+}
+
 json_t *import_counts(const struct import *imp)
 {
 	json_t *o = json_object();
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		const struct stage_ctx *sc = &imp->stages[i];
-		json_object_set_new(o, sc->conf->name,
-		                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
-		                              "fetched", (json_int_t)sc->fetched,
-		                              "stored", (json_int_t)import_store_stored(imp->rows, i),
-		                              "failed", (json_int_t)sc->failed,
-		                              "retried", (json_int_t)sc->retried,
-		                              "skipped", (json_int_t)sc->skipped,
-		                              "pages", (json_int_t)sc->pages));
+		json_t *c = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+		                      "fetched", (json_int_t)sc->fetched,
+		                      "stored", (json_int_t)import_store_stored(imp->rows, i),
+		                      "failed", (json_int_t)sc->failed,
+		                      "retried", (json_int_t)sc->retried,
+		                      "skipped", (json_int_t)sc->skipped,
+		                      "pages", (json_int_t)sc->pages);
+		state_counts(sc, c);
+		json_object_set_new(o, sc->conf->name, c);
 	}
 	return o;
 }
@@ -861,6 +1495,7 @@ json_t *import_stats(const struct import *imp)
 		                      "pages", (json_int_t)sc->pages,
 		                      "rate_per_s", stage_rate(sc));
 		json_object_set_new(o, "emitted", json_integer((json_int_t)(imp->pipe ? ss.emitted : sc->fetched)));
+		state_counts(sc, o);
 		json_object_set_new(o, "subscriptions", imp->pipe ? subs_json(sc->st) : json_array());
 		json_t *req = json_object();
 		for (size_t k = 0; k < IMPORT_OUTCOMES; k++)

@@ -37,6 +37,10 @@ struct import_callbacks {
 	/* A page arrived (for raced --verbose); may be NULL. */
 	void (*page)(void *arg, struct import *imp, const char *stage, const char *url,
 	             long http_status, uint32_t attempts, size_t items);
+	/* Something worth a log line that is not an error (a 304 that could
+	 * not be used, and what was done instead); may be NULL. */
+	void (*notice)(void *arg, struct import *imp, const char *stage, const char *url,
+	               const char *message);
 	/* n rows of `stage` committed (for raced --verbose); may be NULL. */
 	void (*stored)(void *arg, struct import *imp, const char *stage, size_t n);
 	/* The run's final status is committed.  Do not free imp from here. */
@@ -96,7 +100,9 @@ void import_tick(struct import *imp);
 
 /* Per stage: demand per subscription, buffer, in-flight, counters, rate. */
 json_t *import_stats(const struct import *imp);
-/* Per stage {fetched, stored, failed, retried, skipped, pages}. */
+/* Per stage {fetched, stored, failed, retried, skipped, pages,
+ * requests_body, requests_304, bytes, unchanged, skipped_fresh,
+ * skipped_done, read_back, refetched}. */
 json_t *import_counts(const struct import *imp);
 /* One line for STATUS= and logs: "import 42: 12 races, 1200/1300 entries, 3 errors". */
 void import_progress(const struct import *imp, char *buf, size_t len);

@@ -5,7 +5,8 @@
  * element's JSON exactly as the provider sent it (the page is gone once the
  * fetch callback returns), its key and its parent's key.
  *
- * Ownership: one allocation an item (the strings live in it);
+ * Ownership: one allocation an item (the strings live in it) and a
+ * reference to its input (import_input.h), dropped when it is freed;
  * import_item_new() gives it to the caller, which hands it to the engine
  * with stage_emit() or frees it with import_item_free().
  *
@@ -28,7 +29,12 @@
  * the engine's event and ring slot, the store's row and array entries. */
 #define IMPORT_ITEM_OVERHEAD 160u
 
+struct import_input;
+
 struct import_item {
+	struct import_input *input; /* the input it came from (a reference), or NULL */
+	uint64_t hash;    /* import_item_hash() of it */
+	bool unchanged;   /* as stored last time: no row is written for it */
 	char *key;
 	char *parent_key; /* NULL for the root and for dedupe stages */
 	char *text;       /* the item's JSON exactly as the provider sent it */
@@ -44,6 +50,13 @@ struct import_item {
 RACED_MUST_CHECK
 struct import_item *import_item_new(const struct jsondoc *doc, uint32_t v, uint32_t k,
                                     const char *parent_key);
+/* An item read back from the stage table (a page answered 304, an input
+ * skipped): key, parent_key (NULL: none) and text are copied; unchanged.
+ * NULL when out of memory. */
+RACED_MUST_CHECK
+struct import_item *import_item_copy(const char *key, const char *parent_key, const char *text,
+                                     size_t len);
+/* Frees it and drops its reference to its input. */
 void import_item_free(struct import_item *it);
 
 #endif

@@ -9,6 +9,7 @@
 #include "import_store.h"
 
 #include "error.h"
+#include "import_input.h"
 #include "import_item.h"
 #include "stage.h"
 #include "store.h"
@@ -18,10 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Rows and placeholders (unchanged items) given to the store, in order, as
+ * runs of one kind: committed() acknowledges them in that order. */
+struct run {
+	size_t n;
+	bool unchanged;
+};
+
 struct table {
 	const char *name;
 	struct stage_sub *sub;  /* NULL once detached */
 	uint64_t stored;
+	uint64_t unchanged;     /* placeholders acknowledged */
+	struct run *runs;       /* a ring of cap runs from head, count of them used */
+	size_t runs_head, runs_count, runs_cap;
 	uint64_t refused;       /* of the rows acknowledged next: refused, not stored */
 	size_t unstored;        /* events the store refused, acked with the next commit */
 	bool table_failed;      /* the table refused a batch (dropped, altered) */
@@ -79,6 +90,20 @@ static void sink_table_refused(void *arg, size_t table, size_t n, const char *er
 	import_store_table_refused(arg, table, n, err);
 }
 
+static void sink_input_read(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+                            const char *err)
+{
+	struct import_store *is = arg;
+	is->hooks.input_read(is->hooks.arg, table, tag, st, err);
+}
+
+static void sink_items_read(void *arg, size_t table, uint64_t tag, struct store_items *items,
+                            const char *err)
+{
+	struct import_store *is = arg;
+	is->hooks.items_read(is->hooks.arg, table, tag, items, err);
+}
+
 struct import_store *import_store_new(struct event_base *base, struct store *store,
                                       int64_t import_id, size_t n_tables,
                                       const struct import_store_hooks *hooks)
@@ -97,7 +122,9 @@ struct import_store *import_store_new(struct event_base *base, struct store *sto
 		return NULL;
 	}
 	struct store_sink sink = {.committed = sink_committed, .rows_refused = sink_rows_refused,
-	                          .table_refused = sink_table_refused, .arg = is};
+	                          .table_refused = sink_table_refused,
+	                          .input_read = sink_input_read, .items_read = sink_items_read,
+	                          .arg = is};
 	store_attach_sink(store, &sink);
 	return is;
 }
@@ -109,6 +136,8 @@ void import_store_free(struct import_store *is)
 	store_detach_sink(is->store, is);
 	if (is->linger_ev)
 		event_free(is->linger_ev);
+	for (size_t i = 0; i < is->n; i++)
+		free(is->tables[i].runs);
 	free(is->tables);
 	free(is);
 }
@@ -149,6 +178,60 @@ uint64_t import_store_stored(const struct import_store *is, size_t table)
 	return table < is->n ? is->tables[table].stored : 0;
 }
 
+uint64_t import_store_unchanged(const struct import_store *is, size_t table)
+{
+	return table < is->n ? is->tables[table].unchanged : 0;
+}
+
+/* ---- the runs of rows and placeholders ---- */
+
+/* One more row (or placeholder) given to the store.  -1: out of memory
+ * (the caller then treats the item as refused). */
+static int runs_push(struct table *t, bool unchanged)
+{
+	if (t->runs_count > 0) {
+		struct run *last = &t->runs[(t->runs_head + t->runs_count - 1) % t->runs_cap];
+		if (last->unchanged == unchanged) {
+			last->n++;
+			return 0;
+		}
+	}
+	if (t->runs_count == t->runs_cap) {
+		size_t cap = t->runs_cap ? 2 * t->runs_cap : 8;
+		struct run *r = malloc(cap * sizeof *r);
+		if (!r)
+			return -1;
+		for (size_t i = 0; i < t->runs_count; i++)
+			r[i] = t->runs[(t->runs_head + i) % t->runs_cap];
+		free(t->runs);
+		t->runs = r;
+		t->runs_cap = cap;
+		t->runs_head = 0;
+	}
+	t->runs[(t->runs_head + t->runs_count) % t->runs_cap] = (struct run){1, unchanged};
+	t->runs_count++;
+	return 0;
+}
+
+/* Of the next n acknowledged, how many were placeholders. */
+static size_t runs_take(struct table *t, size_t n)
+{
+	size_t unchanged = 0;
+	while (n > 0 && t->runs_count > 0) {
+		struct run *r = &t->runs[t->runs_head];
+		size_t k = r->n < n ? r->n : n;
+		if (r->unchanged)
+			unchanged += k;
+		r->n -= k;
+		n -= k;
+		if (r->n == 0) {
+			t->runs_head = (t->runs_head + 1) % t->runs_cap;
+			t->runs_count--;
+		}
+	}
+	return unchanged;
+}
+
 /* ---- delivering ---- */
 
 static struct table *table_of(struct import_store *is, const struct stage_sub *sub, size_t *index)
@@ -174,18 +257,40 @@ static void refuse_item(struct import_store *is, size_t index, const char *err)
 		t->unstored++;
 }
 
-static void write_item(struct import_store *is, size_t index, const struct import_item *it)
+/* Whether the store took it (as a row, or as a placeholder when
+ * unchanged); if not, it is refused. */
+static bool take_item(struct import_store *is, size_t index, const struct import_item *it)
 {
 	char err[ERR_MAX];
+	struct table *t = &is->tables[index];
 	if (it->nul) {
 		snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
 		         "which PostgreSQL's jsonb cannot store", it->key);
-		refuse_item(is, index, err);
-		return;
+	} else if (runs_push(t, it->unchanged) < 0) {
+		snprintf(err, sizeof err, "out of memory");
+	} else {
+		int rc = it->unchanged
+		         ? store_add_unchanged(is->store, index, is->import_id, 1, err)
+		         : store_add(is->store, index, is->import_id, it->key, it->parent_key,
+		                     it->text, it->text_len, err);
+		if (rc == 0)
+			return true;
+		/* Not taken: the run it was counted in shrinks back. */
+		struct run *last = &t->runs[(t->runs_head + t->runs_count - 1) % t->runs_cap];
+		if (--last->n == 0)
+			t->runs_count--;
 	}
-	if (store_add(is->store, index, is->import_id, it->key, it->parent_key, it->text,
-	              it->text_len, err) < 0)
-		refuse_item(is, index, err);
+	refuse_item(is, index, err);
+	return false;
+}
+
+static void write_item(struct import_store *is, size_t index, const struct import_item *it)
+{
+	bool taken = take_item(is, index, it);
+	char err[ERR_MAX];
+	if (it->input && import_input_delivered(it->input, !taken, is->store, index, is->import_id,
+	                                        err) < 0)
+		is->hooks.held(is->hooks.arg, index, err);
 }
 
 static void deliver(void *ctx, struct stage *st, struct stage_sub *sub,
@@ -216,9 +321,12 @@ void import_store_committed(struct import_store *is, size_t table, size_t n)
 	if (!is || table >= is->n)
 		return;
 	struct table *t = &is->tables[table];
-	uint64_t bad = t->refused < n ? t->refused : n;
+	size_t unchanged = runs_take(t, n);
+	size_t written = n - unchanged;
+	uint64_t bad = t->refused < written ? t->refused : written;
 	t->refused -= bad;
-	t->stored += n - bad;
+	t->stored += written - bad;
+	t->unchanged += unchanged;
 	if (t->sub) {
 		stage_ack(t->sub, n + t->unstored);
 		t->unstored = 0;

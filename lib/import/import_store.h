@@ -32,6 +32,8 @@
 struct event_base;
 struct import_store;
 struct store;
+struct store_input_state;
+struct store_items;
 
 /* How long rows may wait in a partial batch before the store writes it. */
 #define IMPORT_STORE_LINGER_MS 20
@@ -52,6 +54,12 @@ struct import_store_hooks {
 	 * when the import should record it and fail; later batches of the
 	 * table are only counted. */
 	void (*table_failed)(void *arg, size_t table, const char *message, uint64_t n, bool first);
+	/* The answers of store_get_input and store_read_items (store.h's
+	 * sink), passed on: st and items are the receiver's. */
+	void (*input_read)(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+	                   const char *err);
+	void (*items_read)(void *arg, size_t table, uint64_t tag, struct store_items *items,
+	                   const char *err);
 	void *arg;
 };
 
@@ -78,6 +86,8 @@ void import_store_detach(struct import_store *is);
 bool import_store_idle(const struct import_store *is);
 /* Rows of table committed, less those PostgreSQL refused. */
 uint64_t import_store_stored(const struct import_store *is, size_t table);
+/* Items of table acknowledged without a row (unchanged). */
+uint64_t import_store_unchanged(const struct import_store *is, size_t table);
 
 /* The store committed n more rows of table. */
 void import_store_committed(struct import_store *is, size_t table, size_t n);

@@ -1,0 +1,295 @@
+/* import_input — see import_input.h. */
+#include "import_input.h"
+
+#include "membudget.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A page record waiting for the items emitted before it. */
+struct import_input_record {
+	struct import_input_record *next;
+	uint64_t after;          /* due once this many items were delivered */
+	struct store_page pg;    /* its strings and arrays owned */
+	size_t charge;
+};
+
+struct import_input *import_input_new(const char *url)
+{
+	struct import_input *in = calloc(1, sizeof *in);
+	if (!in)
+		return NULL;
+	in->url = strdup(url);
+	if (!in->url) {
+		free(in);
+		return NULL;
+	}
+	in->refs = 1;
+	return in;
+}
+
+void import_input_ref(struct import_input *in)
+{
+	in->refs++;
+}
+
+static void record_free(struct import_input_record *r)
+{
+	membudget_release(r->charge);
+	free((char *)r->pg.url);
+	free((char *)r->pg.input);
+	free((char *)r->pg.etag);
+	free((char *)r->pg.last_modified);
+	free((char *)r->pg.next_url);
+	for (size_t i = 0; i < r->pg.n_keys; i++)
+		free((char *)r->pg.keys[i]);
+	free((void *)r->pg.keys);
+	free((void *)r->pg.hashes);
+	free(r);
+}
+
+void import_input_unref(struct import_input *in)
+{
+	if (!in || --in->refs > 0)
+		return;
+	while (in->head) {
+		struct import_input_record *r = in->head;
+		in->head = r->next;
+		record_free(r);
+	}
+	store_input_state_free(in->state);
+	free(in->url);
+	free(in);
+}
+
+void import_input_set_state(struct import_input *in, struct store_input_state *st)
+{
+	store_input_state_free(in->state);
+	in->state = st;
+}
+
+const struct store_page_state *import_input_page(const struct import_input *in, const char *url)
+{
+	if (!in->state)
+		return NULL;
+	for (size_t i = 0; i < in->state->n_pages; i++)
+		if (strcmp(in->state->pages[i].url, url) == 0)
+			return &in->state->pages[i];
+	return NULL;
+}
+
+const struct store_page_state *import_input_first(const struct import_input *in)
+{
+	if (!in->state)
+		return NULL;
+	for (size_t i = 0; i < in->state->n_pages; i++)
+		if (in->state->pages[i].page_no == 0)
+			return &in->state->pages[i];
+	return NULL;
+}
+
+/* ---- hashing ---- */
+
+#define FNV_OFFSET 0xcbf29ce484222325u
+#define FNV_PRIME 0x100000001b3u
+
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* FNV-1a over the bytes, then a murmur finaliser (as dedupe_hash). */
+uint64_t import_item_hash(const char *parent_key, const char *text, size_t len)
+{
+	uint64_t h = FNV_OFFSET;
+	if (parent_key)
+		h = fnv(h, parent_key, strlen(parent_key));
+	h = fnv(h, "", 1);
+	h = fnv(h, text, len);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 33;
+	return h;
+}
+
+/* ---- a stored page's keys ---- */
+
+/* Open addressing over the key strings' hashes: slots hold index + 1. */
+struct import_page_index {
+	const struct store_page_state *pg;
+	size_t mask;
+	uint32_t slots[];
+};
+
+static uint64_t key_hash(const char *key)
+{
+	return import_item_hash(NULL, key, strlen(key));
+}
+
+struct import_page_index *import_page_index_new(const struct store_page_state *pg)
+{
+	if (!pg)
+		return NULL;
+	size_t cap = 8;
+	while (cap < 2 * pg->n_keys)
+		cap *= 2;
+	struct import_page_index *ix = calloc(1, sizeof *ix + cap * sizeof ix->slots[0]);
+	if (!ix)
+		return NULL;
+	ix->pg = pg;
+	ix->mask = cap - 1;
+	for (size_t i = 0; i < pg->n_keys; i++) {
+		size_t s = (size_t)key_hash(pg->keys[i]) & ix->mask;
+		while (ix->slots[s])
+			s = (s + 1) & ix->mask;
+		ix->slots[s] = (uint32_t)(i + 1);
+	}
+	return ix;
+}
+
+bool import_page_index_unchanged(const struct import_page_index *ix, const char *key,
+                                 uint64_t hash)
+{
+	if (!ix)
+		return false;
+	size_t s = (size_t)key_hash(key) & ix->mask;
+	for (; ix->slots[s]; s = (s + 1) & ix->mask) {
+		size_t i = ix->slots[s] - 1;
+		if (strcmp(ix->pg->keys[i], key) == 0 && ix->pg->hashes[i] == hash)
+			return true;
+	}
+	return false;
+}
+
+void import_page_index_free(struct import_page_index *ix)
+{
+	free(ix);
+}
+
+/* ---- records ---- */
+
+void import_input_emitted(struct import_input *in)
+{
+	in->emitted++;
+}
+
+static char *dup_or_null(const char *s, bool *oom, size_t *charge)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*oom = true;
+	else
+		*charge += strlen(s) + 1;
+	return d;
+}
+
+static struct import_input_record *record_copy(const struct store_page *pg)
+{
+	struct import_input_record *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	bool oom = false;
+	size_t charge = sizeof *r;
+	r->pg = *pg;
+	r->pg.url = dup_or_null(pg->url, &oom, &charge);
+	r->pg.input = dup_or_null(pg->input, &oom, &charge);
+	r->pg.etag = dup_or_null(pg->etag, &oom, &charge);
+	r->pg.last_modified = dup_or_null(pg->last_modified, &oom, &charge);
+	r->pg.next_url = dup_or_null(pg->next_url, &oom, &charge);
+	r->pg.keys = NULL;
+	r->pg.hashes = NULL;
+	r->pg.n_keys = 0;
+	if (pg->n_keys > 0) {
+		const char **keys = calloc(pg->n_keys, sizeof *keys);
+		uint64_t *hashes = malloc(pg->n_keys * sizeof *hashes);
+		r->pg.keys = keys;
+		r->pg.hashes = hashes;
+		if (!keys || !hashes) {
+			oom = true;
+		} else {
+			memcpy(hashes, pg->hashes, pg->n_keys * sizeof *hashes);
+			charge += pg->n_keys * (sizeof *keys + sizeof *hashes);
+			for (size_t i = 0; i < pg->n_keys && !oom; i++, r->pg.n_keys++)
+				keys[i] = dup_or_null(pg->keys[i], &oom, &charge);
+		}
+	}
+	r->charge = charge;
+	membudget_charge(charge);
+	if (oom) {
+		record_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* A tainted input's record: the page was reached, nothing more is known. */
+static void untaint(struct store_page *pg)
+{
+	pg->keys = NULL;
+	pg->hashes = NULL;
+	pg->n_keys = 0;
+	pg->etag = NULL;
+	pg->last_modified = NULL;
+	pg->input_done = false;
+}
+
+static int send(const struct import_input *in, const struct store_page *pg, struct store *s,
+                size_t table, int64_t import_id, char *err)
+{
+	struct store_page out = *pg;
+	if (in->tainted)
+		untaint(&out); /* content without keys: the next import writes it all */
+	return store_add_page(s, table, import_id, &out, err);
+}
+
+static int flush_due(struct import_input *in, struct store *s, size_t table, int64_t import_id,
+                     char *err)
+{
+	int rc = 0;
+	while (in->head && in->head->after <= in->delivered) {
+		struct import_input_record *r = in->head;
+		in->head = r->next;
+		if (!in->head)
+			in->tail = NULL;
+		if (send(in, &r->pg, s, table, import_id, err) < 0)
+			rc = -1;
+		record_free(r);
+	}
+	return rc;
+}
+
+int import_input_record(struct import_input *in, const struct store_page *pg, struct store *s,
+                        size_t table, int64_t import_id, char *err)
+{
+	if (!in->head && in->delivered >= in->emitted)
+		return send(in, pg, s, table, import_id, err);
+	struct import_input_record *r = record_copy(pg);
+	if (!r)
+		return err_set(err, "out of memory keeping the state of page %s", pg->url);
+	r->after = in->emitted;
+	if (in->tail)
+		in->tail->next = r;
+	else
+		in->head = r;
+	in->tail = r;
+	return 0;
+}
+
+int import_input_delivered(struct import_input *in, bool refused, struct store *s, size_t table,
+                           int64_t import_id, char *err)
+{
+	in->delivered++;
+	if (refused)
+		in->tainted = true;
+	return flush_due(in, s, table, import_id, err);
+}

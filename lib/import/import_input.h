@@ -1,0 +1,91 @@
+/* import_input — one input of a stage (the root's list, or one parent
+ * item of a child stage) and what the import knows of it across runs:
+ * the state its pages left in raced_pages (store_get_input), and the
+ * page records this import writes back (docs/architecture.md, "Import
+ * state across runs").
+ *
+ * The rule it keeps: a page's record reaches the store only after every
+ * item the input emitted up to that page has been handed to the store,
+ * so the record (and the checkpoint the last one carries) commits in the
+ * transaction of the page's last row or a later one, never before it.
+ * The import counts items out (import_input_emitted) as it emits them and
+ * the store consumer counts them in (import_input_delivered); records wait
+ * in a FIFO until their turn.
+ *
+ * Ownership: reference-counted.  The unit of work that walks the input
+ * holds one reference, every item emitted from it one more
+ * (import_item.input); the last unref frees the state and any record
+ * still waiting (an item that never reached the store, at cancel).  The
+ * input copies every record and owns the state handed to it.
+ */
+#ifndef RACED_IMPORT_INPUT_H
+#define RACED_IMPORT_INPUT_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct import_input_record;
+struct store;
+struct store_input_state;
+struct store_page;
+struct store_page_state;
+
+struct import_input {
+	char *url;                        /* its first page's URL, masked */
+	struct store_input_state *state;  /* as read at its start; NULL: none */
+	uint32_t refs;
+	uint64_t emitted;                 /* items emitted towards the store */
+	uint64_t delivered;               /* of them, handed to the store */
+	bool tainted;                     /* the store refused one of its items */
+	struct import_input_record *head, *tail; /* waiting records, oldest first */
+};
+
+/* A new input (one reference) named url (copied); NULL when out of memory. */
+RACED_MUST_CHECK
+struct import_input *import_input_new(const char *url);
+void import_input_ref(struct import_input *in);
+void import_input_unref(struct import_input *in);
+
+/* Take the state read for it (ownership passes; NULL: none). */
+void import_input_set_state(struct import_input *in, struct store_input_state *st);
+/* The stored state of its page at url, or NULL. */
+const struct store_page_state *import_input_page(const struct import_input *in, const char *url);
+/* The stored state of its first page, or NULL. */
+const struct store_page_state *import_input_first(const struct import_input *in);
+
+/* An item's hash (docs/architecture.md, "The item hash"): its parent key
+ * (NULL as ""), a NUL, its text. */
+uint64_t import_item_hash(const char *parent_key, const char *text, size_t len);
+
+/* A lookup of the keys of one stored page: whether (key, hash) is there
+ * unchanged.  Built once per page fetched with a body. */
+struct import_page_index;
+/* NULL when pg is NULL or out of memory (then nothing is unchanged). */
+struct import_page_index *import_page_index_new(const struct store_page_state *pg);
+bool import_page_index_unchanged(const struct import_page_index *ix, const char *key,
+                                 uint64_t hash);
+void import_page_index_free(struct import_page_index *ix);
+
+/* Count one item emitted towards the store. */
+void import_input_emitted(struct import_input *in);
+
+/* Queue a copy of pg, to go to the store once every item emitted so far
+ * has been delivered; sent at once (to table of import_id) when they all
+ * have.  A tainted input's records go without keys, hashes, validators
+ * and checkpoint.  -1 with err: out of memory (the record is lost: the
+ * next import only fetches the page again). */
+RACED_MUST_CHECK
+int import_input_record(struct import_input *in, const struct store_page *pg, struct store *s,
+                        size_t table, int64_t import_id, char *err);
+
+/* One item of the input was handed to the store (or refused by it:
+ * refused marks the input tainted); the records now due are sent.  -1
+ * with err when a record could not be queued (out of memory). */
+RACED_MUST_CHECK
+int import_input_delivered(struct import_input *in, bool refused, struct store *s, size_t table,
+                           int64_t import_id, char *err);
+
+#endif
