@@ -147,6 +147,43 @@ static void import_line(FILE *out, const json_t *imp)
 	fputc('\n', out);
 }
 
+/* What import state saved, a row a stage: requests answered with a body
+ * and with 304, bytes received, rows written, items unchanged, inputs
+ * skipped as fresh (`refresh`) and as done (a resumed run).  stages is an
+ * array of objects with "name" (stats), or, with names NULL, an object
+ * of them by stage name (a run's counts). */
+static void state_table(FILE *out, const json_t *stages, const json_t *by_name)
+{
+	static const char *const h[] = { "STAGE", "REQUESTS", "304", "BYTES", "WRITTEN",
+	                                  "UNCHANGED", "FRESH", "DONE-BEFORE" };
+	static const char *const keys[] = { "requests_body", "requests_304", "bytes", "stored",
+	                                    "unchanged", "skipped_fresh", "skipped_done" };
+	struct table *t = table_new("lrrrrrrr", h);
+	size_t i;
+	const char *name;
+	const json_t *st;
+	if (by_name) {
+		json_object_foreach((json_t *)by_name, name, st) {
+			char (*row)[CELL_MAX] = table_row(t);
+			if (!row)
+				break;
+			snprintf(row[0], CELL_MAX, "%s", name);
+			for (size_t k = 0; k < 7; k++)
+				field(row[1 + k], st, keys[k]);
+		}
+	} else {
+		json_array_foreach(stages, i, st) {
+			char (*row)[CELL_MAX] = table_row(t);
+			if (!row)
+				break;
+			field(row[0], st, "name");
+			for (size_t k = 0; k < 7; k++)
+				field(row[1 + k], st, keys[k]);
+		}
+	}
+	table_print(out, t);
+}
+
 void ctlformat_stats(FILE *out, const json_t *result)
 {
 	import_line(out, json_object_get(result, "import"));
@@ -199,6 +236,8 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	}
 	fputc('\n', out);
 	table_print(out, t);
+	fputc('\n', out);
+	state_table(out, stages, NULL);
 	if (nsubs) {
 		fputc('\n', out);
 		table_print(out, subs);
@@ -287,7 +326,19 @@ void ctlformat_status(FILE *out, const json_t *result)
 			field(row[5 + j], counts, keys[j]);
 	}
 	table_print(out, t);
-	const json_t *groups = json_object_get(json_array_get(runs, 0), "error_groups");
+	const json_t *one = json_array_get(runs, 0);
+	if (json_array_size(runs) == 1 && json_is_object(json_object_get(one, "counts"))) {
+		long long resumes = json_integer_value(json_object_get(one, "resumes"));
+		if (resumes > 0) {
+			char at[CELL_MAX];
+			field(at, one, "resumed_at");
+			fprintf(out, "\nresumed %lld time%s, last at %s; DONE-BEFORE counts the inputs "
+			        "it found already done\n", resumes, resumes == 1 ? "" : "s", at);
+		}
+		fputc('\n', out);
+		state_table(out, NULL, json_object_get(one, "counts"));
+	}
+	const json_t *groups = json_object_get(one, "error_groups");
 	if (json_array_size(runs) == 1 && json_array_size(groups) > 0) {
 		fputc('\n', out);
 		ctlformat_error_groups(out, groups);
