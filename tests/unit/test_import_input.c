@@ -1,0 +1,117 @@
+/* import_input: the item hash, a stored page's key index, and the rule
+ * that a page's record waits for the items emitted before it (a discard
+ * store takes the records). */
+#include "check.h"
+
+#include "import_input.h"
+#include "store.h"
+
+#include <event2/event.h>
+
+static void test_hash(void)
+{
+	uint64_t a = import_item_hash("race-1", "{\"id\":1}", 8);
+	CHECK(a == import_item_hash("race-1", "{\"id\":1}", 8));
+	/* The parent key and the text are both in it, and kept apart. */
+	CHECK(a != import_item_hash("race-2", "{\"id\":1}", 8));
+	CHECK(a != import_item_hash("race-1", "{\"id\": 1}", 9));
+	CHECK(import_item_hash(NULL, "x", 1) == import_item_hash("", "x", 1));
+	CHECK(import_item_hash("ab", "c", 1) != import_item_hash("a", "bc", 2));
+}
+
+static void test_index(void)
+{
+	char *keys[] = { "a", "b", "c\"{,}\\", "b" };
+	uint64_t hashes[] = { 1, 2, 3, 4 };
+	struct store_page_state pg = {.url = "u", .keys = keys, .hashes = hashes, .n_keys = 4};
+	struct import_page_index *ix = import_page_index_new(&pg);
+	CHECK(ix != NULL);
+	CHECK(import_page_index_unchanged(ix, "a", 1));
+	CHECK(!import_page_index_unchanged(ix, "a", 2));        /* changed */
+	CHECK(!import_page_index_unchanged(ix, "z", 1));        /* new */
+	CHECK(import_page_index_unchanged(ix, "c\"{,}\\", 3));
+	/* A key twice on a page: either stored hash will do. */
+	CHECK(import_page_index_unchanged(ix, "b", 2));
+	CHECK(import_page_index_unchanged(ix, "b", 4));
+	import_page_index_free(ix);
+	/* No stored page: nothing is unchanged. */
+	CHECK(import_page_index_new(NULL) == NULL);
+	CHECK(!import_page_index_unchanged(NULL, "a", 1));
+	/* Many keys: the table grows. */
+	static char names[1000][8];
+	char *many[1000];
+	uint64_t mh[1000];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(names[i], sizeof names[i], "k%d", i);
+		many[i] = names[i];
+		mh[i] = (uint64_t)i * 7;
+	}
+	struct store_page_state big = {.url = "u", .keys = many, .hashes = mh, .n_keys = 1000};
+	ix = import_page_index_new(&big);
+	int found = 0;
+	for (int i = 0; i < 1000; i++)
+		found += import_page_index_unchanged(ix, names[i], (uint64_t)i * 7);
+	CHECK_EQ(found, 1000);
+	import_page_index_free(ix);
+}
+
+static void test_records(struct store *s)
+{
+	char err[ERR_MAX];
+	struct import_input *in = import_input_new("http://x/races/1/entries");
+	CHECK(in != NULL);
+	const char *keys[] = { "e1", "e2" };
+	uint64_t hashes[] = { 11, 12 };
+	struct store_page pg = {.url = "http://x/races/1/entries", .input = in->url, .fetched = true,
+	                        .content = true, .etag = "\"v1\"", .keys = keys, .hashes = hashes,
+	                        .n_keys = 2, .next_url = "http://x/races/1/entries?p=2"};
+	/* Nothing emitted yet: the record goes at once. */
+	CHECK_EQ(import_input_record(in, &pg, s, 0, 1, err), 0);
+	CHECK(in->head == NULL);
+	/* Three items out, none in: the next record waits for all three. */
+	for (int i = 0; i < 3; i++)
+		import_input_emitted(in);
+	pg.page_no = 1;
+	CHECK_EQ(import_input_record(in, &pg, s, 0, 1, err), 0);
+	CHECK(in->head != NULL);
+	import_input_emitted(in); /* after the record: not waited for */
+	pg.page_no = 2;
+	pg.input_done = true;
+	CHECK_EQ(import_input_record(in, &pg, s, 0, 1, err), 0);
+	CHECK_EQ(import_input_delivered(in, false, s, 0, 1, err), 0);
+	CHECK_EQ(import_input_delivered(in, false, s, 0, 1, err), 0);
+	CHECK(in->head != NULL);
+	CHECK_EQ(import_input_delivered(in, false, s, 0, 1, err), 0);
+	/* The first waiting record went; the second waits for the fourth. */
+	CHECK(in->head != NULL && in->head == in->tail);
+	CHECK_EQ(import_input_delivered(in, true, s, 0, 1, err), 0);
+	CHECK(in->head == NULL && in->tail == NULL);
+	CHECK(in->tainted);
+	/* Records still waiting when the last reference goes are freed. */
+	import_input_emitted(in);
+	CHECK_EQ(import_input_record(in, &pg, s, 0, 1, err), 0);
+	CHECK(in->head != NULL);
+	import_input_ref(in);
+	import_input_unref(in);
+	CHECK(in->head != NULL);
+	import_input_unref(in);
+}
+
+int main(void)
+{
+	char err[ERR_MAX];
+	struct event_base *base = event_base_new();
+	const char *tables[] = { "entries" };
+	struct store_conf conf = {.conninfo = "", .batch_size = 10, .tables = tables, .n_tables = 1,
+	                          .discard = true};
+	struct store_callbacks cb = {0};
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	test_hash();
+	test_index();
+	if (s)
+		test_records(s);
+	store_free(s);
+	event_base_free(base);
+	return check_failures ? 1 : 0;
+}
