@@ -852,6 +852,7 @@ static void skip_input(struct work_state *ws, bool fresh)
 	struct stage_ctx *sc = ws->sc;
 	const struct store_input_state *st = ws->input->state;
 	ws->skip_fresh = fresh;
+	sc->first_page_done = true;
 	if (sc->has_children) {
 		size_t n = 0;
 		const char **keys = input_keys(st, &n);
@@ -897,7 +898,7 @@ static void take_state(struct work_state *ws, struct store_input_state *st)
 		skip_input(ws, false);
 		return;
 	}
-	if (first && sc->conf->refresh_ms > 0 &&
+	if (first && !imp->opt.full && sc->conf->refresh_ms > 0 &&
 	    now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms) {
 		skip_input(ws, true);
 		return;
@@ -987,7 +988,11 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 	}
 	ws->await = AWAIT_NONE;
 	pipeline_batch_begin(imp->pipe);
-	if (err) {
+	if (imp->draining) {
+		/* No new request while draining: the input is left undone. */
+		store_input_state_free(st);
+		stage_work_done(ws->w);
+	} else if (err) {
 		/* Not known: fetched unconditionally, as if new. */
 		store_input_state_free(st);
 		start_page(ws);
@@ -1012,7 +1017,10 @@ static void items_read(void *arg, size_t table, uint64_t tag, struct store_items
 	enum ws_await what = ws->await;
 	ws->await = AWAIT_NONE;
 	pipeline_batch_begin(imp->pipe);
-	take_items(ws, items, err, what);
+	if (imp->draining)
+		stage_work_done(ws->w); /* the input is left undone */
+	else
+		take_items(ws, items, err, what);
 	store_items_free(items);
 	resume_waiting(imp);
 	pipeline_batch_end(imp->pipe);
@@ -1083,7 +1091,8 @@ static void begin_input(struct work_state *ws)
 {
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
-	if (imp->opt.full) {
+	/* --full reads no state; a resumed --full run reads its checkpoints. */
+	if (imp->opt.full && !imp->opt.resumed) {
 		start_page(ws);
 		return;
 	}
