@@ -133,7 +133,6 @@ struct import {
 	struct import_env env;
 	struct import_callbacks cb;
 	int64_t id;
-	struct import_options opt; /* its root_url is owned */
 	struct pipeline *pipe;
 	struct stage *store_stage;
 	struct stage_ctx *stages;
