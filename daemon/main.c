@@ -246,6 +246,7 @@ int main(int argc, char **argv)
 		event_base_free(d.base);
 		return EXIT_FAILURE;
 	}
+	service_set_auto_resume(d.svc, !d.once);
 	if (!d.once) {
 		d.ctl = daemon_control_open(d.base, d.svc, err);
 		if (!d.ctl) {

@@ -154,6 +154,7 @@ struct import {
 	uint64_t next_tag;
 	struct import_options opt;
 	char *root_url;           /* opt.root_url, owned */
+	json_t *prior;            /* opt.prior_counts, owned */
 	size_t fetching;          /* its requests in flight */
 };
 
@@ -1282,6 +1283,12 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	if (opt)
 		imp->opt = *opt;
 	imp->opt.root_url = NULL; /* the caller's: imp->root_url is the copy */
+	imp->opt.prior_counts = NULL; /* likewise: imp->prior is the copy */
+	if (opt && opt->prior_counts && !(imp->prior = json_deep_copy(opt->prior_counts))) {
+		err_set(err, "out of memory");
+		free(imp);
+		return NULL;
+	}
 	if (opt && opt->root_url && !(imp->root_url = strdup(opt->root_url))) {
 		err_set(err, "out of memory");
 		free(imp);
@@ -1321,6 +1328,7 @@ void import_free(struct import *imp)
 	}
 	free(imp->stages);
 	free(imp->root_url);
+	json_decref(imp->prior);
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
@@ -1444,6 +1452,18 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 }
 
+/* A resumed run's counts go on from where they were. */
+static void add_prior(json_t *c, const json_t *prior)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(c, k, v) {
+		const json_t *p = json_object_get(prior, k);
+		if (json_is_integer(v) && json_is_integer(p))
+			json_integer_set(v, json_integer_value(v) + json_integer_value(p));
+	}
+}
+
 json_t *import_counts(const struct import *imp)
 {
 	json_t *o = json_object();
@@ -1457,6 +1477,7 @@ json_t *import_counts(const struct import *imp)
 		                      "skipped", (json_int_t)sc->skipped,
 		                      "pages", (json_int_t)sc->pages);
 		state_counts(sc, c);
+		add_prior(c, json_object_get(imp->prior, sc->conf->name));
 		json_object_set_new(o, sc->conf->name, c);
 	}
 	return o;

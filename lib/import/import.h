@@ -61,6 +61,7 @@ struct import_options {
 	bool full;            /* --full: no state read, no skip, no cursor */
 	bool resumed;         /* a resumed run: its checkpoints count */
 	const char *root_url; /* the root's first URL (cursor expanded), NULL: the stage's url */
+	const json_t *prior_counts; /* a resumed run's counts so far, added to its own (or NULL) */
 };
 
 /* opt may be NULL (all false, no root_url); the import keeps a copy,

@@ -1,6 +1,9 @@
 /* runstart — see runstart.h. */
 #include "runstart.h"
 
+#include "config.h"
+#include "urltemplate.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -122,4 +125,40 @@ int runstart_check_resume(const json_t *run, int64_t asked, char *err)
 		                     "that succeeded since: resuming it would bring older data back; start "
 		                     "a new one (racectl start-import)", id);
 	return 0;
+}
+
+bool runstart_has_cursor(const struct stage_conf *root)
+{
+	return root && (strstr(root->url, "{" CONFIG_URL_LAST_SUCCESS "}") ||
+	                strstr(root->url, "{" CONFIG_URL_CURSOR "}"));
+}
+
+int runstart_root_url(const struct stage_conf *root, const json_t *values, char **out,
+                      char *err)
+{
+	char *last = NULL, *cur = NULL;
+	int rc = 0;
+	*out = NULL;
+	if (strstr(root->url, "{" CONFIG_URL_LAST_SUCCESS "}"))
+		rc = runstart_cursor_text(values ? json_object_get(values, "last_success") : NULL,
+		                          values ? root->lag_ms : 0, root->initial, &last, err);
+	if (rc == 0 && strstr(root->url, "{" CONFIG_URL_CURSOR "}"))
+		rc = runstart_cursor_text(values ? json_object_get(values, "max") : NULL,
+		                          values ? root->lag_ms : 0, root->initial, &cur, err);
+	if (rc == 0) {
+		struct urltemplate *t = urltemplate_parse(root->url, err);
+		struct urltemplate_value v[] = {
+			{CONFIG_URL_LAST_SUCCESS, last}, {CONFIG_URL_CURSOR, cur}};
+		/* A name the url does not use is no harm; one it uses has a value. */
+		size_t n = 0;
+		struct urltemplate_value used[2];
+		for (size_t i = 0; i < 2; i++)
+			if (v[i].value)
+				used[n++] = v[i];
+		rc = t ? urltemplate_expand_named(t, used, n, out, err) : -EINVAL;
+		urltemplate_free(t);
+	}
+	free(last);
+	free(cur);
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include "error.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The text a cursor placeholder stands for: v (a JSON string holding an
@@ -27,6 +28,20 @@
 RACED_MUST_CHECK
 int runstart_cursor_text(const json_t *v, uint32_t lag_ms, const char *initial, char **out,
                          char *err);
+
+struct stage_conf;
+
+/* Whether the root's url names {last_success} or {cursor}. */
+bool runstart_has_cursor(const struct stage_conf *root);
+
+/* The root's first URL: its url with {last_success} and {cursor} filled
+ * from values (the store's store_get_cursor answer {last_success, max};
+ * NULL, as for --full: `initial` for both), less the root's lag.  *out
+ * malloc'd.  A class and err as runstart_cursor_text, or the template's
+ * own refusal. */
+RACED_MUST_CHECK
+int runstart_root_url(const struct stage_conf *root, const json_t *values, char **out,
+                      char *err);
 
 /* May run (the store's store_get_run answer, or null) be resumed?  asked
  * is the id asked for (0: the latest resumable one).  0 when it may;

@@ -7,11 +7,13 @@
 #include "service.h"
 
 #include "config.h"
+#include "config_pipeline.h"
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "runstart.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -65,6 +67,9 @@ struct service {
 	struct event *stop_ev;         /* the drain deadline */
 	struct lifecycle life;         /* idle, waiting for the db, creating the run, running */
 	struct service_start pending;  /* the options of the pending start (lifecycle: at most one) */
+	char *pending_root_url;        /* its root URL, once known (a cursor, or a resumed run's) */
+	json_t *pending_run;           /* a resume: the run it continues (store_get_run) */
+	bool auto_resume;              /* [daemon] resume = auto applies (not raced --once) */
 	enum service_phase phase;
 	int64_t last_id;
 	const char *last_status;
@@ -105,6 +110,34 @@ static void store_state_changed(void *arg, enum store_state st, const char *why)
 /* One line per run a dead daemon left 'running', as it was marked: when it
  * was last alive and the rows its committed batches stored, per stage in
  * the stages' order. */
+/* [daemon] resume = auto: the latest resumable run, if it may be resumed
+ * with this configuration, is resumed now. */
+static void auto_resume_found(void *arg, json_t *run, const char *err)
+{
+	struct service *s = arg;
+	char e[ERR_MAX];
+	if (err || !json_is_object(run))
+		return;
+	json_int_t id = json_integer_value(json_object_get(run, "id"));
+	if (runstart_check_resume(run, id, e) < 0 ||
+	    config_pipeline_diff(json_object_get(run, "pipeline"), s->cfg, id, e, sizeof e) < 0) {
+		log_warn("resume = auto: import %" JSON_INTEGER_FORMAT " is not resumed: %s", id, e);
+		return;
+	}
+	struct service_start opt = {.resume = true, .resume_id = id};
+	if (service_start_import_when_ready(s, "raced (resume = auto)", &opt, e) < 0)
+		log_warn("resume = auto: import %" JSON_INTEGER_FORMAT " is not resumed: %s", id, e);
+}
+
+static void maybe_auto_resume(struct service *s)
+{
+	if (!s->auto_resume || s->cfg->resume != CONFIG_RESUME_AUTO || s->imp)
+		return;
+	s->auto_resume = false; /* once, at start */
+	if (store_get_run(s->store, 0, auto_resume_found, s) < 0)
+		log_err("resume = auto: out of memory looking for an import to resume");
+}
+
 static void stale_marked(void *arg, json_t *runs, const char *err)
 {
 	struct service *s = arg;
@@ -112,6 +145,7 @@ static void stale_marked(void *arg, json_t *runs, const char *err)
 		log_err("database: cannot mark the imports left running as interrupted: %s", err);
 		return;
 	}
+	maybe_auto_resume(s);
 	size_t i;
 	json_t *run;
 	json_array_foreach(runs, i, run) {
@@ -145,6 +179,14 @@ static void import_error(void *arg, struct import *imp, const char *stage, const
 	(void)attempts;
 	log_warn("[stage %s] %s%s%s", stage, message, url && *url && !strstr(message, url) ? " — " : "",
 	         url && *url && !strstr(message, url) ? url : "");
+}
+
+static void import_notice(void *arg, struct import *imp, const char *stage, const char *url,
+                          const char *message)
+{
+	(void)arg;
+	(void)imp;
+	log_notice("[stage %s] %s — %s", stage, message, url ? url : "");
 }
 
 static void import_page(void *arg, struct import *imp, const char *stage, const char *url,
@@ -307,13 +349,139 @@ static void start_answer_why(const struct service *s, struct lifecycle_step *st)
 
 static void run_created(void *arg, int64_t id, const char *err);
 
-/* Insert the pending request's run row (run_created() follows).  If the
- * store refuses at once, the request ends here and is handed to *ended. */
+static void run_failed(struct service *s, int64_t id, const char *e);
+
+/* Forget what the pending start gathered on its way. */
+static void pending_clear(struct service *s)
+{
+	s->pending = (struct service_start){0};
+	free(s->pending_root_url);
+	s->pending_root_url = NULL;
+	json_decref(s->pending_run);
+	s->pending_run = NULL;
+}
+
+/* The resumed run is open again: it continues as any started run. */
+static void run_reopened(void *arg, const char *err)
+{
+	struct service *s = arg;
+	char e[ERR_MAX];
+	if (err) {
+		snprintf(e, sizeof e, "cannot resume the import: %s", err);
+		run_failed(s, 0, e);
+		return;
+	}
+	const json_t *run = s->pending_run;
+	json_int_t id = json_integer_value(json_object_get(run, "id"));
+	log_notice("resuming import %" JSON_INTEGER_FORMAT " (%s since %s, resumed %" JSON_INTEGER_FORMAT
+	           " time%s before): the inputs it finished are not fetched again",
+	           id, json_string_value(json_object_get(run, "status")),
+	           json_string_value(json_object_get(run, "finished_at")) ?
+	           json_string_value(json_object_get(run, "finished_at")) : "?",
+	           json_integer_value(json_object_get(run, "resumes")),
+	           json_integer_value(json_object_get(run, "resumes")) == 1 ? "" : "s");
+	run_created(s, id, NULL);
+}
+
+/* The run a resume asked for: may it be resumed, with this
+ * configuration?  Then it is reopened. */
+static void run_found(void *arg, json_t *run, const char *err)
+{
+	struct service *s = arg;
+	char e[ERR_MAX];
+	if (err) {
+		snprintf(e, sizeof e, "cannot read the import to resume: %s", err);
+		run_failed(s, 0, e);
+		return;
+	}
+	if (runstart_check_resume(run, s->pending.resume_id, e) < 0) {
+		run_failed(s, 0, e);
+		return;
+	}
+	json_int_t id = json_integer_value(json_object_get(run, "id"));
+	if (config_pipeline_diff(json_object_get(run, "pipeline"), s->cfg, id, e, sizeof e) < 0) {
+		run_failed(s, 0, e);
+		return;
+	}
+	s->pending_run = json_incref(run);
+	const char *root_url = json_string_value(json_object_get(run, "root_url"));
+	if (root_url && !(s->pending_root_url = strdup(root_url))) {
+		run_failed(s, 0, "out of memory");
+		return;
+	}
+	if (store_resume_import(s->store, id, run_reopened, s) < 0)
+		run_failed(s, 0, "out of memory resuming the import");
+}
+
+/* A new run's row, with what it began with. */
+static void begin_run(struct service *s)
+{
+	json_t *pipeline = config_pipeline_json(s->cfg);
+	struct store_run_begin b = {
+		.requested_by = lifecycle_requester(&s->life), .full = s->pending.full,
+		.root_url = s->pending_root_url, .pipeline = pipeline};
+	int rc = pipeline ? store_begin_import(s->store, &b, run_created, s) : -1;
+	json_decref(pipeline);
+	if (rc < 0)
+		run_failed(s, 0, "out of memory recording the import");
+}
+
+/* The root's URL under a cursor: filled from what the database says
+ * (with --full, from `initial`). */
+static void cursor_read(void *arg, json_t *values, const char *err)
+{
+	struct service *s = arg;
+	char e[ERR_MAX + 64], msg[ERR_MAX];
+	if (err) {
+		snprintf(e, sizeof e, "cannot read the cursor of the root stage: %s", err);
+		run_failed(s, 0, e);
+		return;
+	}
+	if (runstart_root_url(&s->cfg->stages[0], values, &s->pending_root_url, msg) < 0) {
+		snprintf(e, sizeof e, "[stage %.48s] url: %s", s->cfg->stages[0].name, msg);
+		run_failed(s, 0, e);
+		return;
+	}
+	begin_run(s);
+}
+
+/* Stage tables found empty have lost their state too (someone truncated
+ * them): what raced_pages said of them is gone, and this import fetches
+ * and writes them whole.  Then the run is resumed or begun. */
+static void orphans_cleared(void *arg, json_t *stages, const char *err)
+{
+	struct service *s = arg;
+	size_t i;
+	json_t *st;
+	if (err)
+		log_warn("database: cannot check the stage tables for lost rows: %s", err);
+	json_array_foreach(stages, i, st)
+		log_warn("table %s is empty but raced kept the state of its pages: that state is "
+		         "dropped, and this import fetches and writes the stage whole",
+		         json_string_value(st));
+	const struct stage_conf *root = s->cfg->n_stages ? &s->cfg->stages[0] : NULL;
+	int rc = 0;
+	if (s->pending.resume)
+		rc = store_get_run(s->store, s->pending.resume_id, run_found, s);
+	else if (runstart_has_cursor(root) && !s->pending.full)
+		rc = store_get_cursor(s->store, 0, root->cursor, cursor_read, s);
+	else if (runstart_has_cursor(root))
+		cursor_read(s, NULL, NULL);
+	else
+		begin_run(s);
+	if (rc < 0)
+		run_failed(s, 0, "out of memory starting the import");
+}
+
+/* Set out to create the pending request's run: state left by emptied
+ * tables first, then a resumed run reopened or a new one inserted
+ * (run_created() follows, or run_failed()).  If the store refuses at
+ * once, the request ends here and is handed to *ended. */
 static int create_run(struct service *s, struct lifecycle_request *ended, char *err)
 {
-	struct store_run_begin b = { .requested_by = lifecycle_requester(&s->life) };
-	if (store_begin_import(s->store, &b, run_created, s) >= 0)
+	if (store_clear_orphan_state(s->store, orphans_cleared, s) >= 0)
 		return 0;
+	pending_clear(s);
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
 	*ended = st.ended;
 	return start_refused(s, st.why, err);
@@ -370,6 +538,7 @@ static void failed_run_recorded(void *arg, const char *err)
 
 static void run_failed(struct service *s, int64_t id, const char *e)
 {
+	pending_clear(s);
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
 	bool recording = false;
 	log_err("%s", e);
@@ -407,29 +576,20 @@ static void run_created(void *arg, int64_t id, const char *err)
 		icb.page = import_page;
 		icb.stored = import_stored;
 	}
-	struct import_options io = {.full = s->pending.full};
-	s->pending = (struct service_start){0};
+	const json_t *run = s->pending_run;
+	struct import_options io = {
+		.full = s->pending.full || json_is_true(json_object_get(run, "full_import")),
+		.resumed = run != NULL,
+		.root_url = s->pending_root_url,
+		.prior_counts = json_object_get(run, "counts"),
+	};
+	icb.notice = import_notice;
 	s->imp = import_new(&env, id, &io, &icb, e);
+	pending_clear(s);
 	if (!s->imp)
 		run_failed(s, id, e);
 	else
 		run_started(s, id);
-}
-
-/* RESUME (issue 20): a start-import with resume set.  Finding the run to
- * resume and refusing what cannot be resumed is written elsewhere and
- * replaces this; until then every resume is refused. */
-static int start_resumed(struct service *s, const char *who, const struct service_start *opt,
-                         service_started_fn cb, void *arg, bool patient, char *err)
-{
-	(void)s;
-	(void)who;
-	(void)opt;
-	(void)cb;
-	(void)arg;
-	(void)patient;
-	return err_set_class(err, ENOSYS, "--resume: not yet (resuming an interrupted import is not built); "
-	                     "start a new import");
 }
 
 /* A start-import: refused, or its run row being inserted, or waiting for
@@ -445,8 +605,6 @@ static int start_asked(struct service *s, const char *who, const struct service_
 	if (opt->full && opt->resume)
 		return err_set_class(err, EINVAL, "full and resume exclude each other: a full import reads no state, "
 		                     "a resumed one continues from it");
-	if (opt->resume)
-		return start_resumed(s, who, opt, cb, arg, patient, err); /* RESUME: see start_resumed() */
 	struct lifecycle_ask ask = {
 		.who = who, .cb = cb, .arg = arg, .patient = patient,
 		.db = db_now(s), .stopping = stopping(s),
@@ -808,6 +966,11 @@ int service_errors(struct service *s, int64_t id, uint32_t urls, service_json_fn
 	return ask_store(s, store_get_errors, id, urls ? urls : SERVICE_ERROR_URLS, cb, arg, err);
 }
 
+void service_set_auto_resume(struct service *s, bool on)
+{
+	s->auto_resume = on;
+}
+
 const struct config *service_config(const struct service *s)
 {
 	return s->cfg;
@@ -909,6 +1072,7 @@ void service_free(struct service *s)
 	config_free(s->cfg);
 	config_free(s->next_cfg);
 	json_decref(s->last_stats);
+	pending_clear(s);
 	if (s->tick_ev)
 		event_free(s->tick_ev);
 	if (s->reap_ev)

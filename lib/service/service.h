@@ -102,6 +102,11 @@ RACED_MUST_CHECK int service_runs(struct service *s, int64_t id, uint32_t limit,
 RACED_MUST_CHECK int service_errors(struct service *s, int64_t id, uint32_t urls,
                                     service_json_fn cb, void *arg, char *err);
 
+/* [daemon] resume = auto applies: once the first connection has marked
+ * the runs a crash left running, the latest resumable run is resumed
+ * (raced, not raced --once, which does what it is told). */
+void service_set_auto_resume(struct service *s, bool on);
+
 const struct config *service_config(const struct service *s);
 
 #endif
