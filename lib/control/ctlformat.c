@@ -276,6 +276,17 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	}
 }
 
+/* Counts of a run that kept import state (requests_body per stage). */
+static bool has_state_counts(const json_t *counts)
+{
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)counts, k, v)
+		if (json_object_get(v, "requests_body"))
+			return true;
+	return false;
+}
+
 void ctlformat_status(FILE *out, const json_t *result)
 {
 	const json_t *runs = json_object_get(result, "runs");
@@ -327,7 +338,7 @@ void ctlformat_status(FILE *out, const json_t *result)
 	}
 	table_print(out, t);
 	const json_t *one = json_array_get(runs, 0);
-	if (json_array_size(runs) == 1 && json_is_object(json_object_get(one, "counts"))) {
+	if (json_array_size(runs) == 1 && has_state_counts(json_object_get(one, "counts"))) {
 		long long resumes = json_integer_value(json_object_get(one, "resumes"));
 		if (resumes > 0) {
 			char at[CELL_MAX];

@@ -446,40 +446,45 @@ static void cursor_read(void *arg, json_t *values, const char *err)
 }
 
 /* Stage tables found empty have lost their state too (someone truncated
- * them): what raced_pages said of them is gone, and this import fetches
- * and writes them whole.  Then the run is resumed or begun. */
+ * them): what raced_pages said of them is gone, and the import fetches
+ * and writes them whole.  (Queued before the import's first read of its
+ * state; not before the run is answered, so that a table locked by
+ * someone else holds up the import, never the start-import reply.) */
 static void orphans_cleared(void *arg, json_t *stages, const char *err)
 {
-	struct service *s = arg;
 	size_t i;
 	json_t *st;
+	(void)arg;
 	if (err)
 		log_warn("database: cannot check the stage tables for lost rows: %s", err);
 	json_array_foreach(stages, i, st)
 		log_warn("table %s is empty but raced kept the state of its pages: that state is "
 		         "dropped, and this import fetches and writes the stage whole",
 		         json_string_value(st));
+}
+
+/* A resumed run is reopened, or a new one inserted (with its root URL
+ * under a cursor). */
+static int find_or_begin_run(struct service *s)
+{
 	const struct stage_conf *root = s->cfg->n_stages ? &s->cfg->stages[0] : NULL;
-	int rc = 0;
 	if (s->pending.resume)
-		rc = store_get_run(s->store, s->pending.resume_id, run_found, s);
-	else if (runstart_has_cursor(root) && !s->pending.full)
-		rc = store_get_cursor(s->store, 0, root->cursor, cursor_read, s);
-	else if (runstart_has_cursor(root))
+		return store_get_run(s->store, s->pending.resume_id, run_found, s);
+	if (runstart_has_cursor(root) && !s->pending.full)
+		return store_get_cursor(s->store, 0, root->cursor, cursor_read, s);
+	if (runstart_has_cursor(root))
 		cursor_read(s, NULL, NULL);
 	else
 		begin_run(s);
-	if (rc < 0)
-		run_failed(s, 0, "out of memory starting the import");
+	return 0;
 }
 
-/* Set out to create the pending request's run: state left by emptied
- * tables first, then a resumed run reopened or a new one inserted
- * (run_created() follows, or run_failed()).  If the store refuses at
+/* Set out to create the pending request's run: a resumed run reopened
+ * or a new one inserted (run_created() follows, or run_failed()).  If the store refuses at
  * once, the request ends here and is handed to *ended. */
 static int create_run(struct service *s, struct lifecycle_request *ended, char *err)
 {
-	if (store_clear_orphan_state(s->store, orphans_cleared, s) >= 0)
+	if (find_or_begin_run(s) >= 0)
 		return 0;
 	pending_clear(s);
 	struct lifecycle_step st = lifecycle_on(&s->life, LIFECYCLE_EV_RUN_FAILED, NULL);
@@ -584,6 +589,8 @@ static void run_created(void *arg, int64_t id, const char *err)
 		.prior_counts = json_object_get(run, "counts"),
 	};
 	icb.notice = import_notice;
+	if (store_clear_orphan_state(s->store, orphans_cleared, s) < 0)
+		log_warn("out of memory: the stage tables are not checked for lost rows");
 	s->imp = import_new(&env, id, &io, &icb, e);
 	pending_clear(s);
 	if (!s->imp)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # start-import --full and --resume as raced and racectl take them (issues
-# 15 and 20): --full runs a plain import that reads no state, --resume is
-# refused until resuming is built, the two together are a usage error.
+# 15 and 20): --full runs a plain import that reads no state; --resume
+# with nothing to resume, or of a succeeded import, is refused with why;
+# the two together are a usage error.
 . "$TESTS_DIR/lib/harness.sh"
 
 pg_start
@@ -30,15 +31,17 @@ check_eq "every entry stored" "$(sql 'select count(*) from entries')" "$(expect 
 rc=0
 "$RACED" --config "$T/raced.conf" --once --resume 2>"$T/resume.log" || rc=$?
 check_eq "raced --once --resume refused: exit code" "$rc" 1
-check "raced --once --resume refused: message" grep -q -- "--resume" "$T/resume.log"
+check "raced --once --resume with nothing to resume says so" \
+	grep -q "there is no interrupted import to resume: start a new one" "$T/resume.log"
 
 raced_start
 out=$(ctl start-import --full --wait --interval 0.2)
 check "racectl start-import --full --wait succeeds" grep -q "succeeded$" <<<"$out"
 check_eq "the full import is run 2" "$(sql "select count(*) from import_runs where status = 'succeeded'")" 2
 rc=0
-ctl start-import --resume 1 >/dev/null 2>&1 || rc=$?
-check_eq "racectl start-import --resume ID refused for now: exit code" "$rc" 1
+out=$(ctl start-import --resume 1 2>&1) || rc=$?
+check_eq "racectl start-import --resume of a succeeded import: exit code" "$rc" 1
+check "and it names the status" grep -q "import 1 ended 'succeeded'" <<<"$out"
 rc=0
 ctl start-import --full --resume >/dev/null 2>&1 || rc=$?
 check_eq "racectl start-import --full --resume: usage error" "$rc" 2

@@ -7,7 +7,10 @@
 #   fixture_get PATH       GET a fixture URL (e.g. /_stats) to stdout
 #   pg_start               a throwaway PostgreSQL cluster (see pgcluster.sh)
 #   write_config [EXTRA]   $T/raced.conf: the race pipeline against the
-#                          fixture and the cluster; EXTRA is appended
+#                          fixture and the cluster; EXTRA is appended;
+#                          [daemon] resume is $RACED_RESUME (default no:
+#                          a test that restarts raced starts its own
+#                          imports unless it sets RACED_RESUME=auto)
 #   raced_start [ARGS]     run raced in the background on $T/raced.sock,
 #                          wait until it answers; sets RACED_PID
 #   raced_stop             SIGTERM and wait for it
@@ -112,6 +115,7 @@ write_config() {
 [daemon]
 control_socket = $T/raced.sock
 admin_group = root
+resume = ${RACED_RESUME:-no}
 
 [database]
 conninfo = $PG_CONNINFO

@@ -290,9 +290,10 @@ static void test_stop_while_waiting_for_the_database_answers_and_stops_at_once(v
 	CHECK_EQ(T.ended, 0);
 }
 
-/* --full goes through as any start; --resume is refused until resuming is
- * built (issue 20), and the two together are refused whatever the state. */
-static void test_full_starts_and_resume_is_refused_for_now(void)
+/* --full goes through as any start; --resume of a run that does not exist
+ * is answered with why (nothing to resume); the two together are refused
+ * whatever the state. */
+static void test_full_starts_and_resume_of_nothing_is_answered(void)
 {
 	char err[ERR_MAX];
 	struct service *s = service_on(conninfo);
@@ -301,14 +302,14 @@ static void test_full_starts_and_resume_is_refused_for_now(void)
 	CHECK_EQ(service_start_import(s, "uid 1", &both, on_started, NULL, err), -EINVAL);
 	CHECK_STR(err, "full and resume exclude each other: a full import reads no state, a resumed one continues "
 	               "from it");
-	const struct service_start resume = {.resume = true, .resume_id = 3};
-	CHECK_EQ(service_start_import(s, "uid 1", &resume, on_started, NULL, err), -ENOSYS);
-	CHECK(starts_with(err, "--resume: not yet"));
-	CHECK_EQ(service_start_import_when_ready(s, "raced --once", &resume, err), -ENOSYS);
-	CHECK_EQ(T.answers, 0);
+	const struct service_start resume = {.resume = true, .resume_id = 999};
+	CHECK_EQ(service_start_import(s, "uid 1", &resume, on_started, NULL, err), 0);
+	CHECK(turn_until(&T.answers, 1));
+	CHECK_EQ(T.id, 0);
+	CHECK(starts_with(T.err, "there is no import 999 to resume"));
 	const struct service_start full = {.full = true};
 	CHECK_EQ(service_start_import(s, "uid 1", &full, on_started, NULL, err), 0);
-	CHECK(turn_until(&T.answers, 1));
+	CHECK(turn_until(&T.answers, 2));
 	CHECK(T.id > 0);
 	CHECK_STR(T.err, "");
 	service_stop(s);
@@ -344,7 +345,7 @@ int main(void)
 	RUN(test_stop_while_the_run_is_created_answers_with_it_then_drains);
 	RUN(test_stop_while_waiting_for_the_database_answers_and_stops_at_once);
 	RUN(test_free_answers_a_start_waiting_for_its_run_row);
-	RUN(test_full_starts_and_resume_is_refused_for_now);
+	RUN(test_full_starts_and_resume_of_nothing_is_answered);
 	event_base_free(base);
 	close(provider);
 	char path[sizeof dir + 16];
