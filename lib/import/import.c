@@ -56,6 +56,13 @@
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
+/* A page of more items than this is recorded without its keys and
+ * validators (docs/architecture.md, "Import state across runs"): it is
+ * always fetched whole and PostgreSQL compares its items.  Its record
+ * would otherwise be one statement as large as the page, and libpq keeps
+ * its buffers at the largest message it has sent. */
+#define IMPORT_PAGE_KEYS_MAX 10000u
+
 #define IMPORT_RATE_WINDOW 6 /* one-second samples: the rate is over 5 s */
 /* A request's outcome, by its final response: no response (transport), 2xx,
  * 304, another 3xx, 4xx, 5xx; in stats as "requests". */
@@ -554,6 +561,12 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 	};
 	if (next && !next_shown)
 		pg.content = false; /* out of memory: keep what was known */
+	if (pg.n_keys > IMPORT_PAGE_KEYS_MAX) {
+		pg.keys = NULL;
+		pg.hashes = NULL;
+		pg.n_keys = 0;
+		pg.etag = pg.last_modified = NULL;
+	}
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
