@@ -109,6 +109,10 @@ is_marked() { [ "$(sql "select status from import_runs where id = $1")" != runni
 # compare payloads without the marker).
 stale_rows() {
 	local st
+	# and forget the state of the pages, so that no item is taken as
+	# unchanged before PostgreSQL compares it
+	[ "$(sql "select to_regclass('raced_pages') is not null")" = t ] &&
+		sql "delete from raced_pages" >/dev/null
 	for st in $stages; do
 		# (a kill before the tables were made leaves none)
 		[ "$(sql "select to_regclass('$st') is not null")" = t ] || continue
