@@ -11,7 +11,8 @@ Where examples are (doc_examples.sh's header says how to mark one):
     only when a marker says what it is (kind=transcript, kind=shape).
   - Man pages (docs/*.1, *.5, *.8): every .EX ... .EE block of an EXAMPLE
     or EXAMPLES section.
-A marker is the line right before the block (blank lines between allowed):
+A marker is the line right before the block (blank lines between allowed;
+a marker before anything else is an error):
 '<!-- doc-test: WORDS -->' in Markdown, '.\\" doc-test: WORDS' in roff
 (before .EX; .RS/.PP lines between are fine).  WORDS are shell words,
 key=value each; this script only splits them (shlex) and checks the key
@@ -89,8 +90,8 @@ def markdown_examples(path, rel):
                 raise DocError(f"{where}: a block tagged '{tag}' shows commands: tag it sh, or put "
                                f"'<!-- doc-test: skip=\"WHY\" -->' before it")
             marker, i = None, j
-        elif line.strip():
-            marker = None
+        elif line.strip() and marker is not None:
+            raise DocError(f"{rel}:{marker_line}: a doc-test marker not followed by a fenced block")
         i += 1
     return out
 
@@ -119,6 +120,8 @@ def man_examples(path, rel):
     while i < len(lines):
         line = lines[i]
         m = ROFF_MARKER.match(line)
+        if line.startswith(".SH") and marker is not None:
+            raise DocError(f"{rel}:{marker_line}: a doc-test marker not followed by an .EX block")
         if line.startswith(".SH"):
             in_examples = line.split(None, 1)[1:] in (["EXAMPLE"], ["EXAMPLES"])
             marker = None
@@ -134,8 +137,9 @@ def man_examples(path, rel):
             kind = next((w[5:] for w in words if w.startswith("kind=")), "command")
             out.append((f"{rel}:{i + 2}", kind, "\n".join(body) + "\n", words))
             marker, i = None, j
-        elif line.strip() and not re.match(r"^\.(RS|RE|PP|P|LP)\b", line):
-            marker = None
+        elif line.strip() and marker is not None and not re.match(r"^\.(RS|RE|PP|P|LP)\b", line):
+            raise DocError(f"{rel}:{marker_line}: a doc-test marker not followed by an .EX block"
+                           + ("" if in_examples else " of an EXAMPLES section"))
         i += 1
     return out
 
@@ -157,10 +161,11 @@ def extract(src, out_dir):
     print(len(examples))
 
 
-def same_shape(doc, got, path, numbers_exact):
-    """Every field doc names is in got, with a value of the same JSON type;
-    strings and booleans equal too when numbers_exact is False only for
-    numbers (ids, counts and rates differ from run to run)."""
+def same_shape(doc, got, path, exact):
+    """Every field doc names is in got, with a value of the same JSON type
+    (a null in doc stands for any value); with exact, its strings and
+    booleans equal too.  Numbers are never compared: ids, counts and rates
+    differ from run to run."""
     if doc is None:
         return []
     if isinstance(doc, dict):
@@ -171,7 +176,7 @@ def same_shape(doc, got, path, numbers_exact):
             if k not in got:
                 errs.append(f"{path}.{k}: named in the doc, not in the reply")
             else:
-                errs += same_shape(v, got[k], f"{path}.{k}", numbers_exact)
+                errs += same_shape(v, got[k], f"{path}.{k}", exact)
         return errs
     if isinstance(doc, list):
         if not isinstance(got, list):
@@ -180,19 +185,19 @@ def same_shape(doc, got, path, numbers_exact):
             return [f"{path}: the doc shows elements, the reply's array is empty"]
         errs = []
         for i, v in enumerate(doc):
-            errs += same_shape(v, got[min(i, len(got) - 1)], f"{path}[{i}]", numbers_exact)
+            errs += same_shape(v, got[min(i, len(got) - 1)], f"{path}[{i}]", exact)
         return errs
     if isinstance(doc, bool) or isinstance(got, bool):
         if type(doc) is not type(got):
             return [f"{path}: the doc shows {json.dumps(doc)}, the reply has {json.dumps(got)}"]
-        return [] if not numbers_exact or doc == got else [f"{path}: the doc shows {json.dumps(doc)}, the reply has {json.dumps(got)}"]
+        return [] if not exact or doc == got else [f"{path}: the doc shows {json.dumps(doc)}, the reply has {json.dumps(got)}"]
     if isinstance(doc, (int, float)):
         if not isinstance(got, (int, float)):
             return [f"{path}: the doc shows a number, the reply has {json.dumps(got)}"]
         return []
     if not isinstance(got, str):
         return [f"{path}: the doc shows a string, the reply has {json.dumps(got)}"]
-    if numbers_exact and doc != got:
+    if exact and doc != got:
         return [f"{path}: the doc shows {json.dumps(doc)}, the reply has {json.dumps(got)}"]
     return []
 
