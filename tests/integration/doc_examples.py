@@ -4,6 +4,7 @@
   extract SOURCE_DIR OUT_DIR     write each example to OUT_DIR/NNN/
   transcript SOCKET BLOCK_FILE   replay a '->'/'<-' transcript on the socket
   shape BLOCK_FILE REPLY_FILE    the fields a jsonc block names, in a reply
+  merge BASE FRAGMENT            BASE (a raced.conf) with FRAGMENT's keys
 
 Where examples are (doc_examples.sh's header says how to mark one):
   - Markdown (MARKDOWN below): every fenced block tagged sh (or shell,
@@ -23,7 +24,7 @@ A block that is not an example but looks like commands (a line starting
 tag it sh, or mark it, so no command goes unchecked by being untagged.
 
 Each example's directory holds: where (FILE:LINE of its first line), kind
-(command, transcript, shape, config), block (its text, roff escapes
+(command, transcript, shape, config, fragment), block (its text, roff escapes
 undone), words (the marker's words, one a line).
 """
 import glob
@@ -38,8 +39,8 @@ import sys
 MARKDOWN = ["README.md", "docs/operations.md", "docs/control-protocol.md"]
 MAN_GLOBS = ["docs/*.1", "docs/*.5", "docs/*.8"]
 COMMAND_TAGS = {"sh", "shell", "bash", "console"}
-KEYS = {"kind", "skip", "state", "exit", "line", "noline", "interrupt", "cmd", "needs", "lines"}
-KINDS = {"command", "transcript", "shape", "config"}
+KEYS = {"kind", "skip", "state", "exit", "line", "noline", "interrupt", "cmd", "needs"}
+KINDS = {"command", "transcript", "shape", "config", "fragment"}
 LOOKS_LIKE_COMMAND = re.compile(r"^\s*(\$ |# )?(racectl|raced|systemctl|sudo|printf|python3|socat|meson)\s")
 MD_MARKER = re.compile(r"^\s*<!--\s*doc-test:(.*?)-->\s*$")
 ROFF_MARKER = re.compile(r'^\.\\"\s*doc-test:(.*)$')
@@ -267,6 +268,44 @@ def shape(block_file, reply_file):
     return 1 if errs else 0
 
 
+def ini_sections(text):
+    """[(header line or None, [lines])] in order."""
+    out = [(None, [])]
+    for line in text.split("\n"):
+        if line.strip().startswith("["):
+            out.append((line.strip(), []))
+        elif line.strip():
+            out[-1][1].append(line)
+    return out
+
+
+def ini_key(line):
+    return line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith(("#", ";")) else None
+
+
+def merge(base_file, fragment_file):
+    """Print BASE with FRAGMENT's keys set: a section of both gets the
+    fragment's lines in place of its own for the same keys, a new section
+    is added at the end."""
+    base = ini_sections(open(base_file, encoding="utf-8").read())
+    for header, lines in ini_sections(open(fragment_file, encoding="utf-8").read()):
+        if header is None:
+            if any(ini_key(l) for l in lines):
+                raise DocError("a configuration fragment sets keys before its first [section]")
+            continue
+        keys = {ini_key(l) for l in lines} - {None}
+        for h, blines in base:
+            if h == header:
+                blines[:] = [l for l in blines if ini_key(l) not in keys] + lines
+                break
+        else:
+            base.append((header, lines))
+    for header, lines in base:
+        if header:
+            print(header)
+        print("\n".join(lines))
+
+
 def main(argv):
     try:
         if len(argv) == 4 and argv[1] == "extract":
@@ -276,6 +315,9 @@ def main(argv):
             return transcript(argv[2], argv[3])
         if len(argv) == 4 and argv[1] == "shape":
             return shape(argv[2], argv[3])
+        if len(argv) == 4 and argv[1] == "merge":
+            merge(argv[2], argv[3])
+            return 0
     except DocError as e:
         print(f"FAIL: {e}", file=sys.stderr)
         return 1

@@ -30,7 +30,9 @@
 #                   still run after SECS, then gets SIGINT
 #   needs=PROGRAM   skipped, saying so, when PROGRAM is not installed
 #   kind=K          command (the default), config (a raced.conf: raced
-#                   --check-config must take it), transcript ('-> request'
+#                   --check-config must take it), fragment (part of a
+#                   raced.conf: merged into the test's, which raced
+#                   --check-config must then take), transcript ('-> request'
 #                   and '<- reply' lines: each request is sent on one
 #                   connection and its reply must have the fields, strings
 #                   and booleans shown; numbers may differ), shape (a
@@ -186,8 +188,14 @@ run_example() {
 			(cd "$T" && PATH="$T/bin:$PATH" timeout "$EX_TIMEOUT" bash -e -o pipefail "$T/ex.block") \
 				>"$T/ex.out" 2>&1 </dev/null || rc=$?
 		fi ;;
-	config)
-		timeout "$EX_TIMEOUT" "$RACED" --check-config --config "$T/ex.block" >"$T/ex.out" 2>&1 || rc=$? ;;
+	config|fragment)
+		local conf=$T/ex.block
+		if [ "$kind" = fragment ]; then
+			conf=$T/ex.conf
+			python3 "$TESTS_DIR/integration/doc_examples.py" merge "$T/raced.conf" "$T/ex.block" \
+				>"$conf" 2>"$T/ex.out" || { example_fail "the fragment cannot be merged"; return 0; }
+		fi
+		timeout "$EX_TIMEOUT" "$RACED" --check-config --config "$conf" >"$T/ex.out" 2>&1 || rc=$? ;;
 	transcript)
 		timeout "$EX_TIMEOUT" python3 "$TESTS_DIR/integration/doc_examples.py" transcript \
 			"$RACED_SOCKET" "$T/ex.block" >"$T/ex.out" 2>&1 || rc=$? ;;
