@@ -162,6 +162,7 @@ struct import {
 	struct import_options opt;
 	char *root_url;           /* opt.root_url, owned */
 	json_t *prior;            /* opt.prior_counts, owned */
+	json_t *final;            /* the counts as committed, once ended (or NULL) */
 	size_t fetching;          /* its requests in flight */
 };
 
@@ -213,14 +214,46 @@ static void schedule_end(struct import *imp, const char *status)
 	event_active(imp->end_ev, EV_TIMEOUT, 0);
 }
 
-static void on_finish_committed(void *arg, const char *err)
+static void ended(struct import *imp)
 {
-	struct import *imp = arg;
-	(void)err; /* the store logs through its state; the run is over either way */
 	imp->ended = true;
 	imp->status = imp->end_status;
 	if (imp->cb.end)
 		imp->cb.end(imp->cb.arg, imp);
+}
+
+/* The counts the finishing transaction made exact (store_runs.c: rows
+ * stored, keys shared) replace the import's own; items that shared a key
+ * are told, once a stage: a `key =` that is not unique hides rows. */
+static void final_counts_read(void *arg, json_t *runs, const char *err)
+{
+	struct import *imp = arg;
+	json_t *counts = err ? NULL : json_object_get(json_array_get(runs, 0), "counts");
+	if (json_is_object(counts)) {
+		imp->final = json_incref(counts);
+		for (size_t i = 0; i < imp->n_stages; i++) {
+			const char *name = imp->stages[i].conf->name;
+			json_int_t n = json_integer_value(json_object_get(json_object_get(counts, name),
+			                                                  "shared_keys"));
+			char msg[ERR_MAX];
+			snprintf(msg, sizeof msg, "%" JSON_INTEGER_FORMAT " item%s had a key another item of "
+			         "this import had too: each key is one row, so those items are not all "
+			         "stored (check the stage's key = setting)", n, n == 1 ? "" : "s");
+			if (n > 0 && imp->cb.notice)
+				imp->cb.notice(imp->cb.arg, imp, name, NULL, msg);
+		}
+	}
+	ended(imp);
+}
+
+static void on_finish_committed(void *arg, const char *err)
+{
+	struct import *imp = arg;
+	/* On an error the store logs through its state; the run is over
+	 * either way. */
+	if (err || imp->db_failed ||
+	    store_get_runs(imp->env.store, imp->id, 1, final_counts_read, imp) < 0)
+		ended(imp);
 }
 
 /* Whether the root's URL lists only what changed since a cursor. */
@@ -1342,6 +1375,7 @@ void import_free(struct import *imp)
 	free(imp->stages);
 	free(imp->root_url);
 	json_decref(imp->prior);
+	json_decref(imp->final);
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
@@ -1479,6 +1513,8 @@ static void add_prior(json_t *c, const json_t *prior)
 
 json_t *import_counts(const struct import *imp)
 {
+	if (imp->final)
+		return json_deep_copy(imp->final);
 	json_t *o = json_object();
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		const struct stage_ctx *sc = &imp->stages[i];

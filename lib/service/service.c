@@ -186,7 +186,7 @@ static void import_notice(void *arg, struct import *imp, const char *stage, cons
 {
 	(void)arg;
 	(void)imp;
-	log_notice("[stage %s] %s — %s", stage, message, url ? url : "");
+	log_notice("[stage %s] %s%s%s", stage, message, url ? " — " : "", url ? url : "");
 }
 
 static void import_page(void *arg, struct import *imp, const char *stage, const char *url,

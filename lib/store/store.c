@@ -810,8 +810,15 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; i < s->n_tables; i++)
 		if (make_batch(s, i, NULL) != 0)
 			return -1;
-	return enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
-	                                    counts, flags, cb, arg));
+	if (enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
+	                                 counts, flags, cb, arg)) < 0)
+		return -1;
+	/* Queued with it, so before anything its callback queues; a table
+	 * the counts cannot be made for keeps the import's own. */
+	for (size_t i = 0; s->rows_needed && i < s->n_tables; i++)
+		if (enqueue(s, store_runs_counts(&s->sql[i], import_id)) < 0)
+			break;
+	return 0;
 }
 
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg)

@@ -211,6 +211,21 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 	return op;
 }
 
+static void counts_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	(void)op;
+	(void)res;
+	(void)err; /* noted as the store's last error; the import's own counts stay */
+}
+
+struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)import_id);
+	const char *p[] = { id };
+	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 1, p, counts_done);
+}
+
 /* --- resume ------------------------------------------------------------- */
 
 static void resume_done(struct store_op *op, const PGresult *res, const char *err)

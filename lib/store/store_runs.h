@@ -58,6 +58,11 @@ void store_runs_free(struct store_runs *r);
 /* Each returns the op to queue, or NULL when out of memory. */
 RACED_MUST_CHECK
 struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn cb, void *arg);
+/* After a run's finishing op: one op a table (so that a table dropped
+ * during the run costs only its own), making its counts exact from the
+ * tables (store_schema.c, COUNTS_FMT).  NULL when out of memory. */
+struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id);
+
 /* See store_finish_import(): the removals and clean-up flags ask for run
  * over tables (the store's, in stage order), then the run's row. */
 RACED_MUST_CHECK

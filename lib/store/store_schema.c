@@ -186,6 +186,19 @@ static bool name_valid(const char *n)
 	"   (SELECT r.id FROM import_runs r WHERE r.status = 'succeeded')) x" \
 	"  WHERE x.v IS NOT NULL AND x.v <> 'null'::jsonb ORDER BY x.v DESC LIMIT 1) END)::text"
 
+/* A finished run's counts of the stage, exact from the tables: "stored"
+ * the rows the run wrote (last_import, across its resumes), not the
+ * items it sent (two items of one key are one row); "shared_keys" the
+ * items on the pages it reached whose key another item there had too
+ * (a `key =` that is not unique shows here). */
+#define COUNTS_FMT \
+	"UPDATE import_runs SET counts = coalesce(counts, '{}'::jsonb) || jsonb_build_object('%s'," \
+	" coalesce(counts->'%s', '{}'::jsonb) || jsonb_build_object(" \
+	"  'stored', (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint)," \
+	"  'shared_keys', (SELECT count(*) - count(DISTINCT k) FROM raced_pages p, unnest(p.keys) k" \
+	"   WHERE p.stage = '%s' AND p.seen_import = $1::bigint)))" \
+	" WHERE id = $1::bigint AND coalesce(jsonb_typeof(counts->'%s'), 'object') = 'object'"
+
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
 #define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
 
@@ -207,6 +220,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name);
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
+	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name);
 	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
@@ -224,6 +238,7 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->index_sql);
 	free(t->column_sql);
 	free(t->read_sql);
+	free(t->counts_sql);
 	free(t->mark_sql);
 	free(t->unmark_sql);
 	free(t->cursor_sql);

@@ -55,6 +55,7 @@ struct store_table_sql {
 	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
+	char *counts_sql;    /* finishing: the stage's stored and shared_keys, $1 the import */
 };
 
 /* Check name and build its statements.  Returns 0, or -1 with err set
