@@ -389,8 +389,10 @@ int store_clear_orphan_state(struct store *s, store_json_fn cb, void *arg);
  * run when it exceeds [database] max_outage. */
 uint64_t store_down_ms(const struct store *s);
 /* One run (id > 0) or the `limit` most recent (id == 0), as a JSON array of
- * objects {id, started_at, finished_at, status, requested_by, counts, errors}
- * (errors: the number of import_errors rows), newest first.  The result is
+ * objects {id, started_at, finished_at, status, requested_by, counts, errors,
+ * resumes, resumed_at, full_import} (errors: the number of import_errors
+ * rows; resumes: how many times it was resumed, resumed_at the last),
+ * newest first.  The result is
  * borrowed for the callback (json_incref to keep it). */
 RACED_MUST_CHECK
 int store_get_runs(struct store *s, int64_t id, uint32_t limit, store_json_fn cb, void *arg);

@@ -400,6 +400,7 @@ struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, vo
 		"SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]')::text FROM ("
 		" SELECT i.id, i.started_at, i.finished_at, i.status, i.requested_by, i.counts,"
 		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors,"
+		"  i.resumes, i.resumed_at, i.full_import,"
 		"  CASE WHEN $1::bigint <> 0 THEN "
 		ERROR_GROUPS_SQL("i.id", STORE_RUN_ERROR_URLS_SQL) " END AS error_groups"
 		" FROM import_runs i WHERE ($1::bigint = 0 OR i.id = $1::bigint)"

@@ -35,7 +35,7 @@ run_ended() { [ "$(run_status "$1")" != running ]; }
 pg_start
 # Latency makes an import last long enough to watch it: about 200 races
 # pages, entries and athletes, each answered after 40 ms, 8 + 16 at once.
-fixture_start --seed 11 --races 60 --entries-per-race 12 --athletes 150 --page-size 5 --latency-ms 40
+fixture_start --seed 11 --races 60 --entries-per-race 12 --athletes 150 --page-size 5 --latency-ms 150
 write_config
 fixture_get /_dataset >"$T/dataset.json"
 expect_ds() { json_get "$(cat "$T/dataset.json")" "$1"; }
