@@ -384,6 +384,7 @@ struct store_op *store_runs_get(int64_t id, uint32_t limit, store_json_fn cb, vo
 	return json_query(STORE_OP_GET_RUNS,
 		"SELECT coalesce(json_agg(r ORDER BY r.id DESC), '[]')::text FROM ("
 		" SELECT i.id, i.started_at, i.finished_at, i.status, i.requested_by, i.counts,"
+		"  i.resumes, i.resumed_at,"
 		"  (SELECT count(*) FROM import_errors e WHERE e.import_id = i.id) AS errors,"
 		"  CASE WHEN $1::bigint <> 0 THEN "
 		ERROR_GROUPS_SQL("i.id", STORE_RUN_ERROR_URLS_SQL) " END AS error_groups"
