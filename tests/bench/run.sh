@@ -40,7 +40,7 @@
 #     requests and resumed (raced --once --resume): the resumed run's
 #     requests over the URLs the killed run had not committed (<= 1.02), and
 #     the wall time to the kill plus the resume's over the import
-#     uninterrupted (<= 1.1).
+#     uninterrupted (<= 1.1; the quicker of two, one before, one after).
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
@@ -353,7 +353,7 @@ fi
 # is fetched again); and the wall time from the start to the kill plus the
 # resume over the uninterrupted import's (target <= 1.1).
 resume_req_ratio= resume_time_ratio= resume_full_secs= resume_secs= resume_kill_secs=
-resume_remaining= resume_requests= resume_killed_at=
+resume_remaining= resume_requests= resume_killed_at= resume_full_secs2=
 if want 9; then
 say "9 an import killed at 50% and resumed, against one uninterrupted (${e2e_latency_ms}ms latency)"
 fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes" --latency-ms "$e2e_latency_ms"
@@ -366,7 +366,7 @@ write_config "$T/resume.conf" "$PG_CONNINFO" "$conns" "$conns"
 run_raced "$T/resume.conf" "$T/raced-resume-full.log"
 check_requests
 check_stored
-resume_full_secs=$SECS
+resume_full_secs=$SECS resume_first_secs=$SECS
 fresh_db
 reset
 t0=$(date +%s%N)
@@ -393,6 +393,14 @@ resume_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
 check_stored
 resume_requests=$(get /_stats | jq .requests)
 resume_req_ratio=$(div "$resume_requests" "$resume_remaining" %.3f)
+# The uninterrupted import once more, after: the quicker of the two is the
+# reference, so a disturbance of one run does not flatter the ratio.
+fresh_db
+run_raced "$T/resume.conf" "$T/raced-resume-full2.log"
+check_requests
+check_stored
+resume_full_secs2=$SECS
+resume_full_secs=$(awk -v a="$resume_full_secs" -v b="$resume_full_secs2" 'BEGIN { printf "%.3f", a < b ? a : b }')
 resume_time_ratio=$(div "$(awk -v a="$resume_kill_secs" -v b="$resume_secs" 'BEGIN { print a + b }')" "$resume_full_secs" %.3f)
 fixture_stop
 fi
@@ -483,7 +491,8 @@ fi
 		"$(awk -v a="$resume_kill_secs" -v b="$resume_secs" 'BEGIN { printf "%.2f", a + b }')" \
 		"$resume_time_ratio" "<= 1.1 x whole" "$(verdict "$resume_time_ratio" "<=" 1.1)"
 	want 9 && echo "(9: killed after ${resume_kill_secs}s at $resume_killed_at of $n_requests requests; $resume_remaining" \
-		"URLs not committed; the resume took ${resume_secs}s; the import uninterrupted ${resume_full_secs}s)"
+		"URLs not committed; the resume took ${resume_secs}s; the import uninterrupted ${resume_full_secs}s, the quicker of" \
+		"${resume_first_secs:--}s before and ${resume_full_secs2:--}s after)"
 	echo "(fetch-only: ${fetch_secs:--}s, raced CPU ${fetch_cpu:--}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
 		"end to end: ${e2e_secs:--}s, raced CPU ${e2e_cpu:--}s; ${scale}x: ${big_secs:--}s, ${big_ips:--} items/s)"
 	if want 8 && [ -s "$results/soak.txt" ]; then
