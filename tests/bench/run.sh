@@ -5,7 +5,7 @@
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
-#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8"]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9"]
 #                      [--soak-imports N] [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
@@ -35,7 +35,12 @@
 #     raced): --soak-imports imports (default 200) back to back with
 #     control clients and a reload between two; RSS, fds, PostgreSQL and
 #     provider connections after the last import against after the first
-#     (fds and connections equal, RSS within 10 %).
+#     (fds and connections equal, RSS within 10 %);
+#   9 resume: end to end with --e2e-latency-ms, killed (SIGKILL) at half its
+#     requests and resumed (raced --once --resume): the resumed run's
+#     requests over the URLs the killed run had not committed (<= 1.02), and
+#     the wall time to the kill plus the resume's over the import
+#     uninterrupted (<= 1.1; the quicker of two, one before, one after).
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
@@ -59,7 +64,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8" soak_imports=200
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9" soak_imports=200
 results=$here/results
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -280,7 +285,7 @@ fetch_ratio=$(div "$fetch_rps" "$wrk_rps")
 fi
 
 # ---- 3: raced end to end -------------------------------------------------
-if want 3 || want 4 || want 7; then
+if want 3 || want 4 || want 7 || want 9; then
 pg_cluster_init "$T/pg"
 pg_cluster_start
 fi
@@ -338,7 +343,68 @@ check_stored
 slow_e2e_ips=$(div "$n_items" "$SECS" %.0f)
 slow_ratio=$(div "$slow_e2e_ips" "$(div "$n_items" "$slow_fetch_secs" %.0f)")
 fi
-{ want 3 || want 4 || want 7; } && pg_cluster_stop
+
+# ---- 9: resume after a kill ------------------------------------------------
+# An import killed (SIGKILL) at half its requests, then raced --once
+# --resume, against the same import uninterrupted, with --e2e-latency-ms
+# of provider latency.  The remaining work is the URLs whose pages the
+# killed run had not committed (raced_pages.seen_import = the run): the
+# resumed run's requests over it (target <= 1.02: only what was in flight
+# is fetched again); and the wall time from the start to the kill plus the
+# resume over the uninterrupted import's (target <= 1.1).
+resume_req_ratio= resume_time_ratio= resume_full_secs= resume_secs= resume_kill_secs=
+resume_remaining= resume_requests= resume_killed_at= resume_full_secs2=
+if want 9; then
+say "9 an import killed at 50% and resumed, against one uninterrupted (${e2e_latency_ms}ms latency)"
+fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes" --latency-ms "$e2e_latency_ms"
+fresh_db() {
+	pg_cluster_psql "drop table if exists races, entries, athletes" >/dev/null
+	pg_cluster_psql "truncate raced_pages, import_errors, import_runs cascade" >/dev/null 2>&1 || true
+}
+fresh_db
+write_config "$T/resume.conf" "$PG_CONNINFO" "$conns" "$conns"
+run_raced "$T/resume.conf" "$T/raced-resume-full.log"
+check_requests
+check_stored
+resume_full_secs=$SECS resume_first_secs=$SECS
+fresh_db
+reset
+t0=$(date +%s%N)
+"$RACED" --config "$T/resume.conf" --once 2>"$T/raced-resume-killed.log" &
+killed_pid=$!
+until [ "$(get /_stats | jq .requests)" -ge $((n_requests / 2)) ]; do
+	kill -0 "$killed_pid" 2>/dev/null || { echo "run.sh: the import ended before half its requests" >&2; exit 1; }
+	sleep 0.02
+done
+kill -KILL "$killed_pid"
+wait "$killed_pid" 2>/dev/null || true
+t1=$(date +%s%N)
+resume_kill_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+resume_killed_at=$(get /_stats | jq .requests)
+run_id=$(pg_cluster_psql "select max(id) from import_runs")
+committed=$(pg_cluster_psql "select count(distinct url) from raced_pages where seen_import = $run_id")
+resume_remaining=$((n_requests - committed))
+reset
+t0=$(date +%s%N)
+"$RACED" --config "$T/resume.conf" --once --resume 2>"$T/raced-resume.log" || {
+	echo "run.sh: raced --once --resume failed" >&2; tail -n 20 "$T/raced-resume.log" >&2; exit 1; }
+t1=$(date +%s%N)
+resume_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+check_stored
+resume_requests=$(get /_stats | jq .requests)
+resume_req_ratio=$(div "$resume_requests" "$resume_remaining" %.3f)
+# The uninterrupted import once more, after: the quicker of the two is the
+# reference, so a disturbance of one run does not flatter the ratio.
+fresh_db
+run_raced "$T/resume.conf" "$T/raced-resume-full2.log"
+check_requests
+check_stored
+resume_full_secs2=$SECS
+resume_full_secs=$(awk -v a="$resume_full_secs" -v b="$resume_full_secs2" 'BEGIN { printf "%.3f", a < b ? a : b }')
+resume_time_ratio=$(div "$(awk -v a="$resume_kill_secs" -v b="$resume_secs" 'BEGIN { print a + b }')" "$resume_full_secs" %.3f)
+fixture_stop
+fi
+{ want 3 || want 4 || want 7 || want 9; } && pg_cluster_stop
 
 # ---- 5: latency-bound ----------------------------------------------------
 echo "# C ceiling_rps raced_rps ratio" >"$results/latency.dat"
@@ -419,6 +485,14 @@ fi
 	done
 	want 7 && printf '%-34s %12s it/s  %10s %-18s %s\n' "7 end to end, ${e2e_latency_ms}ms latency" "$slow_e2e_ips" \
 		"$slow_ratio" "(x fetch-only)" ""
+	want 9 && printf '%-34s %12s req   %10s %-18s %s\n' "9 resumed run's requests" "$resume_requests" \
+		"$resume_req_ratio" "<= 1.02 x remaining" "$(verdict "$resume_req_ratio" "<=" 1.02)"
+	want 9 && printf '%-34s %12s s     %10s %-18s %s\n' "  kill at 50% + resume, wall" \
+		"$(awk -v a="$resume_kill_secs" -v b="$resume_secs" 'BEGIN { printf "%.2f", a + b }')" \
+		"$resume_time_ratio" "<= 1.1 x whole" "$(verdict "$resume_time_ratio" "<=" 1.1)"
+	want 9 && echo "(9: killed after ${resume_kill_secs}s at $resume_killed_at of $n_requests requests; $resume_remaining" \
+		"URLs not committed; the resume took ${resume_secs}s; the import uninterrupted ${resume_full_secs}s, the quicker of" \
+		"${resume_first_secs:--}s before and ${resume_full_secs2:--}s after)"
 	echo "(fetch-only: ${fetch_secs:--}s, raced CPU ${fetch_cpu:--}s, peak RSS $(div "$fetch_rss" 1024 %.1f) MiB;" \
 		"end to end: ${e2e_secs:--}s, raced CPU ${e2e_cpu:--}s; ${scale}x: ${big_secs:--}s, ${big_ips:--} items/s)"
 	if want 8 && [ -s "$results/soak.txt" ]; then

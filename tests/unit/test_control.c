@@ -396,6 +396,29 @@ static void test_status_of_one_run_ends_with_its_error_groups(void)
 	json_decref(r);
 }
 
+/* status of one resumed run: the daemon flattens "counts" and keeps the
+ * per-stage figures as "details" (daemon_control.c): the resumed line and
+ * the state table, DONE-BEFORE the inputs found done, come from those. */
+static void test_status_of_a_resumed_run_shows_when_and_what_was_done_before(void)
+{
+	json_t *r = json_loads(
+		"{\"runs\":[{\"id\":4,\"status\":\"succeeded\",\"started_at\":\"s\",\"finished_at\":\"f\","
+		"\"requested_by\":\"root\",\"counts\":{\"races\":2,\"errors\":0},"
+		"\"resumes\":1,\"resumed_at\":\"r\",\"error_groups\":[],"
+		"\"details\":{\"races\":{\"requests_body\":3,\"requests_304\":0,\"bytes\":9,"
+		"\"stored\":2,\"unchanged\":1,\"skipped_fresh\":0,\"skipped_done\":5}}}]}", 0, NULL);
+	char *out = formatted(ctlformat_status, r);
+	CHECK_STR(out, "ID  STATUS     STARTED  FINISHED  BY    RACES  ERRORS\n"
+	               " 4  succeeded  s        f         root      2       0\n"
+	               "\n"
+	               "resumed 1 time, last at r; DONE-BEFORE counts the inputs it found already done\n"
+	               "\n"
+	               "STAGE  REQUESTS  304  BYTES  WRITTEN  UNCHANGED  FRESH  DONE-BEFORE\n"
+	               "races         3    0      9        2          1      0            5\n");
+	free(out);
+	json_decref(r);
+}
+
 int main(void)
 {
 	RUN(test_valid_request_yields_command_and_only_declared_args);
@@ -418,5 +441,6 @@ int main(void)
 	RUN(test_errors_print_groups_aligned_with_their_urls_below);
 	RUN(test_errors_of_a_clean_import_say_none);
 	RUN(test_status_of_one_run_ends_with_its_error_groups);
+	RUN(test_status_of_a_resumed_run_shows_when_and_what_was_done_before);
 	return CHECK_DONE();
 }
