@@ -338,7 +338,10 @@ void ctlformat_status(FILE *out, const json_t *result)
 	}
 	table_print(out, t);
 	const json_t *one = json_array_get(runs, 0);
-	if (json_array_size(runs) == 1 && has_state_counts(json_object_get(one, "counts"))) {
+	/* The daemon flattens "counts" to rows per stage and keeps the
+	 * per-stage objects (import_runs.counts) as "details". */
+	const json_t *details = json_object_get(one, "details");
+	if (json_array_size(runs) == 1 && has_state_counts(details)) {
 		long long resumes = json_integer_value(json_object_get(one, "resumes"));
 		if (resumes > 0) {
 			char at[CELL_MAX];
@@ -347,7 +350,7 @@ void ctlformat_status(FILE *out, const json_t *result)
 			        "it found already done\n", resumes, resumes == 1 ? "" : "s", at);
 		}
 		fputc('\n', out);
-		state_table(out, NULL, json_object_get(one, "counts"));
+		state_table(out, NULL, details);
 	}
 	const json_t *groups = json_object_get(one, "error_groups");
 	if (json_array_size(runs) == 1 && json_array_size(groups) > 0) {
