@@ -561,8 +561,11 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
 	struct import *imp = sc->imp;
-	const struct store_page_state *was =
-		imp->opt.full ? NULL : import_input_page(ws->input, ws->shown);
+	/* A page requested without validators because its stored state
+	 * proved wrong (rows gone) is not compared with that state either:
+	 * its items would be taken as unchanged and never written back. */
+	const struct store_page_state *was = imp->opt.full || ws->unconditional
+		? NULL : import_input_page(ws->input, ws->shown);
 	struct import_page_index *ix = import_page_index_new(was);
 	struct page_keys pk = {0};
 
