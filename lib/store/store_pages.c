@@ -80,7 +80,13 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n)
 /* One record per url (the later wins: DISTINCT ON over the ordinality,
  * descending), each record's keys sliced out of the flattened $13 by the
  * running sum of the counts $12.  `done`: the record's url is the input of
- * a record that completes its input. */
+ * a record that completes its input.
+ * The two UPDATEs name their urls as `url = ANY (ARRAY(...))`, an index
+ * condition on the primary key, and not only as a join or IN: the plan is
+ * prepared once per connection, while raced_pages has no statistics (a
+ * new table, one import), and the planner then joined by scanning every
+ * row of the stage for each batch; an import of 35,000 athlete pages took
+ * minutes in PostgreSQL (docs/performance.md, "Incremental re-imports"). */
 const char store_pages_write_sql[] =
 	"WITH v AS ("
 	" SELECT r.*, (sum(r.n) OVER (ORDER BY r.o) - r.n)::integer AS off"
@@ -98,10 +104,11 @@ const char store_pages_write_sql[] =
 	"  fetched_at = CASE WHEN u.fetched THEN now() ELSE p.fetched_at END,"
 	"  etag = coalesce(u.etag, p.etag), last_modified = coalesce(u.lm, p.last_modified),"
 	"  done_import = CASE WHEN u.done THEN $2::bigint ELSE p.done_import END"
-	" FROM u WHERE NOT u.content AND p.stage = $1::text AND p.url = u.url RETURNING 1),"
+	" FROM u WHERE NOT u.content AND p.stage = $1::text AND p.url = u.url"
+	"  AND p.url = ANY (ARRAY(SELECT u2.url FROM u u2 WHERE NOT u2.content)) RETURNING 1),"
 	" checked AS ("
 	" UPDATE raced_pages p SET done_import = $2::bigint"
-	" WHERE p.stage = $1::text AND p.url IN (SELECT d.input FROM v d WHERE d.done)"
+	" WHERE p.stage = $1::text AND p.url = ANY (ARRAY(SELECT d.input FROM v d WHERE d.done))"
 	"  AND p.url NOT IN (SELECT u.url FROM u) RETURNING 1)"
 	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
 	"  keys, hashes, fetched_at, seen_import, done_import)"

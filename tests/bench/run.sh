@@ -31,6 +31,16 @@
 #   7 fetch-only and end to end again with --e2e-latency-ms of provider
 #     latency (so the CPUs are not what limits them): end to end's items/s
 #     against fetch-only's at that latency, whether the store keeps up;
+#   9 incremental re-imports (issue 15): for each of three set-ups — the
+#     fixture sending no validators, sending both (ETag and
+#     Last-Modified), and both with `refresh = 1h` on athletes — a full
+#     import into an empty database, a second import of the unchanged
+#     data, and a third after 1 % of the athletes changed (/_mutate); for
+#     each, requests with a body, bytes received (import_runs.counts),
+#     stage rows written (pg_stat_user_tables n_tup_ins + n_tup_upd),
+#     wall time and PostgreSQL CPU time, as ratios to the full import; and
+#     the fetch-only time of the same data (discard = yes) for the
+#     unchanged import's target (<= 1.1 x fetch-only);
 #   8 the soak (tests/bench/soak.sh, its own fixture, PostgreSQL and one
 #     raced): --soak-imports imports (default 200) back to back with
 #     control clients and a reload between two; RSS, fds, PostgreSQL and
@@ -160,8 +170,9 @@ pg_backends_gone() { # wait (5 s at most) until raced's backends have exited
 }
 
 # raced.conf: CONNINFO|discard, max_connections, concurrency (entries and
-# athletes).  Throughput settings: large demands and batches, no rate limit.
-write_config() { # FILE DB MAXCONN CONC
+# athletes), and optionally athletes' refresh (part 9).  Throughput
+# settings: large demands and batches, no rate limit.
+write_config() { # FILE DB MAXCONN CONC [REFRESH]
 	local db
 	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2"; fi
 	cat >"$1" <<CONF
@@ -207,6 +218,7 @@ dedupe = yes
 concurrency = $4
 max_demand = 2000
 CONF
+	[ -z "${5:-}" ] || echo "refresh = $5" >>"$1"
 }
 
 # Run raced --once; sets SECS (wall), RSS_KIB (peak), CPU_S (user+sys),
@@ -223,8 +235,8 @@ run_raced() { # CONF LOG
 	CPU_S=$(awk '/^maxrss_kib/ { printf "%.2f", $4 + $5 }' "$T/time.out")
 	REQUESTS=$(get /_stats | jq .requests)
 	local errors
-	errors=$(get /_stats | jq '[.by_status | to_entries[] | select(.key != "200") | .value] | add // 0')
-	[ "$errors" = 0 ] || { echo "run.sh: $errors requests were not 200" >&2; exit 1; }
+	errors=$(get /_stats | jq '[.by_status | to_entries[] | select(.key != "200" and .key != "304") | .value] | add // 0')
+	[ "$errors" = 0 ] || { echo "run.sh: $errors requests were not 200 or 304" >&2; exit 1; }
 }
 
 check_stored() {
@@ -450,6 +462,112 @@ for share in $corunner; do
 done
 fixture_stop
 
+# ---- 9: incremental re-imports (issue 15) ----------------------------------
+# Each set-up gets its own fixture (its changes start from none) and its
+# own database in one throwaway cluster.  Autovacuum is off in that
+# cluster and a VACUUM ANALYZE of the database runs between two imports,
+# outside the measured window: otherwise the vacuum of the full import's
+# rows lands, at random, in the next import's PostgreSQL CPU time.
+# PostgreSQL CPU = utime + stime (/proc/PID/stat) of the postmaster and all
+# its children, own and reaped, over the import: raced's backends, and the
+# checkpointer, walwriter and so on, which are idle here.
+incr_rows=()
+incr_db_psql() { "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 -d "$1" -c "$2"; } # DB SQL
+incr_rows_written() { # DB: stage rows inserted + updated so far (0 before the tables exist)
+	incr_db_psql "$1" "select coalesce(sum(n_tup_ins + n_tup_upd), 0) from pg_stat_user_tables
+		where relname in ('races', 'entries', 'athletes')"
+}
+incr_count() { # DB KEY: KEY summed over the stages of the latest run's counts
+	incr_db_psql "$1" "select coalesce(sum((v ->> '$2')::bigint), 0)
+		from (select counts from import_runs order by id desc limit 1) r, jsonb_each(r.counts) e(k, v)"
+}
+# One import into DB; appends "STEP BODY N304 BYTES ROWS SECS PGCPU" to
+# incr_steps.
+incr_import() { # NAME STEP DB CONF
+	local rows0 rows1 pg0 pg1 status
+	rows0=$(incr_rows_written "$3")
+	pg0=$(ticks $(pg_pids))
+	run_raced "$4" "$T/raced-incr-$1-$2.log"
+	pg_backends_gone
+	pg1=$(ticks $(pg_pids))
+	rows1=$(incr_rows_written "$3")
+	status=$(incr_db_psql "$3" "select status from import_runs order by id desc limit 1")
+	[ "$status" = succeeded ] || { echo "run.sh: part 9 $1 $2: the import ended $status" >&2; exit 1; }
+	local stored served
+	stored=$(incr_db_psql "$3" "select (select count(*) from races where removed_import is null)
+		+ (select count(*) from entries where removed_import is null)
+		+ (select count(*) from athletes where removed_import is null)")
+	served=$(get /_dataset | jq '.races + .entries + .athletes_referenced')
+	[ "$stored" = "$served" ] || { echo "run.sh: part 9 $1 $2: stored $stored items, served $served" >&2; exit 1; }
+	local body n304 bytes fx_body
+	body=$(incr_count "$3" requests_body) n304=$(incr_count "$3" requests_304) bytes=$(incr_count "$3" bytes)
+	# The fixture's own count of answers with a body, as a check.
+	fx_body=$(get /_stats | jq '.requests - .not_modified')
+	[ "$fx_body" = "$body" ] || say "part 9 $1 $2: raced counted $body requests with a body, the fixture $fx_body"
+	incr_steps+=("$2 $body $n304 $bytes $((rows1 - rows0)) $SECS $(tick_secs "$pg0" "$pg1")")
+	say "  $2: ${incr_steps[-1]#* } (body 304 bytes rows wall-s PG-CPU-s)"
+	incr_db_psql "$3" "vacuum analyze" >/dev/null
+}
+if want 9; then
+	pg_cluster_init "$T/pg9"
+	pg_cluster_start
+	pg_cluster_psql "alter system set autovacuum = off" >/dev/null
+	pg_cluster_psql "select pg_reload_conf()" >/dev/null
+	for setup in none:none:0 both:both:0 refresh:both:1h; do
+		IFS=: read -r name validators refresh <<<"$setup"
+		[ "$refresh" = 0 ] && refresh=
+		say "9 incremental re-imports: validators $validators${refresh:+, refresh = $refresh on athletes}"
+		fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes" \
+			--validators "$validators"
+		write_config "$T/incr-fetch.conf" discard "$conns" "$conns"
+		run_raced "$T/incr-fetch.conf" "$T/raced-incr-$name-fetch.log"
+		check_requests
+		incr_fetch_secs=$SECS
+		db=incr_$name
+		incr_db_psql postgres "create database $db" >/dev/null
+		write_config "$T/incr-$name.conf" "host=$PG_DIR/sock port=5432 user=raced dbname=$db" \
+			"$conns" "$conns" "$refresh"
+		incr_steps=()
+		incr_import "$name" full "$db" "$T/incr-$name.conf"
+		incr_import "$name" unchanged "$db" "$T/incr-$name.conf"
+		get_mutate=$(curl -sf -X POST "$URL/_mutate?change_athletes=1") ||
+			{ echo "run.sh: /_mutate failed" >&2; exit 1; }
+		say "  changed $(jq '.changed_athletes | length' <<<"$get_mutate") athletes"
+		incr_import "$name" changed "$db" "$T/incr-$name.conf"
+		for st in "${incr_steps[@]}"; do incr_rows+=("$name $incr_fetch_secs $st"); done
+	done
+	fixture_stop
+	pg_cluster_stop
+	{
+		echo "9 incremental re-imports; ratios to that set-up's full import; fetch-only = discard = yes, same data"
+		printf '%-8s %-9s %14s %7s %16s %16s %14s %15s %8s\n' set-up import "body requests" 304s \
+			"bytes" "stage rows" "wall s" "PG CPU s" "x fetch"
+		for row in "${incr_rows[@]}"; do
+			set -- $row
+			[ "$3" = full ] && f_body=$4 f_bytes=$6 f_rows=$7 f_secs=$8 f_pg=$9
+			printf '%-8s %-9s %7s (%4s) %7s %9s (%4s) %8s (%5s) %7s (%4s) %6s (%4s) %8s\n' "$1" "$3" \
+				"$4" "$(div "$4" "$f_body")" "$5" "$6" "$(div "$6" "$f_bytes")" \
+				"$7" "$(div "$7" "$f_rows" %.3f)" "$8" "$(div "$8" "$f_secs")" \
+				"$9" "$(div "$9" "$f_pg")" "$(div "$8" "$2")"
+		done
+		echo "fetch-only: $(for row in "${incr_rows[@]}"; do set -- $row; [ "$3" = full ] && printf '%s %ss  ' "$1" "$2"; done)"
+		echo "targets, unchanged import: 0 stage rows; PG CPU <= 0.10 x full; wall <= 1.1 x fetch-only;" \
+			"with refresh: wall <= 0.3 x full"
+		for row in "${incr_rows[@]}"; do
+			set -- $row
+			[ "$3" = full ] && f_secs=$8 f_pg=$9
+			[ "$3" = unchanged ] || continue
+			printf '  %-8s rows %s: %s; PG CPU %s x full: %s; wall %s x fetch-only: %s' "$1" "$7" \
+				"$([ "$7" = 0 ] && echo met || echo MISSED)" "$(div "$9" "$f_pg")" \
+				"$(verdict "$(div "$9" "$f_pg")" "<=" 0.10)" "$(div "$8" "$2")" \
+				"$(verdict "$(div "$8" "$2")" "<=" 1.1)"
+			[ "$1" = refresh ] && printf '; wall %s x full: %s' "$(div "$8" "$f_secs")" \
+				"$(verdict "$(div "$8" "$f_secs")" "<=" 0.3)"
+			echo
+		done
+	} >"$results/incremental.txt"
+fi
+
 # ---- 8: the soak ----------------------------------------------------------
 soak_rc=0
 if want 8; then
@@ -501,6 +619,7 @@ fi
 	elif want 8; then
 		echo "8 the soak did not finish (exit $soak_rc, see its messages above)"
 	fi
+	want 9 && cat "$results/incremental.txt"
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \
@@ -523,5 +642,5 @@ set xtics ($(echo "$latency_c" | sed 's/ /, /g'))
 plot "$results/latency.dat" using 1:2 with linespoints title "ceiling C / ${latency_ms} ms", \
      "$results/latency.dat" using 1:3 with linespoints title "raced"
 PLOT
-say "wrote $results/summary.txt, latency.dat, latency.png, soak.txt, soak.dat"
+say "wrote $results/summary.txt, latency.dat, latency.png, incremental.txt, soak.txt, soak.dat"
 exit $soak_rc
