@@ -111,9 +111,11 @@ check "stats showed outstanding demand ($saw_demand)" test "$saw_demand" -gt 0
 check_eq "stats --json: the running import" "$(jsql "$s" "doc->'result'->'import'->>'id' || ' ' || (doc->'result'->'import'->>'state')")" "1 running"
 check "stats --json: started_at while running, no finished_at" \
 	test "$(jsql "$s" "(doc->'result'->'import'->>'started_at') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$' and doc->'result'->'import'->'finished_at' = 'null'::jsonb")" = t
-expect "stats while importing: the import line" 0 '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ctl stats
-expect "stats while importing: the subscription table" 0 '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' ctl stats
-expect "stats while importing: races -> entries" 0 '^races -> entries ' ctl stats
+# One stats while it runs, read three ways: the import lasts about 2 s.
+txt=$(ctl stats)
+check "stats while importing: the import line" grep -Eq '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z, [0-9hms]+ so far$' <<<"$txt"
+check "stats while importing: the subscription table" grep -Eq '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' <<<"$txt"
+check "stats while importing: races -> entries" grep -Eq '^races -> entries ' <<<"$txt"
 expect "status while importing" 0 '^ *1 +running ' ctl status 1
 
 wait_for "import 1 to end" 120 run_ended 1
@@ -129,7 +131,14 @@ expect "status lists the run" 0 '^ *1 +succeeded ' ctl status
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
 expect "stats after the import: batches committed, no reconnects" 0 \
 	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects$' ctl stats
-expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z$' ctl stats
+expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z, took [0-9hms]+$' ctl stats
+expect "stats after the import: stage figures labelled per import" 0 '^per stage, this import:$' ctl stats
+expect "stats after the import: store and providers labelled per daemon" 0 '^since raced started \(all imports\):$' ctl stats
+s=$(stats_json)
+check_eq "stats after the import: each stage's average rate over the import is above 0" \
+	"$(jsql "$s" "(select bool_and((st->>'rate_avg_per_s')::float > 0) from jsonb_array_elements(doc->'result'->'stages') st)")" t
+check "stats after the import: elapsed_s" test "$(jsql "$s" "doc->'result'->'import'->>'elapsed_s'")" -ge 0
+done1=$(jsql "$s" "(select string_agg(st->>'done', ' ') from jsonb_array_elements(doc->'result'->'stages') st)")
 
 # ---- pause stops new requests; resume finishes with all data ---------------
 sql 'truncate races, entries, athletes' >/dev/null
@@ -142,6 +151,10 @@ running2() { [ "$(run_status 2 2>/dev/null)" = running ]; }
 wait_for "import 2 to run" 20 running2
 requests_over() { [ "$(fixture_requests)" -gt "$1" ]; }
 wait_for "import 2 to make some requests" 30 requests_over $((base + 20))
+s=$(stats_json)
+check_eq "import 2 expects import 1's counts" \
+	"$(jsql "$s" "(select string_agg(st->>'expected', ' ') from jsonb_array_elements(doc->'result'->'stages') st)")" "$done1"
+check_eq "import 2's totals come from import 1" "$(jsql "$s" "doc->'result'->'import'->>'expected_from'")" 1
 expect "pause" 0 '^import 2 paused: no new requests; in-flight ones finish$' ctl pause
 expect "health while paused: WARNING" 1 '^RACED WARNING - import 2 paused, db connected$' ctl health
 check_eq "stats --json says paused" "$(jsql "$(stats_json)" "doc->'result'->'import'->>'paused'")" true
@@ -161,6 +174,11 @@ rc=0
 wait "$WAITER" || rc=$?
 check_eq "start-import --wait exits 0 when the import succeeds" "$rc" 0
 check "start-import --wait ends with the result" grep -q '^import 2 succeeded$' "$T/wait2.log"
+check "start-import --wait: progress against import 1's counts" grep -q '^import 2 running: races [0-9]* of ~' "$T/wait2.log"
+check "start-import --wait: paused shows paused, not a rate" grep -q '^import 2 running (paused): .*; paused$' "$T/wait2.log"
+check "start-import --wait: the last progress line has the import's average rate" \
+	grep -Eq '^import 2 succeeded: .*; [0-9]+\.[0-9]/s on average over [0-9hms]+$' "$T/wait2.log"
+check "start-import --wait: no 0.0/s at the end" sh -c "! grep -q '^import 2 succeeded: .* 0\.0/s' '$T/wait2.log'"
 check_eq "import 2 succeeded" "$(run_status 2)" succeeded
 check_eq "all races stored after pause/resume" "$(sql 'select count(*) from races')" "$(expect_ds races)"
 check_eq "all entries stored after pause/resume" "$(sql 'select count(*) from entries')" "$(expect_ds entries)"
