@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "config_pipeline.h"
+#include "config_value.h"
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
@@ -1059,13 +1060,18 @@ static int build_backends(struct service *s, char *err)
 		return err_set(err, "out of memory");
 	for (size_t i = 0; i < cfg->n_stages; i++)
 		s->tables[i] = cfg->stages[i].name;
-	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
+	/* application_name = raced, unless the conninfo names one. */
+	char *conninfo = config_value_conninfo_named(cfg->conninfo, "raced");
+	if (!conninfo)
+		return err_set(err, "out of memory");
+	struct store_conf sc = {.conninfo = conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
 	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
+	free(conninfo); /* the store keeps its own copy */
 	if (!s->store)
 		return -1;
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)

@@ -35,7 +35,7 @@ run_ended() { [ "$(run_status "$1")" != running ]; }
 pg_start
 # Latency makes an import last long enough to watch it: about 200 races
 # pages, entries and athletes, each answered after 40 ms, 8 + 16 at once.
-fixture_start --seed 11 --races 60 --entries-per-race 12 --athletes 150 --page-size 5 --latency-ms 40
+fixture_start --seed 11 --races 60 --entries-per-race 12 --athletes 150 --page-size 5 --latency-ms 80
 write_config
 fixture_get /_dataset >"$T/dataset.json"
 expect_ds() { json_get "$(cat "$T/dataset.json")" "$1"; }
@@ -84,6 +84,8 @@ cp "$T/raced.conf" "$T/good.conf"
 echo "concurency = 3" >>"$T/raced.conf"
 expect "reload of an invalid file: exit 1, names file, line and key" 1 \
 	"reload: .*raced\.conf:[0-9]+: \[stage athletes\] unknown key 'concurency'.* \(failed\)" ctl reload
+refused_logged() { grep -Eq "reload refused, the previous configuration stays: .*raced\.conf:[0-9]+: .*unknown key 'concurency'" "$T/raced.log"; }
+wait_for "racectl reload's refusal to be logged with file, line and why" 10 refused_logged
 cp "$T/good.conf" "$T/raced.conf"
 expect "raced still answers after a refused reload" 0 '^raced ' ctl version
 
@@ -94,10 +96,13 @@ expect "a second start-import is refused, and says why" 1 \
 expect "health while importing" 0 '^RACED OK - import 1 running, db connected$' ctl health
 
 # Poll stats until both a request in flight and a subscription's demand show.
-saw_inflight=0 saw_demand=0
+# Keep one text stats taken while it runs too (the import lasts about 4 s).
+saw_inflight=0 saw_demand=0 txt=
 deadline=$((SECONDS + 60))
-while [ $saw_inflight = 0 ] || [ $saw_demand = 0 ]; do
+while [ $saw_inflight = 0 ] || [ $saw_demand = 0 ] || [ -z "$txt" ]; do
 	[ $SECONDS -lt $deadline ] || fail "stats never showed in_flight > 0 and demand > 0 while importing"
+	t=$(ctl stats)
+	grep -q '^import 1: running' <<<"$t" && grep -q '^SUBSCRIPTION' <<<"$t" && txt=$t
 	s=$(stats_json)
 	read -r inflight demand <<<"$(jsql "$s" "
 		(select coalesce(max((st->>'in_flight')::int), 0) from jsonb_array_elements(doc->'result'->'stages') st),
@@ -111,8 +116,6 @@ check "stats showed outstanding demand ($saw_demand)" test "$saw_demand" -gt 0
 check_eq "stats --json: the running import" "$(jsql "$s" "doc->'result'->'import'->>'id' || ' ' || (doc->'result'->'import'->>'state')")" "1 running"
 check "stats --json: started_at while running, no finished_at" \
 	test "$(jsql "$s" "(doc->'result'->'import'->>'started_at') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$' and doc->'result'->'import'->'finished_at' = 'null'::jsonb")" = t
-# One stats while it runs, read three ways: the import lasts about 2 s.
-txt=$(ctl stats)
 check "stats while importing: the import line" grep -Eq '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z, [0-9hms]+ so far$' <<<"$txt"
 check "stats while importing: the subscription table" grep -Eq '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' <<<"$txt"
 check "stats while importing: races -> entries" grep -Eq '^races -> entries ' <<<"$txt"
@@ -128,6 +131,8 @@ check_eq "status 1 --json: athletes counted" "$(jsql "$st" "doc->'result'->'runs
 check_eq "status 1 --json: no errors" "$(jsql "$st" "doc->'result'->'runs'->0->'counts'->>'errors'")" 0
 check_eq "status 1 --json: requested by root" "$(jsql "$st" "doc->'result'->'runs'->0->>'requested_by'")" root
 expect "status lists the run" 0 '^ *1 +succeeded ' ctl status
+check_eq "raced's connection shows as application_name raced" \
+	"$(sql "select count(*) > 0 from pg_stat_activity where application_name = 'raced'")" t
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
 expect "stats after the import: batches committed, no reconnects" 0 \
 	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects$' ctl stats
