@@ -334,8 +334,12 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 	char changes[1024] = "";
 	struct ctlserver_options o;
 	struct config *next = config_load(path, err);
-	if (!next)
+	if (!next) {
+		/* Logged here, whichever way the reload came (SIGHUP or racectl):
+		 * err names the file, the line and why. */
+		log_err("reload refused, the previous configuration stays: %s", err);
 		return -EINVAL;
+	}
 	/* The control server's limits and admin_group apply now, even while
 	 * an import runs and the service keeps the new configuration back
 	 * until it ends (service_reload may also free next). */
@@ -350,6 +354,7 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 			server_options(service_config(svc), &o);
 			ctlserver_configure(dc->srv, &o);
 		}
+		log_err("reload refused, the previous configuration stays: %s", err);
 		return rc;
 	}
 	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");

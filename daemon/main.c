@@ -135,7 +135,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	notify_reloading();
 	if (daemon_reload(d->ctl, d->svc, d->config_path, err) < 0)
-		log_err("reload refused, the previous configuration stays: %s", err);
+		log_debug("SIGHUP: the reload was refused (logged above)");
 	notify_ready();
 	update_status(d);
 }

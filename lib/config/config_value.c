@@ -159,6 +159,32 @@ int config_value_conninfo(const char *s, char *msg, size_t n)
 	return -1;
 }
 
+char *config_value_conninfo_named(const char *conninfo, const char *app)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	bool named = !opts; /* unparsable: leave it as it is, libpq will say why */
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if ((strcmp(o->keyword, "application_name") == 0 ||
+		     strcmp(o->keyword, "fallback_application_name") == 0) && o->val && o->val[0])
+			named = true;
+	PQconninfoFree(opts);
+	if (named)
+		return strdup(conninfo);
+	bool uri = strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0;
+	size_t n = strlen(conninfo) + 2 + strlen("fallback_application_name=") + strlen(app);
+	char *out = malloc(n);
+	if (!out)
+		return NULL;
+	/* A keyword goes first, so the conninfo raced shows reads as the
+	 * operator wrote it; a URI takes it as a query parameter. */
+	if (uri)
+		snprintf(out, n, "%s%cfallback_application_name=%s", conninfo,
+		         strchr(conninfo, '?') ? '&' : '?', app);
+	else
+		snprintf(out, n, "fallback_application_name=%s%s%s", app, conninfo[0] ? " " : "", conninfo);
+	return out;
+}
+
 void config_value_format_duration(uint64_t ms, char *out, size_t n)
 {
 	if (ms != 0 && ms % 86400000 == 0)

@@ -38,6 +38,15 @@ RACED_MUST_CHECK int config_value_socket_path(const char *s, char *msg, size_t n
  * password, so msg quotes libpq's complaint, never the value. */
 RACED_MUST_CHECK int config_value_conninfo(const char *s, char *msg, size_t n);
 
+/* conninfo (valid, as config_value_conninfo checks) with
+ * fallback_application_name=app added, in its own form (a keyword first,
+ * or a URI's query parameter), unless it names an application_name or a
+ * fallback_application_name already: so a connection shows as app in
+ * pg_stat_activity unless the operator chose otherwise (PGAPPNAME too
+ * wins over a fallback).  Returns a string the caller frees, or NULL when
+ * out of memory. */
+char *config_value_conninfo_named(const char *conninfo, const char *app);
+
 /* An ISO 8601 timestamp as a cursor's `initial` takes it: a date
  * ("2024-01-31", midnight UTC) or a date and time with seconds optional,
  * a fraction optional and a zone required ("2024-01-31T06:00:00Z",

@@ -1,6 +1,7 @@
 #include "ctlformat.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,17 @@ int ctlformat_health_failure(int class, const char *err, char *line, size_t size
 	return down ? HEALTH_CRITICAL : HEALTH_UNKNOWN;
 }
 
+/* Seconds as "42s", "3m05s" or "2h07m". */
+static void duration(char *out, size_t size, long long secs)
+{
+	if (secs < 60)
+		snprintf(out, size, "%llds", secs);
+	else if (secs < 3600)
+		snprintf(out, size, "%lldm%02llds", secs / 60, secs % 60);
+	else
+		snprintf(out, size, "%lldh%02lldm", secs / 3600, secs / 60 % 60);
+}
+
 static void import_line(FILE *out, const json_t *imp)
 {
 	if (!json_is_object(imp)) {
@@ -144,6 +156,18 @@ static void import_line(FILE *out, const json_t *imp)
 	const json_t *fin = json_object_get(imp, "finished_at");
 	if (json_is_string(fin))
 		fprintf(out, ", finished %s", json_string_value(fin));
+	const json_t *elapsed = json_object_get(imp, "elapsed_s");
+	char d[CELL_MAX];
+	if (json_is_integer(elapsed)) {
+		duration(d, sizeof d, json_integer_value(elapsed));
+		fprintf(out, json_is_string(fin) ? ", took %s" : ", %s so far", d);
+	}
+	const json_t *eta = json_object_get(imp, "eta_s");
+	if (strcmp(state, "running") == 0 && json_is_integer(eta)) {
+		duration(d, sizeof d, json_integer_value(eta));
+		fprintf(out, ", about %s left (at this import's average rate, to import %lld's counts)", d,
+		        (long long)json_integer_value(json_object_get(imp, "expected_from")));
+	}
 	fputc('\n', out);
 }
 
@@ -190,8 +214,12 @@ void ctlformat_stats(FILE *out, const json_t *result)
 
 	const json_t *stages = json_object_get(result, "stages");
 	static const char *const sh[] = { "STAGE", "DEMAND", "BUFFER", "IN-FLIGHT", "QUEUED",
-	                                  "DONE", "FAILED", "RETRIED", "EMITTED", "RATE/S" };
-	struct table *t = table_new("lrrrrrrrrr", sh);
+	                                  "DONE", "FAILED", "RETRIED", "EMITTED", "RATE/S", "AVG/S" };
+	struct table *t = table_new("lrrrrrrrrrr", sh);
+	const json_t *imp = json_object_get(result, "import");
+	bool running = json_is_string(json_object_get(imp, "state")) &&
+	               strcmp(json_string_value(json_object_get(imp, "state")), "running") == 0;
+	bool paused = running && json_is_true(json_object_get(imp, "paused"));
 	static const char *const subh[] = { "SUBSCRIPTION", "DEMAND", "MAX", "MIN", "PENDING" };
 	struct table *subs = table_new("lrrrr", subh);
 	size_t nsubs = 0;
@@ -229,12 +257,26 @@ void ctlformat_stats(FILE *out, const json_t *result)
 		pair(row[3], st, "in_flight", "concurrency");
 		field(row[4], st, "queued");
 		field(row[5], st, "done");
+		const json_t *expected = json_object_get(st, "expected");
+		if (running && json_is_integer(expected)) {
+			char done[CELL_MAX];
+			snprintf(done, sizeof done, "%s", row[5]);
+			snprintf(row[5], CELL_MAX, "%.30s/~%lld", done, (long long)json_integer_value(expected));
+		}
 		field(row[6], st, "failed");
 		field(row[7], st, "retried");
 		field(row[8], st, "emitted");
-		field(row[9], st, "rate_per_s");
+		/* RATE/S is the last 5 s: while paused it only winds down, and
+		 * after the import it is 0; AVG/S is over the whole import. */
+		if (paused)
+			snprintf(row[9], CELL_MAX, "paused");
+		else if (running)
+			field(row[9], st, "rate_per_s");
+		else
+			snprintf(row[9], CELL_MAX, "-");
+		field(row[10], st, "rate_avg_per_s");
 	}
-	fputc('\n', out);
+	fprintf(out, "\nper stage, this import:\n");
 	table_print(out, t);
 	fputc('\n', out);
 	state_table(out, stages, NULL);
@@ -246,6 +288,7 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	}
 
 	const json_t *store = json_object_get(result, "store");
+	fprintf(out, "\nsince raced started (all imports):");
 	if (json_is_object(store)) {
 		char state[CELL_MAX], rows[CELL_MAX], batches[CELL_MAX], rec[CELL_MAX];
 		field(state, store, "state");
@@ -299,17 +342,24 @@ void ctlformat_status(FILE *out, const json_t *result)
 	size_t nkeys = 0;
 	size_t i;
 	const json_t *run;
+	/* "errors" goes last whatever the order the database gave (jsonb
+	 * orders keys by length): a run without counts, or with only some,
+	 * must not move the columns. */
+	bool errors = false;
 	json_array_foreach(runs, i, run) {
 		const char *k;
 		const json_t *v;
 		json_object_foreach((json_t *)json_object_get(run, "counts"), k, v) {
-			bool seen = false;
+			bool seen = strcmp(k, "errors") == 0;
+			errors = errors || seen;
 			for (size_t j = 0; j < nkeys; j++)
 				seen = seen || strcmp(keys[j], k) == 0;
-			if (!seen && nkeys < TABLE_COLS_MAX - 5)
+			if (!seen && nkeys < TABLE_COLS_MAX - 6)
 				keys[nkeys++] = k;
 		}
 	}
+	if (errors)
+		keys[nkeys++] = "errors";
 	const char *headers[TABLE_COLS_MAX] = { "ID", "STATUS", "STARTED", "FINISHED", "BY" };
 	char upper[TABLE_COLS_MAX][CELL_MAX];
 	char align[TABLE_COLS_MAX + 1] = "rllll";
@@ -333,8 +383,11 @@ void ctlformat_status(FILE *out, const json_t *result)
 		field(row[3], run, "finished_at");
 		field(row[4], run, "requested_by");
 		const json_t *counts = json_object_get(run, "counts");
-		for (size_t j = 0; j < nkeys; j++)
-			field(row[5 + j], counts, keys[j]);
+		for (size_t j = 0; j < nkeys; j++) {
+			/* Counts kept per stage as an object (a stale run): its rows stored. */
+			const json_t *v = json_object_get(counts, keys[j]);
+			cell(row[5 + j], json_is_object(v) ? json_object_get(v, "stored") : v);
+		}
 	}
 	table_print(out, t);
 	const json_t *one = json_array_get(runs, 0);
@@ -359,18 +412,36 @@ void ctlformat_status(FILE *out, const json_t *result)
 	}
 }
 
+/* Appends to line, bounded by size; *used may pass size (then nothing more
+ * is written). */
+static void append(char *line, size_t size, size_t *used, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void append(char *line, size_t size, size_t *used, const char *fmt, ...)
+{
+	if (*used >= size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + *used, size - *used, fmt, ap);
+	va_end(ap);
+	*used += n > 0 ? (size_t)n : 0;
+}
+
 void ctlformat_progress(const json_t *stats, char *line, size_t size)
 {
 	const json_t *imp = json_object_get(stats, "import");
 	char id[CELL_MAX], state[CELL_MAX];
 	field(id, imp, "id");
 	field(state, imp, "state");
+	bool paused = json_is_true(json_object_get(imp, "paused"));
+	bool running = strcmp(state, "running") == 0;
 	size_t used = 0;
-	int n = snprintf(line, size, "import %s %s%s:", id, state,
-	                 json_is_true(json_object_get(imp, "paused")) ? " (paused)" : "");
-	used = n > 0 ? (size_t)n : 0;
+	if (size)
+		line[0] = '\0';
+	append(line, size, &used, "import %s %s%s:", id, state, paused ? " (paused)" : "");
 	long long failed = 0;
-	double rate = 0;
+	double rate = 0, avg = 0;
+	bool have_avg = false;
 	size_t i;
 	const json_t *st;
 	json_array_foreach(json_object_get(stats, "stages"), i, st) {
@@ -379,13 +450,39 @@ void ctlformat_progress(const json_t *stats, char *line, size_t size)
 		field(done, st, "done");
 		failed += json_integer_value(json_object_get(st, "failed"));
 		rate += number(json_object_get(st, "rate_per_s"));
-		if (used < size) {
-			n = snprintf(line + used, size - used, "%s %s %s", i ? "," : "", name, done);
-			used += n > 0 ? (size_t)n : 0;
-		}
+		const json_t *a = json_object_get(st, "rate_avg_per_s");
+		have_avg = have_avg || json_is_number(a);
+		avg += number(a);
+		append(line, size, &used, "%s %s %s", i ? "," : "", name, done);
+		const json_t *expected = json_object_get(st, "expected");
+		if (running && json_is_integer(expected))
+			append(line, size, &used, " of ~%lld", (long long)json_integer_value(expected));
 	}
-	if (used < size)
-		snprintf(line + used, size - used, "; %lld failed; %.1f/s", failed, rate);
+	append(line, size, &used, "; %lld failed", failed);
+	const json_t *elapsed = json_object_get(imp, "elapsed_s");
+	char took[CELL_MAX] = "";
+	if (json_is_integer(elapsed))
+		duration(took, sizeof took, json_integer_value(elapsed));
+	if (running && paused) {
+		/* The rate of the last seconds falls to nothing while paused:
+		 * the state says it better than a number going stale. */
+		append(line, size, &used, "; paused");
+	} else if (running) {
+		append(line, size, &used, "; %.1f/s", rate);
+		if (have_avg)
+			append(line, size, &used, " (last 5 s), %.1f/s on average", avg);
+		const json_t *eta = json_object_get(imp, "eta_s");
+		char left[CELL_MAX];
+		if (json_is_integer(eta)) {
+			duration(left, sizeof left, json_integer_value(eta));
+			append(line, size, &used, "; about %s left (import %lld's counts)", left,
+			       (long long)json_integer_value(json_object_get(imp, "expected_from")));
+		}
+	} else if (have_avg) {
+		/* Ended: the rate of the last seconds is 0; the whole import's
+		 * average is the figure that means something. */
+		append(line, size, &used, "; %.1f/s on average%s%s", avg, took[0] ? " over " : "", took);
+	}
 }
 
 void ctlformat_result(FILE *out, const char *cmd, const json_t *result)

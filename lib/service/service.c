@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "config_pipeline.h"
+#include "config_value.h"
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
@@ -800,6 +801,53 @@ static json_t *commit_histogram(const struct store_stats *sst)
 	                 "sum", sst->commit_seconds, "count", (json_int_t)sst->batches_committed);
 }
 
+/* The figures a progress line needs that the last seconds cannot give:
+ * the import's elapsed time, each stage's average rate over the whole
+ * import (at the end, the rate of the last seconds is 0) and, while one
+ * runs after an import that succeeded, each stage's count then as what to
+ * expect now and an ETA from the average rates.  Adds to imp ("elapsed_s",
+ * "eta_s", "expected_from") and to each stage ("rate_avg_per_s",
+ * "expected"); unknowns are null. */
+static void add_progress(const struct service *s, json_t *imp, json_t *stages, bool running)
+{
+	time_t end = running || s->finished_at == 0 ? time(NULL) : s->finished_at;
+	json_int_t elapsed = s->started_at && end >= s->started_at ? (json_int_t)(end - s->started_at) : -1;
+	const json_t *prev = running && s->last_stats && s->last_status &&
+	                     strcmp(s->last_status, "succeeded") == 0
+	                             ? json_object_get(s->last_stats, "stages")
+	                             : NULL;
+	double eta = -1;
+	bool unknown = false;
+	size_t i;
+	json_t *st;
+	json_array_foreach(stages, i, st) {
+		json_int_t done = json_integer_value(json_object_get(st, "done"));
+		/* Under a second counts as one: a rate, not a division by 0. */
+		double avg = elapsed < 0 ? -1 : (double)done / (double)(elapsed > 0 ? elapsed : 1);
+		json_object_set_new(st, "rate_avg_per_s", avg < 0 ? json_null() : json_real(avg));
+		const char *name = json_string_value(json_object_get(st, "name"));
+		json_int_t expected = -1;
+		size_t j;
+		const json_t *pst;
+		json_array_foreach(prev, j, pst)
+			if (name && json_is_string(json_object_get(pst, "name")) &&
+			    strcmp(name, json_string_value(json_object_get(pst, "name"))) == 0)
+				expected = json_integer_value(json_object_get(pst, "done"));
+		json_object_set_new(st, "expected", expected < 0 ? json_null() : json_integer(expected));
+		if (expected > done && avg > 0) {
+			double left = (double)(expected - done) / avg;
+			eta = left > eta ? left : eta;
+		} else if (expected > done) {
+			unknown = true; /* a stage not started yet: no estimate */
+		}
+	}
+	if (unknown)
+		eta = -1;
+	json_object_set_new(imp, "elapsed_s", elapsed < 0 ? json_null() : json_integer(elapsed));
+	json_object_set_new(imp, "eta_s", eta < 0 ? json_null() : json_integer((json_int_t)(eta + 0.5)));
+	json_object_set_new(imp, "expected_from", prev ? json_integer((json_int_t)s->last_id) : json_null());
+}
+
 json_t *service_stats(const struct service *s)
 {
 	json_t *providers = json_array();
@@ -867,6 +915,7 @@ json_t *service_stats(const struct service *s)
 	}
 	json_object_set_new(imp, "started_at", time_json(s->started_at));
 	json_object_set_new(imp, "finished_at", time_json(s->finished_at));
+	add_progress(s, imp, stages, live != NULL);
 	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "import", imp, "stages", stages,
 	                 "store", store, "providers", providers, "stopping", stopping(s));
 }
@@ -1011,13 +1060,18 @@ static int build_backends(struct service *s, char *err)
 		return err_set(err, "out of memory");
 	for (size_t i = 0; i < cfg->n_stages; i++)
 		s->tables[i] = cfg->stages[i].name;
-	struct store_conf sc = {.conninfo = cfg->conninfo, .batch_size = cfg->batch_size,
+	/* application_name = raced, unless the conninfo names one. */
+	char *conninfo = config_value_conninfo_named(cfg->conninfo, "raced");
+	if (!conninfo)
+		return err_set(err, "out of memory");
+	struct store_conf sc = {.conninfo = conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
 	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
 	                        .tables = s->tables, .n_tables = cfg->n_stages};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
+	free(conninfo); /* the store keeps its own copy */
 	if (!s->store)
 		return -1;
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)

@@ -84,6 +84,8 @@ cp "$T/raced.conf" "$T/good.conf"
 echo "concurency = 3" >>"$T/raced.conf"
 expect "reload of an invalid file: exit 1, names file, line and key" 1 \
 	"reload: .*raced\.conf:[0-9]+: \[stage athletes\] unknown key 'concurency'.* \(failed\)" ctl reload
+refused_logged() { grep -Eq "reload refused, the previous configuration stays: .*raced\.conf:[0-9]+: .*unknown key 'concurency'" "$T/raced.log"; }
+wait_for "racectl reload's refusal to be logged with file, line and why" 10 refused_logged
 cp "$T/good.conf" "$T/raced.conf"
 expect "raced still answers after a refused reload" 0 '^raced ' ctl version
 
@@ -94,10 +96,13 @@ expect "a second start-import is refused, and says why" 1 \
 expect "health while importing" 0 '^RACED OK - import 1 running, db connected$' ctl health
 
 # Poll stats until both a request in flight and a subscription's demand show.
-saw_inflight=0 saw_demand=0
+# Keep one text stats taken while it runs too (the import lasts about 4 s).
+saw_inflight=0 saw_demand=0 txt=
 deadline=$((SECONDS + 60))
-while [ $saw_inflight = 0 ] || [ $saw_demand = 0 ]; do
+while [ $saw_inflight = 0 ] || [ $saw_demand = 0 ] || [ -z "$txt" ]; do
 	[ $SECONDS -lt $deadline ] || fail "stats never showed in_flight > 0 and demand > 0 while importing"
+	t=$(ctl stats)
+	grep -q '^import 1: running' <<<"$t" && grep -q '^SUBSCRIPTION' <<<"$t" && txt=$t
 	s=$(stats_json)
 	read -r inflight demand <<<"$(jsql "$s" "
 		(select coalesce(max((st->>'in_flight')::int), 0) from jsonb_array_elements(doc->'result'->'stages') st),
@@ -111,9 +116,9 @@ check "stats showed outstanding demand ($saw_demand)" test "$saw_demand" -gt 0
 check_eq "stats --json: the running import" "$(jsql "$s" "doc->'result'->'import'->>'id' || ' ' || (doc->'result'->'import'->>'state')")" "1 running"
 check "stats --json: started_at while running, no finished_at" \
 	test "$(jsql "$s" "(doc->'result'->'import'->>'started_at') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$' and doc->'result'->'import'->'finished_at' = 'null'::jsonb")" = t
-expect "stats while importing: the import line" 0 '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ctl stats
-expect "stats while importing: the subscription table" 0 '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' ctl stats
-expect "stats while importing: races -> entries" 0 '^races -> entries ' ctl stats
+check "stats while importing: the import line" grep -Eq '^import 1: running, started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z, [0-9hms]+ so far$' <<<"$txt"
+check "stats while importing: the subscription table" grep -Eq '^SUBSCRIPTION +DEMAND +MAX +MIN +PENDING' <<<"$txt"
+check "stats while importing: races -> entries" grep -Eq '^races -> entries ' <<<"$txt"
 expect "status while importing" 0 '^ *1 +running ' ctl status 1
 
 wait_for "import 1 to end" 120 run_ended 1
@@ -126,10 +131,19 @@ check_eq "status 1 --json: athletes counted" "$(jsql "$st" "doc->'result'->'runs
 check_eq "status 1 --json: no errors" "$(jsql "$st" "doc->'result'->'runs'->0->'counts'->>'errors'")" 0
 check_eq "status 1 --json: requested by root" "$(jsql "$st" "doc->'result'->'runs'->0->>'requested_by'")" root
 expect "status lists the run" 0 '^ *1 +succeeded ' ctl status
+check_eq "raced's connection shows as application_name raced" \
+	"$(sql "select count(*) > 0 from pg_stat_activity where application_name = 'raced'")" t
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
 expect "stats after the import: batches committed, no reconnects" 0 \
 	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects$' ctl stats
-expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z$' ctl stats
+expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z, took [0-9hms]+$' ctl stats
+expect "stats after the import: stage figures labelled per import" 0 '^per stage, this import:$' ctl stats
+expect "stats after the import: store and providers labelled per daemon" 0 '^since raced started \(all imports\):$' ctl stats
+s=$(stats_json)
+check_eq "stats after the import: each stage's average rate over the import is above 0" \
+	"$(jsql "$s" "(select bool_and((st->>'rate_avg_per_s')::float > 0) from jsonb_array_elements(doc->'result'->'stages') st)")" t
+check "stats after the import: elapsed_s" test "$(jsql "$s" "doc->'result'->'import'->>'elapsed_s'")" -ge 0
+done1=$(jsql "$s" "(select string_agg(st->>'done', ' ') from jsonb_array_elements(doc->'result'->'stages') st)")
 
 # ---- pause stops new requests; resume finishes with all data ---------------
 sql 'truncate races, entries, athletes' >/dev/null
@@ -142,6 +156,10 @@ running2() { [ "$(run_status 2 2>/dev/null)" = running ]; }
 wait_for "import 2 to run" 20 running2
 requests_over() { [ "$(fixture_requests)" -gt "$1" ]; }
 wait_for "import 2 to make some requests" 30 requests_over $((base + 20))
+s=$(stats_json)
+check_eq "import 2 expects import 1's counts" \
+	"$(jsql "$s" "(select string_agg(st->>'expected', ' ') from jsonb_array_elements(doc->'result'->'stages') st)")" "$done1"
+check_eq "import 2's totals come from import 1" "$(jsql "$s" "doc->'result'->'import'->>'expected_from'")" 1
 expect "pause" 0 '^import 2 paused: no new requests; in-flight ones finish$' ctl pause
 expect "health while paused: WARNING" 1 '^RACED WARNING - import 2 paused, db connected$' ctl health
 check_eq "stats --json says paused" "$(jsql "$(stats_json)" "doc->'result'->'import'->>'paused'")" true
@@ -161,6 +179,11 @@ rc=0
 wait "$WAITER" || rc=$?
 check_eq "start-import --wait exits 0 when the import succeeds" "$rc" 0
 check "start-import --wait ends with the result" grep -q '^import 2 succeeded$' "$T/wait2.log"
+check "start-import --wait: progress against import 1's counts" grep -q '^import 2 running: races [0-9]* of ~' "$T/wait2.log"
+check "start-import --wait: paused shows paused, not a rate" grep -q '^import 2 running (paused): .*; paused$' "$T/wait2.log"
+check "start-import --wait: the last progress line has the import's average rate" \
+	grep -Eq '^import 2 succeeded: .*; [0-9]+\.[0-9]/s on average over [0-9hms]+$' "$T/wait2.log"
+check "start-import --wait: no 0.0/s at the end" sh -c "! grep -q '^import 2 succeeded: .* 0\.0/s' '$T/wait2.log'"
 check_eq "import 2 succeeded" "$(run_status 2)" succeeded
 check_eq "all races stored after pause/resume" "$(sql 'select count(*) from races')" "$(expect_ds races)"
 check_eq "all entries stored after pause/resume" "$(sql 'select count(*) from entries')" "$(expect_ds entries)"

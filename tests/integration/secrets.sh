@@ -45,7 +45,7 @@ check_eq "the next link with a password was followed and failed" \
 check_eq "base_url's password is masked in import_errors" \
 	"$(sql "select count(*) from import_errors where url like 'http://baseuser:***@%/races/5/entries'")" 1
 run_all up
-check "stats shows the conninfo with its secrets masked" grep -q "password=\\*\\*\\* dbname=races host=[^ ]* port=5432 sslpassword=\\*\\*\\*," "$out/up-stats.json"
+check "stats shows the conninfo with its secrets masked" grep -q "password=\\*\\*\\* dbname=races host=[^ ]* port=5432 fallback_application_name=raced sslpassword=\\*\\*\\*," "$out/up-stats.json"
 
 # The database goes away: the messages that quote the conninfo and libpq.
 pg_cluster_stop
@@ -75,7 +75,7 @@ ctl start-import --wait >"$out/uri-start-import.txt" 2>&1 || true
 run_all uri
 raced_stop
 cp "$T/raced.log" "$out/raced-uri.log"
-check "the URI conninfo is shown masked" grep -q 'user=raced password=\*\*\* dbname=races host=[^ ]* sslpassword=\*\*\*' \
+check "the URI conninfo is shown masked" grep -q 'user=raced password=\*\*\* dbname=races host=[^ ]* fallback_application_name=raced sslpassword=\*\*\*' \
 	"$out/uri-stats.json"
 
 # --check-config on values it refuses, quoting them.

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "config.h"
 #include "config_keys.h"
+#include "config_value.h"
 #include "error.h"
 #include "jsondoc.h"
 #include "urltemplate.h"
@@ -881,6 +882,26 @@ static void test_root_url_with_state_placeholders_expands_with_named_values(void
 	config_free(c);
 }
 
+/* raced names its connection unless the conninfo does: a keyword, a URI
+ * parameter (after ? or &), or nothing added. */
+static void test_conninfo_gets_an_application_name_unless_it_has_one(void)
+{
+	static const char *const cases[][2] = {
+		{ "dbname=races", "fallback_application_name=raced dbname=races" },
+		{ "", "fallback_application_name=raced" },
+		{ "postgresql:///races", "postgresql:///races?fallback_application_name=raced" },
+		{ "postgres://u@/races?host=/run", "postgres://u@/races?host=/run&fallback_application_name=raced" },
+		{ "dbname=races application_name=etl", "dbname=races application_name=etl" },
+		{ "postgresql:///races?application_name=etl", "postgresql:///races?application_name=etl" },
+		{ "dbname=races fallback_application_name=x", "dbname=races fallback_application_name=x" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *got = config_value_conninfo_named(cases[i][0], "raced");
+		CHECK_STR(got, cases[i][1]);
+		free(got);
+	}
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -888,6 +909,7 @@ int main(void)
 		return EXIT_FAILURE;
 	}
 	RUN(test_shipped_config_loads_with_the_documented_pipeline);
+	RUN(test_conninfo_gets_an_application_name_unless_it_has_one);
 	RUN(test_every_key_is_in_the_man_page_and_the_shipped_file);
 	RUN(test_defaults_fill_every_unset_key);
 	RUN(test_child_stage_defaults_follow_max_demand_and_concurrency_8);

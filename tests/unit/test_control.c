@@ -419,6 +419,62 @@ static void test_status_of_a_resumed_run_shows_when_and_what_was_done_before(voi
 	json_decref(r);
 }
 
+/* The progress line: while running the rate of the last 5 s and the
+ * average, the previous import's counts as totals and an ETA; paused says
+ * paused, not a rate winding down; at the end the whole import's average
+ * (the last seconds' rate is 0 by then) and how long it took. */
+static void test_progress_shows_average_totals_eta_and_paused(void)
+{
+	char line[512];
+	json_t *s = json_loads(
+		"{\"import\":{\"id\":9,\"state\":\"running\",\"paused\":false,\"elapsed_s\":10,"
+		"\"eta_s\":65,\"expected_from\":8},"
+		"\"stages\":[{\"name\":\"races\",\"done\":10,\"failed\":0,\"rate_per_s\":0.0,"
+		"\"rate_avg_per_s\":1.0,\"expected\":10},"
+		"{\"name\":\"entries\",\"done\":40,\"failed\":1,\"rate_per_s\":5.0,"
+		"\"rate_avg_per_s\":4.0,\"expected\":300}]}", 0, NULL);
+	ctlformat_progress(s, line, sizeof line);
+	CHECK_STR(line, "import 9 running: races 10 of ~10, entries 40 of ~300; 1 failed; "
+	                "5.0/s (last 5 s), 5.0/s on average; about 1m05s left (import 8's counts)");
+	json_object_set_new(json_object_get(s, "import"), "paused", json_true());
+	ctlformat_progress(s, line, sizeof line);
+	CHECK_STR(line, "import 9 running (paused): races 10 of ~10, entries 40 of ~300; 1 failed; paused");
+	json_t *imp = json_object_get(s, "import");
+	json_object_set_new(imp, "paused", json_false());
+	json_object_set_new(imp, "state", json_string("succeeded"));
+	json_object_set_new(imp, "elapsed_s", json_integer(3725));
+	ctlformat_progress(s, line, sizeof line);
+	CHECK_STR(line, "import 9 succeeded: races 10, entries 40; 1 failed; 5.0/s on average over 1h02m");
+	char tiny[16];
+	ctlformat_progress(s, tiny, sizeof tiny);
+	CHECK_STR(tiny, "import 9 succee");
+	json_decref(s);
+}
+
+/* status: a stage's counts (an object) show its rows stored; "errors" is
+ * the last column whatever order the counts came in, and a run without
+ * counts leaves the columns where they are. */
+static void test_status_columns_stay_put(void)
+{
+	json_t *r = json_loads(
+		"{\"runs\":["
+		"{\"id\":5,\"status\":\"running\",\"started_at\":\"s\",\"finished_at\":null,"
+		"\"requested_by\":\"root\",\"counts\":{}},"
+		"{\"id\":4,\"status\":\"partial\",\"started_at\":\"s\",\"finished_at\":\"f\","
+		"\"requested_by\":\"root\",\"counts\":{\"errors\":2,\"races\":{\"stored\":10},"
+		"\"entries\":{\"stored\":200}}},"
+		"{\"id\":3,\"status\":\"succeeded\",\"started_at\":\"s\",\"finished_at\":\"f\","
+		"\"requested_by\":\"root\",\"counts\":{\"entries\":{\"stored\":20},\"races\":{\"stored\":1},"
+		"\"errors\":0}}]}", 0, NULL);
+	char *out = formatted(ctlformat_status, r);
+	CHECK_STR(out, "ID  STATUS     STARTED  FINISHED  BY    RACES  ENTRIES  ERRORS\n"
+	               " 5  running    s        -         root      -        -       -\n"
+	               " 4  partial    s        f         root     10      200       2\n"
+	               " 3  succeeded  s        f         root      1       20       0\n");
+	free(out);
+	json_decref(r);
+}
+
 int main(void)
 {
 	RUN(test_valid_request_yields_command_and_only_declared_args);
@@ -442,5 +498,7 @@ int main(void)
 	RUN(test_errors_of_a_clean_import_say_none);
 	RUN(test_status_of_one_run_ends_with_its_error_groups);
 	RUN(test_status_of_a_resumed_run_shows_when_and_what_was_done_before);
+	RUN(test_progress_shows_average_totals_eta_and_paused);
+	RUN(test_status_columns_stay_put);
 	return CHECK_DONE();
 }
