@@ -5,7 +5,7 @@
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
-#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9"]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10"]
 #                      [--soak-imports N] [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
@@ -31,7 +31,7 @@
 #   7 fetch-only and end to end again with --e2e-latency-ms of provider
 #     latency (so the CPUs are not what limits them): end to end's items/s
 #     against fetch-only's at that latency, whether the store keeps up;
-#   9 incremental re-imports (issue 15): for each of three set-ups — the
+#  10 incremental re-imports (issue 15): for each of three set-ups — the
 #     fixture sending no validators, sending both (ETag and
 #     Last-Modified), and both with `refresh = 1h` on athletes — a full
 #     import into an empty database, a second import of the unchanged
@@ -74,7 +74,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9" soak_imports=200
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10" soak_imports=200
 results=$here/results
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -170,7 +170,7 @@ pg_backends_gone() { # wait (5 s at most) until raced's backends have exited
 }
 
 # raced.conf: CONNINFO|discard, max_connections, concurrency (entries and
-# athletes), and optionally athletes' refresh (part 9).  Throughput
+# athletes), and optionally athletes' refresh (part 10).  Throughput
 # settings: large demands and batches, no rate limit.
 write_config() { # FILE DB MAXCONN CONC [REFRESH]
 	local db
@@ -462,7 +462,7 @@ for share in $corunner; do
 done
 fixture_stop
 
-# ---- 9: incremental re-imports (issue 15) ----------------------------------
+# ---- 10: incremental re-imports (issue 15) ----------------------------------
 # Each set-up gets its own fixture (its changes start from none) and its
 # own database in one throwaway cluster.  Autovacuum is off in that
 # cluster and a VACUUM ANALYZE of the database runs between two imports,
@@ -492,23 +492,23 @@ incr_import() { # NAME STEP DB CONF
 	pg1=$(ticks $(pg_pids))
 	rows1=$(incr_rows_written "$3")
 	status=$(incr_db_psql "$3" "select status from import_runs order by id desc limit 1")
-	[ "$status" = succeeded ] || { echo "run.sh: part 9 $1 $2: the import ended $status" >&2; exit 1; }
+	[ "$status" = succeeded ] || { echo "run.sh: part 10 $1 $2: the import ended $status" >&2; exit 1; }
 	local stored served
 	stored=$(incr_db_psql "$3" "select (select count(*) from races where removed_import is null)
 		+ (select count(*) from entries where removed_import is null)
 		+ (select count(*) from athletes where removed_import is null)")
 	served=$(get /_dataset | jq '.races + .entries + .athletes_referenced')
-	[ "$stored" = "$served" ] || { echo "run.sh: part 9 $1 $2: stored $stored items, served $served" >&2; exit 1; }
+	[ "$stored" = "$served" ] || { echo "run.sh: part 10 $1 $2: stored $stored items, served $served" >&2; exit 1; }
 	local body n304 bytes fx_body
 	body=$(incr_count "$3" requests_body) n304=$(incr_count "$3" requests_304) bytes=$(incr_count "$3" bytes)
 	# The fixture's own count of answers with a body, as a check.
 	fx_body=$(get /_stats | jq '.requests - .not_modified')
-	[ "$fx_body" = "$body" ] || say "part 9 $1 $2: raced counted $body requests with a body, the fixture $fx_body"
+	[ "$fx_body" = "$body" ] || say "part 10 $1 $2: raced counted $body requests with a body, the fixture $fx_body"
 	incr_steps+=("$2 $body $n304 $bytes $((rows1 - rows0)) $SECS $(tick_secs "$pg0" "$pg1")")
 	say "  $2: ${incr_steps[-1]#* } (body 304 bytes rows wall-s PG-CPU-s)"
 	incr_db_psql "$3" "vacuum analyze" >/dev/null
 }
-if want 9; then
+if want 10; then
 	pg_cluster_init "$T/pg9"
 	pg_cluster_start
 	pg_cluster_psql "alter system set autovacuum = off" >/dev/null
@@ -619,7 +619,7 @@ fi
 	elif want 8; then
 		echo "8 the soak did not finish (exit $soak_rc, see its messages above)"
 	fi
-	want 9 && cat "$results/incremental.txt"
+	want 10 && cat "$results/incremental.txt"
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \
