@@ -67,9 +67,9 @@ _Static_assert(sizeof(enum config_sync) == sizeof(uint32_t), "enum config_sync i
  * (test_config checks that both mention every key). */
 const struct key_def config_keys[] = {
 	{"control_socket", SECT_DAEMON, KT_SOCKET_PATH, D_(control_socket), "/run/raced/raced.sock", 0, 0, KF_RESTART, NULL},
-	{"admin_group", SECT_DAEMON, KT_STRING, D_(admin_group), "raced-admin", 0, 0, 0, NULL},
-	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, 0, NULL},
-	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, 0, NULL},
+	{"admin_group", SECT_DAEMON, KT_STRING, D_(admin_group), "raced-admin", 0, 0, KF_LIVE, NULL},
+	{"max_clients", SECT_DAEMON, KT_UINT, D_(max_clients), "64", 1, 65536, KF_LIVE, NULL},
+	{"stop_timeout", SECT_DAEMON, KT_DURATION, D_(stop_timeout_ms), "20s", 0, 3600000, KF_LIVE, NULL},
 	{"metrics", SECT_DAEMON, KT_LISTEN, D_(metrics), NULL, 0, 0, KF_RESTART | KF_EMPTY_OK, NULL},
 	{"memory_limit", SECT_DAEMON, KT_SIZE, D_(memory_limit), "512MiB", 1ull << 20, 1ull << 40, 0, NULL},
 	/* read when raced starts: a reload changes nothing until the next start */
@@ -80,14 +80,14 @@ const struct key_def config_keys[] = {
 	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0, NULL},
 	{"synchronous_commit", SECT_DATABASE, KT_CHOICE, D_(synchronous_commit), "on", 0, 0, 0,
 	 config_synchronous_commit_values},
-	{"max_outage", SECT_DATABASE, KT_DURATION, D_(max_outage_ms), "5m", 0, UINT32_MAX, 0, NULL},
+	{"max_outage", SECT_DATABASE, KT_DURATION, D_(max_outage_ms), "5m", 0, UINT32_MAX, KF_LIVE, NULL},
 
 	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED, NULL},
 	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0, NULL},
-	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, 0, NULL},
-	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, 0, NULL},
-	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, 0, NULL},
-	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, 0, NULL},
+	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, KF_LIVE, NULL},
+	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, KF_LIVE, NULL},
+	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, KF_LIVE, NULL},
+	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, KF_LIVE, NULL},
 	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1ull << 30, 0, NULL},
 	{"max_redirects", SECT_PROVIDER, KT_UINT, P_(max_redirects), "5", 0, 50, 0, NULL},
 
@@ -111,6 +111,21 @@ const struct key_def config_keys[] = {
 
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
 const size_t config_n_keys = N_KEYS;
+_Static_assert(N_KEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX: the key lines are kept by table row");
+
+unsigned *config_key_lines(enum section_kind kind, void *obj)
+{
+	switch (kind) {
+	case SECT_PROVIDER: return ((struct provider_conf *)obj)->key_line;
+	case SECT_STAGE: return ((struct stage_conf *)obj)->key_line;
+	default: return ((struct config *)obj)->key_line;
+	}
+}
+
+const unsigned *config_key_lines_of(enum section_kind kind, const void *obj)
+{
+	return config_key_lines(kind, (void *)(uintptr_t)obj);
+}
 
 static void fmt_bound(const struct key_def *k, uint64_t v, char *out, size_t n)
 {
@@ -564,6 +579,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return fail(ld, ld->lineno, sec, "duplicate key '%s' (first set on line %u)", name, sec->key_line[ki]), 0;
 	/* set before parsing: a bad value fails the load anyway */
 	ld->sections[ld->cur - 1].key_line[ki] = ld->lineno;
+	config_key_lines(sec->kind, section_obj(ld, sec))[ki] = ld->lineno; /* racectl config's source */
 	return set_value(ld, sec, k, value, ld->lineno) == 0;
 }
 

@@ -28,6 +28,7 @@
 #define CONFIG_EXIT_INVALID 78 /* EX_CONFIG */
 #define CONFIG_LINE_MAX 4096   /* longest line of raced.conf, comments excluded */
 #define CONFIG_NAME_MAX 48     /* longest provider or stage name (stage names are table names) */
+#define CONFIG_KEYS_MAX 64     /* rows the key table may have (config_keys.h; a static assert holds it) */
 
 struct provider_conf {
 	char *name;
@@ -41,6 +42,7 @@ struct provider_conf {
 	size_t max_body;           /* default 16 MiB */
 	uint32_t max_redirects;    /* default 5 */
 	unsigned line;
+	unsigned key_line[CONFIG_KEYS_MAX]; /* by key table row: where the file set it; 0 = the default */
 };
 
 enum next_kind { NEXT_POINTER, NEXT_LINK, NEXT_NONE };
@@ -66,6 +68,7 @@ struct stage_conf {
 	uint32_t lag_ms;           /* subtracted from {last_success} / {cursor}; default 0 */
 	char *initial;             /* what the first import uses for them: an ISO 8601 timestamp or a number, or NULL */
 	unsigned line;
+	unsigned key_line[CONFIG_KEYS_MAX]; /* by key table row: where the file set it; 0 = the default */
 };
 
 /* The root's url may name these (config_check.c): the start time of the
@@ -103,6 +106,7 @@ struct config {
 	bool discard;              /* default no: benchmarking, rows are dropped */
 	enum config_sync synchronous_commit; /* default on */
 	uint32_t max_outage_ms;    /* the database may be away this long during an import; 0 = forever; default 5m */
+	unsigned key_line[CONFIG_KEYS_MAX]; /* [daemon] and [database] keys' lines, by key table row; 0 = default */
 	/* [provider NAME] */
 	struct provider_conf *providers;
 	size_t n_providers;
@@ -142,5 +146,53 @@ RACED_MUST_CHECK int config_parse_duration(const char *s, uint32_t *ms);
  * restart)".  Always NUL-terminates buf (unless len is 0); a summary that
  * does not fit ends in "...". */
 void config_describe_changes(const struct config *old, const struct config *next, char *buf, size_t len);
+
+/* When a reload applies a key (the key table's flags): */
+enum config_when {
+	CONFIG_WHEN_LIVE,     /* at once, even while an import runs (KF_LIVE) */
+	CONFIG_WHEN_BETWEEN,  /* at once when no import runs, else when it ends */
+	CONFIG_WHEN_RESTART,  /* at the next start of raced (KF_RESTART) */
+};
+/* "live", "between_imports", "restart", by enum config_when. */
+extern const char *const config_when_names[];
+
+/* What a reload changes, one change at a time, in the order
+ * config_describe_changes() lists them: fn gets when it applies and its
+ * text ("[provider main] rate_limit 0 -> 50", secrets as there).  A
+ * section added or removed, or a token changed, applies between imports. */
+typedef void (*config_change_fn)(void *arg, enum config_when when, const char *text);
+void config_each_change(const struct config *old, const struct config *next, config_change_fn fn, void *arg);
+
+/* One key of the configuration as `racectl config` shows it.  Strings are
+ * the caller's only for the duration of the callback. */
+struct config_entry {
+	const char *section;  /* "daemon", "database", "provider", "stage" */
+	const char *name;     /* the provider's or stage's name, or NULL */
+	const char *key;
+	const char *value;    /* in the file's syntax, secrets masked (redact.h); NULL: not set */
+	const char *def;      /* the default in the file's syntax; NULL: none, or derived */
+	bool derived;         /* the default is computed from other keys (raced.conf(5)) */
+	unsigned line;        /* where the file sets it; 0: the default is in force */
+	enum config_when when;
+};
+typedef void (*config_entry_fn)(void *arg, const struct config_entry *e);
+/* Every key of every section of c, defaults included, in the key table's
+ * order within each section: [daemon], [database], then each provider and
+ * each stage as c holds them.  Provider tokens are not keys and never
+ * shown (token_file is, a path). */
+void config_each_entry(const struct config *c, config_entry_fn fn, void *arg);
+
+/* A reload while an import runs: copies into in_force (the configuration
+ * the import holds) the values of next's KF_LIVE keys, and the line of
+ * every key whose value is the same in both (the file may have moved it),
+ * for [daemon], [database] and each provider and stage both have by name.
+ * The one change ever made to a loaded configuration; only the service
+ * calls it.  Returns how many values changed, or -1 when out of memory
+ * (some may have been copied). */
+RACED_MUST_CHECK int config_apply_live(struct config *in_force, const struct config *next);
+
+/* Whether the store two configurations build is the same: [database]
+ * unchanged and the same stages (its tables) in the same order. */
+bool config_store_same(const struct config *a, const struct config *b);
 
 #endif

@@ -1,5 +1,7 @@
-/* config_diff — config_describe_changes() (declared in config.h): what a
- * reload changes, one line for the log.
+/* config_diff — what a reload changes (declared in config.h):
+ * config_each_change() one change at a time with when it applies,
+ * config_describe_changes() one line for the log, config_apply_live() the
+ * live keys put in force while an import runs, config_store_same().
  *
  * Design: the key table (config_keys.h) is walked for each section present
  * in both configurations; a key's two values are written in the file's own
@@ -58,27 +60,23 @@ static void append(struct appender *a, const char *fmt, ...)
 		a->buf[a->len - 1] = '\0';
 }
 
-static void format_string(const char *f, char *out, size_t n)
-{
-	const char *s;
-	memcpy(&s, f, sizeof s);
-	if (s)
-		snprintf(out, n, "'%s'", s);
-	else
-		snprintf(out, n, "(none)");
-}
+/* The text of one change: a head, a key and two values. */
+#define CHANGE_MAX (2 * VALUE_MAX + 160)
 
-/* k's string value as shown: masked, a conninfo as libpq reads it. */
-static void format_shown(const struct key_def *k, const void *obj, char *out, size_t n)
+struct walker {
+	config_change_fn fn;
+	void *arg;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void emit(const struct walker *w, enum config_when when, const char *fmt, ...)
 {
-	const char *s;
-	memcpy(&s, (const char *)obj + k->offset, sizeof s);
-	char *shown = !s ? NULL : k->type == KT_CONNINFO ? redact_conninfo(s) : redact_dup(s);
-	if (shown)
-		snprintf(out, n, "'%s'", shown);
-	else
-		snprintf(out, n, s ? "(not shown: out of memory)" : "(none)");
-	free(shown);
+	char text[CHANGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	w->fn(w->arg, when, text);
 }
 
 static bool is_text(const struct key_def *k)
@@ -87,66 +85,42 @@ static bool is_text(const struct key_def *k)
 	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL;
 }
 
-/* k's value in obj (struct config, provider_conf or stage_conf). */
-static void format_value(const struct key_def *k, const void *obj, char *out, size_t n)
+static bool is_string(const struct key_def *k)
 {
-	const char *f = (const char *)obj + k->offset;
-	bool b;
-	double d;
-	size_t sz;
-	uint32_t v;
-	switch (k->type) {
-	case KT_STRING:
-	case KT_SOCKET_PATH:
-	case KT_LISTEN:
-	case KT_URL:
-	case KT_CONNINFO:
-	case KT_TEMPLATE:
-	case KT_POINTER:
-	case KT_INITIAL:
-		format_string(f, out, n);
-		return;
-	case KT_CHOICE:
-		memcpy(&v, f, sizeof v);
-		snprintf(out, n, "%s", k->choices[v]);
-		return;
-	case KT_NEXT: {
-		const struct stage_conf *st = obj;
-		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : st->next == NEXT_LINK ? "link" : "none");
-		return;
-	}
-	case KT_BOOL:
-		memcpy(&b, f, sizeof b);
-		snprintf(out, n, "%s", b ? "yes" : "no");
-		return;
-	case KT_DOUBLE:
-		memcpy(&d, f, sizeof d);
-		snprintf(out, n, "%g", d);
-		return;
-	case KT_SIZE:
-		memcpy(&sz, f, sizeof sz);
-		config_value_format_size(sz, out, n);
-		return;
-	case KT_DURATION:
-		memcpy(&v, f, sizeof v);
-		config_value_format_duration(v, out, n);
-		return;
-	case KT_UINT:
-		memcpy(&v, f, sizeof v);
-		snprintf(out, n, "%u", v);
-		return;
-	}
+	return is_text(k) || k->type == KT_LISTEN;
 }
 
-static void describe_token(struct appender *a, const char *head, const struct provider_conf *old,
+/* k's value in obj (struct config, provider_conf or stage_conf) in the
+ * file's syntax, a string quoted, masked when masked (a conninfo as libpq
+ * reads it). */
+static void format_value(const struct key_def *k, const void *obj, bool masked, char *out, size_t n)
+{
+	char v[VALUE_MAX];
+	bool set = config_key_format(k, obj, masked, v, sizeof v);
+	int w = 0;
+	if (!is_string(k))
+		w = snprintf(out, n, "%s", v);
+	else if (set)
+		w = snprintf(out, n, "'%.*s'", VALUE_MAX - 3, v);
+	else
+		w = snprintf(out, n, "(none)");
+	(void)w; /* a value longer than VALUE_MAX is cut, as said at the top */
+}
+
+static enum config_when key_when(const struct key_def *k)
+{
+	return k->flags & KF_RESTART ? CONFIG_WHEN_RESTART : k->flags & KF_LIVE ? CONFIG_WHEN_LIVE : CONFIG_WHEN_BETWEEN;
+}
+
+static void describe_token(const struct walker *w, const char *head, const struct provider_conf *old,
                            const struct provider_conf *next)
 {
 	const char *t0 = old->token, *t1 = next->token;
 	if ((t0 == NULL) != (t1 == NULL) || (t0 && strcmp(t0, t1) != 0))
-		append(a, "%s token %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
+		emit(w, CONFIG_WHEN_BETWEEN, "%s token %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
 }
 
-static void describe_section(struct appender *a, enum section_kind kind, const char *name, const void *old,
+static void describe_section(const struct walker *w, enum section_kind kind, const char *name, const void *old,
                              const void *next)
 {
 	char head[96];
@@ -156,26 +130,26 @@ static void describe_section(struct appender *a, enum section_kind kind, const c
 		char was[VALUE_MAX], now[VALUE_MAX];
 		if (k->section != kind)
 			continue;
-		format_value(k, old, was, sizeof was);
-		format_value(k, next, now, sizeof now);
+		format_value(k, old, false, was, sizeof was);
+		format_value(k, next, false, now, sizeof now);
 		if (strcmp(was, now) == 0)
 			continue;
-		const char *restart = k->flags & KF_RESTART ? " (at the next restart)" : "";
+		enum config_when when = key_when(k);
 		if ((k->flags & KF_SECRET) && k->type != KT_CONNINFO) {
-			append(a, "%s %s changed%s", head, k->name, restart);
+			emit(w, when, "%s %s changed", head, k->name);
 			continue;
 		}
 		if (is_text(k)) {
-			format_shown(k, old, was, sizeof was);
-			format_shown(k, next, now, sizeof now);
+			format_value(k, old, true, was, sizeof was);
+			format_value(k, next, true, now, sizeof now);
 		}
 		if (strcmp(was, now) == 0)
-			append(a, "%s %s changed (a secret changed)%s", head, k->name, restart);
+			emit(w, when, "%s %s changed (a secret changed)", head, k->name);
 		else
-			append(a, "%s %s %s -> %s%s", head, k->name, was, now, restart);
+			emit(w, when, "%s %s %s -> %s", head, k->name, was, now);
 	}
 	if (kind == SECT_PROVIDER)
-		describe_token(a, head, old, next);
+		describe_token(w, head, old, next);
 }
 
 /* Providers (kind SECT_PROVIDER) or stages, as the i-th of c or by name. */
@@ -197,7 +171,7 @@ static const void *named_find(const struct config *c, enum section_kind kind, co
 }
 
 /* Each provider (or stage) of next against its namesake in old. */
-static void describe_named(struct appender *a, enum section_kind kind, const struct config *old,
+static void describe_named(const struct walker *w, enum section_kind kind, const struct config *old,
                            const struct config *next)
 {
 	const char *noun = config_section_names[kind];
@@ -205,13 +179,27 @@ static void describe_named(struct appender *a, enum section_kind kind, const str
 		const char *name = named_name(next, kind, i);
 		const void *was = named_find(old, kind, name);
 		if (was)
-			describe_section(a, kind, name, was, named_find(next, kind, name));
+			describe_section(w, kind, name, was, named_find(next, kind, name));
 		else
-			append(a, "%s '%s' added", noun, name);
+			emit(w, CONFIG_WHEN_BETWEEN, "%s '%s' added", noun, name);
 	}
 	for (size_t i = 0; i < named_count(old, kind); i++)
 		if (!named_find(next, kind, named_name(old, kind, i)))
-			append(a, "%s '%s' removed", noun, named_name(old, kind, i));
+			emit(w, CONFIG_WHEN_BETWEEN, "%s '%s' removed", noun, named_name(old, kind, i));
+}
+
+void config_each_change(const struct config *old, const struct config *next, config_change_fn fn, void *arg)
+{
+	struct walker w = {.fn = fn, .arg = arg};
+	describe_section(&w, SECT_DAEMON, NULL, old, next);
+	describe_section(&w, SECT_DATABASE, NULL, old, next);
+	describe_named(&w, SECT_PROVIDER, old, next);
+	describe_named(&w, SECT_STAGE, old, next);
+}
+
+static void append_change(void *arg, enum config_when when, const char *text)
+{
+	append(arg, "%s%s", text, when == CONFIG_WHEN_RESTART ? " (at the next restart)" : "");
 }
 
 void config_describe_changes(const struct config *old, const struct config *next, char *buf, size_t len)
@@ -224,10 +212,115 @@ void config_describe_changes(const struct config *old, const struct config *next
 		append(&a, "no previous configuration");
 		return;
 	}
-	describe_section(&a, SECT_DAEMON, NULL, old, next);
-	describe_section(&a, SECT_DATABASE, NULL, old, next);
-	describe_named(&a, SECT_PROVIDER, old, next);
-	describe_named(&a, SECT_STAGE, old, next);
+	config_each_change(old, next, append_change, &a);
 	if (!a.items)
 		append(&a, "nothing changed");
+}
+
+/* ---- a reload while an import runs ---- */
+
+/* Copies k's value from src to dst: 0, or -1 when out of memory (dst
+ * unchanged).  A string is replaced, the old one freed: only keys nothing
+ * keeps a pointer to are KF_LIVE strings (admin_group). */
+static int copy_value(const struct key_def *k, void *dst, const void *src)
+{
+	char *d = (char *)dst + k->offset;
+	const char *s = (const char *)src + k->offset;
+	size_t size = k->type == KT_DOUBLE ? sizeof(double)
+	              : k->type == KT_SIZE ? sizeof(size_t)
+	              : k->type == KT_BOOL ? sizeof(bool)
+	                                   : sizeof(uint32_t);
+	if (is_string(k)) {
+		char *was, *copy = NULL;
+		const char *now;
+		memcpy(&now, s, sizeof now);
+		if (now && !(copy = strdup(now)))
+			return -1;
+		memcpy(&was, d, sizeof was);
+		free(was);
+		memcpy(d, &copy, sizeof copy);
+		return 0;
+	}
+	if (k->type == KT_NEXT)
+		return 0; /* never KF_LIVE: it owns next_pointer */
+	memcpy(d, s, size);
+	return 0;
+}
+
+/* Whether k has one value in a and b: strings compared whole, numbers as
+ * the file writes them. */
+static bool same_value(const struct key_def *k, const void *a, const void *b)
+{
+	char x[VALUE_MAX], y[VALUE_MAX];
+	if (is_string(k)) {
+		const char *s, *t;
+		memcpy(&s, (const char *)a + k->offset, sizeof s);
+		memcpy(&t, (const char *)b + k->offset, sizeof t);
+		return (!s && !t) || (s && t && strcmp(s, t) == 0);
+	}
+	format_value(k, a, false, x, sizeof x);
+	format_value(k, b, false, y, sizeof y);
+	return strcmp(x, y) == 0;
+}
+
+/* One section of both: live values and unchanged keys' lines. */
+static int apply_section(enum section_kind kind, void *dst, const void *src)
+{
+	unsigned *dl = config_key_lines(kind, dst);
+	const unsigned *sl = config_key_lines_of(kind, src);
+	int changed = 0;
+	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct key_def *k = &config_keys[i];
+		if (k->section != kind)
+			continue;
+		bool same = same_value(k, dst, src);
+		if (!same && !(k->flags & KF_LIVE))
+			continue;
+		if (!same) {
+			if (copy_value(k, dst, src) < 0)
+				return -1;
+			changed++;
+		}
+		dl[i] = sl[i];
+	}
+	return changed;
+}
+
+int config_apply_live(struct config *in_force, const struct config *next)
+{
+	int total = 0, n;
+	if ((n = apply_section(SECT_DAEMON, in_force, next)) < 0)
+		return -1;
+	total += n;
+	if ((n = apply_section(SECT_DATABASE, in_force, next)) < 0)
+		return -1;
+	total += n;
+	for (size_t i = 0; i < in_force->n_providers; i++) {
+		const struct provider_conf *p = config_provider(next, in_force->providers[i].name);
+		if (p && (n = apply_section(SECT_PROVIDER, &in_force->providers[i], p)) < 0)
+			return -1;
+		total += p ? n : 0;
+	}
+	for (size_t i = 0; i < in_force->n_stages; i++) {
+		const struct stage_conf *st = config_stage(next, in_force->stages[i].name);
+		if (st && (n = apply_section(SECT_STAGE, &in_force->stages[i], st)) < 0)
+			return -1;
+		total += st ? n : 0;
+	}
+	return total;
+}
+
+bool config_store_same(const struct config *a, const struct config *b)
+{
+	if (a->n_stages != b->n_stages)
+		return false;
+	for (size_t i = 0; i < a->n_stages; i++)
+		if (strcmp(a->stages[i].name, b->stages[i].name) != 0)
+			return false;
+	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct key_def *k = &config_keys[i];
+		if (k->section == SECT_DATABASE && !same_value(k, a, b))
+			return false;
+	}
+	return true;
 }

@@ -9,6 +9,7 @@
 #ifndef RACED_CONFIG_KEYS_H
 #define RACED_CONFIG_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,14 @@ enum key_type {
 #define KF_SECRET   8u  /* config_describe_changes() masks it (a conninfo) or only names it */
 #define KF_EMPTY_OK 16u /* an empty value is valid */
 #define KF_ROOT_ONLY 32u /* a stage key only the root stage (no parent) may set */
+/* A reload applies it at once, even while an import runs: its consumer
+ * reads it from the configuration in force each time, or is handed the
+ * new value (the service: fetch_provider_set_limits; the control server's
+ * options).  Numbers only: config_apply_live() copies the value's bytes
+ * into the configuration an import holds.  Neither this nor KF_RESTART:
+ * the key applies when no import runs, at once or when the running one
+ * ends. */
+#define KF_LIVE     64u
 
 struct key_def {
 	const char *name;
@@ -55,5 +64,17 @@ struct key_def {
 
 extern const struct key_def config_keys[];
 extern const size_t config_n_keys;
+
+/* The key lines (by key table row) of obj, a struct config (for [daemon]
+ * and [database]), provider_conf or stage_conf as kind says. */
+unsigned *config_key_lines(enum section_kind kind, void *obj);
+const unsigned *config_key_lines_of(enum section_kind kind, const void *obj);
+
+/* k's value in obj in the file's own syntax ("30s", "16MiB", "yes"); a
+ * text value as written, or with its secrets masked (redact.h: a conninfo
+ * as libpq reads it, a URL's password) when masked is true.  Returns false,
+ * with "" in out, for a text key that is not set.  Always NUL-terminates
+ * out (n > 0); a value that does not fit is cut.  (config_show.c) */
+bool config_key_format(const struct key_def *k, const void *obj, bool masked, char *out, size_t n);
 
 #endif

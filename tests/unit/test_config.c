@@ -706,6 +706,147 @@ out:
 	config_free(b);
 }
 
+/* ---- racectl config and live reload (issue 19, item 6) ---- */
+
+struct shown {
+	char text[8192];
+	size_t used;
+};
+
+/* "section[ name].key=value@line/when" lines, value "(unset)" when NULL. */
+static void show_entry(void *arg, const struct config_entry *e)
+{
+	struct shown *sh = arg;
+	int w = snprintf(sh->text + sh->used, sizeof sh->text - sh->used, "%s%s%s.%s=%s@%u/%s%s\n", e->section,
+	                 e->name ? " " : "", e->name ? e->name : "", e->key, e->value ? e->value : "(unset)", e->line,
+	                 config_when_names[e->when], e->derived ? "/derived" : "");
+	if (w > 0 && (size_t)w < sizeof sh->text - sh->used)
+		sh->used += (size_t)w;
+}
+
+static void test_each_entry_lists_every_key_with_its_line_or_default_and_masks_secrets(void)
+{
+	char *tok = write_file("main.token", "s3cr3t-token\n");
+	char text[1024];
+	snprintf(text, sizeof text,
+	         "[daemon]\nmax_clients = 8\n"
+	         "[database]\nconninfo = host=/tmp dbname=r password=hunter2\n"
+	         "[provider main]\nbase_url = https://bob:pa55@api.example.com/v1\n"
+	         "token_file = %s\n"
+	         "\n"
+	         "rate_limit = 5\n" MIN_STAGE, tok);
+	struct config *c = load_ok(text);
+	struct shown sh = {.used = 0};
+	CHECK(c != NULL);
+	if (!c)
+		goto out;
+	config_each_entry(c, show_entry, &sh);
+	CHECK(strstr(sh.text, "daemon.max_clients=8@2/live\n") != NULL);
+	CHECK(strstr(sh.text, "daemon.control_socket=/run/raced/raced.sock@0/restart\n") != NULL);
+	CHECK(strstr(sh.text, "daemon.metrics=(unset)@0/restart\n") != NULL);
+	CHECK(strstr(sh.text, "database.conninfo=") && strstr(sh.text, "password=***") &&
+	      strstr(strstr(sh.text, "database.conninfo="), "@4/between_imports\n"));
+	CHECK(strstr(sh.text, "database.batch_size=500@0/between_imports\n") != NULL);
+	CHECK(strstr(sh.text, "provider main.base_url=https://bob:***@api.example.com/v1@6/between_imports\n") != NULL);
+	CHECK(strstr(sh.text, "provider main.rate_limit=5@9/live\n") != NULL);
+	CHECK(strstr(sh.text, "provider main.timeout=30s@0/live\n") != NULL);
+	CHECK(strstr(sh.text, "stage races.url=/races@12/between_imports\n") != NULL);
+	CHECK(strstr(sh.text, "stage races.concurrency=1@0/between_imports/derived\n") != NULL);
+	CHECK(!strstr(sh.text, "hunter2") && !strstr(sh.text, "pa55") && !strstr(sh.text, "s3cr3t"));
+	/* every key of the table, once per section */
+	size_t lines = 0;
+	for (const char *p = sh.text; (p = strchr(p, '\n')); p++)
+		lines++;
+	size_t want = 0;
+	for (size_t i = 0; i < config_n_keys; i++)
+		want += config_keys[i].section <= SECT_DATABASE || config_keys[i].section == SECT_PROVIDER ||
+		        config_keys[i].section == SECT_STAGE;
+	CHECK_EQ(lines, want);
+out:
+	config_free(c);
+	unlink(tok);
+	free(tok);
+}
+
+struct changes {
+	char when[3][1024];
+};
+
+static void collect_change(void *arg, enum config_when when, const char *text)
+{
+	struct changes *ch = arg;
+	size_t used = strlen(ch->when[when]);
+	snprintf(ch->when[when] + used, sizeof ch->when[when] - used, "%s%s", used ? "; " : "", text);
+}
+
+static void test_changes_are_classed_by_when_a_reload_applies_them(void)
+{
+	struct config *a = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER MIN_STAGE);
+	struct config *b = load_ok("[daemon]\ncontrol_socket = /run/o.sock\n[database]\nconninfo = dbname=b\n"
+	                           "max_outage = 1m\n" MIN_PROVIDER "rate_limit = 50\nmax_connections = 2\n" MIN_STAGE
+	                           "concurrency = 4\n");
+	struct changes ch;
+	memset(&ch, 0, sizeof ch);
+	CHECK(a && b);
+	if (!a || !b)
+		goto out;
+	config_each_change(a, b, collect_change, &ch);
+	CHECK_STR(ch.when[CONFIG_WHEN_LIVE], "[database] max_outage 5m -> 1m; [provider main] max_connections 16 -> 2; "
+	                                     "[provider main] rate_limit 0 -> 50");
+	CHECK_STR(ch.when[CONFIG_WHEN_BETWEEN], "[database] conninfo 'dbname=a' -> 'dbname=b'; "
+	                                        "[stage races] concurrency 1 -> 4");
+	CHECK_STR(ch.when[CONFIG_WHEN_RESTART], "[daemon] control_socket '/run/raced/raced.sock' -> '/run/o.sock'");
+	CHECK(!config_store_same(a, b));
+out:
+	config_free(a);
+	config_free(b);
+}
+
+static void test_apply_live_copies_live_values_and_lines_only(void)
+{
+	struct config *a = load_ok("[daemon]\nadmin_group = a\n[database]\nconninfo = dbname=a\n" MIN_PROVIDER MIN_STAGE);
+	struct config *b = load_ok("# a comment moves every line\n[daemon]\nadmin_group = b\n[database]\n"
+	                           "conninfo = dbname=b\n" MIN_PROVIDER "rate_limit = 50\n" MIN_STAGE "concurrency = 4\n");
+	CHECK(a && b);
+	if (!a || !b)
+		goto out;
+	CHECK_EQ(config_apply_live(a, b), 2);
+	CHECK(a->providers[0].rate_limit == 50);
+	CHECK_STR(a->admin_group, "b");
+	CHECK_STR(a->conninfo, "dbname=a");          /* between imports: waits */
+	CHECK_EQ(a->stages[0].concurrency, 1u);
+	const struct key_def *url = NULL, *conninfo = NULL;
+	for (size_t i = 0; i < config_n_keys; i++) {
+		if (config_keys[i].section == SECT_STAGE && strcmp(config_keys[i].name, "url") == 0)
+			url = &config_keys[i];
+		if (strcmp(config_keys[i].name, "conninfo") == 0)
+			conninfo = &config_keys[i];
+	}
+	CHECK(url && conninfo);
+	if (url && conninfo) {
+		CHECK_EQ(a->stages[0].key_line[url - config_keys], b->stages[0].key_line[url - config_keys]);
+		CHECK_EQ(a->key_line[conninfo - config_keys], 4u); /* the old value's line stays (b has it on 5) */
+	}
+	CHECK_EQ(config_apply_live(a, b), 0);
+	/* batch_size is [database]: another store */
+	struct config *c = load_ok("[database]\nconninfo = dbname=a\nbatch_size = 7\n" MIN_PROVIDER MIN_STAGE);
+	struct config *d = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER "rate_limit = 3\n" MIN_STAGE);
+	struct config *e = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER MIN_STAGE
+	                           "[stage x]\nparent = races\nprovider = main\nurl = /x/{id}\nkey = /id\n");
+	CHECK(c && d && e);
+	if (c && d && e) {
+		CHECK(!config_store_same(a, c));
+		CHECK(config_store_same(a, d));  /* a provider's key: the same store */
+		CHECK(!config_store_same(d, e)); /* another table */
+	}
+	config_free(c);
+	config_free(d);
+	config_free(e);
+out:
+	config_free(a);
+	config_free(b);
+}
+
 /* ---- import state across runs (issues 15 and 20) ---- */
 
 #define ROOT_HEAD MIN_PROVIDER "[stage races]\nprovider = main\nkey = /id\n"
@@ -946,6 +1087,9 @@ int main(void)
 	RUN(test_root_placeholders_need_their_settings);
 	RUN(test_root_placeholders_are_refused_in_a_child_stage);
 	RUN(test_root_url_with_state_placeholders_expands_with_named_values);
+	RUN(test_each_entry_lists_every_key_with_its_line_or_default_and_masks_secrets);
+	RUN(test_changes_are_classed_by_when_a_reload_applies_them);
+	RUN(test_apply_live_copies_live_values_and_lines_only);
 	rmdir(tmpdir);
 	return CHECK_DONE();
 }
