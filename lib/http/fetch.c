@@ -1386,6 +1386,42 @@ fail:
 	return NULL;
 }
 
+int fetch_provider_set_limits(struct fetch_provider *p, const struct fetch_provider_limits *l, char *err)
+{
+	struct fetcher *f = p->f;
+	if (l->max_connections < 1)
+		return err_set(err, "max_connections of [provider %s] must be at least 1", p->name);
+	if (!(l->rate_limit >= 0) || !isfinite(l->rate_limit))
+		return err_set(err, "rate_limit of [provider %s] must be a number >= 0", p->name);
+	long host_connections = f->host_connections - (long)p->max_connections + (long)l->max_connections;
+	CURLMcode mc = curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_connections);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, host_connections);
+	if (mc != CURLM_OK) {
+		(void)curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, f->host_connections);
+		(void)curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, f->host_connections);
+		return err_set(err, "[provider %s]: cannot set libcurl's connection limits: %s", p->name,
+		               curl_multi_strerror(mc));
+	}
+	f->host_connections = host_connections;
+	p->max_connections = l->max_connections;
+	p->timeout_ms = l->timeout_ms;
+	p->connect_timeout_ms = l->timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS ? l->timeout_ms
+	                                                                     : FETCH_CONNECT_TIMEOUT_MAX_MS;
+	p->max_retries = l->max_retries;
+	if (p->rate_limit != l->rate_limit)
+		tokenbucket_set_rate(&p->bucket, l->rate_limit, now_s());
+	p->rate_limit = l->rate_limit;
+	/* Pooled handles keep the old timeouts: they are set up again. */
+	for (size_t i = 0; i < f->n_pool; i++)
+		if (f->pool[i].p == p) {
+			curl_easy_reset(f->pool[i].e);
+			f->pool[i].p = NULL;
+		}
+	provider_kick(p);
+	return 0;
+}
+
 struct fetch *fetch_start(struct fetch_provider *p, const char *url,
                           fetch_done_fn done, void *arg, char *err)
 {

@@ -234,6 +234,22 @@ struct fetch_provider_stats {
 	uint32_t waiting;          /* queued for a connection, a token or a backoff */
 };
 void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provider_stats *out);
+
+/* The limits a reload may change while requests run (raced.conf keys with
+ * KF_LIVE): from now on, admission follows the new connection bound and
+ * rate (a raised bound admits at once; a lowered one lets the requests on
+ * the wire finish), new attempts get the new timeout, and a failed
+ * request is retried up to the new max_retries.  0, or -1 with err when a
+ * value is refused as fetcher_add_provider would, or libcurl refuses the
+ * fetcher's new connection bounds (nothing changed then). */
+struct fetch_provider_limits {
+	uint32_t max_connections;
+	double rate_limit;
+	uint32_t timeout_ms;
+	uint32_t max_retries;
+};
+RACED_MUST_CHECK int fetch_provider_set_limits(struct fetch_provider *p, const struct fetch_provider_limits *l,
+                                               char *err);
 const char *fetch_provider_name(const struct fetch_provider *p);
 
 #endif

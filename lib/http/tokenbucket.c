@@ -36,3 +36,13 @@ uint64_t tokenbucket_wait_us(struct tokenbucket *b, double now)
 		return 0;
 	return (uint64_t)ceil((1.0 - b->tokens) / b->rate * 1e6);
 }
+
+void tokenbucket_set_rate(struct tokenbucket *b, double rate, double now)
+{
+	if (b->rate <= 0) {
+		tokenbucket_init(b, rate, b->burst, now);
+		return;
+	}
+	refill(b, now);
+	b->rate = rate;
+}

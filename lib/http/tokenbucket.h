@@ -32,6 +32,10 @@ void tokenbucket_init(struct tokenbucket *b, double rate, double burst, double n
 /* Take a token if one is there at `now`: true if taken. */
 bool tokenbucket_take(struct tokenbucket *b, double now);
 
+/* A new rate from `now` on: what the bucket gathered at the old rate until
+ * now stays; from an unlimited (0) rate it starts full, as a new one. */
+void tokenbucket_set_rate(struct tokenbucket *b, double rate, double now);
+
 /* Microseconds from `now` until a token is there (0: one is). */
 uint64_t tokenbucket_wait_us(struct tokenbucket *b, double now);
 

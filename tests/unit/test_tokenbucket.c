@@ -68,6 +68,23 @@ static void test_rate_zero_is_unlimited(void)
 	CHECK_EQ(tokenbucket_wait_us(&b, 0.0), 0);
 }
 
+static void test_a_new_rate_keeps_what_was_gathered_and_spaces_at_the_new_one(void)
+{
+	struct tokenbucket b;
+	tokenbucket_init(&b, 1.0, 1.0, 0.0);
+	CHECK(tokenbucket_take(&b, 0.0));
+	tokenbucket_set_rate(&b, 4.0, 0.5);       /* half a token gathered at 1/s */
+	CHECK_EQ(tokenbucket_wait_us(&b, 0.5), 125000); /* the other half at 4/s */
+	CHECK(tokenbucket_take(&b, 0.625));
+	CHECK_EQ(tokenbucket_wait_us(&b, 0.625), 250000);
+	tokenbucket_set_rate(&b, 0.0, 0.625);     /* unlimited */
+	CHECK(tokenbucket_take(&b, 0.625));
+	CHECK(tokenbucket_take(&b, 0.625));
+	tokenbucket_set_rate(&b, 2.0, 1.0);       /* from unlimited: full, as a new bucket */
+	CHECK(tokenbucket_take(&b, 1.0));
+	CHECK_EQ(tokenbucket_wait_us(&b, 1.0), 500000);
+}
+
 int main(void)
 {
 	RUN(test_bucket_starts_full_and_the_next_token_waits_one_interval);
@@ -75,5 +92,6 @@ int main(void)
 	RUN(test_starts_are_evenly_spaced_at_the_rate);
 	RUN(test_a_wait_rounded_to_microseconds_is_always_enough);
 	RUN(test_rate_zero_is_unlimited);
+	RUN(test_a_new_rate_keeps_what_was_gathered_and_spaces_at_the_new_one);
 	return CHECK_DONE();
 }
