@@ -500,6 +500,8 @@ int main(int argc, char **argv)
 			ctlformat_status(stdout, result);
 		else if (strcmp(o.command, "errors") == 0)
 			ctlformat_errors(stdout, result);
+		else if (strcmp(o.command, "config") == 0)
+			ctlformat_config(stdout, result);
 		else
 			ctlformat_result(stdout, o.command, result);
 	}

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -255,12 +256,47 @@ static void on_reload(void *ctx, struct control_request *req)
 		control_reply_error(req, CONTROL_INTERNAL, "out of memory");
 		return;
 	}
-	int rc = daemon_reload(dc, dc->svc, path, err);
-	if (rc < 0)
+	json_t *report = NULL;
+	int rc = daemon_reload(dc, dc->svc, path, &report, err);
+	if (rc < 0) {
 		reply_failure(req, rc, CONTROL_FAILED, err);
-	else
-		control_reply_ok(req, json_pack("{s:s}", "config", path));
+	} else {
+		json_t *result = report ? report : json_object();
+		json_object_set_new(result, "config", json_string(path));
+		control_reply_ok(req, result);
+	}
 	free(path);
+}
+
+/* config_each_entry's callback: one key as the config reply lists it. */
+static void config_entry_json(void *arg, const struct config_entry *e)
+{
+	json_t *keys = json_object_get(arg, "keys");
+	const char *path = json_string_value(json_object_get(arg, "config"));
+	char source[PATH_MAX + 16];
+	if (e->line)
+		snprintf(source, sizeof source, "%s:%u", path, e->line);
+	else
+		snprintf(source, sizeof source, "default");
+	json_t *k = json_pack("{s:s,s:s?,s:s,s:s?,s:s?,s:b,s:s,s:s}", "section", e->section, "name", e->name,
+	                      "key", e->key, "value", e->value, "default", e->def, "derived", e->derived,
+	                      "source", source, "reload", config_when_names[e->when]);
+	if (k)
+		json_object_set_new(k, "line", e->line ? json_integer(e->line) : json_null());
+	json_array_append_new(keys, k);
+}
+
+static void on_config(void *ctx, struct control_request *req)
+{
+	struct daemon_control *dc = ctx;
+	const struct config *cfg = service_config(dc->svc);
+	json_t *result = json_pack("{s:s,s:[]}", "config", cfg->path, "keys");
+	if (!result) {
+		control_reply_error(req, CONTROL_INTERNAL, "out of memory");
+		return;
+	}
+	config_each_entry(cfg, config_entry_json, result);
+	control_reply_ok(req, result);
 }
 
 static void on_version(void *ctx, struct control_request *req)
@@ -279,6 +315,7 @@ const ctlserver_handler daemon_control_handlers[CONTROL_N_COMMANDS] = {
 	[CONTROL_CMD_STATUS] = on_status,
 	[CONTROL_CMD_ERRORS] = on_errors,
 	[CONTROL_CMD_HEALTH] = on_health,
+	[CONTROL_CMD_CONFIG] = on_config,
 	[CONTROL_CMD_RELOAD] = on_reload,
 	[CONTROL_CMD_VERSION] = on_version,
 	[CONTROL_CMD_HELP] = ctlserver_help,
@@ -329,10 +366,43 @@ void daemon_control_close(struct daemon_control *dc)
 	free(dc);
 }
 
-int daemon_reload(struct daemon_control *dc, struct service *svc, const char *path, char *err)
+/* "; "-joined texts of a report's list, after head, into buf (cut with
+ * "..." when full). */
+static void join_list(char *buf, size_t len, size_t *used, const char *head, const json_t *list)
 {
-	char changes[1024] = "";
+	size_t i;
+	const json_t *t;
+	json_array_foreach(list, i, t) {
+		if (*used >= len)
+			return;
+		int w = snprintf(buf + *used, len - *used, "%s%s%s", i ? "; " : *used ? "; " : "", i ? "" : head,
+		                 json_string_value(t));
+		*used += w > 0 ? (size_t)w : 0;
+	}
+	if (*used >= len && len >= 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
+/* The log line of an accepted reload: what applies now, what waits for
+ * the running import, what waits for a restart. */
+static void log_reload(const char *path, const json_t *report)
+{
+	char line[LOG_LINE_MAX / 2] = "", waits[64];
+	size_t used = 0;
+	json_int_t id = json_integer_value(json_object_get(report, "waits_for_import"));
+	snprintf(waits, sizeof waits, "when import %" JSON_INTEGER_FORMAT " ends: ", id);
+	join_list(line, sizeof line, &used, "applied now: ", json_object_get(report, "applied"));
+	join_list(line, sizeof line, &used, waits, json_object_get(report, "waiting"));
+	join_list(line, sizeof line, &used, "at the next restart: ", json_object_get(report, "restart"));
+	log_notice("reload: %s: %s", path, line[0] ? line : report ? "nothing changed" : "(out of memory)");
+}
+
+int daemon_reload(struct daemon_control *dc, struct service *svc, const char *path, json_t **report, char *err)
+{
+	json_t *rep = NULL;
 	struct ctlserver_options o;
+	if (report)
+		*report = NULL;
 	struct config *next = config_load(path, err);
 	if (!next) {
 		/* Logged here, whichever way the reload came (SIGHUP or racectl):
@@ -341,13 +411,13 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 		return -EINVAL;
 	}
 	/* The control server's limits and admin_group apply now, even while
-	 * an import runs and the service keeps the new configuration back
-	 * until it ends (service_reload may also free next). */
+	 * an import runs (they are live keys; service_reload may also free
+	 * next). */
 	if (dc) {
 		server_options(next, &o);
 		ctlserver_configure(dc->srv, &o);
 	}
-	int rc = service_reload(svc, next, changes, sizeof changes, err);
+	int rc = service_reload(svc, next, &rep, err);
 	if (rc < 0) {
 		config_free(next);
 		if (dc) {
@@ -357,6 +427,10 @@ int daemon_reload(struct daemon_control *dc, struct service *svc, const char *pa
 		log_err("reload refused, the previous configuration stays: %s", err);
 		return rc;
 	}
-	log_notice("reload: %s: %s", path, changes[0] ? changes : "nothing changed");
+	log_reload(path, rep);
+	if (report)
+		*report = rep;
+	else
+		json_decref(rep);
 	return 0;
 }

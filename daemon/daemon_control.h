@@ -52,9 +52,12 @@ RACED_MUST_CHECK struct daemon_control *daemon_control_open(struct event_base *b
 void daemon_control_close(struct daemon_control *dc);
 
 /* Load the configuration at path and hand it to the service (and the
- * control server's limits).  Fails with err and a class: -EINVAL when the
- * file is invalid, else service_reload()'s.  dc may be NULL. */
+ * control server's limits), and log what applies now, what waits for the
+ * running import and what for a restart; a refusal is logged too.  Fails
+ * with err and a class: -EINVAL when the file is invalid, else
+ * service_reload()'s.  dc may be NULL; report, if not NULL, gets
+ * service_reload()'s report (the caller's; NULL when out of memory). */
 RACED_MUST_CHECK int daemon_reload(struct daemon_control *dc, struct service *svc,
-                                   const char *path, char *err);
+                                   const char *path, json_t **report, char *err);
 
 #endif

@@ -134,7 +134,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	notify_reloading();
-	if (daemon_reload(d->ctl, d->svc, d->config_path, err) < 0)
+	if (daemon_reload(d->ctl, d->svc, d->config_path, NULL, err) < 0)
 		log_debug("SIGHUP: the reload was refused (logged above)");
 	notify_ready();
 	update_status(d);

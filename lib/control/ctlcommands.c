@@ -94,11 +94,24 @@ const struct control_command control_commands[CONTROL_N_COMMANDS] = {
 		        "'RACED CRITICAL - ...' or 'RACED UNKNOWN - ...', and exits 0, 1, 2 or 3,\n"
 		        "as a Nagios/Icinga plugin or a health-check script expects.",
 	},
+	[CONTROL_CMD_CONFIG] = {
+		.name = "config",
+		.summary = "show the configuration in force, each value's source",
+		.help = "Lists every key of every section of the configuration in force, defaults\n"
+		        "included: its value in the file's syntax, where it comes from (FILE:LINE,\n"
+		        "or 'default') and when a reload applies it ('live': at once, even during\n"
+		        "an import; 'between_imports': at once when idle, else when the running\n"
+		        "import ends; 'restart').  Secrets are masked: a conninfo's password, a\n"
+		        "URL's user:password; tokens are never shown (token_file is, a path).",
+	},
 	[CONTROL_CMD_RELOAD] = {
 		.name = "reload",
 		.summary = "reload the configuration file",
-		.help = "Reads the configuration file again (as SIGHUP does).  An invalid file is\n"
-		        "refused with the reason and the running configuration is kept.",
+		.help = "Reads the configuration file again (as SIGHUP does) and says what changed:\n"
+		        "what applies now (live keys even while an import runs: a provider's\n"
+		        "rate_limit, max_connections, timeout, max_retries, ...), what waits for\n"
+		        "the running import to end, what waits for a restart.  An invalid file\n"
+		        "is refused with the reason and the running configuration is kept.",
 		.privilege = CONTROL_ADMIN,
 	},
 	[CONTROL_CMD_VERSION] = {

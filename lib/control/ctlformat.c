@@ -485,6 +485,68 @@ void ctlformat_progress(const json_t *stats, char *line, size_t size)
 	}
 }
 
+static const char *text(const json_t *obj, const char *key);
+
+/* Each text of list, a line each after head. */
+static void change_lines(FILE *out, const char *head, const json_t *list)
+{
+	size_t i;
+	const json_t *t;
+	json_array_foreach(list, i, t)
+		if (json_is_string(t))
+			fprintf(out, "  %s%s\n", head, json_string_value(t));
+}
+
+void ctlformat_reload(FILE *out, const json_t *result)
+{
+	const char *path = json_string_value(json_object_get(result, "config"));
+	const json_t *applied = json_object_get(result, "applied"), *waiting = json_object_get(result, "waiting"),
+	             *restart = json_object_get(result, "restart");
+	char waits[64];
+	snprintf(waits, sizeof waits, "when import %lld ends: ",
+	         (long long)json_integer_value(json_object_get(result, "waits_for_import")));
+	fprintf(out, "configuration reloaded%s%s\n", path ? " from " : "", path ? path : "");
+	change_lines(out, "applied now: ", applied);
+	change_lines(out, waits, waiting);
+	change_lines(out, "at the next restart: ", restart);
+	if (json_is_array(applied) && !json_array_size(applied) && !json_array_size(waiting) &&
+	    !json_array_size(restart))
+		fprintf(out, "  nothing changed\n");
+}
+
+void ctlformat_config(FILE *out, const json_t *result)
+{
+	const char *path = json_string_value(json_object_get(result, "config"));
+	const char *base = path && strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const json_t *keys = json_object_get(result, "keys"), *k;
+	size_t i, w[4] = {strlen("SECTION"), strlen("KEY"), strlen("VALUE"), strlen("SOURCE")};
+	char section[CELL_MAX], source[CELL_MAX];
+	fprintf(out, "configuration in force: %s\n", path ? path : "-");
+	/* two passes: the widths, then the rows */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			fprintf(out, "%-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], "SECTION", (int)w[1], "KEY", (int)w[2],
+			        "VALUE", (int)w[3], "SOURCE", "RELOAD");
+		json_array_foreach(keys, i, k) {
+			const char *name = json_string_value(json_object_get(k, "name"));
+			const json_t *line = json_object_get(k, "line");
+			const json_t *value = json_object_get(k, "value");
+			snprintf(section, sizeof section, "[%s%s%s]", text(k, "section"), name ? " " : "", name ? name : "");
+			if (json_is_integer(line))
+				snprintf(source, sizeof source, "%s:%lld", base ? base : "-", (long long)json_integer_value(line));
+			else
+				snprintf(source, sizeof source, "%s", text(k, "source"));
+			const char *v = json_is_string(value) ? json_string_value(value) : "(not set)";
+			const char *cells[4] = {section, text(k, "key"), v, source};
+			for (size_t c = 0; c < 4 && !pass; c++)
+				w[c] = strlen(cells[c]) > w[c] ? strlen(cells[c]) : w[c];
+			if (pass)
+				fprintf(out, "%-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], cells[0], (int)w[1], cells[1],
+				        (int)w[2], cells[2], (int)w[3], cells[3], text(k, "reload"));
+		}
+	}
+}
+
 void ctlformat_result(FILE *out, const char *cmd, const json_t *result)
 {
 	const json_t *id = json_object_get(result, "import_id");
@@ -498,8 +560,7 @@ void ctlformat_result(FILE *out, const char *cmd, const json_t *result)
 	} else if (strcmp(cmd, "resume") == 0 && json_is_integer(id)) {
 		fprintf(out, "import %lld resumed\n", (long long)json_integer_value(id));
 	} else if (strcmp(cmd, "reload") == 0) {
-		const char *path = json_string_value(json_object_get(result, "config"));
-		fprintf(out, "configuration reloaded%s%s\n", path ? " from " : "", path ? path : "");
+		ctlformat_reload(out, result);
 	} else if (strcmp(cmd, "version") == 0 && json_is_string(json_object_get(result, "version"))) {
 		fprintf(out, "raced %s\n", json_string_value(json_object_get(result, "version")));
 	} else if (strcmp(cmd, "help") == 0 && json_is_array(json_object_get(result, "commands"))) {

@@ -48,6 +48,18 @@ void ctlformat_error_groups(FILE *out, const json_t *groups);
  * "import 42 running: races 10, entries 140, athletes 120; 1 failed; 45.2/s". */
 void ctlformat_progress(const json_t *stats, char *line, size_t size);
 
+/* A reload result {config, applied, waiting, restart, waits_for_import}:
+ * "configuration reloaded from PATH", then a line per change:
+ * "  applied now: ...", "  when import 7 ends: ...", "  at the next
+ * restart: ...", or "  nothing changed". */
+void ctlformat_reload(FILE *out, const json_t *result);
+
+/* A config result {config, keys: [{section, name, key, value, source,
+ * line, reload}]}: "configuration in force: PATH", then an aligned table
+ * SECTION KEY VALUE SOURCE RELOAD, the source as the file's name and line
+ * ("raced.conf:12") or "default", an unset value as "(not set)". */
+void ctlformat_config(FILE *out, const json_t *result);
+
 /* Results of the simple commands (start-import, cancel, pause, resume,
  * reload, version, help): one readable line or list. */
 void ctlformat_result(FILE *out, const char *cmd, const json_t *result);

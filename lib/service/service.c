@@ -80,6 +80,9 @@ struct service {
 };
 
 static int build_backends(struct service *s, char *err);
+static int build_fetcher(struct service *s, char *err);
+static int build_tables(struct service *s, char *err);
+static int build_store(struct service *s, char *err);
 static void fail_queries(struct service *s, const char *why);
 static void free_backends(struct service *s);
 static void start_on_db(struct service *s, enum lifecycle_event ev);
@@ -206,38 +209,44 @@ static void import_stored(void *arg, struct import *imp, const char *stage, size
 	log_debug("database: committed %zu row%s of %s", n, n == 1 ? "" : "s", stage);
 }
 
-/* Build the fetcher and store of next and put them in force; on failure
- * the previous ones stay, untouched, and next is still the caller's. */
+/* Put next in force: a new fetcher (its providers), and a new store
+ * unless next's is the same as the one in force (config_store_same: then
+ * the connection, its prepared statements and the queries waiting on it
+ * stay).  On failure the previous ones stay, untouched, and next is still
+ * the caller's. */
 static int adopt_config(struct service *s, struct config *next, char *err)
 {
 	struct config *old = s->cfg;
-	struct fetcher *old_fetcher = s->fetcher;
-	struct fetch_provider **old_providers = s->providers;
-	struct store *old_store = s->store;
-	const char **old_tables = s->tables;
-	enum store_state old_state = s->store_state;
+	struct service was = *s; /* the backends in force, freed once next's are built */
+	bool keep_store = s->store && config_store_same(old, next);
 
 	s->cfg = next;
 	s->fetcher = NULL;
 	s->providers = NULL;
-	s->store = NULL;
 	s->tables = NULL;
-	if (build_backends(s, err) < 0) {
+	if (!keep_store)
+		s->store = NULL;
+	if (build_fetcher(s, err) < 0 || build_tables(s, err) < 0 || (!keep_store && build_store(s, err) < 0)) {
+		if (keep_store)
+			s->store = NULL; /* not ours to free here */
 		free_backends(s);
 		s->cfg = old;
-		s->fetcher = old_fetcher;
-		s->providers = old_providers;
-		s->store = old_store;
-		s->tables = old_tables;
-		s->store_state = old_state;
+		s->fetcher = was.fetcher;
+		s->providers = was.providers;
+		s->store = was.store;
+		s->tables = was.tables;
+		s->store_state = was.store_state;
 		return -1;
 	}
-	fail_queries(s, "the configuration was reloaded meanwhile; ask again");
-	struct service tmp = {.fetcher = old_fetcher, .providers = old_providers,
-	                      .store = old_store, .tables = old_tables};
+	struct service tmp = {.fetcher = was.fetcher, .providers = was.providers, .tables = was.tables};
+	if (!keep_store) {
+		fail_queries(s, "the configuration was reloaded meanwhile; ask again");
+		tmp.store = was.store;
+	}
 	free_backends(&tmp);
 	config_free(old);
-	log_notice("reload: configuration %s in force", s->cfg->path);
+	log_notice("reload: configuration %s in force%s", s->cfg->path,
+	           keep_store ? "; [database] unchanged: the database connection is kept" : "");
 	return 0;
 }
 
@@ -665,27 +674,81 @@ int64_t service_cancel(struct service *s, char *err)
 
 /* ---- reload ---- */
 
-int service_reload(struct service *s, struct config *next, char *changes, size_t len, char *err)
+/* config_each_change's callback: the change's text in the list of its
+ * class (lists[enum config_when]). */
+static void reload_collect(void *arg, enum config_when when, const char *text)
 {
+	json_t **lists = arg;
+	json_array_append_new(lists[when], json_string(text));
+}
+
+/* While an import runs: the KF_LIVE keys of next go into force now, in the
+ * providers the import uses and in the configuration it holds. */
+static int apply_live(struct service *s, const struct config *next, char *err)
+{
+	for (size_t i = 0; i < s->cfg->n_providers; i++) {
+		const struct provider_conf *p = config_provider(next, s->cfg->providers[i].name);
+		if (!p)
+			continue;
+		struct fetch_provider_limits l = {.max_connections = p->max_connections, .rate_limit = p->rate_limit,
+		                                  .timeout_ms = p->timeout_ms, .max_retries = p->max_retries};
+		if (fetch_provider_set_limits(s->providers[i], &l, err) < 0)
+			return -1; /* the providers before it have their new limits */
+	}
+	if (config_apply_live(s->cfg, next) < 0)
+		return err_set(err, "out of memory applying the new values");
+	return 0;
+}
+
+int service_reload(struct service *s, struct config *next, json_t **report, char *err)
+{
+	*report = NULL;
 	if (stopping(s))
 		return err_set_class(err, ESHUTDOWN, "raced is shutting down");
-	/* config_describe_changes() notes what only a restart applies
-	 * (control_socket: the socket may be systemd's). */
-	config_describe_changes(s->cfg, next, changes, len);
-	if (!lifecycle_has_run(&s->life)) {
-		if (adopt_config(s, next, err) < 0)
-			return -1;
-		return 0;
+	json_t *lists[3] = {json_array(), json_array(), json_array()};
+	json_t *waiting = json_array();
+	if (!lists[0] || !lists[1] || !lists[2] || !waiting) {
+		for (size_t i = 0; i < 3; i++)
+			json_decref(lists[i]);
+		json_decref(waiting);
+		return err_set_class(err, ENOMEM, "out of memory");
 	}
-	/* Not now: the running import keeps the configuration it started
-	 * with; this one takes effect when it ends. */
-	config_free(s->next_cfg);
-	s->next_cfg = next;
-	size_t used = strnlen(changes, len);
-	if (used + 1 < len)
-		snprintf(changes + used, len - used, " (takes effect when import %" PRId64 " ends)",
-		         s->imp ? import_id(s->imp) : 0);
-	return 0;
+	config_each_change(s->cfg, next, reload_collect, lists);
+	json_t *applied = lists[CONFIG_WHEN_LIVE];
+	int64_t waits_for = 0;
+	int rc;
+	if (!lifecycle_has_run(&s->life)) {
+		/* Idle: all of it now, but what only a restart applies
+		 * (control_socket, metrics, resume). */
+		rc = adopt_config(s, next, err);
+		json_array_extend(applied, lists[CONFIG_WHEN_BETWEEN]);
+	} else {
+		/* The running import keeps the configuration it started with but
+		 * for the live keys; the rest takes effect when it ends.  A
+		 * reload waiting from before is replaced: this file says what
+		 * the configuration is now. */
+		rc = apply_live(s, next, err);
+		waits_for = s->imp ? import_id(s->imp) : 0;
+		json_array_extend(waiting, lists[CONFIG_WHEN_BETWEEN]);
+		if (rc == 0) {
+			config_free(s->next_cfg);
+			s->next_cfg = NULL;
+			if (json_array_size(waiting) || json_array_size(lists[CONFIG_WHEN_RESTART]))
+				s->next_cfg = next;
+			else
+				config_free(next);
+		}
+	}
+	if (rc == 0)
+		*report = json_pack("{s:O,s:O,s:O,s:o}", "applied", applied, "waiting", waiting,
+		                    "restart", lists[CONFIG_WHEN_RESTART],
+		                    "waits_for_import", waits_for ? json_integer((json_int_t)waits_for) : json_null());
+	for (size_t i = 0; i < 3; i++)
+		json_decref(lists[i]);
+	json_decref(waiting);
+	if (rc == 0 && !*report)
+		log_err("reload: out of memory describing the changes (they are applied)");
+	return rc;
 }
 
 /* ---- stop ---- */
@@ -1034,7 +1097,8 @@ const struct config *service_config(const struct service *s)
 
 /* ---- setup ---- */
 
-static int build_backends(struct service *s, char *err)
+/* The fetcher and a provider for each [provider]. */
+static int build_fetcher(struct service *s, char *err)
 {
 	const struct config *cfg = s->cfg;
 	s->fetcher = fetcher_new(s->base, err);
@@ -1055,11 +1119,24 @@ static int build_backends(struct service *s, char *err)
 		if (!s->providers[i])
 			return -1;
 	}
+	return 0;
+}
+
+/* The stage tables' names, borrowed from the configuration in force. */
+static int build_tables(struct service *s, char *err)
+{
+	const struct config *cfg = s->cfg;
 	s->tables = calloc(cfg->n_stages ? cfg->n_stages : 1, sizeof *s->tables);
 	if (!s->tables)
 		return err_set(err, "out of memory");
 	for (size_t i = 0; i < cfg->n_stages; i++)
 		s->tables[i] = cfg->stages[i].name;
+	return 0;
+}
+
+static int build_store(struct service *s, char *err)
+{
+	const struct config *cfg = s->cfg;
 	/* application_name = raced, unless the conninfo names one. */
 	char *conninfo = config_value_conninfo_named(cfg->conninfo, "raced");
 	if (!conninfo)
@@ -1077,6 +1154,13 @@ static int build_backends(struct service *s, char *err)
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)
 		return err_set(err, "out of memory queueing the marking of interrupted runs");
 	return 0;
+}
+
+static int build_backends(struct service *s, char *err)
+{
+	if (build_fetcher(s, err) < 0 || build_tables(s, err) < 0)
+		return -1;
+	return build_store(s, err);
 }
 
 static void free_backends(struct service *s)

@@ -1,7 +1,7 @@
 /* service — the daemon's runtime: the configuration in force, the fetcher
  * and its providers, the store, and the import that runs (at most one).
- * It starts, pauses, cancels and drains imports, applies reloads (a new
- * configuration takes effect at the next import), and answers the control
+ * It starts, pauses, cancels and drains imports, applies reloads (live
+ * keys at once, the others between imports), and answers the control
  * commands.  daemon/main.c only parses arguments, sets up the loop and
  * signals, and calls into it.
  *
@@ -69,12 +69,19 @@ RACED_MUST_CHECK int service_start_import_when_ready(struct service *s, const ch
 RACED_MUST_CHECK int64_t service_pause(struct service *s, bool paused, char *err);
 RACED_MUST_CHECK int64_t service_cancel(struct service *s, char *err);
 
-/* Validate and adopt a new configuration (takes ownership on success);
- * it applies now when idle, at the end of the running import otherwise.
- * `changes` receives a readable summary of what changed.  Fails with err:
- * -ESHUTDOWN while raced stops, -1 when the new backends cannot be built. */
-RACED_MUST_CHECK int service_reload(struct service *s, struct config *next, char *changes,
-                                    size_t len, char *err);
+/* Adopt a new configuration (takes ownership on success).  Each change
+ * applies as the key table says (config.h, enum config_when): live keys at
+ * once, even while an import runs (a provider's rate_limit,
+ * max_connections, timeout and max_retries, [database] max_outage,
+ * [daemon] stop_timeout); the others at once when idle, else when the
+ * running import ends; control_socket, metrics and resume at the next
+ * start.  Idle, with [database] and the stages unchanged, the store and
+ * its connection are kept.  *report gets {"applied": [texts], "waiting":
+ * [texts], "restart": [texts], "waits_for_import": id|null}
+ * (config_each_change's texts; NULL only when out of memory).  Fails with
+ * err: -ESHUTDOWN while raced stops, -1 when the new backends cannot be
+ * built or the live limits not applied. */
+RACED_MUST_CHECK int service_reload(struct service *s, struct config *next, json_t **report, char *err);
 
 /* SIGTERM: drain the running import (ends 'interrupted') within the
  * configured stop_timeout, then call stopped(). */

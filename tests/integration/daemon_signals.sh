@@ -58,7 +58,7 @@ wait_for "the slow request to be in flight" 30 slow_seen
 # A reload while the import runs waits for its end, and says so.
 sed -i 's/^batch_size = 200$/batch_size = 120/' "$T/raced.conf"
 kill -HUP "$RACED_PID"
-wait_for "the deferred reload to be logged" 10 grep -q 'batch_size 200 -> 120 (takes effect when import 2 ends)' "$T/raced.log"
+wait_for "the deferred reload to be logged" 10 grep -q 'when import 2 ends: \[database\] batch_size 200 -> 120' "$T/raced.log"
 kill -TERM "$RACED_PID"
 wait_for "the first SIGTERM to be logged" 10 grep -q 'SIGTERM: draining' "$T/raced.log"
 start=$SECONDS
