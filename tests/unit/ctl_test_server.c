@@ -148,7 +148,19 @@ static void handle(void *ctx, struct control_request *req)
 	} else if (strcmp(cmd, "errors") == 0) {
 		control_reply_ok(req, errors_json(s, json_integer_value(json_object_get(args, "limit"))));
 	} else if (strcmp(cmd, "reload") == 0) {
-		control_reply_ok(req, json_pack("{s:s}", "config", "/etc/raced/raced.conf"));
+		control_reply_ok(req, json_pack("{s:s,s:[s],s:[s],s:[],s:i}", "config", "/etc/raced/raced.conf",
+		                                "applied", "[provider main] rate_limit 0 -> 50",
+		                                "waiting", "[database] batch_size 500 -> 200",
+		                                "restart", "waits_for_import", 42));
+	} else if (strcmp(cmd, "config") == 0) {
+		control_reply_ok(req, json_pack("{s:s,s:[{s:s,s:n,s:s,s:s,s:s,s:s,s:i,s:s},"
+		                                "{s:s,s:s,s:s,s:n,s:n,s:s,s:n,s:s}]}",
+		                                "config", "/etc/raced/raced.conf", "keys",
+		                                "section", "daemon", "name", "key", "max_clients", "value", "8",
+		                                "default", "64", "source", "/etc/raced/raced.conf:3", "line", 3,
+		                                "reload", "live",
+		                                "section", "daemon", "name", "main", "key", "metrics", "value",
+		                                "default", "source", "default", "line", "reload", "restart"));
 	} else if (strcmp(cmd, "help") == 0) {
 		ctlserver_help(ctx, req);
 	} else {

@@ -192,7 +192,7 @@ static void test_request_line_puts_cmd_with_args(void)
 static void test_command_table_marks_admin_commands(void)
 {
 	const char *admin[] = { "start-import", "cancel", "pause", "resume", "reload" };
-	const char *reading[] = { "stats", "status", "health", "version", "help", "errors" };
+	const char *reading[] = { "stats", "status", "health", "version", "help", "errors", "config" };
 	for (size_t i = 0; i < 5; i++) {
 		CHECK(control_command_find(admin[i]) &&
 		      control_command_find(admin[i])->privilege == CONTROL_ADMIN);
@@ -200,9 +200,10 @@ static void test_command_table_marks_admin_commands(void)
 		      control_command_find(reading[i])->privilege == CONTROL_READ);
 	}
 	CHECK(control_command_find(reading[5])->privilege == CONTROL_READ);
-	CHECK_EQ(control_n_commands, 11);
+	CHECK(control_command_find(reading[6])->privilege == CONTROL_READ); /* secrets masked */
+	CHECK_EQ(control_n_commands, 12);
 	json_t *help = control_help_json(NULL);
-	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 11);
+	CHECK_EQ(json_array_size(json_object_get(help, "commands")), 12);
 	json_decref(help);
 	CHECK(control_help_json("nope") == NULL);
 }
@@ -244,6 +245,7 @@ static void test_usage_is_built_from_options_and_operand(void)
 		[CONTROL_CMD_STATUS] = "status [ID]",
 		[CONTROL_CMD_ERRORS] = "errors [--limit N] [ID]",
 		[CONTROL_CMD_HEALTH] = "health",
+		[CONTROL_CMD_CONFIG] = "config",
 		[CONTROL_CMD_RELOAD] = "reload",
 		[CONTROL_CMD_VERSION] = "version",
 		[CONTROL_CMD_HELP] = "help [COMMAND]",

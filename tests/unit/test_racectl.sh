@@ -73,7 +73,7 @@ expect "a command's foreign option is a usage error" 2 "'version' takes no optio
 # table) names: one taken goes on to connect (exit 1, no daemon there), one
 # not taken is a usage error (exit 2; for health UNKNOWN, 3).
 commands=$("$RACECTL" --help | sed -nE 's/^ [ *] ([a-z-]+).*/\1/p')
-[ "$(wc -w <<<"$commands")" -eq 11 ] || fail "--help lists 11 commands: $commands"
+[ "$(wc -w <<<"$commands")" -eq 12 ] || fail "--help lists 12 commands: $commands"
 before=$failures
 for c in $commands; do
 	usage=$("$RACECTL" "$c" --help | head -n 1)
@@ -113,6 +113,12 @@ expect "cancel ends the run" 0 '^import 42 cancelled$' rc cancel
 expect "status lists the run with its counts" 0 '^42 +cancelled +2024-05-01T10:00:00Z +2024-05-01T10:01:00Z +root +10 +200 +1$' rc status
 expect "status ID shows one run" 0 '^ID +STATUS +STARTED +FINISHED +BY +RACES +ENTRIES +ERRORS$' rc status 42
 expect "reload reports" 0 '^configuration reloaded from /etc/raced/raced.conf$' rc reload
+expect "reload says what applied now" 0 '^  applied now: \[provider main\] rate_limit 0 -> 50$' rc reload
+expect "reload says what waits for the import" 0 '^  when import 42 ends: \[database\] batch_size 500 -> 200$' rc reload
+expect "config names the file" 0 '^configuration in force: /etc/raced/raced.conf$' rc config
+expect "config: a header" 0 '^SECTION +KEY +VALUE +SOURCE +RELOAD$' rc config
+expect "config: the file's name and line" 0 '^\[daemon\] +max_clients +8 +raced\.conf:3 +live$' rc config
+expect "config: an unset key, a default" 0 '^\[daemon main\] +metrics +\(not set\) +default +restart$' rc config
 start_server waiting
 expect "start-import --wait exits 0 when the import succeeds" 0 '^import 42 succeeded$' \
 	"$RACECTL" --socket "$dir/waiting.sock" start-import --wait --interval 0.1
