@@ -76,7 +76,7 @@ const struct key_def config_keys[] = {
 	{"resume", SECT_DAEMON, KT_CHOICE, D_(resume), "auto", 0, 0, KF_RESTART, config_resume_values},
 
 	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK, NULL},
-	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, 0, NULL},
+	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, KF_LIVE, NULL},
 	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0, NULL},
 	{"synchronous_commit", SECT_DATABASE, KT_CHOICE, D_(synchronous_commit), "on", 0, 0, 0,
 	 config_synchronous_commit_values},

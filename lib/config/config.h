@@ -192,7 +192,8 @@ void config_each_entry(const struct config *c, config_entry_fn fn, void *arg);
 RACED_MUST_CHECK int config_apply_live(struct config *in_force, const struct config *next);
 
 /* Whether the store two configurations build is the same: [database]
- * unchanged and the same stages (its tables) in the same order. */
+ * unchanged but for its live keys (batch_size, max_outage: a store kept
+ * is given them) and the same stages (its tables) in the same order. */
 bool config_store_same(const struct config *a, const struct config *b);
 
 #endif

@@ -319,7 +319,8 @@ bool config_store_same(const struct config *a, const struct config *b)
 			return false;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct key_def *k = &config_keys[i];
-		if (k->section == SECT_DATABASE && !same_value(k, a, b))
+		/* a live key (batch_size, max_outage) is put into the store kept */
+		if (k->section == SECT_DATABASE && !(k->flags & KF_LIVE) && !same_value(k, a, b))
 			return false;
 	}
 	return true;

@@ -226,7 +226,8 @@ static int adopt_config(struct service *s, struct config *next, char *err)
 	s->tables = NULL;
 	if (!keep_store)
 		s->store = NULL;
-	if (build_fetcher(s, err) < 0 || build_tables(s, err) < 0 || (!keep_store && build_store(s, err) < 0)) {
+	if (build_fetcher(s, err) < 0 || build_tables(s, err) < 0 || (!keep_store && build_store(s, err) < 0) ||
+	    (keep_store && store_set_batch_size(s->store, next->batch_size, err) < 0)) {
 		if (keep_store)
 			s->store = NULL; /* not ours to free here */
 		free_backends(s);
@@ -683,7 +684,8 @@ static void reload_collect(void *arg, enum config_when when, const char *text)
 }
 
 /* While an import runs: the KF_LIVE keys of next go into force now, in the
- * providers the import uses and in the configuration it holds. */
+ * providers and the store the import uses and in the configuration it
+ * holds. */
 static int apply_live(struct service *s, const struct config *next, char *err)
 {
 	for (size_t i = 0; i < s->cfg->n_providers; i++) {
@@ -695,6 +697,8 @@ static int apply_live(struct service *s, const struct config *next, char *err)
 		if (fetch_provider_set_limits(s->providers[i], &l, err) < 0)
 			return -1; /* the providers before it have their new limits */
 	}
+	if (store_set_batch_size(s->store, next->batch_size, err) < 0)
+		return -1;
 	if (config_apply_live(s->cfg, next) < 0)
 		return err_set(err, "out of memory applying the new values");
 	return 0;

@@ -884,6 +884,15 @@ fail:
 	return NULL;
 }
 
+int store_set_batch_size(struct store *s, uint32_t n, char *err)
+{
+	if (n == 0 || n > STORE_BATCH_SIZE_MAX)
+		return err_set(err, "store: [database] batch_size %u is out of range: use 1 to %u", n,
+		               STORE_BATCH_SIZE_MAX);
+	s->batch_size = n;
+	return 0;
+}
+
 void store_free(struct store *s)
 {
 	if (!s)

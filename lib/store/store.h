@@ -173,6 +173,12 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
                         const struct store_callbacks *cb, char *err);
 void store_free(struct store *s);
 
+/* [database] batch_size changed by a reload, even while an import adds
+ * rows: batches formed from now on hold at most n rows (a batch already
+ * larger is sent as it is, before the next row joins it).  0, or -1 with
+ * err when n is out of range (1 to STORE_BATCH_SIZE_MAX). */
+RACED_MUST_CHECK int store_set_batch_size(struct store *s, uint32_t n, char *err);
+
 enum store_state store_state(const struct store *s);
 const char *store_state_name(enum store_state st);
 

@@ -55,10 +55,13 @@ raced_start
 check "start-import (second run)" ctl start-import
 slow_seen() { [ "$(json_get "$(fixture_get /_stats)" in_flight)" -ge 1 ]; }
 wait_for "the slow request to be in flight" 30 slow_seen
-# A reload while the import runs waits for its end, and says so.
-sed -i 's/^batch_size = 200$/batch_size = 120/' "$T/raced.conf"
+# A reload while the import runs: batch_size (live) applies now, a stage's
+# max_demand waits for the import's end, and the log says so.
+sed -i 's/^batch_size = 200$/batch_size = 120/; s/^max_demand = 100$/max_demand = 50/' "$T/raced.conf"
 kill -HUP "$RACED_PID"
-wait_for "the deferred reload to be logged" 10 grep -q 'when import 2 ends: \[database\] batch_size 200 -> 120' "$T/raced.log"
+wait_for "the reload to be logged" 10 grep -q 'reload: .*: applied now: \[database\] batch_size 200 -> 120' "$T/raced.log"
+check "the stage's max_demand waits for import 2" \
+	grep -q '; when import 2 ends: \[stage races\] max_demand 100 -> 50' "$T/raced.log"
 kill -TERM "$RACED_PID"
 wait_for "the first SIGTERM to be logged" 10 grep -q 'SIGTERM: draining' "$T/raced.log"
 start=$SECONDS

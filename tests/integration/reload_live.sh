@@ -53,21 +53,25 @@ check "raced's connection is in pg_stat_activity" test -n "$pid1"
 check "start-import" ctl start-import
 requests_over() { [ "$(json_get "$(fixture_get /_stats)" requests)" -ge "$1" ]; }
 wait_for "the first requests at 1/s" 30 requests_over 3
-sed -i 's/^rate_limit = 1$/rate_limit = 20/' "$T/raced.conf"
+sed -i 's/^rate_limit = 1$/rate_limit = 20/; s/^batch_size = 200$/batch_size = 50/' "$T/raced.conf"
 reply=$(ctl --json reload)
-check_eq "reload: the rate applied now" "$(json_get "$reply" result applied 0)" "[provider main] rate_limit 1 -> 20"
+check_eq "reload: batch_size applied now" "$(json_get "$reply" result applied 0)" "[database] batch_size 200 -> 50"
+check_eq "reload: the rate applied now" "$(json_get "$reply" result applied 1)" "[provider main] rate_limit 1 -> 20"
 check_eq "reload: nothing waits" "$(json_get "$reply" result waiting)" "[]"
 check_eq "reload: the running import named" "$(json_get "$reply" result waits_for_import)" 1
 stats=$(ctl --json stats)
 check_eq "stats: the new limit in force" "$(json_get "$stats" result providers 0 rate_limit)" 20.0
 check_eq "stats: while the import runs" "$(json_get "$stats" result import state)" running
-check "the log says what applied now" grep -q 'reload: .*: applied now: \[provider main\] rate_limit 1 -> 20' "$T/raced.log"
+check "the log says what applied now" \
+	grep -q 'reload: .*: applied now: \[database\] batch_size 200 -> 50; \[provider main\] rate_limit 1 -> 20' "$T/raced.log"
 import_done() { [ "$(sql 'select status from import_runs where id = 1')" = succeeded ]; }
 # At 1/s the 140-odd requests left would take over two minutes; at 20/s
 # about seven seconds.
 wait_for "the import to end at the new rate" 60 import_done
 check_eq "the connection kept across the live reload" "$(backend_pid)" "$pid1"
-check "config: the new rate in force" grep -Eq '^\[provider main\] +rate_limit +20 ' <<<"$(ctl config)"
+out=$(ctl config)
+check "config: the new rate in force" grep -Eq '^\[provider main\] +rate_limit +20 ' <<<"$out"
+check "config: the new batch_size in force" grep -Eq '^\[database\] +batch_size +50 +raced\.conf:[0-9]+ +live$' <<<"$out"
 
 # ---- idle, only a rate changed: the connection is kept ----
 sed -i 's/^rate_limit = 20$/rate_limit = 1/' "$T/raced.conf"

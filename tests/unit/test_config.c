@@ -746,7 +746,7 @@ static void test_each_entry_lists_every_key_with_its_line_or_default_and_masks_s
 	CHECK(strstr(sh.text, "daemon.metrics=(unset)@0/restart\n") != NULL);
 	CHECK(strstr(sh.text, "database.conninfo=") && strstr(sh.text, "password=***") &&
 	      strstr(strstr(sh.text, "database.conninfo="), "@4/between_imports\n"));
-	CHECK(strstr(sh.text, "database.batch_size=500@0/between_imports\n") != NULL);
+	CHECK(strstr(sh.text, "database.batch_size=500@0/live\n") != NULL);
 	CHECK(strstr(sh.text, "provider main.base_url=https://bob:***@api.example.com/v1@6/between_imports\n") != NULL);
 	CHECK(strstr(sh.text, "provider main.rate_limit=5@9/live\n") != NULL);
 	CHECK(strstr(sh.text, "provider main.timeout=30s@0/live\n") != NULL);
@@ -828,8 +828,12 @@ static void test_apply_live_copies_live_values_and_lines_only(void)
 		CHECK_EQ(a->key_line[conninfo - config_keys], 4u); /* the old value's line stays (b has it on 5) */
 	}
 	CHECK_EQ(config_apply_live(a, b), 0);
-	/* batch_size is [database]: another store */
-	struct config *c = load_ok("[database]\nconninfo = dbname=a\nbatch_size = 7\n" MIN_PROVIDER MIN_STAGE);
+	/* synchronous_commit is [database]: another store; batch_size is live,
+	 * given to the store kept */
+	struct config *c = load_ok("[database]\nconninfo = dbname=a\nsynchronous_commit = off\n" MIN_PROVIDER MIN_STAGE);
+	struct config *c2 = load_ok("[database]\nconninfo = dbname=a\nbatch_size = 7\n" MIN_PROVIDER MIN_STAGE);
+	CHECK(c2 && config_store_same(a, c2));
+	config_free(c2);
 	struct config *d = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER "rate_limit = 3\n" MIN_STAGE);
 	struct config *e = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER MIN_STAGE
 	                           "[stage x]\nparent = races\nprovider = main\nurl = /x/{id}\nkey = /id\n");
