@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'v': log_pin_level(LOG_DEBUG); break;
 		case 'V': printf("raced %s\n", RACED_VERSION); return EXIT_SUCCESS;
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		default: usage(stderr); return 2;

@@ -27,6 +27,20 @@ void log_set_level(int max_priority)
 	max_level = max_priority;
 }
 
+static bool pinned;
+
+void log_pin_level(int max_priority)
+{
+	log_set_level(max_priority);
+	pinned = true;
+}
+
+void log_set_configured_level(int max_priority)
+{
+	if (!pinned)
+		log_set_level(max_priority);
+}
+
 int log_level(void)
 {
 	return max_level;

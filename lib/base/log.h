@@ -38,6 +38,11 @@
  * out-of-range values are clamped). */
 void log_set_level(int max_priority);
 int log_level(void);
+/* raced -v: the level stays max_priority; log_set_configured_level() no
+ * longer changes it. */
+void log_pin_level(int max_priority);
+/* The configuration's level ([daemon] log_level), unless pinned. */
+void log_set_configured_level(int max_priority);
 bool log_enabled(int priority);
 
 /* Decide once, at start-up, whether lines carry timestamps: yes unless

@@ -52,12 +52,14 @@
 const char *const config_section_names[SECT_KINDS] = {"daemon", "database", "provider", "stage"};
 
 const char *const config_resume_values[] = {"no", "auto", NULL};
+const char *const config_log_level_values[] = {"error", "warning", "notice", "info", "debug", NULL};
 const char *const config_synchronous_commit_values[] = {"on", "off", "local", "remote_write", "remote_apply",
                                                         NULL};
 
 /* A KT_CHOICE lands in an enum through a uint32_t. */
 _Static_assert(sizeof(enum config_resume) == sizeof(uint32_t), "enum config_resume is not 4 bytes");
 _Static_assert(sizeof(enum config_sync) == sizeof(uint32_t), "enum config_sync is not 4 bytes");
+_Static_assert(sizeof(enum config_log_level) == sizeof(uint32_t), "enum config_log_level is not 4 bytes");
 
 #define D_(f) offsetof(struct config, f)
 #define P_(f) offsetof(struct provider_conf, f)
@@ -74,6 +76,7 @@ const struct key_def config_keys[] = {
 	{"memory_limit", SECT_DAEMON, KT_SIZE, D_(memory_limit), "512MiB", 1ull << 20, 1ull << 40, 0, NULL},
 	/* read when raced starts: a reload changes nothing until the next start */
 	{"resume", SECT_DAEMON, KT_CHOICE, D_(resume), "auto", 0, 0, KF_RESTART, config_resume_values},
+	{"log_level", SECT_DAEMON, KT_CHOICE, D_(log_level), "notice", 0, 0, KF_LIVE, config_log_level_values},
 
 	{"conninfo", SECT_DATABASE, KT_CONNINFO, D_(conninfo), "dbname=races", 0, 0, KF_SECRET | KF_EMPTY_OK, NULL},
 	{"batch_size", SECT_DATABASE, KT_UINT, D_(batch_size), "500", 1, STORE_BATCH_SIZE_MAX, KF_LIVE, NULL},

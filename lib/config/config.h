@@ -83,6 +83,11 @@ struct stage_conf {
 enum config_resume { CONFIG_RESUME_NO, CONFIG_RESUME_AUTO };
 extern const char *const config_resume_values[]; /* "no", "auto"; NULL-terminated */
 
+/* [daemon] log_level: the least severe priority logged, syslog's names;
+ * LOG_ERR + the enum's value is the syslog priority (log.h). */
+enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARNING, CONFIG_LOG_NOTICE, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+extern const char *const config_log_level_values[]; /* "error" ... "debug"; NULL-terminated */
+
 /* [database] synchronous_commit: PostgreSQL's setting for raced's own
  * connection; config_synchronous_commit_values[] spells each as
  * PostgreSQL does (store_conf.synchronous_commit). */
@@ -100,6 +105,7 @@ struct config {
 	char *metrics;             /* OpenMetrics listener, config_listen_parse(); NULL = off */
 	size_t memory_limit;       /* bytes pages, items and batches may hold, default 512 MiB */
 	enum config_resume resume; /* default auto; read at start only */
+	enum config_log_level log_level; /* default notice; raced -v logs debug whatever it says */
 	/* [database] */
 	char *conninfo;            /* default dbname=races */
 	uint32_t batch_size;       /* default 500 */

@@ -246,6 +246,7 @@ static int adopt_config(struct service *s, struct config *next, char *err)
 	}
 	free_backends(&tmp);
 	config_free(old);
+	log_set_configured_level(LOG_ERR + (int)s->cfg->log_level);
 	log_notice("reload: configuration %s in force%s", s->cfg->path,
 	           keep_store ? "; [database] unchanged: the database connection is kept" : "");
 	return 0;
@@ -701,6 +702,9 @@ static int apply_live(struct service *s, const struct config *next, char *err)
 		return -1;
 	if (config_apply_live(s->cfg, next) < 0)
 		return err_set(err, "out of memory applying the new values");
+	/* (an import's per-request debug lines follow from its next start:
+	 * whether to call for them is decided as it starts) */
+	log_set_configured_level(LOG_ERR + (int)s->cfg->log_level);
 	return 0;
 }
 
@@ -1201,6 +1205,7 @@ struct service *service_new(struct event_base *base, struct config *cfg,
 	}
 	struct timeval one = {1, 0};
 	event_add(s->tick_ev, &one);
+	log_set_configured_level(LOG_ERR + (int)cfg->log_level);
 	if (build_backends(s, err) < 0) {
 		service_free(s);
 		return NULL;

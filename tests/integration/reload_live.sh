@@ -80,6 +80,18 @@ check "reload (idle): applied now" grep -q '^  applied now: \[provider main\] ra
 check "the log says the connection is kept" grep -q 'in force; \[database\] unchanged: the database connection is kept' "$T/raced.log"
 check_eq "the connection kept across an idle reload" "$(backend_pid)" "$pid1"
 
+# ---- log_level: live ----
+printf 'log_level = warning\n' >"$T/level.conf"
+sed -i '/^\[daemon\]$/r '"$T/level.conf" "$T/raced.conf"
+check "reload to log_level = warning" ctl reload
+check "config: log_level warning, live" grep -Eq '^\[daemon\] +log_level +warning +raced\.conf:[0-9]+ +live$' <<<"$(ctl config)"
+check "reload (a notice, not logged)" ctl reload
+check_eq "no notice logged at log_level = warning" \
+	"$(grep -c 'reload: .*: nothing changed' "$T/raced.log" || true)" 0
+sed -i 's/^log_level = warning$/log_level = notice/' "$T/raced.conf"
+check "reload to log_level = notice" ctl reload
+check "notices logged again" grep -q 'reload: .*: applied now: \[daemon\] log_level warning -> notice' "$T/raced.log"
+
 # ---- conninfo changed during an import: waits for its end ----
 check "start-import (second)" ctl start-import --full
 wait_for "the second import's first requests" 30 requests_over 148

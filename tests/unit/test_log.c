@@ -242,6 +242,17 @@ static void test_journal_stream_naming_another_file_is_not_journald(void)
 	log_set_timestamps(false);
 }
 
+/* Last: a pin lasts for the process (raced -v). */
+static void test_a_pinned_level_ignores_the_configured_one(void)
+{
+	log_set_configured_level(LOG_WARNING);
+	CHECK_EQ(log_level(), LOG_WARNING);
+	log_pin_level(LOG_DEBUG);
+	log_set_configured_level(LOG_NOTICE);
+	CHECK_EQ(log_level(), LOG_DEBUG);
+	CHECK(log_enabled(LOG_DEBUG));
+}
+
 int main(void)
 {
 	RUN(test_log_quiet_by_default_shows_notice_and_above);
@@ -257,5 +268,6 @@ int main(void)
 	RUN(test_log_lines_off_journald_open_with_a_timestamp);
 	RUN(test_log_lines_on_journald_carry_no_timestamp);
 	RUN(test_journal_stream_naming_another_file_is_not_journald);
+	RUN(test_a_pinned_level_ignores_the_configured_one);
 	return CHECK_DONE();
 }
