@@ -104,7 +104,7 @@ const struct key_def config_keys[] = {
 	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, STAGE_MAX_DEMAND, 0, NULL},
 	{"min_demand", SECT_STAGE, KT_UINT, S_(min_demand), NULL, 0, 1000000, KF_DERIVED, NULL},
 	{"buffer_size", SECT_STAGE, KT_UINT, S_(buffer_size), NULL, 1, STAGE_MAX_BUFFER, KF_DERIVED, NULL},
-	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED, NULL},
+	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED | KF_LIVE, NULL},
 	{"max_pages", SECT_STAGE, KT_UINT, S_(max_pages), "10000", 1, 1000000, 0, NULL},
 	{"refresh", SECT_STAGE, KT_DURATION, S_(refresh_ms), "0", 0, UINT32_MAX, 0, NULL},
 	{"cursor", SECT_STAGE, KT_POINTER, S_(cursor), NULL, 0, 0, KF_ROOT_ONLY, NULL},

@@ -44,8 +44,9 @@ enum key_type {
 #define KF_ROOT_ONLY 32u /* a stage key only the root stage (no parent) may set */
 /* A reload applies it at once, even while an import runs: its consumer
  * reads it from the configuration in force each time, or is handed the
- * new value (the service: fetch_provider_set_limits, store_set_batch_size;
- * the control server's options).  Numbers only: config_apply_live() copies the value's bytes
+ * new value (the service: fetch_provider_set_limits, store_set_batch_size,
+ * import_config_changed for a stage's concurrency; the control server's
+ * options).  Numbers only: config_apply_live() copies the value's bytes
  * into the configuration an import holds.  Neither this nor KF_RESTART:
  * the key applies when no import runs, at once or when the running one
  * ends. */

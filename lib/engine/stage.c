@@ -699,6 +699,16 @@ void pipeline_pause(struct pipeline *p, bool paused)
 	pipeline_settle(p);
 }
 
+int stage_set_concurrency(struct stage *st, uint32_t n)
+{
+	if (!st || n < 1 || n > STAGE_MAX_CONCURRENCY)
+		return -1;
+	st->concurrency = n;
+	if (!st->p->freeing)
+		pipeline_settle(st->p);
+	return 0;
+}
+
 void pipeline_batch_begin(struct pipeline *p)
 {
 	if (p)

@@ -135,6 +135,11 @@ void pipeline_batch_end(struct pipeline *p);
 
 /* While paused no work unit starts; running ones finish, events still flow. */
 void pipeline_pause(struct pipeline *p, bool paused);
+/* A new bound on st's running work units (R4), from now on: raised, more
+ * start at once as credit allows; lowered, those running finish and no new
+ * one starts until fewer run.  0, or -1 when n is out of range (1 to
+ * STAGE_MAX_CONCURRENCY; nothing changes). */
+int stage_set_concurrency(struct stage *st, uint32_t n);
 bool pipeline_paused(const struct pipeline *p);
 bool pipeline_finished(const struct pipeline *p);
 

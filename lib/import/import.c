@@ -1399,6 +1399,13 @@ void import_pause(struct import *imp, bool paused)
 		pipeline_pause(imp->pipe, paused);
 }
 
+void import_config_changed(struct import *imp)
+{
+	for (size_t i = 0; i < imp->n_stages && imp->pipe; i++)
+		if (imp->stages[i].st)
+			(void)stage_set_concurrency(imp->stages[i].st, imp->stages[i].conf->concurrency);
+}
+
 bool import_paused(const struct import *imp)
 {
 	return imp->paused;

@@ -75,6 +75,9 @@ int import_start(struct import *imp, char *err);
 
 /* Pause: no new fetch starts; running ones finish.  Resume continues. */
 void import_pause(struct import *imp, bool paused);
+/* The configuration the import holds had live keys changed by a reload
+ * (config_apply_live): each stage's concurrency goes into the engine now. */
+void import_config_changed(struct import *imp);
 bool import_paused(const struct import *imp);
 
 /* End the run 'cancelled': running fetches are aborted, rows the store

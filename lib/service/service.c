@@ -702,6 +702,8 @@ static int apply_live(struct service *s, const struct config *next, char *err)
 		return -1;
 	if (config_apply_live(s->cfg, next) < 0)
 		return err_set(err, "out of memory applying the new values");
+	if (s->imp)
+		import_config_changed(s->imp); /* stages' concurrency */
 	/* (an import's per-request debug lines follow from its next start:
 	 * whether to call for them is decided as it starts) */
 	log_set_configured_level(LOG_ERR + (int)s->cfg->log_level);

@@ -72,8 +72,9 @@ RACED_MUST_CHECK int64_t service_cancel(struct service *s, char *err);
 /* Adopt a new configuration (takes ownership on success).  Each change
  * applies as the key table says (config.h, enum config_when): live keys at
  * once, even while an import runs (a provider's rate_limit,
- * max_connections, timeout and max_retries, [database] batch_size and
- * max_outage, [daemon] stop_timeout ...); the others at once when idle, else when the
+ * max_connections, timeout and max_retries, a stage's concurrency,
+ * [database] batch_size and max_outage, [daemon] stop_timeout ...); the
+ * others at once when idle, else when the
  * running import ends; control_socket, metrics and resume at the next
  * start.  Idle, with [database] and the stages unchanged, the store and
  * its connection are kept.  *report gets {"applied": [texts], "waiting":

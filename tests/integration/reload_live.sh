@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Live reload and racectl config (issue 19, item 6).  A reload during an
-# import applies a provider's rate_limit at once (stats show the new limit
+# import applies a provider's rate_limit (and batch_size, a stage's
+# concurrency, log_level) at once (stats show the new limit
 # while the import runs, and it ends long before the old rate would allow)
 # and keeps the database connection (the backend pid of
 # application_name = raced is the same); a changed conninfo waits for the
@@ -28,7 +29,7 @@ check "config: rate_limit from raced.conf:$(line_of rate_limit), live" \
 check "config: max_body is the default" grep -Eq '^\[provider main\] +max_body +16MiB +default +between_imports$' <<<"$out"
 check "config: an unset key is said so" grep -Eq '^\[daemon\] +metrics +\(not set\) +default +restart$' <<<"$out"
 check "config: the conninfo's password masked" grep -q 'password=\*\*\*' <<<"$out"
-check "config: every stage's derived concurrency" grep -Eq '^\[stage races\] +concurrency +1 +default +between_imports$' <<<"$out"
+check "config: a stage's derived concurrency" grep -Eq '^\[stage races\] +concurrency +1 +default +live$' <<<"$out"
 for secret in tok-SECRET-4711 pw-SECRET-0815; do
 	check "config (text) never shows $secret" bash -c '! grep -q "$0" <<<"$1"' "$secret" "$out"
 	check "config (JSON) never shows $secret" bash -c '! grep -q "$0" <<<"$1"' "$secret" "$json"
@@ -53,17 +54,20 @@ check "raced's connection is in pg_stat_activity" test -n "$pid1"
 check "start-import" ctl start-import
 requests_over() { [ "$(json_get "$(fixture_get /_stats)" requests)" -ge "$1" ]; }
 wait_for "the first requests at 1/s" 30 requests_over 3
-sed -i 's/^rate_limit = 1$/rate_limit = 20/; s/^batch_size = 200$/batch_size = 50/' "$T/raced.conf"
+sed -i 's/^rate_limit = 1$/rate_limit = 20/; s/^batch_size = 200$/batch_size = 50/; s/^concurrency = 8$/concurrency = 2/' \
+	"$T/raced.conf"
 reply=$(ctl --json reload)
 check_eq "reload: batch_size applied now" "$(json_get "$reply" result applied 0)" "[database] batch_size 200 -> 50"
 check_eq "reload: the rate applied now" "$(json_get "$reply" result applied 1)" "[provider main] rate_limit 1 -> 20"
+check_eq "reload: a stage's concurrency applied now" "$(json_get "$reply" result applied 2)" "[stage entries] concurrency 8 -> 2"
 check_eq "reload: nothing waits" "$(json_get "$reply" result waiting)" "[]"
 check_eq "reload: the running import named" "$(json_get "$reply" result waits_for_import)" 1
 stats=$(ctl --json stats)
 check_eq "stats: the new limit in force" "$(json_get "$stats" result providers 0 rate_limit)" 20.0
+check_eq "stats: the stage's new concurrency" "$(json_get "$stats" result stages 1 concurrency)" 2
 check_eq "stats: while the import runs" "$(json_get "$stats" result import state)" running
 check "the log says what applied now" \
-	grep -q 'reload: .*: applied now: \[database\] batch_size 200 -> 50; \[provider main\] rate_limit 1 -> 20' "$T/raced.log"
+	grep -q 'reload: .*: applied now: \[database\] batch_size 200 -> 50; \[provider main\] rate_limit 1 -> 20; \[stage entries\] concurrency 8 -> 2' "$T/raced.log"
 import_done() { [ "$(sql 'select status from import_runs where id = 1')" = succeeded ]; }
 # At 1/s the 140-odd requests left would take over two minutes; at 20/s
 # about seven seconds.

@@ -751,7 +751,7 @@ static void test_each_entry_lists_every_key_with_its_line_or_default_and_masks_s
 	CHECK(strstr(sh.text, "provider main.rate_limit=5@9/live\n") != NULL);
 	CHECK(strstr(sh.text, "provider main.timeout=30s@0/live\n") != NULL);
 	CHECK(strstr(sh.text, "stage races.url=/races@12/between_imports\n") != NULL);
-	CHECK(strstr(sh.text, "stage races.concurrency=1@0/between_imports/derived\n") != NULL);
+	CHECK(strstr(sh.text, "stage races.concurrency=1@0/live/derived\n") != NULL);
 	CHECK(!strstr(sh.text, "hunter2") && !strstr(sh.text, "pa55") && !strstr(sh.text, "s3cr3t"));
 	/* every key of the table, once per section */
 	size_t lines = 0;
@@ -792,9 +792,8 @@ static void test_changes_are_classed_by_when_a_reload_applies_them(void)
 		goto out;
 	config_each_change(a, b, collect_change, &ch);
 	CHECK_STR(ch.when[CONFIG_WHEN_LIVE], "[database] max_outage 5m -> 1m; [provider main] max_connections 16 -> 2; "
-	                                     "[provider main] rate_limit 0 -> 50");
-	CHECK_STR(ch.when[CONFIG_WHEN_BETWEEN], "[database] conninfo 'dbname=a' -> 'dbname=b'; "
-	                                        "[stage races] concurrency 1 -> 4");
+	                                     "[provider main] rate_limit 0 -> 50; [stage races] concurrency 1 -> 4");
+	CHECK_STR(ch.when[CONFIG_WHEN_BETWEEN], "[database] conninfo 'dbname=a' -> 'dbname=b'");
 	CHECK_STR(ch.when[CONFIG_WHEN_RESTART], "[daemon] control_socket '/run/raced/raced.sock' -> '/run/o.sock'");
 	CHECK(!config_store_same(a, b));
 out:
@@ -810,11 +809,12 @@ static void test_apply_live_copies_live_values_and_lines_only(void)
 	CHECK(a && b);
 	if (!a || !b)
 		goto out;
-	CHECK_EQ(config_apply_live(a, b), 2);
+	CHECK_EQ(config_apply_live(a, b), 3);
 	CHECK(a->providers[0].rate_limit == 50);
 	CHECK_STR(a->admin_group, "b");
 	CHECK_STR(a->conninfo, "dbname=a");          /* between imports: waits */
-	CHECK_EQ(a->stages[0].concurrency, 1u);
+	CHECK_EQ(a->stages[0].concurrency, 4u);   /* live */
+	CHECK_STR(a->stages[0].url, "/races");
 	const struct key_def *url = NULL, *conninfo = NULL;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		if (config_keys[i].section == SECT_STAGE && strcmp(config_keys[i].name, "url") == 0)

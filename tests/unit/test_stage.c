@@ -338,6 +338,36 @@ static void test_fetching_stage_starts_only_with_credit_buffer_room_and_below_co
 	CHECK_EQ(R.freed, R.payloads);
 }
 
+/* A reload's concurrency: raised, more start at once; lowered, the
+ * running finish and none starts until fewer run. */
+static void test_concurrency_changed_while_running(void)
+{
+	struct pipeline *p = new_pipeline();
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
+	struct stage *entries = add(p, "entries", STAGE_PRODUCER_CONSUMER, 2, 3);
+	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
+	CHECK(pipeline_subscribe(p, races, entries, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, entries, store, 10, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK_EQ(pipeline_start(p), 0);
+	CHECK_EQ(emit_n(R.started[0], 10), 0);
+	stage_work_yield(R.started[0]);
+	CHECK_EQ(ststats(entries).in_flight, 3);
+	CHECK_EQ(stage_set_concurrency(entries, 5), 0);
+	CHECK_EQ(ststats(entries).in_flight, 5);
+	CHECK_EQ(ststats(entries).concurrency, 5);
+	CHECK_EQ(stage_set_concurrency(entries, 2), 0);
+	CHECK_EQ(ststats(entries).in_flight, 5);     /* the running go on */
+	stage_work_done(R.started[1]);
+	stage_work_done(R.started[2]);
+	stage_work_done(R.started[3]);
+	CHECK_EQ(ststats(entries).in_flight, 2);     /* none started meanwhile */
+	CHECK_EQ(stage_set_concurrency(entries, 0), -1);
+	CHECK_EQ(stage_set_concurrency(entries, STAGE_MAX_CONCURRENCY + 1), -1);
+	CHECK_EQ(ststats(entries).concurrency, 2);
+	pipeline_free(p);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
 /* R5: a 1:n unit may emit past its credit; the surplus waits in the
  * buffer (above buffer_size) and nothing new starts until it drains. */
 static void test_one_to_n_overshoot_waits_in_buffer(void)
@@ -846,6 +876,7 @@ int main(void)
 	RUN(test_producer_never_sends_beyond_demand);
 	RUN(test_broadcast_waits_for_smallest_demand);
 	RUN(test_fetching_stage_starts_only_with_credit_buffer_room_and_below_concurrency);
+	RUN(test_concurrency_changed_while_running);
 	RUN(test_one_to_n_overshoot_waits_in_buffer);
 	RUN(test_full_buffer_asks_upstream_for_nothing_until_it_drains);
 	RUN(test_consumer_credit_returns_only_on_ack);
