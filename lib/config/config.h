@@ -197,6 +197,13 @@ void config_each_entry(const struct config *c, config_entry_fn fn, void *arg);
  * (some may have been copied). */
 RACED_MUST_CHECK int config_apply_live(struct config *in_force, const struct config *next);
 
+/* A reload put in force: next takes the values (and lines) in_force has of
+ * the keys only a restart applies (KF_RESTART: control_socket, metrics,
+ * resume), so that it says what is in force; a later reload lists them
+ * again as waiting for the restart.  0, or -1 when out of memory (some
+ * may have been copied). */
+RACED_MUST_CHECK int config_keep_restart(struct config *next, const struct config *in_force);
+
 /* Whether the store two configurations build is the same: [database]
  * unchanged but for its live keys (batch_size, max_outage: a store kept
  * is given them) and the same stages (its tables) in the same order. */

@@ -263,8 +263,9 @@ static bool same_value(const struct key_def *k, const void *a, const void *b)
 	return strcmp(x, y) == 0;
 }
 
-/* One section of both: live values and unchanged keys' lines. */
-static int apply_section(enum section_kind kind, void *dst, const void *src)
+/* One section of both: the values (and lines) of the keys with a flag of
+ * mask, and with same_lines the lines of the keys of equal value. */
+static int apply_section(enum section_kind kind, void *dst, const void *src, unsigned mask, bool same_lines)
 {
 	unsigned *dl = config_key_lines(kind, dst);
 	const unsigned *sl = config_key_lines_of(kind, src);
@@ -274,7 +275,7 @@ static int apply_section(enum section_kind kind, void *dst, const void *src)
 		if (k->section != kind)
 			continue;
 		bool same = same_value(k, dst, src);
-		if (!same && !(k->flags & KF_LIVE))
+		if (same ? !same_lines : !(k->flags & mask))
 			continue;
 		if (!same) {
 			if (copy_value(k, dst, src) < 0)
@@ -289,25 +290,31 @@ static int apply_section(enum section_kind kind, void *dst, const void *src)
 int config_apply_live(struct config *in_force, const struct config *next)
 {
 	int total = 0, n;
-	if ((n = apply_section(SECT_DAEMON, in_force, next)) < 0)
+	if ((n = apply_section(SECT_DAEMON, in_force, next, KF_LIVE, true)) < 0)
 		return -1;
 	total += n;
-	if ((n = apply_section(SECT_DATABASE, in_force, next)) < 0)
+	if ((n = apply_section(SECT_DATABASE, in_force, next, KF_LIVE, true)) < 0)
 		return -1;
 	total += n;
 	for (size_t i = 0; i < in_force->n_providers; i++) {
 		const struct provider_conf *p = config_provider(next, in_force->providers[i].name);
-		if (p && (n = apply_section(SECT_PROVIDER, &in_force->providers[i], p)) < 0)
+		if (p && (n = apply_section(SECT_PROVIDER, &in_force->providers[i], p, KF_LIVE, true)) < 0)
 			return -1;
 		total += p ? n : 0;
 	}
 	for (size_t i = 0; i < in_force->n_stages; i++) {
 		const struct stage_conf *st = config_stage(next, in_force->stages[i].name);
-		if (st && (n = apply_section(SECT_STAGE, &in_force->stages[i], st)) < 0)
+		if (st && (n = apply_section(SECT_STAGE, &in_force->stages[i], st, KF_LIVE, true)) < 0)
 			return -1;
 		total += st ? n : 0;
 	}
 	return total;
+}
+
+int config_keep_restart(struct config *next, const struct config *in_force)
+{
+	/* every KF_RESTART key is a [daemon] key (test_config checks it) */
+	return apply_section(SECT_DAEMON, next, in_force, KF_RESTART, false) < 0 ? -1 : 0;
 }
 
 bool config_store_same(const struct config *a, const struct config *b)

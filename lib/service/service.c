@@ -217,8 +217,12 @@ static void import_stored(void *arg, struct import *imp, const char *stage, size
 static int adopt_config(struct service *s, struct config *next, char *err)
 {
 	struct config *old = s->cfg;
-	struct service was = *s; /* the backends in force, freed once next's are built */
+	/* the backends in force, freed once next's are built */
+	struct service was = {.fetcher = s->fetcher, .providers = s->providers, .store = s->store,
+	                      .tables = s->tables, .store_state = s->store_state};
 	bool keep_store = s->store && config_store_same(old, next);
+	if (config_keep_restart(next, old) < 0)
+		return err_set(err, "out of memory");
 
 	s->cfg = next;
 	s->fetcher = NULL;

@@ -122,3 +122,12 @@ check "the pending reload was put in force" grep -q 'reload: configuration .* in
 for secret in tok-SECRET-4711 pw-SECRET-0815; do
 	check "the log never shows $secret" bash -c '! grep -q "$0" "$1"' "$secret" "$T/raced.log"
 done
+
+# ---- a key only a restart applies: listed, and not shown as in force ----
+sed -i 's/^resume = no$/resume = auto/' "$T/raced.conf"
+reply=$(ctl --json reload)
+check_eq "reload: resume waits for a restart" "$(json_get "$reply" result restart 0)" "[daemon] resume no -> auto"
+check "config: resume in force is still no" \
+	grep -Eq '^\[daemon\] +resume +no +raced\.conf:[0-9]+ +restart$' <<<"$(ctl config)"
+check_eq "reload again: still waits for a restart" "$(json_get "$(ctl --json reload)" result restart 0)" \
+	"[daemon] resume no -> auto"

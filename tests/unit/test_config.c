@@ -828,6 +828,19 @@ static void test_apply_live_copies_live_values_and_lines_only(void)
 		CHECK_EQ(a->key_line[conninfo - config_keys], 4u); /* the old value's line stays (b has it on 5) */
 	}
 	CHECK_EQ(config_apply_live(a, b), 0);
+	/* restart keys: the next configuration says what is in force */
+	struct config *r = load_ok("[daemon]\ncontrol_socket = /run/o.sock\nresume = no\n" MIN_PROVIDER MIN_STAGE);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ(config_keep_restart(r, a), 0);
+		CHECK_STR(r->control_socket, "/run/raced/raced.sock");
+		CHECK_EQ(r->resume, CONFIG_RESUME_AUTO);
+		CHECK(r->metrics == NULL);
+	}
+	config_free(r);
+	for (size_t i = 0; i < config_n_keys; i++)
+		if (config_keys[i].flags & KF_RESTART)
+			CHECK_EQ(config_keys[i].section, SECT_DAEMON); /* config_keep_restart's assumption */
 	/* synchronous_commit is [database]: another store; batch_size is live,
 	 * given to the store kept */
 	struct config *c = load_ok("[database]\nconninfo = dbname=a\nsynchronous_commit = off\n" MIN_PROVIDER MIN_STAGE);
