@@ -84,7 +84,8 @@ static void format_shown(const struct key_def *k, const void *obj, char *out, si
 static bool is_text(const struct key_def *k)
 {
 	return k->type == KT_STRING || k->type == KT_SOCKET_PATH || k->type == KT_URL ||
-	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL;
+	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL ||
+	       k->type == KT_PARAM || k->type == KT_HEADER;
 }
 
 /* k's value in obj (struct config, provider_conf or stage_conf). */
@@ -104,6 +105,8 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 	case KT_TEMPLATE:
 	case KT_POINTER:
 	case KT_INITIAL:
+	case KT_PARAM:
+	case KT_HEADER:
 		format_string(f, out, n);
 		return;
 	case KT_CHOICE:
@@ -112,7 +115,7 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 		return;
 	case KT_NEXT: {
 		const struct stage_conf *st = obj;
-		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : st->next == NEXT_LINK ? "link" : "none");
+		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next]);
 		return;
 	}
 	case KT_BOOL:
