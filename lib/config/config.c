@@ -688,14 +688,19 @@ static int check_paging(struct loader *ld, const struct section *sec)
 	unsigned next_line = key_line(sec, "next");
 	const char *style = st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next];
 	char names[96];
-	for (size_t i = 0; i < sizeof paging_keys / sizeof paging_keys[0]; i++) {
+	const size_t n = sizeof paging_keys / sizeof paging_keys[0];
+	/* a key of another style first: it may be the missing one misplaced */
+	for (size_t i = 0; i < n; i++) {
 		const struct paging_key *pk = &paging_keys[i];
 		unsigned line = key_line(sec, pk->key);
 		styles_named(pk->styles, names, sizeof names);
 		if (line && !(pk->styles & STYLE(st->next)))
 			return fail(ld, line, sec, "%s: only next = %s takes it, and this stage has next = %s: remove %s "
 			            "or set next = %s", pk->key, names, style, pk->key, names);
-		if (!line && (pk->required & STYLE(st->next)))
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct paging_key *pk = &paging_keys[i];
+		if (!key_line(sec, pk->key) && (pk->required & STYLE(st->next)))
 			return fail(ld, next_line ? next_line : sec->line, sec, "next = %s needs '%s' (e.g. %s)", style,
 			            pk->key, pk->example);
 	}
