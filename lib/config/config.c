@@ -48,8 +48,12 @@
 #include "store.h"   /* and the store's */
 #include "suggest.h"
 #include "tokenfile.h"
+#include "urlquery.h"
 
 const char *const config_section_names[SECT_KINDS] = {"daemon", "database", "provider", "stage"};
+
+const char *const config_next_names[NEXT_KINDS] = {"pointer", "link", "none", "offset", "page_number", "cursor",
+                                                   "header_cursor"};
 
 const char *const config_resume_values[] = {"no", "auto", NULL};
 const char *const config_log_level_values[] = {"error", "warning", "notice", "info", "debug", NULL};
@@ -99,6 +103,18 @@ const struct key_def config_keys[] = {
 	{"url", SECT_STAGE, KT_TEMPLATE, S_(url), NULL, 0, 0, KF_REQUIRED, NULL},
 	{"items", SECT_STAGE, KT_POINTER, S_(items), "/data", 0, 0, KF_EMPTY_OK, NULL},
 	{"next", SECT_STAGE, KT_NEXT, S_(next), "none", 0, 0, 0, NULL},
+	/* next's companions: paging_keys[] below says which style takes which */
+	{"offset_param", SECT_STAGE, KT_PARAM, S_(offset_param), "offset", 0, 0, 0, NULL},
+	{"limit_param", SECT_STAGE, KT_PARAM, S_(limit_param), "limit", 0, 0, 0, NULL},
+	{"limit", SECT_STAGE, KT_UINT, S_(limit), NULL, 1, 1000000, 0, NULL},
+	{"total", SECT_STAGE, KT_POINTER, S_(total), NULL, 0, 0, 0, NULL},
+	{"page_param", SECT_STAGE, KT_PARAM, S_(page_param), "page", 0, 0, 0, NULL},
+	{"first_page", SECT_STAGE, KT_UINT, S_(first_page), "1", 0, 1, 0, NULL},
+	{"total_pages", SECT_STAGE, KT_POINTER, S_(total_pages), NULL, 0, 0, 0, NULL},
+	{"cursor_pointer", SECT_STAGE, KT_POINTER, S_(cursor_pointer), NULL, 0, 0, 0, NULL},
+	{"cursor_header", SECT_STAGE, KT_HEADER, S_(cursor_header), NULL, 0, 0, 0, NULL},
+	{"cursor_param", SECT_STAGE, KT_PARAM, S_(cursor_param), "cursor", 0, 0, 0, NULL},
+	{"has_more", SECT_STAGE, KT_POINTER, S_(has_more), NULL, 0, 0, 0, NULL},
 	{"key", SECT_STAGE, KT_POINTER, S_(key), NULL, 0, 0, KF_REQUIRED | KF_EMPTY_OK, NULL},
 	{"dedupe", SECT_STAGE, KT_BOOL, S_(dedupe), "no", 0, 0, 0, NULL},
 	{"max_demand", SECT_STAGE, KT_UINT, S_(max_demand), "500", 1, STAGE_MAX_DEMAND, 0, NULL},
@@ -225,6 +241,19 @@ static size_t key_index(const struct key_def *k)
 	return (size_t)(k - config_keys);
 }
 
+/* An HTTP header's name (RFC 9110's token): what cursor_header takes. */
+#define CONFIG_HEADER_NAME_MAX 64
+static bool header_name_valid(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > CONFIG_HEADER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("!#$%&'*+-.^_`|~", v[i]))
+			return false;
+	return true;
+}
+
 /* A string value's form, by the key's type: 0, or -1 with msg saying what
  * is wrong. */
 static int check_string(const struct key_def *k, const char *value, char *msg, size_t n)
@@ -260,6 +289,18 @@ static int check_string(const struct key_def *k, const char *value, char *msg, s
 			snprintf(msg, n, "'%s' is not a JSON pointer (expected a pointer starting with '/', e.g. /updated_at)",
 			         value);
 		return -1;
+	case KT_PARAM:
+		if (urlquery_name_valid(value))
+			return 0;
+		snprintf(msg, n, "'%s' is not a query parameter name raced writes as it is (expected 1 to %d letters, "
+		         "digits, '-', '.', '_', '~', '[' or ']', e.g. page or page[number])", value, URLQUERY_NAME_MAX);
+		return -1;
+	case KT_HEADER:
+		if (header_name_valid(value))
+			return 0;
+		snprintf(msg, n, "'%s' is not an HTTP header name (expected 1 to %d letters, digits or !#$%%&'*+-.^_`|~, "
+		         "without the colon, e.g. X-Next-Cursor)", value, CONFIG_HEADER_NAME_MAX);
+		return -1;
 	case KT_INITIAL:
 		if (config_value_timestamp(value) == 0 || config_value_number(value) == 0)
 			return 0;
@@ -288,20 +329,29 @@ static int set_next(struct loader *ld, const struct section *sec, const struct k
                     unsigned line)
 {
 	struct stage_conf *st = section_obj(ld, sec);
-	if (strcmp(value, "none") == 0) {
-		st->next = NEXT_NONE;
-	} else if (strcmp(value, "link") == 0) {
-		st->next = NEXT_LINK;
-	} else if (value[0] == '/') {
+	if (value[0] == '/') {
+		if (!jsonptr_valid(value))
+			return fail(ld, line, sec, "%s: '%s' is not a valid JSON pointer ('~' must be followed by 0 or 1; "
+			            "write ~1 for '/' and ~0 for '~' in a name)", k->name, value);
 		if (!(st->next_pointer = strdup(value)))
 			return fail(ld, line, sec, "%s: out of memory", k->name);
 		st->next = NEXT_POINTER;
-	} else {
-		return fail(ld, line, sec,
-		            "%s: '%s' is not valid (expected a JSON pointer starting with '/', 'link' or 'none')",
-		            k->name, value);
+		return 0;
 	}
-	return 0;
+	for (int i = 0; i < NEXT_KINDS; i++)
+		if (i != NEXT_POINTER && strcmp(value, config_next_names[i]) == 0) {
+			st->next = (enum next_kind)i;
+			return 0;
+		}
+	size_t best = SIZE_MAX;
+	const char *sugg = NULL;
+	for (int i = 0; i < NEXT_KINDS; i++)
+		if (i != NEXT_POINTER && suggest_near(value, config_next_names[i], &best))
+			sugg = config_next_names[i];
+	return fail(ld, line, sec,
+	            "%s: '%s' is not valid (%s%s%sexpected a JSON pointer starting with '/', link, offset, page_number, "
+	            "cursor, header_cursor or none)", k->name, value, sugg ? "did you mean '" : "", sugg ? sugg : "",
+	            sugg ? "'? " : "");
 }
 
 static int set_bool(struct loader *ld, const struct section *sec, const struct key_def *k, const char *value,
@@ -610,8 +660,80 @@ static int apply_derived(struct loader *ld, const struct section *sec)
 	return 0;
 }
 
+/* The paging styles' companion keys (bits of enum next_kind): the styles
+ * that take each, and those that need it.  Known only once the whole
+ * section is read. */
+#define STYLE(k) (1u << (k))
+static const struct paging_key {
+	const char *key;
+	unsigned styles, required;
+	const char *example;   /* for "needs": what to write */
+} paging_keys[] = {
+	{"offset_param", STYLE(NEXT_OFFSET), 0, NULL},
+	{"limit_param", STYLE(NEXT_OFFSET), 0, NULL},
+	{"limit", STYLE(NEXT_OFFSET), STYLE(NEXT_OFFSET), "limit = 100, the page size to ask for"},
+	{"total", STYLE(NEXT_OFFSET), 0, NULL},
+	{"page_param", STYLE(NEXT_PAGE_NUMBER), 0, NULL},
+	{"first_page", STYLE(NEXT_PAGE_NUMBER), 0, NULL},
+	{"total_pages", STYLE(NEXT_PAGE_NUMBER), 0, NULL},
+	{"cursor_pointer", STYLE(NEXT_CURSOR), STYLE(NEXT_CURSOR),
+	 "cursor_pointer = /meta/next_cursor, where the body holds the next cursor"},
+	{"cursor_header", STYLE(NEXT_HEADER_CURSOR), STYLE(NEXT_HEADER_CURSOR),
+	 "cursor_header = X-Next-Cursor, the response header holding the next cursor"},
+	{"cursor_param", STYLE(NEXT_CURSOR) | STYLE(NEXT_HEADER_CURSOR), 0, NULL},
+	{"has_more", STYLE(NEXT_OFFSET) | STYLE(NEXT_PAGE_NUMBER) | STYLE(NEXT_CURSOR) | STYLE(NEXT_HEADER_CURSOR), 0,
+	 NULL},
+};
+
+/* The styles of mask, "offset or page_number", into out. */
+static void styles_named(unsigned mask, char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0, seen = 0; i < NEXT_KINDS; i++) {
+		if (!(mask & STYLE(i)))
+			continue;
+		unsigned rest = mask & ~(STYLE(i + 1) - 1);
+		int w = snprintf(out + used, n - used, "%s%s", seen++ == 0 ? "" : rest ? ", " : " or ",
+		                 config_next_names[i]);
+		if (w > 0 && (size_t)w < n - used)
+			used += (size_t)w;
+	}
+}
+
+static int check_paging(struct loader *ld, const struct section *sec)
+{
+	const struct stage_conf *st = section_obj(ld, sec);
+	unsigned next_line = key_line(sec, "next");
+	const char *style = st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next];
+	char names[96];
+	const size_t n = sizeof paging_keys / sizeof paging_keys[0];
+	/* a key of another style first: it may be the missing one misplaced */
+	for (size_t i = 0; i < n; i++) {
+		const struct paging_key *pk = &paging_keys[i];
+		unsigned line = key_line(sec, pk->key);
+		styles_named(pk->styles, names, sizeof names);
+		if (line && !(pk->styles & STYLE(st->next)))
+			return fail(ld, line, sec, "%s: only next = %s takes it, and this stage has next = %s: remove %s "
+			            "or set next = %s", pk->key, names, style, pk->key, names);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct paging_key *pk = &paging_keys[i];
+		if (!key_line(sec, pk->key) && (pk->required & STYLE(st->next)))
+			return fail(ld, next_line ? next_line : sec->line, sec, "next = %s needs '%s' (e.g. %s)", style,
+			            pk->key, pk->example);
+	}
+	if (st->next == NEXT_OFFSET && strcmp(st->offset_param, st->limit_param) == 0)
+		return fail(ld, key_line(sec, "limit_param") ? key_line(sec, "limit_param") : key_line(sec, "offset_param"),
+		            sec, "offset_param and limit_param are both '%s': name two parameters", st->offset_param);
+	if ((st->next == NEXT_OFFSET || st->next == NEXT_PAGE_NUMBER) && st->items && !st->items[0])
+		return fail(ld, next_line, sec, "next = %s counts a page's items, but items is empty (the document is "
+		            "one item): set items = /pointer to the page's array", style);
+	return 0;
+}
+
 /* KF_ROOT_ONLY keys set in a stage with a parent (known only once the
- * whole section is read), then the derived keys. */
+ * whole section is read), then the paging keys, then the derived keys. */
 static int check_root_only(struct loader *ld, const struct section *sec)
 {
 	const struct stage_conf *st = section_obj(ld, sec);
@@ -622,6 +744,8 @@ static int check_root_only(struct loader *ld, const struct section *sec)
 			            "%s: only the root stage (the one without a parent) may set it; this stage's parent is "
 			            "'%s': move %s to the root stage or remove it", k->name, st->parent, k->name);
 	}
+	if (check_paging(ld, sec) < 0)
+		return -1;
 	return apply_derived(ld, sec);
 }
 
@@ -785,6 +909,15 @@ void config_free(struct config *c)
 		free(s->url);
 		free(s->items);
 		free(s->next_pointer);
+		free(s->offset_param);
+		free(s->limit_param);
+		free(s->total);
+		free(s->page_param);
+		free(s->total_pages);
+		free(s->cursor_pointer);
+		free(s->cursor_header);
+		free(s->cursor_param);
+		free(s->has_more);
 		free(s->key);
 		free(s->cursor);
 		free(s->initial);

@@ -45,7 +45,11 @@ struct provider_conf {
 	unsigned key_line[CONFIG_KEYS_MAX]; /* by key table row: where the file set it; 0 = the default */
 };
 
-enum next_kind { NEXT_POINTER, NEXT_LINK, NEXT_NONE };
+/* A stage's `next`: how its lists page (paginate.h).  config_next_names[]
+ * spells each as raced.conf does ("pointer" stands for a JSON pointer). */
+enum next_kind { NEXT_POINTER, NEXT_LINK, NEXT_NONE, NEXT_OFFSET, NEXT_PAGE_NUMBER, NEXT_CURSOR,
+                 NEXT_HEADER_CURSOR, NEXT_KINDS };
+extern const char *const config_next_names[NEXT_KINDS];
 
 struct stage_conf {
 	char *name;
@@ -55,6 +59,19 @@ struct stage_conf {
 	char *items;               /* JSON pointer; "" = the document is one item */
 	enum next_kind next;
 	char *next_pointer;        /* when next == NEXT_POINTER */
+	/* The paging styles' companions (config.c's paging table says which
+	 * style takes which; the defaults are set whatever the style): */
+	char *offset_param;        /* NEXT_OFFSET: default "offset" */
+	char *limit_param;         /* NEXT_OFFSET: default "limit" */
+	uint32_t limit;            /* NEXT_OFFSET: the page size asked for, required */
+	char *total;               /* NEXT_OFFSET: JSON pointer to the number of items, or NULL */
+	char *page_param;          /* NEXT_PAGE_NUMBER: default "page" */
+	uint32_t first_page;       /* NEXT_PAGE_NUMBER: 0 or 1, default 1 */
+	char *total_pages;         /* NEXT_PAGE_NUMBER: JSON pointer to the number of pages, or NULL */
+	char *cursor_pointer;      /* NEXT_CURSOR: JSON pointer to the next cursor, required */
+	char *cursor_header;       /* NEXT_HEADER_CURSOR: the header holding it, required */
+	char *cursor_param;        /* the cursor styles: default "cursor" */
+	char *has_more;            /* the four above: JSON pointer to a boolean, or NULL */
 	char *key;                 /* JSON pointer to the item's key */
 	bool dedupe;
 	uint32_t max_demand;       /* what this stage's subscribers ask of it; default 500 */

@@ -82,7 +82,8 @@ static void emit(const struct walker *w, enum config_when when, const char *fmt,
 static bool is_text(const struct key_def *k)
 {
 	return k->type == KT_STRING || k->type == KT_SOCKET_PATH || k->type == KT_URL ||
-	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL;
+	       k->type == KT_CONNINFO || k->type == KT_TEMPLATE || k->type == KT_POINTER || k->type == KT_INITIAL ||
+	       k->type == KT_PARAM || k->type == KT_HEADER;
 }
 
 static bool is_string(const struct key_def *k)

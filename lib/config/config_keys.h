@@ -34,6 +34,8 @@ enum key_type {
 	KT_BOOL,        /* bool */
 	KT_CHOICE,      /* an enum (4 bytes): the index of the value in key_def.choices */
 	KT_INITIAL,     /* char *, an ISO 8601 timestamp or a number (config_value_timestamp/_number) */
+	KT_PARAM,       /* char *, a query parameter's name (urlquery_name_valid) */
+	KT_HEADER,      /* char *, an HTTP header's name (RFC 9110 token) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */

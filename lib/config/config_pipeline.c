@@ -29,7 +29,7 @@ static json_t *text_or_null(const char *s)
 static json_t *stage_json(const struct stage_conf *st)
 {
 	char *url = redact_dup(st->url);
-	const char *next = st->next == NEXT_POINTER ? st->next_pointer : st->next == NEXT_LINK ? "link" : "none";
+	const char *next = st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next];
 	json_t *o = url ? json_pack("{s:o,s:s,s:s,s:s,s:s,s:s,s:b}", "parent", text_or_null(st->parent), "provider",
 	                            st->provider, "url", url, "items", st->items ? st->items : "", "key",
 	                            st->key ? st->key : "", "next", next, "dedupe", st->dedupe)

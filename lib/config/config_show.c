@@ -27,7 +27,7 @@ const char *const config_when_names[] = {"live", "between_imports", "restart"};
 static bool is_string(enum key_type t)
 {
 	return t == KT_STRING || t == KT_SOCKET_PATH || t == KT_LISTEN || t == KT_URL || t == KT_CONNINFO ||
-	       t == KT_TEMPLATE || t == KT_POINTER || t == KT_INITIAL;
+	       t == KT_TEMPLATE || t == KT_POINTER || t == KT_INITIAL || t == KT_PARAM || t == KT_HEADER;
 }
 
 static bool format_text(const struct key_def *k, const char *s, bool masked, char *out, size_t n)
@@ -65,7 +65,7 @@ bool config_key_format(const struct key_def *k, const void *obj, bool masked, ch
 		break;
 	case KT_NEXT: {
 		const struct stage_conf *st = obj;
-		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : st->next == NEXT_LINK ? "link" : "none");
+		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next]);
 		break;
 	}
 	case KT_BOOL:

@@ -112,6 +112,8 @@ struct fetch {
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
+	char *want_header;             /* fetch_want_header()'s name, or NULL */
+	char *header_value;            /* its value in the final 2xx response, or NULL */
 	char curl_err[CURL_ERROR_SIZE];
 	char msg[ERR_MAX];
 };
@@ -576,6 +578,8 @@ static void request_free(struct fetch *r)
 	membudget_release(r->body_cap + r->read_charge);
 	body_put(r->p->f, r->body, r->body_cap);
 	free(r->link_ref);
+	free(r->want_header);
+	free(r->header_value);
 	free(r);
 }
 
@@ -639,6 +643,7 @@ static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 		.body = doc ? r->body : NULL,
 		.body_len = doc ? r->body_len : 0,
 		.link_next = next,
+		.header = o == FETCH_OK ? r->header_value : NULL,
 		.not_modified = not_modified,
 		.conditional = r->cond.conditional,
 		.etag = o == FETCH_OK ? r->etag : NULL,
@@ -781,9 +786,16 @@ static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	free(r->etag);
 	free(r->last_modified);
 	r->etag = r->last_modified = NULL;
+	free(r->header_value);
+	r->header_value = NULL;
 	if (rc == CURLE_OK && ((status >= 200 && status < 300) || status == 304)) {
 		if (status != 304)
 			r->link_ref = response_link_next(e);
+		if (status != 304 && r->want_header) {
+			/* NULL when absent, or out of memory: the caller's "none" */
+			const char *hv = header_last(e, r->want_header);
+			r->header_value = hv ? strdup(hv) : NULL;
+		}
 		r->etag = conditional_response_etag(header_last(e, "ETag"));
 		r->last_modified = conditional_response_last_modified(header_last(e, "Last-Modified"));
 	} else {
@@ -1476,6 +1488,14 @@ struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
 	p->stats.waiting++;
 	provider_kick(p);
 	return r;
+}
+
+int fetch_want_header(struct fetch *r, const char *name, char *err)
+{
+	free(r->want_header);
+	if (!(r->want_header = strdup(name)))
+		return err_set(err, "out of memory");
+	return 0;
 }
 
 void fetch_cancel(struct fetch *r)

@@ -160,6 +160,9 @@ struct fetch_result {
 	                              NUL-terminated); borrowed */
 	size_t body_len;
 	const char *link_next;     /* absolute URL of Link: rel="next", or NULL */
+	const char *header;        /* the header fetch_want_header() named, of a
+	                              2xx final response (the last of that name),
+	                              or NULL */
 	bool not_modified;         /* HTTP 304: outcome FETCH_OK, doc NULL, body
 	                              NULL, body_len 0 */
 	bool conditional;          /* validators were sent */
@@ -201,6 +204,12 @@ struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
                              const struct fetch_validators *v,
                              fetch_done_fn done, void *arg, char *err) RACED_MUST_CHECK;
 void fetch_cancel(struct fetch *r);
+/* Have the done callback's result carry the value of response header name
+ * (copied) in result.header: for a caller that reads a header fetch does
+ * not know (a paging cursor, paginate.h).  Call it on a request just
+ * started, before control returns to the loop.  -1 with err when out of
+ * memory (the request goes on without it). */
+int fetch_want_header(struct fetch *r, const char *name, char *err) RACED_MUST_CHECK;
 
 /* baseurl_resolve(): ref resolved against base (RFC 3986) in *out,
  * malloc'd; -1 with err when base or ref is not a valid URL. */

@@ -504,10 +504,13 @@ static long emit_items(struct work_state *ws, const struct jsondoc *doc,
 static char *next_page(struct work_state *ws, const struct fetch_result *r)
 {
 	struct stage_ctx *sc = ws->sc;
-	const char *base = r->effective_url ? r->effective_url : r->url;
+	struct paginate_page page = {
+		.url = r->url, .base_url = r->effective_url ? r->effective_url : r->url,
+		.doc = r->doc, .link_next = r->link_next, .header = r->header,
+	};
 	char *next, err[ERR_MAX];
 
-	if (paginate_next(&sc->paging, r->doc, base, r->link_next, &next, err) < 0 ||
+	if (paginate_next(&ws->paging, &sc->paging, &page, &next, err) < 0 ||
 	    (next && paginate_follow(&ws->paging, &sc->paging, r->url, next, err) < 0)) {
 		record_failure(sc, r->url, r->http_status, r->attempts, err);
 		ws->failed = true;
@@ -767,6 +770,11 @@ static void request_page(struct work_state *ws)
 	char err[ERR_MAX];
 
 	ws->fetch = fetch_start_if(sc->provider, ws->url, &v, on_fetched, ws, err);
+	if (ws->fetch && sc->paging.next == NEXT_HEADER_CURSOR &&
+	    fetch_want_header(ws->fetch, sc->paging.header, err) < 0) {
+		fetch_cancel(ws->fetch);
+		ws->fetch = NULL;
+	}
 	if (ws->fetch) {
 		imp->fetching++;
 		return;
@@ -1107,10 +1115,15 @@ static int first_url(struct stage_ctx *sc, const struct import_item *parent, cha
 static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 {
 	const struct stage_event *in = stage_work_input(w);
-	char *url = NULL, err[ERR_MAX];
+	char *expanded = NULL, *url = NULL, err[ERR_MAX];
 	struct work_state *ws = NULL;
 
-	if (first_url(sc, in ? stage_event_payload(in) : NULL, &url, err) < 0) {
+	/* The input's URL is its first page's, paging parameters set. */
+	int rc = first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, err);
+	if (rc == 0)
+		rc = paginate_first(&sc->paging, expanded, &url, err);
+	free(expanded);
+	if (rc < 0) {
 		record_failure(sc, NULL, 0, 0, err);
 		fail_if_root_first_page(sc);
 	} else if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
@@ -1266,9 +1279,7 @@ static int build_pipeline(struct import *imp, char *err)
 		for (size_t j = 0; j < cfg->n_stages; j++)
 			if (cfg->stages[j].parent && strcmp(cfg->stages[j].parent, c->name) == 0)
 				sc->has_children = true;
-		sc->paging = (struct paginate_rule){.next = c->next, .pointer = c->next_pointer,
-		                                    .stage = c->name,
-		                                    .max_pages = c->max_pages};
+		sc->paging = paginate_rule_of(c);
 		if (pi < 0)
 			return err_set(err, "[stage %s] names unknown provider '%s'", c->name, c->provider);
 		sc->provider = imp->env.providers[pi];

@@ -134,6 +134,17 @@ refused "resume neither no nor auto" "$F:2: [daemon] resume: 'yes' is not valid 
 resume = yes
 $P
 $S"
+# The paging styles' keys: each only with its style, the required ones
+# present (issue 18).
+refused "a paging key of another style" "$F:8: [stage races] total_pages: only next = page_number takes it, and this stage has next = offset: remove total_pages or set next = page_number" "$P
+$S
+next = offset
+total_pages = /pages"
+refused "a paging style without its required key" "$F:7: [stage races] next = offset needs 'limit' (e.g. limit = 100, the page size to ask for)" "$P
+$S
+next = offset"
+printf '%s\n' "$P" "$S" 'next = cursor' 'cursor_pointer = /meta/next' 'has_more = /meta/more' >"$F"
+check "a cursor style with its keys passes" "$RACED" --check-config --config "$F"
 refused "no stages" "$F: no [stage NAME] section: a pipeline needs at least one stage" "$P"
 rc=0
 out=$("$RACED" --check-config --config "$T/missing.conf" 2>&1) || rc=$?

@@ -399,13 +399,110 @@ static void test_bad_values_say_what_is_accepted(void)
 	                 ":2: [daemon] control_socket: 'raced.sock' is not an absolute path"));
 	CHECK(fails_with("[daemon]\nadmin_group =\n", ":2: [daemon] admin_group: empty value (a value is required)"));
 	CHECK(fails_with("[stage a]\nnext = next\n",
-	                 ":2: [stage a] next: 'next' is not valid (expected a JSON pointer starting with '/', 'link' or 'none')"));
+	                 ":2: [stage a] next: 'next' is not valid (expected a JSON pointer starting "
+	                 "with '/', link, offset, page_number, cursor, header_cursor or none)"));
+	CHECK(fails_with("[stage a]\nnext = ofset\n",
+	                 ":2: [stage a] next: 'ofset' is not valid (did you mean 'offset'? expected a JSON pointer starting "
+	                 "with '/', link, offset, page_number, cursor, header_cursor or none)"));
 	CHECK(fails_with("[stage a]\nitems = data\n",
 	                 ":2: [stage a] items: 'data' is not a JSON pointer (expected \"\" or a pointer starting with '/', "
 	                 "e.g. /data)"));
 	CHECK(fails_with("[stage a]\nkey = id\n",
 	                 ":2: [stage a] key: 'id' is not a JSON pointer (expected \"\" or a pointer starting with '/', "
 	                 "e.g. /data)"));
+}
+
+
+/* The paging styles' keys: defaults, each style's companions and nothing
+ * else, the required ones, their syntax. */
+static void test_paging_styles_take_their_companions(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\nkey = /id\n"
+	                           "next = offset\nlimit = 50\ntotal = /meta/total\nhas_more = /more\n");
+	CHECK(c != NULL);
+	if (c) {
+		const struct stage_conf *st = config_stage(c, "races");
+		CHECK_EQ(st->next, NEXT_OFFSET);
+		CHECK_STR(st->offset_param, "offset");
+		CHECK_STR(st->limit_param, "limit");
+		CHECK_EQ(st->limit, 50);
+		CHECK_STR(st->total, "/meta/total");
+		CHECK_STR(st->has_more, "/more");
+	}
+	config_free(c);
+	c = load_ok(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\nkey = /id\n"
+	            "next = page_number\npage_param = page[number]\nfirst_page = 0\ntotal_pages = /pages\n");
+	CHECK(c != NULL);
+	if (c) {
+		const struct stage_conf *st = config_stage(c, "races");
+		CHECK_EQ(st->next, NEXT_PAGE_NUMBER);
+		CHECK_STR(st->page_param, "page[number]");
+		CHECK_EQ(st->first_page, 0);
+		CHECK_STR(st->total_pages, "/pages");
+	}
+	config_free(c);
+	c = load_ok(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\nkey = /id\n"
+	            "next = header_cursor\ncursor_header = X-Next-Cursor\ncursor_param = after\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ(config_stage(c, "races")->next, NEXT_HEADER_CURSOR);
+		CHECK_STR(config_stage(c, "races")->cursor_header, "X-Next-Cursor");
+		CHECK_STR(config_stage(c, "races")->cursor_param, "after");
+	}
+	config_free(c);
+	c = load_ok(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\nkey = /id\n"
+	            "next = cursor\ncursor_pointer = /meta/next_cursor\n");
+	CHECK(c && config_stage(c, "races")->next == NEXT_CURSOR);
+	CHECK(c && strcmp(config_stage(c, "races")->cursor_param, "cursor") == 0);
+	config_free(c);
+
+	/* companions of another style, or of none */
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = /next\nlimit = 10\n",
+	                 ":8: [stage races] limit: only next = offset takes it, and this stage has next = /next: "
+	                 "remove limit or set next = offset"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\nlimit = 10\npage_param = p\n",
+	                 ":9: [stage races] page_param: only next = page_number takes it, and this stage has "
+	                 "next = offset: remove page_param or set next = page_number"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "has_more = /more\n",
+	                 ":7: [stage races] has_more: only next = offset, page_number, cursor or header_cursor takes "
+	                 "it, and this stage has next = none: remove has_more or set next = offset, page_number, "
+	                 "cursor or header_cursor"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = cursor\ncursor_pointer = /c\ncursor_header = X-C\n",
+	                 ":9: [stage races] cursor_header: only next = header_cursor takes it, and this stage has "
+	                 "next = cursor: remove cursor_header or set next = header_cursor"));
+	/* required ones */
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\n",
+	                 ":7: [stage races] next = offset needs 'limit' (e.g. limit = 100, the page size to ask for)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = cursor\n",
+	                 ":7: [stage races] next = cursor needs 'cursor_pointer' (e.g. cursor_pointer = "
+	                 "/meta/next_cursor, where the body holds the next cursor)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = header_cursor\n",
+	                 ":7: [stage races] next = header_cursor needs 'cursor_header' (e.g. cursor_header = "
+	                 "X-Next-Cursor, the response header holding the next cursor)"));
+	/* syntax */
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\nlimit = 0\n",
+	                 ":8: [stage races] limit: 0 is out of range (1 to 1000000)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = page_number\nfirst_page = 2\n",
+	                 ":8: [stage races] first_page: 2 is out of range (0 to 1)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\nlimit = 5\ntotal = meta.total\n",
+	                 ":9: [stage races] total: 'meta.total' is not a JSON pointer (expected a pointer starting "
+	                 "with '/', e.g. /updated_at)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\nlimit = 5\noffset_param = off set\n",
+	                 ":9: [stage races] offset_param: 'off set' is not a query parameter name raced writes as it "
+	                 "is (expected 1 to 64 letters, digits, '-', '.', '_', '~', '[' or ']', e.g. page or "
+	                 "page[number])"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = header_cursor\ncursor_header = X-Cursor:\n",
+	                 ":8: [stage races] cursor_header: 'X-Cursor:' is not an HTTP header name (expected 1 to 64 "
+	                 "letters, digits or !#$%&'*+-.^_`|~, without the colon, e.g. X-Next-Cursor)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = /a~2\n",
+	                 ":7: [stage races] next: '/a~2' is not a valid JSON pointer ('~' must be followed by 0 or 1; "
+	                 "write ~1 for '/' and ~0 for '~' in a name)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "next = offset\nlimit = 5\nlimit_param = offset\n",
+	                 ":9: [stage races] offset_param and limit_param are both 'offset': name two parameters"));
+	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = main\nurl = /races\nkey = /id\nitems =\n"
+	                 "next = page_number\n",
+	                 ":8: [stage races] next = page_number counts a page's items, but items is empty (the document "
+	                 "is one item): set items = /pointer to the page's array"));
 }
 
 static void test_base_url_must_be_an_absolute_http_url(void)
@@ -1080,6 +1177,7 @@ int main(void)
 	RUN(test_syntax_errors_name_the_line);
 	RUN(test_duplicate_key_and_section_name_the_first);
 	RUN(test_bad_values_say_what_is_accepted);
+	RUN(test_paging_styles_take_their_companions);
 	RUN(test_base_url_must_be_an_absolute_http_url);
 	RUN(test_url_templates_need_closed_nonempty_braces);
 	RUN(test_stray_close_brace_is_literal_text_as_the_import_reads_it);

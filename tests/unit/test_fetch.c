@@ -190,6 +190,8 @@ struct got {
 	long status;
 	uint32_t attempts;
 	char url[256], effective_url[256], link_next[256], error[ERR_MAX];
+	char header[256]; /* fetch_want_header()'s value, "" for NULL */
+	bool has_header;
 	json_t *doc;
 	bool not_modified, conditional, has_body;
 	char etag[FETCH_VALIDATOR_MAX + 1], last_modified[FETCH_VALIDATOR_MAX + 1]; /* "" for NULL */
@@ -232,6 +234,8 @@ static void on_done(void *arg, const struct fetch_result *res)
 	copy_str(g->url, sizeof g->url, res->url);
 	copy_str(g->effective_url, sizeof g->effective_url, res->effective_url);
 	copy_str(g->link_next, sizeof g->link_next, res->link_next);
+	g->has_header = res->header != NULL;
+	copy_str(g->header, sizeof g->header, res->header);
 	copy_str(g->error, sizeof g->error, res->error);
 	g->not_modified = res->not_modified;
 	g->conditional = res->conditional;
@@ -1529,6 +1533,31 @@ static void test_link_header_next_is_absolute(void)
 	fixture_stop(&fx);
 }
 
+/* A header the caller asked for arrives with the result (the final 2xx
+ * response's, none when absent); a request that asked for none gets none. */
+static void test_wanted_header_comes_with_the_result(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--paging", "header_cursor", "--races", "50", "--page-size", "10", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	run_setup(fx.url, default_conf);
+	char err[ERR_MAX];
+	CHECK_EQ(fetch_want_header(start(0, "/races"), "x-next-cursor", err), 0);
+	start(1, "/races");
+	CHECK_EQ(fetch_want_header(start(2, "/races"), "X-Absent", err), 0);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK(R.got[0].has_header);
+	CHECK(strncmp(R.got[0].header, "k+", 2) == 0);
+	CHECK(!R.got[1].has_header);
+	CHECK(!R.got[2].has_header);
+	run_teardown();
+	fixture_stop(&fx);
+}
+
 static void test_gzip_body_arrives_decoded(void)
 {
 	struct fixture fx;
@@ -2132,6 +2161,7 @@ int main(void)
 	RUN(test_random_urls_go_out_as_resolved);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);
+	RUN(test_wanted_header_comes_with_the_result);
 	/* test_link_header_finds_rel_next_among_several_links: test_linkheader.c */
 	RUN(test_retry_after_reads_seconds_and_http_dates);
 	RUN(test_gzip_body_arrives_decoded);
