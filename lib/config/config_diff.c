@@ -106,6 +106,18 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 	case KT_INITIAL:
 		format_string(f, out, n);
 		return;
+	case KT_HEADER: {
+		const struct provider_conf *p = obj;
+		size_t used = 0;
+		out[0] = '\0';
+		for (size_t i = 0; i < p->n_headers && used < n; i++) {
+			int w = snprintf(out + used, n - used, "%s'%s'", i ? ", " : "", p->headers[i]);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		if (!p->n_headers)
+			snprintf(out, n, "(none)");
+		return;
+	}
 	case KT_CHOICE:
 		memcpy(&v, f, sizeof v);
 		snprintf(out, n, "%s", k->choices[v]);
@@ -144,6 +156,10 @@ static void describe_token(struct appender *a, const char *head, const struct pr
 	const char *t0 = old->token, *t1 = next->token;
 	if ((t0 == NULL) != (t1 == NULL) || (t0 && strcmp(t0, t1) != 0))
 		append(a, "%s token %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
+	t0 = old->password;
+	t1 = next->password;
+	if ((t0 == NULL) != (t1 == NULL) || (t0 && strcmp(t0, t1) != 0))
+		append(a, "%s password %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
 }
 
 static void describe_section(struct appender *a, enum section_kind kind, const char *name, const void *old,

@@ -33,6 +33,8 @@ enum key_type {
 	KT_BOOL,        /* bool */
 	KT_CHOICE,      /* an enum (4 bytes): the index of the value in key_def.choices */
 	KT_INITIAL,     /* char *, an ISO 8601 timestamp or a number (config_value_timestamp/_number) */
+	KT_HEADER,      /* char **lines + size_t n + unsigned *line_nos (provider_conf.headers): a
+	                   "Name: value" line (auth_header_check), one per occurrence (KF_REPEAT) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */
@@ -41,6 +43,7 @@ enum key_type {
 #define KF_SECRET   8u  /* config_describe_changes() masks it (a conninfo) or only names it */
 #define KF_EMPTY_OK 16u /* an empty value is valid */
 #define KF_ROOT_ONLY 32u /* a stage key only the root stage (no parent) may set */
+#define KF_REPEAT   64u /* may be set more than once in a section (KT_HEADER) */
 
 struct key_def {
 	const char *name;
