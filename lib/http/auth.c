@@ -345,3 +345,22 @@ void auth_mask(const struct auth *a, char *buf, size_t size)
 	if (a && a->kind != AUTH_NONE)
 		redact_literal(buf, size, a->secret);
 }
+
+void auth_refusal_hint(const struct auth *a, long status, const char *provider, char *buf, size_t n)
+{
+	static const char *const settings[] = {
+		[AUTH_NONE] = "it sends none: set 'auth'",
+		[AUTH_BEARER] = "auth = bearer: the token of 'token_file' or the credential NAME.token",
+		[AUTH_BASIC] = "auth = basic: 'username' and the password of 'password_file' or the credential "
+		               "NAME.password",
+		[AUTH_HEADER] = "auth = header: 'auth_header' and the token of 'token_file' or the credential NAME.token",
+		[AUTH_QUERY] = "auth = query: 'auth_param' and the token of 'token_file' or the credential NAME.token",
+	};
+	if (n)
+		buf[0] = '\0';
+	if (status == 401 || status == 403)
+		snprintf(buf, n, "; check the credentials of [provider %s] (%s)", provider, settings[a->kind]);
+	else if (status == 406)
+		snprintf(buf, n, "; [provider %s] may need another Accept (or other) header line: setting 'header'",
+		         provider);
+}

@@ -97,6 +97,11 @@ char *auth_url_strip(const struct auth *a, const char *url);
 /* u gets the query parameter (kind query; others: unchanged). */
 CURLUcode auth_url_apply(const struct auth *a, CURLU *u);
 
+/* What to check when the provider (named provider) answers status: 401
+ * or 403, its credentials, naming the settings of its method; 406, its
+ * header lines.  "; ..." in buf (n bytes), or "" for other statuses. */
+void auth_refusal_hint(const struct auth *a, long status, const char *provider, char *buf, size_t n);
+
 /* Masks the secrets of a wherever they appear in buf (size bytes), as
  * redact_literal does, and what redact_buf masks. */
 void auth_mask(const struct auth *a, char *buf, size_t size);

@@ -1003,8 +1003,10 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 		const char *reason = r->reason[0] ? r->reason : reason_of(status);
 		retryable = status_is_transient(status);
 		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
-		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
-		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
+		char hint[256];
+		auth_refusal_hint(p->auth, status, p->name, hint, sizeof hint);
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s%s", r->url, status,
+		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)", hint);
 	} else if ((limit = header_limit_hit(rc, status, r)) != 0) {
 		o = FETCH_HTTP;
 		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with %s than %u KiB, libcurl's limit%s; "
