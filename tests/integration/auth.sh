@@ -180,6 +180,15 @@ check_eq "--check-config refuses an empty password_file" "$rc" 78
 check "... naming the line, the setting and the file" \
 	grep -qE "raced.conf:[0-9]+: \[provider main\] password_file: '$T/empty.password' is empty" <<<"$msg"
 
+# A stage URL with a password is refused: the root's is stored with each
+# import (import_runs.root_url, read back to resume).
+write_config
+sed -i "s|^url = /races$|url = http://urluser:urlPassS3cret@${FIXTURE_URL#http://}/races|" "$T/raced.conf"
+rc=0
+"$RACED" --config "$T/raced.conf" --check-config >"$out/check-stage-url.txt" 2>&1 || rc=$?
+check_eq "--check-config refuses a password in a stage URL" "$rc" 78
+check "... saying where it belongs" grep -q "url: a stage URL may not hold user:password" "$out/check-stage-url.txt"
+
 # Nothing secret anywhere.
 for s in "${secrets[@]}"; do
 	if grep -rl -- "$s" "$out" >"$T/found"; then
