@@ -141,8 +141,9 @@ static int check_headers(const struct provider_conf *p, struct config_auth_fault
 	}
 	for (size_t i = 0; i < p->n_headers; i++) {
 		f->header = i;
-		if (auth_header_check(p->headers[i], p->auth, name, f->msg, sizeof f->msg) < 0)
-			return fault(f, "header", "header: %.*s", (int)(sizeof f->msg - 16), f->msg);
+		char msg[ERR_MAX - 16];
+		if (auth_header_check(p->headers[i], p->auth, name, msg, sizeof msg) < 0)
+			return fault(f, "header", "header: %s", msg);
 		size_t len = strcspn(p->headers[i], ":");
 		for (size_t j = 0; j < i; j++)
 			if (strncasecmp(p->headers[j], p->headers[i], len) == 0 && p->headers[j][len] == ':')
