@@ -6,8 +6,9 @@
 # with one error naming the provider and the settings, the first page
 # asked once (not retried, no loop); a base_url with user:password works.
 # No secret appears in any output: the daemon's log (--verbose), racectl
-# stats/status/errors (human and --json), import_errors, raced_pages and
-# import_runs; each is checked to hold the masked form where one is due.
+# stats/status/errors (human and --json), import_errors, raced_pages,
+# import_runs, the metrics; each is checked to hold the masked form where
+# one is due.
 . "$TESTS_DIR/lib/harness.sh"
 
 out=$T/out
@@ -26,8 +27,10 @@ provider_lines() { # LINES...
 	done
 }
 
-# One import under the daemon, then every output into $out/TAG-*.
+# One import under the daemon, then every output into $out/TAG-*
+# (the metrics scraped over a Unix socket).
 run_import() { # TAG
+	grep -q '^metrics = ' "$T/raced.conf" || sed -i "/^\[daemon\]/a metrics = $T/metrics.sock" "$T/raced.conf"
 	raced_start --verbose
 	ctl start-import --wait >"$out/$1-start-import.txt" 2>&1 || true
 	local c
@@ -35,6 +38,8 @@ run_import() { # TAG
 		ctl "$c" >"$out/$1-$c.txt" 2>&1 || true
 		ctl --json "$c" >"$out/$1-$c.json" 2>&1 || true
 	done
+	curl -s --max-time 5 --unix-socket "$T/metrics.sock" http://localhost/metrics >"$out/$1-metrics.txt" 2>&1 || true
+	check "$1: the metrics were scraped" grep -q '^raced_provider' "$out/$1-metrics.txt"
 	raced_stop || true
 	cp "$T/raced.log" "$out/$1-raced.log"
 	sql 'select e::text from import_errors e' >"$out/$1-import_errors.txt"
