@@ -16,6 +16,10 @@ static char secret_words[REDACT_KEYWORDS_MAX][REDACT_KEYWORD_LEN];
 static size_t n_secret_words;
 static bool secret_words_read;
 
+/* Query parameters named secret by the configuration (redact_add_param). */
+static char secret_params[REDACT_PARAMS_MAX][REDACT_KEYWORD_LEN];
+static size_t n_secret_params;
+
 static void secret_word_add(const char *kw)
 {
 	if (n_secret_words >= REDACT_KEYWORDS_MAX || strlen(kw) >= REDACT_KEYWORD_LEN)
@@ -49,6 +53,37 @@ bool redact_is_secret_option(const char *keyword)
 	secret_words_load();
 	for (size_t i = 0; i < n_secret_words; i++)
 		if (strcasecmp(secret_words[i], keyword) == 0)
+			return true;
+	return false;
+}
+
+static bool is_param_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '-' || c == '.';
+}
+
+int redact_add_param(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+	if (len == 0 || len >= REDACT_KEYWORD_LEN)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (!is_param_char(name[i]))
+			return -1;
+	for (size_t i = 0; i < n_secret_params; i++)
+		if (strcasecmp(secret_params[i], name) == 0)
+			return 0;
+	if (n_secret_params >= REDACT_PARAMS_MAX)
+		return -1;
+	memcpy(secret_params[n_secret_params++], name, len + 1);
+	return 0;
+}
+
+static bool is_secret_param(const char *name)
+{
+	for (size_t i = 0; i < n_secret_params; i++)
+		if (strcasecmp(secret_params[i], name) == 0)
 			return true;
 	return false;
 }
@@ -113,20 +148,41 @@ static void value_span(const char *t, size_t j, bool in_query, size_t *a, size_t
 	*b = k;
 }
 
-/* A secret option's value [*a, *b) when a secret keyword starts at t + i. */
-static bool keyword_value_at(const char *t, size_t i, size_t *a, size_t *b)
+/* The name of chars accepted by is_name starting at t + i (a name of its
+ * own: no such char before it) into kw; its end, or 0 when there is none
+ * or it is too long. */
+static size_t name_at(const char *t, size_t i, bool (*is_name)(char), char kw[REDACT_KEYWORD_LEN])
 {
-	if ((i > 0 && is_word(t[i - 1])) || !is_word(t[i]))
-		return false;
+	if ((i > 0 && is_name(t[i - 1])) || !is_name(t[i]))
+		return 0;
 	size_t w = i;
-	while (is_word(t[w]))
+	while (is_name(t[w]))
 		w++;
-	char kw[REDACT_KEYWORD_LEN];
-	if (w - i >= sizeof kw)
-		return false;
+	if (w - i >= REDACT_KEYWORD_LEN)
+		return 0;
 	memcpy(kw, t + i, w - i);
 	kw[w - i] = '\0';
-	if (!redact_is_secret_option(kw))
+	return w;
+}
+
+/* Where a secret name starting at t + i ends: a libpq secret option (a
+ * word) or a configured secret parameter (whose names may hold '-' and
+ * '.'); 0 when none starts there. */
+static size_t secret_name_at(const char *t, size_t i)
+{
+	char kw[REDACT_KEYWORD_LEN];
+	size_t w = name_at(t, i, is_word, kw);
+	if (w && redact_is_secret_option(kw))
+		return w;
+	w = n_secret_params ? name_at(t, i, is_param_char, kw) : 0;
+	return w && is_secret_param(kw) ? w : 0;
+}
+
+/* A secret value [*a, *b) when a secret keyword starts at t + i. */
+static bool keyword_value_at(const char *t, size_t i, size_t *a, size_t *b)
+{
+	size_t w = secret_name_at(t, i);
+	if (!w)
 		return false;
 	size_t j = w;
 	while (is_space(t[j]))

@@ -6,7 +6,10 @@
  *     adds), in a keyword=value conninfo, in a postgresql:// URI's query
  *     (?sslpassword=...) and wherever such an option is quoted in a
  *     message;
- *   - the password of a URL's userinfo (scheme://user:password@host).
+ *   - the password of a URL's userinfo (scheme://user:password@host);
+ *   - the value of a query parameter named secret by the configuration
+ *     (a provider's `auth = query` parameter, redact_add_param()), in a
+ *     URL's query or as name=value in a message, like a secret option.
  * A redacted value stays recognisable: "sslpassword=***",
  * "http://user:***@host/path".  The user name is kept: in a URL it is not a
  * secret (a token belongs in token_file, not in a user name).
@@ -55,9 +58,18 @@
 #define REDACT_MASK "***"
 #define REDACT_KEYWORDS_MAX 32   /* secret options remembered */
 #define REDACT_KEYWORD_LEN 64    /* longest secret option name kept */
+#define REDACT_PARAMS_MAX 32     /* secret query parameter names remembered */
 
 /* Is keyword (exact, case-insensitive) an option libpq marks secret? */
 bool redact_is_secret_option(const char *keyword);
+
+/* Names a query parameter (case-insensitive, at most REDACT_KEYWORD_LEN - 1
+ * bytes of letters, digits, '_', '-' and '.') whose value is a secret from
+ * now on, in every text masked.  Names are only ever added (a reload that
+ * drops one keeps masking it: harmless); a name already known is not added
+ * twice.  -1 when the name is too long, malformed or the table is full
+ * (REDACT_PARAMS_MAX). */
+RACED_MUST_CHECK int redact_add_param(const char *name);
 
 /* Masks every secret in buf (a string in size bytes) in place; a text that
  * grows past size is cut (never in a way that uncovers a secret).

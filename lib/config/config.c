@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_auth.h"
 #include "config_check.h"
 #include "config_keys.h"
 #include "config_lex.h"
@@ -64,6 +65,7 @@ const char *const config_synchronous_commit_values[] = {"on", "off", "local", "r
 _Static_assert(sizeof(enum config_resume) == sizeof(uint32_t), "enum config_resume is not 4 bytes");
 _Static_assert(sizeof(enum config_sync) == sizeof(uint32_t), "enum config_sync is not 4 bytes");
 _Static_assert(sizeof(enum config_log_level) == sizeof(uint32_t), "enum config_log_level is not 4 bytes");
+_Static_assert(sizeof(enum auth_kind) == sizeof(uint32_t), "enum auth_kind is not 4 bytes");
 
 #define D_(f) offsetof(struct config, f)
 #define P_(f) offsetof(struct provider_conf, f)
@@ -91,6 +93,13 @@ const struct key_def config_keys[] = {
 
 	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED, NULL},
 	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0, NULL},
+	/* auth and the keys that go with it: config_auth.c */
+	{"auth", SECT_PROVIDER, KT_CHOICE, P_(auth), NULL, 0, 0, KF_DERIVED, auth_kind_names},
+	{"username", SECT_PROVIDER, KT_STRING, P_(username), NULL, 0, 0, 0, NULL},
+	{"password_file", SECT_PROVIDER, KT_STRING, P_(password_file), NULL, 0, 0, 0, NULL},
+	{"auth_header", SECT_PROVIDER, KT_STRING, P_(auth_header), NULL, 0, 0, 0, NULL},
+	{"auth_param", SECT_PROVIDER, KT_STRING, P_(auth_param), NULL, 0, 0, 0, NULL},
+	{"header", SECT_PROVIDER, KT_HEADER_LINES, P_(headers), NULL, 0, 0, KF_REPEAT, NULL},
 	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, KF_LIVE, NULL},
 	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, KF_LIVE, NULL},
 	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, KF_LIVE, NULL},
@@ -325,6 +334,31 @@ static int set_string(struct loader *ld, const struct section *sec, const struct
 	return 0;
 }
 
+/* One more static header line (KF_REPEAT): its syntax now, what the
+ * provider's auth allows once the section is read (config_auth.c). */
+static int add_header(struct loader *ld, const struct section *sec, const struct key_def *k, const char *value,
+                      unsigned line)
+{
+	struct provider_conf *p = section_obj(ld, sec);
+	char msg[ERR_MAX];
+	if (auth_header_check(value, AUTH_NONE, NULL, msg, sizeof msg) < 0)
+		return fail(ld, line, sec, "%s: %s", k->name, msg);
+	if (p->n_headers >= AUTH_HEADERS_MAX)
+		return fail(ld, line, sec, "%s: more than %d header lines in one provider", k->name, AUTH_HEADERS_MAX);
+	char **lines = realloc(p->headers, (p->n_headers + 1) * sizeof *lines);
+	if (lines)
+		p->headers = lines;
+	unsigned *nos = lines ? realloc(p->header_lines, (p->n_headers + 1) * sizeof *nos) : NULL;
+	if (nos)
+		p->header_lines = nos;
+	char *copy = nos ? strdup(value) : NULL;
+	if (!copy)
+		return fail(ld, line, sec, "%s: out of memory", k->name);
+	p->headers[p->n_headers] = copy;
+	p->header_lines[p->n_headers++] = line;
+	return 0;
+}
+
 static int set_next(struct loader *ld, const struct section *sec, const struct key_def *k, const char *value,
                     unsigned line)
 {
@@ -435,6 +469,8 @@ static int set_value(struct loader *ld, const struct section *sec, const struct 
 		return set_bool(ld, sec, k, value, line);
 	case KT_CHOICE:
 		return set_choice(ld, sec, k, value, line);
+	case KT_HEADER_LINES:
+		return add_header(ld, sec, k, value, line);
 	case KT_UINT:
 	case KT_DURATION:
 	case KT_SIZE:
@@ -628,11 +664,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (!k)
 		return unknown_key(ld, sec, name), 0;
 	size_t ki = key_index(k);
-	if (sec->key_line[ki])
+	if (sec->key_line[ki] && !(k->flags & KF_REPEAT))
 		return fail(ld, ld->lineno, sec, "duplicate key '%s' (first set on line %u)", name, sec->key_line[ki]), 0;
-	/* set before parsing: a bad value fails the load anyway */
-	ld->sections[ld->cur - 1].key_line[ki] = ld->lineno;
-	config_key_lines(sec->kind, section_obj(ld, sec))[ki] = ld->lineno; /* racectl config's source */
+	/* set before parsing: a bad value fails the load anyway (a repeated
+	 * key keeps its first line) */
+	if (!sec->key_line[ki]) {
+		ld->sections[ld->cur - 1].key_line[ki] = ld->lineno;
+		config_key_lines(sec->kind, section_obj(ld, sec))[ki] = ld->lineno; /* racectl config's source */
+	}
 	return set_value(ld, sec, k, value, ld->lineno) == 0;
 }
 
@@ -812,11 +851,25 @@ static int load_token(struct loader *ld, struct provider_conf *p, const struct s
 	return 0;
 }
 
+/* p's method and its secrets (config_auth.c), the fault at its line. */
+static int settle_auth(struct loader *ld, struct provider_conf *p, const struct section *sec)
+{
+	struct config_auth_fault f;
+	if (config_auth_settle(p, ld->path, key_line(sec, "auth") != 0, &f) == 0)
+		return 0;
+	unsigned line = !f.key                        ? sec->line
+	                : strcmp(f.key, "header") == 0 ? p->header_lines[f.header < p->n_headers ? f.header : 0]
+	                                               : key_line(sec, f.key);
+	return fail(ld, line ? line : sec->line, sec, "%s", f.msg);
+}
+
 static int load_tokens(struct loader *ld)
 {
-	for (size_t i = 0; i < ld->c->n_providers; i++)
-		if (load_token(ld, &ld->c->providers[i], find_section(ld, SECT_PROVIDER, i)) < 0)
+	for (size_t i = 0; i < ld->c->n_providers; i++) {
+		const struct section *sec = find_section(ld, SECT_PROVIDER, i);
+		if (load_token(ld, &ld->c->providers[i], sec) < 0 || settle_auth(ld, &ld->c->providers[i], sec) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -900,6 +953,15 @@ void config_free(struct config *c)
 		free(p->base_url);
 		free(p->token_file);
 		tokenfile_free(p->token);
+		free(p->username);
+		free(p->password_file);
+		tokenfile_free(p->password);
+		free(p->auth_header);
+		free(p->auth_param);
+		for (size_t j = 0; j < p->n_headers; j++)
+			free(p->headers[j]);
+		free(p->headers);
+		free(p->header_lines);
 	}
 	for (size_t i = 0; i < c->n_stages; i++) {
 		struct stage_conf *s = &c->stages[i];

@@ -12,7 +12,8 @@
  *
  * Inside: config.c (the key table, config_keys.h, and the inih loader),
  * config_lex (a line's syntax), config_value (a value's syntax), config_check (the pipeline as a whole),
- * tokenfile (token files), config_diff (config_describe_changes) and
+ * tokenfile (token and password files), config_auth (a provider's
+ * authentication and static headers, its secrets read), config_diff (config_describe_changes) and
  * config_pipeline (the pipeline an import began with, compared on resume).
  */
 #ifndef RACED_CONFIG_H
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "error.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
@@ -35,6 +37,15 @@ struct provider_conf {
 	char *base_url;
 	char *token_file;          /* as configured, or NULL */
 	char *token;               /* read from token_file or $CREDENTIALS_DIRECTORY/<name>.token, or NULL */
+	enum auth_kind auth;       /* default bearer when a token is configured, else none (config_auth.c) */
+	char *username;            /* auth = basic */
+	char *password_file;       /* auth = basic: as configured, or NULL */
+	char *password;            /* read from password_file or $CREDENTIALS_DIRECTORY/<name>.password */
+	char *auth_header;         /* auth = header: the header's name */
+	char *auth_param;          /* auth = query: the parameter's name */
+	char **headers;            /* static "Name: value" lines (auth.h), n_headers of them */
+	size_t n_headers;
+	unsigned *header_lines;    /* where each was set */
 	uint32_t max_connections;  /* default 16 */
 	double rate_limit;         /* requests/s, default 0 = unlimited */
 	uint32_t timeout_ms;       /* default 30s */

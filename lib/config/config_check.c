@@ -162,8 +162,27 @@ static struct urltemplate *parse_template(const char *url, char *msg, size_t n)
 	return NULL;
 }
 
+/* Whether url has a password in its userinfo (scheme://user:pw@host). */
+static bool has_password(const char *url)
+{
+	const char *a = strstr(url, "://");
+	if (!a)
+		return false;
+	a += 3;
+	size_t len = strcspn(a, "/?#");
+	const char *at = memrchr(a, '@', len);
+	return at && memchr(a, ':', (size_t)(at - a));
+}
+
 int config_check_template(const char *url, size_t *placeholders, char *msg, size_t n)
 {
+	if (has_password(url)) {
+		/* The root's URL is stored with its import (import_runs.root_url,
+		 * read back to resume it): a secret has no place there. */
+		snprintf(msg, n, "a stage URL may not hold user:password (it is stored with each import): put it "
+		         "in the provider's base_url, or better use auth = basic with username and password_file");
+		return -1;
+	}
 	struct urltemplate *t = parse_template(url, msg, n);
 	if (!t)
 		return -1;

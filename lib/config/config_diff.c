@@ -119,6 +119,10 @@ static void describe_token(const struct walker *w, const char *head, const struc
 	const char *t0 = old->token, *t1 = next->token;
 	if ((t0 == NULL) != (t1 == NULL) || (t0 && strcmp(t0, t1) != 0))
 		emit(w, CONFIG_WHEN_BETWEEN, "%s token %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
+	t0 = old->password;
+	t1 = next->password;
+	if ((t0 == NULL) != (t1 == NULL) || (t0 && strcmp(t0, t1) != 0))
+		emit(w, CONFIG_WHEN_BETWEEN, "%s password %s", head, !t1 ? "removed" : !t0 ? "added" : "changed");
 }
 
 static void describe_section(const struct walker *w, enum section_kind kind, const char *name, const void *old,

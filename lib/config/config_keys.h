@@ -36,6 +36,8 @@ enum key_type {
 	KT_INITIAL,     /* char *, an ISO 8601 timestamp or a number (config_value_timestamp/_number) */
 	KT_PARAM,       /* char *, a query parameter's name (urlquery_name_valid) */
 	KT_HEADER,      /* char *, an HTTP header's name (RFC 9110 token) */
+	KT_HEADER_LINES, /* char **lines + size_t n + unsigned *line_nos (provider_conf.headers): a
+	                   "Name: value" line (auth_header_check), one per occurrence (KF_REPEAT) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */
@@ -53,6 +55,7 @@ enum key_type {
  * the key applies when no import runs, at once or when the running one
  * ends. */
 #define KF_LIVE     64u
+#define KF_REPEAT   128u /* may be set more than once in a section (KT_HEADER_LINES) */
 
 struct key_def {
 	const char *name;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_keys.h"
 #include "config_value.h"
@@ -46,6 +47,40 @@ static bool format_text(const struct key_def *k, const char *s, bool masked, cha
 	return true;
 }
 
+/* A header whose name says it carries a credential shows its name only
+ * when masked: operators put API keys in static headers too. */
+static bool header_secret(const char *line)
+{
+	static const char *const words[] = {"auth", "key", "token", "secret", "cookie", "pass", "session"};
+	size_t name_len = strcspn(line, ":");
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		size_t wl = strlen(words[i]);
+		for (size_t j = 0; j + wl <= name_len; j++)
+			if (strncasecmp(line + j, words[i], wl) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* "header": every line, quoted, comma-separated; "(none)" when unset. */
+static void format_headers(const struct provider_conf *p, bool masked, char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	if (!p->n_headers) {
+		snprintf(out, n, "(none)");
+		return;
+	}
+	for (size_t i = 0; i < p->n_headers && used < n; i++) {
+		const char *h = p->headers[i];
+		int w = masked && header_secret(h)
+		                ? snprintf(out + used, n - used, "%s'%.*s: (not shown)'", i ? ", " : "",
+		                           (int)strcspn(h, ":"), h)
+		                : snprintf(out + used, n - used, "%s'%s'", i ? ", " : "", h);
+		used += w > 0 ? (size_t)w : 0;
+	}
+}
+
 bool config_key_format(const struct key_def *k, const void *obj, bool masked, char *out, size_t n)
 {
 	const char *f = (const char *)obj + k->offset;
@@ -53,6 +88,10 @@ bool config_key_format(const struct key_def *k, const void *obj, bool masked, ch
 	double d;
 	size_t sz;
 	uint32_t v;
+	if (k->type == KT_HEADER_LINES) {
+		format_headers(obj, masked, out, n);
+		return ((const struct provider_conf *)obj)->n_headers > 0;
+	}
 	if (is_string(k->type)) {
 		const char *s;
 		memcpy(&s, f, sizeof s);

@@ -25,11 +25,16 @@ char *tokenfile_path(const char *config_path, const char *token_file)
 
 int tokenfile_credential_path(const char *name, char **path, char *err)
 {
+	return tokenfile_credential_path_ext(name, "token", path, err);
+}
+
+int tokenfile_credential_path_ext(const char *name, const char *ext, char **path, char *err)
+{
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	*path = NULL;
 	if (!dir || !*dir)
 		return 0;
-	if (asprintf(path, "%s/%s.token", dir, name) < 0) {
+	if (asprintf(path, "%s/%s.%s", dir, name, ext) < 0) {
 		*path = NULL;
 		return err_set_class(err, ENOMEM, "out of memory");
 	}

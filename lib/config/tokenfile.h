@@ -22,6 +22,10 @@ RACED_MUST_CHECK char *tokenfile_path(const char *config_path, const char *token
  * variable is unset or empty.  0, or -ENOMEM. */
 RACED_MUST_CHECK int tokenfile_credential_path(const char *name, char **path, char *err);
 
+/* $CREDENTIALS_DIRECTORY/<name>.<ext> ("password": a basic-auth password)
+ * likewise. */
+RACED_MUST_CHECK int tokenfile_credential_path_ext(const char *name, const char *ext, char **path, char *err);
+
 /* Reads the token at path into *token, blanks around it trimmed.  noun
  * names the file in messages: "" gives "cannot read '/x': ...", "credential "
  * gives "credential '/x' is empty".  0, or a class with err:

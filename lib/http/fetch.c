@@ -44,6 +44,7 @@
  * actual free to the libevent callback that is unwinding (dispatching > 0).
  */
 #include "fetch.h"
+#include "auth.h"
 #include "backoff.h"
 #include "baseurl.h"
 #include "conditional.h"
@@ -89,8 +90,12 @@ struct fetch {
 	enum fetch_state state;
 	TAILQ_ENTRY(fetch) queue_link; /* p->queue while FS_QUEUED, f->parked while FS_PARKED */
 	TAILQ_ENTRY(fetch) all_link;   /* p->all, for its whole life */
-	char *url;                     /* absolute */
-	CURLU *cu;                     /* url, parsed for CURLOPT_CURLU at the first attempt */
+	char *url;                     /* absolute; never with a query auth parameter */
+	char *hop;                     /* a redirect raced follows itself (auth.h): the URL
+	                                  requested now, or NULL: url */
+	uint32_t hops;                 /* redirects followed so far */
+	CURLU *cu;                     /* the URL requested, parsed for CURLOPT_CURLU at the first
+	                                  attempt (with the query auth parameter, on the origin) */
 	fetch_done_fn done;
 	void *arg;
 	CURL *easy;                    /* while FS_ACTIVE */
@@ -114,6 +119,7 @@ struct fetch {
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
 	char *want_header;             /* fetch_want_header()'s name, or NULL */
 	char *header_value;            /* its value in the final 2xx response, or NULL */
+	char *location;                /* a 3xx's target, when raced follows redirects itself */
 	char curl_err[CURL_ERROR_SIZE];
 	char msg[ERR_MAX];
 };
@@ -125,8 +131,11 @@ struct fetch_provider {
 	struct fetch_provider *next;
 	char *name;
 	struct baseurl base;           /* base_url; request URLs resolve under it */
-	bool has_token;                /* requests leave only for base.origin */
-	struct curl_slist *headers;
+	struct auth *auth;             /* a secret: requests leave only for base.origin */
+	bool has_token;                /* auth_has_secret(auth) */
+	struct curl_slist *headers;    /* every request's lines, the secret's included */
+	struct curl_slist *headers_public; /* without the secret: hops off the origin
+	                                      (auth_follows_redirects only) */
 	uint32_t max_connections, timeout_ms, connect_timeout_ms;
 	uint32_t max_retries, max_redirects;
 	double rate_limit;
@@ -493,10 +502,14 @@ static int handoff(struct fetch *r)
 	struct fetcher *f = p->f;
 	bool configured;
 
+	const char *url = r->hop ? r->hop : r->url;
+	bool on_origin = !r->hop || baseurl_on_origin(&p->base, r->hop);
 	if (!r->cu) {
-		CURLUcode uc = baseurl_curlu(&p->base, r->url, &r->cu);
+		CURLUcode uc = baseurl_curlu(&p->base, url, &r->cu);
+		if (uc == CURLUE_OK && on_origin)
+			uc = auth_url_apply(p->auth, r->cu);
 		if (uc != CURLUE_OK)
-			return err_set(r->msg, "GET %s: cannot start the transfer: %s", r->url,
+			return err_set(r->msg, "GET %s: cannot start the transfer: %s", url,
 			               curl_url_strerror(uc));
 	}
 	CURL *e = easy_get(f, p, &configured);
@@ -513,7 +526,7 @@ static int handoff(struct fetch *r)
 	/* The same URL twice: libcurl connects by the CURLU (which overrides
 	 * CURLOPT_URL) and takes the string, when one is set, as the effective
 	 * URL instead of printing the CURLU back. */
-	SET(CURLOPT_URL, r->url);
+	SET(CURLOPT_URL, url);
 	SET(CURLOPT_CURLU, r->cu);
 	SET(CURLOPT_PRIVATE, r);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
@@ -521,11 +534,13 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->curl_err);
-	SET(CURLOPT_HTTPHEADER, r->cond.head ? r->cond.head : p->headers);
+	SET(CURLOPT_HTTPHEADER, !on_origin ? p->headers_public : r->cond.head ? r->cond.head : p->headers);
 	if (configured)
 		goto options_set;
 	SET(CURLOPT_ACCEPT_ENCODING, "");
-	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, auth_follows_redirects(p->auth) ? 0L : 1L);
+	if (c == CURLE_OK)
+		c = auth_easy_setopt(p->auth, e);
 	SET(CURLOPT_MAXREDIRS, (long)p->max_redirects);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -570,6 +585,7 @@ static void request_free(struct fetch *r)
 {
 	TAILQ_REMOVE(&r->p->all, r, all_link);
 	free(r->url);
+	free(r->hop);
 	curl_url_cleanup(r->cu);
 	free(r->effective_url);
 	conditional_headers_free(&r->cond);
@@ -580,6 +596,7 @@ static void request_free(struct fetch *r)
 	free(r->link_ref);
 	free(r->want_header);
 	free(r->header_value);
+	free(r->location);
 	free(r);
 }
 
@@ -602,14 +619,11 @@ static void doc_put(struct fetcher *f, struct jsondoc *doc)
 }
 
 /* msg (ERR_MAX) without secrets: a URL's password, libcurl's text about
- * it, and the provider's token should a server echo it (a reason phrase). */
+ * it, a query auth parameter, and the provider's token or password should
+ * a server echo it (a reason phrase). */
 static void mask_secrets(const struct fetch_provider *p, char *msg)
 {
-	static const char bearer[] = "Authorization: Bearer ";
-	redact_buf(msg, ERR_MAX);
-	for (const struct curl_slist *h = p->has_token ? p->headers : NULL; h; h = h->next)
-		if (strncmp(h->data, bearer, sizeof bearer - 1) == 0)
-			redact_literal(msg, ERR_MAX, h->data + sizeof bearer - 1);
+	auth_mask(p->auth, msg, ERR_MAX);
 }
 
 static void finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
@@ -801,6 +815,12 @@ static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	} else {
 		retry_after_ms = fetch_retry_after_ms(header_last(e, "Retry-After"), time(NULL));
 	}
+	free(r->location);
+	r->location = NULL;
+	char *loc = NULL;
+	if (rc == CURLE_OK && status >= 300 && status < 400 && auth_follows_redirects(p->auth) &&
+	    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		r->location = strdup(loc); /* out of memory: the 3xx is the answer */
 	r->status = status;
 	r->bytes += (uint64_t)down;
 	p->stats.bytes += (uint64_t)down;
@@ -931,6 +951,45 @@ static void park_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A 3xx of a provider whose redirects raced follows (auth.h): the next
+ * hop queues for admission as a new attempt of the same request (a hop is
+ * no retry), with the secret only if it is on the origin (handoff). */
+static void follow_redirect(struct fetch *r)
+{
+	struct fetch_provider *p = r->p;
+	char *loc = r->location;
+	r->location = NULL;
+	if (r->hops >= p->max_redirects) {
+		free(loc);
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: more than %u redirects (setting 'max_redirects' of [provider %s]); not retried",
+		         r->url, p->max_redirects, p->name);
+		finish(r, FETCH_HTTP, NULL);
+		return;
+	}
+	char *hop = auth_url_strip(p->auth, loc);
+	char *eff = hop ? strdup(hop) : NULL;
+	free(loc);
+	if (!eff) {
+		free(hop);
+		snprintf(r->msg, sizeof r->msg, "GET %s: out of memory following a redirect", r->url);
+		finish(r, FETCH_TRANSIENT, NULL);
+		return;
+	}
+	free(r->hop);
+	r->hop = hop;
+	free(r->effective_url);
+	r->effective_url = eff;
+	r->hops++;
+	r->attempts--; /* handoff counts it again: one attempt, as libcurl's own redirects */
+	curl_url_cleanup(r->cu);
+	r->cu = NULL;
+	r->state = FS_QUEUED;
+	TAILQ_INSERT_HEAD(&p->queue, r, queue_link);
+	p->stats.waiting++;
+	provider_kick(p);
+}
+
 /* One attempt ended (its CURLMSG_DONE was read): classify, then retry or finish. */
 static void attempt_done(struct fetch *r, CURLcode rc)
 {
@@ -949,12 +1008,17 @@ static void attempt_done(struct fetch *r, CURLcode rc)
 	} else if (rc == CURLE_OK && status == 304) {
 		finish(r, FETCH_OK, NULL); /* Not Modified: no body, nothing to retry */
 		return;
+	} else if (rc == CURLE_OK && r->location) {
+		follow_redirect(r);
+		return;
 	} else if (rc == CURLE_OK) {
 		const char *reason = r->reason[0] ? r->reason : reason_of(status);
 		retryable = status_is_transient(status);
 		o = retryable ? FETCH_TRANSIENT : FETCH_HTTP;
-		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s", r->url, status,
-		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)");
+		char hint[256];
+		auth_refusal_hint(p->auth, status, p->name, hint, sizeof hint);
+		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld%s%s%s%s", r->url, status,
+		         reason[0] ? " " : "", reason, retryable ? "" : " (not retried)", hint);
 	} else if ((limit = header_limit_hit(rc, status, r)) != 0) {
 		o = FETCH_HTTP;
 		snprintf(r->msg, sizeof r->msg, "GET %s: HTTP %ld with %s than %u KiB, libcurl's limit%s; "
@@ -1287,6 +1351,8 @@ static void provider_free(struct fetch_provider *p)
 	if (p->admit)
 		event_free(p->admit);
 	curl_slist_free_all(p->headers);
+	curl_slist_free_all(p->headers_public);
+	auth_free(p->auth);
 	baseurl_free(&p->base);
 	free(p->name);
 	free(p);
@@ -1305,6 +1371,9 @@ static int provider_conf_check(const struct fetch_provider_conf *c, const char *
 		return err_set(err, "max_body of [provider %s] must be at least 1 byte", name);
 	if (c->token && strpbrk(c->token, "\r\n"))
 		return err_set(err, "the token of [provider %s] contains a line break", name);
+	char msg[ERR_MAX];
+	if (auth_conf_check(&c->auth, msg, sizeof msg) < 0)
+		return err_set(err, "[provider %s]: %s", name, msg);
 	return 0;
 }
 
@@ -1314,33 +1383,18 @@ static int provider_conf_check(const struct fetch_provider_conf *c, const char *
  * line of ours), which it formats anew for every transfer; the request head
  * is the same, line for line.  (A proxy's CONNECT, which gets no custom
  * headers, now goes without User-Agent.) */
-static int request_headers(const char *token, struct curl_slist **out)
+static int request_headers(struct fetch_provider *p)
 {
 	char accept_encoding[80];
-	char *auth = NULL;
-	size_t auth_len = 0;
 
 	accept_encoding_line(accept_encoding, sizeof accept_encoding);
-	if (token && *token) {
-		auth_len = strlen(token) + sizeof "Authorization: Bearer ";
-		if (!(auth = malloc(auth_len)))
-			return -1;
-		snprintf(auth, auth_len, "Authorization: Bearer %s", token);
-	}
-	const char *lines[] = {"User-Agent: raced/" RACED_VERSION, accept_encoding,
-	                       "Accept: application/json", auth};
-	int rc = 0;
-	for (size_t i = 0; i < sizeof lines / sizeof *lines && lines[i] && rc == 0; i++) {
-		struct curl_slist *h = curl_slist_append(*out, lines[i]);
-		if (h)
-			*out = h;
-		else
-			rc = -1;
-	}
-	if (auth)
-		explicit_bzero(auth, auth_len);
-	free(auth);
-	return rc;
+	const char *lines[] = {"User-Agent: raced/" RACED_VERSION, accept_encoding, "Accept: application/json"};
+	size_t n = sizeof lines / sizeof *lines;
+	if (auth_header_list(p->auth, lines, n, true, &p->headers) < 0)
+		return -1;
+	if (auth_follows_redirects(p->auth) && auth_header_list(p->auth, lines, n, false, &p->headers_public) < 0)
+		return -1;
+	return 0;
 }
 
 struct fetch_provider *fetcher_add_provider(struct fetcher *f,
@@ -1374,8 +1428,19 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 		goto oom;
 	if (baseurl_init(&p->base, name, c->base_url, err) < 0)
 		goto fail;
-	p->has_token = c->token && *c->token;
-	if (request_headers(c->token, &p->headers) < 0)
+	struct auth_conf ac = c->auth;
+	if (ac.kind == AUTH_NONE && c->token && *c->token) {
+		ac.kind = AUTH_BEARER;
+		ac.secret = c->token;
+	}
+	if (!(p->auth = auth_new(&ac, err))) {
+		char msg[ERR_MAX];
+		snprintf(msg, sizeof msg, "%s", err);
+		err_set(err, "[provider %s]: %s", name, msg);
+		goto fail;
+	}
+	p->has_token = auth_has_secret(p->auth);
+	if (request_headers(p) < 0)
 		goto oom;
 
 	long host_connections = f->host_connections + (long)c->max_connections;
@@ -1458,16 +1523,27 @@ struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
 		err_set(err, "out of memory");
 		return NULL;
 	}
-	if (fetch_provider_url(p, url, &r->url, err) < 0) {
+	char *full;
+	if (fetch_provider_url(p, url, &full, err) < 0) {
+		free(r);
+		return NULL;
+	}
+	r->url = auth_url_strip(p->auth, full);
+	free(full);
+	if (!r->url) {
+		err_set(err, "out of memory");
 		free(r);
 		return NULL;
 	}
 	if (p->has_token && !baseurl_on_origin(&p->base, r->url)) {
 		/* A next link (or a page reached by a redirect) may name any
 		 * host; the token is the provider's, not theirs. */
+		enum auth_kind k = auth_kind(p->auth);
 		err_set(err, "GET %s: refused: it is not on [provider %s]'s origin %s, and raced "
-		        "sends that provider's token (token_file) only there", r->url, p->name, p->base.origin);
-		redact_buf(err, ERR_MAX); /* a next link from a body may carry a password */
+		        "sends that provider's %s%s%s only there", r->url, p->name, p->base.origin,
+		        k == AUTH_BEARER ? "token (token_file)" : "credentials (auth = ",
+		        k == AUTH_BEARER ? "" : auth_kind_names[k], k == AUTH_BEARER ? "" : ")");
+		mask_secrets(p, err);
 		free(r->url);
 		free(r);
 		return NULL;

@@ -59,6 +59,17 @@
  * (FETCH_BODY) naming memory_limit.  Token arrays and body buffers larger
  * than FETCH_BODY_POOL_KEEP_MAX are given back after each request.
  *
+ * Credentials (auth.h): a provider with a secret (any auth but none) sends
+ * requests only to its base_url's origin; fetch_start refuses any other.
+ * Query auth: the parameter is taken off the URL given (a next link may
+ * carry it) and put on the request only, so that no URL a result shows
+ * holds it.  Header and query auth: the fetcher follows redirects itself
+ * (CURLOPT_FOLLOWLOCATION off), each hop an attempt that queues for
+ * admission again, counted against max_redirects; a hop to the origin gets
+ * the secret, a hop elsewhere goes without it (and without validators);
+ * effective_url is the last hop.  Bearer and basic: libcurl follows and
+ * drops the Authorization header and user/password off the first host.
+ *
  * URLs (fetch_start) follow baseurl.h: absolute as it is, "/x" under the
  * provider's base_url path, anything else RFC 3986 against base_url as a
  * directory; base_url must be http or https, without query or fragment.
@@ -89,6 +100,7 @@
 #ifndef RACED_FETCH_H
 #define RACED_FETCH_H
 
+#include "auth.h"
 #include "error.h"
 #include "jsondoc.h"
 
@@ -130,7 +142,9 @@ struct fetch;
 struct fetch_provider_conf {
 	const char *name;          /* for messages and stats */
 	const char *base_url;      /* relative request URLs resolve against it */
-	const char *token;         /* bearer token, or NULL */
+	const char *token;         /* bearer token, or NULL: with auth.kind AUTH_NONE, the
+	                              same as auth {AUTH_BEARER, token} */
+	struct auth_conf auth;     /* credentials and static headers (auth.h); copied */
 	uint32_t max_connections;  /* requests on the wire at once, >= 1 */
 	double rate_limit;         /* requests started per second, 0 = unlimited */
 	uint32_t timeout_ms;       /* one attempt, from hand-off to curl */

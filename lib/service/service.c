@@ -1124,7 +1124,11 @@ static int build_fetcher(struct service *s, char *err)
 	for (size_t i = 0; i < cfg->n_providers; i++) {
 		const struct provider_conf *p = &cfg->providers[i];
 		struct fetch_provider_conf fc = {
-			.name = p->name, .base_url = p->base_url, .token = p->token,
+			.name = p->name, .base_url = p->base_url,
+			.auth = {.kind = p->auth, .secret = p->auth == AUTH_BASIC ? p->password : p->token,
+			         .username = p->username,
+			         .name = p->auth == AUTH_HEADER ? p->auth_header : p->auth_param,
+			         .headers = (const char *const *)p->headers, .n_headers = p->n_headers},
 			.max_connections = p->max_connections, .rate_limit = p->rate_limit,
 			.timeout_ms = p->timeout_ms, .max_retries = p->max_retries,
 			.max_body = p->max_body, .max_redirects = p->max_redirects,

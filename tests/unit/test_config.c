@@ -741,6 +741,104 @@ static void test_token_comes_from_credentials_directory_when_present(void)
 	free(path);
 }
 
+/* ---- auth and static headers ---- */
+
+static void test_auth_defaults_to_bearer_with_a_token_else_none(void)
+{
+	char *tok = write_file("main.token", "t0k\n");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	struct config *c = load_ok(MIN_PROVIDER "token_file = main.token\n" MIN_STAGE);
+	CHECK_EQ(c ? (int)c->providers[0].auth : -1, AUTH_BEARER);
+	config_free(c);
+	c = load_ok(MIN_PROVIDER MIN_STAGE);
+	CHECK_EQ(c ? (int)c->providers[0].auth : -1, AUTH_NONE);
+	config_free(c);
+	unlink(tok);
+	free(tok);
+}
+
+static void test_each_method_reads_its_secret_and_names(void)
+{
+	char *tok = write_file("main.token", "t0k\n");
+	char *pw = write_file("main.password", " pa ss \n");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	struct config *c = load_ok(MIN_PROVIDER "auth = basic\nusername = u\npassword_file = main.password\n"
+	                           "header = Accept: application/vnd.x+json\nheader = X-Api-Version: 2\n" MIN_STAGE);
+	CHECK_EQ(c ? (int)c->providers[0].auth : -1, AUTH_BASIC);
+	CHECK_STR(c ? c->providers[0].password : NULL, "pa ss");
+	CHECK_EQ(c ? c->providers[0].n_headers : 0, 2);
+	CHECK_STR(c ? c->providers[0].headers[1] : NULL, "X-Api-Version: 2");
+	CHECK_EQ(c ? c->providers[0].header_lines[1] : 0, 7);
+	config_free(c);
+	c = load_ok(MIN_PROVIDER "auth = query\nauth_param = api_key\ntoken_file = main.token\n" MIN_STAGE);
+	CHECK_STR(c ? c->providers[0].auth_param : NULL, "api_key");
+	CHECK_STR(c ? c->providers[0].token : NULL, "t0k");
+	config_free(c);
+	unlink(tok);
+	unlink(pw);
+	free(tok);
+	free(pw);
+}
+
+static void test_auth_errors_name_the_line_the_key_and_the_fix(void)
+{
+	char *tok = write_file("main.token", "t0k\n");
+	char *empty = write_file("empty.password", "\n");
+	char text[512], want[ERR_MAX];
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK(fails_with(MIN_PROVIDER "auth = digest\n" MIN_STAGE,
+	                 ":3: [provider main] auth: 'digest' is not valid (expected none, bearer, basic, header or query)"));
+	CHECK(fails_with(MIN_PROVIDER "auth = basic\n" MIN_STAGE,
+	                 ":3: [provider main] auth = basic needs username = NAME"));
+	CHECK(fails_with(MIN_PROVIDER "auth = basic\nusername = u\n" MIN_STAGE,
+	                 ":3: [provider main] auth = basic needs a password: set password_file = PATH (a file holding "
+	                 "just the password), or give systemd the credential main.password"));
+	snprintf(text, sizeof text, MIN_PROVIDER "auth = basic\nusername = u\npassword_file = %s\n" MIN_STAGE, empty);
+	snprintf(want, sizeof want, ":5: [provider main] password_file: '%s' is empty", empty);
+	CHECK(fails_with(text, want));
+	CHECK(fails_with(MIN_PROVIDER "auth = header\ntoken_file = main.token\n" MIN_STAGE,
+	                 ":3: [provider main] auth = header needs auth_header = HEADER-NAME (e.g. X-Api-Key)"));
+	CHECK(fails_with(MIN_PROVIDER "auth = header\nauth_header = Host\ntoken_file = main.token\n" MIN_STAGE,
+	                 ":4: [provider main] auth_header Host cannot be used: raced or libcurl sets it for every "
+	                 "request"));
+	CHECK(fails_with(MIN_PROVIDER "auth = query\nauth_param = api_key\n" MIN_STAGE,
+	                 ":3: [provider main] auth = query needs a token: set token_file = PATH (a file holding just the "
+	                 "token), or give systemd the credential main.token"));
+	CHECK(fails_with(MIN_PROVIDER "username = u\n" MIN_STAGE,
+	                 ":3: [provider main] username is for auth = basic, but auth is none: remove username or set "
+	                 "auth = basic"));
+	CHECK(fails_with(MIN_PROVIDER "auth = none\ntoken_file = main.token\n" MIN_STAGE,
+	                 ":4: [provider main] token_file is for auth = bearer, header or query, but auth is none: remove "
+	                 "token_file or set auth = bearer"));
+	CHECK(fails_with("[provider main]\nbase_url = https://u:pw@api.example.com/v1\ntoken_file = main.token\n"
+	                 MIN_STAGE,
+	                 ":1: [provider main] base_url holds user:password, which is basic auth by itself, and auth is "
+	                 "bearer: use one (for basic auth, better auth = basic with username and password_file)"));
+	unlink(tok);
+	unlink(empty);
+	free(tok);
+	free(empty);
+}
+
+static void test_static_headers_are_checked_where_they_are_set(void)
+{
+	CHECK(fails_with(MIN_PROVIDER "header = Accept application/json\n" MIN_STAGE,
+	                 ":3: [provider main] header: 'Accept ' is not a header name followed by ':' (expected e.g. "
+	                 "header = Accept: application/vnd.api+json; a name is letters, digits and !#$%&'*+-.^_`|~)"));
+	CHECK(fails_with(MIN_PROVIDER "header = If-None-Match: x\n" MIN_STAGE,
+	                 ":3: [provider main] header: header If-None-Match cannot be set here: raced or libcurl sets it "
+	                 "for every request (remove this line)"));
+	CHECK(fails_with(MIN_PROVIDER "header = Accept: a/b\nheader = X-V: 1\nheader = accept: c/d\n" MIN_STAGE,
+	                 ":5: [provider main] header accept is set twice (first on line 3): keep one"));
+	char *tok = write_file("main.token", "t0k\n");
+	CHECK(fails_with(MIN_PROVIDER "token_file = main.token\nheader = X-V: 1\nheader = Authorization: Basic eA==\n"
+	                 MIN_STAGE,
+	                 ":5: [provider main] header: header Authorization cannot be set here: auth sets it (remove "
+	                 "this line)"));
+	unlink(tok);
+	free(tok);
+}
+
 /* ---- reload summaries ---- */
 
 /* [daemon] metrics: loopback host:port (brackets dropped) or a socket path. */
@@ -1193,6 +1291,10 @@ int main(void)
 	RUN(test_token_file_is_read_and_trimmed);
 	RUN(test_bad_token_file_names_the_file_and_the_reason);
 	RUN(test_token_comes_from_credentials_directory_when_present);
+	RUN(test_auth_defaults_to_bearer_with_a_token_else_none);
+	RUN(test_each_method_reads_its_secret_and_names);
+	RUN(test_auth_errors_name_the_line_the_key_and_the_fix);
+	RUN(test_static_headers_are_checked_where_they_are_set);
 	RUN(test_describe_changes_lists_each_change_once);
 	RUN(test_metrics_address_is_loopback_or_a_socket_path);
 	RUN(test_state_keys_default_to_revalidate_resume_and_durable_commits);

@@ -1078,7 +1078,15 @@ static void wire_read(evutil_socket_t fd, short what, void *arg)
 	                            "Content-Length: 0\r\nConnection: close\r\n\r\n";
 	static const char ok[] =
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-	const char *reply = strncmp(c->head, "GET /v1/old ", 12) == 0 ? moved : ok;
+	char away[256];
+	snprintf(away, sizeof away, "HTTP/1.1 302 Found\r\nLocation: http://localhost:%d/v1/new?y=1\r\n"
+	         "Content-Length: 0\r\nConnection: close\r\n\r\n", w->port);
+	static const char loop[] = "HTTP/1.1 302 Found\r\nLocation: /v1/loop\r\n"
+	                           "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	const char *reply = strncmp(c->head, "GET /v1/old", 11) == 0    ? moved
+	                    : strncmp(c->head, "GET /v1/away", 12) == 0 ? away
+	                    : strncmp(c->head, "GET /v1/loop", 12) == 0 ? loop
+	                                                                 : ok;
 	if (n > 0 && w->n_heads < WIRE_MAX)
 		memcpy(w->heads[w->n_heads++], c->head, c->len + 1);
 	CHECK_EQ(write(fd, reply, strlen(reply)), (ssize_t)strlen(reply));
@@ -1106,7 +1114,7 @@ static void wire_accept(evutil_socket_t fd, short what, void *arg)
 }
 
 /* run_setup() with a provider whose base_url is http://127.0.0.1:PORT/v1 on w. */
-static void wire_setup(struct wire *w)
+static void wire_setup_conf(struct wire *w, struct fetch_provider_conf conf)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof a;
@@ -1117,9 +1125,14 @@ static void wire_setup(struct wire *w)
 	CHECK(getsockname(w->lfd, (struct sockaddr *)&a, &alen) == 0);
 	w->port = ntohs(a.sin_port);
 	snprintf(w->base, sizeof w->base, "http://127.0.0.1:%d/v1", w->port);
-	run_setup(w->base, default_conf);
+	run_setup(w->base, conf);
 	w->accept_ev = event_new(R.base, w->lfd, EV_READ | EV_PERSIST, wire_accept, w);
 	event_add(w->accept_ev, NULL);
+}
+
+static void wire_setup(struct wire *w)
+{
+	wire_setup_conf(w, default_conf);
 }
 
 static void wire_teardown(struct wire *w)
@@ -2035,6 +2048,101 @@ static void test_validators_follow_a_redirect(void)
 	wire_teardown(&w);
 }
 
+/* Header auth: the key goes with every hop on the provider's origin and
+ * with none elsewhere (libcurl would send a custom header to any host, so
+ * raced follows these redirects itself); static headers go everywhere. */
+static void test_header_auth_follows_redirects_only_on_the_origin(void)
+{
+	static struct wire w;
+	static const char *const statics[] = {"Accept: application/vnd.x+json"};
+	struct fetch_provider_conf c = default_conf;
+	c.token = NULL;
+	c.auth = (struct auth_conf){.kind = AUTH_HEADER, .name = "X-Api-Key", .secret = "k3y",
+	                            .headers = statics, .n_headers = 1};
+	wire_setup_conf(&w, c);
+	CHECK(start(0, "/old") != NULL);
+	CHECK(start(1, "/away") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_OK);
+	CHECK_EQ(R.got[0].attempts, 1);
+	CHECK_EQ(R.got[1].outcome, FETCH_OK);
+	CHECK(contains(R.got[1].effective_url, "http://localhost:"));
+	CHECK_EQ(w.n_heads, 4);
+	for (size_t i = 0; i < w.n_heads; i++) {
+		bool away = strncmp(w.heads[i], "GET /v1/new?y=1 ", 16) == 0;
+		CHECK(contains(w.heads[i], "\r\nAccept: application/vnd.x+json\r\n"));
+		CHECK(!contains(w.heads[i], "Accept: application/json"));
+		CHECK_EQ(contains(w.heads[i], "\r\nX-Api-Key: k3y\r\n"), !away);
+		if (away)
+			CHECK(contains(w.heads[i], "\r\nHost: localhost:"));
+	}
+	wire_teardown(&w);
+}
+
+/* Query auth: the parameter is put on every request to the origin (a
+ * value already in the URL replaced), never shown in a result's URLs, and
+ * not sent on a hop to another origin. */
+static void test_query_auth_is_on_the_wire_not_in_urls(void)
+{
+	static struct wire w;
+	struct fetch_provider_conf c = default_conf;
+	c.token = NULL;
+	c.auth = (struct auth_conf){.kind = AUTH_QUERY, .name = "api_key", .secret = "k3y"};
+	wire_setup_conf(&w, c);
+	CHECK(start(0, "/races?api_key=echoed&page=2") != NULL);
+	CHECK(run_loop(10000));
+	CHECK(start(1, "/old") != NULL);
+	CHECK(run_loop(10000));
+	CHECK(start(2, "/away") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(w.n_heads, 5);
+	CHECK(strncmp(w.heads[0], "GET /v1/races?page=2&api_key=k3y ", 33) == 0);
+	CHECK(strncmp(w.heads[1], "GET /v1/old?api_key=k3y ", 24) == 0);
+	CHECK(strncmp(w.heads[2], "GET /v1/new?x=1&api_key=k3y ", 28) == 0);
+	CHECK(strncmp(w.heads[3], "GET /v1/away?api_key=k3y ", 25) == 0);
+	CHECK(strncmp(w.heads[4], "GET /v1/new?y=1 ", 16) == 0);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_EQ(R.got[i].outcome, FETCH_OK);
+		CHECK(!contains(R.got[i].url, "k3y") && !contains(R.got[i].url, "echoed"));
+		CHECK(!contains(R.got[i].effective_url, "k3y"));
+	}
+	CHECK(contains(R.got[1].effective_url, "/v1/new?x=1"));
+	wire_teardown(&w);
+}
+
+/* Redirects raced follows itself still stop at max_redirects. */
+static void test_own_redirects_stop_at_max_redirects(void)
+{
+	static struct wire w;
+	struct fetch_provider_conf c = default_conf;
+	c.token = NULL;
+	c.max_redirects = 3;
+	c.auth = (struct auth_conf){.kind = AUTH_HEADER, .name = "X-Api-Key", .secret = "k3y"};
+	wire_setup_conf(&w, c);
+	CHECK(start(0, "/loop") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(R.got[0].outcome, FETCH_HTTP);
+	CHECK_EQ(w.n_heads, 4);
+	CHECK(contains(R.got[0].error, "more than 3 redirects (setting 'max_redirects' of [provider main]); not retried"));
+	wire_teardown(&w);
+}
+
+/* Basic auth: libcurl's user and password, on the first host only. */
+static void test_basic_auth_sends_user_and_password(void)
+{
+	static struct wire w;
+	struct fetch_provider_conf c = default_conf;
+	c.token = NULL;
+	c.auth = (struct auth_conf){.kind = AUTH_BASIC, .username = "u", .secret = "p"};
+	wire_setup_conf(&w, c);
+	CHECK(start(0, "/away") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(w.n_heads, 2);
+	CHECK(contains(w.heads[0], "\r\nAuthorization: Basic dTpw\r\n"));
+	CHECK(!contains(w.heads[1], "Authorization"));
+	wire_teardown(&w);
+}
+
 static void test_a_last_modified_that_is_no_date_is_dropped(void)
 {
 	struct fixture fx;
@@ -2178,6 +2286,10 @@ int main(void)
 	RUN(test_if_none_match_wins_over_if_modified_since);
 	RUN(test_weak_etag_is_sent_back_verbatim);
 	RUN(test_validators_follow_a_redirect);
+	RUN(test_header_auth_follows_redirects_only_on_the_origin);
+	RUN(test_query_auth_is_on_the_wire_not_in_urls);
+	RUN(test_own_redirects_stop_at_max_redirects);
+	RUN(test_basic_auth_sends_user_and_password);
 	RUN(test_a_last_modified_that_is_no_date_is_dropped);
 	RUN(test_304_to_an_unconditional_request_is_reported_as_such);
 	RUN(test_bytes_count_every_attempts_body);

@@ -167,6 +167,24 @@ static void test_dup_and_take_return_masked_copies(void)
 	CHECK(redact_take(NULL) == NULL);
 }
 
+static void test_a_configured_query_parameter_is_masked_in_urls_and_text(void)
+{
+	CHECK_STR(masked("GET http://h/races?page=2&api_key=s3cr3t&x=1"), "GET http://h/races?page=2&api_key=s3cr3t&x=1");
+	CHECK_EQ(redact_add_param("api_key"), 0);
+	CHECK_EQ(redact_add_param("API_KEY"), 0); /* known: not added twice */
+	CHECK_EQ(redact_add_param("x-api.key"), 0);
+	CHECK_STR(masked("GET http://h/races?page=2&api_key=s3cr3t&x=1: HTTP 401"),
+	          "GET http://h/races?page=2&api_key=***&x=1: HTTP 401");
+	CHECK_STR(masked("http://h/r?Api_Key=s3cr3t#top"), "http://h/r?Api_Key=***#top");
+	CHECK_STR(masked("http://h/r?x-api.key=s3cr3t"), "http://h/r?x-api.key=***");
+	CHECK_STR(masked("sent api_key=s3cr3t, refused"), "sent api_key=***, refused");
+	/* a name of its own: my_api_key is another parameter */
+	CHECK_STR(masked("http://h/r?my_api_key=v&their-api_key=w"), "http://h/r?my_api_key=v&their-api_key=w");
+	CHECK_EQ(redact_add_param(""), -1);
+	CHECK_EQ(redact_add_param("a b"), -1);
+	CHECK_EQ(redact_add_param("a=b"), -1);
+}
+
 int main(void)
 {
 	RUN(test_libpq_marks_password_and_sslpassword_secret);
@@ -186,5 +204,6 @@ int main(void)
 	RUN(test_a_url_cut_before_its_at_loses_all_after_the_colon);
 	RUN(test_a_known_secret_is_masked_wherever_it_appears);
 	RUN(test_dup_and_take_return_masked_copies);
+	RUN(test_a_configured_query_parameter_is_masked_in_urls_and_text);
 	return CHECK_DONE();
 }
