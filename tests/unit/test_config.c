@@ -927,9 +927,10 @@ static void test_each_entry_lists_every_key_with_its_line_or_default_and_masks_s
 	         "[daemon]\nmax_clients = 8\n"
 	         "[database]\nconninfo = host=/tmp dbname=r password=hunter2\n"
 	         "[provider main]\nbase_url = https://bob:pa55@api.example.com/v1\n"
-	         "token_file = %s\n"
 	         "\n"
-	         "rate_limit = 5\n" MIN_STAGE, tok);
+	         "\n"
+	         "rate_limit = 5\n" MIN_STAGE
+	         "[provider other]\nbase_url = https://api2.example.com/v1\ntoken_file = %s\n", tok);
 	struct config *c = load_ok(text);
 	struct shown sh = {.used = 0};
 	CHECK(c != NULL);
@@ -954,8 +955,9 @@ static void test_each_entry_lists_every_key_with_its_line_or_default_and_masks_s
 		lines++;
 	size_t want = 0;
 	for (size_t i = 0; i < config_n_keys; i++)
-		want += config_keys[i].section <= SECT_DATABASE || config_keys[i].section == SECT_PROVIDER ||
-		        config_keys[i].section == SECT_STAGE;
+		want += config_keys[i].section <= SECT_DATABASE || config_keys[i].section == SECT_STAGE ? 1
+		        : config_keys[i].section == SECT_PROVIDER                                     ? 2 /* main, other */
+		                                                                                       : 0;
 	CHECK_EQ(lines, want);
 out:
 	config_free(c);
