@@ -1,0 +1,96 @@
+/* aimd — a provider's adaptive concurrency limit (max_connections = auto),
+ * in the manner of Vector's adaptive request concurrency: additive
+ * increase, multiplicative decrease, driven by round-trip times.
+ *
+ * The limit starts at AIMD_INITIAL (or the ceiling, if lower) and moves at
+ * most once per window, a window lasting one mean round trip (the first
+ * answer opens the first).  At a window's end:
+ *  - any back-pressure answer in it (429, 503, a timeout) cuts the limit to
+ *    AIMD_BACKPRESSURE_DECREASE of itself: the provider said so;
+ *  - else a window mean RTT at or above the baseline plus
+ *    AIMD_RTT_DEVIATION_SCALE standard deviations (and at least
+ *    AIMD_RTT_RISE_MIN above it) cuts it to AIMD_RTT_DECREASE of itself:
+ *    requests queue at the provider, so more of them only add latency;
+ *  - else, when the limit was reached in the window (a request started with
+ *    the limit in flight) and the window mean is at or below the baseline,
+ *    it grows by one.  (Not reached: no evidence that more would help.)
+ * The baseline is an EWMA of the windows' mean RTTs (and of their
+ * variance): AIMD_EWMA_ALPHA when they fall, AIMD_EWMA_ALPHA_RISE when they
+ * rise, so that it stays near the unloaded round trip; one that followed
+ * the queue raced itself builds would let the limit ratchet up (each step
+ * past the provider's capacity adds 1/capacity to the RTT, less than the
+ * band).  The limit never goes below 1 nor above the ceiling.
+ * Only answers that say something about load count: a 2xx, 304 or 4xx
+ * answer gives its RTT, a 429, 503 or timeout is back pressure, anything
+ * else (a refused connection, a cut body) is ignored.
+ *
+ * Why two decreases: an explicit signal means the provider is refusing
+ * work now, so halve at once; a latency rise over a queue of a few requests
+ * needs only a trim (Vector's 0.9), or the limit would saw between half
+ * and all of what the provider can take.
+ *
+ * Pure: the caller passes the time (monotonic seconds).
+ * Ownership: the caller owns the struct (embed it); nothing is allocated.
+ */
+#ifndef RACED_AIMD_H
+#define RACED_AIMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AIMD_INITIAL 2
+#define AIMD_EWMA_ALPHA 0.4
+#define AIMD_EWMA_ALPHA_RISE 0.05        /* the baseline follows a rise this slowly */
+#define AIMD_RTT_DEVIATION_SCALE 2.5
+#define AIMD_RTT_RISE_MIN 0.05          /* a rise under 5 % of the baseline is noise */
+#define AIMD_RTT_DECREASE 0.9
+#define AIMD_BACKPRESSURE_DECREASE 0.5
+#define AIMD_REASON_MAX 96              /* aimd_describe's text */
+
+/* What an answer says about load. */
+enum aimd_signal {
+	AIMD_ANSWER,      /* an answer: its RTT counts */
+	AIMD_THROTTLED,   /* 429 */
+	AIMD_UNAVAILABLE, /* 503 */
+	AIMD_TIMEOUT,     /* the attempt timed out */
+	AIMD_IGNORED,     /* says nothing about load */
+};
+
+/* Why the limit last changed. */
+enum aimd_change { AIMD_STARTED, AIMD_GREW, AIMD_CUT_RTT, AIMD_CUT_BACKPRESSURE };
+
+struct aimd {
+	uint32_t limit, ceiling;
+	bool have_baseline;
+	double mean, var;              /* EWMA of window mean RTTs, seconds */
+	double window_end;             /* when the current window closes */
+	double rtt_sum;
+	uint32_t rtt_n;
+	bool reached;                  /* the limit was reached in this window */
+	enum aimd_signal pressure;     /* first back pressure in this window, or AIMD_ANSWER */
+	enum aimd_change change;       /* the last change ... */
+	enum aimd_signal change_signal; /* ... its back pressure, if that */
+	double change_rtt, change_baseline; /* ... the window mean and baseline then */
+	double changed_at;
+	uint64_t increases, decreases;
+};
+
+void aimd_init(struct aimd *a, uint32_t ceiling, double now);
+
+static inline uint32_t aimd_limit(const struct aimd *a)
+{
+	return a->limit;
+}
+
+/* A request started; in_flight counts it. */
+void aimd_started(struct aimd *a, uint32_t in_flight);
+
+/* An answer (or failure) after rtt_s seconds on the wire. */
+void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now);
+
+/* Why the limit last changed, for people: "grew: RTT 101 ms near baseline
+ * 100 ms", "cut: 429", "cut: RTT 180 ms over baseline 100 ms". */
+void aimd_describe(const struct aimd *a, char *buf, size_t n);
+
+#endif
