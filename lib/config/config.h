@@ -34,7 +34,9 @@ struct provider_conf {
 	char *base_url;
 	char *token_file;          /* as configured, or NULL */
 	char *token;               /* read from token_file or $CREDENTIALS_DIRECTORY/<name>.token, or NULL */
-	uint32_t max_connections;  /* default 16 */
+	uint32_t max_connections;  /* default 16; unused when max_connections_auto */
+	bool max_connections_auto; /* max_connections = auto: adaptive (aimd.h) */
+	uint32_t max_connections_ceiling; /* the adaptive limit's ceiling; default 128 */
 	double rate_limit;         /* requests/s, default 0 = unlimited */
 	uint32_t timeout_ms;       /* default 30s */
 	uint32_t max_retries;      /* default 5 */

@@ -110,6 +110,14 @@ static void format_value(const struct key_def *k, const void *obj, char *out, si
 		memcpy(&v, f, sizeof v);
 		snprintf(out, n, "%s", k->choices[v]);
 		return;
+	case KT_CONNECTIONS: {
+		const struct provider_conf *pc = obj;
+		if (pc->max_connections_auto)
+			snprintf(out, n, "auto");
+		else
+			snprintf(out, n, "%u", pc->max_connections);
+		return;
+	}
 	case KT_NEXT: {
 		const struct stage_conf *st = obj;
 		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : st->next == NEXT_LINK ? "link" : "none");

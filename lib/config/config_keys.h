@@ -33,6 +33,8 @@ enum key_type {
 	KT_BOOL,        /* bool */
 	KT_CHOICE,      /* an enum (4 bytes): the index of the value in key_def.choices */
 	KT_INITIAL,     /* char *, an ISO 8601 timestamp or a number (config_value_timestamp/_number) */
+	KT_CONNECTIONS, /* provider_conf.max_connections (uint32_t, in the bounds) or "auto"
+	                   (provider_conf.max_connections_auto) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */
