@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void aimd_init(struct aimd *a, uint32_t ceiling, double now)
 {
@@ -27,7 +28,6 @@ void aimd_started(struct aimd *a, uint32_t in_flight)
 static void window_reset(struct aimd *a, double now, double length)
 {
 	a->window_end = now + length;
-	a->rtt_sum = 0;
 	a->rtt_n = 0;
 	a->reached = false;
 	a->pressure = AIMD_ANSWER;
@@ -50,41 +50,73 @@ static void baseline_update(struct aimd *a, double rtt)
 {
 	if (!a->have_baseline) {
 		a->have_baseline = true;
-		a->mean = rtt;
-		a->var = 0;
+		a->mean = a->last = rtt;
+		a->spread = 0;
+		a->base_limit = a->limit;
 		return;
 	}
-	/* A rise is believed slowly: a baseline that followed the queue we
-	 * build would never show it (the limit would ratchet up). */
+	/* A fall is believed at once, and notes the limit it was seen at.  A
+	 * rise only slowly, and only at or below that limit: a rise at a higher
+	 * limit may be the queue raced itself builds, and a baseline that
+	 * followed it would never show it (the limit would ratchet up). */
 	double diff = rtt - a->mean;
-	double incr = (diff > 0 ? AIMD_EWMA_ALPHA_RISE : AIMD_EWMA_ALPHA) * diff;
-	a->mean += incr;
-	a->var = (1 - AIMD_EWMA_ALPHA) * (a->var + diff * incr);
+	if (diff <= 0) {
+		a->mean += AIMD_EWMA_ALPHA * diff;
+		a->base_limit = a->limit;
+	} else if (a->limit <= a->base_limit) {
+		a->mean += AIMD_EWMA_ALPHA_RISE * diff;
+	}
+	/* The noise: how far one window's RTT is from the last one's, which a
+	 * queue growing by one request a window barely moves (a spread measured
+	 * from the lagging baseline would grow with the queue, and so would
+	 * the band). */
+	a->spread += AIMD_EWMA_ALPHA * (fabs(rtt - a->last) - a->spread);
+	a->last = rtt;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* The window's RTT: the median of the samples kept, to the microsecond
+ * (a mean of equal RTTs may come out a rounding error above them: Vector
+ * rounds for the same reason); -1 when there are none. */
+static double window_rtt(struct aimd *a)
+{
+	uint32_t n = a->rtt_n < AIMD_WINDOW_SAMPLES ? a->rtt_n : AIMD_WINDOW_SAMPLES;
+	if (n == 0)
+		return -1;
+	qsort(a->rtt, n, sizeof *a->rtt, cmp_double);
+	double m = n % 2 ? a->rtt[n / 2] : (a->rtt[n / 2 - 1] + a->rtt[n / 2]) / 2;
+	return round(m * 1e6) / 1e6;
 }
 
 /* The window is over: move the limit at most once. */
 static void window_close(struct aimd *a, double now, double rtt_s)
 {
-	/* To the microsecond: a mean of equal RTTs may come out a rounding
-	 * error above them (Vector rounds for the same reason). */
-	double cur = a->rtt_n ? round(a->rtt_sum / (double)a->rtt_n * 1e6) / 1e6 : -1;
-	double band = AIMD_RTT_DEVIATION_SCALE * sqrt(a->var);
+	double cur = window_rtt(a);
+	double band = AIMD_RTT_DEVIATION_SCALE * a->spread;
 	if (band < AIMD_RTT_RISE_MIN * a->mean)
 		band = AIMD_RTT_RISE_MIN * a->mean;
 
-	a->change_rtt = cur;
-	a->change_baseline = a->mean;
+	uint32_t before = a->limit;
 	if (a->pressure != AIMD_ANSWER) {
 		a->change_signal = a->pressure;
 		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
-	} else if (cur >= 0 && a->reached && a->have_baseline && cur <= round(a->mean * 1e6) / 1e6 &&
+	} else if (cur >= 0 && a->reached && a->have_baseline && cur < a->mean + band / 2 &&
 	           a->limit < a->ceiling) {
 		a->limit++;
 		a->change = AIMD_GREW;
 		a->changed_at = now;
 		a->increases++;
+	}
+	if (a->limit != before) {
+		a->change_rtt = cur;
+		a->change_baseline = a->mean;
 	}
 	if (cur >= 0)
 		baseline_update(a, cur);
@@ -96,7 +128,8 @@ void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now)
 {
 	switch (s) {
 	case AIMD_ANSWER:
-		a->rtt_sum += rtt_s;
+		if (a->rtt_n < AIMD_WINDOW_SAMPLES)
+			a->rtt[a->rtt_n] = rtt_s;
 		a->rtt_n++;
 		break;
 	case AIMD_THROTTLED:
@@ -108,7 +141,7 @@ void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now)
 	case AIMD_IGNORED:
 		return;
 	}
-	if (now >= a->window_end)
+	if (now >= a->window_end && (a->rtt_n >= AIMD_WINDOW_MIN_ANSWERS || a->pressure != AIMD_ANSWER))
 		window_close(a, now, rtt_s);
 }
 
@@ -130,8 +163,7 @@ void aimd_describe(const struct aimd *a, char *buf, size_t n)
 		snprintf(buf, n, "started at %u", a->limit);
 		break;
 	case AIMD_GREW:
-		snprintf(buf, n, "grew: limit reached, RTT %.0f ms at or below baseline %.0f ms", rtt_ms,
-		         base_ms);
+		snprintf(buf, n, "grew: limit reached, RTT %.0f ms near baseline %.0f ms", rtt_ms, base_ms);
 		break;
 	case AIMD_CUT_RTT:
 		snprintf(buf, n, "cut: RTT %.0f ms over baseline %.0f ms", rtt_ms, base_ms);

@@ -3,23 +3,31 @@
  * increase, multiplicative decrease, driven by round-trip times.
  *
  * The limit starts at AIMD_INITIAL (or the ceiling, if lower) and moves at
- * most once per window, a window lasting one mean round trip (the first
- * answer opens the first).  At a window's end:
+ * most once per window, a window lasting one baseline round trip and at
+ * least AIMD_WINDOW_MIN_ANSWERS answers (or until back pressure).  A
+ * window's RTT is the median of its answers' (the first
+ * AIMD_WINDOW_SAMPLES): one answer delayed by something else on the
+ * machine does not move it, a queue at the provider delays them all.  At a
+ * window's end:
  *  - any back-pressure answer in it (429, 503, a timeout) cuts the limit to
  *    AIMD_BACKPRESSURE_DECREASE of itself: the provider said so;
- *  - else a window mean RTT at or above the baseline plus
- *    AIMD_RTT_DEVIATION_SCALE standard deviations (and at least
- *    AIMD_RTT_RISE_MIN above it) cuts it to AIMD_RTT_DECREASE of itself:
+ *  - else a window RTT at or above the baseline plus a band (the noise:
+ *    AIMD_RTT_DEVIATION_SCALE times the spread between successive windows'
+ *    RTTs, and at least AIMD_RTT_RISE_MIN of the baseline) cuts it to
+ *    AIMD_RTT_DECREASE of itself:
  *    requests queue at the provider, so more of them only add latency;
  *  - else, when the limit was reached in the window (a request started with
- *    the limit in flight) and the window mean is at or below the baseline,
- *    it grows by one.  (Not reached: no evidence that more would help.)
- * The baseline is an EWMA of the windows' mean RTTs (and of their
- * variance): AIMD_EWMA_ALPHA when they fall, AIMD_EWMA_ALPHA_RISE when they
- * rise, so that it stays near the unloaded round trip; one that followed
- * the queue raced itself builds would let the limit ratchet up (each step
- * past the provider's capacity adds 1/capacity to the RTT, less than the
- * band).  The limit never goes below 1 nor above the ceiling.
+ *    the limit in flight) and the window's RTT is below the baseline plus
+ *    half that band, it grows by one.  (Not reached: no evidence that more
+ *    would help.  Vector asks for at most the baseline; half the band lets
+ *    the limit grow through noise at the same speed.)
+ * The baseline is an EWMA of the windows' RTTs: AIMD_EWMA_ALPHA when they
+ * fall, AIMD_EWMA_ALPHA_RISE when they rise, and a rise only while the limit
+ * is no higher than when the baseline last fell, so that it stays at the
+ * round trip of the load that had it; one that followed the queue raced
+ * itself builds would let the limit ratchet up (each step past the
+ * provider's capacity adds 1/capacity to the RTT, less than the band).
+ * The limit never goes below 1 nor above the ceiling.
  * Only answers that say something about load count: a 2xx, 304 or 4xx
  * answer gives its RTT, a 429, 503 or timeout is back pressure, anything
  * else (a refused connection, a cut body) is ignored.
@@ -43,10 +51,12 @@
 #define AIMD_EWMA_ALPHA 0.4
 #define AIMD_EWMA_ALPHA_RISE 0.05        /* the baseline follows a rise this slowly */
 #define AIMD_RTT_DEVIATION_SCALE 2.5
-#define AIMD_RTT_RISE_MIN 0.05          /* a rise under 5 % of the baseline is noise */
+#define AIMD_RTT_RISE_MIN 0.10          /* a rise under 10 % of the baseline is noise */
 #define AIMD_RTT_DECREASE 0.9
 #define AIMD_BACKPRESSURE_DECREASE 0.5
 #define AIMD_REASON_MAX 96              /* aimd_describe's text */
+#define AIMD_WINDOW_MIN_ANSWERS 4       /* a window closes with at least this many RTTs ... */
+#define AIMD_WINDOW_SAMPLES 256         /* ... of which the first this many are kept */
 
 /* What an answer says about load. */
 enum aimd_signal {
@@ -63,10 +73,13 @@ enum aimd_change { AIMD_STARTED, AIMD_GREW, AIMD_CUT_RTT, AIMD_CUT_BACKPRESSURE 
 struct aimd {
 	uint32_t limit, ceiling;
 	bool have_baseline;
-	double mean, var;              /* EWMA of window mean RTTs, seconds */
+	double mean;                   /* the baseline: EWMA of window RTTs, seconds */
+	double spread;                 /* EWMA of |window RTT - the one before| */
+	double last;                   /* the last window's RTT */
+	uint32_t base_limit;           /* the limit when the baseline last fell */
 	double window_end;             /* when the current window closes */
-	double rtt_sum;
-	uint32_t rtt_n;
+	double rtt[AIMD_WINDOW_SAMPLES];
+	uint32_t rtt_n;                /* answers in the window (may exceed the samples kept) */
 	bool reached;                  /* the limit was reached in this window */
 	enum aimd_signal pressure;     /* first back pressure in this window, or AIMD_ANSWER */
 	enum aimd_change change;       /* the last change ... */

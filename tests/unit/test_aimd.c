@@ -8,6 +8,18 @@
  * queues the rest (Little's law: a window's RTT is rtt * max(1, n /
  * capacity)), driven saturated for `windows` round trips.  Returns the
  * limit at the end; *min and *max are the limits seen in the second half. */
+/* Noise on each answer's RTT: uniform in [-noise, +noise] of it, from a
+ * fixed LCG so that runs are alike. */
+static double noise;
+static uint64_t lcg = 42;
+
+static double jitter(double r)
+{
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	double u = (double)(lcg >> 11) / 9007199254740992.0; /* [0, 1) */
+	return r * (1 + noise * (2 * u - 1));
+}
+
 static uint32_t drive(struct aimd *a, double *now, double rtt, uint32_t capacity, int windows,
                       uint32_t *min, uint32_t *max)
 {
@@ -19,7 +31,7 @@ static uint32_t drive(struct aimd *a, double *now, double rtt, uint32_t capacity
 		/* n answers spread over the round trip, each slot refilled at
 		 * once (the caller has more work than the limit) */
 		for (uint32_t i = 0; i < n; i++) {
-			aimd_observe(a, r, AIMD_ANSWER, *now + r * (i + 1) / n);
+			aimd_observe(a, jitter(r), AIMD_ANSWER, *now + r * (i + 1) / n);
 			aimd_started(a, aimd_limit(a));
 		}
 		*now += r;
@@ -51,9 +63,11 @@ static void test_steady_rtt_climbs_to_the_ceiling_one_per_window(void)
 	double now = 0;
 	uint32_t lo, hi;
 	aimd_init(&a, 32, now);
-	/* one window sets the baseline, then +1 a window */
-	CHECK_EQ(drive(&a, &now, 0.05, UINT32_MAX, 10, &lo, &hi), AIMD_INITIAL + 9);
-	CHECK_EQ(drive(&a, &now, 0.05, UINT32_MAX, 100, &lo, &hi), 32);
+	/* one window sets the baseline, then +1 a window (a window of at
+	 * least AIMD_WINDOW_MIN_ANSWERS: two round trips while the limit is 2
+	 * or 3, one from 4 on) */
+	CHECK_EQ(drive(&a, &now, 0.05, UINT32_MAX, 10, &lo, &hi), 8);
+	CHECK_EQ(drive(&a, &now, 0.05, UINT32_MAX, 25, &lo, &hi), 32);
 	CHECK_EQ(a.decreases, 0);
 }
 
@@ -67,10 +81,34 @@ static void test_queueing_provider_settles_near_its_capacity(void)
 		aimd_init(&a, 256, now);
 		drive(&a, &now, 0.1, caps[i], (int)caps[i] * 6, &lo, &hi);
 		fprintf(stderr, "capacity %u: limit %u..%u\n", caps[i], lo, hi);
-		/* within 20 % of the capacity all through the second half */
-		CHECK(lo * 10 >= caps[i] * 8);
-		CHECK(hi * 10 <= caps[i] * 12);
+		/* within 20 % of the capacity all through the second half (and
+		 * one request: with 8, one more is 12.5 % more) */
+		CHECK(lo * 10 >= caps[i] * 8 - 10);
+		CHECK(hi * 10 <= caps[i] * 12 + 10);
 	}
+}
+
+static void test_noisy_rtts_still_settle_near_capacity_and_climb_without_one(void)
+{
+	uint32_t caps[] = {16, 32, 128};
+	noise = 0.10;
+	for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) {
+		struct aimd a;
+		double now = 0;
+		uint32_t lo, hi;
+		aimd_init(&a, 256, now);
+		drive(&a, &now, 0.1, caps[i], (int)caps[i] * 8, &lo, &hi);
+		fprintf(stderr, "capacity %u, 10 %% noise: limit %u..%u\n", caps[i], lo, hi);
+		/* within 30 % all through the second half */
+		CHECK(lo * 10 >= caps[i] * 7);
+		CHECK(hi * 10 <= caps[i] * 13);
+	}
+	struct aimd a;
+	double now = 0;
+	uint32_t lo, hi;
+	aimd_init(&a, 64, now);
+	CHECK_EQ(drive(&a, &now, 0.1, UINT32_MAX, 400, &lo, &hi), 64);
+	noise = 0;
 }
 
 static void test_backpressure_halves_once_per_window(void)
@@ -108,7 +146,8 @@ static void test_clear_rtt_rise_trims_and_ignored_failures_do_not(void)
 	for (int i = 0; i < 50; i++)
 		aimd_observe(&a, 0, AIMD_IGNORED, now + i);
 	CHECK_EQ(aimd_limit(&a), before);
-	aimd_observe(&a, 0.3, AIMD_ANSWER, now + 0.3);
+	for (int i = 0; i < AIMD_WINDOW_MIN_ANSWERS; i++)
+		aimd_observe(&a, 0.3, AIMD_ANSWER, now + 0.3);
 	CHECK_EQ(aimd_limit(&a), (uint32_t)(before * 0.9));
 	aimd_describe(&a, why, sizeof why);
 	CHECK(strncmp(why, "cut: RTT ", 9) == 0 && strstr(why, "ms over baseline 100 ms"));
@@ -128,6 +167,7 @@ int main(void)
 	RUN(test_starts_low_and_never_leaves_one_to_ceiling);
 	RUN(test_steady_rtt_climbs_to_the_ceiling_one_per_window);
 	RUN(test_queueing_provider_settles_near_its_capacity);
+	RUN(test_noisy_rtts_still_settle_near_capacity_and_climb_without_one);
 	RUN(test_backpressure_halves_once_per_window);
 	RUN(test_clear_rtt_rise_trims_and_ignored_failures_do_not);
 	RUN(test_no_growth_without_reaching_the_limit);
