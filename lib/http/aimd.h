@@ -16,11 +16,14 @@
  *    RTTs, and at least AIMD_RTT_RISE_MIN of the baseline) cuts it to
  *    AIMD_RTT_DECREASE of itself:
  *    requests queue at the provider, so more of them only add latency;
- *  - else, when the limit was reached in the window (a request started with
- *    the limit in flight) and the window's RTT is below the baseline plus
- *    half that band, it grows by one.  (Not reached: no evidence that more
- *    would help.  Vector asks for at most the baseline; half the band lets
- *    the limit grow through noise at the same speed.)
+ *  - else, when the limit was used in the window (a request started with
+ *    the limit in flight, and the window saw at least 3/4 of the limit in
+ *    answers: a burst that touches the limit once is not a need for more)
+ *    and the window's RTT is within AIMD_GROW_RISE_MAX
+ *    of the baseline, it grows by one.  (Not reached: no evidence that more
+ *    would help.  Vector asks for at most the baseline, which noise makes
+ *    true only half the time; the median of a window moves little with
+ *    noise, much with a queue.)  Between the two thresholds it holds.
  * The baseline is an EWMA of the windows' RTTs: AIMD_EWMA_ALPHA when they
  * fall, AIMD_EWMA_ALPHA_RISE when they rise, and a rise only while the limit
  * is no higher than when the baseline last fell, so that it stays at the
@@ -52,6 +55,7 @@
 #define AIMD_EWMA_ALPHA_RISE 0.05        /* the baseline follows a rise this slowly */
 #define AIMD_RTT_DEVIATION_SCALE 2.5
 #define AIMD_RTT_RISE_MIN 0.10          /* a rise under 10 % of the baseline is noise */
+#define AIMD_GROW_RISE_MAX 0.05         /* grows only while the RTT is within 5 % of the baseline */
 #define AIMD_RTT_DECREASE 0.9
 #define AIMD_BACKPRESSURE_DECREASE 0.5
 #define AIMD_REASON_MAX 96              /* aimd_describe's text */

@@ -8,7 +8,7 @@
 . "$TESTS_DIR/lib/harness.sh"
 
 pg_start
-data=(--seed 11 --races 80 --entries-per-race 50 --athletes 3000 --page-size 20)
+data=(--seed 11 --races 160 --entries-per-race 50 --athletes 6000 --page-size 20)
 config() { # CEILING
 	write_config
 	sed -i -e "s/^max_connections = .*/max_connections = auto\nmax_connections_ceiling = $1/" \
