@@ -55,7 +55,7 @@
 #define AIMD_EWMA_ALPHA_RISE 0.05        /* the baseline follows a rise this slowly */
 #define AIMD_RTT_DEVIATION_SCALE 2.5
 #define AIMD_RTT_RISE_MIN 0.10          /* a rise under 10 % of the baseline is noise */
-#define AIMD_GROW_RISE_MAX 0.05         /* grows only while the RTT is within 5 % of the baseline */
+#define AIMD_GROW_RISE_MAX 0.02         /* grows only while the RTT is within 2 % of the baseline */
 #define AIMD_RTT_DECREASE 0.9
 #define AIMD_BACKPRESSURE_DECREASE 0.5
 #define AIMD_REASON_MAX 96              /* aimd_describe's text */

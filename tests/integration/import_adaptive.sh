@@ -25,8 +25,9 @@ limit_now() { ctl --json stats | grep -o '"limit": *[0-9]*' | head -1 | grep -o 
 sample() { # "limit/in_flight" and why the limit last changed
 	local st
 	st=$(ctl --json stats)
-	printf '%s/%s %s\n' "$(grep -o '"limit": *[0-9]*' <<<"$st" | head -1 | grep -o '[0-9]*$')" \
+	printf '%s/%s q%s %s\n' "$(grep -o '"limit": *[0-9]*' <<<"$st" | head -1 | grep -o '[0-9]*$')" \
 		"$(grep -o '"in_flight": *[0-9]*' <<<"$st" | tail -1 | grep -o '[0-9]*$')" \
+		"$(fixture_get /_stats | grep -o '"serving": *[0-9]*, *"queued": *[0-9]*' | grep -o '[0-9]*$')" \
 		"$(grep -o '"limit_reason": *"[^"]*"' <<<"$st" | head -1 | cut -d'"' -f4)" >>"$T/samples.txt"
 }
 ended() { [ "$(sql 'select status from import_runs order by id desc limit 1')" != running ]; }
