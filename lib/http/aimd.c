@@ -107,7 +107,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
-	} else if (cur >= 0 && a->reached && (uint64_t)a->rtt_n * 4 >= (uint64_t)a->limit * 3 && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
+	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
 	           a->limit < a->ceiling) {
 		a->limit++;
 		a->change = AIMD_GREW;

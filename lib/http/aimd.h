@@ -17,8 +17,9 @@
  *    AIMD_RTT_DECREASE of itself:
  *    requests queue at the provider, so more of them only add latency;
  *  - else, when the limit was used in the window (a request started with
- *    the limit in flight, and the window saw at least 3/4 of the limit in
- *    answers: a burst that touches the limit once is not a need for more)
+ *    the limit in flight, and the window, a baseline round trip long, saw
+ *    at least the limit in answers: the limit in flight all along, not a
+ *    burst that touched it once)
  *    and the window's RTT is within AIMD_GROW_RISE_MAX
  *    of the baseline, it grows by one.  (Not reached: no evidence that more
  *    would help.  Vector asks for at most the baseline, which noise makes
