@@ -53,7 +53,8 @@
 #     the wall time to the kill plus the resume's over the import
 #     uninterrupted (<= 1.1; the quicker of two, one before, one after).
 #  11 adaptive concurrency (issue 18): against the fixture's --capacity N
-#     (N served at once at --adaptive-latency-ms, the rest wait in a FIFO)
+#     (N served at once at --adaptive-latency-ms, default 200, the rest wait
+#     in a FIFO; each run sized for about 40 s at N / latency)
 #     for each N of --adaptive-n, fetch-only with max_connections = auto
 #     (ceiling 256) against max_connections = N (both with stage
 #     concurrency 256, so that demand is never what limits): the settled
@@ -85,7 +86,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
 e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11" soak_imports=200
-adaptive_n="8 32 128" adaptive_latency_ms=100
+adaptive_n="8 32 128" adaptive_latency_ms=200
 RACECTL=${RACECTL:-$src/build/ctl/racectl}
 results=$here/results
 
@@ -587,10 +588,11 @@ ad_rows=()
 want 11 || adaptive_n=
 [ -z "$adaptive_n" ] || echo "# N t_s limit in_flight" >"$results/adaptive.dat"
 for n in $adaptive_n; do
-	# About 20 s at the capacity's rate (N / latency); a race costs
+	# About 40 s at the capacity's rate (N / latency): the climb to 128 takes
+	# some 130 round trips; a race costs
 	# ~1 + per_race*0.4 requests.
 	ar=$(awk -v r="$(( n * 1000 / adaptive_latency_ms ))" -v p="$per_race" \
-		'BEGIN { x = int(20 * r / (1.5 + 0.4 * p)); print x < 20 ? 20 : x }')
+		'BEGIN { x = int(40 * r / (1.5 + 0.4 * p)); print x < 20 ? 20 : x }')
 	aa=$(( ar * athletes / races ))
 	say "11 adaptive concurrency: capacity $n, ${adaptive_latency_ms}ms, $ar races"
 	fixture_start --races "$ar" --entries-per-race "$per_race" --athletes "$aa" \
