@@ -16,6 +16,7 @@ void aimd_init(struct aimd *a, uint32_t ceiling, double now)
 	                   .limit = AIMD_INITIAL < ceiling ? AIMD_INITIAL : ceiling,
 	                   .pressure = AIMD_ANSWER,
 	                   .change = AIMD_STARTED,
+	                   .slow_start = true,
 	                   .changed_at = now};
 }
 
@@ -41,18 +42,20 @@ static void cut(struct aimd *a, double ratio, enum aimd_change why, double now)
 	if (next == a->limit)
 		return;
 	a->limit = next;
+	a->slow_start = false;
 	a->change = why;
 	a->changed_at = now;
 	a->decreases++;
 }
 
-static void baseline_update(struct aimd *a, double rtt)
+static void baseline_update(struct aimd *a, double rtt, uint32_t ran_at)
 {
 	if (!a->have_baseline) {
 		a->have_baseline = true;
 		a->mean = a->last = rtt;
 		a->spread = 0;
-		a->base_limit = a->limit;
+		a->base_limit = ran_at;
+		a->window_limit = ran_at;
 		return;
 	}
 	/* A fall is believed at once, and notes the limit it was seen at.  A
@@ -62,16 +65,19 @@ static void baseline_update(struct aimd *a, double rtt)
 	double diff = rtt - a->mean;
 	if (diff <= 0) {
 		a->mean += AIMD_EWMA_ALPHA * diff;
-		a->base_limit = a->limit;
-	} else if (a->limit <= a->base_limit) {
+		a->base_limit = ran_at;
+	} else if (ran_at <= a->base_limit) {
 		a->mean += AIMD_EWMA_ALPHA_RISE * diff;
 	}
 	/* The noise: how far one window's RTT is from the last one's, which a
 	 * queue growing by one request a window barely moves (a spread measured
 	 * from the lagging baseline would grow with the queue, and so would
-	 * the band). */
-	a->spread += AIMD_EWMA_ALPHA * (fabs(rtt - a->last) - a->spread);
+	 * the band), and only between windows at one limit (a step of the
+	 * limit moves the RTT by design, which is no noise). */
+	if (ran_at == a->window_limit)
+		a->spread += AIMD_EWMA_ALPHA * (fabs(rtt - a->last) - a->spread);
 	a->last = rtt;
+	a->window_limit = ran_at;
 }
 
 static int cmp_double(const void *x, const void *y)
@@ -109,7 +115,9 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
 	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
 	           a->limit < a->ceiling) {
-		a->limit++;
+		/* Slow start, as TCP's: double until the first cut, then +1. */
+		uint32_t next = a->slow_start ? a->limit * 2 : a->limit + 1;
+		a->limit = next < a->ceiling ? next : a->ceiling;
 		a->change = AIMD_GREW;
 		a->changed_at = now;
 		a->increases++;
@@ -119,7 +127,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		a->change_baseline = a->mean;
 	}
 	if (cur >= 0)
-		baseline_update(a, cur);
+		baseline_update(a, cur, before);
 	/* A window is a round trip: the baseline's, or the one just seen. */
 	window_reset(a, now, a->have_baseline ? a->mean : rtt_s);
 }
@@ -163,7 +171,8 @@ void aimd_describe(const struct aimd *a, char *buf, size_t n)
 		snprintf(buf, n, "started at %u", a->limit);
 		break;
 	case AIMD_GREW:
-		snprintf(buf, n, "grew: limit reached, RTT %.0f ms near baseline %.0f ms", rtt_ms, base_ms);
+		snprintf(buf, n, "grew%s: limit reached, RTT %.0f ms near baseline %.0f ms",
+		         a->slow_start ? " (slow start)" : "", rtt_ms, base_ms);
 		break;
 	case AIMD_CUT_RTT:
 		snprintf(buf, n, "cut: RTT %.0f ms over baseline %.0f ms", rtt_ms, base_ms);

@@ -21,7 +21,9 @@
  *    at least the limit in answers: the limit in flight all along, not a
  *    burst that touched it once)
  *    and the window's RTT is within AIMD_GROW_RISE_MAX
- *    of the baseline, it grows by one.  (Not reached: no evidence that more
+ *    of the baseline, it grows: by one, or doubles while in slow start (as
+ *    TCP's: from the start until the first cut, so that a provider that
+ *    takes 128 is not approached over 126 round trips).  (Not reached: no evidence that more
  *    would help.  Vector asks for at most the baseline, which noise makes
  *    true only half the time; the median of a window moves little with
  *    noise, much with a queue.)  Between the two thresholds it holds.
@@ -81,7 +83,9 @@ struct aimd {
 	double mean;                   /* the baseline: EWMA of window RTTs, seconds */
 	double spread;                 /* EWMA of |window RTT - the one before| */
 	double last;                   /* the last window's RTT */
-	uint32_t base_limit;           /* the limit when the baseline last fell */
+	uint32_t base_limit;           /* the limit a window ran at when the baseline last fell */
+	bool slow_start;               /* doubling, until the first cut */
+	uint32_t window_limit;         /* the limit the last window ran at */
 	double window_end;             /* when the current window closes */
 	double rtt[AIMD_WINDOW_SAMPLES];
 	uint32_t rtt_n;                /* answers in the window (may exceed the samples kept) */

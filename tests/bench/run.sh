@@ -602,19 +602,26 @@ for n in $adaptive_n; do
 	fixed_rps=$(div "$REQUESTS" "$SECS" %.1f)
 	write_config "$T/auto.conf" discard auto 256
 	sed -i "s/^max_connections = auto/max_connections = auto\nmax_connections_ceiling = 256/" "$T/auto.conf"
+	# A daemon, not --once: racectl stats reads the limit as it moves.
 	reset
-	t0=$(date +%s%N)
-	"$RACED" --config "$T/auto.conf" --once 2>"$T/raced-auto-$n.log" &
+	"$RACED" --config "$T/auto.conf" 2>"$T/raced-auto-$n.log" &
 	auto_pid=$!
+	ctl_() { RACED_SOCKET="$T/raced.sock" "$RACECTL" --timeout 2 "$@"; }
+	for _ in $(seq 400); do ctl_ version >/dev/null 2>&1 && break; sleep 0.05; done
+	t0=$(date +%s%N)
+	ctl_ start-import >/dev/null
 	: >"$T/samples-$n"
-	while kill -0 "$auto_pid" 2>/dev/null; do
-		st=$(RACED_SOCKET="$T/raced.sock" "$RACECTL" --timeout 1 --json stats 2>/dev/null) || { sleep 0.25; continue; }
+	while :; do
+		st=$(ctl_ --json stats 2>/dev/null) || { sleep 0.25; continue; }
+		state=$(jq -r '.result.import.state' <<<"$st")
+		[ "$state" = running ] || break
 		jq -r --arg t "$(( ($(date +%s%N) - t0) / 1000000 ))" \
 			'"\($t) \(.result.providers[0].limit) \(.result.providers[0].in_flight)"' <<<"$st" \
 			>>"$T/samples-$n" 2>/dev/null || true
 		sleep 0.25
 	done
-	wait "$auto_pid" || { echo "run.sh: raced --once (auto) failed" >&2; tail -n 20 "$T/raced-auto-$n.log" >&2; exit 1; }
+	[ "$state" = succeeded ] || { echo "run.sh: the adaptive import ended $state" >&2; exit 1; }
+	kill -TERM "$auto_pid"; wait "$auto_pid" || true
 	secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 	st=$(get /_stats)
 	reqs=$(jq .requests <<<"$st")
@@ -622,8 +629,10 @@ for n in $adaptive_n; do
 	auto_rps=$(div "$reqs" "$secs" %.1f)
 	awk -v n="$n" '{ printf "%s %.2f %s %s\n", n, $1 / 1000, $2, $3 }' "$T/samples-$n" >>"$results/adaptive.dat"
 	echo >>"$results/adaptive.dat"; echo >>"$results/adaptive.dat" # a gnuplot index per N
-	settled=$(awk 'NR > 0 { l[NR] = $2 } END { m = int(NR / 2); k = 0;
-		for (i = m + 1; i <= NR; i++) v[++k] = l[i]; asort(v); print k ? v[int((k + 1) / 2)] : "-" }' "$T/samples-$n")
+	# the median of the second half's samples
+	half=$(( $(wc -l <"$T/samples-$n") / 2 ))
+	settled=$(tail -n +$((half + 1)) "$T/samples-$n" | awk '{ print $2 }' | sort -n |
+		awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }')
 	ad_rows+=("$n $settled $(div "$settled" "$n") $fixed_rps $auto_rps $(div "$auto_rps" "$fixed_rps") $bad $reqs $(div "$bad" "$reqs" %.4f)")
 done
 
