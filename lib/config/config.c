@@ -100,7 +100,8 @@ const struct key_def config_keys[] = {
 	{"auth_header", SECT_PROVIDER, KT_STRING, P_(auth_header), NULL, 0, 0, 0, NULL},
 	{"auth_param", SECT_PROVIDER, KT_STRING, P_(auth_param), NULL, 0, 0, 0, NULL},
 	{"header", SECT_PROVIDER, KT_HEADER_LINES, P_(headers), NULL, 0, 0, KF_REPEAT, NULL},
-	{"max_connections", SECT_PROVIDER, KT_UINT, P_(max_connections), "16", 1, 1024, KF_LIVE, NULL},
+	{"max_connections", SECT_PROVIDER, KT_CONNECTIONS, P_(max_connections), "16", 1, 1024, KF_LIVE, NULL},
+	{"max_connections_ceiling", SECT_PROVIDER, KT_UINT, P_(max_connections_ceiling), "128", 1, 1024, KF_LIVE, NULL},
 	{"rate_limit", SECT_PROVIDER, KT_DOUBLE, P_(rate_limit), "0", 0, 1000000, KF_LIVE, NULL},
 	{"timeout", SECT_PROVIDER, KT_DURATION, P_(timeout_ms), "30s", 100, 3600000, KF_LIVE, NULL},
 	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, KF_LIVE, NULL},
@@ -458,6 +459,26 @@ static int set_number(struct loader *ld, const struct section *sec, const struct
 	return 0;
 }
 
+/* A number in the bounds, or "auto" (adaptive, up to max_connections_ceiling). */
+static int set_connections(struct loader *ld, const struct section *sec, const struct key_def *k,
+                           const char *value, unsigned line)
+{
+	struct provider_conf *pc = section_obj(ld, sec);
+	if (strcmp(value, "auto") == 0) {
+		pc->max_connections_auto = true;
+		return 0;
+	}
+	pc->max_connections_auto = false;
+	uint64_t u;
+	if (config_value_uint(value, &u) < 0 || u < k->min || u > k->max)
+		return fail(ld, line, sec,
+		            "%s: '%s' is not valid (expected a whole number from %llu to %llu, or 'auto' to adapt it "
+		            "to the provider up to max_connections_ceiling)",
+		            k->name, value, (unsigned long long)k->min, (unsigned long long)k->max);
+	pc->max_connections = (uint32_t)u;
+	return 0;
+}
+
 /* Parses value (from the file, or a default) into k's field of sec. */
 static int set_value(struct loader *ld, const struct section *sec, const struct key_def *k,
                      const char *value, unsigned line)
@@ -471,6 +492,8 @@ static int set_value(struct loader *ld, const struct section *sec, const struct 
 		return set_choice(ld, sec, k, value, line);
 	case KT_HEADER_LINES:
 		return add_header(ld, sec, k, value, line);
+	case KT_CONNECTIONS:
+		return set_connections(ld, sec, k, value, line);
 	case KT_UINT:
 	case KT_DURATION:
 	case KT_SIZE:

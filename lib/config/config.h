@@ -46,7 +46,9 @@ struct provider_conf {
 	char **headers;            /* static "Name: value" lines (auth.h), n_headers of them */
 	size_t n_headers;
 	unsigned *header_lines;    /* where each was set */
-	uint32_t max_connections;  /* default 16 */
+	uint32_t max_connections;  /* default 16; unused when max_connections_auto */
+	bool max_connections_auto; /* max_connections = auto: adaptive (aimd.h) */
+	uint32_t max_connections_ceiling; /* the adaptive limit's ceiling; default 128 */
 	double rate_limit;         /* requests/s, default 0 = unlimited */
 	uint32_t timeout_ms;       /* default 30s */
 	uint32_t max_retries;      /* default 5 */

@@ -248,6 +248,13 @@ static int copy_value(const struct key_def *k, void *dst, const void *src)
 	}
 	if (k->type == KT_NEXT)
 		return 0; /* never KF_LIVE: it owns next_pointer */
+	if (k->type == KT_CONNECTIONS) { /* a number, or auto: both fields */
+		const struct provider_conf *ps = src;
+		struct provider_conf *pd = dst;
+		pd->max_connections = ps->max_connections;
+		pd->max_connections_auto = ps->max_connections_auto;
+		return 0;
+	}
 	memcpy(d, s, size);
 	return 0;
 }

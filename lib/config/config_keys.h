@@ -38,6 +38,8 @@ enum key_type {
 	KT_HEADER,      /* char *, an HTTP header's name (RFC 9110 token) */
 	KT_HEADER_LINES, /* char **lines + size_t n + unsigned *line_nos (provider_conf.headers): a
 	                   "Name: value" line (auth_header_check), one per occurrence (KF_REPEAT) */
+	KT_CONNECTIONS, /* provider_conf.max_connections (uint32_t, in the bounds) or "auto"
+	                   (provider_conf.max_connections_auto) */
 };
 
 #define KF_REQUIRED 1u  /* no default: the section must set it */

@@ -102,6 +102,14 @@ bool config_key_format(const struct key_def *k, const void *obj, bool masked, ch
 		memcpy(&v, f, sizeof v);
 		snprintf(out, n, "%s", k->choices[v]);
 		break;
+	case KT_CONNECTIONS: {
+		const struct provider_conf *pc = obj;
+		if (pc->max_connections_auto)
+			snprintf(out, n, "auto");
+		else
+			snprintf(out, n, "%u", pc->max_connections);
+		break;
+	}
 	case KT_NEXT: {
 		const struct stage_conf *st = obj;
 		snprintf(out, n, "%s", st->next == NEXT_POINTER ? st->next_pointer : config_next_names[st->next]);

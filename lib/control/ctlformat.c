@@ -82,6 +82,21 @@ static void field(char *out, const json_t *obj, const char *key)
 	cell(out, json_object_get(obj, key));
 }
 
+/* The limit in force: "16", "auto 14", or "held until 12:00:05Z" when a
+ * quota is spent. */
+static void limit_cell(char *out, const json_t *pv)
+{
+	char n[CELL_MAX];
+	const char *until = json_string_value(json_object_get(pv, "held_until"));
+	field(n, pv, "limit");
+	if (until)
+		snprintf(out, CELL_MAX, "held until %.20s", strchr(until, 'T') ? strchr(until, 'T') + 1 : until);
+	else if (json_is_true(json_object_get(pv, "adaptive")))
+		snprintf(out, CELL_MAX, "auto %.30s", n);
+	else
+		snprintf(out, CELL_MAX, "%.30s", n);
+}
+
 /* "used/size" */
 static void pair(char *out, const json_t *obj, const char *a, const char *b)
 {
@@ -302,8 +317,8 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	const json_t *providers = json_object_get(result, "providers");
 	if (json_array_size(providers) > 0) {
 		static const char *const ph[] = { "PROVIDER", "REQUESTS", "RETRIES", "FAILED",
-		                                  "IN-FLIGHT", "WAITING", "BYTES" };
-		struct table *p = table_new("lrrrrrr", ph);
+		                                  "IN-FLIGHT", "WAITING", "BYTES", "LIMIT", "429S" };
+		struct table *p = table_new("lrrrrrrlr", ph);
 		const json_t *pv;
 		json_array_foreach(providers, i, pv) {
 			char (*row)[CELL_MAX] = table_row(p);
@@ -313,9 +328,21 @@ void ctlformat_stats(FILE *out, const json_t *result)
 			                                    "in_flight", "waiting", "bytes" };
 			for (size_t k = 0; k < 7; k++)
 				field(row[k], pv, keys[k]);
+			limit_cell(row[7], pv);
+			field(row[8], pv, "throttled");
 		}
 		fputc('\n', out);
 		table_print(out, p);
+		json_array_foreach(providers, i, pv) {
+			const char *why = json_string_value(json_object_get(pv, "limit_reason"));
+			char name[CELL_MAX], lim[CELL_MAX], ceiling[CELL_MAX];
+			if (!why || !*why)
+				continue;
+			field(name, pv, "name");
+			field(lim, pv, "limit");
+			field(ceiling, pv, "max_connections");
+			fprintf(out, "%s: adaptive limit %s (ceiling %s), last change: %s\n", name, lim, ceiling, why);
+		}
 	}
 }
 

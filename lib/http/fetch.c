@@ -25,8 +25,10 @@
  *
  * A request moves QUEUED -> ACTIVE -> (BACKOFF -> QUEUED -> ACTIVE)* -> DONE.
  *  - QUEUED: in its provider's admission queue (FIFO), waiting for a free
- *    connection slot (in_flight < max_connections) and a rate-limit token.
- *    The provider's `admit` evtimer is armed for the moment both may hold.
+ *    connection slot (in_flight < provider_limit()), an unspent quota and a
+ *    rate-limit token.  The provider's `admit` evtimer is armed for the
+ *    moment all may hold.  provider_limit() and provider_gate() are the one
+ *    place admission reads its limits.
  *  - ACTIVE: its easy handle is in the multi handle.  The attempt's timeout
  *    starts here, so it measures the request, not the wait.
  *  - BACKOFF: a transient failure with retries left; its own evtimer puts
@@ -45,12 +47,14 @@
  */
 #include "fetch.h"
 #include "auth.h"
+#include "aimd.h"
 #include "backoff.h"
 #include "baseurl.h"
 #include "conditional.h"
 #include "error.h"
 #include "linkheader.h"
 #include "membudget.h"
+#include "quota.h"
 #include "raced_version.h"
 #include "redact.h"
 #include "tokenbucket.h"
@@ -72,6 +76,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+_Static_assert(FETCH_LIMIT_REASON_MAX == AIMD_REASON_MAX, "fetch.h and aimd.h disagree on the reason's length");
 
 /* A token array grown past this by one huge page is given back after it. */
 #define FETCH_DOC_KEEP_BYTES (1u << 20)
@@ -105,6 +111,7 @@ struct fetch {
 	struct conditional_headers cond; /* its validators' lines, if any */
 	char *etag, *last_modified;    /* of the final 2xx or 304, as kept */
 	uint64_t bytes;                /* body bytes on the wire, all attempts */
+	double handed_at;              /* when the attempt went on the wire (its RTT) */
 
 	/* The response being received (reset at every status line, so the
 	 * bodies and headers of followed redirects are forgotten). */
@@ -140,6 +147,9 @@ struct fetch_provider {
 	uint32_t max_retries, max_redirects;
 	double rate_limit;
 	size_t max_body;
+	bool adaptive;                 /* the limit is aimd's, max_connections its ceiling */
+	struct aimd aimd;
+	struct quota quota;
 	struct tokenbucket bucket;     /* rate_limit, FETCH_RATE_BURST deep */
 	struct event *admit;
 	struct fetch_list queue, all;
@@ -462,15 +472,46 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-/* ---- admission: connection slots and the token bucket ---- */
+/* ---- admission: connection slots, the quota and the token bucket ---- */
+
+/* Requests on the wire the provider allows now. */
+static uint32_t provider_limit(const struct fetch_provider *p)
+{
+	return p->adaptive ? aimd_limit(&p->aimd) : p->max_connections;
+}
+
+/* Whether the head of the queue may go now (a slot is free: the caller
+ * checked); when not, *wait_us is how long until it may.  take: spend the
+ * token and the quota when it may. */
+static bool provider_gate(struct fetch_provider *p, bool take, uint64_t *wait_us)
+{
+	double until, now = 0;
+	if (p->quota.known || p->rate_limit > 0)
+		now = now_s(); /* (no clock read when neither limits) */
+	*wait_us = 0;
+	if (!quota_may_start(&p->quota, now, &until)) {
+		*wait_us = (uint64_t)((until - now) * 1e6) + 1;
+		return false;
+	}
+	if (p->rate_limit > 0) {
+		bool ok = take ? tokenbucket_take(&p->bucket, now) : tokenbucket_wait_us(&p->bucket, now) == 0;
+		if (!ok) {
+			*wait_us = tokenbucket_wait_us(&p->bucket, now);
+			return false;
+		}
+	}
+	if (take)
+		quota_started(&p->quota);
+	return true;
+}
 
 /* Arm the admit timer for when the head of the queue may go. */
 static void provider_kick(struct fetch_provider *p)
 {
-	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= p->max_connections)
+	uint64_t wait_us;
+	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= provider_limit(p))
 		return;
-	/* (No clock read when there is no rate limit.) */
-	uint64_t wait_us = p->rate_limit > 0 ? tokenbucket_wait_us(&p->bucket, now_s()) : 0;
+	(void)provider_gate(p, false, &wait_us);
 	struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000),
 	                     .tv_usec = (suseconds_t)(wait_us % 1000000)};
 	evtimer_add(p->admit, &tv);
@@ -547,7 +588,7 @@ static int handoff(struct fetch *r)
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections);
+	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections); /* the ceiling when adaptive */
 	SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
 	if (p->connect_timeout_ms)
@@ -574,8 +615,11 @@ options_set:
 	r->easy = e;
 	r->state = FS_ACTIVE;
 	r->attempts++;
+	r->handed_at = now_s();
 	p->stats.requests++;
 	p->stats.in_flight++;
+	if (p->adaptive)
+		aimd_started(&p->aimd, p->stats.in_flight);
 	return 0;
 }
 
@@ -703,10 +747,10 @@ static void schedule_retry(struct fetch *r, int64_t retry_after_ms)
 {
 	struct fetch_provider *p = r->p;
 	/* r->attempts is 1 for the first retry */
-	uint64_t delay = backoff_full_jitter_ms(FETCH_BACKOFF_BASE_MS, FETCH_BACKOFF_CAP_MS,
-	                                        r->attempts, NULL);
-	if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
-		delay = (uint64_t)retry_after_ms;
+	uint64_t delay = quota_retry_delay_ms(retry_after_ms,
+	                                      backoff_full_jitter_ms(FETCH_BACKOFF_BASE_MS, FETCH_BACKOFF_CAP_MS,
+	                                                             r->attempts, NULL),
+	                                      FETCH_BACKOFF_BASE_MS, FETCH_RETRY_AFTER_MAX_MS);
 	r->state = FS_BACKOFF;
 	p->stats.waiting++;
 	p->stats.retries++;
@@ -777,6 +821,40 @@ static char *response_link_next(CURL *e)
 	return NULL;
 }
 
+static const char *quota_header(void *ctx, const char *name)
+{
+	return header_last(ctx, name);
+}
+
+/* What an attempt's end says about load (aimd.h). */
+static enum aimd_signal load_signal(CURLcode rc, long status)
+{
+	if (rc == CURLE_OPERATION_TIMEDOUT || (rc == CURLE_OK && status == 504))
+		return AIMD_TIMEOUT;
+	if (rc != CURLE_OK)
+		return AIMD_IGNORED; /* refused, reset, cut: not the provider's pace */
+	return status == 429 ? AIMD_THROTTLED : status == 503 ? AIMD_UNAVAILABLE : AIMD_ANSWER;
+}
+
+/* Response accounting for admission: the quota the answer announces (the
+ * other requests on the wire not yet counted by it), the attempt's RTT and
+ * load signal for the adaptive limit, the counters. */
+static void attempt_account(struct fetch *r, CURLcode rc, long status)
+{
+	struct fetch_provider *p = r->p;
+	double now = now_s();
+	struct quota_reading qr;
+
+	if (rc == CURLE_OK && quota_read(quota_header, r->easy, time(NULL), &qr))
+		quota_observe(&p->quota, &qr, p->stats.in_flight - 1, now);
+	enum aimd_signal sig = load_signal(rc, status);
+	p->stats.throttled += sig == AIMD_THROTTLED;
+	p->stats.unavailable += sig == AIMD_UNAVAILABLE;
+	p->stats.timeouts += rc == CURLE_OPERATION_TIMEDOUT;
+	if (p->adaptive)
+		aimd_observe(&p->aimd, now - r->handed_at, sig, now);
+}
+
 /* Read what the attempt's easy handle knows, then let the handle go.
  * Returns the response's Retry-After in ms (-1: none) unless it is a
  * success, which is never retried. */
@@ -824,6 +902,7 @@ static int64_t attempt_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	r->status = status;
 	r->bytes += (uint64_t)down;
 	p->stats.bytes += (uint64_t)down;
+	attempt_account(r, rc, status);
 	attempt_release(r);
 	return retry_after_ms;
 }
@@ -1139,9 +1218,10 @@ static void admit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
+	uint64_t wait_us;
 	while (!f->free_pending && (r = TAILQ_FIRST(&p->queue)) &&
-	       p->stats.in_flight < p->max_connections) {
-		if (p->rate_limit > 0 && !tokenbucket_take(&p->bucket, now_s()))
+	       p->stats.in_flight < provider_limit(p)) {
+		if (!provider_gate(p, true, &wait_us))
 			break;
 		TAILQ_REMOVE(&p->queue, r, queue_link);
 		p->stats.waiting--;
@@ -1421,6 +1501,9 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	p->max_redirects = c->max_redirects;
 	p->rate_limit = c->rate_limit;
 	p->max_body = c->max_body;
+	p->adaptive = c->adaptive;
+	aimd_init(&p->aimd, c->max_connections, now_s());
+	quota_init(&p->quota);
 	tokenbucket_init(&p->bucket, c->rate_limit, FETCH_RATE_BURST, now_s());
 	p->name = strdup(name);
 	p->admit = evtimer_new(f->base, admit_cb, p);
@@ -1482,6 +1565,11 @@ int fetch_provider_set_limits(struct fetch_provider *p, const struct fetch_provi
 	}
 	f->host_connections = host_connections;
 	p->max_connections = l->max_connections;
+	if (l->adaptive && !p->adaptive)
+		aimd_init(&p->aimd, l->max_connections, now_s());
+	else if (l->adaptive)
+		aimd_set_ceiling(&p->aimd, l->max_connections);
+	p->adaptive = l->adaptive;
 	p->timeout_ms = l->timeout_ms;
 	p->connect_timeout_ms = l->timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS ? l->timeout_ms
 	                                                                     : FETCH_CONNECT_TIMEOUT_MAX_MS;
@@ -1647,6 +1735,21 @@ void fetcher_free(struct fetcher *f)
 void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provider_stats *out)
 {
 	*out = p->stats;
+	out->limit = provider_limit(p);
+	out->adaptive = p->adaptive;
+	out->quota_remaining = p->quota.remaining;
+	out->quota_holds = p->quota.holds;
+	out->held_until = 0;
+	if (p->quota.holding && p->quota.known) {
+		double left = p->quota.reset_at - now_s();
+		if (left > 0)
+			out->held_until = time(NULL) + (time_t)ceil(left);
+	}
+	out->limit_increases = p->aimd.increases;
+	out->limit_decreases = p->aimd.decreases;
+	out->limit_reason[0] = '\0';
+	if (p->adaptive)
+		aimd_describe(&p->aimd, out->limit_reason, sizeof out->limit_reason);
 }
 
 const char *fetch_provider_name(const struct fetch_provider *p)

@@ -18,9 +18,14 @@
  *    never calls back synchronously; fetch_cancel() never calls back.
  *
  * Admission (per provider): a started request waits in the provider's FIFO
- * queue until fewer than max_connections of its requests are on the wire
- * AND a rate-limit token is available; only then is it handed to libcurl,
- * so `timeout` measures the attempt, not the wait.  The queue has no bound
+ * queue until fewer than the provider's limit of its requests are on the
+ * wire AND its quota is not spent AND a rate-limit token is available; only
+ * then is it handed to libcurl, so `timeout` measures the attempt, not the
+ * wait.  The limit is max_connections, or with `adaptive` the one aimd.h
+ * keeps (from 2 up to max_connections as a ceiling), fed every attempt's
+ * round-trip time and outcome.  The quota is what the provider's last
+ * answers said of it (quota.h: RateLimit-*, X-RateLimit-*): when it is
+ * spent, requests wait for its reset rather than collect 429s.  The queue has no bound
  * of its own: its length is bounded by the callers (each stage's
  * `concurrency`), the sum of which is the number of live requests.
  *
@@ -44,8 +49,9 @@
  * uniformly random delay in [0, min(FETCH_BACKOFF_CAP_MS,
  * FETCH_BACKOFF_BASE_MS * 2^(n-1))] ("full jitter", backoff.h), or the
  * response's Retry-After (delta seconds or an HTTP date) when that is
- * longer, capped at FETCH_RETRY_AFTER_MAX_MS; then it queues again for
- * admission.
+ * longer, kept within [FETCH_BACKOFF_BASE_MS, FETCH_RETRY_AFTER_MAX_MS]
+ * (a "Retry-After: 0" waits the base; quota_retry_delay_ms); then it
+ * queues again for admission.
  *
  * Limits: timeout_ms is CURLOPT_TIMEOUT_MS per attempt (0 = none), and
  * connecting may take at most min(timeout_ms, FETCH_CONNECT_TIMEOUT_MAX_MS).
@@ -133,6 +139,7 @@
 /* Longest ETag or Last-Modified sent or kept (nginx's are ~20 bytes; a
  * longer one received is not kept, so the next request is unconditional). */
 #define FETCH_VALIDATOR_MAX 512u
+#define FETCH_LIMIT_REASON_MAX 96  /* aimd.h's AIMD_REASON_MAX */
 
 struct event_base;
 struct fetcher;
@@ -145,7 +152,9 @@ struct fetch_provider_conf {
 	const char *token;         /* bearer token, or NULL: with auth.kind AUTH_NONE, the
 	                              same as auth {AUTH_BEARER, token} */
 	struct auth_conf auth;     /* credentials and static headers (auth.h); copied */
-	uint32_t max_connections;  /* requests on the wire at once, >= 1 */
+	uint32_t max_connections;  /* requests on the wire at once, >= 1; with
+	                              adaptive, the ceiling of the limit */
+	bool adaptive;             /* max_connections = auto: aimd.h sets the limit */
 	double rate_limit;         /* requests started per second, 0 = unlimited */
 	uint32_t timeout_ms;       /* one attempt, from hand-off to curl */
 	uint32_t max_retries;      /* retries after the first attempt */
@@ -254,7 +263,20 @@ struct fetch_provider_stats {
 	uint64_t bytes;            /* body bytes received on the wire, every
 	                              attempt (compressed size when gzip) */
 	uint32_t in_flight;        /* on the wire now */
-	uint32_t waiting;          /* queued for a connection, a token or a backoff */
+	uint32_t waiting;          /* queued for a connection, a token, the quota or a backoff */
+	/* Admission (added for issue 18): */
+	uint32_t limit;            /* requests on the wire allowed now */
+	bool adaptive;             /* the limit is aimd.h's (else max_connections) */
+	time_t held_until;         /* the quota is spent: nothing starts before
+	                              this (wall clock, seconds); 0 when not held */
+	int64_t quota_remaining;   /* the provider's last word on its quota; -1: none */
+	uint64_t quota_holds;      /* times admission waited for a quota's reset */
+	uint64_t throttled;        /* 429 answers */
+	uint64_t unavailable;      /* 503 answers */
+	uint64_t timeouts;         /* attempts that timed out */
+	uint64_t limit_increases, limit_decreases; /* adaptive limit moves */
+	char limit_reason[FETCH_LIMIT_REASON_MAX]; /* why the adaptive limit last
+	                              changed (aimd_describe), "" when static */
 };
 void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provider_stats *out);
 
@@ -266,7 +288,8 @@ void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provi
  * value is refused as fetcher_add_provider would, or libcurl refuses the
  * fetcher's new connection bounds (nothing changed then). */
 struct fetch_provider_limits {
-	uint32_t max_connections;
+	uint32_t max_connections;  /* with adaptive, the ceiling (fetch_provider_conf) */
+	bool adaptive;             /* max_connections = auto: turned on starts aimd afresh */
 	double rate_limit;
 	uint32_t timeout_ms;
 	uint32_t max_retries;

@@ -233,7 +233,7 @@ struct counter_family {
 	const char *name, *key, *help;
 };
 
-#define N_PROVIDER_COUNTERS 3
+#define N_PROVIDER_COUNTERS 7
 #define N_STORE_COUNTERS 4
 
 static const struct counter_family stage_counters[] = {
@@ -256,10 +256,16 @@ static const struct counter_family provider_counters[N_PROVIDER_COUNTERS] = {
 	{"raced_provider_requests_total", "requests", "Attempts handed to libcurl (per daemon)."},
 	{"raced_provider_retries_total", "retries", "Attempts retried (per daemon)."},
 	{"raced_provider_received_bytes_total", "bytes", "Body bytes received on the wire (per daemon)."},
+	{"raced_provider_throttled_total", "throttled", "Answers 429 Too Many Requests (per daemon)."},
+	{"raced_provider_unavailable_total", "unavailable", "Answers 503 Service Unavailable (per daemon)."},
+	{"raced_provider_timeouts_total", "timeouts", "Attempts that timed out (per daemon)."},
+	{"raced_provider_quota_holds_total", "quota_holds", "Times admission waited for the provider's quota to reset (per daemon)."},
 };
 
 static const struct counter_family provider_gauges[] = {
-	{"raced_provider_concurrency_limit", "max_connections", "Requests on the wire at once the provider allows (max_connections)."},
+	{"raced_provider_concurrency_limit", "limit", "Requests on the wire at once the provider allows now (max_connections, or the adaptive limit)."},
+	{"raced_provider_concurrency_ceiling", "max_connections", "The static limit, or the adaptive limit's ceiling (max_connections, max_connections_ceiling)."},
+	{"raced_provider_quota_held_until_seconds", "held_until_s", "While the provider's quota is spent, the Unix time its reset lets requests start again; else 0."},
 	{"raced_provider_in_flight_requests", "in_flight", "Requests on the wire (now)."},
 	{"raced_provider_waiting_requests", "waiting", "Requests waiting for a connection, a rate-limit token or a retry's backoff (now)."},
 };

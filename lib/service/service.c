@@ -697,8 +697,10 @@ static int apply_live(struct service *s, const struct config *next, char *err)
 		const struct provider_conf *p = config_provider(next, s->cfg->providers[i].name);
 		if (!p)
 			continue;
-		struct fetch_provider_limits l = {.max_connections = p->max_connections, .rate_limit = p->rate_limit,
-		                                  .timeout_ms = p->timeout_ms, .max_retries = p->max_retries};
+		struct fetch_provider_limits l = {
+			.max_connections = p->max_connections_auto ? p->max_connections_ceiling : p->max_connections,
+			.adaptive = p->max_connections_auto, .rate_limit = p->rate_limit,
+			.timeout_ms = p->timeout_ms, .max_retries = p->max_retries};
 		if (fetch_provider_set_limits(s->providers[i], &l, err) < 0)
 			return -1; /* the providers before it have their new limits */
 	}
@@ -925,6 +927,31 @@ static void add_progress(const struct service *s, json_t *imp, json_t *stages, b
 	json_object_set_new(imp, "expected_from", prev ? json_integer((json_int_t)s->last_id) : json_null());
 }
 
+/* The limit in force and why (fetch.h: admission), into a provider's stats. */
+static void provider_admission_json(json_t *pj, const struct fetch_provider_stats *ps)
+{
+	char until[32] = "";
+	if (ps->held_until) {
+		struct tm tm;
+		gmtime_r(&ps->held_until, &tm);
+		strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	json_object_set_new(pj, "limit", json_integer((json_int_t)ps->limit));
+	json_object_set_new(pj, "limit_kind", json_string(ps->held_until ? "quota" : ps->adaptive ? "adaptive" : "static"));
+	json_object_set_new(pj, "adaptive", json_boolean(ps->adaptive));
+	json_object_set_new(pj, "held_until", ps->held_until ? json_string(until) : json_null());
+	json_object_set_new(pj, "held_until_s", json_integer((json_int_t)ps->held_until));
+	json_object_set_new(pj, "limit_reason", ps->adaptive ? json_string(ps->limit_reason) : json_null());
+	json_object_set_new(pj, "limit_increases", json_integer((json_int_t)ps->limit_increases));
+	json_object_set_new(pj, "limit_decreases", json_integer((json_int_t)ps->limit_decreases));
+	json_object_set_new(pj, "quota_remaining",
+	                    ps->quota_remaining < 0 ? json_null() : json_integer((json_int_t)ps->quota_remaining));
+	json_object_set_new(pj, "quota_holds", json_integer((json_int_t)ps->quota_holds));
+	json_object_set_new(pj, "throttled", json_integer((json_int_t)ps->throttled));
+	json_object_set_new(pj, "unavailable", json_integer((json_int_t)ps->unavailable));
+	json_object_set_new(pj, "timeouts", json_integer((json_int_t)ps->timeouts));
+}
+
 json_t *service_stats(const struct service *s)
 {
 	json_t *providers = json_array();
@@ -946,9 +973,12 @@ json_t *service_stats(const struct service *s)
 		json_object_set_new(json_array_get(providers, i), "not_modified",
 		                    json_integer((json_int_t)ps.not_modified));
 		json_t *pj = json_array_get(providers, i);
+		const struct provider_conf *pc = &s->cfg->providers[i];
 		json_object_set_new(pj, "max_connections",
-		                    json_integer((json_int_t)s->cfg->providers[i].max_connections));
-		json_object_set_new(pj, "rate_limit", json_real(s->cfg->providers[i].rate_limit));
+		                    json_integer((json_int_t)(pc->max_connections_auto ? pc->max_connections_ceiling
+		                                                                      : pc->max_connections)));
+		json_object_set_new(pj, "rate_limit", json_real(pc->rate_limit));
+		provider_admission_json(pj, &ps);
 	}
 	size_t pending = 0;
 	for (size_t i = 0; i < s->cfg->n_stages; i++)
@@ -1129,7 +1159,8 @@ static int build_fetcher(struct service *s, char *err)
 			         .username = p->username,
 			         .name = p->auth == AUTH_HEADER ? p->auth_header : p->auth_param,
 			         .headers = (const char *const *)p->headers, .n_headers = p->n_headers},
-			.max_connections = p->max_connections, .rate_limit = p->rate_limit,
+			.max_connections = p->max_connections_auto ? p->max_connections_ceiling : p->max_connections,
+			.adaptive = p->max_connections_auto, .rate_limit = p->rate_limit,
 			.timeout_ms = p->timeout_ms, .max_retries = p->max_retries,
 			.max_body = p->max_body, .max_redirects = p->max_redirects,
 		};

@@ -6,7 +6,8 @@
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
 #                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10"]
-#                      [--soak-imports N] [--results DIR]
+#                      [--soak-imports N] [--adaptive-n "8 32 128"]
+#                      [--adaptive-latency-ms MS] [--results DIR]
 #
 # Also `meson test -C build --benchmark raced-bench -v` (a benchmark(), never
 # a test).  It generates a data set with the fixture provider on loopback and
@@ -51,6 +52,16 @@
 #     requests over the URLs the killed run had not committed (<= 1.02), and
 #     the wall time to the kill plus the resume's over the import
 #     uninterrupted (<= 1.1; the quicker of two, one before, one after).
+#  11 adaptive concurrency (issue 18): against the fixture's --capacity N
+#     (N served at once at --adaptive-latency-ms, default 200, the rest wait
+#     in a FIFO; each run sized for about 40 s at N / latency)
+#     for each N of --adaptive-n, fetch-only with max_connections = auto
+#     (ceiling 256) against max_connections = N (both with stage
+#     concurrency 256, so that demand is never what limits): the settled
+#     limit (the median of the second half of the run's samples of
+#     racectl stats, every 0.25 s) over N, the request rate over the fixed
+#     one's (target >= 0.9), and the fraction of 429/503 answers (target
+#     <= 1 %); the limit over time in adaptive.dat and adaptive.png.
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
@@ -74,7 +85,9 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10" soak_imports=200
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11" soak_imports=200
+adaptive_n="8 32 128" adaptive_latency_ms=200
+RACECTL=${RACECTL:-$src/build/ctl/racectl}
 results=$here/results
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -94,6 +107,8 @@ while [ $# -gt 0 ]; do
 	--e2e-latency-ms) e2e_latency_ms=$2; shift 2 ;;
 	--parts) parts=$2; shift 2 ;;
 	--soak-imports) soak_imports=$2; shift 2 ;;
+	--adaptive-n) adaptive_n=$2; shift 2 ;;
+	--adaptive-latency-ms) adaptive_latency_ms=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -568,6 +583,59 @@ if want 10; then
 	} >"$results/incremental.txt"
 fi
 
+# ---- 11: adaptive concurrency against a capacity (issue 18) ----------------
+ad_rows=()
+want 11 || adaptive_n=
+[ -z "$adaptive_n" ] || echo "# N t_s limit in_flight" >"$results/adaptive.dat"
+for n in $adaptive_n; do
+	# About 40 s at the capacity's rate (N / latency): the climb to 128 takes
+	# some 130 round trips; a race costs
+	# ~1 + per_race*0.4 requests.
+	ar=$(awk -v r="$(( n * 1000 / adaptive_latency_ms ))" -v p="$per_race" \
+		'BEGIN { x = int(40 * r / (1.5 + 0.4 * p)); print x < 20 ? 20 : x }')
+	aa=$(( ar * athletes / races ))
+	say "11 adaptive concurrency: capacity $n, ${adaptive_latency_ms}ms, $ar races"
+	fixture_start --races "$ar" --entries-per-race "$per_race" --athletes "$aa" \
+		--latency-ms "$adaptive_latency_ms" --capacity "$n"
+	write_config "$T/fixed.conf" discard "$n" 256
+	run_raced "$T/fixed.conf" "$T/raced-fixed-$n.log"
+	fixed_rps=$(div "$REQUESTS" "$SECS" %.1f)
+	write_config "$T/auto.conf" discard auto 256
+	sed -i "s/^max_connections = auto/max_connections = auto\nmax_connections_ceiling = 256/" "$T/auto.conf"
+	# A daemon, not --once: racectl stats reads the limit as it moves.
+	reset
+	"$RACED" --config "$T/auto.conf" 2>"$T/raced-auto-$n.log" &
+	auto_pid=$!
+	ctl_() { RACED_SOCKET="$T/raced.sock" "$RACECTL" --timeout 2 "$@"; }
+	for _ in $(seq 400); do ctl_ version >/dev/null 2>&1 && break; sleep 0.05; done
+	t0=$(date +%s%N)
+	ctl_ start-import >/dev/null
+	: >"$T/samples-$n"
+	while :; do
+		st=$(ctl_ --json stats 2>/dev/null) || { sleep 0.25; continue; }
+		state=$(jq -r '.result.import.state' <<<"$st")
+		[ "$state" = running ] || break
+		jq -r --arg t "$(( ($(date +%s%N) - t0) / 1000000 ))" \
+			'"\($t) \(.result.providers[0].limit) \(.result.providers[0].in_flight)"' <<<"$st" \
+			>>"$T/samples-$n" 2>/dev/null || true
+		sleep 0.25
+	done
+	[ "$state" = succeeded ] || { echo "run.sh: the adaptive import ended $state" >&2; exit 1; }
+	kill -TERM "$auto_pid"; wait "$auto_pid" || true
+	secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	st=$(get /_stats)
+	reqs=$(jq .requests <<<"$st")
+	bad=$(jq '(.by_status["429"] // 0) + (.by_status["503"] // 0)' <<<"$st")
+	auto_rps=$(div "$reqs" "$secs" %.1f)
+	awk -v n="$n" '{ printf "%s %.2f %s %s\n", n, $1 / 1000, $2, $3 }' "$T/samples-$n" >>"$results/adaptive.dat"
+	echo >>"$results/adaptive.dat"; echo >>"$results/adaptive.dat" # a gnuplot index per N
+	# the median of the second half's samples
+	half=$(( $(wc -l <"$T/samples-$n") / 2 ))
+	settled=$(tail -n +$((half + 1)) "$T/samples-$n" | awk '{ print $2 }' | sort -n |
+		awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }')
+	ad_rows+=("$n $settled $(div "$settled" "$n") $fixed_rps $auto_rps $(div "$auto_rps" "$fixed_rps") $bad $reqs $(div "$bad" "$reqs" %.4f)")
+done
+
 # ---- 8: the soak ----------------------------------------------------------
 soak_rc=0
 if want 8; then
@@ -620,6 +688,14 @@ fi
 		echo "8 the soak did not finish (exit $soak_rc, see its messages above)"
 	fi
 	want 10 && cat "$results/incremental.txt"
+	for row in "${ad_rows[@]}"; do
+		set -- $row
+		printf '%-34s %12s lim   %10s %-18s %s\n' "11 auto vs capacity $1: settled" "$2" "$3" "~1 x N" ""
+		printf '%-34s %12s req/s %10s %-18s %s\n' "   rate (fixed $1: $4 req/s)" "$5" "$6" ">= 0.9 x fixed" \
+			"$(verdict "$6" ">=" 0.9)"
+		printf '%-34s %12s       %10s %-18s %s\n' "   429/503 of $8 requests" "$7" "$9" "<= 0.01" \
+			"$(verdict "$9" "<=" 0.01)"
+	done
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \
@@ -642,5 +718,16 @@ set xtics ($(echo "$latency_c" | sed 's/ /, /g'))
 plot "$results/latency.dat" using 1:2 with linespoints title "ceiling C / ${latency_ms} ms", \
      "$results/latency.dat" using 1:3 with linespoints title "raced"
 PLOT
-say "wrote $results/summary.txt, latency.dat, latency.png, incremental.txt, soak.txt, soak.dat"
+[ ${#ad_rows[@]} -eq 0 ] || gnuplot <<PLOT
+set terminal pngcairo size 800,500 noenhanced
+set output "$results/adaptive.png"
+set title "max_connections = auto against a provider serving N at once (${adaptive_latency_ms} ms)"
+set xlabel "seconds"
+set ylabel "limit"
+set key top left
+set grid
+plot $(i=0; for n in $adaptive_n; do printf '%s"%s" index %d using 2:3 with lines title "N = %s"' \
+	"$([ $i -gt 0 ] && echo ', ')" "$results/adaptive.dat" $i "$n"; i=$((i + 1)); done)
+PLOT
+say "wrote $results/summary.txt, latency.dat, latency.png, adaptive.dat, adaptive.png, incremental.txt, soak.txt, soak.dat"
 exit $soak_rc

@@ -505,6 +505,34 @@ static void test_paging_styles_take_their_companions(void)
 	                 "is one item): set items = /pointer to the page's array"));
 }
 
+static void test_max_connections_is_a_number_or_auto_with_a_ceiling(void)
+{
+	CHECK(fails_with("[provider main]\nmax_connections = adaptive\n",
+	                 ":2: [provider main] max_connections: 'adaptive' is not valid (expected a whole number from 1 "
+	                 "to 1024, or 'auto' to adapt it to the provider up to max_connections_ceiling)"));
+	CHECK(fails_with("[provider main]\nmax_connections = 0\n",
+	                 ":2: [provider main] max_connections: '0' is not valid (expected a whole number from 1 "
+	                 "to 1024, or 'auto' to adapt it to the provider up to max_connections_ceiling)"));
+	CHECK(fails_with("[provider main]\nmax_connections_ceiling = 2000\n",
+	                 ":2: [provider main] max_connections_ceiling: 2000 is out of range (1 to 1024)"));
+	struct config *c = load_ok("[provider main]\nbase_url = http://127.0.0.1/\nmax_connections = auto\n"
+	                           "max_connections_ceiling = 64\n"
+	                           "[stage a]\nprovider = main\nurl = /a\nkey = /id\n");
+	if (c) {
+		CHECK(c->providers[0].max_connections_auto);
+		CHECK_EQ(c->providers[0].max_connections_ceiling, 64);
+	}
+	config_free(c);
+	c = load_ok("[provider main]\nbase_url = http://127.0.0.1/\nmax_connections = 8\n"
+	            "[stage a]\nprovider = main\nurl = /a\nkey = /id\n");
+	if (c) {
+		CHECK(!c->providers[0].max_connections_auto);
+		CHECK_EQ(c->providers[0].max_connections, 8);
+		CHECK_EQ(c->providers[0].max_connections_ceiling, 128);
+	}
+	config_free(c);
+}
+
 static void test_base_url_must_be_an_absolute_http_url(void)
 {
 	CHECK(fails_with("[provider main]\nbase_url = api.example.com/v1\n",
@@ -1278,6 +1306,7 @@ int main(void)
 	RUN(test_duplicate_key_and_section_name_the_first);
 	RUN(test_bad_values_say_what_is_accepted);
 	RUN(test_paging_styles_take_their_companions);
+	RUN(test_max_connections_is_a_number_or_auto_with_a_ceiling);
 	RUN(test_base_url_must_be_an_absolute_http_url);
 	RUN(test_url_templates_need_closed_nonempty_braces);
 	RUN(test_stray_close_brace_is_literal_text_as_the_import_reads_it);

@@ -17,7 +17,7 @@ static json_t *stats_new(json_int_t id, const char *state, const char *stage, js
 	        "{s:o,s:[{s:s,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:{s:I,s:i,s:i,s:i,s:i,s:i},"
 	        "s:[{s:s,s:i}]}],"
 	        "s:{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:{s:[f,f,f],s:[i,i,i],s:f,s:i}},"
-	        "s:[{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:f}]}",
+	        "s:[{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:i,s:i}]}",
 	        "import", imp,
 	        "stages", "name", stage, "done", done, "stored", 4, "failed", 1, "retried", 2,
 	        "skipped", 0, "pages", 3, "buffered", 7, "buffer_size", 500, "in_flight", 2,
@@ -27,7 +27,8 @@ static json_t *stats_new(json_int_t id, const char *state, const char *stage, js
 	        "rows_failed", 0, "reconnects", 1, "pending_rows", 3, "commit_seconds", "le", 0.001,
 	        0.01, 0.1, "buckets", 1, 4, 4, "sum", 0.25, "count", 5,
 	        "providers", "name", "main", "requests", 100, "retries", 2, "bytes", 4096,
-	        "max_connections", 16, "in_flight", 2, "waiting", 1, "rate_limit", 2.5);
+	        "max_connections", 16, "in_flight", 2, "waiting", 1, "rate_limit", 2.5,
+	        "limit", 16, "throttled", 3);
 }
 
 /* The text for stats with totals; NULL-safe for CHECK_STR. */
@@ -93,7 +94,7 @@ static void test_every_sample_follows_its_familys_help_and_type_and_the_text_end
 		CHECK(strncmp(name, "raced_", 6) == 0);
 		samples++;
 	}
-	CHECK_EQ(families, 33); /* import 6, stage 12, provider 7, store 8 */
+	CHECK_EQ(families, 39); /* import 6, stage 12, provider 7, store 8 */
 	CHECK(samples > families);
 	free(text);
 	json_decref(s);
@@ -192,6 +193,9 @@ static void test_import_state_is_one_hot_with_id_and_start_time_in_seconds(void)
 	CHECK(has_line(text, "raced_stage_demand{stage=\"races\",consumer=\"store\"} 42"));
 	CHECK(has_line(text, "raced_provider_rate_limit_per_second{provider=\"main\"} 2.5"));
 	CHECK(has_line(text, "raced_provider_concurrency_limit{provider=\"main\"} 16"));
+	CHECK(has_line(text, "raced_provider_concurrency_ceiling{provider=\"main\"} 16"));
+	CHECK(has_line(text, "raced_provider_throttled_total{provider=\"main\"} 3"));
+	CHECK(has_line(text, "raced_provider_quota_held_until_seconds{provider=\"main\"} 0"));
 	free(text);
 	json_decref(s);
 	json_decref(totals);

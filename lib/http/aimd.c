@@ -1,0 +1,191 @@
+/* aimd — see aimd.h.  The window rules follow Vector's controller
+ * (src/sinks/util/adaptive_concurrency/controller.rs): grow only when the
+ * limit was reached and the window was no slower than the baseline, cut on
+ * back pressure or a rise past the baseline's deviation band. */
+#include "aimd.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void aimd_init(struct aimd *a, uint32_t ceiling, double now)
+{
+	if (ceiling < 1)
+		ceiling = 1;
+	*a = (struct aimd){.ceiling = ceiling,
+	                   .limit = AIMD_INITIAL < ceiling ? AIMD_INITIAL : ceiling,
+	                   .pressure = AIMD_ANSWER,
+	                   .change = AIMD_STARTED,
+	                   .slow_start = true,
+	                   .changed_at = now};
+}
+
+void aimd_started(struct aimd *a, uint32_t in_flight)
+{
+	if (in_flight >= a->limit)
+		a->reached = true;
+}
+
+static void window_reset(struct aimd *a, double now, double length)
+{
+	a->window_end = now + length;
+	a->rtt_n = 0;
+	a->reached = false;
+	a->pressure = AIMD_ANSWER;
+}
+
+static void cut(struct aimd *a, double ratio, enum aimd_change why, double now)
+{
+	uint32_t next = (uint32_t)((double)a->limit * ratio);
+	if (next < 1)
+		next = 1;
+	if (next == a->limit)
+		return;
+	a->limit = next;
+	a->slow_start = false;
+	a->change = why;
+	a->changed_at = now;
+	a->decreases++;
+}
+
+static void baseline_update(struct aimd *a, double rtt, uint32_t ran_at)
+{
+	if (!a->have_baseline) {
+		a->have_baseline = true;
+		a->mean = a->last = rtt;
+		a->spread = 0;
+		a->base_limit = ran_at;
+		a->window_limit = ran_at;
+		return;
+	}
+	/* A fall is believed at once, and notes the limit it was seen at.  A
+	 * rise only slowly, and only at or below that limit: a rise at a higher
+	 * limit may be the queue raced itself builds, and a baseline that
+	 * followed it would never show it (the limit would ratchet up). */
+	double diff = rtt - a->mean;
+	if (diff <= 0) {
+		a->mean += AIMD_EWMA_ALPHA * diff;
+		a->base_limit = ran_at;
+	} else if (ran_at <= a->base_limit) {
+		a->mean += AIMD_EWMA_ALPHA_RISE * diff;
+	}
+	/* The noise: how far one window's RTT is from the last one's, which a
+	 * queue growing by one request a window barely moves (a spread measured
+	 * from the lagging baseline would grow with the queue, and so would
+	 * the band), and only between windows at one limit (a step of the
+	 * limit moves the RTT by design, which is no noise). */
+	if (ran_at == a->window_limit)
+		a->spread += AIMD_EWMA_ALPHA * (fabs(rtt - a->last) - a->spread);
+	a->last = rtt;
+	a->window_limit = ran_at;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* The window's RTT: the median of the samples kept, to the microsecond
+ * (a mean of equal RTTs may come out a rounding error above them: Vector
+ * rounds for the same reason); -1 when there are none. */
+static double window_rtt(struct aimd *a)
+{
+	uint32_t n = a->rtt_n < AIMD_WINDOW_SAMPLES ? a->rtt_n : AIMD_WINDOW_SAMPLES;
+	if (n == 0)
+		return -1;
+	qsort(a->rtt, n, sizeof *a->rtt, cmp_double);
+	double m = n % 2 ? a->rtt[n / 2] : (a->rtt[n / 2 - 1] + a->rtt[n / 2]) / 2;
+	return round(m * 1e6) / 1e6;
+}
+
+/* The window is over: move the limit at most once. */
+static void window_close(struct aimd *a, double now, double rtt_s)
+{
+	double cur = window_rtt(a);
+	double band = AIMD_RTT_DEVIATION_SCALE * a->spread;
+	if (band < AIMD_RTT_RISE_MIN * a->mean)
+		band = AIMD_RTT_RISE_MIN * a->mean;
+
+	uint32_t before = a->limit;
+	if (a->pressure != AIMD_ANSWER) {
+		a->change_signal = a->pressure;
+		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
+	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
+		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
+	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
+	           a->limit < a->ceiling) {
+		/* Slow start, as TCP's: double until the first cut, then +1. */
+		uint32_t next = a->slow_start ? a->limit * 2 : a->limit + 1;
+		a->limit = next < a->ceiling ? next : a->ceiling;
+		a->change = AIMD_GREW;
+		a->changed_at = now;
+		a->increases++;
+	}
+	if (a->limit != before) {
+		a->change_rtt = cur;
+		a->change_baseline = a->mean;
+	}
+	if (cur >= 0)
+		baseline_update(a, cur, before);
+	/* A window is a round trip: the baseline's, or the one just seen. */
+	window_reset(a, now, a->have_baseline ? a->mean : rtt_s);
+}
+
+void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now)
+{
+	switch (s) {
+	case AIMD_ANSWER:
+		if (a->rtt_n < AIMD_WINDOW_SAMPLES)
+			a->rtt[a->rtt_n] = rtt_s;
+		a->rtt_n++;
+		break;
+	case AIMD_THROTTLED:
+	case AIMD_UNAVAILABLE:
+	case AIMD_TIMEOUT:
+		if (a->pressure == AIMD_ANSWER)
+			a->pressure = s;
+		break;
+	case AIMD_IGNORED:
+		return;
+	}
+	if (now >= a->window_end && (a->rtt_n >= AIMD_WINDOW_MIN_ANSWERS || a->pressure != AIMD_ANSWER))
+		window_close(a, now, rtt_s);
+}
+
+static const char *signal_name(enum aimd_signal s)
+{
+	switch (s) {
+	case AIMD_THROTTLED: return "429 Too Many Requests";
+	case AIMD_UNAVAILABLE: return "503 Service Unavailable";
+	case AIMD_TIMEOUT: return "a timeout";
+	default: return "back pressure";
+	}
+}
+
+void aimd_describe(const struct aimd *a, char *buf, size_t n)
+{
+	double rtt_ms = a->change_rtt * 1000, base_ms = a->change_baseline * 1000;
+	switch (a->change) {
+	case AIMD_STARTED:
+		snprintf(buf, n, "started at %u", a->limit);
+		break;
+	case AIMD_GREW:
+		snprintf(buf, n, "grew%s: limit reached, RTT %.0f ms near baseline %.0f ms",
+		         a->slow_start ? " (slow start)" : "", rtt_ms, base_ms);
+		break;
+	case AIMD_CUT_RTT:
+		snprintf(buf, n, "cut: RTT %.0f ms over baseline %.0f ms", rtt_ms, base_ms);
+		break;
+	case AIMD_CUT_BACKPRESSURE:
+		snprintf(buf, n, "cut: %s", signal_name(a->change_signal));
+		break;
+	}
+}
+
+void aimd_set_ceiling(struct aimd *a, uint32_t ceiling)
+{
+	a->ceiling = ceiling ? ceiling : 1;
+	if (a->limit > a->ceiling)
+		a->limit = a->ceiling;
+}
