@@ -1302,12 +1302,6 @@ static void url_failed(struct stage_ctx *sc, size_t missing, const char *near, c
 {
 	struct import *imp = sc->imp;
 	uint32_t limit = sc->conf->missing_field_limit;
-	if (sc->stopped) {
-		/* already said once; the import is ending */
-		sc->failed++;
-		imp->errors++;
-		return;
-	}
 	if (sc->missing_decided || limit == 0 || missing == SIZE_MAX ||
 	    (sc->missing_n > 0 && missing != sc->missing_ph)) {
 		if (!sc->missing_decided)
@@ -1367,13 +1361,19 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	struct work_state *ws = NULL;
 	size_t missing;
 
-	if (first_url(sc, in ? stage_event_payload(in) : NULL, &url, &missing, near, err) < 0) {
+	if (sc->stopped) {
+		/* its url names a field no input has: the import is ending */
+		sc->failed++;
+		sc->imp->errors++;
+	} else if (first_url(sc, in ? stage_event_payload(in) : NULL, &url, &missing, near, err) < 0) {
 		url_failed(sc, missing, near, err);
 		fail_if_root_first_page(sc);
-	} else if ((url_made(sc), sc->seen) && !dedupe_add(sc->seen, url, strlen(url))) {
-		sc->skipped++;
-	} else if (!(ws = calloc(1, sizeof *ws))) {
-		record_failure(sc, NULL, 0, 0, "out of memory");
+	} else {
+		url_made(sc);
+		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url)))
+			sc->skipped++;
+		else if (!(ws = calloc(1, sizeof *ws)))
+			record_failure(sc, NULL, 0, 0, "out of memory");
 	}
 	if (!ws) {
 		free(url);
