@@ -1539,10 +1539,14 @@ static int plan_ancestor(struct import *imp, size_t s, size_t i, size_t a, char 
 	const char *field = urltemplate_field(sc->tpl, i);
 	size_t path[IMPORT_MAX_DEPTH], n = 0;
 	for (size_t t = sc->parent; t != a; t = imp->stages[t].parent) {
-		if (t == SIZE_MAX || n == IMPORT_MAX_DEPTH || imp->stages[t].conf->dedupe)
+		if (t == SIZE_MAX || imp->stages[t].conf->dedupe)
 			return err_set(err, "[stage %s] url '%s': '{%s}' is not a field of an ancestor "
 			               "whose items reach it one to one", sc->conf->name, sc->conf->url,
 			               urltemplate_placeholder(sc->tpl, i));
+		if (n == IMPORT_MAX_DEPTH)
+			return err_set(err, "[stage %s] url '%s': '{%s}' is more than %d stages up",
+			               sc->conf->name, sc->conf->url, urltemplate_placeholder(sc->tpl, i),
+			               IMPORT_MAX_DEPTH);
 		path[n++] = t;
 	}
 	size_t idx = carry_add(&imp->stages[a], a, field, SIZE_MAX);
