@@ -97,6 +97,16 @@ check_eq "it succeeded" "$(last_status)" succeeded
 check "results were served" test "$(sql 'select count(*) from results')" -gt "$(sql 'select count(*) from entries')"
 exact "first import"
 
+# The splits resource answers only under the entry's own race, so a URL
+# with the wrong race in it cannot pass for the right one.
+code() { curl -s -o /dev/null -w '%{http_code}' "$B$1"; }
+entry=$(sql "select key from entries order by key limit 1")
+race=$(sql "select payload->>'race_id' from entries where key = '$entry'")
+other=$((race % 14 + 1))
+check_eq "an entry's splits under its race" "$(code "/races/$race/entries/$entry/splits")" 200
+check_eq "under another race: 404" "$(code "/races/$other/entries/$entry/splits")" 404
+check_eq "an entry the race does not have: 404" "$(code "/races/$race/entries/e$race-999/splits")" 404
+
 # --- re-imported from stored state ------------------------------------------
 # Races and entries fetched within refresh are skipped: their items are
 # read back from the tables; the races' own {races.id} is read from the
