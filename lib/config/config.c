@@ -133,6 +133,7 @@ const struct key_def config_keys[] = {
 	{"concurrency", SECT_STAGE, KT_UINT, S_(concurrency), NULL, 1, 1024, KF_DERIVED | KF_LIVE, NULL},
 	{"max_pages", SECT_STAGE, KT_UINT, S_(max_pages), "10000", 1, 1000000, 0, NULL},
 	{"refresh", SECT_STAGE, KT_DURATION, S_(refresh_ms), "0", 0, UINT32_MAX, 0, NULL},
+	{"missing_field_limit", SECT_STAGE, KT_UINT, S_(missing_field_limit), "100", 0, 1000000, 0, NULL},
 	{"cursor", SECT_STAGE, KT_POINTER, S_(cursor), NULL, 0, 0, KF_ROOT_ONLY, NULL},
 	{"lag", SECT_STAGE, KT_DURATION, S_(lag_ms), "0", 0, UINT32_MAX, KF_ROOT_ONLY, NULL},
 	{"initial", SECT_STAGE, KT_INITIAL, S_(initial), NULL, 0, 0, KF_ROOT_ONLY, NULL},

@@ -93,6 +93,7 @@ struct stage_conf {
 	uint32_t concurrency;      /* default 1 for the root, 8 otherwise */
 	uint32_t max_pages;        /* pages one input may span; default 10000 */
 	uint32_t refresh_ms;       /* an input fetched within this is not fetched again; 0 = always revalidate */
+	uint32_t missing_field_limit; /* the first this many inputs all lack a url field: the stage stops; 0 = never; default 100 */
 	/* The root only (config_check refuses them elsewhere): */
 	char *cursor;              /* JSON pointer of the field {cursor} takes the largest stored value of, or NULL */
 	uint32_t lag_ms;           /* subtracted from {last_success} / {cursor}; default 0 */

@@ -154,6 +154,10 @@ static struct urltemplate *parse_template(const char *url, char *msg, size_t n)
 		snprintf(msg, n, "a placeholder in '%s' is not a valid JSON pointer ('~' must be followed by 0 or 1)",
 		         url);
 		break;
+	case URLTEMPLATE_BAD_SCOPE:
+		snprintf(msg, n, "a placeholder in '%s' has a dot but no stage before it or no field after it "
+		         "(expected {stage.field} or {stage./json/pointer})", url);
+		break;
 	case URLTEMPLATE_OK:
 	case URLTEMPLATE_NO_MEMORY:
 		snprintf(msg, n, "out of memory");
@@ -284,10 +288,68 @@ static int check_root_template(const struct config *c, size_t i, const struct ur
 	return 0;
 }
 
+/* Stage i's ancestors, parent first, as "entries, races" into out (n
+ * bytes).  Only after check_cycles. */
+static void ancestors(const struct config *c, size_t i, char *out, size_t n)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (const struct stage_conf *a = config_stage(c, c->stages[i].parent); a && o < n;
+	     a = a->parent ? config_stage(c, a->parent) : NULL) {
+		int w = snprintf(out + o, n - o, "%s%s", o ? ", " : "", a->name);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+}
+
+/* {stage.field} in stage i's url names a field of an ancestor's item: the
+ * stage must be an ancestor, and the items in between must come one from
+ * each parent item (a dedupe stage's item has many parents, so which
+ * ancestor's value it would carry is not defined). */
+static int check_scope(const struct config *c, size_t i, const struct urltemplate *t, size_t p,
+                       struct config_fault *f)
+{
+	const struct stage_conf *st = &c->stages[i];
+	const char *scope;
+	size_t len = urltemplate_scope(t, p, &scope);
+	char anc[ERR_MAX / 2];
+	if (len == 0)
+		return 0;
+	ancestors(c, i, anc, sizeof anc);
+	const struct stage_conf *dedupe = NULL;
+	for (const struct stage_conf *a = config_stage(c, st->parent); a;
+	     a = a->parent ? config_stage(c, a->parent) : NULL) {
+		if (strlen(a->name) == len && memcmp(a->name, scope, len) == 0) {
+			if (dedupe)
+				return fault(f, i, "url",
+				             "url: '{%s}' names a field of [stage %s], but [stage %s] between them "
+				             "has dedupe = yes: its items have many parent items, so which %s item's "
+				             "value to use is not defined; name a field of [stage %s] or a stage "
+				             "below it", urltemplate_placeholder(t, p), a->name, dedupe->name,
+				             a->name, dedupe->name);
+			return 0;
+		}
+		if (a->dedupe)
+			dedupe = a;
+	}
+	bool is_stage = false;
+	for (size_t k = 0; k < c->n_stages; k++)
+		if (strlen(c->stages[k].name) == len && memcmp(c->stages[k].name, scope, len) == 0)
+			is_stage = true;
+	return fault(f, i, "url",
+	             "url: '{%s}' names %s '%.*s', which is not an ancestor of [stage %s]; its ancestors "
+	             "are: %s (a field of the parent item whose name has a dot is written as a "
+	             "pointer: {/%s})", urltemplate_placeholder(t, p), is_stage ? "stage" : "no stage",
+	             (int)len, scope, st->name, anc, urltemplate_placeholder(t, p));
+}
+
 /* In a child stage {name} is the parent item's field, but these two names
  * mean the import's state in the root: refused, rather than read as a
- * field whose meaning depends on where it is. */
-static int check_child_template(size_t i, const struct urltemplate *t, struct config_fault *f)
+ * field whose meaning depends on where it is.  {stage.field} must name an
+ * ancestor (check_scope). */
+static int check_child_template(const struct config *c, size_t i, const struct urltemplate *t,
+                                struct config_fault *f)
 {
 	const char *names[] = {CONFIG_URL_LAST_SUCCESS, CONFIG_URL_CURSOR};
 	for (size_t n = 0; n < 2; n++)
@@ -296,6 +358,9 @@ static int check_child_template(size_t i, const struct urltemplate *t, struct co
 			             "url: '{%s}' may only be used in the root stage's url (it is the import's state, not "
 			             "a field of the parent item); to use a parent field of that name write {/%s}",
 			             names[n], names[n]);
+	for (size_t p = 0; p < urltemplate_placeholders(t); p++)
+		if (check_scope(c, i, t, p, f) < 0)
+			return -1;
 	return 0;
 }
 
@@ -306,7 +371,7 @@ static int check_url(const struct config *c, size_t i, struct config_fault *f)
 	struct urltemplate *t = parse_template(st->url, msg, sizeof msg);
 	if (!t)
 		return fault(f, i, "url", "url: %s", msg);
-	int rc = st->parent ? check_child_template(i, t, f) : check_root_template(c, i, t, f);
+	int rc = st->parent ? check_child_template(c, i, t, f) : check_root_template(c, i, t, f);
 	if (rc == 0)
 		rc = check_resolves(c, i, t, f);
 	urltemplate_free(t);

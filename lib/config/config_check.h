@@ -5,7 +5,8 @@
  * import uses, so what passes here is what runs), takes no parent field in
  * the root (only {last_success} and {cursor}, with the cursor, lag and
  * initial they need and that are useless without them), names neither of
- * those two in a child stage, and resolves against its provider's
+ * those two in a child stage, names in {stage.field} only an ancestor with
+ * no dedupe stage between them, and resolves against its provider's
  * base_url.  Then the stages are put parents first.
  *
  * Pure: no I/O, no logging.  A failure is described in a struct
@@ -32,7 +33,8 @@ struct config_fault {
 /* 0, or -1 with *f filled for the first fault, in this order: no stage at
  * all; per stage in file order an undefined provider, then parent; a
  * cycle (named from its first stage in file order); a second root; per
- * stage a root url with fields, then a url that does not resolve. */
+ * stage a root url with fields, a child url naming the root's state or a
+ * stage that is not an ancestor, then a url that does not resolve. */
 RACED_MUST_CHECK int config_check_pipeline(const struct config *c, struct config_fault *f);
 
 /* Whether url is a URL template, read by urltemplate_parse(): 0 with the

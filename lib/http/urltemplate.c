@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "jsonptr.h"
+#include "suggest.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 struct segment {
 	char *text;        /* literal text, or the placeholder without braces */
 	bool placeholder;
+	size_t scope_len;  /* "races" of "races.id": its length; 0 = the parent item */
 };
 
 struct urltemplate {
@@ -100,7 +102,21 @@ struct urltemplate *urltemplate_parse_fault(const char *text, enum urltemplate_f
 		}
 		if (add_segment(t, open + 1, n, true) < 0)
 			goto oom;
-		const char *ph = t->segs[t->n_segs - 1].text;
+		struct segment *seg = &t->segs[t->n_segs - 1];
+		const char *ph = seg->text;
+		/* "{stage.field}": a field of an ancestor's item; a pointer
+		 * starts with '/', so "{/a.b}" is always the parent's. */
+		const char *dot = ph[0] == '/' ? NULL : strchr(ph, '.');
+		if (dot) {
+			seg->scope_len = (size_t)(dot - ph);
+			if (seg->scope_len == 0 || !dot[1]) {
+				*fault = URLTEMPLATE_BAD_SCOPE;
+				err_set(err, "url '%s': '{%s}' names %s (expected {stage.field} or "
+				        "{stage./json/pointer})", text, ph, seg->scope_len ? "no field" : "no stage");
+				goto fail;
+			}
+			ph = dot + 1;
+		}
 		if (ph[0] == '/' && !jsonptr_valid(ph)) {
 			*fault = URLTEMPLATE_BAD_POINTER;
 			err_set(err, "url '%s': '{%s}' is not a valid JSON pointer ('~' must be "
@@ -129,6 +145,91 @@ const char *urltemplate_placeholder(const struct urltemplate *t, size_t i)
 		if (t->segs[s].placeholder && i-- == 0)
 			return t->segs[s].text;
 	return NULL;
+}
+
+static const struct segment *placeholder_seg(const struct urltemplate *t, size_t i)
+{
+	for (size_t s = 0; s < t->n_segs; s++)
+		if (t->segs[s].placeholder && i-- == 0)
+			return &t->segs[s];
+	return NULL;
+}
+
+size_t urltemplate_scope(const struct urltemplate *t, size_t i, const char **stage)
+{
+	const struct segment *s = placeholder_seg(t, i);
+	*stage = s && s->scope_len ? s->text : NULL;
+	return s ? s->scope_len : 0;
+}
+
+/* The field of segment s: after "stage." when it names one. */
+static const char *seg_field(const struct segment *s)
+{
+	return s->scope_len ? s->text + s->scope_len + 1 : s->text;
+}
+
+const char *urltemplate_field(const struct urltemplate *t, size_t i)
+{
+	const struct segment *s = placeholder_seg(t, i);
+	return s ? seg_field(s) : NULL;
+}
+
+uint32_t urltemplate_lookup(const struct jsondoc *d, uint32_t item, const char *field)
+{
+	if (!d)
+		return JSONDOC_ABSENT;
+	return field[0] == '/' ? jsondoc_get(d, item, field) : jsondoc_member(d, item, field, strlen(field));
+}
+
+bool urltemplate_is_value(const struct jsondoc *d, uint32_t v)
+{
+	enum jsondoc_type type = jsondoc_type(d, v);
+	return type == JSONDOC_STRING || type == JSONDOC_NUMBER || type == JSONDOC_TRUE ||
+	       type == JSONDOC_FALSE;
+}
+
+int urltemplate_nearest(const struct jsondoc *d, uint32_t item, const char *field, char *out,
+                        size_t n)
+{
+	char want[JSONPTR_TOKEN_MAX];
+	uint32_t obj = item;
+	if (!d || n == 0)
+		return -1;
+	if (field[0] == '/') {
+		/* The pointer's siblings: the members of the object its last
+		 * token would be in. */
+		const char *last = strrchr(field, '/');
+		char parent[URLTEMPLATE_MAX_URL];
+		size_t plen = (size_t)(last - field);
+		if (plen >= sizeof parent)
+			return -1;
+		memcpy(parent, field, plen);
+		parent[plen] = '\0';
+		obj = jsondoc_get(d, item, parent);
+		const char *p = last + 1;
+		int tl = jsonptr_token(&p, want);
+		if (tl < 0)
+			return -1;
+		want[tl] = '\0';
+	} else if (snprintf(want, sizeof want, "%s", field) >= (int)sizeof want) {
+		return -1;
+	}
+	if (jsondoc_type(d, obj) != JSONDOC_OBJECT)
+		return -1;
+	size_t best = SIZE_MAX;
+	for (uint32_t v = jsondoc_first(d, obj); v != JSONDOC_ABSENT; v = jsondoc_next(d, obj, v)) {
+		size_t klen;
+		char *key = jsondoc_scalar(d, jsondoc_member_name(d, v), &klen);
+		if (!key)
+			continue;
+		size_t dist = suggest_distance(want, key);
+		if (dist < best && klen < n) {
+			best = dist;
+			memcpy(out, key, klen + 1);
+		}
+		free(key);
+	}
+	return best == SIZE_MAX ? -1 : 0;
 }
 
 /* Append v[0..n) percent-encoded (all but RFC 3986's unreserved
@@ -165,39 +266,61 @@ static int put_literal(char *url, size_t *used, const char *text)
 	return 0;
 }
 
-/* Where placeholders get their values: the parent item, or named values. */
+/* Where placeholders get their values: the parent item and the caller's
+ * values for some, or named values. */
 struct source {
 	const struct jsondoc *d;
 	uint32_t item;
+	const struct urltemplate_arg *args; /* one per placeholder, or NULL */
 	const struct urltemplate_value *named;  /* NULL: from d */
 	size_t n_named;
+	size_t *missing;                    /* the placeholder with no field, or NULL */
 };
 
-/* The placeholder's value, malloc'd, its length in *vlen; -1 with err. */
-static int lookup(const struct urltemplate *t, const struct source *src, const char *name, char **raw,
-                  size_t *vlen, char *err)
+/* The placeholder's (i-th, segment s) value, malloc'd, its length in
+ * *vlen; -1 with err. */
+static int lookup(const struct urltemplate *t, const struct source *src, size_t i,
+                  const struct segment *s, char **raw, size_t *vlen, char *err)
 {
+	const char *name = s->text;
 	if (src->named) {
-		for (size_t i = 0; i < src->n_named; i++) {
-			if (strcmp(src->named[i].name, name) != 0)
+		for (size_t k = 0; k < src->n_named; k++) {
+			if (strcmp(src->named[k].name, name) != 0)
 				continue;
-			if (!src->named[i].value)
+			if (!src->named[k].value)
 				break;
-			*vlen = strlen(src->named[i].value);
-			if (!(*raw = strdup(src->named[i].value)))
+			*vlen = strlen(src->named[k].value);
+			if (!(*raw = strdup(src->named[k].value)))
 				return err_set(err, "out of memory");
 			return 0;
 		}
 		return err_set(err, "url '%s': no value for '{%s}'", t->source, name);
 	}
-	uint32_t v = JSONDOC_ABSENT;
-	if (src->d)
-		v = name[0] == '/' ? jsondoc_get(src->d, src->item, name)
-		                   : jsondoc_member(src->d, src->item, name, strlen(name));
+	const struct urltemplate_arg *a = src->args ? &src->args[i] : NULL;
+	if (a && a->kind != URLTEMPLATE_FROM_ITEM) {
+		if (a->kind == URLTEMPLATE_VALUE) {
+			*vlen = a->len;
+			if (!(*raw = malloc(a->len + 1)))
+				return err_set(err, "out of memory");
+			memcpy(*raw, a->value, a->len);
+			(*raw)[a->len] = '\0';
+			return 0;
+		}
+		if (a->kind == URLTEMPLATE_MISSING && src->missing)
+			*src->missing = i;
+		return err_set(err, "url '%s': the %.*s item %s at '{%s}'", t->source, (int)s->scope_len,
+		               s->text, a->kind == URLTEMPLATE_MISSING ? "has no string or number"
+		                                                       : "has a value too long for a URL",
+		               name);
+	}
+	uint32_t v = urltemplate_lookup(src->d, src->item, seg_field(s));
 	enum jsondoc_type type = jsondoc_type(src->d, v);
-	if (type != JSONDOC_STRING && type != JSONDOC_NUMBER && type != JSONDOC_TRUE && type != JSONDOC_FALSE)
+	if (!urltemplate_is_value(src->d, v)) {
+		if (!type && src->missing)
+			*src->missing = i;
 		return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
 		               type ? "no string or number" : "no field", name);
+	}
 	if (!(*raw = jsondoc_scalar(src->d, v, vlen)))
 		return err_set(err, "out of memory");
 	return 0;
@@ -210,6 +333,9 @@ static int expand(const struct urltemplate *t, const struct source *src, char **
 	char url[URLTEMPLATE_MAX_URL];
 	size_t used = 0;
 	bool in_path = true; /* until a literal '?' (values are escaped) */
+	size_t ph = 0;
+	if (src->missing)
+		*src->missing = SIZE_MAX;
 	for (size_t i = 0; i < t->n_segs; i++) {
 		const struct segment *s = &t->segs[i];
 		if (!s->placeholder) {
@@ -220,7 +346,7 @@ static int expand(const struct urltemplate *t, const struct source *src, char **
 		}
 		size_t vlen;
 		char *raw;
-		if (lookup(t, src, s->text, &raw, &vlen, err) < 0)
+		if (lookup(t, src, ph++, s, &raw, &vlen, err) < 0)
 			return -1;
 		if (vlen == 0 && in_path) {
 			free(raw);
@@ -252,6 +378,14 @@ int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uin
                        char **out, char *err)
 {
 	struct source src = {.d = d, .item = item};
+	return expand(t, &src, out, err);
+}
+
+int urltemplate_expand_args(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
+                            const struct urltemplate_arg *args, char **out, size_t *missing,
+                            char *err)
+{
+	struct source src = {.d = d, .item = item, .args = args, .missing = missing};
 	return expand(t, &src, out, err);
 }
 

@@ -1,6 +1,8 @@
 /* urltemplate — a stage's `url` setting: literal text with placeholders
  * filled from the parent item, "{name}" for a top-level field and
- * "{/a/b}" for a JSON pointer into the item; or, for the root stage, which
+ * "{/a/b}" for a JSON pointer into the item; "{stage.name}" and
+ * "{stage./a/b}" name the field of an ancestor stage's item (the caller
+ * resolves those: urltemplate_expand_args); or, for the root stage, which
  * has no parent, from named values the caller gives
  * (urltemplate_expand_named: "{last_success}", "{cursor}").  Values (strings, integers,
  * reals, booleans) are percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
@@ -18,6 +20,7 @@
 #include "error.h"
 #include "jsondoc.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +41,7 @@ enum urltemplate_fault {
 	URLTEMPLATE_UNCLOSED,    /* a '{' with no '}' before the next '{' or the end */
 	URLTEMPLATE_EMPTY,       /* "{}" */
 	URLTEMPLATE_BAD_POINTER, /* "{/a~2}" */
+	URLTEMPLATE_BAD_SCOPE,   /* "{.id}", "{races.}": a stage or field missing around the dot */
 	URLTEMPLATE_NO_MEMORY,
 };
 
@@ -49,8 +53,29 @@ void urltemplate_free(struct urltemplate *t);
 
 /* How many placeholders the template has (a root stage may have none). */
 size_t urltemplate_placeholders(const struct urltemplate *t);
-/* The i-th placeholder as written, without braces ("id", "/a/b"). */
+/* The i-th placeholder as written, without braces ("id", "/a/b",
+ * "races.id"). */
 const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
+/* The stage the i-th placeholder names ("races" of "{races.id}"): its
+ * length, *stage pointing at it (not NUL-terminated); 0 and NULL when it
+ * names a field of the parent item ("{id}", "{/a.b}"). */
+size_t urltemplate_scope(const struct urltemplate *t, size_t i, const char **stage);
+/* The i-th placeholder's field: "id" of "{races.id}" and of "{id}", "/a/b"
+ * of "{entries./a/b}". */
+const char *urltemplate_field(const struct urltemplate *t, size_t i);
+
+/* The value a placeholder's field (a name or a JSON pointer) names in
+ * item of d, as expansion reads it; JSONDOC_ABSENT when d is NULL or there
+ * is none. */
+uint32_t urltemplate_lookup(const struct jsondoc *d, uint32_t item, const char *field);
+/* Whether v is a value a URL takes: a string, number or boolean. */
+bool urltemplate_is_value(const struct jsondoc *d, uint32_t v);
+/* The member name nearest (edit distance) to what field names, for "did
+ * you mean": the item's top-level names for a name, the names beside the
+ * pointer's last token for a pointer.  0 with the name in out (n bytes),
+ * or -1 when there is none (the object is missing or empty). */
+int urltemplate_nearest(const struct jsondoc *d, uint32_t item, const char *field, char *out,
+                        size_t n);
 
 /* Fill the placeholders from the value item of d (d may be NULL when there
  * are none).  Strings are unescaped, numbers used as written.  Fails,
@@ -59,6 +84,28 @@ const char *urltemplate_placeholder(const struct urltemplate *t, size_t i);
 RACED_MUST_CHECK
 int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
                        char **out, char *err);
+
+/* Where urltemplate_expand_args() takes a placeholder's value from. */
+enum urltemplate_arg_kind {
+	URLTEMPLATE_FROM_ITEM, /* its field of the parent item d */
+	URLTEMPLATE_VALUE,     /* value[0..len), a scalar's text (an ancestor's field) */
+	URLTEMPLATE_MISSING,   /* the ancestor's item has no scalar there: an error */
+	URLTEMPLATE_TOO_LONG,  /* its value is longer than a URL may be: an error */
+};
+struct urltemplate_arg {
+	enum urltemplate_arg_kind kind;
+	const char *value;
+	size_t len;
+};
+
+/* As urltemplate_expand(), but args (one per placeholder, or NULL: all
+ * from the item) say where each value comes from.  On failure *missing
+ * (optional) is the placeholder whose field the item lacks (absent, or
+ * URLTEMPLATE_MISSING), SIZE_MAX for other failures. */
+RACED_MUST_CHECK
+int urltemplate_expand_args(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
+                            const struct urltemplate_arg *args, char **out, size_t *missing,
+                            char *err);
 
 /* A named value for urltemplate_expand_named(); value NULL = none. */
 struct urltemplate_value {

@@ -34,6 +34,7 @@
 #include "import_item.h"
 #include "import_store.h"
 #include "jsondoc.h"
+#include "jsonptr.h"
 #include "membudget.h"
 #include "paginate.h"
 #include "redact.h"
@@ -56,6 +57,9 @@
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
+/* Stages between a url and the ancestor whose field it names, at most
+ * (a pipeline deeper than this is not one a provider's API has). */
+#define IMPORT_MAX_DEPTH 64
 /* A page of more items than this is recorded without its keys and
  * validators (docs/architecture.md, "Import state across runs"): it is
  * always fetched whole and PostgreSQL compares its items.  Its record
@@ -84,6 +88,17 @@ static size_t outcome_of(long http_status)
  * peak, the heap is trimmed. */
 #define IMPORT_TRIM_PEAK_MIN (16u << 20)
 
+/* A value a stage's items carry for their descendants' URLs
+ * (import_item.h): a field of the item of `stage`, this stage's own or an
+ * ancestor's. */
+struct carry_ref {
+	size_t stage;
+	const char *field;        /* borrowed from the naming stage's template */
+	size_t from;              /* an ancestor's: its index in the parent stage's list */
+	bool seen_absent;         /* own: an item lacked it (nearest is from the first) */
+	char *nearest;            /* own: the nearest name that item had, or NULL */
+};
+
 struct stage_ctx {
 	struct import *imp;
 	const struct stage_conf *conf;
@@ -91,6 +106,24 @@ struct stage_ctx {
 	struct stage *st;
 	struct fetch_provider *provider;
 	struct urltemplate *tpl;
+	size_t parent;            /* the parent stage's index; SIZE_MAX for the root */
+	struct carry_ref *carry;  /* what its items carry, in this order */
+	size_t n_carry;
+	bool carry_own;           /* some of it is from its own items */
+	struct import_carry *vals; /* n_carry: scratch for making an item */
+	char **owned;             /* n_carry: the own values' copies, meanwhile */
+	size_t *arg_from;         /* per placeholder: SIZE_MAX = the parent item's field,
+	                           * else its index in the parent's carry list */
+	struct urltemplate_arg *args; /* per placeholder, filled per input */
+	/* A url field no parent item has (missing_field_limit): while every
+	 * input so far lacked placeholder missing_ph, their errors are counted
+	 * but not yet written. */
+	bool missing_decided;     /* some input had it, or failed otherwise */
+	bool stopped;             /* the first inputs all lacked it: the stage stopped */
+	size_t missing_ph;
+	uint64_t missing_n;       /* inputs held back */
+	char missing_msg[ERR_MAX];
+	char missing_near[JSONPTR_TOKEN_MAX];
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	bool root;
@@ -178,12 +211,10 @@ static void free_payload(void *ctx, void *payload)
 
 /* n items failed for one reason: counted n times, recorded (and logged) once,
  * the URL and the message masked (a base_url's or a next link's password). */
-static void record_failures(struct stage_ctx *sc, const char *url, long status,
-                            uint32_t attempts, const char *message, uint64_t n)
+static void write_failure(struct stage_ctx *sc, const char *url, long status, uint32_t attempts,
+                          const char *message)
 {
 	struct import *imp = sc->imp;
-	sc->failed += n;
-	imp->errors += n;
 	char *url_shown = redact_dup(url ? url : "");
 	char msg[ERR_MAX];
 	snprintf(msg, sizeof msg, "%s", message);
@@ -198,6 +229,14 @@ static void record_failures(struct stage_ctx *sc, const char *url, long status,
 	free(url_shown);
 }
 
+static void record_failures(struct stage_ctx *sc, const char *url, long status,
+                            uint32_t attempts, const char *message, uint64_t n)
+{
+	sc->failed += n;
+	sc->imp->errors += n;
+	write_failure(sc, url, status, attempts, message);
+}
+
 static void record_failure(struct stage_ctx *sc, const char *url, long status,
                            uint32_t attempts, const char *message)
 {
@@ -205,6 +244,8 @@ static void record_failure(struct stage_ctx *sc, const char *url, long status,
 }
 
 /* ---- ending ---- */
+
+static void missing_flush(struct stage_ctx *sc);
 
 static void schedule_end(struct import *imp, const char *status)
 {
@@ -307,6 +348,12 @@ static void end_run(evutil_socket_t fd, short what, void *arg)
 	if (imp->ending)
 		return;
 	imp->ending = true;
+	/* url errors held back while deciding whether a field is a typo
+	 * (missing_field_limit) are written, one an input, before the final
+	 * status. */
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (!imp->stages[i].stopped && imp->stages[i].missing_n > 0)
+			missing_flush(&imp->stages[i]);
 	/* Aborts running fetches; the events not yet delivered to the store
 	 * are dropped, the rows it holds are still written. */
 	pipeline_free(imp->pipe);
@@ -435,6 +482,97 @@ static void page_keys_free(struct page_keys *pk)
 	free(pk->hashes);
 }
 
+/* ---- values carried for descendants' URLs (import_item.h) ---- */
+
+/* The values an item of sc, value v of doc (NULL: unreadable), made from
+ * parent, carries: its own fields, read from it, and the ones its
+ * parent carries that it passes on.  Own values are malloc'd into owned
+ * (one a value, NULL for the others): carry_release() frees them.  -1
+ * when out of memory. */
+static int carry_values(struct stage_ctx *sc, const struct jsondoc *doc, uint32_t v,
+                        const struct import_item *parent, struct import_carry *vals, char **owned)
+{
+	for (size_t i = 0; i < sc->n_carry; i++) {
+		struct carry_ref *r = &sc->carry[i];
+		owned[i] = NULL;
+		vals[i] = (struct import_carry){.state = IMPORT_CARRY_ABSENT};
+		if (r->stage != sc->index) {
+			if (parent && r->from < parent->n_carried)
+				import_item_carried(parent, r->from, &vals[i]);
+			continue;
+		}
+		uint32_t x = doc ? urltemplate_lookup(doc, v, r->field) : JSONDOC_ABSENT;
+		if (!urltemplate_is_value(doc, x)) {
+			if (doc && !r->seen_absent) {
+				/* the first item without it names the nearest field
+				 * it has, for the error that may follow */
+				char near[JSONPTR_TOKEN_MAX];
+				r->seen_absent = true;
+				if (urltemplate_nearest(doc, v, r->field, near, sizeof near) == 0)
+					r->nearest = strdup(near);
+			}
+			continue;
+		}
+		size_t len;
+		if (!(owned[i] = jsondoc_scalar(doc, x, &len))) {
+			for (size_t j = 0; j < i; j++)
+				free(owned[j]);
+			return -1;
+		}
+		if (len >= URLTEMPLATE_MAX_URL) {
+			vals[i].state = IMPORT_CARRY_TOO_LONG;
+			continue;
+		}
+		vals[i] = (struct import_carry){.state = IMPORT_CARRY_VALUE, .value = owned[i], .len = len};
+	}
+	return 0;
+}
+
+static void carry_release(const struct stage_ctx *sc, char **owned)
+{
+	for (size_t i = 0; i < sc->n_carry; i++)
+		free(owned[i]);
+}
+
+/* An item of sc for value v of doc with key k, carrying what it must. */
+static struct import_item *make_item(struct stage_ctx *sc, const struct jsondoc *doc, uint32_t v,
+                                     uint32_t k, const struct import_item *parent,
+                                     const char *parent_key)
+{
+	if (sc->n_carry == 0)
+		return import_item_new(doc, v, k, parent_key, NULL, 0);
+	struct import_item *it = NULL;
+	if (carry_values(sc, doc, v, parent, sc->vals, sc->owned) == 0) {
+		it = import_item_new(doc, v, k, parent_key, sc->vals, sc->n_carry);
+		carry_release(sc, sc->owned);
+	}
+	return it;
+}
+
+/* An item read back from the table, carrying what it must: its own
+ * fields from its payload (parsed again only then), the rest from the
+ * parent, the unit's input, which is in memory (docs/architecture.md). */
+static struct import_item *copy_item(struct stage_ctx *sc, const struct store_item *si,
+                                     const struct import_item *parent, const char *parent_key)
+{
+	if (sc->n_carry == 0)
+		return import_item_copy(si->key, parent_key, si->payload, si->payload_len, NULL, 0);
+	struct jsondoc *doc = NULL;
+	char err[ERR_MAX];
+	if (sc->carry_own &&
+	    jsondoc_parse(sc->imp->parent_doc, si->payload, si->payload_len, JSONDOC_ANY, err) == 0)
+		doc = sc->imp->parent_doc;
+	struct import_item *it = NULL;
+	if (carry_values(sc, doc, 0, parent, sc->vals, sc->owned) == 0) {
+		it = import_item_copy(si->key, parent_key, si->payload, si->payload_len, sc->vals,
+		                      sc->n_carry);
+		carry_release(sc, sc->owned);
+	}
+	if (doc)
+		jsondoc_trim(doc, IMPORT_PARENT_DOC_KEEP);
+	return it;
+}
+
 /* Emit the page's items, each marked unchanged when the page's stored
  * state (ix) has it with the same hash.  Returns how many were emitted,
  * or -1 when the page has no array of items at all (then it is not paged
@@ -471,7 +609,7 @@ static long emit_items(struct work_state *ws, const struct jsondoc *doc,
 			continue;
 		}
 		const char *parent_key = parent && !c->dedupe ? parent->key : NULL;
-		struct import_item *it = import_item_new(doc, v, k, parent_key);
+		struct import_item *it = make_item(sc, doc, v, k, parent, parent_key);
 		if (!it) {
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
 			continue;
@@ -975,8 +1113,7 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 		return false;
 	for (size_t i = 0; i < items->n; i++) {
 		const struct store_item *si = &items->items[i];
-		struct import_item *it = import_item_copy(si->key, parent_key, si->payload,
-		                                          si->payload_len);
+		struct import_item *it = copy_item(sc, si, parent, parent_key);
 		if (!it || emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, ws->url, 0, 0, "out of memory");
@@ -1086,27 +1223,140 @@ static void items_read(void *arg, size_t table, uint64_t tag, struct store_items
 
 /* ---- starting units ---- */
 
+/* Where an ancestor's value the i-th placeholder of sc names was read:
+ * the carry_ref of that ancestor's own stage. */
+static const struct carry_ref *carry_origin(const struct stage_ctx *sc, size_t i)
+{
+	const struct import *imp = sc->imp;
+	size_t t = sc->parent, idx = sc->arg_from[i];
+	while (imp->stages[t].carry[idx].stage != t) {
+		idx = imp->stages[t].carry[idx].from;
+		t = imp->stages[t].parent;
+	}
+	return &imp->stages[t].carry[idx];
+}
+
 /* The URL of an input's first page: the stage's template expanded against
- * the parent item, or for the root the URL the run was given.  -1 with
- * err. */
+ * the parent item and the values it carries, or for the root the URL the
+ * run was given.  -1 with err; then *missing is the placeholder whose
+ * field the parent (or the ancestor) lacked, SIZE_MAX for another
+ * failure, and while the stage still counts such inputs
+ * (missing_field_limit) near is the nearest field that item had, or "". */
 static int first_url(struct stage_ctx *sc, const struct import_item *parent, char **url,
-                     char *err)
+                     size_t *missing, char near[JSONPTR_TOKEN_MAX], char *err)
 {
 	struct jsondoc *doc = sc->imp->parent_doc;
 	const struct jsondoc *pd = NULL;
+	size_t n = urltemplate_placeholders(sc->tpl);
+	*missing = SIZE_MAX;
+	near[0] = '\0';
 	if (sc->root && sc->imp->root_url) {
 		*url = strdup(sc->imp->root_url);
 		return *url ? 0 : err_set(err, "out of memory");
 	}
 	/* The parent is read again, only for what its children's URLs need;
 	 * its text was checked with its page. */
-	if (parent && urltemplate_placeholders(sc->tpl) > 0 &&
+	if (parent && n > 0 &&
 	    jsondoc_parse(doc, parent->text, parent->text_len, JSONDOC_ANY, err) == 0)
 		pd = doc;
-	int rc = urltemplate_expand(sc->tpl, pd, 0, url, err);
+	for (size_t i = 0; i < n; i++) {
+		struct import_carry c = {.state = IMPORT_CARRY_ABSENT};
+		if (sc->arg_from[i] == SIZE_MAX) {
+			sc->args[i] = (struct urltemplate_arg){.kind = URLTEMPLATE_FROM_ITEM};
+			continue;
+		}
+		if (parent && sc->arg_from[i] < parent->n_carried)
+			import_item_carried(parent, sc->arg_from[i], &c);
+		sc->args[i] = (struct urltemplate_arg){
+			.kind = c.state == IMPORT_CARRY_VALUE ? URLTEMPLATE_VALUE
+			      : c.state == IMPORT_CARRY_TOO_LONG ? URLTEMPLATE_TOO_LONG
+			                                         : URLTEMPLATE_MISSING,
+			.value = c.value, .len = c.len};
+	}
+	int rc = urltemplate_expand_args(sc->tpl, pd, 0, sc->args, url, missing, err);
+	if (rc < 0 && *missing != SIZE_MAX && !sc->missing_decided) {
+		if (sc->arg_from[*missing] == SIZE_MAX) {
+			if (urltemplate_nearest(pd, 0, urltemplate_field(sc->tpl, *missing), near,
+			                        JSONPTR_TOKEN_MAX) < 0)
+				near[0] = '\0';
+		} else {
+			const struct carry_ref *r = carry_origin(sc, *missing);
+			snprintf(near, JSONPTR_TOKEN_MAX, "%s", r->nearest ? r->nearest : "");
+		}
+	}
 	/* One huge parent item must not pin its tokens for the import. */
 	jsondoc_trim(doc, IMPORT_PARENT_DOC_KEEP);
 	return rc;
+}
+
+/* Write the url errors held back (missing_field_limit), one an input as
+ * without the limit: some input had the field after all, or the stage
+ * ran out of inputs first.  They were counted when they happened. */
+static void missing_flush(struct stage_ctx *sc)
+{
+	for (uint64_t i = 0; i < sc->missing_n; i++)
+		write_failure(sc, NULL, 0, 0, sc->missing_msg);
+	sc->missing_n = 0;
+	sc->missing_decided = true;
+}
+
+/* An input's URL could not be made (err; missing and near as first_url()
+ * gives them).  While every input so far lacked the same field, the error
+ * is held back; when the first missing_field_limit inputs all lacked it,
+ * the url names a field the items do not have (a typo): the stage stops
+ * with one error and the import fails, rather than writing one error an
+ * input.  Once an input had it, each failure is written as it comes. */
+static void url_failed(struct stage_ctx *sc, size_t missing, const char *near, const char *err)
+{
+	struct import *imp = sc->imp;
+	uint32_t limit = sc->conf->missing_field_limit;
+	if (sc->missing_decided || limit == 0 || missing == SIZE_MAX ||
+	    (sc->missing_n > 0 && missing != sc->missing_ph)) {
+		if (!sc->missing_decided)
+			missing_flush(sc);
+		record_failure(sc, NULL, 0, 0, err);
+		return;
+	}
+	sc->failed++;
+	imp->errors++;
+	if (sc->missing_n++ == 0) {
+		sc->missing_ph = missing;
+		snprintf(sc->missing_msg, sizeof sc->missing_msg, "%s", err);
+	}
+	if (near[0])
+		snprintf(sc->missing_near, sizeof sc->missing_near, "%s", near);
+	if (sc->missing_n < limit)
+		return;
+	sc->stopped = true;
+	sc->missing_decided = true;
+	const char *scope;
+	size_t scope_len = urltemplate_scope(sc->tpl, missing, &scope);
+	char whose[CONFIG_NAME_MAX + 16], msg[ERR_MAX];
+	if (scope_len)
+		snprintf(whose, sizeof whose, "[stage %.*s] items", (int)scope_len, scope);
+	else
+		snprintf(whose, sizeof whose, "parent items");
+	/* (cut at ERR_MAX, as every error is) */
+	if (snprintf(msg, sizeof msg,
+	         "url '%s': none of the first %" PRIu64 " inputs' %s has a string or number at "
+	         "'{%s}'%s%s%s: [stage %s] stops and the import fails (correct the placeholder in "
+	         "its url, or raise missing_field_limit if the first items may lack it)",
+	         sc->conf->url, sc->missing_n, whose, urltemplate_placeholder(sc->tpl, missing),
+	         sc->missing_near[0] ? " (the nearest field they have is '" : "",
+	         sc->missing_near, sc->missing_near[0] ? "')" : "", sc->conf->name) < 0)
+		snprintf(msg, sizeof msg, "[stage %s] stops: its url names a field no input has",
+		         sc->conf->name);
+	sc->missing_n = 0;
+	write_failure(sc, NULL, 0, 0, msg);
+	schedule_end(imp, "failed");
+}
+
+/* An input's URL was made: the field is there, so failures from now on
+ * are the items' own (written one an input). */
+static void url_made(struct stage_ctx *sc)
+{
+	if (!sc->missing_decided)
+		missing_flush(sc);
 }
 
 /* The state of a unit about to walk its input, or NULL when there is
@@ -1115,22 +1365,30 @@ static int first_url(struct stage_ctx *sc, const struct import_item *parent, cha
 static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 {
 	const struct stage_event *in = stage_work_input(w);
-	char *expanded = NULL, *url = NULL, err[ERR_MAX];
+	char *expanded = NULL, *url = NULL, err[ERR_MAX], near[JSONPTR_TOKEN_MAX];
 	struct work_state *ws = NULL;
+	size_t missing;
 
 	/* The input's URL is its first page's, paging parameters set. */
-	int rc = first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, err);
-	if (rc == 0)
-		rc = paginate_first(&sc->paging, expanded, &url, err);
-	free(expanded);
-	if (rc < 0) {
+	if (sc->stopped) {
+		/* its url names a field no input has: the import is ending */
+		sc->failed++;
+		sc->imp->errors++;
+	} else if (first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err) < 0) {
+		url_failed(sc, missing, near, err);
+		fail_if_root_first_page(sc);
+	} else if (paginate_first(&sc->paging, expanded, &url, err) < 0) {
+		url_made(sc);
 		record_failure(sc, NULL, 0, 0, err);
 		fail_if_root_first_page(sc);
-	} else if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
-		sc->skipped++;
-	} else if (!(ws = calloc(1, sizeof *ws))) {
-		record_failure(sc, NULL, 0, 0, "out of memory");
+	} else {
+		url_made(sc);
+		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url)))
+			sc->skipped++;
+		else if (!(ws = calloc(1, sizeof *ws)))
+			record_failure(sc, NULL, 0, 0, "out of memory");
 	}
+	free(expanded);
 	if (!ws) {
 		free(url);
 		stage_work_done(w);
@@ -1259,6 +1517,98 @@ static int provider_index(const struct config *cfg, const char *name)
 	return -1;
 }
 
+/* Index of stage name[0..len) in the import, or SIZE_MAX. */
+static size_t stage_index(const struct import *imp, const char *name, size_t len)
+{
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (strlen(imp->stages[i].conf->name) == len &&
+		    memcmp(imp->stages[i].conf->name, name, len) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Index of (stage, field) in sc's carry list, adding it (from: its index
+ * in the parent's list); SIZE_MAX when out of memory. */
+static size_t carry_add(struct stage_ctx *sc, size_t stage, const char *field, size_t from)
+{
+	for (size_t i = 0; i < sc->n_carry; i++)
+		if (sc->carry[i].stage == stage && strcmp(sc->carry[i].field, field) == 0)
+			return i;
+	struct carry_ref *c = realloc(sc->carry, (sc->n_carry + 1) * sizeof *c);
+	if (!c)
+		return SIZE_MAX;
+	sc->carry = c;
+	c[sc->n_carry] = (struct carry_ref){.stage = stage, .field = field, .from = from};
+	sc->carry_own = sc->carry_own || stage == sc->index;
+	return sc->n_carry++;
+}
+
+/* Placeholder i of stage s names ancestor a's field (config_check refused
+ * anything else; refused here again, as the import's own guard): each
+ * stage from a down to s's parent carries it, a reading it from its own
+ * items, and s takes it from the parent item. */
+static int plan_ancestor(struct import *imp, size_t s, size_t i, size_t a, char *err)
+{
+	struct stage_ctx *sc = &imp->stages[s];
+	const char *field = urltemplate_field(sc->tpl, i);
+	size_t path[IMPORT_MAX_DEPTH], n = 0;
+	for (size_t t = sc->parent; t != a; t = imp->stages[t].parent) {
+		if (t == SIZE_MAX || imp->stages[t].conf->dedupe)
+			return err_set(err, "[stage %s] url '%s': '{%s}' is not a field of an ancestor "
+			               "whose items reach it one to one", sc->conf->name, sc->conf->url,
+			               urltemplate_placeholder(sc->tpl, i));
+		if (n == IMPORT_MAX_DEPTH)
+			return err_set(err, "[stage %s] url '%s': '{%s}' is more than %d stages up",
+			               sc->conf->name, sc->conf->url, urltemplate_placeholder(sc->tpl, i),
+			               IMPORT_MAX_DEPTH);
+		path[n++] = t;
+	}
+	size_t idx = carry_add(&imp->stages[a], a, field, SIZE_MAX);
+	while (idx != SIZE_MAX && n > 0) {
+		size_t t = path[--n];
+		idx = carry_add(&imp->stages[t], a, field, idx);
+	}
+	if (idx == SIZE_MAX)
+		return err_set(err, "out of memory");
+	sc->arg_from[i] = idx;
+	return 0;
+}
+
+/* What each stage's items carry for their descendants' URLs
+ * (import_item.h), and where each placeholder's value comes from. */
+static int plan_carry(struct import *imp, char *err)
+{
+	for (size_t s = 0; s < imp->n_stages; s++) {
+		struct stage_ctx *sc = &imp->stages[s];
+		size_t n = urltemplate_placeholders(sc->tpl);
+		sc->arg_from = malloc((n ? n : 1) * sizeof *sc->arg_from);
+		sc->args = calloc(n ? n : 1, sizeof *sc->args);
+		if (!sc->arg_from || !sc->args)
+			return err_set(err, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			const char *scope;
+			size_t len = urltemplate_scope(sc->tpl, i, &scope);
+			size_t a = len ? stage_index(imp, scope, len) : SIZE_MAX;
+			sc->arg_from[i] = SIZE_MAX;
+			if (len && a == SIZE_MAX)
+				return err_set(err, "[stage %s] url '%s': '{%s}' names no stage",
+				               sc->conf->name, sc->conf->url, urltemplate_placeholder(sc->tpl, i));
+			if (len && a != sc->parent && plan_ancestor(imp, s, i, a, err) < 0)
+				return -1;
+		}
+	}
+	for (size_t s = 0; s < imp->n_stages; s++) {
+		struct stage_ctx *sc = &imp->stages[s];
+		if (sc->n_carry == 0)
+			continue;
+		sc->vals = calloc(sc->n_carry, sizeof *sc->vals);
+		sc->owned = calloc(sc->n_carry, sizeof *sc->owned);
+		if (!sc->vals || !sc->owned)
+			return err_set(err, "out of memory");
+	}
+	return 0;
+}
+
 static int build_pipeline(struct import *imp, char *err)
 {
 	const struct config *cfg = imp->env.cfg;
@@ -1276,6 +1626,10 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->conf = c;
 		sc->index = i;
 		sc->root = c->parent == NULL;
+		sc->parent = SIZE_MAX;
+		for (size_t j = 0; j < i; j++)
+			if (c->parent && strcmp(cfg->stages[j].name, c->parent) == 0)
+				sc->parent = j;
 		for (size_t j = 0; j < cfg->n_stages; j++)
 			if (cfg->stages[j].parent && strcmp(cfg->stages[j].parent, c->name) == 0)
 				sc->has_children = true;
@@ -1307,6 +1661,8 @@ static int build_pipeline(struct import *imp, char *err)
 				return err_set(err, "cannot subscribe [stage %s] to '%s'", c->name, c->parent);
 		}
 	}
+	if (plan_carry(imp, err) < 0)
+		return -1;
 	struct stage_params store_sp = {
 		.name = "store", .kind = STAGE_CONSUMER, .handler = &import_store_handler,
 		.ctx = imp->rows, .buffer_size = 1, .concurrency = 1};
@@ -1383,8 +1739,16 @@ void import_free(struct import *imp)
 	pipeline_free(imp->pipe);
 	import_store_free(imp->rows);
 	for (size_t i = 0; i < imp->n_stages; i++) {
-		urltemplate_free(imp->stages[i].tpl);
-		dedupe_free(imp->stages[i].seen);
+		struct stage_ctx *sc = &imp->stages[i];
+		urltemplate_free(sc->tpl);
+		dedupe_free(sc->seen);
+		for (size_t j = 0; j < sc->n_carry; j++)
+			free(sc->carry[j].nearest);
+		free(sc->carry);
+		free(sc->arg_from);
+		free(sc->args);
+		free(sc->vals);
+		free(sc->owned);
 	}
 	free(imp->stages);
 	free(imp->root_url);

@@ -554,6 +554,14 @@ uint32_t jsondoc_next(const struct jsondoc *d, uint32_t parent, uint32_t v)
 	return d->tok[parent].type == JSONDOC_OBJECT ? next + 1 : next;
 }
 
+uint32_t jsondoc_member_name(const struct jsondoc *d, uint32_t v)
+{
+	/* A member's name token is the one just before its value. */
+	if (!valid(d, v) || v == 0 || d->tok[v - 1].type != JSONDOC_STRING)
+		return JSONDOC_ABSENT;
+	return v - 1;
+}
+
 /* Does the member name token k (a string) equal name[0..len)? */
 static bool name_is(const struct jsondoc *d, uint32_t k, const char *name, size_t len)
 {

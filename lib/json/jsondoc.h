@@ -91,6 +91,10 @@ size_t jsondoc_size(const struct jsondoc *d, uint32_t v);
 uint32_t jsondoc_first(const struct jsondoc *d, uint32_t v);
 uint32_t jsondoc_next(const struct jsondoc *d, uint32_t parent, uint32_t v);
 
+/* The name of the object member whose value is v (from jsondoc_first() and
+ * jsondoc_next() over an object): a string value, for jsondoc_scalar(). */
+uint32_t jsondoc_member_name(const struct jsondoc *d, uint32_t v);
+
 /* The member of object v named name[0..len) (the last one of that name). */
 uint32_t jsondoc_member(const struct jsondoc *d, uint32_t v, const char *name, size_t len);
 

@@ -5,7 +5,10 @@
  * says; one without placeholders expands to itself; an expansion is
  * shorter than URLTEMPLATE_MAX_URL and adds to the template's literal text
  * only unreserved characters and '%' escapes, so a value never changes the
- * URL's structure. */
+ * URL's structure.  A placeholder naming a stage ("{races.id}") splits into
+ * that stage and its field, and expanding it with an ancestor's value (the
+ * JSON text stands for it) keeps the same properties; a missing ancestor
+ * value fails naming that placeholder. */
 #include "fuzz.h"
 
 #include "error.h"
@@ -13,6 +16,8 @@
 #include "urltemplate.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool unreserved(unsigned char c)
@@ -67,6 +72,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < n; i++)
 		FUZZ_CHECK(urltemplate_placeholder(t, i) && urltemplate_placeholder(t, i)[0], "no %zu", i);
 	FUZZ_CHECK(!urltemplate_placeholder(t, n), "placeholder past the count");
+	size_t scoped = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *ph = urltemplate_placeholder(t, i), *stage;
+		size_t len = urltemplate_scope(t, i, &stage);
+		const char *field = urltemplate_field(t, i);
+		FUZZ_CHECK(field && field[0], "placeholder %zu has no field", i);
+		if (len) {
+			scoped++;
+			FUZZ_CHECK(stage == ph && ph[len] == '.' && field == ph + len + 1 && ph[0] != '/',
+			           "'%s' split at %zu", ph, len);
+		} else {
+			FUZZ_CHECK(stage == NULL && strcmp(field, ph) == 0, "'%s' has no stage but field '%s'",
+			           ph, field);
+		}
+	}
 
 	const char *json = tlen < size ? (const char *)data + tlen + 1 : "";
 	size_t jlen = tlen < size ? size - tlen - 1 : 0;
@@ -83,10 +103,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(n > 0 || strlen(text) >= URLTEMPLATE_MAX_URL, "a literal template failed: %s", err);
 		FUZZ_CHECK(err[0], "failed without a message");
 	}
-	/* The root's named values: the JSON text stands for both. */
+	/* The root's named values, and the ancestors' values: the JSON text
+	 * stands for them. */
 	char *value = strndup(json, jlen);
 	if (!value)
 		abort();
+	struct urltemplate_arg *args = calloc(n ? n : 1, sizeof *args);
+	if (!args)
+		abort();
+	for (int missing_one = 0; missing_one < 2; missing_one++) {
+		size_t first_scoped = SIZE_MAX;
+		for (size_t i = 0; i < n; i++) {
+			const char *stage;
+			args[i] = (struct urltemplate_arg){.kind = URLTEMPLATE_FROM_ITEM};
+			if (urltemplate_scope(t, i, &stage) == 0)
+				continue;
+			bool missing = missing_one && first_scoped == SIZE_MAX;
+			if (first_scoped == SIZE_MAX)
+				first_scoped = i;
+			args[i] = (struct urltemplate_arg){
+				.kind = missing ? URLTEMPLATE_MISSING : URLTEMPLATE_VALUE,
+				.value = json, .len = jlen};
+		}
+		size_t miss = 0;
+		err[0] = '\0';
+		if (urltemplate_expand_args(t, have_item ? d : NULL, 0, args, &url, &miss, err) == 0) {
+			FUZZ_CHECK(!missing_one || scoped == 0, "expanded with a missing value");
+			FUZZ_CHECK(strlen(url) < URLTEMPLATE_MAX_URL, "%zu bytes", strlen(url));
+			if (n == 0)
+				FUZZ_CHECK(strcmp(url, text) == 0, "'%s' expanded to '%s'", text, url);
+			else
+				check_expansion(text, url);
+			free(url);
+		} else {
+			FUZZ_CHECK(err[0], "args expansion failed without a message");
+			FUZZ_CHECK(miss == SIZE_MAX || miss < n, "missing %zu of %zu", miss, n);
+		}
+	}
+	free(args);
 	const struct urltemplate_value named[] = {{"last_success", value}, {"cursor", value}};
 	err[0] = '\0';
 	if (urltemplate_expand_named(t, named, 2, &url, err) == 0) {

@@ -5,6 +5,8 @@
 #                          port); sets FIXTURE_URL and FIXTURE_PID
 #   fixture_stop
 #   fixture_get PATH       GET a fixture URL (e.g. /_stats) to stdout
+#   EXTRA_PIDS             processes a test started itself (a second
+#                          fixture provider), killed at exit
 #   pg_start               a throwaway PostgreSQL cluster (see pgcluster.sh)
 #   write_config [EXTRA]   $T/raced.conf: the race pipeline against the
 #                          fixture and the cluster; EXTRA is appended;
@@ -34,12 +36,14 @@ T=$(mktemp -d /tmp/raced-test.XXXXXX)
 chmod 755 "$T"
 FIXTURE_PID=
 RACED_PID=
+EXTRA_PIDS=
 export RACED_SOCKET="$T/raced.sock"
 
 harness_cleanup() {
 	local rc=$?
 	[ -n "$RACED_PID" ] && kill -9 "$RACED_PID" 2>/dev/null || true
 	[ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
+	for p in $EXTRA_PIDS; do kill "$p" 2>/dev/null || true; done
 	if [ -n "${PG_DIR:-}" ]; then pg_cluster_stop 2>/dev/null || true; fi
 	if [ $rc -ne 0 ]; then
 		for f in "$T"/raced*.log "$T"/fixture.log; do

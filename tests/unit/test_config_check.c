@@ -167,8 +167,42 @@ static void test_stages_are_ordered_in_passes_each_taking_in_file_order_those_wh
 	free(c.stages);
 }
 
+/* {stage.field} names an ancestor's field (the parent's too); a stage
+ * that is not an ancestor, no stage, or an ancestor above a dedupe stage
+ * (whose items have many parents) is refused with the ancestors named. */
+static void test_ancestor_fields_must_name_an_ancestor(void)
+{
+	struct stage_conf st[] = {ROOT("races", "/races"), CHILD("entries", "races", "/races/{races.id}/e"),
+	                          CHILD("athletes", "entries", "/a/{athlete_id}"),
+	                          CHILD("results", "entries", "/r/{races.id}/e/{entries./id}/{id}"),
+	                          CHILD("photos", "athletes", "/p/{athletes.id}")};
+	struct config c = pipeline(st, 5);
+	struct config_fault f;
+	st[2].dedupe = true;
+	CHECK_EQ(config_check_pipeline(&c, &f), 0);
+	st[3].url = "/r/{athletes.id}";
+	CHECK(faults(&c, 3, "url", "url: '{athletes.id}' names stage 'athletes', which is not an ancestor of "
+	             "[stage results]; its ancestors are: entries, races (a field of the parent item whose "
+	             "name has a dot is written as a pointer: {/athletes.id})"));
+	st[3].url = "/r/{meta.id}";
+	CHECK(faults(&c, 3, "url", "url: '{meta.id}' names no stage 'meta', which is not an ancestor of "
+	             "[stage results]; its ancestors are: entries, races (a field of the parent item whose "
+	             "name has a dot is written as a pointer: {/meta.id})"));
+	st[3].url = "/r/{/meta.id}";
+	CHECK_EQ(config_check_pipeline(&c, &f), 0);
+	st[4].url = "/p/{entries.id}";
+	CHECK(faults(&c, 4, "url", "url: '{entries.id}' names a field of [stage entries], but [stage athletes] "
+	             "between them has dedupe = yes: its items have many parent items, so which entries "
+	             "item's value to use is not defined; name a field of [stage athletes] or a stage below it"));
+	st[4].url = "/p/{athletes.id}";
+	st[0].url = "/races/{races.id}";
+	CHECK(faults(&c, 0, "url", "url: '/races/{races.id}' uses a field of the parent item, but this is the "
+	             "root stage: it has no parent (the root's url may name only {last_success} and {cursor})"));
+}
+
 int main(void)
 {
+	RUN(test_ancestor_fields_must_name_an_ancestor);
 	RUN(test_a_pipeline_needs_a_stage);
 	RUN(test_a_valid_tree_passes);
 	RUN(test_undefined_provider_is_named_on_the_provider_key);

@@ -191,8 +191,106 @@ static void test_named_expansion_fails_for_a_placeholder_without_value(void)
 	urltemplate_free(t);
 }
 
+/* {stage.field}: the stage and the field apart; a pointer's dots are its
+ * own ("{/a.b}" is the parent's field "a.b"). */
+static void test_ancestor_placeholders_name_a_stage_and_a_field(void)
+{
+	char err[ERR_MAX];
+	const char *stage;
+	struct urltemplate *t = urltemplate_parse("/r/{races.id}/e/{id}/{entries./a/b}/{/m.n}", err);
+	CHECK(t != NULL);
+	CHECK_EQ(urltemplate_placeholders(t), 4);
+	CHECK_EQ(urltemplate_scope(t, 0, &stage), 5);
+	CHECK(strncmp(stage, "races", 5) == 0);
+	CHECK_STR(urltemplate_field(t, 0), "id");
+	CHECK_STR(urltemplate_placeholder(t, 0), "races.id");
+	CHECK_EQ(urltemplate_scope(t, 1, &stage), 0);
+	CHECK(stage == NULL);
+	CHECK_STR(urltemplate_field(t, 1), "id");
+	CHECK_EQ(urltemplate_scope(t, 2, &stage), 7);
+	CHECK_STR(urltemplate_field(t, 2), "/a/b");
+	CHECK_EQ(urltemplate_scope(t, 3, &stage), 0);
+	CHECK_STR(urltemplate_field(t, 3), "/m.n");
+	urltemplate_free(t);
+
+	enum urltemplate_fault why;
+	CHECK(urltemplate_parse_fault("/r/{.id}", &why, err) == NULL);
+	CHECK_EQ(why, URLTEMPLATE_BAD_SCOPE);
+	CHECK_STR(err, "url '/r/{.id}': '{.id}' names no stage (expected {stage.field} or {stage./json/pointer})");
+	CHECK(urltemplate_parse_fault("/r/{races.}", &why, err) == NULL);
+	CHECK_EQ(why, URLTEMPLATE_BAD_SCOPE);
+	CHECK(urltemplate_parse_fault("/r/{races./a~2}", &why, err) == NULL);
+	CHECK_EQ(why, URLTEMPLATE_BAD_POINTER);
+}
+
+/* urltemplate_expand_args: an ancestor's value as the caller gives it,
+ * encoded as a field's is; a missing one fails naming the stage, and says
+ * which placeholder lacked its field. */
+static void test_ancestor_values_come_from_the_caller(void)
+{
+	char err[ERR_MAX];
+	struct urltemplate *t = urltemplate_parse("/r/{races.id}/e/{id}/s", err);
+	struct jsondoc *d = jsondoc_new();
+	CHECK(t && d && jsondoc_parse(d, "{\"id\":\"e1\"}", 11, JSONDOC_ANY, err) == 0);
+	struct urltemplate_arg args[2] = {
+		{.kind = URLTEMPLATE_VALUE, .value = "a/\0b", .len = 4},
+		{.kind = URLTEMPLATE_FROM_ITEM},
+	};
+	char *u = NULL;
+	size_t missing = 7;
+	CHECK_EQ(urltemplate_expand_args(t, d, 0, args, &u, &missing, err), 0);
+	CHECK_STR(u, "/r/a%2F%00b/e/e1/s");
+	free(u);
+	args[0].value = "..";
+	args[0].len = 2;
+	CHECK_EQ(urltemplate_expand_args(t, d, 0, args, &u, &missing, err), 0);
+	CHECK_STR(u, "/r/%2E%2E/e/e1/s");
+	free(u);
+	args[0].kind = URLTEMPLATE_MISSING;
+	CHECK(urltemplate_expand_args(t, d, 0, args, &u, &missing, err) < 0);
+	CHECK_EQ(missing, 0);
+	CHECK_STR(err, "url '/r/{races.id}/e/{id}/s': the races item has no string or number at '{races.id}'");
+	args[0].kind = URLTEMPLATE_TOO_LONG;
+	CHECK(urltemplate_expand_args(t, d, 0, args, &u, &missing, err) < 0);
+	CHECK_EQ(missing, SIZE_MAX);
+	args[0].kind = URLTEMPLATE_VALUE;
+	CHECK(jsondoc_parse(d, "{\"idd\":1}", 9, JSONDOC_ANY, err) == 0);
+	CHECK(urltemplate_expand_args(t, d, 0, args, &u, &missing, err) < 0);
+	CHECK_EQ(missing, 1);
+	CHECK(jsondoc_parse(d, "{\"id\":null}", 11, JSONDOC_ANY, err) == 0);
+	CHECK(urltemplate_expand_args(t, d, 0, args, &u, &missing, err) < 0);
+	CHECK_EQ(missing, SIZE_MAX); /* there, but not a value: not a typo */
+	jsondoc_free(d);
+	urltemplate_free(t);
+}
+
+/* The nearest field an item has, for the error about one it lacks. */
+static void test_nearest_field_is_suggested(void)
+{
+	char err[ERR_MAX], near[64];
+	struct jsondoc *d = jsondoc_new();
+	const char *item = "{\"id\":1,\"athlete_id\":\"a1\",\"race\":{\"id\":2,\"name\":\"x\"}}";
+	CHECK(d && jsondoc_parse(d, item, strlen(item), JSONDOC_ANY, err) == 0);
+	CHECK_EQ(urltemplate_nearest(d, 0, "athleteid", near, sizeof near), 0);
+	CHECK_STR(near, "athlete_id");
+	CHECK_EQ(urltemplate_nearest(d, 0, "idd", near, sizeof near), 0);
+	CHECK_STR(near, "id");
+	CHECK_EQ(urltemplate_nearest(d, 0, "/race/nmae", near, sizeof near), 0);
+	CHECK_STR(near, "name");
+	CHECK(urltemplate_nearest(d, 0, "/nothing/x", near, sizeof near) < 0);
+	CHECK(urltemplate_nearest(d, 0, "x", near, 3) == 0); /* only "id" fits */
+	CHECK_STR(near, "id");
+	CHECK(jsondoc_parse(d, "{}", 2, JSONDOC_ANY, err) == 0);
+	CHECK(urltemplate_nearest(d, 0, "x", near, sizeof near) < 0);
+	CHECK(urltemplate_nearest(NULL, 0, "x", near, sizeof near) < 0);
+	jsondoc_free(d);
+}
+
 int main(void)
 {
+	RUN(test_ancestor_placeholders_name_a_stage_and_a_field);
+	RUN(test_ancestor_values_come_from_the_caller);
+	RUN(test_nearest_field_is_suggested);
 	RUN(test_root_placeholders_are_filled_from_named_values);
 	RUN(test_named_expansion_fails_for_a_placeholder_without_value);
 	RUN(test_field_and_pointer_placeholders_are_filled);
