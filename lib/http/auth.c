@@ -348,18 +348,23 @@ void auth_mask(const struct auth *a, char *buf, size_t size)
 
 void auth_refusal_hint(const struct auth *a, long status, const char *provider, char *buf, size_t n)
 {
-	static const char *const settings[] = {
-		[AUTH_NONE] = "it sends none: set 'auth'",
-		[AUTH_BEARER] = "auth = bearer: the token of 'token_file' or the credential NAME.token",
-		[AUTH_BASIC] = "auth = basic: 'username' and the password of 'password_file' or the credential "
-		               "NAME.password",
-		[AUTH_HEADER] = "auth = header: 'auth_header' and the token of 'token_file' or the credential NAME.token",
-		[AUTH_QUERY] = "auth = query: 'auth_param' and the token of 'token_file' or the credential NAME.token",
+	/* Each method's settings, around the provider's name in its credential. */
+	static const struct {
+		const char *pre, *post;
+	} settings[] = {
+		[AUTH_NONE] = {"it sends none: set 'auth'", NULL},
+		[AUTH_BEARER] = {"auth = bearer: the token of 'token_file' or the credential ", ".token"},
+		[AUTH_BASIC] = {"auth = basic: 'username' and the password of 'password_file' or the credential ",
+		                ".password"},
+		[AUTH_HEADER] = {"auth = header: 'auth_header' and the token of 'token_file' or the credential ", ".token"},
+		[AUTH_QUERY] = {"auth = query: 'auth_param' and the token of 'token_file' or the credential ", ".token"},
 	};
+	const char *post = settings[a->kind].post;
 	if (n)
 		buf[0] = '\0';
 	if (status == 401 || status == 403)
-		snprintf(buf, n, "; check the credentials of [provider %s] (%s)", provider, settings[a->kind]);
+		snprintf(buf, n, "; check the credentials of [provider %s] (%s%s%s)", provider, settings[a->kind].pre,
+		         post ? provider : "", post ? post : "");
 	else if (status == 406)
 		snprintf(buf, n, "; [provider %s] may need another Accept (or other) header line: setting 'header'",
 		         provider);

@@ -152,6 +152,26 @@ static void test_query_secret_replaces_any_in_the_url_and_is_masked(void)
 	auth_free(a);
 }
 
+static void test_a_refusal_names_the_provider_and_the_settings(void)
+{
+	char hint[256];
+	struct auth_conf c = {.kind = AUTH_BASIC, .username = "u", .secret = "pw"};
+	struct auth *a = auth_new(&c, msg);
+	auth_refusal_hint(a, 401, "main", hint, sizeof hint);
+	CHECK_STR(hint, "; check the credentials of [provider main] (auth = basic: 'username' and the password of "
+	                "'password_file' or the credential main.password)");
+	auth_refusal_hint(a, 406, "main", hint, sizeof hint);
+	CHECK_STR(hint, "; [provider main] may need another Accept (or other) header line: setting 'header'");
+	auth_refusal_hint(a, 404, "main", hint, sizeof hint);
+	CHECK_STR(hint, "");
+	auth_free(a);
+	c = (struct auth_conf){.kind = AUTH_NONE};
+	a = auth_new(&c, msg);
+	auth_refusal_hint(a, 403, "open", hint, sizeof hint);
+	CHECK_STR(hint, "; check the credentials of [provider open] (it sends none: set 'auth')");
+	auth_free(a);
+}
+
 int main(void)
 {
 	RUN(test_a_static_header_is_a_token_name_and_a_visible_value);
@@ -160,5 +180,6 @@ int main(void)
 	RUN(test_conf_check_names_the_setting_and_never_the_secret);
 	RUN(test_each_method_adds_its_line_after_the_static_headers);
 	RUN(test_query_secret_replaces_any_in_the_url_and_is_masked);
+	RUN(test_a_refusal_names_the_provider_and_the_settings);
 	return CHECK_DONE();
 }

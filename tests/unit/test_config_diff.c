@@ -109,6 +109,27 @@ static void test_tokens_are_named_never_shown(void)
 	}
 }
 
+/* auth's keys are shown; a password, like a token, only named. */
+static void test_auth_changes_are_shown_and_a_password_only_named(void)
+{
+	struct pair a, b;
+	fill_both(&a, &b);
+	char *lines[] = {"Accept: application/vnd.x+json", "X-Api-Version: 2"};
+	unsigned nos[] = {3, 4};
+	b.p.auth = AUTH_BASIC;
+	b.p.username = "u";
+	b.p.password = "s3cret";
+	b.p.headers = lines;
+	b.p.header_lines = nos;
+	b.p.n_headers = 2;
+	CHECK_STR(diff(&a, &b), "[provider main] auth none -> basic; [provider main] username (none) -> 'u'; "
+	                        "[provider main] header (none) -> 'Accept: application/vnd.x+json', "
+	                        "'X-Api-Version: 2'; [provider main] password added");
+	a.p = b.p;
+	a.p.password = "old";
+	CHECK_STR(diff(&a, &b), "[provider main] password changed");
+}
+
 static void test_conninfo_and_urls_are_shown_masked_and_a_hidden_change_is_said(void)
 {
 	static const char base[] = "https://api.example.com/v1";
@@ -174,6 +195,7 @@ int main(void)
 	RUN(test_no_previous_configuration_is_said);
 	RUN(test_values_are_shown_as_the_file_writes_them);
 	RUN(test_tokens_are_named_never_shown);
+	RUN(test_auth_changes_are_shown_and_a_password_only_named);
 	RUN(test_conninfo_and_urls_are_shown_masked_and_a_hidden_change_is_said);
 	RUN(test_keys_a_reload_cannot_apply_are_marked);
 	RUN(test_sections_are_matched_by_name);
