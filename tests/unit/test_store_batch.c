@@ -46,7 +46,7 @@ static struct store_row *encoded(const char *const *spec, size_t n, int64_t id,
 	CHECK(rows != NULL);
 	if (!rows)
 		return NULL;
-	int rc = store_batch_encode(rows, n, id, p);
+	int rc = store_batch_encode(rows, n, id, 0, p);
 	CHECK_EQ(rc, 0);
 	if (rc == 0)
 		return rows;
@@ -172,7 +172,7 @@ static void test_the_import_id_is_one_big_endian_int64(void)
 	CHECK_EQ(be32(p.values[3]), 0x01020304u);
 	CHECK_EQ(be32(p.values[3] + 4), 0x05060708u);
 	store_batch_params_free(&p);
-	CHECK_EQ(store_batch_encode(rows, 1, -2, &p), 0);
+	CHECK_EQ(store_batch_encode(rows, 1, -2, 0, &p), 0);
 	CHECK_EQ(be32(p.values[3]), 0xffffffffu);
 	CHECK_EQ(be32(p.values[3] + 4), 0xfffffffeu);
 	store_batch_params_free(&p);
