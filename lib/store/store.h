@@ -47,7 +47,8 @@
  * chosen once in store_new().
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
- * (and not import_runs, import_errors, raced_schema_version, raced_pages)
+ * (and not import_runs, import_errors, raced_schema_version, raced_pages,
+ * raced_columns)
  * by store_new() and written double-quoted in every statement.
  */
 #ifndef RACED_STORE_H

@@ -240,7 +240,6 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
 	bool failed = false;
 	for (size_t k = 0; k < np; k++)
 		failed |= b[k].failed;
-	out->n = np;
 	for (size_t k = 0; k < np; k++) {
 		if (failed) {
 			free(b[k].p);
@@ -251,6 +250,7 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
 	}
 	if (failed)
 		return -1;
+	out->n = np;
 	out->formats = binary;
 	return 0;
 }

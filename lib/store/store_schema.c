@@ -124,7 +124,8 @@ static bool name_valid(const char *n)
 		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
 			return false;
 	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
-	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0;
+	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0 &&
+	       strcmp(n, "raced_columns") != 0;
 }
 
 #define CREATE_FMT \
@@ -226,7 +227,8 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	if (!name_valid(name))
 		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
 		               "[a-z0-9_], starting with a letter or '_', other than import_runs, "
-		               "import_errors, raced_schema_version", name, STORE_NAME_MAX);
+		               "import_errors, raced_schema_version, raced_pages, raced_columns", name,
+		               STORE_NAME_MAX);
 	/* Validated above to [a-z0-9_]: double quotes make it an identifier
 	 * even when it is a reserved word ("user", "order"). */
 	int rc = 0;
