@@ -36,9 +36,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_auth.h"
 #include "config_check.h"
+#include "config_columns.h"
 #include "config_keys.h"
 #include "config_lex.h"
 #include "config_value.h"
@@ -50,6 +52,8 @@
 #include "suggest.h"
 #include "tokenfile.h"
 #include "urlquery.h"
+
+_Static_assert(CONFIG_COLUMNS_MAX == STORE_COLUMNS_MAX, "config and store disagree on the columns bound");
 
 const char *const config_section_names[SECT_KINDS] = {"daemon", "database", "provider", "stage"};
 
@@ -90,6 +94,8 @@ const struct key_def config_keys[] = {
 	{"synchronous_commit", SECT_DATABASE, KT_CHOICE, D_(synchronous_commit), "on", 0, 0, 0,
 	 config_synchronous_commit_values},
 	{"max_outage", SECT_DATABASE, KT_DURATION, D_(max_outage_ms), "5m", 0, UINT32_MAX, KF_LIVE, NULL},
+	/* checked as a whole in check_schema() */
+	{"schema", SECT_DATABASE, KT_STRING, D_(schema), NULL, 0, 0, 0, NULL},
 
 	{"base_url", SECT_PROVIDER, KT_URL, P_(base_url), NULL, 0, 0, KF_REQUIRED, NULL},
 	{"token_file", SECT_PROVIDER, KT_STRING, P_(token_file), NULL, 0, 0, 0, NULL},
@@ -137,6 +143,9 @@ const struct key_def config_keys[] = {
 	{"cursor", SECT_STAGE, KT_POINTER, S_(cursor), NULL, 0, 0, KF_ROOT_ONLY, NULL},
 	{"lag", SECT_STAGE, KT_DURATION, S_(lag_ms), "0", 0, UINT32_MAX, KF_ROOT_ONLY, NULL},
 	{"initial", SECT_STAGE, KT_INITIAL, S_(initial), NULL, 0, 0, KF_ROOT_ONLY, NULL},
+	/* parsed once the section is read (check_columns, config_columns.c) */
+	{"columns", SECT_STAGE, KT_STRING, S_(columns_spec), NULL, 0, 0, KF_EMPTY_OK, NULL},
+	{"index", SECT_STAGE, KT_STRING, S_(index_spec), NULL, 0, 0, KF_EMPTY_OK, NULL},
 };
 
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
@@ -559,7 +568,8 @@ static int check_section_name(struct loader *ld, int k, const char *kind, const 
 		            "stage name '%s' is not valid: it names a PostgreSQL table, so lowercase letters, digits and '_', "
 		            "starting with a letter or '_', at most %d characters", name, CONFIG_NAME_MAX);
 	if (k == SECT_STAGE && (strcmp(name, "import_runs") == 0 || strcmp(name, "import_errors") == 0 ||
-	                        strcmp(name, "raced_schema_version") == 0))
+	                        strcmp(name, "raced_schema_version") == 0 || strcmp(name, "raced_pages") == 0 ||
+	                        strcmp(name, "raced_columns") == 0))
 		return fail(ld, ld->lineno, NULL, "stage name '%s' is reserved for raced's own table", name);
 	if (k == SECT_PROVIDER && !provider_name_valid(name))
 		return fail(ld, ld->lineno, NULL,
@@ -792,11 +802,28 @@ static int check_paging(struct loader *ld, const struct section *sec)
 	if ((st->next == NEXT_OFFSET || st->next == NEXT_PAGE_NUMBER) && st->items && !st->items[0])
 		return fail(ld, next_line, sec, "next = %s counts a page's items, but items is empty (the document is "
 		            "one item): set items = /pointer to the page's array", style);
+
+/* A stage's `columns` and `index` (config_columns.c), each error at its
+ * key's line. */
+static int check_columns(struct loader *ld, const struct section *sec)
+{
+	struct stage_conf *st = section_obj(ld, sec);
+	char msg[ERR_MAX];
+	if (st->columns_spec &&
+	    config_columns_parse(st->columns_spec, &st->columns, &st->n_columns, msg, sizeof msg) < 0)
+		return fail(ld, key_line(sec, "columns"), sec, "columns: %s", msg);
+	if (st->index_spec && st->n_columns == 0 && st->index_spec[strspn(st->index_spec, " \t")])
+		return fail(ld, key_line(sec, "index"), sec,
+		            "index: this stage has no columns to index: declare them first with "
+		            "columns = NAME TYPE /POINTER, ...");
+	if (st->index_spec &&
+	    config_columns_index(st->index_spec, st->columns, st->n_columns, msg, sizeof msg) < 0)
+		return fail(ld, key_line(sec, "index"), sec, "index: %s", msg);
 	return 0;
 }
 
 /* KF_ROOT_ONLY keys set in a stage with a parent (known only once the
- * whole section is read), then the paging keys, then the derived keys. */
+ * whole section is read), then the paging keys, then the columns, then the derived keys. */
 static int check_root_only(struct loader *ld, const struct section *sec)
 {
 	const struct stage_conf *st = section_obj(ld, sec);
@@ -807,7 +834,7 @@ static int check_root_only(struct loader *ld, const struct section *sec)
 			            "%s: only the root stage (the one without a parent) may set it; this stage's parent is "
 			            "'%s': move %s to the root stage or remove it", k->name, st->parent, k->name);
 	}
-	if (check_paging(ld, sec) < 0)
+	if (check_paging(ld, sec) < 0 || check_columns(ld, sec) < 0)
 		return -1;
 	return apply_derived(ld, sec);
 }
@@ -897,6 +924,27 @@ static int load_tokens(struct loader *ld)
 	return 0;
 }
 
+/* [database] schema: any name PostgreSQL takes for a new schema (raced
+ * quotes it), so not pg_* (reserved by PostgreSQL). */
+static int check_schema(struct loader *ld, const struct section *sec)
+{
+	const char *n = ld->c->schema;
+	if (!n)
+		return 0;
+	unsigned line = sec ? key_line(sec, "schema") : 0;
+	size_t len = strlen(n);
+	bool ctl = false;
+	for (size_t i = 0; i < len; i++)
+		ctl |= (unsigned char)n[i] < 0x20 || n[i] == 0x7f;
+	if (len == 0 || len > 63 || ctl)
+		return fail(ld, line, sec, "schema: '%s' is not a schema name: 1 to 63 bytes, no control "
+		            "characters (raced quotes it, so any other character is fine)", n);
+	if (strncasecmp(n, "pg_", 3) == 0 || strcmp(n, "information_schema") == 0)
+		return fail(ld, line, sec, "schema: '%s' is reserved by PostgreSQL (pg_* and "
+		            "information_schema): choose another name, e.g. raced", n);
+	return 0;
+}
+
 static int validate(struct loader *ld)
 {
 	const struct section *daemon = NULL, *database = NULL;
@@ -906,7 +954,8 @@ static int validate(struct loader *ld)
 		if (ld->sections[i].kind == SECT_DATABASE)
 			database = &ld->sections[i];
 	}
-	if (apply_defaults(ld, daemon, SECT_DAEMON) < 0 || apply_defaults(ld, database, SECT_DATABASE) < 0)
+	if (apply_defaults(ld, daemon, SECT_DAEMON) < 0 || apply_defaults(ld, database, SECT_DATABASE) < 0 ||
+	    check_schema(ld, database) < 0)
 		return -1;
 	for (size_t i = 0; i < ld->n_sections; i++)
 		if (ld->sections[i].kind >= SECT_PROVIDER &&
@@ -1007,6 +1056,9 @@ void config_free(struct config *c)
 		free(s->key);
 		free(s->cursor);
 		free(s->initial);
+		free(s->columns_spec);
+		free(s->index_spec);
+		config_columns_free(s->columns, s->n_columns);
 	}
 	free(c->providers);
 	free(c->stages);
@@ -1015,6 +1067,7 @@ void config_free(struct config *c)
 	free(c->admin_group);
 	free(c->metrics);
 	free(c->conninfo);
+	free(c->schema);
 	free(c);
 }
 

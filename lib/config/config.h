@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "config_columns.h"
 #include "error.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
@@ -98,6 +99,11 @@ struct stage_conf {
 	char *cursor;              /* JSON pointer of the field {cursor} takes the largest stored value of, or NULL */
 	uint32_t lag_ms;           /* subtracted from {last_success} / {cursor}; default 0 */
 	char *initial;             /* what the first import uses for them: an ISO 8601 timestamp or a number, or NULL */
+	/* Typed columns (config_columns.h): `columns` and `index` as written,
+	 * and parsed. */
+	char *columns_spec, *index_spec;   /* or NULL */
+	struct config_column *columns;
+	size_t n_columns;
 	unsigned line;
 	unsigned key_line[CONFIG_KEYS_MAX]; /* by key table row: where the file set it; 0 = the default */
 };
@@ -144,6 +150,7 @@ struct config {
 	enum config_sync synchronous_commit; /* default on */
 	uint32_t max_outage_ms;    /* the database may be away this long during an import; 0 = forever; default 5m */
 	unsigned key_line[CONFIG_KEYS_MAX]; /* [daemon] and [database] keys' lines, by key table row; 0 = default */
+	char *schema;              /* raced's tables go in this schema (created, quoted); NULL = the search_path's */
 	/* [provider NAME] */
 	struct provider_conf *providers;
 	size_t n_providers;

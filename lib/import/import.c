@@ -130,6 +130,7 @@ struct stage_ctx {
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
 	uint64_t fetched, failed, retried, skipped, pages;
+	uint64_t bad_values;      /* values that did not fit their typed column (stored NULL) */
 	uint64_t bytes;           /* body bytes received */
 	uint64_t skipped_done;    /* inputs a resumed run found done */
 	uint64_t skipped_fresh;   /* inputs fetched within `refresh` */
@@ -1489,6 +1490,22 @@ static void table_failed(void *arg, size_t table, const char *message, uint64_t 
 	schedule_end(imp, "failed");
 }
 
+/* A value that does not fit its typed column: one import_errors row for
+ * the item (its row is stored, that column NULL).  Counted as bad_values,
+ * not as a failed item: the run can still succeed. */
+static void value_bad(void *arg, size_t table, const char *message)
+{
+	struct import *imp = arg;
+	struct stage_ctx *sc = &imp->stages[table];
+	sc->bad_values++;
+	if (store_add_error(imp->env.store, imp->id, sc->conf->name, "", 0, 0, message) != 0 &&
+	    imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, NULL, 0, 0,
+		              "out of memory: the next error is not recorded in import_errors");
+	if (imp->cb.error)
+		imp->cb.error(imp->cb.arg, imp, sc->conf->name, NULL, 0, 0, message);
+}
+
 static void rows_held(void *arg, size_t table, const char *message)
 {
 	struct import *imp = arg;
@@ -1677,6 +1694,8 @@ static int build_pipeline(struct import *imp, char *err)
 		if (!sub)
 			return err_set(err, "cannot subscribe the store to [stage %s]", c->name);
 		import_store_attach(imp->rows, i, c->name, sub);
+		if (import_store_columns(imp->rows, i, c->columns, c->n_columns) != 0)
+			return err_set(err, "out of memory");
 	}
 	return 0;
 }
@@ -1717,6 +1736,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	struct import_store_hooks hooks = {
 		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
 		.table_failed = table_failed, .input_read = input_read, .items_read = items_read,
+		.bad_value = value_bad,
 		.arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
@@ -1911,6 +1931,8 @@ json_t *import_counts(const struct import *imp)
 		                      "skipped", (json_int_t)sc->skipped,
 		                      "pages", (json_int_t)sc->pages);
 		state_counts(sc, c);
+		if (sc->bad_values)
+			json_object_set_new(c, "bad_values", json_integer((json_int_t)sc->bad_values));
 		add_prior(c, json_object_get(imp->prior, sc->conf->name));
 		json_object_set_new(o, sc->conf->name, c);
 	}

@@ -9,6 +9,7 @@
 #include "import_store.h"
 
 #include "error.h"
+#include "import_columns.h"
 #include "import_input.h"
 #include "import_item.h"
 #include "stage.h"
@@ -36,6 +37,8 @@ struct table {
 	uint64_t refused;       /* of the rows acknowledged next: refused, not stored */
 	size_t unstored;        /* events the store refused, acked with the next commit */
 	bool table_failed;      /* the table refused a batch (dropped, altered) */
+	struct import_columns *columns;  /* typed columns, or NULL */
+	size_t n_columns;
 };
 
 struct import_store {
@@ -136,8 +139,10 @@ void import_store_free(struct import_store *is)
 	store_detach_sink(is->store, is);
 	if (is->linger_ev)
 		event_free(is->linger_ev);
-	for (size_t i = 0; i < is->n; i++)
+	for (size_t i = 0; i < is->n; i++) {
 		free(is->tables[i].runs);
+		import_columns_free(is->tables[i].columns);
+	}
 	free(is->tables);
 	free(is);
 }
@@ -149,6 +154,20 @@ void import_store_attach(struct import_store *is, size_t table, const char *name
 		is->tables[table].name = name;
 		is->tables[table].sub = sub;
 	}
+}
+
+int import_store_columns(struct import_store *is, size_t table, const struct config_column *cols,
+                         size_t n)
+{
+	if (table >= is->n || n == 0)
+		return 0;
+	struct table *t = &is->tables[table];
+	import_columns_free(t->columns);
+	t->n_columns = 0;
+	if (!(t->columns = import_columns_new(cols, n)))
+		return -1;
+	t->n_columns = n;
+	return 0;
 }
 
 struct stage_sub *import_store_sub(const struct import_store *is, size_t table)
@@ -257,6 +276,33 @@ static void refuse_item(struct import_store *is, size_t index, const char *err)
 		t->unstored++;
 }
 
+struct bad_ctx {
+	struct import_store *is;
+	size_t table;
+};
+
+static void bad_value(void *arg, size_t column, const char *message)
+{
+	struct bad_ctx *b = arg;
+	(void)column;
+	if (b->is->hooks.bad_value)
+		b->is->hooks.bad_value(b->is->hooks.arg, b->table, message);
+}
+
+/* A written item of a table with typed columns: its values, then the row. */
+static int add_typed(struct import_store *is, size_t index, const struct import_item *it,
+                     char *err)
+{
+	struct table *t = &is->tables[index];
+	const char *values[CONFIG_COLUMNS_MAX];
+	struct bad_ctx b = { is, index };
+	if (import_columns_extract(t->columns, it->key, it->text, it->text_len, values, bad_value,
+	                           &b, err) != 0)
+		return -1;
+	return store_add_typed(is->store, index, is->import_id, it->key, it->parent_key, it->text,
+	                       it->text_len, values, err);
+}
+
 /* Whether the store took it (as a row, or as a placeholder when
  * unchanged); if not, it is refused. */
 static bool take_item(struct import_store *is, size_t index, const struct import_item *it)
@@ -271,6 +317,8 @@ static bool take_item(struct import_store *is, size_t index, const struct import
 	} else {
 		int rc = it->unchanged
 		         ? store_add_unchanged(is->store, index, is->import_id, 1, err)
+		         : t->columns
+		         ? add_typed(is, index, it, err)
 		         : store_add(is->store, index, is->import_id, it->key, it->parent_key,
 		                     it->text, it->text_len, err);
 		if (rc == 0)

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config_column;
 struct event_base;
 struct import_store;
 struct store;
@@ -61,6 +62,10 @@ struct import_store_hooks {
 	void (*items_read)(void *arg, size_t table, uint64_t tag, struct store_items *items,
 	                   const char *err);
 	void *arg;
+	/* Optional: an item of table has a value that does not fit its typed
+	 * column (message names key, column and value); the row is stored
+	 * with that column NULL. */
+	void (*bad_value)(void *arg, size_t table, const char *message);
 };
 
 /* NULL when out of memory. */
@@ -76,6 +81,12 @@ extern const struct stage_handler import_store_handler;
 /* Table `table` (named `name`, borrowed) receives the events of sub. */
 void import_store_attach(struct import_store *is, size_t table, const char *name,
                          struct stage_sub *sub);
+/* Table `table` has typed columns (borrowed; n of them): each row
+ * written carries their values (import_columns.h).  0, or -1 when out of
+ * memory. */
+RACED_MUST_CHECK
+int import_store_columns(struct import_store *is, size_t table, const struct config_column *cols,
+                         size_t n);
 /* The subscription table `table` reads from; NULL once detached. */
 struct stage_sub *import_store_sub(const struct import_store *is, size_t table);
 /* The pipeline goes: forget the subscriptions (nothing is acknowledged any

@@ -79,6 +79,36 @@ struct service {
 	time_t finished_at;            /* of the last import; 0 while one runs */
 };
 
+static void store_columns_of_free(struct store_columns *sc, size_t n)
+{
+	for (size_t i = 0; sc && i < n; i++)
+		free((void *)sc[i].cols);
+	free(sc);
+}
+
+/* The stages' typed columns as the store takes them (borrowing the
+ * config's strings; the store copies them).  NULL when out of memory. */
+static struct store_columns *store_columns_of(const struct config *cfg)
+{
+	struct store_columns *sc = calloc(cfg->n_stages ? cfg->n_stages : 1, sizeof *sc);
+	for (size_t i = 0; sc && i < cfg->n_stages; i++) {
+		const struct stage_conf *st = &cfg->stages[i];
+		if (st->n_columns == 0)
+			continue;
+		struct store_column *cols = calloc(st->n_columns, sizeof *cols);
+		if (!cols) {
+			store_columns_of_free(sc, cfg->n_stages);
+			return NULL;
+		}
+		for (size_t c = 0; c < st->n_columns; c++)
+			cols[c] = (struct store_column){ st->columns[c].name, st->columns[c].type,
+			                                 st->columns[c].pointer, st->columns[c].indexed };
+		sc[i].cols = cols;
+		sc[i].n = st->n_columns;
+	}
+	return sc;
+}
+
 static int build_backends(struct service *s, char *err);
 static int build_fetcher(struct service *s, char *err);
 static int build_tables(struct service *s, char *err);
@@ -1190,14 +1220,21 @@ static int build_store(struct service *s, char *err)
 	char *conninfo = config_value_conninfo_named(cfg->conninfo, "raced");
 	if (!conninfo)
 		return err_set(err, "out of memory");
+	struct store_columns *columns = store_columns_of(cfg);
+	if (!columns) {
+		free(conninfo);
+		return err_set(err, "out of memory");
+	}
 	struct store_conf sc = {.conninfo = conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
 	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
-	                        .tables = s->tables, .n_tables = cfg->n_stages};
+	                        .tables = s->tables, .n_tables = cfg->n_stages,
+	                        .columns = columns, .schema = cfg->schema};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
-	free(conninfo); /* the store keeps its own copy */
+	free(conninfo); /* the store keeps its own copy, */
+	store_columns_of_free(columns, cfg->n_stages); /* and of the columns */
 	if (!s->store)
 		return -1;
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)

@@ -51,6 +51,7 @@
 #include "error.h"
 #include "store_backend.h"
 #include "store_batch.h"
+#include "store_columns.h"
 #include "store_op.h"
 #include "store_pages.h"
 #include "store_runs.h"
@@ -214,15 +215,16 @@ static int batch_encode(struct store *s, struct store_op *op, size_t i)
 {
 	struct store_stmt *st = &op->stmts[i];
 	struct store_batch_params p;
-	st->params = calloc(STORE_BATCH_PARAMS, sizeof *st->params);
-	st->lengths = calloc(STORE_BATCH_PARAMS, sizeof *st->lengths);
+	st->params = calloc(STORE_BATCH_PARAMS_MAX, sizeof *st->params);
+	st->lengths = calloc(STORE_BATCH_PARAMS_MAX, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_batch_encode(op->rows, op->n_rows, op->import_id, &p) != 0)
+	    store_batch_encode(op->rows, op->n_rows, op->import_id, s->sql[op->table].n_cols,
+	                       &p) != 0)
 		return -1;
 	st->name = s->sql[op->table].upsert_name;
-	st->n_params = STORE_BATCH_PARAMS;
+	st->n_params = (int)p.n;
 	st->formats = p.formats;
-	for (size_t k = 0; k < STORE_BATCH_PARAMS; k++) {
+	for (size_t k = 0; k < p.n; k++) {
 		st->params[k] = p.values[k];
 		st->lengths[k] = p.lengths[k];
 	}
@@ -523,6 +525,14 @@ static int batch_claim(struct store *s, size_t table, int64_t import_id, char *e
 int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len, char *err)
 {
+	return store_add_typed(s, table, import_id, key, parent_key, payload, payload_len, NULL,
+	                       err);
+}
+
+int store_add_typed(struct store *s, size_t table, int64_t import_id, const char *key,
+                    const char *parent_key, const char *payload, size_t payload_len,
+                    const char *const *values, char *err)
+{
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
 	struct table *t = &s->tables[table];
@@ -534,9 +544,15 @@ int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
 	if (batch_claim(s, table, import_id, err) != 0)
 		return -1;
 	if (s->rows_needed) {
-		if (pending_reserve(s, t) != 0 ||
-		    store_row_set(&t->pending[t->n_pending], key, parent_key, payload, payload_len) != 0)
+		struct store_row *r = pending_reserve(s, t) == 0 ? &t->pending[t->n_pending] : NULL;
+		if (!r || store_row_set(r, key, parent_key, payload, payload_len) != 0)
 			return err_set(err, "store: out of memory queueing a row for %s", name);
+		if (store_row_set_cols(r, values, s->sql[table].n_cols) != 0) {
+			free(r->key);
+			free(r->parent);
+			free(r->payload);
+			return err_set(err, "store: out of memory queueing a row for %s", name);
+		}
 		t->n_pending++;
 	}
 	t->pending_import = import_id;
@@ -846,7 +862,8 @@ static int tables_init(struct store *s, const struct store_conf *conf, char *err
 		return err_set(err, "store: out of memory");
 	s->n_tables = conf->n_tables;
 	for (size_t i = 0; i < conf->n_tables; i++) {
-		if (store_table_sql_init(&s->sql[i], conf->tables[i], err) != 0)
+		if (store_table_sql_init(&s->sql[i], conf->tables[i], err) != 0 ||
+		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0))
 			return -1;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(conf->tables[k], conf->tables[i]) == 0)
@@ -875,7 +892,7 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
 	s->rows_needed = !conf->discard;
 	s->backend = conf->discard ? store_null_new(s, base, err)
 	                           : store_conn_new(s, base, conf->conninfo, conf->synchronous_commit,
-	                                            s->sql, s->n_tables, err);
+	                                            conf->schema, s->sql, s->n_tables, err);
 	if (!s->backend)
 		goto fail;
 	return s;

@@ -47,7 +47,8 @@
  * chosen once in store_new().
  *
  * Table names are the stage names, checked against [a-z_][a-z0-9_]{0,47}
- * (and not import_runs, import_errors, raced_schema_version, raced_pages)
+ * (and not import_runs, import_errors, raced_schema_version, raced_pages,
+ * raced_columns)
  * by store_new() and written double-quoted in every statement.
  */
 #ifndef RACED_STORE_H
@@ -72,6 +73,23 @@ struct store;
 #define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
 #define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
 #define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
+
+/* A typed column of a stage table (docs/typed-columns-draft.md): raced
+ * adds, retypes and drops it at connect (store_columns.c) and the upsert
+ * fills it from the value the caller passes with the row (store_add_typed),
+ * cast to type in SQL.  The caller checks each value fits type first. */
+#define STORE_COLUMNS_MAX 32
+struct store_column {
+	const char *name;      /* [a-z_][a-z0-9_]*, none of raced's own columns */
+	const char *type;      /* PostgreSQL's spelling, as format_type() writes it */
+	const char *pointer;   /* the JSON pointer it comes from (existing rows
+	                          are filled from their payload at it) */
+	bool indexed;          /* raced keeps an index on it */
+};
+struct store_columns {
+	const struct store_column *cols;
+	size_t n;              /* <= STORE_COLUMNS_MAX */
+};
 
 enum store_state {
 	STORE_CONNECTING,
@@ -99,6 +117,13 @@ struct store_conf {
 	 * remote_write, remote_apply); a value the server refuses fails the
 	 * connection (retried with backoff) with PostgreSQL's message. */
 	const char *synchronous_commit;
+	/* Per table (n_tables entries), or NULL: no typed columns anywhere.
+	 * Copied. */
+	const struct store_columns *columns;
+	/* [database] schema: created if missing and made the connection's
+	 * search_path (alone), so every table, view and bookkeeping row raced
+	 * writes lands there; NULL: the server's search_path.  Copied. */
+	const char *schema;
 };
 
 struct store_callbacks {
@@ -201,6 +226,16 @@ RACED_MUST_CHECK
 int store_add(struct store *s, size_t table, int64_t import_id, const char *key,
               const char *parent_key, const char *payload, size_t payload_len,
               char *err);
+
+/* store_add with the values of the table's typed columns (store_conf
+ * columns, in that order; values NULL, or an entry NULL: SQL NULL), each
+ * already checked to fit its column's type: a value PostgreSQL cannot
+ * cast fails the batch, which is then retried row by row and this row
+ * refused. */
+RACED_MUST_CHECK
+int store_add_typed(struct store *s, size_t table, int64_t import_id, const char *key,
+                    const char *parent_key, const char *payload, size_t payload_len,
+                    const char *const *values, char *err);
 
 /* n items of table need no row (unchanged): they join the pending batch
  * as placeholders, in order with the rows, and are acknowledged through

@@ -62,11 +62,11 @@ void store_note_error(struct store *s, const char *err);
 struct store_table_sql;
 
 /* The PostgreSQL connection (store_conn.c); tables borrowed,
- * synchronous_commit (NULL: "on") copied. */
+ * synchronous_commit (NULL: "on") and schema (NULL: none) copied. */
 struct store_backend *store_conn_new(struct store *s, struct event_base *base,
                                      const char *conninfo, const char *synchronous_commit,
-                                     const struct store_table_sql *tables, size_t n_tables,
-                                     char *err);
+                                     const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables, char *err);
 /* Discarding (store_null.c). */
 struct store_backend *store_null_new(struct store *s, struct event_base *base, char *err);
 

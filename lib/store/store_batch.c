@@ -25,6 +25,34 @@ int store_row_set(struct store_row *r, const char *key, const char *parent,
 	}
 	memcpy(r->payload, payload, payload_len);
 	r->payload[payload_len] = '\0';
+	r->cols = NULL;
+	r->n_cols = 0;
+	return 0;
+}
+
+static void cols_free(struct store_row *r)
+{
+	for (size_t i = 0; r->cols && i < r->n_cols; i++)
+		free(r->cols[i]);
+	free(r->cols);
+	r->cols = NULL;
+	r->n_cols = 0;
+}
+
+int store_row_set_cols(struct store_row *r, const char *const *values, size_t n)
+{
+	r->cols = NULL;
+	r->n_cols = 0;
+	if (!values || n == 0)
+		return 0;
+	if (!(r->cols = calloc(n, sizeof *r->cols)))
+		return -1;
+	r->n_cols = n;
+	for (size_t i = 0; i < n; i++)
+		if (values[i] && !(r->cols[i] = strdup(values[i]))) {
+			cols_free(r);
+			return -1;
+		}
 	return 0;
 }
 
@@ -33,6 +61,7 @@ static void row_clear(struct store_row *r)
 	free(r->key);
 	free(r->parent);
 	free(r->payload);
+	cols_free(r);
 }
 
 void store_rows_free(struct store_row *rows, size_t n)
@@ -173,25 +202,45 @@ static bool any_null_parent(const struct store_row *rows, size_t n)
 	return false;
 }
 
-int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id,
-                       struct store_batch_params *out)
+/* Row r's value of typed column c, or NULL. */
+static const char *col_value(const struct store_row *r, size_t c)
 {
-	static const int binary[STORE_BATCH_PARAMS] = { 1, 1, 1, 1 };
-	struct store_buf b[STORE_BATCH_PARAMS] = { { 0 } };
+	return r->cols && c < r->n_cols ? r->cols[c] : NULL;
+}
+
+int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id,
+                       size_t n_cols, struct store_batch_params *out)
+{
+	static const int binary[STORE_BATCH_PARAMS_MAX] = {
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	};
+	if (n_cols > STORE_BATCH_PARAMS_MAX - STORE_BATCH_PARAMS)
+		return -1;
+	size_t np = STORE_BATCH_PARAMS + n_cols;
+	struct store_buf b[STORE_BATCH_PARAMS_MAX] = { { 0 } };
 	struct store_buf *keys = &b[0], *parents = &b[1], *payloads = &b[2], *id = &b[3];
 	store_buf_array_header(keys, PG_TYPE_TEXT, n, false);
 	store_buf_array_header(parents, PG_TYPE_TEXT, n, any_null_parent(rows, n));
 	store_buf_array_header(payloads, PG_TYPE_JSONB, n, false);
 	store_buf_be64(id, (uint64_t)import_id);
+	for (size_t c = 0; c < n_cols; c++) {
+		bool nulls = false;
+		for (size_t i = 0; i < n && !nulls; i++)
+			nulls = col_value(&rows[i], c) == NULL;
+		store_buf_array_header(&b[STORE_BATCH_PARAMS + c], PG_TYPE_TEXT, n, nulls);
+	}
 	for (size_t i = 0; i < n; i++) {
 		buf_array_text(keys, rows[i].key, false);
 		buf_array_text(parents, rows[i].parent, false);
 		buf_array_text(payloads, rows[i].payload, true);
+		for (size_t c = 0; c < n_cols; c++)
+			buf_array_text(&b[STORE_BATCH_PARAMS + c], col_value(&rows[i], c), false);
 	}
 	bool failed = false;
-	for (size_t k = 0; k < STORE_BATCH_PARAMS; k++)
+	for (size_t k = 0; k < np; k++)
 		failed |= b[k].failed;
-	for (size_t k = 0; k < STORE_BATCH_PARAMS; k++) {
+	for (size_t k = 0; k < np; k++) {
 		if (failed) {
 			free(b[k].p);
 			continue;
@@ -201,13 +250,14 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
 	}
 	if (failed)
 		return -1;
+	out->n = np;
 	out->formats = binary;
 	return 0;
 }
 
 void store_batch_params_free(struct store_batch_params *p)
 {
-	for (size_t k = 0; k < STORE_BATCH_PARAMS; k++) {
+	for (size_t k = 0; k < p->n && k < STORE_BATCH_PARAMS_MAX; k++) {
 		free(p->values[k]);
 		p->values[k] = NULL;
 	}

@@ -26,9 +26,13 @@ struct store_row {
 	char *key;
 	char *parent;   /* or NULL */
 	char *payload;  /* JSON text */
+	char **cols;    /* n_cols typed columns' values (entries may be NULL), or NULL */
+	size_t n_cols;
 };
 
 #define STORE_BATCH_PARAMS 4  /* keys, parent keys, payloads, import id */
+/* ... then one text array per typed column */
+#define STORE_BATCH_PARAMS_MAX (STORE_BATCH_PARAMS + 32)
 
 #define PG_TYPE_BOOL     16u
 #define PG_TYPE_BYTEA    17u
@@ -38,9 +42,10 @@ struct store_row {
 #define PG_JSONB_VERSION 1  /* jsonb_recv: a version byte, then the JSON text */
 
 struct store_batch_params {
-	char *values[STORE_BATCH_PARAMS];   /* owned */
-	int lengths[STORE_BATCH_PARAMS];
-	const int *formats;                 /* static: all binary */
+	size_t n;                               /* STORE_BATCH_PARAMS + columns */
+	char *values[STORE_BATCH_PARAMS_MAX];   /* owned */
+	int lengths[STORE_BATCH_PARAMS_MAX];
+	const int *formats;                     /* static: all binary */
 };
 
 /* Copy a row's strings into r (payload: payload_len bytes, no NUL in it).
@@ -48,6 +53,10 @@ struct store_batch_params {
 RACED_MUST_CHECK
 int store_row_set(struct store_row *r, const char *key, const char *parent,
                   const char *payload, size_t payload_len);
+/* Copy n typed columns' values (values or an entry NULL: SQL NULL) into
+ * r.  0, or -1 when out of memory (r then has none). */
+RACED_MUST_CHECK
+int store_row_set_cols(struct store_row *r, const char *const *values, size_t n);
 void store_rows_free(struct store_row *rows, size_t n);
 
 /* Fold rows with the same key: the last of them survives, the earlier are
@@ -56,11 +65,13 @@ void store_rows_free(struct store_row *rows, size_t n);
 RACED_MUST_CHECK
 long store_rows_fold(struct store_row *rows, size_t n);
 
-/* The upsert's parameters for n > 0 rows of import import_id.  Returns 0,
- * or -1 when out of memory or a column would pass 2 GiB (out untouched). */
+/* The upsert's parameters for n > 0 rows of import import_id, with
+ * n_cols (<= 32) text arrays of the typed columns' values after them (a
+ * row with fewer values: NULLs).  Returns 0, or -1 when out of memory or
+ * a column would pass 2 GiB (out untouched). */
 RACED_MUST_CHECK
 int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id,
-                       struct store_batch_params *out);
+                       size_t n_cols, struct store_batch_params *out);
 void store_batch_params_free(struct store_batch_params *p);
 
 /* A growing buffer of PostgreSQL binary format, shared with the page

@@ -31,6 +31,7 @@
 #include "backoff.h"
 #include "redact.h"
 #include "store_backend.h"
+#include "store_columns.h"
 #include "store_schema.h"
 
 #include <event2/event.h>
@@ -47,8 +48,11 @@ struct store_conn {
 	char *conninfo;
 	char *conninfo_shown;    /* secrets masked (redact_conninfo) */
 	char *synchronous_commit;  /* or NULL: "on" */
+	char *schema;            /* [database] schema, or NULL */
 	const struct store_table_sql *tables;
 	size_t n_tables;
+	char *want;              /* the typed columns as configured (store_columns_want) */
+	char **upserts;          /* n_tables: this connection's upserts (the columns in force) */
 
 	PGconn *conn;
 	struct event *ev_io;     /* read (persistent) or connect-phase event */
@@ -306,7 +310,7 @@ static void probe_done(struct store_conn *c, const PGresult *res, const char *er
 		return;
 	c->migrations_applied = 0;
 	struct store_op_list chain = { 0 };
-	if (store_schema_chain(current, c->tables, c->n_tables, &chain) != 0) {
+	if (store_schema_chain(current, c->tables, c->n_tables, c->want, &chain) != 0) {
 		store_op_list_free(&chain);
 		connection_lost(c, "out of memory");
 		return;
@@ -317,9 +321,56 @@ static void probe_done(struct store_conn *c, const PGresult *res, const char *er
 static void step_failed(struct store_conn *c, const struct store_op *op, const char *err)
 {
 	char msg[ERR_MAX];
-	snprintf(msg, sizeof msg, "%s: %s", op->step == STORE_STEP_MIGRATION ? "migration failed" :
-	         "creating stage tables or preparing their upserts failed", err);
+	snprintf(msg, sizeof msg, "%s: %s",
+	         op->step == STORE_STEP_MIGRATION ? "migration failed" :
+	         op->step == STORE_STEP_COLUMNS   ? "applying the typed columns failed" :
+	         op->step == STORE_STEP_PREPARE   ? "preparing the stage tables' upserts failed" :
+	                                            "creating stage tables failed", err);
 	connection_lost(c, msg);
+}
+
+static void upserts_free(struct store_conn *c)
+{
+	for (size_t i = 0; c->upserts && i < c->n_tables; i++)
+		free(c->upserts[i]);
+	free(c->upserts);
+	c->upserts = NULL;
+}
+
+/* The columns in force are known: prepare the upserts that write them,
+ * then release the lock. */
+static void columns_done(struct store_conn *c, const PGresult *res)
+{
+	char msg[ERR_MAX];
+	size_t n = c->n_tables;
+	bool *inforce = calloc((n ? n : 1) * STORE_COLUMNS_MAX, sizeof *inforce);
+	upserts_free(c);
+	c->upserts = calloc(n ? n : 1, sizeof *c->upserts);
+	if (!inforce || !c->upserts) {
+		free(inforce);
+		connection_lost(c, "out of memory");
+		return;
+	}
+	if (store_columns_outcome(res, c->tables, n, inforce, msg) != 0) {
+		free(inforce);
+		connection_lost(c, msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!(c->upserts[i] = store_schema_upsert_sql(&c->tables[i],
+		                                              inforce + i * STORE_COLUMNS_MAX))) {
+			free(inforce);
+			connection_lost(c, "out of memory");
+			return;
+		}
+	free(inforce);
+	struct store_op_list chain = { 0 };
+	if (store_schema_chain_end(c->tables, n, c->upserts, &chain) != 0) {
+		store_op_list_free(&chain);
+		connection_lost(c, "out of memory");
+		return;
+	}
+	send_setup(c, &chain);
 }
 
 static void unlock_done(struct store_conn *c, const char *err)
@@ -345,10 +396,17 @@ static void setup_done(struct store_conn *c, struct store_op *op, const char *er
 		break;
 	case STORE_STEP_MIGRATION:
 	case STORE_STEP_TABLES:
+	case STORE_STEP_PREPARE:
 		if (err)
 			step_failed(c, op, err);
 		else if (op->step == STORE_STEP_MIGRATION)
 			c->migrations_applied++;
+		break;
+	case STORE_STEP_COLUMNS:
+		if (err)
+			step_failed(c, op, err);
+		else
+			columns_done(c, op->res);
 		break;
 	case STORE_STEP_UNLOCK:
 		unlock_done(c, err);
@@ -490,7 +548,7 @@ static void connected(struct store_conn *c)
 		connection_lost(c, "cannot watch the PostgreSQL socket");
 		return;
 	}
-	struct store_op *probe = store_schema_probe(c->synchronous_commit);
+	struct store_op *probe = store_schema_probe(c->synchronous_commit, c->schema);
 	if (!probe) {
 		connection_lost(c, "out of memory");
 		return;
@@ -564,6 +622,9 @@ static void conn_free(struct store_backend *b)
 	free(c->conninfo);
 	free(c->conninfo_shown);
 	free(c->synchronous_commit);
+	free(c->schema);
+	free(c->want);
+	upserts_free(c);
 	free(c);
 }
 
@@ -575,8 +636,8 @@ static const struct store_backend_ops conn_ops = {
 
 struct store_backend *store_conn_new(struct store *s, struct event_base *base,
                                      const char *conninfo, const char *synchronous_commit,
-                                     const struct store_table_sql *tables, size_t n_tables,
-                                     char *err)
+                                     const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables, char *err)
 {
 	char *perr = NULL;
 	PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, &perr) : NULL;
@@ -602,9 +663,11 @@ struct store_backend *store_conn_new(struct store *s, struct event_base *base,
 	c->conninfo = strdup(conninfo);
 	c->conninfo_shown = redact_conninfo(conninfo);
 	c->synchronous_commit = synchronous_commit ? strdup(synchronous_commit) : NULL;
+	c->schema = schema ? strdup(schema) : NULL;
+	c->want = store_columns_want(tables, n_tables);
 	c->ev_timer = evtimer_new(base, on_timer, c);
-	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer ||
-	    (synchronous_commit && !c->synchronous_commit)) {
+	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer || !c->want ||
+	    (synchronous_commit && !c->synchronous_commit) || (schema && !c->schema)) {
 		conn_free(&c->b);
 		return err_set(err, "store: out of memory"), NULL;
 	}

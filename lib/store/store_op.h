@@ -50,7 +50,9 @@ enum store_op_kind {
 enum store_step {
 	STORE_STEP_PROBE,        /* lock, version table, current version */
 	STORE_STEP_MIGRATION,    /* one migration, in its own transaction */
-	STORE_STEP_TABLES,       /* stage tables, indexes, prepared upserts */
+	STORE_STEP_TABLES,       /* stage tables, their parent_key indexes */
+	STORE_STEP_COLUMNS,      /* typed columns: the difference applied */
+	STORE_STEP_PREPARE,      /* prepared upserts and page-record write */
 	STORE_STEP_UNLOCK,
 };
 

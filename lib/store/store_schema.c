@@ -1,8 +1,10 @@
 /* store_schema — see store_schema.h. */
 #include "store_schema.h"
 
+#include "store_columns.h"
 #include "store_pages.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,10 +84,25 @@ static const char *const migration_3[] = {
 	NULL,
 };
 
+/* Typed columns (store_columns.c): the ones raced added to a stage table,
+ * from which pointer, with which index, so that raced alters and drops
+ * only its own columns and notices a changed pointer. */
+static const char *const migration_4[] = {
+	"CREATE TABLE raced_columns ("
+	" stage text NOT NULL,"
+	" name text NOT NULL,"
+	" type text NOT NULL,"          /* as format_type() writes it */
+	" pointer text NOT NULL,"       /* the JSON pointer it is filled from */
+	" index_name text,"             /* raced's index on it, or NULL */
+	" PRIMARY KEY (stage, name))",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
 	{ 3, "raced_pages; import_runs resume and incremental columns", migration_3 },
+	{ 4, "raced_columns: typed columns of stage tables", migration_4 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -107,7 +124,8 @@ static bool name_valid(const char *n)
 		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
 			return false;
 	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
-	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0;
+	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0 &&
+	       strcmp(n, "raced_columns") != 0;
 }
 
 #define CREATE_FMT \
@@ -133,10 +151,12 @@ static bool name_valid(const char *n)
  * payload: the jsonb comparison is the costly one) or was marked
  * removed; the payload and updated_at are kept as they are (the TOASTed
  * value not copied) when only the parent or the removal changed. */
+/* The typed columns in force (store_schema_upsert_sql) add their names,
+ * casts, arrays and assignments at the four %s after the table's name. */
 #define UPSERT_FMT \
-	"INSERT INTO \"%s\" AS t (key, parent_key, payload, first_import, last_import, updated_at)" \
-	" SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()" \
-	" FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(k, p, j)" \
+	"INSERT INTO \"%s\" AS t (key, parent_key, payload, first_import, last_import, updated_at%s)" \
+	" SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()%s" \
+	" FROM unnest($1::text[], $2::text[], $3::jsonb[]%s) AS u(k, p, j%s)" \
 	" ON CONFLICT (key) DO UPDATE SET" \
 	"  payload = CASE WHEN t.payload IS DISTINCT FROM excluded.payload" \
 	"   THEN excluded.payload ELSE t.payload END," \
@@ -144,7 +164,7 @@ static bool name_valid(const char *n)
 	"   THEN now() ELSE t.updated_at END," \
 	"  parent_key = excluded.parent_key," \
 	"  last_import = excluded.last_import," \
-	"  removed_import = NULL" \
+	"  removed_import = NULL%s" \
 	" WHERE t.removed_import IS NOT NULL" \
 	"  OR t.parent_key IS DISTINCT FROM excluded.parent_key" \
 	"  OR t.payload IS DISTINCT FROM excluded.payload"
@@ -207,7 +227,8 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	if (!name_valid(name))
 		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
 		               "[a-z0-9_], starting with a letter or '_', other than import_runs, "
-		               "import_errors, raced_schema_version", name, STORE_NAME_MAX);
+		               "import_errors, raced_schema_version, raced_pages, raced_columns", name,
+		               STORE_NAME_MAX);
 	/* Validated above to [a-z0-9_]: double quotes make it an identifier
 	 * even when it is a reserved word ("user", "order"). */
 	int rc = 0;
@@ -217,7 +238,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	rc |= FORMAT(&t->index_sql, "CREATE INDEX IF NOT EXISTS \"%s_parent_key\" ON \"%s\" (parent_key)",
 	             name, name);
 	rc |= FORMAT(&t->upsert_name, "raced_upsert_%s", name);
-	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name);
+	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name);
@@ -242,6 +263,50 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->mark_sql);
 	free(t->unmark_sql);
 	free(t->cursor_sql);
+	store_columns_free(t);
+}
+
+/* Append printf-style to *sb (NULL once out of memory). */
+__attribute__((format(printf, 2, 3)))
+static void sb_add(char **sb, const char *fmt, ...)
+{
+	if (!*sb)
+		return;
+	char *piece = NULL, *next = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vasprintf(&piece, fmt, ap);
+	va_end(ap);
+	if (rc < 0 || asprintf(&next, "%s%s", *sb, piece) < 0)
+		next = NULL;
+	free(piece);
+	free(*sb);
+	*sb = next;
+}
+
+char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce)
+{
+	char *names = strdup(""), *casts = strdup(""), *arrays = strdup(""), *alias = strdup("");
+	char *sets = strdup(""), *sql = NULL;
+	for (size_t c = 0; c < t->n_cols; c++) {
+		/* every configured column's array is a parameter, used or not */
+		sb_add(&arrays, ", $%zu::text[]", 5 + c);
+		sb_add(&alias, ", c%zu", c);
+		if (!inforce || !inforce[c])
+			continue;
+		sb_add(&names, ", \"%s\"", t->cols[c].name);
+		sb_add(&casts, ", u.c%zu::%s", c, t->cols[c].type);
+		sb_add(&sets, ", \"%s\" = excluded.\"%s\"", t->cols[c].name, t->cols[c].name);
+	}
+	if (names && casts && arrays && alias && sets &&
+	    FORMAT(&sql, UPSERT_FMT, t->name, names, casts, arrays, alias, sets) != 0)
+		sql = NULL;
+	free(names);
+	free(casts);
+	free(arrays);
+	free(alias);
+	free(sets);
+	return sql;
 }
 
 /* --- the set-up chain --------------------------------------------------- */
@@ -254,9 +319,30 @@ static struct store_op *setup_op(enum store_step step, size_t n_stmts)
 	return op;
 }
 
-struct store_op *store_schema_probe(const char *synchronous_commit)
+/* name as a double-quoted identifier ("a""b"); NULL when out of memory. */
+static char *quote_ident(const char *name)
 {
-	struct store_op *op = setup_op(STORE_STEP_PROBE, 4);
+	size_t n = 2;
+	for (const char *p = name; *p; p++)
+		n += *p == '"' ? 2 : 1;
+	char *q = malloc(n + 1), *w = q;
+	if (!q)
+		return NULL;
+	*w++ = '"';
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			*w++ = '"';
+		*w++ = *p;
+	}
+	*w++ = '"';
+	*w = '\0';
+	return q;
+}
+
+struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
+{
+	size_t k = schema ? 4 : 2;
+	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
 	/* First, whatever the server's default: raced reports a batch stored
@@ -267,11 +353,26 @@ struct store_op *store_schema_probe(const char *synchronous_commit)
 		store_op_free(op);
 		return NULL;
 	}
-	store_op_sql(op, 2, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
+	if (schema) {
+		/* Under the lock (two daemons creating it at once), then the
+		 * connection's only schema: every unqualified name raced
+		 * writes or looks up (::regclass, to_regclass) is there. */
+		char *q = quote_ident(schema);
+		const char *path[] = { q };
+		if (!q || FORMAT(&op->sql_owned, "CREATE SCHEMA IF NOT EXISTS %s", q) != 0 ||
+		    store_op_stmt(op, 3, "SELECT set_config('search_path', $1, false)", 1, path) != 0) {
+			free(q);
+			store_op_free(op);
+			return NULL;
+		}
+		free(q);
+		store_op_sql(op, 2, op->sql_owned);
+	}
+	store_op_sql(op, k, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	store_op_sql(op, 3, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_sql(op, k + 1, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
@@ -311,13 +412,12 @@ static struct store_op *migration_op(const struct migration *m)
 	return op;
 }
 
-/* Each stage table, its removed_import column, its index and its
- * prepared upsert; the page records' write; then SELECT 1, so that the op
- * has a result even with no tables. */
-#define TABLE_STMTS 4
+/* Each stage table, its removed_import column and its index; then
+ * SELECT 1, so that the op has a result even with no tables. */
+#define TABLE_STMTS 3
 static struct store_op *tables_op(const struct store_table_sql *tables, size_t n)
 {
-	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + 2);
+	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + 1);
 	if (!op)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -325,12 +425,39 @@ static struct store_op *tables_op(const struct store_table_sql *tables, size_t n
 		store_op_sql(op, k, tables[i].create_sql);
 		store_op_sql(op, k + 1, tables[i].column_sql);
 		store_op_sql(op, k + 2, tables[i].index_sql);
-		store_op_sql(op, k + 3, tables[i].upsert_sql);
-		op->stmts[k + 3].name = tables[i].upsert_name;
 	}
-	store_op_sql(op, TABLE_STMTS * n, store_pages_write_sql);
-	op->stmts[TABLE_STMTS * n].name = STORE_PAGES_WRITE;
-	store_op_sql(op, TABLE_STMTS * n + 1, "SELECT 1");
+	store_op_sql(op, TABLE_STMTS * n, "SELECT 1");
+	return op;
+}
+
+/* The typed columns' function, then its one statement over every table. */
+static struct store_op *columns_op(const char *want)
+{
+	struct store_op *op = setup_op(STORE_STEP_COLUMNS, 2);
+	const char *p[] = { want };
+	if (op && store_op_stmt(op, 1, store_columns_apply_sql, 1, p) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	if (op)
+		store_op_sql(op, 0, store_columns_function_sql);
+	return op;
+}
+
+/* Each table's upsert prepared (upserts[i]), the page records' write. */
+static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
+                                   char *const *upserts)
+{
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, n + 2);
+	if (!op)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		store_op_sql(op, i, upserts[i]);
+		op->stmts[i].name = tables[i].upsert_name;
+	}
+	store_op_sql(op, n, store_pages_write_sql);
+	op->stmts[n].name = STORE_PAGES_WRITE;
+	store_op_sql(op, n + 1, "SELECT 1");
 	return op;
 }
 
@@ -354,12 +481,20 @@ static bool append(struct store_op_list *out, struct store_op *op)
 }
 
 int store_schema_chain(int current, const struct store_table_sql *tables, size_t n_tables,
-                       struct store_op_list *out)
+                       const char *want, struct store_op_list *out)
 {
 	for (size_t m = 0; m < N_MIGRATIONS; m++)
 		if (migrations[m].version > current && !append(out, migration_op(&migrations[m])))
 			return -1;
-	if (!append(out, tables_op(tables, n_tables)) || !append(out, unlock_op()))
+	if (!append(out, tables_op(tables, n_tables)) || !append(out, columns_op(want)))
+		return -1;
+	return 0;
+}
+
+int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,
+                           char *const *upserts, struct store_op_list *out)
+{
+	if (!append(out, prepare_op(tables, n_tables, upserts)) || !append(out, unlock_op()))
 		return -1;
 	return 0;
 }

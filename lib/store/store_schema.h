@@ -56,6 +56,11 @@ struct store_table_sql {
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
 	char *counts_sql;    /* finishing: the stage's stored and shared_keys, $1 the import */
+	/* Typed columns (store_columns.h), copied; index_names[i] NULL when
+	 * column i has no index. */
+	struct store_column *cols;
+	char **index_names;
+	size_t n_cols;
 };
 
 /* Check name and build its statements.  Returns 0, or -1 with err set
@@ -68,17 +73,33 @@ void store_table_sql_free(struct store_table_sql *t);
 int store_schema_version(void);
 
 /* The chain's first op (step STORE_STEP_PROBE): it sets synchronous_commit
- * (NULL: "on") before anything else.  NULL when out of memory. */
+ * (NULL: "on") before anything else, then, under the lock, creates schema
+ * (NULL: none) if missing and makes it the search_path.  NULL when out of
+ * memory. */
 RACED_MUST_CHECK
-struct store_op *store_schema_probe(const char *synchronous_commit);
+struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema);
 /* The version the probe read (res and err: its result).  Returns 0, or -1
  * with msg (ERR_MAX) set: no version read, or one newer than this raced. */
 RACED_MUST_CHECK
 int store_schema_read_version(const PGresult *res, const char *err, int *version, char *msg);
-/* Append to out the rest of the chain after version `current`.  Returns 0,
- * or -1 when out of memory (out then holds what was built: free it). */
+/* Append to out the chain after version `current` up to the typed
+ * columns (step STORE_STEP_COLUMNS, its result store_columns_outcome's):
+ * migrations, stage tables, columns.  want: store_columns_want(), copied.
+ * Returns 0, or -1 when out of memory (out then holds what was built:
+ * free it). */
 RACED_MUST_CHECK
 int store_schema_chain(int current, const struct store_table_sql *tables, size_t n_tables,
-                       struct store_op_list *out);
+                       const char *want, struct store_op_list *out);
+/* The chain's end, once the columns in force are known: each table's
+ * upsert prepared from upserts[i] (borrowed: keep them until the ops are
+ * done), the page records' write, the unlock. */
+RACED_MUST_CHECK
+int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,
+                           char *const *upserts, struct store_op_list *out);
+/* Table t's upsert writing the typed columns in force (inforce[c], or
+ * NULL: none); the statement always takes every configured column's
+ * array ($5 on), so batches do not depend on what is in force.  NULL
+ * when out of memory. */
+char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce);
 
 #endif

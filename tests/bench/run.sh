@@ -5,7 +5,7 @@
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
-#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10"]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10 11 12"]
 #                      [--soak-imports N] [--adaptive-n "8 32 128"]
 #                      [--adaptive-latency-ms MS] [--results DIR]
 #
@@ -47,6 +47,13 @@
 #     control clients and a reload between two; RSS, fds, PostgreSQL and
 #     provider connections after the last import against after the first
 #     (fds and connections equal, RSS within 10 %);
+#  12 typed columns (issue 16): end to end into a fresh database, entries
+#     with three typed columns (bib int, race_id int, athlete_id text) and
+#     an index on athlete_id, as raced fills them (`columns =`) and as
+#     PostgreSQL generated columns (the table made beforehand), against
+#     the same import without them, three rounds in rotated order: items/s and
+#     PostgreSQL's and raced's CPU seconds, as ratios to the plain run
+#     (target: items/s >= 0.9 x plain);
 #   9 resume: end to end with --e2e-latency-ms, killed (SIGKILL) at half its
 #     requests and resumed (raced --once --resume): the resumed run's
 #     requests over the URLs the killed run had not committed (<= 1.02), and
@@ -85,7 +92,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11" soak_imports=200
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11 12" soak_imports=200
 adaptive_n="8 32 128" adaptive_latency_ms=200
 RACECTL=${RACECTL:-$src/build/ctl/racectl}
 results=$here/results
@@ -636,6 +643,70 @@ for n in $adaptive_n; do
 	ad_rows+=("$n $settled $(div "$settled" "$n") $fixed_rps $auto_rps $(div "$auto_rps" "$fixed_rps") $bad $reqs $(div "$bad" "$reqs" %.4f)")
 done
 
+# ---- 12: typed columns ---------------------------------------------------
+typed_gen_sql='CREATE TABLE entries (key text PRIMARY KEY, parent_key text, payload jsonb NOT NULL,
+ first_import bigint, last_import bigint, updated_at timestamptz NOT NULL DEFAULT now(), removed_import bigint,
+ bib integer GENERATED ALWAYS AS ((payload->>'"'bib'"')::integer) STORED,
+ race_id integer GENERATED ALWAYS AS ((payload->>'"'race_id'"')::integer) STORED,
+ athlete_id text GENERATED ALWAYS AS (payload->>'"'athlete_id'"') STORED);
+ CREATE INDEX entries_athlete_id_idx ON entries (athlete_id)'
+typed_rows=()
+if want 12; then
+	pg_cluster_init "$T/pg11"
+	pg_cluster_start
+	fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes"
+	n=0
+	# Each round in another order: what runs first after a database is
+	# created (or the last dropped) must not pass for a variant's cost.
+	for round in 1 2 3; do
+		case $round in 1) order="plain filled generated" ;; 2) order="generated plain filled" ;;
+			3) order="filled generated plain" ;; esac
+		for variant in $order; do
+			n=$((n + 1))
+			db=typed_$n
+			incr_db_psql postgres "create database $db" >/dev/null
+			[ "$variant" = generated ] && incr_db_psql "$db" "$typed_gen_sql" >/dev/null
+			write_config "$T/typed.conf" "host=$PG_DIR/sock port=5432 user=raced dbname=$db" "$conns" "$conns"
+			if [ "$variant" = filled ]; then
+				sed -i 's|^url = /races/{id}/entries$|&\ncolumns = bib int /bib, race_id int /race_id, athlete_id text /athlete_id\nindex = athlete_id|' \
+					"$T/typed.conf"
+			fi
+			say "11 typed columns: $variant (round $round)"
+			pg0=$(ticks $(pg_pids))
+			run_raced "$T/typed.conf" "$T/raced-typed-$variant.log"
+			pg_backends_gone
+			pg1=$(ticks $(pg_pids))
+			stored=$(incr_db_psql "$db" "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
+			[ "$stored" = "$n_items" ] || { echo "run.sh: part 11 $variant: stored $stored, expected $n_items" >&2; exit 1; }
+			[ "$variant" = plain ] || [ "$(incr_db_psql "$db" "select count(*) from entries where bib is null or race_id is null or athlete_id is null")" = 0 ] ||
+				{ echo "run.sh: part 11 $variant: typed columns not filled" >&2; exit 1; }
+			typed_rows+=("$variant $round $SECS $(tick_secs "$pg0" "$pg1") $CPU_S")
+			say "  ${typed_rows[-1]} (variant round wall-s PG-CPU-s raced-CPU-s)"
+			incr_db_psql postgres "drop database $db" >/dev/null
+		done
+	done
+	fixture_stop
+	pg_cluster_stop
+	{
+		echo "11 typed columns on entries (3 columns, 1 index); $n_items items; ratios to the plain run of the same round"
+		printf '%-10s %5s %9s %9s %8s %14s %8s %14s %8s\n' variant round "wall s" "items/s" "x plain" "PG CPU us/row" \
+			"x plain" "raced CPU s" "x plain"
+		for row in "${typed_rows[@]}"; do
+			set -- $row
+			rnd=$2
+			for r in "${typed_rows[@]}"; do
+				set -- $r
+				[ "$1" = plain ] && [ "$2" = "$rnd" ] && p_secs=$3 p_pg=$4 p_cpu=$5
+			done
+			set -- $row
+			printf '%-10s %5s %9s %9s %8s %14s %8s %14s %8s\n' "$1" "$2" "$3" "$(div "$n_items" "$3" %.0f)" \
+				"$(div "$p_secs" "$3")" "$(awk -v a="$4" -v n="$n_items" 'BEGIN { printf "%.1f", a * 1e6 / n }')" \
+				"$(div "$4" "$p_pg")" "$5" "$(div "$5" "$p_cpu")"
+		done
+		echo "target: filled items/s >= 0.9 x plain"
+	} >"$results/typed.txt"
+fi
+
 # ---- 8: the soak ----------------------------------------------------------
 soak_rc=0
 if want 8; then
@@ -696,6 +767,7 @@ fi
 		printf '%-34s %12s       %10s %-18s %s\n' "   429/503 of $8 requests" "$7" "$9" "<= 0.01" \
 			"$(verdict "$9" "<=" 0.01)"
 	done
+	want 12 && cat "$results/typed.txt"
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \

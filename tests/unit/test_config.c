@@ -627,6 +627,77 @@ static void test_min_demand_must_be_below_max_demand(void)
 	config_free(c);
 }
 
+/* Typed columns: NAME TYPE /POINTER, types in PostgreSQL's spelling;
+ * every mistake at its key's line with the fix. */
+static void test_columns_and_index_parse_and_name_each_mistake(void)
+{
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE
+	                           "columns = bib int /bib, start_time  Timestamptz /start_time ,"
+	                           " n double   precision /a~1b, j jsonb /x/0\nindex = j, bib\n");
+	CHECK(c && c->stages[0].n_columns == 4);
+	if (c && c->stages[0].n_columns == 4) {
+		const struct config_column *col = c->stages[0].columns;
+		CHECK_STR(col[0].name, "bib");
+		CHECK_STR(col[0].type, "integer");
+		CHECK_STR(col[0].pointer, "/bib");
+		CHECK(col[0].indexed);
+		CHECK_STR(col[1].type, "timestamp with time zone");
+		CHECK(!col[1].indexed);
+		CHECK_STR(col[2].type, "double precision");
+		CHECK_STR(col[2].pointer, "/a~1b");
+		CHECK(col[3].kind == COLKIND_JSONB && col[3].indexed);
+	}
+	config_free(c);
+	c = load_ok(MIN_PROVIDER MIN_STAGE "columns =\nindex =\n");
+	CHECK(c && c->stages[0].n_columns == 0);
+	config_free(c);
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = bib integr /bib\n",
+	                 ":7: [stage races] columns: column bib: type 'integr' is not supported (use one "
+	                 "of: text, int (integer, int4), bigint (int8), numeric, double precision (float8), "
+	                 "boolean (bool), date, timestamptz (timestamp with time zone), timestamp, jsonb)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = bib int /b~2\n",
+	                 ":7: [stage races] columns: column bib: '/b~2' is not a valid JSON pointer (a '/' "
+	                 "and a field name, e.g. /bib; '~' must be followed by 0 or 1)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = bib int bib\n",
+	                 ":7: [stage races] columns: entry 1 'bib int bib' is not NAME TYPE /POINTER (e.g. "
+	                 "columns = bib int /bib, start_time timestamptz /start_time)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = payload jsonb /p\n",
+	                 ":7: [stage races] columns: column name 'payload' is one of raced's own columns "
+	                 "(key, parent_key, payload, first_import, last_import, updated_at, removed_import): "
+	                 "choose another name, e.g. payload_value"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = Bib int /bib\n",
+	                 ":7: [stage races] columns: column name 'Bib' is not valid: lowercase letters, "
+	                 "digits and '_', starting with a letter or '_', at most 48 characters"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = a int /a, a text /b\n",
+	                 ":7: [stage races] columns: column a is named twice (entries 1 and 2)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = a int /a,\n",
+	                 ":7: [stage races] columns: entry 2 is empty (e.g. columns = bib int /bib, "
+	                 "start_time timestamptz /start_time)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "columns = a int /a\nindex = b\n",
+	                 ":8: [stage races] index: 'b' is not a column of this stage (index names columns "
+	                 "of `columns`, e.g. index = a)"));
+	CHECK(fails_with(MIN_PROVIDER MIN_STAGE "index = b\n",
+	                 ":7: [stage races] index: this stage has no columns to index: declare them first "
+	                 "with columns = NAME TYPE /POINTER, ..."));
+}
+
+/* [database] schema: quoted by raced, so any name PostgreSQL allows. */
+static void test_schema_takes_odd_names_but_not_reserved_ones(void)
+{
+	struct config *c = load_ok("[database]\nschema = My \"odd\" schema\n" MIN_PROVIDER MIN_STAGE);
+	CHECK(c && c->schema && strcmp(c->schema, "My \"odd\" schema") == 0);
+	config_free(c);
+	CHECK(fails_with("[database]\nschema = pg_raced\n" MIN_PROVIDER MIN_STAGE,
+	                 ":2: [database] schema: 'pg_raced' is reserved by PostgreSQL (pg_* and "
+	                 "information_schema): choose another name, e.g. raced"));
+	CHECK(fails_with("[database]\nschema = "
+	                 "a234567890123456789012345678901234567890123456789012345678901234\n"
+	                 MIN_PROVIDER MIN_STAGE,
+	                 ":2: [database] schema: 'a234567890123456789012345678901234567890123456789012345678901234' "
+	                 "is not a schema name: 1 to 63 bytes, no control characters (raced quotes it, so "
+	                 "any other character is fine)"));
+}
+
 static void test_stages_name_defined_providers_and_parents(void)
 {
 	CHECK(fails_with(MIN_PROVIDER "[stage races]\nprovider = mian\nurl = /races\nkey = /id\n",
@@ -1314,6 +1385,8 @@ int main(void)
 	RUN(test_root_stage_url_cannot_use_parent_fields);
 	RUN(test_missing_required_keys_name_the_section_line);
 	RUN(test_min_demand_must_be_below_max_demand);
+	RUN(test_columns_and_index_parse_and_name_each_mistake);
+	RUN(test_schema_takes_odd_names_but_not_reserved_ones);
 	RUN(test_stages_name_defined_providers_and_parents);
 	RUN(test_cycle_of_parents_is_refused);
 	RUN(test_exactly_one_stage_is_the_root);

@@ -46,7 +46,7 @@ static struct store_row *encoded(const char *const *spec, size_t n, int64_t id,
 	CHECK(rows != NULL);
 	if (!rows)
 		return NULL;
-	int rc = store_batch_encode(rows, n, id, p);
+	int rc = store_batch_encode(rows, n, id, 0, p);
 	CHECK_EQ(rc, 0);
 	if (rc == 0)
 		return rows;
@@ -130,6 +130,32 @@ static void test_keys_are_a_text_array_of_length_prefixed_elements(void)
 	store_rows_free(rows, 2);
 }
 
+/* Typed columns: one text array each after the four, NULL for a value
+ * not given (a row without values: all NULL). */
+static void test_typed_columns_are_text_arrays_after_the_four(void)
+{
+	const char *spec[] = { "a=1", "b=2" };
+	struct store_row *rows = rows_of(spec, 2);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	const char *vals[] = { "12", NULL };
+	CHECK_EQ(store_row_set_cols(&rows[0], vals, 2), 0);
+	struct store_batch_params p;
+	CHECK_EQ(store_batch_encode(rows, 2, 7, 2, &p), 0);
+	CHECK_EQ(p.n, STORE_BATCH_PARAMS + 2);
+	check_header(p.values[4], 1, PG_TYPE_TEXT, 2);
+	CHECK_EQ(p.lengths[4], 20 + 4 + 2 + 4 + 0);
+	CHECK(memcmp(p.values[4] + 24, "12", 2) == 0);
+	CHECK_EQ(be32(p.values[4] + 26), UINT32_MAX);   /* b: no values */
+	check_header(p.values[5], 1, PG_TYPE_TEXT, 2);
+	CHECK_EQ(p.lengths[5], 20 + 4 + 4);
+	CHECK_EQ(p.formats[5], 1);
+	store_batch_params_free(&p);
+	CHECK_EQ(store_rows_fold(rows, 2), 2);
+	store_rows_free(rows, 2);
+}
+
 static void test_a_missing_parent_is_a_null_element_and_flags_the_array(void)
 {
 	const char *spec[] = { "a<p=1", "b=2" };
@@ -172,7 +198,7 @@ static void test_the_import_id_is_one_big_endian_int64(void)
 	CHECK_EQ(be32(p.values[3]), 0x01020304u);
 	CHECK_EQ(be32(p.values[3] + 4), 0x05060708u);
 	store_batch_params_free(&p);
-	CHECK_EQ(store_batch_encode(rows, 1, -2, &p), 0);
+	CHECK_EQ(store_batch_encode(rows, 1, -2, 0, &p), 0);
 	CHECK_EQ(be32(p.values[3]), 0xffffffffu);
 	CHECK_EQ(be32(p.values[3] + 4), 0xfffffffeu);
 	store_batch_params_free(&p);
@@ -187,6 +213,7 @@ int main(void)
 	RUN(test_fold_of_one_key_throughout_keeps_the_last);
 	RUN(test_keys_are_a_text_array_of_length_prefixed_elements);
 	RUN(test_a_missing_parent_is_a_null_element_and_flags_the_array);
+	RUN(test_typed_columns_are_text_arrays_after_the_four);
 	RUN(test_payloads_are_jsonb_elements_after_a_version_byte);
 	RUN(test_the_import_id_is_one_big_endian_int64);
 	return CHECK_DONE();

@@ -1,6 +1,7 @@
 /* Unit tests for store_schema: which stage names become tables, and the
  * chain of set-up ops a connection runs for a given schema version. */
 #include "check.h"
+#include "store_columns.h"
 #include "store_schema.h"
 
 static void test_names_outside_the_identifier_rule_are_refused(void)
@@ -48,6 +49,7 @@ static void steps_of(struct store_op_list *chain, char *out, size_t len)
 	size_t n = 0;
 	for (struct store_op *op = chain->head; op && n + 1 < len; op = op->next)
 		out[n++] = op->step == STORE_STEP_MIGRATION ? 'M' : op->step == STORE_STEP_TABLES ? 'T'
+		         : op->step == STORE_STEP_COLUMNS   ? 'C' : op->step == STORE_STEP_PREPARE ? 'P'
 		         : op->step == STORE_STEP_UNLOCK    ? 'U' : '?';
 	out[n] = '\0';
 }
@@ -59,25 +61,38 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
 	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
 	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(0, t, 2, &chain), 0);
+	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMTU");
-	CHECK_EQ(store_schema_version(), 3);
-	struct store_op *m = chain.head, *tables = m->next->next->next;
+	CHECK_STR(steps, "MMMMTC");
+	CHECK_EQ(store_schema_version(), 4);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
+	CHECK_EQ(m->next->next->next->version, 4);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
-	/* per table: create, removed_import, index, prepare its upsert; then
-	 * prepare the page records' write; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 10);
+	/* per table: create, removed_import, index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 7);
 	CHECK(tables->stmts[1].sql == t[0].column_sql);
-	CHECK_STR(tables->stmts[3].name, "raced_upsert_races");
-	CHECK_STR(tables->stmts[7].name, "raced_upsert_entries");
-	CHECK_STR(tables->stmts[8].name, "raced_pages_write");
-	CHECK_STR(tables->stmts[9].sql, "SELECT 1");
+	CHECK_STR(tables->stmts[6].sql, "SELECT 1");
+	/* the typed columns: the function, then one statement over all */
+	CHECK_EQ(tables->next->n_stmts, 2);
+	CHECK_STR(tables->next->stmts[1].params[0], "{}");
+	store_op_list_free(&chain);
+	/* once the columns in force are known: prepare each upsert, the page
+	 * records' write, SELECT 1; unlock */
+	char *ups[2] = { t[0].upsert_sql, t[1].upsert_sql };
+	CHECK_EQ(store_schema_chain_end(t, 2, ups, &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "PU");
+	struct store_op *p = chain.head;
+	CHECK_EQ(p->n_stmts, 4);
+	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
+	CHECK_STR(p->stmts[1].name, "raced_upsert_entries");
+	CHECK_STR(p->stmts[2].name, "raced_pages_write");
+	CHECK_STR(p->stmts[3].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	store_table_sql_free(&t[0]);
 	store_table_sql_free(&t[1]);
@@ -87,10 +102,10 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 {
 	char steps[16];
 	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, &chain), 0);
+	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "TU");
-	CHECK_EQ(chain.head->n_stmts, 2);   /* the page write's prepare, SELECT 1 */
+	CHECK_STR(steps, "TC");
+	CHECK_EQ(chain.head->n_stmts, 1);   /* SELECT 1 */
 	store_op_list_free(&chain);
 }
 
@@ -99,9 +114,9 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 {
 	char steps[16];
 	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(1, NULL, 0, &chain), 0);
+	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMTU");
+	CHECK_STR(steps, "MMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -117,9 +132,9 @@ static void test_a_database_at_version_2_gets_the_import_state_only(void)
 {
 	char steps[16];
 	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(2, NULL, 0, &chain), 0);
+	CHECK_EQ(store_schema_chain(2, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MTU");
+	CHECK_STR(steps, "MMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 3);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
@@ -131,7 +146,7 @@ static void test_a_database_at_version_2_gets_the_import_state_only(void)
 /* synchronous_commit first (NULL: on), then the lock and the version. */
 static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(void)
 {
-	struct store_op *op = store_schema_probe(NULL);
+	struct store_op *op = store_schema_probe(NULL, NULL);
 	CHECK(op != NULL);
 	if (!op)
 		return;
@@ -144,11 +159,58 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 	CHECK_STR(op->stmts[1].params[0], "7261636564");
 	CHECK_STR(op->stmts[3].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
-	op = store_schema_probe("remote_write");
+	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[0], "remote_write");
 	store_op_free(op);
+}
+
+/* [database] schema: created under the lock, quoted, then the only
+ * schema of the search_path, before the version table. */
+static void test_the_probe_creates_and_selects_the_schema_quoted(void)
+{
+	struct store_op *op = store_schema_probe(NULL, "my \"odd\" schema");
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_EQ(op->n_stmts, 6);
+	CHECK_STR(op->stmts[2].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[3].sql, "SELECT set_config('search_path', $1, false)");
+	CHECK_STR(op->stmts[3].params[0], "\"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_free(op);
+}
+
+/* Typed columns: every configured column's array is a parameter; only
+ * those in force are written, cast to their type. */
+static void test_the_upsert_writes_the_typed_columns_in_force(void)
+{
+	struct store_table_sql t = { 0 };
+	char err[ERR_MAX] = "";
+	struct store_column cols[2] = { { "bib", "integer", "/bib", false },
+	                                { "start_time", "timestamp with time zone", "/start", true } };
+	struct store_columns sc = { cols, 2 };
+	CHECK_EQ(store_table_sql_init(&t, "entries", err), 0);
+	CHECK_EQ(store_columns_init(&t, &sc, err), 0);
+	CHECK(t.index_names[0] == NULL);
+	CHECK_STR(t.index_names[1], "entries_start_time_idx");
+	bool inforce[2] = { false, true };
+	char *sql = store_schema_upsert_sql(&t, inforce);
+	CHECK(sql != NULL);
+	if (sql) {
+		CHECK(strstr(sql, "updated_at, \"start_time\")") != NULL);
+		CHECK(strstr(sql, "u.c1::timestamp with time zone") != NULL);
+		CHECK(strstr(sql, "u.c0::") == NULL);
+		CHECK(strstr(sql, "$5::text[], $6::text[]) AS u(k, p, j, c0, c1)") != NULL);
+		CHECK(strstr(sql, "\"start_time\" = excluded.\"start_time\"") != NULL);
+	}
+	free(sql);
+	char idx[64];
+	store_columns_index_name("a_table_name_of_forty_eight_characters_xxxxxxxxx",
+	                         "a_column_name_long_enough", idx);
+	CHECK_EQ(strlen(idx), 63u);
+	store_table_sql_free(&t);
 }
 
 int main(void)
@@ -157,6 +219,8 @@ int main(void)
 	RUN(test_reserved_words_and_48_characters_are_names);
 	RUN(test_every_statement_quotes_the_table_name);
 	RUN(test_a_new_database_gets_every_migration_then_tables_then_unlock);
+	RUN(test_the_probe_creates_and_selects_the_schema_quoted);
+	RUN(test_the_upsert_writes_the_typed_columns_in_force);
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
