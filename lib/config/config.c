@@ -802,6 +802,8 @@ static int check_paging(struct loader *ld, const struct section *sec)
 	if ((st->next == NEXT_OFFSET || st->next == NEXT_PAGE_NUMBER) && st->items && !st->items[0])
 		return fail(ld, next_line, sec, "next = %s counts a page's items, but items is empty (the document is "
 		            "one item): set items = /pointer to the page's array", style);
+	return 0;
+}
 
 /* A stage's `columns` and `index` (config_columns.c), each error at its
  * key's line. */

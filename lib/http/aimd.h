@@ -19,14 +19,14 @@
  *  - else, when the limit was used in the window (a request started with
  *    the limit in flight, and the window, a baseline round trip long, saw
  *    at least the limit in answers: the limit in flight all along, not a
- *    burst that touched it once)
- *    and the window's RTT is within AIMD_GROW_RISE_MAX
- *    of the baseline, it grows: by one, or doubles while in slow start (as
- *    TCP's: from the start until the first cut, so that a provider that
- *    takes 128 is not approached over 126 round trips).  (Not reached: no evidence that more
- *    would help.  Vector asks for at most the baseline, which noise makes
- *    true only half the time; the median of a window moves little with
- *    noise, much with a queue.)  Between the two thresholds it holds.
+ *    burst that touched it once) and the window's RTT is within
+ *    AIMD_GROW_RISE_MAX of the baseline, it grows: by one, or doubles while
+ *    in slow start (as TCP's: from the start until the first cut, so that
+ *    a provider that takes 128 is not approached over 126 round trips).
+ *    Not used: no evidence that more would help.  Vector asks for at most
+ *    the baseline, which noise makes true only half the time; the median
+ *    of a window moves little with noise, much with a queue.
+ *  - between the two thresholds it holds.
  * The baseline is an EWMA of the windows' RTTs: AIMD_EWMA_ALPHA when they
  * fall, AIMD_EWMA_ALPHA_RISE when they rise, and a rise only while the limit
  * is no higher than when the baseline last fell, so that it stays at the
