@@ -338,6 +338,11 @@ bool config_store_same(const struct config *a, const struct config *b)
 			return false;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct key_def *k = &config_keys[i];
+		/* a stage's typed columns are put in place as the store connects */
+		if (k->section == SECT_STAGE && (strcmp(k->name, "columns") == 0 || strcmp(k->name, "index") == 0))
+			for (size_t j = 0; j < a->n_stages; j++)
+				if (!same_value(k, &a->stages[j], &b->stages[j]))
+					return false;
 		/* a live key (batch_size, max_outage) is put into the store kept */
 		if (k->section == SECT_DATABASE && !(k->flags & KF_LIVE) && !same_value(k, a, b))
 			return false;

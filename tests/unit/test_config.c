@@ -1152,6 +1152,10 @@ static void test_apply_live_copies_live_values_and_lines_only(void)
 		CHECK(config_store_same(a, d));  /* a provider's key: the same store */
 		CHECK(!config_store_same(d, e)); /* another table */
 	}
+	/* typed columns are set up as the store connects: another store */
+	struct config *f = load_ok("[database]\nconninfo = dbname=a\n" MIN_PROVIDER MIN_STAGE "columns = n int /n\n");
+	CHECK(f && d && !config_store_same(d, f));
+	config_free(f);
 	config_free(c);
 	config_free(d);
 	config_free(e);
