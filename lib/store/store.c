@@ -115,9 +115,11 @@ enum store_state store_state(const struct store *s)
 
 /* --- what the backend sees (store_backend.h) ---------------------------- */
 
+static struct store_op *take_sealed(struct store *s);
+
 struct store_op *store_queue_take(struct store *s)
 {
-	struct store_op *op = store_op_pop(&s->queued);
+	struct store_op *op = take_sealed(s);
 	if (op)
 		clock_gettime(CLOCK_MONOTONIC, &op->taken);
 	return op;
@@ -134,8 +136,11 @@ void store_queue_take_all(struct store *s, struct store_op_list *out)
 	s->queued.head = s->queued.tail = NULL;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	for (struct store_op *op = out->head; op; op = op->next)
+	/* the null backend runs no statement: nothing to build */
+	for (struct store_op *op = out->head; op; op = op->next) {
 		op->taken = now;
+		op->sealed = true;
+	}
 }
 
 bool store_queue_empty(const struct store *s)
@@ -663,18 +668,25 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 
 /* --- reading state ------------------------------------------------------ */
 
-/* A read's answer: to the sink attached when it was asked, if still. */
-static void input_done(struct store_op *op, const PGresult *res, const char *err)
+/* A read's answer: to the sink attached when it was asked, if still (a
+ * callback may detach it: checked before each answer). */
+static void inputs_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	char msg[ERR_MAX];
-	struct store_input_state *st = NULL;
-	if (!err && store_pages_parse_input(res, &st, msg) != 0)
+	struct store_input_state **st = calloc(op->n_inputs ? op->n_inputs : 1, sizeof *st);
+	if (!err && !st)
+		err = "store: out of memory reading the state of inputs";
+	if (!err && store_pages_parse_inputs(res, op->n_inputs, st, msg) != 0)
 		err = msg;
-	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.input_read)
-		s->sink.input_read(s->sink.arg, op->table, op->tag, st, err);
-	else
-		store_input_state_free(st);
+	for (size_t i = 0; i < op->n_inputs; i++) {
+		struct store_input_state *one = st && !err ? st[i] : NULL;
+		if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.input_read)
+			s->sink.input_read(s->sink.arg, op->table, op->tags[i], one, err);
+		else
+			store_input_state_free(one);
+	}
+	free(st);
 }
 
 static void items_done(struct store_op *op, const PGresult *res, const char *err)
@@ -705,6 +717,38 @@ static struct store_op *read_op(struct store *s, enum store_op_kind kind, size_t
 	return op;
 }
 
+/* Give a read of inputs its statement, once, as the backend takes it: the
+ * inputs asked until then are one statement.  -1: out of memory. */
+static int inputs_seal(struct store *s, struct store_op *op)
+{
+	static const int formats[2] = { 0, 1 };
+	struct store_stmt *st = &op->stmts[0];
+	op->sealed = true;
+	if (!(st->params = calloc(2, sizeof *st->params)) ||
+	    !(st->lengths = calloc(2, sizeof *st->lengths)))
+		return -1;
+	st->n_params = 2;
+	st->sql = store_pages_inputs_sql;
+	st->formats = formats;
+	if (!(st->params[0] = strdup(s->sql[op->table].name)))
+		return -1;
+	return store_pages_encode_keys((const char *const *)op->inputs, op->n_inputs,
+	                               &st->params[1], &st->lengths[1]);
+}
+
+/* Seal the reads the backend takes; one that cannot be is answered with
+ * the error (its inputs are then fetched as if new) and skipped. */
+static struct store_op *take_sealed(struct store *s)
+{
+	struct store_op *op;
+	while ((op = store_op_pop(&s->queued))) {
+		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
+			return op;
+		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
+	}
+	return NULL;
+}
+
 int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err)
 {
 	if (table >= s->n_tables)
@@ -712,12 +756,35 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	if (!input)
 		return err_set(err, "store: reading the state of table %s without an input",
 		               s->sql[table].name);
-	struct store_op *op = read_op(s, STORE_OP_GET_INPUT, table, tag, input_done);
-	const char *p[] = { s->sql[table].name, input };
-	if (!op || store_op_stmt(op, 0, store_pages_input_sql, 2, p) != 0) {
-		store_op_free(op);
+	/* Joins the queue's last op when it is a read of the same table and
+	 * sink not yet taken: it still comes after every batch queued before
+	 * this call, and one statement reads many inputs. */
+	struct store_op *op = s->queued.tail;
+	bool join = op && op->kind == STORE_OP_GET_INPUT && !op->sealed && op->table == table &&
+	            op->sink_gen == s->sink_gen && op->n_inputs < STORE_READ_INPUTS_MAX;
+	if (!join)
+		op = read_op(s, STORE_OP_GET_INPUT, table, 0, inputs_done);
+	if (op && op->n_inputs == op->cap_inputs) {
+		size_t cap = op->cap_inputs ? 2 * op->cap_inputs : 8;
+		char **in = realloc(op->inputs, cap * sizeof *in);
+		if (in)
+			op->inputs = in;
+		uint64_t *tags = in ? realloc(op->tags, cap * sizeof *tags) : NULL;
+		if (tags) {
+			op->tags = tags;
+			op->cap_inputs = cap;
+		}
+	}
+	char *copy = op && op->n_inputs < op->cap_inputs ? strdup(input) : NULL;
+	if (!copy) {
+		if (!join)
+			store_op_free(op);
 		return err_set(err, "store: out of memory reading the state of %s", input);
 	}
+	op->inputs[op->n_inputs] = copy;
+	op->tags[op->n_inputs++] = tag;
+	if (join)
+		return 0;
 	return enqueue(s, op);
 }
 

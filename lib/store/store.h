@@ -72,6 +72,7 @@ struct store;
 #define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
 #define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
 #define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
+#define STORE_READ_INPUTS_MAX     500    /* inputs whose state one statement reads (store_get_input) */
 
 enum store_state {
 	STORE_CONNECTING,
@@ -268,7 +269,9 @@ void store_input_state_free(struct store_input_state *st);
 
 /* Queue a read of every raced_pages row of (table's stage, input), in
  * order with the batches (it sees every batch queued before it, not rows
- * or pages still pending in a batch being formed).  The answer comes to
+ * or pages still pending in a batch being formed).  Reads asked one after
+ * the other while the backend is busy are one statement (up to
+ * STORE_READ_INPUTS_MAX inputs), answered one call per input, in order.  The answer comes to
  * the sink attached now, as sink.input_read(arg, table, tag, state, err).
  * If that sink is detached before the answer, the answer is freed and
  * nobody is called.  Discard backend: an empty state on a later loop

@@ -1350,7 +1350,13 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 	CHECK_STR(fetched1, fetched0);   /* not fetched: fetched_at kept */
 	free(fetched0);
 	free(fetched1);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"), 0);
+	/* pages nobody stored: placeholders, which every read takes as no row */
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"
+	                 " AND seen_import >= 0"), 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"
+	                 " AND keys = '{}' AND etag IS NULL AND seen_import < 0"), 2);
+	read_input(s, &r, 0, "u8", 0);
+	CHECK(r.st && r.st->n_pages == 0);
 
 	/* import 3: a checkpoint alone, page 0 written by an earlier batch */
 	struct store_page c1 = { .url = "u1", .input = "u0", .page_no = 1, .input_done = true };
@@ -1377,6 +1383,26 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 	} else {
 		CHECK(false);
 	}
+	/* a placeholder meeting a record with content becomes that page; one
+	 * meeting another record without content stays a placeholder */
+	struct store_page u8 = { .url = "u8", .input = "u8", .page_no = 0, .fetched = true,
+	                         .content = true, .etag = "\"8\"", .keys = k2, .hashes = h2,
+	                         .n_keys = 1, .input_done = true };
+	struct store_page u9 = { .url = "u9", .input = "u9", .page_no = 0, .fetched = true,
+	                         .etag = "\"9\"", .input_done = true };
+	add_page(s, 0, 5, &u8);
+	add_page(s, 0, 5, &u9);
+	flush(s, 0);
+	read_input(s, &r, 0, "u8", 0);
+	CHECK(r.st && r.st->n_pages == 1);
+	if (r.st && r.st->n_pages == 1) {
+		CHECK_STR(r.st->pages[0].etag, "\"8\"");
+		CHECK_EQ(r.st->pages[0].n_keys, 1);
+		CHECK_EQ(r.st->pages[0].seen_import, 5);
+		CHECK_EQ(r.st->pages[0].done_import, 5);
+	}
+	read_input(s, &r, 0, "u9", 0);
+	CHECK(r.st && r.st->n_pages == 0);
 	reads_clear(&r);
 	store_free(s);
 }
