@@ -94,6 +94,7 @@ struct store {
 	struct store_stats stats;   /* the store's own figures */
 	char *orphan_sql;           /* store_clear_orphan_state's, built at first use */
 	uint64_t down_since_ms;     /* monotonic: when it last left READY (or started) */
+	size_t reads_in_flight;     /* input reads the backend took, not yet answered */
 	char last_error[ERR_MAX];
 };
 
@@ -117,16 +118,34 @@ enum store_state store_state(const struct store *s)
 
 static struct store_op *take_sealed(struct store *s);
 
+/* A read of inputs that is the queue's last op waits while another read
+ * is out: the inputs asked until that one's answer join it, so an
+ * import's reads take a statement per round trip, not one per input.
+ * Nothing waits behind it (it is the last), and one with ops behind it,
+ * which cannot grow any more, goes at once. */
 struct store_op *store_queue_take(struct store *s)
 {
+	const struct store_op *head = s->queued.head;
+	if (head && head == s->queued.tail && head->kind == STORE_OP_GET_INPUT && !head->sealed &&
+	    s->reads_in_flight > 0)
+		return NULL;
 	struct store_op *op = take_sealed(s);
 	if (op)
 		clock_gettime(CLOCK_MONOTONIC, &op->taken);
+	if (op && op->kind == STORE_OP_GET_INPUT && !op->counted) {
+		op->counted = true;
+		s->reads_in_flight++;
+	}
 	return op;
 }
 
 void store_queue_return(struct store *s, struct store_op_list *ops)
 {
+	for (struct store_op *op = ops->head; op; op = op->next)
+		if (op->counted) {
+			op->counted = false;
+			s->reads_in_flight--;
+		}
 	store_op_push_front(&s->queued, ops);
 }
 
@@ -174,6 +193,10 @@ void store_op_completed(struct store *s, struct store_op *op, const PGresult *re
 {
 	if (err)
 		store_note_error(s, err);
+	if (op->counted) {
+		op->counted = false;
+		s->reads_in_flight--;
+	}
 	op->done(op, res, err);
 	store_op_free(op);
 }

@@ -107,6 +107,7 @@ struct store_op {
 	uint64_t *tags;
 	size_t n_inputs, cap_inputs;
 	bool sealed;
+	bool counted;            /* in the store's reads_in_flight */
 	char *sql_owned;         /* SQL built for this op only (freed with it) */
 	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 
