@@ -29,7 +29,10 @@
  * never runs ahead of its rows), the run's heartbeat.  Reads (an input's
  * pages, stored rows) are ops in the same queue, so they see every batch
  * queued before them; their answers go to the sink attached when they
- * were asked, if it is still attached.
+ * were asked, if it is still attached.  Reads of inputs join the queue's
+ * last op when it is such a read not yet taken, and that op waits while
+ * another read is out (store_queue_take): one statement per round trip
+ * reads the state of every input started meanwhile.
  *
  * A run's heartbeat rides its batches: a batch formed STORE_HEARTBEAT_MS or
  * more after the run's last one carries a second statement, an update of

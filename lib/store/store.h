@@ -233,8 +233,10 @@ struct store_page {
 /* Add one page's state to table's pending batch (copied): it is written
  * after the rows added before it, in that batch's transaction.  Always
  * sets seen_import = import_id.  A record without content updates an
- * existing row only: one for a page that has no row yet is dropped
- * (nothing to mark, and a row without keys would lose the page's items).
+ * existing row only: one for a page that has no row yet leaves a
+ * placeholder (seen_import < 0, no keys, no validators) that every read
+ * takes as no row (store_get_input, the removals) and a finish deciding
+ * removals deletes; a row without keys would lose the page's items.
  * Two records of one page in one batch: the later wins.  A record does not
  * count as a row (never in committed()'s n); a batch forms when it holds
  * batch_size rows and placeholders or batch_size page records, and a page
