@@ -38,9 +38,12 @@
 #     data, and a third after 1 % of the athletes changed (/_mutate); for
 #     each, requests with a body, bytes received (import_runs.counts),
 #     stage rows written (pg_stat_user_tables n_tup_ins + n_tup_upd),
-#     wall time and PostgreSQL CPU time, as ratios to the full import; and
-#     the fetch-only time of the same data (discard = yes) for the
-#     unchanged import's target (<= 1.1 x fetch-only);
+#     wall time and PostgreSQL CPU time, as ratios to the full import,
+#     and raced's CPU time against fetch-only's; and the fetch-only time
+#     of the same data (discard = yes) for the unchanged import's target
+#     (<= 1.1 x fetch-only); with BENCH_PG_STATEMENTS=1 in the
+#     environment, also each import's statements by total time
+#     (pg_stat_statements) in incr-statements-SETUP-IMPORT.txt;
 #   8 the soak (tests/bench/soak.sh, its own fixture, PostgreSQL and one
 #     raced): --soak-imports imports (default 200) back to back with
 #     control clients and a reload between two; RSS, fds, PostgreSQL and
