@@ -29,7 +29,10 @@
  * never runs ahead of its rows), the run's heartbeat.  Reads (an input's
  * pages, stored rows) are ops in the same queue, so they see every batch
  * queued before them; their answers go to the sink attached when they
- * were asked, if it is still attached.
+ * were asked, if it is still attached.  Reads of inputs join the queue's
+ * last op when it is such a read not yet taken, and that op waits while
+ * another read is out (store_queue_take): one statement per round trip
+ * reads the state of every input started meanwhile.
  *
  * A run's heartbeat rides its batches: a batch formed STORE_HEARTBEAT_MS or
  * more after the run's last one carries a second statement, an update of
@@ -95,6 +98,7 @@ struct store {
 	struct store_stats stats;   /* the store's own figures */
 	char *orphan_sql;           /* store_clear_orphan_state's, built at first use */
 	uint64_t down_since_ms;     /* monotonic: when it last left READY (or started) */
+	size_t reads_in_flight;     /* input reads the backend took, not yet answered */
 	char last_error[ERR_MAX];
 };
 
@@ -116,16 +120,36 @@ enum store_state store_state(const struct store *s)
 
 /* --- what the backend sees (store_backend.h) ---------------------------- */
 
+static struct store_op *take_sealed(struct store *s);
+
+/* A read of inputs that is the queue's last op waits while another read
+ * is out: the inputs asked until that one's answer join it, so an
+ * import's reads take a statement per round trip, not one per input.
+ * Nothing waits behind it (it is the last), and one with ops behind it,
+ * which cannot grow any more, goes at once. */
 struct store_op *store_queue_take(struct store *s)
 {
-	struct store_op *op = store_op_pop(&s->queued);
+	const struct store_op *head = s->queued.head;
+	if (head && head == s->queued.tail && head->kind == STORE_OP_GET_INPUT && !head->sealed &&
+	    s->reads_in_flight > 0)
+		return NULL;
+	struct store_op *op = take_sealed(s);
 	if (op)
 		clock_gettime(CLOCK_MONOTONIC, &op->taken);
+	if (op && op->kind == STORE_OP_GET_INPUT && !op->counted) {
+		op->counted = true;
+		s->reads_in_flight++;
+	}
 	return op;
 }
 
 void store_queue_return(struct store *s, struct store_op_list *ops)
 {
+	for (struct store_op *op = ops->head; op; op = op->next)
+		if (op->counted) {
+			op->counted = false;
+			s->reads_in_flight--;
+		}
 	store_op_push_front(&s->queued, ops);
 }
 
@@ -135,8 +159,11 @@ void store_queue_take_all(struct store *s, struct store_op_list *out)
 	s->queued.head = s->queued.tail = NULL;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	for (struct store_op *op = out->head; op; op = op->next)
+	/* the null backend runs no statement: nothing to build */
+	for (struct store_op *op = out->head; op; op = op->next) {
 		op->taken = now;
+		op->sealed = true;
+	}
 }
 
 bool store_queue_empty(const struct store *s)
@@ -170,6 +197,10 @@ void store_op_completed(struct store *s, struct store_op *op, const PGresult *re
 {
 	if (err)
 		store_note_error(s, err);
+	if (op->counted) {
+		op->counted = false;
+		s->reads_in_flight--;
+	}
 	op->done(op, res, err);
 	store_op_free(op);
 }
@@ -679,18 +710,25 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 
 /* --- reading state ------------------------------------------------------ */
 
-/* A read's answer: to the sink attached when it was asked, if still. */
-static void input_done(struct store_op *op, const PGresult *res, const char *err)
+/* A read's answer: to the sink attached when it was asked, if still (a
+ * callback may detach it: checked before each answer). */
+static void inputs_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	char msg[ERR_MAX];
-	struct store_input_state *st = NULL;
-	if (!err && store_pages_parse_input(res, &st, msg) != 0)
+	struct store_input_state **st = calloc(op->n_inputs ? op->n_inputs : 1, sizeof *st);
+	if (!err && !st)
+		err = "store: out of memory reading the state of inputs";
+	if (!err && store_pages_parse_inputs(res, op->n_inputs, st, msg) != 0)
 		err = msg;
-	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.input_read)
-		s->sink.input_read(s->sink.arg, op->table, op->tag, st, err);
-	else
-		store_input_state_free(st);
+	for (size_t i = 0; i < op->n_inputs; i++) {
+		struct store_input_state *one = st && !err ? st[i] : NULL;
+		if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.input_read)
+			s->sink.input_read(s->sink.arg, op->table, op->tags[i], one, err);
+		else
+			store_input_state_free(one);
+	}
+	free(st);
 }
 
 static void items_done(struct store_op *op, const PGresult *res, const char *err)
@@ -721,6 +759,38 @@ static struct store_op *read_op(struct store *s, enum store_op_kind kind, size_t
 	return op;
 }
 
+/* Give a read of inputs its statement, once, as the backend takes it: the
+ * inputs asked until then are one statement.  -1: out of memory. */
+static int inputs_seal(struct store *s, struct store_op *op)
+{
+	static const int formats[2] = { 0, 1 };
+	struct store_stmt *st = &op->stmts[0];
+	op->sealed = true;
+	if (!(st->params = calloc(2, sizeof *st->params)) ||
+	    !(st->lengths = calloc(2, sizeof *st->lengths)))
+		return -1;
+	st->n_params = 2;
+	st->sql = store_pages_inputs_sql;
+	st->formats = formats;
+	if (!(st->params[0] = strdup(s->sql[op->table].name)))
+		return -1;
+	return store_pages_encode_keys((const char *const *)op->inputs, op->n_inputs,
+	                               &st->params[1], &st->lengths[1]);
+}
+
+/* Seal the reads the backend takes; one that cannot be is answered with
+ * the error (its inputs are then fetched as if new) and skipped. */
+static struct store_op *take_sealed(struct store *s)
+{
+	struct store_op *op;
+	while ((op = store_op_pop(&s->queued))) {
+		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
+			return op;
+		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
+	}
+	return NULL;
+}
+
 int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err)
 {
 	if (table >= s->n_tables)
@@ -728,12 +798,35 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	if (!input)
 		return err_set(err, "store: reading the state of table %s without an input",
 		               s->sql[table].name);
-	struct store_op *op = read_op(s, STORE_OP_GET_INPUT, table, tag, input_done);
-	const char *p[] = { s->sql[table].name, input };
-	if (!op || store_op_stmt(op, 0, store_pages_input_sql, 2, p) != 0) {
-		store_op_free(op);
+	/* Joins the queue's last op when it is a read of the same table and
+	 * sink not yet taken: it still comes after every batch queued before
+	 * this call, and one statement reads many inputs. */
+	struct store_op *op = s->queued.tail;
+	bool join = op && op->kind == STORE_OP_GET_INPUT && !op->sealed && op->table == table &&
+	            op->sink_gen == s->sink_gen && op->n_inputs < STORE_READ_INPUTS_MAX;
+	if (!join)
+		op = read_op(s, STORE_OP_GET_INPUT, table, 0, inputs_done);
+	if (op && op->n_inputs == op->cap_inputs) {
+		size_t cap = op->cap_inputs ? 2 * op->cap_inputs : 8;
+		char **in = realloc(op->inputs, cap * sizeof *in);
+		if (in)
+			op->inputs = in;
+		uint64_t *tags = in ? realloc(op->tags, cap * sizeof *tags) : NULL;
+		if (tags) {
+			op->tags = tags;
+			op->cap_inputs = cap;
+		}
+	}
+	char *copy = op && op->n_inputs < op->cap_inputs ? strdup(input) : NULL;
+	if (!copy) {
+		if (!join)
+			store_op_free(op);
 		return err_set(err, "store: out of memory reading the state of %s", input);
 	}
+	op->inputs[op->n_inputs] = copy;
+	op->tags[op->n_inputs++] = tag;
+	if (join)
+		return 0;
 	return enqueue(s, op);
 }
 

@@ -73,6 +73,7 @@ struct store;
 #define STORE_CONNECT_TIMEOUT_MS  10000  /* a connection attempt longer than this fails */
 #define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
 #define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
+#define STORE_READ_INPUTS_MAX     500    /* inputs whose state one statement reads (store_get_input) */
 
 /* A typed column of a stage table (docs/typed-columns-draft.md): raced
  * adds, retypes and drops it at connect (store_columns.c) and the upsert
@@ -273,8 +274,10 @@ struct store_page {
 /* Add one page's state to table's pending batch (copied): it is written
  * after the rows added before it, in that batch's transaction.  Always
  * sets seen_import = import_id.  A record without content updates an
- * existing row only: one for a page that has no row yet is dropped
- * (nothing to mark, and a row without keys would lose the page's items).
+ * existing row only: one for a page that has no row yet leaves a
+ * placeholder (seen_import < 0, no keys, no validators) that every read
+ * takes as no row (store_get_input, the removals) and a finish deciding
+ * removals deletes; a row without keys would lose the page's items.
  * Two records of one page in one batch: the later wins.  A record does not
  * count as a row (never in committed()'s n); a batch forms when it holds
  * batch_size rows and placeholders or batch_size page records, and a page
@@ -309,7 +312,9 @@ void store_input_state_free(struct store_input_state *st);
 
 /* Queue a read of every raced_pages row of (table's stage, input), in
  * order with the batches (it sees every batch queued before it, not rows
- * or pages still pending in a batch being formed).  The answer comes to
+ * or pages still pending in a batch being formed).  Reads asked one after
+ * the other while the backend is busy are one statement (up to
+ * STORE_READ_INPUTS_MAX inputs), answered one call per input, in order.  The answer comes to
  * the sink attached now, as sink.input_read(arg, table, tag, state, err).
  * If that sink is detached before the answer, the answer is freed and
  * nobody is called.  Discard backend: an empty state on a later loop

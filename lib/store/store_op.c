@@ -38,6 +38,10 @@ void store_op_free(struct store_op *op)
 	store_rows_free(op->rows, op->n_rows);
 	store_page_recs_free(op->pages, op->n_pages);
 	free(op->sql_owned);
+	for (size_t i = 0; i < op->n_inputs; i++)
+		free(op->inputs[i]);
+	free(op->inputs);
+	free(op->tags);
 	free(op);
 }
 

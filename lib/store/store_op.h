@@ -102,6 +102,14 @@ struct store_op {
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */
+	/* STORE_OP_GET_INPUT: the inputs read (owned) and their tags; more
+	 * join the op while it is the queue's last and not yet taken, and
+	 * its statement is built when the backend takes it (sealed). */
+	char **inputs;
+	uint64_t *tags;
+	size_t n_inputs, cap_inputs;
+	bool sealed;
+	bool counted;            /* in the store's reads_in_flight */
 	char *sql_owned;         /* SQL built for this op only (freed with it) */
 	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 

@@ -77,57 +77,145 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n)
 
 /* --- the write ---------------------------------------------------------- */
 
-/* One record per url (the later wins: DISTINCT ON over the ordinality,
- * descending), each record's keys sliced out of the flattened $13 by the
- * running sum of the counts $12.  `done`: the record's url is the input of
- * a record that completes its input.
- * The two UPDATEs name their urls as `url = ANY (ARRAY(...))`, an index
- * condition on the primary key, and not only as a join or IN: the plan is
- * prepared once per connection, while raced_pages has no statistics (a
- * new table, one import), and the planner then joined by scanning every
- * row of the stage for each batch; an import of 35,000 athlete pages took
- * minutes in PostgreSQL (docs/performance.md, "Incremental re-imports"). */
+/* One row per url, made so by store_pages_encode (the later record of a
+ * url wins; a checkpoint whose input has no record of its own in the
+ * batch is a row of its own, "alone"), so one INSERT ... ON CONFLICT
+ * writes them all: each row finds its stored row through the primary
+ * key's arbiter probe, never through a plan.  (A join or `url = ANY`
+ * depends on the planner: the statement is prepared once per connection,
+ * often while raced_pages is empty or has no statistics, and that plan
+ * scanned every row of the stage for each batch, an import of 40,000
+ * athlete pages taking minutes in PostgreSQL: docs/performance.md,
+ * "Incremental re-imports".)
+ *
+ * A row with content replaces the stored one (keys and hashes only when
+ * they differ, so an unchanged page's keys are not copied).  A row
+ * without content (a 304, a skipped page, a checkpoint alone) changes
+ * only seen_import (not for a checkpoint alone), fetched_at (fetched),
+ * the validators given and done_import; its proposed row says which, by
+ * a negative seen_import (-1: a record, -2: a checkpoint alone) and an
+ * epoch fetched_at (not fetched).  If no row is stored, the proposed one
+ * stays as a placeholder: seen_import < 0, no keys, no validators, and
+ * every read of raced_pages takes it as no row (store_pages_inputs_sql,
+ * the removals' seen_import = N); a finish that decides removals deletes
+ * it (seen_import < N).  A placeholder meeting a row with content becomes
+ * that page; meeting another without content it stays a placeholder. */
+#define PAGE_RECORD "excluded.seen_import >= 0"
 const char store_pages_write_sql[] =
-	"WITH v AS ("
-	" SELECT r.*, (sum(r.n) OVER (ORDER BY r.o) - r.n)::integer AS off"
-	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
-	"  $8::boolean[], $9::text[], $10::text[], $11::text[], $12::integer[], $14::bytea[])"
-	"  WITH ORDINALITY AS r(url, input, page_no, fetched, content, done, etag, lm, next, n,"
-	"  hashes, o)),"
-	" u AS ("
-	" SELECT DISTINCT ON (v.url) v.url, v.input, v.page_no, v.fetched, v.content, v.etag, v.lm,"
-	"  v.next, coalesce(($13::text[])[v.off + 1 : v.off + v.n], '{}') AS keys, v.hashes,"
-	"  v.url IN (SELECT d.input FROM v d WHERE d.done) AS done"
-	" FROM v ORDER BY v.url, v.o DESC),"
-	" kept AS ("
-	" UPDATE raced_pages p SET seen_import = $2::bigint,"
-	"  fetched_at = CASE WHEN u.fetched THEN now() ELSE p.fetched_at END,"
-	"  etag = coalesce(u.etag, p.etag), last_modified = coalesce(u.lm, p.last_modified),"
-	"  done_import = CASE WHEN u.done THEN $2::bigint ELSE p.done_import END"
-	" FROM u WHERE NOT u.content AND p.stage = $1::text AND p.url = u.url"
-	"  AND p.url = ANY (ARRAY(SELECT u2.url FROM u u2 WHERE NOT u2.content)) RETURNING 1),"
-	" checked AS ("
-	" UPDATE raced_pages p SET done_import = $2::bigint"
-	" WHERE p.stage = $1::text AND p.url = ANY (ARRAY(SELECT d.input FROM v d WHERE d.done))"
-	"  AND p.url NOT IN (SELECT u.url FROM u) RETURNING 1)"
-	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
+	"INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
 	"  keys, hashes, fetched_at, seen_import, done_import)"
-	" SELECT $1::text, u.url, u.input, u.page_no, u.etag, u.lm, u.next, u.keys, u.hashes, now(),"
-	"  $2::bigint, CASE WHEN u.done THEN $2::bigint END"
-	" FROM u WHERE u.content"
-	" ON CONFLICT (stage, url) DO UPDATE SET input = excluded.input, page_no = excluded.page_no,"
-	"  etag = excluded.etag, last_modified = excluded.last_modified,"
-	"  next_url = excluded.next_url,"
-	"  keys = CASE WHEN p.keys IS DISTINCT FROM excluded.keys THEN excluded.keys ELSE p.keys END,"
-	"  hashes = CASE WHEN p.hashes IS DISTINCT FROM excluded.hashes"
+	" SELECT $1::text, r.url, r.input, r.page_no,"
+	"  CASE WHEN r.alone THEN NULL ELSE r.etag END, CASE WHEN r.alone THEN NULL ELSE r.lm END,"
+	"  CASE WHEN r.content THEN r.next END,"
+	"  CASE WHEN r.content THEN coalesce(($15::text[])[r.off + 1 : r.off + r.n], '{}')"
+	"   ELSE '{}'::text[] END,"
+	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END,"
+	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END,"
+	"  CASE WHEN r.content THEN $2::bigint WHEN r.alone THEN -2 ELSE -1 END,"
+	"  CASE WHEN r.done THEN $2::bigint END"
+	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
+	"  $8::boolean[], $9::boolean[], $10::text[], $11::text[], $12::text[], $13::integer[],"
+	"  $14::integer[], $16::bytea[])"
+	"  AS r(url, input, page_no, fetched, content, done, alone, etag, lm, next, off, n, hashes)"
+	" ON CONFLICT (stage, url) DO UPDATE SET"
+	"  input = CASE WHEN " PAGE_RECORD " THEN excluded.input ELSE p.input END,"
+	"  page_no = CASE WHEN " PAGE_RECORD " THEN excluded.page_no ELSE p.page_no END,"
+	"  etag = CASE WHEN " PAGE_RECORD " THEN excluded.etag ELSE coalesce(excluded.etag, p.etag) END,"
+	"  last_modified = CASE WHEN " PAGE_RECORD " THEN excluded.last_modified"
+	"   ELSE coalesce(excluded.last_modified, p.last_modified) END,"
+	"  next_url = CASE WHEN " PAGE_RECORD " THEN excluded.next_url ELSE p.next_url END,"
+	"  keys = CASE WHEN " PAGE_RECORD " AND p.keys IS DISTINCT FROM excluded.keys"
+	"   THEN excluded.keys ELSE p.keys END,"
+	"  hashes = CASE WHEN " PAGE_RECORD " AND p.hashes IS DISTINCT FROM excluded.hashes"
 	"   THEN excluded.hashes ELSE p.hashes END,"
-	"  fetched_at = excluded.fetched_at, seen_import = excluded.seen_import,"
+	"  fetched_at = CASE WHEN " PAGE_RECORD " OR excluded.fetched_at > 'epoch'::timestamptz"
+	"   THEN excluded.fetched_at ELSE p.fetched_at END,"
+	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"
+	"   WHEN p.seen_import < 0 OR excluded.seen_import = -2 THEN p.seen_import"
+	"   ELSE $2::bigint END,"
 	"  done_import = coalesce(excluded.done_import, p.done_import)";
 
 enum {
-	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_DONE, P_ETAG,
-	P_LM, P_NEXT, P_NKEYS, P_KEYS, P_HASHES,
+	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_DONE, P_ONLY, P_ETAG,
+	P_LM, P_NEXT, P_OFF, P_NKEYS, P_KEYS, P_HASHES,
 };
+
+/* One row of the statement: a record (rec, done when its url is the
+ * input of a checkpoint in the batch) or a checkpoint alone (rec NULL:
+ * the row of url = input, page 0). */
+struct page_row {
+	const struct store_page_rec *rec;
+	const char *url;
+	size_t pos;          /* the record's place in the batch */
+	bool done;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct page_row *x = a, *y = b;
+	int c = strcmp(x->url, y->url);
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rows of n records: one per url (the later record), each marked
+ * done when a record completed the input named by its url, then a row per
+ * completed input with no record; sorted by url, so the statement's
+ * inserts take the primary key's order.  *n_rows set; NULL when out of
+ * memory. */
+static struct page_row *page_rows(const struct store_page_rec *recs, size_t n, size_t *n_rows)
+{
+	struct page_row *rows = calloc(2 * n + 1, sizeof *rows);
+	const char **done = calloc(n + 1, sizeof *done);
+	if (!rows || !done) {
+		free(rows);
+		free(done);
+		return NULL;
+	}
+	size_t n_done = 0;
+	for (size_t i = 0; i < n; i++) {
+		rows[i] = (struct page_row){ .rec = &recs[i], .url = recs[i].url, .pos = i };
+		if (recs[i].input_done)
+			done[n_done++] = recs[i].input;
+	}
+	qsort(rows, n, sizeof *rows, row_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && strcmp(rows[i].url, rows[i + 1].url) == 0)
+			continue; /* a later record of the url follows */
+		rows[m++] = rows[i];
+	}
+	qsort(done, n_done, sizeof *done, str_cmp);
+	size_t kept = m;
+	for (size_t i = 0; i < n_done; i++) {
+		if (i > 0 && strcmp(done[i], done[i - 1]) == 0)
+			continue;
+		struct page_row key = { .url = done[i] };
+		/* pos 0 sorts first among equal urls: search by url alone */
+		size_t lo = 0, hi = kept;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (strcmp(rows[mid].url, key.url) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < kept && strcmp(rows[lo].url, key.url) == 0)
+			rows[lo].done = true;
+		else
+			rows[m++] = (struct page_row){ .url = done[i], .done = true };
+	}
+	free(done);
+	qsort(rows, m, sizeof *rows, row_cmp);
+	*n_rows = m;
+	return rows;
+}
 
 static void array_int4(struct store_buf *b, uint32_t v)
 {
@@ -147,11 +235,12 @@ static void array_text(struct store_buf *b, const char *v)
 	store_buf_array_bytes(b, v, v ? strlen(v) : 0);
 }
 
-static bool any_null(const struct store_page_rec *recs, size_t n, size_t field)
+static bool any_null(const struct page_row *rows, size_t n, size_t field)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *v = field == P_ETAG ? recs[i].etag :
-		                field == P_LM ? recs[i].last_modified : recs[i].next_url;
+		const struct store_page_rec *r = rows[i].rec;
+		const char *v = !r ? NULL : field == P_ETAG ? r->etag :
+		                field == P_LM ? r->last_modified : r->next_url;
 		if (!v)
 			return true;
 	}
@@ -161,48 +250,63 @@ static bool any_null(const struct store_page_rec *recs, size_t n, size_t field)
 int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *stage,
                        int64_t import_id, struct store_pages_params *out)
 {
-	static const int binary[STORE_PAGES_PARAMS] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	static const int binary[STORE_PAGES_PARAMS] = {
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	};
 	struct store_buf b[STORE_PAGES_PARAMS] = { { 0 } };
-	size_t n_keys = 0;
-	for (size_t i = 0; i < n; i++)
-		n_keys += recs[i].n_keys;
+	size_t n_rows = 0, n_keys = 0;
+	struct page_row *rows = page_rows(recs, n, &n_rows);
+	if (!rows)
+		return -1;
+	for (size_t i = 0; i < n_rows; i++)
+		n_keys += rows[i].rec ? rows[i].rec->n_keys : 0;
 	store_buf_add(&b[P_STAGE], stage, strlen(stage));
 	store_buf_be64(&b[P_IMPORT], (uint64_t)import_id);
-	store_buf_array_header(&b[P_URL], PG_TYPE_TEXT, n, false);
-	store_buf_array_header(&b[P_INPUT], PG_TYPE_TEXT, n, false);
-	store_buf_array_header(&b[P_PAGE_NO], PG_TYPE_INT4, n, false);
-	store_buf_array_header(&b[P_FETCHED], PG_TYPE_BOOL, n, false);
-	store_buf_array_header(&b[P_CONTENT], PG_TYPE_BOOL, n, false);
-	store_buf_array_header(&b[P_DONE], PG_TYPE_BOOL, n, false);
-	store_buf_array_header(&b[P_ETAG], PG_TYPE_TEXT, n, any_null(recs, n, P_ETAG));
-	store_buf_array_header(&b[P_LM], PG_TYPE_TEXT, n, any_null(recs, n, P_LM));
-	store_buf_array_header(&b[P_NEXT], PG_TYPE_TEXT, n, any_null(recs, n, P_NEXT));
-	store_buf_array_header(&b[P_NKEYS], PG_TYPE_INT4, n, false);
+	store_buf_array_header(&b[P_URL], PG_TYPE_TEXT, n_rows, false);
+	store_buf_array_header(&b[P_INPUT], PG_TYPE_TEXT, n_rows, false);
+	store_buf_array_header(&b[P_PAGE_NO], PG_TYPE_INT4, n_rows, false);
+	store_buf_array_header(&b[P_FETCHED], PG_TYPE_BOOL, n_rows, false);
+	store_buf_array_header(&b[P_CONTENT], PG_TYPE_BOOL, n_rows, false);
+	store_buf_array_header(&b[P_DONE], PG_TYPE_BOOL, n_rows, false);
+	store_buf_array_header(&b[P_ONLY], PG_TYPE_BOOL, n_rows, false);
+	store_buf_array_header(&b[P_ETAG], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_ETAG));
+	store_buf_array_header(&b[P_LM], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_LM));
+	store_buf_array_header(&b[P_NEXT], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_NEXT));
+	store_buf_array_header(&b[P_OFF], PG_TYPE_INT4, n_rows, false);
+	store_buf_array_header(&b[P_NKEYS], PG_TYPE_INT4, n_rows, false);
 	store_buf_array_header(&b[P_KEYS], PG_TYPE_TEXT, n_keys, false);
-	store_buf_array_header(&b[P_HASHES], PG_TYPE_BYTEA, n, false);
-	for (size_t i = 0; i < n; i++) {
-		const struct store_page_rec *r = &recs[i];
-		array_text(&b[P_URL], r->url);
-		array_text(&b[P_INPUT], r->input);
-		array_int4(&b[P_PAGE_NO], r->page_no);
-		array_bool(&b[P_FETCHED], r->fetched);
-		array_bool(&b[P_CONTENT], r->content);
-		array_bool(&b[P_DONE], r->input_done);
-		array_text(&b[P_ETAG], r->etag);
-		array_text(&b[P_LM], r->last_modified);
-		array_text(&b[P_NEXT], r->next_url);
-		if (r->n_keys > INT32_MAX)
+	store_buf_array_header(&b[P_HASHES], PG_TYPE_BYTEA, n_rows, false);
+	size_t off = 0;
+	if (n_keys > INT32_MAX)
+		b[P_OFF].failed = true;
+	for (size_t i = 0; i < n_rows; i++) {
+		const struct store_page_rec *r = rows[i].rec;
+		size_t nk = r ? r->n_keys : 0;
+		array_text(&b[P_URL], rows[i].url);
+		array_text(&b[P_INPUT], r ? r->input : rows[i].url);
+		array_int4(&b[P_PAGE_NO], r ? r->page_no : 0);
+		array_bool(&b[P_FETCHED], r && r->fetched);
+		array_bool(&b[P_CONTENT], r && r->content);
+		array_bool(&b[P_DONE], rows[i].done);
+		array_bool(&b[P_ONLY], !r);
+		array_text(&b[P_ETAG], r ? r->etag : NULL);
+		array_text(&b[P_LM], r ? r->last_modified : NULL);
+		array_text(&b[P_NEXT], r ? r->next_url : NULL);
+		array_int4(&b[P_OFF], (uint32_t)off);
+		if (nk > INT32_MAX)
 			b[P_NKEYS].failed = true;
-		array_int4(&b[P_NKEYS], (uint32_t)r->n_keys);
+		array_int4(&b[P_NKEYS], (uint32_t)nk);
 		/* the hashes big-endian, 8 bytes each */
-		if (r->n_keys > INT32_MAX / 8)
+		if (nk > INT32_MAX / 8)
 			b[P_HASHES].failed = true;
-		store_buf_be32(&b[P_HASHES], (uint32_t)(r->n_keys * 8));
-		for (size_t k = 0; k < r->n_keys; k++) {
+		store_buf_be32(&b[P_HASHES], (uint32_t)(nk * 8));
+		for (size_t k = 0; k < nk; k++) {
 			array_text(&b[P_KEYS], r->keys[k]);
 			store_buf_be64(&b[P_HASHES], r->hashes[k]);
 		}
+		off += nk;
 	}
+	free(rows);
 	bool failed = false;
 	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++)
 		failed |= b[k].failed;
@@ -233,11 +337,22 @@ void store_pages_params_free(struct store_pages_params *p)
 
 /* --- reading an input's pages ------------------------------------------- */
 
-const char store_pages_input_sql[] =
-	"SELECT url, page_no, etag, last_modified, next_url, array_to_json(keys)::text,"
-	" encode(hashes, 'hex'), (extract(epoch FROM fetched_at) * 1000)::bigint, seen_import,"
-	" coalesce(done_import, 0)"
-	" FROM raced_pages WHERE stage = $1 AND input = $2 ORDER BY page_no, url";
+/* Each input's rows through the (stage, input) index: the LATERAL
+ * subquery (OFFSET 0 keeps it one) is run per input with both columns
+ * bound, so no plan can turn the read into a scan of the stage's pages,
+ * whatever raced_pages' statistics say.  Placeholders (seen_import < 0)
+ * are no rows. */
+const char store_pages_inputs_sql[] =
+	"SELECT i.o, p.url, p.page_no, p.etag, p.last_modified, p.next_url, p.keys, p.hashes, p.ms,"
+	" p.seen_import, p.done_import"
+	" FROM unnest($2::text[]) WITH ORDINALITY AS i(input, o) CROSS JOIN LATERAL ("
+	"  SELECT q.url, q.page_no, q.etag, q.last_modified, q.next_url,"
+	"   array_to_json(q.keys)::text AS keys, encode(q.hashes, 'hex') AS hashes,"
+	"   (extract(epoch FROM q.fetched_at) * 1000)::bigint AS ms, q.seen_import,"
+	"   coalesce(q.done_import, 0) AS done_import"
+	"  FROM raced_pages q WHERE q.stage = $1::text AND q.input = i.input AND q.seen_import >= 0"
+	"  OFFSET 0) p"
+	" ORDER BY i.o, p.page_no, p.url";
 
 static void page_state_clear(struct store_page_state *p)
 {
@@ -323,41 +438,65 @@ static int page_keys(struct store_page_state *p, const char *keys_json, const ch
 	return 0;
 }
 
-int store_pages_parse_input(const PGresult *res, struct store_input_state **out, char *err)
+/* Rows [from, to) of res (columns from 1: url ... done_import) as one
+ * input's state.  Returns 0, or -1 with err set. */
+static int parse_state(const PGresult *res, int from, int to, struct store_input_state **out,
+                       char *err)
 {
 	*out = NULL;
+	int n = to - from;
 	struct store_input_state *st = calloc(1, sizeof *st);
-	int n = res ? PQntuples(res) : 0;
 	if (!st || (n > 0 && !(st->pages = calloc((size_t)n, sizeof *st->pages)))) {
 		free(st);
 		return err_set(err, "out of memory reading an input's state");
 	}
-	if (res && PQnfields(res) != 10 && n > 0) {
-		store_input_state_free(st);
-		return err_set(err, "reading raced_pages: unexpected result");
-	}
-	for (int i = 0; i < n; i++) {
-		struct store_page_state *p = &st->pages[i];
+	for (int i = from; i < to; i++) {
+		struct store_page_state *p = &st->pages[i - from];
 		bool failed = false;
 		st->n_pages++;
-		p->url = field(res, i, 0, &failed);
-		p->page_no = (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10);
-		p->etag = field(res, i, 2, &failed);
-		p->last_modified = field(res, i, 3, &failed);
-		p->next_url = field(res, i, 4, &failed);
-		p->fetched_at_ms = strtoll(PQgetvalue(res, i, 7), NULL, 10);
-		p->seen_import = strtoll(PQgetvalue(res, i, 8), NULL, 10);
-		p->done_import = strtoll(PQgetvalue(res, i, 9), NULL, 10);
+		p->url = field(res, i, 1, &failed);
+		p->page_no = (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10);
+		p->etag = field(res, i, 3, &failed);
+		p->last_modified = field(res, i, 4, &failed);
+		p->next_url = field(res, i, 5, &failed);
+		p->fetched_at_ms = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+		p->seen_import = strtoll(PQgetvalue(res, i, 9), NULL, 10);
+		p->done_import = strtoll(PQgetvalue(res, i, 10), NULL, 10);
 		if (failed || !p->url) {
 			store_input_state_free(st);
 			return err_set(err, "out of memory reading an input's state");
 		}
-		if (page_keys(p, PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), err) != 0) {
+		if (page_keys(p, PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), err) != 0) {
 			store_input_state_free(st);
 			return -1;
 		}
 	}
 	*out = st;
+	return 0;
+}
+
+int store_pages_parse_inputs(const PGresult *res, size_t n, struct store_input_state **out,
+                             char *err)
+{
+	int rows = res ? PQntuples(res) : 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (res && PQnfields(res) != 11 && rows > 0)
+		return err_set(err, "reading raced_pages: unexpected result");
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* the rows of input i (ordinality i + 1) follow those of i - 1 */
+		int from = r;
+		while (r < rows && strtoull(PQgetvalue(res, r, 0), NULL, 10) == i + 1)
+			r++;
+		if (parse_state(res, from, r, &out[i], err) != 0) {
+			for (size_t k = 0; k < i; k++) {
+				store_input_state_free(out[k]);
+				out[k] = NULL;
+			}
+			return -1;
+		}
+	}
 	return 0;
 }
 

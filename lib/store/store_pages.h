@@ -8,13 +8,17 @@
  *
  * Page records of a batch are written by one statement (STORE_PAGES_WRITE,
  * prepared on each connection) taking each column as a binary array, the
- * keys of every record flattened into one text[] with a count per record:
- * records with content are upserted (keys and hashes rewritten only when
- * they differ, so an unchanged page's TOASTed keys are not copied),
- * records without content update an existing row (seen_import, fetched_at,
- * validators given), checkpoints set done_import on their input's page 0.
- * The three parts touch disjoint rows (one record per url: the later of
- * two wins), so one statement holds them all.
+ * keys of every record flattened into one text[] with an offset and a
+ * count per row.  The encoder makes one row per url (the later of two
+ * records wins; a checkpoint whose input has no record in the batch is a
+ * row of its own), so the statement is one INSERT ... ON CONFLICT: each
+ * row finds its stored one by the primary key, whatever the planner
+ * thinks of the table.  Rows with content are upserted (keys and hashes
+ * rewritten only when they differ, so an unchanged page's TOASTed keys
+ * are not copied); rows without content change seen_import, fetched_at,
+ * the validators given and done_import of a stored row, and where none
+ * is stored leave a placeholder that every read takes as no row
+ * (seen_import < 0; the statement's comment says how).
  *
  * Ownership: a struct store_page_rec owns its strings and arrays;
  * store_page_recs_free() frees them and the array.  Encoded parameters are
@@ -47,7 +51,7 @@ RACED_MUST_CHECK
 int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg);
 void store_page_recs_free(struct store_page_rec *recs, size_t n);
 
-#define STORE_PAGES_PARAMS 14
+#define STORE_PAGES_PARAMS 16
 #define STORE_PAGES_WRITE  "raced_pages_write"
 extern const char store_pages_write_sql[];
 
@@ -65,13 +69,16 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
                        int64_t import_id, struct store_pages_params *out);
 void store_pages_params_free(struct store_pages_params *p);
 
-/* The read of (stage, input)'s pages: its SQL, with the stage and input as
- * text parameters $1 and $2. */
-extern const char store_pages_input_sql[];
-/* Its answer: *out the state (n_pages 0 when res is NULL: the null backend
- * ran nothing).  Returns 0, or -1 with err (ERR_MAX) set. */
+/* The read of many inputs' pages: its SQL, with the stage as text $1 and
+ * the inputs as a text[] $2 (store_pages_encode_keys); its answer, rows
+ * of each input in the order of $2, led by the input's ordinal. */
+extern const char store_pages_inputs_sql[];
+/* Its answer: out[i] (of n) the state of input i (n_pages 0 for every
+ * input when res is NULL: the null backend ran nothing).  Returns 0, or
+ * -1 with err (ERR_MAX) set and out[] all NULL. */
 RACED_MUST_CHECK
-int store_pages_parse_input(const PGresult *res, struct store_input_state **out, char *err);
+int store_pages_parse_inputs(const PGresult *res, size_t n, struct store_input_state **out,
+                             char *err);
 
 /* The keys of a read of stored rows as a binary text[] (one parameter).
  * Returns 0, or -1 when out of memory or past 2 GiB. */

@@ -177,19 +177,23 @@ static bool name_valid(const char *n)
 
 /* The keys of the pages import $1 reached in stage S: what it saw. */
 #define SEEN_KEYS_FMT \
-	"SELECT DISTINCT k.k FROM raced_pages p, unnest(p.keys) AS k(k)" \
+	"SELECT k.k FROM raced_pages p, unnest(p.keys) AS k(k)" \
 	" WHERE p.stage = '%s' AND p.seen_import = $1::bigint"
 
-/* Removals (STORE_FINISH_REMOVALS), set-based: an anti-join and a join
- * against the distinct keys seen. */
+/* Removals (STORE_FINISH_REMOVALS), set-based.  Marking is an anti-join
+ * against the keys seen, duplicates and all (a hash of them; no sort to
+ * make them distinct).  Unmarking runs only when the table has a row
+ * marked removed (the uncommon case: the EXISTS is a one-time filter
+ * ahead of the join, so an import that removed nothing before does not
+ * read the keys a second time). */
 #define MARK_FMT \
-	"WITH s AS (" SEEN_KEYS_FMT ")" \
-	" UPDATE \"%s\" t SET removed_import = $1::bigint" \
-	" WHERE t.removed_import IS NULL AND NOT EXISTS (SELECT 1 FROM s WHERE s.k = t.key)"
+	"UPDATE \"%s\" t SET removed_import = $1::bigint" \
+	" WHERE t.removed_import IS NULL AND NOT EXISTS (" SEEN_KEYS_FMT " AND k.k = t.key)"
 #define UNMARK_FMT \
-	"WITH s AS (" SEEN_KEYS_FMT ")" \
+	"WITH s AS (SELECT DISTINCT x.k FROM (" SEEN_KEYS_FMT ") x)" \
 	" UPDATE \"%s\" t SET removed_import = NULL FROM s" \
-	" WHERE t.removed_import IS NOT NULL AND t.key = s.k"
+	" WHERE t.removed_import IS NOT NULL AND t.key = s.k" \
+	"  AND EXISTS (SELECT 1 FROM \"%s\" r WHERE r.removed_import IS NOT NULL)"
 
 /* The cursor (store_get_cursor): the latest succeeded run's start, and the
  * largest value at JSON pointer $1 (NULL: not asked; its tokens
@@ -243,7 +247,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name);
-	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name);
+	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
 	if (rc)
 		return err_set(err, "store: out of memory");

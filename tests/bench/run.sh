@@ -39,9 +39,12 @@
 #     data, and a third after 1 % of the athletes changed (/_mutate); for
 #     each, requests with a body, bytes received (import_runs.counts),
 #     stage rows written (pg_stat_user_tables n_tup_ins + n_tup_upd),
-#     wall time and PostgreSQL CPU time, as ratios to the full import; and
-#     the fetch-only time of the same data (discard = yes) for the
-#     unchanged import's target (<= 1.1 x fetch-only);
+#     wall time and PostgreSQL CPU time, as ratios to the full import,
+#     and raced's CPU time against fetch-only's; and the fetch-only time
+#     of the same data (discard = yes) for the unchanged import's target
+#     (<= 1.1 x fetch-only); with BENCH_PG_STATEMENTS=1 in the
+#     environment, also each import's statements by total time
+#     (pg_stat_statements) in incr-statements-SETUP-IMPORT.txt;
 #   8 the soak (tests/bench/soak.sh, its own fixture, PostgreSQL and one
 #     raced): --soak-imports imports (default 200) back to back with
 #     control clients and a reload between two; RSS, fds, PostgreSQL and
@@ -508,11 +511,16 @@ incr_count() { # DB KEY: KEY summed over the stages of the latest run's counts
 incr_import() { # NAME STEP DB CONF
 	local rows0 rows1 pg0 pg1 status
 	rows0=$(incr_rows_written "$3")
+	[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$3" "select pg_stat_statements_reset()" >/dev/null
 	pg0=$(ticks $(pg_pids))
 	run_raced "$4" "$T/raced-incr-$1-$2.log"
 	pg_backends_gone
 	pg1=$(ticks $(pg_pids))
 	rows1=$(incr_rows_written "$3")
+	[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$3" "select round(total_exec_time::numeric, 1) as ms,
+		calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) from pg_stat_statements
+		where dbid = (select oid from pg_database where datname = '$3')
+		order by total_exec_time desc limit 20" >"$results/incr-statements-$1-$2.txt"
 	status=$(incr_db_psql "$3" "select status from import_runs order by id desc limit 1")
 	[ "$status" = succeeded ] || { echo "run.sh: part 10 $1 $2: the import ended $status" >&2; exit 1; }
 	local stored served
@@ -526,12 +534,19 @@ incr_import() { # NAME STEP DB CONF
 	# The fixture's own count of answers with a body, as a check.
 	fx_body=$(get /_stats | jq '.requests - .not_modified')
 	[ "$fx_body" = "$body" ] || say "part 10 $1 $2: raced counted $body requests with a body, the fixture $fx_body"
-	incr_steps+=("$2 $body $n304 $bytes $((rows1 - rows0)) $SECS $(tick_secs "$pg0" "$pg1")")
-	say "  $2: ${incr_steps[-1]#* } (body 304 bytes rows wall-s PG-CPU-s)"
+	incr_steps+=("$2 $body $n304 $bytes $((rows1 - rows0)) $SECS $(tick_secs "$pg0" "$pg1") $CPU_S")
+	say "  $2: ${incr_steps[-1]#* } (body 304 bytes rows wall-s PG-CPU-s raced-CPU-s)"
 	incr_db_psql "$3" "vacuum analyze" >/dev/null
 }
 if want 10; then
 	pg_cluster_init "$T/pg9"
+	# BENCH_PG_STATEMENTS=1: what each import ran, by total execution time,
+	# in incr-statements-SETUP-IMPORT.txt (not measured otherwise: the
+	# extension costs some CPU of its own).
+	[ -z "${BENCH_PG_STATEMENTS:-}" ] || cat >>"$PG_DIR/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+CONF
 	pg_cluster_start
 	pg_cluster_psql "alter system set autovacuum = off" >/dev/null
 	pg_cluster_psql "select pg_reload_conf()" >/dev/null
@@ -544,9 +559,10 @@ if want 10; then
 		write_config "$T/incr-fetch.conf" discard "$conns" "$conns"
 		run_raced "$T/incr-fetch.conf" "$T/raced-incr-$name-fetch.log"
 		check_requests
-		incr_fetch_secs=$SECS
+		incr_fetch_secs=$SECS incr_fetch_cpu=$CPU_S
 		db=incr_$name
 		incr_db_psql postgres "create database $db" >/dev/null
+		[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$db" "create extension pg_stat_statements" >/dev/null
 		write_config "$T/incr-$name.conf" "host=$PG_DIR/sock port=5432 user=raced dbname=$db" \
 			"$conns" "$conns" "$refresh"
 		incr_steps=()
@@ -556,23 +572,24 @@ if want 10; then
 			{ echo "run.sh: /_mutate failed" >&2; exit 1; }
 		say "  changed $(jq '.changed_athletes | length' <<<"$get_mutate") athletes"
 		incr_import "$name" changed "$db" "$T/incr-$name.conf"
-		for st in "${incr_steps[@]}"; do incr_rows+=("$name $incr_fetch_secs $st"); done
+		for st in "${incr_steps[@]}"; do incr_rows+=("$name $incr_fetch_secs $st $incr_fetch_cpu"); done
 	done
 	fixture_stop
 	pg_cluster_stop
 	{
 		echo "9 incremental re-imports; ratios to that set-up's full import; fetch-only = discard = yes, same data"
-		printf '%-8s %-9s %14s %7s %16s %16s %14s %15s %8s\n' set-up import "body requests" 304s \
-			"bytes" "stage rows" "wall s" "PG CPU s" "x fetch"
+		printf '%-8s %-9s %14s %7s %16s %16s %14s %15s %8s %18s\n' set-up import "body requests" 304s \
+			"bytes" "stage rows" "wall s" "PG CPU s" "x fetch" "raced CPU s (x f)"
 		for row in "${incr_rows[@]}"; do
 			set -- $row
 			[ "$3" = full ] && f_body=$4 f_bytes=$6 f_rows=$7 f_secs=$8 f_pg=$9
-			printf '%-8s %-9s %7s (%4s) %7s %9s (%4s) %8s (%5s) %7s (%4s) %6s (%4s) %8s\n' "$1" "$3" \
+			printf '%-8s %-9s %7s (%4s) %7s %9s (%4s) %8s (%5s) %7s (%4s) %6s (%4s) %8s %11s (%4s)\n' "$1" "$3" \
 				"$4" "$(div "$4" "$f_body")" "$5" "$6" "$(div "$6" "$f_bytes")" \
 				"$7" "$(div "$7" "$f_rows" %.3f)" "$8" "$(div "$8" "$f_secs")" \
-				"$9" "$(div "$9" "$f_pg")" "$(div "$8" "$2")"
+				"$9" "$(div "$9" "$f_pg")" "$(div "$8" "$2")" "${10}" "$(div "${10}" "${11}")"
 		done
-		echo "fetch-only: $(for row in "${incr_rows[@]}"; do set -- $row; [ "$3" = full ] && printf '%s %ss  ' "$1" "$2"; done)"
+		echo "fetch-only (wall, raced CPU): $(for row in "${incr_rows[@]}"; do set -- $row; [ "$3" = full ] && printf '%s %ss %ss  ' "$1" "$2" "${11}"; done)"
+		echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "targets, unchanged import: 0 stage rows; PG CPU <= 0.10 x full; wall <= 1.1 x fetch-only;" \
 			"with refresh: wall <= 0.3 x full"
 		for row in "${incr_rows[@]}"; do

@@ -1350,7 +1350,13 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 	CHECK_STR(fetched1, fetched0);   /* not fetched: fetched_at kept */
 	free(fetched0);
 	free(fetched1);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"), 0);
+	/* pages nobody stored: placeholders, which every read takes as no row */
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"
+	                 " AND seen_import >= 0"), 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url IN ('u8', 'u9')"
+	                 " AND keys = '{}' AND etag IS NULL AND seen_import < 0"), 2);
+	read_input(s, &r, 0, "u8", 0);
+	CHECK(r.st && r.st->n_pages == 0);
 
 	/* import 3: a checkpoint alone, page 0 written by an earlier batch */
 	struct store_page c1 = { .url = "u1", .input = "u0", .page_no = 1, .input_done = true };
@@ -1377,6 +1383,107 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 	} else {
 		CHECK(false);
 	}
+	/* a placeholder meeting a record with content becomes that page; one
+	 * meeting another record without content stays a placeholder */
+	struct store_page u8 = { .url = "u8", .input = "u8", .page_no = 0, .fetched = true,
+	                         .content = true, .etag = "\"8\"", .keys = k2, .hashes = h2,
+	                         .n_keys = 1, .input_done = true };
+	struct store_page u9 = { .url = "u9", .input = "u9", .page_no = 0, .fetched = true,
+	                         .etag = "\"9\"", .input_done = true };
+	add_page(s, 0, 5, &u8);
+	add_page(s, 0, 5, &u9);
+	flush(s, 0);
+	read_input(s, &r, 0, "u8", 0);
+	CHECK(r.st && r.st->n_pages == 1);
+	if (r.st && r.st->n_pages == 1) {
+		CHECK_STR(r.st->pages[0].etag, "\"8\"");
+		CHECK_EQ(r.st->pages[0].n_keys, 1);
+		CHECK_EQ(r.st->pages[0].seen_import, 5);
+		CHECK_EQ(r.st->pages[0].done_import, 5);
+	}
+	read_input(s, &r, 0, "u9", 0);
+	CHECK(r.st && r.st->n_pages == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* Reads of inputs asked one after the other while one is out are one
+ * statement, answered one call per input, in the order asked, each with
+ * its own pages (none for an input nobody stored, none for a placeholder),
+ * and they see the batches queued before them. */
+struct many_reads {
+	uint64_t tags[8];
+	size_t pages[8];
+	int n;
+	char err[ERR_MAX];
+};
+
+static void cb_many_input(void *arg, size_t table, uint64_t tag, struct store_input_state *st,
+                          const char *err)
+{
+	struct seen *w = arg;
+	struct many_reads *m = w->user;
+	(void)table;
+	if (m->n < 8) {
+		m->tags[m->n] = tag;
+		m->pages[m->n] = st ? st->n_pages : 99;
+		m->n++;
+	}
+	if (err)
+		snprintf(m->err, sizeof m->err, "%s", err);
+	store_input_state_free(st);
+}
+
+static bool five_answers(void *arg)
+{
+	return ((struct many_reads *)arg)->n >= 5;
+}
+
+static void test_input_reads_asked_together_are_one_statement(void)
+{
+	const char *tables[] = { "mr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	struct many_reads m = { 0 };
+	w.user = &m;
+	struct store_sink sink = { .committed = cb_committed, .arg = &w,
+	                           .input_read = cb_many_input, .items_read = cb_items_read };
+	store_attach_sink(s, &sink);
+	const char *keys[] = { "x" };
+	uint64_t h[] = { 1 };
+	struct store_page a0 = { .url = "mr/a", .input = "mr/a", .page_no = 0, .fetched = true,
+	                         .content = true, .next_url = "mr/a1", .keys = keys, .hashes = h,
+	                         .n_keys = 1 };
+	struct store_page a1 = { .url = "mr/a1", .input = "mr/a", .page_no = 1, .fetched = true,
+	                         .content = true, .keys = keys, .hashes = h, .n_keys = 1,
+	                         .input_done = true };
+	struct store_page c0 = { .url = "mr/c", .input = "mr/c", .page_no = 0, .fetched = true,
+	                         .content = true, .input_done = true };
+	struct store_page p0 = { .url = "mr/p", .input = "mr/p", .page_no = 0, .fetched = true };
+	add_page(s, 0, 1, &a0);
+	add_page(s, 0, 1, &a1);
+	add_page(s, 0, 1, &c0);
+	add_page(s, 0, 1, &p0);
+	flush(s, 0);
+	const char *ask[] = { "mr/a", "mr/b", "mr/c", "mr/a", "mr/p" };
+	char err[ERR_MAX] = "";
+	for (size_t i = 0; i < 5; i++)
+		CHECK_EQ(store_get_input(s, 0, ask[i], 10 + i, err), 0);
+	/* the batch and the first read went; the other four wait as one op */
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.ops_queued, 1);
+	CHECK(run_until(five_answers, &m, 10));
+	CHECK_STR(m.err, "");
+	static const size_t want[] = { 2, 0, 1, 2, 0 };
+	for (int i = 0; i < 5 && i < m.n; i++) {
+		CHECK_EQ(m.tags[i], 10u + (uint64_t)i);
+		CHECK_EQ(m.pages[i], want[i]);
+	}
+	w.user = &r;
 	reads_clear(&r);
 	store_free(s);
 }
@@ -2339,6 +2446,7 @@ int main(void)
 	RUN(test_error_rows_beyond_the_bound_are_only_counted);
 	RUN(test_page_records_commit_with_their_rows_and_read_back_in_order);
 	RUN(test_page_records_without_content_keep_the_stored_state);
+	RUN(test_input_reads_asked_together_are_one_statement);
 	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
 	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
 	RUN(test_rows_read_back_in_key_order_without_the_missing);
