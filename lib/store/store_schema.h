@@ -40,12 +40,15 @@
 #include "store_op.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define STORE_NAME_MAX 48
 
 struct store_table_sql {
 	char *name;
+	char *parent;        /* the parent stage's table; NULL: the root (or not known) */
+	bool dedupe;         /* its edges are in a link table (store_links.h) */
 	char *upsert_name;   /* the upsert, prepared on each connection */
 	char *upsert_sql;
 	char *create_sql;
@@ -56,12 +59,22 @@ struct store_table_sql {
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
 	char *counts_sql;    /* finishing: the stage's stored and shared_keys, $1 the import */
+	/* dedupe stages only (else NULL): the link table (store_links.h) */
+	char *link_name;       /* "<name>_parents" */
+	char *link_create_sql;
+	char *link_index_sql;
+	char *link_write_name; /* the link records' write, prepared on each connection */
+	char *link_write_sql;
+	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 
-/* Check name and build its statements.  Returns 0, or -1 with err set
- * (the name cannot be a table's, or out of memory); free t either way. */
+/* Check name and build its statements; parent (NULL: the root, or not
+ * known) and dedupe say how its items are linked to their parents.
+ * Returns 0, or -1 with err set (the name cannot be a table's, or out of
+ * memory); free t either way. */
 RACED_MUST_CHECK
-int store_table_sql_init(struct store_table_sql *t, const char *name, char *err);
+int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
+                         bool dedupe, char *err);
 void store_table_sql_free(struct store_table_sql *t);
 
 /* The schema version this raced writes (its last migration's). */

@@ -520,7 +520,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 30));
 	failed_rows = table_refused_calls = table_refused_rows = 0;
-	sql_exec("DROP TABLE d_items");
+	sql_exec("DROP TABLE d_items CASCADE"); /* and its view */
 	for (int i = 0; i < 5; i++) {
 		char key[16];
 		snprintf(key, sizeof key, "k%d", i);
@@ -1410,7 +1410,7 @@ static void test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_the
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages p, pr_items t WHERE p.url = 'p'"
 	                 " AND p.xmin::text::bigint > t.xmin::text::bigint"), 1);
 
-	sql_exec("DROP TABLE pr_items");
+	sql_exec("DROP TABLE pr_items CASCADE");
 	struct store_page pg2 = { .url = "q", .input = "q", .fetched = true, .content = true,
 	                          .keys = keys, .hashes = h, .n_keys = 1 };
 	add(s, 0, 2, "good", NULL, "{\"v\": 2}");

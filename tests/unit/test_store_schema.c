@@ -11,7 +11,7 @@ static void test_names_outside_the_identifier_rule_are_refused(void)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct store_table_sql t = { 0 };
 		char err[ERR_MAX] = "";
-		CHECK_EQ(store_table_sql_init(&t, bad[i], err), -1);
+		CHECK_EQ(store_table_sql_init(&t, bad[i], NULL, false, err), -1);
 		CHECK(strstr(err, "cannot be a table name") != NULL);
 		store_table_sql_free(&t);
 	}
@@ -24,7 +24,7 @@ static void test_reserved_words_and_48_characters_are_names(void)
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		struct store_table_sql t = { 0 };
 		char err[ERR_MAX] = "";
-		CHECK_EQ(store_table_sql_init(&t, good[i], err), 0);
+		CHECK_EQ(store_table_sql_init(&t, good[i], NULL, false, err), 0);
 		CHECK_STR(t.name, good[i]);
 		store_table_sql_free(&t);
 	}
@@ -34,7 +34,7 @@ static void test_every_statement_quotes_the_table_name(void)
 {
 	struct store_table_sql t = { 0 };
 	char err[ERR_MAX] = "";
-	CHECK_EQ(store_table_sql_init(&t, "user", err), 0);
+	CHECK_EQ(store_table_sql_init(&t, "user", NULL, false, err), 0);
 	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
 	CHECK_STR(t.index_sql, "CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key)");
 	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
@@ -56,28 +56,31 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 {
 	struct store_table_sql t[2] = { { 0 } };
 	char err[ERR_MAX] = "", steps[16];
-	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
-	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMTU");
-	CHECK_EQ(store_schema_version(), 3);
-	struct store_op *m = chain.head, *tables = m->next->next->next;
+	CHECK_STR(steps, "MMMMTU");
+	CHECK_EQ(store_schema_version(), 4);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
+	CHECK_EQ(m->next->next->next->version, 4);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
 	/* per table: create, removed_import, index, prepare its upsert; then
-	 * prepare the page records' write; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 10);
+	 * prepare the page records' write; comments and views; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 11);
 	CHECK(tables->stmts[1].sql == t[0].column_sql);
 	CHECK_STR(tables->stmts[3].name, "raced_upsert_races");
 	CHECK_STR(tables->stmts[7].name, "raced_upsert_entries");
 	CHECK_STR(tables->stmts[8].name, "raced_pages_write");
-	CHECK_STR(tables->stmts[9].sql, "SELECT 1");
+	CHECK(strncmp(tables->stmts[9].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(tables->stmts[9].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(tables->stmts[10].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	store_table_sql_free(&t[0]);
 	store_table_sql_free(&t[1]);
@@ -90,7 +93,7 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "TU");
-	CHECK_EQ(chain.head->n_stmts, 2);   /* the page write's prepare, SELECT 1 */
+	CHECK_EQ(chain.head->n_stmts, 3);   /* the page write's prepare, views, SELECT 1 */
 	store_op_list_free(&chain);
 }
 
@@ -101,7 +104,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMTU");
+	CHECK_STR(steps, "MMMTU");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -119,7 +122,7 @@ static void test_a_database_at_version_2_gets_the_import_state_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(2, NULL, 0, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MTU");
+	CHECK_STR(steps, "MMTU");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 3);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
@@ -151,6 +154,34 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 	store_op_free(op);
 }
 
+/* A dedupe stage gets its link table, its index and its prepared write
+ * after its own statements; the path view joins through the link table. */
+static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
+{
+	struct store_table_sql t[3] = { { 0 } };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", "races", false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[2], "athletes", "entries", true, err), 0);
+	CHECK(t[1].link_name == NULL);
+	CHECK_STR(t[2].link_name, "athletes_parents");
+	CHECK_STR(t[2].link_write_name, "raced_links_athletes");
+	CHECK(strstr(t[2].unlink_sql, "USING \"entries\" p") != NULL);
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(store_schema_version(), t, 3, &chain), 0);
+	struct store_op *tables = chain.head;
+	CHECK_EQ(tables->n_stmts, 4 * 3 + 3 + 3);
+	CHECK(tables->stmts[12].sql == t[2].link_create_sql);
+	CHECK_STR(tables->stmts[14].name, "raced_links_athletes");
+	const char *views = tables->stmts[16].sql;
+	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
+	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
+	CHECK(strstr(views, "'entries_entries'") == NULL);
+	store_op_list_free(&chain);
+	for (int i = 0; i < 3; i++)
+		store_table_sql_free(&t[i]);
+}
+
 int main(void)
 {
 	RUN(test_names_outside_the_identifier_rule_are_refused);
@@ -160,6 +191,7 @@ int main(void)
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
+	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
 }
