@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Edges (issue 16, items 1 and 3): after an import the join by keys alone,
+# races -> entries -> athletes through athletes_parents, is the relation
+# the fixture served, row for row, athletes shared by many entries
+# included; the path view returns the same; an unchanged re-import writes
+# no link; a race's entries removed lose their links after a succeeded
+# import, not after a partial one; --full keeps them exact.
+. "$TESTS_DIR/lib/harness.sh"
+. "$TESTS_DIR/integration/incremental_lib.sh"
+. "$TESTS_DIR/integration/edges_lib.sh"
+
+pg_start
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# 60 athletes for 25 x 10 entries: most athletes run several races.
+ARGS=(--port "$PORT" --seed 11 --races 25 --entries-per-race 10 --athletes 60 --page-size 4 --validators both)
+fixture_start "${ARGS[@]}"
+write_config
+
+link_writes() {
+	wait_for "raced's database sessions to end" 20 no_other_backends
+	sql "select n_tup_ins + n_tup_upd + n_tup_del from pg_stat_user_tables where relname = 'athletes_parents'"
+}
+check "first import succeeds" raced_once
+check_edges_exact "first import"
+check "athletes are shared by several entries" \
+	test "$(sql 'select max(n) from (select count(*) n from athletes_parents group by key) c')" -gt 1
+check_eq "athletes keep no parent_key" "$(sql 'select count(*) from athletes where parent_key is not null')" 0
+check_eq "the current views: every row" "$(sql 'select count(*) from athletes_current')" "$(sql 'select count(*) from athletes')"
+
+# --- an unchanged re-import writes no link ------------------------------
+w0=$(link_writes)
+check "unchanged re-import succeeds" raced_once
+check_eq "no link row written" "$(link_writes)" "$w0"
+check_edges_exact "unchanged re-import"
+
+# --- a race's entries removed: their links go with a succeeded import ----
+# The race with most entries (not 2, 4 or 8, used below) loses them.
+RM=$(sql "select parent_key from entries where parent_key not in ('2', '4', '8') group by parent_key order by count(*) desc, parent_key limit 1")
+M1="remove_entries=$RM&add_entries=4:3&at=2026-06-01T00:00:00Z"
+curl -sf -X POST "$FIXTURE_URL/_mutate?$M1" >"$T/mutate.json"
+removed=$(sql "select count(*) from entries where parent_key = '$RM'")
+check "race $RM has entries" test "$removed" -gt 0
+w0=$(link_writes)
+check "import after the change succeeds" raced_once
+check_eq "race $RM's entries have no link" \
+	"$(sql "select count(*) from athletes_parents l join entries e on e.key = l.parent_key where e.parent_key = '$RM'")" 0
+check_eq "link writes: race $RM's removed, race 4's added" "$(( $(link_writes) - w0 ))" "$((removed + 3))"
+check_edges_exact "after the change"
+
+# --- a partial import removes no link -------------------------------------
+fixture_stop
+fixture_start "${ARGS[@]}" --mutate "$M1" \
+	--mutate 'remove_entries=8&at=2026-06-02T00:00:00Z' --broken /races/2/entries=404
+raced_once || true
+check_eq "the import is partial" "$(sql 'select status from import_runs order by id desc limit 1')" partial
+check "race 8's entries keep their links" \
+	test "$(sql "select count(*) from athletes_parents l join entries e on e.key = l.parent_key where e.parent_key = '8'")" -gt 0
+fixture_stop
+fixture_start "${ARGS[@]}" --mutate "$M1" \
+	--mutate 'remove_entries=8&at=2026-06-02T00:00:00Z'
+check "the next import succeeds" raced_once
+check_eq "race 8's entries lost their links" \
+	"$(sql "select count(*) from athletes_parents l join entries e on e.key = l.parent_key where e.parent_key = '8'")" 0
+check_edges_exact "after a partial import and a complete one"
+
+# --- --full keeps them exact ---------------------------------------------
+w0=$(link_writes)
+check "--full import succeeds" raced_once --full
+check_eq "--full over unchanged data writes no link" "$(link_writes)" "$w0"
+check_edges_exact "--full"
+
+echo "all edge checks passed"
