@@ -69,4 +69,34 @@ check "--full import succeeds" raced_once --full
 check_eq "--full over unchanged data writes no link" "$(link_writes)" "$w0"
 check_edges_exact "--full"
 
+# --- a database of schema 3 (before edges) upgraded in place ------------
+# What raced before migration 4 left: no link table, no views, no
+# comments.  The next import, unchanged data all answered 304, fills the
+# links (every entry goes to athletes as an input, whose checkpoint the
+# link statement reads).
+sql "do \$\$ declare v record; begin
+       for v in select c.relname from pg_class c where c.relkind = 'v'
+         and obj_description(c.oid, 'pg_class') like 'raced: %' loop
+         execute format('drop view %I', v.relname); end loop; end \$\$" >/dev/null
+sql "drop table athletes_parents; delete from raced_schema_version where version = 4;
+     comment on table import_runs is null; comment on table races is null" >/dev/null
+check_eq "schema 3: no link table" "$(sql "select to_regclass('athletes_parents') is null")" t
+fixture_get /_reset >/dev/null
+check "the import after the upgrade succeeds" raced_once
+check_eq "migration 4 applied" "$(sql 'select max(version) from raced_schema_version')" 4
+reqs_save
+check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
+check_edges_exact "after the upgrade"
+check_eq "comments are back" \
+	"$(sql "select obj_description('import_runs'::regclass, 'pg_class') is not null and obj_description('races'::regclass, 'pg_class') is not null")" t
+
+# --- views: a user's object of a view's name is never dropped -------------
+sql "drop view entries_current; create table entries_current (x int)" >/dev/null
+check "raced refuses to connect past it" bash -c "! timeout 8 '$RACED' --config '$T/raced.conf' --once 2>'$T/refused.log'"
+check "it names the object and the fix" grep -q 'entries_current exists and raced did not make it: rename or drop it' "$T/refused.log"
+check_eq "the user's table is still there" "$(sql "select count(*) from entries_current")" 0
+sql "drop table entries_current" >/dev/null
+check "after the user's table goes, the import succeeds" raced_once
+check_eq "the view is back" "$(sql "select count(*) from entries_current")" "$(sql 'select count(*) from entries where removed_import is null')"
+
 echo "all edge checks passed"
