@@ -6,7 +6,9 @@
  * the root (only {last_success} and {cursor}, with the cursor, lag and
  * initial they need and that are useless without them), names neither of
  * those two in a child stage, and resolves against its provider's
- * base_url.  Then the stages are put parents first.
+ * base_url, and that no stage's table takes the name of a view or link
+ * table raced makes for another (docs/data-model.md).  Then the stages
+ * are put parents first.
  *
  * Pure: no I/O, no logging.  A failure is described in a struct
  * config_fault the caller owns, naming the stage and key it is about, so
@@ -32,7 +34,8 @@ struct config_fault {
 /* 0, or -1 with *f filled for the first fault, in this order: no stage at
  * all; per stage in file order an undefined provider, then parent; a
  * cycle (named from its first stage in file order); a second root; per
- * stage a root url with fields, then a url that does not resolve. */
+ * stage a root url with fields, then a url that does not resolve; a
+ * stage named like another's view or link table. */
 RACED_MUST_CHECK int config_check_pipeline(const struct config *c, struct config_fault *f);
 
 /* Whether url is a URL template, read by urltemplate_parse(): 0 with the
