@@ -69,6 +69,19 @@ check "--full import succeeds" raced_once --full
 check_eq "--full over unchanged data writes no link" "$(link_writes)" "$w0"
 check_edges_exact "--full"
 
+# --- parents whose URL changed lose their old links -----------------------
+# Every entry's athlete URL becomes /athletes/a1: each entry's links now go
+# to a1 alone (the other athletes are no longer seen: marked removed).
+sed -i 's|^url = /athletes/{athlete_id}$|url = /athletes/a1?of={athlete_id}|' "$T/raced.conf"
+check "the import with the changed URL succeeds" raced_once
+check_eq "every current entry links to a1 only" \
+	"$(sql "select count(*) filter (where l.key = 'a1') || ' ' || count(*) from athletes_parents l join entries e on e.key = l.parent_key where e.removed_import is null")" \
+	"$(sql "select count(*) || ' ' || count(*) from entries where removed_import is null")"
+check_eq "no link to another athlete is left" "$(sql "select count(*) from athletes_parents where key <> 'a1'")" 0
+write_config
+check "back to the athletes' own URLs" raced_once
+check_edges_exact "URLs changed back"
+
 # --- a database of schema 3 (before edges) upgraded in place ------------
 # What raced before migration 4 left: no link table, no views, no
 # comments.  The next import, unchanged data all answered 304, fills the
