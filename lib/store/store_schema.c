@@ -330,22 +330,26 @@ static struct store_op *setup_op(enum store_step step, size_t n_stmts)
 
 struct store_op *store_schema_probe(const char *synchronous_commit)
 {
-	struct store_op *op = setup_op(STORE_STEP_PROBE, 4);
+	struct store_op *op = setup_op(STORE_STEP_PROBE, 5);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
 	/* First, whatever the server's default: raced reports a batch stored
 	 * only once it is durable (issue 20: "off" lost committed rows). */
 	if (!op || store_op_stmt(op, 0, "SELECT set_config('synchronous_commit', $1, false)", 1,
 	                         sync) != 0 ||
-	    store_op_stmt(op, 1, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
+	    store_op_stmt(op, 2, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
-	store_op_sql(op, 2, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
+	/* The set-up's work is bounded (catalog reads, the views' DO block):
+	 * a statement_timeout meant for queries must not keep raced from ever
+	 * getting ready on a loaded server.  The unlock op resets it. */
+	store_op_sql(op, 1, "SET statement_timeout = 0");
+	store_op_sql(op, 3, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	store_op_sql(op, 3, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_sql(op, 4, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
@@ -431,12 +435,14 @@ static struct store_op *tables_op(const struct store_table_sql *tables, size_t n
 
 static struct store_op *unlock_op(void)
 {
-	struct store_op *op = setup_op(STORE_STEP_UNLOCK, 1);
+	struct store_op *op = setup_op(STORE_STEP_UNLOCK, 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	if (op && store_op_stmt(op, 0, "SELECT pg_advisory_unlock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
+	if (op)
+		store_op_sql(op, 1, "RESET statement_timeout");  /* the session's own again */
 	return op;
 }
 

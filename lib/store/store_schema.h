@@ -1,14 +1,17 @@
 /* store_schema — the database schema raced writes: the migrations
  * (raced_schema_version, one transaction each), one table per stage with
- * its parent_key index and its prepared upsert, and the chain of set-up
- * ops a connection runs before it is READY.  Internal to the store.
+ * its parent_key index and its prepared upsert (and for a dedupe stage its
+ * link table, store_links.h), and the chain of set-up ops a connection
+ * runs before it is READY.  Internal to the store.
  *
- * The chain: a probe op takes an advisory lock (migrations are serialised
+ * The chain: a probe op sets synchronous_commit, lifts statement_timeout
+ * for the set-up, takes an advisory lock (migrations are serialised
  * between daemons sharing a database), creates raced_schema_version if
  * needed and reads the current version; from that version
  * store_schema_chain() builds the rest: one op per migration not yet
- * applied, one op creating the stage tables and preparing their upserts,
- * and one releasing the lock.  The connection sends them and handles each
+ * applied, one op creating the stage and link tables, preparing their
+ * writes and making the comments and views (store_views.h), and one
+ * releasing the lock and resetting statement_timeout.  The connection sends them and handles each
  * result by its step (store_op.h).  Building ops is this module's job;
  * sending them and reacting to their results is the connection's.
  *
