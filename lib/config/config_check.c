@@ -386,13 +386,66 @@ static int check_urls(const struct config *c, struct config_fault *f)
 	return 0;
 }
 
+/* The name of the path view of leaf i (store_views.c makes it: the stages
+ * from the root down, joined by '_'; a name of 64 bytes or more becomes
+ * "<leaf>_path"), in out; "" when i is the root or has children. */
+static void path_view_name(const struct config *c, size_t i, char *out, size_t n)
+{
+	out[0] = '\0';
+	if (!c->stages[i].parent)
+		return;
+	for (size_t k = 0; k < c->n_stages; k++)
+		if (c->stages[k].parent && strcmp(c->stages[k].parent, c->stages[i].name) == 0)
+			return;
+	char buf[512] = "";
+	size_t at = i, depth = 0;
+	while (at != CONFIG_FAULT_NO_STAGE && depth++ < c->n_stages) {
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "%s%s%s", c->stages[at].name, buf[0] ? "_" : "", buf);
+		snprintf(buf, sizeof buf, "%s", tmp);
+		at = c->stages[at].parent ? stage_index(c, c->stages[at].parent) : CONFIG_FAULT_NO_STAGE;
+	}
+	if (strlen(buf) < 64)
+		snprintf(out, n, "%s", buf);
+	else
+		snprintf(out, n, "%s_path", c->stages[i].name);
+}
+
+/* A stage table may not take the name of a view or link table raced makes
+ * for another stage (docs/data-model.md): <stage>_current, <stage>_parents
+ * of a dedupe stage, a path view. */
+static int check_names(const struct config *c, struct config_fault *f)
+{
+	char name[600];
+	for (size_t i = 0; i < c->n_stages; i++) {
+		const struct stage_conf *st = &c->stages[i];
+		for (size_t k = 0; k < c->n_stages; k++) {
+			const char *what = NULL;
+			snprintf(name, sizeof name, "%s_current", st->name);
+			if (strcmp(c->stages[k].name, name) == 0)
+				what = "the view of its current items";
+			snprintf(name, sizeof name, "%s_parents", st->name);
+			if (!what && st->dedupe && st->parent && strcmp(c->stages[k].name, name) == 0)
+				what = "its link table";
+			path_view_name(c, i, name, sizeof name);
+			if (!what && name[0] && strcmp(c->stages[k].name, name) == 0)
+				what = "the view of its path from the root";
+			if (what)
+				return fault(f, k, NULL, "the stage's table would take the name of %s of "
+				             "[stage %s] (%s): rename one of the stages", what, st->name,
+				             c->stages[k].name);
+		}
+	}
+	return 0;
+}
+
 int config_check_pipeline(const struct config *c, struct config_fault *f)
 {
 	if (c->n_stages == 0)
 		return fault(f, CONFIG_FAULT_NO_STAGE, NULL,
 		             "no [stage NAME] section: a pipeline needs at least one stage");
 	if (check_references(c, f) < 0 || check_cycles(c, f) < 0 || check_single_root(c, f) < 0 ||
-	    check_urls(c, f) < 0)
+	    check_urls(c, f) < 0 || check_names(c, f) < 0)
 		return -1;
 	return 0;
 }

@@ -7,7 +7,9 @@
  * initial they need and that are useless without them), names neither of
  * those two in a child stage, names in {stage.field} only an ancestor with
  * no dedupe stage between them, and resolves against its provider's
- * base_url.  Then the stages are put parents first.
+ * base_url, and that no stage's table takes the name of a view or link
+ * table raced makes for another (docs/data-model.md).  Then the stages
+ * are put parents first.
  *
  * Pure: no I/O, no logging.  A failure is described in a struct
  * config_fault the caller owns, naming the stage and key it is about, so
@@ -34,7 +36,8 @@ struct config_fault {
  * all; per stage in file order an undefined provider, then parent; a
  * cycle (named from its first stage in file order); a second root; per
  * stage a root url with fields, a child url naming the root's state or a
- * stage that is not an ancestor, then a url that does not resolve. */
+ * stage that is not an ancestor, then a url that does not resolve; a
+ * stage named like another's view or link table. */
 RACED_MUST_CHECK int config_check_pipeline(const struct config *c, struct config_fault *f);
 
 /* Whether url is a URL template, read by urltemplate_parse(): 0 with the

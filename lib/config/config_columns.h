@@ -2,7 +2,7 @@
  * ...` and `index = NAME, ...` parsed and checked (pure).
  *
  * A column is a PostgreSQL column of the stage's table that raced fills
- * from the item's JSON at POINTER (docs/typed-columns-draft.md).  TYPE is
+ * from the item's JSON at POINTER (docs/data-model.md).  TYPE is
  * one of the list below (config_column_types), written as in raced.conf
  * (int, timestamptz, "double precision") and kept in the spelling
  * PostgreSQL's format_type() gives it (integer, timestamp with time zone),

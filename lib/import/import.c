@@ -126,6 +126,7 @@ struct stage_ctx {
 	char missing_near[JSONPTR_TOKEN_MAX];
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
+	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -406,7 +407,14 @@ static void work_state_stop(struct work_state *ws)
 static void work_state_free(void *p)
 {
 	struct work_state *ws = p;
+	struct stage_ctx *sc = ws->sc;
+	char err[ERR_MAX];
 	work_state_stop(ws);
+	/* Its last page record is queued: the links held wait behind it.  A
+	 * unit the import's end aborts has no checkpoint: no link to make. */
+	if (ws->input && sc->seen && !sc->imp->ending &&
+	    import_input_finish(ws->input, sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
+		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
 	free(ws->url);
 	free(ws->shown);
@@ -1360,6 +1368,24 @@ static void url_made(struct stage_ctx *sc)
 		missing_flush(sc);
 }
 
+/* A parent whose URL (url) the dedupe stage saw already in this import:
+ * its link goes after that input's last page record, or now if the input
+ * has sent them all (docs/architecture.md, "Edges"). */
+static void link_seen(struct stage_ctx *sc, const struct import_item *parent, const char *url)
+{
+	char err[ERR_MAX];
+	if (!parent)
+		return;
+	char *shown = redact_dup(url);
+	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
+	int rc = !shown ? err_set(err, "out of memory")
+	         : in ? import_input_link(in, parent->key, sc->imp->env.store, sc->index, sc->imp->id, err)
+	              : store_add_link(sc->imp->env.store, sc->index, sc->imp->id, parent->key, shown, err);
+	if (rc < 0)
+		record_failure(sc, shown ? shown : url, 0, 0, err);
+	free(shown);
+}
+
 /* The state of a unit about to walk its input, or NULL when there is
  * nothing to fetch: a dedupe stage has seen the URL, or it failed
  * (recorded).  Then the unit is done. */
@@ -1384,10 +1410,12 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		fail_if_root_first_page(sc);
 	} else {
 		url_made(sc);
-		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url)))
+		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
 			sc->skipped++;
-		else if (!(ws = calloc(1, sizeof *ws)))
+			link_seen(sc, in ? stage_event_payload(in) : NULL, url);
+		} else if (!(ws = calloc(1, sizeof *ws))) {
 			record_failure(sc, NULL, 0, 0, "out of memory");
+		}
 	}
 	free(expanded);
 	if (!ws) {
@@ -1403,6 +1431,13 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		fail_if_root_first_page(sc);
 		stage_work_done(w);
 		return NULL;
+	}
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
+	if (sc->seen) {
+		import_input_live(ws->input, &sc->live);
+		if (parent && import_input_link(ws->input, parent->key, sc->imp->env.store, sc->index,
+		                                sc->imp->id, err) < 0)
+			record_failure(sc, ws->shown, 0, 0, err);
 	}
 	return ws;
 }
@@ -1769,6 +1804,14 @@ void import_free(struct import *imp)
 		free(sc->args);
 		free(sc->vals);
 		free(sc->owned);
+		/* An input still referenced (by an item the store consumer
+		 * holds) must not unlink itself from a freed list. */
+		while (sc->live) {
+			struct import_input *in = sc->live;
+			sc->live = in->live_next;
+			in->live_prev = NULL;
+			in->live_next = NULL;
+		}
 	}
 	free(imp->stages);
 	free(imp->root_url);

@@ -6,7 +6,7 @@
  * batch PostgreSQL refuses.
  *
  * What fits (a strict subset of what PostgreSQL's input functions take,
- * so that a value passed never fails its cast; docs/typed-columns-draft.md):
+ * so that a value passed never fails its cast; docs/data-model.md):
  *   text      a string (unescaped), number (as written), true/false, or an
  *             object/array (its JSON text as sent)
  *   integer, bigint   a number or string of digits with an optional '-',

@@ -8,11 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A page record waiting for the items emitted before it. */
+/* A page record waiting for the items emitted before it; or a link
+ * record (link set: the parent's key, owned; pg unused). */
 struct import_input_record {
 	struct import_input_record *next;
 	uint64_t after;          /* due once this many items were delivered */
 	struct store_page pg;    /* its strings and arrays owned */
+	char *link;
+	size_t charge;
+};
+
+/* A parent's link record held until the unit ends. */
+struct import_input_link {
+	struct import_input_link *next;
+	char *parent;
 	size_t charge;
 };
 
@@ -47,7 +56,20 @@ static void record_free(struct import_input_record *r)
 		free((char *)r->pg.keys[i]);
 	free((void *)r->pg.keys);
 	free((void *)r->pg.hashes);
+	free(r->link);
 	free(r);
+}
+
+static void held_free(struct import_input *in)
+{
+	while (in->held) {
+		struct import_input_link *l = in->held;
+		in->held = l->next;
+		membudget_release(l->charge);
+		free(l->parent);
+		free(l);
+	}
+	in->n_held = 0;
 }
 
 void import_input_unref(struct import_input *in)
@@ -58,6 +80,12 @@ void import_input_unref(struct import_input *in)
 		struct import_input_record *r = in->head;
 		in->head = r->next;
 		record_free(r);
+	}
+	held_free(in);
+	if (in->live_prev) {
+		*in->live_prev = in->live_next;
+		if (in->live_next)
+			in->live_next->live_prev = in->live_prev;
 	}
 	store_input_state_free(in->state);
 	free(in->url);
@@ -244,6 +272,17 @@ static void untaint(struct store_page *pg)
 }
 
 static int send(const struct import_input *in, const struct store_page *pg, struct store *s,
+                size_t table, int64_t import_id, char *err);
+
+static int send_record(const struct import_input *in, const struct import_input_record *r,
+                       struct store *s, size_t table, int64_t import_id, char *err)
+{
+	if (r->link)
+		return store_add_link(s, table, import_id, r->link, in->url, err);
+	return send(in, &r->pg, s, table, import_id, err);
+}
+
+static int send(const struct import_input *in, const struct store_page *pg, struct store *s,
                 size_t table, int64_t import_id, char *err)
 {
 	struct store_page out = *pg;
@@ -261,7 +300,7 @@ static int flush_due(struct import_input *in, struct store *s, size_t table, int
 		in->head = r->next;
 		if (!in->head)
 			in->tail = NULL;
-		if (send(in, &r->pg, s, table, import_id, err) < 0)
+		if (send_record(in, r, s, table, import_id, err) < 0)
 			rc = -1;
 		record_free(r);
 	}
@@ -292,4 +331,80 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
 	if (refused)
 		in->tainted = true;
 	return flush_due(in, s, table, import_id, err);
+}
+
+/* ---- edges of a dedupe stage ---- */
+
+void import_input_live(struct import_input *in, struct import_input **head)
+{
+	in->live_next = *head;
+	if (*head)
+		(*head)->live_prev = &in->live_next;
+	in->live_prev = head;
+	*head = in;
+}
+
+struct import_input *import_input_find(struct import_input *head, const char *url)
+{
+	for (struct import_input *in = head; in; in = in->live_next)
+		if (strcmp(in->url, url) == 0)
+			return in;
+	return NULL;
+}
+
+/* Queue a link record for parent after everything queued so far (sent at
+ * once when nothing waits). */
+static int queue_link(struct import_input *in, const char *parent, struct store *s, size_t table,
+                      int64_t import_id, char *err)
+{
+	if (!in->head && in->delivered >= in->emitted)
+		return store_add_link(s, table, import_id, parent, in->url, err);
+	struct import_input_record *r = calloc(1, sizeof *r);
+	if (r)
+		r->link = strdup(parent);
+	if (!r || !r->link) {
+		free(r);
+		return err_set(err, "out of memory keeping the link of %s to %s", parent, in->url);
+	}
+	r->charge = sizeof *r + strlen(parent) + 1;
+	membudget_charge(r->charge);
+	r->after = in->emitted;
+	if (in->tail)
+		in->tail->next = r;
+	else
+		in->head = r;
+	in->tail = r;
+	return 0;
+}
+
+int import_input_link(struct import_input *in, const char *parent_key, struct store *s,
+                      size_t table, int64_t import_id, char *err)
+{
+	if (in->finished || in->n_held >= IMPORT_INPUT_LINKS_HELD_MAX)
+		return queue_link(in, parent_key, s, table, import_id, err);
+	struct import_input_link *l = calloc(1, sizeof *l);
+	if (l)
+		l->parent = strdup(parent_key);
+	if (!l || !l->parent) {
+		free(l);
+		return err_set(err, "out of memory keeping the link of %s to %s", parent_key, in->url);
+	}
+	l->charge = sizeof *l + strlen(parent_key) + 1;
+	membudget_charge(l->charge);
+	l->next = in->held;   /* the order of links does not matter */
+	in->held = l;
+	in->n_held++;
+	return 0;
+}
+
+int import_input_finish(struct import_input *in, struct store *s, size_t table,
+                        int64_t import_id, char *err)
+{
+	int rc = 0;
+	in->finished = true;
+	for (struct import_input_link *l = in->held; l; l = l->next)
+		if (queue_link(in, l->parent, s, table, import_id, err) < 0)
+			rc = -1;
+	held_free(in);
+	return rc;
 }

@@ -33,6 +33,15 @@ struct store_input_state;
 struct store_page;
 struct store_page_state;
 
+/* Link records (store_add_link) an input holds until its unit ends: at
+ * most this many per input (about 40 bytes and the key each); more are
+ * sent at once, before the input's last page record, and change nothing
+ * (the link statement needs the input's checkpoint): the next import
+ * makes those links. */
+#define IMPORT_INPUT_LINKS_HELD_MAX 100000u
+
+struct import_input_link;
+
 struct import_input {
 	char *url;                        /* its first page's URL, masked */
 	struct store_input_state *state;  /* as read at its start; NULL: none */
@@ -41,6 +50,13 @@ struct import_input {
 	uint64_t delivered;               /* of them, handed to the store */
 	bool tainted;                     /* the store refused one of its items */
 	struct import_input_record *head, *tail; /* waiting records, oldest first */
+	/* Edges of a dedupe stage (docs/architecture.md, "Edges"): the
+	 * parents whose link records wait for the unit to end. */
+	struct import_input_link *held;
+	size_t n_held;
+	bool finished;                    /* its unit ended: nothing is held */
+	struct import_input **live_prev;  /* in its stage's live list, or NULL */
+	struct import_input *live_next;
 };
 
 /* A new input (one reference) named url (copied); NULL when out of memory. */
@@ -87,5 +103,27 @@ int import_input_record(struct import_input *in, const struct store_page *pg, st
 RACED_MUST_CHECK
 int import_input_delivered(struct import_input *in, bool refused, struct store *s, size_t table,
                            int64_t import_id, char *err);
+
+/* ---- edges of a dedupe stage ----
+ * Every parent item that maps to an input gets a link record after the
+ * input's last page record (store_add_link reads the input's pages).
+ * An input lives in its stage's list (*head) from its start until its
+ * last reference goes, by then every record of it has gone to the store
+ * (or was dropped, at cancel): a parent whose URL the stage saw already
+ * looks the input up there, and when it is not there links at once. */
+void import_input_live(struct import_input *in, struct import_input **head);
+/* The live input named url (masked), or NULL. */
+struct import_input *import_input_find(struct import_input *head, const char *url);
+/* A link record for parent_key (copied) to go after the input's last page
+ * record: held until import_input_finish, then queued as a record is.
+ * -1 with err: out of memory (the link is missing until the next import). */
+RACED_MUST_CHECK
+int import_input_link(struct import_input *in, const char *parent_key, struct store *s,
+                      size_t table, int64_t import_id, char *err);
+/* The input's unit ended (its last page record is queued): the held link
+ * records are queued after it.  -1 with err when one could not be. */
+RACED_MUST_CHECK
+int import_input_finish(struct import_input *in, struct store *s, size_t table,
+                        int64_t import_id, char *err);
 
 #endif

@@ -1225,16 +1225,36 @@ static int build_store(struct service *s, char *err)
 		free(conninfo);
 		return err_set(err, "out of memory");
 	}
+	/* The edges, by stage index (the stages come in order, parents first). */
+	int *parents = calloc(cfg->n_stages ? cfg->n_stages : 1, sizeof *parents);
+	bool *dedupe = calloc(cfg->n_stages ? cfg->n_stages : 1, sizeof *dedupe);
+	if (!parents || !dedupe) {
+		free(parents);
+		free(dedupe);
+		free(conninfo);
+		store_columns_of_free(columns, cfg->n_stages);
+		return err_set(err, "out of memory");
+	}
+	for (size_t i = 0; i < cfg->n_stages; i++) {
+		parents[i] = -1;
+		dedupe[i] = cfg->stages[i].dedupe;
+		for (size_t k = 0; cfg->stages[i].parent && k < cfg->n_stages; k++)
+			if (strcmp(cfg->stages[k].name, cfg->stages[i].parent) == 0)
+				parents[i] = (int)k;
+	}
 	struct store_conf sc = {.conninfo = conninfo, .batch_size = cfg->batch_size,
 	                        .discard = cfg->discard,
 	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
 	                        .tables = s->tables, .n_tables = cfg->n_stages,
-	                        .columns = columns, .schema = cfg->schema};
+	                        .columns = columns, .schema = cfg->schema,
+	                        .parents = parents, .dedupe = dedupe};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
 	free(conninfo); /* the store keeps its own copy, */
 	store_columns_of_free(columns, cfg->n_stages); /* and of the columns */
+	free(parents);
+	free(dedupe);
 	if (!s->store)
 		return -1;
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)

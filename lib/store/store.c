@@ -73,7 +73,9 @@ struct table {
 	uint64_t pending_gen;       /* sink_gen when they were added */
 	struct store_page_rec *pages;  /* page records of the batch being formed */
 	size_t n_pages, cap_pages;  /* (none kept when the backend needs no rows) */
-	size_t n_page_recs;         /* page records added to it (kept or not) */
+	size_t n_page_recs;         /* page and link records added to it (kept or not) */
+	struct store_link_rec *links;  /* link records of the batch being formed */
+	size_t n_links, cap_links;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -283,14 +285,31 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 	return 0;
 }
 
-/* What a batch carries; rows and pages are taken by batch_new on success
- * (none: the backend needs no rows or pages). */
+/* Give op's statement i the write of its link records. */
+static int links_encode(struct store *s, struct store_op *op, size_t i)
+{
+	struct store_stmt *st = &op->stmts[i];
+	st->params = calloc(STORE_LINKS_PARAMS, sizeof *st->params);
+	st->lengths = calloc(STORE_LINKS_PARAMS, sizeof *st->lengths);
+	if (!st->params || !st->lengths ||
+	    store_links_encode(op->links, op->n_links, op->import_id, st->params, st->lengths,
+	                       &st->formats) != 0)
+		return -1;
+	st->name = s->sql[op->table].link_write_name;
+	st->n_params = STORE_LINKS_PARAMS;
+	return 0;
+}
+
+/* What a batch carries; rows, pages and links are taken by batch_new on
+ * success (none: the backend needs no rows or pages). */
 struct batch_parts {
 	size_t table;
 	struct store_row *rows;
 	size_t n_rows;
 	struct store_page_rec *pages;
 	size_t n_pages;
+	struct store_link_rec *links;
+	size_t n_links;
 	size_t n_added;        /* rows and placeholders it acknowledges */
 	int64_t import_id;
 	uint64_t sink_gen;
@@ -298,12 +317,13 @@ struct batch_parts {
 };
 
 /* A batch of b's parts, statements in this order: the upsert of its rows,
- * the write of its page records, the heartbeat (each only if any); no
+ * the write of its page records, the write of its link records (after the
+ * pages they read), the heartbeat (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 {
-	size_t n = (b->n_rows > 0) + (b->n_pages > 0) + b->beat;
+	size_t n = (b->n_rows > 0) + (b->n_pages > 0) + (b->n_links > 0) + b->beat;
 	struct store_op *op = store_op_new(STORE_OP_BATCH, n);
 	if (!op)
 		return NULL;
@@ -314,17 +334,22 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->n_rows = b->n_rows;
 	op->pages = b->pages;
 	op->n_pages = b->n_pages;
+	op->links = b->links;
+	op->n_links = b->n_links;
 	op->n_added = b->n_added;
 	op->import_id = b->import_id;
 	op->sink_gen = b->sink_gen;
 	size_t i = 0;
 	if ((b->n_rows > 0 && batch_encode(s, op, i++) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
+	    (b->n_links > 0 && links_encode(s, op, i++) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op->rows = NULL;
 		op->n_rows = 0;
 		op->pages = NULL;
 		op->n_pages = 0;
+		op->links = NULL;
+		op->n_links = 0;
 		store_op_free(op);
 		return NULL;
 	}
@@ -342,6 +367,8 @@ static void pieces_free(struct store_op_list *l)
 		one->n_rows = 0;
 		one->pages = NULL;
 		one->n_pages = 0;
+		one->links = NULL;
+		one->n_links = 0;
 		store_op_free(one);
 	}
 }
@@ -372,9 +399,10 @@ static int batch_split(struct store *s, struct store_op *op)
 		}
 		store_op_push(&ones, one);
 	}
-	if (op->n_pages > 0) {
+	if (op->n_pages > 0 || op->n_links > 0) {
 		struct batch_parts pb = { .table = op->table, .pages = op->pages,
-		                          .n_pages = op->n_pages, .import_id = op->import_id,
+		                          .n_pages = op->n_pages, .links = op->links,
+		                          .n_links = op->n_links, .import_id = op->import_id,
 		                          .sink_gen = op->sink_gen };
 		struct store_op *pages = batch_new(s, &pb);
 		if (!pages) {
@@ -389,6 +417,8 @@ static int batch_split(struct store *s, struct store_op *op)
 	op->n_rows = 0;
 	op->pages = NULL;  /* moved to the last op */
 	op->n_pages = 0;
+	op->links = NULL;
+	op->n_links = 0;
 	s->stats.batches_split++;
 	return 0;
 }
@@ -501,6 +531,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 	}
 	struct batch_parts b = { .table = table, .rows = t->pending, .n_rows = t->n_pending,
 	                         .pages = t->pages, .n_pages = t->n_pages,
+	                         .links = t->links, .n_links = t->n_links,
 	                         .n_added = t->n_added, .import_id = t->pending_import,
 	                         .sink_gen = t->pending_gen,
 	                         .beat = heartbeat_due(s, t->pending_import) };
@@ -513,6 +544,8 @@ static int make_batch(struct store *s, size_t table, char *err)
 	t->n_added = t->n_pending = t->cap = 0;
 	t->pages = NULL;
 	t->n_pages = t->cap_pages = t->n_page_recs = 0;
+	t->links = NULL;
+	t->n_links = t->cap_links = 0;
 	return enqueue(s, op);
 }
 
@@ -661,6 +694,41 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 	t->n_page_recs++;
 	/* Page records count towards a batch of their own bound: a run of
 	 * skipped pages (no rows) still forms batches. */
+	if (t->n_page_recs >= s->batch_size)
+		(void)make_batch(s, table, err);
+	return 0;
+}
+
+int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                   const char *input, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	struct table *t = &s->tables[table];
+	const char *name = s->sql[table].name;
+	if (!s->sql[table].link_name)
+		return err_set(err, "store: link record for table %s, which has no link table", name);
+	if (!parent_key || !input)
+		return err_set(err, "store: link record for table %s without %s", name,
+		               parent_key ? "input" : "parent key");
+	if (batch_claim(s, table, import_id, err) != 0)
+		return -1;
+	if (s->rows_needed) {
+		if (t->n_links == t->cap_links) {
+			size_t cap = t->cap_links ? t->cap_links * 2 : 16;
+			struct store_link_rec *r = realloc(t->links, cap * sizeof *r);
+			if (!r)
+				return err_set(err, "store: out of memory queueing a link for %s", name);
+			t->links = r;
+			t->cap_links = cap;
+		}
+		if (store_link_rec_set(&t->links[t->n_links], parent_key, input) != 0)
+			return err_set(err, "store: out of memory queueing a link for %s", name);
+		t->n_links++;
+	}
+	/* Bounded with the page records: a run of deduped parents forms
+	 * batches of its own. */
+	t->n_page_recs++;
 	if (t->n_page_recs >= s->batch_size)
 		(void)make_batch(s, table, err);
 	return 0;
@@ -955,7 +1023,12 @@ static int tables_init(struct store *s, const struct store_conf *conf, char *err
 		return err_set(err, "store: out of memory");
 	s->n_tables = conf->n_tables;
 	for (size_t i = 0; i < conf->n_tables; i++) {
-		if (store_table_sql_init(&s->sql[i], conf->tables[i], err) != 0 ||
+		int p = conf->parents ? conf->parents[i] : -1;
+		if (p >= (int)i)
+			return err_set(err, "store: stage %s: its parent must come before it",
+			               conf->tables[i]);
+		if (store_table_sql_init(&s->sql[i], conf->tables[i], p >= 0 ? conf->tables[p] : NULL,
+		                         conf->dedupe && conf->dedupe[i] && p >= 0, err) != 0 ||
 		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0))
 			return -1;
 		for (size_t k = 0; k < i; k++)
@@ -1015,6 +1088,7 @@ void store_free(struct store *s)
 		store_table_sql_free(&s->sql[i]);
 		store_rows_free(s->tables[i].pending, s->tables[i].n_pending);
 		store_page_recs_free(s->tables[i].pages, s->tables[i].n_pages);
+		store_link_recs_free(s->tables[i].links, s->tables[i].n_links);
 	}
 	free(s->orphan_sql);
 	free(s->sql);

@@ -75,7 +75,7 @@ struct store;
 #define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
 #define STORE_READ_INPUTS_MAX     500    /* inputs whose state one statement reads (store_get_input) */
 
-/* A typed column of a stage table (docs/typed-columns-draft.md): raced
+/* A typed column of a stage table (docs/data-model.md): raced
  * adds, retypes and drops it at connect (store_columns.c) and the upsert
  * fills it from the value the caller passes with the row (store_add_typed),
  * cast to type in SQL.  The caller checks each value fits type first. */
@@ -106,6 +106,13 @@ struct store_conf {
 	uint32_t batch_size;
 	const char *const *tables;  /* one per stage, in stage order */
 	size_t n_tables;
+	/* The edges (docs/architecture.md, "Edges"): parents[i] the index of
+	 * stage i's parent (< i; -1: the root), dedupe[i] whether stage i
+	 * fetches a URL once an import, its edges then in the link table
+	 * "<stage>_parents" (store_add_link).  Both NULL: not known, every
+	 * table a root.  They name the views (store_views.h). */
+	const int *parents;
+	const bool *dedupe;
 	/* Benchmarking: connect to nothing and drop every row and statement,
 	 * acknowledging each on the next loop turn as if it had committed
 	 * (batches still form at batch_size, one import and sink each).
@@ -288,6 +295,20 @@ struct store_page {
 RACED_MUST_CHECK
 int store_add_page(struct store *s, size_t table, int64_t import_id,
                    const struct store_page *pg, char *err);
+
+/* One edge of a dedupe stage's item: the parent item `parent_key` maps
+ * to the input `input` (the URL of its first page, as in raced_pages) of
+ * table, a dedupe stage.  Add it after the input's last page record
+ * (store_add_page): it joins table's pending batch and is written in its
+ * transaction after the page records, as the rows of the link table
+ * "<stage>_parents" linking parent_key to the keys the input's pages list
+ * (store_links.h: only if this import checkpointed the input; links to
+ * other keys are deleted, unchanged ones not written).  Counts as a page
+ * record towards the batch's bound, never as a row.  -1 with err: table
+ * out of range or not a dedupe stage, or out of memory. */
+RACED_MUST_CHECK
+int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                   const char *input, char *err);
 
 /* ---- reading state (answered through the sink attached when asked) ---- */
 

@@ -1,5 +1,5 @@
 /* store_columns — a stage table's typed columns kept as the configuration
- * says (docs/typed-columns-draft.md).  Internal to the store.
+ * says (docs/data-model.md).  Internal to the store.
  *
  * At connect, after the stage tables exist, one statement compares the
  * catalog (pg_attribute, and raced_columns: which columns raced added,

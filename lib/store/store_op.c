@@ -37,6 +37,7 @@ void store_op_free(struct store_op *op)
 	PQclear(op->res);
 	store_rows_free(op->rows, op->n_rows);
 	store_page_recs_free(op->pages, op->n_pages);
+	store_link_recs_free(op->links, op->n_links);
 	free(op->sql_owned);
 	for (size_t i = 0; i < op->n_inputs; i++)
 		free(op->inputs[i]);

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_batch.h"
+#include "store_links.h"
 #include "store_pages.h"
 
 #include <libpq-fe.h>
@@ -98,6 +99,8 @@ struct store_op {
 	size_t n_added;          /* rows and placeholders (before folding) this op acknowledges */
 	struct store_page_rec *pages;   /* page records, written after the rows */
 	size_t n_pages;
+	struct store_link_rec *links;   /* link records, written after the pages */
+	size_t n_links;
 	int64_t import_id;
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */

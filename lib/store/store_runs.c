@@ -177,7 +177,10 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 {
 	bool removals = flags & STORE_FINISH_REMOVALS;
 	bool prune_root = (flags & STORE_FINISH_PRUNE_ROOT) && !removals && n_tables > 0;
-	size_t n = 1 + (removals ? 3 * n_tables : 0) + (prune_root ? 1 : 0);
+	size_t n_links = 0;
+	for (size_t t = 0; removals && t < n_tables; t++)
+		n_links += tables[t].unlink_sql != NULL;
+	size_t n = 1 + (removals ? 3 * n_tables + n_links : 0) + (prune_root ? 1 : 0);
 	char *ctext = final_counts(r, import_id, counts);
 	struct store_op *op = ctext ? store_op_new(STORE_OP_FINISH_IMPORT, n) : NULL;
 	if (!op) {
@@ -194,6 +197,9 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 		rc |= id_stmt(op, i++, tables[t].mark_sql, id, NULL);
 		rc |= id_stmt(op, i++, tables[t].unmark_sql, id, NULL);
 		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[t].name);
+		/* After its parent's removals: stages come after their parents. */
+		if (tables[t].unlink_sql)
+			rc |= id_stmt(op, i++, tables[t].unlink_sql, id, NULL);
 	}
 	if (prune_root)
 		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[0].name);

@@ -2,7 +2,9 @@
 #include "store_schema.h"
 
 #include "store_columns.h"
+#include "store_links.h"
 #include "store_pages.h"
+#include "store_views.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -98,11 +100,73 @@ static const char *const migration_4[] = {
 	NULL,
 };
 
+/* (5) What each of raced's own tables and columns is (docs/data-model.md):
+ * COMMENT ON, so that psql's \d+ tells a data team.  The stage and link
+ * tables, made at connect, get theirs there (store_views.c). */
+static const char *const migration_5[] = {
+	"COMMENT ON TABLE raced_schema_version IS 'raced: the migrations applied to this database,"
+	" one row each'",
+	"COMMENT ON COLUMN raced_schema_version.version IS 'the migration number'",
+	"COMMENT ON COLUMN raced_schema_version.description IS 'what it changed'",
+	"COMMENT ON COLUMN raced_schema_version.applied_at IS 'when it was applied'",
+	"COMMENT ON TABLE import_runs IS 'raced: one row per import run'",
+	"COMMENT ON COLUMN import_runs.id IS 'the import number: first_import, last_import and"
+	" removed_import of the stage tables name it'",
+	"COMMENT ON COLUMN import_runs.started_at IS 'when the run started'",
+	"COMMENT ON COLUMN import_runs.finished_at IS 'when it ended; NULL while running'",
+	"COMMENT ON COLUMN import_runs.status IS 'running, succeeded, partial (some requests failed),"
+	" failed, cancelled or interrupted'",
+	"COMMENT ON COLUMN import_runs.requested_by IS 'who started it (control client, timer, --once)'",
+	"COMMENT ON COLUMN import_runs.counts IS 'per stage: requests, items, rows stored, errors ...'",
+	"COMMENT ON COLUMN import_runs.heartbeat_at IS 'the last moment the run was known alive'",
+	"COMMENT ON COLUMN import_runs.resumes IS 'how many times the run was resumed'",
+	"COMMENT ON COLUMN import_runs.resumed_at IS 'when it was last resumed'",
+	"COMMENT ON COLUMN import_runs.resumable IS 'whether start-import --resume may continue it'",
+	"COMMENT ON COLUMN import_runs.full_import IS 'started with --full: no conditional requests'",
+	"COMMENT ON COLUMN import_runs.root_url IS 'the root stage''s first URL as requested'",
+	"COMMENT ON COLUMN import_runs.pipeline IS 'the stages as configured, compared on resume'",
+	"COMMENT ON TABLE import_errors IS 'raced: requests and items an import could not take,"
+	" one row per failure (or per group of alike failures)'",
+	"COMMENT ON COLUMN import_errors.id IS 'row number'",
+	"COMMENT ON COLUMN import_errors.import_id IS 'import_runs.id of the run'",
+	"COMMENT ON COLUMN import_errors.stage IS 'the stage whose request or item failed'",
+	"COMMENT ON COLUMN import_errors.url IS 'the URL requested, secrets masked'",
+	"COMMENT ON COLUMN import_errors.http_status IS 'the last response''s status; NULL: none'",
+	"COMMENT ON COLUMN import_errors.attempts IS 'requests made for it, retries included'",
+	"COMMENT ON COLUMN import_errors.message IS 'what went wrong and the fix'",
+	"COMMENT ON COLUMN import_errors.at IS 'when it was recorded'",
+	"COMMENT ON TABLE raced_pages IS 'raced: the import state, one row per page an import"
+	" reached (validators, its items'' keys and hashes, checkpoints)'",
+	"COMMENT ON COLUMN raced_pages.stage IS 'the stage'",
+	"COMMENT ON COLUMN raced_pages.url IS 'the page''s URL as requested, secrets masked'",
+	"COMMENT ON COLUMN raced_pages.input IS 'the URL of its input''s first page'",
+	"COMMENT ON COLUMN raced_pages.page_no IS '0 for the input''s first page'",
+	"COMMENT ON COLUMN raced_pages.etag IS 'the ETag last received'",
+	"COMMENT ON COLUMN raced_pages.last_modified IS 'the Last-Modified last received'",
+	"COMMENT ON COLUMN raced_pages.next_url IS 'the next page as found on it; NULL: the last page'",
+	"COMMENT ON COLUMN raced_pages.keys IS 'its items'' keys, in page order'",
+	"COMMENT ON COLUMN raced_pages.hashes IS 'each item''s 64-bit hash, 8 bytes per key'",
+	"COMMENT ON COLUMN raced_pages.fetched_at IS 'its last 2xx or 304'",
+	"COMMENT ON COLUMN raced_pages.seen_import IS 'the last import that reached it'",
+	"COMMENT ON COLUMN raced_pages.done_import IS 'page 0: the import in which the whole input"
+	" completed (the checkpoint)'",
+	"COMMENT ON COLUMN raced_pages.lease_owner IS 'reserved for sharing an import'",
+	"COMMENT ON COLUMN raced_pages.lease_until IS 'reserved for sharing an import'",
+	"COMMENT ON TABLE raced_columns IS 'raced: the typed columns raced added to stage tables (columns =), one row each'",
+	"COMMENT ON COLUMN raced_columns.stage IS 'the stage whose table has the column'",
+	"COMMENT ON COLUMN raced_columns.name IS 'the column''s name'",
+	"COMMENT ON COLUMN raced_columns.type IS 'its type, as format_type() writes it'",
+	"COMMENT ON COLUMN raced_columns.pointer IS 'the JSON pointer into payload it is filled from'",
+	"COMMENT ON COLUMN raced_columns.index_name IS 'raced''s index on it, or NULL'",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
 	{ 3, "raced_pages; import_runs resume and incremental columns", migration_3 },
 	{ 4, "raced_columns: typed columns of stage tables", migration_4 },
+	{ 5, "comments on raced's tables and columns", migration_5 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -226,7 +290,8 @@ static bool name_valid(const char *n)
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
 #define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
 
-int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
+int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
+                         bool dedupe, char *err)
 {
 	if (!name_valid(name))
 		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
@@ -249,6 +314,14 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, char *err)
 	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name);
 	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
+	if (parent && !name_valid(parent))
+		return err_set(err, "store: parent stage name '%s' of '%s' cannot be a table name",
+		               parent, name);
+	t->dedupe = dedupe;
+	if (parent)
+		rc |= (t->parent = strdup(parent)) ? 0 : -1;
+	if (rc == 0 && dedupe)
+		rc |= store_links_sql_init(t);
 	if (rc)
 		return err_set(err, "store: out of memory");
 	return 0;
@@ -267,6 +340,13 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->mark_sql);
 	free(t->unmark_sql);
 	free(t->cursor_sql);
+	free(t->parent);
+	free(t->link_name);
+	free(t->link_create_sql);
+	free(t->link_index_sql);
+	free(t->link_write_name);
+	free(t->link_write_sql);
+	free(t->unlink_sql);
 	store_columns_free(t);
 }
 
@@ -345,7 +425,7 @@ static char *quote_ident(const char *name)
 
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
-	size_t k = schema ? 4 : 2;
+	size_t k = schema ? 5 : 3;
 	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
@@ -353,10 +433,14 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	 * only once it is durable (issue 20: "off" lost committed rows). */
 	if (!op || store_op_stmt(op, 0, "SELECT set_config('synchronous_commit', $1, false)", 1,
 	                         sync) != 0 ||
-	    store_op_stmt(op, 1, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
+	    store_op_stmt(op, 2, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
+	/* The set-up's work is bounded (catalog reads, the views' DO block):
+	 * a statement_timeout meant for queries must not keep raced from ever
+	 * getting ready on a loaded server.  The unlock op resets it. */
+	store_op_sql(op, 1, "SET statement_timeout = 0");
 	if (schema) {
 		/* Under the lock (two daemons creating it at once), then the
 		 * connection's only schema: every unqualified name raced
@@ -364,13 +448,13 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 		char *q = quote_ident(schema);
 		const char *path[] = { q };
 		if (!q || FORMAT(&op->sql_owned, "CREATE SCHEMA IF NOT EXISTS %s", q) != 0 ||
-		    store_op_stmt(op, 3, "SELECT set_config('search_path', $1, false)", 1, path) != 0) {
+		    store_op_stmt(op, 4, "SELECT set_config('search_path', $1, false)", 1, path) != 0) {
 			free(q);
 			store_op_free(op);
 			return NULL;
 		}
 		free(q);
-		store_op_sql(op, 2, op->sql_owned);
+		store_op_sql(op, 3, op->sql_owned);
 	}
 	store_op_sql(op, k, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
 	                           " version integer PRIMARY KEY,"
@@ -416,21 +500,30 @@ static struct store_op *migration_op(const struct migration *m)
 	return op;
 }
 
-/* Each stage table, its removed_import column and its index; then
- * SELECT 1, so that the op has a result even with no tables. */
+/* Each stage table, its removed_import column and its index, and for a
+ * dedupe stage its link table and the link table's index; then SELECT 1,
+ * so that the op has a result even with no tables. */
 #define TABLE_STMTS 3
+#define LINK_STMTS 2
 static struct store_op *tables_op(const struct store_table_sql *tables, size_t n)
 {
-	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + 1);
+	size_t n_links = 0;
+	for (size_t i = 0; i < n; i++)
+		n_links += tables[i].link_name != NULL;
+	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + LINK_STMTS * n_links + 1);
 	if (!op)
 		return NULL;
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = TABLE_STMTS * i;
-		store_op_sql(op, k, tables[i].create_sql);
-		store_op_sql(op, k + 1, tables[i].column_sql);
-		store_op_sql(op, k + 2, tables[i].index_sql);
+		store_op_sql(op, k++, tables[i].create_sql);
+		store_op_sql(op, k++, tables[i].column_sql);
+		store_op_sql(op, k++, tables[i].index_sql);
+		if (!tables[i].link_name)
+			continue;
+		store_op_sql(op, k++, tables[i].link_create_sql);
+		store_op_sql(op, k++, tables[i].link_index_sql);
 	}
-	store_op_sql(op, TABLE_STMTS * n, "SELECT 1");
+	store_op_sql(op, k, "SELECT 1");
 	return op;
 }
 
@@ -448,31 +541,51 @@ static struct store_op *columns_op(const char *want)
 	return op;
 }
 
-/* Each table's upsert prepared (upserts[i]), the page records' write. */
+/* Once the columns in force are known: each table's upsert prepared
+ * (upserts[i]) and a dedupe stage's link write, the page records' write,
+ * the comments and views (store_views.h: a view reads the catalog's
+ * columns, typed ones included, so it comes after them); SELECT 1. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
                                    char *const *upserts)
 {
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, n + 2);
-	if (!op)
+	size_t n_links = 0;
+	for (size_t i = 0; i < n; i++)
+		n_links += tables[i].link_name != NULL;
+	char *views = store_views_sql(tables, n);
+	if (!views)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		store_op_sql(op, i, upserts[i]);
-		op->stmts[i].name = tables[i].upsert_name;
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, n + n_links + 3);
+	if (!op) {
+		free(views);
+		return NULL;
 	}
-	store_op_sql(op, n, store_pages_write_sql);
-	op->stmts[n].name = STORE_PAGES_WRITE;
-	store_op_sql(op, n + 1, "SELECT 1");
+	op->sql_owned = views;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		store_op_sql(op, k, upserts[i]);
+		op->stmts[k++].name = tables[i].upsert_name;
+		if (!tables[i].link_name)
+			continue;
+		store_op_sql(op, k, tables[i].link_write_sql);
+		op->stmts[k++].name = tables[i].link_write_name;
+	}
+	store_op_sql(op, k, store_pages_write_sql);
+	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k++, views);
+	store_op_sql(op, k, "SELECT 1");
 	return op;
 }
 
 static struct store_op *unlock_op(void)
 {
-	struct store_op *op = setup_op(STORE_STEP_UNLOCK, 1);
+	struct store_op *op = setup_op(STORE_STEP_UNLOCK, 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	if (op && store_op_stmt(op, 0, "SELECT pg_advisory_unlock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
+	if (op)
+		store_op_sql(op, 1, "RESET statement_timeout");  /* the session's own again */
 	return op;
 }
 

@@ -1,14 +1,17 @@
 /* store_schema — the database schema raced writes: the migrations
  * (raced_schema_version, one transaction each), one table per stage with
- * its parent_key index and its prepared upsert, and the chain of set-up
- * ops a connection runs before it is READY.  Internal to the store.
+ * its parent_key index and its prepared upsert (and for a dedupe stage its
+ * link table, store_links.h), and the chain of set-up ops a connection
+ * runs before it is READY.  Internal to the store.
  *
- * The chain: a probe op takes an advisory lock (migrations are serialised
+ * The chain: a probe op sets synchronous_commit, lifts statement_timeout
+ * for the set-up, takes an advisory lock (migrations are serialised
  * between daemons sharing a database), creates raced_schema_version if
  * needed and reads the current version; from that version
  * store_schema_chain() builds the rest: one op per migration not yet
- * applied, one op creating the stage tables and preparing their upserts,
- * and one releasing the lock.  The connection sends them and handles each
+ * applied, one op creating the stage and link tables, preparing their
+ * writes and making the comments and views (store_views.h), and one
+ * releasing the lock and resetting statement_timeout.  The connection sends them and handles each
  * result by its step (store_op.h).  Building ops is this module's job;
  * sending them and reacting to their results is the connection's.
  *
@@ -40,12 +43,15 @@
 #include "store_op.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define STORE_NAME_MAX 48
 
 struct store_table_sql {
 	char *name;
+	char *parent;        /* the parent stage's table; NULL: the root (or not known) */
+	bool dedupe;         /* its edges are in a link table (store_links.h) */
 	char *upsert_name;   /* the upsert, prepared on each connection */
 	char *upsert_sql;
 	char *create_sql;
@@ -61,12 +67,22 @@ struct store_table_sql {
 	struct store_column *cols;
 	char **index_names;
 	size_t n_cols;
+	/* dedupe stages only (else NULL): the link table (store_links.h) */
+	char *link_name;       /* "<name>_parents" */
+	char *link_create_sql;
+	char *link_index_sql;
+	char *link_write_name; /* the link records' write, prepared on each connection */
+	char *link_write_sql;
+	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 
-/* Check name and build its statements.  Returns 0, or -1 with err set
- * (the name cannot be a table's, or out of memory); free t either way. */
+/* Check name and build its statements; parent (NULL: the root, or not
+ * known) and dedupe say how its items are linked to their parents.
+ * Returns 0, or -1 with err set (the name cannot be a table's, or out of
+ * memory); free t either way. */
 RACED_MUST_CHECK
-int store_table_sql_init(struct store_table_sql *t, const char *name, char *err);
+int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
+                         bool dedupe, char *err);
 void store_table_sql_free(struct store_table_sql *t);
 
 /* The schema version this raced writes (its last migration's). */

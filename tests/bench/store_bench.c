@@ -93,7 +93,7 @@ static const char *upsert_tail =
 static void fresh_table(PGconn *c, const char *name)
 {
 	char q[512];
-	snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s", name);
+	snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s CASCADE", name);
 	exec_ok(c, q);
 	snprintf(q, sizeof q, "CREATE TABLE %s (key text PRIMARY KEY, parent_key text, payload jsonb NOT NULL,"
 	         " first_import bigint, last_import bigint, updated_at timestamptz NOT NULL DEFAULT now())", name);
@@ -307,7 +307,7 @@ static void bench_cpu(int collate_c)
 	PGconn *c = PQconnectdb(conninfo);
 	for (size_t t = 0; t < 3; t++) {
 		char q[512];
-		snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s", tables[t]);
+		snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s CASCADE", tables[t]);
 		exec_ok(c, q);
 		if (collate_c) {
 			snprintf(q, sizeof q, "CREATE TABLE %s (key text COLLATE \"C\" PRIMARY KEY,"

@@ -13,7 +13,7 @@ write_config
 raced_start
 tables_exist() { test "$(sql "select to_regclass('entries') is not null")" = t; }
 wait_for "raced to create the stage tables" 20 tables_exist
-sql 'drop table entries'
+sql 'drop table entries cascade' # with raced's views of it
 ctl start-import >/dev/null
 run_ended() { test "$(sql 'select status from import_runs where id = 1')" != running; }
 wait_for "the import to end" 30 run_ended

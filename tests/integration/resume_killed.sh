@@ -5,9 +5,11 @@
 # the kill (raced_pages rows with seen_import = the run, read after the
 # kill); and the URLs it requests again (requested before the kill and in
 # the resume: work in flight at the kill) are at most the R7 bound
-# computed from the configuration (resume_lib.sh, r7_bound).
+# computed from the configuration (resume_lib.sh, r7_bound); the edges
+# (athletes_parents) are the relation served.
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/resume_lib.sh"
+. "$TESTS_DIR/integration/edges_lib.sh"
 PCT=${1:?usage: resume_killed.sh PCT}
 
 pg_start
@@ -48,6 +50,9 @@ check_eq "the import finished under its id" "$(sql 'select status from import_ru
 check_eq "import_runs has one run" "$(sql 'select count(*) from import_runs')" 1
 check_eq "resumed once" "$(sql 'select resumes from import_runs where id = 1')" 1
 check_tables_exact
+# Links ride the batches: the ones committed before the kill stay, the
+# resume re-sends every parent's (issue 16).
+check_edges_exact "after the resume"
 
 requests_json "$T/after.json"
 requested_paths "$T/after.json" "$T/after"

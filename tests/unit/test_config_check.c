@@ -200,6 +200,29 @@ static void test_ancestor_fields_must_name_an_ancestor(void)
 	             "root stage: it has no parent (the root's url may name only {last_success} and {cursor})"));
 }
 
+/* A stage's table may not take the name of a view or link table raced
+ * makes for another stage. */
+static void test_a_stage_named_like_a_view_or_link_table_is_refused(void)
+{
+	struct stage_conf st[] = {ROOT("races", "/races"), CHILD("races_current", "races", "/c/{id}")};
+	struct config c = pipeline(st, 2);
+	CHECK(faults(&c, 1, NULL, "the stage's table would take the name of the view of its current "
+	             "items of [stage races] (races_current): rename one of the stages"));
+	struct stage_conf d[] = {ROOT("races", "/races"), CHILD("entries", "races", "/e/{id}"),
+	                         CHILD("entries_parents", "races", "/p/{id}")};
+	d[1].dedupe = true;
+	c = pipeline(d, 3);
+	CHECK(faults(&c, 2, NULL, "the stage's table would take the name of its link table of "
+	             "[stage entries] (entries_parents): rename one of the stages"));
+	d[1].dedupe = false;
+	CHECK_EQ(config_check_pipeline(&c, &(struct config_fault){0}), 0);
+	struct stage_conf p[] = {ROOT("races", "/races"), CHILD("entries", "races", "/e/{id}"),
+	                         CHILD("races_entries", "races", "/p/{id}")};
+	c = pipeline(p, 3);
+	CHECK(faults(&c, 2, NULL, "the stage's table would take the name of the view of its path "
+	             "from the root of [stage entries] (races_entries): rename one of the stages"));
+}
+
 int main(void)
 {
 	RUN(test_ancestor_fields_must_name_an_ancestor);
@@ -215,6 +238,7 @@ int main(void)
 	RUN(test_the_root_url_takes_no_parent_field);
 	RUN(test_a_url_must_resolve_against_its_base_url);
 	RUN(test_templates_are_read_as_the_import_reads_them);
+	RUN(test_a_stage_named_like_a_view_or_link_table_is_refused);
 	RUN(test_stages_are_ordered_in_passes_each_taking_in_file_order_those_whose_parent_is_placed);
 	return CHECK_DONE();
 }

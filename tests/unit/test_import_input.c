@@ -97,13 +97,66 @@ static void test_records(struct store *s)
 	import_input_unref(in);
 }
 
+/* A dedupe stage's links: held until the unit ends, then behind the
+ * input's last record; an input is found among the live ones until its
+ * last reference goes.  (Table 1 is the dedupe stage.) */
+static void test_links(struct store *s)
+{
+	char err[ERR_MAX];
+	struct import_input *live = NULL;
+	struct import_input *in = import_input_new("http://x/athletes/a1");
+	CHECK(in != NULL);
+	import_input_live(in, &live);
+	CHECK(import_input_find(live, "http://x/athletes/a1") == in);
+	CHECK(import_input_find(live, "http://x/athletes/a2") == NULL);
+	/* The parent that fetches it, and one that saw it in flight: held. */
+	CHECK_EQ(import_input_link(in, "e1-1", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in, "e2-4", s, 1, 1, err), 0);
+	CHECK_EQ(in->n_held, 2);
+	CHECK(in->head == NULL);
+	/* Its item is out, not yet in; the last record waits for it; the unit
+	 * ends: the links wait behind the record. */
+	import_input_emitted(in);
+	struct store_page pg = {.url = in->url, .input = in->url, .fetched = true, .content = true,
+	                        .input_done = true};
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_finish(in, s, 1, 1, err), 0);
+	CHECK_EQ(in->n_held, 0);
+	CHECK(in->head != NULL && in->head != in->tail);
+	/* A parent after the end: queued behind them, not held. */
+	CHECK_EQ(import_input_link(in, "e3-1", s, 1, 1, err), 0);
+	CHECK_EQ(in->n_held, 0);
+	CHECK_EQ(import_input_delivered(in, false, s, 1, 1, err), 0);
+	CHECK(in->head == NULL && in->tail == NULL);
+	/* Now a link goes at once. */
+	CHECK_EQ(import_input_link(in, "e4-1", s, 1, 1, err), 0);
+	CHECK(in->head == NULL);
+	/* Links still held when the last reference goes are freed; the input
+	 * leaves the live list. */
+	struct import_input *in2 = import_input_new("http://x/athletes/a2");
+	CHECK(in2 != NULL);
+	import_input_live(in2, &live);
+	CHECK_EQ(import_input_link(in2, "e5-1", s, 1, 1, err), 0);
+	CHECK(live == in2 && in2->live_next == in);
+	import_input_unref(in);
+	CHECK(live == in2 && in2->live_next == NULL);
+	CHECK(import_input_find(live, "http://x/athletes/a1") == NULL);
+	import_input_unref(in2);
+	CHECK(live == NULL);
+	/* A link record for a stage without a link table is refused. */
+	CHECK_EQ(store_add_link(s, 0, 1, "e1", "http://x/athletes/a1", err), -1);
+	CHECK(strstr(err, "table entries, which has no link table") != NULL);
+}
+
 int main(void)
 {
 	char err[ERR_MAX];
 	struct event_base *base = event_base_new();
-	const char *tables[] = { "entries" };
-	struct store_conf conf = {.conninfo = "", .batch_size = 10, .tables = tables, .n_tables = 1,
-	                          .discard = true};
+	const char *tables[] = { "entries", "athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = {.conninfo = "", .batch_size = 10, .tables = tables, .n_tables = 2,
+	                          .parents = parents, .dedupe = dedupe, .discard = true};
 	struct store_callbacks cb = {0};
 	struct store *s = store_new(base, &conf, &cb, err);
 	CHECK(s != NULL);
@@ -111,6 +164,8 @@ int main(void)
 	test_index();
 	if (s)
 		test_records(s);
+	if (s)
+		test_links(s);
 	store_free(s);
 	event_base_free(base);
 	return check_failures ? 1 : 0;

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_schema.h"
+#include "store_views.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -500,6 +501,48 @@ static void cb_table_refused(void *arg, size_t table, size_t n, const char *err)
 	snprintf(failed_err, sizeof failed_err, "%s", err);
 }
 
+/* Views: a stage's current view and the leaf's path view are made at
+ * connect; STORE_VIEWS_DROP_ON_FMT drops those reading a table (not a
+ * user's view), so a column change they would block goes through, and the
+ * next connect makes them again with the new column, stage-prefixed. */
+static void test_views_follow_the_tables_columns(void)
+{
+	const char *tables[] = { "vw_races", "vw_entries" };
+	const int parents[] = { -1, 0 };
+	struct seen w = { 0 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables,
+	                           .n_tables = 2, .parents = parents };
+	struct store_callbacks cb = { cb_state, &w };
+	char err[ERR_MAX] = "", q[1024];
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(run_until(store_ready, s, 30));
+	store_free(s);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_views WHERE viewname IN"
+	                 " ('vw_races_current', 'vw_entries_current', 'vw_races_vw_entries')"), 3);
+	sql_exec("CREATE VIEW vw_mine AS SELECT key FROM vw_entries");
+	snprintf(q, sizeof q, STORE_VIEWS_DROP_ON_FMT, "vw_entries");
+	sql_exec(q);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_views WHERE viewname IN"
+	                 " ('vw_entries_current', 'vw_races_vw_entries')"), 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_views WHERE viewname IN"
+	                 " ('vw_races_current', 'vw_mine')"), 2);
+	sql_exec("ALTER TABLE vw_entries ADD COLUMN bib integer");
+	s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(run_until(store_ready, s, 30));
+	store_free(s);
+	CHECK_EQ(sql_int("SELECT count(*) FROM information_schema.columns WHERE"
+	                 " table_name = 'vw_races_vw_entries' AND column_name = 'vw_entries_bib'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM information_schema.columns WHERE"
+	                 " table_name = 'vw_entries_current' AND column_name = 'bib'"), 1);
+	sql_exec("DROP VIEW vw_mine");
+}
+
 /* A stage table dropped mid-import (SQLSTATE 42P01) is the table's fault,
  * not the rows': the batch is not split into one-row batches (each would
  * fail alike), the sink hears it once per batch as table_refused, with the
@@ -520,7 +563,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 30));
 	failed_rows = table_refused_calls = table_refused_rows = 0;
-	sql_exec("DROP TABLE d_items");
+	sql_exec("DROP TABLE d_items CASCADE"); /* and its view */
 	for (int i = 0; i < 5; i++) {
 		char key[16];
 		snprintf(key, sizeof key, "k%d", i);
@@ -1517,7 +1560,7 @@ static void test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_the
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages p, pr_items t WHERE p.url = 'p'"
 	                 " AND p.xmin::text::bigint > t.xmin::text::bigint"), 1);
 
-	sql_exec("DROP TABLE pr_items");
+	sql_exec("DROP TABLE pr_items CASCADE");
 	struct store_page pg2 = { .url = "q", .input = "q", .fetched = true, .content = true,
 	                          .keys = keys, .hashes = h, .n_keys = 1 };
 	add(s, 0, 2, "good", NULL, "{\"v\": 2}");
@@ -2435,6 +2478,7 @@ int main(void)
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
 	RUN(test_dropped_table_refuses_the_batch_whole_naming_the_fix);
+	RUN(test_views_follow_the_tables_columns);
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);

@@ -141,8 +141,8 @@ static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(voi
 {
 	struct store_table_sql t[2] = { { 0 } };
 	char err[ERR_MAX] = "";
-	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
-	CHECK_EQ(store_table_sql_init(&t[1], "user", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "user", NULL, false, err), 0);
 	struct store_runs r = { 0 };
 	struct store_op *op = store_runs_mark_stale(&r, t, 2, on_runs, NULL);
 	CHECK(op != NULL);
@@ -175,8 +175,8 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 {
 	struct store_table_sql t[2] = { { 0 } };
 	char err[ERR_MAX] = "";
-	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
-	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_runs r = { 0 };
 	struct store_op *op = store_runs_finish(&r, t, 2, 5, "succeeded", NULL,
 	                                        STORE_FINISH_REMOVALS, NULL, NULL);

@@ -12,7 +12,7 @@ static void test_names_outside_the_identifier_rule_are_refused(void)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct store_table_sql t = { 0 };
 		char err[ERR_MAX] = "";
-		CHECK_EQ(store_table_sql_init(&t, bad[i], err), -1);
+		CHECK_EQ(store_table_sql_init(&t, bad[i], NULL, false, err), -1);
 		CHECK(strstr(err, "cannot be a table name") != NULL);
 		store_table_sql_free(&t);
 	}
@@ -25,7 +25,7 @@ static void test_reserved_words_and_48_characters_are_names(void)
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		struct store_table_sql t = { 0 };
 		char err[ERR_MAX] = "";
-		CHECK_EQ(store_table_sql_init(&t, good[i], err), 0);
+		CHECK_EQ(store_table_sql_init(&t, good[i], NULL, false, err), 0);
 		CHECK_STR(t.name, good[i]);
 		store_table_sql_free(&t);
 	}
@@ -35,7 +35,7 @@ static void test_every_statement_quotes_the_table_name(void)
 {
 	struct store_table_sql t = { 0 };
 	char err[ERR_MAX] = "";
-	CHECK_EQ(store_table_sql_init(&t, "user", err), 0);
+	CHECK_EQ(store_table_sql_init(&t, "user", NULL, false, err), 0);
 	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
 	CHECK_STR(t.index_sql, "CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key)");
 	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
@@ -58,14 +58,14 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 {
 	struct store_table_sql t[2] = { { 0 } };
 	char err[ERR_MAX] = "", steps[16];
-	CHECK_EQ(store_table_sql_init(&t[0], "races", err), 0);
-	CHECK_EQ(store_table_sql_init(&t[1], "entries", err), 0);
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMTC");
-	CHECK_EQ(store_schema_version(), 4);
-	struct store_op *m = chain.head, *tables = m->next->next->next->next;
+	CHECK_STR(steps, "MMMMMTC");
+	CHECK_EQ(store_schema_version(), 5);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
@@ -88,11 +88,14 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "PU");
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 4);
+	CHECK_EQ(p->n_stmts, 5);
 	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
 	CHECK_STR(p->stmts[1].name, "raced_upsert_entries");
 	CHECK_STR(p->stmts[2].name, "raced_pages_write");
-	CHECK_STR(p->stmts[3].sql, "SELECT 1");
+	/* the comments and views, after the typed columns */
+	CHECK(strncmp(p->stmts[3].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(p->stmts[3].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(p->stmts[4].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	store_table_sql_free(&t[0]);
 	store_table_sql_free(&t[1]);
@@ -116,7 +119,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMTC");
+	CHECK_STR(steps, "MMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -134,7 +137,7 @@ static void test_a_database_at_version_2_gets_the_import_state_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(2, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMTC");
+	CHECK_STR(steps, "MMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 3);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
@@ -152,12 +155,13 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 		return;
 	CHECK_EQ(op->kind, STORE_OP_SETUP);
 	CHECK_EQ(op->step, STORE_STEP_PROBE);
-	CHECK_EQ(op->n_stmts, 4);
+	CHECK_EQ(op->n_stmts, 5);
 	CHECK_STR(op->stmts[0].sql, "SELECT set_config('synchronous_commit', $1, false)");
 	CHECK_STR(op->stmts[0].params[0], "on");
-	CHECK_STR(op->stmts[1].sql, "SELECT pg_advisory_lock($1::bigint)");
-	CHECK_STR(op->stmts[1].params[0], "7261636564");
-	CHECK_STR(op->stmts[3].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_STR(op->stmts[1].sql, "SET statement_timeout = 0");
+	CHECK_STR(op->stmts[2].sql, "SELECT pg_advisory_lock($1::bigint)");
+	CHECK_STR(op->stmts[2].params[0], "7261636564");
+	CHECK_STR(op->stmts[4].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
@@ -174,11 +178,11 @@ static void test_the_probe_creates_and_selects_the_schema_quoted(void)
 	CHECK(op != NULL);
 	if (!op)
 		return;
-	CHECK_EQ(op->n_stmts, 6);
-	CHECK_STR(op->stmts[2].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[3].sql, "SELECT set_config('search_path', $1, false)");
-	CHECK_STR(op->stmts[3].params[0], "\"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_EQ(op->n_stmts, 7);
+	CHECK_STR(op->stmts[3].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[4].sql, "SELECT set_config('search_path', $1, false)");
+	CHECK_STR(op->stmts[4].params[0], "\"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[6].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 }
 
@@ -191,7 +195,7 @@ static void test_the_upsert_writes_the_typed_columns_in_force(void)
 	struct store_column cols[2] = { { "bib", "integer", "/bib", false },
 	                                { "start_time", "timestamp with time zone", "/start", true } };
 	struct store_columns sc = { cols, 2 };
-	CHECK_EQ(store_table_sql_init(&t, "entries", err), 0);
+	CHECK_EQ(store_table_sql_init(&t, "entries", NULL, false, err), 0);
 	CHECK_EQ(store_columns_init(&t, &sc, err), 0);
 	CHECK(t.index_names[0] == NULL);
 	CHECK_STR(t.index_names[1], "entries_start_time_idx");
@@ -213,6 +217,44 @@ static void test_the_upsert_writes_the_typed_columns_in_force(void)
 	store_table_sql_free(&t);
 }
 
+/* A dedupe stage gets its link table, its index and its prepared write
+ * after its own statements; the path view joins through the link table. */
+static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
+{
+	struct store_table_sql t[3] = { { 0 } };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[1], "entries", "races", false, err), 0);
+	CHECK_EQ(store_table_sql_init(&t[2], "athletes", "entries", true, err), 0);
+	CHECK(t[1].link_name == NULL);
+	CHECK_STR(t[2].link_name, "athletes_parents");
+	CHECK_STR(t[2].link_write_name, "raced_links_athletes");
+	CHECK(strstr(t[2].unlink_sql, "USING \"entries\" p") != NULL);
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(store_schema_version(), t, 3, "{}", &chain), 0);
+	struct store_op *tables = chain.head;
+	/* per table: create, removed_import, index; the link table and its
+	 * index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 3 * 3 + 2 + 1);
+	CHECK(tables->stmts[9].sql == t[2].link_create_sql);
+	store_op_list_free(&chain);
+	/* then each upsert and the link write prepared, the page write, the
+	 * views, SELECT 1 */
+	char *ups[3] = { t[0].upsert_sql, t[1].upsert_sql, t[2].upsert_sql };
+	CHECK_EQ(store_schema_chain_end(t, 3, ups, &chain), 0);
+	struct store_op *p = chain.head;
+	CHECK_EQ(p->n_stmts, 3 + 1 + 3);
+	CHECK_STR(p->stmts[3].name, "raced_links_athletes");
+	CHECK_STR(p->stmts[4].name, "raced_pages_write");
+	const char *views = p->stmts[5].sql;
+	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
+	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
+	CHECK(strstr(views, "'entries_entries'") == NULL);
+	store_op_list_free(&chain);
+	for (int i = 0; i < 3; i++)
+		store_table_sql_free(&t[i]);
+}
+
 int main(void)
 {
 	RUN(test_names_outside_the_identifier_rule_are_refused);
@@ -224,6 +266,7 @@ int main(void)
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
+	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
 }

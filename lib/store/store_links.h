@@ -1,0 +1,58 @@
+/* store_links — the edges of a dedupe stage (docs/architecture.md,
+ * "Edges"): its link table `<stage>_parents (parent_key, key)`, one row
+ * per parent item and child key, and the link records that keep it.
+ * Internal to the store: store_schema builds a stage's statements with
+ * the table's others, store.c adds link records to a batch after its page
+ * records.
+ *
+ * A stage without dedupe needs none of this: its rows' parent_key is the
+ * edge.  A dedupe stage fetches a URL once per import, so its rows keep no
+ * parent; instead the import sends, for every parent item, a link record
+ * (the parent's key, the URL of the input it maps to), after that input's
+ * last page record.  One statement a batch (prepared per connection)
+ * turns them into rows from the input's page records in raced_pages: only
+ * for inputs checkpointed by this import (a failed or refused input
+ * changes no link), it deletes the parent's links to keys no page of the
+ * input lists any more and inserts the missing ones (ON CONFLICT DO
+ * NOTHING): unchanged links are not written.
+ *
+ * Ownership: a struct store_link_rec owns its strings;
+ * store_link_recs_free() frees them and the array.  Encoded parameters
+ * are the caller's (freed with the op that carries them).
+ */
+#ifndef RACED_STORE_LINKS_H
+#define RACED_STORE_LINKS_H
+
+#include "error.h"
+struct store_table_sql;
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_link_rec {
+	char *parent;   /* the parent item's key */
+	char *input;    /* the URL of the input it maps to, as in raced_pages */
+};
+
+/* The link table's statements of t (a dedupe stage; t->name set): its
+ * name, create, index, prepared write and the finishing removal.  Returns
+ * 0, or -1 when out of memory. */
+RACED_MUST_CHECK
+int store_links_sql_init(struct store_table_sql *t);
+
+/* Copy (parent, input) into r.  -1 when out of memory (r holds nothing). */
+RACED_MUST_CHECK
+int store_link_rec_set(struct store_link_rec *r, const char *parent, const char *input);
+void store_link_recs_free(struct store_link_rec *recs, size_t n);
+
+#define STORE_LINKS_PARAMS 3
+/* The write's parameters for n > 0 records of import import_id: two
+ * binary text[] and the import as text.  values (owned by the caller) and
+ * lengths have STORE_LINKS_PARAMS entries; *formats is static.  Returns 0,
+ * or -1 when out of memory (nothing left in values). */
+RACED_MUST_CHECK
+int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t import_id,
+                       char **values, int *lengths, const int **formats);
+
+#endif
