@@ -20,6 +20,9 @@ wait_for "the second fixture to listen" 10 test -s "$T/other.port"
 write_config "" "[provider other]" "base_url = http://127.0.0.1:$(cat "$T/other.port")" \
 	"max_connections = 4" "" "[stage profiles]" "parent = entries" "provider = other" \
 	"url = /athletes/{athlete_id}" "items =" "key = /id" "dedupe = yes"
+# entries' typed columns, as the document's pipeline shows them
+sed -i 's|^url = /races/{id}/entries$|&\ncolumns = bib int /bib, athlete_id text /athlete_id\nindex = athlete_id|' "$T/raced.conf"
+check "entries has typed columns in the config" grep -q '^columns = bib int /bib' "$T/raced.conf"
 "$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log" || true
 check_eq "the import is partial: other serves fewer athletes" \
 	"$(sql 'select status from import_runs where id = 1')" partial
