@@ -35,15 +35,4 @@ void store_views_names(const struct store_table_sql *tables, size_t n, size_t i,
 /* The DO block for these tables, or NULL when out of memory. */
 char *store_views_sql(const struct store_table_sql *tables, size_t n);
 
-/* Drops raced's views that read table (a stage or link table), for a
- * change of its columns that a view would block (ALTER COLUMN TYPE, DROP
- * COLUMN); the set-up step that follows makes them again.  One statement,
- * %s the table's name ([a-z0-9_], checked). */
-#define STORE_VIEWS_DROP_ON_FMT \
-	"DO $raced$ DECLARE v record; BEGIN FOR v IN SELECT DISTINCT c.oid::regclass AS r" \
-	" FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid JOIN pg_class c ON c.oid = w.ev_class" \
-	" WHERE d.refobjid = '\"%s\"'::regclass AND c.relkind = 'v' AND c.oid <> d.refobjid" \
-	" AND obj_description(c.oid, 'pg_class') LIKE 'raced: %%' LOOP" \
-	" EXECUTE format('DROP VIEW IF EXISTS %%s', v.r); END LOOP; END $raced$"
-
 #endif
