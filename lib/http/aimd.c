@@ -80,13 +80,7 @@ static void baseline_update(struct aimd *a, double rtt, uint32_t ran_at)
 	a->window_limit = ran_at;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return (a > b) - (a < b);
-}
-
-/* The window's RTT: the median of the samples kept, to the microsecond
+/* The window's RTT: the mean of the samples kept, to the microsecond
  * (a mean of equal RTTs may come out a rounding error above them: Vector
  * rounds for the same reason); -1 when there are none. */
 static double window_rtt(struct aimd *a)
@@ -94,9 +88,14 @@ static double window_rtt(struct aimd *a)
 	uint32_t n = a->rtt_n < AIMD_WINDOW_SAMPLES ? a->rtt_n : AIMD_WINDOW_SAMPLES;
 	if (n == 0)
 		return -1;
-	qsort(a->rtt, n, sizeof *a->rtt, cmp_double);
-	double m = n % 2 ? a->rtt[n / 2] : (a->rtt[n / 2 - 1] + a->rtt[n / 2]) / 2;
-	return round(m * 1e6) / 1e6;
+	/* The mean, not the median: past the provider's capacity only the
+	 * requests over it wait, a minority while the limit is under twice the
+	 * capacity, and the median would not show them (Little's law: the mean
+	 * RTT grows with the requests in flight over the capacity). */
+	double sum = 0;
+	for (uint32_t i = 0; i < n; i++)
+		sum += a->rtt[i];
+	return round(sum / n * 1e6) / 1e6;
 }
 
 /* The window is over: move the limit at most once. */

@@ -5,10 +5,11 @@
  * The limit starts at AIMD_INITIAL (or the ceiling, if lower) and moves at
  * most once per window, a window lasting one baseline round trip and at
  * least AIMD_WINDOW_MIN_ANSWERS answers (or until back pressure).  A
- * window's RTT is the median of its answers' (the first
- * AIMD_WINDOW_SAMPLES): one answer delayed by something else on the
- * machine does not move it, a queue at the provider delays them all.  At a
- * window's end:
+ * window's RTT is the mean of its answers' (the first
+ * AIMD_WINDOW_SAMPLES): past the provider's capacity only the requests
+ * over it wait, a minority until the limit is twice the capacity, which a
+ * median would not show (a quiet machine settled at 1.6 x the capacity
+ * with it); the mean grows with them (Little's law).  At a window's end:
  *  - any back-pressure answer in it (429, 503, a timeout) cuts the limit to
  *    AIMD_BACKPRESSURE_DECREASE of itself: the provider said so;
  *  - else a window RTT at or above the baseline plus a band (the noise:
@@ -24,8 +25,7 @@
  *    in slow start (as TCP's: from the start until the first cut, so that
  *    a provider that takes 128 is not approached over 126 round trips).
  *    Not used: no evidence that more would help.  Vector asks for at most
- *    the baseline, which noise makes true only half the time; the median
- *    of a window moves little with noise, much with a queue.
+ *    the baseline, which noise makes true only half the time.
  *  - between the two thresholds it holds.
  * The baseline is an EWMA of the windows' RTTs: AIMD_EWMA_ALPHA when they
  * fall, AIMD_EWMA_ALPHA_RISE when they rise, and a rise only while the limit
