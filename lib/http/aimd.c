@@ -108,11 +108,39 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		band = AIMD_RTT_RISE_MIN * a->mean;
 
 	uint32_t before = a->limit;
+	/* The window after an RTT cut: did the cut bring the RTT down as a
+	 * queue would (aimd.h)?  If not, that RTT is the baseline now. */
+	bool settling = false;
+	if (a->cut_rtt > 0 && ++a->cut_age == 1)
+		settling = true; /* its answers were sent at the old limit */
+	else if (a->cut_rtt > 0 && cur >= 0 && a->pressure == AIMD_ANSWER && before < a->cut_from) {
+		double queue_fall = a->cut_rtt * (1 - (double)before / a->cut_from);
+		/* and still a clear rise: a cut that brought it back within the
+		 * band was right, whatever the noise says about by how much */
+		if (a->cut_rtt - cur >= AIMD_QUEUE_SHARE * queue_fall || cur < a->mean + band)
+			a->not_queue = 0;
+		else if (++a->not_queue >= AIMD_NOT_QUEUE_CUTS) {
+			a->not_queue = 0;
+			a->mean = cur;
+			a->base_limit = before;
+			if (band < AIMD_RTT_RISE_MIN * a->mean)
+				band = AIMD_RTT_RISE_MIN * a->mean;
+		}
+	}
+	if (!settling)
+		a->cut_rtt = 0;
 	if (a->pressure != AIMD_ANSWER) {
 		a->change_signal = a->pressure;
 		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
+	} else if (settling) {
+		/* hold */
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
+		if (a->limit < before) {
+			a->cut_rtt = cur;
+			a->cut_from = before;
+			a->cut_age = 0;
+		}
 	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
 	           a->limit < a->ceiling) {
 		/* Slow start, as TCP's: double until the first cut, then +1. */
@@ -126,6 +154,9 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		a->change_rtt = cur;
 		a->change_baseline = a->mean;
 	}
+	a->windows++;
+	a->window_rtt = cur;
+	a->band = band;
 	if (cur >= 0)
 		baseline_update(a, cur, before);
 	/* A window is a round trip: the baseline's, or the one just seen. */
