@@ -111,8 +111,8 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 	/* The window after an RTT cut: did the cut bring the RTT down as a
 	 * queue would (aimd.h)?  If not, that RTT is the baseline now. */
 	bool settling = false;
-	if (a->cut_rtt > 0 && ++a->cut_age == 1)
-		settling = true; /* its answers were sent at the old limit */
+	if (a->cut_rtt > 0 && (++a->cut_age == 1 || now < a->cut_at + a->cut_rtt))
+		settling = true; /* its answers were sent at the old limit: wait a round trip as long as the cut one */
 	else if (a->cut_rtt > 0 && cur >= 0 && a->pressure == AIMD_ANSWER && before < a->cut_from) {
 		double queue_fall = a->cut_rtt * (1 - (double)before / a->cut_from);
 		/* and still a clear rise: a cut that brought it back within the
@@ -140,6 +140,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 			a->cut_rtt = cur;
 			a->cut_from = before;
 			a->cut_age = 0;
+			a->cut_at = now;
 		}
 	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
 	           a->limit < a->ceiling) {
@@ -159,8 +160,13 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 	a->band = band;
 	if (cur >= 0)
 		baseline_update(a, cur, before);
-	/* A window is a round trip: the baseline's, or the one just seen. */
-	window_reset(a, now, a->have_baseline ? a->mean : rtt_s);
+	/* A window is a round trip: the baseline's, or the one just seen, if
+	 * longer (a window shorter than the round trip of a queue sees its
+	 * answers come in waves, and alternate between them). */
+	double length = a->have_baseline ? a->mean : rtt_s;
+	if (cur > length)
+		length = cur;
+	window_reset(a, now, length);
 }
 
 void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now)

@@ -3,7 +3,8 @@
  * increase, multiplicative decrease, driven by round-trip times.
  *
  * The limit starts at AIMD_INITIAL (or the ceiling, if lower) and moves at
- * most once per window, a window lasting one baseline round trip and at
+ * most once per window, a window lasting one baseline round trip (or the
+ * last window's RTT, if longer) and at
  * least AIMD_WINDOW_MIN_ANSWERS answers (or until back pressure).  A
  * window's RTT is the median of its answers' (the first
  * AIMD_WINDOW_SAMPLES): one answer delayed by something else on the
@@ -27,9 +28,10 @@
  *    the baseline, which noise makes true only half the time; the median
  *    of a window moves little with noise, much with a queue.
  *  - between the two thresholds it holds.
- * After an RTT cut, the window after next tells a queue from a slower
- * machine (the next one's answers were mostly sent at the old limit, so it
- * holds unless back pressure comes): at
+ * After an RTT cut, the first window that closes a round trip (the cut
+ * one's RTT) after it tells a queue from a slower machine (the answers
+ * before were sent at the old limit, so it holds until then unless back
+ * pressure comes): at
  * a provider that queues, the RTT is in proportion to the requests in
  * flight beyond its capacity, so cutting the limit by 10 % takes about
  * 10 % off the RTT.  If that window is still over the band and fell by
@@ -115,6 +117,7 @@ struct aimd {
 	double cut_rtt;                /* the window RTT that made the last RTT cut (0: none pending) */
 	uint32_t cut_from;             /* ... and the limit it ran at */
 	uint32_t cut_age;              /* windows closed since that cut */
+	double cut_at;                 /* when it was made */
 	uint32_t not_queue;            /* RTT cuts in a row that did not bring the RTT down */
 };
 
