@@ -34,7 +34,8 @@
  * pressure comes): at
  * a provider that queues, the RTT is in proportion to the requests in
  * flight beyond its capacity, so cutting the limit by 10 % takes about
- * 10 % off the RTT.  If that window is still over the band and fell by
+ * 10 % off the RTT (its mean: the median steps with a provider that
+ * answers in waves).  If that window is still over the band and fell by
  * less than AIMD_QUEUE_SHARE of that, after AIMD_NOT_QUEUE_CUTS such cuts
  * in a row (one can be the noise), the rise was not the provider's queue (raced's
  * or the provider's CPU, the network): the baseline moves to it at once,
@@ -114,7 +115,7 @@ struct aimd {
 	uint64_t increases, decreases;
 	uint64_t windows;              /* windows closed, for the caller's log */
 	double window_rtt, band;       /* the last closed window's RTT and band (-1: none) */
-	double cut_rtt;                /* the window RTT that made the last RTT cut (0: none pending) */
+	double cut_rtt;                /* the mean RTT of the window that made the last RTT cut (0: none pending) */
 	uint32_t cut_from;             /* ... and the limit it ran at */
 	uint32_t cut_age;              /* windows closed since that cut */
 	double cut_at;                 /* when it was made */
