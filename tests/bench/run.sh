@@ -68,7 +68,8 @@
 #     limit (the median of the second half of the run's samples of
 #     racectl stats, every 0.25 s) over N, the request rate over the fixed
 #     one's (target >= 0.9), and the fraction of 429/503 answers (target
-#     <= 1 %); the limit over time in adaptive.dat and adaptive.png.
+#     <= 1 %); the limit over time in adaptive.dat and adaptive.png, the
+#     controller's line per window in adaptive-N.log.
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
