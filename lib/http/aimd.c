@@ -145,6 +145,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 	if (a->pressure != AIMD_ANSWER) {
 		a->change_signal = a->pressure;
 		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
+		a->not_queue = 0; /* the provider spoke: the RTT cuts before say nothing now */
 	} else if (settling) {
 		/* hold */
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
