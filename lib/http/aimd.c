@@ -98,20 +98,63 @@ static double window_rtt(struct aimd *a)
 	return round(sum / n * 1e6) / 1e6;
 }
 
+/* The mean of the samples kept (-1: none): it follows the requests in
+ * flight smoothly where the median steps (a provider that serves N at once
+ * answers in waves, one round trip apart), so the queue test uses it. */
+static double window_mean(const struct aimd *a)
+{
+	uint32_t n = a->rtt_n < AIMD_WINDOW_SAMPLES ? a->rtt_n : AIMD_WINDOW_SAMPLES;
+	double sum = 0;
+	for (uint32_t i = 0; i < n; i++)
+		sum += a->rtt[i];
+	return n ? sum / n : -1;
+}
+
 /* The window is over: move the limit at most once. */
 static void window_close(struct aimd *a, double now, double rtt_s)
 {
+	double avg = window_mean(a);
 	double cur = window_rtt(a);
 	double band = AIMD_RTT_DEVIATION_SCALE * a->spread;
 	if (band < AIMD_RTT_RISE_MIN * a->mean)
 		band = AIMD_RTT_RISE_MIN * a->mean;
 
 	uint32_t before = a->limit;
+	/* The window after an RTT cut: did the cut bring the RTT down as a
+	 * queue would (aimd.h)?  If not, that RTT is the baseline now. */
+	bool settling = false;
+	if (a->cut_rtt > 0 && (++a->cut_age == 1 || now < a->cut_at + a->cut_rtt))
+		settling = true; /* its answers were sent at the old limit: wait a round trip as long as the cut one */
+	else if (a->cut_rtt > 0 && cur >= 0 && a->pressure == AIMD_ANSWER && before < a->cut_from) {
+		double queue_fall = a->cut_rtt * (1 - (double)before / a->cut_from);
+		/* and still a clear rise: a cut that brought it back within the
+		 * band was right, whatever the noise says about by how much */
+		if (a->cut_rtt - avg >= AIMD_QUEUE_SHARE * queue_fall || cur < a->mean + band)
+			a->not_queue = 0;
+		else if (++a->not_queue >= AIMD_NOT_QUEUE_CUTS) {
+			a->not_queue = 0;
+			a->mean = cur;
+			a->base_limit = before;
+			if (band < AIMD_RTT_RISE_MIN * a->mean)
+				band = AIMD_RTT_RISE_MIN * a->mean;
+		}
+	}
+	if (!settling)
+		a->cut_rtt = 0;
 	if (a->pressure != AIMD_ANSWER) {
 		a->change_signal = a->pressure;
 		cut(a, AIMD_BACKPRESSURE_DECREASE, AIMD_CUT_BACKPRESSURE, now);
+		a->not_queue = 0; /* the provider spoke: the RTT cuts before say nothing now */
+	} else if (settling) {
+		/* hold */
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
+		if (a->limit < before) {
+			a->cut_rtt = avg;
+			a->cut_from = before;
+			a->cut_age = 0;
+			a->cut_at = now;
+		}
 	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
 	           a->limit < a->ceiling) {
 		/* Slow start, as TCP's: double until the first cut, then +1. */
@@ -125,10 +168,18 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		a->change_rtt = cur;
 		a->change_baseline = a->mean;
 	}
+	a->windows++;
+	a->window_rtt = cur;
+	a->band = band;
 	if (cur >= 0)
 		baseline_update(a, cur, before);
-	/* A window is a round trip: the baseline's, or the one just seen. */
-	window_reset(a, now, a->have_baseline ? a->mean : rtt_s);
+	/* A window is a round trip: the baseline's, or the one just seen, if
+	 * longer (a window shorter than the round trip of a queue sees its
+	 * answers come in waves, and alternate between them). */
+	double length = a->have_baseline ? a->mean : rtt_s;
+	if (cur > length)
+		length = cur;
+	window_reset(a, now, length);
 }
 
 void aimd_observe(struct aimd *a, double rtt_s, enum aimd_signal s, double now)

@@ -3,7 +3,8 @@
  * increase, multiplicative decrease, driven by round-trip times.
  *
  * The limit starts at AIMD_INITIAL (or the ceiling, if lower) and moves at
- * most once per window, a window lasting one baseline round trip and at
+ * most once per window, a window lasting one baseline round trip (or the
+ * last window's RTT, if longer) and at
  * least AIMD_WINDOW_MIN_ANSWERS answers (or until back pressure).  A
  * window's RTT is the mean of its answers' (the first
  * AIMD_WINDOW_SAMPLES): past the provider's capacity only the requests
@@ -27,6 +28,20 @@
  *    Not used: no evidence that more would help.  Vector asks for at most
  *    the baseline, which noise makes true only half the time.
  *  - between the two thresholds it holds.
+ * After an RTT cut, the first window that closes a round trip (the cut
+ * one's RTT) after it tells a queue from a slower machine (the answers
+ * before were sent at the old limit, so it holds until then unless back
+ * pressure comes): at
+ * a provider that queues, the RTT is in proportion to the requests in
+ * flight beyond its capacity, so cutting the limit by 10 % takes about
+ * 10 % off the RTT (its mean: the median steps with a provider that
+ * answers in waves).  If that window is still over the band and fell by
+ * less than AIMD_QUEUE_SHARE of that, after AIMD_NOT_QUEUE_CUTS such cuts
+ * in a row (one can be the noise), the rise was not the provider's queue (raced's
+ * or the provider's CPU, the network): the baseline moves to it at once,
+ * and the limit is free to grow again.  Without this a busy machine's delay
+ * ratchets the limit down, 0.9 a window, each cut leaving the RTT as high
+ * as before.
  * The baseline is an EWMA of the windows' RTTs: AIMD_EWMA_ALPHA when they
  * fall, AIMD_EWMA_ALPHA_RISE when they rise, and a rise only while the limit
  * is no higher than when the baseline last fell, so that it stays at the
@@ -64,6 +79,8 @@
 #define AIMD_REASON_MAX 96              /* aimd_describe's text */
 #define AIMD_WINDOW_MIN_ANSWERS 4       /* a window closes with at least this many RTTs ... */
 #define AIMD_WINDOW_SAMPLES 256         /* ... of which the first this many are kept */
+#define AIMD_QUEUE_SHARE 0.5            /* a cut that brings back less than this share of a queue's fall: no queue */
+#define AIMD_NOT_QUEUE_CUTS 2           /* ... this many times in a row: the baseline moves */
 
 /* What an answer says about load. */
 enum aimd_signal {
@@ -96,6 +113,13 @@ struct aimd {
 	double change_rtt, change_baseline; /* ... the window mean and baseline then */
 	double changed_at;
 	uint64_t increases, decreases;
+	uint64_t windows;              /* windows closed, for the caller's log */
+	double window_rtt, band;       /* the last closed window's RTT and band (-1: none) */
+	double cut_rtt;                /* the mean RTT of the window that made the last RTT cut (0: none pending) */
+	uint32_t cut_from;             /* ... and the limit it ran at */
+	uint32_t cut_age;              /* windows closed since that cut */
+	double cut_at;                 /* when it was made */
+	uint32_t not_queue;            /* RTT cuts in a row that did not bring the RTT down */
 };
 
 void aimd_init(struct aimd *a, uint32_t ceiling, double now);

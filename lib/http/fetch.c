@@ -53,6 +53,7 @@
 #include "conditional.h"
 #include "error.h"
 #include "linkheader.h"
+#include "log.h"
 #include "membudget.h"
 #include "quota.h"
 #include "raced_version.h"
@@ -851,8 +852,30 @@ static void attempt_account(struct fetch *r, CURLcode rc, long status)
 	p->stats.throttled += sig == AIMD_THROTTLED;
 	p->stats.unavailable += sig == AIMD_UNAVAILABLE;
 	p->stats.timeouts += rc == CURLE_OPERATION_TIMEDOUT;
-	if (p->adaptive)
-		aimd_observe(&p->aimd, now - r->handed_at, sig, now);
+	if (!p->adaptive)
+		return;
+	/* The provider's part of the round trip: from the request sent to its
+	 * answer's first byte (libcurl's clocks), not from the hand-off to the
+	 * completion read: that also counts the connect and the time raced's
+	 * loop took to get to the transfer, which grow with raced's own
+	 * request rate on a busy CPU, not with the provider's queue, and cut
+	 * the limit far below what the provider takes (docs/performance.md,
+	 * "Adaptive concurrency").  The hand-off time stands in when libcurl
+	 * has no first byte (a timeout). */
+	double rtt = now - r->handed_at;
+	curl_off_t pre = 0, first = 0;
+	if (rc == CURLE_OK && curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) == CURLE_OK &&
+	    curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &first) == CURLE_OK && first > pre)
+		rtt = (double)(first - pre) / 1e6;
+	uint64_t windows = p->aimd.windows;
+	aimd_observe(&p->aimd, rtt, sig, now);
+	if (p->aimd.windows != windows && log_level() >= LOG_DEBUG) {
+		char why[AIMD_REASON_MAX];
+		aimd_describe(&p->aimd, why, sizeof why);
+		log_write(LOG_DEBUG, "provider %s: window %llu: limit %u, RTT %.1f ms, baseline %.1f ms, band %.1f ms; last change: %s",
+		          p->name, (unsigned long long)p->aimd.windows, aimd_limit(&p->aimd),
+		          p->aimd.window_rtt * 1000, p->aimd.mean * 1000, p->aimd.band * 1000, why);
+	}
 }
 
 /* Read what the attempt's easy handle knows, then let the handle go.

@@ -71,7 +71,8 @@
 #     limit (the median of the second half of the run's samples of
 #     racectl stats, every 0.25 s) over N, the request rate over the fixed
 #     one's (target >= 0.9), and the fraction of 429/503 answers (target
-#     <= 1 %); the limit over time in adaptive.dat and adaptive.png.
+#     <= 1 %); the limit over time in adaptive.dat and adaptive.png, the
+#     controller's line per window in adaptive-N.log.
 #
 # --parts runs only the parts listed (4 includes 3's run at 1x, which is its
 # reference); a ratio whose reference part did not run shows "-".
@@ -626,6 +627,9 @@ for n in $adaptive_n; do
 	fixed_rps=$(div "$REQUESTS" "$SECS" %.1f)
 	write_config "$T/auto.conf" discard auto 256
 	sed -i "s/^max_connections = auto/max_connections = auto\nmax_connections_ceiling = 256/" "$T/auto.conf"
+	# the controller's line per window (limit, RTT, baseline, band, last
+	# change), kept in the results as adaptive-N.log
+	sed -i "s/^\[daemon\]/[daemon]\nlog_level = debug/" "$T/auto.conf"
 	# A daemon, not --once: racectl stats reads the limit as it moves.
 	reset
 	"$RACED" --config "$T/auto.conf" 2>"$T/raced-auto-$n.log" &
@@ -646,6 +650,7 @@ for n in $adaptive_n; do
 	done
 	[ "$state" = succeeded ] || { echo "run.sh: the adaptive import ended $state" >&2; exit 1; }
 	kill -TERM "$auto_pid"; wait "$auto_pid" || true
+	grep 'window' "$T/raced-auto-$n.log" >"$results/adaptive-$n.log" || true
 	secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 	st=$(get /_stats)
 	reqs=$(jq .requests <<<"$st")

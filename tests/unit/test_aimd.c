@@ -11,6 +11,9 @@
 /* Noise on each answer's RTT: uniform in [-noise, +noise] of it, from a
  * fixed LCG so that runs are alike. */
 static double noise;
+/* A delay on every answer that is not the provider's queue (raced's or the
+ * provider's loop late on a busy CPU): it does not follow the limit. */
+static double extra;
 static uint64_t lcg = 42;
 
 static double jitter(double r)
@@ -27,7 +30,7 @@ static uint32_t drive(struct aimd *a, double *now, double rtt, uint32_t capacity
 	*max = 0;
 	for (int w = 0; w < windows; w++) {
 		uint32_t n = aimd_limit(a);
-		double r = n > capacity ? rtt * (double)n / (double)capacity : rtt;
+		double r = (n > capacity ? rtt * (double)n / (double)capacity : rtt) + extra;
 		/* n answers spread over the round trip, each slot refilled at
 		 * once (the caller has more work than the limit) */
 		for (uint32_t i = 0; i < n; i++) {
@@ -125,6 +128,28 @@ static void test_noisy_rtts_still_settle_near_capacity_and_climb_without_one(voi
 	noise = 0;
 }
 
+static void test_a_delay_that_does_not_follow_the_limit_moves_the_baseline(void)
+{
+	uint32_t caps[] = {32, 128};
+	for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) {
+		struct aimd a;
+		double now = 0;
+		uint32_t lo, hi;
+		aimd_init(&a, 256, now);
+		drive(&a, &now, 0.2, caps[i], 100, &lo, &hi);
+		/* the machine gets busy: 30 % more on every round trip, which
+		 * cutting the limit does not take away (the old controller cut
+		 * 0.9 a window, down to a fraction of the capacity) */
+		extra = 0.06;
+		drive(&a, &now, 0.2, caps[i], (int)caps[i] * 4, &lo, &hi);
+		fprintf(stderr, "capacity %u, 60 ms not the provider's: limit %u..%u, %llu cuts\n", caps[i], lo, hi,
+		        (unsigned long long)a.decreases);
+		CHECK(lo * 10 >= caps[i] * 8);
+		CHECK(hi * 10 <= caps[i] * 12 + 10);
+		extra = 0;
+	}
+}
+
 static void test_backpressure_halves_once_per_window(void)
 {
 	struct aimd a;
@@ -182,6 +207,7 @@ int main(void)
 	RUN(test_steady_rtt_doubles_to_the_ceiling_then_adds_one_after_a_cut);
 	RUN(test_queueing_provider_settles_near_its_capacity);
 	RUN(test_noisy_rtts_still_settle_near_capacity_and_climb_without_one);
+	RUN(test_a_delay_that_does_not_follow_the_limit_moves_the_baseline);
 	RUN(test_backpressure_halves_once_per_window);
 	RUN(test_clear_rtt_rise_trims_and_ignored_failures_do_not);
 	RUN(test_no_growth_without_reaching_the_limit);
