@@ -98,23 +98,10 @@ static double window_rtt(struct aimd *a)
 	return round(sum / n * 1e6) / 1e6;
 }
 
-/* The mean of the samples kept (-1: none): it follows the requests in
- * flight smoothly where the median steps (a provider that serves N at once
- * answers in waves, one round trip apart), so the queue test uses it. */
-static double window_mean(const struct aimd *a)
-{
-	uint32_t n = a->rtt_n < AIMD_WINDOW_SAMPLES ? a->rtt_n : AIMD_WINDOW_SAMPLES;
-	double sum = 0;
-	for (uint32_t i = 0; i < n; i++)
-		sum += a->rtt[i];
-	return n ? sum / n : -1;
-}
-
 /* The window is over: move the limit at most once. */
 static void window_close(struct aimd *a, double now, double rtt_s)
 {
-	double avg = window_mean(a);
-	double cur = window_rtt(a);
+	double cur = window_rtt(a); /* the mean: it follows the requests in flight smoothly */
 	double band = AIMD_RTT_DEVIATION_SCALE * a->spread;
 	if (band < AIMD_RTT_RISE_MIN * a->mean)
 		band = AIMD_RTT_RISE_MIN * a->mean;
@@ -129,7 +116,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 		double queue_fall = a->cut_rtt * (1 - (double)before / a->cut_from);
 		/* and still a clear rise: a cut that brought it back within the
 		 * band was right, whatever the noise says about by how much */
-		if (a->cut_rtt - avg >= AIMD_QUEUE_SHARE * queue_fall || cur < a->mean + band)
+		if (a->cut_rtt - cur >= AIMD_QUEUE_SHARE * queue_fall || cur < a->mean + band)
 			a->not_queue = 0;
 		else if (++a->not_queue >= AIMD_NOT_QUEUE_CUTS) {
 			a->not_queue = 0;
@@ -150,7 +137,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 	} else if (cur >= 0 && a->have_baseline && cur >= a->mean + band) {
 		cut(a, AIMD_RTT_DECREASE, AIMD_CUT_RTT, now);
 		if (a->limit < before) {
-			a->cut_rtt = avg;
+			a->cut_rtt = cur;
 			a->cut_from = before;
 			a->cut_age = 0;
 			a->cut_at = now;
