@@ -163,6 +163,9 @@ int fetch_handoff(struct fetch *r)
 	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections); /* the ceiling when adaptive */
 	SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
 	SET(CURLOPT_OPENSOCKETFUNCTION, fetch_loop_open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, f);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, fetch_loop_close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, f);
 	if (p->connect_timeout_ms)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_timeout_ms);
 	if (!f->env_proxy) {

@@ -57,7 +57,16 @@ enum fetch_state { FS_QUEUED, FS_ACTIVE, FS_BACKOFF, FS_PARKED, FS_DONE };
 struct fetch_sock {
 	struct fetcher *f;
 	struct event ev;
+	curl_socket_t fd;
+	short events;                  /* what ev watches while armed */
 	bool armed;
+	bool ours;                     /* opened by fetch_loop_open_socket: raced sees its close */
+	bool assigned;                 /* libcurl announced it and has not let go of it
+	                                  (CURL_POLL_REMOVE); ours not assigned: a connection in
+	                                  its cache, still watched, so that the next transfer on
+	                                  it costs no epoll_ctl (fetch_loop.h) */
+	bool closed;                   /* ours, closed while libcurl still had it assigned:
+	                                  freed at its CURL_POLL_REMOVE */
 	LIST_ENTRY(fetch_sock) link;
 };
 
@@ -132,6 +141,8 @@ struct fetcher {
 	struct event *timer;
 	struct fetch_provider *providers, **providers_tail;
 	LIST_HEAD(, fetch_sock) socks;
+	struct fetch_sock **by_fd;     /* our open sockets by fd (fetch_loop.c), n_by_fd long */
+	size_t n_by_fd;
 	struct fetch_pool pool;        /* idle easy handles and body buffers */
 	long host_connections;         /* sum of the providers' max_connections */
 	struct jsondoc *doc;           /* bodies are read into it, reused */

@@ -4,17 +4,96 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* libcurl's sockets, close-on-exec like every fd of raced's (libcurl
- * itself does not ask for it). */
-curl_socket_t fetch_loop_open_socket(void *arg, curlsocktype purpose,
-                                         struct curl_sockaddr *a)
+static void sock_event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The record of our open socket fd, or NULL. */
+static struct fetch_sock *sock_ours(const struct fetcher *f, curl_socket_t fd)
 {
-	(void)arg;
+	return fd >= 0 && (size_t)fd < f->n_by_fd ? f->by_fd[fd] : NULL;
+}
+
+/* f->by_fd long enough for fd; -1 when out of memory.  (Its length is
+ * bounded by the highest fd, so by RLIMIT_NOFILE.) */
+static int by_fd_fit(struct fetcher *f, curl_socket_t fd)
+{
+	if ((size_t)fd < f->n_by_fd)
+		return 0;
+	size_t n = f->n_by_fd ? f->n_by_fd : 64;
+	while (n <= (size_t)fd)
+		n *= 2;
+	struct fetch_sock **t = realloc(f->by_fd, n * sizeof *t);
+	if (!t)
+		return -1;
+	memset(t + f->n_by_fd, 0, (n - f->n_by_fd) * sizeof *t);
+	f->by_fd = t;
+	f->n_by_fd = n;
+	return 0;
+}
+
+static struct fetch_sock *sock_new(struct fetcher *f, curl_socket_t fd)
+{
+	struct fetch_sock *fs = calloc(1, sizeof *fs);
+	if (!fs)
+		return NULL;
+	fs->f = f;
+	fs->fd = fd;
+	LIST_INSERT_HEAD(&f->socks, fs, link);
+	return fs;
+}
+
+static void sock_free(struct fetch_sock *fs)
+{
+	if (fs->armed)
+		event_del(&fs->ev);
+	if (fs->ours && sock_ours(fs->f, fs->fd) == fs)
+		fs->f->by_fd[fs->fd] = NULL;
+	LIST_REMOVE(fs, link);
+	free(fs);
+}
+
+/* libcurl's sockets, close-on-exec like every fd of raced's (libcurl
+ * itself does not ask for it), with a record from the start.  Without
+ * memory for the record the socket is libcurl's as any other's. */
+curl_socket_t fetch_loop_open_socket(void *arg, curlsocktype purpose,
+                                     struct curl_sockaddr *a)
+{
+	struct fetcher *f = arg;
 	(void)purpose;
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0 || !f || by_fd_fit(f, fd) < 0)
+		return fd;
+	struct fetch_sock *fs = sock_new(f, fd);
+	if (fs) {
+		fs->ours = true;
+		f->by_fd[fd] = fs;
+	}
+	return fd;
+}
+
+/* The watch ends before the fd does (libevent must not be left with a
+ * closed fd).  A record libcurl still has assigned waits for its
+ * CURL_POLL_REMOVE; any other goes now (a socket whose connect failed was
+ * never announced). */
+int fetch_loop_close_socket(void *arg, curl_socket_t fd)
+{
+	struct fetcher *f = arg;
+	struct fetch_sock *fs = f ? sock_ours(f, fd) : NULL;
+	if (fs) {
+		f->by_fd[fd] = NULL;
+		if (!fs->assigned) {
+			sock_free(fs);
+		} else {
+			if (fs->armed)
+				event_del(&fs->ev);
+			fs->armed = false;
+			fs->closed = true;
+		}
+	}
+	return close(fd);
 }
 
 /* Best effort: a closed fd (EBADF) is left alone. */
@@ -91,6 +170,13 @@ static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
 	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 	             ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
+	if (!fs->assigned) {
+		/* A cached connection the server wrote to or closed: no
+		 * transfer wants it now; libcurl checks it before reuse. */
+		event_del(&fs->ev);
+		fs->armed = false;
+		return;
+	}
 	multi_act(fs->f, fd, action); /* fs may be gone after it */
 }
 
@@ -103,14 +189,6 @@ static void curl_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- libcurl callbacks: bookkeeping only, never call libcurl back ---- */
 
-static void sock_free(struct fetch_sock *fs)
-{
-	if (fs->armed)
-		event_del(&fs->ev);
-	LIST_REMOVE(fs, link);
-	free(fs);
-}
-
 static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct fetcher *f = userp;
@@ -118,38 +196,46 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 	(void)e;
 
 	if (what == CURL_POLL_REMOVE) {
-		/* Possibly for a socket already closed, or never announced. */
-		if (fs)
+		/* Possibly for a socket already closed, or never announced.
+		 * Ours stays watched while it is open (fetch_loop.h). */
+		if (fs && fs->ours && !fs->closed)
+			fs->assigned = false;
+		else if (fs)
 			sock_free(fs);
 		return 0;
 	}
+	if (fs && fs->closed) /* an fd number libcurl has reused */
+		fs = NULL;
 	if (!fs) {
-		fs = calloc(1, sizeof *fs);
-		if (!fs)
-			return -1;
-		fs->f = f;
-		LIST_INSERT_HEAD(&f->socks, fs, link);
-		/* Not only our sockets (fetch_loop_open_socket) come here: the
-		 * threaded resolver's socketpair, made without close-on-exec,
-		 * is watched too. */
-		fd_make_cloexec(s);
+		fs = sock_ours(f, s);
+		if (!fs) {
+			if (!(fs = sock_new(f, s)))
+				return -1;
+			/* Not only our sockets (fetch_loop_open_socket) come
+			 * here: the threaded resolver's socketpair, made without
+			 * close-on-exec, is watched too. */
+			fd_make_cloexec(s);
+		}
 		if (curl_multi_assign(f->multi, s, fs) != CURLM_OK) {
 			sock_free(fs);
 			return -1;
 		}
+		fs->assigned = true;
 	}
-	/* A re-announced socket may want other events: rearm from scratch. */
+	short events = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
+	                       ((what & CURL_POLL_OUT) ? EV_WRITE : 0));
+	if (fs->armed && fs->events == events)
+		return 0; /* watched already: a cached connection taken again */
 	if (fs->armed) {
 		event_del(&fs->ev);
 		fs->armed = false;
 	}
-	short events = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
-	                       ((what & CURL_POLL_OUT) ? EV_WRITE : 0));
 	if (!events)
 		return 0;
 	event_assign(&fs->ev, f->base, s, (short)(events | EV_PERSIST), sock_event_cb, fs);
 	if (event_add(&fs->ev, NULL) < 0)
 		return -1;
+	fs->events = events;
 	fs->armed = true;
 	return 0;
 }
@@ -226,6 +312,9 @@ void fetch_loop_free(struct fetcher *f)
 	f->multi = NULL;
 	while (!LIST_EMPTY(&f->socks))
 		sock_free(LIST_FIRST(&f->socks));
+	free(f->by_fd);
+	f->by_fd = NULL;
+	f->n_by_fd = 0;
 	if (f->timer)
 		event_free(f->timer);
 	f->timer = NULL;
