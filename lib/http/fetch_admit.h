@@ -1,0 +1,27 @@
+/* fetch_admit — admission per provider: a queued request goes on the wire
+ * only when fewer than the provider's limit of its requests are there
+ * (max_connections, or aimd.h's adaptive limit), its quota is not spent
+ * (quota.h) and a rate-limit token is available (tokenbucket.h).  Also
+ * what every attempt's end tells admission: the quota its headers
+ * announce, its round-trip time and load signal for aimd, the counters.
+ *
+ * Ownership: reads and updates the provider's admission state (aimd,
+ * quota, bucket, stats) and its `admit` evtimer; moves requests from the
+ * provider's queue to the wire through fetch_handoff.  Keeps nothing.
+ */
+#ifndef RACED_FETCH_ADMIT_H
+#define RACED_FETCH_ADMIT_H
+
+#include "fetch_int.h"
+
+/* Requests on the wire the provider allows now. */
+uint32_t fetch_admit_limit(const struct fetch_provider *p);
+/* Arm the admit timer for when the head of the queue may go. */
+void fetch_admit_kick(struct fetch_provider *p);
+/* The admit evtimer's callback (arg: the provider): hand off the queue's
+ * head while it may go. */
+void fetch_admit_cb(evutil_socket_t fd, short what, void *arg);
+/* An attempt ended (rc, status) and its easy handle is still r->easy. */
+void fetch_admit_account(struct fetch *r, CURLcode rc, long status);
+
+#endif

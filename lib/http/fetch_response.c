@@ -1,0 +1,185 @@
+/* fetch_response — see fetch_response.h. */
+#include "fetch_response.h"
+#include "fetch_admit.h"
+#include "linkheader.h"
+#include "membudget.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- response headers and body ---- */
+
+void fetch_response_reset(struct fetch *r)
+{
+	r->body_len = 0;
+	r->header_bytes = 0;
+	r->status = 0;
+	r->reason[0] = '\0';
+}
+
+/* The value of the last `name` header of the response being received (or
+ * received last), or NULL.  Valid until the next call. */
+const char *fetch_response_header_last(CURL *e, const char *name)
+{
+	struct curl_header *h;
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return NULL;
+	if (h->amount > 1 &&
+	    curl_easy_header(e, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
+#define CONTENT_LENGTH_CHARS_MAX 31 /* a longer Content-Length is not read */
+
+/* Whether a 2xx response's unencoded Content-Length says its body is over
+ * max_body, so that it is refused before the body is read. */
+static bool length_over_max_body(CURL *e, size_t max_body)
+{
+	const char *v = fetch_response_header_last(e, "Content-Encoding");
+	if (v && strcasecmp(v, "identity") != 0)
+		return false; /* max_body counts the decoded body */
+	if (!(v = fetch_response_header_last(e, "Content-Length")) || strlen(v) > CONTENT_LENGTH_CHARS_MAX)
+		return false;
+	char *end;
+	unsigned long long len = strtoull(v, &end, 10);
+	return end != v && len > max_body;
+}
+
+/* The status line resets the response (a redirect's is forgotten); the
+ * blank line ending a header block is where a body too large is refused.
+ * Other headers are read from libcurl's store (curl_easy_header) when
+ * needed. */
+size_t fetch_response_header_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+	struct fetch *r = userp;
+	size_t n = size * nitems;
+	const char *end = buf + n;
+
+	while (end > buf && (end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		fetch_response_reset(r);
+		const char *s = memchr(buf, ' ', (size_t)(end - buf));
+		if (s) {
+			char *e;
+			r->status = strtol(s + 1, &e, 10);
+			for (s = e; s < end && (*s == ' ' || *s == '\t'); s++)
+				;
+			size_t len = (size_t)(end - s);
+			if (len >= sizeof r->reason)
+				len = sizeof r->reason - 1;
+			memcpy(r->reason, s, len);
+			r->reason[len] = '\0';
+		}
+	} else if (end == buf && r->status >= 200 && r->status < 300 &&
+	           length_over_max_body(r->easy, r->p->max_body)) {
+		r->too_big = true;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	r->header_bytes += n;
+	return n;
+}
+
+size_t fetch_response_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct fetch *r = userp;
+	size_t n = size * nmemb;
+	size_t max = r->p->max_body;
+
+	if (n > max - r->body_len) {
+		r->too_big = true;
+		return 0;
+	}
+	if (r->body_len + n > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap * 2 : 16384;
+		if (cap < r->body_len + n)
+			cap = r->body_len + n;
+		if (cap > max)
+			cap = max;
+		char *b = realloc(r->body, cap);
+		if (!b) {
+			r->no_memory = true;
+			return 0;
+		}
+		membudget_charge(cap - r->body_cap);
+		r->body = b;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	return n;
+}
+
+/* The target of the first Link header of the response that has a "next"
+ * link, malloc'd, or NULL. */
+static char *response_link_next(CURL *e)
+{
+	struct curl_header *h;
+	size_t amount = 1;
+
+	for (size_t i = 0; i < amount; i++) {
+		if (curl_easy_header(e, "Link", i, CURLH_HEADER, -1, &h) != CURLHE_OK)
+			return NULL;
+		amount = h->amount;
+		const char *target;
+		size_t len;
+		if (linkheader_next(h->value, strlen(h->value), &target, &len))
+			return strndup(target, len);
+	}
+	return NULL;
+}
+
+/* Read what the attempt's easy handle knows, then let the handle go.
+ * Returns the response's Retry-After in ms (-1: none) unless it is a
+ * success, which is never retried. */
+int64_t fetch_response_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us)
+{
+	struct fetch_provider *p = r->p;
+	CURL *e = r->easy;
+	long status = 0;
+	char *eff = NULL;
+	curl_off_t down = 0;
+	int64_t retry_after_ms = -1;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, connect_us);
+	free(r->effective_url);
+	r->effective_url = eff ? strdup(eff) : NULL;
+	free(r->link_ref);
+	r->link_ref = NULL;
+	free(r->etag);
+	free(r->last_modified);
+	r->etag = r->last_modified = NULL;
+	free(r->header_value);
+	r->header_value = NULL;
+	if (rc == CURLE_OK && ((status >= 200 && status < 300) || status == 304)) {
+		if (status != 304)
+			r->link_ref = response_link_next(e);
+		if (status != 304 && r->want_header) {
+			/* NULL when absent, or out of memory: the caller's "none" */
+			const char *hv = fetch_response_header_last(e, r->want_header);
+			r->header_value = hv ? strdup(hv) : NULL;
+		}
+		r->etag = conditional_response_etag(fetch_response_header_last(e, "ETag"));
+		r->last_modified = conditional_response_last_modified(fetch_response_header_last(e, "Last-Modified"));
+	} else {
+		retry_after_ms = fetch_retry_after_ms(fetch_response_header_last(e, "Retry-After"), time(NULL));
+	}
+	free(r->location);
+	r->location = NULL;
+	char *loc = NULL;
+	if (rc == CURLE_OK && status >= 300 && status < 400 && auth_follows_redirects(p->auth) &&
+	    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		r->location = strdup(loc); /* out of memory: the 3xx is the answer */
+	r->status = status;
+	r->bytes += (uint64_t)down;
+	p->stats.bytes += (uint64_t)down;
+	fetch_admit_account(r, rc, status);
+	fetch_attempt_release(r);
+	return retry_after_ms;
+}
+

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# fetch_cpu.sh — raced's own cost per request, fetch-only (issue 17 part 3).
+#
+#   tests/bench/fetch_cpu.sh [--races N] [--runs N] [--strace] [--perf FILE]
+#
+# Starts the fixture provider with run.sh's default data set (2,000 races,
+# 50 entries a race, 40,000 athletes, pages of 50), then runs
+# `raced --once` fetch-only ([database] discard = yes, 32 connections, the
+# stages' concurrency 32, as run.sh part 2) --runs times (default 3) and
+# prints, per run, raced's CPU seconds (user + sys, /usr/bin/time) and
+# their cost per 1,000 requests; with --strace, one more run under
+# `strace -c -f` and the syscalls per request; with --perf FILE, one more
+# under `perf record -g` into FILE.  Counts, not wall time, so that a
+# shared machine does not blur them; the load average is printed.
+# RACED and FIXTURE name the binaries (default: build/...).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+RACED=${RACED:-$src/build/daemon/raced}
+FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
+races=2000 runs=3 do_strace= perf_out=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--races) races=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--strace) do_strace=1; shift ;;
+	--perf) perf_out=$2; shift 2 ;;
+	*) echo "fetch_cpu.sh: unknown option '$1'" >&2; exit 2 ;;
+	esac
+done
+T=$(mktemp -d /tmp/raced-fetchcpu.XXXXXX)
+FIXTURE_PID=
+cleanup() { [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+"$FIXTURE" --port-file "$T/port" --seed 1 --page-size 50 --races "$races" \
+	--entries-per-race 50 --athletes $((races * 20)) >"$T/fixture.log" 2>&1 &
+FIXTURE_PID=$!
+for _ in $(seq 600); do [ -s "$T/port" ] && break; sleep 0.05; done
+[ -s "$T/port" ] || { echo "fetch_cpu.sh: the fixture did not start" >&2; exit 1; }
+URL="http://127.0.0.1:$(cat "$T/port")"
+n=$(curl -sf "$URL/_dataset" | jq .requests_needed)
+cat >"$T/raced.conf" <<CONF
+[daemon]
+control_socket = $T/raced.sock
+admin_group = root
+[database]
+discard = yes
+batch_size = 1000
+[provider main]
+base_url = $URL
+max_connections = 32
+rate_limit = 0
+timeout = 30s
+[stage races]
+provider = main
+url = /races
+items = /data
+next = /next
+key = /id
+max_demand = 1000
+[stage entries]
+parent = races
+provider = main
+url = /races/{id}/entries
+items = /data
+next = /next
+key = /id
+concurrency = 32
+max_demand = 2000
+[stage athletes]
+parent = entries
+provider = main
+url = /athletes/{athlete_id}
+items =
+key = /id
+dedupe = yes
+concurrency = 32
+max_demand = 2000
+CONF
+echo "requests per import: $n; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+check() {
+	local got; got=$(curl -sf "$URL/_stats" | jq .requests)
+	[ "$got" = "$n" ] || { echo "fetch_cpu.sh: raced made $got requests, expected $n" >&2; exit 1; }
+}
+for i in $(seq "$runs"); do
+	curl -sf -X POST "$URL/_reset" >/dev/null
+	/usr/bin/time -f '%U %S %e' -o "$T/time" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	check
+	read -r u s e <"$T/time"
+	awk -v u="$u" -v s="$s" -v e="$e" -v n="$n" 'BEGIN {
+		printf "run: user %.2f s, sys %.2f s, wall %.2f s; CPU per 1,000 requests %.1f ms (%.1f us a request)\n",
+		       u, s, e, (u + s) / n * 1e6, (u + s) / n * 1e6 }'
+done
+if [ -n "$do_strace" ]; then
+	curl -sf -X POST "$URL/_reset" >/dev/null
+	strace -c -f -o "$T/strace" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	check
+	awk -v n="$n" '/^100.00/ || /total/ { printf "syscalls: %d, %.2f a request\n", $4, $4 / n }' "$T/strace"
+	sed -n '1,20p' "$T/strace"
+fi
+if [ -n "$perf_out" ]; then
+	curl -sf -X POST "$URL/_reset" >/dev/null
+	perf record -q -g -o "$perf_out" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	check
+	echo "perf data: $perf_out"
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
