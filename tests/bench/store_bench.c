@@ -286,6 +286,7 @@ static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t
 {
 	struct cpu_sample a, b;
 	size_t target = committed;
+	double t0 = now_s();
 	cpu_read(pid, &a);
 	target += cpu_rows(s, import_id);
 	for (size_t t = 0; t < 3; t++)
@@ -293,6 +294,8 @@ static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t
 	while (committed < target)
 		event_base_loop(base, EVLOOP_ONCE);
 	cpu_read(pid, &b);
+	if (getenv("STORE_BENCH_TIMES"))  /* for perf report --time (perf record -k CLOCK_MONOTONIC) */
+		printf("  %s: backend %ld, CLOCK_MONOTONIC %.6f to %.6f\n", what, pid, t0, now_s());
 	size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
 	printf("  %-9s backend %5.2f us/row (ticks %5.2f, %5.2f page faults/row), store_bench %5.2f us/row\n",
 	       what, (b.backend_sched - a.backend_sched) * 1e6 / (double)n,
@@ -319,11 +322,14 @@ static void bench_cpu(int collate_c)
 	char ci[1024];
 	snprintf(ci, sizeof ci, "%s application_name=" CPU_APP_NAME, conninfo);
 	struct event_base *base = event_base_new();
-	struct store_conf conf = { .conninfo = ci, .batch_size = CPU_BATCH, .tables = tables, .n_tables = 3 };
+	const char *bs = getenv("STORE_BENCH_BATCH");
+	struct store_conf conf = { .conninfo = ci, .batch_size = bs ? (uint32_t)atoi(bs) : CPU_BATCH,
+	                           .tables = tables, .n_tables = 3 };
 	struct store *s = open_store(base, &conf);
 	long pid = backend_pid(c);
 	cpu_pass(base, s, pid, 1, "insert");
-	cpu_pass(base, s, pid, 2, "re-import");
+	if (!getenv("STORE_BENCH_INSERT_ONLY"))
+		cpu_pass(base, s, pid, 2, "re-import");
 	store_free(s);
 	event_base_free(base);
 	PQfinish(c);
