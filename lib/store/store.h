@@ -158,7 +158,10 @@ struct store_sink {
 	 * commit, in the order the rows were added; a row whose key was folded
 	 * into a later one in the same batch counts with that batch.  (Rows of
 	 * a batch PostgreSQL refused are retried one by one and acknowledged
-	 * after the batches already sent behind it.) */
+	 * after the batches already sent behind it.)  With several connections
+	 * a batch is acknowledged in shares, one per connection its rows went
+	 * to, each once that share committed: batches still in order, the
+	 * rows within one batch not (store_pool.h). */
 	void (*committed)(void *arg, size_t table, size_t n);
 	/* Optional: n rows of `table` were refused by PostgreSQL for a reason
 	 * other than the connection (e.g. a key too long for the index); a
