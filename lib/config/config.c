@@ -93,6 +93,7 @@ const struct key_def config_keys[] = {
 	{"discard", SECT_DATABASE, KT_BOOL, D_(discard), "no", 0, 0, 0, NULL},
 	{"synchronous_commit", SECT_DATABASE, KT_CHOICE, D_(synchronous_commit), "on", 0, 0, 0,
 	 config_synchronous_commit_values},
+	{"connections", SECT_DATABASE, KT_UINT, D_(connections), "1", 1, STORE_CONNECTIONS_MAX, 0, NULL},
 	{"max_outage", SECT_DATABASE, KT_DURATION, D_(max_outage_ms), "5m", 0, UINT32_MAX, KF_LIVE, NULL},
 	/* checked as a whole in check_schema() */
 	{"schema", SECT_DATABASE, KT_STRING, D_(schema), NULL, 0, 0, 0, NULL},

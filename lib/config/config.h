@@ -148,6 +148,7 @@ struct config {
 	uint32_t batch_size;       /* default 500 */
 	bool discard;              /* default no: benchmarking, rows are dropped */
 	enum config_sync synchronous_commit; /* default on */
+	uint32_t connections;      /* libpq connections the store's batches spread over, default 1 */
 	uint32_t max_outage_ms;    /* the database may be away this long during an import; 0 = forever; default 5m */
 	unsigned key_line[CONFIG_KEYS_MAX]; /* [daemon] and [database] keys' lines, by key table row; 0 = default */
 	char *schema;              /* raced's tables go in this schema (created, quoted); NULL = the search_path's */

@@ -1247,6 +1247,7 @@ static int build_store(struct service *s, char *err)
 	                        .synchronous_commit = config_synchronous_commit_values[cfg->synchronous_commit],
 	                        .tables = s->tables, .n_tables = cfg->n_stages,
 	                        .columns = columns, .schema = cfg->schema,
+	                        .connections = cfg->connections,
 	                        .parents = parents, .dedupe = dedupe};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;

@@ -91,6 +91,7 @@ struct store {
 	struct table *tables;
 	size_t n_tables;
 	struct store_backend *backend;
+	unsigned n_conns;           /* [database] connections: rows routed by key hash */
 	bool rows_needed;           /* false: the backend only counts rows */
 	enum store_state state;
 	struct store_op_list queued;  /* not yet taken by the backend */
@@ -143,6 +144,11 @@ struct store_op *store_queue_take(struct store *s)
 		s->reads_in_flight++;
 	}
 	return op;
+}
+
+const struct store_op *store_queue_peek(const struct store *s)
+{
+	return s->queued.head;
 }
 
 void store_queue_return(struct store *s, struct store_op_list *ops)
@@ -207,10 +213,17 @@ void store_op_completed(struct store *s, struct store_op *op, const PGresult *re
 	store_op_free(op);
 }
 
+/* Several connections (store_pool.h): everything but a batch goes on
+ * connection 0, and waits there for the rows taken before it on the
+ * others (reads of stored rows, runs and their finish), except what only
+ * meets connection 0's own writes: reads of page records (written on
+ * connection 0 only) and import_errors rows. */
 static int enqueue(struct store *s, struct store_op *op)
 {
 	if (!op)
 		return -1;
+	if (op->kind != STORE_OP_BATCH)
+		op->barrier = op->kind != STORE_OP_GET_INPUT && op->kind != STORE_OP_ADD_ERROR;
 	store_op_push(&s->queued, op);
 	s->backend->ops->kick(s->backend);
 	return 0;
@@ -314,6 +327,7 @@ struct batch_parts {
 	int64_t import_id;
 	uint64_t sink_gen;
 	bool beat;             /* carries the run's heartbeat */
+	unsigned conn;         /* the connection that carries it */
 };
 
 /* A batch of b's parts, statements in this order: the upsert of its rows,
@@ -339,6 +353,9 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->n_added = b->n_added;
 	op->import_id = b->import_id;
 	op->sink_gen = b->sink_gen;
+	op->conn = b->conn;
+	/* page and link records describe rows: after every row before them */
+	op->barrier = b->n_pages > 0 || b->n_links > 0;
 	size_t i = 0;
 	if ((b->n_rows > 0 && batch_encode(s, op, i++) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
@@ -380,7 +397,7 @@ static int batch_split(struct store *s, struct store_op *op)
 {
 	struct store_op_list ones = { 0 };
 	struct batch_parts b = { .table = op->table, .import_id = op->import_id,
-	                         .sink_gen = op->sink_gen };
+	                         .sink_gen = op->sink_gen, .conn = op->conn };
 	for (size_t i = 0; i < op->n_rows; i++) {
 		struct store_row *r = malloc(sizeof *r);
 		struct store_op *one = NULL;
@@ -516,6 +533,91 @@ static bool batch_forming(const struct table *t)
 	return t->n_added > 0 || t->n_page_recs > 0;
 }
 
+/* Which connection carries a row of table with this key (FNV-1a). */
+static unsigned row_conn(const struct store *s, size_t table, const char *key)
+{
+	uint64_t h = 14695981039346656037u ^ (uint64_t)table;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return (unsigned)(h % s->n_conns);
+}
+
+/* Queue b as one batch per connection: the rows of connection k (k > 0)
+ * in batches of their own, queued first; connection 0's rows, the folded
+ * rows' and placeholders' acknowledgement, the page and link records and
+ * the heartbeat in the last (its page records wait, as a barrier, for the
+ * others to commit).  -1 with err: out of memory, nothing taken (b's rows
+ * and records stay b's). */
+static int batch_route(struct store *s, struct batch_parts *b, char *err)
+{
+	const char *name = s->sql[b->table].name;
+	unsigned n = s->n_conns;
+	struct store_row *part[STORE_CONNECTIONS_MAX] = { 0 };
+	size_t cnt[STORE_CONNECTIONS_MAX] = { 0 };
+	unsigned char *dest = malloc(b->n_rows);
+	int rc = 0;
+	if (!dest)
+		return err_set(err, "store: out of memory building a batch for table %s", name);
+	for (size_t i = 0; i < b->n_rows; i++) {
+		dest[i] = (unsigned char)row_conn(s, b->table, b->rows[i].key);
+		cnt[dest[i]]++;
+	}
+	for (unsigned k = 0; k < n; k++)
+		if (cnt[k] > 0 && !(part[k] = malloc(cnt[k] * sizeof *part[k])))
+			rc = -1;
+	if (rc == 0) {
+		size_t at[STORE_CONNECTIONS_MAX] = { 0 };
+		for (size_t i = 0; i < b->n_rows; i++)
+			part[dest[i]][at[dest[i]]++] = b->rows[i];   /* strings still b's */
+	}
+	free(dest);
+	struct store_op_list ops = { 0 };
+	size_t others = 0;
+	for (unsigned k = 1; rc == 0 && k < n; k++) {
+		if (cnt[k] == 0)
+			continue;
+		struct batch_parts one = { .table = b->table, .rows = part[k], .n_rows = cnt[k],
+		                           .n_added = cnt[k], .import_id = b->import_id,
+		                           .sink_gen = b->sink_gen, .conn = k };
+		struct store_op *op = batch_new(s, &one);
+		if (!op) {
+			rc = -1;
+			break;
+		}
+		part[k] = NULL;   /* the op's */
+		others += cnt[k];
+		store_op_push(&ops, op);
+	}
+	if (rc == 0) {
+		struct batch_parts last = *b;
+		last.rows = part[0];
+		last.n_rows = cnt[0];
+		last.n_added = b->n_added - others;
+		last.conn = 0;
+		struct store_op *op = NULL;
+		if (last.n_rows > 0 || last.n_added > 0 || last.n_pages > 0 || last.n_links > 0 ||
+		    last.beat) {
+			if ((op = batch_new(s, &last)))
+				part[0] = NULL;
+			else
+				rc = -1;
+		}
+		if (op)
+			store_op_push(&ops, op);
+	}
+	for (unsigned k = 0; k < n; k++)
+		free(part[k]);
+	if (rc != 0) {
+		pieces_free(&ops);   /* the rows and records stay b's */
+		return err_set(err, "store: out of memory building a batch for table %s", name);
+	}
+	free(b->rows);           /* the strings moved to the ops */
+	struct store_op *op;
+	while ((op = store_op_pop(&ops)))
+		(void)enqueue(s, op);   /* fails only for NULL */
+	return 0;
+}
+
 /* Send the batch being formed for table. */
 static int make_batch(struct store *s, size_t table, char *err)
 {
@@ -535,9 +637,13 @@ static int make_batch(struct store *s, size_t table, char *err)
 	                         .n_added = t->n_added, .import_id = t->pending_import,
 	                         .sink_gen = t->pending_gen,
 	                         .beat = heartbeat_due(s, t->pending_import) };
-	struct store_op *op = batch_new(s, &b);
-	if (!op)
+	struct store_op *op = NULL;
+	if (s->n_conns > 1 && b.n_rows > 0) {
+		if (batch_route(s, &b, err) != 0)
+			return -1;
+	} else if (!(op = batch_new(s, &b))) {
 		return err_set(err, "store: out of memory building a batch for table %s", name);
+	}
 	if (s->rows_needed)
 		s->stats.rows_folded += t->n_added - t->n_pending;
 	t->pending = NULL;
@@ -546,7 +652,7 @@ static int make_batch(struct store *s, size_t table, char *err)
 	t->n_pages = t->cap_pages = t->n_page_recs = 0;
 	t->links = NULL;
 	t->n_links = t->cap_links = 0;
-	return enqueue(s, op);
+	return op ? enqueue(s, op) : 0;
 }
 
 /* --- rows --------------------------------------------------------------- */
@@ -1056,9 +1162,11 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
 		goto fail;
 	/* The one place that knows which backend carries the ops. */
 	s->rows_needed = !conf->discard;
+	s->n_conns = conf->discard || conf->connections == 0 ? 1 : conf->connections;
 	s->backend = conf->discard ? store_null_new(s, base, err)
-	                           : store_conn_new(s, base, conf->conninfo, conf->synchronous_commit,
-	                                            conf->schema, s->sql, s->n_tables, err);
+	                           : store_pool_new(s, base, conf->conninfo, conf->synchronous_commit,
+	                                            conf->schema, s->sql, s->n_tables, s->n_conns,
+	                                            err);
 	if (!s->backend)
 		goto fail;
 	return s;

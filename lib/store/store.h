@@ -1,6 +1,7 @@
-/* store — PostgreSQL persistence over one asynchronous libpq connection
- * driven by the event loop (PQsocket watched by libevent, non-blocking,
- * never a blocking call on the loop).
+/* store — PostgreSQL persistence over asynchronous libpq connections
+ * ([database] connections, 1 by default) driven by the event loop
+ * (PQsocket watched by libevent, non-blocking, never a blocking call on
+ * the loop).
  *
  * At connect the store sends [database] synchronous_commit, applies its
  * migrations (raced_schema_version, one transaction each) and creates one
@@ -9,9 +10,11 @@
  * reports, per table and in order, how many added rows (and placeholders
  * for unchanged items, store_add_unchanged) are durable, which is when the
  * pipeline grants credit again (R6).
- * Import runs and import errors are written on the same connection, in
- * order with the batches.  If the connection drops the store reconnects
- * with backoff and retries the batch in flight: nothing is lost.
+ * Import runs and import errors are written in order with the batches
+ * (with several connections: on the first, after every batch queued
+ * before them committed; store_pool.h).  If a connection drops the store
+ * reconnects it with backoff and retries its batches in flight: nothing
+ * is lost.
  *
  * Import state (docs/architecture.md, "Import state across runs"): a
  * page's record (store_add_page: validators, next page, its items' keys
@@ -74,6 +77,7 @@ struct store;
 #define STORE_HEARTBEAT_MS        1000   /* a run's heartbeat rides a batch at most this often */
 #define STORE_COMMIT_BUCKETS      12     /* commit latency histogram buckets (store_commit_bucket_le) */
 #define STORE_READ_INPUTS_MAX     500    /* inputs whose state one statement reads (store_get_input) */
+#define STORE_CONNECTIONS_MAX     16     /* [database] connections upper bound */
 
 /* A typed column of a stage table (docs/data-model.md): raced
  * adds, retypes and drops it at connect (store_columns.c) and the upsert
@@ -132,6 +136,10 @@ struct store_conf {
 	 * search_path (alone), so every table, view and bookkeeping row raced
 	 * writes lands there; NULL: the server's search_path.  Copied. */
 	const char *schema;
+	/* [database] connections: batches spread over this many libpq
+	 * connections (1 to STORE_CONNECTIONS_MAX; 0 means 1), each row by
+	 * its table and key hash (store_pool.h).  Ignored with discard. */
+	unsigned connections;
 };
 
 struct store_callbacks {
@@ -150,7 +158,10 @@ struct store_sink {
 	 * commit, in the order the rows were added; a row whose key was folded
 	 * into a later one in the same batch counts with that batch.  (Rows of
 	 * a batch PostgreSQL refused are retried one by one and acknowledged
-	 * after the batches already sent behind it.) */
+	 * after the batches already sent behind it.)  With several connections
+	 * a batch is acknowledged in shares, one per connection its rows went
+	 * to, each once that share committed: batches still in order, the
+	 * rows within one batch not (store_pool.h). */
 	void (*committed)(void *arg, size_t table, size_t n);
 	/* Optional: n rows of `table` were refused by PostgreSQL for a reason
 	 * other than the connection (e.g. a key too long for the index); a

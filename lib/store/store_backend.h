@@ -44,6 +44,9 @@ struct store_backend {
 
 /* The head of the queue, unlinked, or NULL. */
 struct store_op *store_queue_take(struct store *s);
+/* The head of the queue, left there, or NULL (store_queue_take may still
+ * answer NULL: a read waiting for company). */
+const struct store_op *store_queue_peek(const struct store *s);
 /* Put ops back at the head of the queue, in their order; ops ends empty. */
 void store_queue_return(struct store *s, struct store_op_list *ops);
 /* The whole queue, unlinked (the queue ends empty). */
@@ -61,12 +64,13 @@ void store_note_error(struct store *s, const char *err);
 
 struct store_table_sql;
 
-/* The PostgreSQL connection (store_conn.c); tables borrowed,
+/* The PostgreSQL connections (store_pool.c, store_conn.c): `connections`
+ * of them (1 to STORE_CONNECTIONS_MAX); tables borrowed,
  * synchronous_commit (NULL: "on") and schema (NULL: none) copied. */
-struct store_backend *store_conn_new(struct store *s, struct event_base *base,
+struct store_backend *store_pool_new(struct store *s, struct event_base *base,
                                      const char *conninfo, const char *synchronous_commit,
                                      const char *schema, const struct store_table_sql *tables,
-                                     size_t n_tables, char *err);
+                                     size_t n_tables, unsigned connections, char *err);
 /* Discarding (store_null.c). */
 struct store_backend *store_null_new(struct store *s, struct event_base *base, char *err);
 

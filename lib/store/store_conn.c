@@ -1,17 +1,20 @@
-/* store_conn — the store's PostgreSQL backend: one asynchronous libpq
- * connection in pipeline mode, driven by the event loop (PQsocket watched
- * by libevent, non-blocking, never a blocking call on the loop).
+/* store_conn — one of the store's PostgreSQL connections (store_pool.h):
+ * an asynchronous libpq connection in pipeline mode, driven by the event
+ * loop (PQsocket watched by libevent, non-blocking, never a blocking call
+ * on the loop).  It takes its user ops from its pool (store_pool_take),
+ * hands them back there when done (store_pool_done) and reports its life
+ * cycle there (store_pool_state).
  *
  * Life cycle: CONNECTING (PQconnectPoll) -> MIGRATING (the set-up chain of
  * store_schema: synchronous_commit, lock, migrations, stage tables and
- * prepared statements, unlock) -> READY (user ops taken from the store's queue) -> on any loss
+ * prepared statements, unlock) -> READY (user ops taken from the pool) -> on any loss
  * BACKOFF, then CONNECTING again after a delay.
  *
  * Sent ops wait in `sent` (FIFO) for their sync; ops complete in the order
  * they were sent.  User ops are sent only when READY and at most
  * STORE_MAX_IN_FLIGHT at a time; set-up ops are sent at once.  When the
  * connection is lost, set-up ops are dropped, every sent user op goes back
- * to the head of the store's queue in its order, and the connection is made
+ * to the head of its FIFO in the pool, in its order, and the connection is made
  * again after a backoff.  A batch may thus reach the server twice (if its
  * commit raced the loss): the upsert is idempotent, and the op completes
  * once, for the run that was acknowledged.
@@ -32,6 +35,7 @@
 #include "redact.h"
 #include "store_backend.h"
 #include "store_columns.h"
+#include "store_pool.h"
 #include "store_schema.h"
 
 #include <event2/event.h>
@@ -42,7 +46,9 @@
 #include <sys/time.h>
 
 struct store_conn {
-	struct store_backend b;  /* first */
+	struct store_pool *pool;
+	unsigned idx;            /* its index in the pool */
+	enum store_state state;  /* its own; the store's is the pool's */
 	struct store *s;
 	struct event_base *base;
 	char *conninfo;
@@ -109,7 +115,7 @@ static int io_watch(struct store_conn *c, short what)
 	return 0;
 }
 
-/* Sent set-up ops die; sent user ops go back to the store's queue. */
+/* Sent set-up ops die; sent user ops go back to the pool. */
 static void requeue_sent(struct store_conn *c)
 {
 	struct store_op_list keep = { 0 };
@@ -122,7 +128,7 @@ static void requeue_sent(struct store_conn *c)
 			store_op_push(&keep, op);
 	}
 	c->n_sent_user = 0;
-	store_queue_return(c->s, &keep);
+	store_pool_return(c->pool, c->idx, &keep);
 }
 
 /* The delay before the next attempt; the one after it doubles. */
@@ -134,6 +140,12 @@ static uint32_t backoff_next(struct store_conn *c)
 }
 
 /* The connection is gone or unusable: back off and reconnect. */
+static void conn_state(struct store_conn *c, enum store_state st, const char *why)
+{
+	c->state = st;
+	store_pool_state(c->pool, c->idx, st, why);
+}
+
 static void connection_lost(struct store_conn *c, const char *why)
 {
 	uint32_t wait = backoff_next(c);
@@ -155,7 +167,7 @@ static void connection_lost(struct store_conn *c, const char *why)
 	c->reconnects++;
 	event_del(c->ev_timer);
 	timer_arm(c, wait);
-	store_set_state(c->s, STORE_BACKOFF, msg);
+	conn_state(c, STORE_BACKOFF, msg);
 }
 
 static const char *conn_error(const struct store_conn *c)
@@ -183,7 +195,7 @@ static void start_connect(struct store_conn *c)
 	}
 	PQsetNoticeProcessor(c->conn, quiet_notices, NULL);
 	c->connecting = true;
-	store_set_state(c->s, STORE_CONNECTING, c->conninfo_shown);
+	conn_state(c, STORE_CONNECTING, c->conninfo_shown);
 	if (!c->conn)
 		return;
 	timer_arm(c, STORE_CONNECT_TIMEOUT_MS);
@@ -275,15 +287,15 @@ static void send_setup(struct store_conn *c, struct store_op_list *chain)
 /* Send queued user ops while READY, up to STORE_MAX_IN_FLIGHT. */
 static void pump(struct store_conn *c)
 {
-	if (c->in_io || store_state(c->s) != STORE_READY || !c->conn)
+	if (c->in_io || c->state != STORE_READY || !c->conn)
 		return;
 	bool any = false;
 	struct store_op *op;
-	while (c->n_sent_user < STORE_MAX_IN_FLIGHT && (op = store_queue_take(c->s))) {
+	while (c->n_sent_user < STORE_MAX_IN_FLIGHT && (op = store_pool_take(c->pool, c->idx))) {
 		if (op_send(c, op) != 0) {
 			/* back in front; connection_lost puts the sent ones before it */
 			struct store_op_list back = { op, op };
-			store_queue_return(c->s, &back);
+			store_pool_return(c->pool, c->idx, &back);
 			connection_lost(c, conn_error(c));
 			return;
 		}
@@ -305,8 +317,8 @@ static void probe_done(struct store_conn *c, const PGresult *res, const char *er
 		connection_lost(c, msg);
 		return;
 	}
-	store_set_state(c->s, STORE_MIGRATING, "applying migrations");
-	if (store_state(c->s) != STORE_MIGRATING || !c->conn)
+	conn_state(c, STORE_MIGRATING, "applying migrations");
+	if (c->state != STORE_MIGRATING || !c->conn)
 		return;
 	c->migrations_applied = 0;
 	struct store_op_list chain = { 0 };
@@ -384,8 +396,8 @@ static void unlock_done(struct store_conn *c, const char *err)
 	char why[ERR_MAX];
 	snprintf(why, sizeof why, "connected to %s, schema version %d, %u migration(s) applied",
 	         c->conninfo_shown, store_schema_version(), c->migrations_applied);
-	store_set_state(c->s, STORE_READY, why);
-	pump(c);
+	conn_state(c, STORE_READY, why);
+	store_pool_kick(c->pool);
 }
 
 static void setup_done(struct store_conn *c, struct store_op *op, const char *err)
@@ -463,7 +475,7 @@ static void op_finished(struct store_conn *c, struct store_op *op)
 		c->stmt_failing = false;
 		c->backoff_ms = STORE_BACKOFF_MIN_MS;
 	}
-	store_op_completed(c->s, op, op->res, err);
+	store_pool_done(c->pool, c->idx, op);
 }
 
 /* The first error of an op is the one it reports. */
@@ -532,7 +544,7 @@ static void read_results(struct store_conn *c)
 		connection_lost(c, conn_error(c));
 		return;
 	}
-	pump(c);
+	store_pool_kick(c->pool);
 }
 
 /* Connected: pipeline mode, then the set-up chain's first op. */
@@ -595,24 +607,32 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 		connection_lost(c, conn_error(c));
 }
 
-/* --- the backend ---------------------------------------------------------- */
+/* --- the pool's view ------------------------------------------------------ */
 
-static void conn_kick(struct store_backend *b)
+void store_conn_kick(struct store_conn *c)
 {
-	pump((struct store_conn *)b);
+	pump(c);
 }
 
-static void conn_get_stats(const struct store_backend *b, struct store_stats *out)
+size_t store_conn_in_flight(const struct store_conn *c)
 {
-	const struct store_conn *c = (const struct store_conn *)b;
-	out->ops_in_flight = c->n_sent_user;
-	out->reconnects = c->reconnects;
-	out->migrations_applied = c->migrations_applied;
+	return c->n_sent_user;
 }
 
-static void conn_free(struct store_backend *b)
+uint64_t store_conn_reconnects(const struct store_conn *c)
 {
-	struct store_conn *c = (struct store_conn *)b;
+	return c->reconnects;
+}
+
+uint32_t store_conn_migrations(const struct store_conn *c)
+{
+	return c->migrations_applied;
+}
+
+void store_conn_free(struct store_conn *c)
+{
+	if (!c)
+		return;
 	io_unwatch(c);
 	if (c->ev_timer)
 		event_free(c->ev_timer);
@@ -628,17 +648,16 @@ static void conn_free(struct store_backend *b)
 	free(c);
 }
 
-static const struct store_backend_ops conn_ops = {
-	.kick = conn_kick,
-	.get_stats = conn_get_stats,
-	.free = conn_free,
-};
-
-struct store_backend *store_conn_new(struct store *s, struct event_base *base,
-                                     const char *conninfo, const char *synchronous_commit,
-                                     const char *schema, const struct store_table_sql *tables,
-                                     size_t n_tables, char *err)
+void store_conn_start(struct store_conn *c)
 {
+	timer_arm(c, 0);   /* connect from the loop: no state_changed inside the caller */
+}
+
+struct store_conn *store_conn_new(struct store_pool *p, unsigned idx, struct store *s,
+                                  struct event_base *base, const struct store_conn_conf *conf,
+                                  char *err)
+{
+	const char *conninfo = conf->conninfo;
 	char *perr = NULL;
 	PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, &perr) : NULL;
 	if (!conninfo)
@@ -653,24 +672,25 @@ struct store_backend *store_conn_new(struct store *s, struct event_base *base,
 	struct store_conn *c = calloc(1, sizeof *c);
 	if (!c)
 		return err_set(err, "store: out of memory"), NULL;
-	c->b.ops = &conn_ops;
+	c->pool = p;
+	c->idx = idx;
+	c->state = STORE_CONNECTING;
 	c->s = s;
 	c->base = base;
-	c->tables = tables;
-	c->n_tables = n_tables;
+	c->tables = conf->tables;
+	c->n_tables = conf->n_tables;
 	c->ev_fd = -1;
 	c->backoff_ms = STORE_BACKOFF_MIN_MS;
 	c->conninfo = strdup(conninfo);
 	c->conninfo_shown = redact_conninfo(conninfo);
-	c->synchronous_commit = synchronous_commit ? strdup(synchronous_commit) : NULL;
-	c->schema = schema ? strdup(schema) : NULL;
-	c->want = store_columns_want(tables, n_tables);
+	c->synchronous_commit = conf->synchronous_commit ? strdup(conf->synchronous_commit) : NULL;
+	c->schema = conf->schema ? strdup(conf->schema) : NULL;
+	c->want = store_columns_want(conf->tables, conf->n_tables);
 	c->ev_timer = evtimer_new(base, on_timer, c);
 	if (!c->conninfo || !c->conninfo_shown || !c->ev_timer || !c->want ||
-	    (synchronous_commit && !c->synchronous_commit) || (schema && !c->schema)) {
-		conn_free(&c->b);
+	    (conf->synchronous_commit && !c->synchronous_commit) || (conf->schema && !c->schema)) {
+		store_conn_free(c);
 		return err_set(err, "store: out of memory"), NULL;
 	}
-	timer_arm(c, 0);   /* connect from the loop: no state_changed inside store_new */
-	return &c->b;
+	return c;
 }

@@ -116,6 +116,17 @@ struct store_op {
 	char *sql_owned;         /* SQL built for this op only (freed with it) */
 	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 
+	/* Several connections (store_pool.h): the connection that carries
+	 * it (a batch's rows by table and key hash; everything else 0), and
+	 * whether it waits until every op taken before it on the other
+	 * connections is done (reads, runs, page records). */
+	unsigned conn;
+	bool barrier;
+	/* while the pool holds it: its next in take order, and whether its
+	 * connection is done with it (completed to the store in take order) */
+	struct store_op *pool_next;
+	bool pool_done;
+
 	/* import_runs statements: the caller's callback */
 	union {
 		store_id_fn id;

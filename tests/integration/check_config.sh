@@ -38,6 +38,11 @@ max_clients = 3
 max_clients = 4"
 refused "out of range" "$F:2: [daemon] max_clients: 0 is out of range (1 to 65536)" "[daemon]
 max_clients = 0"
+refused "no database connection" "$F:3: [database] connections: 0 is out of range (1 to 16)" "[database]
+batch_size = 100
+connections = 0"
+refused "more database connections than the bound" "$F:2: [database] connections: 17 is out of range (1 to 16)" "[database]
+connections = 17"
 refused "bad duration" "$F:2: [daemon] stop_timeout: '30x' is not a duration (expected a whole number with ms, s, m, h or d, e.g. 250ms, 30s, 2m, 1h; a bare number is seconds)" "[daemon]
 stop_timeout = 30x"
 refused "relative base_url" "$F:2: [provider main] base_url: 'api.example.com/v1' is not an absolute http:// or https:// URL (it has no scheme)" "[provider main]

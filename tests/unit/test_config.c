@@ -384,6 +384,8 @@ static void test_bad_values_say_what_is_accepted(void)
 	CHECK(fails_with("[daemon]\nstop_timeout = 61m\n", ":2: [daemon] stop_timeout: 61m is out of range (0s to 1h)"));
 	/* the store's own bound, so that --check-config passes only what starts */
 	CHECK(fails_with("[database]\nbatch_size = 10001\n", ":2: [database] batch_size: 10001 is out of range (1 to 10000)"));
+	CHECK(fails_with("[database]\nconnections = 0\n", ":2: [database] connections: 0 is out of range (1 to 16)"));
+	CHECK(fails_with("[database]\nconnections = 17\n", ":2: [database] connections: 17 is out of range (1 to 16)"));
 	CHECK(fails_with("[provider main]\ntimeout = 50ms\n",
 	                 ":2: [provider main] timeout: 50ms is out of range (100ms to 1h)"));
 	CHECK(fails_with("[provider main]\nmax_body = 16MB\n",

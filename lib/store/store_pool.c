@@ -1,0 +1,256 @@
+/* store_pool — see store_pool.h. */
+#include "store_pool.h"
+
+#include "store_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct pool_conn {
+	struct store_conn *c;
+	struct store_op_list fifo;   /* taken, not yet sent, in take order */
+	size_t n_fifo;
+	enum store_state state;
+	bool started;
+};
+
+struct store_pool {
+	struct store_backend b;  /* first */
+	struct store *s;
+	unsigned n;
+	struct pool_conn *conns;
+	/* every op taken and not yet handed back, in take order (pool_next) */
+	struct store_op *win_head, *win_tail;
+	size_t n_win;
+	bool pumping, again;     /* pool_pump re-entered: run once more */
+	bool delivering;
+};
+
+static unsigned route(const struct store_pool *p, const struct store_op *op)
+{
+	return op->conn < p->n ? op->conn : 0;
+}
+
+/* Every op taken before op on another connection is done. */
+static bool barrier_clear(const struct store_pool *p, const struct store_op *op)
+{
+	for (const struct store_op *w = p->win_head; w && w != op; w = w->pool_next)
+		if (!w->pool_done && route(p, w) != route(p, op))
+			return false;
+	return true;
+}
+
+/* Take ops from the store's queue into their connections' FIFOs while the
+ * head's connection is READY and has room. */
+static void fill(struct store_pool *p)
+{
+	while (p->n_win < STORE_POOL_WINDOW_PER_CONN * (size_t)p->n) {
+		const struct store_op *head = store_queue_peek(p->s);
+		if (!head)
+			return;
+		struct pool_conn *pc = &p->conns[route(p, head)];
+		if (pc->state != STORE_READY ||
+		    pc->n_fifo + store_conn_in_flight(pc->c) >= STORE_MAX_IN_FLIGHT)
+			return;
+		struct store_op *op = store_queue_take(p->s);
+		if (!op)
+			return;   /* a read waiting for company, or the head failed to seal */
+		op->conn = route(p, op);
+		op->pool_done = false;
+		op->pool_next = NULL;
+		if (p->win_tail)
+			p->win_tail->pool_next = op;
+		else
+			p->win_head = op;
+		p->win_tail = op;
+		p->n_win++;
+		pc = &p->conns[op->conn];
+		store_op_push(&pc->fifo, op);
+		pc->n_fifo++;
+	}
+}
+
+static void pool_pump(struct store_pool *p)
+{
+	if (p->pumping) {
+		p->again = true;
+		return;
+	}
+	p->pumping = true;
+	do {
+		p->again = false;
+		fill(p);
+		for (unsigned i = 0; i < p->n; i++)
+			store_conn_kick(p->conns[i].c);
+	} while (p->again);
+	p->pumping = false;
+}
+
+void store_pool_kick(struct store_pool *p)
+{
+	pool_pump(p);
+}
+
+struct store_op *store_pool_take(struct store_pool *p, unsigned idx)
+{
+	struct pool_conn *pc = &p->conns[idx];
+	struct store_op *op = pc->fifo.head;
+	if (!op || (op->barrier && p->n > 1 && !barrier_clear(p, op)))
+		return NULL;
+	store_op_pop(&pc->fifo);
+	pc->n_fifo--;
+	return op;
+}
+
+void store_pool_return(struct store_pool *p, unsigned idx, struct store_op_list *ops)
+{
+	struct pool_conn *pc = &p->conns[idx];
+	pc->n_fifo += store_op_list_len(ops);
+	store_op_push_front(&pc->fifo, ops);
+}
+
+/* Hand back, in take order, the ops done at the head of the window. */
+static void deliver(struct store_pool *p)
+{
+	if (p->delivering)
+		return;
+	p->delivering = true;
+	struct store_op *op;
+	while ((op = p->win_head) && op->pool_done) {
+		p->win_head = op->pool_next;
+		if (!p->win_head)
+			p->win_tail = NULL;
+		p->n_win--;
+		op->pool_next = NULL;
+		store_op_completed(p->s, op, op->res, op->failed ? op->err : NULL);
+	}
+	p->delivering = false;
+}
+
+void store_pool_done(struct store_pool *p, unsigned idx, struct store_op *op)
+{
+	(void)idx;
+	op->pool_done = true;
+	deliver(p);
+}
+
+/* BACKOFF before CONNECTING before MIGRATING before READY. */
+static int state_rank(enum store_state st)
+{
+	switch (st) {
+	case STORE_BACKOFF:    return 0;
+	case STORE_CONNECTING: return 1;
+	case STORE_MIGRATING:  return 2;
+	case STORE_READY:      return 3;
+	}
+	return 0;
+}
+
+static enum store_state pool_state(const struct store_pool *p)
+{
+	enum store_state st = STORE_READY;
+	for (unsigned i = 0; i < p->n; i++)
+		if (state_rank(p->conns[i].state) < state_rank(st))
+			st = p->conns[i].state;
+	return st;
+}
+
+void store_pool_state(struct store_pool *p, unsigned idx, enum store_state st, const char *why)
+{
+	enum store_state before = pool_state(p);
+	p->conns[idx].state = st;
+	enum store_state now = pool_state(p);
+	/* Connection 0 applied the migrations: the others may start. */
+	if (idx == 0 && st == STORE_READY) {
+		for (unsigned i = 1; i < p->n; i++)
+			if (!p->conns[i].started) {
+				p->conns[i].started = true;
+				store_conn_start(p->conns[i].c);
+			}
+	}
+	if (now != before || now == st) {
+		if (p->n == 1) {
+			store_set_state(p->s, now, why);
+		} else {
+			char msg[ERR_MAX];
+			snprintf(msg, sizeof msg, "connection %u of %u: %s", idx + 1, p->n, why);
+			store_set_state(p->s, now, msg);
+		}
+	}
+}
+
+static void pool_kick(struct store_backend *b)
+{
+	pool_pump((struct store_pool *)b);
+}
+
+static void pool_get_stats(const struct store_backend *b, struct store_stats *out)
+{
+	const struct store_pool *p = (const struct store_pool *)b;
+	out->ops_in_flight = 0;
+	out->reconnects = 0;
+	for (unsigned i = 0; i < p->n; i++) {
+		out->ops_in_flight += store_conn_in_flight(p->conns[i].c);
+		out->reconnects += store_conn_reconnects(p->conns[i].c);
+	}
+	out->migrations_applied = store_conn_migrations(p->conns[0].c);
+	/* taken by the pool, not yet sent: still queued for the figures */
+	for (unsigned i = 0; i < p->n; i++)
+		out->ops_queued += p->conns[i].n_fifo;
+}
+
+static void pool_free(struct store_backend *b)
+{
+	struct store_pool *p = (struct store_pool *)b;
+	/* Ops done and not handed back are on no list but the window; the
+	 * others are in a FIFO or a connection's sent list. */
+	struct store_op *op = p->win_head;
+	while (op) {
+		struct store_op *next = op->pool_next;
+		if (op->pool_done)
+			store_op_free(op);
+		op = next;
+	}
+	for (unsigned i = 0; p->conns && i < p->n; i++) {
+		store_op_list_free(&p->conns[i].fifo);
+		store_conn_free(p->conns[i].c);
+	}
+	free(p->conns);
+	free(p);
+}
+
+static const struct store_backend_ops pool_ops = {
+	.kick = pool_kick,
+	.get_stats = pool_get_stats,
+	.free = pool_free,
+};
+
+struct store_backend *store_pool_new(struct store *s, struct event_base *base,
+                                     const char *conninfo, const char *synchronous_commit,
+                                     const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables, unsigned connections, char *err)
+{
+	if (connections == 0 || connections > STORE_CONNECTIONS_MAX)
+		return err_set(err, "store: [database] connections %u is out of range: use 1 to %u",
+		               connections, STORE_CONNECTIONS_MAX), NULL;
+	struct store_pool *p = calloc(1, sizeof *p);
+	if (!p || !(p->conns = calloc(connections, sizeof *p->conns))) {
+		free(p);
+		return err_set(err, "store: out of memory"), NULL;
+	}
+	p->b.ops = &pool_ops;
+	p->s = s;
+	p->n = connections;
+	struct store_conn_conf cf = { .conninfo = conninfo, .synchronous_commit = synchronous_commit,
+	                              .schema = schema, .tables = tables, .n_tables = n_tables };
+	for (unsigned i = 0; i < connections; i++) {
+		p->conns[i].state = STORE_CONNECTING;
+		if (!(p->conns[i].c = store_conn_new(p, i, s, base, &cf, err))) {
+			pool_free(&p->b);
+			return NULL;
+		}
+	}
+	p->conns[0].started = true;
+	store_conn_start(p->conns[0].c);
+	return &p->b;
+}

@@ -1,0 +1,89 @@
+/* store_pool — the store's PostgreSQL backend over [database] connections
+ * = N libpq connections (store_conn) on the one event loop.  Internal to
+ * the store.
+ *
+ * Routing: an op names its connection (store_op.conn, set when the store
+ * forms it: a batch's rows by table and key hash, so a key is never in two
+ * concurrent transactions; everything else connection 0).  The pool takes
+ * ops from the store's queue, in order, into the FIFO of their connection
+ * (at most STORE_MAX_IN_FLIGHT waiting or sent per connection, and only
+ * while that connection is READY: the op at the head of the store's queue
+ * waits for its connection, later ones wait behind it).
+ *
+ * Barriers: an op with store_op.barrier set (reads of stored rows, import
+ * runs, a batch's page and link records) is sent only once every op taken
+ * before it on the other connections is done, so it sees (or follows)
+ * every row queued before it.  Each connection sends its FIFO in order.
+ * The oldest op not done is never waiting on a barrier, so the pool always
+ * makes progress while the connections are up.
+ *
+ * Completion: ops are handed back to the store (store_op_completed) in the
+ * order the pool took them, whichever connection finished first: the
+ * sink's `committed` stays in order per table, as with one connection.
+ * At most STORE_POOL_WINDOW_PER_CONN x N ops are taken and not yet handed
+ * back.
+ *
+ * Connections: connection 0 starts at once and applies the migrations;
+ * the others start when it is READY the first time (their set-up chain
+ * then finds the schema current).  Each reconnects on its own with
+ * backoff; its ops sent and not committed go back to the head of its FIFO.
+ * The store's state is READY when every connection is; else the state of
+ * the first that is not (BACKOFF before the others).
+ *
+ * Ownership: the pool owns its connections and the ops it took until it
+ * hands them back.
+ */
+#ifndef RACED_STORE_POOL_H
+#define RACED_STORE_POOL_H
+
+#include "store.h"
+#include "store_op.h"
+
+#include <stdint.h>
+
+struct store_pool;
+
+/* Ops taken and not yet handed back, per connection (a named bound). */
+#define STORE_POOL_WINDOW_PER_CONN (4 * STORE_MAX_IN_FLIGHT)
+
+/* --- what a connection asks of its pool (store_conn.c) ------------------- */
+
+/* The next op connection idx may send now, unlinked, or NULL. */
+struct store_op *store_pool_take(struct store_pool *p, unsigned idx);
+/* Ops idx sent and could not carry to the end: back to the head of its
+ * FIFO, in their order; ops ends empty. */
+void store_pool_return(struct store_pool *p, unsigned idx, struct store_op_list *ops);
+/* idx is done with op (committed, or failed as a whole: op->failed). */
+void store_pool_done(struct store_pool *p, unsigned idx, struct store_op *op);
+/* idx's life cycle. */
+void store_pool_state(struct store_pool *p, unsigned idx, enum store_state st, const char *why);
+/* Something changed (a commit, READY): take and send what can go now. */
+void store_pool_kick(struct store_pool *p);
+
+/* --- one connection (store_conn.c) ---------------------------------------- */
+
+struct store_conn;
+struct store_table_sql;
+
+struct store_conn_conf {
+	const char *conninfo;
+	const char *synchronous_commit;  /* NULL: "on" */
+	const char *schema;              /* NULL: none */
+	const struct store_table_sql *tables;  /* borrowed */
+	size_t n_tables;
+};
+
+/* Copies conf's strings; connects only once store_conn_start() is called. */
+struct store_conn *store_conn_new(struct store_pool *p, unsigned idx, struct store *s,
+                                  struct event_base *base, const struct store_conn_conf *conf,
+                                  char *err);
+/* Connect from the loop (never calls back inside this call). */
+void store_conn_start(struct store_conn *c);
+/* Send what the pool has for it, if READY. */
+void store_conn_kick(struct store_conn *c);
+size_t store_conn_in_flight(const struct store_conn *c);
+uint64_t store_conn_reconnects(const struct store_conn *c);
+uint32_t store_conn_migrations(const struct store_conn *c);
+void store_conn_free(struct store_conn *c);
+
+#endif

@@ -1,0 +1,553 @@
+/* test_store_conns — the store over several PostgreSQL connections
+ * ([database] connections, store_pool.h) against a real PostgreSQL (run
+ * under with-pg.sh): an import over 2 and 4 connections stored exactly,
+ * credit only after commit and in order, reads and the run's finish after
+ * every row before them, one connection killed mid-import.
+ *
+ * The test checks the database through separate, blocking libpq
+ * connections (the test is not the loop). */
+#include "check.h"
+#include "error.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+static struct event_base *base;
+static const char *conninfo;
+
+/* --- harness ------------------------------------------------------------ */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Run the loop until pred(arg) holds or timeout_s passes; returns pred. */
+static bool run_until(bool (*pred)(void *), void *arg, double timeout_s)
+{
+	struct event *tick = event_new(base, -1, EV_PERSIST, wake, NULL);
+	struct timeval tv = { 0, 20000 };
+	event_add(tick, &tv);
+	double end = now_s() + timeout_s;
+	bool ok;
+	while (!(ok = pred(arg)) && now_s() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(tick);
+	return ok;
+}
+
+/* Blocking query on a separate connection: the first field, or NULL. */
+static char *sql1(const char *q)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	char *out = NULL;
+	if (PQstatus(c) == CONNECTION_OK) {
+		PGresult *r = PQexec(c, q);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			out = strdup(PQgetvalue(r, 0, 0));
+		else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+			fprintf(stderr, "sql1(%s): %s", q, PQresultErrorMessage(r));
+		PQclear(r);
+	} else {
+		fprintf(stderr, "sql1: %s", PQerrorMessage(c));
+	}
+	PQfinish(c);
+	return out;
+}
+
+static long long sql_int(const char *q)
+{
+	char *v = sql1(q);
+	long long n = v ? atoll(v) : -1;
+	free(v);
+	return n;
+}
+
+static void sql_exec(const char *q)
+{
+	free(sql1(q));
+}
+
+/* What the store reported. */
+struct seen {
+	struct store *store;
+	const char *app;             /* application_name of its connections */
+	const char *table0;          /* table 0's name, for the in-order check */
+	size_t committed[2];
+	size_t order_errors;         /* committed() before its rows were durable */
+	enum store_state last_state;
+	char backoff_why[ERR_MAX];   /* the first BACKOFF's message */
+	bool finished;
+	size_t committed_at_finish[2];
+	long long rows_at_finish;
+	struct store_items *items;
+	bool items_answered;
+	char err[ERR_MAX];
+	/* the killed-connection test feeds rows as credit comes back */
+	size_t total, added, window;
+};
+
+static void cb_state(void *arg, enum store_state st, const char *why)
+{
+	struct seen *w = arg;
+	w->last_state = st;
+	if (st == STORE_BACKOFF && !w->backoff_why[0])
+		snprintf(w->backoff_why, sizeof w->backoff_why, "%s", why ? why : "");
+}
+
+static void feed(struct seen *w);
+
+/* Table 0's first 3000 rows are keys k0000..k2999 in order, then k0000..
+ * k0499 again with "v": 2, in batches of 100.  When committed() says k
+ * rows are done, every batch before the k-th row's is in the database,
+ * and at least k rows up to the end of that batch are (a batch is
+ * acknowledged in shares, one per connection, each after its commit). */
+static bool durable_in_order(const char *table, size_t k)
+{
+	bool again = k > 3000;
+	size_t m = again ? k - 3000 : k, end = again ? 500 : 3000;
+	size_t whole = m / 100 * 100, upto = whole + 100 < end ? whole + 100 : end;
+	const char *v2 = again ? " AND payload->>'v' = '2'" : "";
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM %s WHERE key < 'k%04zu'%s", table, whole, v2);
+	long long before = sql_int(q);
+	snprintf(q, sizeof q, "SELECT count(*) FROM %s WHERE key < 'k%04zu'%s", table, upto, v2);
+	long long through = sql_int(q);
+	return before == (long long)whole && through >= (long long)m;
+}
+
+static void cb_committed(void *arg, size_t table, size_t n)
+{
+	struct seen *w = arg;
+	w->committed[table] += n;
+	if (w->table0 && table == 0 && !durable_in_order(w->table0, w->committed[0]))
+		w->order_errors++;
+	if (w->total)
+		feed(w);
+}
+
+static void cb_items(void *arg, size_t table, uint64_t tag, struct store_items *items,
+                     const char *err)
+{
+	struct seen *w = arg;
+	(void)table;
+	(void)tag;
+	w->items = items;
+	w->items_answered = true;
+	if (err)
+		snprintf(w->err, sizeof w->err, "%s", err);
+}
+
+static bool is_ready(void *arg)
+{
+	return store_state(((struct seen *)arg)->store) == STORE_READY;
+}
+
+static struct store *open_store(struct seen *w, const char *app, const char *const *tables,
+                                size_t n_tables, unsigned connections, uint32_t batch)
+{
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=%s", conninfo, app);
+	struct store_conf conf = { .conninfo = ci, .batch_size = batch, .tables = tables,
+	                           .n_tables = n_tables, .connections = connections };
+	struct store_callbacks cb = { cb_state, w };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	if (!s) {
+		fprintf(stderr, "store_new: %s\n", err);
+		return NULL;
+	}
+	struct store_sink sink = { .committed = cb_committed, .arg = w, .items_read = cb_items };
+	store_attach_sink(s, &sink);
+	w->store = s;
+	w->app = app;
+	if (!run_until(is_ready, w, 30))
+		fprintf(stderr, "store not ready\n");
+	return s;
+}
+
+static long long backends(const char *app)
+{
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'",
+	         app);
+	return sql_int(q);
+}
+
+static void add(struct store *s, size_t table, int64_t import_id, const char *key,
+                const char *payload)
+{
+	char err[ERR_MAX] = "";
+	int rc = store_add(s, table, import_id, key, NULL, payload, strlen(payload), err);
+	if (rc != 0)
+		fprintf(stderr, "store_add: %s\n", err);
+	CHECK_EQ(rc, 0);
+}
+
+struct run {
+	int64_t id;
+	bool got_id;
+	struct seen *w;
+};
+
+static void on_id(void *arg, int64_t id, const char *err)
+{
+	struct run *r = arg;
+	r->id = id;
+	r->got_id = true;
+	if (err)
+		fprintf(stderr, "begin: %s\n", err);
+}
+
+static bool run_begun(void *arg)
+{
+	return ((struct run *)arg)->got_id;
+}
+
+static bool run_finished(void *arg)
+{
+	return ((struct seen *)arg)->finished;
+}
+
+/* The finish runs after every batch of its run on every connection. */
+static void on_finished(void *arg, const char *err)
+{
+	struct seen *w = arg;
+	char q[128];
+	w->finished = true;
+	w->committed_at_finish[0] = w->committed[0];
+	w->committed_at_finish[1] = w->committed[1];
+	snprintf(q, sizeof q, "SELECT count(*) FROM %s", w->table0);
+	w->rows_at_finish = sql_int(q);
+	if (err)
+		snprintf(w->err, sizeof w->err, "%s", err);
+}
+
+/* Tuples written to table (inserted, updated) once the statistics show at
+ * least `want` of them (they reach pg_stat_user_tables a little later). */
+static long long tuples_written(const char *table, long long want, long long *upd)
+{
+	char q[256];
+	long long n = -1;
+	double end = now_s() + 10;
+	snprintf(q, sizeof q, "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = '%s'",
+	         table);
+	while ((n = sql_int(q)) < want && now_s() < end) {
+		struct timespec ts = { 0, 50000000 };
+		nanosleep(&ts, NULL);   /* polling the statistics collector with a deadline */
+	}
+	snprintf(q, sizeof q, "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = '%s'", table);
+	*upd = sql_int(q);
+	return n;
+}
+
+/* --- an import over N connections --------------------------------------- */
+
+static void import_over(unsigned n_conns)
+{
+	char ta[32], tb[32], app[32];
+	snprintf(ta, sizeof ta, "cn%u_a", n_conns);
+	snprintf(tb, sizeof tb, "cn%u_b", n_conns);
+	snprintf(app, sizeof app, "conns%u", n_conns);
+	const char *tables[] = { ta, tb };
+	struct seen w = { 0 };
+	w.table0 = ta;
+	struct store *s = open_store(&w, app, tables, 2, n_conns, 100);
+	if (!s)
+		return;
+	CHECK_EQ(backends(app), n_conns);
+	struct run r = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, &r),
+	         0);
+	CHECK(run_until(run_begun, &r, 10));
+
+	/* table a: k0000..k2999, a page record every 50 rows; table b: 2000
+	 * rows; then k0000..k0499 again, changed */
+	char key[32], url[64], payload[64];
+	const char *page_keys[50];
+	char page_key_buf[50][32];
+	uint64_t hashes[50] = { 0 };
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof key, "k%04d", i);
+		snprintf(payload, sizeof payload, "{\"i\": %d, \"v\": 1}", i);
+		add(s, 0, r.id, key, payload);
+		snprintf(page_key_buf[i % 50], sizeof page_key_buf[0], "%s", key);
+		page_keys[i % 50] = page_key_buf[i % 50];
+		if (i % 50 == 49) {
+			snprintf(url, sizeof url, "http://h/a?p=%d", i / 50);
+			struct store_page pg = { .url = url, .input = "http://h/a?p=0", .page_no = (uint32_t)(i / 50),
+			                         .fetched = true, .content = true, .keys = page_keys,
+			                         .hashes = hashes, .n_keys = 50, .input_done = i == 2999 };
+			char err[ERR_MAX];
+			CHECK_EQ(store_add_page(s, 0, r.id, &pg, err), 0);
+		}
+		if (i < 2000) {
+			snprintf(key, sizeof key, "b%04d", i);
+			add(s, 1, r.id, key, "{}");
+		}
+	}
+	for (int i = 0; i < 500; i++) {
+		snprintf(key, sizeof key, "k%04d", i);
+		snprintf(payload, sizeof payload, "{\"i\": %d, \"v\": 2}", i);
+		add(s, 0, r.id, key, payload);
+	}
+	char err[ERR_MAX];
+	CHECK_EQ(store_flush(s, 0, err), 0);
+	/* asked before any of it committed: sees all of it */
+	const char *ask[] = { "k0000", "k0499", "k0500", "k1234", "k2999" };
+	CHECK_EQ(store_read_items(s, 0, ask, 5, 1, err), 0);
+	CHECK_EQ(store_finish_import(s, r.id, "succeeded", NULL, 0, on_finished, &w), 0);
+	CHECK(run_until(run_finished, &w, 60));
+	CHECK(w.items_answered);
+	CHECK_STR(w.err, "");
+	CHECK(w.items && w.items->n == 5);
+	if (w.items && w.items->n == 5) {
+		CHECK(strstr(w.items->items[0].payload, "\"v\": 2") != NULL);
+		CHECK(strstr(w.items->items[1].payload, "\"v\": 2") != NULL);
+		CHECK(strstr(w.items->items[2].payload, "\"v\": 1") != NULL);
+		CHECK_STR(w.items->items[4].key, "k2999");
+	}
+	store_items_free(w.items);
+
+	/* every row acknowledged before the finish, in order, after commit */
+	CHECK_EQ(w.committed_at_finish[0], 3500);
+	CHECK_EQ(w.committed_at_finish[1], 2000);
+	CHECK_EQ(w.rows_at_finish, 3000);
+	CHECK_EQ(w.order_errors, 0);
+	CHECK_EQ(store_table_committed(s, 0), 3500);
+	CHECK_EQ(store_pending(s, 0), 0);
+
+	/* exact: each key once, the later payload, every page record */
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(DISTINCT key) FROM %s", ta);
+	CHECK_EQ(sql_int(q), 3000);
+	snprintf(q, sizeof q, "SELECT count(*) FROM %s WHERE payload->>'v' = '2' AND key < 'k0500'"
+	         " AND last_import = %lld", ta, (long long)r.id);
+	CHECK_EQ(sql_int(q), 500);
+	snprintf(q, sizeof q, "SELECT count(*) FROM %s", tb);
+	CHECK_EQ(sql_int(q), 2000);
+	snprintf(q, sizeof q, "SELECT count(*) FROM raced_pages WHERE stage = '%s' AND seen_import = %lld",
+	         ta, (long long)r.id);
+	CHECK_EQ(sql_int(q), 60);
+	snprintf(q, sizeof q, "SELECT count(*) FROM raced_pages WHERE stage = '%s' AND done_import = %lld",
+	         ta, (long long)r.id);
+	CHECK_EQ(sql_int(q), 1);
+	snprintf(q, sizeof q, "SELECT status FROM import_runs WHERE id = %lld", (long long)r.id);
+	char *status = sql1(q);
+	CHECK_STR(status, "succeeded");
+	free(status);
+	/* nothing written twice: 3000 inserts and 500 updates */
+	long long upd = -1;
+	CHECK_EQ(tuples_written(ta, 3500, &upd), 3500);
+	CHECK_EQ(upd, 500);
+	/* the batches went over every connection */
+	snprintf(q, sizeof q, "SELECT count(DISTINCT xmin::text) FROM %s", ta);
+	CHECK(sql_int(q) >= (long long)n_conns);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.rows_failed, 0);
+	CHECK_EQ(st.reconnects, 0);
+	store_free(s);
+	CHECK_EQ(backends(app), 0);
+}
+
+static void test_an_import_over_2_connections_is_exact_and_in_order(void)
+{
+	import_over(2);
+}
+
+static void test_an_import_over_4_connections_is_exact_and_in_order(void)
+{
+	import_over(4);
+}
+
+/* --- R6: no credit before commit ------------------------------------------ */
+
+static bool waiting_on_lock(void *arg)
+{
+	struct seen *w = arg;
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'"
+	         " AND wait_event_type = 'Lock'", w->app);
+	return sql_int(q) >= 2;
+}
+
+static bool all_of_400(void *arg)
+{
+	struct seen *w = arg;
+	return w->committed[0] == 400 && w->items_answered;
+}
+
+static void test_no_credit_and_no_read_before_every_connection_committed(void)
+{
+	const char *tables[] = { "cl_rows" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, "conns_lock", tables, 1, 2, 100);
+	if (!s)
+		return;
+	PGconn *lock = PQconnectdb(conninfo);
+	CHECK(PQstatus(lock) == CONNECTION_OK);
+	PQclear(PQexec(lock, "BEGIN"));
+	PGresult *res = PQexec(lock, "LOCK TABLE cl_rows IN SHARE ROW EXCLUSIVE MODE");
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	char key[32], err[ERR_MAX];
+	for (int i = 0; i < 400; i++) {
+		snprintf(key, sizeof key, "r%03d", i);
+		add(s, 0, 1, key, "{}");
+	}
+	const char *ask[] = { "r000", "r399" };
+	CHECK_EQ(store_read_items(s, 0, ask, 2, 7, err), 0);
+	/* both connections hold a batch blocked on the lock */
+	CHECK(run_until(waiting_on_lock, &w, 20));
+	CHECK_EQ(w.committed[0], 0);
+	CHECK(!w.items_answered);
+	PQclear(PQexec(lock, "COMMIT"));
+	PQfinish(lock);
+	CHECK(run_until(all_of_400, &w, 20));
+	CHECK_EQ(w.committed[0], 400);
+	CHECK(w.items && w.items->n == 2);
+	store_items_free(w.items);
+	CHECK_EQ(sql_int("SELECT count(*) FROM cl_rows"), 400);
+	store_free(s);
+}
+
+/* --- one connection killed mid-import ------------------------------------- */
+
+static void feed(struct seen *w)
+{
+	char key[32], payload[400];
+	while (w->added < w->total && w->added - w->committed[0] < w->window) {
+		snprintf(key, sizeof key, "row%06zu", w->added);
+		int n = snprintf(payload, sizeof payload, "{\"seq\": %zu, \"pad\": \"%0200zu\"}", w->added,
+		                 w->added);
+		char err[ERR_MAX];
+		if (store_add(w->store, 0, 1, key, NULL, payload, (size_t)n, err) != 0) {
+			fprintf(stderr, "store_add: %s\n", err);
+			break;
+		}
+		w->added++;
+	}
+	char err[ERR_MAX];
+	if (w->added == w->total && store_flush(w->store, 0, err) != 0)
+		fprintf(stderr, "store_flush: %s\n", err);
+}
+
+static bool reached(void *arg)
+{
+	struct seen *w = arg;
+	return w->committed[0] >= w->window;
+}
+
+static bool all_fed_committed(void *arg)
+{
+	struct seen *w = arg;
+	return w->committed[0] == w->total && store_state(w->store) == STORE_READY;
+}
+
+static bool backoff_seen(void *arg)
+{
+	return ((struct seen *)arg)->backoff_why[0] != '\0';
+}
+
+static void test_a_connection_killed_mid_import_stores_every_row_once(void)
+{
+	const char *tables[] = { "ck_rows" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, "conns_kill", tables, 1, 3, 200);
+	if (!s)
+		return;
+	w.total = 20000;
+	w.window = 2000;
+	feed(&w);
+	CHECK(run_until(reached, &w, 30));
+	CHECK(w.committed[0] < w.total);
+	/* the connection that connected last (not the first) */
+	CHECK_EQ(sql_int("SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity"
+	                 " WHERE application_name = 'conns_kill' ORDER BY backend_start DESC LIMIT 1) p"), 1);
+	CHECK(run_until(backoff_seen, &w, 20));
+	fprintf(stderr, "  killed after %zu rows: %s\n", w.committed[0], w.backoff_why);
+	CHECK(strncmp(w.backoff_why, "connection ", 11) == 0 && strstr(w.backoff_why, " of 3: ") != NULL);
+	CHECK(run_until(all_fed_committed, &w, 60));
+	CHECK_EQ(w.committed[0], 20000);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.reconnects >= 1);
+	CHECK_EQ(st.rows_failed, 0);
+	CHECK_EQ(backends("conns_kill"), 3);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ck_rows"), 20000);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ck_rows WHERE key = 'row' || lpad(payload->>'seq', 6, '0')"),
+	         20000);
+	/* nothing written twice (a batch retried after its commit writes no tuple) */
+	long long upd = -1;
+	CHECK_EQ(tuples_written("ck_rows", 20000, &upd), 20000);
+	CHECK_EQ(upd, 0);
+	store_free(s);
+}
+
+/* --- migrations on the first connection, before the others ---------------- */
+
+static void test_the_others_connect_after_the_first_applied_the_migrations(void)
+{
+	const char *tables[] = { "cm_rows" };
+	struct seen w = { 0 };
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=conns_mig", conninfo);
+	struct store_conf conf = { .conninfo = ci, .batch_size = 10, .tables = tables, .n_tables = 1,
+	                           .connections = 4, .schema = "cm_fresh" };
+	struct store_callbacks cb = { cb_state, &w };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	w.store = s;
+	CHECK(run_until(is_ready, &w, 30));
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.migrations_applied > 0);   /* a fresh schema: the first connection migrated it */
+	CHECK_EQ(sql_int("SELECT count(*) FROM cm_fresh.raced_schema_version"), st.migrations_applied);
+	/* the other three connected after the last migration committed */
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'conns_mig'"
+	                 " AND backend_start > (SELECT max(applied_at) FROM cm_fresh.raced_schema_version)"),
+	         3);
+	CHECK_EQ(backends("conns_mig"), 4);
+	store_free(s);
+	/* out of range */
+	conf.connections = STORE_CONNECTIONS_MAX + 1;
+	CHECK(store_new(base, &conf, &cb, err) == NULL);
+	CHECK(strstr(err, "connections 17 is out of range: use 1 to 16") != NULL);
+}
+
+int main(void)
+{
+	conninfo = getenv("PG_CONNINFO");
+	if (!conninfo) {
+		fprintf(stderr, "PG_CONNINFO is not set: run under tests/lib/with-pg.sh\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	sql_exec("SELECT 1");
+	RUN(test_an_import_over_2_connections_is_exact_and_in_order);
+	RUN(test_an_import_over_4_connections_is_exact_and_in_order);
+	RUN(test_no_credit_and_no_read_before_every_connection_committed);
+	RUN(test_a_connection_killed_mid_import_stores_every_row_once);
+	RUN(test_the_others_connect_after_the_first_applied_the_migrations);
+	event_base_free(base);
+	return CHECK_DONE();
+}
