@@ -2,6 +2,7 @@
  *
  * The store runs on a libevent loop; the test checks the database through a
  * separate, blocking libpq connection (the test is not the loop). */
+#include "pgtest.h"
 #include "check.h"
 #include "error.h"
 #include "store.h"
@@ -37,7 +38,6 @@ void *__wrap_malloc(size_t n)
 	return __real_malloc(n);
 }
 
-static const char *conninfo;
 
 /* --- harness ------------------------------------------------------------ */
 
@@ -141,39 +141,6 @@ static struct store *open_store(struct seen *w, const char *const *tables, size_
 	if (s && !run_until(store_ready, s, 30))
 		fprintf(stderr, "store not ready: %s\n", w->last_why);
 	return s;
-}
-
-/* Blocking query on a separate connection; the first field of the first
- * row, malloc'd, or NULL. */
-static char *sql1(const char *q)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	char *out = NULL;
-	if (PQstatus(c) == CONNECTION_OK) {
-		PGresult *r = PQexec(c, q);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-			out = strdup(PQgetvalue(r, 0, 0));
-		else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-			fprintf(stderr, "sql1(%s): %s", q, PQresultErrorMessage(r));
-		PQclear(r);
-	} else {
-		fprintf(stderr, "sql1: %s", PQerrorMessage(c));
-	}
-	PQfinish(c);
-	return out;
-}
-
-static long long sql_int(const char *q)
-{
-	char *v = sql1(q);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
-}
-
-static void sql_exec(const char *q)
-{
-	free(sql1(q));
 }
 
 static bool json_text_equal(const char *a, const char *b)

@@ -6,6 +6,7 @@
  *
  * The test checks the database through separate, blocking libpq
  * connections (the test is not the loop). */
+#include "pgtest.h"
 #include "check.h"
 #include "error.h"
 #include "store.h"
@@ -18,7 +19,6 @@
 #include <time.h>
 
 static struct event_base *base;
-static const char *conninfo;
 
 /* --- harness ------------------------------------------------------------ */
 
@@ -48,38 +48,6 @@ static bool run_until(bool (*pred)(void *), void *arg, double timeout_s)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(tick);
 	return ok;
-}
-
-/* Blocking query on a separate connection: the first field, or NULL. */
-static char *sql1(const char *q)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	char *out = NULL;
-	if (PQstatus(c) == CONNECTION_OK) {
-		PGresult *r = PQexec(c, q);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-			out = strdup(PQgetvalue(r, 0, 0));
-		else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-			fprintf(stderr, "sql1(%s): %s", q, PQresultErrorMessage(r));
-		PQclear(r);
-	} else {
-		fprintf(stderr, "sql1: %s", PQerrorMessage(c));
-	}
-	PQfinish(c);
-	return out;
-}
-
-static long long sql_int(const char *q)
-{
-	char *v = sql1(q);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
-}
-
-static void sql_exec(const char *q)
-{
-	free(sql1(q));
 }
 
 /* What the store reported. */
