@@ -18,7 +18,7 @@
 #   2 raced --once fetch-only ([database] discard = yes) — requests/s, and
 #     its ratio to 1;
 #   3 raced --once end to end into a throwaway PostgreSQL — items/s, and its
-#     ratio to 2; and the CPU time raced, the fixture and PostgreSQL spent
+#     ratio to 2 ([database] connections = $BENCH_DB_CONNECTIONS, default 1); and the CPU time raced, the fixture and PostgreSQL spent
 #     on it, which bounds the ratio on this machine's CPUs ("CPU bound");
 #   4 raced's peak RSS (end to end) at this size and at --scale times the
 #     items (races and athletes scaled), and their ratio;
@@ -200,7 +200,8 @@ pg_backends_gone() { # wait (5 s at most) until raced's backends have exited
 # settings: large demands and batches, no rate limit.
 write_config() { # FILE DB MAXCONN CONC [REFRESH]
 	local db
-	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2"; fi
+	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2
+connections = ${BENCH_DB_CONNECTIONS:-1}"; fi
 	cat >"$1" <<CONF
 [daemon]
 control_socket = $T/raced.sock
