@@ -28,14 +28,17 @@
  * stage's pages, filter by url", so every batch read every page row of
  * the stage (quadratic: 62 ms a batch, 79 s in a 2,000-race import).  So
  * each lookup is a LATERAL subquery that cannot be pulled up (LIMIT,
- * OFFSET 0): once per record, through the index on (stage, url), (stage,
- * input) or (parent_key, key); and gone deletes only when old found a
- * link to drop, by both keys (the common case finds none). */
+ * OFFSET 0): once per record, through the index on (stage, input) or
+ * (parent_key, key); and gone deletes only when old found a link to drop,
+ * by both keys (the common case finds none).  The input's first page is
+ * found by (stage, input, page_no 0), not by its url (the same string):
+ * on (stage, url) a plan may still pick the other index on stage alone,
+ * as it did under force_generic_plan (tests/integration/edges_plan.sh). */
 #define LINK_WRITE_FMT \
 	"WITH x AS (SELECT DISTINCT x.p, x.u" \
 	"  FROM unnest($1::text[], $2::text[]) AS x(p, u)" \
 	"  CROSS JOIN LATERAL (SELECT 1 FROM raced_pages f WHERE f.stage = '%s'" \
-	"   AND f.url = x.u AND f.done_import = $3::bigint LIMIT 1) f)," \
+	"   AND f.input = x.u AND f.page_no = 0 AND f.done_import = $3::bigint LIMIT 1) f)," \
 	" want AS (SELECT DISTINCT x.p, k.k FROM x" \
 	"  CROSS JOIN LATERAL (SELECT r.keys FROM raced_pages r WHERE r.stage = '%s'" \
 	"   AND r.input = x.u AND r.seen_import = $3::bigint OFFSET 0) r" \
