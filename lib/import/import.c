@@ -705,6 +705,32 @@ static void continue_at(struct work_state *ws, char *next)
 	stage_work_yield(ws->w);
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether writing pg would leave the stored row was as it is: then the
+ * record is reached_only (only raced_reached names the page).  A stage
+ * with refresh reads fetched_at, which every fetch moves: its fetched
+ * pages are always written. */
+static bool page_same(const struct stage_ctx *sc, const struct store_page_state *was,
+                      const struct store_page *pg)
+{
+	if (!was || (pg->fetched && sc->conf->refresh_ms > 0) || was->page_no != pg->page_no)
+		return false;
+	if (!pg->content)   /* a 304's validators replace the stored ones when given */
+		return (!pg->etag || str_same(pg->etag, was->etag)) &&
+		       (!pg->last_modified || str_same(pg->last_modified, was->last_modified));
+	if (!str_same(pg->etag, was->etag) || !str_same(pg->last_modified, was->last_modified) ||
+	    !str_same(pg->next_url, was->next_url) || pg->n_keys != was->n_keys)
+		return false;
+	for (size_t i = 0; i < pg->n_keys; i++)
+		if (pg->hashes[i] != was->hashes[i] || !str_same(pg->keys[i], was->keys[i]))
+			return false;
+	return true;
+}
+
 /* A page answered with a body: its items (unchanged ones marked), its
  * record, then the next page. */
 static void take_body(struct work_state *ws, const struct fetch_result *r)
@@ -753,6 +779,7 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		pg.n_keys = 0;
 		pg.etag = pg.last_modified = NULL;
 	}
+	pg.reached_only = pg.content && page_same(sc, was, &pg);
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
@@ -803,6 +830,7 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 		.last_modified = fetched ? ws->last_modified : NULL,
 		.input_done = !next && !ws->failed,
 	};
+	pg.reached_only = page_same(sc, was, &pg);
 	sc->first_page_done = true;
 	record_page(ws, &pg);
 	continue_at(ws, next);
@@ -1084,7 +1112,7 @@ static void skip_input(struct work_state *ws, bool fresh)
 	for (size_t i = 0; fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages,
+			.input_done = i + 1 == st->n_pages, .reached_only = true,
 		};
 		record_page(ws, &pg);
 	}
@@ -1172,7 +1200,7 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages,
+			.input_done = i + 1 == st->n_pages, .reached_only = true,
 		};
 		record_page(ws, &pg);
 	}

@@ -269,6 +269,7 @@ static void untaint(struct store_page *pg)
 	pg->etag = NULL;
 	pg->last_modified = NULL;
 	pg->input_done = false;
+	pg->reached_only = false;
 }
 
 static int send(const struct import_input *in, const struct store_page *pg, struct store *s,

@@ -1101,6 +1101,9 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; s->rows_needed && i < s->n_tables; i++)
 		if (enqueue(s, store_runs_counts(&s->sql[i], import_id)) < 0)
 			break;
+	/* The counts read the run's reach: it goes after them. */
+	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
+		(void)enqueue(s, store_runs_forget_reach(import_id));
 	return 0;
 }
 

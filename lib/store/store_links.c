@@ -18,18 +18,27 @@
 #define LINK_INDEX_FMT \
 	"CREATE INDEX IF NOT EXISTS \"%s_parents_key\" ON \"%s_parents\" (key, parent_key)"
 
-/* $1 parents, $2 inputs (text[]), $3 the import.  x: the records whose
- * input this import checkpointed (page 0's done_import); want: the keys
- * its pages reached in this import list; gone: the parent's other links.
- * The DELETE and the INSERT touch disjoint rows, so one statement holds
- * both; neither writes an unchanged link. */
+/* $1 parents, $2 inputs (text[]), $3 the import.  done: the inputs this
+ * import completed (raced_reached.done, or done_import as a resume
+ * restored it); x: the records whose input is one of them; want: the
+ * keys its pages reached in this import list (raced_reached.urls); gone:
+ * the parent's other links.  The import's reach is read once per
+ * statement and hashed (a pass over its rows of the stage so far).  The
+ * DELETE and the INSERT touch disjoint rows, so one statement holds both;
+ * neither writes an unchanged link. */
 #define LINK_WRITE_FMT \
-	"WITH x AS (SELECT DISTINCT x.p, x.u" \
+	"WITH done AS (SELECT u.u FROM raced_reached r, unnest(r.done) AS u(u)" \
+	"  WHERE r.import_id = $3::bigint AND r.stage = '%s')," \
+	" reached AS (SELECT u.u FROM raced_reached r, unnest(r.urls) AS u(u)" \
+	"  WHERE r.import_id = $3::bigint AND r.stage = '%s')," \
+	" x AS (SELECT DISTINCT x.p, x.u" \
 	"  FROM unnest($1::text[], $2::text[]) AS x(p, u)" \
-	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u AND f.done_import = $3::bigint)," \
+	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u AND f.seen_import >= 0" \
+	"  WHERE f.done_import = $3::bigint OR x.u IN (SELECT d.u FROM done d))," \
 	" want AS (SELECT DISTINCT x.p, k.k FROM x" \
-	"  JOIN raced_pages r ON r.stage = '%s' AND r.input = x.u AND r.seen_import = $3::bigint" \
-	"  CROSS JOIN LATERAL unnest(r.keys) AS k(k))," \
+	"  JOIN raced_pages r ON r.stage = '%s' AND r.input = x.u" \
+	"  CROSS JOIN LATERAL unnest(r.keys) AS k(k)" \
+	"  WHERE r.seen_import >= 0 AND r.url IN (SELECT s.u FROM reached s))," \
 	" gone AS (DELETE FROM \"%s_parents\" l USING x WHERE l.parent_key = x.p" \
 	"  AND NOT EXISTS (SELECT 1 FROM want w WHERE w.p = l.parent_key AND w.k = l.key))" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
@@ -51,7 +60,7 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
-	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n);
+	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
 	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent) : 0;
 	return rc ? -1 : 0;
 }
