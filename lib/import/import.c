@@ -51,9 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
- * dedupe.h: about 26 MiB when full). */
-#define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
@@ -127,6 +124,7 @@ struct stage_ctx {
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
+	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -1398,7 +1396,7 @@ static void url_made(struct stage_ctx *sc)
 
 /* A parent whose URL (url) the dedupe stage saw already in this import:
  * its link goes after that input's last page record, or now if the input
- * has sent them all (docs/architecture.md, "Edges"). */
+ * has sent them all and completed (docs/architecture.md, "Edges"). */
 static void link_seen(struct stage_ctx *sc, const struct import_item *parent, const char *url)
 {
 	char err[ERR_MAX];
@@ -1408,6 +1406,7 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
 	int rc = !shown ? err_set(err, "out of memory")
 	         : in ? import_input_link(in, parent->key, sc->imp->env.store, sc->index, sc->imp->id, err)
+	         : import_undone_has(&sc->undone, shown) ? 0   /* no checkpoint: no link change */
 	              : store_add_link(sc->imp->env.store, sc->index, sc->imp->id, parent->key, shown, err);
 	if (rc < 0)
 		record_failure(sc, shown ? shown : url, 0, 0, err);
@@ -1463,6 +1462,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
 	if (sc->seen) {
 		import_input_live(ws->input, &sc->live);
+		ws->input->undone = &sc->undone;
 		if (parent && import_input_link(ws->input, parent->key, sc->imp->env.store, sc->index,
 		                                sc->imp->id, err) < 0)
 			record_failure(sc, ws->shown, 0, 0, err);
@@ -1825,6 +1825,7 @@ void import_free(struct import *imp)
 		struct stage_ctx *sc = &imp->stages[i];
 		urltemplate_free(sc->tpl);
 		dedupe_free(sc->seen);
+		import_undone_free(&sc->undone);
 		for (size_t j = 0; j < sc->n_carry; j++)
 			free(sc->carry[j].nearest);
 		free(sc->carry);

@@ -305,8 +305,7 @@ static int links_encode(struct store *s, struct store_op *op, size_t i)
 	st->params = calloc(STORE_LINKS_PARAMS, sizeof *st->params);
 	st->lengths = calloc(STORE_LINKS_PARAMS, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_links_encode(op->links, op->n_links, op->import_id, st->params, st->lengths,
-	                       &st->formats) != 0)
+	    store_links_encode(op->links, op->n_links, st->params, st->lengths, &st->formats) != 0)
 		return -1;
 	st->name = s->sql[op->table].link_write_name;
 	st->n_params = STORE_LINKS_PARAMS;

@@ -18,27 +18,27 @@
 #define LINK_INDEX_FMT \
 	"CREATE INDEX IF NOT EXISTS \"%s_parents_key\" ON \"%s_parents\" (key, parent_key)"
 
-/* $1 parents, $2 inputs (text[]), $3 the import.  done: the inputs this
- * import completed (raced_reached.done, or done_import as a resume
- * restored it); x: the records whose input is one of them; want: the
- * keys its pages reached in this import list (raced_reached.urls); gone:
- * the parent's other links.  The import's reach is read once per
- * statement and hashed (a pass over its rows of the stage so far).  The
- * DELETE and the INSERT touch disjoint rows, so one statement holds both;
- * neither writes an unchanged link. */
+/* $1 parents, $2 inputs (text[]).  The import sends a link record only for an
+ * input it completed in this import (its checkpoint is in the same batch
+ * or an earlier one), so every record is exact: x, the records whose
+ * input has a stored page 0; pages, the input's pages as this import
+ * walked them, page 0 then each stored next_url (the walk is what the
+ * page rows say after this import's records: a changed page was
+ * rewritten, an unchanged one says what it said), UNION stopping a cycle;
+ * a page of an older, longer walk is not on it.  Each step is a probe of
+ * the primary key: nothing here grows with the import.  want: their keys;
+ * gone: the parent's other links.  The DELETE and the INSERT touch
+ * disjoint rows, so one statement holds both; neither writes an
+ * unchanged link. */
 #define LINK_WRITE_FMT \
-	"WITH done AS (SELECT u.u FROM raced_reached r, unnest(r.done) AS u(u)" \
-	"  WHERE r.import_id = $3::bigint AND r.stage = '%s')," \
-	" reached AS (SELECT u.u FROM raced_reached r, unnest(r.urls) AS u(u)" \
-	"  WHERE r.import_id = $3::bigint AND r.stage = '%s')," \
-	" x AS (SELECT DISTINCT x.p, x.u" \
+	"WITH RECURSIVE x AS (SELECT DISTINCT x.p, x.u" \
 	"  FROM unnest($1::text[], $2::text[]) AS x(p, u)" \
-	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u AND f.seen_import >= 0" \
-	"  WHERE f.done_import = $3::bigint OR x.u IN (SELECT d.u FROM done d))," \
-	" want AS (SELECT DISTINCT x.p, k.k FROM x" \
-	"  JOIN raced_pages r ON r.stage = '%s' AND r.input = x.u" \
-	"  CROSS JOIN LATERAL unnest(r.keys) AS k(k)" \
-	"  WHERE r.seen_import >= 0 AND r.url IN (SELECT s.u FROM reached s))," \
+	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u AND f.seen_import >= 0)," \
+	" pages (p, url, nxt, keys) AS (SELECT x.p, f.url, f.next_url, f.keys FROM x" \
+	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u" \
+	"  UNION SELECT c.p, g.url, g.next_url, g.keys FROM pages c" \
+	"  JOIN raced_pages g ON g.stage = '%s' AND g.url = c.nxt AND g.seen_import >= 0)," \
+	" want AS (SELECT DISTINCT c.p, k.k FROM pages c CROSS JOIN LATERAL unnest(c.keys) AS k(k))," \
 	" gone AS (DELETE FROM \"%s_parents\" l USING x WHERE l.parent_key = x.p" \
 	"  AND NOT EXISTS (SELECT 1 FROM want w WHERE w.p = l.parent_key AND w.k = l.key))" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
@@ -60,7 +60,7 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
-	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
+	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n);
 	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent) : 0;
 	return rc ? -1 : 0;
 }
@@ -87,10 +87,10 @@ void store_link_recs_free(struct store_link_rec *recs, size_t n)
 	free(recs);
 }
 
-static const int link_formats[STORE_LINKS_PARAMS] = { 1, 1, 0 };
+static const int link_formats[STORE_LINKS_PARAMS] = { 1, 1 };
 
-int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t import_id,
-                       char **values, int *lengths, const int **formats)
+int store_links_encode(const struct store_link_rec *recs, size_t n, char **values, int *lengths,
+                       const int **formats)
 {
 	const char **p = calloc(n, sizeof *p), **u = calloc(n, sizeof *u);
 	int rc = p && u ? 0 : -1;
@@ -98,15 +98,10 @@ int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t impo
 		p[i] = recs[i].parent;
 		u[i] = recs[i].input;
 	}
-	values[0] = values[1] = values[2] = NULL;
+	values[0] = values[1] = NULL;
 	if (rc == 0 && (store_pages_encode_keys(p, n, &values[0], &lengths[0]) != 0 ||
-	                store_pages_encode_keys(u, n, &values[1], &lengths[1]) != 0 ||
-	                asprintf(&values[2], "%lld", (long long)import_id) < 0)) {
-		values[2] = NULL;
+	                store_pages_encode_keys(u, n, &values[1], &lengths[1]) != 0))
 		rc = -1;
-	}
-	if (rc == 0)
-		lengths[2] = (int)strlen(values[2]);
 	free(p);
 	free(u);
 	if (rc) {

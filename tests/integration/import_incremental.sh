@@ -40,7 +40,9 @@ check_eq "import 2 wrote no row" "$(sql 'select (select count(*) from races wher
 
 # racectl status ID shows the state counts (a daemon, no import started).
 raced_start
-ctl status 2 >"$T/status.txt"
+# raced answers before its database is connected: poll until status can.
+status_read() { ctl status 2 >"$T/status.txt" 2>/dev/null; }
+wait_for "racectl status to read the import runs" 20 status_read
 check "status shows the 304 column" grep -Eq '^STAGE +REQUESTS +304 +BYTES +WRITTEN +UNCHANGED' "$T/status.txt"
 check "status: entries 0 bodies, $pages 304s, 0 written" \
 	grep -Eq "^entries +0 +$pages +0 +0 +$(sql 'select count(*) from entries') " "$T/status.txt"
