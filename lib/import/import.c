@@ -1083,6 +1083,10 @@ static void skip_input(struct work_state *ws, bool fresh)
 	const struct store_input_state *st = ws->input->state;
 	ws->skip_fresh = fresh;
 	sc->first_page_done = true;
+	/* Done by an earlier run of this import: its checkpoint committed
+	 * then, so its parents' links may be written (no record goes now). */
+	if (!fresh)
+		ws->input->done = true;
 	if (sc->has_children) {
 		size_t n = 0;
 		const char **keys = input_keys(st, &n);

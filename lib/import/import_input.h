@@ -73,7 +73,9 @@ struct import_input {
 	struct import_input_link *held;
 	size_t n_held;
 	bool finished;                    /* its unit ended: nothing is held */
-	bool done;                        /* its checkpoint went to the store */
+	bool done;                        /* its checkpoint went to the store (or
+	                                     committed in an earlier run of the
+	                                     import: set by the import) */
 	struct import_undone *undone;     /* its stage's (borrowed), or NULL */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
