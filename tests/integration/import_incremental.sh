@@ -21,6 +21,7 @@ check_tables_served "first import"
 
 # --- unchanged, both validators -----------------------------------------
 w0=$(writes)
+pw0=$(page_writes)
 fixture_get /_reset >/dev/null
 check "unchanged second import succeeds" raced_once
 reqs_save
@@ -28,6 +29,9 @@ check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check "it made requests" test "$(reqs_count 'nm > 0')" -gt 0
 check_eq "each URL once" "$(reqs_count 'n <> 1')" 0
 check_eq "zero stage-row writes" "$(writes)" "$w0"
+check_eq "no raced_pages row written" "$(page_writes)" "$pw0"
+check_eq "its reach (raced_reached) forgotten after it succeeded" \
+	"$(sql 'select count(*) from raced_reached')" 0
 check_tables_served "unchanged import"
 pages=$(sql "select count(*) from raced_pages where stage = 'entries'")
 check_eq "counts: every entries page 304" "$(run_count 2 entries requests_304)" "$pages"

@@ -1800,6 +1800,102 @@ static void test_removals_mark_unmark_and_prune_page_rows(void)
 	store_free(s);
 }
 
+static bool no_reach_upto_22(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM raced_reached WHERE import_id IN (21, 22)") == 0;
+}
+
+/* The reach across runs (raced_reached): a failed or interrupted finish
+ * keeps it; a resume sets what its run reached before it stopped on the
+ * page rows (seen_import, done_import) and its removals count that reach;
+ * a succeeded finish forgets its reach and that of earlier runs, but not
+ * of a run that can still be resumed. */
+static void test_a_resumed_run_counts_its_reach_and_a_success_forgets_it(void)
+{
+	const char *tables[] = { "rr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("INSERT INTO import_runs (id, status) VALUES (18, 'running'), (20, 'succeeded'),"
+	         " (21, 'running'), (22, 'running')");
+	sql_exec("INSERT INTO rr_items (key, payload, first_import, last_import) VALUES"
+	         " ('a', '{}', 20, 20), ('b', '{}', 20, 20), ('c', '{}', 20, 20)");
+	const char *ka[] = { "a" }, *kb[] = { "b" }, *kc[] = { "c" };
+	uint64_t h[] = { 1 };
+	struct store_page p1 = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                         .keys = ka, .hashes = h, .n_keys = 1 };
+	struct store_page p3 = { .url = "p3", .input = "p3", .fetched = true, .content = true,
+	                         .keys = kc, .hashes = h, .n_keys = 1 };
+	add_page(s, 0, 20, &p1);
+	add_page(s, 0, 20, &p3);
+	flush(s, 0);
+	/* 18: interrupted long ago, still resumable; 21: failed */
+	struct store_page p9 = { .url = "p9", .input = "p9", .reached_only = true };
+	add_page(s, 0, 18, &p9);
+	flush(s, 0);
+	add_page(s, 0, 21, &p9);
+	flush(s, 0);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, 18, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 21, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id IN (18, 21)"), 2);
+
+	/* 22, first run: p1 reached unchanged and completed (no page row
+	 * written), then interrupted */
+	struct store_page p1same = { .url = "p1", .input = "p1", .reached_only = true,
+	                             .input_done = true };
+	add_page(s, 0, 22, &p1same);
+	flush(s, 0);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 22, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 20);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 22"), 1);
+	c.finished = false;
+	CHECK_EQ(store_resume_import(s, 22, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 22);
+	CHECK_EQ(sql_int("SELECT done_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 22);
+	read_input(s, &r, 0, "p1", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].done_import == 22);
+
+	/* 22, resumed: p2 (b) new; p3 (c) never reached: c is removed, a
+	 * (reached before the interruption) and b are not */
+	struct store_page p2 = { .url = "p2", .input = "p2", .fetched = true, .content = true,
+	                         .keys = kb, .hashes = h, .n_keys = 1, .input_done = true };
+	add_page(s, 0, 22, &p2);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 22, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	char *got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	                 " ORDER BY key) FROM rr_items");
+	CHECK_STR(got, "a:-,b:-,c:22");
+	free(got);
+	got = sql1("SELECT string_agg(url, ',' ORDER BY url) FROM raced_pages WHERE stage = 'rr_items'");
+	CHECK_STR(got, "p1,p2");
+	free(got);
+	/* forgotten after the counts: 22's and 21's reach; 18 can still be
+	 * resumed and keeps its own */
+	CHECK(run_until(no_reach_upto_22, NULL, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 18"), 1);
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("DELETE FROM raced_reached");
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* Removals are set-based: 50,000 rows, 1,000 pages of 50 keys, decided
  * in one finishing transaction in well under the test's patience. */
 static void test_removals_over_50k_rows_are_set_based(void)
@@ -2472,6 +2568,7 @@ int main(void)
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
+	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
 	RUN(test_state_of_an_emptied_table_is_cleared);
