@@ -13,9 +13,10 @@
  * failed or refused input changes no link: the import holds no record for
  * it).  One statement a batch (prepared per connection) turns them into
  * rows from the input's page rows in raced_pages (page 0, then each
- * stored next_url: the pages this import walked), it deletes the parent's links to keys no page of the
- * input lists any more and inserts the missing ones (ON CONFLICT DO
- * NOTHING): unchanged links are not written.
+ * stored next_url: the pages this import walked): it deletes the
+ * parent's links to keys no page of the input lists any more and inserts
+ * the missing ones (ON CONFLICT DO NOTHING): unchanged links are not
+ * written.
  *
  * Ownership: a struct store_link_rec owns its strings;
  * store_link_recs_free() frees them and the array.  Encoded parameters

@@ -333,8 +333,8 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	if (!name_valid(name))
 		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
 		               "[a-z0-9_], starting with a letter or '_', other than import_runs, "
-		               "import_errors, raced_schema_version, raced_pages, raced_columns, raced_reached", name,
-		               STORE_NAME_MAX);
+		               "import_errors, raced_schema_version, raced_pages, raced_columns, "
+		               "raced_reached", name, STORE_NAME_MAX);
 	/* Validated above to [a-z0-9_]: double quotes make it an identifier
 	 * even when it is a reserved word ("user", "order"). */
 	int rc = 0;

@@ -7,7 +7,7 @@
 static void test_names_outside_the_identifier_rule_are_refused(void)
 {
 	const char *bad[] = { "Races; drop", "", "9lives", "a-b", "import_runs", "import_errors",
-	                      "raced_schema_version", "raced_pages",
+	                      "raced_schema_version", "raced_pages", "raced_columns", "raced_reached",
 	                      "a23456789012345678901234567890123456789012345678x" /* 49 */ };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct store_table_sql t = { 0 };
