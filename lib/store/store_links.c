@@ -21,8 +21,10 @@
 /* $1 parents, $2 inputs (text[]).  The import sends a link record only
  * for an input it completed in this import (its checkpoint is in the same
  * batch or an earlier one), so every record is exact: x, the records whose
- * input has a stored page 0; pages, the input's pages as this import
- * walked them, page 0 then each stored next_url (the walk is what the
+ * input has a stored page 0 (not made distinct: a sort of the batch by
+ * collation, 17 ms of 87 for 700 records, and pages' UNION and want's
+ * DISTINCT drop a record sent twice); pages, the input's pages as this
+ * import walked them, page 0 then each stored next_url (the walk is what the
  * page rows say after this import's records: a changed page was
  * rewritten, an unchanged one says what it said), UNION stopping a cycle;
  * a page of an older, longer walk is not on it.  Each step is a probe of
@@ -30,14 +32,15 @@
  * url bound: the statement is prepared once per connection, often while
  * raced_pages is empty, and a join here was planned as a scan of the
  * stage's pages per step (92 ms a batch at 500 races).  want: their keys;
- * gone: the parent's other links, against a hashed NOT IN of want (never
- * null): the generic plan estimates the batch at 10 records, and as NOT
- * EXISTS it became a nested loop over want per link, quadratic in the
- * batch (55 ms for 700 records).  The DELETE and the INSERT touch
+ * gone: the parent's other links, against a NOT IN of want (never null),
+ * which is hashed whatever the plan estimates of the batch (a generic
+ * plan takes it for 10 records).  Known cost: after ANALYZE the DELETE's
+ * join with x may be planned as a scan of the whole link table per batch
+ * (docs/performance.md, "Reached without a page-row write").  The DELETE and the INSERT touch
  * disjoint rows, so one statement holds both; neither writes an
  * unchanged link. */
 #define LINK_WRITE_FMT \
-	"WITH RECURSIVE x AS (SELECT DISTINCT x.p, x.u" \
+	"WITH RECURSIVE x AS (SELECT x.p, x.u" \
 	"  FROM unnest($1::text[], $2::text[]) AS x(p, u) CROSS JOIN LATERAL (SELECT 1" \
 	"   FROM raced_pages f WHERE f.stage = '%s' AND f.url = x.u AND f.seen_import >= 0" \
 	"   OFFSET 0) f)," \
