@@ -149,6 +149,15 @@ bool dedupe_add(struct dedupe *d, const char *key, size_t len)
 	return true;
 }
 
+bool dedupe_has(const struct dedupe *d, const char *key, size_t len)
+{
+	uint64_t h = dedupe_hash(key, len);
+	const struct dedupe_shard *s = &d->shards[h >> (64 - DEDUPE_SHARD_BITS)];
+	uint64_t v = h & ENTRY_MASK;
+	uint32_t i = lower_bound(s, v);
+	return i < s->n && entry_get(s->e + (size_t)i * ENTRY) == v;
+}
+
 size_t dedupe_count(const struct dedupe *d)
 {
 	return d->count;

@@ -30,6 +30,8 @@ void dedupe_free(struct dedupe *d);
 
 /* true when key was not seen before (and is now remembered, room allowing). */
 bool dedupe_add(struct dedupe *d, const char *key, size_t len);
+/* Whether key was remembered (no change to the set). */
+bool dedupe_has(const struct dedupe *d, const char *key, size_t len);
 size_t dedupe_count(const struct dedupe *d);
 bool dedupe_full(const struct dedupe *d);
 /* The 64-bit hash the set keeps of a key (also for callers that need to

@@ -51,9 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
- * dedupe.h: about 26 MiB when full). */
-#define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
 /* A parent item read again for its children's URLs keeps at most this
  * much of its parse between starts. */
 #define IMPORT_PARENT_DOC_KEEP (64u << 10)
@@ -127,6 +124,7 @@ struct stage_ctx {
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
 	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
+	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -705,6 +703,32 @@ static void continue_at(struct work_state *ws, char *next)
 	stage_work_yield(ws->w);
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether writing pg would leave the stored row was as it is: then the
+ * record is reached_only (only raced_reached names the page).  A stage
+ * with refresh reads fetched_at, which every fetch moves: its fetched
+ * pages are always written. */
+static bool page_same(const struct stage_ctx *sc, const struct store_page_state *was,
+                      const struct store_page *pg)
+{
+	if (!was || (pg->fetched && sc->conf->refresh_ms > 0) || was->page_no != pg->page_no)
+		return false;
+	if (!pg->content)   /* a 304's validators replace the stored ones when given */
+		return (!pg->etag || str_same(pg->etag, was->etag)) &&
+		       (!pg->last_modified || str_same(pg->last_modified, was->last_modified));
+	if (!str_same(pg->etag, was->etag) || !str_same(pg->last_modified, was->last_modified) ||
+	    !str_same(pg->next_url, was->next_url) || pg->n_keys != was->n_keys)
+		return false;
+	for (size_t i = 0; i < pg->n_keys; i++)
+		if (pg->hashes[i] != was->hashes[i] || !str_same(pg->keys[i], was->keys[i]))
+			return false;
+	return true;
+}
+
 /* A page answered with a body: its items (unchanged ones marked), its
  * record, then the next page. */
 static void take_body(struct work_state *ws, const struct fetch_result *r)
@@ -753,6 +777,7 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		pg.n_keys = 0;
 		pg.etag = pg.last_modified = NULL;
 	}
+	pg.reached_only = pg.content && page_same(sc, was, &pg);
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
@@ -803,6 +828,7 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 		.last_modified = fetched ? ws->last_modified : NULL,
 		.input_done = !next && !ws->failed,
 	};
+	pg.reached_only = page_same(sc, was, &pg);
 	sc->first_page_done = true;
 	record_page(ws, &pg);
 	continue_at(ws, next);
@@ -1057,6 +1083,10 @@ static void skip_input(struct work_state *ws, bool fresh)
 	const struct store_input_state *st = ws->input->state;
 	ws->skip_fresh = fresh;
 	sc->first_page_done = true;
+	/* Done by an earlier run of this import: its checkpoint committed
+	 * then, so its parents' links may be written (no record goes now). */
+	if (!fresh)
+		ws->input->done = true;
 	if (sc->has_children) {
 		size_t n = 0;
 		const char **keys = input_keys(st, &n);
@@ -1084,7 +1114,7 @@ static void skip_input(struct work_state *ws, bool fresh)
 	for (size_t i = 0; fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages,
+			.input_done = i + 1 == st->n_pages, .reached_only = true,
 		};
 		record_page(ws, &pg);
 	}
@@ -1172,7 +1202,7 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages,
+			.input_done = i + 1 == st->n_pages, .reached_only = true,
 		};
 		record_page(ws, &pg);
 	}
@@ -1370,7 +1400,7 @@ static void url_made(struct stage_ctx *sc)
 
 /* A parent whose URL (url) the dedupe stage saw already in this import:
  * its link goes after that input's last page record, or now if the input
- * has sent them all (docs/architecture.md, "Edges"). */
+ * has sent them all and completed (docs/architecture.md, "Edges"). */
 static void link_seen(struct stage_ctx *sc, const struct import_item *parent, const char *url)
 {
 	char err[ERR_MAX];
@@ -1380,6 +1410,7 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
 	int rc = !shown ? err_set(err, "out of memory")
 	         : in ? import_input_link(in, parent->key, sc->imp->env.store, sc->index, sc->imp->id, err)
+	         : import_undone_has(&sc->undone, shown) ? 0   /* no checkpoint: no link change */
 	              : store_add_link(sc->imp->env.store, sc->index, sc->imp->id, parent->key, shown, err);
 	if (rc < 0)
 		record_failure(sc, shown ? shown : url, 0, 0, err);
@@ -1435,6 +1466,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
 	if (sc->seen) {
 		import_input_live(ws->input, &sc->live);
+		ws->input->undone = &sc->undone;
 		if (parent && import_input_link(ws->input, parent->key, sc->imp->env.store, sc->index,
 		                                sc->imp->id, err) < 0)
 			record_failure(sc, ws->shown, 0, 0, err);
@@ -1797,6 +1829,7 @@ void import_free(struct import *imp)
 		struct stage_ctx *sc = &imp->stages[i];
 		urltemplate_free(sc->tpl);
 		dedupe_free(sc->seen);
+		import_undone_free(&sc->undone);
 		for (size_t j = 0; j < sc->n_carry; j++)
 			free(sc->carry[j].nearest);
 		free(sc->carry);

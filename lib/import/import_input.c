@@ -1,6 +1,7 @@
 /* import_input — see import_input.h. */
 #include "import_input.h"
 
+#include "dedupe.h"
 #include "membudget.h"
 #include "store.h"
 
@@ -72,6 +73,29 @@ static void held_free(struct import_input *in)
 	in->n_held = 0;
 }
 
+static void undone_add(struct import_undone *u, const char *url)
+{
+	if (u->lost)
+		return;
+	if (!u->set)
+		u->set = dedupe_new(IMPORT_DEDUPE_MAX_KEYS);
+	size_t n = u->set ? dedupe_count(u->set) : 0;
+	if (!u->set || (dedupe_add(u->set, url, strlen(url)) && dedupe_count(u->set) == n))
+		u->lost = true;   /* new, and not remembered */
+}
+
+bool import_undone_has(const struct import_undone *u, const char *url)
+{
+	return u->lost || (u->set && dedupe_has(u->set, url, strlen(url)));
+}
+
+void import_undone_free(struct import_undone *u)
+{
+	dedupe_free(u->set);
+	u->set = NULL;
+	u->lost = false;
+}
+
 void import_input_unref(struct import_input *in)
 {
 	if (!in || --in->refs > 0)
@@ -82,6 +106,8 @@ void import_input_unref(struct import_input *in)
 		record_free(r);
 	}
 	held_free(in);
+	if (in->undone && !in->done)
+		undone_add(in->undone, in->url);
 	if (in->live_prev) {
 		*in->live_prev = in->live_next;
 		if (in->live_next)
@@ -269,26 +295,30 @@ static void untaint(struct store_page *pg)
 	pg->etag = NULL;
 	pg->last_modified = NULL;
 	pg->input_done = false;
+	pg->reached_only = false;
 }
 
-static int send(const struct import_input *in, const struct store_page *pg, struct store *s,
+static int send(struct import_input *in, const struct store_page *pg, struct store *s,
                 size_t table, int64_t import_id, char *err);
 
-static int send_record(const struct import_input *in, const struct import_input_record *r,
+static int send_record(struct import_input *in, const struct import_input_record *r,
                        struct store *s, size_t table, int64_t import_id, char *err)
 {
 	if (r->link)
-		return store_add_link(s, table, import_id, r->link, in->url, err);
+		return in->done ? store_add_link(s, table, import_id, r->link, in->url, err) : 0;
 	return send(in, &r->pg, s, table, import_id, err);
 }
 
-static int send(const struct import_input *in, const struct store_page *pg, struct store *s,
+static int send(struct import_input *in, const struct store_page *pg, struct store *s,
                 size_t table, int64_t import_id, char *err)
 {
 	struct store_page out = *pg;
 	if (in->tainted)
 		untaint(&out); /* content without keys: the next import writes it all */
-	return store_add_page(s, table, import_id, &out, err);
+	int rc = store_add_page(s, table, import_id, &out, err);
+	if (rc == 0 && out.input_done)
+		in->done = true;
+	return rc;
 }
 
 static int flush_due(struct import_input *in, struct store *s, size_t table, int64_t import_id,
@@ -358,7 +388,7 @@ static int queue_link(struct import_input *in, const char *parent, struct store 
                       int64_t import_id, char *err)
 {
 	if (!in->head && in->delivered >= in->emitted)
-		return store_add_link(s, table, import_id, parent, in->url, err);
+		return in->done ? store_add_link(s, table, import_id, parent, in->url, err) : 0;
 	struct import_input_record *r = calloc(1, sizeof *r);
 	if (r)
 		r->link = strdup(parent);

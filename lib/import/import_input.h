@@ -41,6 +41,24 @@ struct store_page_state;
 #define IMPORT_INPUT_LINKS_HELD_MAX 100000u
 
 struct import_input_link;
+struct dedupe;
+
+/* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
+ * dedupe.h: about 26 MiB when full); its import_undone likewise. */
+#define IMPORT_DEDUPE_MAX_KEYS (4u << 20)
+
+/* The inputs of a dedupe stage that ended in this import without a
+ * checkpoint (failed, refused, cut short): a parent mapping to one of
+ * them gets no link record.  Remembered as hashes (dedupe.h), up to the
+ * dedupe set's own bound; past it (lost) no parent of an input that has
+ * ended gets a link record, and the next import makes those links. */
+struct import_undone {
+	struct dedupe *set;   /* NULL until the first */
+	bool lost;            /* one could not be remembered */
+};
+/* Whether the input named url (masked) ended without a checkpoint. */
+bool import_undone_has(const struct import_undone *u, const char *url);
+void import_undone_free(struct import_undone *u);
 
 struct import_input {
 	char *url;                        /* its first page's URL, masked */
@@ -55,6 +73,10 @@ struct import_input {
 	struct import_input_link *held;
 	size_t n_held;
 	bool finished;                    /* its unit ended: nothing is held */
+	bool done;                        /* its checkpoint went to the store (or
+	                                     committed in an earlier run of the
+	                                     import: set by the import) */
+	struct import_undone *undone;     /* its stage's (borrowed), or NULL */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
 };
@@ -110,7 +132,10 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
  * An input lives in its stage's list (*head) from its start until its
  * last reference goes, by then every record of it has gone to the store
  * (or was dropped, at cancel): a parent whose URL the stage saw already
- * looks the input up there, and when it is not there links at once. */
+ * looks the input up there, and when it is not there links at once
+ * (unless the input is in the stage's import_undone).  A link record goes
+ * to the store only if the input's checkpoint went before it: the link
+ * statement takes every record it gets as an input completed. */
 void import_input_live(struct import_input *in, struct import_input **head);
 /* The live input named url (masked), or NULL. */
 struct import_input *import_input_find(struct import_input *head, const char *url);

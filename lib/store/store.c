@@ -305,8 +305,7 @@ static int links_encode(struct store *s, struct store_op *op, size_t i)
 	st->params = calloc(STORE_LINKS_PARAMS, sizeof *st->params);
 	st->lengths = calloc(STORE_LINKS_PARAMS, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_links_encode(op->links, op->n_links, op->import_id, st->params, st->lengths,
-	                       &st->formats) != 0)
+	    store_links_encode(op->links, op->n_links, st->params, st->lengths, &st->formats) != 0)
 		return -1;
 	st->name = s->sql[op->table].link_write_name;
 	st->n_params = STORE_LINKS_PARAMS;
@@ -1101,6 +1100,9 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; s->rows_needed && i < s->n_tables; i++)
 		if (enqueue(s, store_runs_counts(&s->sql[i], import_id)) < 0)
 			break;
+	/* The counts read the run's reach: it goes after them. */
+	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
+		(void)enqueue(s, store_runs_forget_reach(import_id));
 	return 0;
 }
 

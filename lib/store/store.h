@@ -283,15 +283,20 @@ struct store_page {
 	const char *const *keys;   /* n_keys */
 	const uint64_t *hashes;    /* n_keys; stored big-endian, 8 bytes each */
 	size_t n_keys;
-	bool input_done;           /* checkpoint: the row (stage, url = input)
-	                              gets done_import = import_id (that row may
-	                              be this one, page_no 0, or one written by
-	                              an earlier batch) */
+	bool input_done;           /* checkpoint: the input (its page 0) is done
+	                              in import_id; kept in raced_reached.done */
+	bool reached_only;         /* the stored row already says all of this
+	                              (the caller compared it): the page row is
+	                              not written, only that import_id reached
+	                              it (raced_reached.urls) */
 };
 
 /* Add one page's state to table's pending batch (copied): it is written
- * after the rows added before it, in that batch's transaction.  Always
- * sets seen_import = import_id.  A record without content updates an
+ * after the rows added before it, in that batch's transaction.  Every
+ * record's url (and input, if input_done) joins the batch's row of
+ * raced_reached: what import_id reached and completed.  Unless
+ * reached_only, the page row is also written, with seen_import =
+ * import_id (the last import that wrote it).  A record without content updates an
  * existing row only: one for a page that has no row yet leaves a
  * placeholder (seen_import < 0, no keys, no validators) that every read
  * takes as no row (store_get_input, the removals) and a finish deciding
@@ -331,7 +336,9 @@ struct store_page_state {
 	uint64_t *hashes;
 	size_t n_keys;
 	int64_t fetched_at_ms;   /* Unix ms */
-	int64_t seen_import;
+	int64_t seen_import;     /* the last import that wrote the row; a resume
+	                            sets it, and done_import, from raced_reached
+	                            for what its run reached and completed */
 	int64_t done_import;     /* 0 = NULL */
 };
 
@@ -419,12 +426,15 @@ int store_add_error(struct store *s, int64_t import_id, const char *stage, const
 /* Flags of store_finish_import, applied in its finishing transaction. */
 #define STORE_FINISH_RESUMABLE  1u  /* resumable = true (store_resume_import) */
 #define STORE_FINISH_REMOVALS   2u  /* decide removals for every stage table (an
-                                       item in no page with seen_import = id gets
-                                       removed_import = id; one marked removed
-                                       that is in such a page again gets NULL)
-                                       and delete page rows with seen_import < id */
-#define STORE_FINISH_PRUNE_ROOT 4u  /* delete table 0's page rows with
-                                       seen_import < id (a cursor import) */
+                                       item in no page this import reached,
+                                       raced_reached, gets removed_import = id;
+                                       one marked removed that is in such a
+                                       page again gets NULL), delete page rows
+                                       it did not reach, and raced_reached rows
+                                       of imports <= id */
+#define STORE_FINISH_PRUNE_ROOT 4u  /* delete table 0's page rows id did not
+                                       reach, and raced_reached rows of imports
+                                       <= id (a cursor import) */
 /* After every row queued before it (partial batches are flushed), in one
  * transaction: what flags ask, then status, finished_at, counts (copied;
  * NULL = {}) and resumable (set only by STORE_FINISH_RESUMABLE). */

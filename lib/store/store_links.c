@@ -18,34 +18,45 @@
 #define LINK_INDEX_FMT \
 	"CREATE INDEX IF NOT EXISTS \"%s_parents_key\" ON \"%s_parents\" (key, parent_key)"
 
-/* $1 parents, $2 inputs (text[]), $3 the import.  x: the records whose
- * input this import checkpointed (page 0's done_import); want: the keys
- * its pages reached in this import list; gone: the parent's other links.
- * The DELETE and the INSERT touch disjoint rows, so one statement holds
- * both; neither writes an unchanged link.
- * The statement is prepared while the tables are empty, and its plan is
- * kept: a join the planner may reorder was once planned as "read the
- * stage's pages, filter by url", so every batch read every page row of
- * the stage (quadratic: 62 ms a batch, 79 s in a 2,000-race import).  So
- * each lookup is a LATERAL subquery that cannot be pulled up (LIMIT,
- * OFFSET 0): once per record, through the index on (stage, input) or
- * (parent_key, key); and gone deletes only when old found a link to drop,
- * by both keys (the common case finds none).  The input's first page is
- * found by (stage, input, page_no 0), not by its url (the same string):
- * on (stage, url) a plan may still pick the other index on stage alone,
- * as it did under force_generic_plan (tests/integration/edges_plan.sh). */
+/* $1 parents, $2 inputs (text[]).  The import sends a link record only
+ * for an input it completed in this import (its checkpoint is in the same
+ * batch or an earlier one), so every record is exact: x, the records whose
+ * input has a stored page 0 (not made distinct: a sort of the batch by
+ * collation, 17 ms of 87 for 700 records, and pages' UNION and want's
+ * DISTINCT drop a record sent twice); pages, the input's pages as this
+ * import walked them, page 0 then each stored next_url (the walk is what the
+ * page rows say after this import's records: a changed page was
+ * rewritten, an unchanged one says what it said), UNION stopping a cycle;
+ * a page of an older, longer walk is not on it.  want: their keys; old:
+ * the parent's links not in want (NOT IN over want is hashed whatever the
+ * plan estimates of the batch); gone deletes those, only when there are
+ * any (the common case has none).  The DELETE and the INSERT touch
+ * disjoint rows, so one statement holds both; neither writes an unchanged
+ * link.
+ * The statement is prepared once per connection, often while the tables
+ * are empty, and that plan is kept.  So every lookup is a LATERAL
+ * subquery that cannot be pulled up (OFFSET 0), run once per record or
+ * step, and each names two columns of both indexes that could serve it:
+ * a page by (stage, input) and by (stage, url), a link by (parent_key).
+ * A join here was planned as a scan of the stage's pages per batch (79 s
+ * of a 2,000-race import), and a probe by url alone still took the index
+ * on (stage, input) with stage as its only condition
+ * (tests/integration/edges_plan.sh bounds the rows read). */
 #define LINK_WRITE_FMT \
-	"WITH x AS (SELECT DISTINCT x.p, x.u" \
-	"  FROM unnest($1::text[], $2::text[]) AS x(p, u)" \
-	"  CROSS JOIN LATERAL (SELECT 1 FROM raced_pages f WHERE f.stage = '%s'" \
-	"   AND f.input = x.u AND f.page_no = 0 AND f.done_import = $3::bigint LIMIT 1) f)," \
-	" want AS (SELECT DISTINCT x.p, k.k FROM x" \
-	"  CROSS JOIN LATERAL (SELECT r.keys FROM raced_pages r WHERE r.stage = '%s'" \
-	"   AND r.input = x.u AND r.seen_import = $3::bigint OFFSET 0) r" \
-	"  CROSS JOIN LATERAL unnest(r.keys) AS k(k))," \
+	"WITH RECURSIVE x AS (SELECT x.p, x.u" \
+	"  FROM unnest($1::text[], $2::text[]) AS x(p, u) CROSS JOIN LATERAL (SELECT 1" \
+	"   FROM raced_pages f WHERE f.stage = '%s' AND f.input = x.u AND f.url = x.u" \
+	"   AND f.seen_import >= 0 OFFSET 0) f)," \
+	" pages (p, u, nxt, keys) AS (SELECT x.p, x.u, f.next_url, f.keys FROM x CROSS JOIN LATERAL (" \
+	"   SELECT f.next_url, f.keys FROM raced_pages f WHERE f.stage = '%s'" \
+	"   AND f.input = x.u AND f.url = x.u AND f.seen_import >= 0 OFFSET 0) f" \
+	"  UNION SELECT c.p, c.u, g.next_url, g.keys FROM pages c CROSS JOIN LATERAL (" \
+	"   SELECT g.next_url, g.keys FROM raced_pages g WHERE g.stage = '%s'" \
+	"   AND g.input = c.u AND g.url = c.nxt AND g.seen_import >= 0 OFFSET 0) g)," \
+	" want AS (SELECT DISTINCT c.p, k.k FROM pages c CROSS JOIN LATERAL unnest(c.keys) AS k(k))," \
 	" old AS (SELECT x.p, d.key FROM x CROSS JOIN LATERAL (SELECT l2.key" \
 	"   FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
-	"  WHERE NOT EXISTS (SELECT 1 FROM want w WHERE w.p = x.p AND w.k = d.key))," \
+	"  WHERE (x.p, d.key) NOT IN (SELECT w.p, w.k FROM want w))," \
 	" gone AS (DELETE FROM \"%s_parents\" l USING old" \
 	"  WHERE EXISTS (SELECT 1 FROM old) AND l.parent_key = old.p AND l.key = old.key)" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
@@ -67,7 +78,7 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
-	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n);
+	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
 	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent) : 0;
 	return rc ? -1 : 0;
 }
@@ -94,10 +105,10 @@ void store_link_recs_free(struct store_link_rec *recs, size_t n)
 	free(recs);
 }
 
-static const int link_formats[STORE_LINKS_PARAMS] = { 1, 1, 0 };
+static const int link_formats[STORE_LINKS_PARAMS] = { 1, 1 };
 
-int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t import_id,
-                       char **values, int *lengths, const int **formats)
+int store_links_encode(const struct store_link_rec *recs, size_t n, char **values, int *lengths,
+                       const int **formats)
 {
 	const char **p = calloc(n, sizeof *p), **u = calloc(n, sizeof *u);
 	int rc = p && u ? 0 : -1;
@@ -105,15 +116,10 @@ int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t impo
 		p[i] = recs[i].parent;
 		u[i] = recs[i].input;
 	}
-	values[0] = values[1] = values[2] = NULL;
+	values[0] = values[1] = NULL;
 	if (rc == 0 && (store_pages_encode_keys(p, n, &values[0], &lengths[0]) != 0 ||
-	                store_pages_encode_keys(u, n, &values[1], &lengths[1]) != 0 ||
-	                asprintf(&values[2], "%lld", (long long)import_id) < 0)) {
-		values[2] = NULL;
+	                store_pages_encode_keys(u, n, &values[1], &lengths[1]) != 0))
 		rc = -1;
-	}
-	if (rc == 0)
-		lengths[2] = (int)strlen(values[2]);
 	free(p);
 	free(u);
 	if (rc) {

@@ -9,12 +9,14 @@
  * edge.  A dedupe stage fetches a URL once per import, so its rows keep no
  * parent; instead the import sends, for every parent item, a link record
  * (the parent's key, the URL of the input it maps to), after that input's
- * last page record.  One statement a batch (prepared per connection)
- * turns them into rows from the input's page records in raced_pages: only
- * for inputs checkpointed by this import (a failed or refused input
- * changes no link), it deletes the parent's links to keys no page of the
- * input lists any more and inserts the missing ones (ON CONFLICT DO
- * NOTHING): unchanged links are not written.
+ * last page record, and only for an input it completed in this import (a
+ * failed or refused input changes no link: the import holds no record for
+ * it).  One statement a batch (prepared per connection) turns them into
+ * rows from the input's page rows in raced_pages (page 0, then each
+ * stored next_url: the pages this import walked): it deletes the
+ * parent's links to keys no page of the input lists any more and inserts
+ * the missing ones (ON CONFLICT DO NOTHING): unchanged links are not
+ * written.
  *
  * Ownership: a struct store_link_rec owns its strings;
  * store_link_recs_free() frees them and the array.  Encoded parameters
@@ -46,13 +48,13 @@ RACED_MUST_CHECK
 int store_link_rec_set(struct store_link_rec *r, const char *parent, const char *input);
 void store_link_recs_free(struct store_link_rec *recs, size_t n);
 
-#define STORE_LINKS_PARAMS 3
-/* The write's parameters for n > 0 records of import import_id: two
- * binary text[] and the import as text.  values (owned by the caller) and
+#define STORE_LINKS_PARAMS 2
+/* The write's parameters for n > 0 records: two binary text[] (parents,
+ * inputs).  values (owned by the caller) and
  * lengths have STORE_LINKS_PARAMS entries; *formats is static.  Returns 0,
  * or -1 when out of memory (nothing left in values). */
 RACED_MUST_CHECK
-int store_links_encode(const struct store_link_rec *recs, size_t n, int64_t import_id,
-                       char **values, int *lengths, const int **formats);
+int store_links_encode(const struct store_link_rec *recs, size_t n, char **values, int *lengths,
+                       const int **formats);
 
 #endif

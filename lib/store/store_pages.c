@@ -47,6 +47,7 @@ int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg)
 	r->fetched = pg->fetched;
 	r->content = pg->content;
 	r->input_done = pg->input_done;
+	r->reached_only = pg->reached_only;
 	/* Keys and hashes matter only with content (a record without content
 	 * keeps the stored ones). */
 	if (pg->content && pg->n_keys > 0) {
@@ -77,46 +78,49 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n)
 
 /* --- the write ---------------------------------------------------------- */
 
-/* One row per url, made so by store_pages_encode (the later record of a
- * url wins; a checkpoint whose input has no record of its own in the
- * batch is a row of its own, "alone"), so one INSERT ... ON CONFLICT
- * writes them all: each row finds its stored row through the primary
- * key's arbiter probe, never through a plan.  (A join or `url = ANY`
- * depends on the planner: the statement is prepared once per connection,
- * often while raced_pages is empty or has no statistics, and that plan
- * scanned every row of the stage for each batch, an import of 40,000
- * athlete pages taking minutes in PostgreSQL: docs/performance.md,
- * "Incremental re-imports".)
+/* The batch's reach first: one row of raced_reached holding every
+ * record's url ($15) and every input a record completed ($16), the
+ * record of "reached in import N" that the removals, the clean-up, the
+ * links and a resume read (docs/architecture.md, "Import state across
+ * runs").  A page row is written only for records that change it (not
+ * reached_only).
+ *
+ * Those are one row per url, made so by store_pages_encode (the later
+ * record of a url wins), so one INSERT ... ON CONFLICT writes them all:
+ * each row finds its stored row through the primary key's arbiter probe,
+ * never through a plan.  (A join or `url = ANY` depends on the planner:
+ * the statement is prepared once per connection, often while raced_pages
+ * is empty or has no statistics, and that plan scanned every row of the
+ * stage for each batch, an import of 40,000 athlete pages taking minutes
+ * in PostgreSQL: docs/performance.md, "Incremental re-imports".)
  *
  * A row with content replaces the stored one (keys and hashes only when
  * they differ, so an unchanged page's keys are not copied).  A row
- * without content (a 304, a skipped page, a checkpoint alone) changes
- * only seen_import (not for a checkpoint alone), fetched_at (fetched),
- * the validators given and done_import; its proposed row says which, by
- * a negative seen_import (-1: a record, -2: a checkpoint alone) and an
- * epoch fetched_at (not fetched).  If no row is stored, the proposed one
- * stays as a placeholder: seen_import < 0, no keys, no validators, and
- * every read of raced_pages takes it as no row (store_pages_inputs_sql,
- * the removals' seen_import = N); a finish that decides removals deletes
- * it (seen_import < N).  A placeholder meeting a row with content becomes
- * that page; meeting another without content it stays a placeholder. */
+ * without content (a 304 with new validators, a page of a tainted input)
+ * changes only seen_import, fetched_at (fetched) and the validators
+ * given; its proposed row says so by seen_import -1 and an epoch
+ * fetched_at (not fetched).  If no row is stored, the proposed one stays
+ * as a placeholder: seen_import < 0, no keys, no validators, and every
+ * read of raced_pages takes it as no row (store_pages_inputs_sql, the
+ * removals' join); a finish that decides removals deletes it.  A
+ * placeholder meeting a row with content becomes that page; meeting
+ * another without content it stays a placeholder. */
 #define PAGE_RECORD "excluded.seen_import >= 0"
 const char store_pages_write_sql[] =
-	"INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
-	"  keys, hashes, fetched_at, seen_import, done_import)"
-	" SELECT $1::text, r.url, r.input, r.page_no,"
-	"  CASE WHEN r.alone THEN NULL ELSE r.etag END, CASE WHEN r.alone THEN NULL ELSE r.lm END,"
+	"WITH reach AS (INSERT INTO raced_reached (import_id, stage, urls, done)"
+	"  VALUES ($2::bigint, $1::text, $15::text[], $16::text[]))"
+	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
+	"  keys, hashes, fetched_at, seen_import)"
+	" SELECT $1::text, r.url, r.input, r.page_no, r.etag, r.lm,"
 	"  CASE WHEN r.content THEN r.next END,"
-	"  CASE WHEN r.content THEN coalesce(($15::text[])[r.off + 1 : r.off + r.n], '{}')"
+	"  CASE WHEN r.content THEN coalesce(($13::text[])[r.off + 1 : r.off + r.n], '{}')"
 	"   ELSE '{}'::text[] END,"
 	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END,"
 	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END,"
-	"  CASE WHEN r.content THEN $2::bigint WHEN r.alone THEN -2 ELSE -1 END,"
-	"  CASE WHEN r.done THEN $2::bigint END"
+	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END"
 	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
-	"  $8::boolean[], $9::boolean[], $10::text[], $11::text[], $12::text[], $13::integer[],"
-	"  $14::integer[], $16::bytea[])"
-	"  AS r(url, input, page_no, fetched, content, done, alone, etag, lm, next, off, n, hashes)"
+	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[])"
+	"  AS r(url, input, page_no, fetched, content, etag, lm, next, off, n, hashes)"
 	" ON CONFLICT (stage, url) DO UPDATE SET"
 	"  input = CASE WHEN " PAGE_RECORD " THEN excluded.input ELSE p.input END,"
 	"  page_no = CASE WHEN " PAGE_RECORD " THEN excluded.page_no ELSE p.page_no END,"
@@ -131,89 +135,43 @@ const char store_pages_write_sql[] =
 	"  fetched_at = CASE WHEN " PAGE_RECORD " OR excluded.fetched_at > 'epoch'::timestamptz"
 	"   THEN excluded.fetched_at ELSE p.fetched_at END,"
 	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"
-	"   WHEN p.seen_import < 0 OR excluded.seen_import = -2 THEN p.seen_import"
-	"   ELSE $2::bigint END,"
-	"  done_import = coalesce(excluded.done_import, p.done_import)";
+	"   WHEN p.seen_import < 0 THEN p.seen_import ELSE $2::bigint END";
 
 enum {
-	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_DONE, P_ONLY, P_ETAG,
-	P_LM, P_NEXT, P_OFF, P_NKEYS, P_KEYS, P_HASHES,
+	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_ETAG, P_LM, P_NEXT,
+	P_OFF, P_NKEYS, P_KEYS, P_HASHES, P_REACHED, P_DONE,
 };
 
-/* One row of the statement: a record (rec, done when its url is the
- * input of a checkpoint in the batch) or a checkpoint alone (rec NULL:
- * the row of url = input, page 0). */
-struct page_row {
-	const struct store_page_rec *rec;
-	const char *url;
-	size_t pos;          /* the record's place in the batch */
-	bool done;
-};
-
-static int row_cmp(const void *a, const void *b)
+static int rec_cmp(const void *a, const void *b)
 {
-	const struct page_row *x = a, *y = b;
-	int c = strcmp(x->url, y->url);
+	const struct store_page_rec *const *x = a, *const *y = b;
+	int c = strcmp((*x)->url, (*y)->url);
 	if (c)
 		return c;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	return *x < *y ? -1 : *x > *y;   /* the batch's order: the array's */
 }
 
-static int str_cmp(const void *a, const void *b)
+/* The page rows of n records: those not reached_only, one per url (the
+ * later record), sorted by url so the statement's inserts take the
+ * primary key's order.  *n_rows set; NULL when out of memory. */
+static const struct store_page_rec **page_rows(const struct store_page_rec *recs, size_t n,
+                                               size_t *n_rows)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The rows of n records: one per url (the later record), each marked
- * done when a record completed the input named by its url, then a row per
- * completed input with no record; sorted by url, so the statement's
- * inserts take the primary key's order.  *n_rows set; NULL when out of
- * memory. */
-static struct page_row *page_rows(const struct store_page_rec *recs, size_t n, size_t *n_rows)
-{
-	struct page_row *rows = calloc(2 * n + 1, sizeof *rows);
-	const char **done = calloc(n + 1, sizeof *done);
-	if (!rows || !done) {
-		free(rows);
-		free(done);
+	const struct store_page_rec **rows = calloc(n + 1, sizeof *rows);
+	if (!rows)
 		return NULL;
-	}
-	size_t n_done = 0;
-	for (size_t i = 0; i < n; i++) {
-		rows[i] = (struct page_row){ .rec = &recs[i], .url = recs[i].url, .pos = i };
-		if (recs[i].input_done)
-			done[n_done++] = recs[i].input;
-	}
-	qsort(rows, n, sizeof *rows, row_cmp);
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i + 1 < n && strcmp(rows[i].url, rows[i + 1].url) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (!recs[i].reached_only)
+			rows[m++] = &recs[i];
+	qsort(rows, m, sizeof *rows, rec_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (i + 1 < m && strcmp(rows[i]->url, rows[i + 1]->url) == 0)
 			continue; /* a later record of the url follows */
-		rows[m++] = rows[i];
+		rows[k++] = rows[i];
 	}
-	qsort(done, n_done, sizeof *done, str_cmp);
-	size_t kept = m;
-	for (size_t i = 0; i < n_done; i++) {
-		if (i > 0 && strcmp(done[i], done[i - 1]) == 0)
-			continue;
-		struct page_row key = { .url = done[i] };
-		/* pos 0 sorts first among equal urls: search by url alone */
-		size_t lo = 0, hi = kept;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (strcmp(rows[mid].url, key.url) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < kept && strcmp(rows[lo].url, key.url) == 0)
-			rows[lo].done = true;
-		else
-			rows[m++] = (struct page_row){ .url = done[i], .done = true };
-	}
-	free(done);
-	qsort(rows, m, sizeof *rows, row_cmp);
-	*n_rows = m;
+	*n_rows = k;
 	return rows;
 }
 
@@ -235,12 +193,12 @@ static void array_text(struct store_buf *b, const char *v)
 	store_buf_array_bytes(b, v, v ? strlen(v) : 0);
 }
 
-static bool any_null(const struct page_row *rows, size_t n, size_t field)
+static bool any_null(const struct store_page_rec *const *rows, size_t n, size_t field)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct store_page_rec *r = rows[i].rec;
-		const char *v = !r ? NULL : field == P_ETAG ? r->etag :
-		                field == P_LM ? r->last_modified : r->next_url;
+		const struct store_page_rec *r = rows[i];
+		const char *v = field == P_ETAG ? r->etag : field == P_LM ? r->last_modified
+		                : r->next_url;
 		if (!v)
 			return true;
 	}
@@ -254,12 +212,14 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	};
 	struct store_buf b[STORE_PAGES_PARAMS] = { { 0 } };
-	size_t n_rows = 0, n_keys = 0;
-	struct page_row *rows = page_rows(recs, n, &n_rows);
+	size_t n_rows = 0, n_keys = 0, n_done = 0;
+	const struct store_page_rec **rows = page_rows(recs, n, &n_rows);
 	if (!rows)
 		return -1;
 	for (size_t i = 0; i < n_rows; i++)
-		n_keys += rows[i].rec ? rows[i].rec->n_keys : 0;
+		n_keys += rows[i]->n_keys;
+	for (size_t i = 0; i < n; i++)
+		n_done += recs[i].input_done;
 	store_buf_add(&b[P_STAGE], stage, strlen(stage));
 	store_buf_be64(&b[P_IMPORT], (uint64_t)import_id);
 	store_buf_array_header(&b[P_URL], PG_TYPE_TEXT, n_rows, false);
@@ -267,8 +227,6 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 	store_buf_array_header(&b[P_PAGE_NO], PG_TYPE_INT4, n_rows, false);
 	store_buf_array_header(&b[P_FETCHED], PG_TYPE_BOOL, n_rows, false);
 	store_buf_array_header(&b[P_CONTENT], PG_TYPE_BOOL, n_rows, false);
-	store_buf_array_header(&b[P_DONE], PG_TYPE_BOOL, n_rows, false);
-	store_buf_array_header(&b[P_ONLY], PG_TYPE_BOOL, n_rows, false);
 	store_buf_array_header(&b[P_ETAG], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_ETAG));
 	store_buf_array_header(&b[P_LM], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_LM));
 	store_buf_array_header(&b[P_NEXT], PG_TYPE_TEXT, n_rows, any_null(rows, n_rows, P_NEXT));
@@ -276,22 +234,27 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 	store_buf_array_header(&b[P_NKEYS], PG_TYPE_INT4, n_rows, false);
 	store_buf_array_header(&b[P_KEYS], PG_TYPE_TEXT, n_keys, false);
 	store_buf_array_header(&b[P_HASHES], PG_TYPE_BYTEA, n_rows, false);
+	store_buf_array_header(&b[P_REACHED], PG_TYPE_TEXT, n, false);
+	store_buf_array_header(&b[P_DONE], PG_TYPE_TEXT, n_done, false);
+	for (size_t i = 0; i < n; i++) {
+		array_text(&b[P_REACHED], recs[i].url);
+		if (recs[i].input_done)
+			array_text(&b[P_DONE], recs[i].input);
+	}
 	size_t off = 0;
 	if (n_keys > INT32_MAX)
 		b[P_OFF].failed = true;
 	for (size_t i = 0; i < n_rows; i++) {
-		const struct store_page_rec *r = rows[i].rec;
-		size_t nk = r ? r->n_keys : 0;
-		array_text(&b[P_URL], rows[i].url);
-		array_text(&b[P_INPUT], r ? r->input : rows[i].url);
-		array_int4(&b[P_PAGE_NO], r ? r->page_no : 0);
-		array_bool(&b[P_FETCHED], r && r->fetched);
-		array_bool(&b[P_CONTENT], r && r->content);
-		array_bool(&b[P_DONE], rows[i].done);
-		array_bool(&b[P_ONLY], !r);
-		array_text(&b[P_ETAG], r ? r->etag : NULL);
-		array_text(&b[P_LM], r ? r->last_modified : NULL);
-		array_text(&b[P_NEXT], r ? r->next_url : NULL);
+		const struct store_page_rec *r = rows[i];
+		size_t nk = r->n_keys;
+		array_text(&b[P_URL], r->url);
+		array_text(&b[P_INPUT], r->input);
+		array_int4(&b[P_PAGE_NO], r->page_no);
+		array_bool(&b[P_FETCHED], r->fetched);
+		array_bool(&b[P_CONTENT], r->content);
+		array_text(&b[P_ETAG], r->etag);
+		array_text(&b[P_LM], r->last_modified);
+		array_text(&b[P_NEXT], r->next_url);
 		array_int4(&b[P_OFF], (uint32_t)off);
 		if (nk > INT32_MAX)
 			b[P_NKEYS].failed = true;

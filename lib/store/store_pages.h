@@ -9,15 +9,17 @@
  * Page records of a batch are written by one statement (STORE_PAGES_WRITE,
  * prepared on each connection) taking each column as a binary array, the
  * keys of every record flattened into one text[] with an offset and a
- * count per row.  The encoder makes one row per url (the later of two
- * records wins; a checkpoint whose input has no record in the batch is a
- * row of its own), so the statement is one INSERT ... ON CONFLICT: each
- * row finds its stored one by the primary key, whatever the planner
- * thinks of the table.  Rows with content are upserted (keys and hashes
- * rewritten only when they differ, so an unchanged page's TOASTed keys
- * are not copied); rows without content change seen_import, fetched_at,
- * the validators given and done_import of a stored row, and where none
- * is stored leave a placeholder that every read takes as no row
+ * count per row.  It inserts one row into raced_reached: the urls of all
+ * the batch's records and the inputs they completed (the checkpoints), so
+ * that "reached in import N" costs no write of a page row.  Records not
+ * reached_only are also page rows: the encoder makes one row per url (the
+ * later record wins), so the rest of the statement is one INSERT ... ON
+ * CONFLICT: each row finds its stored one by the primary key, whatever
+ * the planner thinks of the table.  Rows with content are upserted (keys
+ * and hashes rewritten only when they differ, so an unchanged page's
+ * TOASTed keys are not copied); rows without content change seen_import,
+ * fetched_at and the validators given of a stored row, and where none is
+ * stored leave a placeholder that every read takes as no row
  * (seen_import < 0; the statement's comment says how).
  *
  * Ownership: a struct store_page_rec owns its strings and arrays;
@@ -43,7 +45,7 @@ struct store_page_rec {
 	uint64_t *hashes;
 	size_t n_keys;
 	uint32_t page_no;
-	bool fetched, content, input_done;
+	bool fetched, content, input_done, reached_only;
 };
 
 /* Copy pg into r.  Returns 0, or -1 when out of memory (r holds nothing). */

@@ -160,8 +160,18 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	return text;
 }
 
+/* Page rows import $1 did not reach in stage $2 (pages gone, and
+ * placeholders): an anti-join against its reach, read once. */
 #define DELETE_PAGES_SQL \
-	"DELETE FROM raced_pages WHERE stage = $2 AND seen_import < $1::bigint"
+	"DELETE FROM raced_pages p WHERE p.stage = $2 AND (p.seen_import < 0 OR NOT EXISTS (" \
+	" SELECT 1 FROM raced_reached r, unnest(r.urls) AS u(u)" \
+	" WHERE r.import_id = $1::bigint AND r.stage = $2 AND u.u = p.url))"
+/* The reach of import $1 and of the earlier ones (failed, partial) is
+ * read no more, but for a run that can still be resumed: its resume sets
+ * its page rows from it and its removals read it. */
+#define DELETE_REACHED_SQL \
+	"DELETE FROM raced_reached r WHERE r.import_id <= $1::bigint AND NOT EXISTS (" \
+	" SELECT 1 FROM import_runs i WHERE i.id = r.import_id AND i.resumable)"
 
 /* Statement i of op: sql with the import id (and the stage, if not NULL). */
 static int id_stmt(struct store_op *op, size_t i, const char *sql, const char *id,
@@ -232,6 +242,14 @@ struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t impo
 	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 1, p, counts_done);
 }
 
+struct store_op *store_runs_forget_reach(int64_t import_id)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)import_id);
+	const char *p[] = { id };
+	return one_statement(STORE_OP_FINISH_IMPORT, DELETE_REACHED_SQL, 1, p, counts_done);
+}
+
 /* --- resume ------------------------------------------------------------- */
 
 static void resume_done(struct store_op *op, const PGresult *res, const char *err)
@@ -253,23 +271,48 @@ static void resume_done(struct store_op *op, const PGresult *res, const char *er
 		op->reply.done(op->reply_arg, err);
 }
 
+#define RESUMABLE "EXISTS (SELECT 1 FROM import_runs WHERE id = $1::bigint AND resumable)"
+#define RESUME_SEEN_SQL \
+	"UPDATE raced_pages p SET seen_import = $1::bigint FROM (SELECT DISTINCT r.stage, u.u" \
+	"  FROM raced_reached r, unnest(r.urls) AS u(u) WHERE r.import_id = $1::bigint) s" \
+	" WHERE " RESUMABLE " AND p.stage = s.stage AND p.url = s.u" \
+	"  AND p.seen_import >= 0 AND p.seen_import <> $1::bigint"
+#define RESUME_DONE_SQL \
+	"UPDATE raced_pages p SET done_import = $1::bigint FROM (SELECT DISTINCT r.stage, u.u" \
+	"  FROM raced_reached r, unnest(r.done) AS u(u) WHERE r.import_id = $1::bigint) s" \
+	" WHERE " RESUMABLE " AND p.stage = s.stage AND p.url = s.u" \
+	"  AND p.done_import IS DISTINCT FROM $1::bigint"
+
 struct store_op *store_runs_resume(int64_t id, store_done_fn cb, void *arg)
 {
 	char ids[24];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	const char *p[] = { ids };
-	/* The WHERE decides: of two resumes of one run, one wins.  The status
-	 * read beside it is the one before this statement (its snapshot). */
-	struct store_op *op = one_statement(STORE_OP_RESUME_IMPORT,
+	/* One transaction.  First, if the run can be resumed, what it reached
+	 * and completed before it stopped (raced_reached) is set on its page
+	 * rows (seen_import, page 0's done_import), which the import reads
+	 * with each input's state: the one write per page a resume costs,
+	 * once.  Then the WHERE decides: of two resumes of one run, one wins.
+	 * The status read beside it is the one before this statement (its
+	 * snapshot). */
+	struct store_op *op = store_op_new(STORE_OP_RESUME_IMPORT, 3);
+	if (!op)
+		return NULL;
+	int rc = store_op_stmt(op, 0, RESUME_SEEN_SQL, 1, p);
+	rc |= store_op_stmt(op, 1, RESUME_DONE_SQL, 1, p);
+	rc |= store_op_stmt(op, 2,
 		"WITH r AS (UPDATE import_runs SET status = 'running', finished_at = NULL,"
 		"  resumable = false, resumes = resumes + 1, resumed_at = now()"
 		"  WHERE id = $1::bigint AND resumable RETURNING id)"
 		" SELECT (SELECT count(*) FROM r), (SELECT status FROM import_runs WHERE id = $1::bigint)",
-		1, p, resume_done);
-	if (op) {
-		op->reply.done = cb;
-		op->reply_arg = arg;
+		1, p);
+	if (rc) {
+		store_op_free(op);
+		return NULL;
 	}
+	op->done = resume_done;
+	op->reply.done = cb;
+	op->reply_arg = arg;
 	return op;
 }
 

@@ -62,6 +62,10 @@ struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn c
  * during the run costs only its own), making its counts exact from the
  * tables (store_schema.c, COUNTS_FMT).  NULL when out of memory. */
 struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id);
+/* After the counts of a succeeded run: its reach (raced_reached) and that
+ * of earlier runs that cannot be resumed are deleted.  NULL when out of
+ * memory. */
+struct store_op *store_runs_forget_reach(int64_t import_id);
 
 /* See store_finish_import(): the removals and clean-up flags ask for run
  * over tables (the store's, in stage order), then the run's row. */

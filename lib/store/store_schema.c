@@ -161,12 +161,45 @@ static const char *const migration_5[] = {
 	NULL,
 };
 
+/* (6) "Reached in import N" without a write per page row: one row per
+ * batch of page records, in its transaction (store_pages.c), naming the
+ * pages the batch reached and the inputs it completed.  Read by the
+ * removals, the clean-up and the links of N, and by a resume of N
+ * (store_runs.c); deleted by the next succeeded finish.  No primary key:
+ * rows are only read and deleted by import (and stage).  raced_pages'
+ * fillfactor is lowered so the page updates that remain (changed pages)
+ * find room on their own page (HOT); it applies to pages filled from
+ * now on. */
+static const char *const migration_6[] = {
+	"CREATE TABLE raced_reached ("
+	" import_id bigint NOT NULL,"
+	" stage text NOT NULL,"
+	" urls text[] NOT NULL,"
+	" done text[] NOT NULL)",
+	"CREATE INDEX raced_reached_import ON raced_reached (import_id, stage)",
+	"ALTER TABLE raced_pages SET (fillfactor = 50)",
+	"COMMENT ON TABLE raced_reached IS 'raced: what an import reached, one row per batch of page"
+	" records; deleted by the next succeeded import''s finish'",
+	"COMMENT ON COLUMN raced_reached.import_id IS 'import_runs.id of the import'",
+	"COMMENT ON COLUMN raced_reached.stage IS 'the stage'",
+	"COMMENT ON COLUMN raced_reached.urls IS 'the pages it reached (raced_pages.url)'",
+	"COMMENT ON COLUMN raced_reached.done IS 'the inputs it completed (the checkpoints:"
+	" raced_pages.input of page 0)'",
+	"COMMENT ON COLUMN raced_pages.seen_import IS 'the last import that wrote the row"
+	" (what an import reached is in raced_reached)'",
+	"COMMENT ON COLUMN raced_pages.done_import IS 'page 0: set by a resume from raced_reached, for"
+	" the inputs its run completed before it stopped'",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
 	{ 3, "raced_pages; import_runs resume and incremental columns", migration_3 },
 	{ 4, "raced_columns: typed columns of stage tables", migration_4 },
 	{ 5, "comments on raced's tables and columns", migration_5 },
+	{ 6, "raced_reached: what an import reached, per batch; raced_pages fillfactor 50",
+	  migration_6 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -189,7 +222,7 @@ static bool name_valid(const char *n)
 			return false;
 	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
 	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0 &&
-	       strcmp(n, "raced_columns") != 0;
+	       strcmp(n, "raced_columns") != 0 && strcmp(n, "raced_reached") != 0;
 }
 
 #define CREATE_FMT \
@@ -239,10 +272,14 @@ static bool name_valid(const char *n)
 	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) JOIN \"%s\" t ON t.key = k.key" \
 	" ORDER BY k.o"
 
-/* The keys of the pages import $1 reached in stage S: what it saw. */
+/* The keys of the pages import $1 reached in stage S: what it saw.  The
+ * urls are made distinct first (a page reached twice, by a resume, counts
+ * once), then each finds its page row by the primary key. */
 #define SEEN_KEYS_FMT \
-	"SELECT k.k FROM raced_pages p, unnest(p.keys) AS k(k)" \
-	" WHERE p.stage = '%s' AND p.seen_import = $1::bigint"
+	"SELECT k.k FROM (SELECT DISTINCT u.u FROM raced_reached r, unnest(r.urls) AS u(u)" \
+	"  WHERE r.import_id = $1::bigint AND r.stage = '%s') s" \
+	" JOIN raced_pages p ON p.stage = '%s' AND p.url = s.u AND p.seen_import >= 0," \
+	" unnest(p.keys) AS k(k)"
 
 /* Removals (STORE_FINISH_REMOVALS), set-based.  Marking is an anti-join
  * against the keys seen, duplicates and all (a hash of them; no sort to
@@ -252,7 +289,8 @@ static bool name_valid(const char *n)
  * read the keys a second time). */
 #define MARK_FMT \
 	"UPDATE \"%s\" t SET removed_import = $1::bigint" \
-	" WHERE t.removed_import IS NULL AND NOT EXISTS (" SEEN_KEYS_FMT " AND k.k = t.key)"
+	" WHERE t.removed_import IS NULL AND NOT EXISTS (SELECT 1 FROM (" SEEN_KEYS_FMT ") x" \
+	"  WHERE x.k = t.key)"
 #define UNMARK_FMT \
 	"WITH s AS (SELECT DISTINCT x.k FROM (" SEEN_KEYS_FMT ") x)" \
 	" UPDATE \"%s\" t SET removed_import = NULL FROM s" \
@@ -283,8 +321,7 @@ static bool name_valid(const char *n)
 	"UPDATE import_runs SET counts = coalesce(counts, '{}'::jsonb) || jsonb_build_object('%s'," \
 	" coalesce(counts->'%s', '{}'::jsonb) || jsonb_build_object(" \
 	"  'stored', (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint)," \
-	"  'shared_keys', (SELECT count(*) - count(DISTINCT k) FROM raced_pages p, unnest(p.keys) k" \
-	"   WHERE p.stage = '%s' AND p.seen_import = $1::bigint)))" \
+	"  'shared_keys', (SELECT count(*) - count(DISTINCT x.k) FROM (" SEEN_KEYS_FMT ") x)))" \
 	" WHERE id = $1::bigint AND coalesce(jsonb_typeof(counts->'%s'), 'object') = 'object'"
 
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
@@ -296,8 +333,8 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	if (!name_valid(name))
 		return err_set(err, "store: stage name '%s' cannot be a table name: use 1 to %d of "
 		               "[a-z0-9_], starting with a letter or '_', other than import_runs, "
-		               "import_errors, raced_schema_version, raced_pages, raced_columns", name,
-		               STORE_NAME_MAX);
+		               "import_errors, raced_schema_version, raced_pages, raced_columns, "
+		               "raced_reached", name, STORE_NAME_MAX);
 	/* Validated above to [a-z0-9_]: double quotes make it an identifier
 	 * even when it is a reserved word ("user", "order"). */
 	int rc = 0;
@@ -310,9 +347,9 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
-	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name);
-	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name);
-	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name);
+	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name);
+	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name);
+	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
 	if (parent && !name_valid(parent))
 		return err_set(err, "store: parent stage name '%s' of '%s' cannot be a table name",

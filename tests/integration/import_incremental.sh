@@ -21,6 +21,7 @@ check_tables_served "first import"
 
 # --- unchanged, both validators -----------------------------------------
 w0=$(writes)
+pw0=$(page_writes)
 fixture_get /_reset >/dev/null
 check "unchanged second import succeeds" raced_once
 reqs_save
@@ -28,6 +29,9 @@ check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check "it made requests" test "$(reqs_count 'nm > 0')" -gt 0
 check_eq "each URL once" "$(reqs_count 'n <> 1')" 0
 check_eq "zero stage-row writes" "$(writes)" "$w0"
+check_eq "no raced_pages row written" "$(page_writes)" "$pw0"
+check_eq "its reach (raced_reached) forgotten after it succeeded" \
+	"$(sql 'select count(*) from raced_reached')" 0
 check_tables_served "unchanged import"
 pages=$(sql "select count(*) from raced_pages where stage = 'entries'")
 check_eq "counts: every entries page 304" "$(run_count 2 entries requests_304)" "$pages"
@@ -40,9 +44,9 @@ check_eq "import 2 wrote no row" "$(sql 'select (select count(*) from races wher
 
 # racectl status ID shows the state counts (a daemon, no import started).
 raced_start
-# The control socket answers before the store has connected: wait for it.
-wait_for "status of import 2 (the database connected)" 20 "$RACECTL" --timeout 1 status 2
-ctl status 2 >"$T/status.txt"
+# raced answers before its database is connected: poll until status can.
+status_read() { ctl status 2 >"$T/status.txt" 2>/dev/null; }
+wait_for "racectl status to read the import runs" 20 status_read
 check "status shows the 304 column" grep -Eq '^STAGE +REQUESTS +304 +BYTES +WRITTEN +UNCHANGED' "$T/status.txt"
 check "status: entries 0 bodies, $pages 304s, 0 written" \
 	grep -Eq "^entries +0 +$pages +0 +0 +$(sql 'select count(*) from entries') " "$T/status.txt"

@@ -22,6 +22,7 @@ write_config
 # --- no validators --------------------------------------------------------
 check "first import (no validators) succeeds" raced_once
 w0=$(writes)
+pw0=$(page_writes)
 fixture_get /_reset >/dev/null
 check "second import (no validators) succeeds" raced_once
 N=$(last_run)
@@ -33,6 +34,7 @@ for k in races entries athletes; do
 	check_eq "no validators: no $k row written" "$(run_count "$N" $k stored)" 0
 done
 check_eq "no validators: zero stage-row writes" "$(writes)" "$w0"
+check_eq "no validators: no raced_pages row written" "$(page_writes)" "$pw0"
 check_tables_served "no validators"
 
 # --- one validator, or weak ETags: the second import is all 304 ------------

@@ -20,6 +20,13 @@ writes() {
 	sql "select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) from pg_stat_user_tables where relname in (${list%,})"
 }
 
+# Rows of raced_pages updated and inserted so far (an unchanged import
+# writes none: what it reached is one raced_reached row a batch).
+page_writes() {
+	wait_for "raced's database sessions to end" 20 no_other_backends
+	sql "select n_tup_ins + n_tup_upd from pg_stat_user_tables where relname = 'raced_pages'"
+}
+
 # The fixture's /_requests, queried: reqs_count WHERE counts the URLs
 # (k: the URL, n: requests, nm: of them answered 304) matching WHERE.
 reqs_save() { fixture_get /_requests >"$T/requests.json"; }

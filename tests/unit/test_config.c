@@ -348,6 +348,7 @@ static void test_unknown_or_malformed_section_is_an_error(void)
 	                 ":1: stage name 'Races' is not valid: it names a PostgreSQL table, so lowercase letters, "
 	                 "digits and '_', starting with a letter or '_', at most 48 characters"));
 	CHECK(fails_with("[stage import_runs]\n", ":1: stage name 'import_runs' is reserved for raced's own table"));
+	CHECK(fails_with("[stage raced_reached]\n", ":1: stage name 'raced_reached' is reserved for raced's own table"));
 	CHECK(fails_with("[provider ../x]\n",
 	                 ":1: provider name '../x' is not valid: letters, digits, '_' and '-', starting with a letter "
 	                 "or digit, at most 48 characters"));

@@ -1294,10 +1294,20 @@ static void test_page_records_commit_with_their_rows_and_read_back_in_order(void
 	store_free(s);
 }
 
+/* Whether import id's reach (raced_reached) records input as completed:
+ * the checkpoint; done_import is set from it only by a resume. */
+static bool done_in(const char *input, long long id)
+{
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM raced_reached WHERE import_id = %lld"
+	         " AND '%s' = ANY (done)", id, input);
+	return sql_int(q) > 0;
+}
+
 /* A 304 keeps the stored keys and takes new validators; a page seen but
  * not fetched only moves seen_import; a record without content for a page
- * that has no row is dropped; a checkpoint lands on the input's page 0
- * whether that row is in the batch or written by an earlier one; the
+ * that has no row is dropped; a checkpoint lands in the batch's row of
+ * raced_reached whether page 0 is in the batch or written earlier; the
  * later of two records of one page in a batch wins. */
 static void test_page_records_without_content_keep_the_stored_state(void)
 {
@@ -1343,7 +1353,8 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 		CHECK_STR(a->next_url, "u1");
 		CHECK_EQ(a->n_keys, 2);
 		CHECK_EQ(a->seen_import, 2);
-		CHECK_EQ(a->done_import, 2);
+		CHECK_EQ(a->done_import, 0);   /* a resume sets it: raced_reached */
+		CHECK(done_in("u0", 2));
 		CHECK_STR(b->last_modified, "Mon, 30 Nov 2026 00:00:00 GMT");
 		CHECK_EQ(b->n_keys, 1);
 		CHECK_EQ(b->seen_import, 2);
@@ -1377,7 +1388,7 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 	flush(s, 0);
 	read_input(s, &r, 0, "u0", 0);
 	if (r.st && r.st->n_pages == 2) {
-		CHECK_EQ(r.st->pages[0].done_import, 3);
+		CHECK(done_in("u0", 3));
 		CHECK_EQ(r.st->pages[0].seen_import, 2);
 		CHECK_EQ(r.st->pages[1].n_keys, 1);
 		if (r.st->pages[1].n_keys == 1)
@@ -1402,7 +1413,7 @@ static void test_page_records_without_content_keep_the_stored_state(void)
 		CHECK_STR(r.st->pages[0].etag, "\"8\"");
 		CHECK_EQ(r.st->pages[0].n_keys, 1);
 		CHECK_EQ(r.st->pages[0].seen_import, 5);
-		CHECK_EQ(r.st->pages[0].done_import, 5);
+		CHECK(done_in("u8", 5));
 	}
 	read_input(s, &r, 0, "u9", 0);
 	CHECK(r.st && r.st->n_pages == 0);
@@ -1515,7 +1526,7 @@ static void test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_the
 	CHECK_EQ(sql_int("SELECT count(*) FROM pr_items"), 1);
 	CHECK(run_until(nothing_pending, s, 10));
 	read_input(s, &r, 0, "p", 0);
-	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].done_import == 1);
+	CHECK(r.st && r.st->n_pages == 1 && done_in("p", 1));
 	/* the page row committed after both pieces */
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages p, pr_items t WHERE p.url = 'p'"
 	                 " AND p.xmin::text::bigint > t.xmin::text::bigint"), 1);
@@ -1789,6 +1800,102 @@ static void test_removals_mark_unmark_and_prune_page_rows(void)
 	store_free(s);
 }
 
+static bool no_reach_upto_22(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM raced_reached WHERE import_id IN (21, 22)") == 0;
+}
+
+/* The reach across runs (raced_reached): a failed or interrupted finish
+ * keeps it; a resume sets what its run reached before it stopped on the
+ * page rows (seen_import, done_import) and its removals count that reach;
+ * a succeeded finish forgets its reach and that of earlier runs, but not
+ * of a run that can still be resumed. */
+static void test_a_resumed_run_counts_its_reach_and_a_success_forgets_it(void)
+{
+	const char *tables[] = { "rr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("INSERT INTO import_runs (id, status) VALUES (18, 'running'), (20, 'succeeded'),"
+	         " (21, 'running'), (22, 'running')");
+	sql_exec("INSERT INTO rr_items (key, payload, first_import, last_import) VALUES"
+	         " ('a', '{}', 20, 20), ('b', '{}', 20, 20), ('c', '{}', 20, 20)");
+	const char *ka[] = { "a" }, *kb[] = { "b" }, *kc[] = { "c" };
+	uint64_t h[] = { 1 };
+	struct store_page p1 = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                         .keys = ka, .hashes = h, .n_keys = 1 };
+	struct store_page p3 = { .url = "p3", .input = "p3", .fetched = true, .content = true,
+	                         .keys = kc, .hashes = h, .n_keys = 1 };
+	add_page(s, 0, 20, &p1);
+	add_page(s, 0, 20, &p3);
+	flush(s, 0);
+	/* 18: interrupted long ago, still resumable; 21: failed */
+	struct store_page p9 = { .url = "p9", .input = "p9", .reached_only = true };
+	add_page(s, 0, 18, &p9);
+	flush(s, 0);
+	add_page(s, 0, 21, &p9);
+	flush(s, 0);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, 18, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 21, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id IN (18, 21)"), 2);
+
+	/* 22, first run: p1 reached unchanged and completed (no page row
+	 * written), then interrupted */
+	struct store_page p1same = { .url = "p1", .input = "p1", .reached_only = true,
+	                             .input_done = true };
+	add_page(s, 0, 22, &p1same);
+	flush(s, 0);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 22, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 20);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 22"), 1);
+	c.finished = false;
+	CHECK_EQ(store_resume_import(s, 22, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK_EQ(sql_int("SELECT seen_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 22);
+	CHECK_EQ(sql_int("SELECT done_import FROM raced_pages WHERE stage = 'rr_items' AND url = 'p1'"), 22);
+	read_input(s, &r, 0, "p1", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].done_import == 22);
+
+	/* 22, resumed: p2 (b) new; p3 (c) never reached: c is removed, a
+	 * (reached before the interruption) and b are not */
+	struct store_page p2 = { .url = "p2", .input = "p2", .fetched = true, .content = true,
+	                         .keys = kb, .hashes = h, .n_keys = 1, .input_done = true };
+	add_page(s, 0, 22, &p2);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, 22, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	char *got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	                 " ORDER BY key) FROM rr_items");
+	CHECK_STR(got, "a:-,b:-,c:22");
+	free(got);
+	got = sql1("SELECT string_agg(url, ',' ORDER BY url) FROM raced_pages WHERE stage = 'rr_items'");
+	CHECK_STR(got, "p1,p2");
+	free(got);
+	/* forgotten after the counts: 22's and 21's reach; 18 can still be
+	 * resumed and keeps its own */
+	CHECK(run_until(no_reach_upto_22, NULL, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 18"), 1);
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("DELETE FROM raced_reached");
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* Removals are set-based: 50,000 rows, 1,000 pages of 50 keys, decided
  * in one finishing transaction in well under the test's patience. */
 static void test_removals_over_50k_rows_are_set_based(void)
@@ -1806,6 +1913,10 @@ static void test_removals_over_50k_rows_are_set_based(void)
 	         " seen_import) SELECT 'rb_big', 'p' || g, 'p' || g, 0,"
 	         " ARRAY(SELECT 'k' || i FROM generate_series(g * 50 + 1, g * 50 + 50) i"
 	         "  WHERE i % 100 <> 0), '\\x', now(), 2 FROM generate_series(0, 999) g");
+	/* what import 2 reached: every page, in 20 batches of 50 */
+	sql_exec("INSERT INTO raced_reached (import_id, stage, urls, done)"
+	         " SELECT 2, 'rb_big', ARRAY(SELECT 'p' || g FROM generate_series(b * 50, b * 50 + 49) g),"
+	         " '{}' FROM generate_series(0, 19) b");
 	sql_exec("ANALYZE rb_big");
 	sql_exec("ANALYZE raced_pages");
 	struct run_ctx c = { 0 };
@@ -2227,7 +2338,7 @@ static void upgrade_from(int from)
 	struct want x = { &w, 0, 1 };
 	CHECK(run_until(committed_reached, &x, 10));
 	CHECK_EQ(sql_int("SELECT last_import FROM up_items WHERE key = 'old'"), 2);
-	CHECK_EQ(sql_int("SELECT done_import FROM raced_pages WHERE url = 'u'"), 2);
+	CHECK(done_in("u", 2));
 	reads_clear(&r);
 	store_free(s);
 	/* the next connection applies nothing */
@@ -2457,6 +2568,7 @@ int main(void)
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
+	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
 	RUN(test_state_of_an_emptied_table_is_cleared);

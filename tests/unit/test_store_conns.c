@@ -311,8 +311,8 @@ static void import_over(unsigned n_conns)
 	snprintf(q, sizeof q, "SELECT count(*) FROM raced_pages WHERE stage = '%s' AND seen_import = %lld",
 	         ta, (long long)r.id);
 	CHECK_EQ(sql_int(q), 60);
-	snprintf(q, sizeof q, "SELECT count(*) FROM raced_pages WHERE stage = '%s' AND done_import = %lld",
-	         ta, (long long)r.id);
+	snprintf(q, sizeof q, "SELECT count(*) FROM raced_reached r, unnest(r.done) d"
+	         " WHERE r.stage = '%s' AND r.import_id = %lld", ta, (long long)r.id);
 	CHECK_EQ(sql_int(q), 1);
 	snprintf(q, sizeof q, "SELECT status FROM import_runs WHERE id = %lld", (long long)r.id);
 	char *status = sql1(q);

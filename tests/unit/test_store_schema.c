@@ -7,7 +7,7 @@
 static void test_names_outside_the_identifier_rule_are_refused(void)
 {
 	const char *bad[] = { "Races; drop", "", "9lives", "a-b", "import_runs", "import_errors",
-	                      "raced_schema_version", "raced_pages",
+	                      "raced_schema_version", "raced_pages", "raced_columns", "raced_reached",
 	                      "a23456789012345678901234567890123456789012345678x" /* 49 */ };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct store_table_sql t = { 0 };
@@ -63,13 +63,14 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMTC");
-	CHECK_EQ(store_schema_version(), 5);
-	struct store_op *m = chain.head, *tables = m->next->next->next->next->next;
+	CHECK_STR(steps, "MMMMMMTC");
+	CHECK_EQ(store_schema_version(), 6);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
 	CHECK_EQ(m->next->next->next->version, 4);
+	CHECK_EQ(m->next->next->next->next->next->version, 6);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
@@ -119,7 +120,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMTC");
+	CHECK_STR(steps, "MMMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -137,11 +138,28 @@ static void test_a_database_at_version_2_gets_the_import_state_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(2, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMTC");
+	CHECK_STR(steps, "MMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 3);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK(strncmp(m->stmts[1].sql, "CREATE TABLE raced_pages (", 26) == 0);
+	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
+	store_op_list_free(&chain);
+}
+
+/* Migration 6 (raced_reached, what an import reached) after 5, in one
+ * transaction. */
+static void test_a_database_at_version_5_gets_the_reach_table_only(void)
+{
+	char steps[16];
+	struct store_op_list chain = { 0 };
+	CHECK_EQ(store_schema_chain(5, NULL, 0, "{}", &chain), 0);
+	steps_of(&chain, steps, sizeof steps);
+	CHECK_STR(steps, "MTC");
+	struct store_op *m = chain.head;
+	CHECK_EQ(m->version, 6);
+	CHECK_STR(m->stmts[0].sql, "BEGIN");
+	CHECK(strncmp(m->stmts[1].sql, "CREATE TABLE raced_reached (", 28) == 0);
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	store_op_list_free(&chain);
 }
@@ -266,6 +284,7 @@ int main(void)
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
+	RUN(test_a_database_at_version_5_gets_the_reach_table_only);
 	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
