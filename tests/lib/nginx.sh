@@ -15,7 +15,10 @@
 # serves over TLS with that certificate, HTTP/2 offered by ALPN unless
 # NGINX_HTTP2=no, and NGINX_URL is https://127.0.0.1:PORT; the access log
 # then ends each line with "conn=N reused=r|." (nginx's connection number
-# and $ssl_session_reused: r for a resumed TLS session).  NGINX_EXTRA is
+# and $ssl_session_reused: r for a resumed TLS session).  TLS 1.2 and 1.3
+# are offered (NGINX_TLS_PROTOCOLS, e.g. "TLSv1.2", to change that), and
+# sessions can be resumed (tickets, and a session cache for 1.2's
+# session IDs).  NGINX_EXTRA is
 # put into the http block as it is (e.g. "keepalive_requests 50;").
 #
 # What it serves: every file as application/json (default_type), with
@@ -72,6 +75,11 @@ nginx__listen() {
 		[ "${NGINX_HTTP2:-yes}" = no ] && h2=
 		printf 'listen 127.0.0.1:%s ssl%s;\n\t\tssl_certificate %s/server.pem;\n\t\tssl_certificate_key %s/server.key;\n' \
 			"$1" "$h2" "$NGINX_TLS" "$NGINX_TLS"
+		# What a provider offers: TLS 1.3 (nginx 1.22 offers only up to
+		# 1.2 by default) and resumption of 1.2 sessions by their ID
+		# (libcurl's OpenSSL backend sends no 1.2 tickets).
+		printf '\t\tssl_protocols %s;\n\t\tssl_session_cache shared:raced_tls:1m;\n' \
+			"${NGINX_TLS_PROTOCOLS:-TLSv1.2 TLSv1.3}"
 	else
 		printf 'listen 127.0.0.1:%s;\n' "$1"
 	fi
