@@ -772,8 +772,13 @@ part13_tls() {
 	# (not nginx_start's probe, which curl makes)
 	tls_nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID"); }
 	tls_alog() { grep -v ' "curl/' "$NGINX_DIR/access.log" || true; }
-	# "REQUESTS CONNECTIONS RESUMED HTTP2" from the access log
+	# "REQUESTS CONNECTIONS RESUMED HTTP2" from the access log over SCHEME
+	# (over http nginx.sh's log has no connection numbers: "-")
 	tls_alog_counts() {
+		if [ "$1" = http ]; then
+			echo "$(tls_alog | wc -l) - - $(tls_alog | grep -c 'HTTP/2.0"' || true)"
+			return
+		fi
 		echo "$(tls_alog | wc -l) $(tls_alog | grep -o 'conn=[0-9]*' | sort -u | wc -l)" \
 			"$(tls_alog | grep -o 'conn=[0-9]* reused=r' | sort -u | wc -l) $(tls_alog | grep -c 'HTTP/2.0"' || true)"
 	}
@@ -783,53 +788,64 @@ part13_tls() {
 		for _ in $(seq 200); do [ "$(tls_alog | wc -l)" -ge "$1" ] && return 0; sleep 0.05; done
 		echo "run.sh: 13: nginx logged $(tls_alog | wc -l) requests, expected $1" >&2; exit 1
 	}
-	local tls_rows=() n0 secs rps cpu nginx_cpu counts wrk_rps=
-	# wrk over HTTPS (it does not verify the certificate, and speaks HTTP/1.1)
-	NGINX_TLS=$d/ca nginx_start "$d/www"
-	n0=$(ticks $(tls_nginx_pids))
-	/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" \
-		wrk -t1 -c"$conns" -d"${duration}s" -s "$T/urls.lua" "$NGINX_URL" -- "$d/urls.txt" >"$d/wrk.txt"
-	wrk_rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$d/wrk.txt")
-	[ -z "$(awk '/Non-2xx/ { print $NF }' "$d/wrk.txt")" ] || { echo "run.sh: 13: wrk saw non-2xx answers" >&2; exit 1; }
-	cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$d/time.out")
-	nginx_cpu=$(tick_secs "$n0" "$(ticks $(tls_nginx_pids))")
-	tls_rows+=("wrk,HTTP/1.1 $(awk '/requests in/ { print $1 }' "$d/wrk.txt") ${duration} $wrk_rps 1.00 $cpu $nginx_cpu $(tls_alog_counts | cut -d' ' -f2-)")
-	nginx_stop
-	# raced fetch-only, http_version VERSION
-	local v
-	for v in 1.1 auto; do
-		write_config "$d/raced-$v.conf" discard "$conns" "$conns"
-		sed -i "s|^base_url = .*|base_url = https://127.0.0.1|; s|^url = /races$|url = /races.json|
+	local tls_rows=() wrk_rps_http= wrk_rps_https=
+	# wrk over SCHEME (http or https; over https it does not verify the
+	# certificate), HTTP/1.1: a row, and wrk_rps_SCHEME
+	tls_wrk() {
+		local scheme=$1 n0 cpu nginx_cpu rps
+		NGINX_TLS=$([ "$scheme" = https ] && echo "$d/ca") nginx_start "$d/www"
+		n0=$(ticks $(tls_nginx_pids))
+		/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" \
+			wrk -t1 -c"$conns" -d"${duration}s" -s "$T/urls.lua" "$NGINX_URL" -- "$d/urls.txt" >"$d/wrk.txt"
+		rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$d/wrk.txt")
+		[ -z "$(awk '/Non-2xx/ { print $NF }' "$d/wrk.txt")" ] || { echo "run.sh: 13: wrk saw non-2xx answers" >&2; exit 1; }
+		cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$d/time.out")
+		nginx_cpu=$(tick_secs "$n0" "$(ticks $(tls_nginx_pids))")
+		eval "wrk_rps_$scheme=\$rps"
+		tls_rows+=("wrk,$scheme,1.1 $(awk '/requests in/ { print $1 }' "$d/wrk.txt") ${duration} $rps 1.00 $cpu $nginx_cpu $(tls_alog_counts "$scheme" | cut -d' ' -f2-)")
+		nginx_stop
+	}
+	# raced fetch-only over SCHEME with http_version VERSION: a row
+	tls_raced() {
+		local scheme=$1 v=$2 conf=$d/raced-$1-$2.conf log=$T/raced-tls-$1-$2.log n0 t0 t1 secs rps cpu nginx_cpu counts wrk_rps
+		NGINX_TLS=$([ "$scheme" = https ] && echo "$d/ca") nginx_start "$d/www"
+		write_config "$conf" discard "$conns" "$conns"
+		sed -i "s|^base_url = .*|base_url = $NGINX_URL|; s|^url = /races$|url = /races.json|
 			s|^url = /races/{id}/entries$|url = /races/{id}/entries.json|
 			s|^url = /athletes/{athlete_id}$|url = /athletes/{athlete_id}.json|
-			/^max_connections = /a ca_file = $d/ca/ca.pem\nhttp_version = $v" "$d/raced-$v.conf"
-		NGINX_TLS=$d/ca nginx_start "$d/www"
-		sed -i "s|^base_url = .*|base_url = $NGINX_URL|" "$d/raced-$v.conf"
+			/^max_connections = /a http_version = $v" "$conf"
+		[ "$scheme" = http ] || sed -i "/^max_connections = /a ca_file = $d/ca/ca.pem" "$conf"
 		n0=$(ticks $(tls_nginx_pids))
-		local t0 t1
 		t0=$(date +%s%N)
-		/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" "$RACED" --config "$d/raced-$v.conf" --once \
-			2>"$T/raced-tls-$v.log" || { echo "run.sh: 13: raced --once failed" >&2; tail -n 20 "$T/raced-tls-$v.log" >&2; exit 1; }
+		/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" "$RACED" --config "$conf" --once 2>"$log" ||
+			{ echo "run.sh: 13: raced --once failed" >&2; tail -n 20 "$log" >&2; exit 1; }
 		t1=$(date +%s%N)
 		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 		tls_alog_wait "$n_requests"
 		nginx_cpu=$(tick_secs "$n0" "$(ticks $(tls_nginx_pids))")
-		counts=$(tls_alog_counts)
+		counts=$(tls_alog_counts "$scheme")
 		[ "${counts%% *}" = "$n_requests" ] ||
 			{ echo "run.sh: 13: raced made ${counts%% *} requests, expected $n_requests" >&2; exit 1; }
 		[ "$(tls_alog | grep -vc '" 200 ' || true)" = 0 ] || { echo "run.sh: 13: answers other than 200" >&2; exit 1; }
 		rps=$(div "$n_requests" "$secs" %.0f)
 		cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$d/time.out")
-		tls_rows+=("raced,http_version=$v $n_requests $secs $rps $(div "$rps" "$wrk_rps") $cpu $nginx_cpu $(echo "$counts" | cut -d' ' -f2-)")
+		eval "wrk_rps=\$wrk_rps_$scheme"
+		tls_rows+=("raced,$scheme,$v $n_requests $secs $rps $(div "$rps" "$wrk_rps") $cpu $nginx_cpu $(echo "$counts" | cut -d' ' -f2-)")
 		nginx_stop
-	done
+	}
+	# HTTPS first, then plain http as the reference for what TLS costs
+	tls_wrk https
+	tls_raced https 1.1
+	tls_raced https auto
+	tls_wrk http
+	tls_raced http 1.1
 	{
-		echo "13 HTTPS ($("$NGINX_BIN" -v 2>&1 | sed "s|.*/||"), TLS 1.3, $(openssl version | cut -d" " -f1-2)); $n_requests requests; $conns connections; ratios to wrk over HTTPS"
-		printf '%-24s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' run requests "wall s" "req/s" "x wrk" \
+		echo "13 HTTPS ($("$NGINX_BIN" -v 2>&1 | sed "s|.*/||"), TLS 1.3, $(openssl version | cut -d" " -f1-2)); $n_requests requests; $conns connections; ratios to wrk over the same scheme"
+		printf '%-18s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' run requests "wall s" "req/s" "x wrk" \
 			"client CPU" "us/req" "nginx CPU" conns resumed "HTTP/2"
 		for row in "${tls_rows[@]}"; do
 			set -- $row
-			printf '%-24s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+			printf '%-18s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
 				"$(awk -v c="$6" -v n="$2" 'BEGIN { printf "%.1f", c * 1e6 / n }')" "$7" "$8" "$9" "${10}"
 		done
 		echo "target: raced over HTTPS >= 0.8 x wrk over HTTPS; conns = connections nginx accepted (each a TLS" \
