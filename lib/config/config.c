@@ -922,10 +922,13 @@ static int settle_auth(struct loader *ld, struct provider_conf *p, const struct 
 }
 
 /* p's ca_file resolved (like token_file, against raced.conf's directory)
- * and checked: a readable file of PEM certificates (tls.h). */
+ * and checked: a readable file of PEM certificates; and its http_version
+ * one this libcurl speaks to its base_url (tls.h). */
 static int load_tls(struct loader *ld, struct provider_conf *p, const struct section *sec)
 {
 	char msg[ERR_MAX];
+	if (tls_http_version_check(p->http_version, p->base_url, msg, sizeof msg) < 0)
+		return fail(ld, key_line(sec, "http_version"), sec, "http_version: %s", msg);
 	if (!p->ca_file)
 		return 0;
 	if (!(p->ca_path = tokenfile_path(ld->path, p->ca_file)))

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,20 @@ void tls_share_free(CURLSH *sh)
 {
 	if (sh)
 		(void)curl_share_cleanup(sh); /* fails only while a handle still uses it */
+}
+
+int tls_http_version_check(enum tls_http_version v, const char *base_url, char *msg, size_t n)
+{
+	const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+	if (v != TLS_HTTP_2 || !base_url || strncasecmp(base_url, "http://", 7) != 0 ||
+	    ci->version_num >= TLS_H2C_MIN_LIBCURL)
+		return 0;
+	snprintf(msg, n,
+	         "2 over plain http (base_url %s) needs libcurl 8.0.0 or later: this libcurl, %s, fails every "
+	         "request after the first on an HTTP/2 connection without TLS (curl issue 10634); set "
+	         "http_version = auto (HTTP/2 over https, HTTP/1.1 over http) or 1.1",
+	         base_url, ci->version);
+	return -1;
 }
 
 int tls_ca_file_check(const char *path, char *msg, size_t n)

@@ -11,7 +11,8 @@
  * http_version: TLS_HTTP_AUTO offers HTTP/2 over TLS (ALPN) and speaks
  * HTTP/1.1 otherwise and over plain http; TLS_HTTP_1_1 never offers
  * HTTP/2; TLS_HTTP_2 speaks HTTP/2 over plain http too (prior knowledge,
- * h2c: the server must take it).  Where HTTP/2 may be spoken (over https,
+ * h2c: the server must take it; refused with a libcurl that fails it,
+ * tls_http_version_check).  Where HTTP/2 may be spoken (over https,
  * or with TLS_HTTP_2) a new transfer waits for a connection that can carry
  * it as one more stream (CURLOPT_PIPEWAIT) rather than open another: with
  * the fetcher's CURLMOPT_PIPELINING = CURLPIPE_MULTIPLEX, requests share
@@ -63,6 +64,14 @@ bool tls_may_multiplex(const struct tls_conf *c, bool https);
 /* A share handle holding TLS sessions, or NULL when out of memory. */
 CURLSH *tls_share_new(void);
 void tls_share_free(CURLSH *sh);
+
+/* libcurl before 8.0.0 fails every HTTP/2 request after the first on a
+ * connection of prior knowledge, without TLS ("Error in the HTTP2 framing
+ * layer", curl issue 10634, fixed in 8.0.0); over https it is fine. */
+#define TLS_H2C_MIN_LIBCURL 0x080000
+/* Whether the libcurl running speaks v to base_url (an http or https URL):
+ * 0, or -1 with msg (n bytes) saying why not and the fix. */
+RACED_MUST_CHECK int tls_http_version_check(enum tls_http_version v, const char *base_url, char *msg, size_t n);
 
 /* Whether path is a readable file holding at least one PEM certificate:
  * 0, or -1 with msg (n bytes) saying what is wrong with it and the fix,

@@ -11,11 +11,16 @@
 #    requests, none over HTTP/2, and nginx saw as many.
 #  - HTTP/2 offered (http_version = auto): every answer over HTTP/2, and
 #    with 16 requests on the wire at once the connections opened stay at 2
-#    or fewer: streams multiplexed on one connection.
+#    or fewer: streams multiplexed on one connection.  The same over plain
+#    http with http_version = 2 (prior knowledge, nginx's h2c) where
+#    libcurl is 8 or later; before, --check-config refuses it (tls.h).
 #  - TLS session reuse, over TLS 1.3 (tickets) and TLS 1.2 (session IDs):
 #    nginx closes each connection after 20 requests, so raced opens many;
-#    every connection after the first max_connections resumes a TLS session
-#    (nginx's $ssl_session_reused).
+#    3/4 or more of those after the first max_connections resume a TLS
+#    session (nginx's $ssl_session_reused).  Not all: libcurl keeps one
+#    session per server, and of two connections opened at the same moment
+#    one sometimes makes a full handshake (about 1 in 35 over TLS 1.3 in
+#    482 connections measured, 1 in 480 over TLS 1.2).
 # Skipped (77) where nginx or openssl is not installed.
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/lib/nginx.sh"
@@ -133,6 +138,25 @@ check_eq "HTTP/2: nginx saw HTTP/2 only" "$(alog | grep -vc 'HTTP/2.0"' || true)
 check_eq "HTTP/2: nginx saw the connections raced counted" "$(alog_conns)" "$conns"
 nginx_stop
 
+# ---- http_version = 2 over plain http: prior knowledge (h2c) ----
+# libcurl before 8.0.0 fails every request after the first on such a
+# connection (tls.h): there --check-config refuses it, naming the fix.
+NGINX_HTTP2=h2c nginx_start "$W"
+tls_config 16 16 "http_version = 2"
+if [ "$(pkg-config --modversion libcurl | cut -d. -f1)" -lt 8 ]; then
+	"$RACED" --config "$T/raced.conf" --check-config >"$T/check.out" 2>&1 && fail "--check-config passed h2c with libcurl 7"
+	check "h2c: --check-config refuses it with libcurl $(pkg-config --modversion libcurl), naming line, libcurl and fix" \
+		grep -qE "raced.conf:[0-9]+: \[provider main\] http_version: 2 over plain http .* needs libcurl 8.0.0 or later: .*set http_version = auto" "$T/check.out"
+else
+	import_with_stats
+	check_eq "h2c: every item stored" "$(stored)" "$n_items"
+	conns=$(stat connections)
+	check_eq "h2c: every answer over HTTP/2" "$(stat http2)" "$n_requests"
+	check "h2c: streams share connections: $conns opened (<= 2) for 16 requests at once" test "$conns" -ge 1 -a "$conns" -le 2
+	check_eq "h2c: nginx saw HTTP/2 only" "$(alog | grep -vc 'HTTP/2.0"' || true)" 0
+fi
+nginx_stop
+
 # ---- TLS session reuse: connections closed every 20 requests ----
 # PROTOCOLS: nginx's ssl_protocols (TLS 1.3 resumes by tickets, 1.2 by
 # session IDs from nginx's session cache).
@@ -150,8 +174,8 @@ session_reuse() {
 	check "$protocols session reuse: nginx's limit made raced open many connections ($conns)" \
 		test "$conns" -ge $((n_requests / 20))
 	check_eq "$protocols session reuse: nginx saw the connections raced counted" "$nginx_conns" "$conns"
-	check "$protocols session reuse: all but the first max_connections resumed a session ($resumed of $conns)" \
-		test "$resumed" -ge $((conns - 4))
+	check "$protocols session reuse: 3/4 or more of the connections after the first max_connections resumed a session ($resumed of $conns)" \
+		test "$resumed" -ge $(((conns - 4) * 3 / 4))
 	nginx_stop
 }
 session_reuse TLSv1.3

@@ -18,7 +18,9 @@
 # and $ssl_session_reused: r for a resumed TLS session).  TLS 1.2 and 1.3
 # are offered (NGINX_TLS_PROTOCOLS, e.g. "TLSv1.2", to change that), and
 # sessions can be resumed (tickets, and a session cache for 1.2's
-# session IDs).  NGINX_EXTRA is
+# session IDs).  Without NGINX_TLS, NGINX_HTTP2=h2c serves HTTP/2 over
+# plain http to clients that speak it from the start (prior knowledge)
+# and nothing else.  NGINX_EXTRA is
 # put into the http block as it is (e.g. "keepalive_requests 50;").
 #
 # What it serves: every file as application/json (default_type), with
@@ -80,6 +82,8 @@ nginx__listen() {
 		# (libcurl's OpenSSL backend sends no 1.2 tickets).
 		printf '\t\tssl_protocols %s;\n\t\tssl_session_cache shared:raced_tls:1m;\n' \
 			"${NGINX_TLS_PROTOCOLS:-TLSv1.2 TLSv1.3}"
+	elif [ "${NGINX_HTTP2:-}" = h2c ]; then
+		printf 'listen 127.0.0.1:%s http2;\n' "$1"
 	else
 		printf 'listen 127.0.0.1:%s;\n' "$1"
 	fi
@@ -130,9 +134,12 @@ nginx_start() {
 		$(nginx__as) "$NGINX_BIN" -e "$NGINX_DIR/error.log" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" &
 		NGINX_PID=$!
 		NGINX_URL="http${NGINX_TLS:+s}://127.0.0.1:$port"
+		local probe=()
+		[ -n "${NGINX_TLS:-}" ] && probe=(--cacert "$NGINX_TLS/ca.pem")
+		[ -z "${NGINX_TLS:-}" ] && [ "${NGINX_HTTP2:-}" = h2c ] && probe=(--http2-prior-knowledge)
 		deadline=$((SECONDS + 10))
 		while kill -0 "$NGINX_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-			curl -s -o /dev/null --max-time 1 ${NGINX_TLS:+--cacert "$NGINX_TLS/ca.pem"} "$NGINX_URL/" && return 0
+			curl -s -o /dev/null --max-time 1 "${probe[@]}" "$NGINX_URL/" && return 0
 			sleep 0.05
 		done
 		wait "$NGINX_PID" 2>/dev/null || true

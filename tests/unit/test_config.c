@@ -853,6 +853,30 @@ static void test_bad_ca_file_names_the_file_the_reason_and_the_fix(void)
 	free(nocert);
 }
 
+/* h2c with a libcurl that fails it (tls.h) is refused, naming the line,
+ * the libcurl and the fix; with one that speaks it, taken. */
+static void test_http_version_2_over_plain_http_needs_a_libcurl_that_speaks_it(void)
+{
+	const char *text = "[provider main]\nbase_url = http://api.example.com/v1\nhttp_version = 2\n" MIN_STAGE;
+	const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+	if (ci->version_num >= TLS_H2C_MIN_LIBCURL) {
+		struct config *c = load_ok(text);
+		CHECK(c && c->providers[0].http_version == TLS_HTTP_2);
+		config_free(c);
+		return;
+	}
+	char want[ERR_MAX];
+	snprintf(want, sizeof want, ":3: [provider main] http_version: 2 over plain http (base_url "
+	         "http://api.example.com/v1) needs libcurl 8.0.0 or later: this libcurl, %s, fails every request "
+	         "after the first on an HTTP/2 connection without TLS (curl issue 10634); set http_version = auto "
+	         "(HTTP/2 over https, HTTP/1.1 over http) or 1.1", ci->version);
+	CHECK(fails_with(text, want));
+	/* over https the same libcurl is fine */
+	struct config *c = load_ok(MIN_PROVIDER "http_version = 2\n" MIN_STAGE);
+	CHECK(c && c->providers[0].http_version == TLS_HTTP_2);
+	config_free(c);
+}
+
 static void test_token_comes_from_credentials_directory_when_present(void)
 {
 	char creds[] = "/tmp/raced-test-creds-XXXXXX";
@@ -1447,6 +1471,7 @@ int main(void)
 	RUN(test_bad_token_file_names_the_file_and_the_reason);
 	RUN(test_ca_file_and_http_version);
 	RUN(test_bad_ca_file_names_the_file_the_reason_and_the_fix);
+	RUN(test_http_version_2_over_plain_http_needs_a_libcurl_that_speaks_it);
 	RUN(test_token_comes_from_credentials_directory_when_present);
 	RUN(test_auth_defaults_to_bearer_with_a_token_else_none);
 	RUN(test_each_method_reads_its_secret_and_names);
