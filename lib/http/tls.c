@@ -57,11 +57,12 @@ int tls_http_version_check(enum tls_http_version v, const char *base_url, char *
 	if (v != TLS_HTTP_2 || !base_url || strncasecmp(base_url, "http://", 7) != 0 ||
 	    ci->version_num >= TLS_H2C_MIN_LIBCURL)
 		return 0;
+	/* base_url is not repeated: it may hold a password */
 	snprintf(msg, n,
-	         "2 over plain http (base_url %s) needs libcurl 8.0.0 or later: this libcurl, %s, fails every "
-	         "request after the first on an HTTP/2 connection without TLS (curl issue 10634); set "
+	         "2 over plain http (an http base_url) needs libcurl 8.0.0 or later: this libcurl, %s, fails "
+	         "every request after the first on an HTTP/2 connection without TLS (curl issue 10634); set "
 	         "http_version = auto (HTTP/2 over https, HTTP/1.1 over http) or 1.1",
-	         base_url, ci->version);
+	         ci->version);
 	return -1;
 }
 

@@ -1,6 +1,6 @@
 /* tls — a provider's TLS and HTTP-version settings (raced.conf's ca_file
  * and http_version) as libcurl options, the fetcher's TLS session cache,
- * and the check --check-config makes of a ca_file.
+ * and the checks --check-config makes of both.
  *
  * Peers are always verified: certificate chain and host name
  * (CURLOPT_SSL_VERIFYPEER and _VERIFYHOST stay at libcurl's defaults,

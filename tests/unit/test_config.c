@@ -866,10 +866,10 @@ static void test_http_version_2_over_plain_http_needs_a_libcurl_that_speaks_it(v
 		return;
 	}
 	char want[ERR_MAX];
-	snprintf(want, sizeof want, ":3: [provider main] http_version: 2 over plain http (base_url "
-	         "http://api.example.com/v1) needs libcurl 8.0.0 or later: this libcurl, %s, fails every request "
-	         "after the first on an HTTP/2 connection without TLS (curl issue 10634); set http_version = auto "
-	         "(HTTP/2 over https, HTTP/1.1 over http) or 1.1", ci->version);
+	snprintf(want, sizeof want, ":3: [provider main] http_version: 2 over plain http (an http base_url) "
+	         "needs libcurl 8.0.0 or later: this libcurl, %s, fails every request after the first on an "
+	         "HTTP/2 connection without TLS (curl issue 10634); set http_version = auto (HTTP/2 over https, "
+	         "HTTP/1.1 over http) or 1.1", ci->version);
 	CHECK(fails_with(text, want));
 	/* over https the same libcurl is fine */
 	struct config *c = load_ok(MIN_PROVIDER "http_version = 2\n" MIN_STAGE);
