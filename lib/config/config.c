@@ -70,6 +70,7 @@ _Static_assert(sizeof(enum config_resume) == sizeof(uint32_t), "enum config_resu
 _Static_assert(sizeof(enum config_sync) == sizeof(uint32_t), "enum config_sync is not 4 bytes");
 _Static_assert(sizeof(enum config_log_level) == sizeof(uint32_t), "enum config_log_level is not 4 bytes");
 _Static_assert(sizeof(enum auth_kind) == sizeof(uint32_t), "enum auth_kind is not 4 bytes");
+_Static_assert(sizeof(enum tls_http_version) == sizeof(uint32_t), "enum tls_http_version is not 4 bytes");
 
 #define D_(f) offsetof(struct config, f)
 #define P_(f) offsetof(struct provider_conf, f)
@@ -114,6 +115,9 @@ const struct key_def config_keys[] = {
 	{"max_retries", SECT_PROVIDER, KT_UINT, P_(max_retries), "5", 0, 100, KF_LIVE, NULL},
 	{"max_body", SECT_PROVIDER, KT_SIZE, P_(max_body), "16MiB", 1024, 1ull << 30, 0, NULL},
 	{"max_redirects", SECT_PROVIDER, KT_UINT, P_(max_redirects), "5", 0, 50, 0, NULL},
+	/* checked once the section is read (load_tls) */
+	{"ca_file", SECT_PROVIDER, KT_STRING, P_(ca_file), NULL, 0, 0, 0, NULL},
+	{"http_version", SECT_PROVIDER, KT_CHOICE, P_(http_version), "auto", 0, 0, 0, tls_http_version_names},
 
 	{"parent", SECT_STAGE, KT_STRING, S_(parent), NULL, 0, 0, 0, NULL},
 	{"provider", SECT_STAGE, KT_STRING, S_(provider), NULL, 0, 0, KF_REQUIRED, NULL},
@@ -917,11 +921,29 @@ static int settle_auth(struct loader *ld, struct provider_conf *p, const struct 
 	return fail(ld, line ? line : sec->line, sec, "%s", f.msg);
 }
 
+/* p's ca_file resolved (like token_file, against raced.conf's directory)
+ * and checked: a readable file of PEM certificates; and its http_version
+ * one this libcurl speaks to its base_url (tls.h). */
+static int load_tls(struct loader *ld, struct provider_conf *p, const struct section *sec)
+{
+	char msg[ERR_MAX];
+	if (tls_http_version_check(p->http_version, p->base_url, msg, sizeof msg) < 0)
+		return fail(ld, key_line(sec, "http_version"), sec, "http_version: %s", msg);
+	if (!p->ca_file)
+		return 0;
+	if (!(p->ca_path = tokenfile_path(ld->path, p->ca_file)))
+		return fail(ld, 0, NULL, "out of memory");
+	if (tls_ca_file_check(p->ca_path, msg, sizeof msg) < 0)
+		return fail(ld, key_line(sec, "ca_file"), sec, "ca_file: %s", msg);
+	return 0;
+}
+
 static int load_tokens(struct loader *ld)
 {
 	for (size_t i = 0; i < ld->c->n_providers; i++) {
 		const struct section *sec = find_section(ld, SECT_PROVIDER, i);
-		if (load_token(ld, &ld->c->providers[i], sec) < 0 || settle_auth(ld, &ld->c->providers[i], sec) < 0)
+		if (load_token(ld, &ld->c->providers[i], sec) < 0 || settle_auth(ld, &ld->c->providers[i], sec) < 0 ||
+		    load_tls(ld, &ld->c->providers[i], sec) < 0)
 			return -1;
 	}
 	return 0;
@@ -1029,6 +1051,8 @@ void config_free(struct config *c)
 		free(p->base_url);
 		free(p->token_file);
 		tokenfile_free(p->token);
+		free(p->ca_file);
+		free(p->ca_path);
 		free(p->username);
 		free(p->password_file);
 		tokenfile_free(p->password);

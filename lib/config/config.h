@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "config_columns.h"
 #include "error.h"
+#include "tls.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/raced/raced.conf"
 #define CONFIG_EXIT_INVALID 78 /* EX_CONFIG */
@@ -55,6 +56,9 @@ struct provider_conf {
 	uint32_t max_retries;      /* default 5 */
 	size_t max_body;           /* default 16 MiB */
 	uint32_t max_redirects;    /* default 5 */
+	char *ca_file;             /* as configured, or NULL */
+	char *ca_path;             /* ca_file resolved against raced.conf's directory, checked (tls.h) */
+	enum tls_http_version http_version; /* default auto */
 	unsigned line;
 	unsigned key_line[CONFIG_KEYS_MAX]; /* by key table row: where the file set it; 0 = the default */
 };

@@ -317,8 +317,9 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	const json_t *providers = json_object_get(result, "providers");
 	if (json_array_size(providers) > 0) {
 		static const char *const ph[] = { "PROVIDER", "REQUESTS", "RETRIES", "FAILED",
-		                                  "IN-FLIGHT", "WAITING", "BYTES", "LIMIT", "429S" };
-		struct table *p = table_new("lrrrrrrlr", ph);
+		                                  "IN-FLIGHT", "WAITING", "BYTES", "LIMIT", "429S",
+		                                  "CONNECTIONS", "HTTP/2" };
+		struct table *p = table_new("lrrrrrrlrrr", ph);
 		const json_t *pv;
 		json_array_foreach(providers, i, pv) {
 			char (*row)[CELL_MAX] = table_row(p);
@@ -330,6 +331,8 @@ void ctlformat_stats(FILE *out, const json_t *result)
 				field(row[k], pv, keys[k]);
 			limit_cell(row[7], pv);
 			field(row[8], pv, "throttled");
+			field(row[9], pv, "connections");
+			field(row[10], pv, "http2");
 		}
 		fputc('\n', out);
 		table_print(out, p);

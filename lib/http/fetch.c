@@ -157,7 +157,9 @@ int fetch_handoff(struct fetch *r)
 	SET(CURLOPT_MAXREDIRS, (long)p->max_redirects);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	if (c == CURLE_OK)
+		c = tls_easy_setopt(&p->tls, e, p->https);
+	SET(CURLOPT_SHARE, f->share);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_MAXCONNECTS, (long)p->max_connections); /* the ceiling when adaptive */
@@ -403,10 +405,11 @@ struct fetcher *fetcher_new(struct event_base *base, char *err)
 	f->env_proxy = env_names_proxy();
 	f->providers_tail = &f->providers;
 	LIST_INIT(&f->socks);
+	f->share = tls_share_new();
 	f->doc = jsondoc_new();
 	TAILQ_INIT(&f->parked);
 	f->park_timer = evtimer_new(base, fetch_body_park_timer_cb, f);
-	if (!f->doc || !f->park_timer) {
+	if (!f->share || !f->doc || !f->park_timer) {
 		err_set(err, "out of memory");
 		fetcher_destroy(f);
 		return NULL;
@@ -452,6 +455,7 @@ static void provider_free(struct fetch_provider *p)
 		event_free(p->admit);
 	curl_slist_free_all(p->headers);
 	curl_slist_free_all(p->headers_public);
+	free((char *)p->tls.ca_file);
 	auth_free(p->auth);
 	baseurl_free(&p->base);
 	free(p->name);
@@ -527,10 +531,14 @@ struct fetch_provider *fetcher_add_provider(struct fetcher *f,
 	tokenbucket_init(&p->bucket, c->rate_limit, FETCH_RATE_BURST, now_s());
 	p->name = strdup(name);
 	p->admit = evtimer_new(f->base, fetch_admit_cb, p);
+	p->tls.http_version = c->tls.http_version;
+	if (c->tls.ca_file && !(p->tls.ca_file = strdup(c->tls.ca_file)))
+		goto oom;
 	if (!p->name || !p->admit)
 		goto oom;
 	if (baseurl_init(&p->base, name, c->base_url, err) < 0)
 		goto fail;
+	p->https = strncmp(p->base.origin, "https:", 6) == 0; /* origin is lowercase */
 	struct auth_conf ac = c->auth;
 	if (ac.kind == AUTH_NONE && c->token && *c->token) {
 		ac.kind = AUTH_BEARER;
@@ -714,6 +722,7 @@ static void fetcher_destroy(struct fetcher *f)
 	}
 	fetch_pool_clear(&f->pool);
 	fetch_loop_free(f);
+	tls_share_free(f->share); /* after every easy handle */
 	if (f->park_timer)
 		event_free(f->park_timer);
 	jsondoc_free(f->doc);

@@ -42,7 +42,11 @@
  * list of at most FETCH_EASY_POOL_MAX, keeping the options of the provider
  * they last served; body buffers up to FETCH_BODY_POOL_KEEP_MAX are reused
  * from a list as long.  Bodies may be gzip (Accept-Encoding
- * is every encoding libcurl decodes).
+ * is every encoding libcurl decodes).  TLS and the HTTP version are the
+ * provider's (tls.h: ca_file, http_version; peers always verified); TLS
+ * sessions are shared by all the fetcher's handles (tls_share_new), so a
+ * new connection resumes one.  The stats count connections opened and
+ * answers over HTTP/2.
  *
  * Retries: connection errors, timeouts, HTTP 408, 429, 5xx and bodies cut
  * short are retried up to max_retries times.  Retry n (1, 2, ...) waits a
@@ -109,6 +113,7 @@
 #include "auth.h"
 #include "error.h"
 #include "jsondoc.h"
+#include "tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -160,6 +165,7 @@ struct fetch_provider_conf {
 	uint32_t max_retries;      /* retries after the first attempt */
 	size_t max_body;           /* bytes; larger bodies are a permanent error */
 	uint32_t max_redirects;
+	struct tls_conf tls;       /* ca_file and http_version (tls.h); ca_file copied */
 };
 
 enum fetch_outcome {
@@ -277,6 +283,11 @@ struct fetch_provider_stats {
 	uint64_t limit_increases, limit_decreases; /* adaptive limit moves */
 	char limit_reason[FETCH_LIMIT_REASON_MAX]; /* why the adaptive limit last
 	                              changed (aimd_describe), "" when static */
+	/* Connections (issue 17): */
+	uint64_t connections;      /* connections opened (CURLINFO_NUM_CONNECTS
+	                              summed): TCP connects, and over https as
+	                              many TLS handshakes */
+	uint64_t http2;            /* attempts answered over HTTP/2 */
 };
 void fetch_provider_get_stats(const struct fetch_provider *p, struct fetch_provider_stats *out);
 

@@ -114,6 +114,20 @@ void fetch_error_describe_curl(struct fetch *r, CURLcode rc, curl_off_t connect_
 		         "GET %s: more than %u redirects (setting 'max_redirects' of [provider %s]); not retried",
 		         r->url, p->max_redirects, p->name);
 		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* an unknown CA, an expired certificate, a host name it does not
+		 * name: the usual fix is the CA to trust */
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: the server's certificate was refused: %s; if a private CA signed it, set "
+		         "'ca_file' of [provider %s] to that CA's certificate (now: %s); not retried",
+		         r->url, detail, p->name, p->tls.ca_file ? p->tls.ca_file : "unset, the system's CAs");
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(r->msg, sizeof r->msg,
+		         "GET %s: %s; set 'ca_file' of [provider %s] (now: %s) to a readable PEM file of CA "
+		         "certificates; not retried",
+		         r->url, detail, p->name, p->tls.ca_file ? p->tls.ca_file : "unset, the system's CAs");
+		break;
 	case CURLE_WRITE_ERROR:
 		if (r->no_memory) {
 			snprintf(r->msg, sizeof r->msg, "GET %s: out of memory storing the body", r->url);

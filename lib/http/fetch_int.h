@@ -36,6 +36,7 @@
 #include "fetch.h"
 #include "fetch_pool.h"
 #include "quota.h"
+#include "tls.h"
 #include "tokenbucket.h"
 
 #include <curl/curl.h>
@@ -127,6 +128,8 @@ struct fetch_provider {
 	double rate_limit;
 	size_t max_body;
 	bool adaptive;                 /* the limit is aimd's, max_connections its ceiling */
+	struct tls_conf tls;           /* its ca_file owned */
+	bool https;                    /* base_url is https (tls_easy_setopt) */
 	struct aimd aimd;
 	struct quota quota;
 	struct tokenbucket bucket;     /* rate_limit, FETCH_RATE_BURST deep */
@@ -138,6 +141,7 @@ struct fetch_provider {
 struct fetcher {
 	struct event_base *base;
 	CURLM *multi;
+	CURLSH *share;                 /* TLS sessions, for all its easy handles (tls.h) */
 	struct event *timer;
 	struct fetch_provider *providers, **providers_tail;
 	LIST_HEAD(, fetch_sock) socks;

@@ -147,6 +147,11 @@ int64_t fetch_response_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
 	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
 	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, connect_us);
+	long connects = 0, version = 0;
+	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		p->stats.connections += (uint64_t)connects;
+	if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version == CURL_HTTP_VERSION_2_0)
+		p->stats.http2++;
 	free(r->effective_url);
 	r->effective_url = eff ? strdup(eff) : NULL;
 	free(r->link_ref);

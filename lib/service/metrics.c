@@ -233,7 +233,7 @@ struct counter_family {
 	const char *name, *key, *help;
 };
 
-#define N_PROVIDER_COUNTERS 7
+#define N_PROVIDER_COUNTERS 9
 #define N_STORE_COUNTERS 4
 
 static const struct counter_family stage_counters[] = {
@@ -259,6 +259,8 @@ static const struct counter_family provider_counters[N_PROVIDER_COUNTERS] = {
 	{"raced_provider_throttled_total", "throttled", "Answers 429 Too Many Requests (per daemon)."},
 	{"raced_provider_unavailable_total", "unavailable", "Answers 503 Service Unavailable (per daemon)."},
 	{"raced_provider_timeouts_total", "timeouts", "Attempts that timed out (per daemon)."},
+	{"raced_provider_connections_total", "connections", "Connections opened; over https, TLS handshakes (per daemon)."},
+	{"raced_provider_http2_total", "http2", "Attempts answered over HTTP/2 (per daemon)."},
 	{"raced_provider_quota_holds_total", "quota_holds", "Times admission waited for the provider's quota to reset (per daemon)."},
 };
 

@@ -980,6 +980,8 @@ static void provider_admission_json(json_t *pj, const struct fetch_provider_stat
 	json_object_set_new(pj, "throttled", json_integer((json_int_t)ps->throttled));
 	json_object_set_new(pj, "unavailable", json_integer((json_int_t)ps->unavailable));
 	json_object_set_new(pj, "timeouts", json_integer((json_int_t)ps->timeouts));
+	json_object_set_new(pj, "connections", json_integer((json_int_t)ps->connections));
+	json_object_set_new(pj, "http2", json_integer((json_int_t)ps->http2));
 }
 
 json_t *service_stats(const struct service *s)
@@ -1193,6 +1195,7 @@ static int build_fetcher(struct service *s, char *err)
 			.adaptive = p->max_connections_auto, .rate_limit = p->rate_limit,
 			.timeout_ms = p->timeout_ms, .max_retries = p->max_retries,
 			.max_body = p->max_body, .max_redirects = p->max_redirects,
+			.tls = {.ca_file = p->ca_path, .http_version = p->http_version},
 		};
 		s->providers[i] = fetcher_add_provider(s->fetcher, &fc, err);
 		if (!s->providers[i])

@@ -5,7 +5,7 @@
 #                      [--page-size N] [--seed N] [--connections C]
 #                      [--duration S] [--scale K] [--latency-ms MS]
 #                      [--latency-c "8 32 128"] [--corunner "10 20 30 45"]
-#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10 11 12"]
+#                      [--e2e-latency-ms MS] [--parts "1 2 3 4 5 6 7 8 9 10 11 12 13"]
 #                      [--soak-imports N] [--adaptive-n "8 32 128"]
 #                      [--adaptive-latency-ms MS] [--results DIR]
 #
@@ -57,6 +57,13 @@
 #     the same import without them, three rounds in rotated order: items/s and
 #     PostgreSQL's and raced's CPU seconds, as ratios to the plain run
 #     (target: items/s >= 0.9 x plain);
+#  13 HTTPS and HTTP/2 (issue 17): the data set exported as static files
+#     and served by nginx over TLS with a throwaway CA (openssl): wrk over
+#     HTTPS, then raced fetch-only over HTTPS with http_version = 1.1 and
+#     auto (HTTP/2): requests/s and the ratio to wrk (target >= 0.8), CPU
+#     of the client and of nginx, connections opened (TLS handshakes),
+#     TLS sessions resumed and answers over HTTP/2 (nginx's access log);
+#     in tls.txt.  Skipped where nginx or openssl is missing;
 #   9 resume: end to end with --e2e-latency-ms, killed (SIGKILL) at half its
 #     requests and resumed (raced --once --resume): the resumed run's
 #     requests over the URLs the killed run had not committed (<= 1.02), and
@@ -96,7 +103,7 @@ CORUNNER=${CORUNNER:-$src/build/tests/bench/corunner}
 
 races=2000 per_race=50 athletes=40000 page_size=50 seed=1
 conns=32 duration=10 scale=10 latency_ms=10 latency_c="8 32 128" corunner="10 20 30 45"
-e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11 12" soak_imports=200
+e2e_latency_ms=2 parts="1 2 3 4 5 6 7 8 9 10 11 12 13" soak_imports=200
 adaptive_n="8 32 128" adaptive_latency_ms=200
 RACECTL=${RACECTL:-$src/build/ctl/racectl}
 results=$here/results
@@ -131,6 +138,7 @@ done
 [ -x "$RACED" ] && [ -x "$FIXTURE" ] && [ -x "$CORUNNER" ] ||
 	{ echo "run.sh: build first (RACED=$RACED, FIXTURE=$FIXTURE, CORUNNER=$CORUNNER)" >&2; exit 1; }
 . "$src/tests/lib/pgcluster.sh"
+. "$src/tests/lib/nginx.sh"
 
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
@@ -142,6 +150,7 @@ cleanup() {
 	[ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null || true
 	[ -n "$CORUNNER_PID" ] && kill "$CORUNNER_PID" 2>/dev/null || true
 	[ -n "${PG_DIR:-}" ] && { pg_cluster_stop 2>/dev/null || true; }
+	nginx_stop 2>/dev/null || true
 	if [ $rc -ne 0 ]; then
 		for f in "$T"/*.log; do [ -f "$f" ] && { echo "---- $f"; tail -n 20 "$f"; } >&2; done
 	fi
@@ -730,6 +739,122 @@ if want 12; then
 	} >"$results/typed.txt"
 fi
 
+# ---- 13: HTTPS and HTTP/2 --------------------------------------------------
+# The data set exported as static files (fixture-provider --export), served
+# by nginx over TLS (tests/lib/nginx.sh: a throwaway CA made with openssl,
+# one worker, TLS 1.2 and 1.3, HTTP/2 by ALPN, keepalive_requests 1000,
+# the access log on): wrk over HTTPS replaying every file (HTTP/1.1, C
+# connections, --duration), then raced fetch-only (discard = yes, ca_file
+# the throwaway CA) with http_version = 1.1 and with auto (HTTP/2), each
+# against an nginx started afresh.  For each: requests/s and its ratio to
+# wrk's, CPU seconds (wrk or raced, and nginx), and from nginx's access log
+# the connections opened (each a TLS handshake), how many resumed a TLS
+# session, and the answers over HTTP/2.  Self-contained: its own files
+# under $T/tls, results in tls.txt.  Skipped where nginx or openssl is
+# missing.
+part13_tls() {
+	local d=$T/tls row
+	if [ ! -x "$NGINX_BIN" ] || ! command -v openssl >/dev/null; then
+		say "13 skipped: nginx or openssl is not installed (.ci/install-deps installs them)"
+		echo "13 HTTPS and HTTP/2: skipped (nginx or openssl missing)" >"$results/tls.txt"
+		return 0
+	fi
+	say "13 HTTPS: nginx over TLS serving the data set; wrk, raced fetch-only over HTTP/1.1 and HTTP/2"
+	mkdir -p "$d"
+	chmod 755 "$d"
+	"$FIXTURE" --seed "$seed" --page-size "$page_size" --races "$races" --entries-per-race "$per_race" \
+		--athletes "$athletes" --export "$d/www" >/dev/null
+	(cd "$d/www" && find . -type f | sed 's|^\.||') >"$d/urls.txt"
+	[ "$(wc -l <"$d/urls.txt")" = "$n_requests" ] ||
+		{ echo "run.sh: 13: exported $(wc -l <"$d/urls.txt") files, expected $n_requests" >&2; exit 1; }
+	nginx_make_ca "$d/ca"
+	chmod 755 "$d/ca"
+	# nginx's pids (master, worker) and its access log's lines of the run
+	# (not nginx_start's probe, which curl makes)
+	tls_nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID"); }
+	tls_alog() { grep -v ' "curl/' "$NGINX_DIR/access.log" || true; }
+	# "REQUESTS CONNECTIONS RESUMED HTTP2" from the access log over SCHEME
+	# (over http nginx.sh's log has no connection numbers: "-")
+	tls_alog_counts() {
+		if [ "$1" = http ]; then
+			echo "$(tls_alog | wc -l) - - $(tls_alog | grep -c 'HTTP/2.0"' || true)"
+			return
+		fi
+		echo "$(tls_alog | wc -l) $(tls_alog | grep -o 'conn=[0-9]*' | sort -u | wc -l)" \
+			"$(tls_alog | grep -o 'conn=[0-9]* reused=r' | sort -u | wc -l) $(tls_alog | grep -c 'HTTP/2.0"' || true)"
+	}
+	# Wait (10 s at most) until nginx has logged N requests: it logs each
+	# as it finishes it, which may be after the client has its answer.
+	tls_alog_wait() {
+		for _ in $(seq 200); do [ "$(tls_alog | wc -l)" -ge "$1" ] && return 0; sleep 0.05; done
+		echo "run.sh: 13: nginx logged $(tls_alog | wc -l) requests, expected $1" >&2; exit 1
+	}
+	local tls_rows=() wrk_rps_http= wrk_rps_https=
+	# wrk over SCHEME (http or https; over https it does not verify the
+	# certificate), HTTP/1.1: a row, and wrk_rps_SCHEME
+	tls_wrk() {
+		local scheme=$1 n0 cpu nginx_cpu rps
+		NGINX_TLS=$([ "$scheme" = https ] && echo "$d/ca") nginx_start "$d/www"
+		n0=$(ticks $(tls_nginx_pids))
+		/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" \
+			wrk -t1 -c"$conns" -d"${duration}s" -s "$T/urls.lua" "$NGINX_URL" -- "$d/urls.txt" >"$d/wrk.txt"
+		rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$d/wrk.txt")
+		[ -z "$(awk '/Non-2xx/ { print $NF }' "$d/wrk.txt")" ] || { echo "run.sh: 13: wrk saw non-2xx answers" >&2; exit 1; }
+		cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$d/time.out")
+		nginx_cpu=$(tick_secs "$n0" "$(ticks $(tls_nginx_pids))")
+		eval "wrk_rps_$scheme=\$rps"
+		tls_rows+=("wrk,$scheme,1.1 $(awk '/requests in/ { print $1 }' "$d/wrk.txt") ${duration} $rps 1.00 $cpu $nginx_cpu $(tls_alog_counts "$scheme" | cut -d' ' -f2-)")
+		nginx_stop
+	}
+	# raced fetch-only over SCHEME with http_version VERSION: a row
+	tls_raced() {
+		local scheme=$1 v=$2 conf=$d/raced-$1-$2.conf log=$T/raced-tls-$1-$2.log n0 t0 t1 secs rps cpu nginx_cpu counts wrk_rps
+		NGINX_TLS=$([ "$scheme" = https ] && echo "$d/ca") nginx_start "$d/www"
+		write_config "$conf" discard "$conns" "$conns"
+		sed -i "s|^base_url = .*|base_url = $NGINX_URL|; s|^url = /races$|url = /races.json|
+			s|^url = /races/{id}/entries$|url = /races/{id}/entries.json|
+			s|^url = /athletes/{athlete_id}$|url = /athletes/{athlete_id}.json|
+			/^max_connections = /a http_version = $v" "$conf"
+		[ "$scheme" = http ] || sed -i "/^max_connections = /a ca_file = $d/ca/ca.pem" "$conf"
+		n0=$(ticks $(tls_nginx_pids))
+		t0=$(date +%s%N)
+		/usr/bin/time -f 'cpu_s %U %S' -o "$d/time.out" "$RACED" --config "$conf" --once 2>"$log" ||
+			{ echo "run.sh: 13: raced --once failed" >&2; tail -n 20 "$log" >&2; exit 1; }
+		t1=$(date +%s%N)
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+		tls_alog_wait "$n_requests"
+		nginx_cpu=$(tick_secs "$n0" "$(ticks $(tls_nginx_pids))")
+		counts=$(tls_alog_counts "$scheme")
+		[ "${counts%% *}" = "$n_requests" ] ||
+			{ echo "run.sh: 13: raced made ${counts%% *} requests, expected $n_requests" >&2; exit 1; }
+		[ "$(tls_alog | grep -vc '" 200 ' || true)" = 0 ] || { echo "run.sh: 13: answers other than 200" >&2; exit 1; }
+		rps=$(div "$n_requests" "$secs" %.0f)
+		cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$d/time.out")
+		eval "wrk_rps=\$wrk_rps_$scheme"
+		tls_rows+=("raced,$scheme,$v $n_requests $secs $rps $(div "$rps" "$wrk_rps") $cpu $nginx_cpu $(echo "$counts" | cut -d' ' -f2-)")
+		nginx_stop
+	}
+	# HTTPS first, then plain http as the reference for what TLS costs
+	tls_wrk https
+	tls_raced https 1.1
+	tls_raced https auto
+	tls_wrk http
+	tls_raced http 1.1
+	{
+		echo "13 HTTPS ($("$NGINX_BIN" -v 2>&1 | sed "s|.*/||"), TLS 1.3, $(openssl version | cut -d" " -f1-2)); $n_requests requests; $conns connections; ratios to wrk over the same scheme"
+		printf '%-18s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' run requests "wall s" "req/s" "x wrk" \
+			"client CPU" "us/req" "nginx CPU" conns resumed "HTTP/2"
+		for row in "${tls_rows[@]}"; do
+			set -- $row
+			printf '%-18s %9s %8s %8s %8s %11s %9s %8s %8s %8s %8s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+				"$(awk -v c="$6" -v n="$2" 'BEGIN { printf "%.1f", c * 1e6 / n }')" "$7" "$8" "$9" "${10}"
+		done
+		echo "target: raced over HTTPS >= 0.8 x wrk over HTTPS; conns = connections nginx accepted (each a TLS" \
+			"handshake; nginx closes one after 1000 requests), resumed = those that resumed a TLS session"
+	} >"$results/tls.txt"
+}
+want 13 && part13_tls
+
 # ---- 8: the soak ----------------------------------------------------------
 soak_rc=0
 if want 8; then
@@ -791,6 +916,7 @@ fi
 			"$(verdict "$9" "<=" 0.01)"
 	done
 	want 12 && cat "$results/typed.txt"
+	want 13 && cat "$results/tls.txt"
 	if want 3; then
 		echo "(CPU bound: end to end kept the machine busy ${cpu_total} CPU-s (raced ${e2e_cpu}s, the" \
 			"fixture ${fix_cpu}s, PostgreSQL ${pg_cpu}s, the rest loopback softirq): at least ${cpu_best_secs}s" \

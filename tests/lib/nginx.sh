@@ -7,6 +7,21 @@
 #                         unprivileged user 'nobody' when run as root;
 #                         sets NGINX_URL (http://127.0.0.1:PORT) and NGINX_PID
 #   nginx_stop            stop it and wait (safe to call twice)
+#   nginx_make_ca DIR     a throwaway CA and a certificate it signed for
+#                         127.0.0.1 and localhost (EC P-256, openssl):
+#                         DIR/ca.pem, DIR/server.pem, DIR/server.key
+#
+# HTTPS (issue 17): with NGINX_TLS=DIR (of nginx_make_ca) nginx_start
+# serves over TLS with that certificate, HTTP/2 offered by ALPN unless
+# NGINX_HTTP2=no, and NGINX_URL is https://127.0.0.1:PORT; the access log
+# then ends each line with "conn=N reused=r|." (nginx's connection number
+# and $ssl_session_reused: r for a resumed TLS session).  TLS 1.2 and 1.3
+# are offered (NGINX_TLS_PROTOCOLS, e.g. "TLSv1.2", to change that), and
+# sessions can be resumed (tickets, and a session cache for 1.2's
+# session IDs).  Without NGINX_TLS, NGINX_HTTP2=h2c serves HTTP/2 over
+# plain http to clients that speak it from the start (prior knowledge)
+# and nothing else.  NGINX_EXTRA is
+# put into the http block as it is (e.g. "keepalive_requests 50;").
 #
 # What it serves: every file as application/json (default_type), with
 # ETag (etag on: "mtime-size" in hex) and Last-Modified (the file's mtime),
@@ -41,6 +56,39 @@ nginx__as() {
 	fi
 }
 
+nginx_make_ca() {
+	local d=$1
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=raced test CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+	printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n' >"$d/ext.cnf" &&
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null || {
+		echo "nginx_make_ca: openssl failed" >&2; return 1; }
+	chmod 644 "$d/server.key"
+}
+
+# nginx__listen PORT: the listen line (and certificate) for NGINX_TLS or plain
+nginx__listen() {
+	if [ -n "${NGINX_TLS:-}" ]; then
+		local h2=" http2"
+		[ "${NGINX_HTTP2:-yes}" = no ] && h2=
+		printf 'listen 127.0.0.1:%s ssl%s;\n\t\tssl_certificate %s/server.pem;\n\t\tssl_certificate_key %s/server.key;\n' \
+			"$1" "$h2" "$NGINX_TLS" "$NGINX_TLS"
+		# What a provider offers: TLS 1.3 (nginx 1.22 offers only up to
+		# 1.2 by default) and resumption of 1.2 sessions by their ID
+		# (libcurl's OpenSSL backend sends no 1.2 tickets).
+		printf '\t\tssl_protocols %s;\n\t\tssl_session_cache shared:raced_tls:1m;\n' \
+			"${NGINX_TLS_PROTOCOLS:-TLSv1.2 TLSv1.3}"
+	elif [ "${NGINX_HTTP2:-}" = h2c ]; then
+		printf 'listen 127.0.0.1:%s http2;\n' "$1"
+	else
+		printf 'listen 127.0.0.1:%s;\n' "$1"
+	fi
+}
+
 # nginx__conf DIR PORT: the configuration, in $NGINX_DIR/nginx.conf
 nginx__conf() {
 	cat >"$NGINX_DIR/nginx.conf" <<CONF
@@ -50,7 +98,9 @@ pid $NGINX_DIR/nginx.pid;
 error_log $NGINX_DIR/error.log warn;
 events { worker_connections 256; }
 http {
-	access_log $NGINX_DIR/access.log;
+	log_format tls '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_referer" "\$http_user_agent" conn=\$connection reused=\$ssl_session_reused';
+	access_log $NGINX_DIR/access.log${NGINX_TLS:+ tls};
+	${NGINX_EXTRA:-}
 	client_body_temp_path $NGINX_DIR/tmp/body;
 	proxy_temp_path $NGINX_DIR/tmp/proxy;
 	fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
@@ -61,7 +111,7 @@ http {
 	etag on;
 	if_modified_since exact;
 	server {
-		listen 127.0.0.1:$2;
+		$(nginx__listen "$2")
 		root $1;
 		location / { try_files \$uri =404; }
 	}
@@ -83,10 +133,13 @@ nginx_start() {
 		[ "$(id -u)" = 0 ] && chown nobody "$NGINX_DIR/error.log"
 		$(nginx__as) "$NGINX_BIN" -e "$NGINX_DIR/error.log" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" &
 		NGINX_PID=$!
-		NGINX_URL="http://127.0.0.1:$port"
+		NGINX_URL="http${NGINX_TLS:+s}://127.0.0.1:$port"
+		local probe=()
+		[ -n "${NGINX_TLS:-}" ] && probe=(--cacert "$NGINX_TLS/ca.pem")
+		[ -z "${NGINX_TLS:-}" ] && [ "${NGINX_HTTP2:-}" = h2c ] && probe=(--http2-prior-knowledge)
 		deadline=$((SECONDS + 10))
 		while kill -0 "$NGINX_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-			curl -s -o /dev/null --max-time 1 "$NGINX_URL/" && return 0
+			curl -s -o /dev/null --max-time 1 "${probe[@]}" "$NGINX_URL/" && return 0
 			sleep 0.05
 		done
 		wait "$NGINX_PID" 2>/dev/null || true

@@ -809,6 +809,75 @@ static void test_bad_token_file_names_the_file_and_the_reason(void)
 	free(two);
 }
 
+/* ---- TLS (issue 17) ---- */
+
+static void test_ca_file_and_http_version(void)
+{
+	char *ca = write_file("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+	struct config *c = load_ok(MIN_PROVIDER MIN_STAGE);
+	CHECK(c && c->providers[0].ca_file == NULL && c->providers[0].ca_path == NULL);
+	CHECK(c && c->providers[0].http_version == TLS_HTTP_AUTO);
+	config_free(c);
+	/* relative: next to the configuration file, as token_file */
+	c = load_ok(MIN_PROVIDER "ca_file = ca.pem\nhttp_version = 1.1\n" MIN_STAGE);
+	CHECK_STR(c ? c->providers[0].ca_file : NULL, "ca.pem");
+	CHECK_STR(c ? c->providers[0].ca_path : NULL, ca);
+	CHECK(c && c->providers[0].http_version == TLS_HTTP_1_1);
+	config_free(c);
+	c = load_ok(MIN_PROVIDER "http_version = 2\n" MIN_STAGE);
+	CHECK(c && c->providers[0].http_version == TLS_HTTP_2);
+	config_free(c);
+	unlink(ca);
+	free(ca);
+}
+
+static void test_bad_ca_file_names_the_file_the_reason_and_the_fix(void)
+{
+	char *nocert = write_file("nocert.pem", "just text\n");
+	char text[512], want[ERR_MAX];
+	CHECK(fails_with(MIN_PROVIDER "ca_file = /nonexistent/ca.pem\n" MIN_STAGE,
+	                 ":3: [provider main] ca_file: cannot open /nonexistent/ca.pem: No such file or directory; "
+	                 "set ca_file to a readable PEM file of the CA certificates to trust"));
+	snprintf(text, sizeof text, MIN_PROVIDER "ca_file = %s\n" MIN_STAGE, nocert);
+	snprintf(want, sizeof want, ":3: [provider main] ca_file: %s holds no PEM certificate (no \"-----BEGIN "
+	         "CERTIFICATE-----\" line); set ca_file to a readable PEM file of the CA certificates to trust", nocert);
+	CHECK(fails_with(text, want));
+	snprintf(text, sizeof text, MIN_PROVIDER "ca_file = %s\n" MIN_STAGE, tmpdir);
+	snprintf(want, sizeof want, ":3: [provider main] ca_file: %s is not a regular file; set ca_file to a "
+	         "readable PEM file of the CA certificates to trust", tmpdir);
+	CHECK(fails_with(text, want));
+	char err[ERR_MAX] = "";
+	struct config *c = load_text(MIN_PROVIDER "http_version = 3\n" MIN_STAGE, err);
+	CHECK(!c && strstr(err, ":3: [provider main]") && strstr(err, "http_version"));
+	config_free(c);
+	unlink(nocert);
+	free(nocert);
+}
+
+/* h2c with a libcurl that fails it (tls.h) is refused, naming the line,
+ * the libcurl and the fix; with one that speaks it, taken. */
+static void test_http_version_2_over_plain_http_needs_a_libcurl_that_speaks_it(void)
+{
+	const char *text = "[provider main]\nbase_url = http://api.example.com/v1\nhttp_version = 2\n" MIN_STAGE;
+	const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+	if (ci->version_num >= TLS_H2C_MIN_LIBCURL) {
+		struct config *c = load_ok(text);
+		CHECK(c && c->providers[0].http_version == TLS_HTTP_2);
+		config_free(c);
+		return;
+	}
+	char want[ERR_MAX];
+	snprintf(want, sizeof want, ":3: [provider main] http_version: 2 over plain http (an http base_url) "
+	         "needs libcurl 8.0.0 or later: this libcurl, %s, fails every request after the first on an "
+	         "HTTP/2 connection without TLS (curl issue 10634); set http_version = auto (HTTP/2 over https, "
+	         "HTTP/1.1 over http) or 1.1", ci->version);
+	CHECK(fails_with(text, want));
+	/* over https the same libcurl is fine */
+	struct config *c = load_ok(MIN_PROVIDER "http_version = 2\n" MIN_STAGE);
+	CHECK(c && c->providers[0].http_version == TLS_HTTP_2);
+	config_free(c);
+}
+
 static void test_token_comes_from_credentials_directory_when_present(void)
 {
 	char creds[] = "/tmp/raced-test-creds-XXXXXX";
@@ -1401,6 +1470,9 @@ int main(void)
 	RUN(test_unreadable_config_file_names_the_path_and_errno);
 	RUN(test_token_file_is_read_and_trimmed);
 	RUN(test_bad_token_file_names_the_file_and_the_reason);
+	RUN(test_ca_file_and_http_version);
+	RUN(test_bad_ca_file_names_the_file_the_reason_and_the_fix);
+	RUN(test_http_version_2_over_plain_http_needs_a_libcurl_that_speaks_it);
 	RUN(test_token_comes_from_credentials_directory_when_present);
 	RUN(test_auth_defaults_to_bearer_with_a_token_else_none);
 	RUN(test_each_method_reads_its_secret_and_names);
