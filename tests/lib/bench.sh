@@ -40,9 +40,11 @@
 #                          nproc CPUs doing nothing but the three costs
 #                          would allow = nproc / (their CPU s an item);
 #                          the rate over the bound; the machine's idle
-#                          share; the rate over REF's.
+#                          share; the share of one CPU the client and
+#                          PostgreSQL used; the rate over REF's.
 # A ratio to the bound well below 1 with idle CPU means waiting (latency,
-# a queue, a lock); with no idle CPU, the "other" column or the
+# a queue, a lock) or one thread at 100 % of a CPU (raced's event loop:
+# the client's share); with no idle CPU, the "other" column or the
 # scheduler.  Only rows of one run compare.
 
 HZ=$(getconf CLK_TCK)
@@ -131,8 +133,8 @@ cpu_table() {
 	local row
 	printf '%s\n' "${CPU_ROWS[@]}" | awk -F'|' -v ncpu="$(nproc)" '
 	BEGIN {
-		printf "%-30s %9s %8s %8s %8s %8s %9s %6s %5s %6s %s\n", "part", "items/s",
-			"client", "PG", "provider", "other", "bound/s", "x bnd", "idle", "x ref", "ref"
+		printf "%-30s %9s %8s %8s %8s %8s %9s %6s %5s %5s %5s %6s %s\n", "part", "items/s",
+			"client", "PG", "provider", "other", "bound/s", "x bnd", "idle", "cl%", "PG%", "x ref", "ref"
 	}
 	{
 		label = $1; n = $2; secs = $3; cl = $4; pg = $5; pv = $6; busy = $7
@@ -146,13 +148,15 @@ cpu_table() {
 		if ($9 != "" && ($9 in rates)) ref = sprintf("%.2f", rate / rates[$9])
 		xb = 0
 		if (bound > 0) xb = rate / bound
-		printf "%-30s %9.0f %8.1f %8.1f %8.1f %8.1f %9.0f %6.2f %4.0f%% %6s %s\n", label,
-			rate, cl * ms, pg * ms, pv * ms, other * ms, bound, xb, 100 * idle, ref, $9
+		printf "%-30s %9.0f %8.1f %8.1f %8.1f %8.1f %9.0f %6.2f %4.0f%% %4.0f%% %4.0f%% %6s %s\n", label,
+			rate, cl * ms, pg * ms, pv * ms, other * ms, bound, xb, 100 * idle, 100 * cl / secs,
+			100 * pg / secs, ref, $9
 	}'
 	echo "(CPU ms per 1,000 items: client = raced or wrk, PG = the postmaster and all its children," \
 		"provider = the fixture or nginx's master and workers, other = the rest of the machine's busy time;" \
-		"bound = $(nproc) CPUs / (client + PG + provider CPU s an item); wrk rows count the items an" \
-		"import's requests carry)"
+		"bound = $(nproc) CPUs / (client + PG + provider CPU s an item); idle = the machine's;" \
+		"cl% and PG% = the share of one CPU the client and PostgreSQL used (raced is one thread:" \
+		"near 100 % it is the limit, whatever the bound); wrk rows count the items an import's requests carry)"
 }
 # The rate of row LABEL over its CPU bound ("-" without that row).
 cpu_bound_ratio() { # LABEL
