@@ -22,19 +22,13 @@
  * input this import checkpointed (page 0's done_import); want: the keys
  * its pages reached in this import list; gone: the parent's other links.
  * The DELETE and the INSERT touch disjoint rows, so one statement holds
- * both; neither writes an unchanged link.  raced_pages is looked up per
- * record through its indexes (the subqueries' OFFSET 0 keeps them so):
- * as a join, with the table's statistics from before the import began
- * (it grows faster than autovacuum analyzes it), PostgreSQL scanned all
- * the stage's pages for every record, a cost that grew with the import. */
+ * both; neither writes an unchanged link. */
 #define LINK_WRITE_FMT \
 	"WITH x AS (SELECT DISTINCT x.p, x.u" \
 	"  FROM unnest($1::text[], $2::text[]) AS x(p, u)" \
-	"  WHERE EXISTS (SELECT 1 FROM raced_pages f WHERE f.stage = '%s' AND f.url = x.u" \
-	"   AND f.done_import = $3::bigint OFFSET 0))," \
+	"  JOIN raced_pages f ON f.stage = '%s' AND f.url = x.u AND f.done_import = $3::bigint)," \
 	" want AS (SELECT DISTINCT x.p, k.k FROM x" \
-	"  CROSS JOIN LATERAL (SELECT r.keys FROM raced_pages r WHERE r.stage = '%s'" \
-	"   AND r.input = x.u AND r.seen_import = $3::bigint OFFSET 0) r" \
+	"  JOIN raced_pages r ON r.stage = '%s' AND r.input = x.u AND r.seen_import = $3::bigint" \
 	"  CROSS JOIN LATERAL unnest(r.keys) AS k(k))," \
 	" gone AS (DELETE FROM \"%s_parents\" l USING x WHERE l.parent_key = x.p" \
 	"  AND NOT EXISTS (SELECT 1 FROM want w WHERE w.p = l.parent_key AND w.k = l.key))" \
