@@ -19,7 +19,8 @@
 #     its ratio to 1 (target >= 0.8);
 #   3 raced --once end to end into a throwaway PostgreSQL — items/s, and its
 #     ratio to 2 (target >= 0.65) and to its CPU bound (target >= 0.9, see
-#     "where the time goes" below);
+#     "where the time goes" below); [database] connections =
+#     $BENCH_DB_CONNECTIONS (default 1);
 #   4 raced's peak RSS (end to end) at this size and at --scale times the
 #     items (races and athletes scaled), and their ratio;
 #   5 with --latency-ms of provider latency, fetch-only requests/s at
@@ -174,7 +175,8 @@ say() { printf '# %s\n' "$*" >&2; }
 # settings: large demands and batches, no rate limit.
 write_config() { # FILE DB MAXCONN CONC [REFRESH]
 	local db
-	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2"; fi
+	if [ "$2" = discard ]; then db="discard = yes"; else db="conninfo = $2
+connections = ${BENCH_DB_CONNECTIONS:-1}"; fi
 	cat >"$1" <<CONF
 [daemon]
 control_socket = $T/raced.sock

@@ -1,7 +1,14 @@
 /* store_bench — what the store costs PostgreSQL per row, and rows/s of the
  * candidate write paths (run under tests/lib/with-pg.sh;
  * `meson test -C build --benchmark store_bench -v`; or run one part:
- * `store_bench rate` or `store_bench cpu [both|database|C [RUNS]]`).
+ * `store_bench rate`, `store_bench cpu [both|database|C [RUNS]]` or
+ * `store_bench conns [RUNS]`).
+ *
+ *   conns:      rows/s of the store with [database] connections = 1, 2 and
+ *               4, the same rows as `cpu` into fresh tables (first import),
+ *               then again (unchanged re-import); the counts interleaved
+ *               over RUNS rounds so a change of the machine's load lands on
+ *               all of them (`store_bench conns [RUNS]`).
  *
  *   cpu:        the store writing rows shaped like the benchmark's import
  *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
@@ -335,6 +342,80 @@ static void bench_cpu(int collate_c)
 	PQfinish(c);
 }
 
+/* --- [database] connections ------------------------------------------- */
+
+static const char *const conns_tables[] = { "conns_races", "conns_entries", "conns_athletes" };
+
+/* Rows/s of one first import and one unchanged re-import over n_conns
+ * connections, into fresh tables. */
+static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	exec_ok(c, "SET client_min_messages = warning");  /* not the views' drop NOTICEs */
+	for (size_t t = 0; t < 3; t++) {
+		char q[128];
+		snprintf(q, sizeof q, "DROP TABLE IF EXISTS %s CASCADE", conns_tables[t]);
+		exec_ok(c, q);
+	}
+	exec_ok(c, "CHECKPOINT");
+	PQfinish(c);
+	struct event_base *base = event_base_new();
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = CPU_BATCH,
+	                           .tables = conns_tables, .n_tables = 3, .connections = n_conns };
+	struct store *s = open_store(base, &conf);
+	double rates[2];
+	for (int pass = 0; pass < 2; pass++) {
+		double t0 = now_s();
+		size_t target = committed + cpu_rows(s, pass + 1);
+		for (size_t t = 0; t < 3; t++)
+			flush_or_exit(s, t);
+		while (committed < target)
+			event_base_loop(base, EVLOOP_ONCE);
+		size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
+		rates[pass] = (double)n / (now_s() - t0);
+	}
+	store_free(s);
+	event_base_free(base);
+	*insert_rate = rates[0];
+	*same_rate = rates[1];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void bench_conns(int runs)
+{
+	static const unsigned counts[] = { 1, 2, 4 };
+	enum { N_COUNTS = 3, RUNS_MAX = 16 };
+	double ins[N_COUNTS][RUNS_MAX], same[N_COUNTS][RUNS_MAX];
+	if (runs > RUNS_MAX)
+		runs = RUNS_MAX;
+	printf("[database] connections, %d rows per pass, batch %d, %d rounds (interleaved):\n",
+	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
+	for (int r = 0; r < runs; r++)
+		for (size_t i = 0; i < N_COUNTS; i++) {
+			conns_pass(counts[i], &ins[i][r], &same[i][r]);
+			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s\n",
+			       r + 1, counts[i], ins[i][r], same[i][r]);
+			fflush(stdout);
+		}
+	double base_ins = 0, base_same = 0;
+	for (size_t i = 0; i < N_COUNTS; i++) {
+		qsort(ins[i], (size_t)runs, sizeof(double), cmp_double);
+		qsort(same[i], (size_t)runs, sizeof(double), cmp_double);
+		double mi = ins[i][runs / 2], ms = same[i][runs / 2];
+		if (i == 0) {
+			base_ins = mi;
+			base_same = ms;
+		}
+		printf("median, connections %u: insert %8.0f rows/s (%.2f x 1), re-import %8.0f rows/s (%.2f x 1)\n",
+		       counts[i], mi, mi / base_ins, ms, ms / base_same);
+	}
+}
+
 /* --- unnest, one batch at a time -------------------------------------- */
 
 struct arr {
@@ -500,10 +581,19 @@ int main(int argc, char **argv)
 	const char *part = argc > 1 ? argv[1] : "all";
 	const char *collation = argc > 2 ? argv[2] : "both";
 	int runs = argc > 3 ? atoi(argv[3]) : CPU_REPEATS;
+	if (strcmp(part, "conns") == 0) {
+		int rounds = argc > 2 ? atoi(argv[2]) : CPU_REPEATS;
+		if (rounds < 1) {
+			fprintf(stderr, "usage: store_bench conns [RUNS]\n");
+			return 2;
+		}
+		bench_conns(rounds);
+		return 0;
+	}
 	if ((strcmp(part, "all") != 0 && strcmp(part, "cpu") != 0 && strcmp(part, "rate") != 0) ||
 	    (strcmp(collation, "both") != 0 && strcmp(collation, "database") != 0 &&
 	     strcmp(collation, "C") != 0) || runs < 1) {
-		fprintf(stderr, "usage: store_bench [rate | cpu [both|database|C [RUNS]]]\n");
+		fprintf(stderr, "usage: store_bench [rate | cpu [both|database|C [RUNS]] | conns [RUNS]]\n");
 		return 2;
 	}
 	if (strcmp(part, "rate") != 0) {

@@ -40,6 +40,8 @@ check_eq "import 2 wrote no row" "$(sql 'select (select count(*) from races wher
 
 # racectl status ID shows the state counts (a daemon, no import started).
 raced_start
+# The control socket answers before the store has connected: wait for it.
+wait_for "status of import 2 (the database connected)" 20 "$RACECTL" --timeout 1 status 2
 ctl status 2 >"$T/status.txt"
 check "status shows the 304 column" grep -Eq '^STAGE +REQUESTS +304 +BYTES +WRITTEN +UNCHANGED' "$T/status.txt"
 check "status: entries 0 bodies, $pages 304s, 0 written" \
