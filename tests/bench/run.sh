@@ -69,14 +69,17 @@
 #     >= 0.8), end to end's ratio to fetch-only (>= 0.65) and to its CPU
 #     bound (>= 0.9).  Skipped where nginx is not installed.
 #
-# Where the time goes (parts 1, 2, 3, 4, 7, 14; tests/lib/bench.sh): for
-# each run, the CPU ms per 1,000 items of raced (or wrk), PostgreSQL (the
+# Where the time goes (tests/lib/bench.sh; every raced --once run and
+# wrk run of parts 1-7, 9, 10, 12 and 14; not 8's or 11's): for each run,
+# the CPU ms per 1,000 items of raced (or wrk), PostgreSQL (the
 # postmaster and all its children, own and reaped) and the provider (the
 # fixture, or nginx's master and worker), and the rest of the machine's
 # busy time; the CPU bound = the items/s that nproc CPUs doing nothing
 # but those three would allow, and the rate's ratio to it; the machine's
-# idle share.  A ratio to the bound well below 1 with idle CPU is
-# waiting; without, the "other" CPU.  In cpu.txt and the summary.
+# idle share; the share of a CPU raced and PostgreSQL used.  A ratio to
+# the bound well below 1 with idle CPU is waiting, or raced's one thread
+# at 100 %; without idle CPU, the "other" CPU.  In cpu.txt and the
+# summary.
 #  11 adaptive concurrency (issue 18): against the fixture's --capacity N
 #     (N served at once at --adaptive-latency-ms, default 200, the rest wait
 #     in a FIFO; each run sized for about 40 s at N / latency)
@@ -403,6 +406,7 @@ fresh_db() {
 fresh_db
 write_config "$T/resume.conf" "$PG_CONNINFO" "$conns" "$conns"
 run_raced "$T/resume.conf" "$T/raced-resume-full.log"
+cpu_row "9 end to end, ${e2e_latency_ms}ms (before)" "$n_items" "$SECS" "$CPU_S"
 check_requests
 check_stored
 resume_full_secs=$SECS resume_first_secs=$SECS
@@ -436,6 +440,7 @@ resume_req_ratio=$(div "$resume_requests" "$resume_remaining" %.3f)
 # reference, so a disturbance of one run does not flatter the ratio.
 fresh_db
 run_raced "$T/resume.conf" "$T/raced-resume-full2.log"
+cpu_row "9 end to end, ${e2e_latency_ms}ms (after)" "$n_items" "$SECS" "$CPU_S"
 check_requests
 check_stored
 resume_full_secs2=$SECS
@@ -503,6 +508,8 @@ for c in $latency_c; do
 	fixture_start --races "$lr" --entries-per-race "$per_race" --athletes "$la" --latency-ms "$latency_ms"
 	write_config "$T/lat.conf" discard "$c" "$c"
 	run_raced "$T/lat.conf" "$T/raced-lat-$c.log"
+	cpu_row "5 fetch-only, ${latency_ms}ms, C=$c" "$(get /_dataset | jq '.races + .entries + .athletes_referenced')" \
+		"$SECS" "$CPU_S"
 	peak=$(get /_stats | jq .peak_in_flight)
 	rps=$(div "$REQUESTS" "$SECS" %.0f)
 	ratio=$(div "$rps" "$ceiling")
@@ -524,6 +531,7 @@ for share in $corunner; do
 	co0=$(ticks "$CORUNNER_PID")
 	run_raced "$T/fetch.conf" "$T/raced-co-$share.log"
 	check_requests
+	cpu_row "6 fetch-only, co-runner ${share}%" "$n_items" "$SECS" "$CPU_S" "2 fetch-only, fixture"
 	# What it really used of a CPU while raced ran (it spins on CPU time,
 	# so preemption stretches its period rather than cutting its work).
 	used=$(div "$(tick_secs "$co0" "$(ticks "$CORUNNER_PID")")" "$SECS" | awk '{ printf "%.0f", 100 * $1 }')
@@ -576,6 +584,7 @@ incr_import() { # NAME STEP DB CONF
 		+ (select count(*) from athletes where removed_import is null)")
 	served=$(get /_dataset | jq '.races + .entries + .athletes_referenced')
 	[ "$stored" = "$served" ] || { echo "run.sh: part 10 $1 $2: stored $stored items, served $served" >&2; exit 1; }
+	cpu_row "10 $1, $2 import" "$served" "$SECS" "$CPU_S" "10 $1, fetch-only"
 	local body n304 bytes fx_body
 	body=$(incr_count "$3" requests_body) n304=$(incr_count "$3" requests_304) bytes=$(incr_count "$3" bytes)
 	# The fixture's own count of answers with a body, as a check.
@@ -607,6 +616,7 @@ CONF
 		run_raced "$T/incr-fetch.conf" "$T/raced-incr-$name-fetch.log"
 		check_requests
 		incr_fetch_secs=$SECS incr_fetch_cpu=$CPU_S
+		cpu_row "10 $name, fetch-only" "$n_items" "$SECS" "$CPU_S"
 		db=incr_$name
 		incr_db_psql postgres "create database $db" >/dev/null
 		[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$db" "create extension pg_stat_statements" >/dev/null
@@ -742,6 +752,7 @@ if want 12; then
 			say "11 typed columns: $variant (round $round)"
 			pg0=$(ticks $(pg_pids))
 			run_raced "$T/typed.conf" "$T/raced-typed-$variant.log"
+			cpu_row "12 $variant, round $round" "$n_items" "$SECS" "$CPU_S"
 			pg_backends_gone
 			pg1=$(ticks $(pg_pids))
 			stored=$(incr_db_psql "$db" "select (select count(*) from races) + (select count(*) from entries) + (select count(*) from athletes)")
