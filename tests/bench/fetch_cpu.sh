@@ -8,9 +8,9 @@
 # `raced --once` fetch-only ([database] discard = yes, 32 connections, the
 # stages' concurrency 32, as run.sh part 2) --runs times (default 3) and
 # prints, per run, raced's CPU seconds (user + sys, /usr/bin/time) and
-# their cost per 1,000 requests; with --strace, one more run under
-# `strace -c -f` and the syscalls per request; with --perf FILE, one more
-# under `perf record -g` into FILE.  Counts, not wall time, so that a
+# their cost per 1,000 requests (and the fixture's, tests/lib/bench.sh);
+# with --strace, one more run under `strace -c -f` and the syscalls per
+# request; with --perf FILE, one more under `perf record -g` into FILE.  Counts, not wall time, so that a
 # shared machine does not blur them; the load average is printed.
 # RACED and FIXTURE name the binaries (default: build/...).
 set -euo pipefail
@@ -29,16 +29,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 T=$(mktemp -d /tmp/raced-fetchcpu.XXXXXX)
-FIXTURE_PID=
-cleanup() { [ -n "$FIXTURE_PID" ] && kill "$FIXTURE_PID" 2>/dev/null; rm -rf "$T"; }
+seed=1 page_size=50
+. "$src/tests/lib/bench.sh"
+cleanup() { fixture_stop; rm -rf "$T"; }
 trap cleanup EXIT
-"$FIXTURE" --port-file "$T/port" --seed 1 --page-size 50 --races "$races" \
-	--entries-per-race 50 --athletes $((races * 20)) >"$T/fixture.log" 2>&1 &
-FIXTURE_PID=$!
-for _ in $(seq 600); do [ -s "$T/port" ] && break; sleep 0.05; done
-[ -s "$T/port" ] || { echo "fetch_cpu.sh: the fixture did not start" >&2; exit 1; }
-URL="http://127.0.0.1:$(cat "$T/port")"
-n=$(curl -sf "$URL/_dataset" | jq .requests_needed)
+fixture_start --races "$races" --entries-per-race 50 --athletes $((races * 20))
+n=$(get /_dataset | jq .requests_needed)
 cat >"$T/raced.conf" <<CONF
 [daemon]
 control_socket = $T/raced.sock
@@ -79,27 +75,29 @@ max_demand = 2000
 CONF
 echo "requests per import: $n; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 check() {
-	local got; got=$(curl -sf "$URL/_stats" | jq .requests)
+	local got; got=$(get /_stats | jq .requests)
 	[ "$got" = "$n" ] || { echo "fetch_cpu.sh: raced made $got requests, expected $n" >&2; exit 1; }
 }
 for i in $(seq "$runs"); do
-	curl -sf -X POST "$URL/_reset" >/dev/null
+	reset
+	cpu_begin
 	/usr/bin/time -f '%U %S %e' -o "$T/time" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	cpu_end
 	check
 	read -r u s e <"$T/time"
-	awk -v u="$u" -v s="$s" -v e="$e" -v n="$n" 'BEGIN {
-		printf "run: user %.2f s, sys %.2f s, wall %.2f s; CPU per 1,000 requests %.1f ms (%.1f us a request)\n",
-		       u, s, e, (u + s) / n * 1e6, (u + s) / n * 1e6 }'
+	awk -v u="$u" -v s="$s" -v e="$e" -v n="$n" -v f="$CPU_PROV" 'BEGIN {
+		printf "run: user %.2f s, sys %.2f s, wall %.2f s; CPU per 1,000 requests %.1f ms (%.1f us a request);" \
+		       " the fixture'"'"'s %.1f ms\n", u, s, e, (u + s) / n * 1e6, (u + s) / n * 1e6, f / n * 1e6 }'
 done
 if [ -n "$do_strace" ]; then
-	curl -sf -X POST "$URL/_reset" >/dev/null
+	reset
 	strace -c -f -o "$T/strace" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	check
 	awk -v n="$n" '/^100.00/ || /total/ { printf "syscalls: %d, %.2f a request\n", $4, $4 / n }' "$T/strace"
 	sed -n '1,20p' "$T/strace"
 fi
 if [ -n "$perf_out" ]; then
-	curl -sf -X POST "$URL/_reset" >/dev/null
+	reset
 	perf record -q -g -o "$perf_out" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	check
 	echo "perf data: $perf_out"
