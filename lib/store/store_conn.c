@@ -58,7 +58,9 @@ struct store_conn {
 	const struct store_table_sql *tables;
 	size_t n_tables;
 	char *want;              /* the typed columns as configured (store_columns_want) */
-	char **upserts;          /* n_tables: this connection's upserts (the columns in force) */
+	/* n_tables each: this connection's writes of the columns in force,
+	 * by mode (store_schema.h: upsert, plain INSERT, fill) */
+	char **writes[STORE_WRITES];
 
 	PGconn *conn;
 	struct event *ev_io;     /* read (persistent) or connect-phase event */
@@ -343,10 +345,12 @@ static void step_failed(struct store_conn *c, const struct store_op *op, const c
 
 static void upserts_free(struct store_conn *c)
 {
-	for (size_t i = 0; c->upserts && i < c->n_tables; i++)
-		free(c->upserts[i]);
-	free(c->upserts);
-	c->upserts = NULL;
+	for (int m = 0; m < STORE_WRITES; m++) {
+		for (size_t i = 0; c->writes[m] && i < c->n_tables; i++)
+			free(c->writes[m][i]);
+		free(c->writes[m]);
+		c->writes[m] = NULL;
+	}
 }
 
 /* The columns in force are known: prepare the upserts that write them,
@@ -357,8 +361,10 @@ static void columns_done(struct store_conn *c, const PGresult *res)
 	size_t n = c->n_tables;
 	bool *inforce = calloc((n ? n : 1) * STORE_COLUMNS_MAX, sizeof *inforce);
 	upserts_free(c);
-	c->upserts = calloc(n ? n : 1, sizeof *c->upserts);
-	if (!inforce || !c->upserts) {
+	bool ok = inforce != NULL;
+	for (int m = 0; m < STORE_WRITES; m++)
+		ok &= (c->writes[m] = calloc(n ? n : 1, sizeof *c->writes[m])) != NULL;
+	if (!ok) {
 		free(inforce);
 		connection_lost(c, "out of memory");
 		return;
@@ -369,15 +375,17 @@ static void columns_done(struct store_conn *c, const PGresult *res)
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!(c->upserts[i] = store_schema_upsert_sql(&c->tables[i],
-		                                              inforce + i * STORE_COLUMNS_MAX))) {
-			free(inforce);
-			connection_lost(c, "out of memory");
-			return;
-		}
+		for (int m = 0; m < STORE_WRITES; m++)
+			if (!(c->writes[m][i] = store_schema_upsert_sql(&c->tables[i],
+			                                                inforce + i * STORE_COLUMNS_MAX, m))) {
+				free(inforce);
+				connection_lost(c, "out of memory");
+				return;
+			}
 	free(inforce);
 	struct store_op_list chain = { 0 };
-	if (store_schema_chain_end(c->tables, n, c->upserts, &chain) != 0) {
+	char *const *writes[STORE_WRITES] = { c->writes[0], c->writes[1], c->writes[2] };
+	if (store_schema_chain_end(c->tables, n, writes, &chain) != 0) {
 		store_op_list_free(&chain);
 		connection_lost(c, "out of memory");
 		return;
