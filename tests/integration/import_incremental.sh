@@ -40,6 +40,7 @@ check_eq "import 2 wrote no row" "$(sql 'select (select count(*) from races wher
 
 # racectl status ID shows the state counts (a daemon, no import started).
 raced_start
+wait_for "the database to be connected" 20 ctl health
 ctl status 2 >"$T/status.txt"
 check "status shows the 304 column" grep -Eq '^STAGE +REQUESTS +304 +BYTES +WRITTEN +UNCHANGED' "$T/status.txt"
 check "status: entries 0 bodies, $pages 304s, 0 written" \
