@@ -13,6 +13,11 @@
 #include <string.h>
 
 #define STORE_ADVISORY_LOCK  "7261636564" /* "raced" */
+/* Bytes of the block each connection's backend allocates and frees at
+ * set-up (store_schema_probe): 16 MiB, half glibc's largest dynamic mmap
+ * threshold, above the largest block a batch of STORE_BATCH_SIZE_MAX rows
+ * allocates (PostgreSQL's blocks stop doubling at 8 MiB). */
+#define STORE_BACKEND_MALLOC_WARM "16777216"
 
 struct migration {
 	int version;
@@ -439,7 +444,7 @@ static char *quote_ident(const char *name)
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
 	size_t k = schema ? 5 : 3;
-	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
+	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 3);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
 	/* First, whatever the server's default: raced reports a batch stored
@@ -473,7 +478,15 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	store_op_sql(op, k + 1, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	/* The backend's malloc (glibc) maps a block above its mmap threshold
+	 * (128 KiB at first) afresh each time and unmaps it when freed, and
+	 * trims the heap above twice that: decoding a batch's arrays then
+	 * faults in its megabytes anew every batch (0.8 page faults a row,
+	 * the backend's CPU a row doubled; docs/performance.md).  Freeing one
+	 * mapped block raises both thresholds to its size for the backend's
+	 * life: one such block, now. */
+	store_op_sql(op, k + 1, "SELECT length(repeat('x', " STORE_BACKEND_MALLOC_WARM "))");
+	store_op_sql(op, k + 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
