@@ -1158,6 +1158,10 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 
 /* --- import runs -------------------------------------------------------- */
 
+/* How long the probe of empty tables waits for a table's lock (a
+ * PostgreSQL interval), in its own transaction only. */
+#define STORE_PROBE_LOCK_TIMEOUT "100ms"
+
 /* The probe's answer: which tables have no row now. */
 static void probe_done(struct store_op *op, const PGresult *res, const char *err)
 {
@@ -1199,9 +1203,13 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	 * before the id comes back.  Without it (out of memory, or it fails:
 	 * a table dropped) every row goes by the upsert. */
 	struct store_op *probe = s->rows_needed && s->empty_sql ?
-	                         store_op_new(STORE_OP_PROBE_EMPTY, 1) : NULL;
+	                         store_op_new(STORE_OP_PROBE_EMPTY, 2) : NULL;
 	if (probe) {
-		store_op_sql(probe, 0, s->empty_sql);
+		/* A table someone holds locked does not hold up the run: the
+		 * probe gives up after STORE_PROBE_LOCK_TIMEOUT (55P03 is its
+		 * own error, store_conn.c) and the run writes by the upsert. */
+		store_op_sql(probe, 0, "SELECT set_config('lock_timeout', '" STORE_PROBE_LOCK_TIMEOUT "', true)");
+		store_op_sql(probe, 1, s->empty_sql);
 		probe->done = probe_done;
 		probe->ctx = s;
 		(void)enqueue(s, probe);
@@ -1271,6 +1279,12 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; i < s->n_tables; i++)
 		if (make_batch(s, i, NULL) != 0)
 			return -1;
+	/* Every batch of the run is formed: its key filters are done with
+	 * (a later batch of it would go by the upsert). */
+	for (size_t i = 0; i < s->n_tables; i++) {
+		free(s->tables[i].seen);
+		s->tables[i].seen = NULL;
+	}
 	if (enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
 	                                 counts, flags, cb, arg)) < 0)
 		return -1;

@@ -84,9 +84,9 @@ struct store;
 #define STORE_CONNECTIONS_MAX     16     /* [database] connections upper bound */
 /* A run's keys per table written while the table was empty at its start
  * (store.c, "Rows known new"): a Bloom filter of this many bits (512 KiB
- * per such table, freed at the next run), 3 hashes.  At 100,000 keys one
- * in 4,000 is falsely taken as seen; at 1,000,000, one in 10 (those go by
- * the upsert, the slower write). */
+ * per such table, freed when the run finishes), 3 hashes.  With 100,000
+ * keys in it, one new key in 3,000 is falsely taken as seen; with
+ * 1,000,000, one in 8 (those go by the upsert, the slower write). */
 #define STORE_PLAIN_FILTER_BITS   (1u << 22)
 #define STORE_PLAIN_FILTER_HASHES 3
 

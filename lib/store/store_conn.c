@@ -21,8 +21,9 @@
  *
  * Errors: an error whose SQLSTATE says the connection or server went away
  * (classes 08, 57, 53, 58, 40, or none: a libpq-side error), or a lock
- * held past lock_timeout (55P03), is the moment's: the op is sent again as
- * it was after a reconnect.  Any other error is the op's own and completes
+ * held past lock_timeout (55P03; except for the probe of empty tables,
+ * which gives up), is the moment's: the op is sent again as it was after
+ * a reconnect.  Any other error is the op's own and completes
  * it (a batch then splits itself: see store.c).
  *
  * Backoff: STORE_BACKOFF_MIN_MS doubling up to STORE_BACKOFF_MAX_MS,
@@ -493,7 +494,10 @@ static void op_note_error(struct store_op *op, const PGresult *r)
 		return;
 	op->failed = true;
 	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	op->transient = sqlstate_transient(st);
+	/* The probe of empty tables does not wait for a lock: it gives up
+	 * (its run then writes by the upsert). */
+	op->transient = sqlstate_transient(st) &&
+	                !(op->kind == STORE_OP_PROBE_EMPTY && st && strcmp(st, "55P03") == 0);
 	snprintf(op->sqlstate, sizeof op->sqlstate, "%s", st ? st : "");
 	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
 	size_t n = strlen(op->err);

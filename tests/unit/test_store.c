@@ -2520,6 +2520,37 @@ static void test_a_key_stored_behind_the_probes_back_falls_back_for_the_run(void
 	store_free(s);
 }
 
+/* A stage table someone holds locked does not hold up a run's start: the
+ * probe gives up after its lock_timeout and the run writes by the upsert
+ * once the lock is gone. */
+static void test_a_locked_table_does_not_hold_up_the_start_of_a_run(void)
+{
+	const char *tables[] = { "pl_locked" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 10);
+	PGconn *locker = PQconnectdb(conninfo);
+	PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE pl_locked IN ACCESS EXCLUSIVE MODE");
+	CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	double t0 = now_s();
+	int64_t id = begin_run(s);
+	CHECK(id > 0);
+	CHECK(now_s() - t0 < 5);
+	CHECK_EQ(store_state(s), STORE_READY);
+	add_rows(s, 0, id, "k", 0, 15, 1);
+	flush(s, 0);
+	r = PQexec(locker, "COMMIT");
+	PQclear(r);
+	PQfinish(locker);
+	struct want x = { &w, 0, 15 };
+	CHECK(run_until(committed_reached, &x, 20));
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.rows_plain, 0);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_locked"), 15);
+	store_free(s);
+}
+
 struct killer {
 	struct seen *w;
 	int64_t id;
@@ -2693,6 +2724,7 @@ int main(void)
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
+	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
 	RUN(test_plain_batches_sent_again_after_a_kill_store_every_row_once);
 	RUN(test_loop_keeps_turning_during_a_large_write);
 	RUN(test_postgres_restart_mid_stream_stores_every_row_once);
