@@ -94,7 +94,7 @@ static void test_every_sample_follows_its_familys_help_and_type_and_the_text_end
 		CHECK(strncmp(name, "raced_", 6) == 0);
 		samples++;
 	}
-	CHECK_EQ(families, 39); /* import 6, stage 12, provider 7, store 8 */
+	CHECK_EQ(families, 40); /* import 6, stage 12, provider 7, store 9 */
 	CHECK(samples > families);
 	free(text);
 	json_decref(s);
