@@ -234,7 +234,7 @@ struct counter_family {
 };
 
 #define N_PROVIDER_COUNTERS 9
-#define N_STORE_COUNTERS 4
+#define N_STORE_COUNTERS 5
 
 static const struct counter_family stage_counters[] = {
 	{"raced_stage_items_total", "done", "Items taken from the stage's pages and passed on (per daemon)."},
@@ -277,6 +277,7 @@ static const struct counter_family store_counters[N_STORE_COUNTERS] = {
 	{"raced_store_rows_total", "rows_committed", "Rows committed in batches (per daemon)."},
 	{"raced_store_rows_failed_total", "rows_failed", "Rows PostgreSQL refused (per daemon)."},
 	{"raced_store_reconnects_total", "reconnects", "Database connections lost or refused (per daemon)."},
+	{"raced_store_rows_plain_total", "rows_plain", "Rows written by a plain INSERT, known new (per daemon)."},
 };
 
 /* ---- counters across a reload ---- */

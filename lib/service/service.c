@@ -1029,6 +1029,7 @@ json_t *service_stats(const struct service *s)
 	                          "reconnects", (json_int_t)sst.reconnects,
 	                          "rows_failed", (json_int_t)sst.rows_failed);
 	json_object_set_new(store, "rows_committed", json_integer((json_int_t)sst.rows_committed));
+	json_object_set_new(store, "rows_plain", json_integer((json_int_t)sst.rows_plain));
 	json_object_set_new(store, "commit_seconds", commit_histogram(&sst));
 	json_t *imp, *stages;
 	const json_t *shown = s->imp ? NULL : s->last_stats;

@@ -48,6 +48,24 @@
  * credit must come back all the same).  An error that is the table's
  * (SQLSTATE class 42: dropped, altered) is not split, as every row would
  * fail alike: the batch goes to the sink's table_refused whole.
+ *
+ * Rows known new: the upsert's ON CONFLICT costs every row an index
+ * lookup before its insert (docs/performance.md).  A table that has no
+ * row when a run starts can only hold that run's rows: a probe op just
+ * before the run's import_runs row reads which tables are empty, and the
+ * run's id, when it comes back, marks them (struct table's plain_import).
+ * Each batch of such a table puts first the rows whose key no earlier
+ * batch of the run had (a Bloom filter of the run's keys: a false "had"
+ * costs only the upsert) and writes them by a plain INSERT, the others
+ * by the upsert, in one transaction.  A key stored after all (a batch
+ * sent again after a lost connection whose commit had landed; someone
+ * else writing the table) makes PostgreSQL refuse the batch with 23505:
+ * the table falls back to the upsert for the rest of the run, and the
+ * batch goes again with its new rows by the fill (ON CONFLICT DO
+ * NOTHING), as do batches formed plain and taken after that: a stored
+ * row with the key of a row known new is that very row (its commit
+ * landed) or a later one of the key, which must win.  (Someone else's
+ * row then stays as they wrote it.)
  */
 #include "store.h"
 
@@ -76,6 +94,13 @@ struct table {
 	size_t n_page_recs;         /* page and link records added to it (kept or not) */
 	struct store_link_rec *links;  /* link records of the batch being formed */
 	size_t n_links, cap_links;
+	/* Rows known new (the design note): the import whose rows may go by
+	 * the plain INSERT (0: none), the keys its batches had so far (a
+	 * Bloom filter of STORE_PLAIN_FILTER_BITS), and what the last probe
+	 * found, until the run it precedes takes it. */
+	int64_t plain_import;
+	uint8_t *seen;
+	bool probed_empty;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -100,6 +125,7 @@ struct store {
 	uint64_t beat_ms;           /* and when (monotonic) */
 	struct store_stats stats;   /* the store's own figures */
 	char *orphan_sql;           /* store_clear_orphan_state's, built at first use */
+	char *empty_sql;            /* the probe of empty tables at a run's start */
 	uint64_t down_since_ms;     /* monotonic: when it last left READY (or started) */
 	size_t reads_in_flight;     /* input reads the backend took, not yet answered */
 	char last_error[ERR_MAX];
@@ -256,18 +282,19 @@ static int heartbeat_stmt(struct store_op *op, size_t i)
 
 static void batch_done(struct store_op *op, const PGresult *res, const char *err);
 
-/* Give op's statement i the table's upsert over its rows. */
-static int batch_encode(struct store *s, struct store_op *op, size_t i)
+/* Give op's statement i the write `name` of n of its rows from `from`. */
+static int batch_encode(struct store *s, struct store_op *op, size_t i, size_t from, size_t n,
+                        const char *name)
 {
 	struct store_stmt *st = &op->stmts[i];
 	struct store_batch_params p;
 	st->params = calloc(STORE_BATCH_PARAMS_MAX, sizeof *st->params);
 	st->lengths = calloc(STORE_BATCH_PARAMS_MAX, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_batch_encode(op->rows, op->n_rows, op->import_id, s->sql[op->table].n_cols,
+	    store_batch_encode(op->rows + from, n, op->import_id, s->sql[op->table].n_cols,
 	                       &p) != 0)
 		return -1;
-	st->name = s->sql[op->table].upsert_name;
+	st->name = name;
 	st->n_params = (int)p.n;
 	st->formats = p.formats;
 	for (size_t k = 0; k < p.n; k++) {
@@ -323,20 +350,24 @@ struct batch_parts {
 	struct store_link_rec *links;
 	size_t n_links;
 	size_t n_added;        /* rows and placeholders it acknowledges */
+	size_t n_plain;        /* rows[0 .. n_plain) known new */
+	bool fill;             /* ... written by the fill, not the plain INSERT */
 	int64_t import_id;
 	uint64_t sink_gen;
 	bool beat;             /* carries the run's heartbeat */
 	unsigned conn;         /* the connection that carries it */
 };
 
-/* A batch of b's parts, statements in this order: the upsert of its rows,
- * the write of its page records, the write of its link records (after the
+/* A batch of b's parts, statements in this order: the plain INSERT (or
+ * the fill) of its rows known new, the upsert of the others, the write
+ * of its page records, the write of its link records (after the
  * pages they read), the heartbeat (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 {
-	size_t n = (b->n_rows > 0) + (b->n_pages > 0) + (b->n_links > 0) + b->beat;
+	size_t n = (b->n_plain > 0) + (b->n_rows > b->n_plain) + (b->n_pages > 0) +
+	           (b->n_links > 0) + b->beat;
 	struct store_op *op = store_op_new(STORE_OP_BATCH, n);
 	if (!op)
 		return NULL;
@@ -353,10 +384,16 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->import_id = b->import_id;
 	op->sink_gen = b->sink_gen;
 	op->conn = b->conn;
+	op->n_plain = b->n_plain;
+	op->fill = b->fill;
 	/* page and link records describe rows: after every row before them */
 	op->barrier = b->n_pages > 0 || b->n_links > 0;
+	const struct store_table_sql *sql = &s->sql[b->table];
 	size_t i = 0;
-	if ((b->n_rows > 0 && batch_encode(s, op, i++) != 0) ||
+	if ((b->n_plain > 0 &&
+	     batch_encode(s, op, i++, 0, b->n_plain, b->fill ? sql->fill_name : sql->insert_name) != 0) ||
+	    (b->n_rows > b->n_plain &&
+	     batch_encode(s, op, i++, b->n_plain, b->n_rows - b->n_plain, sql->upsert_name) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
 	    (b->n_links > 0 && links_encode(s, op, i++) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
@@ -406,6 +443,9 @@ static int batch_split(struct store *s, struct store_op *op)
 			b.n_rows = 1;
 			/* the first piece acknowledges the folded rows and placeholders too */
 			b.n_added = i == 0 ? 1 + op->n_added - op->n_rows : 1;
+			/* a row known new by the fill: a later row of its key may be in */
+			b.n_plain = i < op->n_plain;
+			b.fill = true;
 			one = batch_new(s, &b);
 		}
 		if (!one) {
@@ -518,12 +558,53 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 		s->sink.committed(s->sink.arg, op->table, op->n_added);
 }
 
+/* Rows known new (the design note): a batch refused because a key of its
+ * plain INSERT is stored already (23505) turns its table's plain path off
+ * for the rest of the import and goes again at once, its new rows by the
+ * fill.  True when it went again. */
+static bool plain_refused(struct store *s, struct store_op *op, const char *err)
+{
+	if (!err || op->n_plain == 0 || op->fill || strcmp(op->sqlstate, "23505") != 0)
+		return false;
+	struct table *t = &s->tables[op->table];
+	s->stats.plain_fallbacks++;
+	if (t->plain_import == op->import_id) {
+		t->plain_import = 0;
+		free(t->seen);
+		t->seen = NULL;
+	}
+	struct batch_parts b = { .table = op->table, .rows = op->rows, .n_rows = op->n_rows,
+	                         .pages = op->pages, .n_pages = op->n_pages,
+	                         .links = op->links, .n_links = op->n_links,
+	                         .n_added = op->n_added, .n_plain = op->n_plain, .fill = true,
+	                         .import_id = op->import_id, .sink_gen = op->sink_gen,
+	                         .conn = op->conn };
+	struct store_op *again = batch_new(s, &b);
+	if (!again)
+		return false;   /* split: each row by the fill or the upsert */
+	op->rows = NULL;
+	op->n_rows = 0;
+	op->pages = NULL;
+	op->n_pages = 0;
+	op->links = NULL;
+	op->n_links = 0;
+	struct store_op_list l = { again, again };
+	store_queue_return(s, &l);
+	return true;
+}
+
 static void batch_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	(void)res;
+	if (plain_refused(s, op, err))
+		return;
 	if (err && op->n_rows > 1 && !error_is_the_tables(op) && batch_split(s, op) == 0)
 		return;
+	if (!err && op->n_plain > 0 && !op->fill) {
+		s->stats.batches_plain++;
+		s->stats.rows_plain += op->n_plain;
+	}
 	batch_acknowledge(s, op, err);
 }
 
@@ -552,7 +633,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	const char *name = s->sql[b->table].name;
 	unsigned n = s->n_conns;
 	struct store_row *part[STORE_CONNECTIONS_MAX] = { 0 };
-	size_t cnt[STORE_CONNECTIONS_MAX] = { 0 };
+	size_t cnt[STORE_CONNECTIONS_MAX] = { 0 }, plain[STORE_CONNECTIONS_MAX] = { 0 };
 	unsigned char *dest = malloc(b->n_rows);
 	int rc = 0;
 	if (!dest)
@@ -560,6 +641,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	for (size_t i = 0; i < b->n_rows; i++) {
 		dest[i] = (unsigned char)row_conn(s, b->table, b->rows[i].key);
 		cnt[dest[i]]++;
+		plain[dest[i]] += i < b->n_plain;   /* the known new first, in each share too */
 	}
 	for (unsigned k = 0; k < n; k++)
 		if (cnt[k] > 0 && !(part[k] = malloc(cnt[k] * sizeof *part[k])))
@@ -576,7 +658,8 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 		if (cnt[k] == 0)
 			continue;
 		struct batch_parts one = { .table = b->table, .rows = part[k], .n_rows = cnt[k],
-		                           .n_added = cnt[k], .import_id = b->import_id,
+		                           .n_added = cnt[k], .n_plain = plain[k],
+		                           .import_id = b->import_id,
 		                           .sink_gen = b->sink_gen, .conn = k };
 		struct store_op *op = batch_new(s, &one);
 		if (!op) {
@@ -591,6 +674,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 		struct batch_parts last = *b;
 		last.rows = part[0];
 		last.n_rows = cnt[0];
+		last.n_plain = plain[0];
 		last.n_added = b->n_added - others;
 		last.conn = 0;
 		struct store_op *op = NULL;
@@ -617,6 +701,44 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	return 0;
 }
 
+/* The Bloom filter's bit positions of key (FNV-1a, double hashing). */
+static void seen_bits(const char *key, uint32_t bits[STORE_PLAIN_FILTER_HASHES])
+{
+	uint64_t h = 14695981039346656037u;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+	for (uint32_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
+		bits[k] = (h1 + k * h2) % STORE_PLAIN_FILTER_BITS;
+}
+
+/* Put the rows whose key no earlier batch of the import had first (they
+ * are known new: the table was empty at the start) and count them; then
+ * every key joins the filter.  A key the filter only seems to know goes
+ * by the upsert: slower, never wrong. */
+static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
+{
+	size_t n_new = 0;
+	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
+	for (size_t i = 0; i < n; i++) {
+		seen_bits(rows[i].key, bits);
+		bool known = true;
+		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
+			known &= (t->seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
+		if (known)
+			continue;
+		struct store_row r = rows[n_new];
+		rows[n_new++] = rows[i];
+		rows[i] = r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		seen_bits(rows[i].key, bits);
+		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
+			t->seen[bits[k] / 8] |= (uint8_t)(1u << (bits[k] % 8));
+	}
+	return n_new;
+}
+
 /* Send the batch being formed for table. */
 static int make_batch(struct store *s, size_t table, char *err)
 {
@@ -630,7 +752,10 @@ static int make_batch(struct store *s, size_t table, char *err)
 			return err_set(err, "store: out of memory folding a batch for table %s", name);
 		t->n_pending = (size_t)n;
 	}
+	size_t n_plain = t->seen && t->plain_import == t->pending_import ?
+	                 plain_partition(t, t->pending, t->n_pending) : 0;
 	struct batch_parts b = { .table = table, .rows = t->pending, .n_rows = t->n_pending,
+	                         .n_plain = n_plain,
 	                         .pages = t->pages, .n_pages = t->n_pages,
 	                         .links = t->links, .n_links = t->n_links,
 	                         .n_added = t->n_added, .import_id = t->pending_import,
@@ -957,6 +1082,12 @@ static struct store_op *take_sealed(struct store *s)
 {
 	struct store_op *op;
 	while ((op = store_op_pop(&s->queued))) {
+		/* formed before its table fell back: its new rows by the fill */
+		if (op->kind == STORE_OP_BATCH && op->n_plain > 0 && !op->fill &&
+		    s->tables[op->table].plain_import != op->import_id) {
+			op->fill = true;
+			op->stmts[0].name = s->sql[op->table].fill_name;
+		}
 		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
 			return op;
 		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
@@ -1026,10 +1157,65 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 
 /* --- import runs -------------------------------------------------------- */
 
+/* How long the probe of empty tables waits for a table's lock (a
+ * PostgreSQL interval), in its own transaction only. */
+#define STORE_PROBE_LOCK_TIMEOUT "100ms"
+
+/* The probe's answer: which tables have no row now. */
+static void probe_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+	bool ok = strlen(v) == s->n_tables;
+	for (size_t i = 0; i < s->n_tables; i++)
+		s->tables[i].probed_empty = ok && v[i] == 't';
+}
+
+/* The run's id: the tables the probe before it found empty take the plain
+ * INSERT for its rows. */
+static void begun(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	int64_t id = !err && res && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	for (size_t i = 0; i < s->n_tables; i++) {
+		struct table *t = &s->tables[i];
+		free(t->seen);
+		t->seen = NULL;
+		/* out of memory for the filter: the upsert, as for any table */
+		if (id > 0 && t->probed_empty && (t->seen = calloc(STORE_PLAIN_FILTER_BITS / 8, 1)))
+			t->plain_import = id;
+		else
+			t->plain_import = 0;
+		t->probed_empty = false;
+	}
+	store_runs_begin_done(op, res, err);
+}
+
 int store_begin_import(struct store *s, const struct store_run_begin *b, store_id_fn cb,
                        void *arg)
 {
-	return enqueue(s, store_runs_begin(b, cb, arg));
+	struct store_op *op = store_runs_begin(b, cb, arg);
+	if (!op)
+		return -1;
+	/* One probe of every table, just before the run's row: it sees every
+	 * batch queued before (a barrier), and nothing of this run is added
+	 * before the id comes back.  Without it (out of memory, or it fails:
+	 * a table dropped) every row goes by the upsert. */
+	struct store_op *probe = s->rows_needed && s->empty_sql ?
+	                         store_op_new(STORE_OP_PROBE_EMPTY, 2) : NULL;
+	if (probe) {
+		/* A table someone holds locked does not hold up the run: the
+		 * probe gives up after STORE_PROBE_LOCK_TIMEOUT (55P03 is its
+		 * own error, store_conn.c) and the run writes by the upsert. */
+		store_op_sql(probe, 0, "SELECT set_config('lock_timeout', '" STORE_PROBE_LOCK_TIMEOUT "', true)");
+		store_op_sql(probe, 1, s->empty_sql);
+		probe->done = probe_done;
+		probe->ctx = s;
+		(void)enqueue(s, probe);
+		op->done = begun;
+		op->ctx = s;
+	}
+	return enqueue(s, op);
 }
 
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
@@ -1092,6 +1278,12 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; i < s->n_tables; i++)
 		if (make_batch(s, i, NULL) != 0)
 			return -1;
+	/* Every batch of the run is formed: its key filters are done with
+	 * (a later batch of it would go by the upsert). */
+	for (size_t i = 0; i < s->n_tables; i++) {
+		free(s->tables[i].seen);
+		s->tables[i].seen = NULL;
+	}
 	if (enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
 	                                 counts, flags, cb, arg)) < 0)
 		return -1;
@@ -1164,6 +1356,10 @@ struct store *store_new(struct event_base *base, const struct store_conf *conf,
 		goto fail;
 	/* The one place that knows which backend carries the ops. */
 	s->rows_needed = !conf->discard;
+	if (s->rows_needed && !(s->empty_sql = store_schema_empty_sql(s->sql, s->n_tables))) {
+		err_set(err, "store: out of memory");
+		goto fail;
+	}
 	s->n_conns = conf->discard || conf->connections == 0 ? 1 : conf->connections;
 	s->backend = conf->discard ? store_null_new(s, base, err)
 	                           : store_pool_new(s, base, conf->conninfo, conf->synchronous_commit,
@@ -1199,8 +1395,10 @@ void store_free(struct store *s)
 		store_rows_free(s->tables[i].pending, s->tables[i].n_pending);
 		store_page_recs_free(s->tables[i].pages, s->tables[i].n_pages);
 		store_link_recs_free(s->tables[i].links, s->tables[i].n_links);
+		free(s->tables[i].seen);
 	}
 	free(s->orphan_sql);
+	free(s->empty_sql);
 	free(s->sql);
 	free(s->tables);
 	free(s);

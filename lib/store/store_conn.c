@@ -21,8 +21,9 @@
  *
  * Errors: an error whose SQLSTATE says the connection or server went away
  * (classes 08, 57, 53, 58, 40, or none: a libpq-side error), or a lock
- * held past lock_timeout (55P03), is the moment's: the op is sent again as
- * it was after a reconnect.  Any other error is the op's own and completes
+ * held past lock_timeout (55P03; except for the probe of empty tables,
+ * which gives up), is the moment's: the op is sent again as it was after
+ * a reconnect.  Any other error is the op's own and completes
  * it (a batch then splits itself: see store.c).
  *
  * Backoff: STORE_BACKOFF_MIN_MS doubling up to STORE_BACKOFF_MAX_MS,
@@ -58,7 +59,9 @@ struct store_conn {
 	const struct store_table_sql *tables;
 	size_t n_tables;
 	char *want;              /* the typed columns as configured (store_columns_want) */
-	char **upserts;          /* n_tables: this connection's upserts (the columns in force) */
+	/* n_tables each: this connection's writes of the columns in force,
+	 * by mode (store_schema.h: upsert, plain INSERT, fill) */
+	char **writes[STORE_WRITES];
 
 	PGconn *conn;
 	struct event *ev_io;     /* read (persistent) or connect-phase event */
@@ -343,10 +346,12 @@ static void step_failed(struct store_conn *c, const struct store_op *op, const c
 
 static void upserts_free(struct store_conn *c)
 {
-	for (size_t i = 0; c->upserts && i < c->n_tables; i++)
-		free(c->upserts[i]);
-	free(c->upserts);
-	c->upserts = NULL;
+	for (int m = 0; m < STORE_WRITES; m++) {
+		for (size_t i = 0; c->writes[m] && i < c->n_tables; i++)
+			free(c->writes[m][i]);
+		free(c->writes[m]);
+		c->writes[m] = NULL;
+	}
 }
 
 /* The columns in force are known: prepare the upserts that write them,
@@ -357,8 +362,10 @@ static void columns_done(struct store_conn *c, const PGresult *res)
 	size_t n = c->n_tables;
 	bool *inforce = calloc((n ? n : 1) * STORE_COLUMNS_MAX, sizeof *inforce);
 	upserts_free(c);
-	c->upserts = calloc(n ? n : 1, sizeof *c->upserts);
-	if (!inforce || !c->upserts) {
+	bool ok = inforce != NULL;
+	for (int m = 0; m < STORE_WRITES; m++)
+		ok &= (c->writes[m] = calloc(n ? n : 1, sizeof *c->writes[m])) != NULL;
+	if (!ok) {
 		free(inforce);
 		connection_lost(c, "out of memory");
 		return;
@@ -369,15 +376,17 @@ static void columns_done(struct store_conn *c, const PGresult *res)
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!(c->upserts[i] = store_schema_upsert_sql(&c->tables[i],
-		                                              inforce + i * STORE_COLUMNS_MAX))) {
-			free(inforce);
-			connection_lost(c, "out of memory");
-			return;
-		}
+		for (int m = 0; m < STORE_WRITES; m++)
+			if (!(c->writes[m][i] = store_schema_upsert_sql(&c->tables[i],
+			                                                inforce + i * STORE_COLUMNS_MAX, m))) {
+				free(inforce);
+				connection_lost(c, "out of memory");
+				return;
+			}
 	free(inforce);
 	struct store_op_list chain = { 0 };
-	if (store_schema_chain_end(c->tables, n, c->upserts, &chain) != 0) {
+	char *const *writes[STORE_WRITES] = { c->writes[0], c->writes[1], c->writes[2] };
+	if (store_schema_chain_end(c->tables, n, writes, &chain) != 0) {
 		store_op_list_free(&chain);
 		connection_lost(c, "out of memory");
 		return;
@@ -485,7 +494,10 @@ static void op_note_error(struct store_op *op, const PGresult *r)
 		return;
 	op->failed = true;
 	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	op->transient = sqlstate_transient(st);
+	/* The probe of empty tables does not wait for a lock: it gives up
+	 * (its run then writes by the upsert). */
+	op->transient = sqlstate_transient(st) &&
+	                !(op->kind == STORE_OP_PROBE_EMPTY && st && strcmp(st, "55P03") == 0);
 	snprintf(op->sqlstate, sizeof op->sqlstate, "%s", st ? st : "");
 	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
 	size_t n = strlen(op->err);

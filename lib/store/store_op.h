@@ -45,6 +45,7 @@ enum store_op_kind {
 	STORE_OP_CLEAR_ORPHANS,
 	STORE_OP_GET_INPUT,      /* answered through the sink (store.c) */
 	STORE_OP_READ_ITEMS,     /* likewise */
+	STORE_OP_PROBE_EMPTY,    /* which stage tables have no row, at a run's start */
 };
 
 /* A set-up op's place in the chain the connection runs before READY. */
@@ -102,6 +103,9 @@ struct store_op {
 	struct store_link_rec *links;   /* link records, written after the pages */
 	size_t n_links;
 	int64_t import_id;
+	size_t n_plain;          /* rows[0 .. n_plain) are known new: the plain INSERT
+	                            (or the fill, when `fill`); the rest the upsert */
+	bool fill;
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */

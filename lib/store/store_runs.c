@@ -46,7 +46,7 @@ void store_runs_answer_id(struct store_op *op, int64_t id, const char *err)
 		op->reply.id(op->reply_arg, id, err);
 }
 
-static void begin_done(struct store_op *op, const PGresult *res, const char *err)
+void store_runs_begin_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	int64_t id = 0;
 	if (!err && res && PQntuples(res) == 1)
@@ -62,7 +62,7 @@ struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn c
 	const char *p[] = { b->requested_by, b->full ? "true" : "false", b->root_url, pipeline };
 	struct store_op *op = one_statement(STORE_OP_BEGIN_IMPORT,
 		"INSERT INTO import_runs (status, requested_by, full_import, root_url, pipeline)"
-		" VALUES ('running', $1, $2, $3, $4::jsonb) RETURNING id", 4, p, begin_done);
+		" VALUES ('running', $1, $2, $3, $4::jsonb) RETURNING id", 4, p, store_runs_begin_done);
 	free(pipeline);
 	if (op) {
 		op->reply.id = cb;

@@ -13,6 +13,11 @@
 #include <string.h>
 
 #define STORE_ADVISORY_LOCK  "7261636564" /* "raced" */
+/* Bytes of the block each connection's backend allocates and frees at
+ * set-up (store_schema_probe): 16 MiB, half glibc's largest dynamic mmap
+ * threshold, above the largest block a batch of STORE_BATCH_SIZE_MAX rows
+ * allocates (PostgreSQL's blocks stop doubling at 8 MiB). */
+#define STORE_BACKEND_MALLOC_WARM "16777216"
 
 struct migration {
 	int version;
@@ -244,16 +249,23 @@ static bool name_valid(const char *n)
 	" AND NOT attisdropped) THEN" \
 	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF; END $raced$"
 
-/* A conflicting row is written only when it changed (parent_key, then
+/* The plain INSERT and the fill (STORE_WRITE_PLAIN, STORE_WRITE_FILL)
+ * are the upsert's first part, the fill with ON CONFLICT DO NOTHING: the
+ * same parameters, so a batch switches from one to another by the
+ * prepared statement's name alone.
+ *
+ * A conflicting row is written only when it changed (parent_key, then
  * payload: the jsonb comparison is the costly one) or was marked
  * removed; the payload and updated_at are kept as they are (the TOASTed
  * value not copied) when only the parent or the removal changed. */
 /* The typed columns in force (store_schema_upsert_sql) add their names,
  * casts, arrays and assignments at the four %s after the table's name. */
-#define UPSERT_FMT \
+#define INSERT_FMT \
 	"INSERT INTO \"%s\" AS t (key, parent_key, payload, first_import, last_import, updated_at%s)" \
 	" SELECT u.k, u.p, u.j, $4::bigint, $4::bigint, now()%s" \
-	" FROM unnest($1::text[], $2::text[], $3::jsonb[]%s) AS u(k, p, j%s)" \
+	" FROM unnest($1::text[], $2::text[], $3::jsonb[]%s) AS u(k, p, j%s)"
+#define FILL_FMT INSERT_FMT " ON CONFLICT (key) DO NOTHING"
+#define UPSERT_FMT INSERT_FMT \
 	" ON CONFLICT (key) DO UPDATE SET" \
 	"  payload = CASE WHEN t.payload IS DISTINCT FROM excluded.payload" \
 	"   THEN excluded.payload ELSE t.payload END," \
@@ -345,6 +357,8 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	             name, name);
 	rc |= FORMAT(&t->upsert_name, "raced_upsert_%s", name);
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
+	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
+	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name);
@@ -369,6 +383,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->name);
 	free(t->upsert_name);
 	free(t->upsert_sql);
+	free(t->insert_name);
+	free(t->fill_name);
 	free(t->create_sql);
 	free(t->index_sql);
 	free(t->column_sql);
@@ -405,7 +421,7 @@ static void sb_add(char **sb, const char *fmt, ...)
 	*sb = next;
 }
 
-char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce)
+char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce, int mode)
 {
 	char *names = strdup(""), *casts = strdup(""), *arrays = strdup(""), *alias = strdup("");
 	char *sets = strdup(""), *sql = NULL;
@@ -420,7 +436,9 @@ char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *infor
 		sb_add(&sets, ", \"%s\" = excluded.\"%s\"", t->cols[c].name, t->cols[c].name);
 	}
 	if (names && casts && arrays && alias && sets &&
-	    FORMAT(&sql, UPSERT_FMT, t->name, names, casts, arrays, alias, sets) != 0)
+	    (mode == STORE_WRITE_PLAIN ? FORMAT(&sql, INSERT_FMT, t->name, names, casts, arrays, alias)
+	     : mode == STORE_WRITE_FILL ? FORMAT(&sql, FILL_FMT, t->name, names, casts, arrays, alias)
+	     : FORMAT(&sql, UPSERT_FMT, t->name, names, casts, arrays, alias, sets)) != 0)
 		sql = NULL;
 	free(names);
 	free(casts);
@@ -463,7 +481,7 @@ static char *quote_ident(const char *name)
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
 	size_t k = schema ? 5 : 3;
-	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
+	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 3);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
 	/* First, whatever the server's default: raced reports a batch stored
@@ -497,7 +515,15 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	store_op_sql(op, k + 1, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	/* The backend's malloc (glibc) maps a block above its mmap threshold
+	 * (128 KiB at first) afresh each time and unmaps it when freed, and
+	 * trims the heap above twice that: decoding a batch's arrays then
+	 * faults in its megabytes anew every batch (0.8 page faults a row,
+	 * the backend's CPU a row doubled; docs/performance.md).  Freeing one
+	 * mapped block raises both thresholds to its size for the backend's
+	 * life: one such block, now. */
+	store_op_sql(op, k + 1, "SELECT length(repeat('x', " STORE_BACKEND_MALLOC_WARM "))");
+	store_op_sql(op, k + 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
@@ -578,12 +604,12 @@ static struct store_op *columns_op(const char *want)
 	return op;
 }
 
-/* Once the columns in force are known: each table's upsert prepared
- * (upserts[i]) and a dedupe stage's link write, the page records' write,
+/* Once the columns in force are known: each table's writes prepared
+ * (writes[mode][i]) and a dedupe stage's link write, the page records' write,
  * the comments and views (store_views.h: a view reads the catalog's
  * columns, typed ones included, so it comes after them); SELECT 1. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
-                                   char *const *upserts)
+                                   char *const *const *writes)
 {
 	size_t n_links = 0;
 	for (size_t i = 0; i < n; i++)
@@ -591,7 +617,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, n + n_links + 3);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + n_links + 3);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -599,8 +625,12 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	op->sql_owned = views;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		store_op_sql(op, k, upserts[i]);
-		op->stmts[k++].name = tables[i].upsert_name;
+		const char *names[STORE_WRITES] = { tables[i].upsert_name, tables[i].insert_name,
+		                                    tables[i].fill_name };
+		for (int m = 0; m < STORE_WRITES; m++) {
+			store_op_sql(op, k, writes[m][i]);
+			op->stmts[k++].name = names[m];
+		}
 		if (!tables[i].link_name)
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
@@ -646,9 +676,18 @@ int store_schema_chain(int current, const struct store_table_sql *tables, size_t
 }
 
 int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,
-                           char *const *upserts, struct store_op_list *out)
+                           char *const *const *writes, struct store_op_list *out)
 {
-	if (!append(out, prepare_op(tables, n_tables, upserts)) || !append(out, unlock_op()))
+	if (!append(out, prepare_op(tables, n_tables, writes)) || !append(out, unlock_op()))
 		return -1;
 	return 0;
+}
+
+char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
+{
+	char *sql = strdup("SELECT ''");
+	for (size_t i = 0; i < n; i++)
+		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM \"%s\") THEN 'f' ELSE 't' END",
+		       tables[i].name);
+	return sql;
 }

@@ -54,6 +54,8 @@ struct store_table_sql {
 	bool dedupe;         /* its edges are in a link table (store_links.h) */
 	char *upsert_name;   /* the upsert, prepared on each connection */
 	char *upsert_sql;
+	char *insert_name;   /* the plain INSERT (no ON CONFLICT) for rows known new */
+	char *fill_name;     /* the same with ON CONFLICT DO NOTHING (store.c) */
 	char *create_sql;
 	char *index_sql;
 	char *column_sql;    /* adds removed_import to a table of before migration 3 */
@@ -106,16 +108,28 @@ int store_schema_read_version(const PGresult *res, const char *err, int *version
 RACED_MUST_CHECK
 int store_schema_chain(int current, const struct store_table_sql *tables, size_t n_tables,
                        const char *want, struct store_op_list *out);
+/* The ways a stage table's rows are written, each prepared per table
+ * under its name: the upsert (upsert_name); the plain INSERT, no ON
+ * CONFLICT, for rows known new (insert_name: a key already stored fails
+ * it with 23505); the fill, ON CONFLICT DO NOTHING (fill_name). */
+#define STORE_WRITE_UPSERT 0
+#define STORE_WRITE_PLAIN  1
+#define STORE_WRITE_FILL   2
+#define STORE_WRITES       3
 /* The chain's end, once the columns in force are known: each table's
- * upsert prepared from upserts[i] (borrowed: keep them until the ops are
- * done), the page records' write, the unlock. */
+ * writes prepared from writes[mode][i] (borrowed: keep them until the ops
+ * are done), the page records' write, the unlock. */
 RACED_MUST_CHECK
 int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,
-                           char *const *upserts, struct store_op_list *out);
-/* Table t's upsert writing the typed columns in force (inforce[c], or
- * NULL: none); the statement always takes every configured column's
- * array ($5 on), so batches do not depend on what is in force.  NULL
- * when out of memory. */
-char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce);
+                           char *const *const *writes, struct store_op_list *out);
+/* Table t's write of mode (STORE_WRITE_*) of the typed columns in force
+ * (inforce[c], or NULL: none); the statement always takes every
+ * configured column's array ($5 on), so batches do not depend on what is
+ * in force.  NULL when out of memory. */
+char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce, int mode);
+/* One statement answering one text of n characters, 't' where tables[i]
+ * has no row, else 'f' (the probe at a run's start, store.c); it fails
+ * if a table is missing.  NULL when out of memory. */
+char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n);
 
 #endif

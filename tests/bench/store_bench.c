@@ -13,7 +13,8 @@
  *   cpu:        the store writing rows shaped like the benchmark's import
  *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
  *               athletes, payloads of 60-120 bytes) into fresh tables, then
- *               the same rows again as the next import (unchanged).  Reports
+ *               the same rows again as the next import (unchanged), each
+ *               begun as a run (store_begin_import).  Reports
  *               the PostgreSQL backend's CPU time per row (from
  *               /proc/<pid>/schedstat, cross-checked with utime+stime of
  *               /proc/<pid>/stat) and this process's, for each of
@@ -287,12 +288,30 @@ static long backend_pid(PGconn *c)
 	return pid;
 }
 
-/* One pass: every row as import `import_id`; prints backend and own CPU. */
-static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t import_id,
-                     const char *what)
+static void on_run_id(void *arg, int64_t id, const char *err)
+{
+	if (err || id <= 0) {
+		fprintf(stderr, "store_begin_import: %s\n", err ? err : "no id");
+		exit(1);
+	}
+	*(int64_t *)arg = id;
+}
+
+/* One pass: every row as a run begun as an import begins it (the store
+ * probes which tables are empty: rows known new go by a plain INSERT);
+ * prints backend and own CPU. */
+static void cpu_pass(struct event_base *base, struct store *s, long pid, const char *what)
 {
 	struct cpu_sample a, b;
 	size_t target = committed;
+	int64_t import_id = 0;
+	if (store_begin_import(s, &(struct store_run_begin){ .requested_by = "store_bench" },
+	                       on_run_id, &import_id) != 0)
+		exit(1);
+	while (import_id == 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	struct store_stats st0, st1;
+	store_get_stats(s, &st0);
 	double t0 = now_s();
 	cpu_read(pid, &a);
 	target += cpu_rows(s, import_id);
@@ -301,14 +320,16 @@ static void cpu_pass(struct event_base *base, struct store *s, long pid, int64_t
 	while (committed < target)
 		event_base_loop(base, EVLOOP_ONCE);
 	cpu_read(pid, &b);
+	store_get_stats(s, &st1);
 	if (getenv("STORE_BENCH_TIMES"))  /* for perf report --time (perf record -k CLOCK_MONOTONIC) */
 		printf("  %s: backend %ld, CLOCK_MONOTONIC %.6f to %.6f\n", what, pid, t0, now_s());
 	size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
-	printf("  %-9s backend %5.2f us/row (ticks %5.2f, %5.2f page faults/row), store_bench %5.2f us/row\n",
+	printf("  %-9s backend %5.2f us/row (ticks %5.2f, %5.2f page faults/row), store_bench %5.2f us/row,"
+	       " %zu rows plain\n",
 	       what, (b.backend_sched - a.backend_sched) * 1e6 / (double)n,
 	       (b.backend_ticks - a.backend_ticks) * 1e6 / (double)n,
 	       (b.backend_faults - a.backend_faults) / (double)n,
-	       (b.self - a.self) * 1e6 / (double)n);
+	       (b.self - a.self) * 1e6 / (double)n, (size_t)(st1.rows_plain - st0.rows_plain));
 }
 
 static void bench_cpu(int collate_c)
@@ -334,9 +355,9 @@ static void bench_cpu(int collate_c)
 	                           .tables = tables, .n_tables = 3 };
 	struct store *s = open_store(base, &conf);
 	long pid = backend_pid(c);
-	cpu_pass(base, s, pid, 1, "insert");
+	cpu_pass(base, s, pid, "insert");
 	if (!getenv("STORE_BENCH_INSERT_ONLY"))
-		cpu_pass(base, s, pid, 2, "re-import");
+		cpu_pass(base, s, pid, "re-import");
 	store_free(s);
 	event_base_free(base);
 	PQfinish(c);

@@ -94,7 +94,7 @@ static void test_every_sample_follows_its_familys_help_and_type_and_the_text_end
 		CHECK(strncmp(name, "raced_", 6) == 0);
 		samples++;
 	}
-	CHECK_EQ(families, 41); /* import 6, stage 12, provider 9, store 8 */
+	CHECK_EQ(families, 42); /* import 6, stage 12, provider 9, store 9 */
 	CHECK(samples > families);
 	free(text);
 	json_decref(s);

@@ -2480,6 +2480,262 @@ static void test_postgres_restart_mid_stream_stores_every_row_once(void)
 	store_free(s);
 }
 
+/* --- rows known new (issue 17) ------------------------------------------ */
+
+/* A run begun on s (batches of `batch`); its id. */
+static int64_t begin_run(struct store *s)
+{
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, &c),
+	         0);
+	CHECK(run_until(flag_set, &c.got_id, 10));
+	CHECK_STR(c.err, "");
+	return c.id;
+}
+
+/* n rows key<prefix><i> (i from `from`) with payload {"i": i, "v": v}. */
+static void add_rows(struct store *s, size_t table, int64_t id, const char *prefix, int from,
+                     int n, int v)
+{
+	char key[32], payload[64];
+	for (int i = from; i < from + n; i++) {
+		snprintf(key, sizeof key, "%s%05d", prefix, i);
+		snprintf(payload, sizeof payload, "{\"i\": %d, \"v\": %d}", i, v);
+		add(s, table, id, key, NULL, payload);
+	}
+}
+
+static struct store_stats stats_of(struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st;
+}
+
+/* A first import into empty tables writes every row by the plain INSERT
+ * (counted by the store, and seen as raced_insert_* in pg_stat_statements
+ * when it is there); the next import, the tables no longer empty, goes by
+ * the upsert, and a table empty at its start again by the plain INSERT. */
+static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
+{
+	const char *tables[] = { "pl_a", "pl_b" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 2, 100);
+	int64_t id = begin_run(s);
+	add_rows(s, 0, id, "a", 0, 250, 1);
+	add_rows(s, 1, id, "b", 0, 120, 1);
+	flush(s, 0);
+	flush(s, 1);
+	struct want x = { &w, 0, 250 }, y = { &w, 1, 120 };
+	CHECK(run_until(committed_reached, &x, 20) && run_until(committed_reached, &y, 20));
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.rows_plain, 370);
+	CHECK_EQ(st.batches_plain, 5);
+	CHECK_EQ(st.plain_fallbacks, 0);
+	CHECK_EQ(st.rows_failed, 0);
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pl_a WHERE first_import = %lld AND last_import = %lld"
+	         " AND (payload->>'v')::int = 1 AND removed_import IS NULL", (long long)id, (long long)id);
+	CHECK_EQ(sql_int(q), 250);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_b"), 120);
+
+	/* next run: pl_a has rows (the upsert: 50 changed, 50 new), pl_b
+	 * emptied meanwhile (the plain INSERT again) */
+	sql_exec("DELETE FROM pl_b");
+	int64_t id2 = begin_run(s);
+	add_rows(s, 0, id2, "a", 200, 100, 2);
+	add_rows(s, 1, id2, "b", 0, 30, 2);
+	flush(s, 0);
+	flush(s, 1);
+	x.n = 350;
+	y.n = 150;
+	CHECK(run_until(committed_reached, &x, 20) && run_until(committed_reached, &y, 20));
+	st = stats_of(s);
+	CHECK_EQ(st.rows_plain, 370 + 30);
+	CHECK_EQ(st.plain_fallbacks, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_a"), 300);
+	snprintf(q, sizeof q, "SELECT count(*) FROM pl_a WHERE last_import = %lld AND (payload->>'v')::int = 2",
+	         (long long)id2);
+	CHECK_EQ(sql_int(q), 100);
+	snprintf(q, sizeof q, "SELECT count(*) FROM pl_a WHERE first_import = %lld", (long long)id);
+	CHECK_EQ(sql_int(q), 250);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_b WHERE (payload->>'v')::int = 2"), 30);
+	store_free(s);
+}
+
+/* A key twice in a run (in batches far apart and in neighbouring ones,
+ * some in flight together): stored once, the later row wins, and no batch
+ * is refused: the second one goes by the upsert. */
+static void test_a_key_twice_in_a_run_is_stored_once_the_later_winning(void)
+{
+	const char *tables[] = { "pl_dup" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 10);
+	int64_t id = begin_run(s);
+	add_rows(s, 0, id, "k", 0, 100, 1);
+	add_rows(s, 0, id, "k", 5, 3, 2);     /* far from the first */
+	add_rows(s, 0, id, "k", 95, 10, 2);   /* the next batch: 95..99 again, 100..104 new */
+	add_rows(s, 0, id, "k", 98, 1, 3);    /* a third time, the same batch (folded) */
+	flush(s, 0);
+	struct want x = { &w, 0, 114 };
+	CHECK(run_until(committed_reached, &x, 20));
+	CHECK_EQ(w.committed[0], 114);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_dup"), 105);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_dup WHERE (payload->>'v')::int = 2"), 3 + 4 + 5);
+	CHECK_EQ(sql_int("SELECT (payload->>'v')::int FROM pl_dup WHERE key = 'k00098'"), 3);
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.plain_fallbacks, 0);
+	CHECK_EQ(st.rows_failed, 0);
+	CHECK_EQ(st.rows_plain, 105);   /* every key once by the plain INSERT */
+	store_free(s);
+}
+
+/* A key stored after the probe (as by a batch whose commit landed while
+ * its connection went, or by someone else): PostgreSQL refuses the plain
+ * batch (23505); it goes again, every row stored once and acknowledged,
+ * the row found stored left as it was, and the rest of the run goes by
+ * the upsert. */
+static void test_a_key_stored_behind_the_probes_back_falls_back_for_the_run(void)
+{
+	const char *tables[] = { "pl_fb" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 10);
+	int64_t id = begin_run(s);
+	sql_exec("INSERT INTO pl_fb (key, payload, first_import, last_import)"
+	         " VALUES ('k00003', '{\"there\": 1}', 0, 0)");
+	add_rows(s, 0, id, "k", 0, 30, 1);
+	flush(s, 0);
+	struct want x = { &w, 0, 30 };
+	CHECK(run_until(committed_reached, &x, 20));
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.plain_fallbacks, 1);
+	CHECK_EQ(st.rows_failed, 0);
+	CHECK_EQ(st.batches_split, 0);
+	CHECK_EQ(w.committed[0], 30);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_fb"), 30);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_fb WHERE (payload->>'v')::int = 1"), 29);
+	CHECK_EQ(sql_int("SELECT (payload->>'there')::int FROM pl_fb WHERE key = 'k00003'"), 1);
+	/* batches formed later go by the upsert: k00010 changes, nothing plain */
+	uint64_t plain = st.rows_plain;
+	CHECK(plain <= 20);
+	add_rows(s, 0, id, "k", 10, 1, 5);
+	add_rows(s, 0, id, "k", 30, 5, 5);
+	flush(s, 0);
+	x.n = 36;
+	CHECK(run_until(committed_reached, &x, 20));
+	st = stats_of(s);
+	CHECK_EQ(st.rows_plain, plain);
+	CHECK_EQ(st.plain_fallbacks, 1);
+	CHECK_EQ(sql_int("SELECT (payload->>'v')::int FROM pl_fb WHERE key = 'k00010'"), 5);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_fb"), 35);
+	store_free(s);
+}
+
+/* A stage table someone holds locked does not hold up a run's start: the
+ * probe gives up after its lock_timeout and the run writes by the upsert
+ * once the lock is gone. */
+static void test_a_locked_table_does_not_hold_up_the_start_of_a_run(void)
+{
+	const char *tables[] = { "pl_locked" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 10);
+	PGconn *locker = PQconnectdb(conninfo);
+	PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE pl_locked IN ACCESS EXCLUSIVE MODE");
+	CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	double t0 = now_s();
+	int64_t id = begin_run(s);
+	CHECK(id > 0);
+	CHECK(now_s() - t0 < 5);
+	CHECK_EQ(store_state(s), STORE_READY);
+	add_rows(s, 0, id, "k", 0, 15, 1);
+	flush(s, 0);
+	r = PQexec(locker, "COMMIT");
+	PQclear(r);
+	PQfinish(locker);
+	struct want x = { &w, 0, 15 };
+	CHECK(run_until(committed_reached, &x, 20));
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.rows_plain, 0);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_locked"), 15);
+	store_free(s);
+}
+
+struct killer {
+	struct seen *w;
+	int64_t id;
+	size_t total, added, window;
+};
+
+static void kill_feed(struct killer *k)
+{
+	char key[32], payload[400];
+	while (k->added < k->total && k->added - k->w->committed[0] < k->window) {
+		snprintf(key, sizeof key, "row%06zu", k->added);
+		int n = snprintf(payload, sizeof payload, "{\"seq\": %zu, \"pad\": \"%0200zu\"}", k->added,
+		                 k->added);
+		char err[ERR_MAX];
+		if (store_add(k->w->store, 0, k->id, key, NULL, payload, (size_t)n, err) != 0) {
+			fprintf(stderr, "store_add: %s\n", err);
+			break;
+		}
+		k->added++;
+	}
+	if (k->added == k->total)
+		flush(k->w->store, 0);
+}
+
+static void kill_committed(struct seen *w, size_t table, size_t n)
+{
+	(void)table;
+	(void)n;
+	kill_feed(w->user);
+}
+
+static bool kill_all_committed(void *arg)
+{
+	struct killer *k = arg;
+	return k->w->committed[0] == k->total;
+}
+
+/* The store's backend killed (pg_terminate_backend) with plain batches in
+ * flight, three times: the batches sent again (some of which had
+ * committed) store every row once, none refused. */
+static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void)
+{
+	const char *tables[] = { "pl_kill" };
+	struct seen w = { 0 };
+	struct killer k = { &w, 0, 30000, 0, 3000 };
+	w.user = &k;
+	struct store *s = open_store(&w, tables, 1, 100);
+	k.id = begin_run(s);
+	w.on_committed = kill_committed;
+	kill_feed(&k);
+	for (size_t round = 1; round <= 3; round++) {
+		struct want x = { &w, 0, round * 6000 };
+		CHECK(run_until(committed_reached, &x, 30));
+		CHECK(sql_int("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		              " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+		              " AND datname = current_database()) t") >= 1);
+		CHECK(run_until(in_backoff, s, 10));
+	}
+	CHECK(run_until(kill_all_committed, &k, 60));
+	CHECK_EQ(w.committed[0], k.total);
+	struct store_stats st = stats_of(s);
+	fprintf(stderr, "  %llu reconnects, %llu plain batches refused and sent again, %llu rows plain\n",
+	        (unsigned long long)st.reconnects, (unsigned long long)st.plain_fallbacks,
+	        (unsigned long long)st.rows_plain);
+	CHECK(st.reconnects >= 3);
+	CHECK(st.rows_plain > 0);
+	CHECK_EQ(st.rows_failed, 0);
+	CHECK_EQ(st.batches_split, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pl_kill"), 30000);
+	CHECK_EQ(sql_int("SELECT count(DISTINCT (payload->>'seq')::int) FROM pl_kill"
+	                 " WHERE key = 'row' || lpad(payload->>'seq', 6, '0')"), 30000);
+	store_free(s);
+}
+
 /* --- the loop keeps turning -------------------------------------------- */
 
 struct ticker {
@@ -2577,6 +2833,11 @@ int main(void)
 	RUN(test_a_version_2_database_gets_migration_3);
 	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
 	RUN(test_down_ms_counts_from_the_last_ready);
+	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
+	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
+	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
+	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
+	RUN(test_plain_batches_sent_again_after_a_kill_store_every_row_once);
 	RUN(test_loop_keeps_turning_during_a_large_write);
 	RUN(test_postgres_restart_mid_stream_stores_every_row_once);
 	event_base_free(base);

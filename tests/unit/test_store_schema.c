@@ -85,19 +85,34 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	/* once the columns in force are known: prepare each upsert, the page
 	 * records' write, SELECT 1; unlock */
 	char *ups[2] = { t[0].upsert_sql, t[1].upsert_sql };
-	CHECK_EQ(store_schema_chain_end(t, 2, ups, &chain), 0);
+	char *ins[2] = { store_schema_upsert_sql(&t[0], NULL, STORE_WRITE_PLAIN),
+	                 store_schema_upsert_sql(&t[1], NULL, STORE_WRITE_PLAIN) };
+	char *fill[2] = { store_schema_upsert_sql(&t[0], NULL, STORE_WRITE_FILL),
+	                  store_schema_upsert_sql(&t[1], NULL, STORE_WRITE_FILL) };
+	CHECK(ins[0] && !strstr(ins[0], "ON CONFLICT") && strstr(ins[0], "INSERT INTO \"races\""));
+	CHECK(fill[0] && strstr(fill[0], "ON CONFLICT (key) DO NOTHING"));
+	char *const *writes[3] = { ups, ins, fill };
+	CHECK_EQ(store_schema_chain_end(t, 2, writes, &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "PU");
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 5);
+	CHECK_EQ(p->n_stmts, 9);
 	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
-	CHECK_STR(p->stmts[1].name, "raced_upsert_entries");
-	CHECK_STR(p->stmts[2].name, "raced_pages_write");
+	CHECK_STR(p->stmts[1].name, "raced_insert_races");
+	CHECK(p->stmts[1].sql == ins[0]);
+	CHECK_STR(p->stmts[2].name, "raced_fill_races");
+	CHECK_STR(p->stmts[3].name, "raced_upsert_entries");
+	CHECK_STR(p->stmts[4].name, "raced_insert_entries");
+	CHECK_STR(p->stmts[6].name, "raced_pages_write");
 	/* the comments and views, after the typed columns */
-	CHECK(strncmp(p->stmts[3].sql, "DO $raced$", 10) == 0);
-	CHECK(strstr(p->stmts[3].sql, "'races_current', 'entries_current'") != NULL);
-	CHECK_STR(p->stmts[4].sql, "SELECT 1");
+	CHECK(strncmp(p->stmts[7].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(p->stmts[7].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(p->stmts[8].sql, "SELECT 1");
 	store_op_list_free(&chain);
+	for (int i = 0; i < 2; i++) {
+		free(ins[i]);
+		free(fill[i]);
+	}
 	store_table_sql_free(&t[0]);
 	store_table_sql_free(&t[1]);
 }
@@ -173,13 +188,14 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 		return;
 	CHECK_EQ(op->kind, STORE_OP_SETUP);
 	CHECK_EQ(op->step, STORE_STEP_PROBE);
-	CHECK_EQ(op->n_stmts, 5);
+	CHECK_EQ(op->n_stmts, 6);
 	CHECK_STR(op->stmts[0].sql, "SELECT set_config('synchronous_commit', $1, false)");
 	CHECK_STR(op->stmts[0].params[0], "on");
 	CHECK_STR(op->stmts[1].sql, "SET statement_timeout = 0");
 	CHECK_STR(op->stmts[2].sql, "SELECT pg_advisory_lock($1::bigint)");
 	CHECK_STR(op->stmts[2].params[0], "7261636564");
-	CHECK_STR(op->stmts[4].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_STR(op->stmts[4].sql, "SELECT length(repeat('x', 16777216))");
+	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
@@ -196,11 +212,11 @@ static void test_the_probe_creates_and_selects_the_schema_quoted(void)
 	CHECK(op != NULL);
 	if (!op)
 		return;
-	CHECK_EQ(op->n_stmts, 7);
+	CHECK_EQ(op->n_stmts, 8);
 	CHECK_STR(op->stmts[3].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
 	CHECK_STR(op->stmts[4].sql, "SELECT set_config('search_path', $1, false)");
 	CHECK_STR(op->stmts[4].params[0], "\"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[6].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_STR(op->stmts[7].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 }
 
@@ -218,7 +234,7 @@ static void test_the_upsert_writes_the_typed_columns_in_force(void)
 	CHECK(t.index_names[0] == NULL);
 	CHECK_STR(t.index_names[1], "entries_start_time_idx");
 	bool inforce[2] = { false, true };
-	char *sql = store_schema_upsert_sql(&t, inforce);
+	char *sql = store_schema_upsert_sql(&t, inforce, STORE_WRITE_UPSERT);
 	CHECK(sql != NULL);
 	if (sql) {
 		CHECK(strstr(sql, "updated_at, \"start_time\")") != NULL);
@@ -227,6 +243,15 @@ static void test_the_upsert_writes_the_typed_columns_in_force(void)
 		CHECK(strstr(sql, "$5::text[], $6::text[]) AS u(k, p, j, c0, c1)") != NULL);
 		CHECK(strstr(sql, "\"start_time\" = excluded.\"start_time\"") != NULL);
 	}
+	/* the plain INSERT: the same columns and parameters, no ON CONFLICT */
+	char *plain = store_schema_upsert_sql(&t, inforce, STORE_WRITE_PLAIN);
+	CHECK(plain != NULL);
+	if (sql && plain) {
+		CHECK(strstr(sql, plain) == sql);
+		CHECK(strstr(plain, "ON CONFLICT") == NULL);
+		CHECK(strstr(plain, "$5::text[], $6::text[]) AS u(k, p, j, c0, c1)") != NULL);
+	}
+	free(plain);
 	free(sql);
 	char idx[64];
 	store_columns_index_name("a_table_name_of_forty_eight_characters_xxxxxxxxx",
@@ -259,12 +284,13 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	/* then each upsert and the link write prepared, the page write, the
 	 * views, SELECT 1 */
 	char *ups[3] = { t[0].upsert_sql, t[1].upsert_sql, t[2].upsert_sql };
-	CHECK_EQ(store_schema_chain_end(t, 3, ups, &chain), 0);
+	char *const *writes[3] = { ups, ups, ups };
+	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 + 1 + 3);
-	CHECK_STR(p->stmts[3].name, "raced_links_athletes");
-	CHECK_STR(p->stmts[4].name, "raced_pages_write");
-	const char *views = p->stmts[5].sql;
+	CHECK_EQ(p->n_stmts, 3 * 3 + 1 + 3);
+	CHECK_STR(p->stmts[9].name, "raced_links_athletes");
+	CHECK_STR(p->stmts[10].name, "raced_pages_write");
+	const char *views = p->stmts[11].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
