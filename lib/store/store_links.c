@@ -28,8 +28,9 @@
  * page rows say after this import's records: a changed page was
  * rewritten, an unchanged one says what it said), UNION stopping a cycle;
  * a page of an older, longer walk is not on it.  want: their keys; old:
- * the parent's links not in want (NOT IN over want is hashed whatever the
- * plan estimates of the batch); gone deletes those, only when there are
+ * the parent's links EXCEPT want (a set operation, hashed or sorted: a
+ * NOT IN over want cost 45 ms for a batch of 700 records whose links were
+ * all there, 64 µs a link); gone deletes those, only when there are
  * any (the common case has none).  The DELETE and the INSERT touch
  * disjoint rows, so one statement holds both; neither writes an unchanged
  * link.
@@ -56,7 +57,7 @@
 	" want AS (SELECT DISTINCT c.p, k.k FROM pages c CROSS JOIN LATERAL unnest(c.keys) AS k(k))," \
 	" old AS (SELECT x.p, d.key FROM x CROSS JOIN LATERAL (SELECT l2.key" \
 	"   FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
-	"  WHERE (x.p, d.key) NOT IN (SELECT w.p, w.k FROM want w))," \
+	"  EXCEPT SELECT w.p, w.k FROM want w)," \
 	" gone AS (DELETE FROM \"%s_parents\" l USING old" \
 	"  WHERE EXISTS (SELECT 1 FROM old) AND l.parent_key = old.p AND l.key = old.key)" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
