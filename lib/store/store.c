@@ -358,6 +358,18 @@ struct batch_parts {
 	unsigned conn;         /* the connection that carries it */
 };
 
+/* op no longer owns its rows, page and link records (they moved, or
+ * stay with their former owner). */
+static void op_forget_parts(struct store_op *op)
+{
+	op->rows = NULL;
+	op->n_rows = 0;
+	op->pages = NULL;
+	op->n_pages = 0;
+	op->links = NULL;
+	op->n_links = 0;
+}
+
 /* A batch of b's parts, statements in this order: the plain INSERT (or
  * the fill) of its rows known new, the upsert of the others, the write
  * of its page records, the write of its link records (after the
@@ -397,12 +409,7 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
 	    (b->n_links > 0 && links_encode(s, op, i++) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
-		op->rows = NULL;
-		op->n_rows = 0;
-		op->pages = NULL;
-		op->n_pages = 0;
-		op->links = NULL;
-		op->n_links = 0;
+		op_forget_parts(op);
 		store_op_free(op);
 		return NULL;
 	}
@@ -469,12 +476,7 @@ static int batch_split(struct store *s, struct store_op *op)
 	}
 	store_queue_return(s, &ones);
 	free(op->rows);   /* the strings moved to the one-row batches */
-	op->rows = NULL;
-	op->n_rows = 0;
-	op->pages = NULL;  /* moved to the last op */
-	op->n_pages = 0;
-	op->links = NULL;
-	op->n_links = 0;
+	op_forget_parts(op);  /* the pages and links moved to the last op */
 	s->stats.batches_split++;
 	return 0;
 }
@@ -582,12 +584,7 @@ static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 	struct store_op *again = batch_new(s, &b);
 	if (!again)
 		return false;   /* split: each row by the fill or the upsert */
-	op->rows = NULL;
-	op->n_rows = 0;
-	op->pages = NULL;
-	op->n_pages = 0;
-	op->links = NULL;
-	op->n_links = 0;
+	op_forget_parts(op);
 	struct store_op_list l = { again, again };
 	store_queue_return(s, &l);
 	return true;
