@@ -87,6 +87,7 @@ void fetch_error_describe_curl(struct fetch *r, CURLcode rc, curl_off_t connect_
 {
 	const struct fetch_provider *p = r->p;
 	const char *detail = r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc);
+	const char *ca = p->tls.ca_file ? p->tls.ca_file : "unset, the system's CAs";
 
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
@@ -120,13 +121,13 @@ void fetch_error_describe_curl(struct fetch *r, CURLcode rc, curl_off_t connect_
 		snprintf(r->msg, sizeof r->msg,
 		         "GET %s: the server's certificate was refused: %s; if a private CA signed it, set "
 		         "'ca_file' of [provider %s] to that CA's certificate (now: %s); not retried",
-		         r->url, detail, p->name, p->tls.ca_file ? p->tls.ca_file : "unset, the system's CAs");
+		         r->url, detail, p->name, ca);
 		break;
 	case CURLE_SSL_CACERT_BADFILE:
 		snprintf(r->msg, sizeof r->msg,
 		         "GET %s: %s; set 'ca_file' of [provider %s] (now: %s) to a readable PEM file of CA "
 		         "certificates; not retried",
-		         r->url, detail, p->name, p->tls.ca_file ? p->tls.ca_file : "unset, the system's CAs");
+		         r->url, detail, p->name, ca);
 		break;
 	case CURLE_WRITE_ERROR:
 		if (r->no_memory) {

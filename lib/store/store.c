@@ -423,12 +423,7 @@ static void pieces_free(struct store_op_list *l)
 	struct store_op *one;
 	while ((one = store_op_pop(l))) {
 		free(one->rows);
-		one->rows = NULL;
-		one->n_rows = 0;
-		one->pages = NULL;
-		one->n_pages = 0;
-		one->links = NULL;
-		one->n_links = 0;
+		op_forget_parts(one);
 		store_op_free(one);
 	}
 }

@@ -146,37 +146,35 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	store_op_list_free(&chain);
 }
 
-/* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
-static void test_a_database_at_version_2_gets_the_import_state_only(void)
+/* A database at version `from`: the chain's steps are `steps`, and its
+ * first migration, to from + 1, is one transaction whose first statement
+ * begins with `create`. */
+static void check_next_migration(int from, const char *want_steps, const char *create)
 {
 	char steps[16];
 	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(2, NULL, 0, "{}", &chain), 0);
+	CHECK_EQ(store_schema_chain(from, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMTC");
+	CHECK_STR(steps, want_steps);
 	struct store_op *m = chain.head;
-	CHECK_EQ(m->version, 3);
+	CHECK_EQ(m->version, from + 1);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
-	CHECK(strncmp(m->stmts[1].sql, "CREATE TABLE raced_pages (", 26) == 0);
+	CHECK(strncmp(m->stmts[1].sql, create, strlen(create)) == 0);
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	store_op_list_free(&chain);
+}
+
+/* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
+static void test_a_database_at_version_2_gets_the_import_state_only(void)
+{
+	check_next_migration(2, "MMMMTC", "CREATE TABLE raced_pages (");
 }
 
 /* Migration 6 (raced_reached, what an import reached) after 5, in one
  * transaction. */
 static void test_a_database_at_version_5_gets_the_reach_table_only(void)
 {
-	char steps[16];
-	struct store_op_list chain = { 0 };
-	CHECK_EQ(store_schema_chain(5, NULL, 0, "{}", &chain), 0);
-	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MTC");
-	struct store_op *m = chain.head;
-	CHECK_EQ(m->version, 6);
-	CHECK_STR(m->stmts[0].sql, "BEGIN");
-	CHECK(strncmp(m->stmts[1].sql, "CREATE TABLE raced_reached (", 28) == 0);
-	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
-	store_op_list_free(&chain);
+	check_next_migration(5, "MTC", "CREATE TABLE raced_reached (");
 }
 
 /* synchronous_commit first (NULL: on), then the lock and the version. */
