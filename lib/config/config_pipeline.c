@@ -26,6 +26,38 @@ static json_t *text_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* The companions of the stage's paging style (config.c's paging keys):
+ * they decide a page's URL as much as `next` does.  NULL for a style
+ * without them (none, link, a pointer), and when out of memory (*oom). */
+static json_t *paging_json(const struct stage_conf *st, bool *oom)
+{
+	json_t *o = NULL;
+	switch (st->next) {
+	case NEXT_OFFSET:
+		o = json_pack("{s:s,s:s,s:I,s:o,s:o}", "offset_param", st->offset_param, "limit_param",
+		              st->limit_param, "limit", (json_int_t)st->limit, "total", text_or_null(st->total),
+		              "has_more", text_or_null(st->has_more));
+		break;
+	case NEXT_PAGE_NUMBER:
+		o = json_pack("{s:s,s:I,s:o,s:o}", "page_param", st->page_param, "first_page",
+		              (json_int_t)st->first_page, "total_pages", text_or_null(st->total_pages), "has_more",
+		              text_or_null(st->has_more));
+		break;
+	case NEXT_CURSOR:
+		o = json_pack("{s:s,s:s,s:o}", "cursor_pointer", st->cursor_pointer, "cursor_param", st->cursor_param,
+		              "has_more", text_or_null(st->has_more));
+		break;
+	case NEXT_HEADER_CURSOR:
+		o = json_pack("{s:s,s:s,s:o}", "cursor_header", st->cursor_header, "cursor_param", st->cursor_param,
+		              "has_more", text_or_null(st->has_more));
+		break;
+	default:
+		return NULL;
+	}
+	*oom = !o;
+	return o;
+}
+
 static json_t *stage_json(const struct stage_conf *st)
 {
 	char *url = redact_dup(st->url);
@@ -35,6 +67,12 @@ static json_t *stage_json(const struct stage_conf *st)
 	                            st->key ? st->key : "", "next", next, "dedupe", st->dedupe)
 	                : NULL;
 	free(url);
+	bool oom = false;
+	json_t *paging = o ? paging_json(st, &oom) : NULL;
+	if (oom || (paging && json_object_set_new(o, "paging", paging) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -58,6 +96,8 @@ static void shown(const json_t *v, char *out, size_t n)
 		snprintf(out, n, "'%s'", json_string_value(v));
 	else if (json_is_boolean(v))
 		snprintf(out, n, "%s", json_is_true(v) ? "yes" : "no");
+	else if (json_is_integer(v))
+		snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	else if (json_is_null(v))
 		snprintf(out, n, "(none)");
 	else
@@ -85,7 +125,24 @@ static int stage_diff(const json_t *was, const json_t *now, const char *stage, i
 		snprintf(what, sizeof what, "%s changed from %s to %s", fields[f], va, vb);
 		return differs(msg, len, stage, what, id);
 	}
-	return 0;
+	/* The paging companions, named one by one.  A run kept by a raced
+	 * that did not record them (no "paging") is not checked on them. */
+	const json_t *pa = json_object_get(was, "paging"), *pb = json_object_get(now, "paging");
+	if (!pa || json_equal((json_t *)pa, (json_t *)pb))
+		return 0;
+	const char *k;
+	json_t *va;
+	json_object_foreach((json_t *)pa, k, va) {
+		const json_t *vb = pb ? json_object_get(pb, k) : NULL;
+		if (vb && json_equal(va, (json_t *)vb))
+			continue;
+		char sa[VALUE_MAX], sb[VALUE_MAX], what[2 * VALUE_MAX + 64];
+		shown(va, sa, sizeof sa);
+		shown(vb, sb, sizeof sb);
+		snprintf(what, sizeof what, "%s changed from %s to %s", k, sa, sb);
+		return differs(msg, len, stage, what, id);
+	}
+	return differs(msg, len, stage, "paging changed", id);
 }
 
 int config_pipeline_diff(const json_t *was, const struct config *now, int64_t import_id, char *msg, size_t len)

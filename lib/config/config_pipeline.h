@@ -6,7 +6,10 @@
  *
  * What counts is what decides which URLs an import requests and which rows
  * it writes: per stage its parent, provider, url, items, key, next and
- * dedupe.  Demands, buffers, concurrency, refresh and the providers' limits
+ * dedupe, and the companions of its paging style (offset_param,
+ * limit_param, limit, total; page_param, first_page, total_pages;
+ * cursor_pointer or cursor_header, cursor_param; has_more).  A run kept
+ * before raced recorded the companions is not checked on them.  Demands, buffers, concurrency, refresh and the providers' limits
  * may change between the runs of one import.  URLs are kept with their
  * secrets masked (redact.h): the JSON goes to the database, and a changed
  * token is not a changed pipeline.
@@ -25,8 +28,9 @@
 #include "error.h"
 
 /* {"<stage>": {"parent": "<stage>"|null, "provider", "url", "items", "key",
- * "next": "none"|"link"|"/pointer", "dedupe": bool}, ...} in the stages'
- * order; NULL when out of memory. */
+ * "next": "none"|"link"|"/pointer"|"offset"|..., "dedupe": bool,
+ * "paging": {companion: value, ...} (only for a style that has them)},
+ * ...} in the stages' order; NULL when out of memory. */
 RACED_MUST_CHECK json_t *config_pipeline_json(const struct config *c);
 
 /* 0 when `now` has the pipeline `was` describes; -1 with msg (len bytes)

@@ -121,6 +121,54 @@ static void test_each_field_counts(void)
 	json_decref(j);
 }
 
+static void test_the_paging_companions_count_and_are_named(void)
+{
+	struct config c = three();
+	stages[1].next = NEXT_OFFSET;
+	stages[1].offset_param = "offset";
+	stages[1].limit_param = "limit";
+	stages[1].limit = 100;
+	json_t *j = config_pipeline_json(&c);
+	char *text = json_dumps(json_object_get(json_object_get(j, "entries"), "paging"), JSON_COMPACT);
+	CHECK_STR(text, "{\"offset_param\":\"offset\",\"limit_param\":\"limit\",\"limit\":100,\"total\":null,"
+	                "\"has_more\":null}");
+	free(text);
+	CHECK(!json_object_get(json_object_get(j, "races"), "paging")); /* next = none has none */
+	CHECK_STR(diff_msg(j, &c, 3), "");
+	stages[1].limit = 50;
+	CHECK(strstr(diff_msg(j, &c, 3), "[stage entries] limit changed from 100 to 50 since import 3 began"));
+	stages[1].limit = 100;
+	stages[1].limit_param = "size";
+	CHECK(strstr(diff_msg(j, &c, 3), "[stage entries] limit_param changed from 'limit' to 'size'"));
+	stages[1].limit_param = "limit";
+	stages[1].total = "/meta/total";
+	CHECK(strstr(diff_msg(j, &c, 3), "[stage entries] total changed from (none) to '/meta/total'"));
+	stages[1].total = NULL;
+	json_decref(j);
+
+	stages[1].next = NEXT_HEADER_CURSOR;
+	stages[1].cursor_header = "X-Next";
+	stages[1].cursor_param = "cursor";
+	j = config_pipeline_json(&c);
+	stages[1].cursor_param = "after";
+	CHECK(strstr(diff_msg(j, &c, 4), "[stage entries] cursor_param changed from 'cursor' to 'after'"));
+	stages[1].cursor_param = "cursor";
+	CHECK_STR(diff_msg(j, &c, 4), "");
+	/* a run kept before the companions were recorded is not checked on them */
+	json_object_del(json_object_get(j, "entries"), "paging");
+	stages[1].cursor_param = "after";
+	CHECK_STR(diff_msg(j, &c, 4), "");
+	json_decref(j);
+
+	stages[1].next = NEXT_PAGE_NUMBER;
+	stages[1].page_param = "page";
+	stages[1].first_page = 1;
+	j = config_pipeline_json(&c);
+	stages[1].first_page = 0;
+	CHECK(strstr(diff_msg(j, &c, 5), "[stage entries] first_page changed from 1 to 0"));
+	json_decref(j);
+}
+
 static void test_added_and_removed_stages_are_named(void)
 {
 	struct config c = three();
@@ -164,6 +212,7 @@ int main(void)
 	RUN(test_the_same_pipeline_is_no_difference_whatever_else_changed);
 	RUN(test_a_changed_url_is_named_with_both_values_and_the_fix);
 	RUN(test_each_field_counts);
+	RUN(test_the_paging_companions_count_and_are_named);
 	RUN(test_added_and_removed_stages_are_named);
 	RUN(test_a_run_without_a_kept_pipeline_cannot_be_resumed);
 	return CHECK_DONE();
