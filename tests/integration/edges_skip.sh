@@ -78,23 +78,27 @@ check "the next one succeeds" raced_once
 links "after the refill" 0 "$ENTRIES"
 
 # --- 2. an interrupted run: what a kill between a parent's page state and
-# its link record leaves (links missing, the run 'running') ----------------
+# its link record leaves: links missing, the run 'running' (killed) or
+# 'interrupted' with its counts written and no link dropped (drained: the
+# status alone must keep the next run from trusting the links) -------------
 lose_links() {
 	sql "delete from athletes_parents where parent_key in (select key from entries order by key limit 5)" >/dev/null
-	sql "insert into import_runs (status, pipeline, resumable)
-	     select 'running', pipeline, false from import_runs order by id desc limit 1" >/dev/null
+	sql "insert into import_runs (status, pipeline, resumable, counts, finished_at)
+	     select '$1', pipeline, '$1' = 'interrupted', counts, now() from import_runs
+	     order by id desc limit 1" >/dev/null
 }
-lose_links
-check "import after an interrupted one succeeds" raced_once
+lose_links running
+check "import after a killed one succeeds" raced_once
 check_eq "the killed run is marked interrupted" \
 	"$(sql "select status from import_runs where id = $(last_run) - 1")" interrupted
-links "after an interrupted run" "$ENTRIES" 0
+links "after a killed run" "$ENTRIES" 0
+lose_links interrupted
+check "import after a drained one succeeds" raced_once
+links "after a drained run" "$ENTRIES" 0
 # ... and resumed: the resume trusts nothing
-lose_links
-sql "update import_runs set status = 'interrupted', resumable = true, finished_at = now()
-     where id = (select max(id) from import_runs)" >/dev/null
+lose_links interrupted
 check "the interrupted run resumed succeeds" raced_once --resume
-check_eq "it finished under its id" "$(sql "select status from import_runs where id = $(last_run)")" succeeded
+check_eq "it finished under its id" "$(sql "select status || resumes from import_runs where id = $(last_run)")" succeeded1
 links "resumed" "$ENTRIES" 0
 
 # --- 3. a run that dropped a link record (held past its bound, lost its
