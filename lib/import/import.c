@@ -125,6 +125,7 @@ struct stage_ctx {
 	struct dedupe *seen;      /* dedupe stages only */
 	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
+	struct import_links links; /* dedupe stages: link records sent or not */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -1408,10 +1409,12 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 		return;
 	char *shown = redact_dup(url);
 	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
-	int rc = !shown ? err_set(err, "out of memory")
-	         : in ? import_input_link(in, parent->key, sc->imp->env.store, sc->index, sc->imp->id, err)
-	         : import_undone_has(&sc->undone, shown) ? 0   /* no checkpoint: no link change */
-	              : store_add_link(sc->imp->env.store, sc->index, sc->imp->id, parent->key, shown, err);
+	int rc = !shown ? (sc->links.dropped++, err_set(err, "out of memory"))
+	         : in ? import_input_link(in, parent->key, parent->unchanged, sc->imp->env.store,
+	                                  sc->index, sc->imp->id, err)
+	              : import_links_ended(&sc->links, &sc->undone, shown, parent->key,
+	                                   parent->unchanged, sc->imp->env.store, sc->index,
+	                                   sc->imp->id, err);
 	if (rc < 0)
 		record_failure(sc, shown ? shown : url, 0, 0, err);
 	free(shown);
@@ -1467,8 +1470,9 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	if (sc->seen) {
 		import_input_live(ws->input, &sc->live);
 		ws->input->undone = &sc->undone;
-		if (parent && import_input_link(ws->input, parent->key, sc->imp->env.store, sc->index,
-		                                sc->imp->id, err) < 0)
+		ws->input->links = &sc->links;
+		if (parent && import_input_link(ws->input, parent->key, parent->unchanged,
+		                                sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
 			record_failure(sc, ws->shown, 0, 0, err);
 	}
 	return ws;
@@ -1693,6 +1697,23 @@ static int plan_carry(struct import *imp, char *err)
 	return 0;
 }
 
+/* Whether the stage may leave out the link records of unchanged parents
+ * (struct import_links): not with --full, not in a resumed run (it cannot
+ * tell what its earlier run committed), only when the store trusts the
+ * links the run before left, and not when its url names an ancestor's
+ * field: an unchanged parent may then map to another input. */
+static bool links_trusted(const struct stage_ctx *sc)
+{
+	const struct import *imp = sc->imp;
+	if (!sc->seen || imp->opt.full || imp->opt.resumed || !imp->env.store ||
+	    !store_links_trusted(imp->env.store, sc->index))
+		return false;
+	for (size_t i = 0; i < urltemplate_placeholders(sc->tpl); i++)
+		if (sc->arg_from[i] != SIZE_MAX)
+			return false;
+	return true;
+}
+
 static int build_pipeline(struct import *imp, char *err)
 {
 	const struct config *cfg = imp->env.cfg;
@@ -1747,6 +1768,8 @@ static int build_pipeline(struct import *imp, char *err)
 	}
 	if (plan_carry(imp, err) < 0)
 		return -1;
+	for (size_t i = 0; i < imp->n_stages; i++)
+		imp->stages[i].links.trusted = links_trusted(&imp->stages[i]);
 	struct stage_params store_sp = {
 		.name = "store", .kind = STAGE_CONSUMER, .handler = &import_store_handler,
 		.ctx = imp->rows, .buffer_size = 1, .concurrency = 1};
@@ -1830,6 +1853,7 @@ void import_free(struct import *imp)
 		urltemplate_free(sc->tpl);
 		dedupe_free(sc->seen);
 		import_undone_free(&sc->undone);
+		import_undone_free(&sc->links.changed);
 		for (size_t j = 0; j < sc->n_carry; j++)
 			free(sc->carry[j].nearest);
 		free(sc->carry);
@@ -1844,6 +1868,8 @@ void import_free(struct import *imp)
 			sc->live = in->live_next;
 			in->live_prev = NULL;
 			in->live_next = NULL;
+			in->undone = NULL;
+			in->links = NULL;
 		}
 	}
 	free(imp->stages);
@@ -1978,6 +2004,11 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
+	if (sc->seen) {
+		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));
+		json_object_set_new(o, "links_skipped", json_integer((json_int_t)sc->links.skipped));
+		json_object_set_new(o, "links_dropped", json_integer((json_int_t)sc->links.dropped));
+	}
 }
 
 /* A resumed run's counts go on from where they were. */

@@ -16,6 +16,7 @@ struct import_input_record {
 	uint64_t after;          /* due once this many items were delivered */
 	struct store_page pg;    /* its strings and arrays owned */
 	char *link;
+	bool unchanged;          /* link: the parent item is as stored */
 	size_t charge;
 };
 
@@ -23,6 +24,7 @@ struct import_input_record {
 struct import_input_link {
 	struct import_input_link *next;
 	char *parent;
+	bool unchanged;          /* the parent item is as stored */
 	size_t charge;
 };
 
@@ -103,11 +105,18 @@ void import_input_unref(struct import_input *in)
 	while (in->head) {
 		struct import_input_record *r = in->head;
 		in->head = r->next;
+		if (r->link && in->links)
+			in->links->dropped++;
 		record_free(r);
 	}
+	if (in->links)
+		in->links->dropped += in->n_held;
 	held_free(in);
 	if (in->undone && !in->done)
 		undone_add(in->undone, in->url);
+	/* Its parents still to come must know it was not reached only. */
+	if (in->links && in->links->trusted && in->done && in->rewrote)
+		undone_add(&in->links->changed, in->url);
 	if (in->live_prev) {
 		*in->live_prev = in->live_next;
 		if (in->live_next)
@@ -301,11 +310,39 @@ static void untaint(struct store_page *pg)
 static int send(struct import_input *in, const struct store_page *pg, struct store *s,
                 size_t table, int64_t import_id, char *err);
 
+/* Whether a link record would change nothing (struct import_links):
+ * asked once every page record of a completed input has gone. */
+static bool link_in_place(const struct import_links *l, bool unchanged, bool rewrote)
+{
+	return l && l->trusted && unchanged && !rewrote;
+}
+
+/* A parent's link record, due now: to the store only for an input this
+ * import completed, and then only when it may change a link. */
+static int send_link(struct import_input *in, const char *parent, bool unchanged,
+                     struct store *s, size_t table, int64_t import_id, char *err)
+{
+	struct import_links *l = in->links;
+	if (!in->done) {
+		if (l)
+			l->dropped++;
+		return 0;
+	}
+	if (link_in_place(l, unchanged, in->rewrote)) {
+		l->skipped++;
+		return 0;
+	}
+	int rc = store_add_link(s, table, import_id, parent, in->url, err);
+	if (l)
+		*(rc == 0 ? &l->sent : &l->dropped) += 1;
+	return rc;
+}
+
 static int send_record(struct import_input *in, const struct import_input_record *r,
                        struct store *s, size_t table, int64_t import_id, char *err)
 {
 	if (r->link)
-		return in->done ? store_add_link(s, table, import_id, r->link, in->url, err) : 0;
+		return send_link(in, r->link, r->unchanged, s, table, import_id, err);
 	return send(in, &r->pg, s, table, import_id, err);
 }
 
@@ -316,6 +353,8 @@ static int send(struct import_input *in, const struct store_page *pg, struct sto
 	if (in->tainted)
 		untaint(&out); /* content without keys: the next import writes it all */
 	int rc = store_add_page(s, table, import_id, &out, err);
+	if (rc < 0 || !out.reached_only)
+		in->rewrote = true;
 	if (rc == 0 && out.input_done)
 		in->done = true;
 	return rc;
@@ -343,8 +382,10 @@ int import_input_record(struct import_input *in, const struct store_page *pg, st
 	if (!in->head && in->delivered >= in->emitted)
 		return send(in, pg, s, table, import_id, err);
 	struct import_input_record *r = record_copy(pg);
-	if (!r)
+	if (!r) {
+		in->rewrote = true;   /* its page row is not what this import found */
 		return err_set(err, "out of memory keeping the state of page %s", pg->url);
+	}
 	r->after = in->emitted;
 	if (in->tail)
 		in->tail->next = r;
@@ -384,18 +425,21 @@ struct import_input *import_input_find(struct import_input *head, const char *ur
 
 /* Queue a link record for parent after everything queued so far (sent at
  * once when nothing waits). */
-static int queue_link(struct import_input *in, const char *parent, struct store *s, size_t table,
-                      int64_t import_id, char *err)
+static int queue_link(struct import_input *in, const char *parent, bool unchanged,
+                      struct store *s, size_t table, int64_t import_id, char *err)
 {
 	if (!in->head && in->delivered >= in->emitted)
-		return in->done ? store_add_link(s, table, import_id, parent, in->url, err) : 0;
+		return send_link(in, parent, unchanged, s, table, import_id, err);
 	struct import_input_record *r = calloc(1, sizeof *r);
 	if (r)
 		r->link = strdup(parent);
 	if (!r || !r->link) {
 		free(r);
+		if (in->links)
+			in->links->dropped++;
 		return err_set(err, "out of memory keeping the link of %s to %s", parent, in->url);
 	}
+	r->unchanged = unchanged;
 	r->charge = sizeof *r + strlen(parent) + 1;
 	membudget_charge(r->charge);
 	r->after = in->emitted;
@@ -407,18 +451,21 @@ static int queue_link(struct import_input *in, const char *parent, struct store 
 	return 0;
 }
 
-int import_input_link(struct import_input *in, const char *parent_key, struct store *s,
-                      size_t table, int64_t import_id, char *err)
+int import_input_link(struct import_input *in, const char *parent_key, bool unchanged,
+                      struct store *s, size_t table, int64_t import_id, char *err)
 {
 	if (in->finished || in->n_held >= IMPORT_INPUT_LINKS_HELD_MAX)
-		return queue_link(in, parent_key, s, table, import_id, err);
+		return queue_link(in, parent_key, unchanged, s, table, import_id, err);
 	struct import_input_link *l = calloc(1, sizeof *l);
 	if (l)
 		l->parent = strdup(parent_key);
 	if (!l || !l->parent) {
 		free(l);
+		if (in->links)
+			in->links->dropped++;
 		return err_set(err, "out of memory keeping the link of %s to %s", parent_key, in->url);
 	}
+	l->unchanged = unchanged;
 	l->charge = sizeof *l + strlen(parent_key) + 1;
 	membudget_charge(l->charge);
 	l->next = in->held;   /* the order of links does not matter */
@@ -433,8 +480,25 @@ int import_input_finish(struct import_input *in, struct store *s, size_t table,
 	int rc = 0;
 	in->finished = true;
 	for (struct import_input_link *l = in->held; l; l = l->next)
-		if (queue_link(in, l->parent, s, table, import_id, err) < 0)
+		if (queue_link(in, l->parent, l->unchanged, s, table, import_id, err) < 0)
 			rc = -1;
 	held_free(in);
+	return rc;
+}
+
+int import_links_ended(struct import_links *links, const struct import_undone *undone,
+                       const char *url, const char *parent_key, bool unchanged, struct store *s,
+                       size_t table, int64_t import_id, char *err)
+{
+	if (import_undone_has(undone, url)) {
+		links->dropped++;   /* no checkpoint: no link change */
+		return 0;
+	}
+	if (link_in_place(links, unchanged, import_undone_has(&links->changed, url))) {
+		links->skipped++;
+		return 0;
+	}
+	int rc = store_add_link(s, table, import_id, parent_key, url, err);
+	*(rc == 0 ? &links->sent : &links->dropped) += 1;
 	return rc;
 }

@@ -60,6 +60,24 @@ struct import_undone {
 bool import_undone_has(const struct import_undone *u, const char *url);
 void import_undone_free(struct import_undone *u);
 
+/* A dedupe stage's link records in this import (docs/architecture.md,
+ * "Edges").  When the links the run before left are trusted
+ * (store_links_trusted), a parent item that is unchanged needs no link
+ * record for an input whose page records were all reached only (none
+ * wrote a page row) and that completed: the links are in place already.
+ * An input that ended completed but not so is remembered in changed (a
+ * bounded set, as import_undone; past its bound every parent of an input
+ * that has ended gets its record). */
+struct import_links {
+	bool trusted;
+	struct import_undone changed;  /* only while trusted */
+	uint64_t sent;                 /* records to the store */
+	uint64_t skipped;              /* not sent: the links were in place */
+	uint64_t dropped;              /* not sent otherwise (no checkpoint, held
+	                                  too many, out of memory): a run that
+	                                  drops one leaves links no next run trusts */
+};
+
 struct import_input {
 	char *url;                        /* its first page's URL, masked */
 	struct store_input_state *state;  /* as read at its start; NULL: none */
@@ -77,6 +95,9 @@ struct import_input {
 	                                     committed in an earlier run of the
 	                                     import: set by the import) */
 	struct import_undone *undone;     /* its stage's (borrowed), or NULL */
+	struct import_links *links;       /* its stage's (borrowed), or NULL */
+	bool rewrote;                     /* a record of it was not reached only
+	                                     (or was lost): its links may change */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
 };
@@ -141,10 +162,22 @@ void import_input_live(struct import_input *in, struct import_input **head);
 struct import_input *import_input_find(struct import_input *head, const char *url);
 /* A link record for parent_key (copied) to go after the input's last page
  * record: held until import_input_finish, then queued as a record is.
- * -1 with err: out of memory (the link is missing until the next import). */
+ * unchanged: the parent item is as stored (import_item.unchanged), so the
+ * record is not sent if the links are trusted and the input turns out
+ * reached only (struct import_links).  -1 with err: out of memory (the
+ * link is missing until the next import). */
 RACED_MUST_CHECK
-int import_input_link(struct import_input *in, const char *parent_key, struct store *s,
-                      size_t table, int64_t import_id, char *err);
+int import_input_link(struct import_input *in, const char *parent_key, bool unchanged,
+                      struct store *s, size_t table, int64_t import_id, char *err);
+/* The link record of a parent (unchanged as above) that meets the input
+ * named url (masked), which has ended in this import (not live): sent
+ * unless the input had no checkpoint (import_undone_has(undone, url)) or
+ * the links are in place; counted in links either way.  -1 with err (the
+ * record could not be queued). */
+RACED_MUST_CHECK
+int import_links_ended(struct import_links *links, const struct import_undone *undone,
+                       const char *url, const char *parent_key, bool unchanged, struct store *s,
+                       size_t table, int64_t import_id, char *err);
 /* The input's unit ended (its last page record is queued): the held link
  * records are queued after it.  -1 with err when one could not be. */
 RACED_MUST_CHECK

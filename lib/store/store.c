@@ -101,6 +101,11 @@ struct table {
 	int64_t plain_import;
 	uint8_t *seen;
 	bool probed_empty;
+	/* Links known in place (store_links_trusted): what the last probe
+	 * found of the link table, and what the run it preceded concluded. */
+	bool probed_links_empty;
+	bool links_trusted;
+	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -1158,9 +1163,30 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == s->n_tables;
-	for (size_t i = 0; i < s->n_tables; i++)
+	bool ok = strlen(v) == 2 * s->n_tables;
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
+		/* not known: taken as empty, so that no link is trusted */
+		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
+	}
+}
+
+/* Whether a dedupe stage's links, as the run before this one left them,
+ * are exact for every parent that run saw (docs/architecture.md,
+ * "Edges"): prior is that run's counts when it succeeded, not under a
+ * cursor and with this pipeline (store_runs.c), and it dropped no link
+ * record of the stage; and the link table is not empty while the parent
+ * stage's table has rows (made empty by a schema upgrade, or emptied by
+ * someone). */
+static bool links_trusted(const struct store *s, size_t i, const json_t *prior)
+{
+	const struct table *t = &s->tables[i];
+	const json_t *dropped = json_object_get(json_object_get(prior, s->sql[i].name),
+	                                        "links_dropped");
+	if (!s->sql[i].link_name || !json_is_integer(dropped) || json_integer_value(dropped) != 0)
+		return false;
+	return !t->probed_links_empty ||
+	       (t->parent < s->n_tables && s->tables[t->parent].probed_empty);
 }
 
 /* The run's id: the tables the probe before it found empty take the plain
@@ -1169,6 +1195,12 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	int64_t id = !err && res && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	/* out of memory or not valid: nothing is trusted */
+	json_t *prior = id > 0 && PQnfields(res) > 1 && !PQgetisnull(res, 0, 1)
+	                ? json_loads(PQgetvalue(res, 0, 1), 0, NULL) : NULL;
+	for (size_t i = 0; i < s->n_tables; i++)
+		s->tables[i].links_trusted = prior && links_trusted(s, i, prior);
+	json_decref(prior);
 	for (size_t i = 0; i < s->n_tables; i++) {
 		struct table *t = &s->tables[i];
 		free(t->seen);
@@ -1189,6 +1221,8 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	struct store_op *op = store_runs_begin(b, cb, arg);
 	if (!op)
 		return -1;
+	for (size_t i = 0; i < s->n_tables; i++)
+		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
 	 * before the id comes back.  Without it (out of memory, or it fails:
@@ -1210,6 +1244,11 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	return enqueue(s, op);
 }
 
+bool store_links_trusted(const struct store *s, size_t table)
+{
+	return table < s->n_tables && s->tables[table].links_trusted;
+}
+
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_get_run(id, cb, arg));
@@ -1217,6 +1256,10 @@ int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 
 int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg)
 {
+	/* A resumed run trusts no link: its earlier run may have committed a
+	 * parent's page state and not its link record. */
+	for (size_t i = 0; i < s->n_tables; i++)
+		s->tables[i].links_trusted = false;
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }
 
@@ -1319,6 +1362,7 @@ static int tables_init(struct store *s, const struct store_conf *conf, char *err
 		if (p >= (int)i)
 			return err_set(err, "store: stage %s: its parent must come before it",
 			               conf->tables[i]);
+		s->tables[i].parent = p >= 0 ? (size_t)p : SIZE_MAX;
 		if (store_table_sql_init(&s->sql[i], conf->tables[i], p >= 0 ? conf->tables[p] : NULL,
 		                         conf->dedupe && conf->dedupe[i] && p >= 0, err) != 0 ||
 		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0))

@@ -431,6 +431,17 @@ struct store_run_begin {
 RACED_MUST_CHECK
 int store_begin_import(struct store *s, const struct store_run_begin *b, store_id_fn cb,
                        void *arg);
+/* Once the id of a run store_begin_import() began has been answered
+ * (and until the next begin or resume): whether the links of table's
+ * link table, as the run before left them, are exact for every parent
+ * that run saw, so that a parent whose item and input are both unchanged
+ * needs no link record (docs/architecture.md, "Edges").  True only when
+ * that run succeeded, not under a cursor, with the same pipeline, and
+ * its counts say it dropped no link record of the stage ("links_dropped":
+ * 0), and the link table was not found empty at the run's start while
+ * its parent stage's table had rows.  False for a resumed run, a table
+ * without links, and whenever it could not be told. */
+bool store_links_trusted(const struct store *s, size_t table);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
  * "errors_not_recorded": n to that import's counts.  http_status <= 0 is

@@ -40,6 +40,17 @@ static struct store_op *one_statement(enum store_op_kind kind, const char *sql, 
 
 /* --- begin -------------------------------------------------------------- */
 
+/* The begin's second column (store.c reads it; docs/architecture.md,
+ * "Edges"): the counts of the run before this one when the links it left
+ * may be trusted: it succeeded, not under a cursor (no root_url: so every
+ * page row it did not reach is gone) and with this pipeline; else NULL.
+ * Whether it dropped a link record is in its counts, per stage.  The
+ * statement does not see its own row. */
+#define STORE_RUNS_PRIOR_SQL \
+	" (SELECT CASE WHEN p.status = 'succeeded' AND p.root_url IS NULL" \
+	"   AND p.pipeline = $4::jsonb THEN p.counts::text END" \
+	"  FROM import_runs p WHERE p.id < import_runs.id ORDER BY p.id DESC LIMIT 1)"
+
 void store_runs_answer_id(struct store_op *op, int64_t id, const char *err)
 {
 	if (op->reply.id)
@@ -62,7 +73,8 @@ struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn c
 	const char *p[] = { b->requested_by, b->full ? "true" : "false", b->root_url, pipeline };
 	struct store_op *op = one_statement(STORE_OP_BEGIN_IMPORT,
 		"INSERT INTO import_runs (status, requested_by, full_import, root_url, pipeline)"
-		" VALUES ('running', $1, $2, $3, $4::jsonb) RETURNING id", 4, p, store_runs_begin_done);
+		" VALUES ('running', $1, $2, $3, $4::jsonb) RETURNING id," STORE_RUNS_PRIOR_SQL,
+		4, p, store_runs_begin_done);
 	free(pipeline);
 	if (op) {
 		op->reply.id = cb;

@@ -107,7 +107,9 @@ int store_runs_error(struct store_runs *r, int64_t import_id, const char *stage,
                      struct store_op **op);
 
 /* A begin op's completion (its `done`): the id read from res, or err,
- * to its caller.  The store may wrap it to learn the id first. */
+ * to its caller.  The store may wrap it to learn the id first, and what
+ * the run before left (column 1: that run's counts as text when its links
+ * may be trusted, else NULL; store_runs.c). */
 void store_runs_begin_done(struct store_op *op, const PGresult *res, const char *err);
 /* Answer a begin op's caller with id (the null backend hands out its own). */
 void store_runs_answer_id(struct store_op *op, int64_t id, const char *err);

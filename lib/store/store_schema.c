@@ -689,5 +689,12 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 	for (size_t i = 0; i < n; i++)
 		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM \"%s\") THEN 'f' ELSE 't' END",
 		       tables[i].name);
+	for (size_t i = 0; i < n; i++) {
+		if (tables[i].link_name)
+			sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM \"%s\") THEN 'f' ELSE 't' END",
+			       tables[i].link_name);
+		else
+			sb_add(&sql, " || 'f'");
+	}
 	return sql;
 }

@@ -110,8 +110,8 @@ static void test_links(struct store *s)
 	CHECK(import_input_find(live, "http://x/athletes/a1") == in);
 	CHECK(import_input_find(live, "http://x/athletes/a2") == NULL);
 	/* The parent that fetches it, and one that saw it in flight: held. */
-	CHECK_EQ(import_input_link(in, "e1-1", s, 1, 1, err), 0);
-	CHECK_EQ(import_input_link(in, "e2-4", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in, "e1-1", false, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in, "e2-4", false, s, 1, 1, err), 0);
 	CHECK_EQ(in->n_held, 2);
 	CHECK(in->head == NULL);
 	/* Its item is out, not yet in; the last record waits for it; the unit
@@ -124,19 +124,19 @@ static void test_links(struct store *s)
 	CHECK_EQ(in->n_held, 0);
 	CHECK(in->head != NULL && in->head != in->tail);
 	/* A parent after the end: queued behind them, not held. */
-	CHECK_EQ(import_input_link(in, "e3-1", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in, "e3-1", false, s, 1, 1, err), 0);
 	CHECK_EQ(in->n_held, 0);
 	CHECK_EQ(import_input_delivered(in, false, s, 1, 1, err), 0);
 	CHECK(in->head == NULL && in->tail == NULL);
 	/* Now a link goes at once. */
-	CHECK_EQ(import_input_link(in, "e4-1", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in, "e4-1", false, s, 1, 1, err), 0);
 	CHECK(in->head == NULL);
 	/* Links still held when the last reference goes are freed; the input
 	 * leaves the live list. */
 	struct import_input *in2 = import_input_new("http://x/athletes/a2");
 	CHECK(in2 != NULL);
 	import_input_live(in2, &live);
-	CHECK_EQ(import_input_link(in2, "e5-1", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(in2, "e5-1", false, s, 1, 1, err), 0);
 	CHECK(live == in2 && in2->live_next == in);
 	import_input_unref(in);
 	CHECK(live == in2 && in2->live_next == NULL);
@@ -146,6 +146,101 @@ static void test_links(struct store *s)
 	/* A link record for a stage without a link table is refused. */
 	CHECK_EQ(store_add_link(s, 0, 1, "e1", "http://x/athletes/a1", err), -1);
 	CHECK(strstr(err, "table entries, which has no link table") != NULL);
+}
+
+/* A record of input `in` with every page reached only or not. */
+static void finish_input(struct import_input *in, struct store *s, bool reached_only, char *err)
+{
+	struct store_page pg = {.url = in->url, .input = in->url, .fetched = true,
+	                        .content = !reached_only, .input_done = true,
+	                        .reached_only = reached_only};
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_finish(in, s, 1, 1, err), 0);
+}
+
+/* Links known in place (struct import_links): trusted, an unchanged
+ * parent of an input whose records were all reached only sends nothing;
+ * a changed parent, an input that wrote a page, or untrusted links send
+ * the record; an input without checkpoint drops it. */
+static void test_links_skip(struct store *s)
+{
+	char err[ERR_MAX];
+	struct import_input *live = NULL;
+	struct import_undone undone = {0};
+	struct import_links l = {.trusted = true};
+	struct import_input *same = import_input_new("http://x/athletes/a1");
+	struct import_input *wrote = import_input_new("http://x/athletes/a2");
+	struct import_input *failed = import_input_new("http://x/athletes/a3");
+	CHECK(same && wrote && failed);
+	struct import_input *all[] = { same, wrote, failed };
+	for (size_t i = 0; i < 3; i++) {
+		import_input_live(all[i], &live);
+		all[i]->undone = &undone;
+		all[i]->links = &l;
+		CHECK_EQ(import_input_link(all[i], "e1", true, s, 1, 1, err), 0);
+		CHECK_EQ(import_input_link(all[i], "e2", false, s, 1, 1, err), 0);
+	}
+	finish_input(same, s, true, err);
+	CHECK(!same->rewrote && same->done);
+	CHECK_EQ(l.skipped, 1);   /* e1 */
+	CHECK_EQ(l.sent, 1);      /* e2: changed */
+	finish_input(wrote, s, false, err);
+	CHECK(wrote->rewrote);
+	CHECK_EQ(l.skipped, 1);
+	CHECK_EQ(l.sent, 3);
+	/* No checkpoint (the last page failed): nothing sent, both dropped. */
+	struct store_page pg = {.url = failed->url, .input = failed->url, .reached_only = true};
+	CHECK_EQ(import_input_record(failed, &pg, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_finish(failed, s, 1, 1, err), 0);
+	CHECK_EQ(l.dropped, 2);
+	CHECK_EQ(l.sent, 3);
+	/* A parent meeting them live: the same rule at once. */
+	CHECK_EQ(import_input_link(same, "e3", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link(wrote, "e3", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.skipped, 2);
+	CHECK_EQ(l.sent, 4);
+	/* Ended: what they were is remembered for their later parents. */
+	for (size_t i = 0; i < 3; i++)
+		import_input_unref(all[i]);
+	CHECK(live == NULL);
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.skipped, 3);
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e5", false, s, 1, 1, err), 0);
+	CHECK_EQ(l.sent, 5);
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a2", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.sent, 6);
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a3", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.dropped, 3);
+	CHECK_EQ(l.skipped, 3);
+	/* Not trusted: every record of a completed input goes. */
+	l.trusted = false;
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.sent, 7);
+	CHECK_EQ(l.skipped, 3);
+	/* The set past its bound (lost): every later parent gets its record. */
+	l.trusted = true;
+	l.changed.lost = true;
+	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(l.sent, 8);
+	/* Held past IMPORT_INPUT_LINKS_HELD_MAX: sent before the checkpoint,
+	 * so dropped (counted: no next run trusts these links). */
+	struct import_input *big = import_input_new("http://x/athletes/a4");
+	CHECK(big != NULL);
+	big->links = &l;
+	uint64_t dropped = l.dropped;
+	char key[32];
+	for (unsigned i = 0; i <= IMPORT_INPUT_LINKS_HELD_MAX; i++) {
+		snprintf(key, sizeof key, "e%u", i);
+		if (import_input_link(big, key, true, s, 1, 1, err) != 0)
+			break;
+	}
+	CHECK_EQ(big->n_held, IMPORT_INPUT_LINKS_HELD_MAX);
+	CHECK_EQ(l.dropped, dropped + 1);
+	/* Held ones never sent (the unit aborted): dropped too. */
+	import_input_unref(big);
+	CHECK_EQ(l.dropped, dropped + 1 + IMPORT_INPUT_LINKS_HELD_MAX);
+	import_undone_free(&l.changed);
+	import_undone_free(&undone);
 }
 
 int main(void)
@@ -166,6 +261,8 @@ int main(void)
 		test_records(s);
 	if (s)
 		test_links(s);
+	if (s)
+		test_links_skip(s);
 	store_free(s);
 	event_base_free(base);
 	return check_failures ? 1 : 0;
