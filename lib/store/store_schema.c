@@ -298,15 +298,17 @@ static bool name_valid(const char *n)
  * make them distinct).  Unmarking runs only when the table has a row
  * marked removed (the uncommon case: the EXISTS is a one-time filter
  * ahead of the join, so an import that removed nothing before does not
- * read the keys a second time). */
+ * read the keys a second time).  Neither runs when the finish kept the
+ * stage's removals (STORE_KEPT_FMT, also a one-time filter): it would
+ * find nothing to do. */
 #define MARK_FMT \
 	"UPDATE \"%s\" t SET removed_import = $1::bigint" \
-	" WHERE t.removed_import IS NULL AND NOT EXISTS (SELECT 1 FROM (" SEEN_KEYS_FMT ") x" \
-	"  WHERE x.k = t.key)"
+	" WHERE NOT " STORE_KEPT_FMT " AND t.removed_import IS NULL" \
+	"  AND NOT EXISTS (SELECT 1 FROM (" SEEN_KEYS_FMT ") x WHERE x.k = t.key)"
 #define UNMARK_FMT \
 	"WITH s AS (SELECT DISTINCT x.k FROM (" SEEN_KEYS_FMT ") x)" \
 	" UPDATE \"%s\" t SET removed_import = NULL FROM s" \
-	" WHERE t.removed_import IS NOT NULL AND t.key = s.k" \
+	" WHERE t.removed_import IS NOT NULL AND t.key = s.k AND NOT " STORE_KEPT_FMT \
 	"  AND EXISTS (SELECT 1 FROM \"%s\" r WHERE r.removed_import IS NOT NULL)"
 
 /* The cursor (store_get_cursor): the latest succeeded run's start, and the
@@ -328,12 +330,23 @@ static bool name_valid(const char *n)
  * the rows the run wrote (last_import, across its resumes), not the
  * items it sent (two items of one key are one row); "shared_keys" the
  * items on the pages it reached whose key another item there had too
- * (a `key =` that is not unique shows here). */
+ * (a `key =` that is not unique shows here).
+ *
+ * Each is read without a scan when it is known: no row has last_import
+ * = $1 when the run sent the table none ($2) and is its import's only
+ * run; when the finish kept the stage's removals (STORE_KEPT_FMT) the
+ * pages reached are the previous run's with the same keys, so its
+ * shared_keys stand.  COALESCE and CASE run the scans only when needed. */
 #define COUNTS_FMT \
 	"UPDATE import_runs SET counts = coalesce(counts, '{}'::jsonb) || jsonb_build_object('%s'," \
 	" coalesce(counts->'%s', '{}'::jsonb) || jsonb_build_object(" \
-	"  'stored', (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint)," \
-	"  'shared_keys', (SELECT count(*) - count(DISTINCT x.k) FROM (" SEEN_KEYS_FMT ") x)))" \
+	"  'stored', CASE WHEN $2::boolean AND resumes = 0 THEN 0" \
+	"   ELSE (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint) END," \
+	"  'shared_keys', coalesce(CASE WHEN " STORE_KEPT_FMT " THEN (SELECT" \
+	"    CASE WHEN jsonb_typeof(p.counts->'%s'->'shared_keys') = 'number'" \
+	"     THEN (p.counts->'%s'->>'shared_keys')::bigint END" \
+	"    FROM import_runs p WHERE p.id < $1::bigint ORDER BY p.id DESC LIMIT 1) END," \
+	"   (SELECT count(*) - count(DISTINCT x.k) FROM (" SEEN_KEYS_FMT ") x))))" \
 	" WHERE id = $1::bigint AND coalesce(jsonb_typeof(counts->'%s'), 'object') = 'object'"
 
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
@@ -361,9 +374,10 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
-	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name);
-	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name);
-	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name);
+	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
+	             name);
+	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name, name);
+	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
 	if (parent && !name_valid(parent))
 		return err_set(err, "store: parent stage name '%s' of '%s' cannot be a table name",
