@@ -1079,7 +1079,7 @@ static int inputs_seal(struct store *s, struct store_op *op)
 	    !(st->lengths = calloc(2, sizeof *st->lengths)))
 		return -1;
 	st->n_params = 2;
-	st->sql = store_pages_inputs_sql;
+	st->name = STORE_INPUTS_READ;
 	st->formats = formats;
 	if (!(st->params[0] = strdup(s->sql[op->table].name)))
 		return -1;
@@ -1160,7 +1160,7 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 		return err_set(err, "store: out of memory reading %zu rows of %s", n,
 		               s->sql[table].name);
 	}
-	st->sql = s->sql[table].read_sql;
+	st->name = s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
 	return enqueue(s, op);

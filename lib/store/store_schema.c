@@ -278,10 +278,14 @@ static bool name_valid(const char *n)
 	"  OR t.parent_key IS DISTINCT FROM excluded.parent_key" \
 	"  OR t.payload IS DISTINCT FROM excluded.payload"
 
-/* Stored rows by key ($1, a text[]), in the order of the keys. */
+/* Stored rows by key ($1, a text[]), in the order of the keys.  Prepared
+ * once per connection: each key is a LATERAL probe (OFFSET 0 keeps it
+ * one), so that no plan, made whatever the table's size then, turns the
+ * read into a scan of the table. */
 #define READ_FMT \
 	"SELECT t.key, t.parent_key, t.payload::text" \
-	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) JOIN \"%s\" t ON t.key = k.key" \
+	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) CROSS JOIN LATERAL (" \
+	"  SELECT r.key, r.parent_key, r.payload FROM \"%s\" r WHERE r.key = k.key OFFSET 0) t" \
 	" ORDER BY k.o"
 
 /* The keys of the pages import $1 reached in stage S: what it saw.  The
@@ -373,6 +377,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
+	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
 	             name);
@@ -402,6 +407,7 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->create_sql);
 	free(t->index_sql);
 	free(t->column_sql);
+	free(t->read_name);
 	free(t->read_sql);
 	free(t->counts_sql);
 	free(t->mark_sql);
@@ -619,9 +625,12 @@ static struct store_op *columns_op(const char *want)
 }
 
 /* Once the columns in force are known: each table's writes prepared
- * (writes[mode][i]) and a dedupe stage's link write, the page records' write,
- * the comments and views (store_views.h: a view reads the catalog's
- * columns, typed ones included, so it comes after them); SELECT 1. */
+ * (writes[mode][i]), its read of rows by key and a dedupe stage's link
+ * write, the page records' write and the read of inputs' pages, the
+ * comments and views (store_views.h: a view reads the catalog's columns,
+ * typed ones included, so it comes after them); SELECT 1.  The reads are
+ * prepared because planning them cost about as much as running them
+ * (docs/performance.md); their plans cannot scan: see their SQL. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
                                    char *const *const *writes)
 {
@@ -631,7 +640,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + n_links + 3);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + n_links + 4);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -645,6 +654,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 			store_op_sql(op, k, writes[m][i]);
 			op->stmts[k++].name = names[m];
 		}
+		store_op_sql(op, k, tables[i].read_sql);
+		op->stmts[k++].name = tables[i].read_name;
 		if (!tables[i].link_name)
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
@@ -652,6 +663,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k, store_pages_inputs_sql);
+	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k++, views);
 	store_op_sql(op, k, "SELECT 1");
 	return op;

@@ -71,7 +71,8 @@ struct store_table_sql {
 	char *create_sql;
 	char *index_sql;
 	char *column_sql;    /* adds removed_import to a table of before migration 3 */
-	char *read_sql;      /* rows by key (store_read_items) */
+	char *read_name;     /* rows by key (store_read_items), prepared on each connection */
+	char *read_sql;
 	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
