@@ -730,6 +730,18 @@ static bool page_same(const struct stage_ctx *sc, const struct store_page_state 
 	return true;
 }
 
+/* Whether pg's keys are those stored for its page (the finish reads no
+ * keys for a stage whose pages all kept theirs). */
+static bool keys_same(const struct store_page_state *was, const struct store_page *pg)
+{
+	if (!was || was->page_no != pg->page_no || pg->n_keys != was->n_keys)
+		return false;
+	for (size_t i = 0; i < pg->n_keys; i++)
+		if (!str_same(pg->keys[i], was->keys[i]))
+			return false;
+	return true;
+}
+
 /* A page answered with a body: its items (unchanged ones marked), its
  * record, then the next page. */
 static void take_body(struct work_state *ws, const struct fetch_result *r)
@@ -772,13 +784,15 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 	};
 	if (next && !next_shown)
 		pg.content = false; /* out of memory: keep what was known */
-	if (pg.n_keys > IMPORT_PAGE_KEYS_MAX) {
+	bool keys_dropped = pg.n_keys > IMPORT_PAGE_KEYS_MAX;
+	if (keys_dropped) {
 		pg.keys = NULL;
 		pg.hashes = NULL;
 		pg.n_keys = 0;
 		pg.etag = pg.last_modified = NULL;
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
+	pg.keys_same = pg.content && !keys_dropped && keys_same(was, &pg);
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
@@ -830,6 +844,7 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 		.input_done = !next && !ws->failed,
 	};
 	pg.reached_only = page_same(sc, was, &pg);
+	pg.keys_same = was && was->page_no == pg.page_no; /* no content: the stored keys stay */
 	sc->first_page_done = true;
 	record_page(ws, &pg);
 	continue_at(ws, next);
@@ -1115,7 +1130,7 @@ static void skip_input(struct work_state *ws, bool fresh)
 	for (size_t i = 0; fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true,
+			.input_done = i + 1 == st->n_pages, .reached_only = true, .keys_same = true,
 		};
 		record_page(ws, &pg);
 	}
@@ -1203,7 +1218,7 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
 		struct store_page pg = {
 			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true,
+			.input_done = i + 1 == st->n_pages, .reached_only = true, .keys_same = true,
 		};
 		record_page(ws, &pg);
 	}

@@ -106,6 +106,12 @@ struct table {
 	bool probed_links_empty;
 	bool links_trusted;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
+	/* What the finish of run `marks_import` may skip (store_finish_import):
+	 * whether every page record of it in this table kept its page's keys
+	 * (false until one came), and whether it sent the table any row. */
+	int64_t marks_import;
+	bool keys_kept;
+	bool rows_sent;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -796,6 +802,17 @@ static int pending_reserve(struct store *s, struct table *t)
 	return 0;
 }
 
+/* t's finish marks, for import_id from now on. */
+static struct table *marks_for(struct table *t, int64_t import_id)
+{
+	if (t->marks_import != import_id) {
+		t->marks_import = import_id;
+		t->keys_kept = true;
+		t->rows_sent = false;
+	}
+	return t;
+}
+
 /* Make table's batch being formed one of import_id and the sink attached
  * now: a batch belongs to one import (its import id is one parameter) and
  * to the sink attached when its rows were added, so another one's is sent
@@ -848,6 +865,7 @@ int store_add_typed(struct store *s, size_t table, int64_t import_id, const char
 	}
 	t->pending_import = import_id;
 	t->pending_gen = s->sink_gen;
+	marks_for(t, import_id)->rows_sent = true;
 	t->n_added++;
 	t->uncommitted++;
 	s->stats.rows_added++;
@@ -919,6 +937,7 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 		t->n_pages++;
 	}
 	t->n_page_recs++;
+	marks_for(t, import_id)->keys_kept &= pg->keys_same;
 	/* Page records count towards a batch of their own bound: a run of
 	 * skipped pages (no rows) still forms batches. */
 	if (t->n_page_recs >= s->batch_size)
@@ -1065,7 +1084,7 @@ static int inputs_seal(struct store *s, struct store_op *op)
 	    !(st->lengths = calloc(2, sizeof *st->lengths)))
 		return -1;
 	st->n_params = 2;
-	st->sql = store_pages_inputs_sql;
+	st->name = STORE_INPUTS_READ;
 	st->formats = formats;
 	if (!(st->params[0] = strdup(s->sql[op->table].name)))
 		return -1;
@@ -1146,7 +1165,7 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 		return err_set(err, "store: out of memory reading %zu rows of %s", n,
 		               s->sql[table].name);
 	}
-	st->sql = s->sql[table].read_sql;
+	st->name = s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
 	return enqueue(s, op);
@@ -1319,14 +1338,29 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		free(s->tables[i].seen);
 		s->tables[i].seen = NULL;
 	}
-	if (enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
-	                                 counts, flags, cb, arg)) < 0)
-		return -1;
+	/* What this run's records say of each table (struct table's marks);
+	 * the statements check the rest (store_runs.c). */
+	bool *kept = calloc(s->n_tables + 1, sizeof *kept);
+	bool *no_rows = calloc(s->n_tables + 1, sizeof *no_rows);
+	for (size_t i = 0; kept && no_rows && i < s->n_tables; i++) {
+		struct table *t = &s->tables[i];
+		kept[i] = t->marks_import == import_id && t->keys_kept;
+		no_rows[i] = t->marks_import != import_id || !t->rows_sent;
+		t->marks_import = 0;
+	}
+	int rc = kept && no_rows
+		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
+		                               counts, flags, kept, cb, arg))
+		: -1;
 	/* Queued with it, so before anything its callback queues; a table
 	 * the counts cannot be made for keeps the import's own. */
-	for (size_t i = 0; s->rows_needed && i < s->n_tables; i++)
-		if (enqueue(s, store_runs_counts(&s->sql[i], import_id)) < 0)
+	for (size_t i = 0; rc == 0 && s->rows_needed && i < s->n_tables; i++)
+		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i])) < 0)
 			break;
+	free(kept);
+	free(no_rows);
+	if (rc < 0)
+		return -1;
 	/* The counts read the run's reach: it goes after them. */
 	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
 		(void)enqueue(s, store_runs_forget_reach(import_id));

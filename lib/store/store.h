@@ -304,6 +304,13 @@ struct store_page {
 	                              (the caller compared it): the page row is
 	                              not written, only that import_id reached
 	                              it (raced_reached.urls) */
+	bool keys_same;            /* the page's stored row exists and keeps
+	                              its key list: the caller compared them
+	                              (false for a record whose keys were
+	                              dropped, however it compares).  A finish
+	                              can decide a stage's removals without
+	                              reading keys when all its records had it
+	                              (store_finish_import) */
 };
 
 /* Add one page's state to table's pending batch (copied): it is written

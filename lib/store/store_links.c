@@ -65,9 +65,10 @@
 
 /* Finishing a succeeded import $1 (after the parent stage's removals):
  * a parent it marked removed loses its links. */
+/* Not when the finish kept the parent's removals: it marked none. */
 #define UNLINK_FMT \
 	"DELETE FROM \"%s_parents\" l USING \"%s\" p" \
-	" WHERE p.key = l.parent_key AND p.removed_import = $1::bigint"
+	" WHERE p.key = l.parent_key AND p.removed_import = $1::bigint AND NOT " STORE_KEPT_FMT
 
 #define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
 
@@ -80,7 +81,7 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
 	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
-	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent) : 0;
+	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent, t->parent) : 0;
 	return rc ? -1 : 0;
 }
 

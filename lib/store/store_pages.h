@@ -73,7 +73,9 @@ void store_pages_params_free(struct store_pages_params *p);
 
 /* The read of many inputs' pages: its SQL, with the stage as text $1 and
  * the inputs as a text[] $2 (store_pages_encode_keys); its answer, rows
- * of each input in the order of $2, led by the input's ordinal. */
+ * of each input in the order of $2, led by the input's ordinal.  Prepared
+ * on each connection as STORE_INPUTS_READ. */
+#define STORE_INPUTS_READ "raced_inputs_read"
 extern const char store_pages_inputs_sql[];
 /* Its answer: out[i] (of n) the state of input i (n_pages 0 for every
  * input when res is NULL: the null backend ran nothing).  Returns 0, or

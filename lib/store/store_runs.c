@@ -178,6 +178,29 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	"DELETE FROM raced_pages p WHERE p.stage = $2 AND (p.seen_import < 0 OR NOT EXISTS (" \
 	" SELECT 1 FROM raced_reached r, unnest(r.urls) AS u(u)" \
 	" WHERE r.import_id = $1::bigint AND r.stage = $2 AND u.u = p.url))"
+/* Whether the removals of a stage ($2) in the finish of import $1 are
+ * already decided, so that its marking, unmarking, unlinking and counts
+ * read no keys (STORE_KEEP_SETTING).  They are when the keys seen are
+ * exactly those of the last finish that decided removals with this
+ * pipeline, which left every item current that is on a page row and no
+ * other: every page record of the run kept its page's keys ($3, from the
+ * store: a page first reached, rewritten with other keys or without its
+ * keys, or a full import's, did not), the run reached every page row (it
+ * deletes none; a placeholder deleted counts too), it is its import's
+ * only run (a resumed one's earlier runs wrote pages the store did not
+ * see), and the run before it succeeded with the same pipeline (so it
+ * decided removals for the same stages, as it was not under a cursor
+ * since this one is not, and nothing ran between them). */
+#define PREV_DECIDED_SQL \
+	"EXISTS (SELECT 1 FROM import_runs n WHERE n.id = $1::bigint AND n.resumes = 0" \
+	" AND NOT n.full_import AND NOT EXISTS (SELECT 1 FROM import_runs x WHERE x.id > n.id)" \
+	" AND (SELECT p.status = 'succeeded' AND p.pipeline = n.pipeline FROM import_runs p" \
+	"  WHERE p.id < n.id ORDER BY p.id DESC LIMIT 1))"
+#define DECIDE_SQL \
+	"WITH gone AS (" DELETE_PAGES_SQL " RETURNING 1)" \
+	" SELECT set_config('" STORE_KEEP_SETTING "' || $2, CASE WHEN $3::boolean" \
+	"  AND NOT EXISTS (SELECT 1 FROM gone) AND " PREV_DECIDED_SQL \
+	"  THEN $1::bigint::text ELSE '' END, false)"
 /* The reach of import $1 and of the earlier ones (failed, partial) is
  * read no more, but for a run that can still be resumed: its resume sets
  * its page rows from it and its removals read it. */
@@ -195,7 +218,8 @@ static int id_stmt(struct store_op *op, size_t i, const char *sql, const char *i
 
 struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
                                    size_t n_tables, int64_t import_id, const char *status,
-                                   json_t *counts, unsigned flags, store_done_fn cb, void *arg)
+                                   json_t *counts, unsigned flags, const bool *keys_kept,
+                                   store_done_fn cb, void *arg)
 {
 	bool removals = flags & STORE_FINISH_REMOVALS;
 	bool prune_root = (flags & STORE_FINISH_PRUNE_ROOT) && !removals && n_tables > 0;
@@ -216,9 +240,12 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 	/* One transaction (one sync): the removals and clean-up are decided
 	 * exactly when the run is recorded as finished. */
 	for (size_t t = 0; removals && t < n_tables; t++) {
+		/* First: the marking reads the pages reached, not the ones it
+		 * deletes, and the others read what it decides. */
+		const char *p3[] = { id, tables[t].name, keys_kept && keys_kept[t] ? "true" : "false" };
+		rc |= store_op_stmt(op, i++, DECIDE_SQL, 3, p3);
 		rc |= id_stmt(op, i++, tables[t].mark_sql, id, NULL);
 		rc |= id_stmt(op, i++, tables[t].unmark_sql, id, NULL);
-		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[t].name);
 		/* After its parent's removals: stages come after their parents. */
 		if (tables[t].unlink_sql)
 			rc |= id_stmt(op, i++, tables[t].unlink_sql, id, NULL);
@@ -246,12 +273,13 @@ static void counts_done(struct store_op *op, const PGresult *res, const char *er
 	(void)err; /* noted as the store's last error; the import's own counts stay */
 }
 
-struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id)
+struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id,
+                                   bool no_rows)
 {
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)import_id);
-	const char *p[] = { id };
-	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 1, p, counts_done);
+	const char *p[] = { id, no_rows ? "true" : "false" };
+	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 2, p, counts_done);
 }
 
 struct store_op *store_runs_forget_reach(int64_t import_id)

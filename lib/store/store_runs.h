@@ -39,6 +39,7 @@
 #include "store_op.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,19 +61,25 @@ RACED_MUST_CHECK
 struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn cb, void *arg);
 /* After a run's finishing op: one op a table (so that a table dropped
  * during the run costs only its own), making its counts exact from the
- * tables (store_schema.c, COUNTS_FMT).  NULL when out of memory. */
-struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id);
+ * tables (store_schema.c, COUNTS_FMT); no_rows: the run sent the table no
+ * row.  NULL when out of memory. */
+struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id,
+                                   bool no_rows);
 /* After the counts of a succeeded run: its reach (raced_reached) and that
  * of earlier runs that cannot be resumed are deleted.  NULL when out of
  * memory. */
 struct store_op *store_runs_forget_reach(int64_t import_id);
 
 /* See store_finish_import(): the removals and clean-up flags ask for run
- * over tables (the store's, in stage order), then the run's row. */
+ * over tables (the store's, in stage order), then the run's row.
+ * keys_kept[t] (NULL: none): every page record the run sent table t kept
+ * its page's keys, so that its removals may need no keys read
+ * (store_runs.c, DECIDE_SQL). */
 RACED_MUST_CHECK
 struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
                                    size_t n_tables, int64_t import_id, const char *status,
-                                   json_t *counts, unsigned flags, store_done_fn cb, void *arg);
+                                   json_t *counts, unsigned flags, const bool *keys_kept,
+                                   store_done_fn cb, void *arg);
 /* See store_get_run(), store_resume_import(), store_get_cursor(). */
 RACED_MUST_CHECK
 struct store_op *store_runs_get_run(int64_t id, store_json_fn cb, void *arg);

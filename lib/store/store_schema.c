@@ -278,10 +278,14 @@ static bool name_valid(const char *n)
 	"  OR t.parent_key IS DISTINCT FROM excluded.parent_key" \
 	"  OR t.payload IS DISTINCT FROM excluded.payload"
 
-/* Stored rows by key ($1, a text[]), in the order of the keys. */
+/* Stored rows by key ($1, a text[]), in the order of the keys.  Prepared
+ * once per connection: each key is a LATERAL probe (OFFSET 0 keeps it
+ * one), so that no plan, made whatever the table's size then, turns the
+ * read into a scan of the table. */
 #define READ_FMT \
 	"SELECT t.key, t.parent_key, t.payload::text" \
-	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) JOIN \"%s\" t ON t.key = k.key" \
+	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) CROSS JOIN LATERAL (" \
+	"  SELECT r.key, r.parent_key, r.payload FROM \"%s\" r WHERE r.key = k.key OFFSET 0) t" \
 	" ORDER BY k.o"
 
 /* The keys of the pages import $1 reached in stage S: what it saw.  The
@@ -298,15 +302,17 @@ static bool name_valid(const char *n)
  * make them distinct).  Unmarking runs only when the table has a row
  * marked removed (the uncommon case: the EXISTS is a one-time filter
  * ahead of the join, so an import that removed nothing before does not
- * read the keys a second time). */
+ * read the keys a second time).  Neither runs when the finish kept the
+ * stage's removals (STORE_KEPT_FMT, also a one-time filter): it would
+ * find nothing to do. */
 #define MARK_FMT \
 	"UPDATE \"%s\" t SET removed_import = $1::bigint" \
-	" WHERE t.removed_import IS NULL AND NOT EXISTS (SELECT 1 FROM (" SEEN_KEYS_FMT ") x" \
-	"  WHERE x.k = t.key)"
+	" WHERE NOT " STORE_KEPT_FMT " AND t.removed_import IS NULL" \
+	"  AND NOT EXISTS (SELECT 1 FROM (" SEEN_KEYS_FMT ") x WHERE x.k = t.key)"
 #define UNMARK_FMT \
 	"WITH s AS (SELECT DISTINCT x.k FROM (" SEEN_KEYS_FMT ") x)" \
 	" UPDATE \"%s\" t SET removed_import = NULL FROM s" \
-	" WHERE t.removed_import IS NOT NULL AND t.key = s.k" \
+	" WHERE t.removed_import IS NOT NULL AND t.key = s.k AND NOT " STORE_KEPT_FMT \
 	"  AND EXISTS (SELECT 1 FROM \"%s\" r WHERE r.removed_import IS NOT NULL)"
 
 /* The cursor (store_get_cursor): the latest succeeded run's start, and the
@@ -328,12 +334,23 @@ static bool name_valid(const char *n)
  * the rows the run wrote (last_import, across its resumes), not the
  * items it sent (two items of one key are one row); "shared_keys" the
  * items on the pages it reached whose key another item there had too
- * (a `key =` that is not unique shows here). */
+ * (a `key =` that is not unique shows here).
+ *
+ * Each is read without a scan when it is known: no row has last_import
+ * = $1 when the run sent the table none ($2) and is its import's only
+ * run; when the finish kept the stage's removals (STORE_KEPT_FMT) the
+ * pages reached are the previous run's with the same keys, so its
+ * shared_keys stand.  COALESCE and CASE run the scans only when needed. */
 #define COUNTS_FMT \
 	"UPDATE import_runs SET counts = coalesce(counts, '{}'::jsonb) || jsonb_build_object('%s'," \
 	" coalesce(counts->'%s', '{}'::jsonb) || jsonb_build_object(" \
-	"  'stored', (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint)," \
-	"  'shared_keys', (SELECT count(*) - count(DISTINCT x.k) FROM (" SEEN_KEYS_FMT ") x)))" \
+	"  'stored', CASE WHEN $2::boolean AND resumes = 0 THEN 0" \
+	"   ELSE (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint) END," \
+	"  'shared_keys', coalesce(CASE WHEN " STORE_KEPT_FMT " THEN (SELECT" \
+	"    CASE WHEN jsonb_typeof(p.counts->'%s'->'shared_keys') = 'number'" \
+	"     THEN (p.counts->'%s'->>'shared_keys')::bigint END" \
+	"    FROM import_runs p WHERE p.id < $1::bigint ORDER BY p.id DESC LIMIT 1) END," \
+	"   (SELECT count(*) - count(DISTINCT x.k) FROM (" SEEN_KEYS_FMT ") x))))" \
 	" WHERE id = $1::bigint AND coalesce(jsonb_typeof(counts->'%s'), 'object') = 'object'"
 
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
@@ -360,10 +377,12 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
 	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
+	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
-	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name);
-	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name);
-	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name);
+	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
+	             name);
+	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name, name);
+	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
 	if (parent && !name_valid(parent))
 		return err_set(err, "store: parent stage name '%s' of '%s' cannot be a table name",
@@ -388,6 +407,7 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->create_sql);
 	free(t->index_sql);
 	free(t->column_sql);
+	free(t->read_name);
 	free(t->read_sql);
 	free(t->counts_sql);
 	free(t->mark_sql);
@@ -605,9 +625,12 @@ static struct store_op *columns_op(const char *want)
 }
 
 /* Once the columns in force are known: each table's writes prepared
- * (writes[mode][i]) and a dedupe stage's link write, the page records' write,
- * the comments and views (store_views.h: a view reads the catalog's
- * columns, typed ones included, so it comes after them); SELECT 1. */
+ * (writes[mode][i]), its read of rows by key and a dedupe stage's link
+ * write, the page records' write and the read of inputs' pages, the
+ * comments and views (store_views.h: a view reads the catalog's columns,
+ * typed ones included, so it comes after them); SELECT 1.  The reads are
+ * prepared because planning them cost about as much as running them
+ * (docs/performance.md); their plans cannot scan: see their SQL. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
                                    char *const *const *writes)
 {
@@ -617,7 +640,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + n_links + 3);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + n_links + 4);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -631,6 +654,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 			store_op_sql(op, k, writes[m][i]);
 			op->stmts[k++].name = names[m];
 		}
+		store_op_sql(op, k, tables[i].read_sql);
+		op->stmts[k++].name = tables[i].read_name;
 		if (!tables[i].link_name)
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
@@ -638,6 +663,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k, store_pages_inputs_sql);
+	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k++, views);
 	store_op_sql(op, k, "SELECT 1");
 	return op;

@@ -48,6 +48,18 @@
 
 #define STORE_NAME_MAX 48
 
+/* A succeeded finish that finds a stage's removals already decided (no
+ * page's keys changed, every page row reached, nothing ran since the last
+ * such finish: store_runs.c) sets this session setting, suffixed by the
+ * stage's name, to the import's id; the marking, unmarking, unlinking and
+ * counts of that stage test it (STORE_KEPT_FMT) and read no keys.  Session,
+ * not transaction: the counts run after the finish's commit; on another
+ * connection they find no setting and count as before. */
+#define STORE_KEEP_SETTING "raced.keep_"
+/* The SQL test that the finish of import $1 kept stage %s's removals. */
+#define STORE_KEPT_FMT \
+	"coalesce(current_setting('" STORE_KEEP_SETTING "%s', true), '') = $1::bigint::text"
+
 struct store_table_sql {
 	char *name;
 	char *parent;        /* the parent stage's table; NULL: the root (or not known) */
@@ -59,11 +71,13 @@ struct store_table_sql {
 	char *create_sql;
 	char *index_sql;
 	char *column_sql;    /* adds removed_import to a table of before migration 3 */
-	char *read_sql;      /* rows by key (store_read_items) */
+	char *read_name;     /* rows by key (store_read_items), prepared on each connection */
+	char *read_sql;
 	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
-	char *counts_sql;    /* finishing: the stage's stored and shared_keys, $1 the import */
+	char *counts_sql;    /* finishing: the stage's stored and shared_keys, $1 the import,
+	                        $2 true when the run sent the table no row */
 	/* Typed columns (store_columns.h), copied; index_names[i] NULL when
 	 * column i has no index. */
 	struct store_column *cols;

@@ -1896,6 +1896,168 @@ static void test_a_resumed_run_counts_its_reach_and_a_success_forgets_it(void)
 	store_free(s);
 }
 
+static int64_t kept_run;
+
+static bool kept_counted(void *arg)
+{
+	char q[200];
+	snprintf(q, sizeof q, "SELECT count(*) FROM import_runs WHERE id = %lld AND"
+	         " counts->'kp_items' ? 'shared_keys'", (long long)kept_run);
+	(void)arg;
+	return sql_int(q) == 1;
+}
+
+/* A running run id after the others (the same pipeline). */
+static void kp_run(int64_t id)
+{
+	char q[200];
+	snprintf(q, sizeof q, "INSERT INTO import_runs (id, status, pipeline)"
+	         " VALUES (%lld, 'running', '{\"p\": 1}')", (long long)id);
+	sql_exec(q);
+}
+
+/* Finish run id as succeeded, deciding removals, and wait for its counts. */
+static void finish_kept(struct store *s, int64_t id)
+{
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	kept_run = id;
+	CHECK(run_until(kept_counted, NULL, 10));
+}
+
+static char *kp_state(void)
+{
+	return sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	            " ORDER BY key) FROM kp_items");
+}
+
+/* A finish reads no keys for a stage whose removals are already decided:
+ * every page record of the run kept its page's keys, it reached every
+ * page row, it is its import's only run and the run before it succeeded
+ * with the same pipeline.  Otherwise it decides them from the keys, as
+ * before.  The probe: a row that no page lists, put in behind raced's
+ * back; the keys-reading marking marks it removed, the kept one never
+ * reads it.  The counts come out the same either way. */
+static void test_removals_are_kept_only_when_nothing_can_have_gone(void)
+{
+	const char *tables[] = { "kp_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	sql_exec("INSERT INTO import_runs (id, status, pipeline) VALUES (30, 'running', '{\"p\": 1}')");
+	const char *kab[] = { "a", "b", "a" }, *kc[] = { "c" };
+	uint64_t h[] = { 1, 2, 3 };
+	struct store_page p1 = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                         .keys = kab, .hashes = h, .n_keys = 3 };
+	struct store_page p2 = { .url = "p2", .input = "p2", .fetched = true, .content = true,
+	                         .keys = kc, .hashes = h, .n_keys = 1 };
+	struct store_page p1same = { .url = "p1", .input = "p1", .reached_only = true,
+	                             .keys_same = true };
+	struct store_page p2same = { .url = "p2", .input = "p2", .reached_only = true,
+	                             .keys_same = true };
+	/* 30: the first pages (no stored keys to keep): decided from the keys */
+	add(s, 0, 30, "a", NULL, "{}");
+	add(s, 0, 30, "b", NULL, "{}");
+	add(s, 0, 30, "c", NULL, "{}");
+	add_page(s, 0, 30, &p1);
+	add_page(s, 0, 30, &p2);
+	finish_kept(s, 30);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'shared_keys')::int FROM import_runs"
+	                 " WHERE id = 30"), 1);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'stored')::int FROM import_runs"
+	                 " WHERE id = 30"), 3);
+
+	/* 31: every page reached, keys kept: nothing read, x stays */
+	sql_exec("INSERT INTO kp_items (key, payload, first_import, last_import)"
+	         " VALUES ('x', '{}', 1, 1)");
+	kp_run(31);
+	add_page(s, 0, 31, &p1same);
+	add_page(s, 0, 31, &p2same);
+	finish_kept(s, 31);
+	char *got = kp_state();
+	CHECK_STR(got, "a:-,b:-,c:-,x:-");
+	free(got);
+	/* the previous run's shared_keys, and no row written */
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'shared_keys')::int FROM import_runs"
+	                 " WHERE id = 31"), 1);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'stored')::int FROM import_runs"
+	                 " WHERE id = 31"), 0);
+
+	/* 32: p2 not reached (its row goes): decided from the keys */
+	kp_run(32);
+	add_page(s, 0, 32, &p1same);
+	finish_kept(s, 32);
+	got = kp_state();
+	CHECK_STR(got, "a:-,b:-,c:32,x:32");
+	free(got);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'shared_keys')::int FROM import_runs"
+	                 " WHERE id = 32"), 1);
+
+	/* 33: p2 back, a page with no row (its keys are new): c unmarked */
+	kp_run(33);
+	add_page(s, 0, 33, &p1same);
+	add_page(s, 0, 33, &p2);
+	finish_kept(s, 33);
+	got = kp_state();
+	CHECK_STR(got, "a:-,b:-,c:-,x:32");
+	free(got);
+
+	/* 34 fails after rewriting p1 without b; 35 keeps every key as 34
+	 * left them, but the run before it did not succeed: b goes */
+	const char *ka[] = { "a" };
+	struct store_page p1a = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                          .keys = ka, .hashes = h, .n_keys = 1 };
+	kp_run(34);
+	add_page(s, 0, 34, &p1a);
+	flush(s, 0);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, 34, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	kp_run(35);
+	add_page(s, 0, 35, &p1same);
+	add_page(s, 0, 35, &p2same);
+	finish_kept(s, 35);
+	got = kp_state();
+	CHECK_STR(got, "a:-,b:35,c:-,x:32");
+	free(got);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'shared_keys')::int FROM import_runs"
+	                 " WHERE id = 35"), 0);
+
+	/* 36: kept again, with a changed row sent: stored counts it */
+	sql_exec("UPDATE kp_items SET removed_import = NULL WHERE key = 'x'");
+	kp_run(36);
+	add(s, 0, 36, "a", NULL, "{\"v\": 2}");
+	add_page(s, 0, 36, &p1same);
+	add_page(s, 0, 36, &p2same);
+	finish_kept(s, 36);
+	got = kp_state();
+	CHECK_STR(got, "a:-,b:35,c:-,x:-");
+	free(got);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'stored')::int FROM import_runs"
+	                 " WHERE id = 36"), 1);
+	CHECK_EQ(sql_int("SELECT (counts->'kp_items'->>'shared_keys')::int FROM import_runs"
+	                 " WHERE id = 36"), 0);
+
+	/* 37, a resumed run: its earlier runs are not known to the store */
+	sql_exec("INSERT INTO import_runs (id, status, pipeline, resumes)"
+	         " VALUES (37, 'running', '{\"p\": 1}', 1)");
+	add_page(s, 0, 37, &p1same);
+	add_page(s, 0, 37, &p2same);
+	finish_kept(s, 37);
+	got = kp_state();
+	CHECK_STR(got, "a:-,b:35,c:-,x:37");
+	free(got);
+	sql_exec("DELETE FROM import_runs");
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* Removals are set-based: 50,000 rows, 1,000 pages of 50 keys, decided
  * in one finishing transaction in well under the test's patience. */
 static void test_removals_over_50k_rows_are_set_based(void)
@@ -2824,6 +2986,7 @@ int main(void)
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
+	RUN(test_removals_are_kept_only_when_nothing_can_have_gone);
 	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);

@@ -29,13 +29,13 @@ static void test_errors_beyond_the_bound_are_only_counted_per_import(void)
 	CHECK_EQ(r.errors_dropped, 5);
 	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
 
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{\"errors_not_recorded\":3}");
 	store_op_free(op);
 	/* counted once: the next finish of 7 says nothing more */
-	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL);
+	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{}");
 	store_op_free(op);
@@ -77,7 +77,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 {
 	struct store_runs r = { 0 };
 	json_t *counts = json_pack("{s:{s:i}}", "races", "stored", 5);
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_STR(op->stmts[0].params[0], "3");
@@ -89,7 +89,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 	store_op_free(op);
 	/* counts that are not an object are refused */
 	json_t *bad = json_array();
-	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL) == NULL);
+	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL, NULL) == NULL);
 	json_decref(bad);
 }
 
@@ -168,9 +168,10 @@ static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(voi
 }
 
 /* The finishing op is one transaction: with STORE_FINISH_REMOVALS, per
- * table its mark, unmark and page clean-up, then the run's row; with
- * STORE_FINISH_PRUNE_ROOT only the root's page clean-up; resumable only
- * with STORE_FINISH_RESUMABLE. */
+ * table its page clean-up (which decides whether the stage's removals
+ * are kept: keys_kept is its third parameter), mark and unmark, then the
+ * run's row; with STORE_FINISH_PRUNE_ROOT only the root's page clean-up;
+ * resumable only with STORE_FINISH_RESUMABLE. */
 static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 {
 	struct store_table_sql t[2] = { { 0 } };
@@ -178,23 +179,27 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
 	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_runs r = { 0 };
+	const bool kept[2] = { false, true };
 	struct store_op *op = store_runs_finish(&r, t, 2, 5, "succeeded", NULL,
-	                                        STORE_FINISH_REMOVALS, NULL, NULL);
+	                                        STORE_FINISH_REMOVALS, kept, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 7);
-		CHECK(op->stmts[0].sql == t[0].mark_sql);
-		CHECK(op->stmts[1].sql == t[0].unmark_sql);
-		CHECK(strstr(op->stmts[2].sql, "DELETE FROM raced_pages") != NULL);
-		CHECK_STR(op->stmts[2].params[1], "races");
-		CHECK(op->stmts[3].sql == t[1].mark_sql);
-		CHECK_STR(op->stmts[5].params[1], "entries");
+		CHECK(strstr(op->stmts[0].sql, "DELETE FROM raced_pages") != NULL);
+		CHECK(strstr(op->stmts[0].sql, "set_config('" STORE_KEEP_SETTING "'") != NULL);
+		CHECK_STR(op->stmts[0].params[1], "races");
+		CHECK_STR(op->stmts[0].params[2], "false");
+		CHECK(op->stmts[1].sql == t[0].mark_sql);
+		CHECK(op->stmts[2].sql == t[0].unmark_sql);
+		CHECK_STR(op->stmts[3].params[1], "entries");
+		CHECK_STR(op->stmts[3].params[2], "true");
+		CHECK(op->stmts[4].sql == t[1].mark_sql);
 		CHECK(strstr(op->stmts[6].sql, "UPDATE import_runs") != NULL);
 		CHECK_STR(op->stmts[6].params[3], "false");
 	}
 	store_op_free(op);
 	op = store_runs_finish(&r, t, 2, 5, "interrupted", NULL,
-	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL);
+	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 2);
