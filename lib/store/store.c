@@ -325,17 +325,21 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 	return 0;
 }
 
-/* Give op's statement i the write of its link records. */
-static int links_encode(struct store *s, struct store_op *op, size_t i)
+/* Give op's statement i the write of its link records of one kind (by
+ * keys or by URL). */
+static int links_encode(struct store *s, struct store_op *op, size_t i, bool by_keys)
 {
 	struct store_stmt *st = &op->stmts[i];
-	st->params = calloc(STORE_LINKS_PARAMS, sizeof *st->params);
-	st->lengths = calloc(STORE_LINKS_PARAMS, sizeof *st->lengths);
+	size_t n = by_keys ? STORE_LINK_KEYS_PARAMS : STORE_LINKS_PARAMS;
+	st->params = calloc(n, sizeof *st->params);
+	st->lengths = calloc(n, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_links_encode(op->links, op->n_links, st->params, st->lengths, &st->formats) != 0)
+	    (by_keys ? store_links_encode_keys : store_links_encode)(op->links, op->n_links,
+	                                                             st->params, st->lengths,
+	                                                             &st->formats) != 0)
 		return -1;
-	st->name = s->sql[op->table].link_write_name;
-	st->n_params = STORE_LINKS_PARAMS;
+	st->name = by_keys ? s->sql[op->table].link_keys_name : s->sql[op->table].link_write_name;
+	st->n_params = (int)n;
 	return 0;
 }
 
@@ -372,14 +376,17 @@ static void op_forget_parts(struct store_op *op)
 
 /* A batch of b's parts, statements in this order: the plain INSERT (or
  * the fill) of its rows known new, the upsert of the others, the write
- * of its page records, the write of its link records (after the
- * pages they read), the heartbeat (each only if any); no
+ * of its page records, the write of its link records by URL (after the
+ * pages they read), that of its link records by keys, the heartbeat
+ * (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 {
+	size_t by_url, by_keys;
+	store_links_count(b->links, b->n_links, &by_url, &by_keys);
 	size_t n = (b->n_plain > 0) + (b->n_rows > b->n_plain) + (b->n_pages > 0) +
-	           (b->n_links > 0) + b->beat;
+	           (by_url > 0) + (by_keys > 0) + b->beat;
 	struct store_op *op = store_op_new(STORE_OP_BATCH, n);
 	if (!op)
 		return NULL;
@@ -407,7 +414,8 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	    (b->n_rows > b->n_plain &&
 	     batch_encode(s, op, i++, b->n_plain, b->n_rows - b->n_plain, sql->upsert_name) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
-	    (b->n_links > 0 && links_encode(s, op, i++) != 0) ||
+	    (by_url > 0 && links_encode(s, op, i++, false) != 0) ||
+	    (by_keys > 0 && links_encode(s, op, i++, true) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op_forget_parts(op);
 		store_op_free(op);
@@ -921,8 +929,10 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 	return 0;
 }
 
-int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
-                   const char *input, char *err)
+/* Add a link record of table's to its batch: by URL (input set) or by
+ * the n keys packed in keys (len bytes). */
+static int add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                    const char *input, const char *keys, size_t len, size_t n, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
@@ -930,9 +940,9 @@ int store_add_link(struct store *s, size_t table, int64_t import_id, const char 
 	const char *name = s->sql[table].name;
 	if (!s->sql[table].link_name)
 		return err_set(err, "store: link record for table %s, which has no link table", name);
-	if (!parent_key || !input)
+	if (!parent_key || (!input && n > 0 && !keys))
 		return err_set(err, "store: link record for table %s without %s", name,
-		               parent_key ? "input" : "parent key");
+		               parent_key ? "keys" : "parent key");
 	if (batch_claim(s, table, import_id, err) != 0)
 		return -1;
 	if (s->rows_needed) {
@@ -944,16 +954,34 @@ int store_add_link(struct store *s, size_t table, int64_t import_id, const char 
 			t->links = r;
 			t->cap_links = cap;
 		}
-		if (store_link_rec_set(&t->links[t->n_links], parent_key, input) != 0)
+		struct store_link_rec *r = &t->links[t->n_links];
+		if ((input ? store_link_rec_set(r, parent_key, input)
+		           : store_link_rec_set_keys(r, parent_key, keys, len, n)) != 0)
 			return err_set(err, "store: out of memory queueing a link for %s", name);
 		t->n_links++;
 	}
-	/* Bounded with the page records: a run of deduped parents forms
-	 * batches of its own. */
-	t->n_page_recs++;
+	/* Bounded with the page records, a record by keys as its pairs: a
+	 * run of deduped parents forms batches of its own, and a batch holds
+	 * at most batch_size pairs more than its bound. */
+	t->n_page_recs += n > 1 ? n : 1;
 	if (t->n_page_recs >= s->batch_size)
 		(void)make_batch(s, table, err);
 	return 0;
+}
+
+int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                   const char *input, char *err)
+{
+	if (!input)
+		return err_set(err, "store: link record for table %zu without input", table);
+	return add_link(s, table, import_id, parent_key, input, NULL, 0, 0, err);
+}
+
+int store_add_link_keys(struct store *s, size_t table, int64_t import_id,
+                        const char *parent_key, const char *keys, size_t len, size_t n,
+                        char *err)
+{
+	return add_link(s, table, import_id, parent_key, NULL, keys, len, n, err);
 }
 
 int store_flush(struct store *s, size_t table, char *err)

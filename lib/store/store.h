@@ -340,6 +340,15 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 RACED_MUST_CHECK
 int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
                    const char *input, char *err);
+/* The same link record carrying the input's keys, as this import's page
+ * records of the input listed them: the n keys packed in keys (len
+ * bytes, each key NUL-terminated, back to back; copied).  Written without
+ * reading raced_pages.  Counts as max(n, 1) page records towards the
+ * batch's bound.  Errors as store_add_link. */
+RACED_MUST_CHECK
+int store_add_link_keys(struct store *s, size_t table, int64_t import_id,
+                        const char *parent_key, const char *keys, size_t len, size_t n,
+                        char *err);
 
 /* ---- reading state (answered through the sink attached when asked) ---- */
 

@@ -399,6 +399,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_index_sql);
 	free(t->link_write_name);
 	free(t->link_write_sql);
+	free(t->link_keys_name);
+	free(t->link_keys_sql);
 	free(t->unlink_sql);
 	store_columns_free(t);
 }
@@ -605,7 +607,7 @@ static struct store_op *columns_op(const char *want)
 }
 
 /* Once the columns in force are known: each table's writes prepared
- * (writes[mode][i]) and a dedupe stage's link write, the page records' write,
+ * (writes[mode][i]) and a dedupe stage's two link writes, the page records' write,
  * the comments and views (store_views.h: a view reads the catalog's
  * columns, typed ones included, so it comes after them); SELECT 1. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
@@ -617,7 +619,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + n_links + 3);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + 2 * n_links + 3);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -635,6 +637,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
 		op->stmts[k++].name = tables[i].link_write_name;
+		store_op_sql(op, k, tables[i].link_keys_sql);
+		op->stmts[k++].name = tables[i].link_keys_name;
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
