@@ -32,6 +32,7 @@
 #include "fetch.h"
 #include "import_input.h"
 #include "import_item.h"
+#include "import_keys.h"
 #include "import_store.h"
 #include "jsondoc.h"
 #include "jsonptr.h"
@@ -125,6 +126,7 @@ struct stage_ctx {
 	struct dedupe *seen;      /* dedupe stages only */
 	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
+	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -778,6 +780,8 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		pg.etag = pg.last_modified = NULL;
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
+	if (pg.content && pg.keys == pk.keys)   /* the record lists the page's keys */
+		import_input_keys(ws->input, (const char *const *)pk.keys, pg.n_keys);
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
@@ -830,6 +834,8 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 	};
 	pg.reached_only = page_same(sc, was, &pg);
 	sc->first_page_done = true;
+	/* the page row keeps its stored keys: this import's walk lists them */
+	import_input_keys(ws->input, (const char *const *)was->keys, was->n_keys);
 	record_page(ws, &pg);
 	continue_at(ws, next);
 }
@@ -1398,6 +1404,15 @@ static void url_made(struct stage_ctx *sc)
 		missing_flush(sc);
 }
 
+/* A dedupe stage's cache of ended inputs' keys: IMPORT_KEYS_CACHE_MAX, or
+ * a sixteenth of memory_limit when that is less (so a small limit, as
+ * the tests set, exercises the records by URL past it). */
+static size_t ended_keys_bound(void)
+{
+	size_t share = membudget_limit() / 16;
+	return share < IMPORT_KEYS_CACHE_MAX ? share : IMPORT_KEYS_CACHE_MAX;
+}
+
 /* A parent whose URL (url) the dedupe stage saw already in this import:
  * its link goes after that input's last page record, or now if the input
  * has sent them all and completed (docs/architecture.md, "Edges"). */
@@ -1411,7 +1426,8 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	int rc = !shown ? err_set(err, "out of memory")
 	         : in ? import_input_link(in, parent->key, sc->imp->env.store, sc->index, sc->imp->id, err)
 	         : import_undone_has(&sc->undone, shown) ? 0   /* no checkpoint: no link change */
-	              : store_add_link(sc->imp->env.store, sc->index, sc->imp->id, parent->key, shown, err);
+	              : import_input_link_ended(sc->ended, shown, parent->key, sc->imp->env.store,
+	                                        sc->index, sc->imp->id, err);
 	if (rc < 0)
 		record_failure(sc, shown ? shown : url, 0, 0, err);
 	free(shown);
@@ -1467,6 +1483,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	if (sc->seen) {
 		import_input_live(ws->input, &sc->live);
 		ws->input->undone = &sc->undone;
+		ws->input->ended = sc->ended;
 		if (parent && import_input_link(ws->input, parent->key, sc->imp->env.store, sc->index,
 		                                sc->imp->id, err) < 0)
 			record_failure(sc, ws->shown, 0, 0, err);
@@ -1724,7 +1741,8 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->tpl = urltemplate_parse(c->url, err);
 		if (!sc->tpl)
 			return -1;
-		if (c->dedupe && !(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)))
+		if (c->dedupe && (!(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)) ||
+		                  !(sc->ended = import_keys_new(ended_keys_bound()))))
 			return err_set(err, "out of memory");
 		struct stage_params sp = {
 			.name = c->name,
@@ -1844,7 +1862,10 @@ void import_free(struct import *imp)
 			sc->live = in->live_next;
 			in->live_prev = NULL;
 			in->live_next = NULL;
+			in->undone = NULL;
+			in->ended = NULL;
 		}
+		import_keys_free(sc->ended);
 	}
 	free(imp->stages);
 	free(imp->root_url);
