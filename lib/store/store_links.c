@@ -30,15 +30,19 @@
  * a page of an older, longer walk is not on it.  want: their keys; old:
  * the parent's links EXCEPT want (a set operation, hashed or sorted: a
  * NOT IN over want cost 45 ms for a batch of 700 records whose links were
- * all there, 64 µs a link); gone deletes those, only when there are
- * any (the common case has none).  The DELETE and the INSERT touch
+ * all there, 64 µs a link); gone deletes those, each found by a probe
+ * of the primary key and then by its ctid (a join of the link table with
+ * old was planned, under a generic plan, as a scan of the whole link table
+ * a batch: 640,521 link rows read for 1,912 links in edges-plan when every
+ * link changed).  The DELETE and the INSERT touch
  * disjoint rows, so one statement holds both; neither writes an unchanged
  * link.
  * The statement is prepared once per connection, often while the tables
  * are empty, and that plan is kept.  So every lookup is a LATERAL
  * subquery that cannot be pulled up (OFFSET 0), run once per record or
  * step, and each names two columns of both indexes that could serve it:
- * a page by (stage, input) and by (stage, url), a link by (parent_key).
+ * a page by (stage, input) and by (stage, url), a link by (parent_key),
+ * a stale link by (parent_key, key).
  * A join here was planned as a scan of the stage's pages per batch (79 s
  * of a 2,000-race import), and a probe by url alone still took the index
  * on (stage, input) with stage as its only condition
@@ -58,8 +62,9 @@
 	" old AS (SELECT x.p, d.key FROM x CROSS JOIN LATERAL (SELECT l2.key" \
 	"   FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
 	"  EXCEPT SELECT w.p, w.k FROM want w)," \
-	" gone AS (DELETE FROM \"%s_parents\" l USING old" \
-	"  WHERE EXISTS (SELECT 1 FROM old) AND l.parent_key = old.p AND l.key = old.key)" \
+	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
+	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
+	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
 	" ON CONFLICT DO NOTHING"
 
@@ -76,8 +81,9 @@
 	" old AS (SELECT x.p, d.key FROM unnest($1::text[]) AS x(p) CROSS JOIN LATERAL (" \
 	"   SELECT l2.key FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
 	"  EXCEPT SELECT w.p, w.k FROM want w)," \
-	" gone AS (DELETE FROM \"%s_parents\" l USING old" \
-	"  WHERE EXISTS (SELECT 1 FROM old) AND l.parent_key = old.p AND l.key = old.key)" \
+	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
+	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
+	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
 	" ON CONFLICT DO NOTHING"
 
@@ -97,9 +103,9 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
-	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
+	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n, n);
 	rc |= FORMAT(&t->link_keys_name, "raced_link_keys_%s", n);
-	rc |= FORMAT(&t->link_keys_sql, LINK_KEYS_FMT, n, n, n);
+	rc |= FORMAT(&t->link_keys_sql, LINK_KEYS_FMT, n, n, n, n);
 	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent) : 0;
 	return rc ? -1 : 0;
 }

@@ -5,7 +5,9 @@
 # stage for every batch, quadratic in the import (it made a 2,000-race
 # import 40x slower).  Under plan_cache_mode = force_generic_plan and small
 # batches, the page rows an import reads stay within a few per page and
-# link record.
+# link record.  The same for the link table's rows, read by both link
+# writes (by URL, and by keys: issue 17), in a first import and in one
+# where every parent's links change (stale links deleted).
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 
@@ -15,7 +17,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # each a link record, in batches of 10.
 fixture_start --port "$PORT" --seed 5 --races 100 --entries-per-race 20 --athletes 2000 --page-size 20
 write_config
-sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c plan_cache_mode=force_generic_plan'|" \
+sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c plan_cache_mode=force_generic_plan -c log_statement=all'|" \
 	-e 's/^batch_size = .*/batch_size = 10/' "$T/raced.conf"
 
 pages_read() {
@@ -23,10 +25,26 @@ pages_read() {
 	sql "select pg_stat_force_next_flush()" >/dev/null
 	sql "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'raced_pages'"
 }
+links_read() {
+	wait_for "raced's database sessions to end" 20 no_other_backends
+	sql "select pg_stat_force_next_flush()" >/dev/null
+	sql "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'athletes_parents'"
+}
 check "import succeeds" raced_once
 links=$(sql "select count(*) from athletes_parents")
 pages=$(sql "select count(*) from raced_pages")
 read=$(pages_read)
 check "links were written" test "$links" -gt 1000
 check "page rows read ($read) <= 10 x (pages $pages + links $links)" test "$read" -le $((10 * (pages + links)))
+lread=$(links_read)
+check "link rows read ($lread) <= 10 x links $links" test "$lread" -le $((10 * links))
+check "the write by keys ran" grep -q "execute raced_link_keys_athletes:" "$PG_DIR/server.log"
+
+# Every entry's athlete URL becomes /athletes/a1: every parent's old link
+# is stale and deleted, by a plan prepared when the link table was empty.
+sed -i 's|^url = /athletes/{athlete_id}$|url = /athletes/a1?of={athlete_id}|' "$T/raced.conf"
+check "import with every link changed succeeds" raced_once
+check_eq "every link goes to a1" "$(sql "select count(*) from athletes_parents where key <> 'a1'")" 0
+lread2=$(links_read)
+check "link rows read ($((lread2 - lread))) <= 10 x links $links" test $((lread2 - lread)) -le $((10 * links))
 echo "all link-plan checks passed"
