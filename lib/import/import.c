@@ -1079,6 +1079,37 @@ static const char **input_keys(const struct store_input_state *st, size_t *n)
 	return keys;
 }
 
+/* A skipped input's stored pages at most that its link records carry
+ * the keys of (finding the walk is quadratic in them); more, and they go
+ * by URL. */
+#define SKIP_WALK_PAGES_MAX 64u
+
+/* Record the skipped input's stored pages as reached, each after
+ * declaring its keys (import_input_keys): a page on its walk (page 0,
+ * then each stored next_url, as the store's write by URL takes them)
+ * lists its stored keys, one off it (a page of an older, longer walk
+ * that no succeeded import pruned yet) none. */
+static void record_skipped(struct work_state *ws, const struct store_input_state *st)
+{
+	bool walk[SKIP_WALK_PAGES_MAX] = { false };
+	const struct store_page_state *pg = import_input_first(ws->input);
+	bool known = pg && st->n_pages <= SKIP_WALK_PAGES_MAX;
+	while (known && pg && !walk[pg - st->pages]) {
+		walk[pg - st->pages] = true;
+		pg = pg->next_url ? import_input_page(ws->input, pg->next_url) : NULL;
+	}
+	for (size_t i = 0; i < st->n_pages; i++) {
+		struct store_page rec = {
+			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
+			.input_done = i + 1 == st->n_pages, .reached_only = true,
+		};
+		if (known)
+			import_input_keys(ws->input, (const char *const *)st->pages[i].keys,
+			                  walk[i] ? st->pages[i].n_keys : 0);
+		record_page(ws, &rec);
+	}
+}
+
 /* The input is skipped: fetched within `refresh`, or done by this very
  * run before it was interrupted.  Its pages are recorded as reached (a
  * refreshed input also gets its checkpoint: a resume of this run skips
@@ -1117,13 +1148,8 @@ static void skip_input(struct work_state *ws, bool fresh)
 		sc->skipped_fresh++;
 	else
 		sc->skipped_done++;
-	for (size_t i = 0; fresh && i < st->n_pages; i++) {
-		struct store_page pg = {
-			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true,
-		};
-		record_page(ws, &pg);
-	}
+	if (fresh)
+		record_skipped(ws, st);
 	stage_work_done(ws->w);
 }
 
@@ -1205,13 +1231,8 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 		sc->skipped_fresh++;
 	else
 		sc->skipped_done++;
-	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
-		struct store_page pg = {
-			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true,
-		};
-		record_page(ws, &pg);
-	}
+	if (ws->skip_fresh)
+		record_skipped(ws, st);
 	stage_work_done(ws->w);
 }
 

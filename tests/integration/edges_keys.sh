@@ -6,7 +6,8 @@
 # bounds the cache at 64 KiB (a sixteenth), well below the 2,000 athlete
 # inputs here, so both statements run in every import; whichever way a
 # record went, the links are the relation served: first import, unchanged
-# re-import (no link written), a change, --full.
+# re-import (no link written), a change, --full, athletes skipped within
+# refresh.
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 . "$TESTS_DIR/integration/edges_lib.sh"
@@ -58,4 +59,16 @@ w0=$(link_writes)
 check "--full import succeeds" raced_once --full
 check_eq "--full over unchanged data writes no link" "$(link_writes)" "$w0"
 check_edges_exact "--full"
+
+# --- athletes skipped within refresh: their keys are the stored pages' ---
+sed -i 's|^dedupe = yes$|&\nrefresh = 1h|' "$T/raced.conf"
+check "import with refresh succeeds" raced_once
+RM2=$(sql "select parent_key from entries where removed_import is null and parent_key <> '4' group by parent_key order by count(*) desc, parent_key limit 1")
+curl -sf -X POST "$FIXTURE_URL/_mutate?remove_entries=$RM2&add_entries=4:7&at=2026-06-02T00:00:00Z" >/dev/null
+m=$(log_mark)
+check "import skipping the athletes within refresh succeeds" raced_once
+check "athletes were skipped as fresh" \
+	test "$(sql "select (counts->'athletes'->>'skipped_fresh')::int from import_runs order by id desc limit 1")" -gt 0
+check "the write by keys ran" test "$(executed raced_link_keys_athletes "$m")" -gt 0
+check_edges_exact "refresh"
 echo "all link-keys checks passed"
