@@ -218,6 +218,8 @@ struct store_stats {
 	uint64_t rows_plain;         /* rows those plain INSERTs wrote */
 	uint64_t plain_fallbacks;    /* plain batches refused for a key already stored
 	                                (23505), sent again by the upsert */
+	uint64_t links_fresh;        /* link records by keys sent by the fresh insert
+	                                (their parent known to have no link) */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */

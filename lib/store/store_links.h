@@ -41,6 +41,8 @@ struct store_link_rec {
 	char *keys;     /* n_keys keys, each NUL-terminated, back to back (NULL
 	                   when none or by URL) */
 	size_t n_keys;
+	bool fresh;     /* by keys, and its parent known to have no link yet
+	                   (store.c decides) */
 };
 
 /* The link table's statements of t (a dedupe stage; t->name set): its
@@ -60,9 +62,10 @@ int store_link_rec_set_keys(struct store_link_rec *r, const char *parent, const 
                             size_t len, size_t n);
 void store_link_recs_free(struct store_link_rec *recs, size_t n);
 
-/* How many of recs go by URL (*by_url) and by keys (*by_keys). */
+/* How many of recs go by URL (*by_url), by keys (*by_keys) and by keys
+ * of a parent known to have no link (*fresh). */
 void store_links_count(const struct store_link_rec *recs, size_t n, size_t *by_url,
-                       size_t *by_keys);
+                       size_t *by_keys, size_t *fresh);
 
 #define STORE_LINKS_PARAMS 2
 /* The write by URL's parameters for recs' records by URL (some): two
@@ -74,12 +77,14 @@ int store_links_encode(const struct store_link_rec *recs, size_t n, char **value
                        const int **formats);
 
 #define STORE_LINK_KEYS_PARAMS 3
-/* The write by keys' parameters for recs' records by keys (some): three
- * binary text[]: their parents, then the pairs' parents and keys.
- * values and lengths have STORE_LINK_KEYS_PARAMS entries; otherwise as
- * store_links_encode. */
+#define STORE_LINK_FRESH_PARAMS 2
+/* The write by keys' parameters for recs' records by keys whose fresh is
+ * as given (some): three binary text[], their parents, then the pairs'
+ * parents and keys; fresh: only the pairs (STORE_LINK_FRESH_PARAMS).
+ * values and lengths have room for STORE_LINK_KEYS_PARAMS entries;
+ * otherwise as store_links_encode. */
 RACED_MUST_CHECK
-int store_links_encode_keys(const struct store_link_rec *recs, size_t n, char **values,
-                            int *lengths, const int **formats);
+int store_links_encode_keys(const struct store_link_rec *recs, size_t n, bool fresh,
+                            char **values, int *lengths, const int **formats);
 
 #endif

@@ -401,6 +401,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_write_sql);
 	free(t->link_keys_name);
 	free(t->link_keys_sql);
+	free(t->link_fresh_name);
+	free(t->link_fresh_sql);
 	free(t->unlink_sql);
 	store_columns_free(t);
 }
@@ -607,7 +609,7 @@ static struct store_op *columns_op(const char *want)
 }
 
 /* Once the columns in force are known: each table's writes prepared
- * (writes[mode][i]) and a dedupe stage's two link writes, the page records' write,
+ * (writes[mode][i]) and a dedupe stage's three link writes, the page records' write,
  * the comments and views (store_views.h: a view reads the catalog's
  * columns, typed ones included, so it comes after them); SELECT 1. */
 static struct store_op *prepare_op(const struct store_table_sql *tables, size_t n,
@@ -619,7 +621,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + 2 * n_links + 3);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, STORE_WRITES * n + 3 * n_links + 3);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -639,6 +641,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		op->stmts[k++].name = tables[i].link_write_name;
 		store_op_sql(op, k, tables[i].link_keys_sql);
 		op->stmts[k++].name = tables[i].link_keys_name;
+		store_op_sql(op, k, tables[i].link_fresh_sql);
+		op->stmts[k++].name = tables[i].link_fresh_name;
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
@@ -693,5 +697,9 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 	for (size_t i = 0; i < n; i++)
 		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM \"%s\") THEN 'f' ELSE 't' END",
 		       tables[i].name);
+	for (size_t i = 0; i < n; i++)
+		if (tables[i].link_name)
+			sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM \"%s\") THEN 'f' ELSE 't' END",
+			       tables[i].link_name);
 	return sql;
 }

@@ -6,7 +6,8 @@
 # import 40x slower).  Under plan_cache_mode = force_generic_plan and small
 # batches, the page rows an import reads stay within a few per page and
 # link record.  The same for the link table's rows, read by both link
-# writes (by URL, and by keys: issue 17), in a first import and in one
+# writes (by URL, by keys, and the fresh insert: issue 17), in a first
+# import and in one
 # where every parent's links change (stale links deleted).
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
@@ -38,13 +39,14 @@ check "links were written" test "$links" -gt 1000
 check "page rows read ($read) <= 10 x (pages $pages + links $links)" test "$read" -le $((10 * (pages + links)))
 lread=$(links_read)
 check "link rows read ($lread) <= 10 x links $links" test "$lread" -le $((10 * links))
-check "the write by keys ran" grep -q "execute raced_link_keys_athletes:" "$PG_DIR/server.log"
+check "the fresh insert ran" grep -q "execute raced_link_fresh_athletes:" "$PG_DIR/server.log"
 
 # Every entry's athlete URL becomes /athletes/a1: every parent's old link
 # is stale and deleted, by a plan prepared when the link table was empty.
 sed -i 's|^url = /athletes/{athlete_id}$|url = /athletes/a1?of={athlete_id}|' "$T/raced.conf"
 check "import with every link changed succeeds" raced_once
 check_eq "every link goes to a1" "$(sql "select count(*) from athletes_parents where key <> 'a1'")" 0
+check "the write by keys ran" grep -q "execute raced_link_keys_athletes:" "$PG_DIR/server.log"
 lread2=$(links_read)
 check "link rows read ($((lread2 - lread))) <= 10 x links $links" test $((lread2 - lread)) -le $((10 * links))
 echo "all link-plan checks passed"

@@ -2661,6 +2661,53 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
 	store_free(s);
 }
 
+/* A first import into an empty link table: a parent's first record by
+ * keys goes by the fresh insert (no lookup of stale links); a later
+ * record of the same parent in the run by the write by keys, which
+ * deletes the stale link; the next run, the table no longer empty, none
+ * is fresh. */
+static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
+{
+	const char *tables[] = { "lf_entries", "lf_athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct seen w = { 0 };
+	struct store *s = start_store(&w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		store_free(s);
+		CHECK(false);
+		return;
+	}
+	int64_t id = begin_run(s);
+	uint64_t fresh0 = stats_of(s).links_fresh;
+	add_link_keys(s, id, "e1", "a1", 3, 1);
+	add_link_keys(s, id, "e2", "a1\0a2", 6, 2);
+	add_link_keys(s, id, "e3", "a3", 3, 1);
+	add_link_keys(s, id, "e3", "a3", 3, 1);          /* seen: by keys */
+	link_batch(s, &w, id, "a1");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 3);
+	add_link_keys(s, id, "e2", "a2", 3, 1);          /* seen: a1 goes */
+	add_link_keys(s, id, "e4", NULL, 0, 0);          /* fresh, no pair */
+	link_batch(s, &w, id, "a2");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 4);
+	char *l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	               " FROM lf_athletes_parents");
+	CHECK_STR(l, "e1>a1,e2>a2,e3>a3");
+	free(l);
+	int64_t id2 = begin_run(s);
+	add_link_keys(s, id2, "e1", "a9", 3, 1);
+	add_link_keys(s, id2, "e5", "a5", 3, 1);
+	link_batch(s, &w, id2, "a9");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 4);
+	l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	         " FROM lf_athletes_parents");
+	CHECK_STR(l, "e1>a9,e2>a2,e3>a3,e5>a5");
+	free(l);
+	store_free(s);
+}
+
 /* A key twice in a run (in batches far apart and in neighbouring ones,
  * some in flight together): stored once, the later row wins, and no batch
  * is refused: the second one goes by the upsert. */
@@ -2933,6 +2980,7 @@ int main(void)
 	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
+	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
