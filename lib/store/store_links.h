@@ -14,7 +14,8 @@
  * it).  A record carries either the input's keys (the import knew them:
  * it made the input's page records) or only its URL.  Per batch, one
  * statement per kind (each prepared per connection): records by keys
- * give the pairs (parent, key) as they are, records by URL take the keys
+ * give the pairs (parent, key) as they are (those store.c marks fresh,
+ * whose parent has no link yet, by an insert alone), records by URL take the keys
  * from the input's page rows in raced_pages (page 0, then each stored
  * next_url: the pages this import walked).  Both delete the parent's
  * links to keys not among its pairs and insert the missing ones (ON
