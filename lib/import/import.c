@@ -32,6 +32,7 @@
 #include "fetch.h"
 #include "import_input.h"
 #include "import_item.h"
+#include "import_keys.h"
 #include "import_store.h"
 #include "jsondoc.h"
 #include "jsonptr.h"
@@ -126,6 +127,7 @@ struct stage_ctx {
 	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	struct import_links links; /* dedupe stages: link records sent or not */
+	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -793,6 +795,8 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
 	pg.keys_same = pg.content && !keys_dropped && keys_same(was, &pg);
+	if (pg.content && pg.keys == pk.keys)   /* the record lists the page's keys */
+		import_input_keys(ws->input, (const char *const *)pk.keys, pg.n_keys);
 	record_page(ws, &pg);
 	free(next_shown);
 	page_keys_free(&pk);
@@ -846,6 +850,8 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 	pg.reached_only = page_same(sc, was, &pg);
 	pg.keys_same = was && was->page_no == pg.page_no; /* no content: the stored keys stay */
 	sc->first_page_done = true;
+	/* the page row keeps its stored keys: this import's walk lists them */
+	import_input_keys(ws->input, (const char *const *)was->keys, was->n_keys);
 	record_page(ws, &pg);
 	continue_at(ws, next);
 }
@@ -1089,6 +1095,37 @@ static const char **input_keys(const struct store_input_state *st, size_t *n)
 	return keys;
 }
 
+/* A skipped input's stored pages at most that its link records carry
+ * the keys of (finding the walk is quadratic in them); more, and they go
+ * by URL. */
+#define SKIP_WALK_PAGES_MAX 64u
+
+/* Record the skipped input's stored pages as reached, each after
+ * declaring its keys (import_input_keys): a page on its walk (page 0,
+ * then each stored next_url, as the store's write by URL takes them)
+ * lists its stored keys, one off it (a page of an older, longer walk
+ * that no succeeded import pruned yet) none. */
+static void record_skipped(struct work_state *ws, const struct store_input_state *st)
+{
+	bool walk[SKIP_WALK_PAGES_MAX] = { false };
+	const struct store_page_state *pg = import_input_first(ws->input);
+	bool known = pg && st->n_pages <= SKIP_WALK_PAGES_MAX;
+	while (known && pg && !walk[pg - st->pages]) {
+		walk[pg - st->pages] = true;
+		pg = pg->next_url ? import_input_page(ws->input, pg->next_url) : NULL;
+	}
+	for (size_t i = 0; i < st->n_pages; i++) {
+		struct store_page rec = {
+			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
+			.input_done = i + 1 == st->n_pages, .reached_only = true, .keys_same = true,
+		};
+		if (known)
+			import_input_keys(ws->input, (const char *const *)st->pages[i].keys,
+			                  walk[i] ? st->pages[i].n_keys : 0);
+		record_page(ws, &rec);
+	}
+}
+
 /* The input is skipped: fetched within `refresh`, or done by this very
  * run before it was interrupted.  Its pages are recorded as reached (a
  * refreshed input also gets its checkpoint: a resume of this run skips
@@ -1127,13 +1164,8 @@ static void skip_input(struct work_state *ws, bool fresh)
 		sc->skipped_fresh++;
 	else
 		sc->skipped_done++;
-	for (size_t i = 0; fresh && i < st->n_pages; i++) {
-		struct store_page pg = {
-			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true, .keys_same = true,
-		};
-		record_page(ws, &pg);
-	}
+	if (fresh)
+		record_skipped(ws, st);
 	stage_work_done(ws->w);
 }
 
@@ -1215,13 +1247,8 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 		sc->skipped_fresh++;
 	else
 		sc->skipped_done++;
-	for (size_t i = 0; ws->skip_fresh && i < st->n_pages; i++) {
-		struct store_page pg = {
-			.url = st->pages[i].url, .input = ws->input->url, .page_no = st->pages[i].page_no,
-			.input_done = i + 1 == st->n_pages, .reached_only = true, .keys_same = true,
-		};
-		record_page(ws, &pg);
-	}
+	if (ws->skip_fresh)
+		record_skipped(ws, st);
 	stage_work_done(ws->w);
 }
 
@@ -1414,6 +1441,15 @@ static void url_made(struct stage_ctx *sc)
 		missing_flush(sc);
 }
 
+/* A dedupe stage's cache of ended inputs' keys: IMPORT_KEYS_CACHE_MAX, or
+ * a sixteenth of memory_limit when that is less (so a small limit, as
+ * the tests set, exercises the records by URL past it). */
+static size_t ended_keys_bound(void)
+{
+	size_t share = membudget_limit() / 16;
+	return share < IMPORT_KEYS_CACHE_MAX ? share : IMPORT_KEYS_CACHE_MAX;
+}
+
 /* A parent whose URL (url) the dedupe stage saw already in this import:
  * its link goes after that input's last page record, or now if the input
  * has sent them all and completed (docs/architecture.md, "Edges"). */
@@ -1427,7 +1463,7 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	int rc = !shown ? (sc->links.dropped++, err_set(err, "out of memory"))
 	         : in ? import_input_link(in, parent->key, parent->unchanged, sc->imp->env.store,
 	                                  sc->index, sc->imp->id, err)
-	              : import_links_ended(&sc->links, &sc->undone, shown, parent->key,
+	              : import_links_ended(&sc->links, &sc->undone, sc->ended, shown, parent->key,
 	                                   parent->unchanged, sc->imp->env.store, sc->index,
 	                                   sc->imp->id, err);
 	if (rc < 0)
@@ -1486,6 +1522,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		import_input_live(ws->input, &sc->live);
 		ws->input->undone = &sc->undone;
 		ws->input->links = &sc->links;
+		ws->input->ended = sc->ended;
 		if (parent && import_input_link(ws->input, parent->key, parent->unchanged,
 		                                sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
 			record_failure(sc, ws->shown, 0, 0, err);
@@ -1760,7 +1797,8 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->tpl = urltemplate_parse(c->url, err);
 		if (!sc->tpl)
 			return -1;
-		if (c->dedupe && !(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)))
+		if (c->dedupe && (!(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)) ||
+		                  !(sc->ended = import_keys_new(ended_keys_bound()))))
 			return err_set(err, "out of memory");
 		struct stage_params sp = {
 			.name = c->name,
@@ -1885,7 +1923,9 @@ void import_free(struct import *imp)
 			in->live_next = NULL;
 			in->undone = NULL;
 			in->links = NULL;
+			in->ended = NULL;
 		}
+		import_keys_free(sc->ended);
 	}
 	free(imp->stages);
 	free(imp->root_url);

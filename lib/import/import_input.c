@@ -2,6 +2,7 @@
 #include "import_input.h"
 
 #include "dedupe.h"
+#include "import_keys.h"
 #include "membudget.h"
 #include "store.h"
 
@@ -117,6 +118,10 @@ void import_input_unref(struct import_input *in)
 	/* Its parents still to come must know it was not reached only. */
 	if (in->links && in->links->trusted && in->done && in->rewrote)
 		undone_add(&in->links->changed, in->url);
+	if (in->ended && in->done && in->keys_known && !in->tainted)
+		(void)import_keys_add(in->ended, in->url, in->keys, in->keys_len, in->n_keys);
+	membudget_release(in->keys_cap);
+	free(in->keys);
 	if (in->live_prev) {
 		*in->live_prev = in->live_next;
 		if (in->live_next)
@@ -311,6 +316,19 @@ static void untaint(struct store_page *pg)
 static int send(struct import_input *in, const struct store_page *pg, struct store *s,
                 size_t table, int64_t import_id, char *err);
 
+/* parent's link record to in, now: with its keys when it has them all,
+ * else by URL; none without the input's checkpoint. */
+static int link_send(struct import_input *in, const char *parent, struct store *s, size_t table,
+                     int64_t import_id, char *err)
+{
+	if (!in->done)
+		return 0;
+	if (in->keys_known && !in->tainted)
+		return store_add_link_keys(s, table, import_id, parent, in->keys, in->keys_len,
+		                           in->n_keys, err);
+	return store_add_link(s, table, import_id, parent, in->url, err);
+}
+
 /* Whether a link record would change nothing (struct import_links):
  * asked once every page record of a completed input has gone. */
 static bool link_in_place(const struct import_links *l, bool unchanged, bool rewrote)
@@ -333,7 +351,7 @@ static int send_link(struct import_input *in, const char *parent, bool unchanged
 		l->skipped++;
 		return 0;
 	}
-	int rc = store_add_link(s, table, import_id, parent, in->url, err);
+	int rc = link_send(in, parent, s, table, import_id, err);
 	if (l)
 		*(rc == 0 ? &l->sent : &l->dropped) += 1;
 	return rc;
@@ -377,9 +395,23 @@ static int flush_due(struct import_input *in, struct store *s, size_t table, int
 	return rc;
 }
 
+/* No keys known for its link records from now on (they go by URL). */
+static void keys_lose(struct import_input *in)
+{
+	membudget_release(in->keys_cap);
+	free(in->keys);
+	in->keys = NULL;
+	in->keys_len = in->keys_cap = in->n_keys = 0;
+	in->keys_known = false;
+	in->keys_lost = true;
+}
+
 int import_input_record(struct import_input *in, const struct store_page *pg, struct store *s,
                         size_t table, int64_t import_id, char *err)
 {
+	if (!in->keys_declared)
+		keys_lose(in);   /* a record whose keys this input does not know */
+	in->keys_declared = false;
 	if (!in->head && in->delivered >= in->emitted)
 		return send(in, pg, s, table, import_id, err);
 	struct import_input_record *r = record_copy(pg);
@@ -487,7 +519,57 @@ int import_input_finish(struct import_input *in, struct store *s, size_t table,
 	return rc;
 }
 
+void import_input_keys(struct import_input *in, const char *const *keys, size_t n)
+{
+	if (in->keys_lost)
+		return;
+	if ((!keys && n > 0) || in->n_keys + n > IMPORT_LINK_KEYS_MAX) {
+		keys_lose(in);
+		return;
+	}
+	size_t more = 0;
+	for (size_t i = 0; i < n; i++)
+		more += strlen(keys[i]) + 1;
+	if (in->keys_len + more > IMPORT_LINK_KEYS_BYTES_MAX) {
+		keys_lose(in);
+		return;
+	}
+	if (in->keys_len + more > in->keys_cap) {
+		size_t cap = in->keys_cap ? in->keys_cap : 32;
+		while (cap < in->keys_len + more)
+			cap *= 2;
+		char *k = realloc(in->keys, cap);
+		if (!k) {
+			keys_lose(in);
+			return;
+		}
+		membudget_charge(cap - in->keys_cap);
+		in->keys = k;
+		in->keys_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(keys[i]) + 1;
+		memcpy(in->keys + in->keys_len, keys[i], l);
+		in->keys_len += l;
+	}
+	in->n_keys += n;
+	in->keys_known = true;
+	in->keys_declared = true;
+}
+
+int import_input_link_ended(const struct import_keys *ended, const char *url,
+                            const char *parent_key, struct store *s, size_t table,
+                            int64_t import_id, char *err)
+{
+	const char *keys;
+	size_t len, n;
+	if (ended && import_keys_find(ended, url, &keys, &len, &n))
+		return store_add_link_keys(s, table, import_id, parent_key, keys, len, n, err);
+	return store_add_link(s, table, import_id, parent_key, url, err);
+}
+
 int import_links_ended(struct import_links *links, const struct import_undone *undone,
+                       const struct import_keys *ended,
                        const char *url, const char *parent_key, bool unchanged, struct store *s,
                        size_t table, int64_t import_id, char *err)
 {
@@ -499,7 +581,7 @@ int import_links_ended(struct import_links *links, const struct import_undone *u
 		links->skipped++;
 		return 0;
 	}
-	int rc = store_add_link(s, table, import_id, parent_key, url, err);
+	int rc = import_input_link_ended(ended, url, parent_key, s, table, import_id, err);
 	*(rc == 0 ? &links->sent : &links->dropped) += 1;
 	return rc;
 }

@@ -41,7 +41,15 @@ struct store_page_state;
 #define IMPORT_INPUT_LINKS_HELD_MAX 100000u
 
 struct import_input_link;
+struct import_keys;
 struct dedupe;
+
+/* The keys a dedupe stage's input keeps for its link records
+ * (store_add_link_keys) at most: more (or more bytes of them), and its
+ * link records go by URL, the store reading its keys from raced_pages.
+ * An athlete is one page of one key. */
+#define IMPORT_LINK_KEYS_MAX 1000u
+#define IMPORT_LINK_KEYS_BYTES_MAX (64u << 10)
 
 /* Keys a dedupe stage remembers per import (about 6.5 bytes each, see
  * dedupe.h: about 26 MiB when full); its import_undone likewise. */
@@ -98,6 +106,15 @@ struct import_input {
 	struct import_links *links;       /* its stage's (borrowed), or NULL */
 	bool rewrote;                     /* a record of it was not reached only
 	                                     (or was lost): its links may change */
+	/* The keys of its pages as this import's records list them, packed
+	 * (each NUL-terminated, back to back; charged), for its link records:
+	 * only while keys_known (every record so far had its keys). */
+	char *keys;
+	size_t keys_len, keys_cap, n_keys;
+	bool keys_known, keys_lost;
+	bool keys_declared;               /* for the next record */
+	struct import_keys *ended;        /* its stage's keys of ended inputs
+	                                     (borrowed), or NULL */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
 };
@@ -156,7 +173,11 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
  * looks the input up there, and when it is not there links at once
  * (unless the input is in the stage's import_undone).  A link record goes
  * to the store only if the input's checkpoint went before it: the link
- * statement takes every record it gets as an input completed. */
+ * statement takes every record it gets as an input completed.  It
+ * carries the input's keys when every page record of the input had them
+ * (import_input_keys); an input that ends with its checkpoint and its
+ * keys leaves them in its stage's cache (ended), for the parents that
+ * meet it later (import_input_link_ended). */
 void import_input_live(struct import_input *in, struct import_input **head);
 /* The live input named url (masked), or NULL. */
 struct import_input *import_input_find(struct import_input *head, const char *url);
@@ -172,16 +193,32 @@ int import_input_link(struct import_input *in, const char *parent_key, bool unch
 /* The link record of a parent (unchanged as above) that meets the input
  * named url (masked), which has ended in this import (not live): sent
  * unless the input had no checkpoint (import_undone_has(undone, url)) or
- * the links are in place; counted in links either way.  -1 with err (the
- * record could not be queued). */
+ * the links are in place; counted in links either way.  Sent with the
+ * keys ended holds for url (import_input_link_ended), else by URL.  -1
+ * with err (the record could not be queued). */
 RACED_MUST_CHECK
 int import_links_ended(struct import_links *links, const struct import_undone *undone,
-                       const char *url, const char *parent_key, bool unchanged, struct store *s,
+                       const struct import_keys *ended, const char *url, const char *parent_key,
+                       bool unchanged, struct store *s,
                        size_t table, int64_t import_id, char *err);
+/* The next page record of the input (import_input_record) lists these n
+ * keys (a body's, or the stored page's when it was answered 304): its
+ * link records will carry them.  A record made without this first (a
+ * page past IMPORT_PAGE_KEYS_MAX, out of memory, an input skipped) makes
+ * every link record of the input go by URL. */
+void import_input_keys(struct import_input *in, const char *const *keys, size_t n);
 /* The input's unit ended (its last page record is queued): the held link
  * records are queued after it.  -1 with err when one could not be. */
 RACED_MUST_CHECK
 int import_input_finish(struct import_input *in, struct store *s, size_t table,
                         int64_t import_id, char *err);
+
+/* A parent meeting the input url (masked) of its stage after it ended
+ * (not live, not undone): its link record, with the keys the stage's
+ * cache holds for url, else by URL.  -1 with err: out of memory. */
+RACED_MUST_CHECK
+int import_input_link_ended(const struct import_keys *ended, const char *url,
+                            const char *parent_key, struct store *s, size_t table,
+                            int64_t import_id, char *err);
 
 #endif

@@ -112,6 +112,12 @@ struct table {
 	int64_t marks_import;
 	bool keys_kept;
 	bool rows_sent;
+	/* Likewise for a dedupe stage's link table: the import whose parents
+	 * not yet in link_seen (the parents of its link records so far) have
+	 * no link, so their records by keys go by the fresh insert. */
+	int64_t link_fresh_import;
+	uint8_t *link_seen;
+	bool link_probed_empty;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
 	uint64_t batches_committed;
@@ -336,17 +342,27 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 	return 0;
 }
 
-/* Give op's statement i the write of its link records. */
-static int links_encode(struct store *s, struct store_op *op, size_t i)
+enum link_kind { LINKS_BY_URL, LINKS_BY_KEYS, LINKS_FRESH };
+
+/* Give op's statement i the write of its link records of one kind. */
+static int links_encode(struct store *s, struct store_op *op, size_t i, enum link_kind kind)
 {
 	struct store_stmt *st = &op->stmts[i];
-	st->params = calloc(STORE_LINKS_PARAMS, sizeof *st->params);
-	st->lengths = calloc(STORE_LINKS_PARAMS, sizeof *st->lengths);
-	if (!st->params || !st->lengths ||
-	    store_links_encode(op->links, op->n_links, st->params, st->lengths, &st->formats) != 0)
+	const struct store_table_sql *sql = &s->sql[op->table];
+	size_t n = kind == LINKS_BY_URL ? STORE_LINKS_PARAMS
+	         : kind == LINKS_BY_KEYS ? STORE_LINK_KEYS_PARAMS : STORE_LINK_FRESH_PARAMS;
+	st->params = calloc(STORE_LINK_KEYS_PARAMS, sizeof *st->params);
+	st->lengths = calloc(STORE_LINK_KEYS_PARAMS, sizeof *st->lengths);
+	if (!st->params || !st->lengths)
 		return -1;
-	st->name = s->sql[op->table].link_write_name;
-	st->n_params = STORE_LINKS_PARAMS;
+	if ((kind == LINKS_BY_URL
+	     ? store_links_encode(op->links, op->n_links, st->params, st->lengths, &st->formats)
+	     : store_links_encode_keys(op->links, op->n_links, kind == LINKS_FRESH, st->params,
+	                               st->lengths, &st->formats)) != 0)
+		return -1;
+	st->name = kind == LINKS_BY_URL ? sql->link_write_name
+	         : kind == LINKS_BY_KEYS ? sql->link_keys_name : sql->link_fresh_name;
+	st->n_params = (int)n;
 	return 0;
 }
 
@@ -383,14 +399,17 @@ static void op_forget_parts(struct store_op *op)
 
 /* A batch of b's parts, statements in this order: the plain INSERT (or
  * the fill) of its rows known new, the upsert of the others, the write
- * of its page records, the write of its link records (after the
- * pages they read), the heartbeat (each only if any); no
+ * of its page records, the write of its link records by URL (after the
+ * pages they read), that of its link records by keys, that of its fresh
+ * ones, the heartbeat (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 {
+	size_t by_url, by_keys, fresh;
+	store_links_count(b->links, b->n_links, &by_url, &by_keys, &fresh);
 	size_t n = (b->n_plain > 0) + (b->n_rows > b->n_plain) + (b->n_pages > 0) +
-	           (b->n_links > 0) + b->beat;
+	           (by_url > 0) + (by_keys > 0) + (fresh > 0) + b->beat;
 	struct store_op *op = store_op_new(STORE_OP_BATCH, n);
 	if (!op)
 		return NULL;
@@ -418,7 +437,9 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	    (b->n_rows > b->n_plain &&
 	     batch_encode(s, op, i++, b->n_plain, b->n_rows - b->n_plain, sql->upsert_name) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
-	    (b->n_links > 0 && links_encode(s, op, i++) != 0) ||
+	    (by_url > 0 && links_encode(s, op, i++, LINKS_BY_URL) != 0) ||
+	    (by_keys > 0 && links_encode(s, op, i++, LINKS_BY_KEYS) != 0) ||
+	    (fresh > 0 && links_encode(s, op, i++, LINKS_FRESH) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op_forget_parts(op);
 		store_op_free(op);
@@ -742,6 +763,28 @@ static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
 	return n_new;
 }
 
+/* Mark the link records by keys whose parent no earlier record of the
+ * import had as fresh (the link table was empty at the start: such a
+ * parent has no link); then every record's parent joins the filter.  A
+ * parent the filter only seems to know goes by the write by keys:
+ * slower, never wrong. */
+static size_t link_partition(struct table *t, struct store_link_rec *links, size_t n)
+{
+	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
+	size_t fresh = 0;
+	for (size_t i = 0; i < n; i++) {
+		seen_bits(links[i].parent, bits);
+		bool known = true;
+		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++) {
+			known &= (t->link_seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
+			t->link_seen[bits[k] / 8] |= (uint8_t)(1u << (bits[k] % 8));
+		}
+		links[i].fresh = !known && !links[i].input;
+		fresh += links[i].fresh;
+	}
+	return fresh;
+}
+
 /* Send the batch being formed for table. */
 static int make_batch(struct store *s, size_t table, char *err)
 {
@@ -757,6 +800,8 @@ static int make_batch(struct store *s, size_t table, char *err)
 	}
 	size_t n_plain = t->seen && t->plain_import == t->pending_import ?
 	                 plain_partition(t, t->pending, t->n_pending) : 0;
+	if (t->link_seen && t->link_fresh_import == t->pending_import)
+		s->stats.links_fresh += link_partition(t, t->links, t->n_links);
 	struct batch_parts b = { .table = table, .rows = t->pending, .n_rows = t->n_pending,
 	                         .n_plain = n_plain,
 	                         .pages = t->pages, .n_pages = t->n_pages,
@@ -945,8 +990,10 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 	return 0;
 }
 
-int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
-                   const char *input, char *err)
+/* Add a link record of table's to its batch: by URL (input set) or by
+ * the n keys packed in keys (len bytes). */
+static int add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                    const char *input, const char *keys, size_t len, size_t n, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
@@ -954,9 +1001,9 @@ int store_add_link(struct store *s, size_t table, int64_t import_id, const char 
 	const char *name = s->sql[table].name;
 	if (!s->sql[table].link_name)
 		return err_set(err, "store: link record for table %s, which has no link table", name);
-	if (!parent_key || !input)
+	if (!parent_key || (!input && n > 0 && !keys))
 		return err_set(err, "store: link record for table %s without %s", name,
-		               parent_key ? "input" : "parent key");
+		               parent_key ? "keys" : "parent key");
 	if (batch_claim(s, table, import_id, err) != 0)
 		return -1;
 	if (s->rows_needed) {
@@ -968,16 +1015,34 @@ int store_add_link(struct store *s, size_t table, int64_t import_id, const char 
 			t->links = r;
 			t->cap_links = cap;
 		}
-		if (store_link_rec_set(&t->links[t->n_links], parent_key, input) != 0)
+		struct store_link_rec *r = &t->links[t->n_links];
+		if ((input ? store_link_rec_set(r, parent_key, input)
+		           : store_link_rec_set_keys(r, parent_key, keys, len, n)) != 0)
 			return err_set(err, "store: out of memory queueing a link for %s", name);
 		t->n_links++;
 	}
-	/* Bounded with the page records: a run of deduped parents forms
-	 * batches of its own. */
-	t->n_page_recs++;
+	/* Bounded with the page records, a record by keys as its pairs: a
+	 * run of deduped parents forms batches of its own, and a batch holds
+	 * at most batch_size pairs more than its bound. */
+	t->n_page_recs += n > 1 ? n : 1;
 	if (t->n_page_recs >= s->batch_size)
 		(void)make_batch(s, table, err);
 	return 0;
+}
+
+int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
+                   const char *input, char *err)
+{
+	if (!input)
+		return err_set(err, "store: link record for table %zu without input", table);
+	return add_link(s, table, import_id, parent_key, input, NULL, 0, 0, err);
+}
+
+int store_add_link_keys(struct store *s, size_t table, int64_t import_id,
+                        const char *parent_key, const char *keys, size_t len, size_t n,
+                        char *err)
+{
+	return add_link(s, table, import_id, parent_key, NULL, keys, len, n, err);
 }
 
 int store_flush(struct store *s, size_t table, char *err)
@@ -1187,6 +1252,7 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
+		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
 	}
 }
 
@@ -1230,6 +1296,14 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 		else
 			t->plain_import = 0;
 		t->probed_empty = false;
+		free(t->link_seen);
+		t->link_seen = NULL;
+		if (id > 0 && t->link_probed_empty &&
+		    (t->link_seen = calloc(STORE_PLAIN_FILTER_BITS / 8, 1)))
+			t->link_fresh_import = id;
+		else
+			t->link_fresh_import = 0;
+		t->link_probed_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
 }
@@ -1337,6 +1411,8 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	for (size_t i = 0; i < s->n_tables; i++) {
 		free(s->tables[i].seen);
 		s->tables[i].seen = NULL;
+		free(s->tables[i].link_seen);
+		s->tables[i].link_seen = NULL;
 	}
 	/* What this run's records say of each table (struct table's marks);
 	 * the statements check the rest (store_runs.c). */
@@ -1466,6 +1542,7 @@ void store_free(struct store *s)
 		store_page_recs_free(s->tables[i].pages, s->tables[i].n_pages);
 		store_link_recs_free(s->tables[i].links, s->tables[i].n_links);
 		free(s->tables[i].seen);
+		free(s->tables[i].link_seen);
 	}
 	free(s->orphan_sql);
 	free(s->empty_sql);

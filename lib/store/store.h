@@ -218,6 +218,8 @@ struct store_stats {
 	uint64_t rows_plain;         /* rows those plain INSERTs wrote */
 	uint64_t plain_fallbacks;    /* plain batches refused for a key already stored
 	                                (23505), sent again by the upsert */
+	uint64_t links_fresh;        /* link records by keys sent by the fresh insert
+	                                (their parent known to have no link) */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
@@ -347,6 +349,15 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 RACED_MUST_CHECK
 int store_add_link(struct store *s, size_t table, int64_t import_id, const char *parent_key,
                    const char *input, char *err);
+/* The same link record carrying the input's keys, as this import's page
+ * records of the input listed them: the n keys packed in keys (len
+ * bytes, each key NUL-terminated, back to back; copied).  Written without
+ * reading raced_pages.  Counts as max(n, 1) page records towards the
+ * batch's bound.  Errors as store_add_link. */
+RACED_MUST_CHECK
+int store_add_link_keys(struct store *s, size_t table, int64_t import_id,
+                        const char *parent_key, const char *keys, size_t len, size_t n,
+                        char *err);
 
 /* ---- reading state (answered through the sink attached when asked) ---- */
 

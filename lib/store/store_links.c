@@ -30,15 +30,19 @@
  * a page of an older, longer walk is not on it.  want: their keys; old:
  * the parent's links EXCEPT want (a set operation, hashed or sorted: a
  * NOT IN over want cost 45 ms for a batch of 700 records whose links were
- * all there, 64 µs a link); gone deletes those, only when there are
- * any (the common case has none).  The DELETE and the INSERT touch
+ * all there, 64 µs a link); gone deletes those, each found by a probe
+ * of the primary key and then by its ctid (a join of the link table with
+ * old was planned, under a generic plan, as a scan of the whole link table
+ * a batch: 640,521 link rows read for 1,912 links in edges-plan when every
+ * link changed).  The DELETE and the INSERT touch
  * disjoint rows, so one statement holds both; neither writes an unchanged
  * link.
  * The statement is prepared once per connection, often while the tables
  * are empty, and that plan is kept.  So every lookup is a LATERAL
  * subquery that cannot be pulled up (OFFSET 0), run once per record or
  * step, and each names two columns of both indexes that could serve it:
- * a page by (stage, input) and by (stage, url), a link by (parent_key).
+ * a page by (stage, input) and by (stage, url), a link by (parent_key),
+ * a stale link by (parent_key, key).
  * A join here was planned as a scan of the stage's pages per batch (79 s
  * of a 2,000-race import), and a probe by url alone still took the index
  * on (stage, input) with stage as its only condition
@@ -58,10 +62,40 @@
 	" old AS (SELECT x.p, d.key FROM x CROSS JOIN LATERAL (SELECT l2.key" \
 	"   FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
 	"  EXCEPT SELECT w.p, w.k FROM want w)," \
-	" gone AS (DELETE FROM \"%s_parents\" l USING old" \
-	"  WHERE EXISTS (SELECT 1 FROM old) AND l.parent_key = old.p AND l.key = old.key)" \
+	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
+	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
+	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
 	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
 	" ON CONFLICT DO NOTHING"
+
+/* Records that carry their keys: $1 their parents, $2 and $3 the pairs
+ * (parent, key) (text[] each).  The same as the write by URL once want is
+ * known, without reading raced_pages: the import made the input's page
+ * records, so it knew their keys (a statement per link record's probes of
+ * raced_pages cost 37 us a link in a first import).  A parent twice, or a
+ * pair twice, is harmless: EXCEPT makes old distinct, and a second insert
+ * of a pair in one statement does nothing.  The link table's only lookup
+ * is the LATERAL probe by parent_key, as above. */
+#define LINK_KEYS_FMT \
+	"WITH want AS (SELECT w.p, w.k FROM unnest($2::text[], $3::text[]) AS w(p, k))," \
+	" old AS (SELECT x.p, d.key FROM unnest($1::text[]) AS x(p) CROSS JOIN LATERAL (" \
+	"   SELECT l2.key FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
+	"  EXCEPT SELECT w.p, w.k FROM want w)," \
+	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
+	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
+	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
+	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
+	" ON CONFLICT DO NOTHING"
+
+/* Records by keys of parents known to have no link (the link table was
+ * empty when the run began, and no earlier record of the run had the
+ * parent: store.c): $1 and $2 the pairs.  Nothing to delete, so only
+ * the insert (ON CONFLICT: a batch sent again whose commit had landed
+ * has its pairs there).  The stale-link lookups cost a first import
+ * about a third of the write (4 of 13 us a link, measured alone). */
+#define LINK_FRESH_FMT \
+	"INSERT INTO \"%s_parents\" (parent_key, key)" \
+	" SELECT w.p, w.k FROM unnest($1::text[], $2::text[]) AS w(p, k) ON CONFLICT DO NOTHING"
 
 /* Finishing a succeeded import $1 (after the parent stage's removals):
  * a parent it marked removed loses its links. */
@@ -80,7 +114,11 @@ int store_links_sql_init(struct store_table_sql *t)
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
 	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
-	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n);
+	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n, n);
+	rc |= FORMAT(&t->link_keys_name, "raced_link_keys_%s", n);
+	rc |= FORMAT(&t->link_keys_sql, LINK_KEYS_FMT, n, n, n, n);
+	rc |= FORMAT(&t->link_fresh_name, "raced_link_fresh_%s", n);
+	rc |= FORMAT(&t->link_fresh_sql, LINK_FRESH_FMT, n);
 	rc |= t->parent ? FORMAT(&t->unlink_sql, UNLINK_FMT, n, t->parent, t->parent) : 0;
 	return rc ? -1 : 0;
 }
@@ -89,6 +127,9 @@ int store_link_rec_set(struct store_link_rec *r, const char *parent, const char 
 {
 	r->parent = strdup(parent);
 	r->input = strdup(input);
+	r->keys = NULL;
+	r->n_keys = 0;
+	r->fresh = false;
 	if (!r->parent || !r->input) {
 		free(r->parent);
 		free(r->input);
@@ -98,39 +139,124 @@ int store_link_rec_set(struct store_link_rec *r, const char *parent, const char 
 	return 0;
 }
 
+int store_link_rec_set_keys(struct store_link_rec *r, const char *parent, const char *keys,
+                            size_t len, size_t n)
+{
+	r->parent = strdup(parent);
+	r->input = NULL;
+	r->fresh = false;
+	r->keys = len > 0 ? malloc(len) : NULL;
+	r->n_keys = n;
+	if (!r->parent || (len > 0 && !r->keys)) {
+		free(r->parent);
+		free(r->keys);
+		r->parent = r->keys = NULL;
+		r->n_keys = 0;
+		return -1;
+	}
+	if (len > 0)
+		memcpy(r->keys, keys, len);
+	return 0;
+}
+
 void store_link_recs_free(struct store_link_rec *recs, size_t n)
 {
 	for (size_t i = 0; recs && i < n; i++) {
 		free(recs[i].parent);
 		free(recs[i].input);
+		free(recs[i].keys);
 	}
 	free(recs);
 }
 
-static const int link_formats[STORE_LINKS_PARAMS] = { 1, 1 };
-
-int store_links_encode(const struct store_link_rec *recs, size_t n, char **values, int *lengths,
-                       const int **formats)
+void store_links_count(const struct store_link_rec *recs, size_t n, size_t *by_url,
+                       size_t *by_keys, size_t *fresh)
 {
-	const char **p = calloc(n, sizeof *p), **u = calloc(n, sizeof *u);
-	int rc = p && u ? 0 : -1;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		p[i] = recs[i].parent;
-		u[i] = recs[i].input;
+	*by_url = *by_keys = *fresh = 0;
+	for (size_t i = 0; i < n; i++)
+		(recs[i].input ? by_url : recs[i].fresh ? fresh : by_keys)[0]++;
+}
+
+static const int link_formats[STORE_LINK_KEYS_PARAMS] = { 1, 1, 1 };
+
+/* Encode the n text arrays cols[k] (rows each) into values[k]; the
+ * pointer arrays are freed.  -1 (values all NULL) when out of memory. */
+static int encode_columns(const char **cols[], size_t n, size_t rows, char **values,
+                          int *lengths, const int **formats)
+{
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		values[k] = NULL;
+		if (rc == 0 && (!cols[k] || store_pages_encode_keys(cols[k], rows, &values[k],
+		                                                    &lengths[k]) != 0))
+			rc = -1;
 	}
-	values[0] = values[1] = NULL;
-	if (rc == 0 && (store_pages_encode_keys(p, n, &values[0], &lengths[0]) != 0 ||
-	                store_pages_encode_keys(u, n, &values[1], &lengths[1]) != 0))
-		rc = -1;
-	free(p);
-	free(u);
+	for (size_t k = 0; k < n; k++)
+		free(cols[k]);
 	if (rc) {
-		for (size_t k = 0; k < STORE_LINKS_PARAMS; k++) {
+		for (size_t k = 0; k < n; k++) {
 			free(values[k]);
 			values[k] = NULL;
 		}
 		return -1;
 	}
 	*formats = link_formats;
+	return 0;
+}
+
+int store_links_encode(const struct store_link_rec *recs, size_t n, char **values, int *lengths,
+                       const int **formats)
+{
+	size_t m, unused, fresh;
+	store_links_count(recs, n, &m, &unused, &fresh);
+	const char **cols[STORE_LINKS_PARAMS] = { calloc(m + 1, sizeof(char *)),
+	                                          calloc(m + 1, sizeof(char *)) };
+	for (size_t i = 0, j = 0; cols[0] && cols[1] && i < n; i++) {
+		if (!recs[i].input)
+			continue;
+		cols[0][j] = recs[i].parent;
+		cols[1][j++] = recs[i].input;
+	}
+	return encode_columns(cols, STORE_LINKS_PARAMS, m, values, lengths, formats);
+}
+
+int store_links_encode_keys(const struct store_link_rec *recs, size_t n, bool fresh,
+                            char **values, int *lengths, const int **formats)
+{
+	size_t m = 0, pairs = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].input || recs[i].fresh != fresh)
+			continue;
+		m++;
+		pairs += recs[i].n_keys;
+	}
+	const char **parents = calloc(m + 1, sizeof(char *));
+	const char **cols[2] = { calloc(pairs + 1, sizeof(char *)), calloc(pairs + 1, sizeof(char *)) };
+	for (size_t i = 0, j = 0, q = 0; parents && cols[0] && cols[1] && i < n; i++) {
+		if (recs[i].input || recs[i].fresh != fresh)
+			continue;
+		parents[j++] = recs[i].parent;
+		const char *k = recs[i].keys;
+		for (size_t x = 0; x < recs[i].n_keys; x++, q++) {
+			cols[0][q] = recs[i].parent;
+			cols[1][q] = k;
+			k += strlen(k) + 1;
+		}
+	}
+	if (fresh) {   /* the pairs only */
+		free(parents);
+		return encode_columns(cols, 2, pairs, values, lengths, formats);
+	}
+	const char **one[1] = { parents };
+	if (encode_columns(one, 1, m, values, lengths, formats) != 0) {
+		free(cols[0]);
+		free(cols[1]);
+		return -1;
+	}
+	if (encode_columns(cols, 2, pairs, values + 1, lengths + 1, formats) != 0) {
+		free(values[0]);
+		values[0] = NULL;
+		return -1;
+	}
 	return 0;
 }

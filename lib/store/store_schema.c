@@ -419,6 +419,10 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_index_sql);
 	free(t->link_write_name);
 	free(t->link_write_sql);
+	free(t->link_keys_name);
+	free(t->link_keys_sql);
+	free(t->link_fresh_name);
+	free(t->link_fresh_sql);
 	free(t->unlink_sql);
 	store_columns_free(t);
 }
@@ -625,8 +629,8 @@ static struct store_op *columns_op(const char *want)
 }
 
 /* Once the columns in force are known: each table's writes prepared
- * (writes[mode][i]), its read of rows by key and a dedupe stage's link
- * write, the page records' write and the read of inputs' pages, the
+ * (writes[mode][i]), its read of rows by key and a dedupe stage's three
+ * link writes, the page records' write and the read of inputs' pages, the
  * comments and views (store_views.h: a view reads the catalog's columns,
  * typed ones included, so it comes after them); SELECT 1.  The reads are
  * prepared because planning them cost about as much as running them
@@ -640,7 +644,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + n_links + 4);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 3 * n_links + 4);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -660,6 +664,10 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
 		op->stmts[k++].name = tables[i].link_write_name;
+		store_op_sql(op, k, tables[i].link_keys_sql);
+		op->stmts[k++].name = tables[i].link_keys_name;
+		store_op_sql(op, k, tables[i].link_fresh_sql);
+		op->stmts[k++].name = tables[i].link_fresh_name;
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;

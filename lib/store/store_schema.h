@@ -89,6 +89,10 @@ struct store_table_sql {
 	char *link_index_sql;
 	char *link_write_name; /* the link records' write, prepared on each connection */
 	char *link_write_sql;
+	char *link_keys_name;  /* the write of link records that carry their keys */
+	char *link_keys_sql;
+	char *link_fresh_name; /* ... of parents known to have no link yet */
+	char *link_fresh_sql;
 	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 

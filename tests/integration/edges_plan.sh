@@ -9,6 +9,9 @@
 # too: the same bound holds with them (the first import reads every
 # input's state), and a second import, all 304s, reads back the entries
 # of each race for the athletes stage by key, not by scanning entries.
+# The same for the link table's rows, read by the link writes (by URL,
+# by keys, and the fresh insert: issue 17), in a first import and in one
+# where every parent's links change (stale links deleted).
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 
@@ -19,13 +22,18 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 fixture_start --port "$PORT" --seed 5 --races 100 --entries-per-race 20 --athletes 2000 --page-size 20 \
 	--validators both
 write_config
-sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c plan_cache_mode=force_generic_plan'|" \
+sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c plan_cache_mode=force_generic_plan -c log_statement=all'|" \
 	-e 's/^batch_size = .*/batch_size = 10/' "$T/raced.conf"
 
 pages_read() {
 	wait_for "raced's database sessions to end" 20 no_other_backends
 	sql "select pg_stat_force_next_flush()" >/dev/null
 	sql "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'raced_pages'"
+}
+links_read() {
+	wait_for "raced's database sessions to end" 20 no_other_backends
+	sql "select pg_stat_force_next_flush()" >/dev/null
+	sql "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'athletes_parents'"
 }
 check "import succeeds" raced_once
 links=$(sql "select count(*) from athletes_parents")
@@ -46,4 +54,16 @@ read_back=$(sql "select (counts->'entries'->>'read_back')::bigint from import_ru
 e1=$(entries_read)
 check "the entries were read back for the athletes ($read_back)" test "$read_back" -gt 0
 check "entries rows read ($((e1 - e0))) <= 3 x entries $entries" test "$((e1 - e0))" -le $((3 * entries))
+lread=$(links_read)
+check "link rows read ($lread) <= 10 x links $links" test "$lread" -le $((10 * links))
+check "the fresh insert ran" grep -q "execute raced_link_fresh_athletes:" "$PG_DIR/server.log"
+
+# Every entry's athlete URL becomes /athletes/a1: every parent's old link
+# is stale and deleted, by a plan prepared when the link table was empty.
+sed -i 's|^url = /athletes/{athlete_id}$|url = /athletes/a1?of={athlete_id}|' "$T/raced.conf"
+check "import with every link changed succeeds" raced_once
+check_eq "every link goes to a1" "$(sql "select count(*) from athletes_parents where key <> 'a1'")" 0
+check "the write by keys ran" grep -q "execute raced_link_keys_athletes:" "$PG_DIR/server.log"
+lread2=$(links_read)
+check "link rows read ($((lread2 - lread))) <= 10 x links $links" test $((lread2 - lread)) -le $((10 * links))
 echo "all link-plan checks passed"

@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include "import_input.h"
+#include "import_keys.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -203,24 +204,24 @@ static void test_links_skip(struct store *s)
 	for (size_t i = 0; i < 3; i++)
 		import_input_unref(all[i]);
 	CHECK(live == NULL);
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.skipped, 3);
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e5", false, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e5", false, s, 1, 1, err), 0);
 	CHECK_EQ(l.sent, 5);
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a2", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a2", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.sent, 6);
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a3", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a3", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.dropped, 3);
 	CHECK_EQ(l.skipped, 3);
 	/* Not trusted: every record of a completed input goes. */
 	l.trusted = false;
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.sent, 7);
 	CHECK_EQ(l.skipped, 3);
 	/* The set past its bound (lost): every later parent gets its record. */
 	l.trusted = true;
 	l.changed.lost = true;
-	CHECK_EQ(import_links_ended(&l, &undone, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
+	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.sent, 8);
 	/* Held past IMPORT_INPUT_LINKS_HELD_MAX: sent before the checkpoint,
 	 * so dropped (counted: no next run trusts these links). */
@@ -243,6 +244,94 @@ static void test_links_skip(struct store *s)
 	import_undone_free(&undone);
 }
 
+/* What a link record carries: the keys of every page record the input
+ * made (declared before each), packed; a record made without them, or
+ * too many keys, and its records go by URL.  An input ending with its
+ * checkpoint and its keys leaves them in its stage's cache, bounded in
+ * bytes; one without a checkpoint does not. */
+static void test_keys(struct store *s)
+{
+	char err[ERR_MAX];
+	struct import_keys *ended = import_keys_new(4096);
+	CHECK(ended != NULL);
+	if (!ended)
+		return;
+	struct import_input *in = import_input_new("http://x/athletes/b1");
+	CHECK(in != NULL);
+	in->ended = ended;
+	const char *p0[] = { "k1", "k2" }, *p1[] = { "k3" };
+	struct store_page pg = {.url = in->url, .input = in->url, .fetched = true, .content = true};
+	import_input_keys(in, p0, 2);
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	pg.input_done = true;
+	pg.page_no = 1;
+	import_input_keys(in, p1, 1);
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK(in->done && in->keys_known);
+	CHECK_EQ(in->n_keys, 3);
+	CHECK_EQ(in->keys_len, 9);
+	CHECK(in->keys && memcmp(in->keys, "k1\0k2\0k3", 9) == 0);
+	CHECK_EQ(import_input_finish(in, s, 1, 1, err), 0);
+	import_input_unref(in);
+	const char *k = NULL;
+	size_t len = 0, n = 0;
+	CHECK(import_keys_find(ended, "http://x/athletes/b1", &k, &len, &n));
+	CHECK(n == 3 && len == 9 && k && memcmp(k, "k1\0k2\0k3", 9) == 0);
+	CHECK(!import_keys_find(ended, "http://x/athletes/b", &k, &len, &n));
+	CHECK_EQ(import_input_link_ended(ended, "http://x/athletes/b1", "e1", s, 1, 1, err), 0);
+	CHECK_EQ(import_input_link_ended(ended, "http://x/athletes/zz", "e1", s, 1, 1, err), 0);
+
+	/* a record without its keys (a skipped page): by URL, not cached */
+	in = import_input_new("http://x/athletes/b2");
+	in->ended = ended;
+	import_input_keys(in, p0, 2);
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK(in->done && !in->keys_known && in->keys == NULL);
+	import_input_keys(in, p1, 1);   /* lost stays lost */
+	CHECK(!in->keys_known);
+	import_input_unref(in);
+	CHECK(!import_keys_find(ended, "http://x/athletes/b2", &k, &len, &n));
+
+	/* more than IMPORT_LINK_KEYS_MAX keys: by URL */
+	in = import_input_new("http://x/athletes/b3");
+	const char **many = calloc(IMPORT_LINK_KEYS_MAX + 1, sizeof *many);
+	for (size_t i = 0; many && i <= IMPORT_LINK_KEYS_MAX; i++)
+		many[i] = "k";
+	import_input_keys(in, many, IMPORT_LINK_KEYS_MAX);
+	CHECK(in->keys_known);
+	import_input_keys(in, many, 1);
+	CHECK(!in->keys_known);
+	free(many);
+	import_input_unref(in);
+
+	/* an empty input (no keys) is known: its parents link to nothing;
+	 * without a checkpoint it is not cached */
+	in = import_input_new("http://x/athletes/b4");
+	in->ended = ended;
+	import_input_keys(in, NULL, 0);
+	pg.input_done = false;
+	CHECK_EQ(import_input_record(in, &pg, s, 1, 1, err), 0);
+	CHECK(in->keys_known && in->n_keys == 0 && !in->done);
+	import_input_unref(in);
+	CHECK(!import_keys_find(ended, "http://x/athletes/b4", &k, &len, &n));
+
+	/* the bound: entries past 4096 bytes are refused, the first ones kept */
+	char url[64];
+	size_t added = 0;
+	for (int i = 0; i < 200; i++) {
+		snprintf(url, sizeof url, "http://x/athletes/c%d", i);
+		added += import_keys_add(ended, url, "k", 2, 1);
+	}
+	CHECK(added > 10 && added < 200);
+	CHECK(import_keys_bytes(ended) <= 4096);
+	CHECK_EQ(import_keys_refused(ended), 200 - added);
+	CHECK(import_keys_find(ended, "http://x/athletes/c0", &k, &len, &n));
+	CHECK(!import_keys_find(ended, "http://x/athletes/c199", &k, &len, &n));
+	CHECK_EQ(import_keys_count(ended), added + 1);
+	import_keys_free(ended);
+}
+
 int main(void)
 {
 	char err[ERR_MAX];
@@ -263,6 +352,8 @@ int main(void)
 		test_links(s);
 	if (s)
 		test_links_skip(s);
+	if (s)
+		test_keys(s);
 	store_free(s);
 	event_base_free(base);
 	return check_failures ? 1 : 0;

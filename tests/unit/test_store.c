@@ -1691,6 +1691,104 @@ static void import_nw(int64_t n, const char *p7)
 	store_free(s);
 }
 
+
+/* --- link records that carry their keys --------------------------------- */
+
+static void add_link_keys(struct store *s, int64_t import_id, const char *parent,
+                          const char *keys, size_t len, size_t n)
+{
+	char err[ERR_MAX] = "";
+	int rc = store_add_link_keys(s, 1, import_id, parent, keys, len, n, err);
+	if (rc != 0)
+		fprintf(stderr, "store_add_link_keys: %s\n", err);
+	CHECK_EQ(rc, 0);
+}
+
+/* Send table 1's batch with one row (k) and wait for it. */
+static void link_batch(struct store *s, struct seen *w, int64_t import_id, const char *k)
+{
+	add(s, 1, import_id, k, NULL, "{}");
+	flush(s, 1);
+	struct want x = { w, 1, w->committed[1] + 1 };
+	CHECK(run_until(committed_reached, &x, 10));
+}
+
+static char *links_now(void)
+{
+	return sql1("SELECT coalesce(string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key),"
+	            " '') FROM lk_athletes_parents");
+}
+
+/* The write by keys: pairs inserted; a record twice and a key twice are
+ * one link; a record with no keys leaves its parent none; a parent's
+ * link to a key no longer among its keys is deleted, its unchanged links
+ * are not written again; records by URL and by keys in one batch are
+ * both written, each the right way. */
+static void test_link_records_with_keys_insert_and_remove_exactly(void)
+{
+	const char *tables[] = { "lk_entries", "lk_athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct seen w = { 0 };
+	struct store *s = start_store(&w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		fprintf(stderr, "store not ready: %s\n", w.last_why);
+		store_free(s);
+		CHECK(false);
+		return;
+	}
+	add_link_keys(s, 1, "e1", "a1", 3, 1);
+	add_link_keys(s, 1, "e2", "a1\0a2", 6, 2);
+	add_link_keys(s, 1, "e3", "a3", 3, 1);
+	add_link_keys(s, 1, "e3", "a3", 3, 1);          /* a record twice */
+	add_link_keys(s, 1, "e4", "a4\0a4", 6, 2);      /* a key twice */
+	add_link_keys(s, 1, "e5", "a9", 3, 1);
+	add_link_keys(s, 1, "e6", NULL, 0, 0);          /* an input without items */
+	link_batch(s, &w, 1, "a1");
+	char *l = links_now();
+	CHECK_STR(l, "e1>a1,e2>a1,e2>a2,e3>a3,e4>a4,e5>a9");
+	free(l);
+	char *kept = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM lk_athletes_parents"
+	                  " WHERE parent_key IN ('e1', 'e2') AND key IN ('a1', 'a2')");
+
+	/* e2 loses a1 (a stale link), e5 loses every link, e1 and e2>a2 stay as written */
+	add_link_keys(s, 2, "e1", "a1", 3, 1);
+	add_link_keys(s, 2, "e2", "a2", 3, 1);
+	add_link_keys(s, 2, "e5", NULL, 0, 0);
+	link_batch(s, &w, 2, "a2");
+	l = links_now();
+	CHECK_STR(l, "e1>a1,e2>a2,e3>a3,e4>a4");
+	free(l);
+	char *kept2 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY key) FROM lk_athletes_parents"
+	                   " WHERE parent_key IN ('e1', 'e2') AND key IN ('a1', 'a2')");
+	char *gone = sql1("SELECT count(*) FROM lk_athletes_parents WHERE parent_key = 'e2' AND key = 'a1'");
+	CHECK_STR(gone, "0");
+	free(gone);
+	/* e1>a1's row is the one written by import 1 */
+	CHECK(kept && kept2 && strncmp(kept, kept2, strcspn(kept, ",")) == 0);
+	free(kept);
+	free(kept2);
+
+	/* by URL and by keys in one batch: e7 by the input's page row, e8 by keys */
+	const char *pk[] = { "a6", "a7" };
+	uint64_t ph[] = { 1, 2 };
+	struct store_page pg = { .url = "http://h/a6", .input = "http://h/a6", .page_no = 0,
+	                         .fetched = true, .content = true, .keys = pk, .hashes = ph,
+	                         .n_keys = 2, .input_done = true };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_add_page(s, 1, 3, &pg, err), 0);
+	CHECK_EQ(store_add_link(s, 1, 3, "e7", "http://h/a6", err), 0);
+	add_link_keys(s, 3, "e8", "a8", 3, 1);
+	add_link_keys(s, 3, "e3", "a6", 3, 1);
+	link_batch(s, &w, 3, "a6");
+	l = links_now();
+	CHECK_STR(l, "e1>a1,e2>a2,e3>a6,e4>a4,e7>a6,e7>a7,e8>a8");
+	free(l);
+	store_free(s);
+}
+
 /* An unchanged row is not written at all, by a later import either (no
  * tuple inserted or updated, the same xmin); a changed one is; a removed
  * one that comes back unchanged is written (its mark cleared). */
@@ -2725,6 +2823,53 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
 	store_free(s);
 }
 
+/* A first import into an empty link table: a parent's first record by
+ * keys goes by the fresh insert (no lookup of stale links); a later
+ * record of the same parent in the run by the write by keys, which
+ * deletes the stale link; the next run, the table no longer empty, none
+ * is fresh. */
+static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
+{
+	const char *tables[] = { "lf_entries", "lf_athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct seen w = { 0 };
+	struct store *s = start_store(&w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		store_free(s);
+		CHECK(false);
+		return;
+	}
+	int64_t id = begin_run(s);
+	uint64_t fresh0 = stats_of(s).links_fresh;
+	add_link_keys(s, id, "e1", "a1", 3, 1);
+	add_link_keys(s, id, "e2", "a1\0a2", 6, 2);
+	add_link_keys(s, id, "e3", "a3", 3, 1);
+	add_link_keys(s, id, "e3", "a3", 3, 1);          /* seen: by keys */
+	link_batch(s, &w, id, "a1");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 3);
+	add_link_keys(s, id, "e2", "a2", 3, 1);          /* seen: a1 goes */
+	add_link_keys(s, id, "e4", NULL, 0, 0);          /* fresh, no pair */
+	link_batch(s, &w, id, "a2");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 4);
+	char *l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	               " FROM lf_athletes_parents");
+	CHECK_STR(l, "e1>a1,e2>a2,e3>a3");
+	free(l);
+	int64_t id2 = begin_run(s);
+	add_link_keys(s, id2, "e1", "a9", 3, 1);
+	add_link_keys(s, id2, "e5", "a5", 3, 1);
+	link_batch(s, &w, id2, "a9");
+	CHECK_EQ(stats_of(s).links_fresh - fresh0, 4);
+	l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	         " FROM lf_athletes_parents");
+	CHECK_STR(l, "e1>a9,e2>a2,e3>a3,e5>a5");
+	free(l);
+	store_free(s);
+}
+
 /* A key twice in a run (in batches far apart and in neighbouring ones,
  * some in flight together): stored once, the later row wins, and no batch
  * is refused: the second one goes by the upsert. */
@@ -2983,6 +3128,7 @@ int main(void)
 	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
 	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
 	RUN(test_rows_read_back_in_key_order_without_the_missing);
+	RUN(test_link_records_with_keys_insert_and_remove_exactly);
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
@@ -2997,6 +3143,7 @@ int main(void)
 	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
+	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);

@@ -263,8 +263,8 @@ static void test_the_upsert_writes_the_typed_columns_in_force(void)
 	store_table_sql_free(&t);
 }
 
-/* A dedupe stage gets its link table, its index and its prepared write
- * after its own statements; the path view joins through the link table. */
+/* A dedupe stage gets its link table, its index and its three prepared
+ * writes (by URL, by keys, by keys of parents without links) after its own statements; the path view joins through the link table. */
 static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 {
 	struct store_table_sql t[3] = { { 0 } };
@@ -275,6 +275,12 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	CHECK(t[1].link_name == NULL);
 	CHECK_STR(t[2].link_name, "athletes_parents");
 	CHECK_STR(t[2].link_write_name, "raced_links_athletes");
+	CHECK_STR(t[2].link_keys_name, "raced_link_keys_athletes");
+	/* the write by keys never reads raced_pages */
+	CHECK(strstr(t[2].link_keys_sql, "raced_pages") == NULL);
+	CHECK(strstr(t[2].link_write_sql, "raced_pages") != NULL);
+	CHECK(strstr(t[2].link_fresh_sql, "raced_pages") == NULL);
+	CHECK(strstr(t[2].link_fresh_sql, "DELETE") == NULL);
 	CHECK(strstr(t[2].unlink_sql, "USING \"entries\" p") != NULL);
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(store_schema_version(), t, 3, "{}", &chain), 0);
@@ -284,18 +290,20 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	CHECK_EQ(tables->n_stmts, 3 * 3 + 2 + 1);
 	CHECK(tables->stmts[9].sql == t[2].link_create_sql);
 	store_op_list_free(&chain);
-	/* then each table's writes and read and the link write prepared, the
-	 * page write, the read of inputs, the views, SELECT 1 */
+	/* then each table's writes and read and its three link writes
+	 * prepared, the page write, the read of inputs, the views, SELECT 1 */
 	char *ups[3] = { t[0].upsert_sql, t[1].upsert_sql, t[2].upsert_sql };
 	char *const *writes[3] = { ups, ups, ups };
 	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 * 4 + 1 + 4);
+	CHECK_EQ(p->n_stmts, 3 * 4 + 3 + 4);
 	CHECK_STR(p->stmts[11].name, "raced_read_athletes");
 	CHECK_STR(p->stmts[12].name, "raced_links_athletes");
-	CHECK_STR(p->stmts[13].name, "raced_pages_write");
-	CHECK_STR(p->stmts[14].name, "raced_inputs_read");
-	const char *views = p->stmts[15].sql;
+	CHECK_STR(p->stmts[13].name, "raced_link_keys_athletes");
+	CHECK_STR(p->stmts[14].name, "raced_link_fresh_athletes");
+	CHECK_STR(p->stmts[15].name, "raced_pages_write");
+	CHECK_STR(p->stmts[16].name, "raced_inputs_read");
+	const char *views = p->stmts[17].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
