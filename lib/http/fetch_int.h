@@ -101,6 +101,8 @@ struct fetch {
 	size_t read_cost, read_tokens; /* reckoned for reading the body (a 2xx) */
 	size_t read_charge;            /* charged for reading it, until the callback returns */
 	size_t header_bytes;           /* header lines libcurl handed over */
+	uint64_t names_seen;           /* the header block's names, hashed
+	                                  (fetch_response_header_last) */
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
