@@ -109,6 +109,7 @@ struct fetch {
 	char *want_header;             /* fetch_want_header()'s name, or NULL */
 	char *header_value;            /* its value in the final 2xx response, or NULL */
 	char *location;                /* a 3xx's target, when raced follows redirects itself */
+	/* Last, and not zeroed for a new request (fetch_start_if): */
 	char curl_err[CURL_ERROR_SIZE];
 	char msg[ERR_MAX];
 };
