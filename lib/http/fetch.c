@@ -70,11 +70,16 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 _Static_assert(FETCH_LIMIT_REASON_MAX == AIMD_REASON_MAX, "fetch.h and aimd.h disagree on the reason's length");
+
+_Static_assert(offsetof(struct fetch, msg) == offsetof(struct fetch, curl_err) + CURL_ERROR_SIZE &&
+               offsetof(struct fetch, msg) + ERR_MAX == sizeof(struct fetch),
+               "struct fetch's message buffers must come last (fetch_start_if zeroes what is before)");
 
 static void fetcher_destroy(struct fetcher *f);
 
@@ -218,7 +223,7 @@ static void request_free(struct fetch *r)
 	free(r->want_header);
 	free(r->header_value);
 	free(r->location);
-	free(r);
+	fetch_pool_request_put(&r->p->f->pool, r);
 }
 
 void fetch_finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
@@ -630,11 +635,15 @@ struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
 		redact_buf(err, ERR_MAX);
 		return NULL;
 	}
-	struct fetch *r = calloc(1, sizeof *r);
-	if (!r) {
+	struct fetch *r = fetch_pool_request_get(&p->f->pool);
+	if (!r && !(r = malloc(sizeof *r))) {
 		err_set(err, "out of memory");
 		return NULL;
 	}
+	/* All but the two message buffers (1 KiB of the 1.2) start zeroed;
+	 * those start empty. */
+	memset(r, 0, offsetof(struct fetch, curl_err));
+	r->curl_err[0] = r->msg[0] = '\0';
 	char *full;
 	if (fetch_provider_url(p, url, &full, err) < 0) {
 		free(r);

@@ -127,6 +127,7 @@
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 10000
 #define FETCH_EASY_POOL_MAX 32             /* idle easy handles kept */
 #define FETCH_BODY_POOL_KEEP_MAX (64u << 10) /* largest body buffer kept for reuse */
+#define FETCH_REQUEST_POOL_MAX 64          /* finished requests' memory kept for reuse */
 /* Memory (membudget.h): reading a body is reckoned to cost its tokens
  * (jsondoc_census), FETCH_READ_ITEM_COST for each object or array in it
  * (what the caller keeps of an item made of one: import_item.h's

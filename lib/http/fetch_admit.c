@@ -72,7 +72,7 @@ void fetch_admit_account(struct fetch *r, CURLcode rc, long status)
 	double now = now_s();
 	struct quota_reading qr;
 
-	if (rc == CURLE_OK && quota_read(quota_header, r->easy, time(NULL), &qr))
+	if (rc == CURLE_OK && quota_read(quota_header, r, time(NULL), &qr))
 		quota_observe(&p->quota, &qr, p->stats.in_flight - 1, now);
 	enum aimd_signal sig = load_signal(rc, status);
 	p->stats.throttled += sig == AIMD_THROTTLED;

@@ -101,12 +101,15 @@ struct fetch {
 	size_t read_cost, read_tokens; /* reckoned for reading the body (a 2xx) */
 	size_t read_charge;            /* charged for reading it, until the callback returns */
 	size_t header_bytes;           /* header lines libcurl handed over */
+	uint64_t names_seen;           /* the header block's names, hashed
+	                                  (fetch_response_header_last) */
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */
 	char *want_header;             /* fetch_want_header()'s name, or NULL */
 	char *header_value;            /* its value in the final 2xx response, or NULL */
 	char *location;                /* a 3xx's target, when raced follows redirects itself */
+	/* Last, and not zeroed for a new request (fetch_start_if): */
 	char curl_err[CURL_ERROR_SIZE];
 	char msg[ERR_MAX];
 };

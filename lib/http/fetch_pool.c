@@ -65,8 +65,23 @@ void fetch_pool_body_put(struct fetch_pool *pl, char *buf, size_t cap)
 		free(buf);
 }
 
+void *fetch_pool_request_get(struct fetch_pool *pl)
+{
+	return pl->n_requests ? pl->requests[--pl->n_requests] : NULL;
+}
+
+void fetch_pool_request_put(struct fetch_pool *pl, void *req)
+{
+	if (req && pl->n_requests < FETCH_REQUEST_POOL_MAX)
+		pl->requests[pl->n_requests++] = req;
+	else
+		free(req);
+}
+
 void fetch_pool_clear(struct fetch_pool *pl)
 {
+	while (pl->n_requests)
+		free(pl->requests[--pl->n_requests]);
 	while (pl->n_easy)
 		curl_easy_cleanup(pl->easy[--pl->n_easy].e);
 	while (pl->n_bodies)

@@ -14,15 +14,32 @@ void fetch_response_reset(struct fetch *r)
 {
 	r->body_len = 0;
 	r->header_bytes = 0;
+	r->names_seen = 0;
 	r->status = 0;
 	r->reason[0] = '\0';
 }
 
-/* The value of the last `name` header of the response being received (or
- * received last), or NULL.  Valid until the next call. */
-const char *fetch_response_header_last(CURL *e, const char *name)
+/* A header name's bit in names_seen: the low 6 bits of its FNV-1a hash, any
+ * case.  Each lookup in libcurl's store (curl_easy_header) compares the
+ * name with every header it holds, and raced looks up about 8 names a
+ * response, most of them absent (quota, Link, validators): the header
+ * callback sets the bit of every name it passes, and a name whose bit is
+ * clear is not looked up.  Two names sharing a bit only cost the lookup. */
+static uint64_t name_bit(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ ((unsigned char)name[i] | 0x20u)) * 16777619u;
+	return (uint64_t)1 << (h & 63u);
+}
+
+const char *fetch_response_header_last(const struct fetch *r, const char *name)
 {
 	struct curl_header *h;
+	CURL *e = r->easy;
+	size_t len = strlen(name);
+	if (!len || !(r->names_seen & name_bit(name, len)))
+		return NULL;
 	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
 		return NULL;
 	if (h->amount > 1 &&
@@ -35,12 +52,12 @@ const char *fetch_response_header_last(CURL *e, const char *name)
 
 /* Whether a 2xx response's unencoded Content-Length says its body is over
  * max_body, so that it is refused before the body is read. */
-static bool length_over_max_body(CURL *e, size_t max_body)
+static bool length_over_max_body(const struct fetch *r, size_t max_body)
 {
-	const char *v = fetch_response_header_last(e, "Content-Encoding");
+	const char *v = fetch_response_header_last(r, "Content-Encoding");
 	if (v && strcasecmp(v, "identity") != 0)
 		return false; /* max_body counts the decoded body */
-	if (!(v = fetch_response_header_last(e, "Content-Length")) || strlen(v) > CONTENT_LENGTH_CHARS_MAX)
+	if (!(v = fetch_response_header_last(r, "Content-Length")) || strlen(v) > CONTENT_LENGTH_CHARS_MAX)
 		return false;
 	char *end;
 	unsigned long long len = strtoull(v, &end, 10);
@@ -74,9 +91,13 @@ size_t fetch_response_header_cb(char *buf, size_t size, size_t nitems, void *use
 			r->reason[len] = '\0';
 		}
 	} else if (end == buf && r->status >= 200 && r->status < 300 &&
-	           length_over_max_body(r->easy, r->p->max_body)) {
+	           length_over_max_body(r, r->p->max_body)) {
 		r->too_big = true;
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	} else {
+		const char *colon = memchr(buf, ':', (size_t)(end - buf));
+		if (colon && colon > buf)
+			r->names_seen |= name_bit(buf, (size_t)(colon - buf));
 	}
 	r->header_bytes += n;
 	return n;
@@ -114,11 +135,14 @@ size_t fetch_response_write_cb(char *data, size_t size, size_t nmemb, void *user
 
 /* The target of the first Link header of the response that has a "next"
  * link, malloc'd, or NULL. */
-static char *response_link_next(CURL *e)
+static char *response_link_next(const struct fetch *r)
 {
 	struct curl_header *h;
 	size_t amount = 1;
+	CURL *e = r->easy;
 
+	if (!fetch_response_header_last(r, "Link"))
+		return NULL;
 	for (size_t i = 0; i < amount; i++) {
 		if (curl_easy_header(e, "Link", i, CURLH_HEADER, -1, &h) != CURLHE_OK)
 			return NULL;
@@ -163,16 +187,16 @@ int64_t fetch_response_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 	r->header_value = NULL;
 	if (rc == CURLE_OK && ((status >= 200 && status < 300) || status == 304)) {
 		if (status != 304)
-			r->link_ref = response_link_next(e);
+			r->link_ref = response_link_next(r);
 		if (status != 304 && r->want_header) {
 			/* NULL when absent, or out of memory: the caller's "none" */
-			const char *hv = fetch_response_header_last(e, r->want_header);
+			const char *hv = fetch_response_header_last(r, r->want_header);
 			r->header_value = hv ? strdup(hv) : NULL;
 		}
-		r->etag = conditional_response_etag(fetch_response_header_last(e, "ETag"));
-		r->last_modified = conditional_response_last_modified(fetch_response_header_last(e, "Last-Modified"));
+		r->etag = conditional_response_etag(fetch_response_header_last(r, "ETag"));
+		r->last_modified = conditional_response_last_modified(fetch_response_header_last(r, "Last-Modified"));
 	} else {
-		retry_after_ms = fetch_retry_after_ms(fetch_response_header_last(e, "Retry-After"), time(NULL));
+		retry_after_ms = fetch_retry_after_ms(fetch_response_header_last(r, "Retry-After"), time(NULL));
 	}
 	free(r->location);
 	r->location = NULL;

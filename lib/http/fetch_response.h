@@ -18,9 +18,11 @@
 
 /* Forget the response being received (a new attempt, or a redirect's). */
 void fetch_response_reset(struct fetch *r);
-/* The value of the last `name` header of the response being received (or
- * received last), or NULL.  Valid until the next call. */
-const char *fetch_response_header_last(CURL *e, const char *name);
+/* The value of the last `name` header of r's response being received (or
+ * received last), or NULL.  Valid until the next call.  A name the
+ * response's header block did not have costs no search of libcurl's
+ * store. */
+const char *fetch_response_header_last(const struct fetch *r, const char *name);
 /* CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION, userp the request. */
 size_t fetch_response_header_cb(char *buf, size_t size, size_t nitems, void *userp);
 size_t fetch_response_write_cb(char *data, size_t size, size_t nmemb, void *userp);

@@ -2,6 +2,7 @@
 # fetch_cpu.sh — raced's own cost per request, fetch-only (issue 17 part 3).
 #
 #   tests/bench/fetch_cpu.sh [--races N] [--runs N] [--strace] [--perf FILE]
+#                            [--callgrind FILE]
 #
 # Starts the fixture provider with run.sh's default data set (2,000 races,
 # 50 entries a race, 40,000 athletes, pages of 50), then runs
@@ -12,19 +13,22 @@
 # with --strace, one more run under `strace -c -f` and the syscalls per
 # request; with --perf FILE, one more under `perf record -g` into FILE.  Counts, not wall time, so that a
 # shared machine does not blur them; the load average is printed.
-# RACED and FIXTURE name the binaries (default: build/...).
+# RACED and FIXTURE name the binaries (default: build/...); with RACED_B
+# set too, every run is two, RACED (A) and RACED_B (B) interleaved, and
+# the mean CPU of each and their ratio are printed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 RACED=${RACED:-$src/build/daemon/raced}
 FIXTURE=${FIXTURE:-$src/build/tests/fixture/fixture-provider}
-races=2000 runs=3 do_strace= perf_out=
+races=2000 runs=3 do_strace= perf_out= cg_out=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--races) races=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--strace) do_strace=1; shift ;;
 	--perf) perf_out=$2; shift 2 ;;
+	--callgrind) cg_out=$2; shift 2 ;;
 	*) echo "fetch_cpu.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -78,17 +82,36 @@ check() {
 	local got; got=$(get /_stats | jq .requests)
 	[ "$got" = "$n" ] || { echo "fetch_cpu.sh: raced made $got requests, expected $n" >&2; exit 1; }
 }
-for i in $(seq "$runs"); do
+# One run of binary $1 labelled $2: its CPU a request, summed into sum_$2.
+declare -A sum=() cnt=()
+one_run() { # BINARY LABEL
 	reset
 	cpu_begin
-	/usr/bin/time -f '%U %S %e' -o "$T/time" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	/usr/bin/time -f '%U %S %e %R %c %M' -o "$T/time" "$1" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	cpu_end
 	check
-	read -r u s e <"$T/time"
-	awk -v u="$u" -v s="$s" -v e="$e" -v n="$n" -v f="$CPU_PROV" 'BEGIN {
-		printf "run: user %.2f s, sys %.2f s, wall %.2f s; CPU per 1,000 requests %.1f ms (%.1f us a request);" \
-		       " the fixture'"'"'s %.1f ms\n", u, s, e, (u + s) / n * 1e6, (u + s) / n * 1e6, f / n * 1e6 }'
+	read -r u s e faults cs rss <"$T/time"
+	awk -v l="$2" -v u="$u" -v s="$s" -v e="$e" -v n="$n" -v f="$CPU_PROV" -v pf="$faults" -v cs="$cs" -v rss="$rss" 'BEGIN {
+		printf "run%s: user %.2f s, sys %.2f s, wall %.2f s; CPU per 1,000 requests %.1f ms (%.1f us a request);" \
+		       " the fixture'"'"'s %.1f ms; page faults %d, context switches %d, peak RSS %.1f MiB\n", l == "" ? "" : " " l, u, s, e,
+		       (u + s) / n * 1e6, (u + s) / n * 1e6, f / n * 1e6, pf, cs, rss / 1024 }'
+	sum[$2]=$(awk -v a="${sum[$2]:-0}" -v u="$u" -v s="$s" 'BEGIN { print a + u + s }')
+	cnt[$2]=$(( ${cnt[$2]:-0} + 1 ))
+}
+for i in $(seq "$runs"); do
+	if [ -n "${RACED_B:-}" ]; then
+		# A and B interleaved, in alternating order, so that a change in
+		# the machine's load falls on both.
+		if [ $((i % 2)) = 1 ]; then one_run "$RACED" A; one_run "$RACED_B" B
+		else one_run "$RACED_B" B; one_run "$RACED" A; fi
+	else
+		one_run "$RACED" ""
+	fi
 done
+if [ -n "${RACED_B:-}" ] && [ "$runs" -gt 0 ]; then
+	awk -v a="${sum[A]}" -v b="${sum[B]}" -v k="$runs" -v n="$n" 'BEGIN {
+		printf "mean CPU per 1,000 requests: A %.1f ms, B %.1f ms; B/A %.3f\n", a / k / n * 1e6, b / k / n * 1e6, b / a }'
+fi
 if [ -n "$do_strace" ]; then
 	reset
 	strace -c -f -o "$T/strace" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
@@ -101,5 +124,16 @@ if [ -n "$perf_out" ]; then
 	perf record -q -g -o "$perf_out" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	check
 	echo "perf data: $perf_out"
+fi
+if [ -n "$cg_out" ]; then
+	reset
+	valgrind -q --tool=callgrind --callgrind-out-file="$cg_out" "$RACED" --config "$T/raced.conf" --once \
+		2>"$T/raced.log"
+	check
+	callgrind_annotate "$cg_out" 2>/dev/null | awk -v n="$n" '
+		/PROGRAM TOTALS/ { gsub(",", "", $1); printf "instructions: %d, %.0f a request\n", $1, $1 / n }'
+	callgrind_annotate --inclusive=yes "$cg_out" 2>/dev/null | awk -v n="$n" '
+		/ \*?[^ ]*:(malloc|calloc|realloc|free) / { x = $1; gsub(",", "", x); printf "%s: %d Ir inclusive, %.0f a request\n", $NF, x, x / n }' | head -8
+	echo "callgrind data: $cg_out"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
