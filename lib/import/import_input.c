@@ -521,7 +521,9 @@ int import_input_finish(struct import_input *in, struct store *s, size_t table,
 
 void import_input_keys(struct import_input *in, const char *const *keys, size_t n)
 {
-	if (in->keys_lost)
+	/* Only a dedupe stage's inputs make link records (import_input_live
+	 * gives them links, and ended): the others keep no keys. */
+	if (in->keys_lost || (!in->links && !in->ended))
 		return;
 	if ((!keys && n > 0) || in->n_keys + n > IMPORT_LINK_KEYS_MAX) {
 		keys_lose(in);

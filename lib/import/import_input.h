@@ -205,7 +205,8 @@ int import_links_ended(struct import_links *links, const struct import_undone *u
  * keys (a body's, or the stored page's when it was answered 304): its
  * link records will carry them.  A record made without this first (a
  * page past IMPORT_PAGE_KEYS_MAX, out of memory, an input skipped) makes
- * every link record of the input go by URL. */
+ * every link record of the input go by URL.  An input of a stage that
+ * is not a dedupe one (neither links nor ended set) keeps none. */
 void import_input_keys(struct import_input *in, const char *const *keys, size_t n);
 /* The input's unit ended (its last page record is queued): the held link
  * records are queued after it.  -1 with err when one could not be. */

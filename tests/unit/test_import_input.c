@@ -281,6 +281,13 @@ static void test_keys(struct store *s)
 	CHECK_EQ(import_input_link_ended(ended, "http://x/athletes/b1", "e1", s, 1, 1, err), 0);
 	CHECK_EQ(import_input_link_ended(ended, "http://x/athletes/zz", "e1", s, 1, 1, err), 0);
 
+	/* an input of a stage that is not a dedupe one keeps no keys */
+	in = import_input_new("http://x/entries/r1");
+	CHECK(in != NULL);
+	import_input_keys(in, p0, 2);
+	CHECK(!in->keys_known && in->keys == NULL && in->n_keys == 0);
+	import_input_unref(in);
+
 	/* a record without its keys (a skipped page): by URL, not cached */
 	in = import_input_new("http://x/athletes/b2");
 	in->ended = ended;
@@ -295,6 +302,7 @@ static void test_keys(struct store *s)
 
 	/* more than IMPORT_LINK_KEYS_MAX keys: by URL */
 	in = import_input_new("http://x/athletes/b3");
+	in->ended = ended;
 	const char **many = calloc(IMPORT_LINK_KEYS_MAX + 1, sizeof *many);
 	for (size_t i = 0; many && i <= IMPORT_LINK_KEYS_MAX; i++)
 		many[i] = "k";
