@@ -18,6 +18,17 @@
 #define LINK_INDEX_FMT \
 	"CREATE INDEX IF NOT EXISTS \"%s_parents_key\" ON \"%s_parents\" (key, parent_key)"
 
+/* The end of both writes below, once want (the parent's links as they
+ * should be) and old (its links not in want) are known: old deleted, each
+ * found by a probe of the primary key and then by its ctid, and want
+ * inserted.  Three %s: the stage's name. */
+#define LINK_REPLACE_TAIL \
+	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
+	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
+	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
+	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
+	" ON CONFLICT DO NOTHING"
+
 /* $1 parents, $2 inputs (text[]).  The import sends a link record only
  * for an input it completed in this import (its checkpoint is in the same
  * batch or an earlier one), so every record is exact: x, the records whose
@@ -62,11 +73,7 @@
 	" old AS (SELECT x.p, d.key FROM x CROSS JOIN LATERAL (SELECT l2.key" \
 	"   FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
 	"  EXCEPT SELECT w.p, w.k FROM want w)," \
-	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
-	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
-	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
-	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
-	" ON CONFLICT DO NOTHING"
+	LINK_REPLACE_TAIL
 
 /* Records that carry their keys: $1 their parents, $2 and $3 the pairs
  * (parent, key) (text[] each).  The same as the write by URL once want is
@@ -81,11 +88,7 @@
 	" old AS (SELECT x.p, d.key FROM unnest($1::text[]) AS x(p) CROSS JOIN LATERAL (" \
 	"   SELECT l2.key FROM \"%s_parents\" l2 WHERE l2.parent_key = x.p OFFSET 0) d" \
 	"  EXCEPT SELECT w.p, w.k FROM want w)," \
-	" gone AS (DELETE FROM \"%s_parents\" l USING (SELECT d.ctid FROM old CROSS JOIN LATERAL (" \
-	"   SELECT l3.ctid FROM \"%s_parents\" l3 WHERE l3.parent_key = old.p AND l3.key = old.key" \
-	"   OFFSET 0) d) g WHERE l.ctid = g.ctid)" \
-	" INSERT INTO \"%s_parents\" (parent_key, key) SELECT p, k FROM want" \
-	" ON CONFLICT DO NOTHING"
+	LINK_REPLACE_TAIL
 
 /* Records by keys of parents known to have no link (the link table was
  * empty when the run began, and no earlier record of the run had the
