@@ -795,6 +795,10 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
 	pg.keys_same = pg.content && !keys_dropped && keys_same(was, &pg);
+	/* Its input's state was read and has no row for it: all its items
+	 * were sent (none compared) and the record lists them all. */
+	pg.first = pg.content && !keys_dropped && ws->input->state && !ws->unconditional &&
+	           !import_input_page(ws->input, ws->shown);
 	if (pg.content && pg.keys == pk.keys)   /* the record lists the page's keys */
 		import_input_keys(ws->input, (const char *const *)pk.keys, pg.n_keys);
 	record_page(ws, &pg);

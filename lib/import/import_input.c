@@ -311,6 +311,7 @@ static void untaint(struct store_page *pg)
 	pg->input_done = false;
 	pg->reached_only = false;
 	pg->keys_same = false;
+	pg->first = false;
 }
 
 static int send(struct import_input *in, const struct store_page *pg, struct store *s,

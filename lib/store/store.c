@@ -112,6 +112,14 @@ struct table {
 	int64_t marks_import;
 	bool keys_kept;
 	bool rows_sent;
+	/* And for a table empty at the run's start (plain_import): whether
+	 * every page record was a first one with content (store_page.first),
+	 * how many there were and how many keys they listed, and whether a
+	 * row of the table was refused. */
+	bool all_first;
+	bool refused;
+	int64_t n_records;
+	int64_t n_keys;
 	/* Likewise for a dedupe stage's link table: the import whose parents
 	 * not yet in link_seen (the parents of its link records so far) have
 	 * no link, so their records by keys go by the fresh insert. */
@@ -568,6 +576,8 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 	bool owner = s->sink_attached && op->sink_gen == s->sink_gen;
 	if (err) {
 		s->stats.rows_failed += op->n_rows;
+		if (t->marks_import == op->import_id)
+			t->refused = true;
 		if (owner && s->sink.table_refused && error_is_the_tables(op)) {
 			char msg[ERR_MAX];
 			table_error(s, op, err, msg);
@@ -854,6 +864,10 @@ static struct table *marks_for(struct table *t, int64_t import_id)
 		t->marks_import = import_id;
 		t->keys_kept = true;
 		t->rows_sent = false;
+		t->all_first = true;
+		t->refused = false;
+		t->n_records = 0;
+		t->n_keys = 0;
 	}
 	return t;
 }
@@ -983,6 +997,9 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 	}
 	t->n_page_recs++;
 	marks_for(t, import_id)->keys_kept &= pg->keys_same;
+	t->all_first &= pg->first && pg->content && !pg->reached_only;
+	t->n_records++;
+	t->n_keys += (int64_t)pg->n_keys;
 	/* Page records count towards a batch of their own bound: a run of
 	 * skipped pages (no rows) still forms batches. */
 	if (t->n_page_recs >= s->batch_size)
@@ -1418,23 +1435,32 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	 * the statements check the rest (store_runs.c). */
 	bool *kept = calloc(s->n_tables + 1, sizeof *kept);
 	bool *no_rows = calloc(s->n_tables + 1, sizeof *no_rows);
-	for (size_t i = 0; kept && no_rows && i < s->n_tables; i++) {
+	struct store_fresh *fresh = calloc(s->n_tables + 1, sizeof *fresh);
+	for (size_t i = 0; kept && no_rows && fresh && i < s->n_tables; i++) {
 		struct table *t = &s->tables[i];
-		kept[i] = t->marks_import == import_id && t->keys_kept;
-		no_rows[i] = t->marks_import != import_id || !t->rows_sent;
+		bool mine = t->marks_import == import_id;
+		kept[i] = mine && t->keys_kept;
+		no_rows[i] = !mine || !t->rows_sent;
+		/* Empty at the start (and no key found stored after all), every
+		 * record a first one, no row refused: what the store can tell of
+		 * a first import (store_runs.c checks the rest). */
+		fresh[i].records = mine && t->plain_import == import_id && t->all_first && !t->refused &&
+		                   (t->n_records > 0 || !t->rows_sent) ? t->n_records : -1;
+		fresh[i].keys = fresh[i].records >= 0 ? t->n_keys : -1;
 		t->marks_import = 0;
 	}
-	int rc = kept && no_rows
+	int rc = kept && no_rows && fresh
 		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
-		                               counts, flags, kept, cb, arg))
+		                               counts, flags, kept, fresh, cb, arg))
 		: -1;
 	/* Queued with it, so before anything its callback queues; a table
 	 * the counts cannot be made for keeps the import's own. */
 	for (size_t i = 0; rc == 0 && s->rows_needed && i < s->n_tables; i++)
-		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i])) < 0)
+		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i], fresh[i].keys)) < 0)
 			break;
 	free(kept);
 	free(no_rows);
+	free(fresh);
 	if (rc < 0)
 		return -1;
 	/* The counts read the run's reach: it goes after them. */

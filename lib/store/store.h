@@ -313,6 +313,13 @@ struct store_page {
 	                              can decide a stage's removals without
 	                              reading keys when all its records had it
 	                              (store_finish_import) */
+	bool first;                /* the page had no stored row: the caller read
+	                              its input's state and found none, and
+	                              compared none of its items (all were
+	                              sent).  A finish can decide the removals
+	                              of a stage whose table was empty at the
+	                              run's start without reading keys when all
+	                              its records had it (store_finish_import) */
 };
 
 /* Add one page's state to table's pending batch (copied): it is written

@@ -2772,6 +2772,124 @@ static struct store_stats stats_of(struct store *s)
 	return st;
 }
 
+static bool fr_counted(void *arg)
+{
+	char q[200];
+	snprintf(q, sizeof q, "SELECT count(*) FROM import_runs WHERE id = %lld AND"
+	         " counts->'fr_items' ? 'shared_keys'", (long long)*(const int64_t *)arg);
+	return sql_int(q) == 1;
+}
+
+static char *fr_state(void)
+{
+	return sql1("SELECT string_agg(key || ':' || CASE WHEN removed_import IS NULL THEN '-'"
+	            " ELSE 'removed' END, ',' ORDER BY key) FROM fr_items");
+}
+
+/* A first import into the empty fr_items: rows a, b, c; page p1 listing
+ * a, b, a and p2 listing c (both first records unless p1_first is
+ * false); then p1 again listing a only, if twice.  Then the row x put
+ * in behind raced's back (a finish that reads keys marks it removed, a
+ * kept one never reads it), and the run finished as succeeded; resumes
+ * set on its row first if resumed.  Returns the run's id. */
+static int64_t fr_run(struct store *s, struct seen *w, bool p1_first, bool twice, bool resumed)
+{
+	sql_exec("DELETE FROM fr_items");
+	sql_exec("DELETE FROM raced_pages WHERE stage = 'fr_items'");
+	int64_t id = begin_run(s);
+	const char *kab[] = { "a", "b", "a" }, *kc[] = { "c" }, *ka[] = { "a" };
+	uint64_t h[] = { 1, 2, 3 };
+	struct store_page p1 = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                         .keys = kab, .hashes = h, .n_keys = 3, .input_done = true,
+	                         .first = p1_first };
+	struct store_page p2 = { .url = "p2", .input = "p2", .fetched = true, .content = true,
+	                         .keys = kc, .hashes = h, .n_keys = 1, .input_done = true,
+	                         .first = true };
+	struct store_page p1a = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                          .keys = ka, .hashes = h, .n_keys = 1, .input_done = true,
+	                          .first = true };
+	add(s, 0, id, "a", NULL, "{}");
+	add(s, 0, id, "b", NULL, "{}");
+	add_page(s, 0, id, &p1);
+	add(s, 0, id, "c", NULL, "{}");
+	add_page(s, 0, id, &p2);
+	if (twice) {
+		flush(s, 0);
+		add(s, 0, id, "a", NULL, "{\"v\": 2}");
+		add_page(s, 0, id, &p1a);
+	}
+	flush(s, 0);
+	struct want x = { w, 0, twice ? 4 : 3 };
+	CHECK(run_until(committed_reached, &x, 20));
+	w->committed[0] = 0;
+	sql_exec("INSERT INTO fr_items (key, payload, first_import, last_import)"
+	         " VALUES ('x', '{}', 1, 1)");
+	if (resumed) {
+		char q[100];
+		snprintf(q, sizeof q, "UPDATE import_runs SET resumes = 1 WHERE id = %lld", (long long)id);
+		sql_exec(q);
+	}
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK(run_until(fr_counted, &id, 10));
+	return id;
+}
+
+static long long fr_count(int64_t id, const char *name)
+{
+	char q[200];
+	snprintf(q, sizeof q, "SELECT (counts->'fr_items'->>'%s')::bigint FROM import_runs"
+	         " WHERE id = %lld", name, (long long)id);
+	return sql_int(q);
+}
+
+/* A first import into a table empty at its start reads no keys to decide
+ * its removals when every page record was a first one, each page was
+ * recorded once, no row was refused and the run is its import's only
+ * one; its counts are the same as when they are read from the keys. */
+static void test_a_first_import_decides_its_removals_without_reading_keys(void)
+{
+	const char *tables[] = { "fr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	/* kept: x is never read; a, b, a, c listed: 1 shared key, 3 stored */
+	int64_t id = fr_run(s, &w, true, false, false);
+	char *got = fr_state();
+	CHECK_STR(got, "a:-,b:-,c:-,x:-");
+	free(got);
+	CHECK_EQ(fr_count(id, "stored"), 3);
+	CHECK_EQ(fr_count(id, "shared_keys"), 1);
+	/* a record that was not a first one: decided from the keys */
+	id = fr_run(s, &w, false, false, false);
+	got = fr_state();
+	CHECK_STR(got, "a:-,b:-,c:-,x:removed");
+	free(got);
+	CHECK_EQ(fr_count(id, "stored"), 3);
+	CHECK_EQ(fr_count(id, "shared_keys"), 1);
+	/* p1 recorded twice, the second time without b: b goes */
+	id = fr_run(s, &w, true, true, false);
+	got = fr_state();
+	CHECK_STR(got, "a:-,b:removed,c:-,x:removed");
+	free(got);
+	CHECK_EQ(fr_count(id, "stored"), 3);
+	CHECK_EQ(fr_count(id, "shared_keys"), 0);
+	/* a resumed run: decided from the keys */
+	id = fr_run(s, &w, true, false, true);
+	got = fr_state();
+	CHECK_STR(got, "a:-,b:-,c:-,x:removed");
+	free(got);
+	sql_exec("DELETE FROM import_runs");
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* A first import into empty tables writes every row by the plain INSERT
  * (counted by the store, and seen as raced_insert_* in pg_stat_statements
  * when it is there); the next import, the tables no longer empty, goes by
@@ -3133,6 +3251,7 @@ int main(void)
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
 	RUN(test_removals_are_kept_only_when_nothing_can_have_gone);
+	RUN(test_a_first_import_decides_its_removals_without_reading_keys);
 	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
