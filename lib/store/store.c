@@ -125,6 +125,10 @@ struct table {
 	 * no link, so their records by keys go by the fresh insert. */
 	int64_t link_fresh_import;
 	uint8_t *link_seen;
+	/* The import whose fresh link records go by the plain INSERT (0:
+	 * none): that of link_fresh_import, until a batch of it is refused
+	 * for a key stored after all (plain_refused). */
+	int64_t link_plain_import;
 	bool link_probed_empty;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
@@ -369,9 +373,20 @@ static int links_encode(struct store *s, struct store_op *op, size_t i, enum lin
 	                               st->lengths, &st->formats)) != 0)
 		return -1;
 	st->name = kind == LINKS_BY_URL ? sql->link_write_name
-	         : kind == LINKS_BY_KEYS ? sql->link_keys_name : sql->link_fresh_name;
+	         : kind == LINKS_BY_KEYS ? sql->link_keys_name
+	         : op->links_plain ? sql->link_plain_name : sql->link_fresh_name;
 	st->n_params = (int)n;
 	return 0;
+}
+
+/* op's fresh links go by the insert that tolerates a stored pair. */
+static void links_unplain(struct store *s, struct store_op *op)
+{
+	const struct store_table_sql *sql = &s->sql[op->table];
+	for (size_t i = 0; i < op->n_stmts; i++)
+		if (op->stmts[i].name == sql->link_plain_name)
+			op->stmts[i].name = sql->link_fresh_name;
+	op->links_plain = false;
 }
 
 /* What a batch carries; rows, pages and links are taken by batch_new on
@@ -407,9 +422,11 @@ static void op_forget_parts(struct store_op *op)
 
 /* A batch of b's parts, statements in this order: the plain INSERT (or
  * the fill) of its rows known new, the upsert of the others, the write
- * of its page records, the write of its link records by URL (after the
- * pages they read), that of its link records by keys, that of its fresh
- * ones, the heartbeat (each only if any); no
+ * of its page records, the write of its fresh link records (a parent's
+ * first record in the run: any other record of it in the batch is a later
+ * one, so it must be written after), that of its link records by URL
+ * (after the pages they read), that of its link records by keys, the
+ * heartbeat (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
@@ -436,6 +453,8 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->conn = b->conn;
 	op->n_plain = b->n_plain;
 	op->fill = b->fill;
+	op->links_plain = fresh > 0 && !b->fill &&
+	                  s->tables[b->table].link_plain_import == b->import_id;
 	/* page and link records describe rows: after every row before them */
 	op->barrier = b->n_pages > 0 || b->n_links > 0;
 	const struct store_table_sql *sql = &s->sql[b->table];
@@ -445,9 +464,9 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	    (b->n_rows > b->n_plain &&
 	     batch_encode(s, op, i++, b->n_plain, b->n_rows - b->n_plain, sql->upsert_name) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
+	    (fresh > 0 && links_encode(s, op, i++, LINKS_FRESH) != 0) ||
 	    (by_url > 0 && links_encode(s, op, i++, LINKS_BY_URL) != 0) ||
 	    (by_keys > 0 && links_encode(s, op, i++, LINKS_BY_KEYS) != 0) ||
-	    (fresh > 0 && links_encode(s, op, i++, LINKS_FRESH) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op_forget_parts(op);
 		store_op_free(op);
@@ -603,7 +622,8 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
  * fill.  True when it went again. */
 static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 {
-	if (!err || op->n_plain == 0 || op->fill || strcmp(op->sqlstate, "23505") != 0)
+	if (!err || (op->n_plain == 0 && !op->links_plain) || op->fill ||
+	    strcmp(op->sqlstate, "23505") != 0)
 		return false;
 	struct table *t = &s->tables[op->table];
 	s->stats.plain_fallbacks++;
@@ -612,6 +632,9 @@ static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 		free(t->seen);
 		t->seen = NULL;
 	}
+	/* the rows' or the links' plain INSERT: both fall back */
+	if (t->link_plain_import == op->import_id)
+		t->link_plain_import = 0;
 	struct batch_parts b = { .table = op->table, .rows = op->rows, .n_rows = op->n_rows,
 	                         .pages = op->pages, .n_pages = op->n_pages,
 	                         .links = op->links, .n_links = op->n_links,
@@ -638,6 +661,11 @@ static void batch_done(struct store_op *op, const PGresult *res, const char *err
 	if (!err && op->n_plain > 0 && !op->fill) {
 		s->stats.batches_plain++;
 		s->stats.rows_plain += op->n_plain;
+	}
+	if (!err && op->links_plain) {
+		size_t by_url, by_keys, fresh;
+		store_links_count(op->links, op->n_links, &by_url, &by_keys, &fresh);
+		s->stats.links_plain += fresh;
 	}
 	batch_acknowledge(s, op, err);
 }
@@ -1180,12 +1208,16 @@ static struct store_op *take_sealed(struct store *s)
 {
 	struct store_op *op;
 	while ((op = store_op_pop(&s->queued))) {
-		/* formed before its table fell back: its new rows by the fill */
+		/* formed before its table fell back: its new rows by the fill,
+		 * its fresh links by the insert that tolerates a stored pair */
 		if (op->kind == STORE_OP_BATCH && op->n_plain > 0 && !op->fill &&
 		    s->tables[op->table].plain_import != op->import_id) {
 			op->fill = true;
 			op->stmts[0].name = s->sql[op->table].fill_name;
 		}
+		if (op->kind == STORE_OP_BATCH && op->links_plain &&
+		    (op->fill || s->tables[op->table].link_plain_import != op->import_id))
+			links_unplain(s, op);
 		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
 			return op;
 		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
@@ -1320,6 +1352,7 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 			t->link_fresh_import = id;
 		else
 			t->link_fresh_import = 0;
+		t->link_plain_import = t->link_fresh_import;
 		t->link_probed_empty = false;
 	}
 	store_runs_begin_done(op, res, err);

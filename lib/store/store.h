@@ -220,6 +220,8 @@ struct store_stats {
 	                                (23505), sent again by the upsert */
 	uint64_t links_fresh;        /* link records by keys sent by the fresh insert
 	                                (their parent known to have no link) */
+	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
+	                                batch of the run had met a stored key) */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */

@@ -428,6 +428,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_keys_sql);
 	free(t->link_fresh_name);
 	free(t->link_fresh_sql);
+	free(t->link_plain_name);
+	free(t->link_plain_sql);
 	free(t->unlink_sql);
 	store_columns_free(t);
 }
@@ -649,7 +651,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 3 * n_links + 4);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 4);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -673,6 +675,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		op->stmts[k++].name = tables[i].link_keys_name;
 		store_op_sql(op, k, tables[i].link_fresh_sql);
 		op->stmts[k++].name = tables[i].link_fresh_name;
+		store_op_sql(op, k, tables[i].link_plain_sql);
+		op->stmts[k++].name = tables[i].link_plain_name;
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;

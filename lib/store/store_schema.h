@@ -93,6 +93,8 @@ struct store_table_sql {
 	char *link_keys_sql;
 	char *link_fresh_name; /* ... of parents known to have no link yet */
 	char *link_fresh_sql;
+	char *link_plain_name; /* ... the same without ON CONFLICT (store.c) */
+	char *link_plain_sql;
 	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 

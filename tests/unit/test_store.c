@@ -2961,13 +2961,14 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 		return;
 	}
 	int64_t id = begin_run(s);
-	uint64_t fresh0 = stats_of(s).links_fresh;
+	uint64_t fresh0 = stats_of(s).links_fresh, plain0 = stats_of(s).links_plain;
 	add_link_keys(s, id, "e1", "a1", 3, 1);
 	add_link_keys(s, id, "e2", "a1\0a2", 6, 2);
 	add_link_keys(s, id, "e3", "a3", 3, 1);
 	add_link_keys(s, id, "e3", "a3", 3, 1);          /* seen: by keys */
 	link_batch(s, &w, id, "a1");
 	CHECK_EQ(stats_of(s).links_fresh - fresh0, 3);
+	CHECK_EQ(stats_of(s).links_plain - plain0, 3);   /* by the plain INSERT */
 	add_link_keys(s, id, "e2", "a2", 3, 1);          /* seen: a1 goes */
 	add_link_keys(s, id, "e4", NULL, 0, 0);          /* fresh, no pair */
 	link_batch(s, &w, id, "a2");
@@ -2985,6 +2986,52 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 	         " FROM lf_athletes_parents");
 	CHECK_STR(l, "e1>a9,e2>a2,e3>a3,e5>a5");
 	free(l);
+	store_free(s);
+}
+
+/* A fresh link record whose pair is stored after all (here put in behind
+ * raced's back; in life a batch sent again whose commit had landed, or a
+ * record listing a key twice): its plain INSERT is refused, the batch
+ * goes again by the insert that tolerates the pair, nothing is refused
+ * or lost, and the run's later fresh records go that way too. */
+static void test_a_fresh_link_stored_after_all_falls_back_and_is_kept(void)
+{
+	const char *tables[] = { "lp_entries", "lp_athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct seen w = { 0 };
+	struct store *s = start_store(&w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		store_free(s);
+		CHECK(false);
+		return;
+	}
+	int64_t id = begin_run(s);
+	struct store_stats st0 = stats_of(s);
+	add_link_keys(s, id, "e1", "a1", 3, 1);
+	/* a parent's fresh record and a later one in the same batch: the
+	 * later one's keys are its links */
+	add_link_keys(s, id, "e0", "a5", 3, 1);
+	add_link_keys(s, id, "e0", "a6", 3, 1);
+	link_batch(s, &w, id, "a1");
+	CHECK_EQ(stats_of(s).links_plain - st0.links_plain, 2);
+	sql_exec("INSERT INTO lp_athletes_parents VALUES ('e2', 'a2')");
+	add_link_keys(s, id, "e2", "a2\0a3", 6, 2);      /* fresh, e2>a2 stored */
+	link_batch(s, &w, id, "a2");
+	add_link_keys(s, id, "e4", "a4", 3, 1);          /* fresh, after the fall-back */
+	link_batch(s, &w, id, "a4");
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.plain_fallbacks - st0.plain_fallbacks, 1);
+	CHECK_EQ(st.links_fresh - st0.links_fresh, 4);
+	CHECK_EQ(st.links_plain - st0.links_plain, 2);
+	CHECK_EQ(st.rows_failed, st0.rows_failed);
+	char *l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	               " FROM lp_athletes_parents");
+	CHECK_STR(l, "e0>a6,e1>a1,e2>a2,e2>a3,e4>a4");
+	free(l);
+	CHECK_EQ(sql_int("SELECT count(*) FROM lp_athletes"), 3);
 	store_free(s);
 }
 
@@ -3263,6 +3310,7 @@ int main(void)
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
+	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
