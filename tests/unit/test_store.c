@@ -1694,6 +1694,29 @@ static void import_nw(int64_t n, const char *p7)
 
 /* --- link records that carry their keys --------------------------------- */
 
+/* A ready store of tables <prefix>_entries and <prefix>_athletes, the
+ * second a dedupe stage of the first (so with a link table), batches of
+ * 100; NULL (a failed check) if it cannot be had. */
+static struct store *start_link_store(struct seen *w, const char *prefix)
+{
+	static char names[2][32];
+	snprintf(names[0], sizeof names[0], "%s_entries", prefix);
+	snprintf(names[1], sizeof names[1], "%s_athletes", prefix);
+	static const char *tables[2] = { names[0], names[1] };
+	static const int parents[] = { -1, 0 };
+	static const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct store *s = start_store(w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		fprintf(stderr, "store not ready: %s\n", w->last_why);
+		store_free(s);
+		CHECK(false);
+		return NULL;
+	}
+	return s;
+}
+
 static void add_link_keys(struct store *s, int64_t import_id, const char *parent,
                           const char *keys, size_t len, size_t n)
 {
@@ -1726,19 +1749,10 @@ static char *links_now(void)
  * both written, each the right way. */
 static void test_link_records_with_keys_insert_and_remove_exactly(void)
 {
-	const char *tables[] = { "lk_entries", "lk_athletes" };
-	const int parents[] = { -1, 0 };
-	const bool dedupe[] = { false, true };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
 	struct seen w = { 0 };
-	struct store *s = start_store(&w, &conf, NULL);
-	if (!s || !run_until(store_ready, s, 30)) {
-		fprintf(stderr, "store not ready: %s\n", w.last_why);
-		store_free(s);
-		CHECK(false);
+	struct store *s = start_link_store(&w, "lk");
+	if (!s)
 		return;
-	}
 	add_link_keys(s, 1, "e1", "a1", 3, 1);
 	add_link_keys(s, 1, "e2", "a1\0a2", 6, 2);
 	add_link_keys(s, 1, "e3", "a3", 3, 1);
@@ -2846,6 +2860,17 @@ static long long fr_count(int64_t id, const char *name)
 	return sql_int(q);
 }
 
+/* Run id left fr_items as state (key:- or key:removed, by key) with its
+ * counts stored and shared_keys. */
+static void fr_check(int64_t id, const char *state, long long stored, long long shared)
+{
+	char *got = fr_state();
+	CHECK_STR(got, state);
+	free(got);
+	CHECK_EQ(fr_count(id, "stored"), stored);
+	CHECK_EQ(fr_count(id, "shared_keys"), shared);
+}
+
 /* A first import into a table empty at its start reads no keys to decide
  * its removals when every page record was a first one, each page was
  * recorded once, no row was refused and the run is its import's only
@@ -2860,31 +2885,13 @@ static void test_a_first_import_decides_its_removals_without_reading_keys(void)
 		return;
 	sql_exec("DELETE FROM import_runs");
 	/* kept: x is never read; a, b, a, c listed: 1 shared key, 3 stored */
-	int64_t id = fr_run(s, &w, true, false, false);
-	char *got = fr_state();
-	CHECK_STR(got, "a:-,b:-,c:-,x:-");
-	free(got);
-	CHECK_EQ(fr_count(id, "stored"), 3);
-	CHECK_EQ(fr_count(id, "shared_keys"), 1);
+	fr_check(fr_run(s, &w, true, false, false), "a:-,b:-,c:-,x:-", 3, 1);
 	/* a record that was not a first one: decided from the keys */
-	id = fr_run(s, &w, false, false, false);
-	got = fr_state();
-	CHECK_STR(got, "a:-,b:-,c:-,x:removed");
-	free(got);
-	CHECK_EQ(fr_count(id, "stored"), 3);
-	CHECK_EQ(fr_count(id, "shared_keys"), 1);
+	fr_check(fr_run(s, &w, false, false, false), "a:-,b:-,c:-,x:removed", 3, 1);
 	/* p1 recorded twice, the second time without b: b goes */
-	id = fr_run(s, &w, true, true, false);
-	got = fr_state();
-	CHECK_STR(got, "a:-,b:removed,c:-,x:removed");
-	free(got);
-	CHECK_EQ(fr_count(id, "stored"), 3);
-	CHECK_EQ(fr_count(id, "shared_keys"), 0);
+	fr_check(fr_run(s, &w, true, true, false), "a:-,b:removed,c:-,x:removed", 3, 0);
 	/* a resumed run: decided from the keys */
-	id = fr_run(s, &w, true, false, true);
-	got = fr_state();
-	CHECK_STR(got, "a:-,b:-,c:-,x:removed");
-	free(got);
+	fr_check(fr_run(s, &w, true, false, true), "a:-,b:-,c:-,x:removed", 3, 1);
 	sql_exec("DELETE FROM import_runs");
 	reads_clear(&r);
 	store_free(s);
@@ -2948,18 +2955,10 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
  * is fresh. */
 static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 {
-	const char *tables[] = { "lf_entries", "lf_athletes" };
-	const int parents[] = { -1, 0 };
-	const bool dedupe[] = { false, true };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
 	struct seen w = { 0 };
-	struct store *s = start_store(&w, &conf, NULL);
-	if (!s || !run_until(store_ready, s, 30)) {
-		store_free(s);
-		CHECK(false);
+	struct store *s = start_link_store(&w, "lf");
+	if (!s)
 		return;
-	}
 	int64_t id = begin_run(s);
 	uint64_t fresh0 = stats_of(s).links_fresh, plain0 = stats_of(s).links_plain;
 	add_link_keys(s, id, "e1", "a1", 3, 1);
@@ -2996,18 +2995,10 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
  * or lost, and the run's later fresh records go that way too. */
 static void test_a_fresh_link_stored_after_all_falls_back_and_is_kept(void)
 {
-	const char *tables[] = { "lp_entries", "lp_athletes" };
-	const int parents[] = { -1, 0 };
-	const bool dedupe[] = { false, true };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
 	struct seen w = { 0 };
-	struct store *s = start_store(&w, &conf, NULL);
-	if (!s || !run_until(store_ready, s, 30)) {
-		store_free(s);
-		CHECK(false);
+	struct store *s = start_link_store(&w, "lp");
+	if (!s)
 		return;
-	}
 	int64_t id = begin_run(s);
 	struct store_stats st0 = stats_of(s);
 	add_link_keys(s, id, "e1", "a1", 3, 1);
