@@ -1530,13 +1530,27 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	return ws;
 }
 
-/* Begin the input: read its state first, unless --full. */
+/* Whether an input of the stage reads its state before its first page:
+ * not with --full (a resumed --full run reads its checkpoints), nor in a
+ * first import, where no earlier run kept any state of the stage
+ * (store_state_empty): the read would answer nothing, and only after
+ * every batch queued before it committed, which held the stage's
+ * fetches up (docs/performance.md, "Waiting end to end").  Such a run
+ * fetches every input as --full does. */
+static bool reads_state(const struct stage_ctx *sc)
+{
+	const struct import *imp = sc->imp;
+	if (imp->opt.resumed)
+		return true;
+	return !imp->opt.full && !(imp->env.store && store_state_empty(imp->env.store, sc->index));
+}
+
+/* Begin the input: read its state first, if it has any to read. */
 static void begin_input(struct work_state *ws)
 {
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
-	/* --full reads no state; a resumed --full run reads its checkpoints. */
-	if (imp->opt.full && !imp->opt.resumed) {
+	if (!reads_state(ws->sc)) {
 		start_page(ws);
 		return;
 	}

@@ -105,6 +105,10 @@ struct table {
 	 * found of the link table, and what the run it preceded concluded. */
 	bool probed_links_empty;
 	bool links_trusted;
+	/* No state to read (store_state_empty): what the last probe found of
+	 * raced_pages, and what the run it preceded concluded. */
+	bool probed_state_empty;
+	bool state_empty;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -1242,17 +1246,19 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
  * PostgreSQL interval), in its own transaction only. */
 #define STORE_PROBE_LOCK_TIMEOUT "100ms"
 
-/* The probe's answer: which tables have no row now. */
+/* The probe's answer: which tables, link tables and stages' page records
+ * have no row now. */
 static void probe_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == 2 * s->n_tables;
+	bool ok = strlen(v) == 3 * s->n_tables;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
 		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
+		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
 	}
 }
 
@@ -1304,6 +1310,8 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 		else
 			t->link_fresh_import = 0;
 		t->link_probed_empty = false;
+		t->state_empty = id > 0 && t->probed_state_empty;
+		t->probed_state_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
 }
@@ -1314,8 +1322,10 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	struct store_op *op = store_runs_begin(b, cb, arg);
 	if (!op)
 		return -1;
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
+		s->tables[i].state_empty = false;
+	}
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
 	 * before the id comes back.  Without it (out of memory, or it fails:
@@ -1342,6 +1352,11 @@ bool store_links_trusted(const struct store *s, size_t table)
 	return table < s->n_tables && s->tables[table].links_trusted;
 }
 
+bool store_state_empty(const struct store *s, size_t table)
+{
+	return table < s->n_tables && s->tables[table].state_empty;
+}
+
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_get_run(id, cb, arg));
@@ -1351,8 +1366,10 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 {
 	/* A resumed run trusts no link: its earlier run may have committed a
 	 * parent's page state and not its link record. */
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
+		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
+	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }
 
