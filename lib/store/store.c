@@ -66,6 +66,11 @@
  * row with the key of a row known new is that very row (its commit
  * landed) or a later one of the key, which must win.  (Someone else's
  * row then stays as they wrote it.)
+ *
+ * The same probe asks whether raced_pages holds any record of each
+ * stage: a run that finds none has no state to read (store_state_empty),
+ * and its inputs skip the read that would have waited behind every batch
+ * queued before it, only to answer nothing.
  */
 #include "store.h"
 
