@@ -124,7 +124,7 @@ struct stage_ctx {
 	char missing_near[JSONPTR_TOKEN_MAX];
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
-	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
+	struct import_live live;   /* dedupe stages: inputs alive (import_input_live) */
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	struct import_links links; /* dedupe stages: link records sent or not */
 	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
@@ -1459,7 +1459,7 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	if (!parent)
 		return;
 	char *shown = redact_dup(url);
-	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
+	struct import_input *in = shown ? import_input_find(&sc->live, shown) : NULL;
 	int rc = !shown ? (sc->links.dropped++, err_set(err, "out of memory"))
 	         : in ? import_input_link(in, parent->key, parent->unchanged, sc->imp->env.store,
 	                                  sc->index, sc->imp->id, err)
@@ -1930,15 +1930,16 @@ void import_free(struct import *imp)
 		free(sc->owned);
 		/* An input still referenced (by an item the store consumer
 		 * holds) must not unlink itself from a freed list. */
-		while (sc->live) {
-			struct import_input *in = sc->live;
-			sc->live = in->live_next;
-			in->live_prev = NULL;
-			in->live_next = NULL;
-			in->undone = NULL;
-			in->links = NULL;
-			in->ended = NULL;
-		}
+		for (size_t b = 0; b < IMPORT_LIVE_BUCKETS; b++)
+			while (sc->live.buckets[b]) {
+				struct import_input *in = sc->live.buckets[b];
+				sc->live.buckets[b] = in->live_next;
+				in->live_prev = NULL;
+				in->live_next = NULL;
+				in->undone = NULL;
+				in->links = NULL;
+				in->ended = NULL;
+			}
 		import_keys_free(sc->ended);
 	}
 	free(imp->stages);
