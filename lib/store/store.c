@@ -66,6 +66,11 @@
  * row with the key of a row known new is that very row (its commit
  * landed) or a later one of the key, which must win.  (Someone else's
  * row then stays as they wrote it.)
+ *
+ * The same probe asks whether raced_pages holds any record of each
+ * stage: a run that finds none has no state to read (store_state_empty),
+ * and its inputs skip the read that would have waited behind every batch
+ * queued before it, only to answer nothing.
  */
 #include "store.h"
 
@@ -105,6 +110,10 @@ struct table {
 	 * found of the link table, and what the run it preceded concluded. */
 	bool probed_links_empty;
 	bool links_trusted;
+	/* No state to read (store_state_empty): what the last probe found of
+	 * raced_pages, and what the run it preceded concluded. */
+	bool probed_state_empty;
+	bool state_empty;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -1291,17 +1300,19 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
  * PostgreSQL interval), in its own transaction only. */
 #define STORE_PROBE_LOCK_TIMEOUT "100ms"
 
-/* The probe's answer: which tables have no row now. */
+/* The probe's answer: which tables, link tables and stages' page records
+ * have no row now. */
 static void probe_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == 2 * s->n_tables;
+	bool ok = strlen(v) == 3 * s->n_tables;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
 		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
+		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
 	}
 }
 
@@ -1354,6 +1365,8 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 			t->link_fresh_import = 0;
 		t->link_plain_import = t->link_fresh_import;
 		t->link_probed_empty = false;
+		t->state_empty = id > 0 && t->probed_state_empty;
+		t->probed_state_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
 }
@@ -1364,8 +1377,10 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	struct store_op *op = store_runs_begin(b, cb, arg);
 	if (!op)
 		return -1;
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
+		s->tables[i].state_empty = false;
+	}
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
 	 * before the id comes back.  Without it (out of memory, or it fails:
@@ -1392,6 +1407,11 @@ bool store_links_trusted(const struct store *s, size_t table)
 	return table < s->n_tables && s->tables[table].links_trusted;
 }
 
+bool store_state_empty(const struct store *s, size_t table)
+{
+	return table < s->n_tables && s->tables[table].state_empty;
+}
+
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_get_run(id, cb, arg));
@@ -1401,8 +1421,10 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 {
 	/* A resumed run trusts no link: its earlier run may have committed a
 	 * parent's page state and not its link record. */
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
+		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
+	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }
 

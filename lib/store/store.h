@@ -469,6 +469,15 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
  * its parent stage's table had rows.  False for a resumed run, a table
  * without links, and whenever it could not be told. */
 bool store_links_trusted(const struct store *s, size_t table);
+/* Once the id of a run store_begin_import() began has been answered
+ * (and until the next begin or resume): whether raced_pages held no
+ * record of table's stage when the run began (a first import), so that
+ * no input of the stage has state an earlier run kept: reading it
+ * (store_get_input) would answer nothing, or only what this run wrote
+ * itself, after a wait behind every batch queued before the read.  The
+ * import then reads none, as with --full.  False for a resumed run and
+ * whenever it could not be told. */
+bool store_state_empty(const struct store *s, size_t table);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
  * "errors_not_recorded": n to that import's counts.  http_status <= 0 is

@@ -740,5 +740,9 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 		else
 			sb_add(&sql, " || 'f'");
 	}
+	/* the names are checked identifiers: safe inside a literal */
+	for (size_t i = 0; i < n; i++)
+		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM raced_pages WHERE stage = '%s')"
+		       " THEN 'f' ELSE 't' END", tables[i].name);
 	return sql;
 }

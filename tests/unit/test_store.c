@@ -2948,6 +2948,56 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
 	store_free(s);
 }
 
+/* A run whose stage has no page record in raced_pages at its start has
+ * no state to read (store_state_empty): false until the run's id is
+ * answered, true per stage then; false for a stage with a record, for
+ * the next run of a stage the run gave one, and for a resumed run. */
+static void test_state_is_known_empty_per_stage_at_a_runs_start(void)
+{
+	const char *tables[] = { "se_a", "se_b" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 2, 100);
+	sql_exec("DELETE FROM raced_pages WHERE stage IN ('se_a', 'se_b')");
+	CHECK(!store_state_empty(s, 0));
+	int64_t id = begin_run(s);
+	CHECK(store_state_empty(s, 0));
+	CHECK(store_state_empty(s, 1));
+	CHECK(!store_state_empty(s, 2));   /* out of range */
+
+	/* the run gives se_a a page record: the next run reads se_a's state */
+	const char *keys[] = { "a00000" };
+	uint64_t h[] = { 1 };
+	struct store_page pg = { .url = "se/p1", .input = "se/p1", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+	add_rows(s, 0, id, "a", 0, 1, 1);
+	add_page(s, 0, id, &pg);
+	flush(s, 0);
+	struct want x = { &w, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 20));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'se_a'"), 1);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, &c),
+	         0);
+	CHECK(!store_state_empty(s, 1));   /* not known until the id comes back */
+	CHECK(run_until(flag_set, &c.got_id, 10));
+	CHECK(c.id > id);
+	CHECK(!store_state_empty(s, 0));
+	CHECK(store_state_empty(s, 1));
+
+	/* a resumed run reads its checkpoints, whatever the probe found */
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, c.id, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	c.finished = false;
+	CHECK_EQ(store_resume_import(s, c.id, on_finished, &c), 0);
+	CHECK(!store_state_empty(s, 1));
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK(!store_state_empty(s, 0));
+	CHECK(!store_state_empty(s, 1));
+	store_free(s);
+}
+
 /* A first import into an empty link table: a parent's first record by
  * keys goes by the fresh insert (no lookup of stale links); a later
  * record of the same parent in the run by the write by keys, which
@@ -3302,6 +3352,7 @@ int main(void)
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
+	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
