@@ -103,6 +103,8 @@ struct fetch {
 	size_t header_bytes;           /* header lines libcurl handed over */
 	uint64_t names_seen;           /* the header block's names, hashed
 	                                  (fetch_response_header_last) */
+	uint64_t length;               /* Content-Length of the header block, when length_known */
+	bool length_known;
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */

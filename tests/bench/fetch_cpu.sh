@@ -15,7 +15,10 @@
 # shared machine does not blur them; the load average is printed.
 # RACED and FIXTURE name the binaries (default: build/...); with RACED_B
 # set too, every run is two, RACED (A) and RACED_B (B) interleaved, and
-# the mean CPU of each and their ratio are printed.
+# the mean CPU of each and their ratio are printed.  RACED_LIBDIR, when
+# set, goes first in raced's LD_LIBRARY_PATH only (not the fixture's nor
+# curl's): a libcurl built with symbols, so that callgrind and perf name
+# libcurl's functions (Debian's is stripped).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -32,10 +35,16 @@ while [ $# -gt 0 ]; do
 	*) echo "fetch_cpu.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
+raced_env=
+[ -n "${RACED_LIBDIR:-}" ] && raced_env="env LD_LIBRARY_PATH=$RACED_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 T=$(mktemp -d /tmp/raced-fetchcpu.XXXXXX)
 seed=1 page_size=50
 . "$src/tests/lib/bench.sh"
-cleanup() { fixture_stop; rm -rf "$T"; }
+cleanup() {
+	local rc=$?
+	[ "$rc" = 0 ] || [ ! -s "$T/raced.log" ] || { echo "fetch_cpu.sh: failed (exit $rc); raced's log ends:" >&2; tail -5 "$T/raced.log" >&2; }
+	fixture_stop; rm -rf "$T"
+}
 trap cleanup EXIT
 fixture_start --races "$races" --entries-per-race 50 --athletes $((races * 20))
 n=$(get /_dataset | jq .requests_needed)
@@ -87,7 +96,7 @@ declare -A sum=() cnt=()
 one_run() { # BINARY LABEL
 	reset
 	cpu_begin
-	/usr/bin/time -f '%U %S %e %R %c %M' -o "$T/time" "$1" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	$raced_env /usr/bin/time -f '%U %S %e %R %c %M' -o "$T/time" "$1" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	cpu_end
 	check
 	read -r u s e faults cs rss <"$T/time"
@@ -114,20 +123,20 @@ if [ -n "${RACED_B:-}" ] && [ "$runs" -gt 0 ]; then
 fi
 if [ -n "$do_strace" ]; then
 	reset
-	strace -c -f -o "$T/strace" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	$raced_env strace -c -f -o "$T/strace" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	check
 	awk -v n="$n" '/^100.00/ || /total/ { printf "syscalls: %d, %.2f a request\n", $4, $4 / n }' "$T/strace"
 	sed -n '1,20p' "$T/strace"
 fi
 if [ -n "$perf_out" ]; then
 	reset
-	perf record -q -g -o "$perf_out" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
+	$raced_env perf record -q -g -o "$perf_out" "$RACED" --config "$T/raced.conf" --once 2>"$T/raced.log"
 	check
 	echo "perf data: $perf_out"
 fi
 if [ -n "$cg_out" ]; then
 	reset
-	valgrind -q --tool=callgrind --callgrind-out-file="$cg_out" "$RACED" --config "$T/raced.conf" --once \
+	$raced_env valgrind -q --tool=callgrind --callgrind-out-file="$cg_out" "$RACED" --config "$T/raced.conf" --once \
 		2>"$T/raced.log"
 	check
 	callgrind_annotate "$cg_out" 2>/dev/null | awk -v n="$n" '
