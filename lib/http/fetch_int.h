@@ -87,7 +87,7 @@ struct fetch {
 	CURL *easy;                    /* while FS_ACTIVE */
 	struct event backoff;          /* while FS_BACKOFF */
 	uint32_t attempts;
-	char *effective_url;
+	char *effective_url;           /* where the response came from, or NULL: url */
 	struct conditional_headers cond; /* its validators' lines, if any */
 	char *etag, *last_modified;    /* of the final 2xx or 304, as kept */
 	uint64_t bytes;                /* body bytes on the wire, all attempts */

@@ -202,8 +202,14 @@ int64_t fetch_response_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 		p->stats.connections += (uint64_t)connects;
 	if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version == CURL_HTTP_VERSION_2_0)
 		p->stats.http2++;
-	free(r->effective_url);
-	r->effective_url = eff ? strdup(eff) : NULL;
+	/* The URL asked for, as nearly always: no copy (NULL stands for
+	 * r->url; a hop raced follows already holds its copy). */
+	const char *asked = r->hop ? r->hop : r->url;
+	bool same = eff && strcmp(eff, asked) == 0;
+	if (!(same && r->hop && r->effective_url)) {
+		free(r->effective_url);
+		r->effective_url = !eff || (same && !r->hop) ? NULL : strdup(eff);
+	}
 	free(r->link_ref);
 	r->link_ref = NULL;
 	free(r->etag);
