@@ -140,9 +140,9 @@ if [ -n "$cg_out" ]; then
 		2>"$T/raced.log"
 	check
 	callgrind_annotate "$cg_out" 2>/dev/null | awk -v n="$n" '
-		/PROGRAM TOTALS/ { gsub(",", "", $1); printf "instructions: %d, %.0f a request\n", $1, $1 / n }'
+		/PROGRAM TOTALS/ { gsub(",", "", $1); printf "instructions: %.0f, %.0f a request\n", $1, $1 / n }'
 	callgrind_annotate --inclusive=yes "$cg_out" 2>/dev/null | awk -v n="$n" '
-		/ \*?[^ ]*:(malloc|calloc|realloc|free) / { x = $1; gsub(",", "", x); printf "%s: %d Ir inclusive, %.0f a request\n", $NF, x, x / n }' | head -8
+		/ \*?[^ ]*:(malloc|calloc|realloc|free) / { x = $1; gsub(",", "", x); if (++k <= 8) printf "%s: %.0f Ir inclusive, %.0f a request\n", $NF, x, x / n }'
 	echo "callgrind data: $cg_out"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
