@@ -30,6 +30,7 @@
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
+#include "import_ahead.h"
 #include "import_input.h"
 #include "import_item.h"
 #include "import_keys.h"
@@ -128,6 +129,7 @@ struct stage_ctx {
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	struct import_links links; /* dedupe stages: link records sent or not */
 	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
+	struct import_ahead *ahead;  /* child stages: inputs' state read ahead (stage_queued) */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -149,6 +151,7 @@ enum ws_await {
 	AWAIT_STATE,              /* its input's state (store_get_input) */
 	AWAIT_PAGE,               /* a page's items read back (store_read_items) */
 	AWAIT_INPUT,              /* a skipped input's items read back */
+	AWAIT_AHEAD,              /* its state read ahead (import_ahead_wait), not in awaiting */
 };
 
 struct work_state {
@@ -168,6 +171,9 @@ struct work_state {
 	bool skip_fresh;          /* the input is skipped: fetched within refresh */
 	char *etag, *last_modified; /* a 304's new validators, while read back */
 	bool stored_fetched;      /* the page read back was answered 304 (not skipped) */
+	/* Its state read ahead: asked when the input was queued (the unit is
+	 * made then, url and shown set, input still NULL), until taken. */
+	struct import_ahead_entry *ahead;
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -399,10 +405,11 @@ static void work_state_stop(struct work_state *ws)
 		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
 		ws->waiting = false;
 	}
-	if (ws->await != AWAIT_NONE) {
+	if (ws->await == AWAIT_AHEAD)
+		import_ahead_wait(ws->ahead, NULL);
+	else if (ws->await != AWAIT_NONE)
 		TAILQ_REMOVE(&imp->awaiting, ws, await_link);
-		ws->await = AWAIT_NONE;
-	}
+	ws->await = AWAIT_NONE;
 }
 
 static void work_state_free(void *p)
@@ -417,6 +424,7 @@ static void work_state_free(void *p)
 	    import_input_finish(ws->input, sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
 		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
+	import_ahead_drop(sc->ahead, ws->ahead);
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -1256,8 +1264,20 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
                        const char *err)
 {
 	struct import *imp = arg;
-	(void)table;
 	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws && imp->pipe && table < imp->n_stages) {
+		/* A read made ahead: kept for its input, or given to the input
+		 * that started meanwhile and waits for it. */
+		struct stage_ctx *sc = &imp->stages[table];
+		void *waiter = NULL;
+		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter)) {
+			if (!(ws = waiter))
+				return;
+			st = import_ahead_take(sc->ahead, ws->ahead);
+			import_ahead_drop(sc->ahead, ws->ahead);
+			ws->ahead = NULL;
+		}
+	}
 	if (!ws) {
 		store_input_state_free(st);
 		return;
@@ -1479,6 +1499,8 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	const struct stage_event *in = stage_work_input(w);
 	char *expanded = NULL, *url = NULL, err[ERR_MAX], near[JSONPTR_TOKEN_MAX];
 	struct work_state *ws = NULL;
+	/* made when the input was queued (stage_queued): its URL is known */
+	struct work_state *pre = stage_work_user(w);
 	size_t missing;
 
 	/* The input's URL is its first page's, paging parameters set. */
@@ -1486,18 +1508,22 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		/* its url names a field no input has: the import is ending */
 		sc->failed++;
 		sc->imp->errors++;
-	} else if (first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err) < 0) {
+	} else if (!pre &&
+	           first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err) < 0) {
 		url_failed(sc, missing, near, err);
 		fail_if_root_first_page(sc);
-	} else if (paginate_first(&sc->paging, expanded, &url, err) < 0) {
+	} else if (!pre && paginate_first(&sc->paging, expanded, &url, err) < 0) {
 		url_made(sc);
 		record_failure(sc, NULL, 0, 0, err);
 		fail_if_root_first_page(sc);
 	} else {
 		url_made(sc);
-		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
+		const char *u = pre ? pre->url : url;
+		if (sc->seen && !dedupe_add(sc->seen, u, strlen(u))) {
 			sc->skipped++;
-			link_seen(sc, in ? stage_event_payload(in) : NULL, url);
+			link_seen(sc, in ? stage_event_payload(in) : NULL, u);
+		} else if (pre) {
+			ws = pre;
 		} else if (!(ws = calloc(1, sizeof *ws))) {
 			record_failure(sc, NULL, 0, 0, "out of memory");
 		}
@@ -1505,13 +1531,14 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	free(expanded);
 	if (!ws) {
 		free(url);
-		stage_work_done(w);
+		stage_work_done(w); /* frees pre, its read ahead dropped */
 		return NULL;
 	}
 	ws->sc = sc;
 	ws->w = w;
-	stage_work_set_user(w, ws, work_state_free);
-	if (set_page(ws, url, 0) < 0 || !(ws->input = import_input_new(ws->shown))) {
+	if (ws != pre)
+		stage_work_set_user(w, ws, work_state_free);
+	if ((ws != pre && set_page(ws, url, 0) < 0) || !(ws->input = import_input_new(ws->shown))) {
 		record_failure(sc, NULL, 0, 0, "out of memory");
 		fail_if_root_first_page(sc);
 		stage_work_done(w);
@@ -1530,7 +1557,109 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	return ws;
 }
 
-/* Begin the input: read its state first, unless --full. */
+/* Send the stage's asks held back, STORE_READ_INPUTS_MAX a statement.
+ * Those the store cannot take (out of memory) stay unsent: their inputs
+ * read when they start. */
+static void ahead_flush(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	const char *urls[STORE_READ_INPUTS_MAX];
+	uint64_t tags[STORE_READ_INPUTS_MAX];
+	char err[ERR_MAX];
+	size_t n;
+	while ((n = import_ahead_send(sc->ahead, urls, tags, STORE_READ_INPUTS_MAX, &imp->next_tag))) {
+		size_t asked = 0;
+		if (store_get_inputs(imp->env.store, sc->index, urls, tags, n, &asked, err) < 0) {
+			for (size_t i = n; i-- > asked;)
+				import_ahead_unsend(sc->ahead, tags[i]);
+			return;
+		}
+	}
+}
+
+/* An input was queued for the stage: ask for its state now, with the
+ * others queued, so that it is there when the input starts
+ * (import_ahead.h).  Not under --full (no state read), nor when memory
+ * is short or the URL cannot be made (its start says why), nor for a URL
+ * a dedupe stage has fetched already in this import (skipped at start). */
+static void stage_queued(void *ctx, struct stage *st, struct stage_work *w)
+{
+	struct stage_ctx *sc = ctx;
+	struct import *imp = sc->imp;
+	const struct stage_event *in = stage_work_input(w);
+	char *expanded = NULL, *url = NULL, err[ERR_MAX], near[JSONPTR_TOKEN_MAX];
+	size_t missing;
+	(void)st;
+	if ((imp->opt.full && !imp->opt.resumed) || !sc->ahead || sc->stopped || imp->draining ||
+	    !membudget_admits_start())
+		return;
+	int rc = first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err);
+	if (rc == 0)
+		rc = paginate_first(&sc->paging, expanded, &url, err);
+	free(expanded);
+	if (rc < 0)
+		return;
+	if (sc->seen && dedupe_has(sc->seen, url, strlen(url))) {
+		free(url);
+		return;
+	}
+	struct work_state *ws = calloc(1, sizeof *ws);
+	if (!ws) {
+		free(url);
+		return;
+	}
+	if (set_page(ws, url, 0) < 0 || !(ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+		free(ws->url);
+		free(ws->shown);
+		free(ws);
+		return;
+	}
+	ws->sc = sc;
+	ws->w = w;
+	stage_work_set_user(w, ws, work_state_free);
+	if (import_ahead_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH)
+		ahead_flush(sc);
+}
+
+/* The input's state as read ahead: taken (true), or awaited; false when
+ * there is none to take (not asked ahead, or spent): it is read now. */
+static bool take_ahead(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct import_ahead_entry *e = ws->ahead;
+	if (!e)
+		return false;
+	if (import_ahead_status(e) == IMPORT_AHEAD_UNSENT)
+		ahead_flush(sc); /* it is needed now: the asks held back go */
+	switch (import_ahead_status(e)) {
+	case IMPORT_AHEAD_SENT:
+		import_ahead_wait(e, ws);
+		ws->await = AWAIT_AHEAD;
+		return true;
+	case IMPORT_AHEAD_ANSWERED: {
+		struct store_input_state *st = import_ahead_take(sc->ahead, e);
+		import_ahead_drop(sc->ahead, e);
+		ws->ahead = NULL;
+		take_state(ws, st);
+		return true;
+	}
+	case IMPORT_AHEAD_FAILED:
+		/* not known: fetched unconditionally, as if new */
+		import_ahead_drop(sc->ahead, e);
+		ws->ahead = NULL;
+		start_page(ws);
+		return true;
+	case IMPORT_AHEAD_UNSENT:
+	case IMPORT_AHEAD_TAKEN:
+		break;
+	}
+	import_ahead_drop(sc->ahead, e);
+	ws->ahead = NULL;
+	return false;
+}
+
+/* Begin the input: read its state first (or take it, read ahead), unless
+ * --full. */
 static void begin_input(struct work_state *ws)
 {
 	struct import *imp = ws->sc->imp;
@@ -1540,6 +1669,8 @@ static void begin_input(struct work_state *ws)
 		start_page(ws);
 		return;
 	}
+	if (take_ahead(ws))
+		return;
 	ws->tag = ++imp->next_tag;
 	if (store_get_input(imp->env.store, ws->sc->index, ws->input->url, ws->tag, err) < 0) {
 		start_page(ws); /* out of memory: fetched as if new */
@@ -1557,7 +1688,8 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 	struct work_state *ws = stage_work_user(w);
 	(void)st;
 
-	if (!ws) {
+	/* not begun: none, or made when it was queued (no input yet) */
+	if (!ws || !ws->input) {
 		if ((ws = work_begin(sc, w)))
 			begin_input(ws);
 		return;
@@ -1647,6 +1779,7 @@ static void pipeline_done(void *ctx)
 static const struct stage_handler fetch_handler = {
 	.start = stage_start,
 	.abort = stage_abort,
+	.queued = stage_queued,
 };
 
 static int provider_index(const struct config *cfg, const char *name)
@@ -1797,6 +1930,8 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->tpl = urltemplate_parse(c->url, err);
 		if (!sc->tpl)
 			return -1;
+		if (!sc->root && !(sc->ahead = import_ahead_new()))
+			return err_set(err, "out of memory");
 		if (c->dedupe && (!(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)) ||
 		                  !(sc->ended = import_keys_new(ended_keys_bound()))))
 			return err_set(err, "out of memory");
@@ -1926,6 +2061,7 @@ void import_free(struct import *imp)
 			in->ended = NULL;
 		}
 		import_keys_free(sc->ended);
+		import_ahead_free(sc->ahead); /* after the pipeline: its units hold entries */
 	}
 	free(imp->stages);
 	free(imp->root_url);

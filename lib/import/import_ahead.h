@@ -1,0 +1,103 @@
+/* import_ahead — a stage's reads of input state made ahead of its work
+ * (docs/architecture.md, "Reading state").
+ *
+ * An input's state (store_get_input) is asked for when its parent item is
+ * queued for the stage, not when the input gets a concurrency slot, and
+ * the asks are gathered so that one statement reads many inputs
+ * (store_get_inputs).  By the time the input starts its state is
+ * usually there.  This module is the book-keeping only (no store call,
+ * no I/O): entries by URL, their tags, what was answered and who waits.
+ *
+ * Entries: one per URL (the input's name, masked), shared by every
+ * queued input of that URL (a dedupe stage's repeats), reference-
+ * counted by them.  An entry is UNSENT until import_ahead_send() hands
+ * it out with a tag, SENT until import_ahead_answer(), then ANSWERED
+ * (state held) or FAILED; TAKEN once a starting input took the state.
+ * Entries alive are bounded by IMPORT_AHEAD_MAX per stage (R7: the
+ * queued inputs are bounded already, this bounds the states held for
+ * them), and each is charged to membudget (its URL, and its state once
+ * answered) until it is freed or its state taken.
+ *
+ * Ownership: the stage owns its import_ahead; each queued input owns one
+ * reference to its entry (import_ahead_drop() when it ends, started or
+ * not).  An entry whose last reference goes while its read is out stays
+ * until the answer, which is then freed.  import_ahead_free() frees every
+ * entry and state, whatever is out.  A state taken is the taker's.
+ */
+#ifndef RACED_IMPORT_AHEAD_H
+#define RACED_IMPORT_AHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_input_state;
+struct import_ahead;
+struct import_ahead_entry;
+
+/* Entries (URLs read ahead) alive per stage at most; more queued inputs
+ * read their state when they start, as without read-ahead. */
+#define IMPORT_AHEAD_MAX 2000u
+/* Unsent asks that go to the store at once, without waiting for an input
+ * to need one (an input starting sends every ask held back). */
+#define IMPORT_AHEAD_BATCH 200u
+
+enum import_ahead_status {
+	IMPORT_AHEAD_UNSENT,
+	IMPORT_AHEAD_SENT,
+	IMPORT_AHEAD_ANSWERED,
+	IMPORT_AHEAD_FAILED,
+	IMPORT_AHEAD_TAKEN,
+};
+
+struct import_ahead_stats {
+	uint64_t asked;      /* entries made (URLs asked ahead) */
+	uint64_t shared;     /* asks that found an entry of the same URL */
+	uint64_t refused;    /* asks over IMPORT_AHEAD_MAX or out of memory */
+	uint64_t sends;      /* import_ahead_send() calls that handed some out */
+	size_t alive;        /* entries now */
+};
+
+struct import_ahead *import_ahead_new(void);
+/* NULL is allowed. */
+void import_ahead_free(struct import_ahead *a);
+
+/* A queued input named url: its entry, with a reference for the caller
+ * (a new UNSENT one, or the entry of the same URL).  NULL when the bound
+ * is reached or out of memory: the input reads its state when it starts. */
+struct import_ahead_entry *import_ahead_ask(struct import_ahead *a, const char *url);
+/* The caller's reference ends (e NULL: nothing). */
+void import_ahead_drop(struct import_ahead *a, struct import_ahead_entry *e);
+
+enum import_ahead_status import_ahead_status(const struct import_ahead_entry *e);
+/* Entries UNSENT now. */
+size_t import_ahead_unsent(const struct import_ahead *a);
+
+/* Hand out up to max UNSENT entries, oldest first, as SENT: their URLs
+ * (valid while the entry lives) and a tag each from *next_tag (which is
+ * advanced; tags must not collide with the caller's other reads).
+ * Returns how many. */
+size_t import_ahead_send(struct import_ahead *a, const char **urls, uint64_t *tags, size_t max,
+                         uint64_t *next_tag);
+/* An ask handed out could not be queued after all: UNSENT again (its
+ * tag forgotten). */
+void import_ahead_unsend(struct import_ahead *a, uint64_t tag);
+
+/* The store's answer for tag.  Returns false if tag is none of this
+ * stage's sent asks (st is still the caller's).  Otherwise st is taken
+ * (failed: freed, the entry FAILED; else ANSWERED) and *waiter is the
+ * waiter the entry had (import_ahead_wait), now cleared, or NULL; an
+ * entry nobody holds any more is freed with st. */
+bool import_ahead_answer(struct import_ahead *a, uint64_t tag, struct store_input_state *st,
+                         bool failed, void **waiter);
+
+/* The state of an ANSWERED entry, now the caller's (the entry TAKEN);
+ * NULL otherwise. */
+struct store_input_state *import_ahead_take(struct import_ahead *a, struct import_ahead_entry *e);
+
+/* A SENT entry's answer is awaited by waiter (NULL: no longer). */
+void import_ahead_wait(struct import_ahead_entry *e, void *waiter);
+
+void import_ahead_get_stats(const struct import_ahead *a, struct import_ahead_stats *out);
+
+#endif
