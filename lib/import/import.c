@@ -152,6 +152,7 @@ enum ws_await {
 	AWAIT_PAGE,               /* a page's items read back (store_read_items) */
 	AWAIT_INPUT,              /* a skipped input's items read back */
 	AWAIT_AHEAD,              /* its state read ahead (import_ahead_wait), not in awaiting */
+	AWAIT_AHEAD_ITEMS,        /* its first page's rows read back ahead, likewise */
 };
 
 struct work_state {
@@ -407,6 +408,8 @@ static void work_state_stop(struct work_state *ws)
 	}
 	if (ws->await == AWAIT_AHEAD)
 		import_ahead_wait(ws->ahead, NULL);
+	else if (ws->await == AWAIT_AHEAD_ITEMS)
+		import_ahead_items_wait(ws->ahead, NULL);
 	else if (ws->await != AWAIT_NONE)
 		TAILQ_REMOVE(&imp->awaiting, ws, await_link);
 	ws->await = AWAIT_NONE;
@@ -908,6 +911,47 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
+/* The unit is done with its entry read ahead. */
+static void ahead_done(struct work_state *ws)
+{
+	import_ahead_drop(ws->sc->ahead, ws->ahead);
+	ws->ahead = NULL;
+}
+
+static void take_items(struct work_state *ws, struct store_items *items, const char *err,
+                       enum ws_await what);
+
+/* Its state taken: the entry is kept only for a read-back asked ahead. */
+static void ahead_state_taken(struct work_state *ws)
+{
+	enum import_ahead_status is = import_ahead_items_status(ws->ahead);
+	if (is != IMPORT_AHEAD_SENT && is != IMPORT_AHEAD_ANSWERED)
+		ahead_done(ws);
+}
+
+/* The first page's rows, read back ahead (read_back_ahead): taken, or
+ * awaited (true); false when there are none (not asked, or failed): the
+ * caller reads them now. */
+static bool take_items_ahead(struct work_state *ws)
+{
+	struct import_ahead_entry *e = ws->ahead;
+	enum import_ahead_status is = e ? import_ahead_items_status(e) : IMPORT_AHEAD_NONE;
+	if (is == IMPORT_AHEAD_SENT) {
+		import_ahead_items_wait(e, ws);
+		ws->await = AWAIT_AHEAD_ITEMS;
+		return true;
+	}
+	struct store_items *items = is == IMPORT_AHEAD_ANSWERED ? import_ahead_items_take(ws->sc->ahead, e)
+	                                                         : NULL;
+	if (e)
+		ahead_done(ws);
+	if (!items)
+		return false;
+	take_items(ws, items, NULL, AWAIT_PAGE);
+	store_items_free(items);
+	return true;
+}
+
 /* A 304: the page is as stored.  Its items feed the children, read back
  * from the table; a leaf stage needs none of them. */
 static void take_not_modified(struct work_state *ws, const struct fetch_result *r)
@@ -927,6 +971,8 @@ static void take_not_modified(struct work_state *ws, const struct fetch_result *
 	ws->last_modified = r->last_modified ? strdup(r->last_modified) : NULL;
 	ws->stored_fetched = true;
 	if (sc->has_children && was->n_keys > 0) {
+		if (ws->page_no == 0 && was->page_no == 0 && take_items_ahead(ws))
+			return;
 		if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 			ws->failed = true;
 			stage_work_done(ws->w);
@@ -1085,6 +1131,35 @@ static int64_t now_ms(void)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* An input's state read ahead is in: if its first page has validators
+ * (a 304 likely) and the stage has children, read that page's rows back
+ * now, so that a 304 finds them there.  Not under --full (unconditional
+ * requests), nor when memory is short. */
+static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+{
+	struct import *imp = sc->imp;
+	const struct store_input_state *st = import_ahead_state(e);
+	const struct store_page_state *first = NULL;
+	char err[ERR_MAX];
+	for (size_t i = 0; st && i < st->n_pages && !first; i++)
+		if (st->pages[i].page_no == 0)
+			first = &st->pages[i];
+	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
+	    (!first->etag && !first->last_modified) || !membudget_admits_start())
+		return;
+	/* a page skipped by refresh or done is read back whole, by its input */
+	if ((imp->opt.resumed && first->done_import == imp->id) ||
+	    (sc->conf->refresh_ms > 0 &&
+	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
+		return;
+	uint64_t tag = import_ahead_items_sent(sc->ahead, e, &imp->next_tag);
+	if (store_read_items(imp->env.store, sc->index, (const char *const *)first->keys,
+	                     first->n_keys, tag, err) < 0) {
+		void *waiter;
+		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, &waiter);
+	}
 }
 
 /* The keys of every page of the input, in page order, for reading back. */
@@ -1270,12 +1345,14 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 		 * that started meanwhile and waits for it. */
 		struct stage_ctx *sc = &imp->stages[table];
 		void *waiter = NULL;
-		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter)) {
+		struct import_ahead_entry *e = NULL;
+		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter, &e)) {
+			if (e)
+				read_back_ahead(sc, e);
 			if (!(ws = waiter))
 				return;
 			st = import_ahead_take(sc->ahead, ws->ahead);
-			import_ahead_drop(sc->ahead, ws->ahead);
-			ws->ahead = NULL;
+			ahead_state_taken(ws);
 		}
 	}
 	if (!ws) {
@@ -1304,8 +1381,20 @@ static void items_read(void *arg, size_t table, uint64_t tag, struct store_items
                        const char *err)
 {
 	struct import *imp = arg;
-	(void)table;
 	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws && imp->pipe && table < imp->n_stages) {
+		/* A first page's rows read back ahead: kept, or given to the
+		 * input whose 304 waits for them. */
+		struct stage_ctx *sc = &imp->stages[table];
+		void *waiter = NULL;
+		if (import_ahead_items_answer(sc->ahead, tag, items, err != NULL, &waiter)) {
+			if (!(ws = waiter))
+				return;
+			items = import_ahead_items_take(sc->ahead, ws->ahead);
+			ahead_done(ws);
+			ws->await = AWAIT_PAGE;
+		}
+	}
 	if (!ws) {
 		store_items_free(items);
 		return;
@@ -1638,8 +1727,7 @@ static bool take_ahead(struct work_state *ws)
 		return true;
 	case IMPORT_AHEAD_ANSWERED: {
 		struct store_input_state *st = import_ahead_take(sc->ahead, e);
-		import_ahead_drop(sc->ahead, e);
-		ws->ahead = NULL;
+		ahead_state_taken(ws);
 		take_state(ws, st);
 		return true;
 	}
@@ -1651,6 +1739,7 @@ static bool take_ahead(struct work_state *ws)
 		return true;
 	case IMPORT_AHEAD_UNSENT:
 	case IMPORT_AHEAD_TAKEN:
+	case IMPORT_AHEAD_NONE:
 		break;
 	}
 	import_ahead_drop(sc->ahead, e);

@@ -21,15 +21,21 @@ struct import_ahead_entry {
 	struct store_input_state *state; /* while ANSWERED */
 	void *waiter;
 	size_t charge;                   /* charged to membudget */
+	/* the first page's rows read back ahead */
+	enum import_ahead_status items_status;
+	uint64_t items_tag;
+	struct store_items *items;
+	void *items_waiter;
 	struct import_ahead_entry *next_in_bucket;
 	TAILQ_ENTRY(import_ahead_entry) link; /* in unsent or sent, by status */
+	TAILQ_ENTRY(import_ahead_entry) items_link; /* in items_sent while SENT */
 };
 
 TAILQ_HEAD(ahead_list, import_ahead_entry);
 
 struct import_ahead {
 	struct import_ahead_entry *buckets[AHEAD_BUCKETS];
-	struct ahead_list unsent, sent;
+	struct ahead_list unsent, sent, items_sent;
 	size_t n_unsent;
 	struct import_ahead_stats stats;
 };
@@ -57,6 +63,7 @@ struct import_ahead *import_ahead_new(void)
 		return NULL;
 	TAILQ_INIT(&a->unsent);
 	TAILQ_INIT(&a->sent);
+	TAILQ_INIT(&a->items_sent);
 	return a;
 }
 
@@ -79,7 +86,10 @@ static void entry_free(struct import_ahead *a, struct import_ahead_entry *e)
 	} else if (e->status == IMPORT_AHEAD_SENT) {
 		TAILQ_REMOVE(&a->sent, e, link);
 	}
+	if (e->items_status == IMPORT_AHEAD_SENT)
+		TAILQ_REMOVE(&a->items_sent, e, items_link);
 	membudget_release(e->charge);
+	store_items_free(e->items);
 	store_input_state_free(e->state);
 	free(e->url);
 	free(e);
@@ -120,6 +130,7 @@ struct import_ahead_entry *import_ahead_ask(struct import_ahead *a, const char *
 	e->hash = hash;
 	e->refs = 1;
 	e->status = IMPORT_AHEAD_UNSENT;
+	e->items_status = IMPORT_AHEAD_NONE;
 	e->charge = sizeof *e + len + 1;
 	membudget_charge(e->charge);
 	e->next_in_bucket = *bucket;
@@ -136,8 +147,9 @@ void import_ahead_drop(struct import_ahead *a, struct import_ahead_entry *e)
 	if (!e || --e->refs > 0)
 		return;
 	e->waiter = NULL;
+	e->items_waiter = NULL;
 	/* Out: the answer will come and finds it by its tag, then frees it. */
-	if (e->status != IMPORT_AHEAD_SENT)
+	if (e->status != IMPORT_AHEAD_SENT && e->items_status != IMPORT_AHEAD_SENT)
 		entry_free(a, e);
 }
 
@@ -194,11 +206,17 @@ void import_ahead_unsend(struct import_ahead *a, uint64_t tag)
 	a->n_unsent++;
 }
 
+const struct store_input_state *import_ahead_state(const struct import_ahead_entry *e)
+{
+	return e->status == IMPORT_AHEAD_ANSWERED ? e->state : NULL;
+}
+
 bool import_ahead_answer(struct import_ahead *a, uint64_t tag, struct store_input_state *st,
-                         bool failed, void **waiter)
+                         bool failed, void **waiter, struct import_ahead_entry **entry)
 {
 	struct import_ahead_entry *e = a ? sent_find(a, tag) : NULL;
 	*waiter = NULL;
+	*entry = NULL;
 	if (!e)
 		return false;
 	TAILQ_REMOVE(&a->sent, e, link);
@@ -213,11 +231,13 @@ bool import_ahead_answer(struct import_ahead *a, uint64_t tag, struct store_inpu
 		membudget_charge(more);
 	}
 	if (e->refs == 0) {
-		entry_free(a, e);
+		if (e->items_status != IMPORT_AHEAD_SENT)
+			entry_free(a, e);
 		return true;
 	}
 	*waiter = e->waiter;
 	e->waiter = NULL;
+	*entry = e;
 	return true;
 }
 
@@ -238,6 +258,84 @@ struct store_input_state *import_ahead_take(struct import_ahead *a, struct impor
 void import_ahead_wait(struct import_ahead_entry *e, void *waiter)
 {
 	e->waiter = waiter;
+}
+
+enum import_ahead_status import_ahead_items_status(const struct import_ahead_entry *e)
+{
+	return e->items_status;
+}
+
+uint64_t import_ahead_items_sent(struct import_ahead *a, struct import_ahead_entry *e,
+                                 uint64_t *next_tag)
+{
+	e->items_status = IMPORT_AHEAD_SENT;
+	e->items_tag = ++*next_tag;
+	TAILQ_INSERT_TAIL(&a->items_sent, e, items_link);
+	a->stats.items_sent++;
+	return e->items_tag;
+}
+
+/* What read-back rows cost held. */
+static size_t items_bytes(const struct store_items *it)
+{
+	size_t n = it ? sizeof *it : 0;
+	for (size_t i = 0; it && i < it->n; i++) {
+		const struct store_item *x = &it->items[i];
+		n += sizeof *x + (x->key ? strlen(x->key) + 1 : 0) +
+		     (x->parent_key ? strlen(x->parent_key) + 1 : 0) + x->payload_len + 1;
+	}
+	return n;
+}
+
+bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
+                               bool failed, void **waiter)
+{
+	struct import_ahead_entry *e = NULL;
+	*waiter = NULL;
+	if (a)
+		TAILQ_FOREACH(e, &a->items_sent, items_link)
+			if (e->items_tag == tag)
+				break;
+	if (!e)
+		return false;
+	TAILQ_REMOVE(&a->items_sent, e, items_link);
+	if (failed) {
+		store_items_free(items);
+		e->items_status = IMPORT_AHEAD_FAILED;
+	} else {
+		e->items = items;
+		e->items_status = IMPORT_AHEAD_ANSWERED;
+		size_t more = items_bytes(items);
+		e->charge += more;
+		membudget_charge(more);
+	}
+	if (e->refs == 0) {
+		if (e->status != IMPORT_AHEAD_SENT)
+			entry_free(a, e);
+		return true;
+	}
+	*waiter = e->items_waiter;
+	e->items_waiter = NULL;
+	return true;
+}
+
+struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e)
+{
+	(void)a;
+	if (!e || e->items_status != IMPORT_AHEAD_ANSWERED)
+		return NULL;
+	struct store_items *it = e->items;
+	size_t held = items_bytes(it);
+	e->items = NULL;
+	e->items_status = IMPORT_AHEAD_TAKEN;
+	membudget_release(held);
+	e->charge -= held;
+	return it;
+}
+
+void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter)
+{
+	e->items_waiter = waiter;
 }
 
 void import_ahead_get_stats(const struct import_ahead *a, struct import_ahead_stats *out)

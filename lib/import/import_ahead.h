@@ -18,6 +18,13 @@
  * them), and each is charged to membudget (its URL, and its state once
  * answered) until it is freed or its state taken.
  *
+ * Read-back ahead: a stage with children feeds them a 304 page's items
+ * read back from its table (store_read_items).  For an input whose state
+ * says its first page has validators (so a 304 is likely), the import
+ * asks for that read as soon as the state is in (import_ahead_items_*),
+ * and the entry holds the rows until the page's answer: a 304 then
+ * feeds the children with no round trip to PostgreSQL on its path.
+ *
  * Ownership: the stage owns its import_ahead; each queued input owns one
  * reference to its entry (import_ahead_drop() when it ends, started or
  * not).  An entry whose last reference goes while its read is out stays
@@ -32,6 +39,7 @@
 #include <stdint.h>
 
 struct store_input_state;
+struct store_items;
 struct import_ahead;
 struct import_ahead_entry;
 
@@ -48,6 +56,7 @@ enum import_ahead_status {
 	IMPORT_AHEAD_ANSWERED,
 	IMPORT_AHEAD_FAILED,
 	IMPORT_AHEAD_TAKEN,
+	IMPORT_AHEAD_NONE,   /* read-back only: not asked */
 };
 
 struct import_ahead_stats {
@@ -55,6 +64,7 @@ struct import_ahead_stats {
 	uint64_t shared;     /* asks that found an entry of the same URL */
 	uint64_t refused;    /* asks over IMPORT_AHEAD_MAX or out of memory */
 	uint64_t sends;      /* import_ahead_send() calls that handed some out */
+	uint64_t items_sent; /* read-backs asked ahead */
 	size_t alive;        /* entries now */
 };
 
@@ -86,10 +96,12 @@ void import_ahead_unsend(struct import_ahead *a, uint64_t tag);
 /* The store's answer for tag.  Returns false if tag is none of this
  * stage's sent asks (st is still the caller's).  Otherwise st is taken
  * (failed: freed, the entry FAILED; else ANSWERED) and *waiter is the
- * waiter the entry had (import_ahead_wait), now cleared, or NULL; an
- * entry nobody holds any more is freed with st. */
+ * waiter the entry had (import_ahead_wait), now cleared, or NULL; *entry
+ * the entry, or NULL when nobody holds it any more (freed with st). */
 bool import_ahead_answer(struct import_ahead *a, uint64_t tag, struct store_input_state *st,
-                         bool failed, void **waiter);
+                         bool failed, void **waiter, struct import_ahead_entry **entry);
+/* The state of an ANSWERED entry, still the entry's (NULL otherwise). */
+const struct store_input_state *import_ahead_state(const struct import_ahead_entry *e);
 
 /* The state of an ANSWERED entry, now the caller's (the entry TAKEN);
  * NULL otherwise. */
@@ -97,6 +109,20 @@ struct store_input_state *import_ahead_take(struct import_ahead *a, struct impor
 
 /* A SENT entry's answer is awaited by waiter (NULL: no longer). */
 void import_ahead_wait(struct import_ahead_entry *e, void *waiter);
+
+/* Read-back of the first page's rows: NONE (not asked), SENT, ANSWERED,
+ * FAILED, TAKEN. */
+enum import_ahead_status import_ahead_items_status(const struct import_ahead_entry *e);
+/* The first page's keys are being read back under tag (from *next_tag,
+ * advanced); the entry must be ANSWERED or TAKEN and not asked yet. */
+uint64_t import_ahead_items_sent(struct import_ahead *a, struct import_ahead_entry *e,
+                                 uint64_t *next_tag);
+/* The answer for a read-back tag: as import_ahead_answer (items taken,
+ * *waiter the one awaiting them). */
+bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
+                               bool failed, void **waiter);
+struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e);
+void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter);
 
 void import_ahead_get_stats(const struct import_ahead *a, struct import_ahead_stats *out);
 

@@ -50,15 +50,16 @@ static void test_ask_send_answer_take(void)
 
 	/* someone else's tag is not ours */
 	void *waiter = (void *)1;
-	CHECK(!import_ahead_answer(a, 7, NULL, false, &waiter));
+	struct import_ahead_entry *got;
+	CHECK(!import_ahead_answer(a, 7, NULL, false, &waiter, &got));
 	CHECK(waiter == NULL);
 
 	int me = 0;
 	import_ahead_wait(e2, &me);
-	CHECK(import_ahead_answer(a, 42, one_page("http://p/a/1", "k1"), false, &waiter));
+	CHECK(import_ahead_answer(a, 42, one_page("http://p/a/1", "k1"), false, &waiter, &got));
 	CHECK(waiter == NULL);
 	CHECK_EQ(import_ahead_status(e1), IMPORT_AHEAD_ANSWERED);
-	CHECK(import_ahead_answer(a, 43, NULL, true, &waiter));
+	CHECK(import_ahead_answer(a, 43, NULL, true, &waiter, &got));
 	CHECK(waiter == &me);
 	CHECK_EQ(import_ahead_status(e2), IMPORT_AHEAD_FAILED);
 	CHECK(import_ahead_take(a, e2) == NULL);
@@ -111,11 +112,12 @@ static void test_drop_and_free(void)
 	import_ahead_get_stats(a, &s);
 	CHECK_EQ(s.alive, 3);
 	void *waiter = (void *)1;
-	CHECK(import_ahead_answer(a, tags[0], one_page("u/out", "k"), false, &waiter));
+	struct import_ahead_entry *got;
+	CHECK(import_ahead_answer(a, tags[0], one_page("u/out", "k"), false, &waiter, &got));
 	CHECK(waiter == NULL);
 	import_ahead_get_stats(a, &s);
 	CHECK_EQ(s.alive, 2);
-	CHECK(import_ahead_answer(a, tags[1], one_page("u/held", "k"), false, &waiter));
+	CHECK(import_ahead_answer(a, tags[1], one_page("u/held", "k"), false, &waiter, &got));
 	import_ahead_drop(a, unsent);
 	CHECK_EQ(import_ahead_unsent(a), 0);
 	(void)held; /* still held, its state too: free() frees them */
@@ -142,7 +144,8 @@ static void test_unsend(void)
 	CHECK_EQ(import_ahead_status(e1), IMPORT_AHEAD_UNSENT);
 	CHECK_EQ(import_ahead_unsent(a), 2);
 	void *waiter;
-	CHECK(!import_ahead_answer(a, tags[0], NULL, false, &waiter));
+	struct import_ahead_entry *got;
+	CHECK(!import_ahead_answer(a, tags[0], NULL, false, &waiter, &got));
 	CHECK_EQ(import_ahead_send(a, urls, tags, 1, &next), 1);
 	CHECK_STR(urls[0], "u/1");
 	CHECK_EQ(import_ahead_send(a, urls, tags, 1, &next), 1);
