@@ -139,6 +139,8 @@ struct stage_ctx {
 	uint64_t skipped_done;    /* inputs a resumed run found done */
 	uint64_t skipped_fresh;   /* inputs fetched within `refresh` */
 	uint64_t read_back;       /* items read back from the table for the children */
+	uint64_t state_ahead;     /* inputs that started with their state read ahead */
+	uint64_t read_back_ahead; /* 304 pages whose rows were read back ahead */
 	uint64_t refetched;       /* 304s that could not be used: requested again */
 	uint64_t requests[IMPORT_OUTCOMES]; /* by the final response's class */
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
@@ -947,6 +949,7 @@ static bool take_items_ahead(struct work_state *ws)
 		ahead_done(ws);
 	if (!items)
 		return false;
+	ws->sc->read_back_ahead++;
 	take_items(ws, items, NULL, AWAIT_PAGE);
 	store_items_free(items);
 	return true;
@@ -1352,6 +1355,8 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 			if (!(ws = waiter))
 				return;
 			st = import_ahead_take(sc->ahead, ws->ahead);
+			if (st)
+				sc->state_ahead++;
 			ahead_state_taken(ws);
 		}
 	}
@@ -1391,6 +1396,8 @@ static void items_read(void *arg, size_t table, uint64_t tag, struct store_items
 			if (!(ws = waiter))
 				return;
 			items = import_ahead_items_take(sc->ahead, ws->ahead);
+			if (items)
+				sc->read_back_ahead++;
 			ahead_done(ws);
 			ws->await = AWAIT_PAGE;
 		}
@@ -1727,6 +1734,7 @@ static bool take_ahead(struct work_state *ws)
 		return true;
 	case IMPORT_AHEAD_ANSWERED: {
 		struct store_input_state *st = import_ahead_take(sc->ahead, e);
+		sc->state_ahead++;
 		ahead_state_taken(ws);
 		take_state(ws, st);
 		return true;
@@ -2283,6 +2291,8 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_fresh", json_integer((json_int_t)sc->skipped_fresh));
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
+	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
+	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {
 		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));
