@@ -208,6 +208,7 @@ struct import {
 	char *root_url;           /* opt.root_url, owned */
 	json_t *prior;            /* opt.prior_counts, owned */
 	json_t *final;            /* the counts as committed, once ended (or NULL) */
+	struct event *ahead_ev;   /* sends the read-backs asked ahead (items_flush_all) */
 	size_t fetching;          /* its requests in flight */
 };
 
@@ -927,8 +928,37 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 static void ahead_state_taken(struct work_state *ws)
 {
 	enum import_ahead_status is = import_ahead_items_status(ws->ahead);
-	if (is != IMPORT_AHEAD_SENT && is != IMPORT_AHEAD_ANSWERED)
+	if (is != IMPORT_AHEAD_UNSENT && is != IMPORT_AHEAD_SENT && is != IMPORT_AHEAD_ANSWERED)
 		ahead_done(ws);
+}
+
+static void resume_items(void *arg, void *waiter);
+
+/* Send the stage's read-backs held back, as one read. */
+static void items_flush(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	const char **keys = NULL;
+	size_t n = 0;
+	uint64_t tag = 0;
+	char err[ERR_MAX];
+	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
+		return;
+	if (store_read_items(imp->env.store, sc->index, keys, n, tag, err) < 0)
+		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
+	free(keys);
+}
+
+/* On the loop turn after states came in: the read-backs they asked for
+ * go, those of one answer together. */
+static void items_flush_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct import *imp = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (imp->stages[i].ahead && import_ahead_items_unsent(imp->stages[i].ahead))
+			items_flush(&imp->stages[i]);
 }
 
 /* The first page's rows, read back ahead (read_back_ahead): taken, or
@@ -938,6 +968,10 @@ static bool take_items_ahead(struct work_state *ws)
 {
 	struct import_ahead_entry *e = ws->ahead;
 	enum import_ahead_status is = e ? import_ahead_items_status(e) : IMPORT_AHEAD_NONE;
+	if (is == IMPORT_AHEAD_UNSENT) {
+		items_flush(ws->sc); /* needed now */
+		is = import_ahead_items_status(e);
+	}
 	if (is == IMPORT_AHEAD_SENT) {
 		import_ahead_items_wait(e, ws);
 		ws->await = AWAIT_AHEAD_ITEMS;
@@ -1145,7 +1179,6 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 	struct import *imp = sc->imp;
 	const struct store_input_state *st = import_ahead_state(e);
 	const struct store_page_state *first = NULL;
-	char err[ERR_MAX];
 	for (size_t i = 0; st && i < st->n_pages && !first; i++)
 		if (st->pages[i].page_no == 0)
 			first = &st->pages[i];
@@ -1157,12 +1190,12 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
 		return;
-	uint64_t tag = import_ahead_items_sent(sc->ahead, e, &imp->next_tag);
-	if (store_read_items(imp->env.store, sc->index, (const char *const *)first->keys,
-	                     first->n_keys, tag, err) < 0) {
-		void *waiter;
-		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, &waiter);
-	}
+	import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
+	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
+		items_flush(sc);
+	else if (import_ahead_items_unsent(sc->ahead))
+		event_active(imp->ahead_ev, EV_TIMEOUT, 0);
 }
 
 /* The keys of every page of the input, in page order, for reading back. */
@@ -1382,6 +1415,34 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 	check_drained(imp);
 }
 
+/* A unit whose 304 waited for its first page's rows read back ahead:
+ * they are in (or the read failed: read them now).  Inside an engine
+ * batch. */
+static void resume_items(void *arg, void *waiter)
+{
+	struct import *imp = arg;
+	struct work_state *ws = waiter;
+	ws->await = AWAIT_NONE;
+	struct store_items *items = import_ahead_items_take(ws->sc->ahead, ws->ahead);
+	ahead_done(ws);
+	if (imp->draining) {
+		store_items_free(items);
+		stage_work_done(ws->w); /* the input is left undone */
+		return;
+	}
+	if (items) {
+		ws->sc->read_back_ahead++;
+		take_items(ws, items, NULL, AWAIT_PAGE);
+		store_items_free(items);
+		return;
+	}
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (!was || !await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
+		ws->failed = true;
+		stage_work_done(ws->w);
+	}
+}
+
 static void items_read(void *arg, size_t table, uint64_t tag, struct store_items *items,
                        const char *err)
 {
@@ -1391,16 +1452,15 @@ static void items_read(void *arg, size_t table, uint64_t tag, struct store_items
 		/* A first page's rows read back ahead: kept, or given to the
 		 * input whose 304 waits for them. */
 		struct stage_ctx *sc = &imp->stages[table];
-		void *waiter = NULL;
-		if (import_ahead_items_answer(sc->ahead, tag, items, err != NULL, &waiter)) {
-			if (!(ws = waiter))
-				return;
-			items = import_ahead_items_take(sc->ahead, ws->ahead);
-			if (items)
-				sc->read_back_ahead++;
-			ahead_done(ws);
-			ws->await = AWAIT_PAGE;
+		pipeline_batch_begin(imp->pipe);
+		bool ours = import_ahead_items_answer(sc->ahead, tag, items, err != NULL, resume_items, imp);
+		if (ours) {
+			resume_waiting(imp);
+			pipeline_batch_end(imp->pipe);
+			check_drained(imp);
+			return;
 		}
+		pipeline_batch_end(imp->pipe);
 	}
 	if (!ws) {
 		store_items_free(items);
@@ -2108,6 +2168,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	membudget_set_limit(env->cfg->memory_limit ? env->cfg->memory_limit : MEMBUDGET_UNLIMITED);
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
+	imp->ahead_ev = event_new(env->base, -1, 0, items_flush_all, imp);
 	struct import_store_hooks hooks = {
 		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
 		.table_failed = table_failed, .input_read = input_read, .items_read = items_read,
@@ -2115,7 +2176,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 		.arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
-	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {
+	if (!imp->stages || !imp->end_ev || !imp->ahead_ev || !imp->rows || !imp->parent_doc) {
 		err_set(err, "out of memory");
 		import_free(imp);
 		return NULL;
@@ -2167,6 +2228,8 @@ void import_free(struct import *imp)
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
+	if (imp->ahead_ev)
+		event_free(imp->ahead_ev);
 	free(imp);
 }
 

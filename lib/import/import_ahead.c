@@ -23,19 +23,31 @@ struct import_ahead_entry {
 	size_t charge;                   /* charged to membudget */
 	/* the first page's rows read back ahead */
 	enum import_ahead_status items_status;
-	uint64_t items_tag;
-	struct store_items *items;
+	char **rb_keys;                  /* while UNSENT or SENT: its keys (one block) */
+	size_t rb_n;
+	struct store_items *items;       /* while ANSWERED */
 	void *items_waiter;
 	struct import_ahead_entry *next_in_bucket;
 	TAILQ_ENTRY(import_ahead_entry) link; /* in unsent or sent, by status */
-	TAILQ_ENTRY(import_ahead_entry) items_link; /* in items_sent while SENT */
+	TAILQ_ENTRY(import_ahead_entry) items_link; /* in items_unsent while UNSENT */
+};
+
+/* One read-back statement: its entries (a reference each) in key order. */
+struct ahead_group {
+	uint64_t tag;
+	struct import_ahead_entry **e;
+	void **waiters;                  /* room for one an entry, at the answer */
+	size_t n;
+	TAILQ_ENTRY(ahead_group) link;
 };
 
 TAILQ_HEAD(ahead_list, import_ahead_entry);
 
 struct import_ahead {
 	struct import_ahead_entry *buckets[AHEAD_BUCKETS];
-	struct ahead_list unsent, sent, items_sent;
+	struct ahead_list unsent, sent, items_unsent;
+	TAILQ_HEAD(, ahead_group) groups;
+	size_t n_items_unsent, items_unsent_keys;
 	size_t n_unsent;
 	struct import_ahead_stats stats;
 };
@@ -63,7 +75,8 @@ struct import_ahead *import_ahead_new(void)
 		return NULL;
 	TAILQ_INIT(&a->unsent);
 	TAILQ_INIT(&a->sent);
-	TAILQ_INIT(&a->items_sent);
+	TAILQ_INIT(&a->items_unsent);
+	TAILQ_INIT(&a->groups);
 	return a;
 }
 
@@ -86,8 +99,12 @@ static void entry_free(struct import_ahead *a, struct import_ahead_entry *e)
 	} else if (e->status == IMPORT_AHEAD_SENT) {
 		TAILQ_REMOVE(&a->sent, e, link);
 	}
-	if (e->items_status == IMPORT_AHEAD_SENT)
-		TAILQ_REMOVE(&a->items_sent, e, items_link);
+	if (e->items_status == IMPORT_AHEAD_UNSENT) {
+		TAILQ_REMOVE(&a->items_unsent, e, items_link);
+		a->n_items_unsent--;
+		a->items_unsent_keys -= e->rb_n;
+	}
+	free(e->rb_keys);
 	membudget_release(e->charge);
 	store_items_free(e->items);
 	store_input_state_free(e->state);
@@ -100,6 +117,13 @@ void import_ahead_free(struct import_ahead *a)
 {
 	if (!a)
 		return;
+	struct ahead_group *g;
+	while ((g = TAILQ_FIRST(&a->groups))) {
+		TAILQ_REMOVE(&a->groups, g, link);
+		free(g->e); /* its references go with the entries, below */
+		free(g->waiters);
+		free(g);
+	}
 	for (size_t b = 0; b < AHEAD_BUCKETS; b++)
 		while (a->buckets[b])
 			entry_free(a, a->buckets[b]);
@@ -149,7 +173,7 @@ void import_ahead_drop(struct import_ahead *a, struct import_ahead_entry *e)
 	e->waiter = NULL;
 	e->items_waiter = NULL;
 	/* Out: the answer will come and finds it by its tag, then frees it. */
-	if (e->status != IMPORT_AHEAD_SENT && e->items_status != IMPORT_AHEAD_SENT)
+	if (e->status != IMPORT_AHEAD_SENT)
 		entry_free(a, e);
 }
 
@@ -231,8 +255,7 @@ bool import_ahead_answer(struct import_ahead *a, uint64_t tag, struct store_inpu
 		membudget_charge(more);
 	}
 	if (e->refs == 0) {
-		if (e->items_status != IMPORT_AHEAD_SENT)
-			entry_free(a, e);
+		entry_free(a, e);
 		return true;
 	}
 	*waiter = e->waiter;
@@ -265,14 +288,84 @@ enum import_ahead_status import_ahead_items_status(const struct import_ahead_ent
 	return e->items_status;
 }
 
-uint64_t import_ahead_items_sent(struct import_ahead *a, struct import_ahead_entry *e,
-                                 uint64_t *next_tag)
+void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
+                             const char *const *keys, size_t n)
 {
-	e->items_status = IMPORT_AHEAD_SENT;
-	e->items_tag = ++*next_tag;
-	TAILQ_INSERT_TAIL(&a->items_sent, e, items_link);
+	if (e->items_status != IMPORT_AHEAD_NONE || n == 0)
+		return;
+	size_t bytes = n * sizeof(char *);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(keys[i]) + 1;
+	char **block = malloc(bytes);
+	if (!block)
+		return;
+	char *at = (char *)(block + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(keys[i]) + 1;
+		memcpy(at, keys[i], len);
+		block[i] = at;
+		at += len;
+	}
+	e->rb_keys = block;
+	e->rb_n = n;
+	e->charge += bytes;
+	membudget_charge(bytes);
+	e->items_status = IMPORT_AHEAD_UNSENT;
+	TAILQ_INSERT_TAIL(&a->items_unsent, e, items_link);
+	a->n_items_unsent++;
+	a->items_unsent_keys += n;
 	a->stats.items_sent++;
-	return e->items_tag;
+}
+
+size_t import_ahead_items_unsent(const struct import_ahead *a)
+{
+	return a->n_items_unsent;
+}
+
+size_t import_ahead_items_unsent_keys(const struct import_ahead *a)
+{
+	return a->items_unsent_keys;
+}
+
+bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t *n, uint64_t *tag,
+                             uint64_t *next_tag)
+{
+	if (a->n_items_unsent == 0)
+		return false;
+	struct ahead_group *g = calloc(1, sizeof *g);
+	const char **k = malloc(a->items_unsent_keys * sizeof *k);
+	if (g) {
+		g->e = malloc(a->n_items_unsent * sizeof *g->e);
+		g->waiters = malloc(a->n_items_unsent * sizeof *g->waiters);
+	}
+	if (!g || !k || !g->e || !g->waiters) {
+		if (g) {
+			free(g->e);
+			free(g->waiters);
+		}
+		free(g);
+		free(k);
+		return false;
+	}
+	size_t nk = 0;
+	struct import_ahead_entry *e;
+	while ((e = TAILQ_FIRST(&a->items_unsent))) {
+		TAILQ_REMOVE(&a->items_unsent, e, items_link);
+		e->items_status = IMPORT_AHEAD_SENT;
+		e->refs++; /* the group's */
+		g->e[g->n++] = e;
+		for (size_t i = 0; i < e->rb_n; i++)
+			k[nk++] = e->rb_keys[i];
+	}
+	a->n_items_unsent = 0;
+	a->items_unsent_keys = 0;
+	g->tag = ++*next_tag;
+	TAILQ_INSERT_TAIL(&a->groups, g, link);
+	a->stats.items_reads++;
+	*keys = k;
+	*n = nk;
+	*tag = g->tag;
+	return true;
 }
 
 /* What read-back rows cost held. */
@@ -287,35 +380,111 @@ static size_t items_bytes(const struct store_items *it)
 	return n;
 }
 
-bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
-                               bool failed, void **waiter)
+/* The group's rows, each given to the entry whose key it answers (rows
+ * come in the order of the keys, missing ones left out).  -1: out of
+ * memory (items untouched). */
+static int items_split(struct ahead_group *g, struct store_items *items)
 {
-	struct import_ahead_entry *e = NULL;
-	*waiter = NULL;
-	if (a)
-		TAILQ_FOREACH(e, &a->items_sent, items_link)
-			if (e->items_tag == tag)
+	size_t *owner = items->n ? malloc(items->n * sizeof *owner) : NULL;
+	size_t *count = calloc(g->n ? g->n : 1, sizeof *count);
+	struct store_items **per = calloc(g->n ? g->n : 1, sizeof *per);
+	int rc = (items->n && !owner) || !count || !per ? -1 : 0;
+	size_t j = 0, k = 0; /* entry j, its key k */
+	for (size_t r = 0; rc == 0 && r < items->n; r++) {
+		owner[r] = SIZE_MAX;
+		while (j < g->n) {
+			if (k >= g->e[j]->rb_n) {
+				j++;
+				k = 0;
+				continue;
+			}
+			if (strcmp(g->e[j]->rb_keys[k++], items->items[r].key) == 0) {
+				owner[r] = j;
+				count[j]++;
 				break;
-	if (!e)
-		return false;
-	TAILQ_REMOVE(&a->items_sent, e, items_link);
-	if (failed) {
-		store_items_free(items);
-		e->items_status = IMPORT_AHEAD_FAILED;
+			}
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < g->n; i++)
+		if (!(per[i] = calloc(1, sizeof *per[i])) ||
+		    (count[i] && !(per[i]->items = malloc(count[i] * sizeof *per[i]->items))))
+			rc = -1;
+	if (rc == 0) {
+		for (size_t r = 0; r < items->n; r++) {
+			struct store_item *x = &items->items[r];
+			if (owner[r] == SIZE_MAX) { /* answers no key asked: not expected */
+				free(x->key);
+				free(x->parent_key);
+				free(x->payload);
+				continue;
+			}
+			struct store_items *to = per[owner[r]];
+			to->items[to->n++] = *x;
+		}
+		for (size_t i = 0; i < g->n; i++) {
+			struct import_ahead_entry *e = g->e[i];
+			e->items = per[i];
+			e->items_status = IMPORT_AHEAD_ANSWERED;
+			size_t more = items_bytes(per[i]);
+			e->charge += more;
+			membudget_charge(more);
+		}
+		free(items->items);
+		free(items);
 	} else {
-		e->items = items;
-		e->items_status = IMPORT_AHEAD_ANSWERED;
-		size_t more = items_bytes(items);
-		e->charge += more;
-		membudget_charge(more);
+		for (size_t i = 0; per && i < g->n; i++)
+			if (per[i]) {
+				free(per[i]->items);
+				free(per[i]);
+			}
 	}
-	if (e->refs == 0) {
-		if (e->status != IMPORT_AHEAD_SENT)
-			entry_free(a, e);
-		return true;
+	free(owner);
+	free(count);
+	free(per);
+	return rc;
+}
+
+bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
+                               bool failed, void (*resume)(void *arg, void *waiter), void *arg)
+{
+	struct ahead_group *g = NULL;
+	if (a)
+		TAILQ_FOREACH(g, &a->groups, link)
+			if (g->tag == tag)
+				break;
+	if (!g)
+		return false;
+	TAILQ_REMOVE(&a->groups, g, link);
+	if (failed || !items || items_split(g, items) < 0) {
+		store_items_free(items);
+		for (size_t i = 0; i < g->n; i++)
+			g->e[i]->items_status = IMPORT_AHEAD_FAILED;
 	}
-	*waiter = e->items_waiter;
-	e->items_waiter = NULL;
+	/* The keys are spent; the waiters are taken before any is resumed
+	 * (a resumed unit may drop entries of this group). */
+	void **waiters = g->waiters;
+	size_t n_waiters = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct import_ahead_entry *e = g->e[i];
+		void *w = e->items_waiter;
+		e->items_waiter = NULL;
+		size_t kb = e->rb_n * sizeof(char *);
+		for (size_t k = 0; k < e->rb_n; k++)
+			kb += strlen(e->rb_keys[k]) + 1;
+		free(e->rb_keys);
+		e->rb_keys = NULL;
+		e->rb_n = 0;
+		e->charge -= kb;
+		membudget_release(kb);
+		import_ahead_drop(a, e); /* the group's reference */
+		if (w)
+			waiters[n_waiters++] = w;
+	}
+	for (size_t i = 0; i < n_waiters; i++)
+		resume(arg, waiters[i]);
+	free(g->e);
+	free(g->waiters);
+	free(g);
 	return true;
 }
 

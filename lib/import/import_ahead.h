@@ -49,6 +49,8 @@ struct import_ahead_entry;
 /* Unsent asks that go to the store at once, without waiting for an input
  * to need one (an input starting sends every ask held back). */
 #define IMPORT_AHEAD_BATCH 200u
+/* Keys of the read-backs held back that go as one read at once. */
+#define IMPORT_AHEAD_READ_BACK_KEYS 20000u
 
 enum import_ahead_status {
 	IMPORT_AHEAD_UNSENT,
@@ -64,7 +66,8 @@ struct import_ahead_stats {
 	uint64_t shared;     /* asks that found an entry of the same URL */
 	uint64_t refused;    /* asks over IMPORT_AHEAD_MAX or out of memory */
 	uint64_t sends;      /* import_ahead_send() calls that handed some out */
-	uint64_t items_sent; /* read-backs asked ahead */
+	uint64_t items_sent; /* read-backs asked ahead (pages) */
+	uint64_t items_reads; /* statements they went in */
 	size_t alive;        /* entries now */
 };
 
@@ -110,17 +113,31 @@ struct store_input_state *import_ahead_take(struct import_ahead *a, struct impor
 /* A SENT entry's answer is awaited by waiter (NULL: no longer). */
 void import_ahead_wait(struct import_ahead_entry *e, void *waiter);
 
-/* Read-back of the first page's rows: NONE (not asked), SENT, ANSWERED,
- * FAILED, TAKEN. */
+/* Read-back of the first page's rows: NONE (not wanted), UNSENT (held
+ * back), SENT, ANSWERED, FAILED, TAKEN. */
 enum import_ahead_status import_ahead_items_status(const struct import_ahead_entry *e);
-/* The first page's keys are being read back under tag (from *next_tag,
- * advanced); the entry must be ANSWERED or TAKEN and not asked yet. */
-uint64_t import_ahead_items_sent(struct import_ahead *a, struct import_ahead_entry *e,
-                                 uint64_t *next_tag);
-/* The answer for a read-back tag: as import_ahead_answer (items taken,
- * *waiter the one awaiting them). */
+/* The first page's rows are wanted (e's state in, its items NONE): the n
+ * keys (copied) join the read-backs held back.  Out of memory: nothing
+ * wanted (the page is read back when its 304 comes). */
+void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
+                             const char *const *keys, size_t n);
+/* Entries whose read-back is held back, and their keys. */
+size_t import_ahead_items_unsent(const struct import_ahead *a);
+size_t import_ahead_items_unsent_keys(const struct import_ahead *a);
+/* The read-backs held back as one read: *keys (*n of them, in entry
+ * order; the array is the caller's to free, the strings stay valid until
+ * the answer) under *tag (from *next_tag, advanced); the entries SENT.
+ * false: none held, or out of memory (they stay held). */
+bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t *n, uint64_t *tag,
+                             uint64_t *next_tag);
+/* The answer for a read-back tag (false: not ours, items the caller's).
+ * The rows (in the order of the keys sent, missing ones left out) are
+ * split among the read's entries, each ANSWERED with its own rows (or
+ * FAILED if failed, items freed); then resume(arg, waiter) is called for
+ * each entry's waiter (import_ahead_items_wait). */
 bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
-                               bool failed, void **waiter);
+                               bool failed, void (*resume)(void *arg, void *waiter), void *arg);
+/* An ANSWERED entry's rows, now the caller's; NULL otherwise. */
 struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e);
 void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter);
 
