@@ -23,6 +23,10 @@
  *    always has a page coming.  The engine stays pure: it sees the unit
  *    as running.  When the charge falls back after a large peak, the
  *    freed heap is given back to the system (malloc_trim).
+ *  - Import state is read ahead (import_ahead.h): the engine's queued
+ *    hook makes a unit's state (its URL, an entry of the stage's
+ *    import_ahead) when the input is queued; its start takes the state
+ *    read meanwhile, or waits for it (AWAIT_AHEAD), or reads it then.
  */
 #include "import.h"
 
@@ -956,6 +960,10 @@ static void items_flush_all(evutil_socket_t fd, short what, void *arg)
 	struct import *imp = arg;
 	(void)fd;
 	(void)what;
+	/* Its units are gone: no read for nobody (its answer would go to
+	 * whichever sink is attached then). */
+	if (!imp->pipe || imp->ending)
+		return;
 	for (size_t i = 0; i < imp->n_stages; i++)
 		if (imp->stages[i].ahead && import_ahead_items_unsent(imp->stages[i].ahead))
 			items_flush(&imp->stages[i]);
