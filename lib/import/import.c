@@ -1191,7 +1191,8 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 		if (st->pages[i].page_no == 0)
 			first = &st->pages[i];
 	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
-	    (!first->etag && !first->last_modified) || !membudget_admits_start())
+	    (!first->etag && !first->last_modified) || !membudget_admits_start() ||
+	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
 		return;
 	/* a page skipped by refresh or done is read back whole, by its input */
 	if ((imp->opt.resumed && first->done_import == imp->id) ||

@@ -25,6 +25,7 @@ struct import_ahead_entry {
 	enum import_ahead_status items_status;
 	char **rb_keys;                  /* while UNSENT or SENT: its keys (one block) */
 	size_t rb_n;
+	size_t rb_held;                  /* its keys counted in items_held, until taken */
 	struct store_items *items;       /* while ANSWERED */
 	void *items_waiter;
 	struct import_ahead_entry *next_in_bucket;
@@ -48,6 +49,7 @@ struct import_ahead {
 	struct ahead_list unsent, sent, items_unsent;
 	TAILQ_HEAD(, ahead_group) groups;
 	size_t n_items_unsent, items_unsent_keys;
+	size_t items_held;               /* keys of read-backs wanted and not yet taken */
 	size_t n_unsent;
 	struct import_ahead_stats stats;
 };
@@ -105,6 +107,7 @@ static void entry_free(struct import_ahead *a, struct import_ahead_entry *e)
 		a->items_unsent_keys -= e->rb_n;
 	}
 	free(e->rb_keys);
+	a->items_held -= e->rb_held;
 	membudget_release(e->charge);
 	store_items_free(e->items);
 	store_input_state_free(e->state);
@@ -308,6 +311,8 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 	}
 	e->rb_keys = block;
 	e->rb_n = n;
+	e->rb_held = n;
+	a->items_held += n;
 	e->charge += bytes;
 	membudget_charge(bytes);
 	e->items_status = IMPORT_AHEAD_UNSENT;
@@ -457,8 +462,11 @@ bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct stor
 	TAILQ_REMOVE(&a->groups, g, link);
 	if (failed || !items || items_split(g, items) < 0) {
 		store_items_free(items);
-		for (size_t i = 0; i < g->n; i++)
+		for (size_t i = 0; i < g->n; i++) {
 			g->e[i]->items_status = IMPORT_AHEAD_FAILED;
+			a->items_held -= g->e[i]->rb_held;
+			g->e[i]->rb_held = 0;
+		}
 	}
 	/* The keys are spent; the waiters are taken before any is resumed
 	 * (a resumed unit may drop entries of this group). */
@@ -488,13 +496,19 @@ bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct stor
 	return true;
 }
 
+size_t import_ahead_items_held(const struct import_ahead *a)
+{
+	return a->items_held;
+}
+
 struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e)
 {
-	(void)a;
 	if (!e || e->items_status != IMPORT_AHEAD_ANSWERED)
 		return NULL;
 	struct store_items *it = e->items;
 	size_t held = items_bytes(it);
+	a->items_held -= e->rb_held;
+	e->rb_held = 0;
 	e->items = NULL;
 	e->items_status = IMPORT_AHEAD_TAKEN;
 	membudget_release(held);

@@ -51,6 +51,9 @@ struct import_ahead_entry;
 #define IMPORT_AHEAD_BATCH 200u
 /* Keys of the read-backs held back that go as one read at once. */
 #define IMPORT_AHEAD_READ_BACK_KEYS 20000u
+/* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
+ * payloads; past it a 304's rows are read when it comes. */
+#define IMPORT_AHEAD_READ_BACK_HELD 10000u
 
 enum import_ahead_status {
 	IMPORT_AHEAD_UNSENT,
@@ -137,6 +140,10 @@ bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t 
  * each entry's waiter (import_ahead_items_wait). */
 bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
                                bool failed, void (*resume)(void *arg, void *waiter), void *arg);
+/* Keys of the read-backs wanted and not yet taken (held back, out, or
+ * answered): what the rows held ahead are bounded by
+ * (IMPORT_AHEAD_READ_BACK_HELD). */
+size_t import_ahead_items_held(const struct import_ahead *a);
 /* An ANSWERED entry's rows, now the caller's; NULL otherwise. */
 struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e);
 void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter);

@@ -228,6 +228,7 @@ static void test_read_back_groups(void)
 	import_ahead_items_want(a, e2, k2, 2);
 	CHECK_EQ(import_ahead_items_unsent(a), 2);
 	CHECK_EQ(import_ahead_items_unsent_keys(a), 5);
+	CHECK_EQ(import_ahead_items_held(a), 5);
 	const char **keys = NULL;
 	size_t n = 0;
 	uint64_t tag = 0;
@@ -256,6 +257,7 @@ static void test_read_back_groups(void)
 		CHECK_STR(i2->items[0].key, "y1");
 	}
 	CHECK_EQ(import_ahead_items_status(e1), IMPORT_AHEAD_TAKEN);
+	CHECK_EQ(import_ahead_items_held(a), 0);
 	store_items_free(i1);
 	store_items_free(i2);
 
@@ -270,6 +272,7 @@ static void test_read_back_groups(void)
 	n_resumed = 0;
 	CHECK(import_ahead_items_answer(a, tag, NULL, true, on_resume, NULL));
 	CHECK_EQ(n_resumed, 0);
+	CHECK_EQ(import_ahead_items_held(a), 0);
 	struct import_ahead_stats st;
 	import_ahead_get_stats(a, &st);
 	CHECK_EQ(st.alive, 2);
