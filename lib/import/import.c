@@ -1194,8 +1194,9 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 	    (!first->etag && !first->last_modified) || !membudget_admits_start() ||
 	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
 		return;
-	/* a page skipped by refresh or done is read back whole, by its input */
-	if ((imp->opt.resumed && first->done_import == imp->id) ||
+	/* a page skipped by refresh, done or recorded by this run before it
+	 * was resumed is read back at its start, not answered 304 */
+	if ((imp->opt.resumed && (first->done_import == imp->id || first->seen_import == imp->id)) ||
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
 		return;
