@@ -47,10 +47,12 @@ struct import_ahead_entry;
  * read their state when they start, as without read-ahead. */
 #define IMPORT_AHEAD_MAX 2000u
 /* Unsent asks that go to the store at once, without waiting for an input
- * to need one (an input starting sends every ask held back). */
-#define IMPORT_AHEAD_BATCH 200u
+ * to need one (an input starting sends every ask held back).  Larger
+ * statements hold the one connection longer, and the commits that give
+ * credit back wait behind them. */
+#define IMPORT_AHEAD_BATCH 100u
 /* Keys of the read-backs held back that go as one read at once. */
-#define IMPORT_AHEAD_READ_BACK_KEYS 20000u
+#define IMPORT_AHEAD_READ_BACK_KEYS 2000u
 /* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
  * payloads; past it a 304's rows are read when it comes. */
 #define IMPORT_AHEAD_READ_BACK_HELD 10000u

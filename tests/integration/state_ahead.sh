@@ -39,7 +39,7 @@ check_eq "every request answered 304" "$(reqs_count 'n <> nm')" 0
 check_eq "zero stage-row writes" "$(writes)" "$w0"
 check "the entries were read back for the athletes" test "$(run_count "$N" entries read_back)" -gt 0
 check_tables_served "unchanged, read ahead"
-# Read ahead, 200 inputs a statement at most (IMPORT_AHEAD_BATCH) and
+# Read ahead, 100 inputs a statement (IMPORT_AHEAD_BATCH) or more and
 # fewer where an input starting sends what is held: at least 25 a
 # statement here; read as inputs start, about 8.
 check "state of $inputs inputs read in $reads statements (>= 25 inputs a statement)" \
