@@ -367,6 +367,8 @@ static int sub_hand(struct stage_sub *sub, struct stage_event *ev)
 		return -1;
 	w->input = ev;
 	work_move(w, WORK_QUEUED);
+	if (c->handler->queued)
+		c->handler->queued(c->ctx, c, w);
 	return 0;
 }
 

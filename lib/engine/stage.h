@@ -80,6 +80,14 @@ struct stage_handler {
 	 * and earns their credit back (R2, R6). */
 	void (*deliver)(void *ctx, struct stage *st, struct stage_sub *sub,
 	                struct stage_event *const *events, size_t n);
+
+	/* Producer-consumers, optional (NULL: not told): an input was handed
+	 * to the stage and waits, as w, for R4 to let it start; so the
+	 * handler can prepare it ahead (read what it will need).  It may read
+	 * stage_work_input(w) and call stage_work_set_user(w, ...), whose
+	 * free function then runs when w ends, started or not; no other
+	 * engine call. */
+	void (*queued)(void *ctx, struct stage *st, struct stage_work *w);
 };
 
 struct stage_params {

@@ -23,6 +23,10 @@
  *    always has a page coming.  The engine stays pure: it sees the unit
  *    as running.  When the charge falls back after a large peak, the
  *    freed heap is given back to the system (malloc_trim).
+ *  - Import state is read ahead (import_ahead.h): the engine's queued
+ *    hook makes a unit's state (its URL, an entry of the stage's
+ *    import_ahead) when the input is queued; its start takes the state
+ *    read meanwhile, or waits for it (AWAIT_AHEAD), or reads it then.
  */
 #include "import.h"
 
@@ -30,6 +34,7 @@
 #include "dedupe.h"
 #include "error.h"
 #include "fetch.h"
+#include "import_ahead.h"
 #include "import_input.h"
 #include "import_item.h"
 #include "import_keys.h"
@@ -128,6 +133,7 @@ struct stage_ctx {
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	struct import_links links; /* dedupe stages: link records sent or not */
 	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
+	struct import_ahead *ahead;  /* child stages: inputs' state read ahead (stage_queued) */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -137,6 +143,8 @@ struct stage_ctx {
 	uint64_t skipped_done;    /* inputs a resumed run found done */
 	uint64_t skipped_fresh;   /* inputs fetched within `refresh` */
 	uint64_t read_back;       /* items read back from the table for the children */
+	uint64_t state_ahead;     /* inputs that started with their state read ahead */
+	uint64_t read_back_ahead; /* 304 pages whose rows were read back ahead */
 	uint64_t refetched;       /* 304s that could not be used: requested again */
 	uint64_t requests[IMPORT_OUTCOMES]; /* by the final response's class */
 	uint64_t rate_samples[IMPORT_RATE_WINDOW];
@@ -149,6 +157,8 @@ enum ws_await {
 	AWAIT_STATE,              /* its input's state (store_get_input) */
 	AWAIT_PAGE,               /* a page's items read back (store_read_items) */
 	AWAIT_INPUT,              /* a skipped input's items read back */
+	AWAIT_AHEAD,              /* its state read ahead (import_ahead_wait), not in awaiting */
+	AWAIT_AHEAD_ITEMS,        /* its first page's rows read back ahead, likewise */
 };
 
 struct work_state {
@@ -168,6 +178,9 @@ struct work_state {
 	bool skip_fresh;          /* the input is skipped: fetched within refresh */
 	char *etag, *last_modified; /* a 304's new validators, while read back */
 	bool stored_fetched;      /* the page read back was answered 304 (not skipped) */
+	/* Its state read ahead: asked when the input was queued (the unit is
+	 * made then, url and shown set, input still NULL), until taken. */
+	struct import_ahead_entry *ahead;
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -199,6 +212,7 @@ struct import {
 	char *root_url;           /* opt.root_url, owned */
 	json_t *prior;            /* opt.prior_counts, owned */
 	json_t *final;            /* the counts as committed, once ended (or NULL) */
+	struct event *ahead_ev;   /* sends the read-backs asked ahead (items_flush_all) */
 	size_t fetching;          /* its requests in flight */
 };
 
@@ -399,10 +413,13 @@ static void work_state_stop(struct work_state *ws)
 		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
 		ws->waiting = false;
 	}
-	if (ws->await != AWAIT_NONE) {
+	if (ws->await == AWAIT_AHEAD)
+		import_ahead_wait(ws->ahead, NULL);
+	else if (ws->await == AWAIT_AHEAD_ITEMS)
+		import_ahead_items_wait(ws->ahead, NULL);
+	else if (ws->await != AWAIT_NONE)
 		TAILQ_REMOVE(&imp->awaiting, ws, await_link);
-		ws->await = AWAIT_NONE;
-	}
+	ws->await = AWAIT_NONE;
 }
 
 static void work_state_free(void *p)
@@ -417,6 +434,7 @@ static void work_state_free(void *p)
 	    import_input_finish(ws->input, sc->imp->env.store, sc->index, sc->imp->id, err) < 0)
 		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
+	import_ahead_drop(sc->ahead, ws->ahead);
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -907,6 +925,85 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
+/* The unit is done with its entry read ahead. */
+static void ahead_done(struct work_state *ws)
+{
+	import_ahead_drop(ws->sc->ahead, ws->ahead);
+	ws->ahead = NULL;
+}
+
+static void take_items(struct work_state *ws, struct store_items *items, const char *err,
+                       enum ws_await what);
+
+/* Its state taken: the entry is kept only for a read-back asked ahead. */
+static void ahead_state_taken(struct work_state *ws)
+{
+	enum import_ahead_status is = import_ahead_items_status(ws->ahead);
+	if (is != IMPORT_AHEAD_UNSENT && is != IMPORT_AHEAD_SENT && is != IMPORT_AHEAD_ANSWERED)
+		ahead_done(ws);
+}
+
+static void resume_items(void *arg, void *waiter);
+
+/* Send the stage's read-backs held back, as one read. */
+static void items_flush(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	const char **keys = NULL;
+	size_t n = 0;
+	uint64_t tag = 0;
+	char err[ERR_MAX];
+	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
+		return;
+	if (store_read_items(imp->env.store, sc->index, keys, n, tag, err) < 0)
+		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
+	free(keys);
+}
+
+/* On the loop turn after states came in: the read-backs they asked for
+ * go, those of one answer together. */
+static void items_flush_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct import *imp = arg;
+	(void)fd;
+	(void)what;
+	/* Its units are gone: no read for nobody (its answer would go to
+	 * whichever sink is attached then). */
+	if (!imp->pipe || imp->ending)
+		return;
+	for (size_t i = 0; i < imp->n_stages; i++)
+		if (imp->stages[i].ahead && import_ahead_items_unsent(imp->stages[i].ahead))
+			items_flush(&imp->stages[i]);
+}
+
+/* The first page's rows, read back ahead (read_back_ahead): taken, or
+ * awaited (true); false when there are none (not asked, or failed): the
+ * caller reads them now. */
+static bool take_items_ahead(struct work_state *ws)
+{
+	struct import_ahead_entry *e = ws->ahead;
+	enum import_ahead_status is = e ? import_ahead_items_status(e) : IMPORT_AHEAD_NONE;
+	if (is == IMPORT_AHEAD_UNSENT) {
+		items_flush(ws->sc); /* needed now */
+		is = import_ahead_items_status(e);
+	}
+	if (is == IMPORT_AHEAD_SENT) {
+		import_ahead_items_wait(e, ws);
+		ws->await = AWAIT_AHEAD_ITEMS;
+		return true;
+	}
+	struct store_items *items = is == IMPORT_AHEAD_ANSWERED ? import_ahead_items_take(ws->sc->ahead, e)
+	                                                         : NULL;
+	if (e)
+		ahead_done(ws);
+	if (!items)
+		return false;
+	ws->sc->read_back_ahead++;
+	take_items(ws, items, NULL, AWAIT_PAGE);
+	store_items_free(items);
+	return true;
+}
+
 /* A 304: the page is as stored.  Its items feed the children, read back
  * from the table; a leaf stage needs none of them. */
 static void take_not_modified(struct work_state *ws, const struct fetch_result *r)
@@ -926,6 +1023,8 @@ static void take_not_modified(struct work_state *ws, const struct fetch_result *
 	ws->last_modified = r->last_modified ? strdup(r->last_modified) : NULL;
 	ws->stored_fetched = true;
 	if (sc->has_children && was->n_keys > 0) {
+		if (ws->page_no == 0 && was->page_no == 0 && take_items_ahead(ws))
+			return;
 		if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 			ws->failed = true;
 			stage_work_done(ws->w);
@@ -1084,6 +1183,36 @@ static int64_t now_ms(void)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* An input's state read ahead is in: if its first page has validators
+ * (a 304 likely) and the stage has children, read that page's rows back
+ * now, so that a 304 finds them there.  Not under --full (unconditional
+ * requests), nor when memory is short. */
+static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+{
+	struct import *imp = sc->imp;
+	const struct store_input_state *st = import_ahead_state(e);
+	const struct store_page_state *first = NULL;
+	for (size_t i = 0; st && i < st->n_pages && !first; i++)
+		if (st->pages[i].page_no == 0)
+			first = &st->pages[i];
+	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
+	    (!first->etag && !first->last_modified) || !membudget_admits_start() ||
+	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
+		return;
+	/* a page skipped by refresh, done or recorded by this run before it
+	 * was resumed is read back at its start, not answered 304 */
+	if ((imp->opt.resumed && (first->done_import == imp->id || first->seen_import == imp->id)) ||
+	    (sc->conf->refresh_ms > 0 &&
+	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
+		return;
+	import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
+	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
+		items_flush(sc);
+	else if (import_ahead_items_unsent(sc->ahead))
+		event_active(imp->ahead_ev, EV_TIMEOUT, 0);
 }
 
 /* The keys of every page of the input, in page order, for reading back. */
@@ -1263,8 +1392,24 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
                        const char *err)
 {
 	struct import *imp = arg;
-	(void)table;
 	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws && imp->pipe && table < imp->n_stages) {
+		/* A read made ahead: kept for its input, or given to the input
+		 * that started meanwhile and waits for it. */
+		struct stage_ctx *sc = &imp->stages[table];
+		void *waiter = NULL;
+		struct import_ahead_entry *e = NULL;
+		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter, &e)) {
+			if (e)
+				read_back_ahead(sc, e);
+			if (!(ws = waiter))
+				return;
+			st = import_ahead_take(sc->ahead, ws->ahead);
+			if (st)
+				sc->state_ahead++;
+			ahead_state_taken(ws);
+		}
+	}
 	if (!ws) {
 		store_input_state_free(st);
 		return;
@@ -1287,12 +1432,53 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 	check_drained(imp);
 }
 
+/* A unit whose 304 waited for its first page's rows read back ahead:
+ * they are in (or the read failed: read them now).  Inside an engine
+ * batch. */
+static void resume_items(void *arg, void *waiter)
+{
+	struct import *imp = arg;
+	struct work_state *ws = waiter;
+	ws->await = AWAIT_NONE;
+	struct store_items *items = import_ahead_items_take(ws->sc->ahead, ws->ahead);
+	ahead_done(ws);
+	if (imp->draining) {
+		store_items_free(items);
+		stage_work_done(ws->w); /* the input is left undone */
+		return;
+	}
+	if (items) {
+		ws->sc->read_back_ahead++;
+		take_items(ws, items, NULL, AWAIT_PAGE);
+		store_items_free(items);
+		return;
+	}
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (!was || !await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
+		ws->failed = true;
+		stage_work_done(ws->w);
+	}
+}
+
 static void items_read(void *arg, size_t table, uint64_t tag, struct store_items *items,
                        const char *err)
 {
 	struct import *imp = arg;
-	(void)table;
 	struct work_state *ws = imp->pipe ? awaiting_take(imp, tag) : NULL;
+	if (!ws && imp->pipe && table < imp->n_stages) {
+		/* A first page's rows read back ahead: kept, or given to the
+		 * input whose 304 waits for them. */
+		struct stage_ctx *sc = &imp->stages[table];
+		pipeline_batch_begin(imp->pipe);
+		bool ours = import_ahead_items_answer(sc->ahead, tag, items, err != NULL, resume_items, imp);
+		if (ours) {
+			resume_waiting(imp);
+			pipeline_batch_end(imp->pipe);
+			check_drained(imp);
+			return;
+		}
+		pipeline_batch_end(imp->pipe);
+	}
 	if (!ws) {
 		store_items_free(items);
 		return;
@@ -1486,6 +1672,8 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	const struct stage_event *in = stage_work_input(w);
 	char *expanded = NULL, *url = NULL, err[ERR_MAX], near[JSONPTR_TOKEN_MAX];
 	struct work_state *ws = NULL;
+	/* made when the input was queued (stage_queued): its URL is known */
+	struct work_state *pre = stage_work_user(w);
 	size_t missing;
 
 	/* The input's URL is its first page's, paging parameters set. */
@@ -1493,18 +1681,22 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		/* its url names a field no input has: the import is ending */
 		sc->failed++;
 		sc->imp->errors++;
-	} else if (first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err) < 0) {
+	} else if (!pre &&
+	           first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err) < 0) {
 		url_failed(sc, missing, near, err);
 		fail_if_root_first_page(sc);
-	} else if (paginate_first(&sc->paging, expanded, &url, err) < 0) {
+	} else if (!pre && paginate_first(&sc->paging, expanded, &url, err) < 0) {
 		url_made(sc);
 		record_failure(sc, NULL, 0, 0, err);
 		fail_if_root_first_page(sc);
 	} else {
 		url_made(sc);
-		if (sc->seen && !dedupe_add(sc->seen, url, strlen(url))) {
+		const char *u = pre ? pre->url : url;
+		if (sc->seen && !dedupe_add(sc->seen, u, strlen(u))) {
 			sc->skipped++;
-			link_seen(sc, in ? stage_event_payload(in) : NULL, url);
+			link_seen(sc, in ? stage_event_payload(in) : NULL, u);
+		} else if (pre) {
+			ws = pre;
 		} else if (!(ws = calloc(1, sizeof *ws))) {
 			record_failure(sc, NULL, 0, 0, "out of memory");
 		}
@@ -1512,13 +1704,14 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	free(expanded);
 	if (!ws) {
 		free(url);
-		stage_work_done(w);
+		stage_work_done(w); /* frees pre, its read ahead dropped */
 		return NULL;
 	}
 	ws->sc = sc;
 	ws->w = w;
-	stage_work_set_user(w, ws, work_state_free);
-	if (set_page(ws, url, 0) < 0 || !(ws->input = import_input_new(ws->shown))) {
+	if (ws != pre)
+		stage_work_set_user(w, ws, work_state_free);
+	if ((ws != pre && set_page(ws, url, 0) < 0) || !(ws->input = import_input_new(ws->shown))) {
 		record_failure(sc, NULL, 0, 0, "out of memory");
 		fail_if_root_first_page(sc);
 		stage_work_done(w);
@@ -1552,7 +1745,111 @@ static bool reads_state(const struct stage_ctx *sc)
 	return !imp->opt.full && !(imp->env.store && store_state_empty(imp->env.store, sc->index));
 }
 
-/* Begin the input: read its state first, if it has any to read. */
+/* Send the stage's asks held back, STORE_READ_INPUTS_MAX a statement.
+ * Those the store cannot take (out of memory) stay unsent: their inputs
+ * read when they start. */
+static void ahead_flush(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	const char *urls[STORE_READ_INPUTS_MAX];
+	uint64_t tags[STORE_READ_INPUTS_MAX];
+	char err[ERR_MAX];
+	size_t n;
+	while ((n = import_ahead_send(sc->ahead, urls, tags, STORE_READ_INPUTS_MAX, &imp->next_tag))) {
+		size_t asked = 0;
+		if (store_get_inputs(imp->env.store, sc->index, urls, tags, n, &asked, err) < 0) {
+			for (size_t i = n; i-- > asked;)
+				import_ahead_unsend(sc->ahead, tags[i]);
+			return;
+		}
+	}
+}
+
+/* An input was queued for the stage: ask for its state now, with the
+ * others queued, so that it is there when the input starts
+ * (import_ahead.h).  Not when the stage reads no state (reads_state:
+ * --full, a first import), nor when memory is short or the URL cannot be
+ * made (its start says why), nor for a URL
+ * a dedupe stage has fetched already in this import (skipped at start). */
+static void stage_queued(void *ctx, struct stage *st, struct stage_work *w)
+{
+	struct stage_ctx *sc = ctx;
+	struct import *imp = sc->imp;
+	const struct stage_event *in = stage_work_input(w);
+	char *expanded = NULL, *url = NULL, err[ERR_MAX], near[JSONPTR_TOKEN_MAX];
+	size_t missing;
+	(void)st;
+	if (!reads_state(sc) || !sc->ahead || sc->stopped || imp->draining ||
+	    !membudget_admits_start())
+		return;
+	int rc = first_url(sc, in ? stage_event_payload(in) : NULL, &expanded, &missing, near, err);
+	if (rc == 0)
+		rc = paginate_first(&sc->paging, expanded, &url, err);
+	free(expanded);
+	if (rc < 0)
+		return;
+	if (sc->seen && dedupe_has(sc->seen, url, strlen(url))) {
+		free(url);
+		return;
+	}
+	struct work_state *ws = calloc(1, sizeof *ws);
+	if (!ws) {
+		free(url);
+		return;
+	}
+	if (set_page(ws, url, 0) < 0 || !(ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+		free(ws->url);
+		free(ws->shown);
+		free(ws);
+		return;
+	}
+	ws->sc = sc;
+	ws->w = w;
+	stage_work_set_user(w, ws, work_state_free);
+	if (import_ahead_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH)
+		ahead_flush(sc);
+}
+
+/* The input's state as read ahead: taken (true), or awaited; false when
+ * there is none to take (not asked ahead, or spent): it is read now. */
+static bool take_ahead(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct import_ahead_entry *e = ws->ahead;
+	if (!e)
+		return false;
+	if (import_ahead_status(e) == IMPORT_AHEAD_UNSENT)
+		ahead_flush(sc); /* it is needed now: the asks held back go */
+	switch (import_ahead_status(e)) {
+	case IMPORT_AHEAD_SENT:
+		import_ahead_wait(e, ws);
+		ws->await = AWAIT_AHEAD;
+		return true;
+	case IMPORT_AHEAD_ANSWERED: {
+		struct store_input_state *st = import_ahead_take(sc->ahead, e);
+		sc->state_ahead++;
+		ahead_state_taken(ws);
+		take_state(ws, st);
+		return true;
+	}
+	case IMPORT_AHEAD_FAILED:
+		/* not known: fetched unconditionally, as if new */
+		import_ahead_drop(sc->ahead, e);
+		ws->ahead = NULL;
+		start_page(ws);
+		return true;
+	case IMPORT_AHEAD_UNSENT:
+	case IMPORT_AHEAD_TAKEN:
+	case IMPORT_AHEAD_NONE:
+		break;
+	}
+	import_ahead_drop(sc->ahead, e);
+	ws->ahead = NULL;
+	return false;
+}
+
+/* Begin the input: read its state first (or take it, read ahead), if it
+ * has any to read. */
 static void begin_input(struct work_state *ws)
 {
 	struct import *imp = ws->sc->imp;
@@ -1561,6 +1858,8 @@ static void begin_input(struct work_state *ws)
 		start_page(ws);
 		return;
 	}
+	if (take_ahead(ws))
+		return;
 	ws->tag = ++imp->next_tag;
 	if (store_get_input(imp->env.store, ws->sc->index, ws->input->url, ws->tag, err) < 0) {
 		start_page(ws); /* out of memory: fetched as if new */
@@ -1578,7 +1877,8 @@ static void stage_start(void *ctx, struct stage *st, struct stage_work *w)
 	struct work_state *ws = stage_work_user(w);
 	(void)st;
 
-	if (!ws) {
+	/* not begun: none, or made when it was queued (no input yet) */
+	if (!ws || !ws->input) {
 		if ((ws = work_begin(sc, w)))
 			begin_input(ws);
 		return;
@@ -1668,6 +1968,7 @@ static void pipeline_done(void *ctx)
 static const struct stage_handler fetch_handler = {
 	.start = stage_start,
 	.abort = stage_abort,
+	.queued = stage_queued,
 };
 
 static int provider_index(const struct config *cfg, const char *name)
@@ -1818,6 +2119,8 @@ static int build_pipeline(struct import *imp, char *err)
 		sc->tpl = urltemplate_parse(c->url, err);
 		if (!sc->tpl)
 			return -1;
+		if (!sc->root && !(sc->ahead = import_ahead_new()))
+			return err_set(err, "out of memory");
 		if (c->dedupe && (!(sc->seen = dedupe_new(IMPORT_DEDUPE_MAX_KEYS)) ||
 		                  !(sc->ended = import_keys_new(ended_keys_bound()))))
 			return err_set(err, "out of memory");
@@ -1897,6 +2200,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	membudget_set_limit(env->cfg->memory_limit ? env->cfg->memory_limit : MEMBUDGET_UNLIMITED);
 	imp->stages = calloc(imp->n_stages, sizeof *imp->stages);
 	imp->end_ev = event_new(env->base, -1, 0, end_run, imp);
+	imp->ahead_ev = event_new(env->base, -1, 0, items_flush_all, imp);
 	struct import_store_hooks hooks = {
 		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
 		.table_failed = table_failed, .input_read = input_read, .items_read = items_read,
@@ -1904,7 +2208,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 		.arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
-	if (!imp->stages || !imp->end_ev || !imp->rows || !imp->parent_doc) {
+	if (!imp->stages || !imp->end_ev || !imp->ahead_ev || !imp->rows || !imp->parent_doc) {
 		err_set(err, "out of memory");
 		import_free(imp);
 		return NULL;
@@ -1948,6 +2252,7 @@ void import_free(struct import *imp)
 				in->ended = NULL;
 			}
 		import_keys_free(sc->ended);
+		import_ahead_free(sc->ahead); /* after the pipeline: its units hold entries */
 	}
 	free(imp->stages);
 	free(imp->root_url);
@@ -1956,6 +2261,8 @@ void import_free(struct import *imp)
 	jsondoc_free(imp->parent_doc);
 	if (imp->end_ev)
 		event_free(imp->end_ev);
+	if (imp->ahead_ev)
+		event_free(imp->ahead_ev);
 	free(imp);
 }
 
@@ -2080,6 +2387,8 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_fresh", json_integer((json_int_t)sc->skipped_fresh));
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
+	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
+	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {
 		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));

@@ -1234,43 +1234,76 @@ static struct store_op *take_sealed(struct store *s)
 	return NULL;
 }
 
-int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err)
+/* Give op room for one more input.  -1: out of memory. */
+static int inputs_grow(struct store_op *op)
 {
+	if (op->n_inputs < op->cap_inputs)
+		return 0;
+	size_t cap = op->cap_inputs ? 2 * op->cap_inputs : 8;
+	char **in = realloc(op->inputs, cap * sizeof *in);
+	if (!in)
+		return -1;
+	op->inputs = in;
+	uint64_t *tags = realloc(op->tags, cap * sizeof *tags);
+	if (!tags)
+		return -1;
+	op->tags = tags;
+	op->cap_inputs = cap;
+	return 0;
+}
+
+int store_get_inputs(struct store *s, size_t table, const char *const *inputs,
+                     const uint64_t *tags, size_t n, size_t *asked, char *err)
+{
+	if (asked)
+		*asked = 0;
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
-	if (!input)
-		return err_set(err, "store: reading the state of table %s without an input",
-		               s->sql[table].name);
-	/* Joins the queue's last op when it is a read of the same table and
-	 * sink not yet taken: it still comes after every batch queued before
-	 * this call, and one statement reads many inputs. */
-	struct store_op *op = s->queued.tail;
-	bool join = op && op->kind == STORE_OP_GET_INPUT && !op->sealed && op->table == table &&
-	            op->sink_gen == s->sink_gen && op->n_inputs < STORE_READ_INPUTS_MAX;
-	if (!join)
-		op = read_op(s, STORE_OP_GET_INPUT, table, 0, inputs_done);
-	if (op && op->n_inputs == op->cap_inputs) {
-		size_t cap = op->cap_inputs ? 2 * op->cap_inputs : 8;
-		char **in = realloc(op->inputs, cap * sizeof *in);
-		if (in)
-			op->inputs = in;
-		uint64_t *tags = in ? realloc(op->tags, cap * sizeof *tags) : NULL;
-		if (tags) {
-			op->tags = tags;
-			op->cap_inputs = cap;
-		}
-	}
-	char *copy = op && op->n_inputs < op->cap_inputs ? strdup(input) : NULL;
-	if (!copy) {
+	for (size_t i = 0; i < n; i++)
+		if (!inputs[i])
+			return err_set(err, "store: reading the state of table %s without an input",
+			               s->sql[table].name);
+	size_t i = 0;
+	while (i < n) {
+		/* Joins the queue's last op when it is a read of the same table
+		 * and sink not yet taken: it still comes after every batch queued
+		 * before this call, and one statement reads many inputs. */
+		struct store_op *op = s->queued.tail;
+		bool join = op && op->kind == STORE_OP_GET_INPUT && !op->sealed &&
+		            op->table == table && op->sink_gen == s->sink_gen &&
+		            op->n_inputs < STORE_READ_INPUTS_MAX;
 		if (!join)
-			store_op_free(op);
-		return err_set(err, "store: out of memory reading the state of %s", input);
+			op = read_op(s, STORE_OP_GET_INPUT, table, 0, inputs_done);
+		/* The inputs that fit go into op before the backend may take it. */
+		size_t took = 0;
+		while (op && i < n && op->n_inputs < STORE_READ_INPUTS_MAX) {
+			char *copy = inputs_grow(op) == 0 ? strdup(inputs[i]) : NULL;
+			if (!copy)
+				break;
+			op->inputs[op->n_inputs] = copy;
+			op->tags[op->n_inputs++] = tags[i];
+			i++;
+			took++;
+		}
+		if (asked)
+			*asked = i;
+		if (!op || took == 0) {
+			if (op && !join)
+				store_op_free(op);
+			return err_set(err, "store: out of memory reading the state of %s (%zu inputs "
+			               "not asked)", inputs[i], n - i);
+		}
+		if (!join && enqueue(s, op) != 0)
+			return err_set(err, "store: out of memory reading the state of inputs");
 	}
-	op->inputs[op->n_inputs] = copy;
-	op->tags[op->n_inputs++] = tag;
-	if (join)
-		return 0;
-	return enqueue(s, op);
+	return 0;
+}
+
+int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err)
+{
+	const char *const in[1] = { input };
+	const uint64_t t[1] = { tag };
+	return store_get_inputs(s, table, in, t, 1, NULL, err);
 }
 
 int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,

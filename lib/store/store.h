@@ -402,6 +402,15 @@ void store_input_state_free(struct store_input_state *st);
  * turn.  -1 with err: table out of range, or out of memory. */
 RACED_MUST_CHECK
 int store_get_input(struct store *s, size_t table, const char *input, uint64_t tag, char *err);
+/* The same for n inputs, tags[i] answering inputs[i]: queued together,
+ * so they are one statement (or one per STORE_READ_INPUTS_MAX), joined
+ * to a read of the table still queued.  *asked (if not NULL): how many,
+ * from the first, were queued and will be answered.  -1 with err: table
+ * out of range, an input NULL (none asked), or out of memory (those
+ * after *asked not asked). */
+RACED_MUST_CHECK
+int store_get_inputs(struct store *s, size_t table, const char *const *inputs,
+                     const uint64_t *tags, size_t n, size_t *asked, char *err);
 
 struct store_item {
 	char *key;

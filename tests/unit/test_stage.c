@@ -670,6 +670,61 @@ static void test_free_mid_work_aborts_running_and_leaks_nothing(void)
 	CHECK_EQ(R.payloads, 21);
 }
 
+/* The optional queued() hook: told of every input handed to a
+ * producer-consumer, before it starts, with the unit it will start as;
+ * a user state set then is the one start() sees, and is freed with the
+ * unit whether it ran or was dropped unstarted. */
+static struct stage_work *queued_units[MAX_REC];
+static size_t nqueued;
+
+static void on_queued(void *ctx, struct stage *st, struct stage_work *w)
+{
+	(void)ctx, (void)st;
+	CHECK(stage_work_input(w) != NULL);
+	if (nqueued < MAX_REC)
+		queued_units[nqueued++] = w;
+	stage_work_set_user(w, malloc(8), user_free);
+}
+
+static void test_queued_hook_sees_inputs_before_they_start(void)
+{
+	static const struct stage_handler with_queued = {
+		.start = on_start, .abort = on_abort, .deliver = on_deliver, .queued = on_queued,
+	};
+	struct pipeline *p = new_pipeline();
+	nqueued = 0;
+	struct stage *races = add(p, "races", STAGE_PRODUCER, 100, 1);
+	struct stage_params sp = {
+		.name = "entries", .kind = STAGE_PRODUCER_CONSUMER, .handler = &with_queued,
+		.buffer_size = 4, .concurrency = 2,
+	};
+	struct stage *entries = pipeline_add_stage(p, &sp);
+	struct stage *store = add(p, "store", STAGE_CONSUMER, 1, 1);
+	CHECK(pipeline_subscribe(p, races, entries, 8, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, races, store, 8, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK(pipeline_subscribe(p, entries, store, 8, STAGE_MIN_DEMAND_DEFAULT) != NULL);
+	CHECK_EQ(pipeline_start(p), 0);
+	CHECK_EQ(nqueued, 0);
+	pipeline_batch_begin(p);
+	CHECK_EQ(emit_n(R.started[0], 6), 0);
+	pipeline_batch_end(p);
+	/* all six queued (and told), two of them started */
+	CHECK_EQ(nqueued, 6);
+	CHECK_EQ(ststats(entries).in_flight, 2);
+	CHECK_EQ(ststats(entries).queued, 4);
+	CHECK(R.started[1] == queued_units[0]);
+	CHECK(R.started[2] == queued_units[1]);
+	CHECK(stage_work_user(R.started[1]) != NULL);
+	/* one ends: its user state is freed, the next queued one starts */
+	stage_work_done(R.started[1]);
+	CHECK_EQ(R.users_freed, 1);
+	CHECK(R.started[3] == queued_units[2]);
+	/* freed with three still queued: their states are freed unstarted */
+	pipeline_free(p);
+	CHECK_EQ(R.users_freed, 6);
+	CHECK_EQ(R.freed, R.payloads);
+}
+
 static struct pipeline *free_on_finish;
 
 static void finished_then_free(void *ctx)
@@ -885,6 +940,7 @@ int main(void)
 	RUN(test_pause_stops_starts_but_not_events);
 	RUN(test_cancel_releases_events_and_unblocks_broadcast);
 	RUN(test_free_mid_work_aborts_running_and_leaks_nothing);
+	RUN(test_queued_hook_sees_inputs_before_they_start);
 	RUN(test_handlers_may_call_back_and_finished_may_free);
 	RUN(test_bad_wiring_is_refused);
 	RUN(test_batch_emits_a_page_then_dispatches_it);
