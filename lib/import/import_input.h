@@ -80,6 +80,7 @@ struct import_links {
 	bool trusted;
 	struct import_undone changed;  /* only while trusted */
 	uint64_t sent;                 /* records to the store */
+	uint64_t by_url;               /* of them, by URL (the store reads the keys) */
 	uint64_t skipped;              /* not sent: the links were in place */
 	uint64_t dropped;              /* not sent otherwise (no checkpoint, held
 	                                  too many, out of memory): a run that
