@@ -2893,11 +2893,11 @@ static int64_t trusted_run(struct store *s, const char *link_table, bool finish)
 	return c.id;
 }
 
-/* The links the run before left are trusted only over a link table that
- * was not empty at the run's start: emptied with its parent table too,
- * no parent can be unchanged and trust would only make the import keep
- * its set of changed inputs (a hash an input). */
-static void test_links_are_trusted_only_over_a_link_table_with_rows(void)
+/* The links the run before left are trusted only when neither the link
+ * table nor its parent stage's table was empty at the run's start: with
+ * the parent table empty no parent can be unchanged, and trust would only
+ * make the import keep its set of changed inputs (a hash an input). */
+static void test_links_are_trusted_only_over_tables_with_rows(void)
 {
 	const char *tables[] = { "lt_entries", "lt_athletes" };
 	const int parents[] = { -1, 0 };
@@ -2925,6 +2925,18 @@ static void test_links_are_trusted_only_over_a_link_table_with_rows(void)
 	(void)trusted_run(s, "lt_athletes", true);
 	CHECK(store_links_trusted(s, 1));
 	CHECK(!store_links_trusted(s, 0));   /* no link table */
+	/* the parent table emptied, the links kept: not trusted */
+	sql_exec("DELETE FROM lt_entries");
+	id = trusted_run(s, "lt_athletes", false);
+	CHECK(!store_links_trusted(s, 1));
+	add(s, 0, id, "e1", NULL, "{}");
+	memset(&c, 0, sizeof c);
+	counts = json_pack("{s:{s:i}}", "lt_athletes", "links_dropped", 0);
+	CHECK_EQ(store_finish_import(s, id, "succeeded", counts, 0, on_finished, &c), 0);
+	json_decref(counts);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	(void)trusted_run(s, "lt_athletes", true);
+	CHECK(store_links_trusted(s, 1));    /* both have rows again */
 	/* the link table emptied, its parent table not: not trusted */
 	sql_exec("DELETE FROM lt_athletes_parents");
 	(void)trusted_run(s, "lt_athletes", true);
@@ -3210,7 +3222,7 @@ int main(void)
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
-	RUN(test_links_are_trusted_only_over_a_link_table_with_rows);
+	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
