@@ -295,6 +295,11 @@ CURLcode auth_easy_setopt(const struct auth *a, CURL *e)
 	return c;
 }
 
+bool auth_url_has_param(const struct auth *a, const char *url)
+{
+	return a->kind == AUTH_QUERY && strchr(url, '?');
+}
+
 char *auth_url_strip(const struct auth *a, const char *url)
 {
 	const char *q = strchr(url, '?');

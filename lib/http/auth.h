@@ -90,6 +90,9 @@ int auth_header_list(const struct auth *a, const char *const *defaults, size_t n
 /* Basic: the user name and password on the easy handle. */
 CURLcode auth_easy_setopt(const struct auth *a, CURL *e);
 
+/* Whether auth_url_strip may have something to take out of url (kind
+ * query and url has a query); when not, url is its own stripped form. */
+bool auth_url_has_param(const struct auth *a, const char *url);
 /* url (absolute) without the query parameter (kind query; other kinds: a
  * copy), malloc'd; NULL when out of memory. */
 char *auth_url_strip(const struct auth *a, const char *url);

@@ -147,14 +147,16 @@ int fetch_handoff(struct fetch *r)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_CURLU, r->cu);
 	SET(CURLOPT_PRIVATE, r);
-	SET(CURLOPT_WRITEFUNCTION, fetch_response_write_cb);
 	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_HEADERFUNCTION, fetch_response_header_cb);
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->curl_err);
 	SET(CURLOPT_HTTPHEADER, !on_origin ? p->headers_public : r->cond.head ? r->cond.head : p->headers);
+	/* What follows is the same for every request of p: a pooled handle
+	 * that served p last still has it (fetch_pool.h). */
 	if (configured)
 		goto options_set;
+	SET(CURLOPT_WRITEFUNCTION, fetch_response_write_cb);
+	SET(CURLOPT_HEADERFUNCTION, fetch_response_header_cb);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_FOLLOWLOCATION, auth_follows_redirects(p->auth) ? 0L : 1L);
 	if (c == CURLE_OK)
@@ -250,7 +252,7 @@ void fetch_finish(struct fetch *r, enum fetch_outcome o, struct jsondoc *doc)
 	struct fetch_result res = {
 		.outcome = o,
 		.url = r->url,
-		.effective_url = r->effective_url,
+		.effective_url = r->effective_url ? r->effective_url : r->url,
 		.http_status = r->status,
 		.attempts = r->attempts,
 		.doc = doc,
@@ -649,8 +651,12 @@ struct fetch *fetch_start_if(struct fetch_provider *p, const char *url,
 		free(r);
 		return NULL;
 	}
-	r->url = auth_url_strip(p->auth, full);
-	free(full);
+	if (auth_url_has_param(p->auth, full)) {
+		r->url = auth_url_strip(p->auth, full);
+		free(full);
+	} else {
+		r->url = full; /* nothing to strip: no copy */
+	}
 	if (!r->url) {
 		err_set(err, "out of memory");
 		free(r);

@@ -87,7 +87,7 @@ struct fetch {
 	CURL *easy;                    /* while FS_ACTIVE */
 	struct event backoff;          /* while FS_BACKOFF */
 	uint32_t attempts;
-	char *effective_url;
+	char *effective_url;           /* where the response came from, or NULL: url */
 	struct conditional_headers cond; /* its validators' lines, if any */
 	char *etag, *last_modified;    /* of the final 2xx or 304, as kept */
 	uint64_t bytes;                /* body bytes on the wire, all attempts */
@@ -103,6 +103,8 @@ struct fetch {
 	size_t header_bytes;           /* header lines libcurl handed over */
 	uint64_t names_seen;           /* the header block's names, hashed
 	                                  (fetch_response_header_last) */
+	uint64_t length;               /* Content-Length of the header block, when length_known */
+	bool length_known;
 	long status;
 	char reason[64];
 	char *link_ref;                /* Link: rel="next" as sent, read at the end */

@@ -15,22 +15,27 @@ void fetch_response_reset(struct fetch *r)
 	r->body_len = 0;
 	r->header_bytes = 0;
 	r->names_seen = 0;
+	r->length_known = false;
 	r->status = 0;
 	r->reason[0] = '\0';
 }
 
-/* A header name's bit in names_seen: the low 6 bits of its FNV-1a hash, any
- * case.  Each lookup in libcurl's store (curl_easy_header) compares the
- * name with every header it holds, and raced looks up about 8 names a
- * response, most of them absent (quota, Link, validators): the header
- * callback sets the bit of every name it passes, and a name whose bit is
- * clear is not looked up.  Two names sharing a bit only cost the lookup. */
+/* A header name's bit in names_seen, any case.  Each lookup in libcurl's
+ * store (curl_easy_header) compares the name with every header it holds,
+ * and raced looks up about 8 names a response, most of them absent (quota,
+ * Link, validators): the header callback sets the bit of every name it
+ * passes, and a name whose bit is clear is not looked up.  Two names
+ * sharing a bit only cost the lookup.  The bit comes from the length and
+ * three letters, not a hash of every byte: it is taken for every header
+ * line and every lookup, and these multipliers give none of the names
+ * raced looks up the bit of a header servers commonly send (Content-Type,
+ * Date, Server, Connection, Vary, Cache-Control, ...; Content-Length's
+ * own aside). */
 static uint64_t name_bit(const char *name, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ ((unsigned char)name[i] | 0x20u)) * 16777619u;
-	return (uint64_t)1 << (h & 63u);
+	unsigned first = (unsigned char)name[0] | 0x20u, last = (unsigned char)name[len - 1] | 0x20u,
+	         mid = (unsigned char)name[len / 2] | 0x20u;
+	return (uint64_t)1 << ((len + first * 3u + last * 7u + mid * 5u) & 63u);
 }
 
 const char *fetch_response_header_last(const struct fetch *r, const char *name)
@@ -50,6 +55,27 @@ const char *fetch_response_header_last(const struct fetch *r, const char *name)
 
 #define CONTENT_LENGTH_CHARS_MAX 31 /* a longer Content-Length is not read */
 
+/* A Content-Length line's value into r (the last one counts), read as the
+ * line passes rather than looked up in libcurl's store at the block's end:
+ * every response has one, and the lookup was the dearest part of the
+ * header callback.  Not a number, or longer than
+ * CONTENT_LENGTH_CHARS_MAX: not known. */
+static void note_content_length(struct fetch *r, const char *v, const char *end)
+{
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	r->length_known = false;
+	if (v == end || end - v > CONTENT_LENGTH_CHARS_MAX || *v < '0' || *v > '9')
+		return;
+	uint64_t n = 0;
+	for (; v < end && *v >= '0' && *v <= '9'; v++)
+		n = n > (UINT64_MAX - 9) / 10 ? UINT64_MAX : n * 10 + (uint64_t)(*v - '0');
+	r->length = n;
+	r->length_known = true;
+}
+
 /* Whether a 2xx response's unencoded Content-Length says its body is over
  * max_body, so that it is refused before the body is read. */
 static bool length_over_max_body(const struct fetch *r, size_t max_body)
@@ -57,11 +83,7 @@ static bool length_over_max_body(const struct fetch *r, size_t max_body)
 	const char *v = fetch_response_header_last(r, "Content-Encoding");
 	if (v && strcasecmp(v, "identity") != 0)
 		return false; /* max_body counts the decoded body */
-	if (!(v = fetch_response_header_last(r, "Content-Length")) || strlen(v) > CONTENT_LENGTH_CHARS_MAX)
-		return false;
-	char *end;
-	unsigned long long len = strtoull(v, &end, 10);
-	return end != v && len > max_body;
+	return r->length_known && r->length > max_body;
 }
 
 /* The status line resets the response (a redirect's is forgotten); the
@@ -96,8 +118,12 @@ size_t fetch_response_header_cb(char *buf, size_t size, size_t nitems, void *use
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	} else {
 		const char *colon = memchr(buf, ':', (size_t)(end - buf));
-		if (colon && colon > buf)
-			r->names_seen |= name_bit(buf, (size_t)(colon - buf));
+		if (colon && colon > buf) {
+			size_t len = (size_t)(colon - buf);
+			r->names_seen |= name_bit(buf, len);
+			if (len == 14 && strncasecmp(buf, "Content-Length", 14) == 0)
+				note_content_length(r, colon + 1, end);
+		}
 	}
 	r->header_bytes += n;
 	return n;
@@ -176,8 +202,14 @@ int64_t fetch_response_read(struct fetch *r, CURLcode rc, curl_off_t *connect_us
 		p->stats.connections += (uint64_t)connects;
 	if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version == CURL_HTTP_VERSION_2_0)
 		p->stats.http2++;
-	free(r->effective_url);
-	r->effective_url = eff ? strdup(eff) : NULL;
+	/* The URL asked for, as nearly always: no copy (NULL stands for
+	 * r->url; a hop raced follows already holds its copy). */
+	const char *asked = r->hop ? r->hop : r->url;
+	bool same = eff && strcmp(eff, asked) == 0;
+	if (!(same && r->hop && r->effective_url)) {
+		free(r->effective_url);
+		r->effective_url = !eff || (same && !r->hop) ? NULL : strdup(eff);
+	}
 	free(r->link_ref);
 	r->link_ref = NULL;
 	free(r->etag);

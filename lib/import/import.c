@@ -124,7 +124,7 @@ struct stage_ctx {
 	char missing_near[JSONPTR_TOKEN_MAX];
 	struct paginate_rule paging;
 	struct dedupe *seen;      /* dedupe stages only */
-	struct import_input *live; /* dedupe stages: inputs alive (import_input_live) */
+	struct import_live live;   /* dedupe stages: inputs alive (import_input_live) */
 	struct import_undone undone; /* dedupe stages: inputs ended without checkpoint */
 	struct import_links links; /* dedupe stages: link records sent or not */
 	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
@@ -795,6 +795,13 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
 	pg.keys_same = pg.content && !keys_dropped && keys_same(was, &pg);
+	/* No row was stored for it: its input's state was read and has none,
+	 * or the stage had no page row at the run's start (no state read).
+	 * So all its items were sent (none compared) and the record lists
+	 * them all. */
+	bool no_row = ws->input->state ? !import_input_page(ws->input, ws->shown)
+	              : imp->env.store && store_state_empty(imp->env.store, sc->index);
+	pg.first = pg.content && !keys_dropped && !ws->unconditional && no_row;
 	if (pg.content && pg.keys == pk.keys)   /* the record lists the page's keys */
 		import_input_keys(ws->input, (const char *const *)pk.keys, pg.n_keys);
 	record_page(ws, &pg);
@@ -1459,7 +1466,7 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	if (!parent)
 		return;
 	char *shown = redact_dup(url);
-	struct import_input *in = shown ? import_input_find(sc->live, shown) : NULL;
+	struct import_input *in = shown ? import_input_find(&sc->live, shown) : NULL;
 	int rc = !shown ? (sc->links.dropped++, err_set(err, "out of memory"))
 	         : in ? import_input_link(in, parent->key, parent->unchanged, sc->imp->env.store,
 	                                  sc->index, sc->imp->id, err)
@@ -1542,13 +1549,27 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 	return ws;
 }
 
-/* Begin the input: read its state first, unless --full. */
+/* Whether an input of the stage reads its state before its first page:
+ * not with --full (a resumed --full run reads its checkpoints), nor in a
+ * first import, where no earlier run kept any state of the stage
+ * (store_state_empty): the read would answer nothing, and only after
+ * every batch queued before it committed, which held the stage's
+ * fetches up (docs/performance.md, "Waiting end to end").  Such a run
+ * fetches every input as --full does. */
+static bool reads_state(const struct stage_ctx *sc)
+{
+	const struct import *imp = sc->imp;
+	if (imp->opt.resumed)
+		return true;
+	return !imp->opt.full && !(imp->env.store && store_state_empty(imp->env.store, sc->index));
+}
+
+/* Begin the input: read its state first, if it has any to read. */
 static void begin_input(struct work_state *ws)
 {
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
-	/* --full reads no state; a resumed --full run reads its checkpoints. */
-	if (imp->opt.full && !imp->opt.resumed) {
+	if (!reads_state(ws->sc)) {
 		start_page(ws);
 		return;
 	}
@@ -1928,15 +1949,16 @@ void import_free(struct import *imp)
 		free(sc->owned);
 		/* An input still referenced (by an item the store consumer
 		 * holds) must not unlink itself from a freed list. */
-		while (sc->live) {
-			struct import_input *in = sc->live;
-			sc->live = in->live_next;
-			in->live_prev = NULL;
-			in->live_next = NULL;
-			in->undone = NULL;
-			in->links = NULL;
-			in->ended = NULL;
-		}
+		for (size_t b = 0; b < IMPORT_LIVE_BUCKETS; b++)
+			while (sc->live.buckets[b]) {
+				struct import_input *in = sc->live.buckets[b];
+				sc->live.buckets[b] = in->live_next;
+				in->live_prev = NULL;
+				in->live_next = NULL;
+				in->undone = NULL;
+				in->links = NULL;
+				in->ended = NULL;
+			}
 		import_keys_free(sc->ended);
 	}
 	free(imp->stages);

@@ -312,6 +312,7 @@ static void untaint(struct store_page *pg)
 	pg->input_done = false;
 	pg->reached_only = false;
 	pg->keys_same = false;
+	pg->first = false;
 }
 
 static int send(struct import_input *in, const struct store_page *pg, struct store *s,
@@ -443,8 +444,18 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
 
 /* ---- edges of a dedupe stage ---- */
 
-void import_input_live(struct import_input *in, struct import_input **head)
+/* The chain of live for url (FNV-1a). */
+static struct import_input **live_bucket(const struct import_live *live, const char *url)
 {
+	uint64_t h = 14695981039346656037u;
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return (struct import_input **)&live->buckets[h % IMPORT_LIVE_BUCKETS];
+}
+
+void import_input_live(struct import_input *in, struct import_live *live)
+{
+	struct import_input **head = live_bucket(live, in->url);
 	in->live_next = *head;
 	if (*head)
 		(*head)->live_prev = &in->live_next;
@@ -452,9 +463,9 @@ void import_input_live(struct import_input *in, struct import_input **head)
 	*head = in;
 }
 
-struct import_input *import_input_find(struct import_input *head, const char *url)
+struct import_input *import_input_find(const struct import_live *live, const char *url)
 {
-	for (struct import_input *in = head; in; in = in->live_next)
+	for (struct import_input *in = *live_bucket(live, url); in; in = in->live_next)
 		if (strcmp(in->url, url) == 0)
 			return in;
 	return NULL;

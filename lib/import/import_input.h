@@ -87,6 +87,17 @@ struct import_links {
 	                                  drops one leaves links no next run trusts */
 };
 
+/* A dedupe stage's live inputs (import_input_live), chained by their
+ * URL's hash: a parent whose URL the stage saw looks its input up among
+ * them, and most such URLs (their inputs ended) are in none, so a single
+ * list cost a comparison with every live input (thousands while the store
+ * holds their items uncommitted; docs/performance.md, "Waiting end to
+ * end").  Zeroed: empty. */
+#define IMPORT_LIVE_BUCKETS 1024
+struct import_live {
+	struct import_input *buckets[IMPORT_LIVE_BUCKETS];
+};
+
 struct import_input {
 	char *url;                        /* its first page's URL, masked */
 	struct store_input_state *state;  /* as read at its start; NULL: none */
@@ -168,7 +179,7 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
 /* ---- edges of a dedupe stage ----
  * Every parent item that maps to an input gets a link record after the
  * input's last page record (store_add_link reads the input's pages).
- * An input lives in its stage's list (*head) from its start until its
+ * An input lives in its stage's set (live) from its start until its
  * last reference goes, by then every record of it has gone to the store
  * (or was dropped, at cancel): a parent whose URL the stage saw already
  * looks the input up there, and when it is not there links at once
@@ -181,9 +192,9 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
  * link to, its keys or by URL (import_input_link_ended).  So every input
  * of a dedupe stage whose URL the stage has seen must end through here,
  * or be in import_undone (its lost flag when it never began). */
-void import_input_live(struct import_input *in, struct import_input **head);
+void import_input_live(struct import_input *in, struct import_live *live);
 /* The live input named url (masked), or NULL. */
-struct import_input *import_input_find(struct import_input *head, const char *url);
+struct import_input *import_input_find(const struct import_live *live, const char *url);
 /* A link record for parent_key (copied) to go after the input's last page
  * record: held until import_input_finish, then queued as a record is.
  * unchanged: the parent item is as stored (import_item.unchanged), so the

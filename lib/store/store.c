@@ -66,6 +66,11 @@
  * row with the key of a row known new is that very row (its commit
  * landed) or a later one of the key, which must win.  (Someone else's
  * row then stays as they wrote it.)
+ *
+ * The same probe asks whether raced_pages holds any record of each
+ * stage: a run that finds none has no state to read (store_state_empty),
+ * and its inputs skip the read that would have waited behind every batch
+ * queued before it, only to answer nothing.
  */
 #include "store.h"
 
@@ -105,6 +110,10 @@ struct table {
 	 * found of the link table, and what the run it preceded concluded. */
 	bool probed_links_empty;
 	bool links_trusted;
+	/* No state to read (store_state_empty): what the last probe found of
+	 * raced_pages, and what the run it preceded concluded. */
+	bool probed_state_empty;
+	bool state_empty;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -112,11 +121,23 @@ struct table {
 	int64_t marks_import;
 	bool keys_kept;
 	bool rows_sent;
+	/* And for a table empty at the run's start (plain_import): whether
+	 * every page record was a first one with content (store_page.first),
+	 * how many there were and how many keys they listed, and whether a
+	 * row of the table was refused. */
+	bool all_first;
+	bool refused;
+	int64_t n_records;
+	int64_t n_keys;
 	/* Likewise for a dedupe stage's link table: the import whose parents
 	 * not yet in link_seen (the parents of its link records so far) have
 	 * no link, so their records by keys go by the fresh insert. */
 	int64_t link_fresh_import;
 	uint8_t *link_seen;
+	/* The import whose fresh link records go by the plain INSERT (0:
+	 * none): that of link_fresh_import, until a batch of it is refused
+	 * for a key stored after all (plain_refused). */
+	int64_t link_plain_import;
 	bool link_probed_empty;
 	uint64_t uncommitted;       /* added, not yet acknowledged */
 	uint64_t rows_committed;
@@ -361,9 +382,20 @@ static int links_encode(struct store *s, struct store_op *op, size_t i, enum lin
 	                               st->lengths, &st->formats)) != 0)
 		return -1;
 	st->name = kind == LINKS_BY_URL ? sql->link_write_name
-	         : kind == LINKS_BY_KEYS ? sql->link_keys_name : sql->link_fresh_name;
+	         : kind == LINKS_BY_KEYS ? sql->link_keys_name
+	         : op->links_plain ? sql->link_plain_name : sql->link_fresh_name;
 	st->n_params = (int)n;
 	return 0;
+}
+
+/* op's fresh links go by the insert that tolerates a stored pair. */
+static void links_unplain(struct store *s, struct store_op *op)
+{
+	const struct store_table_sql *sql = &s->sql[op->table];
+	for (size_t i = 0; i < op->n_stmts; i++)
+		if (op->stmts[i].name == sql->link_plain_name)
+			op->stmts[i].name = sql->link_fresh_name;
+	op->links_plain = false;
 }
 
 /* What a batch carries; rows, pages and links are taken by batch_new on
@@ -399,9 +431,11 @@ static void op_forget_parts(struct store_op *op)
 
 /* A batch of b's parts, statements in this order: the plain INSERT (or
  * the fill) of its rows known new, the upsert of the others, the write
- * of its page records, the write of its link records by URL (after the
- * pages they read), that of its link records by keys, that of its fresh
- * ones, the heartbeat (each only if any); no
+ * of its page records, the write of its fresh link records (a parent's
+ * first record in the run: any other record of it in the batch is a later
+ * one, so it must be written after), that of its link records by URL
+ * (after the pages they read), that of its link records by keys, the
+ * heartbeat (each only if any); no
  * statement at all (placeholders only) is a sync alone, acknowledged in
  * order all the same.  NULL when out of memory (b's parts stay b's). */
 static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
@@ -428,6 +462,8 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->conn = b->conn;
 	op->n_plain = b->n_plain;
 	op->fill = b->fill;
+	op->links_plain = fresh > 0 && !b->fill &&
+	                  s->tables[b->table].link_plain_import == b->import_id;
 	/* page and link records describe rows: after every row before them */
 	op->barrier = b->n_pages > 0 || b->n_links > 0;
 	const struct store_table_sql *sql = &s->sql[b->table];
@@ -437,9 +473,9 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	    (b->n_rows > b->n_plain &&
 	     batch_encode(s, op, i++, b->n_plain, b->n_rows - b->n_plain, sql->upsert_name) != 0) ||
 	    (b->n_pages > 0 && pages_encode(s, op, i++) != 0) ||
+	    (fresh > 0 && links_encode(s, op, i++, LINKS_FRESH) != 0) ||
 	    (by_url > 0 && links_encode(s, op, i++, LINKS_BY_URL) != 0) ||
 	    (by_keys > 0 && links_encode(s, op, i++, LINKS_BY_KEYS) != 0) ||
-	    (fresh > 0 && links_encode(s, op, i++, LINKS_FRESH) != 0) ||
 	    (b->beat && heartbeat_stmt(op, i++) != 0)) {
 		op_forget_parts(op);
 		store_op_free(op);
@@ -568,6 +604,8 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
 	bool owner = s->sink_attached && op->sink_gen == s->sink_gen;
 	if (err) {
 		s->stats.rows_failed += op->n_rows;
+		if (t->marks_import == op->import_id)
+			t->refused = true;
 		if (owner && s->sink.table_refused && error_is_the_tables(op)) {
 			char msg[ERR_MAX];
 			table_error(s, op, err, msg);
@@ -593,7 +631,8 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
  * fill.  True when it went again. */
 static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 {
-	if (!err || op->n_plain == 0 || op->fill || strcmp(op->sqlstate, "23505") != 0)
+	if (!err || (op->n_plain == 0 && !op->links_plain) || op->fill ||
+	    strcmp(op->sqlstate, "23505") != 0)
 		return false;
 	struct table *t = &s->tables[op->table];
 	s->stats.plain_fallbacks++;
@@ -602,6 +641,9 @@ static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 		free(t->seen);
 		t->seen = NULL;
 	}
+	/* the rows' or the links' plain INSERT: both fall back */
+	if (t->link_plain_import == op->import_id)
+		t->link_plain_import = 0;
 	struct batch_parts b = { .table = op->table, .rows = op->rows, .n_rows = op->n_rows,
 	                         .pages = op->pages, .n_pages = op->n_pages,
 	                         .links = op->links, .n_links = op->n_links,
@@ -628,6 +670,11 @@ static void batch_done(struct store_op *op, const PGresult *res, const char *err
 	if (!err && op->n_plain > 0 && !op->fill) {
 		s->stats.batches_plain++;
 		s->stats.rows_plain += op->n_plain;
+	}
+	if (!err && op->links_plain) {
+		size_t by_url, by_keys, fresh;
+		store_links_count(op->links, op->n_links, &by_url, &by_keys, &fresh);
+		s->stats.links_plain += fresh;
 	}
 	batch_acknowledge(s, op, err);
 }
@@ -854,6 +901,10 @@ static struct table *marks_for(struct table *t, int64_t import_id)
 		t->marks_import = import_id;
 		t->keys_kept = true;
 		t->rows_sent = false;
+		t->all_first = true;
+		t->refused = false;
+		t->n_records = 0;
+		t->n_keys = 0;
 	}
 	return t;
 }
@@ -983,6 +1034,9 @@ int store_add_page(struct store *s, size_t table, int64_t import_id,
 	}
 	t->n_page_recs++;
 	marks_for(t, import_id)->keys_kept &= pg->keys_same;
+	t->all_first &= pg->first && pg->content && !pg->reached_only;
+	t->n_records++;
+	t->n_keys += (int64_t)pg->n_keys;
 	/* Page records count towards a batch of their own bound: a run of
 	 * skipped pages (no rows) still forms batches. */
 	if (t->n_page_recs >= s->batch_size)
@@ -1163,12 +1217,16 @@ static struct store_op *take_sealed(struct store *s)
 {
 	struct store_op *op;
 	while ((op = store_op_pop(&s->queued))) {
-		/* formed before its table fell back: its new rows by the fill */
+		/* formed before its table fell back: its new rows by the fill,
+		 * its fresh links by the insert that tolerates a stored pair */
 		if (op->kind == STORE_OP_BATCH && op->n_plain > 0 && !op->fill &&
 		    s->tables[op->table].plain_import != op->import_id) {
 			op->fill = true;
 			op->stmts[0].name = s->sql[op->table].fill_name;
 		}
+		if (op->kind == STORE_OP_BATCH && op->links_plain &&
+		    (op->fill || s->tables[op->table].link_plain_import != op->import_id))
+			links_unplain(s, op);
 		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
 			return op;
 		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
@@ -1242,17 +1300,19 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
  * PostgreSQL interval), in its own transaction only. */
 #define STORE_PROBE_LOCK_TIMEOUT "100ms"
 
-/* The probe's answer: which tables have no row now. */
+/* The probe's answer: which tables, link tables and stages' page records
+ * have no row now. */
 static void probe_done(struct store_op *op, const PGresult *res, const char *err)
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == 2 * s->n_tables;
+	bool ok = strlen(v) == 3 * s->n_tables;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
 		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
+		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
 	}
 }
 
@@ -1304,7 +1364,10 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 			t->link_fresh_import = id;
 		else
 			t->link_fresh_import = 0;
+		t->link_plain_import = t->link_fresh_import;
 		t->link_probed_empty = false;
+		t->state_empty = id > 0 && t->probed_state_empty;
+		t->probed_state_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
 }
@@ -1315,8 +1378,10 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	struct store_op *op = store_runs_begin(b, cb, arg);
 	if (!op)
 		return -1;
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
+		s->tables[i].state_empty = false;
+	}
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
 	 * before the id comes back.  Without it (out of memory, or it fails:
@@ -1343,6 +1408,11 @@ bool store_links_trusted(const struct store *s, size_t table)
 	return table < s->n_tables && s->tables[table].links_trusted;
 }
 
+bool store_state_empty(const struct store *s, size_t table)
+{
+	return table < s->n_tables && s->tables[table].state_empty;
+}
+
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_get_run(id, cb, arg));
@@ -1352,8 +1422,10 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 {
 	/* A resumed run trusts no link: its earlier run may have committed a
 	 * parent's page state and not its link record. */
-	for (size_t i = 0; i < s->n_tables; i++)
+	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
+		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
+	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }
 
@@ -1419,23 +1491,32 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	 * the statements check the rest (store_runs.c). */
 	bool *kept = calloc(s->n_tables + 1, sizeof *kept);
 	bool *no_rows = calloc(s->n_tables + 1, sizeof *no_rows);
-	for (size_t i = 0; kept && no_rows && i < s->n_tables; i++) {
+	struct store_fresh *fresh = calloc(s->n_tables + 1, sizeof *fresh);
+	for (size_t i = 0; kept && no_rows && fresh && i < s->n_tables; i++) {
 		struct table *t = &s->tables[i];
-		kept[i] = t->marks_import == import_id && t->keys_kept;
-		no_rows[i] = t->marks_import != import_id || !t->rows_sent;
+		bool mine = t->marks_import == import_id;
+		kept[i] = mine && t->keys_kept;
+		no_rows[i] = !mine || !t->rows_sent;
+		/* Empty at the start (and no key found stored after all), every
+		 * record a first one, no row refused: what the store can tell of
+		 * a first import (store_runs.c checks the rest). */
+		fresh[i].records = mine && t->plain_import == import_id && t->all_first && !t->refused &&
+		                   (t->n_records > 0 || !t->rows_sent) ? t->n_records : -1;
+		fresh[i].keys = fresh[i].records >= 0 ? t->n_keys : -1;
 		t->marks_import = 0;
 	}
-	int rc = kept && no_rows
+	int rc = kept && no_rows && fresh
 		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
-		                               counts, flags, kept, cb, arg))
+		                               counts, flags, kept, fresh, cb, arg))
 		: -1;
 	/* Queued with it, so before anything its callback queues; a table
 	 * the counts cannot be made for keeps the import's own. */
 	for (size_t i = 0; rc == 0 && s->rows_needed && i < s->n_tables; i++)
-		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i])) < 0)
+		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i], fresh[i].keys)) < 0)
 			break;
 	free(kept);
 	free(no_rows);
+	free(fresh);
 	if (rc < 0)
 		return -1;
 	/* The counts read the run's reach: it goes after them. */

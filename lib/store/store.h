@@ -220,6 +220,8 @@ struct store_stats {
 	                                (23505), sent again by the upsert */
 	uint64_t links_fresh;        /* link records by keys sent by the fresh insert
 	                                (their parent known to have no link) */
+	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
+	                                batch of the run had met a stored key) */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
@@ -313,6 +315,13 @@ struct store_page {
 	                              can decide a stage's removals without
 	                              reading keys when all its records had it
 	                              (store_finish_import) */
+	bool first;                /* the page had no stored row: the caller read
+	                              its input's state and found none, and
+	                              compared none of its items (all were
+	                              sent).  A finish can decide the removals
+	                              of a stage whose table was empty at the
+	                              run's start without reading keys when all
+	                              its records had it (store_finish_import) */
 };
 
 /* Add one page's state to table's pending batch (copied): it is written
@@ -460,6 +469,15 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
  * its parent stage's table had rows.  False for a resumed run, a table
  * without links, and whenever it could not be told. */
 bool store_links_trusted(const struct store *s, size_t table);
+/* Once the id of a run store_begin_import() began has been answered
+ * (and until the next begin or resume): whether raced_pages held no
+ * record of table's stage when the run began (a first import), so that
+ * no input of the stage has state an earlier run kept: reading it
+ * (store_get_input) would answer nothing, or only what this run wrote
+ * itself, after a wait behind every batch queued before the read.  The
+ * import then reads none, as with --full.  False for a resumed run and
+ * whenever it could not be told. */
+bool store_state_empty(const struct store *s, size_t table);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
  * "errors_not_recorded": n to that import's counts.  http_status <= 0 is

@@ -106,6 +106,8 @@ struct store_op {
 	size_t n_plain;          /* rows[0 .. n_plain) are known new: the plain INSERT
 	                            (or the fill, when `fill`); the rest the upsert */
 	bool fill;
+	bool links_plain;        /* its fresh link records go by the plain INSERT
+	                            (store_links.c, LINK_PLAIN_FMT) */
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */

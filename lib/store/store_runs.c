@@ -196,10 +196,25 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	" AND NOT n.full_import AND NOT EXISTS (SELECT 1 FROM import_runs x WHERE x.id > n.id)" \
 	" AND (SELECT p.status = 'succeeded' AND p.pipeline = n.pipeline FROM import_runs p" \
 	"  WHERE p.id < n.id ORDER BY p.id DESC LIMIT 1))"
+/* Or they are decided because the table was empty at the run's start:
+ * then it holds only rows this run wrote, each from an item on a page it
+ * recorded; every record was a first one with content, so all its items
+ * were sent; and none was refused ($4 the number of those records, from
+ * the store, else NULL).  A row the keys seen do not list would be one
+ * of a page recorded twice with other keys the second time: the page
+ * rows this run wrote number exactly its records, so no page was.  Only
+ * for a run that is its import's only one (a resumed one's earlier runs
+ * wrote pages the store did not see). */
+#define FIRST_DECIDED_SQL \
+	"$4::bigint IS NOT NULL" \
+	" AND EXISTS (SELECT 1 FROM import_runs n WHERE n.id = $1::bigint AND n.resumes = 0" \
+	"  AND NOT EXISTS (SELECT 1 FROM import_runs x WHERE x.id > n.id))" \
+	" AND (SELECT count(*) FROM raced_pages f WHERE f.stage = $2" \
+	"  AND f.seen_import = $1::bigint) = $4::bigint"
 #define DECIDE_SQL \
 	"WITH gone AS (" DELETE_PAGES_SQL " RETURNING 1)" \
-	" SELECT set_config('" STORE_KEEP_SETTING "' || $2, CASE WHEN $3::boolean" \
-	"  AND NOT EXISTS (SELECT 1 FROM gone) AND " PREV_DECIDED_SQL \
+	" SELECT set_config('" STORE_KEEP_SETTING "' || $2, CASE WHEN ($3::boolean" \
+	"  AND NOT EXISTS (SELECT 1 FROM gone) AND " PREV_DECIDED_SQL ") OR (" FIRST_DECIDED_SQL ")" \
 	"  THEN $1::bigint::text ELSE '' END, false)"
 /* The reach of import $1 and of the earlier ones (failed, partial) is
  * read no more, but for a run that can still be resumed: its resume sets
@@ -219,7 +234,7 @@ static int id_stmt(struct store_op *op, size_t i, const char *sql, const char *i
 struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
                                    size_t n_tables, int64_t import_id, const char *status,
                                    json_t *counts, unsigned flags, const bool *keys_kept,
-                                   store_done_fn cb, void *arg)
+                                   const struct store_fresh *fresh, store_done_fn cb, void *arg)
 {
 	bool removals = flags & STORE_FINISH_REMOVALS;
 	bool prune_root = (flags & STORE_FINISH_PRUNE_ROOT) && !removals && n_tables > 0;
@@ -242,8 +257,13 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 	for (size_t t = 0; removals && t < n_tables; t++) {
 		/* First: the marking reads the pages reached, not the ones it
 		 * deletes, and the others read what it decides. */
-		const char *p3[] = { id, tables[t].name, keys_kept && keys_kept[t] ? "true" : "false" };
-		rc |= store_op_stmt(op, i++, DECIDE_SQL, 3, p3);
+		char records[24];
+		bool first = fresh && fresh[t].records >= 0;
+		if (first)
+			snprintf(records, sizeof records, "%lld", (long long)fresh[t].records);
+		const char *p4[] = { id, tables[t].name, keys_kept && keys_kept[t] ? "true" : "false",
+		                     first ? records : NULL };
+		rc |= store_op_stmt(op, i++, DECIDE_SQL, 4, p4);
 		rc |= id_stmt(op, i++, tables[t].mark_sql, id, NULL);
 		rc |= id_stmt(op, i++, tables[t].unmark_sql, id, NULL);
 		/* After its parent's removals: stages come after their parents. */
@@ -274,12 +294,13 @@ static void counts_done(struct store_op *op, const PGresult *res, const char *er
 }
 
 struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id,
-                                   bool no_rows)
+                                   bool no_rows, int64_t fresh_keys)
 {
-	char id[24];
+	char id[24], keys[24];
 	snprintf(id, sizeof id, "%lld", (long long)import_id);
-	const char *p[] = { id, no_rows ? "true" : "false" };
-	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 2, p, counts_done);
+	snprintf(keys, sizeof keys, "%lld", (long long)fresh_keys);
+	const char *p[] = { id, no_rows ? "true" : "false", fresh_keys >= 0 ? keys : NULL };
+	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 3, p, counts_done);
 }
 
 struct store_op *store_runs_forget_reach(int64_t import_id)

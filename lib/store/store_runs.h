@@ -59,12 +59,21 @@ void store_runs_free(struct store_runs *r);
 /* Each returns the op to queue, or NULL when out of memory. */
 RACED_MUST_CHECK
 struct store_op *store_runs_begin(const struct store_run_begin *b, store_id_fn cb, void *arg);
+/* What the store can tell of a table in a first import (store.c,
+ * store_finish_import): the table was empty at the run's start and every
+ * page record was a first one; records, the number of them, and keys,
+ * the keys they listed; both -1 when not so. */
+struct store_fresh {
+	int64_t records;
+	int64_t keys;
+};
+
 /* After a run's finishing op: one op a table (so that a table dropped
  * during the run costs only its own), making its counts exact from the
  * tables (store_schema.c, COUNTS_FMT); no_rows: the run sent the table no
- * row.  NULL when out of memory. */
+ * row; fresh_keys: store_fresh.keys.  NULL when out of memory. */
 struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t import_id,
-                                   bool no_rows);
+                                   bool no_rows, int64_t fresh_keys);
 /* After the counts of a succeeded run: its reach (raced_reached) and that
  * of earlier runs that cannot be resumed are deleted.  NULL when out of
  * memory. */
@@ -74,12 +83,13 @@ struct store_op *store_runs_forget_reach(int64_t import_id);
  * over tables (the store's, in stage order), then the run's row.
  * keys_kept[t] (NULL: none): every page record the run sent table t kept
  * its page's keys, so that its removals may need no keys read
- * (store_runs.c, DECIDE_SQL). */
+ * (store_runs.c, DECIDE_SQL); fresh[t] (NULL: none) likewise for a
+ * table empty at the run's start. */
 RACED_MUST_CHECK
 struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
                                    size_t n_tables, int64_t import_id, const char *status,
                                    json_t *counts, unsigned flags, const bool *keys_kept,
-                                   store_done_fn cb, void *arg);
+                                   const struct store_fresh *fresh, store_done_fn cb, void *arg);
 /* See store_get_run(), store_resume_import(), store_get_cursor(). */
 RACED_MUST_CHECK
 struct store_op *store_runs_get_run(int64_t id, store_json_fn cb, void *arg);

@@ -340,13 +340,18 @@ static bool name_valid(const char *n)
  * = $1 when the run sent the table none ($2) and is its import's only
  * run; when the finish kept the stage's removals (STORE_KEPT_FMT) the
  * pages reached are the previous run's with the same keys, so its
- * shared_keys stand.  COALESCE and CASE run the scans only when needed. */
+ * shared_keys stand; when it kept them as a first import ($3, the keys
+ * its page records listed, from the store: store_runs.c,
+ * FIRST_DECIDED_SQL), each row it wrote is one distinct key of those
+ * listed.  COALESCE and CASE run the scans only when needed. */
 #define COUNTS_FMT \
 	"UPDATE import_runs SET counts = coalesce(counts, '{}'::jsonb) || jsonb_build_object('%s'," \
 	" coalesce(counts->'%s', '{}'::jsonb) || jsonb_build_object(" \
 	"  'stored', CASE WHEN $2::boolean AND resumes = 0 THEN 0" \
 	"   ELSE (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint) END," \
-	"  'shared_keys', coalesce(CASE WHEN " STORE_KEPT_FMT " THEN (SELECT" \
+	"  'shared_keys', coalesce(CASE WHEN " STORE_KEPT_FMT " AND $3::bigint IS NOT NULL" \
+	"    THEN $3::bigint - (SELECT count(*) FROM \"%s\" WHERE last_import = $1::bigint) END," \
+	"   CASE WHEN " STORE_KEPT_FMT " AND $3::bigint IS NULL THEN (SELECT" \
 	"    CASE WHEN jsonb_typeof(p.counts->'%s'->'shared_keys') = 'number'" \
 	"     THEN (p.counts->'%s'->>'shared_keys')::bigint END" \
 	"    FROM import_runs p WHERE p.id < $1::bigint ORDER BY p.id DESC LIMIT 1) END," \
@@ -380,7 +385,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
-	             name);
+	             name, name, name);
 	rc |= FORMAT(&t->mark_sql, MARK_FMT, name, name, name, name);
 	rc |= FORMAT(&t->unmark_sql, UNMARK_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->cursor_sql, CURSOR_FMT, name);
@@ -423,6 +428,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_keys_sql);
 	free(t->link_fresh_name);
 	free(t->link_fresh_sql);
+	free(t->link_plain_name);
+	free(t->link_plain_sql);
 	free(t->unlink_sql);
 	store_columns_free(t);
 }
@@ -644,7 +651,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 3 * n_links + 4);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 4);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -668,6 +675,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		op->stmts[k++].name = tables[i].link_keys_name;
 		store_op_sql(op, k, tables[i].link_fresh_sql);
 		op->stmts[k++].name = tables[i].link_fresh_name;
+		store_op_sql(op, k, tables[i].link_plain_sql);
+		op->stmts[k++].name = tables[i].link_plain_name;
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
@@ -731,5 +740,9 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 		else
 			sb_add(&sql, " || 'f'");
 	}
+	/* the names are checked identifiers: safe inside a literal */
+	for (size_t i = 0; i < n; i++)
+		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM raced_pages WHERE stage = '%s')"
+		       " THEN 'f' ELSE 't' END", tables[i].name);
 	return sql;
 }

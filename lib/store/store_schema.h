@@ -93,6 +93,8 @@ struct store_table_sql {
 	char *link_keys_sql;
 	char *link_fresh_name; /* ... of parents known to have no link yet */
 	char *link_fresh_sql;
+	char *link_plain_name; /* ... the same without ON CONFLICT (store.c) */
+	char *link_plain_sql;
 	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 
@@ -145,10 +147,12 @@ int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables
  * configured column's array ($5 on), so batches do not depend on what is
  * in force.  NULL when out of memory. */
 char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce, int mode);
-/* One statement answering one text of 2n characters: at i, 't' where
+/* One statement answering one text of 3n characters: at i, 't' where
  * tables[i] has no row, else 'f'; at n + i, 't' where tables[i] has a
- * link table and it has no row, else 'f' (the probe at a run's start,
- * store.c); it fails if a table is missing.  NULL when out of memory. */
+ * link table and it has no row, else 'f'; at 2n + i, 't' where
+ * raced_pages holds no record of tables[i]'s stage, else 'f' (the probe
+ * at a run's start, store.c); it fails if a table is missing.  NULL when
+ * out of memory. */
 char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n);
 
 #endif

@@ -18,6 +18,14 @@ write_config
 check "first import succeeds" raced_once
 check_eq "first import: no 304" "$(run_count 1 entries requests_304)" 0
 check_tables_served "first import"
+# A first import reads no input state (nothing kept yet: store_state_empty):
+# reads go through raced_pages_input, one index scan an input; its backend
+# reports its counts when it exits.
+input_reads() { sql "select idx_scan from pg_stat_user_indexes where indexrelname = 'raced_pages_input'"; }
+raced_gone() { [ "$(sql "select count(*) from pg_stat_activity where application_name = 'raced'")" = 0 ]; }
+wait_for "raced's backend to exit" 20 raced_gone
+check "first import: fewer input reads ($(input_reads)) than races (23)" test "$(input_reads)" -lt 23
+r0=$(input_reads)
 
 # --- unchanged, both validators -----------------------------------------
 w0=$(writes)
@@ -25,6 +33,8 @@ pw0=$(page_writes)
 fixture_get /_reset >/dev/null
 check "unchanged second import succeeds" raced_once
 reqs_save
+reads_grew() { [ "$(input_reads)" -ge $((r0 + 23)) ]; }
+wait_for "the second import's reads of its inputs' state (one at least per race)" 20 reads_grew
 check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check "it made requests" test "$(reqs_count 'nm > 0')" -gt 0
 check_eq "each URL once" "$(reqs_count 'n <> 1')" 0

@@ -5,6 +5,7 @@
 #include "error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The lines of h's list, then the shared ones, joined by '|'. */
@@ -83,11 +84,48 @@ static void test_response_validators_kept(void)
 	CHECK(conditional_response_last_modified("") == NULL);
 }
 
+/* Last-Modified is kept when libcurl's date parser takes it: an
+ * IMF-fixdate is checked without it (conditional.c), the other forms go
+ * to it; both must agree with curl_getdate on every case here. */
+static void test_last_modified_is_kept_as_curl_reads_dates(void)
+{
+	static const char *const kept[] = {
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Mon, 01 Jan 2024 00:00:00 GMT",
+		"Sat, 31 Dec 9999 23:59:60 GMT", "Wed, 15 Oct 1583 12:00:00 GMT",
+		"Fri, 31 Feb 2025 10:00:00 GMT", /* curl does not check the month's length */
+		"Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",  /* RFC 850, asctime */
+		"06 Nov 1994 08:49:37 GMT",
+	};
+	static const char *const refused[] = {
+		"Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1582 08:49:37 GMT", "Sun, 06 Nov 1994 08:60:37 GMT",
+		"Sun, 06 Nov 1994 08:49:61 GMT", "Sun, 06 Xyz 1994 08:49:37 GMT",
+		"Sun, 0x Nov 1994 08:49:37 GMT", "Sun, 06 Nov 19a4 08:49:37 GMT",
+	};
+	for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+		char *s = conditional_response_last_modified(kept[i]);
+		if (!s)
+			fprintf(stderr, "  not kept: '%s'\n", kept[i]);
+		CHECK(s != NULL && strcmp(s, kept[i]) == 0);
+		CHECK(curl_getdate(kept[i], NULL) != -1);
+		free(s);
+	}
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		char *s = conditional_response_last_modified(refused[i]);
+		if (s)
+			fprintf(stderr, "  kept: '%s'\n", refused[i]);
+		CHECK(s == NULL);
+		CHECK_EQ(curl_getdate(refused[i], NULL), -1);
+		free(s);
+	}
+}
+
 int main(void)
 {
 	RUN(test_validators_go_in_front_of_the_providers_lines_verbatim);
 	RUN(test_no_validator_adds_no_line);
 	RUN(test_a_validator_that_cannot_go_on_a_line_is_refused);
 	RUN(test_response_validators_kept);
+	RUN(test_last_modified_is_kept_as_curl_reads_dates);
 	return CHECK_DONE();
 }

@@ -1400,6 +1400,72 @@ static void test_each_request_asks_for_its_own_url(void)
 	wire_teardown(&w);
 }
 
+/* A pooled easy handle keeps its provider's options from one request to
+ * the next (fetch_pool.h) but nothing of the request before: not its
+ * validators, its URL or its callbacks' request; and a handle that served
+ * another provider carries none of that provider's lines (its token). */
+static void test_a_reused_handle_carries_nothing_of_the_request_before(void)
+{
+	static struct wire w;
+	char err[ERR_MAX], host[64];
+	wire_setup(&w);
+	snprintf(host, sizeof host, "Host: 127.0.0.1:%d", w.port);
+	CHECK(start_if(0, "/races?page=1", "\"e1\"", "Sun, 06 Nov 1994 08:49:37 GMT") != NULL);
+	CHECK(run_loop(10000));
+	CHECK(start(1, "/races?page=2") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(w.n_heads, 2);
+	CHECK(contains(w.heads[0], "\r\nIf-None-Match: \"e1\"\r\n"));
+	CHECK(strncmp(w.heads[1], "GET /v1/races?page=2 HTTP/1.1\r\n", 31) == 0);
+	CHECK(!contains(w.heads[1], "If-None-Match"));
+	CHECK(!contains(w.heads[1], "If-Modified-Since"));
+	CHECK(contains(w.heads[1], "\r\nAuthorization: Bearer s3cret\r\n"));
+	CHECK_EQ(R.got[1].outcome, FETCH_OK);
+	CHECK(!R.got[1].conditional);
+	CHECK_STR(R.got[1].effective_url, R.got[1].url);
+
+	/* Two more providers on the same server, one with basic auth (set on
+	 * the handle, not in its header list), one with none: each request
+	 * takes the one idle handle, which served the other provider last. */
+	struct fetch_provider_conf c = default_conf;
+	c.name = "basic";
+	c.token = NULL;
+	c.base_url = w.base;
+	c.auth = (struct auth_conf){.kind = AUTH_BASIC, .username = "u", .secret = "p"};
+	struct fetch_provider *basic = fetcher_add_provider(R.f, &c, err);
+	CHECK(basic != NULL);
+	c.name = "public";
+	c.auth = (struct auth_conf){.kind = AUTH_NONE};
+	struct fetch_provider *pub = fetcher_add_provider(R.f, &c, err);
+	CHECK(pub != NULL);
+	struct fetch_provider *order[] = {basic, pub};
+	for (size_t i = 0; i < 2; i++) {
+		R.req[2 + i] = fetch_start(order[i], "/athletes/a1", on_done, (void *)(uintptr_t)(2 + i), err);
+		CHECK(R.req[2 + i] != NULL);
+		R.outstanding++;
+		CHECK(run_loop(10000));
+		CHECK_EQ(R.got[2 + i].outcome, FETCH_OK);
+		CHECK_EQ(R.got[2 + i].calls, 1);
+	}
+	CHECK_EQ(R.got[1].calls, 1); /* main's last request is not called again */
+	CHECK_EQ(w.n_heads, 4);
+	CHECK(contains(w.heads[2], "\r\nAuthorization: Basic dTpw\r\n"));
+	CHECK(strncmp(w.heads[3], "GET /v1/athletes/a1 HTTP/1.1\r\n", 30) == 0);
+	CHECK(!contains(w.heads[3], "Authorization"));
+	const char *want[] = {host, "User-Agent: raced/" RACED_VERSION, "Accept: application/json",
+	                      "Accept-Encoding: *"};
+	check_head_lines(w.heads[3], want, sizeof want / sizeof want[0]);
+
+	/* And back to main: its token again, no validators. */
+	CHECK(start(4, "/races?page=3") != NULL);
+	CHECK(run_loop(10000));
+	CHECK_EQ(w.n_heads, 5);
+	CHECK(contains(w.heads[4], "\r\nAuthorization: Bearer s3cret\r\n"));
+	CHECK(!contains(w.heads[4], "If-None-Match"));
+	CHECK_EQ(R.got[4].outcome, FETCH_OK);
+	wire_teardown(&w);
+}
+
 /* Random URLs, one after another: the request line carries the path and
  * query of the URL fetch_start resolved, byte for byte, and so does the
  * effective URL (libcurl is handed a CURLU built from parts for most). */
@@ -2266,6 +2332,7 @@ int main(void)
 	RUN(test_proxy_in_the_environment_is_used);
 	RUN(test_token_goes_only_to_the_providers_origin);
 	RUN(test_each_request_asks_for_its_own_url);
+	RUN(test_a_reused_handle_carries_nothing_of_the_request_before);
 	RUN(test_random_urls_go_out_as_resolved);
 	RUN(test_relative_next_link_resolves_against_the_page);
 	RUN(test_link_header_next_is_absolute);

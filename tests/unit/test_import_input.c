@@ -98,18 +98,57 @@ static void test_records(struct store *s)
 	import_input_unref(in);
 }
 
+static bool live_empty(const struct import_live *live)
+{
+	for (size_t b = 0; b < IMPORT_LIVE_BUCKETS; b++)
+		if (live->buckets[b])
+			return false;
+	return true;
+}
+
+/* Many live inputs (more than the set's chains): each found by its URL,
+ * none by another, each gone once its last reference goes, whatever
+ * order they go in. */
+static void test_live_set(void)
+{
+	enum { N = 5 * IMPORT_LIVE_BUCKETS };
+	static struct import_live live;
+	static struct import_input *in[N];
+	char url[64];
+	for (size_t i = 0; i < N; i++) {
+		snprintf(url, sizeof url, "http://x/athletes/%zu", i);
+		in[i] = import_input_new(url);
+		CHECK(in[i] != NULL);
+		import_input_live(in[i], &live);
+	}
+	for (size_t i = 0; i < N; i++) {
+		snprintf(url, sizeof url, "http://x/athletes/%zu", i);
+		CHECK(import_input_find(&live, url) == in[i]);
+	}
+	CHECK(import_input_find(&live, "http://x/athletes/x") == NULL);
+	for (size_t i = 0; i < N; i += 2)   /* every other one ends */
+		import_input_unref(in[i]);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(url, sizeof url, "http://x/athletes/%zu", i);
+		CHECK(import_input_find(&live, url) == (i % 2 ? in[i] : NULL));
+	}
+	for (size_t i = N - 1; i < N; i -= 2)
+		import_input_unref(in[i]);
+	CHECK(live_empty(&live));
+}
+
 /* A dedupe stage's links: held until the unit ends, then behind the
  * input's last record; an input is found among the live ones until its
  * last reference goes.  (Table 1 is the dedupe stage.) */
 static void test_links(struct store *s)
 {
 	char err[ERR_MAX];
-	struct import_input *live = NULL;
+	static struct import_live live;
 	struct import_input *in = import_input_new("http://x/athletes/a1");
 	CHECK(in != NULL);
 	import_input_live(in, &live);
-	CHECK(import_input_find(live, "http://x/athletes/a1") == in);
-	CHECK(import_input_find(live, "http://x/athletes/a2") == NULL);
+	CHECK(import_input_find(&live, "http://x/athletes/a1") == in);
+	CHECK(import_input_find(&live, "http://x/athletes/a2") == NULL);
 	/* The parent that fetches it, and one that saw it in flight: held. */
 	CHECK_EQ(import_input_link(in, "e1-1", false, s, 1, 1, err), 0);
 	CHECK_EQ(import_input_link(in, "e2-4", false, s, 1, 1, err), 0);
@@ -138,12 +177,13 @@ static void test_links(struct store *s)
 	CHECK(in2 != NULL);
 	import_input_live(in2, &live);
 	CHECK_EQ(import_input_link(in2, "e5-1", false, s, 1, 1, err), 0);
-	CHECK(live == in2 && in2->live_next == in);
+	CHECK(import_input_find(&live, "http://x/athletes/a2") == in2);
+	CHECK(import_input_find(&live, "http://x/athletes/a1") == in);
 	import_input_unref(in);
-	CHECK(live == in2 && in2->live_next == NULL);
-	CHECK(import_input_find(live, "http://x/athletes/a1") == NULL);
+	CHECK(import_input_find(&live, "http://x/athletes/a2") == in2);
+	CHECK(import_input_find(&live, "http://x/athletes/a1") == NULL);
 	import_input_unref(in2);
-	CHECK(live == NULL);
+	CHECK(live_empty(&live));
 	/* A link record for a stage without a link table is refused. */
 	CHECK_EQ(store_add_link(s, 0, 1, "e1", "http://x/athletes/a1", err), -1);
 	CHECK(strstr(err, "table entries, which has no link table") != NULL);
@@ -166,7 +206,7 @@ static void finish_input(struct import_input *in, struct store *s, bool reached_
 static void test_links_skip(struct store *s)
 {
 	char err[ERR_MAX];
-	struct import_input *live = NULL;
+	static struct import_live live;
 	struct import_undone undone = {0};
 	struct import_links l = {.trusted = true};
 	struct import_input *same = import_input_new("http://x/athletes/a1");
@@ -203,7 +243,7 @@ static void test_links_skip(struct store *s)
 	/* Ended: what they were is remembered for their later parents. */
 	for (size_t i = 0; i < 3; i++)
 		import_input_unref(all[i]);
-	CHECK(live == NULL);
+	CHECK(live_empty(&live));
 	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e4", true, s, 1, 1, err), 0);
 	CHECK_EQ(l.skipped, 3);
 	CHECK_EQ(import_links_ended(&l, &undone, NULL, "http://x/athletes/a1", "e5", false, s, 1, 1, err), 0);
@@ -358,6 +398,7 @@ int main(void)
 	CHECK(s != NULL);
 	test_hash();
 	test_index();
+	test_live_set();
 	if (s)
 		test_records(s);
 	if (s)

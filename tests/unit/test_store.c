@@ -1694,6 +1694,29 @@ static void import_nw(int64_t n, const char *p7)
 
 /* --- link records that carry their keys --------------------------------- */
 
+/* A ready store of tables <prefix>_entries and <prefix>_athletes, the
+ * second a dedupe stage of the first (so with a link table), batches of
+ * 100; NULL (a failed check) if it cannot be had. */
+static struct store *start_link_store(struct seen *w, const char *prefix)
+{
+	static char names[2][32];
+	snprintf(names[0], sizeof names[0], "%s_entries", prefix);
+	snprintf(names[1], sizeof names[1], "%s_athletes", prefix);
+	static const char *tables[2] = { names[0], names[1] };
+	static const int parents[] = { -1, 0 };
+	static const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct store *s = start_store(w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		fprintf(stderr, "store not ready: %s\n", w->last_why);
+		store_free(s);
+		CHECK(false);
+		return NULL;
+	}
+	return s;
+}
+
 static void add_link_keys(struct store *s, int64_t import_id, const char *parent,
                           const char *keys, size_t len, size_t n)
 {
@@ -1726,19 +1749,10 @@ static char *links_now(void)
  * both written, each the right way. */
 static void test_link_records_with_keys_insert_and_remove_exactly(void)
 {
-	const char *tables[] = { "lk_entries", "lk_athletes" };
-	const int parents[] = { -1, 0 };
-	const bool dedupe[] = { false, true };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
 	struct seen w = { 0 };
-	struct store *s = start_store(&w, &conf, NULL);
-	if (!s || !run_until(store_ready, s, 30)) {
-		fprintf(stderr, "store not ready: %s\n", w.last_why);
-		store_free(s);
-		CHECK(false);
+	struct store *s = start_link_store(&w, "lk");
+	if (!s)
 		return;
-	}
 	add_link_keys(s, 1, "e1", "a1", 3, 1);
 	add_link_keys(s, 1, "e2", "a1\0a2", 6, 2);
 	add_link_keys(s, 1, "e3", "a3", 3, 1);
@@ -2772,6 +2786,117 @@ static struct store_stats stats_of(struct store *s)
 	return st;
 }
 
+static bool fr_counted(void *arg)
+{
+	char q[200];
+	snprintf(q, sizeof q, "SELECT count(*) FROM import_runs WHERE id = %lld AND"
+	         " counts->'fr_items' ? 'shared_keys'", (long long)*(const int64_t *)arg);
+	return sql_int(q) == 1;
+}
+
+static char *fr_state(void)
+{
+	return sql1("SELECT string_agg(key || ':' || CASE WHEN removed_import IS NULL THEN '-'"
+	            " ELSE 'removed' END, ',' ORDER BY key) FROM fr_items");
+}
+
+/* A first import into the empty fr_items: rows a, b, c; page p1 listing
+ * a, b, a and p2 listing c (both first records unless p1_first is
+ * false); then p1 again listing a only, if twice.  Then the row x put
+ * in behind raced's back (a finish that reads keys marks it removed, a
+ * kept one never reads it), and the run finished as succeeded; resumes
+ * set on its row first if resumed.  Returns the run's id. */
+static int64_t fr_run(struct store *s, struct seen *w, bool p1_first, bool twice, bool resumed)
+{
+	sql_exec("DELETE FROM fr_items");
+	sql_exec("DELETE FROM raced_pages WHERE stage = 'fr_items'");
+	int64_t id = begin_run(s);
+	const char *kab[] = { "a", "b", "a" }, *kc[] = { "c" }, *ka[] = { "a" };
+	uint64_t h[] = { 1, 2, 3 };
+	struct store_page p1 = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                         .keys = kab, .hashes = h, .n_keys = 3, .input_done = true,
+	                         .first = p1_first };
+	struct store_page p2 = { .url = "p2", .input = "p2", .fetched = true, .content = true,
+	                         .keys = kc, .hashes = h, .n_keys = 1, .input_done = true,
+	                         .first = true };
+	struct store_page p1a = { .url = "p1", .input = "p1", .fetched = true, .content = true,
+	                          .keys = ka, .hashes = h, .n_keys = 1, .input_done = true,
+	                          .first = true };
+	add(s, 0, id, "a", NULL, "{}");
+	add(s, 0, id, "b", NULL, "{}");
+	add_page(s, 0, id, &p1);
+	add(s, 0, id, "c", NULL, "{}");
+	add_page(s, 0, id, &p2);
+	if (twice) {
+		flush(s, 0);
+		add(s, 0, id, "a", NULL, "{\"v\": 2}");
+		add_page(s, 0, id, &p1a);
+	}
+	flush(s, 0);
+	struct want x = { w, 0, twice ? 4 : 3 };
+	CHECK(run_until(committed_reached, &x, 20));
+	w->committed[0] = 0;
+	sql_exec("INSERT INTO fr_items (key, payload, first_import, last_import)"
+	         " VALUES ('x', '{}', 1, 1)");
+	if (resumed) {
+		char q[100];
+		snprintf(q, sizeof q, "UPDATE import_runs SET resumes = 1 WHERE id = %lld", (long long)id);
+		sql_exec(q);
+	}
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
+	                             &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK(run_until(fr_counted, &id, 10));
+	return id;
+}
+
+static long long fr_count(int64_t id, const char *name)
+{
+	char q[200];
+	snprintf(q, sizeof q, "SELECT (counts->'fr_items'->>'%s')::bigint FROM import_runs"
+	         " WHERE id = %lld", name, (long long)id);
+	return sql_int(q);
+}
+
+/* Run id left fr_items as state (key:- or key:removed, by key) with its
+ * counts stored and shared_keys. */
+static void fr_check(int64_t id, const char *state, long long stored, long long shared)
+{
+	char *got = fr_state();
+	CHECK_STR(got, state);
+	free(got);
+	CHECK_EQ(fr_count(id, "stored"), stored);
+	CHECK_EQ(fr_count(id, "shared_keys"), shared);
+}
+
+/* A first import into a table empty at its start reads no keys to decide
+ * its removals when every page record was a first one, each page was
+ * recorded once, no row was refused and the run is its import's only
+ * one; its counts are the same as when they are read from the keys. */
+static void test_a_first_import_decides_its_removals_without_reading_keys(void)
+{
+	const char *tables[] = { "fr_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM import_runs");
+	/* kept: x is never read; a, b, a, c listed: 1 shared key, 3 stored */
+	fr_check(fr_run(s, &w, true, false, false), "a:-,b:-,c:-,x:-", 3, 1);
+	/* a record that was not a first one: decided from the keys */
+	fr_check(fr_run(s, &w, false, false, false), "a:-,b:-,c:-,x:removed", 3, 1);
+	/* p1 recorded twice, the second time without b: b goes */
+	fr_check(fr_run(s, &w, true, true, false), "a:-,b:removed,c:-,x:removed", 3, 0);
+	/* a resumed run: decided from the keys */
+	fr_check(fr_run(s, &w, true, false, true), "a:-,b:-,c:-,x:removed", 3, 1);
+	sql_exec("DELETE FROM import_runs");
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* A first import into empty tables writes every row by the plain INSERT
  * (counted by the store, and seen as raced_insert_* in pg_stat_statements
  * when it is there); the next import, the tables no longer empty, goes by
@@ -2823,6 +2948,56 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
 	store_free(s);
 }
 
+/* A run whose stage has no page record in raced_pages at its start has
+ * no state to read (store_state_empty): false until the run's id is
+ * answered, true per stage then; false for a stage with a record, for
+ * the next run of a stage the run gave one, and for a resumed run. */
+static void test_state_is_known_empty_per_stage_at_a_runs_start(void)
+{
+	const char *tables[] = { "se_a", "se_b" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 2, 100);
+	sql_exec("DELETE FROM raced_pages WHERE stage IN ('se_a', 'se_b')");
+	CHECK(!store_state_empty(s, 0));
+	int64_t id = begin_run(s);
+	CHECK(store_state_empty(s, 0));
+	CHECK(store_state_empty(s, 1));
+	CHECK(!store_state_empty(s, 2));   /* out of range */
+
+	/* the run gives se_a a page record: the next run reads se_a's state */
+	const char *keys[] = { "a00000" };
+	uint64_t h[] = { 1 };
+	struct store_page pg = { .url = "se/p1", .input = "se/p1", .fetched = true, .content = true,
+	                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+	add_rows(s, 0, id, "a", 0, 1, 1);
+	add_page(s, 0, id, &pg);
+	flush(s, 0);
+	struct want x = { &w, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 20));
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'se_a'"), 1);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test" }, on_id, &c),
+	         0);
+	CHECK(!store_state_empty(s, 1));   /* not known until the id comes back */
+	CHECK(run_until(flag_set, &c.got_id, 10));
+	CHECK(c.id > id);
+	CHECK(!store_state_empty(s, 0));
+	CHECK(store_state_empty(s, 1));
+
+	/* a resumed run reads its checkpoints, whatever the probe found */
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, c.id, "interrupted", NULL, STORE_FINISH_RESUMABLE,
+	                             on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	c.finished = false;
+	CHECK_EQ(store_resume_import(s, c.id, on_finished, &c), 0);
+	CHECK(!store_state_empty(s, 1));
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK(!store_state_empty(s, 0));
+	CHECK(!store_state_empty(s, 1));
+	store_free(s);
+}
+
 /* A first import into an empty link table: a parent's first record by
  * keys goes by the fresh insert (no lookup of stale links); a later
  * record of the same parent in the run by the write by keys, which
@@ -2830,26 +3005,19 @@ static void test_a_first_import_into_empty_tables_goes_by_plain_inserts(void)
  * is fresh. */
 static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 {
-	const char *tables[] = { "lf_entries", "lf_athletes" };
-	const int parents[] = { -1, 0 };
-	const bool dedupe[] = { false, true };
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
 	struct seen w = { 0 };
-	struct store *s = start_store(&w, &conf, NULL);
-	if (!s || !run_until(store_ready, s, 30)) {
-		store_free(s);
-		CHECK(false);
+	struct store *s = start_link_store(&w, "lf");
+	if (!s)
 		return;
-	}
 	int64_t id = begin_run(s);
-	uint64_t fresh0 = stats_of(s).links_fresh;
+	uint64_t fresh0 = stats_of(s).links_fresh, plain0 = stats_of(s).links_plain;
 	add_link_keys(s, id, "e1", "a1", 3, 1);
 	add_link_keys(s, id, "e2", "a1\0a2", 6, 2);
 	add_link_keys(s, id, "e3", "a3", 3, 1);
 	add_link_keys(s, id, "e3", "a3", 3, 1);          /* seen: by keys */
 	link_batch(s, &w, id, "a1");
 	CHECK_EQ(stats_of(s).links_fresh - fresh0, 3);
+	CHECK_EQ(stats_of(s).links_plain - plain0, 3);   /* by the plain INSERT */
 	add_link_keys(s, id, "e2", "a2", 3, 1);          /* seen: a1 goes */
 	add_link_keys(s, id, "e4", NULL, 0, 0);          /* fresh, no pair */
 	link_batch(s, &w, id, "a2");
@@ -2945,6 +3113,44 @@ static void test_links_are_trusted_only_over_tables_with_rows(void)
 	sql_exec("DELETE FROM lt_entries");
 	(void)trusted_run(s, "lt_athletes", true);
 	CHECK(!store_links_trusted(s, 1));
+	store_free(s);
+}
+
+/* A fresh link record whose pair is stored after all (here put in behind
+ * raced's back; in life a batch sent again whose commit had landed, or a
+ * record listing a key twice): its plain INSERT is refused, the batch
+ * goes again by the insert that tolerates the pair, nothing is refused
+ * or lost, and the run's later fresh records go that way too. */
+static void test_a_fresh_link_stored_after_all_falls_back_and_is_kept(void)
+{
+	struct seen w = { 0 };
+	struct store *s = start_link_store(&w, "lp");
+	if (!s)
+		return;
+	int64_t id = begin_run(s);
+	struct store_stats st0 = stats_of(s);
+	add_link_keys(s, id, "e1", "a1", 3, 1);
+	/* a parent's fresh record and a later one in the same batch: the
+	 * later one's keys are its links */
+	add_link_keys(s, id, "e0", "a5", 3, 1);
+	add_link_keys(s, id, "e0", "a6", 3, 1);
+	link_batch(s, &w, id, "a1");
+	CHECK_EQ(stats_of(s).links_plain - st0.links_plain, 2);
+	sql_exec("INSERT INTO lp_athletes_parents VALUES ('e2', 'a2')");
+	add_link_keys(s, id, "e2", "a2\0a3", 6, 2);      /* fresh, e2>a2 stored */
+	link_batch(s, &w, id, "a2");
+	add_link_keys(s, id, "e4", "a4", 3, 1);          /* fresh, after the fall-back */
+	link_batch(s, &w, id, "a4");
+	struct store_stats st = stats_of(s);
+	CHECK_EQ(st.plain_fallbacks - st0.plain_fallbacks, 1);
+	CHECK_EQ(st.links_fresh - st0.links_fresh, 4);
+	CHECK_EQ(st.links_plain - st0.links_plain, 2);
+	CHECK_EQ(st.rows_failed, st0.rows_failed);
+	char *l = sql1("SELECT string_agg(parent_key || '>' || key, ',' ORDER BY parent_key, key)"
+	               " FROM lp_athletes_parents");
+	CHECK_STR(l, "e0>a6,e1>a1,e2>a2,e2>a3,e4>a4");
+	free(l);
+	CHECK_EQ(sql_int("SELECT count(*) FROM lp_athletes"), 3);
 	store_free(s);
 }
 
@@ -3211,6 +3417,7 @@ int main(void)
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
 	RUN(test_removals_over_50k_rows_are_set_based);
 	RUN(test_removals_are_kept_only_when_nothing_can_have_gone);
+	RUN(test_a_first_import_decides_its_removals_without_reading_keys);
 	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
@@ -3223,6 +3430,8 @@ int main(void)
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
+	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
+	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);

@@ -29,13 +29,13 @@ static void test_errors_beyond_the_bound_are_only_counted_per_import(void)
 	CHECK_EQ(r.errors_dropped, 5);
 	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
 
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{\"errors_not_recorded\":3}");
 	store_op_free(op);
 	/* counted once: the next finish of 7 says nothing more */
-	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL);
+	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL, NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{}");
 	store_op_free(op);
@@ -77,7 +77,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 {
 	struct store_runs r = { 0 };
 	json_t *counts = json_pack("{s:{s:i}}", "races", "stored", 5);
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_STR(op->stmts[0].params[0], "3");
@@ -89,7 +89,7 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 	store_op_free(op);
 	/* counts that are not an object are refused */
 	json_t *bad = json_array();
-	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL, NULL) == NULL);
+	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL, NULL, NULL) == NULL);
 	json_decref(bad);
 }
 
@@ -180,8 +180,9 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_runs r = { 0 };
 	const bool kept[2] = { false, true };
+	const struct store_fresh fresh[2] = { { 12, 40 }, { -1, -1 } };
 	struct store_op *op = store_runs_finish(&r, t, 2, 5, "succeeded", NULL,
-	                                        STORE_FINISH_REMOVALS, kept, NULL, NULL);
+	                                        STORE_FINISH_REMOVALS, kept, fresh, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 7);
@@ -189,6 +190,8 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 		CHECK(strstr(op->stmts[0].sql, "set_config('" STORE_KEEP_SETTING "'") != NULL);
 		CHECK_STR(op->stmts[0].params[1], "races");
 		CHECK_STR(op->stmts[0].params[2], "false");
+		CHECK_STR(op->stmts[0].params[3], "12");   /* races: a first import's records */
+		CHECK(op->stmts[3].params[3] == NULL);     /* entries: not */
 		CHECK(op->stmts[1].sql == t[0].mark_sql);
 		CHECK(op->stmts[2].sql == t[0].unmark_sql);
 		CHECK_STR(op->stmts[3].params[1], "entries");
@@ -199,7 +202,8 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	}
 	store_op_free(op);
 	op = store_runs_finish(&r, t, 2, 5, "interrupted", NULL,
-	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL, NULL);
+	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL, NULL,
+	                       NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 2);

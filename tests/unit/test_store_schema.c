@@ -290,20 +290,21 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	CHECK_EQ(tables->n_stmts, 3 * 3 + 2 + 1);
 	CHECK(tables->stmts[9].sql == t[2].link_create_sql);
 	store_op_list_free(&chain);
-	/* then each table's writes and read and its three link writes
+	/* then each table's writes and read and its four link writes
 	 * prepared, the page write, the read of inputs, the views, SELECT 1 */
 	char *ups[3] = { t[0].upsert_sql, t[1].upsert_sql, t[2].upsert_sql };
 	char *const *writes[3] = { ups, ups, ups };
 	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 * 4 + 3 + 4);
+	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 4);
 	CHECK_STR(p->stmts[11].name, "raced_read_athletes");
 	CHECK_STR(p->stmts[12].name, "raced_links_athletes");
 	CHECK_STR(p->stmts[13].name, "raced_link_keys_athletes");
 	CHECK_STR(p->stmts[14].name, "raced_link_fresh_athletes");
-	CHECK_STR(p->stmts[15].name, "raced_pages_write");
-	CHECK_STR(p->stmts[16].name, "raced_inputs_read");
-	const char *views = p->stmts[17].sql;
+	CHECK_STR(p->stmts[15].name, "raced_link_plain_athletes");
+	CHECK_STR(p->stmts[16].name, "raced_pages_write");
+	CHECK_STR(p->stmts[17].name, "raced_inputs_read");
+	const char *views = p->stmts[18].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
