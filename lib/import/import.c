@@ -1664,6 +1664,16 @@ static void link_seen(struct stage_ctx *sc, const struct import_item *parent, co
 	free(shown);
 }
 
+/* A dedupe stage's input, its URL marked seen, that never began (out of
+ * memory): no parent meeting that URL may link as to an input that ended
+ * with its checkpoint (import_keys would take its key as implied), so
+ * none of an ended input does (import_undone, lost). */
+static void never_began(struct stage_ctx *sc)
+{
+	if (sc->seen)
+		sc->undone.lost = true;
+}
+
 /* The state of a unit about to walk its input, or NULL when there is
  * nothing to fetch: a dedupe stage has seen the URL, or it failed
  * (recorded).  Then the unit is done. */
@@ -1699,6 +1709,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 			ws = pre;
 		} else if (!(ws = calloc(1, sizeof *ws))) {
 			record_failure(sc, NULL, 0, 0, "out of memory");
+			never_began(sc);
 		}
 	}
 	free(expanded);
@@ -1713,6 +1724,7 @@ static struct work_state *work_begin(struct stage_ctx *sc, struct stage_work *w)
 		stage_work_set_user(w, ws, work_state_free);
 	if ((ws != pre && set_page(ws, url, 0) < 0) || !(ws->input = import_input_new(ws->shown))) {
 		record_failure(sc, NULL, 0, 0, "out of memory");
+		never_began(sc);
 		fail_if_root_first_page(sc);
 		stage_work_done(w);
 		return NULL;
@@ -2392,6 +2404,7 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {
 		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));
+		json_object_set_new(o, "links_by_url", json_integer((json_int_t)sc->links.by_url));
 		json_object_set_new(o, "links_skipped", json_integer((json_int_t)sc->links.skipped));
 		json_object_set_new(o, "links_dropped", json_integer((json_int_t)sc->links.dropped));
 	}

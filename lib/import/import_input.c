@@ -118,8 +118,9 @@ void import_input_unref(struct import_input *in)
 	/* Its parents still to come must know it was not reached only. */
 	if (in->links && in->links->trusted && in->done && in->rewrote)
 		undone_add(&in->links->changed, in->url);
-	if (in->ended && in->done && in->keys_known && !in->tainted)
-		(void)import_keys_add(in->ended, in->url, in->keys, in->keys_len, in->n_keys);
+	if (in->ended && in->done)
+		import_keys_ended(in->ended, in->url, in->keys_known && !in->tainted, in->keys,
+		                  in->keys_len, in->n_keys);
 	membudget_release(in->keys_cap);
 	free(in->keys);
 	if (in->live_prev) {
@@ -327,7 +328,10 @@ static int link_send(struct import_input *in, const char *parent, struct store *
 	if (in->keys_known && !in->tainted)
 		return store_add_link_keys(s, table, import_id, parent, in->keys, in->keys_len,
 		                           in->n_keys, err);
-	return store_add_link(s, table, import_id, parent, in->url, err);
+	int rc = store_add_link(s, table, import_id, parent, in->url, err);
+	if (in->links)
+		in->links->by_url += rc == 0;
+	return rc;
 }
 
 /* Whether a link record would change nothing (struct import_links):
@@ -570,15 +574,25 @@ void import_input_keys(struct import_input *in, const char *const *keys, size_t 
 	in->keys_declared = true;
 }
 
+/* import_input_link_ended, and whether the record went by URL. */
+static int link_ended(const struct import_keys *ended, const char *url, const char *parent_key,
+                      struct store *s, size_t table, int64_t import_id, bool *by_url, char *err)
+{
+	char buf[IMPORT_KEYS_IMPLIED_MAX];
+	const char *keys;
+	size_t len, n;
+	*by_url = !ended || !import_keys_find(ended, url, buf, &keys, &len, &n);
+	if (!*by_url)
+		return store_add_link_keys(s, table, import_id, parent_key, keys, len, n, err);
+	return store_add_link(s, table, import_id, parent_key, url, err);
+}
+
 int import_input_link_ended(const struct import_keys *ended, const char *url,
                             const char *parent_key, struct store *s, size_t table,
                             int64_t import_id, char *err)
 {
-	const char *keys;
-	size_t len, n;
-	if (ended && import_keys_find(ended, url, &keys, &len, &n))
-		return store_add_link_keys(s, table, import_id, parent_key, keys, len, n, err);
-	return store_add_link(s, table, import_id, parent_key, url, err);
+	bool by_url;
+	return link_ended(ended, url, parent_key, s, table, import_id, &by_url, err);
 }
 
 int import_links_ended(struct import_links *links, const struct import_undone *undone,
@@ -594,7 +608,9 @@ int import_links_ended(struct import_links *links, const struct import_undone *u
 		links->skipped++;
 		return 0;
 	}
-	int rc = import_input_link_ended(ended, url, parent_key, s, table, import_id, err);
+	bool by_url;
+	int rc = link_ended(ended, url, parent_key, s, table, import_id, &by_url, err);
 	*(rc == 0 ? &links->sent : &links->dropped) += 1;
+	links->by_url += rc == 0 && by_url;
 	return rc;
 }

@@ -80,6 +80,7 @@ struct import_links {
 	bool trusted;
 	struct import_undone changed;  /* only while trusted */
 	uint64_t sent;                 /* records to the store */
+	uint64_t by_url;               /* of them, by URL (the store reads the keys) */
 	uint64_t skipped;              /* not sent: the links were in place */
 	uint64_t dropped;              /* not sent otherwise (no checkpoint, held
 	                                  too many, out of memory): a run that
@@ -124,7 +125,7 @@ struct import_input {
 	size_t keys_len, keys_cap, n_keys;
 	bool keys_known, keys_lost;
 	bool keys_declared;               /* for the next record */
-	struct import_keys *ended;        /* its stage's keys of ended inputs
+	struct import_keys *ended;        /* its stage's cache of ended inputs
 	                                     (borrowed), or NULL */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
@@ -186,9 +187,11 @@ int import_input_delivered(struct import_input *in, bool refused, struct store *
  * to the store only if the input's checkpoint went before it: the link
  * statement takes every record it gets as an input completed.  It
  * carries the input's keys when every page record of the input had them
- * (import_input_keys); an input that ends with its checkpoint and its
- * keys leaves them in its stage's cache (ended), for the parents that
- * meet it later (import_input_link_ended). */
+ * (import_input_keys); an input that ends with its checkpoint tells its
+ * stage's cache (ended: import_keys) what the parents that meet it later
+ * link to, its keys or by URL (import_input_link_ended).  So every input
+ * of a dedupe stage whose URL the stage has seen must end through here,
+ * or be in import_undone (its lost flag when it never began). */
 void import_input_live(struct import_input *in, struct import_live *live);
 /* The live input named url (masked), or NULL. */
 struct import_input *import_input_find(const struct import_live *live, const char *url);
@@ -205,8 +208,9 @@ int import_input_link(struct import_input *in, const char *parent_key, bool unch
  * named url (masked), which has ended in this import (not live): sent
  * unless the input had no checkpoint (import_undone_has(undone, url)) or
  * the links are in place; counted in links either way.  Sent with the
- * keys ended holds for url (import_input_link_ended), else by URL.  -1
- * with err (the record could not be queued). */
+ * keys ended gives for url (import_input_link_ended), else by URL
+ * (counted in links->by_url).  -1 with err (the record could not be
+ * queued). */
 RACED_MUST_CHECK
 int import_links_ended(struct import_links *links, const struct import_undone *undone,
                        const struct import_keys *ended, const char *url, const char *parent_key,
@@ -226,8 +230,9 @@ int import_input_finish(struct import_input *in, struct store *s, size_t table,
                         int64_t import_id, char *err);
 
 /* A parent meeting the input url (masked) of its stage after it ended
- * (not live, not undone): its link record, with the keys the stage's
- * cache holds for url, else by URL.  -1 with err: out of memory. */
+ * with its checkpoint (not live, not undone): its link record, with the
+ * keys the stage's cache gives for url (kept, or implied by the URL),
+ * else by URL.  -1 with err: out of memory. */
 RACED_MUST_CHECK
 int import_input_link_ended(const struct import_keys *ended, const char *url,
                             const char *parent_key, struct store *s, size_t table,

@@ -1353,9 +1353,10 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
  * are exact for every parent that run saw (docs/architecture.md,
  * "Edges"): prior is that run's counts when it succeeded, not under a
  * cursor and with this pipeline (store_runs.c), and it dropped no link
- * record of the stage; and the link table is not empty while the parent
- * stage's table has rows (made empty by a schema upgrade, or emptied by
- * someone). */
+ * record of the stage; and the link table is not empty (made empty by a
+ * schema upgrade, or emptied by someone); and the parent stage's table is
+ * not empty either: then no parent can be unchanged, and trust would only
+ * cost the import its set of changed inputs (a hash an input). */
 static bool links_trusted(const struct store *s, size_t i, const json_t *prior)
 {
 	const struct table *t = &s->tables[i];
@@ -1363,8 +1364,8 @@ static bool links_trusted(const struct store *s, size_t i, const json_t *prior)
 	                                        "links_dropped");
 	if (!s->sql[i].link_name || !json_is_integer(dropped) || json_integer_value(dropped) != 0)
 		return false;
-	return !t->probed_links_empty ||
-	       (t->parent < s->n_tables && s->tables[t->parent].probed_empty);
+	return !t->probed_links_empty &&
+	       !(t->parent < s->n_tables && s->tables[t->parent].probed_empty);
 }
 
 /* The run's id: the tables the probe before it found empty take the plain

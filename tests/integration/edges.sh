@@ -22,6 +22,10 @@ link_writes() {
 }
 check "first import succeeds" raced_once
 check_edges_exact "first import"
+# every athlete's key is its URL's last segment (import_keys: implied), so
+# no parent's link record went by URL, however late it met its athlete
+check_eq "no link record went by URL" \
+	"$(sql "select counts->'athletes'->>'links_by_url' from import_runs order by id desc limit 1")" 0
 check "athletes are shared by several entries" \
 	test "$(sql 'select max(n) from (select count(*) n from athletes_parents group by key) c')" -gt 1
 check_eq "athletes keep no parent_key" "$(sql 'select count(*) from athletes where parent_key is not null')" 0

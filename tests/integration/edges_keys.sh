@@ -2,9 +2,11 @@
 # Link records of both kinds (issue 17): a record carries its input's keys
 # when the import knows them (the input's page records, held while it is
 # live, then a per-stage cache of ended inputs' keys), else only the URL
-# and the store reads the keys from raced_pages.  memory_limit = 1MiB
-# bounds the cache at 64 KiB (a sixteenth), well below the 2,000 athlete
-# inputs here, so both statements run in every import; whichever way a
+# and the store reads the keys from raced_pages.  The athletes' URLs are
+# /athletes/aK.json, so no key is implied by its URL and every ended
+# athlete takes room in the cache; memory_limit = 1MiB bounds it at 64 KiB
+# (a sixteenth), well below the 2,000 athlete inputs here, so both
+# statements run in every import; whichever way a
 # record went, the links are the relation served: first import, unchanged
 # re-import (no link written), a change, --full, athletes skipped within
 # refresh.
@@ -19,7 +21,8 @@ fixture_start "${ARGS[@]}"
 write_config
 # Every statement in the server log, to count each link write's executions.
 sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c log_statement=all'|" \
-	-e "s|^admin_group = root|&\nmemory_limit = 1MiB|" "$T/raced.conf"
+	-e "s|^admin_group = root|&\nmemory_limit = 1MiB|" \
+	-e "s|^url = /athletes/{athlete_id}$|url = /athletes/{athlete_id}.json|" "$T/raced.conf"
 
 # executions of the prepared statement $1 logged since the mark $2 (bytes)
 executed() {
@@ -40,6 +43,8 @@ fresh=$(executed raced_link_plain_athletes "$m")
 by_url=$(executed raced_links_athletes "$m")
 check "the fresh insert ran, plain ($fresh)" test "$fresh" -gt 0
 check "the write by URL ran past the cache's bound ($by_url)" test "$by_url" -gt 0
+check "the import counted records by URL" \
+	test "$(sql "select counts->'athletes'->>'links_by_url' from import_runs order by id desc limit 1")" -gt 0
 check_edges_exact "first import"
 
 w0=$(link_writes)

@@ -3038,6 +3038,84 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 	store_free(s);
 }
 
+/* Begin a run with a pipeline (so that the run before it may be
+ * trusted); finish it succeeded, its link stage having dropped no link
+ * record, when finish. */
+static int64_t trusted_run(struct store *s, const char *link_table, bool finish)
+{
+	struct run_ctx c = { 0 };
+	json_t *pipeline = json_pack("{s:i}", "p", 1);
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test",
+	                                                          .pipeline = pipeline },
+	                            on_id, &c), 0);
+	json_decref(pipeline);
+	CHECK(run_until(flag_set, &c.got_id, 10));
+	CHECK_STR(c.err, "");
+	if (finish) {
+		json_t *counts = json_pack("{s:{s:i}}", link_table, "links_dropped", 0);
+		CHECK_EQ(store_finish_import(s, c.id, "succeeded", counts, 0, on_finished, &c), 0);
+		json_decref(counts);
+		CHECK(run_until(flag_set, &c.finished, 10));
+		CHECK_STR(c.err, "");
+	}
+	return c.id;
+}
+
+/* The links the run before left are trusted only when neither the link
+ * table nor its parent stage's table was empty at the run's start: with
+ * the parent table empty no parent can be unchanged, and trust would only
+ * make the import keep its set of changed inputs (a hash an input). */
+static void test_links_are_trusted_only_over_tables_with_rows(void)
+{
+	const char *tables[] = { "lt_entries", "lt_athletes" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, true };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	struct seen w = { 0 };
+	struct store *s = start_store(&w, &conf, NULL);
+	if (!s || !run_until(store_ready, s, 30)) {
+		store_free(s);
+		CHECK(false);
+		return;
+	}
+	int64_t id = trusted_run(s, "lt_athletes", false);
+	CHECK(!store_links_trusted(s, 1));   /* no run before it */
+	add(s, 0, id, "e1", NULL, "{}");
+	flush(s, 0);
+	add_link_keys(s, id, "e1", "a1", 3, 1);
+	link_batch(s, &w, id, "a1");
+	struct run_ctx c = { 0 };
+	json_t *counts = json_pack("{s:{s:i}}", "lt_athletes", "links_dropped", 0);
+	CHECK_EQ(store_finish_import(s, id, "succeeded", counts, 0, on_finished, &c), 0);
+	json_decref(counts);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	(void)trusted_run(s, "lt_athletes", true);
+	CHECK(store_links_trusted(s, 1));
+	CHECK(!store_links_trusted(s, 0));   /* no link table */
+	/* the parent table emptied, the links kept: not trusted */
+	sql_exec("DELETE FROM lt_entries");
+	id = trusted_run(s, "lt_athletes", false);
+	CHECK(!store_links_trusted(s, 1));
+	add(s, 0, id, "e1", NULL, "{}");
+	memset(&c, 0, sizeof c);
+	counts = json_pack("{s:{s:i}}", "lt_athletes", "links_dropped", 0);
+	CHECK_EQ(store_finish_import(s, id, "succeeded", counts, 0, on_finished, &c), 0);
+	json_decref(counts);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	(void)trusted_run(s, "lt_athletes", true);
+	CHECK(store_links_trusted(s, 1));    /* both have rows again */
+	/* the link table emptied, its parent table not: not trusted */
+	sql_exec("DELETE FROM lt_athletes_parents");
+	(void)trusted_run(s, "lt_athletes", true);
+	CHECK(!store_links_trusted(s, 1));
+	/* both emptied: not trusted either */
+	sql_exec("DELETE FROM lt_entries");
+	(void)trusted_run(s, "lt_athletes", true);
+	CHECK(!store_links_trusted(s, 1));
+	store_free(s);
+}
+
 /* A fresh link record whose pair is stored after all (here put in behind
  * raced's back; in life a batch sent again whose commit had landed, or a
  * record listing a key twice): its plain INSERT is refused, the batch
@@ -3351,6 +3429,7 @@ int main(void)
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
+	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
