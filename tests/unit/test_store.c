@@ -1885,6 +1885,14 @@ static void test_removals_mark_unmark_and_prune_page_rows(void)
 	add_page(s, 1, 12, &e1seen);
 	struct store_page r1seen = { .url = "r1", .input = "r1" };
 	add_page(s, 0, 12, &r1seen);
+	/* a 304 with new validators for a page with no row: a placeholder,
+	 * reached, and deleted by the finish all the same */
+	struct store_page e3 = { .url = "e3", .input = "e3", .fetched = true, .etag = "\"3\"" };
+	add_page(s, 1, 12, &e3);
+	flush(s, 1);
+	read_input(s, &r, 1, "e3", 0);   /* a read: after the batch committed */
+	CHECK(r.st && r.st->n_pages == 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'e3' AND seen_import < 0"), 1);
 	c.finished = false;
 	CHECK_EQ(store_finish_import(s, 12, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished,
 	                             &c), 0);
@@ -1892,6 +1900,10 @@ static void test_removals_mark_unmark_and_prune_page_rows(void)
 	got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
 	           " ORDER BY key) FROM rm_entries");
 	CHECK_STR(got, "a:-,b:-,c:-");
+	free(got);
+	got = sql1("SELECT string_agg(url, ',' ORDER BY url) FROM raced_pages"
+	           " WHERE stage IN ('rm_races', 'rm_entries')");
+	CHECK_STR(got, "e1,e2,r1");
 	free(got);
 	CHECK_EQ(sql_int("SELECT resumable::int FROM import_runs WHERE id = 12"), 0);
 
