@@ -1552,6 +1552,11 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	free(fresh);
 	if (rc < 0)
 		return -1;
+	/* The indexes a first import's rows went without (store_schema.c,
+	 * "Secondary indexes after a first import"): after its rows, in a
+	 * transaction of their own. */
+	if (s->rows_needed && s->n_tables > 0)
+		(void)enqueue(s, store_runs_indexes(s->sql, s->n_tables));
 	/* The counts read the run's reach: it goes after them. */
 	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
 		(void)enqueue(s, store_runs_forget_reach(import_id));

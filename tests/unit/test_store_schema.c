@@ -37,7 +37,13 @@ static void test_every_statement_quotes_the_table_name(void)
 	char err[ERR_MAX] = "";
 	CHECK_EQ(store_table_sql_init(&t, "user", NULL, false, err), 0);
 	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
-	CHECK_STR(t.index_sql, "CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key)");
+	CHECK_STR(t.index_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL THEN"
+	          " IF EXISTS (SELECT 1 FROM \"user\") THEN"
+	          " CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key); END IF;"
+	          " END IF; END $raced$");
+	CHECK_STR(t.index_finish_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL"
+	          " THEN CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key);"
+	          " END IF; END $raced$");
 	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
 	CHECK_STR(t.upsert_name, "raced_upsert_user");
 	store_table_sql_free(&t);
@@ -63,14 +69,15 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMMTC");
-	CHECK_EQ(store_schema_version(), 6);
-	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next;
+	CHECK_STR(steps, "MMMMMMMTC");
+	CHECK_EQ(store_schema_version(), 7);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
 	CHECK_EQ(m->next->next->next->version, 4);
 	CHECK_EQ(m->next->next->next->next->next->version, 6);
+	CHECK_EQ(m->next->next->next->next->next->next->version, 7);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
@@ -140,7 +147,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMTC");
+	CHECK_STR(steps, "MMMMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -172,14 +179,20 @@ static void check_next_migration(int from, const char *want_steps, const char *c
 /* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
 static void test_a_database_at_version_2_gets_the_import_state_only(void)
 {
-	check_next_migration(2, "MMMMTC", "CREATE TABLE raced_pages (");
+	check_next_migration(2, "MMMMMTC", "CREATE TABLE raced_pages (");
 }
 
 /* Migration 6 (raced_reached, what an import reached) after 5, in one
  * transaction. */
 static void test_a_database_at_version_5_gets_the_reach_table_only(void)
 {
-	check_next_migration(5, "MTC", "CREATE TABLE raced_reached (");
+	check_next_migration(5, "MMTC", "CREATE TABLE raced_reached (");
+}
+
+/* Migration 7 (COLLATE "C" on the import state's URLs) after 6. */
+static void test_a_database_at_version_6_gets_the_bytewise_urls_only(void)
+{
+	check_next_migration(6, "MTC", "ALTER TABLE raced_pages ALTER COLUMN stage TYPE text COLLATE \"C\"");
 }
 
 /* synchronous_commit first (NULL: on), then the lock and the version. */
@@ -325,6 +338,7 @@ int main(void)
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
 	RUN(test_a_database_at_version_5_gets_the_reach_table_only);
+	RUN(test_a_database_at_version_6_gets_the_bytewise_urls_only);
 	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
