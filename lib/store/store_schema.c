@@ -205,8 +205,12 @@ static const char *const migration_6[] = {
  * joined with them, so they take the same collation.  Only the collation
  * changes: the rows stay as they are, the indexes are rebuilt (in this
  * migration's transaction).  raced_pages.keys keeps the database's
- * collation: its keys are compared with the stage tables' keys. */
+ * collation: its keys are compared with the stage tables' keys.  The
+ * index on (stage, input) is dropped here and made again by the set-up
+ * that follows when raced_pages holds a row, else by the first import's
+ * finish (store_pages_index_sql): a first import reads no page state. */
 static const char *const migration_7[] = {
+	"DROP INDEX IF EXISTS raced_pages_input",
 	"ALTER TABLE raced_pages"
 	" ALTER COLUMN stage TYPE text COLLATE \"C\","
 	" ALTER COLUMN url TYPE text COLLATE \"C\","
@@ -396,6 +400,18 @@ static bool name_valid(const char *n)
 #define SECONDARY_INDEX_FMT \
 	"DO $raced$ BEGIN IF to_regclass('\"%s%s\"') IS NULL THEN%s" \
 	" CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (%s);%s END IF; END $raced$"
+
+/* raced_pages' index on (stage, input), as the tables' above: what an
+ * import reads of an input (store_pages_inputs_sql) and the link records
+ * by URL go through it; a first import does neither for its own pages
+ * (store_state_empty; the by-URL statement also names the primary key). */
+#define PAGES_INDEX_HEAD "DO $raced$ BEGIN IF to_regclass('raced_pages_input') IS NULL THEN"
+#define PAGES_INDEX_CREATE " CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input);"
+const char store_pages_index_sql[] =
+	PAGES_INDEX_HEAD " IF EXISTS (SELECT 1 FROM raced_pages) THEN" PAGES_INDEX_CREATE
+	" END IF; END IF; END $raced$";
+const char store_pages_index_finish_sql[] =
+	PAGES_INDEX_HEAD PAGES_INDEX_CREATE " END IF; END $raced$";
 
 int store_schema_index_sql(char **out, const char *base, const char *suffix, const char *table,
                            const char *columns, bool only_with_rows)
@@ -656,10 +672,11 @@ static struct store_op *tables_op(const struct store_table_sql *tables, size_t n
 	size_t n_links = 0;
 	for (size_t i = 0; i < n; i++)
 		n_links += tables[i].link_name != NULL;
-	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + LINK_STMTS * n_links + 1);
+	struct store_op *op = setup_op(STORE_STEP_TABLES, 1 + TABLE_STMTS * n + LINK_STMTS * n_links + 1);
 	if (!op)
 		return NULL;
 	size_t k = 0;
+	store_op_sql(op, k++, store_pages_index_sql);
 	for (size_t i = 0; i < n; i++) {
 		store_op_sql(op, k++, tables[i].create_sql);
 		store_op_sql(op, k++, tables[i].column_sql);

@@ -100,11 +100,12 @@ struct store_table_sql {
 	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
 
-/* Check name and build its statements; parent (NULL: the root, or not
- * known) and dedupe say how its items are linked to their parents.
- * Returns 0, or -1 with err set (the name cannot be a table's, or out of
- * memory); free t either way. */
-RACED_MUST_CHECK
+/* raced_pages' index on (stage, input), made as store_schema_index_sql
+ * makes the tables': at connect when raced_pages holds a row, and at each
+ * import's finish when missing. */
+extern const char store_pages_index_sql[];
+extern const char store_pages_index_finish_sql[];
+
 /* A DO block making the index "<base><suffix>" on table (columns) when it
  * is missing, and with only_with_rows when the table also holds a row
  * (store_schema.c, "Secondary indexes after a first import"); names
@@ -113,6 +114,11 @@ RACED_MUST_CHECK
 int store_schema_index_sql(char **out, const char *base, const char *suffix, const char *table,
                            const char *columns, bool only_with_rows);
 
+/* Check name and build its statements; parent (NULL: the root, or not
+ * known) and dedupe say how its items are linked to their parents.
+ * Returns 0, or -1 with err set (the name cannot be a table's, or out of
+ * memory); free t either way. */
+RACED_MUST_CHECK
 int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
                          bool dedupe, char *err);
 void store_table_sql_free(struct store_table_sql *t);

@@ -3038,6 +3038,160 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 	store_free(s);
 }
 
+/* Whether the index named arg exists. */
+static bool index_there(void *arg)
+{
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relname = '%s'",
+	         (const char *)arg);
+	return sql_int(q) == 1;
+}
+
+/* A first import's rows go without the secondary indexes (the stage's
+ * parent_key, the link table's (key, parent_key)): tables empty at
+ * connect get none, and the import's finish makes them, as they were
+ * defined; a table with rows but without its index (an import stopped
+ * before its finish) gets it at the next connect. */
+static void test_a_first_imports_secondary_indexes_are_made_by_its_finish(void)
+{
+	char parent_idx[] = "ix_entries_parent_key", link_idx[] = "ix_athletes_parents_key",
+	     pages_idx[] = "raced_pages_input";
+	struct seen w = { 0 };
+	struct store *s = start_link_store(&w, "ix");
+	if (!s)
+		return;
+	CHECK(!index_there(parent_idx));
+	CHECK(!index_there(link_idx));
+	int64_t id = begin_run(s);
+	for (int i = 0; i < 150; i++) {
+		char key[32], payload[64];
+		snprintf(key, sizeof key, "e%05d", i);
+		snprintf(payload, sizeof payload, "{\"i\": %d}", i);
+		add(s, 0, id, key, i % 2 ? "r1" : "r2", payload);
+	}
+	flush(s, 0);
+	struct want x = { &w, 0, 150 };
+	CHECK(run_until(committed_reached, &x, 20));
+	add_link_keys(s, id, "e00001", "a1\0a2", 6, 2);
+	link_batch(s, &w, id, "a1");
+	CHECK(!index_there(parent_idx));   /* the rows went without it */
+	CHECK(!index_there(link_idx));
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK(run_until(index_there, parent_idx, 10));
+	CHECK(run_until(index_there, link_idx, 10));
+	CHECK(run_until(index_there, pages_idx, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_entries_parent_key'"
+	                 " AND indexdef LIKE '%(parent_key)'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_athletes_parents_key'"
+	                 " AND indexdef LIKE '%(key, parent_key)'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ix_entries WHERE parent_key = 'r1'"), 75);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ix_athletes_parents WHERE parent_key = 'e00001'"), 2);
+	/* the next finish finds them there and changes nothing */
+	long long oid = sql_int("SELECT oid FROM pg_class WHERE relname = 'ix_entries_parent_key'");
+	int64_t id2 = begin_run(s);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, id2, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT oid FROM pg_class WHERE relname = 'ix_entries_parent_key'"), oid);
+	store_free(s);
+
+	/* an import stopped before its finish left rows without the index */
+	sql_exec("DROP INDEX ix_entries_parent_key");
+	sql_exec("DROP INDEX ix_athletes_parents_key");
+	struct seen w2 = { 0 };
+	s = start_link_store(&w2, "ix");
+	CHECK(index_there(parent_idx));
+	CHECK(index_there(link_idx));
+	store_free(s);
+	sql_exec("DROP TABLE ix_athletes_parents, ix_athletes, ix_entries CASCADE");
+}
+
+/* Migration 7 on a database at 6 holding import state: the state's URLs,
+ * inputs and stages take COLLATE "C", every row stays, the input index
+ * is made again (raced_pages holds rows), and the store reads and writes
+ * the state as before. */
+static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
+{
+	char ci[1024];
+	sql_exec("CREATE DATABASE races_v6");
+	snprintf(ci, sizeof ci, "%s dbname=races_v6", conninfo);
+	const char *saved = conninfo;
+	conninfo = ci;
+	const char *tables[] = { "m7_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 10);
+	int64_t id = begin_run(s);
+	add_rows(s, 0, id, "k", 0, 3, 1);
+	const char *k1[] = { "k00000", "k00001" }, *k2[] = { "k00002" };
+	uint64_t h1[] = { 1, 2 }, h2[] = { 3 };
+	struct store_page p1 = { .url = "m7/p?n=1", .input = "m7/p?n=1", .fetched = true,
+	                         .content = true, .keys = k1, .hashes = h1, .n_keys = 2 };
+	struct store_page p2 = { .url = "m7/p?n=2", .input = "m7/p?n=1", .page_no = 1,
+	                         .fetched = true, .content = true, .keys = k2, .hashes = h2,
+	                         .n_keys = 1, .input_done = true };
+	add_page(s, 0, id, &p1);
+	add_page(s, 0, id, &p2);
+	flush(s, 0);
+	struct want x = { &w, 0, 3 };
+	CHECK(run_until(committed_reached, &x, 10));
+	reads_clear(&r);
+	store_free(s);
+	/* what migration 6 left: the database's collation, version 6 */
+	static const char *const back_to_6[] = {
+		"ALTER TABLE raced_pages ALTER COLUMN stage TYPE text COLLATE \"default\","
+		" ALTER COLUMN url TYPE text COLLATE \"default\", ALTER COLUMN input TYPE text COLLATE \"default\"",
+		"ALTER TABLE raced_reached ALTER COLUMN stage TYPE text COLLATE \"default\","
+		" ALTER COLUMN urls TYPE text[] COLLATE \"default\", ALTER COLUMN done TYPE text[] COLLATE \"default\"",
+		"CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input)",
+		"DELETE FROM raced_schema_version WHERE version = 7",
+		NULL,
+	};
+	CHECK(exec_on("races_v6", back_to_6));
+	const char *collated = "SELECT count(*) FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
+	                       " WHERE c.collname = 'C' AND a.attrelid IN ('raced_pages'::regclass,"
+	                       " 'raced_reached'::regclass) AND a.attname IN ('stage', 'url', 'input', 'urls', 'done')";
+	CHECK_EQ(sql_int(collated), 0);
+	long long pages = sql_int("SELECT count(*) FROM raced_pages");
+	CHECK_EQ(pages, 2);
+
+	struct seen w2 = { 0 };
+	struct reads r2 = { 0 };
+	s = open_state(&w2, &r2, tables, 1, 10);
+	CHECK_EQ(store_state(s), STORE_READY);
+	CHECK_EQ(stats_of(s).migrations_applied, 1);
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 7);
+	CHECK_EQ(sql_int(collated), 6);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages"), pages);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'm7/p?n=1' AND input = 'm7/p?n=1'"
+	                 " AND keys = '{k00000,k00001}'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM m7_items"), 3);
+	char pages_idx[] = "raced_pages_input";
+	CHECK(index_there(pages_idx));
+	/* the joins of the reach with the pages work across the change */
+	CHECK(done_in("m7/p?n=1", id));
+	int64_t id2 = begin_run(s);
+	add_rows(s, 0, id2, "k", 0, 1, 2);
+	struct store_page p3 = { .url = "m7/p?n=1", .input = "m7/p?n=1", .fetched = true,
+	                         .content = true, .keys = k1, .hashes = h1, .n_keys = 1,
+	                         .input_done = true };
+	add_page(s, 0, id2, &p3);
+	flush(s, 0);
+	struct want x2 = { &w2, 0, 1 };
+	CHECK(run_until(committed_reached, &x2, 10));
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id2, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished, &c),
+	         0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK_EQ(sql_int("SELECT count(*) FROM m7_items WHERE removed_import IS NULL"), 1);
+	reads_clear(&r2);
+	store_free(s);
+	conninfo = saved;
+}
+
 /* Begin a run with a pipeline (so that the run before it may be
  * trusted); finish it succeeded, its link stage having dropped no link
  * record, when finish. */
@@ -3426,9 +3580,11 @@ int main(void)
 	RUN(test_discard_answers_every_state_call);
 	RUN(test_a_version_2_database_gets_migration_3);
 	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
+	RUN(test_a_version_6_database_gets_bytewise_urls_keeping_its_state);
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
+	RUN(test_a_first_imports_secondary_indexes_are_made_by_its_finish);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);

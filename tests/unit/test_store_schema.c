@@ -81,10 +81,13 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
-	/* per table: create, removed_import, index; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 7);
-	CHECK(tables->stmts[1].sql == t[0].column_sql);
-	CHECK_STR(tables->stmts[6].sql, "SELECT 1");
+	/* raced_pages' input index; per table: create, removed_import,
+	 * index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 8);
+	CHECK(tables->stmts[0].sql == store_pages_index_sql);
+	CHECK(tables->stmts[2].sql == t[0].column_sql);
+	CHECK(tables->stmts[3].sql == t[0].index_sql);
+	CHECK_STR(tables->stmts[7].sql, "SELECT 1");
 	/* the typed columns: the function, then one statement over all */
 	CHECK_EQ(tables->next->n_stmts, 2);
 	CHECK_STR(tables->next->stmts[1].params[0], "{}");
@@ -136,7 +139,7 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "TC");
-	CHECK_EQ(chain.head->n_stmts, 1);   /* SELECT 1 */
+	CHECK_EQ(chain.head->n_stmts, 2);   /* raced_pages' input index; SELECT 1 */
 	store_op_list_free(&chain);
 }
 
@@ -192,7 +195,7 @@ static void test_a_database_at_version_5_gets_the_reach_table_only(void)
 /* Migration 7 (COLLATE "C" on the import state's URLs) after 6. */
 static void test_a_database_at_version_6_gets_the_bytewise_urls_only(void)
 {
-	check_next_migration(6, "MTC", "ALTER TABLE raced_pages ALTER COLUMN stage TYPE text COLLATE \"C\"");
+	check_next_migration(6, "MTC", "DROP INDEX IF EXISTS raced_pages_input");
 }
 
 /* synchronous_commit first (NULL: on), then the lock and the version. */
@@ -298,10 +301,11 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(store_schema_version(), t, 3, "{}", &chain), 0);
 	struct store_op *tables = chain.head;
-	/* per table: create, removed_import, index; the link table and its
-	 * index; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 3 * 3 + 2 + 1);
-	CHECK(tables->stmts[9].sql == t[2].link_create_sql);
+	/* raced_pages' input index; per table: create, removed_import,
+	 * index; the link table and its index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 1 + 3 * 3 + 2 + 1);
+	CHECK(tables->stmts[10].sql == t[2].link_create_sql);
+	CHECK(tables->stmts[11].sql == t[2].link_index_sql);
 	store_op_list_free(&chain);
 	/* then each table's writes and read and its four link writes
 	 * prepared, the page write, the read of inputs, the views, SELECT 1 */
