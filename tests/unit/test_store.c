@@ -3479,6 +3479,20 @@ static void kill_feed(struct killer *k)
 			fprintf(stderr, "store_add: %s\n", err);
 			break;
 		}
+		/* a page record after every 100th row, listing it: the page
+		 * rows go by the plain INSERT too (no page row at the start) */
+		if (k->added % 100 == 99) {
+			const char *keys[] = { key };
+			uint64_t h[] = { k->added };
+			char url[32];
+			snprintf(url, sizeof url, "pk/%06zu", k->added);
+			struct store_page pg = { .url = url, .input = url, .fetched = true, .content = true,
+			                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+			if (store_add_page(k->w->store, 0, k->id, &pg, err) != 0) {
+				fprintf(stderr, "store_add_page: %s\n", err);
+				break;
+			}
+		}
 		k->added++;
 	}
 	if (k->added == k->total)
@@ -3508,6 +3522,7 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	struct killer k = { &w, 0, 30000, 0, 3000 };
 	w.user = &k;
 	struct store *s = open_store(&w, tables, 1, 100);
+	sql_exec("DELETE FROM raced_pages WHERE stage = 'pl_kill'");
 	k.id = begin_run(s);
 	w.on_committed = kill_committed;
 	kill_feed(&k);
@@ -3532,6 +3547,10 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	CHECK_EQ(sql_int("SELECT count(*) FROM pl_kill"), 30000);
 	CHECK_EQ(sql_int("SELECT count(DISTINCT (payload->>'seq')::int) FROM pl_kill"
 	                 " WHERE key = 'row' || lpad(payload->>'seq', 6, '0')"), 30000);
+	/* every page row once, listing its row */
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pl_kill'"), 300);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pl_kill'"
+	                 " AND keys = ARRAY['row' || substr(url, 4)]"), 300);
 	store_free(s);
 }
 
