@@ -14,9 +14,9 @@
 	" key text NOT NULL," \
 	" PRIMARY KEY (parent_key, key))"
 
-/* The other way round: a child's parents (an athlete's entries). */
-#define LINK_INDEX_FMT \
-	"CREATE INDEX IF NOT EXISTS \"%s_parents_key\" ON \"%s_parents\" (key, parent_key)"
+/* The other way round, a child's parents (an athlete's entries): the
+ * index "<name>_parents_key" on (key, parent_key), made as the stage's
+ * parent_key index is (store_schema_index_sql). */
 
 /* The end of both writes below, once want (the parent's links as they
  * should be) and old (its links not in want) are known: old deleted, each
@@ -124,7 +124,12 @@ int store_links_sql_init(struct store_table_sql *t)
 	int rc = 0;
 	rc |= FORMAT(&t->link_name, "%s_parents", n);
 	rc |= FORMAT(&t->link_create_sql, LINK_CREATE_FMT, n);
-	rc |= FORMAT(&t->link_index_sql, LINK_INDEX_FMT, n, n);
+	if (rc)
+		return -1;
+	rc |= store_schema_index_sql(&t->link_index_sql, t->link_name, "_key", t->link_name,
+	                             "key, parent_key", true);
+	rc |= store_schema_index_sql(&t->link_index_finish_sql, t->link_name, "_key", t->link_name,
+	                             "key, parent_key", false);
 	rc |= FORMAT(&t->link_write_name, "raced_links_%s", n);
 	rc |= FORMAT(&t->link_write_sql, LINK_WRITE_FMT, n, n, n, n, n, n, n);
 	rc |= FORMAT(&t->link_keys_name, "raced_link_keys_%s", n);

@@ -317,6 +317,25 @@ struct store_op *store_runs_forget_reach(int64_t import_id)
 	return one_statement(STORE_OP_FINISH_IMPORT, DELETE_REACHED_SQL, 1, p, counts_done);
 }
 
+struct store_op *store_runs_indexes(const struct store_table_sql *tables, size_t n_tables)
+{
+	size_t n = 1;
+	for (size_t t = 0; t < n_tables; t++)
+		n += 1 + (tables[t].link_index_finish_sql != NULL);
+	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, n);
+	if (!op)
+		return NULL;
+	size_t i = 0;
+	store_op_sql(op, i++, store_pages_index_finish_sql);
+	for (size_t t = 0; t < n_tables; t++) {
+		store_op_sql(op, i++, tables[t].index_finish_sql);
+		if (tables[t].link_index_finish_sql)
+			store_op_sql(op, i++, tables[t].link_index_finish_sql);
+	}
+	op->done = counts_done;
+	return op;
+}
+
 /* --- resume ------------------------------------------------------------- */
 
 static void resume_done(struct store_op *op, const PGresult *res, const char *err)

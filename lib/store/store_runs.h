@@ -78,6 +78,12 @@ struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t impo
  * of earlier runs that cannot be resumed are deleted.  NULL when out of
  * memory. */
 struct store_op *store_runs_forget_reach(int64_t import_id);
+/* After a run's finishing op: the tables' secondary indexes a first
+ * import left to its finish (store_schema_index_sql; raced_pages' on
+ * (stage, input) first), made where missing;
+ * an error is noted as the store's last and changes nothing else (the
+ * next finish or connect tries again).  NULL when out of memory. */
+struct store_op *store_runs_indexes(const struct store_table_sql *tables, size_t n_tables);
 
 /* See store_finish_import(): the removals and clean-up flags ask for run
  * over tables (the store's, in stage order), then the run's row.

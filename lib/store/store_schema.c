@@ -197,6 +197,31 @@ static const char *const migration_6[] = {
 	NULL,
 };
 
+/* (7) The import state's text keys compared bytewise: a page record's
+ * two index inserts (the primary key and (stage, input)) compare long
+ * URLs, and under a linguistic collation each compare is a strcoll;
+ * COLLATE "C" makes it a memcmp (docs/performance.md, "PostgreSQL's CPU
+ * per stored row in a first import").  raced_reached's urls and done are
+ * joined with them, so they take the same collation.  Only the collation
+ * changes: the rows stay as they are, the indexes are rebuilt (in this
+ * migration's transaction).  raced_pages.keys keeps the database's
+ * collation: its keys are compared with the stage tables' keys.  The
+ * index on (stage, input) is dropped here and made again by the set-up
+ * that follows when raced_pages holds a row, else by the first import's
+ * finish (store_pages_index_sql): a first import reads no page state. */
+static const char *const migration_7[] = {
+	"DROP INDEX IF EXISTS raced_pages_input",
+	"ALTER TABLE raced_pages"
+	" ALTER COLUMN stage TYPE text COLLATE \"C\","
+	" ALTER COLUMN url TYPE text COLLATE \"C\","
+	" ALTER COLUMN input TYPE text COLLATE \"C\"",
+	"ALTER TABLE raced_reached"
+	" ALTER COLUMN stage TYPE text COLLATE \"C\","
+	" ALTER COLUMN urls TYPE text[] COLLATE \"C\","
+	" ALTER COLUMN done TYPE text[] COLLATE \"C\"",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
@@ -205,6 +230,7 @@ static const struct migration migrations[] = {
 	{ 5, "comments on raced's tables and columns", migration_5 },
 	{ 6, "raced_reached: what an import reached, per batch; raced_pages fillfactor 50",
 	  migration_6 },
+	{ 7, "raced_pages and raced_reached: stage, urls and inputs COLLATE \"C\"", migration_7 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -361,6 +387,45 @@ static bool name_valid(const char *n)
 /* asprintf that leaves *out NULL on failure: 0 or -1. */
 #define FORMAT(out, ...) (asprintf(out, __VA_ARGS__) < 0 ? (*(out) = NULL, -1) : 0)
 
+/* Secondary indexes after a first import: a table's index that raced's
+ * own statements never use (the stage's parent_key, the link table's
+ * (key, parent_key): they serve readers, "a race's entries", "an
+ * athlete's entries") costs a first import a btree insert a row, about a
+ * quarter of PostgreSQL's CPU in all (docs/performance.md, "PostgreSQL's
+ * CPU per stored row in a first import").  So at connect it is made only
+ * when missing and the table holds a row, and the finish of every import
+ * makes it when missing (one sorted build, after the rows).  The catalog
+ * is read first: CREATE INDEX IF NOT EXISTS locks the table even when the
+ * index is there. */
+#define SECONDARY_INDEX_FMT \
+	"DO $raced$ BEGIN IF to_regclass('\"%s%s\"') IS NULL THEN%s" \
+	" CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (%s);%s END IF; END $raced$"
+
+/* raced_pages' index on (stage, input), as the tables' above: what an
+ * import reads of an input (store_pages_inputs_sql) and the link records
+ * by URL go through it; a first import does neither for its own pages
+ * (store_state_empty; the by-URL statement also names the primary key). */
+#define PAGES_INDEX_HEAD "DO $raced$ BEGIN IF to_regclass('raced_pages_input') IS NULL THEN"
+#define PAGES_INDEX_CREATE " CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input);"
+const char store_pages_index_sql[] =
+	PAGES_INDEX_HEAD " IF EXISTS (SELECT 1 FROM raced_pages) THEN" PAGES_INDEX_CREATE
+	" END IF; END IF; END $raced$";
+const char store_pages_index_finish_sql[] =
+	PAGES_INDEX_HEAD PAGES_INDEX_CREATE " END IF; END $raced$";
+
+int store_schema_index_sql(char **out, const char *base, const char *suffix, const char *table,
+                           const char *columns, bool only_with_rows)
+{
+	const char *with_rows = only_with_rows ? " IF EXISTS (SELECT 1 FROM \"" : "";
+	char *cond = NULL;
+	if (only_with_rows && FORMAT(&cond, "%s%s\") THEN", with_rows, table) != 0)
+		return -1;
+	int rc = FORMAT(out, SECONDARY_INDEX_FMT, base, suffix, cond ? cond : "", base, suffix, table,
+	                columns, only_with_rows ? " END IF;" : "");
+	free(cond);
+	return rc;
+}
+
 int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
                          bool dedupe, char *err)
 {
@@ -375,8 +440,9 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	t->name = strdup(name);
 	rc |= t->name ? 0 : -1;
 	rc |= FORMAT(&t->create_sql, CREATE_FMT, name);
-	rc |= FORMAT(&t->index_sql, "CREATE INDEX IF NOT EXISTS \"%s_parent_key\" ON \"%s\" (parent_key)",
-	             name, name);
+	rc |= store_schema_index_sql(&t->index_sql, name, "_parent_key", name, "parent_key", true);
+	rc |= store_schema_index_sql(&t->index_finish_sql, name, "_parent_key", name, "parent_key",
+	                             false);
 	rc |= FORMAT(&t->upsert_name, "raced_upsert_%s", name);
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
@@ -411,6 +477,7 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->fill_name);
 	free(t->create_sql);
 	free(t->index_sql);
+	free(t->index_finish_sql);
 	free(t->column_sql);
 	free(t->read_name);
 	free(t->read_sql);
@@ -422,6 +489,7 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->link_name);
 	free(t->link_create_sql);
 	free(t->link_index_sql);
+	free(t->link_index_finish_sql);
 	free(t->link_write_name);
 	free(t->link_write_sql);
 	free(t->link_keys_name);
@@ -604,10 +672,11 @@ static struct store_op *tables_op(const struct store_table_sql *tables, size_t n
 	size_t n_links = 0;
 	for (size_t i = 0; i < n; i++)
 		n_links += tables[i].link_name != NULL;
-	struct store_op *op = setup_op(STORE_STEP_TABLES, TABLE_STMTS * n + LINK_STMTS * n_links + 1);
+	struct store_op *op = setup_op(STORE_STEP_TABLES, 1 + TABLE_STMTS * n + LINK_STMTS * n_links + 1);
 	if (!op)
 		return NULL;
 	size_t k = 0;
+	store_op_sql(op, k++, store_pages_index_sql);
 	for (size_t i = 0; i < n; i++) {
 		store_op_sql(op, k++, tables[i].create_sql);
 		store_op_sql(op, k++, tables[i].column_sql);
@@ -651,7 +720,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 4);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 5);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -680,6 +749,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k, store_pages_insert_sql);
+	op->stmts[k++].name = STORE_PAGES_INSERT;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k++, views);

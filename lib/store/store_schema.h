@@ -69,7 +69,8 @@ struct store_table_sql {
 	char *insert_name;   /* the plain INSERT (no ON CONFLICT) for rows known new */
 	char *fill_name;     /* the same with ON CONFLICT DO NOTHING (store.c) */
 	char *create_sql;
-	char *index_sql;
+	char *index_sql;       /* at connect: the parent_key index, if missing and the table has rows */
+	char *index_finish_sql;  /* at an import's finish: the same, if missing */
 	char *column_sql;    /* adds removed_import to a table of before migration 3 */
 	char *read_name;     /* rows by key (store_read_items), prepared on each connection */
 	char *read_sql;
@@ -86,7 +87,8 @@ struct store_table_sql {
 	/* dedupe stages only (else NULL): the link table (store_links.h) */
 	char *link_name;       /* "<name>_parents" */
 	char *link_create_sql;
-	char *link_index_sql;
+	char *link_index_sql;  /* (key, parent_key), as index_sql */
+	char *link_index_finish_sql;
 	char *link_write_name; /* the link records' write, prepared on each connection */
 	char *link_write_sql;
 	char *link_keys_name;  /* the write of link records that carry their keys */
@@ -97,6 +99,20 @@ struct store_table_sql {
 	char *link_plain_sql;
 	char *unlink_sql;      /* finishing: the links of parents removed by $1 */
 };
+
+/* raced_pages' index on (stage, input), made as store_schema_index_sql
+ * makes the tables': at connect when raced_pages holds a row, and at each
+ * import's finish when missing. */
+extern const char store_pages_index_sql[];
+extern const char store_pages_index_finish_sql[];
+
+/* A DO block making the index "<base><suffix>" on table (columns) when it
+ * is missing, and with only_with_rows when the table also holds a row
+ * (store_schema.c, "Secondary indexes after a first import"); names
+ * validated by the caller.  0, or -1 out of memory (*out NULL). */
+RACED_MUST_CHECK
+int store_schema_index_sql(char **out, const char *base, const char *suffix, const char *table,
+                           const char *columns, bool only_with_rows);
 
 /* Check name and build its statements; parent (NULL: the root, or not
  * known) and dedupe say how its items are linked to their parents.

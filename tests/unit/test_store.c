@@ -3050,6 +3050,214 @@ static void test_link_records_of_a_first_import_go_by_the_fresh_insert(void)
 	store_free(s);
 }
 
+/* Whether the index named arg exists. */
+static bool index_there(void *arg)
+{
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relname = '%s'",
+	         (const char *)arg);
+	return sql_int(q) == 1;
+}
+
+/* A first import's rows go without the secondary indexes (the stage's
+ * parent_key, the link table's (key, parent_key)): tables empty at
+ * connect get none, and the import's finish makes them, as they were
+ * defined; a table with rows but without its index (an import stopped
+ * before its finish) gets it at the next connect. */
+static void test_a_first_imports_secondary_indexes_are_made_by_its_finish(void)
+{
+	char parent_idx[] = "ix_entries_parent_key", link_idx[] = "ix_athletes_parents_key",
+	     pages_idx[] = "raced_pages_input";
+	struct seen w = { 0 };
+	struct store *s = start_link_store(&w, "ix");
+	if (!s)
+		return;
+	CHECK(!index_there(parent_idx));
+	CHECK(!index_there(link_idx));
+	int64_t id = begin_run(s);
+	for (int i = 0; i < 150; i++) {
+		char key[32], payload[64];
+		snprintf(key, sizeof key, "e%05d", i);
+		snprintf(payload, sizeof payload, "{\"i\": %d}", i);
+		add(s, 0, id, key, i % 2 ? "r1" : "r2", payload);
+	}
+	flush(s, 0);
+	struct want x = { &w, 0, 150 };
+	CHECK(run_until(committed_reached, &x, 20));
+	add_link_keys(s, id, "e00001", "a1\0a2", 6, 2);
+	link_batch(s, &w, id, "a1");
+	CHECK(!index_there(parent_idx));   /* the rows went without it */
+	CHECK(!index_there(link_idx));
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK(run_until(index_there, parent_idx, 10));
+	CHECK(run_until(index_there, link_idx, 10));
+	CHECK(run_until(index_there, pages_idx, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_entries_parent_key'"
+	                 " AND indexdef LIKE '%(parent_key)'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_athletes_parents_key'"
+	                 " AND indexdef LIKE '%(key, parent_key)'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ix_entries WHERE parent_key = 'r1'"), 75);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ix_athletes_parents WHERE parent_key = 'e00001'"), 2);
+	/* the next finish finds them there and changes nothing */
+	long long oid = sql_int("SELECT oid FROM pg_class WHERE relname = 'ix_entries_parent_key'");
+	int64_t id2 = begin_run(s);
+	c.finished = false;
+	CHECK_EQ(store_finish_import(s, id2, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(sql_int("SELECT oid FROM pg_class WHERE relname = 'ix_entries_parent_key'"), oid);
+	store_free(s);
+
+	/* an import stopped before its finish left rows without the index */
+	sql_exec("DROP INDEX ix_entries_parent_key");
+	sql_exec("DROP INDEX ix_athletes_parents_key");
+	struct seen w2 = { 0 };
+	s = start_link_store(&w2, "ix");
+	CHECK(index_there(parent_idx));
+	CHECK(index_there(link_idx));
+	store_free(s);
+	sql_exec("DROP TABLE ix_athletes_parents, ix_athletes, ix_entries CASCADE");
+}
+
+/* A stage with no page row at a run's start: its page records go by the
+ * plain INSERT; a page recorded again in the run (stored by then) makes
+ * PostgreSQL refuse that batch, which goes again by the write that
+ * tolerates it, the later record winning, and the rest of the run
+ * likewise; no row or page lost or doubled. */
+static void test_a_page_recorded_twice_in_a_first_import_falls_back_and_is_exact(void)
+{
+	const char *tables[] = { "pp_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 10);
+	sql_exec("DELETE FROM raced_pages WHERE stage = 'pp_items'");
+	int64_t id = begin_run(s);
+	CHECK(store_state_empty(s, 0));
+	uint64_t fallbacks0 = stats_of(s).plain_fallbacks;
+	const char *k1[] = { "k00000", "k00001" }, *k2[] = { "k00002" }, *k3[] = { "k00003" };
+	uint64_t h1[] = { 1, 2 }, h2[] = { 3 }, h3[] = { 4 };
+	struct store_page p1 = { .url = "pp/1", .input = "pp/1", .fetched = true, .content = true,
+	                         .keys = k1, .hashes = h1, .n_keys = 2, .input_done = true };
+	add_rows(s, 0, id, "k", 0, 2, 1);
+	add_page(s, 0, id, &p1);
+	flush(s, 0);
+	struct want x = { &w, 0, 2 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 0);   /* the first went plain */
+	/* the same page again, now listing k00002 */
+	struct store_page p1b = p1;
+	p1b.keys = k2;
+	p1b.hashes = h2;
+	p1b.n_keys = 1;
+	add_rows(s, 0, id, "k", 2, 1, 1);
+	add_page(s, 0, id, &p1b);
+	flush(s, 0);
+	x.n = 3;
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 1);
+	/* a new page after the fall-back goes by the upsert: no refusal */
+	struct store_page p2 = { .url = "pp/2", .input = "pp/2", .fetched = true, .content = true,
+	                         .keys = k3, .hashes = h3, .n_keys = 1, .input_done = true };
+	add_rows(s, 0, id, "k", 3, 1, 1);
+	add_page(s, 0, id, &p2);
+	flush(s, 0);
+	x.n = 4;
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 1);
+	CHECK_EQ(stats_of(s).rows_failed, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pp_items'"), 2);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pp_items' AND url = 'pp/1'"
+	                 " AND keys = '{k00002}'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pp_items"), 4);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* Migration 7 on a database at 6 holding import state: the state's URLs,
+ * inputs and stages take COLLATE "C", every row stays, the input index
+ * is made again (raced_pages holds rows), and the store reads and writes
+ * the state as before. */
+static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
+{
+	char ci[1024];
+	sql_exec("CREATE DATABASE races_v6");
+	snprintf(ci, sizeof ci, "%s dbname=races_v6", conninfo);
+	const char *saved = conninfo;
+	conninfo = ci;
+	const char *tables[] = { "m7_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 10);
+	int64_t id = begin_run(s);
+	add_rows(s, 0, id, "k", 0, 3, 1);
+	const char *k1[] = { "k00000", "k00001" }, *k2[] = { "k00002" };
+	uint64_t h1[] = { 1, 2 }, h2[] = { 3 };
+	struct store_page p1 = { .url = "m7/p?n=1", .input = "m7/p?n=1", .fetched = true,
+	                         .content = true, .keys = k1, .hashes = h1, .n_keys = 2 };
+	struct store_page p2 = { .url = "m7/p?n=2", .input = "m7/p?n=1", .page_no = 1,
+	                         .fetched = true, .content = true, .keys = k2, .hashes = h2,
+	                         .n_keys = 1, .input_done = true };
+	add_page(s, 0, id, &p1);
+	add_page(s, 0, id, &p2);
+	flush(s, 0);
+	struct want x = { &w, 0, 3 };
+	CHECK(run_until(committed_reached, &x, 10));
+	reads_clear(&r);
+	store_free(s);
+	/* what migration 6 left: the database's collation, version 6 */
+	static const char *const back_to_6[] = {
+		"ALTER TABLE raced_pages ALTER COLUMN stage TYPE text COLLATE \"default\","
+		" ALTER COLUMN url TYPE text COLLATE \"default\", ALTER COLUMN input TYPE text COLLATE \"default\"",
+		"ALTER TABLE raced_reached ALTER COLUMN stage TYPE text COLLATE \"default\","
+		" ALTER COLUMN urls TYPE text[] COLLATE \"default\", ALTER COLUMN done TYPE text[] COLLATE \"default\"",
+		"CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input)",
+		"DELETE FROM raced_schema_version WHERE version = 7",
+		NULL,
+	};
+	CHECK(exec_on("races_v6", back_to_6));
+	const char *collated = "SELECT count(*) FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
+	                       " WHERE c.collname = 'C' AND a.attrelid IN ('raced_pages'::regclass,"
+	                       " 'raced_reached'::regclass) AND a.attname IN ('stage', 'url', 'input', 'urls', 'done')";
+	CHECK_EQ(sql_int(collated), 0);
+	long long pages = sql_int("SELECT count(*) FROM raced_pages");
+	CHECK_EQ(pages, 2);
+
+	struct seen w2 = { 0 };
+	struct reads r2 = { 0 };
+	s = open_state(&w2, &r2, tables, 1, 10);
+	CHECK_EQ(store_state(s), STORE_READY);
+	CHECK_EQ(stats_of(s).migrations_applied, 1);
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 7);
+	CHECK_EQ(sql_int(collated), 6);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages"), pages);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'm7/p?n=1' AND input = 'm7/p?n=1'"
+	                 " AND keys = '{k00000,k00001}'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM m7_items"), 3);
+	char pages_idx[] = "raced_pages_input";
+	CHECK(index_there(pages_idx));
+	/* the joins of the reach with the pages work across the change */
+	CHECK(done_in("m7/p?n=1", id));
+	int64_t id2 = begin_run(s);
+	add_rows(s, 0, id2, "k", 0, 1, 2);
+	struct store_page p3 = { .url = "m7/p?n=1", .input = "m7/p?n=1", .fetched = true,
+	                         .content = true, .keys = k1, .hashes = h1, .n_keys = 1,
+	                         .input_done = true };
+	add_page(s, 0, id2, &p3);
+	flush(s, 0);
+	struct want x2 = { &w2, 0, 1 };
+	CHECK(run_until(committed_reached, &x2, 10));
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id2, "succeeded", NULL, STORE_FINISH_REMOVALS, on_finished, &c),
+	         0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK_EQ(sql_int("SELECT count(*) FROM m7_items WHERE removed_import IS NULL"), 1);
+	reads_clear(&r2);
+	store_free(s);
+	conninfo = saved;
+}
+
 /* Begin a run with a pipeline (so that the run before it may be
  * trusted); finish it succeeded, its link stage having dropped no link
  * record, when finish. */
@@ -3283,6 +3491,20 @@ static void kill_feed(struct killer *k)
 			fprintf(stderr, "store_add: %s\n", err);
 			break;
 		}
+		/* a page record after every 100th row, listing it: the page
+		 * rows go by the plain INSERT too (no page row at the start) */
+		if (k->added % 100 == 99) {
+			const char *keys[] = { key };
+			uint64_t h[] = { k->added };
+			char url[32];
+			snprintf(url, sizeof url, "pk/%06zu", k->added);
+			struct store_page pg = { .url = url, .input = url, .fetched = true, .content = true,
+			                         .keys = keys, .hashes = h, .n_keys = 1, .input_done = true };
+			if (store_add_page(k->w->store, 0, k->id, &pg, err) != 0) {
+				fprintf(stderr, "store_add_page: %s\n", err);
+				break;
+			}
+		}
 		k->added++;
 	}
 	if (k->added == k->total)
@@ -3312,6 +3534,7 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	struct killer k = { &w, 0, 30000, 0, 3000 };
 	w.user = &k;
 	struct store *s = open_store(&w, tables, 1, 100);
+	sql_exec("DELETE FROM raced_pages WHERE stage = 'pl_kill'");
 	k.id = begin_run(s);
 	w.on_committed = kill_committed;
 	kill_feed(&k);
@@ -3336,6 +3559,10 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	CHECK_EQ(sql_int("SELECT count(*) FROM pl_kill"), 30000);
 	CHECK_EQ(sql_int("SELECT count(DISTINCT (payload->>'seq')::int) FROM pl_kill"
 	                 " WHERE key = 'row' || lpad(payload->>'seq', 6, '0')"), 30000);
+	/* every page row once, listing its row */
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pl_kill'"), 300);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pl_kill'"
+	                 " AND keys = ARRAY['row' || substr(url, 4)]"), 300);
 	store_free(s);
 }
 
@@ -3438,9 +3665,12 @@ int main(void)
 	RUN(test_discard_answers_every_state_call);
 	RUN(test_a_version_2_database_gets_migration_3);
 	RUN(test_a_version_1_database_is_upgraded_to_the_current_version);
+	RUN(test_a_version_6_database_gets_bytewise_urls_keeping_its_state);
 	RUN(test_down_ms_counts_from_the_last_ready);
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
+	RUN(test_a_first_imports_secondary_indexes_are_made_by_its_finish);
+	RUN(test_a_page_recorded_twice_in_a_first_import_falls_back_and_is_exact);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);

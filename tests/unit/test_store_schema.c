@@ -37,7 +37,13 @@ static void test_every_statement_quotes_the_table_name(void)
 	char err[ERR_MAX] = "";
 	CHECK_EQ(store_table_sql_init(&t, "user", NULL, false, err), 0);
 	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
-	CHECK_STR(t.index_sql, "CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key)");
+	CHECK_STR(t.index_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL THEN"
+	          " IF EXISTS (SELECT 1 FROM \"user\") THEN"
+	          " CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key); END IF;"
+	          " END IF; END $raced$");
+	CHECK_STR(t.index_finish_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL"
+	          " THEN CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key);"
+	          " END IF; END $raced$");
 	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
 	CHECK_STR(t.upsert_name, "raced_upsert_user");
 	store_table_sql_free(&t);
@@ -63,27 +69,31 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMMTC");
-	CHECK_EQ(store_schema_version(), 6);
-	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next;
+	CHECK_STR(steps, "MMMMMMMTC");
+	CHECK_EQ(store_schema_version(), 7);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
 	CHECK_EQ(m->next->next->next->version, 4);
 	CHECK_EQ(m->next->next->next->next->next->version, 6);
+	CHECK_EQ(m->next->next->next->next->next->next->version, 7);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
-	/* per table: create, removed_import, index; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 7);
-	CHECK(tables->stmts[1].sql == t[0].column_sql);
-	CHECK_STR(tables->stmts[6].sql, "SELECT 1");
+	/* raced_pages' input index; per table: create, removed_import,
+	 * index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 8);
+	CHECK(tables->stmts[0].sql == store_pages_index_sql);
+	CHECK(tables->stmts[2].sql == t[0].column_sql);
+	CHECK(tables->stmts[3].sql == t[0].index_sql);
+	CHECK_STR(tables->stmts[7].sql, "SELECT 1");
 	/* the typed columns: the function, then one statement over all */
 	CHECK_EQ(tables->next->n_stmts, 2);
 	CHECK_STR(tables->next->stmts[1].params[0], "{}");
 	store_op_list_free(&chain);
 	/* once the columns in force are known: prepare each table's writes and
-	 * read of rows, the page records' write and the read of inputs,
+	 * read of rows, the page records' write and insert, the read of inputs,
 	 * SELECT 1; unlock */
 	char *ups[2] = { t[0].upsert_sql, t[1].upsert_sql };
 	char *ins[2] = { store_schema_upsert_sql(&t[0], NULL, STORE_WRITE_PLAIN),
@@ -97,7 +107,7 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "PU");
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 12);
+	CHECK_EQ(p->n_stmts, 13);
 	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
 	CHECK_STR(p->stmts[1].name, "raced_insert_races");
 	CHECK(p->stmts[1].sql == ins[0]);
@@ -108,11 +118,14 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_STR(p->stmts[5].name, "raced_insert_entries");
 	CHECK_STR(p->stmts[7].name, "raced_read_entries");
 	CHECK_STR(p->stmts[8].name, "raced_pages_write");
-	CHECK_STR(p->stmts[9].name, "raced_inputs_read");
+	CHECK_STR(p->stmts[9].name, "raced_pages_insert");
+	CHECK(strstr(p->stmts[9].sql, "ON CONFLICT") == NULL);
+	CHECK(strncmp(p->stmts[8].sql, p->stmts[9].sql, strlen(p->stmts[9].sql)) == 0);
+	CHECK_STR(p->stmts[10].name, "raced_inputs_read");
 	/* the comments and views, after the typed columns */
-	CHECK(strncmp(p->stmts[10].sql, "DO $raced$", 10) == 0);
-	CHECK(strstr(p->stmts[10].sql, "'races_current', 'entries_current'") != NULL);
-	CHECK_STR(p->stmts[11].sql, "SELECT 1");
+	CHECK(strncmp(p->stmts[11].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(p->stmts[11].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(p->stmts[12].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	for (int i = 0; i < 2; i++) {
 		free(ins[i]);
@@ -129,7 +142,7 @@ static void test_a_database_at_this_version_only_gets_tables_and_unlock(void)
 	CHECK_EQ(store_schema_chain(store_schema_version(), NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "TC");
-	CHECK_EQ(chain.head->n_stmts, 1);   /* SELECT 1 */
+	CHECK_EQ(chain.head->n_stmts, 2);   /* raced_pages' input index; SELECT 1 */
 	store_op_list_free(&chain);
 }
 
@@ -140,7 +153,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMTC");
+	CHECK_STR(steps, "MMMMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -172,14 +185,20 @@ static void check_next_migration(int from, const char *want_steps, const char *c
 /* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
 static void test_a_database_at_version_2_gets_the_import_state_only(void)
 {
-	check_next_migration(2, "MMMMTC", "CREATE TABLE raced_pages (");
+	check_next_migration(2, "MMMMMTC", "CREATE TABLE raced_pages (");
 }
 
 /* Migration 6 (raced_reached, what an import reached) after 5, in one
  * transaction. */
 static void test_a_database_at_version_5_gets_the_reach_table_only(void)
 {
-	check_next_migration(5, "MTC", "CREATE TABLE raced_reached (");
+	check_next_migration(5, "MMTC", "CREATE TABLE raced_reached (");
+}
+
+/* Migration 7 (COLLATE "C" on the import state's URLs) after 6. */
+static void test_a_database_at_version_6_gets_the_bytewise_urls_only(void)
+{
+	check_next_migration(6, "MTC", "DROP INDEX IF EXISTS raced_pages_input");
 }
 
 /* synchronous_commit first (NULL: on), then the lock and the version. */
@@ -285,10 +304,11 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(store_schema_version(), t, 3, "{}", &chain), 0);
 	struct store_op *tables = chain.head;
-	/* per table: create, removed_import, index; the link table and its
-	 * index; SELECT 1 */
-	CHECK_EQ(tables->n_stmts, 3 * 3 + 2 + 1);
-	CHECK(tables->stmts[9].sql == t[2].link_create_sql);
+	/* raced_pages' input index; per table: create, removed_import,
+	 * index; the link table and its index; SELECT 1 */
+	CHECK_EQ(tables->n_stmts, 1 + 3 * 3 + 2 + 1);
+	CHECK(tables->stmts[10].sql == t[2].link_create_sql);
+	CHECK(tables->stmts[11].sql == t[2].link_index_sql);
 	store_op_list_free(&chain);
 	/* then each table's writes and read and its four link writes
 	 * prepared, the page write, the read of inputs, the views, SELECT 1 */
@@ -296,15 +316,16 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	char *const *writes[3] = { ups, ups, ups };
 	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 4);
+	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 5);
 	CHECK_STR(p->stmts[11].name, "raced_read_athletes");
 	CHECK_STR(p->stmts[12].name, "raced_links_athletes");
 	CHECK_STR(p->stmts[13].name, "raced_link_keys_athletes");
 	CHECK_STR(p->stmts[14].name, "raced_link_fresh_athletes");
 	CHECK_STR(p->stmts[15].name, "raced_link_plain_athletes");
 	CHECK_STR(p->stmts[16].name, "raced_pages_write");
-	CHECK_STR(p->stmts[17].name, "raced_inputs_read");
-	const char *views = p->stmts[18].sql;
+	CHECK_STR(p->stmts[17].name, "raced_pages_insert");
+	CHECK_STR(p->stmts[18].name, "raced_inputs_read");
+	const char *views = p->stmts[19].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
@@ -325,6 +346,7 @@ int main(void)
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
 	RUN(test_a_database_at_version_2_gets_the_import_state_only);
 	RUN(test_a_database_at_version_5_gets_the_reach_table_only);
+	RUN(test_a_database_at_version_6_gets_the_bytewise_urls_only);
 	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	return CHECK_DONE();
