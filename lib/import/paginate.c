@@ -264,30 +264,6 @@ static int cursor_next(const struct paginate_rule *rule, const struct paginate_p
 	return rc;
 }
 
-/* A hash of a page's items' text, to tell a page from the one before it
- * (never stored, so it need not be dedupe_hash's): 8 bytes a step, where
- * dedupe_hash's FNV-1a takes one; a page is kilobytes, and it was about
- * 1 % of fetch-only's instructions (docs/performance.md, "CPU per
- * request", fourth round). */
-uint64_t paginate_text_hash(const char *text, size_t len)
-{
-	const uint64_t k1 = 0xff51afd7ed558ccdu, k2 = 0xc4ceb9fe1a85ec53u;
-	uint64_t h = 0x9e3779b97f4a7c15u ^ (len * k2), w;
-	size_t i = 0;
-	for (; len - i >= sizeof w; i += sizeof w) {
-		memcpy(&w, text + i, sizeof w);
-		h = (h ^ w) * k1;
-		h ^= h >> 31;
-	}
-	w = 0;
-	memcpy(&w, text + i, len - i);
-	h = (h ^ w) * k2;
-	h ^= h >> 33;
-	h *= k1;
-	h ^= h >> 33;
-	return h;
-}
-
 /* The number of items on the page (the document is one when items is
  * ""), and the hash of their text. */
 static size_t page_items(const struct paginate_rule *rule, const struct jsondoc *doc, uint64_t *hash)
@@ -295,7 +271,7 @@ static size_t page_items(const struct paginate_rule *rule, const struct jsondoc 
 	uint32_t v = rule->items && rule->items[0] ? jsondoc_get(doc, 0, rule->items) : 0;
 	size_t len;
 	const char *text = jsondoc_text(doc, v, &len);
-	*hash = text ? paginate_text_hash(text, len) : 0;
+	*hash = text ? dedupe_hash(text, len) : 0;
 	if (!rule->items || !rule->items[0])
 		return 1;
 	return jsondoc_type(doc, v) == JSONDOC_ARRAY ? jsondoc_size(doc, v) : 0;

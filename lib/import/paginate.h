@@ -114,10 +114,6 @@ int paginate_first(const struct paginate_rule *rule, const char *url, char **fir
  * contradicts itself (above), -ELOOP when the page serves the same items
  * as the last one, -ENOMEM; *next is NULL then.  pg remembers the page's
  * items for the next call. */
-/* The hash paginate_next() compares a page's items' text by (in memory
- * only): len bytes of text, 8 at a time; texts of other lengths differ. */
-uint64_t paginate_text_hash(const char *text, size_t len);
-
 RACED_MUST_CHECK
 int paginate_next(struct paginate *pg, const struct paginate_rule *rule, const struct paginate_page *page,
                   char **next, char *err);

@@ -491,29 +491,8 @@ static void test_the_same_items_again_are_an_error(void)
 	free(n);
 }
 
-/* The items' hash: the same text, the same hash; one byte changed at any
- * place, or one more byte (a NUL too), another. */
-static void test_text_hash_tells_texts_apart(void)
-{
-	char a[48] = {0}, b[48] = {0};
-	for (size_t len = 0; len <= 40; len++) {
-		for (size_t i = 0; i < len; i++)
-			a[i] = (char)('a' + i % 26);
-		memcpy(b, a, len);
-		CHECK(paginate_text_hash(a, len) == paginate_text_hash(b, len));
-		for (size_t i = 0; i < len; i++) {
-			b[i] ^= 1;
-			CHECK(paginate_text_hash(a, len) != paginate_text_hash(b, len));
-			b[i] ^= 1;
-		}
-		a[len] = '\0';
-		CHECK(paginate_text_hash(a, len) != paginate_text_hash(a, len + 1));
-	}
-}
-
 int main(void)
 {
-	RUN(test_text_hash_tells_texts_apart);
 	doc = jsondoc_new();
 	RUN(test_next_pointer_link_is_resolved_against_the_page);
 	RUN(test_next_pointer_absent_null_or_empty_ends_the_list);
