@@ -173,7 +173,9 @@ static uint64_t fnv(uint64_t h, const char *p, size_t n)
 	return h;
 }
 
-/* FNV-1a over the bytes, then a murmur finaliser (as dedupe_hash). */
+/* FNV-1a over the bytes, then a murmur finaliser.  Stored (raced_pages):
+ * unlike dedupe_hash, it cannot change without every stored item reading
+ * as changed once. */
 uint64_t import_item_hash(const char *parent_key, const char *text, size_t len)
 {
 	uint64_t h = FNV_OFFSET;
