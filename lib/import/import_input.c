@@ -12,12 +12,13 @@
 
 /* A page record waiting for the items emitted before it (pg's strings
  * and arrays in the record's own allocation, record_copy); or a link
- * record (link set: the parent's key, owned; pg unused, zero). */
+ * record (link set: the parent's key, after the record; pg unused,
+ * zero).  One allocation either way. */
 struct import_input_record {
 	struct import_input_record *next;
 	uint64_t after;          /* due once this many items were delivered */
 	struct store_page pg;    /* its strings and arrays after the record */
-	char *link;
+	char *link;              /* after the record */
 	bool unchanged;          /* link: the parent item is as stored */
 	size_t charge;
 };
@@ -52,7 +53,6 @@ void import_input_ref(struct import_input *in)
 static void record_free(struct import_input_record *r)
 {
 	membudget_release(r->charge);
-	free(r->link);
 	free(r);
 }
 
@@ -477,17 +477,18 @@ static int queue_link(struct import_input *in, const char *parent, bool unchange
 {
 	if (!in->head && in->delivered >= in->emitted)
 		return send_link(in, parent, unchanged, s, table, import_id, err);
-	struct import_input_record *r = calloc(1, sizeof *r);
-	if (r)
-		r->link = strdup(parent);
-	if (!r || !r->link) {
-		free(r);
+	/* one allocation: the record, then the key (as record_copy) */
+	size_t len = strlen(parent) + 1;
+	struct import_input_record *r = malloc(sizeof *r + len);
+	if (!r) {
 		if (in->links)
 			in->links->dropped++;
 		return err_set(err, "out of memory keeping the link of %s to %s", parent, in->url);
 	}
+	memset(r, 0, sizeof *r);
+	r->link = memcpy((char *)(r + 1), parent, len);
 	r->unchanged = unchanged;
-	r->charge = sizeof *r + strlen(parent) + 1;
+	r->charge = sizeof *r + len;
 	membudget_charge(r->charge);
 	r->after = in->emitted;
 	if (in->tail)
