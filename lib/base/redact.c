@@ -20,6 +20,23 @@ static bool secret_words_read;
 static char secret_params[REDACT_PARAMS_MAX][REDACT_KEYWORD_LEN];
 static size_t n_secret_params;
 
+/* The bytes a secret option's or parameter's name can start with, either
+ * case: redact_buf() looks for a name only where one of them is, so that
+ * a text with none (most URLs) costs a table look-up a byte, not a name
+ * copied and compared with every secret word (a URL a page and an input
+ * went through it: about 1,000 instructions each). */
+static bool name_start[256];
+
+static void name_start_add(const char *name)
+{
+	unsigned char c = (unsigned char)name[0];
+	name_start[c] = true;
+	if (c >= 'a' && c <= 'z')
+		name_start[c - 'a' + 'A'] = true;
+	else if (c >= 'A' && c <= 'Z')
+		name_start[c - 'A' + 'a'] = true;
+}
+
 static void secret_word_add(const char *kw)
 {
 	if (n_secret_words >= REDACT_KEYWORDS_MAX || strlen(kw) >= REDACT_KEYWORD_LEN)
@@ -28,6 +45,7 @@ static void secret_word_add(const char *kw)
 		if (strcasecmp(secret_words[i], kw) == 0)
 			return;
 	memcpy(secret_words[n_secret_words++], kw, strlen(kw) + 1);
+	name_start_add(kw);
 }
 
 /* libpq's option table, once; on failure (out of memory) the fixed list
@@ -77,6 +95,7 @@ int redact_add_param(const char *name)
 	if (n_secret_params >= REDACT_PARAMS_MAX)
 		return -1;
 	memcpy(secret_params[n_secret_params++], name, len + 1);
+	name_start_add(name);
 	return 0;
 }
 
@@ -219,10 +238,14 @@ size_t redact_buf(char *buf, size_t size)
 		return 0;
 	size_t len = strnlen(buf, size - 1), masked = 0;
 	buf[len] = '\0';
+	secret_words_load(); /* name_start holds the words' first bytes */
 	for (size_t i = 0; i < len;) {
 		size_t a, b;
 		bool full = len == size - 1; /* cut, maybe: by the caller or a mask */
-		if (!url_password_at(buf, i, full, &a, &b) && !keyword_value_at(buf, i, &a, &b)) {
+		/* A URL's password starts at "://", a secret's value after its
+		 * name: neither can start elsewhere. */
+		if ((buf[i] != ':' && !name_start[(unsigned char)buf[i]]) ||
+		    (!url_password_at(buf, i, full, &a, &b) && !keyword_value_at(buf, i, &a, &b))) {
 			i++;
 			continue;
 		}

@@ -277,11 +277,13 @@ struct source {
 	size_t *missing;                    /* the placeholder with no field, or NULL */
 };
 
-/* The placeholder's (i-th, segment s) value, malloc'd, its length in
- * *vlen; -1 with err. */
+/* The placeholder's (i-th, segment s) value in *val, its length in *vlen:
+ * the caller's own (an argument's value: borrowed, *raw NULL), or
+ * malloc'd into *raw; -1 with err. */
 static int lookup(const struct urltemplate *t, const struct source *src, size_t i,
-                  const struct segment *s, char **raw, size_t *vlen, char *err)
+                  const struct segment *s, const char **val, char **raw, size_t *vlen, char *err)
 {
+	*raw = NULL;
 	const char *name = s->text;
 	if (src->named) {
 		for (size_t k = 0; k < src->n_named; k++) {
@@ -292,6 +294,7 @@ static int lookup(const struct urltemplate *t, const struct source *src, size_t 
 			*vlen = strlen(src->named[k].value);
 			if (!(*raw = strdup(src->named[k].value)))
 				return err_set(err, "out of memory");
+			*val = *raw;
 			return 0;
 		}
 		return err_set(err, "url '%s': no value for '{%s}'", t->source, name);
@@ -299,11 +302,9 @@ static int lookup(const struct urltemplate *t, const struct source *src, size_t 
 	const struct urltemplate_arg *a = src->args ? &src->args[i] : NULL;
 	if (a && a->kind != URLTEMPLATE_FROM_ITEM) {
 		if (a->kind == URLTEMPLATE_VALUE) {
+			/* not copied: it outlives the expansion */
 			*vlen = a->len;
-			if (!(*raw = malloc(a->len + 1)))
-				return err_set(err, "out of memory");
-			memcpy(*raw, a->value, a->len);
-			(*raw)[a->len] = '\0';
+			*val = a->value;
 			return 0;
 		}
 		if (a->kind == URLTEMPLATE_MISSING && src->missing)
@@ -323,6 +324,7 @@ static int lookup(const struct urltemplate *t, const struct source *src, size_t 
 	}
 	if (!(*raw = jsondoc_scalar(src->d, v, vlen)))
 		return err_set(err, "out of memory");
+	*val = *raw;
 	return 0;
 }
 
@@ -345,8 +347,9 @@ static int expand(const struct urltemplate *t, const struct source *src, char **
 			continue;
 		}
 		size_t vlen;
+		const char *val = NULL;
 		char *raw;
-		if (lookup(t, src, ph++, s, &raw, &vlen, err) < 0)
+		if (lookup(t, src, ph++, s, &val, &raw, &vlen, err) < 0)
 			return -1;
 		if (vlen == 0 && in_path) {
 			free(raw);
@@ -355,12 +358,12 @@ static int expand(const struct urltemplate *t, const struct source *src, char **
 			               src->named ? "the value of" : "the parent item's", s->text);
 		}
 		int rc;
-		if (in_path && vlen <= 2 && strspn(raw, ".") == vlen)
+		if (in_path && vlen <= 2 && val[0] == '.' && val[vlen - 1] == '.')
 			/* Escaped: as a segment of its own, "." or ".." would be
 			 * removed by URL resolution and climb out of the template. */
 			rc = put_literal(url, &used, vlen == 1 ? "%2E" : "%2E%2E");
 		else
-			rc = put_escaped(url, &used, raw, vlen);
+			rc = put_escaped(url, &used, val, vlen);
 		free(raw);
 		if (rc < 0)
 			goto too_long;

@@ -117,6 +117,9 @@ struct stage_ctx {
 	char **owned;             /* n_carry: the own values' copies, meanwhile */
 	size_t *arg_from;         /* per placeholder: SIZE_MAX = the parent item's field,
 	                           * else its index in the parent's carry list */
+	size_t *arg_own;          /* per placeholder that is the parent item's field: its
+	                           * index in the parent's carry list too (the value read
+	                           * when the parent was made), else SIZE_MAX */
 	struct urltemplate_arg *args; /* per placeholder, filled per input */
 	/* A url field no parent item has (missing_field_limit): while every
 	 * input so far lacked placeholder missing_ph, their errors are counted
@@ -1529,15 +1532,23 @@ static int first_url(struct stage_ctx *sc, const struct import_item *parent, cha
 		*url = strdup(sc->imp->root_url);
 		return *url ? 0 : err_set(err, "out of memory");
 	}
-	/* The parent is read again, only for what its children's URLs need;
-	 * its text was checked with its page. */
-	if (parent && n > 0 &&
-	    jsondoc_parse(doc, parent->text, parent->text_len, JSONDOC_ANY, err) == 0)
-		pd = doc;
+	/* The parent's own fields were read when it was made (plan_carry).
+	 * Only when one of them is not a value is the parent read again, so
+	 * that the error says what it has there (its text was checked with
+	 * its page). */
+	bool read_parent = false;
 	for (size_t i = 0; i < n; i++) {
 		struct import_carry c = {.state = IMPORT_CARRY_ABSENT};
 		if (sc->arg_from[i] == SIZE_MAX) {
-			sc->args[i] = (struct urltemplate_arg){.kind = URLTEMPLATE_FROM_ITEM};
+			if (parent && sc->arg_own[i] < parent->n_carried)
+				import_item_carried(parent, sc->arg_own[i], &c);
+			if (c.state == IMPORT_CARRY_VALUE) {
+				sc->args[i] = (struct urltemplate_arg){
+					.kind = URLTEMPLATE_VALUE, .value = c.value, .len = c.len};
+			} else {
+				sc->args[i] = (struct urltemplate_arg){.kind = URLTEMPLATE_FROM_ITEM};
+				read_parent = true;
+			}
 			continue;
 		}
 		if (parent && sc->arg_from[i] < parent->n_carried)
@@ -1548,6 +1559,9 @@ static int first_url(struct stage_ctx *sc, const struct import_item *parent, cha
 			                                         : URLTEMPLATE_MISSING,
 			.value = c.value, .len = c.len};
 	}
+	if (parent && read_parent &&
+	    jsondoc_parse(doc, parent->text, parent->text_len, JSONDOC_ANY, err) == 0)
+		pd = doc;
 	int rc = urltemplate_expand_args(sc->tpl, pd, 0, sc->args, url, missing, err);
 	if (rc < 0 && *missing != SIZE_MAX && !sc->missing_decided) {
 		if (sc->arg_from[*missing] == SIZE_MAX) {
@@ -2056,19 +2070,28 @@ static int plan_carry(struct import *imp, char *err)
 		struct stage_ctx *sc = &imp->stages[s];
 		size_t n = urltemplate_placeholders(sc->tpl);
 		sc->arg_from = malloc((n ? n : 1) * sizeof *sc->arg_from);
+		sc->arg_own = malloc((n ? n : 1) * sizeof *sc->arg_own);
 		sc->args = calloc(n ? n : 1, sizeof *sc->args);
-		if (!sc->arg_from || !sc->args)
+		if (!sc->arg_from || !sc->arg_own || !sc->args)
 			return err_set(err, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			const char *scope;
 			size_t len = urltemplate_scope(sc->tpl, i, &scope);
 			size_t a = len ? stage_index(imp, scope, len) : SIZE_MAX;
-			sc->arg_from[i] = SIZE_MAX;
+			sc->arg_from[i] = sc->arg_own[i] = SIZE_MAX;
 			if (len && a == SIZE_MAX)
 				return err_set(err, "[stage %s] url '%s': '{%s}' names no stage",
 				               sc->conf->name, sc->conf->url, urltemplate_placeholder(sc->tpl, i));
 			if (len && a != sc->parent && plan_ancestor(imp, s, i, a, err) < 0)
 				return -1;
+			/* The parent item's own field: its stage reads it when it
+			 * makes the item, from the page it has parsed anyway, so
+			 * that the URL does not parse the item's text again
+			 * (first_url). */
+			if (sc->arg_from[i] == SIZE_MAX && sc->parent != SIZE_MAX &&
+			    (sc->arg_own[i] = carry_add(&imp->stages[sc->parent], sc->parent,
+			                                urltemplate_field(sc->tpl, i), SIZE_MAX)) == SIZE_MAX)
+				return err_set(err, "out of memory");
 		}
 	}
 	for (size_t s = 0; s < imp->n_stages; s++) {
@@ -2248,6 +2271,7 @@ void import_free(struct import *imp)
 			free(sc->carry[j].nearest);
 		free(sc->carry);
 		free(sc->arg_from);
+		free(sc->arg_own);
 		free(sc->args);
 		free(sc->vals);
 		free(sc->owned);

@@ -10,13 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A page record waiting for the items emitted before it; or a link
- * record (link set: the parent's key, owned; pg unused). */
+/* A page record waiting for the items emitted before it (pg's strings
+ * and arrays in the record's own allocation, record_copy); or a link
+ * record (link set: the parent's key, after the record; pg unused,
+ * zero).  One allocation either way. */
 struct import_input_record {
 	struct import_input_record *next;
 	uint64_t after;          /* due once this many items were delivered */
-	struct store_page pg;    /* its strings and arrays owned */
-	char *link;
+	struct store_page pg;    /* its strings and arrays after the record */
+	char *link;              /* after the record */
 	bool unchanged;          /* link: the parent item is as stored */
 	size_t charge;
 };
@@ -51,16 +53,6 @@ void import_input_ref(struct import_input *in)
 static void record_free(struct import_input_record *r)
 {
 	membudget_release(r->charge);
-	free((char *)r->pg.url);
-	free((char *)r->pg.input);
-	free((char *)r->pg.etag);
-	free((char *)r->pg.last_modified);
-	free((char *)r->pg.next_url);
-	for (size_t i = 0; i < r->pg.n_keys; i++)
-		free((char *)r->pg.keys[i]);
-	free((void *)r->pg.keys);
-	free((void *)r->pg.hashes);
-	free(r->link);
 	free(r);
 }
 
@@ -173,7 +165,9 @@ static uint64_t fnv(uint64_t h, const char *p, size_t n)
 	return h;
 }
 
-/* FNV-1a over the bytes, then a murmur finaliser (as dedupe_hash). */
+/* FNV-1a over the bytes, then a murmur finaliser.  Stored (raced_pages):
+ * unlike dedupe_hash, it cannot change without every stored item reading
+ * as changed once. */
 uint64_t import_item_hash(const char *parent_key, const char *text, size_t len)
 {
 	uint64_t h = FNV_OFFSET;
@@ -250,54 +244,59 @@ void import_input_emitted(struct import_input *in)
 	in->emitted++;
 }
 
-static char *dup_or_null(const char *s, bool *oom, size_t *charge)
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* s copied to *at, which moves past it; NULL stays NULL. */
+static const char *put_str(char **at, const char *s)
 {
 	if (!s)
 		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*oom = true;
-	else
-		*charge += strlen(s) + 1;
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(*at, s, n);
+	*at += n;
 	return d;
 }
 
+/* A copy of pg in one allocation: the record, the keys' hashes, their
+ * pointers, then every string.  (Each string and array its own
+ * allocation made a page's record ten allocations or more, two a key:
+ * docs/performance.md, "CPU per request", fourth round.)  It charges its
+ * bytes, which are what the separate copies charged. */
 static struct import_input_record *record_copy(const struct store_page *pg)
 {
-	struct import_input_record *r = calloc(1, sizeof *r);
+	size_t n = pg->n_keys;
+	size_t size = sizeof(struct import_input_record) + n * (sizeof(uint64_t) + sizeof(char *)) +
+	              str_size(pg->url) + str_size(pg->input) + str_size(pg->etag) +
+	              str_size(pg->last_modified) + str_size(pg->next_url);
+	for (size_t i = 0; i < n; i++)
+		size += str_size(pg->keys[i]);
+	struct import_input_record *r = malloc(size);
 	if (!r)
 		return NULL;
-	bool oom = false;
-	size_t charge = sizeof *r;
+	memset(r, 0, sizeof *r);
+	uint64_t *hashes = (uint64_t *)(r + 1);
+	const char **keys = (const char **)(hashes + n);
+	char *at = (char *)(keys + n);
 	r->pg = *pg;
-	r->pg.url = dup_or_null(pg->url, &oom, &charge);
-	r->pg.input = dup_or_null(pg->input, &oom, &charge);
-	r->pg.etag = dup_or_null(pg->etag, &oom, &charge);
-	r->pg.last_modified = dup_or_null(pg->last_modified, &oom, &charge);
-	r->pg.next_url = dup_or_null(pg->next_url, &oom, &charge);
+	r->pg.url = put_str(&at, pg->url);
+	r->pg.input = put_str(&at, pg->input);
+	r->pg.etag = put_str(&at, pg->etag);
+	r->pg.last_modified = put_str(&at, pg->last_modified);
+	r->pg.next_url = put_str(&at, pg->next_url);
 	r->pg.keys = NULL;
 	r->pg.hashes = NULL;
-	r->pg.n_keys = 0;
-	if (pg->n_keys > 0) {
-		const char **keys = calloc(pg->n_keys, sizeof *keys);
-		uint64_t *hashes = malloc(pg->n_keys * sizeof *hashes);
+	if (n > 0) {
+		memcpy(hashes, pg->hashes, n * sizeof *hashes);
+		for (size_t i = 0; i < n; i++)
+			keys[i] = put_str(&at, pg->keys[i]);
 		r->pg.keys = keys;
 		r->pg.hashes = hashes;
-		if (!keys || !hashes) {
-			oom = true;
-		} else {
-			memcpy(hashes, pg->hashes, pg->n_keys * sizeof *hashes);
-			charge += pg->n_keys * (sizeof *keys + sizeof *hashes);
-			for (size_t i = 0; i < pg->n_keys && !oom; i++, r->pg.n_keys++)
-				keys[i] = dup_or_null(pg->keys[i], &oom, &charge);
-		}
 	}
-	r->charge = charge;
-	membudget_charge(charge);
-	if (oom) {
-		record_free(r);
-		return NULL;
-	}
+	r->charge = size;
+	membudget_charge(size);
 	return r;
 }
 
@@ -478,17 +477,18 @@ static int queue_link(struct import_input *in, const char *parent, bool unchange
 {
 	if (!in->head && in->delivered >= in->emitted)
 		return send_link(in, parent, unchanged, s, table, import_id, err);
-	struct import_input_record *r = calloc(1, sizeof *r);
-	if (r)
-		r->link = strdup(parent);
-	if (!r || !r->link) {
-		free(r);
+	/* one allocation: the record, then the key (as record_copy) */
+	size_t len = strlen(parent) + 1;
+	struct import_input_record *r = malloc(sizeof *r + len);
+	if (!r) {
 		if (in->links)
 			in->links->dropped++;
 		return err_set(err, "out of memory keeping the link of %s to %s", parent, in->url);
 	}
+	memset(r, 0, sizeof *r);
+	r->link = memcpy((char *)(r + 1), parent, len);
 	r->unchanged = unchanged;
-	r->charge = sizeof *r + strlen(parent) + 1;
+	r->charge = sizeof *r + len;
 	membudget_charge(r->charge);
 	r->after = in->emitted;
 	if (in->tail)

@@ -11,7 +11,9 @@
  * with stage_emit() or frees it with import_item_free().
  *
  * An item also carries the values of ancestors' fields that its
- * descendants' URLs name ("{races.id}" in a grandchild's url): the import
+ * descendants' URLs name ("{races.id}" in a grandchild's url), and of its
+ * own fields its children's URLs name ("{id}"), read here from the page
+ * rather than from the item's text again when the child's URL is made: the import
  * works out at configuration time which values each stage's items carry,
  * takes them from the parent item (or, for the item's own stage, from the
  * item) when the item is made, and so never keeps an ancestor's payload.

@@ -164,8 +164,53 @@ static void test_empty_set_allocates_no_tables(void)
 	dedupe_free(d);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The hash (8 bytes a step): one byte changed anywhere, or one more byte
+ * (a NUL too), changes it; and a million URLs that differ as inputs' do
+ * keep distinct the 60 bits the set keeps (bits 48-51 are not). */
+static void test_hash_tells_keys_apart(void)
+{
+	char a[48] = {0}, b[48] = {0};
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t i = 0; i < len; i++)
+			a[i] = (char)('a' + i % 26);
+		memcpy(b, a, len);
+		CHECK(dedupe_hash(a, len) == dedupe_hash(b, len));
+		CHECK(dedupe_hash(a, len) != 0);
+		for (size_t i = 0; i < len; i++) {
+			b[i] ^= 1;
+			CHECK(dedupe_hash(a, len) != dedupe_hash(b, len));
+			b[i] ^= 1;
+		}
+		a[len] = '\0';
+		CHECK(dedupe_hash(a, len) != dedupe_hash(a, len + 1));
+	}
+	enum { N = 1000000 };
+	uint64_t *h = malloc(N * sizeof *h);
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	char key[64];
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(key, sizeof key, "http://127.0.0.1:8080/athletes/A%07d?page=1", i);
+		h[i] = dedupe_hash(key, (size_t)n) & ~(UINT64_C(0xf) << 48);
+	}
+	qsort(h, N, sizeof *h, cmp_u64);
+	size_t same = 0;
+	for (int i = 1; i < N; i++)
+		same += h[i] == h[i - 1];
+	CHECK_EQ(same, 0);
+	free(h);
+}
+
 int main(void)
 {
+	RUN(test_hash_tells_keys_apart);
 	RUN(test_second_sighting_of_a_key_is_not_new);
 	RUN(test_set_grows_past_initial_capacity_and_remembers_all);
 	RUN(test_full_set_answers_new_without_growing);

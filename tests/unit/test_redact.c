@@ -185,6 +185,25 @@ static void test_a_configured_query_parameter_is_masked_in_urls_and_text(void)
 	CHECK_EQ(redact_add_param("a=b"), -1);
 }
 
+/* redact_buf looks for a name only where a secret's first byte is, in
+ * either case: names starting with a digit, '-' or '.', or in another
+ * case than configured, are still found. */
+static void test_a_secret_name_is_found_whatever_its_first_byte(void)
+{
+	CHECK_STR(masked("PASSWORD=a SslPassword = 'b c' pAsSwOrD=d"),
+	          "PASSWORD=*** SslPassword = '***' pAsSwOrD=***");
+	CHECK_EQ(redact_add_param("9tok"), 0);
+	CHECK_EQ(redact_add_param("-sig"), 0);
+	CHECK_EQ(redact_add_param(".dot"), 0);
+	CHECK_EQ(redact_add_param("Zeta"), 0);
+	CHECK_STR(masked("http://h/r?9TOK=a&-sig=b&.DOT=c&zETA=d&page=2"),
+	          "http://h/r?9TOK=***&-sig=***&.DOT=***&zETA=***&page=2");
+	/* still a name of its own */
+	CHECK_STR(masked("http://h/r?x9tok=a&a-sig=b"), "http://h/r?x9tok=a&a-sig=b");
+	CHECK_STR(masked("ftp://u:p@h x://v:q@h"), "ftp://u:***@h x://v:***@h");
+	CHECK_STR(masked(""), "");
+}
+
 int main(void)
 {
 	RUN(test_libpq_marks_password_and_sslpassword_secret);
@@ -205,5 +224,6 @@ int main(void)
 	RUN(test_a_known_secret_is_masked_wherever_it_appears);
 	RUN(test_dup_and_take_return_masked_copies);
 	RUN(test_a_configured_query_parameter_is_masked_in_urls_and_text);
+	RUN(test_a_secret_name_is_found_whatever_its_first_byte);
 	return CHECK_DONE();
 }

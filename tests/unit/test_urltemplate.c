@@ -246,6 +246,19 @@ static void test_ancestor_values_come_from_the_caller(void)
 	CHECK_EQ(urltemplate_expand_args(t, d, 0, args, &u, &missing, err), 0);
 	CHECK_STR(u, "/r/%2E%2E/e/e1/s");
 	free(u);
+	/* a value is its len bytes, not a string: read in place, never past
+	 * them; only "." and ".." are whole segments to escape */
+	static const struct { const char *v; size_t len; const char *url; } dots[] = {
+		{"./x", 1, "/r/%2E/e/e1/s"}, {"..x", 2, "/r/%2E%2E/e/e1/s"}, {".a", 2, "/r/.a/e/e1/s"},
+		{"a.", 2, "/r/a./e/e1/s"}, {".\0", 2, "/r/.%00/e/e1/s"}, {"...", 3, "/r/.../e/e1/s"},
+	};
+	for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++) {
+		args[0].value = dots[i].v;
+		args[0].len = dots[i].len;
+		CHECK_EQ(urltemplate_expand_args(t, d, 0, args, &u, &missing, err), 0);
+		CHECK_STR(u, dots[i].url);
+		free(u);
+	}
 	args[0].kind = URLTEMPLATE_MISSING;
 	CHECK(urltemplate_expand_args(t, d, 0, args, &u, &missing, err) < 0);
 	CHECK_EQ(missing, 0);
