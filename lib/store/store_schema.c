@@ -4,6 +4,7 @@
 #include "store_columns.h"
 #include "store_links.h"
 #include "store_pages.h"
+#include "store_preload.h"
 #include "store_views.h"
 
 #include <stdarg.h>
@@ -753,6 +754,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	op->stmts[k++].name = STORE_PAGES_INSERT;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
+	store_op_sql(op, k, store_preload_sql);
+	op->stmts[k++].name = STORE_STAGE_READ;
 	store_op_sql(op, k++, views);
 	store_op_sql(op, k, "SELECT 1");
 	return op;

@@ -127,7 +127,7 @@ static struct store *start_store(struct seen *w, const struct store_conf *conf,
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
-	struct store_sink sink = { cb_committed, refused, w, NULL, NULL, NULL };
+	struct store_sink sink = { cb_committed, refused, w, NULL, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	w->store = s;
 	return s;
@@ -519,7 +519,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	if (!s)
 		return;
 	w.store = s;
-	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused, NULL, NULL };
+	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 30));
 	failed_rows = table_refused_calls = table_refused_rows = 0;
@@ -1038,7 +1038,7 @@ static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
 	if (!s)
 		return;
 	CHECK(run_until(store_ready, s, 5));
-	struct store_sink b = { cb_committed, NULL, &second, NULL, NULL, NULL };
+	struct store_sink b = { cb_committed, NULL, &second, NULL, NULL, NULL, NULL };
 	add(s, 0, 1, "k1", NULL, "{}");
 	add(s, 0, 1, "k2", NULL, "{}");
 	add(s, 0, 1, "k3", NULL, "{}");
