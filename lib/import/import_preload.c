@@ -116,6 +116,14 @@ static bool room(struct import_preload *p)
 	return true;
 }
 
+/* Bytes the table grows by to take one more entry. */
+static size_t growth(const struct import_preload *p)
+{
+	if (p->n_entries < p->n_buckets)
+		return 0;
+	return (p->n_buckets ? p->n_buckets : PRELOAD_BUCKETS_MIN) * sizeof *p->buckets;
+}
+
 static void insert(struct import_preload *p, struct store_stage_input *in)
 {
 	struct store_stage_input **bucket = &p->buckets[in->hash & (p->n_buckets - 1)];
@@ -145,8 +153,8 @@ enum import_preload_phase import_preload_add(struct import_preload *p,
 	p->stats.chunks++;
 	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
 		struct store_stage_input *in = c->inputs[i];
-		if (p->stats.bytes + entry_bytes(in) > p->bytes_max || !membudget_admits_start() ||
-		    !room(p)) {
+		if (p->stats.bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
+		    !membudget_admits_start() || !room(p)) {
 			import_preload_stop(p); /* the rest of the chunk is freed with it */
 			break;
 		}
