@@ -1380,6 +1380,7 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 		return err_set(err, "store: out of memory reading the state of %s", s->sql[table].name);
 	}
 	op->stmts[0].name = STORE_STAGE_READ;
+	op->stmts[0].binary_result = true; /* keys, hashes, numbers as stored: no text to parse */
 	op->limit = limit; /* the parse tells a cut input by it */
 	return enqueue(s, op);
 }

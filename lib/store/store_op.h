@@ -66,6 +66,7 @@ struct store_stmt {
 	char **params;       /* owned; entries may be NULL (SQL NULL) */
 	int *lengths;        /* owned; binary params only (else NULL) */
 	const int *formats;  /* static; NULL: every param in text format */
+	bool binary_result;  /* its rows in binary format (else text) */
 };
 
 struct store_op;

@@ -19,8 +19,24 @@
 
 #define COLS 11
 
-/* A result of rows (COLS text values each, NULL for SQL NULL). */
-static PGresult *result(const char *const (*rows)[COLS], int n)
+/* One page row as the pass reads it. */
+struct row {
+	const char *input, *url;
+	uint32_t page_no;
+	const char *etag;
+	const char *keys[3];
+	size_t n_keys;
+	uint64_t hashes[3];
+};
+
+static void put_be(unsigned char *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* A result of n rows in the binary format the pass asks for. */
+static PGresult *result(const struct row *rows, int n)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	PGresAttDesc att[COLS];
@@ -28,23 +44,51 @@ static PGresult *result(const char *const (*rows)[COLS], int n)
 	memset(att, 0, sizeof att);
 	for (int c = 0; c < COLS; c++) {
 		att[c].name = name;
-		att[c].typid = 25;
-		att[c].typlen = -1;
+		att[c].format = 1;
 		att[c].atttypmod = -1;
 	}
 	CHECK(PQsetResultAttrs(res, COLS, att));
-	for (int r = 0; r < n; r++)
-		for (int c = 0; c < COLS; c++)
-			CHECK(PQsetvalue(res, r, c, (char *)rows[r][c],
-			                 rows[r][c] ? (int)strlen(rows[r][c]) : -1));
+	for (int r = 0; r < n; r++) {
+		const struct row *x = &rows[r];
+		unsigned char no[4], arr[256], hs[24], ts[8], seen[8];
+		size_t len = 0;
+		put_be(no, x->page_no, 4);
+		/* text[]: ndim, flags, element type, then dim size and lower bound */
+		put_be(arr, x->n_keys ? 1 : 0, 4);
+		put_be(arr + 4, 0, 4);
+		put_be(arr + 8, 25, 4);
+		len = 12;
+		if (x->n_keys) {
+			put_be(arr + 12, x->n_keys, 4);
+			put_be(arr + 16, 1, 4);
+			len = 20;
+		}
+		for (size_t k = 0; k < x->n_keys; k++) {
+			size_t l = strlen(x->keys[k]);
+			put_be(arr + len, l, 4);
+			memcpy(arr + len + 4, x->keys[k], l);
+			len += 4 + l;
+			put_be(hs + 8 * k, x->hashes[k], 8);
+		}
+		/* 2023-11-14 22:13:20 UTC: 1700000000000 ms */
+		put_be(ts, (uint64_t)((INT64_C(1700000000000) - INT64_C(946684800000)) * 1000), 8);
+		put_be(seen, 4, 8);
+		CHECK(PQsetvalue(res, r, 0, (char *)x->input, (int)strlen(x->input)));
+		CHECK(PQsetvalue(res, r, 1, (char *)x->url, (int)strlen(x->url)));
+		CHECK(PQsetvalue(res, r, 2, (char *)no, 4));
+		CHECK(PQsetvalue(res, r, 3, (char *)x->etag, x->etag ? (int)strlen(x->etag) : -1));
+		CHECK(PQsetvalue(res, r, 4, NULL, -1));
+		CHECK(PQsetvalue(res, r, 5, NULL, -1));
+		CHECK(PQsetvalue(res, r, 6, (char *)arr, (int)len));
+		CHECK(PQsetvalue(res, r, 7, (char *)hs, (int)(8 * x->n_keys)));
+		CHECK(PQsetvalue(res, r, 8, (char *)ts, 8));
+		CHECK(PQsetvalue(res, r, 9, (char *)seen, 8));
+		CHECK(PQsetvalue(res, r, 10, NULL, -1));
+	}
 	return res;
 }
 
-/* One page row: input, url, page_no, etag, keys JSON, hashes hex. */
-#define ROW(in, url, no, etag, keys, hex) \
-	{ in, url, no, etag, NULL, NULL, keys, hex, "1700000000000", "4", "0" }
-
-static struct store_stage_chunk *parse(const char *const (*rows)[COLS], int n, size_t limit)
+static struct store_stage_chunk *parse(const struct row *rows, int n, size_t limit)
 {
 	PGresult *res = result(rows, n);
 	struct store_stage_chunk *c = NULL;
@@ -54,11 +98,11 @@ static struct store_stage_chunk *parse(const char *const (*rows)[COLS], int n, s
 	return c;
 }
 
-static const char *const rows3[][COLS] = {
-	ROW("u/1", "u/1", "0", "\"e1\"", "[\"a\"]", "0000000000000001"),
-	ROW("u/2", "u/2?p=1", "1", NULL, "[\"c\", \"d\"]", "00000000000000030000000000000004"),
-	ROW("u/2", "u/2", "0", "\"e2\"", "[\"b\"]", "ffffffffffffffff"),
-	ROW("u/3", "u/3", "0", NULL, "[]", ""),
+static const struct row rows3[] = {
+	{ "u/1", "u/1", 0, "\"e1\"", { "a" }, 1, { 1 } },
+	{ "u/2", "u/2?p=1", 1, NULL, { "c", "d" }, 2, { 3, 4 } },
+	{ "u/2", "u/2", 0, "\"e2\"", { "b" }, 1, { UINT64_MAX } },
+	{ "u/3", "u/3", 0, NULL, { NULL }, 0, { 0 } },
 };
 
 static void test_parse_whole_inputs(void)
@@ -158,11 +202,10 @@ static void test_many_inputs(void)
 	size_t before = membudget_charged();
 	enum { N = 5000 };
 	static char urls[N][16];
-	static const char *rows[N][COLS];
+	static struct row rows[N];
 	for (int i = 0; i < N; i++) {
 		snprintf(urls[i], sizeof urls[i], "m/%05d", i);
-		const char *row[COLS] = ROW(urls[i], urls[i], "0", NULL, "[\"k\"]", "0000000000000009");
-		memcpy(rows[i], row, sizeof row);
+		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 } };
 	}
 	struct import_preload *p = import_preload_new(0);
 	CHECK_EQ(import_preload_add(p, parse(rows, N, N + 1)), IMPORT_PRELOAD_COMPLETE);
