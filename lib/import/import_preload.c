@@ -253,17 +253,15 @@ enum import_preload_answer import_preload_take(struct import_preload *p, const c
 		p->stats.unknown++;
 		return IMPORT_PRELOAD_UNKNOWN;
 	}
-	/* Known to have no row: a spent mark, so that the next take of it
-	 * reads what this input may have written meanwhile. */
-	struct store_stage_input *mark = room(p) ? calloc(1, sizeof *mark) : NULL;
-	if (!mark || !(*st = calloc(1, sizeof **st))) {
-		free(mark);
+	/* Known to have no row.  No mark is kept: a later take of the URL
+	 * (a second parent of a stage without dedupe) answers the same, as a
+	 * read made ahead of the first's writes would (architecture.md,
+	 * "Reading state"), and a pass that found nothing (a stage table
+	 * emptied, its state cleared) holds nothing for its inputs. */
+	if (!(*st = calloc(1, sizeof **st))) {
 		p->stats.unknown++;
 		return IMPORT_PRELOAD_UNKNOWN;
 	}
-	mark->hash = hash;
-	insert(p, mark);
-	charge(p, entry_bytes(mark));
 	p->stats.absent++;
 	return IMPORT_PRELOAD_NO_ROW;
 }

@@ -14,11 +14,15 @@
  * is read as before (import_ahead, store_get_inputs), so correctness
  * never depends on the bound.
  *
- * Each URL answers once: a second take of it (two parents of a stage
+ * A URL found answers once: a second take of it (two parents of a stage
  * without dedupe expanding alike; the first may have written its pages
  * since) is UNKNOWN, read from PostgreSQL.  A hash met by two URLs is
  * told apart by the URL, and a spent URL leaves its hash only: a URL with
- * that hash is then UNKNOWN too (read, never wrong).
+ * that hash is then UNKNOWN too (read, never wrong).  A URL absent from
+ * a complete pass is NO_ROW every time, and costs nothing held: a second
+ * parent of it may so start from the state before the first wrote it, as
+ * with a read made ahead (more is sent to PostgreSQL, which compares it;
+ * nothing wrong is written).
  *
  * Pure book-keeping: no store call, no I/O.  Ownership: the stage owns
  * its import_preload; the inputs of a chunk added are its own, the state
@@ -83,9 +87,9 @@ enum import_preload_phase import_preload_add(struct import_preload *p,
 /* Stop reading (READING becomes PARTIAL; otherwise nothing). */
 void import_preload_stop(struct import_preload *p);
 
-/* What the pass knows of url, once (a later take of it is UNKNOWN):
- * FOUND or NO_ROW with *st the caller's (NO_ROW: no page), UNKNOWN with
- * *st NULL (also while READING, and when unpacking failed). */
+/* What the pass knows of url: FOUND (once: a later take is UNKNOWN) or
+ * NO_ROW with *st the caller's (NO_ROW: no page), UNKNOWN with *st NULL
+ * (also while READING, and when unpacking failed). */
 enum import_preload_answer import_preload_take(struct import_preload *p, const char *url,
                                                struct store_input_state **st);
 /* Whether a take of url now would answer FOUND or NO_ROW. */
