@@ -70,9 +70,7 @@
  * The same probe asks whether raced_pages holds any record of each
  * stage: a run that finds none has no state to read (store_state_empty),
  * and its inputs skip the read that would have waited behind every batch
- * queued before it, only to answer nothing.  Its page records go by a
- * plain INSERT too (pages_plain_import), falling back as the rows do
- * when a page is stored after all (recorded twice in the run).
+ * queued before it, only to answer nothing.
  */
 #include "store.h"
 
@@ -116,7 +114,6 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
-	int64_t pages_plain_import;   /* the run whose page records go by the plain INSERT */
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -356,7 +353,7 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 	    store_pages_encode(op->pages, op->n_pages, s->sql[op->table].name, op->import_id,
 	                       &p) != 0)
 		return -1;
-	st->name = op->pages_plain ? STORE_PAGES_INSERT : STORE_PAGES_WRITE;
+	st->name = STORE_PAGES_WRITE;
 	st->n_params = STORE_PAGES_PARAMS;
 	st->formats = p.formats;
 	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++) {
@@ -389,15 +386,6 @@ static int links_encode(struct store *s, struct store_op *op, size_t i, enum lin
 	         : op->links_plain ? sql->link_plain_name : sql->link_fresh_name;
 	st->n_params = (int)n;
 	return 0;
-}
-
-/* op's page records go by the write that tolerates a stored page. */
-static void pages_unplain(struct store_op *op)
-{
-	for (size_t i = 0; i < op->n_stmts; i++)
-		if (op->stmts[i].name && strcmp(op->stmts[i].name, STORE_PAGES_INSERT) == 0)
-			op->stmts[i].name = STORE_PAGES_WRITE;
-	op->pages_plain = false;
 }
 
 /* op's fresh links go by the insert that tolerates a stored pair. */
@@ -476,8 +464,6 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->fill = b->fill;
 	op->links_plain = fresh > 0 && !b->fill &&
 	                  s->tables[b->table].link_plain_import == b->import_id;
-	op->pages_plain = b->n_pages > 0 && !b->fill &&
-	                  s->tables[b->table].pages_plain_import == b->import_id;
 	/* page and link records describe rows: after every row before them */
 	op->barrier = b->n_pages > 0 || b->n_links > 0;
 	const struct store_table_sql *sql = &s->sql[b->table];
@@ -645,7 +631,7 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
  * fill.  True when it went again. */
 static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 {
-	if (!err || (op->n_plain == 0 && !op->links_plain && !op->pages_plain) || op->fill ||
+	if (!err || (op->n_plain == 0 && !op->links_plain) || op->fill ||
 	    strcmp(op->sqlstate, "23505") != 0)
 		return false;
 	struct table *t = &s->tables[op->table];
@@ -655,11 +641,9 @@ static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 		free(t->seen);
 		t->seen = NULL;
 	}
-	/* the rows', the links' or the pages' plain INSERT: all fall back */
+	/* the rows' or the links' plain INSERT: both fall back */
 	if (t->link_plain_import == op->import_id)
 		t->link_plain_import = 0;
-	if (t->pages_plain_import == op->import_id)
-		t->pages_plain_import = 0;
 	struct batch_parts b = { .table = op->table, .rows = op->rows, .n_rows = op->n_rows,
 	                         .pages = op->pages, .n_pages = op->n_pages,
 	                         .links = op->links, .n_links = op->n_links,
@@ -1243,9 +1227,6 @@ static struct store_op *take_sealed(struct store *s)
 		if (op->kind == STORE_OP_BATCH && op->links_plain &&
 		    (op->fill || s->tables[op->table].link_plain_import != op->import_id))
 			links_unplain(s, op);
-		if (op->kind == STORE_OP_BATCH && op->pages_plain &&
-		    (op->fill || s->tables[op->table].pages_plain_import != op->import_id))
-			pages_unplain(op);
 		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
 			return op;
 		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
@@ -1419,7 +1400,6 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 		t->link_plain_import = t->link_fresh_import;
 		t->link_probed_empty = false;
 		t->state_empty = id > 0 && t->probed_state_empty;
-		t->pages_plain_import = t->state_empty ? id : 0;
 		t->probed_state_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
@@ -1478,7 +1458,6 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
 		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
-		s->tables[i].pages_plain_import = 0;
 	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }

@@ -108,8 +108,6 @@ struct store_op {
 	bool fill;
 	bool links_plain;        /* its fresh link records go by the plain INSERT
 	                            (store_links.c, LINK_PLAIN_FMT) */
-	bool pages_plain;        /* its page records go by the plain INSERT
-	                            (store_pages.c, store_pages_insert_sql) */
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */

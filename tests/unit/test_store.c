@@ -3120,60 +3120,6 @@ static void test_a_first_imports_secondary_indexes_are_made_by_its_finish(void)
 	sql_exec("DROP TABLE ix_athletes_parents, ix_athletes, ix_entries CASCADE");
 }
 
-/* A stage with no page row at a run's start: its page records go by the
- * plain INSERT; a page recorded again in the run (stored by then) makes
- * PostgreSQL refuse that batch, which goes again by the write that
- * tolerates it, the later record winning, and the rest of the run
- * likewise; no row or page lost or doubled. */
-static void test_a_page_recorded_twice_in_a_first_import_falls_back_and_is_exact(void)
-{
-	const char *tables[] = { "pp_items" };
-	struct seen w = { 0 };
-	struct reads r = { 0 };
-	struct store *s = open_state(&w, &r, tables, 1, 10);
-	sql_exec("DELETE FROM raced_pages WHERE stage = 'pp_items'");
-	int64_t id = begin_run(s);
-	CHECK(store_state_empty(s, 0));
-	uint64_t fallbacks0 = stats_of(s).plain_fallbacks;
-	const char *k1[] = { "k00000", "k00001" }, *k2[] = { "k00002" }, *k3[] = { "k00003" };
-	uint64_t h1[] = { 1, 2 }, h2[] = { 3 }, h3[] = { 4 };
-	struct store_page p1 = { .url = "pp/1", .input = "pp/1", .fetched = true, .content = true,
-	                         .keys = k1, .hashes = h1, .n_keys = 2, .input_done = true };
-	add_rows(s, 0, id, "k", 0, 2, 1);
-	add_page(s, 0, id, &p1);
-	flush(s, 0);
-	struct want x = { &w, 0, 2 };
-	CHECK(run_until(committed_reached, &x, 10));
-	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 0);   /* the first went plain */
-	/* the same page again, now listing k00002 */
-	struct store_page p1b = p1;
-	p1b.keys = k2;
-	p1b.hashes = h2;
-	p1b.n_keys = 1;
-	add_rows(s, 0, id, "k", 2, 1, 1);
-	add_page(s, 0, id, &p1b);
-	flush(s, 0);
-	x.n = 3;
-	CHECK(run_until(committed_reached, &x, 10));
-	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 1);
-	/* a new page after the fall-back goes by the upsert: no refusal */
-	struct store_page p2 = { .url = "pp/2", .input = "pp/2", .fetched = true, .content = true,
-	                         .keys = k3, .hashes = h3, .n_keys = 1, .input_done = true };
-	add_rows(s, 0, id, "k", 3, 1, 1);
-	add_page(s, 0, id, &p2);
-	flush(s, 0);
-	x.n = 4;
-	CHECK(run_until(committed_reached, &x, 10));
-	CHECK_EQ(stats_of(s).plain_fallbacks - fallbacks0, 1);
-	CHECK_EQ(stats_of(s).rows_failed, 0);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pp_items'"), 2);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'pp_items' AND url = 'pp/1'"
-	                 " AND keys = '{k00002}'"), 1);
-	CHECK_EQ(sql_int("SELECT count(*) FROM pp_items"), 4);
-	reads_clear(&r);
-	store_free(s);
-}
-
 /* Migration 7 on a database at 6 holding import state: the state's URLs,
  * inputs and stages take COLLATE "C", every row stays, the input index
  * is made again (raced_pages holds rows), and the store reads and writes
@@ -3670,7 +3616,6 @@ int main(void)
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_first_imports_secondary_indexes_are_made_by_its_finish);
-	RUN(test_a_page_recorded_twice_in_a_first_import_falls_back_and_is_exact);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
