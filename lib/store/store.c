@@ -1554,8 +1554,10 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		return -1;
 	/* The indexes a first import's rows went without (store_schema.c,
 	 * "Secondary indexes after a first import"): after its rows, in a
-	 * transaction of their own. */
-	if (s->rows_needed && s->n_tables > 0)
+	 * transaction of their own.  Not for an interrupted run: the daemon
+	 * is stopping (a build could outlast systemd's stop timeout), and the
+	 * next connect makes them for the tables that have rows. */
+	if (s->rows_needed && s->n_tables > 0 && strcmp(status, "interrupted") != 0)
 		(void)enqueue(s, store_runs_indexes(s->sql, s->n_tables));
 	/* The counts read the run's reach: it goes after them. */
 	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))

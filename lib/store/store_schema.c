@@ -209,16 +209,32 @@ static const char *const migration_6[] = {
  * index on (stage, input) is dropped here and made again by the set-up
  * that follows when raced_pages holds a row, else by the first import's
  * finish (store_pages_index_sql): a first import reads no page state. */
+/* A view (or rule) of the user's over either table would make the ALTER
+ * fail ("cannot alter type of a column used by a view"), and raced would
+ * never get past its migrations; the collation is only a matter of speed,
+ * so then both tables keep the database's, with a warning in the server's
+ * log (docs/data-model.md, "Upgrading"). */
 static const char *const migration_7[] = {
 	"DROP INDEX IF EXISTS raced_pages_input",
-	"ALTER TABLE raced_pages"
-	" ALTER COLUMN stage TYPE text COLLATE \"C\","
-	" ALTER COLUMN url TYPE text COLLATE \"C\","
-	" ALTER COLUMN input TYPE text COLLATE \"C\"",
-	"ALTER TABLE raced_reached"
-	" ALTER COLUMN stage TYPE text COLLATE \"C\","
-	" ALTER COLUMN urls TYPE text[] COLLATE \"C\","
-	" ALTER COLUMN done TYPE text[] COLLATE \"C\"",
+	"DO $raced$ BEGIN"
+	" IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w"
+	"  ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid"
+	"  WHERE d.refclassid = 'pg_class'::regclass"
+	"  AND d.refobjid IN ('raced_pages'::regclass, 'raced_reached'::regclass)"
+	"  AND w.ev_class NOT IN ('raced_pages'::regclass, 'raced_reached'::regclass)) THEN"
+	"  RAISE WARNING 'raced migration 7: raced_pages and raced_reached keep the database''s"
+	" collation, as views depend on them; drop those views before raced''s next upgrade"
+	" to have their URLs compared bytewise';"
+	" ELSE"
+	"  ALTER TABLE raced_pages"
+	"   ALTER COLUMN stage TYPE text COLLATE \"C\","
+	"   ALTER COLUMN url TYPE text COLLATE \"C\","
+	"   ALTER COLUMN input TYPE text COLLATE \"C\";"
+	"  ALTER TABLE raced_reached"
+	"   ALTER COLUMN stage TYPE text COLLATE \"C\","
+	"   ALTER COLUMN urls TYPE text[] COLLATE \"C\","
+	"   ALTER COLUMN done TYPE text[] COLLATE \"C\";"
+	" END IF; END $raced$",
 	NULL,
 };
 
@@ -391,7 +407,7 @@ static bool name_valid(const char *n)
  * own statements never use (the stage's parent_key, the link table's
  * (key, parent_key): they serve readers, "a race's entries", "an
  * athlete's entries") costs a first import a btree insert a row, about a
- * quarter of PostgreSQL's CPU in all (docs/performance.md, "PostgreSQL's
+ * sixth of PostgreSQL's CPU in all (16 %, docs/performance.md, "PostgreSQL's
  * CPU per stored row in a first import").  So at connect it is made only
  * when missing and the table holds a row, and the finish of every import
  * makes it when missing (one sorted build, after the rows).  The catalog
@@ -418,6 +434,7 @@ int store_schema_index_sql(char **out, const char *base, const char *suffix, con
 {
 	const char *with_rows = only_with_rows ? " IF EXISTS (SELECT 1 FROM \"" : "";
 	char *cond = NULL;
+	*out = NULL;
 	if (only_with_rows && FORMAT(&cond, "%s%s\") THEN", with_rows, table) != 0)
 		return -1;
 	int rc = FORMAT(out, SECONDARY_INDEX_FMT, base, suffix, cond ? cond : "", base, suffix, table,
@@ -591,9 +608,11 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 		store_op_free(op);
 		return NULL;
 	}
-	/* The set-up's work is bounded (catalog reads, the views' DO block):
-	 * a statement_timeout meant for queries must not keep raced from ever
-	 * getting ready on a loaded server.  The unlock op resets it. */
+	/* The set-up's work is catalog reads, the views' DO block and, after
+	 * a first import stopped before its finish or migration 7, an index
+	 * build over a table: a statement_timeout meant for queries must not
+	 * keep raced from ever getting ready on a loaded server.  The unlock
+	 * op resets it. */
 	store_op_sql(op, 1, "SET statement_timeout = 0");
 	if (schema) {
 		/* Under the lock (two daemons creating it at once), then the
