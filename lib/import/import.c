@@ -916,7 +916,7 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
 	ws->tag = ++imp->next_tag;
-	if (store_read_items(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
+	if (store_read_committed(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
 		record_failure(ws->sc, ws->url, 0, 0, err);
 		return false;
 	}
@@ -955,7 +955,7 @@ static void items_flush(struct stage_ctx *sc)
 	char err[ERR_MAX];
 	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
 		return;
-	if (store_read_items(imp->env.store, sc->index, keys, n, tag, err) < 0)
+	if (store_read_committed(imp->env.store, sc->index, keys, n, tag, err) < 0)
 		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
 	free(keys);
 }

@@ -128,6 +128,9 @@ struct store_op {
 	 * connections is done (reads, runs, page records). */
 	unsigned conn;
 	bool barrier;
+	/* A read of committed rows (store_read_committed): taken ahead of the
+	 * queue, never a barrier, completed as soon as it is done. */
+	bool unordered;
 	/* while the pool holds it: its next in take order, and whether its
 	 * connection is done with it (completed to the store in take order) */
 	struct store_op *pool_next;
