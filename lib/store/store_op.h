@@ -56,6 +56,7 @@ enum store_step {
 	STORE_STEP_COLUMNS,      /* typed columns: the difference applied */
 	STORE_STEP_PREPARE,      /* prepared upserts and page-record write */
 	STORE_STEP_UNLOCK,
+	STORE_STEP_READER,       /* the reader's whole set-up: its reads prepared */
 };
 
 struct store_stmt {

@@ -62,11 +62,12 @@ static void push_read(struct pool_conn *pc, struct store_op *op)
 }
 
 /* Reads of committed rows (store_read_committed) go on the reader while
- * it is READY; else at the head of connection 0's FIFO, at most
- * STORE_POOL_READS_AHEAD there, so they wait only for what connection 0
- * has sent.  The reader starts at the first such read, once connection 0
- * is READY (its set-up chain then finds the schema current); what it
- * held when it went down moves to connection 0. */
+ * it is READY; while it backs off after a failure, at the head of
+ * connection 0's FIFO (at most STORE_POOL_READS_AHEAD there, so they wait
+ * only for what connection 0 has sent); while it connects they wait for
+ * it.  The reader starts at the first such read, once connection 0 is
+ * READY (the schema is current then); what it held when it went down
+ * moves to connection 0. */
 static void take_reads(struct store_pool *p)
 {
 	struct pool_conn *rd = &p->conns[p->n], *c0 = &p->conns[0];
@@ -74,7 +75,10 @@ static void take_reads(struct store_pool *p)
 		rd->started = true;
 		store_conn_start(rd->c);
 	}
-	if (rd->state != STORE_READY && c0->state == STORE_READY) {
+	/* Connecting or setting up: its reads wait for it (a few round
+	 * trips); backing off after a failure: connection 0 carries them. */
+	bool fallback = rd->state == STORE_BACKOFF;
+	if (fallback && c0->state == STORE_READY) {
 		struct store_op *op;
 		while ((op = store_op_pop(&rd->fifo))) {
 			rd->n_fifo--;
@@ -93,7 +97,7 @@ static void take_reads(struct store_pool *p)
 			store_op_push(&rd->fifo, op);
 			rd->n_fifo++;
 		} else {
-			if (c0->state != STORE_READY || c0->n_reads >= STORE_POOL_READS_AHEAD ||
+			if (!fallback || c0->state != STORE_READY || c0->n_reads >= STORE_POOL_READS_AHEAD ||
 			    !(op = store_reads_take(p->s)))
 				return;
 			op->conn = 0;
@@ -325,6 +329,7 @@ struct store_backend *store_pool_new(struct store *s, struct event_base *base,
 	                              .schema = schema, .tables = tables, .n_tables = n_tables };
 	for (unsigned i = 0; i <= connections; i++) {
 		p->conns[i].state = STORE_CONNECTING;
+		cf.reader = i == connections;
 		if (!(p->conns[i].c = store_conn_new(p, i, s, base, &cf, err))) {
 			pool_free(&p->b);
 			return NULL;

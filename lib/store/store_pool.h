@@ -21,7 +21,7 @@
  * apart by the store and taken before its queue, they wait for no batch.
  * They go on one more connection, the reader (conns[N], started at the
  * first such read once connection 0 is READY; one more backend), or, while
- * it is not READY, at the head of connection 0's FIFO (at most
+ * it backs off after a failure, at the head of connection 0's FIFO (at most
  * STORE_POOL_READS_AHEAD there: they wait only for what connection 0 has
  * sent).  They are never barriers, and are handed back as soon as they
  * are done, outside the window below.  The reader's state is not the
@@ -84,6 +84,7 @@ struct store_conn_conf {
 	const char *schema;              /* NULL: none */
 	const struct store_table_sql *tables;  /* borrowed */
 	size_t n_tables;
+	bool reader;                     /* the pool's reader (its own set-up) */
 };
 
 /* Copies conf's strings; connects only once store_conn_start() is called. */
