@@ -925,11 +925,14 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
+static void read_back_refill(struct stage_ctx *sc);
+
 /* The unit is done with its entry read ahead. */
 static void ahead_done(struct work_state *ws)
 {
 	import_ahead_drop(ws->sc->ahead, ws->ahead);
 	ws->ahead = NULL;
+	read_back_refill(ws->sc);
 }
 
 static void take_items(struct work_state *ws, struct store_items *items, const char *err,
@@ -1189,7 +1192,9 @@ static int64_t now_ms(void)
  * (a 304 likely) and the stage has children, read that page's rows back
  * now, so that a 304 finds them there.  Not under --full (unconditional
  * requests), nor when memory is short. */
-static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+enum ahead_want { AHEAD_NOT, AHEAD_WANTED, AHEAD_DEFERRED };
+
+static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 {
 	struct import *imp = sc->imp;
 	const struct store_input_state *st = import_ahead_state(e);
@@ -1198,21 +1203,48 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 		if (st->pages[i].page_no == 0)
 			first = &st->pages[i];
 	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
-	    (!first->etag && !first->last_modified) || !membudget_admits_start() ||
-	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
-		return;
+	    (!first->etag && !first->last_modified))
+		return AHEAD_NOT;
 	/* a page skipped by refresh, done or recorded by this run before it
 	 * was resumed is read back at its start, not answered 304 */
 	if ((imp->opt.resumed && (first->done_import == imp->id || first->seen_import == imp->id)) ||
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
-		return;
+		return AHEAD_NOT;
+	/* Over the bound (or memory short): put off until rows held ahead
+	 * are taken (read_back_refill), in order. */
+	if (!membudget_admits_start() ||
+	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD) {
+		import_ahead_items_defer(sc->ahead, e);
+		return AHEAD_DEFERRED;
+	}
 	import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
 	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
 	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
 		items_flush(sc);
 	else if (import_ahead_items_unsent(sc->ahead))
 		event_active(imp->ahead_ev, EV_TIMEOUT, 0);
+	return AHEAD_WANTED;
+}
+
+/* Rows held ahead were taken: once there is room for a whole read
+ * (IMPORT_AHEAD_READ_BACK_KEYS), the read-backs put off for the bound
+ * are wanted, oldest first, up to it again.  So first pages are read back
+ * ahead for the whole stage, a read of many pages at a time, not only
+ * for the inputs whose states came in while there was room. */
+static void read_back_refill(struct stage_ctx *sc)
+{
+	if (!sc->ahead || sc->imp->ending ||
+	    import_ahead_items_held(sc->ahead) + IMPORT_AHEAD_READ_BACK_KEYS > IMPORT_AHEAD_READ_BACK_HELD)
+		return;
+	struct import_ahead_entry *e;
+	while ((e = import_ahead_items_deferred(sc->ahead))) {
+		enum ahead_want w = read_back_ahead(sc, e);
+		if (w == AHEAD_DEFERRED)
+			return;
+		if (w == AHEAD_NOT)
+			import_ahead_items_undefer(sc->ahead, e);
+	}
 }
 
 /* The keys of every page of the input, in page order, for reading back. */

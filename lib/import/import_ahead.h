@@ -126,6 +126,15 @@ enum import_ahead_status import_ahead_items_status(const struct import_ahead_ent
  * wanted (the page is read back when its 304 comes). */
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
                              const char *const *keys, size_t n);
+/* A read-back not wanted now for the bound on rows held
+ * (IMPORT_AHEAD_READ_BACK_HELD), e ANSWERED and its items NONE: kept in
+ * order, so that it can be wanted once rows held ahead are taken. */
+void import_ahead_items_defer(struct import_ahead *a, struct import_ahead_entry *e);
+/* Not deferred any more (nothing if it was not). */
+void import_ahead_items_undefer(struct import_ahead *a, struct import_ahead_entry *e);
+/* The oldest deferred entry still ANSWERED with its items NONE (left
+ * deferred; the spent ones before it are dropped from the list), or NULL. */
+struct import_ahead_entry *import_ahead_items_deferred(struct import_ahead *a);
 /* Entries whose read-back is held back, and their keys. */
 size_t import_ahead_items_unsent(const struct import_ahead *a);
 size_t import_ahead_items_unsent_keys(const struct import_ahead *a);
