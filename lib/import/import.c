@@ -181,6 +181,11 @@ struct work_state {
 	/* Its state read ahead: asked when the input was queued (the unit is
 	 * made then, url and shown set, input still NULL), until taken. */
 	struct import_ahead_entry *ahead;
+	/* The rows of later pages read back ahead with the first (a page of
+	 * the input's state each, NULL once taken), charged to membudget. */
+	const struct store_page_state *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
+	struct store_items *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_later, later_charge;
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -435,6 +440,9 @@ static void work_state_free(void *p)
 		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
 	import_ahead_drop(sc->ahead, ws->ahead);
+	for (size_t i = 0; i < ws->n_later; i++)
+		store_items_free(ws->later[i]);
+	membudget_release(ws->later_charge);
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -979,6 +987,114 @@ static void items_flush_all(evutil_socket_t fd, short what, void *arg)
 			items_flush(&imp->stages[i]);
 }
 
+/* The pages of st read back ahead after its first one (read_back_ahead):
+ * those with validators and keys, by page_no, at most
+ * IMPORT_AHEAD_READ_BACK_PAGES; returns how many. */
+static size_t later_pages(const struct store_input_state *st,
+                          const struct store_page_state **out)
+{
+	size_t n = 0;
+	uint32_t after = 0;
+	while (st && n < IMPORT_AHEAD_READ_BACK_PAGES) {
+		const struct store_page_state *next = NULL;
+		for (size_t i = 0; i < st->n_pages; i++) {
+			const struct store_page_state *p = &st->pages[i];
+			if (p->page_no > after && p->n_keys > 0 && (p->etag || p->last_modified) &&
+			    (!next || p->page_no < next->page_no))
+				next = p;
+		}
+		if (!next)
+			break;
+		out[n++] = next;
+		after = next->page_no;
+	}
+	return n;
+}
+
+/* What rows cost held (as import_ahead counts them). */
+static size_t rows_bytes(const struct store_items *it)
+{
+	size_t n = it ? sizeof *it : 0;
+	for (size_t i = 0; it && i < it->n; i++) {
+		const struct store_item *x = &it->items[i];
+		n += sizeof *x + strlen(x->key) + 1 + (x->parent_key ? strlen(x->parent_key) + 1 : 0) +
+		     x->payload_len + 1;
+	}
+	return n;
+}
+
+/* Move the rows of items from *at that answer page's keys (rows come in
+ * the order of the keys asked, a missing one left out) into a new set;
+ * NULL when out of memory (the rows stay). */
+static struct store_items *rows_of_page(struct store_items *items, size_t *at,
+                                        const struct store_page_state *page)
+{
+	size_t from = *at, to = from;
+	for (size_t k = 0; k < page->n_keys && to < items->n; k++)
+		if (strcmp(items->items[to].key, page->keys[k]) == 0)
+			to++;
+	struct store_items *out = calloc(1, sizeof *out);
+	if (!out || (to > from && !(out->items = malloc((to - from) * sizeof *out->items)))) {
+		free(out);
+		return NULL;
+	}
+	for (size_t r = from; r < to; r++)
+		out->items[out->n++] = items->items[r];
+	*at = to;
+	return out;
+}
+
+/* The first page's rows read back ahead came with those of the later
+ * pages (read_back_ahead): they are kept on the unit, a set a page, for
+ * their 304s; items keeps the first page's.  Out of memory: the rest of
+ * the later rows are dropped (those pages are read when their 304 comes). */
+static void keep_later(struct work_state *ws, struct store_items *items)
+{
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (!was)
+		return;
+	size_t at = 0;
+	for (size_t k = 0; k < was->n_keys && at < items->n; k++)
+		if (strcmp(items->items[at].key, was->keys[k]) == 0)
+			at++;
+	size_t first_n = at;
+	const struct store_page_state *pages[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n = at < items->n ? later_pages(ws->input->state, pages) : 0;
+	for (size_t i = 0; i < n && at < items->n; i++) {
+		struct store_items *rows = rows_of_page(items, &at, pages[i]);
+		if (!rows)
+			break;
+		ws->later_page[ws->n_later] = pages[i];
+		ws->later[ws->n_later++] = rows;
+		size_t bytes = rows_bytes(rows);
+		ws->later_charge += bytes;
+		membudget_charge(bytes);
+	}
+	/* rows kept by no page (out of memory; not expected otherwise) */
+	for (size_t r = at; r < items->n; r++) {
+		free(items->items[r].key);
+		free(items->items[r].parent_key);
+		free(items->items[r].payload);
+	}
+	items->n = first_n;
+}
+
+/* A later page's rows read back ahead with the first, now the caller's,
+ * or NULL. */
+static struct store_items *take_later(struct work_state *ws, const struct store_page_state *was)
+{
+	for (size_t i = 0; i < ws->n_later; i++)
+		if (ws->later_page[i] == was && ws->later[i]) {
+			struct store_items *rows = ws->later[i];
+			ws->later[i] = NULL;
+			size_t bytes = rows_bytes(rows);
+			ws->later_charge -= bytes;
+			membudget_release(bytes);
+			return rows;
+		}
+	return NULL;
+}
+
 /* The first page's rows, read back ahead (read_back_ahead): taken, or
  * awaited (true); false when there are none (not asked, or failed): the
  * caller reads them now. */
@@ -1002,6 +1118,7 @@ static bool take_items_ahead(struct work_state *ws)
 	if (!items)
 		return false;
 	ws->sc->read_back_ahead++;
+	keep_later(ws, items);
 	take_items(ws, items, NULL, AWAIT_PAGE);
 	store_items_free(items);
 	return true;
@@ -1028,6 +1145,13 @@ static void take_not_modified(struct work_state *ws, const struct fetch_result *
 	if (sc->has_children && was->n_keys > 0) {
 		if (ws->page_no == 0 && was->page_no == 0 && take_items_ahead(ws))
 			return;
+		struct store_items *later = ws->page_no > 0 ? take_later(ws, was) : NULL;
+		if (later) {
+			sc->read_back_ahead++;
+			take_items(ws, later, NULL, AWAIT_PAGE);
+			store_items_free(later);
+			return;
+		}
 		if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 			ws->failed = true;
 			stage_work_done(ws->w);
@@ -1211,14 +1335,32 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
 		return AHEAD_NOT;
+	/* The later pages with validators come along: one read for the
+	 * input, not one a 304 (keep_later splits the rows). */
+	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_later = later_pages(st, later), n = first->n_keys;
+	for (size_t i = 0; i < n_later; i++)
+		n += later[i]->n_keys;
 	/* Over the bound (or memory short): put off until rows held ahead
 	 * are taken (read_back_refill), in order. */
-	if (!membudget_admits_start() ||
-	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD) {
+	if (!membudget_admits_start() || import_ahead_items_held(sc->ahead) + n > IMPORT_AHEAD_READ_BACK_HELD) {
 		import_ahead_items_defer(sc->ahead, e);
 		return AHEAD_DEFERRED;
 	}
-	import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;
+	if (keys) {
+		size_t k = 0;
+		for (size_t i = 0; i < first->n_keys; i++)
+			keys[k++] = first->keys[i];
+		for (size_t p = 0; p < n_later; p++)
+			for (size_t i = 0; i < later[p]->n_keys; i++)
+				keys[k++] = later[p]->keys[i];
+		import_ahead_items_want(sc->ahead, e, keys, n);
+		free(keys);
+	} else {
+		/* none later, or out of memory: the first page alone */
+		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+	}
 	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
 	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
 		items_flush(sc);
@@ -1481,6 +1623,7 @@ static void resume_items(void *arg, void *waiter)
 	}
 	if (items) {
 		ws->sc->read_back_ahead++;
+		keep_later(ws, items);
 		take_items(ws, items, NULL, AWAIT_PAGE);
 		store_items_free(items);
 		return;

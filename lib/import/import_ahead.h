@@ -56,6 +56,9 @@ struct import_ahead_entry;
 /* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
  * payloads; past it a 304's rows are read when it comes. */
 #define IMPORT_AHEAD_READ_BACK_HELD 10000u
+/* Pages after the first read back ahead with it (those with validators,
+ * by page_no); later ones are read when their 304 comes. */
+#define IMPORT_AHEAD_READ_BACK_PAGES 8u
 
 enum import_ahead_status {
 	IMPORT_AHEAD_UNSENT,
