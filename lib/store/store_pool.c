@@ -235,8 +235,8 @@ static enum store_state pool_state(const struct store_pool *p)
 void store_pool_state(struct store_pool *p, unsigned idx, enum store_state st, const char *why)
 {
 	if (idx == p->n) {
-		/* The reader is not the store's state: while it is not READY its
-		 * reads go on connection 0. */
+		/* The reader is not the store's state; while it backs off its
+		 * reads go on connection 0 (take_reads). */
 		p->conns[idx].state = st;
 		pool_pump(p);
 		return;
