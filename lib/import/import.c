@@ -181,9 +181,9 @@ struct work_state {
 	/* Its state read ahead: asked when the input was queued (the unit is
 	 * made then, url and shown set, input still NULL), until taken. */
 	struct import_ahead_entry *ahead;
-	/* The rows of later pages read back ahead with the first (a page of
-	 * the input's state each, NULL once taken), charged to membudget. */
-	const struct store_page_state *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
+	/* The rows of later pages read back ahead with the first (by the
+	 * page's URL in raced_pages, NULL once taken), charged to membudget. */
+	char *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
 	struct store_items *later[IMPORT_AHEAD_READ_BACK_PAGES];
 	size_t n_later, later_charge;
 	TAILQ_ENTRY(work_state) wait_link;
@@ -440,8 +440,10 @@ static void work_state_free(void *p)
 		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
 	import_ahead_drop(sc->ahead, ws->ahead);
-	for (size_t i = 0; i < ws->n_later; i++)
+	for (size_t i = 0; i < ws->n_later; i++) {
 		store_items_free(ws->later[i]);
+		free(ws->later_page[i]);
+	}
 	membudget_release(ws->later_charge);
 	free(ws->url);
 	free(ws->shown);
@@ -1061,12 +1063,15 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 	const struct store_page_state *pages[IMPORT_AHEAD_READ_BACK_PAGES];
 	size_t n = at < items->n ? later_pages(ws->input->state, pages) : 0;
 	for (size_t i = 0; i < n && at < items->n; i++) {
-		struct store_items *rows = rows_of_page(items, &at, pages[i]);
-		if (!rows)
+		char *url = strdup(pages[i]->url);
+		struct store_items *rows = url ? rows_of_page(items, &at, pages[i]) : NULL;
+		if (!rows) {
+			free(url);
 			break;
-		ws->later_page[ws->n_later] = pages[i];
+		}
+		ws->later_page[ws->n_later] = url;
 		ws->later[ws->n_later++] = rows;
-		size_t bytes = rows_bytes(rows);
+		size_t bytes = rows_bytes(rows) + strlen(url) + 1; /* the URL's until the unit ends */
 		ws->later_charge += bytes;
 		membudget_charge(bytes);
 	}
@@ -1080,18 +1085,27 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 }
 
 /* A later page's rows read back ahead with the first, now the caller's,
- * or NULL. */
+ * or NULL.  They answer was's keys in order, or they are not used (the
+ * page is read when its 304 comes). */
 static struct store_items *take_later(struct work_state *ws, const struct store_page_state *was)
 {
-	for (size_t i = 0; i < ws->n_later; i++)
-		if (ws->later_page[i] == was && ws->later[i]) {
-			struct store_items *rows = ws->later[i];
-			ws->later[i] = NULL;
-			size_t bytes = rows_bytes(rows);
-			ws->later_charge -= bytes;
-			membudget_release(bytes);
+	for (size_t i = 0; i < ws->n_later; i++) {
+		struct store_items *rows = ws->later[i];
+		if (!rows || strcmp(ws->later_page[i], was->url) != 0)
+			continue;
+		ws->later[i] = NULL;
+		size_t bytes = rows_bytes(rows);
+		ws->later_charge -= bytes;
+		membudget_release(bytes);
+		size_t at = 0;
+		for (size_t k = 0; k < was->n_keys && at < rows->n; k++)
+			if (strcmp(rows->items[at].key, was->keys[k]) == 0)
+				at++;
+		if (at == rows->n)
 			return rows;
-		}
+		store_items_free(rows);
+		return NULL;
+	}
 	return NULL;
 }
 
