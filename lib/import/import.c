@@ -1390,7 +1390,7 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
  * for the inputs whose states came in while there was room. */
 static void read_back_refill(struct stage_ctx *sc)
 {
-	if (!sc->ahead || sc->imp->ending ||
+	if (!sc->ahead || sc->imp->ending || sc->imp->draining ||
 	    import_ahead_items_held(sc->ahead) + IMPORT_AHEAD_READ_BACK_KEYS > IMPORT_AHEAD_READ_BACK_HELD)
 		return;
 	struct import_ahead_entry *e;
