@@ -19,11 +19,14 @@
  * answered) until it is freed or its state taken.
  *
  * Read-back ahead: a stage with children feeds them a 304 page's items
- * read back from its table (store_read_items).  For an input whose state
- * says its first page has validators (so a 304 is likely), the import
- * asks for that read as soon as the state is in (import_ahead_items_*),
- * and the entry holds the rows until the page's answer: a 304 then
- * feeds the children with no round trip to PostgreSQL on its path.
+ * read back from its table (store_read_committed).  For an input whose
+ * state says its first page has validators (so a 304 is likely), the
+ * import asks for that read as soon as the state is in
+ * (import_ahead_items_*; with the input's later pages: the keys are the
+ * caller's), and the entry holds the rows until the page's answer: a 304
+ * then feeds the children with no round trip to PostgreSQL on its path.
+ * Reads past the bound on rows held are deferred, in order
+ * (import_ahead_items_defer), and wanted once rows held are taken.
  *
  * Ownership: the stage owns its import_ahead; each queued input owns one
  * reference to its entry (import_ahead_drop() when it ends, started or
