@@ -158,6 +158,8 @@ struct store {
 	bool rows_needed;           /* false: the backend only counts rows */
 	enum store_state state;
 	struct store_op_list queued;  /* not yet taken by the backend */
+	struct store_op_list reads;   /* reads of committed rows (store_read_committed),
+	                                 not yet taken: they go ahead of `queued` */
 	struct store_runs runs;
 	int64_t beat_import;        /* the run whose heartbeat was sent last, */
 	uint64_t beat_ms;           /* and when (monotonic) */
@@ -227,8 +229,15 @@ void store_queue_return(struct store *s, struct store_op_list *ops)
 
 void store_queue_take_all(struct store *s, struct store_op_list *out)
 {
-	*out = s->queued;
+	*out = s->reads;
+	s->reads.head = s->reads.tail = NULL;
+	struct store_op_list rest = s->queued;
 	s->queued.head = s->queued.tail = NULL;
+	/* the reads first, as a backend with connections would take them */
+	if (rest.head) {
+		store_op_push_front(&rest, out);
+		*out = rest;
+	}
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* the null backend runs no statement: nothing to build */
@@ -240,7 +249,20 @@ void store_queue_take_all(struct store *s, struct store_op_list *out)
 
 bool store_queue_empty(const struct store *s)
 {
-	return s->queued.head == NULL;
+	return s->queued.head == NULL && s->reads.head == NULL;
+}
+
+struct store_op *store_reads_take(struct store *s)
+{
+	struct store_op *op = store_op_pop(&s->reads);
+	if (op)
+		clock_gettime(CLOCK_MONOTONIC, &op->taken);
+	return op;
+}
+
+bool store_reads_waiting(const struct store *s)
+{
+	return s->reads.head != NULL;
 }
 
 void store_note_error(struct store *s, const char *err)
@@ -287,8 +309,9 @@ static int enqueue(struct store *s, struct store_op *op)
 	if (!op)
 		return -1;
 	if (op->kind != STORE_OP_BATCH)
-		op->barrier = op->kind != STORE_OP_GET_INPUT && op->kind != STORE_OP_ADD_ERROR;
-	store_op_push(&s->queued, op);
+		op->barrier = !op->unordered && op->kind != STORE_OP_GET_INPUT &&
+		              op->kind != STORE_OP_ADD_ERROR;
+	store_op_push(op->unordered ? &s->reads : &s->queued, op);
 	s->backend->ops->kick(s->backend);
 	return 0;
 }
@@ -1134,7 +1157,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 {
 	*out = s->stats;
 	out->state = s->state;
-	out->ops_queued = store_op_list_len(&s->queued);
+	out->ops_queued = store_op_list_len(&s->queued) + store_op_list_len(&s->reads);
 	out->errors_queued = s->runs.errors_queued;
 	out->errors_dropped = s->runs.errors_dropped;
 	s->backend->ops->get_stats(s->backend, out);
@@ -1306,8 +1329,8 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	return store_get_inputs(s, table, in, t, 1, NULL, err);
 }
 
-int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
-                     uint64_t tag, char *err)
+static int read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                      uint64_t tag, bool unordered, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
@@ -1324,7 +1347,20 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 	st->name = s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
+	op->unordered = unordered;
 	return enqueue(s, op);
+}
+
+int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, char *err)
+{
+	return read_items(s, table, keys, n, tag, false, err);
+}
+
+int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
+                         uint64_t tag, char *err)
+{
+	return read_items(s, table, keys, n, tag, true, err);
 }
 
 /* --- import runs -------------------------------------------------------- */
@@ -1657,6 +1693,7 @@ void store_free(struct store *s)
 	if (s->backend)
 		s->backend->ops->free(s->backend);
 	store_op_list_free(&s->queued);
+	store_op_list_free(&s->reads);
 	store_runs_free(&s->runs);
 	for (size_t i = 0; i < s->n_tables; i++) {
 		store_table_sql_free(&s->sql[i]);

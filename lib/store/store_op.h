@@ -56,6 +56,7 @@ enum store_step {
 	STORE_STEP_COLUMNS,      /* typed columns: the difference applied */
 	STORE_STEP_PREPARE,      /* prepared upserts and page-record write */
 	STORE_STEP_UNLOCK,
+	STORE_STEP_READER,       /* the reader's whole set-up: its reads prepared */
 };
 
 struct store_stmt {
@@ -128,6 +129,9 @@ struct store_op {
 	 * connections is done (reads, runs, page records). */
 	unsigned conn;
 	bool barrier;
+	/* A read of committed rows (store_read_committed): taken ahead of the
+	 * queue, never a barrier, completed as soon as it is done. */
+	bool unordered;
 	/* while the pool holds it: its next in take order, and whether its
 	 * connection is done with it (completed to the store in take order) */
 	struct store_op *pool_next;

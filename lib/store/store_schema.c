@@ -807,6 +807,32 @@ int store_schema_chain(int current, const struct store_table_sql *tables, size_t
 	return 0;
 }
 
+struct store_op *store_schema_reader(const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables)
+{
+	size_t k = schema ? 1 : 0;
+	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + 1);
+	if (!op)
+		return NULL;
+	if (schema) {
+		char *q = quote_ident(schema);
+		const char *path[] = { q };
+		int rc = q ? store_op_stmt(op, 0, "SELECT set_config('search_path', $1, false)", 1, path)
+		           : -1;
+		free(q);
+		if (rc != 0) {
+			store_op_free(op);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < n_tables; i++) {
+		store_op_sql(op, k, tables[i].read_sql);
+		op->stmts[k++].name = tables[i].read_name;
+	}
+	store_op_sql(op, k, "SELECT 1");
+	return op;
+}
+
 int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,
                            char *const *const *writes, struct store_op_list *out)
 {
