@@ -196,6 +196,11 @@ struct work_state {
 	bool preload_listed;      /* on its stage's preload_units */
 	bool preloaded;           /* its entry was filled by the pass, not read */
 	TAILQ_ENTRY(work_state) preload_link;
+	/* The rows of later pages read back ahead with the first (by the
+	 * page's URL in raced_pages, NULL once taken), charged to membudget. */
+	char *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
+	struct store_items *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_later, later_charge;
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -454,6 +459,11 @@ static void work_state_free(void *p)
 		record_failure(sc, ws->input->url, 0, 0, err);
 	import_input_unref(ws->input);
 	import_ahead_drop(sc->ahead, ws->ahead);
+	for (size_t i = 0; i < ws->n_later; i++) {
+		store_items_free(ws->later[i]);
+		free(ws->later_page[i]);
+	}
+	membudget_release(ws->later_charge);
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -935,7 +945,7 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
 	ws->tag = ++imp->next_tag;
-	if (store_read_items(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
+	if (store_read_committed(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
 		record_failure(ws->sc, ws->url, 0, 0, err);
 		return false;
 	}
@@ -944,11 +954,14 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
+static void read_back_refill(struct stage_ctx *sc);
+
 /* The unit is done with its entry read ahead. */
 static void ahead_done(struct work_state *ws)
 {
 	import_ahead_drop(ws->sc->ahead, ws->ahead);
 	ws->ahead = NULL;
+	read_back_refill(ws->sc);
 }
 
 static void take_items(struct work_state *ws, struct store_items *items, const char *err,
@@ -974,7 +987,7 @@ static void items_flush(struct stage_ctx *sc)
 	char err[ERR_MAX];
 	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
 		return;
-	if (store_read_items(imp->env.store, sc->index, keys, n, tag, err) < 0)
+	if (store_read_committed(imp->env.store, sc->index, keys, n, tag, err) < 0)
 		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
 	free(keys);
 }
@@ -993,6 +1006,126 @@ static void items_flush_all(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < imp->n_stages; i++)
 		if (imp->stages[i].ahead && import_ahead_items_unsent(imp->stages[i].ahead))
 			items_flush(&imp->stages[i]);
+}
+
+/* The pages of st read back ahead after its first one (read_back_ahead):
+ * those with validators and keys, by page_no, at most
+ * IMPORT_AHEAD_READ_BACK_PAGES; returns how many. */
+static size_t later_pages(const struct store_input_state *st,
+                          const struct store_page_state **out)
+{
+	size_t n = 0;
+	uint32_t after = 0;
+	while (st && n < IMPORT_AHEAD_READ_BACK_PAGES) {
+		const struct store_page_state *next = NULL;
+		for (size_t i = 0; i < st->n_pages; i++) {
+			const struct store_page_state *p = &st->pages[i];
+			if (p->page_no > after && p->n_keys > 0 && (p->etag || p->last_modified) &&
+			    (!next || p->page_no < next->page_no))
+				next = p;
+		}
+		if (!next)
+			break;
+		out[n++] = next;
+		after = next->page_no;
+	}
+	return n;
+}
+
+/* What rows cost held (as import_ahead counts them). */
+static size_t rows_bytes(const struct store_items *it)
+{
+	size_t n = it ? sizeof *it : 0;
+	for (size_t i = 0; it && i < it->n; i++) {
+		const struct store_item *x = &it->items[i];
+		n += sizeof *x + strlen(x->key) + 1 + (x->parent_key ? strlen(x->parent_key) + 1 : 0) +
+		     x->payload_len + 1;
+	}
+	return n;
+}
+
+/* Move the rows of items from *at that answer page's keys (rows come in
+ * the order of the keys asked, a missing one left out) into a new set;
+ * NULL when out of memory (the rows stay). */
+static struct store_items *rows_of_page(struct store_items *items, size_t *at,
+                                        const struct store_page_state *page)
+{
+	size_t from = *at, to = from;
+	for (size_t k = 0; k < page->n_keys && to < items->n; k++)
+		if (strcmp(items->items[to].key, page->keys[k]) == 0)
+			to++;
+	struct store_items *out = calloc(1, sizeof *out);
+	if (!out || (to > from && !(out->items = malloc((to - from) * sizeof *out->items)))) {
+		free(out);
+		return NULL;
+	}
+	for (size_t r = from; r < to; r++)
+		out->items[out->n++] = items->items[r];
+	*at = to;
+	return out;
+}
+
+/* The first page's rows read back ahead came with those of the later
+ * pages (read_back_ahead): they are kept on the unit, a set a page, for
+ * their 304s; items keeps the first page's.  Out of memory: the rest of
+ * the later rows are dropped (those pages are read when their 304 comes). */
+static void keep_later(struct work_state *ws, struct store_items *items)
+{
+	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
+	if (!was)
+		return;
+	size_t at = 0;
+	for (size_t k = 0; k < was->n_keys && at < items->n; k++)
+		if (strcmp(items->items[at].key, was->keys[k]) == 0)
+			at++;
+	size_t first_n = at;
+	const struct store_page_state *pages[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n = at < items->n ? later_pages(ws->input->state, pages) : 0;
+	for (size_t i = 0; i < n && at < items->n; i++) {
+		char *url = strdup(pages[i]->url);
+		struct store_items *rows = url ? rows_of_page(items, &at, pages[i]) : NULL;
+		if (!rows) {
+			free(url);
+			break;
+		}
+		ws->later_page[ws->n_later] = url;
+		ws->later[ws->n_later++] = rows;
+		size_t bytes = rows_bytes(rows) + strlen(url) + 1; /* the URL's until the unit ends */
+		ws->later_charge += bytes;
+		membudget_charge(bytes);
+	}
+	/* rows kept by no page (out of memory; not expected otherwise) */
+	for (size_t r = at; r < items->n; r++) {
+		free(items->items[r].key);
+		free(items->items[r].parent_key);
+		free(items->items[r].payload);
+	}
+	items->n = first_n;
+}
+
+/* A later page's rows read back ahead with the first, now the caller's,
+ * or NULL.  They answer was's keys in order, or they are not used (the
+ * page is read when its 304 comes). */
+static struct store_items *take_later(struct work_state *ws, const struct store_page_state *was)
+{
+	for (size_t i = 0; i < ws->n_later; i++) {
+		struct store_items *rows = ws->later[i];
+		if (!rows || strcmp(ws->later_page[i], was->url) != 0)
+			continue;
+		ws->later[i] = NULL;
+		size_t bytes = rows_bytes(rows);
+		ws->later_charge -= bytes;
+		membudget_release(bytes);
+		size_t at = 0;
+		for (size_t k = 0; k < was->n_keys && at < rows->n; k++)
+			if (strcmp(rows->items[at].key, was->keys[k]) == 0)
+				at++;
+		if (at == rows->n)
+			return rows;
+		store_items_free(rows);
+		return NULL;
+	}
+	return NULL;
 }
 
 /* The first page's rows, read back ahead (read_back_ahead): taken, or
@@ -1018,6 +1151,7 @@ static bool take_items_ahead(struct work_state *ws)
 	if (!items)
 		return false;
 	ws->sc->read_back_ahead++;
+	keep_later(ws, items);
 	take_items(ws, items, NULL, AWAIT_PAGE);
 	store_items_free(items);
 	return true;
@@ -1044,6 +1178,13 @@ static void take_not_modified(struct work_state *ws, const struct fetch_result *
 	if (sc->has_children && was->n_keys > 0) {
 		if (ws->page_no == 0 && was->page_no == 0 && take_items_ahead(ws))
 			return;
+		struct store_items *later = ws->page_no > 0 ? take_later(ws, was) : NULL;
+		if (later) {
+			sc->read_back_ahead++;
+			take_items(ws, later, NULL, AWAIT_PAGE);
+			store_items_free(later);
+			return;
+		}
 		if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 			ws->failed = true;
 			stage_work_done(ws->w);
@@ -1208,7 +1349,9 @@ static int64_t now_ms(void)
  * (a 304 likely) and the stage has children, read that page's rows back
  * now, so that a 304 finds them there.  Not under --full (unconditional
  * requests), nor when memory is short. */
-static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+enum ahead_want { AHEAD_NOT, AHEAD_WANTED, AHEAD_DEFERRED };
+
+static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 {
 	struct import *imp = sc->imp;
 	const struct store_input_state *st = import_ahead_state(e);
@@ -1217,21 +1360,66 @@ static void read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
 		if (st->pages[i].page_no == 0)
 			first = &st->pages[i];
 	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
-	    (!first->etag && !first->last_modified) || !membudget_admits_start() ||
-	    import_ahead_items_held(sc->ahead) + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
-		return;
+	    (!first->etag && !first->last_modified))
+		return AHEAD_NOT;
 	/* a page skipped by refresh, done or recorded by this run before it
 	 * was resumed is read back at its start, not answered 304 */
 	if ((imp->opt.resumed && (first->done_import == imp->id || first->seen_import == imp->id)) ||
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
-		return;
-	import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+		return AHEAD_NOT;
+	/* The later pages with validators come along: one read for the
+	 * input, not one a 304 (keep_later splits the rows). */
+	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_later = later_pages(st, later), n = first->n_keys;
+	for (size_t i = 0; i < n_later; i++)
+		n += later[i]->n_keys;
+	/* Over the bound (or memory short): put off until rows held ahead
+	 * are taken (read_back_refill), in order. */
+	if (!membudget_admits_start() || import_ahead_items_held(sc->ahead) + n > IMPORT_AHEAD_READ_BACK_HELD) {
+		import_ahead_items_defer(sc->ahead, e);
+		return AHEAD_DEFERRED;
+	}
+	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;
+	if (keys) {
+		size_t k = 0;
+		for (size_t i = 0; i < first->n_keys; i++)
+			keys[k++] = first->keys[i];
+		for (size_t p = 0; p < n_later; p++)
+			for (size_t i = 0; i < later[p]->n_keys; i++)
+				keys[k++] = later[p]->keys[i];
+		import_ahead_items_want(sc->ahead, e, keys, n);
+		free(keys);
+	} else {
+		/* none later, or out of memory: the first page alone */
+		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+	}
 	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
 	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
 		items_flush(sc);
 	else if (import_ahead_items_unsent(sc->ahead))
 		event_active(imp->ahead_ev, EV_TIMEOUT, 0);
+	return AHEAD_WANTED;
+}
+
+/* Rows held ahead were taken: once there is room for a whole read
+ * (IMPORT_AHEAD_READ_BACK_KEYS), the read-backs put off for the bound
+ * are wanted, oldest first, up to it again.  So first pages are read back
+ * ahead for the whole stage, a read of many pages at a time, not only
+ * for the inputs whose states came in while there was room. */
+static void read_back_refill(struct stage_ctx *sc)
+{
+	if (!sc->ahead || sc->imp->ending || sc->imp->draining ||
+	    import_ahead_items_held(sc->ahead) + IMPORT_AHEAD_READ_BACK_KEYS > IMPORT_AHEAD_READ_BACK_HELD)
+		return;
+	struct import_ahead_entry *e;
+	while ((e = import_ahead_items_deferred(sc->ahead))) {
+		enum ahead_want w = read_back_ahead(sc, e);
+		if (w == AHEAD_DEFERRED)
+			return;
+		if (w == AHEAD_NOT)
+			import_ahead_items_undefer(sc->ahead, e);
+	}
 }
 
 /* The keys of every page of the input, in page order, for reading back. */
@@ -1468,6 +1656,7 @@ static void resume_items(void *arg, void *waiter)
 	}
 	if (items) {
 		ws->sc->read_back_ahead++;
+		keep_later(ws, items);
 		take_items(ws, items, NULL, AWAIT_PAGE);
 		store_items_free(items);
 		return;

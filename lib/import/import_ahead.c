@@ -31,6 +31,8 @@ struct import_ahead_entry {
 	struct import_ahead_entry *next_in_bucket;
 	TAILQ_ENTRY(import_ahead_entry) link; /* in unsent or sent, by status */
 	TAILQ_ENTRY(import_ahead_entry) items_link; /* in items_unsent while UNSENT */
+	bool deferred;                   /* in deferred */
+	TAILQ_ENTRY(import_ahead_entry) defer_link;
 };
 
 /* One read-back statement: its entries (a reference each) in key order. */
@@ -47,6 +49,7 @@ TAILQ_HEAD(ahead_list, import_ahead_entry);
 struct import_ahead {
 	struct import_ahead_entry *buckets[AHEAD_BUCKETS];
 	struct ahead_list unsent, sent, items_unsent;
+	struct ahead_list deferred;      /* read-backs put off for the bound, oldest first */
 	TAILQ_HEAD(, ahead_group) groups;
 	size_t n_items_unsent, items_unsent_keys;
 	size_t items_held;               /* keys of read-backs wanted and not yet taken */
@@ -78,6 +81,7 @@ struct import_ahead *import_ahead_new(void)
 	TAILQ_INIT(&a->unsent);
 	TAILQ_INIT(&a->sent);
 	TAILQ_INIT(&a->items_unsent);
+	TAILQ_INIT(&a->deferred);
 	TAILQ_INIT(&a->groups);
 	return a;
 }
@@ -106,6 +110,8 @@ static void entry_free(struct import_ahead *a, struct import_ahead_entry *e)
 		a->n_items_unsent--;
 		a->items_unsent_keys -= e->rb_n;
 	}
+	if (e->deferred)
+		TAILQ_REMOVE(&a->deferred, e, defer_link);
 	free(e->rb_keys);
 	a->items_held -= e->rb_held;
 	membudget_release(e->charge);
@@ -296,6 +302,7 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 {
 	if (e->items_status != IMPORT_AHEAD_NONE || n == 0)
 		return;
+	import_ahead_items_undefer(a, e);
 	size_t bytes = n * sizeof(char *);
 	for (size_t i = 0; i < n; i++)
 		bytes += strlen(keys[i]) + 1;
@@ -320,6 +327,32 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 	a->n_items_unsent++;
 	a->items_unsent_keys += n;
 	a->stats.items_sent++;
+}
+
+void import_ahead_items_defer(struct import_ahead *a, struct import_ahead_entry *e)
+{
+	if (e->deferred || e->items_status != IMPORT_AHEAD_NONE || e->status != IMPORT_AHEAD_ANSWERED)
+		return;
+	e->deferred = true;
+	TAILQ_INSERT_TAIL(&a->deferred, e, defer_link);
+}
+
+void import_ahead_items_undefer(struct import_ahead *a, struct import_ahead_entry *e)
+{
+	if (!e->deferred)
+		return;
+	e->deferred = false;
+	TAILQ_REMOVE(&a->deferred, e, defer_link);
+}
+
+struct import_ahead_entry *import_ahead_items_deferred(struct import_ahead *a)
+{
+	struct import_ahead_entry *e;
+	/* an entry whose state was taken (its input started) is spent */
+	while ((e = TAILQ_FIRST(&a->deferred)) &&
+	       (e->status != IMPORT_AHEAD_ANSWERED || e->items_status != IMPORT_AHEAD_NONE))
+		import_ahead_items_undefer(a, e);
+	return e;
 }
 
 size_t import_ahead_items_unsent(const struct import_ahead *a)

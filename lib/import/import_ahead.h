@@ -19,11 +19,14 @@
  * answered) until it is freed or its state taken.
  *
  * Read-back ahead: a stage with children feeds them a 304 page's items
- * read back from its table (store_read_items).  For an input whose state
- * says its first page has validators (so a 304 is likely), the import
- * asks for that read as soon as the state is in (import_ahead_items_*),
- * and the entry holds the rows until the page's answer: a 304 then
- * feeds the children with no round trip to PostgreSQL on its path.
+ * read back from its table (store_read_committed).  For an input whose
+ * state says its first page has validators (so a 304 is likely), the
+ * import asks for that read as soon as the state is in
+ * (import_ahead_items_*; with the input's later pages: the keys are the
+ * caller's), and the entry holds the rows until the page's answer: a 304
+ * then feeds the children with no round trip to PostgreSQL on its path.
+ * Reads past the bound on rows held are deferred, in order
+ * (import_ahead_items_defer), and wanted once rows held are taken.
  *
  * Ownership: the stage owns its import_ahead; each queued input owns one
  * reference to its entry (import_ahead_drop() when it ends, started or
@@ -56,6 +59,9 @@ struct import_ahead_entry;
 /* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
  * payloads; past it a 304's rows are read when it comes. */
 #define IMPORT_AHEAD_READ_BACK_HELD 10000u
+/* Pages after the first read back ahead with it (those with validators,
+ * by page_no); later ones are read when their 304 comes. */
+#define IMPORT_AHEAD_READ_BACK_PAGES 8u
 
 enum import_ahead_status {
 	IMPORT_AHEAD_UNSENT,
@@ -126,6 +132,15 @@ enum import_ahead_status import_ahead_items_status(const struct import_ahead_ent
  * wanted (the page is read back when its 304 comes). */
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
                              const char *const *keys, size_t n);
+/* A read-back not wanted now for the bound on rows held
+ * (IMPORT_AHEAD_READ_BACK_HELD), e ANSWERED and its items NONE: kept in
+ * order, so that it can be wanted once rows held ahead are taken. */
+void import_ahead_items_defer(struct import_ahead *a, struct import_ahead_entry *e);
+/* Not deferred any more (nothing if it was not). */
+void import_ahead_items_undefer(struct import_ahead *a, struct import_ahead_entry *e);
+/* The oldest deferred entry still ANSWERED with its items NONE (left
+ * deferred; the spent ones before it are dropped from the list), or NULL. */
+struct import_ahead_entry *import_ahead_items_deferred(struct import_ahead *a);
 /* Entries whose read-back is held back, and their keys. */
 size_t import_ahead_items_unsent(const struct import_ahead *a);
 size_t import_ahead_items_unsent_keys(const struct import_ahead *a);

@@ -70,9 +70,7 @@
  * The same probe asks whether raced_pages holds any record of each
  * stage: a run that finds none has no state to read (store_state_empty),
  * and its inputs skip the read that would have waited behind every batch
- * queued before it, only to answer nothing.  Its page records go by a
- * plain INSERT too (pages_plain_import), falling back as the rows do
- * when a page is stored after all (recorded twice in the run).
+ * queued before it, only to answer nothing.
  */
 #include "store.h"
 
@@ -118,7 +116,6 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
-	int64_t pages_plain_import;   /* the run whose page records go by the plain INSERT */
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -163,6 +160,8 @@ struct store {
 	bool rows_needed;           /* false: the backend only counts rows */
 	enum store_state state;
 	struct store_op_list queued;  /* not yet taken by the backend */
+	struct store_op_list reads;   /* reads of committed rows (store_read_committed),
+	                                 not yet taken: they go ahead of `queued` */
 	struct store_runs runs;
 	int64_t beat_import;        /* the run whose heartbeat was sent last, */
 	uint64_t beat_ms;           /* and when (monotonic) */
@@ -232,8 +231,15 @@ void store_queue_return(struct store *s, struct store_op_list *ops)
 
 void store_queue_take_all(struct store *s, struct store_op_list *out)
 {
-	*out = s->queued;
+	*out = s->reads;
+	s->reads.head = s->reads.tail = NULL;
+	struct store_op_list rest = s->queued;
 	s->queued.head = s->queued.tail = NULL;
+	/* the reads first, as a backend with connections would take them */
+	if (rest.head) {
+		store_op_push_front(&rest, out);
+		*out = rest;
+	}
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* the null backend runs no statement: nothing to build */
@@ -245,7 +251,20 @@ void store_queue_take_all(struct store *s, struct store_op_list *out)
 
 bool store_queue_empty(const struct store *s)
 {
-	return s->queued.head == NULL;
+	return s->queued.head == NULL && s->reads.head == NULL;
+}
+
+struct store_op *store_reads_take(struct store *s)
+{
+	struct store_op *op = store_op_pop(&s->reads);
+	if (op)
+		clock_gettime(CLOCK_MONOTONIC, &op->taken);
+	return op;
+}
+
+bool store_reads_waiting(const struct store *s)
+{
+	return s->reads.head != NULL;
 }
 
 void store_note_error(struct store *s, const char *err)
@@ -292,9 +311,9 @@ static int enqueue(struct store *s, struct store_op *op)
 	if (!op)
 		return -1;
 	if (op->kind != STORE_OP_BATCH)
-		op->barrier = op->kind != STORE_OP_GET_INPUT && op->kind != STORE_OP_READ_STAGE &&
-		              op->kind != STORE_OP_ADD_ERROR;
-	store_op_push(&s->queued, op);
+		op->barrier = !op->unordered && op->kind != STORE_OP_GET_INPUT &&
+		              op->kind != STORE_OP_READ_STAGE && op->kind != STORE_OP_ADD_ERROR;
+	store_op_push(op->unordered ? &s->reads : &s->queued, op);
 	s->backend->ops->kick(s->backend);
 	return 0;
 }
@@ -359,7 +378,7 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 	    store_pages_encode(op->pages, op->n_pages, s->sql[op->table].name, op->import_id,
 	                       &p) != 0)
 		return -1;
-	st->name = op->pages_plain ? STORE_PAGES_INSERT : STORE_PAGES_WRITE;
+	st->name = STORE_PAGES_WRITE;
 	st->n_params = STORE_PAGES_PARAMS;
 	st->formats = p.formats;
 	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++) {
@@ -392,15 +411,6 @@ static int links_encode(struct store *s, struct store_op *op, size_t i, enum lin
 	         : op->links_plain ? sql->link_plain_name : sql->link_fresh_name;
 	st->n_params = (int)n;
 	return 0;
-}
-
-/* op's page records go by the write that tolerates a stored page. */
-static void pages_unplain(struct store_op *op)
-{
-	for (size_t i = 0; i < op->n_stmts; i++)
-		if (op->stmts[i].name && strcmp(op->stmts[i].name, STORE_PAGES_INSERT) == 0)
-			op->stmts[i].name = STORE_PAGES_WRITE;
-	op->pages_plain = false;
 }
 
 /* op's fresh links go by the insert that tolerates a stored pair. */
@@ -479,8 +489,6 @@ static struct store_op *batch_new(struct store *s, const struct batch_parts *b)
 	op->fill = b->fill;
 	op->links_plain = fresh > 0 && !b->fill &&
 	                  s->tables[b->table].link_plain_import == b->import_id;
-	op->pages_plain = b->n_pages > 0 && !b->fill &&
-	                  s->tables[b->table].pages_plain_import == b->import_id;
 	/* page and link records describe rows: after every row before them */
 	op->barrier = b->n_pages > 0 || b->n_links > 0;
 	const struct store_table_sql *sql = &s->sql[b->table];
@@ -648,7 +656,7 @@ static void batch_acknowledge(struct store *s, const struct store_op *op, const 
  * fill.  True when it went again. */
 static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 {
-	if (!err || (op->n_plain == 0 && !op->links_plain && !op->pages_plain) || op->fill ||
+	if (!err || (op->n_plain == 0 && !op->links_plain) || op->fill ||
 	    strcmp(op->sqlstate, "23505") != 0)
 		return false;
 	struct table *t = &s->tables[op->table];
@@ -658,11 +666,9 @@ static bool plain_refused(struct store *s, struct store_op *op, const char *err)
 		free(t->seen);
 		t->seen = NULL;
 	}
-	/* the rows', the links' or the pages' plain INSERT: all fall back */
+	/* the rows' or the links' plain INSERT: both fall back */
 	if (t->link_plain_import == op->import_id)
 		t->link_plain_import = 0;
-	if (t->pages_plain_import == op->import_id)
-		t->pages_plain_import = 0;
 	struct batch_parts b = { .table = op->table, .rows = op->rows, .n_rows = op->n_rows,
 	                         .pages = op->pages, .n_pages = op->n_pages,
 	                         .links = op->links, .n_links = op->n_links,
@@ -1153,7 +1159,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 {
 	*out = s->stats;
 	out->state = s->state;
-	out->ops_queued = store_op_list_len(&s->queued);
+	out->ops_queued = store_op_list_len(&s->queued) + store_op_list_len(&s->reads);
 	out->errors_queued = s->runs.errors_queued;
 	out->errors_dropped = s->runs.errors_dropped;
 	s->backend->ops->get_stats(s->backend, out);
@@ -1246,9 +1252,6 @@ static struct store_op *take_sealed(struct store *s)
 		if (op->kind == STORE_OP_BATCH && op->links_plain &&
 		    (op->fill || s->tables[op->table].link_plain_import != op->import_id))
 			links_unplain(s, op);
-		if (op->kind == STORE_OP_BATCH && op->pages_plain &&
-		    (op->fill || s->tables[op->table].pages_plain_import != op->import_id))
-			pages_unplain(op);
 		if (op->kind != STORE_OP_GET_INPUT || op->sealed || inputs_seal(s, op) == 0)
 			return op;
 		store_op_completed(s, op, NULL, "store: out of memory reading the state of inputs");
@@ -1328,8 +1331,8 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	return store_get_inputs(s, table, in, t, 1, NULL, err);
 }
 
-int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
-                     uint64_t tag, char *err)
+static int read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                      uint64_t tag, bool unordered, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
@@ -1346,6 +1349,7 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 	st->name = s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
+	op->unordered = unordered;
 	return enqueue(s, op);
 }
 
@@ -1383,6 +1387,18 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 	op->stmts[0].binary_result = true; /* keys, hashes, numbers as stored: no text to parse */
 	op->limit = limit; /* the parse tells a cut input by it */
 	return enqueue(s, op);
+}
+
+int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, char *err)
+{
+	return read_items(s, table, keys, n, tag, false, err);
+}
+
+int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
+                         uint64_t tag, char *err)
+{
+	return read_items(s, table, keys, n, tag, true, err);
 }
 
 /* --- import runs -------------------------------------------------------- */
@@ -1458,7 +1474,6 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 		t->link_plain_import = t->link_fresh_import;
 		t->link_probed_empty = false;
 		t->state_empty = id > 0 && t->probed_state_empty;
-		t->pages_plain_import = t->state_empty ? id : 0;
 		t->probed_state_empty = false;
 	}
 	store_runs_begin_done(op, res, err);
@@ -1517,7 +1532,6 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
 		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
-		s->tables[i].pages_plain_import = 0;
 	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }
@@ -1614,8 +1628,10 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		return -1;
 	/* The indexes a first import's rows went without (store_schema.c,
 	 * "Secondary indexes after a first import"): after its rows, in a
-	 * transaction of their own. */
-	if (s->rows_needed && s->n_tables > 0)
+	 * transaction of their own.  Not for an interrupted run: the daemon
+	 * is stopping (a build could outlast systemd's stop timeout), and the
+	 * next connect makes them for the tables that have rows. */
+	if (s->rows_needed && s->n_tables > 0 && strcmp(status, "interrupted") != 0)
 		(void)enqueue(s, store_runs_indexes(s->sql, s->n_tables));
 	/* The counts read the run's reach: it goes after them. */
 	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
@@ -1715,6 +1731,7 @@ void store_free(struct store *s)
 	if (s->backend)
 		s->backend->ops->free(s->backend);
 	store_op_list_free(&s->queued);
+	store_op_list_free(&s->reads);
 	store_runs_free(&s->runs);
 	for (size_t i = 0; i < s->n_tables; i++) {
 		store_table_sql_free(&s->sql[i]);

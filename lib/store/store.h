@@ -22,7 +22,8 @@
  * written in that batch's transaction, after the batch's rows, so the
  * state never runs ahead of the rows it describes.  Reads of that state
  * (store_get_input) and of stored rows (store_read_items) are queued in
- * order with the batches and answered through the sink.
+ * order with the batches and answered through the sink; reads of rows
+ * known committed (store_read_committed) do not wait for the batches.
  *
  * Ownership: the store copies everything passed to it; callers keep their
  * buffers.  Answers handed to a sink (store_input_state, store_items) are
@@ -486,6 +487,19 @@ void store_items_free(struct store_items *it);
 RACED_MUST_CHECK
 int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
                      uint64_t tag, char *err);
+
+/* As store_read_items, for rows known to be committed already: the
+ * answer sees every row committed before the read is sent, but not
+ * necessarily the batches queued before the call, which it does not
+ * wait for.  With PostgreSQL it goes on a connection of its own (started
+ * at the first such read; store_pool.h), or, while that one is not
+ * ready, ahead of the batches queued on the first connection.  For the
+ * import's read-backs: their keys come from a page record read from the
+ * database, and a page record commits with its rows or after them
+ * (docs/architecture.md, "Reading state"). */
+RACED_MUST_CHECK
+int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
+                         uint64_t tag, char *err);
 
 /* Write the rows pending for table now, even if fewer than batch_size.
  * Returns 0, or -1 with err set (out of memory: the rows stay pending and

@@ -49,9 +49,15 @@ struct store_op *store_queue_take(struct store *s);
 const struct store_op *store_queue_peek(const struct store *s);
 /* Put ops back at the head of the queue, in their order; ops ends empty. */
 void store_queue_return(struct store *s, struct store_op_list *ops);
-/* The whole queue, unlinked (the queue ends empty). */
+/* The whole queue, unlinked (the queue ends empty), the reads of
+ * committed rows first. */
 void store_queue_take_all(struct store *s, struct store_op_list *out);
 bool store_queue_empty(const struct store *s);
+/* The oldest read of committed rows not yet taken (store_read_committed:
+ * they are kept apart from the queue and may go ahead of it), unlinked,
+ * or NULL.  Its completion may come before those of ops taken earlier. */
+struct store_op *store_reads_take(struct store *s);
+bool store_reads_waiting(const struct store *s);
 
 /* op (taken from the queue) is done: its completion runs, then it is freed. */
 void store_op_completed(struct store *s, struct store_op *op, const PGresult *res,

@@ -49,6 +49,7 @@
 struct store_conn {
 	struct store_pool *pool;
 	unsigned idx;            /* its index in the pool */
+	bool reader;             /* the pool's reader: its own set-up (store_schema_reader) */
 	enum store_state state;  /* its own; the store's is the pool's */
 	struct store *s;
 	struct event_base *base;
@@ -430,6 +431,7 @@ static void setup_done(struct store_conn *c, struct store_op *op, const char *er
 			columns_done(c, op->res);
 		break;
 	case STORE_STEP_UNLOCK:
+	case STORE_STEP_READER:
 		unlock_done(c, err);
 		break;
 	}
@@ -572,7 +574,8 @@ static void connected(struct store_conn *c)
 		connection_lost(c, "cannot watch the PostgreSQL socket");
 		return;
 	}
-	struct store_op *probe = store_schema_probe(c->synchronous_commit, c->schema);
+	struct store_op *probe = c->reader ? store_schema_reader(c->schema, c->tables, c->n_tables)
+	                                   : store_schema_probe(c->synchronous_commit, c->schema);
 	if (!probe) {
 		connection_lost(c, "out of memory");
 		return;
@@ -686,6 +689,7 @@ struct store_conn *store_conn_new(struct store_pool *p, unsigned idx, struct sto
 		return err_set(err, "store: out of memory"), NULL;
 	c->pool = p;
 	c->idx = idx;
+	c->reader = conf->reader;
 	c->state = STORE_CONNECTING;
 	c->s = s;
 	c->base = base;

@@ -57,6 +57,7 @@ enum store_step {
 	STORE_STEP_COLUMNS,      /* typed columns: the difference applied */
 	STORE_STEP_PREPARE,      /* prepared upserts and page-record write */
 	STORE_STEP_UNLOCK,
+	STORE_STEP_READER,       /* the reader's whole set-up: its reads prepared */
 };
 
 struct store_stmt {
@@ -110,8 +111,6 @@ struct store_op {
 	bool fill;
 	bool links_plain;        /* its fresh link records go by the plain INSERT
 	                            (store_links.c, LINK_PLAIN_FMT) */
-	bool pages_plain;        /* its page records go by the plain INSERT
-	                            (store_pages.c, store_pages_insert_sql) */
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */
@@ -133,6 +132,9 @@ struct store_op {
 	 * connections is done (reads, runs, page records). */
 	unsigned conn;
 	bool barrier;
+	/* A read of committed rows (store_read_committed): taken ahead of the
+	 * queue, never a barrier, completed as soon as it is done. */
+	bool unordered;
 	/* while the pool holds it: its next in take order, and whether its
 	 * connection is done with it (completed to the store in take order) */
 	struct store_op *pool_next;

@@ -106,22 +106,21 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n)
  * placeholder meeting a row with content becomes that page; meeting
  * another without content it stays a placeholder. */
 #define PAGE_RECORD "excluded.seen_import >= 0"
-#define PAGES_INSERT \
-	"WITH reach AS (INSERT INTO raced_reached (import_id, stage, urls, done)" \
-	"  VALUES ($2::bigint, $1::text, $15::text[], $16::text[]))" \
-	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url," \
-	"  keys, hashes, fetched_at, seen_import)" \
-	" SELECT $1::text, r.url, r.input, r.page_no, r.etag, r.lm," \
-	"  CASE WHEN r.content THEN r.next END," \
-	"  CASE WHEN r.content THEN coalesce(($13::text[])[r.off + 1 : r.off + r.n], '{}')" \
-	"   ELSE '{}'::text[] END," \
-	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END," \
-	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END," \
-	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END" \
-	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[]," \
-	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[])" \
+const char store_pages_write_sql[] =
+	"WITH reach AS (INSERT INTO raced_reached (import_id, stage, urls, done)"
+	"  VALUES ($2::bigint, $1::text, $15::text[], $16::text[]))"
+	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
+	"  keys, hashes, fetched_at, seen_import)"
+	" SELECT $1::text, r.url, r.input, r.page_no, r.etag, r.lm,"
+	"  CASE WHEN r.content THEN r.next END,"
+	"  CASE WHEN r.content THEN coalesce(($13::text[])[r.off + 1 : r.off + r.n], '{}')"
+	"   ELSE '{}'::text[] END,"
+	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END,"
+	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END,"
+	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END"
+	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
+	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[])"
 	"  AS r(url, input, page_no, fetched, content, etag, lm, next, off, n, hashes)"
-const char store_pages_write_sql[] = PAGES_INSERT
 	" ON CONFLICT (stage, url) DO UPDATE SET"
 	"  input = CASE WHEN " PAGE_RECORD " THEN excluded.input ELSE p.input END,"
 	"  page_no = CASE WHEN " PAGE_RECORD " THEN excluded.page_no ELSE p.page_no END,"
@@ -137,13 +136,6 @@ const char store_pages_write_sql[] = PAGES_INSERT
 	"   THEN excluded.fetched_at ELSE p.fetched_at END,"
 	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"
 	"   WHEN p.seen_import < 0 THEN p.seen_import ELSE $2::bigint END";
-
-/* The same without ON CONFLICT, for a stage that had no page row when
- * the run began (store.c, "Rows known new"): the conflict check probed
- * the primary key, long URLs, before each insert.  A page stored after
- * all (recorded twice in the run, or by someone else) is refused (23505)
- * and the batch goes again by the write above. */
-const char store_pages_insert_sql[] = PAGES_INSERT;
 
 enum {
 	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_ETAG, P_LM, P_NEXT,

@@ -56,8 +56,6 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n);
 #define STORE_PAGES_PARAMS 16
 #define STORE_PAGES_WRITE  "raced_pages_write"
 extern const char store_pages_write_sql[];
-#define STORE_PAGES_INSERT "raced_pages_insert"   /* the same parameters */
-extern const char store_pages_insert_sql[];
 
 struct store_pages_params {
 	char *values[STORE_PAGES_PARAMS];   /* owned */

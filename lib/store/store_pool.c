@@ -10,6 +10,7 @@ struct pool_conn {
 	struct store_conn *c;
 	struct store_op_list fifo;   /* taken, not yet sent, in take order */
 	size_t n_fifo;
+	size_t n_reads;              /* reads of committed rows at the FIFO's head */
 	enum store_state state;
 	bool started;
 };
@@ -17,7 +18,7 @@ struct pool_conn {
 struct store_pool {
 	struct store_backend b;  /* first */
 	struct store *s;
-	unsigned n;
+	unsigned n;              /* the write connections; conns[n] is the reader */
 	struct pool_conn *conns;
 	/* every op taken and not yet handed back, in take order (pool_next) */
 	struct store_op *win_head, *win_tail;
@@ -40,10 +41,76 @@ static bool barrier_clear(const struct store_pool *p, const struct store_op *op)
 	return true;
 }
 
+/* Put op at the head of pc's FIFO, after the reads already there. */
+static void push_read(struct pool_conn *pc, struct store_op *op)
+{
+	struct store_op *after = NULL;
+	for (struct store_op *o = pc->fifo.head; o && o->unordered; o = o->next)
+		after = o;
+	if (!after) {
+		struct store_op_list one = { op, op };
+		op->next = NULL;
+		store_op_push_front(&pc->fifo, &one);
+	} else {
+		op->next = after->next;
+		after->next = op;
+		if (pc->fifo.tail == after)
+			pc->fifo.tail = op;
+	}
+	pc->n_fifo++;
+	pc->n_reads++;
+}
+
+/* Reads of committed rows (store_read_committed) go on the reader while
+ * it is READY; while it backs off after a failure, at the head of
+ * connection 0's FIFO (at most STORE_POOL_READS_AHEAD there, so they wait
+ * only for what connection 0 has sent); while it connects they wait for
+ * it.  The reader starts at the first such read, once connection 0 is
+ * READY (the schema is current then); what it held when it went down
+ * moves to connection 0. */
+static void take_reads(struct store_pool *p)
+{
+	struct pool_conn *rd = &p->conns[p->n], *c0 = &p->conns[0];
+	if (!rd->started && c0->state == STORE_READY && store_reads_waiting(p->s)) {
+		rd->started = true;
+		store_conn_start(rd->c);
+	}
+	/* Connecting or setting up: its reads wait for it (a few round
+	 * trips); backing off after a failure: connection 0 carries them. */
+	bool fallback = rd->state == STORE_BACKOFF;
+	if (fallback && c0->state == STORE_READY) {
+		struct store_op *op;
+		while ((op = store_op_pop(&rd->fifo))) {
+			rd->n_fifo--;
+			op->conn = 0;
+			push_read(c0, op);
+		}
+		rd->n_reads = 0;
+	}
+	while (store_reads_waiting(p->s)) {
+		struct store_op *op;
+		if (rd->state == STORE_READY) {
+			if (rd->n_fifo + store_conn_in_flight(rd->c) >= STORE_MAX_IN_FLIGHT ||
+			    !(op = store_reads_take(p->s)))
+				return;
+			op->conn = p->n;
+			store_op_push(&rd->fifo, op);
+			rd->n_fifo++;
+		} else {
+			if (!fallback || c0->state != STORE_READY || c0->n_reads >= STORE_POOL_READS_AHEAD ||
+			    !(op = store_reads_take(p->s)))
+				return;
+			op->conn = 0;
+			push_read(c0, op);
+		}
+	}
+}
+
 /* Take ops from the store's queue into their connections' FIFOs while the
  * head's connection is READY and has room. */
 static void fill(struct store_pool *p)
 {
+	take_reads(p);
 	while (p->n_win < STORE_POOL_WINDOW_PER_CONN * (size_t)p->n) {
 		const struct store_op *head = store_queue_peek(p->s);
 		if (!head)
@@ -80,7 +147,7 @@ static void pool_pump(struct store_pool *p)
 	do {
 		p->again = false;
 		fill(p);
-		for (unsigned i = 0; i < p->n; i++)
+		for (unsigned i = 0; i <= p->n; i++)
 			store_conn_kick(p->conns[i].c);
 	} while (p->again);
 	p->pumping = false;
@@ -95,10 +162,12 @@ struct store_op *store_pool_take(struct store_pool *p, unsigned idx)
 {
 	struct pool_conn *pc = &p->conns[idx];
 	struct store_op *op = pc->fifo.head;
-	if (!op || (op->barrier && p->n > 1 && !barrier_clear(p, op)))
+	if (!op || (!op->unordered && op->barrier && p->n > 1 && !barrier_clear(p, op)))
 		return NULL;
 	store_op_pop(&pc->fifo);
 	pc->n_fifo--;
+	if (op->unordered && pc->n_reads > 0)
+		pc->n_reads--;
 	return op;
 }
 
@@ -106,6 +175,9 @@ void store_pool_return(struct store_pool *p, unsigned idx, struct store_op_list 
 {
 	struct pool_conn *pc = &p->conns[idx];
 	pc->n_fifo += store_op_list_len(ops);
+	/* sent in FIFO order, the reads first: they stay at the head */
+	for (const struct store_op *op = ops->head; op; op = op->next)
+		pc->n_reads += op->unordered;
 	store_op_push_front(&pc->fifo, ops);
 }
 
@@ -130,6 +202,11 @@ static void deliver(struct store_pool *p)
 void store_pool_done(struct store_pool *p, unsigned idx, struct store_op *op)
 {
 	(void)idx;
+	if (op->unordered) {
+		/* in no window: nothing waits for it, nor it for anything */
+		store_op_completed(p->s, op, op->res, op->failed ? op->err : NULL);
+		return;
+	}
 	op->pool_done = true;
 	deliver(p);
 }
@@ -157,6 +234,13 @@ static enum store_state pool_state(const struct store_pool *p)
 
 void store_pool_state(struct store_pool *p, unsigned idx, enum store_state st, const char *why)
 {
+	if (idx == p->n) {
+		/* The reader is not the store's state; while it backs off its
+		 * reads go on connection 0 (take_reads). */
+		p->conns[idx].state = st;
+		pool_pump(p);
+		return;
+	}
 	enum store_state before = pool_state(p);
 	p->conns[idx].state = st;
 	enum store_state now = pool_state(p);
@@ -189,13 +273,13 @@ static void pool_get_stats(const struct store_backend *b, struct store_stats *ou
 	const struct store_pool *p = (const struct store_pool *)b;
 	out->ops_in_flight = 0;
 	out->reconnects = 0;
-	for (unsigned i = 0; i < p->n; i++) {
+	for (unsigned i = 0; i <= p->n; i++) {
 		out->ops_in_flight += store_conn_in_flight(p->conns[i].c);
 		out->reconnects += store_conn_reconnects(p->conns[i].c);
 	}
 	out->migrations_applied = store_conn_migrations(p->conns[0].c);
 	/* taken by the pool, not yet sent: still queued for the figures */
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i <= p->n; i++)
 		out->ops_queued += p->conns[i].n_fifo;
 }
 
@@ -211,7 +295,7 @@ static void pool_free(struct store_backend *b)
 			store_op_free(op);
 		op = next;
 	}
-	for (unsigned i = 0; p->conns && i < p->n; i++) {
+	for (unsigned i = 0; p->conns && i <= p->n; i++) {
 		store_op_list_free(&p->conns[i].fifo);
 		store_conn_free(p->conns[i].c);
 	}
@@ -234,7 +318,7 @@ struct store_backend *store_pool_new(struct store *s, struct event_base *base,
 		return err_set(err, "store: [database] connections %u is out of range: use 1 to %u",
 		               connections, STORE_CONNECTIONS_MAX), NULL;
 	struct store_pool *p = calloc(1, sizeof *p);
-	if (!p || !(p->conns = calloc(connections, sizeof *p->conns))) {
+	if (!p || !(p->conns = calloc(connections + 1, sizeof *p->conns))) {
 		free(p);
 		return err_set(err, "store: out of memory"), NULL;
 	}
@@ -243,8 +327,9 @@ struct store_backend *store_pool_new(struct store *s, struct event_base *base,
 	p->n = connections;
 	struct store_conn_conf cf = { .conninfo = conninfo, .synchronous_commit = synchronous_commit,
 	                              .schema = schema, .tables = tables, .n_tables = n_tables };
-	for (unsigned i = 0; i < connections; i++) {
+	for (unsigned i = 0; i <= connections; i++) {
 		p->conns[i].state = STORE_CONNECTING;
+		cf.reader = i == connections;
 		if (!(p->conns[i].c = store_conn_new(p, i, s, base, &cf, err))) {
 			pool_free(&p->b);
 			return NULL;

@@ -17,6 +17,16 @@
  * The oldest op not done is never waiting on a barrier, so the pool always
  * makes progress while the connections are up.
  *
+ * Reads of committed rows (store_op.unordered, store_read_committed): kept
+ * apart by the store and taken before its queue, they wait for no batch.
+ * They go on one more connection, the reader (conns[N], started at the
+ * first such read once connection 0 is READY; one more backend), or, while
+ * it backs off after a failure, at the head of connection 0's FIFO (at most
+ * STORE_POOL_READS_AHEAD there: they wait only for what connection 0 has
+ * sent).  They are never barriers, and are handed back as soon as they
+ * are done, outside the window below.  The reader's state is not the
+ * store's.
+ *
  * Completion: ops are handed back to the store (store_op_completed) in the
  * order the pool took them, whichever connection finished first: the
  * sink's `committed` stays in order per table, as with one connection.
@@ -45,6 +55,9 @@ struct store_pool;
 
 /* Ops taken and not yet handed back, per connection (a named bound). */
 #define STORE_POOL_WINDOW_PER_CONN (4 * STORE_MAX_IN_FLIGHT)
+/* Reads of committed rows put ahead of connection 0's FIFO at once while
+ * the reader is not READY. */
+#define STORE_POOL_READS_AHEAD 2
 
 /* --- what a connection asks of its pool (store_conn.c) ------------------- */
 
@@ -71,6 +84,7 @@ struct store_conn_conf {
 	const char *schema;              /* NULL: none */
 	const struct store_table_sql *tables;  /* borrowed */
 	size_t n_tables;
+	bool reader;                     /* the pool's reader (its own set-up) */
 };
 
 /* Copies conf's strings; connects only once store_conn_start() is called. */

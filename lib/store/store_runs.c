@@ -319,13 +319,18 @@ struct store_op *store_runs_forget_reach(int64_t import_id)
 
 struct store_op *store_runs_indexes(const struct store_table_sql *tables, size_t n_tables)
 {
-	size_t n = 1;
+	size_t n = 2;
 	for (size_t t = 0; t < n_tables; t++)
 		n += 1 + (tables[t].link_index_finish_sql != NULL);
 	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, n);
 	if (!op)
 		return NULL;
 	size_t i = 0;
+	/* A sorted build over a whole table may take longer than a role's
+	 * statement_timeout allows the batches; its error would drop the
+	 * connection (a timeout is transient) and the next connect build it
+	 * again, with no timeout.  So none here, as for that connect. */
+	store_op_sql(op, i++, "SET LOCAL statement_timeout = 0");
 	store_op_sql(op, i++, store_pages_index_finish_sql);
 	for (size_t t = 0; t < n_tables; t++) {
 		store_op_sql(op, i++, tables[t].index_finish_sql);

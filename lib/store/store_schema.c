@@ -210,16 +210,32 @@ static const char *const migration_6[] = {
  * index on (stage, input) is dropped here and made again by the set-up
  * that follows when raced_pages holds a row, else by the first import's
  * finish (store_pages_index_sql): a first import reads no page state. */
+/* A view (or rule) of the user's over either table would make the ALTER
+ * fail ("cannot alter type of a column used by a view"), and raced would
+ * never get past its migrations; the collation is only a matter of speed,
+ * so then both tables keep the database's, with a warning in the server's
+ * log (docs/data-model.md, "Upgrading"). */
 static const char *const migration_7[] = {
 	"DROP INDEX IF EXISTS raced_pages_input",
-	"ALTER TABLE raced_pages"
-	" ALTER COLUMN stage TYPE text COLLATE \"C\","
-	" ALTER COLUMN url TYPE text COLLATE \"C\","
-	" ALTER COLUMN input TYPE text COLLATE \"C\"",
-	"ALTER TABLE raced_reached"
-	" ALTER COLUMN stage TYPE text COLLATE \"C\","
-	" ALTER COLUMN urls TYPE text[] COLLATE \"C\","
-	" ALTER COLUMN done TYPE text[] COLLATE \"C\"",
+	"DO $raced$ BEGIN"
+	" IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w"
+	"  ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid"
+	"  WHERE d.refclassid = 'pg_class'::regclass"
+	"  AND d.refobjid IN ('raced_pages'::regclass, 'raced_reached'::regclass)"
+	"  AND w.ev_class NOT IN ('raced_pages'::regclass, 'raced_reached'::regclass)) THEN"
+	"  RAISE WARNING 'raced migration 7: raced_pages and raced_reached keep the database''s"
+	" collation, as views depend on them; drop those views before raced''s next upgrade"
+	" to have their URLs compared bytewise';"
+	" ELSE"
+	"  ALTER TABLE raced_pages"
+	"   ALTER COLUMN stage TYPE text COLLATE \"C\","
+	"   ALTER COLUMN url TYPE text COLLATE \"C\","
+	"   ALTER COLUMN input TYPE text COLLATE \"C\";"
+	"  ALTER TABLE raced_reached"
+	"   ALTER COLUMN stage TYPE text COLLATE \"C\","
+	"   ALTER COLUMN urls TYPE text[] COLLATE \"C\","
+	"   ALTER COLUMN done TYPE text[] COLLATE \"C\";"
+	" END IF; END $raced$",
 	NULL,
 };
 
@@ -392,7 +408,7 @@ static bool name_valid(const char *n)
  * own statements never use (the stage's parent_key, the link table's
  * (key, parent_key): they serve readers, "a race's entries", "an
  * athlete's entries") costs a first import a btree insert a row, about a
- * quarter of PostgreSQL's CPU in all (docs/performance.md, "PostgreSQL's
+ * sixth of PostgreSQL's CPU in all (16 %, docs/performance.md, "PostgreSQL's
  * CPU per stored row in a first import").  So at connect it is made only
  * when missing and the table holds a row, and the finish of every import
  * makes it when missing (one sorted build, after the rows).  The catalog
@@ -419,6 +435,7 @@ int store_schema_index_sql(char **out, const char *base, const char *suffix, con
 {
 	const char *with_rows = only_with_rows ? " IF EXISTS (SELECT 1 FROM \"" : "";
 	char *cond = NULL;
+	*out = NULL;
 	if (only_with_rows && FORMAT(&cond, "%s%s\") THEN", with_rows, table) != 0)
 		return -1;
 	int rc = FORMAT(out, SECONDARY_INDEX_FMT, base, suffix, cond ? cond : "", base, suffix, table,
@@ -592,9 +609,11 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 		store_op_free(op);
 		return NULL;
 	}
-	/* The set-up's work is bounded (catalog reads, the views' DO block):
-	 * a statement_timeout meant for queries must not keep raced from ever
-	 * getting ready on a loaded server.  The unlock op resets it. */
+	/* The set-up's work is catalog reads, the views' DO block and, after
+	 * a first import stopped before its finish or migration 7, an index
+	 * build over a table: a statement_timeout meant for queries must not
+	 * keep raced from ever getting ready on a loaded server.  The unlock
+	 * op resets it. */
 	store_op_sql(op, 1, "SET statement_timeout = 0");
 	if (schema) {
 		/* Under the lock (two daemons creating it at once), then the
@@ -721,7 +740,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 6);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 5);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -750,8 +769,6 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
-	store_op_sql(op, k, store_pages_insert_sql);
-	op->stmts[k++].name = STORE_PAGES_INSERT;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k, store_preload_sql);
@@ -791,6 +808,32 @@ int store_schema_chain(int current, const struct store_table_sql *tables, size_t
 	if (!append(out, tables_op(tables, n_tables)) || !append(out, columns_op(want)))
 		return -1;
 	return 0;
+}
+
+struct store_op *store_schema_reader(const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables)
+{
+	size_t k = schema ? 1 : 0;
+	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + 1);
+	if (!op)
+		return NULL;
+	if (schema) {
+		char *q = quote_ident(schema);
+		const char *path[] = { q };
+		int rc = q ? store_op_stmt(op, 0, "SELECT set_config('search_path', $1, false)", 1, path)
+		           : -1;
+		free(q);
+		if (rc != 0) {
+			store_op_free(op);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < n_tables; i++) {
+		store_op_sql(op, k, tables[i].read_sql);
+		op->stmts[k++].name = tables[i].read_name;
+	}
+	store_op_sql(op, k, "SELECT 1");
+	return op;
 }
 
 int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables,

@@ -132,6 +132,13 @@ int store_schema_version(void);
  * memory. */
 RACED_MUST_CHECK
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema);
+/* The whole set-up of the pool's reader (store_pool.h), which starts once
+ * the schema is current and only reads stored rows: the search_path when
+ * a schema is configured, and the reads of rows by key prepared.  No
+ * lock, no DDL: a table someone holds locked does not hold it up.  NULL
+ * when out of memory. */
+struct store_op *store_schema_reader(const char *schema, const struct store_table_sql *tables,
+                                     size_t n_tables);
 /* The version the probe read (res and err: its result).  Returns 0, or -1
  * with msg (ERR_MAX) set: no version read, or one newer than this raced. */
 RACED_MUST_CHECK

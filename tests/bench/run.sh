@@ -583,6 +583,13 @@ incr_import() { # NAME STEP DB CONF
 		calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) from pg_stat_statements
 		where dbid = (select oid from pg_database where datname = '$3')
 		order by total_exec_time desc limit 20" >"$results/incr-statements-$1-$2.txt"
+	# and what the import read ahead, per stage (import_runs.counts)
+	[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$3" "select e.k || ': state_ahead '
+		|| coalesce(e.v ->> 'state_ahead', '-') || ', read_back_ahead '
+		|| coalesce(e.v ->> 'read_back_ahead', '-') || ', requests_304 '
+		|| coalesce(e.v ->> 'requests_304', '-') from (select counts from import_runs
+		order by id desc limit 1) r, jsonb_each(r.counts) e(k, v) where jsonb_typeof(e.v) = 'object'
+		order by e.k" >>"$results/incr-statements-$1-$2.txt"
 	status=$(incr_db_psql "$3" "select status from import_runs order by id desc limit 1")
 	[ "$status" = succeeded ] || { echo "run.sh: part 10 $1 $2: the import ended $status" >&2; exit 1; }
 	local stored served

@@ -7,6 +7,7 @@
 #include "membudget.h"
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,6 +292,48 @@ static void test_read_back_groups(void)
 	CHECK_EQ(membudget_charged(), before);
 }
 
+/* Read-backs put off for the bound come back in order, only while their
+ * entry still holds its state and wants nothing; wanting one, dropping
+ * it or taking its state takes it off the list. */
+static void test_read_back_deferred(void)
+{
+	size_t before = membudget_charged();
+	struct import_ahead *a = import_ahead_new();
+	struct import_ahead_entry *e[4];
+	const char *urls[4];
+	uint64_t tags[4], next = 0;
+	char u[8];
+	for (int i = 0; i < 4; i++) {
+		snprintf(u, sizeof u, "d/%d", i);
+		e[i] = import_ahead_ask(a, u);
+	}
+	CHECK_EQ(import_ahead_send(a, urls, tags, 4, &next), 4);
+	void *waiter;
+	struct import_ahead_entry *got;
+	CHECK(!import_ahead_items_deferred(a));
+	/* not answered yet: not deferred */
+	import_ahead_items_defer(a, e[0]);
+	CHECK(!import_ahead_items_deferred(a));
+	for (int i = 0; i < 4; i++)
+		CHECK(import_ahead_answer(a, tags[i], one_page(urls[i], "k"), false, &waiter, &got));
+	for (int i = 0; i < 4; i++)
+		import_ahead_items_defer(a, e[i]);
+	import_ahead_items_defer(a, e[0]); /* twice: once in the list */
+	CHECK(import_ahead_items_deferred(a) == e[0]);
+	const char *k[] = { "k" };
+	import_ahead_items_want(a, e[0], k, 1); /* wanted: off the list */
+	CHECK(import_ahead_items_deferred(a) == e[1]);
+	store_input_state_free(import_ahead_take(a, e[1])); /* started: spent */
+	CHECK(import_ahead_items_deferred(a) == e[2]);
+	import_ahead_drop(a, e[2]); /* freed: off the list */
+	CHECK(import_ahead_items_deferred(a) == e[3]);
+	import_ahead_items_undefer(a, e[3]);
+	CHECK(!import_ahead_items_deferred(a));
+	import_ahead_items_defer(a, e[3]);
+	import_ahead_free(a); /* frees it deferred */
+	CHECK_EQ(membudget_charged(), before);
+}
+
 int main(void)
 {
 	RUN(test_ask_send_answer_take);
@@ -298,5 +341,6 @@ int main(void)
 	RUN(test_unsend);
 	RUN(test_bound);
 	RUN(test_read_back_groups);
+	RUN(test_read_back_deferred);
 	return CHECK_DONE();
 }

@@ -65,6 +65,9 @@ struct seen {
 	struct store_items *items;
 	bool items_answered;
 	char err[ERR_MAX];
+	/* the answers of reads tagged 101 to 115, by tag - 100 (the reader's test) */
+	struct store_items *tagged[16];
+	bool answered[16];
 	/* the killed-connection test feeds rows as credit comes back */
 	size_t total, added, window;
 };
@@ -113,7 +116,11 @@ static void cb_items(void *arg, size_t table, uint64_t tag, struct store_items *
 {
 	struct seen *w = arg;
 	(void)table;
-	(void)tag;
+	if (tag > 100 && tag < 116) {
+		w->tagged[tag - 100] = items;
+		w->answered[tag - 100] = true;
+		return;
+	}
 	w->items = items;
 	w->items_answered = true;
 	if (err)
@@ -413,6 +420,126 @@ static void test_no_credit_and_no_read_before_every_connection_committed(void)
 	store_free(s);
 }
 
+/* --- reads of committed rows ------------------------------------------------ */
+
+struct tag_wait {
+	struct seen *w;
+	int tag;
+};
+
+static bool tag_answered(void *arg)
+{
+	const struct tag_wait *t = arg;
+	return t->w->answered[t->tag];
+}
+
+static bool one_waiting_on_lock(void *arg)
+{
+	struct seen *w = arg;
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'"
+	         " AND wait_event_type = 'Lock'", w->app);
+	return sql_int(q) >= 1;
+}
+
+static bool reached_100(void *arg)
+{
+	return ((struct seen *)arg)->committed[0] == 100;
+}
+
+static bool all_of_200(void *arg)
+{
+	return ((struct seen *)arg)->committed[0] == 200;
+}
+
+/* The payload's "v" of row i of items, or -1. */
+static int v_of(const struct store_items *it, size_t i)
+{
+	const char *p = it && i < it->n ? strstr(it->items[i].payload, "\"v\": ") : NULL;
+	return p ? atoi(p + 5) : -1;
+}
+
+/* store_read_committed is answered while batches queued before it wait on
+ * a lock (a read in the queue is not), with the rows committed before it:
+ * on its own connection, one backend more; after that connection is
+ * killed, again, on the first one while it comes back. */
+static void reads_of_committed_rows_wait_for_no_batch(unsigned connections, const char *app,
+                                                      const char *table)
+{
+	const char *tables[] = { table };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, app, tables, 1, connections, 100);
+	if (!s)
+		return;
+	char key[32], err[ERR_MAX], q[256];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "c%03d", i);
+		add(s, 0, 1, key, "{\"v\": 1}");
+	}
+	CHECK_EQ(store_flush(s, 0, err), 0);
+	CHECK(run_until(reached_100, &w, 20));
+	/* no reader before the first read of committed rows */
+	CHECK_EQ(backends_settle(app, (long long)connections), (long long)connections);
+
+	PGconn *lock = PQconnectdb(conninfo);
+	CHECK(PQstatus(lock) == CONNECTION_OK);
+	PQclear(PQexec(lock, "BEGIN"));
+	snprintf(q, sizeof q, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", table);
+	PGresult *res = PQexec(lock, q);
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, i < 50 ? "c%03d" : "n%03d", i);
+		add(s, 0, 1, key, "{\"v\": 2}");
+	}
+	CHECK_EQ(store_flush(s, 0, err), 0);
+	CHECK(run_until(one_waiting_on_lock, &w, 20));
+	const char *ask[] = { "c000", "n050", "c099" };
+	CHECK_EQ(store_read_items(s, 0, ask, 3, 101, err), 0);
+	CHECK_EQ(store_read_committed(s, 0, ask, 3, 102, err), 0);
+	struct tag_wait t2 = { &w, 2 }, t1 = { &w, 1 };
+	CHECK(run_until(tag_answered, &t2, 20));
+	/* what was committed, not what waits on the lock */
+	CHECK(w.tagged[2] && w.tagged[2]->n == 2);
+	CHECK_EQ(v_of(w.tagged[2], 0), 1);
+	CHECK_EQ(v_of(w.tagged[2], 1), 1);
+	CHECK_EQ(w.committed[0], 100);
+	CHECK(!w.answered[1]);
+	CHECK_EQ(backends(app), (long long)connections + 1);
+	PQclear(PQexec(lock, "COMMIT"));
+	PQfinish(lock);
+	CHECK(run_until(all_of_200, &w, 20));
+	CHECK(run_until(tag_answered, &t1, 20));
+	/* the read in the queue saw the batches before it */
+	CHECK(w.tagged[1] && w.tagged[1]->n == 3);
+	CHECK_EQ(v_of(w.tagged[1], 0), 2);
+	CHECK_EQ(v_of(w.tagged[1], 1), 2);
+	CHECK_EQ(v_of(w.tagged[1], 2), 1);
+
+	/* every backend killed: the read is answered all the same */
+	snprintf(q, sizeof q, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	         " WHERE application_name = '%s'", app);
+	CHECK_EQ(sql_int(q), (long long)connections + 1);
+	const char *again[] = { "n050" };
+	CHECK_EQ(store_read_committed(s, 0, again, 1, 103, err), 0);
+	struct tag_wait t3 = { &w, 3 };
+	CHECK(run_until(tag_answered, &t3, 30));
+	CHECK(w.tagged[3] && w.tagged[3]->n == 1);
+	for (int i = 1; i < 4; i++)
+		store_items_free(w.tagged[i]);
+	store_free(s);
+}
+
+static void test_reads_of_committed_rows_wait_for_no_batch_on_1_connection(void)
+{
+	reads_of_committed_rows_wait_for_no_batch(1, "conns_reader1", "cr1_rows");
+}
+
+static void test_reads_of_committed_rows_wait_for_no_batch_on_2_connections(void)
+{
+	reads_of_committed_rows_wait_for_no_batch(2, "conns_reader2", "cr2_rows");
+}
+
 /* --- one connection killed mid-import ------------------------------------- */
 
 static void feed(struct seen *w)
@@ -541,6 +668,8 @@ int main(void)
 	RUN(test_an_import_over_4_connections_is_exact_and_in_order);
 	RUN(test_no_credit_and_no_read_before_every_connection_committed);
 	RUN(test_a_connection_killed_mid_import_stores_every_row_once);
+	RUN(test_reads_of_committed_rows_wait_for_no_batch_on_1_connection);
+	RUN(test_reads_of_committed_rows_wait_for_no_batch_on_2_connections);
 	RUN(test_the_others_connect_after_the_first_applied_the_migrations);
 	event_base_free(base);
 	return CHECK_DONE();
