@@ -35,6 +35,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "import_ahead.h"
+#include "import_preload.h"
 #include "import_input.h"
 #include "import_item.h"
 #include "import_keys.h"
@@ -137,6 +138,13 @@ struct stage_ctx {
 	struct import_links links; /* dedupe stages: link records sent or not */
 	struct import_keys *ended;   /* dedupe stages: keys of inputs ended with it */
 	struct import_ahead *ahead;  /* child stages: inputs' state read ahead (stage_queued) */
+	/* child stages of a re-import: the stage's state read in one pass
+	 * at the start (import_preload.h); while it is read, the units
+	 * queued or started meanwhile wait on preload_units */
+	struct import_preload *preload;
+	uint64_t preload_tag;     /* of the chunk out */
+	TAILQ_HEAD(, work_state) preload_units;
+	uint64_t state_preloaded; /* inputs that started with their state from the pass */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -162,6 +170,7 @@ enum ws_await {
 	AWAIT_INPUT,              /* a skipped input's items read back */
 	AWAIT_AHEAD,              /* its state read ahead (import_ahead_wait), not in awaiting */
 	AWAIT_AHEAD_ITEMS,        /* its first page's rows read back ahead, likewise */
+	AWAIT_PRELOAD,            /* the stage's pass (preload_units), likewise */
 };
 
 struct work_state {
@@ -184,6 +193,9 @@ struct work_state {
 	/* Its state read ahead: asked when the input was queued (the unit is
 	 * made then, url and shown set, input still NULL), until taken. */
 	struct import_ahead_entry *ahead;
+	bool preload_listed;      /* on its stage's preload_units */
+	bool preloaded;           /* its entry was filled by the pass, not read */
+	TAILQ_ENTRY(work_state) preload_link;
 	/* The rows of later pages read back ahead with the first (by the
 	 * page's URL in raced_pages, NULL once taken), charged to membudget. */
 	char *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
@@ -421,11 +433,15 @@ static void work_state_stop(struct work_state *ws)
 		TAILQ_REMOVE(&imp->waiting, ws, wait_link);
 		ws->waiting = false;
 	}
+	if (ws->preload_listed) {
+		TAILQ_REMOVE(&ws->sc->preload_units, ws, preload_link);
+		ws->preload_listed = false;
+	}
 	if (ws->await == AWAIT_AHEAD)
 		import_ahead_wait(ws->ahead, NULL);
 	else if (ws->await == AWAIT_AHEAD_ITEMS)
 		import_ahead_items_wait(ws->ahead, NULL);
-	else if (ws->await != AWAIT_NONE)
+	else if (ws->await != AWAIT_NONE && ws->await != AWAIT_PRELOAD)
 		TAILQ_REMOVE(&imp->awaiting, ws, await_link);
 	ws->await = AWAIT_NONE;
 }
@@ -1980,6 +1996,28 @@ static void ahead_flush(struct stage_ctx *sc)
 	}
 }
 
+/* A queued unit's entry was asked: filled from the stage's pass when it
+ * knows the URL (no read of its own; its first page's rows may still be
+ * read back ahead), else held to be read ahead with the others. */
+static void ahead_asked(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct store_input_state *st = NULL;
+	if (sc->preload && import_ahead_status(ws->ahead) == IMPORT_AHEAD_UNSENT &&
+	    import_preload_knows(sc->preload, ws->shown) &&
+	    import_preload_take(sc->preload, ws->shown, &st) != IMPORT_PRELOAD_UNKNOWN) {
+		if (import_ahead_fill(sc->ahead, ws->ahead, st)) {
+			ws->preloaded = true;
+			sc->state_preloaded++;
+			read_back_ahead(sc, ws->ahead);
+			return;
+		}
+		store_input_state_free(st); /* not UNSENT: checked above */
+	}
+	if (import_ahead_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH)
+		ahead_flush(sc);
+}
+
 /* An input was queued for the stage: ask for its state now, with the
  * others queued, so that it is there when the input starts
  * (import_ahead.h).  Not when the stage reads no state (reads_state:
@@ -2012,17 +2050,27 @@ static void stage_queued(void *ctx, struct stage *st, struct stage_work *w)
 		free(url);
 		return;
 	}
-	if (set_page(ws, url, 0) < 0 || !(ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
-		free(ws->url);
-		free(ws->shown);
+	if (set_page(ws, url, 0) < 0) {
 		free(ws);
 		return;
 	}
 	ws->sc = sc;
 	ws->w = w;
+	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING) {
+		/* the pass may know it: asked when the pass is done */
+		TAILQ_INSERT_TAIL(&sc->preload_units, ws, preload_link);
+		ws->preload_listed = true;
+		stage_work_set_user(w, ws, work_state_free);
+		return;
+	}
+	if (!(ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+		free(ws->url);
+		free(ws->shown);
+		free(ws);
+		return;
+	}
 	stage_work_set_user(w, ws, work_state_free);
-	if (import_ahead_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH)
-		ahead_flush(sc);
+	ahead_asked(ws);
 }
 
 /* The input's state as read ahead: taken (true), or awaited; false when
@@ -2042,7 +2090,8 @@ static bool take_ahead(struct work_state *ws)
 		return true;
 	case IMPORT_AHEAD_ANSWERED: {
 		struct store_input_state *st = import_ahead_take(sc->ahead, e);
-		sc->state_ahead++;
+		if (!ws->preloaded)
+			sc->state_ahead++;
 		ahead_state_taken(ws);
 		take_state(ws, st);
 		return true;
@@ -2063,17 +2112,41 @@ static bool take_ahead(struct work_state *ws)
 	return false;
 }
 
-/* Begin the input: read its state first (or take it, read ahead), if it
- * has any to read. */
+/* The input's state from the stage's pass, if it knows it (found, or
+ * no row): taken (true); false: it is read. */
+static bool take_preloaded(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct store_input_state *st = NULL;
+	if (!sc->preload ||
+	    import_preload_take(sc->preload, ws->input->url, &st) == IMPORT_PRELOAD_UNKNOWN)
+		return false;
+	sc->state_preloaded++;
+	take_state(ws, st);
+	return true;
+}
+
+/* Begin the input: read its state first (or take it, read ahead or from
+ * the stage's pass), if it has any to read. */
 static void begin_input(struct work_state *ws)
 {
-	struct import *imp = ws->sc->imp;
+	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
 	char err[ERR_MAX];
-	if (!reads_state(ws->sc)) {
+	if (!reads_state(sc)) {
 		start_page(ws);
 		return;
 	}
-	if (take_ahead(ws))
+	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING) {
+		/* begun when the pass is done (preload_settled) */
+		if (!ws->preload_listed) {
+			TAILQ_INSERT_TAIL(&sc->preload_units, ws, preload_link);
+			ws->preload_listed = true;
+		}
+		ws->await = AWAIT_PRELOAD;
+		return;
+	}
+	if (take_ahead(ws) || take_preloaded(ws))
 		return;
 	ws->tag = ++imp->next_tag;
 	if (store_get_input(imp->env.store, ws->sc->index, ws->input->url, ws->tag, err) < 0) {
@@ -2082,6 +2155,89 @@ static void begin_input(struct work_state *ws)
 	}
 	ws->await = AWAIT_STATE;
 	TAILQ_INSERT_TAIL(&imp->awaiting, ws, await_link);
+}
+
+/* ---- the stage's state in one pass (import_preload.h) ---- */
+
+/* The pass is done (read to the end, or stopped): the units queued
+ * meanwhile ask for their state (filled from the pass, or read ahead);
+ * those begun meanwhile begin again.  Inside an engine batch. */
+static void preload_settled(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	struct work_state *ws;
+	while ((ws = TAILQ_FIRST(&sc->preload_units))) {
+		TAILQ_REMOVE(&sc->preload_units, ws, preload_link);
+		ws->preload_listed = false;
+		if (ws->await == AWAIT_PRELOAD) {
+			ws->await = AWAIT_NONE;
+			if (imp->draining)
+				stage_work_done(ws->w); /* no new request: left undone */
+			else
+				begin_input(ws);
+		} else if (!imp->draining && (ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+			ahead_asked(ws);
+		}
+	}
+}
+
+/* Ask the pass's next chunk.  false: it could not be asked (the pass
+ * stopped). */
+static bool preload_next(struct stage_ctx *sc)
+{
+	struct import *imp = sc->imp;
+	char err[ERR_MAX];
+	const char *from = import_preload_from(sc->preload);
+	sc->preload_tag = ++imp->next_tag;
+	if (from && store_read_stage(imp->env.store, sc->index, from, IMPORT_PRELOAD_CHUNK,
+	                             sc->preload_tag, err) == 0)
+		return true;
+	import_preload_stop(sc->preload);
+	return false;
+}
+
+static void stage_read(void *arg, size_t table, uint64_t tag, struct store_stage_chunk *chunk,
+                       const char *err)
+{
+	struct import *imp = arg;
+	struct stage_ctx *sc = table < imp->n_stages ? &imp->stages[table] : NULL;
+	if (!sc || !sc->preload || tag != sc->preload_tag ||
+	    import_preload_phase(sc->preload) != IMPORT_PRELOAD_READING) {
+		store_stage_chunk_free(chunk);
+		return;
+	}
+	/* a failed read stops the pass: what it holds still answers */
+	if (import_preload_add(sc->preload, err ? NULL : chunk) == IMPORT_PRELOAD_READING) {
+		if (!imp->draining && imp->pipe && preload_next(sc))
+			return;
+		import_preload_stop(sc->preload);
+	}
+	if (!imp->pipe)
+		return;
+	pipeline_batch_begin(imp->pipe);
+	preload_settled(sc);
+	resume_waiting(imp);
+	pipeline_batch_end(imp->pipe);
+	check_drained(imp);
+}
+
+/* A re-import's child stages read their state in one pass each (not the
+ * root: one input, read as it begins), so that their inputs need no read
+ * of their own.  Not where the stage reads no state (reads_state). */
+static void preload_begin(struct import *imp)
+{
+	size_t share = membudget_limit() / IMPORT_PRELOAD_SHARE;
+	size_t bound = share < IMPORT_PRELOAD_BYTES_MAX ? share : IMPORT_PRELOAD_BYTES_MAX;
+	for (size_t i = 0; i < imp->n_stages; i++) {
+		struct stage_ctx *sc = &imp->stages[i];
+		if (!sc->ahead || !imp->env.store || !reads_state(sc) || bound == 0 ||
+		    !(sc->preload = import_preload_new(bound)))
+			continue;
+		if (!preload_next(sc)) {
+			import_preload_free(sc->preload);
+			sc->preload = NULL;
+		}
+	}
 }
 
 /* Walk the unit's input: its state first, then its pages (the next one
@@ -2428,7 +2584,7 @@ struct import *import_new(const struct import_env *env, int64_t id,
 	struct import_store_hooks hooks = {
 		.failed = rows_failed, .committed = rows_committed, .held = rows_held,
 		.table_failed = table_failed, .input_read = input_read, .items_read = items_read,
-		.bad_value = value_bad,
+		.bad_value = value_bad, .stage_read = stage_read,
 		.arg = imp};
 	imp->rows = import_store_new(env->base, env->store, id, imp->n_stages, &hooks);
 	imp->parent_doc = jsondoc_new();
@@ -2437,6 +2593,8 @@ struct import *import_new(const struct import_env *env, int64_t id,
 		import_free(imp);
 		return NULL;
 	}
+	for (size_t i = 0; i < imp->n_stages; i++)
+		TAILQ_INIT(&imp->stages[i].preload_units);
 	if (build_pipeline(imp, err) < 0) {
 		import_free(imp);
 		return NULL;
@@ -2478,6 +2636,7 @@ void import_free(struct import *imp)
 			}
 		import_keys_free(sc->ended);
 		import_ahead_free(sc->ahead); /* after the pipeline: its units hold entries */
+		import_preload_free(sc->preload);
 	}
 	free(imp->stages);
 	free(imp->root_url);
@@ -2495,6 +2654,7 @@ int import_start(struct import *imp, char *err)
 {
 	if (pipeline_start(imp->pipe) < 0)
 		return err_set(err, "the pipeline could not start");
+	preload_begin(imp);
 	return 0;
 }
 
@@ -2613,6 +2773,16 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
 	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
+	json_object_set_new(o, "state_preloaded", json_integer((json_int_t)sc->state_preloaded));
+	if (sc->preload) {
+		struct import_preload_stats ps;
+		import_preload_get_stats(sc->preload, &ps);
+		json_object_set_new(o, "preload_rows", json_integer((json_int_t)ps.rows));
+		json_object_set_new(o, "preload_reads", json_integer((json_int_t)ps.chunks));
+		json_object_set_new(o, "preload_bytes", json_integer((json_int_t)ps.peak_bytes));
+		json_object_set_new(o, "preload_complete",
+		                    json_integer(import_preload_phase(sc->preload) == IMPORT_PRELOAD_COMPLETE));
+	}
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {

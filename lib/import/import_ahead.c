@@ -558,3 +558,18 @@ void import_ahead_get_stats(const struct import_ahead *a, struct import_ahead_st
 {
 	*out = a->stats;
 }
+
+bool import_ahead_fill(struct import_ahead *a, struct import_ahead_entry *e,
+                       struct store_input_state *st)
+{
+	if (!e || e->status != IMPORT_AHEAD_UNSENT)
+		return false;
+	TAILQ_REMOVE(&a->unsent, e, link);
+	a->n_unsent--;
+	e->state = st;
+	e->status = IMPORT_AHEAD_ANSWERED;
+	size_t more = state_bytes(st);
+	e->charge += more;
+	membudget_charge(more);
+	return true;
+}

@@ -167,4 +167,10 @@ void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter);
 
 void import_ahead_get_stats(const struct import_ahead *a, struct import_ahead_stats *out);
 
+/* An UNSENT entry's state known without a read (import_preload.h: the
+ * stage's state read in one pass): st taken, the entry ANSWERED as if
+ * read.  Returns false (st still the caller's) when e is not UNSENT. */
+bool import_ahead_fill(struct import_ahead *a, struct import_ahead_entry *e,
+                       struct store_input_state *st);
+
 #endif

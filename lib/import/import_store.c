@@ -107,6 +107,16 @@ static void sink_items_read(void *arg, size_t table, uint64_t tag, struct store_
 	is->hooks.items_read(is->hooks.arg, table, tag, items, err);
 }
 
+static void sink_stage_read(void *arg, size_t table, uint64_t tag, struct store_stage_chunk *chunk,
+                            const char *err)
+{
+	struct import_store *is = arg;
+	if (is->hooks.stage_read)
+		is->hooks.stage_read(is->hooks.arg, table, tag, chunk, err);
+	else
+		store_stage_chunk_free(chunk);
+}
+
 struct import_store *import_store_new(struct event_base *base, struct store *store,
                                       int64_t import_id, size_t n_tables,
                                       const struct import_store_hooks *hooks)
@@ -127,7 +137,7 @@ struct import_store *import_store_new(struct event_base *base, struct store *sto
 	struct store_sink sink = {.committed = sink_committed, .rows_refused = sink_rows_refused,
 	                          .table_refused = sink_table_refused,
 	                          .input_read = sink_input_read, .items_read = sink_items_read,
-	                          .arg = is};
+	                          .stage_read = sink_stage_read, .arg = is};
 	store_attach_sink(store, &sink);
 	return is;
 }

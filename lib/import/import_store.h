@@ -35,6 +35,7 @@ struct import_store;
 struct store;
 struct store_input_state;
 struct store_items;
+struct store_stage_chunk;
 
 /* How long rows may wait in a partial batch before the store writes it. */
 #define IMPORT_STORE_LINGER_MS 20
@@ -66,6 +67,10 @@ struct import_store_hooks {
 	 * column (message names key, column and value); the row is stored
 	 * with that column NULL. */
 	void (*bad_value)(void *arg, size_t table, const char *message);
+	/* Optional: the answer of store_read_stage, passed on (chunk the
+	 * receiver's); without it the chunk is freed. */
+	void (*stage_read)(void *arg, size_t table, uint64_t tag, struct store_stage_chunk *chunk,
+	                   const char *err);
 };
 
 /* NULL when out of memory. */

@@ -80,9 +80,11 @@
 #include "store_columns.h"
 #include "store_op.h"
 #include "store_pages.h"
+#include "store_preload.h"
 #include "store_runs.h"
 #include "store_schema.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,7 +312,7 @@ static int enqueue(struct store *s, struct store_op *op)
 		return -1;
 	if (op->kind != STORE_OP_BATCH)
 		op->barrier = !op->unordered && op->kind != STORE_OP_GET_INPUT &&
-		              op->kind != STORE_OP_ADD_ERROR;
+		              op->kind != STORE_OP_READ_STAGE && op->kind != STORE_OP_ADD_ERROR;
 	store_op_push(op->unordered ? &s->reads : &s->queued, op);
 	s->backend->ops->kick(s->backend);
 	return 0;
@@ -1348,6 +1350,42 @@ static int read_items(struct store *s, size_t table, const char *const *keys, si
 	st->n_params = 1;
 	st->formats = binary;
 	op->unordered = unordered;
+	return enqueue(s, op);
+}
+
+/* A stage's read in one pass: to the sink attached when it was asked. */
+static void stage_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_stage_chunk *c = NULL;
+	if (!err && store_preload_parse(res, op->limit, &c, msg) != 0)
+		err = msg;
+	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.stage_read)
+		s->sink.stage_read(s->sink.arg, op->table, op->tag, c, err);
+	else
+		store_stage_chunk_free(c);
+}
+
+int store_read_stage(struct store *s, size_t table, const char *from, uint32_t limit,
+                     uint64_t tag, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	if (limit == 0 || !from)
+		return err_set(err, "store: reading the state of %s without a limit or start",
+		               s->sql[table].name);
+	char lim[16];
+	snprintf(lim, sizeof lim, "%" PRIu32, limit);
+	const char *params[3] = { s->sql[table].name, from, lim };
+	struct store_op *op = read_op(s, STORE_OP_READ_STAGE, table, tag, stage_done);
+	if (!op || store_op_stmt(op, 0, NULL, 3, params) != 0) {
+		store_op_free(op);
+		return err_set(err, "store: out of memory reading the state of %s", s->sql[table].name);
+	}
+	op->stmts[0].name = STORE_STAGE_READ;
+	op->stmts[0].binary_result = true; /* keys, hashes, numbers as stored: no text to parse */
+	op->limit = limit; /* the parse tells a cut input by it */
 	return enqueue(s, op);
 }
 

@@ -161,6 +161,7 @@ struct store_callbacks {
 
 struct store_input_state;
 struct store_items;
+struct store_stage_chunk;
 
 /* Where the store reports what became of the rows: the import that added
  * them attaches one (store_attach_sink), so results flow to their owner. */
@@ -197,6 +198,10 @@ struct store_sink {
 	/* The answer to store_read_items(tag): items owned by the receiver
 	 * (store_items_free), or NULL with err. */
 	void (*items_read)(void *arg, size_t table, uint64_t tag, struct store_items *items,
+	                   const char *err);
+	/* The answer to store_read_stage(tag): chunk owned by the receiver
+	 * (store_stage_chunk_free), or NULL with err. */
+	void (*stage_read)(void *arg, size_t table, uint64_t tag, struct store_stage_chunk *chunk,
 	                   const char *err);
 };
 
@@ -412,6 +417,54 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 RACED_MUST_CHECK
 int store_get_inputs(struct store *s, size_t table, const char *const *inputs,
                      const uint64_t *tags, size_t n, size_t *asked, char *err);
+
+/* ---- a stage's state in one pass (store_preload.c) ----
+ * At a re-import's start the import reads every page row of a stage in a
+ * few statements, in the order of their inputs (keyset pages: input >=
+ * the last one read, up to `limit` rows each), instead of one index probe
+ * per input (docs/architecture.md, "Reading state").  An answer holds
+ * whole inputs only, each packed in one allocation with its URL and its
+ * page rows as read (placeholders, seen_import < 0, left out, as every
+ * read does), unpacked when the input starts. */
+struct store_stage_input {
+	struct store_stage_input *next;  /* the receiver's (a hash chain); NULL as answered */
+	uint64_t hash;                   /* the receiver's; 0 as answered */
+	size_t size;                     /* bytes of data[] */
+	char data[];                     /* the input's URL, NUL, then its pages packed */
+};
+struct store_stage_chunk {
+	struct store_stage_input **inputs;  /* n, in the order read; each the receiver's
+	                                       once taken out (set the entry NULL) */
+	size_t n;
+	size_t rows;                        /* page rows they hold */
+	/* NULL: the stage is read to its end.  Else the input to read on
+	 * from (its rows, cut by the limit, are not in this answer). */
+	char *from;
+};
+/* Frees c, its from and the inputs still in it; NULL is allowed. */
+void store_stage_chunk_free(struct store_stage_chunk *c);
+/* The input's URL (raced_pages.input). */
+static inline const char *store_stage_input_url(const struct store_stage_input *in)
+{
+	return in->data;
+}
+/* Its state, as store_get_input would answer it (pages by page_no).
+ * Returns 0, or -1 with err: out of memory, or a packed row unreadable. */
+RACED_MUST_CHECK
+int store_stage_input_unpack(const struct store_stage_input *in, struct store_input_state **out,
+                             char *err);
+/* Queue a read of the page rows of table's stage whose input is >= from
+ * (in raced_pages' collation; "" for the first), at most limit (> 0)
+ * rows, in order with the batches.  The answer comes to the sink
+ * attached now, as sink.stage_read(arg, table, tag, chunk, err) (chunk
+ * the receiver's, or NULL with err); detached before it: freed, nobody
+ * called.  A chunk with no input and a non-NULL from means one input has
+ * more than limit rows: the caller stops there.  Discard backend: no row,
+ * from NULL.  -1 with err: table out of range, limit 0, or out of
+ * memory. */
+RACED_MUST_CHECK
+int store_read_stage(struct store *s, size_t table, const char *from, uint32_t limit,
+                     uint64_t tag, char *err);
 
 struct store_item {
 	char *key;

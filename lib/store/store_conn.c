@@ -234,7 +234,7 @@ static int op_send(struct store_conn *c, const struct store_op *op)
 			ok = PQsendPrepare(c->conn, st->name, st->sql, 0, NULL);
 		else if (st->name)
 			ok = PQsendQueryPrepared(c->conn, st->name, st->n_params, params, st->lengths,
-			                         st->formats, 0);
+			                         st->formats, st->binary_result ? 1 : 0);
 		else
 			ok = PQsendQueryParams(c->conn, st->sql, st->n_params, NULL, params, st->lengths,
 			                       st->formats, 0);

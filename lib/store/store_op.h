@@ -45,6 +45,7 @@ enum store_op_kind {
 	STORE_OP_CLEAR_ORPHANS,
 	STORE_OP_GET_INPUT,      /* answered through the sink (store.c) */
 	STORE_OP_READ_ITEMS,     /* likewise */
+	STORE_OP_READ_STAGE,     /* likewise (store_preload.h) */
 	STORE_OP_PROBE_EMPTY,    /* which stage tables have no row, at a run's start */
 };
 
@@ -66,6 +67,7 @@ struct store_stmt {
 	char **params;       /* owned; entries may be NULL (SQL NULL) */
 	int *lengths;        /* owned; binary params only (else NULL) */
 	const int *formats;  /* static; NULL: every param in text format */
+	bool binary_result;  /* its rows in binary format (else text) */
 };
 
 struct store_op;
@@ -112,6 +114,7 @@ struct store_op {
 	uint64_t sink_gen;       /* the sink attached when its rows were added (or
 	                            a read was asked) */
 	uint64_t tag;            /* a read's: the caller's tag */
+	size_t limit;            /* STORE_OP_READ_STAGE: the rows asked at most */
 	/* STORE_OP_GET_INPUT: the inputs read (owned) and their tags; more
 	 * join the op while it is the queue's last and not yet taken, and
 	 * its statement is built when the backend takes it (sealed). */

@@ -355,10 +355,8 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Keys (a JSON array of strings) and hashes (hex, 16 digits each) of one
- * row into p.  Returns 0, or -1 with err set. */
-static int page_keys(struct store_page_state *p, const char *keys_json, const char *hex,
-                     char *err)
+int store_pages_keys_parse(struct store_page_state *p, const char *keys_json, const char *hex,
+                           char *err)
 {
 	json_error_t je;
 	json_t *a = json_loads(keys_json, 0, &je);
@@ -429,7 +427,7 @@ static int parse_state(const PGresult *res, int from, int to, struct store_input
 			store_input_state_free(st);
 			return err_set(err, "out of memory reading an input's state");
 		}
-		if (page_keys(p, PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), err) != 0) {
+		if (store_pages_keys_parse(p, PQgetvalue(res, i, 6), PQgetvalue(res, i, 7), err) != 0) {
 			store_input_state_free(st);
 			return -1;
 		}

@@ -84,6 +84,13 @@ RACED_MUST_CHECK
 int store_pages_parse_inputs(const PGresult *res, size_t n, struct store_input_state **out,
                              char *err);
 
+/* Keys (a JSON array of strings, as array_to_json prints them) and hashes
+ * (hex, 16 digits each) of one page row into p (p->url names it in
+ * errors).  Returns 0, or -1 with err set. */
+RACED_MUST_CHECK
+int store_pages_keys_parse(struct store_page_state *p, const char *keys_json, const char *hex,
+                           char *err);
+
 /* The keys of a read of stored rows as a binary text[] (one parameter).
  * Returns 0, or -1 when out of memory or past 2 GiB. */
 RACED_MUST_CHECK

@@ -4,6 +4,7 @@
 #include "store_columns.h"
 #include "store_links.h"
 #include "store_pages.h"
+#include "store_preload.h"
 #include "store_views.h"
 
 #include <stdarg.h>
@@ -739,7 +740,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 4);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 5);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -770,6 +771,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	op->stmts[k++].name = STORE_PAGES_WRITE;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
+	store_op_sql(op, k, store_preload_sql);
+	op->stmts[k++].name = STORE_STAGE_READ;
 	store_op_sql(op, k++, views);
 	store_op_sql(op, k, "SELECT 1");
 	return op;

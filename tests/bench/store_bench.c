@@ -137,7 +137,7 @@ static struct store *open_store(struct event_base *base, const struct store_conf
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
-	struct store_sink sink = { on_committed, NULL, NULL, NULL, NULL, NULL };
+	struct store_sink sink = { on_committed, NULL, NULL, NULL, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	while (store_state(s) != STORE_READY)
 		event_base_loop(base, EVLOOP_ONCE);

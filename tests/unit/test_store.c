@@ -127,7 +127,7 @@ static struct store *start_store(struct seen *w, const struct store_conf *conf,
 		fprintf(stderr, "store_new: %s\n", err);
 		return NULL;
 	}
-	struct store_sink sink = { cb_committed, refused, w, NULL, NULL, NULL };
+	struct store_sink sink = { cb_committed, refused, w, NULL, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	w->store = s;
 	return s;
@@ -519,7 +519,7 @@ static void test_dropped_table_refuses_the_batch_whole_naming_the_fix(void)
 	if (!s)
 		return;
 	w.store = s;
-	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused, NULL, NULL };
+	struct store_sink sink = { cb_committed, cb_failed, &w, cb_table_refused, NULL, NULL, NULL };
 	store_attach_sink(s, &sink);
 	CHECK(run_until(store_ready, s, 30));
 	failed_rows = table_refused_calls = table_refused_rows = 0;
@@ -1038,7 +1038,7 @@ static void test_rows_are_reported_only_to_the_sink_attached_when_added(void)
 	if (!s)
 		return;
 	CHECK(run_until(store_ready, s, 5));
-	struct store_sink b = { cb_committed, NULL, &second, NULL, NULL, NULL };
+	struct store_sink b = { cb_committed, NULL, &second, NULL, NULL, NULL, NULL };
 	add(s, 0, 1, "k1", NULL, "{}");
 	add(s, 0, 1, "k2", NULL, "{}");
 	add(s, 0, 1, "k3", NULL, "{}");
@@ -1499,6 +1499,153 @@ static void test_input_reads_asked_together_are_one_statement(void)
 	}
 	w.user = &r;
 	reads_clear(&r);
+	store_free(s);
+}
+
+/* The answers of store_read_stage. */
+struct stage_reads {
+	struct store_stage_chunk *chunk;
+	uint64_t tag;
+	int answers;
+	char err[ERR_MAX];
+};
+
+static void cb_stage_read(void *arg, size_t table, uint64_t tag, struct store_stage_chunk *c,
+                          const char *err)
+{
+	struct seen *w = arg;
+	struct stage_reads *r = w->user;
+	(void)table;
+	store_stage_chunk_free(r->chunk);
+	r->chunk = c;
+	r->tag = tag;
+	r->answers++;
+	snprintf(r->err, sizeof r->err, "%s", err ? err : "");
+}
+
+static bool stage_answered(void *arg)
+{
+	return ((struct stage_reads *)arg)->answers > 0;
+}
+
+/* Read the stage from `from`, limit rows; the chunk in r->chunk. */
+static void read_stage(struct store *s, struct stage_reads *r, const char *from, uint32_t limit)
+{
+	char err[ERR_MAX] = "";
+	r->answers = 0;
+	CHECK_EQ(store_read_stage(s, 0, from, limit, 5, err), 0);
+	CHECK(run_until(stage_answered, r, 10));
+	CHECK_STR(r->err, "");
+}
+
+/* A stage read in one pass, a keyset page at a time: whole inputs only
+ * (the last one of a full answer left for the next, read from it again),
+ * placeholders left out, an input's pages in page order with keys,
+ * hashes and validators as store_get_input answers them; an input of
+ * more rows than the limit is an answer with no input and a from. */
+static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
+{
+	const char *tables[] = { "sr_items" };
+	struct seen w = { 0 };
+	struct reads rd = { 0 };
+	struct store *s = open_state(&w, &rd, tables, 1, 100);
+	if (!s)
+		return;
+	struct stage_reads r = { 0 };
+	w.user = &r;
+	struct store_sink sink = { .committed = cb_committed, .arg = &w,
+	                           .stage_read = cb_stage_read };
+	store_attach_sink(s, &sink);
+	const char *keys[] = { "k1", "k \"2\"", "k,3" };
+	uint64_t h[] = { 1, UINT64_MAX, 0x0123456789abcdefull };
+	/* sr/a: 3 pages added out of order; sr/b, sr/c one page; sr/d two;
+	 * sr/p a placeholder (a record without content, no row) */
+	struct store_page pages[] = {
+		{ .url = "sr/a?p=2", .input = "sr/a", .page_no = 2, .fetched = true, .content = true,
+		  .keys = keys + 2, .hashes = h + 2, .n_keys = 1, .input_done = true },
+		{ .url = "sr/a", .input = "sr/a", .page_no = 0, .fetched = true, .content = true,
+		  .etag = "W/\"a\"", .next_url = "sr/a?p=1", .keys = keys, .hashes = h, .n_keys = 2 },
+		{ .url = "sr/a?p=1", .input = "sr/a", .page_no = 1, .fetched = true, .content = true,
+		  .next_url = "sr/a?p=2" },
+		{ .url = "sr/b", .input = "sr/b", .page_no = 0, .fetched = true, .content = true,
+		  .keys = keys, .hashes = h, .n_keys = 1 },
+		{ .url = "sr/c", .input = "sr/c", .page_no = 0, .fetched = true, .content = true,
+		  .last_modified = "Tue, 01 Dec 2026 10:00:00 GMT", .keys = keys + 1, .hashes = h + 1,
+		  .n_keys = 1 },
+		{ .url = "sr/d", .input = "sr/d", .page_no = 0, .fetched = true, .content = true,
+		  .next_url = "sr/d?p=1" },
+		{ .url = "sr/d?p=1", .input = "sr/d", .page_no = 1, .fetched = true, .content = true },
+		{ .url = "sr/p", .input = "sr/p", .page_no = 0, .fetched = true },
+	};
+	for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
+		add_page(s, 0, 3, &pages[i]);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'sr_items'"), 8);
+
+	/* limit 4: [a] (b cut), then [b, c] (d cut), then [d] and the end */
+	const char *want[] = { "sr/a", "sr/b", "sr/c", "sr/d" };
+	size_t got = 0, answers = 0;
+	char *from = strdup("");
+	while (from && answers < 10) {
+		read_stage(s, &r, from, 4);
+		answers++;
+		free(from);
+		from = NULL;
+		if (!r.chunk)
+			break;
+		CHECK_EQ(r.tag, 5);
+		for (size_t i = 0; i < r.chunk->n; i++, got++) {
+			struct store_stage_input *in = r.chunk->inputs[i];
+			CHECK(got < 4);
+			if (got < 4)
+				CHECK_STR(store_stage_input_url(in), want[got]);
+			struct store_input_state *st = NULL;
+			char err[ERR_MAX] = "";
+			CHECK_EQ(store_stage_input_unpack(in, &st, err), 0);
+			if (got == 0 && st && st->n_pages == 3) {
+				CHECK_EQ(st->pages[0].page_no, 0);
+				CHECK_EQ(st->pages[2].page_no, 2);
+				CHECK_STR(st->pages[0].url, "sr/a");
+				CHECK_STR(st->pages[1].url, "sr/a?p=1");
+				CHECK_STR(st->pages[0].etag, "W/\"a\"");
+				CHECK(st->pages[0].last_modified == NULL);
+				CHECK_STR(st->pages[0].next_url, "sr/a?p=1");
+				CHECK_EQ(st->pages[0].n_keys, 2);
+				CHECK_STR(st->pages[0].keys[1], "k \"2\"");
+				CHECK(st->pages[0].hashes[1] == UINT64_MAX);
+				CHECK_EQ(st->pages[1].n_keys, 0);
+				CHECK_STR(st->pages[2].keys[0], "k,3");
+				CHECK(st->pages[2].hashes[0] == 0x0123456789abcdefull);
+				CHECK_EQ(st->pages[0].seen_import, 3);
+				CHECK_EQ(st->pages[0].done_import, 0);
+			} else if (got == 0) {
+				CHECK_EQ(st ? st->n_pages : 99, 3);
+			}
+			if (got == 2 && st && st->n_pages == 1)
+				CHECK_STR(st->pages[0].last_modified, "Tue, 01 Dec 2026 10:00:00 GMT");
+			if (got == 3)
+				CHECK_EQ(st ? st->n_pages : 99, 2);
+			store_input_state_free(st);
+		}
+		if (r.chunk->from)
+			from = strdup(r.chunk->from);
+	}
+	free(from);
+	CHECK_EQ(got, 4);
+	CHECK_EQ(answers, 3);
+
+	/* limit 3: sr/a alone fills it: no input, from "sr/a" (no way on) */
+	read_stage(s, &r, "", 3);
+	CHECK(r.chunk && r.chunk->n == 0 && r.chunk->from && strcmp(r.chunk->from, "sr/a") == 0);
+	/* from past every input: the end */
+	read_stage(s, &r, "sr/z", 3);
+	CHECK(r.chunk && r.chunk->n == 0 && r.chunk->from == NULL);
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_read_stage(s, 0, "", 0, 1, err), -1);
+	CHECK_EQ(store_read_stage(s, 3, "", 1, 1, err), -1);
+	store_stage_chunk_free(r.chunk);
+	w.user = &rd;
+	reads_clear(&rd);
 	store_free(s);
 }
 
@@ -3615,6 +3762,7 @@ int main(void)
 	RUN(test_page_records_commit_with_their_rows_and_read_back_in_order);
 	RUN(test_page_records_without_content_keep_the_stored_state);
 	RUN(test_input_reads_asked_together_are_one_statement);
+	RUN(test_a_stage_read_in_keyset_pages_holds_whole_inputs);
 	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
 	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
 	RUN(test_rows_read_back_in_key_order_without_the_missing);

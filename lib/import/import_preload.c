@@ -1,0 +1,272 @@
+/* import_preload — see import_preload.h. */
+#include "import_preload.h"
+
+#include "dedupe.h"
+#include "membudget.h"
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Buckets at first; doubled when the inputs outnumber them. */
+#define PRELOAD_BUCKETS_MIN 1024u
+/* What malloc adds to an allocation, counted with it. */
+#define PRELOAD_MALLOC_OVERHEAD 16u
+
+struct import_preload {
+	enum import_preload_phase phase;
+	char *from;                         /* the next chunk's start, while READING */
+	struct store_stage_input **buckets; /* chains by hash; a spent URL: size 0, its hash */
+	size_t n_buckets, n_entries;
+	size_t bytes_max;
+	struct import_preload_stats stats;
+};
+
+static size_t entry_bytes(const struct store_stage_input *in)
+{
+	return sizeof *in + in->size + PRELOAD_MALLOC_OVERHEAD;
+}
+
+static void charge(struct import_preload *p, size_t n)
+{
+	p->stats.bytes += n;
+	if (p->stats.bytes > p->stats.peak_bytes)
+		p->stats.peak_bytes = p->stats.bytes;
+	membudget_charge(n);
+}
+
+static void release(struct import_preload *p, size_t n)
+{
+	p->stats.bytes -= n;
+	membudget_release(n);
+}
+
+struct import_preload *import_preload_new(size_t bytes_max)
+{
+	struct import_preload *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	if (!(p->from = strdup(""))) {
+		free(p);
+		return NULL;
+	}
+	p->phase = IMPORT_PRELOAD_READING;
+	p->bytes_max = bytes_max ? bytes_max : IMPORT_PRELOAD_BYTES_MAX;
+	return p;
+}
+
+void import_preload_free(struct import_preload *p)
+{
+	if (!p)
+		return;
+	for (size_t b = 0; b < p->n_buckets; b++)
+		while (p->buckets[b]) {
+			struct store_stage_input *in = p->buckets[b];
+			p->buckets[b] = in->next;
+			release(p, entry_bytes(in));
+			free(in);
+		}
+	release(p, p->n_buckets * sizeof *p->buckets);
+	free(p->buckets);
+	free(p->from);
+	free(p);
+}
+
+enum import_preload_phase import_preload_phase(const struct import_preload *p)
+{
+	return p->phase;
+}
+
+const char *import_preload_from(const struct import_preload *p)
+{
+	return p->phase == IMPORT_PRELOAD_READING ? p->from : NULL;
+}
+
+void import_preload_stop(struct import_preload *p)
+{
+	if (p->phase != IMPORT_PRELOAD_READING)
+		return;
+	p->phase = IMPORT_PRELOAD_PARTIAL;
+	free(p->from);
+	p->from = NULL;
+}
+
+/* Room for one more entry: the buckets doubled when full.  false: out of
+ * memory (nothing changed). */
+static bool room(struct import_preload *p)
+{
+	if (p->n_entries < p->n_buckets)
+		return true;
+	size_t n = p->n_buckets ? 2 * p->n_buckets : PRELOAD_BUCKETS_MIN;
+	struct store_stage_input **b = calloc(n, sizeof *b);
+	if (!b)
+		return false;
+	for (size_t i = 0; i < p->n_buckets; i++)
+		while (p->buckets[i]) {
+			struct store_stage_input *in = p->buckets[i];
+			p->buckets[i] = in->next;
+			in->next = b[in->hash & (n - 1)];
+			b[in->hash & (n - 1)] = in;
+		}
+	release(p, p->n_buckets * sizeof *p->buckets);
+	free(p->buckets);
+	p->buckets = b;
+	p->n_buckets = n;
+	charge(p, n * sizeof *b);
+	return true;
+}
+
+/* Bytes the table grows by to take one more entry. */
+static size_t growth(const struct import_preload *p)
+{
+	if (p->n_entries < p->n_buckets)
+		return 0;
+	return (p->n_buckets ? p->n_buckets : PRELOAD_BUCKETS_MIN) * sizeof *p->buckets;
+}
+
+static void insert(struct import_preload *p, struct store_stage_input *in)
+{
+	struct store_stage_input **bucket = &p->buckets[in->hash & (p->n_buckets - 1)];
+	in->next = *bucket;
+	*bucket = in;
+	p->n_entries++;
+}
+
+/* Page rows of a packed input (its page count). */
+static uint32_t input_rows(const struct store_stage_input *in)
+{
+	size_t url = strlen(in->data) + 1;
+	uint32_t n = 0;
+	if (in->size >= url + sizeof n)
+		memcpy(&n, in->data + url, sizeof n);
+	return n;
+}
+
+enum import_preload_phase import_preload_add(struct import_preload *p,
+                                             struct store_stage_chunk *c)
+{
+	if (p->phase != IMPORT_PRELOAD_READING || !c) {
+		store_stage_chunk_free(c);
+		import_preload_stop(p);
+		return p->phase;
+	}
+	p->stats.chunks++;
+	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
+		struct store_stage_input *in = c->inputs[i];
+		if (p->stats.bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
+		    !membudget_admits_start() || !room(p)) {
+			import_preload_stop(p); /* the rest of the chunk is freed with it */
+			break;
+		}
+		c->inputs[i] = NULL;
+		in->hash = dedupe_hash(in->data, strlen(in->data));
+		insert(p, in);
+		charge(p, entry_bytes(in));
+		p->stats.inputs++;
+		p->stats.rows += input_rows(in);
+	}
+	if (p->phase == IMPORT_PRELOAD_READING) {
+		if (!c->from) {
+			p->phase = IMPORT_PRELOAD_COMPLETE;
+			free(p->from);
+			p->from = NULL;
+		} else if (c->n == 0) {
+			/* one input of more rows than a chunk: no way on */
+			import_preload_stop(p);
+		} else {
+			free(p->from);
+			p->from = c->from;
+			c->from = NULL;
+		}
+	}
+	store_stage_chunk_free(c);
+	return p->phase;
+}
+
+/* The entry of url or of its hash spent, and where it hangs; NULL when
+ * neither. */
+static struct store_stage_input **find(const struct import_preload *p, const char *url,
+                                       uint64_t hash)
+{
+	if (p->n_buckets == 0)
+		return NULL;
+	struct store_stage_input **pp = &p->buckets[hash & (p->n_buckets - 1)];
+	struct store_stage_input **spent = NULL;
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->hash != hash)
+			continue;
+		if ((*pp)->size == 0)
+			spent = pp;
+		else if (strcmp((*pp)->data, url) == 0)
+			return pp;
+	}
+	return spent;
+}
+
+bool import_preload_knows(const struct import_preload *p, const char *url)
+{
+	if (p->phase == IMPORT_PRELOAD_READING)
+		return false;
+	struct store_stage_input **pp = find(p, url, dedupe_hash(url, strlen(url)));
+	if (pp)
+		return (*pp)->size > 0;
+	return p->phase == IMPORT_PRELOAD_COMPLETE;
+}
+
+/* The entry at *pp spent: its hash kept alone (a smaller allocation). */
+static void spend(struct import_preload *p, struct store_stage_input **pp)
+{
+	struct store_stage_input *in = *pp;
+	size_t was = entry_bytes(in);
+	in->size = 0;
+	struct store_stage_input *small = realloc(in, sizeof *in);
+	if (small)
+		in = small;
+	*pp = in;
+	release(p, was);
+	charge(p, entry_bytes(in));
+}
+
+enum import_preload_answer import_preload_take(struct import_preload *p, const char *url,
+                                               struct store_input_state **st)
+{
+	*st = NULL;
+	if (p->phase == IMPORT_PRELOAD_READING) {
+		p->stats.unknown++;
+		return IMPORT_PRELOAD_UNKNOWN;
+	}
+	uint64_t hash = dedupe_hash(url, strlen(url));
+	struct store_stage_input **pp = find(p, url, hash);
+	if (pp && (*pp)->size > 0) {
+		char err[ERR_MAX];
+		enum import_preload_answer a = IMPORT_PRELOAD_FOUND;
+		if (store_stage_input_unpack(*pp, st, err) != 0)
+			a = IMPORT_PRELOAD_UNKNOWN; /* read it instead */
+		spend(p, pp);
+		if (a == IMPORT_PRELOAD_FOUND)
+			p->stats.found++;
+		else
+			p->stats.unknown++;
+		return a;
+	}
+	if (pp || p->phase != IMPORT_PRELOAD_COMPLETE) {
+		p->stats.unknown++;
+		return IMPORT_PRELOAD_UNKNOWN;
+	}
+	/* Known to have no row.  No mark is kept: a later take of the URL
+	 * (a second parent of a stage without dedupe) answers the same, as a
+	 * read made ahead of the first's writes would (architecture.md,
+	 * "Reading state"), and a pass that found nothing (a stage table
+	 * emptied, its state cleared) holds nothing for its inputs. */
+	if (!(*st = calloc(1, sizeof **st))) {
+		p->stats.unknown++;
+		return IMPORT_PRELOAD_UNKNOWN;
+	}
+	p->stats.absent++;
+	return IMPORT_PRELOAD_NO_ROW;
+}
+
+void import_preload_get_stats(const struct import_preload *p, struct import_preload_stats *out)
+{
+	*out = p->stats;
+}

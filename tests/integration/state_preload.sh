@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A stage's state read in one pass (docs/architecture.md, "Reading
+# state"): at a re-import's start each child stage's page rows are read a
+# keyset page at a time (raced_stage_read), so an unchanged input costs no
+# read of its own: the second import of unchanged data reads no input's
+# state by raced_inputs_read but the root's, and every entries and
+# athletes input starts with its state from the pass (state_preloaded).
+# Past the pass's bound (memory_limit / 16: 64 KiB at memory_limit =
+# 1MiB, below the athletes' ~600 inputs) the pass stops, the inputs it
+# holds still need no read, the others read their state as before, and
+# the import is as exact: every request 304, no stage row written, the
+# tables equal the data served.  A first import runs no pass.
+. "$TESTS_DIR/lib/harness.sh"
+. "$TESTS_DIR/integration/incremental_lib.sh"
+
+pg_start
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ARGS=(--port "$PORT" --seed 23 --races 60 --entries-per-race 30 --athletes 600 --page-size 20 --validators both)
+fixture_start "${ARGS[@]}"
+write_config
+sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c log_statement=all'|" "$T/raced.conf"
+
+log_mark() { stat -c %s "$PG_DIR/server.log"; }
+# executions of the prepared statement $1 logged since the mark $2 (bytes)
+executed() { tail -c +"$(($2 + 1))" "$PG_DIR/server.log" | grep -c "execute $1:" || true; }
+inputs_of() { sql "select count(distinct input) from raced_pages where stage = '$1' and seen_import >= 0"; }
+
+m=$(log_mark)
+check "first import succeeds" raced_once
+check_eq "a first import runs no pass" "$(executed raced_stage_read "$m")" 0
+w0=$(writes)
+
+# --- unchanged: no input's state read but the root's ---
+fixture_get /_reset >/dev/null
+m=$(log_mark)
+check "second import (unchanged) succeeds" raced_once
+N=$(last_run)
+reqs_save
+check_eq "every request answered 304" "$(reqs_count 'n <> nm')" 0
+check_eq "zero stage-row writes" "$(writes)" "$w0"
+check_tables_served "unchanged, state from the pass"
+check_eq "no input's state read on its own but the root's" "$(executed raced_inputs_read "$m")" 1
+passes=$(executed raced_stage_read "$m")
+check "the two child stages read in one statement each ($passes)" test "$passes" -eq 2
+for st in entries athletes; do
+	check_eq "$st: the pass read the stage to its end" "$(run_count "$N" $st preload_complete)" 1
+	check_eq "$st: every input's state from the pass" "$(run_count "$N" $st state_preloaded)" "$(inputs_of $st)"
+	check_eq "$st: none read ahead" "$(run_count "$N" $st state_ahead)" 0
+done
+check "races' entries pages fed from rows read back ahead" test "$(run_count "$N" entries read_back_ahead)" -gt 30
+
+# --- past the bound: the pass stops, the rest read as before, still exact ---
+sed -i -e "s|^admin_group = root|&\nmemory_limit = 1MiB|" "$T/raced.conf"
+fixture_get /_reset >/dev/null
+m=$(log_mark)
+check "third import (unchanged, pass bounded) succeeds" raced_once
+N=$(last_run)
+reqs_save
+check_eq "bounded: every request answered 304" "$(reqs_count 'n <> nm')" 0
+check_eq "bounded: zero stage-row writes" "$(writes)" "$w0"
+check_tables_served "unchanged, pass bounded"
+ath=$(inputs_of athletes)
+pre=$(run_count "$N" athletes state_preloaded)
+check_eq "athletes: the pass stopped at its bound" "$(run_count "$N" athletes preload_complete)" 0
+check "athletes: some inputs' state from the pass, not all ($pre of $ath)" test "$pre" -gt 0 -a "$pre" -lt "$ath"
+check "athletes: the pass held at most 64 KiB" test "$(run_count "$N" athletes preload_bytes)" -le 65536
+check "athletes: the others read their state ($(executed raced_inputs_read "$m") statements)" \
+	test "$(executed raced_inputs_read "$m")" -gt 1
+
+# --- changed after a bounded pass: exactly the changed athletes written ---
+curl -sf -X POST "$FIXTURE_URL/_mutate?change_athletes=5&at=2026-06-01T00:00:00Z" >"$T/mutate.json"
+fixture_get /_reset >/dev/null
+check "fourth import (5% of athletes changed, pass bounded) succeeds" raced_once
+N=$(last_run)
+changed=$(sql "select jsonb_array_length(pg_read_file('$T/mutate.json')::jsonb->'changed_athletes')")
+check "some athletes changed ($changed)" test "$changed" -gt 0
+check_eq "the changed athletes, and only they, were written" \
+	"$(sql "select count(*) from athletes where last_import = $N")" "$changed"
+check_tables_served "changed, pass bounded"

@@ -1,0 +1,297 @@
+/* Unit tests for import_preload and the packing of a stage's read
+ * (store_preload): answers made as libpq results by hand, parsed into
+ * whole inputs (the last of a full answer left out), held, taken once,
+ * a URL absent from a complete pass known to have no row, the bound and
+ * the other stops leaving UNKNOWN, import_ahead_fill, and membudget
+ * back to where it was. */
+#include "import_preload.h"
+
+#include "check.h"
+#include "import_ahead.h"
+#include "membudget.h"
+#include "store.h"
+#include "store_preload.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COLS 11
+
+/* One page row as the pass reads it. */
+struct row {
+	const char *input, *url;
+	uint32_t page_no;
+	const char *etag;
+	const char *keys[3];
+	size_t n_keys;
+	uint64_t hashes[3];
+};
+
+static void put_be(unsigned char *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* A result of n rows in the binary format the pass asks for. */
+static PGresult *result(const struct row *rows, int n)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc att[COLS];
+	static char name[] = "c";
+	memset(att, 0, sizeof att);
+	for (int c = 0; c < COLS; c++) {
+		att[c].name = name;
+		att[c].format = 1;
+		att[c].atttypmod = -1;
+	}
+	CHECK(PQsetResultAttrs(res, COLS, att));
+	for (int r = 0; r < n; r++) {
+		const struct row *x = &rows[r];
+		unsigned char no[4], arr[256], hs[24], ts[8], seen[8];
+		size_t len = 0;
+		put_be(no, x->page_no, 4);
+		/* text[]: ndim, flags, element type, then dim size and lower bound */
+		put_be(arr, x->n_keys ? 1 : 0, 4);
+		put_be(arr + 4, 0, 4);
+		put_be(arr + 8, 25, 4);
+		len = 12;
+		if (x->n_keys) {
+			put_be(arr + 12, x->n_keys, 4);
+			put_be(arr + 16, 1, 4);
+			len = 20;
+		}
+		for (size_t k = 0; k < x->n_keys; k++) {
+			size_t l = strlen(x->keys[k]);
+			put_be(arr + len, l, 4);
+			memcpy(arr + len + 4, x->keys[k], l);
+			len += 4 + l;
+			put_be(hs + 8 * k, x->hashes[k], 8);
+		}
+		/* 2023-11-14 22:13:20 UTC: 1700000000000 ms */
+		put_be(ts, (uint64_t)((INT64_C(1700000000000) - INT64_C(946684800000)) * 1000), 8);
+		put_be(seen, 4, 8);
+		CHECK(PQsetvalue(res, r, 0, (char *)x->input, (int)strlen(x->input)));
+		CHECK(PQsetvalue(res, r, 1, (char *)x->url, (int)strlen(x->url)));
+		CHECK(PQsetvalue(res, r, 2, (char *)no, 4));
+		CHECK(PQsetvalue(res, r, 3, (char *)x->etag, x->etag ? (int)strlen(x->etag) : -1));
+		CHECK(PQsetvalue(res, r, 4, NULL, -1));
+		CHECK(PQsetvalue(res, r, 5, NULL, -1));
+		CHECK(PQsetvalue(res, r, 6, (char *)arr, (int)len));
+		CHECK(PQsetvalue(res, r, 7, (char *)hs, (int)(8 * x->n_keys)));
+		CHECK(PQsetvalue(res, r, 8, (char *)ts, 8));
+		CHECK(PQsetvalue(res, r, 9, (char *)seen, 8));
+		CHECK(PQsetvalue(res, r, 10, NULL, -1));
+	}
+	return res;
+}
+
+static struct store_stage_chunk *parse(const struct row *rows, int n, size_t limit)
+{
+	PGresult *res = result(rows, n);
+	struct store_stage_chunk *c = NULL;
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_preload_parse(res, limit, &c, err), 0);
+	PQclear(res);
+	return c;
+}
+
+static const struct row rows3[] = {
+	{ "u/1", "u/1", 0, "\"e1\"", { "a" }, 1, { 1 } },
+	{ "u/2", "u/2?p=1", 1, NULL, { "c", "d" }, 2, { 3, 4 } },
+	{ "u/2", "u/2", 0, "\"e2\"", { "b" }, 1, { UINT64_MAX } },
+	{ "u/3", "u/3", 0, NULL, { NULL }, 0, { 0 } },
+};
+
+static void test_parse_whole_inputs(void)
+{
+	/* not full: every input, u/2's pages in page order */
+	struct store_stage_chunk *c = parse(rows3, 4, 10);
+	CHECK(c && c->n == 3 && c->rows == 4 && c->from == NULL);
+	if (c && c->n == 3) {
+		CHECK_STR(store_stage_input_url(c->inputs[1]), "u/2");
+		struct store_input_state *st = NULL;
+		char err[ERR_MAX] = "";
+		CHECK_EQ(store_stage_input_unpack(c->inputs[1], &st, err), 0);
+		CHECK(st && st->n_pages == 2);
+		if (st && st->n_pages == 2) {
+			CHECK_STR(st->pages[0].url, "u/2");
+			CHECK_EQ(st->pages[0].page_no, 0);
+			CHECK_STR(st->pages[0].etag, "\"e2\"");
+			CHECK(st->pages[0].hashes[0] == UINT64_MAX);
+			CHECK_STR(st->pages[1].url, "u/2?p=1");
+			CHECK(st->pages[1].etag == NULL);
+			CHECK_EQ(st->pages[1].n_keys, 2);
+			CHECK_STR(st->pages[1].keys[1], "d");
+			CHECK(st->pages[1].hashes[1] == 4);
+			CHECK_EQ(st->pages[0].fetched_at_ms, 1700000000000);
+			CHECK_EQ(st->pages[0].seen_import, 4);
+		}
+		store_input_state_free(st);
+	}
+	store_stage_chunk_free(c);
+	/* full (limit 4): the last input (u/3) left for the next answer */
+	c = parse(rows3, 4, 4);
+	CHECK(c && c->n == 2 && c->rows == 3 && c->from && strcmp(c->from, "u/3") == 0);
+	store_stage_chunk_free(c);
+	/* full of one input: none, from it */
+	c = parse(rows3 + 1, 2, 2);
+	CHECK(c && c->n == 0 && c->from && strcmp(c->from, "u/2") == 0);
+	store_stage_chunk_free(c);
+	/* the null backend: nothing, the end */
+	struct store_stage_chunk *e = NULL;
+	char err[ERR_MAX];
+	CHECK_EQ(store_preload_parse(NULL, 5, &e, err), 0);
+	CHECK(e && e->n == 0 && e->from == NULL);
+	store_stage_chunk_free(e);
+}
+
+static void test_complete_pass_answers_once(void)
+{
+	size_t before = membudget_charged();
+	struct import_preload *p = import_preload_new(0);
+	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_READING);
+	CHECK_STR(import_preload_from(p), "");
+	struct store_input_state *st = NULL;
+	/* while reading nothing is known */
+	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK(st == NULL);
+	/* u/1, u/2 then (from u/3) u/3 and the end */
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 4)), IMPORT_PRELOAD_READING);
+	CHECK_STR(import_preload_from(p), "u/3");
+	CHECK(!import_preload_knows(p, "u/1"));
+	CHECK_EQ(import_preload_add(p, parse(rows3 + 3, 1, 4)), IMPORT_PRELOAD_COMPLETE);
+	CHECK(import_preload_from(p) == NULL);
+	CHECK(membudget_charged() > before);
+	CHECK(import_preload_knows(p, "u/1"));
+	CHECK(import_preload_knows(p, "u/404")); /* absent from a complete pass */
+
+	CHECK_EQ(import_preload_take(p, "u/2", &st), IMPORT_PRELOAD_FOUND);
+	CHECK(st && st->n_pages == 2);
+	store_input_state_free(st);
+	/* once: the second take reads */
+	CHECK(!import_preload_knows(p, "u/2"));
+	CHECK_EQ(import_preload_take(p, "u/2", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK(st == NULL);
+	CHECK_EQ(import_preload_take(p, "u/3", &st), IMPORT_PRELOAD_FOUND);
+	CHECK(st && st->n_pages == 1 && st->pages[0].n_keys == 0);
+	store_input_state_free(st);
+	/* no row: an empty state, every time, nothing held for it */
+	size_t held = membudget_charged();
+	CHECK_EQ(import_preload_take(p, "u/404", &st), IMPORT_PRELOAD_NO_ROW);
+	CHECK(st && st->n_pages == 0);
+	store_input_state_free(st);
+	CHECK_EQ(import_preload_take(p, "u/404", &st), IMPORT_PRELOAD_NO_ROW);
+	store_input_state_free(st);
+	CHECK_EQ(membudget_charged(), held);
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	CHECK_EQ(s.chunks, 2);
+	CHECK_EQ(s.inputs, 3);
+	CHECK_EQ(s.rows, 4);
+	CHECK_EQ(s.found, 2);
+	CHECK_EQ(s.absent, 2);
+	CHECK_EQ(s.unknown, 2);
+	CHECK(s.peak_bytes >= s.bytes && s.bytes > 0);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+/* Many inputs: the table grows, every one found by its URL. */
+static void test_many_inputs(void)
+{
+	size_t before = membudget_charged();
+	enum { N = 5000 };
+	static char urls[N][16];
+	static struct row rows[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(urls[i], sizeof urls[i], "m/%05d", i);
+		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 } };
+	}
+	struct import_preload *p = import_preload_new(0);
+	CHECK_EQ(import_preload_add(p, parse(rows, N, N + 1)), IMPORT_PRELOAD_COMPLETE);
+	int found = 0;
+	for (int i = N - 1; i >= 0; i--) {
+		struct store_input_state *st = NULL;
+		found += import_preload_take(p, urls[i], &st) == IMPORT_PRELOAD_FOUND;
+		store_input_state_free(st);
+	}
+	CHECK_EQ(found, N);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+static void test_stops_leave_unknown(void)
+{
+	size_t before = membudget_charged();
+	/* bound: the table's first buckets and about one input */
+	size_t bound = 1024 * sizeof(void *) + 150;
+	struct import_preload *p = import_preload_new(bound);
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_PARTIAL);
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	CHECK(s.inputs == 1);
+	CHECK(s.bytes <= bound);
+	struct store_input_state *st = NULL;
+	CHECK(!import_preload_knows(p, "u/3"));
+	CHECK(!import_preload_knows(p, "u/404"));  /* not read to the end: unknown */
+	CHECK_EQ(import_preload_take(p, "u/404", &st), IMPORT_PRELOAD_UNKNOWN);
+	if (s.inputs == 1) {
+		CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_FOUND);
+		store_input_state_free(st);
+	}
+	/* an answer after the stop is freed */
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_PARTIAL);
+	import_preload_free(p);
+	/* a failed read; one input larger than a chunk */
+	p = import_preload_new(0);
+	CHECK_EQ(import_preload_add(p, NULL), IMPORT_PRELOAD_PARTIAL);
+	import_preload_free(p);
+	p = import_preload_new(0);
+	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 2)), IMPORT_PRELOAD_PARTIAL);
+	import_preload_stop(p);
+	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_PARTIAL);
+	import_preload_free(p);
+	/* stopped before any answer */
+	p = import_preload_new(0);
+	import_preload_stop(p);
+	CHECK(import_preload_from(p) == NULL);
+	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN);
+	import_preload_free(p);
+	import_preload_free(NULL);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+/* A queued input's entry filled from the pass: answered without a read. */
+static void test_ahead_fill(void)
+{
+	size_t before = membudget_charged();
+	struct import_ahead *a = import_ahead_new();
+	struct import_ahead_entry *e = import_ahead_ask(a, "u/1");
+	struct store_input_state *st = calloc(1, sizeof *st);
+	CHECK(import_ahead_fill(a, e, st));
+	CHECK_EQ(import_ahead_unsent(a), 0);
+	CHECK_EQ(import_ahead_status(e), IMPORT_AHEAD_ANSWERED);
+	CHECK(import_ahead_state(e) == st);
+	struct store_input_state *other = calloc(1, sizeof *other);
+	CHECK(!import_ahead_fill(a, e, other)); /* not UNSENT: still ours */
+	free(other);
+	struct store_input_state *took = import_ahead_take(a, e);
+	CHECK(took == st);
+	store_input_state_free(took);
+	import_ahead_drop(a, e);
+	import_ahead_free(a);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+int main(void)
+{
+	RUN(test_parse_whole_inputs);
+	RUN(test_complete_pass_answers_once);
+	RUN(test_many_inputs);
+	RUN(test_stops_leave_unknown);
+	RUN(test_ahead_fill);
+	return CHECK_DONE();
+}
