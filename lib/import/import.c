@@ -2189,8 +2189,9 @@ static bool preload_next(struct stage_ctx *sc)
 	char err[ERR_MAX];
 	const char *from = import_preload_from(sc->preload);
 	sc->preload_tag = ++imp->next_tag;
-	if (from && store_read_stage(imp->env.store, sc->index, from, IMPORT_PRELOAD_CHUNK,
-	                             sc->preload_tag, err) == 0)
+	if (from && store_read_stage(imp->env.store, sc->index, from,
+	                             import_preload_next_rows(sc->preload), sc->preload_tag,
+	                             err) == 0)
 		return true;
 	import_preload_stop(sc->preload);
 	return false;

@@ -19,6 +19,9 @@ struct import_preload {
 	struct store_stage_input **buckets; /* chains by hash; a spent URL: size 0, its hash */
 	size_t n_buckets, n_entries;
 	size_t bytes_max;
+	uint32_t asked;                     /* rows the chunk out asked (0: not said) */
+	bool widen;                         /* the last chunk held no whole input */
+	uint64_t seen_rows, seen_bytes;     /* every input added: its rows, its bytes */
 	struct import_preload_stats stats;
 };
 
@@ -142,6 +145,24 @@ static uint32_t input_rows(const struct store_stage_input *in)
 	return n;
 }
 
+uint32_t import_preload_next_rows(struct import_preload *p)
+{
+	uint64_t n = IMPORT_PRELOAD_FIRST_CHUNK;
+	if (p->widen) {
+		n = IMPORT_PRELOAD_CHUNK;
+	} else if (p->seen_rows > 0) {
+		uint64_t avg = p->seen_bytes / p->seen_rows;
+		size_t left = p->bytes_max > p->stats.bytes ? p->bytes_max - p->stats.bytes : 0;
+		n = left / (avg ? avg : 1);
+	}
+	if (n < 1)
+		n = 1;
+	if (n > IMPORT_PRELOAD_CHUNK)
+		n = IMPORT_PRELOAD_CHUNK;
+	p->asked = (uint32_t)n;
+	return p->asked;
+}
+
 enum import_preload_phase import_preload_add(struct import_preload *p,
                                              struct store_stage_chunk *c)
 {
@@ -164,16 +185,21 @@ enum import_preload_phase import_preload_add(struct import_preload *p,
 		charge(p, entry_bytes(in));
 		p->stats.inputs++;
 		p->stats.rows += input_rows(in);
+		p->seen_rows += input_rows(in);
+		p->seen_bytes += entry_bytes(in);
 	}
 	if (p->phase == IMPORT_PRELOAD_READING) {
 		if (!c->from) {
 			p->phase = IMPORT_PRELOAD_COMPLETE;
 			free(p->from);
 			p->from = NULL;
+		} else if (c->n == 0 && p->asked > 0 && p->asked < IMPORT_PRELOAD_CHUNK && !p->widen) {
+			p->widen = true;  /* ask the same input again, as many rows as a chunk */
 		} else if (c->n == 0) {
 			/* one input of more rows than a chunk: no way on */
 			import_preload_stop(p);
 		} else {
+			p->widen = false;
 			free(p->from);
 			p->from = c->from;
 			c->from = NULL;

@@ -43,6 +43,12 @@ struct import_preload;
 /* Page rows one statement of the pass reads at most: its answer is held
  * whole by libpq (about 1 KiB a row of 30 keys) before it is packed. */
 #define IMPORT_PRELOAD_CHUNK 2000u
+/* Rows of the first statement, before the pass knows a row's size: a page
+ * may list up to IMPORT_PAGE_KEYS_MAX keys (hundreds of KiB), so later
+ * statements ask as many rows as the bytes left under the bound hold at
+ * the average size so far (import_preload_next_rows), and a chunk is never
+ * far past the bound. */
+#define IMPORT_PRELOAD_FIRST_CHUNK 64u
 /* Bytes a stage's pass holds at most (packed inputs and the table), and
  * at most memory_limit / IMPORT_PRELOAD_SHARE: about 100,000 inputs of
  * one page and one key (160 bytes each packed). */
@@ -80,6 +86,12 @@ enum import_preload_phase import_preload_phase(const struct import_preload *p);
 /* While READING: where the next chunk starts ("" at first), valid until
  * the next add or stop. */
 const char *import_preload_from(const struct import_preload *p);
+/* While READING: the rows the next chunk should ask for, between 1 and
+ * IMPORT_PRELOAD_CHUNK: IMPORT_PRELOAD_FIRST_CHUNK at first, then the
+ * bytes left under the bound over the average packed size of a row so far;
+ * IMPORT_PRELOAD_CHUNK once after a chunk that held no whole input (one
+ * input of more page rows than was asked).  Recorded as asked. */
+uint32_t import_preload_next_rows(struct import_preload *p);
 /* A chunk answered (taken, whatever the phase; NULL: the read failed).
  * Returns the phase after it: READING means ask the next chunk. */
 enum import_preload_phase import_preload_add(struct import_preload *p,

@@ -264,6 +264,42 @@ static void test_stops_leave_unknown(void)
 	CHECK_EQ(membudget_charged(), before);
 }
 
+/* How many rows each statement of the pass asks: few at first, then what
+ * the bytes left under the bound hold at the size seen so far; a chunk
+ * that held no whole input (a long input) is asked again once at the most
+ * a chunk may hold. */
+static void test_next_rows_follow_the_bound(void)
+{
+	size_t before = membudget_charged();
+	struct import_preload *p = import_preload_new(0);
+	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_FIRST_CHUNK);
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_COMPLETE);
+	import_preload_free(p);
+	/* small inputs and a large bound: a whole chunk */
+	p = import_preload_new(0);
+	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_FIRST_CHUNK);
+	CHECK_EQ(import_preload_add(p, parse(rows3, 2, 1)), IMPORT_PRELOAD_READING);
+	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_CHUNK);
+	import_preload_free(p);
+	/* a bound of about ten such inputs: about ten rows asked, not a chunk */
+	size_t bound = 1024 * sizeof(void *) + 10 * 120;
+	p = import_preload_new(bound);
+	(void)import_preload_next_rows(p);
+	CHECK_EQ(import_preload_add(p, parse(rows3, 2, 1)), IMPORT_PRELOAD_READING);
+	uint32_t n = import_preload_next_rows(p);
+	CHECK(n >= 1 && n <= 20);
+	import_preload_free(p);
+	/* u/2's two pages cut by a limit of one: asked again at a chunk's
+	 * rows, and only a second cut at that size stops the pass */
+	p = import_preload_new(0);
+	(void)import_preload_next_rows(p);
+	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 1)), IMPORT_PRELOAD_READING);
+	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_CHUNK);
+	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 1)), IMPORT_PRELOAD_PARTIAL);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
 /* A queued input's entry filled from the pass: answered without a read. */
 static void test_ahead_fill(void)
 {
@@ -293,5 +329,6 @@ int main(void)
 	RUN(test_many_inputs);
 	RUN(test_stops_leave_unknown);
 	RUN(test_ahead_fill);
+	RUN(test_next_rows_follow_the_bound);
 	return CHECK_DONE();
 }
