@@ -56,13 +56,16 @@ static uint64_t be64(const char *p)
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-/* A binary integer column (int4 or int8 by its length); NULL: 0. */
+/* A binary integer column (int4 or int8 by its length); NULL, or a value
+ * of another length (a column whose type someone changed): 0, never a
+ * read past the value. */
 static int64_t int_col(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
 	const char *v = PQgetvalue(res, row, col);
-	return PQgetlength(res, row, col) == 8 ? (int64_t)be64(v) : (int32_t)be32(v);
+	int len = PQgetlength(res, row, col);
+	return len == 8 ? (int64_t)be64(v) : len == 4 ? (int32_t)be32(v) : 0;
 }
 
 /* A binary text[] of one dimension, no NULL element: *n elements and the

@@ -140,6 +140,22 @@ static void test_parse_whole_inputs(void)
 	c = parse(rows3 + 1, 2, 2);
 	CHECK(c && c->n == 0 && c->from && strcmp(c->from, "u/2") == 0);
 	store_stage_chunk_free(c);
+	/* a number column of another length (a column's type changed by
+	 * hand): 0, not its bytes and the ones after them */
+	PGresult *res = result(rows3, 1);
+	CHECK(PQsetvalue(res, 0, 9, (char *)"\x7f\x7f", 2));   /* seen_import */
+	struct store_stage_chunk *odd = NULL;
+	char oerr[ERR_MAX] = "";
+	CHECK_EQ(store_preload_parse(res, 10, &odd, oerr), 0);
+	PQclear(res);
+	CHECK(odd && odd->n == 1);
+	if (odd && odd->n == 1) {
+		struct store_input_state *st = NULL;
+		CHECK_EQ(store_stage_input_unpack(odd->inputs[0], &st, oerr), 0);
+		CHECK(st && st->n_pages == 1 && st->pages[0].seen_import == 0);
+		store_input_state_free(st);
+	}
+	store_stage_chunk_free(odd);
 	/* the null backend: nothing, the end */
 	struct store_stage_chunk *e = NULL;
 	char err[ERR_MAX];
