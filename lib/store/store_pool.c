@@ -1,6 +1,7 @@
 /* store_pool — see store_pool.h. */
 #include "store_pool.h"
 
+#include "log.h"
 #include "store_backend.h"
 
 #include <event2/event.h>
@@ -29,6 +30,7 @@ struct store_pool {
 	bool delivering;
 	struct event *reader_idle;  /* closes the reader once idle */
 	int64_t reader_busy_ms;     /* when it last had reads (monotonic) */
+	bool reader_failing;        /* it failed and has not been READY since (logged once) */
 };
 
 static int64_t mono_ms(void)
@@ -303,14 +305,26 @@ static enum store_state pool_state(const struct store_pool *p)
 }
 
 /* The reader is not the store's state: while it is down its reads go on
- * connection 0 (take_reads). */
+ * connection 0 (take_reads).  It is logged (once an outage) as nothing
+ * else shows it: a role's CONNECTION LIMIT or max_connections with no
+ * room for it refuses it at every read. */
 static void reader_state(struct store_pool *p, enum store_state st, const char *why)
 {
 	struct pool_conn *rd = &p->conns[p->n];
-	(void)why;
 	rd->state = st;
-	if (st == STORE_BACKOFF)
+	if (st == STORE_BACKOFF) {
 		rd->started = false;   /* a later read starts it again, after the delay */
+		if (!p->reader_failing) {
+			p->reader_failing = true;
+			log_warn("store: the connection for read-backs (one more than [database] connections"
+			         " = %u) failed: %s; read-backs go on the first connection meanwhile. If"
+			         " PostgreSQL refused it for too many connections, raise the role's CONNECTION"
+			         " LIMIT or max_connections by one", p->n, why ? why : "");
+		}
+	} else if (st == STORE_READY && p->reader_failing) {
+		p->reader_failing = false;
+		log_notice("store: the connection for read-backs is back: %s", why ? why : "");
+	}
 	pool_pump(p);
 }
 
@@ -361,6 +375,9 @@ static void pool_get_stats(const struct store_backend *b, struct store_stats *ou
 		out->reconnects += store_conn_reconnects(p->conns[i].c);
 	}
 	out->migrations_applied = store_conn_migrations(p->conns[0].c);
+	const struct pool_conn *rd = &p->conns[p->n];
+	out->reader_state = rd->started ? store_state_name(rd->state)
+	                    : p->reader_failing ? "failed" : "idle";
 	/* taken by the pool, not yet sent: still queued for the figures */
 	for (unsigned i = 0; i <= p->n; i++)
 		out->ops_queued += p->conns[i].n_fifo;

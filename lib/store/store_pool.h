@@ -30,7 +30,8 @@
  * read after its backoff starts it again, and meanwhile reads go on
  * connection 0.  They are never barriers, and are handed back as soon as
  * they are done, outside the window below.  The reader's state is not the
- * store's.
+ * store's: its failures are logged (once an outage) and its state is in
+ * store_stats.reader_state.
  *
  * Completion: ops are handed back to the store (store_op_completed) in the
  * order the pool took them, whichever connection finished first: the

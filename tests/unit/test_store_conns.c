@@ -555,9 +555,16 @@ static bool never(void *arg)
 	return false;
 }
 
-static bool one_backend(void *arg)
+static bool reader_is(struct seen *w, const char *state)
 {
-	return backends(((struct seen *)arg)->app) == 1;
+	struct store_stats st;
+	store_get_stats(w->store, &st);
+	return st.reader_state && strcmp(st.reader_state, state) == 0;
+}
+
+static bool reader_idle(void *arg)
+{
+	return reader_is(arg, "idle");
 }
 
 static uint64_t reconnects_of(struct store *s)
@@ -608,16 +615,21 @@ static void test_the_reader_holds_no_backend_while_idle(void)
 	add(s, 0, 1, "k000", "{\"v\": 1}");
 	CHECK_EQ(store_flush(s, 0, err), 0);
 	CHECK(run_until(all_fed_one, &w, 20));
+	CHECK(reader_is(&w, "idle"));
 	CHECK(read_one(&w, 101));
+	CHECK(reader_is(&w, "ready"));
 	CHECK_EQ(backends("conns_idle"), 2);
 	/* idle: closed, its backend given back */
-	CHECK(run_until(one_backend, &w, 15));
+	CHECK(run_until(reader_idle, &w, 10));
+	CHECK_EQ(backends_settle("conns_idle", 1), 1);
 	/* open again, then lost with connection 0 (a restart): connection 0
 	 * comes back alone and the reader stays closed until a read */
 	CHECK(read_one(&w, 102));
 	CHECK_EQ(backends("conns_idle"), 2);
 	CHECK(kill_and_reconnect(&w));
 	run_until(never, NULL, 1.5);
+	/* closed by connection 0's loss, or lost itself first */
+	CHECK(reader_is(&w, "idle") || reader_is(&w, "failed"));
 	CHECK_EQ(backends_settle("conns_idle", 1), 1);
 	CHECK(read_one(&w, 103));
 	CHECK_EQ(backends("conns_idle"), 2);
@@ -658,6 +670,7 @@ static void test_a_connection_limit_with_no_room_for_the_reader(void)
 	CHECK(run_until(all_fed_one, &w, 20));
 	/* refused, the read answered on connection 0 */
 	CHECK(read_one(&w, 101));
+	CHECK(reader_is(&w, "failed"));
 	struct store_stats st;
 	store_get_stats(s, &st);
 	CHECK(st.last_error && strstr(st.last_error, "too many connections") != NULL);
