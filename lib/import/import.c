@@ -1335,7 +1335,8 @@ static int64_t now_ms(void)
  * requests), nor when memory is short. */
 enum ahead_want { AHEAD_NOT, AHEAD_WANTED, AHEAD_DEFERRED };
 
-static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e,
+                                       bool queued)
 {
 	struct import *imp = sc->imp;
 	const struct store_input_state *st = import_ahead_state(e);
@@ -1352,18 +1353,33 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
 		return AHEAD_NOT;
-	/* The later pages with validators come along: one read for the
-	 * input, not one a 304 (keep_later splits the rows). */
-	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n_later = later_pages(st, later), n = first->n_keys;
-	for (size_t i = 0; i < n_later; i++)
-		n += later[i]->n_keys;
-	/* Over the bound (or memory short): put off until rows held ahead
-	 * are taken (read_back_refill), in order. */
-	if (!membudget_admits_start() || import_ahead_items_held(sc->ahead) + n > IMPORT_AHEAD_READ_BACK_HELD) {
+	/* A first page larger than the bound never fits: read when its 304
+	 * comes, not put off (it would hold up every read-back behind it). */
+	if (first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
+		return AHEAD_NOT;
+	/* Read-backs put off before this one go first (read_back_refill). */
+	if (!queued && import_ahead_items_deferred(sc->ahead)) {
+		import_ahead_items_defer(sc->ahead, e);
+		read_back_refill(sc);
+		return AHEAD_DEFERRED;
+	}
+	/* The first page over the bound (or memory short): put off until rows
+	 * held ahead are taken (read_back_refill), in order. */
+	size_t held = import_ahead_items_held(sc->ahead);
+	if (!membudget_admits_start() || held + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD) {
 		import_ahead_items_defer(sc->ahead, e);
 		return AHEAD_DEFERRED;
 	}
+	/* The later pages with validators come along while they fit the room
+	 * left and one read (IMPORT_AHEAD_READ_BACK_KEYS): one read for the
+	 * input, not one a 304 (keep_later splits the rows). */
+	size_t room = IMPORT_AHEAD_READ_BACK_HELD - held;
+	if (room > IMPORT_AHEAD_READ_BACK_KEYS)
+		room = IMPORT_AHEAD_READ_BACK_KEYS;
+	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_pages = later_pages(st, later), n_later = 0, n = first->n_keys;
+	while (n_later < n_pages && n + later[n_later]->n_keys <= room)
+		n += later[n_later++]->n_keys;
 	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;
 	if (keys) {
 		size_t k = 0;
@@ -1398,7 +1414,7 @@ static void read_back_refill(struct stage_ctx *sc)
 		return;
 	struct import_ahead_entry *e;
 	while ((e = import_ahead_items_deferred(sc->ahead))) {
-		enum ahead_want w = read_back_ahead(sc, e);
+		enum ahead_want w = read_back_ahead(sc, e, true);
 		if (w == AHEAD_DEFERRED)
 			return;
 		if (w == AHEAD_NOT)
@@ -1592,7 +1608,7 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 		struct import_ahead_entry *e = NULL;
 		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter, &e)) {
 			if (e)
-				read_back_ahead(sc, e);
+				read_back_ahead(sc, e, false);
 			if (!(ws = waiter))
 				return;
 			st = import_ahead_take(sc->ahead, ws->ahead);
