@@ -189,6 +189,7 @@ struct work_state {
 	char *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
 	struct store_items *later[IMPORT_AHEAD_READ_BACK_PAGES];
 	size_t n_later, later_charge;
+	size_t later_held;       /* their rows, counted in the stage's items_held */
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -430,6 +431,8 @@ static void work_state_stop(struct work_state *ws)
 	ws->await = AWAIT_NONE;
 }
 
+static void read_back_refill(struct stage_ctx *sc);
+
 static void work_state_free(void *p)
 {
 	struct work_state *ws = p;
@@ -448,6 +451,11 @@ static void work_state_free(void *p)
 		free(ws->later_page[i]);
 	}
 	membudget_release(ws->later_charge);
+	if (ws->later_held) {
+		/* later rows never taken (no 304 for them): room for more */
+		import_ahead_items_unhold(sc->ahead, ws->later_held);
+		read_back_refill(sc);
+	}
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -938,8 +946,6 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
-static void read_back_refill(struct stage_ctx *sc);
-
 /* The unit is done with its entry read ahead. */
 static void ahead_done(struct work_state *ws)
 {
@@ -1077,6 +1083,9 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 		size_t bytes = rows_bytes(rows) + strlen(url) + 1; /* the URL's until the unit ends */
 		ws->later_charge += bytes;
 		membudget_charge(bytes);
+		/* still rows read back ahead: within IMPORT_AHEAD_READ_BACK_HELD */
+		ws->later_held += rows->n;
+		import_ahead_items_hold(ws->sc->ahead, rows->n);
 	}
 	/* rows kept by no page (out of memory; not expected otherwise) */
 	for (size_t r = at; r < items->n; r++) {
@@ -1100,6 +1109,9 @@ static struct store_items *take_later(struct work_state *ws, const struct store_
 		size_t bytes = rows_bytes(rows);
 		ws->later_charge -= bytes;
 		membudget_release(bytes);
+		ws->later_held -= rows->n;
+		import_ahead_items_unhold(ws->sc->ahead, rows->n);
+		read_back_refill(ws->sc);
 		size_t at = 0;
 		for (size_t k = 0; k < was->n_keys && at < rows->n; k++)
 			if (strcmp(rows->items[at].key, was->keys[k]) == 0)
@@ -1130,12 +1142,13 @@ static bool take_items_ahead(struct work_state *ws)
 	}
 	struct store_items *items = is == IMPORT_AHEAD_ANSWERED ? import_ahead_items_take(ws->sc->ahead, e)
 	                                                         : NULL;
+	if (items)
+		keep_later(ws, items);   /* counted held before the refill */
 	if (e)
 		ahead_done(ws);
 	if (!items)
 		return false;
 	ws->sc->read_back_ahead++;
-	keep_later(ws, items);
 	take_items(ws, items, NULL, AWAIT_PAGE);
 	store_items_free(items);
 	return true;
@@ -1648,6 +1661,8 @@ static void resume_items(void *arg, void *waiter)
 	struct work_state *ws = waiter;
 	ws->await = AWAIT_NONE;
 	struct store_items *items = import_ahead_items_take(ws->sc->ahead, ws->ahead);
+	if (items && !imp->draining)
+		keep_later(ws, items);   /* counted held before the refill */
 	ahead_done(ws);
 	if (imp->draining) {
 		store_items_free(items);
@@ -1656,7 +1671,6 @@ static void resume_items(void *arg, void *waiter)
 	}
 	if (items) {
 		ws->sc->read_back_ahead++;
-		keep_later(ws, items);
 		take_items(ws, items, NULL, AWAIT_PAGE);
 		store_items_free(items);
 		return;
@@ -2630,6 +2644,10 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
 	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
+	struct import_ahead_stats as = { 0 };
+	if (sc->ahead)
+		import_ahead_get_stats(sc->ahead, &as);
+	json_object_set_new(o, "read_back_held_peak", json_integer((json_int_t)as.items_held_peak));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {
 		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));
@@ -2646,6 +2664,14 @@ static void add_prior(json_t *c, const json_t *prior)
 	json_t *v;
 	json_object_foreach(c, k, v) {
 		const json_t *p = json_object_get(prior, k);
+		size_t len = strlen(k);
+		if (len > 5 && strcmp(k + len - 5, "_peak") == 0) {
+			/* a peak, not a sum */
+			if (json_is_integer(v) && json_is_integer(p) &&
+			    json_integer_value(p) > json_integer_value(v))
+				json_integer_set(v, json_integer_value(p));
+			continue;
+		}
 		if (json_is_integer(v) && json_is_integer(p))
 			json_integer_set(v, json_integer_value(v) + json_integer_value(p));
 	}
