@@ -57,10 +57,14 @@ struct import_ahead_entry;
 /* Keys of the read-backs held back that go as one read at once. */
 #define IMPORT_AHEAD_READ_BACK_KEYS 2000u
 /* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
- * payloads; past it a 304's rows are read when it comes. */
+ * payloads: asked, answered, or kept on a unit for a later page
+ * (import_ahead_items_hold).  A read-back that does not fit waits
+ * (import_ahead_items_defer); a first page larger than this is read when
+ * its 304 comes. */
 #define IMPORT_AHEAD_READ_BACK_HELD 10000u
 /* Pages after the first read back ahead with it (those with validators,
- * by page_no); later ones are read when their 304 comes. */
+ * by page_no, while the keys fit the room left and
+ * IMPORT_AHEAD_READ_BACK_KEYS); later ones are read when their 304 comes. */
 #define IMPORT_AHEAD_READ_BACK_PAGES 8u
 
 enum import_ahead_status {
