@@ -305,13 +305,14 @@ void ctlformat_stats(FILE *out, const json_t *result)
 	const json_t *store = json_object_get(result, "store");
 	fprintf(out, "\nsince raced started (all imports):");
 	if (json_is_object(store)) {
-		char state[CELL_MAX], rows[CELL_MAX], batches[CELL_MAX], rec[CELL_MAX];
+		char state[CELL_MAX], rows[CELL_MAX], batches[CELL_MAX], rec[CELL_MAX], rd[CELL_MAX];
 		field(state, store, "state");
 		field(rows, store, "pending_rows");
 		field(batches, store, "batches");
 		field(rec, store, "reconnects");
-		fprintf(out, "\nstore: database %s, %s rows pending, %s batches committed, %s reconnects\n",
-		        state, rows, batches, rec);
+		field(rd, store, "reader");
+		fprintf(out, "\nstore: database %s, %s rows pending, %s batches committed, %s reconnects,"
+		        " read-back connection %s\n", state, rows, batches, rec, rd);
 	}
 
 	const json_t *providers = json_object_get(result, "providers");

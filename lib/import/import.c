@@ -201,6 +201,7 @@ struct work_state {
 	char *later_page[IMPORT_AHEAD_READ_BACK_PAGES];
 	struct store_items *later[IMPORT_AHEAD_READ_BACK_PAGES];
 	size_t n_later, later_charge;
+	size_t later_held;       /* their rows, counted in the stage's items_held */
 	TAILQ_ENTRY(work_state) wait_link;
 	TAILQ_ENTRY(work_state) await_link;
 };
@@ -446,6 +447,8 @@ static void work_state_stop(struct work_state *ws)
 	ws->await = AWAIT_NONE;
 }
 
+static void read_back_refill(struct stage_ctx *sc);
+
 static void work_state_free(void *p)
 {
 	struct work_state *ws = p;
@@ -464,6 +467,11 @@ static void work_state_free(void *p)
 		free(ws->later_page[i]);
 	}
 	membudget_release(ws->later_charge);
+	if (ws->later_held) {
+		/* later rows never taken (no 304 for them): room for more */
+		import_ahead_items_unhold(sc->ahead, ws->later_held);
+		read_back_refill(sc);
+	}
 	free(ws->url);
 	free(ws->shown);
 	free(ws->etag);
@@ -954,8 +962,6 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	return true;
 }
 
-static void read_back_refill(struct stage_ctx *sc);
-
 /* The unit is done with its entry read ahead. */
 static void ahead_done(struct work_state *ws)
 {
@@ -1093,6 +1099,9 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 		size_t bytes = rows_bytes(rows) + strlen(url) + 1; /* the URL's until the unit ends */
 		ws->later_charge += bytes;
 		membudget_charge(bytes);
+		/* still rows read back ahead: within IMPORT_AHEAD_READ_BACK_HELD */
+		ws->later_held += rows->n;
+		import_ahead_items_hold(ws->sc->ahead, rows->n);
 	}
 	/* rows kept by no page (out of memory; not expected otherwise) */
 	for (size_t r = at; r < items->n; r++) {
@@ -1116,6 +1125,9 @@ static struct store_items *take_later(struct work_state *ws, const struct store_
 		size_t bytes = rows_bytes(rows);
 		ws->later_charge -= bytes;
 		membudget_release(bytes);
+		ws->later_held -= rows->n;
+		import_ahead_items_unhold(ws->sc->ahead, rows->n);
+		read_back_refill(ws->sc);
 		size_t at = 0;
 		for (size_t k = 0; k < was->n_keys && at < rows->n; k++)
 			if (strcmp(rows->items[at].key, was->keys[k]) == 0)
@@ -1146,12 +1158,13 @@ static bool take_items_ahead(struct work_state *ws)
 	}
 	struct store_items *items = is == IMPORT_AHEAD_ANSWERED ? import_ahead_items_take(ws->sc->ahead, e)
 	                                                         : NULL;
+	if (items)
+		keep_later(ws, items);   /* counted held before the refill */
 	if (e)
 		ahead_done(ws);
 	if (!items)
 		return false;
 	ws->sc->read_back_ahead++;
-	keep_later(ws, items);
 	take_items(ws, items, NULL, AWAIT_PAGE);
 	store_items_free(items);
 	return true;
@@ -1351,7 +1364,8 @@ static int64_t now_ms(void)
  * requests), nor when memory is short. */
 enum ahead_want { AHEAD_NOT, AHEAD_WANTED, AHEAD_DEFERRED };
 
-static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e)
+static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead_entry *e,
+                                       bool queued)
 {
 	struct import *imp = sc->imp;
 	const struct store_input_state *st = import_ahead_state(e);
@@ -1368,18 +1382,33 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	    (sc->conf->refresh_ms > 0 &&
 	     now_ms() - first->fetched_at_ms < (int64_t)sc->conf->refresh_ms))
 		return AHEAD_NOT;
-	/* The later pages with validators come along: one read for the
-	 * input, not one a 304 (keep_later splits the rows). */
-	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n_later = later_pages(st, later), n = first->n_keys;
-	for (size_t i = 0; i < n_later; i++)
-		n += later[i]->n_keys;
-	/* Over the bound (or memory short): put off until rows held ahead
-	 * are taken (read_back_refill), in order. */
-	if (!membudget_admits_start() || import_ahead_items_held(sc->ahead) + n > IMPORT_AHEAD_READ_BACK_HELD) {
+	/* A first page larger than the bound never fits: read when its 304
+	 * comes, not put off (it would hold up every read-back behind it). */
+	if (first->n_keys > IMPORT_AHEAD_READ_BACK_HELD)
+		return AHEAD_NOT;
+	/* Read-backs put off before this one go first (read_back_refill). */
+	if (!queued && import_ahead_items_deferred(sc->ahead)) {
+		import_ahead_items_defer(sc->ahead, e);
+		read_back_refill(sc);
+		return AHEAD_DEFERRED;
+	}
+	/* The first page over the bound (or memory short): put off until rows
+	 * held ahead are taken (read_back_refill), in order. */
+	size_t held = import_ahead_items_held(sc->ahead);
+	if (!membudget_admits_start() || held + first->n_keys > IMPORT_AHEAD_READ_BACK_HELD) {
 		import_ahead_items_defer(sc->ahead, e);
 		return AHEAD_DEFERRED;
 	}
+	/* The later pages with validators come along while they fit the room
+	 * left and one read (IMPORT_AHEAD_READ_BACK_KEYS): one read for the
+	 * input, not one a 304 (keep_later splits the rows). */
+	size_t room = IMPORT_AHEAD_READ_BACK_HELD - held;
+	if (room > IMPORT_AHEAD_READ_BACK_KEYS)
+		room = IMPORT_AHEAD_READ_BACK_KEYS;
+	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
+	size_t n_pages = later_pages(st, later), n_later = 0, n = first->n_keys;
+	while (n_later < n_pages && n + later[n_later]->n_keys <= room)
+		n += later[n_later++]->n_keys;
 	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;
 	if (keys) {
 		size_t k = 0;
@@ -1414,7 +1443,7 @@ static void read_back_refill(struct stage_ctx *sc)
 		return;
 	struct import_ahead_entry *e;
 	while ((e = import_ahead_items_deferred(sc->ahead))) {
-		enum ahead_want w = read_back_ahead(sc, e);
+		enum ahead_want w = read_back_ahead(sc, e, true);
 		if (w == AHEAD_DEFERRED)
 			return;
 		if (w == AHEAD_NOT)
@@ -1608,7 +1637,7 @@ static void input_read(void *arg, size_t table, uint64_t tag, struct store_input
 		struct import_ahead_entry *e = NULL;
 		if (import_ahead_answer(sc->ahead, tag, st, err != NULL, &waiter, &e)) {
 			if (e)
-				read_back_ahead(sc, e);
+				read_back_ahead(sc, e, false);
 			if (!(ws = waiter))
 				return;
 			st = import_ahead_take(sc->ahead, ws->ahead);
@@ -1648,6 +1677,8 @@ static void resume_items(void *arg, void *waiter)
 	struct work_state *ws = waiter;
 	ws->await = AWAIT_NONE;
 	struct store_items *items = import_ahead_items_take(ws->sc->ahead, ws->ahead);
+	if (items && !imp->draining)
+		keep_later(ws, items);   /* counted held before the refill */
 	ahead_done(ws);
 	if (imp->draining) {
 		store_items_free(items);
@@ -1656,7 +1687,6 @@ static void resume_items(void *arg, void *waiter)
 	}
 	if (items) {
 		ws->sc->read_back_ahead++;
-		keep_later(ws, items);
 		take_items(ws, items, NULL, AWAIT_PAGE);
 		store_items_free(items);
 		return;
@@ -2009,7 +2039,7 @@ static void ahead_asked(struct work_state *ws)
 		if (import_ahead_fill(sc->ahead, ws->ahead, st)) {
 			ws->preloaded = true;
 			sc->state_preloaded++;
-			read_back_ahead(sc, ws->ahead);
+			read_back_ahead(sc, ws->ahead, false);
 			return;
 		}
 		store_input_state_free(st); /* not UNSENT: checked above */
@@ -2785,6 +2815,10 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 		                    json_integer(import_preload_phase(sc->preload) == IMPORT_PRELOAD_COMPLETE));
 	}
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
+	struct import_ahead_stats as = { 0 };
+	if (sc->ahead)
+		import_ahead_get_stats(sc->ahead, &as);
+	json_object_set_new(o, "read_back_held_peak", json_integer((json_int_t)as.items_held_peak));
 	json_object_set_new(o, "refetched", json_integer((json_int_t)sc->refetched));
 	if (sc->seen) {
 		json_object_set_new(o, "links_sent", json_integer((json_int_t)sc->links.sent));
@@ -2801,6 +2835,14 @@ static void add_prior(json_t *c, const json_t *prior)
 	json_t *v;
 	json_object_foreach(c, k, v) {
 		const json_t *p = json_object_get(prior, k);
+		size_t len = strlen(k);
+		if (len > 5 && strcmp(k + len - 5, "_peak") == 0) {
+			/* a peak, not a sum */
+			if (json_is_integer(v) && json_is_integer(p) &&
+			    json_integer_value(p) > json_integer_value(v))
+				json_integer_set(v, json_integer_value(p));
+			continue;
+		}
 		if (json_is_integer(v) && json_is_integer(p))
 			json_integer_set(v, json_integer_value(v) + json_integer_value(p));
 	}

@@ -53,6 +53,7 @@ struct import_ahead {
 	TAILQ_HEAD(, ahead_group) groups;
 	size_t n_items_unsent, items_unsent_keys;
 	size_t items_held;               /* keys of read-backs wanted and not yet taken */
+	size_t items_kept;               /* rows taken, still held by their units */
 	size_t n_unsent;
 	struct import_ahead_stats stats;
 };
@@ -71,6 +72,13 @@ static size_t state_bytes(const struct store_input_state *st)
 			n += strlen(p->keys[k]) + 1;
 	}
 	return n;
+}
+
+static void held_peak(struct import_ahead *a)
+{
+	size_t held = a->items_held + a->items_kept;
+	if (held > a->stats.items_held_peak)
+		a->stats.items_held_peak = held;
 }
 
 struct import_ahead *import_ahead_new(void)
@@ -320,6 +328,7 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 	e->rb_n = n;
 	e->rb_held = n;
 	a->items_held += n;
+	held_peak(a);
 	e->charge += bytes;
 	membudget_charge(bytes);
 	e->items_status = IMPORT_AHEAD_UNSENT;
@@ -529,9 +538,23 @@ bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct stor
 	return true;
 }
 
+void import_ahead_items_hold(struct import_ahead *a, size_t n)
+{
+	if (!a)
+		return;
+	a->items_kept += n;
+	held_peak(a);
+}
+
+void import_ahead_items_unhold(struct import_ahead *a, size_t n)
+{
+	if (a)
+		a->items_kept -= n < a->items_kept ? n : a->items_kept;
+}
+
 size_t import_ahead_items_held(const struct import_ahead *a)
 {
-	return a->items_held;
+	return a->items_held + a->items_kept;
 }
 
 struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e)

@@ -57,10 +57,14 @@ struct import_ahead_entry;
 /* Keys of the read-backs held back that go as one read at once. */
 #define IMPORT_AHEAD_READ_BACK_KEYS 2000u
 /* Rows (keys) a stage reads back ahead and holds at most, a few MiB of
- * payloads; past it a 304's rows are read when it comes. */
+ * payloads: asked, answered, or kept on a unit for a later page
+ * (import_ahead_items_hold).  A read-back that does not fit waits
+ * (import_ahead_items_defer); a first page larger than this is read when
+ * its 304 comes. */
 #define IMPORT_AHEAD_READ_BACK_HELD 10000u
 /* Pages after the first read back ahead with it (those with validators,
- * by page_no); later ones are read when their 304 comes. */
+ * by page_no, while the keys fit the room left and
+ * IMPORT_AHEAD_READ_BACK_KEYS); later ones are read when their 304 comes. */
 #define IMPORT_AHEAD_READ_BACK_PAGES 8u
 
 enum import_ahead_status {
@@ -79,6 +83,8 @@ struct import_ahead_stats {
 	uint64_t sends;      /* import_ahead_send() calls that handed some out */
 	uint64_t items_sent; /* read-backs asked ahead (pages) */
 	uint64_t items_reads; /* statements they went in */
+	size_t items_held_peak; /* most rows read back ahead held at once
+	                           (import_ahead_items_held) */
 	size_t alive;        /* entries now */
 };
 
@@ -158,9 +164,13 @@ bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t 
 bool import_ahead_items_answer(struct import_ahead *a, uint64_t tag, struct store_items *items,
                                bool failed, void (*resume)(void *arg, void *waiter), void *arg);
 /* Keys of the read-backs wanted and not yet taken (held back, out, or
- * answered): what the rows held ahead are bounded by
- * (IMPORT_AHEAD_READ_BACK_HELD). */
+ * answered), and rows held (import_ahead_items_hold): what the rows held
+ * ahead are bounded by (IMPORT_AHEAD_READ_BACK_HELD). */
 size_t import_ahead_items_held(const struct import_ahead *a);
+/* Rows read back ahead and taken, but still held elsewhere (a later
+ * page's rows kept on its unit): counted in items_held until unheld. */
+void import_ahead_items_hold(struct import_ahead *a, size_t n);
+void import_ahead_items_unhold(struct import_ahead *a, size_t n);
 /* An ANSWERED entry's rows, now the caller's; NULL otherwise. */
 struct store_items *import_ahead_items_take(struct import_ahead *a, struct import_ahead_entry *e);
 void import_ahead_items_wait(struct import_ahead_entry *e, void *waiter);

@@ -1028,6 +1028,8 @@ json_t *service_stats(const struct service *s)
 	                          "batches", (json_int_t)sst.batches_committed,
 	                          "reconnects", (json_int_t)sst.reconnects,
 	                          "rows_failed", (json_int_t)sst.rows_failed);
+	/* the read-back connection: its failures are not the store's state */
+	json_object_set_new(store, "reader", json_string(sst.reader_state ? sst.reader_state : "idle"));
 	json_object_set_new(store, "rows_committed", json_integer((json_int_t)sst.rows_committed));
 	json_object_set_new(store, "rows_plain", json_integer((json_int_t)sst.rows_plain));
 	json_object_set_new(store, "commit_seconds", commit_histogram(&sst));

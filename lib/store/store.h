@@ -231,6 +231,10 @@ struct store_stats {
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
+	/* The connection for read-backs of committed rows (store_pool.h):
+	 * "idle" (closed), "failed" (closed after a failure, not yet back),
+	 * or the state name (store_state_name) while it is open; static. */
+	const char *reader_state;
 	size_t ops_queued;           /* batches and statements not yet sent */
 	size_t ops_in_flight;
 	size_t errors_queued;

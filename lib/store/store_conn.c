@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 struct store_conn {
 	struct store_pool *pool;
@@ -72,6 +73,7 @@ struct store_conn {
 	bool connecting;
 	bool in_io;              /* reading results: send nothing meanwhile */
 	uint32_t backoff_ms;
+	int64_t retry_at_ms;     /* the reader: no connect before (monotonic) */
 	bool stmt_failing;       /* a statement failed since one last succeeded */
 
 	struct store_op_list sent;
@@ -150,17 +152,16 @@ static void conn_state(struct store_conn *c, enum store_state st, const char *wh
 	store_pool_state(c->pool, c->idx, st, why);
 }
 
-static void connection_lost(struct store_conn *c, const char *why)
+static int64_t mono_ms(void)
 {
-	uint32_t wait = backoff_next(c);
-	char msg[ERR_MAX];
-	snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, c->conninfo_shown, wait);
-	/* libpq's messages span lines: make it one; they may echo an option */
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	redact_buf(msg, sizeof msg);
-	store_note_error(c->s, msg);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Close the connection; sent user ops go back to the pool. */
+static void conn_close(struct store_conn *c)
+{
 	io_unwatch(c);
 	if (c->conn) {
 		PQfinish(c->conn);
@@ -168,9 +169,33 @@ static void connection_lost(struct store_conn *c, const char *why)
 	}
 	c->connecting = false;
 	requeue_sent(c);
-	c->reconnects++;
 	event_del(c->ev_timer);
-	timer_arm(c, wait);
+}
+
+static void connection_lost(struct store_conn *c, const char *why)
+{
+	uint32_t wait = backoff_next(c);
+	char msg[ERR_MAX];
+	/* The reader does not come back on its own (it would hold a backend
+	 * while idle, and may take the slot of connection 0): the pool starts
+	 * it again for a read, not before the delay. */
+	if (c->reader)
+		snprintf(msg, sizeof msg, "%s (%s); tried again for a read after %u ms", why,
+		         c->conninfo_shown, wait);
+	else
+		snprintf(msg, sizeof msg, "%s (%s); retrying in %u ms", why, c->conninfo_shown, wait);
+	/* libpq's messages span lines: make it one; they may echo an option */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	redact_buf(msg, sizeof msg);
+	store_note_error(c->s, msg);
+	conn_close(c);
+	c->reconnects++;
+	if (c->reader)
+		c->retry_at_ms = mono_ms() + wait;
+	else
+		timer_arm(c, wait);
 	conn_state(c, STORE_BACKOFF, msg);
 }
 
@@ -661,6 +686,17 @@ void store_conn_free(struct store_conn *c)
 	free(c->want);
 	upserts_free(c);
 	free(c);
+}
+
+void store_conn_stop(struct store_conn *c)
+{
+	conn_close(c);
+	c->state = STORE_CONNECTING;   /* as before its first start */
+}
+
+bool store_conn_may_start(const struct store_conn *c)
+{
+	return mono_ms() >= c->retry_at_ms;
 }
 
 void store_conn_start(struct store_conn *c)

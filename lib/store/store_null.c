@@ -68,6 +68,7 @@ static void null_get_stats(const struct store_backend *b, struct store_stats *ou
 	out->ops_in_flight = 0;
 	out->reconnects = 0;
 	out->migrations_applied = 0;
+	out->reader_state = "idle";
 }
 
 static void null_free(struct store_backend *b)

@@ -1,10 +1,13 @@
 /* store_pool — see store_pool.h. */
 #include "store_pool.h"
 
+#include "log.h"
 #include "store_backend.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct pool_conn {
 	struct store_conn *c;
@@ -25,7 +28,19 @@ struct store_pool {
 	size_t n_win;
 	bool pumping, again;     /* pool_pump re-entered: run once more */
 	bool delivering;
+	struct event *reader_idle;  /* closes the reader once idle */
+	int64_t reader_busy_ms;     /* when it last had reads (monotonic) */
+	bool reader_failing;        /* it failed and has not been READY since (logged once) */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum store_state pool_state(const struct store_pool *p);
 
 static unsigned route(const struct store_pool *p, const struct store_op *op)
 {
@@ -62,22 +77,27 @@ static void push_read(struct pool_conn *pc, struct store_op *op)
 }
 
 /* Reads of committed rows (store_read_committed) go on the reader while
- * it is READY; while it backs off after a failure, at the head of
- * connection 0's FIFO (at most STORE_POOL_READS_AHEAD there, so they wait
- * only for what connection 0 has sent); while it connects they wait for
- * it.  The reader starts at the first such read, once connection 0 is
- * READY (the schema is current then); what it held when it went down
- * moves to connection 0. */
+ * it is READY; while it is closed (idle, or backing off after a failure),
+ * at the head of connection 0's FIFO (at most STORE_POOL_READS_AHEAD
+ * there, so they wait only for what connection 0 has sent); while it
+ * connects they wait for it.  The reader is (re)started by a read, only
+ * while every write connection is READY (the schema is current, and the
+ * reader never takes a backend they need: a role's CONNECTION LIMIT may
+ * leave no room for it) and its backoff after a failure has passed; what
+ * it held when it went down moves to connection 0. */
 static void take_reads(struct store_pool *p)
 {
 	struct pool_conn *rd = &p->conns[p->n], *c0 = &p->conns[0];
-	if (!rd->started && c0->state == STORE_READY && store_reads_waiting(p->s)) {
+	if (!rd->started && (rd->n_fifo > 0 || store_reads_waiting(p->s)) &&
+	    pool_state(p) == STORE_READY && store_conn_may_start(rd->c)) {
 		rd->started = true;
+		rd->state = STORE_CONNECTING;
+		p->reader_busy_ms = mono_ms();
 		store_conn_start(rd->c);
 	}
 	/* Connecting or setting up: its reads wait for it (a few round
-	 * trips); backing off after a failure: connection 0 carries them. */
-	bool fallback = rd->state == STORE_BACKOFF;
+	 * trips); closed: connection 0 carries them. */
+	bool fallback = !rd->started;
 	if (fallback && c0->state == STORE_READY) {
 		struct store_op *op;
 		while ((op = store_op_pop(&rd->fifo))) {
@@ -89,7 +109,7 @@ static void take_reads(struct store_pool *p)
 	}
 	while (store_reads_waiting(p->s)) {
 		struct store_op *op;
-		if (rd->state == STORE_READY) {
+		if (rd->started && rd->state == STORE_READY) {
 			if (rd->n_fifo + store_conn_in_flight(rd->c) >= STORE_MAX_IN_FLIGHT ||
 			    !(op = store_reads_take(p->s)))
 				return;
@@ -137,6 +157,57 @@ static void fill(struct store_pool *p)
 	}
 }
 
+static bool reader_busy(const struct store_pool *p)
+{
+	const struct pool_conn *rd = &p->conns[p->n];
+	return rd->n_fifo > 0 || store_conn_in_flight(rd->c) > 0 || store_reads_waiting(p->s);
+}
+
+/* Close the reader (it holds a backend); a later read starts it again. */
+static void reader_close(struct store_pool *p)
+{
+	struct pool_conn *rd = &p->conns[p->n];
+	if (!rd->started)
+		return;
+	rd->started = false;
+	rd->state = STORE_CONNECTING;
+	store_conn_stop(rd->c);   /* its sent reads back to its FIFO */
+	if (p->reader_idle)
+		event_del(p->reader_idle);
+}
+
+/* The reader started: note when it was last busy, and watch for
+ * STORE_POOL_READER_IDLE_MS without a read. */
+static void reader_watch(struct store_pool *p)
+{
+	if (!p->conns[p->n].started)
+		return;
+	if (reader_busy(p))
+		p->reader_busy_ms = mono_ms();
+	if (p->reader_idle && !evtimer_pending(p->reader_idle, NULL)) {
+		struct timeval tv = { STORE_POOL_READER_IDLE_MS / 1000,
+		                      (STORE_POOL_READER_IDLE_MS % 1000) * 1000 };
+		evtimer_add(p->reader_idle, &tv);
+	}
+}
+
+static void on_reader_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_pool *p = arg;
+	(void)fd;
+	(void)what;
+	if (!p->conns[p->n].started)
+		return;
+	int64_t idle = mono_ms() - p->reader_busy_ms;
+	if (reader_busy(p) || idle < STORE_POOL_READER_IDLE_MS) {
+		int64_t left = reader_busy(p) ? STORE_POOL_READER_IDLE_MS : STORE_POOL_READER_IDLE_MS - idle;
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000 * 1000) };
+		evtimer_add(p->reader_idle, &tv);
+		return;
+	}
+	reader_close(p);
+}
+
 static void pool_pump(struct store_pool *p)
 {
 	if (p->pumping) {
@@ -150,6 +221,7 @@ static void pool_pump(struct store_pool *p)
 		for (unsigned i = 0; i <= p->n; i++)
 			store_conn_kick(p->conns[i].c);
 	} while (p->again);
+	reader_watch(p);
 	p->pumping = false;
 }
 
@@ -232,18 +304,43 @@ static enum store_state pool_state(const struct store_pool *p)
 	return st;
 }
 
+/* The reader is not the store's state: while it is down its reads go on
+ * connection 0 (take_reads).  It is logged (once an outage) as nothing
+ * else shows it: a role's CONNECTION LIMIT or max_connections with no
+ * room for it refuses it at every read. */
+static void reader_state(struct store_pool *p, enum store_state st, const char *why)
+{
+	struct pool_conn *rd = &p->conns[p->n];
+	rd->state = st;
+	if (st == STORE_BACKOFF) {
+		rd->started = false;   /* a later read starts it again, after the delay */
+		if (!p->reader_failing) {
+			p->reader_failing = true;
+			log_warn("store: the connection for read-backs (one more than [database] connections"
+			         " = %u) failed: %s; read-backs go on the first connection meanwhile. If"
+			         " PostgreSQL refused it for too many connections, raise the role's CONNECTION"
+			         " LIMIT or max_connections by one", p->n, why ? why : "");
+		}
+	} else if (st == STORE_READY && p->reader_failing) {
+		p->reader_failing = false;
+		log_notice("store: the connection for read-backs is back: %s", why ? why : "");
+	}
+	pool_pump(p);
+}
+
 void store_pool_state(struct store_pool *p, unsigned idx, enum store_state st, const char *why)
 {
 	if (idx == p->n) {
-		/* The reader is not the store's state; while it backs off its
-		 * reads go on connection 0 (take_reads). */
-		p->conns[idx].state = st;
-		pool_pump(p);
+		reader_state(p, st, why);
 		return;
 	}
 	enum store_state before = pool_state(p);
 	p->conns[idx].state = st;
 	enum store_state now = pool_state(p);
+	/* A write connection went down: the reader gives its backend back
+	 * (with a connection limit it could take theirs). */
+	if (st != STORE_READY)
+		reader_close(p);
 	/* Connection 0 applied the migrations: the others may start. */
 	if (idx == 0 && st == STORE_READY) {
 		for (unsigned i = 1; i < p->n; i++)
@@ -278,6 +375,9 @@ static void pool_get_stats(const struct store_backend *b, struct store_stats *ou
 		out->reconnects += store_conn_reconnects(p->conns[i].c);
 	}
 	out->migrations_applied = store_conn_migrations(p->conns[0].c);
+	const struct pool_conn *rd = &p->conns[p->n];
+	out->reader_state = rd->started ? store_state_name(rd->state)
+	                    : p->reader_failing ? "failed" : "idle";
 	/* taken by the pool, not yet sent: still queued for the figures */
 	for (unsigned i = 0; i <= p->n; i++)
 		out->ops_queued += p->conns[i].n_fifo;
@@ -295,6 +395,8 @@ static void pool_free(struct store_backend *b)
 			store_op_free(op);
 		op = next;
 	}
+	if (p->reader_idle)
+		event_free(p->reader_idle);
 	for (unsigned i = 0; p->conns && i <= p->n; i++) {
 		store_op_list_free(&p->conns[i].fifo);
 		store_conn_free(p->conns[i].c);
@@ -325,6 +427,10 @@ struct store_backend *store_pool_new(struct store *s, struct event_base *base,
 	p->b.ops = &pool_ops;
 	p->s = s;
 	p->n = connections;
+	if (!(p->reader_idle = evtimer_new(base, on_reader_idle, p))) {
+		pool_free(&p->b);
+		return err_set(err, "store: out of memory"), NULL;
+	}
 	struct store_conn_conf cf = { .conninfo = conninfo, .synchronous_commit = synchronous_commit,
 	                              .schema = schema, .tables = tables, .n_tables = n_tables };
 	for (unsigned i = 0; i <= connections; i++) {

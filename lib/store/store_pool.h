@@ -19,13 +19,19 @@
  *
  * Reads of committed rows (store_op.unordered, store_read_committed): kept
  * apart by the store and taken before its queue, they wait for no batch.
- * They go on one more connection, the reader (conns[N], started at the
- * first such read once connection 0 is READY; one more backend), or, while
- * it backs off after a failure, at the head of connection 0's FIFO (at most
- * STORE_POOL_READS_AHEAD there: they wait only for what connection 0 has
- * sent).  They are never barriers, and are handed back as soon as they
- * are done, outside the window below.  The reader's state is not the
- * store's.
+ * They go on one more connection, the reader (conns[N]; one more
+ * backend), or, while it is closed, at the head of connection 0's FIFO (at
+ * most STORE_POOL_READS_AHEAD there: they wait only for what connection 0
+ * has sent); while it connects they wait for it.  The reader is started by
+ * a read, only while every write connection is READY, and closed when one
+ * of them leaves READY and after STORE_POOL_READER_IDLE_MS without a read:
+ * it never holds a backend while idle, nor takes one a write connection
+ * needs after a restart.  Refused or lost, it is not retried on its own: a
+ * read after its backoff starts it again, and meanwhile reads go on
+ * connection 0.  They are never barriers, and are handed back as soon as
+ * they are done, outside the window below.  The reader's state is not the
+ * store's: its failures are logged (once an outage) and its state is in
+ * store_stats.reader_state.
  *
  * Completion: ops are handed back to the store (store_op_completed) in the
  * order the pool took them, whichever connection finished first: the
@@ -35,8 +41,8 @@
  *
  * Connections: connection 0 starts at once and applies the migrations;
  * the others start when it is READY the first time (their set-up chain
- * then finds the schema current).  Each reconnects on its own with
- * backoff; its ops sent and not committed go back to the head of its FIFO.
+ * then finds the schema current).  Each (but the reader) reconnects on
+ * its own with backoff; its ops sent and not committed go back to the head of its FIFO.
  * The store's state is READY when every connection is; else the state of
  * the first that is not (BACKOFF before the others).
  *
@@ -58,6 +64,9 @@ struct store_pool;
 /* Reads of committed rows put ahead of connection 0's FIFO at once while
  * the reader is not READY. */
 #define STORE_POOL_READS_AHEAD 2
+/* The reader is closed after this long without a read (it holds a
+ * backend that a write connection may need after a restart). */
+#define STORE_POOL_READER_IDLE_MS 3000
 
 /* --- what a connection asks of its pool (store_conn.c) ------------------- */
 
@@ -93,6 +102,12 @@ struct store_conn *store_conn_new(struct store_pool *p, unsigned idx, struct sto
                                   char *err);
 /* Connect from the loop (never calls back inside this call). */
 void store_conn_start(struct store_conn *c);
+/* Close it now, with no call back to the pool but store_pool_return
+ * (its sent ops); it connects again only at store_conn_start. */
+void store_conn_stop(struct store_conn *c);
+/* The reader's backoff after a failure has passed (always true for one
+ * that has not failed). */
+bool store_conn_may_start(const struct store_conn *c);
 /* Send what the pool has for it, if READY. */
 void store_conn_kick(struct store_conn *c);
 size_t store_conn_in_flight(const struct store_conn *c);

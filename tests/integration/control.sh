@@ -135,7 +135,7 @@ check_eq "raced's connection shows as application_name raced" \
 	"$(sql "select count(*) > 0 from pg_stat_activity where application_name = 'raced'")" t
 expect "health after a successful import" 0 '^RACED OK - idle, db connected$' ctl health
 expect "stats after the import: batches committed, no reconnects" 0 \
-	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects$' ctl stats
+	'^store: database connected, 0 rows pending, [1-9][0-9]* batches committed, 0 reconnects, read-back connection (idle|ready)$' ctl stats
 expect "stats after the import: its end state" 0 '^import 1: succeeded, started [0-9T:-]+Z, finished [0-9T:-]+Z, took [0-9hms]+$' ctl stats
 expect "stats after the import: stage figures labelled per import" 0 '^per stage, this import:$' ctl stats
 expect "stats after the import: store and providers labelled per daemon" 0 '^since raced started \(all imports\):$' ctl stats
@@ -206,7 +206,7 @@ expect "status without a database: exit 1 at once, says why" 1 'status: cannot r
 expect "stats still answers without a database" 0 '^store: database disconnected' ctl stats
 pg_cluster_start
 wait_for "health to be OK again with the database back" 60 health_is 0 '^RACED OK - idle, db connected$'
-expect "stats counts the reconnect" 0 '^store: database connected, .*, [1-9][0-9]* reconnects$' ctl stats
+expect "stats counts the reconnect" 0 '^store: database connected, .*, [1-9][0-9]* reconnects, read-back connection [a-z]+$' ctl stats
 expect "status answers again" 0 '^ *2 +succeeded ' ctl status
 
 # ---- a user who is not an admin may read, not mutate -----------------------

@@ -50,7 +50,7 @@ static json_t *stats_json(struct state *s)
 	return json_pack(
 		"{s:o,s:[{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i,s:I,s:f,s:[{s:s,s:i,s:i,s:i,s:i}]},"
 		"{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i,s:I,s:f,s:[]}],"
-		"s:{s:s,s:i,s:i,s:i},s:[{s:s,s:i,s:i,s:i,s:i,s:i,s:I}]}",
+		"s:{s:s,s:i,s:i,s:i,s:s},s:[{s:s,s:i,s:i,s:i,s:i,s:i,s:I}]}",
 		"import", imp,
 		"stages",
 		"name", "races", "kind", "root", "buffered", 3, "buffer_size", 500, "in_flight", 0,
@@ -63,6 +63,7 @@ static json_t *stats_json(struct state *s)
 		"done", (json_int_t)done, "failed", 1, "retried", 3, "emitted", (json_int_t)done,
 		"rate_per_s", s->running ? 45.25 : 0.0, "subscriptions",
 		"store", "state", "connected", "pending_rows", 120, "batches", 12, "reconnects", 0,
+		"reader", "failed",
 		"providers", "name", "fixture", "requests", 41, "retries", 3, "failed", 1,
 		"in_flight", 8, "waiting", 0, "bytes", (json_int_t)123456);
 }

@@ -106,7 +106,7 @@ expect "a member of admin_group may start an import" 0 '^import 42 started$' \
 expect "second start-import is refused while one runs" 1 'import 42 is running; cancel it or wait \(conflict\)' rc start-import
 expect "stats shows the stages as aligned rows" 0 '^entries +[0-9]+ +0/500 +8/8 +2 ' rc stats
 expect "stats shows subscriptions" 0 '^races -> entries +120 +500 +250 +0$' rc stats
-expect "stats shows the store" 0 '^store: database connected, 120 rows pending, 12 batches committed, 0 reconnects$' rc stats
+expect "stats shows the store" 0 '^store: database connected, 120 rows pending, 12 batches committed, 0 reconnects, read-back connection failed$' rc stats
 expect "pause reports" 0 '^import 42 paused' rc pause
 expect "resume reports" 0 '^import 42 resumed$' rc resume
 expect "cancel ends the run" 0 '^import 42 cancelled$' rc cancel

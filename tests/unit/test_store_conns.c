@@ -540,6 +540,158 @@ static void test_reads_of_committed_rows_wait_for_no_batch_on_2_connections(void
 	reads_of_committed_rows_wait_for_no_batch(2, "conns_reader2", "cr2_rows");
 }
 
+/* --- the reader: no backend while idle, none taken from connection 0 ------ */
+
+static bool all_fed_one(void *arg)
+{
+	return ((struct seen *)arg)->committed[0] == 1;
+}
+
+static bool backoff_seen(void *arg);
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static bool reader_is(struct seen *w, const char *state)
+{
+	struct store_stats st;
+	store_get_stats(w->store, &st);
+	return st.reader_state && strcmp(st.reader_state, state) == 0;
+}
+
+static bool reader_idle(void *arg)
+{
+	return reader_is(arg, "idle");
+}
+
+static uint64_t reconnects_of(struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st.reconnects;
+}
+
+/* Kill every backend of app; true once the store is READY again. */
+static bool kill_and_reconnect(struct seen *w)
+{
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	         " WHERE application_name = '%s'", w->app);
+	w->backoff_why[0] = '\0';
+	if (sql_int(q) < 1)
+		return false;
+	return run_until(backoff_seen, w, 20) && run_until(is_ready, w, 30);
+}
+
+/* Read k000 committed under tag; true once answered with that one row. */
+static bool read_one(struct seen *w, int tag)
+{
+	char err[ERR_MAX];
+	const char *ask[] = { "k000" };
+	if (store_read_committed(w->store, 0, ask, 1, (uint64_t)tag, err) != 0)
+		return false;
+	struct tag_wait t = { w, tag - 100 };
+	bool ok = run_until(tag_answered, &t, 30) && w->tagged[tag - 100] &&
+	          w->tagged[tag - 100]->n == 1;
+	store_items_free(w->tagged[tag - 100]);
+	w->tagged[tag - 100] = NULL;
+	return ok;
+}
+
+/* The reader opens for reads and closes once idle
+ * (STORE_POOL_READER_IDLE_MS); lost, it is not made again on its own,
+ * only by the next read. */
+static void test_the_reader_holds_no_backend_while_idle(void)
+{
+	const char *tables[] = { "ci_rows" };
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, "conns_idle", tables, 1, 1, 100);
+	if (!s)
+		return;
+	char err[ERR_MAX];
+	add(s, 0, 1, "k000", "{\"v\": 1}");
+	CHECK_EQ(store_flush(s, 0, err), 0);
+	CHECK(run_until(all_fed_one, &w, 20));
+	CHECK(reader_is(&w, "idle"));
+	CHECK(read_one(&w, 101));
+	CHECK(reader_is(&w, "ready"));
+	CHECK_EQ(backends("conns_idle"), 2);
+	/* idle: closed, its backend given back */
+	CHECK(run_until(reader_idle, &w, 10));
+	CHECK_EQ(backends_settle("conns_idle", 1), 1);
+	/* open again, then lost with connection 0 (a restart): connection 0
+	 * comes back alone and the reader stays closed until a read */
+	CHECK(read_one(&w, 102));
+	CHECK_EQ(backends("conns_idle"), 2);
+	CHECK(kill_and_reconnect(&w));
+	run_until(never, NULL, 1.5);
+	/* closed by connection 0's loss, or lost itself first */
+	CHECK(reader_is(&w, "idle") || reader_is(&w, "failed"));
+	CHECK_EQ(backends_settle("conns_idle", 1), 1);
+	CHECK(read_one(&w, 103));
+	CHECK_EQ(backends("conns_idle"), 2);
+	store_free(s);
+}
+
+/* A role's CONNECTION LIMIT leaves room for connection 0 alone: the
+ * reader is refused (53300), its reads go on connection 0, it is not
+ * retried while no read waits, and after every restart connection 0 gets
+ * the one backend (the reader never takes it). */
+static void test_a_connection_limit_with_no_room_for_the_reader(void)
+{
+	sql_exec("CREATE ROLE conns_lim LOGIN CONNECTION LIMIT 1");
+	sql_exec("CREATE SCHEMA cl_lim AUTHORIZATION conns_lim");
+	sql_exec("DO $$BEGIN EXECUTE format('GRANT ALL ON DATABASE %I TO conns_lim',"
+	         " current_database()); END$$");
+	const char *tables[] = { "cl_rows" };
+	struct seen w = { 0 };
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=conns_lim user=conns_lim", conninfo);
+	struct store_conf conf = { .conninfo = ci, .batch_size = 100, .tables = tables, .n_tables = 1,
+	                           .connections = 1, .schema = "cl_lim" };
+	struct store_callbacks cb = { cb_state, &w };
+	char err[ERR_MAX] = "";
+	struct store *s = store_new(base, &conf, &cb, err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct store_sink sink = { .committed = cb_committed, .arg = &w, .items_read = cb_items };
+	store_attach_sink(s, &sink);
+	w.store = s;
+	w.app = "conns_lim";
+	CHECK(run_until(is_ready, &w, 30));
+	if (w.backoff_why[0])
+		fprintf(stderr, "  %s\n", w.backoff_why);
+	add(s, 0, 1, "k000", "{\"v\": 1}");
+	CHECK_EQ(store_flush(s, 0, err), 0);
+	CHECK(run_until(all_fed_one, &w, 20));
+	/* refused, the read answered on connection 0 */
+	CHECK(read_one(&w, 101));
+	CHECK(reader_is(&w, "failed"));
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.last_error && strstr(st.last_error, "too many connections") != NULL);
+	CHECK_EQ(st.state, STORE_READY);
+	/* no retry of its own while no read waits */
+	uint64_t rec = reconnects_of(s);
+	CHECK(rec >= 1);
+	run_until(never, NULL, 2.0);
+	CHECK_EQ(reconnects_of(s), rec);
+	/* restarts: connection 0 gets its backend back every time */
+	for (int i = 0; i < 3; i++) {
+		CHECK(kill_and_reconnect(&w));
+		run_until(never, NULL, 0.5);
+		CHECK_EQ(store_state(s), STORE_READY);
+		CHECK(read_one(&w, 102 + i));
+		CHECK_EQ(store_state(s), STORE_READY);
+	}
+	CHECK_EQ(backends_settle("conns_lim", 1), 1);
+	store_free(s);
+}
+
 /* --- one connection killed mid-import ------------------------------------- */
 
 static void feed(struct seen *w)
@@ -670,6 +822,8 @@ int main(void)
 	RUN(test_a_connection_killed_mid_import_stores_every_row_once);
 	RUN(test_reads_of_committed_rows_wait_for_no_batch_on_1_connection);
 	RUN(test_reads_of_committed_rows_wait_for_no_batch_on_2_connections);
+	RUN(test_the_reader_holds_no_backend_while_idle);
+	RUN(test_a_connection_limit_with_no_room_for_the_reader);
 	RUN(test_the_others_connect_after_the_first_applied_the_migrations);
 	event_base_free(base);
 	return CHECK_DONE();
