@@ -1543,6 +1543,14 @@ static void read_stage(struct store *s, struct stage_reads *r, const char *from,
  * placeholders left out, an input's pages in page order with keys,
  * hashes and validators as store_get_input answers them; an input of
  * more rows than the limit is an answer with no input and a from. */
+/* The page rows of sr_items, all 8 committed (a flush sends, the commit
+ * comes later). */
+static bool sr_pages_stored(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'sr_items'") == 8;
+}
+
 static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
 {
 	const char *tables[] = { "sr_items" };
@@ -1580,7 +1588,7 @@ static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
 	for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
 		add_page(s, 0, 3, &pages[i]);
 	flush(s, 0);
-	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'sr_items'"), 8);
+	CHECK(run_until(sr_pages_stored, NULL, 10));
 
 	/* limit 4: [a] (b cut), then [b, c] (d cut), then [d] and the end */
 	const char *want[] = { "sr/a", "sr/b", "sr/c", "sr/d" };
