@@ -15,12 +15,10 @@
 #    http with http_version = 2 (prior knowledge, nginx's h2c) where
 #    libcurl is 8 or later; before, --check-config refuses it (tls.h).
 #  - TLS session reuse, over TLS 1.3 (tickets) and TLS 1.2 (session IDs):
-#    nginx closes each connection after 20 requests, so raced opens many;
-#    3/4 or more of those after the first max_connections resume a TLS
-#    session (nginx's $ssl_session_reused).  Not all: libcurl keeps one
-#    session per server, and of two connections opened at the same moment
-#    one sometimes makes a full handshake (about 1 in 35 over TLS 1.3 in
-#    482 connections measured, 1 in 480 over TLS 1.2).
+#    nginx closes each connection after 20 requests, so raced opens many
+#    (nginx's $ssl_session_reused tells which resumed a session): with one
+#    connection at a time every one after the first resumes; with four at
+#    once most do (session_reuse says why not all).
 # Skipped (77) where nginx or openssl is not installed.
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/lib/nginx.sh"
@@ -163,25 +161,41 @@ nginx_stop
 
 # ---- TLS session reuse: connections closed every 20 requests ----
 # PROTOCOLS: nginx's ssl_protocols (TLS 1.3 resumes by tickets, 1.2 by
-# session IDs from nginx's session cache).
+# session IDs from nginx's session cache); MAXCONN and CONCURRENCY raced's.
+# One connection at a time: each new connection opens after the last one
+# closed, its session (and, over TLS 1.3, its ticket) in the shared cache,
+# so every one after the first must resume.  Four at once: over TLS 1.3 a
+# connection opened while another's handshake is in flight sometimes makes
+# a full handshake (libcurl 7.88 keeps one session per server, OpenSSL's
+# ticket arrives after the handshake): about 1 in 35 on a quiet machine,
+# up to half with two busy CPUs beside an ASan build (8 of 17 seen), so
+# that case asks for a third; over TLS 1.2 it asks for 3/4.
 session_reuse() {
-	local protocols=$1 conns nginx_conns resumed
+	local protocols=$1 maxconn=$2 conc=$3 conns nginx_conns resumed want
 	NGINX_TLS=$T/ca NGINX_TLS_PROTOCOLS=$protocols NGINX_HTTP2=no NGINX_EXTRA="keepalive_requests 20;" \
 		nginx_start "$W"
-	tls_config 4 16 "ca_file = $T/ca/ca.pem" "http_version = 1.1"
+	tls_config "$maxconn" "$conc" "ca_file = $T/ca/ca.pem" "http_version = 1.1"
 	import_with_stats
-	check_eq "$protocols session reuse: every item stored" "$(stored)" "$n_items"
+	local name="$protocols session reuse, $maxconn connection(s)"
+	check_eq "$name: every item stored" "$(stored)" "$n_items"
 	conns=$(stat connections)
 	nginx_conns=$(alog_conns)
 	resumed=$(alog_resumed)
-	echo "     $protocols session reuse: $conns connections opened (nginx saw $nginx_conns), $resumed resumed a TLS session"
-	check "$protocols session reuse: nginx's limit made raced open many connections ($conns)" \
+	echo "     $name: $conns connections opened (nginx saw $nginx_conns), $resumed resumed a TLS session"
+	check "$name: nginx's limit made raced open many connections ($conns)" \
 		test "$conns" -ge $((n_requests / 20))
-	check_eq "$protocols session reuse: nginx saw the connections raced counted" "$nginx_conns" "$conns"
-	check "$protocols session reuse: 3/4 or more of the connections after the first max_connections resumed a session ($resumed of $conns)" \
-		test "$resumed" -ge $(((conns - 4) * 3 / 4))
+	check_eq "$name: nginx saw the connections raced counted" "$nginx_conns" "$conns"
+	if [ "$maxconn" = 1 ]; then
+		check_eq "$name: every connection after the first resumed a session" "$resumed" $((conns - 1))
+	else
+		if [ "$protocols" = TLSv1.3 ]; then want=$(((conns - maxconn) / 3)); else want=$(((conns - maxconn) * 3 / 4)); fi
+		check "$name: $want or more of the connections after the first $maxconn resumed a session ($resumed of $conns)" \
+			test "$resumed" -ge "$want" -a "$resumed" -ge 1
+	fi
 	nginx_stop
 }
-session_reuse TLSv1.3
-session_reuse TLSv1.2
+session_reuse TLSv1.3 1 1
+session_reuse TLSv1.3 4 16
+session_reuse TLSv1.2 1 1
+session_reuse TLSv1.2 4 16
 echo "all TLS checks passed"
