@@ -1591,16 +1591,16 @@ static int cmp_build_rows(const void *a, const void *b)
 	return x->rows < y->rows ? 1 : x->rows > y->rows ? -1 : 0;
 }
 
-/* The finish's index builds, one op each.  With several connections they
- * run at once, the largest first, each on the connection with the fewest
- * rows to sort so far (a table's rows stored so far stand for its size,
- * its parent's twice for its link table's, and a third of all of them for
- * raced_pages'; connection 0 also carries the counts, so ties go
- * elsewhere): the builds are the end of a first
- * import, and raced only waits for them.  Side ops (store_op.side): they
- * wait for the finish, not for the counts nor for each other (no lock of
- * theirs conflicts: the counts read, each build locks its own table);
- * what comes after them (the run's read, the next run) waits for them. */
+/* The finish's index builds, one op each, the largest first.  With
+ * several connections they run at once, each on the connection with the
+ * fewest rows to sort so far (a table's rows stored so far stand for its
+ * size, its parent's twice for its link table's, a third of all of them
+ * for raced_pages'; connection 0 also carries the counts, so ties go
+ * elsewhere): they are the end of a first import, and raced only waits
+ * for them.  Side ops (store_op.side): they wait for the finish, not for
+ * the counts nor for each other (no lock of theirs conflicts: the counts
+ * read, each build locks its own table); what comes after them (the
+ * run's read, the next run) waits for them. */
 static void enqueue_index_builds(struct store *s)
 {
 	size_t n = 1;

@@ -331,7 +331,7 @@ struct store_op *store_runs_index(const char *sql)
 	 * only over tables past min_parallel_table_scan_size (8 MB by
 	 * default): a first import's tables of a few MB got none, and their
 	 * builds ran on one CPU while raced waited (docs/performance.md,
-	 * "Index builds overlapped"). */
+	 * "Index builds at the finish, overlapped"). */
 	store_op_sql(op, 1, "SET LOCAL min_parallel_table_scan_size = '" STORE_INDEX_PARALLEL_MIN "'");
 	store_op_sql(op, 2, sql);
 	op->done = counts_done;
