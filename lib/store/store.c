@@ -301,11 +301,12 @@ void store_op_completed(struct store *s, struct store_op *op, const PGresult *re
 	store_op_free(op);
 }
 
-/* Several connections (store_pool.h): everything but a batch goes on
- * connection 0, and waits there for the rows taken before it on the
- * others (reads of stored rows, runs and their finish), except what only
- * meets connection 0's own writes: reads of page records (written on
- * connection 0 only) and import_errors rows. */
+/* Several connections (store_pool.h): everything but a batch and a
+ * finish's index build (enqueue_index_builds) goes on connection 0, and
+ * waits there for the rows taken before it on the others (reads of
+ * stored rows, runs and their finish), except what only meets connection
+ * 0's own writes: reads of page records (written on connection 0 only)
+ * and import_errors rows. */
 static int enqueue(struct store *s, struct store_op *op)
 {
 	if (!op)
@@ -1578,6 +1579,69 @@ int store_add_error(struct store *s, int64_t import_id, const char *stage, const
 	return op ? enqueue(s, op) : 0;
 }
 
+/* One build: its DO block (borrowed) and the rows it sorts, roughly. */
+struct index_build {
+	const char *sql;
+	uint64_t rows;
+};
+
+static int cmp_build_rows(const void *a, const void *b)
+{
+	const struct index_build *x = a, *y = b;
+	return x->rows < y->rows ? 1 : x->rows > y->rows ? -1 : 0;
+}
+
+/* The finish's index builds, one op each, the largest first.  With
+ * several connections they run at once, each on the connection with the
+ * fewest rows to sort so far (a table's rows stored so far stand for its
+ * size, its parent's twice for its link table's, a third of all of them
+ * for raced_pages'; connection 0 also carries the counts, so ties go
+ * elsewhere): they are the end of a first import, and raced only waits
+ * for them.  Side ops (store_op.side): they wait for the finish, not for
+ * the counts nor for each other (no lock of theirs conflicts: the counts
+ * read, each build locks its own table); what comes after them (the
+ * run's read, the next run) waits for them. */
+static void enqueue_index_builds(struct store *s)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < s->n_tables; i++)
+		n += 1 + (s->sql[i].link_index_finish_sql != NULL);
+	struct index_build *b = calloc(n, sizeof *b);
+	if (!b)
+		return;   /* the next finish or connect makes them */
+	size_t k = 1;
+	uint64_t all = 0;
+	for (size_t i = 0; i < s->n_tables; i++) {
+		const struct table *t = &s->tables[i];
+		b[k++] = (struct index_build){ s->sql[i].index_finish_sql, t->rows_committed };
+		/* a link a parent row, and two columns: about twice the sort */
+		if (s->sql[i].link_index_finish_sql && t->parent < s->n_tables)
+			b[k++] = (struct index_build){ s->sql[i].link_index_finish_sql,
+			                               2 * s->tables[t->parent].rows_committed };
+		else if (s->sql[i].link_index_finish_sql)
+			b[k++] = (struct index_build){ s->sql[i].link_index_finish_sql, 0 };
+		all += t->rows_committed;
+	}
+	b[0] = (struct index_build){ store_pages_index_finish_sql, all / 3 };
+	qsort(b, n, sizeof *b, cmp_build_rows);
+	uint64_t load[STORE_CONNECTIONS_MAX] = { 1 };
+	unsigned n_conns = s->n_conns && s->n_conns <= STORE_CONNECTIONS_MAX ? s->n_conns : 1;
+	for (size_t j = 0; j < n; j++) {
+		struct store_op *op = store_runs_index(b[j].sql);
+		if (!op)
+			break;
+		unsigned c = 0;
+		for (unsigned i = 1; i < n_conns; i++)
+			if (load[i] < load[c])
+				c = i;
+		load[c] += b[j].rows + 1;
+		op->conn = c;
+		op->side = true;
+		(void)enqueue(s, op);
+	}
+	free(b);
+}
+
 int store_finish_import(struct store *s, int64_t import_id, const char *status,
                         json_t *counts, unsigned flags, store_done_fn cb, void *arg)
 {
@@ -1618,21 +1682,25 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		: -1;
 	/* Queued with it, so before anything its callback queues; a table
 	 * the counts cannot be made for keeps the import's own. */
-	for (size_t i = 0; rc == 0 && s->rows_needed && i < s->n_tables; i++)
-		if (enqueue(s, store_runs_counts(&s->sql[i], import_id, no_rows[i], fresh[i].keys)) < 0)
+	for (size_t i = 0; rc == 0 && s->rows_needed && i < s->n_tables; i++) {
+		struct store_op *op = store_runs_counts(&s->sql[i], import_id, no_rows[i], fresh[i].keys);
+		if (op)
+			op->side = true;   /* beside the index builds */
+		if (enqueue(s, op) < 0)
 			break;
+	}
 	free(kept);
 	free(no_rows);
 	free(fresh);
 	if (rc < 0)
 		return -1;
 	/* The indexes a first import's rows went without (store_schema.c,
-	 * "Secondary indexes after a first import"): after its rows, in a
-	 * transaction of their own.  Not for an interrupted run: the daemon
+	 * "Secondary indexes after a first import"): after its rows, each in
+	 * a transaction of its own.  Not for an interrupted run: the daemon
 	 * is stopping (a build could outlast systemd's stop timeout), and the
 	 * next connect makes them for the tables that have rows. */
 	if (s->rows_needed && s->n_tables > 0 && strcmp(status, "interrupted") != 0)
-		(void)enqueue(s, store_runs_indexes(s->sql, s->n_tables));
+		enqueue_index_builds(s);
 	/* The counts read the run's reach: it goes after them. */
 	if (s->rows_needed && (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)))
 		(void)enqueue(s, store_runs_forget_reach(import_id));

@@ -47,6 +47,7 @@ enum store_op_kind {
 	STORE_OP_READ_ITEMS,     /* likewise */
 	STORE_OP_READ_STAGE,     /* likewise (store_preload.h) */
 	STORE_OP_PROBE_EMPTY,    /* which stage tables have no row, at a run's start */
+	STORE_OP_BUILD_INDEX,    /* a secondary index a first import left to its finish */
 };
 
 /* A set-up op's place in the chain the connection runs before READY. */
@@ -132,6 +133,10 @@ struct store_op {
 	 * connections is done (reads, runs, page records). */
 	unsigned conn;
 	bool barrier;
+	/* With barrier: it waits for the ops before it that are not side ops
+	 * themselves (a finish's counts and index builds: after the finish,
+	 * at once with each other; store_finish_import). */
+	bool side;
 	/* A read of committed rows (store_read_committed): taken ahead of the
 	 * queue, never a barrier, completed as soon as it is done. */
 	bool unordered;

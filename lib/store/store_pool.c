@@ -47,11 +47,12 @@ static unsigned route(const struct store_pool *p, const struct store_op *op)
 	return op->conn < p->n ? op->conn : 0;
 }
 
-/* Every op taken before op on another connection is done. */
+/* Every op taken before op on another connection is done (but side ops,
+ * for a side op). */
 static bool barrier_clear(const struct store_pool *p, const struct store_op *op)
 {
 	for (const struct store_op *w = p->win_head; w && w != op; w = w->pool_next)
-		if (!w->pool_done && route(p, w) != route(p, op))
+		if (!w->pool_done && route(p, w) != route(p, op) && !(op->side && w->side))
 			return false;
 	return true;
 }

@@ -13,9 +13,12 @@
  * Barriers: an op with store_op.barrier set (reads of stored rows, import
  * runs, a batch's page and link records) is sent only once every op taken
  * before it on the other connections is done, so it sees (or follows)
- * every row queued before it.  Each connection sends its FIFO in order.
- * The oldest op not done is never waiting on a barrier, so the pool always
- * makes progress while the connections are up.
+ * every row queued before it; a side op (store_op.side: a finish's
+ * counts and index builds) waits only for the ops that are not, so the
+ * side ops after a finish run at once on their connections.  Each
+ * connection sends its FIFO in order.  The oldest op not done is never
+ * waiting on a barrier, so the pool always makes progress while the
+ * connections are up.
  *
  * Reads of committed rows (store_op.unordered, store_read_committed): kept
  * apart by the store and taken before its queue, they wait for no batch.

@@ -317,26 +317,23 @@ struct store_op *store_runs_forget_reach(int64_t import_id)
 	return one_statement(STORE_OP_FINISH_IMPORT, DELETE_REACHED_SQL, 1, p, counts_done);
 }
 
-struct store_op *store_runs_indexes(const struct store_table_sql *tables, size_t n_tables)
+struct store_op *store_runs_index(const char *sql)
 {
-	size_t n = 2;
-	for (size_t t = 0; t < n_tables; t++)
-		n += 1 + (tables[t].link_index_finish_sql != NULL);
-	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, n);
+	struct store_op *op = store_op_new(STORE_OP_BUILD_INDEX, 3);
 	if (!op)
 		return NULL;
-	size_t i = 0;
 	/* A sorted build over a whole table may take longer than a role's
 	 * statement_timeout allows the batches; its error would drop the
 	 * connection (a timeout is transient) and the next connect build it
 	 * again, with no timeout.  So none here, as for that connect. */
-	store_op_sql(op, i++, "SET LOCAL statement_timeout = 0");
-	store_op_sql(op, i++, store_pages_index_finish_sql);
-	for (size_t t = 0; t < n_tables; t++) {
-		store_op_sql(op, i++, tables[t].index_finish_sql);
-		if (tables[t].link_index_finish_sql)
-			store_op_sql(op, i++, tables[t].link_index_finish_sql);
-	}
+	store_op_sql(op, 0, "SET LOCAL statement_timeout = 0");
+	/* PostgreSQL gives a build workers (max_parallel_maintenance_workers)
+	 * only over tables past min_parallel_table_scan_size (8 MB by
+	 * default): a first import's tables of a few MB got none, and their
+	 * builds ran on one CPU while raced waited (docs/performance.md,
+	 * "Index builds at the finish, overlapped"). */
+	store_op_sql(op, 1, "SET LOCAL min_parallel_table_scan_size = '" STORE_INDEX_PARALLEL_MIN "'");
+	store_op_sql(op, 2, sql);
 	op->done = counts_done;
 	return op;
 }

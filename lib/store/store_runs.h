@@ -78,12 +78,20 @@ struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t impo
  * of earlier runs that cannot be resumed are deleted.  NULL when out of
  * memory. */
 struct store_op *store_runs_forget_reach(int64_t import_id);
-/* After a run's finishing op: the tables' secondary indexes a first
- * import left to its finish (store_schema_index_sql; raced_pages' on
- * (stage, input) first), made where missing;
- * an error is noted as the store's last and changes nothing else (the
- * next finish or connect tries again).  NULL when out of memory. */
-struct store_op *store_runs_indexes(const struct store_table_sql *tables, size_t n_tables);
+/* After a run's finishing op: one of the secondary indexes a first
+ * import left to its finish (sql, borrowed: a DO block of
+ * store_schema_index_sql or store_pages_index_finish_sql), made where
+ * missing, in a transaction of its own (its table's SHARE lock held for
+ * its build only), with no statement_timeout and PostgreSQL's parallel
+ * maintenance workers allowed at any table size past
+ * STORE_INDEX_PARALLEL_MIN; an error is noted as the store's last and
+ * changes nothing else (the next finish or connect tries again).  NULL
+ * when out of memory. */
+struct store_op *store_runs_index(const char *sql);
+/* The table size from which a finish's index build may have parallel
+ * workers (min_parallel_table_scan_size for its transaction): below
+ * about a megabyte starting them costs more than they save. */
+#define STORE_INDEX_PARALLEL_MIN "1MB"
 
 /* See store_finish_import(): the removals and clean-up flags ask for run
  * over tables (the store's, in stage order), then the run's row.

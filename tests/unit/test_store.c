@@ -1852,7 +1852,15 @@ static void import_nw(int64_t n, const char *p7)
 /* A ready store of tables <prefix>_entries and <prefix>_athletes, the
  * second a dedupe stage of the first (so with a link table), batches of
  * 100; NULL (a failed check) if it cannot be had. */
+static struct store *start_link_store_n(struct seen *w, const char *prefix, unsigned conns);
+
 static struct store *start_link_store(struct seen *w, const char *prefix)
+{
+	return start_link_store_n(w, prefix, 0);
+}
+
+/* The same over `conns` connections ([database] connections; 0: one). */
+static struct store *start_link_store_n(struct seen *w, const char *prefix, unsigned conns)
 {
 	static char names[2][32];
 	snprintf(names[0], sizeof names[0], "%s_entries", prefix);
@@ -1861,7 +1869,8 @@ static struct store *start_link_store(struct seen *w, const char *prefix)
 	static const int parents[] = { -1, 0 };
 	static const bool dedupe[] = { false, true };
 	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
-	                           .n_tables = 2, .parents = parents, .dedupe = dedupe };
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe,
+	                           .connections = conns };
 	struct store *s = start_store(w, &conf, NULL);
 	if (!s || !run_until(store_ready, s, 30)) {
 		fprintf(stderr, "store not ready: %s\n", w->last_why);
@@ -3280,6 +3289,155 @@ static void test_a_first_imports_secondary_indexes_are_made_by_its_finish(void)
 	sql_exec("DROP TABLE ix_athletes_parents, ix_athletes, ix_entries CASCADE");
 }
 
+/* A first import of 150 entries under 2 races, and one athlete linked
+ * from an entry, all committed (prefix's tables, empty before). */
+static void first_import_rows(struct store *s, struct seen *w, int64_t id)
+{
+	for (int i = 0; i < 150; i++) {
+		char key[32], payload[64];
+		snprintf(key, sizeof key, "e%05d", i);
+		snprintf(payload, sizeof payload, "{\"i\": %d}", i);
+		add(s, 0, id, key, i % 2 ? "r1" : "r2", payload);
+	}
+	flush(s, 0);
+	struct want x = { w, 0, 150 };
+	CHECK(run_until(committed_reached, &x, 20));
+	add_link_keys(s, id, "e00001", "a1\0a2", 6, 2);
+	link_batch(s, w, id, "a1");
+}
+
+/* Whether a backend other than this one is running a CREATE INDEX. */
+static bool no_build_running(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+	               " AND state <> 'idle' AND query LIKE '%CREATE INDEX%'") == 0;
+}
+
+/* Hold `mode` on table in a transaction of a connection of the test's own
+ * (NULL if that failed). */
+static PGconn *hold_lock(const char *table, const char *mode)
+{
+	char q[256];
+	snprintf(q, sizeof q, "BEGIN; LOCK TABLE %s IN %s MODE", table, mode);
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r = PQexec(c, q);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	CHECK(ok);
+	PQclear(r);
+	if (!ok) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void release_lock(PGconn *c)
+{
+	if (!c)
+		return;
+	PGresult *r = PQexec(c, "COMMIT");
+	CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The finish's index builds (docs/architecture.md, "Secondary indexes
+ * after a first import"): a transaction each, the largest first, so a
+ * build held up by a lock on its table holds up none committed before
+ * it; with two connections they run at once (the link table's, the
+ * largest, alone on the second connection, the others on the first
+ * after the finish's counts), so one held up leaves the other
+ * connection's built; raced
+ * stopping while one waits (or before any: an interrupted finish makes
+ * none) leaves tables the next connect gives every index. */
+static void test_a_first_imports_index_builds_are_a_transaction_each_and_run_at_once(void)
+{
+	char parent_idx[] = "ib_entries_parent_key", link_idx[] = "ib_athletes_parents_key",
+	     athletes_idx[] = "ib_athletes_parent_key", pages_idx[] = "raced_pages_input";
+	sql_exec("DO $$ BEGIN IF to_regclass('raced_pages') IS NOT NULL THEN"
+	         " DELETE FROM raced_pages; DROP INDEX IF EXISTS raced_pages_input; END IF; END $$");
+
+	/* one connection: raced_pages' build (the third) waits for a lock;
+	 * the two before it are committed meanwhile */
+	struct seen w = { 0 };
+	struct store *s = start_link_store(&w, "ib");
+	if (!s)
+		return;
+	int64_t id = begin_run(s);
+	first_import_rows(s, &w, id);
+	CHECK(!index_there(parent_idx));
+	CHECK(!index_there(link_idx));
+	PGconn *locker = hold_lock("raced_pages", "ROW EXCLUSIVE");
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_STR(c.err, "");
+	CHECK(run_until(index_there, link_idx, 10));
+	CHECK(run_until(index_there, parent_idx, 10));
+	CHECK(!index_there(pages_idx));
+	CHECK(!index_there(athletes_idx));   /* behind it on the one connection */
+	release_lock(locker);
+	CHECK(run_until(index_there, pages_idx, 10));
+	CHECK(run_until(index_there, athletes_idx, 10));
+	CHECK_EQ(sql_int("SELECT count(*) FROM ib_entries WHERE parent_key = 'r1'"), 75);
+	store_free(s);
+
+	/* two connections: the link table's build (the first, alone on the
+	 * second connection) waits for a lock, the others are made on the
+	 * first meanwhile; raced stops while it waits */
+	sql_exec("DROP INDEX ib_entries_parent_key, ib_athletes_parents_key, ib_athletes_parent_key");
+	sql_exec("TRUNCATE ib_entries, ib_athletes, ib_athletes_parents");
+	struct seen w2 = { 0 };
+	s = start_link_store_n(&w2, "ib", 2);
+	if (!s)
+		return;
+	id = begin_run(s);
+	first_import_rows(s, &w2, id);
+	locker = hold_lock("ib_athletes_parents", "ROW EXCLUSIVE");
+	struct run_ctx c2 = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, 0, on_finished, &c2), 0);
+	CHECK(run_until(flag_set, &c2.finished, 10));
+	CHECK(run_until(index_there, parent_idx, 10));
+	CHECK(run_until(index_there, athletes_idx, 10));
+	CHECK(!index_there(link_idx));
+	store_free(s);
+	release_lock(locker);
+	CHECK(run_until(no_build_running, NULL, 10));
+	struct seen w3 = { 0 };
+	s = start_link_store(&w3, "ib");
+	CHECK(index_there(parent_idx));
+	CHECK(index_there(link_idx));
+	CHECK(index_there(athletes_idx));
+	store_free(s);
+
+	/* an interrupted finish makes none; the next connect makes them */
+	sql_exec("DROP INDEX ib_entries_parent_key, ib_athletes_parents_key");
+	sql_exec("TRUNCATE ib_entries, ib_athletes, ib_athletes_parents");
+	struct seen w4 = { 0 };
+	s = start_link_store(&w4, "ib");
+	if (!s)
+		return;
+	id = begin_run(s);
+	first_import_rows(s, &w4, id);
+	struct run_ctx c4 = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "interrupted", NULL, STORE_FINISH_RESUMABLE, on_finished,
+	                             &c4), 0);
+	CHECK(run_until(flag_set, &c4.finished, 10));
+	CHECK_EQ(store_get_runs(s, id, 1, on_runs, &c4), 0);   /* after anything the finish queued */
+	CHECK(run_until(flag_set, &c4.got_runs, 10));
+	json_decref(c4.runs);
+	CHECK(!index_there(parent_idx));
+	CHECK(!index_there(link_idx));
+	store_free(s);
+	struct seen w5 = { 0 };
+	s = start_link_store(&w5, "ib");
+	CHECK(index_there(parent_idx));
+	CHECK(index_there(link_idx));
+	store_free(s);
+	sql_exec("DROP TABLE ib_athletes_parents, ib_athletes, ib_entries CASCADE");
+}
+
 /* Migration 7 on a database at 6 holding import state: the state's URLs,
  * inputs and stages take COLLATE "C", every row stays, the input index
  * is made again (raced_pages holds rows), and the store reads and writes
@@ -3793,6 +3951,7 @@ int main(void)
 	RUN(test_a_first_import_into_empty_tables_goes_by_plain_inserts);
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_first_imports_secondary_indexes_are_made_by_its_finish);
+	RUN(test_a_first_imports_index_builds_are_a_transaction_each_and_run_at_once);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
