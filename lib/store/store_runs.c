@@ -326,13 +326,15 @@ struct store_op *store_runs_index(const char *sql)
 	 * statement_timeout allows the batches; its error would drop the
 	 * connection (a timeout is transient) and the next connect build it
 	 * again, with no timeout.  So none here, as for that connect. */
-	store_op_sql(op, 0, "SET LOCAL statement_timeout = 0");
+	store_op_sql(op, 0, "SELECT set_config('statement_timeout', '0', true)");
 	/* PostgreSQL gives a build workers (max_parallel_maintenance_workers)
 	 * only over tables past min_parallel_table_scan_size (8 MB by
 	 * default): a first import's tables of a few MB got none, and their
 	 * builds ran on one CPU while raced waited (docs/performance.md,
-	 * "Index builds at the finish, overlapped"). */
-	store_op_sql(op, 1, "SET LOCAL min_parallel_table_scan_size = '" STORE_INDEX_PARALLEL_MIN "'");
+	 * "Index builds at the finish, overlapped").  set_config(..., true),
+	 * not SET LOCAL: the op's statements are the pipeline's implicit
+	 * transaction, where SET LOCAL works but logs a WARNING each time. */
+	store_op_sql(op, 1, "SELECT set_config('min_parallel_table_scan_size', '" STORE_INDEX_PARALLEL_MIN "', true)");
 	store_op_sql(op, 2, sql);
 	op->done = counts_done;
 	return op;

@@ -414,16 +414,25 @@ static bool name_valid(const char *n)
  * makes it when missing (one sorted build, after the rows).  The catalog
  * is read first: CREATE INDEX IF NOT EXISTS locks the table even when the
  * index is there. */
+/* A build another connection has under way is invisible to to_regclass
+ * and to IF NOT EXISTS: this one then waits for it and fails on the
+ * catalog's unique index (23505) when it commits.  The index is then
+ * there, which is all either wanted (with [database] connections > 1 a
+ * finish's builds run on every connection, and a connection that
+ * reconnects meanwhile makes the same ones at its set-up). */
+#define INDEX_RACE_LOST " EXCEPTION WHEN unique_violation OR duplicate_table THEN NULL;"
 #define SECONDARY_INDEX_FMT \
 	"DO $raced$ BEGIN IF to_regclass('\"%s%s\"') IS NULL THEN%s" \
-	" CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (%s);%s END IF; END $raced$"
+	" BEGIN CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (%s);" INDEX_RACE_LOST " END;" \
+	"%s END IF; END $raced$"
 
 /* raced_pages' index on (stage, input), as the tables' above: what an
  * import reads of an input (store_pages_inputs_sql) and the link records
  * by URL go through it; a first import does neither for its own pages
  * (store_state_empty; the by-URL statement also names the primary key). */
 #define PAGES_INDEX_HEAD "DO $raced$ BEGIN IF to_regclass('raced_pages_input') IS NULL THEN"
-#define PAGES_INDEX_CREATE " CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input);"
+#define PAGES_INDEX_CREATE \
+	" BEGIN CREATE INDEX IF NOT EXISTS raced_pages_input ON raced_pages (stage, input);" INDEX_RACE_LOST " END;"
 const char store_pages_index_sql[] =
 	PAGES_INDEX_HEAD " IF EXISTS (SELECT 1 FROM raced_pages) THEN" PAGES_INDEX_CREATE
 	" END IF; END IF; END $raced$";

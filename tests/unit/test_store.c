@@ -616,6 +616,57 @@ static void test_lock_held_past_lock_timeout_is_waited_out(void)
 	store_free(s);
 }
 
+/* The index a finish builds on one connection and the same index a
+ * reconnecting connection's set-up makes at once: the second waits for
+ * the first (its build is invisible to it) and then must not fail on the
+ * catalog's unique index; either way the index is there. */
+static bool backend_waits_on_lock(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	               " AND query LIKE 'DO $raced$%'") == 1;
+}
+
+static void test_the_same_index_made_on_two_connections_at_once_is_no_error(void)
+{
+	struct store_table_sql t = { 0 };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t, "twice", NULL, false, err), 0);
+	sql_exec("DROP TABLE IF EXISTS twice CASCADE");
+	sql_exec(t.create_sql);
+	sql_exec("INSERT INTO twice (key, payload, last_import) VALUES ('a', '{}', 1)");
+	const char *stmts[] = { t.index_finish_sql, t.index_sql, store_pages_index_finish_sql };
+	const char *made[] = { "twice_parent_key", "twice_parent_key", "raced_pages_input" };
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+		sql_exec("DROP INDEX IF EXISTS twice_parent_key");
+		sql_exec("DROP INDEX IF EXISTS raced_pages_input");
+		PGconn *first = PQconnectdb(conninfo), *second = PQconnectdb(conninfo);
+		PGresult *r = PQexec(first, "BEGIN");
+		PQclear(r);
+		r = PQexec(first, stmts[i == 1 ? 0 : i]);
+		CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		CHECK_EQ(PQsendQuery(second, stmts[i]), 1);
+		CHECK(run_until(backend_waits_on_lock, NULL, 10));
+		r = PQexec(first, "COMMIT");
+		PQclear(r);
+		r = PQgetResult(second);
+		CHECK_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fprintf(stderr, "     %s", PQresultErrorMessage(r));
+		PQclear(r);
+		while ((r = PQgetResult(second)))
+			PQclear(r);
+		PQfinish(first);
+		PQfinish(second);
+		char q[128];
+		snprintf(q, sizeof q, "SELECT count(*) FROM pg_indexes WHERE indexname = '%s'", made[i]);
+		CHECK_EQ(sql_int(q), 1);
+	}
+	sql_exec("DROP TABLE twice CASCADE");
+	store_table_sql_free(&t);
+}
+
 /* A batch that fails on every fresh connection (here it outlasts
  * statement_timeout) must not retry at the first delay forever: connecting
  * fine does not reset the delay, only a statement that succeeds does. */
@@ -3917,6 +3968,7 @@ int main(void)
 	RUN(test_dropped_table_refuses_the_batch_whole_naming_the_fix);
 	RUN(test_views_follow_the_tables_columns);
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);
+	RUN(test_the_same_index_made_on_two_connections_at_once_is_no_error);
 	RUN(test_statement_failing_after_each_reconnect_backs_off_further);
 	RUN(test_import_runs_begin_finish_and_get_runs);
 	RUN(test_errors_group_by_stage_and_normalized_cause);

@@ -39,10 +39,12 @@ static void test_every_statement_quotes_the_table_name(void)
 	CHECK(strncmp(t.create_sql, "CREATE TABLE IF NOT EXISTS \"user\" (", 35) == 0);
 	CHECK_STR(t.index_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL THEN"
 	          " IF EXISTS (SELECT 1 FROM \"user\") THEN"
-	          " CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key); END IF;"
+	          " BEGIN CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key);"
+	          " EXCEPTION WHEN unique_violation OR duplicate_table THEN NULL; END; END IF;"
 	          " END IF; END $raced$");
 	CHECK_STR(t.index_finish_sql, "DO $raced$ BEGIN IF to_regclass('\"user_parent_key\"') IS NULL"
-	          " THEN CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key);"
+	          " THEN BEGIN CREATE INDEX IF NOT EXISTS \"user_parent_key\" ON \"user\" (parent_key);"
+	          " EXCEPTION WHEN unique_violation OR duplicate_table THEN NULL; END;"
 	          " END IF; END $raced$");
 	CHECK(strncmp(t.upsert_sql, "INSERT INTO \"user\" AS t ", 24) == 0);
 	CHECK_STR(t.upsert_name, "raced_upsert_user");
