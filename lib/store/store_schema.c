@@ -19,6 +19,15 @@
  * threshold, above the largest block a batch of STORE_BATCH_SIZE_MAX rows
  * allocates (PostgreSQL's blocks stop doubling at 8 MiB). */
 #define STORE_BACKEND_MALLOC_WARM "16777216"
+/* ... made as 4 KiB repeated (16 MiB / 4 KiB times) and measured by
+ * octet_length: repeat copies its string once per count, and length()
+ * walks every byte for characters, so 16 Mi copies of one byte and a
+ * character count cost the backend 50 ms a connection, a third of an
+ * unchanged re-import's PostgreSQL CPU (docs/performance.md, "The
+ * unchanged re-import's transactions"); this way the block is only
+ * written once. */
+#define STORE_BACKEND_MALLOC_WARM_SQL \
+	"SELECT octet_length(repeat(repeat('x', 4096), " STORE_BACKEND_MALLOC_WARM " / 4096))"
 
 struct migration {
 	int version;
@@ -641,7 +650,7 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	 * the backend's CPU a row doubled; docs/performance.md).  Freeing one
 	 * mapped block raises both thresholds to its size for the backend's
 	 * life: one such block, now. */
-	store_op_sql(op, k + 1, "SELECT length(repeat('x', " STORE_BACKEND_MALLOC_WARM "))");
+	store_op_sql(op, k + 1, STORE_BACKEND_MALLOC_WARM_SQL);
 	store_op_sql(op, k + 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }

@@ -214,7 +214,7 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 	CHECK_STR(op->stmts[1].sql, "SET statement_timeout = 0");
 	CHECK_STR(op->stmts[2].sql, "SELECT pg_advisory_lock($1::bigint)");
 	CHECK_STR(op->stmts[2].params[0], "7261636564");
-	CHECK_STR(op->stmts[4].sql, "SELECT length(repeat('x', 16777216))");
+	CHECK_STR(op->stmts[4].sql, "SELECT octet_length(repeat(repeat('x', 4096), 16777216 / 4096))");
 	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 	op = store_schema_probe("remote_write", NULL);
