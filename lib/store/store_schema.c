@@ -749,7 +749,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 5);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 6);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -778,6 +778,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k, store_reach_write_sql);
+	op->stmts[k++].name = STORE_REACH_WRITE;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k, store_preload_sql);
