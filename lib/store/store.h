@@ -229,6 +229,8 @@ struct store_stats {
 	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
 	                                batch of the run had met a stored key) */
 	uint64_t reconnects;         /* connections lost or refused */
+	uint64_t warmups;            /* backends given the malloc warm-up, each with
+	                                its first batch that carries rows */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
 	/* The connection for read-backs of committed rows (store_pool.h):

@@ -75,6 +75,8 @@ struct store_conn {
 	uint32_t backoff_ms;
 	int64_t retry_at_ms;     /* the reader: no connect before (monotonic) */
 	bool stmt_failing;       /* a statement failed since one last succeeded */
+	bool warm_due;           /* its backend has not had store_schema_warm_sql */
+	uint64_t warmups;        /* times it was sent */
 
 	struct store_op_list sent;
 	size_t n_sent_user;
@@ -313,6 +315,22 @@ static void send_setup(struct store_conn *c, struct store_op_list *chain)
 	flush(c);
 }
 
+/* Before the first batch that carries rows on this backend, in its
+ * transaction: the malloc warm-up (store_schema.h).  A batch without rows
+ * (placeholders, page records of an unchanged re-import) decodes no large
+ * arrays and does not need it.  Its result (a row) is ignored: a batch's
+ * completion reads none. */
+static int warm_send(struct store_conn *c, const struct store_op *op)
+{
+	if (!c->warm_due || op->kind != STORE_OP_BATCH || op->n_rows == 0)
+		return 0;
+	if (!PQsendQueryParams(c->conn, store_schema_warm_sql, 0, NULL, NULL, NULL, NULL, 0))
+		return -1;
+	c->warm_due = false;
+	c->warmups++;
+	return 0;
+}
+
 /* Send queued user ops while READY, up to STORE_MAX_IN_FLIGHT. */
 static void pump(struct store_conn *c)
 {
@@ -321,7 +339,7 @@ static void pump(struct store_conn *c)
 	bool any = false;
 	struct store_op *op;
 	while (c->n_sent_user < STORE_MAX_IN_FLIGHT && (op = store_pool_take(c->pool, c->idx))) {
-		if (op_send(c, op) != 0) {
+		if (warm_send(c, op) != 0 || op_send(c, op) != 0) {
 			/* back in front; connection_lost puts the sent ones before it */
 			struct store_op_list back = { op, op };
 			store_pool_return(c->pool, c->idx, &back);
@@ -590,6 +608,7 @@ static void read_results(struct store_conn *c)
 static void connected(struct store_conn *c)
 {
 	c->connecting = false;
+	c->warm_due = !c->reader;   /* a new backend */
 	event_del(c->ev_timer);
 	if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1) {
 		connection_lost(c, conn_error(c));
@@ -662,6 +681,11 @@ size_t store_conn_in_flight(const struct store_conn *c)
 uint64_t store_conn_reconnects(const struct store_conn *c)
 {
 	return c->reconnects;
+}
+
+uint64_t store_conn_warmups(const struct store_conn *c)
+{
+	return c->warmups;
 }
 
 uint32_t store_conn_migrations(const struct store_conn *c)

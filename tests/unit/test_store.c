@@ -2175,6 +2175,13 @@ static void test_a_resumed_run_counts_its_reach_and_a_success_forgets_it(void)
 	store_free(s);
 }
 
+static uint64_t warmups_of(const struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st.warmups;
+}
+
 static bool reach_of_31_in(void *arg)
 {
 	(void)arg;
@@ -2184,8 +2191,9 @@ static bool reach_of_31_in(void *arg)
 /* A batch whose page records are all reached-only sends its reach row
  * alone (the statement without the page rows' upsert, so it commits while
  * raced_pages is locked): the urls and the inputs completed are there, no
- * page row is touched (same xmin), and a
- * batch with one record that changes a page writes that page as before. */
+ * page row is touched (same xmin), and a batch with one record that
+ * changes a page writes that page as before.  Batches without rows never
+ * carry the backend's malloc warm-up; the first with rows does. */
 static void test_a_batch_of_reached_only_records_writes_its_reach_alone(void)
 {
 	const char *tables[] = { "ro_items" };
@@ -2244,6 +2252,18 @@ static void test_a_batch_of_reached_only_records_writes_its_reach_alone(void)
 	free(got);
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 32"), 1);
 	free(xmin0);
+	/* the backend's malloc warm-up goes with the first batch of rows,
+	 * not before: none yet, one for the first batch of rows, no more */
+	CHECK_EQ(warmups_of(s), 0);
+	add(s, 0, 32, "a", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 10));
+	CHECK_EQ(warmups_of(s), 1);
+	add(s, 0, 32, "b", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 10));
+	CHECK_EQ(warmups_of(s), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ro_items"), 2);
 	sql_exec("DELETE FROM raced_reached");
 	reads_clear(&r);
 	store_free(s);
@@ -3749,6 +3769,7 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	        (unsigned long long)st.reconnects, (unsigned long long)st.plain_fallbacks,
 	        (unsigned long long)st.rows_plain);
 	CHECK(st.reconnects >= 3);
+	CHECK(st.warmups >= 4);   /* each new backend, with its first batch of rows */
 	CHECK(st.rows_plain > 0);
 	CHECK_EQ(st.rows_failed, 0);
 	CHECK_EQ(st.batches_split, 0);
