@@ -291,8 +291,10 @@ int store_add_typed(struct store *s, size_t table, int64_t import_id, const char
  * as placeholders, in order with the rows, and are acknowledged through
  * the sink's committed() with the batch they join (they count in its n).
  * They count towards batch_size, so an import of unchanged items still
- * forms batches (and its page records ride them).  -1 with err: table out
- * of range. */
+ * forms batches (and its page records ride them); a batch of them is
+ * cheap (its reach row and a commit, about 0.1 ms of backend CPU:
+ * counting them for less was measured to save nothing; docs/architecture.md,
+ * "What is written when").  -1 with err: table out of range. */
 RACED_MUST_CHECK
 int store_add_unchanged(struct store *s, size_t table, int64_t import_id, size_t n, char *err);
 
@@ -341,7 +343,8 @@ struct store_page {
  * record's url (and input, if input_done) joins the batch's row of
  * raced_reached: what import_id reached and completed.  Unless
  * reached_only, the page row is also written, with seen_import =
- * import_id (the last import that wrote it).  A record without content updates an
+ * import_id (the last import that wrote it); a batch whose records are
+ * all reached_only writes its reach row alone (raced_pages untouched).  A record without content updates an
  * existing row only: one for a page that has no row yet leaves a
  * placeholder (seen_import < 0, no keys, no validators) that every read
  * takes as no row (store_get_input, the removals) and a finish deciding
