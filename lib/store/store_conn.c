@@ -315,18 +315,24 @@ static void send_setup(struct store_conn *c, struct store_op_list *chain)
 	flush(c);
 }
 
-/* Before the first batch that carries rows on this backend, in its
- * transaction: the malloc warm-up (store_schema.h).  A batch without rows
+/* Just before the first batch that carries rows on this backend: the
+ * malloc warm-up (store_schema.h), a set-up op of its own, so that its
+ * outcome is nobody's (op_finished drops it).  A batch without rows
  * (placeholders, page records of an unchanged re-import) decodes no large
- * arrays and does not need it.  Its result (a row) is ignored: a batch's
- * completion reads none. */
+ * arrays and does not need it.  -1: the connection failed. */
 static int warm_send(struct store_conn *c, const struct store_op *op)
 {
 	if (!c->warm_due || op->kind != STORE_OP_BATCH || op->n_rows == 0)
 		return 0;
-	if (!PQsendQueryParams(c->conn, store_schema_warm_sql, 0, NULL, NULL, NULL, NULL, 0))
-		return -1;
 	c->warm_due = false;
+	struct store_op *warm = store_schema_warm();
+	if (!warm)
+		return 0;   /* out of memory: the batches go without it */
+	if (op_send(c, warm) != 0) {
+		store_op_free(warm);
+		return -1;
+	}
+	store_op_push(&c->sent, warm);
 	c->warmups++;
 	return 0;
 }
@@ -477,6 +483,8 @@ static void setup_done(struct store_conn *c, struct store_op *op, const char *er
 	case STORE_STEP_READER:
 		unlock_done(c, err);
 		break;
+	case STORE_STEP_WARM:
+		break;   /* dropped by op_finished before it gets here */
 	}
 }
 
@@ -513,6 +521,10 @@ static void retry_later(struct store_conn *c, struct store_op *op)
 /* op's sync arrived: it is committed, or failed as a whole. */
 static void op_finished(struct store_conn *c, struct store_op *op)
 {
+	if (op->kind == STORE_OP_SETUP && op->step == STORE_STEP_WARM) {
+		store_op_free(op);   /* failed or not: it only saves faults */
+		return;
+	}
 	if (op->failed && op->transient) {
 		retry_later(c, op);
 		return;

@@ -604,6 +604,14 @@ static char *quote_ident(const char *name)
 	return q;
 }
 
+struct store_op *store_schema_warm(void)
+{
+	struct store_op *op = setup_op(STORE_STEP_WARM, 1);
+	if (op)
+		store_op_sql(op, 0, store_schema_warm_sql);
+	return op;
+}
+
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
 	size_t k = schema ? 5 : 3;

@@ -221,6 +221,17 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 		CHECK(strstr(op->stmts[i].sql, "repeat") == NULL);
 	CHECK_STR(store_schema_warm_sql,
 	          "SELECT octet_length(repeat(repeat('x', 4096), 16777216 / 4096))");
+	/* ... sent as an op of its own (its own sync) before a connection's
+	 * first batch of rows */
+	struct store_op *warm = store_schema_warm();
+	CHECK(warm != NULL);
+	if (warm) {
+		CHECK_EQ(warm->kind, STORE_OP_SETUP);
+		CHECK_EQ(warm->step, STORE_STEP_WARM);
+		CHECK_EQ(warm->n_stmts, 1);
+		CHECK(warm->stmts[0].sql == store_schema_warm_sql);
+		store_op_free(warm);
+	}
 	store_op_free(op);
 	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
