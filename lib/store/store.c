@@ -28,7 +28,7 @@
  * rows, the write of its page records (after the rows: a page's state
  * never runs ahead of its rows; only the reach row when every record is
  * reached-only), the run's heartbeat.  (A connection's first batch with
- * rows is also led by the backend's malloc warm-up: store_conn.c.)  Reads (an input's
+ * rows is preceded by the backend's malloc warm-up: store_conn.c.)  Reads (an input's
  * pages, stored rows) are ops in the same queue, so they see every batch
  * queued before them; their answers go to the sink attached when they
  * were asked, if it is still attached.  Reads of inputs join the queue's
