@@ -247,10 +247,12 @@ int store_reach_encode(const struct store_page_rec *recs, size_t n, const char *
 		out->lengths[k] = 0;
 		if (k >= STORE_REACH_PARAMS)
 			continue;
-		if (failed)
+		if (failed) {
 			free(b[k].p);
-		else
-			out->values[k] = b[k].p, out->lengths[k] = (int)b[k].len;
+			continue;
+		}
+		out->values[k] = b[k].p;
+		out->lengths[k] = (int)b[k].len;
 	}
 	if (failed)
 		return -1;
