@@ -26,7 +26,9 @@
  * another sink was attached) first sends the pending ones as a batch of
  * their own.  A batch's statements, one transaction: the upsert of its
  * rows, the write of its page records (after the rows: a page's state
- * never runs ahead of its rows), the run's heartbeat.  Reads (an input's
+ * never runs ahead of its rows; only the reach row when every record is
+ * reached-only), the run's heartbeat.  (A connection's first batch with
+ * rows is preceded by the backend's malloc warm-up: store_conn.c.)  Reads (an input's
  * pages, stored rows) are ops in the same queue, so they see every batch
  * queued before them; their answers go to the sink attached when they
  * were asked, if it is still attached.  Reads of inputs join the queue's
@@ -373,14 +375,17 @@ static int pages_encode(struct store *s, struct store_op *op, size_t i)
 {
 	struct store_stmt *st = &op->stmts[i];
 	struct store_pages_params p;
+	bool reach = store_pages_reach_only(op->pages, op->n_pages);
 	st->params = calloc(STORE_PAGES_PARAMS, sizeof *st->params);
 	st->lengths = calloc(STORE_PAGES_PARAMS, sizeof *st->lengths);
 	if (!st->params || !st->lengths ||
-	    store_pages_encode(op->pages, op->n_pages, s->sql[op->table].name, op->import_id,
-	                       &p) != 0)
+	    (reach ? store_reach_encode(op->pages, op->n_pages, s->sql[op->table].name,
+	                                op->import_id, &p)
+	           : store_pages_encode(op->pages, op->n_pages, s->sql[op->table].name,
+	                                op->import_id, &p)) != 0)
 		return -1;
-	st->name = STORE_PAGES_WRITE;
-	st->n_params = STORE_PAGES_PARAMS;
+	st->name = reach ? STORE_REACH_WRITE : STORE_PAGES_WRITE;
+	st->n_params = reach ? STORE_REACH_PARAMS : STORE_PAGES_PARAMS;
 	st->formats = p.formats;
 	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++) {
 		st->params[k] = p.values[k];

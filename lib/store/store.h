@@ -229,6 +229,8 @@ struct store_stats {
 	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
 	                                batch of the run had met a stored key) */
 	uint64_t reconnects;         /* connections lost or refused */
+	uint64_t warmups;            /* backends given the malloc warm-up, each with
+	                                its first batch that carries rows */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
 	/* The connection for read-backs of committed rows (store_pool.h):
@@ -289,8 +291,10 @@ int store_add_typed(struct store *s, size_t table, int64_t import_id, const char
  * as placeholders, in order with the rows, and are acknowledged through
  * the sink's committed() with the batch they join (they count in its n).
  * They count towards batch_size, so an import of unchanged items still
- * forms batches (and its page records ride them).  -1 with err: table out
- * of range. */
+ * forms batches (and its page records ride them); a batch of them is
+ * cheap (its reach row and a commit, about 0.1 ms of backend CPU:
+ * counting them for less was measured to save nothing; docs/architecture.md,
+ * "What is written when").  -1 with err: table out of range. */
 RACED_MUST_CHECK
 int store_add_unchanged(struct store *s, size_t table, int64_t import_id, size_t n, char *err);
 
@@ -339,7 +343,8 @@ struct store_page {
  * record's url (and input, if input_done) joins the batch's row of
  * raced_reached: what import_id reached and completed.  Unless
  * reached_only, the page row is also written, with seen_import =
- * import_id (the last import that wrote it).  A record without content updates an
+ * import_id (the last import that wrote it); a batch whose records are
+ * all reached_only writes its reach row alone (raced_pages untouched).  A record without content updates an
  * existing row only: one for a page that has no row yet leaves a
  * placeholder (seen_import < 0, no keys, no validators) that every read
  * takes as no row (store_get_input, the removals) and a finish deciding

@@ -29,7 +29,7 @@ struct store_backend_ops {
 	/* Ops were queued: carry them now or on a later loop turn (never
 	 * complete one from inside this call). */
 	void (*kick)(struct store_backend *b);
-	/* Its share of the figures: ops_in_flight, reconnects,
+	/* Its share of the figures: ops_in_flight, reconnects, warmups,
 	 * migrations_applied. */
 	void (*get_stats)(const struct store_backend *b, struct store_stats *out);
 	void (*free)(struct store_backend *b);

@@ -75,6 +75,8 @@ struct store_conn {
 	uint32_t backoff_ms;
 	int64_t retry_at_ms;     /* the reader: no connect before (monotonic) */
 	bool stmt_failing;       /* a statement failed since one last succeeded */
+	bool warm_due;           /* its backend has not had store_schema_warm_sql */
+	uint64_t warmups;        /* times it was sent */
 
 	struct store_op_list sent;
 	size_t n_sent_user;
@@ -313,6 +315,28 @@ static void send_setup(struct store_conn *c, struct store_op_list *chain)
 	flush(c);
 }
 
+/* Just before the first batch that carries rows on this backend: the
+ * malloc warm-up (store_schema.h), a set-up op of its own, so that its
+ * outcome is nobody's (op_finished drops it).  A batch without rows
+ * (placeholders, page records of an unchanged re-import) decodes no large
+ * arrays and does not need it.  -1: the connection failed. */
+static int warm_send(struct store_conn *c, const struct store_op *op)
+{
+	if (!c->warm_due || op->kind != STORE_OP_BATCH || op->n_rows == 0)
+		return 0;
+	c->warm_due = false;
+	struct store_op *warm = store_schema_warm();
+	if (!warm)
+		return 0;   /* out of memory: the batches go without it */
+	if (op_send(c, warm) != 0) {
+		store_op_free(warm);
+		return -1;
+	}
+	store_op_push(&c->sent, warm);
+	c->warmups++;
+	return 0;
+}
+
 /* Send queued user ops while READY, up to STORE_MAX_IN_FLIGHT. */
 static void pump(struct store_conn *c)
 {
@@ -321,7 +345,7 @@ static void pump(struct store_conn *c)
 	bool any = false;
 	struct store_op *op;
 	while (c->n_sent_user < STORE_MAX_IN_FLIGHT && (op = store_pool_take(c->pool, c->idx))) {
-		if (op_send(c, op) != 0) {
+		if (warm_send(c, op) != 0 || op_send(c, op) != 0) {
 			/* back in front; connection_lost puts the sent ones before it */
 			struct store_op_list back = { op, op };
 			store_pool_return(c->pool, c->idx, &back);
@@ -459,6 +483,8 @@ static void setup_done(struct store_conn *c, struct store_op *op, const char *er
 	case STORE_STEP_READER:
 		unlock_done(c, err);
 		break;
+	case STORE_STEP_WARM:
+		break;   /* dropped by op_finished before it gets here */
 	}
 }
 
@@ -495,6 +521,10 @@ static void retry_later(struct store_conn *c, struct store_op *op)
 /* op's sync arrived: it is committed, or failed as a whole. */
 static void op_finished(struct store_conn *c, struct store_op *op)
 {
+	if (op->kind == STORE_OP_SETUP && op->step == STORE_STEP_WARM) {
+		store_op_free(op);   /* failed or not: it only saves faults */
+		return;
+	}
 	if (op->failed && op->transient) {
 		retry_later(c, op);
 		return;
@@ -590,6 +620,7 @@ static void read_results(struct store_conn *c)
 static void connected(struct store_conn *c)
 {
 	c->connecting = false;
+	c->warm_due = !c->reader;   /* a new backend */
 	event_del(c->ev_timer);
 	if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1) {
 		connection_lost(c, conn_error(c));
@@ -662,6 +693,11 @@ size_t store_conn_in_flight(const struct store_conn *c)
 uint64_t store_conn_reconnects(const struct store_conn *c)
 {
 	return c->reconnects;
+}
+
+uint64_t store_conn_warmups(const struct store_conn *c)
+{
+	return c->warmups;
 }
 
 uint32_t store_conn_migrations(const struct store_conn *c)

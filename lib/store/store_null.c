@@ -67,6 +67,7 @@ static void null_get_stats(const struct store_backend *b, struct store_stats *ou
 	(void)b;
 	out->ops_in_flight = 0;
 	out->reconnects = 0;
+	out->warmups = 0;
 	out->migrations_applied = 0;
 	out->reader_state = "idle";
 }

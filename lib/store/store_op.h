@@ -59,6 +59,7 @@ enum store_step {
 	STORE_STEP_PREPARE,      /* prepared upserts and page-record write */
 	STORE_STEP_UNLOCK,
 	STORE_STEP_READER,       /* the reader's whole set-up: its reads prepared */
+	STORE_STEP_WARM,         /* the backend's malloc warm-up (store_schema_warm) */
 };
 
 struct store_stmt {

@@ -137,6 +137,15 @@ const char store_pages_write_sql[] =
 	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"
 	"   WHEN p.seen_import < 0 THEN p.seen_import ELSE $2::bigint END";
 
+/* A batch whose records all are reached_only writes no page row: its
+ * reach alone, without the upsert's executor set-up (an unchanged
+ * re-import's batches are nearly all such: docs/performance.md, "The
+ * unchanged re-import's transactions").  $1 the stage, $2 the import,
+ * $3 the urls, $4 the inputs completed. */
+const char store_reach_write_sql[] =
+	"INSERT INTO raced_reached (import_id, stage, urls, done)"
+	" VALUES ($2::bigint, $1::text, $3::text[], $4::text[])";
+
 enum {
 	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_ETAG, P_LM, P_NEXT,
 	P_OFF, P_NKEYS, P_KEYS, P_HASHES, P_REACHED, P_DONE,
@@ -203,6 +212,52 @@ static bool any_null(const struct store_page_rec *const *rows, size_t n, size_t 
 			return true;
 	}
 	return false;
+}
+
+bool store_pages_reach_only(const struct store_page_rec *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!recs[i].reached_only)
+			return false;
+	return true;
+}
+
+int store_reach_encode(const struct store_page_rec *recs, size_t n, const char *stage,
+                       int64_t import_id, struct store_pages_params *out)
+{
+	static const int binary[STORE_REACH_PARAMS] = { 1, 1, 1, 1 };
+	struct store_buf b[STORE_REACH_PARAMS] = { { 0 } };
+	size_t n_done = 0;
+	for (size_t i = 0; i < n; i++)
+		n_done += recs[i].input_done;
+	store_buf_add(&b[0], stage, strlen(stage));
+	store_buf_be64(&b[1], (uint64_t)import_id);
+	store_buf_array_header(&b[2], PG_TYPE_TEXT, n, false);
+	store_buf_array_header(&b[3], PG_TYPE_TEXT, n_done, false);
+	for (size_t i = 0; i < n; i++) {
+		array_text(&b[2], recs[i].url);
+		if (recs[i].input_done)
+			array_text(&b[3], recs[i].input);
+	}
+	bool failed = false;
+	for (size_t k = 0; k < STORE_REACH_PARAMS; k++)
+		failed |= b[k].failed;
+	for (size_t k = 0; k < STORE_PAGES_PARAMS; k++) {
+		out->values[k] = NULL;
+		out->lengths[k] = 0;
+		if (k >= STORE_REACH_PARAMS)
+			continue;
+		if (failed) {
+			free(b[k].p);
+			continue;
+		}
+		out->values[k] = b[k].p;
+		out->lengths[k] = (int)b[k].len;
+	}
+	if (failed)
+		return -1;
+	out->formats = binary;
+	return 0;
 }
 
 int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *stage,

@@ -11,7 +11,9 @@
  * keys of every record flattened into one text[] with an offset and a
  * count per row.  It inserts one row into raced_reached: the urls of all
  * the batch's records and the inputs they completed (the checkpoints), so
- * that "reached in import N" costs no write of a page row.  Records not
+ * that "reached in import N" costs no write of a page row.  (A batch
+ * whose records are all reached_only sends only that insert,
+ * STORE_REACH_WRITE.)  Records not
  * reached_only are also page rows: the encoder makes one row per url (the
  * later record wins), so the rest of the statement is one INSERT ... ON
  * CONFLICT: each row finds its stored one by the primary key, whatever
@@ -70,6 +72,19 @@ RACED_MUST_CHECK
 int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *stage,
                        int64_t import_id, struct store_pages_params *out);
 void store_pages_params_free(struct store_pages_params *p);
+
+/* A batch whose n records are all reached_only writes only its reach
+ * row: by STORE_REACH_WRITE (prepared on each connection), whose
+ * STORE_REACH_PARAMS parameters store_reach_encode puts in out's first
+ * entries (the others NULL; free with store_pages_params_free).  Same
+ * returns as store_pages_encode. */
+#define STORE_REACH_PARAMS 4
+#define STORE_REACH_WRITE  "raced_reach_write"
+extern const char store_reach_write_sql[];
+bool store_pages_reach_only(const struct store_page_rec *recs, size_t n);
+RACED_MUST_CHECK
+int store_reach_encode(const struct store_page_rec *recs, size_t n, const char *stage,
+                       int64_t import_id, struct store_pages_params *out);
 
 /* The read of many inputs' pages: its SQL, with the stage as text $1 and
  * the inputs as a text[] $2 (store_pages_encode_keys); its answer, rows

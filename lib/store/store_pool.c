@@ -371,9 +371,11 @@ static void pool_get_stats(const struct store_backend *b, struct store_stats *ou
 	const struct store_pool *p = (const struct store_pool *)b;
 	out->ops_in_flight = 0;
 	out->reconnects = 0;
+	out->warmups = 0;
 	for (unsigned i = 0; i <= p->n; i++) {
 		out->ops_in_flight += store_conn_in_flight(p->conns[i].c);
 		out->reconnects += store_conn_reconnects(p->conns[i].c);
+		out->warmups += store_conn_warmups(p->conns[i].c);
 	}
 	out->migrations_applied = store_conn_migrations(p->conns[0].c);
 	const struct pool_conn *rd = &p->conns[p->n];

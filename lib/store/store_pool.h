@@ -116,6 +116,9 @@ void store_conn_kick(struct store_conn *c);
 size_t store_conn_in_flight(const struct store_conn *c);
 uint64_t store_conn_reconnects(const struct store_conn *c);
 uint32_t store_conn_migrations(const struct store_conn *c);
+/* Times it sent the malloc warm-up (once a backend, with its first batch
+ * of rows: store_schema_warm_sql). */
+uint64_t store_conn_warmups(const struct store_conn *c);
 void store_conn_free(struct store_conn *c);
 
 #endif

@@ -14,11 +14,20 @@
 #include <string.h>
 
 #define STORE_ADVISORY_LOCK  "7261636564" /* "raced" */
-/* Bytes of the block each connection's backend allocates and frees at
- * set-up (store_schema_probe): 16 MiB, half glibc's largest dynamic mmap
- * threshold, above the largest block a batch of STORE_BATCH_SIZE_MAX rows
- * allocates (PostgreSQL's blocks stop doubling at 8 MiB). */
+/* Bytes of the block each write connection's backend allocates and frees
+ * before its first batch of rows (store_schema_warm_sql): 16 MiB, half
+ * glibc's largest dynamic mmap threshold, above the largest block a batch
+ * of STORE_BATCH_SIZE_MAX rows allocates (PostgreSQL's blocks stop
+ * doubling at 8 MiB). */
 #define STORE_BACKEND_MALLOC_WARM "16777216"
+/* The block is made as 4 KiB repeated and measured by octet_length:
+ * repeat copies its string once per count, and length() walks every byte
+ * for characters, so 16 Mi copies of one byte and a character count cost
+ * the backend 50 ms, a sixth of an unchanged re-import's PostgreSQL CPU
+ * (docs/performance.md, "The unchanged re-import's transactions"); this
+ * way the block is written once (about 15 ms, its pages faulted in). */
+const char store_schema_warm_sql[] =
+	"SELECT octet_length(repeat(repeat('x', 4096), " STORE_BACKEND_MALLOC_WARM " / 4096))";
 
 struct migration {
 	int version;
@@ -604,10 +613,18 @@ static char *quote_ident(const char *name)
 	return q;
 }
 
+struct store_op *store_schema_warm(void)
+{
+	struct store_op *op = setup_op(STORE_STEP_WARM, 1);
+	if (op)
+		store_op_sql(op, 0, store_schema_warm_sql);
+	return op;
+}
+
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
 	size_t k = schema ? 5 : 3;
-	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 3);
+	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
 	/* First, whatever the server's default: raced reports a batch stored
@@ -643,15 +660,7 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	                           " version integer PRIMARY KEY,"
 	                           " description text NOT NULL,"
 	                           " applied_at timestamptz NOT NULL DEFAULT now())");
-	/* The backend's malloc (glibc) maps a block above its mmap threshold
-	 * (128 KiB at first) afresh each time and unmaps it when freed, and
-	 * trims the heap above twice that: decoding a batch's arrays then
-	 * faults in its megabytes anew every batch (0.8 page faults a row,
-	 * the backend's CPU a row doubled; docs/performance.md).  Freeing one
-	 * mapped block raises both thresholds to its size for the backend's
-	 * life: one such block, now. */
-	store_op_sql(op, k + 1, "SELECT length(repeat('x', " STORE_BACKEND_MALLOC_WARM "))");
-	store_op_sql(op, k + 2, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	store_op_sql(op, k + 1, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	return op;
 }
 
@@ -749,7 +758,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 5);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 6);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -778,6 +787,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	}
 	store_op_sql(op, k, store_pages_write_sql);
 	op->stmts[k++].name = STORE_PAGES_WRITE;
+	store_op_sql(op, k, store_reach_write_sql);
+	op->stmts[k++].name = STORE_REACH_WRITE;
 	store_op_sql(op, k, store_pages_inputs_sql);
 	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k, store_preload_sql);

@@ -132,6 +132,19 @@ int store_schema_version(void);
  * memory. */
 RACED_MUST_CHECK
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema);
+/* A statement that allocates and frees one 16 MiB block in the backend.
+ * glibc's malloc maps a block above its mmap threshold (128 KiB at
+ * first) afresh each time and unmaps it when freed, and trims the heap
+ * above twice that: decoding a batch's arrays then faults its megabytes
+ * in anew every batch (0.8 page faults a row, the backend's CPU a row
+ * doubled; docs/performance.md).  Freeing one mapped block raises both
+ * thresholds to its size for the backend's life.  A write connection
+ * sends it just before its first batch that carries rows (store_conn.c):
+ * one that writes none (an unchanged re-import) never pays for it. */
+extern const char store_schema_warm_sql[];
+/* It as an op of its own (STORE_STEP_WARM, one sync: its failure, a
+ * statement_timeout say, touches no batch); NULL when out of memory. */
+struct store_op *store_schema_warm(void);
 /* The whole set-up of the pool's reader (store_pool.h), which starts once
  * the schema is current and only reads stored rows: the search_path when
  * a schema is configured, and the reads of rows by key prepared.  No

@@ -564,6 +564,10 @@ incr_rows_written() { # DB: stage rows inserted + updated so far (0 before the t
 	incr_db_psql "$1" "select coalesce(sum(n_tup_ins + n_tup_upd), 0) from pg_stat_user_tables
 		where relname in ('races', 'entries', 'athletes')"
 }
+incr_xacts() { # DB: "commits WAL-bytes WAL-records" so far (the database's; the cluster's WAL)
+	incr_db_psql "$1" "select (select xact_commit from pg_stat_database where datname = current_database())
+		|| ' ' || wal_bytes || ' ' || wal_records from pg_stat_wal"
+}
 incr_count() { # DB KEY: KEY summed over the stages of the latest run's counts
 	incr_db_psql "$1" "select coalesce(sum((v ->> '$2')::bigint), 0)
 		from (select counts from import_runs order by id desc limit 1) r, jsonb_each(r.counts) e(k, v)"
@@ -574,10 +578,13 @@ incr_import() { # NAME STEP DB CONF
 	local rows0 rows1 pg0 pg1 status
 	rows0=$(incr_rows_written "$3")
 	[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$3" "select pg_stat_statements_reset()" >/dev/null
+	local tx0 tx1
+	tx0=$(incr_xacts "$3")
 	pg0=$(ticks $(pg_pids))
 	run_raced "$4" "$T/raced-incr-$1-$2.log"
 	pg_backends_gone
 	pg1=$(ticks $(pg_pids))
+	tx1=$(incr_xacts "$3")
 	rows1=$(incr_rows_written "$3")
 	[ -z "${BENCH_PG_STATEMENTS:-}" ] || incr_db_psql "$3" "select round(total_exec_time::numeric, 1) as ms,
 		calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) from pg_stat_statements
@@ -590,6 +597,13 @@ incr_import() { # NAME STEP DB CONF
 		|| coalesce(e.v ->> 'requests_304', '-') from (select counts from import_runs
 		order by id desc limit 1) r, jsonb_each(r.counts) e(k, v) where jsonb_typeof(e.v) = 'object'
 		order by e.k" >>"$results/incr-statements-$1-$2.txt"
+	# What the import committed: transactions of its database (raced's,
+	# and the psql calls between tx0 and tx1: 1 each side), WAL written.
+	set -- "$@" $tx0 $tx1
+	incr_tx="commits $(( $8 - $5 - 1 )) wal_bytes $(( $9 - $6 )) wal_records $(( ${10} - $7 ))"
+	set -- "${@:1:4}"
+	say "  $2: $incr_tx"
+	[ -z "${BENCH_PG_STATEMENTS:-}" ] || echo "$incr_tx" >>"$results/incr-statements-$1-$2.txt"
 	status=$(incr_db_psql "$3" "select status from import_runs order by id desc limit 1")
 	[ "$status" = succeeded ] || { echo "run.sh: part 10 $1 $2: the import ended $status" >&2; exit 1; }
 	local stored served
@@ -622,6 +636,8 @@ CONF
 	pg_cluster_psql "select pg_reload_conf()" >/dev/null
 	for setup in none:none:0 both:both:0 refresh:both:1h; do
 		IFS=: read -r name validators refresh <<<"$setup"
+		# BENCH_INCR_SETUPS="none both refresh" (the default): which set-ups run
+		case " ${BENCH_INCR_SETUPS:-none both refresh} " in *" $name "*) ;; *) continue ;; esac
 		[ "$refresh" = 0 ] && refresh=
 		say "9 incremental re-imports: validators $validators${refresh:+, refresh = $refresh on athletes}"
 		fixture_start --races "$races" --entries-per-race "$per_race" --athletes "$athletes" \

@@ -2235,6 +2235,100 @@ static void test_a_resumed_run_counts_its_reach_and_a_success_forgets_it(void)
 	store_free(s);
 }
 
+static uint64_t warmups_of(const struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st.warmups;
+}
+
+static bool reach_of_31_in(void *arg)
+{
+	(void)arg;
+	return sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 31") > 0;
+}
+
+/* A batch whose page records are all reached-only sends its reach row
+ * alone (the statement without the page rows' upsert, so it commits while
+ * raced_pages is locked): the urls and the inputs completed are there, no
+ * page row is touched (same xmin), and a batch with one record that
+ * changes a page writes that page as before.  Batches without rows never
+ * carry the backend's malloc warm-up; the first with rows does. */
+static void test_a_batch_of_reached_only_records_writes_its_reach_alone(void)
+{
+	const char *tables[] = { "ro_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	sql_exec("DELETE FROM raced_reached");
+	const char *ka[] = { "a" }, *kb[] = { "b" };
+	uint64_t h[] = { 1 };
+	struct store_page p1 = { .url = "r1", .input = "r1", .fetched = true, .content = true,
+	                         .keys = ka, .hashes = h, .n_keys = 1, .input_done = true };
+	struct store_page p2 = { .url = "r2", .input = "r2", .fetched = true, .content = true,
+	                         .keys = kb, .hashes = h, .n_keys = 1, .input_done = true };
+	add_page(s, 0, 30, &p1);
+	add_page(s, 0, 30, &p2);
+	flush(s, 0);
+	read_input(s, &r, 0, "r2", 0);   /* in order after the batch: it committed */
+	char *xmin0 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY url) FROM raced_pages"
+	                   " WHERE stage = 'ro_items'");
+	struct store_page r1 = { .url = "r1", .input = "r1", .reached_only = true,
+	                         .input_done = true };
+	struct store_page r2 = { .url = "r2", .input = "r2", .reached_only = true };
+	/* raced_pages locked: the reach alone does not wait for it */
+	PGconn *locker = PQconnectdb(conninfo);
+	PGresult *res = PQexec(locker, "BEGIN; LOCK TABLE raced_pages IN ACCESS EXCLUSIVE MODE");
+	CHECK_EQ(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	add_page(s, 0, 31, &r1);
+	add_page(s, 0, 31, &r2);
+	flush(s, 0);
+	CHECK(run_until(reach_of_31_in, NULL, 10));
+	res = PQexec(locker, "COMMIT");
+	PQclear(res);
+	PQfinish(locker);
+	char *got = sql1("SELECT urls::text || ' ' || done::text FROM raced_reached"
+	                 " WHERE import_id = 31 AND stage = 'ro_items'");
+	CHECK_STR(got, "{r1,r2} {r1}");
+	free(got);
+	char *xmin1 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY url) FROM raced_pages"
+	                   " WHERE stage = 'ro_items'");
+	CHECK_STR(xmin1, xmin0);
+	free(xmin1);
+	/* mixed: r2 changes its page (new keys), r1 is reached only */
+	struct store_page r2b = { .url = "r2", .input = "r2", .fetched = true, .content = true,
+	                          .keys = ka, .hashes = h, .n_keys = 1, .input_done = true };
+	add_page(s, 0, 32, &r1);
+	add_page(s, 0, 32, &r2b);
+	flush(s, 0);
+	read_input(s, &r, 0, "r2", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].n_keys == 1 &&
+	      strcmp(r.st->pages[0].keys[0], "a") == 0 && r.st->pages[0].seen_import == 32);
+	got = sql1("SELECT seen_import::text FROM raced_pages WHERE stage = 'ro_items' AND url = 'r1'");
+	CHECK_STR(got, "30");
+	free(got);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_reached WHERE import_id = 32"), 1);
+	free(xmin0);
+	/* the backend's malloc warm-up goes with the first batch of rows,
+	 * not before: none yet, one for the first batch of rows, no more */
+	CHECK_EQ(warmups_of(s), 0);
+	add(s, 0, 32, "a", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 10));
+	CHECK_EQ(warmups_of(s), 1);
+	add(s, 0, 32, "b", NULL, "{}");
+	flush(s, 0);
+	CHECK(run_until(nothing_pending, s, 10));
+	CHECK_EQ(warmups_of(s), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM ro_items"), 2);
+	sql_exec("DELETE FROM raced_reached");
+	reads_clear(&r);
+	store_free(s);
+}
+
 static int64_t kept_run;
 
 static bool kept_counted(void *arg)
@@ -3884,6 +3978,7 @@ static void test_plain_batches_sent_again_after_a_kill_store_every_row_once(void
 	        (unsigned long long)st.reconnects, (unsigned long long)st.plain_fallbacks,
 	        (unsigned long long)st.rows_plain);
 	CHECK(st.reconnects >= 3);
+	CHECK(st.warmups >= 4);   /* each new backend, with its first batch of rows */
 	CHECK(st.rows_plain > 0);
 	CHECK_EQ(st.rows_failed, 0);
 	CHECK_EQ(st.batches_split, 0);
@@ -3991,6 +4086,7 @@ int main(void)
 	RUN(test_removals_are_kept_only_when_nothing_can_have_gone);
 	RUN(test_a_first_import_decides_its_removals_without_reading_keys);
 	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
+	RUN(test_a_batch_of_reached_only_records_writes_its_reach_alone);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
 	RUN(test_state_of_an_emptied_table_is_cleared);

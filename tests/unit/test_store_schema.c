@@ -109,7 +109,7 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "PU");
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 13);
+	CHECK_EQ(p->n_stmts, 14);
 	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
 	CHECK_STR(p->stmts[1].name, "raced_insert_races");
 	CHECK(p->stmts[1].sql == ins[0]);
@@ -120,12 +120,13 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_STR(p->stmts[5].name, "raced_insert_entries");
 	CHECK_STR(p->stmts[7].name, "raced_read_entries");
 	CHECK_STR(p->stmts[8].name, "raced_pages_write");
-	CHECK_STR(p->stmts[9].name, "raced_inputs_read");
-	CHECK_STR(p->stmts[10].name, "raced_stage_read");
+	CHECK_STR(p->stmts[9].name, "raced_reach_write");
+	CHECK_STR(p->stmts[10].name, "raced_inputs_read");
+	CHECK_STR(p->stmts[11].name, "raced_stage_read");
 	/* the comments and views, after the typed columns */
-	CHECK(strncmp(p->stmts[11].sql, "DO $raced$", 10) == 0);
-	CHECK(strstr(p->stmts[11].sql, "'races_current', 'entries_current'") != NULL);
-	CHECK_STR(p->stmts[12].sql, "SELECT 1");
+	CHECK(strncmp(p->stmts[12].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(p->stmts[12].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(p->stmts[13].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	for (int i = 0; i < 2; i++) {
 		free(ins[i]);
@@ -210,14 +211,29 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 		return;
 	CHECK_EQ(op->kind, STORE_OP_SETUP);
 	CHECK_EQ(op->step, STORE_STEP_PROBE);
-	CHECK_EQ(op->n_stmts, 6);
+	CHECK_EQ(op->n_stmts, 5);
 	CHECK_STR(op->stmts[0].sql, "SELECT set_config('synchronous_commit', $1, false)");
 	CHECK_STR(op->stmts[0].params[0], "on");
 	CHECK_STR(op->stmts[1].sql, "SET statement_timeout = 0");
 	CHECK_STR(op->stmts[2].sql, "SELECT pg_advisory_lock($1::bigint)");
 	CHECK_STR(op->stmts[2].params[0], "7261636564");
-	CHECK_STR(op->stmts[4].sql, "SELECT length(repeat('x', 16777216))");
-	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	/* no malloc warm-up here: it goes with the first batch of rows */
+	CHECK_STR(op->stmts[4].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	for (size_t i = 0; i < op->n_stmts; i++)
+		CHECK(strstr(op->stmts[i].sql, "repeat") == NULL);
+	CHECK_STR(store_schema_warm_sql,
+	          "SELECT octet_length(repeat(repeat('x', 4096), 16777216 / 4096))");
+	/* ... sent as an op of its own (its own sync) before a connection's
+	 * first batch of rows */
+	struct store_op *warm = store_schema_warm();
+	CHECK(warm != NULL);
+	if (warm) {
+		CHECK_EQ(warm->kind, STORE_OP_SETUP);
+		CHECK_EQ(warm->step, STORE_STEP_WARM);
+		CHECK_EQ(warm->n_stmts, 1);
+		CHECK(warm->stmts[0].sql == store_schema_warm_sql);
+		store_op_free(warm);
+	}
 	store_op_free(op);
 	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
@@ -234,11 +250,11 @@ static void test_the_probe_creates_and_selects_the_schema_quoted(void)
 	CHECK(op != NULL);
 	if (!op)
 		return;
-	CHECK_EQ(op->n_stmts, 8);
+	CHECK_EQ(op->n_stmts, 7);
 	CHECK_STR(op->stmts[3].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
 	CHECK_STR(op->stmts[4].sql, "SELECT set_config('search_path', $1, false)");
 	CHECK_STR(op->stmts[4].params[0], "\"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[7].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_STR(op->stmts[6].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 }
 
@@ -317,16 +333,17 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	char *const *writes[3] = { ups, ups, ups };
 	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 5);
+	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 6);
 	CHECK_STR(p->stmts[11].name, "raced_read_athletes");
 	CHECK_STR(p->stmts[12].name, "raced_links_athletes");
 	CHECK_STR(p->stmts[13].name, "raced_link_keys_athletes");
 	CHECK_STR(p->stmts[14].name, "raced_link_fresh_athletes");
 	CHECK_STR(p->stmts[15].name, "raced_link_plain_athletes");
 	CHECK_STR(p->stmts[16].name, "raced_pages_write");
-	CHECK_STR(p->stmts[17].name, "raced_inputs_read");
-	CHECK_STR(p->stmts[18].name, "raced_stage_read");
-	const char *views = p->stmts[19].sql;
+	CHECK_STR(p->stmts[17].name, "raced_reach_write");
+	CHECK_STR(p->stmts[18].name, "raced_inputs_read");
+	CHECK_STR(p->stmts[19].name, "raced_stage_read");
+	const char *views = p->stmts[20].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
