@@ -12,7 +12,9 @@
  *
  * Sent ops wait in `sent` (FIFO) for their sync; ops complete in the order
  * they were sent.  User ops are sent only when READY and at most
- * STORE_MAX_IN_FLIGHT at a time; set-up ops are sent at once.  When the
+ * STORE_MAX_IN_FLIGHT at a time; set-up ops are sent at once, but the
+ * backend's malloc warm-up, sent when READY just before the first batch of
+ * rows (none if a backend was lost in one).  When the
  * connection is lost, set-up ops are dropped, every sent user op goes back
  * to the head of its FIFO in the pool, in its order, and the connection is made
  * again after a backoff.  A batch may thus reach the server twice (if its
@@ -76,6 +78,7 @@ struct store_conn {
 	int64_t retry_at_ms;     /* the reader: no connect before (monotonic) */
 	bool stmt_failing;       /* a statement failed since one last succeeded */
 	bool warm_due;           /* its backend has not had store_schema_warm_sql */
+	bool warm_off;           /* a backend was lost during one: no more on this connection */
 	uint64_t warmups;        /* times it was sent */
 
 	struct store_op_list sent;
@@ -130,6 +133,12 @@ static void requeue_sent(struct store_conn *c)
 	struct store_op *op;
 	while ((op = store_op_pop(&c->sent))) {
 		store_op_reset(op);
+		/* A backend lost during the warm-up (the OOM killer, under a
+		 * container's memory limit, takes the one asking for 16 MiB):
+		 * the batches go on without it rather than reconnect into the
+		 * same end, at the shortest delay since READY reset it. */
+		if (op->kind == STORE_OP_SETUP && op->step == STORE_STEP_WARM)
+			c->warm_off = true;
 		if (op->kind == STORE_OP_SETUP)
 			store_op_free(op);
 		else
@@ -620,7 +629,7 @@ static void read_results(struct store_conn *c)
 static void connected(struct store_conn *c)
 {
 	c->connecting = false;
-	c->warm_due = !c->reader;   /* a new backend */
+	c->warm_due = !c->reader && !c->warm_off; /* a new backend */
 	event_del(c->ev_timer);
 	if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1) {
 		connection_lost(c, conn_error(c));

@@ -2329,6 +2329,44 @@ static void test_a_batch_of_reached_only_records_writes_its_reach_alone(void)
 	store_free(s);
 }
 
+/* A backend lost during its warm-up (here the warm-up ends it; in life
+ * the OOM killer under a container's memory limit): the next backend goes
+ * without one, rather than reconnect into the same end at the shortest
+ * delay, and the batch commits.  The connection's search_path finds a
+ * repeat() of this test's before PostgreSQL's. */
+static void test_a_backend_lost_in_its_warm_up_is_not_warmed_again(void)
+{
+	sql_exec("CREATE OR REPLACE FUNCTION public.repeat(text, integer) RETURNS text"
+	         " LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid());"
+	         " RETURN ''; END $$");
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s options='-csearch_path=public,pg_catalog'", conninfo);
+	const char *tables[] = { "wk_items" };
+	struct seen w = { 0 };
+	struct store_conf conf = { .conninfo = ci, .batch_size = 10, .tables = tables, .n_tables = 1 };
+	struct store *s = start_store(&w, &conf, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(run_until(store_ready, s, 30));
+	add(s, 0, 1, "a", NULL, "{}");
+	flush(s, 0);
+	struct want x = { &w, 0, 1 };
+	CHECK(run_until(committed_reached, &x, 30));
+	add(s, 0, 1, "b", NULL, "{}");
+	flush(s, 0);
+	x.n = 2;
+	CHECK(run_until(committed_reached, &x, 30));
+	CHECK_EQ(sql_int("SELECT count(*) FROM wk_items"), 2);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.warmups, 1);
+	CHECK_EQ(st.reconnects, 1);
+	store_free(s);
+	sql_exec("DROP FUNCTION public.repeat(text, integer)");
+	sql_exec("DROP TABLE wk_items CASCADE");
+}
+
 static int64_t kept_run;
 
 static bool kept_counted(void *arg)
@@ -4087,6 +4125,7 @@ int main(void)
 	RUN(test_a_first_import_decides_its_removals_without_reading_keys);
 	RUN(test_a_resumed_run_counts_its_reach_and_a_success_forgets_it);
 	RUN(test_a_batch_of_reached_only_records_writes_its_reach_alone);
+	RUN(test_a_backend_lost_in_its_warm_up_is_not_warmed_again);
 	RUN(test_get_run_and_resume);
 	RUN(test_cursor_reads_the_last_success_and_the_largest_value);
 	RUN(test_state_of_an_emptied_table_is_cleared);
