@@ -1331,13 +1331,30 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	return store_get_inputs(s, table, in, t, 1, NULL, err);
 }
 
+/* A narrow read's answer (store_read_committed_fields). */
+static void narrow_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_items *it = NULL;
+	if (!err && store_pages_parse_narrow(res, s->sql[op->table].n_fields, &it, msg) != 0)
+		err = msg;
+	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.items_read)
+		s->sink.items_read(s->sink.arg, op->table, op->tag, it, err);
+	else
+		store_items_free(it);
+}
+
 static int read_items(struct store *s, size_t table, const char *const *keys, size_t n,
-                      uint64_t tag, bool unordered, char *err)
+                      uint64_t tag, bool unordered, bool narrow, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
 	static const int binary[1] = { 1 };
-	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag, items_done);
+	if (narrow && !s->sql[table].read_fields_name)
+		return err_set(err, "store: the rows of %s cannot be read narrow", s->sql[table].name);
+	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag,
+	                              narrow ? narrow_done : items_done);
 	struct store_stmt *st = op ? &op->stmts[0] : NULL;
 	if (!op || !(st->params = calloc(1, sizeof *st->params)) ||
 	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
@@ -1346,7 +1363,7 @@ static int read_items(struct store *s, size_t table, const char *const *keys, si
 		return err_set(err, "store: out of memory reading %zu rows of %s", n,
 		               s->sql[table].name);
 	}
-	st->name = s->sql[table].read_name;
+	st->name = narrow ? s->sql[table].read_fields_name : s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
 	op->unordered = unordered;
@@ -1392,13 +1409,29 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
                      uint64_t tag, char *err)
 {
-	return read_items(s, table, keys, n, tag, false, err);
+	return read_items(s, table, keys, n, tag, false, false, err);
 }
 
 int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
                          uint64_t tag, char *err)
 {
-	return read_items(s, table, keys, n, tag, true, err);
+	return read_items(s, table, keys, n, tag, true, false, err);
+}
+
+int store_read_committed_fields(struct store *s, size_t table, const char *const *keys,
+                                size_t n, uint64_t tag, char *err)
+{
+	return read_items(s, table, keys, n, tag, true, true, err);
+}
+
+bool store_read_fields_of(const struct store *s, size_t table, const char *const **fields,
+                          size_t *n)
+{
+	if (table >= s->n_tables || !s->sql[table].read_fields_name)
+		return false;
+	*fields = (const char *const *)s->sql[table].fields;
+	*n = s->sql[table].n_fields;
+	return true;
 }
 
 /* --- import runs -------------------------------------------------------- */
@@ -1671,7 +1704,9 @@ static int tables_init(struct store *s, const struct store_conf *conf, char *err
 		s->tables[i].parent = p >= 0 ? (size_t)p : SIZE_MAX;
 		if (store_table_sql_init(&s->sql[i], conf->tables[i], p >= 0 ? conf->tables[p] : NULL,
 		                         conf->dedupe && conf->dedupe[i] && p >= 0, err) != 0 ||
-		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0))
+		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0) ||
+		    (conf->read_fields &&
+		     store_read_fields_init(&s->sql[i], conf->read_fields[i], err) != 0))
 			return -1;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(conf->tables[k], conf->tables[i]) == 0)

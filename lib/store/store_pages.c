@@ -517,6 +517,52 @@ int store_pages_parse_items(const PGresult *res, struct store_items **out, char 
 	return 0;
 }
 
+int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_items **out,
+                             char *err)
+{
+	*out = NULL;
+	struct store_items *it = calloc(1, sizeof *it);
+	int n = res ? PQntuples(res) : 0;
+	if (!it || (n > 0 && !(it->items = calloc((size_t)n, sizeof *it->items)))) {
+		free(it);
+		return err_set(err, "out of memory reading stored rows");
+	}
+	for (int i = 0; i < n; i++) {
+		struct store_item *x = &it->items[i];
+		bool failed = false;
+		it->n++;
+		x->key = field(res, i, 0, &failed);
+		x->narrow = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		if (!x->narrow) {
+			x->payload = field(res, i, 2, &failed);
+			x->payload_len = x->payload ? (size_t)PQgetlength(res, i, 2) : 0;
+		} else {
+			/* the values packed, NUL after each (none is NULL when narrow) */
+			size_t len = 0;
+			for (size_t f = 0; f < n_fields; f++)
+				len += (size_t)PQgetlength(res, i, 3 + (int)f) + 1;
+			if ((x->payload = malloc(len ? len : 1))) {
+				char *p = x->payload;
+				for (size_t f = 0; f < n_fields; f++) {
+					size_t l = (size_t)PQgetlength(res, i, 3 + (int)f);
+					memcpy(p, PQgetvalue(res, i, 3 + (int)f), l);
+					p[l] = '\0';
+					p += l + 1;
+				}
+				if (!len)
+					x->payload[0] = '\0';
+				x->payload_len = len;
+			}
+		}
+		if (failed || !x->key || !x->payload) {
+			store_items_free(it);
+			return err_set(err, "out of memory reading stored rows");
+		}
+	}
+	*out = it;
+	return 0;
+}
+
 /* --- state of emptied tables -------------------------------------------- */
 
 #define ORPHAN_PART_FMT \

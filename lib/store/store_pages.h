@@ -99,6 +99,12 @@ int store_pages_encode_keys(const char *const *keys, size_t n, char **value, int
  * Returns 0, or -1 with err (ERR_MAX) set. */
 RACED_MUST_CHECK
 int store_pages_parse_items(const PGresult *res, struct store_items **out, char *err);
+/* The answer of a narrow read of n_fields fields (store_schema.c,
+ * READ_FIELDS_FMT: key, whether narrow, the payload when not, then the
+ * fields' values) into *out; 0, or -1 with err (out of memory). */
+RACED_MUST_CHECK
+int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_items **out,
+                             char *err);
 
 /* The statement that clears the state of emptied stage tables and answers
  * the names cleared as a JSON array (store.h, store_clear_orphan_state):
