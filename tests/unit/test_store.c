@@ -1809,6 +1809,80 @@ static void test_rows_read_back_in_key_order_without_the_missing(void)
 	store_free(s);
 }
 
+/* Narrow read-backs (store_read_committed_fields): a row whose fields
+ * all hold a string, number or boolean shorter than value_max comes as
+ * their values (a string unescaped, a number as jsonb prints it), in the
+ * fields' order, no parent key; any other row comes whole; a missing key
+ * is left out, the keys' order kept.  A field jsonb's #> would read
+ * otherwise than the import (a token that needs escaping, an index
+ * written "01") leaves the table's reads whole. */
+static void test_rows_read_back_narrow(void)
+{
+	const char *tables[] = { "nr_items", "nr_odd" };
+	const char *fields[] = { "id", "/a/b", "/list/1", "flag" };
+	const char *odd[] = { "id", "/a~1b" };
+	const struct store_read_fields rf = { fields, 4, 16 }, rodd = { odd, 2, 16 };
+	const struct store_read_fields *per[] = { &rf, &rodd };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .read_fields = per };
+	struct store *s = open_state_store(&w, &r, &conf);
+	if (!s)
+		return;
+	const char *const *got;
+	size_t n_got = 0;
+	CHECK(store_read_fields_of(s, 0, &got, &n_got));
+	CHECK_EQ(n_got, 4);
+	if (n_got == 4)
+		CHECK_STR(got[1], "/a/b");
+	CHECK(!store_read_fields_of(s, 1, &got, &n_got));
+	const char *const rows[][2] = {
+		{ "k1", "{\"id\": \"x\\\"y\", \"a\": {\"b\": 1.50}, \"list\": [0, true], \"flag\": false, \"big\": [1, 2]}" },
+		{ "k2", "{\"id\": 7, \"a\": {\"b\": \"z\"}, \"list\": [0, \"q\"]}" },   /* no flag */
+		{ "k3", "{\"id\": {\"o\": 1}, \"a\": {\"b\": 2}, \"list\": [0, 1], \"flag\": true}" },
+		{ "k4", "{\"id\": \"0123456789abcdef\", \"a\": {\"b\": 2}, \"list\": [0, 1], \"flag\": true}" },
+		{ "k5", "{\"id\": \"\", \"a\": {\"b\": -2}, \"list\": [0, null, 1], \"flag\": true}" },
+	};
+	for (size_t i = 0; i < 5; i++)
+		add(s, 0, 1, rows[i][0], "par", rows[i][1]);
+	flush(s, 0);
+	struct want x = { &w, 0, 5 };
+	CHECK(run_until(committed_reached, &x, 10));
+	const char *ask[] = { "k4", "k1", "missing", "k2", "k3", "k5" };
+	char err[ERR_MAX] = "";
+	r.answers = 0;
+	CHECK_EQ(store_read_committed_fields(s, 0, ask, 6, 7, err), 0);
+	CHECK(run_until(answered, &r, 10));
+	CHECK_STR(r.err, "");
+	CHECK_EQ(r.tag, 7);
+	if (r.items && r.items->n == 5) {
+		const struct store_item *it = r.items->items;
+		CHECK_STR(it[0].key, "k4");  /* 16 bytes: not under value_max */
+		CHECK(!it[0].narrow);
+		CHECK(json_text_equal(it[0].payload, rows[3][1]));
+		CHECK_STR(it[1].key, "k1");
+		CHECK(it[1].narrow);
+		CHECK(it[1].parent_key == NULL);
+		static const char want1[] = "x\"y\0" "1.50\0" "true\0" "false";
+		CHECK_EQ(it[1].payload_len, sizeof want1);
+		CHECK(it[1].payload_len == sizeof want1 && memcmp(it[1].payload, want1, sizeof want1) == 0);
+		CHECK_STR(it[2].key, "k2");  /* no flag */
+		CHECK(!it[2].narrow);
+		CHECK_STR(it[3].key, "k3");  /* an object at id */
+		CHECK(!it[3].narrow);
+		CHECK_STR(it[4].key, "k5");  /* null at /list/1 */
+		CHECK(!it[4].narrow);
+		CHECK(json_text_equal(it[4].payload, rows[4][1]));
+	} else {
+		CHECK_EQ(r.items ? r.items->n : 99, 5);
+	}
+	reads_clear(&r);
+	/* whole rows, as before, for the table whose fields are not plain */
+	CHECK_EQ(store_read_committed_fields(s, 1, ask, 1, 8, err), -1);
+	store_free(s);
+}
+
 static bool no_other_backend(void *arg)
 {
 	(void)arg;
@@ -3774,6 +3848,7 @@ int main(void)
 	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
 	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
 	RUN(test_rows_read_back_in_key_order_without_the_missing);
+	RUN(test_rows_read_back_narrow);
 	RUN(test_link_records_with_keys_insert_and_remove_exactly);
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
