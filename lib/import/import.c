@@ -981,13 +981,23 @@ static void refetch(struct work_state *ws, long http_status, uint32_t attempts, 
 	request_page(ws);
 }
 
+/* The parent key ws's input's rows were written with (its parent item's,
+ * in a stage without dedupe), or NULL. */
+static const char *rows_parent(const struct work_state *ws)
+{
+	const struct stage_event *in = stage_work_input(ws->w);
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
+	return parent && !ws->sc->conf->dedupe ? parent->key : NULL;
+}
+
 /* Read back the rows of keys for sc's children: narrow when the store
- * returns every field they take (import_fields.h). */
-static int read_back(struct stage_ctx *sc, const char *const *keys, size_t n, uint64_t tag,
-                     char *err)
+ * returns every field they take (import_fields.h), by the parents' keys
+ * when known (parents: NULL, or one a key). */
+static int read_back(struct stage_ctx *sc, const char *const *keys, const char *const *parents,
+                     size_t n, uint64_t tag, char *err)
 {
 	struct store *store = sc->imp->env.store;
-	return sc->narrow ? store_read_committed_fields(store, sc->index, keys, n, tag, err)
+	return sc->narrow ? store_read_committed_fields(store, sc->index, keys, parents, n, tag, err)
 	                  : store_read_committed(store, sc->index, keys, n, tag, err);
 }
 
@@ -998,7 +1008,13 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
 	ws->tag = ++imp->next_tag;
-	if (read_back(ws->sc, keys, n, ws->tag, err) < 0) {
+	const char *parent = rows_parent(ws);
+	const char **parents = parent && n ? malloc(n * sizeof *parents) : NULL;
+	for (size_t i = 0; parents && i < n; i++)
+		parents[i] = parent;
+	int rc = read_back(ws->sc, keys, parents, n, ws->tag, err);
+	free(parents);
+	if (rc < 0) {
 		record_failure(ws->sc, ws->url, 0, 0, err);
 		return false;
 	}
@@ -1036,9 +1052,10 @@ static void items_flush(struct stage_ctx *sc)
 	size_t n = 0;
 	uint64_t tag = 0;
 	char err[ERR_MAX];
-	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
+	const char *const *parents = NULL;
+	if (!import_ahead_items_send(sc->ahead, &keys, &parents, &n, &tag, &imp->next_tag))
 		return;
-	if (read_back(sc, keys, n, tag, err) < 0)
+	if (read_back(sc, keys, parents, n, tag, err) < 0)
 		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
 	free(keys);
 }
@@ -2074,8 +2091,11 @@ static void ahead_flush(struct stage_ctx *sc)
 /* A queued unit's entry was asked: filled from the stage's pass when it
  * knows the URL (no read of its own; its first page's rows may still be
  * read back ahead), else held to be read ahead with the others. */
+static const char *rows_parent(const struct work_state *ws);
+
 static void ahead_asked(struct work_state *ws)
 {
+	import_ahead_set_parent(ws->ahead, rows_parent(ws));
 	struct stage_ctx *sc = ws->sc;
 	struct store_input_state *st = NULL;
 	if (sc->preload && import_ahead_status(ws->ahead) == IMPORT_AHEAD_UNSENT &&

@@ -150,11 +150,18 @@ struct import_ahead_entry *import_ahead_items_deferred(struct import_ahead *a);
 /* Entries whose read-back is held back, and their keys. */
 size_t import_ahead_items_unsent(const struct import_ahead *a);
 size_t import_ahead_items_unsent_keys(const struct import_ahead *a);
+/* The parent key e's rows are expected under (the item whose input asked
+ * it first; store_read_committed_fields reads them by it): copied once,
+ * the first set kept.  Out of memory: none (they are read by key). */
+void import_ahead_set_parent(struct import_ahead_entry *e, const char *parent);
 /* The read-backs held back as one read: *keys (*n of them, in entry
  * order; the array is the caller's to free, the strings stay valid until
- * the answer) under *tag (from *next_tag, advanced); the entries SENT.
- * false: none held, or out of memory (they stay held). */
-bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t *n, uint64_t *tag,
+ * the answer) and, when parents is not NULL, *parents beside them (each
+ * key's entry's parent, or NULL; in the same array: not freed apart)
+ * under *tag (from *next_tag, advanced); the entries SENT.  false: none
+ * held, or out of memory (they stay held). */
+bool import_ahead_items_send(struct import_ahead *a, const char ***keys,
+                             const char *const **parents, size_t *n, uint64_t *tag,
                              uint64_t *next_tag);
 /* The answer for a read-back tag (false: not ours, items the caller's).
  * The rows (in the order of the keys sent, missing ones left out) are

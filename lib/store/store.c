@@ -116,6 +116,9 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
+	/* Read-backs by parent (store_read_committed_fields): the last probe
+	 * found the table's parent_key index. */
+	bool parent_indexed;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -1345,8 +1348,143 @@ static void narrow_done(struct store_op *op, const PGresult *res, const char *er
 		store_items_free(it);
 }
 
+static int read_keys(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, bool unordered, bool narrow, uint64_t sink_gen, char *err);
+
+/* A copy of the n keys in one block (pointers, then the strings). */
+static char **keys_block(const char *const *keys, size_t n)
+{
+	size_t bytes = n * sizeof(char *);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(keys[i]) + 1;
+	char **block = malloc(bytes ? bytes : 1);
+	char *at = block ? (char *)(block + n) : NULL;
+	for (size_t i = 0; block && i < n; i++) {
+		size_t len = strlen(keys[i]) + 1;
+		memcpy(at, keys[i], len);
+		block[i] = at;
+		at += len;
+	}
+	return block;
+}
+
+/* A slot of a key in a table of 2^bits slots (open addressing). */
+static size_t key_slot(const char *key, unsigned bits)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h >> (64 - bits));
+}
+
+/* The rows of a read by parent (op->keys asked) put in the order of the
+ * keys, as a read by key answers: 0 with *out, 1 when some key asked has
+ * no row among them (its row has another parent, or is gone: the caller
+ * reads by key), -1 when out of memory.  it is emptied either way. */
+static int rows_in_key_order(const struct store_op *op, struct store_items *it,
+                             struct store_items **out)
+{
+	unsigned bits = 4;
+	while (((size_t)1 << bits) < 2 * it->n + 2)
+		bits++;
+	size_t cap = (size_t)1 << bits;
+	size_t *slot = malloc(cap * sizeof *slot);
+	bool *used = calloc(it->n ? it->n : 1, sizeof *used);
+	struct store_items *o = calloc(1, sizeof *o);
+	int rc = slot && used && o &&
+	         (o->items = calloc(op->n_keys ? op->n_keys : 1, sizeof *o->items)) ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < cap; i++)
+		slot[i] = SIZE_MAX;
+	for (size_t r = 0; rc == 0 && r < it->n; r++) {
+		size_t i = key_slot(it->items[r].key, bits);
+		while (slot[i] != SIZE_MAX)
+			i = (i + 1) & (cap - 1);
+		slot[i] = r;
+	}
+	for (size_t k = 0; rc == 0 && k < op->n_keys; k++) {
+		size_t i = key_slot(op->keys[k], bits), r = SIZE_MAX;
+		for (; slot[i] != SIZE_MAX; i = (i + 1) & (cap - 1))
+			if (strcmp(it->items[slot[i]].key, op->keys[k]) == 0) {
+				r = slot[i];
+				break;
+			}
+		if (r == SIZE_MAX) {
+			rc = 1;
+			break;
+		}
+		struct store_item *x = &it->items[r], *y = &o->items[o->n];
+		if (!used[r]) {
+			/* moved: the row answers its first key */
+			*y = *x;
+			used[r] = true;
+		} else {
+			/* a key asked twice: a copy, as a read by key answers it */
+			*y = (struct store_item){ .key = strdup(x->key), .payload = malloc(x->payload_len + 1),
+			                          .payload_len = x->payload_len, .narrow = x->narrow };
+			if (y->payload)
+				memcpy(y->payload, x->payload, x->payload_len + 1);
+			if (!y->key || !y->payload) {
+				free(y->key);
+				free(y->payload);
+				rc = -1;
+				break;
+			}
+		}
+		o->n++;
+	}
+	/* the rows moved are o's (freed with it on failure); the rest go */
+	for (size_t r = 0; r < it->n; r++)
+		if (!used || !used[r]) {
+			free(it->items[r].key);
+			free(it->items[r].parent_key);
+			free(it->items[r].payload);
+		}
+	it->n = 0;
+	free(slot);
+	free(used);
+	if (rc != 0) {
+		store_items_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+/* A read-back by parent's answer: the rows of the keys asked, in their
+ * order; if some key's row was not among them, read by key instead. */
+static void parent_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_items *rows = NULL, *it = NULL;
+	bool ours = s->sink_attached && op->sink_gen == s->sink_gen && s->sink.items_read;
+	if (!err && store_pages_parse_narrow(res, s->sql[op->table].n_fields, &rows, msg) != 0)
+		err = msg;
+	int rc = err ? 0 : rows_in_key_order(op, rows, &it);
+	store_items_free(rows);
+	if (rc == 1 && ours) {
+		s->stats.read_parent_missed++;
+		if (read_keys(s, op->table, (const char *const *)op->keys, op->n_keys, op->tag, true,
+		              true, op->sink_gen, msg) == 0)
+			return;
+		err = msg;
+	} else if (rc != 0) {
+		err = err ? err : "store: out of memory reading stored rows";
+	}
+	if (ours)
+		s->sink.items_read(s->sink.arg, op->table, op->tag, it, err);
+	else
+		store_items_free(it);
+}
+
 static int read_items(struct store *s, size_t table, const char *const *keys, size_t n,
                       uint64_t tag, bool unordered, bool narrow, char *err)
+{
+	return read_keys(s, table, keys, n, tag, unordered, narrow, s->sink_gen, err);
+}
+
+static int read_keys(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, bool unordered, bool narrow, uint64_t sink_gen, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
@@ -1355,6 +1493,8 @@ static int read_items(struct store *s, size_t table, const char *const *keys, si
 		return err_set(err, "store: the rows of %s cannot be read narrow", s->sql[table].name);
 	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag,
 	                              narrow ? narrow_done : items_done);
+	if (op)
+		op->sink_gen = sink_gen;
 	struct store_stmt *st = op ? &op->stmts[0] : NULL;
 	if (!op || !(st->params = calloc(1, sizeof *st->params)) ||
 	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
@@ -1419,9 +1559,48 @@ int store_read_committed(struct store *s, size_t table, const char *const *keys,
 }
 
 int store_read_committed_fields(struct store *s, size_t table, const char *const *keys,
-                                size_t n, uint64_t tag, char *err)
+                                const char *const *parents, size_t n, uint64_t tag, char *err)
 {
-	return read_items(s, table, keys, n, tag, true, true, err);
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	bool by_parent = parents && n > 0 && s->sql[table].read_parent_name &&
+	                 s->tables[table].parent_indexed;
+	for (size_t i = 0; by_parent && i < n; i++)
+		by_parent = parents[i] != NULL;
+	if (!by_parent)
+		return read_items(s, table, keys, n, tag, true, true, err);
+	/* each parent once; an input's keys come together, so most repeats
+	 * are the one before */
+	const char **distinct = malloc(n * sizeof *distinct);
+	size_t nd = 0;
+	for (size_t i = 0; distinct && i < n; i++) {
+		bool seen = nd > 0 && strcmp(distinct[nd - 1], parents[i]) == 0;
+		for (size_t d = 0; !seen && d < nd; d++)
+			seen = strcmp(distinct[d], parents[i]) == 0;
+		if (!seen)
+			distinct[nd++] = parents[i];
+	}
+	static const int binary[1] = { 1 };
+	struct store_op *op = distinct ? read_op(s, STORE_OP_READ_ITEMS, table, tag, parent_done)
+	                               : NULL;
+	struct store_stmt *st = op ? &op->stmts[0] : NULL;
+	if (!op || !(op->keys = keys_block(keys, n)) ||
+	    !(st->params = calloc(1, sizeof *st->params)) ||
+	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
+	    store_pages_encode_keys(distinct, nd, &st->params[0], &st->lengths[0]) != 0) {
+		store_op_free(op);
+		free(distinct);
+		return err_set(err, "store: out of memory reading %zu rows of %s", n,
+		               s->sql[table].name);
+	}
+	free(distinct);
+	op->n_keys = n;
+	st->name = s->sql[table].read_parent_name;
+	st->n_params = 1;
+	st->formats = binary;
+	op->unordered = true;
+	s->stats.read_parent++;
+	return enqueue(s, op);
 }
 
 bool store_read_fields_of(const struct store *s, size_t table, const char *const **fields,
@@ -1446,13 +1625,14 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == 3 * s->n_tables;
+	bool ok = strlen(v) == 4 * s->n_tables;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
 		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
 		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
+		s->tables[i].parent_indexed = ok && v[3 * s->n_tables + i] == 't';
 	}
 }
 

@@ -245,6 +245,9 @@ struct store_stats {
 	                                (their parent known to have no link) */
 	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
 	                                batch of the run had met a stored key) */
+	uint64_t read_parent;        /* read-backs by parent (store_read_committed_fields) */
+	uint64_t read_parent_missed; /* of those, read by key after all: a key's row
+	                                was not among its parent's rows */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t errors_dropped;     /* import_errors rows only counted (bound) */
 	uint32_t migrations_applied; /* by the last connection */
@@ -539,11 +542,20 @@ bool store_read_fields_of(const struct store *s, size_t table, const char *const
  * narrow: a row whose every field holds a string, number or boolean
  * shorter than value_max comes narrow (store_item.narrow: its fields'
  * values, no parent_key); any other comes whole (payload, no parent_key),
- * so that what is made of it is what the whole row makes.  -1 with err
- * also when the table cannot be read narrow. */
+ * so that what is made of it is what the whole row makes.
+ *
+ * parents (NULL, or n, one for each key): the parent key its row is
+ * expected to have (NULL: not known).  When every key has one, the table
+ * has a parent stage and no dedupe, and the last probe found its
+ * parent_key index, the rows are read by those parents (a range of the
+ * index each, cheaper than a probe a key) and put in the order of the
+ * keys; if a key's row is not among them (a key another parent wrote
+ * last, a row gone), all are read by key instead.  Either way the answer
+ * is what the read by key gives.  -1 with err also when the table cannot
+ * be read narrow. */
 RACED_MUST_CHECK
 int store_read_committed_fields(struct store *s, size_t table, const char *const *keys,
-                                size_t n, uint64_t tag, char *err);
+                                const char *const *parents, size_t n, uint64_t tag, char *err);
 
 /* Write the rows pending for table now, even if fewer than batch_size.
  * Returns 0, or -1 with err set (out of memory: the rows stay pending and

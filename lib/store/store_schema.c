@@ -343,6 +343,17 @@ static bool name_valid(const char *n)
 	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r WHERE r.key = k.key OFFSET 0) t" \
 	" ORDER BY k.o"
 
+/* The same rows by their parents ($1, a text[] of parent keys, each
+ * once): one range of the parent_key index a parent, a third of the
+ * buffers of a probe a key (docs/performance.md).  Every row of those
+ * parents comes, in no order: the store keeps those of the keys asked
+ * (store.c, parent_done).  Used only while the index is there (the probe
+ * at a run's start): without it each range would scan the table. */
+#define READ_PARENT_FMT \
+	"SELECT t.key, t.ok, CASE WHEN t.ok THEN NULL ELSE t.payload::text END%s" \
+	" FROM unnest($1::text[]) AS k(pk) CROSS JOIN LATERAL (" \
+	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r WHERE r.parent_key = k.pk OFFSET 0) t"
+
 /* The keys of the pages import $1 reached in stage S: what it saw.  The
  * urls are made distinct first (a page reached twice, by a resume, counts
  * once), then each finds its page row by the primary key. */
@@ -545,7 +556,9 @@ static char *field_path(const char *f, bool *oom)
 		p++;
 	}
 	char *lit = NULL;
-	if (out && asprintf(&lit, "%s}'::text[]", out) < 0)
+	if (out && member && asprintf(&lit, "'%s'::text", f) < 0)
+		lit = NULL;
+	else if (out && !member && asprintf(&lit, "%s}'::text[]", out) < 0)
 		lit = NULL;
 	free(out);
 	*oom = !lit;
@@ -568,12 +581,14 @@ int store_read_fields_init(struct store_table_sql *t, const struct store_read_fi
 		char *c = NULL, *v = NULL, *o = NULL;
 		if (asprintf(&c, "%s, t.v%zu", cols, i) < 0)
 			c = NULL;
-		if (asprintf(&v, "%s, r.payload #>> %s AS v%zu", vals, paths[i], i) < 0)
+		/* a member name by -> (cheaper than a path) */
+		const char *op = rf->fields[i][0] == '/' ? "#>" : "->";
+		if (asprintf(&v, "%s, r.payload %s> %s AS v%zu", vals, op, paths[i], i) < 0)
 			v = NULL;
 		/* jsonb_typeof of a missing field is NULL: not narrow */
-		if (asprintf(&o, "%s%scoalesce(jsonb_typeof(r.payload #> %s) IN ('string', 'number',"
-		             " 'boolean') AND octet_length(r.payload #>> %s) < %zu, false)", ok,
-		             i ? " AND " : "", paths[i], paths[i], rf->value_max) < 0)
+		if (asprintf(&o, "%s%scoalesce(jsonb_typeof(r.payload %s %s) IN ('string', 'number',"
+		             " 'boolean') AND octet_length(r.payload %s> %s) < %zu, false)", ok,
+		             i ? " AND " : "", op, paths[i], op, paths[i], rf->value_max) < 0)
 			o = NULL;
 		free(cols);
 		free(vals);
@@ -589,6 +604,10 @@ int store_read_fields_init(struct store_table_sql *t, const struct store_read_fi
 		      ? 0 : -1;
 		rc |= rc == 0 && FORMAT(&t->read_fields_name, "raced_read_fields_%s", t->name) == 0
 		      ? 0 : -1;
+		if (rc == 0 && t->parent && !t->dedupe) {
+			rc |= FORMAT(&t->read_parent_sql, READ_PARENT_FMT, cols, vals, ok, t->name);
+			rc |= FORMAT(&t->read_parent_name, "raced_read_parent_%s", t->name);
+		}
 		t->fields = rc == 0 ? calloc(rf->n ? rf->n : 1, sizeof *t->fields) : NULL;
 		rc |= t->fields ? 0 : -1;
 		for (size_t i = 0; rc == 0 && i < rf->n; i++, t->n_fields++)
@@ -613,6 +632,8 @@ void store_table_sql_free(struct store_table_sql *t)
 	free(t->fields);
 	free(t->read_fields_name);
 	free(t->read_fields_sql);
+	free(t->read_parent_name);
+	free(t->read_parent_sql);
 	free(t->name);
 	free(t->upsert_name);
 	free(t->upsert_sql);
@@ -867,7 +888,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		return NULL;
 	size_t n_narrow = 0;
 	for (size_t i = 0; i < n; i++)
-		n_narrow += tables[i].read_fields_name != NULL;
+		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
 	struct store_op *op = setup_op(STORE_STEP_PREPARE,
 	                               (STORE_WRITES + 1) * n + n_narrow + 4 * n_links + 5);
 	if (!op) {
@@ -888,6 +909,10 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		if (tables[i].read_fields_name) {
 			store_op_sql(op, k, tables[i].read_fields_sql);
 			op->stmts[k++].name = tables[i].read_fields_name;
+		}
+		if (tables[i].read_parent_name) {
+			store_op_sql(op, k, tables[i].read_parent_sql);
+			op->stmts[k++].name = tables[i].read_parent_name;
 		}
 		if (!tables[i].link_name)
 			continue;
@@ -948,7 +973,7 @@ struct store_op *store_schema_reader(const char *schema, const struct store_tabl
 {
 	size_t k = schema ? 1 : 0, n_narrow = 0;
 	for (size_t i = 0; i < n_tables; i++)
-		n_narrow += tables[i].read_fields_name != NULL;
+		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
 	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + n_narrow + 1);
 	if (!op)
 		return NULL;
@@ -969,6 +994,10 @@ struct store_op *store_schema_reader(const char *schema, const struct store_tabl
 		if (tables[i].read_fields_name) {
 			store_op_sql(op, k, tables[i].read_fields_sql);
 			op->stmts[k++].name = tables[i].read_fields_name;
+		}
+		if (tables[i].read_parent_name) {
+			store_op_sql(op, k, tables[i].read_parent_sql);
+			op->stmts[k++].name = tables[i].read_parent_name;
 		}
 	}
 	store_op_sql(op, k, "SELECT 1");
@@ -1000,5 +1029,12 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 	for (size_t i = 0; i < n; i++)
 		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM raced_pages WHERE stage = '%s')"
 		       " THEN 'f' ELSE 't' END", tables[i].name);
+	/* whether the read-backs by parent have their index (READ_PARENT_FMT) */
+	for (size_t i = 0; i < n; i++)
+		if (tables[i].read_parent_name)
+			sb_add(&sql, " || CASE WHEN to_regclass('\"%s_parent_key\"') IS NULL THEN 'f'"
+			       " ELSE 't' END", tables[i].name);
+		else
+			sb_add(&sql, " || 'f'");
 	return sql;
 }

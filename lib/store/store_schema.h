@@ -82,6 +82,9 @@ struct store_table_sql {
 	size_t n_fields;
 	char *read_fields_name;  /* prepared on each connection */
 	char *read_fields_sql;
+	/* The same by parent_key ranges (a stage without dedupe), or NULL. */
+	char *read_parent_name;
+	char *read_parent_sql;
 	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
@@ -185,10 +188,12 @@ int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables
  * configured column's array ($5 on), so batches do not depend on what is
  * in force.  NULL when out of memory. */
 char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce, int mode);
-/* One statement answering one text of 3n characters: at i, 't' where
+/* One statement answering one text of 4n characters: at i, 't' where
  * tables[i] has no row, else 'f'; at n + i, 't' where tables[i] has a
  * link table and it has no row, else 'f'; at 2n + i, 't' where
- * raced_pages holds no record of tables[i]'s stage, else 'f' (the probe
+ * raced_pages holds no record of tables[i]'s stage, else 'f'; at 3n + i,
+ * 't' where tables[i] is read back by parent and its parent_key index
+ * is there, else 'f' (the probe
  * at a run's start, store.c); it fails if a table is missing.  NULL when
  * out of memory. */
 char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n);

@@ -233,7 +233,7 @@ static void test_read_back_groups(void)
 	const char **keys = NULL;
 	size_t n = 0;
 	uint64_t tag = 0;
-	CHECK(import_ahead_items_send(a, &keys, &n, &tag, &next));
+	CHECK(import_ahead_items_send(a, &keys, NULL, &n, &tag, &next));
 	CHECK_EQ(n, 5);
 	CHECK_STR(keys[3], "y1");
 	free(keys);
@@ -267,7 +267,7 @@ static void test_read_back_groups(void)
 	CHECK_EQ(import_ahead_send(a, urls, tags, 2, &next), 1);
 	CHECK(import_ahead_answer(a, tags[0], one_page("u/3", "c"), false, &waiter, &got));
 	import_ahead_items_want(a, e3, k1, 3);
-	CHECK(import_ahead_items_send(a, &keys, &n, &tag, &next));
+	CHECK(import_ahead_items_send(a, &keys, NULL, &n, &tag, &next));
 	free(keys);
 	import_ahead_drop(a, e3);
 	n_resumed = 0;

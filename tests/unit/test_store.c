@@ -1852,7 +1852,7 @@ static void test_rows_read_back_narrow(void)
 	const char *ask[] = { "k4", "k1", "missing", "k2", "k3", "k5" };
 	char err[ERR_MAX] = "";
 	r.answers = 0;
-	CHECK_EQ(store_read_committed_fields(s, 0, ask, 6, 7, err), 0);
+	CHECK_EQ(store_read_committed_fields(s, 0, ask, NULL, 6, 7, err), 0);
 	CHECK(run_until(answered, &r, 10));
 	CHECK_STR(r.err, "");
 	CHECK_EQ(r.tag, 7);
@@ -1879,7 +1879,7 @@ static void test_rows_read_back_narrow(void)
 	}
 	reads_clear(&r);
 	/* whole rows, as before, for the table whose fields are not plain */
-	CHECK_EQ(store_read_committed_fields(s, 1, ask, 1, 8, err), -1);
+	CHECK_EQ(store_read_committed_fields(s, 1, ask, NULL, 1, 8, err), -1);
 	store_free(s);
 }
 
