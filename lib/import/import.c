@@ -990,6 +990,17 @@ static const char *rows_parent(const struct work_state *ws)
 	return parent && !ws->sc->conf->dedupe ? parent->key : NULL;
 }
 
+/* Whether n keys of st's input are worth reading by their parent: a
+ * range reads every row of the parent (the input's rows), so only when
+ * they are at least half of the keys its pages list. */
+static bool by_parent_worth(const struct store_input_state *st, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; st && i < st->n_pages; i++)
+		total += st->pages[i].n_keys;
+	return st && 2 * n >= total;
+}
+
 /* Read back the rows of keys for sc's children: narrow when the store
  * returns every field they take (import_fields.h), by the parents' keys
  * when known (parents: NULL, or one a key). */
@@ -1008,7 +1019,7 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
 	ws->tag = ++imp->next_tag;
-	const char *parent = rows_parent(ws);
+	const char *parent = by_parent_worth(ws->input->state, n) ? rows_parent(ws) : NULL;
 	const char **parents = parent && n ? malloc(n * sizeof *parents) : NULL;
 	for (size_t i = 0; parents && i < n; i++)
 		parents[i] = parent;
@@ -1479,11 +1490,12 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 		for (size_t p = 0; p < n_later; p++)
 			for (size_t i = 0; i < later[p]->n_keys; i++)
 				keys[k++] = later[p]->keys[i];
-		import_ahead_items_want(sc->ahead, e, keys, n);
+		import_ahead_items_want(sc->ahead, e, keys, n, by_parent_worth(st, n));
 		free(keys);
 	} else {
 		/* none later, or out of memory: the first page alone */
-		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys,
+		                        by_parent_worth(st, first->n_keys));
 	}
 	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
 	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)

@@ -24,6 +24,7 @@ struct import_ahead_entry {
 	/* the first page's rows read back ahead */
 	enum import_ahead_status items_status;
 	char *parent;                    /* its rows' expected parent key, or NULL */
+	bool rb_by_parent;               /* its read-back goes with the parent */
 	char **rb_keys;                  /* while UNSENT or SENT: its keys (one block) */
 	size_t rb_n;
 	size_t rb_held;                  /* its keys counted in items_held, until taken */
@@ -308,7 +309,7 @@ enum import_ahead_status import_ahead_items_status(const struct import_ahead_ent
 }
 
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
-                             const char *const *keys, size_t n)
+                             const char *const *keys, size_t n, bool by_parent)
 {
 	if (e->items_status != IMPORT_AHEAD_NONE || n == 0)
 		return;
@@ -328,6 +329,7 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 	}
 	e->rb_keys = block;
 	e->rb_n = n;
+	e->rb_by_parent = by_parent;
 	e->rb_held = n;
 	a->items_held += n;
 	held_peak(a);
@@ -415,7 +417,7 @@ bool import_ahead_items_send(struct import_ahead *a, const char ***keys,
 		e->refs++; /* the group's */
 		g->e[g->n++] = e;
 		for (size_t i = 0; i < e->rb_n; i++) {
-			k[a->items_unsent_keys + nk] = e->parent;
+			k[a->items_unsent_keys + nk] = e->rb_by_parent ? e->parent : NULL;
 			k[nk++] = e->rb_keys[i];
 		}
 	}

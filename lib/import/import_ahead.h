@@ -134,10 +134,12 @@ void import_ahead_wait(struct import_ahead_entry *e, void *waiter);
  * back), SENT, ANSWERED, FAILED, TAKEN. */
 enum import_ahead_status import_ahead_items_status(const struct import_ahead_entry *e);
 /* The first page's rows are wanted (e's state in, its items NONE): the n
- * keys (copied) join the read-backs held back.  Out of memory: nothing
+ * keys (copied) join the read-backs held back, with e's parent
+ * (import_ahead_set_parent) when by_parent (they are most of the input's
+ * rows).  Out of memory: nothing
  * wanted (the page is read back when its 304 comes). */
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
-                             const char *const *keys, size_t n);
+                             const char *const *keys, size_t n, bool by_parent);
 /* A read-back not wanted now for the bound on rows held
  * (IMPORT_AHEAD_READ_BACK_HELD), e ANSWERED and its items NONE: kept in
  * order, so that it can be wanted once rows held ahead are taken. */
