@@ -496,7 +496,8 @@ struct store_item {
 	/* JSON text as PostgreSQL prints jsonb; when narrow, the values of the
 	 * table's read fields instead (store_read_committed_fields): each as
 	 * text (a string unescaped, a number as printed, true or false), NUL
-	 * after each, in the fields' order. */
+	 * after each, in the fields' order (payload_len counts those NULs;
+	 * one more follows, as after a payload's text). */
 	char *payload;
 	size_t payload_len;
 	bool narrow;

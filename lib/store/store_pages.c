@@ -541,7 +541,8 @@ int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_
 			size_t len = 0;
 			for (size_t f = 0; f < n_fields; f++)
 				len += (size_t)PQgetlength(res, i, 3 + (int)f) + 1;
-			if ((x->payload = malloc(len ? len : 1))) {
+			/* and a NUL after all, as after a payload's text */
+			if ((x->payload = malloc(len + 1))) {
 				char *p = x->payload;
 				for (size_t f = 0; f < n_fields; f++) {
 					size_t l = (size_t)PQgetlength(res, i, 3 + (int)f);
@@ -549,8 +550,7 @@ int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_
 					p[l] = '\0';
 					p += l + 1;
 				}
-				if (!len)
-					x->payload[0] = '\0';
+				*p = '\0';
 				x->payload_len = len;
 			}
 		}
