@@ -345,14 +345,16 @@ static bool name_valid(const char *n)
 
 /* The same rows by their parents ($1, a text[] of parent keys, each
  * once): one range of the parent_key index a parent, a third of the
- * buffers of a probe a key (docs/performance.md).  Every row of those
- * parents comes, in no order: the store keeps those of the keys asked
- * (store.c, parent_done).  Used only while the index is there (the probe
- * at a run's start): without it each range would scan the table. */
+ * buffers of a probe a key (docs/performance.md).  Every current row of
+ * those parents comes, in no order: the store keeps those of the keys
+ * asked (store.c, parent_done; a key on a page is current, and one that
+ * is not is read again by key).  Used only while the index is there (the
+ * probe at a run's start): without it each range would scan the table. */
 #define READ_PARENT_FMT \
 	"SELECT t.key, t.ok, CASE WHEN t.ok THEN NULL ELSE t.payload::text END%s" \
 	" FROM unnest($1::text[]) AS k(pk) CROSS JOIN LATERAL (" \
-	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r WHERE r.parent_key = k.pk OFFSET 0) t"
+	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r" \
+	"  WHERE r.parent_key = k.pk AND r.removed_import IS NULL OFFSET 0) t"
 
 /* The keys of the pages import $1 reached in stage S: what it saw.  The
  * urls are made distinct first (a page reached twice, by a resume, counts
