@@ -563,6 +563,86 @@ int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_
 	return 0;
 }
 
+/* --- read-backs by parent (store.c, parent_done) --- */
+
+/* A slot of a key in a table of 2^bits slots (open addressing). */
+static size_t key_slot(const char *key, unsigned bits)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h >> (64 - bits));
+}
+
+int store_pages_rows_in_order(struct store_items *it, const char *const *keys, size_t n_keys,
+                              struct store_items **out)
+{
+	unsigned bits = 4;
+	while (((size_t)1 << bits) < 2 * it->n + 2)
+		bits++;
+	size_t cap = (size_t)1 << bits;
+	size_t *slot = malloc(cap * sizeof *slot);
+	bool *used = calloc(it->n ? it->n : 1, sizeof *used);
+	struct store_items *o = calloc(1, sizeof *o);
+	int rc = slot && used && o &&
+	         (o->items = calloc(n_keys ? n_keys : 1, sizeof *o->items)) ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < cap; i++)
+		slot[i] = SIZE_MAX;
+	for (size_t r = 0; rc == 0 && r < it->n; r++) {
+		size_t i = key_slot(it->items[r].key, bits);
+		while (slot[i] != SIZE_MAX)
+			i = (i + 1) & (cap - 1);
+		slot[i] = r;
+	}
+	for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+		size_t i = key_slot(keys[k], bits), r = SIZE_MAX;
+		for (; slot[i] != SIZE_MAX; i = (i + 1) & (cap - 1))
+			if (strcmp(it->items[slot[i]].key, keys[k]) == 0) {
+				r = slot[i];
+				break;
+			}
+		if (r == SIZE_MAX) {
+			rc = 1;
+			break;
+		}
+		struct store_item *x = &it->items[r], *y = &o->items[o->n];
+		if (!used[r]) {
+			/* moved: the row answers its first key */
+			*y = *x;
+			used[r] = true;
+		} else {
+			/* a key asked twice: a copy, as a read by key answers it */
+			*y = (struct store_item){ .key = strdup(x->key), .payload = malloc(x->payload_len + 1),
+			                          .payload_len = x->payload_len, .narrow = x->narrow };
+			if (y->payload)
+				memcpy(y->payload, x->payload, x->payload_len + 1);
+			if (!y->key || !y->payload) {
+				free(y->key);
+				free(y->payload);
+				rc = -1;
+				break;
+			}
+		}
+		o->n++;
+	}
+	/* the rows moved are o's (freed with it on failure); the rest go */
+	for (size_t r = 0; r < it->n; r++)
+		if (!used || !used[r]) {
+			free(it->items[r].key);
+			free(it->items[r].parent_key);
+			free(it->items[r].payload);
+		}
+	it->n = 0;
+	free(slot);
+	free(used);
+	if (rc != 0) {
+		store_items_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
 /* --- state of emptied tables -------------------------------------------- */
 
 #define ORPHAN_PART_FMT \
