@@ -604,11 +604,13 @@ int store_read_fields_init(struct store_table_sql *t, const struct store_read_fi
 		rc |= cols && vals && ok ? 0 : -1;
 		rc |= rc == 0 && FORMAT(&t->read_fields_sql, READ_FIELDS_FMT, cols, vals, ok, t->name) == 0
 		      ? 0 : -1;
-		rc |= rc == 0 && FORMAT(&t->read_fields_name, "raced_read_fields_%s", t->name) == 0
+		/* short names: PostgreSQL keeps a prepared statement's name to 63
+		 * bytes, and a stage's name may have 48 */
+		rc |= rc == 0 && FORMAT(&t->read_fields_name, "raced_readf_%s", t->name) == 0
 		      ? 0 : -1;
 		if (rc == 0 && t->parent && !t->dedupe) {
 			rc |= FORMAT(&t->read_parent_sql, READ_PARENT_FMT, cols, vals, ok, t->name);
-			rc |= FORMAT(&t->read_parent_name, "raced_read_parent_%s", t->name);
+			rc |= FORMAT(&t->read_parent_name, "raced_readp_%s", t->name);
 		}
 		t->fields = rc == 0 ? calloc(rf->n ? rf->n : 1, sizeof *t->fields) : NULL;
 		rc |= t->fields ? 0 : -1;

@@ -72,7 +72,7 @@ e1=$(entries_read)
 check "the entries were read back for the athletes ($read_back)" test "$read_back" -gt 0
 check "entries rows read ($((e1 - e0))) <= 3 x entries $entries" test "$((e1 - e0))" -le $((3 * entries))
 check "the entries were read back by their races' keys (parent_key ranges)" \
-	grep -q "execute raced_read_parent_entries" "$PG_DIR/server.log"
+	grep -q "execute raced_readp_entries" "$PG_DIR/server.log"
 lread=$(links_read)
 check "link rows read ($lread) <= 10 x links $links" test "$lread" -le $((10 * links))
 r1=$(reach_read)

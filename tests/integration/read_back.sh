@@ -52,16 +52,16 @@ check "$ahead of $keyed entries pages with items read back ahead (all but the fi
 # Narrow (docs/architecture.md, "Reading state"): the athletes' url reads
 # only athlete_id of an entry, so that is all a read-back returns; and
 # by the races' keys (a range of the parent_key index a race), not by key.
-backs=$(tail -n +"$from" "$PG_DIR/server.log" | grep -cE 'execute raced_read_(fields|parent)_entries' || true)
+backs=$(tail -n +"$from" "$PG_DIR/server.log" | grep -cE 'execute raced_read(f|p)_entries' || true)
 check "entries pages of 30 races read back in $backs statements (<= 5; one a page before)" \
 	test "$backs" -ge 1 -a "$backs" -le 5
 check_eq "every read-back by parent, none by key" \
-	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_read_parent_entries' || true)" "$backs"
+	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_readp_entries' || true)" "$backs"
 check_eq "no entry read back whole" \
 	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_read_entries' || true)" 0
 # Read-backs on a connection of their own: not queued behind the batches'
 # commits on the one that writes.
-readers=$(pids_of "$from" raced_read_parent_entries)
+readers=$(pids_of "$from" raced_readp_entries)
 writers=$(pids_of "$from" raced_pages_write)
 check "the read-backs and the batches ran (pids: $readers; $writers)" test -n "$readers" -a -n "$writers"
 check_eq "no read-back ran on a connection that wrote batches" \
@@ -87,5 +87,5 @@ check_eq "every other request answered 304" "$(reqs_count "k <> '$path' and n <>
 check_eq "every athlete requested again" "$(athletes_requested)" "$athletes"
 check "the refetch was logged" grep -q "requesting it again without validators" "$T/raced.log"
 check "the read-back that missed those rows went again by key" \
-	grep -q 'execute raced_read_fields_entries' <(tail -n +"$from3" "$PG_DIR/server.log")
+	grep -q 'execute raced_readf_entries' <(tail -n +"$from3" "$PG_DIR/server.log")
 check_tables_served "after the refetch"

@@ -36,9 +36,9 @@ N=$(last_run)
 reqs_save
 check_eq "every entries page answered 304" "$(reqs_count "k like '/races/%' and n <> nm")" 0
 check "the entries were read back by the races' keys" \
-	grep -q 'execute raced_read_parent_entries' <(tail -n +"$from" "$PG_DIR/server.log")
+	grep -q 'execute raced_readp_entries' <(tail -n +"$from" "$PG_DIR/server.log")
 check_eq "no entry read back by key (none is another race's)" \
-	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_read_fields_entries' || true)" 0
+	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_readf_entries' || true)" 0
 errors() { sql "select count(*) from import_errors where import_id = $N and stage = 'athletes' and message like '$1'"; }
 check_eq "an object at athlete_id: the whole row's error" \
 	"$(errors "%the parent item has no string or number at %{athlete_id}%")" 1

@@ -27,7 +27,7 @@ sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c log_statement=al
 state_reads() { tail -n +"$1" "$PG_DIR/server.log" | grep -c 'execute raced_inputs_read' || true; }
 # Statements reading entries back (for the athletes) since line $1,
 # whole, narrow (only the fields the athletes' url reads) or by parent.
-read_backs() { tail -n +"$1" "$PG_DIR/server.log" | grep -cE 'execute raced_read_(fields_|parent_)?entries' || true; }
+read_backs() { tail -n +"$1" "$PG_DIR/server.log" | grep -cE 'execute raced_read(f|p)?_entries' || true; }
 log_lines() { wc -l <"$PG_DIR/server.log"; }
 
 check "first import succeeds" raced_once
