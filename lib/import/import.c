@@ -114,6 +114,11 @@ struct stage_ctx {
 	struct carry_ref *carry;  /* what its items carry, in this order */
 	size_t n_carry;
 	bool carry_own;           /* some of it is from its own items */
+	/* Its rows read back come narrow (store_read_committed_fields): the
+	 * store returns every own field it carries; narrow_at[i] is own
+	 * carry i's place among the store's fields (SIZE_MAX for the others). */
+	bool narrow;
+	size_t *narrow_at;
 	struct import_carry *vals; /* n_carry: scratch for making an item */
 	char **owned;             /* n_carry: the own values' copies, meanwhile */
 	size_t *arg_from;         /* per placeholder: SIZE_MAX = the parent item's field,
@@ -614,12 +619,42 @@ static struct import_item *make_item(struct stage_ctx *sc, const struct jsondoc 
 	return it;
 }
 
+/* An item read back narrow (store_item.narrow): its own values are the
+ * store's, each a value shorter than URLTEMPLATE_MAX_URL (the store sends
+ * any other row whole), the rest from the parent; no text, which only a
+ * value that is not one would be read from (first_url). */
+static struct import_item *copy_narrow(struct stage_ctx *sc, const struct store_item *si,
+                                       const struct import_item *parent, const char *parent_key)
+{
+	const char *vals[STORE_READ_FIELDS_MAX];
+	const char *p = si->payload, *end = si->payload + si->payload_len;
+	for (size_t f = 0; f < STORE_READ_FIELDS_MAX; f++)
+		vals[f] = "";
+	for (size_t f = 0; f < STORE_READ_FIELDS_MAX && p < end; f++) {
+		vals[f] = p;
+		p += strlen(p) + 1;
+	}
+	for (size_t i = 0; i < sc->n_carry; i++) {
+		const struct carry_ref *r = &sc->carry[i];
+		sc->vals[i] = (struct import_carry){.state = IMPORT_CARRY_ABSENT};
+		if (r->stage == sc->index)
+			sc->vals[i] = (struct import_carry){.state = IMPORT_CARRY_VALUE,
+			                                    .value = vals[sc->narrow_at[i]],
+			                                    .len = strlen(vals[sc->narrow_at[i]])};
+		else if (parent && r->from < parent->n_carried)
+			import_item_carried(parent, r->from, &sc->vals[i]);
+	}
+	return import_item_copy(si->key, parent_key, "", 0, sc->vals, sc->n_carry);
+}
+
 /* An item read back from the table, carrying what it must: its own
  * fields from its payload (parsed again only then), the rest from the
  * parent, the unit's input, which is in memory (docs/architecture.md). */
 static struct import_item *copy_item(struct stage_ctx *sc, const struct store_item *si,
                                      const struct import_item *parent, const char *parent_key)
 {
+	if (si->narrow)
+		return copy_narrow(sc, si, parent, parent_key);
 	if (sc->n_carry == 0)
 		return import_item_copy(si->key, parent_key, si->payload, si->payload_len, NULL, 0);
 	struct jsondoc *doc = NULL;
@@ -946,6 +981,37 @@ static void refetch(struct work_state *ws, long http_status, uint32_t attempts, 
 	request_page(ws);
 }
 
+/* The parent key ws's input's rows were written with (its parent item's,
+ * in a stage without dedupe), or NULL. */
+static const char *rows_parent(const struct work_state *ws)
+{
+	const struct stage_event *in = stage_work_input(ws->w);
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
+	return parent && !ws->sc->conf->dedupe ? parent->key : NULL;
+}
+
+/* Whether n keys of st's input are worth reading by their parent: a
+ * range reads every row of the parent (the input's rows), so only when
+ * they are at least half of the keys its pages list. */
+static bool by_parent_worth(const struct store_input_state *st, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; st && i < st->n_pages; i++)
+		total += st->pages[i].n_keys;
+	return st && 2 * n >= total;
+}
+
+/* Read back the rows of keys for sc's children: narrow when the store
+ * returns every field they take (import_fields.h), by the parents' keys
+ * when known (parents: NULL, or one a key). */
+static int read_back(struct stage_ctx *sc, const char *const *keys, const char *const *parents,
+                     size_t n, uint64_t tag, char *err)
+{
+	struct store *store = sc->imp->env.store;
+	return sc->narrow ? store_read_committed_fields(store, sc->index, keys, parents, n, tag, err)
+	                  : store_read_committed(store, sc->index, keys, n, tag, err);
+}
+
 /* Ask the store for the rows of keys (tag and state on ws). */
 static bool await_items(struct work_state *ws, enum ws_await what, const char *const *keys,
                         size_t n)
@@ -953,7 +1019,13 @@ static bool await_items(struct work_state *ws, enum ws_await what, const char *c
 	struct import *imp = ws->sc->imp;
 	char err[ERR_MAX];
 	ws->tag = ++imp->next_tag;
-	if (store_read_committed(imp->env.store, ws->sc->index, keys, n, ws->tag, err) < 0) {
+	const char *parent = by_parent_worth(ws->input->state, n) ? rows_parent(ws) : NULL;
+	const char **parents = parent && n ? malloc(n * sizeof *parents) : NULL;
+	for (size_t i = 0; parents && i < n; i++)
+		parents[i] = parent;
+	int rc = read_back(ws->sc, keys, parents, n, ws->tag, err);
+	free(parents);
+	if (rc < 0) {
 		record_failure(ws->sc, ws->url, 0, 0, err);
 		return false;
 	}
@@ -991,9 +1063,10 @@ static void items_flush(struct stage_ctx *sc)
 	size_t n = 0;
 	uint64_t tag = 0;
 	char err[ERR_MAX];
-	if (!import_ahead_items_send(sc->ahead, &keys, &n, &tag, &imp->next_tag))
+	const char *const *parents = NULL;
+	if (!import_ahead_items_send(sc->ahead, &keys, &parents, &n, &tag, &imp->next_tag))
 		return;
-	if (store_read_committed(imp->env.store, sc->index, keys, n, tag, err) < 0)
+	if (read_back(sc, keys, parents, n, tag, err) < 0)
 		(void)import_ahead_items_answer(sc->ahead, tag, NULL, true, resume_items, imp);
 	free(keys);
 }
@@ -1417,11 +1490,12 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 		for (size_t p = 0; p < n_later; p++)
 			for (size_t i = 0; i < later[p]->n_keys; i++)
 				keys[k++] = later[p]->keys[i];
-		import_ahead_items_want(sc->ahead, e, keys, n);
+		import_ahead_items_want(sc->ahead, e, keys, n, by_parent_worth(st, n));
 		free(keys);
 	} else {
 		/* none later, or out of memory: the first page alone */
-		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys);
+		import_ahead_items_want(sc->ahead, e, (const char *const *)first->keys, first->n_keys,
+		                        by_parent_worth(st, first->n_keys));
 	}
 	if (import_ahead_items_unsent(sc->ahead) >= IMPORT_AHEAD_BATCH ||
 	    import_ahead_items_unsent_keys(sc->ahead) >= IMPORT_AHEAD_READ_BACK_KEYS)
@@ -2029,8 +2103,11 @@ static void ahead_flush(struct stage_ctx *sc)
 /* A queued unit's entry was asked: filled from the stage's pass when it
  * knows the URL (no read of its own; its first page's rows may still be
  * read back ahead), else held to be read ahead with the others. */
+static const char *rows_parent(const struct work_state *ws);
+
 static void ahead_asked(struct work_state *ws)
 {
+	import_ahead_set_parent(ws->ahead, rows_parent(ws));
 	struct stage_ctx *sc = ws->sc;
 	struct store_input_state *st = NULL;
 	if (sc->preload && import_ahead_status(ws->ahead) == IMPORT_AHEAD_UNSENT &&
@@ -2482,6 +2559,33 @@ static int plan_carry(struct import *imp, char *err)
 	return 0;
 }
 
+/* Which stages' read-backs come narrow: those whose table the store
+ * reads narrow with every own field they carry among its fields
+ * (import_fields.h; a store made for another pipeline may lack some). */
+static int plan_narrow(struct import *imp, char *err)
+{
+	for (size_t s = 0; imp->env.store && s < imp->n_stages; s++) {
+		struct stage_ctx *sc = &imp->stages[s];
+		const char *const *fields;
+		size_t n;
+		if (!store_read_fields_of(imp->env.store, s, &fields, &n))
+			continue;
+		if (!(sc->narrow_at = malloc((sc->n_carry ? sc->n_carry : 1) * sizeof *sc->narrow_at)))
+			return err_set(err, "out of memory");
+		sc->narrow = true;
+		for (size_t i = 0; i < sc->n_carry; i++) {
+			sc->narrow_at[i] = SIZE_MAX;
+			if (sc->carry[i].stage != s)
+				continue;
+			for (size_t f = 0; f < n && sc->narrow_at[i] == SIZE_MAX; f++)
+				if (strcmp(fields[f], sc->carry[i].field) == 0)
+					sc->narrow_at[i] = f;
+			sc->narrow = sc->narrow && sc->narrow_at[i] != SIZE_MAX;
+		}
+	}
+	return 0;
+}
+
 /* Whether the stage may leave out the link records of unchanged parents
  * (struct import_links): not with --full, not in a resumed run (it cannot
  * tell what its earlier run committed), only when the store trusts the
@@ -2554,7 +2658,7 @@ static int build_pipeline(struct import *imp, char *err)
 				return err_set(err, "cannot subscribe [stage %s] to '%s'", c->name, c->parent);
 		}
 	}
-	if (plan_carry(imp, err) < 0)
+	if (plan_carry(imp, err) < 0 || plan_narrow(imp, err) < 0)
 		return -1;
 	for (size_t i = 0; i < imp->n_stages; i++)
 		imp->stages[i].links.trusted = links_trusted(&imp->stages[i]);
@@ -2650,6 +2754,7 @@ void import_free(struct import *imp)
 		free(sc->carry);
 		free(sc->arg_from);
 		free(sc->arg_own);
+		free(sc->narrow_at);
 		free(sc->args);
 		free(sc->vals);
 		free(sc->owned);

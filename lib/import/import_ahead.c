@@ -23,6 +23,8 @@ struct import_ahead_entry {
 	size_t charge;                   /* charged to membudget */
 	/* the first page's rows read back ahead */
 	enum import_ahead_status items_status;
+	char *parent;                    /* its rows' expected parent key, or NULL */
+	bool rb_by_parent;               /* its read-back goes with the parent */
 	char **rb_keys;                  /* while UNSENT or SENT: its keys (one block) */
 	size_t rb_n;
 	size_t rb_held;                  /* its keys counted in items_held, until taken */
@@ -120,6 +122,7 @@ static void entry_free(struct import_ahead *a, struct import_ahead_entry *e)
 	}
 	if (e->deferred)
 		TAILQ_REMOVE(&a->deferred, e, defer_link);
+	free(e->parent);
 	free(e->rb_keys);
 	a->items_held -= e->rb_held;
 	membudget_release(e->charge);
@@ -306,7 +309,7 @@ enum import_ahead_status import_ahead_items_status(const struct import_ahead_ent
 }
 
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
-                             const char *const *keys, size_t n)
+                             const char *const *keys, size_t n, bool by_parent)
 {
 	if (e->items_status != IMPORT_AHEAD_NONE || n == 0)
 		return;
@@ -326,6 +329,7 @@ void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *
 	}
 	e->rb_keys = block;
 	e->rb_n = n;
+	e->rb_by_parent = by_parent;
 	e->rb_held = n;
 	a->items_held += n;
 	held_peak(a);
@@ -374,13 +378,24 @@ size_t import_ahead_items_unsent_keys(const struct import_ahead *a)
 	return a->items_unsent_keys;
 }
 
-bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t *n, uint64_t *tag,
+void import_ahead_set_parent(struct import_ahead_entry *e, const char *parent)
+{
+	if (e->parent || !parent || !(e->parent = strdup(parent)))
+		return;
+	size_t bytes = strlen(parent) + 1;
+	e->charge += bytes;
+	membudget_charge(bytes);
+}
+
+bool import_ahead_items_send(struct import_ahead *a, const char ***keys,
+                             const char *const **parents, size_t *n, uint64_t *tag,
                              uint64_t *next_tag)
 {
 	if (a->n_items_unsent == 0)
 		return false;
 	struct ahead_group *g = calloc(1, sizeof *g);
-	const char **k = malloc(a->items_unsent_keys * sizeof *k);
+	/* the keys, then their parents */
+	const char **k = malloc(2 * a->items_unsent_keys * sizeof *k);
 	if (g) {
 		g->e = malloc(a->n_items_unsent * sizeof *g->e);
 		g->waiters = malloc(a->n_items_unsent * sizeof *g->waiters);
@@ -401,9 +416,13 @@ bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t 
 		e->items_status = IMPORT_AHEAD_SENT;
 		e->refs++; /* the group's */
 		g->e[g->n++] = e;
-		for (size_t i = 0; i < e->rb_n; i++)
+		for (size_t i = 0; i < e->rb_n; i++) {
+			k[a->items_unsent_keys + nk] = e->rb_by_parent ? e->parent : NULL;
 			k[nk++] = e->rb_keys[i];
+		}
 	}
+	if (parents)
+		*parents = k + a->items_unsent_keys;
 	a->n_items_unsent = 0;
 	a->items_unsent_keys = 0;
 	g->tag = ++*next_tag;

@@ -134,10 +134,12 @@ void import_ahead_wait(struct import_ahead_entry *e, void *waiter);
  * back), SENT, ANSWERED, FAILED, TAKEN. */
 enum import_ahead_status import_ahead_items_status(const struct import_ahead_entry *e);
 /* The first page's rows are wanted (e's state in, its items NONE): the n
- * keys (copied) join the read-backs held back.  Out of memory: nothing
+ * keys (copied) join the read-backs held back, with e's parent
+ * (import_ahead_set_parent) when by_parent (they are most of the input's
+ * rows).  Out of memory: nothing
  * wanted (the page is read back when its 304 comes). */
 void import_ahead_items_want(struct import_ahead *a, struct import_ahead_entry *e,
-                             const char *const *keys, size_t n);
+                             const char *const *keys, size_t n, bool by_parent);
 /* A read-back not wanted now for the bound on rows held
  * (IMPORT_AHEAD_READ_BACK_HELD), e ANSWERED and its items NONE: kept in
  * order, so that it can be wanted once rows held ahead are taken. */
@@ -150,11 +152,18 @@ struct import_ahead_entry *import_ahead_items_deferred(struct import_ahead *a);
 /* Entries whose read-back is held back, and their keys. */
 size_t import_ahead_items_unsent(const struct import_ahead *a);
 size_t import_ahead_items_unsent_keys(const struct import_ahead *a);
+/* The parent key e's rows are expected under (the item whose input asked
+ * it first; store_read_committed_fields reads them by it): copied once,
+ * the first set kept.  Out of memory: none (they are read by key). */
+void import_ahead_set_parent(struct import_ahead_entry *e, const char *parent);
 /* The read-backs held back as one read: *keys (*n of them, in entry
  * order; the array is the caller's to free, the strings stay valid until
- * the answer) under *tag (from *next_tag, advanced); the entries SENT.
- * false: none held, or out of memory (they stay held). */
-bool import_ahead_items_send(struct import_ahead *a, const char ***keys, size_t *n, uint64_t *tag,
+ * the answer) and, when parents is not NULL, *parents beside them (each
+ * key's entry's parent, or NULL; in the same array: not freed apart)
+ * under *tag (from *next_tag, advanced); the entries SENT.  false: none
+ * held, or out of memory (they stay held). */
+bool import_ahead_items_send(struct import_ahead *a, const char ***keys,
+                             const char *const **parents, size_t *n, uint64_t *tag,
                              uint64_t *next_tag);
 /* The answer for a read-back tag (false: not ours, items the caller's).
  * The rows (in the order of the keys sent, missing ones left out) are

@@ -49,7 +49,8 @@ static struct import_item *finish(struct import_item *it, size_t klen, const cha
 		*p++ = (char)carry[i].state;
 		memcpy(p, &vlen, sizeof vlen);
 		p += sizeof vlen;
-		memcpy(p, carry[i].value, vlen);
+		if (vlen) /* an absent value has no bytes (and may have no pointer) */
+			memcpy(p, carry[i].value, vlen);
 		p += vlen;
 	}
 	it->nul = false;

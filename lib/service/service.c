@@ -12,6 +12,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "import.h"
+#include "import_fields.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "runstart.h"
@@ -1227,7 +1228,12 @@ static int build_store(struct service *s, char *err)
 	if (!conninfo)
 		return err_set(err, "out of memory");
 	struct store_columns *columns = store_columns_of(cfg);
-	if (!columns) {
+	/* what the children's URLs read of their parents' rows read back */
+	struct import_read_fields *rf = columns ? import_read_fields(cfg->stages, cfg->n_stages, err)
+	                                        : NULL;
+	if (!columns || !rf) {
+		if (columns)
+			store_columns_of_free(columns, cfg->n_stages);
 		free(conninfo);
 		return err_set(err, "out of memory");
 	}
@@ -1239,6 +1245,7 @@ static int build_store(struct service *s, char *err)
 		free(dedupe);
 		free(conninfo);
 		store_columns_of_free(columns, cfg->n_stages);
+		import_read_fields_free(rf);
 		return err_set(err, "out of memory");
 	}
 	for (size_t i = 0; i < cfg->n_stages; i++) {
@@ -1254,7 +1261,7 @@ static int build_store(struct service *s, char *err)
 	                        .tables = s->tables, .n_tables = cfg->n_stages,
 	                        .columns = columns, .schema = cfg->schema,
 	                        .connections = cfg->connections,
-	                        .parents = parents, .dedupe = dedupe};
+	                        .parents = parents, .dedupe = dedupe, .read_fields = rf->per};
 	struct store_callbacks scb = {.state_changed = store_state_changed, .arg = s};
 	s->store_state = STORE_CONNECTING;
 	s->store = store_new(s->base, &sc, &scb, err);
@@ -1262,6 +1269,7 @@ static int build_store(struct service *s, char *err)
 	store_columns_of_free(columns, cfg->n_stages); /* and of the columns */
 	free(parents);
 	free(dedupe);
+	import_read_fields_free(rf); /* and of the read fields */
 	if (!s->store)
 		return -1;
 	if (store_mark_stale_runs(s->store, stale_marked, s) < 0)

@@ -118,6 +118,9 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
+	/* Read-backs by parent (store_read_committed_fields): the last probe
+	 * found the table's parent_key index. */
+	bool parent_indexed;
 	size_t parent;              /* the parent stage's table; SIZE_MAX: none */
 	/* What the finish of run `marks_import` may skip (store_finish_import):
 	 * whether every page record of it in this table kept its page's keys
@@ -1337,13 +1340,86 @@ int store_get_input(struct store *s, size_t table, const char *input, uint64_t t
 	return store_get_inputs(s, table, in, t, 1, NULL, err);
 }
 
+/* A narrow read's answer (store_read_committed_fields). */
+static void narrow_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_items *it = NULL;
+	if (!err && store_pages_parse_narrow(res, s->sql[op->table].n_fields, &it, msg) != 0)
+		err = msg;
+	if (s->sink_attached && op->sink_gen == s->sink_gen && s->sink.items_read)
+		s->sink.items_read(s->sink.arg, op->table, op->tag, it, err);
+	else
+		store_items_free(it);
+}
+
+static int read_keys(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, bool unordered, bool narrow, uint64_t sink_gen, char *err);
+
+/* A copy of the n keys in one block (pointers, then the strings). */
+static char **keys_block(const char *const *keys, size_t n)
+{
+	size_t bytes = n * sizeof(char *);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(keys[i]) + 1;
+	char **block = malloc(bytes ? bytes : 1);
+	char *at = block ? (char *)(block + n) : NULL;
+	for (size_t i = 0; block && i < n; i++) {
+		size_t len = strlen(keys[i]) + 1;
+		memcpy(at, keys[i], len);
+		block[i] = at;
+		at += len;
+	}
+	return block;
+}
+
+/* A read-back by parent's answer: the rows of the keys asked, in their
+ * order; if some key's row was not among them, read by key instead. */
+static void parent_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	struct store *s = op->ctx;
+	char msg[ERR_MAX];
+	struct store_items *rows = NULL, *it = NULL;
+	bool ours = s->sink_attached && op->sink_gen == s->sink_gen && s->sink.items_read;
+	if (!err && store_pages_parse_narrow(res, s->sql[op->table].n_fields, &rows, msg) != 0)
+		err = msg;
+	int rc = err ? 0 : store_pages_rows_in_order(rows, (const char *const *)op->keys, op->n_keys,
+	                                             &it);
+	store_items_free(rows);
+	if (rc == 1 && ours) {
+		s->stats.read_parent_missed++;
+		if (read_keys(s, op->table, (const char *const *)op->keys, op->n_keys, op->tag, true,
+		              true, op->sink_gen, msg) == 0)
+			return;
+		err = msg;
+	} else if (rc != 0) {
+		err = err ? err : "store: out of memory reading stored rows";
+	}
+	if (ours)
+		s->sink.items_read(s->sink.arg, op->table, op->tag, it, err);
+	else
+		store_items_free(it);
+}
+
 static int read_items(struct store *s, size_t table, const char *const *keys, size_t n,
-                      uint64_t tag, bool unordered, char *err)
+                      uint64_t tag, bool unordered, bool narrow, char *err)
+{
+	return read_keys(s, table, keys, n, tag, unordered, narrow, s->sink_gen, err);
+}
+
+static int read_keys(struct store *s, size_t table, const char *const *keys, size_t n,
+                     uint64_t tag, bool unordered, bool narrow, uint64_t sink_gen, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
 	static const int binary[1] = { 1 };
-	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag, items_done);
+	if (narrow && !s->sql[table].read_fields_name)
+		return err_set(err, "store: the rows of %s cannot be read narrow", s->sql[table].name);
+	struct store_op *op = read_op(s, STORE_OP_READ_ITEMS, table, tag,
+	                              narrow ? narrow_done : items_done);
+	if (op)
+		op->sink_gen = sink_gen;
 	struct store_stmt *st = op ? &op->stmts[0] : NULL;
 	if (!op || !(st->params = calloc(1, sizeof *st->params)) ||
 	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
@@ -1352,7 +1428,7 @@ static int read_items(struct store *s, size_t table, const char *const *keys, si
 		return err_set(err, "store: out of memory reading %zu rows of %s", n,
 		               s->sql[table].name);
 	}
-	st->name = s->sql[table].read_name;
+	st->name = narrow ? s->sql[table].read_fields_name : s->sql[table].read_name;
 	st->n_params = 1;
 	st->formats = binary;
 	op->unordered = unordered;
@@ -1398,13 +1474,68 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
                      uint64_t tag, char *err)
 {
-	return read_items(s, table, keys, n, tag, false, err);
+	return read_items(s, table, keys, n, tag, false, false, err);
 }
 
 int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
                          uint64_t tag, char *err)
 {
-	return read_items(s, table, keys, n, tag, true, err);
+	return read_items(s, table, keys, n, tag, true, false, err);
+}
+
+int store_read_committed_fields(struct store *s, size_t table, const char *const *keys,
+                                const char *const *parents, size_t n, uint64_t tag, char *err)
+{
+	if (table >= s->n_tables)
+		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
+	bool by_parent = parents && n > 0 && s->sql[table].read_parent_name &&
+	                 s->tables[table].parent_indexed;
+	for (size_t i = 0; by_parent && i < n; i++)
+		by_parent = parents[i] != NULL;
+	if (!by_parent)
+		return read_items(s, table, keys, n, tag, true, true, err);
+	/* each parent once; an input's keys come together, so most repeats
+	 * are the one before */
+	const char **distinct = malloc(n * sizeof *distinct);
+	size_t nd = 0;
+	for (size_t i = 0; distinct && i < n; i++) {
+		bool seen = nd > 0 && strcmp(distinct[nd - 1], parents[i]) == 0;
+		for (size_t d = 0; !seen && d < nd; d++)
+			seen = strcmp(distinct[d], parents[i]) == 0;
+		if (!seen)
+			distinct[nd++] = parents[i];
+	}
+	static const int binary[1] = { 1 };
+	struct store_op *op = distinct ? read_op(s, STORE_OP_READ_ITEMS, table, tag, parent_done)
+	                               : NULL;
+	struct store_stmt *st = op ? &op->stmts[0] : NULL;
+	if (!op || !(op->keys = keys_block(keys, n)) ||
+	    !(st->params = calloc(1, sizeof *st->params)) ||
+	    !(st->lengths = calloc(1, sizeof *st->lengths)) ||
+	    store_pages_encode_keys(distinct, nd, &st->params[0], &st->lengths[0]) != 0) {
+		store_op_free(op);
+		free(distinct);
+		return err_set(err, "store: out of memory reading %zu rows of %s", n,
+		               s->sql[table].name);
+	}
+	free(distinct);
+	op->n_keys = n;
+	st->name = s->sql[table].read_parent_name;
+	st->n_params = 1;
+	st->formats = binary;
+	op->unordered = true;
+	s->stats.read_parent++;
+	return enqueue(s, op);
+}
+
+bool store_read_fields_of(const struct store *s, size_t table, const char *const **fields,
+                          size_t *n)
+{
+	if (table >= s->n_tables || !s->sql[table].read_fields_name)
+		return false;
+	*fields = (const char *const *)s->sql[table].fields;
+	*n = s->sql[table].n_fields;
+	return true;
 }
 
 /* --- import runs -------------------------------------------------------- */
@@ -1419,13 +1550,14 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 {
 	struct store *s = op->ctx;
 	const char *v = !err && res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-	bool ok = strlen(v) == 3 * s->n_tables;
+	bool ok = strlen(v) == 4 * s->n_tables;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].probed_empty = ok && v[i] == 't';
 		/* not known: taken as empty, so that no link is trusted */
 		s->tables[i].probed_links_empty = !ok || v[s->n_tables + i] == 't';
 		s->tables[i].link_probed_empty = ok && s->sql[i].link_name && v[s->n_tables + i] == 't';
 		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
+		s->tables[i].parent_indexed = ok && v[3 * s->n_tables + i] == 't';
 	}
 }
 
@@ -1744,7 +1876,9 @@ static int tables_init(struct store *s, const struct store_conf *conf, char *err
 		s->tables[i].parent = p >= 0 ? (size_t)p : SIZE_MAX;
 		if (store_table_sql_init(&s->sql[i], conf->tables[i], p >= 0 ? conf->tables[p] : NULL,
 		                         conf->dedupe && conf->dedupe[i] && p >= 0, err) != 0 ||
-		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0))
+		    (conf->columns && store_columns_init(&s->sql[i], &conf->columns[i], err) != 0) ||
+		    (conf->read_fields &&
+		     store_read_fields_init(&s->sql[i], conf->read_fields[i], err) != 0))
 			return -1;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(conf->tables[k], conf->tables[i]) == 0)

@@ -152,6 +152,23 @@ struct store_conf {
 	 * connections (1 to STORE_CONNECTIONS_MAX; 0 means 1), each row by
 	 * its table and key hash (store_pool.h).  Ignored with discard. */
 	unsigned connections;
+	/* Per table (n_tables entries, each NULL or copied), or NULL: the
+	 * fields store_read_committed_fields returns of its rows. */
+	const struct store_read_fields *const *read_fields;
+};
+
+/* Narrow read-backs (store_read_committed_fields): a parent stage's rows
+ * read back for its children need only the fields their URLs take from
+ * them (docs/architecture.md, "Reading state"), not the whole payload. */
+#define STORE_READ_FIELDS_MAX 16  /* fields one table's narrow read returns */
+struct store_read_fields {
+	/* n (<= STORE_READ_FIELDS_MAX): each a member name of the item, or a
+	 * JSON pointer into it ('/' first), as a URL template names it. */
+	const char *const *fields;
+	size_t n;
+	/* A value of this many bytes or more (a URL could not take it) is not
+	 * read narrow: its row comes whole. */
+	size_t value_max;
 };
 
 struct store_callbacks {
@@ -228,6 +245,9 @@ struct store_stats {
 	                                (their parent known to have no link) */
 	uint64_t links_plain;        /* of those, committed by the plain INSERT (no
 	                                batch of the run had met a stored key) */
+	uint64_t read_parent;        /* read-backs by parent (store_read_committed_fields) */
+	uint64_t read_parent_missed; /* of those, read by key after all: a key's row
+	                                was not among its parent's rows */
 	uint64_t reconnects;         /* connections lost or refused */
 	uint64_t warmups;            /* backends given the malloc warm-up, each with
 	                                its first batch that carries rows */
@@ -478,8 +498,14 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 struct store_item {
 	char *key;
 	char *parent_key;   /* or NULL */
-	char *payload;      /* JSON text as PostgreSQL prints jsonb */
+	/* JSON text as PostgreSQL prints jsonb; when narrow, the values of the
+	 * table's read fields instead (store_read_committed_fields): each as
+	 * text (a string unescaped, a number as printed, true or false), NUL
+	 * after each, in the fields' order (payload_len counts those NULs;
+	 * one more follows, as after a payload's text). */
+	char *payload;
 	size_t payload_len;
+	bool narrow;
 };
 struct store_items {
 	struct store_item *items;
@@ -509,6 +535,33 @@ int store_read_items(struct store *s, size_t table, const char *const *keys, siz
 RACED_MUST_CHECK
 int store_read_committed(struct store *s, size_t table, const char *const *keys, size_t n,
                          uint64_t tag, char *err);
+
+/* Whether table's read-backs can be narrow: store_conf.read_fields named
+ * its fields and each is one the store reads as the import would (a
+ * member name or pointer of tokens of [A-Za-z0-9_.-], an array index
+ * only as RFC 6901 writes it; at most STORE_READ_FIELDS_MAX).  Then
+ * *fields (the store's copies, n of them) are the fields in the order a
+ * narrow item's values come. */
+bool store_read_fields_of(const struct store *s, size_t table, const char *const **fields,
+                          size_t *n);
+/* As store_read_committed, for a table store_read_fields_of says can be
+ * narrow: a row whose every field holds a string, number or boolean
+ * shorter than value_max comes narrow (store_item.narrow: its fields'
+ * values, no parent_key); any other comes whole (payload, no parent_key),
+ * so that what is made of it is what the whole row makes.
+ *
+ * parents (NULL, or n, one for each key): the parent key its row is
+ * expected to have (NULL: not known).  When every key has one, the table
+ * has a parent stage and no dedupe, and the last probe found its
+ * parent_key index, the rows are read by those parents (a range of the
+ * index each, cheaper than a probe a key) and put in the order of the
+ * keys; if a key's row is not among them (a key another parent wrote
+ * last, a row gone), all are read by key instead.  Either way the answer
+ * is what the read by key gives.  -1 with err also when the table cannot
+ * be read narrow. */
+RACED_MUST_CHECK
+int store_read_committed_fields(struct store *s, size_t table, const char *const *keys,
+                                const char *const *parents, size_t n, uint64_t tag, char *err);
 
 /* Write the rows pending for table now, even if fewer than batch_size.
  * Returns 0, or -1 with err set (out of memory: the rows stay pending and

@@ -43,6 +43,7 @@ void store_op_free(struct store_op *op)
 		free(op->inputs[i]);
 	free(op->inputs);
 	free(op->tags);
+	free(op->keys);
 	free(op);
 }
 

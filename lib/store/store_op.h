@@ -126,6 +126,10 @@ struct store_op {
 	bool sealed;
 	bool counted;            /* in the store's reads_in_flight */
 	char *sql_owned;         /* SQL built for this op only (freed with it) */
+	/* A read-back by parent (store_read_committed_fields): the keys
+	 * asked, whose rows the answer is put in the order of (one block). */
+	char **keys;
+	size_t n_keys;
 	struct timespec taken;   /* when the backend last took it (CLOCK_MONOTONIC) */
 
 	/* Several connections (store_pool.h): the connection that carries

@@ -572,6 +572,132 @@ int store_pages_parse_items(const PGresult *res, struct store_items **out, char 
 	return 0;
 }
 
+int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_items **out,
+                             char *err)
+{
+	*out = NULL;
+	struct store_items *it = calloc(1, sizeof *it);
+	int n = res ? PQntuples(res) : 0;
+	if (!it || (n > 0 && !(it->items = calloc((size_t)n, sizeof *it->items)))) {
+		free(it);
+		return err_set(err, "out of memory reading stored rows");
+	}
+	for (int i = 0; i < n; i++) {
+		struct store_item *x = &it->items[i];
+		bool failed = false;
+		it->n++;
+		x->key = field(res, i, 0, &failed);
+		x->narrow = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		if (!x->narrow) {
+			x->payload = field(res, i, 2, &failed);
+			x->payload_len = x->payload ? (size_t)PQgetlength(res, i, 2) : 0;
+		} else {
+			/* the values packed, NUL after each (none is NULL when narrow) */
+			size_t len = 0;
+			for (size_t f = 0; f < n_fields; f++)
+				len += (size_t)PQgetlength(res, i, 3 + (int)f) + 1;
+			/* and a NUL after all, as after a payload's text */
+			if ((x->payload = malloc(len + 1))) {
+				char *p = x->payload;
+				for (size_t f = 0; f < n_fields; f++) {
+					size_t l = (size_t)PQgetlength(res, i, 3 + (int)f);
+					memcpy(p, PQgetvalue(res, i, 3 + (int)f), l);
+					p[l] = '\0';
+					p += l + 1;
+				}
+				*p = '\0';
+				x->payload_len = len;
+			}
+		}
+		if (failed || !x->key || !x->payload) {
+			store_items_free(it);
+			return err_set(err, "out of memory reading stored rows");
+		}
+	}
+	*out = it;
+	return 0;
+}
+
+/* --- read-backs by parent (store.c, parent_done) --- */
+
+/* A slot of a key in a table of 2^bits slots (open addressing). */
+static size_t key_slot(const char *key, unsigned bits)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h >> (64 - bits));
+}
+
+int store_pages_rows_in_order(struct store_items *it, const char *const *keys, size_t n_keys,
+                              struct store_items **out)
+{
+	unsigned bits = 4;
+	while (((size_t)1 << bits) < 2 * it->n + 2)
+		bits++;
+	size_t cap = (size_t)1 << bits;
+	size_t *slot = malloc(cap * sizeof *slot);
+	bool *used = calloc(it->n ? it->n : 1, sizeof *used);
+	struct store_items *o = calloc(1, sizeof *o);
+	int rc = slot && used && o &&
+	         (o->items = calloc(n_keys ? n_keys : 1, sizeof *o->items)) ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < cap; i++)
+		slot[i] = SIZE_MAX;
+	for (size_t r = 0; rc == 0 && r < it->n; r++) {
+		size_t i = key_slot(it->items[r].key, bits);
+		while (slot[i] != SIZE_MAX)
+			i = (i + 1) & (cap - 1);
+		slot[i] = r;
+	}
+	for (size_t k = 0; rc == 0 && k < n_keys; k++) {
+		size_t i = key_slot(keys[k], bits), r = SIZE_MAX;
+		for (; slot[i] != SIZE_MAX; i = (i + 1) & (cap - 1))
+			if (strcmp(it->items[slot[i]].key, keys[k]) == 0) {
+				r = slot[i];
+				break;
+			}
+		if (r == SIZE_MAX) {
+			rc = 1;
+			break;
+		}
+		struct store_item *x = &it->items[r], *y = &o->items[o->n];
+		if (!used[r]) {
+			/* moved: the row answers its first key */
+			*y = *x;
+			used[r] = true;
+		} else {
+			/* a key asked twice: a copy, as a read by key answers it */
+			*y = (struct store_item){ .key = strdup(x->key), .payload = malloc(x->payload_len + 1),
+			                          .payload_len = x->payload_len, .narrow = x->narrow };
+			if (y->payload)
+				memcpy(y->payload, x->payload, x->payload_len + 1);
+			if (!y->key || !y->payload) {
+				free(y->key);
+				free(y->payload);
+				rc = -1;
+				break;
+			}
+		}
+		o->n++;
+	}
+	/* the rows moved are o's (freed with it on failure); the rest go */
+	for (size_t r = 0; r < it->n; r++)
+		if (!used || !used[r]) {
+			free(it->items[r].key);
+			free(it->items[r].parent_key);
+			free(it->items[r].payload);
+		}
+	it->n = 0;
+	free(slot);
+	free(used);
+	if (rc != 0) {
+		store_items_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
 /* --- state of emptied tables -------------------------------------------- */
 
 #define ORPHAN_PART_FMT \

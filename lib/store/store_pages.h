@@ -114,6 +114,21 @@ int store_pages_encode_keys(const char *const *keys, size_t n, char **value, int
  * Returns 0, or -1 with err (ERR_MAX) set. */
 RACED_MUST_CHECK
 int store_pages_parse_items(const PGresult *res, struct store_items **out, char *err);
+/* The answer of a narrow read of n_fields fields (store_schema.c,
+ * READ_FIELDS_FMT: key, whether narrow, the payload when not, then the
+ * fields' values) into *out; 0, or -1 with err (out of memory). */
+/* The rows of a read by parent (it: every current row of the parents,
+ * in no order) put in the order of the n_keys keys asked, as a read by
+ * key answers (a key asked twice answered twice): 0 with *out, 1 when
+ * some key has no row among them (its row has another parent, or is
+ * gone: the caller reads by key), -1 when out of memory.  it is emptied
+ * either way (the caller still frees it). */
+RACED_MUST_CHECK
+int store_pages_rows_in_order(struct store_items *it, const char *const *keys, size_t n_keys,
+                              struct store_items **out);
+RACED_MUST_CHECK
+int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_items **out,
+                             char *err);
 
 /* The statement that clears the state of emptied stage tables and answers
  * the names cleared as a JSON array (store.h, store_clear_orphan_state):

@@ -340,6 +340,31 @@ static bool name_valid(const char *n)
 	"  SELECT r.key, r.parent_key, r.payload FROM \"%s\" r WHERE r.key = k.key OFFSET 0) t" \
 	" ORDER BY k.o"
 
+/* Narrow read-backs (store_read_committed_fields): rows by key as
+ * READ_FMT, with the text of each field the children's URLs read (the
+ * four %s: the fields' values' columns in the answer and in the probe,
+ * the test that every one is a value, the table).  A row whose fields are
+ * not all values shorter than value_max comes whole (its payload),
+ * so that the import's error about it is the one the whole row gives. */
+#define READ_FIELDS_FMT \
+	"SELECT t.key, t.ok, CASE WHEN t.ok THEN NULL ELSE t.payload::text END%s" \
+	" FROM unnest($1::text[]) WITH ORDINALITY AS k(key, o) CROSS JOIN LATERAL (" \
+	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r WHERE r.key = k.key OFFSET 0) t" \
+	" ORDER BY k.o"
+
+/* The same rows by their parents ($1, a text[] of parent keys, each
+ * once): one range of the parent_key index a parent, a third of the
+ * buffers of a probe a key (docs/performance.md).  Every current row of
+ * those parents comes, in no order: the store keeps those of the keys
+ * asked (store.c, parent_done; a key on a page is current, and one that
+ * is not is read again by key).  Used only while the index is there (the
+ * probe at a run's start): without it each range would scan the table. */
+#define READ_PARENT_FMT \
+	"SELECT t.key, t.ok, CASE WHEN t.ok THEN NULL ELSE t.payload::text END%s" \
+	" FROM unnest($1::text[]) AS k(pk) CROSS JOIN LATERAL (" \
+	"  SELECT r.key, r.payload%s, %s AS ok FROM \"%s\" r" \
+	"  WHERE r.parent_key = k.pk AND r.removed_import IS NULL OFFSET 0) t"
+
 /* The keys of the pages import $1 reached in stage S: what it saw.  The
  * urls are made distinct first (a page reached twice, by a resume, counts
  * once), then each finds its page row by the primary key. */
@@ -504,8 +529,133 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	return 0;
 }
 
+/* A token read exactly alike by jsondoc (as the import looks a field up)
+ * and by jsonb's #> (text-array paths): plain characters only, so that
+ * it needs no escaping in the SQL either, and a number only as an array
+ * index is written (jsonb would also take "01", "-1", "+1"). */
+static bool token_plain(const char *t, size_t len, bool member)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+		      (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '.' || t[i] == '-'))
+			return false;
+	if (t[0] == '-' || (t[0] >= '0' && t[0] <= '9')) {
+		/* a member name is never an index (jsonb would index an array) */
+		if (member || (t[0] == '0' && len > 1) || t[0] == '-')
+			return false;
+		for (size_t i = 0; i < len; i++)
+			if (t[i] < '0' || t[i] > '9')
+				return false;
+	}
+	return true;
+}
+
+/* The field's path as a text[] literal ('{"a","b"}'), or NULL: not plain,
+ * or out of memory (*oom). */
+static char *field_path(const char *f, bool *oom)
+{
+	bool member = f[0] != '/';
+	const char *p = member ? f : f + 1;
+	char *out = strdup("'{");
+	while (out) {
+		size_t len = member ? strlen(p) : strcspn(p, "/");
+		if (!token_plain(p, len, member)) {
+			free(out);
+			return NULL;
+		}
+		char *next = NULL;
+		if (asprintf(&next, "%s%s\"%.*s\"", out, out[2] ? "," : "", (int)len, p) < 0)
+			next = NULL;
+		free(out);
+		out = next;
+		p += len;
+		if (!*p || member)
+			break;
+		p++;
+	}
+	char *lit = NULL;
+	if (out && member && asprintf(&lit, "'%s'::text", f) < 0)
+		lit = NULL;
+	else if (out && !member && asprintf(&lit, "%s}'::text[]", out) < 0)
+		lit = NULL;
+	free(out);
+	*oom = !lit;
+	return lit;
+}
+
+int store_read_fields_init(struct store_table_sql *t, const struct store_read_fields *rf,
+                           char *err)
+{
+	if (!rf || rf->n > STORE_READ_FIELDS_MAX)
+		return 0;
+	char *paths[STORE_READ_FIELDS_MAX];
+	size_t np = 0;
+	bool oom = false;
+	for (; np < rf->n; np++)
+		if (!(paths[np] = field_path(rf->fields[np], &oom)))
+			break;
+	char *cols = strdup(""), *vals = strdup(""), *ok = strdup(rf->n ? "" : "true");
+	for (size_t i = 0; np == rf->n && cols && vals && ok && i < rf->n; i++) {
+		char *c = NULL, *v = NULL, *o = NULL;
+		if (asprintf(&c, "%s, t.v%zu", cols, i) < 0)
+			c = NULL;
+		/* a member name by -> (cheaper than a path) */
+		const char *op = rf->fields[i][0] == '/' ? "#>" : "->";
+		if (asprintf(&v, "%s, r.payload %s> %s AS v%zu", vals, op, paths[i], i) < 0)
+			v = NULL;
+		/* jsonb_typeof of a missing field is NULL: not narrow */
+		if (asprintf(&o, "%s%scoalesce(jsonb_typeof(r.payload %s %s) IN ('string', 'number',"
+		             " 'boolean') AND octet_length(r.payload %s> %s) < %zu, false)", ok,
+		             i ? " AND " : "", op, paths[i], op, paths[i], rf->value_max) < 0)
+			o = NULL;
+		free(cols);
+		free(vals);
+		free(ok);
+		cols = c;
+		vals = v;
+		ok = o;
+	}
+	int rc = 0;
+	if (np == rf->n) {
+		rc |= cols && vals && ok ? 0 : -1;
+		rc |= rc == 0 && FORMAT(&t->read_fields_sql, READ_FIELDS_FMT, cols, vals, ok, t->name) == 0
+		      ? 0 : -1;
+		/* short names: PostgreSQL keeps a prepared statement's name to 63
+		 * bytes, and a stage's name may have 48 */
+		rc |= rc == 0 && FORMAT(&t->read_fields_name, "raced_readf_%s", t->name) == 0
+		      ? 0 : -1;
+		if (rc == 0 && t->parent && !t->dedupe) {
+			rc |= FORMAT(&t->read_parent_sql, READ_PARENT_FMT, cols, vals, ok, t->name);
+			rc |= FORMAT(&t->read_parent_name, "raced_readp_%s", t->name);
+		}
+		t->fields = rc == 0 ? calloc(rf->n ? rf->n : 1, sizeof *t->fields) : NULL;
+		rc |= t->fields ? 0 : -1;
+		for (size_t i = 0; rc == 0 && i < rf->n; i++, t->n_fields++)
+			rc |= (t->fields[i] = strdup(rf->fields[i])) ? 0 : -1;
+	} else if (oom) {
+		rc = -1;
+	}
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(cols);
+	free(vals);
+	free(ok);
+	if (rc)
+		return err_set(err, "store: out of memory");
+	return 0;
+}
+
 void store_table_sql_free(struct store_table_sql *t)
 {
+	for (size_t i = 0; i < t->n_fields; i++)
+		free(t->fields[i]);
+	free(t->fields);
+	free(t->read_fields_name);
+	free(t->read_fields_sql);
+	free(t->read_parent_name);
+	free(t->read_parent_sql);
 	free(t->name);
 	free(t->upsert_name);
 	free(t->upsert_sql);
@@ -758,7 +908,11 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	char *views = store_views_sql(tables, n);
 	if (!views)
 		return NULL;
-	struct store_op *op = setup_op(STORE_STEP_PREPARE, (STORE_WRITES + 1) * n + 4 * n_links + 6);
+	size_t n_narrow = 0;
+	for (size_t i = 0; i < n; i++)
+		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
+	struct store_op *op = setup_op(STORE_STEP_PREPARE,
+	                               (STORE_WRITES + 1) * n + n_narrow + 4 * n_links + 6);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -774,6 +928,14 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 		}
 		store_op_sql(op, k, tables[i].read_sql);
 		op->stmts[k++].name = tables[i].read_name;
+		if (tables[i].read_fields_name) {
+			store_op_sql(op, k, tables[i].read_fields_sql);
+			op->stmts[k++].name = tables[i].read_fields_name;
+		}
+		if (tables[i].read_parent_name) {
+			store_op_sql(op, k, tables[i].read_parent_sql);
+			op->stmts[k++].name = tables[i].read_parent_name;
+		}
 		if (!tables[i].link_name)
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
@@ -833,8 +995,10 @@ int store_schema_chain(int current, const struct store_table_sql *tables, size_t
 struct store_op *store_schema_reader(const char *schema, const struct store_table_sql *tables,
                                      size_t n_tables)
 {
-	size_t k = schema ? 1 : 0;
-	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + 1);
+	size_t k = schema ? 1 : 0, n_narrow = 0;
+	for (size_t i = 0; i < n_tables; i++)
+		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
+	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + n_narrow + 1);
 	if (!op)
 		return NULL;
 	if (schema) {
@@ -851,6 +1015,14 @@ struct store_op *store_schema_reader(const char *schema, const struct store_tabl
 	for (size_t i = 0; i < n_tables; i++) {
 		store_op_sql(op, k, tables[i].read_sql);
 		op->stmts[k++].name = tables[i].read_name;
+		if (tables[i].read_fields_name) {
+			store_op_sql(op, k, tables[i].read_fields_sql);
+			op->stmts[k++].name = tables[i].read_fields_name;
+		}
+		if (tables[i].read_parent_name) {
+			store_op_sql(op, k, tables[i].read_parent_sql);
+			op->stmts[k++].name = tables[i].read_parent_name;
+		}
 	}
 	store_op_sql(op, k, "SELECT 1");
 	return op;
@@ -881,5 +1053,12 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 	for (size_t i = 0; i < n; i++)
 		sb_add(&sql, " || CASE WHEN EXISTS (SELECT 1 FROM raced_pages WHERE stage = '%s')"
 		       " THEN 'f' ELSE 't' END", tables[i].name);
+	/* whether the read-backs by parent have their index (READ_PARENT_FMT) */
+	for (size_t i = 0; i < n; i++)
+		if (tables[i].read_parent_name)
+			sb_add(&sql, " || CASE WHEN to_regclass('\"%s_parent_key\"') IS NULL THEN 'f'"
+			       " ELSE 't' END", tables[i].name);
+		else
+			sb_add(&sql, " || 'f'");
 	return sql;
 }

@@ -46,6 +46,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct store_read_fields;
+
 #define STORE_NAME_MAX 48
 
 /* A succeeded finish that finds a stage's removals already decided (no
@@ -74,6 +76,15 @@ struct store_table_sql {
 	char *column_sql;    /* adds removed_import to a table of before migration 3 */
 	char *read_name;     /* rows by key (store_read_items), prepared on each connection */
 	char *read_sql;
+	/* Narrow read-backs (store_read_committed_fields), or all NULL/0:
+	 * the fields (copied), the statement returning their values. */
+	char **fields;
+	size_t n_fields;
+	char *read_fields_name;  /* prepared on each connection */
+	char *read_fields_sql;
+	/* The same by parent_key ranges (a stage without dedupe), or NULL. */
+	char *read_parent_name;
+	char *read_parent_sql;
 	char *mark_sql;      /* removals: mark, $1 the import (STORE_FINISH_REMOVALS) */
 	char *unmark_sql;    /* removals: unmark */
 	char *cursor_sql;    /* store_get_cursor, $1 the JSON pointer or NULL */
@@ -122,6 +133,13 @@ RACED_MUST_CHECK
 int store_table_sql_init(struct store_table_sql *t, const char *name, const char *parent,
                          bool dedupe, char *err);
 void store_table_sql_free(struct store_table_sql *t);
+/* The narrow read of rf's fields (NULL: none) for t, built when every
+ * field is one the SQL reads exactly as the import would (store.h,
+ * store_read_fields_of); else t keeps none and the reads stay whole.
+ * 0, or -1 with err when out of memory. */
+RACED_MUST_CHECK
+int store_read_fields_init(struct store_table_sql *t, const struct store_read_fields *rf,
+                           char *err);
 
 /* The schema version this raced writes (its last migration's). */
 int store_schema_version(void);
@@ -183,10 +201,12 @@ int store_schema_chain_end(const struct store_table_sql *tables, size_t n_tables
  * configured column's array ($5 on), so batches do not depend on what is
  * in force.  NULL when out of memory. */
 char *store_schema_upsert_sql(const struct store_table_sql *t, const bool *inforce, int mode);
-/* One statement answering one text of 3n characters: at i, 't' where
+/* One statement answering one text of 4n characters: at i, 't' where
  * tables[i] has no row, else 'f'; at n + i, 't' where tables[i] has a
  * link table and it has no row, else 'f'; at 2n + i, 't' where
- * raced_pages holds no record of tables[i]'s stage, else 'f' (the probe
+ * raced_pages holds no record of tables[i]'s stage, else 'f'; at 3n + i,
+ * 't' where tables[i] is read back by parent and its parent_key index
+ * is there, else 'f' (the probe
  * at a run's start, store.c); it fails if a table is missing.  NULL when
  * out of memory. */
 char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n);

@@ -8,7 +8,8 @@
 # link record.  The reads of inputs' pages and of stored rows are prepared
 # too: the same bound holds with them (the first import reads every
 # input's state), and a second import, all 304s, reads back the entries
-# of each race for the athletes stage by key, not by scanning entries.
+# of each race for the athletes stage by the race's key (a range of the
+# parent_key index), not by scanning entries.
 # The same for the link table's rows, read by the link writes (by URL,
 # by keys, and the fresh insert: issue 17), in a first import and in one
 # where every parent's links change (stale links deleted).
@@ -70,6 +71,8 @@ read_back=$(sql "select (counts->'entries'->>'read_back')::bigint from import_ru
 e1=$(entries_read)
 check "the entries were read back for the athletes ($read_back)" test "$read_back" -gt 0
 check "entries rows read ($((e1 - e0))) <= 3 x entries $entries" test "$((e1 - e0))" -le $((3 * entries))
+check "the entries were read back by their races' keys (parent_key ranges)" \
+	grep -q "execute raced_readp_entries" "$PG_DIR/server.log"
 lread=$(links_read)
 check "link rows read ($lread) <= 10 x links $links" test "$lread" -le $((10 * links))
 r1=$(reach_read)

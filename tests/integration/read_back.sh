@@ -49,12 +49,19 @@ keyed=$(sql "select count(*) from raced_pages where stage = 'entries' and seen_i
 ahead=$(run_count "$N" entries read_back_ahead)
 check "$ahead of $keyed entries pages with items read back ahead (all but the first 8 inputs')" \
 	test "$ahead" -ge $((keyed - 3 * 8))
-backs=$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_read_entries' || true)
+# Narrow (docs/architecture.md, "Reading state"): the athletes' url reads
+# only athlete_id of an entry, so that is all a read-back returns; and
+# by the races' keys (a range of the parent_key index a race), not by key.
+backs=$(tail -n +"$from" "$PG_DIR/server.log" | grep -cE 'execute raced_read(f|p)_entries' || true)
 check "entries pages of 30 races read back in $backs statements (<= 5; one a page before)" \
 	test "$backs" -ge 1 -a "$backs" -le 5
+check_eq "every read-back by parent, none by key" \
+	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_readp_entries' || true)" "$backs"
+check_eq "no entry read back whole" \
+	"$(tail -n +"$from" "$PG_DIR/server.log" | grep -c 'execute raced_read_entries' || true)" 0
 # Read-backs on a connection of their own: not queued behind the batches'
 # commits on the one that writes.
-readers=$(pids_of "$from" raced_read_entries)
+readers=$(pids_of "$from" raced_readp_entries)
 # (an unchanged import's batches write only their reach: raced_reach_write)
 writers=$(pids_of "$from" 'raced_\(pages\|reach\)_write')
 check "the read-backs and the batches ran (pids: $readers; $writers)" test -n "$readers" -a -n "$writers"
@@ -72,6 +79,7 @@ check_eq "rows of $path deleted" "$(sql "with d as (delete from entries where ke
 	unnest(keys) from raced_pages where stage = 'entries' and url = '$url') returning 1)
 	select count(*) from d")" "$lost"
 fixture_get /_reset >/dev/null
+from3=$(log_lines)
 check "third import (rows of one page gone) succeeds" raced_once
 reqs_save
 check_eq "that page requested twice (304, then without validators)" \
@@ -79,4 +87,6 @@ check_eq "that page requested twice (304, then without validators)" \
 check_eq "every other request answered 304" "$(reqs_count "k <> '$path' and n <> nm")" 0
 check_eq "every athlete requested again" "$(athletes_requested)" "$athletes"
 check "the refetch was logged" grep -q "requesting it again without validators" "$T/raced.log"
+check "the read-back that missed those rows went again by key" \
+	grep -q 'execute raced_readf_entries' <(tail -n +"$from3" "$PG_DIR/server.log")
 check_tables_served "after the refetch"

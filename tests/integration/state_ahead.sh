@@ -25,8 +25,9 @@ sed -i -e "s|^conninfo = .*|conninfo = $PG_CONNINFO options='-c log_statement=al
 
 # Statements reading inputs' state since line $1 of the server log.
 state_reads() { tail -n +"$1" "$PG_DIR/server.log" | grep -c 'execute raced_inputs_read' || true; }
-# Statements reading entries back (for the athletes) since line $1.
-read_backs() { tail -n +"$1" "$PG_DIR/server.log" | grep -c 'execute raced_read_entries' || true; }
+# Statements reading entries back (for the athletes) since line $1,
+# whole, narrow (only the fields the athletes' url reads) or by parent.
+read_backs() { tail -n +"$1" "$PG_DIR/server.log" | grep -cE 'execute raced_read(f|p)?_entries' || true; }
 log_lines() { wc -l <"$PG_DIR/server.log"; }
 
 check "first import succeeds" raced_once

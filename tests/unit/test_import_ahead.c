@@ -225,17 +225,28 @@ static void test_read_back_groups(void)
 	CHECK(import_ahead_answer(a, tags[1], one_page("u/2", "b"), false, &waiter, &got));
 	const char *k1[] = { "x1", "x2", "x3" }, *k2[] = { "y1", "y2" };
 	CHECK_EQ(import_ahead_items_status(e1), IMPORT_AHEAD_NONE);
-	import_ahead_items_want(a, e1, k1, 3);
-	import_ahead_items_want(a, e2, k2, 2);
+	/* each key with its entry's parent, when its read goes by parent */
+	import_ahead_set_parent(e1, "p1");
+	import_ahead_set_parent(e1, "other"); /* the first kept */
+	import_ahead_set_parent(e2, "p2");
+	import_ahead_items_want(a, e1, k1, 3, true);
+	import_ahead_items_want(a, e2, k2, 2, false);
 	CHECK_EQ(import_ahead_items_unsent(a), 2);
 	CHECK_EQ(import_ahead_items_unsent_keys(a), 5);
 	CHECK_EQ(import_ahead_items_held(a), 5);
 	const char **keys = NULL;
 	size_t n = 0;
 	uint64_t tag = 0;
-	CHECK(import_ahead_items_send(a, &keys, &n, &tag, &next));
+	const char *const *parents = NULL;
+	CHECK(import_ahead_items_send(a, &keys, &parents, &n, &tag, &next));
 	CHECK_EQ(n, 5);
 	CHECK_STR(keys[3], "y1");
+	CHECK(parents != NULL);
+	if (parents) {
+		CHECK_STR(parents[0], "p1");
+		CHECK_STR(parents[2], "p1");
+		CHECK(parents[3] == NULL); /* e2's not by parent */
+	}
 	free(keys);
 	CHECK_EQ(import_ahead_items_unsent(a), 0);
 	CHECK_EQ(import_ahead_items_status(e2), IMPORT_AHEAD_SENT);
@@ -266,8 +277,8 @@ static void test_read_back_groups(void)
 	struct import_ahead_entry *e3 = import_ahead_ask(a, "u/3");
 	CHECK_EQ(import_ahead_send(a, urls, tags, 2, &next), 1);
 	CHECK(import_ahead_answer(a, tags[0], one_page("u/3", "c"), false, &waiter, &got));
-	import_ahead_items_want(a, e3, k1, 3);
-	CHECK(import_ahead_items_send(a, &keys, &n, &tag, &next));
+	import_ahead_items_want(a, e3, k1, 3, false);
+	CHECK(import_ahead_items_send(a, &keys, NULL, &n, &tag, &next));
 	free(keys);
 	import_ahead_drop(a, e3);
 	n_resumed = 0;
@@ -279,14 +290,14 @@ static void test_read_back_groups(void)
 	CHECK_EQ(st.alive, 2);
 	CHECK_EQ(st.items_reads, 2);
 	/* held back when freed: freed too */
-	import_ahead_items_want(a, e1, k2, 2); /* TAKEN: not wanted again */
+	import_ahead_items_want(a, e1, k2, 2, false); /* TAKEN: not wanted again */
 	CHECK_EQ(import_ahead_items_unsent(a), 0);
 	import_ahead_drop(a, e1);
 	import_ahead_drop(a, e2);
 	struct import_ahead_entry *e4 = import_ahead_ask(a, "u/4");
 	CHECK_EQ(import_ahead_send(a, urls, tags, 2, &next), 1);
 	CHECK(import_ahead_answer(a, tags[0], one_page("u/4", "d"), false, &waiter, &got));
-	import_ahead_items_want(a, e4, k2, 2);
+	import_ahead_items_want(a, e4, k2, 2, false);
 	CHECK_EQ(import_ahead_items_unsent(a), 1);
 	import_ahead_free(a);
 	CHECK_EQ(membudget_charged(), before);
@@ -321,7 +332,7 @@ static void test_read_back_deferred(void)
 	import_ahead_items_defer(a, e[0]); /* twice: once in the list */
 	CHECK(import_ahead_items_deferred(a) == e[0]);
 	const char *k[] = { "k" };
-	import_ahead_items_want(a, e[0], k, 1); /* wanted: off the list */
+	import_ahead_items_want(a, e[0], k, 1, false); /* wanted: off the list */
 	CHECK(import_ahead_items_deferred(a) == e[1]);
 	store_input_state_free(import_ahead_take(a, e[1])); /* started: spent */
 	CHECK(import_ahead_items_deferred(a) == e[2]);

@@ -1860,6 +1860,80 @@ static void test_rows_read_back_in_key_order_without_the_missing(void)
 	store_free(s);
 }
 
+/* Narrow read-backs (store_read_committed_fields): a row whose fields
+ * all hold a string, number or boolean shorter than value_max comes as
+ * their values (a string unescaped, a number as jsonb prints it), in the
+ * fields' order, no parent key; any other row comes whole; a missing key
+ * is left out, the keys' order kept.  A field jsonb's #> would read
+ * otherwise than the import (a token that needs escaping, an index
+ * written "01") leaves the table's reads whole. */
+static void test_rows_read_back_narrow(void)
+{
+	const char *tables[] = { "nr_items", "nr_odd" };
+	const char *fields[] = { "id", "/a/b", "/list/1", "flag" };
+	const char *odd[] = { "id", "/a~1b" };
+	const struct store_read_fields rf = { fields, 4, 16 }, rodd = { odd, 2, 16 };
+	const struct store_read_fields *per[] = { &rf, &rodd };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .read_fields = per };
+	struct store *s = open_state_store(&w, &r, &conf);
+	if (!s)
+		return;
+	const char *const *got;
+	size_t n_got = 0;
+	CHECK(store_read_fields_of(s, 0, &got, &n_got));
+	CHECK_EQ(n_got, 4);
+	if (n_got == 4)
+		CHECK_STR(got[1], "/a/b");
+	CHECK(!store_read_fields_of(s, 1, &got, &n_got));
+	const char *const rows[][2] = {
+		{ "k1", "{\"id\": \"x\\\"y\", \"a\": {\"b\": 1.50}, \"list\": [0, true], \"flag\": false, \"big\": [1, 2]}" },
+		{ "k2", "{\"id\": 7, \"a\": {\"b\": \"z\"}, \"list\": [0, \"q\"]}" },   /* no flag */
+		{ "k3", "{\"id\": {\"o\": 1}, \"a\": {\"b\": 2}, \"list\": [0, 1], \"flag\": true}" },
+		{ "k4", "{\"id\": \"0123456789abcdef\", \"a\": {\"b\": 2}, \"list\": [0, 1], \"flag\": true}" },
+		{ "k5", "{\"id\": \"\", \"a\": {\"b\": -2}, \"list\": [0, null, 1], \"flag\": true}" },
+	};
+	for (size_t i = 0; i < 5; i++)
+		add(s, 0, 1, rows[i][0], "par", rows[i][1]);
+	flush(s, 0);
+	struct want x = { &w, 0, 5 };
+	CHECK(run_until(committed_reached, &x, 10));
+	const char *ask[] = { "k4", "k1", "missing", "k2", "k3", "k5" };
+	char err[ERR_MAX] = "";
+	r.answers = 0;
+	CHECK_EQ(store_read_committed_fields(s, 0, ask, NULL, 6, 7, err), 0);
+	CHECK(run_until(answered, &r, 10));
+	CHECK_STR(r.err, "");
+	CHECK_EQ(r.tag, 7);
+	if (r.items && r.items->n == 5) {
+		const struct store_item *it = r.items->items;
+		CHECK_STR(it[0].key, "k4");  /* 16 bytes: not under value_max */
+		CHECK(!it[0].narrow);
+		CHECK(json_text_equal(it[0].payload, rows[3][1]));
+		CHECK_STR(it[1].key, "k1");
+		CHECK(it[1].narrow);
+		CHECK(it[1].parent_key == NULL);
+		static const char want1[] = "x\"y\0" "1.50\0" "true\0" "false";
+		CHECK_EQ(it[1].payload_len, sizeof want1);
+		CHECK(it[1].payload_len == sizeof want1 && memcmp(it[1].payload, want1, sizeof want1) == 0);
+		CHECK_STR(it[2].key, "k2");  /* no flag */
+		CHECK(!it[2].narrow);
+		CHECK_STR(it[3].key, "k3");  /* an object at id */
+		CHECK(!it[3].narrow);
+		CHECK_STR(it[4].key, "k5");  /* null at /list/1 */
+		CHECK(!it[4].narrow);
+		CHECK(json_text_equal(it[4].payload, rows[4][1]));
+	} else {
+		CHECK_EQ(r.items ? r.items->n : 99, 5);
+	}
+	reads_clear(&r);
+	/* whole rows, as before, for the table whose fields are not plain */
+	CHECK_EQ(store_read_committed_fields(s, 1, ask, NULL, 1, 8, err), -1);
+	store_free(s);
+}
+
 static bool no_other_backend(void *arg)
 {
 	(void)arg;
@@ -3126,6 +3200,103 @@ static int64_t begin_run(struct store *s)
 	return c.id;
 }
 
+/* Read-backs by parent (store_read_committed_fields with parents): with
+ * the table's parent_key index found by the run's probe, one range a
+ * parent, the rows put in the order of the keys asked (a key asked twice
+ * answered twice); a key whose row has another parent, or none, sends the
+ * read again by key, whose answer is the same.  Without the index: by
+ * key from the start. */
+static void bp_read(struct store *s, struct reads *r, const char *const *keys,
+                    const char *const *parents, size_t n, uint64_t tag)
+{
+	char err[ERR_MAX] = "";
+	reads_clear(r);
+	CHECK_EQ(store_read_committed_fields(s, 1, keys, parents, n, tag, err), 0);
+	CHECK(run_until(answered, r, 10));
+	CHECK_STR(r->err, "");
+	CHECK_EQ(r->tag, tag);
+}
+
+static void test_rows_read_back_by_parent(void)
+{
+	const char *tables[] = { "bp_races", "bp_entries" };
+	const int parents[] = { -1, 0 };
+	const bool dedupe[] = { false, false };
+	const char *fields[] = { "athlete_id" };
+	const struct store_read_fields rf = { fields, 1, 64 };
+	const struct store_read_fields *per[] = { NULL, &rf };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 100, .tables = tables,
+	                           .n_tables = 2, .parents = parents, .dedupe = dedupe,
+	                           .read_fields = per };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state_store(&w, &r, &conf);
+	if (!s)
+		return;
+	char key[8], pk[8], payload[64];
+	for (int i = 1; i <= 6; i++) {
+		snprintf(key, sizeof key, "e%d", i);
+		snprintf(pk, sizeof pk, "r%d", i <= 3 ? 1 : 2);
+		snprintf(payload, sizeof payload, "{\"athlete_id\": \"a%d\", \"x\": %d}", i, i);
+		add(s, 1, 1, key, pk, payload);
+	}
+	flush(s, 1);
+	struct want x = { &w, 1, 6 };
+	CHECK(run_until(committed_reached, &x, 10));
+	store_free(s);
+	/* connected again: the index is made (the table has rows), the probe finds it */
+	memset(&w, 0, sizeof w);
+	if (!(s = open_state_store(&w, &r, &conf)))
+		return;
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'bp_entries_parent_key'"), 1);
+	begin_run(s);
+	const char *k1[] = { "e3", "e1", "e4", "e3" }, *p1[] = { "r1", "r1", "r2", "r1" };
+	bp_read(s, &r, k1, p1, 4, 11);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.read_parent, 1);
+	CHECK_EQ(st.read_parent_missed, 0);
+	if (r.items && r.items->n == 4) {
+		static const char *const want[] = { "a3", "a1", "a4", "a3" };
+		for (size_t i = 0; i < 4; i++) {
+			CHECK_STR(r.items->items[i].key, k1[i]);
+			CHECK(r.items->items[i].narrow);
+			CHECK_STR(r.items->items[i].payload, want[i]);
+		}
+	} else {
+		CHECK_EQ(r.items ? r.items->n : 99, 4);
+	}
+	/* e5's row has parent r2: read again by key, the same answer */
+	const char *k2[] = { "e1", "e5" }, *p2[] = { "r1", "r1" };
+	bp_read(s, &r, k2, p2, 2, 12);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.read_parent, 2);
+	CHECK_EQ(st.read_parent_missed, 1);
+	CHECK(r.items && r.items->n == 2 && strcmp(r.items->items[1].key, "e5") == 0 &&
+	      strcmp(r.items->items[1].payload, "a5") == 0);
+	/* a key with no row: left out, as by key */
+	const char *k3[] = { "e2", "gone" }, *p3[] = { "r1", "r1" };
+	bp_read(s, &r, k3, p3, 2, 13);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.read_parent_missed, 2);
+	CHECK(r.items && r.items->n == 1 && strcmp(r.items->items[0].key, "e2") == 0);
+	/* a parent not known for some key: by key */
+	const char *p4[] = { "r1", NULL, "r2", "r1" };
+	bp_read(s, &r, k1, p4, 4, 14);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.read_parent, 3);
+	CHECK(r.items && r.items->n == 4);
+	/* the index gone: the next run's probe says so, the reads go by key */
+	sql_exec("DROP INDEX bp_entries_parent_key");
+	begin_run(s);
+	bp_read(s, &r, k1, p1, 4, 15);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.read_parent, 3);
+	CHECK(r.items && r.items->n == 4 && strcmp(r.items->items[3].payload, "a3") == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* n rows key<prefix><i> (i from `from`) with payload {"i": i, "v": v}. */
 static void add_rows(struct store *s, size_t table, int64_t id, const char *prefix, int from,
                      int n, int v)
@@ -4117,6 +4288,8 @@ int main(void)
 	RUN(test_a_refused_batch_leaves_no_page_record_and_a_split_one_keeps_them);
 	RUN(test_unchanged_placeholders_are_acknowledged_in_order_and_fill_batches);
 	RUN(test_rows_read_back_in_key_order_without_the_missing);
+	RUN(test_rows_read_back_narrow);
+	RUN(test_rows_read_back_by_parent);
 	RUN(test_link_records_with_keys_insert_and_remove_exactly);
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);

@@ -2,7 +2,13 @@
  * chain of set-up ops a connection runs for a given schema version. */
 #include "check.h"
 #include "store_columns.h"
+#include "store.h"
+#include "store_pages.h"
 #include "store_schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void test_names_outside_the_identifier_rule_are_refused(void)
 {
@@ -352,6 +358,85 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 		store_table_sql_free(&t[i]);
 }
 
+/* Narrow read-backs' SQL: a member name by ->> and a pointer by #>>
+ * with the value test on each; by parent only for a child stage without
+ * dedupe; a field jsonb would read otherwise than the import (a token
+ * that needs escaping, an index "01" or "-1", a member name that is a
+ * number) leaves the table's reads whole. */
+static void test_narrow_reads_only_of_plain_fields(void)
+{
+	char err[ERR_MAX] = "";
+	const char *f1[] = { "athlete_id", "/a/0/b_c" };
+	struct store_read_fields rf = { f1, 2, 100 };
+	struct store_table_sql t = { 0 };
+	CHECK_EQ(store_table_sql_init(&t, "entries", "races", false, err), 0);
+	CHECK_EQ(store_read_fields_init(&t, &rf, err), 0);
+	CHECK(t.read_fields_sql && strstr(t.read_fields_sql, "r.payload ->> 'athlete_id'::text AS v0"));
+	CHECK(t.read_fields_sql && strstr(t.read_fields_sql, "r.payload #>> '{\"a\",\"0\",\"b_c\"}'::text[] AS v1"));
+	CHECK(t.read_fields_sql && strstr(t.read_fields_sql, "< 100, false)"));
+	CHECK(t.read_parent_sql && strstr(t.read_parent_sql, "r.parent_key = k.pk"));
+	CHECK_EQ(t.n_fields, 2);
+	store_table_sql_free(&t);
+	/* a dedupe stage: narrow by key only */
+	struct store_table_sql d = { 0 };
+	CHECK_EQ(store_table_sql_init(&d, "athletes", "entries", true, err), 0);
+	CHECK_EQ(store_read_fields_init(&d, &rf, err), 0);
+	CHECK(d.read_fields_name != NULL);
+	CHECK(d.read_parent_name == NULL);
+	store_table_sql_free(&d);
+	static const char *const bad[] = { "/a/01", "/a/-1", "/a~1b", "0", "a b", "/a/", "it's" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *f[] = { "id", bad[i] };
+		struct store_read_fields b = { f, 2, 100 };
+		struct store_table_sql x = { 0 };
+		CHECK_EQ(store_table_sql_init(&x, "entries", "races", false, err), 0);
+		CHECK_EQ(store_read_fields_init(&x, &b, err), 0);
+		if (x.read_fields_name)
+			fprintf(stderr, "narrow with field '%s'\n", bad[i]);
+		CHECK(x.read_fields_name == NULL && x.read_parent_name == NULL && x.n_fields == 0);
+		store_table_sql_free(&x);
+	}
+}
+
+/* A read by parent's rows put in the order of the keys asked: a key
+ * asked twice answered twice; a key with no row: 1 (read by key). */
+static struct store_items *items_of(const char *const *keys, size_t n)
+{
+	struct store_items *it = calloc(1, sizeof *it);
+	it->items = calloc(n, sizeof *it->items);
+	for (size_t i = 0; i < n; i++, it->n++) {
+		it->items[i].key = strdup(keys[i]);
+		it->items[i].payload = strdup(keys[i]);
+		it->items[i].payload_len = strlen(keys[i]);
+		it->items[i].narrow = true;
+	}
+	return it;
+}
+
+static void test_rows_by_parent_in_the_keys_order(void)
+{
+	const char *rows[] = { "k1", "k2", "k3", "k4" };
+	const char *asked[] = { "k3", "k1", "k3" };
+	struct store_items *it = items_of(rows, 4), *out = NULL;
+	CHECK_EQ(store_pages_rows_in_order(it, asked, 3, &out), 0);
+	CHECK(out && out->n == 3);
+	for (size_t i = 0; out && i < out->n; i++) {
+		CHECK_STR(out->items[i].key, asked[i]);
+		CHECK_STR(out->items[i].payload, asked[i]);
+	}
+	CHECK(out && out->items[0].payload != out->items[2].payload);
+	CHECK_EQ(it->n, 0);
+	store_items_free(out);
+	store_items_free(it);
+	const char *missing[] = { "k1", "k9" };
+	it = items_of(rows, 4);
+	out = NULL;
+	CHECK_EQ(store_pages_rows_in_order(it, missing, 2, &out), 1);
+	CHECK(out == NULL);
+	CHECK_EQ(it->n, 0);
+	store_items_free(it);
+}
+
 int main(void)
 {
 	RUN(test_names_outside_the_identifier_rule_are_refused);
@@ -367,5 +452,7 @@ int main(void)
 	RUN(test_a_database_at_version_6_gets_the_bytewise_urls_only);
 	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
+	RUN(test_narrow_reads_only_of_plain_fields);
+	RUN(test_rows_by_parent_in_the_keys_order);
 	return CHECK_DONE();
 }
