@@ -684,11 +684,12 @@ CONF
 			[ "$3" = full ] && f_secs=$8 f_pg=$9
 			[ "$3" = unchanged ] || continue
 			printf '  %-8s rows %s: %s; PG CPU %s x full: %s; wall %s x fetch-only: %s' "$1" "$7" \
-				"$([ "$7" = 0 ] && echo met || echo MISSED)" "$(div "$9" "$f_pg")" \
-				"$(verdict "$(div "$9" "$f_pg")" "<=" 0.10)" "$(div "$8" "$2")" \
-				"$(verdict "$(div "$8" "$2")" "<=" 1.1)"
+				"$([ "$7" = 0 ] && echo met || echo MISSED)" "$(div "$9" "$f_pg" %.3f)" \
+				"$(verdict "$(div "$9" "$f_pg" %.6f)" "<=" 0.10)" "$(div "$8" "$2")" \
+				"$(verdict "$(div "$8" "$2" %.6f)" "<=" 1.1)"
+			# verdicts on the unrounded ratio: 0.102 is not <= 0.10
 			[ "$1" = refresh ] && printf '; wall %s x full: %s' "$(div "$8" "$f_secs")" \
-				"$(verdict "$(div "$8" "$f_secs")" "<=" 0.3)"
+				"$(verdict "$(div "$8" "$f_secs" %.6f)" "<=" 0.3)"
 			echo
 		done
 	} >"$results/incremental.txt"
