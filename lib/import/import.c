@@ -2100,11 +2100,11 @@ static void ahead_flush(struct stage_ctx *sc)
 	}
 }
 
+static const char *rows_parent(const struct work_state *ws);
+
 /* A queued unit's entry was asked: filled from the stage's pass when it
  * knows the URL (no read of its own; its first page's rows may still be
  * read back ahead), else held to be read ahead with the others. */
-static const char *rows_parent(const struct work_state *ws);
-
 static void ahead_asked(struct work_state *ws)
 {
 	import_ahead_set_parent(ws->ahead, rows_parent(ws));

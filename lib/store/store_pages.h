@@ -114,9 +114,6 @@ int store_pages_encode_keys(const char *const *keys, size_t n, char **value, int
  * Returns 0, or -1 with err (ERR_MAX) set. */
 RACED_MUST_CHECK
 int store_pages_parse_items(const PGresult *res, struct store_items **out, char *err);
-/* The answer of a narrow read of n_fields fields (store_schema.c,
- * READ_FIELDS_FMT: key, whether narrow, the payload when not, then the
- * fields' values) into *out; 0, or -1 with err (out of memory). */
 /* The rows of a read by parent (it: every current row of the parents,
  * in no order) put in the order of the n_keys keys asked, as a read by
  * key answers (a key asked twice answered twice): 0 with *out, 1 when
@@ -126,6 +123,9 @@ int store_pages_parse_items(const PGresult *res, struct store_items **out, char 
 RACED_MUST_CHECK
 int store_pages_rows_in_order(struct store_items *it, const char *const *keys, size_t n_keys,
                               struct store_items **out);
+/* The answer of a narrow read of n_fields fields (store_schema.c,
+ * READ_FIELDS_FMT: key, whether narrow, the payload when not, then the
+ * fields' values) into *out; 0, or -1 with err (out of memory). */
 RACED_MUST_CHECK
 int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_items **out,
                              char *err);
