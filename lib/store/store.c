@@ -1720,6 +1720,7 @@ int store_add_error(struct store *s, int64_t import_id, const char *stage, const
 struct index_build {
 	const char *sql;
 	uint64_t rows;
+	const char *table;   /* named if it fails */
 };
 
 static int cmp_build_rows(const void *a, const void *b)
@@ -1750,21 +1751,22 @@ static void enqueue_index_builds(struct store *s)
 	uint64_t all = 0;
 	for (size_t i = 0; i < s->n_tables; i++) {
 		const struct table *t = &s->tables[i];
-		b[k++] = (struct index_build){ s->sql[i].index_finish_sql, t->rows_committed };
+		b[k++] = (struct index_build){ s->sql[i].index_finish_sql, t->rows_committed, s->sql[i].name };
 		/* a link a parent row, and two columns: about twice the sort */
 		if (s->sql[i].link_index_finish_sql && t->parent < s->n_tables)
 			b[k++] = (struct index_build){ s->sql[i].link_index_finish_sql,
-			                               2 * s->tables[t->parent].rows_committed };
+			                               2 * s->tables[t->parent].rows_committed,
+			                               s->sql[i].link_name };
 		else if (s->sql[i].link_index_finish_sql)
-			b[k++] = (struct index_build){ s->sql[i].link_index_finish_sql, 0 };
+			b[k++] = (struct index_build){ s->sql[i].link_index_finish_sql, 0, s->sql[i].link_name };
 		all += t->rows_committed;
 	}
-	b[0] = (struct index_build){ store_pages_index_finish_sql, all / 3 };
+	b[0] = (struct index_build){ store_pages_index_finish_sql, all / 3, "raced_pages" };
 	qsort(b, n, sizeof *b, cmp_build_rows);
 	uint64_t load[STORE_CONNECTIONS_MAX] = { 1 };
 	unsigned n_conns = s->n_conns && s->n_conns <= STORE_CONNECTIONS_MAX ? s->n_conns : 1;
 	for (size_t j = 0; j < n; j++) {
-		struct store_op *op = store_runs_index(b[j].sql);
+		struct store_op *op = store_runs_index(b[j].sql, b[j].table);
 		if (!op)
 			break;
 		unsigned c = 0;

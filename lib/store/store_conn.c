@@ -562,8 +562,14 @@ static void op_note_error(struct store_op *op, const PGresult *r)
 	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	/* The probe of empty tables does not wait for a lock: it gives up
 	 * (its run then writes by the upsert). */
+	/* An index build is tried again only on a new connection (class 08,
+	 * or the server going away, 57P01-57P03): otherwise it is left to
+	 * the next finish or connect (store_runs.h, store_runs_index). */
+	bool gone = !st || strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 ||
+	            strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
 	op->transient = sqlstate_transient(st) &&
-	                !(op->kind == STORE_OP_PROBE_EMPTY && st && strcmp(st, "55P03") == 0);
+	                !(op->kind == STORE_OP_PROBE_EMPTY && st && strcmp(st, "55P03") == 0) &&
+	                !(op->kind == STORE_OP_BUILD_INDEX && !gone);
 	snprintf(op->sqlstate, sizeof op->sqlstate, "%s", st ? st : "");
 	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
 	size_t n = strlen(op->err);

@@ -2,8 +2,10 @@
 #include "store_runs.h"
 
 #include "store_schema.h"
+#include "log.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,11 +319,22 @@ struct store_op *store_runs_forget_reach(int64_t import_id)
 	return one_statement(STORE_OP_FINISH_IMPORT, DELETE_REACHED_SQL, 1, p, counts_done);
 }
 
-struct store_op *store_runs_index(const char *sql)
+static void index_done(struct store_op *op, const PGresult *res, const char *err)
+{
+	(void)res;
+	if (err) /* its first line: the CONTEXT after it quotes the DO block */
+		log_warn("database: an index of table %s was not made at the import's finish: %.*s; readers"
+		         " of the table scan it until the next import's finish or raced's next connection"
+		         " makes it (a lock held on the table past lock_timeout, or a full disk, are the"
+		         " usual causes)", (const char *)op->reply_arg, (int)strcspn(err, "\n"), err);
+}
+
+struct store_op *store_runs_index(const char *sql, const char *table)
 {
 	struct store_op *op = store_op_new(STORE_OP_BUILD_INDEX, 3);
 	if (!op)
 		return NULL;
+	op->reply_arg = (void *)(uintptr_t)table;
 	/* A sorted build over a whole table may take longer than a role's
 	 * statement_timeout allows the batches; its error would drop the
 	 * connection (a timeout is transient) and the next connect build it
@@ -336,7 +349,7 @@ struct store_op *store_runs_index(const char *sql)
 	 * transaction, where SET LOCAL works but logs a WARNING each time. */
 	store_op_sql(op, 1, "SELECT set_config('min_parallel_table_scan_size', '" STORE_INDEX_PARALLEL_MIN "', true)");
 	store_op_sql(op, 2, sql);
-	op->done = counts_done;
+	op->done = index_done;
 	return op;
 }
 

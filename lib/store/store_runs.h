@@ -84,10 +84,15 @@ struct store_op *store_runs_forget_reach(int64_t import_id);
  * missing, in a transaction of its own (its table's SHARE lock held for
  * its build only), with no statement_timeout and PostgreSQL's parallel
  * maintenance workers allowed at any table size past
- * STORE_INDEX_PARALLEL_MIN; an error is noted as the store's last and
- * changes nothing else (the next finish or connect tries again).  NULL
+ * STORE_INDEX_PARALLEL_MIN; an error is noted as the store's last,
+ * logged naming table (borrowed: it outlives the op), and changes nothing
+ * else: the next finish or connect tries again.  Unlike a batch's, a
+ * build's error is not tried again on the spot unless its connection
+ * went (store_conn.c): a lock another session holds past lock_timeout,
+ * a cancel or a full disk would retry it for as long as they last, and
+ * hold up everything queued after it, the import's end included.  NULL
  * when out of memory. */
-struct store_op *store_runs_index(const char *sql);
+struct store_op *store_runs_index(const char *sql, const char *table);
 /* The table size from which a finish's index build may have parallel
  * workers (min_parallel_table_scan_size for its transaction): below
  * about a megabyte starting them costs more than they save. */

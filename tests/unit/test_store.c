@@ -3696,6 +3696,47 @@ static void release_lock(PGconn *c)
 	PQfinish(c);
 }
 
+/* A finish's index build meeting a lock held past the role's
+ * lock_timeout is not tried again on the spot (it would be for as long
+ * as the lock is held, and everything queued after it, the run's read
+ * included, would wait): the run's read is answered while the lock is
+ * still held, the connection was never dropped, the other indexes are
+ * made, and the next connect makes the one left. */
+static void test_an_index_build_held_past_lock_timeout_is_left_to_the_next_connect(void)
+{
+	char parent_idx[] = "il_entries_parent_key", link_idx[] = "il_athletes_parents_key";
+	sql_exec("ALTER ROLE CURRENT_USER SET lock_timeout = '50ms'");
+	struct seen w = { 0 };
+	struct store *s = start_link_store(&w, "il");
+	if (!s) {
+		sql_exec("ALTER ROLE CURRENT_USER RESET lock_timeout");
+		return;
+	}
+	int64_t id = begin_run(s);
+	first_import_rows(s, &w, id);
+	PGconn *locker = hold_lock("il_athletes_parents", "ROW EXCLUSIVE");
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, "succeeded", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	CHECK_EQ(store_get_runs(s, id, 1, on_runs, &c), 0);   /* after the builds */
+	CHECK(run_until(flag_set, &c.got_runs, 10));
+	json_decref(c.runs);
+	CHECK(index_there(parent_idx));
+	CHECK(!index_there(link_idx));
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.reconnects, 0);
+	CHECK(st.last_error && strstr(st.last_error, "lock timeout") != NULL);
+	store_free(s);
+	release_lock(locker);
+	sql_exec("ALTER ROLE CURRENT_USER RESET lock_timeout");
+	struct seen w2 = { 0 };
+	s = start_link_store(&w2, "il");
+	CHECK(index_there(link_idx));
+	store_free(s);
+	sql_exec("DROP TABLE il_athletes_parents, il_athletes, il_entries CASCADE");
+}
+
 /* The finish's index builds (docs/architecture.md, "Secondary indexes
  * after a first import"): a transaction each, the largest first, so a
  * build held up by a lock on its table holds up none committed before
@@ -4312,6 +4353,7 @@ int main(void)
 	RUN(test_link_records_of_a_first_import_go_by_the_fresh_insert);
 	RUN(test_a_first_imports_secondary_indexes_are_made_by_its_finish);
 	RUN(test_a_first_imports_index_builds_are_a_transaction_each_and_run_at_once);
+	RUN(test_an_index_build_held_past_lock_timeout_is_left_to_the_next_connect);
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
