@@ -234,7 +234,7 @@ struct counter_family {
 };
 
 #define N_PROVIDER_COUNTERS 9
-#define N_STORE_COUNTERS 5
+#define N_STORE_COUNTERS 8
 
 static const struct counter_family stage_counters[] = {
 	{"raced_stage_items_total", "done", "Items taken from the stage's pages and passed on (per daemon)."},
@@ -278,6 +278,9 @@ static const struct counter_family store_counters[N_STORE_COUNTERS] = {
 	{"raced_store_rows_failed_total", "rows_failed", "Rows PostgreSQL refused (per daemon)."},
 	{"raced_store_reconnects_total", "reconnects", "Database connections lost or refused (per daemon)."},
 	{"raced_store_rows_plain_total", "rows_plain", "Rows written by a plain INSERT, known new (per daemon)."},
+	{"raced_store_read_backs_by_parent_total", "read_backs_by_parent", "Read-backs of a 304 page's rows by a range of the parent_key index (per daemon)."},
+	{"raced_store_read_backs_by_parent_missed_total", "read_backs_by_parent_missed", "Of those, read again by key: a row under another parent, or gone (per daemon)."},
+	{"raced_store_warmups_total", "warmups", "Backends given the malloc warm-up before their first batch of rows (per daemon)."},
 };
 
 /* ---- counters across a reload ---- */

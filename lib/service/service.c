@@ -1033,6 +1033,10 @@ json_t *service_stats(const struct service *s)
 	json_object_set_new(store, "reader", json_string(sst.reader_state ? sst.reader_state : "idle"));
 	json_object_set_new(store, "rows_committed", json_integer((json_int_t)sst.rows_committed));
 	json_object_set_new(store, "rows_plain", json_integer((json_int_t)sst.rows_plain));
+	json_object_set_new(store, "read_backs_by_parent", json_integer((json_int_t)sst.read_parent));
+	json_object_set_new(store, "read_backs_by_parent_missed",
+	                    json_integer((json_int_t)sst.read_parent_missed));
+	json_object_set_new(store, "warmups", json_integer((json_int_t)sst.warmups));
 	json_object_set_new(store, "commit_seconds", commit_histogram(&sst));
 	json_t *imp, *stages;
 	const json_t *shown = s->imp ? NULL : s->last_stats;

@@ -94,7 +94,7 @@ static void test_every_sample_follows_its_familys_help_and_type_and_the_text_end
 		CHECK(strncmp(name, "raced_", 6) == 0);
 		samples++;
 	}
-	CHECK_EQ(families, 42); /* import 6, stage 12, provider 9, store 9 */
+	CHECK_EQ(families, 45); /* import 6, stage 12, provider 9, store 12 */
 	CHECK(samples > families);
 	free(text);
 	json_decref(s);
@@ -190,6 +190,11 @@ static void test_import_state_is_one_hot_with_id_and_start_time_in_seconds(void)
 	CHECK(has_line(text, "raced_import_end_time_seconds 0"));
 	CHECK(has_line(text, "raced_store_up 1"));
 	CHECK(has_line(text, "raced_store_state{state=\"ready\"} 1"));
+	CHECK(has_line(text, "raced_store_warmups_total 0"));   /* absent from the stats */
+	json_object_set_new(json_object_get(s, "store"), "read_backs_by_parent", json_integer(7));
+	free(text);
+	text = format(s, totals);
+	CHECK(has_line(text, "raced_store_read_backs_by_parent_total 7"));
 	CHECK(has_line(text, "raced_stage_demand{stage=\"races\",consumer=\"store\"} 42"));
 	CHECK(has_line(text, "raced_provider_rate_limit_per_second{provider=\"main\"} 2.5"));
 	CHECK(has_line(text, "raced_provider_concurrency_limit{provider=\"main\"} 16"));
