@@ -546,15 +546,24 @@ void store_items_free(struct store_items *it)
 	free(it);
 }
 
+/* An answer of n rows to fill, or NULL when out of memory. */
+static struct store_items *items_new(int n)
+{
+	struct store_items *it = calloc(1, sizeof *it);
+	if (it && n > 0 && !(it->items = calloc((size_t)n, sizeof *it->items))) {
+		free(it);
+		return NULL;
+	}
+	return it;
+}
+
 int store_pages_parse_items(const PGresult *res, struct store_items **out, char *err)
 {
 	*out = NULL;
-	struct store_items *it = calloc(1, sizeof *it);
 	int n = res ? PQntuples(res) : 0;
-	if (!it || (n > 0 && !(it->items = calloc((size_t)n, sizeof *it->items)))) {
-		free(it);
+	struct store_items *it = items_new(n);
+	if (!it)
 		return err_set(err, "out of memory reading stored rows");
-	}
 	for (int i = 0; i < n; i++) {
 		struct store_item *x = &it->items[i];
 		bool failed = false;
@@ -576,12 +585,10 @@ int store_pages_parse_narrow(const PGresult *res, size_t n_fields, struct store_
                              char *err)
 {
 	*out = NULL;
-	struct store_items *it = calloc(1, sizeof *it);
 	int n = res ? PQntuples(res) : 0;
-	if (!it || (n > 0 && !(it->items = calloc((size_t)n, sizeof *it->items)))) {
-		free(it);
+	struct store_items *it = items_new(n);
+	if (!it)
 		return err_set(err, "out of memory reading stored rows");
-	}
 	for (int i = 0; i < n; i++) {
 		struct store_item *x = &it->items[i];
 		bool failed = false;

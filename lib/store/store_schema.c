@@ -892,6 +892,23 @@ static struct store_op *columns_op(const char *want)
 	return op;
 }
 
+/* A table's reads of stored rows (by key; narrow; by parent), named,
+ * into op from statement k on: the next free statement. */
+static size_t prepare_reads(struct store_op *op, size_t k, const struct store_table_sql *t)
+{
+	store_op_sql(op, k, t->read_sql);
+	op->stmts[k++].name = t->read_name;
+	if (t->read_fields_name) {
+		store_op_sql(op, k, t->read_fields_sql);
+		op->stmts[k++].name = t->read_fields_name;
+	}
+	if (t->read_parent_name) {
+		store_op_sql(op, k, t->read_parent_sql);
+		op->stmts[k++].name = t->read_parent_name;
+	}
+	return k;
+}
+
 /* Once the columns in force are known: each table's writes prepared
  * (writes[mode][i]), its read of rows by key and a dedupe stage's three
  * link writes, the page records' write and the read of inputs' pages, the
@@ -926,16 +943,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 			store_op_sql(op, k, writes[m][i]);
 			op->stmts[k++].name = names[m];
 		}
-		store_op_sql(op, k, tables[i].read_sql);
-		op->stmts[k++].name = tables[i].read_name;
-		if (tables[i].read_fields_name) {
-			store_op_sql(op, k, tables[i].read_fields_sql);
-			op->stmts[k++].name = tables[i].read_fields_name;
-		}
-		if (tables[i].read_parent_name) {
-			store_op_sql(op, k, tables[i].read_parent_sql);
-			op->stmts[k++].name = tables[i].read_parent_name;
-		}
+		k = prepare_reads(op, k, &tables[i]);
 		if (!tables[i].link_name)
 			continue;
 		store_op_sql(op, k, tables[i].link_write_sql);
@@ -1013,16 +1021,7 @@ struct store_op *store_schema_reader(const char *schema, const struct store_tabl
 		}
 	}
 	for (size_t i = 0; i < n_tables; i++) {
-		store_op_sql(op, k, tables[i].read_sql);
-		op->stmts[k++].name = tables[i].read_name;
-		if (tables[i].read_fields_name) {
-			store_op_sql(op, k, tables[i].read_fields_sql);
-			op->stmts[k++].name = tables[i].read_fields_name;
-		}
-		if (tables[i].read_parent_name) {
-			store_op_sql(op, k, tables[i].read_parent_sql);
-			op->stmts[k++].name = tables[i].read_parent_name;
-		}
+		k = prepare_reads(op, k, &tables[i]);
 	}
 	store_op_sql(op, k, "SELECT 1");
 	return op;
