@@ -771,17 +771,30 @@ struct store_op *store_schema_warm(void)
 	return op;
 }
 
+/* Every connection's session runs without JIT.  raced's statements are
+ * short index probes over arrays of up to a batch, but the planner's
+ * estimates for unnest() and the link tables put several above
+ * jit_above_cost: on a server with JIT (Debian's default), each of the
+ * first five executions of a prepared link write (custom plans) spent
+ * 160-340 ms compiling and 5-10 ms running, and a resume's first link
+ * writes held every state read queued behind them for 2 s of its 5
+ * (docs/performance.md, "Resume", 2026-12-07). */
+#define STORE_SCHEMA_NO_JIT "SET jit = off"
+
 struct store_op *store_schema_probe(const char *synchronous_commit, const char *schema)
 {
-	size_t k = schema ? 5 : 3;
+	size_t k = schema ? 6 : 4;
 	struct store_op *op = setup_op(STORE_STEP_PROBE, k + 2);
 	const char *lock[] = { STORE_ADVISORY_LOCK };
 	const char *sync[] = { synchronous_commit ? synchronous_commit : "on" };
-	/* First, whatever the server's default: raced reports a batch stored
+	/* Before any statement is planned. */
+	if (op)
+		store_op_sql(op, 0, STORE_SCHEMA_NO_JIT);
+	/* Then, whatever the server's default: raced reports a batch stored
 	 * only once it is durable (issue 20: "off" lost committed rows). */
-	if (!op || store_op_stmt(op, 0, "SELECT set_config('synchronous_commit', $1, false)", 1,
+	if (!op || store_op_stmt(op, 1, "SELECT set_config('synchronous_commit', $1, false)", 1,
 	                         sync) != 0 ||
-	    store_op_stmt(op, 2, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
+	    store_op_stmt(op, 3, "SELECT pg_advisory_lock($1::bigint)", 1, lock) != 0) {
 		store_op_free(op);
 		return NULL;
 	}
@@ -790,7 +803,7 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 	 * build over a table: a statement_timeout meant for queries must not
 	 * keep raced from ever getting ready on a loaded server.  The unlock
 	 * op resets it. */
-	store_op_sql(op, 1, "SET statement_timeout = 0");
+	store_op_sql(op, 2, "SET statement_timeout = 0");
 	if (schema) {
 		/* Under the lock (two daemons creating it at once), then the
 		 * connection's only schema: every unqualified name raced
@@ -798,13 +811,13 @@ struct store_op *store_schema_probe(const char *synchronous_commit, const char *
 		char *q = quote_ident(schema);
 		const char *path[] = { q };
 		if (!q || FORMAT(&op->sql_owned, "CREATE SCHEMA IF NOT EXISTS %s", q) != 0 ||
-		    store_op_stmt(op, 4, "SELECT set_config('search_path', $1, false)", 1, path) != 0) {
+		    store_op_stmt(op, 5, "SELECT set_config('search_path', $1, false)", 1, path) != 0) {
 			free(q);
 			store_op_free(op);
 			return NULL;
 		}
 		free(q);
-		store_op_sql(op, 3, op->sql_owned);
+		store_op_sql(op, 4, op->sql_owned);
 	}
 	store_op_sql(op, k, "CREATE TABLE IF NOT EXISTS raced_schema_version ("
 	                           " version integer PRIMARY KEY,"
@@ -1003,16 +1016,17 @@ int store_schema_chain(int current, const struct store_table_sql *tables, size_t
 struct store_op *store_schema_reader(const char *schema, const struct store_table_sql *tables,
                                      size_t n_tables)
 {
-	size_t k = schema ? 1 : 0, n_narrow = 0;
+	size_t k = schema ? 2 : 1, n_narrow = 0;
 	for (size_t i = 0; i < n_tables; i++)
 		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
 	struct store_op *op = setup_op(STORE_STEP_READER, k + n_tables + n_narrow + 1);
 	if (!op)
 		return NULL;
+	store_op_sql(op, 0, STORE_SCHEMA_NO_JIT);
 	if (schema) {
 		char *q = quote_ident(schema);
 		const char *path[] = { q };
-		int rc = q ? store_op_stmt(op, 0, "SELECT set_config('search_path', $1, false)", 1, path)
+		int rc = q ? store_op_stmt(op, 1, "SELECT set_config('search_path', $1, false)", 1, path)
 		           : -1;
 		free(q);
 		if (rc != 0) {

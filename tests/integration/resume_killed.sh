@@ -53,6 +53,11 @@ check_tables_exact
 # Links ride the batches: the ones committed before the kill stay, the
 # resume re-sends every parent's (issue 16).
 check_edges_exact "after the resume"
+# An athlete done before the kill is skipped with its state, whose pages
+# give its keys: its parents' link records carry them, none goes by URL
+# (each probing raced_pages: about 5 times the statement's time).
+check_eq "the resume's link records all carry their keys (none by URL)" \
+	"$(sql "select coalesce(counts->'athletes'->>'links_by_url', 'none') from import_runs where id = 1")" 0
 
 requests_json "$T/after.json"
 requested_paths "$T/after.json" "$T/after"

@@ -208,7 +208,8 @@ static void test_a_database_at_version_6_gets_the_bytewise_urls_only(void)
 	check_next_migration(6, "MTC", "DROP INDEX IF EXISTS raced_pages_input");
 }
 
-/* synchronous_commit first (NULL: on), then the lock and the version. */
+/* jit off before anything is planned, synchronous_commit (NULL: on),
+ * then the lock and the version. */
 static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(void)
 {
 	struct store_op *op = store_schema_probe(NULL, NULL);
@@ -217,14 +218,15 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 		return;
 	CHECK_EQ(op->kind, STORE_OP_SETUP);
 	CHECK_EQ(op->step, STORE_STEP_PROBE);
-	CHECK_EQ(op->n_stmts, 5);
-	CHECK_STR(op->stmts[0].sql, "SELECT set_config('synchronous_commit', $1, false)");
-	CHECK_STR(op->stmts[0].params[0], "on");
-	CHECK_STR(op->stmts[1].sql, "SET statement_timeout = 0");
-	CHECK_STR(op->stmts[2].sql, "SELECT pg_advisory_lock($1::bigint)");
-	CHECK_STR(op->stmts[2].params[0], "7261636564");
+	CHECK_EQ(op->n_stmts, 6);
+	CHECK_STR(op->stmts[0].sql, "SET jit = off");
+	CHECK_STR(op->stmts[1].sql, "SELECT set_config('synchronous_commit', $1, false)");
+	CHECK_STR(op->stmts[1].params[0], "on");
+	CHECK_STR(op->stmts[2].sql, "SET statement_timeout = 0");
+	CHECK_STR(op->stmts[3].sql, "SELECT pg_advisory_lock($1::bigint)");
+	CHECK_STR(op->stmts[3].params[0], "7261636564");
 	/* no malloc warm-up here: it goes with the first batch of rows */
-	CHECK_STR(op->stmts[4].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_STR(op->stmts[5].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	for (size_t i = 0; i < op->n_stmts; i++)
 		CHECK(strstr(op->stmts[i].sql, "repeat") == NULL);
 	CHECK_STR(store_schema_warm_sql,
@@ -244,7 +246,31 @@ static void test_the_probe_sets_synchronous_commit_locks_then_reads_the_version(
 	op = store_schema_probe("remote_write", NULL);
 	CHECK(op != NULL);
 	if (op)
-		CHECK_STR(op->stmts[0].params[0], "remote_write");
+		CHECK_STR(op->stmts[1].params[0], "remote_write");
+	store_op_free(op);
+}
+
+/* The reader's session too: jit off first, then its schema and its
+ * prepared reads, then SELECT 1. */
+static void test_the_reader_turns_jit_off_first(void)
+{
+	struct store_op *op = store_schema_reader(NULL, NULL, 0);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_EQ(op->step, STORE_STEP_READER);
+	CHECK_EQ(op->n_stmts, 2);
+	CHECK_STR(op->stmts[0].sql, "SET jit = off");
+	CHECK_STR(op->stmts[1].sql, "SELECT 1");
+	store_op_free(op);
+	op = store_schema_reader("s", NULL, 0);
+	CHECK(op != NULL);
+	if (!op)
+		return;
+	CHECK_EQ(op->n_stmts, 3);
+	CHECK_STR(op->stmts[0].sql, "SET jit = off");
+	CHECK_STR(op->stmts[1].sql, "SELECT set_config('search_path', $1, false)");
+	CHECK_STR(op->stmts[2].sql, "SELECT 1");
 	store_op_free(op);
 }
 
@@ -256,11 +282,11 @@ static void test_the_probe_creates_and_selects_the_schema_quoted(void)
 	CHECK(op != NULL);
 	if (!op)
 		return;
-	CHECK_EQ(op->n_stmts, 7);
-	CHECK_STR(op->stmts[3].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[4].sql, "SELECT set_config('search_path', $1, false)");
-	CHECK_STR(op->stmts[4].params[0], "\"my \"\"odd\"\" schema\"");
-	CHECK_STR(op->stmts[6].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
+	CHECK_EQ(op->n_stmts, 8);
+	CHECK_STR(op->stmts[4].sql, "CREATE SCHEMA IF NOT EXISTS \"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[5].sql, "SELECT set_config('search_path', $1, false)");
+	CHECK_STR(op->stmts[5].params[0], "\"my \"\"odd\"\" schema\"");
+	CHECK_STR(op->stmts[7].sql, "SELECT coalesce(max(version), 0) FROM raced_schema_version");
 	store_op_free(op);
 }
 
@@ -444,6 +470,7 @@ int main(void)
 	RUN(test_every_statement_quotes_the_table_name);
 	RUN(test_a_new_database_gets_every_migration_then_tables_then_unlock);
 	RUN(test_the_probe_creates_and_selects_the_schema_quoted);
+	RUN(test_the_reader_turns_jit_off_first);
 	RUN(test_the_upsert_writes_the_typed_columns_in_force);
 	RUN(test_a_database_at_this_version_only_gets_tables_and_unlock);
 	RUN(test_a_database_at_version_1_gets_the_heartbeat_column_only);
