@@ -150,6 +150,8 @@ struct stage_ctx {
 	uint64_t preload_tag;     /* of the chunk out */
 	TAILQ_HEAD(, work_state) preload_units;
 	uint64_t state_preloaded; /* inputs that started with their state from the pass */
+	uint64_t pass_reached;    /* the pass's page rows a record of this run reached
+	                             (import_input_from_pass) */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
 	bool first_page_done;
@@ -362,6 +364,18 @@ static unsigned finish_flags(const struct import *imp)
 	return flags;
 }
 
+/* Whether this run's records reached every page row the stage's pass
+ * read, the pass having read the stage to its end: then its finish need
+ * not look for page rows to delete (store_pages_all_reached). */
+static bool pass_all_reached(const struct stage_ctx *sc)
+{
+	if (!sc->preload || import_preload_phase(sc->preload) != IMPORT_PRELOAD_COMPLETE)
+		return false;
+	struct import_preload_stats ps;
+	import_preload_get_stats(sc->preload, &ps);
+	return sc->pass_reached == ps.rows;
+}
+
 /* The final status goes to the store once every row it holds has
  * committed, so the counts in import_runs are the rows really stored
  * (unless the database is away for good: then at once). */
@@ -370,6 +384,9 @@ static void maybe_finish(struct import *imp)
 	if (!imp->ending || imp->finish_sent || (!import_store_idle(imp->rows) && !imp->db_failed))
 		return;
 	imp->finish_sent = true;
+	for (size_t i = 0; imp->env.store && i < imp->n_stages; i++)
+		if (pass_all_reached(&imp->stages[i]))
+			store_pages_all_reached(imp->env.store, imp->stages[i].index, imp->id);
 	json_t *counts = import_counts(imp);
 	if (store_finish_import(imp->env.store, imp->id, imp->end_status, counts,
 	                        finish_flags(imp), imp->db_failed ? NULL : on_finish_committed,
@@ -1640,6 +1657,8 @@ static void take_state(struct work_state *ws, struct store_input_state *st)
 	struct stage_ctx *sc = ws->sc;
 	struct import *imp = sc->imp;
 	import_input_set_state(ws->input, st);
+	if (ws->preloaded)
+		import_input_from_pass(ws->input, &sc->pass_reached);
 	const struct store_page_state *first = import_input_first(ws->input);
 	if (first && imp->opt.resumed && first->done_import == imp->id) {
 		skip_input(ws, false);
@@ -2247,6 +2266,7 @@ static bool take_preloaded(struct work_state *ws)
 	if (!sc->preload ||
 	    import_preload_take(sc->preload, ws->input->url, &st) == IMPORT_PRELOAD_UNKNOWN)
 		return false;
+	ws->preloaded = true;
 	sc->state_preloaded++;
 	take_state(ws, st);
 	return true;
@@ -2937,6 +2957,7 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 		json_object_set_new(o, "preload_bytes", json_integer((json_int_t)ps.peak_bytes));
 		json_object_set_new(o, "preload_complete",
 		                    json_integer(import_preload_phase(sc->preload) == IMPORT_PRELOAD_COMPLETE));
+		json_object_set_new(o, "preload_rows_reached", json_integer((json_int_t)sc->pass_reached));
 	}
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	struct import_ahead_stats as = { 0 };

@@ -121,6 +121,7 @@ void import_input_unref(struct import_input *in)
 			in->live_next->live_prev = in->live_prev;
 	}
 	store_input_state_free(in->state);
+	free(in->pass_marks);
 	free(in->url);
 	free(in);
 }
@@ -129,6 +130,20 @@ void import_input_set_state(struct import_input *in, struct store_input_state *s
 {
 	store_input_state_free(in->state);
 	in->state = st;
+	free(in->pass_marks);
+	in->pass_marks = NULL;
+	in->pass_reached = NULL;
+}
+
+void import_input_from_pass(struct import_input *in, uint64_t *reached)
+{
+	free(in->pass_marks);
+	in->pass_marks = NULL;
+	in->pass_reached = NULL;
+	if (!in->state || in->state->n_pages == 0)
+		return;
+	if ((in->pass_marks = calloc(in->state->n_pages, sizeof *in->pass_marks)))
+		in->pass_reached = reached;
 }
 
 const struct store_page_state *import_input_page(const struct import_input *in, const char *url)
@@ -378,6 +393,12 @@ static int send(struct import_input *in, const struct store_page *pg, struct sto
 	int rc = store_add_page(s, table, import_id, &out, err);
 	if (rc < 0 || !out.reached_only)
 		in->rewrote = true;
+	const struct store_page_state *was = rc == 0 && in->pass_reached
+		? import_input_page(in, out.url) : NULL;
+	if (was && !in->pass_marks[was - in->state->pages]) {
+		in->pass_marks[was - in->state->pages] = true;
+		(*in->pass_reached)++;
+	}
 	if (rc == 0 && out.input_done)
 		in->done = true;
 	return rc;

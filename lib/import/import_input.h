@@ -129,6 +129,12 @@ struct import_input {
 	                                     (borrowed), or NULL */
 	struct import_input **live_prev;  /* in its stage's live list, or NULL */
 	struct import_input *live_next;
+	/* Its state came from its stage's pass (import_input_from_pass): a
+	 * flag a page of it, set by the first record that reached the page
+	 * (store_add_page took it), and the stage's count of such pages
+	 * (borrowed); NULL otherwise. */
+	bool *pass_marks;
+	uint64_t *pass_reached;
 };
 
 /* A new input (one reference) named url (copied); NULL when out of memory. */
@@ -139,6 +145,12 @@ void import_input_unref(struct import_input *in);
 
 /* Take the state read for it (ownership passes; NULL: none). */
 void import_input_set_state(struct import_input *in, struct store_input_state *st);
+/* Its state (as set last) is what its stage's pass read: each of its
+ * pages that a record of this run reaches counts once in *reached (the
+ * stage's), so that the import can tell it reached every page row the
+ * pass read (store_pages_all_reached).  Out of memory it counts none,
+ * which only costs the finish its full clean-up. */
+void import_input_from_pass(struct import_input *in, uint64_t *reached);
 /* The stored state of its page at url, or NULL. */
 const struct store_page_state *import_input_page(const struct import_input *in, const char *url);
 /* The stored state of its first page, or NULL. */

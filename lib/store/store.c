@@ -128,6 +128,7 @@ struct table {
 	int64_t marks_import;
 	bool keys_kept;
 	bool rows_sent;
+	bool all_reached;           /* store_pages_all_reached() */
 	/* And for a table empty at the run's start (plain_import): whether
 	 * every page record was a first one with content (store_page.first),
 	 * how many there were and how many keys they listed, and whether a
@@ -935,6 +936,7 @@ static struct table *marks_for(struct table *t, int64_t import_id)
 		t->marks_import = import_id;
 		t->keys_kept = true;
 		t->rows_sent = false;
+		t->all_reached = false;
 		t->all_first = true;
 		t->refused = false;
 		t->n_records = 0;
@@ -1044,6 +1046,12 @@ static int pages_reserve(struct store *s, struct table *t)
 	t->pages = r;
 	t->cap_pages = cap;
 	return 0;
+}
+
+void store_pages_all_reached(struct store *s, size_t table, int64_t import_id)
+{
+	if (table < s->n_tables)
+		marks_for(&s->tables[table], import_id)->all_reached = true;
 }
 
 int store_add_page(struct store *s, size_t table, int64_t import_id,
@@ -1800,12 +1808,14 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	/* What this run's records say of each table (struct table's marks);
 	 * the statements check the rest (store_runs.c). */
 	bool *kept = calloc(s->n_tables + 1, sizeof *kept);
+	bool *reached = calloc(s->n_tables + 1, sizeof *reached);
 	bool *no_rows = calloc(s->n_tables + 1, sizeof *no_rows);
 	struct store_fresh *fresh = calloc(s->n_tables + 1, sizeof *fresh);
-	for (size_t i = 0; kept && no_rows && fresh && i < s->n_tables; i++) {
+	for (size_t i = 0; kept && reached && no_rows && fresh && i < s->n_tables; i++) {
 		struct table *t = &s->tables[i];
 		bool mine = t->marks_import == import_id;
 		kept[i] = mine && t->keys_kept;
+		reached[i] = kept[i] && t->all_reached && !t->refused;
 		no_rows[i] = !mine || !t->rows_sent;
 		/* Empty at the start (and no key found stored after all), every
 		 * record a first one, no row refused: what the store can tell of
@@ -1815,9 +1825,9 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		fresh[i].keys = fresh[i].records >= 0 ? t->n_keys : -1;
 		t->marks_import = 0;
 	}
-	int rc = kept && no_rows && fresh
+	int rc = kept && reached && no_rows && fresh
 		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
-		                               counts, flags, kept, fresh, cb, arg))
+		                               counts, flags, kept, reached, fresh, cb, arg))
 		: -1;
 	/* Queued with it, so before anything its callback queues; a table
 	 * the counts cannot be made for keeps the import's own. */
@@ -1829,6 +1839,7 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 			break;
 	}
 	free(kept);
+	free(reached);
 	free(no_rows);
 	free(fresh);
 	if (rc < 0)

@@ -616,6 +616,16 @@ bool store_links_trusted(const struct store *s, size_t table);
  * import then reads none, as with --full.  False for a resumed run and
  * whenever it could not be told. */
 bool store_state_empty(const struct store *s, size_t table);
+/* Run import_id's page records (those store_add_page took; added
+ * before the finish) reached every row raced_pages held of table's stage
+ * when the run began: the import read them all in its pass and counted
+ * the records that reached each (import_input.h).  Its finish then need
+ * not look for page rows to delete in that stage, when every record also
+ * kept its page's keys, no row of the table was refused and the run
+ * before it decided removals with the same pipeline (store_runs.c,
+ * DECIDE_SQL): no row can be unreached, and that finish deleted every
+ * placeholder. */
+void store_pages_all_reached(struct store *s, size_t table, int64_t import_id);
 /* Queue one import_errors row.  Beyond STORE_MAX_PENDING_ERRORS queued rows
  * errors are only counted; store_finish_import() then adds
  * "errors_not_recorded": n to that import's counts.  http_status <= 0 is

@@ -102,13 +102,16 @@ struct store_op *store_runs_index(const char *sql, const char *table);
  * over tables (the store's, in stage order), then the run's row.
  * keys_kept[t] (NULL: none): every page record the run sent table t kept
  * its page's keys, so that its removals may need no keys read
- * (store_runs.c, DECIDE_SQL); fresh[t] (NULL: none) likewise for a
- * table empty at the run's start. */
+ * (store_runs.c, DECIDE_SQL); all_reached[t] (NULL: none): besides, the
+ * run reached every page row of t's stage (store_pages_all_reached), so
+ * that no page row need be looked for to delete; fresh[t] (NULL: none)
+ * likewise for a table empty at the run's start. */
 RACED_MUST_CHECK
 struct store_op *store_runs_finish(struct store_runs *r, const struct store_table_sql *tables,
                                    size_t n_tables, int64_t import_id, const char *status,
                                    json_t *counts, unsigned flags, const bool *keys_kept,
-                                   const struct store_fresh *fresh, store_done_fn cb, void *arg);
+                                   const bool *all_reached, const struct store_fresh *fresh,
+                                   store_done_fn cb, void *arg);
 /* See store_get_run(), store_resume_import(), store_get_cursor(). */
 RACED_MUST_CHECK
 struct store_op *store_runs_get_run(int64_t id, store_json_fn cb, void *arg);

@@ -79,3 +79,33 @@ check "some athletes changed ($changed)" test "$changed" -gt 0
 check_eq "the changed athletes, and only they, were written" \
 	"$(sql "select count(*) from athletes where last_import = $N")" "$changed"
 check_tables_served "changed, pass bounded"
+
+# --- the pass read whole: an unchanged import reaches every page row it
+# read (the finish then looks for none to delete); a race's entries gone,
+# the athletes only they listed are not reached: the finish looks, deletes
+# their page rows and marks them removed ---
+sed -i -e "/^memory_limit = 1MiB$/d" "$T/raced.conf"
+fixture_get /_reset >/dev/null
+check "fifth import (unchanged, pass whole) succeeds" raced_once
+N=$(last_run)
+for st in entries athletes; do
+	check_eq "$st: every page row the pass read was reached" \
+		"$(run_count "$N" $st preload_rows_reached)" "$(run_count "$N" $st preload_rows)"
+done
+own="select count(distinct e.payload->>'athlete_id') from entries e where e.parent_key = '7'
+	and e.removed_import is null and not exists (select 1 from entries o where o.parent_key <> '7'
+	and o.removed_import is null and o.payload->>'athlete_id' = e.payload->>'athlete_id')"
+only=$(sql "$own")
+check "race 7 lists athletes no other race lists ($only)" test "$only" -gt 0
+curl -sf -X POST "$FIXTURE_URL/_mutate?remove_entries=7&at=2026-06-02T00:00:00Z" >/dev/null
+fixture_get /_reset >/dev/null
+check "sixth import (race 7's entries gone) succeeds" raced_once
+N=$(last_run)
+check "athletes: fewer page rows reached than the pass read" \
+	test "$(run_count "$N" athletes preload_rows_reached)" -lt "$(run_count "$N" athletes preload_rows)"
+check_eq "race 7's own athletes marked removed by it" \
+	"$(sql "select count(*) from athletes where removed_import = $N")" "$only"
+check_eq "their page rows deleted: one a current athlete" \
+	"$(sql "select count(*) from raced_pages where stage = 'athletes'")" \
+	"$(sql "select count(*) from athletes where removed_import is null")"
+check_tables_served "race 7's entries gone"

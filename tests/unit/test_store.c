@@ -2442,12 +2442,13 @@ static void test_a_backend_lost_in_its_warm_up_is_not_warmed_again(void)
 }
 
 static int64_t kept_run;
+static const char *kept_table = "kp_items";
 
 static bool kept_counted(void *arg)
 {
 	char q[200];
 	snprintf(q, sizeof q, "SELECT count(*) FROM import_runs WHERE id = %lld AND"
-	         " counts->'kp_items' ? 'shared_keys'", (long long)kept_run);
+	         " counts->'%s' ? 'shared_keys'", (long long)kept_run, kept_table);
 	(void)arg;
 	return sql_int(q) == 1;
 }
@@ -2598,6 +2599,106 @@ static void test_removals_are_kept_only_when_nothing_can_have_gone(void)
 	got = kp_state();
 	CHECK_STR(got, "a:-,b:35,c:-,x:37");
 	free(got);
+	sql_exec("DELETE FROM import_runs");
+	reads_clear(&r);
+	store_free(s);
+}
+
+static int64_t ar_pages(void)
+{
+	return sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'ar_items'");
+}
+
+/* A run that reached every page row its stage had (the import says so:
+ * store_pages_all_reached), whose records all kept their keys, after a
+ * run that decided removals, looks for no page row to delete.  The
+ * probe: a page row put in behind raced's back, which no record
+ * reaches: the anti-join deletes it, the skipped one leaves it.  Without
+ * any one of the conditions the anti-join runs. */
+static void test_a_run_that_reached_every_page_row_looks_for_none_to_delete(void)
+{
+	const char *tables[] = { "ar_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	kept_table = "ar_items";
+	sql_exec("DELETE FROM import_runs");
+	const char *ka[] = { "a" }, *kb[] = { "b" };
+	uint64_t h[] = { 1 };
+	struct store_page p1 = { .url = "q1", .input = "q1", .fetched = true, .content = true,
+	                         .keys = ka, .hashes = h, .n_keys = 1 };
+	struct store_page p2 = { .url = "q2", .input = "q2", .fetched = true, .content = true,
+	                         .keys = kb, .hashes = h, .n_keys = 1 };
+	struct store_page p1same = { .url = "q1", .input = "q1", .reached_only = true,
+	                             .keys_same = true };
+	struct store_page p2same = { .url = "q2", .input = "q2", .reached_only = true,
+	                             .keys_same = true };
+	const char *stray = "INSERT INTO raced_pages (stage, url, input, page_no, keys, hashes,"
+	                    " fetched_at, seen_import) VALUES ('ar_items', 'q9', 'q9', 0, '{}', '',"
+	                    " now(), 40)";
+	kp_run(40);
+	add(s, 0, 40, "a", NULL, "{}");
+	add(s, 0, 40, "b", NULL, "{}");
+	add_page(s, 0, 40, &p1);
+	add_page(s, 0, 40, &p2);
+	finish_kept(s, 40);
+	CHECK_EQ(ar_pages(), 2);
+
+	/* 41: all reached, keys kept, 40 decided: the stray row stays */
+	sql_exec(stray);
+	kp_run(41);
+	add_page(s, 0, 41, &p1same);
+	add_page(s, 0, 41, &p2same);
+	store_pages_all_reached(s, 0, 41);
+	finish_kept(s, 41);
+	CHECK_EQ(ar_pages(), 3);
+
+	/* 42: not said to have reached them all: the anti-join deletes it */
+	kp_run(42);
+	add_page(s, 0, 42, &p1same);
+	add_page(s, 0, 42, &p2same);
+	finish_kept(s, 42);
+	CHECK_EQ(ar_pages(), 2);
+
+	/* 43: said so, but a record did not keep its keys: deleted */
+	sql_exec(stray);
+	kp_run(43);
+	add_page(s, 0, 43, &p1);
+	add_page(s, 0, 43, &p2same);
+	store_pages_all_reached(s, 0, 43);
+	finish_kept(s, 43);
+	CHECK_EQ(ar_pages(), 2);
+
+	/* 44 fails; 45 says so and keeps every key, but the run before it
+	 * decided nothing: deleted */
+	kp_run(44);
+	add_page(s, 0, 44, &p1same);
+	flush(s, 0);
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, 44, "failed", NULL, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 10));
+	sql_exec(stray);
+	kp_run(45);
+	add_page(s, 0, 45, &p1same);
+	add_page(s, 0, 45, &p2same);
+	store_pages_all_reached(s, 0, 45);
+	finish_kept(s, 45);
+	CHECK_EQ(ar_pages(), 2);
+
+	/* 46: the mark is the run's own: said for 45, not for 46 */
+	sql_exec(stray);
+	kp_run(46);
+	add_page(s, 0, 46, &p1same);
+	add_page(s, 0, 46, &p2same);
+	finish_kept(s, 46);
+	CHECK_EQ(ar_pages(), 2);
+	char *got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
+	                 " ORDER BY key) FROM ar_items");
+	CHECK_STR(got, "a:-,b:-");
+	free(got);
+	kept_table = "kp_items";
 	sql_exec("DELETE FROM import_runs");
 	reads_clear(&r);
 	store_free(s);
@@ -4334,6 +4435,7 @@ int main(void)
 	RUN(test_link_records_with_keys_insert_and_remove_exactly);
 	RUN(test_an_unchanged_upsert_writes_no_tuple);
 	RUN(test_removals_mark_unmark_and_prune_page_rows);
+	RUN(test_a_run_that_reached_every_page_row_looks_for_none_to_delete);
 	RUN(test_removals_over_50k_rows_are_set_based);
 	RUN(test_removals_are_kept_only_when_nothing_can_have_gone);
 	RUN(test_a_first_import_decides_its_removals_without_reading_keys);

@@ -29,13 +29,14 @@ static void test_errors_beyond_the_bound_are_only_counted_per_import(void)
 	CHECK_EQ(r.errors_dropped, 5);
 	CHECK_EQ(r.errors_queued, STORE_MAX_PENDING_ERRORS);
 
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL,
+	                                        NULL, NULL);
 	CHECK(op != NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{\"errors_not_recorded\":3}");
 	store_op_free(op);
 	/* counted once: the next finish of 7 says nothing more */
-	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL, NULL);
+	op = store_runs_finish(&r, NULL, 0, 7, "partial", NULL, 0, NULL, NULL, NULL, NULL, NULL);
 	if (op)
 		CHECK_STR(op->stmts[0].params[2], "{}");
 	store_op_free(op);
@@ -77,7 +78,8 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 {
 	struct store_runs r = { 0 };
 	json_t *counts = json_pack("{s:{s:i}}", "races", "stored", 5);
-	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL, NULL, NULL);
+	struct store_op *op = store_runs_finish(&r, NULL, 0, 3, "succeeded", counts, 0, NULL, NULL,
+	                                        NULL, NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_STR(op->stmts[0].params[0], "3");
@@ -89,7 +91,8 @@ static void test_final_counts_are_copied_with_the_dropped_errors_added(void)
 	store_op_free(op);
 	/* counts that are not an object are refused */
 	json_t *bad = json_array();
-	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL, NULL, NULL) == NULL);
+	CHECK(store_runs_finish(&r, NULL, 0, 3, "succeeded", bad, 0, NULL, NULL, NULL, NULL, NULL) ==
+	      NULL);
 	json_decref(bad);
 }
 
@@ -169,7 +172,8 @@ static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(voi
 
 /* The finishing op is one transaction: with STORE_FINISH_REMOVALS, per
  * table its page clean-up (which decides whether the stage's removals
- * are kept: keys_kept is its third parameter), mark and unmark, then the
+ * are kept: keys_kept is its third parameter, and whether the run
+ * reached every page row its fifth), mark and unmark, then the
  * run's row; with STORE_FINISH_PRUNE_ROOT only the root's page clean-up;
  * resumable only with STORE_FINISH_RESUMABLE. */
 static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
@@ -179,10 +183,11 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	CHECK_EQ(store_table_sql_init(&t[0], "races", NULL, false, err), 0);
 	CHECK_EQ(store_table_sql_init(&t[1], "entries", NULL, false, err), 0);
 	struct store_runs r = { 0 };
-	const bool kept[2] = { false, true };
+	const bool kept[2] = { false, true }, reached[2] = { false, true };
 	const struct store_fresh fresh[2] = { { 12, 40 }, { -1, -1 } };
 	struct store_op *op = store_runs_finish(&r, t, 2, 5, "succeeded", NULL,
-	                                        STORE_FINISH_REMOVALS, kept, fresh, NULL, NULL);
+	                                        STORE_FINISH_REMOVALS, kept, reached, fresh, NULL,
+	                                        NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 7);
@@ -195,7 +200,9 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 		CHECK(op->stmts[1].sql == t[0].mark_sql);
 		CHECK(op->stmts[2].sql == t[0].unmark_sql);
 		CHECK_STR(op->stmts[3].params[1], "entries");
+		CHECK_STR(op->stmts[0].params[4], "false");
 		CHECK_STR(op->stmts[3].params[2], "true");
+		CHECK_STR(op->stmts[3].params[4], "true");   /* entries: every page row reached */
 		CHECK(op->stmts[4].sql == t[1].mark_sql);
 		CHECK(strstr(op->stmts[6].sql, "UPDATE import_runs") != NULL);
 		CHECK_STR(op->stmts[6].params[3], "false");
@@ -203,7 +210,7 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	store_op_free(op);
 	op = store_runs_finish(&r, t, 2, 5, "interrupted", NULL,
 	                       STORE_FINISH_PRUNE_ROOT | STORE_FINISH_RESUMABLE, NULL, NULL, NULL,
-	                       NULL);
+	                       NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
 		CHECK_EQ(op->n_stmts, 2);
