@@ -2149,8 +2149,7 @@ static void ahead_asked(struct work_state *ws)
 	struct stage_ctx *sc = ws->sc;
 	struct store_input_state *st = NULL;
 	if (sc->preload && import_ahead_status(ws->ahead) == IMPORT_AHEAD_UNSENT &&
-	    import_preload_knows(sc->preload, ws->shown) &&
-	    import_preload_take(sc->preload, ws->shown, &st) != IMPORT_PRELOAD_UNKNOWN) {
+	    import_preload_take_known(sc->preload, ws->shown, &st) != IMPORT_PRELOAD_UNKNOWN) {
 		if (import_ahead_fill(sc->ahead, ws->ahead, st)) {
 			ws->preloaded = true;
 			sc->state_preloaded++;

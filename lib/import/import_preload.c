@@ -253,12 +253,13 @@ static void spend(struct import_preload *p, struct store_stage_input **pp)
 	charge(p, entry_bytes(in));
 }
 
-enum import_preload_answer import_preload_take(struct import_preload *p, const char *url,
-                                               struct store_input_state **st)
+/* import_preload_take(); an UNKNOWN answer counted only if count_unknown. */
+static enum import_preload_answer take(struct import_preload *p, const char *url,
+                                       struct store_input_state **st, bool count_unknown)
 {
 	*st = NULL;
 	if (p->phase == IMPORT_PRELOAD_READING) {
-		p->stats.unknown++;
+		p->stats.unknown += count_unknown;
 		return IMPORT_PRELOAD_UNKNOWN;
 	}
 	uint64_t hash = dedupe_hash(url, strlen(url));
@@ -276,7 +277,7 @@ enum import_preload_answer import_preload_take(struct import_preload *p, const c
 		return a;
 	}
 	if (pp || p->phase != IMPORT_PRELOAD_COMPLETE) {
-		p->stats.unknown++;
+		p->stats.unknown += count_unknown;
 		return IMPORT_PRELOAD_UNKNOWN;
 	}
 	/* Known to have no row.  No mark is kept: a later take of the URL
@@ -290,6 +291,18 @@ enum import_preload_answer import_preload_take(struct import_preload *p, const c
 	}
 	p->stats.absent++;
 	return IMPORT_PRELOAD_NO_ROW;
+}
+
+enum import_preload_answer import_preload_take(struct import_preload *p, const char *url,
+                                               struct store_input_state **st)
+{
+	return take(p, url, st, true);
+}
+
+enum import_preload_answer import_preload_take_known(struct import_preload *p, const char *url,
+                                                     struct store_input_state **st)
+{
+	return take(p, url, st, false);
 }
 
 void import_preload_get_stats(const struct import_preload *p, struct import_preload_stats *out)

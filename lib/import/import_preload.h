@@ -106,6 +106,11 @@ enum import_preload_answer import_preload_take(struct import_preload *p, const c
                                                struct store_input_state **st);
 /* Whether a take of url now would answer FOUND or NO_ROW. */
 bool import_preload_knows(const struct import_preload *p, const char *url);
+/* import_preload_take() for a caller that reads url ahead when the pass
+ * does not know it: UNKNOWN is not counted (stats.unknown), as with a
+ * take asked only when import_preload_knows(), with one lookup. */
+enum import_preload_answer import_preload_take_known(struct import_preload *p, const char *url,
+                                                     struct store_input_state **st);
 
 void import_preload_get_stats(const struct import_preload *p, struct import_preload_stats *out);
 

@@ -1035,7 +1035,9 @@ static int pages_reserve(struct store *s, struct table *t)
 {
 	if (t->n_pages < t->cap_pages)
 		return 0;
-	size_t cap = t->cap_pages ? t->cap_pages * 2 : 16;
+	/* a batch's array starts again each batch: at 256 records, not 16,
+	 * it is grown twice to batch_size's 1,000, not six times */
+	size_t cap = t->cap_pages ? t->cap_pages * 2 : 256;
 	if (cap > s->batch_size)
 		cap = s->batch_size;
 	if (cap <= t->n_pages)

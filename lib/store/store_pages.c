@@ -39,15 +39,25 @@ int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg)
 	bool failed = false;
 	memset(r, 0, sizeof *r);
 	r->url = dup_or_null(pg->url, &failed);
+	r->page_no = pg->page_no;
+	r->input_done = pg->input_done;
+	r->reached_only = pg->reached_only;
+	/* A record reached only writes no page row: the reach names its url
+	 * (and its input when it completes it), nothing else is read; an
+	 * unchanged re-import's records are nearly all such. */
+	if (pg->reached_only) {
+		if (pg->input_done)
+			r->input = dup_or_null(pg->input, &failed);
+		if (failed)
+			rec_clear(r);
+		return failed ? -1 : 0;
+	}
 	r->input = dup_or_null(pg->input, &failed);
 	r->etag = dup_or_null(pg->etag, &failed);
 	r->last_modified = dup_or_null(pg->last_modified, &failed);
 	r->next_url = dup_or_null(pg->next_url, &failed);
-	r->page_no = pg->page_no;
 	r->fetched = pg->fetched;
 	r->content = pg->content;
-	r->input_done = pg->input_done;
-	r->reached_only = pg->reached_only;
 	/* Keys and hashes matter only with content (a record without content
 	 * keeps the stored ones). */
 	if (pg->content && pg->n_keys > 0) {

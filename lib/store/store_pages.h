@@ -50,7 +50,9 @@ struct store_page_rec {
 	bool fetched, content, input_done, reached_only;
 };
 
-/* Copy pg into r.  Returns 0, or -1 when out of memory (r holds nothing). */
+/* Copy pg into r: of a record reached only, its url, and its input when
+ * it completes it (all the reach reads).  Returns 0, or -1 when out of
+ * memory (r holds nothing). */
 RACED_MUST_CHECK
 int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg);
 void store_page_recs_free(struct store_page_rec *recs, size_t n);

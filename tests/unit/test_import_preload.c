@@ -202,12 +202,18 @@ static void test_complete_pass_answers_once(void)
 	CHECK_EQ(import_preload_take(p, "u/404", &st), IMPORT_PRELOAD_NO_ROW);
 	store_input_state_free(st);
 	CHECK_EQ(membudget_charged(), held);
+	/* taken only if known: a spent URL answers UNKNOWN, not counted */
+	CHECK_EQ(import_preload_take_known(p, "u/2", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK(st == NULL);
+	CHECK_EQ(import_preload_take_known(p, "u/1", &st), IMPORT_PRELOAD_FOUND);
+	CHECK(st && st->n_pages == 1);
+	store_input_state_free(st);
 	struct import_preload_stats s;
 	import_preload_get_stats(p, &s);
 	CHECK_EQ(s.chunks, 2);
 	CHECK_EQ(s.inputs, 3);
 	CHECK_EQ(s.rows, 4);
-	CHECK_EQ(s.found, 2);
+	CHECK_EQ(s.found, 3);
 	CHECK_EQ(s.absent, 2);
 	CHECK_EQ(s.unknown, 2);
 	CHECK(s.peak_bytes >= s.bytes && s.bytes > 0);
