@@ -4,6 +4,7 @@
 #include "urltemplate.h"
 
 #include "error.h"
+#include "jsonnum.h"
 #include "jsonptr.h"
 #include "suggest.h"
 
@@ -188,6 +189,36 @@ bool urltemplate_is_value(const struct jsondoc *d, uint32_t v)
 	       type == JSONDOC_FALSE;
 }
 
+int urltemplate_value(const struct jsondoc *d, uint32_t v, char **out, size_t *len)
+{
+	*out = NULL;
+	if (jsondoc_type(d, v) != JSONDOC_NUMBER) {
+		size_t n;
+		if (!urltemplate_is_value(d, v) || !(*out = jsondoc_scalar(d, v, &n)))
+			return -1;
+		if (n >= URLTEMPLATE_MAX_URL) {
+			free(*out);
+			*out = NULL;
+			return URLTEMPLATE_VALUE_TOO_LONG;
+		}
+		*len = n;
+		return 0;
+	}
+	/* As jsonb gives it back after a 304: what the provider wrote (1e3)
+	 * would make another URL than the stored row (1000). */
+	size_t n;
+	const char *text = jsondoc_text(d, v, &n);
+	size_t want = jsonnum_canon(text, n, NULL, 0);
+	if (want == JSONNUM_INVALID)
+		return -1; /* jsondoc checked the grammar */
+	if (want >= URLTEMPLATE_MAX_URL)
+		return URLTEMPLATE_VALUE_TOO_LONG;
+	if (!(*out = malloc(want + 1)))
+		return -1;
+	*len = jsonnum_canon(text, n, *out, want + 1);
+	return 0;
+}
+
 int urltemplate_nearest(const struct jsondoc *d, uint32_t item, const char *field, char *out,
                         size_t n)
 {
@@ -322,7 +353,11 @@ static int lookup(const struct urltemplate *t, const struct source *src, size_t 
 		return err_set(err, "url '%s': the parent item has %s at '{%s}'", t->source,
 		               type ? "no string or number" : "no field", name);
 	}
-	if (!(*raw = jsondoc_scalar(src->d, v, vlen)))
+	int rc = urltemplate_value(src->d, v, raw, vlen);
+	if (rc == URLTEMPLATE_VALUE_TOO_LONG)
+		return err_set(err, "url '%s': the parent item's value at '{%s}' is longer than %d bytes, "
+		               "which no URL can hold", t->source, name, URLTEMPLATE_MAX_URL);
+	if (rc < 0)
 		return err_set(err, "out of memory");
 	*val = *raw;
 	return 0;

@@ -4,8 +4,11 @@
  * "{stage./a/b}" name the field of an ancestor stage's item (the caller
  * resolves those: urltemplate_expand_args); or, for the root stage, which
  * has no parent, from named values the caller gives
- * (urltemplate_expand_named: "{last_success}", "{cursor}").  Values (strings, integers,
- * reals, booleans) are percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
+ * (urltemplate_expand_named: "{last_success}", "{cursor}").  A number is
+ * written as PostgreSQL's numeric prints it (1e3 as 1000: jsonnum.h), so
+ * that an item fetched and the same item read back from its jsonb row
+ * give the same URL.  Values (strings, numbers, booleans) are
+ * percent-encoded, so "Zoë/2" becomes "Zo%C3%AB%2F2"
  * and can never change the URL's structure: in the path "." and ".." are
  * written %2E and %2E%2E (URL resolution would remove them as segments),
  * and an empty value is refused.
@@ -70,6 +73,15 @@ const char *urltemplate_field(const struct urltemplate *t, size_t i);
 uint32_t urltemplate_lookup(const struct jsondoc *d, uint32_t item, const char *field);
 /* Whether v is a value a URL takes: a string, number or boolean. */
 bool urltemplate_is_value(const struct jsondoc *d, uint32_t v);
+/* The text a URL takes of value v (urltemplate_is_value): a string
+ * unescaped, a number as PostgreSQL prints it, true and false as words.
+ * 0 with *out malloc'd (the caller frees it) and *len its length;
+ * URLTEMPLATE_VALUE_TOO_LONG (*out NULL) when it would be
+ * URLTEMPLATE_MAX_URL bytes or longer, which no URL can hold; -1 when out
+ * of memory or v is no value. */
+#define URLTEMPLATE_VALUE_TOO_LONG 1
+RACED_MUST_CHECK
+int urltemplate_value(const struct jsondoc *d, uint32_t v, char **out, size_t *len);
 /* The member name nearest (edit distance) to what field names, for "did
  * you mean": the item's top-level names for a name, the names beside the
  * pointer's last token for a pointer.  0 with the name in out (n bytes),
@@ -78,9 +90,10 @@ int urltemplate_nearest(const struct jsondoc *d, uint32_t item, const char *fiel
                         size_t n);
 
 /* Fill the placeholders from the value item of d (d may be NULL when there
- * are none).  Strings are unescaped, numbers used as written.  Fails,
- * naming the template and the placeholder, when the item lacks the field or
- * it is not a scalar, or the result exceeds URLTEMPLATE_MAX_URL. */
+ * are none), each value as urltemplate_value() writes it.  Fails, naming
+ * the template and the placeholder, when the item lacks the field, it is
+ * not a scalar or its value alone is too long for a URL; naming the
+ * template when the result exceeds URLTEMPLATE_MAX_URL. */
 RACED_MUST_CHECK
 int urltemplate_expand(const struct urltemplate *t, const struct jsondoc *d, uint32_t item,
                        char **out, char *err);

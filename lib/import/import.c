@@ -600,13 +600,16 @@ static int carry_values(struct stage_ctx *sc, const struct jsondoc *doc, uint32_
 			}
 			continue;
 		}
-		size_t len;
-		if (!(owned[i] = jsondoc_scalar(doc, x, &len))) {
+		/* as the URL takes it: a number as jsonb prints it, so that
+		 * an item fetched and one read back carry the same text */
+		size_t len = 0;
+		int rc = urltemplate_value(doc, x, &owned[i], &len);
+		if (rc < 0) {
 			for (size_t j = 0; j < i; j++)
 				free(owned[j]);
 			return -1;
 		}
-		if (len >= URLTEMPLATE_MAX_URL) {
+		if (rc == URLTEMPLATE_VALUE_TOO_LONG) {
 			vals[i].state = IMPORT_CARRY_TOO_LONG;
 			continue;
 		}

@@ -7,7 +7,7 @@
 #   tests/fuzz/run.sh --seconds 60 jsondoc config
 #
 # The targets (tests/fuzz/fuzz_*.c): jsondoc (against jansson), urltemplate,
-# linkheader, control, config.  Each starts from its seed corpus
+# jsonnum, linkheader, control, config.  Each starts from its seed corpus
 # (tests/fuzz/corpus/TARGET, never written to) and keeps what it finds in
 # BUILD/corpus/TARGET, so a second run goes on from there.  A target fails
 # on a crash, a sanitizer report, a failed property (the differential
@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
 	*) targets+=("$1"); shift ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(jsondoc urltemplate linkheader control config)
+[ ${#targets[@]} -gt 0 ] || targets=(jsondoc urltemplate jsonnum linkheader control config)
 for t in "${targets[@]}"; do
 	[ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run.sh: no target '$t' (tests/fuzz/fuzz_$t.c)" >&2; exit 1; }
 done
@@ -113,6 +113,7 @@ done
 declare -A modules=(
 	[jsondoc]="lib/json/jsondoc.c lib/json/jsonptr.c"
 	[urltemplate]="lib/http/urltemplate.c"
+	[jsonnum]="lib/json/jsonnum.c"
 	[linkheader]="lib/http/linkheader.c"
 	[control]="lib/control/control.c lib/control/ctlcommands.c"
 	[config]="lib/config/config.c lib/config/config_lex.c lib/config/config_value.c lib/config/config_check.c lib/config/config_diff.c lib/config/tokenfile.c"

@@ -104,11 +104,21 @@ static void test_malformed_templates_are_refused(void)
 	CHECK(urltemplate_parse("/r/{/a~2}", err) == NULL);
 }
 
-static void test_numbers_are_used_as_written_and_escapes_decoded(void)
+/* A number as PostgreSQL's jsonb prints it (jsonnum.h): the URL made from
+ * an item fetched is the one made from its row read back.  Strings are
+ * not numbers, whatever they hold. */
+static void test_numbers_are_written_as_postgresql_does_and_escapes_decoded(void)
 {
 	char err[ERR_MAX];
 	char *u = expand("/r/{a}/{b}/{c}/{d}", "{\"a\":0.1,\"b\":-12,\"c\":1e3,\"d\":true}", err);
-	CHECK_STR(u, "/r/0.1/-12/1e3/true");
+	CHECK_STR(u, "/r/0.1/-12/1000/true");
+	free(u);
+	u = expand("/r/{a}/{b}/{c}/{d}?e={e}&f={f}",
+	           "{\"a\":1.50,\"b\":-0,\"c\":1E+2,\"d\":0.10e1,\"e\":-1.5e-3,\"f\":\"1e3\"}", err);
+	CHECK_STR(u, "/r/1.50/0/100/1.0?e=-0.0015&f=1e3");
+	free(u);
+	u = expand("/r/{a}/{b}", "{\"a\":false,\"b\":18446744073709551616}", err);
+	CHECK_STR(u, "/r/false/18446744073709551616");
 	free(u);
 	u = expand("/a/{k}", "{\"k\":\"x\\u0041\\n\\ud83d\\ude00~\"}", err);
 	CHECK_STR(u, "/a/xA%0A%F0%9F%98%80~");
@@ -139,8 +149,54 @@ static void test_overlong_expansion_is_refused(void)
 	char *big = malloc(n + 32);
 	snprintf(big, n + 32, "{\"v\":\"%0*d\"}", (int)n, 0);
 	CHECK(expand("/x/{v}", big, err) == NULL);
-	CHECK(strstr(err, "longer than") != NULL);
+	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is longer than 8192 bytes, "
+	               "which no URL can hold");
 	free(big);
+	/* a number short as written but not as PostgreSQL writes it */
+	CHECK(expand("/x/{v}", "{\"v\":1e8191}", err) == NULL);
+	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is longer than 8192 bytes, "
+	               "which no URL can hold");
+	CHECK(expand("/x/{v}", "{\"v\":-1e-99999999999}", err) == NULL);
+	CHECK(strstr(err, "'{v}' is longer than 8192 bytes") != NULL);
+	/* one byte less fits a value; the URL as a whole still may not */
+	char *u = expand("{v}", "{\"v\":1e8190}", err);
+	CHECK(u != NULL && strlen(u) == 8191);
+	free(u);
+	CHECK(expand("/{v}", "{\"v\":1e8190}", err) == NULL);
+	CHECK_STR(err, "url '/{v}': the expanded URL is longer than 8192 bytes");
+}
+
+/* urltemplate_value(): what a URL and an item's carried value take. */
+static void test_value_text_is_the_urls(void)
+{
+	char err[ERR_MAX];
+	struct jsondoc *d = jsondoc_new();
+	const char *json = "[1e3, \"x\\u0041\", true, null, {}, 2e8191]";
+	CHECK(d && jsondoc_parse(d, json, strlen(json), JSONDOC_ANY, err) == 0);
+	uint32_t v = jsondoc_first(d, 0);
+	char *out = NULL;
+	size_t len = 0;
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), 0);
+	CHECK_STR(out, "1000");
+	CHECK_EQ(len, 4);
+	free(out);
+	v = jsondoc_next(d, 0, v);
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), 0);
+	CHECK_STR(out, "xA");
+	free(out);
+	v = jsondoc_next(d, 0, v);
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), 0);
+	CHECK_STR(out, "true");
+	free(out);
+	v = jsondoc_next(d, 0, v);
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), -1); /* null */
+	CHECK(out == NULL);
+	v = jsondoc_next(d, 0, v);
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), -1); /* an object */
+	v = jsondoc_next(d, 0, v);
+	CHECK_EQ(urltemplate_value(d, v, &out, &len), URLTEMPLATE_VALUE_TOO_LONG);
+	CHECK(out == NULL);
+	jsondoc_free(d);
 }
 
 /* The root has no parent: its {last_success} and {cursor} come as named
@@ -312,8 +368,9 @@ int main(void)
 	RUN(test_template_without_placeholders_needs_no_item);
 	RUN(test_placeholders_are_listed);
 	RUN(test_malformed_templates_are_refused);
-	RUN(test_numbers_are_used_as_written_and_escapes_decoded);
+	RUN(test_numbers_are_written_as_postgresql_does_and_escapes_decoded);
 	RUN(test_missing_or_structured_values_fail_with_the_field);
 	RUN(test_overlong_expansion_is_refused);
+	RUN(test_value_text_is_the_urls);
 	return CHECK_DONE();
 }
