@@ -355,7 +355,7 @@ static int lookup(const struct urltemplate *t, const struct source *src, size_t 
 	}
 	int rc = urltemplate_value(src->d, v, raw, vlen);
 	if (rc == URLTEMPLATE_VALUE_TOO_LONG)
-		return err_set(err, "url '%s': the parent item's value at '{%s}' is longer than %d bytes, "
+		return err_set(err, "url '%s': the parent item's value at '{%s}' is %d bytes or longer, "
 		               "which no URL can hold", t->source, name, URLTEMPLATE_MAX_URL);
 	if (rc < 0)
 		return err_set(err, "out of memory");

@@ -149,15 +149,15 @@ static void test_overlong_expansion_is_refused(void)
 	char *big = malloc(n + 32);
 	snprintf(big, n + 32, "{\"v\":\"%0*d\"}", (int)n, 0);
 	CHECK(expand("/x/{v}", big, err) == NULL);
-	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is longer than 8192 bytes, "
+	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is 8192 bytes or longer, "
 	               "which no URL can hold");
 	free(big);
 	/* a number short as written but not as PostgreSQL writes it */
 	CHECK(expand("/x/{v}", "{\"v\":1e8191}", err) == NULL);
-	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is longer than 8192 bytes, "
+	CHECK_STR(err, "url '/x/{v}': the parent item's value at '{v}' is 8192 bytes or longer, "
 	               "which no URL can hold");
 	CHECK(expand("/x/{v}", "{\"v\":-1e-99999999999}", err) == NULL);
-	CHECK(strstr(err, "'{v}' is longer than 8192 bytes") != NULL);
+	CHECK(strstr(err, "'{v}' is 8192 bytes or longer") != NULL);
 	/* one byte less fits a value; the URL as a whole still may not */
 	char *u = expand("{v}", "{\"v\":1e8190}", err);
 	CHECK(u != NULL && strlen(u) == 8191);
