@@ -21,6 +21,12 @@ void fetch_admit_kick(struct fetch_provider *p);
 /* The admit evtimer's callback (arg: the provider): hand off the queue's
  * head while it may go. */
 void fetch_admit_cb(evutil_socket_t fd, short what, void *arg);
+/* Run every provider's pending admission now rather than on a later turn
+ * of the loop (the admit timer is re-armed for what is left); true if a
+ * request was handed to libcurl.  Not from a libcurl callback; never frees
+ * the fetcher (a done callback may ask it: the caller's
+ * fetch_finish_dispatch does). */
+bool fetch_admit_now(struct fetcher *f);
 /* An attempt ended (rc, status) and its easy handle is still r->easy. */
 void fetch_admit_account(struct fetch *r, CURLcode rc, long status);
 
