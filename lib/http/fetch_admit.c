@@ -43,6 +43,8 @@ void fetch_admit_kick(struct fetch_provider *p)
 	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= fetch_admit_limit(p))
 		return;
 	(void)provider_gate(p, false, &wait_us);
+	if (!evtimer_pending(p->admit, NULL))
+		p->admit_armed_at = now_s();
 	struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000),
 	                     .tv_usec = (suseconds_t)(wait_us % 1000000)};
 	evtimer_add(p->admit, &tv);
@@ -143,8 +145,13 @@ void fetch_admit_cb(evutil_socket_t fd, short what, void *arg)
 bool fetch_admit_now(struct fetcher *f)
 {
 	bool handed = false;
+	double now = 0;
 	for (struct fetch_provider *p = f->providers; p && !f->free_pending; p = p->next) {
 		if (!evtimer_pending(p->admit, NULL))
+			continue;
+		if (now == 0)
+			now = now_s();
+		if (now - p->admit_armed_at < FETCH_ADMIT_INLINE_AFTER_US / 1e6)
 			continue;
 		event_del(p->admit);
 		handed |= admit_queue(p) > 0;

@@ -159,12 +159,13 @@ static void multi_act(struct fetcher *f, curl_socket_t s, int action)
 
 	fetch_loop_drain(f);
 	/* The done callbacks may have queued requests (the next input's
-	 * first page, as a slot came free): admitted and sent now, not when
-	 * the admit timer and libcurl's own timer fire on later turns of the
-	 * loop, after every other socket ready in this turn has been read
-	 * and its items handled.  Otherwise the provider idles while raced
-	 * works through a turn, and raced waits while the provider answers
-	 * the burst sent at its end: the two alternate instead of overlapping
+	 * first page, as a slot came free).  Those that have waited a while
+	 * (fetch_admit_now) are admitted and sent now, not when the admit
+	 * timer and libcurl's own timer fire on later turns of the loop,
+	 * after every other socket ready in this turn has been read and its
+	 * items handled.  Otherwise the provider idles while raced works
+	 * through a long turn, and raced waits while the provider answers the
+	 * burst sent at its end: the two alternate instead of overlapping
 	 * (docs/performance.md, "The refresh re-import's wall"). */
 	if (mc == CURLM_OK && s != CURL_SOCKET_TIMEOUT && !f->free_pending && fetch_admit_now(f) &&
 	    !f->free_pending) {
