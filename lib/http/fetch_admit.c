@@ -43,6 +43,8 @@ void fetch_admit_kick(struct fetch_provider *p)
 	if (TAILQ_EMPTY(&p->queue) || p->stats.in_flight >= fetch_admit_limit(p))
 		return;
 	(void)provider_gate(p, false, &wait_us);
+	if (!evtimer_pending(p->admit, NULL))
+		p->admit_armed_at = now_s();
 	struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000),
 	                     .tv_usec = (suseconds_t)(wait_us % 1000000)};
 	evtimer_add(p->admit, &tv);
@@ -104,15 +106,13 @@ void fetch_admit_account(struct fetch *r, CURLcode rc, long status)
 	}
 }
 
-void fetch_admit_cb(evutil_socket_t fd, short what, void *arg)
+/* Hand off the queue's head while it may go; how many were handed off. */
+static size_t admit_queue(struct fetch_provider *p)
 {
-	struct fetch_provider *p = arg;
 	struct fetcher *f = p->f;
 	struct fetch *r;
-	(void)fd;
-	(void)what;
-
 	uint64_t wait_us;
+	size_t n = 0;
 	while (!f->free_pending && (r = TAILQ_FIRST(&p->queue)) &&
 	       p->stats.in_flight < fetch_admit_limit(p)) {
 		if (!provider_gate(p, true, &wait_us))
@@ -121,11 +121,43 @@ void fetch_admit_cb(evutil_socket_t fd, short what, void *arg)
 		p->stats.waiting--;
 		if (fetch_handoff(r) < 0)
 			fetch_finish(r, FETCH_TRANSIENT, NULL);
+		else
+			n++;
 	}
+	return n;
+}
+
+void fetch_admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_provider *p = arg;
+	struct fetcher *f = p->f;
+	(void)fd;
+	(void)what;
+
+	(void)admit_queue(p);
 	if (f->free_pending) {
 		fetch_finish_dispatch(f);
 		return;
 	}
 	fetch_admit_kick(p);
+}
+
+bool fetch_admit_now(struct fetcher *f)
+{
+	bool handed = false;
+	double now = 0;
+	for (struct fetch_provider *p = f->providers; p && !f->free_pending; p = p->next) {
+		if (!evtimer_pending(p->admit, NULL))
+			continue;
+		if (now == 0)
+			now = now_s();
+		if (now - p->admit_armed_at < FETCH_ADMIT_INLINE_AFTER_US / 1e6)
+			continue;
+		event_del(p->admit);
+		handed |= admit_queue(p) > 0;
+		if (!f->free_pending)
+			fetch_admit_kick(p);
+	}
+	return handed;
 }
 

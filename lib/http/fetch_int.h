@@ -139,6 +139,7 @@ struct fetch_provider {
 	struct quota quota;
 	struct tokenbucket bucket;     /* rate_limit, FETCH_RATE_BURST deep */
 	struct event *admit;
+	double admit_armed_at;         /* now_s() when admit was armed, not pending before */
 	struct fetch_list queue, all;
 	struct fetch_provider_stats stats;
 };

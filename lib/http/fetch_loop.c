@@ -1,5 +1,6 @@
 /* fetch_loop — see fetch_loop.h. */
 #include "fetch_loop.h"
+#include "fetch_admit.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -157,6 +158,20 @@ static void multi_act(struct fetcher *f, curl_socket_t s, int action)
 	CURLMcode mc = curl_multi_socket_action(f->multi, s, action, &running);
 
 	fetch_loop_drain(f);
+	/* The done callbacks may have queued requests (the next input's
+	 * first page, as a slot came free).  Those that have waited a while
+	 * (fetch_admit_now) are admitted and sent now, not when the admit
+	 * timer and libcurl's own timer fire on later turns of the loop,
+	 * after every other socket ready in this turn has been read and its
+	 * items handled.  Otherwise the provider idles while raced works
+	 * through a long turn, and raced waits while the provider answers the
+	 * burst sent at its end: the two alternate instead of overlapping
+	 * (docs/performance.md, "The refresh re-import's wall"). */
+	if (mc == CURLM_OK && s != CURL_SOCKET_TIMEOUT && !f->free_pending && fetch_admit_now(f) &&
+	    !f->free_pending) {
+		mc = curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		fetch_loop_drain(f);
+	}
 	/* CURLM_BAD_SOCKET: an event for a socket libcurl has already let go
 	 * of; nothing is lost. */
 	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET && !f->free_pending)
