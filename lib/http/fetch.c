@@ -36,7 +36,9 @@
  *  - QUEUED: in its provider's admission queue (FIFO), waiting for a free
  *    connection slot, an unspent quota and a rate-limit token
  *    (fetch_admit.h, the one place admission reads its limits).  The
- *    provider's `admit` evtimer is armed for the moment all may hold.
+ *    provider's `admit` evtimer is armed for the moment all may hold; a
+ *    socket event handled FETCH_ADMIT_INLINE_AFTER_US or more after its
+ *    arming runs that admission itself (fetch_admit_now).
  *  - ACTIVE: its easy handle is in the multi handle.  The attempt's timeout
  *    starts here, so it measures the request, not the wait.
  *  - BACKOFF: a transient failure with retries left; its own evtimer puts

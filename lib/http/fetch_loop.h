@@ -3,8 +3,11 @@
  * libcurl watches (struct fetch_sock, attached with curl_multi_assign),
  * CURLMOPT_TIMERFUNCTION one evtimer; their callbacks call
  * curl_multi_socket_action() and then read the completed transfers
- * (curl_multi_info_read, the one place: fetch_attempt_done).  libcurl is
- * never driven from inside one of its own callbacks.  A failure of
+ * (curl_multi_info_read, the one place: fetch_attempt_done).  After a
+ * socket event's completions, the admissions that have waited
+ * FETCH_ADMIT_INLINE_AFTER_US run at once and libcurl is driven once more
+ * (fetch_admit_now).  libcurl is never driven from inside one of its own
+ * callbacks.  A failure of
  * curl_multi_socket_action() other than an unknown socket ends the
  * attempts on the wire as transient failures.  Every fd libcurl opens is
  * made close-on-exec.

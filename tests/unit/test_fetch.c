@@ -212,6 +212,8 @@ struct run {
 	/* what a callback does besides recording (re-entrancy tests) */
 	int cancel_on_done;          /* index of the request to cancel, or -1 */
 	const char *start_on_done;   /* URL to start from the callback */
+	const char *const *start_all_on_done; /* URLs to start from it, NULL-ended, into the
+	                                         slots below stats_via_provider's */
 	bool free_on_done;
 	uint32_t max_in_flight_seen;
 	/* probe_on_done: the done callback activates probe, which runs later
@@ -279,6 +281,18 @@ static void on_done(void *arg, const struct fetch_result *res)
 		R.req[j] = fetch_start(R.p, u, on_done, (void *)(uintptr_t)j, err);
 		if (R.req[j])
 			R.outstanding++;
+	}
+	if (R.start_all_on_done) {
+		const char *const *l = R.start_all_on_done;
+		R.start_all_on_done = NULL;
+		char err[ERR_MAX];
+		for (size_t k = 0; l[k]; k++) {
+			size_t j = MAX_GOT - 3 - k;
+			R.req[j] = fetch_start(R.p, l[k], on_done, (void *)(uintptr_t)j, err);
+			CHECK(R.req[j] != NULL);
+			if (R.req[j])
+				R.outstanding++;
+		}
 	}
 	if (R.probe_on_done) {
 		R.probe_on_done = false;
@@ -1924,6 +1938,78 @@ static void test_a_request_started_by_a_done_callback_goes_out_in_the_same_turn(
 	fixture_stop(&fx);
 }
 
+/* The inline admission (fetch_admit_now) passes the same gates as the
+ * admit timer's: of three requests a done callback starts with two
+ * connection slots free, two go out in that turn and the third waits for
+ * a slot. */
+static void test_inline_admission_keeps_the_connection_limit(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--latency-ms", "20", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	static const char *const more[] = {"/athletes/a2", "/athletes/a3", "/athletes/a4", NULL};
+	struct fetch_provider_conf c = default_conf;
+	c.max_connections = 2;
+	run_setup(fx.url, c);
+	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
+	CHECK(R.probe != NULL);
+	start(0, "/athletes/a1");
+	R.start_all_on_done = more;
+	R.probe_on_done = true;
+	R.work_ms = 2;
+	CHECK(run_loop(10000));
+	CHECK(R.probed);
+	CHECK_EQ(R.at_probe.in_flight, 2);
+	CHECK_EQ(R.at_probe.waiting, 1);
+	CHECK_EQ(R.at_probe.requests, 3);
+	for (size_t k = 0; k < 3; k++) {
+		CHECK_EQ(R.got[MAX_GOT - 3 - k].calls, 1);
+		CHECK_EQ(R.got[MAX_GOT - 3 - k].outcome, FETCH_OK);
+	}
+	event_free(R.probe);
+	R.probe = NULL;
+	run_teardown();
+	fixture_stop(&fx);
+}
+
+/* Nor does it spend a rate_limit token the bucket has not got: a request
+ * a done callback starts just after its predecessor took the only one
+ * waits for the next, inline admission or not. */
+static void test_inline_admission_keeps_the_rate_limit(void)
+{
+	struct fixture fx;
+	const char *args[] = {"--latency-ms", "20", NULL};
+	if (fixture_start(&fx, args) < 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	struct fetch_provider_conf c = default_conf;
+	c.rate_limit = 5; /* a token every 200 ms, one deep */
+	run_setup(fx.url, c);
+	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
+	CHECK(R.probe != NULL);
+	double t0 = mono_ms();
+	start(0, "/athletes/a1");
+	R.start_on_done = "/athletes/a2";
+	R.probe_on_done = true;
+	R.work_ms = 2;
+	CHECK(run_loop(10000));
+	CHECK(R.probed);
+	CHECK_EQ(R.at_probe.in_flight, 0);
+	CHECK_EQ(R.at_probe.waiting, 1);
+	CHECK_EQ(R.at_probe.requests, 1);
+	CHECK_EQ(R.got[MAX_GOT - 1].outcome, FETCH_OK);
+	/* its token came 200 ms after the first, then 20 ms of latency */
+	CHECK(R.got[MAX_GOT - 1].t_ms - t0 >= 200);
+	event_free(R.probe);
+	R.probe = NULL;
+	run_teardown();
+	fixture_stop(&fx);
+}
+
 static void test_fetcher_free_with_requests_outstanding(void)
 {
 	struct fixture fx;
@@ -2407,6 +2493,8 @@ int main(void)
 	RUN(test_cancel_on_the_wire_never_calls_back);
 	RUN(test_done_callback_may_cancel_and_start_requests);
 	RUN(test_a_request_started_by_a_done_callback_goes_out_in_the_same_turn);
+	RUN(test_inline_admission_keeps_the_connection_limit);
+	RUN(test_inline_admission_keeps_the_rate_limit);
 	RUN(test_fetcher_free_with_requests_outstanding);
 	RUN(test_fetcher_free_from_a_done_callback);
 	RUN(test_bad_provider_settings_are_refused);
