@@ -25,11 +25,12 @@ void fetch_admit_cb(evutil_socket_t fd, short what, void *arg);
  * admitted by fetch_admit_now rather than left for a later turn of the
  * loop.  Well under this, as in a fetch-only import whose responses take
  * a few microseconds each, the timer's one admission a turn costs less
- * CPU (about 10 % of raced's there, when every turn admitted its own) and
- * delays nothing that matters; a turn of responses that each feed
- * children work (304s read back and handed on: about 85 us a page in the
- * refresh re-import) holds the provider idle for milliseconds. */
-#define FETCH_ADMIT_INLINE_AFTER_US 100
+ * CPU (about 10 % of raced's there when every socket event admitted its
+ * own, 5 % at 100 us, none measurable at 1 ms) and delays nothing that
+ * matters; a turn of responses that each feed children work (304s read
+ * back and handed on: about 85 us a page in the refresh re-import, turns
+ * of several ms) holds the provider idle for milliseconds. */
+#define FETCH_ADMIT_INLINE_AFTER_US 1000
 /* Run the pending admission of every provider whose admit timer has waited
  * FETCH_ADMIT_INLINE_AFTER_US or more, now rather than on a later turn of
  * the loop (the timer is re-armed for what is left); true if a request
