@@ -2609,6 +2609,20 @@ static int64_t ar_pages(void)
 	return sql_int("SELECT count(*) FROM raced_pages WHERE stage = 'ar_items'");
 }
 
+/* Run id reaching pages a and b, said to have reached every page row or
+ * not, finished deciding removals: then want page rows are left. */
+static void ar_run(struct store *s, int64_t id, const struct store_page *a,
+                   const struct store_page *b, bool said, int64_t want)
+{
+	kp_run(id);
+	add_page(s, 0, id, a);
+	add_page(s, 0, id, b);
+	if (said)
+		store_pages_all_reached(s, 0, id);
+	finish_kept(s, id);
+	CHECK_EQ(ar_pages(), want);
+}
+
 /* A run that reached every page row its stage had (the import says so:
  * store_pages_all_reached), whose records all kept their keys, after a
  * run that decided removals, looks for no page row to delete.  The
@@ -2648,28 +2662,12 @@ static void test_a_run_that_reached_every_page_row_looks_for_none_to_delete(void
 
 	/* 41: all reached, keys kept, 40 decided: the stray row stays */
 	sql_exec(stray);
-	kp_run(41);
-	add_page(s, 0, 41, &p1same);
-	add_page(s, 0, 41, &p2same);
-	store_pages_all_reached(s, 0, 41);
-	finish_kept(s, 41);
-	CHECK_EQ(ar_pages(), 3);
-
+	ar_run(s, 41, &p1same, &p2same, true, 3);
 	/* 42: not said to have reached them all: the anti-join deletes it */
-	kp_run(42);
-	add_page(s, 0, 42, &p1same);
-	add_page(s, 0, 42, &p2same);
-	finish_kept(s, 42);
-	CHECK_EQ(ar_pages(), 2);
-
+	ar_run(s, 42, &p1same, &p2same, false, 2);
 	/* 43: said so, but a record did not keep its keys: deleted */
 	sql_exec(stray);
-	kp_run(43);
-	add_page(s, 0, 43, &p1);
-	add_page(s, 0, 43, &p2same);
-	store_pages_all_reached(s, 0, 43);
-	finish_kept(s, 43);
-	CHECK_EQ(ar_pages(), 2);
+	ar_run(s, 43, &p1, &p2same, true, 2);
 
 	/* 44 fails; 45 says so and keeps every key, but the run before it
 	 * decided nothing: deleted */
@@ -2680,20 +2678,10 @@ static void test_a_run_that_reached_every_page_row_looks_for_none_to_delete(void
 	CHECK_EQ(store_finish_import(s, 44, "failed", NULL, 0, on_finished, &c), 0);
 	CHECK(run_until(flag_set, &c.finished, 10));
 	sql_exec(stray);
-	kp_run(45);
-	add_page(s, 0, 45, &p1same);
-	add_page(s, 0, 45, &p2same);
-	store_pages_all_reached(s, 0, 45);
-	finish_kept(s, 45);
-	CHECK_EQ(ar_pages(), 2);
-
+	ar_run(s, 45, &p1same, &p2same, true, 2);
 	/* 46: the mark is the run's own: said for 45, not for 46 */
 	sql_exec(stray);
-	kp_run(46);
-	add_page(s, 0, 46, &p1same);
-	add_page(s, 0, 46, &p2same);
-	finish_kept(s, 46);
-	CHECK_EQ(ar_pages(), 2);
+	ar_run(s, 46, &p1same, &p2same, false, 2);
 	char *got = sql1("SELECT string_agg(key || ':' || coalesce(removed_import::text, '-'), ','"
 	                 " ORDER BY key) FROM ar_items");
 	CHECK_STR(got, "a:-,b:-");
