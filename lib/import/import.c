@@ -227,6 +227,7 @@ struct import {
 	const char *end_status;   /* decided, not yet committed */
 	bool ending;              /* the pipeline is gone or going */
 	bool finish_sent;         /* the final import_runs row is on its way */
+	bool status_committed;    /* ... and committed (import_status_committed) */
 	bool ended;
 	bool draining;
 	bool paused;
@@ -335,6 +336,7 @@ static void final_counts_read(void *arg, json_t *runs, const char *err)
 static void on_finish_committed(void *arg, const char *err)
 {
 	struct import *imp = arg;
+	imp->status_committed = !err && !imp->db_failed;
 	/* On an error the store logs through its state; the run is over
 	 * either way. */
 	if (err || imp->db_failed ||
@@ -2906,6 +2908,11 @@ bool import_ended(const struct import *imp)
 bool import_ending(const struct import *imp)
 {
 	return !imp->ended && (imp->ending || imp->end_status);
+}
+
+bool import_status_committed(const struct import *imp)
+{
+	return imp->status_committed;
 }
 
 /* ---- figures ---- */

@@ -95,9 +95,13 @@ const struct import_options *import_options(const struct import *imp);
 /* "running" until the run ended, then its final status. */
 const char *import_status(const struct import *imp);
 bool import_ended(const struct import *imp);
-/* Its end is decided (cancelled, drained, finished) but the final status
- * is not committed yet. */
+/* Its end is decided (cancelled, drained, finished) but the run has not
+ * ended: its final status is not committed yet, or what follows it is
+ * still running (the finish's index builds, the final counts' read). */
 bool import_ending(const struct import *imp);
+/* Its final status (import_runs) has committed; the run may still be
+ * ending (import_ending). */
+bool import_status_committed(const struct import *imp);
 
 /* Once a second: advance the rate window. */
 void import_tick(struct import *imp);

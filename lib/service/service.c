@@ -857,9 +857,16 @@ static void drain_on(struct service *s, enum drain_event ev)
 		evtimer_add(s->stop_ev, &tv);
 		return;
 	}
-	log_err("stop: the final status of import %" PRId64 " could not be written (%s); "
-	        "it will be marked interrupted at the next start",
-	        s->imp ? import_id(s->imp) : 0, store_state_name(s->store_state));
+	if (s->imp && import_status_committed(s->imp))
+		/* Only what follows the status was cut short: the index builds
+		 * of a first import's finish, which wait for nothing else. */
+		log_warn("stop: import %" PRId64 "'s final status is written; stopping before the rest"
+		         " of its finish (an index it was still making is made by the next import's"
+		         " finish or raced's next connection)", import_id(s->imp));
+	else
+		log_err("stop: the final status of import %" PRId64 " could not be written (%s); "
+		        "it will be marked interrupted at the next start",
+		        s->imp ? import_id(s->imp) : 0, store_state_name(s->store_state));
 	drain_stopped(s);
 }
 
