@@ -8,8 +8,7 @@
 . "$TESTS_DIR/lib/nginx.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 nginx_require
-nginx_cleanup() { local rc=$?; nginx_stop; (exit $rc); harness_cleanup; }
-trap nginx_cleanup EXIT
+nginx_stop_at_exit
 
 ARGS=(--seed 7 --races 23 --entries-per-race 12 --athletes 40 --page-size 5)
 MUT='change_athletes=10&add_entries=3:2&remove_entries=5&at=2026-06-01T00:00:00Z'

@@ -8,8 +8,7 @@
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/lib/nginx.sh"
 nginx_require
-nginx_cleanup() { local rc=$?; nginx_stop; (exit $rc); harness_cleanup; }
-trap nginx_cleanup EXIT
+nginx_stop_at_exit
 
 ARGS=(--seed 7 --races 23 --entries-per-race 12 --athletes 40 --page-size 5)
 W=$T/www

@@ -18,8 +18,7 @@
 . "$TESTS_DIR/lib/nginx.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 nginx_require
-nginx_cleanup() { local rc=$?; nginx_stop; (exit $rc); harness_cleanup; }
-trap nginx_cleanup EXIT
+nginx_stop_at_exit
 
 # The races' numbers as the provider writes them, and the entries' (one an
 # entry, two entries a race).

@@ -7,6 +7,9 @@
 #                         unprivileged user 'nobody' when run as root;
 #                         sets NGINX_URL (http://127.0.0.1:PORT) and NGINX_PID
 #   nginx_stop            stop it and wait (safe to call twice)
+#   nginx_stop_at_exit    in a test of tests/lib/harness.sh: nginx_stop at
+#                         exit, then the harness's clean-up, the test's
+#                         exit status kept
 #   nginx_make_ca DIR     a throwaway CA and a certificate it signed for
 #                         127.0.0.1 and localhost (EC P-256, openssl):
 #                         DIR/ca.pem, DIR/server.pem, DIR/server.key
@@ -47,6 +50,9 @@ nginx_require() {
 		exit 77
 	fi
 }
+
+nginx__cleanup() { local rc=$?; nginx_stop; (exit $rc); harness_cleanup; }
+nginx_stop_at_exit() { trap nginx__cleanup EXIT; }
 
 # The command prefix that runs nginx as nobody when we are root; setpriv
 # execs (runuser would stay nginx's parent), so $! is nginx's master.

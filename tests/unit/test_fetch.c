@@ -1900,6 +1900,32 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	R.probed = true;
 }
 
+/* The inline admission's tests: a fixture answering in 20 ms, fetchers
+ * of conf c, the probe that a done callback schedules, done callbacks
+ * working 2 ms.  False when the fixture did not start. */
+static bool inline_begin(struct fixture *fx, struct fetch_provider_conf c)
+{
+	const char *args[] = {"--latency-ms", "20", NULL};
+	if (fixture_start(fx, args) < 0) {
+		CHECK(!"fixture");
+		return false;
+	}
+	run_setup(fx->url, c);
+	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
+	CHECK(R.probe != NULL);
+	R.probe_on_done = true;
+	R.work_ms = 2;
+	return true;
+}
+
+static void inline_end(struct fixture *fx)
+{
+	event_free(R.probe);
+	R.probe = NULL;
+	run_teardown();
+	fixture_stop(fx);
+}
+
 /* A request a done callback starts, with a connection free, is handed to
  * libcurl before the loop goes on to its other ready events once it has
  * waited FETCH_ADMIT_INLINE_AFTER_US (here the callback works 2 ms after
@@ -1909,20 +1935,12 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 static void test_a_request_started_by_a_done_callback_goes_out_in_the_same_turn(void)
 {
 	struct fixture fx;
-	const char *args[] = {"--latency-ms", "20", NULL};
-	if (fixture_start(&fx, args) < 0) {
-		CHECK(!"fixture");
-		return;
-	}
 	struct fetch_provider_conf c = default_conf;
 	c.max_connections = 1;
-	run_setup(fx.url, c);
-	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
-	CHECK(R.probe != NULL);
+	if (!inline_begin(&fx, c))
+		return;
 	start(0, "/athletes/a1");
 	R.start_on_done = "/athletes/a2";
-	R.probe_on_done = true;
-	R.work_ms = 2;
 	CHECK(run_loop(10000));
 	CHECK(R.probed);
 	CHECK_EQ(R.at_probe.waiting, 0);
@@ -1932,10 +1950,7 @@ static void test_a_request_started_by_a_done_callback_goes_out_in_the_same_turn(
 	CHECK_EQ(R.got[MAX_GOT - 1].calls, 1);
 	CHECK_EQ(R.got[MAX_GOT - 1].outcome, FETCH_OK);
 	CHECK_EQ(fixture_attempts(&fx, "/athletes/a2"), 1);
-	event_free(R.probe);
-	R.probe = NULL;
-	run_teardown();
-	fixture_stop(&fx);
+	inline_end(&fx);
 }
 
 /* The inline admission (fetch_admit_now) passes the same gates as the
@@ -1945,21 +1960,13 @@ static void test_a_request_started_by_a_done_callback_goes_out_in_the_same_turn(
 static void test_inline_admission_keeps_the_connection_limit(void)
 {
 	struct fixture fx;
-	const char *args[] = {"--latency-ms", "20", NULL};
-	if (fixture_start(&fx, args) < 0) {
-		CHECK(!"fixture");
-		return;
-	}
 	static const char *const more[] = {"/athletes/a2", "/athletes/a3", "/athletes/a4", NULL};
 	struct fetch_provider_conf c = default_conf;
 	c.max_connections = 2;
-	run_setup(fx.url, c);
-	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
-	CHECK(R.probe != NULL);
+	if (!inline_begin(&fx, c))
+		return;
 	start(0, "/athletes/a1");
 	R.start_all_on_done = more;
-	R.probe_on_done = true;
-	R.work_ms = 2;
 	CHECK(run_loop(10000));
 	CHECK(R.probed);
 	CHECK_EQ(R.at_probe.in_flight, 2);
@@ -1969,10 +1976,7 @@ static void test_inline_admission_keeps_the_connection_limit(void)
 		CHECK_EQ(R.got[MAX_GOT - 3 - k].calls, 1);
 		CHECK_EQ(R.got[MAX_GOT - 3 - k].outcome, FETCH_OK);
 	}
-	event_free(R.probe);
-	R.probe = NULL;
-	run_teardown();
-	fixture_stop(&fx);
+	inline_end(&fx);
 }
 
 /* Nor does it spend a rate_limit token the bucket has not got: a request
@@ -1981,21 +1985,13 @@ static void test_inline_admission_keeps_the_connection_limit(void)
 static void test_inline_admission_keeps_the_rate_limit(void)
 {
 	struct fixture fx;
-	const char *args[] = {"--latency-ms", "20", NULL};
-	if (fixture_start(&fx, args) < 0) {
-		CHECK(!"fixture");
-		return;
-	}
 	struct fetch_provider_conf c = default_conf;
 	c.rate_limit = 5; /* a token every 200 ms, one deep */
-	run_setup(fx.url, c);
-	R.probe = event_new(R.base, -1, 0, on_probe, NULL);
-	CHECK(R.probe != NULL);
+	if (!inline_begin(&fx, c))
+		return;
 	double t0 = mono_ms();
 	start(0, "/athletes/a1");
 	R.start_on_done = "/athletes/a2";
-	R.probe_on_done = true;
-	R.work_ms = 2;
 	CHECK(run_loop(10000));
 	CHECK(R.probed);
 	CHECK_EQ(R.at_probe.in_flight, 0);
@@ -2004,10 +2000,7 @@ static void test_inline_admission_keeps_the_rate_limit(void)
 	CHECK_EQ(R.got[MAX_GOT - 1].outcome, FETCH_OK);
 	/* its token came 200 ms after the first, then 20 ms of latency */
 	CHECK(R.got[MAX_GOT - 1].t_ms - t0 >= 200);
-	event_free(R.probe);
-	R.probe = NULL;
-	run_teardown();
-	fixture_stop(&fx);
+	inline_end(&fx);
 }
 
 static void test_fetcher_free_with_requests_outstanding(void)
