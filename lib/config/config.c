@@ -574,7 +574,8 @@ static int check_section_name(struct loader *ld, int k, const char *kind, const 
 		            "starting with a letter or '_', at most %d characters", name, CONFIG_NAME_MAX);
 	if (k == SECT_STAGE && (strcmp(name, "import_runs") == 0 || strcmp(name, "import_errors") == 0 ||
 	                        strcmp(name, "raced_schema_version") == 0 || strcmp(name, "raced_pages") == 0 ||
-	                        strcmp(name, "raced_columns") == 0 || strcmp(name, "raced_reached") == 0))
+	                        strcmp(name, "raced_columns") == 0 || strcmp(name, "raced_reached") == 0 ||
+	                        strcmp(name, "raced_stage_deletes") == 0))
 		return fail(ld, ld->lineno, NULL, "stage name '%s' is reserved for raced's own table", name);
 	if (k == SECT_PROVIDER && !provider_name_valid(name))
 		return fail(ld, ld->lineno, NULL,

@@ -38,6 +38,7 @@
 #include "import_preload.h"
 #include "import_input.h"
 #include "import_item.h"
+#include "import_pagefields.h"
 #include "import_keys.h"
 #include "import_store.h"
 #include "jsondoc.h"
@@ -154,6 +155,15 @@ struct stage_ctx {
 	                             (import_input_from_pass) */
 	bool root;
 	bool has_children;        /* a stage takes its items as inputs */
+	/* Its pages keep the values their items' children take of them
+	 * (import_pagefields.h): with children and a store; the signature of
+	 * its own carried fields, how many, their values for one item (n_own),
+	 * and the items fed to the children from a page's kept values. */
+	bool keep_fields;
+	uint64_t fields_sig;
+	size_t n_own;
+	struct import_carry *own_vals;
+	uint64_t from_fields;
 	bool first_page_done;
 	uint64_t fetched, failed, retried, skipped, pages;
 	uint64_t bad_values;      /* values that did not fit their typed column (stored NULL) */
@@ -535,12 +545,15 @@ static int emit_item(struct work_state *ws, struct import_item *it)
 	return 0;
 }
 
-/* The keys and hashes of a page's items, for its record. */
+/* The keys and hashes of a page's items, for its record, and the values
+ * its children take of them when the stage keeps them. */
 struct page_keys {
 	const char **keys;        /* borrowed from the items */
 	uint64_t *hashes;
 	size_t n, cap;
 	bool oom;
+	bool fields;              /* fw is in use */
+	struct import_pagefields_writer fw;
 };
 
 static void page_keys_add(struct page_keys *pk, const char *key, uint64_t hash)
@@ -569,6 +582,29 @@ static void page_keys_free(struct page_keys *pk)
 {
 	free(pk->keys);
 	free(pk->hashes);
+	if (pk->fields)
+		import_pagefields_free(&pk->fw);
+}
+
+/* Start keeping the page's values for its children, if the stage does. */
+static void page_fields_begin(const struct stage_ctx *sc, struct page_keys *pk)
+{
+	if (!sc->keep_fields)
+		return;
+	pk->fields = true;
+	import_pagefields_begin(&pk->fw, sc->fields_sig, sc->n_own);
+}
+
+/* An emitted item's own values for its children, kept with its page. */
+static void page_fields_add(struct stage_ctx *sc, struct page_keys *pk,
+                            const struct import_item *it)
+{
+	if (!pk->fields)
+		return;
+	for (size_t i = 0, o = 0; i < sc->n_carry; i++)
+		if (sc->carry[i].stage == sc->index)
+			import_item_carried(it, i, &sc->own_vals[o++]);
+	import_pagefields_add(&pk->fw, sc->own_vals);
 }
 
 /* ---- values carried for descendants' URLs (import_item.h) ---- */
@@ -744,6 +780,7 @@ static long emit_items(struct work_state *ws, const struct jsondoc *doc,
 			continue;
 		}
 		page_keys_add(pk, it->key, it->hash);
+		page_fields_add(sc, pk, it);
 		sc->fetched++;
 		emitted++;
 	}
@@ -841,6 +878,12 @@ static bool page_same(const struct stage_ctx *sc, const struct store_page_state 
 	for (size_t i = 0; i < pg->n_keys; i++)
 		if (pg->hashes[i] != was->hashes[i] || !str_same(pg->keys[i], was->keys[i]))
 			return false;
+	/* the values kept for the children: written once where the row has
+	 * none yet (stored before they were kept) or other ones (the
+	 * children's URLs changed) */
+	if (!pg->fields != !was->fields || pg->fields_len != was->fields_len ||
+	    (pg->fields && memcmp(pg->fields, was->fields, pg->fields_len) != 0))
+		return false;
 	return true;
 }
 
@@ -869,6 +912,7 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		? NULL : import_input_page(ws->input, ws->shown);
 	struct import_page_index *ix = import_page_index_new(was);
 	struct page_keys pk = {0};
+	page_fields_begin(sc, &pk);
 
 	sc->pages++;
 	uint64_t failed_before = sc->failed;
@@ -896,6 +940,8 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		.n_keys = pk.oom ? 0 : pk.n,
 		.input_done = !next && !ws->failed,
 	};
+	if (pk.fields && !pk.oom && emitted >= 0 && (size_t)emitted == pk.n)
+		pg.fields = import_pagefields_get(&pk.fw, &pg.fields_len);
 	if (next && !next_shown)
 		pg.content = false; /* out of memory: keep what was known */
 	bool keys_dropped = pg.n_keys > IMPORT_PAGE_KEYS_MAX;
@@ -903,6 +949,7 @@ static void take_body(struct work_state *ws, const struct fetch_result *r)
 		pg.keys = NULL;
 		pg.hashes = NULL;
 		pg.n_keys = 0;
+		pg.fields = NULL;
 		pg.etag = pg.last_modified = NULL;
 	}
 	pg.reached_only = pg.content && page_same(sc, was, &pg);
@@ -1235,6 +1282,66 @@ static struct store_items *take_later(struct work_state *ws, const struct store_
 	return NULL;
 }
 
+/* Whether was's values for the children are kept with it and may feed
+ * them (docs/architecture.md, "Children of a 304 without a read-back"):
+ * the stage keeps them, the store trusts the table's rows to be there
+ * (store_fields_trusted), and was's are the stage's fields' for each of
+ * its keys.  Then r reads them. */
+static bool fields_usable(const struct stage_ctx *sc, const struct store_page_state *was,
+                          struct import_pagefields_reader *r)
+{
+	return sc->keep_fields && was && was->fields && sc->imp->env.store &&
+	       store_fields_trusted(sc->imp->env.store, sc->index) &&
+	       import_pagefields_open(r, was->fields, was->fields_len, sc->fields_sig, sc->n_own,
+	                              was->n_keys);
+}
+
+/* Emit was's items for the children from its kept values (r), as the
+ * rows read back would give them: unchanged, its own values from r, the
+ * ancestors' from the parent item. */
+static void emit_from_fields(struct work_state *ws, const struct store_page_state *was,
+                             struct import_pagefields_reader *r)
+{
+	struct stage_ctx *sc = ws->sc;
+	const struct stage_event *in = stage_work_input(ws->w);
+	const struct import_item *parent = in ? stage_event_payload(in) : NULL;
+	const char *parent_key = parent && !sc->conf->dedupe ? parent->key : NULL;
+	for (size_t k = 0; k < was->n_keys && import_pagefields_next(r, sc->own_vals); k++) {
+		for (size_t i = 0, o = 0; i < sc->n_carry; i++) {
+			const struct carry_ref *c = &sc->carry[i];
+			sc->vals[i] = (struct import_carry){.state = IMPORT_CARRY_ABSENT};
+			if (c->stage == sc->index)
+				sc->vals[i] = sc->own_vals[o++];
+			else if (parent && c->from < parent->n_carried)
+				import_item_carried(parent, c->from, &sc->vals[i]);
+		}
+		struct import_item *it = import_item_copy(was->keys[k], parent_key, "", 0, sc->vals,
+		                                          sc->n_carry);
+		if (!it || emit_item(ws, it) < 0) {
+			import_item_free(it);
+			record_failure(sc, ws->url, 0, 0, "out of memory");
+			ws->failed = true;
+			continue;
+		}
+		sc->fetched++;
+		sc->from_fields++;
+	}
+}
+
+/* The pages of st, whose input is skipped, fed to the children from
+ * their kept values: true when every page's could be (then they are). */
+static bool skipped_from_fields(struct work_state *ws, const struct store_input_state *st)
+{
+	struct import_pagefields_reader r;
+	for (size_t i = 0; i < st->n_pages; i++)
+		if (st->pages[i].n_keys > 0 && !fields_usable(ws->sc, &st->pages[i], &r))
+			return false;
+	for (size_t i = 0; i < st->n_pages; i++)
+		if (st->pages[i].n_keys > 0 && fields_usable(ws->sc, &st->pages[i], &r))
+			emit_from_fields(ws, &st->pages[i], &r);
+	return true;
+}
+
 /* The first page's rows, read back ahead (read_back_ahead): taken, or
  * awaited (true); false when there are none (not asked, or failed): the
  * caller reads them now. */
@@ -1283,7 +1390,12 @@ static void take_not_modified(struct work_state *ws, const struct fetch_result *
 	ws->etag = r->etag ? strdup(r->etag) : NULL;
 	ws->last_modified = r->last_modified ? strdup(r->last_modified) : NULL;
 	ws->stored_fetched = true;
-	if (sc->has_children && was->n_keys > 0) {
+	struct import_pagefields_reader fr;
+	if (sc->has_children && was->n_keys > 0 && fields_usable(sc, was, &fr)) {
+		/* no read-back: a first page's read ahead is not asked for
+		 * (read_back_ahead) */
+		emit_from_fields(ws, was, &fr);
+	} else if (sc->has_children && was->n_keys > 0) {
 		if (ws->page_no == 0 && was->page_no == 0 && take_items_ahead(ws))
 			return;
 		struct store_items *later = ws->page_no > 0 ? take_later(ws, was) : NULL;
@@ -1376,7 +1488,10 @@ static void start_page(struct work_state *ws)
 	struct import *imp = ws->sc->imp;
 	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
 	if (imp->opt.resumed && !ws->unconditional && was && was->seen_import == imp->id) {
-		if (ws->sc->has_children && was->n_keys > 0) {
+		struct import_pagefields_reader fr;
+		if (ws->sc->has_children && was->n_keys > 0 && fields_usable(ws->sc, was, &fr)) {
+			emit_from_fields(ws, was, &fr);
+		} else if (ws->sc->has_children && was->n_keys > 0) {
 			ws->stored_fetched = false;
 			if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 				ws->failed = true;
@@ -1468,8 +1583,12 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	for (size_t i = 0; st && i < st->n_pages && !first; i++)
 		if (st->pages[i].page_no == 0)
 			first = &st->pages[i];
+	struct import_pagefields_reader fr;
 	if (!sc->has_children || imp->opt.full || !first || first->n_keys == 0 ||
 	    (!first->etag && !first->last_modified))
+		return AHEAD_NOT;
+	/* its 304 feeds the children from the page's kept values */
+	if (fields_usable(sc, first, &fr))
 		return AHEAD_NOT;
 	/* a page skipped by refresh, done or recorded by this run before it
 	 * was resumed is read back at its start, not answered 304 */
@@ -1627,7 +1746,9 @@ static void skip_input(struct work_state *ws, bool fresh)
 				import_input_keys(ws->input, (const char *const *)st->pages[i].keys,
 				                  walk[i] ? st->pages[i].n_keys : 0);
 	}
-	if (sc->has_children) {
+	if (sc->has_children && skipped_from_fields(ws, st)) {
+		/* fed from the pages' kept values: done as below */
+	} else if (sc->has_children) {
 		size_t n = 0;
 		const char **keys = input_keys(st, &n);
 		if (!keys) {
@@ -2629,6 +2750,32 @@ static int plan_narrow(struct import *imp, char *err)
 	return 0;
 }
 
+/* Which stages keep their children's values with each page
+ * (import_pagefields.h): those with children, when there is a store;
+ * the signature names their own carried fields in carry order. */
+static int plan_fields(struct import *imp, char *err)
+{
+	for (size_t s = 0; imp->env.store && s < imp->n_stages; s++) {
+		struct stage_ctx *sc = &imp->stages[s];
+		if (!sc->has_children)
+			continue;
+		const char **names = malloc((sc->n_carry ? sc->n_carry : 1) * sizeof *names);
+		sc->own_vals = calloc(sc->n_carry ? sc->n_carry : 1, sizeof *sc->own_vals);
+		if (!names || !sc->own_vals) {
+			free(names);
+			return err_set(err, "out of memory");
+		}
+		sc->n_own = 0;
+		for (size_t i = 0; i < sc->n_carry; i++)
+			if (sc->carry[i].stage == s)
+				names[sc->n_own++] = sc->carry[i].field;
+		sc->fields_sig = import_pagefields_sig(names, sc->n_own);
+		sc->keep_fields = true;
+		free(names);
+	}
+	return 0;
+}
+
 /* Whether the stage may leave out the link records of unchanged parents
  * (struct import_links): not with --full, not in a resumed run (it cannot
  * tell what its earlier run committed), only when the store trusts the
@@ -2701,7 +2848,7 @@ static int build_pipeline(struct import *imp, char *err)
 				return err_set(err, "cannot subscribe [stage %s] to '%s'", c->name, c->parent);
 		}
 	}
-	if (plan_carry(imp, err) < 0 || plan_narrow(imp, err) < 0)
+	if (plan_carry(imp, err) < 0 || plan_narrow(imp, err) < 0 || plan_fields(imp, err) < 0)
 		return -1;
 	for (size_t i = 0; i < imp->n_stages; i++)
 		imp->stages[i].links.trusted = links_trusted(&imp->stages[i]);
@@ -2798,6 +2945,7 @@ void import_free(struct import *imp)
 		free(sc->arg_from);
 		free(sc->arg_own);
 		free(sc->narrow_at);
+		free(sc->own_vals);
 		free(sc->args);
 		free(sc->vals);
 		free(sc->owned);
@@ -2956,6 +3104,13 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_fresh", json_integer((json_int_t)sc->skipped_fresh));
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
+	json_object_set_new(o, "from_fields", json_integer((json_int_t)sc->from_fields));
+	int64_t oid, deletes;
+	if (imp->env.store && store_deletes_seen(imp->env.store, sc->index, &oid, &deletes)) {
+		/* for the next run's store_fields_trusted: not counts to add up */
+		json_object_set_new(o, "table_oid", json_integer((json_int_t)oid));
+		json_object_set_new(o, "deletes_seen", json_integer((json_int_t)deletes));
+	}
 	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
 	json_object_set_new(o, "state_preloaded", json_integer((json_int_t)sc->state_preloaded));
 	if (sc->preload) {

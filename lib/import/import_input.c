@@ -285,7 +285,8 @@ static struct import_input_record *record_copy(const struct store_page *pg)
 	size_t n = pg->n_keys;
 	size_t size = sizeof(struct import_input_record) + n * (sizeof(uint64_t) + sizeof(char *)) +
 	              str_size(pg->url) + str_size(pg->input) + str_size(pg->etag) +
-	              str_size(pg->last_modified) + str_size(pg->next_url);
+	              str_size(pg->last_modified) + str_size(pg->next_url) +
+	              (pg->fields ? pg->fields_len : 0);
 	for (size_t i = 0; i < n; i++)
 		size += str_size(pg->keys[i]);
 	struct import_input_record *r = malloc(size);
@@ -310,6 +311,10 @@ static struct import_input_record *record_copy(const struct store_page *pg)
 		r->pg.keys = keys;
 		r->pg.hashes = hashes;
 	}
+	if (pg->fields) {
+		r->pg.fields = memcpy(at, pg->fields, pg->fields_len);
+		at += pg->fields_len;
+	}
 	r->charge = size;
 	membudget_charge(size);
 	return r;
@@ -321,6 +326,8 @@ static void untaint(struct store_page *pg)
 	pg->keys = NULL;
 	pg->hashes = NULL;
 	pg->n_keys = 0;
+	pg->fields = NULL;
+	pg->fields_len = 0;
 	pg->etag = NULL;
 	pg->last_modified = NULL;
 	pg->input_done = false;

@@ -118,6 +118,13 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
+	/* Stored fields (store_fields_trusted): the table's oid and count of
+	 * deleting statements the last probe found (probed_deletes_ok), and
+	 * what the run it preceded concluded. */
+	bool probed_deletes_ok;
+	int64_t probed_oid, probed_deletes;
+	int64_t deletes_oid, deletes_seen;   /* -1: not known */
+	bool fields_trusted;
 	/* Read-backs by parent (store_read_committed_fields): the last probe
 	 * found the table's parent_key index. */
 	bool parent_indexed;
@@ -1569,6 +1576,32 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 		s->tables[i].probed_state_empty = ok && v[2 * s->n_tables + i] == 't';
 		s->tables[i].parent_indexed = ok && v[3 * s->n_tables + i] == 't';
 	}
+	json_t *del = ok && PQnfields(res) > 1 && !PQgetisnull(res, 0, 1)
+	              ? json_loads(PQgetvalue(res, 0, 1), 0, NULL) : NULL;
+	for (size_t i = 0; i < s->n_tables; i++) {
+		struct table *t = &s->tables[i];
+		const json_t *a = json_object_get(del, s->sql[i].name);
+		const json_t *oid = json_array_get(a, 0), *n = json_array_get(a, 1);
+		t->probed_deletes_ok = json_is_integer(oid) && json_is_integer(n);
+		t->probed_oid = t->probed_deletes_ok ? json_integer_value(oid) : -1;
+		t->probed_deletes = t->probed_deletes_ok ? json_integer_value(n) : -1;
+	}
+	json_decref(del);
+}
+
+/* Whether a table's stored fields may feed a 304's children without a
+ * read-back (docs/architecture.md, "Children of a 304 without a
+ * read-back"): no statement deleted from it or truncated it since the run
+ * before this one began (its counts' deletes_seen, of the same table by
+ * oid), and that run succeeded (prior), so each page row it left lists
+ * rows it had in the table or wrote. */
+static bool fields_trusted(const struct store *s, size_t i, const json_t *prior)
+{
+	const struct table *t = &s->tables[i];
+	const json_t *c = json_object_get(prior, s->sql[i].name);
+	const json_t *oid = json_object_get(c, "table_oid"), *n = json_object_get(c, "deletes_seen");
+	return t->probed_deletes_ok && json_is_integer(oid) && json_is_integer(n) &&
+	       json_integer_value(oid) == t->probed_oid && json_integer_value(n) == t->probed_deletes;
 }
 
 /* Whether a dedupe stage's links, as the run before this one left them,
@@ -1599,8 +1632,14 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 	/* out of memory or not valid: nothing is trusted */
 	json_t *prior = id > 0 && PQnfields(res) > 1 && !PQgetisnull(res, 0, 1)
 	                ? json_loads(PQgetvalue(res, 0, 1), 0, NULL) : NULL;
-	for (size_t i = 0; i < s->n_tables; i++)
-		s->tables[i].links_trusted = prior && links_trusted(s, i, prior);
+	for (size_t i = 0; i < s->n_tables; i++) {
+		struct table *t = &s->tables[i];
+		t->links_trusted = prior && links_trusted(s, i, prior);
+		t->fields_trusted = prior && fields_trusted(s, i, prior);
+		t->deletes_oid = id > 0 && t->probed_deletes_ok ? t->probed_oid : -1;
+		t->deletes_seen = id > 0 && t->probed_deletes_ok ? t->probed_deletes : -1;
+		t->probed_deletes_ok = false;
+	}
 	json_decref(prior);
 	for (size_t i = 0; i < s->n_tables; i++) {
 		struct table *t = &s->tables[i];
@@ -1636,6 +1675,8 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
 		s->tables[i].state_empty = false;
+		s->tables[i].fields_trusted = false;
+		s->tables[i].deletes_oid = s->tables[i].deletes_seen = -1;
 	}
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
@@ -1668,6 +1709,20 @@ bool store_state_empty(const struct store *s, size_t table)
 	return table < s->n_tables && s->tables[table].state_empty;
 }
 
+bool store_fields_trusted(const struct store *s, size_t table)
+{
+	return table < s->n_tables && s->tables[table].fields_trusted;
+}
+
+bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes)
+{
+	if (table >= s->n_tables || s->tables[table].deletes_seen < 0)
+		return false;
+	*oid = s->tables[table].deletes_oid;
+	*deletes = s->tables[table].deletes_seen;
+	return true;
+}
+
 int store_get_run(struct store *s, int64_t id, store_json_fn cb, void *arg)
 {
 	return enqueue(s, store_runs_get_run(id, cb, arg));
@@ -1680,6 +1735,9 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 	for (size_t i = 0; i < s->n_tables; i++) {
 		s->tables[i].links_trusted = false;
 		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
+		/* nor a stored field: its earlier run's deletes are not known */
+		s->tables[i].fields_trusted = false;
+		s->tables[i].deletes_oid = s->tables[i].deletes_seen = -1;
 	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }

@@ -336,6 +336,11 @@ struct store_page {
 	const char *const *keys;   /* n_keys */
 	const uint64_t *hashes;    /* n_keys; stored big-endian, 8 bytes each */
 	size_t n_keys;
+	/* With content: the values its items' descendants' URLs take of them,
+	 * the import's packing (import_fields.h), kept in raced_pages.fields;
+	 * NULL: none kept (the children's values are read back). */
+	const unsigned char *fields;
+	size_t fields_len;
 	bool input_done;           /* checkpoint: the input (its page 0) is done
 	                              in import_id; kept in raced_reached.done */
 	bool reached_only;         /* the stored row already says all of this
@@ -417,6 +422,8 @@ struct store_page_state {
 	                            sets it, and done_import, from raced_reached
 	                            for what its run reached and completed */
 	int64_t done_import;     /* 0 = NULL */
+	unsigned char *fields;   /* raced_pages.fields, or NULL */
+	size_t fields_len;
 };
 
 struct store_input_state {
@@ -616,6 +623,19 @@ bool store_links_trusted(const struct store *s, size_t table);
  * import then reads none, as with --full.  False for a resumed run and
  * whenever it could not be told. */
 bool store_state_empty(const struct store *s, size_t table);
+/* Whether the run begun last may feed a 304's children from table's
+ * stored page fields (store_page_state.fields) instead of reading the
+ * rows back: nobody deleted from or truncated the table since the run
+ * before it began, which succeeded with this pipeline and not under a
+ * cursor (docs/architecture.md, "Children of a 304 without a
+ * read-back").  False until the run's id is in, for a resumed run, and
+ * whenever it cannot be known. */
+bool store_fields_trusted(const struct store *s, size_t table);
+/* What the probe before the run begun last found of table: its oid and
+ * how many statements had deleted from or truncated it.  The import keeps
+ * them in its counts (table_oid, deletes_seen), for the next run's
+ * store_fields_trusted.  False when not known (then nothing is kept). */
+bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes);
 /* Run import_id's page records (those store_add_page took; added
  * before the finish) reached every row raced_pages held of table's stage
  * when the run began: the import read them all in its pass and counted

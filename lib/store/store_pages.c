@@ -31,6 +31,7 @@ static void rec_clear(struct store_page_rec *r)
 		free(r->keys[i]);
 	free(r->keys);
 	free(r->hashes);
+	free(r->fields);
 	memset(r, 0, sizeof *r);
 }
 
@@ -70,6 +71,14 @@ int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg)
 			memcpy(r->hashes, pg->hashes, pg->n_keys * sizeof *r->hashes);
 			for (size_t i = 0; i < pg->n_keys; i++)
 				r->keys[i] = dup_or_null(pg->keys[i] ? pg->keys[i] : "", &failed);
+		}
+	}
+	if (pg->content && pg->fields) {
+		if (!(r->fields = malloc(pg->fields_len ? pg->fields_len : 1)))
+			failed = true;
+		else {
+			memcpy(r->fields, pg->fields, pg->fields_len);
+			r->fields_len = pg->fields_len;
 		}
 	}
 	if (failed) {
@@ -120,17 +129,19 @@ const char store_pages_write_sql[] =
 	"WITH reach AS (INSERT INTO raced_reached (import_id, stage, urls, done)"
 	"  VALUES ($2::bigint, $1::text, $15::text[], $16::text[]))"
 	" INSERT INTO raced_pages AS p (stage, url, input, page_no, etag, last_modified, next_url,"
-	"  keys, hashes, fetched_at, seen_import)"
+	"  keys, hashes, fetched_at, seen_import, fields)"
 	" SELECT $1::text, r.url, r.input, r.page_no, r.etag, r.lm,"
 	"  CASE WHEN r.content THEN r.next END,"
 	"  CASE WHEN r.content THEN coalesce(($13::text[])[r.off + 1 : r.off + r.n], '{}')"
 	"   ELSE '{}'::text[] END,"
 	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END,"
 	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END,"
-	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END"
+	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END,"
+	"  CASE WHEN r.content THEN r.fields END"
 	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
-	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[])"
-	"  AS r(url, input, page_no, fetched, content, etag, lm, next, off, n, hashes)"
+	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[],"
+	"  $17::bytea[])"
+	"  AS r(url, input, page_no, fetched, content, etag, lm, next, off, n, hashes, fields)"
 	" ON CONFLICT (stage, url) DO UPDATE SET"
 	"  input = CASE WHEN " PAGE_RECORD " THEN excluded.input ELSE p.input END,"
 	"  page_no = CASE WHEN " PAGE_RECORD " THEN excluded.page_no ELSE p.page_no END,"
@@ -142,6 +153,8 @@ const char store_pages_write_sql[] =
 	"   THEN excluded.keys ELSE p.keys END,"
 	"  hashes = CASE WHEN " PAGE_RECORD " AND p.hashes IS DISTINCT FROM excluded.hashes"
 	"   THEN excluded.hashes ELSE p.hashes END,"
+	"  fields = CASE WHEN " PAGE_RECORD " AND p.fields IS DISTINCT FROM excluded.fields"
+	"   THEN excluded.fields ELSE p.fields END,"
 	"  fetched_at = CASE WHEN " PAGE_RECORD " OR excluded.fetched_at > 'epoch'::timestamptz"
 	"   THEN excluded.fetched_at ELSE p.fetched_at END,"
 	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"
@@ -158,7 +171,7 @@ const char store_reach_write_sql[] =
 
 enum {
 	P_STAGE, P_IMPORT, P_URL, P_INPUT, P_PAGE_NO, P_FETCHED, P_CONTENT, P_ETAG, P_LM, P_NEXT,
-	P_OFF, P_NKEYS, P_KEYS, P_HASHES, P_REACHED, P_DONE,
+	P_OFF, P_NKEYS, P_KEYS, P_HASHES, P_REACHED, P_DONE, P_FIELDS,
 };
 
 static int rec_cmp(const void *a, const void *b)
@@ -274,7 +287,7 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
                        int64_t import_id, struct store_pages_params *out)
 {
 	static const int binary[STORE_PAGES_PARAMS] = {
-		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	};
 	struct store_buf b[STORE_PAGES_PARAMS] = { { 0 } };
 	size_t n_rows = 0, n_keys = 0, n_done = 0;
@@ -301,6 +314,10 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 	store_buf_array_header(&b[P_HASHES], PG_TYPE_BYTEA, n_rows, false);
 	store_buf_array_header(&b[P_REACHED], PG_TYPE_TEXT, n, false);
 	store_buf_array_header(&b[P_DONE], PG_TYPE_TEXT, n_done, false);
+	bool no_fields = false;
+	for (size_t i = 0; i < n_rows; i++)
+		no_fields |= !rows[i]->fields;
+	store_buf_array_header(&b[P_FIELDS], PG_TYPE_BYTEA, n_rows, no_fields);
 	for (size_t i = 0; i < n; i++) {
 		array_text(&b[P_REACHED], recs[i].url);
 		if (recs[i].input_done)
@@ -332,6 +349,7 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 			array_text(&b[P_KEYS], r->keys[k]);
 			store_buf_be64(&b[P_HASHES], r->hashes[k]);
 		}
+		store_buf_array_bytes(&b[P_FIELDS], r->fields, r->fields_len);   /* or NULL */
 		off += nk;
 	}
 	free(rows);
@@ -372,12 +390,12 @@ void store_pages_params_free(struct store_pages_params *p)
  * are no rows. */
 const char store_pages_inputs_sql[] =
 	"SELECT i.o, p.url, p.page_no, p.etag, p.last_modified, p.next_url, p.keys, p.hashes, p.ms,"
-	" p.seen_import, p.done_import"
+	" p.seen_import, p.done_import, encode(p.fields, 'hex')"
 	" FROM unnest($2::text[]) WITH ORDINALITY AS i(input, o) CROSS JOIN LATERAL ("
 	"  SELECT q.url, q.page_no, q.etag, q.last_modified, q.next_url,"
 	"   array_to_json(q.keys)::text AS keys, encode(q.hashes, 'hex') AS hashes,"
 	"   (extract(epoch FROM q.fetched_at) * 1000)::bigint AS ms, q.seen_import,"
-	"   coalesce(q.done_import, 0) AS done_import"
+	"   coalesce(q.done_import, 0) AS done_import, q.fields"
 	"  FROM raced_pages q WHERE q.stage = $1::text AND q.input = i.input AND q.seen_import >= 0"
 	"  OFFSET 0) p"
 	" ORDER BY i.o, p.page_no, p.url";
@@ -392,6 +410,7 @@ static void page_state_clear(struct store_page_state *p)
 		free(p->keys[i]);
 	free(p->keys);
 	free(p->hashes);
+	free(p->fields);
 }
 
 void store_input_state_free(struct store_input_state *st)
@@ -464,7 +483,30 @@ int store_pages_keys_parse(struct store_page_state *p, const char *keys_json, co
 	return 0;
 }
 
-/* Rows [from, to) of res (columns from 1: url ... done_import) as one
+/* A page's stored fields from their hex: as if none when not hex (read
+ * back then).  -1 when out of memory. */
+static int fields_parse(struct store_page_state *p, const char *hex)
+{
+	size_t n = strlen(hex) / 2;
+	if (strlen(hex) % 2)
+		return 0;
+	unsigned char *f = malloc(n ? n : 1);
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(f);
+			return 0;
+		}
+		f[i] = (unsigned char)(hi << 4 | lo);
+	}
+	p->fields = f;
+	p->fields_len = n;
+	return 0;
+}
+
+/* Rows [from, to) of res (columns from 1: url ... done_import, fields) as one
  * input's state.  Returns 0, or -1 with err set. */
 static int parse_state(const PGresult *res, int from, int to, struct store_input_state **out,
                        char *err)
@@ -496,6 +538,10 @@ static int parse_state(const PGresult *res, int from, int to, struct store_input
 			store_input_state_free(st);
 			return -1;
 		}
+		if (!PQgetisnull(res, i, 11) && fields_parse(p, PQgetvalue(res, i, 11)) != 0) {
+			store_input_state_free(st);
+			return err_set(err, "out of memory reading an input's state");
+		}
 	}
 	*out = st;
 	return 0;
@@ -507,7 +553,7 @@ int store_pages_parse_inputs(const PGresult *res, size_t n, struct store_input_s
 	int rows = res ? PQntuples(res) : 0;
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
-	if (res && PQnfields(res) != 11 && rows > 0)
+	if (res && PQnfields(res) != 12 && rows > 0)
 		return err_set(err, "reading raced_pages: unexpected result");
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {

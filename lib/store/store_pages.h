@@ -46,6 +46,8 @@ struct store_page_rec {
 	char **keys;
 	uint64_t *hashes;
 	size_t n_keys;
+	unsigned char *fields;   /* or NULL */
+	size_t fields_len;
 	uint32_t page_no;
 	bool fetched, content, input_done, reached_only;
 };
@@ -57,7 +59,7 @@ RACED_MUST_CHECK
 int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg);
 void store_page_recs_free(struct store_page_rec *recs, size_t n);
 
-#define STORE_PAGES_PARAMS 16
+#define STORE_PAGES_PARAMS 17
 #define STORE_PAGES_WRITE  "raced_pages_write"
 extern const char store_pages_write_sql[];
 

@@ -14,22 +14,23 @@
  * PostgreSQL sorts nothing. */
 const char store_preload_sql[] =
 	"SELECT q.input, q.url, q.page_no, q.etag, q.last_modified, q.next_url, q.keys, q.hashes,"
-	" q.fetched_at, q.seen_import, q.done_import"
+	" q.fetched_at, q.seen_import, q.done_import, q.fields"
 	" FROM raced_pages q WHERE q.stage = $1::text AND q.input >= $2::text AND q.seen_import >= 0"
 	" ORDER BY q.input LIMIT $3::integer";
 
 enum { C_INPUT, C_URL, C_PAGE_NO, C_ETAG, C_LM, C_NEXT, C_KEYS, C_HASHES, C_FETCHED, C_SEEN,
-       C_DONE, C_N };
+       C_DONE, C_FIELDS, C_N };
 
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 UTC. */
 #define PG_EPOCH_MS INT64_C(946684800000)
 
 /* A packed page: its header, then url (unless F_URL_SAME), etag, last
  * modified, next url (each unless NULL), NUL-terminated; then its keys,
- * NUL-terminated, back to back; then its hashes, 8 bytes each (native). */
-enum { F_URL_SAME = 1, F_ETAG = 2, F_LM = 4, F_NEXT = 8, F_HASHES = 16 };
+ * NUL-terminated, back to back; then its hashes, 8 bytes each (native);
+ * then its fields' fields_len bytes (F_FIELDS). */
+enum { F_URL_SAME = 1, F_ETAG = 2, F_LM = 4, F_NEXT = 8, F_HASHES = 16, F_FIELDS = 32 };
 struct packed_page {
-	uint32_t page_no, n_keys;
+	uint32_t page_no, n_keys, fields_len;
 	int64_t fetched_ms, seen, done;
 	uint8_t flags;
 };
@@ -137,6 +138,12 @@ static bool hashes_fit(const PGresult *res, const struct row_ref *r)
 	       (size_t)PQgetlength(res, r->row, C_HASHES) == (size_t)r->n_keys * 8;
 }
 
+/* Bytes of the fields column packed (a bytea, binary: as stored). */
+static size_t fields_size(const PGresult *res, int row)
+{
+	return PQgetisnull(res, row, C_FIELDS) ? 0 : (size_t)PQgetlength(res, row, C_FIELDS);
+}
+
 /* Rows refs[0 .. n) (one input, in page order) packed.  NULL: out of
  * memory. */
 static struct store_stage_input *pack(const PGresult *res, const struct row_ref *refs, uint32_t n)
@@ -148,7 +155,8 @@ static struct store_stage_input *pack(const PGresult *res, const struct row_ref 
 		int row = refs[i].row;
 		size += sizeof(struct packed_page) + opt_size(res, row, C_ETAG) +
 		        opt_size(res, row, C_LM) + opt_size(res, row, C_NEXT) + refs[i].key_bytes +
-		        (hashes_fit(res, &refs[i]) ? (size_t)refs[i].n_keys * 8 : 0);
+		        (hashes_fit(res, &refs[i]) ? (size_t)refs[i].n_keys * 8 : 0) +
+		        fields_size(res, row);
 		if (strcmp(refs[i].url, input) != 0)
 			size += strlen(refs[i].url) + 1;
 	}
@@ -169,14 +177,15 @@ static struct store_stage_input *pack(const PGresult *res, const struct row_ref 
 		bool fit = hashes_fit(res, r);
 		int64_t us = int_col(res, row, C_FETCHED);
 		struct packed_page pp = {
-			.page_no = r->page_no, .n_keys = r->n_keys,
+			.page_no = r->page_no, .n_keys = r->n_keys, .fields_len = (uint32_t)fields_size(res, row),
 			.fetched_ms = us / 1000 + PG_EPOCH_MS,
 			.seen = int_col(res, row, C_SEEN), .done = int_col(res, row, C_DONE),
 			.flags = (uint8_t)((strcmp(r->url, input) == 0 ? F_URL_SAME : 0) |
 			                   (PQgetisnull(res, row, C_ETAG) ? 0 : F_ETAG) |
 			                   (PQgetisnull(res, row, C_LM) ? 0 : F_LM) |
 			                   (PQgetisnull(res, row, C_NEXT) ? 0 : F_NEXT) |
-			                   (fit ? F_HASHES : 0)),
+			                   (fit ? F_HASHES : 0) |
+			                   (PQgetisnull(res, row, C_FIELDS) ? 0 : F_FIELDS)),
 		};
 		memcpy(at, &pp, sizeof pp);
 		at += sizeof pp;
@@ -198,6 +207,10 @@ static struct store_stage_input *pack(const PGresult *res, const struct row_ref 
 			uint64_t v = be64(h + 8 * j);
 			memcpy(at, &v, 8);
 			at += 8;
+		}
+		if (pp.fields_len) {
+			memcpy(at, PQgetvalue(res, row, C_FIELDS), pp.fields_len);
+			at += pp.fields_len;
 		}
 	}
 	return in;
@@ -352,6 +365,16 @@ int store_stage_input_unpack(const struct store_stage_input *in, struct store_in
 			if (!bad)
 				memcpy(p->hashes, at, (size_t)pp.n_keys * 8);
 			at += bad ? 0 : (size_t)pp.n_keys * 8;
+		}
+		if (!bad && !failed && pp.flags & F_FIELDS) {
+			bad = (size_t)(end - at) < pp.fields_len;
+			if (!bad && !(p->fields = malloc(pp.fields_len ? pp.fields_len : 1)))
+				failed = true;
+			else if (!bad) {
+				memcpy(p->fields, at, pp.fields_len);
+				p->fields_len = pp.fields_len;
+				at += pp.fields_len;
+			}
 		}
 		if (bad || failed) {
 			store_input_state_free(st);

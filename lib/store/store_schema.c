@@ -248,6 +248,42 @@ static const char *const migration_7[] = {
 	NULL,
 };
 
+/* (8) What a 304 feeds the children without a read-back: a page row
+ * keeps the values its items' descendants' URLs take of them (fields,
+ * raced's packing: import_fields.h), written with the page's keys.  A
+ * read-back also noticed rows deleted behind raced's back (fewer rows
+ * than keys: the page is fetched again); without one, raced_stage_deletes
+ * counts the statements that deleted from or truncated a stage table
+ * (raced_stage_deleted(), a statement trigger the set-up puts on each),
+ * and an import trusts a stage's stored fields only while the count is
+ * what the previous succeeded import found at its start
+ * (docs/architecture.md, "Children of a 304 without a read-back"). */
+static const char *const migration_8[] = {
+	"ALTER TABLE raced_pages ADD COLUMN fields bytea",
+	"CREATE TABLE raced_stage_deletes ("
+	" stage text COLLATE \"C\" PRIMARY KEY,"
+	" deletes bigint NOT NULL)",
+	/* SECURITY DEFINER: whoever deletes needs no privilege on raced's
+	 * table; the search_path as the migration ran, so a session with
+	 * another path still finds it. */
+	"CREATE FUNCTION raced_stage_deleted() RETURNS trigger LANGUAGE plpgsql"
+	" SECURITY DEFINER SET search_path FROM CURRENT AS $raced$"
+	" BEGIN"
+	"  INSERT INTO raced_stage_deletes AS d (stage, deletes) VALUES (TG_ARGV[0], 1)"
+	"   ON CONFLICT (stage) DO UPDATE SET deletes = d.deletes + 1;"
+	"  RETURN NULL;"
+	" END $raced$",
+	"COMMENT ON COLUMN raced_pages.fields IS 'the values of its items'' fields that the"
+	" children''s URLs take, in raced''s packing; NULL: read back from the stage table'",
+	"COMMENT ON TABLE raced_stage_deletes IS 'raced: statements that deleted from or truncated"
+	" a stage table; an import trusts raced_pages.fields only while this is unchanged'",
+	"COMMENT ON COLUMN raced_stage_deletes.stage IS 'the stage (its table''s name)'",
+	"COMMENT ON COLUMN raced_stage_deletes.deletes IS 'how many such statements, ever'",
+	"COMMENT ON FUNCTION raced_stage_deleted() IS 'raced: the trigger on each stage table that"
+	" counts its DELETE and TRUNCATE statements in raced_stage_deletes'",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
@@ -257,6 +293,7 @@ static const struct migration migrations[] = {
 	{ 6, "raced_reached: what an import reached, per batch; raced_pages fillfactor 50",
 	  migration_6 },
 	{ 7, "raced_pages and raced_reached: stage, urls and inputs COLLATE \"C\"", migration_7 },
+	{ 8, "raced_pages.fields; raced_stage_deletes and its trigger function", migration_8 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -279,7 +316,8 @@ static bool name_valid(const char *n)
 			return false;
 	return strcmp(n, "import_runs") != 0 && strcmp(n, "import_errors") != 0 &&
 	       strcmp(n, "raced_schema_version") != 0 && strcmp(n, "raced_pages") != 0 &&
-	       strcmp(n, "raced_columns") != 0 && strcmp(n, "raced_reached") != 0;
+	       strcmp(n, "raced_columns") != 0 && strcmp(n, "raced_reached") != 0 &&
+	       strcmp(n, "raced_stage_deletes") != 0;
 }
 
 #define CREATE_FMT \
@@ -292,14 +330,22 @@ static bool name_valid(const char *n)
 	" updated_at timestamptz NOT NULL DEFAULT now()," \
 	" removed_import bigint)"
 
-/* A table created before migration 3 gains removed_import.  Looked up in
- * the catalog first: ALTER TABLE would take an ACCESS EXCLUSIVE lock at
- * every connect, queueing behind any long reader of the table. */
+/* A table created before migration 3 gains removed_import, and every
+ * stage table the statement trigger that counts its DELETE and TRUNCATE
+ * statements (raced_stage_deleted, migration 8: a stage's stored fields
+ * are trusted only while no row could have gone behind raced's back).
+ * Both looked up in the catalog first: ALTER TABLE and CREATE TRIGGER
+ * would lock the table at every connect, queueing behind any long reader
+ * of it. */
 #define REMOVED_COLUMN_FMT \
 	"DO $raced$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute" \
 	" WHERE attrelid = '\"%s\"'::regclass AND attname = 'removed_import'" \
 	" AND NOT attisdropped) THEN" \
-	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF; END $raced$"
+	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF;" \
+	" IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '\"%s\"'::regclass" \
+	" AND tgname = 'raced_deleted') THEN" \
+	" CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON \"%s\"" \
+	" FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('%s'); END IF; END $raced$"
 
 /* The plain INSERT and the fill (STORE_WRITE_PLAIN, STORE_WRITE_FILL)
  * are the upsert's first part, the fill with ON CONFLICT DO NOTHING: the
@@ -508,7 +554,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
-	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name);
+	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name, name, name, name);
 	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
@@ -1073,5 +1119,13 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 			       " ELSE 't' END", tables[i].name);
 		else
 			sb_add(&sql, " || 'f'");
+	/* Each table's oid and count of deleting statements (migration 8):
+	 * whether its stored fields may be trusted (store_fields_trusted). */
+	sb_add(&sql, ", json_build_object(");
+	for (size_t i = 0; i < n; i++)
+		sb_add(&sql, "%s'%s', json_build_array('\"%s\"'::regclass::oid::bigint, coalesce((SELECT"
+		       " d.deletes FROM raced_stage_deletes d WHERE d.stage = '%s'), 0))",
+		       i ? ", " : "", tables[i].name, tables[i].name, tables[i].name);
+	sb_add(&sql, ")::text");
 	return sql;
 }

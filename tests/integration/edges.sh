@@ -87,20 +87,23 @@ check "back to the athletes' own URLs" raced_once
 check_edges_exact "URLs changed back"
 
 # --- a database of schema 3 (before edges) upgraded in place ------------
-# What raced before migrations 4 to 6 left: no link table, no views, no
-# raced_columns, no comments, no raced_reached.  The next import, unchanged
+# What raced before migrations 4 to 8 left: no link table, no views, no
+# raced_columns, no comments, no raced_reached, no kept fields or their
+# trigger.  The next import, unchanged
 # data all answered 304, fills the links (every entry goes to athletes as
 # an input, whose checkpoint the link statement reads).
 sql "do \$\$ declare v record; begin
        for v in select c.relname from pg_class c where c.relkind = 'v'
          and obj_description(c.oid, 'pg_class') like 'raced: %' loop
          execute format('drop view %I', v.relname); end loop; end \$\$" >/dev/null
-sql "drop table athletes_parents, raced_columns, raced_reached; delete from raced_schema_version where version >= 4;
+sql "drop table athletes_parents, raced_columns, raced_reached, raced_stage_deletes;
+     drop function raced_stage_deleted() cascade; alter table raced_pages drop column fields;
+     delete from raced_schema_version where version >= 4;
      comment on table import_runs is null; comment on table races is null" >/dev/null
 check_eq "schema 3: no link table" "$(sql "select to_regclass('athletes_parents') is null")" t
 fixture_get /_reset >/dev/null
 check "the import after the upgrade succeeds" raced_once
-check_eq "migrations 4 to 7 applied" "$(sql 'select max(version) from raced_schema_version')" 7
+check_eq "migrations 4 to 8 applied" "$(sql 'select max(version) from raced_schema_version')" 8
 reqs_save
 check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check_edges_exact "after the upgrade"

@@ -115,7 +115,8 @@ config '/races/{races.id}/entries/{id}/splits' '' 'refresh = 1d'
 check "an import within refresh succeeds" "$RACED" --config "$T/raced.conf" --once 2>>"$T/raced.log"
 check_eq "it succeeded" "$(last_status)" succeeded
 check "races were read back" test "$(counts races skipped_fresh)" -gt 0
-check "entries were read back" test "$(counts entries read_back)" -gt 0
+# (from the rows, or from the values their pages keep for the children)
+check "entries were read back" test "$(( $(counts entries read_back) + $(counts entries from_fields) ))" -gt 0
 asked() { echo $(($(counts results requests_304) + $(counts results requests_body))); }
 # (each entry's splits were requested at the URL stored for them: a 304)
 check_eq "every entry's splits were asked for again" "$(asked)" "$(sql 'select count(*) from entries')"

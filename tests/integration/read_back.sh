@@ -35,6 +35,7 @@ check "races have later entries pages ($pages pages for 30 races)" test "$pages"
 fixture_get /_reset >/dev/null
 from=$(log_lines)
 w0=$(writes)
+read_back_next races entries
 check "second import (unchanged) succeeds" raced_once
 N=$(last_run)
 reqs_save

@@ -21,6 +21,7 @@ full=$(sql "select count(*) from raced_pages where stage = 'entries' and cardina
 check "races of more keys than the bound, pages of 4,000 ($full full pages of $keyed)" \
 	test "$full" -ge 8
 fixture_get /_reset >/dev/null
+read_back_next races entries
 check "second import (unchanged) succeeds" raced_once
 N=$(last_run)
 ahead=$(run_count "$N" entries read_back_ahead)

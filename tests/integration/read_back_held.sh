@@ -13,6 +13,7 @@ fixture_start --port "$PORT" --seed 5 --races 40 --entries-per-race 2000 --athle
 write_config
 check "first import succeeds" raced_once
 fixture_get /_reset >/dev/null
+read_back_next races entries
 check "second import (unchanged) succeeds" raced_once
 N=$(last_run)
 ahead=$(run_count "$N" entries read_back_ahead)

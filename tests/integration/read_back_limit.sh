@@ -24,6 +24,7 @@ connected() { ctl stats 2>/dev/null | grep -q '^store: database connected'; }
 # An incremental import through the daemon: succeeds, 304s fed from read-backs.
 import_again() {
 	fixture_get /_reset >/dev/null
+	read_back_next races entries
 	check "import $1 succeeds" ctl start-import --wait
 	local n
 	n=$(last_run)

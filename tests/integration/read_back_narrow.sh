@@ -31,6 +31,7 @@ sql "update entries set payload = jsonb_set(payload, '{athlete_id}', '{\"o\": 1}
      where key = '$k3'" >/dev/null
 fixture_get /_reset >/dev/null
 from=$(log_lines)
+read_back_next races entries
 raced_once || true
 N=$(last_run)
 reqs_save

@@ -34,6 +34,7 @@ check "first import succeeds" raced_once
 w0=$(writes)
 fixture_get /_reset >/dev/null
 from=$(log_lines)
+read_back_next races entries
 check "second import (unchanged) succeeds" raced_once
 N=$(last_run)
 reads=$(state_reads "$from")

@@ -33,6 +33,7 @@ w0=$(writes)
 # --- unchanged: no input's state read but the root's ---
 fixture_get /_reset >/dev/null
 m=$(log_mark)
+read_back_next races entries
 check "second import (unchanged) succeeds" raced_once
 N=$(last_run)
 reqs_save

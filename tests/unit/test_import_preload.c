@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COLS 11
+#define COLS 12
 
 /* One page row as the pass reads it. */
 struct row {
@@ -27,6 +27,7 @@ struct row {
 	const char *keys[3];
 	size_t n_keys;
 	uint64_t hashes[3];
+	const char *fields;   /* raced_pages.fields (bytes as text here), or NULL */
 };
 
 static void put_be(unsigned char *p, uint64_t v, int bytes)
@@ -84,6 +85,7 @@ static PGresult *result(const struct row *rows, int n)
 		CHECK(PQsetvalue(res, r, 8, (char *)ts, 8));
 		CHECK(PQsetvalue(res, r, 9, (char *)seen, 8));
 		CHECK(PQsetvalue(res, r, 10, NULL, -1));
+		CHECK(PQsetvalue(res, r, 11, (char *)x->fields, x->fields ? (int)strlen(x->fields) : -1));
 	}
 	return res;
 }
@@ -99,10 +101,10 @@ static struct store_stage_chunk *parse(const struct row *rows, int n, size_t lim
 }
 
 static const struct row rows3[] = {
-	{ "u/1", "u/1", 0, "\"e1\"", { "a" }, 1, { 1 } },
-	{ "u/2", "u/2?p=1", 1, NULL, { "c", "d" }, 2, { 3, 4 } },
-	{ "u/2", "u/2", 0, "\"e2\"", { "b" }, 1, { UINT64_MAX } },
-	{ "u/3", "u/3", 0, NULL, { NULL }, 0, { 0 } },
+	{ "u/1", "u/1", 0, "\"e1\"", { "a" }, 1, { 1 }, NULL },
+	{ "u/2", "u/2?p=1", 1, NULL, { "c", "d" }, 2, { 3, 4 }, "kept values" },
+	{ "u/2", "u/2", 0, "\"e2\"", { "b" }, 1, { UINT64_MAX }, NULL },
+	{ "u/3", "u/3", 0, NULL, { NULL }, 0, { 0 }, NULL },
 };
 
 static void test_parse_whole_inputs(void)
@@ -126,6 +128,10 @@ static void test_parse_whole_inputs(void)
 			CHECK_EQ(st->pages[1].n_keys, 2);
 			CHECK_STR(st->pages[1].keys[1], "d");
 			CHECK(st->pages[1].hashes[1] == 4);
+			/* the kept values come as stored; none where NULL */
+			CHECK(st->pages[0].fields == NULL);
+			CHECK_EQ(st->pages[1].fields_len, 11);
+			CHECK(st->pages[1].fields && memcmp(st->pages[1].fields, "kept values", 11) == 0);
 			CHECK_EQ(st->pages[0].fetched_at_ms, 1700000000000);
 			CHECK_EQ(st->pages[0].seen_import, 4);
 		}
@@ -230,7 +236,7 @@ static void test_many_inputs(void)
 	static struct row rows[N];
 	for (int i = 0; i < N; i++) {
 		snprintf(urls[i], sizeof urls[i], "m/%05d", i);
-		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 } };
+		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
 	}
 	struct import_preload *p = import_preload_new(0);
 	CHECK_EQ(import_preload_add(p, parse(rows, N, N + 1)), IMPORT_PRELOAD_COMPLETE);

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Children of a 304 without a read-back (docs/architecture.md): a page's
+# record keeps the values its items' children take (raced_pages.fields),
+# so an unchanged import with validators feeds the entries and athletes
+# stages from the pages' state and reads no row back.  A DELETE behind
+# raced's back (counted by the trigger on the stage table, also for a
+# role with no privilege on raced's own tables) makes the next import
+# read back that stage's rows, find the page whose rows are gone and
+# fetch it again; the one after trusts the kept values again.
+. "$TESTS_DIR/lib/harness.sh"
+. "$TESTS_DIR/integration/incremental_lib.sh"
+
+pg_start
+fixture_start --seed 7 --races 20 --entries-per-race 40 --athletes 600 --page-size 15 --validators both
+write_config
+athletes_requested() { reqs_count "k like '/athletes/%'"; }
+
+check "first import succeeds" raced_once
+reqs_save
+athletes=$(athletes_requested)
+check "the athletes were requested" test "$athletes" -gt 100
+check_eq "every entries page with items keeps its children's values" \
+	"$(sql "select count(*) from raced_pages where stage = 'entries' and cardinality(keys) > 0
+	and fields is null")" 0
+check_eq "and every races page" \
+	"$(sql "select count(*) from raced_pages where stage = 'races' and cardinality(keys) > 0
+	and fields is null")" 0
+check_eq "a leaf stage keeps none" \
+	"$(sql "select count(*) from raced_pages where stage = 'athletes' and fields is not null")" 0
+
+fixture_get /_reset >/dev/null
+w0=$(writes)
+check "second import (unchanged) succeeds" raced_once
+N=$(last_run)
+reqs_save
+check_eq "every request answered 304" "$(reqs_count 'n <> nm')" 0
+check_eq "every athlete requested again: fed every entry" "$(athletes_requested)" "$athletes"
+check_eq "zero stage-row writes" "$(writes)" "$w0"
+entries=$(sql "select count(*) from entries")
+check_eq "entries fed to the athletes from the kept values" "$(run_count "$N" entries from_fields)" "$entries"
+check_eq "races fed to the entries from the kept values" "$(run_count "$N" races from_fields)" 20
+check_eq "no entry read back" "$(run_count "$N" entries read_back)" 0
+check_eq "no race read back" "$(run_count "$N" races read_back)" 0
+check_tables_served "unchanged"
+
+# A role that may delete entries but not touch raced's tables: the
+# trigger counts its DELETE all the same (SECURITY DEFINER).
+sql "create role kf_user login; grant select, delete on entries to kf_user" >/dev/null
+row=$(sql "select url || ' ' || array_length(keys, 1) from raced_pages
+	where stage = 'entries' and page_no = 1 and seen_import >= 0 order by url limit 1")
+url=${row% *}
+lost=${row#* }
+path=${url#"$FIXTURE_URL"}
+keys=$(sql "select string_agg(quote_literal(k), ',') from raced_pages, unnest(keys) k
+	where stage = 'entries' and url = '$url'")
+check_eq "kf_user deletes the $lost rows of $path" \
+	"$(PGUSER=kf_user "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 \
+	-c "with d as (delete from entries where key in ($keys) returning 1) select count(*) from d")" "$lost"
+check_eq "the delete was counted" "$(sql "select deletes from raced_stage_deletes where stage = 'entries'")" 1
+
+fixture_get /_reset >/dev/null
+check "third import (rows of one page gone) succeeds" raced_once
+N=$(last_run)
+reqs_save
+check_eq "that page requested twice (304, then without validators)" \
+	"$(reqs_count "k = '$path' and n = 2 and nm = 1")" 1
+check "the entries were read back, not taken from the kept values" \
+	test "$(run_count "$N" entries read_back)" -gt 0 -a "$(run_count "$N" entries from_fields)" -eq 0
+check_eq "the races, untouched, still from their kept values" "$(run_count "$N" races from_fields)" 20
+check_eq "every athlete requested again" "$(athletes_requested)" "$athletes"
+check_tables_served "after the refetch"
+
+fixture_get /_reset >/dev/null
+check "fourth import succeeds" raced_once
+N=$(last_run)
+check_eq "the entries' kept values trusted again" "$(run_count "$N" entries from_fields)" "$entries"
+check_eq "no entry read back" "$(run_count "$N" entries read_back)" 0
+
+# TRUNCATE is counted too.
+sql "truncate athletes" >/dev/null
+check_eq "a truncate is counted" "$(sql "select deletes from raced_stage_deletes where stage = 'athletes'")" 1
