@@ -228,25 +228,30 @@ static void cpu_read(long pid, struct cpu_sample *out)
 	            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* One row of cpu_rows_each's: its table, key, parent key (or NULL) and
+ * payload; last_of_race: the last row of a race (a page's worth). */
+typedef void cpu_row_fn(void *arg, size_t table, const char *key, const char *parent,
+                        const char *payload, size_t len, int last_of_race);
+
 /* Rows in the order an import delivers them: per race, the race, its
- * entries and the athletes first seen there. */
-static size_t cpu_rows(struct store *s, int64_t import_id)
+ * entries and the athletes first seen there.  Returns how many. */
+static size_t cpu_rows_each(cpu_row_fn *emit, void *arg)
 {
 	static const char *const cities[] = { "Zürich", "Berlin", "Lyon", "Oslo", "Graz" };
 	static const char *const kinds[] = { "Marathon", "Half Marathon", "10K", "Trail Run" };
 	static const char *const cats[] = { "M20", "W20", "M35", "W35", "M50", "W50" };
 	static const char *const firsts[] = { "Anna", "Jonas", "Zoë", "Mateo", "Ingrid" };
 	static const char *const lasts[] = { "Schmidt", "Łukasz-Müller", "Rossi", "Berg" };
-	char key[32], parent[32], payload[256], err[ERR_MAX];
+	char key[32], parent[32], payload[256];
 	size_t n_rows = 0, athlete = 0;
 	for (size_t r = 1; r <= CPU_RACES; r++) {
 		const char *city = cities[r % 5];
+		size_t athletes_end = r * CPU_ATHLETES / CPU_RACES;
 		snprintf(key, sizeof key, "%zu", r);
 		int n = snprintf(payload, sizeof payload,
 		                 "{\"id\":%zu,\"name\":\"%s %s\",\"date\":\"2026-%02zu-%02zu\",\"city\":\"%s\",\"version\":1}",
 		                 r, city, kinds[r % 4], 1 + r % 12, 1 + r % 28, city);
-		if (store_add(s, 0, import_id, key, NULL, payload, (size_t)n, err) != 0)
-			goto fail;
+		emit(arg, 0, key, NULL, payload, (size_t)n, 0);
 		n_rows++;
 		for (size_t e = 1; e <= CPU_PER_RACE; e++) {
 			snprintf(key, sizeof key, "e%zu-%zu", r, e);
@@ -255,25 +260,46 @@ static size_t cpu_rows(struct store *s, int64_t import_id)
 			n = snprintf(payload, sizeof payload,
 			             "{\"id\":\"%s\",\"race_id\":\"%zu\",\"athlete_id\":\"a%zu\",\"bib\":%zu,\"category\":\"%s\"}",
 			             key, r, a, 100 + e, cats[(r + e) % 6]);
-			if (store_add(s, 1, import_id, key, parent, payload, (size_t)n, err) != 0)
-				goto fail;
+			emit(arg, 1, key, parent, payload, (size_t)n,
+			     e == CPU_PER_RACE && athlete >= athletes_end);
 			n_rows++;
 		}
-		for (; athlete < r * CPU_ATHLETES / CPU_RACES; athlete++) {
+		for (; athlete < athletes_end; athlete++) {
 			size_t a = 1 + (athlete * 7919) % CPU_ATHLETES;
 			snprintf(key, sizeof key, "a%zu", a);
 			n = snprintf(payload, sizeof payload,
 			             "{\"id\":\"%s\",\"name\":\"%s %s\",\"country\":\"%s\",\"born\":%zu}",
 			             key, firsts[a % 5], lasts[a % 4], a % 3 ? "CH" : "DE", 1950 + a % 60);
-			if (store_add(s, 2, import_id, key, NULL, payload, (size_t)n, err) != 0)
-				goto fail;
+			emit(arg, 2, key, NULL, payload, (size_t)n, athlete + 1 == athletes_end);
 			n_rows++;
 		}
 	}
 	return n_rows;
-fail:
-	fprintf(stderr, "%s\n", err);
-	exit(1);
+}
+
+struct add_ctx {
+	struct store *s;
+	int64_t import_id;
+};
+
+static void add_row(void *arg, size_t table, const char *key, const char *parent,
+                    const char *payload, size_t len, int last_of_race)
+{
+	struct add_ctx *a = arg;
+	char err[ERR_MAX];
+	(void)last_of_race;
+	if (store_add(a->s, table, a->import_id, key, parent, payload, len, err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+}
+
+/* cpu_rows_each's rows into the store as they are made (the loop does not
+ * turn meanwhile).  Returns how many. */
+static size_t cpu_rows(struct store *s, int64_t import_id)
+{
+	struct add_ctx a = { s, import_id };
+	return cpu_rows_each(add_row, &a);
 }
 
 static long backend_pid(PGconn *c)
@@ -367,9 +393,50 @@ static void bench_cpu(int collate_c)
 
 static const char *const conns_tables[] = { "conns_races", "conns_entries", "conns_athletes" };
 
+#define CONNS_APP_NAME "store_bench_conns"
+
+/* This process's CPU seconds (user + system). */
+static double self_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The store's backends (its write connections: no read-back is made). */
+static size_t conns_pids(PGconn *c, long *pids, size_t max)
+{
+	PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE application_name = '"
+	                        CONNS_APP_NAME "' ORDER BY pid");
+	size_t n = 0;
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r) && n < max; i++)
+		pids[n++] = atol(PQgetvalue(r, i, 0));
+	PQclear(r);
+	return n;
+}
+
+/* Their CPU seconds on CPU, summed (/proc/<pid>/schedstat). */
+static double backends_cpu(const long *pids, size_t n)
+{
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cpu_sample cs;
+		cpu_read(pids[i], &cs);
+		sum += cs.backend_sched;
+	}
+	return sum;
+}
+
+struct conns_cpu {
+	double self_us, backends_us;  /* CPU us per row, each pass */
+};
+
 /* Rows/s of one first import and one unchanged re-import over n_conns
- * connections, into fresh tables. */
-static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
+ * connections, into fresh tables; cpu (or NULL) gets the CPU per row of
+ * this process and of the store's backends, each pass. */
+static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
+                       struct conns_cpu cpu[2])
 {
 	PGconn *c = PQconnectdb(conninfo);
 	exec_ok(c, "SET client_min_messages = warning");  /* not the views' drop NOTICEs */
@@ -379,13 +446,17 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
 		exec_ok(c, q);
 	}
 	exec_ok(c, "CHECKPOINT");
-	PQfinish(c);
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=" CONNS_APP_NAME, conninfo);
 	struct event_base *base = event_base_new();
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = CPU_BATCH,
+	struct store_conf conf = { .conninfo = ci, .batch_size = CPU_BATCH,
 	                           .tables = conns_tables, .n_tables = 3, .connections = n_conns };
 	struct store *s = open_store(base, &conf);
+	long pids[STORE_CONNECTIONS_MAX + 1];
+	size_t n_pids = conns_pids(c, pids, STORE_CONNECTIONS_MAX + 1);
 	double rates[2];
 	for (int pass = 0; pass < 2; pass++) {
+		double c0 = self_cpu(), b0 = backends_cpu(pids, n_pids);
 		double t0 = now_s();
 		size_t target = committed + cpu_rows(s, pass + 1);
 		for (size_t t = 0; t < 3; t++)
@@ -394,7 +465,12 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
 			event_base_loop(base, EVLOOP_ONCE);
 		size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
 		rates[pass] = (double)n / (now_s() - t0);
+		if (cpu) {
+			cpu[pass].self_us = (self_cpu() - c0) * 1e6 / (double)n;
+			cpu[pass].backends_us = (backends_cpu(pids, n_pids) - b0) * 1e6 / (double)n;
+		}
 	}
+	PQfinish(c);
 	store_free(s);
 	event_base_free(base);
 	*insert_rate = rates[0];
@@ -409,18 +485,38 @@ static int cmp_double(const void *a, const void *b)
 
 static void bench_conns(int runs)
 {
-	static const unsigned counts[] = { 1, 2, 4 };
-	enum { N_COUNTS = 3, RUNS_MAX = 16 };
-	double ins[N_COUNTS][RUNS_MAX], same[N_COUNTS][RUNS_MAX];
+	enum { N_COUNTS_MAX = 3, RUNS_MAX = 16 };
+	unsigned counts[N_COUNTS_MAX] = { 1, 2, 4 };
+	size_t N_COUNTS = N_COUNTS_MAX;
+	/* STORE_BENCH_CONNS="2" (or "1 2"): only those counts, for a profile */
+	const char *only = getenv("STORE_BENCH_CONNS");
+	if (only) {
+		N_COUNTS = 0;
+		for (char *end; N_COUNTS < N_COUNTS_MAX && *only; only = end) {
+			unsigned long v = strtoul(only, &end, 10);
+			if (end == only || v == 0 || v > STORE_CONNECTIONS_MAX) {
+				fprintf(stderr, "STORE_BENCH_CONNS: counts of 1 to %d, space-separated\n",
+				        STORE_CONNECTIONS_MAX);
+				exit(2);
+			}
+			counts[N_COUNTS++] = (unsigned)v;
+			while (*end == ' ')
+				end++;
+		}
+	}
+	double ins[N_COUNTS_MAX][RUNS_MAX], same[N_COUNTS_MAX][RUNS_MAX];
 	if (runs > RUNS_MAX)
 		runs = RUNS_MAX;
 	printf("[database] connections, %d rows per pass, batch %d, %d rounds (interleaved):\n",
 	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
 	for (int r = 0; r < runs; r++)
 		for (size_t i = 0; i < N_COUNTS; i++) {
-			conns_pass(counts[i], &ins[i][r], &same[i][r]);
-			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s\n",
-			       r + 1, counts[i], ins[i][r], same[i][r]);
+			struct conns_cpu cpu[2];
+			conns_pass(counts[i], &ins[i][r], &same[i][r], cpu);
+			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s;"
+			       " CPU us/row: insert store_bench %.2f backends %.2f, re-import %.2f / %.2f\n",
+			       r + 1, counts[i], ins[i][r], same[i][r], cpu[0].self_us, cpu[0].backends_us,
+			       cpu[1].self_us, cpu[1].backends_us);
 			fflush(stdout);
 		}
 	double base_ins = 0, base_same = 0;
