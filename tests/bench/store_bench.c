@@ -513,9 +513,70 @@ static double backends_cpu(const long *pids, size_t n)
 	return sum;
 }
 
+/* CPU seconds of every process of the cluster (the postmaster's
+ * children: backends, WAL writer, checkpointer...), from utime + stime;
+ * 0 when PG_DIR (tests/lib/with-pg.sh) does not say where it is. */
+static double cluster_cpu(void)
+{
+	const char *dir = getenv("PG_DIR");
+	char path[4096];
+	long pm = 0;
+	if (!dir)
+		return 0;
+	snprintf(path, sizeof path, "%s/data/postmaster.pid", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pm) != 1)
+		pm = 0;
+	fclose(f);
+	if (pm <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	double sum = 0;
+	long pid;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		char sp[64], line[1024];
+		unsigned long long ut = 0, st = 0;
+		snprintf(sp, sizeof sp, "/proc/%ld/stat", pid);
+		FILE *g = fopen(sp, "r");
+		if (!g)
+			continue;   /* gone meanwhile */
+		char *p = fgets(line, sizeof line, g) ? strrchr(line, ')') : NULL;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		                &ut, &st) == 2)
+			sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		fclose(g);
+	}
+	fclose(f);
+	return sum;
+}
+
+/* The same from utime + stime (ticks), to subtract from cluster_cpu. */
+static double backends_ticks(const long *pids, size_t n)
+{
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cpu_sample cs;
+		cpu_read(pids[i], &cs);
+		sum += cs.backend_ticks;
+	}
+	return sum;
+}
+
 struct conns_cpu {
 	double self_us, backends_us;  /* CPU us per row, each pass */
+	double others_us;             /* the cluster's other processes (ticks) */
 };
+
+/* The conns part's batch size: CPU_BATCH, or STORE_BENCH_BATCH. */
+static uint32_t conns_batch(void)
+{
+	const char *bs = getenv("STORE_BENCH_BATCH");
+	return bs && atoi(bs) > 0 ? (uint32_t)atoi(bs) : CPU_BATCH;
+}
 
 #define STALL_S 30
 
@@ -568,7 +629,7 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 	char ci[1024];
 	snprintf(ci, sizeof ci, "%s application_name=" CONNS_APP_NAME, conninfo);
 	struct event_base *base = event_base_new();
-	struct store_conf conf = { .conninfo = ci, .batch_size = CPU_BATCH,
+	struct store_conf conf = { .conninfo = ci, .batch_size = conns_batch(),
 	                           .tables = conns_tables, .n_tables = 3, .connections = n_conns };
 	struct store *s = open_store(base, &conf);
 	const struct row_set *rs = row_set_make();
@@ -576,7 +637,8 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 	size_t n_pids = conns_pids(c, pids, STORE_CONNECTIONS_MAX + 1);
 	double rates[2];
 	for (int pass = 0; pass < 2; pass++) {
-		double c0 = self_cpu(), b0 = backends_cpu(pids, n_pids);
+		double c0 = self_cpu(), b0 = backends_cpu(pids, n_pids), k0 = cluster_cpu();
+		double bt0 = backends_ticks(pids, n_pids);
 		double t0 = now_s();
 		size_t target = committed;   /* before: rows commit while they are added */
 		target += row_set_add(rs, base, s, pass + 1);
@@ -588,6 +650,8 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 		if (cpu) {
 			cpu[pass].self_us = (self_cpu() - c0) * 1e6 / (double)n;
 			cpu[pass].backends_us = (backends_cpu(pids, n_pids) - b0) * 1e6 / (double)n;
+			cpu[pass].others_us = (cluster_cpu() - k0 - (backends_ticks(pids, n_pids) - bt0)) *
+			                      1e6 / (double)n;
 		}
 	}
 	PQfinish(c);
@@ -627,16 +691,17 @@ static void bench_conns(int runs)
 	double ins[N_COUNTS_MAX][RUNS_MAX], same[N_COUNTS_MAX][RUNS_MAX];
 	if (runs > RUNS_MAX)
 		runs = RUNS_MAX;
-	printf("[database] connections, %d rows per pass, batch %d, %d rounds (interleaved):\n",
-	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
+	printf("[database] connections, %d rows per pass, batch %u, %d rounds (interleaved):\n",
+	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, conns_batch(), runs);
 	for (int r = 0; r < runs; r++)
 		for (size_t i = 0; i < N_COUNTS; i++) {
 			struct conns_cpu cpu[2];
 			conns_pass(counts[i], &ins[i][r], &same[i][r], cpu);
 			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s;"
-			       " CPU us/row: insert store_bench %.2f backends %.2f, re-import %.2f / %.2f\n",
+			       " CPU us/row (store_bench / backends / rest of the cluster): insert %.2f / %.2f / %.2f,"
+			       " re-import %.2f / %.2f / %.2f\n",
 			       r + 1, counts[i], ins[i][r], same[i][r], cpu[0].self_us, cpu[0].backends_us,
-			       cpu[1].self_us, cpu[1].backends_us);
+			       cpu[0].others_us, cpu[1].self_us, cpu[1].backends_us, cpu[1].others_us);
 			fflush(stdout);
 		}
 	double base_ins = 0, base_same = 0;
