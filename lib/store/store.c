@@ -719,12 +719,12 @@ static bool batch_forming(const struct table *t)
 	return t->n_added > 0 || t->n_page_recs > 0;
 }
 
-/* Which connection carries a row of table with this key (FNV-1a). */
-static unsigned row_conn(const struct store *s, size_t table, const char *key)
+/* Which connection carries a row of table: by the hash of its key (the
+ * row's, computed once), mixed with the table's index. */
+static unsigned row_conn(const struct store *s, size_t table, const struct store_row *r)
 {
-	uint64_t h = 14695981039346656037u ^ (uint64_t)table;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211u;
+	uint64_t h = r->hash ^ ((uint64_t)table * 0x9e3779b97f4a7c15u);
+	h ^= h >> 32;
 	return (unsigned)(h % s->n_conns);
 }
 
@@ -745,7 +745,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	if (!dest)
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	for (size_t i = 0; i < b->n_rows; i++) {
-		dest[i] = (unsigned char)row_conn(s, b->table, b->rows[i].key);
+		dest[i] = (unsigned char)row_conn(s, b->table, &b->rows[i]);
 		cnt[dest[i]]++;
 		plain[dest[i]] += i < b->n_plain;   /* the known new first, in each share too */
 	}
@@ -807,12 +807,10 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	return 0;
 }
 
-/* The Bloom filter's bit positions of key (FNV-1a, double hashing). */
-static void seen_bits(const char *key, uint32_t bits[STORE_PLAIN_FILTER_HASHES])
+/* The Bloom filter's bit positions of a key of hash h (store_key_hash:
+ * FNV-1a; double hashing). */
+static void seen_bits(uint64_t h, uint32_t bits[STORE_PLAIN_FILTER_HASHES])
 {
-	uint64_t h = 14695981039346656037u;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211u;
 	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
 	for (uint32_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 		bits[k] = (h1 + k * h2) % STORE_PLAIN_FILTER_BITS;
@@ -827,7 +825,7 @@ static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
 	size_t n_new = 0;
 	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(rows[i].key, bits);
+		seen_bits(rows[i].hash, bits);
 		bool known = true;
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 			known &= (t->seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
@@ -838,7 +836,7 @@ static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
 		rows[i] = r;
 	}
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(rows[i].key, bits);
+		seen_bits(rows[i].hash, bits);
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 			t->seen[bits[k] / 8] |= (uint8_t)(1u << (bits[k] % 8));
 	}
@@ -855,7 +853,7 @@ static size_t link_partition(struct table *t, struct store_link_rec *links, size
 	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
 	size_t fresh = 0;
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(links[i].parent, bits);
+		seen_bits(store_key_hash(links[i].parent, strlen(links[i].parent)), bits);
 		bool known = true;
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++) {
 			known &= (t->link_seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
@@ -988,9 +986,7 @@ int store_add_typed(struct store *s, size_t table, int64_t import_id, const char
 		if (!r || store_row_set(r, key, parent_key, payload, payload_len) != 0)
 			return err_set(err, "store: out of memory queueing a row for %s", name);
 		if (store_row_set_cols(r, values, s->sql[table].n_cols) != 0) {
-			free(r->key);
-			free(r->parent);
-			free(r->payload);
+			store_row_clear(r);
 			return err_set(err, "store: out of memory queueing a row for %s", name);
 		}
 		t->n_pending++;
