@@ -43,6 +43,7 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,14 +357,23 @@ static const struct row_set *row_set_make(void)
 	return &rs;
 }
 
+/* Rows added and not yet committed, at most, in batches a connection:
+ * raced's stages send rows only on demand, as the store commits them, so
+ * the store never holds a whole import; the bench holds back likewise,
+ * well above what keeps every connection's pipeline full
+ * (STORE_MAX_IN_FLIGHT batches). */
+#define CONNS_WINDOW_BATCHES 16
+
 /* rs's rows into the store; the loop turns (without waiting) after each
- * race's rows, as an import's pipeline turns it between pages, unless
- * STORE_BENCH_NO_TURNS is set (the rows all queued before any result is
+ * race's rows, as an import's pipeline turns it between pages, and waits
+ * there while more than `window` rows are uncommitted (0: no bound).
+ * STORE_BENCH_NO_TURNS: neither (the rows all queued before any result is
  * read: the bench before 2026-12-07). */
 static size_t row_set_add(const struct row_set *rs, struct event_base *base, struct store *s,
-                          int64_t import_id)
+                          int64_t import_id, size_t window)
 {
 	int turns = !getenv("STORE_BENCH_NO_TURNS");
+	size_t start = committed;
 	for (size_t i = 0; i < rs->n; i++) {
 		char err[ERR_MAX];
 		const char *t = rs->text;
@@ -373,8 +383,11 @@ static size_t row_set_add(const struct row_set *rs, struct event_base *base, str
 			fprintf(stderr, "%s\n", err);
 			exit(1);
 		}
-		if (turns && rs->rows[i].last_of_race)
+		if (turns && rs->rows[i].last_of_race) {
 			event_base_loop(base, EVLOOP_NONBLOCK);
+			while (window > 0 && i + 1 - (committed - start) > window)
+				event_base_loop(base, EVLOOP_ONCE);
+		}
 	}
 	return rs->n;
 }
@@ -578,6 +591,17 @@ static uint32_t conns_batch(void)
 	return bs && atoi(bs) > 0 ? (uint32_t)atoi(bs) : CPU_BATCH;
 }
 
+/* The conns part's bound on rows uncommitted (row_set_add):
+ * CONNS_WINDOW_BATCHES batches a connection, or STORE_BENCH_WINDOW rows
+ * (0: none). */
+static size_t conns_window(unsigned n_conns)
+{
+	const char *w = getenv("STORE_BENCH_WINDOW");
+	if (w)
+		return (size_t)strtoul(w, NULL, 10);
+	return (size_t)CONNS_WINDOW_BATCHES * conns_batch() * n_conns;
+}
+
 #define STALL_S 30
 
 static void on_stall(evutil_socket_t fd, short what, void *arg)
@@ -641,7 +665,7 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 		double bt0 = backends_ticks(pids, n_pids);
 		double t0 = now_s();
 		size_t target = committed;   /* before: rows commit while they are added */
-		target += row_set_add(rs, base, s, pass + 1);
+		target += row_set_add(rs, base, s, pass + 1, conns_window(n_conns));
 		for (size_t t = 0; t < 3; t++)
 			flush_or_exit(s, t);
 		wait_committed(base, s, target);
@@ -873,8 +897,22 @@ static void bench_copy(uint32_t batch)
 	PQfinish(c);
 }
 
+/* raced's heap settings (daemon/main.c, heap_keep: keep up to 4 MiB of
+ * freed heap rather than trim it and fault it in again for the next
+ * batch), so that the store's CPU here is what it is in raced; the bench
+ * process without them faulted about 4 times as often. */
+static void heap_as_raced(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_TOP_PAD) && defined(M_MMAP_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TOP_PAD, 512 << 10);
+	(void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	heap_as_raced();
 	conninfo = getenv("PG_CONNINFO");
 	if (!conninfo) {
 		fprintf(stderr, "PG_CONNINFO is not set: run under tests/lib/with-pg.sh\n");
