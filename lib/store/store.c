@@ -732,8 +732,9 @@ static unsigned row_conn(const struct store *s, size_t table, const struct store
  * in batches of their own, queued first; connection 0's rows, the folded
  * rows' and placeholders' acknowledgement, the page and link records and
  * the heartbeat in the last (its page records wait, as a barrier, for the
- * others to commit).  -1 with err: out of memory, nothing taken (b's rows
- * and records stay b's). */
+ * others to commit).  The rows move to the ops' own arrays; b->rows, now
+ * empty, stays the caller's (the next batch reuses it).  -1 with err: out
+ * of memory, nothing taken (b's rows and records stay b's). */
 static int batch_route(struct store *s, struct batch_parts *b, char *err)
 {
 	const char *name = s->sql[b->table].name;
@@ -800,7 +801,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 		pieces_free(&ops);   /* the rows and records stay b's */
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	}
-	free(b->rows);           /* the strings moved to the ops */
+	b->n_rows = 0;           /* the rows moved to the ops; the array stays b's */
 	struct store_op *op;
 	while ((op = store_op_pop(&ops)))
 		(void)enqueue(s, op);   /* fails only for NULL */
@@ -890,7 +891,8 @@ static int make_batch(struct store *s, size_t table, char *err)
 	                         .sink_gen = t->pending_gen,
 	                         .beat = heartbeat_due(s, t->pending_import) };
 	struct store_op *op = NULL;
-	if (s->n_conns > 1 && b.n_rows > 0) {
+	bool routed = s->n_conns > 1 && b.n_rows > 0;
+	if (routed) {
 		if (batch_route(s, &b, err) != 0)
 			return -1;
 	} else if (!(op = batch_new(s, &b))) {
@@ -898,8 +900,11 @@ static int make_batch(struct store *s, size_t table, char *err)
 	}
 	if (s->rows_needed)
 		s->stats.rows_folded += t->n_added - t->n_pending;
-	t->pending = NULL;
-	t->n_added = t->n_pending = t->cap = 0;
+	if (!routed) {
+		t->pending = NULL;   /* the op's */
+		t->cap = 0;
+	}   /* else the rows were copied out: the array, at its size, serves the next batch */
+	t->n_added = t->n_pending = 0;
 	t->pages = NULL;
 	t->n_pages = t->cap_pages = t->n_page_recs = 0;
 	t->links = NULL;

@@ -23,10 +23,11 @@ int store_row_set(struct store_row *r, const char *key, const char *parent,
                   const char *payload, size_t payload_len)
 {
 	size_t kl = strlen(key), pl = parent ? strlen(parent) : 0;
-	if (payload_len > SIZE_MAX - kl - pl - 3 || !(r->key = malloc(kl + pl + payload_len + 3)))
+	if (kl >= UINT32_MAX || pl >= UINT32_MAX || payload_len > SIZE_MAX - kl - pl - 3 ||
+	    !(r->key = malloc(kl + pl + payload_len + 3)))
 		return -1;
 	memcpy(r->key, key, kl + 1);
-	r->key_len = kl;
+	r->key_len = (uint32_t)kl;
 	r->hash = store_key_hash(key, kl);
 	char *at = r->key + kl + 1;
 	r->parent = NULL;
@@ -34,7 +35,7 @@ int store_row_set(struct store_row *r, const char *key, const char *parent,
 	if (parent) {
 		r->parent = at;
 		memcpy(at, parent, pl + 1);
-		r->parent_len = pl;
+		r->parent_len = (uint32_t)pl;
 		at += pl + 1;
 	}
 	r->payload = at;
@@ -203,6 +204,14 @@ static void buf_array_text(struct store_buf *b, const char *v)
 	store_buf_array_bytes(b, v, v ? strlen(v) : 0);
 }
 
+static bool any_null_parent(const struct store_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].parent)
+			return true;
+	return false;
+}
+
 /* Room for n more bytes, so that the adds after it do not grow b. */
 static void buf_reserve(struct store_buf *b, size_t n)
 {
@@ -231,11 +240,13 @@ static unsigned char *put_be32(unsigned char *at, uint32_t v)
 }
 
 /* The rows' keys, parent keys (NULL: SQL NULL) and payloads (jsonb: a
- * version byte first) as three arrays' elements, into buffers sized for
- * them beforehand: one allocation each, no growth, no strlen. */
+ * version byte first) as three arrays, headers and elements, into empty
+ * buffers sized for them beforehand: one allocation each, no growth, no
+ * strlen. */
 static void put_rows(struct store_buf *keys, struct store_buf *parents, struct store_buf *payloads,
                      const struct store_row *rows, size_t n)
 {
+	enum { HEADER = 20 };   /* store_buf_array_header's five words */
 	size_t nk = 0, np = 0, nj = 0;
 	for (size_t i = 0; i < n; i++) {
 		nk += 4 + rows[i].key_len;
@@ -246,9 +257,12 @@ static void put_rows(struct store_buf *keys, struct store_buf *parents, struct s
 			return;
 		}
 	}
-	buf_reserve(keys, nk);
-	buf_reserve(parents, np);
-	buf_reserve(payloads, nj);
+	buf_reserve(keys, HEADER + nk);
+	buf_reserve(parents, HEADER + np);
+	buf_reserve(payloads, HEADER + nj);
+	store_buf_array_header(keys, PG_TYPE_TEXT, n, false);
+	store_buf_array_header(parents, PG_TYPE_TEXT, n, any_null_parent(rows, n));
+	store_buf_array_header(payloads, PG_TYPE_JSONB, n, false);
 	if (keys->failed || parents->failed || payloads->failed)
 		return;
 	unsigned char *k = (unsigned char *)keys->p + keys->len;
@@ -276,14 +290,6 @@ static void put_rows(struct store_buf *keys, struct store_buf *parents, struct s
 	payloads->len += nj;
 }
 
-static bool any_null_parent(const struct store_row *rows, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!rows[i].parent)
-			return true;
-	return false;
-}
-
 /* Row r's value of typed column c, or NULL. */
 static const char *col_value(const struct store_row *r, size_t c)
 {
@@ -302,9 +308,7 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
 	size_t np = STORE_BATCH_PARAMS + n_cols;
 	struct store_buf b[STORE_BATCH_PARAMS_MAX] = { { 0 } };
 	struct store_buf *keys = &b[0], *parents = &b[1], *payloads = &b[2], *id = &b[3];
-	store_buf_array_header(keys, PG_TYPE_TEXT, n, false);
-	store_buf_array_header(parents, PG_TYPE_TEXT, n, any_null_parent(rows, n));
-	store_buf_array_header(payloads, PG_TYPE_JSONB, n, false);
+	put_rows(keys, parents, payloads, rows, n);
 	store_buf_be64(id, (uint64_t)import_id);
 	for (size_t c = 0; c < n_cols; c++) {
 		bool nulls = false;
@@ -312,7 +316,6 @@ int store_batch_encode(const struct store_row *rows, size_t n, int64_t import_id
 			nulls = col_value(&rows[i], c) == NULL;
 		store_buf_array_header(&b[STORE_BATCH_PARAMS + c], PG_TYPE_TEXT, n, nulls);
 	}
-	put_rows(keys, parents, payloads, rows, n);
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < n_cols; c++)
 			buf_array_text(&b[STORE_BATCH_PARAMS + c], col_value(&rows[i], c));

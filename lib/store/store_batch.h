@@ -29,7 +29,8 @@ struct store_row {
 	char *key;      /* the row's block (owned): key, parent and payload, each NUL-ended */
 	char *parent;   /* in the block, or NULL */
 	char *payload;  /* JSON text, in the block */
-	size_t key_len, parent_len, payload_len;
+	size_t payload_len;
+	uint32_t key_len, parent_len;  /* a key past 4 GiB is refused (store_row_set) */
 	uint64_t hash;  /* store_key_hash(key): folding, routing, the plain filter */
 	char **cols;    /* n_cols typed columns' values (entries may be NULL), or NULL */
 	size_t n_cols;
@@ -57,7 +58,8 @@ struct store_batch_params {
 };
 
 /* Copy a row's strings into r (payload: payload_len bytes, no NUL in it).
- * Returns 0, or -1 when out of memory (r then holds nothing). */
+ * Returns 0, or -1 when out of memory or a key or parent key is 4 GiB or
+ * longer (r then holds nothing). */
 RACED_MUST_CHECK
 int store_row_set(struct store_row *r, const char *key, const char *parent,
                   const char *payload, size_t payload_len);
