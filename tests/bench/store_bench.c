@@ -8,7 +8,20 @@
  *               4, the same rows as `cpu` into fresh tables (first import),
  *               then again (unchanged re-import); the counts interleaved
  *               over RUNS rounds so a change of the machine's load lands on
- *               all of them (`store_bench conns [RUNS]`).
+ *               all of them (`store_bench conns [RUNS]`).  The rows are made
+ *               once before any timing (the bench's snprintf is not the
+ *               store's cost); the loop turns after each race's rows, as an
+ *               import's pipeline turns it between pages, and at most
+ *               CONNS_WINDOW_BATCHES batches a connection wait uncommitted,
+ *               as raced's stages send rows only on demand.  Each pass also
+ *               reports the CPU per row of this process, of the store's
+ *               backends and of the rest of the cluster.  Environment:
+ *               STORE_BENCH_CONNS="1 2" (only those counts),
+ *               STORE_BENCH_BATCH (batch size), STORE_BENCH_WINDOW (rows
+ *               uncommitted at most; 0: no bound), STORE_BENCH_NO_TURNS
+ *               (the rows all added before the loop turns, as before
+ *               2026-12-07).  The process runs with raced's heap settings
+ *               (daemon/main.c).
  *
  *   cpu:        the store writing rows shaped like the benchmark's import
  *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
