@@ -370,6 +370,8 @@ static const struct row_set *row_set_make(void)
 	return &rs;
 }
 
+static void wait_committed(struct event_base *base, struct store *s, size_t target);
+
 /* Rows added and not yet committed, at most, in batches a connection:
  * raced's stages send rows only on demand, as the store commits them, so
  * the store never holds a whole import; the bench holds back likewise,
@@ -398,8 +400,8 @@ static size_t row_set_add(const struct row_set *rs, struct event_base *base, str
 		}
 		if (turns && rs->rows[i].last_of_race) {
 			event_base_loop(base, EVLOOP_NONBLOCK);
-			while (window > 0 && i + 1 - (committed - start) > window)
-				event_base_loop(base, EVLOOP_ONCE);
+			if (window > 0 && i + 1 - (committed - start) > window)
+				wait_committed(base, s, start + i + 1 - window);
 		}
 	}
 	return rs->n;
