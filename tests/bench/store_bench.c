@@ -15,7 +15,8 @@
  *               CONNS_WINDOW_BATCHES batches a connection wait uncommitted,
  *               as raced's stages send rows only on demand.  Each pass also
  *               reports the CPU per row of this process, of the store's
- *               backends and of the rest of the cluster.  Environment:
+ *               backends, of the rest of the cluster and of the whole
+ *               machine (/proc/stat: what other processes took shows).  Environment:
  *               STORE_BENCH_CONNS="1 2" (only those counts),
  *               STORE_BENCH_BATCH (batch size), STORE_BENCH_WINDOW (rows
  *               uncommitted at most; 0: no bound), STORE_BENCH_NO_TURNS
@@ -594,9 +595,27 @@ static double backends_ticks(const long *pids, size_t n)
 	return sum;
 }
 
+/* CPU seconds the whole machine was busy (all CPUs: /proc/stat's first
+ * line, every field but idle and iowait), or 0 when unreadable. */
+static double machine_busy(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	               &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return 0;
+	/* user nice system idle iowait irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
 struct conns_cpu {
 	double self_us, backends_us;  /* CPU us per row, each pass */
 	double others_us;             /* the cluster's other processes (ticks) */
+	double machine_us;            /* the whole machine busy (ticks) */
 };
 
 /* The conns part's batch size: CPU_BATCH, or STORE_BENCH_BATCH. */
@@ -677,7 +696,7 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 	double rates[2];
 	for (int pass = 0; pass < 2; pass++) {
 		double c0 = self_cpu(), b0 = backends_cpu(pids, n_pids), k0 = cluster_cpu();
-		double bt0 = backends_ticks(pids, n_pids);
+		double bt0 = backends_ticks(pids, n_pids), m0 = machine_busy();
 		double t0 = now_s();
 		size_t target = committed;   /* before: rows commit while they are added */
 		target += row_set_add(rs, base, s, pass + 1, conns_window(n_conns));
@@ -691,6 +710,7 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
 			cpu[pass].backends_us = (backends_cpu(pids, n_pids) - b0) * 1e6 / (double)n;
 			cpu[pass].others_us = (cluster_cpu() - k0 - (backends_ticks(pids, n_pids) - bt0)) *
 			                      1e6 / (double)n;
+			cpu[pass].machine_us = (machine_busy() - m0) * 1e6 / (double)n;
 		}
 	}
 	PQfinish(c);
@@ -737,10 +757,11 @@ static void bench_conns(int runs)
 			struct conns_cpu cpu[2];
 			conns_pass(counts[i], &ins[i][r], &same[i][r], cpu);
 			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s;"
-			       " CPU us/row (store_bench / backends / rest of the cluster): insert %.2f / %.2f / %.2f,"
-			       " re-import %.2f / %.2f / %.2f\n",
+			       " CPU us/row (store_bench / backends / rest of the cluster / whole machine):"
+			       " insert %.2f / %.2f / %.2f / %.2f, re-import %.2f / %.2f / %.2f / %.2f\n",
 			       r + 1, counts[i], ins[i][r], same[i][r], cpu[0].self_us, cpu[0].backends_us,
-			       cpu[0].others_us, cpu[1].self_us, cpu[1].backends_us, cpu[1].others_us);
+			       cpu[0].others_us, cpu[0].machine_us, cpu[1].self_us, cpu[1].backends_us,
+			       cpu[1].others_us, cpu[1].machine_us);
 			fflush(stdout);
 		}
 	double base_ins = 0, base_same = 0;
