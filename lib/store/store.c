@@ -726,12 +726,12 @@ static bool batch_forming(const struct table *t)
 	return t->n_added > 0 || t->n_page_recs > 0;
 }
 
-/* Which connection carries a row of table with this key (FNV-1a). */
-static unsigned row_conn(const struct store *s, size_t table, const char *key)
+/* Which connection carries a row of table: by the hash of its key (the
+ * row's, computed once), mixed with the table's index. */
+static unsigned row_conn(const struct store *s, size_t table, const struct store_row *r)
 {
-	uint64_t h = 14695981039346656037u ^ (uint64_t)table;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211u;
+	uint64_t h = r->hash ^ ((uint64_t)table * 0x9e3779b97f4a7c15u);
+	h ^= h >> 32;
 	return (unsigned)(h % s->n_conns);
 }
 
@@ -739,8 +739,9 @@ static unsigned row_conn(const struct store *s, size_t table, const char *key)
  * in batches of their own, queued first; connection 0's rows, the folded
  * rows' and placeholders' acknowledgement, the page and link records and
  * the heartbeat in the last (its page records wait, as a barrier, for the
- * others to commit).  -1 with err: out of memory, nothing taken (b's rows
- * and records stay b's). */
+ * others to commit).  The rows move to the ops' own arrays; b->rows, now
+ * empty, stays the caller's (the next batch reuses it).  -1 with err: out
+ * of memory, nothing taken (b's rows and records stay b's). */
 static int batch_route(struct store *s, struct batch_parts *b, char *err)
 {
 	const char *name = s->sql[b->table].name;
@@ -752,7 +753,7 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 	if (!dest)
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	for (size_t i = 0; i < b->n_rows; i++) {
-		dest[i] = (unsigned char)row_conn(s, b->table, b->rows[i].key);
+		dest[i] = (unsigned char)row_conn(s, b->table, &b->rows[i]);
 		cnt[dest[i]]++;
 		plain[dest[i]] += i < b->n_plain;   /* the known new first, in each share too */
 	}
@@ -807,19 +808,17 @@ static int batch_route(struct store *s, struct batch_parts *b, char *err)
 		pieces_free(&ops);   /* the rows and records stay b's */
 		return err_set(err, "store: out of memory building a batch for table %s", name);
 	}
-	free(b->rows);           /* the strings moved to the ops */
+	b->n_rows = 0;           /* the rows moved to the ops; the array stays b's */
 	struct store_op *op;
 	while ((op = store_op_pop(&ops)))
 		(void)enqueue(s, op);   /* fails only for NULL */
 	return 0;
 }
 
-/* The Bloom filter's bit positions of key (FNV-1a, double hashing). */
-static void seen_bits(const char *key, uint32_t bits[STORE_PLAIN_FILTER_HASHES])
+/* The Bloom filter's bit positions of a key of hash h (store_key_hash:
+ * FNV-1a; double hashing). */
+static void seen_bits(uint64_t h, uint32_t bits[STORE_PLAIN_FILTER_HASHES])
 {
-	uint64_t h = 14695981039346656037u;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211u;
 	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
 	for (uint32_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 		bits[k] = (h1 + k * h2) % STORE_PLAIN_FILTER_BITS;
@@ -834,7 +833,7 @@ static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
 	size_t n_new = 0;
 	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(rows[i].key, bits);
+		seen_bits(rows[i].hash, bits);
 		bool known = true;
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 			known &= (t->seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
@@ -845,7 +844,7 @@ static size_t plain_partition(struct table *t, struct store_row *rows, size_t n)
 		rows[i] = r;
 	}
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(rows[i].key, bits);
+		seen_bits(rows[i].hash, bits);
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++)
 			t->seen[bits[k] / 8] |= (uint8_t)(1u << (bits[k] % 8));
 	}
@@ -862,7 +861,7 @@ static size_t link_partition(struct table *t, struct store_link_rec *links, size
 	uint32_t bits[STORE_PLAIN_FILTER_HASHES];
 	size_t fresh = 0;
 	for (size_t i = 0; i < n; i++) {
-		seen_bits(links[i].parent, bits);
+		seen_bits(store_key_hash(links[i].parent, strlen(links[i].parent)), bits);
 		bool known = true;
 		for (size_t k = 0; k < STORE_PLAIN_FILTER_HASHES; k++) {
 			known &= (t->link_seen[bits[k] / 8] >> (bits[k] % 8)) & 1u;
@@ -899,7 +898,8 @@ static int make_batch(struct store *s, size_t table, char *err)
 	                         .sink_gen = t->pending_gen,
 	                         .beat = heartbeat_due(s, t->pending_import) };
 	struct store_op *op = NULL;
-	if (s->n_conns > 1 && b.n_rows > 0) {
+	bool routed = s->n_conns > 1 && b.n_rows > 0;
+	if (routed) {
 		if (batch_route(s, &b, err) != 0)
 			return -1;
 	} else if (!(op = batch_new(s, &b))) {
@@ -907,8 +907,11 @@ static int make_batch(struct store *s, size_t table, char *err)
 	}
 	if (s->rows_needed)
 		s->stats.rows_folded += t->n_added - t->n_pending;
-	t->pending = NULL;
-	t->n_added = t->n_pending = t->cap = 0;
+	if (!routed) {
+		t->pending = NULL;   /* the op's */
+		t->cap = 0;
+	}   /* else the rows were copied out: the array, at its size, serves the next batch */
+	t->n_added = t->n_pending = 0;
 	t->pages = NULL;
 	t->n_pages = t->cap_pages = t->n_page_recs = 0;
 	t->links = NULL;
@@ -995,9 +998,7 @@ int store_add_typed(struct store *s, size_t table, int64_t import_id, const char
 		if (!r || store_row_set(r, key, parent_key, payload, payload_len) != 0)
 			return err_set(err, "store: out of memory queueing a row for %s", name);
 		if (store_row_set_cols(r, values, s->sql[table].n_cols) != 0) {
-			free(r->key);
-			free(r->parent);
-			free(r->payload);
+			store_row_clear(r);
 			return err_set(err, "store: out of memory queueing a row for %s", name);
 		}
 		t->n_pending++;

@@ -9,9 +9,12 @@
  * and plans the statement per batch nor lexes and unescapes a text array
  * literal.
  *
- * Ownership: a row owns its three strings; store_rows_free() frees them
- * and the array.  store_batch_encode() leaves the rows alone and hands the
- * parameters it allocates to the caller (store_batch_params_free).
+ * Ownership: a row owns one block holding its key, parent key and payload
+ * (key points at its start; one malloc a row, not three: the store's CPU
+ * per row is what a second connection competes with on a small host) and
+ * its typed columns' values; store_rows_free() frees them and the array.
+ * store_batch_encode() leaves the rows alone and hands the parameters it
+ * allocates to the caller (store_batch_params_free).
  */
 #ifndef RACED_STORE_BATCH_H
 #define RACED_STORE_BATCH_H
@@ -23,12 +26,18 @@
 #include <stdint.h>
 
 struct store_row {
-	char *key;
-	char *parent;   /* or NULL */
-	char *payload;  /* JSON text */
+	char *key;      /* the row's block (owned): key, parent and payload, each NUL-ended */
+	char *parent;   /* in the block, or NULL */
+	char *payload;  /* JSON text, in the block */
+	size_t payload_len;
+	uint32_t key_len, parent_len;  /* a key past 4 GiB is refused (store_row_set) */
+	uint64_t hash;  /* store_key_hash(key): folding, routing, the plain filter */
 	char **cols;    /* n_cols typed columns' values (entries may be NULL), or NULL */
 	size_t n_cols;
 };
+
+/* FNV-1a (64 bits) of a key: computed once a row, as it is copied. */
+uint64_t store_key_hash(const char *key, size_t len);
 
 #define STORE_BATCH_PARAMS 4  /* keys, parent keys, payloads, import id */
 /* ... then one text array per typed column */
@@ -49,7 +58,8 @@ struct store_batch_params {
 };
 
 /* Copy a row's strings into r (payload: payload_len bytes, no NUL in it).
- * Returns 0, or -1 when out of memory (r then holds nothing). */
+ * Returns 0, or -1 when out of memory or a key or parent key is 4 GiB or
+ * longer (r then holds nothing). */
 RACED_MUST_CHECK
 int store_row_set(struct store_row *r, const char *key, const char *parent,
                   const char *payload, size_t payload_len);
@@ -57,10 +67,13 @@ int store_row_set(struct store_row *r, const char *key, const char *parent,
  * r.  0, or -1 when out of memory (r then has none). */
 RACED_MUST_CHECK
 int store_row_set_cols(struct store_row *r, const char *const *values, size_t n);
+/* Free what r owns (its block and typed columns), not r itself. */
+void store_row_clear(struct store_row *r);
 void store_rows_free(struct store_row *rows, size_t n);
 
 /* Fold rows with the same key: the last of them survives, the earlier are
- * freed; the survivors keep their order.
+ * freed; the survivors keep their order.  By a hash table of the keys'
+ * hashes (linear in n; a key compared only on equal hashes).
  * Returns the new count, or -1 when out of memory (rows untouched). */
 RACED_MUST_CHECK
 long store_rows_fold(struct store_row *rows, size_t n);

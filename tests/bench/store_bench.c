@@ -8,7 +8,21 @@
  *               4, the same rows as `cpu` into fresh tables (first import),
  *               then again (unchanged re-import); the counts interleaved
  *               over RUNS rounds so a change of the machine's load lands on
- *               all of them (`store_bench conns [RUNS]`).
+ *               all of them (`store_bench conns [RUNS]`).  The rows are made
+ *               once before any timing (the bench's snprintf is not the
+ *               store's cost); the loop turns after each race's rows, as an
+ *               import's pipeline turns it between pages, and at most
+ *               CONNS_WINDOW_BATCHES batches a connection wait uncommitted,
+ *               as raced's stages send rows only on demand.  Each pass also
+ *               reports the CPU per row of this process, of the store's
+ *               backends, of the rest of the cluster and of the whole
+ *               machine (/proc/stat: what other processes took shows).  Environment:
+ *               STORE_BENCH_CONNS="1 2" (only those counts),
+ *               STORE_BENCH_BATCH (batch size), STORE_BENCH_WINDOW (rows
+ *               uncommitted at most; 0: no bound), STORE_BENCH_NO_TURNS
+ *               (the rows all added before the loop turns, as before
+ *               2026-12-07).  The process runs with raced's heap settings
+ *               (daemon/main.c).
  *
  *   cpu:        the store writing rows shaped like the benchmark's import
  *               (tests/bench/run.sh: 2000 races, 90000 entries, 36000
@@ -43,6 +57,8 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,25 +244,30 @@ static void cpu_read(long pid, struct cpu_sample *out)
 	            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* One row of cpu_rows_each's: its table, key, parent key (or NULL) and
+ * payload; last_of_race: the last row of a race (a page's worth). */
+typedef void cpu_row_fn(void *arg, size_t table, const char *key, const char *parent,
+                        const char *payload, size_t len, int last_of_race);
+
 /* Rows in the order an import delivers them: per race, the race, its
- * entries and the athletes first seen there. */
-static size_t cpu_rows(struct store *s, int64_t import_id)
+ * entries and the athletes first seen there.  Returns how many. */
+static size_t cpu_rows_each(cpu_row_fn *emit, void *arg)
 {
 	static const char *const cities[] = { "Zürich", "Berlin", "Lyon", "Oslo", "Graz" };
 	static const char *const kinds[] = { "Marathon", "Half Marathon", "10K", "Trail Run" };
 	static const char *const cats[] = { "M20", "W20", "M35", "W35", "M50", "W50" };
 	static const char *const firsts[] = { "Anna", "Jonas", "Zoë", "Mateo", "Ingrid" };
 	static const char *const lasts[] = { "Schmidt", "Łukasz-Müller", "Rossi", "Berg" };
-	char key[32], parent[32], payload[256], err[ERR_MAX];
+	char key[32], parent[32], payload[256];
 	size_t n_rows = 0, athlete = 0;
 	for (size_t r = 1; r <= CPU_RACES; r++) {
 		const char *city = cities[r % 5];
+		size_t athletes_end = r * CPU_ATHLETES / CPU_RACES;
 		snprintf(key, sizeof key, "%zu", r);
 		int n = snprintf(payload, sizeof payload,
 		                 "{\"id\":%zu,\"name\":\"%s %s\",\"date\":\"2026-%02zu-%02zu\",\"city\":\"%s\",\"version\":1}",
 		                 r, city, kinds[r % 4], 1 + r % 12, 1 + r % 28, city);
-		if (store_add(s, 0, import_id, key, NULL, payload, (size_t)n, err) != 0)
-			goto fail;
+		emit(arg, 0, key, NULL, payload, (size_t)n, 0);
 		n_rows++;
 		for (size_t e = 1; e <= CPU_PER_RACE; e++) {
 			snprintf(key, sizeof key, "e%zu-%zu", r, e);
@@ -255,25 +276,144 @@ static size_t cpu_rows(struct store *s, int64_t import_id)
 			n = snprintf(payload, sizeof payload,
 			             "{\"id\":\"%s\",\"race_id\":\"%zu\",\"athlete_id\":\"a%zu\",\"bib\":%zu,\"category\":\"%s\"}",
 			             key, r, a, 100 + e, cats[(r + e) % 6]);
-			if (store_add(s, 1, import_id, key, parent, payload, (size_t)n, err) != 0)
-				goto fail;
+			emit(arg, 1, key, parent, payload, (size_t)n,
+			     e == CPU_PER_RACE && athlete >= athletes_end);
 			n_rows++;
 		}
-		for (; athlete < r * CPU_ATHLETES / CPU_RACES; athlete++) {
+		for (; athlete < athletes_end; athlete++) {
 			size_t a = 1 + (athlete * 7919) % CPU_ATHLETES;
 			snprintf(key, sizeof key, "a%zu", a);
 			n = snprintf(payload, sizeof payload,
 			             "{\"id\":\"%s\",\"name\":\"%s %s\",\"country\":\"%s\",\"born\":%zu}",
 			             key, firsts[a % 5], lasts[a % 4], a % 3 ? "CH" : "DE", 1950 + a % 60);
-			if (store_add(s, 2, import_id, key, NULL, payload, (size_t)n, err) != 0)
-				goto fail;
+			emit(arg, 2, key, NULL, payload, (size_t)n, athlete + 1 == athletes_end);
 			n_rows++;
 		}
 	}
 	return n_rows;
-fail:
-	fprintf(stderr, "%s\n", err);
-	exit(1);
+}
+
+struct add_ctx {
+	struct store *s;
+	int64_t import_id;
+};
+
+static void add_row(void *arg, size_t table, const char *key, const char *parent,
+                    const char *payload, size_t len, int last_of_race)
+{
+	struct add_ctx *a = arg;
+	char err[ERR_MAX];
+	(void)last_of_race;
+	if (store_add(a->s, table, a->import_id, key, parent, payload, len, err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+}
+
+/* cpu_rows_each's rows made once, before any timing: what the conns
+ * part times is the store's work, not the bench's snprintf. */
+#define NO_PARENT SIZE_MAX
+
+struct row_set {
+	struct {
+		size_t table;
+		size_t key, parent, payload;  /* offsets into text; parent NO_PARENT: none */
+		size_t len;
+		int last_of_race;
+	} *rows;
+	size_t n, cap;
+	char *text;
+	size_t text_len, text_cap;
+};
+
+static size_t text_put(struct row_set *rs, const char *v, size_t n)
+{
+	if (rs->text_len + n + 1 > rs->text_cap) {
+		rs->text_cap = (rs->text_len + n + 1) * 2;
+		if (!(rs->text = realloc(rs->text, rs->text_cap))) {
+			fprintf(stderr, "out of memory\n");
+			exit(1);
+		}
+	}
+	size_t at = rs->text_len;
+	memcpy(rs->text + at, v, n);
+	rs->text[at + n] = '\0';
+	rs->text_len += n + 1;
+	return at;
+}
+
+static void set_row(void *arg, size_t table, const char *key, const char *parent,
+                    const char *payload, size_t len, int last_of_race)
+{
+	struct row_set *rs = arg;
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 1024;
+		if (!(rs->rows = realloc(rs->rows, rs->cap * sizeof *rs->rows))) {
+			fprintf(stderr, "out of memory\n");
+			exit(1);
+		}
+	}
+	rs->rows[rs->n].table = table;
+	rs->rows[rs->n].key = text_put(rs, key, strlen(key));
+	rs->rows[rs->n].parent = parent ? text_put(rs, parent, strlen(parent)) : NO_PARENT;
+	rs->rows[rs->n].payload = text_put(rs, payload, len);
+	rs->rows[rs->n].len = len;
+	rs->rows[rs->n].last_of_race = last_of_race;
+	rs->n++;
+}
+
+static const struct row_set *row_set_make(void)
+{
+	static struct row_set rs;
+	if (rs.n > 0)
+		return &rs;
+	cpu_rows_each(set_row, &rs);
+	return &rs;
+}
+
+static void wait_committed(struct event_base *base, struct store *s, size_t target);
+
+/* Rows added and not yet committed, at most, in batches a connection:
+ * raced's stages send rows only on demand, as the store commits them, so
+ * the store never holds a whole import; the bench holds back likewise,
+ * well above what keeps every connection's pipeline full
+ * (STORE_MAX_IN_FLIGHT batches). */
+#define CONNS_WINDOW_BATCHES 16
+
+/* rs's rows into the store; the loop turns (without waiting) after each
+ * race's rows, as an import's pipeline turns it between pages, and waits
+ * there while more than `window` rows are uncommitted (0: no bound).
+ * STORE_BENCH_NO_TURNS: neither (the rows all queued before any result is
+ * read: the bench before 2026-12-07). */
+static size_t row_set_add(const struct row_set *rs, struct event_base *base, struct store *s,
+                          int64_t import_id, size_t window)
+{
+	int turns = !getenv("STORE_BENCH_NO_TURNS");
+	size_t start = committed;
+	for (size_t i = 0; i < rs->n; i++) {
+		char err[ERR_MAX];
+		const char *t = rs->text;
+		if (store_add(s, rs->rows[i].table, import_id, t + rs->rows[i].key,
+		              rs->rows[i].parent == NO_PARENT ? NULL : t + rs->rows[i].parent,
+		              t + rs->rows[i].payload, rs->rows[i].len, err) != 0) {
+			fprintf(stderr, "%s\n", err);
+			exit(1);
+		}
+		if (turns && rs->rows[i].last_of_race) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			if (window > 0 && i + 1 - (committed - start) > window)
+				wait_committed(base, s, start + i + 1 - window);
+		}
+	}
+	return rs->n;
+}
+
+/* cpu_rows_each's rows into the store as they are made (the loop does not
+ * turn meanwhile).  Returns how many. */
+static size_t cpu_rows(struct store *s, int64_t import_id)
+{
+	struct add_ctx a = { s, import_id };
+	return cpu_rows_each(add_row, &a);
 }
 
 static long backend_pid(PGconn *c)
@@ -367,9 +507,174 @@ static void bench_cpu(int collate_c)
 
 static const char *const conns_tables[] = { "conns_races", "conns_entries", "conns_athletes" };
 
+#define CONNS_APP_NAME "store_bench_conns"
+
+/* This process's CPU seconds (user + system). */
+static double self_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The store's backends (its write connections: no read-back is made). */
+static size_t conns_pids(PGconn *c, long *pids, size_t max)
+{
+	PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE application_name = '"
+	                        CONNS_APP_NAME "' ORDER BY pid");
+	size_t n = 0;
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r) && n < max; i++)
+		pids[n++] = atol(PQgetvalue(r, i, 0));
+	PQclear(r);
+	return n;
+}
+
+/* Their CPU seconds on CPU, summed (/proc/<pid>/schedstat). */
+static double backends_cpu(const long *pids, size_t n)
+{
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cpu_sample cs;
+		cpu_read(pids[i], &cs);
+		sum += cs.backend_sched;
+	}
+	return sum;
+}
+
+/* CPU seconds of every process of the cluster (the postmaster's
+ * children: backends, WAL writer, checkpointer...), from utime + stime;
+ * 0 when PG_DIR (tests/lib/with-pg.sh) does not say where it is. */
+static double cluster_cpu(void)
+{
+	const char *dir = getenv("PG_DIR");
+	char path[4096];
+	long pm = 0;
+	if (!dir)
+		return 0;
+	snprintf(path, sizeof path, "%s/data/postmaster.pid", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pm) != 1)
+		pm = 0;
+	fclose(f);
+	if (pm <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pm, pm);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	double sum = 0;
+	long pid;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		char sp[64], line[1024];
+		unsigned long long ut = 0, st = 0;
+		snprintf(sp, sizeof sp, "/proc/%ld/stat", pid);
+		FILE *g = fopen(sp, "r");
+		if (!g)
+			continue;   /* gone meanwhile */
+		char *p = fgets(line, sizeof line, g) ? strrchr(line, ')') : NULL;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		                &ut, &st) == 2)
+			sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		fclose(g);
+	}
+	fclose(f);
+	return sum;
+}
+
+/* The same from utime + stime (ticks), to subtract from cluster_cpu. */
+static double backends_ticks(const long *pids, size_t n)
+{
+	double sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cpu_sample cs;
+		cpu_read(pids[i], &cs);
+		sum += cs.backend_ticks;
+	}
+	return sum;
+}
+
+/* CPU seconds the whole machine was busy (all CPUs: /proc/stat's first
+ * line, every field but idle and iowait), or 0 when unreadable. */
+static double machine_busy(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	               &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return 0;
+	/* user nice system idle iowait irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct conns_cpu {
+	double self_us, backends_us;  /* CPU us per row, each pass */
+	double others_us;             /* the cluster's other processes (ticks) */
+	double machine_us;            /* the whole machine busy (ticks) */
+};
+
+/* The conns part's batch size: CPU_BATCH, or STORE_BENCH_BATCH. */
+static uint32_t conns_batch(void)
+{
+	const char *bs = getenv("STORE_BENCH_BATCH");
+	return bs && atoi(bs) > 0 ? (uint32_t)atoi(bs) : CPU_BATCH;
+}
+
+/* The conns part's bound on rows uncommitted (row_set_add):
+ * CONNS_WINDOW_BATCHES batches a connection, or STORE_BENCH_WINDOW rows
+ * (0: none). */
+static size_t conns_window(unsigned n_conns)
+{
+	const char *w = getenv("STORE_BENCH_WINDOW");
+	if (w)
+		return (size_t)strtoul(w, NULL, 10);
+	return (size_t)CONNS_WINDOW_BATCHES * conns_batch() * n_conns;
+}
+
+#define STALL_S 30
+
+static void on_stall(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_stats st = { 0 };
+	(void)fd;
+	(void)what;
+	store_get_stats(arg, &st);
+	fprintf(stderr, "store_bench: no commit for %d s: %zu rows committed; store: state %s, added %llu,"
+	        " committed %llu, batches %llu, queued %zu, in flight %zu, last error %s\n",
+	        STALL_S, committed, store_state_name(st.state), (unsigned long long)st.rows_added,
+	        (unsigned long long)st.rows_committed, (unsigned long long)st.batches_committed,
+	        st.ops_queued, st.ops_in_flight, st.last_error ? st.last_error : "none");
+	exit(1);
+}
+
+/* Turn the loop until target rows committed; exit if none commits for
+ * STALL_S seconds (a stalled store says so rather than hang the bench). */
+static void wait_committed(struct event_base *base, struct store *s, size_t target)
+{
+	struct event *stall = evtimer_new(base, on_stall, s);
+	struct timeval tv = { STALL_S, 0 };
+	size_t seen = committed;
+	evtimer_add(stall, &tv);
+	while (committed < target) {
+		event_base_loop(base, EVLOOP_ONCE);
+		if (committed != seen) {
+			seen = committed;
+			evtimer_add(stall, &tv);
+		}
+	}
+	event_free(stall);
+}
+
 /* Rows/s of one first import and one unchanged re-import over n_conns
- * connections, into fresh tables. */
-static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
+ * connections, into fresh tables; cpu (or NULL) gets the CPU per row of
+ * this process and of the store's backends, each pass. */
+static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate,
+                       struct conns_cpu cpu[2])
 {
 	PGconn *c = PQconnectdb(conninfo);
 	exec_ok(c, "SET client_min_messages = warning");  /* not the views' drop NOTICEs */
@@ -379,22 +684,36 @@ static void conns_pass(unsigned n_conns, double *insert_rate, double *same_rate)
 		exec_ok(c, q);
 	}
 	exec_ok(c, "CHECKPOINT");
-	PQfinish(c);
+	char ci[1024];
+	snprintf(ci, sizeof ci, "%s application_name=" CONNS_APP_NAME, conninfo);
 	struct event_base *base = event_base_new();
-	struct store_conf conf = { .conninfo = conninfo, .batch_size = CPU_BATCH,
+	struct store_conf conf = { .conninfo = ci, .batch_size = conns_batch(),
 	                           .tables = conns_tables, .n_tables = 3, .connections = n_conns };
 	struct store *s = open_store(base, &conf);
+	const struct row_set *rs = row_set_make();
+	long pids[STORE_CONNECTIONS_MAX + 1];
+	size_t n_pids = conns_pids(c, pids, STORE_CONNECTIONS_MAX + 1);
 	double rates[2];
 	for (int pass = 0; pass < 2; pass++) {
+		double c0 = self_cpu(), b0 = backends_cpu(pids, n_pids), k0 = cluster_cpu();
+		double bt0 = backends_ticks(pids, n_pids), m0 = machine_busy();
 		double t0 = now_s();
-		size_t target = committed + cpu_rows(s, pass + 1);
+		size_t target = committed;   /* before: rows commit while they are added */
+		target += row_set_add(rs, base, s, pass + 1, conns_window(n_conns));
 		for (size_t t = 0; t < 3; t++)
 			flush_or_exit(s, t);
-		while (committed < target)
-			event_base_loop(base, EVLOOP_ONCE);
+		wait_committed(base, s, target);
 		size_t n = CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES;
 		rates[pass] = (double)n / (now_s() - t0);
+		if (cpu) {
+			cpu[pass].self_us = (self_cpu() - c0) * 1e6 / (double)n;
+			cpu[pass].backends_us = (backends_cpu(pids, n_pids) - b0) * 1e6 / (double)n;
+			cpu[pass].others_us = (cluster_cpu() - k0 - (backends_ticks(pids, n_pids) - bt0)) *
+			                      1e6 / (double)n;
+			cpu[pass].machine_us = (machine_busy() - m0) * 1e6 / (double)n;
+		}
 	}
+	PQfinish(c);
 	store_free(s);
 	event_base_free(base);
 	*insert_rate = rates[0];
@@ -409,18 +728,40 @@ static int cmp_double(const void *a, const void *b)
 
 static void bench_conns(int runs)
 {
-	static const unsigned counts[] = { 1, 2, 4 };
-	enum { N_COUNTS = 3, RUNS_MAX = 16 };
-	double ins[N_COUNTS][RUNS_MAX], same[N_COUNTS][RUNS_MAX];
+	enum { N_COUNTS_MAX = 3, RUNS_MAX = 16 };
+	unsigned counts[N_COUNTS_MAX] = { 1, 2, 4 };
+	size_t N_COUNTS = N_COUNTS_MAX;
+	/* STORE_BENCH_CONNS="2" (or "1 2"): only those counts, for a profile */
+	const char *only = getenv("STORE_BENCH_CONNS");
+	if (only) {
+		N_COUNTS = 0;
+		for (char *end; N_COUNTS < N_COUNTS_MAX && *only; only = end) {
+			unsigned long v = strtoul(only, &end, 10);
+			if (end == only || v == 0 || v > STORE_CONNECTIONS_MAX) {
+				fprintf(stderr, "STORE_BENCH_CONNS: counts of 1 to %d, space-separated\n",
+				        STORE_CONNECTIONS_MAX);
+				exit(2);
+			}
+			counts[N_COUNTS++] = (unsigned)v;
+			while (*end == ' ')
+				end++;
+		}
+	}
+	double ins[N_COUNTS_MAX][RUNS_MAX], same[N_COUNTS_MAX][RUNS_MAX];
 	if (runs > RUNS_MAX)
 		runs = RUNS_MAX;
-	printf("[database] connections, %d rows per pass, batch %d, %d rounds (interleaved):\n",
-	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, CPU_BATCH, runs);
+	printf("[database] connections, %d rows per pass, batch %u, %d rounds (interleaved):\n",
+	       CPU_RACES * (1 + CPU_PER_RACE) + CPU_ATHLETES, conns_batch(), runs);
 	for (int r = 0; r < runs; r++)
 		for (size_t i = 0; i < N_COUNTS; i++) {
-			conns_pass(counts[i], &ins[i][r], &same[i][r]);
-			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s\n",
-			       r + 1, counts[i], ins[i][r], same[i][r]);
+			struct conns_cpu cpu[2];
+			conns_pass(counts[i], &ins[i][r], &same[i][r], cpu);
+			printf("  round %d, connections %u: insert %8.0f rows/s, re-import %8.0f rows/s;"
+			       " CPU us/row (store_bench / backends / rest of the cluster / whole machine):"
+			       " insert %.2f / %.2f / %.2f / %.2f, re-import %.2f / %.2f / %.2f / %.2f\n",
+			       r + 1, counts[i], ins[i][r], same[i][r], cpu[0].self_us, cpu[0].backends_us,
+			       cpu[0].others_us, cpu[0].machine_us, cpu[1].self_us, cpu[1].backends_us,
+			       cpu[1].others_us, cpu[1].machine_us);
 			fflush(stdout);
 		}
 	double base_ins = 0, base_same = 0;
@@ -592,8 +933,22 @@ static void bench_copy(uint32_t batch)
 	PQfinish(c);
 }
 
+/* raced's heap settings (daemon/main.c, heap_keep: keep up to 4 MiB of
+ * freed heap rather than trim it and fault it in again for the next
+ * batch), so that the store's CPU here is what it is in raced; the bench
+ * process without them faulted about 4 times as often. */
+static void heap_as_raced(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_TOP_PAD) && defined(M_MMAP_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TOP_PAD, 512 << 10);
+	(void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	heap_as_raced();
 	conninfo = getenv("PG_CONNINFO");
 	if (!conninfo) {
 		fprintf(stderr, "PG_CONNINFO is not set: run under tests/lib/with-pg.sh\n");

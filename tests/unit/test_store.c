@@ -379,12 +379,12 @@ static void test_duplicate_key_in_one_batch_is_folded_later_wins(void)
 static void test_a_full_batch_that_cannot_be_built_stays_pending(void)
 {
 	const char *tables[] = { "m_items" };
-	const char *payload = "{\"pad\": \"a payload longer than the fold's index\"}";
+	const char *payload = "{\"pad\": \"a payload longer than the fold's table\"}";
 	struct seen w = { 0 };
 	struct store *s = open_store(&w, tables, 1, 3);
 	add(s, 0, 1, "a", NULL, payload);
 	add(s, 0, 1, "b", NULL, payload);
-	fail_malloc_size = 3 * sizeof(size_t);   /* the fold's index of 3 rows */
+	fail_malloc_size = 8 * sizeof(size_t) + 3;  /* the fold's table for 3 rows (8 slots, 3 flags) */
 	add(s, 0, 1, "c", NULL, payload);
 	CHECK_EQ(fail_malloc_size, 0);            /* it did fail */
 	CHECK_EQ(store_pending(s, 0), 3);

@@ -108,6 +108,77 @@ static void test_fold_of_one_key_throughout_keeps_the_last(void)
 	store_rows_free(rows, 1);
 }
 
+/* Keys whose hashes are equal are still told apart by their bytes: the
+ * fold's table compares keys, not only hashes. */
+static void test_fold_tells_keys_of_equal_hashes_apart(void)
+{
+	const char *spec[] = { "a=1", "b=1", "a=2", "ab=1", "b=2" };
+	struct store_row *rows = rows_of(spec, 5);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	for (size_t i = 0; i < 5; i++)
+		rows[i].hash = 42;   /* every key collides */
+	CHECK_EQ(store_rows_fold(rows, 5), 3);
+	CHECK_STR(rows[0].key, "a");
+	CHECK_STR(rows[0].payload, "2");
+	CHECK_STR(rows[1].key, "ab");
+	CHECK_STR(rows[2].key, "b");
+	CHECK_STR(rows[2].payload, "2");
+	store_rows_free(rows, 3);
+}
+
+/* A batch's worth of rows, every key twice (the second a later version)
+ * and some three times: the last of each, in the order of the lasts. */
+static void test_fold_of_a_large_batch_keeps_each_keys_last_row(void)
+{
+	enum { N = 3000 };
+	struct store_row *rows = calloc(N, sizeof *rows);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	for (size_t i = 0; i < N; i++) {
+		char key[16], payload[16];
+		size_t k = i < 1000 ? i : i < 2000 ? i - 1000 : (i - 2000) * 2;  /* keys 0..999 */
+		snprintf(key, sizeof key, "k%zu", k);
+		int n = snprintf(payload, sizeof payload, "%zu", i);
+		CHECK_EQ(store_row_set(&rows[i], key, NULL, payload, (size_t)n), 0);
+	}
+	/* keys 0..999 from rows 0..999, again from 1000..1999, the even
+	 * keys 0..998 a third time from 2000..2499 and keys 1000..1998 new
+	 * from 2500..2999 */
+	CHECK_EQ(store_rows_fold(rows, N), 1500);
+	CHECK_STR(rows[0].key, "k1");      /* row 1001: the odd keys' last */
+	CHECK_STR(rows[0].payload, "1001");
+	CHECK_STR(rows[499].key, "k999");
+	CHECK_STR(rows[500].key, "k0");     /* row 2000 */
+	CHECK_STR(rows[500].payload, "2000");
+	CHECK_STR(rows[1499].key, "k1998"); /* row 2999 */
+	store_rows_free(rows, 1500);
+}
+
+/* A row's strings and lengths as given, the parent absent or empty. */
+static void test_a_row_holds_its_key_parent_and_payload_with_lengths(void)
+{
+	struct store_row r[2];
+	CHECK_EQ(store_row_set(&r[0], "key", NULL, "{\"a\":1}xx", 7), 0);
+	CHECK_EQ(store_row_set(&r[1], "", "", "", 0), 0);
+	CHECK_STR(r[0].key, "key");
+	CHECK_EQ(r[0].key_len, 3);
+	CHECK(r[0].parent == NULL);
+	CHECK_STR(r[0].payload, "{\"a\":1}");   /* payload_len bytes, NUL-ended */
+	CHECK_EQ(r[0].payload_len, 7);
+	CHECK_EQ(r[0].hash, store_key_hash("key", 3));
+	CHECK(r[0].hash != store_key_hash("kez", 3));
+	CHECK_STR(r[1].key, "");
+	CHECK(r[1].parent != NULL);
+	CHECK_STR(r[1].parent, "");
+	CHECK_STR(r[1].payload, "");
+	store_row_clear(&r[0]);
+	store_row_clear(&r[1]);
+	CHECK(r[0].key == NULL && r[0].payload == NULL);
+}
+
 static void test_keys_are_a_text_array_of_length_prefixed_elements(void)
 {
 	const char *spec[] = { "k<p=1", "ab<p=2" };
@@ -211,6 +282,9 @@ int main(void)
 	RUN(test_fold_leaves_distinct_keys_in_their_order);
 	RUN(test_fold_of_one_row_or_none_is_that_row);
 	RUN(test_fold_of_one_key_throughout_keeps_the_last);
+	RUN(test_fold_tells_keys_of_equal_hashes_apart);
+	RUN(test_fold_of_a_large_batch_keeps_each_keys_last_row);
+	RUN(test_a_row_holds_its_key_parent_and_payload_with_lengths);
 	RUN(test_keys_are_a_text_array_of_length_prefixed_elements);
 	RUN(test_a_missing_parent_is_a_null_element_and_flags_the_array);
 	RUN(test_typed_columns_are_text_arrays_after_the_four);
