@@ -100,9 +100,9 @@ struct aimd {
 	double mean;                   /* the baseline: EWMA of window RTTs, seconds */
 	double spread;                 /* EWMA of |window RTT - the one before| */
 	double last;                   /* the last window's RTT */
-	uint32_t base_limit;           /* the limit a window ran at when the baseline last fell */
+	uint32_t base_limit;           /* the lowest limit a window's answers were sent at when the baseline last fell */
 	bool slow_start;               /* doubling, until the first cut */
-	uint32_t window_limit;         /* the limit the last window ran at */
+	uint32_t ran[2];               /* the limits the last two windows ran at ([0] the last; 0: none) */
 	double window_end;             /* when the current window closes */
 	double rtt[AIMD_WINDOW_SAMPLES];
 	uint32_t rtt_n;                /* answers in the window (may exceed the samples kept) */
