@@ -68,8 +68,8 @@ static void baseline_update(struct aimd *a, double rtt, uint32_t ran_at)
 	}
 	/* A fall is believed at once, and notes the lowest limit its answers
 	 * were sent at (the window after slow start doubles the limit still
-	 * sees the answers of the half: noting the double would let the
-	 * baseline follow the queue it then builds).  A rise only slowly, and
+	 * sees answers sent at the old one: noting the new one let the
+	 * baseline follow the queue it then built).  A rise only slowly, and
 	 * only when all its answers were sent at or below that limit: a rise
 	 * at a higher limit may be the queue raced itself builds, and a
 	 * baseline that followed it would never show it (the limit would
@@ -114,11 +114,11 @@ static double window_rtt(struct aimd *a)
 /* How far over the baseline a window may be and still let the limit grow:
  * AIMD_GROW_RISE_MAX of it, or the noise (the spread) if more.  The
  * baseline follows falls at once and rises slowly, so under noise it sits
- * near the lowest windows' RTT: a loaded machine's windows at a limit
- * without a queue were over a 2 % rise most of the time, and the limit
- * stalled far below the capacity.  The spread is under half the band
- * (AIMD_RTT_DEVIATION_SCALE), so a queue the band would cut does not
- * grow. */
+ * near the lowest windows' RTT: in a model of a loaded machine
+ * (test_aimd.c), windows at a limit without a queue were over a 2 % rise
+ * most of the time, and the limit stalled far below the capacity.  The
+ * spread is under half the band (which is AIMD_RTT_DEVIATION_SCALE times
+ * it at least), so a queue the band would cut does not grow. */
 static double grow_rise(const struct aimd *a)
 {
 	double rise = AIMD_GROW_RISE_MAX * a->mean;
