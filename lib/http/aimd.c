@@ -48,36 +48,49 @@ static void cut(struct aimd *a, double ratio, enum aimd_change why, double now)
 	a->decreases++;
 }
 
+/* The baseline and the noise after a window that ran at ran_at.  A
+ * window's answers were sent a round trip before they came, in it or in
+ * the window before (a window lasts at least a round trip): its RTT is
+ * that of the limits of both, lo..hi. */
 static void baseline_update(struct aimd *a, double rtt, uint32_t ran_at)
 {
+	uint32_t prev = a->ran[0] ? a->ran[0] : ran_at;
+	uint32_t lo = prev < ran_at ? prev : ran_at, hi = prev > ran_at ? prev : ran_at;
+	bool steady = a->ran[0] == ran_at && a->ran[1] == ran_at; /* this window's and the last one's answers all sent at ran_at */
+	a->ran[1] = a->ran[0];
+	a->ran[0] = ran_at;
 	if (!a->have_baseline) {
 		a->have_baseline = true;
 		a->mean = a->last = rtt;
 		a->spread = 0;
 		a->base_limit = ran_at;
-		a->window_limit = ran_at;
 		return;
 	}
-	/* A fall is believed at once, and notes the limit it was seen at.  A
-	 * rise only slowly, and only at or below that limit: a rise at a higher
-	 * limit may be the queue raced itself builds, and a baseline that
-	 * followed it would never show it (the limit would ratchet up). */
+	/* A fall is believed at once, and notes the lowest limit its answers
+	 * were sent at (the window after slow start doubles the limit still
+	 * sees answers sent at the old one: noting the new one let the
+	 * baseline follow the queue it then built).  A rise only slowly, and
+	 * only when all its answers were sent at or below that limit: a rise
+	 * at a higher limit may be the queue raced itself builds, and a
+	 * baseline that followed it would never show it (the limit would
+	 * ratchet up). */
 	double diff = rtt - a->mean;
 	if (diff <= 0) {
 		a->mean += AIMD_EWMA_ALPHA * diff;
-		a->base_limit = ran_at;
-	} else if (ran_at <= a->base_limit) {
+		a->base_limit = lo;
+	} else if (hi <= a->base_limit) {
 		a->mean += AIMD_EWMA_ALPHA_RISE * diff;
 	}
 	/* The noise: how far one window's RTT is from the last one's, which a
 	 * queue growing by one request a window barely moves (a spread measured
 	 * from the lagging baseline would grow with the queue, and so would
-	 * the band), and only between windows at one limit (a step of the
-	 * limit moves the RTT by design, which is no noise). */
-	if (ran_at == a->window_limit)
+	 * the band), and only between windows whose answers were all sent at
+	 * one limit (a step of the limit moves the RTT a round trip later, by
+	 * design, which is no noise: counted, each cut's own fall widened the
+	 * band that the next cut had to pass). */
+	if (steady)
 		a->spread += AIMD_EWMA_ALPHA * (fabs(rtt - a->last) - a->spread);
 	a->last = rtt;
-	a->window_limit = ran_at;
 }
 
 /* The window's RTT: the mean of the samples kept, to the microsecond
@@ -96,6 +109,20 @@ static double window_rtt(struct aimd *a)
 	for (uint32_t i = 0; i < n; i++)
 		sum += a->rtt[i];
 	return round(sum / n * 1e6) / 1e6;
+}
+
+/* How far over the baseline a window may be and still let the limit grow:
+ * AIMD_GROW_RISE_MAX of it, or the noise (the spread) if more.  The
+ * baseline follows falls at once and rises slowly, so under noise it sits
+ * near the lowest windows' RTT: in a model of a loaded machine
+ * (test_aimd.c), windows at a limit without a queue were over a 2 % rise
+ * most of the time, and the limit stalled far below the capacity.  The
+ * spread is under half the band (which is AIMD_RTT_DEVIATION_SCALE times
+ * it at least), so a queue the band would cut does not grow. */
+static double grow_rise(const struct aimd *a)
+{
+	double rise = AIMD_GROW_RISE_MAX * a->mean;
+	return a->spread > rise ? a->spread : rise;
 }
 
 /* The window is over: move the limit at most once. */
@@ -142,7 +169,7 @@ static void window_close(struct aimd *a, double now, double rtt_s)
 			a->cut_age = 0;
 			a->cut_at = now;
 		}
-	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean * (1 + AIMD_GROW_RISE_MAX) &&
+	} else if (cur >= 0 && a->reached && a->rtt_n >= a->limit && a->have_baseline && cur < a->mean + grow_rise(a) &&
 	           a->limit < a->ceiling) {
 		/* Slow start, as TCP's: double until the first cut, then +1. */
 		uint32_t next = a->slow_start ? a->limit * 2 : a->limit + 1;

@@ -15,18 +15,21 @@
  *    AIMD_BACKPRESSURE_DECREASE of itself: the provider said so;
  *  - else a window RTT at or above the baseline plus a band (the noise:
  *    AIMD_RTT_DEVIATION_SCALE times the spread between successive windows'
- *    RTTs, and at least AIMD_RTT_RISE_MIN of the baseline) cuts it to
- *    AIMD_RTT_DECREASE of itself:
- *    requests queue at the provider, so more of them only add latency;
+ *    RTTs whose answers were all sent at one limit, and at least
+ *    AIMD_RTT_RISE_MIN of the baseline) cuts it to AIMD_RTT_DECREASE of
+ *    itself: requests queue at the provider, so more of them only add
+ *    latency;
  *  - else, when the limit was used in the window (a request started with
  *    the limit in flight, and the window, a baseline round trip long, saw
  *    at least the limit in answers: the limit in flight all along, not a
  *    burst that touched it once) and the window's RTT is within
- *    AIMD_GROW_RISE_MAX of the baseline, it grows: by one, or doubles while
- *    in slow start (as TCP's: from the start until the first cut, so that
- *    a provider that takes 128 is not approached over 126 round trips).
- *    Not used: no evidence that more would help.  Vector asks for at most
- *    the baseline, which noise makes true only half the time.
+ *    AIMD_GROW_RISE_MAX of the baseline or the spread, if more, it grows:
+ *    by one, or doubles while in slow start (as TCP's: from the start
+ *    until the first cut, so that a provider that takes 128 is not
+ *    approached over 126 round trips).  Not used: no evidence that more
+ *    would help.  Vector asks for at most the baseline, which noise makes
+ *    true only half the time; the spread allows for the baseline sitting
+ *    near the lowest windows (it follows falls at once).
  *  - between the two thresholds it holds.
  * After an RTT cut, the first window that closes a round trip (the cut
  * one's RTT) after it tells a queue from a slower machine (the answers
@@ -48,6 +51,12 @@
  * round trip of the load that had it; one that followed the queue raced
  * itself builds would let the limit ratchet up (each step past the
  * provider's capacity adds 1/capacity to the RTT, less than the band).
+ * A window's answers were sent a round trip before they came, at the limit
+ * of this window or the last: a fall notes the lower of the two, a rise
+ * needs both at or below the noted one.  (Noting the limit the window ran
+ * at, the window after slow start doubled 16 to 32 showed 16's RTT as
+ * 32's, the baseline followed the queue 32 then built, and the limit
+ * settled at 21 against a capacity of 16.)
  * The limit never goes below 1 nor above the ceiling.
  * Only answers that say something about load count: a 2xx, 304 or 4xx
  * answer gives its RTT, a 429, 503 or timeout is back pressure, anything
@@ -73,7 +82,7 @@
 #define AIMD_EWMA_ALPHA_RISE 0.05        /* the baseline follows a rise this slowly */
 #define AIMD_RTT_DEVIATION_SCALE 2.5
 #define AIMD_RTT_RISE_MIN 0.10          /* a rise under 10 % of the baseline is noise */
-#define AIMD_GROW_RISE_MAX 0.02         /* grows only while the RTT is within 2 % of the baseline */
+#define AIMD_GROW_RISE_MAX 0.02         /* grows only while the RTT is within 2 % of the baseline (or the spread) */
 #define AIMD_RTT_DECREASE 0.9
 #define AIMD_BACKPRESSURE_DECREASE 0.5
 #define AIMD_REASON_MAX 96              /* aimd_describe's text */
@@ -100,9 +109,9 @@ struct aimd {
 	double mean;                   /* the baseline: EWMA of window RTTs, seconds */
 	double spread;                 /* EWMA of |window RTT - the one before| */
 	double last;                   /* the last window's RTT */
-	uint32_t base_limit;           /* the limit a window ran at when the baseline last fell */
+	uint32_t base_limit;           /* the lowest limit a window's answers were sent at when the baseline last fell */
 	bool slow_start;               /* doubling, until the first cut */
-	uint32_t window_limit;         /* the limit the last window ran at */
+	uint32_t ran[2];               /* the limits the last two windows ran at ([0] the last; 0: none) */
 	double window_end;             /* when the current window closes */
 	double rtt[AIMD_WINDOW_SAMPLES];
 	uint32_t rtt_n;                /* answers in the window (may exceed the samples kept) */

@@ -2,6 +2,8 @@
 #include "aimd.h"
 #include "check.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* A provider that serves `capacity` requests at once in `rtt` seconds and
@@ -150,6 +152,105 @@ static void test_a_delay_that_does_not_follow_the_limit_moves_the_baseline(void)
 	}
 }
 
+/* A closed loop, as raced runs it: a provider with `capacity` places, each
+ * holding a request `hold` seconds, and a FIFO queue for the rest; the
+ * caller keeps the limit in flight, and a request's answer comes a round
+ * trip after it was sent, so a window sees the limit of the window before
+ * (drive above applies a new limit at once).  Load noise: every answer
+ * late by an exponential delay of mean `late` (raced's and the provider's
+ * loops on a busy CPU), and one in ten by a stall of 20 ms and more.
+ * Samples the limit every 0.4 s for 120 s, as import-adaptive does;
+ * returns when it first held within `lo`..`hi` for 6 samples in a row (-1:
+ * never), and *in_band the share of the samples after 60 s within them. */
+#define LOOP_MAX 64
+static double loop_exp(double mean)
+{
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	double u = ((double)(lcg >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+	return -mean * log(u);
+}
+
+static double drive_loop(uint32_t capacity, double hold, double late, double stalls, uint32_t lo, uint32_t hi,
+                         double *in_band)
+{
+	struct aimd a;
+	double place[LOOP_MAX] = {0}, sent[LOOP_MAX], answer[LOOP_MAX];
+	uint32_t n = 0, samples = 0, within = 0, run = 0;
+	double t = 0, next_sample = 1, settled = -1;
+	aimd_init(&a, 128, t);
+	for (;;) {
+		while (n < aimd_limit(&a) && n < LOOP_MAX) { /* fill to the limit */
+			uint32_t k = 0;
+			for (uint32_t i = 1; i < capacity; i++)
+				if (place[i] < place[k])
+					k = i;
+			place[k] = (t > place[k] ? t : place[k]) + hold; /* the first free place, FIFO */
+			double d = loop_exp(late);
+			if (loop_exp(1) < stalls)
+				d += 0.02 + loop_exp(0.03);
+			sent[n] = t;
+			answer[n] = place[k] + d;
+			n++;
+			aimd_started(&a, n);
+		}
+		uint32_t k = 0; /* the next answer */
+		for (uint32_t i = 1; i < n; i++)
+			if (answer[i] < answer[k])
+				k = i;
+		t = answer[k];
+		if (t >= 120)
+			break;
+		double rtt = t - sent[k];
+		n--;
+		sent[k] = sent[n];
+		answer[k] = answer[n];
+		for (; next_sample <= t; next_sample += 0.4) {
+			bool ok = aimd_limit(&a) >= lo && aimd_limit(&a) <= hi;
+			run = ok ? run + 1 : 0;
+			if (run == 6 && settled < 0)
+				settled = next_sample;
+			if (next_sample >= 60) {
+				samples++;
+				within += ok;
+			}
+		}
+		aimd_observe(&a, rtt, AIMD_ANSWER, t);
+	}
+	*in_band = samples ? (double)within / samples : 0;
+	return settled;
+}
+
+static void test_a_closed_loop_under_load_noise_settles_within_20_percent(void)
+{
+	/* import-adaptive's provider: 16 places of 200 ms.  The controller
+	 * before judged a window by the limit it ran at, though its answers
+	 * were sent at the limit of the window before: the window after slow
+	 * start doubled 16 to 32 showed 16's RTT as 32's, the baseline then
+	 * followed the queue 32 built, and the limit settled at 21 (without
+	 * noise, every time; with 2 to 5 ms, one run in five).  With the spread
+	 * for a band and a 2 % rise to grow, 10 ms of noise and stalls left it
+	 * at 9-12 now and then.  (Noise cuts, once in a while, still take it
+	 * under 13 for a few seconds: 85 %, not all.  At 20 ms late a slot
+	 * spends a tenth of its round trip outside the provider, and 18 to 19
+	 * is what keeps 16 places full: left out.) */
+	static const struct {
+		double late, stalls;
+	} load[] = {{0, 0}, {0.002, 0}, {0.005, 0}, {0.005, 0.1}, {0.010, 0.1}};
+	for (size_t i = 0; i < sizeof load / sizeof *load; i++) {
+		for (uint64_t seed = 1; seed <= 8; seed++) {
+			lcg = seed;
+			double in_band;
+			double settled = drive_loop(16, 0.2, load[i].late, load[i].stalls, 13, 19, &in_band);
+			if (seed == 1 || settled < 0 || settled > 90 || in_band < 0.95)
+				fprintf(stderr, "late %.0f ms, stalls %.0f %%, seed %llu: settled at %.1f s, %.0f %% in band after 60 s\n",
+				        load[i].late * 1000, load[i].stalls * 100, (unsigned long long)seed, settled, in_band * 100);
+			CHECK(settled >= 0 && settled <= 90);
+			CHECK(in_band >= 0.85);
+		}
+	}
+	lcg = 42;
+}
+
 static void test_backpressure_halves_once_per_window(void)
 {
 	struct aimd a;
@@ -208,6 +309,7 @@ int main(void)
 	RUN(test_queueing_provider_settles_near_its_capacity);
 	RUN(test_noisy_rtts_still_settle_near_capacity_and_climb_without_one);
 	RUN(test_a_delay_that_does_not_follow_the_limit_moves_the_baseline);
+	RUN(test_a_closed_loop_under_load_noise_settles_within_20_percent);
 	RUN(test_backpressure_halves_once_per_window);
 	RUN(test_clear_rtt_rise_trims_and_ignored_failures_do_not);
 	RUN(test_no_growth_without_reaching_the_limit);
