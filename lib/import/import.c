@@ -3105,11 +3105,13 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
 	json_object_set_new(o, "from_fields", json_integer((json_int_t)sc->from_fields));
-	int64_t oid, deletes;
-	if (imp->env.store && store_deletes_seen(imp->env.store, sc->index, &oid, &deletes)) {
+	int64_t oid, deletes, trigger;
+	if (imp->env.store &&
+	    store_deletes_seen(imp->env.store, sc->index, &oid, &deletes, &trigger)) {
 		/* for the next run's store_fields_trusted: not counts to add up */
 		json_object_set_new(o, "table_oid", json_integer((json_int_t)oid));
 		json_object_set_new(o, "deletes_seen", json_integer((json_int_t)deletes));
+		json_object_set_new(o, "trigger_oid", json_integer((json_int_t)trigger));
 	}
 	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
 	json_object_set_new(o, "state_preloaded", json_integer((json_int_t)sc->state_preloaded));

@@ -1119,13 +1119,24 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 			       " ELSE 't' END", tables[i].name);
 		else
 			sb_add(&sql, " || 'f'");
-	/* Each table's oid and count of deleting statements (migration 8):
-	 * whether its stored fields may be trusted (store_fields_trusted). */
-	sb_add(&sql, ", json_build_object(");
+	/* Each table's oid, count of deleting statements and the oid of the
+	 * trigger that counts them, NULL when it is missing or disabled
+	 * (migration 8): whether its stored fields may be trusted
+	 * (store_fields_trusted).  One row a table, not the arguments of one
+	 * call: json_build_object takes at most 100 (50 tables), a pipeline
+	 * has up to STAGE_MAX_STAGES. */
+	if (n == 0) {
+		sb_add(&sql, ", NULL::text");
+		return sql;
+	}
+	sb_add(&sql, ", (SELECT json_object_agg(v.s, json_build_array(v.r::oid::bigint,"
+	       " coalesce((SELECT d.deletes FROM raced_stage_deletes d WHERE d.stage = v.s), 0),"
+	       " (SELECT g.oid::bigint FROM pg_trigger g WHERE g.tgrelid = v.r"
+	       " AND g.tgname = 'raced_deleted' AND g.tgenabled IN ('O', 'A'))))"
+	       " FROM (VALUES ");
 	for (size_t i = 0; i < n; i++)
-		sb_add(&sql, "%s'%s', json_build_array('\"%s\"'::regclass::oid::bigint, coalesce((SELECT"
-		       " d.deletes FROM raced_stage_deletes d WHERE d.stage = '%s'), 0))",
-		       i ? ", " : "", tables[i].name, tables[i].name, tables[i].name);
-	sb_add(&sql, ")::text");
+		sb_add(&sql, "%s('%s', '\"%s\"'::regclass)", i ? ", " : "", tables[i].name,
+		       tables[i].name);
+	sb_add(&sql, ") AS v(s, r))::text");
 	return sql;
 }

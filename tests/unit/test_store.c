@@ -3617,6 +3617,141 @@ static void test_state_is_known_empty_per_stage_at_a_runs_start(void)
 	store_free(s);
 }
 
+/* --- kept fields' trust (store_fields_trusted) ----------------------- */
+
+#define KF_TABLES 60   /* more than json_build_object's 50 pairs */
+
+/* A run of the kept-fields pipeline begun on s; its id. */
+static int64_t kf_begin(struct store *s, json_t *pipeline)
+{
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test",
+	                                                          .pipeline = pipeline },
+	                            on_id, &c), 0);
+	CHECK(run_until(flag_set, &c.got_id, 20));
+	CHECK_STR(c.err, "");
+	return c.id;
+}
+
+/* Finish run id as status, its counts what the import keeps of the probe
+ * (table_oid, deletes_seen, trigger_oid: import.c state_counts). */
+static void kf_finish(struct store *s, const char *const *tables, int64_t id, const char *status)
+{
+	json_t *counts = json_object();
+	for (size_t i = 0; i < KF_TABLES; i++) {
+		json_t *c = json_object();
+		int64_t oid, deletes, trigger;
+		if (store_deletes_seen(s, i, &oid, &deletes, &trigger)) {
+			json_object_set_new(c, "table_oid", json_integer(oid));
+			json_object_set_new(c, "deletes_seen", json_integer(deletes));
+			json_object_set_new(c, "trigger_oid", json_integer(trigger));
+		}
+		json_object_set_new(counts, tables[i], c);
+	}
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, status, counts, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 20));
+	CHECK_STR(c.err, "");
+	json_decref(counts);
+}
+
+/* A stage's kept fields are trusted only in a run whose previous one
+ * succeeded with the same pipeline and found, at its start, the same
+ * table (oid), the same trigger on it and the same count of deleting
+ * statements; and the probe reads that of every table, however many
+ * (the pipeline's limit, not a function call's 100 arguments). */
+static void test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen(void)
+{
+	char names[KF_TABLES][8];
+	const char *tables[KF_TABLES];
+	for (size_t i = 0; i < KF_TABLES; i++) {
+		snprintf(names[i], sizeof names[i], "kf%02zu", i);
+		tables[i] = names[i];
+	}
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, KF_TABLES, 100);
+	CHECK_EQ(store_state(s), STORE_READY);
+	json_t *pipeline = json_pack("{s:s}", "kf", "v1");
+
+	/* the first run: nothing to trust, but the probe read every table */
+	int64_t id = kf_begin(s, pipeline);
+	int64_t oid = 0, deletes = -1, trigger = 0;
+	CHECK(!store_fields_trusted(s, 0));
+	CHECK(store_deletes_seen(s, 0, &oid, &deletes, &trigger));
+	CHECK(oid > 0 && deletes == 0 && trigger > 0);
+	CHECK(store_deletes_seen(s, KF_TABLES - 1, &oid, &deletes, &trigger));
+	CHECK_EQ(oid, sql_int("SELECT 'kf59'::regclass::oid::bigint"));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* nothing deleted since: trusted, every table */
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 0));
+	CHECK(store_fields_trusted(s, KF_TABLES - 1));
+	CHECK(!store_fields_trusted(s, KF_TABLES));   /* out of range */
+	kf_finish(s, tables, id, "succeeded");
+
+	/* a DELETE, even of no row, and a TRUNCATE: those two tables not */
+	sql_exec("DELETE FROM kf00 WHERE false");
+	sql_exec("TRUNCATE kf01");
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf00'"), 1);
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 0));
+	CHECK(!store_fields_trusted(s, 1));
+	CHECK(store_fields_trusted(s, 2));
+	kf_finish(s, tables, id, "partial");
+
+	/* after a partial run: none */
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));
+	kf_finish(s, tables, id, "succeeded");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 0));
+	CHECK(store_fields_trusted(s, 1));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the trigger disabled: not known, so not trusted and not kept */
+	sql_exec("ALTER TABLE kf02 DISABLE TRIGGER raced_deleted");
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));
+	CHECK(!store_deletes_seen(s, 2, &oid, &deletes, &trigger));
+	CHECK(store_fields_trusted(s, 3));
+	kf_finish(s, tables, id, "succeeded");
+	sql_exec("ALTER TABLE kf02 ENABLE TRIGGER raced_deleted");
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));   /* its run before did not know */
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the trigger dropped, a delete it did not see, the trigger put back
+	 * as the set-up would: another trigger, so not trusted */
+	sql_exec("DROP TRIGGER raced_deleted ON kf03");
+	sql_exec("DELETE FROM kf03");
+	sql_exec("CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON kf03"
+	         " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('kf03')");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 2));
+	CHECK(!store_fields_trusted(s, 3));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the table dropped and made again (with its trigger): another oid */
+	sql_exec("DROP TABLE kf04 CASCADE");
+	sql_exec("CREATE TABLE kf04 (LIKE kf05 INCLUDING ALL)");
+	sql_exec("CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON kf04"
+	         " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('kf04')");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 3));
+	CHECK(!store_fields_trusted(s, 4));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* another pipeline: none */
+	json_t *other = json_pack("{s:s}", "kf", "v2");
+	id = kf_begin(s, other);
+	CHECK(!store_fields_trusted(s, 5));
+	kf_finish(s, tables, id, "succeeded");
+	json_decref(other);
+	json_decref(pipeline);
+	store_free(s);
+}
+
 /* A first import into an empty link table: a parent's first record by
  * keys goes by the fresh insert (no lookup of stale links); a later
  * record of the same parent in the run by the write by keys, which
@@ -4452,6 +4587,7 @@ int main(void)
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
+	RUN(test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
