@@ -331,9 +331,12 @@ static bool name_valid(const char *n)
 	" removed_import bigint)"
 
 /* A table created before migration 3 gains removed_import, and every
- * stage table the statement trigger that counts its DELETE and TRUNCATE
- * statements (raced_stage_deleted, migration 8: a stage's stored fields
- * are trusted only while no row could have gone behind raced's back).
+ * stage table the statement trigger that counts its DELETE, TRUNCATE and
+ * UPDATE OF key statements (raced_stage_deleted, migration 8: a stage's
+ * stored fields are trusted only while no row could have gone behind
+ * raced's back; a row whose key is changed is gone under the key its
+ * page lists, and raced's own writes never set key, so never fire it).
+ * A trigger made without UPDATE (before it was counted) is made again.
  * Both looked up in the catalog first: ALTER TABLE and CREATE TRIGGER
  * would lock the table at every connect, queueing behind any long reader
  * of it. */
@@ -343,8 +346,9 @@ static bool name_valid(const char *n)
 	" AND NOT attisdropped) THEN" \
 	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF;" \
 	" IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '\"%s\"'::regclass" \
-	" AND tgname = 'raced_deleted') THEN" \
-	" CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON \"%s\"" \
+	" AND tgname = 'raced_deleted' AND (tgtype & 16) <> 0) THEN" \
+	" DROP TRIGGER IF EXISTS raced_deleted ON \"%s\";" \
+	" CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE OR UPDATE OF key ON \"%s\"" \
 	" FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('%s'); END IF; END $raced$"
 
 /* The plain INSERT and the fill (STORE_WRITE_PLAIN, STORE_WRITE_FILL)
@@ -554,7 +558,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
-	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name, name, name, name);
+	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name, name, name, name, name);
 	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
