@@ -284,6 +284,21 @@ static const char *const migration_8[] = {
 	NULL,
 };
 
+/* (9) raced_stage_deleted() searches raced's schema, then pg_temp last.
+ * Made SECURITY DEFINER with the search_path of migration 8, pg_temp came
+ * first, as it does for any path not naming it: a role that may delete
+ * from a stage table could make a temporary raced_stage_deletes (and a
+ * trigger on it) that the function wrote into as raced's role, its
+ * delete uncounted and its trigger run with raced's privileges.  The
+ * schema is the one the table is in (where migration 8 made both). */
+static const char *const migration_9[] = {
+	"DO $raced$ DECLARE ns text := (SELECT n.nspname FROM pg_class c"
+	" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'raced_stage_deletes'::regclass);"
+	" BEGIN EXECUTE format('ALTER FUNCTION %I.raced_stage_deleted() SET search_path = %I, pg_temp',"
+	" ns, ns); END $raced$",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
@@ -294,6 +309,7 @@ static const struct migration migrations[] = {
 	  migration_6 },
 	{ 7, "raced_pages and raced_reached: stage, urls and inputs COLLATE \"C\"", migration_7 },
 	{ 8, "raced_pages.fields; raced_stage_deletes and its trigger function", migration_8 },
+	{ 9, "raced_stage_deleted(): its own schema, then pg_temp", migration_9 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -3767,6 +3767,29 @@ static void test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen(
 	sql_exec("UPDATE kf07 SET key = key WHERE false");
 	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf07'"), 1);
 
+	/* a role that may delete from a stage table cannot make the trigger
+	 * write into a temporary raced_stage_deletes of its own (pg_temp is
+	 * searched last by the function: migration 9), nor run its trigger
+	 * on that table as raced's role */
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_proc WHERE proname = 'raced_stage_deleted'"
+	                 " AND array_to_string(proconfig, ';') LIKE 'search_path=%, pg_temp'"), 1);
+	/* (kf_other may not create in public: a kf_ran_as there would be
+	 * raced's role's doing) */
+	sql_exec("CREATE ROLE kf_other; GRANT DELETE ON kf08 TO kf_other;"
+	         " REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+	CHECK_EQ(sql_int("SET ROLE kf_other;"
+	                 " CREATE TEMP TABLE raced_stage_deletes (stage text PRIMARY KEY, deletes bigint);"
+	                 " GRANT ALL ON pg_temp.raced_stage_deletes TO PUBLIC;"
+	                 " CREATE FUNCTION pg_temp.kf_as() RETURNS trigger LANGUAGE plpgsql AS"
+	                 " $$ BEGIN CREATE TABLE public.kf_ran_as AS SELECT current_user AS u; RETURN NULL; END $$;"
+	                 " CREATE TRIGGER kf_as AFTER INSERT ON pg_temp.raced_stage_deletes"
+	                 " FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.kf_as();"
+	                 " DELETE FROM kf08 WHERE false;"
+	                 " SELECT count(*) FROM pg_temp.raced_stage_deletes"), 0);
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf08'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'kf_ran_as'"), 0);
+	sql_exec("REVOKE ALL ON kf08 FROM kf_other; DROP ROLE kf_other");
+
 	/* another pipeline: none */
 	json_t *other = json_pack("{s:s}", "kf", "v2");
 	id = kf_begin(s, other);
@@ -4140,8 +4163,8 @@ static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
 	struct reads r2 = { 0 };
 	s = open_state(&w2, &r2, tables, 1, 10);
 	CHECK_EQ(store_state(s), STORE_READY);
-	CHECK_EQ(stats_of(s).migrations_applied, 2);   /* 7 and 8 */
-	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 8);
+	CHECK_EQ(stats_of(s).migrations_applied, 3);   /* 7 to 9 */
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 9);
 	CHECK_EQ(sql_int(collated), 6);
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages"), pages);
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'm7/p?n=1' AND input = 'm7/p?n=1'"
@@ -4177,8 +4200,8 @@ static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
 	struct reads r3 = { 0 };
 	s = open_state(&w3, &r3, tables, 1, 10);
 	CHECK_EQ(store_state(s), STORE_READY);
-	CHECK_EQ(stats_of(s).migrations_applied, 2);   /* 7 and 8 */
-	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 8);
+	CHECK_EQ(stats_of(s).migrations_applied, 3);   /* 7 to 9 */
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 9);
 	CHECK_EQ(sql_int(collated), 0);
 	CHECK_EQ(sql_int("SELECT count(*) FROM my_pages"), 1);   /* p2 went with import id2 */
 	CHECK(index_there(pages_idx));
