@@ -1004,9 +1004,11 @@ static char *stored_next(struct work_state *ws, const struct store_page_state *p
 }
 
 /* The page as stored is this import's page: record it (a 304's
- * validators, or only that this import reached it) and go on at its
- * stored next page. */
-static void take_stored(struct work_state *ws, const struct store_page_state *was, bool fetched)
+ * validators, or only that this import reached it, and the values its
+ * children took of its rows read back when fw has them: take_items) and
+ * go on at its stored next page. */
+static void take_stored_fields(struct work_state *ws, const struct store_page_state *was,
+                               bool fetched, const struct import_pagefields_writer *fw)
 {
 	struct stage_ctx *sc = ws->sc;
 	bool unusable;
@@ -1025,11 +1027,18 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 	};
 	pg.reached_only = page_same(sc, was, &pg);
 	pg.keys_same = was && was->page_no == pg.page_no; /* no content: the stored keys stay */
+	if (fw && (pg.fields = import_pagefields_get(fw, &pg.fields_len)) != NULL)
+		pg.reached_only = false;   /* the row is written: its fields */
 	sc->first_page_done = true;
 	/* the page row keeps its stored keys: this import's walk lists them */
 	import_input_keys(ws->input, (const char *const *)was->keys, was->n_keys);
 	record_page(ws, &pg);
 	continue_at(ws, next);
+}
+
+static void take_stored(struct work_state *ws, const struct store_page_state *was, bool fetched)
+{
+	take_stored_fields(ws, was, fetched, NULL);
 }
 
 static void request_page(struct work_state *ws);
@@ -1809,8 +1818,10 @@ static void take_state(struct work_state *ws, struct store_input_state *st)
 }
 
 /* Read-back items of ws's input (keys in order; found are the rows
- * still there): emitted unchanged.  Returns whether every key was found. */
-static bool emit_read_back(struct work_state *ws, const struct store_items *items, size_t asked)
+ * still there): emitted unchanged, their own values for the children
+ * added to fw when given.  Returns whether every key was found. */
+static bool emit_read_back(struct work_state *ws, const struct store_items *items, size_t asked,
+                           struct import_pagefields_writer *fw)
 {
 	struct stage_ctx *sc = ws->sc;
 	const struct stage_event *in = stage_work_input(ws->w);
@@ -1821,6 +1832,14 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 	for (size_t i = 0; i < items->n; i++) {
 		const struct store_item *si = &items->items[i];
 		struct import_item *it = copy_item(sc, si, parent, parent_key);
+		if (fw && it) {
+			for (size_t c = 0, o = 0; c < sc->n_carry; c++)
+				if (sc->carry[c].stage == sc->index)
+					import_item_carried(it, c, &sc->own_vals[o++]);
+			import_pagefields_add(fw, sc->own_vals);
+		} else if (fw) {
+			fw->unusable = true;
+		}
 		if (!it || emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, ws->url, 0, 0, "out of memory");
@@ -1830,6 +1849,29 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 		sc->fetched++;
 		sc->read_back++;
 	}
+	return true;
+}
+
+/* Whether a page answered 304 and read back (items) keeps the values
+ * its children take of it from now on: the stage keeps them and the
+ * page's row has none of its signature (written before they were kept,
+ * or for other URLs), and the rows are its keys in order, one each.
+ * Else such a page, answered 304 import after import, would be read
+ * back every time (docs/architecture.md, "Children of a 304 without a
+ * read-back"). */
+static bool fields_backfill(const struct work_state *ws, const struct store_page_state *was,
+                            const struct store_items *items)
+{
+	const struct stage_ctx *sc = ws->sc;
+	struct import_pagefields_reader r;
+	if (!sc->keep_fields || !ws->stored_fetched || !was || !items || was->n_keys == 0 ||
+	    was->page_no != ws->page_no || items->n != was->n_keys ||
+	    import_pagefields_open(&r, was->fields, was->fields_len, sc->fields_sig, sc->n_own,
+	                           was->n_keys))
+		return false;
+	for (size_t k = 0; k < was->n_keys; k++)
+		if (!str_same(items->items[k].key, was->keys[k]))
+			return false;
 	return true;
 }
 
@@ -1846,18 +1888,26 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 	}
 	if (what == AWAIT_PAGE) {
 		const struct store_page_state *was = import_input_page(ws->input, ws->shown);
-		if (!was || !emit_read_back(ws, items, was->n_keys)) {
+		struct import_pagefields_writer fw;
+		bool keep = fields_backfill(ws, was, items);
+		if (keep)
+			import_pagefields_begin(&fw, sc->fields_sig, sc->n_own);
+		if (!was || !emit_read_back(ws, items, was->n_keys, keep ? &fw : NULL)) {
+			if (keep)
+				import_pagefields_free(&fw);
 			refetch(ws, 304, 0, "the rows of a page answered 304 are not all in the table "
 			        "any more");
 			return;
 		}
-		take_stored(ws, was, ws->stored_fetched);
+		take_stored_fields(ws, was, ws->stored_fetched, keep ? &fw : NULL);
+		if (keep)
+			import_pagefields_free(&fw);
 		return;
 	}
 	size_t asked = 0;
 	for (size_t i = 0; i < st->n_pages; i++)
 		asked += st->pages[i].n_keys;
-	if (!emit_read_back(ws, items, asked)) {
+	if (!emit_read_back(ws, items, asked, NULL)) {
 		/* Rows gone since: the input is fetched as if new. */
 		ws->unconditional = true;
 		start_page(ws);

@@ -337,8 +337,11 @@ struct store_page {
 	const uint64_t *hashes;    /* n_keys; stored big-endian, 8 bytes each */
 	size_t n_keys;
 	/* With content: the values its items' descendants' URLs take of them,
-	 * the import's packing (import_fields.h), kept in raced_pages.fields;
-	 * NULL: none kept (the children's values are read back). */
+	 * the import's packing (import_pagefields.h), kept in
+	 * raced_pages.fields; NULL: none kept (the children's values are
+	 * read back).  Without content: those of its stored keys, as read
+	 * back, for a row that keeps none (written into a stored row of the
+	 * same page_no only). */
 	const unsigned char *fields;
 	size_t fields_len;
 	bool input_done;           /* checkpoint: the input (its page 0) is done

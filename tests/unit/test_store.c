@@ -3617,6 +3617,64 @@ static void test_state_is_known_empty_per_stage_at_a_runs_start(void)
 	store_free(s);
 }
 
+/* Kept fields (raced_pages.fields): written with content, kept by a
+ * record without content that brings none, and written by one that
+ * brings them (a 304 whose rows were read back: import.c,
+ * fields_backfill) into the stored row of its page_no only; a page that
+ * has no stored row stays a placeholder, read as no row. */
+static void test_page_fields_are_written_with_content_or_by_a_304_read_back(void)
+{
+	const char *tables[] = { "pf_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	const char *keys[] = { "a" };
+	uint64_t h[] = { 1 };
+	const unsigned char f1[] = "one", f2[] = "two", f3[] = "three";
+	struct store_page p0 = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                         .content = true, .etag = "\"1\"", .keys = keys, .hashes = h,
+	                         .n_keys = 1, .fields = f1, .fields_len = 3 };
+	add_page(s, 0, 1, &p0);
+	flush(s, 0);
+	read_input(s, &r, 0, "pf0", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].fields_len == 3 &&
+	      memcmp(r.st->pages[0].fields, "one", 3) == 0);
+
+	/* a 304 without fields keeps them; one with them, of another page_no,
+	 * does not write them; of its page_no, it does */
+	struct store_page n0 = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                         .etag = "\"2\"" };
+	add_page(s, 0, 2, &n0);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND fields = 'one'"), 1);
+	struct store_page moved = { .url = "pf0", .input = "pf0", .page_no = 1, .fetched = true,
+	                            .fields = f3, .fields_len = 5 };
+	add_page(s, 0, 3, &moved);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND fields = 'one'"), 1);
+	struct store_page back = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                           .fields = f2, .fields_len = 3 };
+	add_page(s, 0, 4, &back);
+	flush(s, 0);
+	read_input(s, &r, 0, "pf0", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].fields_len == 3 &&
+	      memcmp(r.st->pages[0].fields, "two", 3) == 0 && r.st->pages[0].n_keys == 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND etag = '\"2\"'"), 1);
+
+	/* no stored row: a placeholder, read as none */
+	struct store_page ghost = { .url = "pf9", .input = "pf9", .page_no = 0, .fetched = true,
+	                            .fields = f2, .fields_len = 3 };
+	add_page(s, 0, 4, &ghost);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf9' AND seen_import < 0"), 1);
+	read_input(s, &r, 0, "pf9", 0);
+	CHECK(r.st && r.st->n_pages == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
 /* --- kept fields' trust (store_fields_trusted) ----------------------- */
 
 #define KF_TABLES 60   /* more than json_build_object's 50 pairs */
@@ -4636,6 +4694,7 @@ int main(void)
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
 	RUN(test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen);
+	RUN(test_page_fields_are_written_with_content_or_by_a_304_read_back);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);
