@@ -1175,15 +1175,22 @@ static void items_flush_all(evutil_socket_t fd, short what, void *arg)
 			items_flush(&imp->stages[i]);
 }
 
+static bool fields_usable(const struct stage_ctx *sc, const struct store_page_state *was,
+                          struct import_pagefields_reader *r);
+
 /* The pages of st read back ahead after its first one (read_back_ahead):
- * those with validators and keys, by page_no, at most
- * IMPORT_AHEAD_READ_BACK_PAGES; returns how many. */
-static size_t later_pages(const struct store_input_state *st,
+ * of the next IMPORT_AHEAD_READ_BACK_PAGES with validators and keys, by
+ * page_no, those whose 304 would not feed the children from their kept
+ * values (fields_usable: their rows, read ahead, would be held unused
+ * until the input's end, within IMPORT_AHEAD_READ_BACK_HELD); returns how
+ * many. */
+static size_t later_pages(const struct stage_ctx *sc, const struct store_input_state *st,
                           const struct store_page_state **out)
 {
-	size_t n = 0;
+	size_t n = 0, seen = 0;
 	uint32_t after = 0;
-	while (st && n < IMPORT_AHEAD_READ_BACK_PAGES) {
+	struct import_pagefields_reader fr;
+	while (st && seen++ < IMPORT_AHEAD_READ_BACK_PAGES) {
 		const struct store_page_state *next = NULL;
 		for (size_t i = 0; i < st->n_pages; i++) {
 			const struct store_page_state *p = &st->pages[i];
@@ -1193,7 +1200,8 @@ static size_t later_pages(const struct store_input_state *st,
 		}
 		if (!next)
 			break;
-		out[n++] = next;
+		if (!fields_usable(sc, next, &fr))
+			out[n++] = next;
 		after = next->page_no;
 	}
 	return n;
@@ -1247,7 +1255,7 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 			at++;
 	size_t first_n = at;
 	const struct store_page_state *pages[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n = at < items->n ? later_pages(ws->input->state, pages) : 0;
+	size_t n = at < items->n ? later_pages(ws->sc, ws->input->state, pages) : 0;
 	for (size_t i = 0; i < n && at < items->n; i++) {
 		char *url = strdup(pages[i]->url);
 		struct store_items *rows = url ? rows_of_page(items, &at, pages[i]) : NULL;
@@ -1639,7 +1647,7 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	if (room > IMPORT_AHEAD_READ_BACK_KEYS)
 		room = IMPORT_AHEAD_READ_BACK_KEYS;
 	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n_pages = later_pages(st, later), n_later = 0, n = first->n_keys;
+	size_t n_pages = later_pages(sc, st, later), n_later = 0, n = first->n_keys;
 	while (n_later < n_pages && n + later[n_later]->n_keys <= room)
 		n += later[n_later++]->n_keys;
 	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;

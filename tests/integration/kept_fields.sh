@@ -129,6 +129,28 @@ fixture_get /_reset >/dev/null
 check "an unchanged import after succeeds" raced_once
 check_eq "it writes no page row" "$(page_writes)" "$w1"
 
+# Only the first pages keep no values: their rows are read back ahead,
+# not those of the later pages, whose 304s take their kept values (rows
+# read ahead for them would be held unused until their input's end).
+entries_read() {
+	wait_for "raced's database sessions to end" 20 no_other_backends
+	sql "select idx_tup_fetch + seq_tup_read from pg_stat_user_tables where relname = 'entries'"
+}
+first_keys=$(sql "select sum(cardinality(keys)) from raced_pages where stage = 'entries' and page_no = 0")
+sql "update raced_pages set fields = null where stage = 'entries' and page_no = 0" >/dev/null
+r0=$(entries_read)
+fixture_get /_reset >/dev/null
+check "an import of first pages keeping no values succeeds" raced_once
+N=$(last_run)
+check "rows held ahead: at most the first pages' ($first_keys)" \
+	test "$(run_count "$N" entries read_back_held_peak)" -le "$first_keys"
+read=$(( $(entries_read) - r0 ))
+check "entries rows read ($read): the first pages', not the later ones' (of $entries)" \
+	test "$read" -lt "$(( first_keys + (entries - first_keys) / 2 ))"
+check_eq "the first pages' entries read back" "$(run_count "$N" entries read_back)" "$first_keys"
+check_eq "the later pages' from their kept values" \
+	"$(run_count "$N" entries from_fields)" "$((entries - first_keys))"
+
 # TRUNCATE is counted too.
 sql "truncate athletes" >/dev/null
 check_eq "a truncate is counted" "$(sql "select deletes from raced_stage_deletes where stage = 'athletes'")" 1
