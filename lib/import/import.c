@@ -774,6 +774,16 @@ static long emit_items(struct work_state *ws, const struct jsondoc *doc,
 		}
 		it->hash = import_item_hash(it->parent_key, it->text, it->text_len);
 		it->unchanged = import_page_index_unchanged(ix, it->key, it->hash);
+		/* In a run that does not trust the stage's kept values, an item
+		 * unchanged is written all the same: a row deleted behind
+		 * raced's back (why the run does not) would not be written
+		 * back, and the page's kept values, trusted by the next run,
+		 * would feed its children without ever reading it back
+		 * (docs/architecture.md, "Children of a 304 without a
+		 * read-back").  The write leaves a stored row the same as it is;
+		 * the item stays unchanged for its links. */
+		it->rewrite = it->unchanged && sc->keep_fields &&
+		              !store_fields_trusted(sc->imp->env.store, sc->index);
 		if (emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
@@ -994,9 +1004,11 @@ static char *stored_next(struct work_state *ws, const struct store_page_state *p
 }
 
 /* The page as stored is this import's page: record it (a 304's
- * validators, or only that this import reached it) and go on at its
- * stored next page. */
-static void take_stored(struct work_state *ws, const struct store_page_state *was, bool fetched)
+ * validators, or only that this import reached it, and the values its
+ * children took of its rows read back when fw has them: take_items) and
+ * go on at its stored next page. */
+static void take_stored_fields(struct work_state *ws, const struct store_page_state *was,
+                               bool fetched, const struct import_pagefields_writer *fw)
 {
 	struct stage_ctx *sc = ws->sc;
 	bool unusable;
@@ -1015,11 +1027,18 @@ static void take_stored(struct work_state *ws, const struct store_page_state *wa
 	};
 	pg.reached_only = page_same(sc, was, &pg);
 	pg.keys_same = was && was->page_no == pg.page_no; /* no content: the stored keys stay */
+	if (fw && (pg.fields = import_pagefields_get(fw, &pg.fields_len)) != NULL)
+		pg.reached_only = false;   /* the row is written: its fields */
 	sc->first_page_done = true;
 	/* the page row keeps its stored keys: this import's walk lists them */
 	import_input_keys(ws->input, (const char *const *)was->keys, was->n_keys);
 	record_page(ws, &pg);
 	continue_at(ws, next);
+}
+
+static void take_stored(struct work_state *ws, const struct store_page_state *was, bool fetched)
+{
+	take_stored_fields(ws, was, fetched, NULL);
 }
 
 static void request_page(struct work_state *ws);
@@ -1156,15 +1175,22 @@ static void items_flush_all(evutil_socket_t fd, short what, void *arg)
 			items_flush(&imp->stages[i]);
 }
 
+static bool fields_usable(const struct stage_ctx *sc, const struct store_page_state *was,
+                          struct import_pagefields_reader *r);
+
 /* The pages of st read back ahead after its first one (read_back_ahead):
- * those with validators and keys, by page_no, at most
- * IMPORT_AHEAD_READ_BACK_PAGES; returns how many. */
-static size_t later_pages(const struct store_input_state *st,
+ * of the next IMPORT_AHEAD_READ_BACK_PAGES with validators and keys, by
+ * page_no, those whose 304 would not feed the children from their kept
+ * values (fields_usable: their rows, read ahead, would be held unused
+ * until the input's end, within IMPORT_AHEAD_READ_BACK_HELD); returns how
+ * many. */
+static size_t later_pages(const struct stage_ctx *sc, const struct store_input_state *st,
                           const struct store_page_state **out)
 {
-	size_t n = 0;
+	size_t n = 0, seen = 0;
 	uint32_t after = 0;
-	while (st && n < IMPORT_AHEAD_READ_BACK_PAGES) {
+	struct import_pagefields_reader fr;
+	while (st && seen++ < IMPORT_AHEAD_READ_BACK_PAGES) {
 		const struct store_page_state *next = NULL;
 		for (size_t i = 0; i < st->n_pages; i++) {
 			const struct store_page_state *p = &st->pages[i];
@@ -1174,7 +1200,8 @@ static size_t later_pages(const struct store_input_state *st,
 		}
 		if (!next)
 			break;
-		out[n++] = next;
+		if (!fields_usable(sc, next, &fr))
+			out[n++] = next;
 		after = next->page_no;
 	}
 	return n;
@@ -1228,7 +1255,7 @@ static void keep_later(struct work_state *ws, struct store_items *items)
 			at++;
 	size_t first_n = at;
 	const struct store_page_state *pages[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n = at < items->n ? later_pages(ws->input->state, pages) : 0;
+	size_t n = at < items->n ? later_pages(ws->sc, ws->input->state, pages) : 0;
 	for (size_t i = 0; i < n && at < items->n; i++) {
 		char *url = strdup(pages[i]->url);
 		struct store_items *rows = url ? rows_of_page(items, &at, pages[i]) : NULL;
@@ -1620,7 +1647,7 @@ static enum ahead_want read_back_ahead(struct stage_ctx *sc, struct import_ahead
 	if (room > IMPORT_AHEAD_READ_BACK_KEYS)
 		room = IMPORT_AHEAD_READ_BACK_KEYS;
 	const struct store_page_state *later[IMPORT_AHEAD_READ_BACK_PAGES];
-	size_t n_pages = later_pages(st, later), n_later = 0, n = first->n_keys;
+	size_t n_pages = later_pages(sc, st, later), n_later = 0, n = first->n_keys;
 	while (n_later < n_pages && n + later[n_later]->n_keys <= room)
 		n += later[n_later++]->n_keys;
 	const char **keys = n_later ? malloc(n * sizeof *keys) : NULL;
@@ -1799,8 +1826,10 @@ static void take_state(struct work_state *ws, struct store_input_state *st)
 }
 
 /* Read-back items of ws's input (keys in order; found are the rows
- * still there): emitted unchanged.  Returns whether every key was found. */
-static bool emit_read_back(struct work_state *ws, const struct store_items *items, size_t asked)
+ * still there): emitted unchanged, their own values for the children
+ * added to fw when given.  Returns whether every key was found. */
+static bool emit_read_back(struct work_state *ws, const struct store_items *items, size_t asked,
+                           struct import_pagefields_writer *fw)
 {
 	struct stage_ctx *sc = ws->sc;
 	const struct stage_event *in = stage_work_input(ws->w);
@@ -1811,6 +1840,14 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 	for (size_t i = 0; i < items->n; i++) {
 		const struct store_item *si = &items->items[i];
 		struct import_item *it = copy_item(sc, si, parent, parent_key);
+		if (fw && it) {
+			for (size_t c = 0, o = 0; c < sc->n_carry; c++)
+				if (sc->carry[c].stage == sc->index)
+					import_item_carried(it, c, &sc->own_vals[o++]);
+			import_pagefields_add(fw, sc->own_vals);
+		} else if (fw) {
+			fw->unusable = true;
+		}
 		if (!it || emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, ws->url, 0, 0, "out of memory");
@@ -1820,6 +1857,29 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 		sc->fetched++;
 		sc->read_back++;
 	}
+	return true;
+}
+
+/* Whether a page answered 304 and read back (items) keeps the values
+ * its children take of it from now on: the stage keeps them and the
+ * page's row has none of its signature (written before they were kept,
+ * or for other URLs), and the rows are its keys in order, one each.
+ * Else such a page, answered 304 import after import, would be read
+ * back every time (docs/architecture.md, "Children of a 304 without a
+ * read-back"). */
+static bool fields_backfill(const struct work_state *ws, const struct store_page_state *was,
+                            const struct store_items *items)
+{
+	const struct stage_ctx *sc = ws->sc;
+	struct import_pagefields_reader r;
+	if (!sc->keep_fields || !ws->stored_fetched || !was || !items || was->n_keys == 0 ||
+	    was->page_no != ws->page_no || items->n != was->n_keys ||
+	    import_pagefields_open(&r, was->fields, was->fields_len, sc->fields_sig, sc->n_own,
+	                           was->n_keys))
+		return false;
+	for (size_t k = 0; k < was->n_keys; k++)
+		if (!str_same(items->items[k].key, was->keys[k]))
+			return false;
 	return true;
 }
 
@@ -1836,18 +1896,26 @@ static void take_items(struct work_state *ws, struct store_items *items, const c
 	}
 	if (what == AWAIT_PAGE) {
 		const struct store_page_state *was = import_input_page(ws->input, ws->shown);
-		if (!was || !emit_read_back(ws, items, was->n_keys)) {
+		struct import_pagefields_writer fw;
+		bool keep = fields_backfill(ws, was, items);
+		if (keep)
+			import_pagefields_begin(&fw, sc->fields_sig, sc->n_own);
+		if (!was || !emit_read_back(ws, items, was->n_keys, keep ? &fw : NULL)) {
+			if (keep)
+				import_pagefields_free(&fw);
 			refetch(ws, 304, 0, "the rows of a page answered 304 are not all in the table "
 			        "any more");
 			return;
 		}
-		take_stored(ws, was, ws->stored_fetched);
+		take_stored_fields(ws, was, ws->stored_fetched, keep ? &fw : NULL);
+		if (keep)
+			import_pagefields_free(&fw);
 		return;
 	}
 	size_t asked = 0;
 	for (size_t i = 0; i < st->n_pages; i++)
 		asked += st->pages[i].n_keys;
-	if (!emit_read_back(ws, items, asked)) {
+	if (!emit_read_back(ws, items, asked, NULL)) {
 		/* Rows gone since: the input is fetched as if new. */
 		ws->unconditional = true;
 		start_page(ws);
@@ -3105,11 +3173,13 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 	json_object_set_new(o, "skipped_done", json_integer((json_int_t)sc->skipped_done));
 	json_object_set_new(o, "read_back", json_integer((json_int_t)sc->read_back));
 	json_object_set_new(o, "from_fields", json_integer((json_int_t)sc->from_fields));
-	int64_t oid, deletes;
-	if (imp->env.store && store_deletes_seen(imp->env.store, sc->index, &oid, &deletes)) {
+	int64_t oid, deletes, trigger;
+	if (imp->env.store &&
+	    store_deletes_seen(imp->env.store, sc->index, &oid, &deletes, &trigger)) {
 		/* for the next run's store_fields_trusted: not counts to add up */
 		json_object_set_new(o, "table_oid", json_integer((json_int_t)oid));
 		json_object_set_new(o, "deletes_seen", json_integer((json_int_t)deletes));
+		json_object_set_new(o, "trigger_oid", json_integer((json_int_t)trigger));
 	}
 	json_object_set_new(o, "state_ahead", json_integer((json_int_t)sc->state_ahead));
 	json_object_set_new(o, "state_preloaded", json_integer((json_int_t)sc->state_preloaded));

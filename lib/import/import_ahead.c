@@ -69,7 +69,8 @@ static size_t state_bytes(const struct store_input_state *st)
 		const struct store_page_state *p = &st->pages[i];
 		n += sizeof *p + (p->url ? strlen(p->url) + 1 : 0) + (p->etag ? strlen(p->etag) + 1 : 0) +
 		     (p->last_modified ? strlen(p->last_modified) + 1 : 0) +
-		     (p->next_url ? strlen(p->next_url) + 1 : 0) + p->n_keys * (sizeof(char *) + 8);
+		     (p->next_url ? strlen(p->next_url) + 1 : 0) + p->n_keys * (sizeof(char *) + 8) +
+		     (p->fields ? p->fields_len : 0);   /* up to IMPORT_PAGEFIELDS_MAX_BYTES */
 		for (size_t k = 0; k < p->n_keys; k++)
 			n += strlen(p->keys[k]) + 1;
 	}

@@ -28,6 +28,7 @@ static struct import_item *finish(struct import_item *it, size_t klen, const cha
 	it->input = NULL;
 	it->hash = 0;
 	it->unchanged = false;
+	it->rewrite = false;
 	it->key = p;
 	p += klen;
 	it->parent_key = NULL;

@@ -57,6 +57,8 @@ struct import_item {
 	struct import_input *input; /* the input it came from (a reference), or NULL */
 	uint64_t hash;    /* import_item_hash() of it */
 	bool unchanged;   /* as stored last time: no row is written for it */
+	bool rewrite;     /* unchanged, but its row is written all the same: the
+	                     row may be gone (import.c, take_body) */
 	char *key;
 	char *parent_key; /* NULL for the root and for dedupe stages */
 	char *text;       /* the item's JSON exactly as the provider sent it */

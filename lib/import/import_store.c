@@ -322,10 +322,10 @@ static bool take_item(struct import_store *is, size_t index, const struct import
 	if (it->nul) {
 		snprintf(err, sizeof err, "item '%.64s' has a string with \\u0000 in it, "
 		         "which PostgreSQL's jsonb cannot store", it->key);
-	} else if (runs_push(t, it->unchanged) < 0) {
+	} else if (runs_push(t, it->unchanged && !it->rewrite) < 0) {
 		snprintf(err, sizeof err, "out of memory");
 	} else {
-		int rc = it->unchanged
+		int rc = it->unchanged && !it->rewrite
 		         ? store_add_unchanged(is->store, index, is->import_id, 1, err)
 		         : t->columns
 		         ? add_typed(is, index, it, err)

@@ -118,12 +118,13 @@ struct table {
 	 * raced_pages, and what the run it preceded concluded. */
 	bool probed_state_empty;
 	bool state_empty;
-	/* Stored fields (store_fields_trusted): the table's oid and count of
-	 * deleting statements the last probe found (probed_deletes_ok), and
-	 * what the run it preceded concluded. */
+	/* Stored fields (store_fields_trusted): the table's oid, count of
+	 * deleting statements and the oid of the trigger counting them that
+	 * the last probe found (probed_deletes_ok: the trigger there and
+	 * enabled), and what the run it preceded concluded. */
 	bool probed_deletes_ok;
-	int64_t probed_oid, probed_deletes;
-	int64_t deletes_oid, deletes_seen;   /* -1: not known */
+	int64_t probed_oid, probed_deletes, probed_trigger;
+	int64_t deletes_oid, deletes_seen, deletes_trigger;   /* -1: not known */
 	bool fields_trusted;
 	/* Read-backs by parent (store_read_committed_fields): the last probe
 	 * found the table's parent_key index. */
@@ -1583,9 +1584,12 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
 		struct table *t = &s->tables[i];
 		const json_t *a = json_object_get(del, s->sql[i].name);
 		const json_t *oid = json_array_get(a, 0), *n = json_array_get(a, 1);
-		t->probed_deletes_ok = json_is_integer(oid) && json_is_integer(n);
+		const json_t *trig = json_array_get(a, 2);   /* null: no trigger counts */
+		t->probed_deletes_ok = json_is_integer(oid) && json_is_integer(n) &&
+		                       json_is_integer(trig);
 		t->probed_oid = t->probed_deletes_ok ? json_integer_value(oid) : -1;
 		t->probed_deletes = t->probed_deletes_ok ? json_integer_value(n) : -1;
+		t->probed_trigger = t->probed_deletes_ok ? json_integer_value(trig) : -1;
 	}
 	json_decref(del);
 }
@@ -1594,15 +1598,19 @@ static void probe_done(struct store_op *op, const PGresult *res, const char *err
  * read-back (docs/architecture.md, "Children of a 304 without a
  * read-back"): no statement deleted from it or truncated it since the run
  * before this one began (its counts' deletes_seen, of the same table by
- * oid), and that run succeeded (prior), so each page row it left lists
- * rows it had in the table or wrote. */
+ * oid, counted by the same trigger: one dropped and put back may have
+ * missed a delete meanwhile), and that run succeeded (prior), so each
+ * page row it left lists rows it had in the table or wrote. */
 static bool fields_trusted(const struct store *s, size_t i, const json_t *prior)
 {
 	const struct table *t = &s->tables[i];
 	const json_t *c = json_object_get(prior, s->sql[i].name);
 	const json_t *oid = json_object_get(c, "table_oid"), *n = json_object_get(c, "deletes_seen");
+	const json_t *trig = json_object_get(c, "trigger_oid");
 	return t->probed_deletes_ok && json_is_integer(oid) && json_is_integer(n) &&
-	       json_integer_value(oid) == t->probed_oid && json_integer_value(n) == t->probed_deletes;
+	       json_is_integer(trig) && json_integer_value(oid) == t->probed_oid &&
+	       json_integer_value(n) == t->probed_deletes &&
+	       json_integer_value(trig) == t->probed_trigger;
 }
 
 /* Whether a dedupe stage's links, as the run before this one left them,
@@ -1639,6 +1647,7 @@ static void begun(struct store_op *op, const PGresult *res, const char *err)
 		t->fields_trusted = prior && fields_trusted(s, i, prior);
 		t->deletes_oid = id > 0 && t->probed_deletes_ok ? t->probed_oid : -1;
 		t->deletes_seen = id > 0 && t->probed_deletes_ok ? t->probed_deletes : -1;
+		t->deletes_trigger = id > 0 && t->probed_deletes_ok ? t->probed_trigger : -1;
 		t->probed_deletes_ok = false;
 	}
 	json_decref(prior);
@@ -1677,7 +1686,7 @@ int store_begin_import(struct store *s, const struct store_run_begin *b, store_i
 		s->tables[i].links_trusted = false;   /* until begun() says otherwise */
 		s->tables[i].state_empty = false;
 		s->tables[i].fields_trusted = false;
-		s->tables[i].deletes_oid = s->tables[i].deletes_seen = -1;
+		s->tables[i].deletes_oid = s->tables[i].deletes_seen = s->tables[i].deletes_trigger = -1;
 	}
 	/* One probe of every table, just before the run's row: it sees every
 	 * batch queued before (a barrier), and nothing of this run is added
@@ -1715,12 +1724,14 @@ bool store_fields_trusted(const struct store *s, size_t table)
 	return table < s->n_tables && s->tables[table].fields_trusted;
 }
 
-bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes)
+bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes,
+                        int64_t *trigger)
 {
 	if (table >= s->n_tables || s->tables[table].deletes_seen < 0)
 		return false;
 	*oid = s->tables[table].deletes_oid;
 	*deletes = s->tables[table].deletes_seen;
+	*trigger = s->tables[table].deletes_trigger;
 	return true;
 }
 
@@ -1738,7 +1749,7 @@ int store_resume_import(struct store *s, int64_t id, store_done_fn cb, void *arg
 		s->tables[i].state_empty = false;   /* its checkpoints are there to read */
 		/* nor a stored field: its earlier run's deletes are not known */
 		s->tables[i].fields_trusted = false;
-		s->tables[i].deletes_oid = s->tables[i].deletes_seen = -1;
+		s->tables[i].deletes_oid = s->tables[i].deletes_seen = s->tables[i].deletes_trigger = -1;
 	}
 	return enqueue(s, store_runs_resume(id, cb, arg));
 }

@@ -337,8 +337,11 @@ struct store_page {
 	const uint64_t *hashes;    /* n_keys; stored big-endian, 8 bytes each */
 	size_t n_keys;
 	/* With content: the values its items' descendants' URLs take of them,
-	 * the import's packing (import_fields.h), kept in raced_pages.fields;
-	 * NULL: none kept (the children's values are read back). */
+	 * the import's packing (import_pagefields.h), kept in
+	 * raced_pages.fields; NULL: none kept (the children's values are
+	 * read back).  Without content: those of its stored keys, as read
+	 * back, for a row that keeps none (written into a stored row of the
+	 * same page_no only). */
 	const unsigned char *fields;
 	size_t fields_len;
 	bool input_done;           /* checkpoint: the input (its page 0) is done
@@ -631,11 +634,14 @@ bool store_state_empty(const struct store *s, size_t table);
  * read-back").  False until the run's id is in, for a resumed run, and
  * whenever it cannot be known. */
 bool store_fields_trusted(const struct store *s, size_t table);
-/* What the probe before the run begun last found of table: its oid and
- * how many statements had deleted from or truncated it.  The import keeps
- * them in its counts (table_oid, deletes_seen), for the next run's
- * store_fields_trusted.  False when not known (then nothing is kept). */
-bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes);
+/* What the probe before the run begun last found of table: its oid, how
+ * many statements had deleted from or truncated it, and the oid of the
+ * trigger that counts them.  The import keeps them in its counts
+ * (table_oid, deletes_seen, trigger_oid), for the next run's
+ * store_fields_trusted.  False when not known, or when the trigger is
+ * missing or disabled (then nothing is kept). */
+bool store_deletes_seen(const struct store *s, size_t table, int64_t *oid, int64_t *deletes,
+                        int64_t *trigger);
 /* Run import_id's page records (those store_add_page took; added
  * before the finish) reached every row raced_pages held of table's stage
  * when the run began: the import read them all in its pass and counted

@@ -73,7 +73,7 @@ int store_page_rec_set(struct store_page_rec *r, const struct store_page *pg)
 				r->keys[i] = dup_or_null(pg->keys[i] ? pg->keys[i] : "", &failed);
 		}
 	}
-	if (pg->content && pg->fields) {
+	if (pg->fields) {
 		if (!(r->fields = malloc(pg->fields_len ? pg->fields_len : 1)))
 			failed = true;
 		else {
@@ -123,7 +123,10 @@ void store_page_recs_free(struct store_page_rec *recs, size_t n)
  * read of raced_pages takes it as no row (store_pages_inputs_sql, the
  * removals' join); a finish that decides removals deletes it.  A
  * placeholder meeting a row with content becomes that page; meeting
- * another without content it stays a placeholder. */
+ * another without content it stays a placeholder.  A row without content
+ * may bring fields: the values of the stored keys' rows as read back
+ * (import.c, fields_backfill), written into a stored page row of its
+ * page_no (a placeholder's are never read). */
 #define PAGE_RECORD "excluded.seen_import >= 0"
 const char store_pages_write_sql[] =
 	"WITH reach AS (INSERT INTO raced_reached (import_id, stage, urls, done)"
@@ -137,7 +140,7 @@ const char store_pages_write_sql[] =
 	"  CASE WHEN r.content THEN r.hashes ELSE '\\x'::bytea END,"
 	"  CASE WHEN r.content OR r.fetched THEN now() ELSE 'epoch'::timestamptz END,"
 	"  CASE WHEN r.content THEN $2::bigint ELSE -1 END,"
-	"  CASE WHEN r.content THEN r.fields END"
+	"  r.fields"
 	" FROM unnest($3::text[], $4::text[], $5::integer[], $6::boolean[], $7::boolean[],"
 	"  $8::text[], $9::text[], $10::text[], $11::integer[], $12::integer[], $14::bytea[],"
 	"  $17::bytea[])"
@@ -154,7 +157,9 @@ const char store_pages_write_sql[] =
 	"  hashes = CASE WHEN " PAGE_RECORD " AND p.hashes IS DISTINCT FROM excluded.hashes"
 	"   THEN excluded.hashes ELSE p.hashes END,"
 	"  fields = CASE WHEN " PAGE_RECORD " AND p.fields IS DISTINCT FROM excluded.fields"
-	"   THEN excluded.fields ELSE p.fields END,"
+	"   THEN excluded.fields WHEN NOT " PAGE_RECORD " AND excluded.fields IS NOT NULL"
+	"   AND p.seen_import >= 0 AND p.page_no = excluded.page_no THEN excluded.fields"
+	"   ELSE p.fields END,"
 	"  fetched_at = CASE WHEN " PAGE_RECORD " OR excluded.fetched_at > 'epoch'::timestamptz"
 	"   THEN excluded.fetched_at ELSE p.fetched_at END,"
 	"  seen_import = CASE WHEN " PAGE_RECORD " THEN excluded.seen_import"

@@ -284,6 +284,21 @@ static const char *const migration_8[] = {
 	NULL,
 };
 
+/* (9) raced_stage_deleted() searches raced's schema, then pg_temp last.
+ * Made SECURITY DEFINER with the search_path of migration 8, pg_temp came
+ * first, as it does for any path not naming it: a role that may delete
+ * from a stage table could make a temporary raced_stage_deletes (and a
+ * trigger on it) that the function wrote into as raced's role, its
+ * delete uncounted and its trigger run with raced's privileges.  The
+ * schema is the one the table is in (where migration 8 made both). */
+static const char *const migration_9[] = {
+	"DO $raced$ DECLARE ns text := (SELECT n.nspname FROM pg_class c"
+	" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'raced_stage_deletes'::regclass);"
+	" BEGIN EXECUTE format('ALTER FUNCTION %I.raced_stage_deleted() SET search_path = %I, pg_temp',"
+	" ns, ns); END $raced$",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, "import_runs and import_errors", migration_1 },
 	{ 2, "import_runs.heartbeat_at", migration_2 },
@@ -294,6 +309,7 @@ static const struct migration migrations[] = {
 	  migration_6 },
 	{ 7, "raced_pages and raced_reached: stage, urls and inputs COLLATE \"C\"", migration_7 },
 	{ 8, "raced_pages.fields; raced_stage_deletes and its trigger function", migration_8 },
+	{ 9, "raced_stage_deleted(): its own schema, then pg_temp", migration_9 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -331,9 +347,12 @@ static bool name_valid(const char *n)
 	" removed_import bigint)"
 
 /* A table created before migration 3 gains removed_import, and every
- * stage table the statement trigger that counts its DELETE and TRUNCATE
- * statements (raced_stage_deleted, migration 8: a stage's stored fields
- * are trusted only while no row could have gone behind raced's back).
+ * stage table the statement trigger that counts its DELETE, TRUNCATE and
+ * UPDATE OF key statements (raced_stage_deleted, migration 8: a stage's
+ * stored fields are trusted only while no row could have gone behind
+ * raced's back; a row whose key is changed is gone under the key its
+ * page lists, and raced's own writes never set key, so never fire it).
+ * A trigger made without UPDATE (before it was counted) is made again.
  * Both looked up in the catalog first: ALTER TABLE and CREATE TRIGGER
  * would lock the table at every connect, queueing behind any long reader
  * of it. */
@@ -343,8 +362,9 @@ static bool name_valid(const char *n)
 	" AND NOT attisdropped) THEN" \
 	" ALTER TABLE \"%s\" ADD COLUMN removed_import bigint; END IF;" \
 	" IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '\"%s\"'::regclass" \
-	" AND tgname = 'raced_deleted') THEN" \
-	" CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON \"%s\"" \
+	" AND tgname = 'raced_deleted' AND (tgtype & 16) <> 0) THEN" \
+	" DROP TRIGGER IF EXISTS raced_deleted ON \"%s\";" \
+	" CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE OR UPDATE OF key ON \"%s\"" \
 	" FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('%s'); END IF; END $raced$"
 
 /* The plain INSERT and the fill (STORE_WRITE_PLAIN, STORE_WRITE_FILL)
@@ -554,7 +574,7 @@ int store_table_sql_init(struct store_table_sql *t, const char *name, const char
 	rc |= FORMAT(&t->upsert_sql, UPSERT_FMT, name, "", "", "", "", "");
 	rc |= FORMAT(&t->insert_name, "raced_insert_%s", name);
 	rc |= FORMAT(&t->fill_name, "raced_fill_%s", name);
-	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name, name, name, name);
+	rc |= FORMAT(&t->column_sql, REMOVED_COLUMN_FMT, name, name, name, name, name, name);
 	rc |= FORMAT(&t->read_name, "raced_read_%s", name);
 	rc |= FORMAT(&t->read_sql, READ_FMT, name);
 	rc |= FORMAT(&t->counts_sql, COUNTS_FMT, name, name, name, name, name, name, name, name,
@@ -1119,13 +1139,24 @@ char *store_schema_empty_sql(const struct store_table_sql *tables, size_t n)
 			       " ELSE 't' END", tables[i].name);
 		else
 			sb_add(&sql, " || 'f'");
-	/* Each table's oid and count of deleting statements (migration 8):
-	 * whether its stored fields may be trusted (store_fields_trusted). */
-	sb_add(&sql, ", json_build_object(");
+	/* Each table's oid, count of deleting statements and the oid of the
+	 * trigger that counts them, NULL when it is missing or disabled
+	 * (migration 8): whether its stored fields may be trusted
+	 * (store_fields_trusted).  One row a table, not the arguments of one
+	 * call: json_build_object takes at most 100 (50 tables), a pipeline
+	 * has up to STAGE_MAX_STAGES. */
+	if (n == 0) {
+		sb_add(&sql, ", NULL::text");
+		return sql;
+	}
+	sb_add(&sql, ", (SELECT json_object_agg(v.s, json_build_array(v.r::oid::bigint,"
+	       " coalesce((SELECT d.deletes FROM raced_stage_deletes d WHERE d.stage = v.s), 0),"
+	       " (SELECT g.oid::bigint FROM pg_trigger g WHERE g.tgrelid = v.r"
+	       " AND g.tgname = 'raced_deleted' AND g.tgenabled IN ('O', 'A'))))"
+	       " FROM (VALUES ");
 	for (size_t i = 0; i < n; i++)
-		sb_add(&sql, "%s'%s', json_build_array('\"%s\"'::regclass::oid::bigint, coalesce((SELECT"
-		       " d.deletes FROM raced_stage_deletes d WHERE d.stage = '%s'), 0))",
-		       i ? ", " : "", tables[i].name, tables[i].name, tables[i].name);
-	sb_add(&sql, ")::text");
+		sb_add(&sql, "%s('%s', '\"%s\"'::regclass)", i ? ", " : "", tables[i].name,
+		       tables[i].name);
+	sb_add(&sql, ") AS v(s, r))::text");
 	return sql;
 }

@@ -87,7 +87,7 @@ check "back to the athletes' own URLs" raced_once
 check_edges_exact "URLs changed back"
 
 # --- a database of schema 3 (before edges) upgraded in place ------------
-# What raced before migrations 4 to 8 left: no link table, no views, no
+# What raced before migrations 4 to 9 left: no link table, no views, no
 # raced_columns, no comments, no raced_reached, no kept fields or their
 # trigger.  The next import, unchanged
 # data all answered 304, fills the links (every entry goes to athletes as
@@ -103,7 +103,7 @@ sql "drop table athletes_parents, raced_columns, raced_reached, raced_stage_dele
 check_eq "schema 3: no link table" "$(sql "select to_regclass('athletes_parents') is null")" t
 fixture_get /_reset >/dev/null
 check "the import after the upgrade succeeds" raced_once
-check_eq "migrations 4 to 8 applied" "$(sql 'select max(version) from raced_schema_version')" 8
+check_eq "migrations 4 to 9 applied" "$(sql 'select max(version) from raced_schema_version')" 9
 reqs_save
 check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check_edges_exact "after the upgrade"

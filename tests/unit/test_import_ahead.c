@@ -92,6 +92,33 @@ static void test_ask_send_answer_take(void)
 	CHECK_EQ(membudget_charged(), before);
 }
 
+/* A state held is charged its pages' kept fields too (up to 256 KiB a
+ * page: import_pagefields.h), and released when taken. */
+static void test_a_states_kept_fields_are_charged(void)
+{
+	size_t before = membudget_charged();
+	struct import_ahead *a = import_ahead_new();
+	struct import_ahead_entry *e = import_ahead_ask(a, "http://p/f/1");
+	const char *urls[1];
+	uint64_t tags[1], next = 0;
+	CHECK_EQ(import_ahead_send(a, urls, tags, 1, &next), 1);
+	size_t sent = membudget_charged();
+	struct store_input_state *st = one_page("http://p/f/1", "k1");
+	st->pages[0].fields = calloc(1, 100000);
+	st->pages[0].fields_len = 100000;
+	void *waiter = NULL;
+	struct import_ahead_entry *got = NULL;
+	CHECK(import_ahead_answer(a, tags[0], st, false, &waiter, &got));
+	CHECK(membudget_charged() >= sent + 100000);
+	st = import_ahead_take(a, e);
+	CHECK(st != NULL);
+	CHECK_EQ(membudget_charged(), sent);
+	store_input_state_free(st);
+	import_ahead_drop(a, e);
+	import_ahead_free(a);
+	CHECK_EQ(membudget_charged(), before);
+}
+
 /* Dropped while its read is out: kept until the answer, then freed with
  * it; dropped unsent or answered: freed at once; free() with reads out
  * and states held frees all (valgrind and ASan check). */
@@ -348,6 +375,7 @@ static void test_read_back_deferred(void)
 int main(void)
 {
 	RUN(test_ask_send_answer_take);
+	RUN(test_a_states_kept_fields_are_charged);
 	RUN(test_drop_and_free);
 	RUN(test_unsend);
 	RUN(test_bound);

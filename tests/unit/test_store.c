@@ -3617,6 +3617,247 @@ static void test_state_is_known_empty_per_stage_at_a_runs_start(void)
 	store_free(s);
 }
 
+/* Kept fields (raced_pages.fields): written with content, kept by a
+ * record without content that brings none, and written by one that
+ * brings them (a 304 whose rows were read back: import.c,
+ * fields_backfill) into the stored row of its page_no only; a page that
+ * has no stored row stays a placeholder, read as no row. */
+static void test_page_fields_are_written_with_content_or_by_a_304_read_back(void)
+{
+	const char *tables[] = { "pf_items" };
+	struct seen w = { 0 };
+	struct reads r = { 0 };
+	struct store *s = open_state(&w, &r, tables, 1, 100);
+	if (!s)
+		return;
+	const char *keys[] = { "a" };
+	uint64_t h[] = { 1 };
+	const unsigned char f1[] = "one", f2[] = "two", f3[] = "three";
+	struct store_page p0 = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                         .content = true, .etag = "\"1\"", .keys = keys, .hashes = h,
+	                         .n_keys = 1, .fields = f1, .fields_len = 3 };
+	add_page(s, 0, 1, &p0);
+	flush(s, 0);
+	read_input(s, &r, 0, "pf0", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].fields_len == 3 &&
+	      memcmp(r.st->pages[0].fields, "one", 3) == 0);
+
+	/* a 304 without fields keeps them; one with them, of another page_no,
+	 * does not write them; of its page_no, it does */
+	struct store_page n0 = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                         .etag = "\"2\"" };
+	add_page(s, 0, 2, &n0);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND fields = 'one'"), 1);
+	struct store_page moved = { .url = "pf0", .input = "pf0", .page_no = 1, .fetched = true,
+	                            .fields = f3, .fields_len = 5 };
+	add_page(s, 0, 3, &moved);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND fields = 'one'"), 1);
+	struct store_page back = { .url = "pf0", .input = "pf0", .page_no = 0, .fetched = true,
+	                           .fields = f2, .fields_len = 3 };
+	add_page(s, 0, 4, &back);
+	flush(s, 0);
+	read_input(s, &r, 0, "pf0", 0);
+	CHECK(r.st && r.st->n_pages == 1 && r.st->pages[0].fields_len == 3 &&
+	      memcmp(r.st->pages[0].fields, "two", 3) == 0 && r.st->pages[0].n_keys == 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf0' AND etag = '\"2\"'"), 1);
+
+	/* no stored row: a placeholder, read as none */
+	struct store_page ghost = { .url = "pf9", .input = "pf9", .page_no = 0, .fetched = true,
+	                            .fields = f2, .fields_len = 3 };
+	add_page(s, 0, 4, &ghost);
+	flush(s, 0);
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'pf9' AND seen_import < 0"), 1);
+	read_input(s, &r, 0, "pf9", 0);
+	CHECK(r.st && r.st->n_pages == 0);
+	reads_clear(&r);
+	store_free(s);
+}
+
+/* --- kept fields' trust (store_fields_trusted) ----------------------- */
+
+#define KF_TABLES 60   /* more than json_build_object's 50 pairs */
+
+/* A run of the kept-fields pipeline begun on s; its id. */
+static int64_t kf_begin(struct store *s, json_t *pipeline)
+{
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_begin_import(s, &(struct store_run_begin){ .requested_by = "test",
+	                                                          .pipeline = pipeline },
+	                            on_id, &c), 0);
+	CHECK(run_until(flag_set, &c.got_id, 20));
+	CHECK_STR(c.err, "");
+	return c.id;
+}
+
+/* Finish run id as status, its counts what the import keeps of the probe
+ * (table_oid, deletes_seen, trigger_oid: import.c state_counts). */
+static void kf_finish(struct store *s, const char *const *tables, int64_t id, const char *status)
+{
+	json_t *counts = json_object();
+	for (size_t i = 0; i < KF_TABLES; i++) {
+		json_t *c = json_object();
+		int64_t oid, deletes, trigger;
+		if (store_deletes_seen(s, i, &oid, &deletes, &trigger)) {
+			json_object_set_new(c, "table_oid", json_integer(oid));
+			json_object_set_new(c, "deletes_seen", json_integer(deletes));
+			json_object_set_new(c, "trigger_oid", json_integer(trigger));
+		}
+		json_object_set_new(counts, tables[i], c);
+	}
+	struct run_ctx c = { 0 };
+	CHECK_EQ(store_finish_import(s, id, status, counts, 0, on_finished, &c), 0);
+	CHECK(run_until(flag_set, &c.finished, 20));
+	CHECK_STR(c.err, "");
+	json_decref(counts);
+}
+
+/* A stage's kept fields are trusted only in a run whose previous one
+ * succeeded with the same pipeline and found, at its start, the same
+ * table (oid), the same trigger on it and the same count of deleting
+ * statements; and the probe reads that of every table, however many
+ * (the pipeline's limit, not a function call's 100 arguments). */
+static void test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen(void)
+{
+	char names[KF_TABLES][8];
+	const char *tables[KF_TABLES];
+	for (size_t i = 0; i < KF_TABLES; i++) {
+		snprintf(names[i], sizeof names[i], "kf%02zu", i);
+		tables[i] = names[i];
+	}
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, KF_TABLES, 100);
+	CHECK_EQ(store_state(s), STORE_READY);
+	json_t *pipeline = json_pack("{s:s}", "kf", "v1");
+
+	/* the first run: nothing to trust, but the probe read every table */
+	int64_t id = kf_begin(s, pipeline);
+	int64_t oid = 0, deletes = -1, trigger = 0;
+	CHECK(!store_fields_trusted(s, 0));
+	CHECK(store_deletes_seen(s, 0, &oid, &deletes, &trigger));
+	CHECK(oid > 0 && deletes == 0 && trigger > 0);
+	CHECK(store_deletes_seen(s, KF_TABLES - 1, &oid, &deletes, &trigger));
+	CHECK_EQ(oid, sql_int("SELECT 'kf59'::regclass::oid::bigint"));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* nothing deleted since: trusted, every table */
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 0));
+	CHECK(store_fields_trusted(s, KF_TABLES - 1));
+	CHECK(!store_fields_trusted(s, KF_TABLES));   /* out of range */
+	kf_finish(s, tables, id, "succeeded");
+
+	/* a DELETE, even of no row, and a TRUNCATE: those two tables not */
+	sql_exec("DELETE FROM kf00 WHERE false");
+	sql_exec("TRUNCATE kf01");
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf00'"), 1);
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 0));
+	CHECK(!store_fields_trusted(s, 1));
+	CHECK(store_fields_trusted(s, 2));
+	kf_finish(s, tables, id, "partial");
+
+	/* after a partial run: none */
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));
+	kf_finish(s, tables, id, "succeeded");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 0));
+	CHECK(store_fields_trusted(s, 1));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the trigger disabled: not known, so not trusted and not kept */
+	sql_exec("ALTER TABLE kf02 DISABLE TRIGGER raced_deleted");
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));
+	CHECK(!store_deletes_seen(s, 2, &oid, &deletes, &trigger));
+	CHECK(store_fields_trusted(s, 3));
+	kf_finish(s, tables, id, "succeeded");
+	sql_exec("ALTER TABLE kf02 ENABLE TRIGGER raced_deleted");
+	id = kf_begin(s, pipeline);
+	CHECK(!store_fields_trusted(s, 2));   /* its run before did not know */
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the trigger dropped, a delete it did not see, the trigger put back
+	 * as the set-up would: another trigger, so not trusted */
+	sql_exec("DROP TRIGGER raced_deleted ON kf03");
+	sql_exec("DELETE FROM kf03");
+	sql_exec("CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE OR UPDATE OF key ON kf03"
+	         " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('kf03')");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 2));
+	CHECK(!store_fields_trusted(s, 3));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* the table dropped and made again (with its trigger): another oid */
+	sql_exec("DROP TABLE kf04 CASCADE");
+	sql_exec("CREATE TABLE kf04 (LIKE kf05 INCLUDING ALL)");
+	sql_exec("CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE OR UPDATE OF key ON kf04"
+	         " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('kf04')");
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 3));
+	CHECK(!store_fields_trusted(s, 4));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* a key changed is a row gone under the key its page lists: counted;
+	 * an UPDATE of anything else (raced's own writes) is not */
+	sql_exec("INSERT INTO kf05 (key, payload, first_import, last_import)"
+	         " VALUES ('k', '{}', 1, 1), ('j', '{}', 1, 1)");
+	sql_exec("UPDATE kf05 SET payload = '{\"v\": 1}', parent_key = 'p', removed_import = 1");
+	CHECK_EQ(sql_int("SELECT count(*) FROM raced_stage_deletes WHERE stage = 'kf05'"), 0);
+	sql_exec("UPDATE kf06 SET key = key || 'x' WHERE false");
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf06'"), 1);
+	id = kf_begin(s, pipeline);
+	CHECK(store_fields_trusted(s, 5));
+	CHECK(!store_fields_trusted(s, 6));
+	kf_finish(s, tables, id, "succeeded");
+
+	/* a trigger made before UPDATE OF key was counted is made again by
+	 * the set-up, at the next connect */
+	sql_exec("DROP TRIGGER raced_deleted ON kf07");
+	sql_exec("CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON kf07"
+	         " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('kf07')");
+	store_free(s);
+	struct seen w2 = { 0 };
+	s = open_store(&w2, tables, KF_TABLES, 100);
+	CHECK_EQ(store_state(s), STORE_READY);
+	sql_exec("UPDATE kf07 SET key = key WHERE false");
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf07'"), 1);
+
+	/* a role that may delete from a stage table cannot make the trigger
+	 * write into a temporary raced_stage_deletes of its own (pg_temp is
+	 * searched last by the function: migration 9), nor run its trigger
+	 * on that table as raced's role */
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_proc WHERE proname = 'raced_stage_deleted'"
+	                 " AND array_to_string(proconfig, ';') LIKE 'search_path=%, pg_temp'"), 1);
+	/* (kf_other may not create in public: a kf_ran_as there would be
+	 * raced's role's doing) */
+	sql_exec("CREATE ROLE kf_other; GRANT DELETE ON kf08 TO kf_other;"
+	         " REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+	CHECK_EQ(sql_int("SET ROLE kf_other;"
+	                 " CREATE TEMP TABLE raced_stage_deletes (stage text PRIMARY KEY, deletes bigint);"
+	                 " GRANT ALL ON pg_temp.raced_stage_deletes TO PUBLIC;"
+	                 " CREATE FUNCTION pg_temp.kf_as() RETURNS trigger LANGUAGE plpgsql AS"
+	                 " $$ BEGIN CREATE TABLE public.kf_ran_as AS SELECT current_user AS u; RETURN NULL; END $$;"
+	                 " CREATE TRIGGER kf_as AFTER INSERT ON pg_temp.raced_stage_deletes"
+	                 " FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.kf_as();"
+	                 " DELETE FROM kf08 WHERE false;"
+	                 " SELECT count(*) FROM pg_temp.raced_stage_deletes"), 0);
+	CHECK_EQ(sql_int("SELECT deletes FROM raced_stage_deletes WHERE stage = 'kf08'"), 1);
+	CHECK_EQ(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'kf_ran_as'"), 0);
+	sql_exec("REVOKE ALL ON kf08 FROM kf_other; DROP ROLE kf_other");
+
+	/* another pipeline: none */
+	json_t *other = json_pack("{s:s}", "kf", "v2");
+	id = kf_begin(s, other);
+	CHECK(!store_fields_trusted(s, 5));
+	kf_finish(s, tables, id, "succeeded");
+	json_decref(other);
+	json_decref(pipeline);
+	store_free(s);
+}
+
 /* A first import into an empty link table: a parent's first record by
  * keys goes by the fresh insert (no lookup of stale links); a later
  * record of the same parent in the run by the write by keys, which
@@ -3980,8 +4221,8 @@ static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
 	struct reads r2 = { 0 };
 	s = open_state(&w2, &r2, tables, 1, 10);
 	CHECK_EQ(store_state(s), STORE_READY);
-	CHECK_EQ(stats_of(s).migrations_applied, 2);   /* 7 and 8 */
-	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 8);
+	CHECK_EQ(stats_of(s).migrations_applied, 3);   /* 7 to 9 */
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 9);
 	CHECK_EQ(sql_int(collated), 6);
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages"), pages);
 	CHECK_EQ(sql_int("SELECT count(*) FROM raced_pages WHERE url = 'm7/p?n=1' AND input = 'm7/p?n=1'"
@@ -4017,8 +4258,8 @@ static void test_a_version_6_database_gets_bytewise_urls_keeping_its_state(void)
 	struct reads r3 = { 0 };
 	s = open_state(&w3, &r3, tables, 1, 10);
 	CHECK_EQ(store_state(s), STORE_READY);
-	CHECK_EQ(stats_of(s).migrations_applied, 2);   /* 7 and 8 */
-	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 8);
+	CHECK_EQ(stats_of(s).migrations_applied, 3);   /* 7 to 9 */
+	CHECK_EQ(sql_int("SELECT max(version) FROM raced_schema_version"), 9);
 	CHECK_EQ(sql_int(collated), 0);
 	CHECK_EQ(sql_int("SELECT count(*) FROM my_pages"), 1);   /* p2 went with import id2 */
 	CHECK(index_there(pages_idx));
@@ -4452,6 +4693,8 @@ int main(void)
 	RUN(test_links_are_trusted_only_over_tables_with_rows);
 	RUN(test_a_fresh_link_stored_after_all_falls_back_and_is_kept);
 	RUN(test_state_is_known_empty_per_stage_at_a_runs_start);
+	RUN(test_kept_fields_are_trusted_only_while_nothing_could_delete_unseen);
+	RUN(test_page_fields_are_written_with_content_or_by_a_304_read_back);
 	RUN(test_a_key_twice_in_a_run_is_stored_once_the_later_winning);
 	RUN(test_a_key_stored_behind_the_probes_back_falls_back_for_the_run);
 	RUN(test_a_locked_table_does_not_hold_up_the_start_of_a_run);

@@ -77,9 +77,9 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(0, t, 2, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMMMMTC");
-	CHECK_EQ(store_schema_version(), 8);
-	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next->next->next;
+	CHECK_STR(steps, "MMMMMMMMMTC");
+	CHECK_EQ(store_schema_version(), 9);
+	struct store_op *m = chain.head, *tables = m->next->next->next->next->next->next->next->next->next;
 	CHECK_EQ(m->version, 1);
 	CHECK_EQ(m->next->version, 2);
 	CHECK_EQ(m->next->next->version, 3);
@@ -87,6 +87,7 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_EQ(m->next->next->next->next->next->version, 6);
 	CHECK_EQ(m->next->next->next->next->next->next->version, 7);
 	CHECK_EQ(m->next->next->next->next->next->next->next->version, 8);
+	CHECK_EQ(m->next->next->next->next->next->next->next->next->version, 9);
 	CHECK_STR(m->stmts[0].sql, "BEGIN");
 	CHECK_STR(m->stmts[m->n_stmts - 1].sql, "COMMIT");
 	CHECK_STR(m->stmts[m->n_stmts - 2].params[0], "1");
@@ -161,7 +162,7 @@ static void test_a_database_at_version_1_gets_the_heartbeat_column_only(void)
 	struct store_op_list chain = { 0 };
 	CHECK_EQ(store_schema_chain(1, NULL, 0, "{}", &chain), 0);
 	steps_of(&chain, steps, sizeof steps);
-	CHECK_STR(steps, "MMMMMMMTC");
+	CHECK_STR(steps, "MMMMMMMMTC");
 	struct store_op *m = chain.head;
 	CHECK_EQ(m->version, 2);
 	CHECK_EQ(m->n_stmts, 4);
@@ -193,33 +194,41 @@ static void check_next_migration(int from, const char *want_steps, const char *c
 /* Migration 3 (raced_pages, import_runs' resume columns) after 2. */
 static void test_a_database_at_version_2_gets_the_import_state_only(void)
 {
-	check_next_migration(2, "MMMMMMTC", "CREATE TABLE raced_pages (");
+	check_next_migration(2, "MMMMMMMTC", "CREATE TABLE raced_pages (");
 }
 
 /* Migration 6 (raced_reached, what an import reached) after 5, in one
  * transaction. */
 static void test_a_database_at_version_5_gets_the_reach_table_only(void)
 {
-	check_next_migration(5, "MMMTC", "CREATE TABLE raced_reached (");
+	check_next_migration(5, "MMMMTC", "CREATE TABLE raced_reached (");
 }
 
 /* Migration 7 (COLLATE "C" on the import state's URLs) after 6. */
 static void test_a_database_at_version_6_gets_the_bytewise_urls_only(void)
 {
-	check_next_migration(6, "MMTC", "DROP INDEX IF EXISTS raced_pages_input");
+	check_next_migration(6, "MMMTC", "DROP INDEX IF EXISTS raced_pages_input");
 }
 
 /* Migration 8 (raced_pages.fields, raced_stage_deletes and its trigger
  * function) after 7; each stage table's set-up puts the trigger on it. */
 static void test_a_database_at_version_7_gets_the_kept_fields_only(void)
 {
-	check_next_migration(7, "MTC", "ALTER TABLE raced_pages ADD COLUMN fields bytea");
+	check_next_migration(7, "MMTC", "ALTER TABLE raced_pages ADD COLUMN fields bytea");
 	struct store_table_sql t = { 0 };
 	char err[ERR_MAX] = "";
 	CHECK_EQ(store_table_sql_init(&t, "races", NULL, false, err), 0);
-	CHECK(strstr(t.column_sql, "CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE ON \"races\""
-	             " FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('races')") != NULL);
+	CHECK(strstr(t.column_sql, "CREATE TRIGGER raced_deleted AFTER DELETE OR TRUNCATE OR UPDATE OF key"
+	             " ON \"races\" FOR EACH STATEMENT EXECUTE FUNCTION raced_stage_deleted('races')")
+	      != NULL);
 	store_table_sql_free(&t);
+}
+
+/* Migration 9 (raced_stage_deleted's search_path: its schema, pg_temp
+ * last) after 8. */
+static void test_a_database_at_version_8_gets_the_functions_path_only(void)
+{
+	check_next_migration(8, "MTC", "DO $raced$ DECLARE ns text");
 }
 
 /* jit off before anything is planned, synchronous_commit (NULL: on),
@@ -492,6 +501,7 @@ int main(void)
 	RUN(test_a_database_at_version_5_gets_the_reach_table_only);
 	RUN(test_a_database_at_version_6_gets_the_bytewise_urls_only);
 	RUN(test_a_database_at_version_7_gets_the_kept_fields_only);
+	RUN(test_a_database_at_version_8_gets_the_functions_path_only);
 	RUN(test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view);
 	RUN(test_the_probe_sets_synchronous_commit_locks_then_reads_the_version);
 	RUN(test_narrow_reads_only_of_plain_fields);
