@@ -157,6 +157,46 @@ static void test_fold_of_a_large_batch_keeps_each_keys_last_row(void)
 	store_rows_free(rows, 1500);
 }
 
+/* Against the plain definition (a row survives when no later row has its
+ * key; survivors in their order), over seeded random batches of few
+ * distinct keys, their hashes cut to 2 bits so that most unequal keys
+ * collide too. */
+static void test_fold_matches_the_definition_over_random_batches_with_collisions(void)
+{
+	enum { ROUNDS = 200, MAX_N = 64 };
+	uint32_t seed = 12345;
+	for (int round = 0; round < ROUNDS; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % MAX_N;
+		struct store_row *rows = calloc(MAX_N, sizeof *rows);
+		char want[MAX_N][24];
+		size_t n_want = 0;
+		CHECK(rows != NULL);
+		if (!rows)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			char key[8], payload[24];
+			seed = seed * 1103515245u + 12345u;
+			snprintf(key, sizeof key, "%c%s", 'a' + (int)((seed >> 16) % 6), (seed >> 20) & 1 ? "x" : "");
+			int len = snprintf(payload, sizeof payload, "\"%s %zu\"", key, i);
+			CHECK_EQ(store_row_set(&rows[i], key, NULL, payload, (size_t)len), 0);
+			rows[i].hash &= 3;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool later = false;
+			for (size_t j = i + 1; j < n && !later; j++)
+				later = strcmp(rows[i].key, rows[j].key) == 0;
+			if (!later)
+				snprintf(want[n_want++], sizeof want[0], "%s", rows[i].payload);
+		}
+		long got = store_rows_fold(rows, n);
+		CHECK_EQ(got, (long)n_want);
+		for (size_t i = 0; got == (long)n_want && i < n_want; i++)
+			CHECK_STR(rows[i].payload, want[i]);
+		store_rows_free(rows, got < 0 ? n : (size_t)got);
+	}
+}
+
 /* A row's strings and lengths as given, the parent absent or empty. */
 static void test_a_row_holds_its_key_parent_and_payload_with_lengths(void)
 {
@@ -333,6 +373,7 @@ int main(void)
 	RUN(test_fold_of_one_key_throughout_keeps_the_last);
 	RUN(test_fold_tells_keys_of_equal_hashes_apart);
 	RUN(test_fold_of_a_large_batch_keeps_each_keys_last_row);
+	RUN(test_fold_matches_the_definition_over_random_batches_with_collisions);
 	RUN(test_a_row_holds_its_key_parent_and_payload_with_lengths);
 	RUN(test_keys_are_a_text_array_of_length_prefixed_elements);
 	RUN(test_a_missing_parent_is_a_null_element_and_flags_the_array);
