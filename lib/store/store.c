@@ -94,8 +94,13 @@
 
 struct table {
 	size_t n_added;             /* rows added to the batch being formed */
-	struct store_row *pending;  /* its rows (folded or not): none when the */
-	size_t n_pending, cap;      /* backend needs no rows */
+	/* Its rows (folded or not): none when the backend needs no rows.
+	 * Only pending[0 .. n_pending) are the table's: over several
+	 * connections the array outlives a batch whose rows were copied out
+	 * to the connections' ops (make_batch), and the entries past
+	 * n_pending are stale copies of rows those ops own. */
+	struct store_row *pending;
+	size_t n_pending, cap;
 	int64_t pending_import;     /* of the pending rows */
 	uint64_t pending_gen;       /* sink_gen when they were added */
 	struct store_page_rec *pages;  /* page records of the batch being formed */

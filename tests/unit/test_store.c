@@ -397,6 +397,33 @@ static void test_a_full_batch_that_cannot_be_built_stays_pending(void)
 	store_free(s);
 }
 
+/* A row whose block (key, parent key and payload in one allocation) cannot
+ * be allocated is refused whole: nothing of it pending or acknowledged,
+ * the batch around it unharmed, the same row taken when tried again. */
+static void test_a_row_whose_block_cannot_be_allocated_is_refused_whole(void)
+{
+	const char *tables[] = { "mb_items" };
+	const char *payload = "{\"pad\": \"a payload of its own length\"}";
+	struct seen w = { 0 };
+	struct store *s = open_store(&w, tables, 1, 10);
+	add(s, 0, 1, "a", "p", payload);
+	add(s, 0, 1, "b", "p", payload);
+	char err[ERR_MAX] = "";
+	fail_malloc_size = strlen("cc") + strlen("pp") + strlen(payload) + 3;
+	CHECK_EQ(store_add(s, 0, 1, "cc", "pp", payload, strlen(payload), err), -1);
+	CHECK_EQ(fail_malloc_size, 0);            /* it did fail */
+	CHECK(strstr(err, "out of memory") != NULL && strstr(err, "mb_items") != NULL);
+	CHECK_EQ(store_pending(s, 0), 2);
+	add(s, 0, 1, "cc", "pp", payload);
+	flush(s, 0);
+	struct want x = { &w, 0, 3 };
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.committed[0], 3);
+	CHECK_EQ(sql_int("SELECT count(*) FROM mb_items WHERE parent_key IS NOT NULL"), 3);
+	CHECK_EQ(sql_int("SELECT count(*) FROM mb_items WHERE key = 'cc' AND parent_key = 'pp'"), 1);
+	store_free(s);
+}
+
 static size_t failed_rows;
 static char failed_err[ERR_MAX];
 
@@ -455,6 +482,74 @@ static void test_refused_row_is_reported_and_the_rest_of_its_batch_stored(void)
 	CHECK(strstr(failed_err, "json") != NULL);
 	CHECK_EQ(sql_int("SELECT count(*) FROM f_items"), 2);
 	check_refusals_and_free(s, 1, 1);
+}
+
+static void add_n(struct store *s, const char *prefix, int from, int to, int v)
+{
+	char key[16], payload[32];
+	for (int i = from; i < to; i++) {
+		snprintf(key, sizeof key, "%s%d", prefix, i);
+		snprintf(payload, sizeof payload, "{\"v\": %d}", v);
+		add(s, 0, 1, key, NULL, payload);
+	}
+}
+
+/* Over two connections a batch's rows are routed to their connections'
+ * batches by key hash and the table's row array is kept for the next
+ * batch: folding, a refused share retried row by row, a batch whose
+ * routing ran out of memory (it stays pending, the next add sends it)
+ * and rows pending when the store is freed each acknowledge every row
+ * once, store each key's last row, and free each row once (ASan). */
+static void test_routed_batches_fold_split_retry_and_free_pending_rows(void)
+{
+	const char *tables[] = { "rt_items" };
+	struct seen w = { 0 };
+	struct store_conf conf = { .conninfo = conninfo, .batch_size = 10, .tables = tables,
+	                           .n_tables = 1, .connections = 2 };
+	struct store *s = start_store(&w, &conf, cb_failed);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	failed_rows = 0;
+	CHECK(run_until(store_ready, s, 30));
+	/* batch 1: r0..r7, then r0 and r1 again: 10 added, 8 rows sent */
+	add_n(s, "r", 0, 8, 1);
+	add_n(s, "r", 0, 2, 2);
+	struct want x = { &w, 0, 10 };
+	CHECK(run_until(committed_reached, &x, 10));
+	/* batch 2: s0..s9, s3 refused by PostgreSQL: its share is retried row by row */
+	add_n(s, "s", 0, 3, 1);
+	add(s, 0, 1, "s3", NULL, "{not json");
+	add_n(s, "s", 4, 10, 1);
+	x.n = 20;
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(failed_rows, 1);
+	CHECK_STR(failed_key, "s3");
+	/* batch 3: t0..t9, the routing's array of destinations (10 bytes) fails */
+	add_n(s, "t", 0, 9, 1);
+	fail_malloc_size = 10;
+	add_n(s, "t", 9, 10, 1);
+	CHECK_EQ(fail_malloc_size, 0);             /* it did fail */
+	CHECK_EQ(store_pending(s, 0), 10);
+	add_n(s, "t", 10, 11, 1);                  /* sends batch 3 first */
+	x.n = 30;
+	CHECK(run_until(committed_reached, &x, 10));
+	CHECK_EQ(w.committed[0], 30);
+	CHECK_EQ(sql_int("SELECT count(*) FROM rt_items"), 8 + 9 + 10);
+	CHECK_EQ(sql_int("SELECT count(*) FROM rt_items WHERE key IN ('r0', 'r1')"
+	                 " AND payload->>'v' = '2'"), 2);
+	CHECK_EQ(sql_int("SELECT count(*) FROM rt_items WHERE key = 's3'"), 0);
+	CHECK_EQ(sql_int("SELECT count(DISTINCT xmin::text) FROM rt_items"
+	                 " WHERE key LIKE 't%'"), 2);   /* batch 3 went over both */
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.rows_folded, 2);
+	CHECK_EQ(st.rows_failed, 1);
+	CHECK_EQ(st.reconnects, 0);
+	/* t10 and two more pending (over the kept array) when the store is freed */
+	add_n(s, "u", 0, 2, 1);
+	CHECK_EQ(store_pending(s, 0), 3);
+	store_free(s);
 }
 
 static size_t table_refused_calls, table_refused_rows;
@@ -4642,9 +4737,11 @@ int main(void)
 	RUN(test_unchanged_rows_keep_updated_at_and_changed_rows_update);
 	RUN(test_duplicate_key_in_one_batch_is_folded_later_wins);
 	RUN(test_a_full_batch_that_cannot_be_built_stays_pending);
+	RUN(test_a_row_whose_block_cannot_be_allocated_is_refused_whole);
 	RUN(test_rows_of_two_imports_are_never_one_batch);
 	RUN(test_committed_counts_rows_added_per_batch_in_order);
 	RUN(test_refused_row_is_reported_and_the_rest_of_its_batch_stored);
+	RUN(test_routed_batches_fold_split_retry_and_free_pending_rows);
 	RUN(test_dropped_table_refuses_the_batch_whole_naming_the_fix);
 	RUN(test_views_follow_the_tables_columns);
 	RUN(test_lock_held_past_lock_timeout_is_waited_out);

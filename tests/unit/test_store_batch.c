@@ -157,6 +157,46 @@ static void test_fold_of_a_large_batch_keeps_each_keys_last_row(void)
 	store_rows_free(rows, 1500);
 }
 
+/* Against the plain definition (a row survives when no later row has its
+ * key; survivors in their order), over seeded random batches of few
+ * distinct keys, their hashes cut to 2 bits so that most unequal keys
+ * collide too. */
+static void test_fold_matches_the_definition_over_random_batches_with_collisions(void)
+{
+	enum { ROUNDS = 200, MAX_N = 64 };
+	uint32_t seed = 12345;
+	for (int round = 0; round < ROUNDS; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % MAX_N;
+		struct store_row *rows = calloc(MAX_N, sizeof *rows);
+		char want[MAX_N][24];
+		size_t n_want = 0;
+		CHECK(rows != NULL);
+		if (!rows)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			char key[8], payload[24];
+			seed = seed * 1103515245u + 12345u;
+			snprintf(key, sizeof key, "%c%s", 'a' + (int)((seed >> 16) % 6), (seed >> 20) & 1 ? "x" : "");
+			int len = snprintf(payload, sizeof payload, "\"%s %zu\"", key, i);
+			CHECK_EQ(store_row_set(&rows[i], key, NULL, payload, (size_t)len), 0);
+			rows[i].hash &= 3;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool later = false;
+			for (size_t j = i + 1; j < n && !later; j++)
+				later = strcmp(rows[i].key, rows[j].key) == 0;
+			if (!later)
+				snprintf(want[n_want++], sizeof want[0], "%s", rows[i].payload);
+		}
+		long got = store_rows_fold(rows, n);
+		CHECK_EQ(got, (long)n_want);
+		for (size_t i = 0; got == (long)n_want && i < n_want; i++)
+			CHECK_STR(rows[i].payload, want[i]);
+		store_rows_free(rows, got < 0 ? n : (size_t)got);
+	}
+}
+
 /* A row's strings and lengths as given, the parent absent or empty. */
 static void test_a_row_holds_its_key_parent_and_payload_with_lengths(void)
 {
@@ -242,6 +282,55 @@ static void test_a_missing_parent_is_a_null_element_and_flags_the_array(void)
 	store_rows_free(rows, 2);
 }
 
+/* Each array sized beforehand from the rows' lengths: an empty parent key
+ * is an empty element (not NULL), an empty payload a lone version byte,
+ * and the lengths add up exactly (no byte past them, none missing). */
+static void test_empty_parent_and_payload_and_mixed_nulls_encode_exactly(void)
+{
+	const char *spec[] = { "a<=", "bb={\"x\":1}", "c<pp=[]" };
+	struct store_batch_params p;
+	struct store_row *rows = encoded(spec, 3, 1, &p);
+	if (!rows)
+		return;
+	CHECK_EQ(p.lengths[0], 20 + (4 + 1) + (4 + 2) + (4 + 1));
+	check_header(p.values[1], 1, PG_TYPE_TEXT, 3);
+	CHECK_EQ(p.lengths[1], 20 + 4 + 4 + (4 + 2));
+	CHECK_EQ(be32(p.values[1] + 20), 0);            /* "": no bytes, not NULL */
+	CHECK_EQ(be32(p.values[1] + 24), UINT32_MAX);   /* bb: NULL */
+	CHECK_EQ(be32(p.values[1] + 28), 2);
+	CHECK(memcmp(p.values[1] + 32, "pp", 2) == 0);
+	check_header(p.values[2], 0, PG_TYPE_JSONB, 3);
+	CHECK_EQ(p.lengths[2], 20 + (4 + 1) + (4 + 1 + 7) + (4 + 1 + 2));
+	CHECK_EQ(be32(p.values[2] + 20), 1);            /* the version byte alone */
+	CHECK_EQ(p.values[2][24], PG_JSONB_VERSION);
+	CHECK_EQ(be32(p.values[2] + 25), 8);
+	CHECK_EQ(p.values[2][29], PG_JSONB_VERSION);
+	CHECK(memcmp(p.values[2] + 30, "{\"x\":1}", 7) == 0);
+	CHECK_EQ(be32(p.values[2] + 37), 3);
+	CHECK(memcmp(p.values[2] + 42, "[]", 2) == 0);
+	store_batch_params_free(&p);
+	store_rows_free(rows, 3);
+}
+
+/* Folded rows' typed columns are freed with them (ASan), the survivor's kept. */
+static void test_fold_frees_the_folded_rows_typed_columns(void)
+{
+	const char *spec[] = { "a=1", "a=2" };
+	struct store_row *rows = rows_of(spec, 2);
+	CHECK(rows != NULL);
+	if (!rows)
+		return;
+	const char *v1[] = { "old", NULL }, *v2[] = { "new", "x" };
+	CHECK_EQ(store_row_set_cols(&rows[0], v1, 2), 0);
+	CHECK_EQ(store_row_set_cols(&rows[1], v2, 2), 0);
+	CHECK_EQ(store_rows_fold(rows, 2), 1);
+	CHECK_STR(rows[0].payload, "2");
+	CHECK(rows[0].cols != NULL && rows[0].n_cols == 2);
+	if (rows[0].cols)
+		CHECK_STR(rows[0].cols[0], "new");
+	store_rows_free(rows, 1);
+}
+
 static void test_payloads_are_jsonb_elements_after_a_version_byte(void)
 {
 	const char *spec[] = { "a={}" };
@@ -284,10 +373,13 @@ int main(void)
 	RUN(test_fold_of_one_key_throughout_keeps_the_last);
 	RUN(test_fold_tells_keys_of_equal_hashes_apart);
 	RUN(test_fold_of_a_large_batch_keeps_each_keys_last_row);
+	RUN(test_fold_matches_the_definition_over_random_batches_with_collisions);
 	RUN(test_a_row_holds_its_key_parent_and_payload_with_lengths);
 	RUN(test_keys_are_a_text_array_of_length_prefixed_elements);
 	RUN(test_a_missing_parent_is_a_null_element_and_flags_the_array);
 	RUN(test_typed_columns_are_text_arrays_after_the_four);
+	RUN(test_empty_parent_and_payload_and_mixed_nulls_encode_exactly);
+	RUN(test_fold_frees_the_folded_rows_typed_columns);
 	RUN(test_payloads_are_jsonb_elements_after_a_version_byte);
 	RUN(test_the_import_id_is_one_big_endian_int64);
 	return CHECK_DONE();
