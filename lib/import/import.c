@@ -731,6 +731,19 @@ static struct import_item *copy_item(struct stage_ctx *sc, const struct store_it
 	return it;
 }
 
+/* Whether the stage's kept values are not trusted in this run and the
+ * next run may trust them: the run records what it found of the table
+ * (store_deletes_seen), and is neither resumed nor under a cursor
+ * (STORE_RUNS_PRIOR_SQL trusts no such run). */
+static bool next_may_trust(const struct stage_ctx *sc)
+{
+	const struct import *imp = sc->imp;
+	int64_t oid, deletes, trigger;
+	return imp->env.store && !store_fields_trusted(imp->env.store, sc->index) &&
+	       !imp->root_url && !imp->opt.resumed &&
+	       store_deletes_seen(imp->env.store, sc->index, &oid, &deletes, &trigger);
+}
+
 /* Emit the page's items, each marked unchanged when the page's stored
  * state (ix) has it with the same hash.  Returns how many were emitted,
  * or -1 when the page has no array of items at all (then it is not paged
@@ -781,9 +794,11 @@ static long emit_items(struct work_state *ws, const struct jsondoc *doc,
 		 * would feed its children without ever reading it back
 		 * (docs/architecture.md, "Children of a 304 without a
 		 * read-back").  The write leaves a stored row the same as it is;
-		 * the item stays unchanged for its links. */
-		it->rewrite = it->unchanged && sc->keep_fields &&
-		              !store_fields_trusted(sc->imp->env.store, sc->index);
+		 * the item stays unchanged for its links.  Only where the next
+		 * run may trust them: not under a cursor, nor in a resumed run,
+		 * nor when this run's deletes are not known (every later run
+		 * reads back then, and finds such a row gone). */
+		it->rewrite = it->unchanged && sc->keep_fields && next_may_trust(sc);
 		if (emit_item(ws, it) < 0) {
 			import_item_free(it);
 			record_failure(sc, r->url, r->http_status, r->attempts, "out of memory");
