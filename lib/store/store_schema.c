@@ -296,6 +296,13 @@ static const char *const migration_9[] = {
 	" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'raced_stage_deletes'::regclass);"
 	" BEGIN EXECUTE format('ALTER FUNCTION %I.raced_stage_deleted() SET search_path = %I, pg_temp',"
 	" ns, ns); END $raced$",
+	/* the trigger also counts a change of key (the set-up makes it so) */
+	"COMMENT ON TABLE raced_stage_deletes IS 'raced: statements that deleted from, truncated or"
+	" changed keys of a stage table; an import trusts raced_pages.fields only while this is"
+	" unchanged'",
+	"COMMENT ON COLUMN raced_stage_deletes.deletes IS 'how many such statements, ever'",
+	"COMMENT ON FUNCTION raced_stage_deleted() IS 'raced: the trigger on each stage table that"
+	" counts its DELETE, TRUNCATE and UPDATE OF key statements in raced_stage_deletes'",
 	NULL,
 };
 
