@@ -242,6 +242,25 @@ static bool any_null(const struct store_page_rec *const *rows, size_t n, size_t 
 	return false;
 }
 
+/* Whether the reach's urls list r's url: not when r completes an input
+ * whose first page it is (url == input), which done lists; every reader
+ * takes urls || done as the pages reached (an input done was reached at
+ * its first page).  An unchanged re-import's records are nearly all such
+ * (an athlete's one page): half the reach's elements, each an
+ * array_recv in the backend. */
+static bool reach_lists(const struct store_page_rec *r)
+{
+	return !(r->input_done && r->input && strcmp(r->url, r->input) == 0);
+}
+
+static size_t reach_count(const struct store_page_rec *recs, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += reach_lists(&recs[i]);
+	return k;
+}
+
 bool store_pages_reach_only(const struct store_page_rec *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -260,10 +279,11 @@ int store_reach_encode(const struct store_page_rec *recs, size_t n, const char *
 		n_done += recs[i].input_done;
 	store_buf_add(&b[0], stage, strlen(stage));
 	store_buf_be64(&b[1], (uint64_t)import_id);
-	store_buf_array_header(&b[2], PG_TYPE_TEXT, n, false);
+	store_buf_array_header(&b[2], PG_TYPE_TEXT, reach_count(recs, n), false);
 	store_buf_array_header(&b[3], PG_TYPE_TEXT, n_done, false);
 	for (size_t i = 0; i < n; i++) {
-		array_text(&b[2], recs[i].url);
+		if (reach_lists(&recs[i]))
+			array_text(&b[2], recs[i].url);
 		if (recs[i].input_done)
 			array_text(&b[3], recs[i].input);
 	}
@@ -317,14 +337,15 @@ int store_pages_encode(const struct store_page_rec *recs, size_t n, const char *
 	store_buf_array_header(&b[P_NKEYS], PG_TYPE_INT4, n_rows, false);
 	store_buf_array_header(&b[P_KEYS], PG_TYPE_TEXT, n_keys, false);
 	store_buf_array_header(&b[P_HASHES], PG_TYPE_BYTEA, n_rows, false);
-	store_buf_array_header(&b[P_REACHED], PG_TYPE_TEXT, n, false);
+	store_buf_array_header(&b[P_REACHED], PG_TYPE_TEXT, reach_count(recs, n), false);
 	store_buf_array_header(&b[P_DONE], PG_TYPE_TEXT, n_done, false);
 	bool no_fields = false;
 	for (size_t i = 0; i < n_rows; i++)
 		no_fields |= !rows[i]->fields;
 	store_buf_array_header(&b[P_FIELDS], PG_TYPE_BYTEA, n_rows, no_fields);
 	for (size_t i = 0; i < n; i++) {
-		array_text(&b[P_REACHED], recs[i].url);
+		if (reach_lists(&recs[i]))
+			array_text(&b[P_REACHED], recs[i].url);
 		if (recs[i].input_done)
 			array_text(&b[P_DONE], recs[i].input);
 	}

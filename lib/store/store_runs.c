@@ -184,7 +184,7 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
  * which spills to disk rather than rescans. */
 #define UNREACHED_SQL \
 	"p.stage = $2 AND NOT EXISTS (" \
-	" SELECT 1 FROM raced_reached r, unnest(r.urls) AS u(u)" \
+	" SELECT 1 FROM raced_reached r, unnest(r.urls || r.done) AS u(u)" \
 	" WHERE r.import_id = $1::bigint AND r.stage = $2 AND u.u = p.url AND p.seen_import >= 0)"
 #define DELETE_PAGES_SQL "DELETE FROM raced_pages p WHERE " UNREACHED_SQL
 /* Whether the removals of a stage ($2) in the finish of import $1 are
@@ -391,7 +391,7 @@ static void resume_done(struct store_op *op, const PGresult *res, const char *er
 #define RESUMABLE "EXISTS (SELECT 1 FROM import_runs WHERE id = $1::bigint AND resumable)"
 #define RESUME_SEEN_SQL \
 	"UPDATE raced_pages p SET seen_import = $1::bigint FROM (SELECT DISTINCT r.stage, u.u" \
-	"  FROM raced_reached r, unnest(r.urls) AS u(u) WHERE r.import_id = $1::bigint) s" \
+	"  FROM raced_reached r, unnest(r.urls || r.done) AS u(u) WHERE r.import_id = $1::bigint) s" \
 	" WHERE " RESUMABLE " AND p.stage = s.stage AND p.url = s.u" \
 	"  AND p.seen_import >= 0 AND p.seen_import <> $1::bigint"
 #define RESUME_DONE_SQL \

@@ -301,6 +301,9 @@ static const char *const migration_9[] = {
 	" changed keys of a stage table; an import trusts raced_pages.fields only while this is"
 	" unchanged'",
 	"COMMENT ON COLUMN raced_stage_deletes.deletes IS 'how many such statements, ever'",
+	/* and what the reach lists (store_pages.c, reach_lists) */
+	"COMMENT ON COLUMN raced_reached.urls IS 'the pages it reached (raced_pages.url), but an"
+	" input''s first page that completes it: done lists it (the pages reached are urls || done)'",
 	"COMMENT ON FUNCTION raced_stage_deleted() IS 'raced: the trigger on each stage table that"
 	" counts its DELETE, TRUNCATE and UPDATE OF key statements in raced_stage_deletes'",
 	NULL,
@@ -316,7 +319,7 @@ static const struct migration migrations[] = {
 	  migration_6 },
 	{ 7, "raced_pages and raced_reached: stage, urls and inputs COLLATE \"C\"", migration_7 },
 	{ 8, "raced_pages.fields; raced_stage_deletes and its trigger function", migration_8 },
-	{ 9, "raced_stage_deleted(): its own schema, then pg_temp", migration_9 },
+	{ 9, "raced_stage_deleted(): its own schema, then pg_temp; comments", migration_9 },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -442,7 +445,7 @@ static bool name_valid(const char *n)
  * urls are made distinct first (a page reached twice, by a resume, counts
  * once), then each finds its page row by the primary key. */
 #define SEEN_KEYS_FMT \
-	"SELECT k.k FROM (SELECT DISTINCT u.u FROM raced_reached r, unnest(r.urls) AS u(u)" \
+	"SELECT k.k FROM (SELECT DISTINCT u.u FROM raced_reached r, unnest(r.urls || r.done) AS u(u)" \
 	"  WHERE r.import_id = $1::bigint AND r.stage = '%s') s" \
 	" JOIN raced_pages p ON p.stage = '%s' AND p.url = s.u AND p.seen_import >= 0," \
 	" unnest(p.keys) AS k(k)"

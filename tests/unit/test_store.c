@@ -2461,7 +2461,9 @@ static void test_a_batch_of_reached_only_records_writes_its_reach_alone(void)
 	PQfinish(locker);
 	char *got = sql1("SELECT urls::text || ' ' || done::text FROM raced_reached"
 	                 " WHERE import_id = 31 AND stage = 'ro_items'");
-	CHECK_STR(got, "{r1,r2} {r1}");
+	/* r1 completes its input at its first page: done lists it, urls
+	 * does not (every reader takes urls || done) */
+	CHECK_STR(got, "{r2} {r1}");
 	free(got);
 	char *xmin1 = sql1("SELECT string_agg(xmin::text, ',' ORDER BY url) FROM raced_pages"
 	                   " WHERE stage = 'ro_items'");
