@@ -1324,6 +1324,20 @@ static struct store_items *take_later(struct work_state *ws, const struct store_
 	return NULL;
 }
 
+/* Emit an item made from stored state (it; NULL: out of memory) for the
+ * children: whether it went (else the unit failed, recorded). */
+static bool emit_stored(struct work_state *ws, struct import_item *it)
+{
+	if (!it || emit_item(ws, it) < 0) {
+		import_item_free(it);
+		record_failure(ws->sc, ws->url, 0, 0, "out of memory");
+		ws->failed = true;
+		return false;
+	}
+	ws->sc->fetched++;
+	return true;
+}
+
 /* Whether was's values for the children are kept with it and may feed
  * them (docs/architecture.md, "Children of a 304 without a read-back"):
  * the stage keeps them, the store trusts the table's rows to be there
@@ -1357,16 +1371,9 @@ static void emit_from_fields(struct work_state *ws, const struct store_page_stat
 			else if (parent && c->from < parent->n_carried)
 				import_item_carried(parent, c->from, &sc->vals[i]);
 		}
-		struct import_item *it = import_item_copy(was->keys[k], parent_key, "", 0, sc->vals,
-		                                          sc->n_carry);
-		if (!it || emit_item(ws, it) < 0) {
-			import_item_free(it);
-			record_failure(sc, ws->url, 0, 0, "out of memory");
-			ws->failed = true;
-			continue;
-		}
-		sc->fetched++;
-		sc->from_fields++;
+		if (emit_stored(ws, import_item_copy(was->keys[k], parent_key, "", 0, sc->vals,
+		                                     sc->n_carry)))
+			sc->from_fields++;
 	}
 }
 
@@ -1863,14 +1870,8 @@ static bool emit_read_back(struct work_state *ws, const struct store_items *item
 		} else if (fw) {
 			fw->unusable = true;
 		}
-		if (!it || emit_item(ws, it) < 0) {
-			import_item_free(it);
-			record_failure(sc, ws->url, 0, 0, "out of memory");
-			ws->failed = true;
-			continue;
-		}
-		sc->fetched++;
-		sc->read_back++;
+		if (emit_stored(ws, it))
+			sc->read_back++;
 	}
 	return true;
 }
