@@ -1537,10 +1537,8 @@ static void start_page(struct work_state *ws)
 	struct import *imp = ws->sc->imp;
 	const struct store_page_state *was = import_input_page(ws->input, ws->shown);
 	if (imp->opt.resumed && !ws->unconditional && was && was->seen_import == imp->id) {
-		struct import_pagefields_reader fr;
-		if (ws->sc->has_children && was->n_keys > 0 && fields_usable(ws->sc, was, &fr)) {
-			emit_from_fields(ws, was, &fr);
-		} else if (ws->sc->has_children && was->n_keys > 0) {
+		/* read back: a resumed run trusts no kept values */
+		if (ws->sc->has_children && was->n_keys > 0) {
 			ws->stored_fetched = false;
 			if (!await_items(ws, AWAIT_PAGE, (const char *const *)was->keys, was->n_keys)) {
 				ws->failed = true;
