@@ -146,11 +146,14 @@ struct stage_ctx {
 	struct import_ahead *ahead;  /* child stages: inputs' state read ahead (stage_queued) */
 	/* child stages of a re-import: the stage's state read in one pass
 	 * at the start (import_preload.h); while it is read, the units
-	 * queued or started meanwhile wait on preload_units */
+	 * queued or started meanwhile whose input it does not hold yet wait
+	 * on preload_units, and move to preload_ready as a chunk brings it */
 	struct import_preload *preload;
 	uint64_t preload_tag;     /* of the chunk out */
 	TAILQ_HEAD(, work_state) preload_units;
+	TAILQ_HEAD(, work_state) preload_ready;
 	uint64_t state_preloaded; /* inputs that started with their state from the pass */
+	uint64_t preload_early;   /* of them, taken while the pass still read */
 	uint64_t pass_reached;    /* the pass's page rows a record of this run reached
 	                             (import_input_from_pass) */
 	bool root;
@@ -210,7 +213,8 @@ struct work_state {
 	/* Its state read ahead: asked when the input was queued (the unit is
 	 * made then, url and shown set, input still NULL), until taken. */
 	struct import_ahead_entry *ahead;
-	bool preload_listed;      /* on its stage's preload_units */
+	bool preload_listed;      /* on its stage's preload_units, or preload_ready */
+	bool preload_ready;       /* (listed) on preload_ready */
 	bool preloaded;           /* its entry was filled by the pass, not read */
 	TAILQ_ENTRY(work_state) preload_link;
 	/* The rows of later pages read back ahead with the first (by the
@@ -469,8 +473,11 @@ static void work_state_stop(struct work_state *ws)
 		ws->waiting = false;
 	}
 	if (ws->preload_listed) {
-		TAILQ_REMOVE(&ws->sc->preload_units, ws, preload_link);
-		ws->preload_listed = false;
+		if (ws->preload_ready)
+			TAILQ_REMOVE(&ws->sc->preload_ready, ws, preload_link);
+		else
+			TAILQ_REMOVE(&ws->sc->preload_units, ws, preload_link);
+		ws->preload_listed = ws->preload_ready = false;
 	}
 	if (ws->await == AWAIT_AHEAD)
 		import_ahead_wait(ws->ahead, NULL);
@@ -2361,6 +2368,7 @@ static void ahead_asked(struct work_state *ws)
 		if (import_ahead_fill(sc->ahead, ws->ahead, st)) {
 			ws->preloaded = true;
 			sc->state_preloaded++;
+			sc->preload_early += import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING;
 			read_back_ahead(sc, ws->ahead, false);
 			return;
 		}
@@ -2408,8 +2416,10 @@ static void stage_queued(void *ctx, struct stage *st, struct stage_work *w)
 	}
 	ws->sc = sc;
 	ws->w = w;
-	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING) {
-		/* the pass may know it: asked when the pass is done */
+	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING &&
+	    !import_preload_knows(sc->preload, ws->shown)) {
+		/* a later chunk may hold it: asked when one does, or when the
+		 * pass is done */
 		TAILQ_INSERT_TAIL(&sc->preload_units, ws, preload_link);
 		ws->preload_listed = true;
 		stage_work_set_user(w, ws, work_state_free);
@@ -2475,6 +2485,7 @@ static bool take_preloaded(struct work_state *ws)
 		return false;
 	ws->preloaded = true;
 	sc->state_preloaded++;
+	sc->preload_early += import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING;
 	take_state(ws, st);
 	return true;
 }
@@ -2491,7 +2502,14 @@ static void begin_input(struct work_state *ws)
 		return;
 	}
 	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING) {
-		/* begun when the pass is done (preload_settled) */
+		/* the chunks so far held it (its entry filled as it was queued,
+		 * or the pass holds it now): it starts, the pass goes on */
+		if (!ws->preload_listed && ((ws->ahead && take_ahead(ws)) ||
+		                            (import_preload_knows(sc->preload, ws->input->url) &&
+		                             take_preloaded(ws))))
+			return;
+		/* begun when a chunk brings it (preload_release) or the pass is
+		 * done (preload_settled) */
 		if (!ws->preload_listed) {
 			TAILQ_INSERT_TAIL(&sc->preload_units, ws, preload_link);
 			ws->preload_listed = true;
@@ -2534,6 +2552,34 @@ static void preload_settled(struct stage_ctx *sc)
 	}
 }
 
+/* Go on with the units waiting on the pass whose input a chunk has now
+ * brought, as preload_settled does for all of them at the end.  They move
+ * to preload_ready first, so that a unit freed while another goes on
+ * leaves both lists as they should be.  Inside an engine batch. */
+static void preload_release(struct stage_ctx *sc)
+{
+	struct work_state *ws, *next;
+	for (ws = TAILQ_FIRST(&sc->preload_units); ws; ws = next) {
+		next = TAILQ_NEXT(ws, preload_link);
+		const char *url = ws->await == AWAIT_PRELOAD ? ws->input->url : ws->shown;
+		if (!import_preload_knows(sc->preload, url))
+			continue;
+		TAILQ_REMOVE(&sc->preload_units, ws, preload_link);
+		TAILQ_INSERT_TAIL(&sc->preload_ready, ws, preload_link);
+		ws->preload_ready = true;
+	}
+	while ((ws = TAILQ_FIRST(&sc->preload_ready))) {
+		TAILQ_REMOVE(&sc->preload_ready, ws, preload_link);
+		ws->preload_listed = ws->preload_ready = false;
+		if (ws->await == AWAIT_PRELOAD) {
+			ws->await = AWAIT_NONE;
+			begin_input(ws);
+		} else if ((ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+			ahead_asked(ws);
+		}
+	}
+}
+
 /* Ask the pass's next chunk.  false: it could not be asked (the pass
  * stopped). */
 static bool preload_next(struct stage_ctx *sc)
@@ -2562,8 +2608,14 @@ static void stage_read(void *arg, size_t table, uint64_t tag, struct store_stage
 	}
 	/* a failed read stops the pass: what it holds still answers */
 	if (import_preload_add(sc->preload, err ? NULL : chunk) == IMPORT_PRELOAD_READING) {
-		if (!imp->draining && imp->pipe && preload_next(sc))
+		if (!imp->draining && imp->pipe && preload_next(sc)) {
+			pipeline_batch_begin(imp->pipe);
+			preload_release(sc);
+			resume_waiting(imp);
+			pipeline_batch_end(imp->pipe);
+			check_drained(imp);
 			return;
+		}
 		import_preload_stop(sc->preload);
 	}
 	if (!imp->pipe)
@@ -3000,8 +3052,10 @@ struct import *import_new(const struct import_env *env, int64_t id,
 		import_free(imp);
 		return NULL;
 	}
-	for (size_t i = 0; i < imp->n_stages; i++)
+	for (size_t i = 0; i < imp->n_stages; i++) {
 		TAILQ_INIT(&imp->stages[i].preload_units);
+		TAILQ_INIT(&imp->stages[i].preload_ready);
+	}
 	if (build_pipeline(imp, err) < 0) {
 		import_free(imp);
 		return NULL;
@@ -3206,6 +3260,7 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 		json_object_set_new(o, "preload_complete",
 		                    json_integer(import_preload_phase(sc->preload) == IMPORT_PRELOAD_COMPLETE));
 		json_object_set_new(o, "preload_rows_reached", json_integer((json_int_t)sc->pass_reached));
+		json_object_set_new(o, "preload_early", json_integer((json_int_t)sc->preload_early));
 	}
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	struct import_ahead_stats as = { 0 };

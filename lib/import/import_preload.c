@@ -22,6 +22,10 @@ struct import_preload {
 	uint32_t asked;                     /* rows the chunk out asked (0: not said) */
 	bool widen;                         /* the last chunk held no whole input */
 	uint64_t seen_rows, seen_bytes;     /* every input added: its rows, its bytes */
+	/* Bytes given back by inputs taken while the pass read: still counted
+	 * against its bound, so that where the pass stops does not depend on
+	 * how soon its inputs start (their states live on in the units). */
+	size_t taken_bytes;
 	struct import_preload_stats stats;
 };
 
@@ -152,7 +156,8 @@ uint32_t import_preload_next_rows(struct import_preload *p)
 		n = IMPORT_PRELOAD_CHUNK;
 	} else if (p->seen_rows > 0) {
 		uint64_t avg = p->seen_bytes / p->seen_rows;
-		size_t left = p->bytes_max > p->stats.bytes ? p->bytes_max - p->stats.bytes : 0;
+		size_t used = p->stats.bytes + p->taken_bytes;
+		size_t left = p->bytes_max > used ? p->bytes_max - used : 0;
 		n = left / (avg ? avg : 1);
 	}
 	if (n < 1)
@@ -174,7 +179,7 @@ enum import_preload_phase import_preload_add(struct import_preload *p,
 	p->stats.chunks++;
 	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
 		struct store_stage_input *in = c->inputs[i];
-		if (p->stats.bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
+		if (p->stats.bytes + p->taken_bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
 		    !membudget_admits_start() || !room(p)) {
 			import_preload_stop(p); /* the rest of the chunk is freed with it */
 			break;
@@ -231,8 +236,6 @@ static struct store_stage_input **find(const struct import_preload *p, const cha
 
 bool import_preload_knows(const struct import_preload *p, const char *url)
 {
-	if (p->phase == IMPORT_PRELOAD_READING)
-		return false;
 	struct store_stage_input **pp = find(p, url, dedupe_hash(url, strlen(url)));
 	if (pp)
 		return (*pp)->size > 0;
@@ -251,6 +254,8 @@ static void spend(struct import_preload *p, struct store_stage_input **pp)
 	*pp = in;
 	release(p, was);
 	charge(p, entry_bytes(in));
+	if (p->phase == IMPORT_PRELOAD_READING)
+		p->taken_bytes += was - entry_bytes(in);
 }
 
 /* import_preload_take(); an UNKNOWN answer counted only if count_unknown. */
@@ -258,10 +263,6 @@ static enum import_preload_answer take(struct import_preload *p, const char *url
                                        struct store_input_state **st, bool count_unknown)
 {
 	*st = NULL;
-	if (p->phase == IMPORT_PRELOAD_READING) {
-		p->stats.unknown += count_unknown;
-		return IMPORT_PRELOAD_UNKNOWN;
-	}
 	uint64_t hash = dedupe_hash(url, strlen(url));
 	struct store_stage_input **pp = find(p, url, hash);
 	if (pp && (*pp)->size > 0) {

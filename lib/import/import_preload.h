@@ -6,7 +6,9 @@
  * (store_read_stage, IMPORT_PRELOAD_CHUNK rows a statement, inputs in
  * order) and hands each answer here.  The inputs are held packed, as the
  * store answered them, in a table by their URL's 64-bit hash (the URL
- * compared on a hit), and unpacked when one is taken.  Once the pass read
+ * compared on a hit), and unpacked when one is taken: already while the
+ * pass reads on, since an answer holds whole inputs and the next
+ * statement starts after them.  Once the pass read
  * the stage to its end (COMPLETE), a URL not in the table is known to have
  * no page row: it needs no read either.  Past the bound (bytes held, or
  * memory over the admission share) or on a failed read the pass stops
@@ -101,7 +103,8 @@ void import_preload_stop(struct import_preload *p);
 
 /* What the pass knows of url: FOUND (once: a later take is UNKNOWN) or
  * NO_ROW with *st the caller's (NO_ROW: no page), UNKNOWN with *st NULL
- * (also while READING, and when unpacking failed). */
+ * (while READING, a URL the chunks so far did not hold; and when
+ * unpacking failed).  FOUND may answer while READING. */
 enum import_preload_answer import_preload_take(struct import_preload *p, const char *url,
                                                struct store_input_state **st);
 /* Whether a take of url now would answer FOUND or NO_ROW. */

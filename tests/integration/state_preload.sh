@@ -9,12 +9,15 @@
 # 1MiB, below the athletes' ~600 inputs) the pass stops, the inputs it
 # holds still need no read, the others read their state as before, and
 # the import is as exact: every request 304, no stage row written, the
-# tables equal the data served.  A first import runs no pass.
+# tables equal the data served.  A first import runs no pass.  While the
+# pass still reads, an input its chunks so far held starts at once
+# (preload_early; PRELOAD_PLACEHOLDERS rows it must scan past slow it).
 . "$TESTS_DIR/lib/harness.sh"
 . "$TESTS_DIR/integration/incremental_lib.sh"
 
 pg_start
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PRELOAD_PLACEHOLDERS=${PRELOAD_PLACEHOLDERS:-300000}
 ARGS=(--port "$PORT" --seed 23 --races 60 --entries-per-race 30 --athletes 600 --page-size 20 --validators both)
 fixture_start "${ARGS[@]}"
 write_config
@@ -110,3 +113,28 @@ check_eq "their page rows deleted: one a current athlete" \
 	"$(sql "select count(*) from raced_pages where stage = 'athletes'")" \
 	"$(sql "select count(*) from athletes where removed_import is null")"
 check_tables_served "race 7's entries gone"
+
+# --- the pass still reading: an input its chunks so far held starts at
+# once.  Placeholders of athletes after every real page row (seen_import
+# < 0: every read leaves them out) make the statement after the real rows
+# scan for long; meanwhile the athletes of the first statement start with
+# their state (preload_early), the rest when the pass is done, and the
+# import is as exact ---
+sql "insert into raced_pages (stage, url, input, page_no, keys, hashes, fetched_at, seen_import)
+	select 'athletes', '/athletes/~' || g, '/athletes/~' || g, 0, '{}', '', now(), -1
+	from generate_series(1, $PRELOAD_PLACEHOLDERS) g"
+sql "analyze raced_pages"
+fixture_get /_reset >/dev/null
+w0=$(writes)
+check "seventh import (unchanged, the athletes' pass slowed) succeeds" raced_once
+N=$(last_run)
+reqs_save
+check_eq "slowed pass: every request answered 304" "$(reqs_count 'n <> nm')" 0
+check_eq "slowed pass: zero stage-row writes" "$(writes)" "$w0"
+check_tables_served "unchanged, the athletes' pass slowed"
+check_eq "athletes: the pass read the stage to its end" "$(run_count "$N" athletes preload_complete)" 1
+check_eq "athletes: every input's state from the pass" \
+	"$(run_count "$N" athletes state_preloaded)" "$(inputs_of athletes)"
+early=$(run_count "$N" athletes preload_early)
+check "athletes: some started while the pass read on ($early), not all" \
+	test "$early" -gt 0 -a "$early" -lt "$(inputs_of athletes)"

@@ -170,6 +170,43 @@ static void test_parse_whole_inputs(void)
 	store_stage_chunk_free(e);
 }
 
+/* While the pass reads on, an input a chunk held whole answers at once
+ * (and once); one the chunk cut, or one absent so far, is UNKNOWN until
+ * the pass is done. */
+static void test_reading_answers_what_is_held(void)
+{
+	size_t before = membudget_charged();
+	struct import_preload *p = import_preload_new(0);
+	struct store_input_state *st = NULL;
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 4)), IMPORT_PRELOAD_READING);
+	CHECK_EQ(import_preload_take(p, "u/2", &st), IMPORT_PRELOAD_FOUND);
+	CHECK(st && st->n_pages == 2);
+	store_input_state_free(st);
+	CHECK(!import_preload_knows(p, "u/2")); /* spent */
+	CHECK_EQ(import_preload_take(p, "u/2", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK_EQ(import_preload_take(p, "u/3", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK(st == NULL);
+	CHECK_EQ(import_preload_take_known(p, "u/404", &st), IMPORT_PRELOAD_UNKNOWN);
+	CHECK(st == NULL);
+	/* the rest: u/3 whole, then the end; u/2 stays spent */
+	CHECK_EQ(import_preload_add(p, parse(rows3 + 3, 1, 4)), IMPORT_PRELOAD_COMPLETE);
+	CHECK(!import_preload_knows(p, "u/2"));
+	CHECK_EQ(import_preload_take(p, "u/3", &st), IMPORT_PRELOAD_FOUND);
+	CHECK(st && st->n_pages == 1);
+	store_input_state_free(st);
+	CHECK_EQ(import_preload_take(p, "u/404", &st), IMPORT_PRELOAD_NO_ROW);
+	store_input_state_free(st);
+	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_FOUND);
+	store_input_state_free(st);
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	CHECK_EQ(s.found, 3);
+	CHECK_EQ(s.absent, 1);
+	CHECK_EQ(s.unknown, 2); /* take_known's is not counted */
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
 static void test_complete_pass_answers_once(void)
 {
 	size_t before = membudget_charged();
@@ -177,13 +214,16 @@ static void test_complete_pass_answers_once(void)
 	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_READING);
 	CHECK_STR(import_preload_from(p), "");
 	struct store_input_state *st = NULL;
-	/* while reading nothing is known */
+	/* before the first chunk nothing is known */
 	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN);
 	CHECK(st == NULL);
 	/* u/1, u/2 then (from u/3) u/3 and the end */
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 4)), IMPORT_PRELOAD_READING);
 	CHECK_STR(import_preload_from(p), "u/3");
-	CHECK(!import_preload_knows(p, "u/1"));
+	/* held already; u/3 cut, left out; absence not known yet */
+	CHECK(import_preload_knows(p, "u/1"));
+	CHECK(!import_preload_knows(p, "u/3"));
+	CHECK(!import_preload_knows(p, "u/404"));
 	CHECK_EQ(import_preload_add(p, parse(rows3 + 3, 1, 4)), IMPORT_PRELOAD_COMPLETE);
 	CHECK(import_preload_from(p) == NULL);
 	CHECK(membudget_charged() > before);
@@ -354,6 +394,7 @@ int main(void)
 {
 	RUN(test_parse_whole_inputs);
 	RUN(test_complete_pass_answers_once);
+	RUN(test_reading_answers_what_is_held);
 	RUN(test_many_inputs);
 	RUN(test_stops_leave_unknown);
 	RUN(test_ahead_fill);
