@@ -1,6 +1,8 @@
 /* membudget — see membudget.h. */
 #include "membudget.h"
 
+#include <malloc.h>
+
 static struct {
 	size_t limit, charged, peak;
 	uint64_t released;
@@ -57,4 +59,19 @@ bool membudget_fits(size_t n)
 bool membudget_admits_start(void)
 {
 	return budget.charged <= budget.limit / 2;
+}
+
+static void (*give_back_fn)(void);
+
+void membudget_set_give_back(void (*fn)(void))
+{
+	give_back_fn = fn;
+}
+
+void membudget_give_back(void)
+{
+	if (give_back_fn)
+		give_back_fn();
+	else
+		malloc_trim(0);
 }

@@ -45,4 +45,11 @@ bool membudget_fits(size_t n);
 /* May a new request start: is the charge within half of the limit? */
 bool membudget_admits_start(void);
 
+/* Give the heap already freed back to the system (after a peak, and when
+ * an import ends): glibc's malloc_trim(0), unless the program set its
+ * allocator's own (the daemon on mimalloc: daemon/main.c).  Not pure: the
+ * one call here that reaches the system. */
+void membudget_give_back(void);
+void membudget_set_give_back(void (*fn)(void));
+
 #endif

@@ -22,7 +22,7 @@
  *    when the import has no request of its own in flight, so the import
  *    always has a page coming.  The engine stays pure: it sees the unit
  *    as running.  When the charge falls back after a large peak, the
- *    freed heap is given back to the system (malloc_trim).
+ *    freed heap is given back to the system (membudget_give_back).
  *  - Import state is read ahead (import_ahead.h): the engine's queued
  *    hook makes a unit's state (its URL, an entry of the stage's
  *    import_ahead) when the input is queued; its start takes the state
@@ -52,7 +52,6 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <sys/queue.h>
 #include <sys/time.h>
 #include <stdio.h>
@@ -1580,7 +1579,7 @@ static void trim_after_peak(void)
 {
 	size_t peak = membudget_peak();
 	if (peak >= IMPORT_TRIM_PEAK_MIN && membudget_charged() <= peak / 4) {
-		malloc_trim(0);
+		membudget_give_back();
 		membudget_peak_reset();
 	}
 }

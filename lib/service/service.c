@@ -15,13 +15,13 @@
 #include "import_fields.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "membudget.h"
 #include "runstart.h"
 #include "store.h"
 
 #include <event2/event.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +317,7 @@ static void reap_import(evutil_socket_t fd, short what, void *arg)
 	s->imp = NULL;
 	/* Idle: what the run held (its pages, key sets, items) goes back to
 	 * the system, now that it is all freed. */
-	malloc_trim(0);
+	membudget_give_back();
 	(void)lifecycle_on(&s->life, LIFECYCLE_EV_REAPED, NULL);
 	log_set_import(0);
 	apply_pending_reload(s);

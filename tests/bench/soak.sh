@@ -102,9 +102,11 @@ ended() { case $(run_status "$1") in ''|running) return 1 ;; esac; }
 is_idle() { ctl health | grep -q '^RACED OK - idle'; }
 # The bytes malloc has handed out and not had back: glibc's malloc_stats(),
 # called in raced by gdb, prints them to raced's stderr (its log).  Exact
-# where RSS counts pages; "-" without gdb.
+# where RSS counts pages; "-" without gdb, and for a raced on mimalloc
+# (raced --version), where glibc's heap is not the one in use.
 heap_bytes() {
 	command -v gdb >/dev/null || { echo -; return; }
+	"$RACED" --version | grep -q '^allocator: libc' || { echo -; return; }
 	local before
 	before=$(wc -l <"$T/raced.log")
 	timeout 30 gdb -p "$RACED_PID" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || { echo -; return; }

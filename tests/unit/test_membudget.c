@@ -75,6 +75,28 @@ static void test_new_requests_start_within_half_the_limit(void)
 	reset();
 }
 
+static int gave_back;
+static void count_give_back(void)
+{
+	gave_back++;
+}
+
+/* The allocator's own give-back once set (the daemon on mimalloc), and
+ * glibc's malloc_trim again once unset: the figures stay as they were. */
+static void test_give_back_calls_what_was_set(void)
+{
+	size_t charged = membudget_charged();
+	membudget_give_back(); /* malloc_trim: nothing to see but no crash */
+	membudget_set_give_back(count_give_back);
+	membudget_give_back();
+	membudget_give_back();
+	CHECK_EQ(gave_back, 2);
+	membudget_set_give_back(NULL);
+	membudget_give_back();
+	CHECK_EQ(gave_back, 2);
+	CHECK_EQ(membudget_charged(), charged);
+}
+
 int main(void)
 {
 	RUN(test_unlimited_until_a_limit_is_set);
@@ -83,5 +105,6 @@ int main(void)
 	RUN(test_released_total_counts_every_release);
 	RUN(test_fits_up_to_the_limit_inclusive);
 	RUN(test_new_requests_start_within_half_the_limit);
+	RUN(test_give_back_calls_what_was_set);
 	return CHECK_DONE();
 }
