@@ -2633,11 +2633,18 @@ static void preload_begin(struct import *imp)
 {
 	size_t share = membudget_limit() / IMPORT_PRELOAD_SHARE;
 	size_t bound = share < IMPORT_PRELOAD_BYTES_MAX ? share : IMPORT_PRELOAD_BYTES_MAX;
+	bool analyzed = false;
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		struct stage_ctx *sc = &imp->stages[i];
 		if (!sc->ahead || !imp->env.store || !reads_state(sc) || bound == 0 ||
 		    !(sc->preload = import_preload_new(bound)))
 			continue;
+		/* statistics fresh before the passes' first statement: stale
+		 * ones may plan each of them as a scan and sort of the stage
+		 * (out of memory: the reads go as planned) */
+		if (!analyzed)
+			(void)store_analyze_state(imp->env.store);
+		analyzed = true;
 		if (!preload_next(sc)) {
 			import_preload_free(sc->preload);
 			sc->preload = NULL;

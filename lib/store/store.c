@@ -77,6 +77,7 @@
 #include "store.h"
 
 #include "error.h"
+#include "log.h"
 #include "store_backend.h"
 #include "store_batch.h"
 #include "store_columns.h"
@@ -1492,6 +1493,40 @@ int store_read_stage(struct store *s, size_t table, const char *from, uint32_t l
 	op->stmts[0].name = STORE_STAGE_READ;
 	op->stmts[0].binary_result = true; /* keys, hashes, numbers as stored: no text to parse */
 	op->limit = limit; /* the parse tells a cut input by it */
+	return enqueue(s, op);
+}
+
+/* autovacuum's default analyze threshold, applied now rather than at
+ * its next round (reltuples is -1 before the first ANALYZE) */
+#define STATE_ANALYZE_SQL                                                              \
+	"DO $raced$ BEGIN"                                                             \
+	" IF EXISTS (SELECT 1 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid" \
+	"  WHERE s.relid = 'raced_pages'::regclass"                                     \
+	"  AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)) THEN"       \
+	"  ANALYZE (SKIP_LOCKED) raced_pages;"                                          \
+	" END IF;"                                                                      \
+	" END $raced$"
+
+static void state_analyzed(struct store_op *op, const PGresult *res, const char *err)
+{
+	(void)op;
+	(void)res;
+	if (err) /* its first line: the CONTEXT after it quotes the DO block */
+		log_warn("database: raced_pages could not be analyzed before the import read its"
+		         " state: %.*s; with stale statistics its reads may scan more than they"
+		         " need until autovacuum analyzes the table", (int)strcspn(err, "\n"), err);
+}
+
+int store_analyze_state(struct store *s)
+{
+	if (!s->rows_needed)
+		return 0; /* discard: no state */
+	struct store_op *op = store_op_new(STORE_OP_ANALYZE_STATE, 1);
+	if (!op)
+		return -1;
+	store_op_sql(op, 0, STATE_ANALYZE_SQL);
+	op->done = state_analyzed;
+	op->ctx = s;
 	return enqueue(s, op);
 }
 

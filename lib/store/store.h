@@ -492,6 +492,16 @@ static inline const char *store_stage_input_url(const struct store_stage_input *
 RACED_MUST_CHECK
 int store_stage_input_unpack(const struct store_stage_input *in, struct store_input_state **out,
                              char *err);
+/* Queue, in order with the batches, an ANALYZE of raced_pages if its
+ * statistics are stale: more rows written since the last than
+ * autovacuum's default threshold (50 + 10 % of the rows), as after a
+ * first import autovacuum has not analyzed yet.  With such statistics
+ * the passes' statement (store_read_stage) may be planned as a scan of
+ * the whole stage and a sort, for each of its statements (docs/
+ * performance.md, "The pass's plan and stale statistics").  Skipped if
+ * someone holds the table (SKIP_LOCKED); a failure is logged, nothing
+ * waits for it.  Discard backend: nothing.  -1: out of memory. */
+int store_analyze_state(struct store *s);
 /* Queue a read of the page rows of table's stage whose input is >= from
  * (in raced_pages' collation; "" for the first), at most limit (> 0)
  * rows, in order with the batches.  The answer comes to the sink

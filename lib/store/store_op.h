@@ -48,6 +48,7 @@ enum store_op_kind {
 	STORE_OP_READ_STAGE,     /* likewise (store_preload.h) */
 	STORE_OP_PROBE_EMPTY,    /* which stage tables have no row, at a run's start */
 	STORE_OP_BUILD_INDEX,    /* a secondary index a first import left to its finish */
+	STORE_OP_ANALYZE_STATE,  /* raced_pages analyzed before the passes, when stale */
 };
 
 /* A set-up op's place in the chain the connection runs before READY. */
