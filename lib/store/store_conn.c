@@ -564,12 +564,16 @@ static void op_note_error(struct store_op *op, const PGresult *r)
 	 * (its run then writes by the upsert). */
 	/* An index build is tried again only on a new connection (class 08,
 	 * or the server going away, 57P01-57P03): otherwise it is left to
-	 * the next finish or connect (store_runs.h, store_runs_index). */
+	 * the next finish or connect (store_runs.h, store_runs_index).  So
+	 * is the ANALYZE before the passes (store_analyze_state): a
+	 * statement_timeout it meets would otherwise drop the connection
+	 * and meet it again on the next. */
 	bool gone = !st || strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 ||
 	            strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
 	op->transient = sqlstate_transient(st) &&
 	                !(op->kind == STORE_OP_PROBE_EMPTY && st && strcmp(st, "55P03") == 0) &&
-	                !(op->kind == STORE_OP_BUILD_INDEX && !gone);
+	                !((op->kind == STORE_OP_BUILD_INDEX || op->kind == STORE_OP_ANALYZE_STATE) &&
+	                  !gone);
 	snprintf(op->sqlstate, sizeof op->sqlstate, "%s", st ? st : "");
 	snprintf(op->err, sizeof op->err, "%s", PQresultErrorMessage(r));
 	size_t n = strlen(op->err);
