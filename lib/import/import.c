@@ -2332,6 +2332,18 @@ static bool reads_state(const struct stage_ctx *sc)
 	return !imp->opt.full && !(imp->env.store && store_state_empty(imp->env.store, sc->index));
 }
 
+/* Whether the stage's inputs the pass holds start while it still reads
+ * (preload_release): when a 304 of theirs needs no read-back, having no
+ * children or kept values the store trusts (fields_usable).  Otherwise
+ * they wait for its end as before: released together, their read-backs
+ * go out together, many inputs a statement (read_back_ahead). */
+static bool starts_early(const struct stage_ctx *sc)
+{
+	return !sc->has_children ||
+	       (sc->keep_fields && sc->imp->env.store &&
+	        store_fields_trusted(sc->imp->env.store, sc->index));
+}
+
 /* Send the stage's asks held back, STORE_READ_INPUTS_MAX a statement.
  * Those the store cannot take (out of memory) stay unsent: their inputs
  * read when they start. */
@@ -2416,7 +2428,7 @@ static void stage_queued(void *ctx, struct stage *st, struct stage_work *w)
 	ws->sc = sc;
 	ws->w = w;
 	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING &&
-	    !import_preload_knows(sc->preload, ws->shown)) {
+	    (!starts_early(sc) || !import_preload_knows(sc->preload, ws->shown))) {
 		/* a later chunk may hold it: asked when one does, or when the
 		 * pass is done */
 		TAILQ_INSERT_TAIL(&sc->preload_units, ws, preload_link);
@@ -2489,6 +2501,21 @@ static bool take_preloaded(struct work_state *ws)
 	return true;
 }
 
+/* A started unit's state from the stage's pass through an entry of its
+ * own, filled as a queued unit's is (ahead_asked): its first page's rows
+ * are then read back ahead too when its 304 will need them, with those
+ * of the other units that start in the same turn (one statement).  An
+ * entry the pass cannot fill is read ahead.  false: no entry to spare. */
+static bool take_via_ahead(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	if (ws->ahead || !sc->ahead || !sc->preload ||
+	    !(ws->ahead = import_ahead_ask(sc->ahead, ws->shown)))
+		return false;
+	ahead_asked(ws);
+	return take_ahead(ws);
+}
+
 /* Begin the input: read its state first (or take it, read ahead or from
  * the stage's pass), if it has any to read. */
 static void begin_input(struct work_state *ws)
@@ -2503,9 +2530,10 @@ static void begin_input(struct work_state *ws)
 	if (sc->preload && import_preload_phase(sc->preload) == IMPORT_PRELOAD_READING) {
 		/* the chunks so far held it (its entry filled as it was queued,
 		 * or the pass holds it now): it starts, the pass goes on */
-		if (!ws->preload_listed && ((ws->ahead && take_ahead(ws)) ||
-		                            (import_preload_knows(sc->preload, ws->input->url) &&
-		                             take_preloaded(ws))))
+		if (!ws->preload_listed && starts_early(sc) &&
+		    ((ws->ahead && take_ahead(ws)) ||
+		     (import_preload_knows(sc->preload, ws->input->url) &&
+		      (take_via_ahead(ws) || take_preloaded(ws)))))
 			return;
 		/* begun when a chunk brings it (preload_release) or the pass is
 		 * done (preload_settled) */
@@ -2516,7 +2544,7 @@ static void begin_input(struct work_state *ws)
 		ws->await = AWAIT_PRELOAD;
 		return;
 	}
-	if (take_ahead(ws) || take_preloaded(ws))
+	if (take_ahead(ws) || take_via_ahead(ws) || take_preloaded(ws))
 		return;
 	ws->tag = ++imp->next_tag;
 	if (store_get_input(imp->env.store, ws->sc->index, ws->input->url, ws->tag, err) < 0) {
@@ -2558,6 +2586,8 @@ static void preload_settled(struct stage_ctx *sc)
 static void preload_release(struct stage_ctx *sc)
 {
 	struct work_state *ws, *next;
+	if (!starts_early(sc))
+		return;
 	for (ws = TAILQ_FIRST(&sc->preload_units); ws; ws = next) {
 		next = TAILQ_NEXT(ws, preload_link);
 		const char *url = ws->await == AWAIT_PRELOAD ? ws->input->url : ws->shown;
