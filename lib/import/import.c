@@ -2557,25 +2557,33 @@ static void begin_input(struct work_state *ws)
 
 /* ---- the stage's state in one pass (import_preload.h) ---- */
 
-/* The pass is done (read to the end, or stopped): the units queued
- * meanwhile ask for their state (filled from the pass, or read ahead);
- * those begun meanwhile begin again.  Inside an engine batch. */
+/* A unit that waited on the pass goes on: queued, it asks for its state
+ * (filled from the pass, or read ahead); begun, it begins again (when
+ * draining, it is left undone). */
+static void preload_go_on(struct work_state *ws)
+{
+	struct stage_ctx *sc = ws->sc;
+	struct import *imp = sc->imp;
+	if (ws->await == AWAIT_PRELOAD) {
+		ws->await = AWAIT_NONE;
+		if (imp->draining)
+			stage_work_done(ws->w); /* no new request: left undone */
+		else
+			begin_input(ws);
+	} else if (!imp->draining && (ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
+		ahead_asked(ws);
+	}
+}
+
+/* The pass is done (read to the end, or stopped): every unit that waited
+ * on it goes on.  Inside an engine batch. */
 static void preload_settled(struct stage_ctx *sc)
 {
-	struct import *imp = sc->imp;
 	struct work_state *ws;
 	while ((ws = TAILQ_FIRST(&sc->preload_units))) {
 		TAILQ_REMOVE(&sc->preload_units, ws, preload_link);
 		ws->preload_listed = false;
-		if (ws->await == AWAIT_PRELOAD) {
-			ws->await = AWAIT_NONE;
-			if (imp->draining)
-				stage_work_done(ws->w); /* no new request: left undone */
-			else
-				begin_input(ws);
-		} else if (!imp->draining && (ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
-			ahead_asked(ws);
-		}
+		preload_go_on(ws);
 	}
 }
 
@@ -2600,12 +2608,7 @@ static void preload_release(struct stage_ctx *sc)
 	while ((ws = TAILQ_FIRST(&sc->preload_ready))) {
 		TAILQ_REMOVE(&sc->preload_ready, ws, preload_link);
 		ws->preload_listed = ws->preload_ready = false;
-		if (ws->await == AWAIT_PRELOAD) {
-			ws->await = AWAIT_NONE;
-			begin_input(ws);
-		} else if ((ws->ahead = import_ahead_ask(sc->ahead, ws->shown))) {
-			ahead_asked(ws);
-		}
+		preload_go_on(ws);
 	}
 }
 
