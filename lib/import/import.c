@@ -2618,11 +2618,10 @@ static bool preload_next(struct stage_ctx *sc)
 {
 	struct import *imp = sc->imp;
 	char err[ERR_MAX];
-	const char *from = import_preload_from(sc->preload);
+	struct store_stage_at at;
 	sc->preload_tag = ++imp->next_tag;
-	if (from && store_read_stage(imp->env.store, sc->index, from,
-	                             import_preload_next_rows(sc->preload), sc->preload_tag,
-	                             err) == 0)
+	if (import_preload_next(sc->preload, &at) &&
+	    store_read_stage(imp->env.store, sc->index, &at, sc->preload_tag, err) == 0)
 		return true;
 	import_preload_stop(sc->preload);
 	return false;
@@ -2670,7 +2669,7 @@ static void preload_begin(struct import *imp)
 	for (size_t i = 0; i < imp->n_stages; i++) {
 		struct stage_ctx *sc = &imp->stages[i];
 		if (!sc->ahead || !imp->env.store || !reads_state(sc) || bound == 0 ||
-		    !(sc->preload = import_preload_new(bound)))
+		    !(sc->preload = import_preload_new(bound, true)))
 			continue;
 		/* statistics fresh before the passes' first statement: stale
 		 * ones may plan each of them as a scan and sort of the stage
@@ -3300,6 +3299,8 @@ static void state_counts(const struct stage_ctx *sc, json_t *o)
 		                    json_integer(import_preload_phase(sc->preload) == IMPORT_PRELOAD_COMPLETE));
 		json_object_set_new(o, "preload_rows_reached", json_integer((json_int_t)sc->pass_reached));
 		json_object_set_new(o, "preload_early", json_integer((json_int_t)sc->preload_early));
+		json_object_set_new(o, "preload_by_keyset", json_integer(ps.by_keyset));
+		json_object_set_new(o, "preload_again", json_integer((json_int_t)ps.again));
 	}
 	json_object_set_new(o, "read_back_ahead", json_integer((json_int_t)sc->read_back_ahead));
 	struct import_ahead_stats as = { 0 };

@@ -15,7 +15,13 @@
 
 struct import_preload {
 	enum import_preload_phase phase;
-	char *from;                         /* the next chunk's start, while READING */
+	/* By blocks: the next chunk's first block; the table's size as the
+	 * first answer found it (UINT64_MAX before: what this run adds past
+	 * it is its own); blocks asked by the chunk out, and read so far. */
+	bool scan;
+	uint64_t block, end_block, blocks_read;
+	uint32_t asked_blocks;
+	char *from;                         /* by keyset: the next chunk's start, while READING */
 	struct store_stage_input **buckets; /* chains by hash; a spent URL: size 0, its hash */
 	size_t n_buckets, n_entries;
 	size_t bytes_max;
@@ -48,7 +54,7 @@ static void release(struct import_preload *p, size_t n)
 	membudget_release(n);
 }
 
-struct import_preload *import_preload_new(size_t bytes_max)
+struct import_preload *import_preload_new(size_t bytes_max, bool by_blocks)
 {
 	struct import_preload *p = calloc(1, sizeof *p);
 	if (!p)
@@ -59,6 +65,8 @@ struct import_preload *import_preload_new(size_t bytes_max)
 	}
 	p->phase = IMPORT_PRELOAD_READING;
 	p->bytes_max = bytes_max ? bytes_max : IMPORT_PRELOAD_BYTES_MAX;
+	p->scan = by_blocks;
+	p->end_block = UINT64_MAX;
 	return p;
 }
 
@@ -82,11 +90,6 @@ void import_preload_free(struct import_preload *p)
 enum import_preload_phase import_preload_phase(const struct import_preload *p)
 {
 	return p->phase;
-}
-
-const char *import_preload_from(const struct import_preload *p)
-{
-	return p->phase == IMPORT_PRELOAD_READING ? p->from : NULL;
 }
 
 void import_preload_stop(struct import_preload *p)
@@ -149,16 +152,23 @@ static uint32_t input_rows(const struct store_stage_input *in)
 	return n;
 }
 
-uint32_t import_preload_next_rows(struct import_preload *p)
+/* Bytes the pass may still hold. */
+static size_t bytes_left(const struct import_preload *p)
+{
+	size_t used = p->stats.bytes + p->taken_bytes;
+	return p->bytes_max > used ? p->bytes_max - used : 0;
+}
+
+/* By keyset: IMPORT_PRELOAD_FIRST_CHUNK rows at first, then the bytes
+ * left over the average size of a row so far, at most a chunk. */
+static uint32_t next_rows(struct import_preload *p)
 {
 	uint64_t n = IMPORT_PRELOAD_FIRST_CHUNK;
 	if (p->widen) {
 		n = IMPORT_PRELOAD_CHUNK;
 	} else if (p->seen_rows > 0) {
 		uint64_t avg = p->seen_bytes / p->seen_rows;
-		size_t used = p->stats.bytes + p->taken_bytes;
-		size_t left = p->bytes_max > used ? p->bytes_max - used : 0;
-		n = left / (avg ? avg : 1);
+		n = bytes_left(p) / (avg ? avg : 1);
 	}
 	if (n < 1)
 		n = 1;
@@ -168,50 +178,68 @@ uint32_t import_preload_next_rows(struct import_preload *p)
 	return p->asked;
 }
 
-enum import_preload_phase import_preload_add(struct import_preload *p,
-                                             struct store_stage_chunk *c)
+/* By blocks: IMPORT_PRELOAD_FIRST_BLOCKS at first, then as many as hold
+ * the bytes left and a chunk's rows at the density read so far, at most
+ * four times the last and IMPORT_PRELOAD_BLOCKS_MAX, never past the end. */
+static uint32_t next_blocks(struct import_preload *p)
 {
-	if (p->phase != IMPORT_PRELOAD_READING || !c) {
-		store_stage_chunk_free(c);
-		import_preload_stop(p);
-		return p->phase;
+	uint64_t n = IMPORT_PRELOAD_FIRST_BLOCKS;
+	if (p->blocks_read > 0) {
+		n = IMPORT_PRELOAD_BLOCKS_MAX;
+		if (p->seen_bytes > 0)
+			n = (uint64_t)bytes_left(p) * p->blocks_read / p->seen_bytes;
+		if (p->seen_rows > 0 && IMPORT_PRELOAD_CHUNK * p->blocks_read / p->seen_rows < n)
+			n = IMPORT_PRELOAD_CHUNK * p->blocks_read / p->seen_rows;
+		if (n > 4 * (uint64_t)p->asked_blocks)
+			n = 4 * (uint64_t)p->asked_blocks;
 	}
-	p->stats.chunks++;
-	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
-		struct store_stage_input *in = c->inputs[i];
-		if (p->stats.bytes + p->taken_bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
-		    !membudget_admits_start() || !room(p)) {
-			import_preload_stop(p); /* the rest of the chunk is freed with it */
-			break;
-		}
-		c->inputs[i] = NULL;
-		in->hash = dedupe_hash(in->data, strlen(in->data));
-		insert(p, in);
-		charge(p, entry_bytes(in));
-		p->stats.inputs++;
-		p->stats.rows += input_rows(in);
-		p->seen_rows += input_rows(in);
-		p->seen_bytes += entry_bytes(in);
+	if (n > IMPORT_PRELOAD_BLOCKS_MAX)
+		n = IMPORT_PRELOAD_BLOCKS_MAX;
+	if (p->end_block != UINT64_MAX && n > p->end_block - p->block)
+		n = p->end_block - p->block;
+	if (n < 1)
+		n = 1;
+	p->asked_blocks = (uint32_t)n;
+	return p->asked_blocks;
+}
+
+bool import_preload_next(struct import_preload *p, struct store_stage_at *at)
+{
+	*at = (struct store_stage_at){ 0 };
+	if (p->phase != IMPORT_PRELOAD_READING)
+		return false;
+	if (p->scan) {
+		at->block = p->block;
+		at->want_share = p->end_block == UINT64_MAX;
+		at->blocks = next_blocks(p);
+	} else {
+		at->input = p->from;
+		at->limit = next_rows(p);
 	}
-	if (p->phase == IMPORT_PRELOAD_READING) {
-		if (!c->from) {
-			p->phase = IMPORT_PRELOAD_COMPLETE;
-			free(p->from);
-			p->from = NULL;
-		} else if (c->n == 0 && p->asked > 0 && p->asked < IMPORT_PRELOAD_CHUNK && !p->widen) {
-			p->widen = true;  /* ask the same input again, as many rows as a chunk */
-		} else if (c->n == 0) {
-			/* one input of more rows than a chunk: no way on */
-			import_preload_stop(p);
-		} else {
-			p->widen = false;
-			free(p->from);
-			p->from = c->from;
-			c->from = NULL;
-		}
+	return true;
+}
+
+/* After a chunk by blocks: on to the next blocks, done at the end, or on
+ * by keyset for a stage of few of the table's rows, where a scan would
+ * read mostly other stages' rows (what the first chunk held is kept; the
+ * keyset reads it again, and the copies are dropped). */
+static void scan_on(struct import_preload *p, const struct store_stage_chunk *c)
+{
+	bool first = p->end_block == UINT64_MAX;
+	if (first)
+		p->end_block = c->rel_blocks;
+	p->block += p->asked_blocks;
+	p->blocks_read += p->asked_blocks;
+	if (first && c->share < IMPORT_PRELOAD_SCAN_SHARE && p->block < p->end_block) {
+		p->scan = false;
+		p->stats.by_keyset = true;
+		return;
 	}
-	store_stage_chunk_free(c);
-	return p->phase;
+	if (p->block >= p->end_block) {
+		p->phase = IMPORT_PRELOAD_COMPLETE;
+		free(p->from);
+		p->from = NULL;
+	}
 }
 
 /* The entry of url or of its hash spent, and where it hangs; NULL when
@@ -232,6 +260,61 @@ static struct store_stage_input **find(const struct import_preload *p, const cha
 			return pp;
 	}
 	return spent;
+}
+
+enum import_preload_phase import_preload_add(struct import_preload *p,
+                                             struct store_stage_chunk *c)
+{
+	if (p->phase != IMPORT_PRELOAD_READING || !c) {
+		store_stage_chunk_free(c);
+		import_preload_stop(p);
+		return p->phase;
+	}
+	p->stats.chunks++;
+	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
+		struct store_stage_input *in = c->inputs[i];
+		if (p->stats.bytes + p->taken_bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
+		    !membudget_admits_start() || !room(p)) {
+			import_preload_stop(p); /* the rest of the chunk is freed with it */
+			break;
+		}
+		c->inputs[i] = NULL;
+		in->hash = dedupe_hash(in->data, strlen(in->data));
+		if (find(p, in->data, in->hash)) {
+			/* read before (a scan's first chunk read again by keyset, or a
+			 * row this run moved ahead of the scan): the first read stands */
+			p->stats.again++;
+			free(in);
+			continue;
+		}
+		insert(p, in);
+		charge(p, entry_bytes(in));
+		p->stats.inputs++;
+		p->stats.rows += input_rows(in);
+		p->seen_rows += input_rows(in);
+		p->seen_bytes += entry_bytes(in);
+	}
+	if (p->phase == IMPORT_PRELOAD_READING && p->scan) {
+		scan_on(p, c);
+	} else if (p->phase == IMPORT_PRELOAD_READING) {
+		if (!c->from) {
+			p->phase = IMPORT_PRELOAD_COMPLETE;
+			free(p->from);
+			p->from = NULL;
+		} else if (c->n == 0 && p->asked > 0 && p->asked < IMPORT_PRELOAD_CHUNK && !p->widen) {
+			p->widen = true;  /* ask the same input again, as many rows as a chunk */
+		} else if (c->n == 0) {
+			/* one input of more rows than a chunk: no way on */
+			import_preload_stop(p);
+		} else {
+			p->widen = false;
+			free(p->from);
+			p->from = c->from;
+			c->from = NULL;
+		}
+	}
+	store_stage_chunk_free(c);
+	return p->phase;
 }
 
 bool import_preload_knows(const struct import_preload *p, const char *url)

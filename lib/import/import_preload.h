@@ -2,13 +2,20 @@
  * a re-import, so that an input whose state is there starts with no read
  * of its own (docs/architecture.md, "Reading state").
  *
- * The import reads raced_pages of the stage a keyset page at a time
- * (store_read_stage, IMPORT_PRELOAD_CHUNK rows a statement, inputs in
- * order) and hands each answer here.  The inputs are held packed, as the
+ * The import reads raced_pages of the stage a range of its blocks at a
+ * time (store_read_stage): the order the rows are stored in, which is the
+ * order the run that wrote them fetched them in, and so about the order
+ * this run's inputs come in.  Where the stage holds less than
+ * IMPORT_PRELOAD_SCAN_SHARE of the table's rows (by the planner's
+ * statistics; none known: likewise), such ranges would read mostly other
+ * stages' rows, and after the first it reads a keyset page at a time
+ * (IMPORT_PRELOAD_CHUNK rows a statement, inputs in order).  It hands
+ * each answer here.  The inputs are held packed, as the
  * store answered them, in a table by their URL's 64-bit hash (the URL
  * compared on a hit), and unpacked when one is taken: already while the
- * pass reads on, since an answer holds whole inputs and the next
- * statement starts after them.  Once the pass read
+ * pass reads on, since an answer holds whole inputs.  An input read a
+ * second time (by keyset after the first range; a row this run moved
+ * into a range not read yet) is dropped: the first read stands.  Once the pass read
  * the stage to its end (COMPLETE), a URL not in the table is known to have
  * no page row: it needs no read either.  Past the bound (bytes held, or
  * memory over the admission share) or on a failed read the pass stops
@@ -40,6 +47,7 @@
 
 struct store_input_state;
 struct store_stage_chunk;
+struct store_stage_at;
 struct import_preload;
 
 /* Page rows one statement of the pass reads at most: its answer is held
@@ -56,6 +64,17 @@ struct import_preload;
  * one page and one key (160 bytes each packed). */
 #define IMPORT_PRELOAD_BYTES_MAX (16u << 20)
 #define IMPORT_PRELOAD_SHARE 16u
+/* By blocks: the first statement's (about 60 page rows of one key), then
+ * as many as the bytes left under the bound and IMPORT_PRELOAD_CHUNK rows
+ * take at the density read so far, at most four times the last and
+ * IMPORT_PRELOAD_BLOCKS_MAX (8 MiB of the table). */
+#define IMPORT_PRELOAD_FIRST_BLOCKS 4u
+#define IMPORT_PRELOAD_BLOCKS_MAX 1024u
+/* Thousandths of raced_pages's rows a stage holds at least to be read by
+ * blocks: a range scan filters the other stages' rows out, about a third
+ * of the cost of a row read, so at most one stage pays that, for no more
+ * rows than its own. */
+#define IMPORT_PRELOAD_SCAN_SHARE 500
 
 enum import_preload_phase {
 	IMPORT_PRELOAD_READING,   /* a chunk is out, or about to be asked */
@@ -76,24 +95,26 @@ struct import_preload_stats {
 	size_t bytes;             /* charged now */
 	size_t peak_bytes;
 	uint64_t found, absent, unknown; /* takes answered so */
+	uint64_t again;           /* inputs read a second time, dropped */
+	bool by_keyset;           /* read by keyset after the first range */
 };
 
-/* A pass bounded at bytes_max (0: IMPORT_PRELOAD_BYTES_MAX).  NULL: out of
- * memory. */
-struct import_preload *import_preload_new(size_t bytes_max);
+/* A pass bounded at bytes_max (0: IMPORT_PRELOAD_BYTES_MAX), by blocks
+ * first, or by keyset only.  NULL: out of memory. */
+struct import_preload *import_preload_new(size_t bytes_max, bool by_blocks);
 /* NULL is allowed. */
 void import_preload_free(struct import_preload *p);
 
 enum import_preload_phase import_preload_phase(const struct import_preload *p);
-/* While READING: where the next chunk starts ("" at first), valid until
- * the next add or stop. */
-const char *import_preload_from(const struct import_preload *p);
-/* While READING: the rows the next chunk should ask for, between 1 and
- * IMPORT_PRELOAD_CHUNK: IMPORT_PRELOAD_FIRST_CHUNK at first, then the
- * bytes left under the bound over the average packed size of a row so far;
- * IMPORT_PRELOAD_CHUNK once after a chunk that held no whole input (one
- * input of more page rows than was asked).  Recorded as asked. */
-uint32_t import_preload_next_rows(struct import_preload *p);
+/* While READING: fills *at with the next statement's place (its input
+ * valid until the next add or stop) and returns true; otherwise false.
+ * By blocks, the first asks the stage's share too.  By keyset: "" at
+ * first, IMPORT_PRELOAD_FIRST_CHUNK rows, then as many as the bytes left
+ * under the bound hold at the average packed size of a row so far, at
+ * most IMPORT_PRELOAD_CHUNK; IMPORT_PRELOAD_CHUNK once after a chunk that
+ * held no whole input (one input of more page rows than was asked).
+ * Recorded as asked. */
+bool import_preload_next(struct import_preload *p, struct store_stage_at *at);
 /* A chunk answered (taken, whatever the phase; NULL: the read failed).
  * Returns the phase after it: READING means ask the next chunk. */
 enum import_preload_phase import_preload_add(struct import_preload *p,

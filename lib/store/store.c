@@ -1474,25 +1474,32 @@ static void stage_done(struct store_op *op, const PGresult *res, const char *err
 		store_stage_chunk_free(c);
 }
 
-int store_read_stage(struct store *s, size_t table, const char *from, uint32_t limit,
+int store_read_stage(struct store *s, size_t table, const struct store_stage_at *at,
                      uint64_t tag, char *err)
 {
 	if (table >= s->n_tables)
 		return err_set(err, "store: table %zu out of range (%zu tables)", table, s->n_tables);
-	if (limit == 0 || !from)
+	bool scan = at->blocks > 0;
+	if (!scan && (at->limit == 0 || !at->input))
 		return err_set(err, "store: reading the state of %s without a limit or start",
 		               s->sql[table].name);
-	char lim[16];
-	snprintf(lim, sizeof lim, "%" PRIu32, limit);
-	const char *params[3] = { s->sql[table].name, from, lim };
+	char a[24], b[24];
+	const char *params[4] = { s->sql[table].name, a, b, at->want_share ? "true" : "false" };
+	if (scan) {
+		snprintf(a, sizeof a, "%" PRIu64, at->block);
+		snprintf(b, sizeof b, "%" PRIu64, at->block + at->blocks);
+	} else {
+		params[1] = at->input;
+		snprintf(b, sizeof b, "%" PRIu32, at->limit);
+	}
 	struct store_op *op = read_op(s, STORE_OP_READ_STAGE, table, tag, stage_done);
-	if (!op || store_op_stmt(op, 0, NULL, 3, params) != 0) {
+	if (!op || store_op_stmt(op, 0, NULL, scan ? 4 : 3, params) != 0) {
 		store_op_free(op);
 		return err_set(err, "store: out of memory reading the state of %s", s->sql[table].name);
 	}
-	op->stmts[0].name = STORE_STAGE_READ;
+	op->stmts[0].name = scan ? STORE_STAGE_SCAN : STORE_STAGE_READ;
 	op->stmts[0].binary_result = true; /* keys, hashes, numbers as stored: no text to parse */
-	op->limit = limit; /* the parse tells a cut input by it */
+	op->limit = scan ? 0 : at->limit; /* the parse tells a cut input by it, a scan by 0 */
 	return enqueue(s, op);
 }
 

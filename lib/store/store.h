@@ -459,9 +459,11 @@ int store_get_inputs(struct store *s, size_t table, const char *const *inputs,
 
 /* ---- a stage's state in one pass (store_preload.c) ----
  * At a re-import's start the import reads every page row of a stage in a
- * few statements, in the order of their inputs (keyset pages: input >=
- * the last one read, up to `limit` rows each), instead of one index probe
- * per input (docs/architecture.md, "Reading state").  An answer holds
+ * few statements, a range of raced_pages's blocks each (the order stored,
+ * about the order the inputs come in), or for a stage of few of its rows
+ * in the order of their inputs (keyset pages: input >= the last one read,
+ * up to `limit` rows each), instead of one index probe per input
+ * (docs/architecture.md, "Reading state").  An answer holds
  * whole inputs only, each packed in one allocation with its URL and its
  * page rows as read (placeholders, seen_import < 0, left out, as every
  * read does), unpacked when the input starts. */
@@ -476,9 +478,15 @@ struct store_stage_chunk {
 	                                       once taken out (set the entry NULL) */
 	size_t n;
 	size_t rows;                        /* page rows they hold */
-	/* NULL: the stage is read to its end.  Else the input to read on
-	 * from (its rows, cut by the limit, are not in this answer). */
+	/* By keyset: NULL, the stage is read to its end; else the input to
+	 * read on from (its rows, cut by the limit, are not in this answer).
+	 * By blocks: NULL. */
 	char *from;
+	/* By blocks: raced_pages's size in blocks as read, and the stage's
+	 * share of its rows by the planner's statistics, in thousandths (-1:
+	 * not known, or not asked). */
+	uint64_t rel_blocks;
+	int share;
 };
 /* Frees c, its from and the inputs still in it; NULL is allowed. */
 void store_stage_chunk_free(struct store_stage_chunk *c);
@@ -502,17 +510,29 @@ int store_stage_input_unpack(const struct store_stage_input *in, struct store_in
  * someone holds the table (SKIP_LOCKED); a failure is logged, nothing
  * waits for it.  Discard backend: nothing.  -1: out of memory. */
 int store_analyze_state(struct store *s);
-/* Queue a read of the page rows of table's stage whose input is >= from
- * (in raced_pages' collation; "" for the first), at most limit (> 0)
- * rows, in order with the batches.  The answer comes to the sink
- * attached now, as sink.stage_read(arg, table, tag, chunk, err) (chunk
- * the receiver's, or NULL with err); detached before it: freed, nobody
- * called.  A chunk with no input and a non-NULL from means one input has
- * more than limit rows: the caller stops there.  Discard backend: no row,
- * from NULL.  -1 with err: table out of range, limit 0, or out of
- * memory. */
+/* Where the next statement of a stage's pass reads (store_read_stage). */
+struct store_stage_at {
+	/* By blocks (blocks > 0): the inputs whose page 0 lies in raced_pages's
+	 * blocks [block, block + blocks), in the order stored, with their other
+	 * pages; want_share: the answer says the stage's share of the rows. */
+	uint64_t block;
+	uint32_t blocks;
+	bool want_share;
+	/* By keyset (blocks 0): the inputs >= input (in raced_pages'
+	 * collation; "" for the first), at most limit (> 0) rows. */
+	const char *input;
+	uint32_t limit;
+};
+/* Queue a read of page rows of table's stage, as at says, in order with
+ * the batches.  The answer comes to the sink attached now, as
+ * sink.stage_read(arg, table, tag, chunk, err) (chunk the receiver's, or
+ * NULL with err); detached before it: freed, nobody called.  By keyset, a
+ * chunk with no input and a non-NULL from means one input has more than
+ * limit rows: the caller stops there.  Discard backend: no row, from NULL,
+ * no block.  -1 with err: table out of range, neither blocks nor a limit
+ * and start, or out of memory. */
 RACED_MUST_CHECK
-int store_read_stage(struct store *s, size_t table, const char *from, uint32_t limit,
+int store_read_stage(struct store *s, size_t table, const struct store_stage_at *at,
                      uint64_t tag, char *err);
 
 struct store_item {

@@ -18,8 +18,44 @@ const char store_preload_sql[] =
 	" FROM raced_pages q WHERE q.stage = $1::text AND q.input >= $2::text AND q.seen_import >= 0"
 	" ORDER BY q.input LIMIT $3::integer";
 
+/* The same columns, and the sentinel's two.  The page-0 rows come in the
+ * order stored, which is the order the run that wrote them fetched them
+ * in, and so about the order the next run's inputs come in: an input can
+ * start as soon as the blocks holding it are read (the keyset order is
+ * the URL's, unrelated to it).  An input is found by its first page row
+ * (page 0; where page 0 has no row, its lowest page: one index probe for
+ * each later page row in the blocks), and its later pages by that row
+ * (one index probe, where the row names a next page, is a placeholder or
+ * is not page 0), so an answer holds whole inputs, and a complete scan
+ * every page row a walk from page 0 can reach.  The block
+ * numbers go as text into a tid, which PostgreSQL 14 and later scan as a
+ * range; the share is the planner's most-common-value frequency of the
+ * stage, in thousandths (NULL: not among them, or never analyzed). */
+#define SCAN_COLS(t)                                                                          \
+	" " t ".input, " t ".url, " t ".page_no, " t ".etag, " t ".last_modified, " t ".next_url, " \
+	t ".keys, " t ".hashes, " t ".fetched_at, " t ".seen_import, " t ".done_import, " t ".fields"
+#define SCAN_RANGE(t)                                                                \
+	" " t ".ctid >= ('(' || $2::bigint || ',0)')::tid"                           \
+	" AND " t ".ctid < ('(' || $3::bigint || ',0)')::tid AND " t ".stage = $1::text" \
+	" AND (" t ".page_no = 0 OR NOT EXISTS (SELECT 1 FROM raced_pages z"             \
+	" WHERE z.stage = $1::text AND z.input = " t ".input AND z.page_no < " t ".page_no))"
+const char store_preload_scan_sql[] =
+	"SELECT" SCAN_COLS("r") ", z.blocks, z.share"
+	" FROM (SELECT pg_relation_size('raced_pages') / current_setting('block_size')::bigint AS blocks,"
+	" CASE WHEN $4::boolean THEN (SELECT (m.f * 1000)::integer FROM pg_stats s,"
+	" unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
+	" WHERE s.schemaname = (SELECT n.nspname FROM pg_class c JOIN pg_namespace n"
+	" ON n.oid = c.relnamespace WHERE c.oid = 'raced_pages'::regclass)"
+	" AND s.tablename = 'raced_pages' AND s.attname = 'stage' AND m.v = $1::text) END AS share) z"
+	" LEFT JOIN (SELECT" SCAN_COLS("q") " FROM raced_pages q WHERE" SCAN_RANGE("q")
+	" AND q.seen_import >= 0"
+	" UNION ALL SELECT" SCAN_COLS("p") " FROM raced_pages a JOIN raced_pages p"
+	" ON p.stage = $1::text AND p.input = a.input AND p.page_no > a.page_no AND p.seen_import >= 0"
+	" WHERE" SCAN_RANGE("a")
+	" AND (a.next_url IS NOT NULL OR a.seen_import < 0 OR a.page_no > 0)) r ON true";
+
 enum { C_INPUT, C_URL, C_PAGE_NO, C_ETAG, C_LM, C_NEXT, C_KEYS, C_HASHES, C_FETCHED, C_SEEN,
-       C_DONE, C_FIELDS, C_N };
+       C_DONE, C_FIELDS, C_N, C_BLOCKS = C_N, C_SHARE, C_SCAN_N };
 
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 UTC. */
 #define PG_EPOCH_MS INT64_C(946684800000)
@@ -101,7 +137,7 @@ static bool keys_measure(const char *v, int len, uint32_t *n, size_t *bytes)
 struct row_ref {
 	int row;
 	uint32_t page_no;
-	const char *url;
+	const char *input, *url;
 	uint32_t n_keys;
 	size_t key_bytes;
 };
@@ -109,6 +145,9 @@ struct row_ref {
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row_ref *x = a, *y = b;
+	int by_input = strcmp(x->input, y->input);
+	if (by_input != 0)
+		return by_input;
 	if (x->page_no != y->page_no)
 		return x->page_no < y->page_no ? -1 : 1;
 	return strcmp(x->url, y->url);
@@ -224,18 +263,24 @@ int store_preload_parse(const PGresult *res, size_t limit, struct store_stage_ch
 	int rows = res ? PQntuples(res) : 0;
 	if (!c)
 		return err_set(err, "out of memory reading a stage's state");
+	c->share = -1;
 	if (rows == 0) {
 		*out = c;
 		return 0;
 	}
-	if (PQnfields(res) != C_N || PQfformat(res, C_KEYS) != 1) {
+	bool scan = limit == 0;
+	if (PQnfields(res) != (scan ? C_SCAN_N : C_N) || PQfformat(res, C_KEYS) != 1) {
 		free(c);
 		return err_set(err, "reading raced_pages: unexpected result");
+	}
+	if (scan) {
+		c->rel_blocks = (uint64_t)int_col(res, 0, C_BLOCKS);
+		c->share = PQgetisnull(res, 0, C_SHARE) ? -1 : (int)int_col(res, 0, C_SHARE);
 	}
 	/* Reached the limit: the last input may have more rows; it is read
 	 * again from the start by the next chunk. */
 	int end = rows;
-	if ((size_t)rows >= limit) {
+	if (!scan && (size_t)rows >= limit) {
 		const char *last = PQgetvalue(res, rows - 1, C_INPUT);
 		while (end > 0 && strcmp(PQgetvalue(res, end - 1, C_INPUT), last) == 0)
 			end--;
@@ -244,37 +289,48 @@ int store_preload_parse(const PGresult *res, size_t limit, struct store_stage_ch
 			return err_set(err, "out of memory reading a stage's state");
 		}
 	}
-	size_t groups = 0;
-	for (int r = 0; r < end; r++)
-		groups += r == 0 || strcmp(PQgetvalue(res, r, C_INPUT), PQgetvalue(res, r - 1, C_INPUT)) != 0;
 	struct row_ref *refs = end > 0 ? malloc((size_t)end * sizeof *refs) : NULL;
+	if (end > 0 && !refs) {
+		store_stage_chunk_free(c);
+		return err_set(err, "out of memory reading a stage's state");
+	}
+	/* the rows of one input together, in page order (a scan's come in
+	 * the order stored, its inputs' later pages after them): the answer
+	 * is taken whole, so the order of its inputs does not matter */
+	int n_refs = 0;
+	for (int row = 0; row < end; row++) {
+		if (PQgetisnull(res, row, C_INPUT))
+			continue; /* the sentinel */
+		struct row_ref *x = &refs[n_refs++];
+		x->row = row;
+		x->page_no = (uint32_t)int_col(res, row, C_PAGE_NO);
+		x->input = PQgetvalue(res, row, C_INPUT);
+		x->url = PQgetvalue(res, row, C_URL);
+		if (PQgetisnull(res, row, C_KEYS) ||
+		    !keys_measure(PQgetvalue(res, row, C_KEYS), PQgetlength(res, row, C_KEYS),
+		                  &x->n_keys, &x->key_bytes)) {
+			const char *url = x->url; /* res's */
+			free(refs);
+			store_stage_chunk_free(c);
+			return err_set(err, "raced_pages.keys of %s unreadable", url);
+		}
+	}
+	if (n_refs > 1)
+		qsort(refs, (size_t)n_refs, sizeof *refs, row_cmp);
+	size_t groups = 0;
+	for (int r = 0; r < n_refs; r++)
+		groups += r == 0 || strcmp(refs[r].input, refs[r - 1].input) != 0;
 	c->inputs = groups ? calloc(groups, sizeof *c->inputs) : NULL;
-	if ((end > 0 && !refs) || (groups && !c->inputs)) {
+	if (groups && !c->inputs) {
 		free(refs);
 		store_stage_chunk_free(c);
 		return err_set(err, "out of memory reading a stage's state");
 	}
-	for (int r = 0; r < end;) {
-		const char *input = PQgetvalue(res, r, C_INPUT);
-		uint32_t n = 0;
-		for (; r + (int)n < end && strcmp(PQgetvalue(res, r + (int)n, C_INPUT), input) == 0; n++) {
-			int row = r + (int)n;
-			struct row_ref *x = &refs[n];
-			x->row = row;
-			x->page_no = (uint32_t)int_col(res, row, C_PAGE_NO);
-			x->url = PQgetvalue(res, row, C_URL);
-			if (PQgetisnull(res, row, C_KEYS) ||
-			    !keys_measure(PQgetvalue(res, row, C_KEYS), PQgetlength(res, row, C_KEYS),
-			                  &x->n_keys, &x->key_bytes)) {
-				const char *url = x->url; /* res's */
-				free(refs);
-				store_stage_chunk_free(c);
-				return err_set(err, "raced_pages.keys of %s unreadable", url);
-			}
-		}
-		if (n > 1)
-			qsort(refs, n, sizeof *refs, row_cmp);
-		if (!(c->inputs[c->n] = pack(res, refs, n))) {
+	for (int r = 0; r < n_refs;) {
+		uint32_t n = 1;
+		while (r + (int)n < n_refs && strcmp(refs[r + (int)n].input, refs[r].input) == 0)
+			n++;
+		if (c->n == groups || !(c->inputs[c->n] = pack(res, &refs[r], n))) {
 			free(refs);
 			store_stage_chunk_free(c);
 			return err_set(err, "out of memory reading a stage's state");

@@ -1018,7 +1018,7 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	for (size_t i = 0; i < n; i++)
 		n_narrow += (tables[i].read_fields_name != NULL) + (tables[i].read_parent_name != NULL);
 	struct store_op *op = setup_op(STORE_STEP_PREPARE,
-	                               (STORE_WRITES + 1) * n + n_narrow + 4 * n_links + 6);
+	                               (STORE_WRITES + 1) * n + n_narrow + 4 * n_links + 7);
 	if (!op) {
 		free(views);
 		return NULL;
@@ -1052,6 +1052,8 @@ static struct store_op *prepare_op(const struct store_table_sql *tables, size_t 
 	op->stmts[k++].name = STORE_INPUTS_READ;
 	store_op_sql(op, k, store_preload_sql);
 	op->stmts[k++].name = STORE_STAGE_READ;
+	store_op_sql(op, k, store_preload_scan_sql);
+	op->stmts[k++].name = STORE_STAGE_SCAN;
 	store_op_sql(op, k++, views);
 	store_op_sql(op, k, "SELECT 1");
 	return op;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A stage's state read in one pass (docs/architecture.md, "Reading
 # state"): at a re-import's start each child stage's page rows are read a
-# keyset page at a time (raced_stage_read), so an unchanged input costs no
-# read of its own: the second import of unchanged data reads no input's
+# range of raced_pages's blocks at a time (raced_stage_scan), or, for a
+# stage of few of its rows, a keyset page at a time after the first range
+# (raced_stage_read), so an unchanged input costs no read of its own: the second import of unchanged data reads no input's
 # state by raced_inputs_read but the root's, and every entries and
 # athletes input starts with its state from the pass (state_preloaded).
 # Past the pass's bound (memory_limit / 16: 64 KiB at memory_limit =
@@ -54,10 +55,15 @@ check_eq "zero stage-row writes" "$(writes)" "$w0"
 check_tables_served "unchanged, state from the pass"
 check_eq "no input's state read on its own but the root's" "$(executed raced_inputs_read "$m")" 1
 check_eq "raced_pages analyzed before the passes, its statistics stale" "$(analyzes)" $((an0 + 1))
-passes=$(executed raced_stage_read "$m")
-# Each stage: a first statement of 64 rows (IMPORT_PRELOAD_FIRST_CHUNK,
-# before a row's size is known), then the rest in one (well under the bound).
-check "the two child stages read in two statements each ($passes)" test "$passes" -eq 4
+# The athletes, most of raced_pages's rows, read a range of its blocks a
+# statement (4 at first, then at most four times more each); the entries
+# (a fifth of them) by keyset after their first range.
+scans=$(executed raced_stage_scan "$m") keysets=$(executed raced_stage_read "$m")
+blocks=$(sql "select pg_relation_size('raced_pages') / current_setting('block_size')::int")
+check_eq "athletes: read by blocks" "$(run_count "$N" athletes preload_by_keyset)" 0
+check_eq "entries: read by keyset" "$(run_count "$N" entries preload_by_keyset)" 1
+check "a few statements in all ($scans by blocks of $blocks blocks, $keysets by keyset)" \
+	test "$scans" -ge 3 -a "$scans" -le 8 -a "$keysets" -ge 1 -a "$keysets" -le 2
 for st in entries athletes; do
 	check_eq "$st: the pass read the stage to its end" "$(run_count "$N" $st preload_complete)" 1
 	check_eq "$st: every input's state from the pass" "$(run_count "$N" $st state_preloaded)" "$(inputs_of $st)"
@@ -126,14 +132,20 @@ check_eq "their page rows deleted: one a current athlete" \
 check_tables_served "race 7's entries gone"
 
 # --- the pass still reading: an input its chunks so far held starts at
-# once.  Placeholders of athletes after every real page row (seen_import
-# < 0: every read leaves them out) make the statement after the real rows
-# scan for long; meanwhile the athletes of the first statement start with
-# their state (preload_early), the rest when the pass is done, and the
-# import is as exact ---
-sql "insert into raced_pages (stage, url, input, page_no, keys, hashes, fetched_at, seen_import)
+# once.  The athletes' page rows stored again, half of them, then
+# placeholders of athletes (seen_import < 0: every read leaves them out),
+# then the other half: the pass reads the blocks in that order, and the
+# placeholders make it long; meanwhile the first half's athletes start
+# with their state (preload_early), the rest when the pass is done, and
+# the import is as exact ---
+sql "create table held_pages as select * from raced_pages where stage = 'athletes';
+	delete from raced_pages where stage = 'athletes';
+	insert into raced_pages select * from held_pages where hashtext(url) % 2 = 0;
+	insert into raced_pages (stage, url, input, page_no, keys, hashes, fetched_at, seen_import)
 	select 'athletes', '/athletes/~' || g, '/athletes/~' || g, 0, '{}', '', now(), -1
-	from generate_series(1, $PRELOAD_PLACEHOLDERS) g"
+	from generate_series(1, $PRELOAD_PLACEHOLDERS) g;
+	insert into raced_pages select * from held_pages where hashtext(url) % 2 <> 0;
+	drop table held_pages"
 sql "analyze raced_pages"
 fixture_get /_reset >/dev/null
 w0=$(writes)

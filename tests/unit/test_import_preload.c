@@ -1,9 +1,11 @@
 /* Unit tests for import_preload and the packing of a stage's read
  * (store_preload): answers made as libpq results by hand, parsed into
- * whole inputs (the last of a full answer left out), held, taken once,
- * a URL absent from a complete pass known to have no row, the bound and
- * the other stops leaving UNKNOWN, import_ahead_fill, and membudget
- * back to where it was. */
+ * whole inputs (the last of a full keyset answer left out; a scan's rows
+ * of one input brought together, its sentinel skipped), held, taken
+ * once, a URL absent from a complete pass known to have no row, the bound
+ * and the other stops leaving UNKNOWN, a scan by blocks to the table's
+ * end or on by keyset for a stage of few rows, an input read twice
+ * dropped, import_ahead_fill, and membudget back to where it was. */
 #include "import_preload.h"
 
 #include "check.h"
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #define COLS 12
+#define SCAN_COLS 14
 
 /* One page row as the pass reads it. */
 struct row {
@@ -36,21 +39,37 @@ static void put_be(unsigned char *p, uint64_t v, int bytes)
 		p[i] = (unsigned char)v;
 }
 
-/* A result of n rows in the binary format the pass asks for. */
-static PGresult *result(const struct row *rows, int n)
+/* A result of n rows in the binary format the pass asks for: by keyset
+ * (blocks < 0), or by blocks, each row then carrying the table's blocks
+ * and the stage's share (< 0: NULL); a row of input NULL is a scan's
+ * sentinel. */
+static PGresult *result_of(const struct row *rows, int n, int64_t blocks, int share)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-	PGresAttDesc att[COLS];
+	PGresAttDesc att[SCAN_COLS];
 	static char name[] = "c";
+	int cols = blocks < 0 ? COLS : SCAN_COLS;
 	memset(att, 0, sizeof att);
-	for (int c = 0; c < COLS; c++) {
+	for (int c = 0; c < cols; c++) {
 		att[c].name = name;
 		att[c].format = 1;
 		att[c].atttypmod = -1;
 	}
-	CHECK(PQsetResultAttrs(res, COLS, att));
+	CHECK(PQsetResultAttrs(res, cols, att));
 	for (int r = 0; r < n; r++) {
 		const struct row *x = &rows[r];
+		if (cols == SCAN_COLS) {
+			unsigned char b[8], sh[4];
+			put_be(b, (uint64_t)blocks, 8);
+			put_be(sh, (uint64_t)share, 4);
+			CHECK(PQsetvalue(res, r, 12, (char *)b, 8));
+			CHECK(PQsetvalue(res, r, 13, (char *)sh, share < 0 ? -1 : 4));
+		}
+		if (!x->input) {
+			for (int c = 0; c < COLS; c++)
+				CHECK(PQsetvalue(res, r, c, NULL, -1));
+			continue;
+		}
 		unsigned char no[4], arr[256], hs[24], ts[8], seen[8];
 		size_t len = 0;
 		put_be(no, x->page_no, 4);
@@ -88,6 +107,44 @@ static PGresult *result(const struct row *rows, int n)
 		CHECK(PQsetvalue(res, r, 11, (char *)x->fields, x->fields ? (int)strlen(x->fields) : -1));
 	}
 	return res;
+}
+
+static PGresult *result(const struct row *rows, int n)
+{
+	return result_of(rows, n, -1, -1);
+}
+
+/* An answer by blocks: the table's size in blocks, the stage's share. */
+static struct store_stage_chunk *parse_scan(const struct row *rows, int n, int64_t blocks,
+                                            int share)
+{
+	PGresult *res = result_of(rows, n, blocks, share);
+	struct store_stage_chunk *c = NULL;
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_preload_parse(res, 0, &c, err), 0);
+	PQclear(res);
+	return c;
+}
+
+/* The next statement's place, as the import asks it. */
+static struct store_stage_at next_at(struct import_preload *p)
+{
+	struct store_stage_at at;
+	if (!import_preload_next(p, &at))
+		at = (struct store_stage_at){ 0 };
+	return at;
+}
+
+/* By keyset: where the next statement starts (NULL: none), and the rows
+ * it asks. */
+static const char *from_of(struct import_preload *p)
+{
+	return next_at(p).input;
+}
+
+static uint32_t rows_asked(struct import_preload *p)
+{
+	return next_at(p).limit;
 }
 
 static struct store_stage_chunk *parse(const struct row *rows, int n, size_t limit)
@@ -176,7 +233,7 @@ static void test_parse_whole_inputs(void)
 static void test_reading_answers_what_is_held(void)
 {
 	size_t before = membudget_charged();
-	struct import_preload *p = import_preload_new(0);
+	struct import_preload *p = import_preload_new(0, false);
 	struct store_input_state *st = NULL;
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 4)), IMPORT_PRELOAD_READING);
 	CHECK_EQ(import_preload_take(p, "u/2", &st), IMPORT_PRELOAD_FOUND);
@@ -210,22 +267,22 @@ static void test_reading_answers_what_is_held(void)
 static void test_complete_pass_answers_once(void)
 {
 	size_t before = membudget_charged();
-	struct import_preload *p = import_preload_new(0);
+	struct import_preload *p = import_preload_new(0, false);
 	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_READING);
-	CHECK_STR(import_preload_from(p), "");
+	CHECK_STR(from_of(p), "");
 	struct store_input_state *st = NULL;
 	/* before the first chunk nothing is known */
 	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN);
 	CHECK(st == NULL);
 	/* u/1, u/2 then (from u/3) u/3 and the end */
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 4)), IMPORT_PRELOAD_READING);
-	CHECK_STR(import_preload_from(p), "u/3");
+	CHECK_STR(from_of(p), "u/3");
 	/* held already; u/3 cut, left out; absence not known yet */
 	CHECK(import_preload_knows(p, "u/1"));
 	CHECK(!import_preload_knows(p, "u/3"));
 	CHECK(!import_preload_knows(p, "u/404"));
 	CHECK_EQ(import_preload_add(p, parse(rows3 + 3, 1, 4)), IMPORT_PRELOAD_COMPLETE);
-	CHECK(import_preload_from(p) == NULL);
+	CHECK(from_of(p) == NULL);
 	CHECK(membudget_charged() > before);
 	CHECK(import_preload_knows(p, "u/1"));
 	CHECK(import_preload_knows(p, "u/404")); /* absent from a complete pass */
@@ -278,7 +335,7 @@ static void test_many_inputs(void)
 		snprintf(urls[i], sizeof urls[i], "m/%05d", i);
 		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
 	}
-	struct import_preload *p = import_preload_new(0);
+	struct import_preload *p = import_preload_new(0, false);
 	CHECK_EQ(import_preload_add(p, parse(rows, N, N + 1)), IMPORT_PRELOAD_COMPLETE);
 	int found = 0;
 	for (int i = N - 1; i >= 0; i--) {
@@ -296,7 +353,7 @@ static void test_stops_leave_unknown(void)
 	size_t before = membudget_charged();
 	/* bound: the table's first buckets and about one input */
 	size_t bound = 1024 * sizeof(void *) + 150;
-	struct import_preload *p = import_preload_new(bound);
+	struct import_preload *p = import_preload_new(bound, false);
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_PARTIAL);
 	struct import_preload_stats s;
 	import_preload_get_stats(p, &s);
@@ -314,18 +371,18 @@ static void test_stops_leave_unknown(void)
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_PARTIAL);
 	import_preload_free(p);
 	/* a failed read; one input larger than a chunk */
-	p = import_preload_new(0);
+	p = import_preload_new(0, false);
 	CHECK_EQ(import_preload_add(p, NULL), IMPORT_PRELOAD_PARTIAL);
 	import_preload_free(p);
-	p = import_preload_new(0);
+	p = import_preload_new(0, false);
 	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 2)), IMPORT_PRELOAD_PARTIAL);
 	import_preload_stop(p);
 	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_PARTIAL);
 	import_preload_free(p);
 	/* stopped before any answer */
-	p = import_preload_new(0);
+	p = import_preload_new(0, false);
 	import_preload_stop(p);
-	CHECK(import_preload_from(p) == NULL);
+	CHECK(from_of(p) == NULL);
 	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN);
 	import_preload_free(p);
 	import_preload_free(NULL);
@@ -339,31 +396,157 @@ static void test_stops_leave_unknown(void)
 static void test_next_rows_follow_the_bound(void)
 {
 	size_t before = membudget_charged();
-	struct import_preload *p = import_preload_new(0);
-	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_FIRST_CHUNK);
+	struct import_preload *p = import_preload_new(0, false);
+	CHECK_EQ(rows_asked(p), IMPORT_PRELOAD_FIRST_CHUNK);
 	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_COMPLETE);
 	import_preload_free(p);
 	/* small inputs and a large bound: a whole chunk */
-	p = import_preload_new(0);
-	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_FIRST_CHUNK);
+	p = import_preload_new(0, false);
+	CHECK_EQ(rows_asked(p), IMPORT_PRELOAD_FIRST_CHUNK);
 	CHECK_EQ(import_preload_add(p, parse(rows3, 2, 1)), IMPORT_PRELOAD_READING);
-	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_CHUNK);
+	CHECK_EQ(rows_asked(p), IMPORT_PRELOAD_CHUNK);
 	import_preload_free(p);
 	/* a bound of about ten such inputs: about ten rows asked, not a chunk */
 	size_t bound = 1024 * sizeof(void *) + 10 * 120;
-	p = import_preload_new(bound);
-	(void)import_preload_next_rows(p);
+	p = import_preload_new(bound, false);
+	(void)rows_asked(p);
 	CHECK_EQ(import_preload_add(p, parse(rows3, 2, 1)), IMPORT_PRELOAD_READING);
-	uint32_t n = import_preload_next_rows(p);
+	uint32_t n = rows_asked(p);
 	CHECK(n >= 1 && n <= 20);
 	import_preload_free(p);
 	/* u/2's two pages cut by a limit of one: asked again at a chunk's
 	 * rows, and only a second cut at that size stops the pass */
-	p = import_preload_new(0);
-	(void)import_preload_next_rows(p);
+	p = import_preload_new(0, false);
+	(void)rows_asked(p);
 	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 1)), IMPORT_PRELOAD_READING);
-	CHECK_EQ(import_preload_next_rows(p), IMPORT_PRELOAD_CHUNK);
+	CHECK_EQ(rows_asked(p), IMPORT_PRELOAD_CHUNK);
 	CHECK_EQ(import_preload_add(p, parse(rows3 + 1, 2, 1)), IMPORT_PRELOAD_PARTIAL);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+/* A scan's answer: rows in the order stored, an input's later page after
+ * other inputs (found by its page 0), brought together in page order; the
+ * sentinel skipped; the table's blocks and the stage's share read. */
+static void test_parse_scan(void)
+{
+	static const struct row stored[] = {
+		{ "u/2", "u/2", 0, "\"e2\"", { "b" }, 1, { 7 }, NULL },
+		{ "u/1", "u/1", 0, NULL, { "a" }, 1, { 1 }, NULL },
+		{ "u/2", "u/2?p=1", 1, NULL, { "c", "d" }, 2, { 3, 4 }, NULL },
+	};
+	struct store_stage_chunk *c = parse_scan(stored, 3, 120, 925);
+	CHECK(c && c->n == 2 && c->rows == 3 && c->from == NULL);
+	CHECK(c && c->rel_blocks == 120 && c->share == 925);
+	for (size_t i = 0; c && i < c->n; i++) {
+		if (strcmp(store_stage_input_url(c->inputs[i]), "u/2") != 0)
+			continue;
+		struct store_input_state *st = NULL;
+		char err[ERR_MAX] = "";
+		CHECK_EQ(store_stage_input_unpack(c->inputs[i], &st, err), 0);
+		CHECK(st && st->n_pages == 2);
+		if (st && st->n_pages == 2) {
+			CHECK_EQ(st->pages[0].page_no, 0);
+			CHECK_STR(st->pages[1].url, "u/2?p=1");
+			CHECK_STR(st->pages[1].keys[1], "d");
+		}
+		store_input_state_free(st);
+	}
+	store_stage_chunk_free(c);
+	/* none of the stage's rows in those blocks: the sentinel alone; a
+	 * share not known */
+	static const struct row sentinel[] = { { NULL, NULL, 0, NULL, { NULL }, 0, { 0 }, NULL } };
+	c = parse_scan(sentinel, 1, 7, -1);
+	CHECK(c && c->n == 0 && c->rows == 0 && c->rel_blocks == 7 && c->share == -1);
+	store_stage_chunk_free(c);
+	/* the null backend: no block */
+	char err[ERR_MAX];
+	CHECK_EQ(store_preload_parse(NULL, 0, &c, err), 0);
+	CHECK(c && c->n == 0 && c->rel_blocks == 0);
+	store_stage_chunk_free(c);
+}
+
+/* By blocks: the first statement asks few blocks and the share, the next
+ * ones more (at most four times the last, as many as a chunk's rows take
+ * at the density read), never past the table's end as first answered;
+ * there the pass is complete. */
+static void test_scan_reads_to_the_end(void)
+{
+	size_t before = membudget_charged();
+	struct import_preload *p = import_preload_new(0, true);
+	struct store_stage_at at = next_at(p);
+	CHECK(at.blocks == IMPORT_PRELOAD_FIRST_BLOCKS && at.block == 0 && at.want_share);
+	CHECK(at.input == NULL);
+	/* two inputs in 4 blocks, of a table of 50 blocks, 90 % the stage's */
+	CHECK_EQ(import_preload_add(p, parse_scan(rows3, 3, 50, 900)), IMPORT_PRELOAD_READING);
+	CHECK(import_preload_knows(p, "u/2"));
+	CHECK(!import_preload_knows(p, "u/404")); /* not read to the end yet */
+	at = next_at(p);
+	CHECK(at.block == 4 && at.blocks == 4 * IMPORT_PRELOAD_FIRST_BLOCKS && !at.want_share);
+	static const struct row none[] = { { NULL, NULL, 0, NULL, { NULL }, 0, { 0 }, NULL } };
+	CHECK_EQ(import_preload_add(p, parse_scan(none, 1, 60, -1)), IMPORT_PRELOAD_READING);
+	at = next_at(p);
+	CHECK(at.block == 20 && at.blocks == 30); /* the rest of the 50 first answered */
+	CHECK_EQ(import_preload_add(p, parse_scan(rows3 + 3, 1, 60, -1)), IMPORT_PRELOAD_COMPLETE);
+	CHECK(!import_preload_next(p, &at));
+	CHECK(import_preload_knows(p, "u/3"));
+	CHECK(import_preload_knows(p, "u/404")); /* absent from a complete pass */
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	CHECK(!s.by_keyset && s.chunks == 3 && s.inputs == 3 && s.again == 0);
+	import_preload_free(p);
+	/* an empty table (or the null backend): complete at once */
+	p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(none, 1, 0, -1)), IMPORT_PRELOAD_COMPLETE);
+	import_preload_free(p);
+	/* dense blocks: a chunk's rows at that density, not four times more */
+	enum { N = 1000 };
+	static char urls[N][16];
+	static struct row many[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(urls[i], sizeof urls[i], "d/%05d", i);
+		many[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
+	}
+	p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(many, N, 100000, 990)), IMPORT_PRELOAD_READING);
+	at = next_at(p); /* 250 rows a block: a chunk of IMPORT_PRELOAD_CHUNK rows */
+	CHECK_EQ(at.blocks, IMPORT_PRELOAD_CHUNK / 250);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+/* A stage of few of the table's rows (or none known) goes on by keyset
+ * after the first blocks; what those held, read again, is dropped, and an
+ * input taken before stays taken. */
+static void test_scan_goes_on_by_keyset(void)
+{
+	size_t before = membudget_charged();
+	struct import_preload *p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(rows3, 3, 50, 120)), IMPORT_PRELOAD_READING);
+	struct store_input_state *st = NULL;
+	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_FOUND);
+	store_input_state_free(st);
+	struct store_stage_at at = next_at(p);
+	CHECK(at.blocks == 0 && at.input && strcmp(at.input, "") == 0);
+	CHECK_EQ(at.limit, IMPORT_PRELOAD_CHUNK);
+	CHECK_EQ(import_preload_add(p, parse(rows3, 4, 10)), IMPORT_PRELOAD_COMPLETE);
+	CHECK_EQ(import_preload_take(p, "u/1", &st), IMPORT_PRELOAD_UNKNOWN); /* spent */
+	CHECK_EQ(import_preload_take(p, "u/3", &st), IMPORT_PRELOAD_FOUND);
+	store_input_state_free(st);
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	CHECK(s.by_keyset);
+	CHECK_EQ(s.again, 2);
+	CHECK_EQ(s.inputs, 3);
+	import_preload_free(p);
+	/* no share known: by keyset too */
+	p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(rows3, 3, 50, -1)), IMPORT_PRELOAD_READING);
+	CHECK(next_at(p).blocks == 0);
 	import_preload_free(p);
 	CHECK_EQ(membudget_charged(), before);
 }
@@ -399,5 +582,8 @@ int main(void)
 	RUN(test_stops_leave_unknown);
 	RUN(test_ahead_fill);
 	RUN(test_next_rows_follow_the_bound);
+	RUN(test_parse_scan);
+	RUN(test_scan_reads_to_the_end);
+	RUN(test_scan_goes_on_by_keyset);
 	return CHECK_DONE();
 }

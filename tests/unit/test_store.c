@@ -1674,14 +1674,21 @@ static bool stage_answered(void *arg)
 	return ((struct stage_reads *)arg)->answers > 0;
 }
 
-/* Read the stage from `from`, limit rows; the chunk in r->chunk. */
-static void read_stage(struct store *s, struct stage_reads *r, const char *from, uint32_t limit)
+/* Read the stage as at says; the chunk in r->chunk. */
+static void read_stage_at(struct store *s, struct stage_reads *r, const struct store_stage_at *at)
 {
 	char err[ERR_MAX] = "";
 	r->answers = 0;
-	CHECK_EQ(store_read_stage(s, 0, from, limit, 5, err), 0);
+	CHECK_EQ(store_read_stage(s, 0, at, 5, err), 0);
 	CHECK(run_until(stage_answered, r, 10));
 	CHECK_STR(r->err, "");
+}
+
+/* Read the stage from `from`, limit rows; the chunk in r->chunk. */
+static void read_stage(struct store *s, struct stage_reads *r, const char *from, uint32_t limit)
+{
+	struct store_stage_at at = { .input = from, .limit = limit };
+	read_stage_at(s, r, &at);
 }
 
 /* A stage read in one pass, a keyset page at a time: whole inputs only
@@ -1794,9 +1801,40 @@ static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
 	/* from past every input: the end */
 	read_stage(s, &r, "sr/z", 3);
 	CHECK(r.chunk && r.chunk->n == 0 && r.chunk->from == NULL);
+	/* By blocks: every input whose page 0 lies in them, whole (sr/a's
+	 * three pages, found by its page 0, in page order), the placeholder
+	 * left out; the table's size; the stage's share once analyzed. */
+	struct store_stage_at scan = { .block = 0, .blocks = 1000, .want_share = true };
+	read_stage_at(s, &r, &scan);
+	CHECK(r.chunk && r.chunk->n == 4 && r.chunk->rows == 7 && r.chunk->from == NULL);
+	CHECK(r.chunk && r.chunk->rel_blocks >= 1 && r.chunk->rel_blocks < 1000);
+	for (size_t i = 0; r.chunk && i < r.chunk->n; i++) {
+		if (strcmp(store_stage_input_url(r.chunk->inputs[i]), "sr/a") != 0)
+			continue;
+		struct store_input_state *st = NULL;
+		char uerr[ERR_MAX] = "";
+		CHECK_EQ(store_stage_input_unpack(r.chunk->inputs[i], &st, uerr), 0);
+		CHECK_EQ(st ? st->n_pages : 0, 3);
+		if (st && st->n_pages == 3)
+			CHECK_STR(st->pages[2].url, "sr/a?p=2");
+		store_input_state_free(st);
+	}
+	uint64_t blocks = r.chunk ? r.chunk->rel_blocks : 0;
+	sql_exec("ANALYZE raced_pages");
+	scan.blocks = 1;
+	read_stage_at(s, &r, &scan);
+	CHECK(r.chunk && r.chunk->share > 0 && r.chunk->share <= 1000);
+	/* past the end: the sentinel alone */
+	scan = (struct store_stage_at){ .block = blocks, .blocks = 4 };
+	read_stage_at(s, &r, &scan);
+	CHECK(r.chunk && r.chunk->n == 0 && r.chunk->rel_blocks == blocks && r.chunk->share == -1);
 	char err[ERR_MAX] = "";
-	CHECK_EQ(store_read_stage(s, 0, "", 0, 1, err), -1);
-	CHECK_EQ(store_read_stage(s, 3, "", 1, 1, err), -1);
+	struct store_stage_at bad = { .input = "", .limit = 0 };
+	CHECK_EQ(store_read_stage(s, 0, &bad, 1, err), -1);
+	bad = (struct store_stage_at){ .input = NULL, .limit = 1 };
+	CHECK_EQ(store_read_stage(s, 0, &bad, 1, err), -1);
+	bad = (struct store_stage_at){ .input = "", .limit = 1 };
+	CHECK_EQ(store_read_stage(s, 3, &bad, 1, err), -1);
 	store_stage_chunk_free(r.chunk);
 	w.user = &rd;
 	reads_clear(&rd);

@@ -117,7 +117,7 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	steps_of(&chain, steps, sizeof steps);
 	CHECK_STR(steps, "PU");
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 14);
+	CHECK_EQ(p->n_stmts, 15);
 	CHECK_STR(p->stmts[0].name, "raced_upsert_races");
 	CHECK_STR(p->stmts[1].name, "raced_insert_races");
 	CHECK(p->stmts[1].sql == ins[0]);
@@ -131,10 +131,11 @@ static void test_a_new_database_gets_every_migration_then_tables_then_unlock(voi
 	CHECK_STR(p->stmts[9].name, "raced_reach_write");
 	CHECK_STR(p->stmts[10].name, "raced_inputs_read");
 	CHECK_STR(p->stmts[11].name, "raced_stage_read");
+	CHECK_STR(p->stmts[12].name, "raced_stage_scan");
 	/* the comments and views, after the typed columns */
-	CHECK(strncmp(p->stmts[12].sql, "DO $raced$", 10) == 0);
-	CHECK(strstr(p->stmts[12].sql, "'races_current', 'entries_current'") != NULL);
-	CHECK_STR(p->stmts[13].sql, "SELECT 1");
+	CHECK(strncmp(p->stmts[13].sql, "DO $raced$", 10) == 0);
+	CHECK(strstr(p->stmts[13].sql, "'races_current', 'entries_current'") != NULL);
+	CHECK_STR(p->stmts[14].sql, "SELECT 1");
 	store_op_list_free(&chain);
 	for (int i = 0; i < 2; i++) {
 		free(ins[i]);
@@ -388,7 +389,7 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	char *const *writes[3] = { ups, ups, ups };
 	CHECK_EQ(store_schema_chain_end(t, 3, writes, &chain), 0);
 	struct store_op *p = chain.head;
-	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 6);
+	CHECK_EQ(p->n_stmts, 3 * 4 + 4 + 7);
 	CHECK_STR(p->stmts[11].name, "raced_read_athletes");
 	CHECK_STR(p->stmts[12].name, "raced_links_athletes");
 	CHECK_STR(p->stmts[13].name, "raced_link_keys_athletes");
@@ -398,7 +399,8 @@ static void test_a_dedupe_stage_gets_a_link_table_and_the_leaf_a_path_view(void)
 	CHECK_STR(p->stmts[17].name, "raced_reach_write");
 	CHECK_STR(p->stmts[18].name, "raced_inputs_read");
 	CHECK_STR(p->stmts[19].name, "raced_stage_read");
-	const char *views = p->stmts[20].sql;
+	CHECK_STR(p->stmts[20].name, "raced_stage_scan");
+	const char *views = p->stmts[21].sql;
 	CHECK(strstr(views, "'races_entries_athletes'") != NULL);
 	CHECK(strstr(views, "'races,entries,athletes'") != NULL);
 	CHECK(strstr(views, "'entries_entries'") == NULL);
