@@ -29,8 +29,10 @@ const char store_preload_sql[] =
  * is not page 0), so an answer holds whole inputs, and a complete scan
  * every page row a walk from page 0 can reach.  The block
  * numbers go as text into a tid, which PostgreSQL 14 and later scan as a
- * range; the share is the planner's most-common-value frequency of the
- * stage, in thousandths (NULL: not among them, or never analyzed). */
+ * range (before 14, each statement would scan the whole table: there the
+ * share is NULL, and the pass goes on by keyset after the first); the
+ * share is the planner's most-common-value frequency of the stage, in
+ * thousandths (NULL: not among them, or never analyzed). */
 #define SCAN_COLS(t)                                                                          \
 	" " t ".input, " t ".url, " t ".page_no, " t ".etag, " t ".last_modified, " t ".next_url, " \
 	t ".keys, " t ".hashes, " t ".fetched_at, " t ".seen_import, " t ".done_import, " t ".fields"
@@ -42,7 +44,8 @@ const char store_preload_sql[] =
 const char store_preload_scan_sql[] =
 	"SELECT" SCAN_COLS("r") ", z.blocks, z.share"
 	" FROM (SELECT pg_relation_size('raced_pages') / current_setting('block_size')::bigint AS blocks,"
-	" CASE WHEN $4::boolean THEN (SELECT (m.f * 1000)::integer FROM pg_stats s,"
+	" CASE WHEN $4::boolean AND current_setting('server_version_num')::integer >= 140000"
+	" THEN (SELECT (m.f * 1000)::integer FROM pg_stats s,"
 	" unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
 	" WHERE s.schemaname = (SELECT n.nspname FROM pg_class c JOIN pg_namespace n"
 	" ON n.oid = c.relnamespace WHERE c.oid = 'raced_pages'::regclass)"
