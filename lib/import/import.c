@@ -388,7 +388,9 @@ static bool pass_all_reached(const struct stage_ctx *sc)
 		return false;
 	struct import_preload_stats ps;
 	import_preload_get_stats(sc->preload, &ps);
-	return sc->pass_reached == ps.rows;
+	/* and it held every page row it found (a row not reachable from its
+	 * input's first row, or read twice, is found but not held) */
+	return sc->pass_reached == ps.rows && ps.listed == ps.rows;
 }
 
 /* The final status goes to the store once every row it holds has

@@ -208,6 +208,14 @@ bool import_preload_next(struct import_preload *p, struct store_stage_at *at)
 	*at = (struct store_stage_at){ 0 };
 	if (p->phase != IMPORT_PRELOAD_READING)
 		return false;
+	/* by blocks, less left under the bound than a block holds at the
+	 * density so far: the bound is reached (rather than a block a
+	 * statement, every unheld input waiting on the end) */
+	if (p->scan && p->seen_bytes > 0 &&
+	    (uint64_t)bytes_left(p) * p->blocks_read / p->seen_bytes == 0) {
+		import_preload_stop(p);
+		return false;
+	}
 	if (p->scan) {
 		at->block = p->block;
 		at->want_share = p->end_block == UINT64_MAX;
@@ -233,6 +241,7 @@ static void scan_on(struct import_preload *p, const struct store_stage_chunk *c)
 	if (first && c->share < IMPORT_PRELOAD_SCAN_SHARE && p->block < p->end_block) {
 		p->scan = false;
 		p->stats.by_keyset = true;
+		p->stats.listed = 0; /* the keyset answers every row again */
 		return;
 	}
 	if (p->block >= p->end_block) {
@@ -271,22 +280,24 @@ enum import_preload_phase import_preload_add(struct import_preload *p,
 		return p->phase;
 	}
 	p->stats.chunks++;
+	p->stats.listed += p->scan ? c->listed : c->rows;
 	for (size_t i = 0; i < c->n && p->phase == IMPORT_PRELOAD_READING; i++) {
 		struct store_stage_input *in = c->inputs[i];
+		in->hash = dedupe_hash(in->data, strlen(in->data));
+		if (find(p, in->data, in->hash)) {
+			/* read before (a scan's first chunk read again by keyset, or a
+			 * row this run moved ahead of the scan): the first read stands */
+			p->stats.again++;
+			c->inputs[i] = NULL;
+			free(in);
+			continue;
+		}
 		if (p->stats.bytes + p->taken_bytes + entry_bytes(in) + growth(p) > p->bytes_max ||
 		    !membudget_admits_start() || !room(p)) {
 			import_preload_stop(p); /* the rest of the chunk is freed with it */
 			break;
 		}
 		c->inputs[i] = NULL;
-		in->hash = dedupe_hash(in->data, strlen(in->data));
-		if (find(p, in->data, in->hash)) {
-			/* read before (a scan's first chunk read again by keyset, or a
-			 * row this run moved ahead of the scan): the first read stands */
-			p->stats.again++;
-			free(in);
-			continue;
-		}
 		insert(p, in);
 		charge(p, entry_bytes(in));
 		p->stats.inputs++;

@@ -97,6 +97,12 @@ struct import_preload_stats {
 	uint64_t found, absent, unknown; /* takes answered so */
 	uint64_t again;           /* inputs read a second time, dropped */
 	bool by_keyset;           /* read by keyset after the first range */
+	/* The stage's page rows the statements found: by blocks, those stored
+	 * in the blocks read; by keyset, those answered (after the first
+	 * range: from then on).  Equal to rows when every page row the stage
+	 * had is held (import.c, pass_all_reached); more when one was not
+	 * reachable from its input's first row, or was read twice. */
+	uint64_t listed;
 };
 
 /* A pass bounded at bytes_max (0: IMPORT_PRELOAD_BYTES_MAX), by blocks

@@ -487,6 +487,9 @@ struct store_stage_chunk {
 	 * not known, or not asked). */
 	uint64_t rel_blocks;
 	int share;
+	/* By blocks: the stage's page rows stored in those blocks (placeholders
+	 * aside), whether or not the answer holds them; by keyset: 0. */
+	uint64_t listed;
 };
 /* Frees c, its from and the inputs still in it; NULL is allowed. */
 void store_stage_chunk_free(struct store_stage_chunk *c);

@@ -32,18 +32,23 @@ const char store_preload_sql[] =
  * range (before 14, each statement would scan the whole table: there the
  * share is NULL, and the pass goes on by keyset after the first); the
  * share is the planner's most-common-value frequency of the stage, in
- * thousandths (NULL: not among them, or never analyzed). */
+ * thousandths (NULL: not among them, or never analyzed); listed, the
+ * stage's page rows in the blocks, wherever their input's first row is:
+ * more than the answer's rows over a pass when a row is not reachable
+ * from its input's first (a page past the chain page 0 names now). */
 #define SCAN_COLS(t)                                                                          \
 	" " t ".input, " t ".url, " t ".page_no, " t ".etag, " t ".last_modified, " t ".next_url, " \
 	t ".keys, " t ".hashes, " t ".fetched_at, " t ".seen_import, " t ".done_import, " t ".fields"
-#define SCAN_RANGE(t)                                                                \
+#define SCAN_BLOCKS(t)                                                               \
 	" " t ".ctid >= ('(' || $2::bigint || ',0)')::tid"                           \
-	" AND " t ".ctid < ('(' || $3::bigint || ',0)')::tid AND " t ".stage = $1::text" \
-	" AND (" t ".page_no = 0 OR NOT EXISTS (SELECT 1 FROM raced_pages z"             \
+	" AND " t ".ctid < ('(' || $3::bigint || ',0)')::tid AND " t ".stage = $1::text"
+#define SCAN_RANGE(t)                                                                \
+	SCAN_BLOCKS(t) " AND (" t ".page_no = 0 OR NOT EXISTS (SELECT 1 FROM raced_pages z" \
 	" WHERE z.stage = $1::text AND z.input = " t ".input AND z.page_no < " t ".page_no))"
 const char store_preload_scan_sql[] =
-	"SELECT" SCAN_COLS("r") ", z.blocks, z.share"
+	"SELECT" SCAN_COLS("r") ", z.blocks, z.share, z.listed"
 	" FROM (SELECT pg_relation_size('raced_pages') / current_setting('block_size')::bigint AS blocks,"
+	" (SELECT count(*) FROM raced_pages c WHERE" SCAN_BLOCKS("c") " AND c.seen_import >= 0) AS listed,"
 	" CASE WHEN $4::boolean AND current_setting('server_version_num')::integer >= 140000"
 	" THEN (SELECT (m.f * 1000)::integer FROM pg_stats s,"
 	" unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)"
@@ -58,7 +63,7 @@ const char store_preload_scan_sql[] =
 	" AND (a.next_url IS NOT NULL OR a.seen_import < 0 OR a.page_no > 0)) r ON true";
 
 enum { C_INPUT, C_URL, C_PAGE_NO, C_ETAG, C_LM, C_NEXT, C_KEYS, C_HASHES, C_FETCHED, C_SEEN,
-       C_DONE, C_FIELDS, C_N, C_BLOCKS = C_N, C_SHARE, C_SCAN_N };
+       C_DONE, C_FIELDS, C_N, C_BLOCKS = C_N, C_SHARE, C_LISTED, C_SCAN_N };
 
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 UTC. */
 #define PG_EPOCH_MS INT64_C(946684800000)
@@ -279,6 +284,7 @@ int store_preload_parse(const PGresult *res, size_t limit, struct store_stage_ch
 	if (scan) {
 		c->rel_blocks = (uint64_t)int_col(res, 0, C_BLOCKS);
 		c->share = PQgetisnull(res, 0, C_SHARE) ? -1 : (int)int_col(res, 0, C_SHARE);
+		c->listed = (uint64_t)int_col(res, 0, C_LISTED);
 	}
 	/* Reached the limit: the last input may have more rows; it is read
 	 * again from the start by the next chunk. */

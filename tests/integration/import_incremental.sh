@@ -42,6 +42,8 @@ for st in entries athletes; do
 		test "$(run_count "$N2" $st preload_reads)" -lt 23
 done
 check_eq "every race's entries state from the pass" "$(run_count 2 entries state_preloaded)" 23
+check_eq "every athlete's state from the pass" "$(run_count 2 athletes state_preloaded)" \
+	"$(sql "select count(distinct input) from raced_pages where stage = 'athletes' and seen_import >= 0")"
 check_eq "every request was answered 304" "$(reqs_count 'n <> nm')" 0
 check "it made requests" test "$(reqs_count 'nm > 0')" -gt 0
 check_eq "each URL once" "$(reqs_count 'n <> 1')" 0

@@ -113,6 +113,18 @@ for st in entries athletes; do
 	check_eq "$st: every page row the pass read was reached" \
 		"$(run_count "$N" $st preload_rows_reached)" "$(run_count "$N" $st preload_rows)"
 done
+# A page row its input's first no longer leads to (page 0 names no next
+# page): the pass's blocks find it but it is not held, so the finish
+# looks for page rows to delete, and deletes it.
+a=$(sql "select input from raced_pages where stage = 'athletes' and page_no = 0 and next_url is null
+	and seen_import >= 0 order by ctid limit 1")
+sql "insert into raced_pages (stage, url, input, page_no, keys, hashes, fetched_at, seen_import)
+	values ('athletes', '$a?stale=1', '$a', 1, '{}', '', now(), $N)"
+fixture_get /_reset >/dev/null
+check "an unchanged import past a page row off its input's chain succeeds" raced_once
+check_eq "that page row was deleted by the finish" \
+	"$(sql "select count(*) from raced_pages where url = '$a?stale=1'")" 0
+N=$(last_run)
 own="select count(distinct e.payload->>'athlete_id') from entries e where e.parent_key = '7'
 	and e.removed_import is null and not exists (select 1 from entries o where o.parent_key <> '7'
 	and o.removed_import is null and o.payload->>'athlete_id' = e.payload->>'athlete_id')"

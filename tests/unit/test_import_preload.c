@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define COLS 12
-#define SCAN_COLS 14
+#define SCAN_COLS 15
 
 /* One page row as the pass reads it. */
 struct row {
@@ -43,7 +43,8 @@ static void put_be(unsigned char *p, uint64_t v, int bytes)
  * (blocks < 0), or by blocks, each row then carrying the table's blocks
  * and the stage's share (< 0: NULL); a row of input NULL is a scan's
  * sentinel. */
-static PGresult *result_of(const struct row *rows, int n, int64_t blocks, int share)
+static PGresult *result_of(const struct row *rows, int n, int64_t blocks, int share,
+                           int64_t listed)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	PGresAttDesc att[SCAN_COLS];
@@ -59,11 +60,16 @@ static PGresult *result_of(const struct row *rows, int n, int64_t blocks, int sh
 	for (int r = 0; r < n; r++) {
 		const struct row *x = &rows[r];
 		if (cols == SCAN_COLS) {
-			unsigned char b[8], sh[4];
+			unsigned char b[8], sh[4], li[8];
+			int64_t all = 0;
+			for (int k = 0; k < n; k++)
+				all += rows[k].input != NULL;
 			put_be(b, (uint64_t)blocks, 8);
 			put_be(sh, (uint64_t)share, 4);
+			put_be(li, (uint64_t)(listed < 0 ? all : listed), 8);
 			CHECK(PQsetvalue(res, r, 12, (char *)b, 8));
 			CHECK(PQsetvalue(res, r, 13, (char *)sh, share < 0 ? -1 : 4));
+			CHECK(PQsetvalue(res, r, 14, (char *)li, 8));
 		}
 		if (!x->input) {
 			for (int c = 0; c < COLS; c++)
@@ -111,14 +117,15 @@ static PGresult *result_of(const struct row *rows, int n, int64_t blocks, int sh
 
 static PGresult *result(const struct row *rows, int n)
 {
-	return result_of(rows, n, -1, -1);
+	return result_of(rows, n, -1, -1, -1);
 }
 
-/* An answer by blocks: the table's size in blocks, the stage's share. */
-static struct store_stage_chunk *parse_scan(const struct row *rows, int n, int64_t blocks,
-                                            int share)
+/* An answer by blocks: the table's size in blocks, the stage's share;
+ * the stage's rows in the blocks those answered, or listed. */
+static struct store_stage_chunk *parse_scan_listed(const struct row *rows, int n, int64_t blocks,
+                                                   int share, int64_t listed)
 {
-	PGresult *res = result_of(rows, n, blocks, share);
+	PGresult *res = result_of(rows, n, blocks, share, listed);
 	struct store_stage_chunk *c = NULL;
 	char err[ERR_MAX] = "";
 	CHECK_EQ(store_preload_parse(res, 0, &c, err), 0);
@@ -127,6 +134,12 @@ static struct store_stage_chunk *parse_scan(const struct row *rows, int n, int64
 }
 
 /* The next statement's place, as the import asks it. */
+static struct store_stage_chunk *parse_scan(const struct row *rows, int n, int64_t blocks,
+                                            int share)
+{
+	return parse_scan_listed(rows, n, blocks, share, -1);
+}
+
 static struct store_stage_at next_at(struct import_preload *p)
 {
 	struct store_stage_at at;
@@ -437,7 +450,7 @@ static void test_parse_scan(void)
 	};
 	struct store_stage_chunk *c = parse_scan(stored, 3, 120, 925);
 	CHECK(c && c->n == 2 && c->rows == 3 && c->from == NULL);
-	CHECK(c && c->rel_blocks == 120 && c->share == 925);
+	CHECK(c && c->rel_blocks == 120 && c->share == 925 && c->listed == 3);
 	for (size_t i = 0; c && i < c->n; i++) {
 		if (strcmp(store_stage_input_url(c->inputs[i]), "u/2") != 0)
 			continue;
@@ -494,6 +507,16 @@ static void test_scan_reads_to_the_end(void)
 	struct import_preload_stats s;
 	import_preload_get_stats(p, &s);
 	CHECK(!s.by_keyset && s.chunks == 3 && s.inputs == 3 && s.again == 0);
+	CHECK_EQ(s.listed, s.rows); /* every row found is held */
+	import_preload_free(p);
+	/* a page row found in the blocks but not held (not reachable from
+	 * its input's first row): found more than held */
+	p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan_listed(rows3, 4, 3, 900, 5)),
+	         IMPORT_PRELOAD_COMPLETE);
+	import_preload_get_stats(p, &s);
+	CHECK(s.listed == 5 && s.rows == 4);
 	import_preload_free(p);
 	/* an empty table (or the null backend): complete at once */
 	p = import_preload_new(0, true);
@@ -513,6 +536,46 @@ static void test_scan_reads_to_the_end(void)
 	CHECK_EQ(import_preload_add(p, parse_scan(many, N, 100000, 990)), IMPORT_PRELOAD_READING);
 	at = next_at(p); /* 250 rows a block: a chunk of IMPORT_PRELOAD_CHUNK rows */
 	CHECK_EQ(at.blocks, IMPORT_PRELOAD_CHUNK / 250);
+	import_preload_free(p);
+	CHECK_EQ(membudget_charged(), before);
+}
+
+/* By blocks, less left under the bound than a block holds at the density
+ * read so far: the pass stops there (not a block a statement to the end,
+ * the inputs it does not hold waiting on it). */
+static void test_scan_stops_at_its_bound(void)
+{
+	size_t before = membudget_charged();
+	enum { N = 40 };
+	static char urls[N][16];
+	static struct row rows[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(urls[i], sizeof urls[i], "b/%05d", i);
+		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
+	}
+	/* what 40 inputs in the first 4 blocks hold */
+	struct import_preload *p = import_preload_new(0, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(rows, N, 100000, 900)), IMPORT_PRELOAD_READING);
+	struct import_preload_stats s;
+	import_preload_get_stats(p, &s);
+	import_preload_free(p);
+	/* a bound of that and a fifth of a block's worth: stopped, not a
+	 * block a statement */
+	p = import_preload_new(s.bytes + s.bytes / 4 / 5, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(rows, N, 100000, 900)), IMPORT_PRELOAD_READING);
+	struct store_stage_at at;
+	CHECK(!import_preload_next(p, &at));
+	CHECK_EQ(import_preload_phase(p), IMPORT_PRELOAD_PARTIAL);
+	CHECK(import_preload_knows(p, "b/00007"));
+	CHECK(!import_preload_knows(p, "u/404")); /* not read to the end */
+	import_preload_free(p);
+	/* two blocks' worth left: on */
+	p = import_preload_new(s.bytes + s.bytes / 2, true);
+	(void)next_at(p);
+	CHECK_EQ(import_preload_add(p, parse_scan(rows, N, 100000, 900)), IMPORT_PRELOAD_READING);
+	CHECK(import_preload_next(p, &at) && at.blocks >= 1);
 	import_preload_free(p);
 	CHECK_EQ(membudget_charged(), before);
 }
@@ -541,6 +604,8 @@ static void test_scan_goes_on_by_keyset(void)
 	CHECK(s.by_keyset);
 	CHECK_EQ(s.again, 2);
 	CHECK_EQ(s.inputs, 3);
+	CHECK_EQ(s.listed, 4); /* by keyset from the switch on: each row once */
+	CHECK_EQ(s.rows, 4);
 	import_preload_free(p);
 	/* no share known: by keyset too */
 	p = import_preload_new(0, true);
@@ -585,5 +650,6 @@ int main(void)
 	RUN(test_parse_scan);
 	RUN(test_scan_reads_to_the_end);
 	RUN(test_scan_goes_on_by_keyset);
+	RUN(test_scan_stops_at_its_bound);
 	return CHECK_DONE();
 }

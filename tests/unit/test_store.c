@@ -1808,6 +1808,7 @@ static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
 	read_stage_at(s, &r, &scan);
 	CHECK(r.chunk && r.chunk->n == 4 && r.chunk->rows == 7 && r.chunk->from == NULL);
 	CHECK(r.chunk && r.chunk->rel_blocks >= 1 && r.chunk->rel_blocks < 1000);
+	CHECK(r.chunk && r.chunk->listed == 7); /* the stage's rows there, the placeholder aside */
 	for (size_t i = 0; r.chunk && i < r.chunk->n; i++) {
 		if (strcmp(store_stage_input_url(r.chunk->inputs[i]), "sr/a") != 0)
 			continue;
@@ -1828,6 +1829,7 @@ static void test_a_stage_read_in_keyset_pages_holds_whole_inputs(void)
 	scan = (struct store_stage_at){ .block = blocks, .blocks = 4 };
 	read_stage_at(s, &r, &scan);
 	CHECK(r.chunk && r.chunk->n == 0 && r.chunk->rel_blocks == blocks && r.chunk->share == -1);
+	CHECK(r.chunk && r.chunk->listed == 0);
 	char err[ERR_MAX] = "";
 	struct store_stage_at bad = { .input = "", .limit = 0 };
 	CHECK_EQ(store_read_stage(s, 0, &bad, 1, err), -1);
