@@ -243,6 +243,24 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	"DELETE FROM raced_reached r WHERE r.import_id <= $1::bigint AND NOT EXISTS (" \
 	" SELECT 1 FROM import_runs i WHERE i.id = r.import_id AND i.resumable)"
 
+/* The finish's joins against the run's reach (the clean-up of page rows;
+ * the marking, unmarking and counts, against the keys seen) are planned
+ * with nested loops off.  A nested
+ * loop runs its inner side once per outer row: planned from statistics
+ * that say the stage has almost no page rows (raced_pages analyzed just
+ * after the stage's state was dropped, then a first import of 370,000
+ * pages), the clean-up read the whole reach once per page row, and ran
+ * for more than 12 minutes (docs/performance.md, "The finish under stale
+ * statistics").  Without them it is a hash or merge join whatever the
+ * estimates: linear.  The setting is the transaction's, put back as it
+ * was before the statements that follow (the unlinking probes an index
+ * per removed parent, which a hash join would not). */
+#define NESTLOOP_OFF_SQL \
+	"SELECT set_config('raced.enable_nestloop', current_setting('enable_nestloop'), true)," \
+	" set_config('enable_nestloop', 'off', true)"
+#define NESTLOOP_BACK_SQL \
+	"SELECT set_config('enable_nestloop', current_setting('raced.enable_nestloop'), true)"
+
 /* Statement i of op: sql with the import id (and the stage, if not NULL). */
 static int id_stmt(struct store_op *op, size_t i, const char *sql, const char *id,
                    const char *stage)
@@ -262,7 +280,7 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 	size_t n_links = 0;
 	for (size_t t = 0; removals && t < n_tables; t++)
 		n_links += tables[t].unlink_sql != NULL;
-	size_t n = 1 + (removals ? 3 * n_tables + n_links : 0) + (prune_root ? 1 : 0);
+	size_t n = 1 + (removals ? 5 * n_tables + n_links : 0) + (prune_root ? 3 : 0);
 	char *ctext = final_counts(r, import_id, counts);
 	struct store_op *op = ctext ? store_op_new(STORE_OP_FINISH_IMPORT, n) : NULL;
 	if (!op) {
@@ -285,15 +303,20 @@ struct store_op *store_runs_finish(struct store_runs *r, const struct store_tabl
 		const char *p5[] = { id, tables[t].name, keys_kept && keys_kept[t] ? "true" : "false",
 		                     first ? records : NULL,
 		                     all_reached && all_reached[t] ? "true" : "false" };
+		store_op_sql(op, i++, NESTLOOP_OFF_SQL);
 		rc |= store_op_stmt(op, i++, DECIDE_SQL, 5, p5);
 		rc |= id_stmt(op, i++, tables[t].mark_sql, id, NULL);
 		rc |= id_stmt(op, i++, tables[t].unmark_sql, id, NULL);
+		store_op_sql(op, i++, NESTLOOP_BACK_SQL);
 		/* After its parent's removals: stages come after their parents. */
 		if (tables[t].unlink_sql)
 			rc |= id_stmt(op, i++, tables[t].unlink_sql, id, NULL);
 	}
-	if (prune_root)
+	if (prune_root) {
+		store_op_sql(op, i++, NESTLOOP_OFF_SQL);
 		rc |= id_stmt(op, i++, DELETE_PAGES_SQL, id, tables[0].name);
+		store_op_sql(op, i++, NESTLOOP_BACK_SQL);
+	}
 	const char *p[] = { id, status, ctext, flags & STORE_FINISH_RESUMABLE ? "true" : "false" };
 	rc |= store_op_stmt(op, i, "UPDATE import_runs SET status = $2, finished_at = now(),"
 	                           " counts = $3::jsonb, resumable = $4 WHERE id = $1", 4, p);
@@ -322,7 +345,18 @@ struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t impo
 	snprintf(id, sizeof id, "%lld", (long long)import_id);
 	snprintf(keys, sizeof keys, "%lld", (long long)fresh_keys);
 	const char *p[] = { id, no_rows ? "true" : "false", fresh_keys >= 0 ? keys : NULL };
-	return one_statement(STORE_OP_FINISH_IMPORT, t->counts_sql, 3, p, counts_done);
+	/* its count of shared keys joins the keys seen as the marking does */
+	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, 3);
+	if (!op)
+		return NULL;
+	store_op_sql(op, 0, NESTLOOP_OFF_SQL);
+	store_op_sql(op, 2, NESTLOOP_BACK_SQL);
+	if (store_op_stmt(op, 1, t->counts_sql, 3, p) != 0) {
+		store_op_free(op);
+		return NULL;
+	}
+	op->done = counts_done;
+	return op;
 }
 
 struct store_op *store_runs_forget_reach(int64_t import_id)

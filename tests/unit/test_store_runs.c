@@ -173,7 +173,8 @@ static void test_the_marking_reads_the_heartbeat_and_counts_each_stage_table(voi
 /* The finishing op is one transaction: with STORE_FINISH_REMOVALS, per
  * table its page clean-up (which decides whether the stage's removals
  * are kept: keys_kept is its third parameter, and whether the run
- * reached every page row its fifth), mark and unmark, then the
+ * reached every page row its fifth), mark and unmark, planned with
+ * nested loops off and the setting put back after them, then the
  * run's row; with STORE_FINISH_PRUNE_ROOT only the root's page clean-up;
  * resumable only with STORE_FINISH_RESUMABLE. */
 static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
@@ -190,22 +191,27 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	                                        NULL);
 	CHECK(op != NULL);
 	if (op) {
-		CHECK_EQ(op->n_stmts, 7);
-		CHECK(strstr(op->stmts[0].sql, "DELETE FROM raced_pages") != NULL);
-		CHECK(strstr(op->stmts[0].sql, "set_config('" STORE_KEEP_SETTING "'") != NULL);
-		CHECK_STR(op->stmts[0].params[1], "races");
-		CHECK_STR(op->stmts[0].params[2], "false");
-		CHECK_STR(op->stmts[0].params[3], "12");   /* races: a first import's records */
-		CHECK(op->stmts[3].params[3] == NULL);     /* entries: not */
-		CHECK(op->stmts[1].sql == t[0].mark_sql);
-		CHECK(op->stmts[2].sql == t[0].unmark_sql);
-		CHECK_STR(op->stmts[3].params[1], "entries");
-		CHECK_STR(op->stmts[0].params[4], "false");
-		CHECK_STR(op->stmts[3].params[2], "true");
-		CHECK_STR(op->stmts[3].params[4], "true");   /* entries: every page row reached */
-		CHECK(op->stmts[4].sql == t[1].mark_sql);
-		CHECK(strstr(op->stmts[6].sql, "UPDATE import_runs") != NULL);
-		CHECK_STR(op->stmts[6].params[3], "false");
+		CHECK_EQ(op->n_stmts, 11);
+		/* each table's statements between nested loops off and back */
+		CHECK(strstr(op->stmts[0].sql, "set_config('enable_nestloop', 'off', true)") != NULL);
+		CHECK(strstr(op->stmts[4].sql, "current_setting('raced.enable_nestloop')") != NULL);
+		CHECK(op->stmts[5].sql == op->stmts[0].sql);
+		CHECK(op->stmts[9].sql == op->stmts[4].sql);
+		CHECK(strstr(op->stmts[1].sql, "DELETE FROM raced_pages") != NULL);
+		CHECK(strstr(op->stmts[1].sql, "set_config('" STORE_KEEP_SETTING "'") != NULL);
+		CHECK_STR(op->stmts[1].params[1], "races");
+		CHECK_STR(op->stmts[1].params[2], "false");
+		CHECK_STR(op->stmts[1].params[3], "12");   /* races: a first import's records */
+		CHECK(op->stmts[6].params[3] == NULL);     /* entries: not */
+		CHECK(op->stmts[2].sql == t[0].mark_sql);
+		CHECK(op->stmts[3].sql == t[0].unmark_sql);
+		CHECK_STR(op->stmts[6].params[1], "entries");
+		CHECK_STR(op->stmts[1].params[4], "false");
+		CHECK_STR(op->stmts[6].params[2], "true");
+		CHECK_STR(op->stmts[6].params[4], "true");   /* entries: every page row reached */
+		CHECK(op->stmts[7].sql == t[1].mark_sql);
+		CHECK(strstr(op->stmts[10].sql, "UPDATE import_runs") != NULL);
+		CHECK_STR(op->stmts[10].params[3], "false");
 	}
 	store_op_free(op);
 	op = store_runs_finish(&r, t, 2, 5, "interrupted", NULL,
@@ -213,9 +219,11 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	                       NULL, NULL);
 	CHECK(op != NULL);
 	if (op) {
-		CHECK_EQ(op->n_stmts, 2);
-		CHECK_STR(op->stmts[0].params[1], "races");
-		CHECK_STR(op->stmts[1].params[3], "true");
+		CHECK_EQ(op->n_stmts, 4);
+		CHECK(strstr(op->stmts[0].sql, "'enable_nestloop', 'off'") != NULL);
+		CHECK_STR(op->stmts[1].params[1], "races");
+		CHECK(strstr(op->stmts[2].sql, "raced.enable_nestloop") != NULL);
+		CHECK_STR(op->stmts[3].params[3], "true");
 	}
 	store_op_free(op);
 	store_runs_free(&r);
@@ -223,8 +231,31 @@ static void test_finish_flags_put_removals_and_clean_up_before_the_run_row(void)
 	store_table_sql_free(&t[1]);
 }
 
+/* A stage's counts after the finish: planned with nested loops off too
+ * (their shared keys join the keys seen). */
+static void test_counts_are_planned_without_nested_loops(void)
+{
+	struct store_table_sql t = { 0 };
+	char err[ERR_MAX] = "";
+	CHECK_EQ(store_table_sql_init(&t, "athletes", NULL, false, err), 0);
+	struct store_op *op = store_runs_counts(&t, 7, false, -1);
+	CHECK(op != NULL);
+	if (op) {
+		CHECK_EQ(op->n_stmts, 3);
+		CHECK(strstr(op->stmts[0].sql, "'enable_nestloop', 'off'") != NULL);
+		CHECK(op->stmts[1].sql == t.counts_sql);
+		CHECK_STR(op->stmts[1].params[0], "7");
+		CHECK_STR(op->stmts[1].params[1], "false");
+		CHECK(op->stmts[1].params[2] == NULL);
+		CHECK(strstr(op->stmts[2].sql, "raced.enable_nestloop") != NULL);
+	}
+	store_op_free(op);
+	store_table_sql_free(&t);
+}
+
 int main(void)
 {
+	RUN(test_counts_are_planned_without_nested_loops);
 	RUN(test_finish_flags_put_removals_and_clean_up_before_the_run_row);
 	RUN(test_errors_beyond_the_bound_are_only_counted_per_import);
 	RUN(test_a_committed_error_row_frees_its_place);
