@@ -178,6 +178,13 @@ static uint32_t next_rows(struct import_preload *p)
 	return p->asked;
 }
 
+/* Blocks the bytes left under the bound hold, at the bytes a block
+ * brought so far (seen_bytes > 0). */
+static uint64_t blocks_left(const struct import_preload *p)
+{
+	return (uint64_t)bytes_left(p) * p->blocks_read / p->seen_bytes;
+}
+
 /* By blocks: IMPORT_PRELOAD_FIRST_BLOCKS at first, then as many as hold
  * the bytes left and a chunk's rows at the density read so far, at most
  * four times the last and IMPORT_PRELOAD_BLOCKS_MAX, never past the end. */
@@ -187,7 +194,7 @@ static uint32_t next_blocks(struct import_preload *p)
 	if (p->blocks_read > 0) {
 		n = IMPORT_PRELOAD_BLOCKS_MAX;
 		if (p->seen_bytes > 0)
-			n = (uint64_t)bytes_left(p) * p->blocks_read / p->seen_bytes;
+			n = blocks_left(p);
 		if (p->seen_rows > 0 && IMPORT_PRELOAD_CHUNK * p->blocks_read / p->seen_rows < n)
 			n = IMPORT_PRELOAD_CHUNK * p->blocks_read / p->seen_rows;
 		if (n > 4 * (uint64_t)p->asked_blocks)
@@ -211,8 +218,7 @@ bool import_preload_next(struct import_preload *p, struct store_stage_at *at)
 	/* by blocks, less left under the bound than a block holds at the
 	 * density so far: the bound is reached (rather than a block a
 	 * statement, every unheld input waiting on the end) */
-	if (p->scan && p->seen_bytes > 0 &&
-	    (uint64_t)bytes_left(p) * p->blocks_read / p->seen_bytes == 0) {
+	if (p->scan && p->seen_bytes > 0 && blocks_left(p) == 0) {
 		import_preload_stop(p);
 		return false;
 	}
