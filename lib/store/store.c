@@ -1973,13 +1973,8 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 	 * raced_pages's statistics count them: a first import may have
 	 * written most of them since the last ANALYZE (a hash join then,
 	 * rather than a merge join and its sorts; store_runs.c) */
-	if ((flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT)) && analyze_state(s, true) < 0) {
-		free(kept);
-		free(reached);
-		free(no_rows);
-		free(fresh);
-		return -1;
-	}
+	if (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT))
+		(void)analyze_state(s, true); /* advisory: out of memory, the plan is linear anyway */
 	int rc = kept && reached && no_rows && fresh
 		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
 		                               counts, flags, kept, reached, fresh, cb, arg))

@@ -254,7 +254,13 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
  * statistics").  Without them it is a hash or merge join whatever the
  * estimates: linear.  The setting is the transaction's, put back as it
  * was before the statements that follow (the unlinking probes an index
- * per removed parent, which a hash join would not). */
+ * per removed parent, which a hash join would not).  A resume's join
+ * then reads every page row, whatever the reach: about 0.1-0.2 s a
+ * statement at 370,000 page rows, against a few ms by index probes, for
+ * a rare operation.  PostgreSQL costs a disabled nested loop 1e10 more,
+ * and the reach's unnest can only be joined by one: these plans would
+ * pass the JIT thresholds, which matters not, as every connection of
+ * raced sets jit = off (store_schema.c). */
 #define NESTLOOP_OFF_SQL \
 	"SELECT set_config('raced.enable_nestloop', current_setting('enable_nestloop'), true)," \
 	" set_config('enable_nestloop', 'off', true)"
@@ -345,12 +351,12 @@ struct store_op *store_runs_counts(const struct store_table_sql *t, int64_t impo
 	snprintf(id, sizeof id, "%lld", (long long)import_id);
 	snprintf(keys, sizeof keys, "%lld", (long long)fresh_keys);
 	const char *p[] = { id, no_rows ? "true" : "false", fresh_keys >= 0 ? keys : NULL };
-	/* its count of shared keys joins the keys seen as the marking does */
-	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, 3);
+	/* its count of shared keys joins the keys seen as the marking does;
+	 * the setting ends with the op's transaction (one sync) */
+	struct store_op *op = store_op_new(STORE_OP_FINISH_IMPORT, 2);
 	if (!op)
 		return NULL;
 	store_op_sql(op, 0, NESTLOOP_OFF_SQL);
-	store_op_sql(op, 2, NESTLOOP_BACK_SQL);
 	if (store_op_stmt(op, 1, t->counts_sql, 3, p) != 0) {
 		store_op_free(op);
 		return NULL;
