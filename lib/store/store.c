@@ -1504,47 +1504,27 @@ int store_read_stage(struct store *s, size_t table, const struct store_stage_at 
 }
 
 /* autovacuum's default analyze threshold, applied now rather than at
- * its next round (reltuples is -1 before the first ANALYZE); or the
- * table 10 % larger than the last ANALYZE or VACUUM saw it: a backend
- * reports its writes to the statistics at most once a second, so the
- * count misses this run's last ones, and the size does not. */
+ * its next round (reltuples is -1 before the first ANALYZE) */
 #define STATE_ANALYZE_SQL                                                              \
 	"DO $raced$ BEGIN"                                                             \
 	" IF EXISTS (SELECT 1 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid" \
 	"  WHERE s.relid = 'raced_pages'::regclass"                                     \
-	"  AND (s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)"           \
-	"   OR pg_relation_size(c.oid) / current_setting('block_size')::bigint"        \
-	"    > 8 + 1.1 * c.relpages)) THEN"                                              \
+	"  AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)) THEN"       \
 	"  ANALYZE (SKIP_LOCKED) raced_pages;"                                          \
 	" END IF;"                                                                      \
 	" END $raced$"
-
-static void analyze_failed(const char *before, const char *err)
-{
-	/* its first line: the CONTEXT after it quotes the DO block */
-	log_warn("database: raced_pages could not be analyzed before %s: %.*s; with stale"
-	         " statistics it may read more than it needs until autovacuum analyzes the"
-	         " table", before, (int)strcspn(err, "\n"), err);
-}
 
 static void state_analyzed(struct store_op *op, const PGresult *res, const char *err)
 {
 	(void)op;
 	(void)res;
-	if (err)
-		analyze_failed("the import read its state", err);
+	if (err) /* its first line: the CONTEXT after it quotes the DO block */
+		log_warn("database: raced_pages could not be analyzed before the import read its"
+		         " state: %.*s; with stale statistics its reads may scan more than they"
+		         " need until autovacuum analyzes the table", (int)strcspn(err, "\n"), err);
 }
 
-static void finish_analyzed(struct store_op *op, const PGresult *res, const char *err)
-{
-	(void)op;
-	(void)res;
-	if (err)
-		analyze_failed("the finish's clean-up", err);
-}
-
-/* store_analyze_state(); finish: the one before the finish's clean-up */
-static int analyze_state(struct store *s, bool finish)
+int store_analyze_state(struct store *s)
 {
 	if (!s->rows_needed)
 		return 0; /* discard: no state */
@@ -1552,14 +1532,9 @@ static int analyze_state(struct store *s, bool finish)
 	if (!op)
 		return -1;
 	store_op_sql(op, 0, STATE_ANALYZE_SQL);
-	op->done = finish ? finish_analyzed : state_analyzed;
+	op->done = state_analyzed;
 	op->ctx = s;
 	return enqueue(s, op);
-}
-
-int store_analyze_state(struct store *s)
-{
-	return analyze_state(s, false);
 }
 
 int store_read_items(struct store *s, size_t table, const char *const *keys, size_t n,
@@ -1969,12 +1944,6 @@ int store_finish_import(struct store *s, int64_t import_id, const char *status,
 		fresh[i].keys = fresh[i].records >= 0 ? t->n_keys : -1;
 		t->marks_import = 0;
 	}
-	/* The clean-up of page rows joins the stage's page rows, as
-	 * raced_pages's statistics count them: a first import may have
-	 * written most of them since the last ANALYZE (a hash join then,
-	 * rather than a merge join and its sorts; store_runs.c) */
-	if (flags & (STORE_FINISH_REMOVALS | STORE_FINISH_PRUNE_ROOT))
-		(void)analyze_state(s, true); /* advisory: out of memory, the plan is linear anyway */
 	int rc = kept && reached && no_rows && fresh
 		? enqueue(s, store_runs_finish(&s->runs, s->sql, s->n_tables, import_id, status,
 		                               counts, flags, kept, reached, fresh, cb, arg))

@@ -509,13 +509,9 @@ int store_stage_input_unpack(const struct store_stage_input *in, struct store_in
  * first import autovacuum has not analyzed yet.  With such statistics
  * the passes' statement (store_read_stage) may be planned as a scan of
  * the whole stage and a sort, for each of its statements (docs/
- * performance.md, "The pass's plan and stale statistics"); the finish
- * queues one too, before its clean-up of page rows (store_finish_import).
- * The ANALYZE is skipped if another session holds a lock that conflicts
- * with it (SKIP_LOCKED: a VACUUM or ANALYZE under way); the check waits
- * behind an exclusive lock as any read of the table does.  A failure is
- * logged, nothing waits for it.  Discard backend: nothing.  -1: out of
- * memory. */
+ * performance.md, "The pass's plan and stale statistics").  Skipped if
+ * someone holds the table (SKIP_LOCKED); a failure is logged, nothing
+ * waits for it.  Discard backend: nothing.  -1: out of memory. */
 int store_analyze_state(struct store *s);
 /* Where the next statement of a stage's pass reads (store_read_stage). */
 struct store_stage_at {

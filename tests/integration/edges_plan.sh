@@ -98,49 +98,18 @@ check "link rows read ($((lread2 - lread))) <= 10 x links $links" test $((lread2
 # no page row of the athletes, which the next import then writes (as
 # after a stage table was dropped and its state with it, then a first
 # import of ten times the items).  Planned from those statistics, the
-# clean-up's anti-join was a nested loop that read the whole reach once
-# per page row (over 12 minutes at 370,000 pages).  First with the
-# finish's own ANALYZE skipped (a session holds the table's SHARE UPDATE
-# EXCLUSIVE lock): the plan must be linear anyway; then without the lock,
-# when the finish analyzes the table first.
-stale_stats() {
-	sql "delete from raced_pages where stage = 'athletes'" >/dev/null
-	sql "analyze raced_pages, raced_reached" >/dev/null
-}
-stale_stats
+# clean-up's anti-join (and the counts' join of the keys seen) was a
+# nested loop that read the whole reach once per page row (over 12
+# minutes at 370,000 pages; 1,136,279 reach rows read here).
+sql "delete from raced_pages where stage = 'athletes'" >/dev/null
+sql "analyze raced_pages, raced_reached" >/dev/null
 r2=$(reach_read)
-"$PG_BIN/psql" -qAtX -c "begin; lock raced_pages in share update exclusive mode;
-	select pg_sleep(600)" >/dev/null 2>&1 &
-holder=$!
-EXTRA_PIDS="$EXTRA_PIDS $holder"
-lock_held() {
-	test "$(sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation
-		where c.relname = 'raced_pages' and l.mode = 'ShareUpdateExclusiveLock' and l.granted")" = 1
-}
-wait_for "a session to hold raced_pages's SHARE UPDATE EXCLUSIVE lock" 20 lock_held
-analyzed0=$(sql "select coalesce(analyze_count, 0) from pg_stat_user_tables where relname = 'raced_pages'")
-check "an import after stale statistics succeeds (ANALYZE skipped)" timeout 60 "$RACED" \
+check "an import after stale statistics succeeds" timeout 60 "$RACED" \
 	--config "$T/raced.conf" --once 2>>"$T/raced.log"
-sql "select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(600)%'
-	and pid <> pg_backend_pid()" >/dev/null
-wait "$holder" 2>/dev/null || true
 athletes_pages=$(sql "select count(*) from raced_pages where stage = 'athletes'")
 r3=$(reach_read)
 check "athletes' page rows were written again ($athletes_pages)" test "$athletes_pages" -gt 1000
 check "reach rows read ($((r3 - r2))) <= 20 x pages $pages" test "$((r3 - r2))" -le $((20 * pages))
-check_eq "the finish's ANALYZE was skipped under the lock" \
-	"$(sql "select coalesce(analyze_count, 0) from pg_stat_user_tables where relname = 'raced_pages'")" \
-	"$analyzed0"
-stale_stats
-analyzed1=$(sql "select coalesce(analyze_count, 0) from pg_stat_user_tables where relname = 'raced_pages'")
-check "an import after stale statistics succeeds" raced_once
-wait_for "raced's database sessions to end" 20 no_other_backends
-sql "select pg_stat_force_next_flush()" >/dev/null
-check "the finish analyzed raced_pages" test \
-	"$(sql "select coalesce(analyze_count, 0) from pg_stat_user_tables where relname = 'raced_pages'")" \
-	-gt "$analyzed1"
-# after the run's writes: only the finish's ANALYZE (not the one before
-# the passes) can have counted the athletes' new page rows
-check "its statistics count the page rows written" test "$(sql "select (c.reltuples >= 0.9 * n.n)::int
+check "the statistics were still stale at the finish" test "$(sql "select (c.reltuples < 0.5 * n.n)::int
 	from pg_class c, (select count(*) n from raced_pages) n where c.relname = 'raced_pages'")" = 1
 echo "all link-plan checks passed"
