@@ -244,8 +244,8 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 	" SELECT 1 FROM import_runs i WHERE i.id = r.import_id AND i.resumable)"
 
 /* The finish's joins against the run's reach (the clean-up of page rows;
- * the marking, unmarking and counts, against the keys seen), and a
- * resume's, are planned with nested loops off.  A nested
+ * the marking, unmarking and counts, against the keys seen) are planned
+ * with nested loops off.  A nested
  * loop runs its inner side once per outer row: planned from statistics
  * that say the stage has almost no page rows (raced_pages analyzed just
  * after the stage's state was dropped, then a first import of 370,000
@@ -254,10 +254,12 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
  * statistics").  Without them it is a hash or merge join whatever the
  * estimates: linear.  The setting is the transaction's, put back as it
  * was before the statements that follow (the unlinking probes an index
- * per removed parent, which a hash join would not).  A resume's join
- * then reads every page row, whatever the reach: about 0.1-0.2 s a
- * statement at 370,000 page rows, against a few ms by index probes, for
- * a rare operation.  PostgreSQL costs a disabled nested loop 1e10 more,
+ * per removed parent, which a hash join would not).  Not a resume's
+ * join of its reach with the page rows: it names no stage, so stale
+ * statistics of the stage column do not make its estimates small, and
+ * by index probes it costs a few ms where a hash join would read every
+ * page row (0.1-0.2 s a statement at 370,000).  PostgreSQL costs a
+ * disabled nested loop 1e10 more,
  * and the reach's unnest can only be joined by one: these plans would
  * pass the JIT thresholds, which matters not, as every connection of
  * raced sets jit = off (store_schema.c). */
@@ -415,7 +417,7 @@ static void resume_done(struct store_op *op, const PGresult *res, const char *er
 	if (!err && !res)
 		err = "no import runs are recorded ([database] discard = yes): nothing to resume";
 	else if (!err && (PQntuples(res) != 1 || atoi(PQgetvalue(res, 0, 0)) != 1)) {
-		const char *id = op->stmts[1].params[0];
+		const char *id = op->stmts[0].params[0];
 		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
 			snprintf(msg, sizeof msg, "there is no import %s", id);
 		else
@@ -452,15 +454,12 @@ struct store_op *store_runs_resume(int64_t id, store_done_fn cb, void *arg)
 	 * once.  Then the WHERE decides: of two resumes of one run, one wins.
 	 * The status read beside it is the one before this statement (its
 	 * snapshot). */
-	struct store_op *op = store_op_new(STORE_OP_RESUME_IMPORT, 5);
+	struct store_op *op = store_op_new(STORE_OP_RESUME_IMPORT, 3);
 	if (!op)
 		return NULL;
-	/* the reach against the page rows: a join as the finish's are */
-	store_op_sql(op, 0, NESTLOOP_OFF_SQL);
-	int rc = store_op_stmt(op, 1, RESUME_SEEN_SQL, 1, p);
-	rc |= store_op_stmt(op, 2, RESUME_DONE_SQL, 1, p);
-	store_op_sql(op, 3, NESTLOOP_BACK_SQL);
-	rc |= store_op_stmt(op, 4,
+	int rc = store_op_stmt(op, 0, RESUME_SEEN_SQL, 1, p);
+	rc |= store_op_stmt(op, 1, RESUME_DONE_SQL, 1, p);
+	rc |= store_op_stmt(op, 2,
 		"WITH r AS (UPDATE import_runs SET status = 'running', finished_at = NULL,"
 		"  resumable = false, resumes = resumes + 1, resumed_at = now()"
 		"  WHERE id = $1::bigint AND resumable RETURNING id)"

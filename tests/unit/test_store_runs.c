@@ -253,27 +253,8 @@ static void test_counts_are_planned_without_nested_loops(void)
 	store_table_sql_free(&t);
 }
 
-/* A resume sets its page rows from its reach with nested loops off, then
- * reopens the run; its answer is the last statement's. */
-static void test_a_resume_joins_its_reach_without_nested_loops(void)
-{
-	struct store_op *op = store_runs_resume(9, NULL, NULL);
-	CHECK(op != NULL);
-	if (op) {
-		CHECK_EQ(op->n_stmts, 5);
-		CHECK(strstr(op->stmts[0].sql, "'enable_nestloop', 'off'") != NULL);
-		CHECK(strstr(op->stmts[1].sql, "SET seen_import") != NULL);
-		CHECK(strstr(op->stmts[2].sql, "SET done_import") != NULL);
-		CHECK_STR(op->stmts[1].params[0], "9");
-		CHECK(strstr(op->stmts[3].sql, "raced.enable_nestloop") != NULL);
-		CHECK(strstr(op->stmts[4].sql, "resumes = resumes + 1") != NULL);
-	}
-	store_op_free(op);
-}
-
 int main(void)
 {
-	RUN(test_a_resume_joins_its_reach_without_nested_loops);
 	RUN(test_counts_are_planned_without_nested_loops);
 	RUN(test_finish_flags_put_removals_and_clean_up_before_the_run_row);
 	RUN(test_errors_beyond_the_bound_are_only_counted_per_import);
