@@ -245,24 +245,26 @@ static char *final_counts(struct store_runs *r, int64_t import_id, json_t *count
 
 /* The finish's joins against the run's reach (the clean-up of page rows;
  * the marking, unmarking and counts, against the keys seen) are planned
- * with nested loops off.  A nested
- * loop runs its inner side once per outer row: planned from statistics
- * that say the stage has almost no page rows (raced_pages analyzed just
- * after the stage's state was dropped, then a first import of 370,000
- * pages), the clean-up read the whole reach once per page row, and ran
- * for more than 12 minutes (docs/performance.md, "The finish under stale
- * statistics").  Without them it is a hash or merge join whatever the
- * estimates: linear.  The setting is the transaction's, put back as it
- * was before the statements that follow (the unlinking probes an index
- * per removed parent, which a hash join would not).  Not a resume's
- * join of its reach with the page rows: it names no stage, so stale
- * statistics of the stage column do not make its estimates small, and
- * by index probes it costs a few ms where a hash join would read every
- * page row (0.1-0.2 s a statement at 370,000).  PostgreSQL costs a
- * disabled nested loop 1e10 more,
- * and the reach's unnest can only be joined by one: these plans would
- * pass the JIT thresholds, which matters not, as every connection of
- * raced sets jit = off (store_schema.c). */
+ * with nested loops off.  A nested loop runs its inner side once per
+ * outer row: planned from statistics that say the stage has almost no
+ * page rows (raced_pages analyzed just after the stage's state was
+ * dropped, then a first import of 370,000 pages), the clean-up read the
+ * whole reach once per page row, and ran for more than 12 minutes
+ * (docs/performance.md, "The finish under stale statistics").  Without
+ * them it is a hash or merge join whatever the estimates: linear.  The
+ * setting is the transaction's, put back as it was before the
+ * statements that follow (the unlinking probes an index per removed
+ * parent, which a hash join would not).
+ *
+ * Not a resume's join of its reach with the page rows: it names no
+ * stage, so stale statistics of the stage column do not make its
+ * estimates small, and by index probes it costs a few ms where a hash
+ * join would read every page row (0.1-0.2 s a statement at 370,000).
+ *
+ * PostgreSQL costs a disabled nested loop 1e10 more, and the reach's
+ * unnest can only be joined by one: these plans would pass the JIT
+ * thresholds, which matters not, as every connection of raced sets
+ * jit = off (store_schema.c). */
 #define NESTLOOP_OFF_SQL \
 	"SELECT set_config('raced.enable_nestloop', current_setting('enable_nestloop'), true)," \
 	" set_config('enable_nestloop', 'off', true)"

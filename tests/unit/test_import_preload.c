@@ -33,6 +33,15 @@ struct row {
 	const char *fields;   /* raced_pages.fields (bytes as text here), or NULL */
 };
 
+/* n inputs of one page and one key, urls[i] "PREFIX/%05d" (16 bytes each). */
+static void one_key_rows(char (*urls)[16], struct row *rows, int n, const char *prefix)
+{
+	for (int i = 0; i < n; i++) {
+		snprintf(urls[i], sizeof urls[i], "%s/%05d", prefix, i);
+		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
+	}
+}
+
 static void put_be(unsigned char *p, uint64_t v, int bytes)
 {
 	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
@@ -344,10 +353,7 @@ static void test_many_inputs(void)
 	enum { N = 5000 };
 	static char urls[N][16];
 	static struct row rows[N];
-	for (int i = 0; i < N; i++) {
-		snprintf(urls[i], sizeof urls[i], "m/%05d", i);
-		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
-	}
+	one_key_rows(urls, rows, N, "m");
 	struct import_preload *p = import_preload_new(0, false);
 	CHECK_EQ(import_preload_add(p, parse(rows, N, N + 1)), IMPORT_PRELOAD_COMPLETE);
 	int found = 0;
@@ -527,10 +533,7 @@ static void test_scan_reads_to_the_end(void)
 	enum { N = 1000 };
 	static char urls[N][16];
 	static struct row many[N];
-	for (int i = 0; i < N; i++) {
-		snprintf(urls[i], sizeof urls[i], "d/%05d", i);
-		many[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
-	}
+	one_key_rows(urls, many, N, "d");
 	p = import_preload_new(0, true);
 	(void)next_at(p);
 	CHECK_EQ(import_preload_add(p, parse_scan(many, N, 100000, 990)), IMPORT_PRELOAD_READING);
@@ -549,10 +552,7 @@ static void test_scan_stops_at_its_bound(void)
 	enum { N = 40 };
 	static char urls[N][16];
 	static struct row rows[N];
-	for (int i = 0; i < N; i++) {
-		snprintf(urls[i], sizeof urls[i], "b/%05d", i);
-		rows[i] = (struct row){ urls[i], urls[i], 0, NULL, { "k" }, 1, { 9 }, NULL };
-	}
+	one_key_rows(urls, rows, N, "b");
 	/* what 40 inputs in the first 4 blocks hold */
 	struct import_preload *p = import_preload_new(0, true);
 	(void)next_at(p);
